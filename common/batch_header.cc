@@ -15,11 +15,7 @@ std::string batch_errc_message(batch_errc e) {
     return "unknown record batch error";
 }
 
-result<batch_header> read_batch_header(bytes_view data, size_t max_batch_bytes) {
-    if (data.size() < batch_header::size) {
-        return batch_errc::truncated;
-    }
-    const uint8_t* p = data.data();
+batch_header decode_batch_header(const uint8_t* p) noexcept {
     batch_header h;
     h.base_offset = int64_t(load_be64(p));
     h.batch_length = int32_t(load_be32(p + 8));
@@ -34,7 +30,14 @@ result<batch_header> read_batch_header(bytes_view data, size_t max_batch_bytes) 
     h.producer_epoch = int16_t(load_be16(p + 51));
     h.base_sequence = int32_t(load_be32(p + 53));
     h.record_count = int32_t(load_be32(p + 57));
+    return h;
+}
 
+result<batch_header> read_batch_header(bytes_view data, size_t max_batch_bytes) {
+    if (data.size() < batch_header::size) {
+        return batch_errc::truncated;
+    }
+    auto h = decode_batch_header(data.data());
     if (h.magic != 2) {
         return batch_errc::unsupported_magic;
     }

@@ -71,6 +71,9 @@ enum class batch_errc {
 std::string batch_errc_message(batch_errc e);
 TRIB_ERROR_CATEGORY(record_batch, batch_errc, batch_errc_message)
 
+// Decodes the fixed fields from `p` (batch_header::size bytes), checking nothing. For callers
+// that have only the header in hand, e.g. walking a segment file header by header.
+batch_header decode_batch_header(const uint8_t* p) noexcept;
 // Reads the header at the front of `data`. Checks that the declared length fits in `data`
 // and in `max_batch_bytes`, and the magic; does not check the CRC.
 result<batch_header> read_batch_header(bytes_view data, size_t max_batch_bytes = INT32_MAX);

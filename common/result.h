@@ -61,10 +61,10 @@ inline result<void> success() { return {}; }
 
 // Defines an error_category for a module's errc enum from a name and a message function.
 //   TRIB_ERROR_CATEGORY(storage, errc, storage_errc_message)
-// declares `make_error_code(errc)` in the current namespace; the enum must be registered with
-// TRIB_REGISTER_ERRC at global scope.
+// declares `storage_category()` and `make_error_code(errc)` in the current namespace; the enum
+// must be registered with TRIB_REGISTER_ERRC at global scope.
 #define TRIB_ERROR_CATEGORY(category_name, enum_type, message_fn)                           \
-    inline const std::error_category& error_category() noexcept {                          \
+    inline const std::error_category& category_name##_category() noexcept {                \
         struct cat final : std::error_category {                                           \
             const char* name() const noexcept override { return #category_name; }          \
             std::string message(int c) const override {                                    \
@@ -75,7 +75,7 @@ inline result<void> success() { return {}; }
         return instance;                                                                   \
     }                                                                                      \
     inline std::error_code make_error_code(enum_type e) noexcept {                         \
-        return {static_cast<int>(e), error_category()};                                    \
+        return {static_cast<int>(e), category_name##_category()};                          \
     }
 
 #define TRIB_REGISTER_ERRC(enum_type)                                                      \

@@ -1,0 +1,256 @@
+#include "broker/broker_config.h"
+
+#include "common/config.h"
+#include "common/listeners.h"
+
+#include <algorithm>
+#include <set>
+
+#include <thread>
+#include <unistd.h>
+
+namespace trib::broker {
+
+using config::at_least;
+using config::between;
+using config::key_spec;
+using config::one_of;
+using config::type;
+
+namespace {
+
+constexpr int64_t hour_ms = 3600 * 1000LL;
+
+config::schema make_schema() {
+    config::schema s;
+    auto add = [&](std::string name, type t, std::optional<std::string> def, std::string doc,
+                   config::validator v = {}, std::vector<std::string> aliases = {}) {
+        s.add(key_spec{std::move(name), t, std::move(def), std::move(doc), std::move(v), std::move(aliases)});
+    };
+    add("node.id", type::int32, "0", "This broker's id, unique in the cluster.", at_least(0), {"broker.id"});
+    add("cluster.id", type::string, "tributary-local", "Cluster id reported to clients.");
+    add("listeners", type::list, "PLAINTEXT://:9092", "Listeners: NAME://host:port, comma-separated.");
+    add("advertised.listeners", type::list, std::nullopt,
+        "Addresses given to clients, per listener; default: the listeners.");
+    add("listener.security.protocol.map", type::list,
+        "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+        "Listener name -> security protocol.");
+    add("inter.broker.listener.name", type::string, std::nullopt, "Listener brokers use to reach each other.");
+    add("broker.rack", type::string, std::nullopt, "Rack, for replica placement.");
+    add("log.dirs", type::list, "/tmp/kafka-logs", "Where partition logs live (the first is used).", {},
+        {"log.dir"});
+    add("num.partitions", type::int32, "1", "Partitions of auto-created topics.", at_least(1));
+    add("default.replication.factor", type::int32, "1", "Replication factor of auto-created topics.",
+        between(1, 32767));
+    add("min.insync.replicas", type::int32, "1", "Default min.insync.replicas of topics.", at_least(1));
+    add("auto.create.topics.enable", type::boolean, "true", "Create topics named in Metadata requests.");
+    add("message.max.bytes", type::int32, "1048588", "Largest record batch accepted.", at_least(0));
+    add("log.message.timestamp.type", type::string, "CreateTime", "CreateTime or LogAppendTime.",
+        one_of({"CreateTime", "LogAppendTime"}));
+    add("log.segment.bytes", type::int64, "1073741824", "Segment size before rolling.", at_least(14));
+    add("log.roll.ms", type::int64, std::nullopt, "Segment age before rolling.", at_least(1));
+    add("log.roll.hours", type::int32, "168", "Segment age before rolling, in hours.", at_least(1));
+    add("log.retention.ms", type::int64, std::nullopt, "How long to keep data; -1 forever.", at_least(-1));
+    add("log.retention.minutes", type::int32, std::nullopt, "As log.retention.ms, in minutes.", at_least(-1));
+    add("log.retention.hours", type::int32, "168", "As log.retention.ms, in hours.", at_least(-1));
+    add("log.retention.bytes", type::int64, "-1", "Size kept per partition; -1 unlimited.", at_least(-1));
+    add("log.retention.check.interval.ms", type::int64, "300000", "How often retention runs.", at_least(1));
+    add("log.index.interval.bytes", type::int32, "4096", "Bytes between offset index entries.", at_least(0));
+    add("log.flush.interval.messages", type::int64, "9223372036854775807", "Flush every N messages.",
+        at_least(1));
+    add("log.flush.interval.ms", type::int64, std::nullopt, "Flush when data is this old.", at_least(0));
+    add("socket.request.max.bytes", type::int32, "104857600", "Largest request accepted.", at_least(1));
+    add("connections.max.idle.ms", type::int64, "600000", "Idle connections are closed after this.",
+        at_least(1));
+    add("num.io.threads", type::int32, std::to_string(std::max(1u, std::thread::hardware_concurrency())),
+        "Cores (io_context threads) serving requests.", between(1, 256));
+    add("num.network.threads", type::int32, "3", "Accepted for compatibility; network work runs on the io threads.");
+    add("offsets.topic.replication.factor", type::int32, "3", "Replication factor of __consumer_offsets.",
+        between(1, 32767));
+    add("offsets.topic.num.partitions", type::int32, "50", "Partitions of __consumer_offsets.", at_least(1));
+    add("transaction.state.log.replication.factor", type::int32, "3", "Replication factor of the transaction log.");
+    add("transaction.state.log.min.isr", type::int32, "2", "min.insync.replicas of the transaction log.");
+    add("group.initial.rebalance.delay.ms", type::int32, "3000", "Wait for more members before the first rebalance.");
+    add("controller.quorum.voters", type::string, std::nullopt, "Coordinators: id@host:port,...");
+    add("process.roles", type::list, std::nullopt, "Accepted for compatibility (broker, controller).");
+    add("controller.listener.names", type::list, std::nullopt, "Accepted for compatibility.");
+    add("log.level", type::string, "info", "trace, debug, info, warn, error.",
+        one_of({"trace", "debug", "info", "warn", "error"}));
+    return s;
+}
+
+std::vector<listen_endpoint> to_endpoints(const std::vector<config::listener>& ls) {
+    std::vector<listen_endpoint> out;
+    for (const auto& l : ls) {
+        out.push_back({l.name, l.host, l.port});
+    }
+    return out;
+}
+
+} // namespace
+
+const config::schema& broker_schema() {
+    static const auto s = make_schema();
+    return s;
+}
+
+const std::map<std::string, std::string>& topic_config_keys() {
+    static const std::map<std::string, std::string> keys = {
+        {"retention.ms", "log.retention.ms"},
+        {"retention.bytes", "log.retention.bytes"},
+        {"segment.bytes", "log.segment.bytes"},
+        {"segment.ms", "log.roll.ms"},
+        {"max.message.bytes", "message.max.bytes"},
+        {"message.timestamp.type", "log.message.timestamp.type"},
+        {"min.insync.replicas", "min.insync.replicas"},
+        {"cleanup.policy", "log.cleanup.policy"},
+        {"flush.messages", "log.flush.interval.messages"},
+        {"flush.ms", "log.flush.interval.ms"},
+        {"index.interval.bytes", "log.index.interval.bytes"},
+        {"compression.type", "compression.type"},
+    };
+    return keys;
+}
+
+std::optional<std::string> validate_topic_config(const std::string& key, const std::string& value) {
+    if (!topic_config_keys().contains(key)) {
+        return "unknown topic config " + key;
+    }
+    if (key == "message.timestamp.type") {
+        if (value != "CreateTime" && value != "LogAppendTime") {
+            return "message.timestamp.type must be CreateTime or LogAppendTime";
+        }
+        return std::nullopt;
+    }
+    if (key == "cleanup.policy") {
+        return value == "delete" || value == "compact" || value == "compact,delete" || value == "delete,compact"
+                   ? std::nullopt
+                   : std::optional<std::string>("cleanup.policy must be delete and/or compact");
+    }
+    if (key == "compression.type") {
+        static const std::set<std::string> ok = {"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"};
+        return ok.contains(value) ? std::nullopt : std::optional<std::string>("unknown compression.type");
+    }
+    // The rest are integers.
+    size_t used = 0;
+    try {
+        long long v = std::stoll(value, &used);
+        if (used != value.size()) {
+            return key + " must be an integer";
+        }
+        if (v < -1 || ((key == "segment.bytes" || key == "max.message.bytes" || key == "min.insync.replicas") && v < 1)) {
+            return key + " out of range";
+        }
+    } catch (const std::exception&) {
+        return key + " must be an integer";
+    }
+    return std::nullopt;
+}
+
+namespace {
+int64_t get_or(const std::map<std::string, std::string>& m, const std::string& k, int64_t def) {
+    auto it = m.find(k);
+    return it == m.end() ? def : std::stoll(it->second);
+}
+} // namespace
+
+storage::log_config topic_log_config(const broker_config& b, const std::map<std::string, std::string>& o) {
+    storage::log_config c = b.log_defaults;
+    c.retention_ms = get_or(o, "retention.ms", c.retention_ms);
+    c.retention_bytes = get_or(o, "retention.bytes", c.retention_bytes);
+    c.segment_bytes = uint64_t(get_or(o, "segment.bytes", int64_t(c.segment_bytes)));
+    c.segment_ms = get_or(o, "segment.ms", c.segment_ms);
+    c.flush_messages = get_or(o, "flush.messages", c.flush_messages);
+    c.flush_ms = get_or(o, "flush.ms", c.flush_ms);
+    c.index_interval_bytes = uint32_t(get_or(o, "index.interval.bytes", c.index_interval_bytes));
+    c.max_batch_bytes = uint32_t(get_or(o, "max.message.bytes", c.max_batch_bytes));
+    return c;
+}
+
+broker_config load_broker_config(const config::load_options& opts) {
+    auto v = config::load(broker_schema(), opts);
+    broker_config c;
+    c.node_id = v.get_int32("node.id");
+    c.cluster_id = v.get_string("cluster.id");
+    c.listeners = to_endpoints(config::parse_listeners(v.get_string("listeners")));
+    if (c.listeners.empty()) {
+        throw config::config_error("listeners: at least one listener is needed");
+    }
+    if (v.has("advertised.listeners")) {
+        auto adv = to_endpoints(config::parse_listeners(v.get_string("advertised.listeners")));
+        for (const auto& l : c.listeners) {
+            auto it = std::find_if(adv.begin(), adv.end(), [&](const auto& a) { return a.name == l.name; });
+            if (it == adv.end()) {
+                throw config::config_error("advertised.listeners: no address for listener " + l.name);
+            }
+            c.advertised.push_back(*it);
+        }
+    } else {
+        // Like Kafka: a listener bound to all interfaces is advertised with this host's name.
+        char host[256] = {};
+        gethostname(host, sizeof host - 1);
+        for (auto l : c.listeners) {
+            if (l.host.empty() || l.host == "0.0.0.0" || l.host == "::") {
+                l.host = host;
+            }
+            c.advertised.push_back(l);
+        }
+    }
+    c.security_protocols = config::parse_protocol_map(v.get_string("listener.security.protocol.map"));
+    for (const auto& l : c.listeners) {
+        auto it = c.security_protocols.find(l.name);
+        if (it == c.security_protocols.end()) {
+            throw config::config_error("listener.security.protocol.map: no security protocol for listener " + l.name);
+        }
+        if (it->second != "PLAINTEXT") {
+            throw config::config_error("listeners: listener " + l.name + " uses " + it->second +
+                                       ", but only PLAINTEXT is supported so far");
+        }
+    }
+    c.inter_broker_listener = v.has("inter.broker.listener.name") ? v.get_string("inter.broker.listener.name")
+                                                                  : c.listeners.front().name;
+    if (std::none_of(c.listeners.begin(), c.listeners.end(),
+                     [&](const auto& l) { return l.name == c.inter_broker_listener; })) {
+        throw config::config_error("inter.broker.listener.name: " + c.inter_broker_listener +
+                                   " is not one of the listeners");
+    }
+    c.data_dir = v.get_list("log.dirs").front();
+    c.num_partitions = v.get_int32("num.partitions");
+    c.default_replication_factor = int16_t(v.get_int32("default.replication.factor"));
+    c.min_insync_replicas = v.get_int32("min.insync.replicas");
+    c.auto_create_topics = v.get_bool("auto.create.topics.enable");
+    c.message_max_bytes = v.get_int32("message.max.bytes");
+    c.message_timestamp_type = v.get_string("log.message.timestamp.type");
+    if (v.has("broker.rack")) {
+        c.rack = v.get_string("broker.rack");
+    }
+
+    auto& l = c.log_defaults;
+    l.segment_bytes = uint64_t(v.get_int64("log.segment.bytes"));
+    l.segment_ms = v.has("log.roll.ms") ? v.get_int64("log.roll.ms") : v.get_int32("log.roll.hours") * hour_ms;
+    if (v.has("log.retention.ms")) {
+        l.retention_ms = v.get_int64("log.retention.ms");
+    } else if (v.has("log.retention.minutes")) {
+        l.retention_ms = v.get_int32("log.retention.minutes") * 60000LL;
+    } else {
+        l.retention_ms = v.get_int32("log.retention.hours") * hour_ms;
+    }
+    if (l.retention_ms < 0) {
+        l.retention_ms = -1;
+    }
+    l.retention_bytes = v.get_int64("log.retention.bytes");
+    l.index_interval_bytes = uint32_t(v.get_int32("log.index.interval.bytes"));
+    l.flush_messages = v.get_int64("log.flush.interval.messages");
+    if (v.has("log.flush.interval.ms")) {
+        l.flush_ms = v.get_int64("log.flush.interval.ms");
+    }
+    l.max_batch_bytes = uint32_t(c.message_max_bytes);
+
+    c.limits.max_request_bytes = v.get_int32("socket.request.max.bytes");
+    c.limits.idle_timeout = std::chrono::milliseconds(v.get_int64("connections.max.idle.ms"));
+    c.io_threads = size_t(v.get_int32("num.io.threads"));
+    c.raw = std::move(v);
+    return c;
+}
+
+} // namespace trib::broker

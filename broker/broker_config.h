@@ -1,0 +1,48 @@
+#pragma once
+
+// The broker's settings, with Apache Kafka's names (see broker_config.cc for the schema).
+#include "broker/net/connection.h"
+#include "broker/net/server.h"
+#include "common/config.h"
+#include "storage/log.h"
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace trib::broker {
+
+struct broker_config {
+    int32_t node_id = 0;
+    std::string cluster_id;
+    std::vector<listen_endpoint> listeners;
+    std::vector<listen_endpoint> advertised;        // one per listener, same order
+    std::map<std::string, std::string> security_protocols;  // listener name -> protocol
+    std::string inter_broker_listener;
+    std::filesystem::path data_dir;                 // first of log.dirs
+    int32_t num_partitions = 1;
+    int16_t default_replication_factor = 1;
+    int32_t min_insync_replicas = 1;
+    bool auto_create_topics = true;
+    int32_t message_max_bytes = 1048588;
+    std::string message_timestamp_type = "CreateTime";
+    storage::log_config log_defaults;
+    connection_limits limits;
+    size_t io_threads = 2;
+    std::optional<std::string> rack;
+    config::values raw;                              // everything, for DescribeConfigs
+};
+
+const config::schema& broker_schema();
+// Loads and checks; throws config::config_error naming the key on a bad value.
+broker_config load_broker_config(const config::load_options& opts);
+
+// Topic-level config keys with their broker-level defaults' names (retention.ms <-
+// log.retention.ms, ...), and the storage settings a topic's effective configs give.
+const std::map<std::string, std::string>& topic_config_keys();
+// Returns an error message if `key=value` is not a valid topic config.
+std::optional<std::string> validate_topic_config(const std::string& key, const std::string& value);
+storage::log_config topic_log_config(const broker_config& b, const std::map<std::string, std::string>& overrides);
+
+} // namespace trib::broker

@@ -1,0 +1,31 @@
+#pragma once
+
+#include "broker/net/dispatcher.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace trib::broker {
+
+class broker_services;
+
+struct served_api {
+    int16_t key;
+    int16_t min_version;
+    int16_t max_version;
+};
+
+// The APIs and versions this broker serves, from handlers.h (for ApiVersions).
+const std::vector<served_api>& served_apis();
+
+// Decodes a request, runs its handler, encodes the response.
+class handler_dispatcher final : public request_dispatcher {
+public:
+    explicit handler_dispatcher(broker_services& services) : _services(services) {}
+    asio::awaitable<dispatch_result> dispatch(bytes frame, const connection_info& conn) override;
+
+private:
+    broker_services& _services;
+};
+
+} // namespace trib::broker

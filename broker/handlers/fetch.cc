@@ -1,0 +1,139 @@
+#include "broker/handlers/handlers.h"
+#include "broker/services.h"
+#include "common/log.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace trib::broker {
+
+using protocol::error_code;
+
+namespace {
+
+struct partition_read {
+    error_code err = error_code::none;
+    int64_t high_watermark = -1;
+    int64_t log_start_offset = -1;
+    protocol::record_set records;
+    size_t bytes = 0;
+};
+
+// Reads one partition on its owner core. When there is nothing to read yet and `waker` is
+// set, registers it so the next append wakes the fetch.
+partition_read read_partition(partition* p, int64_t fetch_offset, size_t max_bytes,
+                              const std::shared_ptr<std::function<void()>>& waker) {
+    partition_read out;
+    if (!p) {
+        out.err = error_code::not_leader_or_follower;
+        return out;
+    }
+    auto& log = p->log();
+    int64_t hw = p->high_watermark().value();
+    out.high_watermark = hw;
+    out.log_start_offset = log.log_start_offset().value();
+    if (fetch_offset < out.log_start_offset || fetch_offset > hw) {
+        out.err = error_code::offset_out_of_range;
+        return out;
+    }
+    if (fetch_offset == hw || max_bytes == 0) {
+        if (waker) {
+            p->add_waiter(waker);
+        }
+        return out;
+    }
+    auto r = log.read(offset(fetch_offset), max_bytes, offset(hw));
+    if (!r) {
+        out.err = r.error() == storage::errc::offset_out_of_range ? error_code::offset_out_of_range
+                                                                  : error_code::kafka_storage_error;
+        return out;
+    }
+    for (auto& s : r->slices) {
+        out.records.slices.push_back(protocol::file_slice{s.fd, s.pos, s.len, s.owner});
+        out.bytes += s.len;
+    }
+    if (out.bytes == 0 && waker) {
+        p->add_waiter(waker);
+    }
+    return out;
+}
+
+} // namespace
+
+handler_result<protocol::fetch_response> fetch_handler::handle(request_context& ctx, request&& req) {
+    auto& svc = ctx.services;
+    auto ex = co_await asio::this_coro::executor;
+    auto timer = std::make_shared<asio::steady_timer>(ex);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(0, req.max_wait_ms));
+    // Appends on any core post this to our core, which ends the wait early.
+    auto waker = std::make_shared<std::function<void()>>(
+        [ex, weak = std::weak_ptr<asio::steady_timer>(timer)] {
+            asio::post(ex, [weak] {
+                if (auto t = weak.lock()) {
+                    t->cancel();
+                }
+            });
+        });
+
+    size_t response_max = req.max_bytes > 0 ? size_t(req.max_bytes) : SIZE_MAX;
+    for (;;) {
+        auto snap = svc.metadata.get();
+        response resp;
+        resp.session_id = 0;  // no incremental fetch session: clients send full requests
+        size_t total = 0;
+        bool any_error = false;
+        bool may_wait = std::chrono::steady_clock::now() < deadline;
+        for (const auto& ft : req.topics) {
+            auto& rt = resp.responses.emplace_back();
+            rt.topic = ft.topic;
+            for (const auto& fp : ft.partitions) {
+                auto& rp = rt.partitions.emplace_back();
+                rp.partition_index = fp.partition;
+                rp.records = protocol::record_set{};
+                const auto* pi = snap->partition(ft.topic, fp.partition);
+                if (!pi) {
+                    rp.error_code = code(error_code::unknown_topic_or_partition);
+                    any_error = true;
+                    continue;
+                }
+                if (pi->leader.value() != svc.self()) {
+                    rp.error_code = code(error_code::not_leader_or_follower);
+                    any_error = true;
+                    continue;
+                }
+                // The first partition with data may exceed the limits, so a consumer always
+                // makes progress past a batch bigger than its fetch size (KIP-74).
+                size_t room = total == 0 ? size_t(std::max(fp.partition_max_bytes, 1))
+                                         : std::min(size_t(std::max(fp.partition_max_bytes, 0)),
+                                                    response_max > total ? response_max - total : 0);
+                topic_partition tp{ft.topic, fp.partition};
+                auto r = co_await svc.partitions.on_partition(
+                tp,
+                    [&, off = fp.fetch_offset, room](partition* p) {
+                        return read_partition(p, off, room, may_wait ? waker : nullptr);
+                    });
+                rp.error_code = code(r.err);
+                rp.high_watermark = r.high_watermark;
+                rp.last_stable_offset = r.high_watermark;
+                rp.log_start_offset = r.log_start_offset;
+                if (r.err != error_code::none) {
+                    any_error = true;
+                    continue;
+                }
+                rp.records = std::move(r.records);
+                total += r.bytes;
+            }
+        }
+        if (total >= size_t(std::max(req.min_bytes, 0)) || any_error || !may_wait) {
+            co_return resp;
+        }
+        boost::system::error_code ec;
+        timer->expires_at(deadline);
+        co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+}
+
+} // namespace trib::broker

@@ -1,0 +1,41 @@
+#pragma once
+
+// The shape every API handler has. A handler is a struct in its own file
+// (broker/handlers/<api>.cc, declared in handlers.h) naming its request and response types
+// and the versions it serves; handlers.h lists them once, and that one list builds both the
+// dispatch table and the ApiVersions answer.
+//
+//   struct produce_handler {
+//       using request = protocol::produce_request;
+//       using response = protocol::produce_response;
+//       static constexpr int16_t min_version = 3, max_version = 9;
+//       static asio::awaitable<std::optional<response>> handle(request_context&, request&&);
+//   };
+//
+// A handler returns nullopt only when the protocol says there is no response (acks=0).
+#include "broker/net/dispatcher.h"
+#include "common/runtime.h"
+#include "protocol/api.h"
+#include "protocol/error_code.h"
+#include "protocol/messages.h"
+
+#include <optional>
+
+namespace trib::broker {
+
+class broker_services;
+
+struct request_context {
+    broker_services& services;
+    const protocol::request_header& header;
+    const connection_info& conn;
+
+    int16_t version() const noexcept { return header.api_version; }
+};
+
+template<typename R>
+using handler_result = asio::awaitable<std::optional<R>>;
+
+inline int16_t code(protocol::error_code e) noexcept { return static_cast<int16_t>(e); }
+
+} // namespace trib::broker

@@ -1,0 +1,35 @@
+#pragma once
+
+// Every API the broker serves, one handler per file. The list at the bottom is the only
+// registry: the dispatcher and ApiVersions are both built from it.
+#include "broker/handlers/handler.h"
+
+namespace trib::broker {
+
+#define TRIB_DECLARE_HANDLER(api, min_v, max_v)                                            \
+    struct api##_handler {                                                                  \
+        using request = protocol::api##_request;                                            \
+        using response = protocol::api##_response;                                          \
+        static constexpr int16_t min_version = min_v, max_version = max_v;                   \
+        static handler_result<response> handle(request_context& ctx, request&& req);       \
+    };
+
+TRIB_DECLARE_HANDLER(api_versions, 0, 3)
+TRIB_DECLARE_HANDLER(metadata, 0, 12)
+TRIB_DECLARE_HANDLER(produce, 3, 9)
+TRIB_DECLARE_HANDLER(fetch, 4, 12)
+TRIB_DECLARE_HANDLER(list_offsets, 0, 7)
+TRIB_DECLARE_HANDLER(create_topics, 0, 7)
+TRIB_DECLARE_HANDLER(delete_topics, 0, 6)
+TRIB_DECLARE_HANDLER(create_partitions, 0, 3)
+
+#undef TRIB_DECLARE_HANDLER
+
+template<typename... H>
+struct handler_list {};
+
+using all_handlers = handler_list<api_versions_handler, metadata_handler, produce_handler, fetch_handler,
+                                  list_offsets_handler, create_topics_handler, delete_topics_handler,
+                                  create_partitions_handler>;
+
+} // namespace trib::broker

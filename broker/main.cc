@@ -1,0 +1,114 @@
+// tributary-broker: serves Kafka clients.
+//
+//   tributary-broker [server.properties | broker.yaml] [--override key=value]...
+//
+// Settings use Apache Kafka's names; KAFKA_* environment variables override the file.
+#include "broker/handlers/dispatch.h"
+#include "broker/net/server.h"
+#include "broker/services.h"
+#include "common/log.h"
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+using namespace trib;
+using namespace trib::broker;
+
+namespace {
+
+void usage() {
+    std::cerr << "usage: tributary-broker [config.properties|config.yaml] [--override key=value]...\n"
+                 "       tributary-broker --help-config\n";
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    config::load_options opts;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--help" || a == "-h") {
+            usage();
+            return 0;
+        }
+        if (a == "--help-config") {
+            std::cout << broker_schema().help();
+            return 0;
+        }
+        try {
+            if (a == "--override" && i + 1 < argc) {
+                opts.overrides.push_back(config::parse_override(argv[++i]));
+            } else if (a.rfind("--override=", 0) == 0) {
+                opts.overrides.push_back(config::parse_override(a.substr(11)));
+            } else if (!a.starts_with("-") && !opts.file) {
+                opts.file = a;
+            } else {
+                usage();
+                return 2;
+            }
+        } catch (const std::exception& e) {
+            std::cerr << "tributary-broker: " << e.what() << "\n";
+            return 2;
+        }
+    }
+
+    std::unique_ptr<broker_services> svc;
+    try {
+        svc = std::make_unique<broker_services>(load_broker_config(opts));
+    } catch (const std::exception& e) {
+        std::cerr << "tributary-broker: configuration: " << e.what() << "\n";
+        return 2;
+    }
+    auto& cfg = svc->config;
+    log::set_process_name("broker-" + std::to_string(cfg.node_id));
+    log::set_level(cfg.raw.get_string("log.level"));
+    TLOG_INFO("starting broker {} with data in {}", cfg.node_id, cfg.data_dir.string());
+
+    handler_dispatcher dispatcher(*svc);
+    server srv(svc->pool, dispatcher, cfg.limits);
+    asio::io_context main_ctx(1);
+    try {
+        svc->pool.start();
+        svc->authority.start();
+        auto ports = srv.start(cfg.listeners);
+        for (size_t i = 0; i < ports.size(); ++i) {
+            TLOG_INFO("listener {} advertised as {}:{}", cfg.listeners[i].name, cfg.advertised[i].host,
+                      cfg.advertised[i].port);
+        }
+    } catch (const std::exception& e) {
+        TLOG_ERROR("start-up failed: {}", e.what());
+        svc->pool.stop();
+        return 1;
+    }
+    TLOG_INFO("broker {} ready", cfg.node_id);
+
+    // Retention runs on a timer; SIGINT/SIGTERM stop everything in reverse order.
+    asio::steady_timer retention(main_ctx);
+    auto interval = std::chrono::milliseconds(cfg.raw.get_int64("log.retention.check.interval.ms"));
+    std::function<void()> schedule = [&] {
+        retention.expires_after(interval);
+        retention.async_wait([&](boost::system::error_code ec) {
+            if (!ec) {
+                svc->partitions.run_retention();
+                schedule();
+            }
+        });
+    };
+    schedule();
+    asio::signal_set signals(main_ctx, SIGINT, SIGTERM);
+    signals.async_wait([&](boost::system::error_code, int sig) {
+        TLOG_INFO("signal {}: shutting down", sig);
+        retention.cancel();
+    });
+    main_ctx.run();
+
+    srv.stop();
+    svc->authority.stop();
+    svc->partitions.close_all();
+    svc->pool.stop();
+    TLOG_INFO("broker {} stopped", cfg.node_id);
+    return 0;
+}

@@ -1,0 +1,221 @@
+#include "broker/net/connection.h"
+
+#include "broker/net/dispatcher.h"
+#include "common/log.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <sys/sendfile.h>
+
+namespace trib::broker {
+
+using asio::redirect_error;
+using asio::use_awaitable;
+using boost::system::error_code;
+
+connection::connection(asio::ip::tcp::socket sock, std::string listener,
+                       request_dispatcher& dispatcher, connection_limits limits)
+  : _socket(std::move(sock))
+  , _listener(std::move(listener))
+  , _dispatcher(dispatcher)
+  , _limits(limits)
+  , _writer_wake(_socket.get_executor())
+  , _reader_wake(_socket.get_executor())
+  , _idle(_socket.get_executor()) {
+    error_code ec;
+    auto ep = _socket.remote_endpoint(ec);
+    _peer = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+    _socket.set_option(asio::ip::tcp::no_delay(true), ec);
+}
+
+namespace {
+void log_failure(std::exception_ptr e, const char* what) {
+    if (!e) {
+        return;
+    }
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        TLOG_ERROR("{} failed: {}", what, ex.what());
+    }
+}
+} // namespace
+
+void connection::start() {
+    _last_activity = std::chrono::steady_clock::now();
+    auto self = shared_from_this();
+    auto ex = _socket.get_executor();
+    asio::co_spawn(ex, [self]() { return self->read_loop(); },
+                   [](std::exception_ptr e) { log_failure(e, "connection reader"); });
+    asio::co_spawn(ex, [self]() { return self->write_loop(); },
+                   [](std::exception_ptr e) { log_failure(e, "connection writer"); });
+    asio::co_spawn(ex, [self]() { return self->idle_watch(); },
+                   [](std::exception_ptr e) { log_failure(e, "connection idle watch"); });
+}
+
+void connection::close(std::string_view reason) {
+    if (_closed) {
+        return;
+    }
+    _closed = true;
+    if (!reason.empty()) {
+        TLOG_WARN("closing connection from {} on {}: {}", _peer, _listener, reason);
+    }
+    error_code ec;
+    _socket.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    _socket.close(ec);
+    _writer_wake.cancel();
+    _reader_wake.cancel();
+    _idle.cancel();
+}
+
+asio::awaitable<void> connection::read_loop() {
+    auto self = shared_from_this();
+    while (!_closed) {
+        while (_next_seq - _next_to_send >= _limits.max_in_flight && !_closed) {
+            error_code ec;
+            _reader_wake.expires_at(std::chrono::steady_clock::time_point::max());
+            co_await _reader_wake.async_wait(redirect_error(use_awaitable, ec));
+        }
+        if (_closed) {
+            break;
+        }
+        uint8_t size_buf[4];
+        error_code ec;
+        co_await asio::async_read(_socket, asio::buffer(size_buf), redirect_error(use_awaitable, ec));
+        if (ec) {
+            // EOF is the client hanging up; anything else is worth a line.
+            close(ec == asio::error::eof || ec == asio::error::operation_aborted ? "" : ec.message());
+            break;
+        }
+        auto size = int32_t(load_be32(size_buf));
+        if (size < 0 || size > _limits.max_request_bytes) {
+            // Checked before allocating: a hostile prefix must not make us reserve 2 GiB.
+            close(fmt::format("request size {} outside 0..{} (socket.request.max.bytes)", size,
+                              _limits.max_request_bytes));
+            break;
+        }
+        bytes frame(static_cast<size_t>(size));
+        co_await asio::async_read(_socket, asio::buffer(frame), redirect_error(use_awaitable, ec));
+        if (ec) {
+            close(ec == asio::error::eof ? "connection closed in the middle of a request" : ec.message());
+            break;
+        }
+        _last_activity = std::chrono::steady_clock::now();
+        uint64_t seq = _next_seq++;
+        asio::co_spawn(_socket.get_executor(),
+                       [self, seq, f = std::move(frame)]() mutable { return self->handle(seq, std::move(f)); },
+                       [](std::exception_ptr e) { log_failure(e, "request handler"); });
+    }
+}
+
+asio::awaitable<void> connection::handle(uint64_t seq, bytes frame) {
+    auto self = shared_from_this();
+    connection_info info{_listener, _peer};
+    dispatch_result r;
+    try {
+        r = co_await _dispatcher.dispatch(std::move(frame), info);
+    } catch (const std::exception& e) {
+        r = close_connection{std::string("internal error: ") + e.what()};
+    }
+    if (auto* c = std::get_if<close_connection>(&r)) {
+        close(c->reason);
+        co_return;
+    }
+    if (auto* resp = std::get_if<respond>(&r)) {
+        complete(seq, std::move(resp->frame));
+    } else {
+        complete(seq, std::nullopt);
+    }
+}
+
+void connection::complete(uint64_t seq, std::optional<outgoing_frame> response) {
+    _ready.emplace(seq, std::move(response));
+    if (seq == _next_to_send) {
+        _writer_wake.cancel();
+    }
+}
+
+asio::awaitable<void> connection::write_loop() {
+    auto self = shared_from_this();
+    while (!_closed) {
+        auto it = _ready.find(_next_to_send);
+        if (it == _ready.end()) {
+            error_code ec;
+            _writer_wake.expires_at(std::chrono::steady_clock::time_point::max());
+            co_await _writer_wake.async_wait(redirect_error(use_awaitable, ec));
+            continue;
+        }
+        auto response = std::move(it->second);
+        _ready.erase(it);
+        ++_next_to_send;
+        _reader_wake.cancel();
+        if (response && !co_await send(*response)) {
+            close("write failed");
+            break;
+        }
+        _last_activity = std::chrono::steady_clock::now();
+    }
+}
+
+asio::awaitable<bool> connection::send(const outgoing_frame& f) {
+    error_code ec;
+    size_t written = 0;
+    for (const auto& sp : f.splices) {
+        if (sp.at > written) {
+            co_await asio::async_write(_socket, asio::buffer(f.data.data() + written, sp.at - written),
+                                       redirect_error(use_awaitable, ec));
+            if (ec) {
+                co_return false;
+            }
+            written = sp.at;
+        }
+        // sendfile on the non-blocking socket; wait for writability when it would block.
+        off_t pos = sp.slice.pos;
+        size_t left = sp.slice.len;
+        while (left > 0) {
+            ssize_t n = ::sendfile(_socket.native_handle(), sp.slice.fd, &pos, left);
+            if (n > 0) {
+                left -= size_t(n);
+                continue;
+            }
+            if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+                co_await _socket.async_wait(asio::ip::tcp::socket::wait_write,
+                                            redirect_error(use_awaitable, ec));
+                if (ec) {
+                    co_return false;
+                }
+                continue;
+            }
+            // The file got shorter under us (truncation or retention): the client has been
+            // promised `len` bytes, so the connection can't continue.
+            TLOG_WARN("sendfile to {} failed: {}", _peer, n == 0 ? "unexpected end of file" : strerror(errno));
+            co_return false;
+        }
+    }
+    if (written < f.data.size()) {
+        co_await asio::async_write(_socket, asio::buffer(f.data.data() + written, f.data.size() - written),
+                                   redirect_error(use_awaitable, ec));
+    }
+    co_return !ec;
+}
+
+asio::awaitable<void> connection::idle_watch() {
+    auto self = shared_from_this();
+    while (!_closed) {
+        auto deadline = _last_activity + _limits.idle_timeout;
+        if (std::chrono::steady_clock::now() >= deadline && _next_to_send == _next_seq) {
+            close(fmt::format("idle for {} ms (connections.max.idle.ms)", _limits.idle_timeout.count()));
+            break;
+        }
+        error_code ec;
+        _idle.expires_at(std::max(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(100)));
+        co_await _idle.async_wait(redirect_error(use_awaitable, ec));
+    }
+}
+
+} // namespace trib::broker

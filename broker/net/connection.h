@@ -1,0 +1,72 @@
+#pragma once
+
+#include "broker/net/frame.h"
+#include "common/runtime.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace trib::broker {
+
+class request_dispatcher;
+
+struct connection_limits {
+    int32_t max_request_bytes = 100 * 1024 * 1024;  // socket.request.max.bytes
+    std::chrono::milliseconds idle_timeout{600000};   // connections.max.idle.ms
+    size_t max_in_flight = 128;                       // requests read but not yet answered
+};
+
+// One client connection, living on one core. A reader coroutine takes size-prefixed
+// requests off the socket and starts each one's handler at once (pipelining); the writer
+// sends responses strictly in request order (Kafka clients match responses by order as well
+// as by correlation id). Sequence numbers give the order: a response that is ready early
+// waits in _ready until every earlier one has gone.
+//
+// Bad framing (negative or oversized size prefix, undecodable header, unknown API) is logged
+// with the reason and closes this connection only.
+class connection : public std::enable_shared_from_this<connection> {
+public:
+    connection(asio::ip::tcp::socket sock, std::string listener, request_dispatcher& dispatcher,
+               connection_limits limits);
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
+    void start();
+    void close(std::string_view reason);
+
+    const std::string& listener() const noexcept { return _listener; }
+    const std::string& peer() const noexcept { return _peer; }
+
+private:
+    asio::awaitable<void> read_loop();
+    asio::awaitable<void> write_loop();
+    asio::awaitable<void> idle_watch();
+    asio::awaitable<void> handle(uint64_t seq, bytes frame);
+    void complete(uint64_t seq, std::optional<outgoing_frame> response);
+    asio::awaitable<bool> send(const outgoing_frame& f);
+
+    asio::ip::tcp::socket _socket;
+    std::string _listener;
+    std::string _peer;
+    request_dispatcher& _dispatcher;
+    connection_limits _limits;
+
+    uint64_t _next_seq = 0;         // assigned to the next request read
+    uint64_t _next_to_send = 0;     // sequence of the response the writer sends next
+    std::map<uint64_t, std::optional<outgoing_frame>> _ready;  // nullopt: no response (acks=0)
+    asio::steady_timer _writer_wake;   // cancelled to wake the writer
+    asio::steady_timer _reader_wake;   // cancelled to wake a reader held back by max_in_flight
+    asio::steady_timer _idle;
+    std::chrono::steady_clock::time_point _last_activity;
+    bool _closed = false;
+};
+
+} // namespace trib::broker

@@ -1,0 +1,94 @@
+#include "broker/net/server.h"
+
+#include "common/log.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <stdexcept>
+
+namespace trib::broker {
+
+using boost::system::error_code;
+
+server::server(io_pool& pool, request_dispatcher& dispatcher, connection_limits limits)
+  : _pool(pool), _dispatcher(dispatcher), _limits(limits) {}
+
+std::vector<uint16_t> server::start(const std::vector<listen_endpoint>& endpoints) {
+    std::vector<uint16_t> ports;
+    for (const auto& ep : endpoints) {
+        error_code ec;
+        auto address = ep.host.empty() ? asio::ip::address(asio::ip::address_v6::any())
+                                       : asio::ip::make_address(ep.host, ec);
+        if (ec) {
+            // A host name rather than an address: resolve it once.
+            asio::ip::tcp::resolver resolver(_pool.context(0));
+            auto results = resolver.resolve(ep.host, std::to_string(ep.port), ec);
+            if (ec || results.empty()) {
+                throw std::runtime_error("listener " + ep.name + ": cannot resolve host '" + ep.host + "'");
+            }
+            address = results.begin()->endpoint().address();
+        }
+        auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(_pool.context(0));
+        asio::ip::tcp::endpoint endpoint(address, ep.port);
+        acceptor->open(endpoint.protocol(), ec);
+        if (!ec && address.is_v6()) {
+            acceptor->set_option(asio::ip::v6_only(false), ec);  // "all interfaces" means v4 too
+        }
+        acceptor->set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+        if (!ec) {
+            acceptor->bind(endpoint, ec);
+        }
+        if (!ec) {
+            acceptor->listen(asio::socket_base::max_listen_connections, ec);
+        }
+        if (ec) {
+            throw std::runtime_error("listener " + ep.name + ": cannot listen on " +
+                                     (ep.host.empty() ? "*" : ep.host) + ":" + std::to_string(ep.port) +
+                                     ": " + ec.message());
+        }
+        ports.push_back(acceptor->local_endpoint().port());
+        TLOG_INFO("listener {} on {}:{}", ep.name, ep.host.empty() ? "*" : ep.host, ports.back());
+        auto* a = acceptor.get();
+        _acceptors.push_back(std::move(acceptor));
+        asio::co_spawn(_pool.context(0), accept_loop(*a, ep.name), asio::detached);
+    }
+    return ports;
+}
+
+void server::stop() {
+    for (auto& a : _acceptors) {
+        asio::post(a->get_executor(), [a = a.get()] {
+            error_code ec;
+            a->close(ec);
+        });
+    }
+}
+
+asio::awaitable<void> server::accept_loop(asio::ip::tcp::acceptor& acceptor, std::string name) {
+    for (;;) {
+        size_t core = _next_core++ % _pool.size();
+        error_code ec;
+        auto sock = co_await acceptor.async_accept(_pool.context(core),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
+            co_return;
+        }
+        if (ec) {
+            // Out of file descriptors and the like: log, back off briefly, keep accepting.
+            TLOG_WARN("accept on {}: {}", name, ec.message());
+            asio::steady_timer t(acceptor.get_executor(), std::chrono::milliseconds(100));
+            co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            continue;
+        }
+        auto conn = std::make_shared<connection>(std::move(sock), name, _dispatcher, _limits);
+        asio::post(_pool.context(core), [conn] { conn->start(); });
+    }
+}
+
+} // namespace trib::broker

@@ -1,0 +1,129 @@
+#include "broker/partition_manager.h"
+
+#include "common/log.h"
+
+#include <boost/asio/post.hpp>
+
+#include <future>
+#include <set>
+
+namespace trib::broker {
+
+void partition::add_waiter(std::weak_ptr<std::function<void()>> w) {
+    std::erase_if(_waiters, [](const auto& x) { return x.expired(); });
+    _waiters.push_back(std::move(w));
+}
+
+void partition::notify_waiters() {
+    auto ws = std::move(_waiters);
+    _waiters.clear();
+    for (auto& w : ws) {
+        if (auto f = w.lock()) {
+            (*f)();
+        }
+    }
+}
+
+partition_manager::partition_manager(io_pool& pool, std::filesystem::path data_dir)
+  : _pool(pool), _data_dir(std::move(data_dir)), _shards(pool.size()) {}
+
+size_t partition_manager::owner(const topic_partition& tp) const noexcept {
+    return (std::hash<std::string>{}(tp.topic) * 31 + size_t(tp.partition)) % _shards.size();
+}
+
+partition* partition_manager::find(size_t core, const topic_partition& tp) {
+    auto& shard = _shards[core];
+    auto it = shard.find(tp);
+    return it == shard.end() ? nullptr : it->second.get();
+}
+
+std::filesystem::path partition_manager::dir_of(const topic_partition& tp) const {
+    return _data_dir / (tp.topic + "-" + std::to_string(tp.partition));
+}
+
+namespace {
+// Runs fn(core) on every core and waits for all of them. Used off the io threads (start-up,
+// metadata changes from the authority's thread), never from a coroutine.
+void on_every_core(io_pool& pool, const std::function<void(size_t)>& fn) {
+    std::vector<std::future<void>> done;
+    for (size_t core = 0; core < pool.size(); ++core) {
+        auto p = std::make_shared<std::promise<void>>();
+        done.push_back(p->get_future());
+        asio::post(pool.executor(core), [p, core, &fn] {
+            try {
+                fn(core);
+                p->set_value();
+            } catch (...) {
+                p->set_exception(std::current_exception());
+            }
+        });
+    }
+    for (auto& f : done) {
+        f.get();
+    }
+}
+} // namespace
+
+void partition_manager::apply(const cluster_snapshot& snapshot, int32_t self, const config_fn& config_for) {
+    std::filesystem::create_directories(_data_dir);
+    on_every_core(_pool, [&](size_t core) {
+        auto& shard = _shards[core];
+        std::set<topic_partition> wanted;
+        for (const auto& [name, t] : snapshot.topics) {
+            auto cfg = config_for(t);
+            for (const auto& p : t.partitions) {
+                topic_partition tp{name, p.id.value()};
+                if (owner(tp) != core ||
+                    std::find(p.replicas.begin(), p.replicas.end(), self) == p.replicas.end()) {
+                    continue;
+                }
+                wanted.insert(tp);
+                if (auto* existing = find(core, tp)) {
+                    existing->log().update_config(cfg);
+                    continue;
+                }
+                auto log = storage::log::open(dir_of(tp), cfg);
+                if (!log) {
+                    TLOG_ERROR("cannot open log of {}-{}: {}", tp.topic, tp.partition, log.error().message());
+                    continue;
+                }
+                shard.emplace(tp, std::make_unique<partition>(tp, std::move(*log)));
+            }
+        }
+        for (auto it = shard.begin(); it != shard.end();) {
+            if (wanted.contains(it->first)) {
+                ++it;
+                continue;
+            }
+            auto dir = dir_of(it->first);
+            it->second->log().close();
+            it->second->notify_waiters();
+            it = shard.erase(it);
+            std::error_code ec;
+            std::filesystem::remove_all(dir, ec);
+            TLOG_INFO("deleted partition log {}", dir.string());
+        }
+    });
+}
+
+void partition_manager::run_retention() {
+    on_every_core(_pool, [&](size_t core) {
+        for (auto& [tp, p] : _shards[core]) {
+            auto r = p->log().apply_retention();
+            if (!r) {
+                TLOG_WARN("retention on {}-{}: {}", tp.topic, tp.partition, r.error().message());
+            }
+        }
+    });
+}
+
+void partition_manager::close_all() {
+    on_every_core(_pool, [&](size_t core) {
+        for (auto& [tp, p] : _shards[core]) {
+            p->log().close();
+        }
+        _shards[core].clear();
+    });
+}
+
+} // namespace trib::broker

@@ -1,0 +1,92 @@
+#pragma once
+
+#include "broker/cluster_metadata.h"
+#include "common/runtime.h"
+#include "storage/log.h"
+
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace trib::broker {
+
+struct topic_partition {
+    std::string topic;
+    int32_t partition = 0;
+    auto operator<=>(const topic_partition&) const = default;
+};
+
+// One partition replica hosted on this broker. Lives on its owner core, and is touched only
+// from there.
+class partition {
+public:
+    partition(topic_partition tp, std::unique_ptr<storage::log> log) : _tp(std::move(tp)), _log(std::move(log)) {}
+
+    const topic_partition& tp() const noexcept { return _tp; }
+    storage::log& log() noexcept { return *_log; }
+    // Offsets below this are committed and visible to consumers. With a single replica it is
+    // the log end; replication will move it by the ISR's progress.
+    offset high_watermark() const { return _log->next_offset(); }
+
+    // Fetches waiting for data register a wake-up; appends run them all once.
+    void add_waiter(std::weak_ptr<std::function<void()>> w);
+    void notify_waiters();
+
+private:
+    topic_partition _tp;
+    std::unique_ptr<storage::log> _log;
+    std::vector<std::weak_ptr<std::function<void()>>> _waiters;
+};
+
+// Opens, owns and closes the partition logs this broker hosts. Each partition belongs to one
+// core (by hash); operations on it run there, posted from whichever core received the request.
+class partition_manager {
+public:
+    partition_manager(io_pool& pool, std::filesystem::path data_dir);
+    partition_manager(const partition_manager&) = delete;
+    partition_manager& operator=(const partition_manager&) = delete;
+
+    size_t owner(const topic_partition& tp) const noexcept;
+
+    // Runs f(partition*) on the partition's core (nullptr if not hosted here) and returns its
+    // result to the calling coroutine's core.
+    //
+    // Arguments are taken by reference and copied here, in a plain function: g++ 12 may move
+    // a class temporary of a co_await expression bitwise, which breaks short strings, so
+    // coroutines should pass named objects by reference to the functions they await.
+    template<typename F>
+    auto on_partition(const topic_partition& tp, F&& f)
+        -> asio::awaitable<std::invoke_result_t<std::decay_t<F>&, partition*>> {
+        size_t core = owner(tp);
+        return run_on(_pool.executor(core), [this, core, tp, f = std::forward<F>(f)]() mutable {
+            return f(find(core, tp));
+        });
+    }
+
+    // Makes the hosted set match `snapshot` for node `self`: opens logs of new partitions
+    // (with each topic's effective log config from `config_for`), closes and deletes those of
+    // deleted topics, updates configs. Blocks until every core has applied it.
+    using config_fn = std::function<storage::log_config(const topic_info&)>;
+    void apply(const cluster_snapshot& snapshot, int32_t self, const config_fn& config_for);
+
+    // Runs retention on every hosted log (on their cores).
+    void run_retention();
+    // Flushes and closes every log (clean shutdown).
+    void close_all();
+
+    std::filesystem::path dir_of(const topic_partition& tp) const;
+
+private:
+    partition* find(size_t core, const topic_partition& tp);
+
+    io_pool& _pool;
+    std::filesystem::path _data_dir;
+    // Per core; each map is touched only on its core.
+    std::vector<std::map<topic_partition, std::unique_ptr<partition>>> _shards;
+};
+
+} // namespace trib::broker

@@ -1,0 +1,29 @@
+#pragma once
+
+#include "broker/broker_config.h"
+#include "broker/cluster_metadata.h"
+#include "broker/local_authority.h"
+#include "broker/partition_manager.h"
+#include "common/runtime.h"
+
+namespace trib::broker {
+
+// Everything a handler may use, owned by main and alive until every core has stopped.
+class broker_services {
+public:
+    explicit broker_services(broker_config cfg)
+      : config(std::move(cfg))
+      , pool(config.io_threads)
+      , partitions(pool, config.data_dir)
+      , authority(config, metadata, partitions) {}
+
+    broker_config config;
+    io_pool pool;
+    metadata_cache metadata;
+    partition_manager partitions;
+    local_authority authority;
+
+    int32_t self() const noexcept { return config.node_id; }
+};
+
+} // namespace trib::broker

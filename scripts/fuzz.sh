@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang (ASan + UBSan) in build-fuzz/ and runs each one for
+# the given number of seconds (default 60), starting from its seed corpus in
+# tests/fuzz/corpus/<target>/ when there is one. A crash fails the script and leaves the
+# input in build-fuzz/artifacts/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-60}"
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
+cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_C_COMPILER=clang -DTRIB_FUZZ=ON -DTRIB_TESTS=ON >/dev/null
+targets=$(cd tests/fuzz && ls fuzz_*.cc | sed 's/\.cc$//')
+# shellcheck disable=SC2086
+cmake --build build-fuzz -j"$(nproc)" --target $targets
+mkdir -p build-fuzz/artifacts
+for t in $targets; do
+  work="build-fuzz/corpus/$t"
+  mkdir -p "$work"
+  seeds=()
+  [ -d "tests/fuzz/corpus/$t" ] && seeds=("tests/fuzz/corpus/$t")
+  echo "fuzz: $t for ${seconds}s"
+  if ! build-fuzz/tests/fuzz/"$t" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
+      -artifact_prefix=build-fuzz/artifacts/ "$work" "${seeds[@]}" > "build-fuzz/$t.log" 2>&1; then
+    tail -n 60 "build-fuzz/$t.log"
+    echo "fuzz: $t failed"
+    exit 1
+  fi
+  tail -n 4 "build-fuzz/$t.log"
+done
+echo "fuzz: all targets ran ${seconds}s without a failure"

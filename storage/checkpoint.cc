@@ -1,0 +1,76 @@
+#include "storage/checkpoint.h"
+
+#include "common/crc32c.h"
+#include "common/log.h"
+#include "storage/errc.h"
+#include "storage/file.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace trib::storage {
+
+namespace {
+constexpr uint8_t magic[4] = {'T', 'R', 'L', 'C'};
+constexpr uint16_t version = 1;
+} // namespace
+
+result<std::optional<checkpoint>> checkpoint::read(const std::filesystem::path& dir) {
+    auto path = dir / file_name;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) {
+            return std::optional<checkpoint>{};
+        }
+        TLOG_ERROR("storage: open {} failed: {}", path.string(), std::strerror(errno));
+        return errc::io_error;
+    }
+    file f(fd, path);
+    uint8_t buf[size + 1];
+    auto got = f.read_at(buf, 0);
+    if (!got) {
+        return got.error();
+    }
+    if (*got != size || std::memcmp(buf, magic, 4) != 0 || load_be16(buf + 4) != version ||
+        crc32c::extend(0, buf, 24) != load_be32(buf + 24)) {
+        TLOG_WARN("storage: {} is damaged; recovering without it", path.string());
+        return std::optional<checkpoint>{};
+    }
+    checkpoint c;
+    c.clean = buf[6] == 1;
+    c.recovery_point = offset(int64_t(load_be64(buf + 8)));
+    c.log_start_offset = offset(int64_t(load_be64(buf + 16)));
+    return std::optional<checkpoint>(c);
+}
+
+result<void> checkpoint::write(const std::filesystem::path& dir) const {
+    uint8_t buf[size] = {};
+    std::memcpy(buf, magic, 4);
+    store_be16(buf + 4, version);
+    buf[6] = clean ? 1 : 0;
+    store_be64(buf + 8, uint64_t(recovery_point.value()));
+    store_be64(buf + 16, uint64_t(log_start_offset.value()));
+    store_be32(buf + 24, crc32c::extend(0, buf, 24));
+
+    auto tmp = dir / (std::string(file_name) + ".tmp");
+    auto f = file::open(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+    if (!f) {
+        return f.error();
+    }
+    if (auto r = (*f)->write_at(bytes_view(buf, size), 0); !r) {
+        return r;
+    }
+    if (::fdatasync((*f)->fd()) != 0) {
+        TLOG_ERROR("storage: fdatasync {} failed: {}", tmp.string(), std::strerror(errno));
+        return errc::io_error;
+    }
+    if (::rename(tmp.c_str(), (dir / file_name).c_str()) != 0) {
+        TLOG_ERROR("storage: rename {} failed: {}", tmp.string(), std::strerror(errno));
+        return errc::io_error;
+    }
+    return sync_directory(dir);
+}
+
+} // namespace trib::storage

@@ -1,0 +1,116 @@
+#include "storage/file.h"
+
+#include "common/log.h"
+#include "storage/errc.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace trib::storage {
+
+namespace {
+std::error_code io_failure(const char* call, const std::filesystem::path& path) {
+    int e = errno;
+    TLOG_ERROR("storage: {} {} failed: {}", call, path.string(), std::strerror(e));
+    return errc::io_error;
+}
+} // namespace
+
+result<std::shared_ptr<file>> file::open(const std::filesystem::path& path, int flags, unsigned mode) {
+    int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+    if (fd < 0) {
+        return io_failure("open", path);
+    }
+    return std::make_shared<file>(fd, path);
+}
+
+file::~file() {
+    if (_fd >= 0) {
+        ::close(_fd);
+    }
+}
+
+result<void> file::write_at(bytes_view data, uint64_t pos) const {
+    while (!data.empty()) {
+        ssize_t n = ::pwrite(_fd, data.data(), data.size(), off_t(pos));
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return io_failure("pwrite", _path);
+        }
+        data = data.subspan(size_t(n));
+        pos += uint64_t(n);
+    }
+    return success();
+}
+
+result<size_t> file::read_at(std::span<uint8_t> out, uint64_t pos) const {
+    size_t done = 0;
+    while (done < out.size()) {
+        ssize_t n = ::pread(_fd, out.data() + done, out.size() - done, off_t(pos + done));
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return io_failure("pread", _path);
+        }
+        if (n == 0) {
+            break;
+        }
+        done += size_t(n);
+    }
+    return done;
+}
+
+result<uint64_t> file::size() const {
+    struct stat st {};
+    if (::fstat(_fd, &st) != 0) {
+        return io_failure("fstat", _path);
+    }
+    return uint64_t(st.st_size);
+}
+
+result<int64_t> file::mtime_ms() const {
+    struct stat st {};
+    if (::fstat(_fd, &st) != 0) {
+        return io_failure("fstat", _path);
+    }
+    return int64_t(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+}
+
+result<void> file::truncate(uint64_t size) const {
+    while (::ftruncate(_fd, off_t(size)) != 0) {
+        if (errno != EINTR) {
+            return io_failure("ftruncate", _path);
+        }
+    }
+    return success();
+}
+
+result<void> sync_directory(const std::filesystem::path& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return io_failure("open", dir);
+    }
+    int rc = ::fsync(fd);
+    if (rc != 0) {
+        auto ec = io_failure("fsync", dir);
+        ::close(fd);
+        return ec;
+    }
+    ::close(fd);
+    return success();
+}
+
+result<void> remove_file(const std::filesystem::path& path) {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+        return io_failure("unlink", path);
+    }
+    return success();
+}
+
+} // namespace trib::storage

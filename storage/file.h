@@ -1,0 +1,52 @@
+#pragma once
+
+#include "common/bytes.h"
+#include "common/result.h"
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+
+namespace trib::storage {
+
+// An open file descriptor, closed on destruction. Segments hold their files through
+// shared_ptr so that a reader (a file_slice_ref handed to the network layer) or the syncer
+// thread can keep using a file after the segment was rolled, truncated or deleted: unlinking
+// a path doesn't invalidate an open descriptor.
+//
+// All helpers log the failing call with errno and return errc::io_error.
+class file {
+public:
+    // open(2) with O_CLOEXEC added.
+    static result<std::shared_ptr<file>> open(const std::filesystem::path& path, int flags,
+                                              unsigned mode = 0644);
+
+    file(int fd, std::filesystem::path path) noexcept : _fd(fd), _path(std::move(path)) {}
+    file(const file&) = delete;
+    file& operator=(const file&) = delete;
+    ~file();
+
+    int fd() const noexcept { return _fd; }
+    const std::filesystem::path& path() const noexcept { return _path; }
+
+    // pwrite(2) until everything is written.
+    result<void> write_at(bytes_view data, uint64_t pos) const;
+    // pread(2) until `out` is full or end of file; returns the bytes read.
+    result<size_t> read_at(std::span<uint8_t> out, uint64_t pos) const;
+    result<uint64_t> size() const;
+    result<void> truncate(uint64_t size) const;
+    // Last modification time in ms since the epoch.
+    result<int64_t> mtime_ms() const;
+
+private:
+    int _fd;
+    std::filesystem::path _path;
+};
+
+// fsync(2) of a directory, so a create, rename or unlink in it is durable.
+result<void> sync_directory(const std::filesystem::path& dir);
+// unlink(2); a missing file is not an error.
+result<void> remove_file(const std::filesystem::path& path);
+
+} // namespace trib::storage

@@ -1,0 +1,683 @@
+#include "storage/log.h"
+
+#include "common/batch_header.h"
+#include "common/log.h"
+#include "storage/checkpoint.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <unistd.h>
+
+namespace trib::storage {
+
+namespace {
+
+// "00000000000000000042.log" → 42; nullopt for any other name.
+std::optional<int64_t> parse_stem(const std::string& stem) {
+    if (stem.size() != 20 || !std::all_of(stem.begin(), stem.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return std::nullopt;
+    }
+    int64_t v = 0;
+    for (char c : stem) {
+        if (v > (INT64_MAX - (c - '0')) / 10) {
+            return std::nullopt;
+        }
+        v = v * 10 + (c - '0');
+    }
+    return v;
+}
+
+} // namespace
+
+log::log(std::filesystem::path dir, log_config cfg, clock& clk, syncer* sync)
+    : _dir(std::move(dir)), _cfg(cfg), _clock(clk), _syncer(sync) {}
+
+log::~log() = default;
+
+uint64_t log::max_segment_bytes() const noexcept {
+    return std::min<uint64_t>(_cfg.segment_bytes, UINT32_MAX);
+}
+
+int log::fsync_fd(int fd) { return _syncer ? _syncer->fdatasync(fd) : ::fdatasync(fd); }
+
+result<std::unique_ptr<log>> log::open(std::filesystem::path dir, log_config cfg, clock& clk, syncer* sync) {
+    std::error_code ec;
+    const bool created = std::filesystem::create_directories(dir, ec);
+    if (ec) {
+        TLOG_ERROR("storage: cannot create {}: {}", dir.string(), ec.message());
+        return errc::io_error;
+    }
+    if (created && dir.has_parent_path()) {
+        if (auto r = sync_directory(dir.parent_path()); !r) {
+            return r.error();
+        }
+    }
+    std::unique_ptr<log> l(new log(std::move(dir), cfg, clk, sync));
+    if (auto r = l->recover_all(); !r) {
+        return r.error();
+    }
+    return l;
+}
+
+result<void> log::recover_all() {
+    auto cp = checkpoint::read(_dir);
+    if (!cp) {
+        return cp.error();
+    }
+    // Segment files present; strays (indexes without a .log, a half-written checkpoint) go.
+    std::vector<int64_t> bases;
+    std::vector<std::filesystem::path> strays;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(_dir, ec)) {
+        auto name = entry.path().filename().string();
+        auto ext = entry.path().extension().string();
+        auto base = parse_stem(entry.path().stem().string());
+        if (ext == ".log" && base) {
+            bases.push_back(*base);
+        } else if ((ext == ".index" || ext == ".timeindex") && base) {
+            strays.push_back(entry.path());  // kept below if its .log exists
+        } else if (name == std::string(checkpoint::file_name) + ".tmp") {
+            (void)remove_file(entry.path());
+        }
+    }
+    if (ec) {
+        TLOG_ERROR("storage: cannot list {}: {}", _dir.string(), ec.message());
+        return errc::io_error;
+    }
+    std::sort(bases.begin(), bases.end());
+    for (const auto& p : strays) {
+        if (!std::binary_search(bases.begin(), bases.end(), *parse_stem(p.stem().string()))) {
+            (void)remove_file(p);
+        }
+    }
+
+    const bool clean = *cp && (*cp)->clean;
+    // Without a checkpoint, scan the last segment.
+    const int64_t rp = *cp ? (*cp)->recovery_point.value() : (bases.empty() ? 0 : bases.back());
+    _log_start = *cp ? (*cp)->log_start_offset : offset(bases.empty() ? 0 : bases.front());
+    if (!*cp && !bases.empty()) {
+        TLOG_WARN("storage: {}: no valid checkpoint; recovering the last segment", _dir.string());
+    }
+    const int64_t now = _clock.now_ms().value();
+
+    std::vector<segment*> recovered;
+    bool dropped = false;
+    for (size_t i = 0; i < bases.size(); ++i) {
+        auto seg = segment::open(_dir, offset(bases[i]), _cfg.index_interval_bytes);
+        if (!seg) {
+            return seg.error();
+        }
+        const int64_t next_base = i + 1 < bases.size() ? bases[i + 1] : INT64_MAX;
+        bool scan = !clean && next_base > rp;
+        if (!scan) {
+            auto ok = (*seg)->load(now);
+            if (!ok) {
+                return ok.error();
+            }
+            if (!*ok) {
+                TLOG_WARN("storage: {}: index of segment {} doesn't match its data; rebuilding",
+                          _dir.string(), bases[i]);
+                scan = true;
+            }
+        }
+        segment::recovery rec;
+        if (scan) {
+            auto r = (*seg)->recover(now);
+            if (!r) {
+                return r.error();
+            }
+            rec = *r;
+        }
+        if (!_segments.empty() && (*seg)->base() != _segments.rbegin()->second->next_offset()) {
+            TLOG_WARN("storage: {}: segment {} doesn't continue the previous one (which ends at {}); "
+                      "deleting it and every later segment",
+                      _dir.string(), bases[i], _segments.rbegin()->second->next_offset().value());
+            for (size_t j = i; j < bases.size(); ++j) {
+                auto doomed = segment::open(_dir, offset(bases[j]), _cfg.index_interval_bytes);
+                if (doomed) {
+                    (void)(*doomed)->remove();
+                }
+            }
+            dropped = true;
+            break;
+        }
+        if (scan) {
+            recovered.push_back(seg->get());
+        }
+        _segments.emplace((*seg)->base(), std::move(*seg));
+        if (rec.truncated && i + 1 < bases.size()) {
+            TLOG_WARN("storage: {}: deleting {} segment(s) after the corrupt point", _dir.string(),
+                      bases.size() - i - 1);
+            for (size_t j = i + 1; j < bases.size(); ++j) {
+                auto doomed = segment::open(_dir, offset(bases[j]), _cfg.index_interval_bytes);
+                if (doomed) {
+                    (void)(*doomed)->remove();
+                }
+            }
+            dropped = true;
+            break;
+        }
+    }
+    if (_segments.empty()) {
+        auto seg = segment::open(_dir, _log_start, _cfg.index_interval_bytes, true);
+        if (!seg) {
+            return seg.error();
+        }
+        (void)(*seg)->recover(now);
+        _segments.emplace(_log_start, std::move(*seg));
+        dropped = true;
+    }
+    _next = active().next_offset();
+    _log_start = std::clamp(_log_start, _segments.begin()->first, _next);
+    _size_bytes = 0;
+    for (auto& [b, s] : _segments) {
+        _size_bytes += s->size();
+    }
+
+    // What was scanned may only be in the page cache (the process died, not the machine).
+    for (auto* s : recovered) {
+        if (s != &active()) {
+            if (auto r = s->persist_indexes(true); !r) {  // closing time index entry
+                return r;
+            }
+        }
+        for (const auto& f : s->index_files()) {
+            if (fsync_fd(f->fd()) != 0) {
+                return errc::io_error;
+            }
+        }
+        if (fsync_fd(s->data()->fd()) != 0) {
+            return errc::io_error;
+        }
+    }
+    if (dropped || !recovered.empty()) {
+        if (auto r = sync_directory(_dir); !r) {
+            return r;
+        }
+    }
+    _progress = std::make_shared<sync_progress>(_next.value());
+    // Mark unclean before anything is appended.
+    return write_checkpoint(false);
+}
+
+result<void> log::write_checkpoint(bool clean) {
+    checkpoint cp;
+    cp.clean = clean;
+    cp.recovery_point = offset(std::min(_progress->durable(), _next.value()));
+    cp.log_start_offset = _log_start;
+    if (auto r = cp.write(_dir); !r) {
+        return r;
+    }
+    _checkpoint_rp = cp.recovery_point;
+    return success();
+}
+
+std::vector<std::shared_ptr<file>> log::files_for(int64_t from, int64_t to) const {
+    std::vector<std::shared_ptr<file>> files;
+    if (from >= to) {
+        return files;
+    }
+    auto it = _segments.upper_bound(offset(from));
+    if (it != _segments.begin()) {
+        --it;
+    }
+    const segment* last = _segments.rbegin()->second.get();
+    for (; it != _segments.end() && it->first.value() < to; ++it) {
+        files.push_back(it->second->data());
+        if (it->second.get() != last) {
+            for (auto& f : it->second->index_files()) {
+                files.push_back(std::move(f));
+            }
+        }
+    }
+    return files;
+}
+
+void log::submit(sync_request r) {
+    if (_syncer) {
+        _syncer->submit(std::move(r));
+    } else {
+        std::vector<sync_request> round;
+        round.push_back(std::move(r));
+        syncer::complete(round, {});
+    }
+}
+
+result<append_result> log::append(std::span<uint8_t> batches, std::optional<int32_t> leader_epoch) {
+    if (_closed) {
+        return errc::closed;
+    }
+    if (batches.empty()) {
+        return errc::invalid_batch;
+    }
+    // Validate everything before touching anything.
+    _metas.clear();
+    offset next = _next;
+    int64_t records = 0;
+    int64_t max_ts = -1;
+    for (size_t pos = 0; pos < batches.size();) {
+        bytes_view rest = bytes_view(batches).subspan(pos);
+        if (rest.size() >= batch_header::length_field_end) {
+            int64_t len = int32_t(load_be32(rest.data() + 8));
+            if (len + int64_t(batch_header::length_field_end) > int64_t(_cfg.max_batch_bytes)) {
+                return errc::batch_too_large;
+            }
+        }
+        auto h = read_and_verify_batch(rest, _cfg.max_batch_bytes);
+        if (!h) {
+            TLOG_DEBUG("storage: {}: rejecting batch at {}: {}", _dir.string(), pos, h.error().message());
+            return errc::invalid_batch;
+        }
+        _metas.push_back({next, next + h->last_offset_delta, h->max_timestamp, uint32_t(h->total_size())});
+        next = next + (int64_t(h->last_offset_delta) + 1);
+        records += h->record_count;
+        max_ts = std::max(max_ts, h->max_timestamp);
+        pos += h->total_size();
+    }
+    if (batches.size() > UINT32_MAX || (next - 1) - _next > int64_t(UINT32_MAX)) {
+        return errc::batch_too_large;  // can't fit one segment's u32 positions / relative offsets
+    }
+
+    const int64_t now = _clock.now_ms().value();
+    {
+        segment& act = active();
+        bool roll_needed =
+            !act.empty() &&
+            (act.size() + batches.size() > max_segment_bytes() ||
+             (act.roll_base_ms() && now - *act.roll_base_ms() >= _cfg.segment_ms) ||
+             (next - 1) - act.base() > int64_t(UINT32_MAX));
+        if (roll_needed) {
+            if (auto r = roll(now); !r) {
+                return r.error();
+            }
+        }
+    }
+    segment& act = active();
+    size_t pos = 0;
+    for (const auto& m : _metas) {
+        set_base_offset(batches.data() + pos, m.base.value());
+        if (leader_epoch) {
+            set_partition_leader_epoch(batches.data() + pos, *leader_epoch);
+        }
+        pos += m.size;
+    }
+    const uint64_t position = act.size();
+    if (auto r = act.append(bytes_view(batches), _metas, now); !r) {
+        return r.error();
+    }
+    append_result out{_metas.front().base, _metas.back().last, timestamp_ms(max_ts), position};
+    _next = next;
+    _size_bytes += batches.size();
+    _unflushed_messages += records;
+    if (!_oldest_unflushed_ms) {
+        _oldest_unflushed_ms = now;
+    }
+    if (auto r = maybe_flush(now); !r) {
+        // The batches are appended (an error now would make the producer retry and duplicate);
+        // the policy flush failed and will be retried by the next append or maybe_flush().
+        TLOG_ERROR("storage: {}: policy flush failed: {}", _dir.string(), r.error().message());
+    }
+    return out;
+}
+
+result<void> log::roll(int64_t now) {
+    segment& old = active();
+    if (auto r = old.persist_indexes(true); !r) {
+        return r;
+    }
+    auto seg = segment::open(_dir, _next, _cfg.index_interval_bytes, true);
+    if (!seg) {
+        return seg.error();
+    }
+    // The new file's directory entry must be durable before anything in it is acknowledged.
+    if (auto r = sync_directory(_dir); !r) {
+        return r;
+    }
+    // Sync the finished segment in the background: data from the durable point, and its
+    // final indexes whatever the durable point.
+    sync_request req;
+    req.files = files_for(_progress->durable(), old.next_offset().value());
+    req.files.push_back(old.data());
+    for (auto& f : old.index_files()) {
+        req.files.push_back(std::move(f));
+    }
+    req.progress = _progress;
+    req.durable_to = old.next_offset().value();
+    req.epoch = _progress->epoch();
+    _segments.emplace(_next, std::move(*seg));
+    submit(std::move(req));
+    TLOG_DEBUG("storage: {}: rolled to segment {}", _dir.string(), _next.value());
+    return success();
+}
+
+void log::sync(offset upto, std::function<void(std::error_code)> done) {
+    if (_closed) {
+        if (done) {
+            done(errc::closed);
+        }
+        return;
+    }
+    const int64_t to = std::min(upto.value() + 1, _next.value());
+    sync_request req;
+    req.progress = _progress;
+    req.files = files_for(_progress->durable(), to);
+    req.durable_to = to;
+    req.epoch = _progress->epoch();
+    req.done = std::move(done);
+    submit(std::move(req));
+}
+
+result<void> log::flush_impl(bool clean) {
+    const int64_t from = std::min(_checkpoint_rp.value(), _progress->durable());
+    std::vector<std::shared_ptr<file>> files;
+    auto it = _segments.upper_bound(offset(from));
+    if (it != _segments.begin()) {
+        --it;
+    }
+    for (; it != _segments.end(); ++it) {
+        segment& s = *it->second;
+        bool is_active = &s == &active();
+        if (auto r = s.persist_indexes(is_active ? clean : true); !r) {
+            return r;
+        }
+        files.push_back(s.data());
+        for (auto& f : s.index_files()) {
+            files.push_back(std::move(f));
+        }
+    }
+    for (const auto& f : files) {
+        if (fsync_fd(f->fd()) != 0) {
+            TLOG_ERROR("storage: fdatasync {} failed: {}", f->path().string(), std::strerror(errno));
+            return errc::io_error;
+        }
+    }
+    _progress->advance(_next.value(), _progress->epoch());
+    _unflushed_messages = 0;
+    _oldest_unflushed_ms.reset();
+    return write_checkpoint(clean);
+}
+
+result<void> log::flush() {
+    if (_closed) {
+        return errc::closed;
+    }
+    return flush_impl(false);
+}
+
+result<void> log::maybe_flush() {
+    if (_closed) {
+        return errc::closed;
+    }
+    return maybe_flush(_clock.now_ms().value());
+}
+
+result<void> log::maybe_flush(int64_t now) {
+    if (_unflushed_messages >= _cfg.flush_messages ||
+        (_oldest_unflushed_ms && now - *_oldest_unflushed_ms >= _cfg.flush_ms)) {
+        return flush_impl(false);
+    }
+    // Background syncs (roll, group commit) moved the durable point into a later segment:
+    // checkpoint it so recovery skips the finished segments.
+    const int64_t durable = std::min(_progress->durable(), _next.value());
+    if (durable > _checkpoint_rp.value()) {
+        auto seg_of = [&](int64_t o) { return std::prev(_segments.upper_bound(offset(o))); };
+        if (_checkpoint_rp < _segments.begin()->first || seg_of(durable) != seg_of(_checkpoint_rp.value())) {
+            return write_checkpoint(false);
+        }
+    }
+    return success();
+}
+
+void log::close() {
+    if (_closed) {
+        return;
+    }
+    if (auto r = flush_impl(true); !r) {
+        TLOG_ERROR("storage: {}: close could not flush: {}", _dir.string(), r.error().message());
+    }
+    _closed = true;
+    _segments.clear();
+}
+
+void log::update_config(log_config cfg) {
+    _cfg = cfg;
+    for (auto& [b, s] : _segments) {
+        s->set_index_interval(cfg.index_interval_bytes);
+    }
+}
+
+std::vector<offset> log::segment_bases() const {
+    std::vector<offset> out;
+    for (const auto& [b, s] : _segments) {
+        out.push_back(b);
+    }
+    return out;
+}
+
+result<read_result> log::read(offset start, size_t max_bytes, std::optional<offset> upto) {
+    if (_closed) {
+        return errc::closed;
+    }
+    if (start < _log_start || start > _next) {
+        return errc::offset_out_of_range;
+    }
+    read_result out;
+    out.next_offset = start;
+    const offset limit = upto ? std::min(*upto, _next) : _next;
+    if (start >= limit) {
+        return out;
+    }
+    auto it = std::prev(_segments.upper_bound(start));
+    auto loc = it->second->find(start);
+    if (!loc) {
+        return loc.error();
+    }
+    uint64_t pos = *loc ? (*loc)->pos : it->second->size();
+    bool stop = false;
+    for (; it != _segments.end() && !stop; ++it, pos = 0) {
+        const segment& s = *it->second;
+        uint64_t slice_start = pos;
+        uint64_t slice_len = 0;
+        auto walked = s.walk(pos, [&](uint64_t, const batch_header& h) {
+            if (h.last_offset() >= limit.value() || (out.bytes > 0 && out.bytes + h.total_size() > max_bytes)) {
+                stop = true;
+                return false;
+            }
+            slice_len += h.total_size();
+            out.bytes += h.total_size();
+            out.next_offset = offset(h.last_offset() + 1);
+            return true;
+        });
+        if (!walked) {
+            return walked.error();
+        }
+        if (slice_len > 0) {
+            out.slices.push_back({s.data()->fd(), int64_t(slice_start), uint32_t(slice_len), s.data()});
+        }
+    }
+    return out;
+}
+
+result<bytes> log::read_bytes(offset start, size_t max_bytes, std::optional<offset> upto) {
+    auto rr = read(start, max_bytes, upto);
+    if (!rr) {
+        return rr.error();
+    }
+    bytes out(rr->bytes);
+    size_t at = 0;
+    for (const auto& s : rr->slices) {
+        auto f = std::static_pointer_cast<const file>(s.owner);
+        auto got = f->read_at(std::span(out.data() + at, s.len), uint64_t(s.pos));
+        if (!got) {
+            return got.error();
+        }
+        if (*got != s.len) {
+            return errc::io_error;
+        }
+        at += s.len;
+    }
+    return out;
+}
+
+result<std::optional<offset>> log::offset_for_timestamp(timestamp_ms ts) {
+    if (_closed) {
+        return errc::closed;
+    }
+    for (const auto& [b, s] : _segments) {
+        if (s->next_offset() <= _log_start || s->max_timestamp() < ts.value()) {
+            continue;
+        }
+        auto r = s->find_timestamp(ts.value(), _log_start);
+        if (!r) {
+            return r.error();
+        }
+        if (*r) {
+            return std::optional<offset>(std::max(**r, _log_start));
+        }
+    }
+    return std::optional<offset>{};
+}
+
+std::optional<std::pair<offset, timestamp_ms>> log::max_timestamp() const {
+    std::optional<std::pair<offset, timestamp_ms>> best;
+    for (const auto& [b, s] : _segments) {
+        if (s->next_offset() <= _log_start || s->max_timestamp() < 0) {
+            continue;
+        }
+        if (!best || s->max_timestamp() > best->second.value()) {
+            best = {s->offset_of_max_timestamp(), timestamp_ms(s->max_timestamp())};
+        }
+    }
+    return best;
+}
+
+result<void> log::delete_front() {
+    assert(_segments.size() > 1);
+    auto it = _segments.begin();
+    if (auto r = it->second->remove(); !r) {
+        return r;
+    }
+    _size_bytes -= it->second->size();
+    _segments.erase(it);
+    if (_log_start < _segments.begin()->first) {
+        _log_start = _segments.begin()->first;
+    }
+    return success();
+}
+
+result<size_t> log::apply_retention() {
+    if (_closed) {
+        return errc::closed;
+    }
+    const int64_t now = _clock.now_ms().value();
+    size_t deleted = 0;
+    if (_cfg.retention_ms >= 0) {
+        while (_segments.size() > 1 && now - _segments.begin()->second->retention_time_ms() > _cfg.retention_ms) {
+            if (auto r = delete_front(); !r) {
+                return r.error();
+            }
+            ++deleted;
+        }
+    }
+    if (_cfg.retention_bytes >= 0) {
+        while (_segments.size() > 1 &&
+               int64_t(_size_bytes - _segments.begin()->second->size()) >= _cfg.retention_bytes) {
+            if (auto r = delete_front(); !r) {
+                return r.error();
+            }
+            ++deleted;
+        }
+    }
+    if (deleted > 0) {
+        if (auto r = write_checkpoint(false); !r) {
+            return r.error();
+        }
+    }
+    return deleted;
+}
+
+result<void> log::advance_log_start_offset(offset o) {
+    if (_closed) {
+        return errc::closed;
+    }
+    if (o > _next) {
+        return errc::offset_out_of_range;
+    }
+    if (o <= _log_start) {
+        return success();
+    }
+    _log_start = o;
+    while (_segments.size() > 1 && std::next(_segments.begin())->first <= o) {
+        if (auto r = delete_front(); !r) {
+            return r;
+        }
+    }
+    return write_checkpoint(false);
+}
+
+result<void> log::truncate(offset to) {
+    if (_closed) {
+        return errc::closed;
+    }
+    if (to >= _next) {
+        return success();
+    }
+    const int64_t now = _clock.now_ms().value();
+    if (to < _log_start || to <= _segments.begin()->first) {
+        // Nothing stays: restart the log at `to`.
+        _progress->lower(to.value());
+        for (auto& [b, s] : _segments) {
+            if (auto r = s->remove(); !r) {
+                return r;
+            }
+        }
+        _segments.clear();
+        auto seg = segment::open(_dir, to, _cfg.index_interval_bytes, true);
+        if (!seg) {
+            return seg.error();
+        }
+        if (auto r = (*seg)->recover(now); !r) {
+            return r.error();
+        }
+        _segments.emplace(to, std::move(*seg));
+        _log_start = to;
+    } else {
+        while (_segments.rbegin()->first >= to) {
+            auto last = std::prev(_segments.end());
+            if (auto r = last->second->remove(); !r) {
+                return r;
+            }
+            _segments.erase(last);
+        }
+        if (auto r = active().truncate(to); !r) {
+            return r;
+        }
+        if (auto r = active().persist_indexes(false); !r) {
+            return r;
+        }
+        _progress->lower(active().next_offset().value());
+    }
+    _next = active().next_offset();
+    _size_bytes = 0;
+    for (auto& [b, s] : _segments) {
+        _size_bytes += s->size();
+    }
+    // The cut must be durable: otherwise a crash could bring the removed batches back.
+    auto touched = active().index_files();
+    touched.push_back(active().data());
+    for (const auto& f : touched) {
+        if (fsync_fd(f->fd()) != 0) {
+            return errc::io_error;
+        }
+    }
+    if (auto r = sync_directory(_dir); !r) {
+        return r;
+    }
+    if (_checkpoint_rp > _next) {
+        _checkpoint_rp = _next;
+    }
+    return write_checkpoint(false);
+}
+
+} // namespace trib::storage

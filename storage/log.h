@@ -1,0 +1,196 @@
+#pragma once
+
+#include "common/bytes.h"
+#include "common/ids.h"
+#include "common/result.h"
+#include "storage/clock.h"
+#include "storage/errc.h"
+#include "storage/segment.h"
+#include "storage/syncer.h"
+
+#include <climits>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace trib::storage {
+
+struct log_config {
+    uint64_t segment_bytes = 1ull << 30;          // roll when the active segment would pass this
+                                                  // (capped at UINT32_MAX: positions are u32)
+    int64_t segment_ms = 7 * 24 * 3600 * 1000LL;  // roll when the first batch in the active segment is older than this
+    uint32_t index_interval_bytes = 4096;
+    uint32_t max_batch_bytes = 1 << 20;           // larger batch → errc::batch_too_large
+    int64_t retention_ms = 7 * 24 * 3600 * 1000LL;  // -1 = forever
+    int64_t retention_bytes = -1;                 // -1 = unlimited
+    int64_t flush_messages = INT64_MAX;           // flush every N messages (records)
+    int64_t flush_ms = INT64_MAX;                 // flush when the oldest unflushed append is this old
+    // Every append must be durable before it is acknowledged: the owner calls sync() after
+    // each append and acknowledges in its callback (group commit: concurrent appends share
+    // one fsync). The log itself doesn't block on it.
+    bool fsync_each_append = false;
+};
+
+struct append_result {
+    offset base;               // first offset assigned
+    offset last;               // last offset assigned
+    timestamp_ms max_timestamp;  // largest batch max_timestamp among the appended batches
+    uint64_t position;         // file position of the first batch in its segment
+};
+
+// A byte range of a segment file, for sendfile/pread by the caller. `owner` keeps the file
+// open even if the segment is deleted meanwhile; a later truncate() may still shorten it.
+struct file_slice_ref {
+    int fd;
+    int64_t pos;
+    uint32_t len;
+    std::shared_ptr<const void> owner;
+};
+
+struct read_result {
+    std::vector<file_slice_ref> slices;
+    offset next_offset;  // first offset after what's returned (== start when nothing is)
+    uint64_t bytes = 0;
+};
+
+// An append-only log of Kafka record batches in a directory: the storage of one partition
+// (and of the coordinator's metadata log).
+//
+// Directory layout (see storage/README.md for byte layouts):
+//   00000000000000000000.log / .index / .timeindex   segment starting at offset 0
+//   00000000000000001234.log / .index / .timeindex   next segment: starts at offset 1234
+//   log.checkpoint                                   recovery point, log start offset, clean flag
+// Segments are named by base offset (20 digits). Their offset ranges are contiguous: each
+// segment's base offset is the previous segment's next offset. Only the last segment (the
+// active one) is written to; it rolls to a new one at next_offset() when an append would
+// take it past segment_bytes, when its first batch is segment_ms old, or when relative
+// offsets would overflow u32. See segment.h for the invariants inside a segment.
+//
+// Offsets: log_start_offset() <= every readable offset < next_offset(). The log start offset
+// can lie inside the first segment (after DeleteRecords); it is persisted in the checkpoint.
+//
+// Durability: append() writes with one pwrite into the page cache. Data reaches disk through
+//   - sync(upto, done): group commit through the shared syncer thread (or inline without one);
+//   - flush(): synchronous fdatasync of unsynced data + indexes, then a checkpoint;
+//   - the policy: flush_messages / flush_ms checked on append and by maybe_flush(), which the
+//     owner also calls periodically (flush_ms with no appends needs it);
+//   - roll: the finished segment (data + indexes) is synced in the background.
+// The checkpoint's recovery point only ever covers fsync'ed data.
+//
+// Recovery (open): after a clean close (checkpoint clean flag) every segment is loaded
+// trusting its data (index files validated). Otherwise every segment holding offsets at or
+// above the recovery point (at least the last one; all of the last segment when there is no
+// checkpoint) is scanned batch by batch verifying framing, CRC and offset contiguity; the file
+// is cut at the first bad batch (logged with reason and position) and every later segment is
+// deleted. Indexes of scanned segments are rebuilt; other segments' index files are validated
+// and rebuilt from a scan when they don't match. A segment that doesn't continue its
+// predecessor's offsets ends the log there. Recovered data is fsync'ed, then a checkpoint
+// marked unclean is written before anything is appended, so a crash after open is detected.
+// Destroying a log without close() is an unclean shutdown.
+//
+// Not thread-safe: one owner thread calls everything except that sync()'s callback runs on
+// the syncer thread. Files are shared_ptrs, so the syncer and readers holding
+// file_slice_refs may keep a rolled, truncated or deleted segment's file open.
+class log {
+public:
+    // `sync`: the shared group-commit service; nullptr means sync() fsyncs inline.
+    static result<std::unique_ptr<log>> open(std::filesystem::path dir, log_config cfg,
+                                             clock& clk = system_clock(), syncer* sync = nullptr);
+    log(const log&) = delete;
+    log& operator=(const log&) = delete;
+    ~log();
+
+    // Appends one or more whole, already-validated batches laid out back to back in `batches`
+    // (mutable: base offsets are rewritten in place to the next offsets; optionally partition
+    // leader epoch). Verifies each batch's CRC and framing first; on any bad batch nothing is
+    // appended.
+    result<append_result> append(std::span<uint8_t> batches, std::optional<int32_t> leader_epoch = {});
+    // Whole batches starting with the batch that contains `start`, up to max_bytes (always at
+    // least one batch if any exists at/after start, even if larger than max_bytes — Kafka
+    // semantics), only batches whose last offset is below `upto` (exclusive; a batch straddling
+    // it is not returned). start == next_offset() gives an empty result; start outside
+    // [log_start_offset, next_offset] is offset_out_of_range.
+    result<read_result> read(offset start, size_t max_bytes, std::optional<offset> upto = {});
+    // Same, copied into memory (tests, replication).
+    result<bytes> read_bytes(offset start, size_t max_bytes, std::optional<offset> upto = {});
+    // Base offset (at least the log start offset) of the first batch whose max_timestamp >= ts;
+    // nullopt if none.
+    result<std::optional<offset>> offset_for_timestamp(timestamp_ms ts);
+
+    offset log_start_offset() const noexcept { return _log_start; }
+    offset next_offset() const noexcept { return _next; }
+    uint64_t size_bytes() const noexcept { return _size_bytes; }
+    // For ListOffsets MAX_TIMESTAMP: the largest batch max_timestamp and the last offset of that
+    // batch (records aren't decoded here); nullopt when no batch carries a timestamp.
+    std::optional<std::pair<offset, timestamp_ms>> max_timestamp() const;
+
+    // Removes all offsets >= to (replication). When `to` falls inside a batch the whole batch
+    // goes, so next_offset() may end up below `to`. `to` below the log start offset (or the
+    // first segment) empties the log and restarts it at `to`. Durable on return.
+    result<void> truncate(offset to);
+    // DeleteRecords: o <= next_offset; deletes whole segments below it. Durable on return.
+    result<void> advance_log_start_offset(offset o);
+    // By time and size; never deletes the active segment; returns segments deleted.
+    result<size_t> apply_retention();
+    // fsync data + indexes, advance recovery point, write checkpoint.
+    result<void> flush();
+    // Flushes if the flush_messages / flush_ms policy says so, and checkpoints the recovery
+    // point when background syncs moved it into a later segment. Call periodically.
+    result<void> maybe_flush();
+    // Group commit: call after append when the append must be durable before it is
+    // acknowledged. `done` runs on the syncer's thread (inline without a syncer) once an
+    // fsync covering `upto` completed (or with an error).
+    void sync(offset upto, std::function<void(std::error_code)> done);
+    // Flush and clean-shutdown marker; later calls fail with errc::closed.
+    void close();
+    // Dynamic topic configs; takes effect from the next append / retention pass.
+    void update_config(log_config cfg);
+
+    const log_config& config() const noexcept { return _cfg; }
+    const std::filesystem::path& dir() const noexcept { return _dir; }
+    bool is_closed() const noexcept { return _closed; }
+    // Base offsets of the segments, oldest first.
+    std::vector<offset> segment_bases() const;
+    // The recovery point in the last checkpoint written.
+    offset checkpointed_recovery_point() const noexcept { return _checkpoint_rp; }
+
+private:
+    log(std::filesystem::path dir, log_config cfg, clock& clk, syncer* sync);
+
+    result<void> recover_all();
+    segment& active() { return *_segments.rbegin()->second; }
+    result<void> roll(int64_t now);
+    result<void> delete_front();
+    result<void> write_checkpoint(bool clean);
+    result<void> flush_impl(bool clean);
+    result<void> maybe_flush(int64_t now);
+    int fsync_fd(int fd);
+    // Files whose fsync makes offsets [from, to) durable (data, and indexes of non-active segments).
+    std::vector<std::shared_ptr<file>> files_for(int64_t from, int64_t to) const;
+    void submit(sync_request r);
+    uint64_t max_segment_bytes() const noexcept;
+
+    std::filesystem::path _dir;
+    log_config _cfg;
+    clock& _clock;
+    syncer* _syncer;
+    std::map<offset, std::unique_ptr<segment>> _segments;  // never empty once open
+    offset _log_start;
+    offset _next;
+    uint64_t _size_bytes = 0;
+    std::shared_ptr<sync_progress> _progress;
+    offset _checkpoint_rp;
+    int64_t _unflushed_messages = 0;
+    std::optional<int64_t> _oldest_unflushed_ms;
+    std::vector<batch_meta> _metas;  // scratch for append
+    bool _closed = false;
+};
+
+} // namespace trib::storage

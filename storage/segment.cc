@@ -1,0 +1,492 @@
+#include "storage/segment.h"
+
+#include "common/log.h"
+#include "storage/errc.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <fcntl.h>
+#include <sys/mman.h>
+
+namespace trib::storage {
+
+namespace {
+
+// Reads batch headers of one file through a small window, so walking many small batches costs
+// one pread per window rather than one per batch. Every length is checked against `limit`
+// (the segment size) before it is used.
+class header_walker {
+public:
+    header_walker(const file& f, uint64_t limit) : _file(f), _limit(limit) {}
+
+    result<batch_header> at(uint64_t pos) {
+        if (pos + batch_header::size > _limit) {
+            return errc::corrupt;
+        }
+        if (pos < _win_pos || pos + batch_header::size > _win_pos + _win_len) {
+            size_t want = size_t(std::min<uint64_t>(window, _limit - pos));
+            auto got = _file.read_at(std::span(_buf, want), pos);
+            if (!got) {
+                return got.error();
+            }
+            _win_pos = pos;
+            _win_len = *got;
+            if (_win_len < batch_header::size) {
+                return errc::corrupt;
+            }
+        }
+        batch_header h = decode_batch_header(_buf + (pos - _win_pos));
+        if (h.magic != 2 ||
+            h.batch_length < int32_t(batch_header::size - batch_header::length_field_end) ||
+            h.last_offset_delta < 0 || pos + h.total_size() > _limit) {
+            return errc::corrupt;
+        }
+        return h;
+    }
+
+private:
+    static constexpr size_t window = 4096;
+    const file& _file;
+    uint64_t _limit;
+    uint8_t _buf[window];
+    uint64_t _win_pos = 0;
+    size_t _win_len = 0;
+};
+
+// A read-only mapping of a whole file, for the recovery scan: the CRC pass reads the file in
+// place, and every length is bounded by the mapping, so no length on disk drives an allocation.
+class mapping {
+public:
+    mapping(const file& f, uint64_t size) : _size(size) {
+        if (size > 0) {
+            void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, f.fd(), 0);
+            if (p != MAP_FAILED) {
+                _p = static_cast<const uint8_t*>(p);
+                ::madvise(p, size, MADV_SEQUENTIAL);
+            }
+        }
+    }
+    mapping(const mapping&) = delete;
+    mapping& operator=(const mapping&) = delete;
+    ~mapping() {
+        if (_p) {
+            ::munmap(const_cast<uint8_t*>(_p), _size);
+        }
+    }
+    bool ok() const noexcept { return _size == 0 || _p != nullptr; }
+    bytes_view view() const noexcept { return {_p, size_t(_size)}; }
+
+private:
+    const uint8_t* _p = nullptr;
+    uint64_t _size;
+};
+
+} // namespace
+
+std::string segment::file_stem(offset base) {
+    char name[32];
+    std::snprintf(name, sizeof name, "%020" PRId64, base.value());
+    return name;
+}
+
+segment::segment(std::filesystem::path dir, offset base, uint32_t index_interval,
+                 std::shared_ptr<file> data, std::shared_ptr<file> index, std::shared_ptr<file> timeindex)
+    : _dir(std::move(dir)), _base(base), _index_interval(index_interval), _data(std::move(data)),
+      _index(std::move(index)), _timeindex(std::move(timeindex)), _next(base), _offset_of_max_ts(base) {}
+
+result<std::unique_ptr<segment>> segment::open(const std::filesystem::path& dir, offset base,
+                                               uint32_t index_interval_bytes, bool fresh) {
+    auto stem = file_stem(base);
+    int flags = O_RDWR | O_CREAT | (fresh ? O_TRUNC : 0);
+    auto data = file::open(dir / (stem + ".log"), flags);
+    if (!data) {
+        return data.error();
+    }
+    auto index = file::open(dir / (stem + ".index"), flags);
+    if (!index) {
+        return index.error();
+    }
+    auto timeindex = file::open(dir / (stem + ".timeindex"), flags);
+    if (!timeindex) {
+        return timeindex.error();
+    }
+    return std::unique_ptr<segment>(new segment(dir, base, index_interval_bytes, std::move(*data),
+                                                std::move(*index), std::move(*timeindex)));
+}
+
+std::vector<std::shared_ptr<file>> segment::index_files() const {
+    return {_index.handle(), _timeindex.handle()};
+}
+
+int64_t segment::retention_time_ms() const {
+    if (_max_ts >= 0) {
+        return _max_ts;
+    }
+    auto m = _data->mtime_ms();
+    return m ? *m : 0;
+}
+
+void segment::reset() {
+    _index.clear();
+    _timeindex.clear();
+    _next = _base;
+    _size = 0;
+    _max_ts = -1;
+    _offset_of_max_ts = _base;
+    _bytes_since_index = 0;
+}
+
+void segment::maybe_add_time_entry() {
+    if (_max_ts >= 0 && (_timeindex.empty() || _max_ts > _timeindex.back().ts)) {
+        _timeindex.append({_max_ts, rel(_offset_of_max_ts)});
+    }
+}
+
+void segment::account(const batch_meta& m, uint64_t pos) {
+    assert(m.base == _next && m.last >= m.base && pos == _size);
+    if (m.max_timestamp > _max_ts) {
+        _max_ts = m.max_timestamp;
+        _offset_of_max_ts = m.last;
+    }
+    if (_bytes_since_index >= _index_interval) {
+        assert(_index.empty() || (_index.back().rel < rel(m.base) && _index.back().pos < pos));
+        _index.append({rel(m.base), uint32_t(pos)});
+        maybe_add_time_entry();
+        _bytes_since_index = 0;
+    }
+    _bytes_since_index += m.size;
+    _size = pos + m.size;
+    _next = m.last + 1;
+}
+
+result<segment::recovery> segment::recover(int64_t now_ms) {
+    reset();
+    _index.discard_file();  // rebuilt from scratch, whatever the files hold
+    _timeindex.discard_file();
+    recovery out;
+    auto file_size = _data->size();
+    if (!file_size) {
+        return file_size.error();
+    }
+    mapping map(*_data, *file_size);
+    if (!map.ok()) {
+        TLOG_ERROR("storage: mmap {} failed", _data->path().string());
+        return errc::io_error;
+    }
+    bytes_view all = map.view();
+    uint64_t pos = 0;
+    while (pos < all.size()) {
+        auto h = read_and_verify_batch(all.subspan(size_t(pos)));
+        if (!h) {
+            out.reason = h.error().message();
+            break;
+        }
+        if (h->base_offset != _next.value()) {
+            out.reason = "offset discontinuity: expected base offset " + std::to_string(_next.value()) +
+                         ", found " + std::to_string(h->base_offset);
+            break;
+        }
+        if (uint64_t(h->last_offset() - _base.value()) > UINT32_MAX ||
+            pos + h->total_size() > UINT32_MAX) {
+            out.reason = "segment exceeds 32-bit relative offsets or positions";
+            break;
+        }
+        if (pos == 0) {
+            _roll_base_ms = h->max_timestamp >= 0 ? h->max_timestamp : now_ms;
+        }
+        account({offset(h->base_offset), offset(h->last_offset()), h->max_timestamp,
+                 uint32_t(h->total_size())},
+                pos);
+        pos += h->total_size();
+    }
+    out.valid_bytes = pos;
+    if (pos < all.size()) {
+        TLOG_WARN("storage: {}: truncating at position {} of {} ({})", _data->path().string(), pos,
+                  all.size(), out.reason);
+        if (auto r = _data->truncate(pos); !r) {
+            return r.error();
+        }
+        out.truncated = true;
+    }
+    if (_size == 0) {
+        _roll_base_ms.reset();
+    }
+    if (auto r = persist_indexes(false); !r) {
+        return r.error();
+    }
+    return out;
+}
+
+result<bool> segment::load(int64_t now_ms) {
+    reset();
+    auto file_size = _data->size();
+    if (!file_size) {
+        return file_size.error();
+    }
+    if (*file_size > UINT32_MAX) {
+        return false;
+    }
+    // An index can't have more entries than the .log has batches: don't let a damaged index
+    // file's size drive an allocation.
+    const uint64_t max_entries = *file_size / batch_header::size + 1;
+    for (const auto& [f, entry_size] : {std::pair{_index.handle(), offset_index_entry::size},
+                                        std::pair{_timeindex.handle(), time_index_entry::size}}) {
+        auto sz = f->size();
+        if (!sz) {
+            return sz.error();
+        }
+        if (*sz / entry_size > max_entries) {
+            return false;
+        }
+    }
+    if (auto r = _index.load(); !r) {
+        return r.error();
+    }
+    if (auto r = _timeindex.load(); !r) {
+        return r.error();
+    }
+    uint64_t limit = *file_size;
+    if (limit == 0) {
+        return _index.empty() && _timeindex.empty();
+    }
+    const auto& idx = _index.entries();
+    for (size_t i = 0; i < idx.size(); ++i) {
+        if (idx[i].pos >= limit || (i > 0 && (idx[i].rel <= idx[i - 1].rel || idx[i].pos <= idx[i - 1].pos))) {
+            return false;
+        }
+    }
+    header_walker walker(*_data, limit);
+    auto first = walker.at(0);
+    if (!first || first->base_offset != _base.value()) {
+        return false;
+    }
+    _roll_base_ms = first->max_timestamp >= 0 ? first->max_timestamp : now_ms;
+
+    // Walk from the last index entry (which must point at the batch it names) to the end.
+    uint64_t pos = idx.empty() ? 0 : idx.back().pos;
+    offset expected = idx.empty() ? _base : _base + int64_t(idx.back().rel);
+    int64_t max_ts = -1;
+    offset offset_of_max = _base;
+    while (pos < limit) {
+        auto h = walker.at(pos);
+        if (!h || h->base_offset != expected.value() ||
+            uint64_t(h->last_offset() - _base.value()) > UINT32_MAX) {
+            return false;
+        }
+        if (h->max_timestamp > max_ts) {
+            max_ts = h->max_timestamp;
+            offset_of_max = offset(h->last_offset());
+        }
+        pos += h->total_size();
+        expected = offset(h->last_offset() + 1);
+    }
+    const auto& tidx = _timeindex.entries();
+    for (size_t i = 0; i < tidx.size(); ++i) {
+        if (tidx[i].ts < 0 || int64_t(tidx[i].rel) >= expected - _base ||
+            (i > 0 && (tidx[i].ts <= tidx[i - 1].ts || tidx[i].rel <= tidx[i - 1].rel))) {
+            return false;
+        }
+    }
+    _size = limit;
+    _next = expected;
+    _bytes_since_index = limit - (idx.empty() ? 0 : idx.back().pos);
+    if (!tidx.empty()) {
+        _max_ts = tidx.back().ts;
+        _offset_of_max_ts = _base + int64_t(tidx.back().rel);
+    }
+    if (max_ts > _max_ts) {
+        _max_ts = max_ts;
+        _offset_of_max_ts = offset_of_max;
+    }
+    return true;
+}
+
+result<void> segment::append(bytes_view data, std::span<const batch_meta> metas, int64_t now_ms) {
+    assert(!metas.empty() && metas.front().base == _next);
+    assert(_size + data.size() <= UINT32_MAX);
+    assert(metas.back().last - _base <= int64_t(UINT32_MAX));
+    uint64_t pos = _size;
+    if (auto r = _data->write_at(data, pos); !r) {
+        (void)_data->truncate(pos);  // best effort: don't leave a partial batch behind
+        return r;
+    }
+    if (_size == 0) {
+        _roll_base_ms = now_ms;
+    }
+    for (const auto& m : metas) {
+        account(m, pos);
+        pos += m.size;
+    }
+    assert(_size == pos);
+    return success();
+}
+
+result<void> segment::persist_indexes(bool final) {
+    if (final) {
+        maybe_add_time_entry();
+    }
+    if (auto r = _index.persist(); !r) {
+        return r;
+    }
+    return _timeindex.persist();
+}
+
+result<void> segment::remove() {
+    auto stem = file_stem(_base);
+    for (const char* ext : {".log", ".index", ".timeindex"}) {
+        if (auto r = remove_file(_dir / (stem + ext)); !r) {
+            return r;
+        }
+    }
+    return success();
+}
+
+result<batch_header> segment::header_at(uint64_t pos) const {
+    header_walker walker(*_data, _size);
+    return walker.at(pos);
+}
+
+result<std::optional<batch_location>> segment::find(offset target) const {
+    if (target >= _next || _size == 0) {
+        return std::optional<batch_location>{};
+    }
+    uint64_t pos = 0;
+    if (target > _base) {
+        const auto& idx = _index.entries();
+        uint32_t r = rel(target);
+        auto it = std::upper_bound(idx.begin(), idx.end(), r,
+                                   [](uint32_t v, const offset_index_entry& e) { return v < e.rel; });
+        if (it != idx.begin()) {
+            pos = std::prev(it)->pos;
+        }
+    }
+    header_walker walker(*_data, _size);
+    while (pos < _size) {
+        auto h = walker.at(pos);
+        if (!h) {
+            TLOG_ERROR("storage: {}: bad batch header at position {}", _data->path().string(), pos);
+            return h.error();
+        }
+        if (h->last_offset() >= target.value()) {
+            return std::optional<batch_location>(batch_location{pos, *h});
+        }
+        pos += h->total_size();
+    }
+    return std::optional<batch_location>{};
+}
+
+result<void> segment::walk(uint64_t from, const std::function<bool(uint64_t, const batch_header&)>& fn) const {
+    header_walker walker(*_data, _size);
+    for (uint64_t pos = from; pos < _size;) {
+        auto h = walker.at(pos);
+        if (!h) {
+            TLOG_ERROR("storage: {}: bad batch header at position {}", _data->path().string(), pos);
+            return h.error();
+        }
+        if (!fn(pos, *h)) {
+            break;
+        }
+        pos += h->total_size();
+    }
+    return success();
+}
+
+result<std::optional<offset>> segment::find_timestamp(int64_t ts, offset min_offset) const {
+    if (_max_ts < ts || _size == 0) {
+        return std::optional<offset>{};
+    }
+    // Batches up to the last time index entry with a smaller timestamp can't match.
+    const auto& tidx = _timeindex.entries();
+    auto it = std::lower_bound(tidx.begin(), tidx.end(), ts,
+                               [](const time_index_entry& e, int64_t v) { return e.ts < v; });
+    uint64_t pos = 0;
+    if (it != tidx.begin()) {
+        auto loc = find(_base + int64_t(std::prev(it)->rel));
+        if (!loc) {
+            return loc.error();
+        }
+        if (*loc) {
+            pos = (*loc)->pos;
+        }
+    }
+    header_walker walker(*_data, _size);
+    while (pos < _size) {
+        auto h = walker.at(pos);
+        if (!h) {
+            return h.error();
+        }
+        if (h->max_timestamp >= ts && h->last_offset() >= min_offset.value()) {
+            return std::optional<offset>(offset(h->base_offset));
+        }
+        pos += h->total_size();
+    }
+    return std::optional<offset>{};
+}
+
+result<void> segment::truncate(offset to) {
+    if (to >= _next) {
+        return success();
+    }
+    uint64_t cut = 0;
+    offset new_next = _base;
+    if (to > _base) {
+        auto loc = find(to);
+        if (!loc) {
+            return loc.error();
+        }
+        assert(*loc);
+        cut = (*loc)->pos;
+        new_next = offset((*loc)->header.base_offset);
+    }
+    if (auto r = _data->truncate(cut); !r) {
+        return r;
+    }
+    if (cut == 0) {
+        reset();
+        _roll_base_ms.reset();
+        return success();
+    }
+    const auto& idx = _index.entries();
+    auto keep = std::lower_bound(idx.begin(), idx.end(), cut,
+                                 [](const offset_index_entry& e, uint64_t p) { return e.pos < p; });
+    _index.truncate(size_t(keep - idx.begin()));
+    const auto& tidx = _timeindex.entries();
+    uint32_t end_rel = rel(new_next);
+    auto tkeep = std::lower_bound(tidx.begin(), tidx.end(), end_rel,
+                                  [](const time_index_entry& e, uint32_t r) { return e.rel < r; });
+    _timeindex.truncate(size_t(tkeep - tidx.begin()));
+    _size = cut;
+    _next = new_next;
+    _bytes_since_index = cut - (_index.empty() ? 0 : _index.back().pos);
+
+    // Recompute the maximum timestamp: the last time entry covers everything up to its batch;
+    // walk the batches after it.
+    _max_ts = -1;
+    _offset_of_max_ts = _base;
+    uint64_t pos = 0;
+    if (!_timeindex.empty()) {
+        _max_ts = _timeindex.back().ts;
+        _offset_of_max_ts = _base + int64_t(_timeindex.back().rel);
+        auto loc = find(_offset_of_max_ts);
+        if (!loc) {
+            return loc.error();
+        }
+        pos = *loc ? (*loc)->pos : cut;
+    }
+    header_walker walker(*_data, _size);
+    while (pos < _size) {
+        auto h = walker.at(pos);
+        if (!h) {
+            return h.error();
+        }
+        if (h->max_timestamp > _max_ts) {
+            _max_ts = h->max_timestamp;
+            _offset_of_max_ts = offset(h->last_offset());
+        }
+        pos += h->total_size();
+    }
+    return success();
+}
+
+} // namespace trib::storage

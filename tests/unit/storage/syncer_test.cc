@@ -1,0 +1,233 @@
+#include "storage/log.h"
+#include "storage/syncer.h"
+#include "tests/fakes/storage_batches.h"
+#include "tests/fakes/storage_temp_dir.h"
+#include "tests/unit/storage/storage_test_util.h"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <unistd.h>
+
+namespace trib::storage {
+namespace {
+
+using namespace testing;
+
+// An fsync hook the test holds shut: calls from threads other than the test's own block
+// until release(). Counts completed fsyncs.
+class fsync_gate {
+public:
+    int operator()(int fd) {
+        std::unique_lock lk(_mu);
+        if (std::this_thread::get_id() != _owner) {
+            ++_entered;
+            _cv.notify_all();
+            _cv.wait(lk, [&] { return _open; });
+        }
+        lk.unlock();
+        int rc = ::fdatasync(fd);
+        std::lock_guard g(_mu);
+        ++_completed;
+        return rc;
+    }
+    void wait_entered(int n) {
+        std::unique_lock lk(_mu);
+        _cv.wait(lk, [&] { return _entered >= n; });
+    }
+    void release() {
+        std::lock_guard g(_mu);
+        _open = true;
+        _cv.notify_all();
+    }
+    int completed() {
+        std::lock_guard g(_mu);
+        return _completed;
+    }
+
+private:
+    std::mutex _mu;
+    std::condition_variable _cv;
+    std::thread::id _owner = std::this_thread::get_id();
+    bool _open = false;
+    int _entered = 0;
+    int _completed = 0;
+};
+
+// Counts callbacks and lets the test wait for them.
+class completions {
+public:
+    std::function<void(std::error_code)> callback(fsync_gate* gate = nullptr) {
+        return [this, gate](std::error_code ec) {
+            std::lock_guard g(_mu);
+            EXPECT_FALSE(ec) << ec.message();
+            if (gate) {
+                EXPECT_GE(gate->completed(), 1);  // after an fsync, never before
+            }
+            ++_n;
+            _cv.notify_all();
+        };
+    }
+    void wait(int n) {
+        std::unique_lock lk(_mu);
+        _cv.wait(lk, [&] { return _n >= n; });
+    }
+
+private:
+    std::mutex _mu;
+    std::condition_variable _cv;
+    int _n = 0;
+};
+
+TEST(syncer, waiting_requests_share_one_fsync) {
+    fsync_gate gate;
+    syncer s(std::ref(gate));
+    s.start();
+    temp_dir dir;
+    auto l = log::open(dir.path(), {}, system_clock(), &s);
+    ASSERT_TRUE(l);
+    completions done;
+    const int n = 100;
+    append_ok(**l, {});
+    (*l)->sync(offset(0), done.callback(&gate));
+    gate.wait_entered(1);  // the syncer is inside the first fsync; the rest queue up
+    for (int i = 1; i < n; ++i) {
+        auto r = append_ok(**l, {.seed = uint32_t(i)});
+        (*l)->sync(r.last, done.callback(&gate));
+    }
+    gate.release();
+    done.wait(n);
+    EXPECT_EQ(s.round_count(), 2u);
+    EXPECT_LE(s.fsync_count(), 2u);  // far fewer than 100
+    s.stop();
+    (*l)->close();
+}
+
+TEST(syncer, concurrent_logs_on_several_threads_share_rounds) {
+    fsync_gate gate;
+    syncer s(std::ref(gate));
+    s.start();
+    const int threads = 4, per_thread = 25;
+    std::vector<std::unique_ptr<temp_dir>> dirs;
+    std::vector<std::unique_ptr<log>> logs;
+    for (int t = 0; t < threads; ++t) {
+        dirs.push_back(std::make_unique<temp_dir>());
+        auto l = log::open(dirs.back()->path(), {.fsync_each_append = true}, system_clock(), &s);
+        ASSERT_TRUE(l);
+        logs.push_back(std::move(*l));
+    }
+    completions done;
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&, t] {
+            for (int i = 0; i < per_thread; ++i) {
+                auto r = append_ok(*logs[size_t(t)], {.seed = uint32_t(i)});
+                logs[size_t(t)]->sync(r.last, done.callback(&gate));
+            }
+        });
+    }
+    for (auto& w : workers) {
+        w.join();
+    }
+    gate.release();
+    done.wait(threads * per_thread);
+    // The first round held at most a few requests; everything else waited for one more round.
+    EXPECT_LE(s.fsync_count(), uint64_t(2 * threads));
+    EXPECT_LE(s.round_count(), 2u);
+    s.stop();
+    for (auto& l : logs) {
+        l->close();
+    }
+}
+
+TEST(syncer, segments_rolled_truncated_and_deleted_while_syncing) {
+    fsync_gate gate;
+    syncer s(std::ref(gate));
+    s.start();
+    temp_dir dir;
+    log_config cfg{.segment_bytes = 500, .retention_ms = -1, .retention_bytes = 0};
+    auto l = log::open(dir.path(), cfg, system_clock(), &s);
+    ASSERT_TRUE(l);
+    completions done;
+    append_ok(**l, {.payload = 39});
+    (*l)->sync(offset(0), done.callback());
+    gate.wait_entered(1);  // the syncer holds segment 0's file
+    int requests = 1;
+    for (int i = 0; i < 40; ++i) {  // rolls every 5 batches, each roll queues a sync
+        auto r = append_ok(**l, {.payload = 39, .seed = uint32_t(i)});
+        (*l)->sync(r.last, done.callback());
+        ++requests;
+    }
+    auto deleted = (*l)->apply_retention();  // deletes every segment but the active one
+    ASSERT_TRUE(deleted);
+    EXPECT_GT(*deleted, 5u);
+    ASSERT_TRUE((*l)->truncate(offset(38)));
+    gate.release();
+    done.wait(requests);
+    s.stop();
+    EXPECT_EQ((*l)->next_offset(), offset(38));
+    EXPECT_EQ(append_ok(**l, {}).base, offset(38));
+    (*l)->close();
+}
+
+TEST(syncer, stop_completes_queued_requests_and_later_ones_run_inline) {
+    syncer s;
+    s.start();
+    temp_dir dir;
+    auto l = log::open(dir.path(), {}, system_clock(), &s);
+    ASSERT_TRUE(l);
+    completions done;
+    for (int i = 0; i < 10; ++i) {
+        auto r = append_ok(**l, {});
+        (*l)->sync(r.last, done.callback());
+    }
+    s.stop();
+    done.wait(10);
+    bool inline_done = false;
+    (*l)->sync(offset(0), [&](std::error_code ec) { inline_done = !ec; });
+    EXPECT_TRUE(inline_done);
+    (*l)->close();
+}
+
+TEST(syncer, fsync_errors_reach_the_callback) {
+    syncer s([](int) {
+        errno = EIO;
+        return -1;
+    });
+    s.start();
+    temp_dir dir;
+    auto l = log::open(dir.path(), {}, system_clock(), &s);
+    ASSERT_TRUE(l);
+    append_ok(**l, {});
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<std::error_code> got;
+    (*l)->sync(offset(0), [&](std::error_code ec) {
+        std::lock_guard g(mu);
+        got = ec;
+        cv.notify_all();
+    });
+    std::unique_lock lk(mu);
+    cv.wait(lk, [&] { return got.has_value(); });
+    EXPECT_EQ(*got, errc::io_error);
+    lk.unlock();
+    s.stop();
+}
+
+TEST(sync_progress, a_request_from_before_a_truncation_does_not_advance) {
+    sync_progress p(100);
+    auto epoch = p.epoch();
+    p.lower(50);
+    EXPECT_EQ(p.durable(), 50);
+    p.advance(120, epoch);  // covered the old data only
+    EXPECT_EQ(p.durable(), 50);
+    p.advance(60, p.epoch());
+    EXPECT_EQ(p.durable(), 60);
+    p.advance(55, p.epoch());
+    EXPECT_EQ(p.durable(), 60);
+}
+
+} // namespace
+} // namespace trib::storage
