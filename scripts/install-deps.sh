@@ -12,7 +12,7 @@ packages=(
   zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev librdkafka-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  kcat python3-confluent-kafka python3-kafka burrow fio iperf3 procps
+  kcat python3-confluent-kafka python3-kafka python3-pytest burrow fio iperf3 procps
 )
 
 missing=()
