@@ -59,6 +59,10 @@ config::schema make_schema() {
     add("log.flush.interval.messages", type::int64, "9223372036854775807", "Flush every N messages.",
         at_least(1));
     add("log.flush.interval.ms", type::int64, std::nullopt, "Flush when data is this old.", at_least(0));
+    add("log.cleanup.policy", type::list, "delete", "delete and/or compact.",
+        config::each(one_of({"delete", "compact"})));
+    add("compression.type", type::string, "producer", "Codec the log keeps: producer keeps what clients send.",
+        one_of({"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"}));
     add("socket.request.max.bytes", type::int32, "104857600", "Largest request accepted.", at_least(1));
     add("connections.max.idle.ms", type::int64, "600000", "Idle connections are closed after this.",
         at_least(1));
@@ -74,6 +78,8 @@ config::schema make_schema() {
     add("controller.quorum.voters", type::string, std::nullopt, "Coordinators: id@host:port,...");
     add("process.roles", type::list, std::nullopt, "Accepted for compatibility (broker, controller).");
     add("controller.listener.names", type::list, std::nullopt, "Accepted for compatibility.");
+    add("tributary.http.listener", type::string, std::nullopt,
+        "host:port serving /metrics, /healthz and /readyz over HTTP; unset: not served.");
     add("log.level", type::string, "info", "trace, debug, info, warn, error.",
         one_of({"trace", "debug", "info", "warn", "error"}));
     return s;

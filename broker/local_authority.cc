@@ -108,6 +108,8 @@ void local_authority::load() {
             s->topics.emplace(ti.name, std::move(ti));
         }
         s->version = root["version"].as<int64_t>(0);
+        _producer_id_block_end = root["producer_id_block_end"].as<int64_t>(0);
+        _next_producer_id = _producer_id_block_end;
     }
     commit(s);
 }
@@ -115,6 +117,7 @@ void local_authority::load() {
 void local_authority::save(const cluster_snapshot& s) {
     YAML::Emitter out;
     out << YAML::BeginMap << YAML::Key << "version" << YAML::Value << s.version;
+    out << YAML::Key << "producer_id_block_end" << YAML::Value << _producer_id_block_end;
     out << YAML::Key << "topics" << YAML::Value << YAML::BeginSeq;
     for (const auto& [name, t] : s.topics) {
         out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << name;
@@ -228,6 +231,53 @@ admin_outcome local_authority::do_create(const new_topic& t, bool validate_only)
 
 asio::awaitable<admin_outcome> local_authority::create_topic(const new_topic& t, bool validate_only) {
     return run([this, t, validate_only] { return do_create(t, validate_only); });
+}
+
+asio::awaitable<admin_outcome> local_authority::alter_topic_configs(const std::string& name,
+                                                                    const config_changes& changes,
+                                                                    bool replace_all, bool validate_only) {
+    return run([this, name, changes, replace_all, validate_only]() -> admin_outcome {
+        auto cur = _cache.get();
+        const auto* t = cur->topic(name);
+        if (!t) {
+            return {error_code::unknown_topic_or_partition, "Topic '" + name + "' does not exist."};
+        }
+        auto configs = replace_all ? std::map<std::string, std::string>{} : t->configs;
+        for (const auto& [k, v] : changes) {
+            if (!v) {
+                if (!topic_config_keys().contains(k)) {
+                    return {error_code::invalid_config, "unknown topic config " + k};
+                }
+                configs.erase(k);
+                continue;
+            }
+            if (auto why = validate_topic_config(k, *v)) {
+                return {error_code::invalid_config, *why};
+            }
+            configs[k] = *v;
+        }
+        if (validate_only) {
+            return {};
+        }
+        auto next = std::make_shared<cluster_snapshot>(*cur);
+        next->topics.at(name).configs = std::move(configs);
+        ++next->version;
+        save(*next);
+        commit(next);
+        TLOG_INFO("changed configs of topic {}", name);
+        return {};
+    });
+}
+
+asio::awaitable<int64_t> local_authority::allocate_producer_id() {
+    return run_on(_ctx.get_executor(), [this]() -> int64_t {
+        constexpr int64_t block = 1000;
+        if (_next_producer_id >= _producer_id_block_end) {
+            _producer_id_block_end = _next_producer_id + block;
+            save(*_cache.get());
+        }
+        return _next_producer_id++;
+    });
 }
 
 asio::awaitable<admin_outcome> local_authority::delete_topic(const std::string& name) {

@@ -47,6 +47,14 @@ public:
     asio::awaitable<admin_outcome> create_topic(const new_topic& t, bool validate_only);
     asio::awaitable<admin_outcome> delete_topic(const std::string& name);
     asio::awaitable<admin_outcome> create_partitions(const std::string& name, int32_t count, bool validate_only);
+    // Sets (value) or removes (nullopt) topic config overrides; with `replace_all` the
+    // overrides become exactly `changes` (AlterConfigs), else they are edited (Incremental).
+    using config_changes = std::vector<std::pair<std::string, std::optional<std::string>>>;
+    asio::awaitable<admin_outcome> alter_topic_configs(const std::string& name, const config_changes& changes,
+                                                       bool replace_all, bool validate_only);
+    // A producer id never handed out before, on this broker or before a restart: ids are
+    // reserved in blocks, and a block is saved before any id of it is used.
+    asio::awaitable<int64_t> allocate_producer_id();
 
 private:
     template<typename F>
@@ -62,6 +70,8 @@ private:
     asio::io_context _ctx;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> _guard;
     std::thread _thread;
+    int64_t _next_producer_id = 0;      // decision thread only
+    int64_t _producer_id_block_end = 0; // saved; ids below it may have been used
 };
 
 // Why a topic name is invalid (Kafka's rules), or nullopt.

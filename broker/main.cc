@@ -6,7 +6,9 @@
 #include "broker/handlers/dispatch.h"
 #include "broker/net/server.h"
 #include "broker/services.h"
+#include "common/listeners.h"
 #include "common/log.h"
+#include "common/status_server.h"
 
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -83,6 +85,20 @@ int main(int argc, char** argv) {
         svc->pool.stop();
         return 1;
     }
+    std::atomic<bool> ready{true};
+    status_server status(main_ctx, svc->metrics.registry(), [&] { return ready.load(); });
+    if (cfg.raw.has("tributary.http.listener")) {
+        try {
+            auto hp = config::parse_host_port(cfg.raw.get_string("tributary.http.listener"), true);
+            auto port = status.start(hp.host, hp.port);
+            TLOG_INFO("metrics and health on {}:{} (/metrics, /healthz, /readyz)", hp.host.empty() ? "*" : hp.host,
+                      port);
+        } catch (const std::exception& e) {
+            TLOG_ERROR("start-up failed: {}", e.what());
+            svc->pool.stop();
+            return 1;
+        }
+    }
     TLOG_INFO("broker {} ready", cfg.node_id);
 
     // Retention runs on a timer; SIGINT/SIGTERM stop everything in reverse order.
@@ -98,10 +114,24 @@ int main(int argc, char** argv) {
         });
     };
     schedule();
+    asio::steady_timer tick(main_ctx);
+    std::function<void()> schedule_tick = [&] {
+        tick.expires_after(std::chrono::seconds(1));
+        tick.async_wait([&](boost::system::error_code ec) {
+            if (!ec) {
+                svc->partitions.periodic();
+                schedule_tick();
+            }
+        });
+    };
+    schedule_tick();
     asio::signal_set signals(main_ctx, SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code, int sig) {
         TLOG_INFO("signal {}: shutting down", sig);
+        ready = false;
         retention.cancel();
+        tick.cancel();
+        status.stop();
     });
     main_ctx.run();
 

@@ -24,8 +24,21 @@ void partition::notify_waiters() {
     }
 }
 
-partition_manager::partition_manager(io_pool& pool, std::filesystem::path data_dir)
-  : _pool(pool), _data_dir(std::move(data_dir)), _shards(pool.size()) {}
+void partition::rebuild_producer_state() {
+    _producers.clear();
+    auto r = _log->for_each_batch_header([this](const batch_header& h) {
+        if (h.producer_id >= 0) {
+            _producers.record(h);
+        }
+        return true;
+    });
+    if (!r) {
+        TLOG_WARN("producer state of {}-{} not rebuilt: {}", _tp.topic, _tp.partition, r.error().message());
+    }
+}
+
+partition_manager::partition_manager(io_pool& pool, std::filesystem::path data_dir, broker_metrics& metrics)
+  : _pool(pool), _data_dir(std::move(data_dir)), _metrics(metrics), _shards(pool.size()) {}
 
 size_t partition_manager::owner(const topic_partition& tp) const noexcept {
     return (std::hash<std::string>{}(tp.topic) * 31 + size_t(tp.partition)) % _shards.size();
@@ -87,7 +100,9 @@ void partition_manager::apply(const cluster_snapshot& snapshot, int32_t self, co
                     TLOG_ERROR("cannot open log of {}-{}: {}", tp.topic, tp.partition, log.error().message());
                     continue;
                 }
-                shard.emplace(tp, std::make_unique<partition>(tp, std::move(*log)));
+                auto part = std::make_unique<partition>(tp, std::move(*log));
+                part->rebuild_producer_state();
+                shard.emplace(tp, std::move(part));
             }
         }
         for (auto it = shard.begin(); it != shard.end();) {
@@ -96,6 +111,7 @@ void partition_manager::apply(const cluster_snapshot& snapshot, int32_t self, co
                 continue;
             }
             auto dir = dir_of(it->first);
+            _metrics.forget_partition(it->first.topic, it->first.partition);
             it->second->log().close();
             it->second->notify_waiters();
             it = shard.erase(it);
@@ -112,6 +128,18 @@ void partition_manager::run_retention() {
             auto r = p->log().apply_retention();
             if (!r) {
                 TLOG_WARN("retention on {}-{}: {}", tp.topic, tp.partition, r.error().message());
+            }
+        }
+    });
+}
+
+void partition_manager::periodic() {
+    on_every_core(_pool, [&](size_t core) {
+        for (auto& [tp, p] : _shards[core]) {
+            _metrics.log_size(tp.topic, tp.partition, p->log().size_bytes());
+            auto r = p->log().maybe_flush();
+            if (!r) {
+                TLOG_WARN("flush of {}-{}: {}", tp.topic, tp.partition, r.error().message());
             }
         }
     });

@@ -1,6 +1,8 @@
 #pragma once
 
 #include "broker/cluster_metadata.h"
+#include "broker/metrics.h"
+#include "broker/producer_state.h"
 #include "common/runtime.h"
 #include "storage/log.h"
 
@@ -36,17 +38,22 @@ public:
     void add_waiter(std::weak_ptr<std::function<void()>> w);
     void notify_waiters();
 
+    producer_state& producers() noexcept { return _producers; }
+    // Rebuilds the idempotent-producer state from the batch headers in the log.
+    void rebuild_producer_state();
+
 private:
     topic_partition _tp;
     std::unique_ptr<storage::log> _log;
     std::vector<std::weak_ptr<std::function<void()>>> _waiters;
+    producer_state _producers;
 };
 
 // Opens, owns and closes the partition logs this broker hosts. Each partition belongs to one
 // core (by hash); operations on it run there, posted from whichever core received the request.
 class partition_manager {
 public:
-    partition_manager(io_pool& pool, std::filesystem::path data_dir);
+    partition_manager(io_pool& pool, std::filesystem::path data_dir, broker_metrics& metrics);
     partition_manager(const partition_manager&) = delete;
     partition_manager& operator=(const partition_manager&) = delete;
 
@@ -75,6 +82,9 @@ public:
 
     // Runs retention on every hosted log (on their cores).
     void run_retention();
+    // Applies each log's flush policy (log.flush.interval.*) and refreshes the log size
+    // metrics; called every second or so.
+    void periodic();
     // Flushes and closes every log (clean shutdown).
     void close_all();
 
@@ -85,6 +95,7 @@ private:
 
     io_pool& _pool;
     std::filesystem::path _data_dir;
+    broker_metrics& _metrics;
     // Per core; each map is touched only on its core.
     std::vector<std::map<topic_partition, std::unique_ptr<partition>>> _shards;
 };

@@ -3,6 +3,7 @@
 #include "broker/broker_config.h"
 #include "broker/cluster_metadata.h"
 #include "broker/local_authority.h"
+#include "broker/metrics.h"
 #include "broker/partition_manager.h"
 #include "common/runtime.h"
 
@@ -14,11 +15,12 @@ public:
     explicit broker_services(broker_config cfg)
       : config(std::move(cfg))
       , pool(config.io_threads)
-      , partitions(pool, config.data_dir)
+      , partitions(pool, config.data_dir, metrics)
       , authority(config, metadata, partitions) {}
 
     broker_config config;
     io_pool pool;
+    broker_metrics metrics;
     metadata_cache metadata;
     partition_manager partitions;
     local_authority authority;

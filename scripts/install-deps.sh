@@ -12,7 +12,8 @@ packages=(
   zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev librdkafka-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  kcat python3-confluent-kafka python3-kafka python3-pytest burrow fio iperf3 procps
+  kcat python3-confluent-kafka python3-kafka python3-pytest python3-snappy python3-lz4 python3-zstandard
+  gzip zstd lz4 burrow fio iperf3 procps
 )
 
 missing=()

@@ -455,6 +455,23 @@ std::vector<offset> log::segment_bases() const {
     return out;
 }
 
+result<void> log::for_each_batch_header(const std::function<bool(const batch_header&)>& fn) const {
+    bool more = true;
+    for (const auto& [base, seg] : _segments) {
+        auto r = seg->walk(0, [&](uint64_t, const batch_header& h) {
+            more = fn(h);
+            return more;
+        });
+        if (!r) {
+            return r;
+        }
+        if (!more) {
+            break;
+        }
+    }
+    return success();
+}
+
 result<read_result> log::read(offset start, size_t max_bytes, std::optional<offset> upto) {
     if (_closed) {
         return errc::closed;

@@ -158,6 +158,9 @@ public:
     bool is_closed() const noexcept { return _closed; }
     // Base offsets of the segments, oldest first.
     std::vector<offset> segment_bases() const;
+    // Calls fn with the header of every batch, oldest first, until fn returns false. Reads
+    // headers only (the broker rebuilds producer state from them).
+    result<void> for_each_batch_header(const std::function<bool(const batch_header&)>& fn) const;
     // The recovery point in the last checkpoint written.
     offset checkpointed_recovery_point() const noexcept { return _checkpoint_rp; }
 

@@ -27,6 +27,10 @@ outgoing_frame encode_response(const request_header& h, const Response& r) {
     return f;
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
 using entry_fn = asio::awaitable<dispatch_result> (*)(broker_services&, const request_header&, reader&,
                                                        const connection_info&);
 
@@ -41,11 +45,15 @@ asio::awaitable<dispatch_result> run_handler(broker_services& services, const re
                                                h.correlation_id)};
     }
     request_context ctx{services, h, conn};
+    auto started = std::chrono::steady_clock::now();
     auto resp = co_await H::handle(ctx, std::move(req));
     if (!resp) {
+        services.metrics.request_done(h.api_key, seconds_since(started));
         co_return no_response{};
     }
-    co_return respond{encode_response(h, *resp)};
+    auto frame = encode_response(h, *resp);
+    services.metrics.request_done(h.api_key, seconds_since(started));
+    co_return respond{std::move(frame)};
 }
 
 struct table_entry {

@@ -84,6 +84,7 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
         response resp;
         resp.session_id = 0;  // no incremental fetch session: clients send full requests
         size_t total = 0;
+        std::vector<std::pair<const std::string*, size_t>> sent;  // for the bytes-out metric
         bool any_error = false;
         bool may_wait = std::chrono::steady_clock::now() < deadline;
         for (const auto& ft : req.topics) {
@@ -125,9 +126,15 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
                 }
                 rp.records = std::move(r.records);
                 total += r.bytes;
+                if (r.bytes > 0) {
+                    sent.emplace_back(&ft.topic, r.bytes);
+                }
             }
         }
         if (total >= size_t(std::max(req.min_bytes, 0)) || any_error || !may_wait) {
+            for (const auto& [topic, n] : sent) {
+                svc.metrics.bytes_out(*topic, n);
+            }
             co_return resp;
         }
         boost::system::error_code ec;

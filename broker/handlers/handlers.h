@@ -22,6 +22,12 @@ TRIB_DECLARE_HANDLER(list_offsets, 0, 7)
 TRIB_DECLARE_HANDLER(create_topics, 0, 7)
 TRIB_DECLARE_HANDLER(delete_topics, 0, 6)
 TRIB_DECLARE_HANDLER(create_partitions, 0, 3)
+TRIB_DECLARE_HANDLER(init_producer_id, 0, 4)
+TRIB_DECLARE_HANDLER(describe_configs, 0, 4)
+TRIB_DECLARE_HANDLER(alter_configs, 0, 2)
+TRIB_DECLARE_HANDLER(incremental_alter_configs, 0, 1)
+TRIB_DECLARE_HANDLER(describe_cluster, 0, 1)
+TRIB_DECLARE_HANDLER(delete_records, 0, 2)
 
 #undef TRIB_DECLARE_HANDLER
 
@@ -30,6 +36,8 @@ struct handler_list {};
 
 using all_handlers = handler_list<api_versions_handler, metadata_handler, produce_handler, fetch_handler,
                                   list_offsets_handler, create_topics_handler, delete_topics_handler,
-                                  create_partitions_handler>;
+                                  create_partitions_handler, init_producer_id_handler, describe_configs_handler,
+                                  alter_configs_handler, incremental_alter_configs_handler,
+                                  describe_cluster_handler, delete_records_handler>;
 
 } // namespace trib::broker

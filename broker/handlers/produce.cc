@@ -98,6 +98,10 @@ handler_result<protocol::produce_response> produce_handler::handle(request_conte
                 fail(to_kafka(summary.error()), summary.error().message());
                 continue;
             }
+            if (summary->header.transactional()) {
+                fail(error_code::invalid_record, "transactions are not supported yet");
+                continue;
+            }
             if (summary->size != data.size()) {
                 // v3+ carries exactly one batch per partition.
                 fail(error_code::invalid_record, "produce request must carry exactly one record batch");
@@ -111,6 +115,19 @@ handler_result<protocol::produce_response> produce_handler::handle(request_conte
                     if (!part) {
                         return {error_code::not_leader_or_follower};
                     }
+                    auto h = decode_batch_header(data.data());
+                    if (h.has_producer()) {
+                        auto c = part->producers().check(h);
+                        switch (c.v) {
+                        case producer_state::verdict::append: break;
+                        case producer_state::verdict::duplicate:
+                            return {error_code::none, c.duplicate_of, -1, part->log().log_start_offset().value()};
+                        case producer_state::verdict::out_of_order:
+                            return {error_code::out_of_order_sequence_number};
+                        case producer_state::verdict::fenced: return {error_code::invalid_producer_epoch};
+                        case producer_state::verdict::unknown_producer: return {error_code::unknown_producer_id};
+                        }
+                    }
                     if (append_time >= 0) {
                         set_log_append_time(data.data(), data.size(), append_time);
                     }
@@ -120,10 +137,17 @@ handler_result<protocol::produce_response> produce_handler::handle(request_conte
                                   r.error().message());
                         return {error_code::kafka_storage_error};
                     }
+                    if (h.has_producer()) {
+                        h.base_offset = r->base.value();
+                        part->producers().record(h);
+                    }
                     part->notify_waiters();
                     return {error_code::none, r->base.value(), append_time,
                             part->log().log_start_offset().value()};
                 });
+            if (out.err == error_code::none) {
+                svc.metrics.bytes_in(td.name, data.size());
+            }
             rp.error_code = code(out.err);
             rp.base_offset = out.base_offset;
             rp.log_append_time_ms = out.log_append_time;

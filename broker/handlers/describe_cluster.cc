@@ -1,0 +1,33 @@
+#include "broker/handlers/handlers.h"
+#include "broker/services.h"
+
+namespace trib::broker {
+
+handler_result<protocol::describe_cluster_response> describe_cluster_handler::handle(request_context& ctx,
+                                                                                     request&& req) {
+    auto snap = ctx.services.metadata.get();
+    response resp;
+    constexpr int8_t endpoint_brokers = 1;
+    if (req.endpoint_type != endpoint_brokers) {
+        resp.error_code = code(protocol::error_code::unsupported_endpoint_type);
+        resp.error_message = "Only broker endpoints are served here.";
+        co_return resp;
+    }
+    resp.cluster_id = snap->cluster_id;
+    resp.controller_id = snap->controller.value();
+    for (const auto& [id, b] : snap->brokers) {
+        auto ep = std::find_if(b.endpoints.begin(), b.endpoints.end(),
+                               [&](const endpoint& e) { return e.listener == ctx.conn.listener; });
+        if (ep == b.endpoints.end() || b.fenced) {
+            continue;
+        }
+        auto& rb = resp.brokers.emplace_back();
+        rb.broker_id = id;
+        rb.host = ep->host;
+        rb.port = ep->port;
+        rb.rack = b.rack;
+    }
+    co_return resp;
+}
+
+} // namespace trib::broker

@@ -1,0 +1,65 @@
+#include "broker/metrics.h"
+
+#include "broker/handlers/dispatch.h"
+#include "protocol/api.h"
+
+namespace trib::broker {
+
+broker_metrics::broker_metrics()
+  : _registry(std::make_shared<prometheus::Registry>())
+  , _requests(prometheus::BuildCounter()
+                  .Name("tributary_requests_total")
+                  .Help("Kafka requests handled, per API")
+                  .Register(*_registry))
+  , _latency(prometheus::BuildHistogram()
+                 .Name("tributary_request_latency_seconds")
+                 .Help("Time from a decoded request to its encoded response, per API")
+                 .Register(*_registry))
+  , _bytes_in(prometheus::BuildCounter()
+                  .Name("tributary_topic_bytes_in_total")
+                  .Help("Record batch bytes appended, per topic")
+                  .Register(*_registry))
+  , _bytes_out(prometheus::BuildCounter()
+                   .Name("tributary_topic_bytes_out_total")
+                   .Help("Record batch bytes sent to consumers, per topic")
+                   .Register(*_registry))
+  , _log_size(prometheus::BuildGauge()
+                  .Name("tributary_log_size_bytes")
+                  .Help("Size of each partition log hosted here")
+                  .Register(*_registry)) {
+    static const prometheus::Histogram::BucketBoundaries buckets = {
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+    for (const auto& api : served_apis()) {
+        const auto* info = protocol::find_api(api.key);
+        std::string name = info ? std::string(info->name) : std::to_string(api.key);
+        _request_counters[size_t(api.key)] = &_requests.Add({{"api", name}});
+        _latency_histograms[size_t(api.key)] = &_latency.Add({{"api", name}}, buckets);
+    }
+}
+
+void broker_metrics::request_done(int16_t api_key, double seconds) {
+    if (api_key < 0 || size_t(api_key) >= max_key || !_request_counters[size_t(api_key)]) {
+        return;
+    }
+    _request_counters[size_t(api_key)]->Increment();
+    _latency_histograms[size_t(api_key)]->Observe(seconds);
+}
+
+void broker_metrics::bytes_in(const std::string& topic, size_t n) {
+    _bytes_in.Add({{"topic", topic}}).Increment(double(n));
+}
+
+void broker_metrics::bytes_out(const std::string& topic, size_t n) {
+    _bytes_out.Add({{"topic", topic}}).Increment(double(n));
+}
+
+void broker_metrics::log_size(const std::string& topic, int32_t partition, uint64_t bytes) {
+    _log_size.Add({{"topic", topic}, {"partition", std::to_string(partition)}}).Set(double(bytes));
+}
+
+void broker_metrics::forget_partition(const std::string& topic, int32_t partition) {
+    auto& g = _log_size.Add({{"topic", topic}, {"partition", std::to_string(partition)}});
+    _log_size.Remove(&g);
+}
+
+} // namespace trib::broker

@@ -1,0 +1,46 @@
+#pragma once
+
+// The broker's Prometheus metrics (served by common/status_server at /metrics):
+//   tributary_requests_total{api}                    requests handled
+//   tributary_request_latency_seconds{api}           time from decoded request to encoded response
+//   tributary_topic_bytes_in_total{topic}            record bytes produced
+//   tributary_topic_bytes_out_total{topic}           record bytes fetched
+//   tributary_log_size_bytes{topic,partition}        size of each hosted partition log
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <memory>
+#include <string>
+
+namespace trib::broker {
+
+class broker_metrics {
+public:
+    broker_metrics();
+
+    std::shared_ptr<prometheus::Registry> registry() const noexcept { return _registry; }
+
+    void request_done(int16_t api_key, double seconds);
+    void bytes_in(const std::string& topic, size_t n);
+    void bytes_out(const std::string& topic, size_t n);
+    void log_size(const std::string& topic, int32_t partition, uint64_t bytes);
+    void forget_partition(const std::string& topic, int32_t partition);
+
+private:
+    std::shared_ptr<prometheus::Registry> _registry;
+    prometheus::Family<prometheus::Counter>& _requests;
+    prometheus::Family<prometheus::Histogram>& _latency;
+    prometheus::Family<prometheus::Counter>& _bytes_in;
+    prometheus::Family<prometheus::Counter>& _bytes_out;
+    prometheus::Family<prometheus::Gauge>& _log_size;
+    // Per API key, resolved once: request handling only touches atomics.
+    static constexpr size_t max_key = 128;
+    std::array<prometheus::Counter*, max_key> _request_counters{};
+    std::array<prometheus::Histogram*, max_key> _latency_histograms{};
+};
+
+} // namespace trib::broker

@@ -1,0 +1,110 @@
+#include "common/status_server.h"
+
+#include "common/log.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+
+namespace trib {
+
+using boost::system::error_code;
+
+status_server::status_server(asio::io_context& ctx, std::shared_ptr<prometheus::Registry> registry,
+                             std::function<bool()> ready)
+  : _ctx(ctx), _registry(std::move(registry)), _ready(std::move(ready)) {}
+
+uint16_t status_server::start(const std::string& host, uint16_t port) {
+    error_code ec;
+    auto address = host.empty() ? asio::ip::address(asio::ip::address_v4::any()) : asio::ip::make_address(host, ec);
+    if (ec) {
+        throw std::runtime_error("status listener: '" + host + "' is not an IP address");
+    }
+    _acceptor = std::make_unique<asio::ip::tcp::acceptor>(_ctx);
+    asio::ip::tcp::endpoint ep(address, port);
+    _acceptor->open(ep.protocol(), ec);
+    _acceptor->set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+    if (!ec) {
+        _acceptor->bind(ep, ec);
+    }
+    if (!ec) {
+        _acceptor->listen(64, ec);
+    }
+    if (ec) {
+        throw std::runtime_error("status listener: cannot listen on " + host + ":" + std::to_string(port) + ": " +
+                                 ec.message());
+    }
+    asio::co_spawn(_ctx, accept_loop(), asio::detached);
+    return _acceptor->local_endpoint().port();
+}
+
+void status_server::stop() {
+    if (_acceptor) {
+        asio::post(_ctx, [a = _acceptor.get()] {
+            error_code ec;
+            a->close(ec);
+        });
+    }
+}
+
+std::pair<int, std::string> status_server::answer(std::string_view target) const {
+    if (target == "/metrics") {
+        std::ostringstream out;
+        prometheus::TextSerializer().Serialize(out, _registry->Collect());
+        return {200, out.str()};
+    }
+    if (target == "/healthz") {
+        return {200, "ok\n"};
+    }
+    if (target == "/readyz") {
+        return _ready() ? std::pair<int, std::string>{200, "ready\n"} : std::pair<int, std::string>{503, "starting\n"};
+    }
+    return {404, "not found\n"};
+}
+
+asio::awaitable<void> status_server::accept_loop() {
+    for (;;) {
+        error_code ec;
+        auto sock = co_await _acceptor->async_accept(asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) {
+            if (!_acceptor->is_open()) {
+                co_return;
+            }
+            continue;
+        }
+        asio::co_spawn(_ctx, serve(std::move(sock)), asio::detached);
+    }
+}
+
+asio::awaitable<void> status_server::serve(asio::ip::tcp::socket sock) {
+    asio::streambuf buf(8192);  // a request line and headers beyond this are refused
+    error_code ec;
+    co_await asio::async_read_until(sock, buf, "\r\n\r\n", asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+        co_return;
+    }
+    std::istream in(&buf);
+    std::string method, target, version;
+    in >> method >> target >> version;
+    int status = 405;
+    std::string body = "method not allowed\n";
+    if (method == "GET") {
+        std::tie(status, body) = answer(target.substr(0, target.find('?')));
+    }
+    const char* reason = status == 200 ? "OK" : status == 404 ? "Not Found" : status == 503 ? "Service Unavailable"
+                                                                                            : "Method Not Allowed";
+    auto content_type = target.starts_with("/metrics") ? "text/plain; version=0.0.4" : "text/plain";
+    std::string response = fmt::format(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", status, reason,
+        content_type, body.size(), body);
+    co_await asio::async_write(sock, asio::buffer(response), asio::redirect_error(asio::use_awaitable, ec));
+    sock.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+}
+
+} // namespace trib

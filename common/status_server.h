@@ -1,0 +1,45 @@
+#pragma once
+
+// The HTTP endpoints every process serves (DESIGN.md, Runtime):
+//   GET /metrics  Prometheus text format, from a prometheus-cpp registry
+//   GET /healthz  200 while the process runs its event loop
+//   GET /readyz   200 once ready() says so, 503 before
+// A deliberately small HTTP/1.1 server on Asio (one request per connection, bounded request
+// size); prometheus-cpp's own exposer can't answer 503 for readiness.
+#include "common/runtime.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <prometheus/registry.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace trib {
+
+class status_server {
+public:
+    status_server(asio::io_context& ctx, std::shared_ptr<prometheus::Registry> registry,
+                  std::function<bool()> ready);
+    status_server(const status_server&) = delete;
+    status_server& operator=(const status_server&) = delete;
+
+    // Listens on host:port ("" host = all interfaces; port 0 = any); returns the bound port.
+    // Throws std::runtime_error naming the address if it can't listen.
+    uint16_t start(const std::string& host, uint16_t port);
+    void stop();
+
+    // The response for a request line's target, e.g. "/metrics": status code and body.
+    std::pair<int, std::string> answer(std::string_view target) const;
+
+private:
+    asio::awaitable<void> accept_loop();
+    asio::awaitable<void> serve(asio::ip::tcp::socket sock);
+
+    asio::io_context& _ctx;
+    std::shared_ptr<prometheus::Registry> _registry;
+    std::function<bool()> _ready;
+    std::unique_ptr<asio::ip::tcp::acceptor> _acceptor;
+};
+
+} // namespace trib
