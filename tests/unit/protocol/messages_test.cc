@@ -8,9 +8,12 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <cstdlib>
 #include <set>
 #include <string>
+#include <unistd.h>
 
 namespace trib::protocol {
 namespace {
@@ -265,25 +268,48 @@ TEST(api, decode_request_body_checks_version) {
 namespace trib::protocol {
 namespace {
 
-// Writes a seed corpus for tests/fuzz/fuzz_request.cc when TRIB_FUZZ_SEEDS_DIR is set:
-// one request frame (header + sample body, no size prefix) per API and version.
-TEST(messages, write_fuzz_seeds) {
-    const char* dir = std::getenv("TRIB_FUZZ_SEEDS_DIR");
-    if (!dir) GTEST_SKIP() << "set TRIB_FUZZ_SEEDS_DIR to write fuzz seeds";
+// Writes the seed corpus of tests/fuzz/fuzz_request.cc (one request frame, header + sample
+// body without the size prefix, per API and version) into TRIB_FUZZ_SEEDS_DIR, or a temporary
+// folder, and checks that every seed reads back as the request it was written from, through
+// the same header-then-body path the fuzzer and the broker take.
+TEST(messages, fuzz_seeds_decode_back) {
+    const char* env = std::getenv("TRIB_FUZZ_SEEDS_DIR");
+    auto dir = env ? std::filesystem::path(env)
+                   : std::filesystem::temp_directory_path() / ("trib-seeds-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    size_t written = 0;
     for (const api_info& api : all_apis()) {
         with_api(api.key, [&]<typename Req, typename Resp>(api_types<Req, Resp>) {
             for (int16_t v = api.min_version; v <= api.max_version; ++v) {
                 writer w;
                 encode_request_header(w, request_header{api.key, v, 1, "seed", {}});
-                sample::make_sample<Req>(v).encode(w, v);
-                std::string path = std::string(dir) + "/" + std::string(api.name) + "_v" +
-                                   std::to_string(v);
-                FILE* f = std::fopen(path.c_str(), "wb");
-                ASSERT_NE(f, nullptr) << path;
-                std::fwrite(w.buffer().data(), 1, w.size(), f);
-                std::fclose(f);
+                auto sample = sample::make_sample<Req>(v);
+                sample.encode(w, v);
+                auto path = dir / (std::string(api.name) + "_v" + std::to_string(v));
+                {
+                    std::ofstream f(path, std::ios::binary);
+                    f.write(reinterpret_cast<const char*>(w.buffer().data()), std::streamsize(w.size()));
+                    ASSERT_TRUE(f.good()) << path;
+                }
+                std::ifstream in(path, std::ios::binary);
+                bytes back((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+                reader r(back);
+                request_header h;
+                ASSERT_TRUE(decode_request_header(r, h)) << path;
+                EXPECT_EQ(h.api_key, api.key);
+                EXPECT_EQ(h.api_version, v);
+                Req decoded;
+                decoded.decode(r, v);
+                ASSERT_TRUE(r.ok()) << path;
+                EXPECT_EQ(r.remaining(), 0u) << path;
+                EXPECT_TRUE(decoded == sample) << path;
+                ++written;
             }
         });
+    }
+    EXPECT_GT(written, all_apis().size());
+    if (!env) {
+        std::filesystem::remove_all(dir);
     }
 }
 
