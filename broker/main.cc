@@ -15,11 +15,22 @@
 
 #include <cstdio>
 #include <iostream>
+#include <sys/resource.h>
 
 using namespace trib;
 using namespace trib::broker;
 
 namespace {
+
+// Thousands of client connections need thousands of descriptors, plus the segment files:
+// take the hard limit rather than the shell's soft default of 1024.
+void raise_fd_limit() {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
 
 void usage() {
     std::cerr << "usage: tributary-broker [config.properties|config.yaml] [--override key=value]...\n"
@@ -57,6 +68,7 @@ int main(int argc, char** argv) {
         }
     }
 
+    raise_fd_limit();
     std::unique_ptr<broker_services> svc;
     try {
         svc = std::make_unique<broker_services>(load_broker_config(opts));
