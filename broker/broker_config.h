@@ -38,11 +38,8 @@ const config::schema& broker_schema();
 // Loads and checks; throws config::config_error naming the key on a bad value.
 broker_config load_broker_config(const config::load_options& opts);
 
-// Topic-level config keys with their broker-level defaults' names (retention.ms <-
-// log.retention.ms, ...), and the storage settings a topic's effective configs give.
-const std::map<std::string, std::string>& topic_config_keys();
-// Returns an error message if `key=value` is not a valid topic config.
-std::optional<std::string> validate_topic_config(const std::string& key, const std::string& value);
+// The storage settings a topic's effective configs give (overrides on the broker's defaults;
+// the keys and their validation are coordinator/client/topic_config.h).
 storage::log_config topic_log_config(const broker_config& b, const std::map<std::string, std::string>& overrides);
 
 } // namespace trib::broker

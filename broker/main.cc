@@ -84,31 +84,56 @@ int main(int argc, char** argv) {
     handler_dispatcher dispatcher(*svc);
     server srv(svc->pool, dispatcher, cfg.limits);
     asio::io_context main_ctx(1);
-    try {
-        svc->pool.start();
-        svc->authority.start();
-        auto ports = srv.start(cfg.listeners);
-        for (size_t i = 0; i < ports.size(); ++i) {
-            TLOG_INFO("listener {} advertised as {}:{}", cfg.listeners[i].name, cfg.advertised[i].host,
-                      cfg.advertised[i].port);
+    std::atomic<bool> stopping{false};
+    asio::signal_set signals(main_ctx, SIGINT, SIGTERM);
+    std::function<void()> on_signal;  // set once the broker runs
+    signals.async_wait([&](boost::system::error_code, int sig) {
+        TLOG_INFO("signal {}: shutting down", sig);
+        stopping = true;
+        if (on_signal) {
+            on_signal();
         }
-    } catch (const std::exception& e) {
+    });
+    status_server status(main_ctx, svc->metrics.registry(),
+                         [&] { return !stopping.load() && svc->cluster.ready(); });
+    auto fail = [&](const std::exception& e) {
         TLOG_ERROR("start-up failed: {}", e.what());
+        svc->cluster.stop();
         svc->pool.stop();
         return 1;
-    }
-    std::atomic<bool> ready{true};
-    status_server status(main_ctx, svc->metrics.registry(), [&] { return ready.load(); });
-    if (cfg.raw.has("tributary.http.listener")) {
-        try {
+    };
+    try {
+        svc->pool.start();
+        svc->cluster.start();
+        if (cfg.raw.has("tributary.http.listener")) {
             auto hp = config::parse_host_port(cfg.raw.get_string("tributary.http.listener"), true);
             auto port = status.start(hp.host, hp.port);
             TLOG_INFO("metrics and health on {}:{} (/metrics, /healthz, /readyz)", hp.host.empty() ? "*" : hp.host,
                       port);
+        }
+    } catch (const std::exception& e) {
+        return fail(e);
+    }
+    // Clients are let in once this broker is registered and has the cluster's metadata, so
+    // the first Metadata answer a client gets already lists the brokers and leaders.
+    auto waiting_since = std::chrono::steady_clock::now();
+    auto next_note = waiting_since + std::chrono::seconds(5);
+    while (!svc->cluster.ready() && !stopping) {
+        main_ctx.run_for(std::chrono::milliseconds(20));
+        if (std::chrono::steady_clock::now() > next_note) {
+            TLOG_INFO("waiting to register with the coordinator and catch up on metadata");
+            next_note += std::chrono::seconds(5);
+        }
+    }
+    if (!stopping) {
+        try {
+            auto ports = srv.start(cfg.listeners);
+            for (size_t i = 0; i < ports.size(); ++i) {
+                TLOG_INFO("listener {} advertised as {}:{}", cfg.listeners[i].name, cfg.advertised[i].host,
+                          cfg.advertised[i].port);
+            }
         } catch (const std::exception& e) {
-            TLOG_ERROR("start-up failed: {}", e.what());
-            svc->pool.stop();
-            return 1;
+            return fail(e);
         }
     }
     TLOG_INFO("broker {} ready", cfg.node_id);
@@ -137,18 +162,18 @@ int main(int argc, char** argv) {
         });
     };
     schedule_tick();
-    asio::signal_set signals(main_ctx, SIGINT, SIGTERM);
-    signals.async_wait([&](boost::system::error_code, int sig) {
-        TLOG_INFO("signal {}: shutting down", sig);
-        ready = false;
+    on_signal = [&] {
         retention.cancel();
         tick.cancel();
         status.stop();
-    });
+    };
+    if (stopping) {
+        on_signal();
+    }
     main_ctx.run();
 
     srv.stop();
-    svc->authority.stop();
+    svc->cluster.stop();
     svc->partitions.close_all();
     svc->pool.stop();
     TLOG_INFO("broker {} stopped", cfg.node_id);

@@ -2,7 +2,7 @@
 
 #include "broker/broker_config.h"
 #include "broker/cluster_metadata.h"
-#include "broker/local_authority.h"
+#include "broker/cluster_link.h"
 #include "broker/metrics.h"
 #include "broker/partition_manager.h"
 #include "common/runtime.h"
@@ -16,14 +16,14 @@ public:
       : config(std::move(cfg))
       , pool(config.io_threads)
       , partitions(pool, config.data_dir, metrics)
-      , authority(config, metadata, partitions) {}
+      , cluster(config, pool, metadata, partitions) {}
 
     broker_config config;
     io_pool pool;
     broker_metrics metrics;
     metadata_cache metadata;
     partition_manager partitions;
-    local_authority authority;
+    cluster_link cluster;
 
     int32_t self() const noexcept { return config.node_id; }
 };

@@ -13,7 +13,7 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   kcat python3-confluent-kafka python3-kafka python3-pytest python3-snappy python3-lz4 python3-zstandard
-  gzip zstd lz4 burrow fio iperf3 procps
+  gzip zstd lz4 burrow fio iperf3 procps curl
 )
 
 missing=()

@@ -1,11 +1,10 @@
 // DescribeConfigs, AlterConfigs and IncrementalAlterConfigs. Topic configs are overrides kept
-// in the cluster metadata; a key without an override takes the broker's value. Dynamic broker
-// configs are not supported yet: describing a broker shows its static configuration.
+// in the cluster metadata; a key without an override takes the broker's value. Changes are
+// decided by the coordinator (forward.h). Describing a broker shows its static configuration;
+// dynamic broker configs are stored by the coordinator but not applied by brokers yet.
+#include "broker/handlers/forward.h"
 #include "broker/handlers/handlers.h"
-#include "broker/services.h"
 
-#include <ranges>
-#include <set>
 
 namespace trib::broker {
 
@@ -146,103 +145,31 @@ handler_result<protocol::describe_configs_response> describe_configs_handler::ha
 
 namespace {
 
-template<typename Response, typename Resource>
-auto& result_for(Response& resp, const Resource& res) {
-    auto& r = resp.responses.emplace_back();
-    r.resource_type = res.resource_type;
-    r.resource_name = res.resource_name;
-    return r;
-}
-
-template<typename Result>
-void set_outcome(Result& r, const admin_outcome& o) {
-    r.error_code = code(o.code);
-    if (!o.message.empty()) {
-        r.error_message = o.message;
+template<typename Response, typename Request>
+Response failed(const Request& req, const forwarded<Response>& f) {
+    Response resp;
+    for (const auto& res : req.resources) {
+        auto& r = resp.responses.emplace_back();
+        r.resource_type = res.resource_type;
+        r.resource_name = res.resource_name;
+        r.error_code = code(f.error);
+        r.error_message = f.message;
     }
+    return resp;
 }
-
 
 } // namespace
 
 handler_result<protocol::alter_configs_response> alter_configs_handler::handle(request_context& ctx,
                                                                                request&& req) {
-    response resp;
-    for (const auto& res : req.resources) {
-        auto& r = result_for(resp, res);
-        if (res.resource_type != resource_topic) {
-            set_outcome(r, admin_outcome{error_code::invalid_request, "Dynamic broker configs are not supported yet."});
-            continue;
-        }
-        local_authority::config_changes changes;
-        for (const auto& c : res.configs) {
-            changes.emplace_back(c.name, c.value);
-        }
-        auto o = co_await ctx.services.authority.alter_topic_configs(res.resource_name, changes, true,
-                                                                    req.validate_only);
-        set_outcome(r, o);
-    }
-    co_return resp;
+    auto f = co_await forward_to_coordinator<response>(ctx, req, ctx.version());
+    co_return f.response ? std::move(*f.response) : failed(req, f);
 }
 
 handler_result<protocol::incremental_alter_configs_response> incremental_alter_configs_handler::handle(
     request_context& ctx, request&& req) {
-    constexpr int8_t op_set = 0, op_delete = 1, op_append = 2, op_subtract = 3;
-    auto snap = ctx.services.metadata.get();
-    response resp;
-    for (const auto& res : req.resources) {
-        auto& r = result_for(resp, res);
-        if (res.resource_type != resource_topic) {
-            set_outcome(r, admin_outcome{error_code::invalid_request, "Dynamic broker configs are not supported yet."});
-            continue;
-        }
-        const auto* t = snap->topic(res.resource_name);
-        local_authority::config_changes changes;
-        std::optional<admin_outcome> bad;
-        for (const auto& c : res.configs) {
-            if (c.config_operation == op_set) {
-                changes.emplace_back(c.name, c.value);
-            } else if (c.config_operation == op_delete) {
-                changes.emplace_back(c.name, std::nullopt);
-            } else if (c.config_operation == op_append || c.config_operation == op_subtract) {
-                if (c.name != "cleanup.policy") {
-                    bad = admin_outcome{error_code::invalid_config, c.name + " is not a list"};
-                    break;
-                }
-                std::string cur = "delete";
-                if (t) {
-                    if (auto it = t->configs.find(c.name); it != t->configs.end()) {
-                        cur = it->second;
-                    }
-                }
-                std::set<std::string> items;
-                for (auto part : std::views::split(cur, ',')) {
-                    items.emplace(part.begin(), part.end());
-                }
-                if (c.config_operation == op_append) {
-                    items.insert(c.value.value_or(""));
-                } else {
-                    items.erase(c.value.value_or(""));
-                }
-                std::string joined;
-                for (const auto& i : items) {
-                    joined += (joined.empty() ? "" : ",") + i;
-                }
-                changes.emplace_back(c.name, joined);
-            } else {
-                bad = admin_outcome{error_code::invalid_request, "unknown config operation"};
-                break;
-            }
-        }
-        if (bad) {
-            set_outcome(r, *bad);
-            continue;
-        }
-        auto o = co_await ctx.services.authority.alter_topic_configs(res.resource_name, changes, false,
-                                                                    req.validate_only);
-        set_outcome(r, o);
-    }
-    co_return resp;
+    auto f = co_await forward_to_coordinator<response>(ctx, req, ctx.version());
+    co_return f.response ? std::move(*f.response) : failed(req, f);
 }
 
 } // namespace trib::broker

@@ -14,7 +14,9 @@ handler_result<protocol::describe_cluster_response> describe_cluster_handler::ha
         co_return resp;
     }
     resp.cluster_id = snap->cluster_id;
-    resp.controller_id = snap->controller.value();
+    // Like a KRaft broker: admin requests go to any broker, which forwards them to the
+    // coordinator, so the "controller" a client sees is this broker itself.
+    resp.controller_id = ctx.services.self();
     for (const auto& [id, b] : snap->brokers) {
         auto ep = std::find_if(b.endpoints.begin(), b.endpoints.end(),
                                [&](const endpoint& e) { return e.listener == ctx.conn.listener; });

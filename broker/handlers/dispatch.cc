@@ -71,9 +71,18 @@ constexpr std::array<table_entry, max_key> build_table(handler_list<H...>) {
 }
 constexpr auto table = build_table(all_handlers{});
 
+// The lowest version advertised in ApiVersions. Produce is advertised from v0 though only
+// v3+ (magic-2 batches) is served: librdkafka 2.0 decides whether the broker takes gzip,
+// snappy and lz4 by checking for Produce v0 and sends them uncompressed otherwise (its issue
+// #4956; Apache Kafka 4.0 does the same, KAFKA-18659). A v0-v2 request is still refused.
+template<typename H>
+constexpr int16_t advertised_min_version() {
+    return H::request::api_key == protocol::produce_request::api_key ? 0 : H::min_version;
+}
+
 template<typename... H>
 std::vector<served_api> list_served(handler_list<H...>) {
-    return {served_api{H::request::api_key, H::min_version, H::max_version}...};
+    return {served_api{H::request::api_key, advertised_min_version<H>(), H::max_version}...};
 }
 
 // An ApiVersions request of a version we don't serve is answered in the v0 layout with

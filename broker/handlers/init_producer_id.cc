@@ -23,7 +23,7 @@ handler_result<protocol::init_producer_id_response> init_producer_id_handler::ha
         resp.producer_epoch = int16_t(req.producer_epoch + 1);
         co_return resp;
     }
-    resp.producer_id = co_await ctx.services.authority.allocate_producer_id();
+    resp.producer_id = ctx.services.cluster.allocate_producer_id();
     resp.producer_epoch = 0;
     co_return resp;
 }

@@ -1,5 +1,6 @@
 #include "broker/handlers/handlers.h"
-#include "broker/services.h"
+#include "broker/handlers/forward.h"
+#include "coordinator/client/topic_config.h"
 
 namespace trib::broker {
 
@@ -41,15 +42,19 @@ handler_result<protocol::metadata_response> metadata_handler::handle(request_con
     // Auto-create topics named here that don't exist, then answer from the newer metadata.
     bool may_create = svc.config.auto_create_topics && (ctx.version() < 4 || req.allow_auto_topic_creation);
     if (may_create) {
-        bool created = false;
+        protocol::create_topics_request create;
+        create.timeout_ms = 30000;
         for (const auto& n : names) {
-            if (!snap->topic(n) && !invalid_topic_name(n)) {
-                new_topic nt{n, -1, -1, {}};
-                auto r = co_await svc.authority.create_topic(nt, false);
-                created = created || r.code == error_code::none;
+            if (!snap->topic(n) && !coordinator::invalid_topic_name(n)) {
+                auto& t = create.topics.emplace_back();
+                t.name = n;
+                t.num_partitions = -1;      // num.partitions
+                t.replication_factor = -1;  // default.replication.factor
             }
         }
-        if (created) {
+        if (!create.topics.empty()) {
+            constexpr int16_t version = 4;  // the first with -1 meaning "the default"
+            auto f = co_await forward_to_coordinator<protocol::create_topics_response>(ctx, create, version);
             snap = svc.metadata.get();
         }
     }
@@ -68,7 +73,9 @@ handler_result<protocol::metadata_response> metadata_handler::handle(request_con
         rb.rack = b.rack;
     }
     resp.cluster_id = snap->cluster_id;
-    resp.controller_id = snap->controller.value();
+    // Like a KRaft broker: admin requests go to any broker, which forwards them to the
+    // coordinator, so the "controller" a client sees is this broker itself.
+    resp.controller_id = ctx.services.self();
 
     if (all_topics) {
         for (const auto& [name, t] : snap->topics) {
@@ -81,7 +88,7 @@ handler_result<protocol::metadata_response> metadata_handler::handle(request_con
                 describe_topic(*t, rt);
             } else {
                 rt.name = n;
-                rt.error_code = code(invalid_topic_name(n) ? error_code::invalid_topic_exception
+                rt.error_code = code(coordinator::invalid_topic_name(n) ? error_code::invalid_topic_exception
                                                            : error_code::unknown_topic_or_partition);
             }
         }

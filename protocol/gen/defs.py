@@ -92,6 +92,7 @@ class Api:
     request: Message
     response: Message
     path: str = ''
+    private: bool = False          # Tributary-only (coordinator RPCs, metadata records)
 
     @property
     def stem(self) -> str:
@@ -203,17 +204,20 @@ def parse(text: str, path: str = '<defs>') -> Api:
         last, last_indent = f, indent
     if header is None:
         raise DefError(f'{path}: no api line')
-    name, key, lo, hi, flex = header
-    api = Api(name, key, lo, hi, flex, request, response, path)
+    name, key, lo, hi, flex, private = header
+    api = Api(name, key, lo, hi, flex, request, response, path, private)
     for msg in (request, response):
         _check_structs(api, msg, msg.fields, set())
     return api
 
 
 def _parse_header(words: List[str], where: str):
+    private = len(words) == 6 and words[5] == 'private'
+    if private:
+        words = words[:5]
     if len(words) != 5 or not words[2].startswith('key=') or not words[3].startswith('versions=') \
             or not words[4].startswith('flexible='):
-        raise DefError(f'{where}: expected "api Name key=N versions=A-B flexible=(A+|none)"')
+        raise DefError(f'{where}: expected "api Name key=N versions=A-B flexible=(A+|none) [private]"')
     lo, hi = parse_range(words[3][len('versions='):], where)
     if hi is None:
         raise DefError(f'{where}: the claimed versions must be a closed range')
@@ -225,7 +229,7 @@ def _parse_header(words: List[str], where: str):
         if fhi is not None:
             raise DefError(f'{where}: flexible versions are "N+" or "none"')
         flex = flo
-    return words[1], int(words[2][len('key='):]), lo, hi, flex
+    return words[1], int(words[2][len('key='):]), lo, hi, flex, private
 
 
 def _check_structs(api: Api, msg: Message, fields: List[Field], seen: set):

@@ -1,0 +1,226 @@
+#include "broker/cluster_link.h"
+
+#include "common/listeners.h"
+#include "common/log.h"
+#include "coordinator/service.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <fcntl.h>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sys/file.h>
+#include <unistd.h>
+
+namespace trib::broker {
+
+cluster_link::cluster_link(const broker_config& cfg, io_pool& pool, metadata_cache& cache,
+                           partition_manager& partitions)
+  : _cfg(cfg), _pool(pool), _cache(cache), _partitions(partitions) {}
+
+cluster_link::~cluster_link() { stop(); }
+
+namespace {
+
+std::filesystem::path pid_file(const broker_config& cfg) { return cfg.data_dir / "producer-id-block"; }
+
+// Writes `text` to `path` atomically and durably (temp file, fsync, rename, fsync dir).
+void write_durably(const std::filesystem::path& path, const std::string& text) {
+    auto tmp = path;
+    tmp += ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == ssize_t(text.size()) && ::fsync(fd) == 0;
+    if (fd >= 0) {
+        ::close(fd);
+    }
+    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+        throw std::runtime_error("cannot write " + path.string() + ": " + strerror(errno));
+    }
+    int dfd = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+}
+
+// Takes an exclusive lock on the data directory for the life of the process: two brokers
+// on one directory would corrupt each other's logs.
+int lock_data_dir(const std::filesystem::path& dir) {
+    auto path = dir / ".lock";
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        throw std::runtime_error("log.dirs " + dir.string() + " is in use by another process (" +
+                                 path.string() + " is locked)");
+    }
+    return fd;
+}
+
+// The broker's identity on disk (meta.properties, as Kafka keeps one): the node id it was
+// created with and an incarnation id. A restart of the same broker on the same data keeps
+// the incarnation, so the coordinator takes it back at once instead of waiting out the old
+// lease; another process claiming the node id gets a different one and is refused.
+protocol::uuid load_identity(const broker_config& cfg) {
+    auto path = cfg.data_dir / "meta.properties";
+    std::map<std::string, std::string> props;
+    if (std::ifstream in(path); in) {
+        std::string line;
+        while (std::getline(in, line)) {
+            if (auto eq = line.find('='); eq != std::string::npos && !line.starts_with("#")) {
+                props[line.substr(0, eq)] = line.substr(eq + 1);
+            }
+        }
+    }
+    if (props.contains("node.id") && props["node.id"] != std::to_string(cfg.node_id)) {
+        throw std::runtime_error("node.id is " + std::to_string(cfg.node_id) + " but " + path.string() +
+                                 " belongs to node " + props["node.id"]);
+    }
+    if (props.contains("cluster.id") && props["cluster.id"] != cfg.cluster_id) {
+        throw std::runtime_error("cluster.id is " + cfg.cluster_id + " but " + path.string() +
+                                 " belongs to cluster " + props["cluster.id"]);
+    }
+    if (props.contains("incarnation.id")) {
+        if (auto u = protocol::uuid::from_string(props["incarnation.id"])) {
+            return *u;
+        }
+    }
+    protocol::uuid u;
+    std::random_device rd;
+    for (auto& b : u.b) {
+        b = uint8_t(rd());
+    }
+    write_durably(path, "# Written by tributary-broker: this directory's broker identity.\nnode.id=" +
+                            std::to_string(cfg.node_id) + "\ncluster.id=" + cfg.cluster_id +
+                            "\nincarnation.id=" + u.to_string() + "\n");
+    return u;
+}
+
+} // namespace
+
+void cluster_link::start() {
+    std::filesystem::create_directories(_cfg.data_dir);
+    _lock_fd = lock_data_dir(_cfg.data_dir);
+    coordinator::client_config cc;
+    cc.incarnation = load_identity(_cfg);
+    cc.cluster_id = _cfg.cluster_id;
+    cc.id = node_id(_cfg.node_id);
+    cc.rack = _cfg.rack;
+    for (const auto& a : _cfg.advertised) {
+        cc.listeners.push_back({a.name, a.host, a.port});
+    }
+    if (_cfg.raw.has("controller.quorum.voters")) {
+        for (const auto& v : config::parse_voters(_cfg.raw.get_string("controller.quorum.voters"))) {
+            cc.coordinators.push_back({v.host, v.port});
+        }
+    } else {
+        coordinator::service_config sc;
+        sc.controller.cluster_id = _cfg.cluster_id;
+        sc.controller.id = node_id(_cfg.node_id);
+        sc.controller.num_partitions = _cfg.num_partitions;
+        sc.controller.default_replication_factor = _cfg.default_replication_factor;
+        sc.listeners.push_back({"CONTROLLER", "127.0.0.1", 0});
+        sc.metadata_dir = _cfg.data_dir / "__cluster_metadata-0";
+        _embedded = std::make_unique<coordinator::service>(sc, _clock);
+        auto ports = _embedded->start();
+        cc.coordinators.push_back({"127.0.0.1", ports.at(0)});
+        TLOG_INFO("no controller.quorum.voters: running the coordinator in this process");
+    }
+
+    // Producer id blocks continue after the last one reserved.
+    if (std::ifstream in(pid_file(_cfg)); in) {
+        in >> _pid_block_end;
+    }
+    _next_pid = _pid_block_end;
+
+    _apply_guard.emplace(_apply_ctx.get_executor());
+    _apply_thread = std::thread([this] { _apply_ctx.run(); });
+
+    _client = std::make_shared<coordinator::coordinator_client>(_pool.executor(0), cc);
+    _client->on_update([this](std::shared_ptr<const cluster_snapshot> s) {
+        // Opening logs waits for every core, core 0 included: do it off the io threads.
+        asio::post(_apply_ctx, [this, s = std::move(s)]() mutable { apply(std::move(s)); });
+    });
+    _client->start();
+}
+
+void cluster_link::apply(std::shared_ptr<const cluster_snapshot> s) {
+    try {
+        _partitions.apply(*s, _cfg.node_id,
+                          [this](const topic_info& t) { return topic_log_config(_cfg, t.configs); });
+    } catch (const std::exception& e) {
+        TLOG_ERROR("applying metadata version {} failed: {}", s->version, e.what());
+    }
+    auto self = s->brokers.find(_cfg.node_id);
+    bool ready = self != s->brokers.end() && !self->second.fenced;
+    if (ready != _ready.load()) {
+        TLOG_INFO("broker {} {}", _cfg.node_id, ready ? "is ready: registered and unfenced" : "is not ready (fenced)");
+    }
+    _cache.publish(std::move(s));
+    _ready = ready;
+}
+
+void cluster_link::stop() {
+    if (_client) {
+        _client->stop();
+        _client.reset();
+    }
+    _apply_guard.reset();
+    if (_apply_thread.joinable()) {
+        _apply_thread.join();
+    }
+    if (_embedded) {
+        _embedded->stop();
+        _embedded.reset();
+    }
+    if (_lock_fd >= 0) {
+        ::close(_lock_fd);
+        _lock_fd = -1;
+    }
+}
+
+asio::awaitable<coordinator::admin_result> cluster_link::admin(int16_t api_key, int16_t api_version,
+                                                             const bytes& body) {
+    struct call {
+        int16_t key;
+        int16_t version;
+        bytes body;
+        coordinator::admin_result result;
+    };
+    auto c = std::make_shared<call>(call{api_key, api_version, body, {}});
+    auto client = _client;
+    // The client lives on core 0: run the call there. Named, not a temporary in the co_await
+    // (see broker/README.md on g++ 12).
+    auto on_core0 = [client, c]() -> asio::awaitable<void> {
+        c->result = co_await client->admin(c->key, c->version, c->body);
+    };
+    co_await asio::co_spawn(_pool.executor(0), std::move(on_core0), asio::use_awaitable);
+    // The client's image has the change; wait until the snapshot built from it is published
+    // (the apply thread opens logs first), so the client's next request sees it here.
+    if (c->result.error == protocol::error_code::none) {
+        asio::steady_timer t(co_await asio::this_coro::executor);
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (_cache.get()->version < c->result.commit.value() && std::chrono::steady_clock::now() < deadline) {
+            boost::system::error_code ec;
+            t.expires_after(std::chrono::milliseconds(1));
+            co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
+    }
+    co_return std::move(c->result);
+}
+
+int64_t cluster_link::allocate_producer_id() {
+    constexpr int64_t block = 1000;
+    std::lock_guard lk(_pid_mu);
+    if (_next_pid >= _pid_block_end) {
+        _pid_block_end = _next_pid + block;
+        write_durably(pid_file(_cfg), std::to_string(_pid_block_end) + "\n");
+    }
+    return (int64_t(_cfg.node_id) << 40) | _next_pid++;
+}
+
+} // namespace trib::broker

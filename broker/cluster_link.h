@@ -1,0 +1,74 @@
+#pragma once
+
+// The broker's tie to the metadata authority. With `controller.quorum.voters` set it follows
+// the coordinators listed there; without, it runs a coordinator inside this process (like
+// Kafka's combined mode), so a lone broker works with no other program.
+//
+// A coordinator client on core 0 registers and heartbeats this broker and long-polls the
+// metadata log; every new snapshot is applied on the link's own thread (partition logs
+// opened or closed on every core) and then published to the metadata cache, so a handler
+// never sees a partition whose log isn't open. Admin requests are forwarded whole to the
+// coordinator and answered once this broker's copy shows the change.
+#include "broker/broker_config.h"
+#include "broker/cluster_metadata.h"
+#include "broker/partition_manager.h"
+#include "coordinator/client/client.h"
+#include "coordinator/clock.h"
+
+#include <boost/asio/io_context.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+namespace trib::coordinator {
+class service;
+}
+
+namespace trib::broker {
+
+class cluster_link {
+public:
+    cluster_link(const broker_config& cfg, io_pool& pool, metadata_cache& cache, partition_manager& partitions);
+    cluster_link(const cluster_link&) = delete;
+    cluster_link& operator=(const cluster_link&) = delete;
+    ~cluster_link();
+
+    // Starts the embedded coordinator (if any) and the client; returns at once. Throws on a
+    // start-up error (the embedded coordinator can't open its log or listen).
+    void start();
+    void stop();
+
+    // Registered, not fenced, and holding metadata: ready to serve.
+    bool ready() const noexcept { return _ready.load(); }
+
+    // Sends an encoded Kafka admin request (CreateTopics, DeleteTopics, CreatePartitions,
+    // AlterConfigs, IncrementalAlterConfigs) to the coordinator from any core.
+    asio::awaitable<coordinator::admin_result> admin(int16_t api_key, int16_t api_version, const bytes& body);
+
+    // A producer id unique in the cluster: this node's id in the high bits, a counter in the
+    // low 40, reserved in saved blocks so a restart never reuses one.
+    int64_t allocate_producer_id();
+
+private:
+    void apply(std::shared_ptr<const cluster_snapshot> s);
+
+    const broker_config& _cfg;
+    io_pool& _pool;
+    metadata_cache& _cache;
+    partition_manager& _partitions;
+    coordinator::steady_clock _clock;
+    std::unique_ptr<coordinator::service> _embedded;
+    std::shared_ptr<coordinator::coordinator_client> _client;
+    asio::io_context _apply_ctx{1};
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> _apply_guard;
+    std::thread _apply_thread;
+    std::atomic<bool> _ready{false};
+
+    int _lock_fd = -1;
+    std::mutex _pid_mu;
+    int64_t _next_pid = 0;
+    int64_t _pid_block_end = 0;
+};
+
+} // namespace trib::broker

@@ -1,0 +1,44 @@
+#pragma once
+
+// Admin requests that change metadata are decided by the coordinator: the broker sends the
+// client's request as it came (same API version) and relays the coordinator's response,
+// once its own metadata shows the change (cluster_link::admin).
+#include "broker/handlers/handler.h"
+#include "broker/services.h"
+
+#include <string>
+
+namespace trib::broker {
+
+template<typename Resp>
+struct forwarded {
+    std::optional<Resp> response;               // set when the coordinator answered
+    protocol::error_code error = protocol::error_code::none;  // else why not
+    std::string message;
+};
+
+template<typename Resp, typename Req>
+asio::awaitable<forwarded<Resp>> forward_to_coordinator(request_context& ctx, const Req& req, int16_t version) {
+    protocol::writer w;
+    req.encode(w, version);
+    bytes body = w.take();
+    auto r = co_await ctx.services.cluster.admin(Req::api_key, version, body);
+    forwarded<Resp> out;
+    if (r.error != protocol::error_code::none) {
+        out.error = r.error;
+        out.message = r.message.empty() ? "the coordinator could not be reached" : r.message;
+        co_return out;
+    }
+    protocol::reader rd(r.body);
+    Resp resp;
+    resp.decode(rd, version);
+    if (!rd.ok()) {
+        out.error = protocol::error_code::unknown_server_error;
+        out.message = "undecodable answer from the coordinator";
+        co_return out;
+    }
+    out.response = std::move(resp);
+    co_return out;
+}
+
+} // namespace trib::broker

@@ -1,0 +1,291 @@
+#include "coordinator/client/client.h"
+
+#include "common/log.h"
+#include "coordinator/client/errc.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+
+#include <random>
+
+namespace trib::coordinator {
+
+using protocol::error_code;
+
+namespace {
+
+void log_failure(std::exception_ptr e, const char* what) {
+    if (!e) {
+        return;
+    }
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        TLOG_ERROR("{} failed: {}", what, ex.what());
+    }
+}
+
+protocol::uuid random_uuid() {
+    std::random_device rd;
+    std::mt19937_64 rng(uint64_t(rd()) << 32 | rd());
+    protocol::uuid u;
+    for (size_t i = 0; i < 16; i += 8) {
+        uint64_t v = rng();
+        std::memcpy(u.b.data() + i, &v, 8);
+    }
+    u.b[6] = uint8_t((u.b[6] & 0x0f) | 0x40);
+    u.b[8] = uint8_t((u.b[8] & 0x3f) | 0x80);
+    return u;
+}
+
+std::string client_name(const client_config& c) {
+    return c.id.value() >= 0 ? "broker-" + std::to_string(c.id.value()) : "coordinator-client";
+}
+
+} // namespace
+
+coordinator_client::coordinator_client(asio::any_io_executor ex, client_config cfg)
+  : _ex(ex)
+  , _cfg(std::move(cfg))
+  , _control(ex, _cfg.coordinators, client_name(_cfg))
+  , _metadata(ex, _cfg.coordinators, client_name(_cfg))
+  , _admin(ex, _cfg.coordinators, client_name(_cfg)) {
+    if (_cfg.incarnation.is_zero()) {
+        _cfg.incarnation = random_uuid();
+    }
+}
+
+void coordinator_client::start() {
+    auto self = shared_from_this();
+    if (_cfg.register_broker) {
+        asio::co_spawn(_ex, [self]() { return self->registration_loop(); },
+                       [](std::exception_ptr e) { log_failure(e, "coordinator registration loop"); });
+    }
+    asio::co_spawn(_ex, [self]() { return self->metadata_loop(); },
+                   [](std::exception_ptr e) { log_failure(e, "coordinator metadata loop"); });
+}
+
+void coordinator_client::stop() {
+    auto self = shared_from_this();
+    asio::post(_ex, [self] {
+        self->_stopped = true;
+        self->_control.close();
+        self->_metadata.close();
+        self->_admin.close();
+        for (auto* t : self->_sleepers) {
+            t->cancel();
+        }
+        for (auto* t : self->_waiters) {
+            t->cancel();
+        }
+    });
+}
+
+asio::awaitable<void> coordinator_client::sleep(std::chrono::milliseconds d) {
+    asio::steady_timer t(_ex);
+    t.expires_after(d);
+    auto it = _sleepers.insert(_sleepers.end(), &t);
+    boost::system::error_code ec;
+    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    _sleepers.erase(it);
+}
+
+asio::awaitable<void> coordinator_client::registration_loop() {
+    auto self = shared_from_this();
+    std::chrono::milliseconds interval = _cfg.retry_backoff;
+    while (!_stopped) {
+        if (_broker_epoch < 0) {
+            protocol::coordinator_register_broker_request req;
+            req.cluster_id = _cfg.cluster_id;
+            req.broker_id = _cfg.id.value();
+            req.incarnation_id = _cfg.incarnation;
+            for (const auto& e : _cfg.listeners) {
+                auto& l = req.listeners.emplace_back();
+                l.name = e.listener;
+                l.host = e.host;
+                l.port = e.port;
+            }
+            req.rack = _cfg.rack;
+            protocol::coordinator_register_broker_response resp;
+            auto ec = co_await _control.call(req, resp, _cfg.request_timeout);
+            if (ec) {
+                TLOG_DEBUG("registering with the coordinator: {}", ec.message());
+                co_await sleep(_cfg.retry_backoff);
+                continue;
+            }
+            _registration_error = error_code(resp.error_code);
+            if (resp.error_code != 0) {
+                TLOG_ERROR("coordinator refused registration of broker {}: {} ({})", _cfg.id.value(),
+                           protocol::error_code_name(_registration_error), resp.error_message.value_or(""));
+                co_await sleep(std::chrono::milliseconds(std::max<int64_t>(resp.heartbeat_interval_ms, 1000)));
+                continue;
+            }
+            _broker_epoch = resp.broker_epoch;
+            _fenced = true;
+            interval = std::chrono::milliseconds(resp.heartbeat_interval_ms);
+            TLOG_INFO("registered with the coordinator as broker {} (epoch {})", _cfg.id.value(), _broker_epoch);
+        }
+        protocol::coordinator_broker_heartbeat_request hb;
+        hb.broker_id = _cfg.id.value();
+        hb.incarnation_id = _cfg.incarnation;
+        hb.broker_epoch = _broker_epoch;
+        hb.applied_offset = _image.next_offset().value() - 1;
+        protocol::coordinator_broker_heartbeat_response resp;
+        auto ec = co_await _control.call(hb, resp, _cfg.request_timeout);
+        if (ec) {
+            TLOG_DEBUG("heartbeat: {}", ec.message());
+            co_await sleep(_cfg.retry_backoff);
+            continue;
+        }
+        if (resp.error_code == int16_t(error_code::stale_broker_epoch) ||
+            resp.error_code == int16_t(error_code::broker_id_not_registered)) {
+            TLOG_WARN("coordinator: {}; registering again", resp.error_message.value_or("stale registration"));
+            _broker_epoch = -1;
+            _fenced = true;
+            continue;
+        }
+        if (resp.error_code == 0 && _fenced != resp.is_fenced) {
+            TLOG_INFO("broker {} is {} by the coordinator", _cfg.id.value(), resp.is_fenced ? "fenced" : "unfenced");
+            _fenced = resp.is_fenced;
+        }
+        // While fenced, heartbeat sooner: the coordinator unfences once it sees we caught up.
+        co_await sleep(_fenced ? std::min(interval, std::chrono::milliseconds(200)) : interval);
+    }
+}
+
+void coordinator_client::apply_fetch(protocol::coordinator_fetch_metadata_response& resp) {
+    bool changed = false;
+    if (resp.snapshot && resp.snapshot_offset >= 0) {
+        metadata_image fresh;
+        if (auto r = fresh.apply_batches(resp.snapshot->data); !r) {
+            TLOG_ERROR("metadata snapshot from the coordinator does not apply: {}", r.error().message());
+            return;
+        }
+        fresh.set_next_offset(offset(resp.snapshot_offset));
+        _image = std::move(fresh);
+        changed = true;
+    }
+    if (resp.records) {
+        std::error_code failed;
+        auto r = for_each_record(resp.records->data, [&](offset at, const metadata_record& rec) {
+            if (failed || at < _image.next_offset()) {
+                return;  // already have it (a batch straddling our position)
+            }
+            if (auto a = _image.apply(at, rec); !a) {
+                failed = a.error();
+                return;
+            }
+            changed = true;
+        });
+        if (!r || failed) {
+            // Our copy and the log disagree: start over from the beginning (or the snapshot).
+            TLOG_ERROR("metadata from the coordinator does not apply ({}): reloading",
+                       (failed ? failed : r.error()).message());
+            _image = metadata_image{};
+            changed = true;
+        }
+    }
+    if (changed) {
+        publish();
+    }
+}
+
+void coordinator_client::publish() {
+    _snapshot = std::make_shared<const cluster_snapshot>(_image.to_snapshot(_cfg.cluster_id, node_id(-1)));
+    for (auto* t : _waiters) {
+        t->cancel();
+    }
+    if (_on_update) {
+        _on_update(_snapshot);
+    }
+}
+
+asio::awaitable<void> coordinator_client::metadata_loop() {
+    auto self = shared_from_this();
+    while (!_stopped) {
+        protocol::coordinator_fetch_metadata_request req;
+        req.from_offset = _image.next_offset().value();
+        req.max_wait_ms = int32_t(_cfg.fetch_max_wait.count());
+        protocol::coordinator_fetch_metadata_response resp;
+        auto ec = co_await _metadata.call(req, resp, _cfg.fetch_max_wait + _cfg.request_timeout);
+        if (_stopped) {
+            break;
+        }
+        if (ec) {
+            TLOG_DEBUG("fetching metadata: {}", ec.message());
+            co_await sleep(_cfg.retry_backoff);
+            continue;
+        }
+        if (resp.error_code == int16_t(error_code::offset_out_of_range)) {
+            // The coordinator's log is shorter than our copy (a new cluster in the same place):
+            // start over.
+            TLOG_WARN("metadata offset {} is beyond the coordinator's log ({}): reloading", req.from_offset,
+                      resp.committed_offset);
+            _image = metadata_image{};
+            publish();
+            continue;
+        }
+        if (resp.error_code != 0) {
+            TLOG_WARN("fetching metadata: {} ({})", protocol::error_code_name(error_code(resp.error_code)),
+                      resp.error_message.value_or(""));
+            co_await sleep(_cfg.retry_backoff);
+            continue;
+        }
+        apply_fetch(resp);
+    }
+}
+
+asio::awaitable<bool> coordinator_client::wait_for_offset(offset o, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (_image.next_offset() < o && !_stopped && std::chrono::steady_clock::now() < deadline) {
+        asio::steady_timer t(_ex);
+        t.expires_at(deadline);
+        auto it = _waiters.insert(_waiters.end(), &t);
+        boost::system::error_code ec;
+        co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        _waiters.erase(it);
+    }
+    co_return _image.next_offset() >= o;
+}
+
+asio::awaitable<admin_result> coordinator_client::admin(int16_t api_key, int16_t api_version, const bytes& body) {
+    auto self = shared_from_this();
+    admin_result out;
+    // One envelope at a time on the admin channel.
+    while (_admin_busy && !_stopped) {
+        asio::steady_timer t(_ex);
+        t.expires_after(std::chrono::milliseconds(10));
+        boost::system::error_code ec;
+        co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (_stopped) {
+        out.error = error_code::request_timed_out;
+        out.message = "coordinator client stopped";
+        co_return out;
+    }
+    _admin_busy = true;
+    protocol::coordinator_admin_request req;
+    req.request_api_key = api_key;
+    req.request_api_version = api_version;
+    req.body = body;
+    protocol::coordinator_admin_response resp;
+    auto ec = co_await _admin.call(req, resp, _cfg.request_timeout);
+    _admin_busy = false;
+    if (ec) {
+        out.error = error_code::request_timed_out;
+        out.message = "coordinator: " + ec.message();
+        co_return out;
+    }
+    out.error = error_code(resp.error_code);
+    out.message = resp.error_message.value_or("");
+    out.body = std::move(resp.body);
+    out.commit = offset(resp.commit_offset);
+    if (out.error == error_code::none && !co_await wait_for_offset(out.commit, _cfg.request_timeout)) {
+        out.error = error_code::request_timed_out;
+        out.message = "the change is committed but this broker's metadata has not caught up yet";
+    }
+    co_return out;
+}
+
+} // namespace trib::coordinator

@@ -1,0 +1,115 @@
+#pragma once
+
+// The coordinator client: what a broker (or any other program) links to follow and change
+// cluster metadata.
+//
+//   auto c = std::make_shared<coordinator_client>(executor, cfg);
+//   c->on_update([](std::shared_ptr<const cluster_snapshot> s) { cache.publish(s); });
+//   c->start();
+//   ...
+//   auto reply = co_await c->admin(create_topics_request::api_key, 7, body);  // on `executor`
+//
+// Two loops run on the executor given at construction:
+//   - registration: registers the broker (node id, incarnation, listeners, rack) and
+//     heartbeats every heartbeat interval with the metadata offset it has applied; fenced()
+//     tells what the coordinator answered. A STALE_BROKER_EPOCH answer re-registers; a
+//     DUPLICATE_BROKER_REGISTRATION is logged and retried until the old lease runs out.
+//   - metadata: long-polls CoordinatorFetchMetadata from image().next_offset(), applies the
+//     batches (or a snapshot first, when the coordinator has truncated its log) to a local
+//     metadata_image, and publishes a new cluster_snapshot after every change.
+// admin() sends a Kafka admin request in a CoordinatorAdmin envelope and returns the Kafka
+// response once the local image has reached the offset that commits the change, so a
+// broker answering its client afterwards already shows the change in Metadata.
+//
+// Everything except start()/stop() must be called on the client's executor.
+#include "common/listeners.h"
+#include "common/runtime.h"
+#include "coordinator/client/cluster_snapshot.h"
+#include "coordinator/client/metadata_image.h"
+#include "coordinator/client/rpc.h"
+#include "protocol/error_code.h"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <functional>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace trib::coordinator {
+
+struct client_config {
+    std::vector<config::host_port> coordinators;  // controller.quorum.voters
+    std::string cluster_id;
+    node_id id{-1};
+    protocol::uuid incarnation;                    // zero: a random one
+    std::vector<endpoint> listeners;               // advertised
+    std::optional<std::string> rack;
+    bool register_broker = true;                   // false: follow metadata only
+    std::chrono::milliseconds request_timeout{10000};
+    std::chrono::milliseconds retry_backoff{200};
+    std::chrono::milliseconds fetch_max_wait{5000};
+};
+
+struct admin_result {
+    protocol::error_code error = protocol::error_code::none;  // of the envelope
+    std::string message;
+    bytes body;           // the Kafka response body for (api key, version)
+    offset commit{0};
+};
+
+class coordinator_client : public std::enable_shared_from_this<coordinator_client> {
+public:
+    using update_fn = std::function<void(std::shared_ptr<const cluster_snapshot>)>;
+
+    coordinator_client(asio::any_io_executor ex, client_config cfg);
+    coordinator_client(const coordinator_client&) = delete;
+    coordinator_client& operator=(const coordinator_client&) = delete;
+
+    // Called on the executor after every change of the local image.
+    void on_update(update_fn f) { _on_update = std::move(f); }
+    void start();
+    // Ends the loops (from any thread); returns at once.
+    void stop();
+
+    const metadata_image& image() const noexcept { return _image; }
+    std::shared_ptr<const cluster_snapshot> snapshot() const { return _snapshot; }
+    bool registered() const noexcept { return _broker_epoch >= 0; }
+    bool fenced() const noexcept { return _fenced; }
+    int64_t broker_epoch() const noexcept { return _broker_epoch; }
+    const protocol::uuid& incarnation() const noexcept { return _cfg.incarnation; }
+    // The last registration error (DUPLICATE_BROKER_REGISTRATION, ...), none once registered.
+    protocol::error_code registration_error() const noexcept { return _registration_error; }
+
+    asio::awaitable<admin_result> admin(int16_t api_key, int16_t api_version, const bytes& body);
+    // Until the local image has every record below `o`; false on timeout or stop.
+    asio::awaitable<bool> wait_for_offset(offset o, std::chrono::milliseconds timeout);
+
+private:
+    asio::awaitable<void> registration_loop();
+    asio::awaitable<void> metadata_loop();
+    asio::awaitable<void> sleep(std::chrono::milliseconds d);
+    void apply_fetch(protocol::coordinator_fetch_metadata_response& resp);
+    void publish();
+
+    asio::any_io_executor _ex;
+    client_config _cfg;
+    rpc_channel _control;   // register + heartbeat
+    rpc_channel _metadata;  // long polls
+    rpc_channel _admin;     // admin envelopes, one at a time
+    bool _admin_busy = false;
+    metadata_image _image;
+    std::shared_ptr<const cluster_snapshot> _snapshot = std::make_shared<cluster_snapshot>();
+    update_fn _on_update;
+    std::list<asio::steady_timer*> _waiters;  // wait_for_offset and admin queue, woken on change
+    std::list<asio::steady_timer*> _sleepers;
+    int64_t _broker_epoch = -1;
+    bool _fenced = true;
+    protocol::error_code _registration_error = protocol::error_code::none;
+    bool _stopped = false;
+};
+
+} // namespace trib::coordinator

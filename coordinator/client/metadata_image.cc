@@ -1,0 +1,242 @@
+#include "coordinator/client/metadata_image.h"
+
+#include "coordinator/client/errc.h"
+#include "common/log.h"
+
+#include <algorithm>
+
+namespace trib::coordinator {
+
+namespace {
+
+bool contains(const std::vector<int32_t>& v, int32_t x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+
+template<typename R>
+bool valid_partition(const R& r) {
+    for (int32_t b : r.isr) {
+        if (!contains(r.replicas, b)) {
+            return false;
+        }
+    }
+    return r.leader == -1 || contains(r.isr, r.leader);
+}
+
+template<typename R>
+partition_state state_of(const R& r) {
+    return partition_state{r.replicas, r.isr, r.leader, r.leader_epoch};
+}
+
+} // namespace
+
+const broker_registration* metadata_image::broker(int32_t id) const {
+    auto it = _brokers.find(id);
+    return it == _brokers.end() ? nullptr : &it->second;
+}
+
+const topic_state* metadata_image::topic(std::string_view name) const {
+    auto it = _topic_names.find(name);
+    return it == _topic_names.end() ? nullptr : topic(it->second);
+}
+
+const topic_state* metadata_image::topic(const protocol::uuid& id) const {
+    auto it = _topics.find(id);
+    return it == _topics.end() ? nullptr : &it->second;
+}
+
+const config_map* metadata_image::configs(resource_type t, std::string_view name) const {
+    auto it = _configs.find(std::pair<int8_t, std::string>(int8_t(t), std::string(name)));
+    return it == _configs.end() ? nullptr : &it->second;
+}
+
+result<void> metadata_image::apply(offset at, const metadata_record& r) {
+    if (at < _next) {
+        return errc::inconsistent_record;
+    }
+    auto res = apply_impl(at, r);
+    if (res) {
+        _next = at + 1;
+    }
+    return res;
+}
+
+result<void> metadata_image::apply_batches(bytes_view set) {
+    std::error_code first;
+    auto res = for_each_record(set, [&](offset at, const metadata_record& r) {
+        if (first) {
+            return;
+        }
+        if (auto a = apply(at, r); !a) {
+            TLOG_WARN("metadata record at {} not applied: {} ({})", at.value(), a.error().message(), describe(r));
+            first = a.error();
+        }
+    });
+    if (!res) {
+        return res;
+    }
+    return first ? result<void>(first) : success();
+}
+
+result<void> metadata_image::apply_impl(offset at, const metadata_record& rec) {
+    if (auto* r = std::get_if<register_broker_record>(&rec)) {
+        broker_registration b;
+        b.id = node_id(r->broker_id);
+        b.incarnation = r->incarnation_id;
+        for (const auto& l : r->listeners) {
+            b.endpoints.push_back({l.name, l.host, l.port});
+        }
+        b.rack = r->rack;
+        b.fenced = r->fenced;
+        b.epoch = r->broker_epoch >= 0 ? r->broker_epoch : at.value();
+        _brokers[r->broker_id] = std::move(b);
+        return success();
+    }
+    if (auto* r = std::get_if<fence_broker_record>(&rec)) {
+        auto it = _brokers.find(r->broker_id);
+        if (it == _brokers.end()) {
+            return errc::inconsistent_record;
+        }
+        it->second.fenced = true;
+        return success();
+    }
+    if (auto* r = std::get_if<unfence_broker_record>(&rec)) {
+        auto it = _brokers.find(r->broker_id);
+        if (it == _brokers.end()) {
+            return errc::inconsistent_record;
+        }
+        it->second.fenced = false;
+        return success();
+    }
+    if (auto* r = std::get_if<topic_record>(&rec)) {
+        if (_topics.contains(r->topic_id) || _topic_names.contains(r->name)) {
+            return errc::inconsistent_record;
+        }
+        _topics.emplace(r->topic_id, topic_state{r->name, r->topic_id, {}});
+        _topic_names.emplace(r->name, r->topic_id);
+        return success();
+    }
+    if (auto* r = std::get_if<partition_record>(&rec)) {
+        auto it = _topics.find(r->topic_id);
+        if (it == _topics.end() || r->partition_index != int32_t(it->second.partitions.size()) ||
+            !valid_partition(*r)) {
+            return errc::inconsistent_record;
+        }
+        it->second.partitions.push_back(state_of(*r));
+        return success();
+    }
+    if (auto* r = std::get_if<partition_change_record>(&rec)) {
+        auto it = _topics.find(r->topic_id);
+        if (it == _topics.end() || r->partition_index < 0 ||
+            r->partition_index >= int32_t(it->second.partitions.size()) || !valid_partition(*r)) {
+            return errc::inconsistent_record;
+        }
+        auto& p = it->second.partitions[size_t(r->partition_index)];
+        if (r->leader_epoch < p.leader_epoch) {
+            return errc::inconsistent_record;
+        }
+        p = state_of(*r);
+        return success();
+    }
+    if (auto* r = std::get_if<remove_topic_record>(&rec)) {
+        auto it = _topics.find(r->topic_id);
+        if (it == _topics.end()) {
+            return errc::inconsistent_record;
+        }
+        _configs.erase(std::pair<int8_t, std::string>(int8_t(resource_type::topic), it->second.name));
+        _topic_names.erase(it->second.name);
+        _topics.erase(it);
+        return success();
+    }
+    if (auto* r = std::get_if<config_record>(&rec)) {
+        std::pair<int8_t, std::string> key(r->resource_type, r->resource_name);
+        if (r->value) {
+            _configs[key][r->name] = *r->value;
+        } else if (auto it = _configs.find(key); it != _configs.end()) {
+            it->second.erase(r->name);
+            if (it->second.empty()) {
+                _configs.erase(it);
+            }
+        }
+        return success();
+    }
+    return errc::unknown_record_type;
+}
+
+std::vector<metadata_record> metadata_image::to_records() const {
+    std::vector<metadata_record> out;
+    for (const auto& [id, b] : _brokers) {
+        register_broker_record r;
+        r.broker_id = id;
+        r.incarnation_id = b.incarnation;
+        for (const auto& e : b.endpoints) {
+            auto& l = r.listeners.emplace_back();
+            l.name = e.listener;
+            l.host = e.host;
+            l.port = e.port;
+        }
+        r.rack = b.rack;
+        r.fenced = b.fenced;
+        r.broker_epoch = b.epoch;
+        out.emplace_back(std::move(r));
+    }
+    for (const auto& [id, t] : _topics) {
+        topic_record tr;
+        tr.name = t.name;
+        tr.topic_id = id;
+        out.emplace_back(std::move(tr));
+        for (size_t i = 0; i < t.partitions.size(); ++i) {
+            const auto& p = t.partitions[i];
+            partition_record pr;
+            pr.topic_id = id;
+            pr.partition_index = int32_t(i);
+            pr.replicas = p.replicas;
+            pr.isr = p.isr;
+            pr.leader = p.leader;
+            pr.leader_epoch = p.leader_epoch;
+            out.emplace_back(std::move(pr));
+        }
+    }
+    for (const auto& [key, values] : _configs) {
+        for (const auto& [name, value] : values) {
+            config_record c;
+            c.resource_type = key.first;
+            c.resource_name = key.second;
+            c.name = name;
+            c.value = value;
+            out.emplace_back(std::move(c));
+        }
+    }
+    return out;
+}
+
+cluster_snapshot metadata_image::to_snapshot(std::string cluster_id, node_id controller) const {
+    cluster_snapshot s;
+    s.cluster_id = std::move(cluster_id);
+    s.controller = controller;
+    s.version = _next.value();
+    for (const auto& [id, b] : _brokers) {
+        s.brokers.emplace(id, broker_info{b.id, b.endpoints, b.rack, b.fenced});
+    }
+    for (const auto& [id, t] : _topics) {
+        topic_info ti;
+        ti.name = t.name;
+        ti.id = id;
+        ti.internal = t.name.starts_with("__");
+        for (size_t i = 0; i < t.partitions.size(); ++i) {
+            const auto& p = t.partitions[i];
+            ti.partitions.push_back(partition_info{partition_id(int32_t(i)), node_id(p.leader),
+                                                   leader_epoch(p.leader_epoch), p.replicas, p.isr});
+        }
+        if (const auto* c = configs(resource_type::topic, t.name)) {
+            ti.configs = *c;
+        }
+        s.topics.emplace(t.name, std::move(ti));
+    }
+    for (const auto& [key, values] : _configs) {
+        if (key.first == int8_t(resource_type::broker)) {
+            s.broker_configs[key.second] = values;
+        }
+    }
+    return s;
+}
+
+} // namespace trib::coordinator

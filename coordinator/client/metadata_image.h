@@ -1,0 +1,90 @@
+#pragma once
+
+// The cluster metadata as of an offset of the metadata log: what replaying every committed
+// record from the start (or from a snapshot) gives. The coordinator decides against it; each
+// broker keeps one, fed by the long-poll (client.h), and publishes it as a cluster_snapshot.
+//
+// Invariants (checked by apply; a record that would break one is refused with
+// errc::inconsistent_record and leaves the image unchanged):
+//   - broker ids and topic ids/names are unique; a topic's partitions are 0..n-1;
+//   - a partition record names an existing topic; leader is -1 or a member of the ISR;
+//     the ISR is a subset of the replicas; the leader epoch never goes down;
+//   - next_offset() only grows.
+#include "common/ids.h"
+#include "common/result.h"
+#include "coordinator/client/cluster_snapshot.h"
+#include "coordinator/client/records.h"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace trib::coordinator {
+
+struct broker_registration {
+    node_id id;
+    protocol::uuid incarnation;
+    std::vector<endpoint> endpoints;
+    std::optional<std::string> rack;
+    bool fenced = true;
+    int64_t epoch = -1;  // offset of the registration record: identifies this registration
+    bool operator==(const broker_registration&) const = default;
+};
+
+struct partition_state {
+    std::vector<int32_t> replicas;
+    std::vector<int32_t> isr;
+    int32_t leader = -1;
+    int32_t leader_epoch = 0;
+    bool operator==(const partition_state&) const = default;
+};
+
+struct topic_state {
+    std::string name;
+    protocol::uuid id;
+    std::vector<partition_state> partitions;
+    bool operator==(const topic_state&) const = default;
+};
+
+using config_map = std::map<std::string, std::string>;
+
+class metadata_image {
+public:
+    // Applies the committed record at offset `at` (>= next_offset()).
+    result<void> apply(offset at, const metadata_record& r);
+    // Applies every record of a record set (batches back to back).
+    result<void> apply_batches(bytes_view set);
+
+    // One past the last record applied: the offset the next record will have.
+    offset next_offset() const noexcept { return _next; }
+    // After loading a snapshot taken at `o` (it holds every record below o).
+    void set_next_offset(offset o) noexcept { _next = o; }
+
+    const std::map<int32_t, broker_registration>& brokers() const noexcept { return _brokers; }
+    const broker_registration* broker(int32_t id) const;
+    const std::map<protocol::uuid, topic_state>& topics() const noexcept { return _topics; }
+    const topic_state* topic(std::string_view name) const;
+    const topic_state* topic(const protocol::uuid& id) const;
+    // Dynamic configs of a resource; nullptr when it has none.
+    const config_map* configs(resource_type t, std::string_view name) const;
+
+    // The records that rebuild this image from empty: a snapshot's content.
+    std::vector<metadata_record> to_records() const;
+    cluster_snapshot to_snapshot(std::string cluster_id, node_id controller) const;
+
+    bool operator==(const metadata_image&) const = default;
+
+private:
+    result<void> apply_impl(offset at, const metadata_record& r);
+
+    offset _next{0};
+    std::map<int32_t, broker_registration> _brokers;
+    std::map<protocol::uuid, topic_state> _topics;
+    std::map<std::string, protocol::uuid, std::less<>> _topic_names;
+    std::map<std::pair<int8_t, std::string>, config_map, std::less<>> _configs;
+};
+
+} // namespace trib::coordinator

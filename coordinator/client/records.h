@@ -1,0 +1,56 @@
+#pragma once
+
+// Metadata records: the entries of the coordinator's metadata log.
+//
+// Each record is the value of one Kafka record (key null) inside ordinary record batches
+// (magic 2) in storage::log `__cluster_metadata-0`. The value is
+//
+//   type     int16   the record's private API key (protocol/defs/coordinator_*_record.def)
+//   version  int16   the record's version (0)
+//   body             the generated `request` struct encoded at that version (flexible:
+//                    unknown tagged fields survive a round trip)
+//
+// Snapshots and the broker feed carry the same batches, so one decoder serves all three.
+#include "common/bytes.h"
+#include "common/ids.h"
+#include "common/result.h"
+#include "protocol/messages.h"
+
+#include <functional>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace trib::coordinator {
+
+using register_broker_record = protocol::coordinator_register_broker_record_request;
+using fence_broker_record = protocol::coordinator_fence_broker_record_request;
+using unfence_broker_record = protocol::coordinator_unfence_broker_record_request;
+using topic_record = protocol::coordinator_topic_record_request;
+using partition_record = protocol::coordinator_partition_record_request;
+using partition_change_record = protocol::coordinator_partition_change_record_request;
+using remove_topic_record = protocol::coordinator_remove_topic_record_request;
+using config_record = protocol::coordinator_config_record_request;
+
+using metadata_record = std::variant<register_broker_record, fence_broker_record, unfence_broker_record,
+                                     topic_record, partition_record, partition_change_record,
+                                     remove_topic_record, config_record>;
+
+// Kafka's ConfigResource types.
+enum class resource_type : int8_t { topic = 2, broker = 4 };
+
+bytes encode_record_value(const metadata_record& r);
+result<metadata_record> decode_record_value(bytes_view value);
+
+// One uncompressed batch (base offset 0: the log assigns offsets) holding `records`.
+bytes make_batch(std::span<const metadata_record> records, int64_t timestamp_ms);
+
+// Calls f(offset, record) for every record of every whole batch of `set` (batches back to
+// back, CRCs verified). Stops at the first error.
+result<void> for_each_record(bytes_view set, const std::function<void(offset, const metadata_record&)>& f);
+
+// One line for logs: "register_broker id=1 fenced=true".
+std::string describe(const metadata_record& r);
+
+} // namespace trib::coordinator

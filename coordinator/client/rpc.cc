@@ -1,0 +1,95 @@
+#include "coordinator/client/rpc.h"
+
+#include "common/log.h"
+#include "coordinator/client/errc.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/write.hpp>
+
+namespace trib::coordinator {
+
+using boost::system::error_code;
+
+rpc_channel::rpc_channel(asio::any_io_executor ex, std::vector<config::host_port> targets, std::string client_id)
+  : _ex(ex), _targets(std::move(targets)), _client_id(std::move(client_id)), _socket(ex), _deadline(ex) {}
+
+void rpc_channel::close() {
+    error_code ec;
+    _socket.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    _socket.close(ec);
+}
+
+asio::awaitable<std::error_code> rpc_channel::connect(std::chrono::milliseconds timeout) {
+    for (size_t tries = 0; tries < _targets.size(); ++tries) {
+        const auto target = _targets[_next_target % _targets.size()];
+        ++_next_target;
+        asio::ip::tcp::resolver resolver(_ex);
+        error_code ec;
+        auto results = co_await resolver.async_resolve(target.host, std::to_string(target.port),
+                                                       asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) {
+            TLOG_DEBUG("coordinator {}:{}: {}", target.host, target.port, ec.message());
+            continue;
+        }
+        _socket = asio::ip::tcp::socket(_ex);
+        _timed_out = false;
+        _deadline.expires_after(timeout);
+        _deadline.async_wait([this](error_code e) {
+            if (!e) {
+                _timed_out = true;
+                close();
+            }
+        });
+        co_await asio::async_connect(_socket, results, asio::redirect_error(asio::use_awaitable, ec));
+        _deadline.cancel();
+        if (!ec) {
+            _socket.set_option(asio::ip::tcp::no_delay(true), ec);
+            co_return std::error_code{};
+        }
+        close();
+        TLOG_DEBUG("coordinator {}:{}: {}", target.host, target.port, ec.message());
+    }
+    co_return make_error_code(errc::not_connected);
+}
+
+asio::awaitable<std::error_code> rpc_channel::exchange(const bytes& request, bytes& response,
+                                                       std::chrono::milliseconds timeout) {
+    if (!_socket.is_open()) {
+        if (auto ec = co_await connect(timeout); ec) {
+            co_return ec;
+        }
+    }
+    _timed_out = false;
+    _deadline.expires_after(timeout);
+    _deadline.async_wait([this](error_code e) {
+        if (!e) {
+            _timed_out = true;
+            close();
+        }
+    });
+    error_code ec;
+    co_await asio::async_write(_socket, asio::buffer(request), asio::redirect_error(asio::use_awaitable, ec));
+    uint8_t size_buf[4];
+    if (!ec) {
+        co_await asio::async_read(_socket, asio::buffer(size_buf), asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (!ec) {
+        auto size = int32_t(load_be32(size_buf));
+        if (size < 0 || size > (256 << 20)) {
+            ec = asio::error::message_size;
+        } else {
+            response.resize(size_t(size));
+            co_await asio::async_read(_socket, asio::buffer(response), asio::redirect_error(asio::use_awaitable, ec));
+        }
+    }
+    _deadline.cancel();
+    if (ec) {
+        close();
+        co_return make_error_code(_timed_out ? errc::timed_out : errc::rpc_failed);
+    }
+    co_return std::error_code{};
+}
+
+} // namespace trib::coordinator

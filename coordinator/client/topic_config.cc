@@ -1,0 +1,101 @@
+#include "coordinator/client/topic_config.h"
+
+#include <cctype>
+#include <set>
+#include <stdexcept>
+
+namespace trib::coordinator {
+
+const std::map<std::string, std::string>& topic_config_keys() {
+    static const std::map<std::string, std::string> keys = {
+        {"retention.ms", "log.retention.ms"},
+        {"retention.bytes", "log.retention.bytes"},
+        {"segment.bytes", "log.segment.bytes"},
+        {"segment.ms", "log.roll.ms"},
+        {"max.message.bytes", "message.max.bytes"},
+        {"message.timestamp.type", "log.message.timestamp.type"},
+        {"min.insync.replicas", "min.insync.replicas"},
+        {"cleanup.policy", "log.cleanup.policy"},
+        {"flush.messages", "log.flush.interval.messages"},
+        {"flush.ms", "log.flush.interval.ms"},
+        {"index.interval.bytes", "log.index.interval.bytes"},
+        {"compression.type", "compression.type"},
+    };
+    return keys;
+}
+
+std::optional<std::string> validate_topic_config(const std::string& key, const std::string& value) {
+    if (!topic_config_keys().contains(key)) {
+        return "unknown topic config " + key;
+    }
+    if (key == "message.timestamp.type") {
+        if (value != "CreateTime" && value != "LogAppendTime") {
+            return "message.timestamp.type must be CreateTime or LogAppendTime";
+        }
+        return std::nullopt;
+    }
+    if (key == "cleanup.policy") {
+        return value == "delete" || value == "compact" || value == "compact,delete" || value == "delete,compact"
+                   ? std::nullopt
+                   : std::optional<std::string>("cleanup.policy must be delete and/or compact");
+    }
+    if (key == "compression.type") {
+        static const std::set<std::string> ok = {"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"};
+        return ok.contains(value) ? std::nullopt : std::optional<std::string>("unknown compression.type");
+    }
+    // The rest are integers.
+    size_t used = 0;
+    try {
+        long long v = std::stoll(value, &used);
+        if (used != value.size()) {
+            return key + " must be an integer";
+        }
+        if (v < -1 || ((key == "segment.bytes" || key == "max.message.bytes" || key == "min.insync.replicas") && v < 1)) {
+            return key + " out of range";
+        }
+    } catch (const std::exception&) {
+        return key + " must be an integer";
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> validate_broker_dynamic_config(const std::string& key, const std::string& value) {
+    for (const auto& [topic_key, broker_key] : topic_config_keys()) {
+        if (broker_key == key) {
+            if (auto reason = validate_topic_config(topic_key, value)) {
+                return key + ": " + *reason;
+            }
+            return std::nullopt;
+        }
+    }
+    return "broker config " + key + " cannot be changed at run time";
+}
+
+bool is_broker_dynamic_config(const std::string& key) {
+    for (const auto& [topic_key, broker_key] : topic_config_keys()) {
+        if (broker_key == key) {
+            return true;
+        }
+    }
+    return false;
+}
+
+std::optional<std::string> invalid_topic_name(std::string_view name) {
+    if (name.empty()) {
+        return "topic name is empty";
+    }
+    if (name == "." || name == "..") {
+        return "topic name cannot be '.' or '..'";
+    }
+    if (name.size() > 249) {
+        return "topic name is longer than 249 characters";
+    }
+    for (char c : name) {
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) {
+            return "topic name may contain only ASCII letters, digits, '.', '_' and '-'";
+        }
+    }
+    return std::nullopt;
+}
+
+} // namespace trib::coordinator

@@ -1,0 +1,913 @@
+#include "coordinator/controller.h"
+
+#include "common/log.h"
+#include "coordinator/client/topic_config.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+#include <stdexcept>
+
+namespace trib::coordinator {
+
+using protocol::error_code;
+
+namespace {
+
+bool contains(const std::vector<int32_t>& v, int32_t x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+
+int16_t code(error_code e) { return static_cast<int16_t>(e); }
+
+bool is_node_id(const std::string& s) {
+    return !s.empty() && s.size() < 10 && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+    std::vector<std::string> out;
+    size_t pos = 0;
+    while (pos <= s.size()) {
+        auto comma = s.find(',', pos);
+        auto item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        if (!item.empty()) {
+            out.push_back(item);
+        }
+        if (comma == std::string::npos) {
+            break;
+        }
+        pos = comma + 1;
+    }
+    return out;
+}
+
+std::string join_list(const std::vector<std::string>& items) {
+    std::string out;
+    for (const auto& i : items) {
+        out += (out.empty() ? "" : ",") + i;
+    }
+    return out;
+}
+
+// Why `key=value` is not valid for a resource of type `t` (topic or broker), or nullopt.
+std::optional<std::string> invalid_config(int8_t t, const std::string& key, const std::string& value) {
+    return t == int8_t(resource_type::topic) ? validate_topic_config(key, value)
+                                             : validate_broker_dynamic_config(key, value);
+}
+
+} // namespace
+
+// Records of one decision, each applied to a scratch copy of the image as it is added, so
+// later parts of the decision see earlier ones and nothing the image would refuse is
+// proposed.
+class controller::change {
+public:
+    explicit change(const metadata_image& base) : work(base) {}
+
+    void add(metadata_record r) {
+        if (auto a = work.apply(work.next_offset(), r); !a) {
+            throw std::logic_error("controller built an inconsistent record: " + describe(r));
+        }
+        records.push_back(std::move(r));
+    }
+
+    metadata_image work;
+    std::vector<metadata_record> records;
+};
+
+controller::controller(controller_config cfg, clock& clk)
+  : _cfg(std::move(cfg)), _clock(clk), _rng(_cfg.seed ? _cfg.seed : std::random_device{}()) {}
+
+void controller::apply(offset at, const metadata_record& r) {
+    if (auto a = _image.apply(at, r); !a) {
+        // The log holds only records the controller checked: this is a broken invariant.
+        throw std::runtime_error(fmt::format("metadata record at {} does not apply: {} ({})", at.value(),
+                                             a.error().message(), describe(r)));
+    }
+    if (auto* reg = std::get_if<register_broker_record>(&r)) {
+        _lease_deadline[reg->broker_id] = _clock.now_ms() + _cfg.session_timeout_ms;
+    }
+}
+
+void controller::restore(const metadata_image& image) {
+    _image = image;
+    _lease_deadline.clear();
+    for (const auto& [id, b] : _image.brokers()) {
+        _lease_deadline[id] = _clock.now_ms() + _cfg.session_timeout_ms;
+    }
+}
+
+bool controller::lease_alive(int32_t broker) const {
+    auto it = _lease_deadline.find(broker);
+    return it != _lease_deadline.end() && _clock.now_ms() < it->second;
+}
+
+std::vector<int32_t> controller::usable_brokers() const {
+    std::vector<int32_t> out;
+    for (const auto& [id, b] : _image.brokers()) {
+        if (!b.fenced && lease_alive(id)) {
+            out.push_back(id);
+        }
+    }
+    return out;
+}
+
+void controller::commit(change& c, std::function<void(result<offset>)> done) {
+    if (!_log) {
+        throw std::logic_error("controller has no log");
+    }
+    for (const auto& r : c.records) {
+        TLOG_DEBUG("proposing {}", describe(r));
+    }
+    _log->append(c.records, std::move(done));
+}
+
+// ---- brokers ---------------------------------------------------------------------------
+
+void controller::fence_effects(change& c, int32_t broker) {
+    auto eligible = [&](int32_t b) {
+        const auto* reg = c.work.broker(b);
+        return b != broker && reg && !reg->fenced;
+    };
+    std::vector<partition_change_record> changes;
+    for (const auto& [id, t] : c.work.topics()) {
+        for (size_t i = 0; i < t.partitions.size(); ++i) {
+            const auto& p = t.partitions[i];
+            if (!contains(p.isr, broker) && p.leader != broker) {
+                continue;
+            }
+            std::vector<int32_t> isr;
+            for (int32_t b : p.isr) {
+                if (b != broker) {
+                    isr.push_back(b);
+                }
+            }
+            if (isr.empty()) {
+                isr = p.isr;  // the last member stays: it has every committed record
+            }
+            int32_t leader = -1;
+            if (p.leader != -1 && eligible(p.leader)) {
+                leader = p.leader;
+            } else {
+                for (int32_t b : isr) {
+                    if (eligible(b)) {
+                        leader = b;
+                        break;
+                    }
+                }
+            }
+            if (isr == p.isr && leader == p.leader) {
+                continue;
+            }
+            partition_change_record pc;
+            pc.topic_id = id;
+            pc.partition_index = int32_t(i);
+            pc.replicas = p.replicas;
+            pc.isr = std::move(isr);
+            pc.leader = leader;
+            pc.leader_epoch = leader != p.leader ? p.leader_epoch + 1 : p.leader_epoch;
+            changes.push_back(std::move(pc));
+        }
+    }
+    for (auto& pc : changes) {
+        c.add(std::move(pc));
+    }
+}
+
+void controller::unfence_effects(change& c, int32_t broker) {
+    std::vector<partition_change_record> changes;
+    for (const auto& [id, t] : c.work.topics()) {
+        for (size_t i = 0; i < t.partitions.size(); ++i) {
+            const auto& p = t.partitions[i];
+            if (p.leader != -1 || !contains(p.isr, broker)) {
+                continue;
+            }
+            partition_change_record pc;
+            pc.topic_id = id;
+            pc.partition_index = int32_t(i);
+            pc.replicas = p.replicas;
+            pc.isr = p.isr;
+            pc.leader = broker;
+            pc.leader_epoch = p.leader_epoch + 1;
+            changes.push_back(std::move(pc));
+        }
+    }
+    for (auto& pc : changes) {
+        c.add(std::move(pc));
+    }
+}
+
+void controller::register_broker(const register_request& req, std::function<void(register_response)> done) {
+    register_response resp;
+    resp.session_timeout_ms = int32_t(_cfg.session_timeout_ms);
+    resp.heartbeat_interval_ms = _cfg.heartbeat_interval_ms;
+    auto fail = [&](error_code e, std::string msg) {
+        TLOG_WARN("registration of broker {} refused: {}", req.broker_id, msg);
+        resp.error_code = code(e);
+        resp.error_message = std::move(msg);
+        done(std::move(resp));
+    };
+    if (req.cluster_id != _cfg.cluster_id) {
+        return fail(error_code::inconsistent_cluster_id,
+                    fmt::format("broker {} belongs to cluster '{}', this coordinator to cluster '{}'",
+                                req.broker_id, req.cluster_id, _cfg.cluster_id));
+    }
+    if (req.broker_id < 0) {
+        return fail(error_code::invalid_request, "broker id must be >= 0");
+    }
+    std::vector<endpoint> endpoints;
+    for (const auto& l : req.listeners) {
+        endpoints.push_back({l.name, l.host, l.port});
+    }
+    const auto* existing = _image.broker(req.broker_id);
+    if (existing && existing->incarnation != req.incarnation_id && lease_alive(req.broker_id)) {
+        auto left = _lease_deadline[req.broker_id] - _clock.now_ms();
+        return fail(error_code::duplicate_broker_registration,
+                    fmt::format("node id {} is held by a live broker (incarnation {}) whose lease runs for "
+                                "another {} ms; incarnation {} cannot take it",
+                                req.broker_id, existing->incarnation.to_string(), left,
+                                req.incarnation_id.to_string()));
+    }
+    if (existing && existing->incarnation == req.incarnation_id && existing->endpoints == endpoints &&
+        existing->rack == req.rack) {
+        // The same process again (a retry): nothing changes.
+        _lease_deadline[req.broker_id] = _clock.now_ms() + _cfg.session_timeout_ms;
+        resp.broker_epoch = existing->epoch;
+        done(std::move(resp));
+        return;
+    }
+    change c(_image);
+    register_broker_record r;
+    r.broker_id = req.broker_id;
+    r.incarnation_id = req.incarnation_id;
+    for (const auto& l : req.listeners) {
+        auto& e = r.listeners.emplace_back();
+        e.name = l.name;
+        e.host = l.host;
+        e.port = l.port;
+    }
+    r.rack = req.rack;
+    r.fenced = true;
+    bool was_unfenced = existing && !existing->fenced;
+    c.add(std::move(r));
+    if (was_unfenced) {
+        fence_effects(c, req.broker_id);  // a new incarnation starts fenced: leadership moves
+    }
+    size_t n = c.records.size();
+    int32_t id = req.broker_id;
+    commit(c, [this, n, id, resp = std::move(resp), done = std::move(done)](result<offset> last) mutable {
+        if (!last) {
+            resp.error_code = code(error_code::not_controller);
+            resp.error_message = "metadata log: " + last.error().message();
+        } else {
+            resp.broker_epoch = last->value() - int64_t(n - 1);
+            _lease_deadline[id] = _clock.now_ms() + _cfg.session_timeout_ms;
+            TLOG_INFO("broker {} registered (epoch {})", id, resp.broker_epoch);
+        }
+        done(std::move(resp));
+    });
+}
+
+void controller::heartbeat(const heartbeat_request& req, std::function<void(heartbeat_response)> done) {
+    heartbeat_response resp;
+    resp.lease_ms = int32_t(_cfg.session_timeout_ms);
+    const auto* b = _image.broker(req.broker_id);
+    if (!b) {
+        resp.error_code = code(error_code::broker_id_not_registered);
+        resp.error_message = fmt::format("broker {} is not registered", req.broker_id);
+        done(std::move(resp));
+        return;
+    }
+    if (b->incarnation != req.incarnation_id || b->epoch != req.broker_epoch) {
+        resp.error_code = code(error_code::stale_broker_epoch);
+        resp.error_message = fmt::format("broker {} is registered with epoch {}, not {}: register again",
+                                         req.broker_id, b->epoch, req.broker_epoch);
+        done(std::move(resp));
+        return;
+    }
+    _lease_deadline[req.broker_id] = _clock.now_ms() + _cfg.session_timeout_ms;
+    if (!b->fenced || req.applied_offset < b->epoch) {
+        resp.is_fenced = b->fenced;
+        done(std::move(resp));
+        return;
+    }
+    // Heard from in time and caught up with its own registration: unfence.
+    change c(_image);
+    unfence_broker_record u;
+    u.broker_id = req.broker_id;
+    c.add(std::move(u));
+    unfence_effects(c, req.broker_id);
+    int32_t id = req.broker_id;
+    commit(c, [id, resp = std::move(resp), done = std::move(done)](result<offset> last) mutable {
+        resp.is_fenced = !last;
+        if (last) {
+            TLOG_INFO("broker {} unfenced", id);
+        }
+        done(std::move(resp));
+    });
+}
+
+void controller::tick() {
+    change c(_image);
+    std::vector<int32_t> expired;
+    for (const auto& [id, b] : _image.brokers()) {
+        if (!b.fenced && !lease_alive(id)) {
+            expired.push_back(id);
+        }
+    }
+    for (int32_t id : expired) {
+        TLOG_WARN("broker {} missed its lease ({} ms): fencing it", id, _cfg.session_timeout_ms);
+        fence_broker_record f;
+        f.broker_id = id;
+        c.add(std::move(f));
+        fence_effects(c, id);
+    }
+    if (c.records.empty()) {
+        return;
+    }
+    commit(c, [](result<offset> last) {
+        if (!last) {
+            TLOG_ERROR("fencing brokers failed: {}", last.error().message());
+        }
+    });
+}
+
+// ---- placement -------------------------------------------------------------------------
+
+std::vector<std::vector<int32_t>> controller::place(int32_t partitions, int16_t rf, int32_t first_index) {
+    auto usable = usable_brokers();
+    const size_t n = usable.size();
+    std::vector<std::vector<int32_t>> out;
+    if (n == 0 || rf <= 0 || size_t(rf) > n) {
+        return out;
+    }
+    // Rack-aware when every usable broker declares a rack and there are several: brokers are
+    // interleaved by rack (a1, b1, c1, a2, ...) as Kafka does, and each partition's replicas
+    // take distinct racks first.
+    std::map<std::string, std::vector<int32_t>> by_rack;
+    bool all_racks = true;
+    for (int32_t b : usable) {
+        const auto& rack = _image.broker(b)->rack;
+        all_racks = all_racks && rack.has_value();
+        if (rack) {
+            by_rack[*rack].push_back(b);
+        }
+    }
+    const bool rack_aware = all_racks && by_rack.size() > 1;
+    std::vector<int32_t> arranged;
+    std::map<int32_t, std::string> rack_of;
+    if (rack_aware) {
+        for (size_t i = 0; arranged.size() < n; ++i) {
+            for (auto& [rack, brokers] : by_rack) {
+                if (i < brokers.size()) {
+                    arranged.push_back(brokers[i]);
+                    rack_of[brokers[i]] = rack;
+                }
+            }
+        }
+    } else {
+        arranged = usable;
+    }
+    const size_t start = size_t(_rng() % n);
+    size_t shift = size_t(_rng() % n);
+    for (int32_t i = 0; i < partitions; ++i) {
+        const size_t pi = size_t(first_index + i);
+        if (pi > 0 && pi % n == 0) {
+            ++shift;
+        }
+        const size_t first = (pi + start) % n;
+        std::vector<int32_t> replicas{arranged[first]};
+        auto candidate = [&](size_t k) { return arranged[(first + 1 + (shift + k) % (n - 1)) % n]; };
+        if (rack_aware) {
+            std::set<std::string> used{rack_of[arranged[first]]};
+            for (size_t k = 0; k + 1 < n && replicas.size() < size_t(rf); ++k) {
+                int32_t b = candidate(k);
+                if (!contains(replicas, b) && !used.contains(rack_of[b])) {
+                    replicas.push_back(b);
+                    used.insert(rack_of[b]);
+                }
+            }
+        }
+        for (size_t k = 0; k + 1 < n && replicas.size() < size_t(rf); ++k) {
+            int32_t b = candidate(k);
+            if (!contains(replicas, b)) {
+                replicas.push_back(b);
+            }
+        }
+        out.push_back(std::move(replicas));
+    }
+    return out;
+}
+
+// ---- admin -----------------------------------------------------------------------------
+
+void controller::admin(int16_t api_key, int16_t api_version, bytes_view body, std::function<void(admin_reply)> done) {
+    switch (api_key) {
+    case protocol::create_topics_request::api_key:
+        return run_admin(api_version, body, &controller::create_topics, std::move(done));
+    case protocol::delete_topics_request::api_key:
+        return run_admin(api_version, body, &controller::delete_topics, std::move(done));
+    case protocol::create_partitions_request::api_key:
+        return run_admin(api_version, body, &controller::create_partitions, std::move(done));
+    case protocol::incremental_alter_configs_request::api_key:
+        return run_admin(api_version, body, &controller::incremental_alter_configs, std::move(done));
+    case protocol::alter_configs_request::api_key:
+        return run_admin(api_version, body, &controller::alter_configs, std::move(done));
+    default:
+        done(admin_reply{error_code::invalid_request,
+                         fmt::format("API key {} is not an admin request the coordinator executes", api_key),
+                         {}, _image.next_offset()});
+    }
+}
+
+template<typename Req, typename Resp>
+void controller::run_admin(int16_t version, bytes_view body,
+                           void (controller::*fn)(const Req&, int16_t, Resp&, change&),
+                           std::function<void(admin_reply)> done) {
+    if (version < Req::min_version || version > Req::max_version) {
+        done(admin_reply{error_code::unsupported_version,
+                         fmt::format("version {} of API {} is not supported", version, Req::api_key), {},
+                         _image.next_offset()});
+        return;
+    }
+    Req req;
+    protocol::reader r(body);
+    req.decode(r, version);
+    if (!r.ok()) {
+        done(admin_reply{error_code::invalid_request, "malformed admin request body", {}, _image.next_offset()});
+        return;
+    }
+    Resp resp;
+    change c(_image);
+    (this->*fn)(req, version, resp, c);
+    protocol::writer w;
+    resp.encode(w, version);
+    bytes encoded = w.take();
+    if (c.records.empty()) {
+        done(admin_reply{error_code::none, {}, std::move(encoded), _image.next_offset()});
+        return;
+    }
+    commit(c, [encoded = std::move(encoded), done = std::move(done)](result<offset> last) mutable {
+        if (!last) {
+            done(admin_reply{error_code::not_controller, "metadata log: " + last.error().message(), {}, offset(0)});
+            return;
+        }
+        done(admin_reply{error_code::none, {}, std::move(encoded), *last + 1});
+    });
+}
+
+void controller::create_topics(const protocol::create_topics_request& req, int16_t, protocol::create_topics_response& resp,
+                               change& c) {
+    std::map<std::string, int> count;
+    for (const auto& t : req.topics) {
+        ++count[t.name];
+    }
+    const auto usable = usable_brokers();
+    for (const auto& t : req.topics) {
+        auto& res = resp.topics.emplace_back();
+        res.name = t.name;
+        res.error_message = std::nullopt;
+        auto fail = [&](error_code e, std::string msg) {
+            res.error_code = code(e);
+            res.error_message = std::move(msg);
+            res.num_partitions = -1;
+            res.replication_factor = -1;
+        };
+        if (count[t.name] > 1) {
+            fail(error_code::invalid_request, "topic '" + t.name + "' appears more than once in the request");
+            continue;
+        }
+        if (auto why = invalid_topic_name(t.name)) {
+            fail(error_code::invalid_topic_exception, *why);
+            continue;
+        }
+        if (c.work.topic(t.name)) {
+            fail(error_code::topic_already_exists, "Topic '" + t.name + "' already exists.");
+            continue;
+        }
+        std::optional<std::string> config_error;
+        for (const auto& kv : t.configs) {
+            if (!kv.value) {
+                config_error = "config " + kv.name + " has a null value";
+            } else if (auto why = validate_topic_config(kv.name, *kv.value)) {
+                config_error = why;
+            }
+            if (config_error) {
+                break;
+            }
+        }
+        if (config_error) {
+            fail(error_code::invalid_config, *config_error);
+            continue;
+        }
+        std::vector<std::vector<int32_t>> assignment;
+        if (!t.assignments.empty()) {
+            if (t.num_partitions != -1 || t.replication_factor != -1) {
+                fail(error_code::invalid_request,
+                     "numPartitions and replicationFactor must be -1 when replica assignments are given");
+                continue;
+            }
+            std::map<int32_t, std::vector<int32_t>> by_index;
+            for (const auto& a : t.assignments) {
+                by_index[a.partition_index] = a.broker_ids;
+            }
+            std::optional<std::string> why;
+            int32_t expected = 0;
+            for (const auto& [index, brokers] : by_index) {
+                std::set<int32_t> distinct(brokers.begin(), brokers.end());
+                if (index != expected++) {
+                    why = "partitions must be numbered 0..n-1";
+                } else if (brokers.empty() || distinct.size() != brokers.size()) {
+                    why = fmt::format("partition {}: replicas must be non-empty and distinct", index);
+                } else if (brokers.size() != by_index.begin()->second.size()) {
+                    why = "every partition must have the same number of replicas";
+                } else {
+                    for (int32_t b : brokers) {
+                        if (!c.work.broker(b)) {
+                            why = fmt::format("partition {}: broker {} is not registered", index, b);
+                        }
+                    }
+                }
+                if (why) {
+                    break;
+                }
+                assignment.push_back(brokers);
+            }
+            if (why || t.assignments.size() != by_index.size()) {
+                fail(error_code::invalid_replica_assignment, why.value_or("a partition is assigned twice"));
+                continue;
+            }
+        } else {
+            int32_t partitions = t.num_partitions == -1 ? _cfg.num_partitions : t.num_partitions;
+            int16_t rf = t.replication_factor == -1 ? _cfg.default_replication_factor : t.replication_factor;
+            if (partitions <= 0) {
+                fail(error_code::invalid_partitions, "Number of partitions must be larger than 0.");
+                continue;
+            }
+            if (rf <= 0) {
+                fail(error_code::invalid_replication_factor, "Replication factor must be larger than 0.");
+                continue;
+            }
+            if (size_t(rf) > usable.size()) {
+                fail(error_code::invalid_replication_factor,
+                     fmt::format("Unable to replicate the partition {} time(s): The target replication factor of "
+                                 "{} cannot be reached because only {} broker(s) are registered and unfenced.",
+                                 rf, rf, usable.size()));
+                continue;
+            }
+            assignment = place(partitions, rf, 0);
+        }
+        // ISR: the replicas that are unfenced now.
+        std::vector<std::vector<int32_t>> isrs;
+        bool leaderless = false;
+        for (const auto& replicas : assignment) {
+            auto& isr = isrs.emplace_back();
+            for (int32_t b : replicas) {
+                if (!c.work.broker(b)->fenced) {
+                    isr.push_back(b);
+                }
+            }
+            leaderless = leaderless || isr.empty();
+        }
+        if (leaderless) {
+            fail(error_code::invalid_replica_assignment, "every replica of a partition is on a fenced broker");
+            continue;
+        }
+        res.num_partitions = int32_t(assignment.size());
+        res.replication_factor = int16_t(assignment.front().size());
+        if (req.validate_only) {
+            continue;
+        }
+        protocol::uuid id;
+        do {
+            for (size_t i = 0; i < 16; i += 8) {
+                uint64_t v = _rng();
+                std::memcpy(id.b.data() + i, &v, 8);
+            }
+            id.b[6] = uint8_t((id.b[6] & 0x0f) | 0x40);
+            id.b[8] = uint8_t((id.b[8] & 0x3f) | 0x80);
+        } while (c.work.topic(id));
+        topic_record tr;
+        tr.name = t.name;
+        tr.topic_id = id;
+        c.add(std::move(tr));
+        for (size_t i = 0; i < assignment.size(); ++i) {
+            partition_record pr;
+            pr.topic_id = id;
+            pr.partition_index = int32_t(i);
+            pr.replicas = assignment[i];
+            pr.isr = isrs[i];
+            pr.leader = isrs[i].front();
+            pr.leader_epoch = 0;
+            c.add(std::move(pr));
+        }
+        for (const auto& kv : t.configs) {
+            config_record cr;
+            cr.resource_type = int8_t(resource_type::topic);
+            cr.resource_name = t.name;
+            cr.name = kv.name;
+            cr.value = kv.value;
+            c.add(std::move(cr));
+        }
+        res.topic_id = id;
+        TLOG_INFO("creating topic {} ({} partitions, replication factor {})", t.name, assignment.size(),
+                  assignment.front().size());
+    }
+}
+
+void controller::delete_topics(const protocol::delete_topics_request& req, int16_t version,
+                               protocol::delete_topics_response& resp, change& c) {
+    struct target {
+        std::optional<std::string> name;
+        protocol::uuid id;
+    };
+    std::vector<target> targets;
+    if (version >= 6) {
+        for (const auto& t : req.topics) {
+            targets.push_back({t.name, t.topic_id});
+        }
+    } else {
+        for (const auto& n : req.topic_names) {
+            targets.push_back({n, {}});
+        }
+    }
+    for (const auto& t : targets) {
+        auto& res = resp.responses.emplace_back();
+        res.name = t.name;
+        res.topic_id = t.id;
+        const topic_state* topic = nullptr;
+        if (!t.id.is_zero()) {
+            topic = c.work.topic(t.id);
+            if (!topic) {
+                res.error_code = code(error_code::unknown_topic_id);
+                res.error_message = "unknown topic id " + t.id.to_string();
+                continue;
+            }
+        } else {
+            topic = t.name ? c.work.topic(*t.name) : nullptr;
+            if (!topic) {
+                res.error_code = code(error_code::unknown_topic_or_partition);
+                res.error_message = "This server does not host this topic-partition.";
+                continue;
+            }
+        }
+        res.name = topic->name;
+        res.topic_id = topic->id;
+        TLOG_INFO("deleting topic {}", topic->name);
+        remove_topic_record rr;
+        rr.topic_id = topic->id;
+        c.add(std::move(rr));
+    }
+}
+
+void controller::create_partitions(const protocol::create_partitions_request& req, int16_t,
+                                   protocol::create_partitions_response& resp, change& c) {
+    const auto usable = usable_brokers();
+    for (const auto& t : req.topics) {
+        auto& res = resp.results.emplace_back();
+        res.name = t.name;
+        auto fail = [&](error_code e, std::string msg) {
+            res.error_code = code(e);
+            res.error_message = std::move(msg);
+        };
+        const topic_state* topic = c.work.topic(t.name);
+        if (!topic) {
+            fail(error_code::unknown_topic_or_partition, "This server does not host this topic-partition.");
+            continue;
+        }
+        const int32_t current = int32_t(topic->partitions.size());
+        if (t.count <= current) {
+            fail(error_code::invalid_partitions,
+                 fmt::format("Topic currently has {} partitions, which is higher than or equal to the requested {}.",
+                             current, t.count));
+            continue;
+        }
+        const int32_t added = t.count - current;
+        const size_t rf = topic->partitions.empty() ? 1 : topic->partitions.front().replicas.size();
+        std::vector<std::vector<int32_t>> assignment;
+        if (t.assignments && !t.assignments->empty()) {
+            std::optional<std::string> why;
+            if (int32_t(t.assignments->size()) != added) {
+                why = fmt::format("{} assignments given for {} new partitions", t.assignments->size(), added);
+            }
+            for (const auto& a : *t.assignments) {
+                std::set<int32_t> distinct(a.broker_ids.begin(), a.broker_ids.end());
+                if (why) {
+                    break;
+                }
+                if (a.broker_ids.size() != rf || distinct.size() != rf) {
+                    why = fmt::format("each new partition needs {} distinct replicas", rf);
+                }
+                for (int32_t b : a.broker_ids) {
+                    const auto* reg = c.work.broker(b);
+                    if (!reg || reg->fenced) {
+                        why = fmt::format("broker {} is not registered or is fenced", b);
+                    }
+                }
+                assignment.push_back(a.broker_ids);
+            }
+            if (why) {
+                fail(error_code::invalid_replica_assignment, *why);
+                continue;
+            }
+        } else {
+            if (rf > usable.size()) {
+                fail(error_code::invalid_replication_factor,
+                     fmt::format("The replication factor {} is larger than the {} unfenced broker(s).", rf,
+                                 usable.size()));
+                continue;
+            }
+            assignment = place(added, int16_t(rf), current);
+        }
+        res.error_message = std::nullopt;
+        if (req.validate_only) {
+            continue;
+        }
+        auto id = topic->id;
+        for (int32_t i = 0; i < added; ++i) {
+            partition_record pr;
+            pr.topic_id = id;
+            pr.partition_index = current + i;
+            pr.replicas = assignment[size_t(i)];
+            pr.isr = pr.replicas;
+            pr.leader = pr.replicas.front();
+            c.add(std::move(pr));
+        }
+        TLOG_INFO("topic {}: {} -> {} partitions", t.name, current, t.count);
+    }
+}
+
+namespace {
+
+// Checks a resource of an AlterConfigs-like request; returns the error or none.
+std::pair<error_code, std::string> check_resource(const metadata_image& image, int8_t type, const std::string& name) {
+    if (type == int8_t(resource_type::topic)) {
+        if (!image.topic(name)) {
+            return {error_code::unknown_topic_or_partition, "unknown topic " + name};
+        }
+        return {error_code::none, {}};
+    }
+    if (type == int8_t(resource_type::broker)) {
+        if (!name.empty() && !is_node_id(name)) {
+            return {error_code::invalid_request, "broker resource name must be empty or a node id, not '" + name + "'"};
+        }
+        return {error_code::none, {}};
+    }
+    return {error_code::invalid_request, fmt::format("resource type {} cannot be altered", type)};
+}
+
+// Records turning `before` into `after` for one resource.
+void config_changes(std::vector<config_record>& out, int8_t type, const std::string& name, const config_map& before,
+                    const config_map& after) {
+    for (const auto& [k, v] : after) {
+        auto it = before.find(k);
+        if (it == before.end() || it->second != v) {
+            config_record r;
+            r.resource_type = type;
+            r.resource_name = name;
+            r.name = k;
+            r.value = v;
+            out.push_back(std::move(r));
+        }
+    }
+    for (const auto& [k, v] : before) {
+        if (!after.contains(k)) {
+            config_record r;
+            r.resource_type = type;
+            r.resource_name = name;
+            r.name = k;
+            r.value = std::nullopt;
+            out.push_back(std::move(r));
+        }
+    }
+}
+
+} // namespace
+
+void controller::incremental_alter_configs(const protocol::incremental_alter_configs_request& req, int16_t,
+                                           protocol::incremental_alter_configs_response& resp, change& c) {
+    for (const auto& res : req.resources) {
+        auto& out = resp.responses.emplace_back();
+        out.resource_type = res.resource_type;
+        out.resource_name = res.resource_name;
+        out.error_message = std::nullopt;
+        auto [err, msg] = check_resource(c.work, res.resource_type, res.resource_name);
+        const config_map* current = c.work.configs(resource_type(res.resource_type), res.resource_name);
+        config_map before = current ? *current : config_map{};
+        config_map after = before;
+        for (const auto& op : res.configs) {
+            if (err != error_code::none) {
+                break;
+            }
+            bool known = res.resource_type == int8_t(resource_type::topic) ? topic_config_keys().contains(op.name)
+                                                                           : is_broker_dynamic_config(op.name);
+            if (!known) {
+                err = error_code::invalid_config;
+                msg = "unknown or read-only config " + op.name;
+                break;
+            }
+            switch (op.config_operation) {
+            case 0:  // SET
+                if (!op.value) {
+                    err = error_code::invalid_config;
+                    msg = "SET " + op.name + " needs a value";
+                } else {
+                    after[op.name] = *op.value;
+                }
+                break;
+            case 1:  // DELETE
+                after.erase(op.name);
+                break;
+            case 2:    // APPEND
+            case 3: {  // SUBTRACT
+                if (op.name != "cleanup.policy" && op.name != "log.cleanup.policy") {
+                    err = error_code::invalid_config;
+                    msg = op.name + " is not a list config";
+                    break;
+                }
+                auto items = split_list(after.contains(op.name) ? after[op.name] : std::string());
+                for (const auto& v : split_list(op.value.value_or(""))) {
+                    auto it = std::find(items.begin(), items.end(), v);
+                    if (op.config_operation == 2 && it == items.end()) {
+                        items.push_back(v);
+                    } else if (op.config_operation == 3 && it != items.end()) {
+                        items.erase(it);
+                    }
+                }
+                if (items.empty()) {
+                    after.erase(op.name);
+                } else {
+                    after[op.name] = join_list(items);
+                }
+                break;
+            }
+            default:
+                err = error_code::invalid_request;
+                msg = fmt::format("unknown config operation {}", op.config_operation);
+            }
+        }
+        if (err == error_code::none) {
+            for (const auto& [k, v] : after) {
+                if (auto why = invalid_config(res.resource_type, k, v)) {
+                    err = error_code::invalid_config;
+                    msg = *why;
+                    break;
+                }
+            }
+        }
+        if (err != error_code::none) {
+            out.error_code = code(err);
+            out.error_message = msg;
+            continue;
+        }
+        if (req.validate_only) {
+            continue;
+        }
+        std::vector<config_record> records;
+        config_changes(records, res.resource_type, res.resource_name, before, after);
+        for (auto& r : records) {
+            c.add(std::move(r));
+        }
+    }
+}
+
+void controller::alter_configs(const protocol::alter_configs_request& req, int16_t,
+                               protocol::alter_configs_response& resp, change& c) {
+    for (const auto& res : req.resources) {
+        auto& out = resp.responses.emplace_back();
+        out.resource_type = res.resource_type;
+        out.resource_name = res.resource_name;
+        out.error_message = std::nullopt;
+        auto [err, msg] = check_resource(c.work, res.resource_type, res.resource_name);
+        const config_map* current = c.work.configs(resource_type(res.resource_type), res.resource_name);
+        config_map before = current ? *current : config_map{};
+        config_map after;
+        if (err == error_code::none) {
+            for (const auto& kv : res.configs) {
+                if (!kv.value) {
+                    continue;  // null: back to the default
+                }
+                if (auto why = invalid_config(res.resource_type, kv.name, *kv.value)) {
+                    err = error_code::invalid_config;
+                    msg = *why;
+                    break;
+                }
+                after[kv.name] = *kv.value;
+            }
+        }
+        if (err != error_code::none) {
+            out.error_code = code(err);
+            out.error_message = msg;
+            continue;
+        }
+        if (req.validate_only) {
+            continue;
+        }
+        std::vector<config_record> records;
+        config_changes(records, res.resource_type, res.resource_name, before, after);
+        for (auto& r : records) {
+            c.add(std::move(r));
+        }
+    }
+}
+
+} // namespace trib::coordinator

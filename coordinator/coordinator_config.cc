@@ -1,0 +1,98 @@
+#include "coordinator/coordinator_config.h"
+
+#include "common/listeners.h"
+
+namespace trib::coordinator {
+
+using config::at_least;
+using config::between;
+using config::type;
+
+const config::schema& coordinator_schema() {
+    static const config::schema s = [] {
+        config::schema s;
+        auto add = [&](std::string name, type t, std::optional<std::string> def, std::string doc,
+                       config::validator v = {}, std::vector<std::string> aliases = {}) {
+            s.add(config::key_spec{std::move(name), t, std::move(def), std::move(doc), std::move(v), std::move(aliases)});
+        };
+        add("node.id", type::int32, "0", "This coordinator's id: one of controller.quorum.voters.", at_least(0));
+        add("cluster.id", type::string, "tributary-local", "Cluster id; brokers of another cluster are refused.");
+        add("controller.quorum.voters", type::string, std::nullopt,
+            "The voters, id@host:port,...; unset: this node alone, on its first listener.", config::valid_voters());
+        add("listeners", type::list, "CONTROLLER://127.0.0.1:19091", "Where brokers reach the coordinator.",
+            config::valid_listeners());
+        add("log.dirs", type::list, "/tmp/tributary-coordinator", "The metadata log lives in the first one.", {},
+            {"log.dir"});
+        add("metadata.log.dir", type::string, std::nullopt, "Directory of the metadata log; default: the first of log.dirs.");
+        add("broker.session.timeout.ms", type::int64, "9000", "A broker not heard from for this long is fenced.",
+            at_least(1));
+        add("broker.heartbeat.interval.ms", type::int32, "2000", "How often brokers heartbeat.", at_least(1));
+        add("num.partitions", type::int32, "1", "Partitions of a topic created without a count.", at_least(1));
+        add("default.replication.factor", type::int32, "1", "Replication factor of a topic created without one.",
+            between(1, 32767));
+        add("metadata.log.segment.bytes", type::int64, "1073741824", "Metadata log segment size.", at_least(14));
+        add("metadata.log.max.record.bytes.between.snapshots", type::int64, "20971520",
+            "Bytes appended to the metadata log before the next snapshot.", at_least(1));
+        add("socket.request.max.bytes", type::int32, "104857600", "Largest request accepted.", at_least(1));
+        add("log.level", type::string, "info", "trace, debug, info, warn, error.",
+            config::one_of({"trace", "debug", "info", "warn", "error"}));
+        add("process.roles", type::list, std::nullopt, "Accepted for compatibility (controller).");
+        add("controller.listener.names", type::list, std::nullopt, "Accepted for compatibility.");
+        add("listener.security.protocol.map", type::list, std::nullopt, "Accepted for compatibility.");
+        return s;
+    }();
+    return s;
+}
+
+const std::set<std::string>& ignored_keys() {
+    static const std::set<std::string> keys = {"log4j.*", "inter.broker.listener.name", "advertised.listeners",
+                                               "num.network.threads", "num.io.threads"};
+    return keys;
+}
+
+service_config load_coordinator_config(const config::load_options& in, config::values* raw) {
+    config::load_options opts = in;
+    opts.ignored_unknown.insert(ignored_keys().begin(), ignored_keys().end());
+    auto v = config::load(coordinator_schema(), opts);
+    service_config c;
+    c.controller.id = node_id(v.get_int32("node.id"));
+    c.controller.cluster_id = v.get_string("cluster.id");
+    c.controller.session_timeout_ms = v.get_int64("broker.session.timeout.ms");
+    c.controller.heartbeat_interval_ms = v.get_int32("broker.heartbeat.interval.ms");
+    c.controller.num_partitions = v.get_int32("num.partitions");
+    c.controller.default_replication_factor = int16_t(v.get_int32("default.replication.factor"));
+    if (c.controller.heartbeat_interval_ms >= c.controller.session_timeout_ms) {
+        throw config::config_error("broker.heartbeat.interval.ms must be below broker.session.timeout.ms");
+    }
+    for (const auto& l : config::parse_listeners(v.get_string("listeners"))) {
+        c.listeners.push_back({l.name, l.host, l.port});
+    }
+    if (c.listeners.empty()) {
+        throw config::config_error("listeners: at least one listener is needed");
+    }
+    if (v.has("controller.quorum.voters")) {
+        auto voters = config::parse_voters(v.get_string("controller.quorum.voters"));
+        if (voters.size() > 1) {
+            throw config::config_error(
+                "controller.quorum.voters lists " + std::to_string(voters.size()) +
+                " voters: multi-voter Raft is not implemented yet; run a single coordinator (one voter)");
+        }
+        if (!voters.empty() && voters[0].id != c.controller.id) {
+            throw config::config_error("node.id " + std::to_string(c.controller.id.value()) +
+                                       " is not among controller.quorum.voters");
+        }
+    }
+    std::filesystem::path dir = v.has("metadata.log.dir") ? std::filesystem::path(v.get_string("metadata.log.dir"))
+                                                          : std::filesystem::path(v.get_list("log.dirs").at(0));
+    c.metadata_dir = dir / "__cluster_metadata-0";
+    c.log.segment_bytes = uint64_t(v.get_int64("metadata.log.segment.bytes"));
+    c.log.retention_ms = -1;  // snapshots, not retention, shorten the metadata log
+    c.snapshot_bytes = uint64_t(v.get_int64("metadata.log.max.record.bytes.between.snapshots"));
+    c.max_request_bytes = v.get_int32("socket.request.max.bytes");
+    if (raw) {
+        *raw = v;
+    }
+    return c;
+}
+
+} // namespace trib::coordinator

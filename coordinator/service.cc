@@ -1,0 +1,260 @@
+#include "coordinator/service.h"
+
+#include "common/log.h"
+#include "protocol/api.h"
+#include "protocol/records.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/redirect_error.hpp>
+
+namespace trib::coordinator {
+
+using protocol::error_code;
+
+namespace {
+
+// Awaits a callback-style operation: `start(done)` is called with a completion `done(R)`
+// that may run at once or later; the coroutine resumes on its own executor.
+template<typename R, typename Start>
+asio::awaitable<R> await_completion(Start start) {
+    auto starter = std::make_shared<Start>(std::move(start));
+    return asio::async_initiate<const asio::use_awaitable_t<>, void(std::exception_ptr, R)>(
+        [starter](auto handler) mutable {
+            auto h = std::make_shared<decltype(handler)>(std::move(handler));
+            (*starter)([h](R r) mutable {
+                auto ex = asio::get_associated_executor(*h);
+                asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(nullptr, std::move(r)); });
+            });
+        },
+        asio::use_awaitable);
+}
+
+template<typename Resp>
+bytes encode_response(int32_t correlation_id, int16_t api_key, const Resp& r) {
+    protocol::writer w;
+    protocol::encode_response_header(w, correlation_id, protocol::response_header_version(api_key, 0));
+    r.encode(w, 0);
+    return w.take();
+}
+
+void log_failure(std::exception_ptr e, const char* what) {
+    if (!e) {
+        return;
+    }
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        TLOG_ERROR("{} failed: {}", what, ex.what());
+    }
+}
+
+} // namespace
+
+// Forwards the log's applies to the controller and tells the service a commit happened.
+class service::notifier final : public state_machine {
+public:
+    explicit notifier(service& s) : _s(s) {}
+    void apply(offset at, const metadata_record& r) override {
+        _s._controller->apply(at, r);
+        if (!_pending) {
+            _pending = true;
+            asio::post(_s._ctx, [this] {
+                _pending = false;
+                _s.committed();
+            });
+        }
+    }
+    void restore(const metadata_image& image) override { _s._controller->restore(image); }
+
+private:
+    service& _s;
+    bool _pending = false;
+};
+
+service::service(service_config cfg, clock& clk) : _cfg(std::move(cfg)), _clock(clk) {}
+
+service::~service() { stop(); }
+
+std::vector<uint16_t> service::start() {
+    _notifier = std::make_unique<notifier>(*this);
+    _controller = std::make_unique<controller>(_cfg.controller, _clock);
+    _log = single_voter_log::open(_cfg.metadata_dir, _cfg.log, *_notifier);
+    _controller->set_log(*_log);
+    _server = std::make_unique<net::server>(_ctx, *this, _cfg.max_request_bytes);
+    auto ports = _server->start(_cfg.listeners);
+    asio::co_spawn(_ctx, tick_loop(), [](std::exception_ptr e) { log_failure(e, "lease ticker"); });
+    _running = true;
+    _thread = std::thread([this] {
+        for (;;) {
+            try {
+                _ctx.run();
+                return;
+            } catch (const std::exception& e) {
+                // A broken invariant in the controller: nothing safe to continue with.
+                TLOG_ERROR("coordinator: {}", e.what());
+                std::abort();
+            }
+        }
+    });
+    return ports;
+}
+
+void service::stop() {
+    if (!_running) {
+        return;
+    }
+    _running = false;
+    asio::post(_ctx, [this] {
+        _server->stop();
+        _ticker.cancel();
+        for (auto* w : _waiters) {
+            w->cancel();
+        }
+    });
+    // Let the closes run, then stop.
+    asio::post(_ctx, [this] { _ctx.stop(); });
+    _thread.join();
+    _server.reset();
+    _log->close();
+}
+
+void service::committed() {
+    for (auto* w : _waiters) {
+        w->cancel();
+    }
+    if (_log->bytes_since_snapshot() >= _cfg.snapshot_bytes) {
+        if (auto r = _log->snapshot(_controller->image()); !r) {
+            TLOG_ERROR("metadata snapshot failed: {}", r.error().message());
+        }
+    }
+}
+
+asio::awaitable<void> service::tick_loop() {
+    while (_running || !_ctx.stopped()) {
+        boost::system::error_code ec;
+        _ticker.expires_after(_cfg.tick);
+        co_await _ticker.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (ec || !_running) {
+            co_return;
+        }
+        _controller->tick();
+    }
+}
+
+asio::awaitable<void> service::fetch_metadata(const protocol::coordinator_fetch_metadata_request& req,
+                                              protocol::coordinator_fetch_metadata_response& resp) {
+    offset from(req.from_offset);
+    if (from < offset(0) || from > _log->committed()) {
+        resp.error_code = int16_t(error_code::offset_out_of_range);
+        resp.error_message = fmt::format("offset {} is outside the metadata log [0, {}]", req.from_offset,
+                                         _log->committed().value());
+        resp.committed_offset = _log->committed().value();
+        co_return;
+    }
+    if (from < _log->log_start()) {
+        auto snap = _log->latest_snapshot();
+        if (!snap) {
+            resp.error_code = int16_t(error_code::snapshot_not_found);
+            co_return;
+        }
+        resp.snapshot_offset = snap->at.value();
+        resp.snapshot = protocol::record_set{*snap->batches, {}};
+        from = snap->at;
+    }
+    if (from == _log->committed() && !resp.snapshot && req.max_wait_ms > 0 && _running) {
+        asio::steady_timer timer(_ctx);
+        timer.expires_after(std::chrono::milliseconds(std::min(req.max_wait_ms, 60000)));
+        auto it = _waiters.insert(_waiters.end(), &timer);
+        boost::system::error_code ec;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        _waiters.erase(it);
+    }
+    resp.next_offset = from.value();
+    if (from < _log->committed()) {
+        auto data = _log->read(from, size_t(std::max(req.max_bytes, 1)));
+        if (!data) {
+            resp.error_code = int16_t(error_code::unknown_server_error);
+            resp.error_message = data.error().message();
+            co_return;
+        }
+        protocol::record_set_iterator it(*data);
+        while (true) {
+            auto b = it.next();
+            if (!b || !*b) {
+                break;
+            }
+            resp.next_offset = (*b)->header.last_offset() + 1;
+        }
+        resp.records = protocol::record_set{std::move(*data), {}};
+    }
+    resp.committed_offset = _log->committed().value();
+}
+
+asio::awaitable<std::optional<bytes>> service::handle(const bytes& frame, const std::string& peer) {
+    protocol::reader r(frame);
+    protocol::request_header h;
+    if (!protocol::decode_request_header(r, h) || h.api_version != 0) {
+        TLOG_WARN("undecodable or unsupported coordinator request from {} (key {}, version {})", peer, h.api_key,
+                  h.api_version);
+        co_return std::nullopt;
+    }
+    switch (h.api_key) {
+    case protocol::coordinator_register_broker_request::api_key: {
+        protocol::coordinator_register_broker_request req;
+        req.decode(r, 0);
+        if (!r.ok()) {
+            co_return std::nullopt;
+        }
+        auto resp = co_await await_completion<controller::register_response>(
+            [this, &req](std::function<void(controller::register_response)> done) {
+                _controller->register_broker(req, std::move(done));
+            });
+        co_return encode_response(h.correlation_id, h.api_key, resp);
+    }
+    case protocol::coordinator_broker_heartbeat_request::api_key: {
+        protocol::coordinator_broker_heartbeat_request req;
+        req.decode(r, 0);
+        if (!r.ok()) {
+            co_return std::nullopt;
+        }
+        auto resp = co_await await_completion<controller::heartbeat_response>(
+            [this, &req](std::function<void(controller::heartbeat_response)> done) {
+                _controller->heartbeat(req, std::move(done));
+            });
+        co_return encode_response(h.correlation_id, h.api_key, resp);
+    }
+    case protocol::coordinator_fetch_metadata_request::api_key: {
+        protocol::coordinator_fetch_metadata_request req;
+        req.decode(r, 0);
+        if (!r.ok()) {
+            co_return std::nullopt;
+        }
+        protocol::coordinator_fetch_metadata_response resp;
+        co_await fetch_metadata(req, resp);
+        co_return encode_response(h.correlation_id, h.api_key, resp);
+    }
+    case protocol::coordinator_admin_request::api_key: {
+        protocol::coordinator_admin_request req;
+        req.decode(r, 0);
+        if (!r.ok()) {
+            co_return std::nullopt;
+        }
+        auto reply = co_await await_completion<admin_reply>([this, &req](std::function<void(admin_reply)> done) {
+            _controller->admin(req.request_api_key, req.request_api_version, req.body, std::move(done));
+        });
+        protocol::coordinator_admin_response resp;
+        resp.error_code = int16_t(reply.error);
+        if (!reply.message.empty()) {
+            resp.error_message = reply.message;
+        }
+        resp.body = std::move(reply.body);
+        resp.commit_offset = reply.commit.value();
+        co_return encode_response(h.correlation_id, h.api_key, resp);
+    }
+    default:
+        TLOG_WARN("unknown coordinator API key {} from {}", h.api_key, peer);
+        co_return std::nullopt;
+    }
+}
+
+} // namespace trib::coordinator

@@ -1,0 +1,96 @@
+#pragma once
+
+// The coordinator as a network service: the controller, its metadata log and the RPCs
+// brokers call (CoordinatorRegisterBroker, CoordinatorBrokerHeartbeat,
+// CoordinatorFetchMetadata long poll, CoordinatorAdmin envelope), all on one thread: the
+// coordinator's load is a few requests per broker per second, and one thread keeps the
+// controller free of locks.
+#include "coordinator/clock.h"
+#include "coordinator/controller.h"
+#include "coordinator/net/server.h"
+#include "coordinator/single_voter_log.h"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <filesystem>
+#include <list>
+#include <memory>
+#include <thread>
+
+namespace trib::coordinator {
+
+struct service_config {
+    controller_config controller;
+    std::vector<net::listen_endpoint> listeners;
+    std::filesystem::path metadata_dir;          // <log.dirs>/__cluster_metadata-0
+    storage::log_config log;
+    uint64_t snapshot_bytes = 20 << 20;          // metadata.log.max.record.bytes.between.snapshots
+    std::chrono::milliseconds tick{250};         // how often leases are checked
+    int32_t max_request_bytes = 100 << 20;
+};
+
+class service final : public net::frame_handler {
+public:
+    explicit service(service_config cfg, clock& clk);
+    service(const service&) = delete;
+    service& operator=(const service&) = delete;
+    ~service() override;
+
+    // Replays the metadata log, binds the listeners and starts the service thread; the bound
+    // ports. Throws on failure (a start-up error).
+    std::vector<uint16_t> start();
+    // Stops accepting, closes connections, joins the thread and closes the log.
+    void stop();
+
+    // Runs `f` on the service thread and waits for it (tests, tools).
+    template<typename F>
+    auto call(F f) -> decltype(f(std::declval<controller&>()));
+
+    asio::awaitable<std::optional<bytes>> handle(const bytes& frame, const std::string& peer) override;
+
+private:
+    class notifier;
+    void committed();
+    asio::awaitable<void> tick_loop();
+    asio::awaitable<void> fetch_metadata(const protocol::coordinator_fetch_metadata_request& req,
+                                         protocol::coordinator_fetch_metadata_response& resp);
+
+    service_config _cfg;
+    clock& _clock;
+    asio::io_context _ctx{1};
+    std::unique_ptr<notifier> _notifier;
+    std::unique_ptr<controller> _controller;
+    std::unique_ptr<single_voter_log> _log;
+    std::unique_ptr<net::server> _server;
+    std::list<asio::steady_timer*> _waiters;  // long polls, woken on commit
+    asio::steady_timer _ticker{_ctx};
+    std::thread _thread;
+    bool _running = false;
+};
+
+} // namespace trib::coordinator
+
+#include <future>
+
+namespace trib::coordinator {
+
+template<typename F>
+auto service::call(F f) -> decltype(f(std::declval<controller&>())) {
+    using R = decltype(f(std::declval<controller&>()));
+    std::promise<R> p;
+    asio::post(_ctx, [&] {
+        try {
+            if constexpr (std::is_void_v<R>) {
+                f(*_controller);
+                p.set_value();
+            } else {
+                p.set_value(f(*_controller));
+            }
+        } catch (...) {
+            p.set_exception(std::current_exception());
+        }
+    });
+    return p.get_future().get();
+}
+
+} // namespace trib::coordinator

@@ -1,0 +1,389 @@
+"""Shared helpers for Tributary's integration tests.
+
+Run the tests with Debian's interpreter (/usr/bin/python3): it has python3-confluent-kafka,
+python3-kafka and python3-pytest; the default `python3` on the build machines does not.
+
+  Broker        starts the real tributary-broker (TRIB_BROKER, or build/broker/...) on a free
+                loopback port in a directory of its own; waits until it answers ApiVersions
+                and lists itself in Metadata; stops it with SIGTERM (SIGKILL after a bound);
+                restarts it on the same data and port.
+  raw protocol  request frames, response reading, ApiVersions v0 parsing: for the tests that
+                talk to the broker on a plain socket.
+  kcat          run kcat with a bound on time.
+  consume_all   read a whole topic back with confluent-kafka (assign(), no group).
+
+Every wait here is bounded in time, and every loop in count or time.
+"""
+import os
+import signal
+import socket
+import struct
+import subprocess
+import time
+import zlib
+from pathlib import Path
+
+SOURCE_DIR = Path(__file__).resolve().parents[2]
+INTEGRATION_DIR = Path(__file__).resolve().parent
+
+START_TIMEOUT_S = 30
+STOP_TIMEOUT_S = 20
+
+
+def broker_binary():
+    path = os.environ.get("TRIB_BROKER") or str(SOURCE_DIR / "build" / "broker" / "tributary-broker")
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"broker binary {path} not found: build tributary-broker or set TRIB_BROKER")
+    return path
+
+
+def free_port():
+    """A loopback port nobody listens on right now (bind to 0, read it, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    """One tributary-broker process: node 1, its own controller, data under `root`.
+
+    `advertised_port` lets a test advertise another address (the capture proxy's) than the
+    one the broker listens on. `overrides` are extra Kafka properties.
+    """
+
+    def __init__(self, root, advertised_port=None, overrides=None):
+        self.root = Path(root)
+        self.data_dir = self.root / "data"
+        self.log_path = self.root / "broker.log"
+        self.port = None
+        self.advertised_port = advertised_port
+        self.overrides = dict(overrides or {})
+        self.proc = None
+        self._log_file = None
+        self.starts = 0
+
+    @property
+    def bootstrap(self):
+        return f"127.0.0.1:{self.port}"
+
+    def start(self):
+        """Starts on a free port (keeps the port of the previous start, so a restart serves
+        the same address); retries with another port when the chosen one was taken."""
+        attempts = 5
+        for attempt in range(attempts):
+            if self.port is None or attempt > 0:
+                self.port = free_port()
+            if self._spawn_and_wait():
+                return self
+            if "Address already in use" not in self.log_tail(2000):
+                break
+        raise RuntimeError(f"broker did not start; log:\n{self.log_tail()}")
+
+    def _spawn_and_wait(self):
+        self.root.mkdir(parents=True, exist_ok=True)
+        advertised = self.advertised_port or self.port
+        args = [broker_binary(),
+                "--override", "node.id=1",
+                "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                "--override", f"advertised.listeners=PLAINTEXT://127.0.0.1:{advertised}",
+                "--override", f"log.dirs={self.data_dir}"]
+        for k, v in self.overrides.items():
+            args += ["--override", f"{k}={v}"]
+        self.starts += 1
+        self._log_file = open(self.log_path, "ab")
+        self._log_file.write(f"==== start {self.starts}: {' '.join(args)}\n".encode())
+        self._log_file.flush()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+        self.proc = subprocess.Popen(args, stdout=self._log_file, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=env)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self._close_log()
+                return False
+            if self._answers_api_versions():
+                return True
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"broker not ready within {START_TIMEOUT_S} s; log:\n{self.log_tail()}")
+
+    def _answers_api_versions(self):
+        """Ready: ApiVersions answers, and Metadata lists this broker (it has registered with
+        its coordinator; before that a client finds no broker to talk to)."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                s.settimeout(2)
+                send_request(s, API_VERSIONS, 0, 1, b"")
+                corr, body = read_response(s)
+                if corr != 1 or parse_api_versions_v0(body)["error_code"] != 0:
+                    return False
+                send_request(s, API_METADATA, 1, 2, metadata_v1_no_topics())
+                corr, body = read_response(s)
+                return corr == 2 and 1 in parse_metadata_v1_brokers(body)["brokers"]
+        except (OSError, ValueError, EOFError, struct.error):
+            return False
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        """SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT_S. Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(STOP_TIMEOUT_S)
+        rc = self.proc.returncode
+        self._close_log()
+        return rc
+
+    def kill(self):
+        """SIGKILL: the process gets no chance to flush anything."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(STOP_TIMEOUT_S)
+        self._close_log()
+
+    def restart(self):
+        if self.alive():
+            self.stop()
+        return self.start()
+
+    def _close_log(self):
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def log_text(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, chars=20000):
+        return self.log_text()[-chars:]
+
+    def wait_for_log(self, needle, since=0, timeout=10):
+        """Waits until `needle` appears in the log after character `since`; True if it did."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if needle in self.log_text()[since:]:
+                return True
+            time.sleep(0.05)
+        return False
+
+
+# ---- the Kafka protocol on a raw socket -----------------------------------------------------
+
+API_PRODUCE = 0
+API_METADATA = 3
+API_VERSIONS = 18
+UNSUPPORTED_VERSION = 35
+
+
+def request_frame(api_key, version, correlation_id, body, client_id="trib-raw"):
+    """A size-prefixed request with a v1 header (non-flexible versions; ApiVersions v0-2)."""
+    cid = client_id.encode()
+    header = struct.pack(">hhih", api_key, version, correlation_id, len(cid)) + cid
+    payload = header + body
+    return struct.pack(">i", len(payload)) + payload
+
+
+def send_request(sock, api_key, version, correlation_id, body, client_id="trib-raw"):
+    sock.sendall(request_frame(api_key, version, correlation_id, body, client_id))
+
+
+def recv_exact(sock, n):
+    """n bytes, or raises EOFError if the peer closes first."""
+    chunks = []
+    left = n
+    while left > 0:
+        chunk = sock.recv(min(left, 1 << 20))
+        if not chunk:
+            raise EOFError(f"connection closed with {left} of {n} bytes missing")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_response(sock, max_size=64 << 20):
+    """(correlation id, body) of one response with a v0 header."""
+    (size,) = struct.unpack(">i", recv_exact(sock, 4))
+    if size < 4 or size > max_size:
+        raise ValueError(f"response size {size}")
+    frame = recv_exact(sock, size)
+    return struct.unpack(">i", frame[:4])[0], frame[4:]
+
+
+def metadata_v1_all_topics():
+    """Metadata v1 body asking for all topics (null array)."""
+    return struct.pack(">i", -1)
+
+
+def metadata_v1_no_topics():
+    """Metadata v1 body asking for no topic (empty array): brokers and controller only."""
+    return struct.pack(">i", 0)
+
+
+def parse_metadata_v1_brokers(body):
+    """The broker list and controller id of a Metadata v1 response:
+    {"brokers": {node_id: (host, port)}, "controller_id": int}."""
+    (count,) = struct.unpack(">i", body[:4])
+    pos = 4
+    brokers = {}
+    for _ in range(count):
+        node_id, host_len = struct.unpack(">ih", body[pos:pos + 6])
+        pos += 6
+        host = body[pos:pos + host_len].decode()
+        pos += host_len
+        port, rack_len = struct.unpack(">ih", body[pos:pos + 6])
+        pos += 6 + max(rack_len, 0)
+        brokers[node_id] = (host, port)
+    (controller_id,) = struct.unpack(">i", body[pos:pos + 4])
+    return {"brokers": brokers, "controller_id": controller_id}
+
+
+def parse_api_versions_v0(body):
+    """ApiVersions response in the v0 body layout: error code and {key: (min, max)}."""
+    error_code, count = struct.unpack(">hi", body[:6])
+    if count < 0 or 6 + 6 * count > len(body):
+        raise ValueError(f"bad ApiVersions body ({len(body)} bytes, {count} keys)")
+    ranges = {}
+    for i in range(count):
+        key, lo, hi = struct.unpack(">hhh", body[6 + 6 * i:12 + 6 * i])
+        ranges[key] = (lo, hi)
+    return {"error_code": error_code, "api_keys": ranges, "trailing": len(body) - 6 - 6 * count}
+
+
+def connection_closed(sock, timeout=10):
+    """True when the broker closes the connection (EOF or reset) within `timeout`; any bytes
+    it sends first are read and dropped. False if it is still open at the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            if not sock.recv(65536):
+                return True
+        except socket.timeout:
+            return False
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+    return False
+
+
+# ---- kcat ----------------------------------------------------------------------------------
+
+def kcat(*args, input=None, timeout=60):
+    """Runs kcat; returns CompletedProcess (stdout bytes). Fails on timeout or exit != 0."""
+    p = subprocess.run(["kcat", *args], input=input, capture_output=True, timeout=timeout)
+    if p.returncode != 0:
+        raise AssertionError(f"kcat {' '.join(args)} exited {p.returncode}: {p.stderr.decode(errors='replace')}")
+    return p
+
+
+# ---- confluent-kafka helpers ------------------------------------------------------------------
+
+def admin_create_topic(bootstrap, topic, partitions, config=None, timeout=30):
+    from confluent_kafka.admin import AdminClient, NewTopic
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics([NewTopic(topic, partitions, 1, config=config or {})],
+                                  operation_timeout=timeout, request_timeout=timeout)
+    futures[topic].result(timeout)
+
+
+def partition_count(bootstrap, topic, timeout=30):
+    from confluent_kafka.admin import AdminClient
+    md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic=topic, timeout=timeout)
+    t = md.topics[topic]
+    if t.error is not None:
+        raise AssertionError(f"metadata for {topic}: {t.error}")
+    return len(t.partitions)
+
+
+def consume_all(bootstrap, topic, timeout=120):
+    """Every record of `topic`, from offset 0 to the high watermark of each partition (as
+    ListOffsets gives it before the read), read with a confluent-kafka Consumer that
+    assign()s the partitions: no group coordination, no commits.
+
+    Returns {partition: [(offset, key, value), ...]} in the order read. Fails if the end of
+    every partition is not reached within `timeout`.
+    """
+    from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "trib-integration-reader",
+                  "enable.auto.commit": False, "enable.auto.offset.store": False,
+                  "auto.offset.reset": "earliest", "enable.partition.eof": False,
+                  "fetch.max.bytes": 16 << 20, "max.partition.fetch.bytes": 4 << 20})
+    try:
+        md = c.list_topics(topic=topic, timeout=30)
+        t = md.topics[topic]
+        if t.error is not None:
+            raise AssertionError(f"metadata for {topic}: {t.error}")
+        partitions = sorted(t.partitions)
+        ends = {}
+        for p in partitions:
+            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
+            if lo != 0:
+                raise AssertionError(f"{topic}[{p}] starts at {lo}, not 0")
+            ends[p] = hi
+        out = {p: [] for p in partitions}
+        pending = {p for p in partitions if ends[p] > 0}
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            for m in c.consume(10000, timeout=0.5):
+                if m.error() is not None:
+                    raise AssertionError(f"consume error: {m.error()}")
+                p = m.partition()
+                if m.offset() >= ends[p]:
+                    continue
+                out[p].append((m.offset(), m.key(), m.value()))
+                if m.offset() == ends[p] - 1:
+                    pending.discard(p)
+        if pending:
+            raise AssertionError(f"timed out reading {topic}: partitions {sorted(pending)} not at "
+                                 f"their end; read {[len(out[p]) for p in partitions]} of "
+                                 f"{[ends[p] for p in partitions]}")
+        return out
+    finally:
+        c.close()
+
+
+def check_offsets_dense(records):
+    """Offsets of one partition read from 0 to the end: 0, 1, 2, ... (no gaps, no repeats)."""
+    offsets = [o for o, _, _ in records]
+    assert offsets == list(range(len(offsets))), "offsets are not 0..n-1 in order"
+
+
+def librdkafka_partition(key, partitions):
+    """librdkafka's default partitioner (consistent_random) for a non-empty key: crc32 % n."""
+    return (zlib.crc32(key) & 0xFFFFFFFF) % partitions
+
+
+def java_partition(key, partitions):
+    """The Java client's default partitioner (murmur2), as kafka-python and kafkajs use it."""
+    from kafka.partitioner.default import murmur2
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+# ---- kafkajs (node) ----------------------------------------------------------------------------
+
+JS_DIR = INTEGRATION_DIR / "js"
+
+
+def kafkajs(bootstrap, *args, timeout=120):
+    """Runs js/kafkajs_client.js with node; returns its JSON answer. Fails on exit != 0."""
+    import json
+    if not (JS_DIR / "node_modules" / "kafkajs").is_dir():
+        raise AssertionError(f"kafkajs is not installed: run `npm ci` in {JS_DIR} "
+                             "(scripts/install-deps.sh does)")
+    p = subprocess.run(["node", str(JS_DIR / "kafkajs_client.js"), bootstrap, *map(str, args)],
+                       capture_output=True, timeout=timeout, cwd=JS_DIR,
+                       env={**os.environ, "KAFKAJS_NO_PARTITIONER_WARNING": "1"})
+    if p.returncode != 0:
+        raise AssertionError(f"kafkajs {' '.join(map(str, args))} exited {p.returncode}: "
+                             f"{p.stderr.decode(errors='replace')}")
+    return json.loads(p.stdout.decode().strip().splitlines()[-1])

@@ -1,0 +1,85 @@
+// kafkajs 2.2 driven by kafkajs_test.py (and capture_test.py). One command per run; the
+// result is printed as one JSON line on stdout, errors make the exit code non-zero.
+//
+//   node kafkajs_client.js BROKER create TOPIC PARTITIONS
+//   node kafkajs_client.js BROKER metadata TOPIC
+//   node kafkajs_client.js BROKER produce TOPIC COUNT SENDS [gzip|none]
+//        sends COUNT records with keys key-<i % 100> and values value-<i> in SENDS
+//        sequential send() calls; prints each send's per-partition results
+//   node kafkajs_client.js BROKER offsets TOPIC          (ListOffsets: low and high per partition)
+//   node kafkajs_client.js BROKER delete TOPIC
+//   node kafkajs_client.js BROKER list
+'use strict';
+
+const { Kafka, CompressionTypes, Partitioners, logLevel } = require('kafkajs');
+
+async function main(argv) {
+  const [broker, command, ...args] = argv;
+  const kafka = new Kafka({
+    clientId: 'trib-kafkajs',
+    brokers: [broker],
+    logLevel: logLevel.ERROR,
+    connectionTimeout: 10000,
+    requestTimeout: 30000,
+    retry: { retries: 3 },
+  });
+
+  if (command === 'produce') {
+    const [topic, count, sends, codec] = [args[0], Number(args[1]), Number(args[2]), args[3]];
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    const results = [];
+    const perSend = Math.ceil(count / sends);
+    for (let start = 0; start < count; start += perSend) {
+      const messages = [];
+      for (let i = start; i < Math.min(count, start + perSend); i++) {
+        messages.push({ key: `key-${i % 100}`, value: `value-${i}` });
+      }
+      const compression = codec === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+      const meta = await producer.send({ topic, messages, compression });
+      results.push({
+        first: start,
+        count: messages.length,
+        partitions: meta.map((m) => ({
+          partition: m.partition, errorCode: m.errorCode, baseOffset: Number(m.baseOffset),
+        })),
+      });
+    }
+    await producer.disconnect();
+    return { results };
+  }
+
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    if (command === 'create') {
+      const created = await admin.createTopics({
+        topics: [{ topic: args[0], numPartitions: Number(args[1]), replicationFactor: 1 }],
+        waitForLeaders: true,
+      });
+      return { created };
+    }
+    if (command === 'metadata') {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [args[0]] });
+      return { topics };
+    }
+    if (command === 'offsets') {
+      return { offsets: await admin.fetchTopicOffsets(args[0]) };
+    }
+    if (command === 'delete') {
+      await admin.deleteTopics({ topics: [args[0]], timeout: 30000 });
+      return { deleted: args[0] };
+    }
+    if (command === 'list') {
+      return { topics: await admin.listTopics() };
+    }
+    throw new Error(`unknown command ${command}`);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (out) => { process.stdout.write(JSON.stringify(out) + '\n'); },
+  (err) => { console.error(err && err.stack ? err.stack : err); process.exit(1); },
+);

@@ -1,0 +1,198 @@
+// The coordinator service on a loopback port and two coordinator clients: registration,
+// fencing state, a topic created through the admin envelope with a real CreateTopics
+// request, and both clients' images converging.
+#include "coordinator/client/client.h"
+#include "coordinator/service.h"
+#include "tests/fakes/storage_temp_dir.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include <gtest/gtest.h>
+
+#include <functional>
+
+namespace trib::coordinator {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Runs `ctx` until `done()` or the deadline (the network is real; nothing here sleeps for
+// correctness: every wait ends as soon as the condition holds).
+bool run_until(asio::io_context& ctx, const std::function<bool()>& done, std::chrono::milliseconds limit = 15s) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+        ctx.run_for(10ms);
+        if (ctx.stopped()) {
+            ctx.restart();
+        }
+    }
+    return done();
+}
+
+struct cluster {
+    explicit cluster(const std::filesystem::path& dir) {
+        service_config cfg;
+        cfg.controller.cluster_id = "e2e";
+        cfg.controller.session_timeout_ms = 3000;
+        cfg.controller.heartbeat_interval_ms = 100;
+        cfg.controller.seed = 7;
+        cfg.listeners.push_back({"CONTROLLER", "127.0.0.1", 0});
+        cfg.metadata_dir = dir / "__cluster_metadata-0";
+        cfg.tick = 20ms;
+        svc = std::make_unique<service>(cfg, clk);
+        port = svc->start().at(0);
+    }
+    std::shared_ptr<coordinator_client> client(asio::io_context& ctx, int32_t id) {
+        client_config c;
+        c.coordinators.push_back({"127.0.0.1", port});
+        c.cluster_id = "e2e";
+        c.id = node_id(id);
+        c.listeners.push_back({"PLAINTEXT", "127.0.0.1", uint16_t(9090 + id)});
+        c.fetch_max_wait = 300ms;
+        c.request_timeout = 5s;
+        return std::make_shared<coordinator_client>(ctx.get_executor(), c);
+    }
+    steady_clock clk;
+    std::unique_ptr<service> svc;
+    uint16_t port = 0;
+};
+
+TEST(end_to_end, two_brokers_register_create_a_topic_and_converge) {
+    storage::testing::temp_dir dir("trib-coordinator-e2e");
+    cluster c(dir.path());
+    asio::io_context ctx;
+    auto b1 = c.client(ctx, 1);
+    auto b2 = c.client(ctx, 2);
+    int updates = 0;
+    b2->on_update([&](std::shared_ptr<const cluster_snapshot>) { ++updates; });
+    b1->start();
+    b2->start();
+    ASSERT_TRUE(run_until(ctx, [&] { return b1->registered() && !b1->fenced() && b2->registered() && !b2->fenced(); }))
+        << "both brokers should be registered and unfenced";
+
+    // A real CreateTopics v7 request, as a Kafka client would send it to a broker.
+    protocol::create_topics_request req;
+    auto& t = req.topics.emplace_back();
+    t.name = "orders";
+    t.num_partitions = 4;
+    t.replication_factor = 2;
+    t.configs.push_back({"retention.ms", std::string("60000"), {}});
+    protocol::writer w;
+    req.encode(w, 7);
+    bytes body = w.take();
+
+    std::optional<admin_result> result;
+    bool topic_visible_on_return = false;
+    asio::co_spawn(
+        ctx,
+        [&]() -> asio::awaitable<void> {
+            auto r = co_await b1->admin(protocol::create_topics_request::api_key, 7, body);
+            topic_visible_on_return = b1->snapshot()->topic("orders") != nullptr;
+            result = std::move(r);
+        },
+        asio::detached);
+    ASSERT_TRUE(run_until(ctx, [&] { return result.has_value(); }));
+    ASSERT_EQ(result->error, protocol::error_code::none) << result->message;
+    EXPECT_TRUE(topic_visible_on_return) << "admin() returns once the local copy has the change";
+    protocol::create_topics_response resp;
+    protocol::reader r(result->body);
+    resp.decode(r, 7);
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(resp.topics.size(), 1u);
+    EXPECT_EQ(resp.topics[0].error_code, 0);
+    EXPECT_FALSE(resp.topics[0].topic_id.is_zero());
+
+    ASSERT_TRUE(run_until(ctx, [&] { return b2->image().next_offset() >= result->commit; }));
+    EXPECT_EQ(b1->image(), b2->image());
+    auto s1 = b1->snapshot();
+    auto s2 = b2->snapshot();
+    const auto* topic = s2->topic("orders");
+    ASSERT_NE(topic, nullptr);
+    EXPECT_EQ(topic->id, resp.topics[0].topic_id);
+    EXPECT_EQ(topic->configs.at("retention.ms"), "60000");
+    ASSERT_EQ(topic->partitions.size(), 4u);
+    for (const auto& p : topic->partitions) {
+        EXPECT_NE(p.leader, node_id(-1));
+        EXPECT_EQ(p.replicas.size(), 2u);
+    }
+    EXPECT_EQ(s1->topics.at("orders"), s2->topics.at("orders"));
+    EXPECT_EQ(s2->brokers.size(), 2u);
+    EXPECT_EQ(s2->brokers.at(1).endpoints.at(0).port, 9091);
+    EXPECT_GT(updates, 0);
+
+    // The coordinator's own image agrees.
+    auto coordinator_offset = c.svc->call([](controller& ctl) { return ctl.image().next_offset(); });
+    EXPECT_EQ(coordinator_offset, b2->image().next_offset());
+
+    // A second process claiming node id 1 is refused while broker 1 is alive.
+    auto intruder = c.client(ctx, 1);
+    intruder->start();
+    ASSERT_TRUE(run_until(ctx, [&] {
+        return intruder->registration_error() == protocol::error_code::duplicate_broker_registration;
+    }));
+    EXPECT_FALSE(intruder->registered());
+
+    intruder->stop();
+    b1->stop();
+    b2->stop();
+    ctx.run_for(50ms);
+    c.svc->stop();
+}
+
+TEST(end_to_end, a_restarted_coordinator_serves_its_snapshot_and_tail) {
+    storage::testing::temp_dir dir("trib-coordinator-e2e");
+    metadata_image before;
+    {
+        cluster c(dir.path());
+        asio::io_context ctx;
+        auto b1 = c.client(ctx, 1);
+        b1->start();
+        ASSERT_TRUE(run_until(ctx, [&] { return b1->registered() && !b1->fenced(); }));
+        for (int i = 0; i < 3; ++i) {
+            protocol::create_topics_request req;
+            req.topics.push_back({"topic-" + std::to_string(i), 2, 1, {}, {}, {}});
+            protocol::writer w;
+            req.encode(w, 7);
+            bytes body = w.take();
+            bool done = false;
+            asio::co_spawn(
+                ctx,
+                [&]() -> asio::awaitable<void> {
+                    auto res = co_await b1->admin(19, 7, body);
+                    EXPECT_EQ(res.error, protocol::error_code::none);
+                    done = true;
+                },
+                asio::detached);
+            ASSERT_TRUE(run_until(ctx, [&] { return done; }));
+        }
+        before = c.svc->call([](controller& ctl) { return ctl.image(); });
+        b1->stop();
+        ctx.run_for(50ms);
+        c.svc->stop();
+    }
+    // Take a snapshot offline, as the service would after enough bytes.
+    {
+        steady_clock clk;
+        controller ctl(controller_config{"e2e"}, clk);
+        auto log = single_voter_log::open(dir.path() / "__cluster_metadata-0", {}, ctl);
+        ASSERT_TRUE(log->snapshot(ctl.image()));
+        log->close();
+    }
+    cluster c(dir.path());
+    EXPECT_EQ(c.svc->call([](controller& ctl) { return ctl.image(); }), before);
+    // A new follower starting from 0 gets the snapshot (the log starts after it).
+    asio::io_context ctx;
+    auto follower = c.client(ctx, 5);
+    follower->start();
+    ASSERT_TRUE(run_until(ctx, [&] {
+        return follower->image().next_offset() >= before.next_offset() && follower->snapshot()->topic("topic-2");
+    }));
+    EXPECT_EQ(follower->snapshot()->topics.size(), 3u);
+    follower->stop();
+    ctx.run_for(50ms);
+    c.svc->stop();
+}
+
+} // namespace
+} // namespace trib::coordinator
