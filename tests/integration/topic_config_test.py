@@ -1,0 +1,81 @@
+"""Topic configs are honoured: segments roll at segment.bytes, retention.bytes deletes old
+segments (the log start moves up), LogAppendTime stamps records with the broker's clock, and
+configs can be read back and changed with the admin API."""
+import time
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource
+
+from harness import admin_create_topic
+
+
+def produce(bootstrap, topic, n, size=100):
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "batch.num.messages": 1})
+    for i in range(n):
+        p.produce(topic, b"x" * size, b"k%d" % i)
+        p.poll(0)
+    assert p.flush(30) == 0
+
+
+def watermarks(bootstrap, topic):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "wm"})
+    try:
+        return c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+    finally:
+        c.close()
+
+
+def test_segment_bytes_and_retention_bytes(make_broker):
+    b = make_broker(overrides={"log.retention.check.interval.ms": 200})
+    admin_create_topic(b.bootstrap, "small-segments", 1,
+                       config={"segment.bytes": "2000", "retention.bytes": "6000"})
+    produce(b.bootstrap, "small-segments", 300)
+    segments = sorted((b.data_dir / "small-segments-0").glob("*.log"))
+    assert len(segments) >= 2, "segments should roll at segment.bytes"
+    deadline = time.monotonic() + 20
+    lo, hi = watermarks(b.bootstrap, "small-segments")
+    while lo == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        lo, hi = watermarks(b.bootstrap, "small-segments")
+    assert hi == 300
+    assert lo > 0, "retention.bytes should have deleted the oldest segments"
+    size = sum(f.stat().st_size for f in (b.data_dir / "small-segments-0").glob("*.log"))
+    assert size <= 6000 + 2000, f"{size} bytes kept with retention.bytes=6000"
+
+
+def test_log_append_time_and_config_changes(make_broker):
+    b = make_broker()
+    admin_create_topic(b.bootstrap, "stamped", 1, config={"message.timestamp.type": "LogAppendTime"})
+    before_ms = int(time.time() * 1000)
+    p = Producer({"bootstrap.servers": b.bootstrap})
+    p.produce("stamped", b"v", b"k", timestamp=1000)  # a client timestamp from 1970
+    assert p.flush(30) == 0
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "ts", "enable.auto.commit": False})
+    c.assign([TopicPartition("stamped", 0, 0)])
+    m = None
+    deadline = time.monotonic() + 20
+    while m is None and time.monotonic() < deadline:
+        m = c.poll(0.5)
+    c.close()
+    assert m is not None and m.error() is None
+    kind, ts = m.timestamp()
+    assert kind == 2, "timestamp type should be LogAppendTime"  # TIMESTAMP_LOG_APPEND_TIME
+    assert ts >= before_ms - 1000
+
+    a = AdminClient({"bootstrap.servers": b.bootstrap})
+    res = ConfigResource("topic", "stamped", set_config={"retention.ms": "123456",
+                                                         "message.timestamp.type": "LogAppendTime"})
+    for f in a.alter_configs([res]).values():
+        f.result(timeout=30)
+    cfg = list(a.describe_configs([ConfigResource("topic", "stamped")]).values())[0].result(timeout=30)
+    assert cfg["retention.ms"].value == "123456"
+    assert cfg["retention.ms"].source == 1  # DYNAMIC_TOPIC_CONFIG
+    assert cfg["segment.bytes"].source == 5  # DEFAULT_CONFIG
+
+    bad = ConfigResource("topic", "stamped", set_config={"retention.ms": "soon"})
+    err = None
+    try:
+        list(a.alter_configs([bad]).values())[0].result(timeout=30)
+    except Exception as e:  # KafkaException with INVALID_CONFIG
+        err = e
+    assert err is not None and "INVALID_CONFIG" in str(err)
