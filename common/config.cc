@@ -1,5 +1,7 @@
 #include "common/config.h"
 
+#include <iostream>
+
 #include "common/log.h"
 
 #include <yaml-cpp/yaml.h>
@@ -914,6 +916,42 @@ validator each(validator v) {
         }
         return std::nullopt;
     };
+}
+
+std::variant<load_options, int> parse_command_line(int argc, const char* const* argv, const schema& s,
+                                                   std::string_view program) {
+    auto usage = [&] {
+        std::cerr << "usage: " << program << " [config.properties|config.yaml] [--override key=value]...\n"
+                  << "       " << program << " --help-config\n";
+    };
+    load_options opts;
+    for (int i = 1; i < argc; ++i) {
+        std::string_view a = argv[i];
+        if (a == "--help" || a == "-h") {
+            usage();
+            return 0;
+        }
+        if (a == "--help-config") {
+            std::cout << s.help();
+            return 0;
+        }
+        try {
+            if (a == "--override" && i + 1 < argc) {
+                opts.overrides.push_back(parse_override(argv[++i]));
+            } else if (a.starts_with("--override=")) {
+                opts.overrides.push_back(parse_override(a.substr(11)));
+            } else if (!a.starts_with("-") && !opts.file) {
+                opts.file = std::filesystem::path(a);
+            } else {
+                usage();
+                return 2;
+            }
+        } catch (const std::exception& e) {
+            std::cerr << program << ": " << e.what() << "\n";
+            return 2;
+        }
+    }
+    return opts;
 }
 
 } // namespace trib::config

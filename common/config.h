@@ -30,6 +30,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace trib::config {
@@ -155,6 +156,13 @@ std::string env_for_key(std::string_view key, std::string_view prefix = "KAFKA_"
 // Whether a KAFKA_* variable is known to belong to the start scripts or images rather than
 // the broker (KAFKA_HEAP_OPTS, KAFKA_OPTS, KAFKA_JMX_*, KAFKA_LOG4J_*, ...).
 bool is_non_config_env(std::string_view env_name);
+
+// Reads a program's command line the way Kafka's start scripts take it:
+//   <program> [server.properties | config.yaml] [--override key=value]... | --help | --help-config
+// Returns the load options, or the exit status the program should end with at once (after
+// printing help, or a usage error on stderr).
+std::variant<load_options, int> parse_command_line(int argc, const char* const* argv, const schema& s,
+                                                   std::string_view program);
 
 // Splits `key=value` as given to --override; throws config_error if there is no '='.
 std::pair<std::string, std::string> parse_override(std::string_view arg);

@@ -7,6 +7,19 @@ namespace {
 thread_local size_t this_core = SIZE_MAX;
 }
 
+void log_failed_coroutine(std::exception_ptr e, const char* what) {
+    if (!e) {
+        return;
+    }
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        TLOG_ERROR("{} failed: {}", what, ex.what());
+    } catch (...) {
+        TLOG_ERROR("{} failed", what);
+    }
+}
+
 io_pool::io_pool(size_t cores) {
     if (cores == 0) {
         cores = 1;

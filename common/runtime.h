@@ -46,6 +46,10 @@ private:
     std::vector<std::thread> _threads;
 };
 
+// Completion handler for co_spawn: logs the exception a coroutine ended with, if any, as
+// "<what> failed: <reason>". Never fire and forget without it.
+void log_failed_coroutine(std::exception_ptr e, const char* what);
+
 // Runs the plain function `f` on `target` (another core, or a service's thread) and resumes
 // the awaiting coroutine on its own executor with f's result. An exception thrown by f is
 // rethrown in the awaiting coroutine. Cheaper than co_spawn for work that doesn't suspend,

@@ -15,43 +15,12 @@
 using namespace trib;
 using namespace trib::coordinator;
 
-namespace {
-
-void usage() {
-    std::cerr << "usage: tributary-coordinator [config.properties|config.yaml] [--override key=value]...\n"
-                 "       tributary-coordinator --help-config\n";
-}
-
-} // namespace
-
 int main(int argc, char** argv) {
-    config::load_options opts;
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        if (a == "--help" || a == "-h") {
-            usage();
-            return 0;
-        }
-        if (a == "--help-config") {
-            std::cout << coordinator_schema().help();
-            return 0;
-        }
-        try {
-            if (a == "--override" && i + 1 < argc) {
-                opts.overrides.push_back(config::parse_override(argv[++i]));
-            } else if (a.rfind("--override=", 0) == 0) {
-                opts.overrides.push_back(config::parse_override(a.substr(11)));
-            } else if (!a.starts_with("-") && !opts.file) {
-                opts.file = a;
-            } else {
-                usage();
-                return 2;
-            }
-        } catch (const std::exception& e) {
-            std::cerr << "tributary-coordinator: " << e.what() << "\n";
-            return 2;
-        }
+    auto args = config::parse_command_line(argc, argv, coordinator_schema(), "tributary-coordinator");
+    if (auto* code = std::get_if<int>(&args)) {
+        return *code;
     }
+    auto opts = std::get<config::load_options>(std::move(args));
 
     service_config cfg;
     config::values raw;

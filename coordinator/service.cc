@@ -37,16 +37,6 @@ bytes encode_response(int32_t correlation_id, int16_t api_key, const Resp& r) {
     return w.take();
 }
 
-void log_failure(std::exception_ptr e, const char* what) {
-    if (!e) {
-        return;
-    }
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        TLOG_ERROR("{} failed: {}", what, ex.what());
-    }
-}
 
 } // namespace
 
@@ -82,7 +72,7 @@ std::vector<uint16_t> service::start() {
     _controller->set_log(*_log);
     _server = std::make_unique<net::server>(_ctx, *this, _cfg.max_request_bytes);
     auto ports = _server->start(_cfg.listeners);
-    asio::co_spawn(_ctx, tick_loop(), [](std::exception_ptr e) { log_failure(e, "lease ticker"); });
+    asio::co_spawn(_ctx, tick_loop(), [](std::exception_ptr e) { log_failed_coroutine(e, "lease ticker"); });
     _running = true;
     _thread = std::thread([this] {
         for (;;) {

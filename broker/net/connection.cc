@@ -32,29 +32,17 @@ connection::connection(asio::ip::tcp::socket sock, std::string listener,
     _socket.set_option(asio::ip::tcp::no_delay(true), ec);
 }
 
-namespace {
-void log_failure(std::exception_ptr e, const char* what) {
-    if (!e) {
-        return;
-    }
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        TLOG_ERROR("{} failed: {}", what, ex.what());
-    }
-}
-} // namespace
 
 void connection::start() {
     _last_activity = std::chrono::steady_clock::now();
     auto self = shared_from_this();
     auto ex = _socket.get_executor();
     asio::co_spawn(ex, [self]() { return self->read_loop(); },
-                   [](std::exception_ptr e) { log_failure(e, "connection reader"); });
+                   [](std::exception_ptr e) { log_failed_coroutine(e, "connection reader"); });
     asio::co_spawn(ex, [self]() { return self->write_loop(); },
-                   [](std::exception_ptr e) { log_failure(e, "connection writer"); });
+                   [](std::exception_ptr e) { log_failed_coroutine(e, "connection writer"); });
     asio::co_spawn(ex, [self]() { return self->idle_watch(); },
-                   [](std::exception_ptr e) { log_failure(e, "connection idle watch"); });
+                   [](std::exception_ptr e) { log_failed_coroutine(e, "connection idle watch"); });
 }
 
 void connection::close(std::string_view reason) {
@@ -109,7 +97,7 @@ asio::awaitable<void> connection::read_loop() {
         uint64_t seq = _next_seq++;
         asio::co_spawn(_socket.get_executor(),
                        [self, seq, f = std::move(frame)]() mutable { return self->handle(seq, std::move(f)); },
-                       [](std::exception_ptr e) { log_failure(e, "request handler"); });
+                       [](std::exception_ptr e) { log_failed_coroutine(e, "request handler"); });
     }
 }
 

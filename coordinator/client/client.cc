@@ -15,16 +15,6 @@ using protocol::error_code;
 
 namespace {
 
-void log_failure(std::exception_ptr e, const char* what) {
-    if (!e) {
-        return;
-    }
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        TLOG_ERROR("{} failed: {}", what, ex.what());
-    }
-}
 
 protocol::uuid random_uuid() {
     std::random_device rd;
@@ -60,10 +50,10 @@ void coordinator_client::start() {
     auto self = shared_from_this();
     if (_cfg.register_broker) {
         asio::co_spawn(_ex, [self]() { return self->registration_loop(); },
-                       [](std::exception_ptr e) { log_failure(e, "coordinator registration loop"); });
+                       [](std::exception_ptr e) { log_failed_coroutine(e, "coordinator registration loop"); });
     }
     asio::co_spawn(_ex, [self]() { return self->metadata_loop(); },
-                   [](std::exception_ptr e) { log_failure(e, "coordinator metadata loop"); });
+                   [](std::exception_ptr e) { log_failed_coroutine(e, "coordinator metadata loop"); });
 }
 
 void coordinator_client::stop() {

@@ -17,18 +17,6 @@ using asio::redirect_error;
 using asio::use_awaitable;
 using boost::system::error_code;
 
-namespace {
-void log_failure(std::exception_ptr e, const char* what) {
-    if (!e) {
-        return;
-    }
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        TLOG_ERROR("{} failed: {}", what, ex.what());
-    }
-}
-} // namespace
 
 // One client connection: requests are handled concurrently (a long poll does not hold up a
 // heartbeat), responses go out in request order.
@@ -46,9 +34,9 @@ public:
         auto self = shared_from_this();
         auto ex = _socket.get_executor();
         asio::co_spawn(ex, [self]() { return self->read_loop(); },
-                       [](std::exception_ptr e) { log_failure(e, "coordinator connection reader"); });
+                       [](std::exception_ptr e) { log_failed_coroutine(e, "coordinator connection reader"); });
         asio::co_spawn(ex, [self]() { return self->write_loop(); },
-                       [](std::exception_ptr e) { log_failure(e, "coordinator connection writer"); });
+                       [](std::exception_ptr e) { log_failed_coroutine(e, "coordinator connection writer"); });
     }
 
     void close(const std::string& reason) {
@@ -90,7 +78,7 @@ private:
             }
             uint64_t seq = _next_seq++;
             asio::co_spawn(_socket.get_executor(), [self, seq, frame]() { return self->handle(seq, frame); },
-                           [](std::exception_ptr e) { log_failure(e, "coordinator request"); });
+                           [](std::exception_ptr e) { log_failed_coroutine(e, "coordinator request"); });
         }
     }
 
@@ -191,7 +179,7 @@ std::vector<uint16_t> server::start(const std::vector<listen_endpoint>& endpoint
         _acceptors.push_back(std::move(acceptor));
         _names.push_back(ep.name);
         asio::co_spawn(_ctx, accept_loop(_acceptors.size() - 1),
-                       [](std::exception_ptr e) { log_failure(e, "coordinator accept loop"); });
+                       [](std::exception_ptr e) { log_failed_coroutine(e, "coordinator accept loop"); });
     }
     return ports;
 }
