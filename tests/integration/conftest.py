@@ -6,7 +6,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Broker  # noqa: E402
+from harness import Broker, Coordinator  # noqa: E402
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
@@ -22,8 +22,8 @@ def make_broker(request, tmp_path):
     Every broker made is stopped at teardown; their logs are printed if the test failed."""
     brokers = []
 
-    def make(name="broker", advertised_port=None, overrides=None, start=True):
-        b = Broker(tmp_path / name, advertised_port=advertised_port, overrides=overrides)
+    def make(name="broker", advertised_port=None, overrides=None, start=True, node_id=1):
+        b = Broker(tmp_path / name, advertised_port=advertised_port, overrides=overrides, node_id=node_id)
         brokers.append(b)
         return b.start() if start else b
 
@@ -40,3 +40,21 @@ def make_broker(request, tmp_path):
 def broker(make_broker):
     """A started broker with default settings."""
     return make_broker()
+
+
+@pytest.fixture
+def cluster(request, tmp_path, make_broker):
+    """A coordinator and three brokers (ids 1-3) joined to it: (coordinator, [brokers]).
+    Brokers are fenced 2 s after their last heartbeat, so failure tests run quickly."""
+    coord = Coordinator(tmp_path / "coordinator",
+                        overrides={"broker.session.timeout.ms": 2000, "broker.heartbeat.interval.ms": 500})
+    coord.start()
+    try:
+        brokers = [make_broker(f"broker-{i}", node_id=i,
+                               overrides={"controller.quorum.voters": coord.voters}) for i in (1, 2, 3)]
+        yield coord, brokers
+    finally:
+        failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+        rc = coord.stop()
+        if failed:
+            print(f"\n===== coordinator log (exit {rc}) =====\n{coord.log_tail()}")

@@ -51,7 +51,8 @@ class Broker:
     one the broker listens on. `overrides` are extra Kafka properties.
     """
 
-    def __init__(self, root, advertised_port=None, overrides=None):
+    def __init__(self, root, advertised_port=None, overrides=None, node_id=1):
+        self.node_id = node_id
         self.root = Path(root)
         self.data_dir = self.root / "data"
         self.log_path = self.root / "broker.log"
@@ -83,7 +84,7 @@ class Broker:
         self.root.mkdir(parents=True, exist_ok=True)
         advertised = self.advertised_port or self.port
         args = [broker_binary(),
-                "--override", "node.id=1",
+                "--override", f"node.id={self.node_id}",
                 "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
                 "--override", f"advertised.listeners=PLAINTEXT://127.0.0.1:{advertised}",
                 "--override", f"log.dirs={self.data_dir}"]
@@ -119,7 +120,7 @@ class Broker:
                     return False
                 send_request(s, API_METADATA, 1, 2, metadata_v1_no_topics())
                 corr, body = read_response(s)
-                return corr == 2 and 1 in parse_metadata_v1_brokers(body)["brokers"]
+                return corr == 2 and self.node_id in parse_metadata_v1_brokers(body)["brokers"]
         except (OSError, ValueError, EOFError, struct.error):
             return False
 
@@ -175,6 +176,71 @@ class Broker:
                 return True
             time.sleep(0.05)
         return False
+
+
+def coordinator_binary():
+    path = os.environ.get("TRIB_COORDINATOR") or str(SOURCE_DIR / "build" / "coordinator" / "tributary-coordinator")
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"coordinator binary {path} not found: build it or set TRIB_COORDINATOR")
+    return path
+
+
+class Coordinator:
+    """One tributary-coordinator process (node 100) on a free loopback port; brokers join it
+    with the `voters` string as controller.quorum.voters."""
+
+    def __init__(self, root, overrides=None):
+        self.root = Path(root)
+        self.log_path = self.root / "coordinator.log"
+        self.port = free_port()
+        self.overrides = dict(overrides or {})
+        self.proc = None
+        self._log_file = None
+
+    @property
+    def voters(self):
+        return f"100@127.0.0.1:{self.port}"
+
+    def start(self):
+        self.root.mkdir(parents=True, exist_ok=True)
+        args = [coordinator_binary(), "--override", "node.id=100",
+                "--override", f"controller.quorum.voters={self.voters}",
+                "--override", f"listeners=CONTROLLER://127.0.0.1:{self.port}",
+                "--override", f"log.dirs={self.root / 'data'}"]
+        for k, v in self.overrides.items():
+            args += ["--override", f"{k}={v}"]
+        self._log_file = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self._log_file, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"coordinator exited {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"coordinator not listening within {START_TIMEOUT_S} s")
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(STOP_TIMEOUT_S)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        return self.proc.returncode if self.proc else None
+
+    def log_tail(self, chars=20000):
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except FileNotFoundError:
+            return ""
 
 
 # ---- the Kafka protocol on a raw socket -----------------------------------------------------

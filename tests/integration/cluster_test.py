@@ -1,0 +1,100 @@
+"""A coordinator and three brokers as separate processes: partitions spread over the brokers,
+a broker answers NOT_LEADER_OR_FOLLOWER for partitions it does not lead, and a broker that
+dies is fenced by the coordinator, which moves its leaderships to live replicas; when it
+comes back it is taken in again."""
+import socket
+import time
+
+from confluent_kafka.admin import AdminClient, NewTopic
+from kafka.protocol.produce import ProduceRequest, ProduceResponse
+from kafka.record.memory_records import MemoryRecordsBuilder
+
+from harness import API_PRODUCE, consume_all, read_response, send_request
+
+NOT_LEADER_OR_FOLLOWER = 6
+
+
+def bootstrap(brokers):
+    return ",".join(b.bootstrap for b in brokers if b.alive())
+
+
+def create(brokers, topic, partitions, replication):
+    a = AdminClient({"bootstrap.servers": bootstrap(brokers)})
+    a.create_topics([NewTopic(topic, partitions, replication)])[topic].result(30)
+
+
+def describe(brokers, topic=None):
+    """{partition: leader} of `topic` and the set of brokers listed, as a client sees them."""
+    md = AdminClient({"bootstrap.servers": bootstrap(brokers)}).list_topics(topic=topic, timeout=30)
+    leaders = {p: m.leader for p, m in md.topics[topic].partitions.items()} if topic else {}
+    return leaders, set(md.brokers)
+
+
+def wait_until(check, timeout=30, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def produce_raw(broker, topic, partition):
+    """One record sent with Produce v3 straight to `broker`; the partition's error code."""
+    records = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=1 << 20)
+    records.append(timestamp=None, key=b"k", value=b"v")
+    records.close()
+    req = ProduceRequest[3](transactional_id=None, required_acks=1, timeout=5000,
+                            topics=[(topic, [(partition, records.buffer())])])
+    with socket.create_connection(("127.0.0.1", broker.port), timeout=10) as s:
+        send_request(s, API_PRODUCE, 3, 7, req.encode())
+        corr, body = read_response(s)
+    assert corr == 7
+    resp = ProduceResponse[3].decode(body)
+    (_, partitions), = resp.topics
+    (_, error_code, _offset, _ts), = partitions
+    return error_code
+
+
+def test_partitions_spread_and_only_leaders_take_writes(cluster):
+    _, brokers = cluster
+    create(brokers, "spread", 6, 1)
+    leaders, listed = describe(brokers, "spread")
+    assert listed == {1, 2, 3}
+    assert sorted(leaders.values()) == [1, 1, 2, 2, 3, 3], leaders
+
+    from confluent_kafka import Producer
+    p = Producer({"bootstrap.servers": bootstrap(brokers), "linger.ms": 5})
+    for i in range(6000):
+        p.produce("spread", b"v-%d" % i, b"key-%d" % (i % 600))
+    assert p.flush(60) == 0
+    got = consume_all(bootstrap(brokers), "spread")
+    assert sum(len(r) for r in got.values()) == 6000
+
+    by_id = {b.node_id: b for b in brokers}
+    for partition, leader in leaders.items():
+        assert produce_raw(by_id[leader], "spread", partition) == 0
+        other = next(i for i in by_id if i != leader)
+        assert produce_raw(by_id[other], "spread", partition) == NOT_LEADER_OR_FOLLOWER
+
+
+def test_dead_broker_is_fenced_and_loses_its_leaderships(cluster):
+    _, brokers = cluster
+    create(brokers, "replicated", 6, 3)
+    leaders, _ = describe(brokers, "replicated")
+    assert 3 in leaders.values()
+
+    brokers[2].kill()
+    alive = brokers[:2]
+
+    def moved():
+        now, listed = describe(alive, "replicated")
+        return 3 not in listed and all(l in (1, 2) for l in now.values())
+    wait_until(moved, what="broker 3 fenced and its leaderships moved")
+
+    brokers[2].start()  # same data directory and identity: taken back at once
+
+    def back():
+        _, listed = describe(brokers, None)
+        return listed == {1, 2, 3}
+    wait_until(back, what="broker 3 registered again")
