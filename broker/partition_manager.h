@@ -74,6 +74,18 @@ public:
         });
     }
 
+    // Runs f(find) on `core`, where find(tp) gives the partition (or nullptr) hosted there:
+    // one hop for a whole batch of partitions that core owns. Same rules as on_partition.
+    template<typename F>
+    auto on_core(size_t core, F&& f)
+        -> asio::awaitable<std::invoke_result_t<std::decay_t<F>&, std::function<partition*(const topic_partition&)>>> {
+        return run_on(_pool.executor(core), [this, core, f = std::forward<F>(f)]() mutable {
+            return f(std::function<partition*(const topic_partition&)>(
+                [this, core](const topic_partition& tp) { return find(core, tp); }));
+        });
+    }
+    size_t cores() const noexcept { return _shards.size(); }
+
     // Makes the hosted set match `snapshot` for node `self`: opens logs of new partitions
     // (with each topic's effective log config from `config_for`), closes and deletes those of
     // deleted topics, updates configs. Blocks until every core has applied it.

@@ -79,6 +79,13 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
         });
 
     size_t response_max = req.max_bytes > 0 ? size_t(req.max_bytes) : SIZE_MAX;
+    struct read_job {
+        topic_partition tp;
+        int64_t fetch_offset;
+        int32_t partition_max_bytes;
+        protocol::fetch_response::partition_data* out;
+        partition_read result;
+    };
     for (;;) {
         auto snap = svc.metadata.get();
         response resp;
@@ -87,9 +94,13 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
         std::vector<std::pair<const std::string*, size_t>> sent;  // for the bytes-out metric
         bool any_error = false;
         bool may_wait = std::chrono::steady_clock::now() < deadline;
+        // Reads go to each owner core once per pass, with all of that core's partitions.
+        std::vector<std::vector<read_job>> by_core(svc.partitions.cores());
+        resp.responses.reserve(req.topics.size());  // jobs point into the response
         for (const auto& ft : req.topics) {
             auto& rt = resp.responses.emplace_back();
             rt.topic = ft.topic;
+            rt.partitions.reserve(ft.partitions.size());
             for (const auto& fp : ft.partitions) {
                 auto& rp = rt.partitions.emplace_back();
                 rp.partition_index = fp.partition;
@@ -105,17 +116,31 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
                     any_error = true;
                     continue;
                 }
-                // The first partition with data may exceed the limits, so a consumer always
-                // makes progress past a batch bigger than its fetch size (KIP-74).
-                size_t room = total == 0 ? size_t(std::max(fp.partition_max_bytes, 1))
-                                         : std::min(size_t(std::max(fp.partition_max_bytes, 0)),
-                                                    response_max > total ? response_max - total : 0);
                 topic_partition tp{ft.topic, fp.partition};
-                auto r = co_await svc.partitions.on_partition(
-                tp,
-                    [&, off = fp.fetch_offset, room](partition* p) {
-                        return read_partition(p, off, room, may_wait ? waker : nullptr);
-                    });
+                size_t core = svc.partitions.owner(tp);
+                by_core[core].push_back(read_job{std::move(tp), fp.fetch_offset, fp.partition_max_bytes, &rp, {}});
+            }
+        }
+        for (size_t core = 0; core < by_core.size(); ++core) {
+            auto& jobs = by_core[core];
+            if (jobs.empty()) {
+                continue;
+            }
+            co_await svc.partitions.on_core(core, [&](const auto& find) {
+                for (auto& job : jobs) {
+                    // The first partition with data may exceed the limits, so a consumer always
+                    // makes progress past a batch bigger than its fetch size (KIP-74).
+                    size_t room = total == 0 ? size_t(std::max(job.partition_max_bytes, 1))
+                                             : std::min(size_t(std::max(job.partition_max_bytes, 0)),
+                                                        response_max > total ? response_max - total : 0);
+                    job.result = read_partition(find(job.tp), job.fetch_offset, room, may_wait ? waker : nullptr);
+                    total += job.result.bytes;
+                }
+                return true;
+            });
+            for (auto& job : jobs) {
+                auto& r = job.result;
+                auto& rp = *job.out;
                 rp.error_code = code(r.err);
                 rp.high_watermark = r.high_watermark;
                 rp.last_stable_offset = r.high_watermark;
@@ -125,9 +150,8 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
                     continue;
                 }
                 rp.records = std::move(r.records);
-                total += r.bytes;
                 if (r.bytes > 0) {
-                    sent.emplace_back(&ft.topic, r.bytes);
+                    sent.emplace_back(&job.tp.topic, r.bytes);
                 }
             }
         }

@@ -33,17 +33,66 @@ error_code to_kafka(std::error_code ec) {
     return error_code::kafka_storage_error;
 }
 
+// One partition's batch, validated and waiting to be appended on its owner core.
+struct append_job {
+    topic_partition tp;
+    bytes* data;
+    int64_t append_time;
+    int32_t leader_epoch;
+    protocol::produce_response::partition_produce_response* out;
+    append_outcome result;
+};
+
+// On the owner core: the idempotence check, the append, and waking fetches.
+append_outcome append_one(partition* part, append_job& job) {
+    if (!part) {
+        return {error_code::not_leader_or_follower};
+    }
+    auto& data = *job.data;
+    auto h = decode_batch_header(data.data());
+    if (h.has_producer()) {
+        auto c = part->producers().check(h);
+        switch (c.v) {
+        case producer_state::verdict::append: break;
+        case producer_state::verdict::duplicate:
+            return {error_code::none, c.duplicate_of, -1, part->log().log_start_offset().value()};
+        case producer_state::verdict::out_of_order: return {error_code::out_of_order_sequence_number};
+        case producer_state::verdict::fenced: return {error_code::invalid_producer_epoch};
+        case producer_state::verdict::unknown_producer: return {error_code::unknown_producer_id};
+        }
+    }
+    if (job.append_time >= 0) {
+        set_log_append_time(data.data(), data.size(), job.append_time);
+    }
+    auto r = part->log().append(std::span<uint8_t>(data), job.leader_epoch);
+    if (!r) {
+        TLOG_WARN("append to {}-{} failed: {}", job.tp.topic, job.tp.partition, r.error().message());
+        return {error_code::kafka_storage_error};
+    }
+    if (h.has_producer()) {
+        h.base_offset = r->base.value();
+        part->producers().record(h);
+    }
+    part->notify_waiters();
+    return {error_code::none, r->base.value(), job.append_time, part->log().log_start_offset().value()};
+}
+
 } // namespace
 
+// Every batch is validated on the connection's core (decompression cost spreads over the
+// cores), then each owner core appends all of its partitions' batches in one hop.
 handler_result<protocol::produce_response> produce_handler::handle(request_context& ctx, request&& req) {
     auto& svc = ctx.services;
     auto snap = svc.metadata.get();
     response resp;
     bool acks_ok = req.acks == 0 || req.acks == 1 || req.acks == -1;
+    std::vector<std::vector<append_job>> by_core(svc.partitions.cores());
 
+    resp.responses.reserve(req.topic_data.size());  // jobs point into the responses
     for (auto& td : req.topic_data) {
         auto& rt = resp.responses.emplace_back();
         rt.name = td.name;
+        rt.partition_responses.reserve(td.partition_data.size());
         const auto* topic = snap->topic(td.name);
         int32_t max_bytes = svc.config.message_max_bytes;
         bool log_append_time = svc.config.message_timestamp_type == "LogAppendTime";
@@ -88,8 +137,6 @@ handler_result<protocol::produce_response> produce_handler::handle(request_conte
                      fmt::format("batch of {} bytes is larger than max.message.bytes {}", data.size(), max_bytes));
                 continue;
             }
-            // Validated here, on the connection's core, so decompression cost spreads over cores;
-            // the owner core only appends.
             protocol::record_limits limits;
             limits.max_batch_bytes = size_t(max_bytes);
             limits.from_producer = true;
@@ -107,51 +154,33 @@ handler_result<protocol::produce_response> produce_handler::handle(request_conte
                 fail(error_code::invalid_record, "produce request must carry exactly one record batch");
                 continue;
             }
-            int64_t append_time = log_append_time ? now_ms() : -1;
             topic_partition tp{td.name, pd.index};
-            auto out = co_await svc.partitions.on_partition(
-                tp,
-                [&data, append_time, epoch = p->epoch.value()](partition* part) -> append_outcome {
-                    if (!part) {
-                        return {error_code::not_leader_or_follower};
-                    }
-                    auto h = decode_batch_header(data.data());
-                    if (h.has_producer()) {
-                        auto c = part->producers().check(h);
-                        switch (c.v) {
-                        case producer_state::verdict::append: break;
-                        case producer_state::verdict::duplicate:
-                            return {error_code::none, c.duplicate_of, -1, part->log().log_start_offset().value()};
-                        case producer_state::verdict::out_of_order:
-                            return {error_code::out_of_order_sequence_number};
-                        case producer_state::verdict::fenced: return {error_code::invalid_producer_epoch};
-                        case producer_state::verdict::unknown_producer: return {error_code::unknown_producer_id};
-                        }
-                    }
-                    if (append_time >= 0) {
-                        set_log_append_time(data.data(), data.size(), append_time);
-                    }
-                    auto r = part->log().append(std::span<uint8_t>(data), epoch);
-                    if (!r) {
-                        TLOG_WARN("append to {}-{} failed: {}", part->tp().topic, part->tp().partition,
-                                  r.error().message());
-                        return {error_code::kafka_storage_error};
-                    }
-                    if (h.has_producer()) {
-                        h.base_offset = r->base.value();
-                        part->producers().record(h);
-                    }
-                    part->notify_waiters();
-                    return {error_code::none, r->base.value(), append_time,
-                            part->log().log_start_offset().value()};
-                });
-            if (out.err == error_code::none) {
-                svc.metrics.bytes_in(td.name, data.size());
+            size_t core = svc.partitions.owner(tp);
+            by_core[core].push_back(append_job{std::move(tp), &data, log_append_time ? now_ms() : -1,
+                                               p->epoch.value(), &rp, {}});
+        }
+    }
+
+    for (size_t core = 0; core < by_core.size(); ++core) {
+        auto& jobs = by_core[core];
+        if (jobs.empty()) {
+            continue;
+        }
+        co_await svc.partitions.on_core(core, [&jobs](const auto& find) {
+            for (auto& job : jobs) {
+                job.result = append_one(find(job.tp), job);
             }
-            rp.error_code = code(out.err);
-            rp.base_offset = out.base_offset;
-            rp.log_append_time_ms = out.log_append_time;
-            rp.log_start_offset = out.log_start_offset;
+            return true;
+        });
+        for (auto& job : jobs) {
+            auto& out = job.result;
+            if (out.err == error_code::none) {
+                svc.metrics.bytes_in(job.tp.topic, job.data->size());
+            }
+            job.out->error_code = code(out.err);
+            job.out->base_offset = out.base_offset;
+            job.out->log_append_time_ms = out.log_append_time;
+            job.out->log_start_offset = out.log_start_offset;
         }
     }
     if (req.acks == 0) {
