@@ -1,0 +1,75 @@
+"""Configuration as Kafka users write it: a compose file's KAFKA_* environment, several
+listeners each advertised with its own address, a bad value that stops start-up with the key
+named, and idle connections closed after connections.max.idle.ms."""
+import os
+import socket
+import subprocess
+import time
+
+from harness import (API_METADATA, broker_binary, connection_closed, free_port, metadata_v1_no_topics,
+                     parse_metadata_v1_brokers, read_response, send_request)
+
+
+def metadata_brokers(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        send_request(s, API_METADATA, 1, 1, metadata_v1_no_topics())
+        _, body = read_response(s)
+    return parse_metadata_v1_brokers(body)["brokers"]
+
+
+def wait_listening(port, proc, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"broker exited {proc.returncode}"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("broker did not listen")
+
+
+def test_compose_environment_with_internal_and_external_listeners(tmp_path):
+    internal, external = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+    env.update({
+        "KAFKA_NODE_ID": "7",
+        "KAFKA_LISTENERS": f"INTERNAL://127.0.0.1:{internal},EXTERNAL://127.0.0.1:{external}",
+        "KAFKA_ADVERTISED_LISTENERS": f"INTERNAL://127.0.0.1:{internal},EXTERNAL://localhost:{external}",
+        "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT",
+        "KAFKA_INTER_BROKER_LISTENER_NAME": "INTERNAL",
+        "KAFKA_LOG_DIRS": str(tmp_path / "data"),
+        "KAFKA_HEAP_OPTS": "-Xmx1G",          # for the JVM images: ignored, not an error
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
+    })
+    with open(tmp_path / "broker.log", "wb") as log:
+        proc = subprocess.Popen([broker_binary()], env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_listening(external, proc)
+            # Each listener advertises its own address for every broker.
+            assert metadata_brokers(internal) == {7: ("127.0.0.1", internal)}
+            assert metadata_brokers(external) == {7: ("localhost", external)}
+        finally:
+            proc.terminate()
+            assert proc.wait(20) == 0
+
+
+def test_invalid_value_stops_start_up_naming_the_key(tmp_path):
+    p = subprocess.run([broker_binary(), "--override", "num.partitions=many",
+                        "--override", f"log.dirs={tmp_path}"],
+                       capture_output=True, timeout=30)
+    assert p.returncode == 2
+    assert b"num.partitions" in p.stderr and b"many" in p.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+    env["KAFKA_LOG_RETENTION_MS"] = "soon"
+    p = subprocess.run([broker_binary(), "--override", f"log.dirs={tmp_path}"], env=env,
+                       capture_output=True, timeout=30)
+    assert p.returncode == 2
+    assert b"log.retention.ms" in p.stderr and b"KAFKA_LOG_RETENTION_MS" in p.stderr
+
+
+def test_idle_connections_are_closed(make_broker):
+    b = make_broker(overrides={"connections.max.idle.ms": 500})
+    with socket.create_connection(("127.0.0.1", b.port), timeout=10) as idle:
+        assert connection_closed(idle, timeout=10), "an idle connection should be closed"
+    assert "connections.max.idle.ms" in b.log_text()
