@@ -2,6 +2,7 @@
 
 #include "common/config.h"
 #include "common/listeners.h"
+#include "coordinator/client/topic_config.h"
 
 #include <algorithm>
 #include <set>
@@ -106,6 +107,26 @@ int64_t get_or(const std::map<std::string, std::string>& m, const std::string& k
     return it == m.end() ? def : std::stoll(it->second);
 }
 } // namespace
+
+std::map<std::string, std::string> topic_configs_in_force(const cluster_snapshot& s, int32_t node,
+                                                          const topic_info& t) {
+    std::map<std::string, std::string> out;
+    for (const char* scope : {"", "self"}) {
+        auto it = s.broker_configs.find(std::string(scope) == "self" ? std::to_string(node) : std::string());
+        if (it == s.broker_configs.end()) {
+            continue;
+        }
+        for (const auto& [topic_key, broker_key] : coordinator::topic_config_keys()) {
+            if (auto v = it->second.find(broker_key); v != it->second.end()) {
+                out[topic_key] = v->second;
+            }
+        }
+    }
+    for (const auto& [k, v] : t.configs) {
+        out[k] = v;
+    }
+    return out;
+}
 
 storage::log_config topic_log_config(const broker_config& b, const std::map<std::string, std::string>& o) {
     storage::log_config c = b.log_defaults;

@@ -3,6 +3,7 @@
 // The broker's settings, with Apache Kafka's names (see broker_config.cc for the schema).
 #include "broker/net/connection.h"
 #include "broker/net/server.h"
+#include "broker/cluster_metadata.h"
 #include "common/config.h"
 #include "storage/log.h"
 
@@ -37,6 +38,12 @@ struct broker_config {
 const config::schema& broker_schema();
 // Loads and checks; throws config::config_error naming the key on a bad value.
 broker_config load_broker_config(const config::load_options& opts);
+
+// The topic-level configs in force for a topic on broker `node`, as topic keys: the topic's
+// own overrides, over the broker's dynamic configs (`node`), over the cluster-wide dynamic
+// defaults (""), Kafka's order. Keys absent here take the static broker configuration.
+std::map<std::string, std::string> topic_configs_in_force(const cluster_snapshot& s, int32_t node,
+                                                          const topic_info& t);
 
 // The storage settings a topic's effective configs give (overrides on the broker's defaults;
 // the keys and their validation are coordinator/client/topic_config.h).

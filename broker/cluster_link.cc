@@ -151,7 +151,9 @@ void cluster_link::start() {
 void cluster_link::apply(std::shared_ptr<const cluster_snapshot> s) {
     try {
         _partitions.apply(*s, _cfg.node_id,
-                          [this](const topic_info& t) { return topic_log_config(_cfg, t.configs); });
+                          [this, &s](const topic_info& t) {
+                              return topic_log_config(_cfg, topic_configs_in_force(*s, _cfg.node_id, t));
+                          });
     } catch (const std::exception& e) {
         TLOG_ERROR("applying metadata version {} failed: {}", s->version, e.what());
     }

@@ -1,9 +1,11 @@
 // DescribeConfigs, AlterConfigs and IncrementalAlterConfigs. Topic configs are overrides kept
 // in the cluster metadata; a key without an override takes the broker's value. Changes are
-// decided by the coordinator (forward.h). Describing a broker shows its static configuration;
-// dynamic broker configs are stored by the coordinator but not applied by brokers yet.
+// decided by the coordinator (forward.h). Dynamic broker configs (the broker-level defaults of
+// topic configs, per broker or cluster-wide) come from the coordinator's metadata too and
+// take effect on every broker as its metadata copy gets them.
 #include "broker/handlers/forward.h"
 #include "broker/handlers/handlers.h"
+#include "coordinator/client/topic_config.h"
 
 
 namespace trib::broker {
@@ -16,7 +18,13 @@ constexpr int8_t resource_topic = 2;
 constexpr int8_t resource_broker = 4;
 
 // Kafka's ConfigSource and ConfigType values.
-enum source : int8_t { dynamic_topic = 1, static_broker = 4, default_config = 5 };
+enum source : int8_t {
+    dynamic_topic = 1,
+    dynamic_broker = 2,
+    dynamic_default_broker = 3,
+    static_broker = 4,
+    default_config = 5,
+};
 enum ctype : int8_t { t_boolean = 1, t_string = 2, t_int = 3, t_long = 5, t_double = 6, t_list = 7, t_password = 9 };
 
 struct topic_default {
@@ -64,46 +72,96 @@ bool wanted(const std::optional<std::vector<std::string>>& keys, const std::stri
 using resource_result = protocol::describe_configs_response::describe_configs_result;
 using config_entry = protocol::describe_configs_response::describe_configs_resource_result;
 
-void describe_topic(const broker_config& b, const topic_info& t, const protocol::describe_configs_request& req,
+// A topic key's value comes from the first layer that has it: the topic's override, this
+// broker's dynamic config, the cluster-wide dynamic default, the static configuration, the
+// built-in default. Synonyms list every layer that has one, in that order.
+void describe_topic(const broker_config& b, const cluster_snapshot& snap, int32_t self, const topic_info& t,
+                    const protocol::describe_configs_request& req,
                     const protocol::describe_configs_request::describe_configs_resource& res, resource_result& out) {
+    auto dynamic = [&](const std::string& scope, const std::string& broker_key) -> std::optional<std::string> {
+        auto it = snap.broker_configs.find(scope);
+        if (it == snap.broker_configs.end()) {
+            return std::nullopt;
+        }
+        auto v = it->second.find(broker_key);
+        return v == it->second.end() ? std::nullopt : std::optional<std::string>(v->second);
+    };
     for (const auto& [key, def] : topic_defaults(b)) {
         if (!wanted(res.configuration_keys, key)) {
             continue;
         }
+        struct layer {
+            std::optional<std::string> value;
+            std::string name;
+            int8_t source;
+        };
+        bool static_set = b.raw.source(def.broker_key) != "default" && b.raw.source(def.broker_key) != "unset";
+        auto topic_it = t.configs.find(key);
+        std::vector<layer> layers = {
+            {topic_it != t.configs.end() ? std::optional<std::string>(topic_it->second) : std::nullopt, key,
+             dynamic_topic},
+            {dynamic(std::to_string(self), def.broker_key), def.broker_key, dynamic_broker},
+            {dynamic("", def.broker_key), def.broker_key, dynamic_default_broker},
+            {static_set ? std::optional<std::string>(def.value) : std::nullopt, def.broker_key, static_broker},
+            {def.value, def.broker_key, default_config},
+        };
         auto& c = out.configs.emplace_back();
         c.name = key;
-        auto it = t.configs.find(key);
-        bool broker_set = b.raw.source(def.broker_key) != "default" && b.raw.source(def.broker_key) != "unset";
-        c.value = it != t.configs.end() ? it->second : def.value;
-        c.config_source = it != t.configs.end() ? dynamic_topic : broker_set ? static_broker : default_config;
-        c.is_default = it == t.configs.end() && !broker_set;
         c.config_type = def.type;
-        if (req.include_synonyms) {
-            if (it != t.configs.end()) {
-                c.synonyms.push_back({key, it->second, dynamic_topic, {}});
+        bool found = false;
+        for (const auto& l : layers) {
+            if (!l.value) {
+                continue;
             }
-            c.synonyms.push_back({def.broker_key, def.value, broker_set ? static_broker : default_config, {}});
+            if (!found) {
+                found = true;
+                c.value = l.value;
+                c.config_source = l.source;
+                c.is_default = l.source == default_config;
+            }
+            if (req.include_synonyms) {
+                c.synonyms.push_back({l.name, l.value, l.source, {}});
+            }
         }
     }
 }
 
-void describe_broker(const broker_config& b, const protocol::describe_configs_request::describe_configs_resource& res,
-                     resource_result& out) {
+// A broker's configuration: its static settings, with the dynamic ones (this broker's, then
+// the cluster-wide defaults) in front where the coordinator holds any.
+void describe_broker(const broker_config& b, const cluster_snapshot& snap, int32_t self,
+                     const protocol::describe_configs_request::describe_configs_resource& res, resource_result& out) {
+    auto dynamic = [&](const std::string& key) -> std::optional<std::pair<std::string, int8_t>> {
+        for (auto [scope, source] : {std::pair{std::to_string(self), dynamic_broker},
+                                     std::pair{std::string(), dynamic_default_broker}}) {
+            if (auto it = snap.broker_configs.find(scope); it != snap.broker_configs.end()) {
+                if (auto v = it->second.find(key); v != it->second.end()) {
+                    return std::pair{v->second, int8_t(source)};
+                }
+            }
+        }
+        return std::nullopt;
+    };
     for (const auto& spec : broker_schema().keys()) {
-        if (!wanted(res.configuration_keys, spec.name) || !b.raw.has(spec.name)) {
+        auto dyn = dynamic(spec.name);
+        if (!wanted(res.configuration_keys, spec.name) || (!b.raw.has(spec.name) && !dyn)) {
             continue;
         }
         auto& c = out.configs.emplace_back();
         c.name = spec.name;
         bool sensitive = spec.t == config::type::password;
         c.is_sensitive = sensitive;
-        if (!sensitive) {
-            c.value = b.raw.get_string(spec.name);
-        }
         bool set = b.raw.source(spec.name) != "default";
-        c.config_source = set ? static_broker : default_config;
-        c.is_default = !set;
-        c.read_only = true;
+        if (dyn) {
+            c.value = dyn->first;
+            c.config_source = dyn->second;
+        } else {
+            if (!sensitive) {
+                c.value = b.raw.get_string(spec.name);
+            }
+            c.config_source = set ? static_broker : default_config;
+        }
+        c.is_default = !dyn && !set;
+        c.read_only = !coordinator::is_broker_dynamic_config(spec.name);
         c.config_type = schema_type(spec.t);
         c.documentation = spec.doc;
     }
@@ -127,14 +185,14 @@ handler_result<protocol::describe_configs_response> describe_configs_handler::ha
                 r.error_message = "Topic '" + res.resource_name + "' does not exist.";
                 continue;
             }
-            describe_topic(svc.config, *t, req, res, r);
+            describe_topic(svc.config, *snap, svc.self(), *t, req, res, r);
         } else if (res.resource_type == resource_broker) {
             if (!res.resource_name.empty() && res.resource_name != std::to_string(svc.self())) {
                 r.error_code = code(error_code::invalid_request);
                 r.error_message = "Broker " + res.resource_name + " is described by that broker.";
                 continue;
             }
-            describe_broker(svc.config, res, r);
+            describe_broker(svc.config, *snap, svc.self(), res, r);
         } else {
             r.error_code = code(error_code::invalid_request);
             r.error_message = "Unsupported resource type " + std::to_string(res.resource_type);

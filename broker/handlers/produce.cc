@@ -97,10 +97,11 @@ handler_result<protocol::produce_response> produce_handler::handle(request_conte
         int32_t max_bytes = svc.config.message_max_bytes;
         bool log_append_time = svc.config.message_timestamp_type == "LogAppendTime";
         if (topic) {
-            if (auto it = topic->configs.find("max.message.bytes"); it != topic->configs.end()) {
+            auto in_force = topic_configs_in_force(*snap, svc.self(), *topic);
+            if (auto it = in_force.find("max.message.bytes"); it != in_force.end()) {
                 max_bytes = std::stoi(it->second);
             }
-            if (auto it = topic->configs.find("message.timestamp.type"); it != topic->configs.end()) {
+            if (auto it = in_force.find("message.timestamp.type"); it != in_force.end()) {
                 log_append_time = it->second == "LogAppendTime";
             }
         }

@@ -79,3 +79,31 @@ def test_log_append_time_and_config_changes(make_broker):
     except Exception as e:  # KafkaException with INVALID_CONFIG
         err = e
     assert err is not None and "INVALID_CONFIG" in str(err)
+
+
+def test_dynamic_broker_configs_apply_under_topic_overrides(make_broker):
+    """A dynamic broker config (AlterConfigs on broker 1) takes effect at once on topics
+    without an override, and a topic override still wins over it."""
+    from confluent_kafka import KafkaError
+    b = make_broker()
+    admin_create_topic(b.bootstrap, "dyn", 1)
+    a = AdminClient({"bootstrap.servers": b.bootstrap})
+    for f in a.alter_configs([ConfigResource("broker", "1", set_config={"message.max.bytes": "1000"})]).values():
+        f.result(timeout=30)
+    cfg = list(a.describe_configs([ConfigResource("topic", "dyn")]).values())[0].result(timeout=30)
+    assert cfg["max.message.bytes"].value == "1000"
+    assert cfg["max.message.bytes"].source == 2  # DYNAMIC_BROKER_CONFIG
+
+    def send_big():
+        errors = []
+        p = Producer({"bootstrap.servers": b.bootstrap, "message.max.bytes": 10_000_000,
+                      "compression.type": "none"})
+        p.produce("dyn", b"x" * 5000, on_delivery=lambda err, msg: errors.append(err))
+        assert p.flush(30) == 0
+        return errors[0]
+
+    err = send_big()
+    assert err is not None and err.code() == KafkaError.MSG_SIZE_TOO_LARGE
+    for f in a.alter_configs([ConfigResource("topic", "dyn", set_config={"max.message.bytes": "100000"})]).values():
+        f.result(timeout=30)
+    assert send_big() is None
