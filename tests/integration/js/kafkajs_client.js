@@ -73,6 +73,29 @@ async function main(argv) {
     if (command === 'list') {
       return { topics: await admin.listTopics() };
     }
+    if (command === 'delete-records') {  // topic partition offset
+      await admin.fetchTopicOffsets(args[0]);  // kafkajs 2.2 needs the topic's metadata loaded first
+      await admin.deleteTopicRecords({
+        topic: args[0], partitions: [{ partition: Number(args[1]), offset: args[2] }],
+      });
+      return { offsets: await admin.fetchTopicOffsets(args[0]) };
+    }
+    if (command === 'cluster') {
+      return await admin.describeCluster();
+    }
+    if (command === 'offsets-by-time') {  // topic timestamp
+      return { offsets: await admin.fetchTopicOffsetsByTimestamp(args[0], Number(args[1])) };
+    }
+    if (command === 'alter-config') {  // topic key value (IncrementalAlterConfigs is not in kafkajs: AlterConfigs)
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [{ type: 2, name: args[0], configEntries: [{ name: args[1], value: args[2] }] }],
+      });
+      const described = await admin.describeConfigs({
+        includeSynonyms: false, resources: [{ type: 2, name: args[0], configNames: [args[1]] }],
+      });
+      return { configs: described.resources[0].configEntries };
+    }
     throw new Error(`unknown command ${command}`);
   } finally {
     await admin.disconnect();
