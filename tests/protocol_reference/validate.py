@@ -206,7 +206,8 @@ def main():
             ours = None if api.flexible_from == defs.NEVER else api.flexible_from
             theirs = None if their_flex is None else their_flex[0]
             if ours != theirs:
-                c.error(where, f'flexible from {ours}, upstream {spec.get("flexibleVersions")}')
+                upstream_flex = spec.get('flexibleVersions')
+                c.error(where, f'flexible from {ours}, upstream {upstream_flex}')
             their_common = {s['name']: s['fields'] for s in spec.get('commonStructs', [])}
             if set(msg.common) - set(their_common):
                 c.error(where, f'common structs {sorted(set(msg.common) - set(their_common))} '
