@@ -47,13 +47,8 @@ handler_result<protocol::delete_records_response> delete_records_handler::handle
         for (const auto& p : t.partitions) {
             auto& rp = rt.partitions.emplace_back();
             rp.partition_index = p.partition_index;
-            const auto* pi = snap->partition(t.name, p.partition_index);
-            if (!pi) {
-                rp.error_code = code(error_code::unknown_topic_or_partition);
-                continue;
-            }
-            if (pi->leader.value() != svc.self()) {
-                rp.error_code = code(error_code::not_leader_or_follower);
+            if (auto e = leadership(*snap, svc.self(), t.name, p.partition_index); e != error_code::none) {
+                rp.error_code = code(e);
                 continue;
             }
             topic_partition tp{t.name, p.partition_index};

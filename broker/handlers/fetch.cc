@@ -105,14 +105,8 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
                 auto& rp = rt.partitions.emplace_back();
                 rp.partition_index = fp.partition;
                 rp.records = protocol::record_set{};
-                const auto* pi = snap->partition(ft.topic, fp.partition);
-                if (!pi) {
-                    rp.error_code = code(error_code::unknown_topic_or_partition);
-                    any_error = true;
-                    continue;
-                }
-                if (pi->leader.value() != svc.self()) {
-                    rp.error_code = code(error_code::not_leader_or_follower);
+                if (auto e = leadership(*snap, svc.self(), ft.topic, fp.partition); e != error_code::none) {
+                    rp.error_code = code(e);
                     any_error = true;
                     continue;
                 }

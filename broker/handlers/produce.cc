@@ -119,15 +119,11 @@ handler_result<protocol::produce_response> produce_handler::handle(request_conte
                 fail(error_code::invalid_required_acks);
                 continue;
             }
+            if (auto e = leadership(*snap, svc.self(), td.name, pd.index); e != error_code::none) {
+                fail(e);
+                continue;
+            }
             const auto* p = snap->partition(td.name, pd.index);
-            if (!topic || !p) {
-                fail(error_code::unknown_topic_or_partition);
-                continue;
-            }
-            if (p->leader.value() != svc.self()) {
-                fail(error_code::not_leader_or_follower);
-                continue;
-            }
             if (!pd.records || pd.records->data.empty()) {
                 fail(error_code::invalid_record, "no records");
                 continue;
