@@ -4,6 +4,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include <fstream>
 #include <future>
 #include <set>
 
@@ -91,35 +92,66 @@ void partition_manager::apply(const cluster_snapshot& snapshot, int32_t self, co
                     continue;
                 }
                 wanted.insert(tp);
-                if (auto* existing = find(core, tp)) {
-                    existing->log().update_config(cfg);
-                    continue;
+                if (auto it = shard.find(tp); it != shard.end()) {
+                    if (it->second->topic_id() == t.id) {
+                        it->second->log().update_config(cfg);
+                        continue;
+                    }
+                    drop(core, it);  // the topic was deleted and created again meanwhile
                 }
-                auto log = storage::log::open(dir_of(tp), cfg);
-                if (!log) {
-                    TLOG_ERROR("cannot open log of {}-{}: {}", tp.topic, tp.partition, log.error().message());
-                    continue;
+                if (auto part = open_partition(tp, t.id, cfg)) {
+                    shard.emplace(tp, std::move(part));
                 }
-                auto part = std::make_unique<partition>(tp, std::move(*log));
-                part->rebuild_producer_state();
-                shard.emplace(tp, std::move(part));
             }
         }
         for (auto it = shard.begin(); it != shard.end();) {
-            if (wanted.contains(it->first)) {
-                ++it;
-                continue;
+            auto next = std::next(it);
+            if (!wanted.contains(it->first)) {
+                drop(core, it);
             }
-            auto dir = dir_of(it->first);
-            _metrics.forget_partition(it->first.topic, it->first.partition);
-            it->second->log().close();
-            it->second->notify_waiters();
-            it = shard.erase(it);
-            std::error_code ec;
-            std::filesystem::remove_all(dir, ec);
-            TLOG_INFO("deleted partition log {}", dir.string());
+            it = next;
         }
     });
+}
+
+void partition_manager::drop(size_t core, std::map<topic_partition, std::unique_ptr<partition>>::iterator it) {
+    auto dir = dir_of(it->first);
+    _metrics.forget_partition(it->first.topic, it->first.partition);
+    it->second->log().close();
+    it->second->notify_waiters();
+    _shards[core].erase(it);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    TLOG_INFO("deleted partition log {}", dir.string());
+}
+
+std::unique_ptr<partition> partition_manager::open_partition(const topic_partition& tp, const protocol::uuid& id,
+                                                             const storage::log_config& cfg) {
+    auto dir = dir_of(tp);
+    auto marker = dir / "partition.metadata";
+    std::string want = "topic_id: " + id.to_string() + "\n";
+    if (std::ifstream in(marker); in) {
+        std::string have((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (have != want) {
+            TLOG_INFO("{} holds an earlier topic of the same name ({}): removing it", dir.string(), have);
+            std::error_code ec;
+            std::filesystem::remove_all(dir, ec);
+        }
+    }
+    auto log = storage::log::open(dir, cfg);
+    if (!log) {
+        TLOG_ERROR("cannot open log of {}-{}: {}", tp.topic, tp.partition, log.error().message());
+        return nullptr;
+    }
+    if (!std::filesystem::exists(marker)) {
+        // Written after the log directory exists; a crash before it leaves a log without a
+        // marker, which the next open adopts (it can only be this topic's: the marker of an
+        // earlier topic would still be there).
+        std::ofstream(marker) << want;
+    }
+    auto part = std::make_unique<partition>(tp, id, std::move(*log));
+    part->rebuild_producer_state();
+    return part;
 }
 
 void partition_manager::run_retention() {

@@ -26,9 +26,13 @@ struct topic_partition {
 // from there.
 class partition {
 public:
-    partition(topic_partition tp, std::unique_ptr<storage::log> log) : _tp(std::move(tp)), _log(std::move(log)) {}
+    partition(topic_partition tp, protocol::uuid topic_id, std::unique_ptr<storage::log> log)
+      : _tp(std::move(tp)), _topic_id(topic_id), _log(std::move(log)) {}
 
     const topic_partition& tp() const noexcept { return _tp; }
+    // The topic this log belongs to: a topic deleted and created again under the same name
+    // has a new id, and must not see the old topic's data.
+    const protocol::uuid& topic_id() const noexcept { return _topic_id; }
     storage::log& log() noexcept { return *_log; }
     // Offsets below this are committed and visible to consumers. With a single replica it is
     // the log end; replication will move it by the ISR's progress.
@@ -44,6 +48,7 @@ public:
 
 private:
     topic_partition _tp;
+    protocol::uuid _topic_id;
     std::unique_ptr<storage::log> _log;
     std::vector<std::weak_ptr<std::function<void()>>> _waiters;
     producer_state _producers;
@@ -104,6 +109,11 @@ public:
 
 private:
     partition* find(size_t core, const topic_partition& tp);
+    // Opens the log of `tp` for topic `id`, first removing a directory left by an earlier
+    // topic of the same name (its partition.metadata names another id).
+    std::unique_ptr<partition> open_partition(const topic_partition& tp, const protocol::uuid& id,
+                                              const storage::log_config& cfg);
+    void drop(size_t core, std::map<topic_partition, std::unique_ptr<partition>>::iterator it);
 
     io_pool& _pool;
     std::filesystem::path _data_dir;

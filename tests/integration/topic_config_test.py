@@ -107,3 +107,20 @@ def test_dynamic_broker_configs_apply_under_topic_overrides(make_broker):
     for f in a.alter_configs([ConfigResource("topic", "dyn", set_config={"max.message.bytes": "100000"})]).values():
         f.result(timeout=30)
     assert send_big() is None
+
+
+def test_recreated_topic_starts_empty(make_broker):
+    """Deleting a topic and creating it again under the same name gives an empty topic, also
+    when the broker restarted in between (the log directory names the topic id it was for)."""
+    from confluent_kafka.admin import AdminClient
+    b = make_broker()
+    a = AdminClient({"bootstrap.servers": b.bootstrap})
+    for round_ in range(2):
+        admin_create_topic(b.bootstrap, "again", 1)
+        assert watermarks(b.bootstrap, "again") == (0, 0), f"round {round_}: old data came back"
+        produce(b.bootstrap, "again", 5)
+        assert watermarks(b.bootstrap, "again") == (0, 5)
+        a.delete_topics(["again"])["again"].result(30)
+        if round_ == 0:
+            b.stop()
+            b.start()
