@@ -1,0 +1,140 @@
+// broker/net on real loopback sockets with a fake dispatcher: responses leave in request
+// order even when later requests finish first, and bad framing closes only that connection.
+#include "broker/net/dispatcher.h"
+#include "broker/net/server.h"
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+
+namespace trib::broker {
+namespace {
+
+// Each request is 4 bytes: how long (ms) to take before answering. The answer echoes them.
+class delaying_dispatcher final : public request_dispatcher {
+public:
+    asio::awaitable<dispatch_result> dispatch(bytes frame, const connection_info&) override {
+        if (frame.size() != 4) {
+            co_return close_connection{"bad test frame"};
+        }
+        ++in_flight;
+        max_in_flight = std::max(max_in_flight.load(), in_flight.load());
+        asio::steady_timer t(co_await asio::this_coro::executor);
+        t.expires_after(std::chrono::milliseconds(load_be32(frame.data())));
+        boost::system::error_code ec;
+        co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        --in_flight;
+        outgoing_frame out;
+        out.data.resize(8);
+        store_be32(out.data.data(), 4);
+        std::copy(frame.begin(), frame.end(), out.data.begin() + 4);
+        co_return respond{std::move(out)};
+    }
+    std::atomic<int> in_flight{0};
+    std::atomic<int> max_in_flight{0};
+};
+
+class connection_test : public ::testing::Test {
+protected:
+    void SetUp() override {
+        pool.start();
+        port = srv.start({listen_endpoint{"PLAINTEXT", "127.0.0.1", 0}}).at(0);
+    }
+    void TearDown() override {
+        srv.stop();
+        pool.stop();
+    }
+    int connect_client() {
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        timeval tv{10, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        return fd;
+    }
+    static void send_u32s(int fd, std::initializer_list<uint32_t> words) {
+        for (auto w : words) {
+            uint8_t b[4];
+            store_be32(b, w);
+            ASSERT_EQ(::send(fd, b, 4, MSG_NOSIGNAL), 4);
+        }
+    }
+    // Reads n bytes; fewer when the peer closes.
+    static bytes recv_n(int fd, size_t n) {
+        bytes out(n);
+        size_t got = 0;
+        while (got < n) {
+            ssize_t r = ::recv(fd, out.data() + got, n - got, 0);
+            if (r <= 0) {
+                break;
+            }
+            got += size_t(r);
+        }
+        out.resize(got);
+        return out;
+    }
+
+    delaying_dispatcher dispatcher;
+    io_pool pool{2};
+    connection_limits limits{.max_request_bytes = 1024, .idle_timeout = std::chrono::milliseconds(60000),
+                             .max_in_flight = 8};
+    server srv{pool, dispatcher, limits};
+    uint16_t port = 0;
+};
+
+TEST_F(connection_test, responses_leave_in_request_order_when_later_ones_finish_first) {
+    int fd = connect_client();
+    constexpr uint32_t n = 20;
+    for (uint32_t i = 0; i < n; ++i) {
+        send_u32s(fd, {4, (n - i) * 5});  // the first waits longest
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+        auto r = recv_n(fd, 8);
+        ASSERT_EQ(r.size(), 8u) << "response " << i;
+        EXPECT_EQ(load_be32(r.data() + 4), (n - i) * 5) << "response " << i << " out of order";
+    }
+    // Requests were handled concurrently, but never more than max_in_flight at once.
+    EXPECT_GT(dispatcher.max_in_flight.load(), 1);
+    EXPECT_LE(dispatcher.max_in_flight.load(), 8);
+    ::close(fd);
+}
+
+TEST_F(connection_test, an_oversized_or_negative_size_closes_only_that_connection) {
+    int good = connect_client();
+    for (uint32_t size : {1025u, 0x80000000u, 0x7fffffffu}) {
+        int bad = connect_client();
+        send_u32s(bad, {size});
+        EXPECT_TRUE(recv_n(bad, 1).empty()) << "size " << size << " should close the connection";
+        ::close(bad);
+    }
+    send_u32s(good, {4, 1});
+    auto r = recv_n(good, 8);
+    ASSERT_EQ(r.size(), 8u);
+    EXPECT_EQ(load_be32(r.data() + 4), 1u);
+    ::close(good);
+}
+
+TEST_F(connection_test, a_dispatcher_refusal_closes_the_connection) {
+    int fd = connect_client();
+    send_u32s(fd, {2});
+    uint8_t junk[2] = {1, 2};
+    ASSERT_EQ(::send(fd, junk, 2, MSG_NOSIGNAL), 2);
+    EXPECT_TRUE(recv_n(fd, 1).empty());
+    ::close(fd);
+}
+
+} // namespace
+} // namespace trib::broker
