@@ -162,6 +162,12 @@ void cluster_link::apply(std::shared_ptr<const cluster_snapshot> s) {
     if (ready != _ready.load()) {
         TLOG_INFO("broker {} {}", _cfg.node_id, ready ? "is ready: registered and unfenced" : "is not ready (fenced)");
     }
+    if (ready && !_strays_removed) {
+        // Unfenced means caught up with the metadata up to this broker's registration, so
+        // the snapshot knows every topic that existed while it was away.
+        _partitions.remove_strays(*s, _cfg.node_id);
+        _strays_removed = true;
+    }
     _cache.publish(std::move(s));
     _ready = ready;
 }

@@ -64,6 +64,7 @@ private:
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> _apply_guard;
     std::thread _apply_thread;
     std::atomic<bool> _ready{false};
+    bool _strays_removed = false;  // apply thread only
 
     int _lock_fd = -1;
     std::mutex _pid_mu;

@@ -125,6 +125,43 @@ void partition_manager::drop(size_t core, std::map<topic_partition, std::unique_
     TLOG_INFO("deleted partition log {}", dir.string());
 }
 
+size_t partition_manager::remove_strays(const cluster_snapshot& snapshot, int32_t self) {
+    size_t removed = 0;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(_data_dir, ec)) {
+        auto marker = entry.path() / "partition.metadata";
+        if (!entry.is_directory() || !std::filesystem::exists(marker)) {
+            continue;  // not a partition log (the embedded coordinator's log has no marker)
+        }
+        std::string name = entry.path().filename().string();
+        auto dash = name.rfind('-');
+        std::string have;
+        if (std::ifstream in(marker); in) {
+            have.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        }
+        bool keep = false;
+        if (dash != std::string::npos) {
+            std::string topic = name.substr(0, dash);
+            int32_t index = -1;
+            try {
+                index = std::stoi(name.substr(dash + 1));
+            } catch (const std::exception&) {
+            }
+            const auto* t = snapshot.topic(topic);
+            const auto* p = snapshot.partition(topic, index);
+            keep = t && p && have == "topic_id: " + t->id.to_string() + "\n" &&
+                   std::find(p->replicas.begin(), p->replicas.end(), self) != p->replicas.end();
+        }
+        if (!keep) {
+            TLOG_INFO("removing {}: its topic was deleted or moved while this broker was away",
+                      entry.path().string());
+            std::filesystem::remove_all(entry.path(), ec);
+            ++removed;
+        }
+    }
+    return removed;
+}
+
 std::unique_ptr<partition> partition_manager::open_partition(const topic_partition& tp, const protocol::uuid& id,
                                                              const storage::log_config& cfg) {
     auto dir = dir_of(tp);

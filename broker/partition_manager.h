@@ -97,6 +97,11 @@ public:
     using config_fn = std::function<storage::log_config(const topic_info&)>;
     void apply(const cluster_snapshot& snapshot, int32_t self, const config_fn& config_for);
 
+    // Removes partition directories (those with a partition.metadata) that `snapshot` doesn't
+    // give this broker: topics deleted while it was down. Call once the broker has caught up
+    // with the metadata, never with a partial view. Returns how many went.
+    size_t remove_strays(const cluster_snapshot& snapshot, int32_t self);
+
     // Runs retention on every hosted log (on their cores).
     void run_retention();
     // Applies each log's flush policy (log.flush.interval.*) and refreshes the log size

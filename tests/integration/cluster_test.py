@@ -98,3 +98,18 @@ def test_dead_broker_is_fenced_and_loses_its_leaderships(cluster):
         _, listed = describe(brokers, None)
         return listed == {1, 2, 3}
     wait_until(back, what="broker 3 registered again")
+
+
+def test_topic_deleted_while_a_broker_was_down_is_removed_from_its_disk(cluster):
+    _, brokers = cluster
+    create(brokers, "gone", 3, 3)
+    create(brokers, "kept", 3, 3)
+    b3 = brokers[2]
+    wait_until(lambda: (b3.data_dir / "gone-0").is_dir() and (b3.data_dir / "kept-0").is_dir(),
+               what="broker 3 hosting both topics")
+    assert b3.stop() == 0
+    a = AdminClient({"bootstrap.servers": bootstrap(brokers[:2])})
+    a.delete_topics(["gone"])["gone"].result(30)
+    b3.start()  # ready only once caught up, after removing what it no longer hosts
+    assert not any((b3.data_dir / f"gone-{p}").exists() for p in range(3))
+    assert all((b3.data_dir / f"kept-{p}").is_dir() for p in range(3))
