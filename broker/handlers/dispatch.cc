@@ -44,11 +44,14 @@ asio::awaitable<dispatch_result> run_handler(broker_services& services, const re
                                                protocol::find_api(h.api_key)->name, h.api_version,
                                                h.correlation_id)};
     }
-    request_context ctx{services, h, conn};
+    request_context ctx{services, h, conn, std::nullopt};
     auto started = std::chrono::steady_clock::now();
     auto resp = co_await H::handle(ctx, std::move(req));
     if (!resp) {
         services.metrics.request_done(h.api_key, seconds_since(started));
+        if (ctx.close_reason) {
+            co_return close_connection{*ctx.close_reason};
+        }
         co_return no_response{};
     }
     auto frame = encode_response(h, *resp);

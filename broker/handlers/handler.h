@@ -30,6 +30,10 @@ struct request_context {
     broker_services& services;
     const protocol::request_header& header;
     const connection_info& conn;
+    // Set by a handler whose client must hear of a failure it gets no response for (acks=0
+    // Produce): the connection is closed after the request, as Kafka does, so the client
+    // refreshes its metadata.
+    std::optional<std::string> close_reason;
 
     int16_t version() const noexcept { return header.api_version; }
 };

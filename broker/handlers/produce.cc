@@ -181,6 +181,14 @@ handler_result<protocol::produce_response> produce_handler::handle(request_conte
         }
     }
     if (req.acks == 0) {
+        for (const auto& t : resp.responses) {
+            for (const auto& p : t.partition_responses) {
+                if (p.error_code != 0 && !ctx.close_reason) {
+                    ctx.close_reason = fmt::format("acks=0 produce to {}-{} failed with error {}", t.name, p.index,
+                                                   p.error_code);
+                }
+            }
+        }
         co_return std::nullopt;
     }
     co_return resp;

@@ -173,3 +173,32 @@ def test_random_input_fuzz_broker_survives(broker):
     with connect(broker) as s:
         send_request(s, API_VERSIONS, 0, 1, b"")
         assert read_response(s)[0] == 1
+
+
+def test_acks0_produce_failure_closes_the_connection(make_broker):
+    """acks=0 gets no response, so a failed one closes the connection, as Kafka does: the
+    client reconnects and refreshes its metadata instead of writing into the void."""
+    from kafka.protocol.produce import ProduceRequest
+    from kafka.record.memory_records import MemoryRecordsBuilder
+    from harness import admin_create_topic, connection_closed
+
+    b = make_broker(overrides={"auto.create.topics.enable": "false"})
+    admin_create_topic(b.bootstrap, "zero", 1)
+
+    def acks0(sock, topic):
+        records = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=1 << 20)
+        records.append(timestamp=None, key=b"k", value=b"v")
+        records.close()
+        req = ProduceRequest[3](transactional_id=None, required_acks=0, timeout=1000,
+                                topics=[(topic, [(0, records.buffer())])])
+        send_request(sock, 0, 3, 5, req.encode())
+
+    with socket.create_connection(("127.0.0.1", b.port), timeout=10) as ok:
+        acks0(ok, "zero")
+        send_request(ok, API_VERSIONS, 0, 6, b"")
+        corr, _ = read_response(ok)
+        assert corr == 6, "a successful acks=0 produce gets no response and keeps the connection"
+    with socket.create_connection(("127.0.0.1", b.port), timeout=10) as bad:
+        acks0(bad, "no-such-topic")
+        assert connection_closed(bad, timeout=10)
+    assert "acks=0 produce to no-such-topic-0 failed" in b.log_text()
