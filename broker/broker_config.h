@@ -1,8 +1,8 @@
 #pragma once
 
 // The broker's settings, with Apache Kafka's names (see broker_config.cc for the schema).
-#include "broker/net/connection.h"
-#include "broker/net/server.h"
+#include "net/connection.h"
+#include "net/server.h"
 #include "broker/cluster_metadata.h"
 #include "common/config.h"
 #include "storage/log.h"
@@ -13,6 +13,9 @@
 #include <vector>
 
 namespace trib::broker {
+
+using net::connection_limits;
+using net::listen_endpoint;
 
 struct broker_config {
     int32_t node_id = 0;

@@ -4,7 +4,7 @@
 //
 // Settings use Apache Kafka's names; KAFKA_* environment variables override the file.
 #include "broker/handlers/dispatch.h"
-#include "broker/net/server.h"
+#include "net/server.h"
 #include "broker/services.h"
 #include "common/listeners.h"
 #include "common/log.h"
@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
     TLOG_INFO("starting broker {} with data in {}", cfg.node_id, cfg.data_dir.string());
 
     handler_dispatcher dispatcher(*svc);
-    server srv(svc->pool, dispatcher, cfg.limits);
+    net::server srv(svc->pool, dispatcher, cfg.limits);
     asio::io_context main_ctx(1);
     std::atomic<bool> stopping{false};
     asio::signal_set signals(main_ctx, SIGINT, SIGTERM);

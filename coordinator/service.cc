@@ -70,7 +70,9 @@ std::vector<uint16_t> service::start() {
     _controller = std::make_unique<controller>(_cfg.controller, _clock);
     _log = single_voter_log::open(_cfg.metadata_dir, _cfg.log, *_notifier);
     _controller->set_log(*_log);
-    _server = std::make_unique<net::server>(_ctx, *this, _cfg.max_request_bytes);
+    net::connection_limits limits;
+    limits.max_request_bytes = _cfg.max_request_bytes;
+    _server = std::make_unique<net::server>(std::vector<asio::io_context*>{&_ctx}, *this, limits);
     auto ports = _server->start(_cfg.listeners);
     asio::co_spawn(_ctx, tick_loop(), [](std::exception_ptr e) { log_failed_coroutine(e, "lease ticker"); });
     _running = true;
@@ -178,6 +180,18 @@ asio::awaitable<void> service::fetch_metadata(const protocol::coordinator_fetch_
         resp.records = protocol::record_set{std::move(*data), {}};
     }
     resp.committed_offset = _log->committed().value();
+}
+
+asio::awaitable<net::dispatch_result> service::dispatch(bytes frame, const net::connection_info& conn) {
+    auto body = co_await handle(frame, conn.peer);
+    if (!body) {
+        co_return net::close_connection{"undecodable or unsupported coordinator request"};
+    }
+    net::outgoing_frame out;
+    out.data.resize(4 + body->size());
+    store_be32(out.data.data(), uint32_t(body->size()));
+    std::copy(body->begin(), body->end(), out.data.begin() + 4);
+    co_return net::respond{std::move(out)};
 }
 
 asio::awaitable<std::optional<bytes>> service::handle(const bytes& frame, const std::string& peer) {

@@ -7,7 +7,8 @@
 // controller free of locks.
 #include "coordinator/clock.h"
 #include "coordinator/controller.h"
-#include "coordinator/net/server.h"
+#include "net/dispatcher.h"
+#include "net/server.h"
 #include "coordinator/single_voter_log.h"
 
 #include <boost/asio/steady_timer.hpp>
@@ -29,7 +30,7 @@ struct service_config {
     int32_t max_request_bytes = 100 << 20;
 };
 
-class service final : public net::frame_handler {
+class service final : public net::request_dispatcher {
 public:
     explicit service(service_config cfg, clock& clk);
     service(const service&) = delete;
@@ -46,9 +47,12 @@ public:
     template<typename F>
     auto call(F f) -> decltype(f(std::declval<controller&>()));
 
-    asio::awaitable<std::optional<bytes>> handle(const bytes& frame, const std::string& peer) override;
+    // net::request_dispatcher: answers one request frame (an undecodable one closes the
+    // connection).
+    asio::awaitable<net::dispatch_result> dispatch(bytes frame, const net::connection_info& conn) override;
 
 private:
+    asio::awaitable<std::optional<bytes>> handle(const bytes& frame, const std::string& peer);
     class notifier;
     void committed();
     asio::awaitable<void> tick_loop();

@@ -1,11 +1,15 @@
 #pragma once
 
-#include "broker/net/dispatcher.h"
+#include "net/dispatcher.h"
 
 #include <cstdint>
 #include <vector>
 
 namespace trib::broker {
+
+using net::connection_info;
+using net::dispatch_result;
+using net::request_dispatcher;
 
 class broker_services;
 

@@ -14,7 +14,7 @@
 //
 // A handler returns nullopt only when the protocol says there is no response (acks=0).
 #include "broker/cluster_metadata.h"
-#include "broker/net/dispatcher.h"
+#include "net/dispatcher.h"
 #include "common/runtime.h"
 #include "protocol/api.h"
 #include "protocol/error_code.h"
@@ -23,6 +23,13 @@
 #include <optional>
 
 namespace trib::broker {
+
+using net::close_connection;
+using net::connection_info;
+using net::dispatch_result;
+using net::no_response;
+using net::outgoing_frame;
+using net::respond;
 
 class broker_services;
 

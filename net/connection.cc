@@ -1,6 +1,6 @@
-#include "broker/net/connection.h"
+#include "net/connection.h"
 
-#include "broker/net/dispatcher.h"
+#include "net/dispatcher.h"
 #include "common/log.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -11,7 +11,7 @@
 
 #include <sys/sendfile.h>
 
-namespace trib::broker {
+namespace trib::net {
 
 using asio::redirect_error;
 using asio::use_awaitable;
@@ -206,4 +206,4 @@ asio::awaitable<void> connection::idle_watch() {
     }
 }
 
-} // namespace trib::broker
+} // namespace trib::net

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "broker/net/frame.h"
+#include "net/frame.h"
 #include "common/runtime.h"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -14,7 +14,7 @@
 #include <optional>
 #include <string>
 
-namespace trib::broker {
+namespace trib::net {
 
 class request_dispatcher;
 
@@ -69,4 +69,4 @@ private:
     bool _closed = false;
 };
 
-} // namespace trib::broker
+} // namespace trib::net

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "broker/net/connection.h"
+#include "net/connection.h"
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace trib::broker {
+namespace trib::net {
 
 struct listen_endpoint {
     std::string name;  // listener name, e.g. PLAINTEXT, INTERNAL
@@ -17,11 +17,14 @@ struct listen_endpoint {
     uint16_t port = 0;
 };
 
-// Accepts connections on every listener and spreads them over the cores round-robin; each
-// connection then lives on its core for good. A connection costs two coroutines, not a thread.
+// Accepts connections on every listener and spreads them over the given io_contexts (one
+// per core) round-robin; each connection then lives on its context for good. A connection
+// costs a few coroutines, not a thread. The broker serves on every core of its io_pool; the
+// coordinator on its one service thread.
 class server {
 public:
     server(io_pool& pool, request_dispatcher& dispatcher, connection_limits limits);
+    server(std::vector<asio::io_context*> contexts, request_dispatcher& dispatcher, connection_limits limits);
     server(const server&) = delete;
     server& operator=(const server&) = delete;
 
@@ -31,13 +34,15 @@ public:
     void stop();
 
 private:
-    asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, std::string name);
+    // Takes an index, not the name: see broker/README.md on g++ 12 and coroutine arguments.
+    asio::awaitable<void> accept_loop(size_t index);
 
-    io_pool& _pool;
+    std::vector<asio::io_context*> _contexts;
     request_dispatcher& _dispatcher;
     connection_limits _limits;
     std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> _acceptors;
+    std::vector<std::string> _names;  // listener name of each acceptor
     size_t _next_core = 0;
 };
 
-} // namespace trib::broker
+} // namespace trib::net

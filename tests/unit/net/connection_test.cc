@@ -1,7 +1,7 @@
-// broker/net on real loopback sockets with a fake dispatcher: responses leave in request
+// net/ on real loopback sockets with a fake dispatcher: responses leave in request
 // order even when later requests finish first, and bad framing closes only that connection.
-#include "broker/net/dispatcher.h"
-#include "broker/net/server.h"
+#include "net/dispatcher.h"
+#include "net/server.h"
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -17,7 +17,7 @@
 #include <atomic>
 #include <chrono>
 
-namespace trib::broker {
+namespace trib::net {
 namespace {
 
 // Each request is 4 bytes: how long (ms) to take before answering. The answer echoes them.
@@ -137,4 +137,4 @@ TEST_F(connection_test, a_dispatcher_refusal_closes_the_connection) {
 }
 
 } // namespace
-} // namespace trib::broker
+} // namespace trib::net

@@ -5,7 +5,7 @@
 
 #include <vector>
 
-namespace trib::broker {
+namespace trib::net {
 
 // An encoded response ready to send: the size prefix and header and body in `data`, with
 // file ranges to splice in at the given positions (zero-copy Fetch).
@@ -22,4 +22,4 @@ struct outgoing_frame {
     }
 };
 
-} // namespace trib::broker
+} // namespace trib::net

@@ -1,9 +1,8 @@
-#include "broker/net/server.h"
+#include "net/server.h"
 
 #include "common/log.h"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ip/v6_only.hpp>
@@ -12,12 +11,25 @@
 
 #include <stdexcept>
 
-namespace trib::broker {
+namespace trib::net {
 
 using boost::system::error_code;
 
+namespace {
+std::vector<asio::io_context*> contexts_of(io_pool& pool) {
+    std::vector<asio::io_context*> out;
+    for (size_t i = 0; i < pool.size(); ++i) {
+        out.push_back(&pool.context(i));
+    }
+    return out;
+}
+} // namespace
+
 server::server(io_pool& pool, request_dispatcher& dispatcher, connection_limits limits)
-  : _pool(pool), _dispatcher(dispatcher), _limits(limits) {}
+  : server(contexts_of(pool), dispatcher, limits) {}
+
+server::server(std::vector<asio::io_context*> contexts, request_dispatcher& dispatcher, connection_limits limits)
+  : _contexts(std::move(contexts)), _dispatcher(dispatcher), _limits(limits) {}
 
 std::vector<uint16_t> server::start(const std::vector<listen_endpoint>& endpoints) {
     std::vector<uint16_t> ports;
@@ -27,14 +39,14 @@ std::vector<uint16_t> server::start(const std::vector<listen_endpoint>& endpoint
                                        : asio::ip::make_address(ep.host, ec);
         if (ec) {
             // A host name rather than an address: resolve it once.
-            asio::ip::tcp::resolver resolver(_pool.context(0));
+            asio::ip::tcp::resolver resolver(*_contexts[0]);
             auto results = resolver.resolve(ep.host, std::to_string(ep.port), ec);
             if (ec || results.empty()) {
                 throw std::runtime_error("listener " + ep.name + ": cannot resolve host '" + ep.host + "'");
             }
             address = results.begin()->endpoint().address();
         }
-        auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(_pool.context(0));
+        auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(*_contexts[0]);
         asio::ip::tcp::endpoint endpoint(address, ep.port);
         acceptor->open(endpoint.protocol(), ec);
         if (!ec && address.is_v6()) {
@@ -54,9 +66,10 @@ std::vector<uint16_t> server::start(const std::vector<listen_endpoint>& endpoint
         }
         ports.push_back(acceptor->local_endpoint().port());
         TLOG_INFO("listener {} on {}:{}", ep.name, ep.host.empty() ? "*" : ep.host, ports.back());
-        auto* a = acceptor.get();
         _acceptors.push_back(std::move(acceptor));
-        asio::co_spawn(_pool.context(0), accept_loop(*a, ep.name), asio::detached);
+        _names.push_back(ep.name);
+        asio::co_spawn(*_contexts[0], accept_loop(_acceptors.size() - 1),
+                       [](std::exception_ptr e) { log_failed_coroutine(e, "accept loop"); });
     }
     return ports;
 }
@@ -70,12 +83,13 @@ void server::stop() {
     }
 }
 
-asio::awaitable<void> server::accept_loop(asio::ip::tcp::acceptor& acceptor, std::string name) {
+asio::awaitable<void> server::accept_loop(size_t index) {
+    auto& acceptor = *_acceptors[index];
+    const std::string name = _names[index];
     for (;;) {
-        size_t core = _next_core++ % _pool.size();
+        auto& ctx = *_contexts[_next_core++ % _contexts.size()];
         error_code ec;
-        auto sock = co_await acceptor.async_accept(_pool.context(core),
-                                                   asio::redirect_error(asio::use_awaitable, ec));
+        auto sock = co_await acceptor.async_accept(ctx, asio::redirect_error(asio::use_awaitable, ec));
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
             co_return;
         }
@@ -87,8 +101,8 @@ asio::awaitable<void> server::accept_loop(asio::ip::tcp::acceptor& acceptor, std
             continue;
         }
         auto conn = std::make_shared<connection>(std::move(sock), name, _dispatcher, _limits);
-        asio::post(_pool.context(core), [conn] { conn->start(); });
+        asio::post(ctx, [conn] { conn->start(); });
     }
 }
 
-} // namespace trib::broker
+} // namespace trib::net

@@ -1,12 +1,12 @@
 #pragma once
 
-#include "broker/net/frame.h"
+#include "net/frame.h"
 #include "common/runtime.h"
 
 #include <string>
 #include <variant>
 
-namespace trib::broker {
+namespace trib::net {
 
 struct connection_info {
     std::string listener;  // name of the listener the client connected to
@@ -26,4 +26,4 @@ public:
     virtual asio::awaitable<dispatch_result> dispatch(bytes frame, const connection_info& conn) = 0;
 };
 
-} // namespace trib::broker
+} // namespace trib::net
