@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
-# Builds everything and runs every test: unit, integration (real binaries, stock clients)
-# and the fuzzers for a bounded time. Exits non-zero on any failure.
+# Builds everything and runs every test: unit, integration (real binaries, stock clients),
+# the same again against an AddressSanitizer + UndefinedBehaviorSanitizer build, and the
+# fuzzers for a bounded time. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
 ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 900
+
+# Sanitizers: a memory error or undefined behaviour anywhere, in a unit test or in a broker
+# or coordinator driven by the stock clients, fails the run.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTRIB_SANITIZE=ON -DTRIB_WERROR=ON >/dev/null
+cmake --build build-asan -j"$(nproc)"
+ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 900
+
 scripts/fuzz.sh "${TRIB_FUZZ_SECONDS:-60}"
