@@ -5,7 +5,7 @@
 #include "coordinator/controller.h"
 #include "coordinator/single_voter_log.h"
 #include "tests/fakes/coordinator_fake_clock.h"
-#include "tests/fakes/storage_temp_dir.h"
+#include "tests/fakes/temp_dir.h"
 
 #include <gtest/gtest.h>
 
@@ -123,7 +123,7 @@ public:
 
     const metadata_image& image() const { return ctrl->image(); }
 
-    storage::testing::temp_dir dir{"trib-coordinator"};
+    fakes::temp_dir dir{"trib-coordinator"};
     fake_clock clk;
     std::unique_ptr<controller> ctrl;
     std::unique_ptr<single_voter_log> log;

@@ -3,7 +3,7 @@
 // request, and both clients' images converging.
 #include "coordinator/client/client.h"
 #include "coordinator/service.h"
-#include "tests/fakes/storage_temp_dir.h"
+#include "tests/fakes/temp_dir.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -59,7 +59,7 @@ struct cluster {
 };
 
 TEST(end_to_end, two_brokers_register_create_a_topic_and_converge) {
-    storage::testing::temp_dir dir("trib-coordinator-e2e");
+    fakes::temp_dir dir("trib-coordinator-e2e");
     cluster c(dir.path());
     asio::io_context ctx;
     auto b1 = c.client(ctx, 1);
@@ -141,7 +141,7 @@ TEST(end_to_end, two_brokers_register_create_a_topic_and_converge) {
 }
 
 TEST(end_to_end, a_restarted_coordinator_serves_its_snapshot_and_tail) {
-    storage::testing::temp_dir dir("trib-coordinator-e2e");
+    fakes::temp_dir dir("trib-coordinator-e2e");
     metadata_image before;
     {
         cluster c(dir.path());

@@ -1,7 +1,7 @@
 // SIGKILL the real tributary-coordinator after acknowledged changes: every one of them is
 // there after a restart on the same directory.
 #include "coordinator/client/client.h"
-#include "tests/fakes/storage_temp_dir.h"
+#include "tests/fakes/temp_dir.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -72,7 +72,7 @@ TEST(process, sigkill_keeps_every_acknowledged_change) {
     if (!std::filesystem::exists(binary)) {
         GTEST_SKIP() << binary << " is not built";
     }
-    storage::testing::temp_dir dir("trib-coordinator-kill");
+    fakes::temp_dir dir("trib-coordinator-kill");
     uint16_t port = free_port();
     pid_t pid = spawn(dir.path(), port);
     ASSERT_GT(pid, 0);

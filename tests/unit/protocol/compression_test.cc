@@ -1,5 +1,7 @@
 #include "protocol/compression.h"
 
+#include "tests/fakes/temp_dir.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -275,21 +277,7 @@ TEST(compression, concatenated_gzip_members_and_zstd_frames) {
 
 // ---- data produced by the stock command-line tools --------------------------------------
 
-class tool_dir {
-public:
-    tool_dir() {
-        std::string tmpl = (fs::temp_directory_path() / "trib-codec-XXXXXX").string();
-        _path = mkdtemp(tmpl.data());
-    }
-    ~tool_dir() {
-        std::error_code ec;
-        fs::remove_all(_path, ec);
-    }
-    fs::path operator/(const std::string& name) const { return fs::path(_path) / name; }
-
-private:
-    std::string _path;
-};
+using tool_dir = fakes::temp_dir;
 
 void write_file(const fs::path& p, bytes_view data) {
     std::ofstream f(p, std::ios::binary);
@@ -343,7 +331,7 @@ TEST(compression, decompresses_what_the_stock_tools_write) {
         {"lz4", compression_codec::lz4, "lz4 -q --content-size -BX -c {in} > {out}"},
         {"lz4", compression_codec::lz4, "cat {in} | lz4 -q -c > {out}"},
     };
-    tool_dir dir;
+    tool_dir dir("trib-codec");
     const std::pair<const char*, bytes> inputs[] = {
         {"text", text_bytes(300000)}, {"random", random_bytes(100000)}, {"empty", bytes{}}};
     int ran = 0;
@@ -379,7 +367,7 @@ TEST(compression, the_stock_tools_read_what_we_write) {
         {compression_codec::zstd, "zstd -q -d -c {in} > {out}"},
         {compression_codec::lz4, "lz4 -q -d -c {in} > {out}"},
     };
-    tool_dir dir;
+    tool_dir dir("trib-codec");
     bytes data = text_bytes(200000);
     int ran = 0;
     for (const auto& [codec, cmd] : cases) {
@@ -402,7 +390,7 @@ TEST(compression, the_stock_tools_read_what_we_write) {
 }
 
 TEST(compression, tool_made_bombs_stop_at_limit) {
-    tool_dir dir;
+    tool_dir dir("trib-codec");
     int ran = 0;
     for (auto [tool, codec] : {std::pair{"gzip", compression_codec::gzip},
                                std::pair{"zstd", compression_codec::zstd},
@@ -434,7 +422,7 @@ TEST(compression, kafka_python_codecs_both_ways) {
     if (!fs::exists("/usr/bin/python3")) {
         GTEST_SKIP() << "/usr/bin/python3 missing";
     }
-    tool_dir dir;
+    tool_dir dir("trib-codec");
     bytes data = text_bytes(150000); // several xerial blocks
     int ran = 0;
     std::string skipped;

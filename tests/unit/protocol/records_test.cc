@@ -3,6 +3,8 @@
 #include "common/crc32c.h"
 #include "protocol/compression.h"
 
+#include "tests/fakes/temp_dir.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -624,21 +626,7 @@ TEST(records, varints_round_trip_and_reject_overlong) {
 const std::string kafka_python_script =
     std::string(TRIB_SOURCE_DIR) + "/tests/integration/capture_codecs/kafka_python_codec.py";
 
-class temp_dir {
-public:
-    temp_dir() {
-        std::string tmpl = (fs::temp_directory_path() / "trib-records-XXXXXX").string();
-        _path = mkdtemp(tmpl.data());
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(_path, ec);
-    }
-    fs::path operator/(const std::string& name) const { return fs::path(_path) / name; }
-
-private:
-    std::string _path;
-};
+using fakes::temp_dir;
 
 // Runs a command, returns (exit code, stdout).
 std::pair<int, std::string> run_capture(const std::string& cmd) {
@@ -700,7 +688,7 @@ TEST(records, kafka_python_batches_both_ways) {
     if (!fs::exists("/usr/bin/python3")) {
         GTEST_SKIP() << "/usr/bin/python3 missing";
     }
-    temp_dir dir;
+    temp_dir dir("trib-records");
     int ran = 0;
     std::string skipped;
     for (auto codec : all_codecs) {

@@ -6,7 +6,7 @@
 #include "storage/log.h"
 #include "storage/syncer.h"
 #include "tests/fakes/storage_batches.h"
-#include "tests/fakes/storage_temp_dir.h"
+#include "tests/fakes/temp_dir.h"
 #include "tests/unit/storage/storage_test_util.h"
 
 #include <gtest/gtest.h>
@@ -26,6 +26,7 @@ namespace trib::storage {
 namespace {
 
 using namespace testing;
+using fakes::temp_dir;
 
 struct ack {
     int64_t base;

@@ -2,7 +2,7 @@
 #include "storage/log.h"
 #include "tests/fakes/storage_batches.h"
 #include "tests/fakes/storage_fake_clock.h"
-#include "tests/fakes/storage_temp_dir.h"
+#include "tests/fakes/temp_dir.h"
 #include "tests/unit/storage/storage_test_util.h"
 
 #include <gtest/gtest.h>
@@ -14,6 +14,7 @@ namespace trib::storage {
 namespace {
 
 using namespace testing;
+using fakes::temp_dir;
 namespace fs = std::filesystem;
 
 bytes read_file(const fs::path& p) {

@@ -1,7 +1,7 @@
 #include "storage/log.h"
 #include "storage/syncer.h"
 #include "tests/fakes/storage_batches.h"
-#include "tests/fakes/storage_temp_dir.h"
+#include "tests/fakes/temp_dir.h"
 #include "tests/unit/storage/storage_test_util.h"
 
 #include <gtest/gtest.h>
@@ -15,6 +15,7 @@ namespace trib::storage {
 namespace {
 
 using namespace testing;
+using fakes::temp_dir;
 
 // An fsync hook the test holds shut: calls from threads other than the test's own block
 // until release(). Counts completed fsyncs.
