@@ -781,6 +781,26 @@ void config_changes(std::vector<config_record>& out, int8_t type, const std::str
     }
 }
 
+// Ends one resource of an AlterConfigs or IncrementalAlterConfigs request: its error, or
+// (unless only validating) the records that turn `before` into `after`.
+template<typename Result, typename Change>
+void finish_resource(Result& out, error_code err, const std::string& msg, bool validate_only, int8_t type,
+                     const std::string& name, const config_map& before, const config_map& after, Change& c) {
+    if (err != error_code::none) {
+        out.error_code = code(err);
+        out.error_message = msg;
+        return;
+    }
+    if (validate_only) {
+        return;
+    }
+    std::vector<config_record> records;
+    config_changes(records, type, name, before, after);
+    for (auto& r : records) {
+        c.add(std::move(r));
+    }
+}
+
 } // namespace
 
 void controller::incremental_alter_configs(const protocol::incremental_alter_configs_request& req, int16_t,
@@ -854,19 +874,7 @@ void controller::incremental_alter_configs(const protocol::incremental_alter_con
                 }
             }
         }
-        if (err != error_code::none) {
-            out.error_code = code(err);
-            out.error_message = msg;
-            continue;
-        }
-        if (req.validate_only) {
-            continue;
-        }
-        std::vector<config_record> records;
-        config_changes(records, res.resource_type, res.resource_name, before, after);
-        for (auto& r : records) {
-            c.add(std::move(r));
-        }
+        finish_resource(out, err, msg, req.validate_only, res.resource_type, res.resource_name, before, after, c);
     }
 }
 
@@ -894,19 +902,7 @@ void controller::alter_configs(const protocol::alter_configs_request& req, int16
                 after[kv.name] = *kv.value;
             }
         }
-        if (err != error_code::none) {
-            out.error_code = code(err);
-            out.error_message = msg;
-            continue;
-        }
-        if (req.validate_only) {
-            continue;
-        }
-        std::vector<config_record> records;
-        config_changes(records, res.resource_type, res.resource_name, before, after);
-        for (auto& r : records) {
-            c.add(std::move(r));
-        }
+        finish_resource(out, err, msg, req.validate_only, res.resource_type, res.resource_name, before, after, c);
     }
 }
 

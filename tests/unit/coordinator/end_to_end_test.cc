@@ -3,6 +3,7 @@
 // request, and both clients' images converging.
 #include "coordinator/client/client.h"
 #include "coordinator/service.h"
+#include "tests/fakes/run_until.h"
 #include "tests/fakes/temp_dir.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -17,18 +18,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Runs `ctx` until `done()` or the deadline (the network is real; nothing here sleeps for
-// correctness: every wait ends as soon as the condition holds).
-bool run_until(asio::io_context& ctx, const std::function<bool()>& done, std::chrono::milliseconds limit = 15s) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < deadline) {
-        ctx.run_for(10ms);
-        if (ctx.stopped()) {
-            ctx.restart();
-        }
-    }
-    return done();
-}
+using fakes::run_until;
 
 struct cluster {
     explicit cluster(const std::filesystem::path& dir) {

@@ -1,6 +1,7 @@
 // SIGKILL the real tributary-coordinator after acknowledged changes: every one of them is
 // there after a restart on the same directory.
 #include "coordinator/client/client.h"
+#include "tests/fakes/run_until.h"
 #include "tests/fakes/temp_dir.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -45,16 +46,7 @@ pid_t spawn(const std::filesystem::path& dir, uint16_t port) {
     return pid;
 }
 
-bool run_until(asio::io_context& ctx, const std::function<bool()>& done, std::chrono::milliseconds limit = 15s) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < deadline) {
-        ctx.run_for(10ms);
-        if (ctx.stopped()) {
-            ctx.restart();
-        }
-    }
-    return done();
-}
+using fakes::run_until;
 
 std::shared_ptr<coordinator_client> make_client(asio::io_context& ctx, uint16_t port, bool broker) {
     client_config c;
