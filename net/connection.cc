@@ -181,7 +181,11 @@ asio::awaitable<bool> connection::send(const outgoing_frame& f) {
             }
             // The file got shorter under us (truncation or retention): the client has been
             // promised `len` bytes, so the connection can't continue.
-            TLOG_WARN("sendfile to {} failed: {}", _peer, n == 0 ? "unexpected end of file" : strerror(errno));
+            if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+                TLOG_DEBUG("{} closed the connection during a response", _peer);
+            } else {
+                TLOG_WARN("sendfile to {} failed: {}", _peer, n == 0 ? "unexpected end of file" : strerror(errno));
+            }
             co_return false;
         }
     }

@@ -9,6 +9,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <csignal>
+#include <mutex>
 #include <stdexcept>
 
 namespace trib::net {
@@ -29,7 +31,13 @@ server::server(io_pool& pool, request_dispatcher& dispatcher, connection_limits 
   : server(contexts_of(pool), dispatcher, limits) {}
 
 server::server(std::vector<asio::io_context*> contexts, request_dispatcher& dispatcher, connection_limits limits)
-  : _contexts(std::move(contexts)), _dispatcher(dispatcher), _limits(limits) {}
+  : _contexts(std::move(contexts)), _dispatcher(dispatcher), _limits(limits) {
+    // sendfile(2) has no MSG_NOSIGNAL: without this, a client that closes its connection
+    // while a zero-copy Fetch response is being sent kills the whole process with SIGPIPE.
+    // Every send then fails with EPIPE instead, which ends that one connection.
+    static std::once_flag once;
+    std::call_once(once, [] { std::signal(SIGPIPE, SIG_IGN); });
+}
 
 std::vector<uint16_t> server::start(const std::vector<listen_endpoint>& endpoints) {
     std::vector<uint16_t> ports;

@@ -202,3 +202,31 @@ def test_acks0_produce_failure_closes_the_connection(make_broker):
         acks0(bad, "no-such-topic")
         assert connection_closed(bad, timeout=10)
     assert "acks=0 produce to no-such-topic-0 failed" in b.log_text()
+
+
+def test_client_closing_during_a_large_fetch_response(broker):
+    """A consumer that goes away while its Fetch response is being sent (zero-copy from the
+    log) costs only its own connection: the send fails with EPIPE, no SIGPIPE kills the
+    broker. librdkafka does this when a response exceeds its receive.message.max.bytes."""
+    from kafka.protocol.fetch import FetchRequest
+
+    p = Producer({"bootstrap.servers": broker.bootstrap, "acks": 1, "linger.ms": 20,
+                  "batch.size": 1 << 20})
+    value = b"x" * 1024
+    for _ in range(48 * 1024):  # 48 MiB: far more than the socket buffers hold
+        p.produce("bigfetch", value, partition=0)
+        p.poll(0)
+    assert p.flush(60) == 0
+
+    req = FetchRequest[4](replica_id=-1, max_wait_time=100, min_bytes=1, max_bytes=64 << 20,
+                          isolation_level=0,
+                          topics=[("bigfetch", [(0, 0, 64 << 20)])])
+    for i in range(5):
+        with connect(broker) as s:
+            send_request(s, 1, 4, 100 + i, req.encode())
+            assert len(s.recv(65536)) > 0  # the response has started
+            # Close with unread data and no linger: the kernel answers further data with a
+            # reset, so the broker's next sendfile meets a closed peer.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        assert broker.alive(), "the broker died when a client closed during a Fetch response"
+    still_serving(broker)
