@@ -8,6 +8,8 @@
 #   P1  produce 1 KiB records to 16 partitions, acks=1        MB/s / loopback   >= 0.25
 #   P2  produce 100 B records to 6 partitions, one producer   records/s         >= 820,000
 #   C1  consume what P1 wrote (4 GiB) from the page cache     MB/s / loopback   >= 0.4
+#       by BENCH_C1_CLIENTS consumers splitting the partitions (a consumer group's way
+#       to read faster); C1x1 then reads it again with one consumer, for comparison
 #   L1  end-to-end latency, 50,000 msg/s x 1 KiB               p99               <= 5 ms
 #   broker CPU-seconds per GB (/proc/<pid>/stat) and peak RSS (VmHWM, reset before each
 #   scenario through /proc/<pid>/clear_refs)                   RSS under P1      <= 256 MiB
@@ -19,6 +21,7 @@
 #   BENCH_P2_SECONDS=15      P2 duration
 #   BENCH_L1_SECONDS=20      L1 measured duration (after BENCH_L1_WARMUP=3 s)
 #   BENCH_L1_RATE=50000      L1 messages per second
+#   BENCH_C1_CLIENTS=2       consumers sharing C1's partitions
 #   BENCH_IO_THREADS=nproc   the broker's num.io.threads
 #   BENCH_PERF=1             perf record -g the broker during each scenario (raw folder)
 #   BENCH_SKIP_BUILD=1       use the binaries already in the build folder
@@ -41,7 +44,8 @@ l1_seconds=${BENCH_L1_SECONDS:-20}
 l1_warmup=${BENCH_L1_WARMUP:-3}
 l1_rate=${BENCH_L1_RATE:-50000}
 io_threads=${BENCH_IO_THREADS:-$(nproc)}
-only=${BENCH_ONLY:-P1 C1 P2 L1}
+c1_clients=${BENCH_C1_CLIENTS:-2}
+only=${BENCH_ONLY:-P1 C1 C1x1 P2 L1}
 mkdir -p "$results_dir" "$raw"
 rm -f "$raw"/*.json "$raw"/*.err "$raw"/*.txt
 
@@ -91,12 +95,30 @@ echo "== page-cache write limit (dd, $c1_bytes of new data, no fsync)"
 # What a produce must at least do per byte: write new data into the page cache of the data
 # filesystem (new pages, the filesystem's block reservation, dirty throttling past the
 # background ratio). Same volume as P1, same folder the broker writes to.
+# Every measurement of new writes (both dd's and P1) starts 5 s after the last memory was
+# freed: a VM with free page reporting (virtio-balloon) hands freed memory back to the
+# host about 2 s after it is freed, and writing into such pages again costs a host fault
+# each, several times the cost of writing into memory freed a moment ago.
+settle() { sync; sleep 5; }
 dd_dir=$(mktemp -d "$build/dd.XXXXXX")
-sync
+settle
 dd if=/dev/zero of="$dd_dir/f" bs=1M count=$(( c1_records / 1024 )) 2>"$raw/dd.txt" || true
 rm -rf "$dd_dir"
-sync
 tail -1 "$raw/dd.txt"
+# The broker writes from num.io.threads cores at once: the same volume by that many dd's in
+# parallel is the limit those cores have together.
+dd_dir=$(mktemp -d "$build/dd.XXXXXX")
+settle
+dd_t0=$(date +%s%N)
+for i in $(seq "$io_threads"); do
+  dd if=/dev/zero of="$dd_dir/f$i" bs=1M count=$(( c1_records / 1024 / io_threads )) 2>/dev/null &
+done
+wait
+dd_t1=$(date +%s%N)
+echo "$(( c1_records / 1024 / io_threads * io_threads * 1048576 )) $(( dd_t1 - dd_t0 )) $io_threads" >"$raw/dd_parallel.txt"
+rm -rf "$dd_dir"
+sync
+awk '{printf "%d writers in parallel: %.2f GB/s\n", $3, $1 / $2}' "$raw/dd_parallel.txt"
 
 echo "== broker"
 data=$(mktemp -d "$build/broker-bench.XXXXXX")
@@ -177,6 +199,7 @@ want() { [[ " $only " == *" $1 "* ]]; }
 prod_common=(--acks 1 --linger-ms 5 --batch-size 1048576 --compression none)
 
 if want P1; then
+  settle
   run_scenario P1 produce --topic p1 --partitions 16 --record-size 1024 --records "$c1_records" \
     "${prod_common[@]}"
 fi
@@ -187,7 +210,10 @@ if want C1; then
       awk '{r += $1; s += $2} END {printf "%.0f %.0f\n", r, s}' >"$raw/C1.fincore.txt" || true
   fi
   sync  # dirty pages written back first, so C1 doesn't compete with writeback
-  run_scenario C1 consume --topic p1 --bytes "$c1_bytes" --seconds 600
+  run_scenario C1 consume --topic p1 --bytes "$c1_bytes" --seconds 600 --clients "$c1_clients"
+fi
+if want C1x1; then
+  run_scenario C1x1 consume --topic p1 --bytes "$c1_bytes" --seconds 600 --clients 1
 fi
 if want P2; then
   run_scenario P2 produce --topic p2 --partitions 6 --record-size 100 --seconds "$p2_seconds" \
@@ -227,7 +253,8 @@ try:
     loop = iperf["end"]["sum_received"]["bits_per_second"] / 8
 except (KeyError, TypeError):
     loop = None
-sc = {n: load(n + ".json") for n in ("P1", "C1", "P2", "L1")}
+SCENARIOS = ("P1", "C1", "C1x1", "P2", "L1")
+sc = {n: load(n + ".json") for n in SCENARIOS}
 pagecache = None  # dd: "N bytes (...) copied, S s, ..."
 try:
     import re
@@ -236,6 +263,22 @@ try:
         pagecache = int(m.group(1)) / float(m.group(2))
 except OSError:
     pass
+pagecache_par, dd_writers = None, None  # "bytes nanoseconds writers"
+try:
+    b_, ns_, w_ = open(os.path.join(raw, "dd_parallel.txt")).read().split()
+    if int(ns_) > 0:
+        pagecache_par, dd_writers = int(b_) / (int(ns_) / 1e9), int(w_)
+except (OSError, ValueError):
+    pass
+
+def pagecache_limits(v):
+    """Produce throughput `v` (B/s) against the page-cache write limits."""
+    out = ""
+    if pagecache:
+        out += "; page-cache write %s (ratio %.2f)" % (gbps(pagecache), v / pagecache)
+    if pagecache_par:
+        out += ", %d writers %s (ratio %.2f)" % (dd_writers, gbps(pagecache_par), v / pagecache_par)
+    return out
 
 def cmd(n):
     try:
@@ -246,7 +289,7 @@ def cmd(n):
 def valid(d, n):
     if not d:
         return "not run"
-    if n == "C1":
+    if n.startswith("C1"):
         ok = d.get("errors", 1) == 0 and d.get("complete") == 1
     elif n == "L1":
         ok = d.get("delivery_errors", 1) == 0 and d.get("lost", 1) == 0
@@ -268,19 +311,27 @@ if p1:
     r = v / loop if loop else None
     row("P1 produce 1 KiB x 16 partitions, acks=1" + valid(p1, "P1"),
         "%.1f MB/s (%.0f records/s)" % (p1["mb_per_s"], p1["records_per_s"]),
-        lim + ("; page-cache write %s (ratio %.2f)" % (gbps(pagecache), v / pagecache) if pagecache else ""),
+        lim + pagecache_limits(v),
         "%.3f" % r if r else "n/a", ">= 0.25 of loopback", "yes" if r and r >= 0.25 else "NO")
 if c1:
     v = c1["mb_per_s"] * 1e6
     r = v / loop if loop else None
-    row("C1 consume %s from page cache%s" % (c1_bytes.upper().replace("G", " GiB"), valid(c1, "C1")),
+    row("C1 consume %s from page cache, %d consumers%s" % (
+            c1_bytes.upper().replace("G", " GiB"), c1.get("clients", 1), valid(c1, "C1")),
         "%.1f MB/s (%.2f GB in %.1f s)" % (c1["mb_per_s"], c1["bytes"] / GB, c1["seconds"]), lim,
         "%.3f" % r if r else "n/a", ">= 0.4 of loopback", "yes" if r and r >= 0.4 else "NO")
+c1x1 = sc["C1x1"]
+if c1x1:
+    v = c1x1["mb_per_s"] * 1e6
+    r = v / loop if loop else None
+    row("(C1x1: the same, one consumer%s)" % valid(c1x1, "C1x1"),
+        "%.1f MB/s (%.2f GB in %.1f s)" % (c1x1["mb_per_s"], c1x1["bytes"] / GB, c1x1["seconds"]),
+        lim, "%.3f" % r if r else "n/a", "for comparison", "")
 if p2:
     v = p2["records_per_s"]
     row("P2 produce 100 B x 6 partitions, one producer" + valid(p2, "P2"),
         "%.0f records/s (%.1f MB/s)" % (v, p2["mb_per_s"]),
-        lim + ("; page-cache write %s (ratio %.2f)" % (gbps(pagecache), p2["mb_per_s"] * 1e6 / pagecache) if pagecache else ""),
+        lim + pagecache_limits(p2["mb_per_s"] * 1e6),
         "%.3f" % (p2["mb_per_s"] * 1e6 / loop) if loop else "n/a", ">= 820,000 records/s",
         "yes" if v >= 820000 else "NO")
 if l1:
@@ -311,6 +362,9 @@ res.append("| --- | --- |")
 res.append("| TCP loopback, iperf3 -c 127.0.0.1 -t 5, one stream | %s |" % gbps(loop))
 res.append("| buffered write of new data to the data filesystem, dd %s bs=1M, no fsync | %s |" % (
     c1_bytes, gbps(pagecache)))
+if pagecache_par:
+    res.append("| the same volume by %d dd's in parallel (the broker's num.io.threads) | %s |" % (
+        dd_writers, gbps(pagecache_par)))
 res.append("")
 res.append("The targets are ratios to loopback. Every byte a producer sends must also be copied into "
            "new page-cache pages, so produce figures are also given as a ratio to the second limit.")
@@ -328,7 +382,7 @@ res.append("")
 res.append("| scenario | payload | wall | broker CPU | broker cores busy | broker CPU-s per GB | "
            "broker peak RSS | load generator CPU | load avg before/after |")
 res.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-for n in ("P1", "C1", "P2", "L1"):
+for n in SCENARIOS:
     d = sc[n]
     if not d:
         continue
@@ -364,8 +418,10 @@ res.append("Producers (P1, P2): acks=1, linger.ms=5, batch.size=1048576, batch.n
            "compression.type=none, enable.idempotence=false, max.in.flight=5, "
            "queue.buffering.max.messages=2000000, queue.buffering.max.kbytes=1048576, null keys, "
            "records spread round-robin over the partitions, one payload buffer (not copied); the "
-           "clock runs from the first produce() to the end of flush(). Consumer (C1): assign() of "
-           "every partition at the beginning, librdkafka defaults (fetch.max.bytes 50 MiB, "
+           "clock runs from the first produce() to the end of flush(). Consumers (C1): each its own "
+           "librdkafka client (own connection and threads) assign()ing its share of the partitions "
+           "(partition p to consumer p mod N) at the beginning, as the members of a consumer group "
+           "split a topic; librdkafka defaults (fetch.max.bytes 50 MiB, "
            "max.partition.fetch.bytes 1 MiB, fetch.wait.max.ms 500), clock from first to last "
            "record. Latency (L1): the producer sends at a fixed rate (paced every 100 us) with "
            "linger.ms=0, acks=1, the send time (steady clock) in the first 8 bytes of the value; a "
@@ -374,7 +430,7 @@ res.append("Producers (P1, P2): acks=1, linger.ms=5, batch.size=1048576, batch.n
            "every message sent after the warm-up, from a sorted vector.")
 res.append("")
 res.append("```")
-for n in ("P1", "C1", "P2", "L1"):
+for n in SCENARIOS:
     if cmd(n):
         res.append("%s: %s" % (n, cmd(n)))
 res.append("```")

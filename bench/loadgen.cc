@@ -49,6 +49,7 @@ struct options {
     std::string label;      // echoed in the JSON line
     std::vector<std::pair<std::string, std::string>> extra;  // --set k=v (librdkafka)
     bool round_robin = true;  // produce: explicit round-robin over partitions
+    int clients = 1;          // produce/consume: independent clients, partitions split among them
 };
 
 [[noreturn]] void die(const std::string& msg) {
@@ -73,6 +74,8 @@ void usage() {
                  "  --batch-size B        batch.size (1048576)\n"
                  "  --compression C       none|gzip|snappy|lz4|zstd (none)\n"
                  "  --partitioner P       rr (explicit round-robin, default) or default (librdkafka's)\n"
+                 "  --clients N           produce/consume: N clients (own connections and threads),\n"
+                 "                        client i takes the partitions p with p %% N == i (1)\n"
                  "  --set KEY=VALUE       any librdkafka property (repeatable)\n"
                  "  --label L             copied into the JSON line\n");
     std::exit(2);
@@ -118,6 +121,7 @@ options parse(int argc, char** argv) {
         else if (k == "--compression") o.compression = v;
         else if (k == "--label") o.label = v;
         else if (k == "--partitioner") o.round_robin = (v == "rr");
+        else if (k == "--clients") o.clients = int(parse_size(v));
         else if (k == "--set") {
             auto eq = v.find('=');
             if (eq == std::string::npos) die("--set wants KEY=VALUE");
@@ -125,6 +129,8 @@ options parse(int argc, char** argv) {
         } else die("unknown option " + k);
     }
     if (o.record_size < 8 && o.mode == "latency") die("latency needs --record-size >= 8");
+    if (o.clients < 1 || o.clients > 64) die("--clients wants 1..64");
+    if (o.clients > 1 && !o.round_robin) die("--clients needs the rr partitioner");
     return o;
 }
 
@@ -307,65 +313,120 @@ void produce_one(rd_kafka_t* rk, rd_kafka_topic_t* t, int32_t partition, void* p
     }
 }
 
-int run_produce(const options& o) {
-    if (o.records == 0 && o.seconds == 0) die("produce needs --records or --seconds");
-    delivery_stats st;
-    rd_kafka_conf_t* conf = producer_conf(o);
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    rd_kafka_conf_set_opaque(conf, &st);
-    apply_extra(conf, o);
-    rd_kafka_t* rk = make_client(RD_KAFKA_PRODUCER, conf);
-    int parts = ensure_topic(rk, o);
-    rd_kafka_topic_t* t = rd_kafka_topic_new(rk, o.topic.c_str(), nullptr);
+// The partitions client `index` of `clients` owns: p with p % clients == index.
+std::vector<int32_t> partitions_of(int parts, int index, int clients) {
+    std::vector<int32_t> mine;
+    for (int32_t p = index; p < parts; p += clients) mine.push_back(p);
+    return mine;
+}
 
-    std::vector<char> payload(o.record_size);
-    for (size_t i = 0; i < payload.size(); ++i) payload[i] = char('a' + i % 26);
+struct produce_result {
+    int64_t sent = 0;
+    double t_enqueued = 0;
+    double t_end = 0;
+    rd_kafka_resp_err_t flush_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+};
 
-    double cpu0 = cpu_seconds();
-    double t0 = now_s();
-    double stop_at = o.seconds > 0 ? t0 + o.seconds : 0;
+// One producer client: `quota` records (-1: until `stop_at`) round-robin over `mine`, then
+// flush.
+void produce_client(const options& o, rd_kafka_t* rk, rd_kafka_topic_t* t,
+                    const std::vector<int32_t>& mine, int64_t quota, double stop_at,
+                    std::vector<char>& payload, produce_result& r) {
     int64_t sent = 0;
     for (;;) {
-        if (o.records > 0 && sent >= o.records) break;
+        if (quota >= 0 && sent >= quota) break;
         if (stop_at > 0 && (sent & 1023) == 0 && now_s() >= stop_at) break;
-        int32_t p = o.round_robin ? int32_t(sent % parts) : RD_KAFKA_PARTITION_UA;
+        int32_t p = o.round_robin ? mine[size_t(sent % int64_t(mine.size()))] : RD_KAFKA_PARTITION_UA;
         produce_one(rk, t, p, payload.data(), payload.size(), 0);
         ++sent;
         if ((sent & 1023) == 0) rd_kafka_poll(rk, 0);
     }
-    double t_enqueued = now_s();
-    rd_kafka_resp_err_t fe = rd_kafka_flush(rk, 120000);
-    double t1 = now_s();
+    r.t_enqueued = now_s();
+    r.flush_err = rd_kafka_flush(rk, 120000);
+    r.t_end = now_s();
+    r.sent = sent;
+}
+
+int run_produce(const options& o) {
+    if (o.records == 0 && o.seconds == 0) die("produce needs --records or --seconds");
+    const int n = o.clients;
+    std::vector<delivery_stats> st(static_cast<size_t>(n));
+    std::vector<rd_kafka_t*> rks;
+    for (int i = 0; i < n; ++i) {
+        rd_kafka_conf_t* conf = producer_conf(o);
+        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+        rd_kafka_conf_set_opaque(conf, &st[size_t(i)]);
+        apply_extra(conf, o);
+        rks.push_back(make_client(RD_KAFKA_PRODUCER, conf));
+    }
+    int parts = ensure_topic(rks[0], o);
+    if (parts < n) die("--clients " + std::to_string(n) + " is more than the partitions");
+    std::vector<rd_kafka_topic_t*> topics;
+    for (auto* rk : rks) topics.push_back(rd_kafka_topic_new(rk, o.topic.c_str(), nullptr));
+
+    std::vector<char> payload(o.record_size);
+    for (size_t i = 0; i < payload.size(); ++i) payload[i] = char('a' + i % 26);
+
+    std::vector<produce_result> res(static_cast<size_t>(n));
+    double cpu0 = cpu_seconds();
+    double t0 = now_s();
+    double stop_at = o.seconds > 0 ? t0 + o.seconds : 0;
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n; ++i) {
+        int64_t quota = -1;
+        if (o.records > 0) quota = o.records / n + (i < o.records % n ? 1 : 0);
+        threads.emplace_back([&, i, quota] {
+            produce_client(o, rks[size_t(i)], topics[size_t(i)], partitions_of(parts, i, n), quota,
+                           stop_at, payload, res[size_t(i)]);
+        });
+    }
+    for (auto& th : threads) th.join();
     double cpu1 = cpu_seconds();
-    int64_t undelivered = sent - st.ok.load() - st.failed.load();
+    int64_t sent = 0, ok = 0, ok_bytes = 0, failed = 0;
+    double t_enqueued = 0, t1 = 0;
+    rd_kafka_resp_err_t fe = RD_KAFKA_RESP_ERR_NO_ERROR;
+    std::string first_error;
+    for (int i = 0; i < n; ++i) {
+        auto& r = res[size_t(i)];
+        sent += r.sent;
+        ok += st[size_t(i)].ok.load();
+        ok_bytes += st[size_t(i)].ok_bytes.load();
+        failed += st[size_t(i)].failed.load();
+        t_enqueued = std::max(t_enqueued, r.t_enqueued);
+        t1 = std::max(t1, r.t_end);
+        if (!fe) fe = r.flush_err;
+        if (first_error.empty()) first_error = st[size_t(i)].first_error;
+    }
+    int64_t undelivered = sent - ok - failed;
     double secs = t1 - t0;
-    double mb = double(st.ok_bytes.load()) / 1e6;
+    double mb = double(ok_bytes) / 1e6;
     json_line()
         .str("mode", "produce").str("label", o.label).str("topic", o.topic)
-        .integer("partitions", parts).integer("record_size", int64_t(o.record_size))
+        .integer("partitions", parts).integer("clients", n)
+        .integer("record_size", int64_t(o.record_size))
         .str("acks", o.acks).integer("linger_ms", o.linger_ms).integer("batch_size", o.batch_size)
         .str("compression", o.compression)
-        .integer("records", st.ok.load()).integer("bytes", st.ok_bytes.load())
+        .integer("records", ok).integer("bytes", ok_bytes)
         .num("seconds", secs).num("enqueue_seconds", t_enqueued - t0)
-        .num("records_per_s", double(st.ok.load()) / secs).num("mb_per_s", mb / secs)
-        .integer("delivery_errors", st.failed.load() + undelivered)
-        .str("first_error", fe ? rd_kafka_err2str(fe) : st.first_error)
+        .num("records_per_s", double(ok) / secs).num("mb_per_s", mb / secs)
+        .integer("delivery_errors", failed + undelivered)
+        .str("first_error", fe ? rd_kafka_err2str(fe) : first_error)
         .num("client_cpu_s", cpu1 - cpu0)
         .print();
     std::fprintf(stderr,
-                 "produce %s: %" PRId64 " records x %zu B to %d partitions in %.2f s: %.0f records/s, "
-                 "%.1f MB/s, %" PRId64 " delivery errors, client CPU %.1f s\n",
-                 o.topic.c_str(), st.ok.load(), o.record_size, parts, secs,
-                 double(st.ok.load()) / secs, mb / secs, st.failed.load() + undelivered,
-                 cpu1 - cpu0);
-    rd_kafka_topic_destroy(t);
-    rd_kafka_destroy(rk);
-    return st.failed.load() + undelivered == 0 ? 0 : 1;
+                 "produce %s: %" PRId64 " records x %zu B to %d partitions by %d client(s) in %.2f s: "
+                 "%.0f records/s, %.1f MB/s, %" PRId64 " delivery errors, client CPU %.1f s\n",
+                 o.topic.c_str(), ok, o.record_size, parts, n, secs, double(ok) / secs, mb / secs,
+                 failed + undelivered, cpu1 - cpu0);
+    for (auto* t : topics) rd_kafka_topic_destroy(t);
+    for (auto* rk : rks) rd_kafka_destroy(rk);
+    return failed + undelivered == 0 ? 0 : 1;
 }
 
-// A consumer with every partition of the topic assign()ed at `start` (no subscribe, no
-// commits: the group id is only there because librdkafka's assign() wants one).
-rd_kafka_t* assigned_consumer(const options& o, int64_t start, int* parts_out, bool eof) {
+// A consumer with the partitions of client `index` (of o.clients) assign()ed at `start` (no
+// subscribe, no commits: the group id is only there because librdkafka's assign() wants one).
+rd_kafka_t* assigned_consumer(const options& o, int64_t start, bool eof, int index, int* parts_out,
+                              std::vector<int32_t>* mine_out) {
     rd_kafka_conf_t* conf = base_conf(o);
     set(conf, "group.id", "tributary-loadgen");
     set(conf, "enable.auto.commit", "false");
@@ -381,29 +442,46 @@ rd_kafka_t* assigned_consumer(const options& o, int64_t start, int* parts_out, b
         if (parts <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     if (parts <= 0) die("topic " + o.topic + " not found");
-    rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(parts);
-    for (int p = 0; p < parts; ++p)
-        rd_kafka_topic_partition_list_add(l, o.topic.c_str(), p)->offset = start;
+    if (parts < o.clients) die("--clients " + std::to_string(o.clients) + " is more than the partitions");
+    std::vector<int32_t> mine = partitions_of(parts, index, o.clients);
+    rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(int(mine.size()));
+    for (int32_t p : mine) rd_kafka_topic_partition_list_add(l, o.topic.c_str(), p)->offset = start;
     if (auto e = rd_kafka_assign(rk, l)) die(std::string("assign: ") + rd_kafka_err2str(e));
     rd_kafka_topic_partition_list_destroy(l);
     *parts_out = parts;
+    if (mine_out) *mine_out = mine;
     return rk;
 }
 
-int run_consume(const options& o) {
-    int parts = 0;
-    rd_kafka_t* rk = assigned_consumer(o, RD_KAFKA_OFFSET_BEGINNING, &parts, true);
+struct consume_result {
+    int64_t records = 0, bytes = 0, errors = 0;
+    double t0 = 0, t_last = 0;  // first and last record
+    bool at_end = false;        // every partition of this client reached its end
+};
+
+// Shared by the consumer clients: what all of them have read so far.
+struct consume_totals {
+    std::atomic<int64_t> records{0};
+    std::atomic<int64_t> bytes{0};
+    bool reached(const options& o) const {
+        return (o.bytes > 0 && bytes.load() >= o.bytes) || (o.records > 0 && records.load() >= o.records);
+    }
+};
+
+// One consumer client: reads its partitions until the totals reach --bytes/--records, or
+// (with neither) until each of its partitions is at its end, or until `give_up`.
+void consume_client(const options& o, rd_kafka_t* rk, int parts, const std::vector<int32_t>& mine,
+                    double give_up, consume_totals& totals, consume_result& r) {
     rd_kafka_queue_t* q = rd_kafka_queue_get_consumer(rk);
     std::vector<rd_kafka_message_t*> batch(10000);
-    int64_t records = 0, bytes = 0, errors = 0;
     std::vector<bool> at_eof(size_t(parts), false);
-    int eofs = 0;
-    double t0 = 0, t_last = 0;
-    double cpu0 = cpu_seconds();
-    double give_up = now_s() + (o.seconds > 0 ? o.seconds : 600);
-    bool done = false;
-    while (!done) {
-        if (now_s() > give_up) break;
+    size_t eofs = 0;
+    for (;;) {
+        if (now_s() > give_up || totals.reached(o)) break;
+        if (eofs == mine.size() && (r.records > 0 || (o.bytes == 0 && o.records == 0))) {
+            r.at_end = true;  // no more data here
+            break;
+        }
         // What is queued now, without waiting (a batch call with a timeout waits for a full
         // batch); when nothing is, block for one message.
         ssize_t n = rd_kafka_consume_batch_queue(q, 0, batch.data(), batch.size());
@@ -413,50 +491,90 @@ int run_consume(const options& o) {
                 n = 1;
             }
         }
+        int64_t got_records = 0, got_bytes = 0;
         for (ssize_t i = 0; i < n; ++i) {
             rd_kafka_message_t* m = batch[size_t(i)];
+            bool known = m->partition >= 0 && m->partition < parts;
             if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                if (m->partition >= 0 && m->partition < parts && !at_eof[size_t(m->partition)]) {
+                if (known && !at_eof[size_t(m->partition)]) {
                     at_eof[size_t(m->partition)] = true;
                     ++eofs;
                 }
             } else if (m->err) {
-                ++errors;
+                ++r.errors;
                 std::fprintf(stderr, "consume error: %s\n", rd_kafka_message_errstr(m));
             } else {
-                if (t0 == 0) t0 = now_s();  // the clock starts at the first record
-                ++records;
-                bytes += int64_t(m->len);
-                if (m->partition >= 0 && m->partition < parts && at_eof[size_t(m->partition)]) {
+                if (r.t0 == 0) r.t0 = now_s();  // the clock starts at the first record
+                ++got_records;
+                got_bytes += int64_t(m->len);
+                if (known && at_eof[size_t(m->partition)]) {
                     at_eof[size_t(m->partition)] = false;
                     --eofs;
                 }
             }
             rd_kafka_message_destroy(m);
         }
-        if (n > 0) t_last = now_s();
-        if ((o.bytes > 0 && bytes >= o.bytes) || (o.records > 0 && records >= o.records)) done = true;
-        if (o.bytes == 0 && o.records == 0 && eofs == parts) done = true;
-        if (eofs == parts && records > 0 && (o.bytes > 0 || o.records > 0)) done = true;  // no more data
+        if (got_records > 0) {
+            r.t_last = now_s();
+            r.records += got_records;
+            r.bytes += got_bytes;
+            totals.records.fetch_add(got_records);
+            totals.bytes.fetch_add(got_bytes);
+        }
     }
+    rd_kafka_queue_destroy(q);
+}
+
+int run_consume(const options& o) {
+    const int n = o.clients;
+    int parts = 0;
+    std::vector<rd_kafka_t*> rks;
+    std::vector<std::vector<int32_t>> mine(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i)
+        rks.push_back(assigned_consumer(o, RD_KAFKA_OFFSET_BEGINNING, true, i, &parts, &mine[size_t(i)]));
+    consume_totals totals;
+    std::vector<consume_result> res(static_cast<size_t>(n));
+    double cpu0 = cpu_seconds();
+    double give_up = now_s() + (o.seconds > 0 ? o.seconds : 600);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n; ++i) {
+        threads.emplace_back([&, i] {
+            consume_client(o, rks[size_t(i)], parts, mine[size_t(i)], give_up, totals, res[size_t(i)]);
+        });
+    }
+    for (auto& th : threads) th.join();
     double cpu1 = cpu_seconds();
+    int64_t records = 0, bytes = 0, errors = 0;
+    double t0 = 0, t_last = 0;
+    bool all_at_end = true;
+    for (auto& r : res) {
+        records += r.records;
+        bytes += r.bytes;
+        errors += r.errors;
+        if (r.t0 > 0 && (t0 == 0 || r.t0 < t0)) t0 = r.t0;
+        t_last = std::max(t_last, r.t_last);
+        all_at_end = all_at_end && r.at_end;
+    }
+    bool done = totals.reached(o) || all_at_end;
     double secs = t_last > t0 ? t_last - t0 : 0;
     double mb = double(bytes) / 1e6;
     json_line()
         .str("mode", "consume").str("label", o.label).str("topic", o.topic)
-        .integer("partitions", parts).integer("records", records).integer("bytes", bytes)
+        .integer("partitions", parts).integer("clients", n)
+        .integer("records", records).integer("bytes", bytes)
         .num("seconds", secs).num("records_per_s", secs > 0 ? double(records) / secs : 0)
         .num("mb_per_s", secs > 0 ? mb / secs : 0).integer("errors", errors)
         .integer("complete", done ? 1 : 0).num("client_cpu_s", cpu1 - cpu0)
         .print();
     std::fprintf(stderr,
-                 "consume %s: %" PRId64 " records, %.1f MB from %d partitions in %.2f s: %.1f MB/s, "
-                 "%" PRId64 " errors%s, client CPU %.1f s\n",
-                 o.topic.c_str(), records, mb, parts, secs, secs > 0 ? mb / secs : 0, errors,
+                 "consume %s: %" PRId64 " records, %.1f MB from %d partitions by %d client(s) in "
+                 "%.2f s: %.1f MB/s, %" PRId64 " errors%s, client CPU %.1f s\n",
+                 o.topic.c_str(), records, mb, parts, n, secs, secs > 0 ? mb / secs : 0, errors,
                  done ? "" : " (INCOMPLETE)", cpu1 - cpu0);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
+    for (auto* rk : rks) {
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+    }
     return done && errors == 0 ? 0 : 1;
 }
 
@@ -472,7 +590,7 @@ int run_latency(const options& o) {
     rd_kafka_topic_t* t = rd_kafka_topic_new(prod, o.topic.c_str(), nullptr);
 
     int cparts = 0;
-    rd_kafka_t* cons = assigned_consumer(o, RD_KAFKA_OFFSET_END, &cparts, false);
+    rd_kafka_t* cons = assigned_consumer(o, RD_KAFKA_OFFSET_END, false, 0, &cparts, nullptr);
 
     // Payload: [0,8) send time (steady clock ns, same process), [8,16) sequence, then filler.
     // A message whose send time is before `measure_from` is a warm-up message: not counted.
