@@ -80,13 +80,18 @@ public:
     }
 
     // Runs f(find) on `core`, where find(tp) gives the partition (or nullptr) hosted there:
-    // one hop for a whole batch of partitions that core owns. Same rules as on_partition.
+    // one hop for a whole batch of partitions that core owns. Same rules as on_partition,
+    // except that f runs at once, without a hop, when the caller is on `core` already (about
+    // half of a request's partitions on two cores: two posts saved for each).
     template<typename F>
     auto on_core(size_t core, F&& f)
         -> asio::awaitable<std::invoke_result_t<std::decay_t<F>&, std::function<partition*(const topic_partition&)>>> {
-        return run_on(_pool.executor(core), [this, core, f = std::forward<F>(f)]() mutable {
-            return f(std::function<partition*(const topic_partition&)>(
-                [this, core](const topic_partition& tp) { return find(core, tp); }));
+        using finder = std::function<partition*(const topic_partition&)>;
+        if (_pool.current_core() == core) {
+            co_return f(finder([this, core](const topic_partition& tp) { return find(core, tp); }));
+        }
+        co_return co_await run_on(_pool.executor(core), [this, core, &f]() mutable {
+            return f(finder([this, core](const topic_partition& tp) { return find(core, tp); }));
         });
     }
     size_t cores() const noexcept { return _shards.size(); }

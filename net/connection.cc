@@ -61,44 +61,104 @@ void connection::close(std::string_view reason) {
     _idle.cancel();
 }
 
+namespace {
+// Where the reader of every connection on a core reads into: a readable socket is drained
+// into it without suspending, the complete requests in it are copied out, and only a
+// partial request's bytes stay with the connection (_pending). One read then brings in
+// several small pipelined requests, and an idle connection holds no buffer.
+constexpr size_t read_chunk = 64 * 1024;
+} // namespace
+
 asio::awaitable<void> connection::read_loop() {
     auto self = shared_from_this();
+    thread_local std::vector<uint8_t> scratch(read_chunk);
+    error_code ec;
+    _socket.non_blocking(true, ec);
     while (!_closed) {
         while (_next_seq - _next_to_send >= _limits.max_in_flight && !_closed) {
-            error_code ec;
             _reader_wake.expires_at(std::chrono::steady_clock::time_point::max());
             co_await _reader_wake.async_wait(redirect_error(use_awaitable, ec));
         }
         if (_closed) {
             break;
         }
-        uint8_t size_buf[4];
-        error_code ec;
-        co_await asio::async_read(_socket, asio::buffer(size_buf), redirect_error(use_awaitable, ec));
+        // A whole request already buffered: start it.
+        if (_pending.size() - _pending_pos >= 4) {
+            const uint8_t* at = _pending.data() + _pending_pos;
+            auto size = int32_t(load_be32(at));
+            if (size < 0 || size > _limits.max_request_bytes) {
+                // Checked before allocating: a hostile prefix must not make us reserve 2 GiB.
+                close(fmt::format("request size {} outside 0..{} (socket.request.max.bytes)", size,
+                                  _limits.max_request_bytes));
+                break;
+            }
+            size_t have = _pending.size() - _pending_pos - 4;
+            if (have >= size_t(size)) {
+                bytes frame(at + 4, at + 4 + size);
+                _pending_pos += 4 + size_t(size);
+                if (_pending_pos == _pending.size()) {
+                    release_pending();
+                }
+                start_request(std::move(frame));
+                continue;
+            }
+            if (size_t(size) - have > read_chunk) {
+                // A big request: the rest goes straight into its own buffer.
+                bytes frame(static_cast<size_t>(size));
+                std::copy(at + 4, at + 4 + have, frame.begin());
+                release_pending();
+                co_await asio::async_read(_socket, asio::buffer(frame.data() + have, frame.size() - have),
+                                          redirect_error(use_awaitable, ec));
+                if (ec) {
+                    close(ec == asio::error::eof ? "connection closed in the middle of a request" : ec.message());
+                    break;
+                }
+                start_request(std::move(frame));
+                continue;
+            }
+        }
+        size_t n = _socket.read_some(asio::buffer(scratch), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            co_await _socket.async_wait(asio::ip::tcp::socket::wait_read, redirect_error(use_awaitable, ec));
+            if (ec) {
+                close(ec == asio::error::operation_aborted ? "" : ec.message());
+                break;
+            }
+            continue;
+        }
         if (ec) {
-            // EOF is the client hanging up; anything else is worth a line.
-            close(ec == asio::error::eof || ec == asio::error::operation_aborted ? "" : ec.message());
+            // EOF between requests is the client hanging up; anything else is worth a line.
+            if (ec == asio::error::eof) {
+                close(_pending_pos == _pending.size() ? "" : "connection closed in the middle of a request");
+            } else {
+                close(ec == asio::error::operation_aborted ? "" : ec.message());
+            }
             break;
         }
-        auto size = int32_t(load_be32(size_buf));
-        if (size < 0 || size > _limits.max_request_bytes) {
-            // Checked before allocating: a hostile prefix must not make us reserve 2 GiB.
-            close(fmt::format("request size {} outside 0..{} (socket.request.max.bytes)", size,
-                              _limits.max_request_bytes));
-            break;
+        if (_pending_pos > 0) {  // keep only the unconsumed tail
+            _pending.erase(_pending.begin(), _pending.begin() + ptrdiff_t(_pending_pos));
+            _pending_pos = 0;
         }
-        bytes frame(static_cast<size_t>(size));
-        co_await asio::async_read(_socket, asio::buffer(frame), redirect_error(use_awaitable, ec));
-        if (ec) {
-            close(ec == asio::error::eof ? "connection closed in the middle of a request" : ec.message());
-            break;
-        }
-        _last_activity = std::chrono::steady_clock::now();
-        uint64_t seq = _next_seq++;
-        asio::co_spawn(_socket.get_executor(),
-                       [self, seq, f = std::move(frame)]() mutable { return self->handle(seq, std::move(f)); },
-                       [](std::exception_ptr e) { log_failed_coroutine(e, "request handler"); });
+        _pending.insert(_pending.end(), scratch.begin(), scratch.begin() + ptrdiff_t(n));
     }
+}
+
+void connection::release_pending() {
+    _pending_pos = 0;
+    _pending.clear();
+    if (_pending.capacity() > 16 * 1024) {
+        _pending.shrink_to_fit();  // an idle connection keeps no big buffer
+    }
+}
+
+void connection::start_request(bytes frame) {
+    _last_activity = std::chrono::steady_clock::now();
+    uint64_t seq = _next_seq++;
+    asio::co_spawn(_socket.get_executor(),
+                   [self = shared_from_this(), seq, f = std::move(frame)]() mutable {
+                       return self->handle(seq, std::move(f));
+                   },
+                   [](std::exception_ptr e) { log_failed_coroutine(e, "request handler"); });
 }
 
 asio::awaitable<void> connection::handle(uint64_t seq, bytes frame) {

@@ -50,6 +50,8 @@ private:
     asio::awaitable<void> write_loop();
     asio::awaitable<void> idle_watch();
     asio::awaitable<void> handle(uint64_t seq, bytes frame);
+    void start_request(bytes frame);
+    void release_pending();
     void complete(uint64_t seq, std::optional<outgoing_frame> response);
     asio::awaitable<bool> send(const outgoing_frame& f);
 
@@ -59,6 +61,8 @@ private:
     request_dispatcher& _dispatcher;
     connection_limits _limits;
 
+    bytes _pending;                 // read but not yet started: [_pending_pos, end)
+    size_t _pending_pos = 0;
     uint64_t _next_seq = 0;         // assigned to the next request read
     uint64_t _next_to_send = 0;     // sequence of the response the writer sends next
     std::map<uint64_t, std::optional<outgoing_frame>> _ready;  // nullopt: no response (acks=0)

@@ -14,16 +14,27 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <netinet/tcp.h>
+
 #include <atomic>
 #include <chrono>
+#include <thread>
 
 namespace trib::net {
 namespace {
 
 // Each request is 4 bytes: how long (ms) to take before answering. The answer echoes them.
+// A request of 8 bytes or more is answered at once with the sum of its bytes.
 class delaying_dispatcher final : public request_dispatcher {
 public:
     asio::awaitable<dispatch_result> dispatch(bytes frame, const connection_info&) override {
+        if (frame.size() >= 8) {
+            outgoing_frame out;
+            out.data.resize(8);
+            store_be32(out.data.data(), 4);
+            store_be32(out.data.data() + 4, byte_sum(frame));
+            co_return respond{std::move(out)};
+        }
         if (frame.size() != 4) {
             co_return close_connection{"bad test frame"};
         }
@@ -39,6 +50,13 @@ public:
         store_be32(out.data.data(), 4);
         std::copy(frame.begin(), frame.end(), out.data.begin() + 4);
         co_return respond{std::move(out)};
+    }
+    static uint32_t byte_sum(const bytes& b) {
+        uint32_t sum = 0;
+        for (uint8_t c : b) {
+            sum += c;
+        }
+        return sum;
     }
     std::atomic<int> in_flight{0};
     std::atomic<int> max_in_flight{0};
@@ -89,7 +107,16 @@ protected:
 
     delaying_dispatcher dispatcher;
     io_pool pool{2};
-    connection_limits limits{.max_request_bytes = 1024, .idle_timeout = std::chrono::milliseconds(60000),
+    static void send_all(int fd, const bytes& b) {
+        size_t sent = 0;
+        while (sent < b.size()) {
+            ssize_t n = ::send(fd, b.data() + sent, b.size() - sent, MSG_NOSIGNAL);
+            ASSERT_GT(n, 0);
+            sent += size_t(n);
+        }
+    }
+
+    connection_limits limits{.max_request_bytes = 1 << 20, .idle_timeout = std::chrono::milliseconds(60000),
                              .max_in_flight = 8};
     server srv{pool, dispatcher, limits};
     uint16_t port = 0;
@@ -114,7 +141,7 @@ TEST_F(connection_test, responses_leave_in_request_order_when_later_ones_finish_
 
 TEST_F(connection_test, an_oversized_or_negative_size_closes_only_that_connection) {
     int good = connect_client();
-    for (uint32_t size : {1025u, 0x80000000u, 0x7fffffffu}) {
+    for (uint32_t size : {(1u << 20) + 1, 0x80000000u, 0x7fffffffu}) {
         int bad = connect_client();
         send_u32s(bad, {size});
         EXPECT_TRUE(recv_n(bad, 1).empty()) << "size " << size << " should close the connection";
@@ -133,6 +160,64 @@ TEST_F(connection_test, a_dispatcher_refusal_closes_the_connection) {
     uint8_t junk[2] = {1, 2};
     ASSERT_EQ(::send(fd, junk, 2, MSG_NOSIGNAL), 2);
     EXPECT_TRUE(recv_n(fd, 1).empty());
+    ::close(fd);
+}
+
+// The reader buffers what the socket gives it: a request cut anywhere, even inside its size
+// prefix, is put back together; several requests in one read are all served, in order.
+TEST_F(connection_test, requests_cut_anywhere_or_sent_together_are_served_whole) {
+    int fd = connect_client();
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    bytes stream;
+    for (uint32_t i = 0; i < 6; ++i) {
+        uint8_t w[8];
+        store_be32(w, 4);
+        store_be32(w + 4, i);
+        stream.insert(stream.end(), w, w + 8);
+    }
+    // One byte at a time for the first request and a half, then the rest in one send.
+    for (size_t i = 0; i < 12; ++i) {
+        send_all(fd, bytes(stream.begin() + ptrdiff_t(i), stream.begin() + ptrdiff_t(i) + 1));
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    send_all(fd, bytes(stream.begin() + 12, stream.end()));
+    for (uint32_t i = 0; i < 6; ++i) {
+        auto r = recv_n(fd, 8);
+        ASSERT_EQ(r.size(), 8u) << "response " << i;
+        EXPECT_EQ(load_be32(r.data() + 4), i) << "response " << i;
+    }
+    ::close(fd);
+}
+
+// A request bigger than a read's buffer arrives whole, sent in uneven pieces, and the small
+// request pipelined right behind it in the same send is answered after it.
+TEST_F(connection_test, a_request_bigger_than_one_read_arrives_whole) {
+    int fd = connect_client();
+    bytes big(300 * 1024 + 7);
+    for (size_t i = 0; i < big.size(); ++i) {
+        big[i] = uint8_t(i * 31 + 7);
+    }
+    bytes stream(4);
+    store_be32(stream.data(), uint32_t(big.size()));
+    stream.insert(stream.end(), big.begin(), big.end());
+    uint8_t small[8];
+    store_be32(small, 4);
+    store_be32(small + 4, 3);
+    stream.insert(stream.end(), small, small + 8);
+    size_t at = 0;
+    for (size_t piece : {size_t(3), size_t(1000), size_t(70000), size_t(65536), size_t(1)}) {
+        send_all(fd, bytes(stream.begin() + ptrdiff_t(at), stream.begin() + ptrdiff_t(at + piece)));
+        at += piece;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    send_all(fd, bytes(stream.begin() + ptrdiff_t(at), stream.end()));
+    auto r = recv_n(fd, 8);
+    ASSERT_EQ(r.size(), 8u);
+    EXPECT_EQ(load_be32(r.data() + 4), delaying_dispatcher::byte_sum(big));
+    r = recv_n(fd, 8);
+    ASSERT_EQ(r.size(), 8u);
+    EXPECT_EQ(load_be32(r.data() + 4), 3u);
     ::close(fd);
 }
 
