@@ -21,6 +21,8 @@
 #   BENCH_P2_SECONDS=15      P2 duration
 #   BENCH_L1_SECONDS=20      L1 measured duration (after BENCH_L1_WARMUP=3 s)
 #   BENCH_L1_RATE=50000      L1 messages per second
+#   BENCH_L1_RUNS=3          L1 runs (each on a topic of its own); the run with the median
+#                            p99 is reported, every run's p99 beside it
 #   BENCH_C1_CLIENTS=2       consumers sharing C1's partitions
 #   BENCH_IO_THREADS=nproc   the broker's num.io.threads
 #   BENCH_PERF=1             perf record -g the broker during each scenario (raw folder)
@@ -43,11 +45,12 @@ p2_seconds=${BENCH_P2_SECONDS:-15}
 l1_seconds=${BENCH_L1_SECONDS:-20}
 l1_warmup=${BENCH_L1_WARMUP:-3}
 l1_rate=${BENCH_L1_RATE:-50000}
+l1_runs=${BENCH_L1_RUNS:-3}
 io_threads=${BENCH_IO_THREADS:-$(nproc)}
 c1_clients=${BENCH_C1_CLIENTS:-2}
 only=${BENCH_ONLY:-P1 C1 C1x1 P2 L1}
 mkdir -p "$results_dir" "$raw"
-rm -f "$raw"/*.json "$raw"/*.err "$raw"/*.txt
+rm -f "$raw"/*.json "$raw"/*.err "$raw"/*.txt "$raw"/*.cmd "$raw"/*.out "$raw"/*.perf.data
 
 c1_records=$(( $(/usr/bin/python3 -c "
 import sys; s=sys.argv[1]; m={'k':1<<10,'m':1<<20,'g':1<<30}
@@ -216,15 +219,21 @@ if want C1x1; then
   run_scenario C1x1 consume --topic p1 --bytes "$c1_bytes" --seconds 600 --clients 1
 fi
 if want P2; then
+  settle
   run_scenario P2 produce --topic p2 --partitions 6 --record-size 100 --seconds "$p2_seconds" \
     "${prod_common[@]}"
 fi
 if want L1; then
   # Latency: Kafka's EndToEndLatency tool's settings (linger.ms=0, acks=1, fetch.min.bytes=1,
   # fetch.wait.max.ms default 500: the broker must answer a waiting fetch when data arrives).
-  run_scenario L1 latency --topic l1 --partitions 16 --record-size 1024 --rate "$l1_rate" \
-    --seconds "$l1_seconds" --warmup "$l1_warmup" --acks 1 --linger-ms 0 --batch-size 1048576 \
-    --compression none
+  # Tail latency on a shared 2-core machine swings from run to run with what else runs on
+  # the host, so it is measured several times and the median run reported.
+  for i in $(seq "$l1_runs"); do
+    settle  # earlier gigabytes written back first: L1 measures the broker, not writeback
+    run_scenario "L1.$i" latency --topic "l1-$i" --partitions 16 --record-size 1024 \
+      --rate "$l1_rate" --seconds "$l1_seconds" --warmup "$l1_warmup" --acks 1 --linger-ms 0 \
+      --batch-size 1048576 --compression none
+  done
 fi
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$raw/machine.txt"
 du -sb "$data/log" | awk '{print "data_bytes=" $1}' >>"$raw/machine.txt"
@@ -255,6 +264,15 @@ except (KeyError, TypeError):
     loop = None
 SCENARIOS = ("P1", "C1", "C1x1", "P2", "L1")
 sc = {n: load(n + ".json") for n in SCENARIOS}
+# L1: the run with the median p99 of L1.1, L1.2, ... stands for L1.
+l1_all = [(i, load("L1.%d.json" % i)) for i in range(1, 100)
+          if os.path.exists(os.path.join(raw, "L1.%d.json" % i))]
+l1_all = [(i, d) for i, d in l1_all if d.get("p99_ms") is not None]
+l1_pick = None
+if l1_all:
+    by_p99 = sorted(l1_all, key=lambda x: x[1]["p99_ms"])
+    l1_pick = by_p99[(len(by_p99) - 1) // 2][0]
+    sc["L1"] = dict(by_p99[(len(by_p99) - 1) // 2][1])
 pagecache = None  # dd: "N bytes (...) copied, S s, ..."
 try:
     import re
@@ -335,9 +353,13 @@ if p2:
         "%.3f" % (p2["mb_per_s"] * 1e6 / loop) if loop else "n/a", ">= 820,000 records/s",
         "yes" if v >= 820000 else "NO")
 if l1:
-    row("L1 end-to-end latency, %.0f msg/s x 1 KiB%s" % (l1.get("rate_target", 0), valid(l1, "L1")),
+    row("L1 end-to-end latency, %.0f msg/s x 1 KiB%s" % (l1.get("rate_target", 0),
+                                                       "".join(sorted({valid(d, "L1") for _, d in l1_all}))),
         "p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms (%.0f msg/s achieved)" % (
-            l1["p50_ms"], l1["p99_ms"], l1["p999_ms"], l1["max_ms"], l1["rate_achieved"]),
+            l1["p50_ms"], l1["p99_ms"], l1["p999_ms"], l1["max_ms"], l1["rate_achieved"])
+        + ("; run %d of %d, the median p99 (every run's p99: %s)" % (
+            l1_pick, len(l1_all), ", ".join("%.2f ms" % d["p99_ms"] for _, d in l1_all))
+           if len(l1_all) > 1 else ""),
         "", "", "p99 <= 5 ms", "yes" if l1["p99_ms"] <= 5 else "NO")
 if p1:
     hwm = p1["broker_vmhwm_kib"] / 1024
@@ -433,6 +455,9 @@ res.append("```")
 for n in SCENARIOS:
     if cmd(n):
         res.append("%s: %s" % (n, cmd(n)))
+    elif n == "L1" and l1_pick and cmd("L1.%d" % l1_pick):
+        res.append("L1 (run %d of %d; the others on topics l1-<run>): %s" % (
+            l1_pick, len(l1_all), cmd("L1.%d" % l1_pick)))
 res.append("```")
 res.append("")
 res.append("Loopback: `iperf3 -s -1 -D -B 127.0.0.1 -p <port>` then `iperf3 -c 127.0.0.1 -p <port> -t 5 -J` "
