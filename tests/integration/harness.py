@@ -424,6 +424,31 @@ def check_offsets_dense(records):
     assert offsets == list(range(len(offsets))), "offsets are not 0..n-1 in order"
 
 
+CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+
+def stored_codecs(broker, topic):
+    """{codec id: number of batches} over every batch of `topic` in the broker's log files, read
+    straight from disk: what the client really sent (the attributes' low 3 bits)."""
+    counts = {}
+    for log in sorted(Path(broker.data_dir).glob(f"{topic}-*/*.log")):
+        data = log.read_bytes()
+        pos = 0
+        while pos + 23 <= len(data):
+            length = struct.unpack_from(">i", data, pos + 8)[0]
+            attributes = struct.unpack_from(">h", data, pos + 21)[0]
+            counts[attributes & 7] = counts.get(attributes & 7, 0) + 1
+            pos += 12 + length
+    return counts
+
+
+def assert_stored_with(broker, topic, codec):
+    """Every batch of `topic` on disk is compressed with `codec` (none: uncompressed)."""
+    counts = stored_codecs(broker, topic)
+    assert counts, f"no batches of {topic} on disk"
+    assert set(counts) == {CODEC_IDS[codec]}, f"{topic}: batches per codec id {counts}, wanted {codec}"
+
+
 def librdkafka_partition(key, partitions):
     """librdkafka's default partitioner (consistent_random) for a non-empty key: crc32 % n."""
     return (zlib.crc32(key) & 0xFFFFFFFF) % partitions

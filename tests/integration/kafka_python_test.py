@@ -8,7 +8,7 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 import kafka.codec
 
-from harness import check_offsets_dense, java_partition
+from harness import assert_stored_with, check_offsets_dense, java_partition
 
 CODECS = [c for c, ok in [("gzip", kafka.codec.has_gzip()), ("snappy", kafka.codec.has_snappy()),
                           ("lz4", kafka.codec.has_lz4()), ("zstd", kafka.codec.has_zstd())] if ok]
@@ -114,3 +114,4 @@ def test_produce_compressed_and_read_back(broker, codec):
     create_topic(broker, topic, 6)
     reports = produce_keyed(broker, topic, 10_000, codec)
     check_read_back(broker, topic, 6, reports)
+    assert_stored_with(broker, topic, codec)

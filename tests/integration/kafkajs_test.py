@@ -3,7 +3,7 @@ produce (GZIP and none) whose acks match what confluent-kafka reads back. kafkaj
 consumer needs consumer groups, which the broker does not serve yet."""
 import pytest
 
-from harness import check_offsets_dense, consume_all, java_partition, kafkajs
+from harness import assert_stored_with, check_offsets_dense, consume_all, java_partition, kafkajs
 
 PARTITIONS = 6
 
@@ -45,6 +45,7 @@ def test_produce_keyed_and_read_back(broker, codec):
             want[p].append((acks[p]["baseOffset"] + placed[p], key, b"value-%d" % i))
             placed[p] += 1
         assert set(acks) == {p for p in placed if placed[p] > 0}
+    assert_stored_with(broker, topic, codec)
 
     # ListOffsets as kafkajs's admin asks it: low 0, high = records on the partition.
     offsets = {o["partition"]: o for o in kafkajs(broker.bootstrap, "offsets", topic)["offsets"]}

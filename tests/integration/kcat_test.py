@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from harness import kcat, librdkafka_partition
+from harness import assert_stored_with, kcat, librdkafka_partition
 
 PARTITIONS = 3
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
@@ -42,6 +42,7 @@ def test_produce_consume_codec(broker3, codec):
     lines = b"".join(k + b"\t" + v + b"\n" for k, v in records)
     kcat("-b", broker3.bootstrap, "-P", "-t", topic, "-K", "\t", "-z", codec,
          "-X", "linger.ms=20", input=lines, timeout=120)
+    assert_stored_with(broker3, topic, codec)
 
     out = kcat("-b", broker3.bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-q",
                "-f", "%p\t%o\t%k\t%s\n", timeout=120).stdout
