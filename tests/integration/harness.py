@@ -443,10 +443,15 @@ def stored_codecs(broker, topic):
 
 
 def assert_stored_with(broker, topic, codec):
-    """Every batch of `topic` on disk is compressed with `codec` (none: uncompressed)."""
+    """The batches of `topic` on disk are compressed with `codec`: most of them, and the others
+    are uncompressed (librdkafka and kafka-python send a batch uncompressed when compressing
+    it would not make it smaller: a small batch of one record, say)."""
     counts = stored_codecs(broker, topic)
+    want = CODEC_IDS[codec]
     assert counts, f"no batches of {topic} on disk"
-    assert set(counts) == {CODEC_IDS[codec]}, f"{topic}: batches per codec id {counts}, wanted {codec}"
+    assert set(counts) <= {want, 0}, f"{topic}: batches per codec id {counts}, wanted {codec}"
+    assert counts.get(want, 0) > counts.get(0, 0) or want == 0, \
+        f"{topic}: batches per codec id {counts}, wanted mostly {codec}"
 
 
 def librdkafka_partition(key, partitions):
