@@ -556,7 +556,10 @@ void controller::create_topics(const protocol::create_topics_request& req, int16
             }
             assignment = place(partitions, rf, 0);
         }
-        // ISR: the replicas that are unfenced now.
+        // ISR: the leader alone, the first unfenced replica. Followers don't copy the log yet
+        // (replication comes later), so no other replica is in sync, and electing one after
+        // the leader fails would lose every record it acknowledged: the partition waits for
+        // its leader instead, as Kafka does without unclean leader election.
         std::vector<std::vector<int32_t>> isrs;
         bool leaderless = false;
         for (const auto& replicas : assignment) {
@@ -564,6 +567,7 @@ void controller::create_topics(const protocol::create_topics_request& req, int16
             for (int32_t b : replicas) {
                 if (!c.work.broker(b)->fenced) {
                     isr.push_back(b);
+                    break;
                 }
             }
             leaderless = leaderless || isr.empty();
@@ -728,7 +732,7 @@ void controller::create_partitions(const protocol::create_partitions_request& re
             pr.topic_id = id;
             pr.partition_index = current + i;
             pr.replicas = assignment[size_t(i)];
-            pr.isr = pr.replicas;
+            pr.isr = {pr.replicas.front()};  // the leader alone: see create_topics
             pr.leader = pr.replicas.front();
             c.add(std::move(pr));
         }

@@ -1,7 +1,7 @@
 """A coordinator and three brokers as separate processes: partitions spread over the brokers,
 a broker answers NOT_LEADER_OR_FOLLOWER for partitions it does not lead, and a broker that
-dies is fenced by the coordinator, which moves its leaderships to live replicas; when it
-comes back it is taken in again."""
+dies is fenced by the coordinator, which takes its leaderships away; when it comes back it is
+taken in again and leads them again."""
 import socket
 import time
 
@@ -78,26 +78,39 @@ def test_partitions_spread_and_only_leaders_take_writes(cluster):
         assert produce_raw(by_id[other], "spread", partition) == NOT_LEADER_OR_FOLLOWER
 
 
-def test_dead_broker_is_fenced_and_loses_its_leaderships(cluster):
+def test_dead_broker_is_fenced_and_its_partitions_wait_for_it(cluster):
+    """Broker 3 dies: the coordinator fences it and takes its leaderships away. Followers
+    don't replicate yet, so no other replica has those partitions' records: they stay
+    leaderless (as Kafka without unclean leader election) rather than move to an empty log
+    and lose what was acknowledged. Broker 3 comes back, leads them again, nothing is lost."""
     _, brokers = cluster
     create(brokers, "replicated", 6, 3)
     leaders, _ = describe(brokers, "replicated")
-    assert 3 in leaders.values()
+    assert sorted(leaders.values()) == [1, 1, 2, 2, 3, 3], leaders
+
+    from confluent_kafka import Producer
+    p = Producer({"bootstrap.servers": bootstrap(brokers), "acks": 1, "linger.ms": 5})
+    for i in range(600):
+        p.produce("replicated", b"v-%d" % i, partition=i % 6)
+    assert p.flush(60) == 0
 
     brokers[2].kill()
     alive = brokers[:2]
 
-    def moved():
+    def fenced():
         now, listed = describe(alive, "replicated")
-        return 3 not in listed and all(l in (1, 2) for l in now.values())
-    wait_until(moved, what="broker 3 fenced and its leaderships moved")
+        return 3 not in listed and all(now[q] == (-1 if l == 3 else l) for q, l in leaders.items())
+    wait_until(fenced, what="broker 3 fenced and its partitions leaderless, the others unchanged")
 
     brokers[2].start()  # same data directory and identity: taken back at once
 
     def back():
-        _, listed = describe(brokers, None)
-        return listed == {1, 2, 3}
-    wait_until(back, what="broker 3 registered again")
+        now, listed = describe(brokers, "replicated")
+        return listed == {1, 2, 3} and now == leaders
+    wait_until(back, what="broker 3 registered again and leading its partitions")
+    got = consume_all(bootstrap(brokers), "replicated")
+    assert {q: [v for _, _, v in r] for q, r in got.items()} == \
+        {q: [b"v-%d" % i for i in range(q, 600, 6)] for q in range(6)}
 
 
 def test_topic_deleted_while_a_broker_was_down_is_removed_from_its_disk(cluster):

@@ -33,7 +33,7 @@ TEST(placement, spreads_replicas_and_leaders_evenly) {
     for (const auto& p : t->partitions) {
         ASSERT_EQ(p.replicas.size(), 2u);
         EXPECT_NE(p.replicas[0], p.replicas[1]);
-        EXPECT_EQ(p.isr, p.replicas);
+        EXPECT_EQ(p.isr, std::vector<int32_t>{p.replicas[0]}) << "the leader alone until followers replicate";
         EXPECT_EQ(p.leader, p.replicas[0]);
         EXPECT_EQ(p.leader_epoch, 0);
         ++leaders[p.leader];
@@ -128,7 +128,7 @@ TEST(registration, broker_starts_fenced_and_is_unfenced_once_caught_up) {
     EXPECT_EQ(h.heartbeat(7, make_uuid(7), 0).error_code, code(error_code::broker_id_not_registered));
 }
 
-TEST(leases, expiry_fences_and_moves_leadership_heartbeat_unfences) {
+TEST(leases, expiry_fences_and_takes_leadership_away_heartbeat_unfences) {
     harness h;
     auto e1 = h.add_live_broker(1);
     h.add_live_broker(2);
@@ -149,25 +149,36 @@ TEST(leases, expiry_fences_and_moves_leadership_heartbeat_unfences) {
     }
     EXPECT_TRUE(h.image().broker(1)->fenced);
     EXPECT_FALSE(h.image().broker(2)->fenced);
+    // Until followers replicate, the ISR is the leader alone: broker 1's partitions have no
+    // other replica with their records, so they wait for it leaderless rather than move to an
+    // empty log; the others keep their leaders.
     t = h.image().topic("t");
+    int leaderless = 0;
     for (size_t i = 0; i < t->partitions.size(); ++i) {
         const auto& p = t->partitions[i];
-        EXPECT_NE(p.leader, 1);
-        EXPECT_NE(p.leader, -1);
-        EXPECT_EQ(std::count(p.isr.begin(), p.isr.end(), 1), 0) << "fenced broker leaves the ISR";
         EXPECT_EQ(p.replicas.size(), 3u) << "replicas do not change";
         if (p.replicas[0] == 1) {
+            ++leaderless;
+            EXPECT_EQ(p.leader, -1);
+            EXPECT_EQ(p.isr, std::vector<int32_t>{1}) << "the last ISR member stays";
             EXPECT_EQ(p.leader_epoch, old_epoch[int32_t(i)] + 1) << "leader change bumps the epoch";
         } else {
+            EXPECT_EQ(p.leader, p.replicas[0]);
+            EXPECT_EQ(p.isr, std::vector<int32_t>{p.replicas[0]});
             EXPECT_EQ(p.leader_epoch, old_epoch[int32_t(i)]);
         }
     }
+    EXPECT_EQ(leaderless, 2);
     EXPECT_EQ(h.ctrl->usable_brokers(), (std::vector<int32_t>{2, 3}));
 
-    // It comes back with the same registration: unfenced.
+    // It comes back with the same registration: unfenced, and it leads its partitions again.
     auto hb = h.heartbeat(1, make_uuid(1), e1);
     EXPECT_FALSE(hb.is_fenced);
     EXPECT_FALSE(h.image().broker(1)->fenced);
+    t = h.image().topic("t");
+    for (size_t i = 0; i < t->partitions.size(); ++i) {
+        EXPECT_EQ(t->partitions[i].leader, t->partitions[i].replicas[0]);
+    }
 }
 
 TEST(leases, leaderless_partition_gets_its_leader_back_on_unfence) {
@@ -188,7 +199,7 @@ TEST(leases, leaderless_partition_gets_its_leader_back_on_unfence) {
     }
 }
 
-TEST(leases, new_incarnation_taking_an_expired_id_moves_leadership_first) {
+TEST(leases, new_incarnation_taking_an_expired_id_takes_leadership_away_first) {
     harness h;
     h.add_live_broker(1);
     h.add_live_broker(2);
@@ -198,7 +209,22 @@ TEST(leases, new_incarnation_taking_an_expired_id_moves_leadership_first) {
     ASSERT_EQ(h.register_broker(1, make_uuid(50)).error_code, 0);
     EXPECT_TRUE(h.image().broker(1)->fenced);
     for (const auto& p : h.image().topic("t")->partitions) {
-        EXPECT_EQ(p.leader, 2);
+        // Broker 1's partitions wait for it (broker 2 has none of their records); broker 2's
+        // keep their leader.
+        EXPECT_EQ(p.leader, p.replicas[0] == 1 ? -1 : 2);
+    }
+}
+
+TEST(admin, new_partitions_start_with_the_leader_alone_in_sync) {
+    harness h;
+    h.add_live_broker(1);
+    h.add_live_broker(2);
+    h.add_live_broker(3);
+    ASSERT_EQ(h.create_topic("t", 3, 3).error_code, 0);
+    for (const auto& p : h.image().topic("t")->partitions) {
+        EXPECT_EQ(p.replicas.size(), 3u);
+        EXPECT_EQ(p.leader, p.replicas[0]);
+        EXPECT_EQ(p.isr, std::vector<int32_t>{p.leader}) << "followers don't replicate yet";
     }
 }
 
@@ -317,6 +343,7 @@ TEST(admin, create_partitions) {
     for (const auto& p : t->partitions) {
         EXPECT_EQ(p.replicas.size(), 2u);
         EXPECT_NE(p.leader, -1);
+        EXPECT_EQ(p.isr, std::vector<int32_t>{p.leader}) << "followers don't replicate yet";
     }
     protocol::create_partitions_request shrink;
     shrink.topics.push_back({"grow", 3, std::nullopt, {}});
