@@ -3,7 +3,7 @@
 //
 //   node kafkajs_client.js BROKER create TOPIC PARTITIONS
 //   node kafkajs_client.js BROKER metadata TOPIC
-//   node kafkajs_client.js BROKER produce TOPIC COUNT SENDS [gzip|none]
+//   node kafkajs_client.js BROKER produce TOPIC COUNT SENDS [none|gzip|snappy|lz4]
 //        sends COUNT records with keys key-<i % 100> and values value-<i> in SENDS
 //        sequential send() calls; prints each send's per-partition results
 //   node kafkajs_client.js BROKER offsets TOPIC          (ListOffsets: low and high per partition)
@@ -11,7 +11,20 @@
 //   node kafkajs_client.js BROKER list
 'use strict';
 
-const { Kafka, CompressionTypes, Partitioners, logLevel } = require('kafkajs');
+const { Kafka, CompressionCodecs, CompressionTypes, Partitioners, logLevel } = require('kafkajs');
+const SnappyCodec = require('kafkajs-snappy');
+const LZ4Codec = require('@2l/kafkajs-lz4');
+
+// kafkajs has gzip built in and takes other codecs as plugins: snappy (pure JavaScript) and
+// lz4 (prebuilt native binding). The zstd plugin needs a native build that fails on Node 20.
+CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec;
+CompressionCodecs[CompressionTypes.LZ4] = new LZ4Codec().codec;
+const CODECS = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  snappy: CompressionTypes.Snappy,
+  lz4: CompressionTypes.LZ4,
+};
 
 async function main(argv) {
   const [broker, command, ...args] = argv;
@@ -35,7 +48,8 @@ async function main(argv) {
       for (let i = start; i < Math.min(count, start + perSend); i++) {
         messages.push({ key: `key-${i % 100}`, value: `value-${i}` });
       }
-      const compression = codec === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+      const compression = CODECS[codec || 'none'];
+      if (compression === undefined) throw new Error(`unknown codec ${codec}`);
       const meta = await producer.send({ topic, messages, compression });
       results.push({
         first: start,
