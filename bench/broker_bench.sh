@@ -11,6 +11,9 @@
 #       by BENCH_C1_CLIENTS consumers splitting the partitions (a consumer group's way
 #       to read faster); C1x1 then reads it again with one consumer, for comparison
 #   L1  end-to-end latency, 50,000 msg/s x 1 KiB               p99               <= 5 ms
+#   P1w P1 again right after writing and deleting as much scratch data, so the page cache
+#       gets memory the host has just backed: the broker apart from the VM's first-touch
+#       cost (for comparison, not a target)
 #   broker CPU-seconds per GB (/proc/<pid>/stat) and peak RSS (VmHWM, reset before each
 #   scenario through /proc/<pid>/clear_refs)                   RSS under P1      <= 256 MiB
 #
@@ -48,7 +51,7 @@ l1_rate=${BENCH_L1_RATE:-50000}
 l1_runs=${BENCH_L1_RUNS:-3}
 io_threads=${BENCH_IO_THREADS:-$(nproc)}
 c1_clients=${BENCH_C1_CLIENTS:-2}
-only=${BENCH_ONLY:-P1 C1 C1x1 P2 L1}
+only=${BENCH_ONLY:-P1 C1 C1x1 P2 L1 P1w}
 mkdir -p "$results_dir" "$raw"
 rm -f "$raw"/*.json "$raw"/*.err "$raw"/*.txt "$raw"/*.cmd "$raw"/*.out "$raw"/*.perf.data
 
@@ -235,6 +238,14 @@ if want L1; then
       --batch-size 1048576 --compression none
   done
 fi
+if want P1w; then
+  settle
+  warm_dir=$(mktemp -d "$build/warm.XXXXXX")
+  dd if=/dev/zero of="$warm_dir/f" bs=1M count=$(( c1_records / 1024 + 512 )) 2>/dev/null || true
+  rm -rf "$warm_dir"  # freed just now: P1w's page cache reuses it before the host takes it back
+  run_scenario P1w produce --topic p1w --partitions 16 --record-size 1024 --records "$c1_records" \
+    "${prod_common[@]}"
+fi
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$raw/machine.txt"
 du -sb "$data/log" | awk '{print "data_bytes=" $1}' >>"$raw/machine.txt"
 grep -ciE 'error|warn' "$raw/broker.log" | awk '{print "broker_log_warnings=" $1}' >>"$raw/machine.txt" || true
@@ -262,7 +273,7 @@ try:
     loop = iperf["end"]["sum_received"]["bits_per_second"] / 8
 except (KeyError, TypeError):
     loop = None
-SCENARIOS = ("P1", "C1", "C1x1", "P2", "L1")
+SCENARIOS = ("P1", "C1", "C1x1", "P2", "L1", "P1w")
 sc = {n: load(n + ".json") for n in SCENARIOS}
 # L1: the run with the median p99 of L1.1, L1.2, ... stands for L1.
 l1_all = [(i, load("L1.%d.json" % i)) for i in range(1, 100)
@@ -361,6 +372,13 @@ if l1:
             l1_pick, len(l1_all), ", ".join("%.2f ms" % d["p99_ms"] for _, d in l1_all))
            if len(l1_all) > 1 else ""),
         "", "", "p99 <= 5 ms", "yes" if l1["p99_ms"] <= 5 else "NO")
+p1w = sc["P1w"]
+if p1w:
+    v = p1w["mb_per_s"] * 1e6
+    r = v / loop if loop else None
+    row("(P1w: P1 on memory the host has just backed%s)" % valid(p1w, "P1w"),
+        "%.1f MB/s (%.0f records/s)" % (p1w["mb_per_s"], p1w["records_per_s"]), lim,
+        "%.3f" % r if r else "n/a", "for comparison", "")
 if p1:
     hwm = p1["broker_vmhwm_kib"] / 1024
     row("broker peak RSS under P1 (VmHWM)", "%.0f MiB" % hwm, "RAM %s GiB" % machine.get("mem_gib", "?"),
