@@ -1,5 +1,5 @@
 """kafkajs 2.2 (node) against the broker: admin create / metadata / delete, and keyed
-produce (none, gzip, and snappy and lz4 through codec plugins) whose acks match what
+produce (none, gzip, and snappy, lz4 and zstd through codec plugins) whose acks match what
 confluent-kafka reads back. kafkajs's own
 consumer needs consumer groups, which the broker does not serve yet."""
 import pytest
@@ -25,7 +25,7 @@ def test_admin_create_metadata_delete(broker):
     assert "js-admin" not in kafkajs(broker.bootstrap, "list")["topics"]
 
 
-@pytest.mark.parametrize("codec", ["none", "gzip", "snappy", "lz4"])
+@pytest.mark.parametrize("codec", ["none", "gzip", "snappy", "lz4", "zstd"])
 def test_produce_keyed_and_read_back(broker, codec):
     topic = f"js-{codec}"
     count, sends = 5000, 10

@@ -254,7 +254,7 @@ TEST(captured_requests, produce_batches_are_valid_and_use_the_requested_codec) {
     EXPECT_EQ(codecs_seen["kcat"], all);
     EXPECT_EQ(codecs_seen["confluent-kafka"], all);
     EXPECT_EQ(codecs_seen["kafka-python"], all);
-    EXPECT_EQ(codecs_seen["kafkajs"], (std::set<std::string>{"none", "gzip", "snappy", "lz4"}));
+    EXPECT_EQ(codecs_seen["kafkajs"], all);
 }
 
 } // namespace
