@@ -19,10 +19,7 @@ build=${TRIB_BENCH_BUILD:-$root/build-bench}
 min_time=${BENCH_MIN_TIME:-0.5}
 filter=${BENCH_FILTER:-}
 stamp=$(date -u +%Y-%m-%d)
-mem_gib=$(awk '/MemTotal/ {printf "%d", $2 / 1048576 + 0.5}' /proc/meminfo)
-cpu_slug=$(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | tr 'A-Z' 'a-z' |
-  sed -E 's/\(r\)|\(tm\)|cpu|processor|[0-9]+-core//g; s/@.*//; s/[^a-z0-9]+/-/g; s/^-+|-+$//g')
-host_kind=${TRIB_HOST_KIND:-$(nproc)cpu-${mem_gib}g-${cpu_slug:-unknown}}
+source "$root/bench/host_kind.sh"
 results_dir=$root/bench/results
 raw=$build/bench-raw/$stamp-$host_kind
 mkdir -p "$results_dir" "$raw"

@@ -4,7 +4,7 @@
 #include "storage/log.h"
 #include "storage/syncer.h"
 #include "tests/fakes/storage_batches.h"
-#include "tests/fakes/storage_temp_dir.h"
+#include "tests/fakes/temp_dir.h"
 
 #include <benchmark/benchmark.h>
 
@@ -29,6 +29,24 @@ log_config bench_config() {
     return {.segment_bytes = 256ull << 20, .retention_ms = -1, .retention_bytes = 512ll << 20};
 }
 
+// A log in `dir` holding `batches` 16 KiB batches, for the read benchmarks; nullptr (and the
+// benchmark marked skipped) when it can't be made.
+std::unique_ptr<log> log_with_batches(const fakes::temp_dir& dir, benchmark::State& state, int batches) {
+    auto l = log::open(dir.path(), bench_config());
+    if (!l) {
+        state.SkipWithError("open failed");
+        return nullptr;
+    }
+    for (int i = 0; i < batches; ++i) {
+        bytes b = batch16k(uint32_t(i));
+        if (!(*l)->append(b)) {
+            state.SkipWithError("append failed");
+            return nullptr;
+        }
+    }
+    return std::move(*l);
+}
+
 // Baseline: copying 16 KiB in memory.
 void BM_memcpy_16k(benchmark::State& state) {
     bytes src(batch_bytes, 1), dst(batch_bytes);
@@ -43,7 +61,7 @@ BENCHMARK(BM_memcpy_16k);
 
 // Baseline: pwrite of 16 KiB into the page cache, the only system call buffered append makes.
 void BM_raw_pwrite_16k(benchmark::State& state) {
-    testing::temp_dir dir("trib-bench");
+    fakes::temp_dir dir("trib-bench");
     int fd = ::open((dir.path() / "raw").c_str(), O_RDWR | O_CREAT, 0644);
     bytes src(batch_bytes, 1);
     uint64_t pos = 0;
@@ -67,7 +85,7 @@ BENCHMARK(BM_raw_pwrite_16k);
 
 // Buffered append: validation (CRC), offset rewrite, one pwrite, in-memory index update.
 void BM_append_buffered_16k(benchmark::State& state) {
-    testing::temp_dir dir("trib-bench");
+    fakes::temp_dir dir("trib-bench");
     auto l = log::open(dir.path(), bench_config());
     if (!l) {
         state.SkipWithError("open failed");
@@ -103,7 +121,7 @@ syncer& bench_syncer() {
 void BM_group_commit_one_log_16k(benchmark::State& state) {
     const int producers = int(state.range(0));
     bench_syncer().start();
-    testing::temp_dir dir("trib-bench");
+    fakes::temp_dir dir("trib-bench");
     auto cfg = bench_config();
     cfg.fsync_each_append = true;
     auto l = log::open(dir.path(), cfg, system_clock(), &bench_syncer());
@@ -149,7 +167,7 @@ BENCHMARK(BM_group_commit_one_log_16k)->Arg(1)->Arg(8)->Arg(64)->UseRealTime();
 // Distinct files can't share an fsync, but their fsyncs run in the same rounds.
 void BM_group_commit_log_per_thread_16k(benchmark::State& state) {
     bench_syncer().start();
-    testing::temp_dir dir("trib-bench");
+    fakes::temp_dir dir("trib-bench");
     auto cfg = bench_config();
     cfg.fsync_each_append = true;
     auto l = log::open(dir.path(), cfg, system_clock(), &bench_syncer());
@@ -180,66 +198,50 @@ BENCHMARK(BM_group_commit_log_per_thread_16k)->Threads(1)->Threads(4)->UseRealTi
 
 // Sequential read of 1 MiB fetches copied into memory (read_bytes), from a 256 MiB log.
 void BM_read_sequential_1m(benchmark::State& state) {
-    testing::temp_dir dir("trib-bench");
-    auto l = log::open(dir.path(), bench_config());
+    fakes::temp_dir dir("trib-bench");
+    auto l = log_with_batches(dir, state, 16384);
     if (!l) {
-        state.SkipWithError("open failed");
         return;
-    }
-    for (int i = 0; i < 16384; ++i) {
-        bytes b = batch16k(uint32_t(i));
-        if (!(*l)->append(b)) {
-            state.SkipWithError("append failed");
-            return;
-        }
     }
     offset at(0);
     uint64_t total = 0;
     for (auto _ : state) {
-        auto r = (*l)->read_bytes(at, 1 << 20);
+        auto r = l->read_bytes(at, 1 << 20);
         if (!r) {
             state.SkipWithError("read failed");
             break;
         }
         total += r->size();
         at = at + int64_t(r->size() / batch_bytes) * 16;
-        if (at >= (*l)->next_offset()) {
+        if (at >= l->next_offset()) {
             at = offset(0);
         }
     }
     state.SetBytesProcessed(int64_t(total));
-    (*l)->close();
+    l->close();
 }
 BENCHMARK(BM_read_sequential_1m);
 
 // read() only: the slice list a sendfile path would use (no copy).
 void BM_read_slices_1m(benchmark::State& state) {
-    testing::temp_dir dir("trib-bench");
-    auto l = log::open(dir.path(), bench_config());
+    fakes::temp_dir dir("trib-bench");
+    auto l = log_with_batches(dir, state, 4096);
     if (!l) {
-        state.SkipWithError("open failed");
         return;
-    }
-    for (int i = 0; i < 4096; ++i) {
-        bytes b = batch16k(uint32_t(i));
-        if (!(*l)->append(b)) {
-            state.SkipWithError("append failed");
-            return;
-        }
     }
     offset at(0);
     uint64_t total = 0;
     for (auto _ : state) {
-        auto r = (*l)->read(at, 1 << 20);
+        auto r = l->read(at, 1 << 20);
         if (!r) {
             state.SkipWithError("read failed");
             break;
         }
         total += r->bytes;
-        at = r->next_offset >= (*l)->next_offset() ? offset(0) : r->next_offset;
+        at = r->next_offset >= l->next_offset() ? offset(0) : r->next_offset;
     }
     state.SetBytesProcessed(int64_t(total));
-    (*l)->close();
+    l->close();
 }
 BENCHMARK(BM_read_slices_1m);
 

@@ -18,23 +18,51 @@
 extern "C" char** environ;  // POSIX; declared by <unistd.h> only under _GNU_SOURCE
 
 namespace trib::config {
-namespace {
 
-constexpr std::string_view hidden = "[hidden]";
-
-bool is_space(char c) noexcept {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-std::string trim(std::string_view s) {
+std::string_view trim_view(std::string_view s) noexcept {
+    auto is_space = [](char c) {
+        return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+    };
     while (!s.empty() && is_space(s.front())) {
         s.remove_prefix(1);
     }
     while (!s.empty() && is_space(s.back())) {
         s.remove_suffix(1);
     }
-    return std::string(s);
+    return s;
 }
+
+std::vector<std::string> split_list(std::string_view s) {
+    std::vector<std::string> out;
+    while (true) {
+        auto comma = s.find(',');
+        auto item = trim_view(s.substr(0, comma));
+        if (!item.empty()) {
+            out.emplace_back(item);
+        }
+        if (comma == std::string_view::npos) {
+            return out;
+        }
+        s.remove_prefix(comma + 1);
+    }
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view sep) {
+    std::string out;
+    for (const auto& item : items) {
+        if (!out.empty()) {
+            out.append(sep);
+        }
+        out.append(item);
+    }
+    return out;
+}
+
+namespace {
+
+constexpr std::string_view hidden = "[hidden]";
+
+std::string trim(std::string_view s) { return std::string(trim_view(s)); }
 
 char ascii_lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; }
 char ascii_upper(char c) noexcept { return c >= 'a' && c <= 'z' ? char(c - 'a' + 'A') : c; }
@@ -61,31 +89,6 @@ std::string replace_all(std::string s, std::string_view from, std::string_view t
     return out;
 }
 
-std::vector<std::string> split_list(std::string_view s) {
-    std::vector<std::string> out;
-    while (true) {
-        auto comma = s.find(',');
-        auto item = trim(s.substr(0, comma));
-        if (!item.empty()) {
-            out.push_back(std::move(item));
-        }
-        if (comma == std::string_view::npos) {
-            return out;
-        }
-        s.remove_prefix(comma + 1);
-    }
-}
-
-std::string join(const std::vector<std::string>& items, std::string_view sep) {
-    std::string out;
-    for (const auto& item : items) {
-        if (!out.empty()) {
-            out.append(sep);
-        }
-        out.append(item);
-    }
-    return out;
-}
 
 // A leading '+' is accepted, as Java's parseInt / parseDouble do; from_chars does not.
 std::string_view strip_plus(std::string_view s) {

@@ -54,6 +54,12 @@ enum class type {
 };
 std::string_view type_name(type t) noexcept;
 
+// Text helpers for values in Kafka's formats: `s` without leading and trailing ASCII
+// whitespace; the trimmed, non-empty items of a comma-separated list; items joined by `sep`.
+std::string_view trim_view(std::string_view s) noexcept;
+std::vector<std::string> split_list(std::string_view s);
+std::string join(const std::vector<std::string>& items, std::string_view sep);
+
 // Checks a value that already has the key's type; returns the reason it is invalid, or
 // nullopt. It gets the normalized text: trimmed, booleans lowercased, lists as "a,b".
 using validator = std::function<std::optional<std::string>(const std::string&)>;

@@ -6,33 +6,6 @@
 namespace trib::config {
 namespace {
 
-std::string_view trim(std::string_view s) {
-    auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
-    while (!s.empty() && space(s.front())) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && space(s.back())) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
-// Non-empty entries of a comma-separated list, trimmed.
-std::vector<std::string_view> entries(std::string_view s) {
-    std::vector<std::string_view> out;
-    while (true) {
-        auto comma = s.find(',');
-        auto item = trim(s.substr(0, comma));
-        if (!item.empty()) {
-            out.push_back(item);
-        }
-        if (comma == std::string_view::npos) {
-            return out;
-        }
-        s.remove_prefix(comma + 1);
-    }
-}
-
 std::string upper(std::string_view s) {
     std::string out(s);
     for (char& c : out) {
@@ -120,7 +93,7 @@ validator validator_from(F parse) {
 
 host_port parse_host_port(std::string_view s, bool allow_empty_host) {
     host_port out;
-    if (auto reason = split_host_port(trim(s), allow_empty_host, out); !reason.empty()) {
+    if (auto reason = split_host_port(trim_view(s), allow_empty_host, out); !reason.empty()) {
         throw bad("address", s, reason);
     }
     return out;
@@ -136,7 +109,7 @@ std::string format_host_port(std::string_view host, uint16_t port) {
 
 std::vector<listener> parse_listeners(std::string_view s) {
     std::vector<listener> out;
-    for (auto entry : entries(s)) {
+    for (std::string_view entry : split_list(s)) {
         auto sep = entry.find("://");
         if (sep == std::string_view::npos) {
             throw bad("listener", entry, "expected NAME://host:port");
@@ -162,13 +135,13 @@ std::string to_string(const listener& l) { return l.name + "://" + format_host_p
 
 std::map<std::string, std::string> parse_protocol_map(std::string_view s) {
     std::map<std::string, std::string> out;
-    for (auto entry : entries(s)) {
+    for (std::string_view entry : split_list(s)) {
         auto colon = entry.find(':');
         if (colon == std::string_view::npos) {
             throw bad("listener security protocol", entry, "expected NAME:PROTOCOL");
         }
-        auto name = trim(entry.substr(0, colon));
-        auto protocol = upper(trim(entry.substr(colon + 1)));
+        auto name = trim_view(entry.substr(0, colon));
+        auto protocol = upper(trim_view(entry.substr(colon + 1)));
         if (!valid_name(name)) {
             throw bad("listener security protocol", entry, "the name must be letters, digits, '_' or '-'");
         }
@@ -186,7 +159,7 @@ std::map<std::string, std::string> parse_protocol_map(std::string_view s) {
 
 std::vector<voter> parse_voters(std::string_view s) {
     std::vector<voter> out;
-    for (auto entry : entries(s)) {
+    for (std::string_view entry : split_list(s)) {
         auto at = entry.find('@');
         if (at == std::string_view::npos) {
             throw bad("controller quorum voter", entry, "expected id@host:port");

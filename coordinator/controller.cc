@@ -1,5 +1,6 @@
 #include "coordinator/controller.h"
 
+#include "common/config.h"
 #include "common/log.h"
 #include "coordinator/client/topic_config.h"
 
@@ -21,31 +22,6 @@ int16_t code(error_code e) { return static_cast<int16_t>(e); }
 
 bool is_node_id(const std::string& s) {
     return !s.empty() && s.size() < 10 && s.find_first_not_of("0123456789") == std::string::npos;
-}
-
-std::vector<std::string> split_list(const std::string& s) {
-    std::vector<std::string> out;
-    size_t pos = 0;
-    while (pos <= s.size()) {
-        auto comma = s.find(',', pos);
-        auto item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-        if (!item.empty()) {
-            out.push_back(item);
-        }
-        if (comma == std::string::npos) {
-            break;
-        }
-        pos = comma + 1;
-    }
-    return out;
-}
-
-std::string join_list(const std::vector<std::string>& items) {
-    std::string out;
-    for (const auto& i : items) {
-        out += (out.empty() ? "" : ",") + i;
-    }
-    return out;
 }
 
 // Why `key=value` is not valid for a resource of type `t` (topic or broker), or nullopt.
@@ -848,8 +824,8 @@ void controller::incremental_alter_configs(const protocol::incremental_alter_con
                     msg = op.name + " is not a list config";
                     break;
                 }
-                auto items = split_list(after.contains(op.name) ? after[op.name] : std::string());
-                for (const auto& v : split_list(op.value.value_or(""))) {
+                auto items = config::split_list(after.contains(op.name) ? after[op.name] : std::string());
+                for (const auto& v : config::split_list(op.value.value_or(""))) {
                     auto it = std::find(items.begin(), items.end(), v);
                     if (op.config_operation == 2 && it == items.end()) {
                         items.push_back(v);
@@ -860,7 +836,7 @@ void controller::incremental_alter_configs(const protocol::incremental_alter_con
                 if (items.empty()) {
                     after.erase(op.name);
                 } else {
-                    after[op.name] = join_list(items);
+                    after[op.name] = config::join(items, ",");
                 }
                 break;
             }

@@ -34,14 +34,7 @@ asio::awaitable<std::error_code> rpc_channel::connect(std::chrono::milliseconds 
             continue;
         }
         _socket = asio::ip::tcp::socket(_ex);
-        _timed_out = false;
-        _deadline.expires_after(timeout);
-        _deadline.async_wait([this](error_code e) {
-            if (!e) {
-                _timed_out = true;
-                close();
-            }
-        });
+        arm_deadline(timeout);
         co_await asio::async_connect(_socket, results, asio::redirect_error(asio::use_awaitable, ec));
         _deadline.cancel();
         if (!ec) {
@@ -54,13 +47,9 @@ asio::awaitable<std::error_code> rpc_channel::connect(std::chrono::milliseconds 
     co_return make_error_code(errc::not_connected);
 }
 
-asio::awaitable<std::error_code> rpc_channel::exchange(const bytes& request, bytes& response,
-                                                       std::chrono::milliseconds timeout) {
-    if (!_socket.is_open()) {
-        if (auto ec = co_await connect(timeout); ec) {
-            co_return ec;
-        }
-    }
+// Closes the socket when `timeout` passes before _deadline is cancelled: the pending
+// operation then fails and _timed_out says why.
+void rpc_channel::arm_deadline(std::chrono::milliseconds timeout) {
     _timed_out = false;
     _deadline.expires_after(timeout);
     _deadline.async_wait([this](error_code e) {
@@ -69,6 +58,16 @@ asio::awaitable<std::error_code> rpc_channel::exchange(const bytes& request, byt
             close();
         }
     });
+}
+
+asio::awaitable<std::error_code> rpc_channel::exchange(const bytes& request, bytes& response,
+                                                       std::chrono::milliseconds timeout) {
+    if (!_socket.is_open()) {
+        if (auto ec = co_await connect(timeout); ec) {
+            co_return ec;
+        }
+    }
+    arm_deadline(timeout);
     error_code ec;
     co_await asio::async_write(_socket, asio::buffer(request), asio::redirect_error(asio::use_awaitable, ec));
     uint8_t size_buf[4];

@@ -37,6 +37,7 @@ public:
 private:
     asio::awaitable<std::error_code> exchange(const bytes& request, bytes& response, std::chrono::milliseconds timeout);
     asio::awaitable<std::error_code> connect(std::chrono::milliseconds timeout);
+    void arm_deadline(std::chrono::milliseconds timeout);
 
     asio::any_io_executor _ex;
     std::vector<config::host_port> _targets;

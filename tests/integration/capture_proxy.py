@@ -109,39 +109,38 @@ class CaptureProxy:
             except OSError:
                 pass
 
-    def _pump(self, src, dst):
+    def _pump(self, src, dst, seen=None):
+        """Forwards bytes as they come; `seen(data)` (if given) looks at each chunk after it
+        is forwarded and may raise OSError to end the connection."""
         try:
             while True:
                 data = src.recv(1 << 16)
                 if not data:
                     break
                 dst.sendall(data)
+                if seen:
+                    seen(data)
         except OSError:
             pass
         self._close_both(src, dst)
 
     def _pump_requests(self, src, dst):
-        """Forwards client bytes as they come and cuts them into frames on the side."""
+        """Forwards client bytes and cuts them into frames on the side."""
         buf = bytearray()
-        try:
-            while True:
-                data = src.recv(1 << 16)
-                if not data:
+
+        def cut(data):
+            buf.extend(data)
+            while len(buf) >= 4:
+                (size,) = struct.unpack(">i", buf[:4])
+                if size < 0 or size > MAX_FRAME:
+                    self.errors.append(f"{self.client}: frame size {size}")
+                    raise OSError("bad frame")
+                if len(buf) < 4 + size:
                     break
-                dst.sendall(data)
-                buf += data
-                while len(buf) >= 4:
-                    (size,) = struct.unpack(">i", buf[:4])
-                    if size < 0 or size > MAX_FRAME:
-                        self.errors.append(f"{self.client}: frame size {size}")
-                        raise OSError("bad frame")
-                    if len(buf) < 4 + size:
-                        break
-                    self._record(bytes(buf[4:4 + size]))
-                    del buf[:4 + size]
-        except OSError:
-            pass
-        self._close_both(src, dst)
+                self._record(bytes(buf[4:4 + size]))
+                del buf[:4 + size]
+
+        self._pump(src, dst, cut)
 
     def _record(self, frame):
         key, version = struct.unpack(">hh", frame[:4]) if len(frame) >= 4 else (-1, -1)

@@ -44,7 +44,61 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Broker:
+class _Process:
+    """What Broker and Coordinator share: a child process whose output goes to `log_path`,
+    stopped with SIGTERM (SIGKILL after STOP_TIMEOUT_S) or killed."""
+
+    def __init__(self, log_path):
+        self.log_path = log_path
+        self.proc = None
+        self._log_file = None
+
+    def _spawn(self, args, env=None):
+        self._log_file = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self._log_file, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=env)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        """SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT_S. Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(STOP_TIMEOUT_S)
+        rc = self.proc.returncode
+        self._close_log()
+        return rc
+
+    def kill(self):
+        """SIGKILL: the process gets no chance to flush anything."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(STOP_TIMEOUT_S)
+        self._close_log()
+
+    def _close_log(self):
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def log_text(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, chars=20000):
+        return self.log_text()[-chars:]
+
+
+class Broker(_Process):
     """One tributary-broker process: node 1, its own controller, data under `root`.
 
     `advertised_port` lets a test advertise another address (the capture proxy's) than the
@@ -52,15 +106,13 @@ class Broker:
     """
 
     def __init__(self, root, advertised_port=None, overrides=None, node_id=1):
+        super().__init__(Path(root) / "broker.log")
         self.node_id = node_id
         self.root = Path(root)
         self.data_dir = self.root / "data"
-        self.log_path = self.root / "broker.log"
         self.port = None
         self.advertised_port = advertised_port
         self.overrides = dict(overrides or {})
-        self.proc = None
-        self._log_file = None
         self.starts = 0
 
     @property
@@ -91,12 +143,9 @@ class Broker:
         for k, v in self.overrides.items():
             args += ["--override", f"{k}={v}"]
         self.starts += 1
-        self._log_file = open(self.log_path, "ab")
-        self._log_file.write(f"==== start {self.starts}: {' '.join(args)}\n".encode())
-        self._log_file.flush()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
-        self.proc = subprocess.Popen(args, stdout=self._log_file, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env)
+        with open(self.log_path, "ab") as f:
+            f.write(f"==== start {self.starts}: {' '.join(args)}\n".encode())
+        self._spawn(args, env={k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")})
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -124,49 +173,10 @@ class Broker:
         except (OSError, ValueError, EOFError, struct.error):
             return False
 
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self):
-        """SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT_S. Returns the exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(STOP_TIMEOUT_S)
-        rc = self.proc.returncode
-        self._close_log()
-        return rc
-
-    def kill(self):
-        """SIGKILL: the process gets no chance to flush anything."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(STOP_TIMEOUT_S)
-        self._close_log()
-
     def restart(self):
         if self.alive():
             self.stop()
         return self.start()
-
-    def _close_log(self):
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-
-    def log_text(self):
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def log_tail(self, chars=20000):
-        return self.log_text()[-chars:]
 
     def wait_for_log(self, needle, since=0, timeout=10):
         """Waits until `needle` appears in the log after character `since`; True if it did."""
@@ -185,17 +195,15 @@ def coordinator_binary():
     return path
 
 
-class Coordinator:
+class Coordinator(_Process):
     """One tributary-coordinator process (node 100) on a free loopback port; brokers join it
     with the `voters` string as controller.quorum.voters."""
 
     def __init__(self, root, overrides=None):
+        super().__init__(Path(root) / "coordinator.log")
         self.root = Path(root)
-        self.log_path = self.root / "coordinator.log"
         self.port = free_port()
         self.overrides = dict(overrides or {})
-        self.proc = None
-        self._log_file = None
 
     @property
     def voters(self):
@@ -209,9 +217,7 @@ class Coordinator:
                 "--override", f"log.dirs={self.root / 'data'}"]
         for k, v in self.overrides.items():
             args += ["--override", f"{k}={v}"]
-        self._log_file = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, stdout=self._log_file, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+        self._spawn(args)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -223,24 +229,6 @@ class Coordinator:
                 time.sleep(0.05)
         raise RuntimeError(f"coordinator not listening within {START_TIMEOUT_S} s")
 
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(STOP_TIMEOUT_S)
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-        return self.proc.returncode if self.proc else None
-
-    def log_tail(self, chars=20000):
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except FileNotFoundError:
-            return ""
 
 
 # ---- the Kafka protocol on a raw socket -----------------------------------------------------
