@@ -60,6 +60,9 @@ config::schema make_schema() {
     add("log.flush.interval.messages", type::int64, "9223372036854775807", "Flush every N messages.",
         at_least(1));
     add("log.flush.interval.ms", type::int64, std::nullopt, "Flush when data is this old.", at_least(0));
+    add("tributary.log.direct.writes", type::boolean, "true",
+        "Append to partition logs with O_DIRECT, bypassing the page cache (false: buffered writes, "
+        "as Kafka); filesystems that refuse O_DIRECT get buffered writes.");
     add("log.cleanup.policy", type::list, "delete", "delete and/or compact.",
         config::each(one_of({"delete", "compact"})));
     add("compression.type", type::string, "producer", "Codec the log keeps: producer keeps what clients send.",
@@ -219,6 +222,7 @@ broker_config load_broker_config(const config::load_options& opts) {
         l.flush_ms = v.get_int64("log.flush.interval.ms");
     }
     l.max_batch_bytes = uint32_t(c.message_max_bytes);
+    l.direct_writes = v.get_bool("tributary.log.direct.writes");
 
     c.limits.max_request_bytes = v.get_int32("socket.request.max.bytes");
     c.limits.idle_timeout = std::chrono::milliseconds(v.get_int64("connections.max.idle.ms"));

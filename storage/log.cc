@@ -196,6 +196,9 @@ result<void> log::recover_all() {
             return r;
         }
     }
+    if (auto r = active().set_direct(_cfg.direct_writes, _cfg.direct_min_bytes); !r) {
+        return r;
+    }
     _progress = std::make_shared<sync_progress>(_next.value());
     // Mark unclean before anything is appended.
     return write_checkpoint(false);
@@ -323,12 +326,18 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
 
 result<void> log::roll(int64_t now) {
     segment& old = active();
+    if (auto r = old.set_direct(false); !r) {  // ends at its last batch from now on
+        return r;
+    }
     if (auto r = old.persist_indexes(true); !r) {
         return r;
     }
     auto seg = segment::open(_dir, _next, _cfg.index_interval_bytes, true);
     if (!seg) {
         return seg.error();
+    }
+    if (auto r = (*seg)->set_direct(_cfg.direct_writes, _cfg.direct_min_bytes); !r) {
+        return r;
     }
     // The new file's directory entry must be durable before anything in it is acknowledged.
     if (auto r = sync_directory(_dir); !r) {
@@ -433,7 +442,10 @@ void log::close() {
     if (_closed) {
         return;
     }
-    if (auto r = flush_impl(true); !r) {
+    if (auto r = active().set_direct(false); !r) {
+        TLOG_ERROR("storage: {}: close could not cut the padding of direct writes: {}", _dir.string(),
+                   r.error().message());
+    } else if (auto r = flush_impl(true); !r) {
         TLOG_ERROR("storage: {}: close could not flush: {}", _dir.string(), r.error().message());
     }
     _closed = true;
@@ -441,6 +453,13 @@ void log::close() {
 }
 
 void log::update_config(log_config cfg) {
+    if (!_closed) {
+        if (auto r = active().set_direct(cfg.direct_writes, cfg.direct_min_bytes); !r) {
+            TLOG_ERROR("storage: {}: could not switch direct writes {}: {}", _dir.string(),
+                       cfg.direct_writes ? "on" : "off", r.error().message());
+            cfg.direct_writes = active().direct();
+        }
+    }
     _cfg = cfg;
     for (auto& [b, s] : _segments) {
         s->set_index_interval(cfg.index_interval_bytes);
@@ -674,6 +693,9 @@ result<void> log::truncate(offset to) {
             return r;
         }
         _progress->lower(active().next_offset().value());
+    }
+    if (auto r = active().set_direct(_cfg.direct_writes, _cfg.direct_min_bytes); !r) {
+        return r;
     }
     _next = active().next_offset();
     _size_bytes = 0;

@@ -36,6 +36,13 @@ struct log_config {
     // each append and acknowledges in its callback (group commit: concurrent appends share
     // one fsync). The log itself doesn't block on it.
     bool fsync_each_append = false;
+    // Append to the active segment with O_DIRECT rather than through the page cache (see
+    // direct_appender.h); ignored where the filesystem refuses O_DIRECT.
+    bool direct_writes = false;
+    // Appends smaller than this go through the page cache even with direct_writes: a direct
+    // write of a few KiB costs more than copying them into a page that is already cached, and
+    // readers of the tail of a partition fed a trickle of small batches find it in memory.
+    size_t direct_min_bytes = 64 << 10;
 };
 
 struct append_result {
@@ -76,7 +83,9 @@ struct read_result {
 // Offsets: log_start_offset() <= every readable offset < next_offset(). The log start offset
 // can lie inside the first segment (after DeleteRecords); it is persisted in the checkpoint.
 //
-// Durability: append() writes with one pwrite into the page cache. Data reaches disk through
+// Durability: append() writes with one pwrite into the page cache, or with direct_writes
+// straight to the device (one O_DIRECT pwrite per MiB; the active segment alone is written so,
+// and ends in zero padding until it rolls or the log closes). Data reaches stable storage through
 //   - sync(upto, done): group commit through the shared syncer thread (or inline without one);
 //   - flush(): synchronous fdatasync of unsynced data + indexes, then a checkpoint;
 //   - the policy: flush_messages / flush_ms checked on append and by maybe_flush(), which the

@@ -82,6 +82,13 @@ private:
     uint64_t _size;
 };
 
+// Zeros from `pos` to the end of the block: the padding of a direct write (direct_appender.h).
+bool is_direct_padding(bytes_view rest, uint64_t pos) {
+    const uint64_t block = direct_appender::block;
+    return !rest.empty() && (pos + rest.size()) % block == 0 && rest.size() < block &&
+           std::all_of(rest.begin(), rest.end(), [](uint8_t b) { return b == 0; });
+}
+
 } // namespace
 
 std::string segment::file_stem(offset base) {
@@ -201,7 +208,12 @@ result<segment::recovery> segment::recover(int64_t now_ms) {
         pos += h->total_size();
     }
     out.valid_bytes = pos;
-    if (pos < all.size()) {
+    if (pos < all.size() && is_direct_padding(all.subspan(size_t(pos)), pos)) {
+        // What direct writes leave after the last batch (see direct_appender.h): cut quietly.
+        if (auto r = _data->truncate(pos); !r) {
+            return r.error();
+        }
+    } else if (pos < all.size()) {
         TLOG_WARN("storage: {}: truncating at position {} of {} ({})", _data->path().string(), pos,
                   all.size(), out.reason);
         if (auto r = _data->truncate(pos); !r) {
@@ -307,9 +319,13 @@ result<void> segment::append(bytes_view data, std::span<const batch_meta> metas,
     assert(_size + data.size() <= UINT32_MAX);
     assert(metas.back().last - _base <= int64_t(UINT32_MAX));
     uint64_t pos = _size;
-    if (auto r = _data->write_at(data, pos); !r) {
+    const bool direct = _direct && data.size() >= _direct_min;
+    if (auto r = direct ? _direct->append(data, pos) : _data->write_at(data, pos); !r) {
         (void)_data->truncate(pos);  // best effort: don't leave a partial batch behind
         return r;
+    }
+    if (_direct && !direct) {
+        _direct->written_buffered(data, pos);
     }
     if (_size == 0) {
         _roll_base_ms = now_ms;
@@ -319,6 +335,27 @@ result<void> segment::append(bytes_view data, std::span<const batch_meta> metas,
         pos += m.size;
     }
     assert(_size == pos);
+    return success();
+}
+
+result<void> segment::set_direct(bool on, size_t min_bytes) {
+    _direct_min = min_bytes;
+    if (on && !_direct) {
+        auto a = direct_appender::open(_data, _size);
+        if (!a) {
+            return a.error();
+        }
+        _direct = std::move(*a);
+    } else if (!on && _direct) {
+        _direct.reset();
+        auto sz = _data->size();
+        if (!sz) {
+            return sz.error();
+        }
+        if (*sz > _size) {
+            return _data->truncate(_size);
+        }
+    }
     return success();
 }
 
@@ -441,6 +478,11 @@ result<void> segment::truncate(offset to) {
     }
     if (auto r = _data->truncate(cut); !r) {
         return r;
+    }
+    if (_direct) {
+        if (auto r = _direct->reset(cut); !r) {
+            return r;
+        }
     }
     if (cut == 0) {
         reset();

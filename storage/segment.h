@@ -4,6 +4,7 @@
 #include "common/bytes.h"
 #include "common/ids.h"
 #include "common/result.h"
+#include "storage/direct_appender.h"
 #include "storage/file.h"
 #include "storage/index.h"
 
@@ -99,8 +100,16 @@ public:
     result<bool> load(int64_t now_ms);
 
     // Appends whole, already-verified batches (`data` is their bytes, `metas` one entry each,
-    // contiguous from next_offset()). One pwrite; indexes are updated in memory.
+    // contiguous from next_offset()). One pwrite (direct: one per MiB); indexes are updated in
+    // memory.
     result<void> append(bytes_view data, std::span<const batch_meta> metas, int64_t now_ms);
+    // Direct writes on (the segment is the active one, see direct_appender.h) or off: off cuts
+    // the zero padding direct writes leave after the last batch, so a segment that is no longer
+    // appended to ends exactly at its last batch. Where the filesystem refuses O_DIRECT the
+    // segment keeps writing through the page cache.
+    // Appends of fewer than `min_bytes` are written buffered all the same.
+    result<void> set_direct(bool on, size_t min_bytes = 0);
+    bool direct() const noexcept { return _direct != nullptr; }
     // Removes the batch holding `to` and every later one. next_offset() becomes the base offset
     // of the first removed batch (<= to).
     result<void> truncate(offset to);
@@ -133,6 +142,8 @@ private:
     offset _base;
     uint32_t _index_interval;
     std::shared_ptr<file> _data;
+    std::unique_ptr<direct_appender> _direct;
+    size_t _direct_min = 0;
     index_file<offset_index_entry> _index;
     index_file<time_index_entry> _timeindex;
 

@@ -15,9 +15,12 @@ namespace {
 using namespace testing;
 using fakes::temp_dir;
 
-class log_test : public ::testing::Test {
+// Every test runs twice: appending through the page cache, and with direct writes.
+class log_test : public ::testing::TestWithParam<bool> {
 protected:
     std::unique_ptr<log> open_log(log_config cfg = {}) {
+        cfg.direct_writes = GetParam();
+        cfg.direct_min_bytes = 0;
         auto l = log::open(_dir.path(), cfg, _clock);
         EXPECT_TRUE(l) << l.error().message();
         return l ? std::move(*l) : nullptr;
@@ -27,7 +30,7 @@ protected:
     fake_clock _clock;
 };
 
-TEST_F(log_test, append_assigns_contiguous_offsets_and_reads_back) {
+TEST_P(log_test, append_assigns_contiguous_offsets_and_reads_back) {
     auto l = open_log();
     EXPECT_EQ(l->next_offset(), offset(0));
     for (int i = 0; i < 10; ++i) {
@@ -42,7 +45,7 @@ TEST_F(log_test, append_assigns_contiguous_offsets_and_reads_back) {
     EXPECT_EQ(l->size_bytes(), 10u * (61 + 50));
 }
 
-TEST_F(log_test, several_batches_in_one_append) {
+TEST_P(log_test, several_batches_in_one_append) {
     auto l = open_log();
     bytes b;
     append_batch(b, {.records = 2, .payload = 10});
@@ -56,7 +59,7 @@ TEST_F(log_test, several_batches_in_one_append) {
     EXPECT_EQ(all[1].base, 2);
 }
 
-TEST_F(log_test, bad_batches_append_nothing) {
+TEST_P(log_test, bad_batches_append_nothing) {
     auto l = open_log({.max_batch_bytes = 1000});
     append_ok(*l, {.records = 1});
     const auto size = l->size_bytes();
@@ -82,7 +85,7 @@ TEST_F(log_test, bad_batches_append_nothing) {
     EXPECT_EQ(read_all(*l).size(), 1u);
 }
 
-TEST_F(log_test, leader_epoch_is_stamped) {
+TEST_P(log_test, leader_epoch_is_stamped) {
     auto l = open_log();
     append_ok(*l, {}, 7);
     auto b = l->read_bytes(offset(0), 1);
@@ -92,7 +95,7 @@ TEST_F(log_test, leader_epoch_is_stamped) {
     EXPECT_EQ(h->partition_leader_epoch, 7);
 }
 
-TEST_F(log_test, rolls_by_size_and_reads_across_segments) {
+TEST_P(log_test, rolls_by_size_and_reads_across_segments) {
     auto l = open_log({.segment_bytes = 1000});
     for (int i = 0; i < 40; ++i) {
         append_ok(*l, {.records = 2, .payload = 200, .seed = uint32_t(i)});
@@ -109,7 +112,7 @@ TEST_F(log_test, rolls_by_size_and_reads_across_segments) {
     EXPECT_EQ(read_all(*l).size(), 40u);
 }
 
-TEST_F(log_test, rolls_by_age_of_first_batch) {
+TEST_P(log_test, rolls_by_age_of_first_batch) {
     auto l = open_log({.segment_ms = 1000});
     append_ok(*l, {});
     _clock.advance(999);
@@ -125,7 +128,7 @@ TEST_F(log_test, rolls_by_age_of_first_batch) {
     EXPECT_EQ(l->segment_bases().size(), 3u);
 }
 
-TEST_F(log_test, index_lookup_finds_the_batch_holding_any_offset) {
+TEST_P(log_test, index_lookup_finds_the_batch_holding_any_offset) {
     auto l = open_log({.segment_bytes = 64 * 1024, .index_interval_bytes = 300});
     std::mt19937 rng(42);
     std::vector<std::pair<int64_t, int64_t>> ranges;
@@ -151,7 +154,7 @@ TEST_F(log_test, index_lookup_finds_the_batch_holding_any_offset) {
     check(*l);  // from the index files
 }
 
-TEST_F(log_test, read_respects_max_bytes_and_upto) {
+TEST_P(log_test, read_respects_max_bytes_and_upto) {
     auto l = open_log();
     for (int i = 0; i < 10; ++i) {
         append_ok(*l, {.records = 2, .payload = 39});  // 100 bytes, offsets 2i, 2i+1
@@ -187,7 +190,7 @@ TEST_F(log_test, read_respects_max_bytes_and_upto) {
     EXPECT_EQ(l->read(offset(-1), 100).error(), errc::offset_out_of_range);
 }
 
-TEST_F(log_test, offset_for_timestamp_and_max_timestamp) {
+TEST_P(log_test, offset_for_timestamp_and_max_timestamp) {
     auto l = open_log({.segment_bytes = 500, .index_interval_bytes = 1});
     EXPECT_FALSE(l->max_timestamp());
     // max timestamps 1000, 2000, ..., with one out-of-order batch.
@@ -223,7 +226,7 @@ TEST_F(log_test, offset_for_timestamp_and_max_timestamp) {
     EXPECT_EQ(l->max_timestamp()->second, timestamp_ms(9000));
 }
 
-TEST_F(log_test, truncate_then_append_continues_at_the_cut) {
+TEST_P(log_test, truncate_then_append_continues_at_the_cut) {
     log_config cfg{.segment_bytes = 400};
     auto l = open_log(cfg);
     for (int i = 0; i < 20; ++i) {
@@ -262,7 +265,7 @@ TEST_F(log_test, truncate_then_append_continues_at_the_cut) {
     EXPECT_EQ(append_ok(*l, {}).base, offset(0));
 }
 
-TEST_F(log_test, retention_by_time_keeps_the_active_segment) {
+TEST_P(log_test, retention_by_time_keeps_the_active_segment) {
     const int64_t now = _clock.now_ms().value();
     log_config cfg{.segment_bytes = 300, .retention_ms = 10'000};
     auto l = open_log(cfg);
@@ -289,7 +292,7 @@ TEST_F(log_test, retention_by_time_keeps_the_active_segment) {
     EXPECT_EQ(l->log_start_offset(), offset(9));
 }
 
-TEST_F(log_test, retention_by_size) {
+TEST_P(log_test, retention_by_size) {
     log_config cfg{.segment_bytes = 300, .retention_ms = -1, .retention_bytes = 500};
     auto l = open_log(cfg);
     for (int i = 0; i < 12; ++i) {
@@ -308,7 +311,7 @@ TEST_F(log_test, retention_by_size) {
     EXPECT_EQ(l->segment_bases().size(), 1u);
 }
 
-TEST_F(log_test, advance_log_start_offset_deletes_whole_segments_below) {
+TEST_P(log_test, advance_log_start_offset_deletes_whole_segments_below) {
     log_config cfg{.segment_bytes = 300};
     auto l = open_log(cfg);
     for (int i = 0; i < 10; ++i) {
@@ -334,7 +337,7 @@ TEST_F(log_test, advance_log_start_offset_deletes_whole_segments_below) {
     EXPECT_EQ(append_ok(*l, {}).base, offset(10));
 }
 
-TEST_F(log_test, reopen_after_clean_close_keeps_everything) {
+TEST_P(log_test, reopen_after_clean_close_keeps_everything) {
     log_config cfg{.segment_bytes = 2000, .index_interval_bytes = 150};
     auto l = open_log(cfg);
     for (int i = 0; i < 50; ++i) {
@@ -363,7 +366,7 @@ TEST_F(log_test, reopen_after_clean_close_keeps_everything) {
     EXPECT_EQ(append_ok(*l, {}).base, offset(100));
 }
 
-TEST_F(log_test, flush_policy_by_messages_and_time) {
+TEST_P(log_test, flush_policy_by_messages_and_time) {
     auto l = open_log({.flush_messages = 10});
     const auto rp0 = l->checkpointed_recovery_point();
     for (int i = 0; i < 3; ++i) {
@@ -383,7 +386,7 @@ TEST_F(log_test, flush_policy_by_messages_and_time) {
     EXPECT_EQ(l2->checkpointed_recovery_point(), offset(13));
 }
 
-TEST_F(log_test, sync_without_a_syncer_completes_inline) {
+TEST_P(log_test, sync_without_a_syncer_completes_inline) {
     auto l = open_log();
     append_ok(*l, {});
     bool called = false;
@@ -394,7 +397,7 @@ TEST_F(log_test, sync_without_a_syncer_completes_inline) {
     EXPECT_TRUE(called);
 }
 
-TEST_F(log_test, segment_files_are_named_by_base_offset) {
+TEST_P(log_test, segment_files_are_named_by_base_offset) {
     auto l = open_log({.segment_bytes = 150});
     append_ok(*l, {.records = 5, .payload = 39});
     append_ok(*l, {.records = 5, .payload = 39});
@@ -404,6 +407,9 @@ TEST_F(log_test, segment_files_are_named_by_base_offset) {
     EXPECT_TRUE(std::filesystem::exists(_dir.path() / "00000000000000000005.timeindex"));
     EXPECT_TRUE(std::filesystem::exists(_dir.path() / "log.checkpoint"));
 }
+
+INSTANTIATE_TEST_SUITE_P(buffered_and_direct, log_test, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "direct" : "buffered"; });
 
 } // namespace
 } // namespace trib::storage
