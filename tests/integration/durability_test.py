@@ -1,9 +1,10 @@
 """Data survives a clean restart, and every acknowledged record (acks=1) survives SIGKILL."""
 import time
 
+import pytest
 from confluent_kafka import Producer
 
-from harness import admin_create_topic, check_offsets_dense, consume_all
+from harness import admin_create_topic, check_offsets_dense, consume_all, stored_batches
 
 
 def test_clean_restart_keeps_data(make_broker):
@@ -27,13 +28,14 @@ def test_clean_restart_keeps_data(make_broker):
 class AckRecorder:
     """A producer that keeps sending and remembers what the broker acknowledged."""
 
-    def __init__(self, bootstrap, topic):
+    def __init__(self, bootstrap, topic, value_size, linger_ms):
         self.topic = topic
+        self.value_size = value_size
         self.acked = []          # (partition, offset, value)
         self.failed = 0
         self.sent = 0
         self.producer = Producer({
-            "bootstrap.servers": bootstrap, "acks": 1, "linger.ms": 2,
+            "bootstrap.servers": bootstrap, "acks": 1, "linger.ms": linger_ms,
             "message.timeout.ms": 10000, "socket.timeout.ms": 5000,
             "reconnect.backoff.max.ms": 500, "queue.buffering.max.messages": 100000,
         })
@@ -52,7 +54,7 @@ class AckRecorder:
             assert time.monotonic() < deadline, f"only {len(self.acked)} acked in {timeout} s"
             for _ in range(500):
                 try:
-                    self.producer.produce(self.topic, b"record-%d" % self.sent,
+                    self.producer.produce(self.topic, (b"record-%d " % self.sent).ljust(self.value_size, b"x"),
                                           b"k%d" % (self.sent % 64), on_delivery=self._on_delivery)
                     self.sent += 1
                 except BufferError:
@@ -67,12 +69,15 @@ class AckRecorder:
         self.producer.flush(15)
 
 
-def test_sigkill_during_acks1_produce_loses_no_acknowledged_record(make_broker):
+# Small records make small batches, which the broker writes through the page cache; big ones
+# make batches over 64 KiB, which it writes with O_DIRECT (tributary.log.direct.writes).
+@pytest.mark.parametrize("value_size,linger_ms", [(0, 2), (2000, 20)], ids=["small_batches", "direct_writes"])
+def test_sigkill_during_acks1_produce_loses_no_acknowledged_record(make_broker, value_size, linger_ms):
     b = make_broker()
     admin_create_topic(b.bootstrap, "killed", 4)
     acked = []
     for round_no, target in enumerate([20_000, 27_000, 35_000]):
-        rec = AckRecorder(b.bootstrap, "killed")
+        rec = AckRecorder(b.bootstrap, "killed", value_size, linger_ms)
         rec.send_until(target)
         in_flight = rec.sent - len(rec.acked)
         b.kill()
@@ -90,3 +95,6 @@ def test_sigkill_during_acks1_produce_loses_no_acknowledged_record(make_broker):
         missing = [(p, o, v) for p, o, v in acked if stored.get((p, o)) != v]
         assert not missing, (f"round {round_no}: {len(missing)} of {len(acked)} acknowledged "
                              f"records lost or changed, first {missing[:5]}")
+    if value_size:
+        biggest = max(size for size, _ in stored_batches(b, "killed"))
+        assert biggest >= 64 << 10, f"largest batch on disk {biggest} B: no direct write was tested"

@@ -415,18 +415,27 @@ def check_offsets_dense(records):
 CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 
 
-def stored_codecs(broker, topic):
-    """{codec id: number of batches} over every batch of `topic` in the broker's log files, read
-    straight from disk: what the client really sent (the attributes' low 3 bits)."""
-    counts = {}
+def stored_batches(broker, topic):
+    """(size in bytes, attributes) of every batch of `topic` in the broker's log files, read
+    straight from disk. A running broker's active segment may end in zeros (the padding of its
+    direct writes): a batch length below the smallest batch ends the file."""
     for log in sorted(Path(broker.data_dir).glob(f"{topic}-*/*.log")):
         data = log.read_bytes()
         pos = 0
         while pos + 23 <= len(data):
             length = struct.unpack_from(">i", data, pos + 8)[0]
-            attributes = struct.unpack_from(">h", data, pos + 21)[0]
-            counts[attributes & 7] = counts.get(attributes & 7, 0) + 1
+            if length < 49:
+                break
+            yield 12 + length, struct.unpack_from(">h", data, pos + 21)[0]
             pos += 12 + length
+
+
+def stored_codecs(broker, topic):
+    """{codec id: number of batches} over every batch of `topic` on disk: what the client
+    really sent (the attributes' low 3 bits)."""
+    counts = {}
+    for _, attributes in stored_batches(broker, topic):
+        counts[attributes & 7] = counts.get(attributes & 7, 0) + 1
     return counts
 
 
