@@ -181,6 +181,62 @@ TEST(leases, expiry_fences_and_takes_leadership_away_heartbeat_unfences) {
     }
 }
 
+// Replication (a later issue) will grow the ISR with partition change records; with followers in
+// sync, fencing the leader moves leadership to the first live one, and the ISR shrinks.
+TEST(leases, fencing_moves_leadership_to_an_in_sync_follower) {
+    harness h;
+    h.add_live_broker(1);
+    h.add_live_broker(2);
+    h.add_live_broker(3);
+    ASSERT_EQ(h.create_topic("t", 6, 3).error_code, 0);
+    std::vector<partition_change_record> in_sync;
+    for (const auto& [id, t] : h.image().topics()) {
+        for (size_t i = 0; i < t.partitions.size(); ++i) {
+            const auto& p = t.partitions[i];
+            auto& pc = in_sync.emplace_back();
+            pc.topic_id = id;
+            pc.partition_index = int32_t(i);
+            pc.replicas = p.replicas;
+            pc.isr = p.replicas;
+            pc.leader = p.leader;
+            pc.leader_epoch = p.leader_epoch;
+        }
+    }
+    std::vector<metadata_record> records(in_sync.begin(), in_sync.end());
+    bool committed = false;
+    h.log->append(records, [&](result<offset> r) { committed = bool(r); });
+    ASSERT_TRUE(committed);
+    const auto before = h.image().topic("t")->partitions;
+
+    for (int step = 0; step < 5; ++step) {  // broker 1 goes silent
+        h.clk.advance(2000);
+        h.heartbeat(2, make_uuid(2), h.image().broker(2)->epoch);
+        h.heartbeat(3, make_uuid(3), h.image().broker(3)->epoch);
+        h.ctrl->tick();
+    }
+    ASSERT_TRUE(h.image().broker(1)->fenced);
+    const auto& after = h.image().topic("t")->partitions;
+    int moved = 0;
+    for (size_t i = 0; i < after.size(); ++i) {
+        std::vector<int32_t> others;
+        for (int32_t b : before[i].replicas) {
+            if (b != 1) {
+                others.push_back(b);
+            }
+        }
+        EXPECT_EQ(after[i].isr, others) << "broker 1 leaves every ISR";
+        if (before[i].leader == 1) {
+            ++moved;
+            EXPECT_EQ(after[i].leader, others.front()) << "the first in-sync follower leads";
+            EXPECT_EQ(after[i].leader_epoch, before[i].leader_epoch + 1);
+        } else {
+            EXPECT_EQ(after[i].leader, before[i].leader);
+            EXPECT_EQ(after[i].leader_epoch, before[i].leader_epoch);
+        }
+    }
+    EXPECT_EQ(moved, 2);
+}
+
 TEST(leases, leaderless_partition_gets_its_leader_back_on_unfence) {
     harness h;
     auto e1 = h.add_live_broker(1);
