@@ -200,6 +200,7 @@ result<void> log::recover_all() {
         return r;
     }
     _progress = std::make_shared<sync_progress>(_next.value());
+    _mark = _recent = _next;
     // Mark unclean before anything is appended.
     return write_checkpoint(false);
 }
@@ -305,8 +306,14 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
         }
         pos += m.size;
     }
+    if (now - _mark_ms >= 1000) {
+        _recent = _mark;
+        _mark = _next;
+        _mark_ms = now;
+    }
+    const bool direct_ok = now - _tail_read_ms > _cfg.direct_pause_for_tail_readers_ms;
     const uint64_t position = act.size();
-    if (auto r = act.append(bytes_view(batches), _metas, now); !r) {
+    if (auto r = act.append(bytes_view(batches), _metas, now, direct_ok); !r) {
         return r.error();
     }
     append_result out{_metas.front().base, _metas.back().last, timestamp_ms(max_ts), position};
@@ -535,6 +542,12 @@ result<read_result> log::read(offset start, size_t max_bytes, std::optional<offs
     return out;
 }
 
+void log::note_reader(offset start) {
+    if (!_closed && start >= _recent) {
+        _tail_read_ms = _clock.now_ms().value();
+    }
+}
+
 result<bytes> log::read_bytes(offset start, size_t max_bytes, std::optional<offset> upto) {
     auto rr = read(start, max_bytes, upto);
     if (!rr) {
@@ -716,6 +729,8 @@ result<void> log::truncate(offset to) {
     if (_checkpoint_rp > _next) {
         _checkpoint_rp = _next;
     }
+    _mark = std::min(_mark, _next);
+    _recent = std::min(_recent, _next);
     return write_checkpoint(false);
 }
 

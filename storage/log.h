@@ -43,6 +43,10 @@ struct log_config {
     // write of a few KiB costs more than copying them into a page that is already cached, and
     // readers of the tail of a partition fed a trickle of small batches find it in memory.
     size_t direct_min_bytes = 64 << 10;
+    // ... and while a reader tails the log (note_reader() within about the last second of
+    // appended data, at most this long ago), so that it finds what is appended in memory
+    // rather than reading every batch back from disk.
+    int64_t direct_pause_for_tail_readers_ms = 1000;
 };
 
 struct append_result {
@@ -129,6 +133,9 @@ public:
     result<read_result> read(offset start, size_t max_bytes, std::optional<offset> upto = {});
     // Same, copied into memory (tests, replication).
     result<bytes> read_bytes(offset start, size_t max_bytes, std::optional<offset> upto = {});
+    // A reader is about to read from `start` (a Fetch, also one waiting at the end): one within
+    // about the last second of appended data is tailing the log (see log_config::direct_*).
+    void note_reader(offset start);
     // Base offset (at least the log start offset) of the first batch whose max_timestamp >= ts;
     // nullopt if none.
     result<std::optional<offset>> offset_for_timestamp(timestamp_ms ts);
@@ -202,6 +209,12 @@ private:
     int64_t _unflushed_messages = 0;
     std::optional<int64_t> _oldest_unflushed_ms;
     std::vector<batch_meta> _metas;  // scratch for append
+    // Tail readers: _recent is the end of the log as of at most about a second ago (_mark one
+    // second-old step behind the end, moved on append); a reader at or after it is tailing.
+    offset _mark;
+    offset _recent;
+    int64_t _mark_ms = INT64_MIN / 2;
+    int64_t _tail_read_ms = INT64_MIN / 2;
     bool _closed = false;
 };
 

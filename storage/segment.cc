@@ -314,12 +314,13 @@ result<bool> segment::load(int64_t now_ms) {
     return true;
 }
 
-result<void> segment::append(bytes_view data, std::span<const batch_meta> metas, int64_t now_ms) {
+result<void> segment::append(bytes_view data, std::span<const batch_meta> metas, int64_t now_ms,
+                             bool direct_ok) {
     assert(!metas.empty() && metas.front().base == _next);
     assert(_size + data.size() <= UINT32_MAX);
     assert(metas.back().last - _base <= int64_t(UINT32_MAX));
     uint64_t pos = _size;
-    const bool direct = _direct && data.size() >= _direct_min;
+    const bool direct = _direct && direct_ok && data.size() >= _direct_min;
     if (auto r = direct ? _direct->append(data, pos) : _data->write_at(data, pos); !r) {
         (void)_data->truncate(pos);  // best effort: don't leave a partial batch behind
         return r;

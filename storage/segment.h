@@ -102,7 +102,9 @@ public:
     // Appends whole, already-verified batches (`data` is their bytes, `metas` one entry each,
     // contiguous from next_offset()). One pwrite (direct: one per MiB); indexes are updated in
     // memory.
-    result<void> append(bytes_view data, std::span<const batch_meta> metas, int64_t now_ms);
+    // `direct_ok` false: through the page cache even when direct writes are on.
+    result<void> append(bytes_view data, std::span<const batch_meta> metas, int64_t now_ms,
+                        bool direct_ok = true);
     // Direct writes on (the segment is the active one, see direct_appender.h) or off: off cuts
     // the zero padding direct writes leave after the last batch, so a segment that is no longer
     // appended to ends exactly at its last batch. Where the filesystem refuses O_DIRECT the

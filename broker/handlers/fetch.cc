@@ -39,6 +39,7 @@ partition_read read_partition(partition* p, int64_t fetch_offset, size_t max_byt
         out.err = error_code::offset_out_of_range;
         return out;
     }
+    log.note_reader(offset(fetch_offset));
     if (fetch_offset == hw || max_bytes == 0) {
         if (waker) {
             p->add_waiter(waker);

@@ -147,6 +147,38 @@ TEST_F(direct_writes_test, truncate_inside_the_tail_block_then_append) {
     EXPECT_EQ(read_all(*again).size(), 7u);
 }
 
+// A consumer tailing the log should find new batches in the page cache, not read each back from
+// disk: while one reads within about the last second of data, appends go buffered.
+TEST_F(direct_writes_test, a_tailing_reader_pauses_direct_writes) {
+    auto l = open_log();
+    const auto file = segment_file(0);
+    auto padded = [&] { return size_on_disk(file) > l->size_bytes(); };
+    append_ok(*l, {.records = 1, .payload = 700, .seed = 1});
+    EXPECT_EQ(padded(), _direct) << "no reader: direct";
+
+    _clock.advance(1100);
+    append_ok(*l, {.records = 1, .payload = 5000, .seed = 2});  // offset 1
+    l->note_reader(offset(1));  // a consumer right behind the end
+    append_ok(*l, {.records = 1, .payload = 5000, .seed = 3});
+    EXPECT_FALSE(padded()) << "tail reader: through the page cache";
+    _clock.advance(900);
+    append_ok(*l, {.records = 1, .payload = 5000, .seed = 4});
+    EXPECT_FALSE(padded()) << "the reader was here less than a second ago";
+
+    _clock.advance(1100);  // the reader went away
+    append_ok(*l, {.records = 1, .payload = 700, .seed = 5});
+    EXPECT_EQ(padded(), _direct) << "no reader for a second: direct again";
+
+    for (int i = 0; i < 3; ++i) {  // the end moves on
+        _clock.advance(1100);
+        append_ok(*l, {.records = 1, .payload = 700, .seed = uint32_t(10 + i)});
+    }
+    l->note_reader(offset(0));  // seconds behind: catching up, not tailing
+    append_ok(*l, {.records = 1, .payload = 700, .seed = 20});
+    EXPECT_EQ(padded(), _direct) << "a reader far behind doesn't pause direct writes";
+    EXPECT_EQ(read_all(*l).size(), 9u);
+}
+
 TEST_F(direct_writes_test, switching_off_cuts_the_padding_and_writes_buffered) {
     auto l = open_log();
     append_ok(*l, {.records = 1, .payload = 10});
