@@ -31,9 +31,8 @@ constexpr uint64_t block_floor(uint64_t v) { return v & ~uint64_t(direct_appende
 
 } // namespace
 
-direct_appender::direct_appender(int fd, std::shared_ptr<file> data) : _fd(fd), _data(std::move(data)) {}
-
-direct_appender::~direct_appender() { ::close(_fd); }
+direct_appender::direct_appender(int fd, std::shared_ptr<file> data)
+    : _direct(fd, data->path()), _data(std::move(data)) {}
 
 result<std::unique_ptr<direct_appender>> direct_appender::open(std::shared_ptr<file> data, uint64_t size) {
     int fd = ::open(data->path().c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
@@ -98,7 +97,7 @@ void direct_appender::written_buffered(bytes_view bytes, uint64_t pos) {
 result<void> direct_appender::write_blocks(const uint8_t* buf, size_t len, uint64_t pos) {
     assert(len % block == 0 && pos % block == 0);
     while (len > 0) {
-        ssize_t n = ::pwrite(_fd, buf, len, off_t(pos));
+        ssize_t n = ::pwrite(_direct.fd(), buf, len, off_t(pos));
         if (n < 0 && errno == EINTR) {
             continue;
         }

@@ -46,7 +46,6 @@ public:
 
     direct_appender(const direct_appender&) = delete;
     direct_appender& operator=(const direct_appender&) = delete;
-    ~direct_appender();
 
     // Writes `bytes` at `pos`, which must be the end of the data so far. On failure the file
     // may hold part of the new bytes after `pos` (the caller cuts them); the appender's state
@@ -61,7 +60,7 @@ private:
     direct_appender(int fd, std::shared_ptr<file> data);
     result<void> write_blocks(const uint8_t* buf, size_t len, uint64_t pos);
 
-    int _fd;
+    file _direct;                 // the O_DIRECT descriptor
     std::shared_ptr<file> _data;  // the segment's descriptor, for reading the tail block back
     uint64_t _tail_pos = 0;  // block-aligned position of the partial last block
     size_t _tail_len = 0;    // its bytes in the file (< block)
