@@ -248,7 +248,8 @@ void log::submit(sync_request r) {
     }
 }
 
-result<append_result> log::append(std::span<uint8_t> batches, std::optional<int32_t> leader_epoch) {
+result<append_result> log::append(std::span<uint8_t> batches, std::optional<int32_t> leader_epoch,
+                                  bool crc_verified) {
     if (_closed) {
         return errc::closed;
     }
@@ -268,7 +269,8 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
                 return errc::batch_too_large;
             }
         }
-        auto h = read_and_verify_batch(rest, _cfg.max_batch_bytes);
+        auto h = crc_verified ? read_batch_header(rest, _cfg.max_batch_bytes)
+                              : read_and_verify_batch(rest, _cfg.max_batch_bytes);
         if (!h) {
             TLOG_DEBUG("storage: {}: rejecting batch at {}: {}", _dir.string(), pos, h.error().message());
             return errc::invalid_batch;

@@ -123,8 +123,11 @@ public:
     // Appends one or more whole, already-validated batches laid out back to back in `batches`
     // (mutable: base offsets are rewritten in place to the next offsets; optionally partition
     // leader epoch). Verifies each batch's CRC and framing first; on any bad batch nothing is
-    // appended.
-    result<append_result> append(std::span<uint8_t> batches, std::optional<int32_t> leader_epoch = {});
+    // appended. `crc_verified`: the caller has just verified every batch's CRC itself (the
+    // broker's Produce path does, on the connection's core), so only the framing is checked
+    // here; the CRC is the larger part of an append's CPU cost.
+    result<append_result> append(std::span<uint8_t> batches, std::optional<int32_t> leader_epoch = {},
+                                 bool crc_verified = false);
     // Whole batches starting with the batch that contains `start`, up to max_bytes (always at
     // least one batch if any exists at/after start, even if larger than max_bytes — Kafka
     // semantics), only batches whose last offset is below `upto` (exclusive; a batch straddling

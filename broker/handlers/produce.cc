@@ -64,7 +64,9 @@ append_outcome append_one(partition* part, append_job& job) {
     if (job.append_time >= 0) {
         set_log_append_time(data.data(), data.size(), job.append_time);
     }
-    auto r = part->log().append(std::span<uint8_t>(data), job.leader_epoch);
+    // validate_batch verified the CRC on the connection's core (set_log_append_time keeps it
+    // right), so the log need not compute it again.
+    auto r = part->log().append(std::span<uint8_t>(data), job.leader_epoch, /*crc_verified=*/true);
     if (!r) {
         TLOG_WARN("append to {}-{} failed: {}", job.tp.topic, job.tp.partition, r.error().message());
         return {error_code::kafka_storage_error};

@@ -85,6 +85,27 @@ TEST_P(log_test, bad_batches_append_nothing) {
     EXPECT_EQ(read_all(*l).size(), 1u);
 }
 
+// A caller that verified the CRCs itself skips that check, but the framing still is.
+TEST_P(log_test, crc_verified_append_still_checks_the_framing) {
+    auto l = open_log({.max_batch_bytes = 1000});
+    bytes torn = make_batch({});
+    torn.pop_back();
+    EXPECT_EQ(l->append(torn, {}, true).error(), errc::invalid_batch);
+    bytes big = make_batch({.payload = 2000});
+    EXPECT_EQ(l->append(big, {}, true).error(), errc::batch_too_large);
+    EXPECT_EQ(l->next_offset(), offset(0));
+
+    bytes two;
+    append_batch(two, {.records = 2, .payload = 10});
+    append_batch(two, {.records = 3, .payload = 10});
+    auto r = l->append(two, {}, true);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->last, offset(4));
+    auto all = read_all(*l);
+    ASSERT_EQ(all.size(), 2u);
+    EXPECT_EQ(all[1].base, 2);
+}
+
 TEST_P(log_test, leader_epoch_is_stamped) {
     auto l = open_log();
     append_ok(*l, {}, 7);
