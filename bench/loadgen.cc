@@ -10,6 +10,8 @@
 //
 // One JSON object per line on stdout (machine-readable), one human line on stderr.
 // MB are 10^6 bytes of record values (keys are null; headers none).
+#include "common/big_buffers.h"
+
 #include <librdkafka/rdkafka.h>
 
 #include <sys/resource.h>
@@ -696,6 +698,8 @@ int run_latency(const options& o) {
 
 int main(int argc, char** argv) {
     options o = parse(argc, argv);
+    // librdkafka's message sets (up to batch.size) come and go at the produce rate.
+    trib::keep_big_buffers_in_heap();
     if (o.mode == "produce") return run_produce(o);
     if (o.mode == "consume") return run_consume(o);
     return run_latency(o);

@@ -6,6 +6,7 @@
 #include "broker/handlers/dispatch.h"
 #include "net/server.h"
 #include "broker/services.h"
+#include "common/big_buffers.h"
 #include "common/listeners.h"
 #include "common/log.h"
 #include "common/status_server.h"
@@ -15,7 +16,6 @@
 
 #include <cstdio>
 #include <iostream>
-#include <malloc.h>
 #include <sys/resource.h>
 
 using namespace trib;
@@ -33,17 +33,6 @@ void raise_fd_limit() {
     }
 }
 
-// Produce requests of a MiB and more, and the batches decoded from them, are allocated and
-// freed at the request rate. glibc would hand blocks that big to mmap, and trim freed memory
-// at the top of a thread's heap, so every request faulted in (and the kernel zeroed) fresh
-// pages: a fifth of the broker's time under a produce load. Keep such blocks in the heap and
-// reuse them instead; the heap grows to what the requests in flight need, which
-// socket.request.max.bytes and the connections' in-flight limit bound.
-void keep_big_buffers() {
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    mallopt(M_TRIM_THRESHOLD, 128 << 20);
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
@@ -54,7 +43,7 @@ int main(int argc, char** argv) {
     auto opts = std::get<config::load_options>(std::move(args));
 
     raise_fd_limit();
-    keep_big_buffers();
+    keep_big_buffers_in_heap();
     std::unique_ptr<broker_services> svc;
     try {
         svc = std::make_unique<broker_services>(load_broker_config(opts));
