@@ -10,6 +10,10 @@
 #include <boost/asio/write.hpp>
 
 #include <sys/sendfile.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
 
 namespace trib::net {
 
@@ -210,8 +214,51 @@ asio::awaitable<void> connection::write_loop() {
     }
 }
 
+namespace {
+// A response whose file slices add up to no more than this is sent as one buffer, the
+// slices read into it, rather than a send per part and a sendfile per slice: a consumer
+// keeping up fetches a few KiB at a time, and for that one write costs less than zero copy.
+constexpr size_t inline_slices_max = 64 * 1024;
+
+// Reads the slices into the frame's buffer at their splice points. False (logged) when a file
+// turned out shorter than its slice: the client was promised those bytes.
+bool gather(const outgoing_frame& f, bytes& out, const std::string& peer) {
+    out.resize(f.data.size() + f.splice_bytes());
+    size_t from = 0;
+    uint8_t* to = out.data();
+    for (const auto& sp : f.splices) {
+        to = std::copy(f.data.begin() + ptrdiff_t(from), f.data.begin() + ptrdiff_t(sp.at), to);
+        from = sp.at;
+        size_t done = 0;
+        while (done < sp.slice.len) {
+            ssize_t n = ::pread(sp.slice.fd, to + done, sp.slice.len - done, off_t(sp.slice.pos) + off_t(done));
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n <= 0) {
+                TLOG_WARN("reading a response's data for {} failed: {}", peer,
+                          n == 0 ? "unexpected end of file" : strerror(errno));
+                return false;
+            }
+            done += size_t(n);
+        }
+        to += sp.slice.len;
+    }
+    std::copy(f.data.begin() + ptrdiff_t(from), f.data.end(), to);
+    return true;
+}
+} // namespace
+
 asio::awaitable<bool> connection::send(const outgoing_frame& f) {
     error_code ec;
+    if (!f.splices.empty() && f.splice_bytes() <= inline_slices_max) {
+        bytes buf;
+        if (!gather(f, buf, _peer)) {
+            co_return false;
+        }
+        co_await asio::async_write(_socket, asio::buffer(buf), redirect_error(use_awaitable, ec));
+        co_return !ec;
+    }
     size_t written = 0;
     for (const auto& sp : f.splices) {
         if (sp.at > written) {

@@ -319,6 +319,14 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
         return r.error();
     }
     append_result out{_metas.front().base, _metas.back().last, timestamp_ms(max_ts), position};
+    uint64_t at = position;
+    for (const auto& m : _metas) {
+        _tail.push_back({m.base, m.last, at, m.size});
+        at += m.size;
+    }
+    while (_tail.size() > tail_batches_max) {
+        _tail.pop_front();
+    }
     _next = next;
     _size_bytes += batches.size();
     _unflushed_messages += records;
@@ -334,6 +342,7 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
 }
 
 result<void> log::roll(int64_t now) {
+    _tail.clear();
     segment& old = active();
     if (auto r = old.set_direct(false); !r) {  // ends at its last batch from now on
         return r;
@@ -448,6 +457,7 @@ result<void> log::maybe_flush(int64_t now) {
 }
 
 void log::close() {
+    _tail.clear();
     if (_closed) {
         return;
     }
@@ -511,6 +521,26 @@ result<read_result> log::read(offset start, size_t max_bytes, std::optional<offs
     out.next_offset = start;
     const offset limit = upto ? std::min(*upto, _next) : _next;
     if (start >= limit) {
+        return out;
+    }
+    if (!_tail.empty() && start >= _tail.front().base) {
+        // A tail read: the batches are known without reading their headers.
+        auto b = std::partition_point(_tail.begin(), _tail.end(),
+                                      [&](const tail_batch& t) { return t.last < start; });
+        const segment& s = active();
+        uint64_t slice_start = b == _tail.end() ? 0 : b->pos;
+        uint64_t slice_len = 0;
+        for (; b != _tail.end(); ++b) {
+            if (b->last >= limit || (out.bytes > 0 && out.bytes + b->size > max_bytes)) {
+                break;
+            }
+            slice_len += b->size;
+            out.bytes += b->size;
+            out.next_offset = b->last + 1;
+        }
+        if (slice_len > 0) {
+            out.slices.push_back({s.data()->fd(), int64_t(slice_start), uint32_t(slice_len), s.data()});
+        }
         return out;
     }
     auto it = std::prev(_segments.upper_bound(start));
@@ -604,6 +634,7 @@ std::optional<std::pair<offset, timestamp_ms>> log::max_timestamp() const {
 }
 
 result<void> log::delete_front() {
+    _tail.clear();
     assert(_segments.size() > 1);
     auto it = _segments.begin();
     if (auto r = it->second->remove(); !r) {
@@ -649,6 +680,7 @@ result<size_t> log::apply_retention() {
 }
 
 result<void> log::advance_log_start_offset(offset o) {
+    _tail.clear();
     if (_closed) {
         return errc::closed;
     }
@@ -668,6 +700,7 @@ result<void> log::advance_log_start_offset(offset o) {
 }
 
 result<void> log::truncate(offset to) {
+    _tail.clear();
     if (_closed) {
         return errc::closed;
     }

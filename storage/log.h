@@ -10,6 +10,7 @@
 
 #include <climits>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -212,6 +213,18 @@ private:
     int64_t _unflushed_messages = 0;
     std::optional<int64_t> _oldest_unflushed_ms;
     std::vector<batch_meta> _metas;  // scratch for append
+    // The last batches appended to the active segment (at most tail_batches_max), so that a
+    // read at the tail of the log, a consumer keeping up, finds its batches without reading
+    // their headers back from the file. Emptied whenever the active segment changes other
+    // than by append (roll, truncate, log start moves).
+    struct tail_batch {
+        offset base;
+        offset last;
+        uint64_t pos;
+        uint32_t size;
+    };
+    static constexpr size_t tail_batches_max = 128;
+    std::deque<tail_batch> _tail;
     // Tail readers: _recent is the end of the log as of at most about a second ago (_mark one
     // second-old step behind the end, moved on append); a reader at or after it is tailing.
     offset _mark;

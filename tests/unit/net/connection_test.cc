@@ -28,6 +28,9 @@ namespace {
 class delaying_dispatcher final : public request_dispatcher {
 public:
     asio::awaitable<dispatch_result> dispatch(bytes frame, const connection_info&) override {
+        if (frame.size() == 6) {
+            co_return respond{spliced(frame[0] != 0)};
+        }
         if (frame.size() >= 8) {
             outgoing_frame out;
             out.data.resize(8);
@@ -51,6 +54,32 @@ public:
         std::copy(frame.begin(), frame.end(), out.data.begin() + 4);
         co_return respond{std::move(out)};
     }
+    // A response of three short byte runs with file slices between them, as a Fetch response
+    // is: two short slices (sent as one buffer), or a short and a long one (sendfile).
+    outgoing_frame spliced(bool long_slice) const {
+        std::vector<protocol::file_slice> slices{{file_fd, 10, 1000, nullptr},
+                                                 {file_fd, 5000, long_slice ? 150000u : 3000u, nullptr}};
+        outgoing_frame out;
+        out.data = {0, 0, 0, 0, 'A', 'B', 'C', 'D', 'E', 'F'};
+        out.splices = {{6, slices[0]}, {8, slices[1]}};
+        store_be32(out.data.data(), uint32_t(out.data.size() + out.splice_bytes() - 4));
+        return out;
+    }
+    // What spliced() puts on the wire.
+    bytes spliced_bytes(bool long_slice) const {
+        auto f = spliced(long_slice);
+        bytes out(f.data.begin(), f.data.begin() + 6);
+        for (size_t i = 0; i < f.splices.size(); ++i) {
+            const auto& sl = f.splices[i].slice;
+            out.insert(out.end(), file_data.begin() + sl.pos, file_data.begin() + sl.pos + sl.len);
+            size_t next = i + 1 < f.splices.size() ? f.splices[i + 1].at : f.data.size();
+            out.insert(out.end(), f.data.begin() + ptrdiff_t(f.splices[i].at), f.data.begin() + ptrdiff_t(next));
+        }
+        return out;
+    }
+    int file_fd = -1;
+    bytes file_data;
+
     static uint32_t byte_sum(const bytes& b) {
         uint32_t sum = 0;
         for (uint8_t c : b) {
@@ -65,12 +94,23 @@ public:
 class connection_test : public ::testing::Test {
 protected:
     void SetUp() override {
+        char name[] = "/tmp/connection_test.XXXXXX";
+        dispatcher.file_fd = ::mkstemp(name);
+        ASSERT_GE(dispatcher.file_fd, 0);
+        ::unlink(name);
+        dispatcher.file_data.resize(200 * 1024);
+        for (size_t i = 0; i < dispatcher.file_data.size(); ++i) {
+            dispatcher.file_data[i] = uint8_t(i * 7 + i / 251);
+        }
+        ASSERT_EQ(::pwrite(dispatcher.file_fd, dispatcher.file_data.data(), dispatcher.file_data.size(), 0),
+                  ssize_t(dispatcher.file_data.size()));
         pool.start();
         port = srv.start({listen_endpoint{"PLAINTEXT", "127.0.0.1", 0}}).at(0);
     }
     void TearDown() override {
         srv.stop();
         pool.stop();
+        ::close(dispatcher.file_fd);
     }
     int connect_client() {
         int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -136,6 +176,24 @@ TEST_F(connection_test, responses_leave_in_request_order_when_later_ones_finish_
     // Requests were handled concurrently, but never more than max_in_flight at once.
     EXPECT_GT(dispatcher.max_in_flight.load(), 1);
     EXPECT_LE(dispatcher.max_in_flight.load(), 8);
+    ::close(fd);
+}
+
+// Responses carrying file slices arrive byte for byte, whether they go out as one buffer
+// (short slices) or with sendfile (long ones), in request order.
+TEST_F(connection_test, responses_with_file_slices_arrive_whole) {
+    int fd = connect_client();
+    for (bool long_slice : {false, true, false}) {
+        send_u32s(fd, {6});
+        uint8_t body[6] = {uint8_t(long_slice), 0, 0, 0, 0, 0};
+        ASSERT_EQ(::send(fd, body, 6, MSG_NOSIGNAL), 6);
+    }
+    for (bool long_slice : {false, true, false}) {
+        auto want = dispatcher.spliced_bytes(long_slice);
+        auto got = recv_n(fd, want.size());
+        ASSERT_EQ(got.size(), want.size()) << "long slice " << long_slice;
+        EXPECT_TRUE(got == want) << "long slice " << long_slice;
+    }
     ::close(fd);
 }
 
