@@ -457,7 +457,6 @@ result<void> log::maybe_flush(int64_t now) {
 }
 
 void log::close() {
-    _tail.clear();
     if (_closed) {
         return;
     }
@@ -523,24 +522,31 @@ result<read_result> log::read(offset start, size_t max_bytes, std::optional<offs
     if (start >= limit) {
         return out;
     }
+    // Whether the batch ending at `last` of `size` bytes still belongs in the result; if so it
+    // is counted in.
+    auto take = [&](offset last, uint32_t size) {
+        if (last >= limit || (out.bytes > 0 && out.bytes + size > max_bytes)) {
+            return false;
+        }
+        out.bytes += size;
+        out.next_offset = last + 1;
+        return true;
+    };
+    auto add_slice = [&](const segment& s, uint64_t pos, uint64_t len) {
+        if (len > 0) {
+            out.slices.push_back({s.data()->fd(), int64_t(pos), uint32_t(len), s.data()});
+        }
+    };
     if (!_tail.empty() && start >= _tail.front().base) {
         // A tail read: the batches are known without reading their headers.
         auto b = std::partition_point(_tail.begin(), _tail.end(),
                                       [&](const tail_batch& t) { return t.last < start; });
-        const segment& s = active();
         uint64_t slice_start = b == _tail.end() ? 0 : b->pos;
         uint64_t slice_len = 0;
-        for (; b != _tail.end(); ++b) {
-            if (b->last >= limit || (out.bytes > 0 && out.bytes + b->size > max_bytes)) {
-                break;
-            }
+        for (; b != _tail.end() && take(b->last, b->size); ++b) {
             slice_len += b->size;
-            out.bytes += b->size;
-            out.next_offset = b->last + 1;
         }
-        if (slice_len > 0) {
-            out.slices.push_back({s.data()->fd(), int64_t(slice_start), uint32_t(slice_len), s.data()});
-        }
+        add_slice(active(), slice_start, slice_len);
         return out;
     }
     auto it = std::prev(_segments.upper_bound(start));
@@ -552,24 +558,19 @@ result<read_result> log::read(offset start, size_t max_bytes, std::optional<offs
     bool stop = false;
     for (; it != _segments.end() && !stop; ++it, pos = 0) {
         const segment& s = *it->second;
-        uint64_t slice_start = pos;
         uint64_t slice_len = 0;
         auto walked = s.walk(pos, [&](uint64_t, const batch_header& h) {
-            if (h.last_offset() >= limit.value() || (out.bytes > 0 && out.bytes + h.total_size() > max_bytes)) {
+            if (!take(offset(h.last_offset()), uint32_t(h.total_size()))) {
                 stop = true;
                 return false;
             }
             slice_len += h.total_size();
-            out.bytes += h.total_size();
-            out.next_offset = offset(h.last_offset() + 1);
             return true;
         });
         if (!walked) {
             return walked.error();
         }
-        if (slice_len > 0) {
-            out.slices.push_back({s.data()->fd(), int64_t(slice_start), uint32_t(slice_len), s.data()});
-        }
+        add_slice(s, pos, slice_len);
     }
     return out;
 }
@@ -634,7 +635,6 @@ std::optional<std::pair<offset, timestamp_ms>> log::max_timestamp() const {
 }
 
 result<void> log::delete_front() {
-    _tail.clear();
     assert(_segments.size() > 1);
     auto it = _segments.begin();
     if (auto r = it->second->remove(); !r) {
@@ -680,7 +680,6 @@ result<size_t> log::apply_retention() {
 }
 
 result<void> log::advance_log_start_offset(offset o) {
-    _tail.clear();
     if (_closed) {
         return errc::closed;
     }

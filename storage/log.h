@@ -215,8 +215,8 @@ private:
     std::vector<batch_meta> _metas;  // scratch for append
     // The last batches appended to the active segment (at most tail_batches_max), so that a
     // read at the tail of the log, a consumer keeping up, finds its batches without reading
-    // their headers back from the file. Emptied whenever the active segment changes other
-    // than by append (roll, truncate, log start moves).
+    // their headers back from the file. Emptied when the active segment changes other than by
+    // append (roll, truncate).
     struct tail_batch {
         offset base;
         offset last;
