@@ -13,8 +13,12 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   kcat python3-confluent-kafka python3-kafka python3-pytest python3-snappy python3-lz4 python3-zstandard
-  gzip zstd lz4 burrow fio iperf3 procps curl
+  gzip zstd lz4 burrow fio iperf3 procps curl python3-venv
 )
+# Apache Kafka's tools, Java client and broker (from Maven Central, below) run on Java 17 and
+# are resolved by Maven; the machine may bring both already, otherwise Debian's.
+command -v java >/dev/null 2>&1 || packages+=(default-jdk-headless)
+command -v mvn >/dev/null 2>&1 || packages+=(maven)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -29,7 +33,50 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Go: the franz-go and sarama tests need a current Go (the machine's /usr/local/go; Debian's
+# golang-go is too old for them).
+export PATH="$PATH:/usr/local/go/bin"
+if ! command -v go >/dev/null 2>&1; then
+  echo "install-deps: no Go toolchain found (want go >= 1.23 on PATH or in /usr/local/go)" >&2
+  exit 1
+fi
+
 # JavaScript test client (kafkajs), pinned by tests/integration/js/package-lock.json.
 if [ -f tests/integration/js/package.json ] && [ ! -d tests/integration/js/node_modules/kafkajs ]; then
   (cd tests/integration/js && npm ci --no-audit --no-fund --silent)
+fi
+
+# Apache Kafka 4.x (broker, tools, Java client), pinned by tools/kafka-deps/pom.xml, resolved
+# by Maven (its cache: ~/.m2) into tools/lib/kafka/, which git ignores; tools/kafka runs them.
+kafka_pom=tools/kafka-deps/pom.xml
+kafka_stamp=tools/lib/kafka/.resolved-from
+if [ ! -f "$kafka_stamp" ] || ! cmp -s "$kafka_pom" "$kafka_stamp"; then
+  echo "install-deps: resolving Apache Kafka's jars (Maven)"
+  rm -rf tools/lib/kafka
+  mvn -q -B -Dstyle.color=never -f "$kafka_pom" dependency:copy-dependencies -DoutputDirectory="$PWD/tools/lib/kafka" \
+    -DincludeScope=runtime
+  cp "$kafka_pom" "$kafka_stamp"
+fi
+
+# Java client tests (JUnit 5, tests/java): their dependencies, so the test run works offline.
+if [ -f tests/java/pom.xml ]; then
+  mvn -q -B -Dstyle.color=never -f tests/java/pom.xml dependency:go-offline test-compile -DskipTests >/dev/null
+fi
+
+# Go clients (franz-go, sarama), pinned by tests/integration/go/go.sum; the module cache
+# (~/go/pkg/mod) keeps them between runs.
+if [ -f tests/integration/go/go.mod ]; then
+  (cd tests/integration/go && go mod download && go vet ./... >/dev/null)
+fi
+
+# The newest confluent-kafka from PyPI (its wheel carries a current librdkafka) in a virtual
+# environment beside Debian's python3-confluent-kafka 1.7 (librdkafka 2.0.2), so the tests run
+# on two generations of librdkafka. Debian's pytest and kafka-python stay visible in it.
+venv=tools/venv
+if [ ! -f "$venv/.installed" ] || ! cmp -s tools/requirements-pypi.txt "$venv/.installed"; then
+  echo "install-deps: making $venv (PyPI confluent-kafka)"
+  rm -rf "$venv"
+  /usr/bin/python3 -m venv --system-site-packages "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r tools/requirements-pypi.txt
+  cp tools/requirements-pypi.txt "$venv/.installed"
 fi

@@ -1,12 +1,23 @@
-"""confluent-kafka (librdkafka 2.0) against the broker: admin, keyed produce with every
-codec, read back with assign(), and the broker's max.message.bytes limit."""
+"""confluent-kafka against the broker: admin, keyed produce with every codec, read back with
+assign(), and the broker's max.message.bytes limit. Runs twice: on Debian's
+python3-confluent-kafka 1.7 (librdkafka 2.0.2), and on the newest confluent-kafka from PyPI
+(ctest integration_confluent_kafka_pypi), whose TRIB_EXPECT_LIBRDKAFKA names the librdkafka
+generation it must be running."""
+import os
 
+import confluent_kafka
 import pytest
 from confluent_kafka import KafkaError, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from harness import (admin_create_topic, assert_stored_with, check_offsets_dense, consume_all,
                      librdkafka_partition, partition_count)
+
+
+def test_runs_the_expected_librdkafka():
+    want = os.environ.get("TRIB_EXPECT_LIBRDKAFKA", "2.0.")
+    assert confluent_kafka.libversion()[0].startswith(want), \
+        f"librdkafka {confluent_kafka.libversion()[0]} from {confluent_kafka.__file__}, wanted {want}*"
 
 
 def produce_keyed(bootstrap, topic, count, codec, keys=1000, timeout=120):
