@@ -221,7 +221,9 @@ func TestFranzGoKeyedPartitioner(t *testing.T) {
 func TestFranzGoAdmin(t *testing.T) {
 	b := startBroker(t)
 	ctx := testContext(t, 60*time.Second)
-	adm := kadm.NewClient(newKgo(t, b))
+	// kadm answers from kgo's metadata cache for up to MetadataMinAge (5 s by default): a
+	// short one, so a deleted topic leaves the list as soon as the broker stops listing it.
+	adm := kadm.NewClient(newKgo(t, b, kgo.MetadataMinAge(100*time.Millisecond)))
 	topics := []string{"kadm-a", "kadm-b"}
 
 	created, err := adm.CreateTopics(ctx, 2, 1, map[string]*string{"retention.ms": kadm.StringPtr("3600000")}, topics...)
