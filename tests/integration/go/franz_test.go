@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 )
 
@@ -65,22 +66,33 @@ func value(codec string, i int) []byte {
 	return []byte(fmt.Sprintf("%s value %06d %s", codec, i, strings.Repeat("tributary ", 12)))
 }
 
+// sent is one record as a client saw it: what went in, or what came back.
 type sent struct {
 	key, value []byte
+	headers    string // "k=v;" for each header, in order
+	timestamp  int64  // milliseconds
+}
+
+func kgoSent(r *kgo.Record) sent {
+	var h strings.Builder
+	for _, x := range r.Headers {
+		fmt.Fprintf(&h, "%s=%s;", x.Key, x.Value)
+	}
+	return sent{r.Key, r.Value, h.String(), r.Timestamp.UnixMilli()}
 }
 
 // produced maps partition → offset → the record the producer was told went there.
 type produced map[int32]map[int64]sent
 
-func (p produced) add(t *testing.T, partition int32, offset int64, key, value []byte) {
+func (p produced) add(t *testing.T, partition int32, offset int64, r sent) {
 	t.Helper()
 	if p[partition] == nil {
 		p[partition] = map[int64]sent{}
 	}
 	if prev, dup := p[partition][offset]; dup {
-		t.Fatalf("partition %d offset %d acknowledged twice: %q and %q", partition, offset, prev.key, key)
+		t.Fatalf("partition %d offset %d acknowledged twice: %q and %q", partition, offset, prev.key, r.key)
 	}
-	p[partition][offset] = sent{key, value}
+	p[partition][offset] = r
 }
 
 func (p produced) count() int {
@@ -105,8 +117,9 @@ func (p produced) check(t *testing.T, topic string, read produced) {
 				t.Fatalf("%s[%d]: acknowledged offsets are not dense: no %d", topic, part, off)
 			}
 			g := got[off]
-			if string(g.key) != string(w.key) || string(g.value) != string(w.value) {
-				t.Fatalf("%s[%d]@%d: read key %q value %q, produced key %q value %q", topic, part, off, g.key, g.value, w.key, w.value)
+			if string(g.key) != string(w.key) || string(g.value) != string(w.value) || g.headers != w.headers || g.timestamp != w.timestamp {
+				t.Fatalf("%s[%d]@%d: read key %q value %q headers %q time %d, produced key %q value %q headers %q time %d",
+					topic, part, off, g.key, g.value, g.headers, g.timestamp, w.key, w.value, w.headers, w.timestamp)
 			}
 		}
 	}
@@ -140,7 +153,7 @@ func consumeKgo(t *testing.T, ctx context.Context, b *broker, topic string, part
 			if r.Topic != topic {
 				t.Fatalf("record of topic %q, assigned only %q", r.Topic, topic)
 			}
-			read.add(t, r.Partition, r.Offset, r.Key, r.Value)
+			read.add(t, r.Partition, r.Offset, kgoSent(r))
 		})
 	}
 	cl.Close()
@@ -159,8 +172,15 @@ func TestFranzGoRoundTripEveryCodec(t *testing.T) {
 			cl := newKgo(t, b, kgo.ProducerBatchCompression(kgoCodecs[codec]), kgo.DefaultProduceTopic(topic),
 				kgo.ProducerLinger(5*time.Millisecond))
 			recs := make([]*kgo.Record, records)
+			base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 			for i := range recs {
-				recs[i] = &kgo.Record{Key: []byte(fmt.Sprintf("key-%d", i%40)), Value: value(codec, i)}
+				// Timestamps out of order within a batch (deltas below the first), and
+				// headers on every third record.
+				recs[i] = &kgo.Record{Key: []byte(fmt.Sprintf("key-%d", i%40)), Value: value(codec, i),
+					Timestamp: base.Add(time.Duration((i*7919)%1000) * time.Millisecond)}
+				if i%3 == 0 {
+					recs[i].Headers = []kgo.RecordHeader{{Key: "trace", Value: []byte(fmt.Sprint(i))}, {Key: "empty"}}
+				}
 			}
 			results := cl.ProduceSync(ctx, recs...)
 			want := produced{}
@@ -172,13 +192,14 @@ func TestFranzGoRoundTripEveryCodec(t *testing.T) {
 				if p := javaPartition(r.Record.Key, partitions); r.Record.Partition != p {
 					t.Fatalf("key %q acknowledged on partition %d, murmur2 says %d", r.Record.Key, r.Record.Partition, p)
 				}
-				want.add(t, r.Record.Partition, r.Record.Offset, r.Record.Key, r.Record.Value)
+				want.add(t, r.Record.Partition, r.Record.Offset, kgoSent(r.Record))
 			}
 			if len(want) != partitions {
 				t.Fatalf("40 keys landed on %d of %d partitions", len(want), partitions)
 			}
 			want.check(t, topic, consumeKgo(t, ctx, b, topic, partitions, want))
 			assertStoredWith(t, b, topic, codec)
+			assertIdempotentBatches(t, b, topic) // kgo's default: idempotent, acks=all
 		})
 	}
 }
@@ -212,7 +233,7 @@ func TestFranzGoKeyedPartitioner(t *testing.T) {
 			if p := javaPartition(r.Record.Key, partitions); r.Record.Partition != p {
 				t.Fatalf("key %s acknowledged on partition %d, murmur2 says %d", key, r.Record.Partition, p)
 			}
-			want.add(t, r.Record.Partition, r.Record.Offset, r.Record.Key, r.Record.Value)
+			want.add(t, r.Record.Partition, r.Record.Offset, kgoSent(r.Record))
 		}
 	}
 	want.check(t, topic, consumeKgo(t, ctx, b, topic, partitions, want))
@@ -284,11 +305,72 @@ func TestFranzGoAdmin(t *testing.T) {
 	for _, c := range rc.Configs {
 		found[c.Key] = c
 	}
-	if c, ok := found["retention.ms"]; !ok || c.MaybeValue() != "3600000" || c.Source.String() != "DYNAMIC_TOPIC_CONFIG" {
+	if c, ok := found["retention.ms"]; !ok || c.MaybeValue() != "3600000" || c.Source != kmsg.ConfigSourceDynamicTopicConfig {
 		t.Fatalf("retention.ms: %+v (source %v), want 3600000 set on the topic", c, c.Source)
 	}
 	if c, ok := found["cleanup.policy"]; !ok || c.MaybeValue() != "delete" {
 		t.Fatalf("cleanup.policy: %+v, want the default delete", c)
+	}
+
+	// IncrementalAlterConfigs: set one key, remove the one set at creation; DescribeConfigs
+	// shows both.
+	altered, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{
+		{Op: kadm.SetConfig, Name: "max.message.bytes", Value: kadm.StringPtr("2000000")},
+		{Op: kadm.DeleteConfig, Name: "retention.ms"},
+	}, topics[0])
+	if err != nil {
+		t.Fatalf("AlterTopicConfigs: %v", err)
+	}
+	for _, a := range altered {
+		if a.Err != nil {
+			t.Fatalf("AlterTopicConfigs %s: %v %s", a.Name, a.Err, a.ErrMessage)
+		}
+	}
+	configs, err = adm.DescribeTopicConfigs(ctx, topics[0])
+	if err != nil {
+		t.Fatalf("DescribeTopicConfigs after altering: %v", err)
+	}
+	rc, _ = configs.On(topics[0], nil)
+	found = map[string]kadm.Config{}
+	for _, c := range rc.Configs {
+		found[c.Key] = c
+	}
+	if c := found["max.message.bytes"]; c.MaybeValue() != "2000000" || c.Source != kmsg.ConfigSourceDynamicTopicConfig {
+		t.Fatalf("max.message.bytes after altering: %q from %v", c.MaybeValue(), c.Source)
+	}
+	if c := found["retention.ms"]; c.Source == kmsg.ConfigSourceDynamicTopicConfig {
+		t.Fatalf("retention.ms after deleting it: %q still set on the topic", c.MaybeValue())
+	}
+	brokerConfigs, err := adm.DescribeBrokerConfigs(ctx, 1)
+	if err != nil {
+		t.Fatalf("DescribeBrokerConfigs: %v", err)
+	}
+	if bc, err := brokerConfigs.On("1", nil); err != nil || bc.Err != nil || len(bc.Configs) == 0 {
+		t.Fatalf("DescribeBrokerConfigs 1: %v %v, %d configs", err, bc.Err, len(bc.Configs))
+	}
+
+	// DeleteRecords moves the start offset; ListStartOffsets reports it.
+	prod := newKgo(t, b, kgo.DefaultProduceTopic(topics[0]), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for i := 0; i < 10; i++ {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i)), Partition: 0}).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+	var cut kadm.Offsets
+	cut.Add(kadm.Offset{Topic: topics[0], Partition: 0, At: 4})
+	dr, err := adm.DeleteRecords(ctx, cut)
+	if err != nil {
+		t.Fatalf("DeleteRecords: %v", err)
+	}
+	if r, ok := dr.Lookup(topics[0], 0); !ok || r.Err != nil || r.LowWatermark != 4 {
+		t.Fatalf("DeleteRecords: %+v", r)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topics[0])
+	if err != nil {
+		t.Fatalf("ListStartOffsets: %v", err)
+	}
+	if o, ok := starts.Lookup(topics[0], 0); !ok || o.Err != nil || o.Offset != 4 {
+		t.Fatalf("ListStartOffsets after DeleteRecords to 4: %+v", o)
 	}
 
 	grown, err := adm.UpdatePartitions(ctx, 5, topics[1])

@@ -347,33 +347,60 @@ func firstDiff(a, b []byte) int {
 
 var codecIDs = map[string]int16{"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 
-// storedCodecs counts the batches of topic in the broker's .log files per codec id (the low 3
-// bits of the attributes): what the client really sent. A running broker's active segment may
-// end in zeros (its direct writes' padding): a batch length below the smallest batch ends it.
-func storedCodecs(t *testing.T, b *broker, topic string) map[int16]int {
+type storedBatch struct {
+	attributes int16
+	producerID int64
+}
+
+// storedBatches reads the header of every batch of topic from the broker's .log files: what
+// the client really sent. A running broker's active segment may end in zeros (its direct
+// writes' padding): a batch length below the smallest batch ends it.
+func storedBatches(t *testing.T, b *broker, topic string) []storedBatch {
 	t.Helper()
 	logs, err := filepath.Glob(filepath.Join(b.dataDir, topic+"-*", "*.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	sort.Strings(logs)
-	counts := map[int16]int{}
+	var batches []storedBatch
 	for _, path := range logs {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for pos := 0; pos+23 <= len(data); {
+		for pos := 0; pos+61 <= len(data); {
 			length := int(int32(binary.BigEndian.Uint32(data[pos+8:])))
 			if length < 49 {
 				break
 			}
-			attrs := int16(binary.BigEndian.Uint16(data[pos+21:]))
-			counts[attrs&7]++
+			batches = append(batches, storedBatch{
+				attributes: int16(binary.BigEndian.Uint16(data[pos+21:])),
+				producerID: int64(binary.BigEndian.Uint64(data[pos+43:])),
+			})
 			pos += 12 + length
 		}
 	}
+	return batches
+}
+
+// storedCodecs counts the batches of topic on disk per codec id (the attributes' low 3 bits).
+func storedCodecs(t *testing.T, b *broker, topic string) map[int16]int {
+	t.Helper()
+	counts := map[int16]int{}
+	for _, sb := range storedBatches(t, b, topic) {
+		counts[sb.attributes&7]++
+	}
 	return counts
+}
+
+// assertIdempotentBatches: every batch of topic on disk carries a producer id.
+func assertIdempotentBatches(t *testing.T, b *broker, topic string) {
+	t.Helper()
+	for i, sb := range storedBatches(t, b, topic) {
+		if sb.producerID < 0 {
+			t.Fatalf("%s: batch %d on disk has producer id %d: not written by an idempotent producer", topic, i, sb.producerID)
+		}
+	}
 }
 
 // assertStoredWith: every batch of topic on disk uses codec (batches of a client that

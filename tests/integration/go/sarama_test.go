@@ -4,13 +4,14 @@ package goclients
 // read back with PartitionConsumers (no consumer group: the broker has no group coordinator
 // yet), sarama's default hash partitioner, and ClusterAdmin's topic administration. Sarama
 // chooses request versions from Config.Version, so the round trips run at the newest
-// version it knows and at its default (2.8).
+// version it knows (with the idempotent producer) and at its default (2.8).
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,7 +94,11 @@ func produceSarama(t *testing.T, b *broker, cfg *sarama.Config, msgs []*sarama.P
 		if p := saramaPartition(key, partitions); m.Partition != p {
 			t.Fatalf("key %q acknowledged on partition %d, sarama's hash partitioner says %d", key, m.Partition, p)
 		}
-		want.add(t, m.Partition, m.Offset, key, val)
+		var h strings.Builder
+		for _, x := range m.Headers {
+			fmt.Fprintf(&h, "%s=%s;", x.Key, x.Value)
+		}
+		want.add(t, m.Partition, m.Offset, sent{key, val, h.String(), m.Timestamp.UnixMilli()})
 	}
 	return want
 }
@@ -126,7 +131,11 @@ func consumeSarama(t *testing.T, ctx context.Context, b *broker, cfg *sarama.Con
 				if m.Topic != topic || m.Partition != part {
 					t.Fatalf("message of %s[%d] from the consumer of %s[%d]", m.Topic, m.Partition, topic, part)
 				}
-				read.add(t, m.Partition, m.Offset, m.Key, m.Value)
+				var h strings.Builder
+				for _, x := range m.Headers {
+					fmt.Fprintf(&h, "%s=%s;", x.Key, x.Value)
+				}
+				read.add(t, m.Partition, m.Offset, sent{m.Key, m.Value, h.String(), m.Timestamp.UnixMilli()})
 				n++
 			case e := <-pc.Errors():
 				t.Fatalf("consume %s[%d]: %v", topic, part, e.Err)
@@ -157,11 +166,22 @@ func TestSaramaRoundTripEveryCodec(t *testing.T) {
 				createTopicSarama(t, adm, topic, partitions)
 				cfg := saramaConfig(v.version)
 				cfg.Producer.Compression = saramaCodecs[codec]
+				if v.name == "newest" {
+					// Idempotent: InitProducerId, then sequence numbers per partition.
+					cfg.Producer.Idempotent = true
+					cfg.Net.MaxOpenRequests = 1
+				}
 				msgs := make([]*sarama.ProducerMessage, records)
+				base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 				for i := range msgs {
+					// Timestamps out of order within a batch, headers on every third.
 					msgs[i] = &sarama.ProducerMessage{Topic: topic,
-						Key:   sarama.StringEncoder(fmt.Sprintf("key-%d", i%40)),
-						Value: sarama.ByteEncoder(value(codec, i))}
+						Key:       sarama.StringEncoder(fmt.Sprintf("key-%d", i%40)),
+						Value:     sarama.ByteEncoder(value(codec, i)),
+						Timestamp: base.Add(time.Duration((i*7919)%1000) * time.Millisecond)}
+					if i%3 == 0 {
+						msgs[i].Headers = []sarama.RecordHeader{{Key: []byte("trace"), Value: []byte(fmt.Sprint(i))}, {Key: []byte("empty")}}
+					}
 				}
 				want := produceSarama(t, b, cfg, msgs, partitions)
 				if len(want) != partitions {
@@ -169,6 +189,9 @@ func TestSaramaRoundTripEveryCodec(t *testing.T) {
 				}
 				want.check(t, topic, consumeSarama(t, ctx, b, cfg, topic, want))
 				assertStoredWith(t, b, topic, codec)
+				if cfg.Producer.Idempotent {
+					assertIdempotentBatches(t, b, topic)
+				}
 			})
 		}
 	}
@@ -188,7 +211,8 @@ func TestSaramaKeyedPartitioner(t *testing.T) {
 		var msgs []*sarama.ProducerMessage
 		for k := 0; k < 50; k++ {
 			msgs = append(msgs, &sarama.ProducerMessage{Topic: topic,
-				Key: sarama.StringEncoder(fmt.Sprintf("user-%d", k)), Value: sarama.StringEncoder(fmt.Sprintf("r%d-k%d", round, k))})
+				Key: sarama.StringEncoder(fmt.Sprintf("user-%d", k)), Value: sarama.StringEncoder(fmt.Sprintf("r%d-k%d", round, k)),
+				Timestamp: time.Now().Truncate(time.Millisecond)})
 		}
 		for part, recs := range produceSarama(t, b, cfg, msgs, partitions) {
 			for off, r := range recs {
@@ -196,7 +220,7 @@ func TestSaramaKeyedPartitioner(t *testing.T) {
 					t.Fatalf("key %s on partitions %d and %d", r.key, p, part)
 				}
 				keyPartition[string(r.key)] = part
-				want.add(t, part, off, r.key, r.value)
+				want.add(t, part, off, r)
 			}
 		}
 	}
@@ -257,6 +281,44 @@ func TestSaramaAdmin(t *testing.T) {
 	}
 	if e, ok := byName["cleanup.policy"]; !ok || e.Value != "delete" || e.Source != sarama.SourceDefault {
 		t.Fatalf("DescribeConfig cleanup.policy: %+v, want the default delete", e)
+	}
+
+	// IncrementalAlterConfig, then DescribeConfig shows the new value set on the topic.
+	size := "3000000"
+	if err := adm.IncrementalAlterConfig(sarama.TopicResource, "sarama-a", map[string]sarama.IncrementalAlterConfigsEntry{
+		"max.message.bytes": {Operation: sarama.IncrementalAlterConfigsOperationSet, Value: &size}}, false); err != nil {
+		t.Fatalf("IncrementalAlterConfig: %v", err)
+	}
+	entries, err = adm.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: "sarama-a", ConfigNames: []string{"max.message.bytes"}})
+	if err != nil || len(entries) != 1 || entries[0].Value != size || entries[0].Source != sarama.SourceTopic {
+		t.Fatalf("DescribeConfig max.message.bytes after altering: %+v, %v", entries, err)
+	}
+
+	// DeleteRecords up to offset 3 of partition 0 after producing 5 records there.
+	cfg := saramaConfig(sarama.MaxVersion)
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	p, err := sarama.NewSyncProducer([]string{b.bootstrap()}, cfg)
+	if err != nil {
+		t.Fatalf("NewSyncProducer: %v", err)
+	}
+	for i := 0; i < 5; i++ {
+		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: "sarama-a", Partition: 0, Value: sarama.StringEncoder(fmt.Sprint(i))}); err != nil {
+			t.Fatalf("SendMessage: %v", err)
+		}
+	}
+	p.Close()
+	if err := adm.DeleteRecords("sarama-a", map[int32]int64{0: 3}); err != nil {
+		t.Fatalf("DeleteRecords: %v", err)
+	}
+	client, err := sarama.NewClient([]string{b.bootstrap()}, saramaConfig(sarama.MaxVersion))
+	if err != nil {
+		t.Fatalf("NewClient: %v", err)
+	}
+	oldest, err := client.GetOffset("sarama-a", 0, sarama.OffsetOldest)
+	newest, err2 := client.GetOffset("sarama-a", 0, sarama.OffsetNewest)
+	client.Close()
+	if err != nil || err2 != nil || oldest != 3 || newest != 5 {
+		t.Fatalf("offsets after DeleteRecords to 3: oldest %d (%v), newest %d (%v), want 3 and 5", oldest, err, newest, err2)
 	}
 
 	brokers, controller, err := adm.DescribeCluster()
