@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,20 +34,52 @@ var kgoCodecs = map[string]kgo.CompressionCodec{
 
 var codecNames = []string{"none", "gzip", "snappy", "lz4", "zstd"}
 
+// newKgo makes a kgo client capped at Kafka 4.4's versions whose warnings and errors fail the
+// test: kgo logs at those levels what it had to work around (retries, unexpected errors,
+// responses it could not use), which a well-behaved broker gives it no cause for.
 func newKgo(t *testing.T, b *broker, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
+	logger := &warningLog{}
 	base := []kgo.Opt{
 		kgo.SeedBrokers(b.bootstrap()),
 		kgo.MaxVersions(kafkaVersion()),
 		kgo.RetryTimeout(30 * time.Second),
 		kgo.ClientID("trib-go-kgo"),
+		kgo.WithLogger(logger),
 	}
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		t.Fatalf("kgo.NewClient: %v", err)
 	}
+	t.Cleanup(func() { // runs after cl.Close (cleanups run last first)
+		if lines := logger.take(); len(lines) > 0 {
+			t.Errorf("kgo logged %d warnings or errors:\n%s", len(lines), strings.Join(lines, "\n"))
+		}
+	})
 	t.Cleanup(cl.Close)
 	return cl
+}
+
+// warningLog is a kgo.Logger that keeps what kgo logs at warn level or above.
+type warningLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *warningLog) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+
+func (l *warningLog) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf("%s %s %v", level, msg, keyvals))
+}
+
+func (l *warningLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lines := l.lines
+	l.lines = nil
+	return lines
 }
 
 func createTopicKadm(t *testing.T, ctx context.Context, adm *kadm.Client, topic string, partitions int32, configs map[string]*string) {
