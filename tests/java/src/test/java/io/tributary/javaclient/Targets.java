@@ -39,8 +39,7 @@ public final class Targets implements BeforeAllCallback, TestWatcher {
         Started(String name) {
             server = CompletableFuture.supplyAsync(() -> {
                 try {
-                    Path work = Settings.workDir();
-                    Files.createDirectories(work);
+                    Path work = workDir();
                     Path root = Files.createTempDirectory(work, name + "-");
                     return name.equals(TRIBUTARY) ? TributaryBroker.start(root, OVERRIDES)
                                                   : ApacheKafka.start(root, OVERRIDES);
@@ -72,6 +71,25 @@ public final class Targets implements BeforeAllCallback, TestWatcher {
                 System.err.println("==== " + s.name() + " exited " + rc + " on SIGTERM; log:\n" + s.logTail());
             }
         }
+    }
+
+    private static boolean workDirCleared;
+
+    /**
+     * The folder for the servers' data and logs; the previous run's is removed on first use
+     * (as tests/integration keeps a test's brokers until its next run).
+     */
+    private static synchronized Path workDir() throws IOException {
+        Path work = Settings.workDir();
+        if (!workDirCleared && Files.exists(work)) {
+            try (var paths = Files.walk(work)) {
+                for (Path p : (Iterable<Path>) paths.sorted(java.util.Comparator.reverseOrder())::iterator) {
+                    Files.delete(p);
+                }
+            }
+        }
+        workDirCleared = true;
+        return Files.createDirectories(work);
     }
 
     @Override
