@@ -824,7 +824,9 @@ void controller::incremental_alter_configs(const protocol::incremental_alter_con
                     msg = op.name + " is not a list config";
                     break;
                 }
-                auto items = config::split_list(after.contains(op.name) ? after[op.name] : std::string());
+                // Without an override, the list starts from the key's default, as in Kafka
+                // (APPEND compact to a topic without cleanup.policy gives "delete,compact").
+                auto items = config::split_list(after.contains(op.name) ? after[op.name] : std::string("delete"));
                 for (const auto& v : config::split_list(op.value.value_or(""))) {
                     auto it = std::find(items.begin(), items.end(), v);
                     if (op.config_operation == 2 && it == items.end()) {

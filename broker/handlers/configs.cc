@@ -5,6 +5,7 @@
 // take effect on every broker as its metadata copy gets them.
 #include "broker/handlers/forward.h"
 #include "broker/handlers/handlers.h"
+#include "broker/handlers/topic_configs.h"
 #include "coordinator/client/topic_config.h"
 
 
@@ -168,6 +169,27 @@ void describe_broker(const broker_config& b, const cluster_snapshot& snap, int32
 }
 
 } // namespace
+
+std::vector<protocol::create_topics_response::creatable_topic_configs> created_topic_configs(
+    const broker_services& svc, const cluster_snapshot& snap, const std::map<std::string, std::string>& overrides) {
+    topic_info t;
+    t.configs = overrides;
+    protocol::describe_configs_request req;
+    protocol::describe_configs_request::describe_configs_resource res;
+    res.configuration_keys = std::nullopt;
+    resource_result described;
+    describe_topic(svc.config, snap, svc.self(), t, req, res, described);
+    std::vector<protocol::create_topics_response::creatable_topic_configs> out;
+    for (const auto& d : described.configs) {
+        auto& c = out.emplace_back();
+        c.name = d.name;
+        c.value = d.value;
+        c.read_only = d.read_only;
+        c.config_source = d.config_source;
+        c.is_sensitive = d.is_sensitive;
+    }
+    return out;
+}
 
 handler_result<protocol::describe_configs_response> describe_configs_handler::handle(request_context& ctx,
                                                                                      request&& req) {

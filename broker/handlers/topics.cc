@@ -1,6 +1,7 @@
 // CreateTopics, DeleteTopics and CreatePartitions: decided by the coordinator (forward.h).
 #include "broker/handlers/forward.h"
 #include "broker/handlers/handlers.h"
+#include "broker/handlers/topic_configs.h"
 
 namespace trib::broker {
 
@@ -8,6 +9,25 @@ handler_result<protocol::create_topics_response> create_topics_handler::handle(r
                                                                                request&& req) {
     auto f = co_await forward_to_coordinator<response>(ctx, req, ctx.version());
     if (f.response) {
+        // v5+ tells each created topic's configs: the coordinator decides, this broker knows
+        // the defaults the topic's overrides sit on.
+        if (ctx.version() >= 5) {
+            auto snap = ctx.services.metadata.get();
+            for (auto& rt : f.response->topics) {
+                auto t = std::find_if(req.topics.begin(), req.topics.end(),
+                                      [&](const auto& rq) { return rq.name == rt.name; });
+                if (rt.error_code != 0 || t == req.topics.end()) {
+                    continue;
+                }
+                std::map<std::string, std::string> overrides;
+                for (const auto& kv : t->configs) {
+                    if (kv.value) {
+                        overrides[kv.name] = *kv.value;
+                    }
+                }
+                rt.configs = created_topic_configs(ctx.services, *snap, overrides);
+            }
+        }
         co_return std::move(*f.response);
     }
     response resp;
