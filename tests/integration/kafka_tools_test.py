@@ -96,6 +96,8 @@ class RunSh:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"run.sh exited {self.proc.returncode}:\n{self.log_tail()}")
+            if "start-up failed" in self.log_text():
+                raise RuntimeError(f"a process of run.sh did not start:\n{self.log_tail()}")
             if self._ready():
                 return self
             time.sleep(0.1)
@@ -165,11 +167,25 @@ class RunSh:
         return self.log_text()[-chars:]
 
 
+def start_run_sh(tmp_path_factory, attempts=3):
+    """A started RunSh; tries other ports when one it picked was taken before run.sh bound it
+    (tests run in parallel)."""
+    for attempt in range(attempts):
+        run = RunSh(tmp_path_factory.mktemp("run_sh"))
+        try:
+            return run.start()
+        except RuntimeError:
+            if run.proc is not None and run.proc.poll() is None:
+                run.terminate()
+            run.kill_leftovers()
+            if attempt + 1 == attempts or "Address already in use" not in run.log_text():
+                raise
+
+
 @pytest.fixture(scope="module")
 def tools_cluster(tmp_path_factory):
-    run = RunSh(tmp_path_factory.mktemp("run_sh"))
+    run = start_run_sh(tmp_path_factory)
     try:
-        run.start()
         yield run
     finally:
         if run.proc is not None and run.proc.poll() is None:
