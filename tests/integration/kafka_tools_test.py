@@ -273,6 +273,7 @@ def test_topics_and_keyed_console_round_trip(tools_cluster):
 
     summary, partitions = describe_topic(tools_cluster, "topic1")
     assert summary["PartitionCount"] == "3" and summary["ReplicationFactor"] == "1", summary
+    assert summary["Configs"] == "", summary  # no overrides (test_configs_for_topic_and_broker sets some)
     assert re.fullmatch(r"[A-Za-z0-9_-]{22}", summary["TopicId"]), summary
     assert sorted(partitions) == [0, 1, 2]
     for p in partitions.values():
@@ -490,6 +491,25 @@ def test_producer_perf_test(tools_cluster):
     records = consume_all(tools_cluster.bootstrap, "perf")
     values = [v for recs in records.values() for _, _, v in recs]
     assert len(values) == 20000 and all(len(v) == 100 for v in values)
+    # idempotence is on by default: every batch on disk carries a producer id
+    ids = stored_producer_ids(tools_cluster.data, "perf")
+    assert ids and all(i >= 0 for i in ids), ids
+
+
+def stored_producer_ids(data_dir, topic):
+    """The producer id of every batch of `topic` in the brokers' log files under `data_dir`
+    (run.sh's broker-N folders), read from the batch headers on disk."""
+    ids = []
+    for log in sorted(Path(data_dir).glob(f"broker-*/{topic}-*/*.log")):
+        data = log.read_bytes()
+        pos = 0
+        while pos + 61 <= len(data):
+            length = struct.unpack_from(">i", data, pos + 8)[0]
+            if length < 49:
+                break  # the zero padding after a running broker's last batch
+            ids.append(struct.unpack_from(">q", data, pos + 43)[0])
+            pos += 12 + length
+    return ids
 
 
 def test_run_sh_stops_cleanly_on_sigterm(tools_cluster):
