@@ -3,11 +3,26 @@
 # quorum, 127.0.0.1:19091) and three brokers for clients at 127.0.0.1:19092, :19093 and
 # :19094 (metrics and health at 127.0.0.1:19644, :19645, :19646). Data lives in ./data (or
 # $TRIBUTARY_DATA) and is kept across restarts. Ctrl-C stops everything cleanly.
+#
+# Environment knobs (all optional; the tests use them to run this very script):
+#   TRIBUTARY_DATA       data folder (default ./data)
+#   TRIB_BROKER, TRIB_COORDINATOR
+#                        the binaries to run; when both are set the build is skipped
+#                        (default: build with scripts/build.sh and run build/...)
+#   TRIBUTARY_PORT       the coordinator's port; the brokers take the next three
+#                        (default 19091: brokers 19092-19094)
+#   TRIBUTARY_HTTP_PORT  metrics and health port of broker 1; brokers 2 and 3 take the next
+#                        two (default 19644)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/build.sh >/dev/null
+if [ -z "${TRIB_BROKER:-}" ] || [ -z "${TRIB_COORDINATOR:-}" ]; then
+  scripts/build.sh >/dev/null
+fi
 data="${TRIBUTARY_DATA:-$PWD/data}"
-bin="$PWD/build"
+broker="${TRIB_BROKER:-$PWD/build/broker/tributary-broker}"
+coordinator="${TRIB_COORDINATOR:-$PWD/build/coordinator/tributary-coordinator}"
+port="${TRIBUTARY_PORT:-19091}"
+http_port="${TRIBUTARY_HTTP_PORT:-19644}"
 mkdir -p "$data"
 echo "tributary: data in $data"
 
@@ -22,32 +37,33 @@ stop() {
 }
 trap stop INT TERM
 
-voters="100@127.0.0.1:19091"
-"$bin/coordinator/tributary-coordinator" \
+voters="100@127.0.0.1:$port"
+"$coordinator" \
   --override node.id=100 \
   --override controller.quorum.voters="$voters" \
-  --override listeners=CONTROLLER://127.0.0.1:19091 \
+  --override listeners=CONTROLLER://127.0.0.1:"$port" \
   --override log.dirs="$data/coordinator" &
 pids+=($!)
 
+bootstrap=()
 for i in 1 2 3; do
-  port=$((19091 + i))
-  "$bin/broker/tributary-broker" \
+  "$broker" \
     --override node.id="$i" \
     --override controller.quorum.voters="$voters" \
-    --override listeners="PLAINTEXT://127.0.0.1:$port" \
-    --override advertised.listeners="PLAINTEXT://127.0.0.1:$port" \
-    --override tributary.http.listener="127.0.0.1:$((19643 + i))" \
+    --override listeners="PLAINTEXT://127.0.0.1:$((port + i))" \
+    --override advertised.listeners="PLAINTEXT://127.0.0.1:$((port + i))" \
+    --override tributary.http.listener="127.0.0.1:$((http_port + i - 1))" \
     --override log.dirs="$data/broker-$i" &
   pids+=($!)
+  bootstrap+=("127.0.0.1:$((port + i))")
 done
 
 # Ready when every broker says so.
 for i in 1 2 3; do
   for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$((19643 + i))/readyz" >/dev/null 2>&1 && break
+    curl -sf "http://127.0.0.1:$((http_port + i - 1))/readyz" >/dev/null 2>&1 && break
     sleep 0.1
   done
 done
-echo "tributary: ready: bootstrap servers 127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094 (Ctrl-C stops)"
+echo "tributary: ready: bootstrap servers $(IFS=,; echo "${bootstrap[*]}") (Ctrl-C stops)"
 wait

@@ -128,22 +128,26 @@ void describe_topic(const broker_config& b, const cluster_snapshot& snap, int32_
 }
 
 // A broker's configuration: its static settings, with the dynamic ones (this broker's, then
-// the cluster-wide defaults) in front where the coordinator holds any.
+// the cluster-wide defaults) in front where the coordinator holds any. Synonyms list every
+// layer that has a value, in that order, as for topics (kafka-configs prints them).
 void describe_broker(const broker_config& b, const cluster_snapshot& snap, int32_t self,
+                     const protocol::describe_configs_request& req,
                      const protocol::describe_configs_request::describe_configs_resource& res, resource_result& out) {
-    auto dynamic = [&](const std::string& key) -> std::optional<std::pair<std::string, int8_t>> {
+    auto dynamic_layers = [&](const std::string& key) {
+        std::vector<std::pair<std::string, int8_t>> found;
         for (auto [scope, source] : {std::pair{std::to_string(self), dynamic_broker},
                                      std::pair{std::string(), dynamic_default_broker}}) {
             if (auto it = snap.broker_configs.find(scope); it != snap.broker_configs.end()) {
                 if (auto v = it->second.find(key); v != it->second.end()) {
-                    return std::pair{v->second, int8_t(source)};
+                    found.emplace_back(v->second, int8_t(source));
                 }
             }
         }
-        return std::nullopt;
+        return found;
     };
     for (const auto& spec : broker_schema().keys()) {
-        auto dyn = dynamic(spec.name);
+        auto layers = dynamic_layers(spec.name);
+        auto dyn = layers.empty() ? std::nullopt : std::optional(layers.front());
         if (!wanted(res.configuration_keys, spec.name) || (!b.raw.has(spec.name) && !dyn)) {
             continue;
         }
@@ -165,6 +169,18 @@ void describe_broker(const broker_config& b, const cluster_snapshot& snap, int32
         c.read_only = !coordinator::is_broker_dynamic_config(spec.name);
         c.config_type = schema_type(spec.t);
         c.documentation = spec.doc;
+        if (req.include_synonyms) {
+            for (const auto& [value, source] : layers) {
+                c.synonyms.push_back({spec.name, value, source, {}});
+            }
+            if (b.raw.has(spec.name)) {
+                std::optional<std::string> base;
+                if (!sensitive) {
+                    base = b.raw.get_string(spec.name);
+                }
+                c.synonyms.push_back({spec.name, base, int8_t(set ? static_broker : default_config), {}});
+            }
+        }
     }
 }
 
@@ -214,7 +230,7 @@ handler_result<protocol::describe_configs_response> describe_configs_handler::ha
                 r.error_message = "Broker " + res.resource_name + " is described by that broker.";
                 continue;
             }
-            describe_broker(svc.config, *snap, svc.self(), res, r);
+            describe_broker(svc.config, *snap, svc.self(), req, res, r);
         } else {
             r.error_code = code(error_code::invalid_request);
             r.error_message = "Unsupported resource type " + std::to_string(res.resource_type);

@@ -29,6 +29,7 @@ TRIB_DECLARE_HANDLER(incremental_alter_configs, 0, 1)
 TRIB_DECLARE_HANDLER(describe_cluster, 0, 1)
 TRIB_DECLARE_HANDLER(delete_records, 0, 2)
 TRIB_DECLARE_HANDLER(find_coordinator, 0, 4)
+TRIB_DECLARE_HANDLER(describe_log_dirs, 0, 4)
 
 #undef TRIB_DECLARE_HANDLER
 
@@ -39,6 +40,7 @@ using all_handlers = handler_list<api_versions_handler, metadata_handler, produc
                                   list_offsets_handler, create_topics_handler, delete_topics_handler,
                                   create_partitions_handler, init_producer_id_handler, describe_configs_handler,
                                   alter_configs_handler, incremental_alter_configs_handler,
-                                  describe_cluster_handler, delete_records_handler, find_coordinator_handler>;
+                                  describe_cluster_handler, delete_records_handler, find_coordinator_handler,
+                                  describe_log_dirs_handler>;
 
 } // namespace trib::broker
