@@ -1,41 +1,57 @@
 #!/usr/bin/env bash
 # The broker benchmark: builds tributary-broker and tributary-loadgen (Release,
 # -DTRIB_BENCH=ON) into build-bench/, measures TCP loopback bandwidth (iperf3) and buffered
-# writes of new data to the data filesystem (dd) in the same
-# run, starts a fresh single-node broker on a free loopback port with a temp data dir, runs the
-# issue's scenarios against it, and writes bench/results/<date>-broker-<host-kind>.md.
+# writes of new data to the data filesystem (dd) in the same run, starts a fresh single-node
+# Tributary broker and a fresh single-node Apache Kafka 4.4 (KRaft, broker+controller, its stock
+# start-up: 1 GiB heap, G1) on free loopback ports with temp data dirs on that same filesystem,
+# runs the issue's scenarios against both, alternating the two, and writes
+# bench/results/<date>-broker-<host-kind>.md.
 #
 #   P1  produce 1 KiB records to 16 partitions, acks=1        MB/s / loopback   >= 0.25
 #       by BENCH_P1_CLIENTS producers splitting the partitions; P1x1 at the end does the
 #       same with one producer, for comparison
-#   C1d the first read of what P1 wrote (4 GiB): the broker wrote it around the page cache
-#       (direct writes), so this reads from disk (for comparison, not a target)
+#   C1d the first read of what P1 wrote (4 GiB): Tributary wrote it around the page cache
+#       (direct writes), so this reads from disk; Kafka's buffered writes left it resident
+#       (for comparison, not a target)
 #   C1  consume what P1 wrote from the page cache (C1d put it there) MB/s / loopback >= 0.4
 #       by BENCH_C1_CLIENTS consumers splitting the partitions (a consumer group's way
 #       to read faster); C1x1 then reads it again with one consumer, for comparison
 #   P2  produce 100 B records to 6 partitions, one producer   records/s         >= 820,000
 #   L1  end-to-end latency, 50,000 msg/s x 1 KiB               p99               <= 5 ms
+#   PT  kafka-producer-perf-test (the Java producer) as a second load generator: 1 KiB
+#       records to 16 partitions, acks=1, linger.ms=5, batch.size=1 MiB
 #   broker CPU-seconds per GB (/proc/<pid>/stat) and peak RSS (VmHWM, reset before each
 #   scenario through /proc/<pid>/clear_refs)                   RSS under P1      <= 256 MiB
+#   Side by side (Tributary / Kafka): P1, P2, C1 throughput >= 1.2; L1 p99 <= 0.5;
+#   peak RSS over the run <= 0.25.
 #
 # Settings (environment):
 #   TRIB_HOST_KIND=ci        the <host-kind> part of the file name (as bench/run.sh)
 #   TRIB_BENCH_BUILD=dir     build folder (build-bench/)
+#   BENCH_SYSTEMS="tributary kafka"  the systems measured, in this order within a round
 #   BENCH_C1_BYTES=4g        bytes P1 writes and C1 reads back (k/m/g = 2^10...)
 #   BENCH_P2_SECONDS=15      P2 duration
 #   BENCH_L1_SECONDS=20      L1 measured duration (after BENCH_L1_WARMUP=3 s)
 #   BENCH_L1_RATE=50000      L1 messages per second
-#   BENCH_L1_RUNS=3          L1 runs (each on a topic of its own); the run with the median
-#                            p99 is reported, every run's p99 beside it
+#   BENCH_L1_RUNS=3          L1 runs per system (each on a topic of its own); the run with the
+#                            median p99 is reported, every run's p99 beside it
 #   BENCH_C1_CLIENTS=2       consumers sharing C1's partitions
 #   BENCH_P1_CLIENTS=2       producers sharing P1's partitions
-#   BENCH_P1_RUNS=3          P1 runs; the run with the median MB/s is reported
+#   BENCH_P1_RUNS=3          P1 runs per system; the run with the median MB/s is reported
+#   BENCH_PT_RUNS=3          kafka-producer-perf-test runs per system (median reported)
+#   BENCH_PT_BYTES=2g        bytes each kafka-producer-perf-test run sends (1 KiB records)
 #   BENCH_LOOP_RUNS=3        iperf3 runs; the median is the loopback limit
-#   BENCH_IO_THREADS=nproc   the broker's num.io.threads
-#   BENCH_PERF=1             perf record -g the broker during each scenario (raw folder)
+#   BENCH_IO_THREADS=nproc   Tributary's num.io.threads (Kafka keeps its defaults)
+#   BENCH_PERF=1             perf record -g each broker during each scenario (raw folder;
+#                            the JVM's JIT frames stay unnamed)
 #   BENCH_SKIP_BUILD=1       use the binaries already in the build folder
 #   BENCH_ONLY="P1 C1"       run only these scenarios (C1d, C1, C1x1 need P1's data)
 #   BENCH_COMMIT=abc123      the commit to name in the results (default: git rev-parse)
+#
+# Rounds alternate the systems: each scenario runs on every system before the next scenario,
+# and repeated runs alternate which system goes first (T K, K T, T K, ...). Both brokers stay
+# up for the whole run (the idle one's CPU during the other's scenario is recorded). Every
+# process this script starts is stopped on any exit (trap).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,15 +70,57 @@ io_threads=${BENCH_IO_THREADS:-$(nproc)}
 c1_clients=${BENCH_C1_CLIENTS:-2}
 p1_clients=${BENCH_P1_CLIENTS:-2}
 p1_runs=${BENCH_P1_RUNS:-3}
-only=${BENCH_ONLY:-P1 C1d C1 C1x1 P2 L1 P1x1}
+pt_runs=${BENCH_PT_RUNS:-3}
+pt_bytes=${BENCH_PT_BYTES:-2g}
+systems=${BENCH_SYSTEMS:-tributary kafka}
+only=${BENCH_ONLY:-P1 C1d C1 C1x1 P2 L1 P1x1 PT}
+for s in $systems; do
+  [[ $s == tributary || $s == kafka ]] || { echo "BENCH_SYSTEMS: unknown system '$s' (tributary, kafka)"; exit 2; }
+done
 mkdir -p "$results_dir" "$raw"
-rm -f "$raw"/*.json "$raw"/*.err "$raw"/*.txt "$raw"/*.cmd "$raw"/*.out "$raw"/*.perf.data
+rm -rf "$raw"/*.json "$raw"/*.err "$raw"/*.txt "$raw"/*.cmd "$raw"/*.out "$raw"/*.perf.data \
+  "$raw/tributary" "$raw/kafka"
+for s in $systems; do mkdir -p "$raw/$s"; done
 
-c1_records=$(( $(/usr/bin/python3 -c "
+to_bytes() {
+  /usr/bin/python3 -c "
 import sys; s=sys.argv[1]; m={'k':1<<10,'m':1<<20,'g':1<<30}
-print(int(float(s[:-1])*m[s[-1].lower()]) if s[-1].lower() in m else int(s))" "$c1_bytes") / 1024 ))
+print(int(float(s[:-1])*m[s[-1].lower()]) if s[-1].lower() in m else int(s))" "$1"
+}
+c1_records=$(( $(to_bytes "$c1_bytes") / 1024 ))
+pt_records=$(( $(to_bytes "$pt_bytes") / 1024 ))
 broker_bin=$build/broker/tributary-broker
 loadgen=$build/bench/tributary-loadgen
+kafka_tool=$root/tools/kafka
+
+# Everything started in the background is recorded here and stopped by cleanup, on any exit.
+bpid= kwrap= kpid= perf_pid= child= iperf_pidfile= data= kafka_root= dd_dir=
+declare -A pid_of=() addr_of=() logdir_of=()
+stop_pid() {  # stop_pid PID SECONDS: SIGTERM, SIGKILL after SECONDS
+  local p=$1 i
+  [[ -n $p ]] && kill -0 "$p" 2>/dev/null || return 0
+  kill -TERM "$p" 2>/dev/null || true
+  for i in $(seq $(( $2 * 10 ))); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$p" 2>/dev/null || true
+}
+cleanup() {
+  trap - EXIT INT TERM
+  set +e
+  [[ -n $perf_pid ]] && kill -INT "$perf_pid" 2>/dev/null || true
+  [[ -n $child ]] && kill -KILL "$child" 2>/dev/null || true
+  if [[ -n $iperf_pidfile && -s $iperf_pidfile ]]; then kill -KILL "$(cat "$iperf_pidfile")" 2>/dev/null || true; fi
+  local j; for j in $(jobs -p); do [[ $j == "$kwrap" || $j == "$bpid" ]] || kill -KILL "$j" 2>/dev/null || true; done
+  stop_pid "$bpid" 10
+  # apache_kafka.py stops the JVM on SIGTERM (SIGKILL after 20 s); the JVM too, in case the
+  # wrapper is gone
+  stop_pid "$kwrap" 30
+  stop_pid "$kpid" 10
+  [[ -n $kafka_root && -f $kafka_root/server.log ]] && cp "$kafka_root/server.log" "$raw/kafka/server.log" 2>/dev/null || true
+  rm -rf "$data" "$kafka_root" "$dd_dir" "$iperf_pidfile"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 if [[ -z ${BENCH_SKIP_BUILD:-} ]]; then
   echo "== configure and build ($build)"
@@ -72,10 +130,24 @@ if [[ -z ${BENCH_SKIP_BUILD:-} ]]; then
     { echo "build failed, see $raw/build.log"; tail -20 "$raw/build.log"; exit 1; }
 fi
 [[ -x $broker_bin && -x $loadgen ]] || { echo "missing $broker_bin or $loadgen"; exit 1; }
+if [[ " $systems " == *" kafka "* ]] && ! compgen -G "$root/tools/lib/kafka/kafka_2.13-*.jar" >/dev/null; then
+  echo "no Apache Kafka jars in tools/lib/kafka: run scripts/install-deps.sh"; exit 1
+fi
 
 free_port() {
   /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+
+# What the run writes to the data filesystem, per system: P1's runs and P1x1, P2 (at most
+# ~200 MB/s), L1, the perf-test runs; the run stops here rather than fill the disk midway.
+n_sys=$(wc -w <<<"$systems")
+need=$(( n_sys * ( (p1_runs + 1) * c1_records * 1024 + p2_seconds * 200000000
+                   + l1_runs * (l1_seconds + l1_warmup) * l1_rate * 1100 + pt_runs * pt_records * 1024 ) ))
+avail=$(( $(df -Pk "$build" | awk 'NR==2 {print $4}') * 1024 ))
+echo "data to write: up to $(( need / 1000000000 )) GB; free on $(df -P "$build" | awk 'NR==2 {print $6}'): $(( avail / 1000000000 )) GB"
+if (( avail < need + 2000000000 )); then
+  echo "not enough free space for this run: lower BENCH_C1_BYTES / BENCH_P1_RUNS / BENCH_PT_RUNS"; exit 1
+fi
 
 echo "== machine"
 {
@@ -87,6 +159,11 @@ echo "== machine"
   echo "librdkafka=$(pkg-config --modversion rdkafka 2>/dev/null || echo '?')"
   echo "fs=$(df -T "$build" | awk 'NR==2 {print $2}')"
   echo "commit=${BENCH_COMMIT:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" diff --quiet 2>/dev/null || echo '+dirty')}"
+  echo "systems=$systems"
+  if [[ " $systems " == *" kafka "* ]]; then
+    echo "kafka=$(basename "$(compgen -G "$root/tools/lib/kafka/kafka_2.13-*.jar" | head -1)" .jar | sed 's/^kafka_2.13-//')"
+    echo "java=$("${JAVA_HOME:+$JAVA_HOME/bin/}java" -version 2>&1 | head -1 | tr -d '"')"
+  fi
 } >"$raw/machine.txt"
 cat "$raw/machine.txt"
 
@@ -94,21 +171,24 @@ cat "$raw/machine.txt"
 # GB/s seen the same day): measured BENCH_LOOP_RUNS times, the median is the limit.
 loop_runs=${BENCH_LOOP_RUNS:-3}
 echo "== loopback limit (iperf3, 5 s, $loop_runs runs)"
+iperf_pidfile=$(mktemp "$build/iperf3.XXXXXX.pid")
 for i in $(seq "$loop_runs"); do
   iperf_json=$raw/iperf3.$i.json
   echo '{}' >"$iperf_json"
   if command -v iperf3 >/dev/null; then
     port=$(free_port)
-    iperf3 -s -1 -D -B 127.0.0.1 -p "$port" >/dev/null 2>&1 || true
+    : >"$iperf_pidfile"
+    iperf3 -s -1 -D -B 127.0.0.1 -p "$port" -I "$iperf_pidfile" >/dev/null 2>&1 || true
     sleep 0.5
     timeout 20 iperf3 -c 127.0.0.1 -p "$port" -t 5 -J >"$iperf_json" 2>/dev/null || echo '{}' >"$iperf_json"
+    if [[ -s $iperf_pidfile ]]; then stop_pid "$(cat "$iperf_pidfile")" 2; fi
   fi
 done
 
 echo "== page-cache write limit (dd, $c1_bytes of new data, no fsync)"
 # What a produce must at least do per byte: write new data into the page cache of the data
 # filesystem (new pages, the filesystem's block reservation, dirty throttling past the
-# background ratio). Same volume as P1, same folder the broker writes to.
+# background ratio). Same volume as P1, same folder the brokers write to.
 # Every measurement of new writes (both dd's and P1) starts 5 s after the last memory was
 # freed: a VM with free page reporting (virtio-balloon) hands freed memory back to the
 # host about 2 s after it is freed, and writing into such pages again costs a host fault
@@ -119,7 +199,7 @@ settle
 dd if=/dev/zero of="$dd_dir/f" bs=1M count=$(( c1_records / 1024 )) 2>"$raw/dd.txt" || true
 rm -rf "$dd_dir"
 tail -1 "$raw/dd.txt"
-# The broker writes from num.io.threads cores at once: the same volume by that many dd's in
+# Tributary writes from num.io.threads cores at once: the same volume by that many dd's in
 # parallel is the limit those cores have together.
 dd_dir=$(mktemp -d "$build/dd.XXXXXX")
 settle
@@ -134,80 +214,147 @@ rm -rf "$dd_dir"
 sync
 awk '{printf "%d writers in parallel: %.2f GB/s\n", $3, $1 / $2}' "$raw/dd_parallel.txt"
 
-# The broker appends big batches with O_DIRECT (tributary.log.direct.writes): the device's
-# limit for such writes, same volume, one writer and as many as the broker has io threads.
+# Tributary appends big batches with O_DIRECT (tributary.log.direct.writes): the device's
+# limit for such writes, same volume, one writer.
 echo "== direct write limit (dd oflag=direct, $c1_bytes, bs=1M)"
 dd_dir=$(mktemp -d "$build/dd.XXXXXX")
 settle
 dd if=/dev/zero of="$dd_dir/f" bs=1M count=$(( c1_records / 1024 )) oflag=direct 2>"$raw/dd_direct.txt" || true
 rm -rf "$dd_dir"
+dd_dir=
 tail -1 "$raw/dd_direct.txt"
 
-echo "== broker"
-data=$(mktemp -d "$build/broker-bench.XXXXXX")
-bport=$(free_port)
-"$broker_bin" --override node.id=1 \
-  --override listeners=PLAINTEXT://127.0.0.1:$bport \
-  --override advertised.listeners=PLAINTEXT://127.0.0.1:$bport \
-  --override log.dirs="$data/log" --override num.io.threads="$io_threads" \
-  >"$raw/broker.log" 2>&1 &
-bpid=$!
-perf_pid=
-cleanup() {
-  [[ -n $perf_pid ]] && kill -INT "$perf_pid" 2>/dev/null || true
-  if kill -0 "$bpid" 2>/dev/null; then
-    kill -TERM "$bpid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$bpid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$bpid" 2>/dev/null || true
-  fi
-  rm -rf "$data"
+wait_port() {  # wait_port PORT PID LOG: until PORT accepts, while PID lives (10 s)
+  for _ in $(seq 100); do
+    (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || { echo "exited:"; tail -20 "$3"; return 1; }
+    sleep 0.1
+  done
+  echo "not listening after 10 s:"; tail -20 "$3"; return 1
 }
-trap cleanup EXIT
-for _ in $(seq 100); do
-  (echo >/dev/tcp/127.0.0.1/$bport) 2>/dev/null && break
-  kill -0 "$bpid" 2>/dev/null || { echo "broker exited:"; tail -20 "$raw/broker.log"; exit 1; }
-  sleep 0.1
-done
-echo "broker pid $bpid on 127.0.0.1:$bport, data in $data, num.io.threads=$io_threads"
-brokers=127.0.0.1:$bport
+
+if [[ " $systems " == *" tributary "* ]]; then
+  echo "== Tributary"
+  data=$(mktemp -d "$build/broker-bench.XXXXXX")
+  bport=$(free_port)
+  "$broker_bin" --override node.id=1 \
+    --override listeners=PLAINTEXT://127.0.0.1:$bport \
+    --override advertised.listeners=PLAINTEXT://127.0.0.1:$bport \
+    --override log.dirs="$data/log" --override num.io.threads="$io_threads" \
+    >"$raw/tributary/broker.log" 2>&1 &
+  bpid=$!
+  wait_port "$bport" "$bpid" "$raw/tributary/broker.log"
+  pid_of[tributary]=$bpid addr_of[tributary]=127.0.0.1:$bport logdir_of[tributary]=$data/log
+  echo "Tributary pid $bpid on 127.0.0.1:$bport, data in $data, num.io.threads=$io_threads"
+fi
+if [[ " $systems " == *" kafka "* ]]; then
+  echo "== Apache Kafka"
+  # tests/integration/apache_kafka.py: formats the storage, starts kafka-server-start (1 GiB
+  # heap, G1: Kafka's own start-up options) with default configs except listeners, log.dirs
+  # and the internal topics' replication factor (one node), waits until the node answers
+  # Metadata as an unfenced broker, prints "bootstrap jvm-pid", stops the JVM on SIGTERM.
+  kafka_root=$(mktemp -d "$build/kafka-bench.XXXXXX")
+  /usr/bin/python3 "$root/tests/integration/apache_kafka.py" "$kafka_root" \
+    >"$raw/kafka/start.out" 2>"$raw/kafka/start.err" &
+  kwrap=$!
+  for _ in $(seq 1500); do  # 150 s: two JVMs format the storage, a third starts the node
+    [[ -s $raw/kafka/start.out ]] && break
+    kill -0 "$kwrap" 2>/dev/null || { echo "Apache Kafka did not start:"; tail -30 "$raw/kafka/start.err"; exit 1; }
+    sleep 0.1
+  done
+  read -r kaddr kpid <"$raw/kafka/start.out" || { echo "Apache Kafka not up in 150 s"; exit 1; }
+  kill -0 "$kpid" 2>/dev/null || { echo "Apache Kafka's JVM $kpid is not running"; exit 1; }
+  pid_of[kafka]=$kpid addr_of[kafka]=$kaddr logdir_of[kafka]=$kafka_root/data
+  echo "Apache Kafka JVM pid $kpid on $kaddr, data in $kafka_root/data (heap -Xmx1G -Xms1G, G1)"
+  ps -o args= -p "$kpid" | tr ' ' '\n' | grep -E '^-X|^-server|^kafka\.Kafka|properties$' | tr '\n' ' ' >"$raw/kafka/jvm.txt" || true
+  cp "$kafka_root/server.properties" "$raw/kafka/server.properties"
+fi
 clk_tck=$(getconf CLK_TCK)
 
-broker_cpu() {  # utime + stime of the broker, in clock ticks
-  awk '{print $14 + $15}' "/proc/$bpid/stat"
+proc_cpu() {  # utime + stime of PID, in clock ticks
+  awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
 }
-broker_kib() {  # VmHWM or VmRSS in KiB
-  awk -v k="$1:" '$1 == k {print $2}' "/proc/$bpid/status"
+proc_kib() {  # proc_kib PID VmHWM|VmRSS: in KiB
+  awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"
+}
+children_cpu() {  # user + system seconds of this shell's finished children, from `times >FILE`
+  awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } print t }' "$1"
 }
 
-# run_scenario NAME loadgen-args...: loadgen's JSON line plus the broker's CPU and peak RSS
-# during the run, merged into $raw/NAME.json.
+# run_scenario SYSTEM NAME KIND ARGS...: one load-generator run against SYSTEM's broker, its
+# output plus the broker's CPU and peak RSS during the run (and the idle other broker's CPU)
+# merged into $raw/SYSTEM/NAME.json. KIND loadgen: tributary-loadgen ARGS --brokers ...;
+# KIND pt: kafka-producer-perf-test --bootstrap-server ... ARGS.
 run_scenario() {
-  local name=$1; shift
-  echo "-- $name: tributary-loadgen $*"
-  echo "tributary-loadgen $*" >"$raw/$name.cmd"
-  echo 5 >"/proc/$bpid/clear_refs" 2>/dev/null || true  # resets VmHWM to the current RSS
-  local load0 cpu0 cpu1 t0 t1 hwm rss rc=0
+  local sys=$1 name=$2 kind=$3; shift 3
+  local pid=${pid_of[$sys]} addr=${addr_of[$sys]} dir=$raw/$sys other= s
+  for s in $systems; do [[ $s == "$sys" ]] || other=${pid_of[$s]}; done
+  local -a cmd
+  if [[ $kind == loadgen ]]; then
+    cmd=("$loadgen" "$@" --brokers "$addr" --label "$name")
+    echo "tributary-loadgen $*" >"$dir/$name.cmd"
+  else
+    # tools/kafka runs tools with the JIT's first tier only (quick start-ups); a load generator
+    # gets the full JIT, as Kafka's own kafka-producer-perf-test.sh has (heap -Xmx512M as there)
+    cmd=(env "KAFKA_OPTS=-XX:TieredStopAtLevel=4" "$kafka_tool" kafka-producer-perf-test
+         --bootstrap-server "$addr" "$@")
+    echo "KAFKA_OPTS=-XX:TieredStopAtLevel=4 tools/kafka kafka-producer-perf-test --bootstrap-server <broker> $*" >"$dir/$name.cmd"
+  fi
+  echo "-- $sys $name: $(cat "$dir/$name.cmd")"
+  echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true  # resets VmHWM to the current RSS
+  local load0 cpu0 cpu1 ocpu0=0 ocpu1=0 t0 t1 hwm rss ch0 ch1 rc=0
   load0=$(cut -d' ' -f1 /proc/loadavg)
   if [[ -n ${BENCH_PERF:-} ]] && command -v perf >/dev/null; then
-    perf record -F 499 -g -p "$bpid" -o "$raw/$name.perf.data" >/dev/null 2>&1 &
+    perf record -F 499 -g -p "$pid" -o "$dir/$name.perf.data" >/dev/null 2>&1 &
     perf_pid=$!
   fi
-  cpu0=$(broker_cpu); t0=$(date +%s.%N)
-  "$loadgen" "$@" --brokers "$brokers" --label "$name" >"$raw/$name.out" 2>"$raw/$name.err" || rc=$?
-  cpu1=$(broker_cpu); t1=$(date +%s.%N)
+  times >"$dir/.times"  # in this shell: a subshell's `times` would not see its parent's children
+  ch0=$(children_cpu "$dir/.times")
+  [[ -n $other ]] && ocpu0=$(proc_cpu "$other")
+  cpu0=$(proc_cpu "$pid"); t0=$(date +%s.%N)
+  # in the background and waited for, so a signal reaches the trap at once
+  "${cmd[@]}" >"$dir/$name.out" 2>"$dir/$name.err" &
+  child=$!
+  wait "$child" || rc=$?
+  child=
+  cpu1=$(proc_cpu "$pid"); t1=$(date +%s.%N)
+  [[ -n $other ]] && ocpu1=$(proc_cpu "$other")
+  times >"$dir/.times"
+  ch1=$(children_cpu "$dir/.times")
   if [[ -n $perf_pid ]]; then kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" || true; perf_pid=; fi
-  hwm=$(broker_kib VmHWM); rss=$(broker_kib VmRSS)
-  tail -1 "$raw/$name.err" >&2 || true
-  kill -0 "$bpid" 2>/dev/null || { echo "broker died during $name:"; tail -20 "$raw/broker.log"; exit 1; }
-  /usr/bin/python3 - "$raw/$name.out" "$raw/$name.json" "$rc" "$cpu0" "$cpu1" "$clk_tck" \
-    "$t0" "$t1" "$hwm" "$rss" "$load0" "$(cut -d' ' -f1 /proc/loadavg)" <<'PY'
-import json, sys
-out, dst, rc, c0, c1, tck, t0, t1, hwm, rss, l0, l1 = sys.argv[1:]
-try:
-    doc = json.loads([l for l in open(out) if l.strip().startswith("{")][-1])
-except (IndexError, ValueError):
-    doc = {}
+  hwm=$(proc_kib "$pid" VmHWM); rss=$(proc_kib "$pid" VmRSS)
+  grep -v '^\[' "$dir/$name.err" | tail -1 >&2 || true
+  if [[ $kind == pt ]]; then tail -1 "$dir/$name.out" >&2 || true; fi
+  kill -0 "$pid" 2>/dev/null || { echo "$sys broker died during $name"; exit 1; }
+  /usr/bin/python3 - "$dir/$name.out" "$dir/$name.json" "$kind" "$rc" "$cpu0" "$cpu1" "$clk_tck" \
+    "$t0" "$t1" "$hwm" "$rss" "$load0" "$(cut -d' ' -f1 /proc/loadavg)" "$ocpu0" "$ocpu1" \
+    "$ch0" "$ch1" <<'PY'
+import json, re, sys
+out, dst, kind, rc, c0, c1, tck, t0, t1, hwm, rss, l0, l1, o0, o1, ch0, ch1 = sys.argv[1:]
+doc = {}
+if kind == "loadgen":
+    try:
+        doc = json.loads([l for l in open(out) if l.strip().startswith("{")][-1])
+    except (IndexError, ValueError):
+        pass
+else:
+    # kafka-producer-perf-test's summary: "N records sent, R records/sec (M MB/sec), A ms avg
+    # latency, X ms max latency, P50 ms 50th, P95 ms 95th, P99 ms 99th, P999 ms 99.9th."
+    summary = [l for l in open(out) if "99.9th" in l]
+    m = re.match(r"\s*(\d+) records sent, ([0-9.]+) records/sec \(([0-9.]+) MB/sec\), ([0-9.]+) ms avg "
+                 r"latency, ([0-9.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th, "
+                 r"(\d+) ms 99.9th", summary[-1] if summary else "")
+    if m:
+        n, rps = int(m.group(1)), float(m.group(2))
+        size = 1024
+        doc = dict(mode="perf-test", records=n, bytes=n * size, records_per_s=rps,
+                   mb_per_s=rps * size / 1e6, seconds=n / rps if rps else 0,
+                   avg_latency_ms=float(m.group(4)), max_latency_ms=float(m.group(5)),
+                   p50_ms=int(m.group(6)), p95_ms=int(m.group(7)), p99_ms=int(m.group(8)),
+                   p999_ms=int(m.group(9)), delivery_errors=0 if int(rc) == 0 else 1)
+    doc["client_cpu_s"] = float(ch1) - float(ch0)  # the tool's JVM, start-up included
 doc.update(exit_code=int(rc), broker_cpu_s=(int(c1) - int(c0)) / int(tck),
+           other_broker_cpu_s=(int(o1) - int(o0)) / int(tck),
            wall_s=float(t1) - float(t0), broker_vmhwm_kib=int(hwm or 0),
            broker_vmrss_kib=int(rss or 0), loadavg_before=float(l0), loadavg_after=float(l1))
 json.dump(doc, open(dst, "w"))
@@ -215,6 +362,11 @@ PY
 }
 
 want() { [[ " $only " == *" $1 "* ]]; }
+# The systems in the order of round I (1-based): odd rounds as given, even rounds reversed,
+# so neither system always goes first.
+order() {
+  if (( $1 % 2 == 1 )); then echo "$systems"; else echo "$systems" | tr ' ' '\n' | tac | tr '\n' ' '; fi
+}
 
 # Producer settings, the way a fair Kafka throughput benchmark sets them (and librdkafka's own
 # defaults for linger and batch): acks=1, linger.ms=5, batch.size=1 MiB, no compression, no
@@ -225,36 +377,47 @@ if want P1; then
   # Run 1 writes topic p1, which C1d/C1/C1x1 read; the others their own topics. The run with
   # the median throughput is reported, every run's figure beside it.
   for i in $(seq "$p1_runs"); do
-    settle
-    topic=p1; [[ $i -gt 1 ]] && topic=p1-$i
-    run_scenario "P1.$i" produce --topic "$topic" --partitions 16 --record-size 1024 \
-      --records "$c1_records" --clients "$p1_clients" "${prod_common[@]}"
+    for s in $(order "$i"); do
+      settle
+      topic=p1; [[ $i -gt 1 ]] && topic=p1-$i
+      run_scenario "$s" "P1.$i" loadgen produce --topic "$topic" --partitions 16 --record-size 1024 \
+        --records "$c1_records" --clients "$p1_clients" "${prod_common[@]}"
+    done
   done
 fi
-# Page-cache residency of the log P1 wrote: resident_bytes total_bytes.
+# Page-cache residency of topic p1's log files (what C1 reads): resident_bytes total_bytes.
 residency() {
   if command -v fincore >/dev/null; then
-    find "$data/log" -name '*.log' -print0 | xargs -0 -r fincore -b -n -o RES,SIZE 2>/dev/null |
-      awk '{r += $1; s += $2} END {printf "%.0f %.0f\n", r, s}' >"$1" || true
+    find "${logdir_of[$1]}" -regextype posix-extended -regex '.*/p1-[0-9]+/[^/]*\.log' -print0 |
+      xargs -0 -r fincore -b -n -o RES,SIZE 2>/dev/null |
+      awk '{r += $1; s += $2} END {printf "%.0f %.0f\n", r, s}' >"$2" || true
   fi
 }
 if want C1d; then
   sync
-  residency "$raw/C1d.fincore.txt"
-  run_scenario C1d consume --topic p1 --bytes "$c1_bytes" --seconds 600 --clients "$c1_clients"
+  for s in $systems; do residency "$s" "$raw/$s/C1d.fincore.txt"; done
+  for s in $systems; do
+    run_scenario "$s" C1d loadgen consume --topic p1 --bytes "$c1_bytes" --seconds 600 --clients "$c1_clients"
+  done
 fi
 if want C1; then
-  residency "$raw/C1.fincore.txt"  # to show C1 reads from memory
-  sync  # dirty pages written back first, so C1 doesn't compete with writeback
-  run_scenario C1 consume --topic p1 --bytes "$c1_bytes" --seconds 600 --clients "$c1_clients"
+  for s in $systems; do residency "$s" "$raw/$s/C1.fincore.txt"; done  # to show C1 reads from memory
+  for s in $systems; do
+    sync  # dirty pages written back first, so C1 doesn't compete with writeback
+    run_scenario "$s" C1 loadgen consume --topic p1 --bytes "$c1_bytes" --seconds 600 --clients "$c1_clients"
+  done
 fi
 if want C1x1; then
-  run_scenario C1x1 consume --topic p1 --bytes "$c1_bytes" --seconds 600 --clients 1
+  for s in $systems; do
+    run_scenario "$s" C1x1 loadgen consume --topic p1 --bytes "$c1_bytes" --seconds 600 --clients 1
+  done
 fi
 if want P2; then
-  settle
-  run_scenario P2 produce --topic p2 --partitions 6 --record-size 100 --seconds "$p2_seconds" \
-    "${prod_common[@]}"
+  for s in $systems; do
+    settle
+    run_scenario "$s" P2 loadgen produce --topic p2 --partitions 6 --record-size 100 --seconds "$p2_seconds" \
+      "${prod_common[@]}"
+  done
 fi
 if want L1; then
   # Latency: Kafka's EndToEndLatency tool's settings (linger.ms=0, acks=1, fetch.min.bytes=1,
@@ -262,29 +425,63 @@ if want L1; then
   # Tail latency on a shared 2-core machine swings from run to run with what else runs on
   # the host, so it is measured several times and the median run reported.
   for i in $(seq "$l1_runs"); do
-    settle  # earlier gigabytes written back first: L1 measures the broker, not writeback
-    run_scenario "L1.$i" latency --topic "l1-$i" --partitions 16 --record-size 1024 \
-      --rate "$l1_rate" --seconds "$l1_seconds" --warmup "$l1_warmup" --acks 1 --linger-ms 0 \
-      --batch-size 1048576 --compression none
+    for s in $(order "$i"); do
+      settle  # earlier gigabytes written back first: L1 measures the broker, not writeback
+      run_scenario "$s" "L1.$i" loadgen latency --topic "l1-$i" --partitions 16 --record-size 1024 \
+        --rate "$l1_rate" --seconds "$l1_seconds" --warmup "$l1_warmup" --acks 1 --linger-ms 0 \
+        --batch-size 1048576 --compression none
+    done
   done
 fi
 if want P1x1; then
-  settle
-  run_scenario P1x1 produce --topic p1x1 --partitions 16 --record-size 1024 --records "$c1_records" \
-    --clients 1 "${prod_common[@]}"
+  for s in $systems; do
+    settle
+    run_scenario "$s" P1x1 loadgen produce --topic p1x1 --partitions 16 --record-size 1024 \
+      --records "$c1_records" --clients 1 "${prod_common[@]}"
+  done
+fi
+if want PT; then
+  # The second load generator: Kafka's own kafka-producer-perf-test (the Java producer, one
+  # client), producer settings as above; the topic is made first with kafka-topics, 16 partitions.
+  for i in $(seq "$pt_runs"); do
+    for s in $(order "$i"); do
+      "$kafka_tool" kafka-topics --bootstrap-server "${addr_of[$s]}" --create --topic "pt-$i" \
+        --partitions 16 --replication-factor 1 >"$raw/$s/PT.$i.topic.out" 2>&1 ||
+        { echo "kafka-topics --create pt-$i on $s failed:"; cat "$raw/$s/PT.$i.topic.out"; exit 1; }
+      settle
+      run_scenario "$s" "PT.$i" pt --topic "pt-$i" --num-records "$pt_records" --record-size 1024 \
+        --throughput -1 --command-property acks=1 linger.ms=5 batch.size=1048576 compression.type=none
+    done
+  done
 fi
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$raw/machine.txt"
-du -sb "$data/log" | awk '{print "data_bytes=" $1}' >>"$raw/machine.txt"
-grep -ciE 'error|warn' "$raw/broker.log" | awk '{print "broker_log_warnings=" $1}' >>"$raw/machine.txt" || true
+for s in $systems; do
+  du -sb "${logdir_of[$s]}" | awk -v s="$s" '{print s "_data_bytes=" $1}' >>"$raw/machine.txt"
+done
+if [[ -n $bpid ]]; then
+  grep -ciE 'error|warn' "$raw/tributary/broker.log" | awk '{print "tributary_log_warnings=" $1}' >>"$raw/machine.txt" || true
+fi
+if [[ -n $kafka_root ]]; then
+  grep -cE '^\[[^]]*\] (ERROR|WARN)' "$kafka_root/server.log" | awk '{print "kafka_log_warnings=" $1}' >>"$raw/machine.txt" || true
+fi
 
 out=$results_dir/$stamp-broker-$host_kind.md
-/usr/bin/python3 - "$raw" "$out" "$host_kind" "$c1_bytes" "$io_threads" <<'PY'
-import json, os, sys
+/usr/bin/python3 - "$raw" "$out" "$host_kind" "$c1_bytes" "$io_threads" "$systems" "$pt_bytes" <<'PY'
+import json, os, re, sys
 
-raw, out, host_kind, c1_bytes, io_threads = sys.argv[1:6]
+raw, out, host_kind, c1_bytes, io_threads, systems, pt_bytes = sys.argv[1:8]
+systems = systems.split()
 GB = 1e9
+NAME = {"tributary": "Tributary", "kafka": "Apache Kafka"}
 
-def load(name):
+def load(s, name):
+    try:
+        with open(os.path.join(raw, s, name)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+def load_top(name):
     try:
         with open(os.path.join(raw, name)) as f:
             return json.load(f)
@@ -298,27 +495,28 @@ for line in open(os.path.join(raw, "machine.txt")):
 loops = []
 for i in range(1, 100):
     try:
-        loops.append(load("iperf3.%d.json" % i)["end"]["sum_received"]["bits_per_second"] / 8)
+        loops.append(load_top("iperf3.%d.json" % i)["end"]["sum_received"]["bits_per_second"] / 8)
     except (KeyError, TypeError):
         pass
 loop = sorted(loops)[(len(loops) - 1) // 2] if loops else None
-SCENARIOS = ("P1", "C1d", "C1", "C1x1", "P2", "L1", "P1x1")
-sc = {n: load(n + ".json") for n in SCENARIOS}
-def runs(name, key):
-    """The runs NAME.1, NAME.2, ... that measured `key`, and the number of the median one,
-    which then stands for NAME."""
-    all_ = [(i, load("%s.%d.json" % (name, i))) for i in range(1, 100)
-            if os.path.exists(os.path.join(raw, "%s.%d.json" % (name, i)))]
+SCENARIOS = ("P1", "C1d", "C1", "C1x1", "P2", "L1", "P1x1", "PT")
+sc = {s: {n: load(s, n + ".json") for n in SCENARIOS} for s in systems}
+
+def runs(s, name, key):
+    """System s's runs NAME.1, NAME.2, ... that measured `key`, and the number of the median
+    one, which then stands for NAME."""
+    all_ = [(i, load(s, "%s.%d.json" % (name, i))) for i in range(1, 100)
+            if os.path.exists(os.path.join(raw, s, "%s.%d.json" % (name, i)))]
     all_ = [(i, d) for i, d in all_ if d.get(key) is not None]
     if not all_:
         return all_, None
     mid = sorted(all_, key=lambda x: x[1][key])[(len(all_) - 1) // 2]
-    sc[name] = dict(mid[1])
+    sc[s][name] = dict(mid[1])
     return all_, mid[0]
-l1_all, l1_pick = runs("L1", "p99_ms")
-p1_all, p1_pick = runs("P1", "mb_per_s")
+picks = {s: {"L1": runs(s, "L1", "p99_ms"), "P1": runs(s, "P1", "mb_per_s"),
+             "PT": runs(s, "PT", "mb_per_s")} for s in systems}
+
 def dd_rate(name):  # dd's "N bytes (...) copied, S s, ..." as bytes per second
-    import re
     try:
         m = re.search(r"^(\d+) bytes .* copied, ([0-9.]+) s", open(os.path.join(raw, name)).read(), re.M)
     except OSError:
@@ -334,6 +532,9 @@ try:
 except (OSError, ValueError):
     pass
 
+def gbps(v):
+    return "n/a" if v is None else "%.2f GB/s" % (v / GB)
+
 def pagecache_limits(v):
     """Produce throughput `v` (B/s) against the disk write limits."""
     out = ""
@@ -345,95 +546,60 @@ def pagecache_limits(v):
         out += ", %d writers %s (ratio %.2f)" % (dd_writers, gbps(pagecache_par), v / pagecache_par)
     return out
 
-def cmd(n):
+def disk_limits():
+    return "".join("; %s %s" % (k, gbps(v)) for k, v in (("direct write", direct),
+                                                         ("page-cache write", pagecache)) if v)
+
+def cmd(s, n):
     try:
-        return open(os.path.join(raw, n + ".cmd")).read().strip()
+        return open(os.path.join(raw, s, n + ".cmd")).read().strip()
     except OSError:
         return ""
+
+def ok(d, n):
+    if not d or d.get("exit_code") != 0:
+        return False
+    if n.startswith("C1"):
+        return d.get("errors", 1) == 0 and d.get("complete") == 1
+    if n.startswith("L1"):
+        return d.get("delivery_errors", 1) == 0 and d.get("lost", 1) == 0
+    return d.get("delivery_errors", 1) == 0
 
 def valid(d, n):
     if not d:
         return "not run"
-    if n.startswith("C1"):
-        ok = d.get("errors", 1) == 0 and d.get("complete") == 1
-    elif n == "L1":
-        ok = d.get("delivery_errors", 1) == 0 and d.get("lost", 1) == 0
-    else:
-        ok = d.get("delivery_errors", 1) == 0
-    return "" if ok and d.get("exit_code") == 0 else " (INVALID RUN: errors, see raw)"
+    return "" if ok(d, n) else " (INVALID RUN: errors, see raw)"
 
-def gbps(v):
-    return "n/a" if v is None else "%.2f GB/s" % (v / GB)
+def fincore(s, n):
+    try:
+        r_, s_ = open(os.path.join(raw, s, n + ".fincore.txt")).read().split()
+        return int(r_), int(s_)
+    except (OSError, ValueError):
+        return None
 
-rows = []
-def row(fig, meas, limit, ratio, target, met):
-    rows.append("| %s | %s | %s | %s | %s | %s |" % (fig, meas, limit, ratio, target, met))
+def peak_rss(s):  # the highest VmHWM of any scenario (each reset at its start), KiB
+    v = [d.get("broker_vmhwm_kib", 0) for d in sc[s].values() if d]
+    for name in ("P1", "L1", "PT"):
+        v += [d.get("broker_vmhwm_kib", 0) for _, d in picks[s][name][0]]
+    return max(v) if v else None
 
-lim = "loopback %s" % gbps(loop)
-p1, c1, p2, l1 = sc["P1"], sc["C1"], sc["P2"], sc["L1"]
-if p1:
-    v = p1["mb_per_s"] * 1e6
-    r = v / loop if loop else None
-    row("P1 produce 1 KiB x 16 partitions, acks=1, %d producers%s" % (
-            p1.get("clients", 1), "".join(sorted({valid(d, "P1") for _, d in p1_all}))),
-        "%.1f MB/s (%.0f records/s)" % (p1["mb_per_s"], p1["records_per_s"])
-        + ("; run %d of %d, the median (every run: %s)" % (
-            p1_pick, len(p1_all), ", ".join("%.0f MB/s" % d["mb_per_s"] for _, d in p1_all))
-           if len(p1_all) > 1 else ""),
-        lim + pagecache_limits(v),
-        "%.3f" % r if r else "n/a", ">= 0.25 of loopback", "yes" if r and r >= 0.25 else "NO")
-if c1:
-    v = c1["mb_per_s"] * 1e6
-    r = v / loop if loop else None
-    row("C1 consume %s from page cache, %d consumers%s" % (
-            c1_bytes.upper().replace("G", " GiB"), c1.get("clients", 1), valid(c1, "C1")),
-        "%.1f MB/s (%.2f GB in %.1f s)" % (c1["mb_per_s"], c1["bytes"] / GB, c1["seconds"]), lim,
-        "%.3f" % r if r else "n/a", ">= 0.4 of loopback", "yes" if r and r >= 0.4 else "NO")
-for n, what in (("C1d", "the first read of P1's data, from disk: direct writes bypassed the page cache"),
-                ("C1x1", "the same, one consumer")):
-    d = sc[n]
-    if d:
-        r = d["mb_per_s"] * 1e6 / loop if loop else None
-        row("(%s: %s%s)" % (n, what, valid(d, n)),
-            "%.1f MB/s (%.2f GB in %.1f s)" % (d["mb_per_s"], d["bytes"] / GB, d["seconds"]),
-            lim, "%.3f" % r if r else "n/a", "for comparison", "")
-if p2:
-    v = p2["records_per_s"]
-    row("P2 produce 100 B x 6 partitions, one producer" + valid(p2, "P2"),
-        "%.0f records/s (%.1f MB/s)" % (v, p2["mb_per_s"]),
-        lim + pagecache_limits(p2["mb_per_s"] * 1e6),
-        "%.3f" % (p2["mb_per_s"] * 1e6 / loop) if loop else "n/a", ">= 820,000 records/s",
-        "yes" if v >= 820000 else "NO")
-if l1:
-    row("L1 end-to-end latency, %.0f msg/s x 1 KiB%s" % (l1.get("rate_target", 0),
-                                                       "".join(sorted({valid(d, "L1") for _, d in l1_all}))),
-        "p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms (%.0f msg/s achieved)" % (
-            l1["p50_ms"], l1["p99_ms"], l1["p999_ms"], l1["max_ms"], l1["rate_achieved"])
-        + ("; run %d of %d, the median p99 (every run's p99: %s)" % (
-            l1_pick, len(l1_all), ", ".join("%.2f ms" % d["p99_ms"] for _, d in l1_all))
-           if len(l1_all) > 1 else ""),
-        "", "", "p99 <= 5 ms", "yes" if l1["p99_ms"] <= 5 else "NO")
-p1x1 = sc["P1x1"]
-if p1x1:
-    v = p1x1["mb_per_s"] * 1e6
-    r = v / loop if loop else None
-    row("(P1x1: P1 with one producer%s)" % valid(p1x1, "P1x1"),
-        "%.1f MB/s (%.0f records/s)" % (p1x1["mb_per_s"], p1x1["records_per_s"]), lim + pagecache_limits(v),
-        "%.3f" % r if r else "n/a", "for comparison", "")
-if p1:
-    hwm = p1["broker_vmhwm_kib"] / 1024
-    row("broker peak RSS under P1 (VmHWM)", "%.0f MiB" % hwm, "RAM %s GiB" % machine.get("mem_gib", "?"),
-        "", "<= 256 MiB", "yes" if hwm <= 256 else "NO")
+def payload(n, d):
+    if n == "L1":
+        return d.get("sent", 0) * d.get("record_size", 1024)  # written once, read once
+    return d.get("bytes") or 0
 
 res = []
 res.append("# Broker benchmark %s on %s" % (os.path.basename(out)[:10], host_kind))
 res.append("")
-res.append("Host: %s, %s CPUs, %s, %s GiB RAM, data on %s; librdkafka %s; Tributary %s (Release). "
+res.append("Host: %s, %s CPUs, %s, %s GiB RAM, data on %s; librdkafka %s; Tributary %s (Release)%s. "
            "Load average at start %s, at end %s (the machine is shared with other builds: the "
-           "broker, the load generator and iperf3 all share these CPUs)." % (
+           "brokers, the load generator and iperf3 all share these CPUs)." % (
                machine.get("cpu", "?"), machine.get("nproc", "?"), machine.get("kernel", "?"),
                machine.get("mem_gib", "?"), machine.get("fs", "?"), machine.get("librdkafka", "?"),
-               machine.get("commit", "?"), machine.get("loadavg_start", "?"),
+               machine.get("commit", "?"),
+               "; Apache Kafka %s on %s" % (machine.get("kafka", "?"), machine.get("java", "?"))
+               if "kafka" in systems else "",
+               machine.get("loadavg_start", "?"),
                machine.get("loadavg_end", "?").split(" ")[0] if machine.get("loadavg_end") else "?"))
 res.append("")
 res.append("## Machine limit (measured in this run)")
@@ -445,59 +611,297 @@ res.append("| TCP loopback, iperf3 -c 127.0.0.1 -t 5, one stream: median of %d r
 res.append("| buffered write of new data to the data filesystem, dd %s bs=1M, no fsync | %s |" % (
     c1_bytes, gbps(pagecache)))
 if pagecache_par:
-    res.append("| the same volume by %d dd's in parallel (the broker's num.io.threads) | %s |" % (
+    res.append("| the same volume by %d dd's in parallel (Tributary's num.io.threads) | %s |" % (
         dd_writers, gbps(pagecache_par)))
 res.append("| direct write to the data filesystem, dd %s bs=1M oflag=direct | %s |" % (c1_bytes, gbps(direct)))
 res.append("")
 res.append("The targets are ratios to loopback. Every byte a producer sends must also be written to "
-           "disk: the broker appends batches of 64 KiB and more with O_DIRECT (the default "
-           "tributary.log.direct.writes=true) and smaller ones through the page cache, so produce "
-           "figures are also given as ratios to both disk limits.")
-res.append("")
-res.append("## Issue targets")
-res.append("")
-res.append("| figure | measured | limit (same run) | ratio | target | met |")
-res.append("| --- | --- | --- | --- | --- | --- |")
-res.extend(rows)
-res.append("")
-res.append("MB are 10^6 bytes of record values (1 KiB = 1024 B records); GB 10^9 bytes.")
+           "disk: Tributary appends batches of 64 KiB and more with O_DIRECT (the default "
+           "tributary.log.direct.writes=true) and smaller ones through the page cache, Kafka "
+           "writes everything through the page cache, so produce figures are also given as "
+           "ratios to both disk limits.")
+
+lim = "loopback %s" % gbps(loop)
+
+# ---- Tributary against the machine (the issue's absolute targets) ----
+if "tributary" in systems:
+    t = sc["tributary"]
+    p1_all, p1_pick = picks["tributary"]["P1"]
+    l1_all, l1_pick = picks["tributary"]["L1"]
+    rows = []
+    def row(fig, meas, limit, ratio, target, met):
+        rows.append("| %s | %s | %s | %s | %s | %s |" % (fig, meas, limit, ratio, target, met))
+    p1, c1, p2, l1 = t["P1"], t["C1"], t["P2"], t["L1"]
+    if p1:
+        v = p1["mb_per_s"] * 1e6
+        r = v / loop if loop else None
+        row("P1 produce 1 KiB x 16 partitions, acks=1, %d producers%s" % (
+                p1.get("clients", 1), "".join(sorted({valid(d, "P1") for _, d in p1_all}))),
+            "%.1f MB/s (%.0f records/s)" % (p1["mb_per_s"], p1["records_per_s"])
+            + ("; run %d of %d, the median (every run: %s)" % (
+                p1_pick, len(p1_all), ", ".join("%.0f MB/s" % d["mb_per_s"] for _, d in p1_all))
+               if len(p1_all) > 1 else ""),
+            lim + pagecache_limits(v),
+            "%.3f" % r if r else "n/a", ">= 0.25 of loopback", "yes" if r and r >= 0.25 else "NO")
+    if c1:
+        v = c1["mb_per_s"] * 1e6
+        r = v / loop if loop else None
+        row("C1 consume %s from page cache, %d consumers%s" % (
+                c1_bytes.upper().replace("G", " GiB"), c1.get("clients", 1), valid(c1, "C1")),
+            "%.1f MB/s (%.2f GB in %.1f s)" % (c1["mb_per_s"], c1["bytes"] / GB, c1["seconds"]), lim,
+            "%.3f" % r if r else "n/a", ">= 0.4 of loopback", "yes" if r and r >= 0.4 else "NO")
+    for n, what in (("C1d", "the first read of P1's data, from disk: direct writes bypassed the page cache"),
+                    ("C1x1", "the same, one consumer")):
+        d = t[n]
+        if d:
+            r = d["mb_per_s"] * 1e6 / loop if loop else None
+            row("(%s: %s%s)" % (n, what, valid(d, n)),
+                "%.1f MB/s (%.2f GB in %.1f s)" % (d["mb_per_s"], d["bytes"] / GB, d["seconds"]),
+                lim, "%.3f" % r if r else "n/a", "for comparison", "")
+    if p2:
+        v = p2["records_per_s"]
+        row("P2 produce 100 B x 6 partitions, one producer" + valid(p2, "P2"),
+            "%.0f records/s (%.1f MB/s)" % (v, p2["mb_per_s"]),
+            lim + pagecache_limits(p2["mb_per_s"] * 1e6),
+            "%.3f" % (p2["mb_per_s"] * 1e6 / loop) if loop else "n/a", ">= 820,000 records/s",
+            "yes" if v >= 820000 else "NO")
+    if l1:
+        row("L1 end-to-end latency, %.0f msg/s x 1 KiB%s" % (
+                l1.get("rate_target", 0), "".join(sorted({valid(d, "L1") for _, d in l1_all}))),
+            "p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms (%.0f msg/s achieved)" % (
+                l1["p50_ms"], l1["p99_ms"], l1["p999_ms"], l1["max_ms"], l1["rate_achieved"])
+            + ("; run %d of %d, the median p99 (every run's p99: %s)" % (
+                l1_pick, len(l1_all), ", ".join("%.2f ms" % d["p99_ms"] for _, d in l1_all))
+               if len(l1_all) > 1 else ""),
+            "", "", "p99 <= 5 ms", "yes" if l1["p99_ms"] <= 5 else "NO")
+    p1x1 = t["P1x1"]
+    if p1x1:
+        v = p1x1["mb_per_s"] * 1e6
+        r = v / loop if loop else None
+        row("(P1x1: P1 with one producer%s)" % valid(p1x1, "P1x1"),
+            "%.1f MB/s (%.0f records/s)" % (p1x1["mb_per_s"], p1x1["records_per_s"]), lim + pagecache_limits(v),
+            "%.3f" % r if r else "n/a", "for comparison", "")
+    if p1:
+        hwm = p1["broker_vmhwm_kib"] / 1024
+        row("broker peak RSS under P1 (VmHWM)", "%.0f MiB" % hwm, "RAM %s GiB" % machine.get("mem_gib", "?"),
+            "", "<= 256 MiB", "yes" if hwm <= 256 else "NO")
+    res.append("")
+    res.append("## Issue targets: Tributary against the machine")
+    res.append("")
+    res.append("| figure | measured | limit (same run) | ratio | target | met |")
+    res.append("| --- | --- | --- | --- | --- | --- |")
+    res.extend(rows)
+    res.append("")
+    res.append("MB are 10^6 bytes of record values (1 KiB = 1024 B records); GB 10^9 bytes.")
+
+# ---- side by side ----
+missed = []
+if "tributary" in systems and "kafka" in systems:
+    T, K = sc["tributary"], sc["kafka"]
+    rows = []
+    def both_valid(n, runs_t=None, runs_k=None):
+        dt = [d for _, d in runs_t] if runs_t else [T[n]]
+        dk = [d for _, d in runs_k] if runs_k else [K[n]]
+        bad = [NAME[s] for s, ds in (("tributary", dt), ("kafka", dk)) if not all(ok(d, n) for d in ds)]
+        return " (INVALID RUN on %s: errors, see raw)" % " and ".join(bad) if bad else ""
+    def every(all_, key, fmt):
+        return " (every run: %s)" % ", ".join(fmt % d[key] for _, d in all_) if len(all_) > 1 else ""
+    def sbs(fig, tv, kv, tdesc, kdesc, limit, target, want_min=None, want_max=None):
+        r = tv / kv if tv is not None and kv else None
+        if r is None:
+            met = "n/a"
+        elif want_min is not None:
+            met = "met" if r >= want_min else "missed"
+        elif want_max is not None:
+            met = "met" if r <= want_max else "missed"
+        else:
+            met = ""
+        if met == "missed":
+            missed.append(fig.split(" (")[0])
+        rows.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            fig, tdesc, kdesc, "%.2f" % r if r is not None else "n/a", limit, target, met))
+    def of_loop(v):
+        return " (%.3f of loopback)" % (v * 1e6 / loop) if loop else ""
+    pt_, pk_ = picks["tributary"]["P1"], picks["kafka"]["P1"]
+    if T["P1"] and K["P1"]:
+        sbs("P1 produce 1 KiB x 16 partitions, %d producers, MB/s%s" % (T["P1"].get("clients", 1),
+                                                                    both_valid("P1", pt_[0], pk_[0])),
+            T["P1"]["mb_per_s"], K["P1"]["mb_per_s"],
+            "%.1f%s%s" % (T["P1"]["mb_per_s"], of_loop(T["P1"]["mb_per_s"]), every(pt_[0], "mb_per_s", "%.0f")),
+            "%.1f%s%s" % (K["P1"]["mb_per_s"], of_loop(K["P1"]["mb_per_s"]), every(pk_[0], "mb_per_s", "%.0f")),
+            lim + disk_limits(), ">= 1.2", want_min=1.2)
+    if T["C1"] and K["C1"]:
+        ft, fk = fincore("tributary", "C1"), fincore("kafka", "C1")
+        res_ = ", ".join("%s %.0f%%" % (NAME[s], 100.0 * f[0] / max(f[1], 1))
+                         for s, f in (("tributary", ft), ("kafka", fk)) if f)
+        sbs("C1 consume %s from the page cache, %d consumers, MB/s%s%s" % (
+                c1_bytes, T["C1"].get("clients", 1), " (resident before C1: %s)" % res_ if res_ else "",
+                both_valid("C1")),
+            T["C1"]["mb_per_s"], K["C1"]["mb_per_s"],
+            "%.1f%s" % (T["C1"]["mb_per_s"], of_loop(T["C1"]["mb_per_s"])),
+            "%.1f%s" % (K["C1"]["mb_per_s"], of_loop(K["C1"]["mb_per_s"])), lim, ">= 1.2", want_min=1.2)
+    if T["P2"] and K["P2"]:
+        sbs("P2 produce 100 B x 6 partitions, one producer, records/s" + both_valid("P2"),
+            T["P2"]["records_per_s"], K["P2"]["records_per_s"],
+            "%.0f (%.1f MB/s)" % (T["P2"]["records_per_s"], T["P2"]["mb_per_s"]),
+            "%.0f (%.1f MB/s)" % (K["P2"]["records_per_s"], K["P2"]["mb_per_s"]), lim + disk_limits(),
+            ">= 1.2", want_min=1.2)
+    lt_, lk_ = picks["tributary"]["L1"], picks["kafka"]["L1"]
+    if T["L1"] and K["L1"]:
+        sbs("L1 end-to-end p99, %.0f msg/s x 1 KiB, ms%s" % (T["L1"].get("rate_target", 0),
+                                                          both_valid("L1", lt_[0], lk_[0])),
+            T["L1"]["p99_ms"], K["L1"]["p99_ms"],
+            "%.2f%s" % (T["L1"]["p99_ms"], every(lt_[0], "p99_ms", "%.2f")),
+            "%.2f%s" % (K["L1"]["p99_ms"], every(lk_[0], "p99_ms", "%.2f")), "", "<= 0.5", want_max=0.5)
+    rt, rk = peak_rss("tributary"), peak_rss("kafka")
+    if rt and rk:
+        sbs("broker peak RSS over the run (highest VmHWM of any scenario), MiB", rt, rk,
+            "%.0f" % (rt / 1024), "%.0f (the JVM's RSS includes the touched part of its 1 GiB heap)" % (rk / 1024),
+            "RAM %s GiB" % machine.get("mem_gib", "?"), "<= 0.25", want_max=0.25)
+    for n, what in (("C1d", "the first read after P1, MB/s; Tributary's direct writes leave its data "
+                            "out of the page cache, Kafka's buffered writes leave it resident"),
+                    ("C1x1", "C1 with one consumer, MB/s"), ("P1x1", "P1 with one producer, MB/s")):
+        if T[n] and K[n]:
+            extra = ""
+            if n == "C1d":
+                ft, fk = fincore("tributary", "C1d"), fincore("kafka", "C1d")
+                res_ = ", ".join("%s %.0f%%" % (NAME[s], 100.0 * f[0] / max(f[1], 1))
+                                 for s, f in (("tributary", ft), ("kafka", fk)) if f)
+                extra = "; resident before: %s" % res_ if res_ else ""
+            sbs("(%s: %s%s%s)" % (n, what, extra, both_valid(n)), T[n]["mb_per_s"], K[n]["mb_per_s"],
+                "%.1f%s" % (T[n]["mb_per_s"], of_loop(T[n]["mb_per_s"])),
+                "%.1f%s" % (K[n]["mb_per_s"], of_loop(K[n]["mb_per_s"])), lim, "for comparison")
+    if T["L1"] and K["L1"]:
+        for key, label in (("p50_ms", "p50"), ("p999_ms", "p99.9"), ("max_ms", "max")):
+            sbs("(L1 %s of the median-p99 run, ms)" % label, T["L1"][key], K["L1"][key],
+                "%.2f" % T["L1"][key], "%.2f" % K["L1"][key], "", "for comparison")
+    if T["PT"] and K["PT"]:
+        ptt, ptk = picks["tributary"]["PT"], picks["kafka"]["PT"]
+        sbs("(PT: kafka-producer-perf-test, 1 KiB x 16 partitions, one Java producer, MB/s%s)"
+            % both_valid("PT", ptt[0], ptk[0]),
+            T["PT"]["mb_per_s"], K["PT"]["mb_per_s"],
+            "%.1f%s%s" % (T["PT"]["mb_per_s"], of_loop(T["PT"]["mb_per_s"]), every(ptt[0], "mb_per_s", "%.0f")),
+            "%.1f%s%s" % (K["PT"]["mb_per_s"], of_loop(K["PT"]["mb_per_s"]), every(ptk[0], "mb_per_s", "%.0f")),
+            lim, "for comparison")
+    for n in ("P1", "C1", "P2"):
+        if T[n] and K[n] and payload(n, T[n]) and payload(n, K[n]):
+            ct = T[n]["broker_cpu_s"] / (payload(n, T[n]) / GB)
+            ck = K[n]["broker_cpu_s"] / (payload(n, K[n]) / GB)
+            sbs("(broker CPU-seconds per GB under %s)" % n, ct, ck, "%.2f" % ct, "%.2f" % ck, "", "for comparison")
+    res.append("")
+    res.append("## Side by side: Tributary and Apache Kafka %s, same run, same load generator" % machine.get("kafka", ""))
+    res.append("")
+    res.append("Both brokers ran on this machine for the whole run, data on the same filesystem; each "
+               "scenario ran on one then the other (repeated runs alternate which goes first), "
+               "driven by the same tributary-loadgen with the same settings. The targets are the "
+               "issue's for this 2-core machine: Tributary / Kafka.")
+    res.append("")
+    res.append("| figure | Tributary | Apache Kafka | Tributary / Kafka | limit (same run) | target | met |")
+    res.append("| --- | --- | --- | --- | --- | --- | --- |")
+    res.extend(rows)
+    res.append("")
+    if missed:
+        res.append("Missed: %s. What limits each: see the cost table below (each side's CPU and "
+                   "the load generator's), and a profile (`BENCH_PERF=1`, perf.data per "
+                   "scenario in the raw folder)." % "; ".join(missed))
+    else:
+        res.append("Every side-by-side target met.")
+
+# ---- cost per scenario ----
 res.append("")
 res.append("## Broker cost per scenario")
 res.append("")
-res.append("| scenario | payload | wall | broker CPU | broker cores busy | broker CPU-s per GB | "
-           "broker peak RSS | load generator CPU | load avg before/after |")
-res.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-for n in SCENARIOS:
-    d = sc[n]
-    if not d:
-        continue
-    payload = d.get("bytes")
+res.append("| scenario | system | figure | payload | wall | broker CPU | broker cores busy | broker CPU-s per GB | "
+           "broker peak RSS | load generator CPU | other broker CPU (idle) | load avg before/after |")
+res.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+def figure(n, d):
     if n == "L1":
-        payload = d.get("sent", 0) * d.get("record_size", 1024)  # written once, read once
-    secs = d.get("seconds") or (d.get("warmup_s", 0) + d.get("measure_s", 0))
-    res.append("| %s | %.2f GB | %.1f s | %.1f s | %.2f | %.1f | %.0f MiB | %.1f s | %.2f / %.2f |" % (
-        n, payload / GB, secs, d["broker_cpu_s"], d["broker_cpu_s"] / d["wall_s"],
-        d["broker_cpu_s"] / (payload / GB) if payload else 0, d["broker_vmhwm_kib"] / 1024,
-        d.get("client_cpu_s", 0), d["loadavg_before"], d["loadavg_after"]))
+        return "p99 %.2f ms" % d.get("p99_ms", 0)
+    if n == "P2":
+        return "%.0f records/s" % d.get("records_per_s", 0)
+    return "%.1f MB/s" % d.get("mb_per_s", 0)
+for n in SCENARIOS:
+    for s in systems:
+        d = sc[s][n]
+        if not d:
+            continue
+        pay = payload(n, d)
+        secs = d.get("seconds") or (d.get("warmup_s", 0) + d.get("measure_s", 0))
+        res.append("| %s | %s | %s | %.2f GB | %.1f s | %.1f s | %.2f | %.1f | %.0f MiB | %.1f s | %.1f s | %.2f / %.2f |" % (
+            n, NAME[s], figure(n, d) + valid(d, n), pay / GB, secs, d["broker_cpu_s"], d["broker_cpu_s"] / d["wall_s"],
+            d["broker_cpu_s"] / (pay / GB) if pay else 0, d["broker_vmhwm_kib"] / 1024,
+            d.get("client_cpu_s", 0), d.get("other_broker_cpu_s", 0),
+            d["loadavg_before"], d["loadavg_after"]))
 res.append("")
-res.append("Broker CPU is utime+stime from /proc/<pid>/stat around the load generator's run "
-           "(so it includes connection set-up and the latency run's warm-up); peak RSS is VmHWM "
-           "from /proc/<pid>/status, reset through /proc/<pid>/clear_refs before each scenario. "
-           "\"Cores busy\" is broker CPU over the load generator's wall time.")
+res.append("P1, L1 and PT rows are the median runs. Broker CPU is utime+stime from /proc/<pid>/stat "
+           "(Kafka: the JVM's pid) around the load generator's run (so it includes connection "
+           "set-up and the latency run's warm-up); peak RSS is VmHWM from /proc/<pid>/status, reset "
+           "through /proc/<pid>/clear_refs before each scenario; a JVM's RSS includes the pages of "
+           "its heap it has touched. \"Cores busy\" is broker CPU over the load generator's wall "
+           "time. \"Other broker CPU\" is what the idle system used meanwhile. The PT load "
+           "generator's CPU is the tool's JVM, start-up included.")
 for n in ("C1d", "C1"):
-    try:
-        r_, s_ = open(os.path.join(raw, n + ".fincore.txt")).read().split()
-        res.append("Before %s, %.1f%% of the log files' %.2f GB were resident in the page cache "
-                   "(fincore)." % (n, 100.0 * int(r_) / max(int(s_), 1), int(s_) / GB))
-    except (OSError, ValueError):
-        pass
+    for s in systems:
+        f = fincore(s, n)
+        if f:
+            res.append("Before %s, %.1f%% of %s's %.2f GB of topic p1 log files were resident in the "
+                       "page cache (fincore)." % (n, 100.0 * f[0] / max(f[1], 1), NAME[s], f[1] / GB))
+
+# ---- second load generator ----
+if any(picks[s]["PT"][0] for s in systems):
+    res.append("")
+    res.append("## Second load generator: kafka-producer-perf-test")
+    res.append("")
+    res.append("Kafka's own producer benchmark (the Java client, one producer) against each system, %s "
+               "of 1 KiB records per run, the topic made first with kafka-topics (16 partitions). "
+               "Latencies are the tool's, send to acknowledgement." % pt_bytes)
+    res.append("")
+    res.append("| system | run | records/s | MB/s | avg latency | p99 latency | tool CPU | broker CPU-s per GB | broker peak RSS |")
+    res.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for s in systems:
+        all_, pick = picks[s]["PT"]
+        for i, d in all_:
+            res.append("| %s | %d%s%s | %.0f | %.1f | %.1f ms | %d ms | %.1f s | %.2f | %.0f MiB |" % (
+                NAME[s], i, " (median)" if i == pick and len(all_) > 1 else "", valid(d, "PT"),
+                d["records_per_s"], d["mb_per_s"], d["avg_latency_ms"], d["p99_ms"], d["client_cpu_s"],
+                d["broker_cpu_s"] / (d["bytes"] / GB) if d.get("bytes") else 0, d["broker_vmhwm_kib"] / 1024))
+    res.append("")
+    res.append("kafka-consumer-perf-test is not run: it always consumes as a member of a consumer group "
+               "(subscribe() with a group id, `--group` defaults to perf-consumer-<n>), and Tributary has "
+               "no group coordinator yet (FindCoordinator answers COORDINATOR_NOT_AVAILABLE), so "
+               "against Tributary it reads nothing. C1 (assign(), no group) stands for consumption.")
+
+# ---- commands ----
 res.append("")
 res.append("## Commands and settings")
 res.append("")
-res.append("Broker: `tributary-broker --override node.id=1 --override listeners=PLAINTEXT://127.0.0.1:<port> "
-           "--override advertised.listeners=... --override log.dirs=<temp dir under build-bench/> "
-           "--override num.io.threads=%s` (fresh data dir; every other setting default)." % io_threads)
-res.append("")
+if "tributary" in systems:
+    res.append("Tributary: `tributary-broker --override node.id=1 --override listeners=PLAINTEXT://127.0.0.1:<port> "
+               "--override advertised.listeners=... --override log.dirs=<temp dir under build-bench/> "
+               "--override num.io.threads=%s` (fresh data dir; every other setting default)." % io_threads)
+    res.append("")
+if "kafka" in systems:
+    try:
+        jvm = open(os.path.join(raw, "kafka", "jvm.txt")).read().strip()
+    except OSError:
+        jvm = "?"
+    try:
+        props = [l.strip() for l in open(os.path.join(raw, "kafka", "server.properties")) if l.strip()]
+    except OSError:
+        props = []
+    res.append("Apache Kafka: `tests/integration/apache_kafka.py <temp dir under build-bench/>`, which runs "
+               "`kafka-storage format --standalone` then `tools/kafka kafka-server-start server.properties` "
+               "with KAFKA_HEAP_OPTS=\"-Xmx1G -Xms1G\": the JVM ran `%s` (Kafka's stock "
+               "kafka-server-start options: 1 GiB heap, G1, MaxGCPauseMillis=20). server.properties, "
+               "everything else Kafka's defaults (num.network.threads=3, num.io.threads=8, flushes "
+               "left to the OS):" % re.sub(r"/\S*/", "", jvm))
+    res.append("")
+    res.append("```")
+    for l in props:
+        l = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:<port>", l)
+        res.append(re.sub(r"=/\S+", "=<temp dir>/data", l) if l.startswith("log.dirs") else l)
+    res.append("```")
+    res.append("")
 res.append("Producers (P1, P1x1, P2): acks=1, linger.ms=5, batch.size=1048576, batch.num.messages=1000000, "
            "compression.type=none, enable.idempotence=false, max.in.flight=5, "
            "queue.buffering.max.messages=2000000, queue.buffering.max.kbytes=1048576, null keys, "
@@ -516,22 +920,22 @@ res.append("Producers (P1, P1x1, P2): acks=1, linger.ms=5, batch.size=1048576, b
            "every message sent after the warm-up, from a sorted vector.")
 res.append("")
 res.append("```")
-for n in SCENARIOS:
-    if cmd(n):
-        res.append("%s: %s" % (n, cmd(n)))
-    elif n == "L1" and l1_pick and cmd("L1.%d" % l1_pick):
-        res.append("L1 (run %d of %d; the others on topics l1-<run>): %s" % (
-            l1_pick, len(l1_all), cmd("L1.%d" % l1_pick)))
-    elif n == "P1" and p1_pick and cmd("P1.%d" % p1_pick):
-        res.append("P1 (run %d of %d; run 1 on topic p1, the others on p1-<run>): %s" % (
-            p1_pick, len(p1_all), cmd("P1.%d" % p1_pick)))
+for s in systems:
+    for n in SCENARIOS:
+        if cmd(s, n):
+            res.append("%s %s: %s" % (NAME[s], n, cmd(s, n)))
+        elif n in ("P1", "L1", "PT"):
+            all_, pick = picks[s][n]
+            if pick and cmd(s, "%s.%d" % (n, pick)):
+                res.append("%s %s (run %d of %d; the others on topics of their own): %s" % (
+                    NAME[s], n, pick, len(all_), cmd(s, "%s.%d" % (n, pick))))
 res.append("```")
 res.append("")
 res.append("Loopback: `iperf3 -s -1 -D -B 127.0.0.1 -p <port>` then `iperf3 -c 127.0.0.1 -p <port> -t 5 -J` "
            "(one TCP stream; client and server on this machine, as the broker and load generator are), "
            "%d times; the median is the limit every ratio uses." % len(loops))
 res.append("")
-res.append("Reproduce: `bench/broker_bench.sh` (see bench/README.md). Raw JSON lines and the broker log: "
+res.append("Reproduce: `bench/broker_bench.sh` (see bench/README.md). Raw JSON lines and the brokers' logs: "
            "`%s` (not committed)." % os.path.relpath(raw, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(out))))))
 with open(out, "w") as f:
     f.write("\n".join(res) + "\n")
