@@ -137,13 +137,15 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
                 auto& r = job.result;
                 auto& rp = *job.out;
                 rp.error_code = code(r.err);
-                rp.high_watermark = r.high_watermark;
-                rp.last_stable_offset = r.high_watermark;
-                rp.log_start_offset = r.log_start_offset;
                 if (r.err != error_code::none) {
+                    // as Kafka: no offsets beside an error
+                    rp.high_watermark = -1;
                     any_error = true;
                     continue;
                 }
+                rp.high_watermark = r.high_watermark;
+                rp.last_stable_offset = r.high_watermark;
+                rp.log_start_offset = r.log_start_offset;
                 rp.records = std::move(r.records);
                 if (r.bytes > 0) {
                     sent.emplace_back(&job.tp.topic, r.bytes);
