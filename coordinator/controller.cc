@@ -650,10 +650,24 @@ void controller::delete_topics(const protocol::delete_topics_request& req, int16
             targets.push_back({n, {}});
         }
     }
+    // A topic named (or identified) twice is answered once, INVALID_REQUEST, and kept (as Kafka).
+    std::map<std::pair<std::optional<std::string>, protocol::uuid>, int> count;
     for (const auto& t : targets) {
+        ++count[{t.name, t.id}];
+    }
+    std::set<std::pair<std::optional<std::string>, protocol::uuid>> answered;
+    for (const auto& t : targets) {
+        if (!answered.insert({t.name, t.id}).second) {
+            continue;
+        }
         auto& res = resp.responses.emplace_back();
         res.name = t.name;
         res.topic_id = t.id;
+        if (count[{t.name, t.id}] > 1) {
+            res.error_code = code(error_code::invalid_request);
+            res.error_message = "topic appears more than once in the request";
+            continue;
+        }
         const topic_state* topic = nullptr;
         if (!t.id.is_zero()) {
             topic = c.work.topic(t.id);
@@ -762,6 +776,9 @@ namespace {
 std::pair<error_code, std::string> check_resource(const metadata_image& image, int8_t type, const std::string& name) {
     if (type == int8_t(resource_type::topic)) {
         if (!image.topic(name)) {
+            if (auto why = invalid_topic_name(name)) {
+                return {error_code::invalid_topic_exception, *why};
+            }
             return {error_code::unknown_topic_or_partition, "unknown topic " + name};
         }
         return {error_code::none, {}};

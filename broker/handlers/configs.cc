@@ -181,8 +181,9 @@ handler_result<protocol::describe_configs_response> describe_configs_handler::ha
         if (res.resource_type == resource_topic) {
             const auto* t = snap->topic(res.resource_name);
             if (!t) {
-                r.error_code = code(error_code::unknown_topic_or_partition);
-                r.error_message = "Topic '" + res.resource_name + "' does not exist.";
+                auto invalid = coordinator::invalid_topic_name(res.resource_name);
+                r.error_code = code(invalid ? error_code::invalid_topic_exception : error_code::unknown_topic_or_partition);
+                r.error_message = invalid ? *invalid : "Topic '" + res.resource_name + "' does not exist.";
                 continue;
             }
             describe_topic(svc.config, *snap, svc.self(), *t, req, res, r);

@@ -385,6 +385,18 @@ TEST(admin, delete_by_topic_id) {
     EXPECT_EQ(dr.responses[1].error_code, code(error_code::unknown_topic_id));
 }
 
+TEST(admin, a_topic_named_twice_in_a_delete_is_answered_once_and_kept) {
+    harness h;
+    h.add_live_broker(1);
+    ASSERT_EQ(h.create_topic("twice", 1, 1).error_code, 0);
+    protocol::delete_topics_request del;
+    del.topic_names = {"twice", "twice"};
+    auto dr = h.admin<protocol::delete_topics_request, protocol::delete_topics_response>(del, 5);
+    ASSERT_EQ(dr.responses.size(), 1u);
+    EXPECT_EQ(dr.responses[0].error_code, code(error_code::invalid_request));
+    EXPECT_NE(h.image().topic("twice"), nullptr);
+}
+
 TEST(admin, create_partitions) {
     harness h;
     h.add_live_broker(1);
@@ -470,17 +482,22 @@ TEST(admin, incremental_alter_configs_validates_and_applies) {
     badvalue.resource_type = 4;
     badvalue.resource_name = "1";
     badvalue.configs.push_back({"log.retention.ms", 0, std::string("x"), {}});
+    auto& badname = req.resources.emplace_back();
+    badname.resource_type = 2;
+    badname.resource_name = "bad/name";
+    badname.configs.push_back({"retention.ms", 0, std::string("5000"), {}});
     auto& readonly = req.resources.emplace_back();
     readonly.resource_type = 4;
     readonly.resource_name = "1";
     readonly.configs.push_back({"listeners", 0, std::string("x"), {}});
     auto resp = h.admin<req_t, resp_t>(req, 1);
-    ASSERT_EQ(resp.responses.size(), 5u);
+    ASSERT_EQ(resp.responses.size(), 6u);
     EXPECT_EQ(resp.responses[0].error_code, 0);
     EXPECT_EQ(resp.responses[1].error_code, code(error_code::unknown_topic_or_partition));
     EXPECT_EQ(resp.responses[2].error_code, 0);
     EXPECT_EQ(resp.responses[3].error_code, code(error_code::invalid_config));
-    EXPECT_EQ(resp.responses[4].error_code, code(error_code::invalid_config));
+    EXPECT_EQ(resp.responses[4].error_code, code(error_code::invalid_topic_exception));
+    EXPECT_EQ(resp.responses[5].error_code, code(error_code::invalid_config));
     const auto* c = h.image().configs(resource_type::topic, "c");
     ASSERT_NE(c, nullptr);
     EXPECT_EQ(c->at("retention.ms"), "5000");
