@@ -623,6 +623,24 @@ def case_produce_to_deleted_topic(srv):
 
 
 @case
+def case_produce_empty_record_set(srv):
+    create(srv, "empty-records")
+    return produce(srv, "empty-records", 0, b"")[0]
+
+
+@case
+def case_produce_null_key_to_compacted(srv):
+    create(srv, "compacted-null-key", config={"cleanup.policy": "compact"})
+    return produce(srv, "compacted-null-key", 0, batch([(None, b"v")]))[0]
+
+
+@case
+def case_produce_batch_cut_short(srv):
+    create(srv, "cut-short")
+    return produce(srv, "cut-short", 0, batch([(None, b"value")])[:-4])[0]
+
+
+@case
 def case_fetch_unknown_topic(srv):
     return fetch(srv, "no-such-topic-f", 0, 0)[0]
 
@@ -738,6 +756,16 @@ def case_describe_configs_other_broker(srv):
 
 
 @case
+def case_describe_configs_unknown_resource_type(srv):
+    return describe_configs(srv, 99, "x")[0]
+
+
+@case
+def case_describe_configs_empty_topic_name(srv):
+    return describe_configs(srv, TOPIC, "")[0]
+
+
+@case
 def case_describe_configs_unknown_key(srv):
     create(srv, "dc-key")
     err, configs = describe_configs(srv, TOPIC, "dc-key", keys=["no.such.config", "retention.ms"])
@@ -747,6 +775,12 @@ def case_describe_configs_unknown_key(srv):
 @case
 def case_alter_configs_unknown_topic(srv):
     return alter_configs(srv, TOPIC, "no-such-topic-a", {"retention.ms": "1000"})
+
+
+@case
+def case_alter_configs_invalid_topic_name(srv):
+    return (alter_configs(srv, TOPIC, "bad/name", {"retention.ms": "1000"}),
+            incremental_alter(srv, TOPIC, "bad/name", [("retention.ms", SET, "1000")]))
 
 
 @case
@@ -836,6 +870,18 @@ def case_create_partitions_more(srv):
 @case
 def case_create_partitions_unknown_topic(srv):
     return create_partitions(srv, "no-such-topic-cp", 2)
+
+
+@case
+def case_delete_topics_twice_in_one_request(srv):
+    create(srv, "dt-twice")
+    return delete_topics(srv, ["dt-twice", "dt-twice"])
+
+
+@case
+def case_list_offsets_max_timestamp_empty_v7(srv):
+    create(srv, "lo-empty")
+    return list_offsets_v7(srv, "lo-empty", [-3, -2, -1, 0])
 
 
 @case
