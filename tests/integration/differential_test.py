@@ -7,6 +7,7 @@ client observes compared.
                               the same on both servers.
   test_describe_configs_*     DescribeConfigs of a topic and of the broker: names, values,
                               sources, read-only and sensitive flags.
+  test_alter_configs_sources  a topic config's source through SET, DELETE and legacy alter.
   test_list_offsets_*         ListOffsets by time (earliest, latest, max-timestamp, a batch
                               whose records are out of timestamp order, compressed or not).
   test_metadata_*             Metadata after CreateTopics and DeleteTopics (topic ids,
@@ -27,7 +28,6 @@ import socket
 import struct
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from kafka.protocol import admin as kadmin
@@ -46,10 +46,8 @@ WAIT_S = 30
 
 # error codes used by name below
 NONE = 0
-OFFSET_OUT_OF_RANGE = 1
 UNKNOWN_TOPIC_OR_PARTITION = 3
 LEADER_NOT_AVAILABLE = 5
-UNSUPPORTED_VERSION = 35
 UNKNOWN_TOPIC_ID = 100
 
 # ---- servers -------------------------------------------------------------------------------
@@ -1219,4 +1217,5 @@ def test_metadata_after_create_and_delete(servers):
         steps.append((again["error"], again["id"] not in (tid, uuid.UUID(int=0)), len(again["partitions"])))
         got[srv.name] = steps
     assert got["kafka"][2][0] == UNKNOWN_TOPIC_OR_PARTITION
+    assert got["kafka"][3][0] == UNKNOWN_TOPIC_ID
     assert got["tributary"] == got["kafka"]
