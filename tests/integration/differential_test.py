@@ -269,9 +269,9 @@ def metadata_v12(srv, topics=None, topic_ids=None, auto_create=False):
     return out
 
 
-def list_offsets_v7(srv, topic, lookups):
+def list_offsets_v7(srv, topic, lookups, with_epoch=False):
     """ListOffsets v7 for partition 0 of `topic`, one request per timestamp in `lookups`:
-    [(error, offset, timestamp)]."""
+    [(error, offset, timestamp)], and the leader epoch last `with_epoch`."""
     out = []
     for ts in lookups:
         part = struct.pack(">iiq", 0, -1, ts) + b"\x00"
@@ -284,7 +284,7 @@ def list_offsets_v7(srv, topic, lookups):
         def partition():
             idx, err, t, o, epoch = r.take(">ihqqi")
             r.tags()
-            return err, o, t
+            return (err, o, t, epoch) if with_epoch else (err, o, t)
 
         def tpc():
             r.compact_str()
@@ -639,14 +639,51 @@ def case_produce_batch_cut_short(srv):
 
 
 @case
+def case_produce_answer_fields(srv):
+    """Produce v5 answers: error, base offset, timestamp (-1: CreateTime), log start offset."""
+    create(srv, "produce-fields")
+    out = []
+    for _ in range(2):
+        resp = srv.call(kproduce.ProduceRequest, 5, None, 1, 10000,
+                        [("produce-fields", [(0, batch([(1000, b"a"), (1001, b"b")]))])])
+        (p,) = resp["topics"][0]["partitions"]
+        out.append((p["error_code"], p["offset"], p["timestamp"], p["log_start_offset"]))
+    return out
+
+
+@case
+def case_fetch_v5_partition_header(srv):
+    """Fetch v5 answers beside the records: high watermark, last stable offset, log start
+    offset, aborted transactions."""
+    create(srv, "fetch-header")
+    produce_values(srv, "fetch-header", 5)
+    delete_records(srv, "fetch-header", 0, 2)
+    out = []
+    for at, isolation in ((2, 0), (5, 0), (9, 0), (2, 1), (9, 1)):
+        resp = srv.call(kfetch.FetchRequest, 5, -1, 100, 1, 1 << 20, isolation,
+                        [("fetch-header", [(0, at, -1, 1 << 20)])])
+        (p,) = resp["topics"][0]["partitions"]
+        out.append((p["error_code"], p["highwater_offset"], p["last_stable_offset"], p["log_start_offset"],
+                    p["aborted_transactions"], len(p["message_set"] or b"") > 0))
+    return out
+
+
+@case
+def case_list_offsets_leader_epoch_v7(srv):
+    create(srv, "lo-epoch")
+    produce(srv, "lo-epoch", 0, batch([(1000, b"a"), (1001, b"b")]))
+    return list_offsets_v7(srv, "lo-epoch", [-2, -1, 0], with_epoch=True)
+
+
+@case
 def case_fetch_unknown_topic(srv):
-    return fetch(srv, "no-such-topic-f", 0, 0)[0]
+    return fetch(srv, "no-such-topic-f", 0, 0)
 
 
 @case
 def case_fetch_unknown_partition(srv):
     create(srv, "fetch-part")
-    return fetch(srv, "fetch-part", 3, 0)[0]
+    return fetch(srv, "fetch-part", 3, 0)
 
 
 @case
