@@ -329,6 +329,22 @@ DESCRIBE_CONFIGS_V1_RESPONSE = Schema(
                           ("synonyms", Array(("name", String("utf-8")), ("value", String("utf-8")),
                                              ("source", Int8))))))))
 
+# DescribeConfigs v3 (not flexible; kafka-python stops at v2): synonyms, types, documentation
+DESCRIBE_CONFIGS_V3 = Schema(
+    ("resources", Array(("resource_type", Int8), ("resource_name", String("utf-8")),
+                        ("config_names", Array(String("utf-8"))))),
+    ("include_synonyms", Boolean), ("include_documentation", Boolean))
+DESCRIBE_CONFIGS_V3_RESPONSE = Schema(
+    ("throttle_time_ms", Int32),
+    ("resources", Array(
+        ("error_code", Int16), ("error_message", String("utf-8")), ("resource_type", Int8),
+        ("resource_name", String("utf-8")),
+        ("configs", Array(("name", String("utf-8")), ("value", String("utf-8")), ("read_only", Boolean),
+                          ("source", Int8), ("sensitive", Boolean),
+                          ("synonyms", Array(("name", String("utf-8")), ("value", String("utf-8")),
+                                             ("source", Int8))),
+                          ("type", Int8), ("documentation", String("utf-8")))))))
+
 TOPIC = 2   # config resource types
 BROKER = 4
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
@@ -435,6 +451,17 @@ def describe_configs(srv, resource_type, name, keys=None):
     configs = {c["name"]: (c["value"], c["read_only"], c["source"], c["sensitive"])
                for c in r["configs"] or []}
     return r["error_code"], configs
+
+
+def describe_configs_v3(srv, resource_type, name, keys=None, documentation=True):
+    """DescribeConfigs v3 with synonyms (and documentation): (error, {name: {type, synonyms,
+    documented}})."""
+    resp = srv.send(32, 3, DESCRIBE_CONFIGS_V3, ([(resource_type, name, keys)], True, documentation),
+                    DESCRIBE_CONFIGS_V3_RESPONSE)
+    (r,) = resp["resources"]
+    return r["error_code"], {c["name"]: {"type": c["type"], "documented": bool(c["documentation"]),
+                                         "synonyms": [(x["name"], x["value"], x["source"]) for x in c["synonyms"]]}
+                             for c in r["configs"] or []}
 
 
 def alter_configs(srv, resource_type, name, configs, validate_only=False, version=0):
@@ -1166,6 +1193,40 @@ def test_describe_configs_broker(servers):
     # Kafka's broker has several hundred configs, most of features Tributary has not built:
     # those it lacks are not listed one by one. Those it serves must say what Kafka says.
     problems += compare_configs(kafka_configs, trib_configs, BROKER_CONFIG_DIFFERENCES)
+    assert not problems, "\n".join(problems)
+
+
+# Topic configs whose synonyms (DescribeConfigs include_synonyms) differ: name -> why.
+TOPIC_SYNONYM_DIFFERENCES = {
+    "min.insync.replicas": _MIN_ISR,
+}
+
+
+def test_describe_configs_types_and_synonyms(servers):
+    """DescribeConfigs v3 of a topic with one override: each config's type, that it has
+    documentation, and its synonyms (the topic's value, then the broker configs it falls back to)."""
+    got = {}
+    for srv in servers:
+        create(srv, "dc-synonyms", config={"retention.ms": "86400000"})
+        err, configs = describe_configs_v3(srv, TOPIC, "dc-synonyms")
+        assert err == NONE, f"{srv.name}: {err}"
+        got[srv.name] = configs
+        for resource, name in ((TOPIC, "dc-synonyms"), (BROKER, "1")):
+            _, undocumented = describe_configs_v3(srv, resource, name, documentation=False)
+            assert not any(c["documented"] for c in undocumented.values()), \
+                f"{srv.name}: documentation of {name} not asked for, but given"
+    kafka_configs, trib_configs = got["kafka"], got["tributary"]
+    assert kafka_configs["retention.ms"]["synonyms"][0] == ("retention.ms", "86400000", 1)
+    problems = []
+    for name in sorted(set(kafka_configs) & set(trib_configs)):
+        k, t = kafka_configs[name], trib_configs[name]
+        if k["type"] != t["type"]:
+            problems.append(f"{name}: type Kafka {k['type']}, Tributary {t['type']}")
+        if not t["documented"]:
+            problems.append(f"{name}: no documentation from Tributary")
+        if (k["synonyms"] != t["synonyms"]) != (name in TOPIC_SYNONYM_DIFFERENCES):
+            problems.append(f"{name}: synonyms Kafka {k['synonyms']}, Tributary {t['synonyms']}"
+                            + (" (listed as different)" if name in TOPIC_SYNONYM_DIFFERENCES else ""))
     assert not problems, "\n".join(problems)
 
 
