@@ -30,6 +30,37 @@ std::optional<std::string> invalid_config(int8_t t, const std::string& key, cons
                                              : validate_broker_dynamic_config(key, value);
 }
 
+// Kafka's metric names put '.' and '_' in one place: a topic whose name differs from an
+// existing one only there collides with it. The existing name, or nullopt.
+std::optional<std::string> colliding_topic(const metadata_image& image, const std::string& name) {
+    if (name.find_first_of("._") == std::string::npos) {
+        return std::nullopt;
+    }
+    auto normal = [](std::string n) {
+        std::replace(n.begin(), n.end(), '.', '_');
+        return n;
+    };
+    const auto want = normal(name);
+    for (const auto& [id, t] : image.topics()) {
+        if (t.name != name && t.name.size() == name.size() && normal(t.name) == want) {
+            return t.name;
+        }
+    }
+    return std::nullopt;
+}
+
+// A config named twice among one resource's operations (Kafka refuses the resource).
+template <typename Ops>
+bool has_duplicate_names(const Ops& ops) {
+    std::set<std::string_view> seen;
+    for (const auto& op : ops) {
+        if (!seen.insert(op.name).second) {
+            return true;
+        }
+    }
+    return false;
+}
+
 } // namespace
 
 // Records of one decision, each applied to a scratch copy of the image as it is added, so
@@ -438,7 +469,11 @@ void controller::create_topics(const protocol::create_topics_request& req, int16
         ++count[t.name];
     }
     const auto usable = usable_brokers();
+    std::set<std::string> answered;
     for (const auto& t : req.topics) {
+        if (!answered.insert(t.name).second) {
+            continue;  // a name given twice is answered once (as Kafka)
+        }
         auto& res = resp.topics.emplace_back();
         res.name = t.name;
         res.error_message = std::nullopt;
@@ -458,6 +493,11 @@ void controller::create_topics(const protocol::create_topics_request& req, int16
         }
         if (c.work.topic(t.name)) {
             fail(error_code::topic_already_exists, "Topic '" + t.name + "' already exists.");
+            continue;
+        }
+        if (auto other = colliding_topic(c.work, t.name)) {
+            fail(error_code::invalid_topic_exception,
+                 "Topic '" + t.name + "' collides with existing topic: " + *other);
             continue;
         }
         std::optional<std::string> config_error;
@@ -610,10 +650,24 @@ void controller::delete_topics(const protocol::delete_topics_request& req, int16
             targets.push_back({n, {}});
         }
     }
+    // A topic named (or identified) twice is answered once, INVALID_REQUEST, and kept (as Kafka).
+    std::map<std::pair<std::optional<std::string>, protocol::uuid>, int> count;
     for (const auto& t : targets) {
+        ++count[{t.name, t.id}];
+    }
+    std::set<std::pair<std::optional<std::string>, protocol::uuid>> answered;
+    for (const auto& t : targets) {
+        if (!answered.insert({t.name, t.id}).second) {
+            continue;
+        }
         auto& res = resp.responses.emplace_back();
         res.name = t.name;
         res.topic_id = t.id;
+        if (count[{t.name, t.id}] > 1) {
+            res.error_code = code(error_code::invalid_request);
+            res.error_message = "topic appears more than once in the request";
+            continue;
+        }
         const topic_state* topic = nullptr;
         if (!t.id.is_zero()) {
             topic = c.work.topic(t.id);
@@ -722,6 +776,9 @@ namespace {
 std::pair<error_code, std::string> check_resource(const metadata_image& image, int8_t type, const std::string& name) {
     if (type == int8_t(resource_type::topic)) {
         if (!image.topic(name)) {
+            if (auto why = invalid_topic_name(name)) {
+                return {error_code::invalid_topic_exception, *why};
+            }
             return {error_code::unknown_topic_or_partition, "unknown topic " + name};
         }
         return {error_code::none, {}};
@@ -794,6 +851,10 @@ void controller::incremental_alter_configs(const protocol::incremental_alter_con
         const config_map* current = c.work.configs(resource_type(res.resource_type), res.resource_name);
         config_map before = current ? *current : config_map{};
         config_map after = before;
+        if (err == error_code::none && has_duplicate_names(res.configs)) {
+            err = error_code::invalid_request;
+            msg = "Error due to duplicate config keys";
+        }
         for (const auto& op : res.configs) {
             if (err != error_code::none) {
                 break;
@@ -871,6 +932,10 @@ void controller::alter_configs(const protocol::alter_configs_request& req, int16
         const config_map* current = c.work.configs(resource_type(res.resource_type), res.resource_name);
         config_map before = current ? *current : config_map{};
         config_map after;
+        if (err == error_code::none && has_duplicate_names(res.configs)) {
+            err = error_code::invalid_request;
+            msg = "Error due to duplicate config keys";
+        }
         if (err == error_code::none) {
             for (const auto& kv : res.configs) {
                 if (!kv.value) {

@@ -32,24 +32,35 @@ struct topic_default {
     std::string value;
     int8_t type;
     std::string broker_key;
+    const char* doc;
 };
 
 // The value a topic config key has when the topic doesn't override it.
 std::map<std::string, topic_default> topic_defaults(const broker_config& b) {
     const auto& l = b.log_defaults;
     return {
-        {"retention.ms", {std::to_string(l.retention_ms), t_long, "log.retention.ms"}},
-        {"retention.bytes", {std::to_string(l.retention_bytes), t_long, "log.retention.bytes"}},
-        {"segment.bytes", {std::to_string(l.segment_bytes), t_int, "log.segment.bytes"}},
-        {"segment.ms", {std::to_string(l.segment_ms), t_long, "log.roll.ms"}},
-        {"max.message.bytes", {std::to_string(b.message_max_bytes), t_int, "message.max.bytes"}},
-        {"message.timestamp.type", {b.message_timestamp_type, t_string, "log.message.timestamp.type"}},
-        {"min.insync.replicas", {std::to_string(b.min_insync_replicas), t_int, "min.insync.replicas"}},
-        {"cleanup.policy", {b.raw.get_string("log.cleanup.policy"), t_list, "log.cleanup.policy"}},
-        {"flush.messages", {std::to_string(l.flush_messages), t_long, "log.flush.interval.messages"}},
-        {"flush.ms", {std::to_string(l.flush_ms), t_long, "log.flush.interval.ms"}},
-        {"index.interval.bytes", {std::to_string(l.index_interval_bytes), t_int, "log.index.interval.bytes"}},
-        {"compression.type", {b.raw.get_string("compression.type"), t_string, "compression.type"}},
+        {"retention.ms", {std::to_string(l.retention_ms), t_long, "log.retention.ms",
+                          "How long a segment is kept after its newest record; -1: forever."}},
+        {"retention.bytes", {std::to_string(l.retention_bytes), t_long, "log.retention.bytes",
+                             "Largest size a partition keeps before deleting its oldest segments; -1: no limit."}},
+        {"segment.bytes", {std::to_string(l.segment_bytes), t_int, "log.segment.bytes", "Size at which a segment file rolls."}},
+        {"segment.ms", {std::to_string(l.segment_ms), t_long, "log.roll.ms", "Age at which a segment rolls, even if not full."}},
+        {"max.message.bytes", {std::to_string(b.message_max_bytes), t_int, "message.max.bytes",
+                               "Largest record batch accepted (after compression)."}},
+        {"message.timestamp.type", {b.message_timestamp_type, t_string, "log.message.timestamp.type",
+                                    "CreateTime or LogAppendTime: which time the records carry."}},
+        {"min.insync.replicas", {std::to_string(b.min_insync_replicas), t_int, "min.insync.replicas",
+                                 "In-sync replicas an acks=all produce needs."}},
+        {"cleanup.policy", {b.raw.get_string("log.cleanup.policy"), t_list, "log.cleanup.policy",
+                            "delete and/or compact: what happens to old segments."}},
+        {"flush.messages", {std::to_string(l.flush_messages), t_long, "log.flush.interval.messages",
+                            "Records appended between forced flushes to disk."}},
+        {"flush.ms", {std::to_string(l.flush_ms), t_long, "log.flush.interval.ms",
+                      "Age of unflushed data that forces a flush to disk."}},
+        {"index.interval.bytes", {std::to_string(l.index_interval_bytes), t_int, "log.index.interval.bytes",
+                                  "Bytes between offset index entries."}},
+        {"compression.type", {b.raw.get_string("compression.type"), t_string, "compression.type",
+                              "Codec of stored batches; producer: as the producer sent them."}},
     };
 }
 
@@ -109,6 +120,11 @@ void describe_topic(const broker_config& b, const cluster_snapshot& snap, int32_
         auto& c = out.configs.emplace_back();
         c.name = key;
         c.config_type = def.type;
+        c.documentation = def.doc;
+        // As Kafka, the built-in default is a synonym only where the broker key itself has one
+        // (log.retention.ms has none: its default comes from log.retention.hours).
+        const auto* spec = broker_schema().find(def.broker_key);
+        const bool default_is_synonym = spec && spec->default_value.has_value();
         bool found = false;
         for (const auto& l : layers) {
             if (!l.value) {
@@ -120,7 +136,7 @@ void describe_topic(const broker_config& b, const cluster_snapshot& snap, int32_
                 c.config_source = l.source;
                 c.is_default = l.source == default_config;
             }
-            if (req.include_synonyms) {
+            if (req.include_synonyms && (l.source != default_config || default_is_synonym)) {
                 c.synonyms.push_back({l.name, l.value, l.source, {}});
             }
         }
@@ -219,8 +235,9 @@ handler_result<protocol::describe_configs_response> describe_configs_handler::ha
         if (res.resource_type == resource_topic) {
             const auto* t = snap->topic(res.resource_name);
             if (!t) {
-                r.error_code = code(error_code::unknown_topic_or_partition);
-                r.error_message = "Topic '" + res.resource_name + "' does not exist.";
+                auto invalid = coordinator::invalid_topic_name(res.resource_name);
+                r.error_code = code(invalid ? error_code::invalid_topic_exception : error_code::unknown_topic_or_partition);
+                r.error_message = invalid ? *invalid : "Topic '" + res.resource_name + "' does not exist.";
                 continue;
             }
             describe_topic(svc.config, *snap, svc.self(), *t, req, res, r);
@@ -234,6 +251,11 @@ handler_result<protocol::describe_configs_response> describe_configs_handler::ha
         } else {
             r.error_code = code(error_code::invalid_request);
             r.error_message = "Unsupported resource type " + std::to_string(res.resource_type);
+        }
+        if (!req.include_documentation) {
+            for (auto& c : r.configs) {
+                c.documentation = std::nullopt;  // as Kafka: only when asked for
+            }
         }
     }
     co_return resp;

@@ -106,8 +106,14 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
                 auto& rp = rt.partitions.emplace_back();
                 rp.partition_index = fp.partition;
                 rp.records = protocol::record_set{};
+                if (req.isolation_level == 0) {
+                    // as Kafka: null when reading uncommitted, and beside an error
+                    rp.aborted_transactions = std::nullopt;
+                }
                 if (auto e = leadership(*snap, svc.self(), ft.topic, fp.partition); e != error_code::none) {
                     rp.error_code = code(e);
+                    rp.high_watermark = -1;
+                    rp.aborted_transactions = std::nullopt;
                     any_error = true;
                     continue;
                 }
@@ -137,13 +143,16 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
                 auto& r = job.result;
                 auto& rp = *job.out;
                 rp.error_code = code(r.err);
-                rp.high_watermark = r.high_watermark;
-                rp.last_stable_offset = r.high_watermark;
-                rp.log_start_offset = r.log_start_offset;
                 if (r.err != error_code::none) {
+                    // as Kafka: no offsets beside an error
+                    rp.high_watermark = -1;
+                    rp.aborted_transactions = std::nullopt;
                     any_error = true;
                     continue;
                 }
+                rp.high_watermark = r.high_watermark;
+                rp.last_stable_offset = r.high_watermark;
+                rp.log_start_offset = r.log_start_offset;
                 rp.records = std::move(r.records);
                 if (r.bytes > 0) {
                     sent.emplace_back(&job.tp.topic, r.bytes);

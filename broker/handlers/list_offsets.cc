@@ -1,5 +1,6 @@
 #include "broker/handlers/handlers.h"
 #include "broker/services.h"
+#include "broker/timestamp_lookup.h"
 
 namespace trib::broker {
 
@@ -17,7 +18,10 @@ struct lookup {
     int64_t timestamp = -1;
 };
 
-lookup find_offset(partition* p, int64_t ts) {
+// MAX_TIMESTAMP is a request of v7 and later (Kafka answers UNSUPPORTED_VERSION before).
+constexpr int16_t max_timestamp_version = 7;
+
+lookup find_offset(partition* p, int64_t ts, int16_t version) {
     if (!p) {
         return {error_code::not_leader_or_follower};
     }
@@ -26,25 +30,35 @@ lookup find_offset(partition* p, int64_t ts) {
     case latest: return {error_code::none, p->high_watermark().value(), -1};
     case earliest: return {error_code::none, log.log_start_offset().value(), -1};
     case max_timestamp: {
-        auto m = log.max_timestamp();
+        if (version < max_timestamp_version) {
+            return {error_code::unsupported_version};
+        }
+        auto m = record_with_max_timestamp(log);
         if (!m) {
+            return {error_code::kafka_storage_error};
+        }
+        if (!*m) {
             return {error_code::none, -1, -1};
         }
-        return {error_code::none, m->first.value(), m->second.value()};
+        return {error_code::none, (*m)->at.value(), (*m)->timestamp};
     }
     default: break;
     }
     if (ts < 0) {
-        return {error_code::invalid_request};
+        // Kafka's other special timestamps (-4 earliest local, -5 latest tiered, ...) need
+        // versions above those served here; Kafka answers an unknown one so too.
+        return {error_code::unsupported_version};
     }
-    auto r = log.offset_for_timestamp(timestamp_ms(ts));
+    // The first record whose timestamp is >= ts, looked for inside its batch, with its own
+    // timestamp (as Kafka answers).
+    auto r = first_record_at_or_after(log, ts);
     if (!r) {
         return {error_code::kafka_storage_error};
     }
-    if (!*r || (*r)->value() >= p->high_watermark().value()) {
+    if (!*r || (*r)->at.value() >= p->high_watermark().value()) {
         return {error_code::none, -1, -1};  // no record at or after ts
     }
-    return {error_code::none, (*r)->value(), ts};
+    return {error_code::none, (*r)->at.value(), (*r)->timestamp};
 }
 
 } // namespace
@@ -68,7 +82,7 @@ handler_result<protocol::list_offsets_response> list_offsets_handler::handle(req
             topic_partition tp{t.name, p.partition_index};
             auto r = co_await svc.partitions.on_partition(
                 tp,
-                [ts = p.timestamp](partition* part) { return find_offset(part, ts); });
+                [ts = p.timestamp, v = ctx.version()](partition* part) { return find_offset(part, ts, v); });
             rp.error_code = code(r.err);
             rp.offset = r.offset;
             rp.timestamp = r.timestamp;

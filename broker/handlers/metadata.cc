@@ -32,10 +32,17 @@ handler_result<protocol::metadata_response> metadata_handler::handle(request_con
 
     // v0: an empty list means every topic; v1+: null means every topic, empty means none.
     bool all_topics = !req.topics.has_value() || (ctx.version() == 0 && req.topics->empty());
+    // Topics asked for by name, and (v10+) by id alone: those are answered in request order
+    // after the named ones, as UNKNOWN_TOPIC_ID when no topic has the id.
     std::vector<std::string> names;
+    std::vector<protocol::uuid> ids;
     if (!all_topics) {
         for (const auto& t : *req.topics) {
-            names.push_back(t.name.value_or(""));
+            if (!t.name && !t.topic_id.is_zero()) {
+                ids.push_back(t.topic_id);
+            } else {
+                names.push_back(t.name.value_or(""));
+            }
         }
     }
 
@@ -90,6 +97,18 @@ handler_result<protocol::metadata_response> metadata_handler::handle(request_con
                 rt.name = n;
                 rt.error_code = code(coordinator::invalid_topic_name(n) ? error_code::invalid_topic_exception
                                                            : error_code::unknown_topic_or_partition);
+            }
+        }
+        for (const auto& id : ids) {
+            auto& rt = resp.topics.emplace_back();
+            auto it = std::find_if(snap->topics.begin(), snap->topics.end(),
+                                   [&](const auto& kv) { return kv.second.id == id; });
+            if (it != snap->topics.end()) {
+                describe_topic(it->second, rt);
+            } else {
+                rt.name = std::nullopt;
+                rt.topic_id = id;
+                rt.error_code = code(error_code::unknown_topic_id);
             }
         }
     }

@@ -1,8 +1,10 @@
 #include "broker/handlers/handlers.h"
 #include "broker/services.h"
+#include "common/config.h"
 #include "common/log.h"
 #include "protocol/records.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace trib::broker {
@@ -98,8 +100,13 @@ handler_result<protocol::produce_response> produce_handler::handle(request_conte
         const auto* topic = snap->topic(td.name);
         int32_t max_bytes = svc.config.message_max_bytes;
         bool log_append_time = svc.config.message_timestamp_type == "LogAppendTime";
+        bool compacted = false;  // cleanup.policy has compact: every record needs a key
         if (topic) {
             auto in_force = topic_configs_in_force(*snap, svc.self(), *topic);
+            auto policy = in_force.find("cleanup.policy");
+            auto policies = config::split_list(policy != in_force.end() ? policy->second
+                                                                         : svc.config.raw.get_string("log.cleanup.policy"));
+            compacted = std::find(policies.begin(), policies.end(), "compact") != policies.end();
             if (auto it = in_force.find("max.message.bytes"); it != in_force.end()) {
                 max_bytes = std::stoi(it->second);
             }
@@ -151,6 +158,10 @@ handler_result<protocol::produce_response> produce_handler::handle(request_conte
             if (summary->size != data.size()) {
                 // v3+ carries exactly one batch per partition.
                 fail(error_code::invalid_record, "produce request must carry exactly one record batch");
+                continue;
+            }
+            if (compacted && summary->has_null_key) {
+                fail(error_code::invalid_record, "a compacted topic takes no record without a key");
                 continue;
             }
             topic_partition tp{td.name, pd.index};

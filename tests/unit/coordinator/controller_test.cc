@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -319,6 +320,8 @@ TEST(admin, create_topic_errors) {
     EXPECT_EQ(codes["bad name!"], code(error_code::invalid_topic_exception));
     EXPECT_EQ(codes["zero"], code(error_code::invalid_partitions));
     EXPECT_EQ(codes["dup"], code(error_code::invalid_request));
+    EXPECT_EQ(std::count_if(resp.topics.begin(), resp.topics.end(), [](const auto& r) { return r.name == "dup"; }), 1)
+        << "a name given twice is answered once";
     EXPECT_EQ(codes["badcfg"], code(error_code::invalid_config));
     EXPECT_EQ(codes["unknowncfg"], code(error_code::invalid_config));
     EXPECT_EQ(codes["defaults"], 0);
@@ -382,6 +385,18 @@ TEST(admin, delete_by_topic_id) {
     EXPECT_EQ(dr.responses[1].error_code, code(error_code::unknown_topic_id));
 }
 
+TEST(admin, a_topic_named_twice_in_a_delete_is_answered_once_and_kept) {
+    harness h;
+    h.add_live_broker(1);
+    ASSERT_EQ(h.create_topic("twice", 1, 1).error_code, 0);
+    protocol::delete_topics_request del;
+    del.topic_names = {"twice", "twice"};
+    auto dr = h.admin<protocol::delete_topics_request, protocol::delete_topics_response>(del, 5);
+    ASSERT_EQ(dr.responses.size(), 1u);
+    EXPECT_EQ(dr.responses[0].error_code, code(error_code::invalid_request));
+    EXPECT_NE(h.image().topic("twice"), nullptr);
+}
+
 TEST(admin, create_partitions) {
     harness h;
     h.add_live_broker(1);
@@ -405,6 +420,42 @@ TEST(admin, create_partitions) {
     shrink.topics.push_back({"grow", 3, std::nullopt, {}});
     auto sr = h.admin<protocol::create_partitions_request, protocol::create_partitions_response>(shrink, 3);
     EXPECT_EQ(sr.results[0].error_code, code(error_code::invalid_partitions));
+}
+
+TEST(admin, names_differing_only_by_dot_and_underscore_collide) {
+    harness h;
+    h.add_live_broker(1);
+    ASSERT_EQ(h.create_topic("a.b_c", 1, 1).error_code, 0);
+    EXPECT_EQ(h.create_topic("a_b_c", 1, 1).error_code, code(error_code::invalid_topic_exception));
+    EXPECT_EQ(h.create_topic("a_b.c", 1, 1).error_code, code(error_code::invalid_topic_exception));
+    EXPECT_EQ(h.create_topic("a.b_c", 1, 1).error_code, code(error_code::topic_already_exists));
+    EXPECT_EQ(h.create_topic("a.b_cd", 1, 1).error_code, 0);
+    EXPECT_EQ(h.image().topic("a_b_c"), nullptr);
+}
+
+TEST(admin, a_config_named_twice_in_a_resource_is_an_invalid_request) {
+    harness h;
+    h.add_live_broker(1);
+    ASSERT_EQ(h.create_topic("t", 1, 1).error_code, 0);
+    protocol::incremental_alter_configs_request inc;
+    auto& r = inc.resources.emplace_back();
+    r.resource_type = 2;
+    r.resource_name = "t";
+    r.configs.push_back({"retention.ms", 0, std::string("5000"), {}});
+    r.configs.push_back({"retention.ms", 0, std::string("6000"), {}});
+    EXPECT_EQ((h.admin<protocol::incremental_alter_configs_request, protocol::incremental_alter_configs_response>(inc, 1)
+                   .responses[0].error_code),
+              code(error_code::invalid_request));
+    protocol::alter_configs_request legacy;
+    auto& l = legacy.resources.emplace_back();
+    l.resource_type = 2;
+    l.resource_name = "t";
+    l.configs.push_back({"retention.ms", std::string("1"), {}});
+    l.configs.push_back({"retention.ms", std::string("2"), {}});
+    EXPECT_EQ((h.admin<protocol::alter_configs_request, protocol::alter_configs_response>(legacy, 1)
+                   .responses[0].error_code),
+              code(error_code::invalid_request));
+    EXPECT_EQ(h.image().configs(resource_type::topic, "t"), nullptr) << "nothing applied";
 }
 
 TEST(admin, incremental_alter_configs_validates_and_applies) {
@@ -431,17 +482,22 @@ TEST(admin, incremental_alter_configs_validates_and_applies) {
     badvalue.resource_type = 4;
     badvalue.resource_name = "1";
     badvalue.configs.push_back({"log.retention.ms", 0, std::string("x"), {}});
+    auto& badname = req.resources.emplace_back();
+    badname.resource_type = 2;
+    badname.resource_name = "bad/name";
+    badname.configs.push_back({"retention.ms", 0, std::string("5000"), {}});
     auto& readonly = req.resources.emplace_back();
     readonly.resource_type = 4;
     readonly.resource_name = "1";
     readonly.configs.push_back({"listeners", 0, std::string("x"), {}});
     auto resp = h.admin<req_t, resp_t>(req, 1);
-    ASSERT_EQ(resp.responses.size(), 5u);
+    ASSERT_EQ(resp.responses.size(), 6u);
     EXPECT_EQ(resp.responses[0].error_code, 0);
     EXPECT_EQ(resp.responses[1].error_code, code(error_code::unknown_topic_or_partition));
     EXPECT_EQ(resp.responses[2].error_code, 0);
     EXPECT_EQ(resp.responses[3].error_code, code(error_code::invalid_config));
-    EXPECT_EQ(resp.responses[4].error_code, code(error_code::invalid_config));
+    EXPECT_EQ(resp.responses[4].error_code, code(error_code::invalid_topic_exception));
+    EXPECT_EQ(resp.responses[5].error_code, code(error_code::invalid_config));
     const auto* c = h.image().configs(resource_type::topic, "c");
     ASSERT_NE(c, nullptr);
     EXPECT_EQ(c->at("retention.ms"), "5000");
