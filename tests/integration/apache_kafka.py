@@ -15,7 +15,6 @@ starts a node, prints its bootstrap address, and stops it on SIGTERM or SIGINT.
 """
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,9 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import (API_METADATA, API_VERSIONS, SOURCE_DIR, _Process, free_port,  # noqa: E402
-                     metadata_v1_no_topics, parse_api_versions_v0, parse_metadata_v1_brokers,
-                     read_response, send_request)
+from harness import SOURCE_DIR, _Process, free_port, lists_itself  # noqa: E402
 
 KAFKA_LAUNCHER = SOURCE_DIR / "tools" / "kafka"
 START_TIMEOUT_S = 90  # a JVM on a loaded 2-core machine
@@ -100,20 +97,8 @@ class ApacheKafka(_Process):
         raise RuntimeError(f"Apache Kafka not ready within {START_TIMEOUT_S} s:\n{self.server_log_tail()}")
 
     def _ready(self):
-        """ApiVersions answers and Metadata lists this node (it has caught up with its own
-        controller and is unfenced)."""
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
-                s.settimeout(5)
-                send_request(s, API_VERSIONS, 0, 1, b"")
-                corr, body = read_response(s)
-                if corr != 1 or parse_api_versions_v0(body)["error_code"] != 0:
-                    return False
-                send_request(s, API_METADATA, 1, 2, metadata_v1_no_topics())
-                corr, body = read_response(s)
-                return corr == 2 and self.node_id in parse_metadata_v1_brokers(body)["brokers"]
-        except (OSError, ValueError, EOFError):
-            return False
+        """Metadata lists this node: it has caught up with its own controller and is unfenced."""
+        return lists_itself(self.port, self.node_id, timeout=5)
 
     def server_log_tail(self, chars=20000):
         try:

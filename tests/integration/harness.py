@@ -158,20 +158,9 @@ class Broker(_Process):
         raise RuntimeError(f"broker not ready within {START_TIMEOUT_S} s; log:\n{self.log_tail()}")
 
     def _answers_api_versions(self):
-        """Ready: ApiVersions answers, and Metadata lists this broker (it has registered with
-        its coordinator; before that a client finds no broker to talk to)."""
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
-                s.settimeout(2)
-                send_request(s, API_VERSIONS, 0, 1, b"")
-                corr, body = read_response(s)
-                if corr != 1 or parse_api_versions_v0(body)["error_code"] != 0:
-                    return False
-                send_request(s, API_METADATA, 1, 2, metadata_v1_no_topics())
-                corr, body = read_response(s)
-                return corr == 2 and self.node_id in parse_metadata_v1_brokers(body)["brokers"]
-        except (OSError, ValueError, EOFError, struct.error):
-            return False
+        """Ready: it has registered with its coordinator (before that a client finds no broker
+        to talk to)."""
+        return lists_itself(self.port, self.node_id, timeout=2)
 
     def restart(self):
         if self.alive():
@@ -229,6 +218,23 @@ class Coordinator(_Process):
                 time.sleep(0.05)
         raise RuntimeError(f"coordinator not listening within {START_TIMEOUT_S} s")
 
+
+
+def lists_itself(port, node_id, timeout=2):
+    """True when the server on `port` answers ApiVersions and its Metadata lists `node_id`:
+    a Kafka broker ready for clients (Tributary's and Apache Kafka's alike)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            send_request(s, API_VERSIONS, 0, 1, b"")
+            corr, body = read_response(s)
+            if corr != 1 or parse_api_versions_v0(body)["error_code"] != 0:
+                return False
+            send_request(s, API_METADATA, 1, 2, metadata_v1_no_topics())
+            corr, body = read_response(s)
+            return corr == 2 and node_id in parse_metadata_v1_brokers(body)["brokers"]
+    except (OSError, ValueError, EOFError, struct.error):
+        return False
 
 
 # ---- the Kafka protocol on a raw socket -----------------------------------------------------
