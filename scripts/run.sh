@@ -30,8 +30,11 @@ pids=()
 stop() {
   trap - INT TERM
   echo "tributary: stopping"
-  # Brokers first, the coordinator last, like a rolling shutdown.
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+  # Brokers first, and the coordinator only once they are gone, so each broker can still
+  # reach it while it shuts down.
+  for ((i = ${#pids[@]} - 1; i >= 1; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+  for ((i = ${#pids[@]} - 1; i >= 1; i--)); do wait "${pids[i]}" 2>/dev/null || true; done
+  [ ${#pids[@]} -gt 0 ] && kill -TERM "${pids[0]}" 2>/dev/null || true
   wait 2>/dev/null || true
   exit 0
 }

@@ -513,7 +513,7 @@ def stored_producer_ids(data_dir, topic):
 
 
 def test_run_sh_stops_cleanly_on_sigterm(tools_cluster):
-    """SIGTERM to run.sh: it stops the brokers and the coordinator, which each log a clean
+    """SIGTERM to run.sh: it stops the brokers, then the coordinator, which each log a clean
     stop, and exits 0 with nothing of its group left running. Runs last (file order)."""
     assert tools_cluster.terminate() == 0, tools_cluster.log_tail()
     deadline = time.monotonic() + STOP_TIMEOUT_S
@@ -522,6 +522,9 @@ def test_run_sh_stops_cleanly_on_sigterm(tools_cluster):
     assert not tools_cluster.group_alive(), "a process of run.sh's group is still running"
     log = tools_cluster.log_text()
     assert "tributary: stopping" in log
+    assert "coordinator 100 stopped" in log, log[-5000:]
+    coordinator_stop = log.index("coordinator 100 stopped")
     for i in BROKER_IDS:
         assert f"broker {i} stopped" in log, log[-5000:]
-    assert "coordinator 100 stopped" in log, log[-5000:]
+        assert log.index(f"broker {i} stopped") < coordinator_stop, \
+            f"broker {i} stopped after the coordinator:\n{log[-5000:]}"
