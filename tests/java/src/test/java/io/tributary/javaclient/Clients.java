@@ -13,6 +13,7 @@ import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -67,11 +68,23 @@ final class Clients {
         return new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
     }
 
-    /** Creates a topic (one replica) and waits until every partition has a leader. */
+    /**
+     * Creates a topic (one replica) and waits until every partition has a leader that serves
+     * it: a ListOffsets of every partition answers. Apache Kafka lists a leader in its metadata
+     * a moment before that broker has taken the partition on; a produce in that window, on a
+     * loaded machine, once left the Java client's idempotent producer retrying a batch Kafka
+     * kept refusing as out of sequence until the delivery timeout.
+     */
     static void createTopic(Admin admin, String topic, int partitions, Map<String, String> configs) throws Exception {
         admin.createTopics(List.of(new NewTopic(topic, partitions, (short) 1).configs(configs)))
                 .all().get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
         waitForPartitions(admin, topic, partitions);
+        Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
+        for (int p = 0; p < partitions; p++) {
+            latest.put(new TopicPartition(topic, p), OffsetSpec.latest());
+        }
+        // the admin client retries NOT_LEADER_OR_FOLLOWER and the like until its timeout
+        admin.listOffsets(latest).all().get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
     }
 
     /**
