@@ -921,11 +921,13 @@ validator each(validator v) {
     };
 }
 
+const char* const version = TRIB_VERSION;
+
 std::variant<load_options, int> parse_command_line(int argc, const char* const* argv, const schema& s,
                                                    std::string_view program) {
     auto usage = [&] {
         std::cerr << "usage: " << program << " [config.properties|config.yaml] [--override key=value]...\n"
-                  << "       " << program << " --help-config\n";
+                  << "       " << program << " --help-config | --version\n";
     };
     load_options opts;
     for (int i = 1; i < argc; ++i) {
@@ -936,6 +938,10 @@ std::variant<load_options, int> parse_command_line(int argc, const char* const* 
         }
         if (a == "--help-config") {
             std::cout << s.help();
+            return 0;
+        }
+        if (a == "--version") {
+            std::cout << program << " " << version << "\n";
             return 0;
         }
         try {

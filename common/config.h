@@ -165,8 +165,12 @@ bool is_non_config_env(std::string_view env_name);
 
 // Reads a program's command line the way Kafka's start scripts take it:
 //   <program> [server.properties | config.yaml] [--override key=value]... | --help | --help-config
+//             | --version
 // Returns the load options, or the exit status the program should end with at once (after
-// printing help, or a usage error on stderr).
+// printing help or the version, or a usage error on stderr).
+// The project's version (CMake's PROJECT_VERSION), as `--version` prints it.
+extern const char* const version;
+
 std::variant<load_options, int> parse_command_line(int argc, const char* const* argv, const schema& s,
                                                    std::string_view program);
 

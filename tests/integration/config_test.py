@@ -1,13 +1,14 @@
-"""Configuration as Kafka users write it: a compose file's KAFKA_* environment, several
-listeners each advertised with its own address, a bad value that stops start-up with the key
-named, and idle connections closed after connections.max.idle.ms."""
+"""`--version`, and configuration as Kafka users write it: a compose file's KAFKA_*
+environment, several listeners each advertised with its own address, a bad value that stops
+start-up with the key named, and idle connections closed after connections.max.idle.ms."""
 import os
+import re
 import socket
 import subprocess
 import time
 
-from harness import (API_METADATA, broker_binary, connection_closed, free_port, metadata_v1_no_topics,
-                     parse_metadata_v1_brokers, read_response, send_request)
+from harness import (API_METADATA, broker_binary, connection_closed, coordinator_binary, free_port,
+                     metadata_v1_no_topics, parse_metadata_v1_brokers, read_response, send_request)
 
 
 def metadata_brokers(port):
@@ -52,6 +53,15 @@ def test_compose_environment_with_internal_and_external_listeners(tmp_path):
         finally:
             proc.terminate()
             assert proc.wait(20) == 0
+
+
+def test_version_of_both_programs(tmp_path):
+    """--version answers with the program's name and version and starts nothing."""
+    for binary, name in ((broker_binary(), "tributary-broker"), (coordinator_binary(), "tributary-coordinator")):
+        p = subprocess.run([binary, "--version"], capture_output=True, timeout=30, cwd=tmp_path)
+        assert p.returncode == 0, p
+        assert re.fullmatch(rf"{name} \d+\.\d+\.\d+\n", p.stdout.decode()), p.stdout
+        assert list(tmp_path.iterdir()) == [], "--version wrote files"
 
 
 def test_invalid_value_stops_start_up_naming_the_key(tmp_path):
