@@ -9,9 +9,10 @@ Tributary with, and the side the benchmarks measure Tributary against.
   .bootstrap                  "127.0.0.1:<port>" for clients.
   .stop() / .kill()           SIGTERM (SIGKILL after a bound) / SIGKILL.
 
-Also a command line, for shell scripts (bench/broker_bench.sh):
-  /usr/bin/python3 tests/integration/apache_kafka.py ROOT [PORT]
-starts a node, prints its bootstrap address, and stops it on SIGTERM or SIGINT.
+Also a command line, for the benchmarks (bench/broker_bench.sh) and the Java tests (tests/java):
+  /usr/bin/python3 tests/integration/apache_kafka.py ROOT [PORT [KEY=VALUE ...]] [--heap OPTS]
+starts a node, prints its bootstrap address and the JVM's pid once it serves, and stops it on
+SIGTERM or SIGINT.
 """
 import os
 import signal
@@ -113,10 +114,16 @@ class ApacheKafka(_Process):
 
 
 def main(argv):
-    if len(argv) not in (2, 3):
-        print(__doc__, file=sys.stderr)
-        return 2
-    kafka = ApacheKafka(argv[1], port=int(argv[2]) if len(argv) == 3 else None)
+    import argparse
+    parser = argparse.ArgumentParser(description="Starts one Apache Kafka node, prints "
+                                     "'<bootstrap> <jvm pid>' once it serves, stops it on SIGTERM.")
+    parser.add_argument("root", help="folder for its data, server.properties and server.log")
+    parser.add_argument("port", nargs="?", type=int, help="client port (default: a free one)")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="broker properties")
+    parser.add_argument("--heap", default="-Xmx1G -Xms1G", help="KAFKA_HEAP_OPTS (default: Kafka's)")
+    args = parser.parse_args(argv[1:])
+    overrides = dict(kv.split("=", 1) for kv in args.overrides)
+    kafka = ApacheKafka(args.root, port=args.port, overrides=overrides, heap=args.heap)
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(1))
