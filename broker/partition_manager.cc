@@ -87,8 +87,7 @@ void partition_manager::apply(const cluster_snapshot& snapshot, int32_t self, co
             auto cfg = config_for(t);
             for (const auto& p : t.partitions) {
                 topic_partition tp{name, p.id.value()};
-                if (owner(tp) != core ||
-                    std::find(p.replicas.begin(), p.replicas.end(), self) == p.replicas.end()) {
+                if (owner(tp) != core || !p.has_replica(self)) {
                     continue;
                 }
                 wanted.insert(tp);
@@ -150,7 +149,7 @@ size_t partition_manager::remove_strays(const cluster_snapshot& snapshot, int32_
             const auto* t = snapshot.topic(topic);
             const auto* p = snapshot.partition(topic, index);
             keep = t && p && have == "topic_id: " + t->id.to_string() + "\n" &&
-                   std::find(p->replicas.begin(), p->replicas.end(), self) != p->replicas.end();
+                   p->has_replica(self);
         }
         if (!keep) {
             TLOG_INFO("removing {}: its topic was deleted or moved while this broker was away",

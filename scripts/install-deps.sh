@@ -47,11 +47,15 @@ if [ -f tests/integration/js/package.json ] && [ ! -d tests/integration/js/node_
   (cd tests/integration/js && npm ci --no-audit --no-fund --silent)
 fi
 
+# Each download below is redone only when its pins change: `stale PIN STAMP` is true when STAMP
+# (a copy of PIN made after the last install) is missing or differs from PIN.
+stale() { [ ! -f "$2" ] || ! cmp -s "$1" "$2"; }
+
 # Apache Kafka 4.x (broker, tools, Java client), pinned by tools/kafka-deps/pom.xml, resolved
 # by Maven (its cache: ~/.m2) into tools/lib/kafka/, which git ignores; tools/kafka runs them.
 kafka_pom=tools/kafka-deps/pom.xml
 kafka_stamp=tools/lib/kafka/.resolved-from
-if [ ! -f "$kafka_stamp" ] || ! cmp -s "$kafka_pom" "$kafka_stamp"; then
+if stale "$kafka_pom" "$kafka_stamp"; then
   echo "install-deps: resolving Apache Kafka's jars (Maven)"
   rm -rf tools/lib/kafka
   mvn -q -B -Dstyle.color=never -f "$kafka_pom" dependency:copy-dependencies -DoutputDirectory="$PWD/tools/lib/kafka" \
@@ -65,7 +69,7 @@ fi
 # that needs no server. Build output goes to a temporary folder, not the source tree.
 java_pom=tests/java/pom.xml
 java_stamp=tools/lib/java-tests.resolved-from
-if [ -f "$java_pom" ] && { [ ! -f "$java_stamp" ] || ! cmp -s "$java_pom" "$java_stamp"; }; then
+if [ -f "$java_pom" ] && stale "$java_pom" "$java_stamp"; then
   echo "install-deps: resolving the Java client tests' dependencies (Maven)"
   java_build="$(mktemp -d)"
   mvn -q -B -Dstyle.color=never -f "$java_pom" -Dtrib.build.dir="$java_build" \
@@ -78,15 +82,20 @@ fi
 # Go clients (franz-go, sarama), pinned by tests/integration/go/go.sum; the module cache
 # (~/go/pkg/mod) keeps them between runs. Compiling the tests once (running none) fills Go's
 # build cache, so ctest's `go test` (offline, GOPROXY=off) only links.
-if [ -f tests/integration/go/go.mod ]; then
+go_sum=tests/integration/go/go.sum
+go_stamp=tools/lib/go-tests.resolved-from
+if [ -f "$go_sum" ] && stale "$go_sum" "$go_stamp"; then
+  echo "install-deps: downloading and compiling the Go client tests' modules"
   (cd tests/integration/go && go mod download && go vet ./... && go test -count=1 -run '^$' ./... >/dev/null)
+  mkdir -p tools/lib
+  cp "$go_sum" "$go_stamp"
 fi
 
 # The newest confluent-kafka from PyPI (its wheel carries a current librdkafka) in a virtual
 # environment beside Debian's python3-confluent-kafka 1.7 (librdkafka 2.0.2), so the tests run
 # on two generations of librdkafka. Debian's pytest and kafka-python stay visible in it.
 venv=tools/venv
-if [ ! -f "$venv/.installed" ] || ! cmp -s tools/requirements-pypi.txt "$venv/.installed"; then
+if stale tools/requirements-pypi.txt "$venv/.installed"; then
   echo "install-deps: making $venv (PyPI confluent-kafka)"
   rm -rf "$venv"
   /usr/bin/python3 -m venv --system-site-packages "$venv"

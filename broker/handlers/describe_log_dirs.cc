@@ -18,11 +18,6 @@ struct replica_log {
     int64_t offset_lag = 0;
 };
 
-// Whether `self` holds a replica of the partition.
-bool has_replica(const partition_info& p, int32_t self) {
-    return std::find(p.replicas.begin(), p.replicas.end(), self) != p.replicas.end();
-}
-
 } // namespace
 
 // This broker has one log directory (the first of log.dirs) holding every replica it hosts.
@@ -39,7 +34,7 @@ handler_result<protocol::describe_log_dirs_response> describe_log_dirs_handler::
     if (!req.topics) {
         for (const auto& [name, t] : snap->topics) {
             for (const auto& p : t.partitions) {
-                if (has_replica(p, self)) {
+                if (p.has_replica(self)) {
                     wanted.insert({name, p.id.value()});
                 }
             }
@@ -48,7 +43,7 @@ handler_result<protocol::describe_log_dirs_response> describe_log_dirs_handler::
         for (const auto& t : *req.topics) {
             for (int32_t index : t.partitions) {
                 const auto* p = snap->partition(t.topic, index);
-                if (p && has_replica(*p, self)) {
+                if (p && p->has_replica(self)) {
                     wanted.insert({t.topic, index});
                 }
             }

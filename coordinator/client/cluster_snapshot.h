@@ -9,6 +9,7 @@
 #include "common/ids.h"
 #include "protocol/wire.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -40,6 +41,11 @@ struct partition_info {
     std::vector<int32_t> replicas;
     std::vector<int32_t> isr;
     bool operator==(const partition_info&) const = default;
+
+    // Whether `node` holds a replica of this partition.
+    bool has_replica(int32_t node) const {
+        return std::find(replicas.begin(), replicas.end(), node) != replicas.end();
+    }
 };
 
 struct topic_info {
