@@ -135,7 +135,8 @@ if [[ " $systems " == *" kafka "* ]] && ! compgen -G "$root/tools/lib/kafka/kafk
 fi
 
 free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  /usr/bin/python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import harness; print(harness.free_port())' \
+    "$root/tests/integration"
 }
 
 # What the run writes to the data filesystem, per system: P1's runs and P1x1, P2 (at most

@@ -52,7 +52,9 @@ def test_compose_environment_with_internal_and_external_listeners(tmp_path):
             assert metadata_brokers(external) == {7: ("localhost", external)}
         finally:
             proc.terminate()
-            assert proc.wait(20) == 0
+            code = proc.wait(20)
+            print((tmp_path / "broker.log").read_text(errors="replace"))  # shown when the test fails
+            assert code == 0
 
 
 def test_version_of_both_programs(tmp_path):

@@ -15,6 +15,7 @@ python3-kafka and python3-pytest; the default `python3` on the build machines do
 Every wait here is bounded in time, and every loop in count or time.
 """
 import os
+import random
 import signal
 import socket
 import struct
@@ -37,11 +38,32 @@ def broker_binary():
     return path
 
 
+def loopback_port_range():
+    """Ports [low, high) under the kernel's ephemeral range. A port from bind(0) is one the
+    kernel may hand out again a moment later to any socket, such as the coordinator a broker
+    embeds or a client's connection, and a broker told to listen on it then fails to start;
+    ports under the range are only ever taken by someone asking for them by number."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            first = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        first = 32768
+    return max(1024, first - 12000), first
+
+
 def free_port():
-    """A loopback port nobody listens on right now (bind to 0, read it, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nobody listens on right now, chosen at random under the kernel's
+    ephemeral range (see loopback_port_range)."""
+    low, high = loopback_port_range()
+    for _ in range(200):
+        port = random.randrange(low, high)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {low}..{high - 1} after 200 tries")
 
 
 class _Process:

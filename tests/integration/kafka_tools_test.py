@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from apache_kafka import kafka_tool  # noqa: E402
 from harness import (API_METADATA, SOURCE_DIR, broker_binary, consume_all,  # noqa: E402
-                     coordinator_binary, free_port, java_partition, metadata_v1_no_topics,
+                     coordinator_binary, free_port, loopback_port_range, java_partition, metadata_v1_no_topics,
                      parse_metadata_v1_brokers, read_response, send_request)
 
 RUN_SH = SOURCE_DIR / "scripts" / "run.sh"
@@ -43,7 +43,7 @@ def free_port_run(count, attempts=50):
     """The first of `count` consecutive loopback ports that are all free right now."""
     for _ in range(attempts):
         base = free_port()
-        if base + count > 65535:
+        if base + count > loopback_port_range()[1]:
             continue
         socks = []
         try:

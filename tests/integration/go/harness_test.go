@@ -14,11 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -77,13 +79,30 @@ func testRoot(t *testing.T) string {
 	return dir
 }
 
+// freePort is a loopback port nobody listens on right now, chosen at random under the kernel's
+// ephemeral range. A port from Listen(":0") is one the kernel may hand out again a moment later
+// to any socket (a client connection, the coordinator a broker embeds), and a broker told to
+// listen on it then fails to start; ports under the range are only taken by someone asking.
 func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
+	first := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				first = n
+			}
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	low := max(1024, first-12000)
+	for range 200 {
+		port := low + rand.IntN(first-low)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			l.Close()
+			return port
+		}
+	}
+	t.Fatalf("no free loopback port in %d..%d", low, first-1)
+	return 0
 }
 
 // startBroker starts a broker for this test and stops it (SIGTERM) when the test ends; a failed

@@ -47,13 +47,33 @@ abstract class ServerProcess implements Target, AutoCloseable {
         return 1;
     }
 
-    /** A loopback port nobody listens on right now (bind to 0, read it, close). */
+    /**
+     * A loopback port nobody listens on right now, chosen at random under the kernel's ephemeral
+     * range. A port from bind(0) is one the kernel may hand out again a moment later to any socket
+     * (a client connection, the coordinator a broker embeds), and a server told to listen on it
+     * then fails to start; ports under the range are only taken by someone asking for them.
+     */
     static int freePort() {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
+        int first = 32768;
+        // readLine, not Files.readString: /proc reports a size of 0 and readString stops short.
+        try (var in = java.nio.file.Files.newBufferedReader(
+                java.nio.file.Path.of("/proc/sys/net/ipv4/ip_local_port_range"))) {
+            first = Integer.parseInt(in.readLine().trim().split("\\s+")[0]);
+        } catch (IOException | RuntimeException e) {
+            // keep Linux's default
         }
+        first = Math.max(first, 2048);
+        int low = Math.max(1024, first - 12000);
+        var random = java.util.concurrent.ThreadLocalRandom.current();
+        for (int i = 0; i < 200; i++) {
+            int port = random.nextInt(low, first);
+            try (ServerSocket s = new ServerSocket(port, 1, InetAddress.getLoopbackAddress())) {
+                return port;
+            } catch (IOException e) {
+                // taken: try another
+            }
+        }
+        throw new IllegalStateException("no free loopback port in " + low + ".." + (first - 1));
     }
 
     /** Starts `command` with output appended to the log, then waits until it serves. */
@@ -98,6 +118,8 @@ abstract class ServerProcess implements Target, AutoCloseable {
 
     void kill() throws InterruptedException {
         if (process != null && process.isAlive()) {
+            // Children first: apache_kafka.py's JVM would outlive a killed launcher.
+            process.descendants().forEach(ProcessHandle::destroyForcibly);
             process.destroyForcibly();
             process.waitFor(STOP_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
         }
@@ -160,7 +182,8 @@ abstract class ServerProcess implements Target, AutoCloseable {
             int brokers = b.getInt();
             for (int i = 0; i < brokers && i < 1000; i++) {
                 int node = b.getInt();
-                b.position(b.position() + b.getShort());        // host
+                short host = b.getShort();
+                b.position(b.position() + host);
                 b.getInt();                                       // port
                 short rack = b.getShort();
                 if (rack > 0) {
