@@ -39,6 +39,8 @@ const config::schema& coordinator_schema() {
         add("process.roles", type::list, std::nullopt, "Accepted for compatibility (controller).");
         add("controller.listener.names", type::list, std::nullopt, "Accepted for compatibility.");
         add("listener.security.protocol.map", type::list, std::nullopt, "Accepted for compatibility.");
+        add("tributary.http.listener", type::string, std::nullopt,
+            "host:port serving /metrics, /healthz and /readyz over HTTP; unset: not served.");
         return s;
     }();
     return s;

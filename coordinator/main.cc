@@ -5,10 +5,14 @@
 // Settings use Apache Kafka's names; KAFKA_* environment variables override the file.
 // SIGINT / SIGTERM stop it cleanly: listeners close, the metadata log is closed (flushed,
 // marked clean).
+#include "common/listeners.h"
 #include "common/log.h"
+#include "common/status_server.h"
 #include "coordinator/coordinator_config.h"
 
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <prometheus/gauge.h>
 
 #include <iostream>
 
@@ -37,17 +41,61 @@ int main(int argc, char** argv) {
 
     steady_clock clk;
     service svc(cfg, clk);
+    asio::io_context main_ctx(1);
+    std::atomic<bool> serving{false};
+    // /metrics: what the controller knows about the cluster, refreshed every second.
+    auto registry = std::make_shared<prometheus::Registry>();
+    auto& brokers = prometheus::BuildGauge()
+                        .Name("tributary_coordinator_brokers")
+                        .Help("Brokers registered with this coordinator, by state")
+                        .Register(*registry);
+    auto& registered = brokers.Add({{"state", "registered"}});
+    auto& usable = brokers.Add({{"state", "usable"}});
+    auto& topics = prometheus::BuildGauge()
+                       .Name("tributary_coordinator_topics")
+                       .Help("Topics in the cluster's metadata")
+                       .Register(*registry)
+                       .Add({});
+    status_server status(main_ctx, registry, [&] { return serving.load(); });
     try {
         svc.start();
+        if (raw.has("tributary.http.listener")) {
+            auto hp = config::parse_host_port(raw.get_string("tributary.http.listener"), true);
+            auto port = status.start(hp.host, hp.port);
+            TLOG_INFO("metrics and health on {}:{} (/metrics, /healthz, /readyz)", hp.host.empty() ? "*" : hp.host,
+                      port);
+        }
     } catch (const std::exception& e) {
         TLOG_ERROR("start-up failed: {}", e.what());
+        svc.stop();
         return 1;
     }
+    serving = true;
     TLOG_INFO("coordinator {} ready", cfg.controller.id.value());
 
-    asio::io_context main_ctx(1);
+    asio::steady_timer refresh(main_ctx);
+    std::function<void()> schedule = [&] {
+        refresh.expires_after(std::chrono::seconds(1));
+        refresh.async_wait([&](boost::system::error_code ec) {
+            if (ec) {
+                return;
+            }
+            svc.call([&](controller& c) {
+                registered.Set(static_cast<double>(c.image().brokers().size()));
+                usable.Set(static_cast<double>(c.usable_brokers().size()));
+                topics.Set(static_cast<double>(c.image().topics().size()));
+            });
+            schedule();
+        });
+    };
+    schedule();
     asio::signal_set signals(main_ctx, SIGINT, SIGTERM);
-    signals.async_wait([&](boost::system::error_code, int sig) { TLOG_INFO("signal {}: shutting down", sig); });
+    signals.async_wait([&](boost::system::error_code, int sig) {
+        TLOG_INFO("signal {}: shutting down", sig);
+        serving = false;
+        refresh.cancel();
+        status.stop();
+    });
     main_ctx.run();
 
     svc.stop();

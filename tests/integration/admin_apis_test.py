@@ -9,7 +9,7 @@ import urllib.request
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from harness import admin_create_topic, free_port, kafkajs, read_response, send_request
+from harness import Coordinator, admin_create_topic, free_port, kafkajs, read_response, send_request
 
 
 def produce(bootstrap, topic, values, timestamps=None):
@@ -142,3 +142,32 @@ def test_find_coordinator_says_groups_are_not_served_yet(broker):
             n = frame[pos] - 1  # error message (compact nullable string)
             assert n > 0 and b"not served" in frame[pos + 1:pos + 1 + n]
             pos += 1 + n + 1    # message, tags
+
+
+def test_coordinator_serves_metrics_health_and_readiness(tmp_path, make_broker):
+    """The coordinator answers /healthz and /readyz (the Kubernetes probes use them) and counts
+    in /metrics the brokers that joined it and the topics it knows."""
+    port = free_port()
+    coord = Coordinator(tmp_path / "coordinator", overrides={"tributary.http.listener": f"127.0.0.1:{port}"})
+    coord.start()
+    try:
+        b = make_broker(overrides={"controller.quorum.voters": coord.voters})
+        admin_create_topic(b.bootstrap, "counted", 1)
+
+        def get(path):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+                return r.status, r.read().decode()
+
+        assert get("/healthz")[0] == 200
+        assert get("/readyz")[0] == 200
+        wanted = ('tributary_coordinator_brokers{state="registered"} 1',
+                  'tributary_coordinator_brokers{state="usable"} 1', "tributary_coordinator_topics 1")
+        deadline = time.monotonic() + 10
+        while True:  # refreshed every second
+            text = get("/metrics")[1]
+            if all(w in text for w in wanted) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert all(w in text for w in wanted), text
+    finally:
+        assert coord.stop() == 0
