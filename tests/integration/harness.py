@@ -242,11 +242,11 @@ class Coordinator(_Process):
 
 
 
-def lists_itself(port, node_id, timeout=2):
-    """True when the server on `port` answers ApiVersions and its Metadata lists `node_id`:
+def lists_itself(port, node_id, timeout=2, host="127.0.0.1"):
+    """True when the server on host:port answers ApiVersions and its Metadata lists `node_id`:
     a Kafka broker ready for clients (Tributary's and Apache Kafka's alike)."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        with socket.create_connection((host, port), timeout=timeout) as s:
             s.settimeout(timeout)
             send_request(s, API_VERSIONS, 0, 1, b"")
             corr, body = read_response(s)
