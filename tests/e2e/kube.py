@@ -194,12 +194,14 @@ def _https_ok(url, context):
         return False
 
 
-def write_kubeconfig(path, server, ca, crt, key, user):
-    """A kubeconfig (JSON is YAML) with one cluster, user and context, pointing at files."""
+def write_kubeconfig(path, server, ca, user, crt=None, key=None, token=None):
+    """A kubeconfig (JSON is YAML) with one cluster, user and context: the user authenticates
+    with a client certificate (crt, key: file paths) or a bearer token."""
+    credentials = {"client-certificate": str(crt), "client-key": str(key)} if crt else {"token": token}
     config = {
         "apiVersion": "v1", "kind": "Config", "current-context": user, "preferences": {},
         "clusters": [{"name": "tributary-test", "cluster": {"server": server, "certificate-authority": str(ca)}}],
-        "users": [{"name": user, "user": {"client-certificate": str(crt), "client-key": str(key)}}],
+        "users": [{"name": user, "user": credentials}],
         "contexts": [{"name": user, "context": {"cluster": "tributary-test", "user": user}}],
     }
     Path(path).write_text(json.dumps(config, indent=2))
@@ -223,6 +225,7 @@ class ControlPlane:
         self.pki = None
         self.kubeconfig = self.root / "admin.kubeconfig"
         self.server = None
+        self.etcd_url = None
         self.components = []
         self.start_seconds = None
 
@@ -265,11 +268,11 @@ class ControlPlane:
             while list(ports.values()).count(ports[name]) > 1:
                 ports[name] = free_port()
         self.server = f"https://127.0.0.1:{ports['apiserver']}"
+        self.etcd_url = f"http://127.0.0.1:{ports['etcd_client']}"
         self._write_kubeconfigs()
 
         etcd = self._spawn("etcd", self._etcd_args(ports))
-        wait_for("etcd /health", lambda: _http_json(f"http://127.0.0.1:{ports['etcd_client']}/health",
-                                                    "health") == "true",
+        wait_for("etcd /health", lambda: http_json(f"{self.etcd_url}/health", "health") == "true",
                  START_TIMEOUT_S, abort=etcd.check_alive)
 
         api = self._spawn("kube-apiserver", self._apiserver_args(ports))
@@ -307,6 +310,9 @@ class ControlPlane:
         for name in ("controller-manager-serving", "scheduler-serving"):
             p.cert(name, name, server_sans=["IP:127.0.0.1", "DNS:localhost"])
         p.cert("admin", "admin", groups=["system:masters"])
+        # What the apiserver shows aggregated API servers; the controller-manager and scheduler
+        # read its CA and log errors over and over while there is none.
+        p.cert("front-proxy-client", "front-proxy-client")
         # The default RBAC roles bind these user names.
         p.cert("controller-manager", "system:kube-controller-manager")
         p.cert("scheduler", "system:kube-scheduler")
@@ -314,14 +320,18 @@ class ControlPlane:
 
     def _write_kubeconfigs(self):
         for name in ("admin", "controller-manager", "scheduler"):
-            write_kubeconfig(self.root / f"{name}.kubeconfig", self.server, self.pki.ca_crt,
-                             self.pki.dir / f"{name}.crt", self.pki.dir / f"{name}.key", name)
+            write_kubeconfig(self.root / f"{name}.kubeconfig", self.server, self.pki.ca_crt, name,
+                             self.pki.dir / f"{name}.crt", self.pki.dir / f"{name}.key")
 
     def kubeconfig_for(self, name, user_cn, groups=()):
         """A kubeconfig root/<name>.kubeconfig for a new client certificate CN=user_cn,
         O=each of groups; e.g. ("node-a", "system:node:node-a", ["system:nodes"])."""
         crt, key = self.pki.cert(name, user_cn, groups=groups)
-        return write_kubeconfig(self.root / f"{name}.kubeconfig", self.server, self.pki.ca_crt, crt, key, name)
+        return write_kubeconfig(self.root / f"{name}.kubeconfig", self.server, self.pki.ca_crt, name, crt, key)
+
+    def token_kubeconfig(self, path, token, user="token-user"):
+        """A kubeconfig at `path` that authenticates with a bearer token (a ServiceAccount's)."""
+        return write_kubeconfig(path, self.server, self.pki.ca_crt, user, token=token)
 
     def _tls_context(self, crt=None, key=None):
         ctx = ssl.create_default_context(cafile=str(self.pki.ca_crt))
@@ -332,7 +342,7 @@ class ControlPlane:
     # --- command lines ---
 
     def _etcd_args(self, ports):
-        client = f"http://127.0.0.1:{ports['etcd_client']}"
+        client = self.etcd_url
         peer = f"http://127.0.0.1:{ports['etcd_peer']}"
         return ["--name", "test", "--data-dir", self.root / "etcd",
                 "--listen-client-urls", client, "--advertise-client-urls", client,
@@ -343,7 +353,7 @@ class ControlPlane:
 
     def _apiserver_args(self, ports):
         p = self.pki.dir
-        return [f"--etcd-servers=http://127.0.0.1:{ports['etcd_client']}",
+        return [f"--etcd-servers={self.etcd_url}",
                 "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
                 f"--secure-port={ports['apiserver']}",
                 # The endpoint reconciler refuses a loopback advertise address; without it the
@@ -355,7 +365,14 @@ class ControlPlane:
                 f"--service-account-key-file={p / 'service-account.pub'}",
                 f"--service-account-signing-key-file={p / 'service-account.key'}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--authorization-mode=Node,RBAC"]
+                "--authorization-mode=Node,RBAC",
+                f"--requestheader-client-ca-file={self.pki.ca_crt}",
+                "--requestheader-allowed-names=front-proxy-client",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={p / 'front-proxy-client.crt'}",
+                f"--proxy-client-key-file={p / 'front-proxy-client.key'}"]
 
     def _component_common(self, name, port):
         kc = self.root / f"{name}.kubeconfig"
@@ -388,16 +405,17 @@ class ControlPlane:
                    HELM_DATA_HOME=str(self.root / "helm" / "data"))
         return env
 
-    def _run(self, tool, args, input, check, timeout):
-        cmd = [str(kube_bin(tool)), "--kubeconfig", str(self.kubeconfig), *map(str, args)]
+    def _run(self, tool, args, input, check, timeout, kubeconfig=None):
+        cmd = [str(kube_bin(tool)), "--kubeconfig", str(kubeconfig or self.kubeconfig), *map(str, args)]
         r = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout, env=self._env())
         if check and r.returncode != 0:
             raise KubectlError(r.returncode, cmd, r.stdout, r.stderr)
         return r
 
-    def kubectl(self, *args, input=None, check=True, timeout=60):
-        """kubectl as cluster admin; returns the CompletedProcess (text)."""
-        return self._run("kubectl", args, input, check, timeout)
+    def kubectl(self, *args, input=None, check=True, timeout=60, kubeconfig=None):
+        """kubectl as cluster admin (or as the user of `kubeconfig`); returns the
+        CompletedProcess (text); raises KubectlError when it fails and `check`."""
+        return self._run("kubectl", args, input, check, timeout, kubeconfig)
 
     def helm(self, *args, input=None, check=True, timeout=120):
         """helm as cluster admin, its cache and config under root/helm."""
@@ -439,7 +457,8 @@ class ControlPlane:
         return out
 
 
-def _http_json(url, field):
+def http_json(url, field):
+    """GET url and return one field of its JSON answer; None when that fails."""
     try:
         with urllib.request.urlopen(url, timeout=5) as r:
             return json.loads(r.read()).get(field)
