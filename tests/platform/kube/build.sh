@@ -17,6 +17,7 @@ dest="${XDG_CACHE_HOME:-$HOME/.cache}/tributary/kube/$key"
 if [ "${1:-}" = "--bin-dir" ]; then echo "$dest/bin"; exit 0; fi
 if [ -f "$dest/built" ]; then echo "$dest/bin"; exit 0; fi
 
+echo "kube/build.sh: building the pinned Kubernetes, etcd and helm into $dest (about 13 min on 2 cores the first time)" >&2
 export PATH="$PATH:/usr/local/go/bin" GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=readonly"
 stage="$dest/bin.partial"
 rm -rf "$stage"
@@ -61,4 +62,8 @@ echo "kube/build.sh: all built in $((SECONDS - total)) s" >&2
 rm -rf "$dest/bin"
 mv "$stage" "$dest/bin"
 printf 'kubernetes %s\nhelm %s\n' "$kv" "$hv" > "$dest/built"
+# Binaries for older pins are ~460 MB a set; keep only this one.
+for old in "$(dirname "$dest")"/*/; do
+  [ "$(basename "$old")" = "$key" ] || rm -rf "$old"
+done
 echo "$dest/bin"
