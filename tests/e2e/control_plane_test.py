@@ -117,6 +117,31 @@ def test_a_service_account_without_rights_is_forbidden(control_plane, namespace,
     assert r.returncode != 0 and "Forbidden" in r.stderr
 
 
+def test_kubeconfig_for_a_node_identity(control_plane):
+    """What the node agent gets: a client certificate the apiserver maps to the node's user and
+    group, with the rights the Node authorizer gives a kubelet and no more."""
+    kc = control_plane.kubeconfig_for("node-x", "system:node:node-x", ["system:nodes"])
+    me = json.loads(control_plane.kubectl("auth", "whoami", "-o", "json", kubeconfig=kc).stdout)
+    assert me["status"]["userInfo"]["username"] == "system:node:node-x"
+    assert "system:nodes" in me["status"]["userInfo"]["groups"]
+
+    def can(*args):
+        r = control_plane.kubectl("auth", "can-i", *args, kubeconfig=kc, check=False)
+        assert r.stdout.startswith(("yes", "no")), r  # anything else is an error, not an answer
+        return r.stdout.startswith("yes")
+    assert can("create", "nodes")
+    assert can("patch", "pods", "--subresource=status", "-n", "default")
+    assert can("update", "leases.coordination.k8s.io/node-x", "-n", "kube-node-lease")
+    assert not can("list", "secrets", "-n", "default")
+    # The Node authorizer lets a node read a ConfigMap only when a pod bound to it uses it.
+    assert not can("get", "configmaps/settings", "-n", "default")
+    assert not can("create", "deployments.apps", "-n", "default")
+
+    for bad in ("admin", "Node X", ""):
+        with pytest.raises(ValueError):
+            control_plane.kubeconfig_for(bad, "someone")
+
+
 DEPLOYMENT = """
 apiVersion: apps/v1
 kind: Deployment

@@ -17,6 +17,7 @@ import ctypes
 import functools
 import json
 import os
+import re
 import shutil
 import signal
 import ssl
@@ -326,7 +327,12 @@ class ControlPlane:
     def kubeconfig_for(self, name, user_cn, groups=()):
         """A kubeconfig root/<name>.kubeconfig for a new client certificate CN=user_cn,
         O=each of groups; e.g. ("node-a", "system:node:node-a", ["system:nodes"])."""
-        crt, key = self.pki.cert(name, user_cn, groups=groups)
+        if self.server is None:
+            raise RuntimeError("kubeconfig_for: start() the control plane first")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]*", name) or name in ("admin", "controller-manager", "scheduler"):
+            raise ValueError(f"kubeconfig_for: {name!r} is not a usable name (lower-case letters, digits, "
+                             "'.', '-'; not one the control plane uses itself)")
+        crt, key = self.pki.cert(f"user-{name}", user_cn, groups=groups)
         return write_kubeconfig(self.root / f"{name}.kubeconfig", self.server, self.pki.ca_crt, name, crt, key)
 
     def token_kubeconfig(self, path, token, user="token-user"):
