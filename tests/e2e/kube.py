@@ -5,12 +5,17 @@
   ControlPlane(root)    etcd, kube-apiserver, kube-controller-manager and kube-scheduler as
                         child processes, with a CA, certificates and service-account keys made
                         with openssl under root/pki, data under root/etcd, logs under
-                        root/logs/<component>.log. start() returns when all of them are ready;
-                        stop() ends them (also at interpreter exit, as a backstop).
+                        root/logs/<component>.log. start() returns when all of them are ready
+                        (about 10 s here); stop() ends them (also at interpreter exit, as a
+                        backstop). Clients: kubectl(), helm(), get_json(); identities:
+                        kubeconfig (admin), kubeconfig_for(name, cn, groups) (client
+                        certificate), token_kubeconfig(path, token); new_namespace(),
+                        delete_namespace(); log_tail() for failure messages.
 
 Certificates use EC P-256 keys: openssl makes one in milliseconds (RSA 2048 takes ~0.1 s each).
 Every process gets PR_SET_PDEATHSIG, so none outlives the test process even when that one is
-killed. Every wait here is bounded in time.
+killed (start the control plane from the main thread: the signal follows the forking thread).
+Every wait here is bounded in time.
 """
 import atexit
 import ctypes
