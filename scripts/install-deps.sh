@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything Tributary needs to build, run, test and benchmark, on Debian bookworm,
 # as root. Idempotent: packages already present are left alone, and the script is quick then.
+#
+#   scripts/install-deps.sh          everything (scripts/test.sh)
+#   scripts/install-deps.sh --base   all but the Kubernetes binaries, which only the e2e tests use
+#                                    and whose first build takes minutes (scripts/build.sh, run.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+kubernetes=1
+[ "${1:-}" = --base ] && kubernetes=0
 
 packages=(
   # toolchain
@@ -13,7 +19,9 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   kcat python3-confluent-kafka python3-kafka python3-pytest python3-snappy python3-lz4 python3-zstandard
-  gzip zstd lz4 burrow fio iperf3 procps curl python3-venv
+  gzip zstd lz4 burrow fio iperf3 procps curl python3-venv python3-yaml
+  # the e2e tests' control plane certificates (tests/e2e/kube.py)
+  openssl
 )
 # Apache Kafka's tools, Java client and broker (from Maven Central, below) run on Java 17 and
 # are resolved by Maven; the machine may bring both already, otherwise Debian's.
@@ -108,9 +116,6 @@ fi
 # proxy at the versions tests/platform/kube/*/go.sum pin, into
 # ~/.cache/tributary/kube/<key of the pins>. build.sh keeps its own stamp there and returns at
 # once when the pins have not changed; the first build takes about 13 minutes on 2 cores.
-# tests/e2e/kube.py makes the control plane's certificates with the openssl command.
-if ! dpkg-query -W -f='${Status}' openssl 2>/dev/null | grep -q "install ok installed"; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null
+if [ "$kubernetes" = 1 ]; then
+  tests/platform/kube/build.sh >/dev/null
 fi
-tests/platform/kube/build.sh >/dev/null
