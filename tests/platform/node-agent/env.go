@@ -101,10 +101,11 @@ type sources interface {
 	secret(ns, name string) (*corev1.Secret, error)
 }
 
-// buildEnv computes a container's environment in Kubernetes' order: envFrom, then env, each
-// value expanded against the variables defined before it. It returns "K=V" pairs (later
-// duplicates win) and the final map for expanding command and args.
-func buildEnv(p *corev1.Pod, c *corev1.Container, f podFacts, src sources) ([]string, map[string]string, error) {
+// buildEnv computes a container's environment in Kubernetes' order: base (what the runtime
+// and the image set, e.g. PATH), then envFrom, then env, each value expanded against the
+// variables defined before it. It returns "K=V" pairs (later duplicates win) and the final
+// map for expanding command and args.
+func buildEnv(p *corev1.Pod, c *corev1.Container, f podFacts, src sources, base [][2]string) ([]string, map[string]string, error) {
 	vars := map[string]string{}
 	var order []string
 	set := func(k, v string) {
@@ -112,6 +113,9 @@ func buildEnv(p *corev1.Pod, c *corev1.Container, f podFacts, src sources) ([]st
 			order = append(order, k)
 		}
 		vars[k] = v
+	}
+	for _, kv := range base {
+		set(kv[0], kv[1])
 	}
 	for _, from := range c.EnvFrom {
 		data, err := envFromData(p.Namespace, from, src)

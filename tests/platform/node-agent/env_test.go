@@ -84,12 +84,12 @@ func TestBuildEnv(t *testing.T) {
 		},
 	}
 	f := podFacts{allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}}
-	env, vars, err := buildEnv(testPod(), c, f, src)
+	env, vars, err := buildEnv(testPod(), c, f, src, [][2]string{{"PATH", "/bin"}, {"CPU", "base"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"CM_A=overridden", "CM_B=from-cm", "INDEX=2", "ID=node-2-$(LATER)-$(INDEX)",
-		"LATER=x", "PW=s3cret", "CPU=2000"}
+	want := []string{"PATH=/bin", "CPU=2000", "CM_A=overridden", "CM_B=from-cm", "INDEX=2", "ID=node-2-$(LATER)-$(INDEX)",
+		"LATER=x", "PW=s3cret"}
 	if !slices.Equal(env, want) {
 		t.Fatalf("env %q\nwant %q", env, want)
 	}
@@ -98,7 +98,7 @@ func TestBuildEnv(t *testing.T) {
 	}
 	c.Env = []corev1.EnvVar{{Name: "X", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 		LocalObjectReference: corev1.LocalObjectReference{Name: "sec"}, Key: "missing"}}}}
-	if _, _, err := buildEnv(testPod(), c, f, src); err == nil {
+	if _, _, err := buildEnv(testPod(), c, f, src, nil); err == nil {
 		t.Fatal("a missing required key must be an error")
 	}
 }
