@@ -102,3 +102,15 @@ if stale tools/requirements-pypi.txt "$venv/.installed"; then
   "$venv/bin/pip" install -q --disable-pip-version-check -r tools/requirements-pypi.txt
   cp tools/requirements-pypi.txt "$venv/.installed"
 fi
+
+# Kubernetes control plane for the e2e tests (tests/platform/kube/README.md): kube-apiserver,
+# kube-controller-manager, kube-scheduler, kubectl, etcd and helm, compiled from the Go module
+# proxy at the versions tests/platform/kube/*/go.sum pin, into
+# ~/.cache/tributary/kube/<key of the pins>. build.sh keeps its own stamp there and returns at
+# once when the pins have not changed; the first build takes about 13 minutes on 2 cores.
+# tests/e2e/kube.py makes the control plane's certificates with the openssl command.
+if ! dpkg-query -W -f='${Status}' openssl 2>/dev/null | grep -q "install ok installed"; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null
+fi
+tests/platform/kube/build.sh >/dev/null
