@@ -1,6 +1,7 @@
 """The node agent (tests/platform/node-agent) runs what the scheduler binds to its nodes: these
 tests create pods with kubectl and check, through the API and through files the pods write,
-what the kubelet would have done."""
+what the kubelet would have done. Pods mount their volumes under /mnt/pod/: the agent makes
+missing mount points on the host (empty folders that stay), so they are kept in one place."""
 import ipaddress
 import json
 import os
@@ -83,11 +84,11 @@ def test_env_command_args_and_volumes(control_plane, node_agent, namespace):
           containers:
           - name: main
             image: localhost/busybox-ish:1.0
-            workingDir: /out
+            workingDir: /mnt/pod/out
             command: [sh, -c, "$(SCRIPT)"]
             args: [ignored-by-sh-c-as-arg0, "$(COLOR)", "$$(COLOR)", "$(UNDEFINED)"]
             env:
-            - {name: SCRIPT, value: 'env > env.txt; echo "$0 $1 $2 $3" > args.txt; pwd > pwd.txt; hostname > hostname.txt; cp /config/app.properties /secret/password . ; stat -c %a /secret/password > mode.txt'}
+            - {name: SCRIPT, value: 'env > env.txt; echo "$0 $1 $2 $3" > args.txt; pwd > pwd.txt; hostname > hostname.txt; cp /mnt/pod/config/app.properties /mnt/pod/secret/password . ; stat -c %a /mnt/pod/secret/password > mode.txt'}
             - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
             - {name: POD_NAMESPACE, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
             - {name: POD_UID, valueFrom: {fieldRef: {fieldPath: metadata.uid}}}
@@ -102,9 +103,9 @@ def test_env_command_args_and_volumes(control_plane, node_agent, namespace):
             - {name: NODE_ID, value: "broker-$(INDEX)-$(COLOR)"}
             envFrom: [{prefix: CFG_, configMapRef: {name: settings}}]
             volumeMounts:
-            - {name: out, mountPath: /out}
-            - {name: config, mountPath: /config}
-            - {name: secret, mountPath: /secret}
+            - {name: out, mountPath: /mnt/pod/out}
+            - {name: config, mountPath: /mnt/pod/config}
+            - {name: secret, mountPath: /mnt/pod/secret}
           volumes:
           - {name: out, emptyDir: {}}
           - {name: config, configMap: {name: settings}}
@@ -123,7 +124,7 @@ def test_env_command_args_and_volumes(control_plane, node_agent, namespace):
                 "CFG_color": "blue", "HOSTNAME": "env"}
     assert {k: env.get(k) for k in expected} == expected
     assert (out / "args.txt").read_text() == "ignored-by-sh-c-as-arg0 blue $(COLOR) $(UNDEFINED)\n"
-    assert (out / "pwd.txt").read_text() == "/out\n"
+    assert (out / "pwd.txt").read_text() == "/mnt/pod/out\n"
     assert (out / "hostname.txt").read_text() == "env\n"
     assert (out / "app.properties").read_text() == "a=1\n"
     assert (out / "password").read_text() == "hunter2"
@@ -143,22 +144,22 @@ def test_readiness_probes_drive_ready(control_plane, node_agent, namespace):
           containers:
           - name: http
             image: {IMAGE}
-            command: [sh, -c, 'until [ -e /gate/http ]; do sleep 0.1; done; exec python3 -m http.server --bind $(POD_IP) {http_port}']
+            command: [sh, -c, 'until [ -e /mnt/pod/gate/http ]; do sleep 0.1; done; exec python3 -m http.server --bind $(POD_IP) {http_port}']
             env: [{{name: POD_IP, valueFrom: {{fieldRef: {{fieldPath: status.podIP}}}}}}]
             ports: [{{name: web, containerPort: {http_port}}}]
             readinessProbe: {{httpGet: {{port: web, path: /}}, periodSeconds: 1}}
-            volumeMounts: [{{name: gate, mountPath: /gate}}]
+            volumeMounts: [{{name: gate, mountPath: /mnt/pod/gate}}]
           - name: tcp
             image: {IMAGE}
-            command: [sh, -c, 'until [ -e /gate/tcp ]; do sleep 0.1; done; exec python3 -c "import socket,os; s=socket.create_server((os.environ[\\"POD_IP\\"], {tcp_port})); [s.accept()[0].close() for _ in iter(int, 1)]"']
+            command: [sh, -c, 'until [ -e /mnt/pod/gate/tcp ]; do sleep 0.1; done; exec python3 -c "import socket,os; s=socket.create_server((os.environ[\\"POD_IP\\"], {tcp_port})); [s.accept()[0].close() for _ in iter(int, 1)]"']
             env: [{{name: POD_IP, valueFrom: {{fieldRef: {{fieldPath: status.podIP}}}}}}]
             readinessProbe: {{tcpSocket: {{port: {tcp_port}}}, periodSeconds: 1}}
-            volumeMounts: [{{name: gate, mountPath: /gate}}]
+            volumeMounts: [{{name: gate, mountPath: /mnt/pod/gate}}]
           - name: exec
             image: {IMAGE}
             command: [sleep, "100000"]
-            readinessProbe: {{exec: {{command: [test, -e, /gate/exec]}}, periodSeconds: 1}}
-            volumeMounts: [{{name: gate, mountPath: /gate}}]
+            readinessProbe: {{exec: {{command: [test, -e, /mnt/pod/gate/exec]}}, periodSeconds: 1}}
+            volumeMounts: [{{name: gate, mountPath: /mnt/pod/gate}}]
           volumes: [{{name: gate, emptyDir: {{}}}}]
     """)
     running = lambda p: all("running" in c["state"] for c in p["status"].get("containerStatuses", [])) \
@@ -214,8 +215,8 @@ def test_restart_policies(control_plane, node_agent, namespace):
           containers:
           - name: main
             image: {IMAGE}
-            command: [sh, -c, "if [ -e /work/failed-once ]; then exit 0; fi; touch /work/failed-once; exit 3"]
-            volumeMounts: [{{name: work, mountPath: /work}}]
+            command: [sh, -c, "if [ -e /mnt/pod/work/failed-once ]; then exit 0; fi; touch /mnt/pod/work/failed-once; exit 3"]
+            volumeMounts: [{{name: work, mountPath: /mnt/pod/work}}]
           volumes: [{{name: work, emptyDir: {{}}}}]
         ---
         apiVersion: v1
@@ -241,7 +242,7 @@ def test_restart_policies(control_plane, node_agent, namespace):
 def test_delete_sends_sigterm_then_sigkill(control_plane, node_agent, namespace):
     cp, ns = control_plane, namespace
     token = uuid.uuid4().hex
-    script = "trap 'echo {what} >> /data/{what}; {after}' TERM; while true; do sleep 0.1; done # " + token
+    script = "trap 'echo {what} >> /mnt/pod/data/{what}; {after}' TERM; while true; do sleep 0.1; done # " + token
     apply(cp, ns, """
         apiVersion: v1
         kind: PersistentVolumeClaim
@@ -258,7 +259,7 @@ def test_delete_sends_sigterm_then_sigkill(control_plane, node_agent, namespace)
               terminationGracePeriodSeconds: {grace}
               containers:
               - {{name: main, image: {IMAGE}, command: [sh, -c, "{script.format(what=name, after=after)}"],
-                 volumeMounts: [{{name: data, mountPath: /data}}]}}
+                 volumeMounts: [{{name: data, mountPath: /mnt/pod/data}}]}}
               volumes: [{{name: data, persistentVolumeClaim: {{claimName: data}}}}]
         """)
         wait_pod(cp, ns, name, "Running", lambda p: phase(p) == "Running")
@@ -296,16 +297,16 @@ def test_statefulset_volumes_and_pod_dns(control_plane, node_agent, namespace):
                 command: [sh, -c]
                 args:
                 - |
-                  echo $(POD_NAME) >> /data/runs
+                  echo $(POD_NAME) >> /mnt/pod/data/runs
                   peer=web-$((1 - INDEX)).web.$NS.svc.cluster.local
-                  until getent hosts $peer > /data/peer.tmp; do sleep 0.2; done
-                  mv /data/peer.tmp /data/peer
+                  until getent hosts $peer > /mnt/pod/data/peer.tmp; do sleep 0.2; done
+                  mv /mnt/pod/data/peer.tmp /mnt/pod/data/peer
                   exec sleep 100000
                 env:
                 - {{name: POD_NAME, valueFrom: {{fieldRef: {{fieldPath: metadata.name}}}}}}
                 - {{name: NS, valueFrom: {{fieldRef: {{fieldPath: metadata.namespace}}}}}}
                 - {{name: INDEX, valueFrom: {{fieldRef: {{fieldPath: "metadata.labels['apps.kubernetes.io/pod-index']"}}}}}}
-                volumeMounts: [{{name: data, mountPath: /data}}]
+                volumeMounts: [{{name: data, mountPath: /mnt/pod/data}}]
           volumeClaimTemplates:
           - metadata: {{name: data}}
             spec: {{accessModes: [ReadWriteOnce], resources: {{requests: {{storage: 1Gi}}}}}}
