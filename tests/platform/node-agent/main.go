@@ -122,6 +122,7 @@ func run(cfg *config) error {
 		return fmt.Errorf("kubeconfig: %v", err)
 	}
 	rest.UserAgent = "tributary-node-agent"
+	rest.QPS, rest.Burst = 50, 100 // the kubelet's defaults; client-go's 5/10 makes pod starts queue
 	client, err := kubernetes.NewForConfig(rest)
 	if err != nil {
 		return err

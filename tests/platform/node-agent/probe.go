@@ -129,13 +129,9 @@ func (w *podWorker) checker(c *corev1.Container, h corev1.ProbeHandler, proc *pr
 	case h.HTTPGet != nil:
 		g := h.HTTPGet
 		return func(ctx context.Context) error {
-			port, err := containerPort(c, g.Port)
+			addr, err := probeAddr(c, podIP, g.Host, g.Port)
 			if err != nil {
 				return err
-			}
-			host := g.Host
-			if host == "" {
-				host = podIP
 			}
 			scheme := strings.ToLower(string(g.Scheme))
 			if scheme == "" {
@@ -145,7 +141,7 @@ func (w *podWorker) checker(c *corev1.Container, h corev1.ProbeHandler, proc *pr
 			if !strings.HasPrefix(path, "/") {
 				path = "/" + path
 			}
-			url := scheme + "://" + net.JoinHostPort(host, strconv.Itoa(port)) + path
+			url := scheme + "://" + addr + path
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 			if err != nil {
 				return err
@@ -169,15 +165,11 @@ func (w *podWorker) checker(c *corev1.Container, h corev1.ProbeHandler, proc *pr
 	case h.TCPSocket != nil:
 		t := h.TCPSocket
 		return func(ctx context.Context) error {
-			port, err := containerPort(c, t.Port)
+			addr, err := probeAddr(c, podIP, t.Host, t.Port)
 			if err != nil {
 				return err
 			}
-			host := t.Host
-			if host == "" {
-				host = podIP
-			}
-			conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+			conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 			if err != nil {
 				return err
 			}
@@ -220,6 +212,15 @@ func runIn(ctx context.Context, cmd *exec.Cmd, env []string) error {
 		<-done
 		return fmt.Errorf("timed out")
 	}
+}
+
+// probeAddr is host:port of an httpGet or tcpSocket probe; the host defaults to the pod IP.
+func probeAddr(c *corev1.Container, podIP, host string, port intstr.IntOrString) (string, error) {
+	n, err := containerPort(c, port)
+	if host == "" {
+		host = podIP
+	}
+	return net.JoinHostPort(host, strconv.Itoa(n)), err
 }
 
 // containerPort resolves a probe port given by number or by the name of a container port.

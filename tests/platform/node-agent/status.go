@@ -36,11 +36,12 @@ func (w *podWorker) statusLoop(ctx context.Context) {
 }
 
 func (w *podWorker) writeStatus(ctx context.Context) error {
-	pods := w.a.client.CoreV1().Pods(w.current().Namespace)
-	p, err := pods.Get(ctx, w.current().Name, metav1.GetOptions{})
+	cur := w.current()
+	cached, err := w.a.podLister.Pods(cur.Namespace).Get(cur.Name) // a stale copy fails with a conflict: retried
 	if err != nil {
 		return err
 	}
+	p := cached.DeepCopy()
 	if p.UID != w.uid {
 		return nil // a new pod of the same name (StatefulSet): not ours
 	}
@@ -51,7 +52,7 @@ func (w *podWorker) writeStatus(ctx context.Context) error {
 		return nil
 	}
 	p.Status = st
-	_, err = pods.UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	_, err = w.a.client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
 	return err
 }
 
