@@ -99,6 +99,19 @@ if [ -f "$go_sum" ] && stale "$go_sum" "$go_stamp"; then
   cp "$go_sum" "$go_stamp"
 fi
 
+# The node agent (tests/platform/node-agent, the kubelet stand-in of the e2e tests), pinned by
+# its go.sum: download its modules and compile it and its tests once, so the e2e fixture's
+# offline `go build` (GOPROXY=off) only links.
+agent_sum=tests/platform/node-agent/go.sum
+agent_stamp=tools/lib/node-agent.resolved-from
+if [ -f "$agent_sum" ] && stale "$agent_sum" "$agent_stamp"; then
+  echo "install-deps: downloading and compiling the node agent's modules"
+  (cd tests/platform/node-agent && go mod download && go vet ./... && go test -count=1 -run '^$' ./... >/dev/null \
+    && go build -o /dev/null .)
+  mkdir -p tools/lib
+  cp "$agent_sum" "$agent_stamp"
+fi
+
 # The newest confluent-kafka from PyPI (its wheel carries a current librdkafka) in a virtual
 # environment beside Debian's python3-confluent-kafka 1.7 (librdkafka 2.0.2), so the tests run
 # on two generations of librdkafka. Debian's pytest and kafka-python stay visible in it.

@@ -8,6 +8,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kube import ControlPlane  # noqa: E402
+from node_agent import NodeAgent  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +20,17 @@ def control_plane(tmp_path_factory):
         yield cp
     finally:
         cp.stop()
+
+
+@pytest.fixture(scope="session")
+def node_agent(control_plane, tmp_path_factory):
+    """The node agent (tests/platform/node-agent) running pods for nodes node-a and node-b."""
+    agent = NodeAgent(control_plane, tmp_path_factory.mktemp("node-agent"))
+    agent.start()
+    try:
+        yield agent
+    finally:
+        agent.stop()
 
 
 @pytest.fixture
@@ -40,3 +52,6 @@ def pytest_runtest_makereport(item, call):
     cp = item.funcargs.get("control_plane") if hasattr(item, "funcargs") else None
     if rep.failed and isinstance(cp, ControlPlane):
         rep.sections.append(("control plane logs", cp.log_tail()))
+    agent = item.funcargs.get("node_agent") if hasattr(item, "funcargs") else None
+    if rep.failed and isinstance(agent, NodeAgent):
+        rep.sections.append(("node agent log", agent.log_tail()))

@@ -1,0 +1,92 @@
+"""Builds and runs tests/platform/node-agent (the kubelet stand-in) against a ControlPlane.
+
+  NodeAgent(control_plane, root)   state under root/state, log in root/node-agent.log
+  start()                          builds the binary (go build, offline), starts it, waits until
+                                   its nodes are Ready and its StorageClass exists
+  stop()                           SIGTERM (it stops every pod it runs), SIGKILL if it hangs
+  pod_dir(ns, pod)                 the folder of a running pod: logs, hosts, volumes/<name>
+  claim_dir(ns, claim)             the directory of the volume bound to a PersistentVolumeClaim
+  log_tail()                       for failure messages
+
+Images it knows: localhost/busybox-ish (the host's /usr/bin:/bin, for sh, sleep, python3) and,
+when TRIB_BROKER/TRIB_COORDINATOR are set, localhost/tributary-broker (their directories plus
+/usr/bin:/bin, as the image's Debian base has a shell), whose entrypoint is tributary-broker.
+Pod IPs come from a /16 of 127.0.0.0/8 picked at random per run, so two ctest entries running
+at once don't hand out the same addresses.
+"""
+import os
+import random
+import subprocess
+from pathlib import Path
+
+from kube import SOURCE_DIR, Component, wait_for
+
+MODULE_DIR = SOURCE_DIR / "tests" / "platform" / "node-agent"
+NODES = ("node-a", "node-b")
+BUSYBOX_ISH = "localhost/busybox-ish"
+BROKER_IMAGE = "localhost/tributary-broker"
+START_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 30
+
+
+def build_agent(out_dir):
+    """go build of the agent into out_dir; offline, from the module cache install-deps.sh fills."""
+    out = Path(out_dir) / "tributary-node-agent"
+    env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="-mod=readonly", GOPROXY="off", CGO_ENABLED="0")
+    env["PATH"] = env.get("PATH", "") + ":/usr/local/go/bin"
+    subprocess.run(["go", "build", "-o", str(out), "."], cwd=MODULE_DIR, env=env, check=True,
+                   capture_output=True, text=True, timeout=600)
+    return out
+
+
+class NodeAgent:
+    def __init__(self, control_plane, root):
+        self.cp = control_plane
+        self.root = Path(root)
+        self.state = self.root / "state"
+        self.pod_ips = f"127.{random.randrange(100, 200)}.0.0/16"
+        self.component = Component("node-agent", self.root / "node-agent.log")
+
+    def _images(self):
+        args = ["--image", f"{BUSYBOX_ISH}=/usr/bin:/bin"]
+        dirs = [str(Path(os.environ[v]).parent) for v in ("TRIB_BROKER", "TRIB_COORDINATOR") if os.environ.get(v)]
+        if dirs:
+            args += ["--image", f"{BROKER_IMAGE}={':'.join(dirs)}:/usr/bin:/bin",
+                     "--image-entrypoint", f"{BROKER_IMAGE}=tributary-broker"]
+        return args
+
+    def start(self):
+        build_dir = Path(os.environ.get("TRIB_BUILD_DIR", self.root)) / "tests" / "platform" / "node-agent"
+        build_dir.mkdir(parents=True, exist_ok=True)
+        binary = build_agent(build_dir)
+        # Its own identity; system:masters because it does what the kubelet, a volume
+        # provisioner and cluster admin setup (the StorageClass) do together.
+        kubeconfig = self.cp.kubeconfig_for("node-agent", "tributary-node-agent", groups=["system:masters"])
+        args = [binary, "--kubeconfig", kubeconfig, "--state-dir", self.state, "--pod-ips", self.pod_ips,
+                "--max-backoff", "2s", *self._images()]
+        for n in NODES:
+            args += ["--node", n]
+        self.component.start(args)
+        wait_for("the node agent's nodes to be Ready and its StorageClass", self._ready, START_TIMEOUT_S,
+                 abort=self.component.check_alive)
+
+    def _ready(self):
+        nodes = self.cp.get_json("nodes")["items"]
+        ready = {n["metadata"]["name"] for n in nodes
+                 if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))}
+        sc = self.cp.kubectl("get", "storageclass", "tributary-local", "-o", "name", check=False)
+        return set(NODES) <= ready and sc.returncode == 0
+
+    def stop(self):
+        self.component.stop()
+
+    def pod_dir(self, ns, pod):
+        p = self.cp.get_json("pod", pod, "-n", ns)
+        return self.state / "pods" / f"{ns}_{pod}_{p['metadata']['uid']}"
+
+    def claim_dir(self, ns, claim):
+        volume = self.cp.get_json("pvc", claim, "-n", ns)["spec"]["volumeName"]
+        return Path(self.cp.get_json("pv", volume)["spec"]["hostPath"]["path"])
+
+    def log_tail(self, chars=6000):
+        return self.component.log_tail(chars)
