@@ -1,0 +1,177 @@
+"""The seeds' cluster on Kubernetes from the plain manifests in manifests/: a coordinator
+StatefulSet and three brokers, applied with kubectl on the test control plane and run by the
+node agent. Clients outside the cluster reach the brokers at their pod IPs (127.1.x.y here):
+the test flips the manifests' one advertised-address setting to the pod IP, as a user without
+pod DNS would. Records go through kcat and through Kafka's own (Java) console tools; a deleted
+broker pod comes back as the same node.id with its data."""
+import json
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+
+from apache_kafka import kafka_tool  # noqa: E402
+from harness import SOURCE_DIR, consume_all, kcat, lists_itself  # noqa: E402
+
+MANIFESTS = SOURCE_DIR / "manifests"
+READY_TIMEOUT_S = 180
+
+
+def manifests(advertise_pod_ip):
+    """Every object in manifests/, with ADVERTISED_HOST set to the pod IP if asked."""
+    docs = []
+    for path in sorted(MANIFESTS.glob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    if advertise_pod_ip:
+        for d in docs:
+            if d["kind"] == "StatefulSet":
+                for c in d["spec"]["template"]["spec"]["containers"]:
+                    for e in c.get("env", []):
+                        if e["name"] == "ADVERTISED_HOST":
+                            e["value"] = "$(POD_IP)"
+    return docs
+
+
+def pods(cp, ns, component):
+    out = cp.kubectl("-n", ns, "get", "pods", "-l", f"app.kubernetes.io/component={component}", "-o", "json").stdout
+    return {p["metadata"]["name"]: p for p in json.loads(out)["items"]}
+
+
+def ready(pod):
+    if pod["metadata"].get("deletionTimestamp"):
+        return False
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", []))
+
+
+def wait_ready(cp, ns, component, count, not_uid=None, timeout=READY_TIMEOUT_S):
+    """The `count` pods of `component`, once all are Ready (and none has uid `not_uid`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ps = pods(cp, ns, component)
+        if (len(ps) == count and all(ready(p) for p in ps.values())
+                and all(p["metadata"]["uid"] != not_uid for p in ps.values())):
+            return ps
+        for name, p in ps.items():  # a pod that can never start: say so now
+            for c in p.get("status", {}).get("containerStatuses", []):
+                waiting = c.get("state", {}).get("waiting", {})
+                assert waiting.get("reason") not in ("ErrImagePull", "ImagePullBackOff", "CreateContainerConfigError"), \
+                    f"{name}: {waiting}"
+        if time.monotonic() > deadline:
+            summary = {n: (p.get("status", {}).get("phase"), p.get("status", {}).get("podIP"),
+                           [(c["type"], c["status"]) for c in p.get("status", {}).get("conditions", [])])
+                       for n, p in ps.items()}
+            raise AssertionError(f"{component} pods not ready within {timeout} s: {summary}\n{cp.log_tail()}")
+        time.sleep(0.5)
+
+
+def broker_addresses(bootstrap):
+    """node id -> host:port, from Metadata (kcat -L -J)."""
+    meta = json.loads(kcat("-b", bootstrap, "-L", "-J").stdout)
+    return {b["id"]: b["name"] for b in meta["brokers"]}
+
+
+def wait_lists(pod_ip, node_id, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not lists_itself(9092, node_id, host=pod_ip):
+        assert time.monotonic() < deadline, f"broker {node_id} at {pod_ip}:9092 does not list itself"
+        time.sleep(0.2)
+
+
+def test_three_brokers_from_plain_manifests(control_plane, namespace, node_agent):
+    cp, ns = control_plane, namespace
+    cp.kubectl("-n", ns, "apply", "-f", "-", input=yaml.safe_dump_all(manifests(advertise_pod_ip=True)))
+
+    coordinators = wait_ready(cp, ns, "coordinator", 1)
+    brokers = wait_ready(cp, ns, "broker", 3)
+    ips = {int(p["metadata"]["labels"]["apps.kubernetes.io/pod-index"]): p["status"]["podIP"]
+           for p in brokers.values()}
+    assert sorted(ips) == [0, 1, 2]
+    assert len(set(ips.values()) | {coordinators["tributary-coordinator-0"]["status"]["podIP"]}) == 4
+    assert all(ip.startswith("127.") for ip in ips.values())
+    bootstrap = ",".join(f"{ip}:9092" for ip in ips.values())
+
+    # Each broker's node.id is its ordinal, and it advertises its pod IP.
+    assert broker_addresses(bootstrap) == {i: f"{ip}:9092" for i, ip in ips.items()}
+
+    # Kafka's tools (the Java client) create a topic with a partition per broker and write to it;
+    # kcat writes too; both read everything back.
+    kafka_tool("kafka-topics", "--bootstrap-server", bootstrap, "--create", "--topic", "k8s",
+               "--partitions", "3", "--replication-factor", "1")
+    java_lines = [f"java-{i}" for i in range(300)]
+    kafka_tool("kafka-console-producer", "--bootstrap-server", bootstrap, "--topic", "k8s",
+               "--producer-property", "acks=all", input="\n".join(java_lines) + "\n")
+    kcat_lines = [f"kcat-{i}" for i in range(300)]
+    kcat("-b", bootstrap, "-P", "-t", "k8s", "-X", "acks=all", input=("\n".join(kcat_lines) + "\n").encode())
+    expected = sorted(java_lines + kcat_lines)
+
+    def everything():
+        got = consume_all(bootstrap, "k8s")
+        return sorted(v.decode() for records in got.values() for (_, _, v) in records), got
+
+    values, by_partition = everything()
+    assert values == expected
+    leaders = {p["partition"]: p["leader"]
+               for t in json.loads(kcat("-b", bootstrap, "-L", "-J", "-t", "k8s").stdout)["topics"]
+               for p in t["partitions"]}
+    assert sorted(leaders.values()) == [0, 1, 2]   # one partition on each broker
+    java_read = []
+    for partition in range(3):
+        out = kafka_tool("kafka-console-consumer", "--bootstrap-server", bootstrap, "--topic", "k8s",
+                         "--partition", partition, "--from-beginning", "--timeout-ms", 20000,
+                         "--max-messages", len(by_partition[partition])).stdout
+        java_read += out.split()
+    assert sorted(java_read) == expected
+
+    # Delete broker 1's pod: the StatefulSet makes a new one, which is broker 1 again, with the
+    # same claim and so the same data, at whatever pod IP it got.
+    old = brokers["tributary-broker-1"]
+    claim = "data-tributary-broker-1"
+    volume = json.loads(cp.kubectl("-n", ns, "get", "pvc", claim, "-o", "json").stdout)["spec"]["volumeName"]
+    cp.kubectl("-n", ns, "delete", "pod", "tributary-broker-1", "--wait=false")
+    brokers = wait_ready(cp, ns, "broker", 3, not_uid=old["metadata"]["uid"])
+    new = brokers["tributary-broker-1"]
+    assert new["metadata"]["uid"] != old["metadata"]["uid"]
+    assert any(v.get("persistentVolumeClaim", {}).get("claimName") == claim for v in new["spec"]["volumes"])
+    assert json.loads(cp.kubectl("-n", ns, "get", "pvc", claim, "-o", "json").stdout)["spec"]["volumeName"] == volume
+    ips[1] = new["status"]["podIP"]
+    wait_lists(ips[1], 1)
+    bootstrap = ",".join(f"{ip}:9092" for ip in ips.values())
+    assert broker_addresses(bootstrap)[1] == f"{ips[1]}:9092"
+    assert everything()[0] == expected
+
+
+def test_clients_in_the_cluster_use_the_pod_dns_names_the_shipped_manifests_advertise(
+        control_plane, namespace, node_agent):
+    """manifests/ as shipped advertise pod DNS names; a client in a pod resolves them (through
+    the node agent's per-pod hosts file, standing in for the cluster DNS) and round-trips."""
+    cp, ns = control_plane, namespace
+    cp.kubectl("-n", ns, "apply", "-f", str(MANIFESTS))
+    wait_ready(cp, ns, "coordinator", 1)
+    wait_ready(cp, ns, "broker", 3)
+    names = [f"tributary-broker-{i}.tributary-broker.{ns}.svc.cluster.local:9092" for i in range(3)]
+    client = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "kcat", "labels": {"app.kubernetes.io/component": "client"}},
+        "spec": {"restartPolicy": "Never", "containers": [{
+            "name": "kcat", "image": "localhost/busybox-ish",
+            "command": ["sh", "-c",
+                        # Metadata lists the brokers by name; the record makes a round trip.
+                        'set -e; kcat -b "$B" -L -J > /tmp/kcat-meta-$$; grep -o \'"name":"[^"]*"\' /tmp/kcat-meta-$$;'
+                        ' echo "through dns" | kcat -b "$B" -P -t dns -X acks=all;'
+                        ' kcat -b "$B" -C -t dns -c 1 -e -f "read: %s\\n"'],
+            "env": [{"name": "B", "value": names[0]}]}]}}
+    cp.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(client))
+    deadline = time.monotonic() + 120
+    while True:
+        phase = cp.get_json("pod", "kcat", "-n", ns).get("status", {}).get("phase")
+        if phase in ("Succeeded", "Failed") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    log = (node_agent.pod_dir(ns, "kcat") / "kcat.log").read_text()
+    assert phase == "Succeeded", log
+    assert "read: through dns" in log
+    for name in names:
+        assert f'"name":"{name}"' in log
