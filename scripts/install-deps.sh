@@ -15,6 +15,11 @@ packages=(
   kcat python3-confluent-kafka python3-kafka python3-pytest python3-snappy python3-lz4 python3-zstandard
   gzip zstd lz4 burrow fio iperf3 procps curl python3-venv
 )
+# Container images (scripts/build-images.sh, tests/images): buildah builds and runs them
+# (--isolation chroot, no daemon), podman imports the base image's tarball, debootstrap makes
+# that base from Debian's archive, checked against debian-archive-keyring. As root the kernel's
+# own overlay filesystem serves buildah's storage: no fuse-overlayfs or uid maps needed.
+packages+=(buildah podman debootstrap debian-archive-keyring)
 # Apache Kafka's tools, Java client and broker (from Maven Central, below) run on Java 17 and
 # are resolved by Maven; the machine may bring both already, otherwise Debian's.
 command -v java >/dev/null 2>&1 || packages+=(default-jdk-headless)
