@@ -10,7 +10,9 @@ in the host's /proc).
   in a container of their own, kcat on the host produces and consumes through them.
 - SIGTERM stops each program cleanly (exit 0). `buildah run` does not forward signals, so the
   test signals the program itself: the child of buildah-chroot-exec, as a kubelet's runtime
-  would signal PID 1 of the container.
+  would signal PID 1 of the container. chroot isolation shares the host's PID namespace, so
+  one more test runs each program as PID 1 of a PID namespace of its own (unshare), where the
+  kernel drops any signal the process has no handler for.
 """
 import json
 import os
@@ -25,7 +27,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from harness import SOURCE_DIR, free_port, kcat  # noqa: E402
+from harness import free_port, kcat, project_version as cmake_version  # noqa: E402
 
 WAIT_S = 30
 UID = 10001
@@ -33,13 +35,8 @@ LABELS = ["title", "description", "version", "revision", "source", "licenses"]
 
 
 def project_version():
-    v = os.environ.get("TRIB_IMAGE_VERSION")
-    if v:
-        return v
-    for line in (SOURCE_DIR / "CMakeLists.txt").read_text().splitlines():
-        if line.startswith("project(tributary VERSION "):
-            return line.split()[2]
-    raise AssertionError("no project(tributary VERSION ...) in CMakeLists.txt")
+    """The images' tag: TRIB_IMAGE_VERSION (ctest sets it from CMake), else CMakeLists.txt's."""
+    return os.environ.get("TRIB_IMAGE_VERSION") or cmake_version()
 
 
 def image_name(what):
@@ -138,7 +135,14 @@ class Container:
     def log_text(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def mount(self):
+        """The container's root on the host (`buildah mount`); close() unmounts it."""
+        self.mounted = buildah("mount", self.ctr).stdout.strip()
+        return self.mounted
+
     def close(self):
+        if getattr(self, "mounted", None):
+            buildah("umount", self.ctr, check=False)
         if self.run_proc is not None and self.run_proc.poll() is None:
             pid = program_pid(self.run_proc.pid)
             if pid is not None:
@@ -249,3 +253,49 @@ def test_operator_image_serves_health_and_stops_cleanly(container):
     assert f'tributary_operator_build_info{{version="{project_version()}"}} 1' in metrics
     assert op.stop() == 0, op.log_text()
     assert "operator stopped" in op.log_text()
+
+
+def wait_log(path, needle, proc):
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        text = path.read_text(errors="replace") if path.exists() else ""
+        if needle in text:
+            return
+        assert proc.poll() is None, f"exited {proc.returncode}:\n{text}"
+        time.sleep(0.05)
+    raise AssertionError(f"no '{needle}' in {path} within {WAIT_S} s:\n{text}")
+
+
+@pytest.mark.parametrize("what,program,settings,ready", [
+    ("broker", "tributary-broker", ["listeners=PLAINTEXT://127.0.0.1:{port}"], "broker 0 ready"),
+    ("broker", "tributary-coordinator", ["listeners=CONTROLLER://127.0.0.1:{port}"], "coordinator 0 ready"),
+    ("operator", "tributary-operator", ["http.listener=127.0.0.1:{port}"], "metrics and health on"),
+])
+def test_program_as_pid_1_stops_cleanly_on_sigterm(container, tmp_path, what, program, settings, ready):
+    root = container(what, program).mount()
+    port = free_port()
+    args = [f"/usr/local/bin/{program}", "--override", "log.dirs=/var/lib/tributary"] if what == "broker" else \
+        [f"/usr/local/bin/{program}"]
+    for s in settings:
+        args += ["--override", s.format(port=port)]
+    log_path = tmp_path / f"{program}-pid1.log"
+    with open(log_path, "wb") as log:
+        # unshare forks the program into a new PID namespace (and mount namespace, for its
+        # own /proc) and exits with its status.
+        proc = subprocess.Popen(["unshare", "--pid", "--fork", f"--mount-proc={root}/proc",
+                                 "chroot", f"--userspec={UID}:{UID}", root, *args],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env={"PATH": "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"})
+    try:
+        wait_log(log_path, ready, proc)
+        pid = children(proc.pid)[0]
+        nspid = [line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("NSpid:")]
+        assert nspid and nspid[0].split()[-1] == "1", nspid
+        assert uid_of(pid) == UID
+        os.kill(pid, signal.SIGTERM)
+        assert proc.wait(WAIT_S) == 0, log_path.read_text(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(WAIT_S)
+    assert "shutting down" in log_path.read_text(errors="replace")

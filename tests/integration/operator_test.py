@@ -10,23 +10,13 @@ import urllib.request
 
 import pytest
 
-from harness import SOURCE_DIR, free_port
+from harness import free_port, program_binary, project_version
 
 WAIT_S = 20
 
 
 def operator_binary():
-    path = os.environ.get("TRIB_OPERATOR") or str(SOURCE_DIR / "build" / "operator" / "tributary-operator")
-    if not os.access(path, os.X_OK):
-        raise RuntimeError(f"operator binary {path} not found: build tributary-operator or set TRIB_OPERATOR")
-    return path
-
-
-def project_version():
-    for line in (SOURCE_DIR / "CMakeLists.txt").read_text().splitlines():
-        if line.startswith("project(tributary VERSION "):
-            return line.split()[2]
-    raise AssertionError("no project(tributary VERSION ...) in CMakeLists.txt")
+    return program_binary("operator", "TRIB_OPERATOR")
 
 
 def get(url):
