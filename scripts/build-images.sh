@@ -9,12 +9,15 @@
 # Quick when nothing changed: the base is made only when no image carries the current recipe
 # (its label tributary.base.recipe), re-imported from the cached tarball in
 # ${XDG_CACHE_HOME:-~/.cache}/tributary/images/ when storage was wiped; `buildah bud --layers`
-# reuses every unchanged step, and the compiles go through a ccache cache mount.
+# reuses every unchanged step, and the compiles go through a ccache cache mount (buildah keeps
+# it in /var/tmp/buildah-cache/tributary-ccache). Layers of earlier builds stay in buildah's
+# storage as the cache; `buildah rmi --prune` frees them, and the next build starts over.
 #
 # Environment: TRIB_DEBIAN_MIRROR (default http://deb.debian.org/debian).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+[ "$(id -u)" = 0 ] || { echo "build-images: run as root (debootstrap and buildah's chroot isolation need it)" >&2; exit 1; }
 version=$(sed -n 's/^project(tributary VERSION \([0-9][0-9.]*\).*/\1/p' CMakeLists.txt)
 [ -n "$version" ] || { echo "build-images: no 'project(tributary VERSION x.y.z' in CMakeLists.txt" >&2; exit 1; }
 for tool in buildah podman debootstrap; do
@@ -68,8 +71,8 @@ if [ "$label" != "$recipe" ]; then
     work=$(mktemp -d "$cache/rootfs.XXXXXX")
     trap 'rm -rf "$work"' EXIT
     make_rootfs "$work/rootfs"
-    tar -C "$work/rootfs" -cf "$tarball.part" .
-    mv "$tarball.part" "$tarball"
+    tar -C "$work/rootfs" -cf "$work/base.tar" .
+    mv "$work/base.tar" "$tarball"
     rm -rf "$work"
     trap - EXIT
     find "$cache" -maxdepth 1 -name 'tributary-base-bookworm-*.tar' ! -name "${tarball##*/}" -delete
