@@ -13,7 +13,9 @@
 # it in /var/tmp/buildah-cache/tributary-ccache). Layers of earlier builds stay in buildah's
 # storage as the cache; `buildah rmi --prune` frees them, and the next build starts over.
 #
-# Environment: TRIB_DEBIAN_MIRROR (default http://deb.debian.org/debian).
+# Environment: TRIB_DEBIAN_MIRROR (default http://deb.debian.org/debian) and
+# TRIB_DEBIAN_SECURITY_MIRROR (default http://deb.debian.org/debian-security), also written
+# into the base's sources.list for the Dockerfiles' apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +28,7 @@ done
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/tributary/images"
 mkdir -p "$cache"
 mirror="${TRIB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+security_mirror="${TRIB_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
 base=localhost/tributary-base:bookworm
 
 now() { date +%s%N; }
@@ -33,15 +36,15 @@ took() { local ds=$((($(now) - $1) / 100000000)); echo "$((ds / 10)).$((ds % 10)
 
 # --- base image -----------------------------------------------------------------------------
 # The recipe is everything that decides the base's content; a change to it (this function or
-# the mirror) makes a new base. Its hash names the tarball and labels the image.
+# the mirrors) makes a new base. Its hash names the tarball and labels the image.
 make_rootfs() {
   local rootfs=$1
   debootstrap --variant=minbase --keyring=/usr/share/keyrings/debian-archive-keyring.gpg bookworm "$rootfs" "$mirror" >"$cache/debootstrap.log" 2>&1 ||
     { tail -20 "$cache/debootstrap.log" >&2; return 1; }
   # Updates and security fixes too, as the host's apt has them; lists are fetched by each
   # Dockerfile's first apt-get update, not kept in the image.
-  printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb http://deb.debian.org/debian-security bookworm-security main\n' \
-    "$mirror" "$mirror" >"$rootfs/etc/apt/sources.list"
+  printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb %s bookworm-security main\n' \
+    "$mirror" "$mirror" "$security_mirror" >"$rootfs/etc/apt/sources.list"
   # Packages installed later leave no docs, man pages or translations (licences stay), and
   # apt neither pulls recommends nor keeps downloaded .debs.
   cat >"$rootfs/etc/dpkg/dpkg.cfg.d/01-tributary-slim" <<'EOF'
@@ -60,7 +63,7 @@ EOF
     "$rootfs"/var/log/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/usr/share/locale/*
   find "$rootfs/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
 }
-recipe=$( { declare -f make_rootfs; echo "$mirror"; } | sha256sum | cut -c1-16)
+recipe=$( { declare -f make_rootfs; echo "$mirror $security_mirror"; } | sha256sum | cut -c1-16)
 tarball="$cache/tributary-base-bookworm-$recipe.tar"
 
 label=$(podman image inspect --format '{{index .Labels "tributary.base.recipe"}}' "$base" 2>/dev/null || true)
