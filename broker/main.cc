@@ -60,6 +60,9 @@ int main(int argc, char** argv) {
     net::server srv(svc->pool, dispatcher, cfg.limits);
     asio::io_context main_ctx(1);
     std::atomic<bool> stopping{false};
+    // Ready (/readyz) only once the Kafka listeners accept: a probe that passes while they
+    // are still closed sends clients to a refused port.
+    std::atomic<bool> serving{false};
     asio::signal_set signals(main_ctx, SIGINT, SIGTERM);
     std::function<void()> on_signal;  // set once the broker runs
     signals.async_wait([&](boost::system::error_code, int sig) {
@@ -70,7 +73,7 @@ int main(int argc, char** argv) {
         }
     });
     status_server status(main_ctx, svc->metrics.registry(),
-                         [&] { return !stopping.load() && svc->cluster.ready(); });
+                         [&] { return !stopping.load() && serving.load() && svc->cluster.ready(); });
     auto fail = [&](const std::exception& e) {
         TLOG_ERROR("start-up failed: {}", e.what());
         svc->cluster.stop();
@@ -107,6 +110,7 @@ int main(int argc, char** argv) {
                 TLOG_INFO("listener {} advertised as {}:{}", cfg.listeners[i].name, cfg.advertised[i].host,
                           cfg.advertised[i].port);
             }
+            serving = true;
         } catch (const std::exception& e) {
             return fail(e);
         }

@@ -23,6 +23,11 @@ packages=(
   # the e2e tests' control plane certificates (tests/e2e/kube.py)
   openssl
 )
+# Container images (scripts/build-images.sh, tests/images): buildah builds and runs them
+# (--isolation chroot, no daemon), podman imports the base image's tarball, debootstrap makes
+# that base from Debian's archive, checked against debian-archive-keyring. As root the kernel's
+# own overlay filesystem serves buildah's storage: no fuse-overlayfs or uid maps needed.
+packages+=(buildah podman debootstrap debian-archive-keyring)
 # Apache Kafka's tools, Java client and broker (from Maven Central, below) run on Java 17 and
 # are resolved by Maven; the machine may bring both already, otherwise Debian's.
 command -v java >/dev/null 2>&1 || packages+=(default-jdk-headless)

@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
+# The container images (buildah), which tests/images runs with `buildah run`.
+scripts/build-images.sh
 ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 900
 
 # Sanitizers: a memory error or undefined behaviour anywhere, in a unit test or in a broker

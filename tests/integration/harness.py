@@ -31,11 +31,24 @@ START_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 20
 
 
-def broker_binary():
-    path = os.environ.get("TRIB_BROKER") or str(SOURCE_DIR / "build" / "broker" / "tributary-broker")
+def program_binary(module, env_var):
+    """The built program tributary-<module>: $env_var, or build/<module>/tributary-<module>."""
+    path = os.environ.get(env_var) or str(SOURCE_DIR / "build" / module / f"tributary-{module}")
     if not os.access(path, os.X_OK):
-        raise RuntimeError(f"broker binary {path} not found: build tributary-broker or set TRIB_BROKER")
+        raise RuntimeError(f"{module} binary {path} not found: build tributary-{module} or set {env_var}")
     return path
+
+
+def broker_binary():
+    return program_binary("broker", "TRIB_BROKER")
+
+
+def project_version():
+    """The project's version, as CMakeLists.txt's project() gives it and --version prints it."""
+    for line in (SOURCE_DIR / "CMakeLists.txt").read_text().splitlines():
+        if line.startswith("project(tributary VERSION "):
+            return line.split()[2]
+    raise RuntimeError("no 'project(tributary VERSION x.y.z' line in CMakeLists.txt")
 
 
 def loopback_port_range():
@@ -200,10 +213,7 @@ class Broker(_Process):
 
 
 def coordinator_binary():
-    path = os.environ.get("TRIB_COORDINATOR") or str(SOURCE_DIR / "build" / "coordinator" / "tributary-coordinator")
-    if not os.access(path, os.X_OK):
-        raise RuntimeError(f"coordinator binary {path} not found: build it or set TRIB_COORDINATOR")
-    return path
+    return program_binary("coordinator", "TRIB_COORDINATOR")
 
 
 class Coordinator(_Process):
