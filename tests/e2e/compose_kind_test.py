@@ -96,13 +96,13 @@ def test_compose_file_is_the_seeds_cluster_with_the_manifests_settings():
         assert f"INTERNAL://broker-{i}:9092" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
         assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == coordinator_env["KAFKA_CONTROLLER_QUORUM_VOTERS"]
 
-    # The same ports as the pods': Kafka 9092, controller 9093, HTTP 8080; same voter id and port.
+    # The same ports as the pods': Kafka 9092, controller 9093, HTTP 9644; same voter id and port.
     def ports(sts):
         return {p["name"]: p["containerPort"] for p in container(sts)["ports"]}
-    assert ports(broker_sts) == {"kafka": 9092, "http": 8080}
-    assert ports(coordinator_sts) == {"controller": 9093, "http": 8080}
+    assert ports(broker_sts) == {"kafka": 9092, "http": 9644}
+    assert ports(coordinator_sts) == {"controller": 9093, "http": 9644}
     assert coordinator_env["KAFKA_LISTENERS"] == "CONTROLLER://:9093"
-    assert coordinator_env["KAFKA_TRIBUTARY_HTTP_LISTENER"] == ":8080"
+    assert coordinator_env["KAFKA_TRIBUTARY_HTTP_LISTENER"] == ":9644"
     k8s_voters = {e["name"]: e.get("value") for e in container(broker_sts)["env"]}["KAFKA_CONTROLLER_QUORUM_VOTERS"]
     assert k8s_voters.split("@")[0] == coordinator_env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split("@")[0] == "0"
     assert k8s_voters.endswith(":9093") and coordinator_env["KAFKA_CONTROLLER_QUORUM_VOTERS"].endswith(":9093")
