@@ -118,3 +118,25 @@ def test_manifests_run_from_the_broker_image(control_plane, namespace, node_agen
         assert time.monotonic() < deadline, f"broker 1 not listed at {ips[1]}:9092: {broker_addresses(bootstrap)}"
         time.sleep(0.2)
     assert everything() == sorted(lines)
+
+
+def test_exec_probes_run_in_the_image_as_its_user(control_plane, namespace, node_agent):
+    """An exec readiness probe sees the container's own root (a file the container made in
+    its /tmp, not the host's) and runs as the image's user."""
+    cp, ns = control_plane, namespace
+    image = next(c["image"] for d in manifests(advertise_pod_ip=False) if d["kind"] == "StatefulSet"
+                 for c in d["spec"]["template"]["spec"]["containers"])
+    marker = f"/tmp/ready-{ns}"
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probed"},
+           "spec": {"terminationGracePeriodSeconds": 5, "containers": [{
+               "name": "main", "image": image,
+               "command": ["sh", "-c", f"touch {marker} && exec sleep 600"],
+               "readinessProbe": {"exec": {"command": ["sh", "-c", f'test "$(id -u)" = {UID} && test -f {marker}']},
+                                  "periodSeconds": 1}}]}}
+    cp.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(pod))
+    deadline = time.monotonic() + 120
+    while not any(c["type"] == "Ready" and c["status"] == "True"
+                  for c in cp.get_json("pod", "probed", "-n", ns).get("status", {}).get("conditions", [])):
+        assert time.monotonic() < deadline, f"pod not Ready: {cp.get_json('pod', 'probed', '-n', ns).get('status')}"
+        time.sleep(0.5)
+    assert not Path(marker).exists(), "the container wrote the host's /tmp"
