@@ -1,6 +1,7 @@
 """Builds and runs tests/platform/node-agent (the kubelet stand-in) against a ControlPlane.
 
-  NodeAgent(control_plane, root)   state under root/state, log in root/node-agent.log
+  NodeAgent(control_plane, root, runtime="process")
+                                   state under root/state, log in root/node-agent.log
   start()                          builds the binary (go build, offline), starts it, waits until
                                    its nodes are Ready and its StorageClass exists
   stop()                           SIGTERM (it stops every pod it runs), SIGKILL if it hangs
@@ -10,7 +11,8 @@
 
 Images it knows: localhost/busybox-ish (the host's /usr/bin:/bin, for sh, sleep, python3) and,
 when TRIB_BROKER/TRIB_COORDINATOR are set, localhost/tributary-broker (their directories plus
-/usr/bin:/bin, as the image's Debian base has a shell), whose entrypoint is tributary-broker.
+/usr/bin:/bin, as the image's Debian base has a shell), whose entrypoint is tributary-broker. With runtime="buildah" the broker image is not mapped:
+its containers run the local image itself through `buildah run` (scripts/build-images.sh).
 Pod IPs come from a /16 of 127.0.0.0/8 picked at random per run, so two ctest entries running
 at once don't hand out the same addresses.
 """
@@ -40,15 +42,18 @@ def build_agent(out_dir):
 
 
 class NodeAgent:
-    def __init__(self, control_plane, root):
+    def __init__(self, control_plane, root, runtime="process"):
         self.cp = control_plane
+        self.runtime = runtime
         self.root = Path(root)
         self.state = self.root / "state"
         self.pod_ips = f"127.{random.randrange(100, 200)}.0.0/16"
         self.component = Component("node-agent", self.root / "node-agent.log")
 
     def _images(self):
-        args = ["--image", f"{BUSYBOX_ISH}=/usr/bin:/bin"]
+        args = ["--image", f"{BUSYBOX_ISH}=/usr/bin:/bin", "--runtime", self.runtime]
+        if self.runtime == "buildah":
+            return args
         dirs = [str(Path(os.environ[v]).parent) for v in ("TRIB_BROKER", "TRIB_COORDINATOR") if os.environ.get(v)]
         if dirs:
             args += ["--image", f"{BROKER_IMAGE}={':'.join(dirs)}:/usr/bin:/bin",

@@ -30,17 +30,28 @@ func (c *config) imageDirs(image string) ([]string, error) {
 }
 
 // argv computes what a container runs with Kubernetes' rules: command replaces the image's
-// ENTRYPOINT and args its CMD (this agent knows no CMD); $(VAR) in both expand from env.
-func (c *config) argv(ctr *corev1.Container, vars map[string]string) ([]string, error) {
+// ENTRYPOINT and args its CMD; $(VAR) in both expand from env. img is the image's config
+// (buildah runtime), nil for a mapped image, whose ENTRYPOINT is --image-entrypoint's and
+// which has no CMD.
+func (c *config) argv(ctr *corev1.Container, vars map[string]string, img *imageConfig) ([]string, error) {
 	var argv []string
-	if len(ctr.Command) > 0 {
+	switch ep, ok := c.entrypoints[imageKey(ctr.Image)]; {
+	case len(ctr.Command) > 0:
 		argv = append(argv, ctr.Command...)
-	} else if ep, ok := c.entrypoints[imageKey(ctr.Image)]; ok {
+	case img != nil:
+		argv = append(argv, img.Entrypoint...)
+		if len(ctr.Args) == 0 {
+			argv = append(argv, img.Cmd...)
+		}
+	case ok:
 		argv = append(argv, ep)
-	} else {
+	default:
 		return nil, fmt.Errorf("container %s sets no command and image %q has no --image-entrypoint", ctr.Name, ctr.Image)
 	}
 	argv = append(argv, ctr.Args...)
+	if len(argv) == 0 {
+		return nil, fmt.Errorf("container %s sets no command and image %q has no ENTRYPOINT or CMD", ctr.Name, ctr.Image)
+	}
 	lookup := mapLookup(vars)
 	for i := range argv {
 		argv[i] = expand(argv[i], lookup)

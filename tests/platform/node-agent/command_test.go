@@ -37,16 +37,16 @@ func TestArgvAndResolve(t *testing.T) {
 		t.Fatalf("unmapped image: %v", err)
 	}
 	c := &corev1.Container{Name: "c", Image: "localhost/b", Args: []string{"--id=$(ID)"}}
-	argv, err := cfg.argv(c, map[string]string{"ID": "7"})
+	argv, err := cfg.argv(c, map[string]string{"ID": "7"}, nil)
 	if err != nil || !slices.Equal(argv, []string{"/usr/local/bin/broker", "--id=7"}) {
 		t.Fatalf("entrypoint + args: %v %v", argv, err)
 	}
 	c.Command = []string{"sh", "-c"}
-	if argv, _ := cfg.argv(c, nil); !slices.Equal(argv, []string{"sh", "-c", "--id=$(ID)"}) {
+	if argv, _ := cfg.argv(c, nil, nil); !slices.Equal(argv, []string{"sh", "-c", "--id=$(ID)"}) {
 		t.Fatalf("command + args: %v", argv)
 	}
 	c.Image, c.Command = "localhost/none", nil
-	if _, err := cfg.argv(c, nil); err == nil {
+	if _, err := cfg.argv(c, nil, nil); err == nil {
 		t.Fatal("no command and no entrypoint must be an error")
 	}
 	exe := filepath.Join(dirs[1], "broker")
@@ -64,7 +64,7 @@ func TestParseFlagsRejectsBadInput(t *testing.T) {
 	base := []string{"--kubeconfig", "k", "--node", "n", "--state-dir", "s"}
 	for _, extra := range [][]string{
 		{"--image", "noequals"}, {"--image", "=dir"}, {"--image-entrypoint", "x="},
-		{"--runtime", "buildah"}, {"--cpu", "lots"}, {"--max-backoff", "1ms"}, {"stray"},
+		{"--runtime", "docker"}, {"--cpu", "lots"}, {"--max-backoff", "1ms"}, {"stray"},
 	} {
 		if _, err := parseFlags(append(slices.Clone(base), extra...)); err == nil {
 			t.Errorf("parseFlags accepted %v", extra)
@@ -72,5 +72,25 @@ func TestParseFlagsRejectsBadInput(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"--node", "n"}); err == nil {
 		t.Error("missing --kubeconfig and --state-dir must be an error")
+	}
+}
+
+func TestArgvFromImageConfig(t *testing.T) {
+	cfg := &config{entrypoints: map[string]string{}}
+	img := &imageConfig{Entrypoint: []string{"/init"}, Cmd: []string{"serve", "--all"}}
+	for _, tc := range []struct {
+		command, args, want []string
+	}{
+		{nil, nil, []string{"/init", "serve", "--all"}},        // ENTRYPOINT + CMD
+		{nil, []string{"x"}, []string{"/init", "x"}},           // args replace CMD
+		{[]string{"sh"}, []string{"-c"}, []string{"sh", "-c"}}, // command replaces both
+	} {
+		c := &corev1.Container{Name: "c", Image: "localhost/i", Command: tc.command, Args: tc.args}
+		if got, err := cfg.argv(c, nil, img); err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("argv(%v, %v) = %v, %v; want %v", tc.command, tc.args, got, err, tc.want)
+		}
+	}
+	if _, err := cfg.argv(&corev1.Container{Name: "c", Image: "localhost/i"}, nil, &imageConfig{}); err == nil {
+		t.Error("an image with neither ENTRYPOINT nor CMD and no command must be an error")
 	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -103,15 +105,23 @@ func (w *podWorker) runOnce(ctx context.Context, cs *ctrState, vols map[string]v
 	p, facts := w.pod, w.facts()
 	w.mu.Unlock()
 	dirs, err := w.a.cfg.imageDirs(c.Image)
+	var img *imageConfig // set: the image itself runs through buildah (buildah.go)
+	if err != nil && w.a.cfg.runtime == "buildah" {
+		img, err = inspectImage(c.Image)
+	}
 	if err != nil {
 		return runResult{startErr: err, reason: "ErrImagePull"}
+	}
+	path := strings.Join(dirs, ":")
+	if img != nil {
+		path = img.path()
 	}
 	api := w.a.apiServer
 	port := api.Port()
 	if port == "" {
 		port = "443"
 	}
-	base := [][2]string{{"PATH", strings.Join(dirs, ":")}, {"HOSTNAME", podHostname(p)},
+	base := [][2]string{{"PATH", path}, {"HOSTNAME", podHostname(p)},
 		{"KUBERNETES_SERVICE_HOST", api.Hostname()}, {"KUBERNETES_SERVICE_PORT", port}, {"KUBERNETES_SERVICE_PORT_HTTPS", port}}
 	env, vars, err := buildEnv(p, c, facts, w.a, base)
 	if err != nil {
@@ -121,20 +131,29 @@ func (w *podWorker) runOnce(ctx context.Context, cs *ctrState, vols map[string]v
 	if err != nil {
 		return runResult{startErr: err, reason: "CreateContainerConfigError"}
 	}
-	argv, err := w.a.cfg.argv(c, vars)
+	argv, err := w.a.cfg.argv(c, vars, img)
 	if err != nil {
 		return runResult{startErr: err, reason: "CreateContainerError"}
 	}
-	path, err := resolve(argv[0], dirs, c.Image)
-	if err != nil {
-		return runResult{startErr: err, reason: "RunContainerError"}
+	var spec initSpec
+	if img != nil {
+		name := fmt.Sprintf("trib-%s-%s", w.uid, c.Name)
+		if spec, err = w.buildahSpec(name, img, p, c, argv, env, mounts, vols); err != nil {
+			return runResult{startErr: err, reason: "CreateContainerError"}
+		}
+		defer removeWorkingContainer(name)
+	} else {
+		exe, err := resolve(argv[0], dirs, c.Image)
+		if err != nil {
+			return runResult{startErr: err, reason: "RunContainerError"}
+		}
+		dir := c.WorkingDir
+		if dir == "" {
+			dir = "/"
+		}
+		spec = initSpec{Path: exe, Args: argv, Env: env, Dir: dir, Hostname: podHostname(p),
+			Hosts: filepath.Join(w.dir, "hosts"), Mounts: mounts}
 	}
-	dir := c.WorkingDir
-	if dir == "" {
-		dir = "/"
-	}
-	spec := initSpec{Path: path, Args: argv, Env: env, Dir: dir, Hostname: podHostname(p),
-		Hosts: filepath.Join(w.dir, "hosts"), Mounts: mounts}
 	proc, err := w.a.startProcess(spec, filepath.Join(w.dir, c.Name+".spec.json"), filepath.Join(w.dir, c.Name+".log"))
 	if err != nil {
 		return runResult{startErr: err, reason: "RunContainerError"}
@@ -195,4 +214,23 @@ func (w *podWorker) probeGrace(c *corev1.Container) time.Duration {
 		return time.Duration(*s) * time.Second
 	}
 	return 30 * time.Second
+}
+
+// buildahSpec makes the container's working container and the init spec that runs argv in
+// it with `buildah run`; the working directory and user are the image's unless the pod
+// sets them. The caller removes the working container.
+func (w *podWorker) buildahSpec(name string, img *imageConfig, p *corev1.Pod, c *corev1.Container, argv, env []string,
+	mounts []mountSpec, vols map[string]volume) (initSpec, error) {
+	self, err := exec.LookPath("buildah")
+	if err != nil {
+		return initSpec{}, err
+	}
+	if err := applyFSGroup(p, c, vols); err != nil {
+		return initSpec{}, err
+	}
+	if err := newWorkingContainer(name, c.Image, img); err != nil {
+		return initSpec{}, err
+	}
+	args := buildahRun(name, argv, env, c.WorkingDir, runAsUser(p, c), podHostname(p), filepath.Join(w.dir, "hosts"), mounts)
+	return initSpec{Path: self, Args: args, Env: os.Environ(), Dir: "/", Hostname: podHostname(p), Buildah: true}, nil
 }

@@ -30,6 +30,7 @@ type initSpec struct {
 	Hostname string
 	Hosts    string // file bound over /etc/hosts
 	Mounts   []mountSpec
+	Buildah  bool // Path is `buildah run`: signals go to the program it started (buildah.go)
 }
 
 // statusFD is where init reports a setup error; the agent reads it until EOF (closed on exec).
@@ -74,7 +75,13 @@ func containerInit(args []string) {
 	status.Close()
 	go func() {
 		for sig := range signals {
-			syscall.Kill(pid, sig.(syscall.Signal))
+			target := pid
+			if s.Buildah { // buildah run passes no signal on; until the program runs it gets them
+				if p := innermost(pid); p > 0 {
+					target = p
+				}
+			}
+			syscall.Kill(target, sig.(syscall.Signal))
 		}
 	}()
 	for { // reap every child (orphans in the namespace end up here) until the command exits
@@ -105,7 +112,10 @@ func setupMounts(s *initSpec) error {
 	if err := syscall.Mount("proc", "/proc", "proc", syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mount /proc: %v", err)
 	}
-	mounts := append(s.Mounts, mountSpec{Source: s.Hosts, Target: "/etc/hosts", ReadOnly: false})
+	mounts := s.Mounts
+	if s.Hosts != "" { // buildah: buildah run binds volumes and hosts into the image's root
+		mounts = append(mounts, mountSpec{Source: s.Hosts, Target: "/etc/hosts", ReadOnly: false})
+	}
 	for _, m := range mounts {
 		if err := bindMount(m); err != nil {
 			return fmt.Errorf("mount %s at %s: %v", m.Source, m.Target, err)

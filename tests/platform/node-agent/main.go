@@ -56,7 +56,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.maxPods, "max-pods", 110, "pod capacity each node reports")
 	fs.DurationVar(&c.maxBackoff, "max-backoff", 5*time.Minute, "cap of the restart back-off (Kubernetes: 5m; tests use less)")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 10*time.Second, "longest grace period pods get when the agent stops")
-	fs.StringVar(&c.runtime, "runtime", "process", "how containers run: process (the image's binaries from --image directories)")
+	fs.StringVar(&c.runtime, "runtime", "process", "how containers run: process (the image's binaries from --image directories) or buildah (images not mapped with --image run as local images through buildah run)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -66,8 +66,8 @@ func parseFlags(args []string) (*config, error) {
 	if c.kubeconfig == "" || c.stateDir == "" || len(nodes) == 0 {
 		return nil, fmt.Errorf("--kubeconfig, --state-dir and at least one --node are required")
 	}
-	if c.runtime != "process" {
-		return nil, fmt.Errorf("--runtime %q: only \"process\" is implemented (see README.md)", c.runtime)
+	if c.runtime != "process" && c.runtime != "buildah" {
+		return nil, fmt.Errorf("--runtime %q: want process or buildah (see README.md)", c.runtime)
 	}
 	c.nodes = nodes
 	for _, im := range images {

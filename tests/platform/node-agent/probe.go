@@ -181,11 +181,18 @@ func (w *podWorker) checker(c *corev1.Container, h corev1.ProbeHandler, proc *pr
 			if len(argv) == 0 {
 				return fmt.Errorf("exec probe without a command")
 			}
-			path, err := resolve(argv[0], dirs, c.Image)
+			path := argv[0]
+			if !proc.buildah {
+				var err error
+				if path, err = resolve(argv[0], dirs, c.Image); err != nil {
+					return err
+				}
+			}
+			cmd, err := proc.enterCommand(path, argv)
 			if err != nil {
 				return err
 			}
-			return runIn(ctx, proc.enterCommand(path, argv), env)
+			return runIn(ctx, cmd, env)
 		}
 	}
 	return func(context.Context) error { return fmt.Errorf("unsupported probe handler (grpc is not implemented)") }

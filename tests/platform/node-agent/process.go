@@ -18,6 +18,7 @@ type process struct {
 	started  time.Time
 	done     chan struct{} // closed when it has exited
 	exitCode int
+	buildah  bool // the init runs `buildah run`; exec probes enter the program's chroot
 }
 
 // startProcess writes the spec next to the log and starts the init process in new mount,
@@ -53,7 +54,7 @@ func (a *agent) startProcess(spec initSpec, specPath, logPath string) (*process,
 		return nil, err
 	}
 	msg, _ := io.ReadAll(statusR) // EOF once the command is exec'd or init has failed
-	p := &process{cmd: cmd, started: time.Now(), done: make(chan struct{})}
+	p := &process{cmd: cmd, started: time.Now(), done: make(chan struct{}), buildah: spec.Buildah}
 	go func() {
 		cmd.Wait()
 		p.exitCode = exitCode(cmd.ProcessState)
@@ -91,8 +92,20 @@ func (p *process) stop(grace time.Duration) {
 
 func (p *process) pid() int { return p.cmd.Process.Pid }
 
-// enterCommand runs argv inside the container's namespaces (exec probes).
-func (p *process) enterCommand(path string, argv []string) *exec.Cmd {
-	args := append([]string{"--target", fmt.Sprint(p.pid()), "--mount", "--uts", "--pid", "--", path}, argv[1:]...)
-	return exec.Command("nsenter", args...)
+// enterCommand runs argv inside the container's namespaces (exec probes); for buildah, also
+// in the program's root and working directory and as its user (path is then looked up there).
+func (p *process) enterCommand(path string, argv []string) (*exec.Cmd, error) {
+	args := []string{"--target", fmt.Sprint(p.pid()), "--mount", "--uts", "--pid"}
+	if p.buildah {
+		prog := innermost(p.pid())
+		if prog == 0 {
+			return nil, fmt.Errorf("the container's program is not running yet")
+		}
+		uid, gid, err := ids(prog)
+		if err != nil {
+			return nil, err
+		}
+		args = []string{"--target", fmt.Sprint(prog), "--mount", "--uts", "--pid", "--root", "--wd", "--setuid", uid, "--setgid", gid}
+	}
+	return exec.Command("nsenter", append(append(args, "--", path), argv[1:]...)...), nil
 }

@@ -18,6 +18,7 @@ import (
 type volume struct {
 	dir      string
 	readOnly bool
+	fsGroup  bool // the pod's fsGroup applies (emptyDir, claims), as the kubelet does
 }
 
 type file struct {
@@ -40,7 +41,7 @@ func (w *podWorker) prepareVolumes(ctx context.Context, p *corev1.Pod) (map[stri
 				return nil, err
 			}
 			os.Chmod(own, 0o777) // as the kubelet makes them: any container user may write
-			vols[v.Name] = volume{dir: own}
+			vols[v.Name] = volume{dir: own, fsGroup: true}
 		case v.HostPath != nil:
 			vols[v.Name] = volume{dir: v.HostPath.Path}
 		case v.PersistentVolumeClaim != nil:
@@ -48,7 +49,7 @@ func (w *podWorker) prepareVolumes(ctx context.Context, p *corev1.Pod) (map[stri
 			if err != nil {
 				return nil, fmt.Errorf("volume %s: %v", v.Name, err)
 			}
-			vols[v.Name] = volume{dir: dir, readOnly: v.PersistentVolumeClaim.ReadOnly}
+			vols[v.Name] = volume{dir: dir, readOnly: v.PersistentVolumeClaim.ReadOnly, fsGroup: true}
 		default:
 			files, err := w.volumeFiles(ctx, p, v.VolumeSource)
 			if err != nil {
