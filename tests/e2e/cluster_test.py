@@ -5,6 +5,8 @@ the test flips the manifests' one advertised-address setting to the pod IP, as a
 pod DNS would. Records go through kcat and through Kafka's own (Java) console tools; a deleted
 broker pod comes back as the same node.id with its data."""
 import json
+import socket
+import struct
 import sys
 import time
 from pathlib import Path
@@ -14,7 +16,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 from apache_kafka import kafka_tool  # noqa: E402
-from harness import SOURCE_DIR, consume_all, kcat, lists_itself  # noqa: E402
+from harness import (API_METADATA, SOURCE_DIR, consume_all, kcat, metadata_v1_no_topics,  # noqa: E402
+                     parse_metadata_v1_brokers, read_response, send_request)
 
 MANIFESTS = SOURCE_DIR / "manifests"
 READY_TIMEOUT_S = 180
@@ -73,10 +76,27 @@ def broker_addresses(bootstrap):
     return {b["id"]: b["name"] for b in meta["brokers"]}
 
 
-def wait_lists(pod_ip, node_id, timeout=60):
+def metadata_brokers(host):
+    """node id -> (host, port) in the Metadata of the broker at host:9092; {} if it doesn't answer."""
+    try:
+        with socket.create_connection((host, 9092), timeout=2) as s:
+            s.settimeout(2)
+            send_request(s, API_METADATA, 1, 1, metadata_v1_no_topics())
+            return parse_metadata_v1_brokers(read_response(s)[1])["brokers"]
+    except (OSError, ValueError, EOFError, struct.error):
+        return {}
+
+
+def wait_everyone_lists(ips, node_id, timeout=60):
+    """Until every broker's Metadata gives `node_id` at ips[node_id]:9092. A broker learns of a
+    re-registered peer's new address from the coordinator a moment after the peer serves."""
+    want = (ips[node_id], 9092)
     deadline = time.monotonic() + timeout
-    while not lists_itself(9092, node_id, host=pod_ip):
-        assert time.monotonic() < deadline, f"broker {node_id} at {pod_ip}:9092 does not list itself"
+    while True:
+        seen = {i: metadata_brokers(ip).get(node_id) for i, ip in ips.items()}
+        if all(v == want for v in seen.values()):
+            return
+        assert time.monotonic() < deadline, f"broker {node_id} at {want}: the brokers list it as {seen}"
         time.sleep(0.2)
 
 
@@ -137,7 +157,7 @@ def test_three_brokers_from_plain_manifests(control_plane, namespace, node_agent
     assert any(v.get("persistentVolumeClaim", {}).get("claimName") == claim for v in new["spec"]["volumes"])
     assert json.loads(cp.kubectl("-n", ns, "get", "pvc", claim, "-o", "json").stdout)["spec"]["volumeName"] == volume
     ips[1] = new["status"]["podIP"]
-    wait_lists(ips[1], 1)
+    wait_everyone_lists(ips, 1)
     bootstrap = ",".join(f"{ip}:9092" for ip in ips.values())
     assert broker_addresses(bootstrap)[1] == f"{ips[1]}:9092"
     assert everything()[0] == expected
