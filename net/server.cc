@@ -75,8 +75,7 @@ std::vector<uint16_t> server::start(const std::vector<listen_endpoint>& endpoint
         ports.push_back(acceptor->local_endpoint().port());
         TLOG_INFO("listener {} on {}:{}", ep.name, ep.host.empty() ? "*" : ep.host, ports.back());
         _acceptors.push_back(std::move(acceptor));
-        _names.push_back(ep.name);
-        asio::co_spawn(*_contexts[0], accept_loop(_acceptors.size() - 1),
+        asio::co_spawn(*_contexts[0], accept_loop(*_acceptors.back(), ep.name),
                        [](std::exception_ptr e) { log_failed_coroutine(e, "accept loop"); });
     }
     return ports;
@@ -91,9 +90,7 @@ void server::stop() {
     }
 }
 
-asio::awaitable<void> server::accept_loop(size_t index) {
-    auto& acceptor = *_acceptors[index];
-    const std::string name = _names[index];
+asio::awaitable<void> server::accept_loop(asio::ip::tcp::acceptor& acceptor, std::string name) {
     for (;;) {
         auto& ctx = *_contexts[_next_core++ % _contexts.size()];
         error_code ec;

@@ -35,13 +35,14 @@ public:
 
 private:
     // Takes an index, not the name: see broker/README.md on g++ 12 and coroutine arguments.
-    asio::awaitable<void> accept_loop(size_t index);
+    // Takes the acceptor and the listener's name, not an index: it runs on a pool thread while
+    // start() may still be adding listeners (and so moving the vectors).
+    asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, std::string name);
 
     std::vector<asio::io_context*> _contexts;
     request_dispatcher& _dispatcher;
     connection_limits _limits;
     std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> _acceptors;
-    std::vector<std::string> _names;  // listener name of each acceptor
     size_t _next_core = 0;
 };
 
