@@ -5,7 +5,6 @@ the test flips the manifests' one advertised-address setting to the pod IP, as a
 pod DNS would. Records go through kcat and through Kafka's own (Java) console tools; a deleted
 broker pod comes back as the same node.id with its data."""
 import json
-import socket
 import struct
 import sys
 import time
@@ -16,8 +15,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 from apache_kafka import kafka_tool  # noqa: E402
-from harness import (API_METADATA, SOURCE_DIR, consume_all, kcat, metadata_v1_no_topics,  # noqa: E402
-                     parse_metadata_v1_brokers, read_response, send_request)
+from harness import SOURCE_DIR, consume_all, kcat, metadata_brokers  # noqa: E402
 
 MANIFESTS = SOURCE_DIR / "manifests"
 READY_TIMEOUT_S = 180
@@ -76,15 +74,12 @@ def broker_addresses(bootstrap):
     return {b["id"]: b["name"] for b in meta["brokers"]}
 
 
-def metadata_brokers(host):
-    """node id -> (host, port) in the Metadata of the broker at host:9092; {} if it doesn't answer."""
+def listed(host, node_id):
+    """Where the broker at host:9092 lists `node_id`; None if it doesn't answer."""
     try:
-        with socket.create_connection((host, 9092), timeout=2) as s:
-            s.settimeout(2)
-            send_request(s, API_METADATA, 1, 1, metadata_v1_no_topics())
-            return parse_metadata_v1_brokers(read_response(s)[1])["brokers"]
+        return metadata_brokers(9092, host=host, timeout=2).get(node_id)
     except (OSError, ValueError, EOFError, struct.error):
-        return {}
+        return None
 
 
 def wait_everyone_lists(ips, node_id, timeout=60):
@@ -93,7 +88,7 @@ def wait_everyone_lists(ips, node_id, timeout=60):
     want = (ips[node_id], 9092)
     deadline = time.monotonic() + timeout
     while True:
-        seen = {i: metadata_brokers(ip).get(node_id) for i, ip in ips.items()}
+        seen = {i: listed(ip, node_id) for i, ip in ips.items()}
         if all(v == want for v in seen.values()):
             return
         assert time.monotonic() < deadline, f"broker {node_id} at {want}: the brokers list it as {seen}"

@@ -7,15 +7,7 @@ import socket
 import subprocess
 import time
 
-from harness import (API_METADATA, broker_binary, connection_closed, coordinator_binary, free_port,
-                     metadata_v1_no_topics, parse_metadata_v1_brokers, read_response, send_request)
-
-
-def metadata_brokers(port):
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        send_request(s, API_METADATA, 1, 1, metadata_v1_no_topics())
-        _, body = read_response(s)
-    return parse_metadata_v1_brokers(body)["brokers"]
+from harness import broker_binary, connection_closed, coordinator_binary, free_port, metadata_brokers
 
 
 def wait_listening(port, proc, timeout=30):

@@ -252,11 +252,20 @@ class Coordinator(_Process):
 
 
 
-def lists_itself(port, node_id, timeout=2, host="127.0.0.1"):
-    """True when the server on host:port answers ApiVersions and its Metadata lists `node_id`:
+def metadata_brokers(port, host="127.0.0.1", timeout=10):
+    """{node_id: (host, port)} from a Metadata v1 request (no topics) to host:port."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        send_request(s, API_METADATA, 1, 1, metadata_v1_no_topics())
+        _, body = read_response(s)
+    return parse_metadata_v1_brokers(body)["brokers"]
+
+
+def lists_itself(port, node_id, timeout=2):
+    """True when the server on `port` answers ApiVersions and its Metadata lists `node_id`:
     a Kafka broker ready for clients (Tributary's and Apache Kafka's alike)."""
     try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
             s.settimeout(timeout)
             send_request(s, API_VERSIONS, 0, 1, b"")
             corr, body = read_response(s)
