@@ -62,6 +62,11 @@ public:
     // client's field manager and force=true: the operator owns the fields it sends. Returns
     // the object as stored.
     virtual web::json::value apply(const resource& r, const web::json::value& obj) = 0;
+    // POST: create `obj`; api_error reason "AlreadyExists" if it exists.
+    virtual web::json::value create(const resource& r, const web::json::value& obj) = 0;
+    // PUT of the whole object. obj carries metadata.resourceVersion: a stale one throws
+    // api_error with conflict() true.
+    virtual web::json::value replace(const resource& r, const web::json::value& obj) = 0;
     // PUT of the status subresource. obj carries metadata.resourceVersion: a stale one throws
     // api_error with conflict() true (the caller re-reads and retries).
     virtual web::json::value replace_status(const resource& r, const web::json::value& obj) = 0;
