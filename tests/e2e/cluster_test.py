@@ -5,7 +5,6 @@ the test flips the manifests' one advertised-address setting to the pod IP, as a
 pod DNS would. Records go through kcat and through Kafka's own (Java) console tools; a deleted
 broker pod comes back as the same node.id with its data."""
 import json
-import struct
 import sys
 import time
 from pathlib import Path
@@ -15,10 +14,10 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 from apache_kafka import kafka_tool  # noqa: E402
-from harness import SOURCE_DIR, consume_all, kcat, metadata_brokers  # noqa: E402
+from harness import SOURCE_DIR, consume_all, kcat  # noqa: E402
+from workloads import broker_addresses, wait_everyone_lists, wait_ready  # noqa: E402
 
 MANIFESTS = SOURCE_DIR / "manifests"
-READY_TIMEOUT_S = 180
 
 
 def manifests(advertise_pod_ip):
@@ -34,65 +33,6 @@ def manifests(advertise_pod_ip):
                         if e["name"] == "ADVERTISED_HOST":
                             e["value"] = "$(POD_IP)"
     return docs
-
-
-def pods(cp, ns, component):
-    out = cp.kubectl("-n", ns, "get", "pods", "-l", f"app.kubernetes.io/component={component}", "-o", "json").stdout
-    return {p["metadata"]["name"]: p for p in json.loads(out)["items"]}
-
-
-def ready(pod):
-    if pod["metadata"].get("deletionTimestamp"):
-        return False
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", []))
-
-
-def wait_ready(cp, ns, component, count, not_uid=None, timeout=READY_TIMEOUT_S):
-    """The `count` pods of `component`, once all are Ready (and none has uid `not_uid`)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        ps = pods(cp, ns, component)
-        if (len(ps) == count and all(ready(p) for p in ps.values())
-                and all(p["metadata"]["uid"] != not_uid for p in ps.values())):
-            return ps
-        for name, p in ps.items():  # a pod that can never start: say so now
-            for c in p.get("status", {}).get("containerStatuses", []):
-                waiting = c.get("state", {}).get("waiting", {})
-                assert waiting.get("reason") not in ("ErrImagePull", "ImagePullBackOff", "CreateContainerConfigError"), \
-                    f"{name}: {waiting}"
-        if time.monotonic() > deadline:
-            summary = {n: (p.get("status", {}).get("phase"), p.get("status", {}).get("podIP"),
-                           [(c["type"], c["status"]) for c in p.get("status", {}).get("conditions", [])])
-                       for n, p in ps.items()}
-            raise AssertionError(f"{component} pods not ready within {timeout} s: {summary}\n{cp.log_tail()}")
-        time.sleep(0.5)
-
-
-def broker_addresses(bootstrap):
-    """node id -> host:port, from Metadata (kcat -L -J)."""
-    meta = json.loads(kcat("-b", bootstrap, "-L", "-J").stdout)
-    return {b["id"]: b["name"] for b in meta["brokers"]}
-
-
-def listed(host, node_id):
-    """Where the broker at host:9092 lists `node_id`; None if it doesn't answer."""
-    try:
-        return metadata_brokers(9092, host=host, timeout=2).get(node_id)
-    except (OSError, ValueError, EOFError, struct.error):
-        return None
-
-
-def wait_everyone_lists(ips, node_id, timeout=60):
-    """Until every broker's Metadata gives `node_id` at ips[node_id]:9092. A broker learns of a
-    re-registered peer's new address from the coordinator a moment after the peer serves."""
-    want = (ips[node_id], 9092)
-    deadline = time.monotonic() + timeout
-    while True:
-        seen = {i: listed(ip, node_id) for i, ip in ips.items()}
-        if all(v == want for v in seen.values()):
-            return
-        assert time.monotonic() < deadline, f"broker {node_id} at {want}: the brokers list it as {seen}"
-        time.sleep(0.2)
 
 
 def test_three_brokers_from_plain_manifests(control_plane, namespace, node_agent):

@@ -11,7 +11,9 @@
 
 Images it knows: localhost/busybox-ish (the host's /usr/bin:/bin, for sh, sleep, python3) and,
 when TRIB_BROKER/TRIB_COORDINATOR are set, localhost/tributary-broker (their directories plus
-/usr/bin:/bin, as the image's Debian base has a shell), whose entrypoint is tributary-broker. With runtime="buildah" the broker image is not mapped:
+/usr/bin:/bin, as the image's Debian base has a shell), whose entrypoint is tributary-broker;
+when TRIB_OPERATOR is set, localhost/tributary-operator (its directory; entrypoint
+tributary-operator). With runtime="buildah" the broker image is not mapped:
 its containers run the local image itself through `buildah run` (scripts/build-images.sh).
 Pod IPs come from a /16 of 127.0.0.0/8 picked at random per run, so two ctest entries running
 at once don't hand out the same addresses.
@@ -27,6 +29,7 @@ MODULE_DIR = SOURCE_DIR / "tests" / "platform" / "node-agent"
 NODES = ("node-a", "node-b")
 BUSYBOX_ISH = "localhost/busybox-ish"
 BROKER_IMAGE = "localhost/tributary-broker"
+OPERATOR_IMAGE = "localhost/tributary-operator"
 START_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 30
 
@@ -58,6 +61,9 @@ class NodeAgent:
         if dirs:
             args += ["--image", f"{BROKER_IMAGE}={':'.join(dirs)}:/usr/bin:/bin",
                      "--image-entrypoint", f"{BROKER_IMAGE}=tributary-broker"]
+        if os.environ.get("TRIB_OPERATOR"):
+            args += ["--image", f"{OPERATOR_IMAGE}={Path(os.environ['TRIB_OPERATOR']).parent}",
+                     "--image-entrypoint", f"{OPERATOR_IMAGE}=tributary-operator"]
         return args
 
     def start(self):

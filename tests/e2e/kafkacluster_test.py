@@ -1,0 +1,276 @@
+"""The operator as a user meets it: `helm install` of charts/tributary (two operator replicas,
+one leading), then a KafkaCluster (manifests/kafkacluster.yaml) reconciled into a running
+cluster on the test control plane, with pods run by the node agent.
+
+Clients here are outside the cluster network's DNS, so the test sets the internal listener's
+advertisedHost to "{podIP}", as a user without pod DNS would; the status then lists the
+brokers' pod addresses as the bootstrap servers."""
+import json
+import os
+import re
+import signal
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+
+from apache_kafka import kafka_tool  # noqa: E402
+from harness import SOURCE_DIR, consume_all, kcat  # noqa: E402
+from kube import wait_for  # noqa: E402
+from workloads import broker_addresses, pods, ready, wait_ready  # noqa: E402
+
+CHART = SOURCE_DIR / "charts" / "tributary"
+SAMPLE = SOURCE_DIR / "manifests" / "kafkacluster.yaml"
+READY_TIMEOUT_S = 240
+LEASE = "tributary-operator"
+
+
+def sample(name, **brokers):
+    """The shipped sample KafkaCluster, renamed, advertising pod IPs, with `brokers` fields
+    merged into spec.brokers."""
+    kc = next(d for d in yaml.safe_load_all(SAMPLE.read_text()) if d and d["kind"] == "KafkaCluster")
+    kc["metadata"] = {"name": name}
+    for listener in kc["spec"].get("listeners", [{"name": "plain", "port": 9092, "type": "internal"}]):
+        if listener.get("type", "internal") == "internal":
+            listener["advertisedHost"] = "{podIP}"
+    kc["spec"].setdefault("listeners", [])
+    if not kc["spec"]["listeners"]:
+        kc["spec"]["listeners"] = [{"name": "plain", "port": 9092, "type": "internal", "advertisedHost": "{podIP}"}]
+    kc["spec"].setdefault("brokers", {}).update(brokers)
+    return kc
+
+
+def kafkacluster(cp, ns, name):
+    return cp.get_json("kafkacluster", name, "-n", ns)
+
+
+def condition(kc, type_):
+    return next((c for c in kc.get("status", {}).get("conditions", []) if c["type"] == type_), {})
+
+
+def wait_status(cp, ns, name, what, predicate, timeout=READY_TIMEOUT_S):
+    """The KafkaCluster once predicate(kc) holds; the last status in the failure message."""
+    seen = {}
+
+    def check():
+        seen["kc"] = kafkacluster(cp, ns, name)
+        return predicate(seen["kc"])
+    try:
+        wait_for(f"KafkaCluster {name}: {what}", check, timeout, interval=0.5)
+    except Exception as e:
+        raise AssertionError(f"{e}\nlast status: {json.dumps(seen.get('kc', {}).get('status'), indent=1)}")
+    return seen["kc"]
+
+
+def ready_with(count):
+    def predicate(kc):
+        st = kc.get("status", {})
+        return (condition(kc, "Ready").get("status") == "True"
+                and st.get("observedGeneration") == kc["metadata"]["generation"]
+                and len(st.get("brokers", [])) == count
+                and all(b.get("state") == "Running" for b in st["brokers"]))
+    return predicate
+
+
+def bootstrap_of(kc):
+    return kc["status"]["listeners"][0]["bootstrapServers"]
+
+
+def operator_pods(cp, ns):
+    return {p["metadata"]["name"]: p for p in cp.get_json("pods", "-n", ns)["items"]
+            if p["metadata"]["name"].startswith("tributary-operator") and not p["metadata"].get("deletionTimestamp")}
+
+
+def lease_holder(cp, ns):
+    r = cp.kubectl("-n", ns, "get", "lease", LEASE, "-o", "json", check=False)
+    return json.loads(r.stdout)["spec"].get("holderIdentity") if r.returncode == 0 else None
+
+
+def scrape(pod):
+    with urllib.request.urlopen(f"http://{pod['status']['podIP']}:8080/metrics", timeout=5) as r:
+        return r.read().decode()
+
+
+def operator_pid(pod_name):
+    """The pid of the tributary-operator process the node agent runs for `pod_name` (its
+    HOSTNAME is the pod's name)."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if not os.readlink(proc / "exe").endswith("/tributary-operator"):
+                continue
+            env = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"HOSTNAME={pod_name}".encode() in env:
+            return int(proc.name)
+    return None
+
+
+@pytest.fixture(scope="module")
+def operator(control_plane, node_agent):
+    """The chart installed with helm in its own namespace; both replicas Ready, one leading."""
+    cp = control_plane
+    ns = cp.new_namespace("tributary-system")
+    cp.helm("install", "tributary", str(CHART), "--namespace", ns)
+    wait_for("two operator pods Ready and a lease holder",
+             lambda: sum(ready(p) for p in operator_pods(cp, ns).values()) == 2 and lease_holder(cp, ns),
+             READY_TIMEOUT_S, interval=0.5)
+    yield ns
+    cp.helm("uninstall", "tributary", "--namespace", ns, check=False)
+    cp.delete_namespace(ns)
+
+
+def test_install_run_scale_and_delete_a_cluster(control_plane, namespace, operator):
+    cp, ns = control_plane, namespace
+    cp.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(sample("demo")))
+
+    # Ready: a coordinator and three brokers with ids 0..2 in status, one per pod.
+    kc = wait_status(cp, ns, "demo", "Ready with 3 running brokers", ready_with(3))
+    assert sorted((b["id"], b["pod"]) for b in kc["status"]["brokers"]) == [
+        (i, f"demo-broker-{i}") for i in range(3)]
+    assert kc["status"]["replicas"] == 3 and kc["status"]["clusterId"]
+    assert cp.get_json("pods", "-n", ns, "-l", kc["status"]["selector"])["items"].__len__() == 3
+    bootstrap = bootstrap_of(kc)
+    ips = {p["metadata"]["name"]: p["status"]["podIP"] for p in pods(cp, ns, "broker", "demo").values()}
+    assert broker_addresses(bootstrap) == {i: f"{ips[f'demo-broker-{i}']}:9092" for i in range(3)}
+    printed = cp.kubectl("-n", ns, "get", "kafkacluster", "demo").stdout
+    assert re.search(r"demo\s+True\s+3\s+", printed), printed
+
+    # Records through the bootstrap address: Kafka's Java tools and kcat write, both read.
+    kafka_tool("kafka-topics", "--bootstrap-server", bootstrap, "--create", "--topic", "k8s",
+               "--partitions", "3", "--replication-factor", "1")
+    java_lines = [f"java-{i}" for i in range(300)]
+    kafka_tool("kafka-console-producer", "--bootstrap-server", bootstrap, "--topic", "k8s",
+               "--producer-property", "acks=all", input="\n".join(java_lines) + "\n")
+    kcat_lines = [f"kcat-{i}" for i in range(300)]
+    kcat("-b", bootstrap, "-P", "-t", "k8s", "-X", "acks=all", input=("\n".join(kcat_lines) + "\n").encode())
+    expected = sorted(java_lines + kcat_lines)
+
+    def everything(bootstrap):
+        got = consume_all(bootstrap, "k8s")
+        return sorted(v.decode() for records in got.values() for (_, _, v) in records), got
+
+    values, by_partition = everything(bootstrap)
+    assert values == expected
+    java_read = []
+    for partition in range(3):
+        java_read += kafka_tool("kafka-console-consumer", "--bootstrap-server", bootstrap, "--topic", "k8s",
+                                "--partition", partition, "--from-beginning", "--timeout-ms", 20000,
+                                "--max-messages", len(by_partition[partition])).stdout.split()
+    assert sorted(java_read) == expected
+
+    # kubectl scale (the scale subresource) to 5: two more brokers register and new topics
+    # use them.
+    cp.kubectl("-n", ns, "scale", "kafkacluster/demo", "--replicas=5")
+    kc = wait_status(cp, ns, "demo", "Ready with 5 running brokers", ready_with(5))
+    assert sorted(b["id"] for b in kc["status"]["brokers"]) == [0, 1, 2, 3, 4]
+    bootstrap = bootstrap_of(kc)
+    assert sorted(broker_addresses(bootstrap)) == [0, 1, 2, 3, 4]
+    kafka_tool("kafka-topics", "--bootstrap-server", bootstrap, "--create", "--topic", "wide",
+               "--partitions", "10", "--replication-factor", "1")
+    leaders = {p["leader"] for t in json.loads(kcat("-b", bootstrap, "-L", "-J", "-t", "wide").stdout)["topics"]
+               for p in t["partitions"]}
+    assert leaders == {0, 1, 2, 3, 4}
+
+    # Scaling down would lose the data on the removed brokers until draining exists: refused,
+    # with a condition that says why, an Event, and every broker still running.
+    cp.kubectl("-n", ns, "scale", "kafkacluster/demo", "--replicas=3")
+    kc = wait_status(cp, ns, "demo", "ScalingBlocked",
+                     lambda kc: condition(kc, "ScalingBlocked").get("status") == "True"
+                     and kc["status"].get("observedGeneration") == kc["metadata"]["generation"])
+    blocked = condition(kc, "ScalingBlocked")
+    assert blocked["reason"] and "5" in blocked["message"] and "3" in blocked["message"], blocked
+    assert cp.get_json("statefulset", "demo-broker", "-n", ns)["spec"]["replicas"] == 5
+    assert len(wait_ready(cp, ns, "broker", 5, instance="demo")) == 5
+    events = cp.get_json("events", "-n", ns, "--field-selector", "involvedObject.name=demo")["items"]
+    assert any(e["reason"] == blocked["reason"] for e in events), [e["reason"] for e in events]
+    cp.kubectl("-n", ns, "scale", "kafkacluster/demo", "--replicas=5")
+    kc = wait_status(cp, ns, "demo", "Ready again, no longer blocked",
+                     lambda kc: ready_with(5)(kc) and condition(kc, "ScalingBlocked").get("status") == "False")
+
+    # A deleted broker pod comes back as the same broker, on its claim, with its data.
+    old = pods(cp, ns, "broker", "demo")["demo-broker-1"]
+    cp.kubectl("-n", ns, "delete", "pod", "demo-broker-1", "--wait=false")
+    wait_ready(cp, ns, "broker", 5, not_uid=old["metadata"]["uid"], instance="demo")
+    kc = wait_status(cp, ns, "demo", "broker 1 running again in a new pod",
+                     lambda kc: ready_with(5)(kc) and all(b["state"] == "Running" for b in kc["status"]["brokers"])
+                     and broker_addresses(bootstrap_of(kc)).keys() == {0, 1, 2, 3, 4})
+    assert {b["id"]: b["pod"] for b in kc["status"]["brokers"]}[1] == "demo-broker-1"
+    wait_for("every record readable after broker 1's restart",
+             lambda: everything(bootstrap_of(kafkacluster(cp, ns, "demo")))[0] == expected, 60)
+
+    # The active operator publishes the cluster's topic metrics (kafka_exporter's names) and
+    # its own.
+    leader = operator_pods(cp, operator)[lease_holder(cp, operator)]
+
+    def offsets_exported():
+        text = scrape(leader)
+        offsets = [float(m.group(1)) for m in re.finditer(
+            r'^kafka_topic_partition_current_offset\{[^}]*topic="k8s"[^}]*\} (\S+)$', text, re.M)]
+        brokers = re.search(r'^kafka_brokers\{[^}]*kafkacluster="demo"[^}]*\} (\S+)$', text, re.M)
+        return len(offsets) == 3 and sum(offsets) == 600 and brokers and float(brokers.group(1)) == 5
+    wait_for("the leader's /metrics to give the cluster's brokers and offsets", offsets_exported, 60)
+    assert re.search(r'^tributary_operator_reconcile_total\{[^}]*kafkacluster="demo"', scrape(leader), re.M)
+
+    # SIGKILL the active operator: the other replica takes the lease and carries on (a broker
+    # config change reaches the ConfigMap).
+    old_leader = leader["metadata"]["name"]
+    pid = operator_pid(old_leader)
+    assert pid, f"no process for {old_leader}"
+    os.kill(pid, signal.SIGKILL)
+    wait_for("the other operator replica to take the lease",
+             lambda: lease_holder(cp, operator) not in (None, old_leader), 60)
+    cp.kubectl("-n", ns, "patch", "kafkacluster", "demo", "--type=merge",
+               "-p", json.dumps({"spec": {"brokers": {"config": {"log.retention.hours": "72"}}}}))
+    wait_for("the changed broker config in the ConfigMap",
+             lambda: "log.retention.hours=72" in cp.get_json("configmap", "demo-broker-config", "-n", ns)["data"][
+                 "broker.properties"], 60)
+
+    # Deleting the KafkaCluster: what it owns goes by garbage collection; the claims stay
+    # (deleteClaim false), so the data could be reattached.
+    claims = {c["metadata"]["name"] for c in cp.get_json("pvc", "-n", ns)["items"]}
+    assert {f"data-demo-broker-{i}" for i in range(5)} <= claims
+    cp.kubectl("-n", ns, "delete", "kafkacluster", "demo", "--wait=false")
+
+    def owned_left():
+        return [f"{o['kind']}/{o['metadata']['name']}" for o in cp.get_json(
+            "statefulsets,services,configmaps,poddisruptionbudgets", "-n", ns,
+            "-l", "app.kubernetes.io/instance=demo")["items"]]
+    wait_for("the owned objects to be garbage-collected", lambda: not owned_left(), 120)
+    assert claims == {c["metadata"]["name"] for c in cp.get_json("pvc", "-n", ns)["items"]}
+
+
+def test_delete_claim_removes_the_claims_with_the_cluster(control_plane, namespace, operator):
+    cp, ns = control_plane, namespace
+    kc = sample("small", replicas=1, storage={"size": "1Gi", "deleteClaim": True})
+    kc["spec"]["coordinators"] = {"replicas": 1, "storage": {"size": "1Gi", "deleteClaim": True}}
+    cp.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(kc))
+    wait_status(cp, ns, "small", "Ready with 1 running broker", ready_with(1))
+    assert {"data-small-broker-0", "data-small-coordinator-0"} <= {
+        c["metadata"]["name"] for c in cp.get_json("pvc", "-n", ns)["items"]}
+    cp.kubectl("-n", ns, "delete", "kafkacluster", "small", "--wait=false")
+    wait_for("the KafkaCluster gone and its claims removed",
+             lambda: cp.kubectl("-n", ns, "get", "kafkacluster", "small", check=False).returncode != 0
+             and not [c for c in cp.get_json("pvc", "-n", ns)["items"]
+                      if c["metadata"]["name"].startswith("data-small-") and not c["metadata"].get("deletionTimestamp")],
+             120)
+
+
+def test_an_invalid_cluster_is_reported_not_crashed_on(control_plane, namespace, operator):
+    """What the schema lets through but can't run (3 coordinators before the Raft quorum
+    exists) gets a Degraded condition with the reason, and the operator keeps serving."""
+    cp, ns = control_plane, namespace
+    kc = sample("quorum", replicas=1)
+    kc["spec"]["coordinators"] = {"replicas": 3}
+    cp.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(kc))
+    kc = wait_status(cp, ns, "quorum", "Degraded", lambda kc: condition(kc, "Degraded").get("status") == "True")
+    assert condition(kc, "Degraded")["message"], kc["status"]
+    assert condition(kc, "Ready").get("status") != "True"
+    assert all(ready(p) for p in operator_pods(cp, operator).values())

@@ -1,0 +1,76 @@
+"""Waiting on workloads in the e2e tests: pods by component label, their readiness, and what
+the brokers' Metadata says about each other."""
+import json
+import struct
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+
+from harness import kcat, metadata_brokers  # noqa: E402
+
+READY_TIMEOUT_S = 180
+
+
+def pods(cp, ns, component, instance=None):
+    """Pods of `component` (and of KafkaCluster `instance`, if given) by name."""
+    selector = f"app.kubernetes.io/component={component}"
+    if instance:
+        selector += f",app.kubernetes.io/instance={instance}"
+    out = cp.kubectl("-n", ns, "get", "pods", "-l", selector, "-o", "json").stdout
+    return {p["metadata"]["name"]: p for p in json.loads(out)["items"]}
+
+
+def ready(pod):
+    if pod["metadata"].get("deletionTimestamp"):
+        return False
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", []))
+
+
+def wait_ready(cp, ns, component, count, not_uid=None, timeout=READY_TIMEOUT_S, instance=None):
+    """The `count` pods of `component`, once all are Ready (and none has uid `not_uid`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ps = pods(cp, ns, component, instance)
+        if (len(ps) == count and all(ready(p) for p in ps.values())
+                and all(p["metadata"]["uid"] != not_uid for p in ps.values())):
+            return ps
+        for name, p in ps.items():  # a pod that can never start: say so now
+            for c in p.get("status", {}).get("containerStatuses", []):
+                waiting = c.get("state", {}).get("waiting", {})
+                assert waiting.get("reason") not in ("ErrImagePull", "ImagePullBackOff", "CreateContainerConfigError"), \
+                    f"{name}: {waiting}"
+        if time.monotonic() > deadline:
+            summary = {n: (p.get("status", {}).get("phase"), p.get("status", {}).get("podIP"),
+                           [(c["type"], c["status"]) for c in p.get("status", {}).get("conditions", [])])
+                       for n, p in ps.items()}
+            raise AssertionError(f"{component} pods not ready within {timeout} s: {summary}\n{cp.log_tail()}")
+        time.sleep(0.5)
+
+
+def broker_addresses(bootstrap):
+    """node id -> host:port, from Metadata (kcat -L -J)."""
+    meta = json.loads(kcat("-b", bootstrap, "-L", "-J").stdout)
+    return {b["id"]: b["name"] for b in meta["brokers"]}
+
+
+def listed(host, node_id):
+    """Where the broker at host:9092 lists `node_id`; None if it doesn't answer."""
+    try:
+        return metadata_brokers(9092, host=host, timeout=2).get(node_id)
+    except (OSError, ValueError, EOFError, struct.error):
+        return None
+
+
+def wait_everyone_lists(ips, node_id, timeout=60):
+    """Until every broker's Metadata gives `node_id` at ips[node_id]:9092. A broker learns of a
+    re-registered peer's new address from the coordinator a moment after the peer serves."""
+    want = (ips[node_id], 9092)
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = {i: listed(ip, node_id) for i, ip in ips.items()}
+        if all(v == want for v in seen.values()):
+            return
+        assert time.monotonic() < deadline, f"broker {node_id} at {want}: the brokers list it as {seen}"
+        time.sleep(0.2)
