@@ -15,10 +15,12 @@ namespace="${TRIBUTARY_NAMESPACE:-tributary}"
 version=$(sed -n 's/^project(tributary VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
 image="localhost/tributary-broker:$version"
 
-# Everything the quick start applies: the namespace, then manifests/ in it.
+# Everything the quick start applies: the namespace, then the seeds' cluster from manifests/ in
+# it (not manifests/operator.yaml and kafkacluster.yaml: they are the operator's install).
 apply() {
   kubectl create namespace "$namespace" --dry-run=client -o yaml | kubectl apply "$@" -f -
-  kubectl apply "$@" -n "$namespace" -f manifests/
+  kubectl apply "$@" -n "$namespace" -f manifests/configmap.yaml -f manifests/coordinator.yaml \
+    -f manifests/broker.yaml
 }
 
 smoke_test() {

@@ -14,6 +14,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 from harness import SOURCE_DIR, broker_binary, coordinator_binary  # noqa: E402
+from cluster_test import OPERATOR_MANIFESTS  # noqa: E402
 from kube import kube_bin  # noqa: E402
 
 COMPOSE = SOURCE_DIR / "docker-compose.yml"
@@ -24,7 +25,8 @@ IMAGE = f"localhost/tributary-broker:{VERSION}"
 def manifest_docs():
     docs = []
     for path in sorted((SOURCE_DIR / "manifests").glob("*.yaml")):
-        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+        if path.name not in OPERATOR_MANIFESTS:
+            docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
     return docs
 
 
