@@ -14,12 +14,14 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 from harness import SOURCE_DIR, broker_binary, coordinator_binary  # noqa: E402
-from cluster_test import OPERATOR_MANIFESTS  # noqa: E402
 from kube import kube_bin  # noqa: E402
 
 COMPOSE = SOURCE_DIR / "docker-compose.yml"
 VERSION = re.search(r"project\(tributary VERSION ([0-9.]+)", (SOURCE_DIR / "CMakeLists.txt").read_text())[1]
 IMAGE = f"localhost/tributary-broker:{VERSION}"
+# The operator install and its sample KafkaCluster (chart_test.py checks them), not the seeds'
+# cluster; cluster_test.py skips them too.
+OPERATOR_MANIFESTS = ("operator.yaml", "kafkacluster.yaml")
 
 
 def manifest_docs():
