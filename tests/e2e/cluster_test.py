@@ -18,13 +18,16 @@ from harness import SOURCE_DIR, consume_all, kcat  # noqa: E402
 from workloads import broker_addresses, wait_everyone_lists, wait_ready  # noqa: E402
 
 MANIFESTS = SOURCE_DIR / "manifests"
+# The operator install and its sample KafkaCluster (tests/e2e/chart_test.py), not the seeds' cluster.
+OPERATOR_MANIFESTS = ("operator.yaml", "kafkacluster.yaml")
 
 
 def manifests(advertise_pod_ip):
     """Every object in manifests/, with ADVERTISED_HOST set to the pod IP if asked."""
     docs = []
     for path in sorted(MANIFESTS.glob("*.yaml")):
-        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+        if path.name not in OPERATOR_MANIFESTS:
+            docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
     if advertise_pod_ip:
         for d in docs:
             if d["kind"] == "StatefulSet":

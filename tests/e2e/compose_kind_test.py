@@ -19,12 +19,16 @@ from kube import kube_bin  # noqa: E402
 COMPOSE = SOURCE_DIR / "docker-compose.yml"
 VERSION = re.search(r"project\(tributary VERSION ([0-9.]+)", (SOURCE_DIR / "CMakeLists.txt").read_text())[1]
 IMAGE = f"localhost/tributary-broker:{VERSION}"
+# The operator install and its sample KafkaCluster (chart_test.py checks them), not the seeds'
+# cluster; cluster_test.py skips them too.
+OPERATOR_MANIFESTS = ("operator.yaml", "kafkacluster.yaml")
 
 
 def manifest_docs():
     docs = []
     for path in sorted((SOURCE_DIR / "manifests").glob("*.yaml")):
-        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+        if path.name not in OPERATOR_MANIFESTS:
+            docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
     return docs
 
 
