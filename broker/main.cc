@@ -1,8 +1,9 @@
 // tributary-broker: serves Kafka clients.
 //
-//   tributary-broker [server.properties | broker.yaml] [--override key=value]...
+//   tributary-broker [server.properties | broker.yaml]... [--override key=value]...
 //
-// Settings use Apache Kafka's names; KAFKA_* environment variables override the file.
+// Settings use Apache Kafka's names; later files override earlier ones, KAFKA_* environment
+// variables override the files, and values may say ${env:NAME} (see common/config.h).
 #include "broker/handlers/dispatch.h"
 #include "net/server.h"
 #include "broker/services.h"

@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "common/config_refs.h"
 #include "common/log.h"
 
 #include <yaml-cpp/yaml.h>
@@ -483,7 +484,7 @@ const std::string& values::text(std::string_view key, std::initializer_list<type
     const auto& e = lookup(key, allowed);
     if (!e.value) {
         const auto& name = _names.find(key)->second;
-        throw config_error("missing configuration " + name + ": set it in the configuration file, as " +
+        throw config_error("missing configuration " + name + ": set it in a configuration file, as " +
                            env_for_key(name, _env_prefix) + " in the environment, or with --override " +
                            name + "=...");
     }
@@ -552,15 +553,33 @@ public:
     }
 
     values run() && {
-        if (_opts.file) {
-            apply_file(*_opts.file);
+        // Every layer is read first: config.providers* may be declared in any of them and
+        // holds for the references in all of them, as Kafka resolves its merged originals.
+        std::vector<layer> layers;
+        for (const auto& path : _opts.files) {
+            layers.push_back(read_file(path));
         }
-        apply_env();
-        std::vector<assignment> overrides;
+        layers.push_back(read_env());
+        layer overrides{.where = "--override", .unknown_fatal = true};
         for (const auto& [key, value] : _opts.overrides) {
-            overrides.push_back({key, key, value, "override", "--override"});
+            overrides.items.push_back({key, key, value, "override", "--override"});
         }
-        apply_layer(overrides, "--override", true);
+        layers.push_back(std::move(overrides));
+
+        std::map<std::string, env_references::setting, std::less<>> providers;
+        for (auto& l : layers) {
+            std::erase_if(l.items, [&](assignment& a) {
+                if (!is_provider_key(a.key)) {
+                    return false;
+                }
+                providers.insert_or_assign(a.key, env_references::setting{std::move(a.value), a.origin});
+                return true;
+            });
+        }
+        env_references refs(providers, environment());
+        for (const auto& l : layers) {
+            apply_layer(l, refs);
+        }
         return std::move(_values);
     }
 
@@ -572,8 +591,16 @@ private:
         std::string source;   // for values::source()
         std::string origin;   // for error messages
     };
+    // One source's settings, in the order written.
+    struct layer {
+        std::string where;  // for error messages: a file, "the environment", "--override"
+        bool unknown_fatal = true;
+        std::vector<assignment> items{};
+    };
 
-    void apply_file(const std::filesystem::path& path) {
+    const char* const* environment() const { return _opts.environ ? _opts.environ : ::environ; }
+
+    layer read_file(const std::filesystem::path& path) {
         std::ifstream in(path, std::ios::binary);
         if (!in) {
             throw config_error("cannot read configuration file " + path.string() + ": " +
@@ -586,18 +613,17 @@ private:
         auto ext = lower(path.extension().string());
         auto pairs = ext == ".yaml" || ext == ".yml" ? parse_yaml(text, path.string())
                                                      : parse_properties(text, path.string());
-        std::vector<assignment> layer;
+        layer out{.where = path.string(), .unknown_fatal = true};
         for (auto& [key, value] : pairs) {
-            layer.push_back({key, key, std::move(value), "file", path.string()});
+            out.items.push_back({key, key, std::move(value), "file " + path.string(), path.string()});
         }
-        apply_layer(layer, path.string(), true);
+        return out;
     }
 
-    void apply_env() {
-        const char* const* env = _opts.environ ? _opts.environ : ::environ;
+    layer read_env() {
         const bool kafka = _opts.env_prefix == "KAFKA_";
-        std::vector<assignment> layer;
-        for (; env && *env; ++env) {
+        layer out{.where = "the environment", .unknown_fatal = false};
+        for (const char* const* env = environment(); env && *env; ++env) {
             std::string_view var(*env);
             auto eq = var.find('=');
             if (eq == std::string_view::npos) {
@@ -620,42 +646,45 @@ private:
                 (kafka && is_non_config_env(name))) {
                 continue;
             }
-            if (!_schema.find(*key) && !matches_any(_opts.ignored_unknown, *key)) {
+            if (!_schema.find(*key) && !is_provider_key(*key) && !matches_any(_opts.ignored_unknown, *key)) {
                 auto hint = _schema.suggest(*key);
                 TLOG_WARN("ignoring environment variable {}: no configuration key '{}'{}", name, *key,
                           hint ? " (did you mean " + env_for_key(*hint, _opts.env_prefix) + "?)" : "");
                 continue;
             }
-            layer.push_back({*key, name, std::move(value), "env " + name, "env " + name});
+            out.items.push_back({*key, name, std::move(value), "env " + name, "env " + name});
         }
-        apply_layer(layer, "the environment", false);
+        return out;
     }
 
     // One source's settings: each is checked; within the source, a key set under two names
     // (node.id and broker.id) must have one value; the source's values replace earlier ones.
-    void apply_layer(const std::vector<assignment>& layer, std::string_view where, bool unknown_fatal) {
+    // `${env:NAME}` references are replaced before the check.
+    void apply_layer(const layer& l, const env_references& refs) {
         struct chosen {
             const assignment* a;
             std::string normalized;
         };
+        const std::string& where = l.where;
         std::map<std::string, std::vector<chosen>> by_key;  // canonical -> one per name written
-        for (const auto& a : layer) {
+        for (const auto& a : l.items) {
             const key_spec* spec = _schema.find(a.key);
             if (!spec) {
                 if (matches_any(_opts.ignored_unknown, a.key)) {
                     TLOG_DEBUG("ignoring configuration key '{}' in {}", a.key, where);
                     continue;
                 }
-                if (!unknown_fatal) {
+                if (!l.unknown_fatal) {
                     continue;
                 }
                 auto hint = _schema.suggest(a.key);
-                throw config_error("unknown configuration key '" + a.key + "' in " + std::string(where) +
+                throw config_error("unknown configuration key '" + a.key + "' in " + where +
                                    (hint ? " (did you mean '" + *hint + "'?)" : ""));
             }
+            std::string value = refs.expand(a.value, a.key, a.origin);
             std::string normalized;
-            if (auto reason = check(*spec, a.value, normalized)) {
-                throw config_error("invalid value '" + shown(spec->t, a.value) + "' for " + a.key +
+            if (auto reason = check(*spec, value, normalized)) {
+                throw config_error("invalid value '" + shown(spec->t, value) + "' for " + a.key +
                                    " (from " + a.origin + "): " + *reason);
             }
             auto& seen = by_key[spec->name];
@@ -672,7 +701,7 @@ private:
                 if (other.normalized != seen.front().normalized) {
                     const auto& first = *seen.front().a;
                     auto t = _schema.find(name)->t;
-                    throw config_error("conflicting values for " + name + " in " + std::string(where) +
+                    throw config_error("conflicting values for " + name + " in " + where +
                                        ": " + first.written + "=" + shown(t, first.value) + " but " +
                                        other.a->written + "=" + shown(t, other.a->value));
                 }
@@ -926,8 +955,11 @@ const char* const version = TRIB_VERSION;
 std::variant<load_options, int> parse_command_line(int argc, const char* const* argv, const schema& s,
                                                    std::string_view program) {
     auto usage = [&] {
-        std::cerr << "usage: " << program << " [config.properties|config.yaml] [--override key=value]...\n"
-                  << "       " << program << " --help-config | --version\n";
+        std::cerr << "usage: " << program << " [config.properties|config.yaml]... [--override key=value]...\n"
+                  << "       " << program << " --help-config | --version\n"
+                  << "Files apply in order, a later file's keys replacing an earlier one's; environment\n"
+                  << "variables, then --override, replace what the files set. A value may refer to an\n"
+                  << "environment variable as ${env:NAME}.\n";
     };
     load_options opts;
     for (int i = 1; i < argc; ++i) {
@@ -949,8 +981,8 @@ std::variant<load_options, int> parse_command_line(int argc, const char* const* 
                 opts.overrides.push_back(parse_override(argv[++i]));
             } else if (a.starts_with("--override=")) {
                 opts.overrides.push_back(parse_override(a.substr(11)));
-            } else if (!a.starts_with("-") && !opts.file) {
-                opts.file = std::filesystem::path(a);
+            } else if (!a.starts_with("-")) {
+                opts.files.emplace_back(a);
             } else {
                 usage();
                 return 2;

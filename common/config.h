@@ -4,15 +4,27 @@
 //
 // A program declares a typed schema, then load() merges, in increasing precedence:
 //   1. the schema's defaults
-//   2. a file: Java `.properties`, or YAML when the name ends in .yaml / .yml
+//   2. files, in the order given, a later file's keys replacing an earlier one's: Java
+//      `.properties`, or YAML when the name ends in .yaml / .yml (Kubernetes mounts a shared
+//      file and a per-pod one, e.g. broker.properties then broker-0.properties)
 //   3. environment variables KAFKA_*, mapped to keys the way Confluent's and Apache's images
 //      do (KAFKA_ADVERTISED_LISTENERS -> advertised.listeners; see key_for_env)
 //   4. command-line overrides (`--override key=value`, as kafka-server-start.sh takes them)
 // so a server.properties or the environment block of a compose file written for a Kafka
 // image works unchanged.
 //
-// Every value given is checked against its key's type and validator, whichever layer it
-// comes from. Unknown keys in the file or in overrides are fatal; unknown KAFKA_* variables
+// Values may refer to environment variables as `${env:NAME}`, the syntax of Kafka's
+// EnvVarConfigProvider (KIP-887), in any layer: advertised.listeners=PLAIN://${env:POD_IP}:9092.
+// Unlike Kafka, Tributary needs no `config.providers=env` declaration for it, but accepts
+// one (and config.providers.<name>.class = Kafka's or Strimzi's EnvVarConfigProvider under
+// another name, and its param.allowlist.pattern). As in Kafka, a reference is replaced once
+// (the result is not scanned again), there is no escape syntax, and `${other:...}` for a
+// provider nobody declared is left as written. Unlike Kafka, which leaves `${env:NAME}` as
+// written when NAME is unset, an unset or disallowed variable is a configuration error: the
+// literal text would only fail later, further from its cause.
+//
+// Every value given has its `${env:NAME}` references resolved and is checked against its
+// key's type and validator, whichever layer it comes from, even when a later layer replaces it. Unknown keys in the file or in overrides are fatal; unknown KAFKA_* variables
 // only log a warning, because compose files carry unrelated ones.
 //
 // Errors are config_error exceptions, not result<T>: they happen once at start-up, the
@@ -115,7 +127,7 @@ public:
 
     // Set explicitly or has a default.
     bool has(std::string_view key) const;
-    // Where the value came from: "default", "file", "env KAFKA_X", "override"; "unset".
+    // Where the value came from: "default", "file <path>", "env KAFKA_X", "override"; "unset".
     std::string source(std::string_view key) const;
     // Every key with a value -> its value, passwords as [hidden]. For logging at start-up.
     std::map<std::string, std::string> all() const;
@@ -137,7 +149,7 @@ private:
 };
 
 struct load_options {
-    std::optional<std::filesystem::path> file;
+    std::vector<std::filesystem::path> files;  // applied in order: later files win
     std::vector<std::pair<std::string, std::string>> overrides;  // applied in order
     // A null-terminated NAME=VALUE array; nullptr means the process environment.
     const char* const* environ = nullptr;
@@ -163,9 +175,9 @@ std::string env_for_key(std::string_view key, std::string_view prefix = "KAFKA_"
 // the broker (KAFKA_HEAP_OPTS, KAFKA_OPTS, KAFKA_JMX_*, KAFKA_LOG4J_*, ...).
 bool is_non_config_env(std::string_view env_name);
 
-// Reads a program's command line the way Kafka's start scripts take it:
-//   <program> [server.properties | config.yaml] [--override key=value]... | --help | --help-config
-//             | --version
+// Reads a program's command line the way Kafka's start scripts take it, plus more files:
+//   <program> [server.properties | config.yaml]... [--override key=value]... | --help
+//             | --help-config | --version
 // Returns the load options, or the exit status the program should end with at once (after
 // printing help or the version, or a usage error on stderr).
 // The project's version (CMake's PROJECT_VERSION), as `--version` prints it.

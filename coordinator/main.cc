@@ -1,8 +1,9 @@
 // tributary-coordinator: the metadata quorum (the role of KRaft controllers).
 //
-//   tributary-coordinator [controller.properties | coordinator.yaml] [--override key=value]...
+//   tributary-coordinator [controller.properties | coordinator.yaml]... [--override key=value]...
 //
-// Settings use Apache Kafka's names; KAFKA_* environment variables override the file.
+// Settings use Apache Kafka's names; later files override earlier ones, KAFKA_* environment
+// variables override the files, and values may say ${env:NAME} (see common/config.h).
 // SIGINT / SIGTERM stop it cleanly: listeners close, the metadata log is closed (flushed,
 // marked clean).
 #include "common/listeners.h"

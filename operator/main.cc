@@ -3,9 +3,9 @@
 // /metrics like the other programs, and stops cleanly on SIGINT / SIGTERM, so the image,
 // its Deployment and its probes can be built and tested now.
 //
-//   tributary-operator [operator.properties | operator.yaml] [--override key=value]...
+//   tributary-operator [operator.properties | operator.yaml]... [--override key=value]...
 //
-// Settings come from that file, TRIBUTARY_OPERATOR_* environment variables
+// Settings come from those files, TRIBUTARY_OPERATOR_* environment variables
 // (TRIBUTARY_OPERATOR_HTTP_LISTENER is http.listener) and --override, in that order.
 #include "common/config.h"
 #include "common/listeners.h"

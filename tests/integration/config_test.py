@@ -1,6 +1,8 @@
 """`--version`, and configuration as Kafka users write it: a compose file's KAFKA_*
-environment, several listeners each advertised with its own address, a bad value that stops
-start-up with the key named, and idle connections closed after connections.max.idle.ms."""
+environment, several listeners each advertised with its own address, the operator's shared
+and per-pod files with ${env:NAME} in values, a bad value that stops start-up with the key
+named, and idle connections closed after connections.max.idle.ms."""
+import contextlib
 import os
 import re
 import socket
@@ -22,6 +24,22 @@ def wait_listening(port, proc, timeout=30):
     raise AssertionError("broker did not listen")
 
 
+@contextlib.contextmanager
+def running_broker(args, env, log_path, port):
+    """A broker started with `args` and `env`, listening on `port`; on leaving, it must stop
+    cleanly on SIGTERM. Its log is printed, so a failing test shows it."""
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([broker_binary(), *args], env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_listening(port, proc)
+            yield proc
+        finally:
+            proc.terminate()
+            code = proc.wait(20)
+            print(log_path.read_text(errors="replace"))
+            assert code == 0
+
+
 def test_compose_environment_with_internal_and_external_listeners(tmp_path):
     internal, external = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
@@ -35,18 +53,44 @@ def test_compose_environment_with_internal_and_external_listeners(tmp_path):
         "KAFKA_HEAP_OPTS": "-Xmx1G",          # for the JVM images: ignored, not an error
         "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
     })
-    with open(tmp_path / "broker.log", "wb") as log:
-        proc = subprocess.Popen([broker_binary()], env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_listening(external, proc)
-            # Each listener advertises its own address for every broker.
-            assert metadata_brokers(internal) == {7: ("127.0.0.1", internal)}
-            assert metadata_brokers(external) == {7: ("localhost", external)}
-        finally:
-            proc.terminate()
-            code = proc.wait(20)
-            print((tmp_path / "broker.log").read_text(errors="replace"))  # shown when the test fails
-            assert code == 0
+    with running_broker([], env, tmp_path / "broker.log", external):
+        # Each listener advertises its own address for every broker.
+        assert metadata_brokers(internal) == {7: ("127.0.0.1", internal)}
+        assert metadata_brokers(external) == {7: ("localhost", external)}
+
+
+def test_shared_and_per_pod_files_with_env_references(tmp_path):
+    """The operator's command line: broker.properties for every broker, then the pod's own
+    file, whose advertised.listeners take the pod's name and host address from ${env:...}."""
+    internal, external = free_port(), free_port()
+    shared = tmp_path / "broker.properties"
+    shared.write_text(
+        "node.id=1\n"
+        f"listeners=INTERNAL://127.0.0.1:{internal},EXTERNAL://127.0.0.1:{external}\n"
+        "listener.security.protocol.map=INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT\n"
+        "inter.broker.listener.name=INTERNAL\n"
+        f"log.dirs={tmp_path / 'data'}\n"
+        "offsets.topic.replication.factor=1\n"
+        # As a Kafka server.properties declares it; Tributary accepts it and needs it not.
+        "config.providers=env\n"
+        "config.providers.env.class=org.apache.kafka.common.config.provider.EnvVarConfigProvider\n")
+    pod = tmp_path / "c-broker-7.properties"
+    pod.write_text(
+        "node.id=7\n"
+        f"advertised.listeners=INTERNAL://${{env:HOST_IP}}:{internal},"
+        f"EXTERNAL://${{env:POD_NAME}}.c-broker.ns.svc.cluster.local:{external}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+    env.update({"POD_NAME": "c-broker-7", "HOST_IP": "127.0.0.1"})
+    with running_broker([str(shared), str(pod)], env, tmp_path / "broker.log", external):
+        assert metadata_brokers(internal) == {7: ("127.0.0.1", internal)}
+        assert metadata_brokers(external) == {7: ("c-broker-7.c-broker.ns.svc.cluster.local", external)}
+
+    # Without POD_NAME the broker does not start, and says which key, variable and file.
+    del env["POD_NAME"]
+    p = subprocess.run([broker_binary(), str(shared), str(pod)], env=env, capture_output=True, timeout=30)
+    assert p.returncode == 2, p
+    assert b"advertised.listeners" in p.stderr and b"POD_NAME is not set" in p.stderr, p.stderr
+    assert str(pod).encode() in p.stderr, p.stderr
 
 
 def test_version_of_both_programs(tmp_path):

@@ -66,11 +66,11 @@ protected:
         return path;
     }
 
-    values load_with(const fake_env& env, std::optional<std::filesystem::path> file = std::nullopt,
+    values load_with(const fake_env& env, std::vector<std::filesystem::path> files = {},
                      std::vector<std::pair<std::string, std::string>> overrides = {}) {
         load_options opts;
         opts.environ = env.get();
-        opts.file = std::move(file);
+        opts.files = std::move(files);
         opts.overrides = std::move(overrides);
         return load(_schema, opts);
     }
@@ -110,10 +110,10 @@ TEST_F(config_test, precedence_default_file_env_override) {
                            "default.replication.factor=2\n"
                            "node.id=1\n");
     fake_env env{"KAFKA_LOG_RETENTION_MS=2000", "KAFKA_DEFAULT_REPLICATION_FACTOR=3", "PATH=/bin"};
-    auto v = load_with(env, file, {{"default.replication.factor", "4"}});
+    auto v = load_with(env, {file}, {{"default.replication.factor", "4"}});
 
     EXPECT_EQ(v.get_int32("num.partitions"), 3);
-    EXPECT_EQ(v.source("num.partitions"), "file");
+    EXPECT_EQ(v.source("num.partitions"), "file " + file.string());
     EXPECT_EQ(v.get_int64("log.retention.ms"), 2000);
     EXPECT_EQ(v.source("log.retention.ms"), "env KAFKA_LOG_RETENTION_MS");
     EXPECT_EQ(v.get_int32("default.replication.factor"), 4);
@@ -123,7 +123,7 @@ TEST_F(config_test, precedence_default_file_env_override) {
 }
 
 TEST_F(config_test, later_overrides_win) {
-    auto v = load_with(_no_env, std::nullopt, {{"num.partitions", "2"}, {"num.partitions", "5"}});
+    auto v = load_with(_no_env, {}, {{"num.partitions", "2"}, {"num.partitions", "5"}});
     EXPECT_EQ(v.get_int32("num.partitions"), 5);
 }
 
@@ -187,16 +187,16 @@ TEST_F(config_test, unknown_env_key_is_tolerated) {
 
 TEST_F(config_test, unknown_file_key_is_fatal_with_suggestion) {
     auto file = write_file("x.properties", "lisenters=PLAINTEXT://:9092\n");
-    EXPECT_EQ(error_of([&] { load_with(_no_env, file); }),
+    EXPECT_EQ(error_of([&] { load_with(_no_env, {file}); }),
               "unknown configuration key 'lisenters' in " + file.string() + " (did you mean 'listeners'?)");
 
     auto far = write_file("y.properties", "zookeeper.connect=zk:2181\n");
-    EXPECT_EQ(error_of([&] { load_with(_no_env, far); }),
+    EXPECT_EQ(error_of([&] { load_with(_no_env, {far}); }),
               "unknown configuration key 'zookeeper.connect' in " + far.string());
 }
 
 TEST_F(config_test, unknown_override_key_is_fatal) {
-    EXPECT_EQ(error_of([&] { load_with(_no_env, std::nullopt, {{"num.partitons", "3"}}); }),
+    EXPECT_EQ(error_of([&] { load_with(_no_env, {}, {{"num.partitons", "3"}}); }),
               "unknown configuration key 'num.partitons' in --override (did you mean 'num.partitions'?)");
 }
 
@@ -208,7 +208,7 @@ TEST_F(config_test, ignored_keys_are_accepted_anywhere) {
     load_options opts;
     fake_env env{"KAFKA_NUM_NETWORK_THREADS=8"};
     opts.environ = env.get();
-    opts.file = file;
+    opts.files = {file};
     opts.ignored_unknown = {"num.network.threads", "socket.*"};
     auto v = load(_schema, opts);
     EXPECT_EQ(v.get_int32("num.partitions"), 2);
@@ -220,12 +220,12 @@ TEST_F(config_test, invalid_int_names_key_value_and_source) {
               "invalid value 'abc' for num.partitions (from env KAFKA_NUM_PARTITIONS): not an integer");
 
     auto file = write_file("s.properties", "num.partitions=12x\n");
-    EXPECT_EQ(error_of([&] { load_with(_no_env, file); }),
+    EXPECT_EQ(error_of([&] { load_with(_no_env, {file}); }),
               "invalid value '12x' for num.partitions (from " + file.string() + "): not an integer");
 
-    EXPECT_EQ(error_of([&] { load_with(_no_env, std::nullopt, {{"num.partitions", "3000000000"}}); }),
+    EXPECT_EQ(error_of([&] { load_with(_no_env, {}, {{"num.partitions", "3000000000"}}); }),
               "invalid value '3000000000' for num.partitions (from --override): out of range for a 32-bit integer");
-    EXPECT_EQ(error_of([&] { load_with(_no_env, std::nullopt, {{"num.partitions", "0"}}); }),
+    EXPECT_EQ(error_of([&] { load_with(_no_env, {}, {{"num.partitions", "0"}}); }),
               "invalid value '0' for num.partitions (from --override): must be at least 1");
     EXPECT_EQ(error_of([&] { load_with(fake_env{"KAFKA_AUTO_CREATE_TOPICS_ENABLE=yes"}); }),
               "invalid value 'yes' for auto.create.topics.enable (from env KAFKA_AUTO_CREATE_TOPICS_ENABLE): "
@@ -256,35 +256,35 @@ TEST_F(config_test, doubles_are_range_checked) {
 
 TEST_F(config_test, alias_broker_id_sets_node_id) {
     auto file = write_file("a.properties", "broker.id=3\n");
-    auto v = load_with(_no_env, file);
+    auto v = load_with(_no_env, {file});
     EXPECT_EQ(v.get_int32("node.id"), 3);
     EXPECT_EQ(v.get_int32("broker.id"), 3);
-    EXPECT_EQ(v.source("broker.id"), "file");
+    EXPECT_EQ(v.source("broker.id"), "file " + file.string());
 
     auto env_v = load_with(fake_env{"KAFKA_BROKER_ID=4"});
     EXPECT_EQ(env_v.get_int32("node.id"), 4);
 
     // Both names with one value is fine; a later layer replaces either.
     auto same = write_file("b.properties", "broker.id=5\nnode.id=5\n");
-    EXPECT_EQ(load_with(_no_env, same).get_int32("node.id"), 5);
-    auto layered = load_with(fake_env{"KAFKA_NODE_ID=6"}, file);
+    EXPECT_EQ(load_with(_no_env, {same}).get_int32("node.id"), 5);
+    auto layered = load_with(fake_env{"KAFKA_NODE_ID=6"}, {file});
     EXPECT_EQ(layered.get_int32("broker.id"), 6);
 }
 
 TEST_F(config_test, alias_conflict_is_an_error) {
     auto file = write_file("c.properties", "broker.id=1\nnode.id=2\n");
-    EXPECT_EQ(error_of([&] { load_with(_no_env, file); }),
+    EXPECT_EQ(error_of([&] { load_with(_no_env, {file}); }),
               "conflicting values for node.id in " + file.string() + ": broker.id=1 but node.id=2");
     EXPECT_THAT(error_of([&] { load_with(fake_env{"KAFKA_BROKER_ID=1", "KAFKA_NODE_ID=2"}); }),
                 HasSubstr("conflicting values for node.id in the environment"));
-    EXPECT_THAT(error_of([&] { load_with(_no_env, std::nullopt, {{"node.id", "1"}, {"broker.id", "2"}}); }),
+    EXPECT_THAT(error_of([&] { load_with(_no_env, {}, {{"node.id", "1"}, {"broker.id", "2"}}); }),
                 HasSubstr("conflicting values for node.id in --override"));
 }
 
 TEST_F(config_test, missing_value_names_how_to_set_it) {
     auto v = load_with(_no_env);
     EXPECT_EQ(error_of([&] { (void)v.get_int32("node.id"); }),
-              "missing configuration node.id: set it in the configuration file, as KAFKA_NODE_ID in the "
+              "missing configuration node.id: set it in a configuration file, as KAFKA_NODE_ID in the "
               "environment, or with --override node.id=...");
 }
 
@@ -317,8 +317,145 @@ TEST_F(config_test, schema_rejects_bad_declarations) {
 }
 
 TEST_F(config_test, missing_file_is_an_error) {
-    EXPECT_THAT(error_of([&] { load_with(_no_env, std::filesystem::path("/nonexistent/server.properties")); }),
+    EXPECT_THAT(error_of([&] { load_with(_no_env, {"/nonexistent/server.properties"}); }),
                 HasSubstr("cannot read configuration file /nonexistent/server.properties"));
+}
+
+// The operator's layout: a shared file, then a per-pod file, then the environment and
+// --override, each replacing what came before.
+TEST_F(config_test, several_files_apply_in_order) {
+    auto shared = write_file("broker.properties",
+                             "num.partitions=3\n"
+                             "broker.id=1\n"
+                             "log.retention.ms=1000\n"
+                             "log.dirs=/data\n");
+    auto pod = write_file("c-broker-5.yaml",
+                          "node.id: 5\n"
+                          "num.partitions: 4\n");
+    auto v = load_with(fake_env{"KAFKA_LOG_RETENTION_MS=2000"}, {shared, pod}, {{"num.partitions", "6"}});
+    EXPECT_EQ(v.get_int32("node.id"), 5);  // node.id in the later file replaces broker.id
+    EXPECT_EQ(v.source("node.id"), "file " + pod.string());
+    EXPECT_EQ(v.get_string("log.dirs"), "/data");
+    EXPECT_EQ(v.source("log.dirs"), "file " + shared.string());
+    EXPECT_EQ(v.get_int64("log.retention.ms"), 2000);
+    EXPECT_EQ(v.get_int32("num.partitions"), 6);
+
+    auto reversed = load_with(_no_env, {pod, shared});
+    EXPECT_EQ(reversed.get_int32("node.id"), 1);
+    EXPECT_EQ(reversed.get_int32("num.partitions"), 3);
+}
+
+TEST_F(config_test, errors_name_the_file_the_value_came_from) {
+    auto good = write_file("a.properties", "num.partitions=3\n");
+    auto bad = write_file("b.properties", "num.partitions=three\n");
+    auto typo = write_file("c.properties", "num.partitons=3\n");
+    EXPECT_EQ(error_of([&] { load_with(_no_env, {good, bad}); }),
+              "invalid value 'three' for num.partitions (from " + bad.string() + "): not an integer");
+    EXPECT_EQ(error_of([&] { load_with(_no_env, {typo, good}); }),
+              "unknown configuration key 'num.partitons' in " + typo.string() + " (did you mean 'num.partitions'?)");
+    EXPECT_THAT(error_of([&] { load_with(_no_env, {good, "/nonexistent/pod.properties"}); }),
+                HasSubstr("cannot read configuration file /nonexistent/pod.properties"));
+}
+
+TEST_F(config_test, env_references_in_a_file_are_expanded) {
+    auto pod = write_file("c-broker-0.properties",
+                          "advertised.listeners=PLAIN://${env:POD_NAME}.c-broker.ns.svc.cluster.local:9092,"
+                          "EXTERNAL://${env:HOST_IP}:31234\n"
+                          "cluster.id=${env:A}${env:B}-${env:EMPTY}x\n"
+                          "ssl.keystore.password=${env:SECRET}\n");
+    fake_env env{"POD_NAME=c-broker-0", "HOST_IP=10.0.0.7", "A=ab", "B=cd", "EMPTY=", "SECRET=s3cret"};
+    auto v = load_with(env, {pod});
+    EXPECT_THAT(v.get_list("advertised.listeners"),
+                ElementsAre("PLAIN://c-broker-0.c-broker.ns.svc.cluster.local:9092", "EXTERNAL://10.0.0.7:31234"));
+    EXPECT_EQ(v.get_string("cluster.id"), "abcd-x");
+    EXPECT_EQ(v.get_string("ssl.keystore.password"), "s3cret");
+    EXPECT_EQ(v.all().at("ssl.keystore.password"), "[hidden]");
+}
+
+TEST_F(config_test, text_that_is_no_env_reference_is_left_alone) {
+    auto file = write_file("s.properties", "cluster.id=$env:A ${env} {env:A} ${sys:A} $${noprovider}\n");
+    // A variable's value is not scanned again.
+    auto v = load_with(fake_env{"A=${env:B}", "B=b"}, {file}, {{"log.dirs", "/d/${env:A}"}});
+    EXPECT_EQ(v.get_string("cluster.id"), "$env:A ${env} {env:A} ${sys:A} $${noprovider}");
+    EXPECT_EQ(v.get_string("log.dirs"), "/d/${env:B}");
+}
+
+TEST_F(config_test, unset_variable_names_key_variable_and_file) {
+    auto pod = write_file("c-broker-0.properties", "advertised.listeners=PLAIN://${env:POD_NAME}:9092\n");
+    EXPECT_EQ(error_of([&] { load_with(fake_env{"POD_IP=10.0.0.1"}, {pod}); }),
+              "cannot resolve ${env:POD_NAME} in advertised.listeners (from " + pod.string() +
+                  "): environment variable POD_NAME is not set");
+    EXPECT_EQ(error_of([&] { load_with(_no_env, {}, {{"cluster.id", "${env:ID}"}}); }),
+              "cannot resolve ${env:ID} in cluster.id (from --override): environment variable ID is not set");
+    EXPECT_EQ(error_of([&] { load_with(_no_env, {}, {{"cluster.id", "${env:dir:ID}"}}); }),
+              "cannot resolve ${env:dir:ID} in cluster.id (from --override): EnvVarConfigProvider takes no "
+              "path ('dir')");
+}
+
+TEST_F(config_test, env_references_resolve_in_environment_and_overrides) {
+    fake_env env{"KAFKA_ADVERTISED_LISTENERS=PLAINTEXT://${env:POD_IP}:9092", "POD_IP=10.1.2.3", "NODE=8"};
+    auto v = load_with(env, {}, {{"node.id", "${env:NODE}"}});
+    EXPECT_THAT(v.get_list("advertised.listeners"), ElementsAre("PLAINTEXT://10.1.2.3:9092"));
+    EXPECT_EQ(v.get_int32("node.id"), 8);
+    EXPECT_EQ(error_of([&] { load_with(fake_env{"KAFKA_NODE_ID=${env:NODE}"}); }),
+              "cannot resolve ${env:NODE} in node.id (from env KAFKA_NODE_ID): environment variable NODE is not set");
+}
+
+TEST_F(config_test, kafka_config_provider_declarations) {
+    // A Kafka server.properties declaring the provider loads; its keys are not settings.
+    auto kafka = write_file("server.properties",
+                            "config.providers=env\n"
+                            "config.providers.env.class=org.apache.kafka.common.config.provider.EnvVarConfigProvider\n"
+                            "cluster.id=${env:ID}\n");
+    auto v = load_with(fake_env{"ID=abc"}, {kafka});
+    EXPECT_EQ(v.get_string("cluster.id"), "abc");
+    EXPECT_FALSE(v.all().contains("config.providers"));
+
+    // Another name for the provider, declared in the environment; an allowlist, declared in
+    // a later file, holds for the earlier one too.
+    auto named = write_file("named.properties", "cluster.id=${vars:POD_ID}\nlog.dirs=/${vars:HOME}\n");
+    auto allow = write_file("allow.properties", "config.providers.vars.param.allowlist.pattern=^POD_\n");
+    fake_env vars{"KAFKA_CONFIG_PROVIDERS=vars",
+                  "KAFKA_CONFIG_PROVIDERS_VARS_CLASS=io.strimzi.kafka.EnvVarConfigProvider", "POD_ID=p1",
+                  "HOME=/root"};
+    EXPECT_EQ(error_of([&] { load_with(vars, {named, allow}); }),
+              "cannot resolve ${vars:HOME} in log.dirs (from " + named.string() +
+                  "): environment variable HOME is not allowed by config.providers.vars.param.allowlist.pattern");
+    auto allowed = write_file("allowed.properties", "cluster.id=${vars:POD_ID}\n");
+    EXPECT_EQ(load_with(vars, {allowed, allow}).get_string("cluster.id"), "p1");
+
+    // A provider Tributary cannot run is an error where it is used; an undeclared one is
+    // left as written, as Kafka does.
+    auto file_provider = write_file("file.properties",
+                                    "config.providers=file\n"
+                                    "config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider\n"
+                                    "cluster.id=${file:/etc/secrets.properties:id}\n");
+    EXPECT_EQ(error_of([&] { load_with(_no_env, {file_provider}); }),
+              "cannot resolve ${file:/etc/secrets.properties:id} in cluster.id (from " + file_provider.string() +
+                  "): config provider 'file' is org.apache.kafka.common.config.provider.FileConfigProvider; "
+                  "Tributary resolves only EnvVarConfigProvider references");
+    EXPECT_EQ(load_with(_no_env, {}, {{"cluster.id", "${vault:x}"}}).get_string("cluster.id"), "${vault:x}");
+
+    EXPECT_THAT(error_of([&] {
+                    load_with(_no_env, {}, {{"config.providers", "env"},
+                                            {"config.providers.env.class", "io.strimzi.kafka.EnvVarConfigProvider"},
+                                            {"config.providers.env.param.allowlist.pattern", "(unclosed"}});
+                }),
+                HasSubstr("invalid value '(unclosed' for config.providers.env.param.allowlist.pattern (from "
+                          "--override): not a regular expression"));
+}
+
+TEST_F(config_test, command_line_takes_several_files) {
+    const char* argv[] = {"prog", "/etc/t/broker.properties", "--override", "num.partitions=2",
+                          "/etc/t/c-broker-0.properties", "--override=node.id=3"};
+    auto parsed = parse_command_line(6, argv, _schema, "prog");
+    ASSERT_TRUE(std::holds_alternative<load_options>(parsed));
+    const auto& opts = std::get<load_options>(parsed);
+    EXPECT_THAT(opts.files, ElementsAre("/etc/t/broker.properties", "/etc/t/c-broker-0.properties"));
+    EXPECT_THAT(opts.overrides, ElementsAre(Pair("num.partitions", "2"), Pair("node.id", "3")));
+
+    const char* bad[] = {"prog", "a.properties", "--no-such-flag"};
+    EXPECT_EQ(std::get<int>(parse_command_line(3, bad, _schema, "prog")), 2);
 }
 
 TEST(properties, java_syntax) {
@@ -375,16 +512,16 @@ TEST_F(config_test, yaml_flat_and_nested) {
                            "auto.create.topics.enable: false\n"
                            "listener.security.protocol.map: PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
                            "advertised.listeners:\n");
-    auto v = load_with(_no_env, file);
+    auto v = load_with(_no_env, {file});
     EXPECT_EQ(v.get_int32("node.id"), 2);
     EXPECT_EQ(v.get_int64("log.retention.ms"), 1000);
-    EXPECT_EQ(v.source("log.retention.ms"), "file");
+    EXPECT_EQ(v.source("log.retention.ms"), "file " + file.string());
     EXPECT_THAT(v.get_list("log.dirs"), ElementsAre("/data/a", "/data/b"));
     EXPECT_FALSE(v.get_bool("auto.create.topics.enable"));
     EXPECT_THAT(v.get_list("advertised.listeners"), ElementsAre());
 
     auto yml = write_file("bad.yml", "log: {retention: {mss: 1}}\n");
-    EXPECT_EQ(error_of([&] { load_with(_no_env, yml); }),
+    EXPECT_EQ(error_of([&] { load_with(_no_env, {yml}); }),
               "unknown configuration key 'log.retention.mss' in " + yml.string() +
                   " (did you mean 'log.retention.ms'?)");
 }
