@@ -1,0 +1,215 @@
+// The operator's Kafka reader on bad input: answers that don't decode, answer the wrong
+// request or announce absurd sizes end in a readable error, never a crash. Against real
+// brokers: tests/integration/cluster_probe_test.py.
+#include "operator/metrics/kafka_reader.h"
+
+#include "common/bytes.h"
+#include "protocol/messages/api_versions.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <thread>
+
+using namespace trib;
+using namespace trib::op::metrics;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+bytes encode_response(const auto& msg, int16_t version, int32_t correlation_id) {
+    protocol::writer w;
+    protocol::encode_response_header(w, correlation_id, protocol::response_header_version(msg.api_key, version));
+    msg.encode(w, version);
+    return w.take();
+}
+
+protocol::metadata_response sample_metadata() {
+    protocol::metadata_response md;
+    md.cluster_id = "c-1";
+    md.controller_id = 2;
+    md.brokers = {{2, "b2", 9092, std::nullopt, {}}, {1, "b1", 9092, "r1", {}}};
+    protocol::metadata_response::metadata_response_topic t;
+    t.name = "t";
+    auto partition = [](int32_t index, int32_t leader, std::vector<int32_t> replicas, std::vector<int32_t> isr) {
+        protocol::metadata_response::metadata_response_partition p;
+        p.partition_index = index;
+        p.leader_id = leader;
+        p.replica_nodes = std::move(replicas);
+        p.isr_nodes = std::move(isr);
+        return p;
+    };
+    t.partitions = {partition(1, 2, {2, 1}, {2}), partition(0, 1, {1}, {1})};
+    protocol::metadata_response::metadata_response_topic bad;
+    bad.name = "gone";
+    bad.error_code = 3;  // UNKNOWN_TOPIC_OR_PARTITION
+    md.topics = {t, bad};
+    return md;
+}
+
+// A one-connection server on a loopback port: answers each request frame with what
+// `answer(api_key, correlation_id)` returns (raw bytes, size prefix included), or closes.
+class fake_broker {
+public:
+    using answer_fn = std::function<std::optional<bytes>(int16_t key, int32_t correlation_id)>;
+
+    explicit fake_broker(answer_fn answer) : _acceptor(_ctx, {asio::ip::make_address("127.0.0.1"), 0}) {
+        _thread = std::thread([this, answer = std::move(answer)] {
+            boost::system::error_code ec;
+            tcp::socket s(_ctx);
+            _acceptor.accept(s, ec);
+            while (!ec) {
+                uint8_t size_buf[4];
+                asio::read(s, asio::buffer(size_buf), ec);
+                if (ec) break;
+                bytes req(load_be32(size_buf));
+                asio::read(s, asio::buffer(req), ec);
+                if (ec) break;
+                protocol::reader r(req);
+                protocol::request_header h;
+                protocol::decode_request_header(r, h);
+                auto reply = answer(h.api_key, h.correlation_id);
+                if (!reply) break;
+                asio::write(s, asio::buffer(*reply), ec);
+            }
+        });
+    }
+    ~fake_broker() { _thread.join(); }
+
+    std::string address() const { return "127.0.0.1:" + std::to_string(_acceptor.local_endpoint().port()); }
+
+private:
+    asio::io_context _ctx;
+    tcp::acceptor _acceptor;
+    std::thread _thread;
+};
+
+bytes framed(bytes body) {
+    bytes out(4 + body.size());
+    store_be32(out.data(), uint32_t(body.size()));
+    std::copy(body.begin(), body.end(), out.begin() + 4);
+    return out;
+}
+
+// ApiVersions v0 offering Metadata 0-12 and ListOffsets 0-7.
+bytes api_versions_answer(int32_t correlation_id) {
+    protocol::api_versions_response av;
+    av.api_keys = {{2, 0, 7, {}}, {3, 0, 12, {}}};
+    return framed(encode_response(av, 0, correlation_id));
+}
+
+std::string read_error(const std::string& bootstrap) {
+    std::string why;
+    read_options o;
+    o.timeout = std::chrono::milliseconds(10000);
+    auto v = read_cluster(bootstrap, o, &why);
+    EXPECT_FALSE(v.has_value());
+    return why;
+}
+
+} // namespace
+
+TEST(kafka_reader, view_from_metadata_sorts_and_reports_topic_errors) {
+    auto v = detail::view_from_metadata(sample_metadata());
+    EXPECT_EQ(v.cluster_id, "c-1");
+    EXPECT_EQ(v.controller_id, 2);
+    ASSERT_EQ(v.brokers.size(), 2u);
+    EXPECT_EQ(v.brokers[0], (broker_info{1, "b1", 9092, "r1"}));
+    EXPECT_EQ(v.brokers[1].rack, "");
+    ASSERT_EQ(v.partitions.size(), 2u);
+    EXPECT_EQ(v.partitions[0].partition, 0);
+    EXPECT_EQ(v.partitions[1].replicas, (std::vector<int32_t>{2, 1}));
+    EXPECT_EQ(v.partitions[1].oldest_offset, -1);
+    ASSERT_EQ(v.problems.size(), 1u);
+    EXPECT_EQ(v.problems[0], "topic gone: UNKNOWN_TOPIC_OR_PARTITION");
+}
+
+TEST(kafka_reader, apply_offsets_fills_asked_partitions_and_reports_errors) {
+    auto v = detail::view_from_metadata(sample_metadata());
+    protocol::list_offsets_response resp;
+    auto answer = [](int32_t index, int16_t error, int64_t offset) {
+        protocol::list_offsets_response::list_offsets_partition_response p;
+        p.partition_index = index;
+        p.error_code = error;
+        p.offset = offset;
+        return p;
+    };
+    resp.topics.resize(1);
+    resp.topics[0].name = "t";
+    resp.topics[0].partitions = {answer(0, 0, 5), answer(1, 6, -1) /* NOT_LEADER_OR_FOLLOWER */, answer(9, 0, 1)};
+    detail::apply_offsets(resp, false, v);
+    EXPECT_EQ(v.partitions[0].current_offset, 5);
+    EXPECT_EQ(v.partitions[0].oldest_offset, -1);
+    EXPECT_EQ(v.partitions[1].current_offset, -1);
+    ASSERT_EQ(v.problems.size(), 2u);
+    EXPECT_EQ(v.problems[1], "t[1]: ListOffsets latest: NOT_LEADER_OR_FOLLOWER");
+}
+
+TEST(kafka_reader, decode_response_rejects_truncated_trailing_and_mismatched_answers) {
+    auto body = encode_response(sample_metadata(), 9, 7);
+    protocol::metadata_response md;
+    EXPECT_FALSE(detail::decode_response(body, 9, 7, md));
+    EXPECT_EQ(md.cluster_id, "c-1");
+    EXPECT_EQ(detail::decode_response(body, 9, 8, md), make_error_code(errc::bad_response));  // other request
+    for (size_t cut : {size_t(0), size_t(3), size_t(4), body.size() / 2, body.size() - 1}) {
+        bytes part(body.begin(), body.begin() + ptrdiff_t(cut));
+        EXPECT_EQ(detail::decode_response(part, 9, 7, md), make_error_code(errc::bad_response)) << cut;
+    }
+    auto longer = body;
+    longer.push_back(0);
+    EXPECT_EQ(detail::decode_response(longer, 9, 7, md), make_error_code(errc::bad_response));
+    // The same bytes read as another version do not pass silently either.
+    EXPECT_EQ(detail::decode_response(body, 1, 7, md), make_error_code(errc::bad_response));
+}
+
+TEST(kafka_reader, garbage_api_versions_answer_is_a_readable_error) {
+    fake_broker b([](int16_t, int32_t) { return framed(bytes{0, 0, 0, 1, 0xff, 0xff, 0xff}); });
+    EXPECT_EQ(read_error(b.address()),
+              "no bootstrap broker reachable: " + b.address() + ": ApiVersions v0: the response (7 bytes) does not decode");
+}
+
+TEST(kafka_reader, truncated_metadata_answer_is_a_readable_error) {
+    fake_broker b([](int16_t key, int32_t corr) -> std::optional<bytes> {
+        if (key == protocol::api_versions_key) return api_versions_answer(corr);
+        auto body = encode_response(sample_metadata(), 12, corr);
+        body.resize(body.size() - 5);
+        return framed(body);
+    });
+    auto why = read_error(b.address());
+    EXPECT_NE(why.find(b.address() + ": Metadata v12: the response"), std::string::npos) << why;
+    EXPECT_NE(why.find("does not decode"), std::string::npos) << why;
+}
+
+TEST(kafka_reader, absurd_frame_sizes_and_closed_connections_are_readable_errors) {
+    {
+        fake_broker b([](int16_t, int32_t) { return bytes{0x7f, 0xff, 0xff, 0xff}; });
+        auto why = read_error(b.address());
+        EXPECT_NE(why.find(b.address() + ": ApiVersions v0:"), std::string::npos) << why;
+    }
+    {
+        fake_broker b([](int16_t, int32_t) { return bytes{0xff, 0xff, 0xff, 0xfe}; });
+        EXPECT_NE(read_error(b.address()).find("ApiVersions v0:"), std::string::npos);
+    }
+    {
+        fake_broker b([](int16_t, int32_t) { return std::nullopt; });  // closes instead of answering
+        EXPECT_NE(read_error(b.address()).find("ApiVersions v0: End of file"), std::string::npos);
+    }
+}
+
+TEST(kafka_reader, a_broker_without_the_needed_versions_is_refused) {
+    fake_broker b([](int16_t, int32_t corr) {
+        protocol::api_versions_response av;
+        av.api_keys = {{3, 0, 0, {}}};  // Metadata v0 only, no ListOffsets
+        return framed(encode_response(av, 0, corr));
+    });
+    std::string why;
+    auto v = read_cluster(b.address(), {}, &why);
+    ASSERT_FALSE(v);
+    EXPECT_EQ(v.error(), make_error_code(errc::unreachable));
+    EXPECT_NE(why.find("neither Metadata v1+ nor ListOffsets v1+"), std::string::npos) << why;
+}
