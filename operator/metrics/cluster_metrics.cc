@@ -27,7 +27,9 @@ cluster_metrics::cluster_metrics(prometheus::Registry& r)
     _in_sync_replicas(gauge(r, "kafka_topic_partition_in_sync_replica",
                             "Number of in-sync replicas of the partition.")),
     _under_replicated(gauge(r, "kafka_topic_partition_under_replicated_partition",
-                            "1 if the partition has fewer in-sync replicas than replicas.")) {}
+                            "1 if the partition has fewer in-sync replicas than replicas.")),
+    _reachable(gauge(r, "tributary_operator_cluster_reachable",
+                     "1 if the operator's last read of the cluster through the Kafka protocol succeeded, else 0.")) {}
 
 void cluster_metrics::update(const std::string& ns, const std::string& name, const cluster_view& view) {
     const prometheus::Labels cluster{{"namespace", ns}, {"kafkacluster", name}};
@@ -38,6 +40,7 @@ void cluster_metrics::update(const std::string& ns, const std::string& name, con
     };
     std::lock_guard lock(_mutex);
     auto& s = _clusters[{ns, name}];
+    s.set(_reachable, cluster, 1);
     s.set(_brokers, cluster, double(view.brokers.size()));
     for (const auto& b : view.brokers) {
         s.set(_broker_info, with({{"address", config::format_host_port(b.host, uint16_t(b.port))},
@@ -62,6 +65,13 @@ void cluster_metrics::update(const std::string& ns, const std::string& name, con
     for (const auto& [topic, n] : partitions_per_topic) {
         s.set(_topic_partitions, with({{"topic", topic}}), n);
     }
+    s.sweep();
+}
+
+void cluster_metrics::unreachable(const std::string& ns, const std::string& name) {
+    std::lock_guard lock(_mutex);
+    auto& s = _clusters[{ns, name}];
+    s.set(_reachable, {{"namespace", ns}, {"kafkacluster", name}}, 0);
     s.sweep();
 }
 

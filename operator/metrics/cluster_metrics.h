@@ -17,6 +17,8 @@
 //   kafka_topic_partition_under_replicated_partition{...}          1 if isr < replicas
 //
 // Offsets that could not be read (-1 in the view) are left out, as kafka_exporter does.
+// Besides them, tributary_operator_cluster_reachable{namespace,kafkacluster} is 1 after
+// update() and 0 after unreachable().
 #include "operator/metrics/kafka_reader.h"
 #include "operator/metrics/series.h"
 
@@ -41,6 +43,9 @@ public:
     // Replaces the series of cluster `ns`/`name` with what `view` shows; series of topics,
     // partitions and brokers it no longer has are removed. Thread-safe.
     void update(const std::string& ns, const std::string& name, const cluster_view& view);
+    // The cluster could not be read: its kafka_* series go (they would be stale) and
+    // tributary_operator_cluster_reachable becomes 0.
+    void unreachable(const std::string& ns, const std::string& name);
     // Removes every series of the cluster (deleted, or metrics.enabled turned off).
     void remove(const std::string& ns, const std::string& name);
 
@@ -57,6 +62,7 @@ private:
     family& _replicas;
     family& _in_sync_replicas;
     family& _under_replicated;
+    family& _reachable;
     std::map<std::pair<std::string, std::string>, series_set> _clusters;
 };
 

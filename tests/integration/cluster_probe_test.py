@@ -119,6 +119,7 @@ def test_view_and_metrics_match_the_cluster(cluster):
     # Leaders spread over all three brokers, so ListOffsets really went to each of them.
     assert {seen[k]["leader"] for k in expected} == {1, 2, 3}
     assert series(metrics, "kafka_brokers") == 3
+    assert series(metrics, "tributary_operator_cluster_reachable") == 1
     for b in brokers:
         assert series(metrics, "kafka_broker_info", address=b.bootstrap, id=str(b.node_id)) == 1
     for topic, (n, _) in topics.items():

@@ -3,31 +3,18 @@
 // brokers: tests/integration/cluster_probe_test.py.
 #include "operator/metrics/kafka_reader.h"
 
-#include "common/bytes.h"
-#include "protocol/messages/api_versions.h"
+#include "tests/fakes/kafka_fake_broker.h"
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
-
-#include <functional>
-#include <thread>
 
 using namespace trib;
 using namespace trib::op::metrics;
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
+using fakes::api_versions_answer;
+using fakes::encode_response;
+using fakes::framed;
+using fake_broker = fakes::kafka_fake_broker;
 
 namespace {
-
-bytes encode_response(const auto& msg, int16_t version, int32_t correlation_id) {
-    protocol::writer w;
-    protocol::encode_response_header(w, correlation_id, protocol::response_header_version(msg.api_key, version));
-    msg.encode(w, version);
-    return w.take();
-}
 
 protocol::metadata_response sample_metadata() {
     protocol::metadata_response md;
@@ -50,57 +37,6 @@ protocol::metadata_response sample_metadata() {
     bad.error_code = 3;  // UNKNOWN_TOPIC_OR_PARTITION
     md.topics = {t, bad};
     return md;
-}
-
-// A one-connection server on a loopback port: answers each request frame with what
-// `answer(api_key, correlation_id)` returns (raw bytes, size prefix included), or closes.
-class fake_broker {
-public:
-    using answer_fn = std::function<std::optional<bytes>(int16_t key, int32_t correlation_id)>;
-
-    explicit fake_broker(answer_fn answer) : _acceptor(_ctx, {asio::ip::make_address("127.0.0.1"), 0}) {
-        _thread = std::thread([this, answer = std::move(answer)] {
-            boost::system::error_code ec;
-            tcp::socket s(_ctx);
-            _acceptor.accept(s, ec);
-            while (!ec) {
-                uint8_t size_buf[4];
-                asio::read(s, asio::buffer(size_buf), ec);
-                if (ec) break;
-                bytes req(load_be32(size_buf));
-                asio::read(s, asio::buffer(req), ec);
-                if (ec) break;
-                protocol::reader r(req);
-                protocol::request_header h;
-                protocol::decode_request_header(r, h);
-                auto reply = answer(h.api_key, h.correlation_id);
-                if (!reply) break;
-                asio::write(s, asio::buffer(*reply), ec);
-            }
-        });
-    }
-    ~fake_broker() { _thread.join(); }
-
-    std::string address() const { return "127.0.0.1:" + std::to_string(_acceptor.local_endpoint().port()); }
-
-private:
-    asio::io_context _ctx;
-    tcp::acceptor _acceptor;
-    std::thread _thread;
-};
-
-bytes framed(bytes body) {
-    bytes out(4 + body.size());
-    store_be32(out.data(), uint32_t(body.size()));
-    std::copy(body.begin(), body.end(), out.begin() + 4);
-    return out;
-}
-
-// ApiVersions v0 offering Metadata 0-12 and ListOffsets 0-7.
-bytes api_versions_answer(int32_t correlation_id) {
-    protocol::api_versions_response av;
-    av.api_keys = {{2, 0, 7, {}}, {3, 0, 12, {}}};
-    return framed(encode_response(av, 0, correlation_id));
 }
 
 std::string read_error(const std::string& bootstrap) {
