@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import subprocess
+import time
 
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -162,3 +163,36 @@ def test_bad_bootstrap_lists_are_readable_errors():
         p = probe(bad, timeout_ms=2000)
         assert p.returncode == 1, bad
         assert needle in p.stderr, p.stderr
+
+
+def test_a_dead_brokers_partitions_lose_their_offsets_and_the_rest_are_read(cluster):
+    _, brokers = cluster
+    setup_topics(brokers)
+    brokers[2].kill()
+    live = bootstrap_of(brokers[:2])
+    # The coordinator fences broker 3 after its session timeout (2 s in the fixture).
+    deadline = time.monotonic() + 30
+    while True:
+        out = probe_ok(live)
+        if [b["id"] for b in out["view"]["brokers"]] == [1, 2] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    view, metrics = out["view"], parse_metrics(out["metrics"])
+    assert [b["id"] for b in view["brokers"]] == [1, 2], view["brokers"]
+    assert series(metrics, "kafka_brokers") == 2
+    one = [p for p in view["partitions"] if p["topic"] == "probe-one"]
+    assert len(one) == 6
+    for p in one:
+        labels = {"topic": "probe-one", "partition": str(p["partition"])}
+        if 3 in p["replicas"]:
+            # Its only replica is gone: no leader (nothing to move to until replication
+            # lands), no offsets.
+            assert p["leader"] == -1, p
+            assert (p["oldest_offset"], p["current_offset"]) == (-1, -1), p
+            assert series(metrics, "kafka_topic_partition_current_offset", **labels) is None
+            assert series(metrics, "kafka_topic_partition_leader", **labels) == -1
+        else:
+            assert p["leader"] in (1, 2), p
+            assert (p["oldest_offset"], p["current_offset"]) == (0, records_for(p["partition"])), p
+            assert series(metrics, "kafka_topic_partition_current_offset", **labels) == records_for(p["partition"])
+    assert any(3 in p["replicas"] for p in one) and any(3 not in p["replicas"] for p in one)
