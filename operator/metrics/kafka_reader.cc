@@ -84,8 +84,7 @@ public:
         store_be32(frame.data(), uint32_t(frame.size() - 4));
         bytes reply;
         if (auto ec = exchange(frame, reply, deadline)) {
-            why = fmt::format("{} v{}: {}", protocol::find_api(Req::api_key)->name, version,
-                              ec == asio::error::timed_out ? "timed out" : reason(ec));
+            why = fmt::format("{} v{}: {}", protocol::find_api(Req::api_key)->name, version, reason(ec));
             close();
             return ec == asio::error::timed_out ? make_error_code(errc::timed_out) : make_error_code(errc::unreachable);
         }
@@ -195,7 +194,9 @@ std::error_code ask_bootstrap(broker_connection& c, clock::time_point hello_dead
     out.list_offsets_version =
         pick_version(av, protocol::list_offsets_request::api_key, protocol::list_offsets_request::max_version, 1);
     if (md_version < 0 || out.list_offsets_version < 0) {
-        why = "the broker speaks neither Metadata v1+ nor ListOffsets v1+";
+        why = fmt::format("the broker does not speak {}", md_version < 0 && out.list_offsets_version < 0
+                              ? "Metadata v1+ nor ListOffsets v1+"
+                              : md_version < 0 ? "Metadata v1+" : "ListOffsets v1+");
         return make_error_code(errc::unsupported);
     }
     protocol::metadata_request req;
@@ -225,6 +226,10 @@ protocol::list_offsets_request offsets_request(const cluster_view& view, const s
 // Both ListOffsets of one leader; failures become lines in view.problems.
 void read_offsets(asio::io_context& ctx, const read_options& o, clock::time_point deadline, int16_t version,
                   const broker_info& leader, const std::vector<size_t>& partitions, cluster_view& view) {
+    if (leader.port <= 0 || leader.port > 65535) {
+        view.problems.push_back(fmt::format("broker {} advertises port {}", leader.id, leader.port));
+        return;
+    }
     broker_connection c(ctx, o.client_id);
     std::string why;
     auto to = config::host_port{leader.host, uint16_t(leader.port)};
@@ -303,6 +308,9 @@ result<cluster_view> read_cluster(std::string_view bootstrap, const read_options
         for (size_t start = 0; start <= bootstrap.size();) {
             auto end = std::min(bootstrap.find(',', start), bootstrap.size());
             auto item = bootstrap.substr(start, end - start);
+            // Spaces around entries are allowed, as Kafka's clients allow them.
+            item.remove_prefix(std::min(item.find_first_not_of(" \t"), item.size()));
+            item.remove_suffix(item.size() - std::min(item.find_last_not_of(" \t") + 1, item.size()));
             if (!item.empty()) {
                 addresses.push_back(config::parse_host_port(item));
             }
@@ -345,7 +353,7 @@ result<cluster_view> read_cluster(std::string_view bootstrap, const read_options
             joined += fmt::format("{}{} of {} addresses not tried within {} ms", joined.empty() ? "" : "; ",
                                   addresses.size() - failures.size(), addresses.size(), o.timeout.count());
         }
-        return fail(why, errc::unreachable, "no bootstrap broker reachable: " + joined);
+        return fail(why, errc::unreachable, "no bootstrap broker answered: " + joined);
     }
 
     cluster_view view = detail::view_from_metadata(answer.metadata);

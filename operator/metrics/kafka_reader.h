@@ -45,7 +45,7 @@ enum class errc {
 inline std::string errc_message(errc e) {
     switch (e) {
     case errc::bad_bootstrap: return "bad bootstrap address list";
-    case errc::unreachable: return "no bootstrap broker reachable";
+    case errc::unreachable: return "no bootstrap broker answered";
     case errc::timed_out: return "timed out";
     case errc::bad_response: return "bad response from broker";
     case errc::unsupported: return "unsupported API version";
@@ -95,7 +95,7 @@ struct read_options {
 
 // Reads the cluster behind `bootstrap` ("host:port,host:port"). On failure the error is an
 // errc and `*why`, when given, says what happened in a sentence fit for a log or a status
-// condition ("no bootstrap broker reachable: 127.0.0.1:1: Connection refused; ...").
+// condition ("no bootstrap broker answered: 127.0.0.1:1: Connection refused; ...").
 result<cluster_view> read_cluster(std::string_view bootstrap, const read_options& options = {},
                                   std::string* why = nullptr);
 

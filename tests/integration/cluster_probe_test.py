@@ -151,7 +151,7 @@ def test_no_reachable_address_is_a_readable_error():
     assert p.returncode == 1
     assert p.stdout == ""
     msg = p.stderr.strip()
-    assert msg.startswith("tributary-cluster-probe: no bootstrap broker reachable: "), msg
+    assert msg.startswith("tributary-cluster-probe: no bootstrap broker answered: "), msg
     for d in dead:
         assert f"{d}: Connection refused" in msg
     assert f"{silent_addr}: ApiVersions v0: timed out" in msg

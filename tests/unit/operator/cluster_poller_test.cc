@@ -62,7 +62,7 @@ TEST(cluster_poller, publishes_a_read_then_drops_it_when_the_cluster_cannot_be_r
     text = scrape(registry);
     EXPECT_EQ(text.find("kafka_brokers{"), std::string::npos) << text;
     EXPECT_TRUE(has_line(text, "tributary_operator_cluster_reachable{" + labels + "} 0")) << text;
-    EXPECT_EQ(poller.last_error("ns", "kc"), "no bootstrap broker reachable: " + dead + ": Connection refused");
+    EXPECT_EQ(poller.last_error("ns", "kc"), "no bootstrap broker answered: " + dead + ": Connection refused");
 
     poller.forget("ns", "kc");
     EXPECT_EQ(scrape(registry).find("kafkacluster="), std::string::npos);

@@ -106,7 +106,7 @@ TEST(kafka_reader, decode_response_rejects_truncated_trailing_and_mismatched_ans
 TEST(kafka_reader, garbage_api_versions_answer_is_a_readable_error) {
     fake_broker b([](int16_t, int32_t) { return framed(bytes{0, 0, 0, 1, 0xff, 0xff, 0xff}); });
     EXPECT_EQ(read_error(b.address()),
-              "no bootstrap broker reachable: " + b.address() + ": ApiVersions v0: the response (7 bytes) does not decode");
+              "no bootstrap broker answered: " + b.address() + ": ApiVersions v0: the response (7 bytes) does not decode");
 }
 
 TEST(kafka_reader, truncated_metadata_answer_is_a_readable_error) {
@@ -137,6 +137,18 @@ TEST(kafka_reader, absurd_frame_sizes_and_closed_connections_are_readable_errors
     }
 }
 
+TEST(kafka_reader, bootstrap_lists_are_parsed_like_kafka_clients_parse_them) {
+    // Spaces and empty entries are fine; every address is tried.
+    auto a = fakes::dead_address(), b = fakes::dead_address();
+    EXPECT_EQ(read_error(" " + a + " ,, " + b + " "),
+              "no bootstrap broker answered: " + a + ": Connection refused; " + b + ": Connection refused");
+    std::string why;
+    auto v = read_cluster("127.0.0.1:1,:2", {}, &why);
+    ASSERT_FALSE(v);
+    EXPECT_EQ(v.error(), make_error_code(errc::bad_bootstrap));
+    EXPECT_NE(why.find("bad bootstrap address list \"127.0.0.1:1,:2\""), std::string::npos) << why;
+}
+
 TEST(kafka_reader, a_broker_without_the_needed_versions_is_refused) {
     fake_broker b([](int16_t, int32_t corr) {
         protocol::api_versions_response av;
@@ -147,5 +159,5 @@ TEST(kafka_reader, a_broker_without_the_needed_versions_is_refused) {
     auto v = read_cluster(b.address(), {}, &why);
     ASSERT_FALSE(v);
     EXPECT_EQ(v.error(), make_error_code(errc::unreachable));
-    EXPECT_NE(why.find("neither Metadata v1+ nor ListOffsets v1+"), std::string::npos) << why;
+    EXPECT_EQ(why, "no bootstrap broker answered: " + b.address() + ": the broker does not speak Metadata v1+ nor ListOffsets v1+") << why;
 }
