@@ -30,6 +30,14 @@ void cluster_poller::forget(const std::string& ns, const std::string& name) {
     _metrics.remove(ns, name);
 }
 
+void cluster_poller::forget_all() {
+    std::lock_guard lock(_mutex);
+    for (const auto& [k, _] : _clusters) {
+        _metrics.remove(k.first, k.second);
+    }
+    _clusters.clear();
+}
+
 void cluster_poller::start() {
     std::lock_guard lock(_mutex);
     if (!_thread.joinable()) {

@@ -33,6 +33,9 @@ public:
     // Stops reading ns/name and removes its series (cluster deleted, or metrics disabled).
     void forget(const std::string& ns, const std::string& name);
 
+    // forget() for every tracked cluster: a replica that stops leading publishes nothing stale.
+    void forget_all();
+
     // Runs the polling thread until stop() (or destruction).
     void start();
     void stop();

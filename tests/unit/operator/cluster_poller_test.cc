@@ -4,25 +4,20 @@
 
 #include "tests/fakes/kafka_fake_broker.h"
 
+#include "tests/fakes/metrics_text.h"
+
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
-#include <prometheus/text_serializer.h>
 
 #include <thread>
 
 using namespace trib;
 using namespace trib::op::metrics;
+using trib::fakes::has_line;
+using trib::fakes::scrape;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string scrape(prometheus::Registry& r) {
-    return prometheus::TextSerializer().Serialize(r.Collect());
-}
-
-bool has_line(const std::string& text, const std::string& line) {
-    return ("\n" + text).find("\n" + line + "\n") != std::string::npos;
-}
 
 // A broker that answers ApiVersions and a Metadata listing itself and no topics, on
 // `connections` connections.
@@ -67,6 +62,22 @@ TEST(cluster_poller, publishes_a_read_then_drops_it_when_the_cluster_cannot_be_r
     poller.forget("ns", "kc");
     EXPECT_EQ(scrape(registry).find("kafkacluster="), std::string::npos);
     EXPECT_EQ(poller.last_error("ns", "kc"), "");
+}
+
+TEST(cluster_poller, forget_all_removes_every_clusters_series) {
+    prometheus::Registry registry;
+    cluster_metrics metrics(registry);
+    cluster_poller poller(metrics, 1h);
+    poller.track("ns", "a", fakes::dead_address());
+    poller.track("other", "b", fakes::dead_address());
+    poller.poll_once();
+    auto text = scrape(registry);
+    EXPECT_TRUE(has_line(text, R"(tributary_operator_cluster_reachable{kafkacluster="a",namespace="ns"} 0)")) << text;
+    EXPECT_TRUE(has_line(text, R"(tributary_operator_cluster_reachable{kafkacluster="b",namespace="other"} 0)")) << text;
+    poller.forget_all();
+    EXPECT_EQ(scrape(registry).find("kafkacluster="), std::string::npos);
+    poller.poll_once();  // nothing tracked: nothing comes back
+    EXPECT_EQ(scrape(registry).find("kafkacluster="), std::string::npos);
 }
 
 TEST(cluster_poller, track_reads_a_new_cluster_at_once) {

@@ -3,24 +3,19 @@
 #include "operator/metrics/cluster_metrics.h"
 #include "operator/metrics/operator_metrics.h"
 
+#include "tests/fakes/metrics_text.h"
+
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
-#include <prometheus/text_serializer.h>
 
 #include <string>
 
 using namespace trib::op::metrics;
+using trib::fakes::has_line;
+using trib::fakes::scrape;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string scrape(prometheus::Registry& r) {
-    return prometheus::TextSerializer().Serialize(r.Collect());
-}
-
-bool has_line(const std::string& text, const std::string& line) {
-    return ("\n" + text).find("\n" + line + "\n") != std::string::npos;
-}
 
 cluster_view two_topics() {
     cluster_view v;
