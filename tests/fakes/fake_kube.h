@@ -354,9 +354,6 @@ private:
         if (_objects.count(key(r, ns, name))) {
             throw api_error(409, "AlreadyExists", r.plural + " \"" + name + "\" already exists");
         }
-        if (meta.has_field("resourceVersion")) {
-            meta.erase("resourceVersion");
-        }
         if (!meta.has_string_field("uid")) {
             meta["uid"] = json::string("uid-" + std::to_string(++_uids));
         }
@@ -364,7 +361,8 @@ private:
             meta["creationTimestamp"] = json::string(now);
         }
         meta["generation"] = json::number(1);
-        stamp(r, obj);
+        meta["resourceVersion"] = json::string(std::to_string(++_version));
+        set_type(r, obj); // last: it may move `meta`
         auto it = _objects.emplace(key(r, ns, name), obj).first;
         return it->second;
     }
@@ -376,6 +374,7 @@ private:
         if (!next.has_object_field("metadata")) {
             next["metadata"] = json::object();
         }
+        set_type(r, next); // before taking `meta`: adding top-level fields moves the others
         auto& meta = next["metadata"];
         for (const char* f : {"uid", "creationTimestamp", "generation", "resourceVersion", "deletionTimestamp"}) {
             if (old_meta.has_field(f)) {
@@ -385,7 +384,6 @@ private:
         if (meta.has_array_field("finalizers") && meta.at("finalizers").size() == 0) {
             meta.erase("finalizers");
         }
-        stamp(r, next);
         if (next == old) {
             return old;
         }
@@ -401,12 +399,10 @@ private:
         return next;
     }
 
-    void stamp(const resource& r, json& obj) {
+    // Adds fields to obj, so references to obj's members are invalid after it.
+    static void set_type(const resource& r, json& obj) {
         obj["apiVersion"] = json::string(r.api_version());
         obj["kind"] = json::string(r.kind);
-        if (!obj.at("metadata").has_string_field("resourceVersion")) {
-            obj["metadata"]["resourceVersion"] = json::string(std::to_string(++_version));
-        }
     }
 
     // Everything but metadata and status: what metadata.generation counts changes of.
