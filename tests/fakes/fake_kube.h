@@ -20,7 +20,8 @@
 //   server-side apply merges lists by their keys and removes fields the manager stopped
 //   sending; tests must not depend on either;
 // - patch: merge (RFC 7386, null deletes), json (RFC 6902 add/remove/replace/test/move/copy;
-//   a failed test → 422 "Invalid", as the API server answers) and strategic (treated as a
+//   a failed test → 422 "Invalid" with the API server's message, checked against
+//   kube-apiserver) and strategic (treated as a
 //   merge patch);
 // - remove of an object with finalizers only sets metadata.deletionTimestamp; it goes away
 //   when a later write leaves it without finalizers. An empty finalizers list is dropped,
@@ -578,8 +579,7 @@ private:
                 // As the API server's json-patch does: testing a missing path against null passes.
                 bool ok = have ? *have == want : want.is_null();
                 if (!ok) {
-                    throw invalid("the server rejected our request due to an error in our request: testing value " +
-                                  path + " failed");
+                    throw invalid("the server rejected our request due to an error in our request");
                 }
             } else if (name == "add") {
                 add_at(doc, path, op.at("value"));
