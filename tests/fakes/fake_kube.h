@@ -35,8 +35,8 @@
 // write; `events` holds what record() was given. Thread-safe.
 // create keeps a status it is sent (the real server drops it for kinds with a status
 // subresource); seed status with `put` to be clear about it.
-// Include <gtest/gtest.h> before this header: cpprestsdk defines a macro `U` that breaks
-// gtest headers included after it.
+// Targets linked with trib_operator get _TURN_OFF_PLATFORM_STRING: without it cpprestsdk
+// defines a macro `U` that breaks gtest and fmt headers included after it.
 #include "operator/k8s/api.h"
 
 #include <functional>
