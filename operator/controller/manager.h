@@ -1,0 +1,77 @@
+#pragma once
+// The running controller (controller-runtime's manager, for one kind): watch caches of the
+// KafkaClusters and of what they own, a work queue keyed "namespace/name", and workers that
+// run reconcile passes. Events on an owned object queue the KafkaCluster named by its
+// app.kubernetes.io/instance label; every resync period every KafkaCluster is queued again.
+// A failed pass (an exception) is retried with the queue's per-key back-off; a pass that asks
+// to look again later is queued after that delay.
+//
+// Only the replica holding the leader lease runs a manager (main.cc).
+#include "operator/controller/reconciler.h"
+#include "operator/k8s/client.h"
+#include "operator/k8s/informer.h"
+#include "operator/k8s/work_queue.h"
+#include "operator/metrics/cluster_poller.h"
+#include "operator/metrics/kafka_reader.h"
+#include "operator/metrics/operator_metrics.h"
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+namespace trib::op::controller {
+
+struct manager_options {
+    operator_settings settings;
+    std::string watch_namespace;  // "" = all namespaces
+    std::chrono::milliseconds resync_period{300000};
+    int workers = 2;
+    // Reads of the cluster through the Kafka protocol, for status (cluster id, registered
+    // brokers); kept short so a pass never waits long on an unreachable cluster.
+    metrics::read_options probe{.timeout = std::chrono::milliseconds(5000),
+                                .connect_timeout = std::chrono::milliseconds(2000)};
+};
+
+class manager {
+public:
+    manager(k8s::client& kube, k8s::event_recorder& events, metrics::operator_metrics& om,
+            metrics::cluster_poller& poller, manager_options options);
+    ~manager();
+    manager(const manager&) = delete;
+    manager& operator=(const manager&) = delete;
+
+    // Starts the caches and, once every cache has its first LIST, the workers. Returns at once.
+    void start();
+    // Stops the workers (after their current pass), then the caches.
+    void stop();
+    // True once every cache has synced (what /readyz waits for on the leader).
+    bool synced() const;
+
+private:
+    void run_worker();
+    void run_resync();
+    void enqueue_owner(const web::json::value& obj);
+    void enqueue_all();
+    void after_pass(const std::string& ns, const std::string& name, const std::string& bootstrap);
+
+    k8s::client& _kube;
+    k8s::event_recorder& _events;
+    metrics::operator_metrics& _metrics;
+    metrics::cluster_poller& _poller;
+    manager_options _opts;
+
+    std::vector<std::unique_ptr<k8s::informer>> _informers;
+    k8s::informer* _clusters = nullptr;
+    k8s::informer_reader _cache;
+    k8s::work_queue _queue;
+
+    std::mutex _mu;  // for _stopping and the resync thread's wait
+    std::condition_variable _cv;
+    bool _stopping = false;
+    std::thread _starter;  // waits for the caches, then starts workers and resync
+    std::vector<std::thread> _workers;
+    std::thread _resync;
+};
+
+} // namespace trib::op::controller
