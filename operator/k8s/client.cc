@@ -11,10 +11,6 @@ using web::json::value;
 
 namespace {
 
-// Longest watch the informers ask for (timeoutSeconds); the stream client's timeout is this
-// plus a margin, so it is the API server that ends a healthy watch, never the client.
-constexpr auto max_watch = std::chrono::minutes(10);
-
 std::string field(const value& obj, const char* a, const char* b) {
     if (obj.has_object_field(a) && obj.at(a).has_string_field(b)) {
         return obj.at(a).at(b).as_string();

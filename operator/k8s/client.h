@@ -22,6 +22,10 @@ namespace trib::op::k8s {
 
 class client : public api {
 public:
+    // The longest watch (timeoutSeconds) open_stream serves: its requests time out a minute
+    // after that, so it is the API server that ends a healthy watch, never the client.
+    static constexpr std::chrono::seconds max_watch{600};
+
     // `timeout`: for each request except watches (their own timeout is the watch's length
     // plus a margin, see open_stream).
     client(connection_config config, std::string field_manager,

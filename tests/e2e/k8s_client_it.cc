@@ -8,6 +8,7 @@
 //   TRIB_IT_SA_TOKEN_2    (in_cluster.* only) a second valid token of that ServiceAccount
 // Every wait is bounded and on a condition (the garbage collector, the informer's cache).
 #include "operator/k8s/client.h"
+#include "operator/k8s/informer.h"
 #include "operator/k8s/kubeconfig.h"
 
 #include <gtest/gtest.h>
@@ -17,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <mutex>
 #include <thread>
 
 using namespace trib::op::k8s;
@@ -298,4 +300,174 @@ TEST(in_cluster, service_account_token_and_rotation) {
     EXPECT_EQ(unauthorized.status, 401);
     write_token(env("TRIB_IT_SA_TOKEN_2"));
     EXPECT_FALSE(c.list(resources::config_maps, cfg.default_namespace).empty());
+}
+
+// --- informer: LIST + WATCH into a cache, handlers, reconnects and 410 Gone ---
+
+namespace {
+
+// What the handlers saw, as "added x", "updated x", "deleted x" (x: the object's name).
+class event_log {
+public:
+    informer_handlers handlers() {
+        auto name = [](const value& o) { return o.at("metadata").at("name").as_string(); };
+        return {[this, name](const value& o) { push("added " + name(o)); },
+                [this, name](const value&, const value& o) { push("updated " + name(o)); },
+                [this, name](const value& o) { push("deleted " + name(o)); }};
+    }
+    bool has(const std::string& e) const {
+        std::lock_guard lock(_mu);
+        return std::find(_events.begin(), _events.end(), e) != _events.end();
+    }
+    std::string all() const {
+        std::lock_guard lock(_mu);
+        std::string out;
+        for (const auto& e : _events) {
+            out += e + "; ";
+        }
+        return out;
+    }
+
+private:
+    void push(std::string e) {
+        std::lock_guard lock(_mu);
+        _events.push_back(std::move(e));
+    }
+    mutable std::mutex _mu;
+    std::vector<std::string> _events;
+};
+
+// Not a kind the operator uses (not in resources::): only this test watches it.
+const resource pod_templates{"", "v1", "podtemplates", "PodTemplate"};
+
+bool cached_data_is(const informer& inf, const std::string& name, const std::string& key, const std::string& v) {
+    auto o = inf.get(test_namespace(), name);
+    return o && o->has_object_field("data") && o->at("data").has_string_field(key) &&
+           o->at("data").at(key).as_string() == v;
+}
+
+} // namespace
+
+TEST(informer, sees_add_update_delete_with_label_selector) {
+    auto c = admin();
+    auto ns = test_namespace();
+    c.create(resources::config_maps, config_map("before", {{"v", "0"}}, {{"watched", "yes"}}));
+    c.create(resources::config_maps, config_map("unwatched", {}, {{"watched", "no"}}));
+    informer inf(c, resources::config_maps, {.ns = ns, .label_selector = "watched=yes"});
+    event_log log;
+    inf.add_handlers(log.handlers());
+    inf.start();
+    ASSERT_TRUE(inf.wait_for_sync(std::chrono::seconds(30)));
+    EXPECT_TRUE(log.has("added before")) << log.all();
+    EXPECT_FALSE(inf.get(ns, "unwatched")) << "outside the selector";
+    EXPECT_FALSE(inf.resource_version().empty());
+
+    c.create(resources::config_maps, config_map("later", {{"v", "1"}}, {{"watched", "yes"}}));
+    EXPECT_TRUE(eventually([&] { return log.has("added later"); })) << log.all();
+    c.patch(resources::config_maps, ns, "later", value::parse(R"({"data":{"v":"2"}})"), patch_type::merge);
+    EXPECT_TRUE(eventually([&] { return log.has("updated later") && cached_data_is(inf, "later", "v", "2"); }))
+        << log.all();
+    c.remove(resources::config_maps, ns, "before");
+    EXPECT_TRUE(eventually([&] { return log.has("deleted before") && !inf.get(ns, "before"); })) << log.all();
+
+    EXPECT_EQ(inf.list(ns).size(), 1u);
+    EXPECT_EQ(inf.list(ns, "watched=yes").size(), 1u);
+    EXPECT_EQ(inf.list(ns, "watched!=yes").size(), 0u);
+    EXPECT_EQ(inf.list("elsewhere").size(), 0u);
+    EXPECT_FALSE(log.has("added unwatched"));
+    EXPECT_EQ(inf.lists(), 1u) << "no relist without a 410";
+
+    // The reader interface over it; a kind without an informer is a programming error.
+    informer_reader reader;
+    reader.add(inf);
+    EXPECT_TRUE(reader.has_synced());
+    EXPECT_TRUE(reader.get(resources::config_maps, ns, "later").has_value());
+    EXPECT_EQ(reader.list(resources::config_maps, ns, "watched").size(), 1u);
+    EXPECT_THROW(reader.list(resources::pods, ns), std::logic_error);
+}
+
+TEST(informer, survives_a_forced_reconnect) {
+    auto c = admin();
+    auto ns = test_namespace();
+    informer inf(c, resources::config_maps, {.ns = ns});
+    event_log log;
+    inf.add_handlers(log.handlers());
+    inf.start();
+    ASSERT_TRUE(inf.wait_for_sync(std::chrono::seconds(30)));
+    ASSERT_TRUE(eventually([&] { return inf.watches() >= 1; }));
+    auto watches = inf.watches();
+    inf.restart_watch();  // cancels the open watch request, as a dropped connection would end it
+    EXPECT_TRUE(eventually([&] { return inf.watches() > watches; })) << "no new watch";
+    c.create(resources::config_maps, config_map("after-reconnect", {}));
+    EXPECT_TRUE(eventually([&] { return log.has("added after-reconnect"); })) << log.all();
+    EXPECT_EQ(inf.lists(), 1u) << "a reconnect resumes from the last resourceVersion, without a LIST";
+}
+
+TEST(informer, relists_on_410_gone_and_synthesizes_deletes) {
+    // PodTemplates: k8s_client_test.py's API server has no watch cache for them, so a watch
+    // is served by etcd and a compacted resourceVersion is answered with 410 Gone (the watch
+    // cache of other kinds would replay its own history instead).
+    auto c = admin();
+    auto ns = test_namespace();
+    auto pod_template = [&](const std::string& name, const std::string& image) {
+        auto pt = value::parse(R"({"apiVersion":"v1","kind":"PodTemplate","metadata":{"labels":{"g":"1"}},
+            "template":{"spec":{"containers":[{"name":"c","image":"x"}]}}})");
+        pt["metadata"]["name"] = value::string(name);
+        pt["metadata"]["namespace"] = value::string(ns);
+        pt["template"]["spec"]["containers"][0]["image"] = value::string(image);
+        return pt;
+    };
+    c.create(pod_templates, pod_template("goes-away", "a"));
+    c.create(pod_templates, pod_template("changes", "a"));
+    informer inf(c, pod_templates, {.ns = ns, .label_selector = "g=1"});
+    event_log log;
+    inf.add_handlers(log.handlers());
+    inf.start();
+    ASSERT_TRUE(inf.wait_for_sync(std::chrono::seconds(30)));
+    ASSERT_TRUE(inf.get(ns, "goes-away").has_value());
+
+    // Away while things change (as an operator that lost its connection for long)...
+    inf.stop();
+    c.remove(pod_templates, ns, "goes-away");
+    auto changed = c.get(pod_templates, ns, "changes").value();
+    changed["template"]["spec"]["containers"][0]["image"] = value::string("b");
+    c.replace(pod_templates, changed);
+    auto latest = c.create(pod_templates, pod_template("new-one", "a"));
+    // ...while etcd drops the history before the latest write (the API server compacts every
+    // 5 minutes by default; here etcdctl does it now).
+    auto cmd = env("TRIB_IT_ETCDCTL") + " --endpoints=" + env("TRIB_IT_ETCD_URL") + " compact " + rv(latest) +
+               " >/dev/null";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    // Resuming from its last resourceVersion gets 410 Gone: the informer lists again and
+    // reports what changed meanwhile, the deletion it never saw included.
+    inf.start();
+    EXPECT_TRUE(eventually([&] { return inf.lists() == 2; })) << "no relist after 410";
+    EXPECT_TRUE(eventually([&] {
+        return log.has("deleted goes-away") && log.has("updated changes") && log.has("added new-one");
+    })) << log.all();
+    EXPECT_FALSE(inf.get(ns, "goes-away"));
+    // And it watches on from the new list.
+    c.create(pod_templates, pod_template("after-relist", "a"));
+    EXPECT_TRUE(eventually([&] { return log.has("added after-relist"); })) << log.all();
+    EXPECT_EQ(inf.lists(), 2u);
+}
+
+TEST(informer, stop_ends_a_watch_and_start_resumes) {
+    auto c = admin();
+    auto ns = test_namespace();
+    informer inf(c, resources::config_maps, {.ns = ns});
+    event_log log;
+    inf.add_handlers(log.handlers());
+    inf.start();
+    ASSERT_TRUE(inf.wait_for_sync(std::chrono::seconds(30)));
+    ASSERT_TRUE(eventually([&] { return inf.watches() >= 1; }));
+    // The open watch would last 5-10 minutes: stop() returns because it cancels the request
+    // (the pytest run's timeout catches a stop() that waits for the server instead).
+    inf.stop();
+    auto watches = inf.watches();
+    c.create(resources::config_maps, config_map("while-stopped", {}));
+    inf.start();
+    EXPECT_TRUE(eventually([&] { return log.has("added while-stopped"); })) << log.all();
+    EXPECT_EQ(inf.lists(), 1u) << "resumed from its resourceVersion, without a LIST";
+    EXPECT_GT(inf.watches(), watches);
 }
