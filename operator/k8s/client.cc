@@ -141,7 +141,7 @@ http::http_request client::make_request(const http::method& method, const std::s
 }
 
 client::reply client::send(const http::method& method, const std::string& path_and_query, const std::string* body,
-                           const std::string& content_type) {
+                           const std::string& content_type, pplx::cancellation_token cancel) {
     for (int attempt = 0;; ++attempt) {
         auto req = make_request(method, path_and_query);
         if (body != nullptr) {
@@ -149,7 +149,7 @@ client::reply client::send(const http::method& method, const std::string& path_a
         }
         reply r;
         try {
-            auto resp = _http->request(req).get();
+            auto resp = _http->request(req, cancel).get();
             r.status = resp.status_code();
             r.text = resp.extract_utf8string(true).get();
         } catch (const std::exception& e) {
@@ -195,7 +195,7 @@ std::optional<value> client::get(const resource& r, const std::string& ns, const
 }
 
 client::list_result client::list_with_version(const resource& r, const std::string& ns,
-                                              const std::string& label_selector) {
+                                              const std::string& label_selector, pplx::cancellation_token cancel) {
     list_result out;
     std::string cont;
     do {
@@ -207,7 +207,7 @@ client::list_result client::list_with_version(const resource& r, const std::stri
         if (!cont.empty()) {
             pq += "&continue=" + encode(cont);
         }
-        auto rep = send(http::methods::GET, pq, nullptr, "");
+        auto rep = send(http::methods::GET, pq, nullptr, "", cancel);
         if (rep.status >= 300) {
             throw error_from_reply("GET " + pq, rep.status, rep.body, rep.text);
         }

@@ -48,7 +48,9 @@ public:
         std::vector<web::json::value> items;  // with apiVersion and kind set
         std::string resource_version;
     };
-    list_result list_with_version(const resource& r, const std::string& ns, const std::string& label_selector);
+    // `cancel` ends it early (informer::stop()).
+    list_result list_with_version(const resource& r, const std::string& ns, const std::string& label_selector,
+                                  pplx::cancellation_token cancel = pplx::cancellation_token::none());
 
     // A GET whose body is read by the caller as it arrives (watches). Returns once the status
     // line and headers are in; an error status throws api_error (with the body's Status).
@@ -69,7 +71,7 @@ private:
         std::string text;       // the body when it was not JSON
     };
     reply send(const web::http::method& method, const std::string& path_and_query, const std::string* body,
-               const std::string& content_type);
+               const std::string& content_type, pplx::cancellation_token cancel = pplx::cancellation_token::none());
     web::http::http_request make_request(const web::http::method& method, const std::string& path_and_query) const;
     web::json::value write(const web::http::method& method, const std::string& path_and_query,
                            const web::json::value& body, const std::string& content_type);

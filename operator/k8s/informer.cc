@@ -11,6 +11,15 @@ namespace trib::op::k8s {
 
 using web::json::value;
 
+// Drops the in-flight request's cancellation source when the request is over.
+struct informer::cancel_guard {
+    informer* self;
+    ~cancel_guard() {
+        std::lock_guard lock(self->_mu);
+        self->_cancel.reset();
+    }
+};
+
 informer::informer(client& c, resource r, informer_options options)
   : _client(c), _resource(std::move(r)), _options(std::move(options)) {
     label_selector check(_options.label_selector);  // a bad selector fails here, not in the thread
@@ -104,9 +113,16 @@ void informer::run() {
 }
 
 bool informer::relist() {
+    pplx::cancellation_token token = pplx::cancellation_token::none();
+    {
+        std::lock_guard lock(_mu);
+        _cancel.emplace();
+        token = _cancel->get_token();
+    }
+    cancel_guard guard{this};
     try {
         auto l = _client.list_with_version(_resource, _resource.namespaced ? _options.ns : "",
-                                           _options.label_selector);
+                                           _options.label_selector, token);
         auto changes = _cache.replace(l.items);
         {
             std::lock_guard lock(_mu);
@@ -127,7 +143,10 @@ bool informer::relist() {
         _cv.notify_all();
         return true;
     } catch (const std::exception& e) {
-        TLOG_WARN("informer {}: LIST failed: {}", _resource.plural, e.what());
+        std::lock_guard lock(_mu);
+        if (!_stopping) {
+            TLOG_WARN("informer {}: LIST failed: {}", _resource.plural, e.what());
+        }
         return false;
     }
 }
@@ -159,13 +178,7 @@ bool informer::watch_once() {
         token = _cancel->get_token();
         path = watch_path(timeout);
     }
-    struct clear_cancel {
-        informer* self;
-        ~clear_cancel() {
-            std::lock_guard lock(self->_mu);
-            self->_cancel.reset();
-        }
-    } guard{this};
+    cancel_guard guard{this};
     auto set_rv = [&](const std::string& rv) {
         std::lock_guard lock(_mu);
         _rv = rv;
@@ -178,16 +191,21 @@ bool informer::watch_once() {
             _delay = std::chrono::milliseconds(0);
         }
         auto body = resp.body();
+        bool heard = false;
         while (true) {
             concurrency::streams::stringstreambuf buf;
             body.read_line(buf).get();
             const auto& line = buf.collection();
             if (line.empty()) {
                 if (body.is_eof()) {
-                    return true;  // the server ended the watch (timeoutSeconds): watch again
+                    // The server ended the watch (timeoutSeconds): watch again at once. One
+                    // that ended without a word is taken as a failure, so a server that ends
+                    // every watch at once is not asked again in a tight loop.
+                    return heard;
                 }
                 continue;
             }
+            heard = true;
             auto ev = parse_watch_event(line);
             switch (ev.type) {
             case watch_event::kind::added:

@@ -71,6 +71,7 @@ public:
     uint64_t watches() const { return _watches.load(); }
 
 private:
+    struct cancel_guard;
     void run();
     bool relist();
     // Returns true when the watch ended normally (reconnect at once), false after an error.
