@@ -403,6 +403,21 @@ TEST(informer, survives_a_forced_reconnect) {
     EXPECT_EQ(inf.lists(), 1u) << "a reconnect resumes from the last resourceVersion, without a LIST";
 }
 
+TEST(informer, watches_again_when_the_server_ends_the_watch) {
+    auto c = admin();
+    auto ns = test_namespace();
+    // timeoutSeconds 1-2: the API server ends each watch within two seconds.
+    informer inf(c, resources::config_maps, {.ns = ns, .min_watch_timeout = std::chrono::seconds(1)});
+    event_log log;
+    inf.add_handlers(log.handlers());
+    inf.start();
+    ASSERT_TRUE(inf.wait_for_sync(std::chrono::seconds(30)));
+    EXPECT_TRUE(eventually([&] { return inf.watches() >= 3; }, std::chrono::seconds(60)));
+    c.create(resources::config_maps, config_map("between-watches", {}));
+    EXPECT_TRUE(eventually([&] { return log.has("added between-watches"); })) << log.all();
+    EXPECT_EQ(inf.lists(), 1u) << "each new watch resumes from the last resourceVersion";
+}
+
 TEST(informer, relists_on_410_gone_and_synthesizes_deletes) {
     // PodTemplates: k8s_client_test.py's API server has no watch cache for them, so a watch
     // is served by etcd and a compacted resourceVersion is answered with 410 Gone (the watch
