@@ -337,6 +337,19 @@ private:
     std::vector<std::string> _events;
 };
 
+// An informer whose handlers write to an event_log, started; `synced` says whether its
+// first LIST came in time.
+struct started_informer {
+    started_informer(client& c, const resource& r, informer_options o) : inf(c, r, std::move(o)) {
+        inf.add_handlers(log.handlers());
+        inf.start();
+        synced = inf.wait_for_sync(std::chrono::seconds(30));
+    }
+    event_log log;  // declared first: outlives the informer's thread
+    informer inf;
+    bool synced = false;
+};
+
 // Not a kind the operator uses (not in resources::): only this test watches it.
 const resource pod_templates{"", "v1", "podtemplates", "PodTemplate"};
 
@@ -353,11 +366,10 @@ TEST(informer, sees_add_update_delete_with_label_selector) {
     auto ns = test_namespace();
     c.create(resources::config_maps, config_map("before", {{"v", "0"}}, {{"watched", "yes"}}));
     c.create(resources::config_maps, config_map("unwatched", {}, {{"watched", "no"}}));
-    informer inf(c, resources::config_maps, {.ns = ns, .label_selector = "watched=yes"});
-    event_log log;
-    inf.add_handlers(log.handlers());
-    inf.start();
-    ASSERT_TRUE(inf.wait_for_sync(std::chrono::seconds(30)));
+    started_informer w(c, resources::config_maps, {.ns = ns, .label_selector = "watched=yes"});
+    ASSERT_TRUE(w.synced);
+    auto& inf = w.inf;
+    auto& log = w.log;
     EXPECT_TRUE(log.has("added before")) << log.all();
     EXPECT_FALSE(inf.get(ns, "unwatched")) << "outside the selector";
     EXPECT_FALSE(inf.resource_version().empty());
@@ -389,11 +401,10 @@ TEST(informer, sees_add_update_delete_with_label_selector) {
 TEST(informer, survives_a_forced_reconnect) {
     auto c = admin();
     auto ns = test_namespace();
-    informer inf(c, resources::config_maps, {.ns = ns});
-    event_log log;
-    inf.add_handlers(log.handlers());
-    inf.start();
-    ASSERT_TRUE(inf.wait_for_sync(std::chrono::seconds(30)));
+    started_informer w(c, resources::config_maps, {.ns = ns});
+    ASSERT_TRUE(w.synced);
+    auto& inf = w.inf;
+    auto& log = w.log;
     ASSERT_TRUE(eventually([&] { return inf.watches() >= 1; }));
     auto watches = inf.watches();
     inf.restart_watch();  // cancels the open watch request, as a dropped connection would end it
@@ -407,11 +418,10 @@ TEST(informer, watches_again_when_the_server_ends_the_watch) {
     auto c = admin();
     auto ns = test_namespace();
     // timeoutSeconds 1-2: the API server ends each watch within two seconds.
-    informer inf(c, resources::config_maps, {.ns = ns, .min_watch_timeout = std::chrono::seconds(1)});
-    event_log log;
-    inf.add_handlers(log.handlers());
-    inf.start();
-    ASSERT_TRUE(inf.wait_for_sync(std::chrono::seconds(30)));
+    started_informer w(c, resources::config_maps, {.ns = ns, .min_watch_timeout = std::chrono::seconds(1)});
+    ASSERT_TRUE(w.synced);
+    auto& inf = w.inf;
+    auto& log = w.log;
     EXPECT_TRUE(eventually([&] { return inf.watches() >= 3; }, std::chrono::seconds(60)));
     c.create(resources::config_maps, config_map("between-watches", {}));
     EXPECT_TRUE(eventually([&] { return log.has("added between-watches"); })) << log.all();
@@ -434,11 +444,10 @@ TEST(informer, relists_on_410_gone_and_synthesizes_deletes) {
     };
     c.create(pod_templates, pod_template("goes-away", "a"));
     c.create(pod_templates, pod_template("changes", "a"));
-    informer inf(c, pod_templates, {.ns = ns, .label_selector = "g=1"});
-    event_log log;
-    inf.add_handlers(log.handlers());
-    inf.start();
-    ASSERT_TRUE(inf.wait_for_sync(std::chrono::seconds(30)));
+    started_informer w(c, pod_templates, {.ns = ns, .label_selector = "g=1"});
+    ASSERT_TRUE(w.synced);
+    auto& inf = w.inf;
+    auto& log = w.log;
     ASSERT_TRUE(inf.get(ns, "goes-away").has_value());
 
     // Away while things change (as an operator that lost its connection for long)...
@@ -470,11 +479,10 @@ TEST(informer, relists_on_410_gone_and_synthesizes_deletes) {
 TEST(informer, stop_ends_a_watch_and_start_resumes) {
     auto c = admin();
     auto ns = test_namespace();
-    informer inf(c, resources::config_maps, {.ns = ns});
-    event_log log;
-    inf.add_handlers(log.handlers());
-    inf.start();
-    ASSERT_TRUE(inf.wait_for_sync(std::chrono::seconds(30)));
+    started_informer w(c, resources::config_maps, {.ns = ns});
+    ASSERT_TRUE(w.synced);
+    auto& inf = w.inf;
+    auto& log = w.log;
     ASSERT_TRUE(eventually([&] { return inf.watches() >= 1; }));
     // The open watch would last 5-10 minutes: stop() returns because it cancels the request
     // (the pytest run's timeout catches a stop() that waits for the server instead).
