@@ -3,7 +3,8 @@
 //   KUBECONFIG            the admin kubeconfig (client certificate)
 //   TRIB_IT_NAMESPACE     a fresh namespace for this run
 //   TRIB_IT_SA_DIR        (in_cluster.* only) a folder with token, ca.crt and namespace of a
-//                         ServiceAccount allowed to get/list/watch ConfigMaps in the namespace,
+//                         ServiceAccount allowed to get/list/watch ConfigMaps in the namespace
+//                         (where ConfigMap sa-visible exists),
 //                         with KUBERNETES_SERVICE_HOST/PORT naming the API server
 //   TRIB_IT_SA_TOKEN_2    (in_cluster.* only) a second valid token of that ServiceAccount
 // Every wait is bounded and on a condition (the garbage collector, the informer's cache).
@@ -247,7 +248,7 @@ TEST(client, list_with_label_selector) {
     EXPECT_EQ(names(c.list(resources::config_maps, ns, "tier in (a,c)")), (std::set<std::string>{"sel-a", "sel-c"}));
     EXPECT_EQ(names(c.list(resources::config_maps, ns, "group=g,tier!=a")), (std::set<std::string>{"sel-b"}));
     auto all = names(c.list(resources::config_maps, ns));
-    EXPECT_TRUE(all.count("sel-c") == 1 && all.count("kube-root-ca.crt") == 1);
+    EXPECT_TRUE(all.count("sel-a") == 1 && all.count("sel-b") == 1 && all.count("sel-c") == 1);
     // All namespaces: ours is among them.
     auto everywhere = c.list(resources::config_maps, "", "tier=c");
     ASSERT_EQ(everywhere.size(), 1u);
@@ -281,8 +282,8 @@ TEST(in_cluster, service_account_token_and_rotation) {
     EXPECT_EQ(cfg.default_namespace, test_namespace());
     EXPECT_TRUE(cfg.client_cert_pem.empty());
     client c(cfg, "tributary-operator");
-    auto items = c.list(resources::config_maps, cfg.default_namespace);
-    EXPECT_FALSE(items.empty()) << "kube-root-ca.crt is in every namespace";
+    EXPECT_TRUE(c.get(resources::config_maps, cfg.default_namespace, "sa-visible").has_value());
+    EXPECT_FALSE(c.list(resources::config_maps, cfg.default_namespace).empty());
     // The Role allows ConfigMaps only.
     auto forbidden = catch_api_error([&] { c.list(resources::pods, cfg.default_namespace); });
     EXPECT_EQ(forbidden.status, 403);
@@ -299,7 +300,7 @@ TEST(in_cluster, service_account_token_and_rotation) {
     auto unauthorized = catch_api_error([&] { c.list(resources::config_maps, cfg.default_namespace); });
     EXPECT_EQ(unauthorized.status, 401);
     write_token(env("TRIB_IT_SA_TOKEN_2"));
-    EXPECT_FALSE(c.list(resources::config_maps, cfg.default_namespace).empty());
+    EXPECT_TRUE(c.get(resources::config_maps, cfg.default_namespace, "sa-visible").has_value());
 }
 
 // --- informer: LIST + WATCH into a cache, handlers, reconnects and 410 Gone ---

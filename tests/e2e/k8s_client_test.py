@@ -69,6 +69,7 @@ def test_in_cluster_service_account(control_plane, namespace, tmp_path):
     namespace written where a pod would have them; KUBERNETES_SERVICE_HOST/PORT naming the
     API server, as in a pod."""
     kc = control_plane.kubectl
+    kc("create", "configmap", "sa-visible", "-n", namespace)
     kc("create", "serviceaccount", "reader", "-n", namespace)
     kc("create", "role", "cm-reader", "--verb=get,list,watch", "--resource=configmaps", "-n", namespace)
     kc("create", "rolebinding", "cm-reader", "--role=cm-reader", f"--serviceaccount={namespace}:reader",
