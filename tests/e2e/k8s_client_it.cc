@@ -7,6 +7,7 @@
 //                         (where ConfigMap sa-visible exists),
 //                         with KUBERNETES_SERVICE_HOST/PORT naming the API server
 //   TRIB_IT_SA_TOKEN_2    (in_cluster.* only) a second valid token of that ServiceAccount
+//   TRIB_IT_TOKEN_KUBECONFIG (in_cluster.* only) a kubeconfig with that token
 // Every wait is bounded and on a condition (the garbage collector, the informer's cache).
 #include "operator/k8s/client.h"
 #include "operator/k8s/informer.h"
@@ -272,6 +273,15 @@ TEST(client, unauthorized_and_wrong_ca_are_errors) {
     wrong_ca.ca_pem = good.client_cert_pem;  // a certificate, but not the CA's
     client untrusted(wrong_ca, "tributary-operator", std::chrono::seconds(10));
     EXPECT_THROW(untrusted.get(resources::config_maps, test_namespace(), "x"), std::runtime_error);
+    auto system_cas = good;
+    system_cas.ca_pem.clear();  // the system's CAs don't know the test CA either
+    client unknown(system_cas, "tributary-operator", std::chrono::seconds(10));
+    EXPECT_THROW(unknown.get(resources::config_maps, test_namespace(), "x"), std::runtime_error);
+    // insecure-skip-tls-verify: no check of the server, the client certificate still counts.
+    auto insecure = system_cas;
+    insecure.insecure_skip_tls_verify = true;
+    client unchecked(insecure, "tributary-operator", std::chrono::seconds(10));
+    EXPECT_FALSE(unchecked.get(resources::config_maps, test_namespace(), "x").has_value());
 }
 
 // --- in-cluster: a ServiceAccount token, CA and namespace from files ---
@@ -301,6 +311,10 @@ TEST(in_cluster, service_account_token_and_rotation) {
     EXPECT_EQ(unauthorized.status, 401);
     write_token(env("TRIB_IT_SA_TOKEN_2"));
     EXPECT_TRUE(c.get(resources::config_maps, cfg.default_namespace, "sa-visible").has_value());
+
+    // The same ServiceAccount through a kubeconfig with a token (as kubectl would use it).
+    client from_kubeconfig(load_kubeconfig(env("TRIB_IT_TOKEN_KUBECONFIG")), "tributary-operator");
+    EXPECT_TRUE(from_kubeconfig.get(resources::config_maps, cfg.default_namespace, "sa-visible").has_value());
 }
 
 // --- informer: LIST + WATCH into a cache, handlers, reconnects and 410 Gone ---

@@ -85,5 +85,7 @@ def test_in_cluster_service_account(control_plane, namespace, tmp_path):
     server = urllib.parse.urlsplit(control_plane.server)
     run_it("in_cluster.*", {"TRIB_IT_NAMESPACE": namespace, "TRIB_IT_SA_DIR": str(sa_dir),
                             "TRIB_IT_SA_TOKEN_2": token2,
+                            "TRIB_IT_TOKEN_KUBECONFIG": str(control_plane.token_kubeconfig(tmp_path / "token.kubeconfig",
+                                                                                           token2)),
                             "KUBERNETES_SERVICE_HOST": server.hostname,
                             "KUBERNETES_SERVICE_PORT": str(server.port)})
