@@ -107,7 +107,12 @@ client::client(connection_config config, std::string field_manager, std::chrono:
         throw kubeconfig_error(_config.origin + ": server '" + _config.server + "' is not an http(s) URL");
     }
     check_pem(_config);
-    web::uri base(_config.server);
+    web::uri base;
+    try {
+        base = web::uri(_config.server);
+    } catch (const web::uri_exception& e) {
+        throw kubeconfig_error(_config.origin + ": server '" + _config.server + "': " + e.what());
+    }
     _http = std::make_unique<http::client::http_client>(base, tls_config(_config, timeout));
     _stream = std::make_unique<http::client::http_client>(
         base, tls_config(_config, std::chrono::duration_cast<std::chrono::milliseconds>(max_watch) +
@@ -140,6 +145,15 @@ http::http_request client::make_request(const http::method& method, const std::s
     return req;
 }
 
+bool client::retry_unauthorized(int status, int attempt) {
+    // A token file rotated without its metadata showing it: read it again and retry once.
+    if (status == 401 && attempt == 0 && _config.token && !_config.token->file().empty()) {
+        _config.token->invalidate();
+        return true;
+    }
+    return false;
+}
+
 client::reply client::send(const http::method& method, const std::string& path_and_query, const std::string* body,
                            const std::string& content_type, pplx::cancellation_token cancel) {
     for (int attempt = 0;; ++attempt) {
@@ -155,9 +169,7 @@ client::reply client::send(const http::method& method, const std::string& path_a
         } catch (const std::exception& e) {
             throw std::runtime_error(method + " " + _config.server + path_and_query + ": " + e.what());
         }
-        // A rotated token file whose metadata we missed: read it again and retry once.
-        if (r.status == 401 && attempt == 0 && _config.token && !_config.token->file().empty()) {
-            _config.token->invalidate();
+        if (retry_unauthorized(r.status, attempt)) {
             continue;
         }
         if (!r.text.empty()) {
@@ -305,8 +317,7 @@ http::http_response client::open_stream(const std::string& path_and_query, pplx:
         } catch (const std::exception& e) {
             throw std::runtime_error("GET " + _config.server + path_and_query + ": " + e.what());
         }
-        if (resp.status_code() == 401 && attempt == 0 && _config.token && !_config.token->file().empty()) {
-            _config.token->invalidate();
+        if (retry_unauthorized(resp.status_code(), attempt)) {
             continue;
         }
         if (resp.status_code() >= 300) {

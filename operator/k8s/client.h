@@ -72,6 +72,7 @@ private:
     };
     reply send(const web::http::method& method, const std::string& path_and_query, const std::string* body,
                const std::string& content_type, pplx::cancellation_token cancel = pplx::cancellation_token::none());
+    bool retry_unauthorized(int status, int attempt);
     web::http::http_request make_request(const web::http::method& method, const std::string& path_and_query) const;
     web::json::value write(const web::http::method& method, const std::string& path_and_query,
                            const web::json::value& body, const std::string& content_type);

@@ -116,6 +116,9 @@ bool informer::relist() {
     pplx::cancellation_token token = pplx::cancellation_token::none();
     {
         std::lock_guard lock(_mu);
+        if (_stopping) {
+            return true;
+        }
         _cancel.emplace();
         token = _cancel->get_token();
     }

@@ -42,6 +42,8 @@ TEST(client, refuses_unusable_settings) {
     c.server = "127.0.0.1:6443";
     c.origin = "test";
     EXPECT_THROW(client(c, "m"), kubeconfig_error);  // not a URL
+    c.server = "https://bad host:6443";
+    EXPECT_THROW(client(c, "m"), kubeconfig_error);
     c.server = "https://127.0.0.1:6443";
     c.ca_pem = "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n";
     try {
