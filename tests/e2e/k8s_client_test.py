@@ -1,0 +1,91 @@
+"""operator/k8s (the operator's Kubernetes client, informers and kubeconfig loading) against
+the real kube-apiserver: runs the GoogleTest binary operator_k8s_it (k8s_client_it.cc) with the
+control plane's admin kubeconfig, one fresh namespace per group of tests."""
+import os
+import subprocess
+import urllib.parse
+from pathlib import Path
+
+import pytest
+from kube import ControlPlane, kube_bin
+
+IT_TIMEOUT_S = 180
+
+
+class UncachedPodTemplates(ControlPlane):
+    """The harness's control plane, but PodTemplates are not in the API server's watch cache:
+    watches of them go to etcd, so a resourceVersion etcd compacted away gets 410 Gone (the
+    watch cache would replay its own history instead). The informer's 410 test watches them."""
+
+    def _apiserver_args(self, ports):
+        return [*super()._apiserver_args(ports), "--watch-cache-sizes=podtemplates#0"]
+
+
+@pytest.fixture(scope="module")
+def control_plane(tmp_path_factory):
+    """Overrides conftest.py's control_plane for this file."""
+    cp = UncachedPodTemplates(tmp_path_factory.mktemp("control-plane"))
+    cp.start()
+    try:
+        yield cp
+    finally:
+        cp.stop()
+
+
+def it_binary():
+    path = os.environ.get("TRIB_OPERATOR_K8S_IT")
+    if not path:
+        build = Path(os.environ.get("TRIB_BUILD_DIR", Path(__file__).resolve().parents[2] / "build"))
+        path = build / "tests" / "e2e" / "operator_k8s_it"
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"{path} not built: ninja -C build operator_k8s_it")
+    return str(path)
+
+
+def run_it(gtest_filter, env_extra):
+    env = dict(os.environ)
+    env.update(env_extra)
+    r = subprocess.run([it_binary(), f"--gtest_filter={gtest_filter}", "--gtest_color=no"],
+                       capture_output=True, text=True, timeout=IT_TIMEOUT_S, env=env)
+    print(r.stdout)  # the binary's log, in pytest's report with -rP
+    assert r.returncode == 0, f"{gtest_filter} failed:\n{r.stdout[-12000:]}\n{r.stderr[-4000:]}"
+    assert "[  PASSED  ]" in r.stdout and "FAILED" not in r.stdout, r.stdout[-4000:]
+    return r.stdout
+
+
+def test_client_with_client_certificate(control_plane, namespace):
+    out = run_it("client.*", {"KUBECONFIG": str(control_plane.kubeconfig), "TRIB_IT_NAMESPACE": namespace})
+    assert "[  PASSED  ] 9 tests" in out, out[-3000:]
+
+
+def test_informer(control_plane, namespace):
+    out = run_it("informer.*", {"KUBECONFIG": str(control_plane.kubeconfig), "TRIB_IT_NAMESPACE": namespace,
+                                "TRIB_IT_ETCDCTL": str(kube_bin("etcdctl")), "TRIB_IT_ETCD_URL": control_plane.etcd_url})
+    assert "[  PASSED  ] 5 tests" in out, out[-3000:]
+
+
+def test_in_cluster_service_account(control_plane, namespace, tmp_path):
+    """A ServiceAccount allowed to read ConfigMaps in the namespace; its token, the CA and the
+    namespace written where a pod would have them; KUBERNETES_SERVICE_HOST/PORT naming the
+    API server, as in a pod."""
+    kc = control_plane.kubectl
+    kc("create", "configmap", "sa-visible", "-n", namespace)
+    kc("create", "serviceaccount", "reader", "-n", namespace)
+    kc("create", "role", "cm-reader", "--verb=get,list,watch", "--resource=configmaps", "-n", namespace)
+    kc("create", "rolebinding", "cm-reader", "--role=cm-reader", f"--serviceaccount={namespace}:reader",
+       "-n", namespace)
+    token = kc("create", "token", "reader", "-n", namespace, "--duration=1h").stdout.strip()
+    token2 = kc("create", "token", "reader", "-n", namespace, "--duration=1h").stdout.strip()
+    assert token and token2 and token != token2
+    sa_dir = tmp_path / "serviceaccount"
+    sa_dir.mkdir()
+    (sa_dir / "token").write_text(token)
+    (sa_dir / "ca.crt").write_bytes(control_plane.pki.ca_crt.read_bytes())
+    (sa_dir / "namespace").write_text(namespace)
+    server = urllib.parse.urlsplit(control_plane.server)
+    run_it("in_cluster.*", {"TRIB_IT_NAMESPACE": namespace, "TRIB_IT_SA_DIR": str(sa_dir),
+                            "TRIB_IT_SA_TOKEN_2": token2,
+                            "TRIB_IT_TOKEN_KUBECONFIG": str(control_plane.token_kubeconfig(tmp_path / "token.kubeconfig",
+                                                                                           token2)),
+                            "KUBERNETES_SERVICE_HOST": server.hostname,
+                            "KUBERNETES_SERVICE_PORT": str(server.port)})
