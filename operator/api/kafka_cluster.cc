@@ -325,18 +325,6 @@ json str(const std::string& s) { return json::string(s); }
 json to_json(const kafka_cluster_status& s) {
     json out = json::object();
     out["observedGeneration"] = json::number(s.observed_generation);
-    std::vector<json> conds;
-    for (const auto& c : s.conditions) {
-        json j = json::object();
-        j["type"] = str(c.type);
-        j["status"] = str(c.status);
-        j["reason"] = str(c.reason);
-        j["message"] = str(c.message);
-        j["lastTransitionTime"] = str(c.last_transition_time);
-        j["observedGeneration"] = json::number(c.observed_generation);
-        conds.push_back(j);
-    }
-    out["conditions"] = json::array(conds);
     out["replicas"] = json::number(s.replicas);
     out["selector"] = str(s.selector);
     if (!s.cluster_id.empty()) {
@@ -377,53 +365,6 @@ json to_json(const kafka_cluster_status& s) {
     co["ready"] = json::number(s.coordinators_ready);
     out["coordinators"] = co;
     return out;
-}
-
-std::vector<condition> conditions_from_json(const json& status) {
-    std::vector<condition> out;
-    if (!status.is_object() || !status.has_array_field("conditions")) {
-        return out;
-    }
-    for (const auto& c : status.at("conditions").as_array()) {
-        if (!c.is_object() || !c.has_string_field("type") || !c.has_string_field("status")) {
-            continue;
-        }
-        condition x;
-        x.type = c.at("type").as_string();
-        x.status = c.at("status").as_string();
-        auto s = [&](const char* k) { return c.has_string_field(k) ? c.at(k).as_string() : std::string(); };
-        x.reason = s("reason");
-        x.message = s("message");
-        x.last_transition_time = s("lastTransitionTime");
-        if (c.has_field("observedGeneration") && c.at("observedGeneration").is_integer()) {
-            x.observed_generation = c.at("observedGeneration").as_number().to_int64();
-        }
-        out.push_back(std::move(x));
-    }
-    return out;
-}
-
-void set_condition(std::vector<condition>& conds, condition c, const std::string& now) {
-    for (auto& old : conds) {
-        if (old.type == c.type) {
-            c.last_transition_time = old.status == c.status && !old.last_transition_time.empty()
-                                         ? old.last_transition_time
-                                         : now;
-            old = std::move(c);
-            return;
-        }
-    }
-    c.last_transition_time = now;
-    conds.push_back(std::move(c));
-}
-
-const condition* find_condition(const std::vector<condition>& conds, const std::string& type) {
-    for (const auto& c : conds) {
-        if (c.type == type) {
-            return &c;
-        }
-    }
-    return nullptr;
 }
 
 } // namespace trib::op::api

@@ -9,7 +9,7 @@
 // Degraded=True, reason InvalidSpec.
 //
 // Status goes the other way: to_json(kafka_cluster_status) is what the status subresource
-// gets.
+// gets, with the conditions added by k8s/status.h.
 #include <cpprest/json.h>
 
 #include <cstdint>
@@ -88,15 +88,6 @@ std::vector<std::string> validate(const kafka_cluster_spec& spec);
 
 // --- status ---
 
-struct condition {
-    std::string type;    // Ready, Reconciling, Degraded, ScalingBlocked
-    std::string status;  // "True", "False", "Unknown"
-    std::string reason;  // CamelCase
-    std::string message;
-    std::string last_transition_time;  // RFC 3339
-    int64_t observed_generation = 0;
-};
-
 struct listener_address {
     std::string listener;  // the spec's listener name ("plain")
     std::string host;
@@ -117,9 +108,9 @@ struct listener_status {
     std::string bootstrap_servers;  // "host:port[,host:port]"
 };
 
+// Everything but the conditions, which k8s/status.h's set_condition writes into the JSON.
 struct kafka_cluster_status {
     int64_t observed_generation = 0;
-    std::vector<condition> conditions;
     int32_t replicas = 0;  // broker pods that exist
     std::string selector;  // label selector of the broker pods (scale subresource)
     std::string cluster_id;
@@ -130,13 +121,5 @@ struct kafka_cluster_status {
 };
 
 web::json::value to_json(const kafka_cluster_status& s);
-// The conditions of a stored status (the rest is recomputed every pass); missing or
-// malformed entries are skipped.
-std::vector<condition> conditions_from_json(const web::json::value& status);
-
-// Sets `c` in `conds` by type. lastTransitionTime stays what it was while the status does
-// not change (Kubernetes' meta.SetStatusCondition rule); `now` is used when it does.
-void set_condition(std::vector<condition>& conds, condition c, const std::string& now);
-const condition* find_condition(const std::vector<condition>& conds, const std::string& type);
 
 } // namespace trib::op::api
