@@ -85,7 +85,38 @@ void apply_config(env& e, pass& p, const json& desired) {
     }
 }
 
-void apply_stateful_set(env& e, pass& p, const json& desired) {
+// A StatefulSet's volumeClaimTemplates can't change once it exists (the API server refuses
+// the whole update). A changed storage size or class keeps the existing template and says so
+// in Degraded, so everything else still reconciles.
+void keep_claim_template(env& e, pass& p, json& desired) {
+    auto existing = e.cache.get(res::stateful_sets, p.cluster.ns, name_of(desired));
+    const json* have = existing ? field_at(*existing, {"spec", "volumeClaimTemplates"}) : nullptr;
+    if (have == nullptr || !have->is_array() || have->size() == 0) {
+        return;
+    }
+    const json& want = desired.at("spec").at("volumeClaimTemplates").at(0);
+    const json& old = have->at(0);
+    auto size = [](const json& t) { return string_at(t, {"spec", "resources", "requests", "storage"}); };
+    auto cls = [](const json& t) { return string_at(t, {"spec", "storageClassName"}); };
+    if (size(want) == size(old) && (cls(want).empty() || cls(want) == cls(old))) {
+        return;
+    }
+    json kept = old;
+    if (kept.has_field("status")) {
+        kept.erase("status");
+    }
+    desired["spec"]["volumeClaimTemplates"] = arr({kept});
+    if (p.degraded_reason.empty()) {
+        p.degraded_reason = "StorageChangeNotSupported";
+        p.degraded_message = "StatefulSet " + name_of(desired) + " keeps its claims of " + size(old) +
+                             (cls(old).empty() ? "" : " (" + cls(old) + ")") +
+                             ": the storage of existing claims can't be changed through the StatefulSet; resize "
+                             "the PersistentVolumeClaims themselves";
+    }
+}
+
+void apply_stateful_set(env& e, pass& p, json desired) {
+    keep_claim_template(e, p, desired);
     if (!apply(e, res::stateful_sets, desired)) {
         e.events.record(p.object, "Normal", "Created",
                         "Created StatefulSet " + name_of(desired) + " with " +
@@ -94,11 +125,33 @@ void apply_stateful_set(env& e, pass& p, const json& desired) {
     }
 }
 
+// Names built from the cluster's must stay valid: a StatefulSet's pods get a label
+// "<statefulset>-<10 character hash>" (at most 63), Services are DNS labels (at most 63).
+std::vector<std::string> name_lengths(const api::kafka_cluster& c) {
+    std::vector<std::string> out;
+    const size_t longest_sts = stateful_set_name(c.name, component::coordinator).size();
+    if (longest_sts > 52) {
+        out.push_back("metadata.name '" + c.name + "' is too long: at most 40 characters, as " +
+                      std::to_string(longest_sts) + "-character StatefulSet names can't label their pods");
+    }
+    const int32_t n = std::max(c.spec.brokers.replicas, 1);
+    for (const auto& l : c.spec.listeners) {
+        const std::string svc = per_broker_service_name(c.name, broker_id(n - 1), l.name);
+        if (l.type != api::listener_type::internal && svc.size() > 63) {
+            out.push_back("Service name " + svc + " would be longer than 63 characters: shorten the cluster's or "
+                          "listener " + l.name + "'s name");
+        }
+    }
+    return out;
+}
+
 // --- steps: each returns false to stop the pass ---
 
 bool validate_spec(env& e, pass& p) {
     auto errors = p.parse_errors;
     auto more = api::validate(p.cluster.spec);
+    errors.insert(errors.end(), more.begin(), more.end());
+    more = name_lengths(p.cluster);
     errors.insert(errors.end(), more.begin(), more.end());
     if (!errors.empty()) {
         p.invalid = true;
@@ -139,7 +192,9 @@ bool ensure_finalizer(env& e, pass& p) {
             ops = arr({obj({{"op", str("test")}, {"path", str("/metadata/finalizers")}, {"value", *current}}),
                        obj({{"op", str("add")}, {"path", str("/metadata/finalizers/-")}, {"value", str(cleanup_finalizer)}})});
         } else {
-            ops = arr({obj({{"op", str("add")}, {"path", str("/metadata/finalizers")},
+            // Testing the missing list against null guards against a finalizer added meanwhile.
+            ops = arr({obj({{"op", str("test")}, {"path", str("/metadata/finalizers")}, {"value", json::null()}}),
+                       obj({{"op", str("add")}, {"path", str("/metadata/finalizers")},
                             {"value", arr({str(cleanup_finalizer)})}})});
         }
     } else {

@@ -365,6 +365,36 @@ TEST_F(reconciler_test, the_config_hash_is_recorded_on_the_stateful_set_not_the_
                      ->at("spec").at("template").at("metadata").has_field("annotations"));
 }
 
+TEST_F(reconciler_test, a_storage_change_keeps_the_claims_template_and_reports_it) {
+    put_cluster("{}");
+    pass();
+    put_cluster(R"({"brokers": {"storage": {"size": "20Gi"}, "config": {"num.partitions": "2"}}})");
+    pass();
+    auto sts = *kube.get(res::stateful_sets, "ns", "k-broker");
+    EXPECT_EQ(sts.at("spec").at("volumeClaimTemplates").at(0).at("spec").at("resources").at("requests").at("storage")
+                  .as_string(),
+              "10Gi");
+    EXPECT_EQ(cond_reason("Degraded"), "StorageChangeNotSupported");
+    EXPECT_NE(condition("Degraded").at("message").as_string().find("resize the PersistentVolumeClaims"),
+              std::string::npos);
+    EXPECT_NE(broker_file(0), "");  // the rest still reconciled
+    EXPECT_NE(kube.get(res::config_maps, "ns", "k-broker-config")
+                  ->at("data").at("broker.properties").as_string().find("num.partitions=2"),
+              std::string::npos);
+}
+
+TEST_F(reconciler_test, names_that_would_make_invalid_object_names_are_refused) {
+    json o = json::parse(R"({"metadata": {"name": "a-cluster-name-that-is-far-too-long-for-this", "namespace": "ns"},
+                             "spec": {}})");
+    kube.put(res::kafka_clusters, o);
+    rec.reconcile("ns", "a-cluster-name-that-is-far-too-long-for-this");
+    auto st = kube.get(res::kafka_clusters, "ns", "a-cluster-name-that-is-far-too-long-for-this")->at("status");
+    auto degraded = *k8s::find_condition(st, "Degraded");
+    EXPECT_EQ(degraded.at("reason").as_string(), "InvalidSpec");
+    EXPECT_NE(degraded.at("message").as_string().find("at most 40 characters"), std::string::npos);
+    EXPECT_FALSE(kube.get(res::stateful_sets, "ns", "a-cluster-name-that-is-far-too-long-for-this-broker"));
+}
+
 TEST_F(reconciler_test, delete_claim_holds_the_cluster_with_a_finalizer_until_its_claims_are_deleted) {
     put_cluster(R"({"brokers": {"storage": {"deleteClaim": true}}})");
     pass();
