@@ -6,6 +6,7 @@
 #include "operator/controller/config_maps.h"
 #include "operator/controller/listeners.h"
 #include "operator/controller/workloads.h"
+#include "operator/k8s/finalizer.h"
 #include "operator/k8s/status.h"
 
 #include <algorithm>
@@ -174,35 +175,16 @@ bool validate_spec(env& e, pass& p) {
 }
 
 // With deleteClaim the claims go with the cluster: the finalizer holds the KafkaCluster
-// until clean_up has deleted them. Added and removed with a guarded JSON patch (the test
-// op fails the patch if another controller changed the list meanwhile; the pass is retried).
+// until clean_up has deleted them. k8s/finalizer.h's guarded patches never drop another
+// controller's entry; a stale read fails the patch and the key is retried.
 bool ensure_finalizer(env& e, pass& p) {
     const auto& spec = p.cluster.spec;
     const bool want = spec.brokers.storage.delete_claim || spec.coordinators.storage.delete_claim;
-    const auto& fs = p.cluster.finalizers;
-    auto it = std::find(fs.begin(), fs.end(), cleanup_finalizer);
-    const bool has = it != fs.end();
-    if (want == has) {
-        return true;
-    }
-    json ops = json::array();
     if (want) {
-        const json* current = field_at(p.object, {"metadata", "finalizers"});
-        if (current != nullptr && current->is_array()) {
-            ops = arr({obj({{"op", str("test")}, {"path", str("/metadata/finalizers")}, {"value", *current}}),
-                       obj({{"op", str("add")}, {"path", str("/metadata/finalizers/-")}, {"value", str(cleanup_finalizer)}})});
-        } else {
-            // Testing the missing list against null guards against a finalizer added meanwhile.
-            ops = arr({obj({{"op", str("test")}, {"path", str("/metadata/finalizers")}, {"value", json::null()}}),
-                       obj({{"op", str("add")}, {"path", str("/metadata/finalizers")},
-                            {"value", arr({str(cleanup_finalizer)})}})});
-        }
+        k8s::add_finalizer(e.api, res::kafka_clusters, p.object, cleanup_finalizer);
     } else {
-        const std::string path = "/metadata/finalizers/" + std::to_string(it - fs.begin());
-        ops = arr({obj({{"op", str("test")}, {"path", str(path)}, {"value", str(cleanup_finalizer)}}),
-                   obj({{"op", str("remove")}, {"path", str(path)}})});
+        k8s::remove_finalizer(e.api, res::kafka_clusters, p.object, cleanup_finalizer);
     }
-    e.api.patch(res::kafka_clusters, p.cluster.ns, p.cluster.name, ops, k8s::patch_type::json);
     return true;
 }
 
@@ -519,9 +501,7 @@ reconcile_result reconciler::reconcile(const std::string& ns, const std::string&
 // The StatefulSets are deleted first so no pod is recreated on a claim being deleted; the
 // other owned objects go by garbage collection once the KafkaCluster is gone.
 reconcile_result reconciler::clean_up(pass& p) {
-    const auto& fs = p.cluster.finalizers;
-    auto it = std::find(fs.begin(), fs.end(), cleanup_finalizer);
-    if (it == fs.end()) {
+    if (!k8s::has_finalizer(p.object, cleanup_finalizer)) {
         return {};
     }
     _last_steps.push_back("clean up");
@@ -539,11 +519,7 @@ reconcile_result reconciler::clean_up(pass& p) {
             TLOG_INFO("{}/{}: deleted claim {} (deleteClaim)", c.ns, c.name, name_of(pvc));
         }
     }
-    const std::string path = "/metadata/finalizers/" + std::to_string(it - fs.begin());
-    _api.patch(k8s::resources::kafka_clusters, c.ns, c.name,
-               arr({obj({{"op", str("test")}, {"path", str(path)}, {"value", str(cleanup_finalizer)}}),
-                    obj({{"op", str("remove")}, {"path", str(path)}})}),
-               k8s::patch_type::json);
+    k8s::remove_finalizer(_api, k8s::resources::kafka_clusters, p.object, cleanup_finalizer);
     return {};
 }
 

@@ -20,7 +20,8 @@
 //   server-side apply merges lists by their keys and removes fields the manager stopped
 //   sending; tests must not depend on either;
 // - patch: merge (RFC 7386, null deletes), json (RFC 6902 add/remove/replace/test/move/copy;
-//   a failed test → 422 "Invalid", as the API server answers) and strategic (treated as a
+//   a failed test → 422 "Invalid" with the API server's message, checked against
+//   kube-apiserver) and strategic (treated as a
 //   merge patch);
 // - remove of an object with finalizers only sets metadata.deletionTimestamp; it goes away
 //   when a later write leaves it without finalizers. An empty finalizers list is dropped,
@@ -34,8 +35,8 @@
 // write; `events` holds what record() was given. Thread-safe.
 // create keeps a status it is sent (the real server drops it for kinds with a status
 // subresource); seed status with `put` to be clear about it.
-// Include <gtest/gtest.h> before this header: cpprestsdk defines a macro `U` that breaks
-// gtest headers included after it.
+// Targets linked with trib_operator get _TURN_OFF_PLATFORM_STRING: without it cpprestsdk
+// defines a macro `U` that breaks gtest and fmt headers included after it.
 #include "operator/k8s/api.h"
 
 #include <functional>
@@ -354,9 +355,6 @@ private:
         if (_objects.count(key(r, ns, name))) {
             throw api_error(409, "AlreadyExists", r.plural + " \"" + name + "\" already exists");
         }
-        if (meta.has_field("resourceVersion")) {
-            meta.erase("resourceVersion");
-        }
         if (!meta.has_string_field("uid")) {
             meta["uid"] = json::string("uid-" + std::to_string(++_uids));
         }
@@ -364,7 +362,8 @@ private:
             meta["creationTimestamp"] = json::string(now);
         }
         meta["generation"] = json::number(1);
-        stamp(r, obj);
+        meta["resourceVersion"] = json::string(std::to_string(++_version));
+        set_type(r, obj); // last: it may move `meta`
         auto it = _objects.emplace(key(r, ns, name), obj).first;
         return it->second;
     }
@@ -376,6 +375,7 @@ private:
         if (!next.has_object_field("metadata")) {
             next["metadata"] = json::object();
         }
+        set_type(r, next); // before taking `meta`: adding top-level fields moves the others
         auto& meta = next["metadata"];
         for (const char* f : {"uid", "creationTimestamp", "generation", "resourceVersion", "deletionTimestamp"}) {
             if (old_meta.has_field(f)) {
@@ -385,7 +385,6 @@ private:
         if (meta.has_array_field("finalizers") && meta.at("finalizers").size() == 0) {
             meta.erase("finalizers");
         }
-        stamp(r, next);
         if (next == old) {
             return old;
         }
@@ -401,12 +400,10 @@ private:
         return next;
     }
 
-    void stamp(const resource& r, json& obj) {
+    // Adds fields to obj, so references to obj's members are invalid after it.
+    static void set_type(const resource& r, json& obj) {
         obj["apiVersion"] = json::string(r.api_version());
         obj["kind"] = json::string(r.kind);
-        if (!obj.at("metadata").has_string_field("resourceVersion")) {
-            obj["metadata"]["resourceVersion"] = json::string(std::to_string(++_version));
-        }
     }
 
     // Everything but metadata and status: what metadata.generation counts changes of.
@@ -582,8 +579,7 @@ private:
                 // As the API server's json-patch does: testing a missing path against null passes.
                 bool ok = have ? *have == want : want.is_null();
                 if (!ok) {
-                    throw invalid("the server rejected our request due to an error in our request: testing value " +
-                                  path + " failed");
+                    throw invalid("the server rejected our request due to an error in our request");
                 }
             } else if (name == "add") {
                 add_at(doc, path, op.at("value"));

@@ -1,6 +1,5 @@
 // The fake API server other operator tests rely on: it must behave like the real one where
 // reconcilers look (versions, conflicts, patches, selectors, finalizers).
-// gtest first: cpprestsdk defines a macro U that breaks gtest headers included after it.
 #include <gtest/gtest.h>
 
 #include "tests/fakes/fake_kube.h"
