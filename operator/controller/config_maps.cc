@@ -86,6 +86,25 @@ std::string broker_pod_properties(const broker_pod_config& pod) {
     return out;
 }
 
+std::string rack_in_pod_properties(const std::string& text) {
+    const std::string key = "\nbroker.rack=";
+    auto at = ("\n" + text).find(key);
+    if (at == std::string::npos) {
+        return "";
+    }
+    auto start = at + key.size() - 1;  // in `text`, which lacks the leading newline
+    auto end = text.find('\n', start);
+    std::string escaped = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    std::string out;
+    for (size_t i = 0; i < escaped.size(); ++i) {
+        if (escaped[i] == '\\' && i + 1 < escaped.size()) {
+            ++i;
+        }
+        out += escaped[i];
+    }
+    return out;
+}
+
 json broker_config_map(const build_context& ctx, int32_t voters, const std::vector<broker_pod_config>& pods) {
     json data = json::object();
     data[broker_shared_file] = str(broker_shared_properties(ctx, voters));

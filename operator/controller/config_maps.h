@@ -34,6 +34,9 @@ std::string quorum_voters(const build_context& ctx, int32_t voters);
 
 std::string broker_shared_properties(const build_context& ctx, int32_t voters);
 std::string broker_pod_properties(const broker_pod_config& pod);
+// The broker.rack a pod file written by broker_pod_properties gives ("" without one): a pod
+// between two lives (deleted, not yet scheduled again) keeps the rack it had.
+std::string rack_in_pod_properties(const std::string& text);
 // C-broker-config: broker.properties and one C-broker-<ordinal>.properties per entry of `pods`.
 json broker_config_map(const build_context& ctx, int32_t voters, const std::vector<broker_pod_config>& pods);
 

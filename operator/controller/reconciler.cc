@@ -278,6 +278,7 @@ bool broker_addresses(env& e, pass& p) {
                             "supported; set replicas back to " + std::to_string(current) + " to clear this";
     }
     auto lookup = [&](const std::string& name) { return e.cache.get(res::services, ctx.ns(), name); };
+    auto config = e.cache.get(res::config_maps, ctx.ns(), config_map_name(ctx.name(), component::broker));
     const int32_t n = std::max(want, current);
     int32_t addressed = n;
     for (int32_t ord = 0; ord < n; ++ord) {
@@ -289,6 +290,12 @@ bool broker_addresses(env& e, pass& p) {
         if (ctx.spec().brokers.rack_topology_key) {
             auto rack = node_label(e, ctx.ns(), pod_name(ctx.name(), component::broker, ord),
                                    *ctx.spec().brokers.rack_topology_key);
+            if (rack.empty() && config) {
+                // Not scheduled right now (deleted, restarting): keep the rack it had, not a
+                // config change for every pod restart.
+                const std::string key = pod_file_key(ctx.name(), component::broker, ord);
+                rack = rack_in_pod_properties(string_at(*config, {"data", key.c_str()}));
+            }
             if (!rack.empty()) {
                 p.racks[ord] = rack;
             }

@@ -106,6 +106,13 @@ TEST(builders, a_pod_without_a_known_rack_gets_no_rack_line) {
     EXPECT_EQ(props(broker_pod_properties({0, eps.listeners, ""})).count("broker.rack"), 0u);
 }
 
+TEST(builders, the_rack_is_read_back_from_a_pod_file) {
+    EXPECT_EQ(rack_in_pod_properties(broker_pod_properties({0, {}, "zone-a"})), "zone-a");
+    EXPECT_EQ(rack_in_pod_properties(broker_pod_properties({0, {}, "a\\b"})), "a\\b");
+    EXPECT_EQ(rack_in_pod_properties(broker_pod_properties({0, {}, ""})), "");
+    EXPECT_EQ(rack_in_pod_properties("broker.rack=r1\nnode.id=1\n"), "r1");
+}
+
 TEST(builders, the_cluster_domain_setting_is_used_in_dns_names) {
     auto c = cluster();
     build_context ctx{c, {"img", "corp.example"}};

@@ -347,6 +347,12 @@ TEST_F(reconciler_test, the_rack_comes_from_the_label_of_the_node_the_pod_runs_o
     EXPECT_NE(broker_file(2).find("broker.rack=z2\n"), std::string::npos);
     EXPECT_EQ(status().at("brokers").at(2).at("rack").as_string(), "z2");
     EXPECT_EQ(count_events("ConfigChanged"), 1);
+    // A pod between two lives keeps its rack: no config change for a restart.
+    const auto file = broker_file(2);
+    kube.remove(res::pods, "ns", "k-broker-2");
+    pass();
+    EXPECT_EQ(broker_file(2), file);
+    EXPECT_EQ(count_events("ConfigChanged"), 1);
 }
 
 TEST_F(reconciler_test, the_config_hash_is_recorded_on_the_stateful_set_not_the_pods) {
