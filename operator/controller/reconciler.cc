@@ -205,22 +205,6 @@ bool coordinator_stateful_set_step(env& e, pass& p) {
     return true;
 }
 
-// The node ports the API server allocated, sent back as they are: the broker's config
-// carries them, so an apply must never let them change.
-void keep_node_ports(const std::optional<json>& existing, json& desired) {
-    const json* have = existing ? field_at(*existing, {"spec", "ports"}) : nullptr;
-    if (have == nullptr || !have->is_array()) {
-        return;
-    }
-    for (auto& port : desired["spec"]["ports"].as_array()) {
-        for (const auto& h : have->as_array()) {
-            if (int_at(h, {"port"}) == int_at(port, {"port"}) && int_at(h, {"nodePort"}) != 0) {
-                port["nodePort"] = h.at("nodePort");
-            }
-        }
-    }
-}
-
 bool broker_services(env& e, pass& p) {
     const auto& ctx = *p.ctx;
     if (auto sts = e.cache.get(res::stateful_sets, ctx.ns(), stateful_set_name(ctx.name(), component::broker))) {
@@ -237,9 +221,10 @@ bool broker_services(env& e, pass& p) {
     const int32_t n = std::max(ctx.spec().brokers.replicas, p.brokers_current);
     std::set<std::string> wanted;
     for (int32_t id = 0; id < n; ++id) {
-        for (auto svc : per_broker_services(ctx, id)) {
+        // No nodePort is sent: the API server allocates one and server-side apply keeps it
+        // (ports merge by port number, and no manager owns the allocated value).
+        for (const auto& svc : per_broker_services(ctx, id)) {
             wanted.insert(name_of(svc));
-            keep_node_ports(e.cache.get(res::services, ctx.ns(), name_of(svc)), svc);
             apply(e, res::services, svc);
         }
     }

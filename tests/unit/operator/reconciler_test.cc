@@ -25,12 +25,62 @@ struct fake_probe final : cluster_probe {
     }
 };
 
+// The API server gives a NodePort or LoadBalancer Service its node ports and keeps them across
+// applies that don't mention them (server-side apply merges ports by port number);
+// fake_kube's apply replaces lists whole, so this wrapper plays the server's part there.
+class node_port_allocator final : public k8s::api {
+public:
+    explicit node_port_allocator(fake_kube& kube) : _kube(kube) {}
+
+    std::optional<json> get(const k8s::resource& r, const std::string& ns, const std::string& n) override {
+        return _kube.get(r, ns, n);
+    }
+    std::vector<json> list(const k8s::resource& r, const std::string& ns, const std::string& sel) override {
+        return _kube.list(r, ns, sel);
+    }
+    json create(const k8s::resource& r, const json& o) override { return _kube.create(r, o); }
+    json replace(const k8s::resource& r, const json& o) override { return _kube.replace(r, o); }
+    json replace_status(const k8s::resource& r, const json& o) override { return _kube.replace_status(r, o); }
+    json patch(const k8s::resource& r, const std::string& ns, const std::string& n, const json& body,
+               k8s::patch_type t) override {
+        return _kube.patch(r, ns, n, body, t);
+    }
+    bool remove(const k8s::resource& r, const std::string& ns, const std::string& n, const std::string& p) override {
+        return _kube.remove(r, ns, n, p);
+    }
+    json apply(const k8s::resource& r, const json& o) override {
+        if (r.kind != "Service" || !o.at("spec").has_string_field("type") ||
+            (o.at("spec").at("type").as_string() != "NodePort" && o.at("spec").at("type").as_string() != "LoadBalancer")) {
+            return _kube.apply(r, o);
+        }
+        // What the server would store: the sent ports with the node ports allocated before
+        // (or now, on the first apply), in one write.
+        json with_ports = o;
+        for (auto& port : with_ports["spec"]["ports"].as_array()) {
+            const std::string key = o.at("metadata").at("name").as_string() + ":" +
+                                    std::to_string(port.at("port").as_integer());
+            if (!_allocated.count(key)) {
+                _allocated[key] = _next++;
+            }
+            port["nodePort"] = json::number(_allocated[key]);
+        }
+        return _kube.apply(r, with_ports);
+    }
+    int64_t node_port(const std::string& service, int port) { return _allocated.at(service + ":" + std::to_string(port)); }
+
+private:
+    fake_kube& _kube;
+    std::map<std::string, int64_t> _allocated;
+    int64_t _next = 30000;
+};
+
 class reconciler_test : public ::testing::Test {
 protected:
     fake_kube kube;
+    node_port_allocator server{kube};
     fake_probe probe;
     k8s::testing::fake_clock clock;
-    reconciler rec{kube, kube, kube, &probe, reconciler_options{{}, std::chrono::milliseconds(5000), &clock}};
+    reconciler rec{server, kube, kube, &probe, reconciler_options{{}, std::chrono::milliseconds(5000), &clock}};
 
     void put_cluster(const std::string& spec) {
         auto existing = kube.get(res::kafka_clusters, "ns", "k");
@@ -289,21 +339,16 @@ TEST_F(reconciler_test, brokers_wait_for_their_load_balancer_addresses_before_th
 TEST_F(reconciler_test, node_port_listeners_advertise_the_node_and_the_allocated_port) {
     put_cluster(R"({"listeners": [{"name": "plain", "port": 9092}, {"name": "ext", "port": 9094, "type": "nodeport"}]})");
     pass();
-    EXPECT_EQ(broker_replicas(), 0);
-    for (int id = 0; id < 3; ++id) {
-        auto svc = *kube.get(res::services, "ns", "k-broker-" + std::to_string(id) + "-ext");
-        svc["spec"]["ports"][0]["nodePort"] = json::number(31000 + id);
-        kube.put(res::services, svc);
-    }
-    pass();
+    // The per-broker Services come first in the pass, so their ports are known in time.
     EXPECT_EQ(broker_replicas(), 3);
-    EXPECT_NE(broker_file(2).find("EXT://${env:HOST_IP}:31002"), std::string::npos);
+    const auto port2 = server.node_port("k-broker-2-ext", 9094);
+    EXPECT_NE(broker_file(2).find("EXT://${env:HOST_IP}:" + std::to_string(port2)), std::string::npos);
     all_pods_ready(3);
     pass();
     const json a = status().at("brokers").at(2).at("addresses").at(1);
     EXPECT_EQ(a.at("listener").as_string(), "ext");
     EXPECT_EQ(a.at("host").as_string(), "192.168.0.1");
-    EXPECT_EQ(a.at("port").as_integer(), 31002);
+    EXPECT_EQ(a.at("port").as_integer(), port2);
 
     // Making the listener internal removes the per-broker Services.
     put_cluster(R"({"listeners": [{"name": "plain", "port": 9092}]})");
