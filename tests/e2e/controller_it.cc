@@ -183,4 +183,26 @@ TEST_F(controller_it, delete_claim_removes_the_claims_then_the_cluster_goes) {
     EXPECT_TRUE(eventually([&] { return !kube.get(res::kafka_clusters, ns(), "c"); }));
 }
 
+// Passes until Ready, as the operator's work queue would run them (following requeue_after),
+// over pods the node agent runs. The Python side creates the cluster and names it in
+// TRIB_IT_CLUSTER, then checks it with clients.
+TEST_F(controller_it, reconciles_until_ready) {
+    const std::string name = env("TRIB_IT_CLUSTER");
+    bool ready = eventually(
+        [&] {
+            auto r = rec.reconcile(ns(), name);
+            if (condition(name, "Ready", "status") == "True") {
+                return true;
+            }
+            std::this_thread::sleep_for(r.requeue_after.value_or(1000ms));
+            return false;
+        },
+        240s);
+    auto st = get(res::kafka_clusters, name).at("status");
+    ASSERT_TRUE(ready) << st.serialize();
+    for (const auto& b : st.at("brokers").as_array()) {
+        EXPECT_EQ(b.at("state").as_string(), "Running") << b.serialize();
+    }
+}
+
 } // namespace
