@@ -31,6 +31,7 @@ struct reconciler::pass {
     std::string degraded_reason, degraded_message;  // not invalid, but not what was asked
     std::string waiting_reason, waiting_message;    // Reconciling=True
     std::string blocked_message;                    // ScalingBlocked=True
+    std::string failure;                            // an API error stopped the pass
 
     int32_t voters = 1;          // coordinators that run
     int32_t brokers_current = 0;  // the broker StatefulSet's replicas before this pass
@@ -423,7 +424,11 @@ struct condition_value {
 // The four conditions from what the pass decided.
 std::vector<condition_value> conclude(const pass& p) {
     std::vector<condition_value> out;
-    if (p.invalid) {
+    if (!p.failure.empty()) {
+        out.push_back({"Degraded", true, "ApiError", p.failure});
+        out.push_back({"Reconciling", true, "ApiError", p.failure});
+        out.push_back({"Ready", false, "ApiError", p.failure});
+    } else if (p.invalid) {
         out.push_back({"Degraded", true, "InvalidSpec", p.invalid_message});
         out.push_back({"Ready", false, "InvalidSpec", "the spec is invalid: " + p.invalid_message});
         out.push_back({"Reconciling", false, "InvalidSpec", "nothing is changed until the spec is fixed"});
@@ -478,8 +483,21 @@ reconcile_result reconciler::reconcile(const std::string& ns, const std::string&
     env e{_api, _cache, _events, _probe, _opts};
     for (const auto& s : steps()) {
         _last_steps.push_back(s.name);
-        if (!s.run(e, p)) {
-            break;
+        try {
+            if (!s.run(e, p)) {
+                break;
+            }
+        } catch (const k8s::api_error& err) {
+            // The API server refused a write (an object it finds invalid, a quota, RBAC):
+            // say so in the status, then let the work queue retry with back-off.
+            p.failure = "step '" + std::string(s.name) + "': " + err.reason + ": " + err.what();
+            TLOG_WARN("{}/{}: {}", ns, name, p.failure);
+            try {
+                write_status(p);
+            } catch (const std::exception& again) {
+                TLOG_WARN("{}/{}: status not written either: {}", ns, name, again.what());
+            }
+            throw;
         }
     }
     write_status(p);

@@ -356,6 +356,18 @@ TEST_F(reconciler_test, node_port_listeners_advertise_the_node_and_the_allocated
     EXPECT_FALSE(kube.get(res::services, "ns", "k-broker-0-ext"));
 }
 
+TEST_F(reconciler_test, a_write_the_api_server_refuses_is_reported_then_thrown_for_the_retry) {
+    put_cluster("{}");
+    kube.fail_next("apply", "StatefulSet", k8s::api_error(422, "Invalid", "spec.template: bad"));
+    EXPECT_THROW(pass(), k8s::api_error);
+    EXPECT_EQ(cond_status("Degraded"), "True");
+    EXPECT_EQ(cond_reason("Degraded"), "ApiError");
+    EXPECT_NE(condition("Degraded").at("message").as_string().find("step 'coordinator statefulset': Invalid: spec.template: bad"),
+              std::string::npos);
+    pass();  // the retry
+    EXPECT_EQ(cond_reason("Degraded"), "AsExpected");
+}
+
 TEST_F(reconciler_test, an_invalid_spec_changes_nothing_and_says_why) {
     put_cluster(R"({"brokers": {"config": {"node.id": "7"}}})");
     auto r = pass();
