@@ -208,7 +208,9 @@ bool coordinator_stateful_set_step(env& e, pass& p) {
 
 bool broker_services(env& e, pass& p) {
     const auto& ctx = *p.ctx;
-    if (auto sts = e.cache.get(res::stateful_sets, ctx.ns(), stateful_set_name(ctx.name(), component::broker))) {
+    // From the API server, not the cache: a cache a step behind our own last scale-up would
+    // make the scale-down check compare against a smaller count and let a scale-down through.
+    if (auto sts = e.api.get(res::stateful_sets, ctx.ns(), stateful_set_name(ctx.name(), component::broker))) {
         p.brokers_current = int32_t(int_at(*sts, {"spec", "replicas"}));
     }
     apply(e, res::services, headless_service(ctx, component::broker));
