@@ -81,8 +81,16 @@ std::optional<json> apply(env& e, const k8s::resource& r, const json& desired) {
 void apply_config(env& e, pass& p, const json& desired) {
     auto before = apply(e, res::config_maps, desired);
     if (before && before->has_field("data") && before->at("data") != desired.at("data")) {
+        std::string keys;
+        const json& old = before->at("data");
+        for (const auto& [k, v] : desired.at("data").as_object()) {
+            if (!old.has_field(k) || old.at(k) != v) {
+                keys += (keys.empty() ? "" : ", ") + k;
+            }
+        }
         e.events.record(p.object, "Normal", "ConfigChanged",
-                        "ConfigMap " + name_of(desired) + " changed; pods pick it up when they restart");
+                        "ConfigMap " + name_of(desired) + " changed (" + keys +
+                            "); pods pick it up when they restart");
         TLOG_INFO("{}/{}: ConfigMap {} changed", p.cluster.ns, p.cluster.name, name_of(desired));
     }
 }

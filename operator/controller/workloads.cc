@@ -42,6 +42,15 @@ json http_probe(const std::string& path, int initial_delay, int period, int fail
     return p;
 }
 
+// spec resources, or the requests manifests/ gives (a pod without requests is BestEffort:
+// the first evicted under memory pressure, which a broker holding partitions should not be).
+json resources_or(const json& spec, const char* cpu, const char* memory) {
+    if (spec.is_object() && spec.size() > 0) {
+        return spec;
+    }
+    return obj({{"requests", obj({{"cpu", str(cpu)}, {"memory", str(memory)}})}});
+}
+
 struct workload {
     component c;
     int32_t replicas;
@@ -73,9 +82,7 @@ json stateful_set(const build_context& ctx, const workload& w) {
                           {"livenessProbe", http_probe("/healthz", 10, 10, 3)},
                           {"volumeMounts", arr({obj({{"name", str("config")}, {"mountPath", str(cfg)}}),
                                                 obj({{"name", str("data")}, {"mountPath", str(data_mount)}})})}});
-    if (w.resources.is_object() && w.resources.size() > 0) {
-        container["resources"] = w.resources;
-    }
+    container["resources"] = w.resources;
     json pod_spec = obj(
         {{"terminationGracePeriodSeconds", num(w.termination_grace)},
          {"securityContext", obj({{"runAsNonRoot", json::boolean(true)},
@@ -157,7 +164,7 @@ json coordinator_stateful_set(const build_context& ctx, int32_t replicas, const 
                                       coordinator_shared_file,
                                       {container_port("controller", api::coordinator_port),
                                        container_port("http", api::http_port)},
-                                      co.resources,
+                                      resources_or(co.resources, "100m", "128Mi"),
                                       co.storage,
                                       30,
                                       false});
@@ -172,7 +179,8 @@ json broker_stateful_set(const build_context& ctx, int32_t replicas, const std::
     ports.push_back(container_port("replication", api::replication_port));
     ports.push_back(container_port("http", api::http_port));
     return stateful_set(ctx, workload{component::broker, replicas, config_hash, "tributary-broker",
-                                      broker_shared_file, ports, br.resources, br.storage, 60, true});
+                                      broker_shared_file, ports, resources_or(br.resources, "250m", "256Mi"), br.storage,
+                                      60, true});
 }
 
 json pod_disruption_budget(const build_context& ctx, component c) {

@@ -288,6 +288,11 @@ TEST(builders, coordinator_stateful_set_runs_the_coordinator_in_order) {
                   .as_string(),
               "1Gi");
     EXPECT_FALSE(sts.at("spec").at("volumeClaimTemplates").at(0).at("spec").has_field("storageClassName"));
+    // Without spec resources, the requests manifests/ gives.
+    EXPECT_EQ(ct.at("resources").at("requests").at("cpu").as_string(), "100m");
+    EXPECT_EQ(broker_stateful_set(ctx, 1, "h").at("spec").at("template").at("spec").at("containers").at(0)
+                  .at("resources").at("requests").at("memory").as_string(),
+              "256Mi");
 }
 
 TEST(builders, image_comes_from_spec_image_then_version_then_the_setting) {

@@ -424,6 +424,8 @@ TEST_F(reconciler_test, the_config_hash_is_recorded_on_the_stateful_set_not_the_
     pass();
     EXPECT_NE(hash(), first);
     EXPECT_EQ(count_events("ConfigChanged"), 1);
+    EXPECT_EQ(kube.events.back().message,
+              "ConfigMap k-broker-config changed (broker.properties); pods pick it up when they restart");
     EXPECT_FALSE(kube.get(res::stateful_sets, "ns", "k-broker")
                      ->at("spec").at("template").at("metadata").has_field("annotations"));
 }
