@@ -1,0 +1,370 @@
+#include "operator/api/kafka_cluster.h"
+
+#include <algorithm>
+#include <cctype>
+#include <regex>
+#include <set>
+
+namespace trib::op::api {
+
+using json = web::json::value;
+
+std::string to_string(listener_type t) {
+    switch (t) {
+    case listener_type::internal:
+        return "internal";
+    case listener_type::nodeport:
+        return "nodeport";
+    case listener_type::loadbalancer:
+        return "loadbalancer";
+    }
+    return "internal";
+}
+
+std::string listener_spec::kafka_name() const {
+    std::string out = name;
+    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::toupper(c); });
+    return out;
+}
+
+namespace {
+
+// Typed reads of optional fields: absent or null keeps the default; a value of another JSON
+// type keeps it too and says so in `errors` with the field's path.
+class field_reader {
+public:
+    explicit field_reader(std::vector<std::string>& errors) : _errors(errors) {}
+
+    const json* object(const json& parent, const std::string& key, const std::string& path) {
+        const json* v = find(parent, key);
+        if (v == nullptr) {
+            return nullptr;
+        }
+        if (!v->is_object()) {
+            wrong(path, "an object");
+            return nullptr;
+        }
+        return v;
+    }
+    void string(const json& parent, const std::string& key, const std::string& path, std::string& out) {
+        if (const json* v = find(parent, key)) {
+            v->is_string() ? void(out = v->as_string()) : wrong(path, "a string");
+        }
+    }
+    void string(const json& parent, const std::string& key, const std::string& path, std::optional<std::string>& out) {
+        if (const json* v = find(parent, key)) {
+            v->is_string() ? void(out = v->as_string()) : wrong(path, "a string");
+        }
+    }
+    void integer(const json& parent, const std::string& key, const std::string& path, int32_t& out) {
+        if (const json* v = find(parent, key)) {
+            v->is_integer() ? void(out = v->as_number().to_int32()) : wrong(path, "an integer");
+        }
+    }
+    void boolean(const json& parent, const std::string& key, const std::string& path, bool& out) {
+        if (const json* v = find(parent, key)) {
+            v->is_boolean() ? void(out = v->as_bool()) : wrong(path, "true or false");
+        }
+    }
+    void wrong(const std::string& path, const std::string& what) { _errors.push_back(path + " must be " + what); }
+
+private:
+    static const json* find(const json& parent, const std::string& key) {
+        if (!parent.is_object() || !parent.has_field(key) || parent.at(key).is_null()) {
+            return nullptr;
+        }
+        return &parent.at(key);
+    }
+    std::vector<std::string>& _errors;
+};
+
+void read_storage(field_reader& f, const json* parent, const std::string& path, storage_spec& out) {
+    const json* s = parent ? f.object(*parent, "storage", path) : nullptr;
+    if (s == nullptr) {
+        return;
+    }
+    f.string(*s, "size", path + ".size", out.size);
+    f.string(*s, "class", path + ".class", out.storage_class);
+    f.boolean(*s, "deleteClaim", path + ".deleteClaim", out.delete_claim);
+}
+
+void read_resources(field_reader& f, const json* parent, const std::string& path, json& out) {
+    if (const json* r = parent ? f.object(*parent, "resources", path + ".resources") : nullptr) {
+        out = *r;
+    }
+}
+
+listener_spec read_listener(field_reader& f, const json& l, const std::string& path) {
+    listener_spec out;
+    f.string(l, "name", path + ".name", out.name);
+    f.integer(l, "port", path + ".port", out.port);
+    std::string type = "internal";
+    f.string(l, "type", path + ".type", type);
+    if (type == "nodeport") {
+        out.type = listener_type::nodeport;
+    } else if (type == "loadbalancer") {
+        out.type = listener_type::loadbalancer;
+    } else if (type != "internal") {
+        f.wrong(path + ".type", "one of internal, nodeport, loadbalancer (not '" + type + "')");
+    }
+    f.boolean(l, "tls", path + ".tls", out.tls);
+    f.string(l, "advertisedHost", path + ".advertisedHost", out.advertised_host);
+    return out;
+}
+
+} // namespace
+
+kafka_cluster parse_kafka_cluster(const json& obj, std::vector<std::string>& errors) {
+    field_reader f(errors);
+    kafka_cluster c;
+    if (const json* m = f.object(obj, "metadata", "metadata")) {
+        f.string(*m, "name", "metadata.name", c.name);
+        f.string(*m, "namespace", "metadata.namespace", c.ns);
+        f.string(*m, "uid", "metadata.uid", c.uid);
+        if (m->has_field("generation") && m->at("generation").is_integer()) {
+            c.generation = m->at("generation").as_number().to_int64();
+        }
+        c.deleting = m->has_field("deletionTimestamp") && !m->at("deletionTimestamp").is_null();
+        if (m->has_array_field("finalizers")) {
+            for (const auto& x : m->at("finalizers").as_array()) {
+                if (x.is_string()) {
+                    c.finalizers.push_back(x.as_string());
+                }
+            }
+        }
+    }
+    auto& s = c.spec;
+    const json empty = json::object();
+    const json* spec = f.object(obj, "spec", "spec");
+    if (spec == nullptr) {
+        spec = &empty;
+    }
+    f.string(*spec, "image", "spec.image", s.image);
+    f.string(*spec, "version", "spec.version", s.version);
+
+    const json* co = f.object(*spec, "coordinators", "spec.coordinators");
+    if (co != nullptr) {
+        f.integer(*co, "replicas", "spec.coordinators.replicas", s.coordinators.replicas);
+    }
+    read_storage(f, co, "spec.coordinators.storage", s.coordinators.storage);
+    read_resources(f, co, "spec.coordinators", s.coordinators.resources);
+
+    const json* br = f.object(*spec, "brokers", "spec.brokers");
+    if (br != nullptr) {
+        f.integer(*br, "replicas", "spec.brokers.replicas", s.brokers.replicas);
+        if (const json* rack = f.object(*br, "rack", "spec.brokers.rack")) {
+            std::string key;
+            f.string(*rack, "topologyKey", "spec.brokers.rack.topologyKey", key);
+            s.brokers.rack_topology_key = key;
+        }
+        if (const json* cfg = f.object(*br, "config", "spec.brokers.config")) {
+            for (const auto& [k, v] : cfg->as_object()) {
+                if (v.is_string()) {
+                    s.brokers.config[k] = v.as_string();
+                } else if (v.is_number() || v.is_boolean()) {
+                    // A YAML author's `num.partitions: 3` arrives as a number; the meaning is plain.
+                    s.brokers.config[k] = v.serialize();
+                } else {
+                    f.wrong("spec.brokers.config." + k, "a string");
+                }
+            }
+        }
+    }
+    read_storage(f, br, "spec.brokers.storage", s.brokers.storage);
+    read_resources(f, br, "spec.brokers", s.brokers.resources);
+
+    if (spec->has_field("listeners") && !spec->at("listeners").is_null()) {
+        const json& ls = spec->at("listeners");
+        if (!ls.is_array()) {
+            f.wrong("spec.listeners", "a list");
+        } else {
+            for (size_t i = 0; i < ls.size(); ++i) {
+                const std::string path = "spec.listeners[" + std::to_string(i) + "]";
+                if (!ls.at(i).is_object()) {
+                    f.wrong(path, "an object");
+                    continue;
+                }
+                s.listeners.push_back(read_listener(f, ls.at(i), path));
+            }
+        }
+    } else {
+        s.listeners.push_back(listener_spec{"plain", 9092, listener_type::internal, false, std::nullopt});
+    }
+    if (const json* m = f.object(*spec, "metrics", "spec.metrics")) {
+        f.boolean(*m, "enabled", "spec.metrics.enabled", s.metrics_enabled);
+    }
+    return c;
+}
+
+namespace {
+
+bool operator_owned_key(const std::string& k) {
+    static const std::set<std::string> keys = {"node.id",
+                                               "broker.id",
+                                               "listeners",
+                                               "advertised.listeners",
+                                               "listener.security.protocol.map",
+                                               "inter.broker.listener.name",
+                                               "log.dirs",
+                                               "log.dir",
+                                               "process.roles"};
+    return keys.count(k) > 0 || k.rfind("controller.", 0) == 0;
+}
+
+// The API server's quantity grammar, the forms people write: 10Gi, 500M, 1.5Ti, 1e9.
+bool is_quantity(const std::string& q) {
+    static const std::regex re(R"(^[0-9]+(\.[0-9]+)?([KMGTPE]i|[kMGTPE]|[eE][0-9]+)?$)");
+    return std::regex_match(q, re);
+}
+
+void validate_storage(const storage_spec& s, const std::string& path, std::vector<std::string>& out) {
+    if (!is_quantity(s.size)) {
+        out.push_back(path + ".size '" + s.size + "' is not a quantity such as 10Gi");
+    }
+    if (s.storage_class && s.storage_class->empty()) {
+        out.push_back(path + ".class must not be empty (leave it out for the default StorageClass)");
+    }
+}
+
+void validate_host_template(const std::string& t, const std::string& path, std::vector<std::string>& out) {
+    static const std::set<std::string> tokens = {"{podIP}", "{podName}", "{nodeIP}", "{id}"};
+    if (t.empty()) {
+        out.push_back(path + " must not be empty");
+        return;
+    }
+    for (size_t open = t.find('{'); open != std::string::npos; open = t.find('{', open + 1)) {
+        size_t close = t.find('}', open);
+        std::string token = close == std::string::npos ? t.substr(open) : t.substr(open, close - open + 1);
+        if (!tokens.count(token)) {
+            out.push_back(path + ": unknown token " + token + " (known: {podIP}, {podName}, {nodeIP}, {id})");
+        }
+    }
+}
+
+} // namespace
+
+std::vector<std::string> validate(const kafka_cluster_spec& s) {
+    std::vector<std::string> out;
+    if (s.image && s.image->empty()) {
+        out.push_back("spec.image must not be empty");
+    }
+    if (s.version && s.version->empty()) {
+        out.push_back("spec.version must not be empty");
+    }
+    const int32_t cr = s.coordinators.replicas;
+    if (cr != 1 && cr != 3 && cr != 5) {
+        out.push_back("spec.coordinators.replicas must be 1, 3 or 5, not " + std::to_string(cr));
+    }
+    validate_storage(s.coordinators.storage, "spec.coordinators.storage", out);
+    if (s.brokers.replicas < 1) {
+        out.push_back("spec.brokers.replicas must be at least 1, not " + std::to_string(s.brokers.replicas));
+    }
+    validate_storage(s.brokers.storage, "spec.brokers.storage", out);
+    if (s.brokers.rack_topology_key && s.brokers.rack_topology_key->empty()) {
+        out.push_back("spec.brokers.rack.topologyKey must name a node label, e.g. topology.kubernetes.io/zone");
+    }
+    for (const auto& [k, v] : s.brokers.config) {
+        if (operator_owned_key(k)) {
+            out.push_back("spec.brokers.config." + k +
+                          ": node.id, broker.id, listeners, advertised.listeners, listener.security.protocol.map, "
+                          "inter.broker.listener.name, log.dir(s), process.roles and controller.* are set by the "
+                          "operator");
+        }
+        if (k.empty() || k.find_first_of("=:\n\r ") != std::string::npos || v.find_first_of("\n\r") != std::string::npos) {
+            out.push_back("spec.brokers.config: '" + k + "' is not a property name with a one-line value");
+        }
+    }
+
+    if (s.listeners.empty()) {
+        out.push_back("spec.listeners needs at least one listener");
+    }
+    if (s.listeners.size() > 8) {
+        out.push_back("spec.listeners has " + std::to_string(s.listeners.size()) + " listeners; at most 8");
+    }
+    static const std::regex name_re("^[a-z][a-z0-9]{0,24}$");
+    std::set<std::string> names;
+    std::set<int32_t> ports;
+    for (size_t i = 0; i < s.listeners.size(); ++i) {
+        const auto& l = s.listeners[i];
+        const std::string path = "spec.listeners[" + std::to_string(i) + "]";
+        if (!std::regex_match(l.name, name_re)) {
+            out.push_back(path + ".name '" + l.name +
+                          "' must start with a lower-case letter and have only lower-case letters and digits "
+                          "(at most 25)");
+        } else if (l.name == "replication" || l.name == "http") {
+            out.push_back(path + ".name '" + l.name + "' is taken by the operator's own port of that name");
+        } else if (!names.insert(l.name).second) {
+            out.push_back(path + ".name '" + l.name + "' is used twice");
+        }
+        if (l.port < 1024 || l.port > 65535) {
+            out.push_back(path + ".port " + std::to_string(l.port) + " is outside 1024..65535");
+        } else if (l.port == replication_port || l.port == coordinator_port || l.port == http_port) {
+            out.push_back(path + ".port " + std::to_string(l.port) +
+                          " is reserved (9091 replication, 9093 coordinator, 9644 http)");
+        } else if (!ports.insert(l.port).second) {
+            out.push_back(path + ".port " + std::to_string(l.port) + " is used by another listener");
+        }
+        if (l.tls) {
+            out.push_back(path + ".tls: TLS listeners come with the security issue");
+        }
+        if (l.advertised_host) {
+            validate_host_template(*l.advertised_host, path + ".advertisedHost", out);
+        }
+    }
+    return out;
+}
+
+// --- status ---
+
+namespace {
+
+json str(const std::string& s) { return json::string(s); }
+
+} // namespace
+
+json to_json(const kafka_cluster_status& s) {
+    json out = json::object();
+    out["observedGeneration"] = json::number(s.observed_generation);
+    out["replicas"] = json::number(s.replicas);
+    out["selector"] = str(s.selector);
+    if (!s.cluster_id.empty()) {
+        out["clusterId"] = str(s.cluster_id);
+    }
+    std::vector<json> brokers;
+    for (const auto& b : s.brokers) {
+        json j = json::object();
+        j["id"] = json::number(b.id);
+        j["pod"] = str(b.pod);
+        j["state"] = str(b.state);
+        if (!b.rack.empty()) {
+            j["rack"] = str(b.rack);
+        }
+        std::vector<json> addrs;
+        for (const auto& a : b.addresses) {
+            json x = json::object();
+            x["listener"] = str(a.listener);
+            x["host"] = str(a.host);
+            x["port"] = json::number(a.port);
+            addrs.push_back(x);
+        }
+        j["addresses"] = json::array(addrs);
+        brokers.push_back(j);
+    }
+    out["brokers"] = json::array(brokers);
+    std::vector<json> listeners;
+    for (const auto& l : s.listeners) {
+        json j = json::object();
+        j["name"] = str(l.name);
+        j["type"] = str(l.type);
+        j["bootstrapServers"] = str(l.bootstrap_servers);
+        listeners.push_back(j);
+    }
+    out["listeners"] = json::array(listeners);
+    json co = json::object();
+    co["replicas"] = json::number(s.coordinator_replicas);
+    co["ready"] = json::number(s.coordinators_ready);
+    out["coordinators"] = co;
+    return out;
+}
+
+} // namespace trib::op::api

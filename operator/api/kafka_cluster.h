@@ -1,0 +1,125 @@
+#pragma once
+// The KafkaCluster custom resource (tributary.io/v1alpha1) as C++ values.
+//
+// parse_kafka_cluster() reads the object the API server returns, applying the same defaults
+// as the CRD schema (an object stored before a default existed, or a CRD installed without
+// defaults, lacks them), and validate() repeats the schema's and CEL's rules so a spec that
+// slipped past them (an old CRD, a hand-edited one) gives a readable reason instead of
+// objects built from nonsense. The reconciler reports those reasons as the condition
+// Degraded=True, reason InvalidSpec.
+//
+// Status goes the other way: to_json(kafka_cluster_status) is what the status subresource
+// gets, with the conditions added by k8s/status.h.
+#include <cpprest/json.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace trib::op::api {
+
+// Ports the operator keeps for itself on every broker (and the coordinator's): a user
+// listener may not take them.
+constexpr int32_t replication_port = 9091;  // the REPLICATION listener (operator, inter-broker)
+constexpr int32_t coordinator_port = 9093;  // the coordinators' CONTROLLER listener
+constexpr int32_t http_port = 9644;         // /healthz /readyz /metrics of every pod
+
+struct storage_spec {
+    std::string size;                          // a Kubernetes quantity, "10Gi"
+    std::optional<std::string> storage_class;  // unset: the cluster's default StorageClass
+    bool delete_claim = false;                 // remove the PVCs when the KafkaCluster goes
+};
+
+struct coordinators_spec {
+    int32_t replicas = 1;
+    storage_spec storage{"1Gi", std::nullopt, false};
+    web::json::value resources = web::json::value::object();  // core/v1 ResourceRequirements
+};
+
+struct brokers_spec {
+    int32_t replicas = 3;
+    storage_spec storage{"10Gi", std::nullopt, false};
+    web::json::value resources = web::json::value::object();
+    std::optional<std::string> rack_topology_key;  // spec.brokers.rack.topologyKey
+    std::map<std::string, std::string> config;     // Kafka property names, sorted
+};
+
+enum class listener_type { internal, nodeport, loadbalancer };
+std::string to_string(listener_type t);
+
+struct listener_spec {
+    std::string name;  // lower case; the Kafka listener name is name upper-cased
+    int32_t port = 9092;
+    listener_type type = listener_type::internal;
+    bool tls = false;
+    std::optional<std::string> advertised_host;  // template: {podIP} {podName} {nodeIP} {id}
+
+    // "PLAIN" for "plain": the name in listeners= and advertised.listeners=.
+    std::string kafka_name() const;
+};
+
+struct kafka_cluster_spec {
+    std::optional<std::string> image;
+    std::optional<std::string> version;
+    coordinators_spec coordinators;
+    brokers_spec brokers;
+    std::vector<listener_spec> listeners;  // default: [{plain, 9092, internal}]
+    bool metrics_enabled = true;
+};
+
+// The object: what the reconciler needs of its metadata, and its spec with defaults.
+struct kafka_cluster {
+    std::string name, ns, uid;
+    int64_t generation = 0;
+    bool deleting = false;                // metadata.deletionTimestamp is set
+    std::vector<std::string> finalizers;  // metadata.finalizers
+    kafka_cluster_spec spec;
+};
+
+// Reads a KafkaCluster object. Never throws on bad content: a field of the wrong JSON type
+// is left at its default and named in `errors` (the same list validate() appends to).
+kafka_cluster parse_kafka_cluster(const web::json::value& obj, std::vector<std::string>& errors);
+
+// The rules of the CRD schema and its CEL, one readable message per broken rule (empty:
+// valid).
+std::vector<std::string> validate(const kafka_cluster_spec& spec);
+
+// --- status ---
+
+struct listener_address {
+    std::string listener;  // the spec's listener name ("plain")
+    std::string host;
+    int32_t port = 0;
+};
+
+struct broker_status {
+    int32_t id = 0;
+    std::string pod;
+    std::string state;  // see controller/broker_state.h
+    std::string rack;
+    std::vector<listener_address> addresses;
+};
+
+struct listener_status {
+    std::string name;
+    std::string type;
+    std::string bootstrap_servers;  // "host:port[,host:port]"
+};
+
+// Everything but the conditions, which k8s/status.h's set_condition writes into the JSON.
+struct kafka_cluster_status {
+    int64_t observed_generation = 0;
+    int32_t replicas = 0;  // broker pods that exist
+    std::string selector;  // label selector of the broker pods (scale subresource)
+    std::string cluster_id;
+    std::vector<broker_status> brokers;
+    std::vector<listener_status> listeners;
+    int32_t coordinator_replicas = 0;
+    int32_t coordinators_ready = 0;
+};
+
+web::json::value to_json(const kafka_cluster_status& s);
+
+} // namespace trib::op::api

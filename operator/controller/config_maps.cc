@@ -1,0 +1,147 @@
+#include "operator/controller/config_maps.h"
+
+namespace trib::op::controller {
+
+namespace {
+
+// A .properties value: a backslash starts an escape there, so it is doubled.
+std::string escape(const std::string& v) {
+    std::string out;
+    for (char c : v) {
+        if (c == '\\') {
+            out += '\\';
+        }
+        out += c;
+    }
+    return out;
+}
+
+const char* header = "# Written by tributary-operator from the KafkaCluster; edits here are overwritten.\n";
+
+json config_map(const build_context& ctx, component c, json data) {
+    return obj({{"apiVersion", str("v1")},
+                {"kind", str("ConfigMap")},
+                {"metadata", object_meta(ctx, c, config_map_name(ctx.name(), c))},
+                {"data", std::move(data)}});
+}
+
+} // namespace
+
+std::string quorum_voters(const build_context& ctx, int32_t voters) {
+    std::string out;
+    for (int32_t i = 0; i < voters; ++i) {
+        if (i > 0) {
+            out += ",";
+        }
+        out += std::to_string(coordinator_id(i));
+        out += '@';
+        out += pod_dns_name(ctx, component::coordinator, i);
+        out += ':';
+        out += std::to_string(api::coordinator_port);
+    }
+    return out;
+}
+
+std::string broker_shared_properties(const build_context& ctx, int32_t voters) {
+    const auto& spec = ctx.spec();
+    std::string listeners = "REPLICATION://${env:POD_IP}:" + std::to_string(api::replication_port);
+    std::string protocols = "REPLICATION:PLAINTEXT";
+    for (const auto& l : spec.listeners) {
+        const std::string name = l.kafka_name();
+        listeners.append(",").append(name).append("://${env:POD_IP}:").append(std::to_string(l.port));
+        protocols.append(",").append(name).append(":PLAINTEXT");
+    }
+    std::string out = header;
+    out += "cluster.id=" + cluster_id(ctx.ns(), ctx.name()) + "\n";
+    out += "listeners=" + listeners + "\n";
+    out += "listener.security.protocol.map=" + protocols + "\n";
+    out += "inter.broker.listener.name=REPLICATION\n";
+    out += "log.dirs=" + std::string(data_mount) + "/data\n";
+    out += "controller.quorum.voters=" + quorum_voters(ctx, voters) + "\n";
+    out += "tributary.http.listener=${env:POD_IP}:" + std::to_string(api::http_port) + "\n";
+    if (!spec.brokers.config.empty()) {
+        out += "# spec.brokers.config\n";
+        for (const auto& [k, v] : spec.brokers.config) {
+            out += k + "=" + escape(v) + "\n";
+        }
+    }
+    return out;
+}
+
+std::string broker_pod_properties(const broker_pod_config& pod) {
+    // REPLICATION is advertised at the pod IP: the operator's own client and other brokers
+    // reach it wherever pod DNS names don't resolve (the operator running outside the cluster,
+    // the test platform).
+    std::string adv = "REPLICATION://${env:POD_IP}:" + std::to_string(api::replication_port);
+    const int32_t id = broker_id(pod.ordinal);
+    for (const auto& e : pod.endpoints) {
+        adv += "," + e.kafka_name + "://" + host_for_config(e.host, id) + ":" + std::to_string(e.port);
+    }
+    std::string out = header;
+    out += "node.id=" + std::to_string(id) + "\n";
+    out += "advertised.listeners=" + adv + "\n";
+    if (!pod.rack.empty()) {
+        out += "broker.rack=" + escape(pod.rack) + "\n";
+    }
+    return out;
+}
+
+std::string rack_in_pod_properties(const std::string& text) {
+    const std::string key = "\nbroker.rack=";
+    auto at = ("\n" + text).find(key);
+    if (at == std::string::npos) {
+        return "";
+    }
+    auto start = at + key.size() - 1;  // in `text`, which lacks the leading newline
+    auto end = text.find('\n', start);
+    std::string escaped = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    std::string out;
+    for (size_t i = 0; i < escaped.size(); ++i) {
+        if (escaped[i] == '\\' && i + 1 < escaped.size()) {
+            ++i;
+        }
+        out += escaped[i];
+    }
+    return out;
+}
+
+json broker_config_map(const build_context& ctx, int32_t voters, const std::vector<broker_pod_config>& pods) {
+    json data = json::object();
+    data[broker_shared_file] = str(broker_shared_properties(ctx, voters));
+    for (const auto& p : pods) {
+        data[pod_file_key(ctx.name(), component::broker, p.ordinal)] = str(broker_pod_properties(p));
+    }
+    return config_map(ctx, component::broker, std::move(data));
+}
+
+std::string coordinator_shared_properties(const build_context& ctx, int32_t voters) {
+    std::string out = header;
+    out += "cluster.id=" + cluster_id(ctx.ns(), ctx.name()) + "\n";
+    out += "listeners=CONTROLLER://${env:POD_IP}:" + std::to_string(api::coordinator_port) + "\n";
+    out += "log.dirs=" + std::string(data_mount) + "/metadata\n";
+    out += "controller.quorum.voters=" + quorum_voters(ctx, voters) + "\n";
+    out += "tributary.http.listener=${env:POD_IP}:" + std::to_string(api::http_port) + "\n";
+    // Topics are created by the coordinator: the defaults for topics created without a count
+    // or a replication factor are its settings, given with the brokers' config.
+    for (const char* k : {"num.partitions", "default.replication.factor"}) {
+        if (auto it = ctx.spec().brokers.config.find(k); it != ctx.spec().brokers.config.end()) {
+            out += std::string(k) + "=" + escape(it->second) + "\n";
+        }
+    }
+    return out;
+}
+
+std::string coordinator_pod_properties(int32_t ordinal) {
+    return std::string(header) + "node.id=" + std::to_string(coordinator_id(ordinal)) + "\n";
+}
+
+json coordinator_config_map(const build_context& ctx, int32_t voters) {
+    json data = json::object();
+    data[coordinator_shared_file] = str(coordinator_shared_properties(ctx, voters));
+    for (int32_t i = 0; i < voters; ++i) {
+        data[pod_file_key(ctx.name(), component::coordinator, i)] = str(coordinator_pod_properties(i));
+    }
+    return config_map(ctx, component::coordinator, std::move(data));
+}
+
+} // namespace trib::op::controller

@@ -1,0 +1,49 @@
+#pragma once
+// The ConfigMaps the brokers and coordinators read their settings from, as Kafka property
+// files. Each pod's command names two files: the component's shared file and its own
+// "<pod>.properties" (later files override earlier ones), so what differs per pod (node.id,
+// advertised.listeners, broker.rack) lives in one key per pod and the rest once.
+//
+// Values that only the pod knows use the broker's ${env:NAME} expansion of its environment
+// (POD_NAME, POD_IP, HOST_IP come from the downward API): listeners bind the pod IP (the
+// test platform runs pods on a shared loopback network, and a real pod has one interface).
+#include "operator/controller/listeners.h"
+
+#include <string>
+#include <vector>
+
+namespace trib::op::controller {
+
+// Where brokers and coordinators keep data inside the pod (the claim is mounted at
+// /var/lib/tributary) and where the ConfigMap is mounted.
+inline constexpr const char* data_mount = "/var/lib/tributary";
+inline constexpr const char* config_mount = "/etc/tributary";
+inline constexpr const char* broker_shared_file = "broker.properties";
+inline constexpr const char* coordinator_shared_file = "coordinator.properties";
+
+// One broker pod's own settings.
+struct broker_pod_config {
+    int32_t ordinal = 0;
+    std::vector<advertised_endpoint> endpoints;  // complete (resolve_endpoints had nothing to wait for)
+    std::string rack;                            // "" while unknown or without spec.brokers.rack
+};
+
+// controller.quorum.voters for `voters` coordinators: 1000@C-coordinator-0.C-coordinator.N.svc.<domain>:9093,...
+// Only 1 runs until the Raft issue; it raises `voters` to the spec's replicas.
+std::string quorum_voters(const build_context& ctx, int32_t voters);
+
+std::string broker_shared_properties(const build_context& ctx, int32_t voters);
+std::string broker_pod_properties(const broker_pod_config& pod);
+// The broker.rack a pod file written by broker_pod_properties gives ("" without one): a pod
+// between two lives (deleted, not yet scheduled again) keeps the rack it had.
+std::string rack_in_pod_properties(const std::string& text);
+// C-broker-config: broker.properties and one C-broker-<ordinal>.properties per entry of `pods`.
+json broker_config_map(const build_context& ctx, int32_t voters, const std::vector<broker_pod_config>& pods);
+
+std::string coordinator_shared_properties(const build_context& ctx, int32_t voters);
+std::string coordinator_pod_properties(int32_t ordinal);
+// C-coordinator-config: coordinator.properties and C-coordinator-<ordinal>.properties for
+// ordinals below `voters`.
+json coordinator_config_map(const build_context& ctx, int32_t voters);
+
+} // namespace trib::op::controller

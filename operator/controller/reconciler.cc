@@ -1,0 +1,568 @@
+#include "operator/controller/reconciler.h"
+
+#include "common/log.h"
+#include "operator/api/kafka_cluster.h"
+#include "operator/controller/broker_status.h"
+#include "operator/controller/config_maps.h"
+#include "operator/controller/listeners.h"
+#include "operator/controller/workloads.h"
+#include "operator/k8s/finalizer.h"
+#include "operator/k8s/status.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace trib::op::controller {
+
+namespace res = k8s::resources;
+
+struct reconciler::pass {
+    json object;  // the KafkaCluster as read
+    api::kafka_cluster cluster;
+    std::vector<std::string> parse_errors;
+    std::optional<build_context> ctx;
+    json old_status = json::object();  // as stored before this pass
+    api::kafka_cluster_status status;
+    bool observed = false;  // the observe step ran: status has brokers and listeners
+
+    bool invalid = false;
+    std::string invalid_message;
+    std::string degraded_reason, degraded_message;  // not invalid, but not what was asked
+    std::string waiting_reason, waiting_message;    // Reconciling=True
+    std::string blocked_message;                    // ScalingBlocked=True
+    std::string failure;                            // an API error stopped the pass
+
+    int32_t voters = 1;          // coordinators that run
+    int32_t brokers_current = 0;  // the broker StatefulSet's replicas before this pass
+    int32_t brokers_target = 0;   // what this pass sets it to
+    std::map<int32_t, broker_endpoints> endpoints;  // by ordinal
+    std::map<int32_t, std::string> racks;           // by ordinal, known ones
+    std::string coordinator_hash, broker_hash;
+
+    void wait(const std::string& reason, const std::string& message) {
+        if (waiting_reason.empty()) {
+            waiting_reason = reason;
+            waiting_message = message;
+        }
+    }
+};
+
+namespace {
+
+using pass = reconciler::pass;
+
+struct env {
+    k8s::api& api;
+    const k8s::reader& cache;
+    k8s::event_recorder& events;
+    cluster_probe* probe;
+    const reconciler_options& opts;
+};
+
+// A condition's (type, status) as stored before this pass, to record events on changes only.
+bool had_condition(const pass& p, const std::string& type, const std::string& reason, const std::string& message) {
+    auto c = k8s::find_condition(p.old_status, type);
+    return c && string_at(*c, {"status"}) == "True" && string_at(*c, {"reason"}) == reason &&
+           (message.empty() || string_at(*c, {"message"}) == message);
+}
+
+const std::string& name_of(const json& o) { return o.at("metadata").at("name").as_string(); }
+
+// Applies `desired`; returns the object the cache had before (nullopt: this created it).
+std::optional<json> apply(env& e, const k8s::resource& r, const json& desired) {
+    auto before = e.cache.get(r, desired.at("metadata").at("namespace").as_string(), name_of(desired));
+    e.api.apply(r, desired);
+    return before;
+}
+
+// A ConfigMap, with an event when its data changed (the pods restart with it in the
+// rolling-update issue; until then the change waits for their next restart).
+void apply_config(env& e, pass& p, const json& desired) {
+    auto before = apply(e, res::config_maps, desired);
+    if (before && before->has_field("data") && before->at("data") != desired.at("data")) {
+        std::string keys;
+        const json& old = before->at("data");
+        for (const auto& [k, v] : desired.at("data").as_object()) {
+            if (!old.has_field(k) || old.at(k) != v) {
+                keys += (keys.empty() ? "" : ", ") + k;
+            }
+        }
+        e.events.record(p.object, "Normal", "ConfigChanged",
+                        "ConfigMap " + name_of(desired) + " changed (" + keys +
+                            "); pods pick it up when they restart");
+        TLOG_INFO("{}/{}: ConfigMap {} changed", p.cluster.ns, p.cluster.name, name_of(desired));
+    }
+}
+
+// A StatefulSet's volumeClaimTemplates can't change once it exists (the API server refuses
+// the whole update). A changed storage size or class keeps the existing template and says so
+// in Degraded, so everything else still reconciles.
+void keep_claim_template(env& e, pass& p, json& desired) {
+    auto existing = e.cache.get(res::stateful_sets, p.cluster.ns, name_of(desired));
+    const json* have = existing ? field_at(*existing, {"spec", "volumeClaimTemplates"}) : nullptr;
+    if (have == nullptr || !have->is_array() || have->size() == 0) {
+        return;
+    }
+    const json& want = desired.at("spec").at("volumeClaimTemplates").at(0);
+    const json& old = have->at(0);
+    auto size = [](const json& t) { return string_at(t, {"spec", "resources", "requests", "storage"}); };
+    auto cls = [](const json& t) { return string_at(t, {"spec", "storageClassName"}); };
+    if (size(want) == size(old) && (cls(want).empty() || cls(want) == cls(old))) {
+        return;
+    }
+    json kept = old;
+    if (kept.has_field("status")) {
+        kept.erase("status");
+    }
+    desired["spec"]["volumeClaimTemplates"] = arr({kept});
+    if (p.degraded_reason.empty()) {
+        p.degraded_reason = "StorageChangeNotSupported";
+        p.degraded_message = "StatefulSet " + name_of(desired) + " keeps its claims of " + size(old) +
+                             (cls(old).empty() ? "" : " (" + cls(old) + ")") +
+                             ": the storage of existing claims can't be changed through the StatefulSet; resize "
+                             "the PersistentVolumeClaims themselves";
+    }
+}
+
+void apply_stateful_set(env& e, pass& p, json desired) {
+    keep_claim_template(e, p, desired);
+    if (!apply(e, res::stateful_sets, desired)) {
+        e.events.record(p.object, "Normal", "Created",
+                        "Created StatefulSet " + name_of(desired) + " with " +
+                            std::to_string(desired.at("spec").at("replicas").as_integer()) + " pods");
+        TLOG_INFO("{}/{}: created StatefulSet {}", p.cluster.ns, p.cluster.name, name_of(desired));
+    }
+}
+
+// Names built from the cluster's must stay valid: a StatefulSet's pods get a label
+// "<statefulset>-<10 character hash>" (at most 63), Services are DNS labels (at most 63).
+std::vector<std::string> name_lengths(const api::kafka_cluster& c) {
+    std::vector<std::string> out;
+    const size_t longest_sts = stateful_set_name(c.name, component::coordinator).size();
+    if (longest_sts > 52) {
+        out.push_back("metadata.name '" + c.name + "' is too long: at most 40 characters, as " +
+                      std::to_string(longest_sts) + "-character StatefulSet names can't label their pods");
+    }
+    const int32_t n = std::max(c.spec.brokers.replicas, 1);
+    for (const auto& l : c.spec.listeners) {
+        const std::string svc = per_broker_service_name(c.name, broker_id(n - 1), l.name);
+        if (l.type != api::listener_type::internal && svc.size() > 63) {
+            out.push_back("Service name " + svc + " would be longer than 63 characters: shorten the cluster's or "
+                          "listener " + l.name + "'s name");
+        }
+    }
+    return out;
+}
+
+// --- steps: each returns false to stop the pass ---
+
+bool validate_spec(env& e, pass& p) {
+    auto errors = p.parse_errors;
+    auto more = api::validate(p.cluster.spec);
+    errors.insert(errors.end(), more.begin(), more.end());
+    more = name_lengths(p.cluster);
+    errors.insert(errors.end(), more.begin(), more.end());
+    if (!errors.empty()) {
+        p.invalid = true;
+        for (const auto& m : errors) {
+            p.invalid_message += (p.invalid_message.empty() ? "" : "; ") + m;
+        }
+        if (!had_condition(p, "Degraded", "InvalidSpec", p.invalid_message)) {
+            e.events.record(p.object, "Warning", "InvalidSpec", p.invalid_message);
+        }
+        return false;
+    }
+    p.ctx.emplace(build_context{p.cluster, e.opts.settings});
+    if (p.cluster.spec.coordinators.replicas > 1) {
+        p.degraded_reason = "QuorumNotSupported";
+        p.degraded_message = "spec.coordinators.replicas is " + std::to_string(p.cluster.spec.coordinators.replicas) +
+                             ": one coordinator runs until multi-voter Raft lands";
+    }
+    p.voters = 1;
+    return true;
+}
+
+// With deleteClaim the claims go with the cluster: the finalizer holds the KafkaCluster
+// until clean_up has deleted them. k8s/finalizer.h's guarded patches never drop another
+// controller's entry; a stale read fails the patch and the key is retried.
+bool ensure_finalizer(env& e, pass& p) {
+    const auto& spec = p.cluster.spec;
+    const bool want = spec.brokers.storage.delete_claim || spec.coordinators.storage.delete_claim;
+    if (want) {
+        k8s::add_finalizer(e.api, res::kafka_clusters, p.object, cleanup_finalizer);
+    } else {
+        k8s::remove_finalizer(e.api, res::kafka_clusters, p.object, cleanup_finalizer);
+    }
+    return true;
+}
+
+bool coordinator_config(env& e, pass& p) {
+    json cm = coordinator_config_map(*p.ctx, p.voters);
+    p.coordinator_hash = data_hash(cm.at("data"));
+    apply_config(e, p, cm);
+    return true;
+}
+
+bool coordinator_services(env& e, pass& p) {
+    apply(e, res::services, headless_service(*p.ctx, component::coordinator));
+    return true;
+}
+
+bool coordinator_stateful_set_step(env& e, pass& p) {
+    apply_stateful_set(e, p, coordinator_stateful_set(*p.ctx, p.voters, p.coordinator_hash));
+    return true;
+}
+
+bool broker_services(env& e, pass& p) {
+    const auto& ctx = *p.ctx;
+    // From the API server, not the cache: a cache a step behind our own last scale-up would
+    // make the scale-down check compare against a smaller count and let a scale-down through.
+    if (auto sts = e.api.get(res::stateful_sets, ctx.ns(), stateful_set_name(ctx.name(), component::broker))) {
+        p.brokers_current = int32_t(int_at(*sts, {"spec", "replicas"}));
+    }
+    apply(e, res::services, headless_service(ctx, component::broker));
+    if (auto boot = bootstrap_service(ctx)) {
+        apply(e, res::services, *boot);
+    } else if (e.cache.get(res::services, ctx.ns(), bootstrap_service_name(ctx.name()))) {
+        e.api.remove(res::services, ctx.ns(), bootstrap_service_name(ctx.name()));
+    }
+    // Per-broker Services for every broker that runs or is about to, before its pod exists:
+    // their node ports and ingress addresses go into its config.
+    const int32_t n = std::max(ctx.spec().brokers.replicas, p.brokers_current);
+    std::set<std::string> wanted;
+    for (int32_t id = 0; id < n; ++id) {
+        // No nodePort is sent: the API server allocates one and server-side apply keeps it
+        // (ports merge by port number, and no manager owns the allocated value).
+        for (const auto& svc : per_broker_services(ctx, id)) {
+            wanted.insert(name_of(svc));
+            apply(e, res::services, svc);
+        }
+    }
+    // Listeners removed or made internal leave Services behind: delete them.
+    for (const auto& svc :
+         e.cache.list(res::services, ctx.ns(), "app.kubernetes.io/instance=" + ctx.name() + "," + listener_label)) {
+        if (!wanted.count(name_of(svc))) {
+            e.api.remove(res::services, ctx.ns(), name_of(svc));
+        }
+    }
+    return true;
+}
+
+std::string node_label(env& e, const std::string& ns, const std::string& pod, const std::string& key) {
+    auto p = e.cache.get(res::pods, ns, pod);
+    const std::string node = p ? string_at(*p, {"spec", "nodeName"}) : "";
+    if (node.empty()) {
+        return "";
+    }
+    auto n = e.cache.get(res::nodes, "", node);
+    const json* labels = n ? field_at(*n, {"metadata", "labels"}) : nullptr;
+    return labels != nullptr ? string_at(*labels, {key.c_str()}) : "";
+}
+
+// Decides how many brokers run: scale up to the spec as far as addresses are known; never
+// down (the data of the brokers removed would be lost until drain exists).
+bool broker_addresses(env& e, pass& p) {
+    const auto& ctx = *p.ctx;
+    const int32_t want = ctx.spec().brokers.replicas;
+    const int32_t current = p.brokers_current;
+    if (want < current) {
+        p.blocked_message = "spec.brokers.replicas is " + std::to_string(want) + " but " + std::to_string(current) +
+                            " brokers run: removing brokers " + std::to_string(want) + ".." +
+                            std::to_string(current - 1) +
+                            " would lose the data they hold, so scaling down is refused until broker drain is "
+                            "supported; set replicas back to " + std::to_string(current) + " to clear this";
+    }
+    auto lookup = [&](const std::string& name) { return e.cache.get(res::services, ctx.ns(), name); };
+    auto config = e.cache.get(res::config_maps, ctx.ns(), config_map_name(ctx.name(), component::broker));
+    const int32_t n = std::max(want, current);
+    int32_t addressed = n;
+    for (int32_t ord = 0; ord < n; ++ord) {
+        auto eps = resolve_endpoints(ctx, broker_id(ord), lookup);
+        if (!eps.waiting_for.empty() && addressed == n) {
+            addressed = ord;
+            p.wait("WaitingForAddresses", "broker " + std::to_string(broker_id(ord)) + " waits for " + eps.waiting_for);
+        }
+        if (ctx.spec().brokers.rack_topology_key) {
+            auto rack = node_label(e, ctx.ns(), pod_name(ctx.name(), component::broker, ord),
+                                   *ctx.spec().brokers.rack_topology_key);
+            if (rack.empty() && config) {
+                // Not scheduled right now (deleted, restarting): keep the rack it had, not a
+                // config change for every pod restart.
+                const std::string key = pod_file_key(ctx.name(), component::broker, ord);
+                rack = rack_in_pod_properties(string_at(*config, {"data", key.c_str()}));
+            }
+            if (!rack.empty()) {
+                p.racks[ord] = rack;
+            }
+        }
+        p.endpoints[ord] = std::move(eps);
+    }
+    p.brokers_target = want < current ? current : std::max(current, std::min(want, addressed));
+    return true;
+}
+
+bool broker_config(env& e, pass& p) {
+    const auto& ctx = *p.ctx;
+    std::vector<broker_pod_config> pods;
+    std::vector<int32_t> unaddressed;
+    for (int32_t ord = 0; ord < p.brokers_target; ++ord) {
+        const auto& eps = p.endpoints[ord];
+        if (eps.waiting_for.empty()) {
+            pods.push_back({ord, eps.listeners, p.racks.count(ord) ? p.racks[ord] : ""});
+        } else {
+            unaddressed.push_back(ord);  // it ran before; its address went away (ingress removed)
+        }
+    }
+    json cm = broker_config_map(ctx, p.voters, pods);
+    // A running broker whose address is unknown again keeps the file it has.
+    auto before = e.cache.get(res::config_maps, ctx.ns(), config_map_name(ctx.name(), component::broker));
+    for (int32_t ord : unaddressed) {
+        const std::string key = pod_file_key(ctx.name(), component::broker, ord);
+        if (const json* old = before ? field_at(*before, {"data", key.c_str()}) : nullptr) {
+            cm["data"][key] = *old;
+        }
+    }
+    p.broker_hash = data_hash(cm.at("data"));
+    apply_config(e, p, cm);
+    return true;
+}
+
+bool broker_stateful_set_step(env& e, pass& p) {
+    const auto& ctx = *p.ctx;
+    json sts = broker_stateful_set(ctx, p.brokers_target, p.broker_hash);
+    auto before = e.cache.get(res::stateful_sets, ctx.ns(), name_of(sts));
+    apply_stateful_set(e, p, sts);
+    if (before && p.brokers_current != p.brokers_target) {
+        e.events.record(p.object, "Normal", "Scaled",
+                        "Scaled brokers from " + std::to_string(p.brokers_current) + " to " +
+                            std::to_string(p.brokers_target));
+        TLOG_INFO("{}/{}: brokers {} -> {}", ctx.ns(), ctx.name(), p.brokers_current, p.brokers_target);
+    }
+    if (!p.blocked_message.empty()) {
+        if (!had_condition(p, "ScalingBlocked", "ScaleDownNotSupported", "")) {
+            e.events.record(p.object, "Warning", "ScalingBlocked", p.blocked_message);
+            TLOG_WARN("{}/{}: {}", ctx.ns(), ctx.name(), p.blocked_message);
+        }
+    }
+    return true;
+}
+
+bool pod_disruption_budgets(env& e, pass& p) {
+    apply(e, res::pod_disruption_budgets, pod_disruption_budget(*p.ctx, component::coordinator));
+    apply(e, res::pod_disruption_budgets, pod_disruption_budget(*p.ctx, component::broker));
+    return true;
+}
+
+bool observe(env& e, pass& p) {
+    const auto& ctx = *p.ctx;
+    std::vector<broker_observation> obs;
+    std::string bootstrap;
+    for (int32_t ord = 0; ord < p.brokers_target; ++ord) {
+        broker_observation b{ord, e.cache.get(res::pods, ctx.ns(), pod_name(ctx.name(), component::broker, ord)),
+                             p.endpoints[ord].listeners, p.racks.count(ord) ? p.racks[ord] : ""};
+        if (b.pod && pod_ready(*b.pod)) {
+            bootstrap += (bootstrap.empty() ? "" : ",") + string_at(*b.pod, {"status", "podIP"}) + ":" +
+                         std::to_string(api::replication_port);
+        }
+        obs.push_back(std::move(b));
+    }
+    std::optional<probe_result> probe;
+    if (e.probe != nullptr && !bootstrap.empty()) {
+        probe = e.probe->describe(bootstrap);
+    }
+    auto& s = p.status;
+    s.brokers.clear();
+    s.replicas = 0;
+    std::string not_running;
+    for (const auto& b : obs) {
+        s.brokers.push_back(observe_broker(b, probe));
+        s.replicas += b.pod ? 1 : 0;
+        if (s.brokers.back().state != "Running") {
+            not_running += (not_running.empty() ? "" : ", ") + std::to_string(s.brokers.back().id) + " (" +
+                           s.brokers.back().state + ")";
+        }
+    }
+    s.selector = selector_string(ctx, component::broker);
+    s.cluster_id = probe && !probe->cluster_id.empty() ? probe->cluster_id : cluster_id(ctx.ns(), ctx.name());
+    s.listeners = listener_statuses(ctx, s.brokers);
+    s.coordinator_replicas = p.voters;
+    s.coordinators_ready = 0;
+    for (int32_t ord = 0; ord < p.voters; ++ord) {
+        auto pod = e.cache.get(res::pods, ctx.ns(), pod_name(ctx.name(), component::coordinator, ord));
+        s.coordinators_ready += pod && pod_ready(*pod) ? 1 : 0;
+    }
+    p.observed = true;
+    if (s.coordinators_ready < s.coordinator_replicas) {
+        p.wait("CoordinatorNotReady", "coordinators ready: " + std::to_string(s.coordinators_ready) + " of " +
+                                          std::to_string(s.coordinator_replicas));
+    }
+    if (!not_running.empty()) {
+        p.wait("BrokersNotReady", "brokers not running: " + not_running);
+    }
+    return true;
+}
+
+struct step {
+    const char* name;
+    bool (*run)(env&, pass&);
+};
+
+const std::vector<step>& steps() {
+    static const std::vector<step> s = {
+        {"validate spec", validate_spec},
+        {"finalizer", ensure_finalizer},
+        {"coordinator config", coordinator_config},
+        {"coordinator services", coordinator_services},
+        {"coordinator statefulset", coordinator_stateful_set_step},
+        {"broker services", broker_services},
+        {"broker addresses", broker_addresses},
+        {"broker config", broker_config},
+        {"broker statefulset", broker_stateful_set_step},
+        {"pod disruption budgets", pod_disruption_budgets},
+        {"observe", observe},
+    };
+    return s;
+}
+
+struct condition_value {
+    const char* type;
+    bool on;
+    std::string reason, message;
+};
+
+// The four conditions from what the pass decided.
+std::vector<condition_value> conclude(const pass& p) {
+    std::vector<condition_value> out;
+    if (!p.failure.empty()) {
+        out.push_back({"Degraded", true, "ApiError", p.failure});
+        out.push_back({"Reconciling", true, "ApiError", p.failure});
+        out.push_back({"Ready", false, "ApiError", p.failure});
+    } else if (p.invalid) {
+        out.push_back({"Degraded", true, "InvalidSpec", p.invalid_message});
+        out.push_back({"Ready", false, "InvalidSpec", "the spec is invalid: " + p.invalid_message});
+        out.push_back({"Reconciling", false, "InvalidSpec", "nothing is changed until the spec is fixed"});
+    } else {
+        const bool degraded = !p.degraded_reason.empty();
+        out.push_back({"Degraded", degraded, degraded ? p.degraded_reason : "AsExpected", p.degraded_message});
+        const bool waiting = !p.waiting_reason.empty();
+        out.push_back({"Reconciling", waiting, waiting ? p.waiting_reason : "Reconciled", p.waiting_message});
+        out.push_back({"Ready", !waiting, waiting ? p.waiting_reason : "Ready",
+                       waiting ? p.waiting_message
+                               : std::to_string(p.status.brokers.size()) + " brokers and " +
+                                     std::to_string(p.status.coordinators_ready) + " coordinator running"});
+    }
+    const bool blocked = !p.blocked_message.empty();
+    out.push_back({"ScalingBlocked", blocked, blocked ? "ScaleDownNotSupported" : "NotBlocked", p.blocked_message});
+    return out;
+}
+
+} // namespace
+
+reconciler::reconciler(k8s::api& api, const k8s::reader& cache, k8s::event_recorder& events, cluster_probe* probe,
+                       reconciler_options opts)
+    : _api(api), _cache(cache), _events(events), _probe(probe), _opts(std::move(opts)) {
+    if (_opts.clock == nullptr) {
+        _opts.clock = &k8s::system_clock();
+    }
+}
+
+std::vector<std::string> reconciler::step_names() {
+    std::vector<std::string> out;
+    for (const auto& s : steps()) {
+        out.push_back(s.name);
+    }
+    return out;
+}
+
+reconcile_result reconciler::reconcile(const std::string& ns, const std::string& name) {
+    _last_steps.clear();
+    auto object = _cache.get(k8s::resources::kafka_clusters, ns, name);
+    if (!object) {
+        return {};  // deleted: its objects go by garbage collection
+    }
+    pass p;
+    p.object = *object;
+    p.cluster = api::parse_kafka_cluster(p.object, p.parse_errors);
+    if (const json* st = field_at(p.object, {"status"}); st != nullptr && st->is_object()) {
+        p.old_status = *st;
+    }
+    if (p.cluster.deleting) {
+        return clean_up(p);
+    }
+    env e{_api, _cache, _events, _probe, _opts};
+    for (const auto& s : steps()) {
+        _last_steps.push_back(s.name);
+        try {
+            if (!s.run(e, p)) {
+                break;
+            }
+        } catch (const k8s::api_error& err) {
+            // The API server refused a write (an object it finds invalid, a quota, RBAC):
+            // say so in the status, then let the work queue retry with back-off.
+            p.failure = "step '" + std::string(s.name) + "': " + err.reason + ": " + err.what();
+            TLOG_WARN("{}/{}: {}", ns, name, p.failure);
+            try {
+                write_status(p);
+            } catch (const std::exception& again) {
+                TLOG_WARN("{}/{}: status not written either: {}", ns, name, again.what());
+            }
+            throw;
+        }
+    }
+    write_status(p);
+    if (!p.invalid && !p.waiting_reason.empty()) {
+        return {_opts.wait_interval};
+    }
+    return {};
+}
+
+// Deletion with the finalizer: claims of components with deleteClaim go, then the finalizer.
+// The StatefulSets are deleted first so no pod is recreated on a claim being deleted; the
+// other owned objects go by garbage collection once the KafkaCluster is gone.
+reconcile_result reconciler::clean_up(pass& p) {
+    if (!k8s::has_finalizer(p.object, cleanup_finalizer)) {
+        return {};
+    }
+    _last_steps.push_back("clean up");
+    const auto& c = p.cluster;
+    for (auto [comp, storage] : {std::pair{component::broker, &c.spec.brokers.storage},
+                                 std::pair{component::coordinator, &c.spec.coordinators.storage}}) {
+        if (!storage->delete_claim) {
+            continue;
+        }
+        _api.remove(k8s::resources::stateful_sets, c.ns, stateful_set_name(c.name, comp));
+        const std::string selector =
+            "app.kubernetes.io/instance=" + c.name + ",app.kubernetes.io/component=" + to_string(comp);
+        for (const auto& pvc : _api.list(k8s::resources::persistent_volume_claims, c.ns, selector)) {
+            _api.remove(k8s::resources::persistent_volume_claims, c.ns, name_of(pvc));
+            TLOG_INFO("{}/{}: deleted claim {} (deleteClaim)", c.ns, c.name, name_of(pvc));
+        }
+    }
+    k8s::remove_finalizer(_api, k8s::resources::kafka_clusters, p.object, cleanup_finalizer);
+    return {};
+}
+
+// Once per pass, through the status subresource (k8s::update_status re-reads and retries
+// on a conflict, and skips the write when nothing changed).
+void reconciler::write_status(pass& p) {
+    api::kafka_cluster_status s = p.status;
+    s.observed_generation = p.cluster.generation;
+    const auto conditions = conclude(p);
+    const auto now = _opts.clock->wall_now();
+    k8s::update_status(_api, k8s::resources::kafka_clusters, p.cluster.ns, p.cluster.name, [&](json& current) {
+        json old = current.has_object_field("status") ? current.at("status") : json::object();
+        // A pass that stopped before observing keeps what the last full pass saw.
+        json status = p.observed ? to_json(s) : old;
+        status["observedGeneration"] = json::number(s.observed_generation);
+        if (old.has_array_field("conditions")) {
+            status["conditions"] = old.at("conditions");
+        }
+        for (const auto& c : conditions) {
+            k8s::set_condition(status, c.type, c.on ? "True" : "False", c.reason, c.message, s.observed_generation, now);
+        }
+        current["status"] = status;
+    });
+}
+
+} // namespace trib::op::controller

@@ -1,0 +1,193 @@
+#include "operator/controller/workloads.h"
+
+#include "operator/controller/config_maps.h"
+
+namespace trib::op::controller {
+
+namespace {
+
+json service_port(const std::string& name, int32_t port) {
+    return obj({{"name", str(name)}, {"port", num(port)}, {"targetPort", num(port)}, {"protocol", str("TCP")}});
+}
+
+json service(const build_context& ctx, component c, const std::string& name, json spec) {
+    return obj({{"apiVersion", str("v1")},
+                {"kind", str("Service")},
+                {"metadata", object_meta(ctx, c, name)},
+                {"spec", std::move(spec)}});
+}
+
+json env_field(const std::string& name, const std::string& path) {
+    return obj({{"name", str(name)}, {"valueFrom", obj({{"fieldRef", obj({{"fieldPath", str(path)}})}})}});
+}
+
+// A container port's name is an IANA service name: at most 15 characters. Listener names may
+// be longer (25); those ports go unnamed, nothing refers to them by name.
+json container_port(const std::string& name, int32_t port) {
+    json p = obj({{"containerPort", num(port)}, {"protocol", str("TCP")}});
+    if (name.size() <= 15) {
+        p["name"] = str(name);
+    }
+    return p;
+}
+
+json http_probe(const std::string& path, int initial_delay, int period, int failure_threshold) {
+    json p = obj({{"httpGet", obj({{"path", str(path)}, {"port", str("http")}})}, {"periodSeconds", num(period)}});
+    if (initial_delay > 0) {
+        p["initialDelaySeconds"] = num(initial_delay);
+    }
+    if (failure_threshold > 0) {
+        p["failureThreshold"] = num(failure_threshold);
+    }
+    return p;
+}
+
+// spec resources, or the requests manifests/ gives (a pod without requests is BestEffort:
+// the first evicted under memory pressure, which a broker holding partitions should not be).
+json resources_or(const json& spec, const char* cpu, const char* memory) {
+    if (spec.is_object() && spec.size() > 0) {
+        return spec;
+    }
+    return obj({{"requests", obj({{"cpu", str(cpu)}, {"memory", str(memory)}})}});
+}
+
+struct workload {
+    component c;
+    int32_t replicas;
+    std::string config_hash;
+    std::string program;      // tributary-broker / tributary-coordinator
+    std::string shared_file;  // broker.properties / coordinator.properties
+    std::vector<json> ports;
+    json resources;
+    const api::storage_spec& storage;
+    int termination_grace;
+    bool parallel;
+};
+
+json stateful_set(const build_context& ctx, const workload& w) {
+    const std::string name = stateful_set_name(ctx.name(), w.c);
+    const std::string cfg = config_mount;
+    // The pod's own file: $(POD_NAME) is expanded by the kubelet from the env below.
+    json command = arr({str(w.program), str(cfg + "/" + w.shared_file), str(cfg + "/$(POD_NAME).properties")});
+    json env = arr({env_field("POD_NAME", "metadata.name"), env_field("POD_NAMESPACE", "metadata.namespace"),
+                    env_field("POD_IP", "status.podIP"), env_field("HOST_IP", "status.hostIP")});
+    json container = obj({{"name", str(to_string(w.c))},
+                          {"image", str(ctx.image())},
+                          {"imagePullPolicy", str("IfNotPresent")},
+                          {"command", command},
+                          {"env", env},
+                          {"ports", arr(w.ports)},
+                          // /readyz: registered with the coordinator and serving.
+                          {"readinessProbe", http_probe("/readyz", 0, 2, 0)},
+                          {"livenessProbe", http_probe("/healthz", 10, 10, 3)},
+                          {"volumeMounts", arr({obj({{"name", str("config")}, {"mountPath", str(cfg)}}),
+                                                obj({{"name", str("data")}, {"mountPath", str(data_mount)}})})}});
+    container["resources"] = w.resources;
+    json pod_spec = obj(
+        {{"terminationGracePeriodSeconds", num(w.termination_grace)},
+         {"securityContext", obj({{"runAsNonRoot", json::boolean(true)},
+                                  {"runAsUser", num(10001)},
+                                  {"runAsGroup", num(10001)},
+                                  {"fsGroup", num(10001)}})},
+         {"containers", arr({container})},
+         {"volumes", arr({obj({{"name", str("config")},
+                               {"configMap", obj({{"name", str(config_map_name(ctx.name(), w.c))}})}})})}});
+
+    json claim_spec = obj({{"accessModes", arr({str("ReadWriteOnce")})},
+                           {"resources", obj({{"requests", obj({{"storage", str(w.storage.size)}})}})}});
+    if (w.storage.storage_class) {
+        claim_spec["storageClassName"] = str(*w.storage.storage_class);
+    }
+    // The claims carry the cluster's labels: clean-up on delete (deleteClaim) finds them by
+    // app.kubernetes.io/instance and component. No owner reference: claims outlive the
+    // StatefulSet unless deleteClaim says otherwise.
+    json claim = obj({{"metadata", obj({{"name", str("data")}, {"labels", labels(ctx, w.c)}})}, {"spec", claim_spec}});
+
+    json meta = object_meta(ctx, w.c, name);
+    meta["annotations"] = obj({{w.c == component::broker ? broker_config_hash_annotation
+                                                         : coordinator_config_hash_annotation,
+                                str(w.config_hash)}});
+    json spec = obj({{"serviceName", str(headless_service_name(ctx.name(), w.c))},
+                     {"replicas", num(w.replicas)},
+                     {"selector", obj({{"matchLabels", selector_labels(ctx, w.c)}})},
+                     {"template", obj({{"metadata", obj({{"labels", labels(ctx, w.c)}})}, {"spec", pod_spec}})},
+                     {"volumeClaimTemplates", arr({claim})}});
+    // Brokers don't need each other to start: all at once. Coordinators keep OrderedReady.
+    if (w.parallel) {
+        spec["podManagementPolicy"] = str("Parallel");
+    }
+    return obj({{"apiVersion", str("apps/v1")}, {"kind", str("StatefulSet")}, {"metadata", meta}, {"spec", spec}});
+}
+
+} // namespace
+
+json headless_service(const build_context& ctx, component c) {
+    std::vector<json> ports;
+    if (c == component::broker) {
+        for (const auto& l : ctx.spec().listeners) {
+            ports.push_back(service_port(l.name, l.port));
+        }
+        ports.push_back(service_port("replication", api::replication_port));
+    } else {
+        ports.push_back(service_port("controller", api::coordinator_port));
+    }
+    ports.push_back(service_port("http", api::http_port));
+    return service(ctx, c, headless_service_name(ctx.name(), c),
+                   obj({{"clusterIP", str("None")},
+                        {"publishNotReadyAddresses", json::boolean(true)},
+                        {"selector", selector_labels(ctx, c)},
+                        {"ports", arr(ports)}}));
+}
+
+std::optional<json> bootstrap_service(const build_context& ctx) {
+    std::vector<json> ports;
+    for (const auto& l : ctx.spec().listeners) {
+        if (l.type == api::listener_type::internal) {
+            ports.push_back(service_port(l.name, l.port));
+        }
+    }
+    if (ports.empty()) {
+        return std::nullopt;
+    }
+    return service(ctx, component::broker, bootstrap_service_name(ctx.name()),
+                   obj({{"type", str("ClusterIP")},
+                        {"selector", selector_labels(ctx, component::broker)},
+                        {"ports", arr(ports)}}));
+}
+
+json coordinator_stateful_set(const build_context& ctx, int32_t replicas, const std::string& config_hash) {
+    const auto& co = ctx.spec().coordinators;
+    return stateful_set(ctx, workload{component::coordinator,
+                                      replicas,
+                                      config_hash,
+                                      "tributary-coordinator",
+                                      coordinator_shared_file,
+                                      {container_port("controller", api::coordinator_port),
+                                       container_port("http", api::http_port)},
+                                      resources_or(co.resources, "100m", "128Mi"),
+                                      co.storage,
+                                      30,
+                                      false});
+}
+
+json broker_stateful_set(const build_context& ctx, int32_t replicas, const std::string& config_hash) {
+    const auto& br = ctx.spec().brokers;
+    std::vector<json> ports;
+    for (const auto& l : ctx.spec().listeners) {
+        ports.push_back(container_port(l.name, l.port));
+    }
+    ports.push_back(container_port("replication", api::replication_port));
+    ports.push_back(container_port("http", api::http_port));
+    return stateful_set(ctx, workload{component::broker, replicas, config_hash, "tributary-broker",
+                                      broker_shared_file, ports, resources_or(br.resources, "250m", "256Mi"), br.storage,
+                                      60, true});
+}
+
+json pod_disruption_budget(const build_context& ctx, component c) {
+    return obj({{"apiVersion", str("policy/v1")},
+                {"kind", str("PodDisruptionBudget")},
+                {"metadata", object_meta(ctx, c, stateful_set_name(ctx.name(), c))},
+                {"spec", obj({{"maxUnavailable", num(1)}, {"selector", obj({{"matchLabels", selector_labels(ctx, c)}})}})}});
+}
+
+} // namespace trib::op::controller

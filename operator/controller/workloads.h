@@ -1,0 +1,29 @@
+#pragma once
+// Services, StatefulSets and PodDisruptionBudgets of a KafkaCluster: the generalisation of
+// manifests/broker.yaml and manifests/coordinator.yaml (same probes, ports, securityContext,
+// environment and volumes), one function per object, pure.
+#include "operator/controller/objects.h"
+
+#include <cstdint>
+#include <string>
+
+namespace trib::op::controller {
+
+// C-coordinator / C-broker: headless, publishNotReadyAddresses, so pod DNS names resolve
+// while pods start (brokers find the coordinator by its pod's name before it is ready).
+json headless_service(const build_context& ctx, component c);
+// C-bootstrap: ClusterIP over the ready brokers, one port per internal listener. nullopt when
+// no listener is internal (a Service needs a port).
+std::optional<json> bootstrap_service(const build_context& ctx);
+
+// The coordinator StatefulSet running `replicas` pods; `config_hash` goes on the
+// StatefulSet's annotations (not the pod template's: no restart on change).
+json coordinator_stateful_set(const build_context& ctx, int32_t replicas, const std::string& config_hash);
+// The broker StatefulSet at `replicas` (what the reconciler decided, not necessarily the
+// spec's: scale-down refused, brokers waiting for addresses).
+json broker_stateful_set(const build_context& ctx, int32_t replicas, const std::string& config_hash);
+
+// C-broker / C-coordinator PDBs: maxUnavailable 1.
+json pod_disruption_budget(const build_context& ctx, component c);
+
+} // namespace trib::op::controller

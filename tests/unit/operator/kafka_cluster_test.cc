@@ -1,0 +1,141 @@
+// The KafkaCluster types: defaults as the CRD schema sets them, validation messages a user
+// can act on, status JSON.
+// gtest before cpprest: cpprest defines a macro U(x) that breaks gtest's templates.
+#include <gtest/gtest.h>
+
+#include "operator/api/kafka_cluster.h"
+
+
+#include <algorithm>
+
+namespace trib::op::api {
+namespace {
+
+using json = web::json::value;
+
+kafka_cluster parse(const std::string& text, std::vector<std::string>* errors_out = nullptr) {
+    std::vector<std::string> errors;
+    auto c = parse_kafka_cluster(json::parse(text), errors);
+    if (errors_out) {
+        *errors_out = errors;
+    } else {
+        EXPECT_TRUE(errors.empty()) << errors.front();
+    }
+    return c;
+}
+
+bool mentions(const std::vector<std::string>& errors, const std::string& part) {
+    return std::any_of(errors.begin(), errors.end(), [&](const auto& e) { return e.find(part) != std::string::npos; });
+}
+
+TEST(kafka_cluster, an_empty_spec_gets_the_crd_defaults) {
+    auto c = parse(R"({"metadata": {"name": "k", "namespace": "ns", "uid": "u1", "generation": 4}, "spec": {}})");
+    EXPECT_EQ(c.name, "k");
+    EXPECT_EQ(c.ns, "ns");
+    EXPECT_EQ(c.uid, "u1");
+    EXPECT_EQ(c.generation, 4);
+    EXPECT_FALSE(c.deleting);
+    EXPECT_EQ(c.spec.coordinators.replicas, 1);
+    EXPECT_EQ(c.spec.coordinators.storage.size, "1Gi");
+    EXPECT_EQ(c.spec.brokers.replicas, 3);
+    EXPECT_EQ(c.spec.brokers.storage.size, "10Gi");
+    EXPECT_FALSE(c.spec.brokers.storage.delete_claim);
+    EXPECT_FALSE(c.spec.brokers.storage.storage_class);
+    ASSERT_EQ(c.spec.listeners.size(), 1u);
+    EXPECT_EQ(c.spec.listeners[0].name, "plain");
+    EXPECT_EQ(c.spec.listeners[0].port, 9092);
+    EXPECT_EQ(c.spec.listeners[0].type, listener_type::internal);
+    EXPECT_TRUE(c.spec.metrics_enabled);
+    EXPECT_TRUE(validate(c.spec).empty());
+}
+
+TEST(kafka_cluster, a_full_spec_is_read) {
+    auto c = parse(R"({"metadata": {"name": "k", "namespace": "ns", "deletionTimestamp": "2026-01-01T00:00:00Z",
+                                    "finalizers": ["tributary.io/cleanup"]},
+        "spec": {"image": "reg:5000/x:1", "version": "2",
+                 "coordinators": {"replicas": 3, "storage": {"size": "2Gi", "class": "fast", "deleteClaim": true},
+                                  "resources": {"requests": {"cpu": "100m"}}},
+                 "brokers": {"replicas": 5, "storage": {"size": "20Gi"}, "rack": {"topologyKey": "zone"},
+                             "config": {"num.partitions": "6", "log.retention.hours": 24}},
+                 "listeners": [{"name": "ext", "port": 9094, "type": "nodeport", "advertisedHost": "{nodeIP}"},
+                               {"name": "lb", "port": 9095, "type": "loadbalancer"}],
+                 "metrics": {"enabled": false}}})");
+    EXPECT_TRUE(c.deleting);
+    EXPECT_EQ(c.finalizers, std::vector<std::string>{"tributary.io/cleanup"});
+    EXPECT_EQ(*c.spec.image, "reg:5000/x:1");
+    EXPECT_EQ(c.spec.coordinators.replicas, 3);
+    EXPECT_EQ(*c.spec.coordinators.storage.storage_class, "fast");
+    EXPECT_TRUE(c.spec.coordinators.storage.delete_claim);
+    EXPECT_EQ(c.spec.coordinators.resources.at("requests").at("cpu").as_string(), "100m");
+    EXPECT_EQ(c.spec.brokers.replicas, 5);
+    EXPECT_EQ(*c.spec.brokers.rack_topology_key, "zone");
+    EXPECT_EQ(c.spec.brokers.config.at("num.partitions"), "6");
+    EXPECT_EQ(c.spec.brokers.config.at("log.retention.hours"), "24");  // a YAML number, as text
+    ASSERT_EQ(c.spec.listeners.size(), 2u);
+    EXPECT_EQ(c.spec.listeners[0].type, listener_type::nodeport);
+    EXPECT_EQ(c.spec.listeners[0].kafka_name(), "EXT");
+    EXPECT_EQ(*c.spec.listeners[0].advertised_host, "{nodeIP}");
+    EXPECT_EQ(c.spec.listeners[1].type, listener_type::loadbalancer);
+    EXPECT_EQ(c.spec.listeners[1].port, 9095);
+    EXPECT_FALSE(c.spec.metrics_enabled);
+}
+
+TEST(kafka_cluster, fields_of_the_wrong_type_are_named_not_thrown) {
+    std::vector<std::string> errors;
+    auto c = parse(R"({"metadata": {"name": "k"}, "spec": {"brokers": {"replicas": "three"}, "listeners": 5}})",
+                   &errors);
+    EXPECT_TRUE(mentions(errors, "spec.brokers.replicas must be an integer"));
+    EXPECT_TRUE(mentions(errors, "spec.listeners must be a list"));
+    EXPECT_EQ(c.spec.brokers.replicas, 3);
+}
+
+TEST(kafka_cluster, validation_repeats_the_schema_rules_with_readable_messages) {
+    auto c = parse(R"({"metadata": {"name": "k"}, "spec": {
+        "coordinators": {"replicas": 2},
+        "brokers": {"replicas": 0, "storage": {"size": "lots"}, "config": {"node.id": "1", "controller.quorum.voters": "x"}},
+        "listeners": [{"name": "Plain", "port": 9092}, {"name": "replication", "port": 9091},
+                      {"name": "a", "port": 80}, {"name": "b", "port": 9100, "tls": true},
+                      {"name": "c", "port": 9100, "advertisedHost": "{pod}.x"}]}})");
+    auto errors = validate(c.spec);
+    EXPECT_TRUE(mentions(errors, "spec.coordinators.replicas must be 1, 3 or 5, not 2"));
+    EXPECT_TRUE(mentions(errors, "spec.brokers.replicas must be at least 1"));
+    EXPECT_TRUE(mentions(errors, "spec.brokers.storage.size 'lots' is not a quantity"));
+    EXPECT_TRUE(mentions(errors, "spec.brokers.config.node.id: node.id, broker.id, listeners"));
+    EXPECT_TRUE(mentions(errors, "spec.brokers.config.controller.quorum.voters"));
+    EXPECT_TRUE(mentions(errors, "spec.listeners[0].name 'Plain'"));
+    EXPECT_TRUE(mentions(errors, "spec.listeners[1].name 'replication'"));
+    EXPECT_TRUE(mentions(errors, "spec.listeners[1].port 9091 is reserved"));
+    EXPECT_TRUE(mentions(errors, "spec.listeners[2].port 80 is outside 1024..65535"));
+    EXPECT_TRUE(mentions(errors, "spec.listeners[3].tls: TLS listeners come with the security issue"));
+    EXPECT_TRUE(mentions(errors, "spec.listeners[4].port 9100 is used by another listener"));
+    EXPECT_TRUE(mentions(errors, "spec.listeners[4].advertisedHost: unknown token {pod}"));
+}
+
+TEST(kafka_cluster, an_explicitly_empty_listener_list_is_invalid) {
+    auto c = parse(R"({"metadata": {"name": "k"}, "spec": {"listeners": []}})");
+    EXPECT_TRUE(mentions(validate(c.spec), "spec.listeners needs at least one listener"));
+}
+
+TEST(kafka_cluster, status_names_its_fields_as_the_crd) {
+    kafka_cluster_status s;
+    s.observed_generation = 3;
+    s.replicas = 2;
+    s.selector = "a=b";
+    s.cluster_id = "id";
+    s.brokers.push_back({0, "k-broker-0", "Running", "z1", {{"plain", "h", 9092}}});
+    s.listeners.push_back({"plain", "internal", "k-bootstrap.ns.svc:9092"});
+    s.coordinator_replicas = 1;
+    s.coordinators_ready = 1;
+    json j = to_json(s);
+    EXPECT_EQ(j.at("observedGeneration").as_integer(), 3);
+    EXPECT_EQ(j.at("replicas").as_integer(), 2);
+    EXPECT_EQ(j.at("selector").as_string(), "a=b");
+    EXPECT_EQ(j.at("clusterId").as_string(), "id");
+    EXPECT_EQ(j.at("brokers").at(0).at("addresses").at(0).at("port").as_integer(), 9092);
+    EXPECT_EQ(j.at("brokers").at(0).at("rack").as_string(), "z1");
+    EXPECT_EQ(j.at("listeners").at(0).at("bootstrapServers").as_string(), "k-bootstrap.ns.svc:9092");
+    EXPECT_EQ(j.at("coordinators").at("ready").as_integer(), 1);
+}
+
+} // namespace
+} // namespace trib::op::api

@@ -1,0 +1,502 @@
+// Reconcile passes over the in-memory API (tests/fakes/fake_kube.h): the order of the steps,
+// idempotence, broker ids across scaling and restarts, the refusal to scale down, waiting
+// for addresses, status, deletion with deleteClaim.
+#include <gtest/gtest.h>
+
+#include "operator/controller/reconciler.h"
+#include "operator/k8s/status.h"
+#include "tests/fakes/fake_kube.h"
+#include "tests/fakes/operator_fake_clock.h"
+
+#include <algorithm>
+
+namespace trib::op::controller {
+namespace {
+
+namespace res = k8s::resources;
+using k8s::testing::fake_kube;
+
+struct fake_probe final : cluster_probe {
+    std::optional<probe_result> answer;
+    std::vector<std::string> asked;
+    std::optional<probe_result> describe(const std::string& bootstrap) override {
+        asked.push_back(bootstrap);
+        return answer;
+    }
+};
+
+// The API server gives a NodePort or LoadBalancer Service its node ports and keeps them across
+// applies that don't mention them (server-side apply merges ports by port number);
+// fake_kube's apply replaces lists whole, so this wrapper plays the server's part there.
+class node_port_allocator final : public k8s::api {
+public:
+    explicit node_port_allocator(fake_kube& kube) : _kube(kube) {}
+
+    std::optional<json> get(const k8s::resource& r, const std::string& ns, const std::string& n) override {
+        return _kube.get(r, ns, n);
+    }
+    std::vector<json> list(const k8s::resource& r, const std::string& ns, const std::string& sel) override {
+        return _kube.list(r, ns, sel);
+    }
+    json create(const k8s::resource& r, const json& o) override { return _kube.create(r, o); }
+    json replace(const k8s::resource& r, const json& o) override { return _kube.replace(r, o); }
+    json replace_status(const k8s::resource& r, const json& o) override { return _kube.replace_status(r, o); }
+    json patch(const k8s::resource& r, const std::string& ns, const std::string& n, const json& body,
+               k8s::patch_type t) override {
+        return _kube.patch(r, ns, n, body, t);
+    }
+    bool remove(const k8s::resource& r, const std::string& ns, const std::string& n, const std::string& p) override {
+        return _kube.remove(r, ns, n, p);
+    }
+    json apply(const k8s::resource& r, const json& o) override {
+        if (r.kind != "Service" || !o.at("spec").has_string_field("type") ||
+            (o.at("spec").at("type").as_string() != "NodePort" && o.at("spec").at("type").as_string() != "LoadBalancer")) {
+            return _kube.apply(r, o);
+        }
+        // What the server would store: the sent ports with the node ports allocated before
+        // (or now, on the first apply), in one write.
+        json with_ports = o;
+        for (auto& port : with_ports["spec"]["ports"].as_array()) {
+            const std::string key = o.at("metadata").at("name").as_string() + ":" +
+                                    std::to_string(port.at("port").as_integer());
+            if (!_allocated.count(key)) {
+                _allocated[key] = _next++;
+            }
+            port["nodePort"] = json::number(_allocated[key]);
+        }
+        return _kube.apply(r, with_ports);
+    }
+    int64_t node_port(const std::string& service, int port) { return _allocated.at(service + ":" + std::to_string(port)); }
+
+private:
+    fake_kube& _kube;
+    std::map<std::string, int64_t> _allocated;
+    int64_t _next = 30000;
+};
+
+class reconciler_test : public ::testing::Test {
+protected:
+    fake_kube kube;
+    node_port_allocator server{kube};
+    fake_probe probe;
+    k8s::testing::fake_clock clock;
+    reconciler rec{server, kube, kube, &probe, reconciler_options{{}, std::chrono::milliseconds(5000), &clock}};
+
+    void put_cluster(const std::string& spec) {
+        auto existing = kube.get(res::kafka_clusters, "ns", "k");
+        json o = existing ? *existing
+                          : json::parse(R"({"metadata": {"name": "k", "namespace": "ns"}})");
+        o["spec"] = json::parse(spec);
+        kube.put(res::kafka_clusters, o);
+    }
+
+    reconcile_result pass() {
+        kube.calls.clear();
+        return rec.reconcile("ns", "k");
+    }
+
+    json cluster() { return *kube.get(res::kafka_clusters, "ns", "k"); }
+    json status() { return cluster().at("status"); }
+    json condition(const std::string& type) { return *k8s::find_condition(status(), type); }
+    std::string cond_status(const std::string& type) { return condition(type).at("status").as_string(); }
+    std::string cond_reason(const std::string& type) { return condition(type).at("reason").as_string(); }
+
+    int64_t broker_replicas() {
+        return kube.get(res::stateful_sets, "ns", "k-broker")->at("spec").at("replicas").as_integer();
+    }
+    std::string broker_file(int ordinal) {
+        auto cm = kube.get(res::config_maps, "ns", "k-broker-config");
+        auto key = "k-broker-" + std::to_string(ordinal) + ".properties";
+        return cm && cm->at("data").has_field(key) ? cm->at("data").at(key).as_string() : "";
+    }
+
+    // A pod as the StatefulSet controller and the kubelet would leave it.
+    void put_pod(const std::string& name, const std::string& ip, bool ready, const std::string& node = "n1") {
+        // apiVersion and kind given: fake_kube's put of an object without them over an
+        // existing one trips on its own reference into the object (reported to its author).
+        json p = json::parse(R"({"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": "ns"}, "spec": {}, "status": {"phase": "Running",
+            "hostIP": "192.168.0.1", "conditions": [{"type": "Ready"}]}})");
+        p["metadata"]["name"] = json::string(name);
+        p["spec"]["nodeName"] = json::string(node);
+        p["status"]["podIP"] = json::string(ip);
+        p["status"]["conditions"][0]["status"] = json::string(ready ? "True" : "False");
+        kube.put(res::pods, p);
+    }
+    void all_pods_ready(int brokers) {
+        put_pod("k-coordinator-0", "10.0.1.0", true);
+        for (int i = 0; i < brokers; ++i) {
+            put_pod("k-broker-" + std::to_string(i), "10.0.0." + std::to_string(i), true);
+        }
+    }
+    int count_events(const std::string& reason) {
+        return int(std::count_if(kube.events.begin(), kube.events.end(),
+                                 [&](const auto& e) { return e.reason == reason; }));
+    }
+    // Every stored object with its resourceVersion: equal before and after a pass that
+    // changed nothing.
+    std::map<std::string, std::string> versions() {
+        std::map<std::string, std::string> out;
+        for (const auto* r : {&res::config_maps, &res::services, &res::stateful_sets, &res::pod_disruption_budgets,
+                              &res::kafka_clusters}) {
+            for (const auto& o : kube.list(*r, "ns")) {
+                out[r->kind + "/" + o.at("metadata").at("name").as_string()] =
+                    o.at("metadata").at("resourceVersion").as_string();
+            }
+        }
+        return out;
+    }
+};
+
+TEST_F(reconciler_test, a_first_pass_writes_every_object_in_step_order_then_the_status) {
+    put_cluster("{}");
+    auto r = pass();
+    EXPECT_EQ(rec.last_steps(), reconciler::step_names());
+    EXPECT_EQ(kube.writes(), (std::vector<std::string>{
+                                 "apply ConfigMap ns/k-coordinator-config",
+                                 "apply Service ns/k-coordinator",
+                                 "apply StatefulSet ns/k-coordinator",
+                                 "apply Service ns/k-broker",
+                                 "apply Service ns/k-bootstrap",
+                                 "apply ConfigMap ns/k-broker-config",
+                                 "apply StatefulSet ns/k-broker",
+                                 "apply PodDisruptionBudget ns/k-coordinator",
+                                 "apply PodDisruptionBudget ns/k-broker",
+                                 "replace_status KafkaCluster ns/k",
+                             }));
+    EXPECT_EQ(broker_replicas(), 3);
+    EXPECT_EQ(count_events("Created"), 2);  // the two StatefulSets
+    // Nothing runs yet: the pass asks to look again.
+    ASSERT_TRUE(r.requeue_after);
+    EXPECT_EQ(*r.requeue_after, std::chrono::milliseconds(5000));
+    EXPECT_EQ(cond_status("Ready"), "False");
+    EXPECT_EQ(cond_status("Reconciling"), "True");
+    EXPECT_EQ(cond_reason("Reconciling"), "CoordinatorNotReady");
+    EXPECT_EQ(cond_status("Degraded"), "False");
+    EXPECT_EQ(cond_status("ScalingBlocked"), "False");
+    EXPECT_EQ(status().at("observedGeneration").as_integer(), cluster().at("metadata").at("generation").as_integer());
+    EXPECT_EQ(status().at("brokers").size(), 3u);
+    EXPECT_EQ(status().at("brokers").at(2).at("state").as_string(), "Pending");
+    EXPECT_EQ(status().at("replicas").as_integer(), 0);  // no pods yet
+    EXPECT_TRUE(probe.asked.empty());                     // nobody to ask
+}
+
+TEST_F(reconciler_test, a_second_pass_changes_nothing) {
+    put_cluster(R"({"listeners": [{"name": "plain", "port": 9092}, {"name": "ext", "port": 9094, "type": "nodeport"}]})");
+    pass();
+    auto before = versions();
+    auto first_writes = kube.writes();
+    auto events = kube.events.size();
+    pass();
+    EXPECT_EQ(versions(), before);
+    EXPECT_EQ(kube.events.size(), events);
+    // The same applies; the status write is skipped because it would change nothing.
+    auto second_writes = kube.writes();
+    EXPECT_EQ(std::count(second_writes.begin(), second_writes.end(), "replace_status KafkaCluster ns/k"), 0);
+}
+
+TEST_F(reconciler_test, a_running_cluster_is_ready_with_its_brokers_ids_and_addresses_in_status) {
+    put_cluster("{}");
+    pass();
+    all_pods_ready(3);
+    probe.answer = probe_result{"cid", {0, 1, 2}};
+    auto r = pass();
+    EXPECT_FALSE(r.requeue_after);
+    EXPECT_EQ(probe.asked.back(), "10.0.0.0:9091,10.0.0.1:9091,10.0.0.2:9091");
+    EXPECT_EQ(cond_status("Ready"), "True");
+    EXPECT_EQ(cond_status("Reconciling"), "False");
+    auto s = status();
+    EXPECT_EQ(s.at("clusterId").as_string(), "cid");
+    EXPECT_EQ(s.at("replicas").as_integer(), 3);
+    EXPECT_EQ(s.at("selector").as_string(),
+              "app.kubernetes.io/name=tributary,app.kubernetes.io/instance=k,app.kubernetes.io/component=broker");
+    for (int i = 0; i < 3; ++i) {
+        const auto& b = s.at("brokers").at(i);
+        EXPECT_EQ(b.at("id").as_integer(), i);
+        EXPECT_EQ(b.at("pod").as_string(), "k-broker-" + std::to_string(i));
+        EXPECT_EQ(b.at("state").as_string(), "Running");
+        EXPECT_EQ(b.at("addresses").at(0).at("host").as_string(),
+                  "k-broker-" + std::to_string(i) + ".k-broker.ns.svc.cluster.local");
+        EXPECT_EQ(b.at("addresses").at(0).at("port").as_integer(), 9092);
+    }
+    EXPECT_EQ(s.at("listeners").at(0).at("bootstrapServers").as_string(), "k-bootstrap.ns.svc:9092");
+    EXPECT_EQ(s.at("coordinators").at("ready").as_integer(), 1);
+}
+
+TEST_F(reconciler_test, broker_states_combine_readiness_and_registration) {
+    put_cluster("{}");
+    pass();
+    put_pod("k-coordinator-0", "10.0.1.0", true);
+    put_pod("k-broker-0", "10.0.0.0", true);
+    put_pod("k-broker-1", "10.0.0.1", true);
+    put_pod("k-broker-2", "10.0.0.2", false);
+    probe.answer = probe_result{"cid", {0, 2}};
+    pass();
+    auto b = status().at("brokers");
+    EXPECT_EQ(b.at(0).at("state").as_string(), "Running");
+    EXPECT_EQ(b.at(1).at("state").as_string(), "Unregistered");
+    EXPECT_EQ(b.at(2).at("state").as_string(), "NotReady");
+    EXPECT_EQ(cond_reason("Ready"), "BrokersNotReady");
+    EXPECT_NE(condition("Ready").at("message").as_string().find("1 (Unregistered), 2 (NotReady)"), std::string::npos);
+}
+
+TEST_F(reconciler_test, listeners_advertising_pod_ips_list_the_ready_brokers_as_bootstrap) {
+    put_cluster(R"({"listeners": [{"name": "plain", "port": 9092, "advertisedHost": "{podIP}"}]})");
+    pass();
+    all_pods_ready(3);
+    put_pod("k-broker-1", "10.0.0.1", false);
+    pass();
+    EXPECT_EQ(status().at("listeners").at(0).at("bootstrapServers").as_string(), "10.0.0.0:9092,10.0.0.2:9092");
+    EXPECT_EQ(status().at("brokers").at(0).at("addresses").at(0).at("host").as_string(), "10.0.0.0");
+}
+
+TEST_F(reconciler_test, scaling_down_is_refused_and_says_why_until_replicas_come_back) {
+    put_cluster("{}");
+    pass();
+    all_pods_ready(3);
+    put_cluster(R"({"brokers": {"replicas": 1}})");
+    pass();
+    EXPECT_EQ(broker_replicas(), 3);
+    EXPECT_EQ(cond_status("ScalingBlocked"), "True");
+    EXPECT_EQ(cond_reason("ScalingBlocked"), "ScaleDownNotSupported");
+    const auto message = condition("ScalingBlocked").at("message").as_string();
+    EXPECT_NE(message.find("would lose the data"), std::string::npos) << message;
+    EXPECT_NE(message.find("set replicas back to 3"), std::string::npos) << message;
+    EXPECT_EQ(count_events("ScalingBlocked"), 1);
+    // The brokers that keep running keep their status and files.
+    EXPECT_EQ(status().at("brokers").size(), 3u);
+    EXPECT_NE(broker_file(2).find("node.id=2"), std::string::npos);
+    pass();
+    EXPECT_EQ(count_events("ScalingBlocked"), 1);  // once per refusal, not per pass
+
+    put_cluster(R"({"brokers": {"replicas": 3}})");
+    pass();
+    EXPECT_EQ(cond_status("ScalingBlocked"), "False");
+    EXPECT_EQ(broker_replicas(), 3);
+}
+
+TEST_F(reconciler_test, broker_ids_stay_with_their_ordinals_across_scaling_and_restarts) {
+    put_cluster("{}");
+    pass();
+    all_pods_ready(3);
+    pass();
+    const std::vector<std::string> files = {broker_file(0), broker_file(1), broker_file(2)};
+
+    put_cluster(R"({"brokers": {"replicas": 5}})");
+    pass();
+    EXPECT_EQ(broker_replicas(), 5);
+    EXPECT_EQ(count_events("Scaled"), 1);
+    EXPECT_NE(broker_file(3).find("node.id=3\n"), std::string::npos);
+    EXPECT_NE(broker_file(4).find("node.id=4\n"), std::string::npos);
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(broker_file(i), files[i]);
+    }
+
+    // A refused scale-down and a pod that comes back elsewhere with a new IP change no id.
+    put_cluster(R"({"brokers": {"replicas": 2}})");
+    pass();
+    kube.remove(res::pods, "ns", "k-broker-1");
+    pass();
+    put_pod("k-broker-1", "10.0.0.99", true, "n2");
+    put_cluster(R"({"brokers": {"replicas": 5}})");
+    pass();
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(broker_file(i), files[i]);
+    }
+    EXPECT_EQ(status().at("brokers").at(1).at("id").as_integer(), 1);
+    EXPECT_EQ(status().at("brokers").at(1).at("pod").as_string(), "k-broker-1");
+}
+
+TEST_F(reconciler_test, brokers_wait_for_their_load_balancer_addresses_before_they_start) {
+    put_cluster(R"({"listeners": [{"name": "plain", "port": 9092}, {"name": "lb", "port": 9095, "type": "loadbalancer"}]})");
+    auto r = pass();
+    EXPECT_EQ(broker_replicas(), 0);
+    EXPECT_TRUE(kube.get(res::services, "ns", "k-broker-2-lb"));
+    EXPECT_EQ(cond_reason("Reconciling"), "WaitingForAddresses");
+    EXPECT_NE(condition("Reconciling").at("message").as_string().find("Service k-broker-0-lb"), std::string::npos);
+    ASSERT_TRUE(r.requeue_after);
+
+    auto give_ingress = [&](int id, const std::string& ip) {
+        auto svc = *kube.get(res::services, "ns", "k-broker-" + std::to_string(id) + "-lb");
+        svc["status"] = json::parse(R"({"loadBalancer": {"ingress": [{"ip": ")" + ip + R"("}]}})");
+        kube.put(res::services, svc);
+    };
+    give_ingress(0, "203.0.113.10");
+    give_ingress(1, "203.0.113.11");
+    pass();
+    EXPECT_EQ(broker_replicas(), 2);  // broker 2 still waits
+    EXPECT_NE(broker_file(1).find("LB://203.0.113.11:9095"), std::string::npos);
+    EXPECT_EQ(broker_file(2), "");
+    give_ingress(2, "203.0.113.12");
+    pass();
+    EXPECT_EQ(broker_replicas(), 3);
+    all_pods_ready(3);
+    pass();
+    EXPECT_EQ(cond_status("Ready"), "True");
+    EXPECT_EQ(status().at("listeners").at(1).at("bootstrapServers").as_string(),
+              "203.0.113.10:9095,203.0.113.11:9095,203.0.113.12:9095");
+}
+
+TEST_F(reconciler_test, node_port_listeners_advertise_the_node_and_the_allocated_port) {
+    put_cluster(R"({"listeners": [{"name": "plain", "port": 9092}, {"name": "ext", "port": 9094, "type": "nodeport"}]})");
+    pass();
+    // The per-broker Services come first in the pass, so their ports are known in time.
+    EXPECT_EQ(broker_replicas(), 3);
+    const auto port2 = server.node_port("k-broker-2-ext", 9094);
+    EXPECT_NE(broker_file(2).find("EXT://${env:HOST_IP}:" + std::to_string(port2)), std::string::npos);
+    all_pods_ready(3);
+    pass();
+    const json a = status().at("brokers").at(2).at("addresses").at(1);
+    EXPECT_EQ(a.at("listener").as_string(), "ext");
+    EXPECT_EQ(a.at("host").as_string(), "192.168.0.1");
+    EXPECT_EQ(a.at("port").as_integer(), port2);
+
+    // Making the listener internal removes the per-broker Services.
+    put_cluster(R"({"listeners": [{"name": "plain", "port": 9092}]})");
+    pass();
+    EXPECT_FALSE(kube.get(res::services, "ns", "k-broker-0-ext"));
+}
+
+TEST_F(reconciler_test, a_write_the_api_server_refuses_is_reported_then_thrown_for_the_retry) {
+    put_cluster("{}");
+    kube.fail_next("apply", "StatefulSet", k8s::api_error(422, "Invalid", "spec.template: bad"));
+    EXPECT_THROW(pass(), k8s::api_error);
+    EXPECT_EQ(cond_status("Degraded"), "True");
+    EXPECT_EQ(cond_reason("Degraded"), "ApiError");
+    EXPECT_NE(condition("Degraded").at("message").as_string().find("step 'coordinator statefulset': Invalid: spec.template: bad"),
+              std::string::npos);
+    pass();  // the retry
+    EXPECT_EQ(cond_reason("Degraded"), "AsExpected");
+}
+
+TEST_F(reconciler_test, an_invalid_spec_changes_nothing_and_says_why) {
+    put_cluster(R"({"brokers": {"config": {"node.id": "7"}}})");
+    auto r = pass();
+    EXPECT_EQ(rec.last_steps(), std::vector<std::string>{"validate spec"});
+    EXPECT_EQ(kube.writes(), std::vector<std::string>{"replace_status KafkaCluster ns/k"});
+    EXPECT_EQ(cond_status("Degraded"), "True");
+    EXPECT_EQ(cond_reason("Degraded"), "InvalidSpec");
+    EXPECT_NE(condition("Degraded").at("message").as_string().find("set by the operator"), std::string::npos);
+    EXPECT_EQ(cond_status("Ready"), "False");
+    EXPECT_EQ(count_events("InvalidSpec"), 1);
+    EXPECT_FALSE(r.requeue_after);  // a spec change brings it back
+    pass();
+    EXPECT_EQ(count_events("InvalidSpec"), 1);
+}
+
+TEST_F(reconciler_test, more_than_one_coordinator_is_degraded_and_one_runs) {
+    put_cluster(R"({"coordinators": {"replicas": 3}})");
+    pass();
+    EXPECT_EQ(cond_status("Degraded"), "True");
+    EXPECT_EQ(cond_reason("Degraded"), "QuorumNotSupported");
+    EXPECT_EQ(kube.get(res::stateful_sets, "ns", "k-coordinator")->at("spec").at("replicas").as_integer(), 1);
+}
+
+TEST_F(reconciler_test, the_rack_comes_from_the_label_of_the_node_the_pod_runs_on) {
+    put_cluster(R"({"brokers": {"rack": {"topologyKey": "topology.kubernetes.io/zone"}}})");
+    kube.put(res::nodes, json::parse(R"({"metadata": {"name": "n1", "labels": {"topology.kubernetes.io/zone": "z1"}}})"));
+    kube.put(res::nodes, json::parse(R"({"metadata": {"name": "n2", "labels": {"topology.kubernetes.io/zone": "z2"}}})"));
+    pass();
+    EXPECT_EQ(broker_file(0).find("broker.rack"), std::string::npos);  // not scheduled yet
+    all_pods_ready(3);
+    put_pod("k-broker-2", "10.0.0.2", true, "n2");
+    pass();
+    EXPECT_NE(broker_file(0).find("broker.rack=z1\n"), std::string::npos);
+    EXPECT_NE(broker_file(2).find("broker.rack=z2\n"), std::string::npos);
+    EXPECT_EQ(status().at("brokers").at(2).at("rack").as_string(), "z2");
+    EXPECT_EQ(count_events("ConfigChanged"), 1);
+    // A pod between two lives keeps its rack: no config change for a restart.
+    const auto file = broker_file(2);
+    kube.remove(res::pods, "ns", "k-broker-2");
+    pass();
+    EXPECT_EQ(broker_file(2), file);
+    EXPECT_EQ(count_events("ConfigChanged"), 1);
+}
+
+TEST_F(reconciler_test, the_config_hash_is_recorded_on_the_stateful_set_not_the_pods) {
+    put_cluster("{}");
+    pass();
+    auto hash = [&] {
+        return kube.get(res::stateful_sets, "ns", "k-broker")
+            ->at("metadata").at("annotations").at(broker_config_hash_annotation).as_string();
+    };
+    auto first = hash();
+    put_cluster(R"({"brokers": {"config": {"log.retention.hours": "24"}}})");
+    pass();
+    EXPECT_NE(hash(), first);
+    EXPECT_EQ(count_events("ConfigChanged"), 1);
+    EXPECT_EQ(kube.events.back().message,
+              "ConfigMap k-broker-config changed (broker.properties); pods pick it up when they restart");
+    EXPECT_FALSE(kube.get(res::stateful_sets, "ns", "k-broker")
+                     ->at("spec").at("template").at("metadata").has_field("annotations"));
+}
+
+TEST_F(reconciler_test, a_storage_change_keeps_the_claims_template_and_reports_it) {
+    put_cluster("{}");
+    pass();
+    put_cluster(R"({"brokers": {"storage": {"size": "20Gi"}, "config": {"num.partitions": "2"}}})");
+    pass();
+    auto sts = *kube.get(res::stateful_sets, "ns", "k-broker");
+    EXPECT_EQ(sts.at("spec").at("volumeClaimTemplates").at(0).at("spec").at("resources").at("requests").at("storage")
+                  .as_string(),
+              "10Gi");
+    EXPECT_EQ(cond_reason("Degraded"), "StorageChangeNotSupported");
+    EXPECT_NE(condition("Degraded").at("message").as_string().find("resize the PersistentVolumeClaims"),
+              std::string::npos);
+    EXPECT_NE(broker_file(0), "");  // the rest still reconciled
+    EXPECT_NE(kube.get(res::config_maps, "ns", "k-broker-config")
+                  ->at("data").at("broker.properties").as_string().find("num.partitions=2"),
+              std::string::npos);
+}
+
+TEST_F(reconciler_test, names_that_would_make_invalid_object_names_are_refused) {
+    json o = json::parse(R"({"metadata": {"name": "a-cluster-name-that-is-far-too-long-for-this", "namespace": "ns"},
+                             "spec": {}})");
+    kube.put(res::kafka_clusters, o);
+    rec.reconcile("ns", "a-cluster-name-that-is-far-too-long-for-this");
+    auto st = kube.get(res::kafka_clusters, "ns", "a-cluster-name-that-is-far-too-long-for-this")->at("status");
+    auto degraded = *k8s::find_condition(st, "Degraded");
+    EXPECT_EQ(degraded.at("reason").as_string(), "InvalidSpec");
+    EXPECT_NE(degraded.at("message").as_string().find("at most 40 characters"), std::string::npos);
+    EXPECT_FALSE(kube.get(res::stateful_sets, "ns", "a-cluster-name-that-is-far-too-long-for-this-broker"));
+}
+
+TEST_F(reconciler_test, delete_claim_holds_the_cluster_with_a_finalizer_until_its_claims_are_deleted) {
+    put_cluster(R"({"brokers": {"storage": {"deleteClaim": true}}})");
+    pass();
+    auto fins = cluster().at("metadata").at("finalizers");
+    ASSERT_EQ(fins.size(), 1u);
+    EXPECT_EQ(fins.at(0).as_string(), "tributary.io/cleanup");
+    auto claim = [&](const std::string& name, const std::string& comp) {
+        json c = json::parse(R"({"metadata": {"namespace": "ns", "labels": {"app.kubernetes.io/instance": "k"}}})");
+        c["metadata"]["name"] = json::string(name);
+        c["metadata"]["labels"]["app.kubernetes.io/component"] = json::string(comp);
+        kube.put(res::persistent_volume_claims, c);
+    };
+    claim("data-k-broker-0", "broker");
+    claim("data-k-broker-1", "broker");
+    claim("data-k-coordinator-0", "coordinator");
+
+    kube.remove(res::kafka_clusters, "ns", "k");
+    ASSERT_TRUE(kube.get(res::kafka_clusters, "ns", "k"));  // held by the finalizer
+    pass();
+    EXPECT_EQ(rec.last_steps(), std::vector<std::string>{"clean up"});
+    EXPECT_FALSE(kube.get(res::persistent_volume_claims, "ns", "data-k-broker-0"));
+    EXPECT_FALSE(kube.get(res::persistent_volume_claims, "ns", "data-k-broker-1"));
+    EXPECT_TRUE(kube.get(res::persistent_volume_claims, "ns", "data-k-coordinator-0"));  // its deleteClaim is false
+    EXPECT_FALSE(kube.get(res::kafka_clusters, "ns", "k"));  // finalizer removed: gone
+}
+
+TEST_F(reconciler_test, the_finalizer_goes_when_delete_claim_is_turned_off_and_others_are_kept) {
+    put_cluster(R"({"brokers": {"storage": {"deleteClaim": true}}})");
+    auto c = cluster();
+    c["metadata"]["finalizers"] = json::parse(R"(["example.com/other"])");
+    kube.put(res::kafka_clusters, c);
+    pass();
+    EXPECT_EQ(cluster().at("metadata").at("finalizers").serialize(), R"(["example.com/other","tributary.io/cleanup"])");
+    put_cluster(R"({"brokers": {"storage": {"deleteClaim": false}}})");
+    pass();
+    EXPECT_EQ(cluster().at("metadata").at("finalizers").serialize(), R"(["example.com/other"])");
+}
+
+} // namespace
+} // namespace trib::op::controller
