@@ -53,7 +53,7 @@ const config::schema& operator_schema() {
                .doc = "The cluster's DNS domain, in the pod DNS names brokers advertise."});
         s.add({.name = "resync.period.ms", .t = config::type::int64, .default_value = "300000",
                .doc = "Every KafkaCluster is reconciled at least this often, events or not.",
-               .validate = config::at_least_int(1000)});
+               .validate = config::at_least(1000)});
         s.add({.name = "leader.election.enabled", .t = config::type::boolean, .default_value = "true",
                .doc = "Take a Lease before reconciling, so that of several replicas one is active."});
         s.add({.name = "leader.election.namespace", .default_value = "",
@@ -62,12 +62,12 @@ const config::schema& operator_schema() {
         s.add({.name = "leader.election.identity", .default_value = "",
                .doc = "This replica's name in the Lease; empty: the host name (the pod's name)."});
         s.add({.name = "leader.election.lease.duration.ms", .t = config::type::int64, .default_value = "15000",
-               .doc = "How long a Lease not renewed keeps others from taking it.", .validate = config::at_least_int(1000)});
+               .doc = "How long a Lease not renewed keeps others from taking it.", .validate = config::at_least(1000)});
         s.add({.name = "leader.election.renew.deadline.ms", .t = config::type::int64, .default_value = "10000",
                .doc = "The leader stops leading when it could not renew for this long (less than the duration).",
-               .validate = config::at_least_int(500)});
+               .validate = config::at_least(500)});
         s.add({.name = "leader.election.retry.period.ms", .t = config::type::int64, .default_value = "2000",
-               .doc = "How often the Lease is renewed or tried.", .validate = config::at_least_int(100)});
+               .doc = "How often the Lease is renewed or tried.", .validate = config::at_least(100)});
         return s;
     }();
     return s;
