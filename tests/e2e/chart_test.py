@@ -101,6 +101,20 @@ def test_deployment_runs_two_leader_electing_non_root_replicas(control_plane):
     assert c["resources"]["requests"] and c["resources"]["limits"]
 
 
+def test_every_setting_the_chart_passes_is_one_the_operator_has(control_plane):
+    """The operator only warns about an unknown TRIBUTARY_OPERATOR_* variable, so a setting
+    the chart names and the program lacks would silently do nothing: compare them."""
+    (dep,) = [d for d in docs(control_plane.helm("template", "rel", CHART, "-n", "ops").stdout)
+              if d["kind"] == "Deployment"]
+    prefix = "TRIBUTARY_OPERATOR_"
+    passed = {e["name"][len(prefix):].lower().replace("_", ".")
+              for e in dep["spec"]["template"]["spec"]["containers"][0]["env"] if e["name"].startswith(prefix)}
+    help_config = subprocess.run([os.environ["TRIB_OPERATOR"], "--help-config"], capture_output=True, text=True,
+                                 check=True).stdout
+    known = {line.split()[0] for line in help_config.splitlines() if line and not line[0].isspace()}
+    assert passed and passed <= known, passed - known
+
+
 def test_service_monitor_only_when_enabled(control_plane):
     kinds = [d["kind"] for d in docs(control_plane.helm("template", "rel", CHART).stdout)]
     assert "ServiceMonitor" not in kinds

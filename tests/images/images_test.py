@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from harness import free_port, kcat, project_version as cmake_version  # noqa: E402
+from harness import free_port, kcat, project_version as cmake_version, write_unreachable_kubeconfig  # noqa: E402
 
 WAIT_S = 30
 UID = 10001
@@ -244,9 +244,17 @@ def test_broker_image_round_trip_and_clean_stop(container):
     assert "coordinator 100 stopped" in coordinator.log_text()
 
 
+def operator_kubeconfig(root):
+    """/tmp/kubeconfig in the container whose root is `root`: an API server that isn't there,
+    so the operator runs without Kubernetes (tests/e2e runs it with one)."""
+    write_unreachable_kubeconfig(Path(root) / "tmp" / "kubeconfig")
+    return ["--override", "kubeconfig=/tmp/kubeconfig", "--override", "leader.election.enabled=false"]
+
+
 def test_operator_image_serves_health_and_stops_cleanly(container):
     port = free_port()
-    op = container("operator").start("tributary-operator", "--override", f"http.listener=127.0.0.1:{port}")
+    c = container("operator")
+    op = c.start("tributary-operator", "--override", f"http.listener=127.0.0.1:{port}", *operator_kubeconfig(c.mount()))
     assert uid_of(op.pid) == UID
     assert wait_http(f"http://127.0.0.1:{port}/healthz", op.run_proc, op.log_text) is not None
     metrics = wait_http(f"http://127.0.0.1:{port}/metrics", op.run_proc, op.log_text)
@@ -275,7 +283,7 @@ def test_program_as_pid_1_stops_cleanly_on_sigterm(container, tmp_path, what, pr
     root = container(what, program).mount()
     port = free_port()
     args = [f"/usr/local/bin/{program}", "--override", "log.dirs=/var/lib/tributary"] if what == "broker" else \
-        [f"/usr/local/bin/{program}"]
+        [f"/usr/local/bin/{program}", *operator_kubeconfig(root)]
     for s in settings:
         args += ["--override", s.format(port=port)]
     log_path = tmp_path / f"{program}-pid1.log"

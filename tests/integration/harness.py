@@ -79,6 +79,19 @@ def free_port():
     raise RuntimeError(f"no free loopback port in {low}..{high - 1} after 200 tries")
 
 
+def write_unreachable_kubeconfig(path):
+    """A kubeconfig naming an API server that isn't there (a free loopback port), for running
+    tributary-operator without Kubernetes: it starts, serves its endpoints and retries the API."""
+    path.write_text(f"""apiVersion: v1
+kind: Config
+clusters: [{{name: none, cluster: {{server: "https://127.0.0.1:{free_port()}", insecure-skip-tls-verify: true}}}}]
+users: [{{name: none, user: {{token: not-a-token}}}}]
+contexts: [{{name: none, context: {{cluster: none, user: none}}}}]
+current-context: none
+""")
+    return path
+
+
 class _Process:
     """What Broker and Coordinator share: a child process whose output goes to `log_path`,
     stopped with SIGTERM (SIGKILL after STOP_TIMEOUT_S) or killed."""

@@ -1,6 +1,8 @@
-"""tributary-operator as it is today (operator/README.md): it answers --version like the other
-programs, serves /healthz, /readyz and /metrics, rejects bad settings with a clear message,
-and exits 0 on SIGTERM and on SIGINT."""
+"""tributary-operator as a program, without Kubernetes (tests/e2e runs it against a real API
+server): it answers --version like the other programs; with an API server it cannot reach it
+still serves /healthz and /metrics, is not ready (its caches are empty) unless it is a standby
+waiting for the lease, and exits 0 on SIGTERM and on SIGINT; bad settings and a missing
+kubeconfig are clear errors."""
 import os
 import signal
 import subprocess
@@ -10,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from harness import free_port, program_binary, project_version
+from harness import free_port, program_binary, project_version, write_unreachable_kubeconfig
 
 WAIT_S = 20
 
@@ -45,28 +47,66 @@ def test_version():
     assert p.stdout == f"tributary-operator {project_version()}\n"
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_serves_health_and_metrics_then_stops_on_signal(tmp_path, sig):
+def start(tmp_path, *overrides):
     port = free_port()
-    env = dict(os.environ, TRIBUTARY_OPERATOR_HTTP_LISTENER=f"127.0.0.1:{port}")
-    proc = subprocess.Popen([operator_binary()], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = dict(os.environ, TRIBUTARY_OPERATOR_HTTP_LISTENER=f"127.0.0.1:{port}",
+               TRIBUTARY_OPERATOR_KUBECONFIG=str(write_unreachable_kubeconfig(tmp_path / "kubeconfig")))
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    args = [operator_binary()]
+    for o in overrides:
+        args += ["--override", o]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def stop(proc, sig):
     try:
-        base = f"http://127.0.0.1:{port}"
-        assert wait_healthy(proc, base)[0] == 200
-        assert get(base + "/readyz")[0] == 200
-        status, metrics = get(base + "/metrics")
-        assert status == 200
-        assert f'tributary_operator_build_info{{version="{project_version()}"}} 1' in metrics
-        assert get(base + "/nothing")[0] == 404
         proc.send_signal(sig)
         out, _ = proc.communicate(timeout=WAIT_S)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    return out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serves_health_and_metrics_then_stops_on_signal(tmp_path, sig):
+    proc, base = start(tmp_path, "leader.election.enabled=false")
+    try:
+        assert wait_healthy(proc, base)[0] == 200
+        # It leads (no election) but its caches never fill: not ready.
+        assert get(base + "/readyz")[0] == 503
+        status, metrics = get(base + "/metrics")
+        assert status == 200
+        assert f'tributary_operator_build_info{{version="{project_version()}"}} 1' in metrics
+        assert get(base + "/nothing")[0] == 404
+    finally:
+        out = stop(proc, sig)
     assert proc.returncode == 0, out
-    assert "no reconciliation yet" in out
-    assert "shutting down" in out
+    assert "starting the controller" in out
+    assert "shutting down" in out and "operator stopped" in out
+
+
+def test_standby_waiting_for_the_lease_is_ready(tmp_path):
+    proc, base = start(tmp_path, "leader.election.namespace=ops", "leader.election.retry.period.ms=200")
+    try:
+        assert wait_healthy(proc, base)[0] == 200
+        assert get(base + "/readyz")[0] == 200
+    finally:
+        out = stop(proc, signal.SIGTERM)
+    assert proc.returncode == 0, out
+    assert "waiting for the leader lease ops/tributary-operator" in out
+    assert "starting the controller" not in out
+
+
+def test_no_kubernetes_configuration_is_a_clear_error(tmp_path):
+    env = dict(os.environ, KUBECONFIG=str(tmp_path / "missing"), HOME=str(tmp_path))
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    env.pop("TRIBUTARY_OPERATOR_KUBECONFIG", None)
+    p = subprocess.run([operator_binary()], env=env, capture_output=True, text=True, timeout=10)
+    assert p.returncode == 2, p.stderr
+    assert "tributary-operator: Kubernetes API:" in p.stderr and "missing" in p.stderr
 
 
 def test_bad_setting_is_a_clear_error():
