@@ -27,6 +27,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <random>
 #include <iostream>
 
 using namespace trib;
@@ -60,7 +61,8 @@ const config::schema& operator_schema() {
                .doc = "Namespace of the Lease; empty: the pod's own (from its service account)."});
         s.add({.name = "leader.election.lease.name", .default_value = "tributary-operator", .doc = "Name of the Lease."});
         s.add({.name = "leader.election.identity", .default_value = "",
-               .doc = "This replica's name in the Lease; empty: the host name (the pod's name)."});
+               .doc = "This replica's name in the Lease, before a per-process suffix _<8 hex digits>; empty: the host name "
+                      "(the pod's name)."});
         s.add({.name = "leader.election.lease.duration.ms", .t = config::type::int64, .default_value = "15000",
                .doc = "How long a Lease not renewed keeps others from taking it.", .validate = config::at_least(1000)});
         s.add({.name = "leader.election.renew.deadline.ms", .t = config::type::int64, .default_value = "10000",
@@ -78,6 +80,11 @@ std::string pod_namespace() {
     std::string ns;
     std::getline(f, ns);
     return ns;
+}
+
+std::string process_suffix() {
+    std::random_device rd;
+    return fmt::format("{:08x}", rd());
 }
 
 std::string host_name() {
@@ -126,6 +133,11 @@ int main(int argc, char** argv) {
     if (lease.identity.empty()) {
         lease.identity = host_name();
     }
+    // A per-process suffix, as controller-runtime adds: a replica whose container restarts in
+    // the same pod (same name) is a new candidate, not the old holder renewing a lease it
+    // stopped renewing; otherwise it would take its own lease back at once, and the standby
+    // that has been waiting would never lead.
+    lease.identity += "_" + process_suffix();
     if (lease.ns.empty()) {
         lease.ns = pod_namespace();
     }

@@ -13,9 +13,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
-from apache_kafka import kafka_tool  # noqa: E402
-from harness import SOURCE_DIR, consume_all, kcat  # noqa: E402
-from workloads import broker_addresses, wait_everyone_lists, wait_ready  # noqa: E402
+from harness import SOURCE_DIR, kcat  # noqa: E402
+from workloads import (broker_addresses, read_back, read_with_java, wait_everyone_lists, wait_ready,  # noqa: E402
+                       write_with_java_and_kcat)
 
 MANIFESTS = SOURCE_DIR / "manifests"
 # The operator install and its sample KafkaCluster (tests/e2e/chart_test.py), not the seeds' cluster.
@@ -56,32 +56,14 @@ def test_three_brokers_from_plain_manifests(control_plane, namespace, node_agent
 
     # Kafka's tools (the Java client) create a topic with a partition per broker and write to it;
     # kcat writes too; both read everything back.
-    kafka_tool("kafka-topics", "--bootstrap-server", bootstrap, "--create", "--topic", "k8s",
-               "--partitions", "3", "--replication-factor", "1")
-    java_lines = [f"java-{i}" for i in range(300)]
-    kafka_tool("kafka-console-producer", "--bootstrap-server", bootstrap, "--topic", "k8s",
-               "--producer-property", "acks=all", input="\n".join(java_lines) + "\n")
-    kcat_lines = [f"kcat-{i}" for i in range(300)]
-    kcat("-b", bootstrap, "-P", "-t", "k8s", "-X", "acks=all", input=("\n".join(kcat_lines) + "\n").encode())
-    expected = sorted(java_lines + kcat_lines)
-
-    def everything():
-        got = consume_all(bootstrap, "k8s")
-        return sorted(v.decode() for records in got.values() for (_, _, v) in records), got
-
-    values, by_partition = everything()
+    expected = write_with_java_and_kcat(bootstrap, "k8s", 3)
+    values, by_partition = read_back(bootstrap, "k8s")
     assert values == expected
     leaders = {p["partition"]: p["leader"]
                for t in json.loads(kcat("-b", bootstrap, "-L", "-J", "-t", "k8s").stdout)["topics"]
                for p in t["partitions"]}
     assert sorted(leaders.values()) == [0, 1, 2]   # one partition on each broker
-    java_read = []
-    for partition in range(3):
-        out = kafka_tool("kafka-console-consumer", "--bootstrap-server", bootstrap, "--topic", "k8s",
-                         "--partition", partition, "--from-beginning", "--timeout-ms", 20000,
-                         "--max-messages", len(by_partition[partition])).stdout
-        java_read += out.split()
-    assert sorted(java_read) == expected
+    assert read_with_java(bootstrap, "k8s", by_partition) == expected
 
     # Delete broker 1's pod: the StatefulSet makes a new one, which is broker 1 again, with the
     # same claim and so the same data, at whatever pod IP it got.
@@ -98,7 +80,7 @@ def test_three_brokers_from_plain_manifests(control_plane, namespace, node_agent
     wait_everyone_lists(ips, 1)
     bootstrap = ",".join(f"{ip}:9092" for ip in ips.values())
     assert broker_addresses(bootstrap)[1] == f"{ips[1]}:9092"
-    assert everything()[0] == expected
+    assert read_back(bootstrap, "k8s")[0] == expected
 
 
 def test_clients_in_the_cluster_use_the_pod_dns_names_the_shipped_manifests_advertise(

@@ -4,6 +4,8 @@
 // the status subresource takes the status, and that deleteClaim's finalizer lets claims go.
 // No node agent: pods stay Pending, which is all these checks need. Run by
 // controller_test.py (KUBECONFIG, TRIB_IT_NAMESPACE; the CRD installed).
+#include "tests/e2e/it_env.h"
+
 #include <gtest/gtest.h>
 
 #include "operator/controller/reconciler.h"
@@ -23,15 +25,8 @@ namespace res = k8s::resources;
 
 namespace {
 
-std::string env(const char* name) {
-    const char* v = std::getenv(name);
-    if (v == nullptr || *v == '\0') {
-        throw std::runtime_error(std::string(name) + " is not set (run this through controller_test.py)");
-    }
-    return v;
-}
-
-std::string ns() { return env("TRIB_IT_NAMESPACE"); }
+using it::env;
+std::string ns() { return it::test_namespace(); }
 
 // Reads straight from the API server: the cache the operator uses is tested on its own
 // (k8s_client_it.cc); here every read is current, so a pass sees what the one before wrote.

@@ -3,8 +3,6 @@ installs the chart's CRD, then runs the GoogleTest binary operator_controller_it
 (controller_it.cc) with the control plane's admin kubeconfig and a fresh namespace. No node
 agent: the checks are about what the API server accepts and stores."""
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,20 +10,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from harness import kcat  # noqa: E402
+from gtest_it import it_binary, run_gtest  # noqa: E402
 
-IT_TIMEOUT_S = 240
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "charts" / "tributary" / "crds" / "kafkaclusters.tributary.io.yaml"
-
-
-def it_binary():
-    path = os.environ.get("TRIB_OPERATOR_CONTROLLER_IT")
-    if not path:
-        build = Path(os.environ.get("TRIB_BUILD_DIR", ROOT / "build"))
-        path = build / "tests" / "e2e" / "operator_controller_it"
-    if not os.access(path, os.X_OK):
-        pytest.fail(f"{path} not built: ninja -C build operator_controller_it")
-    return str(path)
 
 
 def install_crd(cp):
@@ -34,11 +22,8 @@ def install_crd(cp):
 
 
 def run_it(cp, namespace, case, **extra_env):
-    env = dict(os.environ, KUBECONFIG=str(cp.kubeconfig), TRIB_IT_NAMESPACE=namespace, **extra_env)
-    r = subprocess.run([it_binary(), f"--gtest_filter=controller_it.{case}", "--gtest_color=no"],
-                       capture_output=True, text=True, timeout=IT_TIMEOUT_S, env=env)
-    assert r.returncode == 0, f"{case} failed:\n{r.stdout[-12000:]}\n{r.stderr[-4000:]}"
-    assert "[  PASSED  ]" in r.stdout and "FAILED" not in r.stdout, r.stdout[-4000:]
+    run_gtest(it_binary("TRIB_OPERATOR_CONTROLLER_IT", "operator_controller_it"), f"controller_it.{case}",
+              {"KUBECONFIG": str(cp.kubeconfig), "TRIB_IT_NAMESPACE": namespace, **extra_env})
 
 
 @pytest.mark.parametrize("case", [

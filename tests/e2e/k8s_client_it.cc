@@ -13,6 +13,8 @@
 #include "operator/k8s/informer.h"
 #include "operator/k8s/kubeconfig.h"
 
+#include "tests/e2e/it_env.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -28,17 +30,9 @@ using web::json::value;
 
 namespace {
 
-std::string env(const char* name) {
-    const char* v = std::getenv(name);
-    if (v == nullptr || *v == '\0') {
-        throw std::runtime_error(std::string(name) + " is not set (run this through k8s_client_test.py)");
-    }
-    return v;
-}
-
-std::string test_namespace() { return env("TRIB_IT_NAMESPACE"); }
-
-client admin() { return client(load_kubeconfig(env("KUBECONFIG")), "tributary-operator"); }
+using trib::op::it::admin;
+using trib::op::it::env;
+using trib::op::it::test_namespace;
 
 // Polls `done` every 50 ms until it holds or `limit` passes; returns done().
 bool eventually(const std::function<bool()>& done, std::chrono::seconds limit = std::chrono::seconds(30)) {

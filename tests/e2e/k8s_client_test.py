@@ -1,12 +1,10 @@
 """operator/k8s (the operator's Kubernetes client, informers and kubeconfig loading) against
 the real kube-apiserver: runs the GoogleTest binary operator_k8s_it (k8s_client_it.cc) with the
 control plane's admin kubeconfig, one fresh namespace per group of tests."""
-import os
-import subprocess
 import urllib.parse
-from pathlib import Path
 
 import pytest
+from gtest_it import it_binary, run_gtest
 from kube import ControlPlane, kube_bin
 
 IT_TIMEOUT_S = 180
@@ -32,25 +30,8 @@ def control_plane(tmp_path_factory):
         cp.stop()
 
 
-def it_binary():
-    path = os.environ.get("TRIB_OPERATOR_K8S_IT")
-    if not path:
-        build = Path(os.environ.get("TRIB_BUILD_DIR", Path(__file__).resolve().parents[2] / "build"))
-        path = build / "tests" / "e2e" / "operator_k8s_it"
-    if not os.access(path, os.X_OK):
-        pytest.fail(f"{path} not built: ninja -C build operator_k8s_it")
-    return str(path)
-
-
 def run_it(gtest_filter, env_extra):
-    env = dict(os.environ)
-    env.update(env_extra)
-    r = subprocess.run([it_binary(), f"--gtest_filter={gtest_filter}", "--gtest_color=no"],
-                       capture_output=True, text=True, timeout=IT_TIMEOUT_S, env=env)
-    print(r.stdout)  # the binary's log, in pytest's report with -rP
-    assert r.returncode == 0, f"{gtest_filter} failed:\n{r.stdout[-12000:]}\n{r.stderr[-4000:]}"
-    assert "[  PASSED  ]" in r.stdout and "FAILED" not in r.stdout, r.stdout[-4000:]
-    return r.stdout
+    return run_gtest(it_binary("TRIB_OPERATOR_K8S_IT", "operator_k8s_it"), gtest_filter, env_extra, IT_TIMEOUT_S)
 
 
 def test_client_with_client_certificate(control_plane, namespace):

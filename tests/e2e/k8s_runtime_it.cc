@@ -3,6 +3,8 @@
 // only claim. Run by k8s_runtime_test.py, which starts the control plane (kube.py) and passes
 // KUBECONFIG (admin) and TRIB_IT_NAMESPACE (a fresh namespace) in the environment.
 // Waits are bounded and on conditions; no pass/fail depends on how long something took.
+#include "tests/e2e/it_env.h"
+
 #include <gtest/gtest.h>
 
 #include "operator/k8s/client.h"
@@ -23,17 +25,9 @@ using web::json::value;
 
 namespace {
 
-std::string env(const char* name) {
-    const char* v = std::getenv(name);
-    if (v == nullptr || *v == '\0') {
-        throw std::runtime_error(std::string(name) + " is not set (run this through k8s_runtime_test.py)");
-    }
-    return v;
-}
-
-std::string ns() { return env("TRIB_IT_NAMESPACE"); }
-
-client admin() { return client(load_kubeconfig(env("KUBECONFIG")), "tributary-operator"); }
+using trib::op::it::admin;
+using trib::op::it::env;
+std::string ns() { return trib::op::it::test_namespace(); }
 
 // Who leads, as the electors' callbacks report it.
 struct leadership {

@@ -1,5 +1,5 @@
-"""Waiting on workloads in the e2e tests: pods by component label, their readiness, and what
-the brokers' Metadata says about each other."""
+"""Waiting on workloads in the e2e tests: pods by component label, their readiness, what the
+brokers' Metadata says about each other; and records written and read back with stock clients."""
 import json
 import struct
 import sys
@@ -8,7 +8,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
-from harness import kcat, metadata_brokers  # noqa: E402
+from apache_kafka import kafka_tool  # noqa: E402
+from harness import consume_all, kcat, metadata_brokers  # noqa: E402
 
 READY_TIMEOUT_S = 180
 
@@ -74,3 +75,33 @@ def wait_everyone_lists(ips, node_id, timeout=60):
             return
         assert time.monotonic() < deadline, f"broker {node_id} at {want}: the brokers list it as {seen}"
         time.sleep(0.2)
+
+
+def write_with_java_and_kcat(bootstrap, topic, partitions, count=300):
+    """Kafka's tools (the Java client) create `topic` and write `count` lines, kcat `count`
+    more, all acks=all. Returns every line written, sorted."""
+    kafka_tool("kafka-topics", "--bootstrap-server", bootstrap, "--create", "--topic", topic,
+               "--partitions", partitions, "--replication-factor", "1")
+    java_lines = [f"java-{i}" for i in range(count)]
+    kafka_tool("kafka-console-producer", "--bootstrap-server", bootstrap, "--topic", topic,
+               "--producer-property", "acks=all", input="\n".join(java_lines) + "\n")
+    kcat_lines = [f"kcat-{i}" for i in range(count)]
+    kcat("-b", bootstrap, "-P", "-t", topic, "-X", "acks=all", input=("\n".join(kcat_lines) + "\n").encode())
+    return sorted(java_lines + kcat_lines)
+
+
+def read_back(bootstrap, topic):
+    """(every value in `topic`, sorted; the records by partition), read with confluent-kafka."""
+    got = consume_all(bootstrap, topic)
+    return sorted(v.decode() for records in got.values() for (_, _, v) in records), got
+
+
+def read_with_java(bootstrap, topic, by_partition):
+    """Every value, sorted, as Kafka's console consumer reads each partition (as many records
+    as `by_partition` has for it)."""
+    values = []
+    for partition, records in by_partition.items():
+        values += kafka_tool("kafka-console-consumer", "--bootstrap-server", bootstrap, "--topic", topic,
+                             "--partition", partition, "--from-beginning", "--timeout-ms", 20000,
+                             "--max-messages", len(records)).stdout.split()
+    return sorted(values)
