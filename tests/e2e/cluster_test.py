@@ -88,7 +88,7 @@ def test_clients_in_the_cluster_use_the_pod_dns_names_the_shipped_manifests_adve
     """manifests/ as shipped advertise pod DNS names; a client in a pod resolves them (through
     the node agent's per-pod hosts file, standing in for the cluster DNS) and round-trips."""
     cp, ns = control_plane, namespace
-    cp.kubectl("-n", ns, "apply", "-f", str(MANIFESTS))
+    cp.kubectl("-n", ns, "apply", "-f", "-", input=yaml.safe_dump_all(manifests(advertise_pod_ip=False)))
     wait_ready(cp, ns, "coordinator", 1)
     wait_ready(cp, ns, "broker", 3)
     names = [f"tributary-broker-{i}.tributary-broker.{ns}.svc.cluster.local:9092" for i in range(3)]
