@@ -80,10 +80,16 @@ std::string broker_pod_properties(const broker_pod_config& pod) {
     std::string out = header;
     out += "node.id=" + std::to_string(id) + "\n";
     out += "advertised.listeners=" + adv + "\n";
-    if (!pod.rack.empty()) {
+    if (pod.rack_from_pod_label) {
+        out += std::string("broker.rack=${env:") + rack_env + "}\n";
+    } else if (!pod.rack.empty()) {
         out += "broker.rack=" + escape(pod.rack) + "\n";
     }
     return out;
+}
+
+bool rack_key_copied_to_pods(const std::string& topology_key) {
+    return topology_key == "topology.kubernetes.io/zone" || topology_key == "topology.kubernetes.io/region";
 }
 
 std::string rack_in_pod_properties(const std::string& text) {

@@ -26,7 +26,17 @@ struct broker_pod_config {
     int32_t ordinal = 0;
     std::vector<advertised_endpoint> endpoints;  // complete (resolve_endpoints had nothing to wait for)
     std::string rack;                            // "" while unknown or without spec.brokers.rack
+    // The rack is the pod's own copy of its node's label (pod_label_rack_keys), read by the
+    // broker from $BROKER_RACK at start; `rack` is then not written.
+    bool rack_from_pod_label = false;
 };
+
+// Node labels the API server copies onto a pod when it binds it to a node (the
+// PodTopologyLabelsAdmission plugin, on by default since Kubernetes 1.35), so a broker can
+// read its rack through the downward API at its very first start.
+bool rack_key_copied_to_pods(const std::string& topology_key);
+// The env var the broker container gets that label in.
+inline constexpr const char* rack_env = "BROKER_RACK";
 
 // controller.quorum.voters for `voters` coordinators: 1000@C-coordinator-0.C-coordinator.N.svc.<domain>:9093,...
 // Only 1 runs until the Raft issue; it raises `voters` to the spec's replicas.

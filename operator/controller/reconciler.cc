@@ -309,7 +309,9 @@ bool broker_config(env& e, pass& p) {
     for (int32_t ord = 0; ord < p.brokers_target; ++ord) {
         const auto& eps = p.endpoints[ord];
         if (eps.waiting_for.empty()) {
-            pods.push_back({ord, eps.listeners, p.racks.count(ord) ? p.racks[ord] : ""});
+            const auto& rack_key = ctx.spec().brokers.rack_topology_key;
+            pods.push_back({ord, eps.listeners, p.racks.count(ord) ? p.racks[ord] : "",
+                            rack_key && rack_key_copied_to_pods(*rack_key)});
         } else {
             unaddressed.push_back(ord);  // it ran before; its address went away (ingress removed)
         }

@@ -71,6 +71,10 @@ json stateful_set(const build_context& ctx, const workload& w) {
     json command = arr({str(w.program), str(cfg + "/" + w.shared_file), str(cfg + "/$(POD_NAME).properties")});
     json env = arr({env_field("POD_NAME", "metadata.name"), env_field("POD_NAMESPACE", "metadata.namespace"),
                     env_field("POD_IP", "status.podIP"), env_field("HOST_IP", "status.hostIP")});
+    const auto& rack_key = ctx.spec().brokers.rack_topology_key;
+    if (w.c == component::broker && rack_key && rack_key_copied_to_pods(*rack_key)) {
+        env.as_array()[env.size()] = env_field(rack_env, "metadata.labels['" + *rack_key + "']");
+    }
     json container = obj({{"name", str(to_string(w.c))},
                           {"image", str(ctx.image())},
                           {"imagePullPolicy", str("IfNotPresent")},

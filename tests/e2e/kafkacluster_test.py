@@ -19,8 +19,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 from apache_kafka import kafka_tool  # noqa: E402
-from harness import SOURCE_DIR, kcat  # noqa: E402
+from harness import SOURCE_DIR, kcat, metadata_brokers  # noqa: E402
 from kube import wait_for  # noqa: E402
+from node_agent import NODES  # noqa: E402
 from workloads import (broker_addresses, pods, read_back, read_with_java, ready, wait_ready,  # noqa: E402
                        write_with_java_and_kcat)
 
@@ -28,6 +29,7 @@ CHART = SOURCE_DIR / "charts" / "tributary"
 SAMPLE = SOURCE_DIR / "manifests" / "kafkacluster.yaml"
 READY_TIMEOUT_S = 240
 LEASE = "tributary-operator"
+ZONE = "topology.kubernetes.io/zone"
 
 
 def sample(name, **brokers):
@@ -233,12 +235,34 @@ def test_install_run_scale_and_delete_a_cluster(control_plane, namespace, operat
     assert claims == {c["metadata"]["name"] for c in cp.get_json("pvc", "-n", ns)["items"]}
 
 
-def test_delete_claim_removes_the_claims_with_the_cluster(control_plane, namespace, operator):
+@pytest.fixture
+def zones(control_plane, node_agent):
+    """The nodes labelled with a zone each, as a cloud's nodes are; the labels removed after."""
+    zones = {node: f"zone-{node[-1]}" for node in NODES}
+    for node, zone in zones.items():
+        control_plane.kubectl("label", "node", node, f"{ZONE}={zone}", "--overwrite")
+    yield zones
+    for node in zones:
+        control_plane.kubectl("label", "node", node, f"{ZONE}-", check=False)
+
+
+def test_rack_from_the_zone_and_delete_claim_removes_the_claims(control_plane, namespace, operator, zones):
+    """A broker's rack is its node's zone from its first start (the API server copies the label
+    onto the pod, which passes it on through the downward API); deleteClaim: the claims go
+    with the KafkaCluster."""
     cp, ns = control_plane, namespace
-    kc = sample("small", replicas=1, storage={"size": "1Gi", "deleteClaim": True})
+    kc = sample("small", replicas=1, storage={"size": "1Gi", "deleteClaim": True}, rack={"topologyKey": ZONE})
     kc["spec"]["coordinators"] = {"replicas": 1, "storage": {"size": "1Gi", "deleteClaim": True}}
     cp.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(kc))
-    wait_status(cp, ns, "small", "Ready with 1 running broker", ready_with(1))
+    kc = wait_status(cp, ns, "small", "Ready with 1 running broker", ready_with(1))
+    pod = pods(cp, ns, "broker", "small")["small-broker-0"]
+    zone = zones[pod["spec"]["nodeName"]]
+    assert pod["metadata"]["labels"][ZONE] == zone
+    assert kc["status"]["brokers"][0]["rack"] == zone
+    assert metadata_brokers(9092, host=pod["status"]["podIP"], what="racks") == {0: zone}
+    events = cp.get_json("events", "-n", ns, "--field-selector", "involvedObject.name=small")["items"]
+    assert "ConfigChanged" not in {e["reason"] for e in events}  # the rack needed no second start
+
     assert {"data-small-broker-0", "data-small-coordinator-0"} <= {
         c["metadata"]["name"] for c in cp.get_json("pvc", "-n", ns)["items"]}
     cp.kubectl("-n", ns, "delete", "kafkacluster", "small", "--wait=false")

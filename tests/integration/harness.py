@@ -265,13 +265,14 @@ class Coordinator(_Process):
 
 
 
-def metadata_brokers(port, host="127.0.0.1", timeout=10):
-    """{node_id: (host, port)} from a Metadata v1 request (no topics) to host:port."""
+def metadata_brokers(port, host="127.0.0.1", timeout=10, what="brokers"):
+    """{node_id: (host, port)} from a Metadata v1 request (no topics) to host:port; with
+    what="racks", {node_id: rack or None}."""
     with socket.create_connection((host, port), timeout=timeout) as s:
         s.settimeout(timeout)
         send_request(s, API_METADATA, 1, 1, metadata_v1_no_topics())
         _, body = read_response(s)
-    return parse_metadata_v1_brokers(body)["brokers"]
+    return parse_metadata_v1_brokers(body)[what]
 
 
 def lists_itself(port, node_id, timeout=2):
@@ -344,21 +345,23 @@ def metadata_v1_no_topics():
 
 
 def parse_metadata_v1_brokers(body):
-    """The broker list and controller id of a Metadata v1 response:
-    {"brokers": {node_id: (host, port)}, "controller_id": int}."""
+    """The broker list, racks and controller id of a Metadata v1 response:
+    {"brokers": {node_id: (host, port)}, "racks": {node_id: rack or None}, "controller_id": int}."""
     (count,) = struct.unpack(">i", body[:4])
     pos = 4
-    brokers = {}
+    brokers, racks = {}, {}
     for _ in range(count):
         node_id, host_len = struct.unpack(">ih", body[pos:pos + 6])
         pos += 6
         host = body[pos:pos + host_len].decode()
         pos += host_len
         port, rack_len = struct.unpack(">ih", body[pos:pos + 6])
-        pos += 6 + max(rack_len, 0)
+        pos += 6
+        racks[node_id] = body[pos:pos + rack_len].decode() if rack_len >= 0 else None
+        pos += max(rack_len, 0)
         brokers[node_id] = (host, port)
     (controller_id,) = struct.unpack(">i", body[pos:pos + 4])
-    return {"brokers": brokers, "controller_id": controller_id}
+    return {"brokers": brokers, "racks": racks, "controller_id": controller_id}
 
 
 def parse_api_versions_v0(body):

@@ -225,6 +225,33 @@ TEST(builders, addresses_wait_for_the_node_port_and_the_load_balancer) {
     EXPECT_FALSE(host_for_status("{nodeIP}", 1, pod_facts{"k-broker-1", "", ""}));
 }
 
+// A zone or region rack key: the API server copies that node label onto the pod when it binds
+// it, so the broker reads it through the downward API at its first start; any other key is
+// written by the operator once it has seen the node.
+TEST(builders, a_zone_rack_comes_from_the_pods_own_label_other_keys_from_the_node) {
+    auto env_of = [](const web::json::value& sts) {
+        std::map<std::string, std::string> env;
+        for (const auto& e : sts.at("spec").at("template").at("spec").at("containers").at(0).at("env").as_array()) {
+            env[e.at("name").as_string()] = e.at("valueFrom").at("fieldRef").at("fieldPath").as_string();
+        }
+        return env;
+    };
+    auto zoned = cluster(R"({"brokers": {"rack": {"topologyKey": "topology.kubernetes.io/zone"}}})");
+    build_context zctx{zoned, {}};
+    EXPECT_EQ(env_of(broker_stateful_set(zctx, 3, "h"))["BROKER_RACK"],
+              "metadata.labels['topology.kubernetes.io/zone']");
+    EXPECT_EQ(env_of(coordinator_stateful_set(zctx, 1, "h")).count("BROKER_RACK"), 0u);
+    EXPECT_EQ(props(broker_pod_properties({0, {}, "", true}))["broker.rack"], "${env:BROKER_RACK}");
+    EXPECT_EQ(props(broker_pod_properties({0, {}, "zone-a", true}))["broker.rack"], "${env:BROKER_RACK}");
+
+    auto custom = cluster(R"({"brokers": {"rack": {"topologyKey": "example.com/rack"}}})");
+    build_context cctx{custom, {}};
+    EXPECT_EQ(env_of(broker_stateful_set(cctx, 3, "h")).count("BROKER_RACK"), 0u);
+    EXPECT_EQ(props(broker_pod_properties({0, {}, "r1", false}))["broker.rack"], "r1");
+    EXPECT_TRUE(rack_key_copied_to_pods("topology.kubernetes.io/region"));
+    EXPECT_FALSE(rack_key_copied_to_pods("kubernetes.io/hostname"));
+}
+
 TEST(builders, broker_stateful_set_generalises_the_manifest) {
     auto c = cluster(R"({"brokers": {"storage": {"size": "20Gi", "class": "fast"}, "resources": {"requests": {"cpu": "1"}}},
                         "listeners": [{"name": "plain", "port": 9092}, {"name": "averyverylongname", "port": 9094}]})");

@@ -112,8 +112,6 @@ protected:
 
     // A pod as the StatefulSet controller and the kubelet would leave it.
     void put_pod(const std::string& name, const std::string& ip, bool ready, const std::string& node = "n1") {
-        // apiVersion and kind given: fake_kube's put of an object without them over an
-        // existing one trips on its own reference into the object (reported to its author).
         json p = json::parse(R"({"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": "ns"}, "spec": {}, "status": {"phase": "Running",
             "hostIP": "192.168.0.1", "conditions": [{"type": "Ready"}]}})");
         p["metadata"]["name"] = json::string(name);
@@ -391,10 +389,11 @@ TEST_F(reconciler_test, more_than_one_coordinator_is_degraded_and_one_runs) {
     EXPECT_EQ(kube.get(res::stateful_sets, "ns", "k-coordinator")->at("spec").at("replicas").as_integer(), 1);
 }
 
+// A key the API server doesn't copy onto pods: the operator reads the node's label.
 TEST_F(reconciler_test, the_rack_comes_from_the_label_of_the_node_the_pod_runs_on) {
-    put_cluster(R"({"brokers": {"rack": {"topologyKey": "topology.kubernetes.io/zone"}}})");
-    kube.put(res::nodes, json::parse(R"({"metadata": {"name": "n1", "labels": {"topology.kubernetes.io/zone": "z1"}}})"));
-    kube.put(res::nodes, json::parse(R"({"metadata": {"name": "n2", "labels": {"topology.kubernetes.io/zone": "z2"}}})"));
+    put_cluster(R"({"brokers": {"rack": {"topologyKey": "example.com/rack"}}})");
+    kube.put(res::nodes, json::parse(R"({"metadata": {"name": "n1", "labels": {"example.com/rack": "z1"}}})"));
+    kube.put(res::nodes, json::parse(R"({"metadata": {"name": "n2", "labels": {"example.com/rack": "z2"}}})"));
     pass();
     EXPECT_EQ(broker_file(0).find("broker.rack"), std::string::npos);  // not scheduled yet
     all_pods_ready(3);
@@ -410,6 +409,21 @@ TEST_F(reconciler_test, the_rack_comes_from_the_label_of_the_node_the_pod_runs_o
     pass();
     EXPECT_EQ(broker_file(2), file);
     EXPECT_EQ(count_events("ConfigChanged"), 1);
+}
+
+// Zone (or region): the pod's own copy of the label, from the very first pass; scheduling the
+// pod changes no file. The status still shows the rack from the node.
+TEST_F(reconciler_test, a_zone_rack_is_read_by_the_broker_from_its_pod_label_from_the_first_start) {
+    put_cluster(R"({"brokers": {"rack": {"topologyKey": "topology.kubernetes.io/zone"}}})");
+    kube.put(res::nodes, json::parse(R"({"metadata": {"name": "n1", "labels": {"topology.kubernetes.io/zone": "z1"}}})"));
+    pass();
+    EXPECT_NE(broker_file(0).find("broker.rack=${env:BROKER_RACK}\n"), std::string::npos);
+    const auto before = broker_file(0);
+    all_pods_ready(3);
+    pass();
+    EXPECT_EQ(broker_file(0), before);
+    EXPECT_EQ(count_events("ConfigChanged"), 0);
+    EXPECT_EQ(status().at("brokers").at(0).at("rack").as_string(), "z1");
 }
 
 TEST_F(reconciler_test, the_config_hash_is_recorded_on_the_stateful_set_not_the_pods) {
