@@ -281,6 +281,24 @@ def test_scale_subresource_and_printer_columns(control_plane, namespace, crd):
     # The short name works too.
     assert cp.kubectl("get", "-n", namespace, "kc", "-o", "name").stdout.strip() == "kafkacluster.tributary.io/x"
 
+    # A HorizontalPodAutoscaler can drive it: the controller-manager's HPA controller reads
+    # the scale subresource (replicas and selector). It cannot scale here for want of a metrics
+    # API (no metrics-server on the test platform), which its other condition says.
+    hpa = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "x"},
+           "spec": {"scaleTargetRef": {"apiVersion": "tributary.io/v1alpha1", "kind": "KafkaCluster", "name": "x"},
+                    "minReplicas": 3, "maxReplicas": 9,
+                    "metrics": [{"type": "Resource", "resource": {
+                        "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]}}
+    cp.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(hpa))
+
+    def hpa_condition(type_):
+        conds = cp.get_json("hpa", "x", "-n", namespace).get("status", {}).get("conditions", [])
+        return next((c for c in conds if c["type"] == type_), {})
+    wait_for("the HPA to read the KafkaCluster's scale subresource",
+             lambda: hpa_condition("AbleToScale").get("reason") == "SucceededGetScale", 60)
+    assert hpa_condition("AbleToScale")["status"] == "True"
+    assert cp.get_json("hpa", "x", "-n", namespace)["status"]["currentReplicas"] == 5
+
 
 # --- RBAC and helm install -----------------------------------------------------------------
 
