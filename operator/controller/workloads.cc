@@ -115,7 +115,13 @@ json stateful_set(const build_context& ctx, const workload& w) {
                      {"replicas", num(w.replicas)},
                      {"selector", obj({{"matchLabels", selector_labels(ctx, w.c)}})},
                      {"template", obj({{"metadata", obj({{"labels", labels(ctx, w.c)}})}, {"spec", pod_spec}})},
-                     {"volumeClaimTemplates", arr({claim})}});
+                     {"volumeClaimTemplates", arr({claim})},
+                     // A changed pod template (a new image, resources) restarts no pod by
+                     // itself: the StatefulSet controller's rolling update knows nothing of
+                     // in-sync replicas. Pods take the new template when they are deleted: by
+                     // the roller of the rolling-update issue, one broker at a time, or by
+                     // whatever replaces a pod that went away.
+                     {"updateStrategy", obj({{"type", str("OnDelete")}})}});
     // Brokers don't need each other to start: all at once. Coordinators keep OrderedReady.
     if (w.parallel) {
         spec["podManagementPolicy"] = str("Parallel");

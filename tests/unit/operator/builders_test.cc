@@ -263,6 +263,7 @@ TEST(builders, broker_stateful_set_generalises_the_manifest) {
     EXPECT_EQ(sts.at("metadata").at("annotations").at(broker_config_hash_annotation).as_string(), "abc");
     EXPECT_EQ(spec.at("replicas").as_integer(), 3);
     EXPECT_EQ(spec.at("serviceName").as_string(), "k-broker");
+    EXPECT_EQ(spec.at("updateStrategy").at("type").as_string(), "OnDelete");  // restarts are the roller's
     EXPECT_EQ(spec.at("podManagementPolicy").as_string(), "Parallel");
     EXPECT_EQ(spec.at("selector").at("matchLabels"), selector_labels(ctx, component::broker));
     const auto& tmpl = spec.at("template");
