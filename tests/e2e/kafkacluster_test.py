@@ -118,6 +118,17 @@ def operator_pid(pod_name):
     return None
 
 
+def delete_with_claims(cp, ns, name):
+    """Deletes KafkaCluster `name` and waits until it is gone and its claims (deleteClaim
+    true) are removed."""
+    cp.kubectl("-n", ns, "delete", "kafkacluster", name, "--wait=false")
+    wait_for(f"KafkaCluster {name} gone and its claims removed",
+             lambda: cp.kubectl("-n", ns, "get", "kafkacluster", name, check=False).returncode != 0
+             and not [c for c in cp.get_json("pvc", "-n", ns)["items"]
+                      if c["metadata"]["name"].startswith(f"data-{name}-") and not c["metadata"].get("deletionTimestamp")],
+             120)
+
+
 @pytest.fixture(scope="module")
 def operator(control_plane, node_agent):
     """The chart installed with helm in its own namespace; both replicas Ready, one leading."""
@@ -266,12 +277,7 @@ def test_rack_from_the_zone_and_delete_claim_removes_the_claims(control_plane, n
 
     assert {"data-small-broker-0", "data-small-coordinator-0"} <= {
         c["metadata"]["name"] for c in cp.get_json("pvc", "-n", ns)["items"]}
-    cp.kubectl("-n", ns, "delete", "kafkacluster", "small", "--wait=false")
-    wait_for("the KafkaCluster gone and its claims removed",
-             lambda: cp.kubectl("-n", ns, "get", "kafkacluster", "small", check=False).returncode != 0
-             and not [c for c in cp.get_json("pvc", "-n", ns)["items"]
-                      if c["metadata"]["name"].startswith("data-small-") and not c["metadata"].get("deletionTimestamp")],
-             120)
+    delete_with_claims(cp, ns, "small")
 
 
 def test_an_invalid_cluster_is_reported_not_crashed_on(control_plane, namespace, operator):
@@ -328,9 +334,4 @@ def test_nodeport_and_loadbalancer_listeners_carry_records(control_plane, node_a
         got = kcat("-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-q").stdout.decode().split()
         assert sorted(got) == sorted(lines)
 
-    cp.kubectl("-n", ns, "delete", "kafkacluster", "edge", "--wait=false")
-    wait_for("the KafkaCluster gone with its claims",
-             lambda: cp.kubectl("-n", ns, "get", "kafkacluster", "edge", check=False).returncode != 0
-             and not [c for c in cp.get_json("pvc", "-n", ns)["items"]
-                      if c["metadata"]["name"].startswith("data-edge-") and not c["metadata"].get("deletionTimestamp")],
-             120)
+    delete_with_claims(cp, ns, "edge")
