@@ -5,6 +5,7 @@ cluster on the test control plane, with pods run by the node agent.
 Clients here are outside the cluster network's DNS, so the test sets the internal listener's
 advertisedHost to "{podIP}", as a user without pod DNS would; the status then lists the
 brokers' pod addresses as the bootstrap servers."""
+import ipaddress
 import json
 import os
 import re
@@ -19,7 +20,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 from apache_kafka import kafka_tool  # noqa: E402
-from harness import SOURCE_DIR, kcat, metadata_brokers  # noqa: E402
+from harness import SOURCE_DIR, admin_create_topic, kcat, metadata_brokers  # noqa: E402
 from kube import wait_for  # noqa: E402
 from node_agent import NODES  # noqa: E402
 from workloads import (broker_addresses, pods, read_back, read_with_java, ready, wait_ready,  # noqa: E402
@@ -115,6 +116,17 @@ def operator_pid(pod_name):
         if f"HOSTNAME={pod_name}".encode() in env:
             return int(proc.name)
     return None
+
+
+def delete_with_claims(cp, ns, name):
+    """Deletes KafkaCluster `name` and waits until it is gone and its claims (deleteClaim
+    true) are removed."""
+    cp.kubectl("-n", ns, "delete", "kafkacluster", name, "--wait=false")
+    wait_for(f"KafkaCluster {name} gone and its claims removed",
+             lambda: cp.kubectl("-n", ns, "get", "kafkacluster", name, check=False).returncode != 0
+             and not [c for c in cp.get_json("pvc", "-n", ns)["items"]
+                      if c["metadata"]["name"].startswith(f"data-{name}-") and not c["metadata"].get("deletionTimestamp")],
+             120)
 
 
 @pytest.fixture(scope="module")
@@ -265,12 +277,7 @@ def test_rack_from_the_zone_and_delete_claim_removes_the_claims(control_plane, n
 
     assert {"data-small-broker-0", "data-small-coordinator-0"} <= {
         c["metadata"]["name"] for c in cp.get_json("pvc", "-n", ns)["items"]}
-    cp.kubectl("-n", ns, "delete", "kafkacluster", "small", "--wait=false")
-    wait_for("the KafkaCluster gone and its claims removed",
-             lambda: cp.kubectl("-n", ns, "get", "kafkacluster", "small", check=False).returncode != 0
-             and not [c for c in cp.get_json("pvc", "-n", ns)["items"]
-                      if c["metadata"]["name"].startswith("data-small-") and not c["metadata"].get("deletionTimestamp")],
-             120)
+    delete_with_claims(cp, ns, "small")
 
 
 def test_an_invalid_cluster_is_reported_not_crashed_on(control_plane, namespace, operator):
@@ -284,3 +291,47 @@ def test_an_invalid_cluster_is_reported_not_crashed_on(control_plane, namespace,
     assert condition(kc, "Degraded")["message"], kc["status"]
     assert condition(kc, "Ready").get("status") != "True"
     assert all(ready(p) for p in operator_pods(cp, operator).values())
+
+
+def test_nodeport_and_loadbalancer_listeners_carry_records(control_plane, node_agent, namespace, operator):
+    """A nodeport and a loadbalancer listener next to the internal one. The node agent stands
+    in for kube-proxy (127.0.0.1:<nodePort>) and a cloud load balancer (an ingress address
+    from its --lb-ips), so clients reach each broker through its own Service; each listener's
+    Metadata advertises that listener's addresses."""
+    cp, ns = control_plane, namespace
+    kc = sample("edge", replicas=2, storage={"size": "1Gi", "deleteClaim": True})
+    kc["spec"]["coordinators"] = {"replicas": 1, "storage": {"size": "1Gi", "deleteClaim": True}}
+    kc["spec"]["listeners"] += [{"name": "external", "port": 9094, "type": "nodeport"},
+                                {"name": "lb", "port": 9095, "type": "loadbalancer"}]
+    cp.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(kc))
+    kc = wait_status(cp, ns, "edge", "Ready with 2 running brokers", ready_with(2))
+
+    def service(broker, listener):
+        return cp.get_json("service", f"edge-broker-{broker}-{listener}", "-n", ns)
+    want = {"external": {}, "lb": {}}
+    for i in range(2):
+        node_port = service(i, "external")["spec"]["ports"][0]["nodePort"]
+        want["external"][i] = f"127.0.0.1:{node_port}"
+        ingress = service(i, "lb")["status"]["loadBalancer"]["ingress"]
+        assert ipaddress.ip_address(ingress[0]["ip"]) in ipaddress.ip_network(node_agent.lb_ips), ingress
+        want["lb"][i] = f"{ingress[0]['ip']}:9095"
+    assert len(set(want["lb"].values())) == 2
+    for b in kc["status"]["brokers"]:
+        addresses = {a["listener"]: f"{a['host']}:{a['port']}" for a in b["addresses"]}
+        assert addresses["external"] == want["external"][b["id"]], b
+        assert addresses["lb"] == want["lb"][b["id"]], b
+    listeners = {l["name"]: l for l in kc["status"]["listeners"]}
+
+    for name, type_ in (("external", "nodeport"), ("lb", "loadbalancer")):
+        assert listeners[name]["type"] == type_
+        bootstrap = listeners[name]["bootstrapServers"]
+        assert sorted(bootstrap.split(",")) == sorted(want[name].values()), listeners[name]
+        assert broker_addresses(bootstrap) == want[name]
+        topic = f"via-{name}"
+        admin_create_topic(bootstrap, topic, 2)
+        lines = [f"{name}-{i}" for i in range(100)]
+        kcat("-b", bootstrap, "-P", "-t", topic, "-X", "acks=all", input=("\n".join(lines) + "\n").encode())
+        got = kcat("-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-q").stdout.decode().split()
+        assert sorted(got) == sorted(lines)
+
+    delete_with_claims(cp, ns, "edge")

@@ -15,8 +15,9 @@ when TRIB_BROKER/TRIB_COORDINATOR are set, localhost/tributary-broker (their dir
 when TRIB_OPERATOR is set, localhost/tributary-operator (its directory; entrypoint
 tributary-operator). With runtime="buildah" the broker image is not mapped:
 its containers run the local image itself through `buildah run` (scripts/build-images.sh).
-Pod IPs come from a /16 of 127.0.0.0/8 picked at random per run, so two ctest entries running
-at once don't hand out the same addresses.
+Pod IPs come from a /16 of 127.0.0.0/8 picked at random per run (127.100-199.x.x), so two
+ctest entries running at once don't hand out the same addresses; LoadBalancer Service addresses
+(`lb_ips`) likewise from another one (127.200-254.x.x), never the pods' prefix.
 """
 import os
 import random
@@ -51,6 +52,7 @@ class NodeAgent:
         self.root = Path(root)
         self.state = self.root / "state"
         self.pod_ips = f"127.{random.randrange(100, 200)}.0.0/16"
+        self.lb_ips = f"127.{random.randrange(200, 255)}.0.0/16"
         self.component = Component("node-agent", self.root / "node-agent.log")
 
     def _images(self):
@@ -74,6 +76,7 @@ class NodeAgent:
         # provisioner and cluster admin setup (the StorageClass) do together.
         kubeconfig = self.cp.kubeconfig_for("node-agent", "tributary-node-agent", groups=["system:masters"])
         args = [binary, "--kubeconfig", kubeconfig, "--state-dir", self.state, "--pod-ips", self.pod_ips,
+                "--lb-ips", self.lb_ips,
                 "--max-backoff", "2s", *self._images()]
         for n in NODES:
             args += ["--node", n]

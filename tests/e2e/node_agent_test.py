@@ -5,6 +5,7 @@ missing mount points on the host (empty folders that stay), so they are kept in 
 import ipaddress
 import json
 import os
+import socket
 import textwrap
 import uuid
 from pathlib import Path
@@ -325,3 +326,103 @@ def test_statefulset_volumes_and_pod_dns(control_plane, node_agent, namespace):
     assert node_agent.claim_dir(ns, "data-web-1") == dirs[1]
     wait_for("the new web-1 to write to the same volume",
              lambda: (dirs[1] / "runs").read_text() == "web-1\nweb-1\n", TIMEOUT_S)
+
+
+ECHO = """
+import os, socketserver
+name = os.environ["POD_NAME"].encode()
+class Echo(socketserver.StreamRequestHandler):
+    def handle(self):
+        for line in self.rfile:
+            self.wfile.write(name + b": " + line)
+socketserver.ThreadingTCPServer.allow_reuse_address = True
+socketserver.ThreadingTCPServer((os.environ["POD_IP"], 7000), Echo).serve_forever()
+"""
+
+
+def echo_pod(name):
+    return f"""
+        apiVersion: v1
+        kind: Pod
+        metadata: {{name: {name}, labels: {{app: echo}}}}
+        spec:
+          containers:
+          - name: echo
+            image: {IMAGE}
+            command: [python3, /mnt/pod/echo/echo.py]
+            env:
+            - {{name: POD_NAME, valueFrom: {{fieldRef: {{fieldPath: metadata.name}}}}}}
+            - {{name: POD_IP, valueFrom: {{fieldRef: {{fieldPath: status.podIP}}}}}}
+            ports: [{{name: echo, containerPort: 7000}}]
+            readinessProbe: {{tcpSocket: {{port: echo}}, periodSeconds: 1}}
+            volumeMounts: [{{name: code, mountPath: /mnt/pod/echo}}]
+          volumes: [{{name: code, configMap: {{name: echo}}}}]
+    """
+
+
+def ask(host, port):
+    """What the echo server answers through host:port to "hello", None when the connection is
+    refused, "" when it breaks (a listener closing as the client connects resets it). The
+    client half-closes, so the proxy must pass the end of stream on both ways."""
+    try:
+        with socket.create_connection((host, port), timeout=5) as s:
+            s.sendall(b"hello\n")
+            s.shutdown(socket.SHUT_WR)
+            return s.makefile().read()
+    except ConnectionRefusedError:
+        return None
+    except OSError:
+        return ""
+
+
+def test_nodeport_and_loadbalancer_services_reach_pods(control_plane, node_agent, namespace):
+    """The agent stands in for kube-proxy (NodePort: 127.0.0.1:nodePort) and a cloud load
+    balancer (an address from --lb-ips in the Service's status, listening on its port): both
+    reach a ready pod the selector matches, follow the pods as they change, and close with the
+    Service."""
+    cp, ns = control_plane, namespace
+    cp.kubectl("create", "configmap", "echo", "-n", ns, "--from-literal", f"echo.py={ECHO}")
+    apply(cp, ns, echo_pod("echo-1") + """
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: {name: by-node-port}
+        spec:
+          type: NodePort
+          externalTrafficPolicy: Local
+          selector: {app: echo}
+          ports: [{name: echo, port: 7000, targetPort: echo}]
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: {name: balanced}
+        spec:
+          type: LoadBalancer
+          selector: {app: echo}
+          ports: [{name: echo, port: 8080, targetPort: 7000}]
+    """)
+    wait_pod(cp, ns, "echo-1", "Ready", lambda p: condition(p, "Ready"))
+    node_port = cp.get_json("service", "by-node-port", "-n", ns)["spec"]["ports"][0]["nodePort"]
+
+    def ingress():
+        st = cp.get_json("service", "balanced", "-n", ns)["status"]
+        return next((i["ip"] for i in st.get("loadBalancer", {}).get("ingress", []) if i.get("ip")), None)
+    lb_ip = wait_for("the LoadBalancer Service's ingress address", ingress, TIMEOUT_S)
+    assert ipaddress.ip_address(lb_ip) in ipaddress.ip_network(node_agent.lb_ips)
+    lb_node_port = cp.get_json("service", "balanced", "-n", ns)["spec"]["ports"][0]["nodePort"]
+    frontends = [("127.0.0.1", node_port), (lb_ip, 8080), ("127.0.0.1", lb_node_port)]
+    for host, port in frontends:
+        wait_for(f"echo-1 to answer through {host}:{port}", lambda: ask(host, port) == "echo-1: hello\n", TIMEOUT_S)
+
+    # The pods behind the Services change: traffic follows to the new one only.
+    apply(cp, ns, echo_pod("echo-2"))
+    wait_pod(cp, ns, "echo-2", "Ready", lambda p: condition(p, "Ready"))
+    cp.kubectl("delete", "pod", "echo-1", "-n", ns)
+    for host, port in frontends:
+        wait_for(f"echo-2 to answer through {host}:{port}", lambda: ask(host, port) == "echo-2: hello\n", TIMEOUT_S)
+        assert [ask(host, port) for _ in range(5)] == ["echo-2: hello\n"] * 5
+
+    # Deleting the Services closes their ports.
+    cp.kubectl("delete", "service", "by-node-port", "balanced", "-n", ns)
+    for host, port in frontends:
+        wait_for(f"{host}:{port} to refuse connections", lambda: ask(host, port) is None, TIMEOUT_S)

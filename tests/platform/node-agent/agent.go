@@ -30,6 +30,8 @@ type agent struct {
 	client    kubernetes.Interface
 	apiServer *url.URL // pods reach the API server here (KUBERNETES_SERVICE_HOST/PORT)
 	ips       *ipPool
+	lbIPs     *ipPool // nil without --lb-ips
+	proxy     *serviceProxy
 	self      string // this executable, re-run as each container's init process
 	podLister corelisters.PodLister
 	pvLister  corelisters.PersistentVolumeLister
@@ -46,7 +48,13 @@ type agent struct {
 func newAgent(cfg *config, client kubernetes.Interface, host string) (*agent, error) {
 	ips, err := newIPPool(cfg.podIPs)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--pod-ips %v", err)
+	}
+	var lbIPs *ipPool
+	if cfg.lbIPs != "" {
+		if lbIPs, err = newIPPool(cfg.lbIPs); err != nil {
+			return nil, fmt.Errorf("--lb-ips %v", err)
+		}
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -59,7 +67,7 @@ func newAgent(cfg *config, client kubernetes.Interface, host string) (*agent, er
 	if err := os.MkdirAll(filepath.Join(cfg.stateDir, "pods"), 0o755); err != nil {
 		return nil, err
 	}
-	return &agent{cfg: cfg, client: client, apiServer: api, ips: ips, self: self,
+	return &agent{cfg: cfg, client: client, apiServer: api, ips: ips, lbIPs: lbIPs, self: self,
 		workers: map[types.UID]*podWorker{}, hostsDirty: make(chan struct{}, 1)}, nil
 }
 
@@ -82,7 +90,14 @@ func (a *agent) run(ctx context.Context) error {
 	pods := factory.Core().V1().Pods()
 	pvcs := factory.Core().V1().PersistentVolumeClaims()
 	pvs := factory.Core().V1().PersistentVolumes()
+	services := factory.Core().V1().Services()
 	a.podLister, a.pvLister = pods.Lister(), pvs.Lister()
+	a.proxy = newServiceProxy(a, services.Lister(), a.lbIPs)
+	services.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { a.proxy.poke() },
+		UpdateFunc: func(_, _ any) { a.proxy.poke() },
+		DeleteFunc: func(any) { a.proxy.poke() },
+	})
 	pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { a.podChanged(o.(*corev1.Pod), false) },
 		UpdateFunc: func(_, o any) { a.podChanged(o.(*corev1.Pod), false) },
@@ -107,6 +122,7 @@ func (a *agent) run(ctx context.Context) error {
 	factory.WaitForCacheSync(ctx.Done())
 	go a.heartbeat(ctx)
 	go a.hostsLoop(ctx)
+	go a.proxy.run(ctx)
 	a.logf("tributary-node-agent: running pods for nodes %v, state in %s", a.cfg.nodes, a.cfg.stateDir)
 	<-ctx.Done()
 	a.logf("tributary-node-agent: stopping every pod")
@@ -118,6 +134,7 @@ func (a *agent) run(ctx context.Context) error {
 // podChanged hands a pod event to the pod's worker, starting one for a new pod of our nodes.
 func (a *agent) podChanged(p *corev1.Pod, gone bool) {
 	a.markHostsDirty()
+	a.proxy.poke() // a Service's endpoints may have changed
 	if !a.ownsNode(p.Spec.NodeName) {
 		return
 	}

@@ -6,7 +6,8 @@ import (
 	"sync"
 )
 
-// ipPool hands out pod IPs from a loopback prefix. It goes round the prefix instead of taking
+// ipPool hands out addresses from a loopback prefix: pod IPs, and load balancer addresses
+// (loadbalancer.go). It goes round the prefix instead of taking
 // the lowest free address, so an address just freed is the last to be handed out again
 // (a restarted pod's peers may still hold connections to the old one).
 type ipPool struct {
@@ -19,11 +20,11 @@ type ipPool struct {
 func newIPPool(cidr string) (*ipPool, error) {
 	p, err := netip.ParsePrefix(cidr)
 	if err != nil {
-		return nil, fmt.Errorf("--pod-ips %q: %v", cidr, err)
+		return nil, fmt.Errorf("%q: %v", cidr, err)
 	}
 	p = p.Masked()
 	if !p.Addr().Is4() || !p.Addr().IsLoopback() || p.Bits() > 30 {
-		return nil, fmt.Errorf("--pod-ips %q: want an IPv4 prefix inside 127.0.0.0/8 with at least 4 addresses", cidr)
+		return nil, fmt.Errorf("%q: want an IPv4 prefix inside 127.0.0.0/8 with at least 4 addresses", cidr)
 	}
 	return &ipPool{prefix: p, next: p.Addr(), used: map[netip.Addr]string{}}, nil
 }
@@ -56,7 +57,7 @@ func (p *ipPool) allocate(owner string) (netip.Addr, error) {
 			return a, nil
 		}
 	}
-	return netip.Addr{}, fmt.Errorf("no free pod IP left in %s", p.prefix)
+	return netip.Addr{}, fmt.Errorf("no free address left in %s", p.prefix)
 }
 
 // claim takes a given address for owner (a pod that already had it) if it is free and in range.

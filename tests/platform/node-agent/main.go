@@ -23,6 +23,7 @@ type config struct {
 	nodes         []string
 	stateDir      string
 	podIPs        string
+	lbIPs         string
 	images        map[string][]string // image name (tag stripped) -> directories
 	entrypoints   map[string]string   // image name -> default command when a container has none
 	clusterDomain string
@@ -48,6 +49,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.Var(&nodes, "node", "name of a Node to register and run pods for (repeatable, at least one)")
 	fs.StringVar(&c.stateDir, "state-dir", "", "directory for pod files, logs and volumes (required)")
 	fs.StringVar(&c.podIPs, "pod-ips", "127.1.0.0/16", "loopback prefix pod IPs are taken from")
+	fs.StringVar(&c.lbIPs, "lb-ips", "", "loopback prefix LoadBalancer Service addresses are taken from (empty: no load balancer stand-in)")
 	fs.Var(&images, "image", "IMAGE=DIR[:DIR...]: a container of IMAGE runs commands found in these directories (repeatable)")
 	fs.Var(&entrypoints, "image-entrypoint", "IMAGE=COMMAND: what a container of IMAGE runs when it sets no command (its ENTRYPOINT)")
 	fs.StringVar(&c.clusterDomain, "cluster-domain", "cluster.local", "DNS domain of pod names in /etc/hosts")
