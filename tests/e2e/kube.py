@@ -22,6 +22,7 @@ import ctypes
 import functools
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -42,6 +43,15 @@ BUILD_SCRIPT = SOURCE_DIR / "tests" / "platform" / "kube" / "build.sh"
 START_TIMEOUT_S = 90
 STOP_TIMEOUT_S = 15
 SERVICE_CIDR = "10.0.0.0/24"
+
+
+def node_port_range():
+    """1000 node ports at random among 10000-18999: under the ports the tests' harness picks
+    (see harness.loopback_port_range) and clear of scripts/run.sh's 19092-19094, so the node
+    agent's NodePort stand-in, which listens on 127.0.0.1, meets neither; and two control
+    planes running at once (ctest -j) seldom share a range."""
+    base = random.randrange(10000, 19000, 1000)
+    return f"{base}-{base + 999}"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 # Names and addresses clients may use for the apiserver; 10.0.0.1 is the first address of
 # SERVICE_CIDR, the `kubernetes` Service's ClusterIP.
@@ -376,6 +386,7 @@ class ControlPlane:
                 f"--service-account-key-file={p / 'service-account.pub'}",
                 f"--service-account-signing-key-file={p / 'service-account.key'}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
+                f"--service-node-port-range={node_port_range()}",
                 "--authorization-mode=Node,RBAC",
                 f"--requestheader-client-ca-file={self.pki.ca_crt}",
                 "--requestheader-allowed-names=front-proxy-client",
