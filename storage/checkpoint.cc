@@ -54,23 +54,7 @@ result<void> checkpoint::write(const std::filesystem::path& dir) const {
     store_be64(buf + 16, uint64_t(log_start_offset.value()));
     store_be32(buf + 24, crc32c::extend(0, buf, 24));
 
-    auto tmp = dir / (std::string(file_name) + ".tmp");
-    auto f = file::open(tmp, O_WRONLY | O_CREAT | O_TRUNC);
-    if (!f) {
-        return f.error();
-    }
-    if (auto r = (*f)->write_at(bytes_view(buf, size), 0); !r) {
-        return r;
-    }
-    if (::fdatasync((*f)->fd()) != 0) {
-        TLOG_ERROR("storage: fdatasync {} failed: {}", tmp.string(), std::strerror(errno));
-        return errc::io_error;
-    }
-    if (::rename(tmp.c_str(), (dir / file_name).c_str()) != 0) {
-        TLOG_ERROR("storage: rename {} failed: {}", tmp.string(), std::strerror(errno));
-        return errc::io_error;
-    }
-    return sync_directory(dir);
+    return replace_file(dir, file_name, bytes_view(buf, size));
 }
 
 } // namespace trib::storage

@@ -106,6 +106,24 @@ result<void> sync_directory(const std::filesystem::path& dir) {
     return success();
 }
 
+result<void> replace_file(const std::filesystem::path& dir, const std::string& name, bytes_view data) {
+    auto tmp = dir / (name + ".tmp");
+    auto f = file::open(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+    if (!f) {
+        return f.error();
+    }
+    if (auto r = (*f)->write_at(data, 0); !r) {
+        return r;
+    }
+    if (::fdatasync((*f)->fd()) != 0) {
+        return io_failure("fdatasync", tmp);
+    }
+    if (::rename(tmp.c_str(), (dir / name).c_str()) != 0) {
+        return io_failure("rename", tmp);
+    }
+    return sync_directory(dir);
+}
+
 result<void> remove_file(const std::filesystem::path& path) {
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
         return io_failure("unlink", path);

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <span>
+#include <string>
 
 namespace trib::storage {
 
@@ -46,6 +47,9 @@ private:
 
 // fsync(2) of a directory, so a create, rename or unlink in it is durable.
 result<void> sync_directory(const std::filesystem::path& dir);
+// Replaces `dir/name` with `data` so that a crash leaves the old or the new file, never a mix:
+// `name.tmp` is written and fdatasync'ed, renamed over `name`, then the directory is fsync'ed.
+result<void> replace_file(const std::filesystem::path& dir, const std::string& name, bytes_view data);
 // unlink(2); a missing file is not an error.
 result<void> remove_file(const std::filesystem::path& path);
 

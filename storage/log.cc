@@ -77,7 +77,8 @@ result<void> log::recover_all() {
             bases.push_back(*base);
         } else if ((ext == ".index" || ext == ".timeindex") && base) {
             strays.push_back(entry.path());  // kept below if its .log exists
-        } else if (name == std::string(checkpoint::file_name) + ".tmp") {
+        } else if (name == std::string(checkpoint::file_name) + ".tmp" ||
+                   name == std::string(leader_epoch_cache::file_name) + ".tmp") {
             (void)remove_file(entry.path());
         }
     }
@@ -196,6 +197,9 @@ result<void> log::recover_all() {
             return r;
         }
     }
+    if (auto r = load_epochs(); !r) {
+        return r;
+    }
     if (auto r = active().set_direct(_cfg.direct_writes, _cfg.direct_min_bytes); !r) {
         return r;
     }
@@ -203,6 +207,43 @@ result<void> log::recover_all() {
     _mark = _recent = _next;
     // Mark unclean before anything is appended.
     return write_checkpoint(false);
+}
+
+// The cache file, reconciled with the recovered log. Rebuilt from every batch header when
+// missing (a log written before the cache existed) or damaged: rare, and the walk reads headers
+// only, as the broker's producer-state rebuild does on every open. A good file needs no scan,
+// even after a crash: append writes it before the data, so it is never behind the log.
+result<void> log::load_epochs() {
+    auto cached = leader_epoch_cache::read(_dir);
+    if (!cached) {
+        return cached.error();
+    }
+    bool changed = false;
+    if (*cached) {
+        _epochs = std::move(**cached);
+    } else {
+        if (_next > _segments.begin()->first) {
+            TLOG_INFO("storage: {}: rebuilding {} from the batches", _dir.string(), leader_epoch_cache::file_name);
+        }
+        auto walked = for_each_batch_header([this](const batch_header& h) {
+            _epochs.assign(leader_epoch(h.partition_leader_epoch), offset(h.base_offset));
+            return true;
+        });
+        if (!walked) {
+            return walked;
+        }
+        changed = true;  // written even when empty, so the next open finds it
+    }
+    // A crash between an epoch's file write and its first batch, or between a cut of the log
+    // and the cache's, leaves entries for offsets the log doesn't have. Start first: an entry
+    // it moves up to the log start of an emptied log then starts at the end and goes too.
+    changed |= _epochs.truncate_from_start(_log_start);
+    changed |= _epochs.truncate_from_end(_next);
+    return save_epochs(changed);
+}
+
+result<void> log::save_epochs(bool changed) {
+    return changed ? _epochs.write(_dir) : success();
 }
 
 result<void> log::write_checkpoint(bool clean) {
@@ -248,7 +289,7 @@ void log::submit(sync_request r) {
     }
 }
 
-result<append_result> log::append(std::span<uint8_t> batches, std::optional<int32_t> leader_epoch,
+result<append_result> log::append(std::span<uint8_t> batches, std::optional<int32_t> stamp_epoch,
                                   bool crc_verified) {
     if (_closed) {
         return errc::closed;
@@ -258,6 +299,8 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
     }
     // Validate everything before touching anything.
     _metas.clear();
+    _new_epochs.clear();
+    std::optional<leader_epoch> latest = _epochs.latest_epoch();
     offset next = _next;
     int64_t records = 0;
     int64_t max_ts = -1;
@@ -276,6 +319,11 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
             return errc::invalid_batch;
         }
         _metas.push_back({next, next + h->last_offset_delta, h->max_timestamp, uint32_t(h->total_size())});
+        const leader_epoch epoch(stamp_epoch.value_or(h->partition_leader_epoch));
+        if (epoch.value() >= 0 && (!latest || epoch > *latest)) {
+            _new_epochs.push_back({epoch, next});
+            latest = epoch;
+        }
         next = next + (int64_t(h->last_offset_delta) + 1);
         records += h->record_count;
         max_ts = std::max(max_ts, h->max_timestamp);
@@ -299,12 +347,24 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
             }
         }
     }
+    if (!_new_epochs.empty()) {
+        // The file before the data, so it never lacks an epoch the log holds; the cache in
+        // memory changes only once the file did.
+        leader_epoch_cache epochs = _epochs;
+        for (const auto& e : _new_epochs) {
+            epochs.assign(e.epoch, e.start_offset);
+        }
+        if (auto r = epochs.write(_dir); !r) {
+            return r.error();
+        }
+        _epochs = std::move(epochs);
+    }
     segment& act = active();
     size_t pos = 0;
     for (const auto& m : _metas) {
         set_base_offset(batches.data() + pos, m.base.value());
-        if (leader_epoch) {
-            set_partition_leader_epoch(batches.data() + pos, *leader_epoch);
+        if (stamp_epoch) {
+            set_partition_leader_epoch(batches.data() + pos, *stamp_epoch);
         }
         pos += m.size;
     }
@@ -675,6 +735,9 @@ result<size_t> log::apply_retention() {
         if (auto r = write_checkpoint(false); !r) {
             return r.error();
         }
+        if (auto r = save_epochs(_epochs.truncate_from_start(_log_start)); !r) {
+            return r.error();
+        }
     }
     return deleted;
 }
@@ -695,7 +758,10 @@ result<void> log::advance_log_start_offset(offset o) {
             return r;
         }
     }
-    return write_checkpoint(false);
+    if (auto r = write_checkpoint(false); !r) {
+        return r;
+    }
+    return save_epochs(_epochs.truncate_from_start(_log_start));
 }
 
 result<void> log::truncate(offset to) {
@@ -725,6 +791,7 @@ result<void> log::truncate(offset to) {
         }
         _segments.emplace(to, std::move(*seg));
         _log_start = to;
+        _epochs.clear();
     } else {
         while (_segments.rbegin()->first >= to) {
             auto last = std::prev(_segments.end());
@@ -745,6 +812,7 @@ result<void> log::truncate(offset to) {
         return r;
     }
     _next = active().next_offset();
+    _epochs.truncate_from_end(_next);
     _size_bytes = 0;
     for (auto& [b, s] : _segments) {
         _size_bytes += s->size();
@@ -765,6 +833,11 @@ result<void> log::truncate(offset to) {
     }
     _mark = std::min(_mark, _next);
     _recent = std::min(_recent, _next);
+    // After the cut is durable: a crash before this write leaves entries at or past the new
+    // end, which open() drops.
+    if (auto r = _epochs.write(_dir); !r) {
+        return r;
+    }
     return write_checkpoint(false);
 }
 

@@ -5,6 +5,7 @@
 #include "common/result.h"
 #include "storage/clock.h"
 #include "storage/errc.h"
+#include "storage/leader_epoch_cache.h"
 #include "storage/segment.h"
 #include "storage/syncer.h"
 
@@ -79,6 +80,7 @@ struct read_result {
 //   00000000000000000000.log / .index / .timeindex   segment starting at offset 0
 //   00000000000000001234.log / .index / .timeindex   next segment: starts at offset 1234
 //   log.checkpoint                                   recovery point, log start offset, clean flag
+//   leader-epoch-checkpoint                          where each leader epoch starts (leader_epoch_cache.h)
 // Segments are named by base offset (20 digits). Their offset ranges are contiguous: each
 // segment's base offset is the previous segment's next offset. Only the last segment (the
 // active one) is written to; it rolls to a new one at next_offset() when an append would
@@ -109,6 +111,14 @@ struct read_result {
 // marked unclean is written before anything is appended, so a crash after open is detected.
 // Destroying a log without close() is an unclean shutdown.
 //
+// Leader epochs: the epoch cache names the first offset of each leader epoch in the log. An
+// append assigns the epoch of a batch (the one it stamps, or the batch's own) when it is above
+// the latest, at that batch's base offset, and writes the cache file *before* the batch, so
+// the file is never behind the data: after any crash it can only name epochs starting at or
+// beyond the log end, which open() drops. truncate(), advance_log_start_offset() and retention
+// cut the cache with the log (file written after the data; open() reconciles a crash in
+// between). A missing or damaged file is rebuilt at open() from every batch header.
+//
 // Not thread-safe: one owner thread calls everything except that sync()'s callback runs on
 // the syncer thread. Files are shared_ptrs, so the syncer and readers holding
 // file_slice_refs may keep a rolled, truncated or deleted segment's file open.
@@ -122,12 +132,13 @@ public:
     ~log();
 
     // Appends one or more whole, already-validated batches laid out back to back in `batches`
-    // (mutable: base offsets are rewritten in place to the next offsets; optionally partition
-    // leader epoch). Verifies each batch's CRC and framing first; on any bad batch nothing is
+    // (mutable: base offsets are rewritten in place to the next offsets; partition leader
+    // epoch too when `stamp_epoch` is given, else each batch keeps its own). A batch whose
+    // epoch is above the epoch cache's latest starts that epoch in the cache. Verifies each batch's CRC and framing first; on any bad batch nothing is
     // appended. `crc_verified`: the caller has just verified every batch's CRC itself (the
     // broker's Produce path does, on the connection's core), so only the framing is checked
     // here; the CRC is the larger part of an append's CPU cost.
-    result<append_result> append(std::span<uint8_t> batches, std::optional<int32_t> leader_epoch = {},
+    result<append_result> append(std::span<uint8_t> batches, std::optional<int32_t> stamp_epoch = {},
                                  bool crc_verified = false);
     // Whole batches starting with the batch that contains `start`, up to max_bytes (always at
     // least one batch if any exists at/after start, even if larger than max_bytes — Kafka
@@ -183,6 +194,8 @@ public:
     result<void> for_each_batch_header(const std::function<bool(const batch_header&)>& fn) const;
     // The recovery point in the last checkpoint written.
     offset checkpointed_recovery_point() const noexcept { return _checkpoint_rp; }
+    // Where each leader epoch starts in this log (OffsetForLeaderEpoch, follower truncation).
+    const leader_epoch_cache& epochs() const noexcept { return _epochs; }
 
 private:
     log(std::filesystem::path dir, log_config cfg, clock& clk, syncer* sync);
@@ -192,6 +205,8 @@ private:
     result<void> roll(int64_t now);
     result<void> delete_front();
     result<void> write_checkpoint(bool clean);
+    result<void> load_epochs();
+    result<void> save_epochs(bool changed);
     result<void> flush_impl(bool clean);
     result<void> maybe_flush(int64_t now);
     int fsync_fd(int fd);
@@ -213,6 +228,8 @@ private:
     int64_t _unflushed_messages = 0;
     std::optional<int64_t> _oldest_unflushed_ms;
     std::vector<batch_meta> _metas;  // scratch for append
+    leader_epoch_cache _epochs;
+    std::vector<epoch_entry> _new_epochs;  // scratch for append
     // The last batches appended to the active segment (at most tail_batches_max), so that a
     // read at the tail of the log, a consumer keeping up, finds its batches without reading
     // their headers back from the file. Emptied when the active segment changes other than by
