@@ -2,13 +2,9 @@
 
 #include "common/crc32c.h"
 #include "common/log.h"
-#include "storage/errc.h"
 #include "storage/file.h"
 
-#include <cerrno>
 #include <cstring>
-#include <fcntl.h>
-#include <unistd.h>
 
 namespace trib::storage {
 
@@ -19,21 +15,15 @@ constexpr uint16_t version = 1;
 
 result<std::optional<checkpoint>> checkpoint::read(const std::filesystem::path& dir) {
     auto path = dir / file_name;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT) {
-            return std::optional<checkpoint>{};
-        }
-        TLOG_ERROR("storage: open {} failed: {}", path.string(), std::strerror(errno));
-        return errc::io_error;
-    }
-    file f(fd, path);
-    uint8_t buf[size + 1];
-    auto got = f.read_at(buf, 0);
+    auto got = read_small_file(path, size);
     if (!got) {
         return got.error();
     }
-    if (*got != size || std::memcmp(buf, magic, 4) != 0 || load_be16(buf + 4) != version ||
+    if (!*got) {
+        return std::optional<checkpoint>{};
+    }
+    const uint8_t* buf = (*got)->data();
+    if ((*got)->size() != size || std::memcmp(buf, magic, 4) != 0 || load_be16(buf + 4) != version ||
         crc32c::extend(0, buf, 24) != load_be32(buf + 24)) {
         TLOG_WARN("storage: {} is damaged; recovering without it", path.string());
         return std::optional<checkpoint>{};

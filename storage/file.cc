@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "storage/errc.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -104,6 +105,28 @@ result<void> sync_directory(const std::filesystem::path& dir) {
     }
     ::close(fd);
     return success();
+}
+
+result<std::optional<bytes>> read_small_file(const std::filesystem::path& path, size_t max_bytes) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) {
+            return std::optional<bytes>{};
+        }
+        return io_failure("open", path);
+    }
+    file f(fd, path);
+    auto size = f.size();
+    if (!size) {
+        return size.error();
+    }
+    bytes out(std::min<uint64_t>(*size, uint64_t(max_bytes) + 1));
+    auto got = f.read_at(out, 0);
+    if (!got) {
+        return got.error();
+    }
+    out.resize(*got);
+    return std::optional<bytes>(std::move(out));
 }
 
 result<void> replace_file(const std::filesystem::path& dir, const std::string& name, bytes_view data) {

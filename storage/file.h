@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -47,6 +48,9 @@ private:
 
 // fsync(2) of a directory, so a create, rename or unlink in it is durable.
 result<void> sync_directory(const std::filesystem::path& dir);
+// The contents of a small file, at most `max_bytes + 1` bytes (more than `max_bytes` tells the
+// caller the file is too long without reading it all); nullopt when it doesn't exist.
+result<std::optional<bytes>> read_small_file(const std::filesystem::path& path, size_t max_bytes);
 // Replaces `dir/name` with `data` so that a crash leaves the old or the new file, never a mix:
 // `name.tmp` is written and fdatasync'ed, renamed over `name`, then the directory is fsync'ed.
 result<void> replace_file(const std::filesystem::path& dir, const std::string& name, bytes_view data);

@@ -1,14 +1,10 @@
 #include "storage/leader_epoch_cache.h"
 
 #include "common/log.h"
-#include "storage/errc.h"
 #include "storage/file.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
-#include <cstring>
-#include <fcntl.h>
 #include <string>
 #include <string_view>
 
@@ -94,29 +90,17 @@ std::optional<std::vector<epoch_entry>> parse(std::string_view text, std::string
 
 result<std::optional<leader_epoch_cache>> leader_epoch_cache::read(const std::filesystem::path& dir) {
     auto path = dir / file_name;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT) {
-            return std::optional<leader_epoch_cache>{};
-        }
-        TLOG_ERROR("storage: open {} failed: {}", path.string(), std::strerror(errno));
-        return errc::io_error;
+    auto got = read_small_file(path, max_file_bytes);
+    if (!got) {
+        return got.error();
     }
-    file f(fd, path);
-    auto size = f.size();
-    if (!size) {
-        return size.error();
+    if (!*got) {
+        return std::optional<leader_epoch_cache>{};
     }
     std::string why = "larger than " + std::to_string(max_file_bytes) + " bytes";
     std::optional<std::vector<epoch_entry>> entries;
-    if (*size <= max_file_bytes) {
-        std::string text(*size, '\0');
-        auto got = f.read_at(std::span(reinterpret_cast<uint8_t*>(text.data()), text.size()), 0);
-        if (!got) {
-            return got.error();
-        }
-        text.resize(*got);
-        entries = parse(text, why);
+    if ((*got)->size() <= max_file_bytes) {
+        entries = parse(std::string_view(reinterpret_cast<const char*>((*got)->data()), (*got)->size()), why);
     }
     if (!entries) {
         TLOG_WARN("storage: {} is damaged ({}); rebuilding it from the log", path.string(), why);

@@ -230,6 +230,10 @@ result<void> log::load_epochs() {
             return true;
         });
         if (!walked) {
+            // Refused rather than opened with a partial cache, which could truncate a follower
+            // at the wrong offset.
+            TLOG_ERROR("storage: {}: cannot rebuild {}: {}", _dir.string(), leader_epoch_cache::file_name,
+                       walked.error().message());
             return walked;
         }
         changed = true;  // written even when empty, so the next open finds it
