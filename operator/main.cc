@@ -26,7 +26,6 @@
 #include <prometheus/gauge.h>
 
 #include <atomic>
-#include <fstream>
 #include <random>
 #include <iostream>
 
@@ -73,13 +72,6 @@ const config::schema& operator_schema() {
         return s;
     }();
     return s;
-}
-
-std::string pod_namespace() {
-    std::ifstream f(std::string(k8s::service_account_dir) + "/namespace");
-    std::string ns;
-    std::getline(f, ns);
-    return ns;
 }
 
 std::string process_suffix() {
@@ -139,7 +131,7 @@ int main(int argc, char** argv) {
     // that has been waiting would never lead.
     lease.identity += "_" + process_suffix();
     if (lease.ns.empty()) {
-        lease.ns = pod_namespace();
+        lease.ns = kube_config->pod_namespace;
     }
     if (elect && lease.ns.empty()) {
         std::cerr << "tributary-operator: configuration: leader.election.namespace is empty and there is no "

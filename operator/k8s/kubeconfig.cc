@@ -224,6 +224,7 @@ connection_config in_cluster_config(const fs::path& dir) {
     if (fs::exists(dir / "namespace", ec)) {
         if (auto ns = trim(read_file(dir / "namespace", "in-cluster namespace")); !ns.empty()) {
             c.default_namespace = ns;
+            c.pod_namespace = ns;
         }
     }
     c.origin = "in-cluster (" + c.server + ", " + dir.string() + ")";

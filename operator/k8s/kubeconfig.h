@@ -60,6 +60,7 @@ struct connection_config {
     std::string client_key_pem;
     std::shared_ptr<token_source> token;  // bearer token authentication; may be null
     std::string default_namespace = "default";  // the context's, or the pod's namespace
+    std::string pod_namespace;           // in-cluster: the pod's (its service account's); else empty
     std::string origin;                  // "kubeconfig /x/y (context c)" or "in-cluster", for logs
 };
 

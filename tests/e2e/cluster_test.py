@@ -13,30 +13,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
-from harness import SOURCE_DIR, kcat  # noqa: E402
-from workloads import (broker_addresses, read_back, read_with_java, wait_everyone_lists, wait_ready,  # noqa: E402
+from harness import kcat  # noqa: E402
+from workloads import (broker_addresses, manifests, read_back, read_with_java, wait_everyone_lists, wait_ready,  # noqa: E402
                        write_with_java_and_kcat)
-
-MANIFESTS = SOURCE_DIR / "manifests"
-# The operator install and its sample KafkaCluster (tests/e2e/chart_test.py), not the seeds' cluster.
-OPERATOR_MANIFESTS = ("operator.yaml", "kafkacluster.yaml")
-
-
-def manifests(advertise_pod_ip):
-    """Every object in manifests/, with ADVERTISED_HOST set to the pod IP if asked."""
-    docs = []
-    for path in sorted(MANIFESTS.glob("*.yaml")):
-        if path.name not in OPERATOR_MANIFESTS:
-            docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
-    if advertise_pod_ip:
-        for d in docs:
-            if d["kind"] == "StatefulSet":
-                for c in d["spec"]["template"]["spec"]["containers"]:
-                    for e in c.get("env", []):
-                        if e["name"] == "ADVERTISED_HOST":
-                            e["value"] = "$(POD_IP)"
-    return docs
-
 
 def test_three_brokers_from_plain_manifests(control_plane, namespace, node_agent):
     cp, ns = control_plane, namespace

@@ -15,21 +15,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 from harness import SOURCE_DIR, broker_binary, coordinator_binary  # noqa: E402
 from kube import kube_bin  # noqa: E402
+from workloads import manifests  # noqa: E402
 
 COMPOSE = SOURCE_DIR / "docker-compose.yml"
 VERSION = re.search(r"project\(tributary VERSION ([0-9.]+)", (SOURCE_DIR / "CMakeLists.txt").read_text())[1]
 IMAGE = f"localhost/tributary-broker:{VERSION}"
-# The operator install and its sample KafkaCluster (chart_test.py checks them), not the seeds'
-# cluster; cluster_test.py skips them too.
-OPERATOR_MANIFESTS = ("operator.yaml", "kafkacluster.yaml")
 
 
 def manifest_docs():
-    docs = []
-    for path in sorted((SOURCE_DIR / "manifests").glob("*.yaml")):
-        if path.name not in OPERATOR_MANIFESTS:
-            docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
-    return docs
+    """The seeds' cluster as the plain manifests ship it (not the operator's files beside them)."""
+    return manifests(advertise_pod_ip=False)
 
 
 def by_kind_name(docs):

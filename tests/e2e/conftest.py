@@ -12,9 +12,15 @@ from node_agent import NodeAgent  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def control_plane(tmp_path_factory):
+def control_plane_class():
+    """What `control_plane` starts; a test file overrides it for a differently set-up one."""
+    return ControlPlane
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory, control_plane_class):
     """A started ControlPlane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)."""
-    cp = ControlPlane(tmp_path_factory.mktemp("control-plane"))
+    cp = control_plane_class(tmp_path_factory.mktemp("control-plane"))
     cp.start()
     try:
         yield cp

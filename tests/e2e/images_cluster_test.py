@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cluster_test import manifests
-from workloads import broker_addresses, wait_everyone_lists, wait_ready
+from workloads import broker_addresses, manifests, wait_everyone_lists, wait_ready
 from harness import consume_all, kcat
 from node_agent import NodeAgent
 

@@ -19,15 +19,10 @@ class UncachedPodTemplates(ControlPlane):
         return [*super()._apiserver_args(ports), "--watch-cache-sizes=podtemplates#0"]
 
 
-@pytest.fixture(scope="module")
-def control_plane(tmp_path_factory):
-    """Overrides conftest.py's control_plane for this file."""
-    cp = UncachedPodTemplates(tmp_path_factory.mktemp("control-plane"))
-    cp.start()
-    try:
-        yield cp
-    finally:
-        cp.stop()
+@pytest.fixture(scope="session")
+def control_plane_class():
+    """Overrides conftest.py's: this file's control plane has no watch cache for PodTemplates."""
+    return UncachedPodTemplates
 
 
 def run_it(gtest_filter, env_extra):

@@ -1,17 +1,39 @@
-"""Waiting on workloads in the e2e tests: pods by component label, their readiness, what the
-brokers' Metadata says about each other; and records written and read back with stock clients."""
+"""The seeds' cluster as the plain manifests describe it; waiting on workloads in the e2e tests:
+pods by component label, their readiness, what the brokers' Metadata says about each other;
+and records written and read back with stock clients."""
 import json
 import struct
 import sys
 import time
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 from apache_kafka import kafka_tool  # noqa: E402
-from harness import consume_all, kcat, metadata_brokers  # noqa: E402
+from harness import SOURCE_DIR, consume_all, kcat, metadata_brokers  # noqa: E402
 
 READY_TIMEOUT_S = 180
+MANIFESTS = SOURCE_DIR / "manifests"
+# The operator install and its sample KafkaCluster (tests/e2e/chart_test.py), not the seeds' cluster.
+OPERATOR_MANIFESTS = ("operator.yaml", "kafkacluster.yaml")
+
+
+def manifests(advertise_pod_ip):
+    """Every object in manifests/, with ADVERTISED_HOST set to the pod IP if asked."""
+    docs = []
+    for path in sorted(MANIFESTS.glob("*.yaml")):
+        if path.name not in OPERATOR_MANIFESTS:
+            docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    if advertise_pod_ip:
+        for d in docs:
+            if d["kind"] == "StatefulSet":
+                for c in d["spec"]["template"]["spec"]["containers"]:
+                    for e in c.get("env", []):
+                        if e["name"] == "ADVERTISED_HOST":
+                            e["value"] = "$(POD_IP)"
+    return docs
 
 
 def pods(cp, ns, component, instance=None):
