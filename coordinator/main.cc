@@ -71,9 +71,6 @@ int main(int argc, char** argv) {
         svc.stop();
         return 1;
     }
-    serving = true;
-    TLOG_INFO("coordinator {} ready", cfg.controller.id.value());
-
     asio::steady_timer refresh(main_ctx);
     std::function<void()> schedule = [&] {
         refresh.expires_after(std::chrono::seconds(1));
@@ -97,6 +94,10 @@ int main(int argc, char** argv) {
         refresh.cancel();
         status.stop();
     });
+    // Ready only once the signal handler is in: as PID 1 in a container, a SIGTERM that came
+    // before it would be ignored, and the coordinator would never stop.
+    serving = true;
+    TLOG_INFO("coordinator {} ready", cfg.controller.id.value());
     main_ctx.run();
 
     svc.stop();

@@ -177,6 +177,16 @@ int main(int argc, char** argv) {
             status.stop();
         }
     };
+    // Before anything starts or is announced: a SIGTERM that came before the handler would be
+    // lost where the operator is PID 1 in its container (PID 1 ignores signals it has no
+    // handler for), and it would never stop.
+    asio::signal_set signals(ctx, SIGINT, SIGTERM);
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+        if (!ec) {
+            TLOG_INFO("signal {}: shutting down", sig);
+            shut_down(0);
+        }
+    });
     auto lead = [&] {
         TLOG_INFO("leading: starting the controller");
         leading = true;
@@ -209,13 +219,6 @@ int main(int argc, char** argv) {
         TLOG_ERROR("start-up failed: {}", e.what());
         return 1;
     }
-    asio::signal_set signals(ctx, SIGINT, SIGTERM);
-    signals.async_wait([&](boost::system::error_code ec, int sig) {
-        if (!ec) {
-            TLOG_INFO("signal {}: shutting down", sig);
-            shut_down(0);
-        }
-    });
     ctx.run();
     // Workers first, the lease last: nothing is written after the other replica may lead.
     mgr.stop();
