@@ -1,5 +1,6 @@
 #include "broker/cluster_link.h"
 
+#include "broker/metadata_changes.h"
 #include "common/listeners.h"
 #include "common/log.h"
 #include "coordinator/service.h"
@@ -141,21 +142,24 @@ void cluster_link::start() {
     _apply_thread = std::thread([this] { _apply_ctx.run(); });
 
     _client = std::make_shared<coordinator::coordinator_client>(_pool.executor(0), cc);
-    _client->on_update([this](std::shared_ptr<const cluster_snapshot> s) {
+    _client->on_change([this](std::shared_ptr<const cluster_snapshot> s, const coordinator::metadata_delta& d) {
         // Opening logs waits for every core, core 0 included: do it off the io threads.
-        asio::post(_apply_ctx, [this, s = std::move(s)]() mutable { apply(std::move(s)); });
+        asio::post(_apply_ctx, [this, s = std::move(s), d]() mutable { apply(std::move(s), d); });
     });
     _client->start();
 }
 
-void cluster_link::apply(std::shared_ptr<const cluster_snapshot> s) {
+void cluster_link::apply(std::shared_ptr<const cluster_snapshot> s, const coordinator::metadata_delta& delta) {
     try {
-        _partitions.apply(*s, _cfg.node_id,
-                          [this, &s](const topic_info& t) {
-                              return topic_log_config(_cfg, topic_configs_in_force(*s, _cfg.node_id, t));
-                          });
+        auto work = partition_changes(_applied.get(), *s, delta, node_id(_cfg.node_id),
+                                      [&](const topic_info& t) {
+                                          return topic_log_config(_cfg, topic_configs_in_force(*s, _cfg.node_id, t));
+                                      });
+        _partitions.apply(work, [this, &s](size_t core) { _cache.install(core, s); });
+        _applied = s;
     } catch (const std::exception& e) {
         TLOG_ERROR("applying metadata version {} failed: {}", s->version, e.what());
+        _applied.reset();  // the next change is compared with nothing: everything is applied again
     }
     auto self = s->brokers.find(_cfg.node_id);
     bool ready = self != s->brokers.end() && !self->second.fenced;
@@ -165,10 +169,9 @@ void cluster_link::apply(std::shared_ptr<const cluster_snapshot> s) {
     if (ready && !_strays_removed) {
         // Unfenced means caught up with the metadata up to this broker's registration, so
         // the snapshot knows every topic that existed while it was away.
-        _partitions.remove_strays(*s, _cfg.node_id);
+        _partitions.remove_strays(*s);
         _strays_removed = true;
     }
-    _cache.publish(std::move(s));
     _ready = ready;
 }
 

@@ -5,9 +5,10 @@
 // Kafka's combined mode), so a lone broker works with no other program.
 //
 // A coordinator client on core 0 registers and heartbeats this broker and long-polls the
-// metadata log; every new snapshot is applied on the link's own thread (partition logs
-// opened or closed on every core) and then published to the metadata cache, so a handler
-// never sees a partition whose log isn't open. Admin requests are forwarded whole to the
+// metadata log; every change is applied on the link's own thread: the partitions it touches
+// change state on their owner cores (logs opened, leaders and followers made, logs closed
+// and deleted), and each core then installs the new snapshot, so a handler never sees a
+// partition whose log isn't open. Admin requests are forwarded whole to the
 // coordinator and answered once this broker's copy shows the change.
 #include "broker/broker_config.h"
 #include "broker/cluster_metadata.h"
@@ -51,7 +52,8 @@ public:
     int64_t allocate_producer_id();
 
 private:
-    void apply(std::shared_ptr<const cluster_snapshot> s);
+    // On the apply thread: brings the hosted partitions and every core's metadata copy to `s`.
+    void apply(std::shared_ptr<const cluster_snapshot> s, const coordinator::metadata_delta& delta);
 
     const broker_config& _cfg;
     io_pool& _pool;
@@ -65,6 +67,7 @@ private:
     std::thread _apply_thread;
     std::atomic<bool> _ready{false};
     bool _strays_removed = false;  // apply thread only
+    std::shared_ptr<const cluster_snapshot> _applied;  // apply thread only
 
     int _lock_fd = -1;
     std::mutex _pid_mu;

@@ -1,16 +1,19 @@
 #pragma once
 
 // The broker's view of the cluster: brokers, topics, partitions and their leaders. Immutable
-// snapshots: whoever changes metadata builds a new snapshot and publishes it, and readers
-// (handlers on any core) hold a shared_ptr to the one they started with, so a request sees
-// one consistent view without locks.
+// snapshots: whoever changes metadata builds a new snapshot and installs it on every core,
+// and readers (handlers on any core) hold a shared_ptr to the one they started with, so a
+// request sees one consistent view without locks. Leadership itself is decided by each
+// partition's state on its owner core (partition.h), not by the snapshot.
 //
 // The snapshot types are coordinator/client's (the coordinator client builds them from its
 // metadata image); they are re-exported here under their broker names.
+#include "common/runtime.h"
 #include "coordinator/client/cluster_snapshot.h"
 
 #include <memory>
 #include <mutex>
+#include <vector>
 
 namespace trib::broker {
 
@@ -20,21 +23,42 @@ using coordinator::endpoint;
 using coordinator::partition_info;
 using coordinator::topic_info;
 
-// The current snapshot, readable from any thread.
+// The current snapshot, one copy per core: a request reads its own core's copy, which only
+// that core writes (install(), posted there by the metadata apply), so the read path takes
+// no lock. Threads outside the pool read the latest one under a mutex (start-up, tests).
 class metadata_cache {
 public:
-    std::shared_ptr<const cluster_snapshot> get() const {
-        std::lock_guard lk(_mu);
-        return _current;
+    explicit metadata_cache(io_pool& pool) : _pool(pool), _per_core(pool.size()) {
+        for (auto& slot : _per_core) {
+            slot.snapshot = _latest;
+        }
     }
-    void publish(std::shared_ptr<const cluster_snapshot> s) {
+
+    std::shared_ptr<const cluster_snapshot> get() const {
+        size_t core = _pool.current_core();
+        if (core < _per_core.size()) {
+            return _per_core[core].snapshot;
+        }
         std::lock_guard lk(_mu);
-        _current = std::move(s);
+        return _latest;
+    }
+    // On `core`'s own thread: that core's requests see `s` from now on.
+    void install(size_t core, const std::shared_ptr<const cluster_snapshot>& s) {
+        _per_core[core].snapshot = s;
+        std::lock_guard lk(_mu);
+        if (!_latest || _latest->version <= s->version) {
+            _latest = s;
+        }
     }
 
 private:
+    struct alignas(64) slot {  // a cache line each: cores don't share what they write
+        std::shared_ptr<const cluster_snapshot> snapshot;
+    };
+    io_pool& _pool;
     mutable std::mutex _mu;
-    std::shared_ptr<const cluster_snapshot> _current = std::make_shared<cluster_snapshot>();
+    std::shared_ptr<const cluster_snapshot> _latest = std::make_shared<cluster_snapshot>();
+    std::vector<slot> _per_core;
 };
 
 } // namespace trib::broker

@@ -10,36 +10,9 @@
 
 namespace trib::broker {
 
-void partition::add_waiter(std::weak_ptr<std::function<void()>> w) {
-    std::erase_if(_waiters, [](const auto& x) { return x.expired(); });
-    _waiters.push_back(std::move(w));
-}
-
-void partition::notify_waiters() {
-    auto ws = std::move(_waiters);
-    _waiters.clear();
-    for (auto& w : ws) {
-        if (auto f = w.lock()) {
-            (*f)();
-        }
-    }
-}
-
-void partition::rebuild_producer_state() {
-    _producers.clear();
-    auto r = _log->for_each_batch_header([this](const batch_header& h) {
-        if (h.producer_id >= 0) {
-            _producers.record(h);
-        }
-        return true;
-    });
-    if (!r) {
-        TLOG_WARN("producer state of {}-{} not rebuilt: {}", _tp.topic, _tp.partition, r.error().message());
-    }
-}
-
-partition_manager::partition_manager(io_pool& pool, std::filesystem::path data_dir, broker_metrics& metrics)
-  : _pool(pool), _data_dir(std::move(data_dir)), _metrics(metrics), _shards(pool.size()) {}
+partition_manager::partition_manager(io_pool& pool, std::filesystem::path data_dir, node_id self,
+                                     broker_metrics& metrics)
+  : _pool(pool), _data_dir(std::move(data_dir)), _self(self), _metrics(metrics), _shards(pool.size()) {}
 
 size_t partition_manager::owner(const topic_partition& tp) const noexcept {
     return (std::hash<std::string>{}(tp.topic) * 31 + size_t(tp.partition)) % _shards.size();
@@ -78,53 +51,59 @@ void on_every_core(io_pool& pool, const std::function<void(size_t)>& fn) {
 }
 } // namespace
 
-void partition_manager::apply(const cluster_snapshot& snapshot, int32_t self, const config_fn& config_for) {
+void partition_manager::apply(const std::vector<partition_change>& changes,
+                              const std::function<void(size_t)>& after) {
     std::filesystem::create_directories(_data_dir);
+    std::vector<std::vector<const partition_change*>> by_core(_shards.size());
+    for (const auto& c : changes) {
+        by_core[owner(c.tp)].push_back(&c);
+    }
     on_every_core(_pool, [&](size_t core) {
-        auto& shard = _shards[core];
-        std::set<topic_partition> wanted;
-        for (const auto& [name, t] : snapshot.topics) {
-            auto cfg = config_for(t);
-            for (const auto& p : t.partitions) {
-                topic_partition tp{name, p.id.value()};
-                if (owner(tp) != core || !p.has_replica(self)) {
-                    continue;
-                }
-                wanted.insert(tp);
-                if (auto it = shard.find(tp); it != shard.end()) {
-                    if (it->second->topic_id() == t.id) {
-                        it->second->log().update_config(cfg);
-                        continue;
-                    }
-                    drop(core, it);  // the topic was deleted and created again meanwhile
-                }
-                if (auto part = open_partition(tp, t.id, cfg)) {
-                    shard.emplace(tp, std::move(part));
-                }
-            }
+        for (const auto* c : by_core[core]) {
+            apply_one(core, *c);
         }
-        for (auto it = shard.begin(); it != shard.end();) {
-            auto next = std::next(it);
-            if (!wanted.contains(it->first)) {
-                drop(core, it);
-            }
-            it = next;
-        }
+        after(core);
     });
+}
+
+void partition_manager::apply_one(size_t core, const partition_change& c) {
+    auto& shard = _shards[core];
+    auto it = shard.find(c.tp);
+    if (it != shard.end() && (!c.state || it->second->topic_id() != c.topic_id)) {
+        drop(core, it);  // gone, or the topic was deleted and created again meanwhile
+        it = shard.end();
+    }
+    if (!c.state) {
+        return;
+    }
+    if (it == shard.end()) {
+        if (!c.config) {
+            TLOG_ERROR("{}-{}: a new replica without its config: not opened", c.tp.topic, c.tp.partition);
+            return;
+        }
+        auto part = open_partition(c.tp, c.topic_id, *c.config);
+        if (!part) {
+            return;
+        }
+        it = shard.emplace(c.tp, std::move(part)).first;
+    } else if (c.config) {
+        it->second->log().update_config(*c.config);
+    }
+    it->second->apply(*c.state);
 }
 
 void partition_manager::drop(size_t core, std::map<topic_partition, std::unique_ptr<partition>>::iterator it) {
     auto dir = dir_of(it->first);
     _metrics.forget_partition(it->first.topic, it->first.partition);
+    it->second->stop();
     it->second->log().close();
-    it->second->notify_waiters();
     _shards[core].erase(it);
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
     TLOG_INFO("deleted partition log {}", dir.string());
 }
 
-size_t partition_manager::remove_strays(const cluster_snapshot& snapshot, int32_t self) {
+size_t partition_manager::remove_strays(const cluster_snapshot& snapshot) {
     size_t removed = 0;
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(_data_dir, ec)) {
@@ -149,7 +128,7 @@ size_t partition_manager::remove_strays(const cluster_snapshot& snapshot, int32_
             const auto* t = snapshot.topic(topic);
             const auto* p = snapshot.partition(topic, index);
             keep = t && p && have == "topic_id: " + t->id.to_string() + "\n" &&
-                   p->has_replica(self);
+                   p->has_replica(_self.value());
         }
         if (!keep) {
             TLOG_INFO("removing {}: its topic was deleted or moved while this broker was away",
@@ -185,7 +164,7 @@ std::unique_ptr<partition> partition_manager::open_partition(const topic_partiti
         // earlier topic would still be there).
         std::ofstream(marker) << want;
     }
-    auto part = std::make_unique<partition>(tp, id, std::move(*log));
+    auto part = std::make_unique<partition>(tp, id, std::move(*log), _self);
     part->rebuild_producer_state();
     return part;
 }
@@ -216,6 +195,7 @@ void partition_manager::periodic() {
 void partition_manager::close_all() {
     on_every_core(_pool, [&](size_t core) {
         for (auto& [tp, p] : _shards[core]) {
+            p->stop();
             p->log().close();
         }
         _shards[core].clear();

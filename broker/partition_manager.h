@@ -2,7 +2,7 @@
 
 #include "broker/cluster_metadata.h"
 #include "broker/metrics.h"
-#include "broker/producer_state.h"
+#include "broker/partition.h"
 #include "common/runtime.h"
 #include "storage/log.h"
 
@@ -16,49 +16,31 @@
 
 namespace trib::broker {
 
-struct topic_partition {
-    std::string topic;
-    int32_t partition = 0;
-    auto operator<=>(const topic_partition&) const = default;
+// A request's work on one partition, for partition_manager::on_leaders. Handlers derive
+// their jobs from it.
+struct partition_job {
+    topic_partition tp;
+    int32_t client_epoch = -1;  // the client's current_leader_epoch (KIP-320); -1: unknown
+    protocol::error_code error = protocol::error_code::none;
 };
 
-// One partition replica hosted on this broker. Lives on its owner core, and is touched only
-// from there.
-class partition {
-public:
-    partition(topic_partition tp, protocol::uuid topic_id, std::unique_ptr<storage::log> log)
-      : _tp(std::move(tp)), _topic_id(topic_id), _log(std::move(log)) {}
-
-    const topic_partition& tp() const noexcept { return _tp; }
-    // The topic this log belongs to: a topic deleted and created again under the same name
-    // has a new id, and must not see the old topic's data.
-    const protocol::uuid& topic_id() const noexcept { return _topic_id; }
-    storage::log& log() noexcept { return *_log; }
-    // Offsets below this are committed and visible to consumers. With a single replica it is
-    // the log end; replication will move it by the ISR's progress.
-    offset high_watermark() const { return _log->next_offset(); }
-
-    // Fetches waiting for data register a wake-up; appends run them all once.
-    void add_waiter(std::weak_ptr<std::function<void()>> w);
-    void notify_waiters();
-
-    producer_state& producers() noexcept { return _producers; }
-    // Rebuilds the idempotent-producer state from the batch headers in the log.
-    void rebuild_producer_state();
-
-private:
-    topic_partition _tp;
-    protocol::uuid _topic_id;
-    std::unique_ptr<storage::log> _log;
-    std::vector<std::weak_ptr<std::function<void()>>> _waiters;
-    producer_state _producers;
+// A change to one partition this broker hosts (or hosted), worked out from a metadata delta
+// and applied on the partition's owner core.
+struct partition_change {
+    topic_partition tp;
+    protocol::uuid topic_id;
+    // The partition's new state; nullopt: this broker holds no replica any more (topic
+    // deleted, replica moved away): stop it and delete its log.
+    std::optional<coordinator::partition_info> state;
+    // The topic's effective log config, when it may have changed (always for a new replica).
+    std::optional<storage::log_config> config;
 };
 
 // Opens, owns and closes the partition logs this broker hosts. Each partition belongs to one
 // core (by hash); operations on it run there, posted from whichever core received the request.
 class partition_manager {
 public:
-    partition_manager(io_pool& pool, std::filesystem::path data_dir, broker_metrics& metrics);
+    partition_manager(io_pool& pool, std::filesystem::path data_dir, node_id self, broker_metrics& metrics);
     partition_manager(const partition_manager&) = delete;
     partition_manager& operator=(const partition_manager&) = delete;
 
@@ -96,16 +78,55 @@ public:
     }
     size_t cores() const noexcept { return _shards.size(); }
 
-    // Makes the hosted set match `snapshot` for node `self`: opens logs of new partitions
-    // (with each topic's effective log config from `config_for`), closes and deletes those of
-    // deleted topics, updates configs. Blocks until every core has applied it.
-    using config_fn = std::function<storage::log_config(const topic_info&)>;
-    void apply(const cluster_snapshot& snapshot, int32_t self, const config_fn& config_for);
+    // The loop of every request addressed to partition leaders (produce, fetch, list
+    // offsets, delete records): each job's partition is looked up on its owner core, one hop
+    // per core carrying all of that core's jobs; where this broker doesn't lead it at the
+    // client's epoch, job.error says why (partition::check_leader), else f(partition&, job)
+    // runs there. `f` is called on other cores: it may capture references, nothing it
+    // changes outside its job.
+    template<typename Job, typename F>
+    asio::awaitable<void> on_leaders(std::vector<Job>& jobs, F& f) {
+        std::vector<Job*> all;
+        all.reserve(jobs.size());
+        for (auto& j : jobs) {
+            all.push_back(&j);
+        }
+        co_await on_leaders(all, f);
+    }
+    // Same, for jobs kept elsewhere.
+    template<typename Job, typename F>
+    asio::awaitable<void> on_leaders(std::vector<Job*>& jobs, F& f) {
+        std::vector<std::vector<Job*>> by_core(cores());
+        for (auto* j : jobs) {
+            by_core[owner(j->tp)].push_back(j);
+        }
+        for (size_t core = 0; core < by_core.size(); ++core) {
+            auto& mine = by_core[core];
+            if (mine.empty()) {
+                continue;
+            }
+            co_await on_core(core, [&mine, &f](const auto& find) {
+                for (Job* j : mine) {
+                    partition* p = find(j->tp);
+                    j->error = p ? p->check_leader(j->client_epoch) : protocol::error_code::not_leader_or_follower;
+                    if (j->error == protocol::error_code::none) {
+                        f(*p, *j);
+                    }
+                }
+                return true;
+            });
+        }
+    }
+
+    // Applies `changes` on their owner cores, then runs after(core) on every core (the
+    // metadata cache installs the snapshot the changes came from), and returns once every core
+    // is done. Off the io threads only (the metadata apply thread, start-up).
+    void apply(const std::vector<partition_change>& changes, const std::function<void(size_t)>& after);
 
     // Removes partition directories (those with a partition.metadata) that `snapshot` doesn't
     // give this broker: topics deleted while it was down. Call once the broker has caught up
     // with the metadata, never with a partial view. Returns how many went.
-    size_t remove_strays(const cluster_snapshot& snapshot, int32_t self);
+    size_t remove_strays(const cluster_snapshot& snapshot);
 
     // Runs retention on every hosted log (on their cores).
     void run_retention();
@@ -123,10 +144,12 @@ private:
     // topic of the same name (its partition.metadata names another id).
     std::unique_ptr<partition> open_partition(const topic_partition& tp, const protocol::uuid& id,
                                               const storage::log_config& cfg);
+    void apply_one(size_t core, const partition_change& c);
     void drop(size_t core, std::map<topic_partition, std::unique_ptr<partition>>::iterator it);
 
     io_pool& _pool;
     std::filesystem::path _data_dir;
+    node_id _self;
     broker_metrics& _metrics;
     // Per core; each map is touched only on its core.
     std::vector<std::map<topic_partition, std::unique_ptr<partition>>> _shards;

@@ -15,7 +15,8 @@ public:
     explicit broker_services(broker_config cfg)
       : config(std::move(cfg))
       , pool(config.io_threads)
-      , partitions(pool, config.data_dir, metrics)
+      , metadata(pool)
+      , partitions(pool, config.data_dir, node_id(config.node_id), metrics)
       , cluster(config, pool, metadata, partitions) {}
 
     broker_config config;

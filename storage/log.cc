@@ -246,6 +246,13 @@ result<void> log::load_epochs() {
     return save_epochs(changed);
 }
 
+result<void> log::begin_epoch(leader_epoch epoch) {
+    if (_closed) {
+        return errc::closed;
+    }
+    return save_epochs(_epochs.assign(epoch, _next));
+}
+
 result<void> log::save_epochs(bool changed) {
     return changed ? _epochs.write(_dir) : success();
 }

@@ -196,6 +196,10 @@ public:
     offset checkpointed_recovery_point() const noexcept { return _checkpoint_rp; }
     // Where each leader epoch starts in this log (OffsetForLeaderEpoch, follower truncation).
     const leader_epoch_cache& epochs() const noexcept { return _epochs; }
+    // A new leader starts `epoch` at the log end now, not at its first append, so that an
+    // OffsetForLeaderEpoch for it answers the log end from the start (as Kafka assigns it on
+    // becoming leader). An epoch not above the latest changes nothing. Durable on return.
+    result<void> begin_epoch(leader_epoch epoch);
 
 private:
     log(std::filesystem::path dir, log_config cfg, clock& clk, syncer* sync);

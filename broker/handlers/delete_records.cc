@@ -13,10 +13,8 @@ struct deletion {
 };
 
 // Moves the log start offset up to `to` (-1: the high watermark); whole segments below it go.
-deletion delete_before(partition* p, int64_t to) {
-    if (!p) {
-        return {error_code::not_leader_or_follower};
-    }
+deletion delete_before(partition& part, int64_t to) {
+    auto* p = &part;
     auto& log = p->log();
     int64_t hw = p->high_watermark().value();
     if (to == -1) {
@@ -34,6 +32,12 @@ deletion delete_before(partition* p, int64_t to) {
     }
     return {error_code::none, log.log_start_offset().value()};
 }
+struct delete_job : partition_job {
+    int64_t to = 0;
+    protocol::delete_records_response::delete_records_partition_result* out = nullptr;
+    deletion result;
+};
+
 } // namespace
 
 handler_result<protocol::delete_records_response> delete_records_handler::handle(request_context& ctx,
@@ -41,23 +45,30 @@ handler_result<protocol::delete_records_response> delete_records_handler::handle
     auto& svc = ctx.services;
     auto snap = svc.metadata.get();
     response resp;
+    std::vector<delete_job> jobs;
+    resp.topics.reserve(req.topics.size());  // jobs point into the response
     for (const auto& t : req.topics) {
         auto& rt = resp.topics.emplace_back();
         rt.name = t.name;
+        rt.partitions.reserve(t.partitions.size());
         for (const auto& p : t.partitions) {
             auto& rp = rt.partitions.emplace_back();
             rp.partition_index = p.partition_index;
-            if (auto e = leadership(*snap, svc.self(), t.name, p.partition_index); e != error_code::none) {
-                rp.error_code = code(e);
+            if (!snap->partition(t.name, p.partition_index)) {
+                rp.error_code = code(error_code::unknown_topic_or_partition);
                 continue;
             }
-            topic_partition tp{t.name, p.partition_index};
-            auto d = co_await svc.partitions.on_partition(tp, [to = p.offset](partition* part) {
-                return delete_before(part, to);
-            });
-            rp.error_code = code(d.err);
-            rp.low_watermark = d.low_watermark;
+            auto& job = jobs.emplace_back();
+            job.tp = {t.name, p.partition_index};
+            job.to = p.offset;
+            job.out = &rp;
         }
+    }
+    auto del = [](partition& part, delete_job& job) { job.result = delete_before(part, job.to); };
+    co_await svc.partitions.on_leaders(jobs, del);
+    for (auto& job : jobs) {
+        job.out->error_code = code(job.error != error_code::none ? job.error : job.result.err);
+        job.out->low_watermark = job.error != error_code::none ? -1 : job.result.low_watermark;
     }
     co_return resp;
 }

@@ -50,15 +50,4 @@ using handler_result = asio::awaitable<std::optional<R>>;
 
 inline int16_t code(protocol::error_code e) noexcept { return static_cast<int16_t>(e); }
 
-// Whether this broker (`self`) leads the partition, as Kafka answers it for Produce, Fetch,
-// ListOffsets and DeleteRecords: UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER, or none.
-inline protocol::error_code leadership(const cluster_snapshot& s, int32_t self, std::string_view topic,
-                                       int32_t partition) {
-    const auto* p = s.partition(topic, partition);
-    if (!p) {
-        return protocol::error_code::unknown_topic_or_partition;
-    }
-    return p->leader.value() == self ? protocol::error_code::none : protocol::error_code::not_leader_or_follower;
-}
-
 } // namespace trib::broker

@@ -21,10 +21,8 @@ struct lookup {
 // MAX_TIMESTAMP is a request of v7 and later (Kafka answers UNSUPPORTED_VERSION before).
 constexpr int16_t max_timestamp_version = 7;
 
-lookup find_offset(partition* p, int64_t ts, int16_t version) {
-    if (!p) {
-        return {error_code::not_leader_or_follower};
-    }
+lookup find_offset(partition& part, int64_t ts, int16_t version) {
+    auto* p = &part;
     auto& log = p->log();
     switch (ts) {
     case latest: return {error_code::none, p->high_watermark().value(), -1};
@@ -61,6 +59,13 @@ lookup find_offset(partition* p, int64_t ts, int16_t version) {
     return {error_code::none, (*r)->at.value(), (*r)->timestamp};
 }
 
+struct lookup_job : partition_job {
+    int64_t timestamp = 0;
+    protocol::list_offsets_response::list_offsets_partition_response* out = nullptr;
+    lookup result;
+    int32_t epoch = -1;
+};
+
 } // namespace
 
 handler_result<protocol::list_offsets_response> list_offsets_handler::handle(request_context& ctx,
@@ -68,28 +73,44 @@ handler_result<protocol::list_offsets_response> list_offsets_handler::handle(req
     auto& svc = ctx.services;
     auto snap = svc.metadata.get();
     response resp;
+    std::vector<lookup_job> jobs;
+    resp.topics.reserve(req.topics.size());  // jobs point into the response
     for (const auto& t : req.topics) {
         auto& rt = resp.topics.emplace_back();
         rt.name = t.name;
+        rt.partitions.reserve(t.partitions.size());
         for (const auto& p : t.partitions) {
             auto& rp = rt.partitions.emplace_back();
             rp.partition_index = p.partition_index;
-            if (auto e = leadership(*snap, svc.self(), t.name, p.partition_index); e != error_code::none) {
-                rp.error_code = code(e);
+            if (!snap->partition(t.name, p.partition_index)) {
+                rp.error_code = code(error_code::unknown_topic_or_partition);
                 continue;
             }
-            const auto* pi = snap->partition(t.name, p.partition_index);
-            topic_partition tp{t.name, p.partition_index};
-            auto r = co_await svc.partitions.on_partition(
-                tp,
-                [ts = p.timestamp, v = ctx.version()](partition* part) { return find_offset(part, ts, v); });
-            rp.error_code = code(r.err);
-            rp.offset = r.offset;
-            rp.timestamp = r.timestamp;
-            rp.leader_epoch = pi->epoch.value();
-            if (ctx.version() == 0 && r.err == error_code::none && r.offset >= 0) {
-                rp.old_style_offsets = {r.offset};
-            }
+            auto& job = jobs.emplace_back();
+            job.tp = {t.name, p.partition_index};
+            job.client_epoch = p.current_leader_epoch;
+            job.timestamp = p.timestamp;
+            job.out = &rp;
+        }
+    }
+    auto find = [v = ctx.version()](partition& part, lookup_job& job) {
+        job.result = find_offset(part, job.timestamp, v);
+        job.epoch = part.epoch().value();
+    };
+    co_await svc.partitions.on_leaders(jobs, find);
+    for (auto& job : jobs) {
+        auto& r = job.result;
+        auto& rp = *job.out;
+        if (job.error != error_code::none) {
+            rp.error_code = code(job.error);
+            continue;
+        }
+        rp.error_code = code(r.err);
+        rp.offset = r.offset;
+        rp.timestamp = r.timestamp;
+        rp.leader_epoch = job.epoch;
+        if (ctx.version() == 0 && r.err == error_code::none && r.offset >= 0) {
+            rp.old_style_offsets = {r.offset};
         }
     }
     co_return resp;

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include <boost/asio/this_coro.hpp>
+
 namespace trib::broker {
 
 using protocol::error_code;
@@ -36,28 +38,41 @@ error_code to_kafka(std::error_code ec) {
 }
 
 // One partition's batch, validated and waiting to be appended on its owner core.
-struct append_job {
-    topic_partition tp;
-    bytes* data;
-    int64_t append_time;
-    int32_t leader_epoch;
-    protocol::produce_response::partition_produce_response* out;
+struct append_job : partition_job {
+    bytes* data = nullptr;
+    int64_t append_time = -1;
+    protocol::produce_response::partition_produce_response* out = nullptr;
     append_outcome result;
+    offset committed_at{0};  // the high watermark that commits the batch
+    // acks=all: woken when the batch is committed; the job waits while `waiting`.
+    const std::shared_ptr<waiter>* commit_waiter = nullptr;
+    bool waiting = false;
 };
 
-// On the owner core: the idempotence check, the append, and waking fetches.
-append_outcome append_one(partition* part, append_job& job) {
-    if (!part) {
-        return {error_code::not_leader_or_follower};
+// acks=all, on the owner core: committed yet, or watch for it.
+void watch_commit(partition& p, append_job& job) {
+    job.waiting = p.high_watermark() < job.committed_at;
+    if (job.waiting) {
+        p.produce_watches().add(*job.commit_waiter, [&p, at = job.committed_at] { return p.high_watermark() >= at; });
     }
+}
+
+// On the owner core, as leader: the idempotence check, the append, and waking fetches.
+append_outcome append_one(partition& part, append_job& job) {
     auto& data = *job.data;
     auto h = decode_batch_header(data.data());
     if (h.has_producer()) {
-        auto c = part->producers().check(h);
+        auto c = part.producers().check(h);
         switch (c.v) {
         case producer_state::verdict::append: break;
         case producer_state::verdict::duplicate:
-            return {error_code::none, c.duplicate_of, -1, part->log().log_start_offset().value()};
+            // Already appended: acks=all waits until it is committed like the original.
+            job.committed_at = offset(c.duplicate_of + h.last_offset_delta + 1);
+            job.client_epoch = part.epoch().value();
+            if (job.commit_waiter) {
+                watch_commit(part, job);
+            }
+            return {error_code::none, c.duplicate_of, -1, part.log().log_start_offset().value()};
         case producer_state::verdict::out_of_order: return {error_code::out_of_order_sequence_number};
         case producer_state::verdict::fenced: return {error_code::invalid_producer_epoch};
         case producer_state::verdict::unknown_producer: return {error_code::unknown_producer_id};
@@ -68,17 +83,57 @@ append_outcome append_one(partition* part, append_job& job) {
     }
     // validate_batch verified the CRC on the connection's core (set_log_append_time keeps it
     // right), so the log need not compute it again.
-    auto r = part->log().append(std::span<uint8_t>(data), job.leader_epoch, /*crc_verified=*/true);
+    auto r = part.log().append(std::span<uint8_t>(data), part.epoch().value(), /*crc_verified=*/true);
     if (!r) {
         TLOG_WARN("append to {}-{} failed: {}", job.tp.topic, job.tp.partition, r.error().message());
         return {error_code::kafka_storage_error};
     }
     if (h.has_producer()) {
         h.base_offset = r->base.value();
-        part->producers().record(h);
+        part.producers().record(h);
     }
-    part->notify_waiters();
-    return {error_code::none, r->base.value(), job.append_time, part->log().log_start_offset().value()};
+    job.committed_at = r->last + 1;
+    job.client_epoch = part.epoch().value();  // acks=all waits at this epoch
+    part.appended();
+    if (job.commit_waiter) {
+        watch_commit(part, job);
+    }
+    return {error_code::none, r->base.value(), job.append_time, part.log().log_start_offset().value()};
+}
+
+// acks=all: until the high watermark passes every appended batch (the ISR has it), or the
+// request's timeout (REQUEST_TIMED_OUT, the records stay and may still be committed), or the
+// partition's leadership changed (NOT_LEADER_OR_FOLLOWER: the client retries at the new
+// leader; an idempotent producer's retry is recognised there once the batch was copied).
+asio::awaitable<void> wait_for_commit(broker_services& svc, std::vector<append_job>& jobs, waiter& w,
+                                      std::chrono::milliseconds timeout) {
+    auto deadline = waiter::clock::now() + timeout;
+    // The leader check (at the epoch the batch was appended in) fails the job when the
+    // leadership moved.
+    auto check = [](partition& p, append_job& job) { watch_commit(p, job); };
+    for (;;) {
+        std::vector<append_job*> open;
+        for (auto& job : jobs) {
+            if (job.waiting && job.result.err == error_code::none) {
+                open.push_back(&job);
+            }
+        }
+        if (open.empty()) {
+            co_return;
+        }
+        if (!co_await w.wait_until(deadline)) {
+            for (auto* job : open) {
+                job->result = {error_code::request_timed_out};
+            }
+            co_return;
+        }
+        co_await svc.partitions.on_leaders(open, check);
+        for (auto* job : open) {
+            if (job->error != error_code::none) {
+                job->result = {error_code::not_leader_or_follower};
+            }
+        }
+    }
 }
 
 } // namespace
@@ -90,7 +145,11 @@ handler_result<protocol::produce_response> produce_handler::handle(request_conte
     auto snap = svc.metadata.get();
     response resp;
     bool acks_ok = req.acks == 0 || req.acks == 1 || req.acks == -1;
-    std::vector<std::vector<append_job>> by_core(svc.partitions.cores());
+    std::vector<append_job> jobs;
+    std::shared_ptr<waiter> commit_waiter;
+    if (req.acks == -1) {
+        commit_waiter = std::make_shared<waiter>(co_await asio::this_coro::executor);
+    }
 
     resp.responses.reserve(req.topic_data.size());  // jobs point into the responses
     for (auto& td : req.topic_data) {
@@ -128,11 +187,10 @@ handler_result<protocol::produce_response> produce_handler::handle(request_conte
                 fail(error_code::invalid_required_acks);
                 continue;
             }
-            if (auto e = leadership(*snap, svc.self(), td.name, pd.index); e != error_code::none) {
-                fail(e);
+            if (!snap->partition(td.name, pd.index)) {
+                fail(error_code::unknown_topic_or_partition);
                 continue;
             }
-            const auto* p = snap->partition(td.name, pd.index);
             if (!pd.records || pd.records->data.empty()) {
                 fail(error_code::invalid_record, "no records");
                 continue;
@@ -164,34 +222,33 @@ handler_result<protocol::produce_response> produce_handler::handle(request_conte
                 fail(error_code::invalid_record, "a compacted topic takes no record without a key");
                 continue;
             }
-            topic_partition tp{td.name, pd.index};
-            size_t core = svc.partitions.owner(tp);
-            by_core[core].push_back(append_job{std::move(tp), &data, log_append_time ? now_ms() : -1,
-                                               p->epoch.value(), &rp, {}});
+            auto& job = jobs.emplace_back();
+            job.tp = {td.name, pd.index};
+            job.data = &data;
+            job.append_time = log_append_time ? now_ms() : -1;
+            job.out = &rp;
+            job.commit_waiter = commit_waiter ? &commit_waiter : nullptr;
         }
     }
 
-    for (size_t core = 0; core < by_core.size(); ++core) {
-        auto& jobs = by_core[core];
-        if (jobs.empty()) {
-            continue;
+    auto append = [](partition& p, append_job& job) { job.result = append_one(p, job); };
+    co_await svc.partitions.on_leaders(jobs, append);
+    for (auto& job : jobs) {
+        if (job.error != error_code::none) {
+            job.result = {job.error};
+        } else if (job.result.err == error_code::none) {
+            svc.metrics.bytes_in(job.tp.topic, job.data->size());
         }
-        co_await svc.partitions.on_core(core, [&jobs](const auto& find) {
-            for (auto& job : jobs) {
-                job.result = append_one(find(job.tp), job);
-            }
-            return true;
-        });
-        for (auto& job : jobs) {
-            auto& out = job.result;
-            if (out.err == error_code::none) {
-                svc.metrics.bytes_in(job.tp.topic, job.data->size());
-            }
-            job.out->error_code = code(out.err);
-            job.out->base_offset = out.base_offset;
-            job.out->log_append_time_ms = out.log_append_time;
-            job.out->log_start_offset = out.log_start_offset;
-        }
+    }
+    if (commit_waiter) {
+        co_await wait_for_commit(svc, jobs, *commit_waiter, std::chrono::milliseconds(std::max(req.timeout_ms, 0)));
+    }
+    for (auto& job : jobs) {
+        auto& out = job.result;
+        job.out->error_code = code(out.err);
+        job.out->base_offset = out.err == error_code::none ? out.base_offset : -1;
+        job.out->log_append_time_ms = out.log_append_time;
+        job.out->log_start_offset = out.log_start_offset;
     }
     if (req.acks == 0) {
         for (const auto& t : resp.responses) {

@@ -154,6 +154,7 @@ void coordinator_client::apply_fetch(protocol::coordinator_fetch_metadata_respon
         }
         fresh.set_next_offset(offset(resp.snapshot_offset));
         _image = std::move(fresh);
+        _delta.everything = true;
         changed = true;
     }
     if (resp.records) {
@@ -162,6 +163,7 @@ void coordinator_client::apply_fetch(protocol::coordinator_fetch_metadata_respon
             if (failed || at < _image.next_offset()) {
                 return;  // already have it (a batch straddling our position)
             }
+            _delta.add(_image, rec);  // a record that fails reloads everything anyway
             if (auto a = _image.apply(at, rec); !a) {
                 failed = a.error();
                 return;
@@ -173,6 +175,7 @@ void coordinator_client::apply_fetch(protocol::coordinator_fetch_metadata_respon
             TLOG_ERROR("metadata from the coordinator does not apply ({}): reloading",
                        (failed ? failed : r.error()).message());
             _image = metadata_image{};
+            _delta.everything = true;
             changed = true;
         }
     }
@@ -189,6 +192,10 @@ void coordinator_client::publish() {
     if (_on_update) {
         _on_update(_snapshot);
     }
+    if (_on_change) {
+        _on_change(_snapshot, _delta);
+    }
+    _delta.clear();
 }
 
 asio::awaitable<void> coordinator_client::metadata_loop() {
@@ -213,6 +220,7 @@ asio::awaitable<void> coordinator_client::metadata_loop() {
             TLOG_WARN("metadata offset {} is beyond the coordinator's log ({}): reloading", req.from_offset,
                       resp.committed_offset);
             _image = metadata_image{};
+            _delta.everything = true;
             publish();
             continue;
         }

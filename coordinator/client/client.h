@@ -25,6 +25,7 @@
 #include "common/listeners.h"
 #include "common/runtime.h"
 #include "coordinator/client/cluster_snapshot.h"
+#include "coordinator/client/metadata_delta.h"
 #include "coordinator/client/metadata_image.h"
 #include "coordinator/client/rpc.h"
 #include "protocol/error_code.h"
@@ -71,6 +72,10 @@ public:
 
     // Called on the executor after every change of the local image.
     void on_update(update_fn f) { _on_update = std::move(f); }
+    // Same, with what changed since the previous call (the first call's delta says
+    // `everything`), for those who act on changes rather than on whole snapshots.
+    using change_fn = std::function<void(std::shared_ptr<const cluster_snapshot>, const metadata_delta&)>;
+    void on_change(change_fn f) { _on_change = std::move(f); }
     void start();
     // Ends the loops (from any thread); returns at once.
     void stop();
@@ -104,6 +109,8 @@ private:
     metadata_image _image;
     std::shared_ptr<const cluster_snapshot> _snapshot = std::make_shared<cluster_snapshot>();
     update_fn _on_update;
+    change_fn _on_change;
+    metadata_delta _delta = metadata_delta::all();  // since the last publish()
     std::list<asio::steady_timer*> _waiters;  // wait_for_offset and admin queue, woken on change
     std::list<asio::steady_timer*> _sleepers;
     int64_t _broker_epoch = -1;

@@ -219,6 +219,23 @@ TEST_F(log_epochs_test, truncate_and_log_start_keep_the_cache_in_step) {
     EXPECT_TRUE(on_disk().empty());
 }
 
+TEST_F(log_epochs_test, a_new_leader_begins_its_epoch_at_the_log_end) {
+    auto l = open_log();
+    fill(*l);  // ends at 30, epoch 4 the latest
+    ASSERT_TRUE(l->begin_epoch(leader_epoch(7)));
+    EXPECT_EQ(l->epochs().entries(), (entries{e(1, 0), e(2, 10), e(4, 20), e(7, 30)}));
+    EXPECT_EQ(on_disk(), l->epochs().entries()) << "durable before the leader answers anyone";
+    EXPECT_EQ(l->epochs().end_offset_for(leader_epoch(7), l->next_offset()),
+              std::make_pair(leader_epoch(7), offset(30)));
+    ASSERT_TRUE(l->begin_epoch(leader_epoch(6)));  // older: nothing changes
+    ASSERT_TRUE(l->begin_epoch(leader_epoch(8)));  // epoch 7 wrote nothing: 8 takes its place
+    EXPECT_EQ(l->epochs().entries(), (entries{e(1, 0), e(2, 10), e(4, 20), e(8, 30)}));
+    append_ok(*l, {.records = 1, .payload = 39}, 8);
+    EXPECT_EQ(l->epochs().entries(), (entries{e(1, 0), e(2, 10), e(4, 20), e(8, 30)}));
+    l->close();
+    EXPECT_FALSE(l->begin_epoch(leader_epoch(9)));
+}
+
 TEST_F(log_epochs_test, retention_moves_the_first_epoch_up) {
     _cfg.retention_bytes = 1500;
     _cfg.retention_ms = -1;

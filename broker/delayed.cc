@@ -1,0 +1,72 @@
+#include "broker/delayed.h"
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+
+namespace trib::broker {
+
+void waiter::wake() {
+    if (_woken.exchange(true)) {
+        return;  // a wake-up is already on its way
+    }
+    asio::post(_ex, [weak = weak_from_this()] {
+        if (auto self = weak.lock()) {
+            self->_timer.cancel();
+        }
+    });
+}
+
+asio::awaitable<bool> waiter::wait_until(clock::time_point deadline) {
+    // The cancel a wake() posts runs on this executor after it set _woken, so it is never
+    // missed: either it finds the timer waiting, or _woken is seen here first. A cancel left
+    // over from a wake already seen ends a later wait early; the loop waits again.
+    for (;;) {
+        if (_woken.exchange(false)) {
+            co_return true;
+        }
+        if (clock::now() >= deadline) {
+            co_return false;
+        }
+        boost::system::error_code ec;
+        _timer.expires_at(deadline);
+        co_await _timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+}
+
+void watch_list::add(const std::shared_ptr<waiter>& w, std::function<bool()> ready) {
+    for (auto& x : _watches) {
+        if (!x.w.owner_before(w) && !w.owner_before(x.w)) {
+            x.ready = std::move(ready);
+            return;
+        }
+    }
+    _watches.push_back({w, std::move(ready)});
+}
+
+void watch_list::check() {
+    std::erase_if(_watches, [](watch& x) {
+        auto w = x.w.lock();
+        if (!w) {
+            return true;
+        }
+        if (x.ready()) {
+            w->wake();
+            return true;
+        }
+        return false;
+    });
+}
+
+void watch_list::wake_all() {
+    auto all = std::move(_watches);
+    _watches.clear();
+    for (auto& x : all) {
+        if (auto w = x.w.lock()) {
+            w->wake();
+        }
+    }
+}
+
+} // namespace trib::broker

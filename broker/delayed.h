@@ -1,0 +1,72 @@
+#pragma once
+
+// Delayed operations (Kafka's purgatory): a request that must wait for something to happen
+// to a partition (a fetch for bytes, an acks=all produce for the high watermark, later a
+// join or sync for members) waits without holding a thread, until the event or its deadline.
+//
+// Two halves, because a request lives on its connection's core and the partitions it waits
+// on live on their owner cores:
+//   - `waiter`, on the request's core: the request's deadline and wake-up. The request
+//     checks its condition, and when it must wait, registers the waiter with each partition
+//     involved, then `co_await wait_until(deadline)`; woken, it checks again (one hop per
+//     owner core), so the decision is always made against the partitions' current state.
+//   - `watch_list`, on a partition's owner core: the waiters and, for each, the condition
+//     it waits for, cheap to test there (an offset compared with the log end or high
+//     watermark). The partition runs check() after each event (append, high watermark
+//     moved) and wake_all() when its state changes (leadership, stop), so a waiter is woken
+//     only when its condition holds or the answer may have changed.
+#include "common/runtime.h"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <vector>
+
+namespace trib::broker {
+
+class waiter : public std::enable_shared_from_this<waiter> {
+public:
+    using clock = std::chrono::steady_clock;
+
+    explicit waiter(asio::any_io_executor ex) : _ex(ex), _timer(ex) {}
+    waiter(const waiter&) = delete;
+    waiter& operator=(const waiter&) = delete;
+
+    // From any thread: ends the current wait, or the next one if none is under way.
+    void wake();
+    // On the waiter's executor: until wake() or `deadline`. Returns whether it was woken (a
+    // wake that came before the call ends it at once).
+    asio::awaitable<bool> wait_until(clock::time_point deadline);
+
+private:
+    asio::any_io_executor _ex;
+    asio::steady_timer _timer;
+    std::atomic<bool> _woken{false};
+};
+
+// On one core only.
+class watch_list {
+public:
+    // Wakes `w` at the first check() where `ready()` holds, or at wake_all(). A waiter added
+    // again replaces its earlier watch (a request re-registers on every pass).
+    void add(const std::shared_ptr<waiter>& w, std::function<bool()> ready);
+    // After an event: wakes and drops the watches whose condition holds, and drops those whose
+    // request has gone.
+    void check();
+    // The state the conditions were about changed (leadership, the partition stopped): every
+    // waiter looks again.
+    void wake_all();
+    size_t size() const noexcept { return _watches.size(); }
+
+private:
+    struct watch {
+        std::weak_ptr<waiter> w;
+        std::function<bool()> ready;
+    };
+    std::vector<watch> _watches;
+};
+
+} // namespace trib::broker

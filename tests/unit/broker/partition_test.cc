@@ -1,0 +1,140 @@
+#include "broker/partition.h"
+
+#include "protocol/records.h"
+#include "tests/fakes/temp_dir.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
+
+namespace trib::broker {
+namespace {
+
+using protocol::error_code;
+
+coordinator::partition_info state(int32_t leader, int32_t epoch, std::vector<int32_t> isr,
+                                  std::vector<int32_t> replicas = {1, 2, 3}) {
+    coordinator::partition_info p;
+    p.id = partition_id(0);
+    p.leader = node_id(leader);
+    p.epoch = leader_epoch(epoch);
+    p.replicas = std::move(replicas);
+    p.isr = std::move(isr);
+    return p;
+}
+
+class partition_test : public ::testing::Test {
+protected:
+    void SetUp() override {
+        auto l = storage::log::open(_dir.path(), {});
+        ASSERT_TRUE(l) << l.error().message();
+        _p = std::make_unique<partition>(topic_partition{"t", 0}, protocol::uuid{}, std::move(*l), node_id(1));
+    }
+    // Appends `n` records as the leader does and tells the partition.
+    void append(int n) {
+        protocol::batch_builder b;
+        for (int i = 0; i < n; ++i) {
+            b.add("k", "v", 0);
+        }
+        auto data = b.build();
+        ASSERT_TRUE(data);
+        ASSERT_TRUE(_p->log().append(*data, _p->epoch().value()));
+        _p->appended();
+    }
+    bool woken(waiter& w) {
+        std::optional<bool> out;
+        asio::co_spawn(_ctx, [&]() -> asio::awaitable<void> { out = co_await w.wait_until(waiter::clock::now()); },
+                       [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+        _ctx.restart();
+        _ctx.run();
+        return out.value_or(false);
+    }
+
+    fakes::temp_dir _dir;
+    std::unique_ptr<partition> _p;
+    asio::io_context _ctx;
+};
+
+TEST_F(partition_test, a_new_replica_leads_nothing_until_metadata_says) {
+    EXPECT_EQ(_p->role(), replica_role::none);
+    EXPECT_EQ(_p->check_leader(), error_code::not_leader_or_follower);
+}
+
+TEST_F(partition_test, becoming_leader_starts_the_epoch_at_the_log_end) {
+    ASSERT_TRUE(_p->apply(state(1, 0, {1})));
+    append(3);
+    ASSERT_TRUE(_p->apply(state(1, 4, {1})));
+    EXPECT_TRUE(_p->is_leader());
+    EXPECT_EQ(_p->epoch(), leader_epoch(4));
+    ASSERT_EQ(_p->log().epochs().entries().size(), 2u);
+    EXPECT_EQ(_p->log().epochs().entries().back(), (storage::epoch_entry{leader_epoch(4), offset(3)}));
+}
+
+TEST_F(partition_test, client_epochs_are_checked_against_the_leaders) {
+    ASSERT_TRUE(_p->apply(state(1, 5, {1})));
+    EXPECT_EQ(_p->check_leader(-1), error_code::none) << "a client that knows no epoch";
+    EXPECT_EQ(_p->check_leader(5), error_code::none);
+    EXPECT_EQ(_p->check_leader(4), error_code::fenced_leader_epoch);
+    EXPECT_EQ(_p->check_leader(6), error_code::unknown_leader_epoch);
+}
+
+TEST_F(partition_test, a_stale_change_is_ignored) {
+    ASSERT_TRUE(_p->apply(state(1, 5, {1})));
+    EXPECT_FALSE(_p->apply(state(2, 4, {2})));
+    EXPECT_TRUE(_p->is_leader());
+    EXPECT_EQ(_p->epoch(), leader_epoch(5));
+}
+
+TEST_F(partition_test, a_follower_or_an_offline_replica_serves_no_leader_request) {
+    ASSERT_TRUE(_p->apply(state(2, 1, {2, 1})));
+    EXPECT_EQ(_p->role(), replica_role::follower);
+    EXPECT_EQ(_p->leader(), node_id(2));
+    EXPECT_EQ(_p->check_leader(1), error_code::not_leader_or_follower);
+    ASSERT_TRUE(_p->apply(state(-1, 1, {2})));
+    EXPECT_EQ(_p->role(), replica_role::none);
+}
+
+TEST_F(partition_test, a_lone_leaders_high_watermark_follows_its_log_end) {
+    ASSERT_TRUE(_p->apply(state(1, 0, {1})));
+    EXPECT_EQ(_p->high_watermark(), offset(0));
+    append(2);
+    EXPECT_EQ(_p->high_watermark(), offset(2));
+    EXPECT_EQ(_p->log_end(), offset(2));
+}
+
+TEST_F(partition_test, with_followers_in_the_isr_the_high_watermark_waits_for_them) {
+    ASSERT_TRUE(_p->apply(state(1, 0, {1, 2})));
+    append(2);
+    EXPECT_EQ(_p->log_end(), offset(2));
+    EXPECT_EQ(_p->high_watermark(), offset(0)) << "broker 2 has not fetched: nothing is committed";
+    ASSERT_TRUE(_p->apply(state(1, 0, {1})));  // the ISR shrank to the leader
+    EXPECT_EQ(_p->high_watermark(), offset(2));
+}
+
+TEST_F(partition_test, watches_wake_when_the_high_watermark_passes_them) {
+    ASSERT_TRUE(_p->apply(state(1, 0, {1, 2})));
+    auto produce = std::make_shared<waiter>(_ctx.get_executor());
+    auto fetch = std::make_shared<waiter>(_ctx.get_executor());
+    _p->produce_watches().add(produce, [p = _p.get()] { return p->high_watermark() >= offset(1); });
+    _p->fetch_watches().add(fetch, [p = _p.get()] { return p->high_watermark() > offset(0); });
+    append(1);
+    EXPECT_FALSE(woken(*produce)) << "not committed: the ISR's other member lacks it";
+    EXPECT_FALSE(woken(*fetch));
+    ASSERT_TRUE(_p->apply(state(1, 0, {1})));
+    EXPECT_TRUE(woken(*produce));
+    EXPECT_TRUE(woken(*fetch));
+}
+
+TEST_F(partition_test, losing_leadership_or_stopping_wakes_every_waiter) {
+    ASSERT_TRUE(_p->apply(state(1, 0, {1, 2})));
+    auto w = std::make_shared<waiter>(_ctx.get_executor());
+    _p->produce_watches().add(w, [] { return false; });
+    ASSERT_TRUE(_p->apply(state(2, 1, {2})));
+    EXPECT_TRUE(woken(*w)) << "the producer must hear it is no longer the leader";
+    _p->fetch_watches().add(w, [] { return false; });
+    _p->stop();
+    EXPECT_TRUE(woken(*w));
+}
+
+} // namespace
+} // namespace trib::broker
