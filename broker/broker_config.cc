@@ -79,6 +79,18 @@ config::schema make_schema() {
     add("transaction.state.log.replication.factor", type::int32, "3", "Replication factor of the transaction log.");
     add("transaction.state.log.min.isr", type::int32, "2", "min.insync.replicas of the transaction log.");
     add("group.initial.rebalance.delay.ms", type::int32, "3000", "Wait for more members before the first rebalance.");
+    add("replica.lag.time.max.ms", type::int64, "30000",
+        "A follower that has not caught up with the leader's log end for this long leaves the ISR.", at_least(1));
+    add("replica.fetch.max.bytes", type::int32, "1048576", "Bytes a follower asks per partition in a fetch.",
+        at_least(0));
+    add("replica.fetch.response.max.bytes", type::int32, "10485760", "Bytes a follower asks per fetch.",
+        at_least(0));
+    add("replica.fetch.wait.max.ms", type::int32, "500", "How long a follower's fetch waits at the leader for data.",
+        at_least(0));
+    add("replica.fetch.min.bytes", type::int32, "1", "Bytes a follower's fetch waits for.", at_least(1));
+    add("replica.fetch.backoff.ms", type::int32, "1000", "Pause after a failed follower fetch.", at_least(0));
+    add("replica.socket.timeout.ms", type::int32, "30000", "Deadline of a follower's request to a leader.",
+        at_least(1));
     add("controller.quorum.voters", type::string, std::nullopt, "Coordinators: id@host:port,...");
     add("process.roles", type::list, std::nullopt, "Accepted for compatibility (broker, controller).");
     add("controller.listener.names", type::list, std::nullopt, "Accepted for compatibility.");
@@ -223,6 +235,15 @@ broker_config load_broker_config(const config::load_options& opts) {
     }
     l.max_batch_bytes = uint32_t(c.message_max_bytes);
     l.direct_writes = v.get_bool("tributary.log.direct.writes");
+
+    auto& r = c.replication;
+    r.lag_time_max_ms = v.get_int64("replica.lag.time.max.ms");
+    r.fetch_max_bytes = v.get_int32("replica.fetch.max.bytes");
+    r.fetch_response_max_bytes = v.get_int32("replica.fetch.response.max.bytes");
+    r.fetch_wait_max_ms = v.get_int32("replica.fetch.wait.max.ms");
+    r.fetch_min_bytes = v.get_int32("replica.fetch.min.bytes");
+    r.fetch_backoff_ms = v.get_int32("replica.fetch.backoff.ms");
+    r.socket_timeout_ms = v.get_int32("replica.socket.timeout.ms");
 
     c.limits.max_request_bytes = v.get_int32("socket.request.max.bytes");
     c.limits.idle_timeout = std::chrono::milliseconds(v.get_int64("connections.max.idle.ms"));

@@ -17,6 +17,17 @@ namespace trib::broker {
 using net::connection_limits;
 using net::listen_endpoint;
 
+// How followers copy leaders' logs and when they count as in sync (Kafka's replica.* keys).
+struct replication_config {
+    int64_t lag_time_max_ms = 30000;
+    int32_t fetch_max_bytes = 1048576;
+    int32_t fetch_response_max_bytes = 10485760;
+    int32_t fetch_wait_max_ms = 500;
+    int32_t fetch_min_bytes = 1;
+    int32_t fetch_backoff_ms = 1000;
+    int32_t socket_timeout_ms = 30000;
+};
+
 struct broker_config {
     int32_t node_id = 0;
     std::string cluster_id;
@@ -35,6 +46,7 @@ struct broker_config {
     connection_limits limits;
     size_t io_threads = 2;
     std::optional<std::string> rack;
+    replication_config replication;
     config::values raw;                              // everything, for DescribeConfigs
 };
 

@@ -3,10 +3,16 @@
 #include "common/log.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace trib::broker {
 
 using protocol::error_code;
+
+int64_t partition::clock_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
 
 partition::partition(topic_partition tp, protocol::uuid topic_id, std::unique_ptr<storage::log> log, node_id self)
   : _tp(std::move(tp)), _topic_id(topic_id), _log(std::move(log)), _self(self),
@@ -20,6 +26,7 @@ bool partition::apply(const coordinator::partition_info& p) {
     }
     _replicas = p.replicas;
     _isr = p.isr;
+    _pending_isr.reset();  // the coordinator decided: what was in flight is in this state or refused
     if (p.leader == _self) {
         become_leader(p);
     } else {
@@ -34,14 +41,27 @@ void partition::become_leader(const coordinator::partition_info& p) {
     _leader = _self;
     _epoch = p.epoch;
     if (new_term) {
-        _follower_end.clear();
+        // Followers start out caught up as of now (Kafka's rule): a new leader doesn't drop
+        // them before they have had a chance to fetch from it.
+        _followers.clear();
+        for (int32_t b : p.replicas) {
+            if (b != _self.value()) {
+                _followers[b].last_caught_up_ms = clock_ms();
+            }
+        }
+        _epoch_start = _log->next_offset();
         if (auto r = _log->begin_epoch(_epoch); !r) {
             TLOG_ERROR("{}-{}: cannot start leader epoch {}: {}", _tp.topic, _tp.partition, _epoch.value(),
                        r.error().message());
         }
         TLOG_DEBUG("{}-{}: leader at epoch {}", _tp.topic, _tp.partition, _epoch.value());
     }
-    std::erase_if(_follower_end, [&](const auto& kv) { return !p.has_replica(kv.first); });
+    std::erase_if(_followers, [&](const auto& kv) { return !p.has_replica(kv.first); });
+    for (int32_t b : p.replicas) {
+        if (b != _self.value() && !_followers.contains(b)) {
+            _followers[b].last_caught_up_ms = clock_ms();  // added by a reassignment
+        }
+    }
     update_high_watermark();
     _fetch_watches.wake_all();
     _produce_watches.wake_all();
@@ -52,7 +72,7 @@ void partition::become_follower(const coordinator::partition_info& p) {
     _role = p.leader.value() < 0 ? replica_role::none : replica_role::follower;
     _leader = p.leader;
     _epoch = p.epoch;
-    _follower_end.clear();
+    _followers.clear();
     _high_watermark = std::min(_high_watermark, _log->next_offset());
     if (changed) {
         TLOG_DEBUG("{}-{}: {} at epoch {}", _tp.topic, _tp.partition,
@@ -84,12 +104,19 @@ error_code partition::check_leader(int32_t client_epoch) const noexcept {
 
 bool partition::update_high_watermark() {
     offset hw = _log->next_offset();
-    for (int32_t b : _isr) {
-        if (b == _self.value()) {
-            continue;
+    auto count = [&](int32_t b) {
+        if (b != _self.value()) {
+            auto it = _followers.find(b);
+            hw = std::min(hw, it == _followers.end() || it->second.end < offset(0) ? _high_watermark : it->second.end);
         }
-        auto it = _follower_end.find(b);
-        hw = std::min(hw, it == _follower_end.end() ? _high_watermark : it->second);
+    };
+    for (int32_t b : _isr) {
+        count(b);
+    }
+    if (_pending_isr) {
+        for (int32_t b : *_pending_isr) {
+            count(b);
+        }
     }
     if (hw <= _high_watermark) {
         return false;
@@ -104,6 +131,112 @@ void partition::appended() {
     if (!update_high_watermark()) {
         _fetch_watches.check();  // a follower's fetch waits for data past the high watermark
     }
+}
+
+bool partition::follower_fetched(node_id follower, offset fetch_offset, int64_t now_ms) {
+    auto it = _followers.find(follower.value());
+    if (it == _followers.end()) {
+        return false;
+    }
+    auto& f = it->second;
+    offset leader_end = _log->next_offset();
+    if (fetch_offset >= leader_end) {
+        f.last_caught_up_ms = std::max(f.last_caught_up_ms, now_ms);
+    } else if (f.leader_end_at_last_fetch >= offset(0) && fetch_offset >= f.leader_end_at_last_fetch) {
+        f.last_caught_up_ms = std::max(f.last_caught_up_ms, f.last_fetch_ms);
+    }
+    f.leader_end_at_last_fetch = leader_end;
+    f.last_fetch_ms = now_ms;
+    f.end = fetch_offset;
+    update_high_watermark();
+    return true;
+}
+
+offset partition::follower_end(node_id follower) const {
+    auto it = _followers.find(follower.value());
+    return it == _followers.end() ? offset(-1) : it->second.end;
+}
+
+std::optional<std::vector<int32_t>> partition::wanted_isr(int64_t now_ms, int64_t lag_max_ms) const {
+    if (_role != replica_role::leader || _pending_isr) {
+        return std::nullopt;
+    }
+    std::vector<int32_t> isr;
+    bool changed = false;
+    for (int32_t b : _replicas) {
+        bool in = std::find(_isr.begin(), _isr.end(), b) != _isr.end();
+        bool keep = in;
+        if (b != _self.value()) {
+            auto it = _followers.find(b);
+            if (it == _followers.end()) {
+                keep = false;
+            } else if (in) {
+                keep = now_ms - it->second.last_caught_up_ms <= lag_max_ms;
+            } else {
+                keep = it->second.end >= _high_watermark && it->second.end >= _epoch_start;
+            }
+        } else {
+            keep = true;  // the leader is always in its ISR
+        }
+        changed = changed || keep != in;
+        if (keep) {
+            isr.push_back(b);
+        }
+    }
+    // Members the assignment no longer names leave too.
+    for (int32_t b : _isr) {
+        changed = changed || std::find(_replicas.begin(), _replicas.end(), b) == _replicas.end();
+    }
+    if (!changed) {
+        return std::nullopt;
+    }
+    return isr;
+}
+
+void partition::set_pending_isr(std::optional<std::vector<int32_t>> isr) {
+    _pending_isr = std::move(isr);
+    update_high_watermark();
+}
+
+result<void> partition::append_from_leader(std::span<uint8_t> batches, offset leader_high_watermark) {
+    if (!batches.empty()) {
+        if (batches.size() < batch_header::size) {
+            return storage::errc::invalid_batch;
+        }
+        auto h = decode_batch_header(batches.data());
+        if (offset(h.base_offset) != _log->next_offset()) {
+            TLOG_WARN("{}-{}: the leader sent offset {} where this log ends at {}", _tp.topic, _tp.partition,
+                      h.base_offset, _log->next_offset().value());
+            return storage::errc::offset_out_of_range;
+        }
+        auto r = _log->append(batches);  // each batch keeps the leader's epoch
+        if (!r) {
+            return r.error();
+        }
+        // The log checked every batch's framing before appending.
+        for (size_t pos = 0; pos + batch_header::size <= batches.size();) {
+            auto b = decode_batch_header(batches.data() + pos);
+            if (b.has_producer()) {
+                _producers.record(b);
+            }
+            pos += b.total_size();
+        }
+    }
+    _high_watermark = std::max(_high_watermark, std::min(leader_high_watermark, _log->next_offset()));
+    _fetch_watches.check();
+    return success();
+}
+
+result<void> partition::truncate_to(offset end) {
+    if (end >= _log->next_offset()) {
+        return success();
+    }
+    if (auto r = _log->truncate(end); !r) {
+        return r;
+    }
+    _high_watermark = std::min(_high_watermark, _log->next_offset());
+    rebuild_producer_state();  // the producers' last batches may have been in the cut tail
+    return success();
 }
 
 void partition::rebuild_producer_state() {

@@ -22,6 +22,7 @@
 #include "storage/log.h"
 
 #include <map>
+#include <span>
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,6 +73,35 @@ public:
     // After an append as leader: moves the high watermark and wakes waiting fetches and produces.
     void appended();
 
+    // The clock of the follower times below (steady, milliseconds).
+    static int64_t clock_ms();
+    // Leader: a follower fetched from `fetch_offset` (so its log ends there) at `now_ms`.
+    // Moves the high watermark when the follower is in the ISR. Kafka's rule for "caught up":
+    // the fetch reached the log end, or reached the log end as of the follower's previous
+    // fetch (then it was caught up at that fetch's time). Returns false when `follower` holds
+    // no replica here.
+    bool follower_fetched(node_id follower, offset fetch_offset, int64_t now_ms);
+    // Leader: the ISR it should ask the coordinator for, if different from the current one:
+    // members that have not caught up for `lag_max_ms` leave (the leader stays), replicas that
+    // reached the high watermark and this epoch's start join. nullopt while a change is in
+    // flight or nothing should change.
+    std::optional<std::vector<int32_t>> wanted_isr(int64_t now_ms, int64_t lag_max_ms) const;
+    // Leader: an ISR change was sent; until the metadata answers (or it fails: nullopt), the
+    // high watermark counts the joining members too (Kafka's "maximal ISR"), and nothing
+    // else is sent.
+    void set_pending_isr(std::optional<std::vector<int32_t>> isr);
+    const std::optional<std::vector<int32_t>>& pending_isr() const noexcept { return _pending_isr; }
+    // Leader: a follower's log end as its last fetch said (-1: unknown).
+    offset follower_end(node_id follower) const;
+
+    // Follower: appends batches copied from the leader (they keep their offsets and epochs;
+    // the first must start at the log end), then takes the leader's high watermark, capped
+    // by the log end.
+    result<void> append_from_leader(std::span<uint8_t> batches, offset leader_high_watermark);
+    // Follower: cuts a divergent tail (OffsetForLeaderEpoch said where the leader's history
+    // parts from this log), and forgets producer state built from it.
+    result<void> truncate_to(offset end);
+
     // Fetches wait here for data past their offset; acks=all produces for the high watermark.
     watch_list& fetch_watches() noexcept { return _fetch_watches; }
     watch_list& produce_watches() noexcept { return _produce_watches; }
@@ -97,8 +127,16 @@ private:
     std::vector<int32_t> _replicas;
     std::vector<int32_t> _isr;
     offset _high_watermark{0};
-    // Leader: each follower's log end as its last fetch reported it.
-    std::map<int32_t, offset> _follower_end;
+    // Leader: what each follower's fetches said.
+    struct follower_state {
+        offset end{-1};                 // its log end: the offset it last fetched from
+        int64_t last_caught_up_ms = 0;  // when it last had everything this log had
+        int64_t last_fetch_ms = 0;
+        offset leader_end_at_last_fetch{-1};
+    };
+    std::map<int32_t, follower_state> _followers;
+    std::optional<std::vector<int32_t>> _pending_isr;
+    offset _epoch_start{0};  // where this leader's epoch began in the log
     watch_list _fetch_watches;
     watch_list _produce_watches;
     producer_state _producers;

@@ -20,30 +20,59 @@ struct partition_read {
     int64_t log_start_offset = -1;
     protocol::record_set records;
     size_t bytes = 0;
+    // The fetcher's log parts from this one's (v12+ LastFetchedEpoch): where to truncate to.
+    std::optional<std::pair<leader_epoch, offset>> diverging;
 };
 
 struct read_job : partition_job {
     int64_t fetch_offset = 0;
+    int32_t last_fetched_epoch = -1;
     int32_t partition_max_bytes = 0;
     protocol::fetch_response::partition_data* out = nullptr;
     partition_read result;
 };
 
+// Who is fetching: a consumer reads below the high watermark, a follower (a broker's
+// replica id) up to the log end, and its fetch offset tells the leader how far it has copied.
+struct fetcher {
+    int32_t replica_id = -1;
+    int64_t now_ms = 0;
+    bool is_follower() const noexcept { return replica_id >= 0; }
+};
+
 // Reads one partition on its owner core, as leader. When there is nothing to read yet and
 // `w` is set, watches for data past the fetch offset.
-partition_read read_partition(partition& p, int64_t fetch_offset, size_t max_bytes, const std::shared_ptr<waiter>* w) {
+partition_read read_partition(partition& p, const read_job& job, size_t max_bytes, const fetcher& who,
+                              const std::shared_ptr<waiter>* w) {
     partition_read out;
     auto& log = p.log();
+    offset at(job.fetch_offset);
+    if (who.is_follower() && !p.follower_fetched(node_id(who.replica_id), at, who.now_ms)) {
+        TLOG_WARN("{}-{}: broker {} fetched as a follower but holds no replica here", job.tp.topic, job.tp.partition,
+                  who.replica_id);
+        out.err = error_code::not_leader_or_follower;
+        return out;
+    }
     offset hw = p.high_watermark();
+    offset end = who.is_follower() ? p.log_end() : hw;  // what this fetcher may read up to
     out.high_watermark = hw.value();
     out.log_start_offset = log.log_start_offset().value();
-    if (fetch_offset < out.log_start_offset || fetch_offset > hw.value()) {
+    if (at < log.log_start_offset() || at > end) {
         out.err = error_code::offset_out_of_range;
         return out;
     }
-    log.note_reader(offset(fetch_offset));
-    if (fetch_offset < hw.value() && max_bytes > 0) {
-        auto r = log.read(offset(fetch_offset), max_bytes, hw);
+    if (job.last_fetched_epoch >= 0) {
+        // The fetcher's last batch was written in that epoch: if this log's history of it
+        // ends earlier, or under another epoch, its log has parted from this one there.
+        auto [e, e_end] = log.epochs().end_offset_for(leader_epoch(job.last_fetched_epoch), log.next_offset());
+        if (e.value() != job.last_fetched_epoch || e_end < at) {
+            out.diverging = {e, e_end};
+            return out;
+        }
+    }
+    log.note_reader(at);
+    if (at < end && max_bytes > 0) {
+        auto r = log.read(at, max_bytes, end);
         if (!r) {
             out.err = r.error() == storage::errc::offset_out_of_range ? error_code::offset_out_of_range
                                                                       : error_code::kafka_storage_error;
@@ -55,7 +84,11 @@ partition_read read_partition(partition& p, int64_t fetch_offset, size_t max_byt
         }
     }
     if (out.bytes == 0 && w) {
-        p.fetch_watches().add(*w, [&p, at = offset(fetch_offset)] { return p.high_watermark() > at; });
+        if (who.is_follower()) {
+            p.fetch_watches().add(*w, [&p, at] { return p.log_end() > at; });
+        } else {
+            p.fetch_watches().add(*w, [&p, at] { return p.high_watermark() > at; });
+        }
     }
     return out;
 }
@@ -99,20 +132,22 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
                 job.tp = {ft.topic, fp.partition};
                 job.client_epoch = fp.current_leader_epoch;
                 job.fetch_offset = fp.fetch_offset;
+                job.last_fetched_epoch = fp.last_fetched_epoch;
                 job.partition_max_bytes = fp.partition_max_bytes;
                 job.out = &rp;
             }
         }
         size_t total = 0;
         const std::shared_ptr<waiter>* watch = may_wait ? &w : nullptr;
-        auto read = [&total, response_max, watch](partition& p, read_job& job) {
+        fetcher who{req.replica_id, partition::clock_ms()};
+        auto read = [&total, response_max, watch, &who](partition& p, read_job& job) {
             // The first partition with data may exceed the limits, so a consumer always makes
             // progress past a batch bigger than its fetch size (KIP-74). Jobs of one core run
             // in order, cores one after the other: `total` is never touched by two at once.
             size_t room = total == 0 ? size_t(std::max(job.partition_max_bytes, 1))
                                      : std::min(size_t(std::max(job.partition_max_bytes, 0)),
                                                 response_max > total ? response_max - total : 0);
-            job.result = read_partition(p, job.fetch_offset, room, watch);
+            job.result = read_partition(p, job, room, who, watch);
             total += job.result.bytes;
         };
         co_await svc.partitions.on_leaders(jobs, read);
@@ -132,6 +167,11 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
             rp.high_watermark = r.high_watermark;
             rp.last_stable_offset = r.high_watermark;
             rp.log_start_offset = r.log_start_offset;
+            if (r.diverging) {
+                rp.diverging_epoch.epoch = r.diverging->first.value();
+                rp.diverging_epoch.end_offset = r.diverging->second.value();
+                any_error = true;  // answered at once: the fetcher must truncate first
+            }
             rp.records = std::move(r.records);
             if (r.bytes > 0) {
                 sent.emplace_back(&job.tp.topic, r.bytes);

@@ -136,5 +136,83 @@ TEST_F(partition_test, losing_leadership_or_stopping_wakes_every_waiter) {
     EXPECT_TRUE(woken(*w));
 }
 
+TEST_F(partition_test, followers_fetches_move_the_high_watermark) {
+    ASSERT_TRUE(_p->apply(state(1, 0, {1, 2, 3})));
+    append(4);
+    int64_t now = partition::clock_ms();
+    EXPECT_TRUE(_p->follower_fetched(node_id(2), offset(4), now));
+    EXPECT_EQ(_p->high_watermark(), offset(0)) << "3 has fetched nothing yet";
+    EXPECT_TRUE(_p->follower_fetched(node_id(3), offset(2), now));
+    EXPECT_EQ(_p->high_watermark(), offset(2)) << "the smallest log end in the ISR";
+    EXPECT_TRUE(_p->follower_fetched(node_id(3), offset(4), now));
+    EXPECT_EQ(_p->high_watermark(), offset(4));
+    EXPECT_FALSE(_p->follower_fetched(node_id(7), offset(4), now)) << "7 holds no replica";
+}
+
+TEST_F(partition_test, a_laggard_leaves_the_isr_and_a_caught_up_replica_joins) {
+    ASSERT_TRUE(_p->apply(state(1, 0, {1, 2, 3})));
+    int64_t t0 = partition::clock_ms();
+    append(4);
+    _p->follower_fetched(node_id(2), offset(4), t0 + 10);  // caught up
+    _p->follower_fetched(node_id(3), offset(1), t0 + 10);  // behind
+    EXPECT_FALSE(_p->wanted_isr(t0 + 1000, 30000)) << "nobody has lagged for 30 s yet";
+    append(1);
+    _p->follower_fetched(node_id(2), offset(5), t0 + 20000);
+    auto isr = _p->wanted_isr(t0 + 40000, 30000);
+    ASSERT_TRUE(isr);
+    EXPECT_EQ(*isr, (std::vector<int32_t>{1, 2})) << "3 has not caught up since it became follower";
+
+    _p->set_pending_isr(*isr);
+    EXPECT_FALSE(_p->wanted_isr(t0 + 40000, 30000)) << "one change in flight at a time";
+    ASSERT_TRUE(_p->apply(state(1, 0, {1, 2})));  // the coordinator took it
+    EXPECT_FALSE(_p->pending_isr());
+    EXPECT_EQ(_p->high_watermark(), offset(5));
+
+    _p->follower_fetched(node_id(3), offset(4), t0 + 41000);
+    EXPECT_FALSE(_p->wanted_isr(t0 + 41000, 30000)) << "below the high watermark: not back yet";
+    _p->follower_fetched(node_id(3), offset(5), t0 + 42000);
+    isr = _p->wanted_isr(t0 + 42000, 30000);
+    ASSERT_TRUE(isr);
+    EXPECT_EQ(*isr, (std::vector<int32_t>{1, 2, 3}));
+}
+
+TEST_F(partition_test, a_joining_member_counts_for_the_high_watermark_while_its_change_is_in_flight) {
+    ASSERT_TRUE(_p->apply(state(1, 0, {1})));
+    append(3);
+    EXPECT_EQ(_p->high_watermark(), offset(3));
+    append(2);
+    _p->follower_fetched(node_id(2), offset(3), partition::clock_ms());
+    _p->set_pending_isr(std::vector<int32_t>{1, 2});
+    EXPECT_EQ(_p->high_watermark(), offset(5)) << "it never goes back";
+    append(1);
+    EXPECT_EQ(_p->high_watermark(), offset(5)) << "2 has 3 of 6: the maximal ISR holds it at 5";
+    _p->follower_fetched(node_id(2), offset(6), partition::clock_ms());
+    EXPECT_EQ(_p->high_watermark(), offset(6));
+}
+
+TEST_F(partition_test, a_follower_appends_what_the_leader_sent_at_its_offsets) {
+    ASSERT_TRUE(_p->apply(state(2, 3, {2, 1})));
+    protocol::batch_builder b;
+    b.add("k", "v", 0).add("k", "v", 0);
+    auto data = b.build();
+    ASSERT_TRUE(data);
+    set_partition_leader_epoch(data->data(), 3);
+    ASSERT_TRUE(_p->append_from_leader(*data, offset(1)));
+    EXPECT_EQ(_p->log_end(), offset(2));
+    EXPECT_EQ(_p->high_watermark(), offset(1)) << "the leader's";
+    EXPECT_EQ(_p->log().epochs().latest_epoch(), leader_epoch(3)) << "the batch's epoch";
+
+    auto again = b.build();  // base offset 0 again: not where this log ends
+    ASSERT_TRUE(again);
+    EXPECT_FALSE(_p->append_from_leader(*again, offset(2)));
+    EXPECT_EQ(_p->log_end(), offset(2));
+
+    ASSERT_TRUE(_p->append_from_leader({}, offset(9)));
+    EXPECT_EQ(_p->high_watermark(), offset(2)) << "capped by this log's end";
+    ASSERT_TRUE(_p->truncate_to(offset(0)));
+    EXPECT_EQ(_p->log_end(), offset(0));
+    EXPECT_EQ(_p->high_watermark(), offset(0));
+}
+
 } // namespace
 } // namespace trib::broker
