@@ -129,7 +129,12 @@ public:
         for (const auto& k : resp.api_keys) {
             _ranges.push_back({k.api_key, k.min_version, k.max_version});
         }
-        std::sort(_ranges.begin(), _ranges.end(), [](const range& a, const range& b) { return a.key < b.key; });
+        // A key listed twice (a broken broker) counts once, as first listed.
+        auto by_key = [](const range& a, const range& b) { return a.key < b.key; };
+        std::stable_sort(_ranges.begin(), _ranges.end(), by_key);
+        _ranges.erase(std::unique(_ranges.begin(), _ranges.end(),
+                                  [](const range& a, const range& b) { return a.key == b.key; }),
+                      _ranges.end());
     }
 
     bool empty() const noexcept { return _ranges.empty(); }

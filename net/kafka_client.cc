@@ -73,20 +73,22 @@ struct kafka_client::link : std::enable_shared_from_this<kafka_client::link> {
         in_flight.clear();
     }
 
-    static asio::awaitable<void> write_loop(std::shared_ptr<link> self);
-    static asio::awaitable<void> read_loop(std::shared_ptr<link> self);
+    asio::awaitable<void> write_loop();
+    asio::awaitable<void> read_loop();
     void start() {
+        auto self = shared_from_this();
         auto ex = socket.get_executor();
-        asio::co_spawn(ex, write_loop(shared_from_this()),
+        asio::co_spawn(ex, [self]() { return self->write_loop(); },
                        [](std::exception_ptr e) { log_failed_coroutine(e, "kafka client writer"); });
-        asio::co_spawn(ex, read_loop(shared_from_this()),
+        asio::co_spawn(ex, [self]() { return self->read_loop(); },
                        [](std::exception_ptr e) { log_failed_coroutine(e, "kafka client reader"); });
     }
 };
 
 // Writes whatever is queued in one gathered write, so pipelined calls made together leave
 // together.
-asio::awaitable<void> kafka_client::link::write_loop(std::shared_ptr<link> self) {
+asio::awaitable<void> kafka_client::link::write_loop() {
+    auto self = shared_from_this();
     std::vector<bytes> batch;
     std::vector<asio::const_buffer> buffers;
     while (!self->dead) {
@@ -127,7 +129,8 @@ std::string read_failure(const error_code& ec, bool mid_frame) {
 }
 } // namespace
 
-asio::awaitable<void> kafka_client::link::read_loop(std::shared_ptr<link> self) {
+asio::awaitable<void> kafka_client::link::read_loop() {
+    auto self = shared_from_this();
     uint8_t prefix[4];
     while (!self->dead) {
         error_code ec;
@@ -322,9 +325,11 @@ asio::awaitable<result<void>> kafka_client::open_link(clock::time_point deadline
             l->socket.close(ignored);
         }
     });
+    // Named, not temporaries in the co_await: see the g++ 12 note in broker/README.md.
+    const std::string host = _target.host;
+    const std::string service = std::to_string(_target.port);
     error_code ec;
-    auto endpoints = co_await _resolver.async_resolve(_target.host, std::to_string(_target.port),
-                                                      redirect_error(use_awaitable, ec));
+    auto endpoints = co_await _resolver.async_resolve(host, service, redirect_error(use_awaitable, ec));
     if (!ec && !_closed) {
         co_await asio::async_connect(l->socket, endpoints, redirect_error(use_awaitable, ec));
     }
