@@ -3,25 +3,16 @@ it negotiates versions with ApiVersions, pipelines Metadata and Fetch on one con
 the record batches it fetches are the ones a stock producer wrote, whole and in order. A
 broker that is not there is a clear error, not a hang."""
 import json
-import os
 import subprocess
 
 from confluent_kafka import Producer
 
-from harness import SOURCE_DIR, admin_create_topic, free_port
-
-
-def probe_binary():
-    path = os.environ.get("TRIB_CLIENT_PROBE") or str(SOURCE_DIR / "build" / "tests" / "integration" /
-                                                       "tributary-client-probe")
-    if not os.access(path, os.X_OK):
-        raise RuntimeError(f"{path} not found: build tributary-client-probe or set TRIB_CLIENT_PROBE")
-    return path
+from harness import admin_create_topic, free_port, tool_binary
 
 
 def probe(address, topic, partition):
-    return subprocess.run([probe_binary(), address, topic, str(partition)], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([tool_binary("tributary-client-probe", "TRIB_CLIENT_PROBE"), address, topic,
+                           str(partition)], capture_output=True, text=True, timeout=60)
 
 
 def test_fetches_what_a_producer_wrote(broker):

@@ -242,6 +242,48 @@ protected:
         co_return co_await c.call<metadata_response>(req, version, timeout);
     }
 
+    // Calls Metadata with each request at once (each call its own coroutine) and waits for all.
+    static asio::awaitable<std::vector<result<metadata_response>>> ask_together(
+        kafka_client& c, const std::vector<metadata_request>& reqs, std::chrono::milliseconds timeout) {
+        auto ex = co_await asio::this_coro::executor;
+        std::vector<result<metadata_response>> got(reqs.size(), client_errc::not_connected);
+        size_t done = 0;
+        asio::steady_timer all_done(ex, std::chrono::steady_clock::time_point::max());
+        for (size_t i = 0; i < reqs.size(); ++i) {
+            asio::co_spawn(
+                ex,
+                [&, i]() -> asio::awaitable<void> {
+                    got[i] = co_await ask(c, reqs[i], timeout);
+                    if (++done == reqs.size()) {
+                        all_done.cancel();
+                    }
+                },
+                asio::detached);
+        }
+        boost::system::error_code ec;
+        while (done < reqs.size()) {
+            co_await all_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
+        co_return got;
+    }
+
+    // What a call asking `what` got, and then an ordinary call after it on the same client.
+    struct two_calls {
+        result<metadata_response> first = client_errc::not_connected;
+        result<metadata_response> then = client_errc::not_connected;
+    };
+    two_calls call_then_another(const char* what, std::chrono::milliseconds timeout = 10s) {
+        two_calls out;
+        run([&](const asio::any_io_executor& ex) -> asio::awaitable<void> {
+            kafka_client c(ex, {"127.0.0.1", port}, options());
+            const auto req = topics({what});
+            out.first = co_await ask(c, req, timeout);
+            const auto fine = topics({"fine"});
+            out.then = co_await ask(c, fine);
+        });
+        return out;
+    }
+
     fake_broker broker;
     io_pool pool{1};
     server srv{pool, broker, connection_limits{}};
@@ -254,32 +296,19 @@ TEST_F(kafka_client_test, pipelined_calls_are_answered_each_with_its_own_respons
     constexpr size_t n = 5;
     broker.gate_size = n;
     start_server();
-    std::vector<result<metadata_response>> got(n, client_errc::not_connected);
+    std::vector<result<metadata_response>> got;
     bool connected_after = false;
     run([&](const asio::any_io_executor& ex) -> asio::awaitable<void> {
         kafka_client c(ex, {"127.0.0.1", port}, options());
-        size_t done = 0;
-        asio::steady_timer all_done(ex, std::chrono::steady_clock::time_point::max());
+        std::vector<metadata_request> reqs;
         for (size_t i = 0; i < n; ++i) {
-            asio::co_spawn(
-                ex,
-                [&, i]() -> asio::awaitable<void> {
-                    const std::string id = "id-" + std::to_string(i);
-                    metadata_request req = topics({"gate"});
-                    req.topics->emplace_back().name = id;
-                    got[i] = co_await ask(c, req, 20s);
-                    if (++done == n) {
-                        all_done.cancel();
-                    }
-                },
-                asio::detached);
+            reqs.push_back(topics({"gate"}));
+            reqs.back().topics->emplace_back().name = "id-" + std::to_string(i);
         }
-        boost::system::error_code ec;
-        while (done < n) {
-            co_await all_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        }
+        got = co_await ask_together(c, reqs, 20s);
         connected_after = c.connected();
     });
+    ASSERT_EQ(got.size(), n);
     for (size_t i = 0; i < n; ++i) {
         ASSERT_TRUE(got[i]) << "call " << i << ": " << got[i].error().message();
         EXPECT_EQ(names_of(*got[i]), (std::vector<std::string>{"gate", "id-" + std::to_string(i)}));
@@ -309,53 +338,29 @@ TEST_F(kafka_client_test, flexible_and_older_versions_use_their_header_versions)
 
 TEST_F(kafka_client_test, a_call_past_its_deadline_times_out_and_the_next_reconnects) {
     start_server();
-    result<metadata_response> late = client_errc::not_connected;
-    result<metadata_response> after = client_errc::not_connected;
-    run([&](const asio::any_io_executor& ex) -> asio::awaitable<void> {
-        kafka_client c(ex, {"127.0.0.1", port}, options());
-        const auto stuck = topics({"forever"});
-        late = co_await ask(c, stuck, 200ms);
-        const auto fine = topics({"x"});
-        after = co_await ask(c, fine);
-    });
-    ASSERT_FALSE(late);
-    EXPECT_EQ(late.error(), make_error_code(client_errc::timed_out));
-    ASSERT_TRUE(after) << after.error().message();
-    EXPECT_EQ(names_of(*after), std::vector<std::string>{"x"});
+    auto r = call_then_another("forever", 200ms);
+    ASSERT_FALSE(r.first);
+    EXPECT_EQ(r.first.error(), make_error_code(client_errc::timed_out));
+    ASSERT_TRUE(r.then) << r.then.error().message();
+    EXPECT_EQ(names_of(*r.then), std::vector<std::string>{"fine"});
     EXPECT_EQ(broker.api_versions_count(), 2u) << "the late call's connection was closed";
 }
 
 TEST_F(kafka_client_test, the_server_closing_fails_every_outstanding_call_and_the_next_reconnects) {
     start_server();
-    std::vector<result<metadata_response>> outstanding(3, client_errc::not_connected);
+    std::vector<result<metadata_response>> outstanding;
     result<metadata_response> after = client_errc::not_connected;
     run([&](const asio::any_io_executor& ex) -> asio::awaitable<void> {
         kafka_client c(ex, {"127.0.0.1", port}, options());
         if (auto ok = co_await c.connect(10s); !ok) {
             co_return;
         }
-        size_t done = 0;
-        asio::steady_timer all_done(ex, std::chrono::steady_clock::time_point::max());
-        const char* what[] = {"forever", "forever", "close"};
-        for (size_t i = 0; i < 3; ++i) {
-            asio::co_spawn(
-                ex,
-                [&, i]() -> asio::awaitable<void> {
-                    const auto req = topics({what[i]});
-                    outstanding[i] = co_await ask(c, req, 20s);
-                    if (++done == 3) {
-                        all_done.cancel();
-                    }
-                },
-                asio::detached);
-        }
-        boost::system::error_code ec;
-        while (done < 3) {
-            co_await all_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        }
+        const std::vector<metadata_request> reqs{topics({"forever"}), topics({"forever"}), topics({"close"})};
+        outstanding = co_await ask_together(c, reqs, 20s);
         const auto fine = topics({"y"});
         after = co_await ask(c, fine);
     });
+    ASSERT_EQ(outstanding.size(), 3u);
     for (size_t i = 0; i < 3; ++i) {
         ASSERT_FALSE(outstanding[i]) << "call " << i;
         EXPECT_EQ(outstanding[i].error(), make_error_code(client_errc::connection_lost)) << "call " << i;
@@ -367,41 +372,24 @@ TEST_F(kafka_client_test, the_server_closing_fails_every_outstanding_call_and_th
 
 TEST_F(kafka_client_test, an_undecodable_body_fails_that_call_only) {
     start_server();
-    result<metadata_response> bad = client_errc::not_connected;
-    result<metadata_response> after = client_errc::not_connected;
-    run([&](const asio::any_io_executor& ex) -> asio::awaitable<void> {
-        kafka_client c(ex, {"127.0.0.1", port}, options());
-        const auto garbage = topics({"garbage"});
-        bad = co_await ask(c, garbage);
-        const auto fine = topics({"z"});
-        after = co_await ask(c, fine);
-    });
-    ASSERT_FALSE(bad);
-    EXPECT_EQ(bad.error(), make_error_code(client_errc::bad_response));
-    ASSERT_TRUE(after) << after.error().message();
+    auto r = call_then_another("garbage");
+    ASSERT_FALSE(r.first);
+    EXPECT_EQ(r.first.error(), make_error_code(client_errc::bad_response));
+    ASSERT_TRUE(r.then) << r.then.error().message();
     EXPECT_EQ(broker.api_versions_count(), 1u) << "the framing was intact: the connection stays";
 }
 
 TEST_F(kafka_client_test, an_oversized_frame_or_a_wrong_correlation_id_fails_the_connection) {
     start_server();
-    std::vector<result<metadata_response>> bad;
-    std::vector<result<metadata_response>> after;
-    run([&](const asio::any_io_executor& ex) -> asio::awaitable<void> {
-        kafka_client c(ex, {"127.0.0.1", port}, options());
-        for (const char* what : {"oversize", "wrong-corr"}) {
-            const auto req = topics({what});
-            bad.push_back(co_await ask(c, req));
-            const auto fine = topics({"ok"});
-            after.push_back(co_await ask(c, fine));
-        }
-    });
-    ASSERT_EQ(bad.size(), 2u);
-    for (size_t i = 0; i < 2; ++i) {
-        ASSERT_FALSE(bad[i]) << i;
-        EXPECT_EQ(bad[i].error(), make_error_code(client_errc::bad_response)) << i;
-        ASSERT_TRUE(after[i]) << i << ": " << after[i].error().message();
+    size_t connections = 0;
+    for (const char* what : {"oversize", "wrong-corr"}) {
+        auto r = call_then_another(what);
+        ASSERT_FALSE(r.first) << what;
+        EXPECT_EQ(r.first.error(), make_error_code(client_errc::bad_response)) << what;
+        ASSERT_TRUE(r.then) << what << ": " << r.then.error().message();
+        EXPECT_EQ(broker.api_versions_count() - connections, 2u) << what << ": the bad frame cost a connection";
+        connections = broker.api_versions_count();
     }
-    EXPECT_EQ(broker.api_versions_count(), 3u) << "each bad frame cost a connection";
 }
 
 TEST_F(kafka_client_test, versions_are_negotiated_with_an_older_broker) {
