@@ -229,6 +229,9 @@ result<void> kafka_client::check_version(int16_t api_key, int16_t version, int16
     if (version < ours_min || version > ours_max) {
         return client_errc::unsupported_version;
     }
+    if (!_options.ask_api_versions) {
+        return success();
+    }
     auto best = _versions.version_for(api_key, version);
     if (!best || *best != version) {
         return client_errc::unsupported_version;
@@ -344,7 +347,10 @@ asio::awaitable<result<void>> kafka_client::open_link(clock::time_point deadline
     }
     l->socket.set_option(tcp::no_delay(true), ec);
     l->start();
-    auto agreed = co_await negotiate(l, attempt_deadline);
+    result<void> agreed;
+    if (_options.ask_api_versions) {
+        agreed = co_await negotiate(l, attempt_deadline);
+    }
     if (!agreed) {
         if (_closed) {
             co_return client_errc::closed;

@@ -11,7 +11,8 @@
 //
 // - Connecting resolves the host, connects and asks ApiVersions (v3, falling back as the
 //   broker's v0-layout refusal says), all within options.connect_timeout and the caller's
-//   deadline. Calls made meanwhile share that one attempt.
+//   deadline. Calls made meanwhile share that one attempt. A peer without ApiVersions (the
+//   coordinator) is reached with options.ask_api_versions = false.
 // - Calls are pipelined: each is written at once, several wait for answers together, and the
 //   broker answers in request order, so the reader hands each frame to the oldest call and
 //   fails the connection if its correlation id is another.
@@ -55,6 +56,9 @@ struct kafka_client_options {
     std::chrono::milliseconds reconnect_backoff{50};         // reconnect.backoff.ms
     std::chrono::milliseconds reconnect_backoff_max{1000};   // reconnect.backoff.max.ms
     int32_t max_response_bytes = 100 * 1024 * 1024;          // a bigger size prefix fails the connection
+    // false for a peer that serves no ApiVersions (the coordinator's private APIs): nothing is
+    // negotiated, call() checks only this build's range and version_for() is not_connected.
+    bool ask_api_versions = true;
 };
 
 class kafka_client {

@@ -453,6 +453,27 @@ TEST_F(kafka_client_test, an_api_versions_error_fails_the_connection_attempt_wit
     EXPECT_NE(why.find("CLUSTER_AUTHORIZATION_FAILED"), std::string::npos) << why;
 }
 
+TEST_F(kafka_client_test, without_api_versions_only_our_own_range_is_checked) {
+    start_server();
+    result<metadata_response> in_range = client_errc::not_connected;
+    result<metadata_response> out_of_range = client_errc::not_connected;
+    result<int16_t> version = 0;
+    run([&](const asio::any_io_executor& ex) -> asio::awaitable<void> {
+        auto o = options();
+        o.ask_api_versions = false;
+        kafka_client c(ex, {"127.0.0.1", port}, o);
+        const auto req = topics({"q"});
+        in_range = co_await ask(c, req, 10s, 4);
+        out_of_range = co_await ask(c, req, 10s, metadata_request::max_version + 1);
+        version = c.version_for(metadata_request::api_key, 4);
+    });
+    ASSERT_TRUE(in_range) << in_range.error().message();
+    EXPECT_EQ(names_of(*in_range), std::vector<std::string>{"q"});
+    EXPECT_EQ(out_of_range.error(), make_error_code(client_errc::unsupported_version));
+    EXPECT_EQ(version.error(), make_error_code(client_errc::not_connected));
+    EXPECT_EQ(broker.api_versions_count(), 0u);
+}
+
 // A port nothing listens on: bound, then closed.
 uint16_t closed_port() {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
