@@ -3,6 +3,7 @@ it negotiates versions with ApiVersions, pipelines Metadata and Fetch on one con
 the record batches it fetches are the ones a stock producer wrote, whole and in order. A
 broker that is not there is a clear error, not a hang."""
 import json
+import os
 import subprocess
 
 from confluent_kafka import Producer
@@ -19,8 +20,10 @@ def test_fetches_what_a_producer_wrote(broker):
     admin_create_topic(broker.bootstrap, "probed", 2)
     producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "linger.ms": 5,
                          "compression.type": "lz4"})
-    for i in range(300):
-        producer.produce("probed", key=f"k{i}", value=f"value-{i}" * (1 + i % 7), partition=1)
+    # Random values, so the batches stay big: the answer (about 1 MB) goes out with sendfile
+    # and arrives in many reads.
+    for i in range(1000):
+        producer.produce("probed", key=f"k{i}", value=os.urandom(700).hex(), partition=1)
         if i % 100 == 99:
             producer.flush(30)  # several batches, not one
     assert producer.flush(30) == 0
@@ -33,10 +36,11 @@ def test_fetches_what_a_producer_wrote(broker):
     assert got["fetch_version"] == 12
     assert got["leader"] == broker.node_id
     assert got["error_code"] == 0
-    assert got["high_watermark"] == 300
-    assert got["records"] == 300
-    assert got["next_offset"] == 300
-    assert got["batches"] >= 3
+    assert got["high_watermark"] == 1000
+    assert got["records"] == 1000
+    assert got["next_offset"] == 1000
+    assert got["batches"] >= 10
+    assert got["record_bytes"] > 1000 * 700
 
     empty = probe(broker.bootstrap, "probed", 0)
     assert empty.returncode == 0, empty.stderr

@@ -6,7 +6,9 @@
 
 #include "net/dispatcher.h"
 #include "net/server.h"
+#include "protocol/messages/fetch.h"
 #include "protocol/messages/metadata.h"
+#include "protocol/records.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -52,6 +54,9 @@ public:
         }
         if (h.api_key == protocol::api_versions_key) {
             co_return respond{api_versions(h)};
+        }
+        if (h.api_key == protocol::fetch_request::api_key) {
+            co_return respond{fetch(h)};
         }
         if (h.api_key != metadata_request::api_key) {
             co_return close_connection{"unexpected API"};
@@ -130,6 +135,21 @@ public:
         return finish(w);
     }
 
+    // A Fetch answer: partition 0 with fetch_records, whatever was asked.
+    outgoing_frame fetch(const protocol::request_header& h) const {
+        protocol::fetch_response resp;
+        auto& t = resp.responses.emplace_back();
+        t.topic = "t";
+        auto& p = t.partitions.emplace_back();
+        p.high_watermark = 1000;
+        p.records = protocol::record_set{fetch_records, {}};
+        protocol::writer w;
+        w.write_int32(0);
+        protocol::encode_response_header(w, h.correlation_id, protocol::response_header_version(h.api_key, h.api_version));
+        resp.encode(w, h.api_version);
+        return finish(w);
+    }
+
     static outgoing_frame echo(const protocol::request_header& h, const metadata_request& req, int32_t correlation_id) {
         metadata_response resp;
         for (const auto& t : *req.topics) {
@@ -164,8 +184,9 @@ public:
 
     // Set before the server starts.
     std::map<int16_t, std::pair<int16_t, int16_t>> served{
-        {protocol::api_versions_key, {0, 3}}, {metadata_request::api_key, {0, 12}}};
+        {protocol::api_versions_key, {0, 3}}, {metadata_request::api_key, {0, 12}}, {1, {4, 12}}};
     bool refuse_api_versions = false;
+    bytes fetch_records;
     size_t gate_size = 1;
 
     std::mutex mu;
@@ -451,6 +472,65 @@ TEST_F(kafka_client_test, an_api_versions_error_fails_the_connection_attempt_wit
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error(), make_error_code(client_errc::not_connected));
     EXPECT_NE(why.find("CLUSTER_AUTHORIZATION_FAILED"), std::string::npos) << why;
+}
+
+// A Fetch answer's records come as the leader sent them, in one buffer, however big (here
+// past the reader's first 64 KiB); a last batch cut short is what record_set_iterator leaves
+// for the next fetch.
+TEST_F(kafka_client_test, fetched_records_arrive_in_one_buffer_and_a_cut_last_batch_is_left_out) {
+    bytes whole;
+    size_t first_two = 0;  // bytes of the two whole batches
+    const std::string value(1000, 'v');
+    for (int64_t base = 0; base < 300; base += 100) {
+        protocol::batch_options o;
+        o.base_offset = base;
+        protocol::batch_builder b(o);
+        for (int i = 0; i < 100; ++i) {
+            b.add(std::to_string(base + i), value, 1700000000000 + i);
+        }
+        auto batch = b.build();
+        ASSERT_TRUE(batch);
+        whole.insert(whole.end(), batch->begin(), batch->end());
+        if (base == 100) {
+            first_two = whole.size();
+        }
+    }
+    broker.fetch_records = bytes(whole.begin(), whole.end() - 10);
+    start_server();
+    result<protocol::fetch_response> got = client_errc::not_connected;
+    run([&](const asio::any_io_executor& ex) -> asio::awaitable<void> {
+        kafka_client c(ex, {"127.0.0.1", port}, options());
+        if (auto ok = co_await c.connect(10s); !ok) {
+            co_return;
+        }
+        protocol::fetch_request req;
+        req.replica_id = 2;
+        auto& p = req.topics.emplace_back();
+        p.topic = "t";
+        p.partitions.emplace_back().partition_max_bytes = 1 << 20;
+        got = co_await c.call<protocol::fetch_response>(req, 12, 10s);
+    });
+    ASSERT_TRUE(got) << got.error().message();
+    ASSERT_EQ(got->responses.size(), 1u);
+    ASSERT_EQ(got->responses[0].partitions.size(), 1u);
+    const auto& records = got->responses[0].partitions[0].records;
+    ASSERT_TRUE(records);
+    EXPECT_TRUE(records->data == broker.fetch_records) << "the bytes as sent";
+    protocol::record_set_iterator it(records->data);
+    int64_t next = 0;
+    for (;;) {
+        auto b = it.next();
+        ASSERT_TRUE(b) << b.error().message();
+        if (!*b) {
+            break;
+        }
+        EXPECT_EQ((*b)->header.base_offset, next);
+        next = (*b)->header.last_offset() + 1;
+        EXPECT_TRUE(protocol::validate_batch((*b)->data)) << "at " << (*b)->header.base_offset;
+    }
+    EXPECT_EQ(next, 200) << "two whole batches";
+    EXPECT_TRUE(it.partial_tail());
+    EXPECT_EQ(it.consumed(), first_two);
 }
 
 TEST_F(kafka_client_test, without_api_versions_only_our_own_range_is_checked) {
