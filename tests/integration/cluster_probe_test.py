@@ -4,7 +4,6 @@ in-sync sets and offsets it reads agree with what confluent-kafka sees, the kafk
 metrics it publishes say the same, and bootstrap lists with dead addresses either work or
 fail with a readable reason."""
 import json
-import os
 import re
 import socket
 import subprocess
@@ -13,7 +12,7 @@ import time
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from harness import SOURCE_DIR, free_port
+from harness import free_port, tool_binary
 
 # Records produced to partition p: distinct per partition, so offsets read from the wrong
 # partition or broker show.
@@ -22,11 +21,7 @@ def records_for(p):
 
 
 def probe_binary():
-    path = os.environ.get("TRIB_CLUSTER_PROBE") or str(SOURCE_DIR / "build" / "tests" / "integration" /
-                                                        "tributary-cluster-probe")
-    if not os.access(path, os.X_OK):
-        raise RuntimeError(f"{path} not found: build tributary-cluster-probe or set TRIB_CLUSTER_PROBE")
-    return path
+    return tool_binary("tributary-cluster-probe", "TRIB_CLUSTER_PROBE")
 
 
 def probe(bootstrap, timeout_ms=10000, connect_timeout_ms=3000):

@@ -43,6 +43,15 @@ def broker_binary():
     return program_binary("broker", "TRIB_BROKER")
 
 
+def tool_binary(name, env_var):
+    """A helper program the integration tests build (tests/integration/<name>): $env_var, or
+    build/tests/integration/<name>."""
+    path = os.environ.get(env_var) or str(SOURCE_DIR / "build" / "tests" / "integration" / name)
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"{path} not found: build {name} or set {env_var}")
+    return path
+
+
 def project_version():
     """The project's version, as CMakeLists.txt's project() gives it and --version prints it."""
     for line in (SOURCE_DIR / "CMakeLists.txt").read_text().splitlines():

@@ -1,0 +1,632 @@
+// net::kafka_client against a net::server on loopback whose test dispatcher plays a broker:
+// it answers ApiVersions with ranges the test sets, and a Metadata request by the topic
+// names in it (echo them; hold the request; close the connection; answer with a bad frame).
+// The client runs on the test thread's own io_context; the server on one pool thread.
+#include "net/kafka_client.h"
+
+#include "net/dispatcher.h"
+#include "net/server.h"
+#include "protocol/messages/fetch.h"
+#include "protocol/messages/metadata.h"
+#include "protocol/records.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace trib::net {
+namespace {
+
+using namespace std::chrono_literals;
+using protocol::metadata_request;
+using protocol::metadata_response;
+
+// What a Metadata request's topic names ask the fake broker to do (the first name decides):
+//   "gate"       wait until gate_size gated requests are in, then answer them all
+//   "forever"    never answer
+//   "close"      close the connection
+//   "garbage"    answer with the right correlation id and a body that does not decode
+//   "oversize"   answer with a size prefix of 2 GiB - 1
+//   "wrong-corr" answer with another correlation id
+// Anything else, and the gated ones once the gate opens: a response naming the same topics.
+class fake_broker final : public request_dispatcher {
+public:
+    asio::awaitable<dispatch_result> dispatch(bytes frame, const connection_info&) override {
+        protocol::reader r(frame);
+        protocol::request_header h;
+        if (!protocol::decode_request_header(r, h)) {
+            co_return close_connection{"undecodable header"};
+        }
+        if (h.api_key == protocol::api_versions_key) {
+            co_return respond{api_versions(h)};
+        }
+        if (h.api_key == protocol::fetch_request::api_key) {
+            co_return respond{fetch(h)};
+        }
+        if (h.api_key != metadata_request::api_key) {
+            co_return close_connection{"unexpected API"};
+        }
+        {
+            std::lock_guard lock(mu);
+            metadata_versions.push_back(h.api_version);
+        }
+        metadata_request req;
+        req.decode(r, h.api_version);
+        if (!r.ok() || !req.topics || req.topics->empty()) {
+            co_return close_connection{"bad metadata request"};
+        }
+        const std::string first = req.topics->front().name.value_or("");
+        if (first == "close") {
+            co_return close_connection{"asked to"};
+        }
+        if (first == "garbage") {
+            co_return respond{raw_frame(h.correlation_id, {0xff, 0xff, 0xff, 0xff, 0xff})};
+        }
+        if (first == "wrong-corr") {
+            co_return respond{echo(h, req, h.correlation_id + 1000)};
+        }
+        if (first == "oversize") {
+            outgoing_frame out;
+            out.data = {0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0};
+            co_return respond{std::move(out)};
+        }
+        if (first == "forever" || first == "gate") {
+            asio::steady_timer t(co_await asio::this_coro::executor);
+            t.expires_at(std::chrono::steady_clock::time_point::max());
+            bool opens_gate = false;
+            if (first == "gate") {
+                if (gated.size() + 1 == gate_size) {
+                    for (auto* g : gated) {
+                        g->cancel();
+                    }
+                    gated.clear();
+                    opens_gate = true;  // the last one in answers at once
+                } else {
+                    gated.push_back(&t);
+                }
+            }
+            boost::system::error_code ec;
+            if (!opens_gate) {
+                co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            }
+        }
+        co_return respond{echo(h, req, h.correlation_id)};
+    }
+
+    outgoing_frame api_versions(const protocol::request_header& h) {
+        {
+            std::lock_guard lock(mu);
+            api_versions_seen.push_back(h.api_version);
+        }
+        protocol::api_versions_response resp;
+        for (const auto& [key, range] : served) {
+            auto& k = resp.api_keys.emplace_back();
+            k.api_key = key;
+            k.min_version = range.first;
+            k.max_version = range.second;
+        }
+        int16_t version = h.api_version;
+        if (version > served[protocol::api_versions_key].second) {
+            // The broker's rule: a version it does not serve gets the v0 layout and the error.
+            resp.error_code = int16_t(protocol::error_code::unsupported_version);
+            version = 0;
+        } else if (refuse_api_versions) {
+            resp.error_code = int16_t(protocol::error_code::cluster_authorization_failed);
+        }
+        protocol::writer w;
+        w.write_int32(0);
+        protocol::encode_response_header(w, h.correlation_id, 0);
+        resp.encode(w, version);
+        return finish(w);
+    }
+
+    // A Fetch answer: partition 0 with fetch_records, whatever was asked.
+    outgoing_frame fetch(const protocol::request_header& h) const {
+        protocol::fetch_response resp;
+        auto& t = resp.responses.emplace_back();
+        t.topic = "t";
+        auto& p = t.partitions.emplace_back();
+        p.high_watermark = 1000;
+        p.records = protocol::record_set{fetch_records, {}};
+        protocol::writer w;
+        w.write_int32(0);
+        protocol::encode_response_header(w, h.correlation_id, protocol::response_header_version(h.api_key, h.api_version));
+        resp.encode(w, h.api_version);
+        return finish(w);
+    }
+
+    static outgoing_frame echo(const protocol::request_header& h, const metadata_request& req, int32_t correlation_id) {
+        metadata_response resp;
+        for (const auto& t : *req.topics) {
+            resp.topics.emplace_back().name = t.name;
+        }
+        protocol::writer w;
+        w.write_int32(0);
+        protocol::encode_response_header(w, correlation_id, protocol::response_header_version(h.api_key, h.api_version));
+        resp.encode(w, h.api_version);
+        return finish(w);
+    }
+
+    static outgoing_frame raw_frame(int32_t correlation_id, const bytes& body) {
+        protocol::writer w;
+        w.write_int32(0);
+        w.write_int32(correlation_id);
+        w.write_raw(body);
+        return finish(w);
+    }
+
+    static outgoing_frame finish(protocol::writer& w) {
+        outgoing_frame out;
+        out.data = w.take();
+        store_be32(out.data.data(), uint32_t(out.data.size() - 4));
+        return out;
+    }
+
+    size_t api_versions_count() {
+        std::lock_guard lock(mu);
+        return api_versions_seen.size();
+    }
+
+    // Set before the server starts.
+    std::map<int16_t, std::pair<int16_t, int16_t>> served{
+        {protocol::api_versions_key, {0, 3}}, {metadata_request::api_key, {0, 12}}, {1, {4, 12}}};
+    bool refuse_api_versions = false;
+    bytes fetch_records;
+    size_t gate_size = 1;
+
+    std::mutex mu;
+    std::vector<int16_t> api_versions_seen;
+    std::vector<int16_t> metadata_versions;
+
+private:
+    std::vector<asio::steady_timer*> gated;  // server thread only
+};
+
+metadata_request topics(std::initializer_list<const char*> names) {
+    metadata_request req;
+    for (const char* n : names) {
+        req.topics->emplace_back().name = n;
+    }
+    return req;
+}
+
+std::vector<std::string> names_of(const metadata_response& resp) {
+    std::vector<std::string> out;
+    for (const auto& t : resp.topics) {
+        out.push_back(t.name.value_or("<null>"));
+    }
+    return out;
+}
+
+class kafka_client_test : public ::testing::Test {
+protected:
+    void start_server() {
+        pool.start();
+        port = srv.start({listen_endpoint{"PLAINTEXT", "127.0.0.1", 0}}).at(0);
+    }
+    void TearDown() override {
+        srv.stop();
+        pool.stop();
+    }
+
+    kafka_client_options options() const {
+        kafka_client_options o;
+        o.client_id = "kafka-client-test";
+        o.connect_timeout = 5s;
+        o.reconnect_backoff = 1ms;  // tests that reconnect at once; the back-off test sets its own
+        o.reconnect_backoff_max = 1ms;
+        return o;
+    }
+
+    // Runs `body` on a fresh io_context on this thread until it returns (bounded).
+    template<typename F>
+    void run(F body) {
+        asio::io_context ctx;
+        // Coroutines take executors by reference: g++ 12 may move a by-value argument bitwise,
+        // and an executor points into itself.
+        const asio::any_io_executor ex = ctx.get_executor();
+        bool finished = false;
+        asio::co_spawn(
+            ctx,
+            [&]() -> asio::awaitable<void> {
+                co_await body(ex);
+                finished = true;
+            },
+            [](std::exception_ptr e) {
+                if (e) {
+                    std::rethrow_exception(e);
+                }
+            });
+        ctx.run_for(60s);
+        ASSERT_TRUE(finished) << "the client coroutine did not finish";
+    }
+
+    // Calls Metadata with these topic names on `c`.
+    static asio::awaitable<result<metadata_response>> ask(kafka_client& c, const metadata_request& req,
+                                                          std::chrono::milliseconds timeout = 10s,
+                                                          int16_t version = 12) {
+        co_return co_await c.call<metadata_response>(req, version, timeout);
+    }
+
+    // Calls Metadata with each request at once (each call its own coroutine) and waits for all.
+    static asio::awaitable<std::vector<result<metadata_response>>> ask_together(
+        kafka_client& c, const std::vector<metadata_request>& reqs, std::chrono::milliseconds timeout) {
+        auto ex = co_await asio::this_coro::executor;
+        std::vector<result<metadata_response>> got(reqs.size(), client_errc::not_connected);
+        size_t done = 0;
+        asio::steady_timer all_done(ex, std::chrono::steady_clock::time_point::max());
+        for (size_t i = 0; i < reqs.size(); ++i) {
+            asio::co_spawn(
+                ex,
+                [&, i]() -> asio::awaitable<void> {
+                    got[i] = co_await ask(c, reqs[i], timeout);
+                    if (++done == reqs.size()) {
+                        all_done.cancel();
+                    }
+                },
+                asio::detached);
+        }
+        boost::system::error_code ec;
+        while (done < reqs.size()) {
+            co_await all_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
+        co_return got;
+    }
+
+    // What a call asking `what` got, and then an ordinary call after it on the same client.
+    struct two_calls {
+        result<metadata_response> first = client_errc::not_connected;
+        result<metadata_response> then = client_errc::not_connected;
+    };
+    two_calls call_then_another(const char* what, std::chrono::milliseconds timeout = 10s) {
+        two_calls out;
+        run([&](const asio::any_io_executor& ex) -> asio::awaitable<void> {
+            kafka_client c(ex, {"127.0.0.1", port}, options());
+            const auto req = topics({what});
+            out.first = co_await ask(c, req, timeout);
+            const auto fine = topics({"fine"});
+            out.then = co_await ask(c, fine);
+        });
+        return out;
+    }
+
+    fake_broker broker;
+    io_pool pool{1};
+    server srv{pool, broker, connection_limits{}};
+    uint16_t port = 0;
+};
+
+TEST_F(kafka_client_test, pipelined_calls_are_answered_each_with_its_own_response) {
+    // The broker answers none of the gated calls until all of them are in: a client that
+    // waited for each answer before sending the next would time out here.
+    constexpr size_t n = 5;
+    broker.gate_size = n;
+    start_server();
+    std::vector<result<metadata_response>> got;
+    bool connected_after = false;
+    run([&](const asio::any_io_executor& ex) -> asio::awaitable<void> {
+        kafka_client c(ex, {"127.0.0.1", port}, options());
+        std::vector<metadata_request> reqs;
+        for (size_t i = 0; i < n; ++i) {
+            reqs.push_back(topics({"gate"}));
+            reqs.back().topics->emplace_back().name = "id-" + std::to_string(i);
+        }
+        got = co_await ask_together(c, reqs, 20s);
+        connected_after = c.connected();
+    });
+    ASSERT_EQ(got.size(), n);
+    for (size_t i = 0; i < n; ++i) {
+        ASSERT_TRUE(got[i]) << "call " << i << ": " << got[i].error().message();
+        EXPECT_EQ(names_of(*got[i]), (std::vector<std::string>{"gate", "id-" + std::to_string(i)}));
+    }
+    EXPECT_TRUE(connected_after);
+    EXPECT_EQ(broker.api_versions_count(), 1u) << "one connection for all the calls";
+}
+
+TEST_F(kafka_client_test, flexible_and_older_versions_use_their_header_versions) {
+    start_server();
+    std::vector<result<metadata_response>> got;
+    run([&](const asio::any_io_executor& ex) -> asio::awaitable<void> {
+        kafka_client c(ex, {"127.0.0.1", port}, options());
+        const auto req = topics({"a", "b"});
+        for (int16_t v : {int16_t(1), int16_t(8), int16_t(9), int16_t(12)}) {
+            got.push_back(co_await ask(c, req, 10s, v));
+        }
+    });
+    ASSERT_EQ(got.size(), 4u);
+    for (const auto& r : got) {
+        ASSERT_TRUE(r) << r.error().message();
+        EXPECT_EQ(names_of(*r), (std::vector<std::string>{"a", "b"}));
+    }
+    std::lock_guard lock(broker.mu);
+    EXPECT_EQ(broker.metadata_versions, (std::vector<int16_t>{1, 8, 9, 12}));
+}
+
+TEST_F(kafka_client_test, a_call_past_its_deadline_times_out_and_the_next_reconnects) {
+    start_server();
+    auto r = call_then_another("forever", 200ms);
+    ASSERT_FALSE(r.first);
+    EXPECT_EQ(r.first.error(), make_error_code(client_errc::timed_out));
+    ASSERT_TRUE(r.then) << r.then.error().message();
+    EXPECT_EQ(names_of(*r.then), std::vector<std::string>{"fine"});
+    EXPECT_EQ(broker.api_versions_count(), 2u) << "the late call's connection was closed";
+}
+
+TEST_F(kafka_client_test, the_server_closing_fails_every_outstanding_call_and_the_next_reconnects) {
+    start_server();
+    std::vector<result<metadata_response>> outstanding;
+    result<metadata_response> after = client_errc::not_connected;
+    run([&](const asio::any_io_executor& ex) -> asio::awaitable<void> {
+        kafka_client c(ex, {"127.0.0.1", port}, options());
+        if (auto ok = co_await c.connect(10s); !ok) {
+            co_return;
+        }
+        const std::vector<metadata_request> reqs{topics({"forever"}), topics({"forever"}), topics({"close"})};
+        outstanding = co_await ask_together(c, reqs, 20s);
+        const auto fine = topics({"y"});
+        after = co_await ask(c, fine);
+    });
+    ASSERT_EQ(outstanding.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) {
+        ASSERT_FALSE(outstanding[i]) << "call " << i;
+        EXPECT_EQ(outstanding[i].error(), make_error_code(client_errc::connection_lost)) << "call " << i;
+    }
+    ASSERT_TRUE(after) << after.error().message();
+    EXPECT_EQ(names_of(*after), std::vector<std::string>{"y"});
+    EXPECT_EQ(broker.api_versions_count(), 2u);
+}
+
+TEST_F(kafka_client_test, an_undecodable_body_fails_that_call_only) {
+    start_server();
+    auto r = call_then_another("garbage");
+    ASSERT_FALSE(r.first);
+    EXPECT_EQ(r.first.error(), make_error_code(client_errc::bad_response));
+    ASSERT_TRUE(r.then) << r.then.error().message();
+    EXPECT_EQ(broker.api_versions_count(), 1u) << "the framing was intact: the connection stays";
+}
+
+TEST_F(kafka_client_test, an_oversized_frame_or_a_wrong_correlation_id_fails_the_connection) {
+    start_server();
+    size_t connections = 0;
+    for (const char* what : {"oversize", "wrong-corr"}) {
+        auto r = call_then_another(what);
+        ASSERT_FALSE(r.first) << what;
+        EXPECT_EQ(r.first.error(), make_error_code(client_errc::bad_response)) << what;
+        ASSERT_TRUE(r.then) << what << ": " << r.then.error().message();
+        EXPECT_EQ(broker.api_versions_count() - connections, 2u) << what << ": the bad frame cost a connection";
+        connections = broker.api_versions_count();
+    }
+}
+
+TEST_F(kafka_client_test, versions_are_negotiated_with_an_older_broker) {
+    // A broker serving ApiVersions up to v2 refuses our v3 in the v0 layout; we ask again at v2.
+    broker.served = {{protocol::api_versions_key, {0, 2}},
+                     {metadata_request::api_key, {1, 7}},
+                     {1, {4, 11}},      // Fetch
+                     {9999, {0, 3}}};   // an API this build has no codecs for
+    start_server();
+    std::vector<result<int16_t>> versions;
+    result<metadata_response> too_new = client_errc::not_connected;
+    result<metadata_response> fine = client_errc::not_connected;
+    std::vector<result<int16_t>> before_connect;
+    run([&](const asio::any_io_executor& ex) -> asio::awaitable<void> {
+        kafka_client c(ex, {"127.0.0.1", port}, options());
+        before_connect.push_back(c.version_for(metadata_request::api_key, 12));
+        if (auto ok = co_await c.connect(10s); !ok) {
+            co_return;
+        }
+        versions.push_back(c.version_for(metadata_request::api_key, 12));  // 7: the broker's max
+        versions.push_back(c.version_for(metadata_request::api_key, 5));   // 5: what we want
+        versions.push_back(c.version_for(metadata_request::api_key, 0));   // below the broker's min
+        versions.push_back(c.version_for(1, 12));                          // 11: the broker's max
+        versions.push_back(c.version_for(1, 3));                           // below both mins
+        versions.push_back(c.version_for(9999, 3));                        // not ours
+        versions.push_back(c.version_for(2, 7));                           // not the broker's
+        const auto req = topics({"v"});
+        too_new = co_await ask(c, req, 10s, 9);
+        fine = co_await ask(c, req, 10s, 7);
+    });
+    ASSERT_EQ(before_connect.size(), 1u);
+    EXPECT_EQ(before_connect[0].error(), make_error_code(client_errc::not_connected));
+    ASSERT_EQ(versions.size(), 7u);
+    EXPECT_EQ(*versions[0], 7);
+    EXPECT_EQ(*versions[1], 5);
+    EXPECT_EQ(*versions[3], 11);
+    for (size_t i : {size_t(2), size_t(4), size_t(5), size_t(6)}) {
+        ASSERT_FALSE(versions[i]) << i;
+        EXPECT_EQ(versions[i].error(), make_error_code(client_errc::unsupported_version)) << i;
+    }
+    ASSERT_FALSE(too_new);
+    EXPECT_EQ(too_new.error(), make_error_code(client_errc::unsupported_version));
+    ASSERT_TRUE(fine) << fine.error().message();
+    std::lock_guard lock(broker.mu);
+    EXPECT_EQ(broker.api_versions_seen, (std::vector<int16_t>{3, 2}));
+    EXPECT_EQ(broker.metadata_versions, std::vector<int16_t>{7}) << "the v9 call sent nothing";
+}
+
+TEST_F(kafka_client_test, an_api_versions_error_fails_the_connection_attempt_with_the_reason) {
+    broker.refuse_api_versions = true;
+    start_server();
+    result<void> r;
+    std::string why;
+    run([&](const asio::any_io_executor& ex) -> asio::awaitable<void> {
+        kafka_client c(ex, {"127.0.0.1", port}, options());
+        r = co_await c.connect(10s);
+        why = c.last_error();
+    });
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), make_error_code(client_errc::not_connected));
+    EXPECT_NE(why.find("CLUSTER_AUTHORIZATION_FAILED"), std::string::npos) << why;
+}
+
+// A Fetch answer's records come as the leader sent them, in one buffer, however big (here
+// past the reader's first 64 KiB); a last batch cut short is what record_set_iterator leaves
+// for the next fetch.
+TEST_F(kafka_client_test, fetched_records_arrive_in_one_buffer_and_a_cut_last_batch_is_left_out) {
+    bytes whole;
+    size_t first_two = 0;  // bytes of the two whole batches
+    const std::string value(1000, 'v');
+    for (int64_t base = 0; base < 300; base += 100) {
+        protocol::batch_options o;
+        o.base_offset = base;
+        protocol::batch_builder b(o);
+        for (int i = 0; i < 100; ++i) {
+            b.add(std::to_string(base + i), value, 1700000000000 + i);
+        }
+        auto batch = b.build();
+        ASSERT_TRUE(batch);
+        whole.insert(whole.end(), batch->begin(), batch->end());
+        if (base == 100) {
+            first_two = whole.size();
+        }
+    }
+    broker.fetch_records = bytes(whole.begin(), whole.end() - 10);
+    start_server();
+    result<protocol::fetch_response> got = client_errc::not_connected;
+    run([&](const asio::any_io_executor& ex) -> asio::awaitable<void> {
+        kafka_client c(ex, {"127.0.0.1", port}, options());
+        if (auto ok = co_await c.connect(10s); !ok) {
+            co_return;
+        }
+        protocol::fetch_request req;
+        req.replica_id = 2;
+        auto& p = req.topics.emplace_back();
+        p.topic = "t";
+        p.partitions.emplace_back().partition_max_bytes = 1 << 20;
+        got = co_await c.call<protocol::fetch_response>(req, 12, 10s);
+    });
+    ASSERT_TRUE(got) << got.error().message();
+    ASSERT_EQ(got->responses.size(), 1u);
+    ASSERT_EQ(got->responses[0].partitions.size(), 1u);
+    const auto& records = got->responses[0].partitions[0].records;
+    ASSERT_TRUE(records);
+    EXPECT_TRUE(records->data == broker.fetch_records) << "the bytes as sent";
+    protocol::record_set_iterator it(records->data);
+    int64_t next = 0;
+    for (;;) {
+        auto b = it.next();
+        ASSERT_TRUE(b) << b.error().message();
+        if (!*b) {
+            break;
+        }
+        EXPECT_EQ((*b)->header.base_offset, next);
+        next = (*b)->header.last_offset() + 1;
+        EXPECT_TRUE(protocol::validate_batch((*b)->data)) << "at " << (*b)->header.base_offset;
+    }
+    EXPECT_EQ(next, 200) << "two whole batches";
+    EXPECT_TRUE(it.partial_tail());
+    EXPECT_EQ(it.consumed(), first_two);
+}
+
+TEST_F(kafka_client_test, without_api_versions_only_our_own_range_is_checked) {
+    start_server();
+    result<metadata_response> in_range = client_errc::not_connected;
+    result<metadata_response> out_of_range = client_errc::not_connected;
+    result<int16_t> version = 0;
+    run([&](const asio::any_io_executor& ex) -> asio::awaitable<void> {
+        auto o = options();
+        o.ask_api_versions = false;
+        kafka_client c(ex, {"127.0.0.1", port}, o);
+        const auto req = topics({"q"});
+        in_range = co_await ask(c, req, 10s, 4);
+        out_of_range = co_await ask(c, req, 10s, metadata_request::max_version + 1);
+        version = c.version_for(metadata_request::api_key, 4);
+    });
+    ASSERT_TRUE(in_range) << in_range.error().message();
+    EXPECT_EQ(names_of(*in_range), std::vector<std::string>{"q"});
+    EXPECT_EQ(out_of_range.error(), make_error_code(client_errc::unsupported_version));
+    EXPECT_EQ(version.error(), make_error_code(client_errc::not_connected));
+    EXPECT_EQ(broker.api_versions_count(), 0u);
+}
+
+// A port nothing listens on: bound, then closed.
+uint16_t closed_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+TEST_F(kafka_client_test, a_refused_connection_backs_off_before_the_next_attempt) {
+    std::vector<result<metadata_response>> got;
+    std::vector<std::chrono::steady_clock::duration> wait_left;
+    std::string why;
+    run([&](const asio::any_io_executor& ex) -> asio::awaitable<void> {
+        auto o = options();
+        o.reconnect_backoff = 30s;  // far beyond the second call's deadline
+        o.reconnect_backoff_max = 60s;
+        kafka_client c(ex, {"127.0.0.1", closed_port()}, o);
+        const auto req = topics({"t"});
+        got.push_back(co_await ask(c, req, 5s));
+        why = c.last_error();
+        wait_left.push_back(c.reconnect_at() - std::chrono::steady_clock::now());
+        // Within the back-off: this call waits for it until its own deadline, never tries.
+        got.push_back(co_await ask(c, req, 50ms));
+    });
+    ASSERT_EQ(got.size(), 2u);
+    ASSERT_FALSE(got[0]);
+    EXPECT_EQ(got[0].error(), make_error_code(client_errc::not_connected));
+    EXPECT_FALSE(why.empty());
+    EXPECT_GT(wait_left[0], std::chrono::seconds(20)) << "the back-off is visible through reconnect_at()";
+    ASSERT_FALSE(got[1]);
+    EXPECT_EQ(got[1].error(), make_error_code(client_errc::timed_out));
+}
+
+TEST_F(kafka_client_test, close_fails_outstanding_calls_and_every_later_one) {
+    start_server();
+    result<metadata_response> outstanding = client_errc::not_connected;
+    result<metadata_response> later = client_errc::not_connected;
+    run([&](const asio::any_io_executor& ex) -> asio::awaitable<void> {
+        kafka_client c(ex, {"127.0.0.1", port}, options());
+        if (auto ok = co_await c.connect(10s); !ok) {
+            co_return;
+        }
+        bool done = false;
+        asio::steady_timer finished(ex, std::chrono::steady_clock::time_point::max());
+        asio::co_spawn(
+            ex,
+            [&]() -> asio::awaitable<void> {
+                const auto req = topics({"forever"});
+                outstanding = co_await ask(c, req, 20s);
+                done = true;
+                finished.cancel();
+            },
+            asio::detached);
+        // Let the call go out (it is in flight once the spawned coroutine has run), then close.
+        co_await asio::post(ex, asio::use_awaitable);
+        c.close();
+        boost::system::error_code ec;
+        while (!done) {
+            co_await finished.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
+        const auto req = topics({"x"});
+        later = co_await ask(c, req);
+    });
+    ASSERT_FALSE(outstanding);
+    EXPECT_EQ(outstanding.error(), make_error_code(client_errc::closed));
+    ASSERT_FALSE(later);
+    EXPECT_EQ(later.error(), make_error_code(client_errc::closed));
+}
+
+} // namespace
+} // namespace trib::net
