@@ -22,8 +22,8 @@
 namespace trib::broker {
 
 cluster_link::cluster_link(const broker_config& cfg, io_pool& pool, metadata_cache& cache,
-                           partition_manager& partitions)
-  : _cfg(cfg), _pool(pool), _cache(cache), _partitions(partitions) {}
+                           partition_manager& partitions, fetcher_manager& fetchers)
+  : _cfg(cfg), _pool(pool), _cache(cache), _partitions(partitions), _fetchers(fetchers) {}
 
 cluster_link::~cluster_link() { stop(); }
 
@@ -156,6 +156,7 @@ void cluster_link::apply(std::shared_ptr<const cluster_snapshot> s, const coordi
                                           return topic_log_config(_cfg, topic_configs_in_force(*s, _cfg.node_id, t));
                                       });
         _partitions.apply(work, [this, &s](size_t core) { _cache.install(core, s); });
+        _fetchers.update(work, *s);
         _applied = s;
     } catch (const std::exception& e) {
         TLOG_ERROR("applying metadata version {} failed: {}", s->version, e.what());

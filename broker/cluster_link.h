@@ -13,6 +13,7 @@
 #include "broker/broker_config.h"
 #include "broker/cluster_metadata.h"
 #include "broker/partition_manager.h"
+#include "broker/replication/fetcher_manager.h"
 #include "coordinator/client/client.h"
 #include "coordinator/clock.h"
 
@@ -30,7 +31,8 @@ namespace trib::broker {
 
 class cluster_link {
 public:
-    cluster_link(const broker_config& cfg, io_pool& pool, metadata_cache& cache, partition_manager& partitions);
+    cluster_link(const broker_config& cfg, io_pool& pool, metadata_cache& cache, partition_manager& partitions,
+                 fetcher_manager& fetchers);
     cluster_link(const cluster_link&) = delete;
     cluster_link& operator=(const cluster_link&) = delete;
     ~cluster_link();
@@ -59,6 +61,7 @@ private:
     io_pool& _pool;
     metadata_cache& _cache;
     partition_manager& _partitions;
+    fetcher_manager& _fetchers;
     coordinator::steady_clock _clock;
     std::unique_ptr<coordinator::service> _embedded;
     std::shared_ptr<coordinator::coordinator_client> _client;

@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
     auto fail = [&](const std::exception& e) {
         TLOG_ERROR("start-up failed: {}", e.what());
         svc->cluster.stop();
+        svc->fetchers.stop();
         svc->pool.stop();
         return 1;
     };
@@ -154,6 +155,7 @@ int main(int argc, char** argv) {
 
     srv.stop();
     svc->cluster.stop();
+    svc->fetchers.stop();
     svc->partitions.close_all();
     svc->pool.stop();
     TLOG_INFO("broker {} stopped", cfg.node_id);

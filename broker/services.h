@@ -5,6 +5,7 @@
 #include "broker/cluster_link.h"
 #include "broker/metrics.h"
 #include "broker/partition_manager.h"
+#include "broker/replication/fetcher_manager.h"
 #include "common/runtime.h"
 
 namespace trib::broker {
@@ -17,13 +18,15 @@ public:
       , pool(config.io_threads)
       , metadata(pool)
       , partitions(pool, config.data_dir, node_id(config.node_id), metrics)
-      , cluster(config, pool, metadata, partitions) {}
+      , fetchers(pool, partitions, config)
+      , cluster(config, pool, metadata, partitions, fetchers) {}
 
     broker_config config;
     io_pool pool;
     broker_metrics metrics;
     metadata_cache metadata;
     partition_manager partitions;
+    fetcher_manager fetchers;
     cluster_link cluster;
 
     int32_t self() const noexcept { return config.node_id; }

@@ -1,0 +1,306 @@
+#include "broker/replication/fetcher.h"
+
+#include "common/log.h"
+#include "protocol/records.h"
+
+#include <boost/asio/co_spawn.hpp>
+
+namespace trib::broker {
+
+using protocol::error_code;
+using clock = std::chrono::steady_clock;
+
+namespace {
+constexpr int16_t fetch_version = 12;  // topic names, LastFetchedEpoch, DivergingEpoch
+}
+
+replica_fetcher::replica_fetcher(asio::any_io_executor ex, partition_manager& partitions, const broker_config& cfg,
+                                 node_id source, config::host_port target)
+  : _ex(ex), _partitions(partitions), _cfg(cfg), _source(source), _target(std::move(target)),
+    _waiter(std::make_shared<waiter>(ex)) {}
+
+void replica_fetcher::start() {
+    asio::post(_ex, [self = shared_from_this()] {
+        asio::co_spawn(self->_ex, self->run(), [self](std::exception_ptr e) {
+            if (e) {  // run() sets _done itself when it ends normally
+                log_failed_coroutine(e, "replica fetcher");
+                self->_done.set_value();
+            }
+        });
+    });
+}
+
+void replica_fetcher::follow(const topic_partition& tp, leader_epoch epoch) {
+    asio::post(_ex, [self = shared_from_this(), tp, epoch] {
+        auto& pos = self->_positions[tp];
+        if (pos.epoch != epoch || pos.fetch_offset < offset(0)) {
+            pos = position{epoch};  // a new epoch: read where the replica ends again
+        }
+        self->wake();
+    });
+}
+
+void replica_fetcher::unfollow(const topic_partition& tp) {
+    asio::post(_ex, [self = shared_from_this(), tp] { self->_positions.erase(tp); });
+}
+
+void replica_fetcher::retarget(config::host_port target) {
+    asio::post(_ex, [self = shared_from_this(), target = std::move(target)]() mutable {
+        TLOG_INFO("fetcher for broker {}: now at {}:{}", self->_source.value(), target.host, target.port);
+        self->_target = std::move(target);
+        if (self->_client) {
+            self->_client->close();  // the loop makes a new one for the new address
+        }
+        self->wake();
+    });
+}
+
+std::future<void> replica_fetcher::stop() {
+    auto f = _done.get_future();
+    asio::post(_ex, [self = shared_from_this()] {
+        self->_stopped = true;
+        if (self->_client) {
+            self->_client->close();
+        }
+        self->wake();
+    });
+    return f;
+}
+
+// Where each newly followed partition's log ends and the epoch of its last batch.
+asio::awaitable<void> replica_fetcher::read_positions() {
+    struct job : partition_job {
+        position* pos = nullptr;
+        offset end{-1};
+        int32_t last_epoch = -1;
+    };
+    std::vector<job> jobs;
+    for (auto& [tp, pos] : _positions) {
+        if (pos.fetch_offset < offset(0)) {
+            auto& j = jobs.emplace_back();
+            j.tp = tp;
+            j.pos = &pos;
+        }
+    }
+    if (jobs.empty()) {
+        co_return;
+    }
+    std::vector<std::vector<job*>> by_core(_partitions.cores());
+    for (auto& j : jobs) {
+        by_core[_partitions.owner(j.tp)].push_back(&j);
+    }
+    for (size_t core = 0; core < by_core.size(); ++core) {
+        auto& mine = by_core[core];
+        if (mine.empty()) {
+            continue;
+        }
+        co_await _partitions.on_core(core, [&mine](const auto& find) {
+            for (auto* j : mine) {
+                if (partition* p = find(j->tp)) {
+                    j->end = p->log_end();
+                    auto e = p->log().epochs().latest_epoch();
+                    j->last_epoch = e ? e->value() : -1;
+                }
+            }
+            return true;
+        });
+    }
+    // Positions may have changed while this coroutine waited (unfollow, a newer epoch): the
+    // map's nodes are stable, but only write those still waiting for a read.
+    for (auto& j : jobs) {
+        auto it = _positions.find(j.tp);
+        if (it != _positions.end() && &it->second == j.pos && j.end >= offset(0) && j.pos->fetch_offset < offset(0)) {
+            j.pos->fetch_offset = j.end;
+            j.pos->last_fetched_epoch = j.last_epoch;
+        }
+    }
+}
+
+asio::awaitable<void> replica_fetcher::run() {
+    auto self = shared_from_this();  // alive until the loop ends
+    const auto& rc = _cfg.replication;
+    auto backoff = std::chrono::milliseconds(rc.fetch_backoff_ms);
+    while (!_stopped) {
+        co_await read_positions();
+        if (_stopped) {
+            break;
+        }
+        auto now = clock::now();
+        protocol::fetch_request req;
+        req.replica_id = _cfg.node_id;
+        req.max_wait_ms = rc.fetch_wait_max_ms;
+        req.min_bytes = rc.fetch_min_bytes;
+        req.max_bytes = rc.fetch_response_max_bytes;
+        req.isolation_level = 0;
+        req.session_id = 0;
+        req.session_epoch = -1;  // full fetch requests (no KIP-227 session yet)
+        auto next_ready = now + std::chrono::seconds(1);
+        for (const auto& [tp, pos] : _positions) {
+            if (pos.fetch_offset < offset(0)) {
+                continue;
+            }
+            if (pos.delay_until > now) {
+                next_ready = std::min(next_ready, pos.delay_until);
+                continue;
+            }
+            if (req.topics.empty() || req.topics.back().topic != tp.topic) {
+                req.topics.emplace_back().topic = tp.topic;
+            }
+            auto& fp = req.topics.back().partitions.emplace_back();
+            fp.partition = tp.partition;
+            fp.current_leader_epoch = pos.epoch.value();
+            fp.fetch_offset = pos.fetch_offset.value();
+            fp.last_fetched_epoch = pos.last_fetched_epoch;
+            fp.partition_max_bytes = rc.fetch_max_bytes;
+        }
+        if (req.topics.empty()) {
+            co_await _waiter->wait_until(next_ready);
+            continue;
+        }
+        if (!_client) {
+            net::kafka_client_options o;
+            o.client_id = "broker-" + std::to_string(_cfg.node_id) + "-fetcher-" + std::to_string(_source.value());
+            o.connect_timeout = std::chrono::milliseconds(rc.socket_timeout_ms);
+            _client = std::make_unique<net::kafka_client>(_ex, _target, o);
+        }
+        auto timeout = std::chrono::milliseconds(rc.fetch_wait_max_ms + rc.socket_timeout_ms);
+        auto resp = co_await _client->call<protocol::fetch_response>(req, fetch_version, timeout);
+        if (_stopped) {
+            break;
+        }
+        std::string failure;
+        if (!resp) {
+            failure = resp.error().message() + (_client->last_error().empty() ? "" : ": " + _client->last_error());
+        } else if (resp->error_code != 0) {
+            failure = std::string(protocol::error_code_name(error_code(resp->error_code)));
+        }
+        if (!failure.empty()) {
+            if (failure != _last_failure) {
+                TLOG_WARN("fetching from broker {} ({}:{}): {}; retrying every {} ms", _source.value(), _target.host,
+                          _target.port, failure, backoff.count());
+                _last_failure = failure;
+            }
+            if (_client && !_client->connected()) {
+                _client.reset();  // a fresh one at the (maybe new) address
+            }
+            co_await _waiter->wait_until(clock::now() + backoff);
+            continue;
+        }
+        if (!_last_failure.empty()) {
+            TLOG_INFO("fetching from broker {} again", _source.value());
+            _last_failure.clear();
+        }
+        co_await apply(*resp);
+    }
+    if (_client) {
+        _client->close();
+    }
+    _done.set_value();
+}
+
+struct replica_fetcher::outcome : partition_job {
+    leader_epoch epoch;
+    protocol::fetch_response::partition_data* data = nullptr;
+    bool stale = false;      // the partition no longer follows the source at this epoch
+    bool delay = false;      // back off this partition
+    offset end{-1};
+    int32_t last_epoch = -1;
+};
+
+asio::awaitable<void> replica_fetcher::apply(protocol::fetch_response& resp) {
+    std::vector<outcome> jobs;
+    for (auto& t : resp.responses) {
+        for (auto& p : t.partitions) {
+            topic_partition tp{t.topic, p.partition_index};
+            auto it = _positions.find(tp);
+            if (it == _positions.end()) {
+                continue;  // unfollowed while the fetch was out
+            }
+            auto& j = jobs.emplace_back();
+            j.tp = std::move(tp);
+            j.epoch = it->second.epoch;
+            j.data = &p;
+        }
+    }
+    std::vector<std::vector<outcome*>> by_core(_partitions.cores());
+    for (auto& j : jobs) {
+        by_core[_partitions.owner(j.tp)].push_back(&j);
+    }
+    node_id source = _source;
+    for (size_t core = 0; core < by_core.size(); ++core) {
+        auto& mine = by_core[core];
+        if (mine.empty()) {
+            continue;
+        }
+        co_await _partitions.on_core(core, [&mine, source](const auto& find) {
+            for (auto* j : mine) {
+                partition* p = find(j->tp);
+                if (!p || p->role() != replica_role::follower || p->leader() != source || p->epoch() != j->epoch) {
+                    j->stale = true;
+                    continue;
+                }
+                auto& d = *j->data;
+                auto err = error_code(d.error_code);
+                if (err != error_code::none) {
+                    if (err != error_code::not_leader_or_follower && err != error_code::fenced_leader_epoch &&
+                        err != error_code::unknown_leader_epoch) {
+                        TLOG_WARN("{}-{}: fetching from broker {}: {}", j->tp.topic, j->tp.partition, source.value(),
+                                  protocol::error_code_name(err));
+                    }
+                    j->delay = true;
+                } else if (d.diverging_epoch.epoch >= 0) {
+                    // This log parts from the leader's: keep what both have, then fetch on.
+                    auto [e, e_end] = p->log().epochs().end_offset_for(leader_epoch(d.diverging_epoch.epoch),
+                                                                       p->log_end());
+                    offset to(d.diverging_epoch.end_offset);
+                    if (e_end >= offset(0)) {
+                        to = std::min(to, e_end);
+                    }
+                    TLOG_INFO("{}-{}: truncating to {} (log end {}): the leader's epoch {} ends at {}", j->tp.topic,
+                              j->tp.partition, to.value(), p->log_end().value(), d.diverging_epoch.epoch,
+                              d.diverging_epoch.end_offset);
+                    if (auto r = p->truncate_to(to); !r) {
+                        TLOG_ERROR("{}-{}: truncation failed: {}", j->tp.topic, j->tp.partition, r.error().message());
+                        j->delay = true;
+                    }
+                } else {
+                    // Whole batches only: the leader may cut the last one short at the size limit.
+                    std::span<uint8_t> whole;
+                    if (d.records) {
+                        auto& data = d.records->data;
+                        protocol::record_set_iterator it(data);
+                        for (auto b = it.next(); b && *b; b = it.next()) {
+                        }
+                        whole = std::span<uint8_t>(data.data(), it.consumed());
+                    }
+                    if (auto r = p->append_from_leader(whole, offset(d.high_watermark)); !r) {
+                        TLOG_ERROR("{}-{}: appending what broker {} sent failed: {}", j->tp.topic, j->tp.partition,
+                                   source.value(), r.error().message());
+                        j->delay = true;
+                    }
+                }
+                j->end = p->log_end();
+                auto e = p->log().epochs().latest_epoch();
+                j->last_epoch = e ? e->value() : -1;
+            }
+            return true;
+        });
+    }
+    auto now = clock::now();
+    for (auto& j : jobs) {
+        auto it = _positions.find(j.tp);
+        if (it == _positions.end() || it->second.epoch != j.epoch || j.stale) {
+            continue;
+        }
+        auto& pos = it->second;
+        if (j.end >= offset(0)) {
+            pos.fetch_offset = j.end;
+            pos.last_fetched_epoch = j.last_epoch;
+        }
+        if (j.delay) {
+            pos.delay_until = now + std::chrono::milliseconds(_cfg.replication.fetch_backoff_ms);
+        }
+    }
+}
+
+} // namespace trib::broker

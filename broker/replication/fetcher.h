@@ -1,0 +1,77 @@
+#pragma once
+
+// A follower copies its leaders' logs with Kafka's Fetch: one fetcher per source broker,
+// carrying every partition this broker follows that broker for, one request at a time
+// (v12, replica id = this broker, each partition's current leader epoch and the epoch of the
+// last batch it holds). The leader reads up to its log end for it, counts the fetch offset
+// as this replica's log end (the high watermark and the ISR follow from it) and answers
+// DivergingEpoch where this replica's history parts from its own.
+//
+// For each partition the fetcher keeps where to fetch from (the replica's log end) and the
+// epoch of its last batch, read from the partition when it starts following and updated by
+// each append; the appends run on the partitions' owner cores, one hop per core per answer.
+// An answer for a partition that has meanwhile left this fetcher, or changed epoch, is
+// dropped: the metadata moved on and the manager has told the fetcher (fetcher_manager.h).
+//
+// Errors: a failed request backs off replica.fetch.backoff.ms and retries; a partition whose
+// leader answers an error (not leader, fenced or unknown epoch) backs off alone until the
+// metadata brings its new state.
+#include "broker/broker_config.h"
+#include "broker/delayed.h"
+#include "broker/partition_manager.h"
+#include "net/kafka_client.h"
+#include "protocol/messages.h"
+
+#include <future>
+#include <map>
+#include <memory>
+
+namespace trib::broker {
+
+class replica_fetcher : public std::enable_shared_from_this<replica_fetcher> {
+public:
+    replica_fetcher(asio::any_io_executor ex, partition_manager& partitions, const broker_config& cfg,
+                    node_id source, config::host_port target);
+    replica_fetcher(const replica_fetcher&) = delete;
+    replica_fetcher& operator=(const replica_fetcher&) = delete;
+
+    // From any thread; each posts to the fetcher's executor.
+    void start();
+    // Copy `tp`, which follows the source at `epoch` (again, if it did at an older epoch).
+    void follow(const topic_partition& tp, leader_epoch epoch);
+    void unfollow(const topic_partition& tp);
+    // The source broker's address changed.
+    void retarget(config::host_port target);
+    // Ends the loop: the future is ready once it has (nothing of it runs after).
+    std::future<void> stop();
+
+    node_id source() const noexcept { return _source; }
+
+private:
+    struct position {
+        leader_epoch epoch;                 // the leader epoch it follows at
+        offset fetch_offset{-1};            // the replica's log end; -1: not read yet
+        int32_t last_fetched_epoch = -1;    // epoch of the replica's last batch
+        std::chrono::steady_clock::time_point delay_until{};
+    };
+    struct outcome;
+
+    asio::awaitable<void> run();
+    asio::awaitable<void> read_positions();
+    asio::awaitable<void> apply(protocol::fetch_response& resp);
+    void wake() { _waiter->wake(); }
+
+    asio::any_io_executor _ex;
+    partition_manager& _partitions;
+    const broker_config& _cfg;
+    node_id _source;
+    config::host_port _target;
+    std::unique_ptr<net::kafka_client> _client;
+    std::shared_ptr<waiter> _waiter;
+    std::map<topic_partition, position> _positions;  // on _ex only
+    bool _stopped = false;
+    std::promise<void> _done;
+    std::string _last_failure;  // logged once until a fetch succeeds
+};
+
+} // namespace trib::broker
