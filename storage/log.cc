@@ -439,6 +439,9 @@ result<void> log::roll(int64_t now) {
     _segments.emplace(_next, std::move(*seg));
     submit(std::move(req));
     TLOG_DEBUG("storage: {}: rolled to segment {}", _dir.string(), _next.value());
+    if (_on_roll) {
+        _on_roll(_next);
+    }
     return success();
 }
 
@@ -568,6 +571,32 @@ result<void> log::for_each_batch_header(const std::function<bool(const batch_hea
         }
         if (!more) {
             break;
+        }
+    }
+    return success();
+}
+
+result<void> log::for_each_batch_header(offset from, const std::function<bool(const batch_header&)>& fn) const {
+    if (from <= _segments.begin()->first) {
+        return for_each_batch_header(fn);
+    }
+    if (from >= _next) {
+        return success();
+    }
+    auto it = std::prev(_segments.upper_bound(from));
+    auto loc = it->second->find(from);
+    if (!loc) {
+        return loc.error();
+    }
+    uint64_t pos = *loc ? (*loc)->pos : it->second->size();
+    bool more = true;
+    for (; it != _segments.end() && more; ++it, pos = 0) {
+        auto r = it->second->walk(pos, [&](uint64_t, const batch_header& h) {
+            more = fn(h);
+            return more;
+        });
+        if (!r) {
+            return r;
         }
     }
     return success();
