@@ -26,16 +26,12 @@ void partition::notify_waiters() {
 }
 
 void partition::rebuild_producer_state() {
-    _producers.clear();
-    auto r = _log->for_each_batch_header([this](const batch_header& h) {
-        if (h.producer_id >= 0) {
-            _producers.record(h);
-        }
-        return true;
-    });
+    auto r = _producers.load(*_log);
     if (!r) {
         TLOG_WARN("producer state of {}-{} not rebuilt: {}", _tp.topic, _tp.partition, r.error().message());
+        return;
     }
+    _producers.snapshot_on_roll(*_log);
 }
 
 partition_manager::partition_manager(io_pool& pool, std::filesystem::path data_dir, broker_metrics& metrics)
@@ -196,6 +192,10 @@ void partition_manager::run_retention() {
             auto r = p->log().apply_retention();
             if (!r) {
                 TLOG_WARN("retention on {}-{}: {}", tp.topic, tp.partition, r.error().message());
+            } else if (*r > 0) {
+                if (auto s = p->producers().retain(p->log()); !s) {
+                    TLOG_WARN("producer snapshots of {}-{}: {}", tp.topic, tp.partition, s.error().message());
+                }
             }
         }
     });
@@ -216,6 +216,7 @@ void partition_manager::periodic() {
 void partition_manager::close_all() {
     on_every_core(_pool, [&](size_t core) {
         for (auto& [tp, p] : _shards[core]) {
+            (void)p->producers().write_snapshot(p->log());  // failures are logged; it saves a walk
             p->log().close();
         }
         _shards[core].clear();
