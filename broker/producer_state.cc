@@ -153,7 +153,11 @@ std::optional<producer_state> producer_state::decode_snapshot(bytes_view data, o
         why = "CRC mismatch";
         return std::nullopt;
     }
-    if (load_be16(p + 6) != 0 || int64_t(load_be64(p + 8)) != at.value()) {
+    if (load_be16(p + 6) != 0) {
+        why = "reserved bytes not zero";
+        return std::nullopt;
+    }
+    if (int64_t(load_be64(p + 8)) != at.value()) {
         why = "header names offset " + std::to_string(int64_t(load_be64(p + 8))) + ", not " +
               std::to_string(at.value());
         return std::nullopt;
@@ -229,18 +233,14 @@ result<std::vector<offset>> producer_state::list_snapshots(const std::filesystem
     return found;
 }
 
-result<void> producer_state::drop_snapshots(const std::filesystem::path& dir, const std::vector<offset>& doomed) const {
-    if (doomed.empty()) {
-        return success();
-    }
+result<void> producer_state::drop_snapshots(const std::filesystem::path& dir, const std::vector<offset>& doomed,
+                                            bool durable) const {
     for (offset o : doomed) {
         if (auto r = storage::remove_file(snapshot_path(dir, o)); !r) {
             return r;
         }
     }
-    // Durable before anything is appended past them: a deleted snapshot that came back after
-    // a machine crash could describe batches the log no longer has.
-    return storage::sync_directory(dir);
+    return durable && !doomed.empty() ? storage::sync_directory(dir) : success();
 }
 
 result<producer_state::load_stats> producer_state::load(const storage::log& log) {
@@ -295,7 +295,9 @@ result<producer_state::load_stats> producer_state::load(const storage::log& log)
         stats.snapshot = at;
     }
     stats.snapshots_dropped = doomed.size();
-    if (auto r = drop_snapshots(dir, doomed); !r) {
+    // Durable before anything is appended past them: one above the end that came back after a
+    // machine crash would describe batches the log no longer has.
+    if (auto r = drop_snapshots(dir, doomed, true); !r) {
         return r.error();
     }
     auto take = [&](const batch_header& h) {
@@ -340,15 +342,20 @@ result<void> producer_state::write_snapshot(const std::filesystem::path& dir, of
     if (!snaps) {
         return snaps.error();
     }
-    // Older than the newest kept ones; and any above `at`, which can't describe this log.
+    // Older than the newest kept ones; and any above `at` (there should be none), which can't
+    // describe this log. Only the latter must be gone for good: an older one that a machine
+    // crash brings back still describes a prefix of the log. So a roll costs one file sync and
+    // one directory sync.
     std::vector<offset> doomed;
     size_t kept = 0;
+    bool above = false;
     for (auto it = snaps->rbegin(); it != snaps->rend(); ++it) {
         if (*it > at || ++kept > snapshots_kept) {
             doomed.push_back(*it);
+            above |= *it > at;
         }
     }
-    return drop_snapshots(dir, doomed);
+    return drop_snapshots(dir, doomed, above);
 }
 
 void producer_state::snapshot_on_roll(storage::log& log) {
@@ -377,7 +384,7 @@ result<void> producer_state::truncate(storage::log& log, offset to) {
             doomed.push_back(s);
         }
     }
-    if (auto r = drop_snapshots(log.dir(), doomed); !r) {
+    if (auto r = drop_snapshots(log.dir(), doomed, true); !r) {
         return r;
     }
     auto cut = log.truncate(to);
@@ -403,7 +410,8 @@ result<void> producer_state::retain(const storage::log& log) {
             doomed.push_back(s);
         }
     }
-    if (auto r = drop_snapshots(log.dir(), doomed); !r) {
+    // Not synced: one below the log start that comes back is dropped again by load().
+    if (auto r = drop_snapshots(log.dir(), doomed, false); !r) {
         return r;
     }
     if (_saved_at && *_saved_at < log.log_start_offset()) {

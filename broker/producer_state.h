@@ -131,7 +131,9 @@ private:
         std::deque<batch_meta> recent;  // oldest first
         bool operator==(const entry&) const = default;
     };
-    result<void> drop_snapshots(const std::filesystem::path& dir, const std::vector<offset>& doomed) const;
+    // Deletes the snapshots at `doomed`; `durable`: and syncs the directory.
+    result<void> drop_snapshots(const std::filesystem::path& dir, const std::vector<offset>& doomed,
+                                bool durable) const;
 
     std::unordered_map<int64_t, entry> _producers;
     // The offset of a snapshot file holding exactly this state, if any.
