@@ -85,21 +85,6 @@ constexpr size_t crc_bytes = 4;
 constexpr size_t max_snapshot_bytes = 256 << 20;
 constexpr const char* suffix = ".snapshot";
 
-// "00000000000000000042" → 42; nullopt for anything else.
-std::optional<int64_t> parse_offset_stem(const std::string& stem) {
-    if (stem.size() != 20 || !std::all_of(stem.begin(), stem.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-        return std::nullopt;
-    }
-    int64_t v = 0;
-    for (char c : stem) {
-        if (v > (INT64_MAX - (c - '0')) / 10) {
-            return std::nullopt;
-        }
-        v = v * 10 + (c - '0');
-    }
-    return v;
-}
-
 } // namespace
 
 bytes producer_state::encode_snapshot(offset at) const {
@@ -210,8 +195,7 @@ std::optional<producer_state> producer_state::decode_snapshot(bytes_view data, o
 }
 
 std::filesystem::path producer_state::snapshot_path(const std::filesystem::path& dir, offset at) {
-    std::string digits = std::to_string(at.value());
-    return dir / (std::string(20 - std::min<size_t>(20, digits.size()), '0') + digits + suffix);
+    return dir / (storage::segment::file_stem(at) + suffix);
 }
 
 result<std::vector<offset>> producer_state::list_snapshots(const std::filesystem::path& dir) {
@@ -221,8 +205,8 @@ result<std::vector<offset>> producer_state::list_snapshots(const std::filesystem
         if (entry.path().extension() != suffix) {
             continue;
         }
-        if (auto o = parse_offset_stem(entry.path().stem().string())) {
-            found.push_back(offset(*o));
+        if (auto o = storage::segment::parse_file_stem(entry.path().stem().string())) {
+            found.push_back(*o);
         }
     }
     if (ec) {

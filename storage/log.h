@@ -223,6 +223,10 @@ private:
     std::vector<std::shared_ptr<file>> files_for(int64_t from, int64_t to) const;
     void submit(sync_request r);
     uint64_t max_segment_bytes() const noexcept;
+    using segment_iterator = std::map<offset, std::unique_ptr<segment>>::const_iterator;
+    // The segment holding `o` (log start <= o < next offset) and the position there of the batch
+    // holding it, or the segment's size when none does.
+    result<std::pair<segment_iterator, uint64_t>> locate(offset o) const;
 
     std::filesystem::path _dir;
     log_config _cfg;
