@@ -275,7 +275,7 @@ result<producer_state::load_stats> producer_state::load(const storage::log& log)
             doomed.push_back(at);
             continue;
         }
-        *this = std::move(*decoded);
+        _producers = std::move(decoded->_producers);  // not the flags: the walk is still to come
         stats.snapshot = at;
     }
     stats.snapshots_dropped = doomed.size();

@@ -367,26 +367,49 @@ TEST(producer_snapshot, producers_of_deleted_segments_survive_retention_and_rest
     EXPECT_EQ(p.state, before);
 }
 
+// A bad header inside a segment before the last, which a clean open of the log trusts without
+// reading: the producer-state walk over it fails, and that partial state is never written,
+// whether the walk started at the log's start or after a snapshot.
 TEST(producer_snapshot, a_state_whose_load_failed_is_never_saved) {
-    partition_fixture p;
-    p.append_many(100);
-    p.log->close();
-    p.log.reset();
-    for (offset s : p.snapshots()) {
-        ASSERT_TRUE(storage::remove_file(producer_state::snapshot_path(p.dir(), s)));
+    for (bool from_snapshot : {false, true}) {
+        SCOPED_TRACE(from_snapshot ? "from a snapshot" : "from the start");
+        partition_fixture p;
+        p.append_many(100);
+        const auto bases = p.log->segment_bases();
+        ASSERT_GE(bases.size(), 3u);
+        const offset damaged = from_snapshot ? bases[bases.size() - 2] : bases[0];
+        producer_state upto;  // the state at `damaged`, for a snapshot there
+        ASSERT_TRUE(p.log->for_each_batch_header([&](const batch_header& h) {
+            if (offset(h.base_offset) >= damaged) {
+                return false;
+            }
+            if (h.producer_id >= 0) {
+                upto.record(h);
+            }
+            return true;
+        }));
+        p.log->close();
+        p.log.reset();
+        for (offset s : p.snapshots()) {
+            ASSERT_TRUE(storage::remove_file(producer_state::snapshot_path(p.dir(), s)));
+        }
+        if (from_snapshot) {
+            ASSERT_TRUE(upto.write_snapshot(p.dir(), damaged));
+        }
+        auto file = p.dir() / (storage::segment::file_stem(damaged) + ".log");
+        bytes b = read_file(file);
+        const size_t second_batch = decode_batch_header(b.data()).total_size();
+        store_be32(b.data() + second_batch + 8, 0x7fffffff);
+        write_file(file, b);
+        const auto before = p.snapshots();
+
+        auto l = storage::log::open(p.dir(), partition_fixture::small_segments());
+        ASSERT_TRUE(l);
+        producer_state s;
+        EXPECT_FALSE(s.load(**l));
+        EXPECT_FALSE(s.write_snapshot(**l));
+        EXPECT_EQ(p.snapshots(), before);
     }
-    // A bad header inside the first segment, which a clean open trusts without reading.
-    auto first = p.dir() / (storage::segment::file_stem(offset(0)) + ".log");
-    bytes b = read_file(first);
-    const size_t second_batch = decode_batch_header(b.data()).total_size();
-    store_be32(b.data() + second_batch + 8, 0x7fffffff);
-    write_file(first, b);
-    auto l = storage::log::open(p.dir(), partition_fixture::small_segments());
-    ASSERT_TRUE(l);
-    producer_state s;
-    EXPECT_FALSE(s.load(**l));
-    EXPECT_FALSE(s.write_snapshot(**l));
-    EXPECT_TRUE(p.snapshots().empty());
 }
 
 // Seeded random histories: appends from producers coming and going (with epoch bumps), plain
