@@ -231,25 +231,21 @@ result<void> partition::truncate_to(offset end) {
     if (end >= _log->next_offset()) {
         return success();
     }
-    if (auto r = _log->truncate(end); !r) {
+    // Snapshots above the cut go first; the producers' last batches may have been in the tail.
+    if (auto r = _producers.truncate(*_log, end); !r) {
         return r;
     }
     _high_watermark = std::min(_high_watermark, _log->next_offset());
-    rebuild_producer_state();  // the producers' last batches may have been in the cut tail
     return success();
 }
 
 void partition::rebuild_producer_state() {
-    _producers.clear();
-    auto r = _log->for_each_batch_header([this](const batch_header& h) {
-        if (h.producer_id >= 0) {
-            _producers.record(h);
-        }
-        return true;
-    });
+    auto r = _producers.load(*_log);
     if (!r) {
         TLOG_WARN("producer state of {}-{} not rebuilt: {}", _tp.topic, _tp.partition, r.error().message());
+        return;
     }
+    _producers.snapshot_on_roll(*_log);
 }
 
 } // namespace trib::broker

@@ -175,6 +175,10 @@ void partition_manager::run_retention() {
             auto r = p->log().apply_retention();
             if (!r) {
                 TLOG_WARN("retention on {}-{}: {}", tp.topic, tp.partition, r.error().message());
+            } else if (*r > 0) {
+                if (auto s = p->producers().retain(p->log()); !s) {
+                    TLOG_WARN("producer snapshots of {}-{}: {}", tp.topic, tp.partition, s.error().message());
+                }
             }
         }
     });
@@ -196,6 +200,7 @@ void partition_manager::close_all() {
     on_every_core(_pool, [&](size_t core) {
         for (auto& [tp, p] : _shards[core]) {
             p->stop();
+            (void)p->producers().write_snapshot(p->log());  // failures are logged; it saves a walk
             p->log().close();
         }
         _shards[core].clear();

@@ -11,25 +11,6 @@
 
 namespace trib::storage {
 
-namespace {
-
-// "00000000000000000042.log" → 42; nullopt for any other name.
-std::optional<int64_t> parse_stem(const std::string& stem) {
-    if (stem.size() != 20 || !std::all_of(stem.begin(), stem.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-        return std::nullopt;
-    }
-    int64_t v = 0;
-    for (char c : stem) {
-        if (v > (INT64_MAX - (c - '0')) / 10) {
-            return std::nullopt;
-        }
-        v = v * 10 + (c - '0');
-    }
-    return v;
-}
-
-} // namespace
-
 log::log(std::filesystem::path dir, log_config cfg, clock& clk, syncer* sync)
     : _dir(std::move(dir)), _cfg(cfg), _clock(clk), _syncer(sync) {}
 
@@ -72,9 +53,9 @@ result<void> log::recover_all() {
     for (const auto& entry : std::filesystem::directory_iterator(_dir, ec)) {
         auto name = entry.path().filename().string();
         auto ext = entry.path().extension().string();
-        auto base = parse_stem(entry.path().stem().string());
+        auto base = segment::parse_file_stem(entry.path().stem().string());
         if (ext == ".log" && base) {
-            bases.push_back(*base);
+            bases.push_back(base->value());
         } else if ((ext == ".index" || ext == ".timeindex") && base) {
             strays.push_back(entry.path());  // kept below if its .log exists
         } else if (name == std::string(checkpoint::file_name) + ".tmp" ||
@@ -88,7 +69,7 @@ result<void> log::recover_all() {
     }
     std::sort(bases.begin(), bases.end());
     for (const auto& p : strays) {
-        if (!std::binary_search(bases.begin(), bases.end(), *parse_stem(p.stem().string()))) {
+        if (!std::binary_search(bases.begin(), bases.end(), segment::parse_file_stem(p.stem().string())->value())) {
             (void)remove_file(p);
         }
     }
@@ -446,6 +427,9 @@ result<void> log::roll(int64_t now) {
     _segments.emplace(_next, std::move(*seg));
     submit(std::move(req));
     TLOG_DEBUG("storage: {}: rolled to segment {}", _dir.string(), _next.value());
+    if (_on_roll) {
+        _on_roll(_next);
+    }
     return success();
 }
 
@@ -580,6 +564,40 @@ result<void> log::for_each_batch_header(const std::function<bool(const batch_hea
     return success();
 }
 
+result<std::pair<log::segment_iterator, uint64_t>> log::locate(offset o) const {
+    auto it = std::prev(_segments.upper_bound(o));
+    auto loc = it->second->find(o);
+    if (!loc) {
+        return loc.error();
+    }
+    return std::pair{it, *loc ? (*loc)->pos : it->second->size()};
+}
+
+result<void> log::for_each_batch_header(offset from, const std::function<bool(const batch_header&)>& fn) const {
+    if (from <= _segments.begin()->first) {
+        return for_each_batch_header(fn);
+    }
+    if (from >= _next) {
+        return success();
+    }
+    auto at = locate(from);
+    if (!at) {
+        return at.error();
+    }
+    auto [it, pos] = *at;
+    bool more = true;
+    for (; it != _segments.end() && more; ++it, pos = 0) {
+        auto r = it->second->walk(pos, [&](uint64_t, const batch_header& h) {
+            more = fn(h);
+            return more;
+        });
+        if (!r) {
+            return r;
+        }
+    }
+    return success();
+}
+
 result<read_result> log::read(offset start, size_t max_bytes, std::optional<offset> upto) {
     if (_closed) {
         return errc::closed;
@@ -620,12 +638,11 @@ result<read_result> log::read(offset start, size_t max_bytes, std::optional<offs
         add_slice(active(), slice_start, slice_len);
         return out;
     }
-    auto it = std::prev(_segments.upper_bound(start));
-    auto loc = it->second->find(start);
-    if (!loc) {
-        return loc.error();
+    auto at = locate(start);
+    if (!at) {
+        return at.error();
     }
-    uint64_t pos = *loc ? (*loc)->pos : it->second->size();
+    auto [it, pos] = *at;
     bool stop = false;
     for (; it != _segments.end() && !stop; ++it, pos = 0) {
         const segment& s = *it->second;

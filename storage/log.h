@@ -192,6 +192,15 @@ public:
     // Calls fn with the header of every batch, oldest first, until fn returns false. Reads
     // headers only (the broker rebuilds producer state from them).
     result<void> for_each_batch_header(const std::function<bool(const batch_header&)>& fn) const;
+    // The same from the batch holding `from` on (every batch whose last offset is >= from),
+    // found through the offset index: a walk over the tail of a log after a producer-state
+    // snapshot. `from` at or past the log end: no call.
+    result<void> for_each_batch_header(offset from, const std::function<bool(const batch_header&)>& fn) const;
+    // `fn(base)` runs on the owner thread each time the active segment rolls, with the new
+    // segment's base offset: the log end at that moment, before the batches of the append that
+    // caused the roll are written. The broker snapshots producer state there. `fn` must not
+    // call back into the log. One listener; a new one replaces it.
+    void set_roll_listener(std::function<void(offset)> fn) { _on_roll = std::move(fn); }
     // The recovery point in the last checkpoint written.
     offset checkpointed_recovery_point() const noexcept { return _checkpoint_rp; }
     // Where each leader epoch starts in this log (OffsetForLeaderEpoch, follower truncation).
@@ -218,6 +227,10 @@ private:
     std::vector<std::shared_ptr<file>> files_for(int64_t from, int64_t to) const;
     void submit(sync_request r);
     uint64_t max_segment_bytes() const noexcept;
+    using segment_iterator = std::map<offset, std::unique_ptr<segment>>::const_iterator;
+    // The segment holding `o` (log start <= o < next offset) and the position there of the batch
+    // holding it, or the segment's size when none does.
+    result<std::pair<segment_iterator, uint64_t>> locate(offset o) const;
 
     std::filesystem::path _dir;
     log_config _cfg;
@@ -253,6 +266,7 @@ private:
     int64_t _mark_ms = INT64_MIN / 2;
     int64_t _tail_read_ms = INT64_MIN / 2;
     bool _closed = false;
+    std::function<void(offset)> _on_roll;
 };
 
 } // namespace trib::storage

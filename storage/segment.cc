@@ -97,6 +97,20 @@ std::string segment::file_stem(offset base) {
     return name;
 }
 
+std::optional<offset> segment::parse_file_stem(const std::string& stem) {
+    if (stem.size() != 20 || !std::all_of(stem.begin(), stem.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return std::nullopt;
+    }
+    int64_t v = 0;
+    for (char c : stem) {
+        if (v > (INT64_MAX - (c - '0')) / 10) {
+            return std::nullopt;
+        }
+        v = v * 10 + (c - '0');
+    }
+    return offset(v);
+}
+
 segment::segment(std::filesystem::path dir, offset base, uint32_t index_interval,
                  std::shared_ptr<file> data, std::shared_ptr<file> index, std::shared_ptr<file> timeindex)
     : _dir(std::move(dir)), _base(base), _index_interval(index_interval), _data(std::move(data)),

@@ -59,6 +59,9 @@ struct batch_location {
 class segment {
 public:
     static std::string file_stem(offset base);  // "00000000000000000042"
+    // "00000000000000000042" → 42; nullopt for any other name (also used for the broker's
+    // producer-state snapshots, named the same way).
+    static std::optional<offset> parse_file_stem(const std::string& stem);
     // Opens (creating if missing) the three files of the segment starting at `base`. The
     // in-memory state is empty until recover() or load().
     // `fresh`: truncate whatever files by that name exist (a new segment at roll).
