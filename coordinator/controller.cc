@@ -499,13 +499,13 @@ void controller::alter_partition(const alter_partition_request& req, int16_t ver
                        fmt::format("leader epoch {} is older than {}", pd.leader_epoch, p.leader_epoch));
                 continue;
             }
+            if (req.broker_id != p.leader) {
+                refuse(error_code::invalid_request, fmt::format("the leader is {}", p.leader));
+                continue;
+            }
             if (pd.partition_epoch != p.partition_epoch) {
                 refuse(error_code::invalid_update_version,
                        fmt::format("partition epoch {} is older than {}", pd.partition_epoch, p.partition_epoch));
-                continue;
-            }
-            if (req.broker_id != p.leader) {
-                refuse(error_code::invalid_request, fmt::format("the leader is {}", p.leader));
                 continue;
             }
             if (pd.leader_recovery_state != 0) {
@@ -523,19 +523,20 @@ void controller::alter_partition(const alter_partition_request& req, int16_t ver
                 isr = pd.new_isr;
                 epochs.assign(isr.size(), -1);
             }
-            if (std::set<int32_t>(isr.begin(), isr.end()).size() != isr.size() || !contains(isr, p.leader)) {
-                refuse(error_code::invalid_request, fmt::format("new ISR {} must hold the leader once", isr));
+            const bool replicas_only = std::all_of(isr.begin(), isr.end(), [&](int32_t b) { return contains(p.replicas, b); });
+            if (!replicas_only || std::set<int32_t>(isr.begin(), isr.end()).size() != isr.size() ||
+                !contains(isr, p.leader)) {
+                refuse(error_code::invalid_request,
+                       fmt::format("new ISR {} must be distinct replicas of {} holding the leader", isr, p.replicas));
                 continue;
             }
+            // Every member (as KRaft checks) must be registered, unfenced, not shutting down
+            // and, when the request says (v3), at the broker epoch it names.
             std::optional<std::string> ineligible;
             for (size_t k = 0; k < isr.size() && !ineligible; ++k) {
                 const int32_t b = isr[k];
                 const auto* reg = c.work.broker(b);
-                if (!contains(p.replicas, b)) {
-                    ineligible = fmt::format("{} is not a replica", b);
-                } else if (contains(p.isr, b)) {
-                    continue;  // staying members are not checked again
-                } else if (!eligible(c.work, b)) {
+                if (!eligible(c.work, b)) {
                     ineligible = fmt::format("{} is fenced, unregistered or shutting down", b);
                 } else if (epochs[k] != -1 && epochs[k] != reg->epoch) {
                     ineligible = fmt::format("{} is at broker epoch {}, not {}", b, reg->epoch, epochs[k]);
@@ -1313,13 +1314,15 @@ void controller::elect_leaders(const protocol::elect_leaders_request& req, int16
         }
     };
     if (!req.topic_partitions) {
-        // Every partition; as Kafka, those that needed no election are left out of the answer.
-        std::vector<protocol::uuid> ids;
+        // Every partition; as Kafka, every topic is answered, without the partitions that
+        // needed no election.
+        std::set<std::string> names;
         for (const auto& [id, t] : c.work.topics()) {
-            ids.push_back(id);
+            names.insert(t.name);
         }
-        for (const auto& id : ids) {
-            const topic_state* t = c.work.topic(id);
+        for (const auto& name : names) {
+            const topic_state* t = c.work.topic(name);
+            result_of(name);
             for (int32_t i = 0; i < int32_t(t->partitions.size()); ++i) {
                 auto [e, msg] = elect(c, *t, i, type);
                 if (e != error_code::election_not_needed) {

@@ -1084,7 +1084,6 @@ TOPIC_CONFIGS_ONLY_IN_KAFKA = {
                             "no delay is needed",
     "follower.replication.throttled.replicas": _REPLICATION,
     "leader.replication.throttled.replicas": _REPLICATION,
-    "unclean.leader.election.enable": _REPLICATION,
     "local.retention.bytes": _TIERED,
     "local.retention.ms": _TIERED,
     "remote.copy.lag.bytes": _TIERED,

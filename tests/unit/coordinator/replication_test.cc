@@ -281,8 +281,10 @@ TEST(alter_partition, stale_or_wrong_requests_are_refused_as_kraft_does) {
         << "only the leader may change the ISR";
     EXPECT_EQ(repl_harness::error_of(h.alter(1, "t", 0, {2, 3})), code(error_code::invalid_request))
         << "the leader must stay in the ISR";
-    EXPECT_EQ(repl_harness::error_of(h.alter(1, "t", 0, {1, 4})), code(error_code::ineligible_replica))
+    EXPECT_EQ(repl_harness::error_of(h.alter(1, "t", 0, {1, 4})), code(error_code::invalid_request))
         << "4 holds no replica";
+    EXPECT_EQ(repl_harness::error_of(h.alter(1, "t", 0, {1, 2, 2})), code(error_code::invalid_request))
+        << "a member named twice";
 
     // A member at another broker epoch (v3).
     auto req_with_epoch = [&](int64_t epoch3) {
@@ -455,6 +457,7 @@ TEST(elect_leaders, preferred_moves_leadership_back_to_the_first_replica) {
     h.add_live_broker(1);
     h.add_live_broker(2);
     h.create_assigned("t", {{1, 2}, {2, 1}});
+    h.create_assigned("quiet", {{2, 1}});
     h.expire({1});
     ASSERT_EQ(h.partition("t", 0).leader, 2);
     h.heartbeat(1, make_uuid(1), h.epoch_of(1));
@@ -464,13 +467,15 @@ TEST(elect_leaders, preferred_moves_leadership_back_to_the_first_replica) {
         << "broker 1 is not back in the ISR yet";
     ASSERT_EQ(repl_harness::error_of(h.alter(2, "t", 0, {2, 1})), 0);
 
-    // All partitions: only those where something happened are answered.
+    // All partitions: every topic is answered, with only the partitions that needed an election.
     e = h.elect(0, std::nullopt);
     ASSERT_EQ(e.error_code, 0);
-    ASSERT_EQ(e.replica_election_results.size(), 1u);
-    ASSERT_EQ(e.replica_election_results[0].partition_result.size(), 1u);
-    EXPECT_EQ(e.replica_election_results[0].partition_result[0].partition_id, 0);
-    EXPECT_EQ(e.replica_election_results[0].partition_result[0].error_code, 0);
+    ASSERT_EQ(e.replica_election_results.size(), 2u);
+    EXPECT_EQ(e.replica_election_results[0].topic, "quiet");
+    EXPECT_TRUE(e.replica_election_results[0].partition_result.empty());
+    ASSERT_EQ(e.replica_election_results[1].partition_result.size(), 1u);
+    EXPECT_EQ(e.replica_election_results[1].partition_result[0].partition_id, 0);
+    EXPECT_EQ(e.replica_election_results[1].partition_result[0].error_code, 0);
     EXPECT_EQ(h.partition("t", 0).leader, 1);
     EXPECT_EQ(h.partition("t", 0).leader_epoch, 2);
 
