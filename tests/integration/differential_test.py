@@ -1127,6 +1127,9 @@ BROKER_CONFIGS_ONLY_IN_TRIBUTARY = {
     "cluster.id": "Tributary takes the cluster id as a setting; Kafka keeps it in the "
                   "meta.properties that kafka-storage format writes",
     "log.level": "Tributary's log verbosity; Kafka sets its logging in log4j files, not broker configs",
+    "leader.imbalance.per.broker.percentage": "ZooKeeper Kafka's threshold for the preferred-leader "
+                                              "rebalance, which Tributary's coordinator keeps; Kafka 4's "
+                                              "KRaft controller rebalances every imbalanced partition",
 }
 
 # Broker configs both serve whose (value, read_only, source, sensitive) differ, setup aside:
