@@ -11,7 +11,9 @@
 // Invariants kept by the decisions (and checked by metadata_image::apply):
 //   - a partition's leader is -1 or an unfenced member of its ISR; the ISR is a non-empty
 //     subset of the replicas (a fenced last member stays, leaderless, as KRaft does);
-//   - leader epochs only grow, and grow on every leader change;
+//   - leader epochs only grow, and grow on every leader change; partition epochs grow on
+//     every change of replicas, ISR or leader;
+//   - a broker in controlled shutdown gets no new leadership, ISR membership or replica;
 //   - a node id belongs to one incarnation while its lease lives.
 //
 // Single-threaded: every call (and the log's completions) on one thread.
@@ -95,7 +97,8 @@ public:
 
     // Whether the broker's lease is running (registered and heard from in time).
     bool lease_alive(int32_t broker) const;
-    // Brokers new replicas may be placed on: registered, unfenced, lease alive.
+    // Brokers new replicas may be placed on: registered, unfenced, lease alive, not in
+    // controlled shutdown.
     std::vector<int32_t> usable_brokers() const;
     // Whether the broker asked for a controlled shutdown (soft state, like leases: its
     // heartbeats keep asking, so a restarted coordinator learns it again).
