@@ -432,6 +432,7 @@ void controller::tick() {
         fence_effects(c, id);
         _shutting_down.erase(id);
     }
+    unclean_elections(c);
     if (_cfg.auto_leader_rebalance_enable) {
         const int64_t now = _clock.now_ms();
         if (_next_rebalance_ms < 0) {
@@ -570,6 +571,20 @@ void controller::alter_partition(const alter_partition_request& req, int16_t ver
         }
         done(std::move(resp));
     });
+}
+
+void controller::unclean_elections(change& c) {
+    std::vector<std::pair<protocol::uuid, int32_t>> leaderless;
+    for (const auto& [id, t] : c.work.topics()) {
+        for (size_t i = 0; i < t.partitions.size(); ++i) {
+            if (t.partitions[i].leader == -1 && unclean_enabled(c.work, t.name)) {
+                leaderless.emplace_back(id, int32_t(i));
+            }
+        }
+    }
+    for (const auto& [id, index] : leaderless) {
+        elect(c, *c.work.topic(id), index, 1);  // ELIGIBLE_LEADERS_NOT_AVAILABLE: stays leaderless
+    }
 }
 
 void controller::rebalance(change& c) {

@@ -88,8 +88,9 @@ public:
     // A partition leader's ISR change (AlterPartition v2-v3), decided as KRaft does.
     void alter_partition(const alter_partition_request& req, int16_t version,
                          std::function<void(alter_partition_response)> done);
-    // Fences every unfenced broker whose lease has run out; every check interval, moves
-    // leadership back to preferred replicas of imbalanced brokers. Call periodically.
+    // Fences every unfenced broker whose lease has run out; elects where unclean election
+    // has been allowed since; every check interval, moves leadership back to preferred
+    // replicas of imbalanced brokers. Call periodically.
     void tick();
     // A Kafka admin request (CreateTopics, DeleteTopics, CreatePartitions,
     // IncrementalAlterConfigs, AlterConfigs, ElectLeaders) of `version`, encoded without header.
@@ -123,6 +124,9 @@ private:
     // Preferred-replica elections for brokers leading fewer of their preferred partitions
     // than leader.imbalance.per.broker.percentage allows.
     void rebalance(change& c);
+    // Leaderless partitions whose topic allows unclean election get a live replica as
+    // leader (for a setting turned on after they lost their leader).
+    void unclean_elections(change& c);
     // The ISR of a new partition on `replicas`, leader first; empty when every replica is fenced.
     std::vector<int32_t> initial_isr(const metadata_image& image, const std::vector<int32_t>& replicas) const;
     // One partition's election of `type` (0 preferred, 1 unclean): its error and message.

@@ -444,6 +444,21 @@ TEST(unclean, cluster_default_applies_when_a_replica_comes_back_later) {
     EXPECT_EQ(h.partition("t", 0).isr, std::vector<int32_t>{2});
 }
 
+TEST(unclean, turning_it_on_later_elects_at_the_next_tick) {
+    repl_harness h;
+    h.add_live_broker(1);
+    h.add_live_broker(2);
+    h.create_assigned("t", {{1, 2}});
+    h.expire({1});
+    ASSERT_EQ(h.partition("t", 0).leader, -1);
+    h.ctrl->tick();
+    EXPECT_EQ(h.partition("t", 0).leader, -1) << "off: the partition waits";
+    h.set_topic_config("t", "unclean.leader.election.enable", "true");
+    h.ctrl->tick();
+    EXPECT_EQ(h.partition("t", 0).leader, 2);
+    EXPECT_EQ(h.partition("t", 0).isr, std::vector<int32_t>{2});
+}
+
 TEST(unclean, topic_config_is_validated) {
     EXPECT_FALSE(validate_topic_config("unclean.leader.election.enable", "true"));
     EXPECT_FALSE(validate_topic_config("unclean.leader.election.enable", "false"));
