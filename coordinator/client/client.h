@@ -91,7 +91,8 @@ public:
     asio::awaitable<admin_result> admin(int16_t api_key, int16_t api_version, const bytes& body);
 
     // AlterPartition v3 for partitions this broker leads; broker id and epoch are this
-    // client's registration (whatever `req` holds there is replaced). The coordinator's answer
+    // client's registration (whatever `req` holds there is replaced; unregistered, the
+    // coordinator answers STALE_BROKER_EPOCH). The coordinator's answer
     // (top-level and per-partition errors inside it), or the transport error
     // (errc::not_connected, rpc_failed, timed_out; the caller retries).
     asio::awaitable<result<protocol::alter_partition_response>> alter_partition(
