@@ -125,6 +125,30 @@ TEST(client_replication, controlled_shutdown_is_granted_after_leadership_moved) 
     c.stop(ctx, {b1, b2});
 }
 
+TEST(client_replication, alter_partition_at_an_unclaimed_version_closes_only_that_connection) {
+    fakes::temp_dir dir("trib-coordinator-repl");
+    cluster c(dir.path());
+    asio::io_context ctx;
+    rpc_channel raw(ctx.get_executor(), {{"127.0.0.1", c.port}}, "test");
+    protocol::alter_partition_request req;
+    req.broker_id = 7;
+    std::optional<std::error_code> v1, v3;
+    protocol::alter_partition_response resp;
+    asio::co_spawn(
+        ctx,
+        [&]() -> asio::awaitable<void> {
+            v1 = co_await raw.call(req, resp, 5s, 1);  // v1 names topics: not served
+            v3 = co_await raw.call(req, resp, 5s, 3);  // reconnects
+        },
+        asio::detached);
+    ASSERT_TRUE(run_until(ctx, [&] { return v3.has_value(); }));
+    EXPECT_TRUE(*v1) << "the coordinator closes the connection";
+    EXPECT_FALSE(*v3) << v3->message();
+    EXPECT_EQ(resp.error_code, int16_t(protocol::error_code::stale_broker_epoch)) << "broker 7 is not registered";
+    raw.close();
+    c.svc->stop();
+}
+
 TEST(client_replication, an_unregistered_client_may_shut_down_at_once) {
     asio::io_context ctx;
     client_config cfg;
