@@ -45,6 +45,15 @@ config::schema make_schema() {
         between(1, 32767));
     add("min.insync.replicas", type::int32, "1", "Default min.insync.replicas of topics.", at_least(1));
     add("auto.create.topics.enable", type::boolean, "true", "Create topics named in Metadata requests.");
+    // Replication decisions the embedded coordinator takes (issue 12).
+    add("unclean.leader.election.enable", type::boolean, "false",
+        "Default of the topic config: may a replica not in sync lead when no in-sync one is left.");
+    add("auto.leader.rebalance.enable", type::boolean, "true",
+        "Move leadership back to preferred replicas (embedded coordinator).");
+    add("leader.imbalance.check.interval.seconds", type::int64, "300", "How often leader imbalance is checked.",
+        at_least(1));
+    add("leader.imbalance.per.broker.percentage", type::int32, "10",
+        "Share of a broker's preferred partitions led elsewhere that triggers a rebalance.", between(0, 100));
     add("message.max.bytes", type::int32, "1048588", "Largest record batch accepted.", at_least(0));
     add("log.message.timestamp.type", type::string, "CreateTime", "CreateTime or LogAppendTime.",
         one_of({"CreateTime", "LogAppendTime"}));

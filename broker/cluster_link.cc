@@ -124,6 +124,12 @@ void cluster_link::start() {
         sc.controller.id = node_id(_cfg.node_id);
         sc.controller.num_partitions = _cfg.num_partitions;
         sc.controller.default_replication_factor = _cfg.default_replication_factor;
+        sc.controller.unclean_leader_election_enable = _cfg.raw.get_bool("unclean.leader.election.enable");
+        sc.controller.auto_leader_rebalance_enable = _cfg.raw.get_bool("auto.leader.rebalance.enable");
+        sc.controller.leader_imbalance_check_interval_ms =
+            _cfg.raw.get_int64("leader.imbalance.check.interval.seconds") * 1000;
+        sc.controller.leader_imbalance_per_broker_percentage =
+            _cfg.raw.get_int32("leader.imbalance.per.broker.percentage");
         sc.listeners.push_back({"CONTROLLER", "127.0.0.1", 0});
         sc.metadata_dir = _cfg.data_dir / "__cluster_metadata-0";
         _embedded = std::make_unique<coordinator::service>(sc, _clock);

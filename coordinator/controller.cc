@@ -5,6 +5,7 @@
 #include "coordinator/client/topic_config.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <set>
@@ -19,6 +20,27 @@ namespace {
 bool contains(const std::vector<int32_t>& v, int32_t x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 
 int16_t code(error_code e) { return static_cast<int16_t>(e); }
+
+std::vector<int32_t> without(const std::vector<int32_t>& v, int32_t x) {
+    std::vector<int32_t> out;
+    std::copy_if(v.begin(), v.end(), std::back_inserter(out), [x](int32_t b) { return b != x; });
+    return out;
+}
+
+// The record taking partition `index` of topic `id` from `p` to (isr, leader): the partition
+// epoch grows by one, the leader epoch by one when the leader changes.
+partition_change_record next_state(const protocol::uuid& id, int32_t index, const partition_state& p,
+                                   std::vector<int32_t> isr, int32_t leader) {
+    partition_change_record pc;
+    pc.topic_id = id;
+    pc.partition_index = index;
+    pc.replicas = p.replicas;
+    pc.isr = std::move(isr);
+    pc.leader = leader;
+    pc.leader_epoch = leader != p.leader ? p.leader_epoch + 1 : p.leader_epoch;
+    pc.partition_epoch = p.partition_epoch + 1;
+    return pc;
+}
 
 bool is_node_id(const std::string& s) {
     return !s.empty() && s.size() < 10 && s.find_first_not_of("0123456789") == std::string::npos;
@@ -111,7 +133,7 @@ bool controller::lease_alive(int32_t broker) const {
 std::vector<int32_t> controller::usable_brokers() const {
     std::vector<int32_t> out;
     for (const auto& [id, b] : _image.brokers()) {
-        if (!b.fenced && lease_alive(id)) {
+        if (!b.fenced && lease_alive(id) && !_shutting_down.contains(id)) {
             out.push_back(id);
         }
     }
@@ -130,11 +152,29 @@ void controller::commit(change& c, std::function<void(result<offset>)> done) {
 
 // ---- brokers ---------------------------------------------------------------------------
 
+bool controller::eligible(const metadata_image& image, int32_t b) const {
+    const auto* reg = image.broker(b);
+    return reg && !reg->fenced && !_shutting_down.contains(b);
+}
+
+bool controller::unclean_enabled(const metadata_image& image, const std::string& name) const {
+    constexpr const char* key = "unclean.leader.election.enable";
+    for (const auto* configs : {image.configs(resource_type::topic, name), image.configs(resource_type::broker, "")}) {
+        if (configs) {
+            if (auto it = configs->find(key); it != configs->end()) {
+                return it->second == "true";
+            }
+        }
+    }
+    return _cfg.unclean_leader_election_enable;
+}
+
 void controller::fence_effects(change& c, int32_t broker) {
-    auto eligible = [&](int32_t b) {
+    auto unfenced = [&](int32_t b) {
         const auto* reg = c.work.broker(b);
         return b != broker && reg && !reg->fenced;
     };
+    auto can_lead = [&](int32_t b) { return b != broker && eligible(c.work, b); };
     std::vector<partition_change_record> changes;
     for (const auto& [id, t] : c.work.topics()) {
         for (size_t i = 0; i < t.partitions.size(); ++i) {
@@ -142,37 +182,28 @@ void controller::fence_effects(change& c, int32_t broker) {
             if (!contains(p.isr, broker) && p.leader != broker) {
                 continue;
             }
-            std::vector<int32_t> isr;
-            for (int32_t b : p.isr) {
-                if (b != broker) {
-                    isr.push_back(b);
-                }
-            }
+            std::vector<int32_t> isr = without(p.isr, broker);
             if (isr.empty()) {
                 isr = p.isr;  // the last member stays: it has every committed record
             }
             int32_t leader = -1;
-            if (p.leader != -1 && eligible(p.leader)) {
+            if (p.leader != -1 && unfenced(p.leader)) {
                 leader = p.leader;
-            } else {
-                for (int32_t b : isr) {
-                    if (eligible(b)) {
-                        leader = b;
-                        break;
-                    }
+            } else if (auto it = std::find_if(isr.begin(), isr.end(), can_lead); it != isr.end()) {
+                leader = *it;
+            } else if (unclean_enabled(c.work, t.name)) {
+                if (auto r = std::find_if(p.replicas.begin(), p.replicas.end(), can_lead); r != p.replicas.end()) {
+                    leader = *r;
+                    isr = {leader};
+                    TLOG_WARN("unclean leader election: {}-{} gets leader {}, which is not in sync (ISR was {}): "
+                              "records only the old ISR had are lost",
+                              t.name, i, leader, p.isr);
                 }
             }
             if (isr == p.isr && leader == p.leader) {
                 continue;
             }
-            partition_change_record pc;
-            pc.topic_id = id;
-            pc.partition_index = int32_t(i);
-            pc.replicas = p.replicas;
-            pc.isr = std::move(isr);
-            pc.leader = leader;
-            pc.leader_epoch = leader != p.leader ? p.leader_epoch + 1 : p.leader_epoch;
-            changes.push_back(std::move(pc));
+            changes.push_back(next_state(id, int32_t(i), p, std::move(isr), leader));
         }
     }
     for (auto& pc : changes) {
@@ -181,26 +212,65 @@ void controller::fence_effects(change& c, int32_t broker) {
 }
 
 void controller::unfence_effects(change& c, int32_t broker) {
+    if (!eligible(c.work, broker)) {
+        return;  // in controlled shutdown: no new leaderships
+    }
     std::vector<partition_change_record> changes;
     for (const auto& [id, t] : c.work.topics()) {
         for (size_t i = 0; i < t.partitions.size(); ++i) {
             const auto& p = t.partitions[i];
-            if (p.leader != -1 || !contains(p.isr, broker)) {
+            if (p.leader != -1 || !contains(p.replicas, broker)) {
                 continue;
             }
-            partition_change_record pc;
-            pc.topic_id = id;
-            pc.partition_index = int32_t(i);
-            pc.replicas = p.replicas;
-            pc.isr = p.isr;
-            pc.leader = broker;
-            pc.leader_epoch = p.leader_epoch + 1;
-            changes.push_back(std::move(pc));
+            if (contains(p.isr, broker)) {
+                changes.push_back(next_state(id, int32_t(i), p, p.isr, broker));
+            } else if (unclean_enabled(c.work, t.name) &&
+                       std::none_of(p.isr.begin(), p.isr.end(), [&](int32_t b) { return eligible(c.work, b); })) {
+                TLOG_WARN("unclean leader election: {}-{} gets leader {}, which is not in sync (ISR was {}): "
+                          "records only the old ISR had are lost",
+                          t.name, i, broker, p.isr);
+                changes.push_back(next_state(id, int32_t(i), p, {broker}, broker));
+            }
         }
     }
     for (auto& pc : changes) {
         c.add(std::move(pc));
     }
+}
+
+size_t controller::shutdown_effects(change& c, int32_t broker) {
+    std::vector<partition_change_record> changes;
+    std::vector<std::string> stuck;
+    for (const auto& [id, t] : c.work.topics()) {
+        for (size_t i = 0; i < t.partitions.size(); ++i) {
+            const auto& p = t.partitions[i];
+            if (p.leader != broker && !contains(p.isr, broker)) {
+                continue;
+            }
+            std::vector<int32_t> isr = without(p.isr, broker);
+            int32_t leader = p.leader;
+            if (p.leader == broker) {
+                auto it = std::find_if(isr.begin(), isr.end(), [&](int32_t b) { return eligible(c.work, b); });
+                if (it == isr.end()) {
+                    stuck.push_back(fmt::format("{}-{}", t.name, i));  // the only in-sync copy: stays
+                    continue;
+                }
+                leader = *it;
+            }
+            if (isr.empty()) {
+                continue;
+            }
+            changes.push_back(next_state(id, int32_t(i), p, std::move(isr), leader));
+        }
+    }
+    for (auto& pc : changes) {
+        c.add(std::move(pc));
+    }
+    if (changes.empty() && !stuck.empty()) {
+        TLOG_WARN("broker {} shuts down still leading {} partition(s) no other in-sync replica can take: {}", broker,
+                  stuck.size(), fmt::join(stuck, ", "));
+    }
+    return stuck.size();
 }
 
 void controller::register_broker(const register_request& req, std::function<void(register_response)> done) {
@@ -255,6 +325,7 @@ void controller::register_broker(const register_request& req, std::function<void
     r.rack = req.rack;
     r.fenced = true;
     bool was_unfenced = existing && !existing->fenced;
+    _shutting_down.erase(req.broker_id);  // a new registration ends a controlled shutdown
     c.add(std::move(r));
     if (was_unfenced) {
         fence_effects(c, req.broker_id);  // a new incarnation starts fenced: leadership moves
@@ -292,6 +363,9 @@ void controller::heartbeat(const heartbeat_request& req, std::function<void(hear
         return;
     }
     _lease_deadline[req.broker_id] = _clock.now_ms() + _cfg.session_timeout_ms;
+    if (req.want_shut_down) {
+        return controlled_shutdown(req.broker_id, std::move(resp), std::move(done));
+    }
     if (!b->fenced || req.applied_offset < b->epoch) {
         resp.is_fenced = b->fenced;
         done(std::move(resp));
@@ -313,6 +387,35 @@ void controller::heartbeat(const heartbeat_request& req, std::function<void(hear
     });
 }
 
+void controller::controlled_shutdown(int32_t id, heartbeat_response resp, std::function<void(heartbeat_response)> done) {
+    const auto* b = _image.broker(id);
+    resp.is_fenced = b->fenced;
+    if (b->fenced) {
+        resp.should_shut_down = true;  // leads nothing and is in no ISR it could leave
+        done(std::move(resp));
+        return;
+    }
+    if (_shutting_down.insert(id).second) {
+        TLOG_INFO("broker {} asks for a controlled shutdown: moving its leaderships away", id);
+    }
+    // ShouldShutDown once a heartbeat finds nothing left to move, so the moves of the
+    // previous heartbeat are committed (and on their way to the brokers) when it stops.
+    change c(_image);
+    shutdown_effects(c, id);
+    if (c.records.empty()) {
+        TLOG_INFO("broker {} may shut down", id);
+        resp.should_shut_down = true;
+        done(std::move(resp));
+        return;
+    }
+    commit(c, [resp = std::move(resp), done = std::move(done)](result<offset> last) mutable {
+        if (!last) {
+            TLOG_ERROR("controlled shutdown: {}", last.error().message());
+        }
+        done(std::move(resp));
+    });
+}
+
 void controller::tick() {
     change c(_image);
     std::vector<int32_t> expired;
@@ -327,15 +430,201 @@ void controller::tick() {
         f.broker_id = id;
         c.add(std::move(f));
         fence_effects(c, id);
+        _shutting_down.erase(id);
+    }
+    unclean_elections(c);
+    if (_cfg.auto_leader_rebalance_enable) {
+        const int64_t now = _clock.now_ms();
+        if (_next_rebalance_ms < 0) {
+            _next_rebalance_ms = now + _cfg.leader_imbalance_check_interval_ms;
+        } else if (now >= _next_rebalance_ms) {
+            _next_rebalance_ms = now + _cfg.leader_imbalance_check_interval_ms;
+            rebalance(c);
+        }
     }
     if (c.records.empty()) {
         return;
     }
     commit(c, [](result<offset> last) {
         if (!last) {
-            TLOG_ERROR("fencing brokers failed: {}", last.error().message());
+            TLOG_ERROR("fencing brokers or rebalancing leaders failed: {}", last.error().message());
         }
     });
+}
+
+// ---- ISR changes and elections ---------------------------------------------------------
+
+void controller::alter_partition(const alter_partition_request& req, int16_t version,
+                                 std::function<void(alter_partition_response)> done) {
+    alter_partition_response resp;
+    const auto* requester = _image.broker(req.broker_id);
+    if (!requester || requester->epoch != req.broker_epoch) {
+        TLOG_INFO("AlterPartition from broker {} at broker epoch {} refused: registered at {}", req.broker_id,
+                  req.broker_epoch, requester ? requester->epoch : -1);
+        resp.error_code = code(error_code::stale_broker_epoch);
+        done(std::move(resp));
+        return;
+    }
+    change c(_image);
+    for (const auto& t : req.topics) {
+        auto& out_topic = resp.topics.emplace_back();
+        out_topic.topic_id = t.topic_id;
+        const topic_state* topic = c.work.topic(t.topic_id);
+        for (const auto& pd : t.partitions) {
+            auto& out = out_topic.partitions.emplace_back();
+            out.partition_index = pd.partition_index;
+            auto refuse = [&](error_code e, const std::string& why) {
+                out.error_code = code(e);
+                TLOG_INFO("AlterPartition from broker {} for {}-{} refused ({}): {}", req.broker_id,
+                          topic ? topic->name : t.topic_id.to_string(), pd.partition_index, error_code_name(e), why);
+            };
+            if (!topic) {
+                refuse(error_code::unknown_topic_id, "unknown topic id");
+                continue;
+            }
+            if (pd.partition_index < 0 || size_t(pd.partition_index) >= topic->partitions.size()) {
+                refuse(error_code::unknown_topic_or_partition, "no such partition");
+                continue;
+            }
+            const partition_state p = topic->partitions[size_t(pd.partition_index)];
+            // A request ahead of the image means this coordinator is behind (not the active
+            // one): the leader should look for another, as KRaft answers.
+            if (pd.leader_epoch > p.leader_epoch || pd.partition_epoch > p.partition_epoch) {
+                refuse(error_code::not_controller,
+                       fmt::format("request at leader epoch {} / partition epoch {} is ahead of {} / {}",
+                                   pd.leader_epoch, pd.partition_epoch, p.leader_epoch, p.partition_epoch));
+                continue;
+            }
+            if (pd.leader_epoch < p.leader_epoch) {
+                refuse(error_code::fenced_leader_epoch,
+                       fmt::format("leader epoch {} is older than {}", pd.leader_epoch, p.leader_epoch));
+                continue;
+            }
+            if (req.broker_id != p.leader) {
+                refuse(error_code::invalid_request, fmt::format("the leader is {}", p.leader));
+                continue;
+            }
+            if (pd.partition_epoch != p.partition_epoch) {
+                refuse(error_code::invalid_update_version,
+                       fmt::format("partition epoch {} is older than {}", pd.partition_epoch, p.partition_epoch));
+                continue;
+            }
+            if (pd.leader_recovery_state != 0) {
+                refuse(error_code::invalid_request, "leader recovery states are not used here");
+                continue;
+            }
+            std::vector<int32_t> isr;
+            std::vector<int64_t> epochs;
+            if (version >= 3) {
+                for (const auto& m : pd.new_isr_with_epochs) {
+                    isr.push_back(m.broker_id);
+                    epochs.push_back(m.broker_epoch);
+                }
+            } else {
+                isr = pd.new_isr;
+                epochs.assign(isr.size(), -1);
+            }
+            const bool replicas_only = std::all_of(isr.begin(), isr.end(), [&](int32_t b) { return contains(p.replicas, b); });
+            if (!replicas_only || std::set<int32_t>(isr.begin(), isr.end()).size() != isr.size() ||
+                !contains(isr, p.leader)) {
+                refuse(error_code::invalid_request,
+                       fmt::format("new ISR {} must be distinct replicas of {} holding the leader", isr, p.replicas));
+                continue;
+            }
+            // Every member (as KRaft checks) must be registered, unfenced, not shutting down
+            // and, when the request says (v3), at the broker epoch it names.
+            std::optional<std::string> ineligible;
+            for (size_t k = 0; k < isr.size() && !ineligible; ++k) {
+                const int32_t b = isr[k];
+                const auto* reg = c.work.broker(b);
+                if (!eligible(c.work, b)) {
+                    ineligible = fmt::format("{} is fenced, unregistered or shutting down", b);
+                } else if (epochs[k] != -1 && epochs[k] != reg->epoch) {
+                    ineligible = fmt::format("{} is at broker epoch {}, not {}", b, reg->epoch, epochs[k]);
+                }
+            }
+            if (ineligible) {
+                refuse(error_code::ineligible_replica, *ineligible);
+                continue;
+            }
+            std::set<int32_t> wanted(isr.begin(), isr.end());
+            if (wanted != std::set<int32_t>(p.isr.begin(), p.isr.end())) {
+                TLOG_INFO("ISR of {}-{}: {} -> {} (asked by leader {})", topic->name, pd.partition_index, p.isr, isr,
+                          p.leader);
+                c.add(next_state(topic->id, pd.partition_index, p, isr, p.leader));
+            }
+            const auto& now = topic->partitions[size_t(pd.partition_index)];
+            out.leader_id = now.leader;
+            out.leader_epoch = now.leader_epoch;
+            out.isr = now.isr;
+            out.partition_epoch = now.partition_epoch;
+        }
+    }
+    if (c.records.empty()) {
+        done(std::move(resp));
+        return;
+    }
+    commit(c, [resp = std::move(resp), done = std::move(done)](result<offset> last) mutable {
+        if (!last) {
+            resp = alter_partition_response{};
+            resp.error_code = code(error_code::not_controller);
+        }
+        done(std::move(resp));
+    });
+}
+
+void controller::unclean_elections(change& c) {
+    std::vector<std::pair<protocol::uuid, int32_t>> leaderless;
+    for (const auto& [id, t] : c.work.topics()) {
+        for (size_t i = 0; i < t.partitions.size(); ++i) {
+            if (t.partitions[i].leader == -1 && unclean_enabled(c.work, t.name)) {
+                leaderless.emplace_back(id, int32_t(i));
+            }
+        }
+    }
+    for (const auto& [id, index] : leaderless) {
+        elect(c, *c.work.topic(id), index, 1);  // ELIGIBLE_LEADERS_NOT_AVAILABLE: stays leaderless
+    }
+}
+
+void controller::rebalance(change& c) {
+    struct preferred {
+        size_t total = 0;
+        std::vector<std::pair<protocol::uuid, int32_t>> elsewhere;  // led by another broker
+    };
+    std::map<int32_t, preferred> by_broker;
+    for (const auto& [id, t] : c.work.topics()) {
+        for (size_t i = 0; i < t.partitions.size(); ++i) {
+            const auto& p = t.partitions[i];
+            if (p.replicas.empty()) {
+                continue;
+            }
+            auto& pref = by_broker[p.replicas.front()];
+            ++pref.total;
+            if (p.leader != p.replicas.front()) {
+                pref.elsewhere.emplace_back(id, int32_t(i));
+            }
+        }
+    }
+    for (const auto& [broker, pref] : by_broker) {
+        // Kafka's check: the share of a broker's preferred partitions led elsewhere.
+        if (pref.elsewhere.size() * 100 <= pref.total * size_t(_cfg.leader_imbalance_per_broker_percentage) ||
+            !eligible(c.work, broker)) {
+            continue;
+        }
+        size_t moved = 0;
+        for (const auto& [id, index] : pref.elsewhere) {
+            const auto& p = c.work.topic(id)->partitions[size_t(index)];
+            if (contains(p.isr, broker)) {
+                c.add(next_state(id, index, p, p.isr, broker));
+                ++moved;
+            }
+        }
+        if (moved > 0) {
+            TLOG_INFO("leader imbalance of broker {}: {} of its {} preferred partitions led elsewhere; {} moved back",
+                      broker, pref.elsewhere.size(), pref.total, moved);
+        }
+    }
 }
 
 // ---- placement -------------------------------------------------------------------------
@@ -419,6 +708,8 @@ void controller::admin(int16_t api_key, int16_t api_version, bytes_view body, st
         return run_admin(api_version, body, &controller::incremental_alter_configs, std::move(done));
     case protocol::alter_configs_request::api_key:
         return run_admin(api_version, body, &controller::alter_configs, std::move(done));
+    case protocol::elect_leaders_request::api_key:
+        return run_admin(api_version, body, &controller::elect_leaders, std::move(done));
     default:
         done(admin_reply{error_code::invalid_request,
                          fmt::format("API key {} is not an admin request the coordinator executes", api_key),
@@ -460,6 +751,30 @@ void controller::run_admin(int16_t version, bytes_view body,
         }
         done(admin_reply{error_code::none, {}, std::move(encoded), *last + 1});
     });
+}
+
+std::vector<int32_t> controller::initial_isr(const metadata_image& image, const std::vector<int32_t>& replicas) const {
+    // With followers_replicate off, the ISR is the leader alone: followers don't copy the log,
+    // so no other replica is in sync, and electing one after the leader fails would lose
+    // every record it acknowledged (the partition waits for its leader instead, as Kafka does
+    // without unclean leader election). With it on, every replica on an unfenced broker, as
+    // Kafka. The leader (the first member) is not a broker in controlled shutdown when
+    // another can lead.
+    std::vector<int32_t> isr;
+    for (int32_t b : replicas) {
+        const auto* reg = image.broker(b);
+        if (reg && !reg->fenced) {
+            isr.push_back(b);
+        }
+    }
+    auto leader = std::find_if(isr.begin(), isr.end(), [&](int32_t b) { return eligible(image, b); });
+    if (leader != isr.end()) {
+        std::rotate(isr.begin(), leader, leader + 1);
+    }
+    if (!_cfg.followers_replicate && !isr.empty()) {
+        isr.erase(isr.begin() + 1, isr.end());
+    }
+    return isr;
 }
 
 void controller::create_topics(const protocol::create_topics_request& req, int16_t, protocol::create_topics_response& resp,
@@ -572,21 +887,11 @@ void controller::create_topics(const protocol::create_topics_request& req, int16
             }
             assignment = place(partitions, rf, 0);
         }
-        // ISR: the leader alone, the first unfenced replica. Followers don't copy the log yet
-        // (replication comes later), so no other replica is in sync, and electing one after
-        // the leader fails would lose every record it acknowledged: the partition waits for
-        // its leader instead, as Kafka does without unclean leader election.
         std::vector<std::vector<int32_t>> isrs;
         bool leaderless = false;
         for (const auto& replicas : assignment) {
-            auto& isr = isrs.emplace_back();
-            for (int32_t b : replicas) {
-                if (!c.work.broker(b)->fenced) {
-                    isr.push_back(b);
-                    break;
-                }
-            }
-            leaderless = leaderless || isr.empty();
+            isrs.push_back(initial_isr(c.work, replicas));
+            leaderless = leaderless || isrs.back().empty();
         }
         if (leaderless) {
             fail(error_code::invalid_replica_assignment, "every replica of a partition is on a fenced broker");
@@ -762,8 +1067,11 @@ void controller::create_partitions(const protocol::create_partitions_request& re
             pr.topic_id = id;
             pr.partition_index = current + i;
             pr.replicas = assignment[size_t(i)];
-            pr.isr = {pr.replicas.front()};  // the leader alone: see create_topics
-            pr.leader = pr.replicas.front();
+            pr.isr = initial_isr(c.work, pr.replicas);
+            if (pr.isr.empty()) {
+                throw std::logic_error("create_partitions placed a partition on fenced brokers only");
+            }
+            pr.leader = pr.isr.front();
             c.add(std::move(pr));
         }
         TLOG_INFO("topic {}: {} -> {} partitions", t.name, current, t.count);
@@ -950,6 +1258,106 @@ void controller::alter_configs(const protocol::alter_configs_request& req, int16
             }
         }
         finish_resource(out, err, msg, req.validate_only, res.resource_type, res.resource_name, before, after, c);
+    }
+}
+
+// ---- ElectLeaders ----------------------------------------------------------------------
+
+std::pair<error_code, std::string> controller::elect(change& c, const topic_state& t, int32_t index, int8_t type) {
+    if (index < 0 || size_t(index) >= t.partitions.size()) {
+        return {error_code::unknown_topic_or_partition, "This server does not host this topic-partition."};
+    }
+    const partition_state p = t.partitions[size_t(index)];
+    if (type == 0) {  // PREFERRED
+        const int32_t preferred = p.replicas.empty() ? -1 : p.replicas.front();
+        if (p.leader == preferred) {
+            return {error_code::election_not_needed, "Leader election not needed for topic partition."};
+        }
+        if (!contains(p.isr, preferred) || !eligible(c.work, preferred)) {
+            return {error_code::preferred_leader_not_available,
+                    fmt::format("Failed to elect leader for partition {}-{} under strategy PreferredReplicaPartitionLeaderElectionStrategy",
+                                t.name, index)};
+        }
+        TLOG_INFO("preferred leader election: {}-{} leader {} -> {}", t.name, index, p.leader, preferred);
+        c.add(next_state(t.id, index, p, p.isr, preferred));
+        return {error_code::none, {}};
+    }
+    if (type == 1) {  // UNCLEAN
+        if (p.leader != -1) {
+            return {error_code::election_not_needed, "Leader election not needed for topic partition."};
+        }
+        auto can_lead = [&](int32_t b) { return eligible(c.work, b); };
+        if (auto it = std::find_if(p.isr.begin(), p.isr.end(), can_lead); it != p.isr.end()) {
+            c.add(next_state(t.id, index, p, p.isr, *it));  // an in-sync replica is back: clean
+            return {error_code::none, {}};
+        }
+        if (auto it = std::find_if(p.replicas.begin(), p.replicas.end(), can_lead); it != p.replicas.end()) {
+            TLOG_WARN("unclean leader election (ElectLeaders): {}-{} gets leader {}, which is not in sync (ISR was "
+                      "{}): records only the old ISR had are lost",
+                      t.name, index, *it, p.isr);
+            c.add(next_state(t.id, index, p, {*it}, *it));
+            return {error_code::none, {}};
+        }
+        return {error_code::eligible_leaders_not_available,
+                fmt::format("no replica of {}-{} is on a live broker", t.name, index)};
+    }
+    return {error_code::invalid_request, fmt::format("unknown election type {}", type)};
+}
+
+void controller::elect_leaders(const protocol::elect_leaders_request& req, int16_t version,
+                               protocol::elect_leaders_response& resp, change& c) {
+    const int8_t type = version >= 1 ? req.election_type : 0;
+    using result_t = protocol::elect_leaders_response::replica_election_result;
+    auto result_of = [&](const std::string& topic) -> result_t& {
+        auto it = std::find_if(resp.replica_election_results.begin(), resp.replica_election_results.end(),
+                               [&](const result_t& r) { return r.topic == topic; });
+        if (it != resp.replica_election_results.end()) {
+            return *it;
+        }
+        auto& r = resp.replica_election_results.emplace_back();
+        r.topic = topic;
+        return r;
+    };
+    auto answer = [&](const std::string& topic, int32_t index, error_code e, std::string msg) {
+        auto& pr = result_of(topic).partition_result.emplace_back();
+        pr.partition_id = index;
+        pr.error_code = code(e);
+        if (e != error_code::none) {
+            pr.error_message = std::move(msg);
+        } else {
+            pr.error_message = std::nullopt;
+        }
+    };
+    if (!req.topic_partitions) {
+        // Every partition; as Kafka, every topic is answered, without the partitions that
+        // needed no election.
+        std::set<std::string> names;
+        for (const auto& [id, t] : c.work.topics()) {
+            names.insert(t.name);
+        }
+        for (const auto& name : names) {
+            const topic_state* t = c.work.topic(name);
+            result_of(name);
+            for (int32_t i = 0; i < int32_t(t->partitions.size()); ++i) {
+                auto [e, msg] = elect(c, *t, i, type);
+                if (e != error_code::election_not_needed) {
+                    answer(t->name, i, e, std::move(msg));
+                }
+            }
+        }
+        return;
+    }
+    for (const auto& tp : *req.topic_partitions) {
+        const topic_state* t = c.work.topic(tp.topic);
+        for (int32_t i : tp.partitions) {
+            if (!t) {
+                answer(tp.topic, i, error_code::unknown_topic_or_partition,
+                       "This server does not host this topic-partition.");
+                continue;
+            }
+            auto [e, msg] = elect(c, *t, i, type);
+            answer(tp.topic, i, e, std::move(msg));
+        }
     }
 }
 

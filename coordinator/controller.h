@@ -11,7 +11,9 @@
 // Invariants kept by the decisions (and checked by metadata_image::apply):
 //   - a partition's leader is -1 or an unfenced member of its ISR; the ISR is a non-empty
 //     subset of the replicas (a fenced last member stays, leaderless, as KRaft does);
-//   - leader epochs only grow, and grow on every leader change;
+//   - leader epochs only grow, and grow on every leader change; partition epochs grow on
+//     every change of replicas, ISR or leader;
+//   - a broker in controlled shutdown gets no new leadership, ISR membership or replica;
 //   - a node id belongs to one incarnation while its lease lives.
 //
 // Single-threaded: every call (and the log's completions) on one thread.
@@ -24,6 +26,7 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 
 namespace trib::coordinator {
@@ -36,6 +39,17 @@ struct controller_config {
     int32_t num_partitions = 1;
     int16_t default_replication_factor = 1;
     uint64_t seed = 0;  // replica placement randomness; 0: from std::random_device
+    // Whether followers copy the log. When false, a new partition's ISR is its leader alone
+    // (no other replica has its records); when true, every replica on an unfenced broker.
+    bool followers_replicate = false;
+    // unclean.leader.election.enable: the default of the topic config (a dynamic broker
+    // config "" and the topic's own override come first).
+    bool unclean_leader_election_enable = false;
+    // Preferred-leader rebalance in tick(): auto.leader.rebalance.enable,
+    // leader.imbalance.check.interval.seconds, leader.imbalance.per.broker.percentage.
+    bool auto_leader_rebalance_enable = true;
+    int64_t leader_imbalance_check_interval_ms = 300'000;
+    int32_t leader_imbalance_per_broker_percentage = 10;
 };
 
 struct admin_reply {
@@ -51,6 +65,8 @@ public:
     using register_response = protocol::coordinator_register_broker_response;
     using heartbeat_request = protocol::coordinator_broker_heartbeat_request;
     using heartbeat_response = protocol::coordinator_broker_heartbeat_response;
+    using alter_partition_request = protocol::alter_partition_request;
+    using alter_partition_response = protocol::alter_partition_response;
 
     controller(controller_config cfg, clock& clk);
     controller(const controller&) = delete;
@@ -66,25 +82,55 @@ public:
     const controller_config& config() const noexcept { return _cfg; }
 
     void register_broker(const register_request& req, std::function<void(register_response)> done);
+    // With WantShutDown: controlled shutdown (leaderships and ISR memberships move away;
+    // ShouldShutDown once nothing more can move).
     void heartbeat(const heartbeat_request& req, std::function<void(heartbeat_response)> done);
-    // Fences every unfenced broker whose lease has run out. Call periodically.
+    // A partition leader's ISR change (AlterPartition v2-v3), decided as KRaft does.
+    void alter_partition(const alter_partition_request& req, int16_t version,
+                         std::function<void(alter_partition_response)> done);
+    // Fences every unfenced broker whose lease has run out; elects where unclean election
+    // has been allowed since; every check interval, moves leadership back to preferred
+    // replicas of imbalanced brokers. Call periodically.
     void tick();
     // A Kafka admin request (CreateTopics, DeleteTopics, CreatePartitions,
-    // IncrementalAlterConfigs, AlterConfigs) of `version`, encoded without header.
+    // IncrementalAlterConfigs, AlterConfigs, ElectLeaders) of `version`, encoded without header.
     void admin(int16_t api_key, int16_t api_version, bytes_view body, std::function<void(admin_reply)> done);
 
     // Whether the broker's lease is running (registered and heard from in time).
     bool lease_alive(int32_t broker) const;
-    // Brokers new replicas may be placed on: registered, unfenced, lease alive.
+    // Brokers new replicas may be placed on: registered, unfenced, lease alive, not in
+    // controlled shutdown.
     std::vector<int32_t> usable_brokers() const;
+    // Whether the broker asked for a controlled shutdown (soft state, like leases: its
+    // heartbeats keep asking, so a restarted coordinator learns it again).
+    bool in_controlled_shutdown(int32_t broker) const { return _shutting_down.contains(broker); }
 
 private:
     class change;  // records being built against a scratch image
     void commit(change& c, std::function<void(result<offset>)> done);
     // Moves leadership and ISR membership off `broker` (about to be fenced / replaced).
     void fence_effects(change& c, int32_t broker);
-    // Gives leaderless partitions whose ISR holds `broker` to it.
+    // Gives leaderless partitions whose ISR holds `broker` to it (or, where unclean election
+    // is enabled and no ISR member is unfenced, those it holds a replica of).
     void unfence_effects(change& c, int32_t broker);
+    // Moves leadership and ISR membership off a broker in controlled shutdown; the number
+    // of partitions it leads that no other replica can take.
+    size_t shutdown_effects(change& c, int32_t broker);
+    void controlled_shutdown(int32_t broker, heartbeat_response resp, std::function<void(heartbeat_response)> done);
+    // May `b` become leader or join an ISR: registered, unfenced, not shutting down.
+    bool eligible(const metadata_image& image, int32_t b) const;
+    // unclean.leader.election.enable in force for topic `name`.
+    bool unclean_enabled(const metadata_image& image, const std::string& name) const;
+    // Preferred-replica elections for brokers leading fewer of their preferred partitions
+    // than leader.imbalance.per.broker.percentage allows.
+    void rebalance(change& c);
+    // Leaderless partitions whose topic allows unclean election get a live replica as
+    // leader (for a setting turned on after they lost their leader).
+    void unclean_elections(change& c);
+    // The ISR of a new partition on `replicas`, leader first; empty when every replica is fenced.
+    std::vector<int32_t> initial_isr(const metadata_image& image, const std::vector<int32_t>& replicas) const;
+    // One partition's election of `type` (0 preferred, 1 unclean): its error and message.
+    std::pair<protocol::error_code, std::string> elect(change& c, const topic_state& t, int32_t index, int8_t type);
     std::vector<std::vector<int32_t>> place(int32_t partitions, int16_t rf, int32_t first_index);
 
     template<typename Req, typename Resp>
@@ -98,12 +144,16 @@ private:
                                    protocol::incremental_alter_configs_response& resp, change& c);
     void alter_configs(const protocol::alter_configs_request& req, int16_t v, protocol::alter_configs_response& resp,
                        change& c);
+    void elect_leaders(const protocol::elect_leaders_request& req, int16_t v, protocol::elect_leaders_response& resp,
+                       change& c);
 
     controller_config _cfg;
     clock& _clock;
     replicated_log* _log = nullptr;
     metadata_image _image;
     std::map<int32_t, int64_t> _lease_deadline;  // broker -> now_ms when its lease runs out
+    std::set<int32_t> _shutting_down;            // brokers in controlled shutdown
+    int64_t _next_rebalance_ms = -1;             // when tick() next checks leader imbalance
     std::mt19937_64 _rng;
 };
 

@@ -33,6 +33,13 @@ const config::schema& coordinator_schema() {
         add("metadata.log.segment.bytes", type::int64, "1073741824", "Metadata log segment size.", at_least(14));
         add("metadata.log.max.record.bytes.between.snapshots", type::int64, "20971520",
             "Bytes appended to the metadata log before the next snapshot.", at_least(1));
+        add("unclean.leader.election.enable", type::boolean, "false",
+            "Default of the topic config: may a replica not in sync lead when no in-sync one is left.");
+        add("auto.leader.rebalance.enable", type::boolean, "true", "Move leadership back to preferred replicas.");
+        add("leader.imbalance.check.interval.seconds", type::int64, "300", "How often leader imbalance is checked.",
+            at_least(1));
+        add("leader.imbalance.per.broker.percentage", type::int32, "10",
+            "Share of a broker's preferred partitions led elsewhere that triggers a rebalance.", between(0, 100));
         add("socket.request.max.bytes", type::int32, "104857600", "Largest request accepted.", at_least(1));
         add("log.level", type::string, "info", "trace, debug, info, warn, error.",
             config::one_of({"trace", "debug", "info", "warn", "error"}));
@@ -63,6 +70,10 @@ service_config load_coordinator_config(const config::load_options& in, config::v
     c.controller.heartbeat_interval_ms = v.get_int32("broker.heartbeat.interval.ms");
     c.controller.num_partitions = v.get_int32("num.partitions");
     c.controller.default_replication_factor = int16_t(v.get_int32("default.replication.factor"));
+    c.controller.unclean_leader_election_enable = v.get_bool("unclean.leader.election.enable");
+    c.controller.auto_leader_rebalance_enable = v.get_bool("auto.leader.rebalance.enable");
+    c.controller.leader_imbalance_check_interval_ms = v.get_int64("leader.imbalance.check.interval.seconds") * 1000;
+    c.controller.leader_imbalance_per_broker_percentage = v.get_int32("leader.imbalance.per.broker.percentage");
     if (c.controller.heartbeat_interval_ms >= c.controller.session_timeout_ms) {
         throw config::config_error("broker.heartbeat.interval.ms must be below broker.session.timeout.ms");
     }

@@ -30,11 +30,20 @@ asio::awaitable<R> await_completion(Start start) {
 }
 
 template<typename Resp>
-bytes encode_response(int32_t correlation_id, int16_t api_key, const Resp& r) {
+bytes encode_response(int32_t correlation_id, int16_t api_key, const Resp& r, int16_t version = 0) {
     protocol::writer w;
-    protocol::encode_response_header(w, correlation_id, protocol::response_header_version(api_key, 0));
-    r.encode(w, 0);
+    protocol::encode_response_header(w, correlation_id, protocol::response_header_version(api_key, version));
+    r.encode(w, version);
     return w.take();
+}
+
+// The private RPCs are version 0; AlterPartition is Kafka's, at the versions we claim.
+bool supported_version(const protocol::request_header& h) {
+    using ap = protocol::alter_partition_request;
+    if (h.api_key == ap::api_key) {
+        return h.api_version >= ap::min_version && h.api_version <= ap::max_version;
+    }
+    return h.api_version == 0;
 }
 
 
@@ -197,7 +206,7 @@ asio::awaitable<net::dispatch_result> service::dispatch(bytes frame, const net::
 asio::awaitable<std::optional<bytes>> service::handle(const bytes& frame, const std::string& peer) {
     protocol::reader r(frame);
     protocol::request_header h;
-    if (!protocol::decode_request_header(r, h) || h.api_version != 0) {
+    if (!protocol::decode_request_header(r, h) || !supported_version(h)) {
         TLOG_WARN("undecodable or unsupported coordinator request from {} (key {}, version {})", peer, h.api_key,
                   h.api_version);
         co_return std::nullopt;
@@ -254,6 +263,19 @@ asio::awaitable<std::optional<bytes>> service::handle(const bytes& frame, const 
         resp.body = std::move(reply.body);
         resp.commit_offset = reply.commit.value();
         co_return encode_response(h.correlation_id, h.api_key, resp);
+    }
+    case protocol::alter_partition_request::api_key: {
+        protocol::alter_partition_request req;
+        req.decode(r, h.api_version);
+        if (!r.ok()) {
+            co_return std::nullopt;
+        }
+        const int16_t version = h.api_version;
+        auto resp = co_await await_completion<controller::alter_partition_response>(
+            [this, &req, version](std::function<void(controller::alter_partition_response)> done) {
+                _controller->alter_partition(req, version, std::move(done));
+            });
+        co_return encode_response(h.correlation_id, h.api_key, resp, version);
     }
     default:
         TLOG_WARN("unknown coordinator API key {} from {}", h.api_key, peer);

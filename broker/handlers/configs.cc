@@ -61,6 +61,10 @@ std::map<std::string, topic_default> topic_defaults(const broker_config& b) {
                                   "Bytes between offset index entries."}},
         {"compression.type", {b.raw.get_string("compression.type"), t_string, "compression.type",
                               "Codec of stored batches; producer: as the producer sent them."}},
+        {"unclean.leader.election.enable",
+         {b.raw.get_bool("unclean.leader.election.enable") ? "true" : "false", t_boolean,
+          "unclean.leader.election.enable",
+          "Whether a replica not in sync may lead when no in-sync one is left (its missing records are lost)."}},
     };
 }
 

@@ -72,13 +72,26 @@ void coordinator_client::stop() {
     });
 }
 
-asio::awaitable<void> coordinator_client::sleep(std::chrono::milliseconds d) {
-    asio::steady_timer t(_ex);
-    t.expires_after(d);
-    auto it = _sleepers.insert(_sleepers.end(), &t);
+asio::awaitable<void> coordinator_client::park(std::list<asio::steady_timer*>& list,
+                                                asio::steady_timer::time_point deadline) {
+    asio::steady_timer t(_ex, deadline);
+    auto it = list.insert(list.end(), &t);
     boost::system::error_code ec;
     co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    _sleepers.erase(it);
+    list.erase(it);
+}
+
+asio::awaitable<void> coordinator_client::sleep(std::chrono::milliseconds d) {
+    co_await park(_sleepers, asio::steady_timer::clock_type::now() + d);
+}
+
+asio::awaitable<bool> coordinator_client::wait_until(const std::function<bool()>& done,
+                                                     std::chrono::milliseconds timeout) {
+    auto deadline = asio::steady_timer::clock_type::now() + timeout;
+    while (!done() && !_stopped && asio::steady_timer::clock_type::now() < deadline) {
+        co_await park(_waiters, deadline);
+    }
+    co_return done();
 }
 
 asio::awaitable<void> coordinator_client::registration_loop() {
@@ -98,7 +111,9 @@ asio::awaitable<void> coordinator_client::registration_loop() {
             }
             req.rack = _cfg.rack;
             protocol::coordinator_register_broker_response resp;
+            co_await lock_control();
             auto ec = co_await _control.call(req, resp, _cfg.request_timeout);
+            unlock_control();
             if (ec) {
                 TLOG_DEBUG("registering with the coordinator: {}", ec.message());
                 co_await sleep(_cfg.retry_backoff);
@@ -121,8 +136,11 @@ asio::awaitable<void> coordinator_client::registration_loop() {
         hb.incarnation_id = _cfg.incarnation;
         hb.broker_epoch = _broker_epoch;
         hb.applied_offset = _image.next_offset().value() - 1;
+        hb.want_shut_down = _shutdown_requested;
         protocol::coordinator_broker_heartbeat_response resp;
+        co_await lock_control();
         auto ec = co_await _control.call(hb, resp, _cfg.request_timeout);
+        unlock_control();
         if (ec) {
             TLOG_DEBUG("heartbeat: {}", ec.message());
             co_await sleep(_cfg.retry_backoff);
@@ -139,8 +157,13 @@ asio::awaitable<void> coordinator_client::registration_loop() {
             TLOG_INFO("broker {} is {} by the coordinator", _cfg.id.value(), resp.is_fenced ? "fenced" : "unfenced");
             _fenced = resp.is_fenced;
         }
-        // While fenced, heartbeat sooner: the coordinator unfences once it sees we caught up.
-        co_await sleep(_fenced ? std::min(interval, std::chrono::milliseconds(200)) : interval);
+        if (resp.error_code == 0 && resp.should_shut_down && _shutdown_requested && !_shutdown_granted) {
+            grant_shutdown();
+        }
+        // While fenced or shutting down, heartbeat sooner: the coordinator unfences once it
+        // sees we caught up, and grants the shutdown once the leaderships moved.
+        const bool waiting = _fenced || (_shutdown_requested && !_shutdown_granted);
+        co_await sleep(waiting ? std::min(interval, std::chrono::milliseconds(200)) : interval);
     }
 }
 
@@ -235,16 +258,8 @@ asio::awaitable<void> coordinator_client::metadata_loop() {
 }
 
 asio::awaitable<bool> coordinator_client::wait_for_offset(offset o, std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (_image.next_offset() < o && !_stopped && std::chrono::steady_clock::now() < deadline) {
-        asio::steady_timer t(_ex);
-        t.expires_at(deadline);
-        auto it = _waiters.insert(_waiters.end(), &t);
-        boost::system::error_code ec;
-        co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        _waiters.erase(it);
-    }
-    co_return _image.next_offset() >= o;
+    const std::function<bool()> reached = [this, o] { return _image.next_offset() >= o; };
+    co_return co_await wait_until(reached, timeout);
 }
 
 asio::awaitable<admin_result> coordinator_client::admin(int16_t api_key, int16_t api_version, const bytes& body) {
@@ -284,6 +299,72 @@ asio::awaitable<admin_result> coordinator_client::admin(int16_t api_key, int16_t
         out.message = "the change is committed but this broker's metadata has not caught up yet";
     }
     co_return out;
+}
+
+asio::awaitable<void> coordinator_client::lock_control() {
+    while (_control_busy) {
+        co_await park(_control_queue, asio::steady_timer::time_point::max());
+    }
+    _control_busy = true;
+}
+
+void coordinator_client::unlock_control() {
+    _control_busy = false;
+    if (!_control_queue.empty()) {
+        _control_queue.front()->cancel();
+    }
+}
+
+asio::awaitable<result<protocol::alter_partition_response>> coordinator_client::alter_partition(
+    const protocol::alter_partition_request& req) {
+    auto self = shared_from_this();
+    protocol::alter_partition_request out = req;
+    protocol::alter_partition_response resp;
+    co_await lock_control();
+    // After the turn: a registration may have happened while we waited.
+    out.broker_id = _cfg.id.value();
+    out.broker_epoch = _broker_epoch;
+    auto ec = co_await _control.call(out, resp, _cfg.request_timeout, protocol::alter_partition_request::max_version);
+    unlock_control();
+    if (ec) {
+        co_return ec;
+    }
+    co_return resp;
+}
+
+void coordinator_client::request_shutdown() {
+    auto self = shared_from_this();
+    asio::post(_ex, [self] {
+        if (self->_shutdown_requested) {
+            return;
+        }
+        self->_shutdown_requested = true;
+        if (!self->_cfg.register_broker || self->_broker_epoch < 0) {
+            self->grant_shutdown();  // not registered: nothing to move
+            return;
+        }
+        TLOG_INFO("broker {} asks the coordinator for a controlled shutdown", self->_cfg.id.value());
+        for (auto* t : self->_sleepers) {
+            t->cancel();  // heartbeat now
+        }
+    });
+}
+
+void coordinator_client::grant_shutdown() {
+    _shutdown_granted = true;
+    TLOG_INFO("controlled shutdown granted: broker {} may stop", _cfg.id.value());
+    for (auto* t : _waiters) {
+        t->cancel();
+    }
+    if (_on_shutdown_granted) {
+        _on_shutdown_granted();
+    }
+}
+
+asio::awaitable<bool> coordinator_client::wait_for_shutdown(std::chrono::milliseconds timeout) {
+    auto self = shared_from_this();
+    const std::function<bool()> granted = [this] { return _shutdown_granted; };
+    co_return co_await wait_until(granted, timeout);
 }
 
 } // namespace trib::coordinator

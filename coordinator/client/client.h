@@ -20,6 +20,10 @@
 // admin() sends a Kafka admin request in a CoordinatorAdmin envelope and returns the Kafka
 // response once the local image has reached the offset that commits the change, so a
 // broker answering its client afterwards already shows the change in Metadata.
+// alter_partition() sends a partition leader's AlterPartition (v3) on the control channel,
+// taking turns with the heartbeats. request_shutdown() starts a controlled shutdown: the
+// heartbeats ask for it until the coordinator answers ShouldShutDown (shutdown_granted(),
+// wait_for_shutdown(), on_shutdown_granted()).
 //
 // Everything except start()/stop() must be called on the client's executor.
 #include "common/listeners.h"
@@ -90,15 +94,44 @@ public:
     protocol::error_code registration_error() const noexcept { return _registration_error; }
 
     asio::awaitable<admin_result> admin(int16_t api_key, int16_t api_version, const bytes& body);
+
+    // AlterPartition v3 for partitions this broker leads; broker id and epoch are this
+    // client's registration (whatever `req` holds there is replaced; unregistered, the
+    // coordinator answers STALE_BROKER_EPOCH). The coordinator's answer
+    // (top-level and per-partition errors inside it), or the transport error
+    // (errc::not_connected, rpc_failed, timed_out; the caller retries).
+    asio::awaitable<result<protocol::alter_partition_response>> alter_partition(
+        const protocol::alter_partition_request& req);
+
+    // Starts a controlled shutdown (from any thread; returns at once): the following
+    // heartbeats carry WantShutDown, and the coordinator moves this broker's leaderships
+    // away. Granted at once when the broker is not registered.
+    void request_shutdown();
+    bool shutdown_requested() const noexcept { return _shutdown_requested; }
+    // Whether the coordinator answered ShouldShutDown: the broker may stop.
+    bool shutdown_granted() const noexcept { return _shutdown_granted; }
+    // Until shutdown_granted(), the timeout or stop(); returns shutdown_granted().
+    asio::awaitable<bool> wait_for_shutdown(std::chrono::milliseconds timeout);
+    // Called on the executor once, when the shutdown is granted.
+    void on_shutdown_granted(std::function<void()> f) { _on_shutdown_granted = std::move(f); }
     // Until the local image has every record below `o`; false on timeout or stop.
     asio::awaitable<bool> wait_for_offset(offset o, std::chrono::milliseconds timeout);
 
 private:
     asio::awaitable<void> registration_loop();
     asio::awaitable<void> metadata_loop();
+    // Waits on a timer listed in `list` (so others can cancel it) until `deadline`.
+    asio::awaitable<void> park(std::list<asio::steady_timer*>& list, asio::steady_timer::time_point deadline);
     asio::awaitable<void> sleep(std::chrono::milliseconds d);
+    // Until done(), the timeout or stop(), woken through _waiters; returns done().
+    asio::awaitable<bool> wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
     void apply_fetch(protocol::coordinator_fetch_metadata_response& resp);
     void publish();
+    // The control channel carries one request at a time: registration, heartbeats and
+    // AlterPartition take turns (in no particular order).
+    asio::awaitable<void> lock_control();
+    void unlock_control();
+    void grant_shutdown();
 
     asio::any_io_executor _ex;
     client_config _cfg;
@@ -117,6 +150,11 @@ private:
     bool _fenced = true;
     protocol::error_code _registration_error = protocol::error_code::none;
     bool _stopped = false;
+    bool _control_busy = false;
+    std::list<asio::steady_timer*> _control_queue;  // waiting for the control channel
+    bool _shutdown_requested = false;
+    bool _shutdown_granted = false;
+    std::function<void()> _on_shutdown_granted;
 };
 
 } // namespace trib::coordinator

@@ -40,6 +40,7 @@ struct partition_info {
     leader_epoch epoch{0};
     std::vector<int32_t> replicas;
     std::vector<int32_t> isr;
+    int32_t partition_epoch = 0;  // grows on every change of replicas, ISR or leader (AlterPartition)
     bool operator==(const partition_info&) const = default;
 
     // Whether `node` holds a replica of this partition.

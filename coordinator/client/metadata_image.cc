@@ -23,7 +23,7 @@ bool valid_partition(const R& r) {
 
 template<typename R>
 partition_state state_of(const R& r) {
-    return partition_state{r.replicas, r.isr, r.leader, r.leader_epoch};
+    return partition_state{r.replicas, r.isr, r.leader, r.leader_epoch, r.partition_epoch};
 }
 
 } // namespace
@@ -133,6 +133,11 @@ result<void> metadata_image::apply_impl(offset at, const metadata_record& rec) {
         if (r->leader_epoch < p.leader_epoch) {
             return errc::inconsistent_record;
         }
+        // Every change grows the partition epoch; 0 onto 0 is a record from before partition
+        // epochs existed (such logs have only zeros) and is kept readable.
+        if (r->partition_epoch <= p.partition_epoch && !(r->partition_epoch == 0 && p.partition_epoch == 0)) {
+            return errc::inconsistent_record;
+        }
         p = state_of(*r);
         return success();
     }
@@ -192,6 +197,7 @@ std::vector<metadata_record> metadata_image::to_records() const {
             pr.isr = p.isr;
             pr.leader = p.leader;
             pr.leader_epoch = p.leader_epoch;
+            pr.partition_epoch = p.partition_epoch;
             out.emplace_back(std::move(pr));
         }
     }
@@ -224,7 +230,8 @@ cluster_snapshot metadata_image::to_snapshot(std::string cluster_id, node_id con
         for (size_t i = 0; i < t.partitions.size(); ++i) {
             const auto& p = t.partitions[i];
             ti.partitions.push_back(partition_info{partition_id(int32_t(i)), node_id(p.leader),
-                                                   leader_epoch(p.leader_epoch), p.replicas, p.isr});
+                                                   leader_epoch(p.leader_epoch), p.replicas, p.isr,
+                                                   p.partition_epoch});
         }
         if (const auto* c = configs(resource_type::topic, t.name)) {
             ti.configs = *c;

@@ -8,7 +8,9 @@
 // errc::inconsistent_record and leaves the image unchanged):
 //   - broker ids and topic ids/names are unique; a topic's partitions are 0..n-1;
 //   - a partition record names an existing topic; leader is -1 or a member of the ISR;
-//     the ISR is a subset of the replicas; the leader epoch never goes down;
+//     the ISR is a subset of the replicas; the leader epoch never goes down; a change
+//     record's partition epoch is above the partition's (a record of a log written before
+//     partition epochs, 0 onto 0, is accepted);
 //   - next_offset() only grows.
 #include "common/ids.h"
 #include "common/result.h"
@@ -39,6 +41,7 @@ struct partition_state {
     std::vector<int32_t> isr;
     int32_t leader = -1;
     int32_t leader_epoch = 0;
+    int32_t partition_epoch = 0;  // grows on every change of replicas, ISR or leader
     bool operator==(const partition_state&) const = default;
 };
 

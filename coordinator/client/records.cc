@@ -122,13 +122,14 @@ std::string describe(const metadata_record& rec) {
             return fmt::format("topic {} id={}", r.name, r.topic_id.to_string());
         }
         std::string operator()(const partition_record& r) const {
-            return fmt::format("partition {}-{} replicas={} isr={} leader={} epoch={}", r.topic_id.to_string(),
-                               r.partition_index, r.replicas, r.isr, r.leader, r.leader_epoch);
+            return fmt::format("partition {}-{} replicas={} isr={} leader={} epoch={} partition_epoch={}",
+                               r.topic_id.to_string(), r.partition_index, r.replicas, r.isr, r.leader,
+                               r.leader_epoch, r.partition_epoch);
         }
         std::string operator()(const partition_change_record& r) const {
-            return fmt::format("partition_change {}-{} replicas={} isr={} leader={} epoch={}",
+            return fmt::format("partition_change {}-{} replicas={} isr={} leader={} epoch={} partition_epoch={}",
                                r.topic_id.to_string(), r.partition_index, r.replicas, r.isr, r.leader,
-                               r.leader_epoch);
+                               r.leader_epoch, r.partition_epoch);
         }
         std::string operator()(const remove_topic_record& r) const {
             return fmt::format("remove_topic id={}", r.topic_id.to_string());

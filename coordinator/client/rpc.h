@@ -1,8 +1,9 @@
 #pragma once
 
 // A Kafka-framed request/response channel to a coordinator, one request at a time:
-// size prefix, request header v1 (private APIs are not flexible at the header level),
-// body; the response header v0. Every call has a deadline; a failed call closes the
+// size prefix, request header v1 (private APIs are not flexible at the header level;
+// AlterPartition, a flexible Kafka API, gets v2),
+// body; the response header v0 (v1 for AlterPartition). Every call has a deadline; a failed call closes the
 // channel and the next call reconnects, trying the coordinators in turn.
 #include "common/bytes.h"
 #include "common/listeners.h"
@@ -26,10 +27,12 @@ public:
     rpc_channel(const rpc_channel&) = delete;
     rpc_channel& operator=(const rpc_channel&) = delete;
 
-    // Sends `req` (version 0) and decodes the answer into `resp`. Errors: errc::not_connected
-    // when no coordinator accepts a connection, errc::rpc_failed / timed_out otherwise.
+    // Sends `req` (version 0: the private RPCs; AlterPartition passes its own) and decodes the
+    // answer into `resp`. Errors: errc::not_connected when no coordinator accepts a
+    // connection, errc::rpc_failed / timed_out otherwise.
     template<typename Req, typename Resp>
-    asio::awaitable<std::error_code> call(const Req& req, Resp& resp, std::chrono::milliseconds timeout);
+    asio::awaitable<std::error_code> call(const Req& req, Resp& resp, std::chrono::milliseconds timeout,
+                                          int16_t version = 0);
 
     void close();
     bool is_open() const { return _socket.is_open(); }
@@ -50,16 +53,17 @@ private:
 };
 
 template<typename Req, typename Resp>
-asio::awaitable<std::error_code> rpc_channel::call(const Req& req, Resp& resp, std::chrono::milliseconds timeout) {
+asio::awaitable<std::error_code> rpc_channel::call(const Req& req, Resp& resp, std::chrono::milliseconds timeout,
+                                                   int16_t version) {
     protocol::writer w;
     w.write_int32(0);
     protocol::request_header h;
     h.api_key = Req::api_key;
-    h.api_version = 0;
+    h.api_version = version;
     h.correlation_id = _next_correlation++;
     h.client_id = _client_id;
     protocol::encode_request_header(w, h);
-    req.encode(w, 0);
+    req.encode(w, version);
     bytes frame = w.take();
     store_be32(frame.data(), uint32_t(frame.size() - 4));
     bytes reply;
@@ -68,9 +72,9 @@ asio::awaitable<std::error_code> rpc_channel::call(const Req& req, Resp& resp, s
         co_return ec;
     }
     protocol::reader r(reply);
-    auto corr = protocol::decode_response_header(r, protocol::response_header_version(Req::api_key, 0));
+    auto corr = protocol::decode_response_header(r, protocol::response_header_version(Req::api_key, version));
     resp = Resp{};
-    resp.decode(r, 0);
+    resp.decode(r, version);
     if (!corr || *corr != h.correlation_id || !r.ok()) {
         close();
         co_return std::make_error_code(std::errc::bad_message);

@@ -20,6 +20,7 @@ const std::map<std::string, std::string>& topic_config_keys() {
         {"flush.ms", "log.flush.interval.ms"},
         {"index.interval.bytes", "log.index.interval.bytes"},
         {"compression.type", "compression.type"},
+        {"unclean.leader.election.enable", "unclean.leader.election.enable"},
     };
     return keys;
 }
@@ -38,6 +39,10 @@ std::optional<std::string> validate_topic_config(const std::string& key, const s
         return value == "delete" || value == "compact" || value == "compact,delete" || value == "delete,compact"
                    ? std::nullopt
                    : std::optional<std::string>("cleanup.policy must be delete and/or compact");
+    }
+    if (key == "unclean.leader.election.enable") {
+        return value == "true" || value == "false" ? std::nullopt
+                                                   : std::optional<std::string>(key + " must be true or false");
     }
     if (key == "compression.type") {
         static const std::set<std::string> ok = {"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"};

@@ -1084,7 +1084,6 @@ TOPIC_CONFIGS_ONLY_IN_KAFKA = {
                             "no delay is needed",
     "follower.replication.throttled.replicas": _REPLICATION,
     "leader.replication.throttled.replicas": _REPLICATION,
-    "unclean.leader.election.enable": _REPLICATION,
     "local.retention.bytes": _TIERED,
     "local.retention.ms": _TIERED,
     "remote.copy.lag.bytes": _TIERED,
@@ -1128,6 +1127,9 @@ BROKER_CONFIGS_ONLY_IN_TRIBUTARY = {
     "cluster.id": "Tributary takes the cluster id as a setting; Kafka keeps it in the "
                   "meta.properties that kafka-storage format writes",
     "log.level": "Tributary's log verbosity; Kafka sets its logging in log4j files, not broker configs",
+    "leader.imbalance.per.broker.percentage": "ZooKeeper Kafka's threshold for the preferred-leader "
+                                              "rebalance, which Tributary's coordinator keeps; Kafka 4's "
+                                              "KRaft controller rebalances every imbalanced partition",
 }
 
 # Broker configs both serve whose (value, read_only, source, sensitive) differ, setup aside:

@@ -377,6 +377,24 @@ def test_offsets_and_delete_records(tools_cluster, tmp_path):
     assert [v for _, _, v in records] == produced0[cut:]
 
 
+def test_leader_election(tools_cluster):
+    """kafka-leader-election reaches the coordinator through a broker (ElectLeaders): the
+    preferred replicas lead already, so nothing is elected; an unknown partition fails."""
+    topics_tool(tools_cluster, "--create", "--topic", "elected", "--partitions", 3, "--replication-factor", 3)
+    _, before = describe_topic(tools_cluster, "elected")
+    election = ("kafka-leader-election", "--bootstrap-server", tools_cluster.bootstrap)
+    out = kafka_tool(*election, "--election-type", "preferred", "--topic", "elected", "--partition", 1).stdout
+    assert "Valid replica already elected for partitions elected-1" in out, out
+    kafka_tool(*election, "--election-type", "preferred", "--all-topic-partitions")
+    out = kafka_tool(*election, "--election-type", "unclean", "--topic", "elected", "--partition", 2).stdout
+    assert "Valid replica already elected for partitions elected-2" in out, out
+    p = kafka_tool(*election, "--election-type", "preferred", "--topic", "no-such-topic", "--partition", 0,
+                   check=False)
+    assert p.returncode != 0 and "UnknownTopicOrPartitionException" in p.stdout + p.stderr, p
+    _, after = describe_topic(tools_cluster, "elected")
+    assert after == before
+
+
 def test_broker_api_versions(tools_cluster):
     out = kafka_tool("kafka-broker-api-versions", "--bootstrap-server", tools_cluster.bootstrap).stdout
     blocks = re.findall(r"^(127\.0\.0\.1:(\d+) \(id: (\d+) rack: \S+ isFenced: (\w+)\) -> \((.*?)\n\))", out,

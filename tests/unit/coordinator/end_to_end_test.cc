@@ -1,8 +1,7 @@
 // The coordinator service on a loopback port and two coordinator clients: registration,
 // fencing state, a topic created through the admin envelope with a real CreateTopics
 // request, and both clients' images converging.
-#include "coordinator/client/client.h"
-#include "coordinator/service.h"
+#include "tests/unit/coordinator/service_cluster.h"
 #include "tests/fakes/run_until.h"
 #include "tests/fakes/temp_dir.h"
 
@@ -16,37 +15,11 @@
 namespace trib::coordinator {
 namespace {
 
+using testing::cluster;
+
 using namespace std::chrono_literals;
 
 using fakes::run_until;
-
-struct cluster {
-    explicit cluster(const std::filesystem::path& dir) {
-        service_config cfg;
-        cfg.controller.cluster_id = "e2e";
-        cfg.controller.session_timeout_ms = 3000;
-        cfg.controller.heartbeat_interval_ms = 100;
-        cfg.controller.seed = 7;
-        cfg.listeners.push_back({"CONTROLLER", "127.0.0.1", 0});
-        cfg.metadata_dir = dir / "__cluster_metadata-0";
-        cfg.tick = 20ms;
-        svc = std::make_unique<service>(cfg, clk);
-        port = svc->start().at(0);
-    }
-    std::shared_ptr<coordinator_client> client(asio::io_context& ctx, int32_t id) {
-        client_config c;
-        c.coordinators.push_back({"127.0.0.1", port});
-        c.cluster_id = "e2e";
-        c.id = node_id(id);
-        c.listeners.push_back({"PLAINTEXT", "127.0.0.1", uint16_t(9090 + id)});
-        c.fetch_max_wait = 300ms;
-        c.request_timeout = 5s;
-        return std::make_shared<coordinator_client>(ctx.get_executor(), c);
-    }
-    steady_clock clk;
-    std::unique_ptr<service> svc;
-    uint16_t port = 0;
-};
 
 TEST(end_to_end, two_brokers_register_create_a_topic_and_converge) {
     fakes::temp_dir dir("trib-coordinator-e2e");
@@ -123,11 +96,7 @@ TEST(end_to_end, two_brokers_register_create_a_topic_and_converge) {
     }));
     EXPECT_FALSE(intruder->registered());
 
-    intruder->stop();
-    b1->stop();
-    b2->stop();
-    ctx.run_for(50ms);
-    c.svc->stop();
+    c.stop(ctx, {intruder, b1, b2});
 }
 
 TEST(end_to_end, a_restarted_coordinator_serves_its_snapshot_and_tail) {
@@ -157,9 +126,7 @@ TEST(end_to_end, a_restarted_coordinator_serves_its_snapshot_and_tail) {
             ASSERT_TRUE(run_until(ctx, [&] { return done; }));
         }
         before = c.svc->call([](controller& ctl) { return ctl.image(); });
-        b1->stop();
-        ctx.run_for(50ms);
-        c.svc->stop();
+        c.stop(ctx, {b1});
     }
     // Take a snapshot offline, as the service would after enough bytes.
     {
@@ -179,9 +146,7 @@ TEST(end_to_end, a_restarted_coordinator_serves_its_snapshot_and_tail) {
         return follower->image().next_offset() >= before.next_offset() && follower->snapshot()->topic("topic-2");
     }));
     EXPECT_EQ(follower->snapshot()->topics.size(), 3u);
-    follower->stop();
-    ctx.run_for(50ms);
-    c.svc->stop();
+    c.stop(ctx, {follower});
 }
 
 } // namespace

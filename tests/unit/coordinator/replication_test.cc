@@ -1,0 +1,571 @@
+// The controller's side of replication: partition epochs, AlterPartition, the ISR at
+// creation, controlled shutdown, unclean leader election, ElectLeaders and the preferred
+// leader rebalance.
+#include "tests/fakes/coordinator_harness.h"
+
+#include "coordinator/client/errc.h"
+#include "coordinator/client/topic_config.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace trib::coordinator::testing {
+namespace {
+
+using protocol::error_code;
+
+int16_t code(error_code e) { return static_cast<int16_t>(e); }
+
+controller_config replicating() {
+    controller_config cfg;
+    cfg.followers_replicate = true;
+    return cfg;
+}
+
+// A harness with helpers for the requests of this file.
+class repl_harness : public harness {
+public:
+    explicit repl_harness(controller_config cfg = {}) : harness(std::move(cfg)) {}
+
+    int64_t epoch_of(int32_t b) { return image().broker(b)->epoch; }
+
+    const partition_state& partition(const std::string& topic, int32_t i) {
+        return image().topic(topic)->partitions.at(size_t(i));
+    }
+
+    // AlterPartition for one partition, as its leader `from` would send it.
+    controller::alter_partition_response alter(int32_t from, const std::string& topic, int32_t index,
+                                               std::vector<int32_t> isr, int16_t version = 3,
+                                               std::optional<int32_t> leader_epoch = std::nullopt,
+                                               std::optional<int32_t> partition_epoch = std::nullopt) {
+        const auto& p = partition(topic, index);
+        controller::alter_partition_request req;
+        req.broker_id = from;
+        req.broker_epoch = epoch_of(from);
+        auto& t = req.topics.emplace_back();
+        t.topic_id = image().topic(topic)->id;
+        auto& pd = t.partitions.emplace_back();
+        pd.partition_index = index;
+        pd.leader_epoch = leader_epoch.value_or(p.leader_epoch);
+        pd.partition_epoch = partition_epoch.value_or(p.partition_epoch);
+        for (int32_t b : isr) {
+            pd.new_isr.push_back(b);
+            auto& m = pd.new_isr_with_epochs.emplace_back();
+            m.broker_id = b;
+            m.broker_epoch = image().broker(b) ? epoch_of(b) : -1;
+        }
+        return alter(req, version);
+    }
+
+    controller::alter_partition_response alter(const controller::alter_partition_request& req, int16_t version) {
+        std::optional<controller::alter_partition_response> out;
+        ctrl->alter_partition(req, version, [&](controller::alter_partition_response r) { out = std::move(r); });
+        EXPECT_TRUE(out.has_value());
+        return out.value_or(controller::alter_partition_response{});
+    }
+
+    // Error of the only partition of an AlterPartition answer (or the top-level one).
+    static int16_t error_of(const controller::alter_partition_response& r) {
+        if (r.error_code != 0 || r.topics.empty() || r.topics[0].partitions.empty()) {
+            return r.error_code;
+        }
+        return r.topics[0].partitions[0].error_code;
+    }
+
+    controller::heartbeat_response shutdown_heartbeat(int32_t id) {
+        controller::heartbeat_request req;
+        req.broker_id = id;
+        req.incarnation_id = make_uuid(uint8_t(id));
+        req.broker_epoch = epoch_of(id);
+        req.applied_offset = INT64_MAX;
+        req.want_shut_down = true;
+        std::optional<controller::heartbeat_response> out;
+        ctrl->heartbeat(req, [&](controller::heartbeat_response r) { out = std::move(r); });
+        EXPECT_TRUE(out.has_value());
+        return out.value_or(controller::heartbeat_response{});
+    }
+
+    // Lets every broker but `silent` heartbeat while time passes beyond a lease, then ticks.
+    void expire(const std::set<int32_t>& silent) {
+        for (int step = 0; step < 5; ++step) {
+            clk.advance(2000);
+            for (const auto& [id, b] : image().brokers()) {
+                if (!silent.contains(id) && !b.fenced) {
+                    heartbeat(id, b.incarnation, b.epoch);
+                }
+            }
+            ctrl->tick();
+        }
+    }
+
+    protocol::elect_leaders_response elect(int8_t type,
+                                           std::optional<std::vector<std::pair<std::string, int32_t>>> parts) {
+        protocol::elect_leaders_request req;
+        req.election_type = type;
+        if (parts) {
+            req.topic_partitions.emplace();
+            for (const auto& [topic, p] : *parts) {
+                auto& tp = req.topic_partitions->emplace_back();
+                tp.topic = topic;
+                tp.partitions.push_back(p);
+            }
+        } else {
+            req.topic_partitions = std::nullopt;
+        }
+        return admin<protocol::elect_leaders_request, protocol::elect_leaders_response>(req, 2);
+    }
+
+    void set_topic_config(const std::string& topic, const std::string& key, const std::string& value) {
+        protocol::incremental_alter_configs_request req;
+        auto& r = req.resources.emplace_back();
+        r.resource_type = int8_t(resource_type::topic);
+        r.resource_name = topic;
+        auto& op = r.configs.emplace_back();
+        op.name = key;
+        op.config_operation = 0;
+        op.value = value;
+        auto resp = admin<protocol::incremental_alter_configs_request, protocol::incremental_alter_configs_response>(
+            req, 1);
+        ASSERT_EQ(resp.responses.at(0).error_code, 0) << resp.responses[0].error_message.value_or("");
+    }
+
+    // Creates `topic` with the given replica lists (partition i on assignment[i]).
+    void create_assigned(const std::string& topic, const std::vector<std::vector<int32_t>>& assignment) {
+        protocol::create_topics_request req;
+        auto& t = req.topics.emplace_back();
+        t.name = topic;
+        t.num_partitions = -1;
+        t.replication_factor = -1;
+        for (size_t i = 0; i < assignment.size(); ++i) {
+            auto& a = t.assignments.emplace_back();
+            a.partition_index = int32_t(i);
+            a.broker_ids = assignment[i];
+        }
+        auto resp = admin<protocol::create_topics_request, protocol::create_topics_response>(req, 7);
+        ASSERT_EQ(resp.topics.at(0).error_code, 0) << resp.topics[0].error_message.value_or("");
+    }
+};
+
+// ---- partition epoch ---------------------------------------------------------------------
+
+TEST(partition_epoch, image_refuses_a_change_whose_partition_epoch_does_not_grow) {
+    metadata_image img;
+    ASSERT_TRUE(img.apply(offset(0), topic_record{"t", make_uuid(1), {}}));
+    partition_record p;
+    p.topic_id = make_uuid(1);
+    p.replicas = {1, 2};
+    p.isr = {1};
+    p.leader = 1;
+    p.partition_epoch = 3;
+    ASSERT_TRUE(img.apply(offset(1), p));
+    partition_change_record c;
+    c.topic_id = make_uuid(1);
+    c.replicas = {1, 2};
+    c.isr = {1, 2};
+    c.leader = 1;
+    c.partition_epoch = 3;
+    EXPECT_FALSE(img.apply(offset(2), c)) << "same partition epoch";
+    c.partition_epoch = 2;
+    EXPECT_FALSE(img.apply(offset(2), c)) << "lower partition epoch";
+    c.partition_epoch = 4;
+    ASSERT_TRUE(img.apply(offset(2), c));
+    EXPECT_EQ(img.topic("t")->partitions[0].partition_epoch, 4);
+    EXPECT_EQ(img.to_snapshot("c", node_id(0)).partition("t", 0)->partition_epoch, 4);
+
+    // A snapshot keeps it.
+    metadata_image copy;
+    offset at(0);
+    for (const auto& r : img.to_records()) {
+        ASSERT_TRUE(copy.apply(at, r));
+        at = at + 1;
+    }
+    EXPECT_EQ(copy.topic("t")->partitions[0].partition_epoch, 4);
+}
+
+TEST(partition_epoch, records_from_before_partition_epochs_still_replay) {
+    // A log written before the field existed has 0 everywhere (the tag is absent).
+    metadata_image img;
+    ASSERT_TRUE(img.apply(offset(0), topic_record{"t", make_uuid(1), {}}));
+    partition_record p;
+    p.topic_id = make_uuid(1);
+    p.replicas = {1};
+    p.isr = {1};
+    p.leader = 1;
+    ASSERT_TRUE(img.apply(offset(1), p));
+    partition_change_record c;
+    c.topic_id = make_uuid(1);
+    c.replicas = {1};
+    c.isr = {1};
+    c.leader = -1;
+    c.leader_epoch = 1;
+    EXPECT_TRUE(img.apply(offset(2), c));
+    // The tag is written only when set: such records encode exactly as before.
+    partition_change_record old_form = c;
+    auto decoded = decode_record_value(encode_record_value(old_form));
+    ASSERT_TRUE(decoded);
+    EXPECT_EQ(std::get<partition_change_record>(*decoded).partition_epoch, 0);
+}
+
+TEST(partition_epoch, every_controller_change_bumps_it) {
+    repl_harness h(replicating());
+    h.add_live_broker(1);
+    h.add_live_broker(2);
+    h.create_assigned("t", {{1, 2}});
+    EXPECT_EQ(h.partition("t", 0).partition_epoch, 0);
+    EXPECT_EQ(h.partition("t", 0).isr, (std::vector<int32_t>{1, 2}));
+    h.expire({1});  // fencing the leader: leader and ISR change
+    const auto& p = h.partition("t", 0);
+    EXPECT_EQ(p.leader, 2);
+    EXPECT_EQ(p.leader_epoch, 1);
+    EXPECT_EQ(p.partition_epoch, 1);
+    h.heartbeat(1, make_uuid(1), h.epoch_of(1));  // back, but not in the ISR: nothing changes
+    EXPECT_EQ(h.partition("t", 0).partition_epoch, 1);
+    auto r = h.alter(2, "t", 0, {2, 1});  // ISR grows: the partition epoch, not the leader epoch
+    ASSERT_EQ(repl_harness::error_of(r), 0);
+    EXPECT_EQ(h.partition("t", 0).partition_epoch, 2);
+    EXPECT_EQ(h.partition("t", 0).leader_epoch, 1);
+}
+
+// ---- AlterPartition ----------------------------------------------------------------------
+
+TEST(alter_partition, the_leader_grows_and_shrinks_the_isr) {
+    repl_harness h;  // followers_replicate off: the ISR starts as the leader alone
+    for (int32_t b = 1; b <= 3; ++b) {
+        h.add_live_broker(b);
+    }
+    h.create_assigned("t", {{1, 2, 3}});
+    ASSERT_EQ(h.partition("t", 0).isr, std::vector<int32_t>{1});
+    auto r = h.alter(1, "t", 0, {1, 2, 3});
+    ASSERT_EQ(r.error_code, 0);
+    ASSERT_EQ(r.topics.size(), 1u);
+    EXPECT_EQ(r.topics[0].topic_id, h.image().topic("t")->id);
+    const auto& out = r.topics[0].partitions.at(0);
+    EXPECT_EQ(out.error_code, 0);
+    EXPECT_EQ(out.leader_id, 1);
+    EXPECT_EQ(out.leader_epoch, 0);
+    EXPECT_EQ(out.isr, (std::vector<int32_t>{1, 2, 3}));
+    EXPECT_EQ(out.partition_epoch, 1);
+    EXPECT_EQ(h.partition("t", 0).isr, (std::vector<int32_t>{1, 2, 3}));
+
+    // v2 (a plain list) shrinks it.
+    r = h.alter(1, "t", 0, {1, 3}, 2);
+    ASSERT_EQ(repl_harness::error_of(r), 0);
+    EXPECT_EQ(h.partition("t", 0).isr, (std::vector<int32_t>{1, 3}));
+    EXPECT_EQ(h.partition("t", 0).partition_epoch, 2);
+
+    // The same ISR again: answered with the current state, nothing written.
+    const auto next = h.image().next_offset();
+    r = h.alter(1, "t", 0, {3, 1});
+    ASSERT_EQ(repl_harness::error_of(r), 0);
+    EXPECT_EQ(r.topics[0].partitions[0].partition_epoch, 2);
+    EXPECT_EQ(r.topics[0].partitions[0].isr, (std::vector<int32_t>{1, 3}));
+    EXPECT_EQ(h.image().next_offset(), next);
+}
+
+TEST(alter_partition, stale_or_wrong_requests_are_refused_as_kraft_does) {
+    repl_harness h;
+    for (int32_t b = 1; b <= 4; ++b) {
+        h.add_live_broker(b);
+    }
+    h.create_assigned("t", {{1, 2, 3}});
+    ASSERT_EQ(repl_harness::error_of(h.alter(1, "t", 0, {1, 2})), 0);  // partition epoch 1
+    const auto before = h.partition("t", 0);
+
+    EXPECT_EQ(repl_harness::error_of(h.alter(1, "t", 0, {1, 2, 3}, 3, std::nullopt, 0)),
+              code(error_code::invalid_update_version));
+    EXPECT_EQ(repl_harness::error_of(h.alter(1, "t", 0, {1, 2, 3}, 3, std::nullopt, 5)),
+              code(error_code::not_controller));
+    EXPECT_EQ(repl_harness::error_of(h.alter(1, "t", 0, {1, 2, 3}, 3, 1)), code(error_code::not_controller));
+    EXPECT_EQ(repl_harness::error_of(h.alter(2, "t", 0, {1, 2, 3})), code(error_code::invalid_request))
+        << "only the leader may change the ISR";
+    EXPECT_EQ(repl_harness::error_of(h.alter(1, "t", 0, {2, 3})), code(error_code::invalid_request))
+        << "the leader must stay in the ISR";
+    EXPECT_EQ(repl_harness::error_of(h.alter(1, "t", 0, {1, 4})), code(error_code::invalid_request))
+        << "4 holds no replica";
+    EXPECT_EQ(repl_harness::error_of(h.alter(1, "t", 0, {1, 2, 2})), code(error_code::invalid_request))
+        << "a member named twice";
+
+    // A member at another broker epoch (v3).
+    auto req_with_epoch = [&](int64_t epoch3) {
+        controller::alter_partition_request req;
+        req.broker_id = 1;
+        req.broker_epoch = h.epoch_of(1);
+        auto& t = req.topics.emplace_back();
+        t.topic_id = h.image().topic("t")->id;
+        auto& pd = t.partitions.emplace_back();
+        pd.leader_epoch = before.leader_epoch;
+        pd.partition_epoch = before.partition_epoch;
+        pd.new_isr_with_epochs.push_back({1, h.epoch_of(1), {}});
+        pd.new_isr_with_epochs.push_back({3, epoch3, {}});
+        return req;
+    };
+    EXPECT_EQ(repl_harness::error_of(h.alter(req_with_epoch(h.epoch_of(3) + 100), 3)),
+              code(error_code::ineligible_replica));
+
+    // Stale requester.
+    auto req = req_with_epoch(h.epoch_of(3));
+    req.broker_epoch = h.epoch_of(1) - 1;
+    EXPECT_EQ(h.alter(req, 3).error_code, code(error_code::stale_broker_epoch));
+
+    // Unknown topic id.
+    req = req_with_epoch(h.epoch_of(3));
+    req.topics[0].topic_id = make_uuid(99);
+    EXPECT_EQ(repl_harness::error_of(h.alter(req, 3)), code(error_code::unknown_topic_id));
+
+    EXPECT_EQ(h.partition("t", 0), before) << "no refused request changed anything";
+
+    // A fenced broker cannot join.
+    h.expire({3});
+    ASSERT_TRUE(h.image().broker(3)->fenced);
+    EXPECT_EQ(repl_harness::error_of(h.alter(1, "t", 0, {1, 2, 3})), code(error_code::ineligible_replica));
+
+    // After a leader change the old leader's epoch is fenced.
+    const auto p = h.partition("t", 0);
+    h.expire({1, 3});
+    ASSERT_EQ(h.partition("t", 0).leader, 2);
+    h.heartbeat(1, make_uuid(1), h.epoch_of(1));
+    EXPECT_EQ(repl_harness::error_of(h.alter(1, "t", 0, {1, 2}, 3, p.leader_epoch, p.partition_epoch)),
+              code(error_code::fenced_leader_epoch));
+}
+
+// ---- ISR at creation ----------------------------------------------------------------------
+
+TEST(creation, with_followers_replicating_every_unfenced_replica_is_in_sync) {
+    repl_harness h(replicating());
+    for (int32_t b = 1; b <= 3; ++b) {
+        h.add_live_broker(b);
+    }
+    ASSERT_EQ(h.create_topic("t", 3, 3).error_code, 0);
+    for (const auto& p : h.image().topic("t")->partitions) {
+        EXPECT_EQ(p.isr, p.replicas);
+        EXPECT_EQ(p.leader, p.replicas.front());
+    }
+    protocol::create_partitions_request req;
+    auto& t = req.topics.emplace_back();
+    t.name = "t";
+    t.count = 4;
+    t.assignments = std::nullopt;
+    auto resp = h.admin<protocol::create_partitions_request, protocol::create_partitions_response>(req, 3);
+    ASSERT_EQ(resp.results.at(0).error_code, 0);
+    EXPECT_EQ(h.partition("t", 3).isr, h.partition("t", 3).replicas);
+}
+
+// ---- controlled shutdown ---------------------------------------------------------------------
+
+TEST(controlled_shutdown, moves_leaderships_and_isr_membership_then_says_shut_down) {
+    repl_harness h(replicating());
+    for (int32_t b = 1; b <= 3; ++b) {
+        h.add_live_broker(b);
+    }
+    h.create_assigned("t", {{1, 2, 3}, {2, 1, 3}, {3, 2, 1}});
+    h.create_assigned("alone", {{1}});
+
+    auto r = h.shutdown_heartbeat(1);
+    EXPECT_EQ(r.error_code, 0);
+    EXPECT_FALSE(r.should_shut_down) << "its leadership moved in this heartbeat; the next may stop it";
+    EXPECT_TRUE(h.ctrl->in_controlled_shutdown(1));
+    EXPECT_EQ(h.partition("t", 0).leader, 2);
+    EXPECT_EQ(h.partition("t", 0).leader_epoch, 1);
+    for (int32_t i = 0; i < 3; ++i) {
+        EXPECT_FALSE(std::count(h.partition("t", i).isr.begin(), h.partition("t", i).isr.end(), 1))
+            << "broker 1 leaves the ISR of partition " << i;
+    }
+    EXPECT_EQ(h.partition("t", 1).leader, 2);
+    EXPECT_EQ(h.partition("t", 1).leader_epoch, 0);
+    EXPECT_EQ(h.partition("alone", 0).leader, 1) << "its only in-sync copy stays";
+
+    r = h.shutdown_heartbeat(1);
+    EXPECT_TRUE(r.should_shut_down);
+
+    // No new leaderships while shutting down: a preferred election for it is refused, a
+    // join of the ISR too.
+    EXPECT_EQ(repl_harness::error_of(h.alter(2, "t", 0, {2, 3, 1})), code(error_code::ineligible_replica));
+    auto e = h.elect(0, std::vector<std::pair<std::string, int32_t>>{{"t", 0}});
+    EXPECT_EQ(e.replica_election_results.at(0).partition_result.at(0).error_code,
+              code(error_code::preferred_leader_not_available));
+    ASSERT_EQ(h.create_topic("new", 3, 2).error_code, 0);
+    for (const auto& p : h.image().topic("new")->partitions) {
+        EXPECT_FALSE(std::count(p.replicas.begin(), p.replicas.end(), 1)) << "no new replicas on it";
+    }
+
+    // Its lease ends: fenced, and the shutdown is over.
+    h.expire({1});
+    EXPECT_TRUE(h.image().broker(1)->fenced);
+    EXPECT_FALSE(h.ctrl->in_controlled_shutdown(1));
+}
+
+TEST(controlled_shutdown, a_fenced_broker_may_stop_at_once) {
+    repl_harness h(replicating());
+    auto reg = h.register_broker(1, make_uuid(1));
+    ASSERT_EQ(reg.error_code, 0);
+    auto r = h.shutdown_heartbeat(1);
+    EXPECT_TRUE(r.is_fenced);
+    EXPECT_TRUE(r.should_shut_down);
+}
+
+// ---- unclean leader election --------------------------------------------------------------
+
+TEST(unclean, off_by_default_the_partition_waits_for_its_in_sync_replica) {
+    repl_harness h;
+    h.add_live_broker(1);
+    h.add_live_broker(2);
+    h.create_assigned("t", {{1, 2}});
+    h.expire({1});
+    EXPECT_EQ(h.partition("t", 0).leader, -1);
+    EXPECT_EQ(h.partition("t", 0).isr, std::vector<int32_t>{1});
+}
+
+TEST(unclean, enabled_for_the_topic_a_live_replica_takes_over) {
+    repl_harness h;
+    h.add_live_broker(1);
+    h.add_live_broker(2);
+    h.create_assigned("t", {{1, 2}});
+    h.set_topic_config("t", "unclean.leader.election.enable", "true");
+    const auto before = h.partition("t", 0);
+    h.expire({1});
+    const auto& p = h.partition("t", 0);
+    EXPECT_EQ(p.leader, 2);
+    EXPECT_EQ(p.isr, std::vector<int32_t>{2});
+    EXPECT_EQ(p.leader_epoch, before.leader_epoch + 1);
+}
+
+TEST(unclean, cluster_default_applies_when_a_replica_comes_back_later) {
+    controller_config cfg;
+    cfg.unclean_leader_election_enable = true;
+    repl_harness h(cfg);
+    h.add_live_broker(1);
+    h.add_live_broker(2);
+    h.create_assigned("t", {{1, 2}});
+    h.expire({1, 2});  // both gone: nobody can lead
+    EXPECT_EQ(h.partition("t", 0).leader, -1);
+    h.heartbeat(2, make_uuid(2), h.epoch_of(2));  // the follower comes back first
+    EXPECT_EQ(h.partition("t", 0).leader, 2);
+    EXPECT_EQ(h.partition("t", 0).isr, std::vector<int32_t>{2});
+}
+
+TEST(unclean, turning_it_on_later_elects_at_the_next_tick) {
+    repl_harness h;
+    h.add_live_broker(1);
+    h.add_live_broker(2);
+    h.create_assigned("t", {{1, 2}});
+    h.expire({1});
+    ASSERT_EQ(h.partition("t", 0).leader, -1);
+    h.ctrl->tick();
+    EXPECT_EQ(h.partition("t", 0).leader, -1) << "off: the partition waits";
+    h.set_topic_config("t", "unclean.leader.election.enable", "true");
+    h.ctrl->tick();
+    EXPECT_EQ(h.partition("t", 0).leader, 2);
+    EXPECT_EQ(h.partition("t", 0).isr, std::vector<int32_t>{2});
+}
+
+TEST(unclean, topic_config_is_validated) {
+    EXPECT_FALSE(validate_topic_config("unclean.leader.election.enable", "true"));
+    EXPECT_FALSE(validate_topic_config("unclean.leader.election.enable", "false"));
+    EXPECT_TRUE(validate_topic_config("unclean.leader.election.enable", "yes"));
+}
+
+// ---- ElectLeaders ---------------------------------------------------------------------------
+
+TEST(elect_leaders, preferred_moves_leadership_back_to_the_first_replica) {
+    repl_harness h(replicating());
+    h.add_live_broker(1);
+    h.add_live_broker(2);
+    h.create_assigned("t", {{1, 2}, {2, 1}});
+    h.create_assigned("quiet", {{2, 1}});
+    h.expire({1});
+    ASSERT_EQ(h.partition("t", 0).leader, 2);
+    h.heartbeat(1, make_uuid(1), h.epoch_of(1));
+    auto e = h.elect(0, std::vector<std::pair<std::string, int32_t>>{{"t", 0}});
+    EXPECT_EQ(e.replica_election_results.at(0).partition_result.at(0).error_code,
+              code(error_code::preferred_leader_not_available))
+        << "broker 1 is not back in the ISR yet";
+    ASSERT_EQ(repl_harness::error_of(h.alter(2, "t", 0, {2, 1})), 0);
+
+    // All partitions: every topic is answered, with only the partitions that needed an election.
+    e = h.elect(0, std::nullopt);
+    ASSERT_EQ(e.error_code, 0);
+    ASSERT_EQ(e.replica_election_results.size(), 2u);
+    EXPECT_EQ(e.replica_election_results[0].topic, "quiet");
+    EXPECT_TRUE(e.replica_election_results[0].partition_result.empty());
+    ASSERT_EQ(e.replica_election_results[1].partition_result.size(), 1u);
+    EXPECT_EQ(e.replica_election_results[1].partition_result[0].partition_id, 0);
+    EXPECT_EQ(e.replica_election_results[1].partition_result[0].error_code, 0);
+    EXPECT_EQ(h.partition("t", 0).leader, 1);
+    EXPECT_EQ(h.partition("t", 0).leader_epoch, 2);
+
+    e = h.elect(0, std::vector<std::pair<std::string, int32_t>>{{"t", 1}, {"t", 7}, {"nope", 0}});
+    ASSERT_EQ(e.replica_election_results.size(), 2u);
+    EXPECT_EQ(e.replica_election_results[0].partition_result.at(0).error_code,
+              code(error_code::election_not_needed));
+    EXPECT_EQ(e.replica_election_results[0].partition_result.at(1).error_code,
+              code(error_code::unknown_topic_or_partition));
+    EXPECT_EQ(e.replica_election_results[1].partition_result.at(0).error_code,
+              code(error_code::unknown_topic_or_partition));
+}
+
+TEST(elect_leaders, unclean_elects_a_live_replica_for_a_leaderless_partition) {
+    repl_harness h;
+    h.add_live_broker(1);
+    h.add_live_broker(2);
+    h.create_assigned("t", {{1, 2}, {2, 1}});
+    h.expire({1});
+    ASSERT_EQ(h.partition("t", 0).leader, -1);
+    auto e = h.elect(1, std::vector<std::pair<std::string, int32_t>>{{"t", 0}, {"t", 1}});
+    EXPECT_EQ(e.replica_election_results.at(0).partition_result.at(0).error_code, 0);
+    EXPECT_EQ(e.replica_election_results.at(0).partition_result.at(1).error_code,
+              code(error_code::election_not_needed));
+    EXPECT_EQ(h.partition("t", 0).leader, 2);
+    EXPECT_EQ(h.partition("t", 0).isr, std::vector<int32_t>{2});
+}
+
+TEST(elect_leaders, unclean_without_a_live_replica_is_refused) {
+    repl_harness h;
+    h.add_live_broker(1);
+    h.create_assigned("t", {{1}});
+    h.expire({1});
+    auto e = h.elect(1, std::vector<std::pair<std::string, int32_t>>{{"t", 0}});
+    EXPECT_EQ(e.replica_election_results.at(0).partition_result.at(0).error_code,
+              code(error_code::eligible_leaders_not_available));
+}
+
+// ---- auto leader rebalance --------------------------------------------------------------
+
+TEST(rebalance, tick_moves_leadership_back_once_the_interval_passes) {
+    controller_config cfg = replicating();
+    cfg.leader_imbalance_check_interval_ms = 60'000;
+    repl_harness h(cfg);
+    h.add_live_broker(1);
+    h.add_live_broker(2);
+    h.create_assigned("t", {{1, 2}, {2, 1}});
+    h.ctrl->tick();  // starts the interval
+    h.expire({1});
+    h.heartbeat(1, make_uuid(1), h.epoch_of(1));
+    ASSERT_EQ(repl_harness::error_of(h.alter(2, "t", 0, {2, 1})), 0);
+    ASSERT_EQ(h.partition("t", 0).leader, 2);
+    h.expire({});  // 10 s: not yet
+    EXPECT_EQ(h.partition("t", 0).leader, 2);
+    for (int i = 0; i < 6; ++i) {
+        h.expire({});
+    }
+    EXPECT_EQ(h.partition("t", 0).leader, 1) << "broker 1 led 0 of its 1 preferred partitions: 100% > 10%";
+    EXPECT_EQ(h.partition("t", 1).leader, 2);
+}
+
+TEST(rebalance, off_leaves_leadership_where_it_is) {
+    controller_config cfg = replicating();
+    cfg.auto_leader_rebalance_enable = false;
+    cfg.leader_imbalance_check_interval_ms = 1000;
+    repl_harness h(cfg);
+    h.add_live_broker(1);
+    h.add_live_broker(2);
+    h.create_assigned("t", {{1, 2}});
+    h.expire({1});
+    h.heartbeat(1, make_uuid(1), h.epoch_of(1));
+    ASSERT_EQ(repl_harness::error_of(h.alter(2, "t", 0, {2, 1})), 0);
+    h.expire({});
+    EXPECT_EQ(h.partition("t", 0).leader, 2);
+}
+
+} // namespace
+} // namespace trib::coordinator::testing
