@@ -45,6 +45,7 @@ voters="100@127.0.0.1:$port"
   --override node.id=100 \
   --override controller.quorum.voters="$voters" \
   --override listeners=CONTROLLER://127.0.0.1:"$port" \
+  --override default.replication.factor=3 \
   --override log.dirs="$data/coordinator" &
 pids+=($!)
 
@@ -56,6 +57,10 @@ for i in 1 2 3; do
     --override listeners="PLAINTEXT://127.0.0.1:$((port + i))" \
     --override advertised.listeners="PLAINTEXT://127.0.0.1:$((port + i))" \
     --override tributary.http.listener="127.0.0.1:$((http_port + i - 1))" \
+    --override default.replication.factor=3 \
+    --override min.insync.replicas=2 \
+    --override offsets.topic.replication.factor=3 \
+    --override transaction.state.log.replication.factor=3 \
     --override log.dirs="$data/broker-$i" &
   pids+=($!)
   bootstrap+=("127.0.0.1:$((port + i))")

@@ -266,19 +266,22 @@ def test_topics_and_keyed_console_round_trip(tools_cluster):
     console producer, read each partition with the console consumer, grow to 6 partitions,
     delete."""
     out = topics_tool(tools_cluster, "--create", "--topic", "topic1", "--partitions", 3,
-                      "--replication-factor", 1).stdout
+                      "--replication-factor", 3).stdout
     assert "Created topic topic1." in out
 
     assert "topic1" in topics_tool(tools_cluster, "--list").stdout.split()
 
     summary, partitions = describe_topic(tools_cluster, "topic1")
-    assert summary["PartitionCount"] == "3" and summary["ReplicationFactor"] == "1", summary
-    assert summary["Configs"] == "", summary  # no overrides (test_configs_for_topic_and_broker sets some)
+    assert summary["PartitionCount"] == "3" and summary["ReplicationFactor"] == "3", summary
+    # no topic overrides (test_configs_for_topic_and_broker sets some); run.sh's brokers set
+    # min.insync.replicas, which Kafka's tool shows as a static broker config
+    assert summary["Configs"] == "min.insync.replicas=2", summary
     assert re.fullmatch(r"[A-Za-z0-9_-]{22}", summary["TopicId"]), summary
     assert sorted(partitions) == [0, 1, 2]
     for p in partitions.values():
-        assert p["Leader"] in BROKER_IDS and p["Replicas"] == [p["Leader"]] and p["Isr"] == [p["Leader"]], p
-    # three partitions of replication factor 1 on three brokers: one each
+        assert p["Leader"] == p["Replicas"][0] and sorted(p["Replicas"]) == [1, 2, 3], p
+        assert sorted(p["Isr"]) == [1, 2, 3], p  # every replica is in sync at creation
+    # three partitions on three brokers: each leads one
     assert sorted(p["Leader"] for p in partitions.values()) == [1, 2, 3], partitions
 
     keys = [f"user-{i}" for i in range(12)]
@@ -314,7 +317,7 @@ def test_topics_and_keyed_console_round_trip(tools_cluster):
 
 
 def test_configs_for_topic_and_broker(tools_cluster):
-    topics_tool(tools_cluster, "--create", "--topic", "configured", "--partitions", 1, "--replication-factor", 1)
+    topics_tool(tools_cluster, "--create", "--topic", "configured", "--partitions", 1, "--replication-factor", 3)
     configs = ["kafka-configs", "--bootstrap-server", tools_cluster.bootstrap]
 
     out = kafka_tool(*configs, "--entity-type", "topics", "--entity-name", "configured", "--describe").stdout
@@ -329,7 +332,8 @@ def test_configs_for_topic_and_broker(tools_cluster):
     assert "max.message.bytes=65536" in out, out
     # kafka-topics --describe shows the topic's own configs too
     summary, _ = describe_topic(tools_cluster, "configured")
-    assert set(summary["Configs"].split(",")) == {"retention.ms=3600000", "max.message.bytes=65536"}, summary
+    assert set(summary["Configs"].split(",")) == {"retention.ms=3600000", "max.message.bytes=65536",
+                                                  "min.insync.replicas=2"}, summary
 
     out = kafka_tool(*configs, "--entity-type", "topics", "--entity-name", "configured", "--alter",
                      "--delete-config", "max.message.bytes").stdout
@@ -351,7 +355,7 @@ def test_configs_for_topic_and_broker(tools_cluster):
 
 
 def test_offsets_and_delete_records(tools_cluster, tmp_path):
-    topics_tool(tools_cluster, "--create", "--topic", "trimmed", "--partitions", 2, "--replication-factor", 1)
+    topics_tool(tools_cluster, "--create", "--topic", "trimmed", "--partitions", 2, "--replication-factor", 3)
     kafka_tool("kafka-console-producer", "--bootstrap-server", tools_cluster.bootstrap, "--topic", "trimmed",
                "--property", "parse.key=true", "--property", "key.separator=:",
                input="".join(f"k{i}:v{i}\n" for i in range(40)))
@@ -419,7 +423,7 @@ def test_broker_api_versions(tools_cluster):
 
 
 def test_log_dirs(tools_cluster):
-    topics_tool(tools_cluster, "--create", "--topic", "sized", "--partitions", 3, "--replication-factor", 1)
+    topics_tool(tools_cluster, "--create", "--topic", "sized", "--partitions", 3, "--replication-factor", 3)
     kafka_tool("kafka-console-producer", "--bootstrap-server", tools_cluster.bootstrap, "--topic", "sized",
                "--property", "parse.key=true", "--property", "key.separator=:",
                input="".join(f"key-{i}:{'x' * 200}\n" for i in range(60)))
@@ -429,21 +433,24 @@ def test_log_dirs(tools_cluster):
                      "--topic-list", "sized").stdout
     report = json.loads(out.strip().splitlines()[-1])
     assert sorted(b["broker"] for b in report["brokers"]) == list(BROKER_IDS), report
-    seen = {}
+    seen = {}  # (broker, partition) -> entry: every broker holds a replica of each
     for b in report["brokers"]:
         assert len(b["logDirs"]) == 1, b
         d = b["logDirs"][0]
         assert d["error"] is None, d
         assert Path(d["logDir"]) == (tools_cluster.data / f"broker-{b['broker']}").resolve(), d
         for p in d["partitions"]:
-            seen[p["partition"]] = (b["broker"], p)
-    assert sorted(seen) == ["sized-0", "sized-1", "sized-2"], report
-    for name, (broker, p) in seen.items():
+            seen[(b["broker"], p["partition"])] = p
+    assert sorted(seen) == [(b, f"sized-{i}") for b in BROKER_IDS for i in range(3)], report
+    for (broker, name), p in seen.items():
         index = int(name.rsplit("-", 1)[1])
         assert broker in partitions[index]["Replicas"], (name, broker, partitions)
         # 60 records of > 200 bytes over three partitions: each holds some
         assert p["size"] > 0 and p["offsetLag"] == 0 and p["isFuture"] is False, p
-    assert sum(p["size"] for _, p in seen.values()) > 60 * 200, seen
+    for i in range(3):  # the console producer waited for acks=all: every copy is whole
+        sizes = {seen[(b, f"sized-{i}")]["size"] for b in BROKER_IDS}
+        assert len(sizes) == 1, (i, sizes)
+    assert sum(seen[(1, f"sized-{i}")]["size"] for i in range(3)) > 60 * 200, seen
 
     # The tool asks for every topic (a null list); a list of topic partitions gets those this
     # broker hosts, the others (not here, or not existing) left out.
@@ -451,7 +458,7 @@ def test_log_dirs(tools_cluster):
         asked = describe_log_dirs_v1(tools_cluster.port + node, [("sized", [0, 1, 2, 7]), ("no-such-topic", [0])])
         assert len(asked) == 1 and asked[0]["error_code"] == 0, asked
         here = {f"{t}-{i}": size for t, parts in asked[0]["topics"].items() for i, size in parts.items()}
-        assert here == {name: p["size"] for name, (broker, p) in seen.items() if broker == node}, (node, asked)
+        assert here == {name: p["size"] for (broker, name), p in seen.items() if broker == node}, (node, asked)
 
 
 def describe_log_dirs_v1(port, topics):
@@ -500,7 +507,7 @@ def describe_log_dirs_v1(port, topics):
 def test_producer_perf_test(tools_cluster):
     """20,000 records of 100 bytes with the producer's defaults (acks=all, idempotence on),
     then every one read back."""
-    topics_tool(tools_cluster, "--create", "--topic", "perf", "--partitions", 3, "--replication-factor", 1)
+    topics_tool(tools_cluster, "--create", "--topic", "perf", "--partitions", 3, "--replication-factor", 3)
     out = kafka_tool("kafka-producer-perf-test", "--topic", "perf", "--num-records", 20000,
                      "--record-size", 100, "--throughput", -1,
                      "--producer-props", f"bootstrap.servers={tools_cluster.bootstrap}").stdout
