@@ -159,7 +159,7 @@ offset partition::follower_end(node_id follower) const {
 }
 
 std::optional<std::vector<int32_t>> partition::wanted_isr(int64_t now_ms, int64_t lag_max_ms) const {
-    if (_role != replica_role::leader || _pending_isr) {
+    if (_role != replica_role::leader || _pending_isr || now_ms < _isr_retry_at_ms) {
         return std::nullopt;
     }
     std::vector<int32_t> isr;
@@ -192,6 +192,11 @@ std::optional<std::vector<int32_t>> partition::wanted_isr(int64_t now_ms, int64_
         return std::nullopt;
     }
     return isr;
+}
+
+void partition::isr_change_refused(int64_t retry_at_ms) {
+    _isr_retry_at_ms = retry_at_ms;
+    set_pending_isr(std::nullopt);
 }
 
 void partition::set_pending_isr(std::optional<std::vector<int32_t>> isr) {

@@ -98,6 +98,9 @@ public:
     // high watermark counts the joining members too (Kafka's "maximal ISR"), and nothing
     // else is sent.
     void set_pending_isr(std::optional<std::vector<int32_t>> isr);
+    // The coordinator refused the change in flight (or never answered): it is forgotten, and
+    // no change is asked again before `retry_at_ms` (Kafka backs off the same way).
+    void isr_change_refused(int64_t retry_at_ms);
     const std::optional<std::vector<int32_t>>& pending_isr() const noexcept { return _pending_isr; }
     // Leader: a follower's log end as its last fetch said (-1: unknown).
     offset follower_end(node_id follower) const;
@@ -146,6 +149,7 @@ private:
     };
     std::map<int32_t, follower_state> _followers;
     std::optional<std::vector<int32_t>> _pending_isr;
+    int64_t _isr_retry_at_ms = 0;
     offset _epoch_start{0};  // where this leader's epoch began in the log
     watch_list _fetch_watches;
     watch_list _produce_watches;

@@ -201,7 +201,7 @@ asio::awaitable<void> partition_manager::forget_isr_changes(const std::vector<is
                     continue;
                 }
                 if (partition* p = find(core, c.tp); p && p->pending_isr() && p->epoch() == c.epoch) {
-                    p->set_pending_isr(std::nullopt);
+                    p->isr_change_refused(partition::clock_ms() + 1000);
                 }
             }
             return true;

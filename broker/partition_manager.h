@@ -147,7 +147,8 @@ public:
     // On every core: the ISR changes leaders want (partition::wanted_isr), each now marked in
     // flight on its partition. From a coroutine.
     asio::awaitable<std::vector<isr_change>> collect_isr_changes(int64_t lag_max_ms);
-    // The coordinator refused or never answered these changes: they may be asked again.
+    // The coordinator refused or never answered these changes: they may be asked again in a
+    // second.
     asio::awaitable<void> forget_isr_changes(const std::vector<isr_change>& changes);
 
     // Runs retention on every hosted log (on their cores).

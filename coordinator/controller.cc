@@ -306,8 +306,11 @@ void controller::register_broker(const register_request& req, std::function<void
     }
     if (existing && existing->incarnation == req.incarnation_id && existing->endpoints == endpoints &&
         existing->rack == req.rack) {
-        // The same process again (a retry): nothing changes.
+        // The same broker again, on the same data (a retry, or a restart that kept its
+        // incarnation): nothing changes in the log. A registration also ends a controlled
+        // shutdown: a process shutting down only heartbeats, so this one has started again.
         _lease_deadline[req.broker_id] = _clock.now_ms() + _cfg.session_timeout_ms;
+        _shutting_down.erase(req.broker_id);
         resp.broker_epoch = existing->epoch;
         done(std::move(resp));
         return;

@@ -400,6 +400,23 @@ TEST(controlled_shutdown, moves_leaderships_and_isr_membership_then_says_shut_do
     EXPECT_FALSE(h.ctrl->in_controlled_shutdown(1));
 }
 
+TEST(controlled_shutdown, a_restart_on_the_same_data_ends_it) {
+    // The broker stops after ShouldShutDown and starts again at once on the same data: it
+    // registers with the incarnation it keeps on disk, before its lease ran out.
+    repl_harness h;
+    for (int32_t b = 1; b <= 3; ++b) {
+        h.add_live_broker(b);
+    }
+    h.create_assigned("t", {{1, 2, 3}});
+    h.shutdown_heartbeat(1);
+    ASSERT_TRUE(h.shutdown_heartbeat(1).should_shut_down);
+    ASSERT_TRUE(h.ctrl->in_controlled_shutdown(1));
+    ASSERT_EQ(h.register_broker(1, make_uuid(1)).error_code, 0);
+    EXPECT_FALSE(h.ctrl->in_controlled_shutdown(1)) << "a new process, not the one shutting down";
+    EXPECT_EQ(repl_harness::error_of(h.alter(2, "t", 0, {2, 3, 1})), 0) << "it may rejoin the ISR";
+    EXPECT_EQ(h.partition("t", 0).isr, (std::vector<int32_t>{2, 3, 1}));
+}
+
 TEST(controlled_shutdown, a_fenced_broker_may_stop_at_once) {
     repl_harness h;
     auto reg = h.register_broker(1, make_uuid(1));
