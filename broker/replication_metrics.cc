@@ -25,50 +25,57 @@ isr_diff compare_isr(const std::vector<int32_t>& before, const std::vector<int32
 }
 
 namespace {
-prometheus::Family<prometheus::Gauge>& gauge(prometheus::Registry& r, const char* name, const char* help) {
-    return prometheus::BuildGauge().Name(name).Help(help).Register(r);
+struct described {
+    const char* name;
+    const char* help;
+};
+// In the order of replication_metrics::total.
+constexpr std::array<described, 7> total_metrics{{
+    {"kafka_server_replicamanager_partitioncount", "Partition replicas hosted here"},
+    {"kafka_server_replicamanager_leadercount", "Partitions led here"},
+    {"kafka_server_replicamanager_underreplicatedpartitions",
+     "Partitions led here whose ISR is smaller than their replica set"},
+    {"kafka_server_replicamanager_underminisrpartitioncount",
+     "Partitions led here whose ISR is smaller than min.insync.replicas"},
+    {"kafka_server_replicamanager_atminisrpartitioncount",
+     "Partitions led here whose ISR is exactly min.insync.replicas"},
+    {"kafka_controller_kafkacontroller_offlinepartitionscount", "Partitions hosted here that have no leader"},
+    {"kafka_server_replicafetchermanager_maxlag",
+     "Largest replica lag (offsets) of any follower of a partition led here"},
+}};
+// In the order of replication_metrics::per_replica.
+constexpr std::array<described, 5> replica_metrics{{
+    {"kafka_cluster_partition_underreplicated", "1 when led here and the ISR is smaller than the replica set"},
+    {"kafka_cluster_partition_underminisr", "1 when led here and the ISR is smaller than min.insync.replicas"},
+    {"kafka_cluster_partition_atminisr", "1 when led here and the ISR is exactly min.insync.replicas"},
+    {"kafka_cluster_partition_insyncreplicascount", "ISR size when led here, else 0"},
+    {"kafka_cluster_partition_replicascount", "Replica count when led here, else 0"},
+}};
+
+prometheus::Family<prometheus::Gauge>& gauge(prometheus::Registry& r, const described& d) {
+    return prometheus::BuildGauge().Name(d.name).Help(d.help).Register(r);
 }
-prometheus::Family<prometheus::Counter>& counter(prometheus::Registry& r, const char* name, const char* help) {
-    return prometheus::BuildCounter().Name(name).Help(help).Register(r);
+prometheus::Counter& counter(prometheus::Registry& r, const described& d) {
+    return prometheus::BuildCounter().Name(d.name).Help(d.help).Register(r).Add({});
 }
 } // namespace
 
-replication_metrics::replication_metrics(prometheus::Registry& r)
-  : _partition_count(gauge(r, "kafka_server_replicamanager_partitioncount", "Partition replicas hosted here"))
-  , _leader_count(gauge(r, "kafka_server_replicamanager_leadercount", "Partitions led here"))
-  , _under_replicated(gauge(r, "kafka_server_replicamanager_underreplicatedpartitions",
-                            "Partitions led here whose ISR is smaller than their replica set"))
-  , _under_min_isr(gauge(r, "kafka_server_replicamanager_underminisrpartitioncount",
-                         "Partitions led here whose ISR is smaller than min.insync.replicas"))
-  , _at_min_isr(gauge(r, "kafka_server_replicamanager_atminisrpartitioncount",
-                      "Partitions led here whose ISR is exactly min.insync.replicas"))
-  , _offline(gauge(r, "kafka_controller_kafkacontroller_offlinepartitionscount",
-                   "Partitions hosted here that have no leader"))
-  , _isr_shrinks(counter(r, "kafka_server_replicamanager_isrshrinks_total",
-                         "ISR changes this broker asked for as leader that removed members"))
-  , _isr_expands(counter(r, "kafka_server_replicamanager_isrexpands_total",
-                         "ISR changes this broker asked for as leader that added members"))
-  , _max_lag(gauge(r, "kafka_server_replicafetchermanager_maxlag",
-                   "Largest replica lag (offsets) of any follower of a partition led here"))
-  , _p_under_replicated(gauge(r, "kafka_cluster_partition_underreplicated",
-                              "1 when led here and the ISR is smaller than the replica set"))
-  , _p_under_min_isr(gauge(r, "kafka_cluster_partition_underminisr",
-                           "1 when led here and the ISR is smaller than min.insync.replicas"))
-  , _p_at_min_isr(gauge(r, "kafka_cluster_partition_atminisr",
-                        "1 when led here and the ISR is exactly min.insync.replicas"))
-  , _p_isr_count(gauge(r, "kafka_cluster_partition_insyncreplicascount", "ISR size when led here, else 0"))
-  , _p_replicas_count(gauge(r, "kafka_cluster_partition_replicascount", "Replica count when led here, else 0"))
-  , _p_lag(gauge(r, "tributary_partition_replica_lag_offsets",
-                 "Leader only: its log end minus the offset a follower's last fetch started at")) {
-    _total_gauges[partitions] = &_partition_count.Add({});
-    _total_gauges[leaders] = &_leader_count.Add({});
-    _total_gauges[under_replicated] = &_under_replicated.Add({});
-    _total_gauges[under_min_isr] = &_under_min_isr.Add({});
-    _total_gauges[at_min_isr] = &_at_min_isr.Add({});
-    _total_gauges[offline] = &_offline.Add({});
-    _total_gauges[max_lag] = &_max_lag.Add({{"clientId", "Replica"}});
-    _shrinks = &_isr_shrinks.Add({});
-    _expands = &_isr_expands.Add({});
+replication_metrics::replication_metrics(prometheus::Registry& r) {
+    static_assert(total_metrics.size() == n_totals && replica_metrics.size() == n_per_replica);
+    for (size_t i = 0; i < n_totals; ++i) {
+        // Kafka's MaxLag bean is named by its fetcher manager's client id, "Replica".
+        _totals[i] = &gauge(r, total_metrics[i]).Add(i == max_lag ? prometheus::Labels{{"clientId", "Replica"}}
+                                                                  : prometheus::Labels{});
+    }
+    for (size_t i = 0; i < n_per_replica; ++i) {
+        _per_replica[i] = &gauge(r, replica_metrics[i]);
+    }
+    _lag = &gauge(r, {"tributary_partition_replica_lag_offsets",
+                      "Leader only: its log end minus the offset a follower's last fetch started at"});
+    _shrinks = &counter(r, {"kafka_server_replicamanager_isrshrinks_total",
+                            "ISR changes this broker asked for as leader that removed members"});
+    _expands = &counter(r, {"kafka_server_replicamanager_isrexpands_total",
+                            "ISR changes this broker asked for as leader that added members"});
 }
 
 void replication_metrics::attach(size_t cores) {
@@ -95,11 +102,11 @@ void replication_metrics::refresh(size_t core, shard& replicas) {
         t[under_min_isr] += h.under_min_isr;
         t[at_min_isr] += h.at_min_isr;
         t[offline] += h.offline;
-        s.under_replicated->Set(h.under_replicated);
-        s.under_min_isr->Set(h.under_min_isr);
-        s.at_min_isr->Set(h.at_min_isr);
-        s.isr_count->Set(h.leader ? double(p->isr().size()) : 0);
-        s.replicas_count->Set(h.leader ? double(p->replicas().size()) : 0);
+        s.gauges[r_under_replicated]->Set(h.under_replicated);
+        s.gauges[r_under_min_isr]->Set(h.under_min_isr);
+        s.gauges[r_at_min_isr]->Set(h.at_min_isr);
+        s.gauges[r_isr]->Set(h.leader ? double(p->isr().size()) : 0);
+        s.gauges[r_replicas]->Set(h.leader ? double(p->replicas().size()) : 0);
         update_lag(s, tp, *p, t[max_lag]);
         auto changes = p->take_isr_changes();
         if (changes.shrinks > 0) {
@@ -130,11 +137,9 @@ replication_metrics::replica_series& replication_metrics::series_of(core_state& 
     }
     prometheus::Labels labels{{"topic", tp.topic}, {"partition", std::to_string(tp.partition)}};
     replica_series s;
-    s.under_replicated = &_p_under_replicated.Add(labels);
-    s.under_min_isr = &_p_under_min_isr.Add(labels);
-    s.at_min_isr = &_p_at_min_isr.Add(labels);
-    s.isr_count = &_p_isr_count.Add(labels);
-    s.replicas_count = &_p_replicas_count.Add(labels);
+    for (size_t i = 0; i < n_per_replica; ++i) {
+        s.gauges[i] = &_per_replica[i]->Add(labels);
+    }
     return st.series.emplace(tp, std::move(s)).first->second;
 }
 
@@ -153,9 +158,9 @@ void replication_metrics::update_lag(replica_series& s, const topic_partition& t
             max_lag = std::max(max_lag, lag);
             auto it = std::find_if(s.lag.begin(), s.lag.end(), [&](const auto& e) { return e.first == b; });
             if (it == s.lag.end()) {
-                s.lag.emplace_back(b, &_p_lag.Add({{"topic", tp.topic},
-                                                   {"partition", std::to_string(tp.partition)},
-                                                   {"replica", std::to_string(b)}}));
+                s.lag.emplace_back(b, &_lag->Add({{"topic", tp.topic},
+                                                  {"partition", std::to_string(tp.partition)},
+                                                  {"replica", std::to_string(b)}}));
                 it = s.lag.end() - 1;
             }
             it->second->Set(double(lag));
@@ -164,19 +169,17 @@ void replication_metrics::update_lag(replica_series& s, const topic_partition& t
         }
     }
     for (size_t i = kept; i < s.lag.size(); ++i) {
-        _p_lag.Remove(s.lag[i].second);
+        _lag->Remove(s.lag[i].second);
     }
     s.lag.resize(kept);
 }
 
 void replication_metrics::remove(replica_series& s) {
-    _p_under_replicated.Remove(s.under_replicated);
-    _p_under_min_isr.Remove(s.under_min_isr);
-    _p_at_min_isr.Remove(s.at_min_isr);
-    _p_isr_count.Remove(s.isr_count);
-    _p_replicas_count.Remove(s.replicas_count);
+    for (size_t i = 0; i < n_per_replica; ++i) {
+        _per_replica[i]->Remove(s.gauges[i]);
+    }
     for (auto& [b, g] : s.lag) {
-        _p_lag.Remove(g);
+        _lag->Remove(g);
     }
     s.lag.clear();
 }
@@ -190,7 +193,7 @@ void replication_metrics::publish() {
             int64_t x = c->totals[i].load(std::memory_order_relaxed);
             v = i == max_lag ? std::max(v, x) : v + x;
         }
-        _total_gauges[i]->Set(double(v));
+        _totals[i]->Set(double(v));
     }
 }
 

@@ -76,16 +76,14 @@ public:
     void refresh(size_t core, shard& replicas);
 
 private:
+    // Broker totals, one series each; and the per-replica gauges, one series per replica.
+    enum total : size_t { partitions, leaders, under_replicated, under_min_isr, at_min_isr, offline, max_lag, n_totals };
+    enum per_replica : size_t { r_under_replicated, r_under_min_isr, r_at_min_isr, r_isr, r_replicas, n_per_replica };
     struct replica_series {
-        prometheus::Gauge* under_replicated = nullptr;
-        prometheus::Gauge* under_min_isr = nullptr;
-        prometheus::Gauge* at_min_isr = nullptr;
-        prometheus::Gauge* isr_count = nullptr;
-        prometheus::Gauge* replicas_count = nullptr;
+        std::array<prometheus::Gauge*, n_per_replica> gauges{};
         std::vector<std::pair<int32_t, prometheus::Gauge*>> lag;  // per follower, by id
         uint64_t pass = 0;                                        // the last refresh that saw it
     };
-    enum total : size_t { partitions, leaders, under_replicated, under_min_isr, at_min_isr, offline, max_lag, n_totals };
     struct alignas(64) core_state {
         std::map<topic_partition, replica_series> series;
         uint64_t pass = 0;
@@ -97,22 +95,9 @@ private:
     void remove(replica_series& s);
     void publish();
 
-    prometheus::Family<prometheus::Gauge>& _partition_count;
-    prometheus::Family<prometheus::Gauge>& _leader_count;
-    prometheus::Family<prometheus::Gauge>& _under_replicated;
-    prometheus::Family<prometheus::Gauge>& _under_min_isr;
-    prometheus::Family<prometheus::Gauge>& _at_min_isr;
-    prometheus::Family<prometheus::Gauge>& _offline;
-    prometheus::Family<prometheus::Counter>& _isr_shrinks;
-    prometheus::Family<prometheus::Counter>& _isr_expands;
-    prometheus::Family<prometheus::Gauge>& _max_lag;
-    prometheus::Family<prometheus::Gauge>& _p_under_replicated;
-    prometheus::Family<prometheus::Gauge>& _p_under_min_isr;
-    prometheus::Family<prometheus::Gauge>& _p_at_min_isr;
-    prometheus::Family<prometheus::Gauge>& _p_isr_count;
-    prometheus::Family<prometheus::Gauge>& _p_replicas_count;
-    prometheus::Family<prometheus::Gauge>& _p_lag;
-    std::array<prometheus::Gauge*, n_totals> _total_gauges{};
+    std::array<prometheus::Gauge*, n_totals> _totals{};
+    std::array<prometheus::Family<prometheus::Gauge>*, n_per_replica> _per_replica{};
+    prometheus::Family<prometheus::Gauge>* _lag = nullptr;
     prometheus::Counter* _shrinks = nullptr;
     prometheus::Counter* _expands = nullptr;
 

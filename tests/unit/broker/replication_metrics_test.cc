@@ -1,6 +1,7 @@
 #include "broker/replication_metrics.h"
 
 #include "protocol/records.h"
+#include "tests/fakes/partition_info.h"
 #include "tests/fakes/temp_dir.h"
 
 #include <gtest/gtest.h>
@@ -10,16 +11,7 @@
 namespace trib::broker {
 namespace {
 
-coordinator::partition_info state(int32_t leader, int32_t epoch, std::vector<int32_t> isr,
-                                  std::vector<int32_t> replicas = {1, 2, 3}) {
-    coordinator::partition_info p;
-    p.id = partition_id(0);
-    p.leader = node_id(leader);
-    p.epoch = leader_epoch(epoch);
-    p.replicas = std::move(replicas);
-    p.isr = std::move(isr);
-    return p;
-}
+using fakes::partition_state;
 
 TEST(replica_health, only_leaders_count_replication_state) {
     auto h = assess(replica_role::leader, 3, 1, 2);
@@ -111,11 +103,11 @@ protected:
 
 TEST_F(replication_metrics_test, counts_what_each_replica_adds) {
     _metrics.attach(1);
-    ASSERT_TRUE(add("a", 0).apply(state(1, 1, {1}, {1, 2, 3})));     // led, under-replicated, under min ISR
-    ASSERT_TRUE(add("a", 1).apply(state(1, 1, {1, 2}, {1, 2, 3})));  // led, under-replicated, at min ISR
-    ASSERT_TRUE(add("a", 2).apply(state(2, 1, {2}, {1, 2, 3})));     // followed: the leader counts it
-    ASSERT_TRUE(add("b", 0, 1).apply(state(1, 1, {1}, {1, 2})));        // under-replicated, at its own min ISR 1
-    ASSERT_TRUE(add("b", 1).apply(state(-1, 1, {}, {1, 2})));        // no leader
+    ASSERT_TRUE(add("a", 0).apply(partition_state(1, 1, {1}, {1, 2, 3})));     // led, under-replicated, under min ISR
+    ASSERT_TRUE(add("a", 1).apply(partition_state(1, 1, {1, 2}, {1, 2, 3})));  // led, under-replicated, at min ISR
+    ASSERT_TRUE(add("a", 2).apply(partition_state(2, 1, {2}, {1, 2, 3})));     // followed: the leader counts it
+    ASSERT_TRUE(add("b", 0, 1).apply(partition_state(1, 1, {1}, {1, 2})));        // under-replicated, at its own min ISR 1
+    ASSERT_TRUE(add("b", 1).apply(partition_state(-1, 1, {}, {1, 2})));        // no leader
     refresh();
 
     EXPECT_EQ(value("kafka_server_replicamanager_partitioncount"), 5);
@@ -132,7 +124,7 @@ TEST_F(replication_metrics_test, counts_what_each_replica_adds) {
         << "a follower reports 0, as Kafka's partition beans do";
 
     // The ISR heals and a replica goes away: counts follow, its series leave /metrics.
-    ASSERT_TRUE(_shard.at({"a", 0})->apply(state(1, 1, {1, 2, 3}, {1, 2, 3})));
+    ASSERT_TRUE(_shard.at({"a", 0})->apply(partition_state(1, 1, {1, 2, 3}, {1, 2, 3})));
     _shard.erase({"b", 1});
     refresh();
     EXPECT_EQ(value("kafka_server_replicamanager_partitioncount"), 4);
@@ -146,7 +138,7 @@ TEST_F(replication_metrics_test, counts_what_each_replica_adds) {
 TEST_F(replication_metrics_test, min_isr_follows_a_topic_config_change) {
     _metrics.attach(1);
     auto& p = add("a", 0, 1);
-    ASSERT_TRUE(p.apply(state(1, 1, {1, 2}, {1, 2, 3})));
+    ASSERT_TRUE(p.apply(partition_state(1, 1, {1, 2}, {1, 2, 3})));
     refresh();
     EXPECT_EQ(value("kafka_server_replicamanager_underminisrpartitioncount"), 0);
     p.set_min_insync_replicas(3);
@@ -156,11 +148,11 @@ TEST_F(replication_metrics_test, min_isr_follows_a_topic_config_change) {
 
 TEST_F(replication_metrics_test, cores_add_up) {
     _metrics.attach(2);
-    ASSERT_TRUE(add("a", 0).apply(state(1, 1, {1}, {1, 2})));
+    ASSERT_TRUE(add("a", 0).apply(partition_state(1, 1, {1}, {1, 2})));
     _metrics.refresh(0, _shard);
     replication_metrics::shard other;
     other.swap(_shard);
-    ASSERT_TRUE(add("a", 1).apply(state(1, 1, {1}, {1, 2})));
+    ASSERT_TRUE(add("a", 1).apply(partition_state(1, 1, {1}, {1, 2})));
     _metrics.refresh(1, _shard);
     EXPECT_EQ(value("kafka_server_replicamanager_leadercount"), 2);
     EXPECT_EQ(value("kafka_server_replicamanager_underreplicatedpartitions"), 2);
@@ -169,7 +161,7 @@ TEST_F(replication_metrics_test, cores_add_up) {
 TEST_F(replication_metrics_test, lag_of_each_follower_the_leader_has_heard_from) {
     _metrics.attach(1);
     auto& p = add("a", 0);
-    ASSERT_TRUE(p.apply(state(1, 1, {1, 2, 3}, {1, 2, 3})));
+    ASSERT_TRUE(p.apply(partition_state(1, 1, {1, 2, 3}, {1, 2, 3})));
     append(p, 10);
     ASSERT_TRUE(p.follower_fetched(node_id(2), offset(4), partition::clock_ms()));
     refresh();
@@ -186,7 +178,7 @@ TEST_F(replication_metrics_test, lag_of_each_follower_the_leader_has_heard_from)
     EXPECT_EQ(value("tributary_partition_replica_lag_offsets", f3), 3);
     EXPECT_EQ(value("kafka_server_replicafetchermanager_maxlag", {{"clientId", "Replica"}}), 3);
 
-    ASSERT_TRUE(p.apply(state(2, 2, {1, 2, 3}, {1, 2, 3})));  // no longer the leader: no lag here
+    ASSERT_TRUE(p.apply(partition_state(2, 2, {1, 2, 3}, {1, 2, 3})));  // no longer the leader: no lag here
     refresh();
     EXPECT_EQ(value("tributary_partition_replica_lag_offsets", f2), std::nullopt);
     EXPECT_EQ(value("tributary_partition_replica_lag_offsets", f3), std::nullopt);
@@ -196,27 +188,27 @@ TEST_F(replication_metrics_test, lag_of_each_follower_the_leader_has_heard_from)
 TEST_F(replication_metrics_test, isr_changes_the_leader_asked_for_are_counted_once) {
     _metrics.attach(1);
     auto& p = add("a", 0);
-    ASSERT_TRUE(p.apply(state(1, 1, {1, 2, 3}, {1, 2, 3})));
+    ASSERT_TRUE(p.apply(partition_state(1, 1, {1, 2, 3}, {1, 2, 3})));
     p.set_pending_isr(std::vector<int32_t>{1, 2});
-    ASSERT_TRUE(p.apply(state(1, 1, {1, 2}, {1, 2, 3})));  // the shrink took effect
+    ASSERT_TRUE(p.apply(partition_state(1, 1, {1, 2}, {1, 2, 3})));  // the shrink took effect
     refresh();
     EXPECT_EQ(value("kafka_server_replicamanager_isrshrinks_total"), 1);
     EXPECT_EQ(value("kafka_server_replicamanager_isrexpands_total"), 0);
     refresh();
     EXPECT_EQ(value("kafka_server_replicamanager_isrshrinks_total"), 1) << "taken once";
 
-    ASSERT_TRUE(p.apply(state(1, 1, {1}, {1, 2, 3})));  // the coordinator's own change: not asked for
+    ASSERT_TRUE(p.apply(partition_state(1, 1, {1}, {1, 2, 3})));  // the coordinator's own change: not asked for
     p.set_pending_isr(std::vector<int32_t>{1, 3});
-    ASSERT_TRUE(p.apply(state(1, 1, {1, 2}, {1, 2, 3})));  // not what was asked: not counted
+    ASSERT_TRUE(p.apply(partition_state(1, 1, {1, 2}, {1, 2, 3})));  // not what was asked: not counted
     p.set_pending_isr(std::vector<int32_t>{1, 2, 3});
-    ASSERT_TRUE(p.apply(state(1, 1, {3, 2, 1}, {1, 2, 3})));  // the expand took effect
+    ASSERT_TRUE(p.apply(partition_state(1, 1, {3, 2, 1}, {1, 2, 3})));  // the expand took effect
     refresh();
     EXPECT_EQ(value("kafka_server_replicamanager_isrshrinks_total"), 1);
     EXPECT_EQ(value("kafka_server_replicamanager_isrexpands_total"), 1);
 }
 
 TEST_F(replication_metrics_test, nothing_before_attach) {
-    ASSERT_TRUE(add("a", 0).apply(state(1, 1, {1}, {1, 2})));
+    ASSERT_TRUE(add("a", 0).apply(partition_state(1, 1, {1}, {1, 2})));
     refresh();
     EXPECT_EQ(value("kafka_server_replicamanager_partitioncount"), 0);
     EXPECT_EQ(value("kafka_cluster_partition_underreplicated", {{"topic", "a"}, {"partition", "0"}}), std::nullopt);
