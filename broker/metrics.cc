@@ -26,7 +26,8 @@ broker_metrics::broker_metrics()
   , _log_size(prometheus::BuildGauge()
                   .Name("tributary_log_size_bytes")
                   .Help("Size of each partition log hosted here")
-                  .Register(*_registry)) {
+                  .Register(*_registry))
+  , _replication(*_registry) {
     static const prometheus::Histogram::BucketBoundaries buckets = {
         0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
     for (const auto& api : served_apis()) {

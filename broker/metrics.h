@@ -6,6 +6,9 @@
 //   tributary_topic_bytes_in_total{topic}            record bytes produced
 //   tributary_topic_bytes_out_total{topic}           record bytes fetched
 //   tributary_log_size_bytes{topic,partition}        size of each hosted partition log
+// and the replication metrics of broker/replication_metrics.h.
+#include "broker/replication_metrics.h"
+
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -29,6 +32,7 @@ public:
     void bytes_out(const std::string& topic, size_t n);
     void log_size(const std::string& topic, int32_t partition, uint64_t bytes);
     void forget_partition(const std::string& topic, int32_t partition);
+    replication_metrics& replication() noexcept { return _replication; }
 
 private:
     std::shared_ptr<prometheus::Registry> _registry;
@@ -37,6 +41,7 @@ private:
     prometheus::Family<prometheus::Counter>& _bytes_in;
     prometheus::Family<prometheus::Counter>& _bytes_out;
     prometheus::Family<prometheus::Gauge>& _log_size;
+    replication_metrics _replication;
     // Per API key, resolved once: request handling only touches atomics.
     static constexpr size_t max_key = 128;
     std::array<prometheus::Counter*, max_key> _request_counters{};

@@ -1,5 +1,6 @@
 #include "broker/partition.h"
 
+#include "broker/replication_metrics.h"
 #include "common/log.h"
 
 #include <algorithm>
@@ -24,6 +25,7 @@ bool partition::apply(const coordinator::partition_info& p) {
                   p.epoch.value(), _epoch.value());
         return false;
     }
+    count_isr_change(p);
     _replicas = p.replicas;
     _isr = p.isr;
     _partition_epoch = p.partition_epoch;
@@ -34,6 +36,20 @@ bool partition::apply(const coordinator::partition_info& p) {
         become_follower(p);
     }
     return true;
+}
+
+void partition::count_isr_change(const coordinator::partition_info& p) {
+    // Counted when the ISR this leader asked for (pending) arrives, leader and epoch unchanged;
+    // ISR changes the coordinator made on its own (a fenced broker removed) are not counted.
+    if (_role != replica_role::leader || p.leader != _self || p.epoch != _epoch || !_pending_isr) {
+        return;
+    }
+    if (auto asked = compare_isr(*_pending_isr, p.isr); asked.shrank || asked.expanded) {
+        return;  // not what this leader asked for
+    }
+    auto c = compare_isr(_isr, p.isr);
+    _isr_changes.shrinks += c.shrank;
+    _isr_changes.expands += c.expanded;
 }
 
 void partition::become_leader(const coordinator::partition_info& p) {

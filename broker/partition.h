@@ -26,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace trib::broker {
@@ -105,6 +106,14 @@ public:
     // Leader: a follower's log end as its last fetch said (-1: unknown).
     offset follower_end(node_id follower) const;
 
+    // ISR changes this replica asked for as leader that took effect, since the last call
+    // (broker/replication_metrics.h: Kafka's IsrShrinksPerSec and IsrExpandsPerSec).
+    struct isr_change_counts {
+        uint32_t shrinks = 0;
+        uint32_t expands = 0;
+    };
+    isr_change_counts take_isr_changes() noexcept { return std::exchange(_isr_changes, {}); }
+
     // Follower: appends batches copied from the leader (they keep their offsets and epochs;
     // the first must start at the log end), then takes the leader's high watermark, capped
     // by the log end.
@@ -124,6 +133,7 @@ public:
 private:
     void become_leader(const coordinator::partition_info& p);
     void become_follower(const coordinator::partition_info& p);
+    void count_isr_change(const coordinator::partition_info& p);
     // Leader: moves the high watermark to the smallest log end in the ISR if that is above
     // it, waking the watches; returns whether it moved.
     bool update_high_watermark();
@@ -150,6 +160,7 @@ private:
     std::map<int32_t, follower_state> _followers;
     std::optional<std::vector<int32_t>> _pending_isr;
     int64_t _isr_retry_at_ms = 0;
+    isr_change_counts _isr_changes;
     offset _epoch_start{0};  // where this leader's epoch began in the log
     watch_list _fetch_watches;
     watch_list _produce_watches;

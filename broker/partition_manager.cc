@@ -233,6 +233,7 @@ void partition_manager::periodic() {
                 TLOG_WARN("flush of {}-{}: {}", tp.topic, tp.partition, r.error().message());
             }
         }
+        _metrics.replication().refresh(core, _shards[core]);
     });
 }
 

@@ -153,8 +153,8 @@ public:
 
     // Runs retention on every hosted log (on their cores).
     void run_retention();
-    // Applies each log's flush policy (log.flush.interval.*) and refreshes the log size
-    // metrics; called every second or so.
+    // Applies each log's flush policy (log.flush.interval.*) and refreshes the log size and
+    // replication metrics; called every second or so.
     void periodic();
     // Flushes and closes every log (clean shutdown).
     void close_all();

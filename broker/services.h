@@ -19,7 +19,9 @@ public:
       , metadata(pool)
       , partitions(pool, config.data_dir, node_id(config.node_id), metrics)
       , fetchers(pool, partitions, config)
-      , cluster(config, pool, metadata, partitions, fetchers) {}
+      , cluster(config, pool, metadata, partitions, fetchers) {
+        metrics.replication().attach(pool.size());
+    }
 
     broker_config config;
     io_pool pool;

@@ -45,13 +45,15 @@ def broker(make_broker):
 @pytest.fixture
 def cluster(request, tmp_path, make_broker):
     """A coordinator and three brokers (ids 1-3) joined to it: (coordinator, [brokers]).
-    Brokers are fenced 2 s after their last heartbeat, so failure tests run quickly."""
+    Brokers are fenced 2 s after their last heartbeat, so failure tests run quickly. Each
+    serves /metrics on a port of its own choosing (its log names it)."""
     coord = Coordinator(tmp_path / "coordinator",
                         overrides={"broker.session.timeout.ms": 2000, "broker.heartbeat.interval.ms": 500})
     coord.start()
     try:
         brokers = [make_broker(f"broker-{i}", node_id=i,
-                               overrides={"controller.quorum.voters": coord.voters}) for i in (1, 2, 3)]
+                               overrides={"controller.quorum.voters": coord.voters,
+                                          "tributary.http.listener": "127.0.0.1:0"}) for i in (1, 2, 3)]
         yield coord, brokers
     finally:
         failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed

@@ -1,6 +1,7 @@
 #include "broker/partition.h"
 
 #include "protocol/records.h"
+#include "tests/fakes/partition_info.h"
 #include "tests/fakes/temp_dir.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -12,16 +13,7 @@ namespace {
 
 using protocol::error_code;
 
-coordinator::partition_info state(int32_t leader, int32_t epoch, std::vector<int32_t> isr,
-                                  std::vector<int32_t> replicas = {1, 2, 3}) {
-    coordinator::partition_info p;
-    p.id = partition_id(0);
-    p.leader = node_id(leader);
-    p.epoch = leader_epoch(epoch);
-    p.replicas = std::move(replicas);
-    p.isr = std::move(isr);
-    return p;
-}
+using fakes::partition_state;
 
 class partition_test : public ::testing::Test {
 protected:
@@ -61,9 +53,9 @@ TEST_F(partition_test, a_new_replica_leads_nothing_until_metadata_says) {
 }
 
 TEST_F(partition_test, becoming_leader_starts_the_epoch_at_the_log_end) {
-    ASSERT_TRUE(_p->apply(state(1, 0, {1})));
+    ASSERT_TRUE(_p->apply(partition_state(1, 0, {1})));
     append(3);
-    ASSERT_TRUE(_p->apply(state(1, 4, {1})));
+    ASSERT_TRUE(_p->apply(partition_state(1, 4, {1})));
     EXPECT_TRUE(_p->is_leader());
     EXPECT_EQ(_p->epoch(), leader_epoch(4));
     ASSERT_EQ(_p->log().epochs().entries().size(), 2u);
@@ -71,7 +63,7 @@ TEST_F(partition_test, becoming_leader_starts_the_epoch_at_the_log_end) {
 }
 
 TEST_F(partition_test, client_epochs_are_checked_against_the_leaders) {
-    ASSERT_TRUE(_p->apply(state(1, 5, {1})));
+    ASSERT_TRUE(_p->apply(partition_state(1, 5, {1})));
     EXPECT_EQ(_p->check_leader(-1), error_code::none) << "a client that knows no epoch";
     EXPECT_EQ(_p->check_leader(5), error_code::none);
     EXPECT_EQ(_p->check_leader(4), error_code::fenced_leader_epoch);
@@ -79,23 +71,23 @@ TEST_F(partition_test, client_epochs_are_checked_against_the_leaders) {
 }
 
 TEST_F(partition_test, a_stale_change_is_ignored) {
-    ASSERT_TRUE(_p->apply(state(1, 5, {1})));
-    EXPECT_FALSE(_p->apply(state(2, 4, {2})));
+    ASSERT_TRUE(_p->apply(partition_state(1, 5, {1})));
+    EXPECT_FALSE(_p->apply(partition_state(2, 4, {2})));
     EXPECT_TRUE(_p->is_leader());
     EXPECT_EQ(_p->epoch(), leader_epoch(5));
 }
 
 TEST_F(partition_test, a_follower_or_an_offline_replica_serves_no_leader_request) {
-    ASSERT_TRUE(_p->apply(state(2, 1, {2, 1})));
+    ASSERT_TRUE(_p->apply(partition_state(2, 1, {2, 1})));
     EXPECT_EQ(_p->role(), replica_role::follower);
     EXPECT_EQ(_p->leader(), node_id(2));
     EXPECT_EQ(_p->check_leader(1), error_code::not_leader_or_follower);
-    ASSERT_TRUE(_p->apply(state(-1, 1, {2})));
+    ASSERT_TRUE(_p->apply(partition_state(-1, 1, {2})));
     EXPECT_EQ(_p->role(), replica_role::none);
 }
 
 TEST_F(partition_test, a_lone_leaders_high_watermark_follows_its_log_end) {
-    ASSERT_TRUE(_p->apply(state(1, 0, {1})));
+    ASSERT_TRUE(_p->apply(partition_state(1, 0, {1})));
     EXPECT_EQ(_p->high_watermark(), offset(0));
     append(2);
     EXPECT_EQ(_p->high_watermark(), offset(2));
@@ -103,16 +95,16 @@ TEST_F(partition_test, a_lone_leaders_high_watermark_follows_its_log_end) {
 }
 
 TEST_F(partition_test, with_followers_in_the_isr_the_high_watermark_waits_for_them) {
-    ASSERT_TRUE(_p->apply(state(1, 0, {1, 2})));
+    ASSERT_TRUE(_p->apply(partition_state(1, 0, {1, 2})));
     append(2);
     EXPECT_EQ(_p->log_end(), offset(2));
     EXPECT_EQ(_p->high_watermark(), offset(0)) << "broker 2 has not fetched: nothing is committed";
-    ASSERT_TRUE(_p->apply(state(1, 0, {1})));  // the ISR shrank to the leader
+    ASSERT_TRUE(_p->apply(partition_state(1, 0, {1})));  // the ISR shrank to the leader
     EXPECT_EQ(_p->high_watermark(), offset(2));
 }
 
 TEST_F(partition_test, watches_wake_when_the_high_watermark_passes_them) {
-    ASSERT_TRUE(_p->apply(state(1, 0, {1, 2})));
+    ASSERT_TRUE(_p->apply(partition_state(1, 0, {1, 2})));
     auto produce = std::make_shared<waiter>(_ctx.get_executor());
     auto fetch = std::make_shared<waiter>(_ctx.get_executor());
     _p->produce_watches().add(produce, [p = _p.get()] { return p->high_watermark() >= offset(1); });
@@ -120,16 +112,16 @@ TEST_F(partition_test, watches_wake_when_the_high_watermark_passes_them) {
     append(1);
     EXPECT_FALSE(woken(*produce)) << "not committed: the ISR's other member lacks it";
     EXPECT_FALSE(woken(*fetch));
-    ASSERT_TRUE(_p->apply(state(1, 0, {1})));
+    ASSERT_TRUE(_p->apply(partition_state(1, 0, {1})));
     EXPECT_TRUE(woken(*produce));
     EXPECT_TRUE(woken(*fetch));
 }
 
 TEST_F(partition_test, losing_leadership_or_stopping_wakes_every_waiter) {
-    ASSERT_TRUE(_p->apply(state(1, 0, {1, 2})));
+    ASSERT_TRUE(_p->apply(partition_state(1, 0, {1, 2})));
     auto w = std::make_shared<waiter>(_ctx.get_executor());
     _p->produce_watches().add(w, [] { return false; });
-    ASSERT_TRUE(_p->apply(state(2, 1, {2})));
+    ASSERT_TRUE(_p->apply(partition_state(2, 1, {2})));
     EXPECT_TRUE(woken(*w)) << "the producer must hear it is no longer the leader";
     _p->fetch_watches().add(w, [] { return false; });
     _p->stop();
@@ -137,7 +129,7 @@ TEST_F(partition_test, losing_leadership_or_stopping_wakes_every_waiter) {
 }
 
 TEST_F(partition_test, followers_fetches_move_the_high_watermark) {
-    ASSERT_TRUE(_p->apply(state(1, 0, {1, 2, 3})));
+    ASSERT_TRUE(_p->apply(partition_state(1, 0, {1, 2, 3})));
     append(4);
     int64_t now = partition::clock_ms();
     EXPECT_TRUE(_p->follower_fetched(node_id(2), offset(4), now));
@@ -150,7 +142,7 @@ TEST_F(partition_test, followers_fetches_move_the_high_watermark) {
 }
 
 TEST_F(partition_test, a_laggard_leaves_the_isr_and_a_caught_up_replica_joins) {
-    ASSERT_TRUE(_p->apply(state(1, 0, {1, 2, 3})));
+    ASSERT_TRUE(_p->apply(partition_state(1, 0, {1, 2, 3})));
     int64_t t0 = partition::clock_ms();
     append(4);
     _p->follower_fetched(node_id(2), offset(4), t0 + 10);  // caught up
@@ -164,7 +156,7 @@ TEST_F(partition_test, a_laggard_leaves_the_isr_and_a_caught_up_replica_joins) {
 
     _p->set_pending_isr(*isr);
     EXPECT_FALSE(_p->wanted_isr(t0 + 40000, 30000)) << "one change in flight at a time";
-    ASSERT_TRUE(_p->apply(state(1, 0, {1, 2})));  // the coordinator took it
+    ASSERT_TRUE(_p->apply(partition_state(1, 0, {1, 2})));  // the coordinator took it
     EXPECT_FALSE(_p->pending_isr());
     EXPECT_EQ(_p->high_watermark(), offset(5));
 
@@ -177,7 +169,7 @@ TEST_F(partition_test, a_laggard_leaves_the_isr_and_a_caught_up_replica_joins) {
 }
 
 TEST_F(partition_test, a_joining_member_counts_for_the_high_watermark_while_its_change_is_in_flight) {
-    ASSERT_TRUE(_p->apply(state(1, 0, {1})));
+    ASSERT_TRUE(_p->apply(partition_state(1, 0, {1})));
     append(3);
     EXPECT_EQ(_p->high_watermark(), offset(3));
     append(2);
@@ -191,7 +183,7 @@ TEST_F(partition_test, a_joining_member_counts_for_the_high_watermark_while_its_
 }
 
 TEST_F(partition_test, a_follower_appends_what_the_leader_sent_at_its_offsets) {
-    ASSERT_TRUE(_p->apply(state(2, 3, {2, 1})));
+    ASSERT_TRUE(_p->apply(partition_state(2, 3, {2, 1})));
     protocol::batch_builder b;
     b.add("k", "v", 0).add("k", "v", 0);
     auto data = b.build();
@@ -212,6 +204,20 @@ TEST_F(partition_test, a_follower_appends_what_the_leader_sent_at_its_offsets) {
     ASSERT_TRUE(_p->truncate_to(offset(0)));
     EXPECT_EQ(_p->log_end(), offset(0));
     EXPECT_EQ(_p->high_watermark(), offset(0));
+}
+
+TEST_F(partition_test, a_refused_isr_change_is_asked_again_after_a_pause) {
+    ASSERT_TRUE(_p->apply(partition_state(1, 0, {1})));
+    int64_t t0 = partition::clock_ms();
+    _p->follower_fetched(node_id(2), offset(0), t0);
+    auto isr = _p->wanted_isr(t0, 30000);
+    ASSERT_TRUE(isr);
+    EXPECT_EQ(*isr, (std::vector<int32_t>{1, 2}));
+    _p->set_pending_isr(*isr);
+    _p->isr_change_refused(t0 + 1000);
+    EXPECT_FALSE(_p->pending_isr());
+    EXPECT_FALSE(_p->wanted_isr(t0 + 500, 30000)) << "not before the pause is over";
+    EXPECT_TRUE(_p->wanted_isr(t0 + 1000, 30000));
 }
 
 } // namespace
