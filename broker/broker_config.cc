@@ -100,6 +100,8 @@ config::schema make_schema() {
     add("replica.fetch.backoff.ms", type::int32, "1000", "Pause after a failed follower fetch.", at_least(0));
     add("replica.socket.timeout.ms", type::int32, "30000", "Deadline of a follower's request to a leader.",
         at_least(1));
+    add("controlled.shutdown.enable", type::boolean, "true",
+        "On SIGTERM, have the coordinator move this broker's leaderships away before stopping.");
     add("controller.quorum.voters", type::string, std::nullopt, "Coordinators: id@host:port,...");
     add("process.roles", type::list, std::nullopt, "Accepted for compatibility (broker, controller).");
     add("controller.listener.names", type::list, std::nullopt, "Accepted for compatibility.");

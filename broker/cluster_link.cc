@@ -6,6 +6,7 @@
 #include "coordinator/service.h"
 
 #include <boost/asio/co_spawn.hpp>
+#include <fmt/ranges.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -20,6 +21,8 @@
 #include <unistd.h>
 
 namespace trib::broker {
+
+using protocol::error_code;
 
 cluster_link::cluster_link(const broker_config& cfg, io_pool& pool, metadata_cache& cache,
                            partition_manager& partitions, fetcher_manager& fetchers)
@@ -152,14 +155,111 @@ void cluster_link::start() {
         // Opening logs waits for every core, core 0 included: do it off the io threads.
         asio::post(_apply_ctx, [this, s = std::move(s), d]() mutable { apply(std::move(s), d); });
     });
+    _client->on_shutdown_granted([this] { _shutdown_granted = true; });
     _client->start();
+    _isr_loop_done = std::promise<void>();
+    asio::co_spawn(_pool.executor(0), isr_loop(), [this](std::exception_ptr e) {
+        if (e) {  // the loop sets it itself when it ends normally
+            log_failed_coroutine(e, "ISR changes");
+            _isr_loop_done.set_value();
+        }
+    });
+}
+
+void cluster_link::begin_controlled_shutdown() {
+    if (_client) {
+        TLOG_INFO("controlled shutdown: asking the coordinator to move this broker's leaderships");
+        _client->request_shutdown();
+    } else {
+        _shutdown_granted = true;
+    }
+}
+
+// Leaders' ISR changes go to the coordinator as AlterPartition, a few times a second: a
+// follower that caught up joins promptly, one that lagged for replica.lag.time.max.ms leaves.
+// What the coordinator commits reaches the partitions as metadata; what it refuses (a stale
+// partition or leader epoch: the metadata has moved on) is forgotten and judged again.
+asio::awaitable<void> cluster_link::isr_loop() {
+    auto client = _client;
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    _isr_timer = &timer;
+    const auto period = std::chrono::milliseconds(250);
+    std::string last_failure;
+    while (!_stopping) {
+        boost::system::error_code ec;
+        timer.expires_after(period);
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (_stopping) {
+            break;
+        }
+        if (!_ready) {
+            continue;  // fenced: the coordinator takes no ISR change from this broker
+        }
+        auto changes = co_await _partitions.collect_isr_changes(_cfg.replication.lag_time_max_ms);
+        if (changes.empty()) {
+            continue;
+        }
+        protocol::alter_partition_request req;
+        std::map<protocol::uuid, size_t> topic_at;
+        for (const auto& c : changes) {
+            auto [it, fresh] = topic_at.emplace(c.topic_id, req.topics.size());
+            if (fresh) {
+                req.topics.emplace_back().topic_id = c.topic_id;
+            }
+            auto& pd = req.topics[it->second].partitions.emplace_back();
+            pd.partition_index = c.tp.partition;
+            pd.leader_epoch = c.epoch.value();
+            pd.partition_epoch = c.partition_epoch;
+            for (int32_t b : c.isr) {
+                auto& m = pd.new_isr_with_epochs.emplace_back();
+                m.broker_id = b;
+            }
+            TLOG_INFO("{}-{}: asking for ISR {}", c.tp.topic, c.tp.partition, fmt::join(c.isr, ","));
+        }
+        auto r = co_await client->alter_partition(req);
+        std::vector<isr_change> refused;
+        if (!r || r->error_code != 0) {
+            auto why = !r ? r.error().message() : std::string(protocol::error_code_name(error_code(r->error_code)));
+            if (why != last_failure) {
+                TLOG_WARN("ISR changes not taken by the coordinator: {}", why);
+                last_failure = why;
+            }
+            refused = std::move(changes);
+        } else {
+            last_failure.clear();
+            for (const auto& t : r->topics) {
+                for (const auto& p : t.partitions) {
+                    if (p.error_code == 0) {
+                        continue;
+                    }
+                    for (const auto& c : changes) {
+                        if (c.topic_id == t.topic_id && c.tp.partition == p.partition_index) {
+                            TLOG_INFO("{}-{}: ISR change refused: {}", c.tp.topic, c.tp.partition,
+                                      protocol::error_code_name(error_code(p.error_code)));
+                            refused.push_back(c);
+                        }
+                    }
+                }
+            }
+        }
+        if (!refused.empty()) {
+            co_await _partitions.forget_isr_changes(refused);
+        }
+    }
+    _isr_timer = nullptr;
+    _isr_loop_done.set_value();
 }
 
 void cluster_link::apply(std::shared_ptr<const cluster_snapshot> s, const coordinator::metadata_delta& delta) {
     try {
         auto work = partition_changes(_applied.get(), *s, delta, node_id(_cfg.node_id),
                                       [&](const topic_info& t) {
-                                          return topic_log_config(_cfg, topic_configs_in_force(*s, _cfg.node_id, t));
+                                          auto in_force = topic_configs_in_force(*s, _cfg.node_id, t);
+                                          replica_config rc{topic_log_config(_cfg, in_force), _cfg.min_insync_replicas};
+                                          if (auto it = in_force.find("min.insync.replicas"); it != in_force.end()) {
+                                              rc.min_insync_replicas = std::stoi(it->second);
+                                          }
+                                          return rc;
                                       });
         _partitions.apply(work, [this, &s](size_t core) { _cache.install(core, s); });
         _fetchers.update(work, *s);
@@ -184,6 +284,14 @@ void cluster_link::apply(std::shared_ptr<const cluster_snapshot> s, const coordi
 
 void cluster_link::stop() {
     if (_client) {
+        _stopping = true;
+        asio::post(_pool.executor(0), [this] {
+            if (_isr_timer) {
+                _isr_timer->cancel();
+            }
+        });
+        // The loop ends at its next step; an AlterPartition in flight ends by its deadline.
+        _isr_loop_done.get_future().wait_for(std::chrono::seconds(15));
         _client->stop();
         _client.reset();
     }

@@ -18,8 +18,10 @@
 #include "coordinator/clock.h"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -45,6 +47,12 @@ public:
     // Registered, not fenced, and holding metadata: ready to serve.
     bool ready() const noexcept { return _ready.load(); }
 
+    // SIGTERM: asks the coordinator to move this broker's leaderships to other ISR members
+    // (Kafka's controlled shutdown); controlled_shutdown_done() once it has (or there was
+    // nothing it could move). From any thread.
+    void begin_controlled_shutdown();
+    bool controlled_shutdown_done() const noexcept { return _shutdown_granted.load(); }
+
     // Sends an encoded Kafka admin request (CreateTopics, DeleteTopics, CreatePartitions,
     // AlterConfigs, IncrementalAlterConfigs) to the coordinator from any core.
     asio::awaitable<coordinator::admin_result> admin(int16_t api_key, int16_t api_version, const bytes& body);
@@ -56,6 +64,8 @@ public:
 private:
     // On the apply thread: brings the hosted partitions and every core's metadata copy to `s`.
     void apply(std::shared_ptr<const cluster_snapshot> s, const coordinator::metadata_delta& delta);
+    // On core 0: sends the ISR changes leaders want (AlterPartition).
+    asio::awaitable<void> isr_loop();
 
     const broker_config& _cfg;
     io_pool& _pool;
@@ -69,6 +79,10 @@ private:
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> _apply_guard;
     std::thread _apply_thread;
     std::atomic<bool> _ready{false};
+    std::atomic<bool> _stopping{false};
+    std::atomic<bool> _shutdown_granted{false};
+    asio::steady_timer* _isr_timer = nullptr;  // core 0 only
+    std::promise<void> _isr_loop_done;
     bool _strays_removed = false;  // apply thread only
     std::shared_ptr<const cluster_snapshot> _applied;  // apply thread only
 

@@ -34,6 +34,10 @@ void raise_fd_limit() {
     }
 }
 
+// How long a controlled shutdown may take before the broker stops anyway (Kubernetes gives a
+// pod 30 s by default between SIGTERM and SIGKILL).
+constexpr auto controlled_shutdown_timeout = std::chrono::seconds(25);
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -66,10 +70,32 @@ int main(int argc, char** argv) {
     std::atomic<bool> serving{false};
     asio::signal_set signals(main_ctx, SIGINT, SIGTERM);
     std::function<void()> on_signal;  // set once the broker runs
+    // SIGTERM/SIGINT: a controlled shutdown first (the coordinator moves this broker's
+    // leaderships to other ISR members while it still serves, so producers and followers
+    // carry on elsewhere), bounded in time, then everything stops in reverse order.
+    asio::steady_timer shutdown_wait(main_ctx);
+    auto shutdown_deadline = std::chrono::steady_clock::now();
+    std::function<void()> wait_for_moves = [&] {
+        if (svc->cluster.controlled_shutdown_done() || std::chrono::steady_clock::now() >= shutdown_deadline) {
+            if (!svc->cluster.controlled_shutdown_done()) {
+                TLOG_WARN("controlled shutdown: leaderships not all moved in time; stopping anyway");
+            }
+            if (on_signal) {
+                on_signal();
+            }
+            return;
+        }
+        shutdown_wait.expires_after(std::chrono::milliseconds(50));
+        shutdown_wait.async_wait([&](boost::system::error_code) { wait_for_moves(); });
+    };
     signals.async_wait([&](boost::system::error_code, int sig) {
         TLOG_INFO("signal {}: shutting down", sig);
         stopping = true;
-        if (on_signal) {
+        if (svc->cluster.ready() && cfg.raw.get_bool("controlled.shutdown.enable")) {
+            svc->cluster.begin_controlled_shutdown();
+            shutdown_deadline = std::chrono::steady_clock::now() + controlled_shutdown_timeout;
+            wait_for_moves();
+        } else if (on_signal) {
             on_signal();
         }
     });

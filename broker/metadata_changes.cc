@@ -7,7 +7,7 @@ namespace trib::broker {
 
 std::vector<partition_change> partition_changes(const cluster_snapshot* prev, const cluster_snapshot& next,
                                                const coordinator::metadata_delta& delta, node_id self_id,
-                                               const std::function<storage::log_config(const topic_info&)>& config_for) {
+                                               const std::function<replica_config(const topic_info&)>& config_for) {
     int32_t self = self_id.value();
     // Cluster- and broker-level configs reach every topic's effective config: walk them all.
     bool all = !prev || delta.everything || delta.broker_configs;
@@ -28,7 +28,7 @@ std::vector<partition_change> partition_changes(const cluster_snapshot* prev, co
     for (const auto& name : walk) {
         const topic_info* now = next.topic(name);
         const topic_info* before = prev ? prev->topic(name) : nullptr;
-        std::optional<storage::log_config> cfg;
+        std::optional<replica_config> cfg;
         if (now) {
             cfg = config_for(*now);
         }
@@ -47,7 +47,8 @@ std::vector<partition_change> partition_changes(const cluster_snapshot* prev, co
             partition_change c{{name, int32_t(i)}, now ? now->id : before->id, std::nullopt, std::nullopt};
             if (here) {
                 c.state = *p;
-                c.config = cfg;
+                c.config = cfg->log;
+                c.min_insync_replicas = cfg->min_insync_replicas;
             }
             out.push_back(std::move(c));
         }

@@ -14,9 +14,9 @@
 namespace trib::broker {
 
 // `prev`: the snapshot applied before (nullptr: none, everything is new). `config_for` gives
-// a topic's effective log config in `next`.
+// what a topic's effective configs in `next` say to its replicas.
 std::vector<partition_change> partition_changes(const cluster_snapshot* prev, const cluster_snapshot& next,
                                                const coordinator::metadata_delta& delta, node_id self,
-                                               const std::function<storage::log_config(const topic_info&)>& config_for);
+                                               const std::function<replica_config(const topic_info&)>& config_for);
 
 } // namespace trib::broker

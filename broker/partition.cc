@@ -26,6 +26,7 @@ bool partition::apply(const coordinator::partition_info& p) {
     }
     _replicas = p.replicas;
     _isr = p.isr;
+    _partition_epoch = p.partition_epoch;
     _pending_isr.reset();  // the coordinator decided: what was in flight is in this state or refused
     if (p.leader == _self) {
         become_leader(p);

@@ -57,6 +57,8 @@ public:
     replica_role role() const noexcept { return _role; }
     bool is_leader() const noexcept { return _role == replica_role::leader; }
     leader_epoch epoch() const noexcept { return _epoch; }
+    // Grows with every change of replicas, ISR or leader; AlterPartition names it.
+    int32_t partition_epoch() const noexcept { return _partition_epoch; }
     node_id leader() const noexcept { return _leader; }
     const std::vector<int32_t>& isr() const noexcept { return _isr; }
     const std::vector<int32_t>& replicas() const noexcept { return _replicas; }
@@ -66,6 +68,12 @@ public:
     // current_leader_epoch, -1 when unknown), FENCED_LEADER_EPOCH when the client's is older
     // and UNKNOWN_LEADER_EPOCH when it is newer than this replica knows.
     protocol::error_code check_leader(int32_t client_epoch = -1) const noexcept;
+
+    // The topic's effective min.insync.replicas: acks=all is refused below it.
+    void set_min_insync_replicas(int32_t n) noexcept { _min_insync = n; }
+    int32_t min_insync_replicas() const noexcept { return _min_insync; }
+    // acks=all may append here: the ISR the coordinator committed has min.insync.replicas.
+    bool enough_replicas() const noexcept { return int32_t(_isr.size()) >= _min_insync; }
 
     offset high_watermark() const noexcept { return _high_watermark; }
     offset log_end() const noexcept { return _log->next_offset(); }
@@ -123,6 +131,8 @@ private:
     node_id _self;
     replica_role _role = replica_role::none;
     leader_epoch _epoch{-1};
+    int32_t _partition_epoch = -1;
+    int32_t _min_insync = 1;
     node_id _leader{-1};
     std::vector<int32_t> _replicas;
     std::vector<int32_t> _isr;

@@ -89,6 +89,9 @@ void partition_manager::apply_one(size_t core, const partition_change& c) {
     } else if (c.config) {
         it->second->log().update_config(*c.config);
     }
+    if (c.config) {
+        it->second->set_min_insync_replicas(c.min_insync_replicas);
+    }
     it->second->apply(*c.state);
 }
 
@@ -167,6 +170,43 @@ std::unique_ptr<partition> partition_manager::open_partition(const topic_partiti
     auto part = std::make_unique<partition>(tp, id, std::move(*log), _self);
     part->rebuild_producer_state();
     return part;
+}
+
+asio::awaitable<std::vector<isr_change>> partition_manager::collect_isr_changes(int64_t lag_max_ms) {
+    std::vector<isr_change> out;
+    int64_t now = partition::clock_ms();
+    for (size_t core = 0; core < _shards.size(); ++core) {
+        auto mine = co_await run_on(_pool.executor(core), [this, core, now, lag_max_ms] {
+            std::vector<isr_change> found;
+            for (auto& [tp, p] : _shards[core]) {
+                if (auto isr = p->wanted_isr(now, lag_max_ms)) {
+                    p->set_pending_isr(*isr);
+                    found.push_back({tp, p->topic_id(), p->epoch(), p->partition_epoch(), std::move(*isr)});
+                }
+            }
+            return found;
+        });
+        for (auto& c : mine) {
+            out.push_back(std::move(c));
+        }
+    }
+    co_return out;
+}
+
+asio::awaitable<void> partition_manager::forget_isr_changes(const std::vector<isr_change>& changes) {
+    for (size_t core = 0; core < _shards.size(); ++core) {
+        co_await run_on(_pool.executor(core), [this, core, &changes] {
+            for (const auto& c : changes) {
+                if (owner(c.tp) != core) {
+                    continue;
+                }
+                if (partition* p = find(core, c.tp); p && p->pending_isr() && p->epoch() == c.epoch) {
+                    p->set_pending_isr(std::nullopt);
+                }
+            }
+            return true;
+        });
+    }
 }
 
 void partition_manager::run_retention() {

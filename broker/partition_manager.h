@@ -34,6 +34,22 @@ struct partition_change {
     std::optional<coordinator::partition_info> state;
     // The topic's effective log config, when it may have changed (always for a new replica).
     std::optional<storage::log_config> config;
+    int32_t min_insync_replicas = 1;  // the topic's effective setting (with `config`)
+};
+
+// What the topic's effective configs say to a replica.
+struct replica_config {
+    storage::log_config log;
+    int32_t min_insync_replicas = 1;
+};
+
+// A leader's wish to change an ISR, to be sent to the coordinator (AlterPartition).
+struct isr_change {
+    topic_partition tp;
+    protocol::uuid topic_id;
+    leader_epoch epoch;
+    int32_t partition_epoch = 0;
+    std::vector<int32_t> isr;
 };
 
 // Opens, owns and closes the partition logs this broker hosts. Each partition belongs to one
@@ -127,6 +143,12 @@ public:
     // give this broker: topics deleted while it was down. Call once the broker has caught up
     // with the metadata, never with a partial view. Returns how many went.
     size_t remove_strays(const cluster_snapshot& snapshot);
+
+    // On every core: the ISR changes leaders want (partition::wanted_isr), each now marked in
+    // flight on its partition. From a coroutine.
+    asio::awaitable<std::vector<isr_change>> collect_isr_changes(int64_t lag_max_ms);
+    // The coordinator refused or never answered these changes: they may be asked again.
+    asio::awaitable<void> forget_isr_changes(const std::vector<isr_change>& changes);
 
     // Runs retention on every hosted log (on their cores).
     void run_retention();

@@ -754,12 +754,9 @@ void controller::run_admin(int16_t version, bytes_view body,
 }
 
 std::vector<int32_t> controller::initial_isr(const metadata_image& image, const std::vector<int32_t>& replicas) const {
-    // With followers_replicate off, the ISR is the leader alone: followers don't copy the log,
-    // so no other replica is in sync, and electing one after the leader fails would lose
-    // every record it acknowledged (the partition waits for its leader instead, as Kafka does
-    // without unclean leader election). With it on, every replica on an unfenced broker, as
-    // Kafka. The leader (the first member) is not a broker in controlled shutdown when
-    // another can lead.
+    // Every replica on an unfenced broker, as Kafka (all logs are empty), or with
+    // followers_replicate off the leader alone. The leader (the first member) is not a broker
+    // in controlled shutdown when another can lead.
     std::vector<int32_t> isr;
     for (int32_t b : replicas) {
         const auto* reg = image.broker(b);

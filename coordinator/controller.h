@@ -39,9 +39,10 @@ struct controller_config {
     int32_t num_partitions = 1;
     int16_t default_replication_factor = 1;
     uint64_t seed = 0;  // replica placement randomness; 0: from std::random_device
-    // Whether followers copy the log. When false, a new partition's ISR is its leader alone
-    // (no other replica has its records); when true, every replica on an unfenced broker.
-    bool followers_replicate = false;
+    // A new partition's ISR: every replica on an unfenced broker (Kafka's; the logs are all
+    // empty), or with false the leader alone, the followers joining through AlterPartition as
+    // they catch up (tests of ISR growth use it).
+    bool followers_replicate = true;
     // unclean.leader.election.enable: the default of the topic config (a dynamic broker
     // config "" and the topic's own override come first).
     bool unclean_leader_election_enable = false;

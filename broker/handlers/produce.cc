@@ -49,16 +49,24 @@ struct append_job : partition_job {
     bool waiting = false;
 };
 
-// acks=all, on the owner core: committed yet, or watch for it.
+// acks=all, on the owner core: committed yet, or watch for it. Committed with fewer in-sync
+// replicas than min.insync.replicas (the ISR shrank meanwhile) is
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND, as Kafka answers: the records are there, but not as
+// safely as asked.
 void watch_commit(partition& p, append_job& job) {
     job.waiting = p.high_watermark() < job.committed_at;
     if (job.waiting) {
         p.produce_watches().add(*job.commit_waiter, [&p, at = job.committed_at] { return p.high_watermark() >= at; });
+    } else if (!p.enough_replicas()) {
+        job.result.err = error_code::not_enough_replicas_after_append;
     }
 }
 
 // On the owner core, as leader: the idempotence check, the append, and waking fetches.
 append_outcome append_one(partition& part, append_job& job) {
+    if (job.commit_waiter && !part.enough_replicas()) {
+        return {error_code::not_enough_replicas};  // acks=all below min.insync.replicas: nothing appended
+    }
     auto& data = *job.data;
     auto h = decode_batch_header(data.data());
     if (h.has_producer()) {
@@ -69,10 +77,11 @@ append_outcome append_one(partition& part, append_job& job) {
             // Already appended: acks=all waits until it is committed like the original.
             job.committed_at = offset(c.duplicate_of + h.last_offset_delta + 1);
             job.client_epoch = part.epoch().value();
+            job.result = {error_code::none, c.duplicate_of, -1, part.log().log_start_offset().value()};
             if (job.commit_waiter) {
                 watch_commit(part, job);
             }
-            return {error_code::none, c.duplicate_of, -1, part.log().log_start_offset().value()};
+            return job.result;
         case producer_state::verdict::out_of_order: return {error_code::out_of_order_sequence_number};
         case producer_state::verdict::fenced: return {error_code::invalid_producer_epoch};
         case producer_state::verdict::unknown_producer: return {error_code::unknown_producer_id};
@@ -95,10 +104,11 @@ append_outcome append_one(partition& part, append_job& job) {
     job.committed_at = r->last + 1;
     job.client_epoch = part.epoch().value();  // acks=all waits at this epoch
     part.appended();
+    job.result = {error_code::none, r->base.value(), job.append_time, part.log().log_start_offset().value()};
     if (job.commit_waiter) {
         watch_commit(part, job);
     }
-    return {error_code::none, r->base.value(), job.append_time, part.log().log_start_offset().value()};
+    return job.result;
 }
 
 // acks=all: until the high watermark passes every appended batch (the ISR has it), or the

@@ -47,7 +47,7 @@ std::vector<partition_change> changes(const cluster_snapshot* prev, const cluste
     int configs = 0;
     auto out = partition_changes(prev, next, d, node_id(1), [&](const topic_info&) {
         ++configs;
-        return storage::log_config{};
+        return replica_config{};
     });
     return out;
 }

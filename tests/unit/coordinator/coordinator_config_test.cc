@@ -20,7 +20,7 @@ TEST(coordinator_config, replication_settings_default_as_kafka) {
     EXPECT_TRUE(c.controller.auto_leader_rebalance_enable);
     EXPECT_EQ(c.controller.leader_imbalance_check_interval_ms, 300'000);
     EXPECT_EQ(c.controller.leader_imbalance_per_broker_percentage, 10);
-    EXPECT_FALSE(c.controller.followers_replicate);
+    EXPECT_TRUE(c.controller.followers_replicate);
 }
 
 TEST(coordinator_config, replication_settings_are_read_and_checked) {

@@ -230,7 +230,9 @@ TEST(partition_epoch, every_controller_change_bumps_it) {
 // ---- AlterPartition ----------------------------------------------------------------------
 
 TEST(alter_partition, the_leader_grows_and_shrinks_the_isr) {
-    repl_harness h;  // followers_replicate off: the ISR starts as the leader alone
+    controller_config leader_alone;
+    leader_alone.followers_replicate = false;
+    repl_harness h(leader_alone);  // the ISR starts as the leader alone
     for (int32_t b = 1; b <= 3; ++b) {
         h.add_live_broker(b);
     }
