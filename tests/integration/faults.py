@@ -189,10 +189,14 @@ class RdProducer:
     def _run(self):
         start = time.monotonic()
         while not self._stop.is_set():
-            # paced: record i is sent no earlier than i / rate seconds after the start
+            # paced: record i is sent no earlier than i / rate seconds after the start (never
+            # more than a second's worth at once after a stall)
+            now = time.monotonic()
+            start = max(start, now - 1 - self.sent / self._rate)
             due = start + self.sent / self._rate
-            if time.monotonic() < due:
-                self._producer.poll(min(0.05, due - time.monotonic()))
+            if now < due:
+                # poll() with a negative timeout would wait for an event without end
+                self._producer.poll(max(0.0, min(0.05, due - now)))
                 continue
             try:
                 self._producer.produce(self._topic, str(self.sent).encode(), partition=self.sent % self._partitions,
