@@ -171,6 +171,10 @@ class RdProducer:
         self._stop = threading.Event()
         conf = {"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
                 "linger.ms": 5, "message.timeout.ms": 120000,
+                # A paused leader keeps the requests it was sent until they time out, and an
+                # idempotent producer sends that partition nothing newer elsewhere before
+                # (Kafka's default is 30 s; the tests' pauses would wait that long).
+                "request.timeout.ms": 10000,
                 "topic.metadata.refresh.interval.ms": 1000}
         conf.update(config or {})
         self._producer = Producer(conf)
