@@ -318,6 +318,28 @@ def run_schedule(brokers, seed):
     verify(brokers, topic, 3, producer.acks, reader)
 
 
+def recover(brokers, topic):
+    """After a failed schedule, for the next: every broker running and in every ISR of
+    `topic`; one that stays out is killed, fenced and started again (a new lease)."""
+    for b in brokers:
+        b.resume()
+        if not b.alive():
+            b.start()
+    try:
+        wait_until(lambda: isr_full(live(brokers), topic), timeout=HEAL_S / 2, what="the ISR to heal")
+        return
+    except AssertionError:
+        pass
+    states = partition_states(live(brokers), topic) or {}
+    for b in brokers:
+        if any(b.node_id not in isr for _, _, isr in states.values()):
+            b.kill()
+            wait_until(lambda: fenced_everywhere(brokers, topic, b.node_id), timeout=FENCE_S,
+                       what=f"broker {b.node_id} fenced")
+            b.start()
+    wait_until(lambda: isr_full(live(brokers), topic), timeout=HEAL_S, what="the ISR to heal after a failed schedule")
+
+
 def seeds():
     if os.environ.get("TRIB_FAULT_SEEDS"):
         return [int(s) for s in os.environ["TRIB_FAULT_SEEDS"].split(",")]
@@ -336,11 +358,7 @@ def test_seeded_fault_schedules(cluster):
         except AssertionError as e:
             failed.append(seed)
             print(f"seed {seed} {schedule(seed)} FAILED: {e}")
-            # the next schedule needs every broker back
-            for b in brokers:
-                b.resume()
-                if not b.alive():
-                    b.start()
+            recover(brokers, f"sched-{seed}")
         timings.append(time.monotonic() - started)
         print(f"seed {seed} {schedule(seed)}: {timings[-1]:.1f} s")
     assert not failed, (f"failing seeds {failed}; replay with TRIB_FAULT_SEEDS={','.join(map(str, failed))} "

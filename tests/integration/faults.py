@@ -171,10 +171,11 @@ class RdProducer:
         self._stop = threading.Event()
         conf = {"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
                 "linger.ms": 5, "message.timeout.ms": 120000,
-                # A paused leader keeps the requests it was sent until they time out, and an
-                # idempotent producer sends that partition nothing newer elsewhere before
-                # (Kafka's default is 30 s; the tests' pauses would wait that long).
-                "request.timeout.ms": 10000,
+                # A paused leader keeps the requests it was sent until librdkafka times them
+                # out (socket.timeout.ms, 60 s by default), and an idempotent producer sends
+                # that partition nothing newer elsewhere before: the tests' pauses would wait
+                # that long.
+                "request.timeout.ms": 10000, "socket.timeout.ms": 10000,
                 "topic.metadata.refresh.interval.ms": 1000}
         conf.update(config or {})
         self._producer = Producer(conf)
@@ -230,6 +231,7 @@ class TailReader:
         self._stop = threading.Event()
         self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "trib-fault-reader",
                                    "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                                   "socket.timeout.ms": 10000,
                                    "topic.metadata.refresh.interval.ms": 1000})
         self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
         self._thread = threading.Thread(target=self._run, daemon=True)
