@@ -7,10 +7,12 @@ producers' records are stored once, and the replicas agree.
 A randomized run (test_seeded_fault_schedules) applies seeded schedules of faults:
 TRIB_FAULT_SCHEDULES=N runs N of them (default 3), TRIB_FAULT_SEEDS=7,12 replays those seeds.
 """
+import contextlib
 import os
 import random
 import socket
 import time
+import types
 
 from kafka.protocol.produce import ProduceRequest, ProduceResponse
 from kafka.record.memory_records import MemoryRecordsBuilder
@@ -73,6 +75,25 @@ def verify(brokers, topic, partitions, acks, reader=None, unique=True):
     return read
 
 
+@contextlib.contextmanager
+def tailed_load(brokers, topic, partitions, rate=600, before=600):
+    """A new topic under an idempotent acks=all librdkafka producer and a reader tailing every
+    partition; the body runs once `before` records are acknowledged. Afterwards the producer
+    is flushed and everything acknowledged and served is checked (verify). Yields
+    .producer, and .read (the read-back) once the body is done."""
+    create_topic(live(brokers), topic, partitions)
+    load = types.SimpleNamespace(producer=RdProducer(live(brokers), topic, partitions, rate=rate), read=None)
+    reader = TailReader(live(brokers), topic, partitions)
+    try:
+        wait_until(lambda: load.producer.acks.count >= before, timeout=60, what=f"{before} acks before the faults")
+        yield load
+        load.producer.stop()
+    finally:
+        reader.stop()
+    assert not load.producer.acks.errors, load.producer.acks.errors[:5]
+    load.read = verify(brokers, topic, partitions, load.producer.acks, reader)
+
+
 # ---- 1. SIGKILL the leader under acks=all load -------------------------------------------------
 
 def test_leader_killed_under_verifiable_producer_load(cluster, tmp_path):
@@ -102,11 +123,8 @@ def test_leader_killed_under_librdkafka_load(cluster):
     """The same with a librdkafka producer (acks=all, idempotent), and a reader tailing the
     partitions throughout: nothing it was served changes afterwards."""
     _, brokers = cluster
-    create_topic(live(brokers), "rd-failover", 3)
-    producer = RdProducer(live(brokers), "rd-failover", 3, rate=600)
-    reader = TailReader(live(brokers), "rd-failover", 3)
-    try:
-        wait_until(lambda: producer.acks.count >= 600, timeout=60, what="600 acks before the kill")
+    with tailed_load(brokers, "rd-failover", 3) as load:
+        producer = load.producer
         victim = by_id(brokers)[leader_of(brokers, "rd-failover", 1)]
         victim.kill()
         killed_at = time.monotonic()
@@ -117,11 +135,6 @@ def test_leader_killed_under_librdkafka_load(cluster):
         victim.start()
         wait_until(lambda: isr_full(live(brokers), "rd-failover"), timeout=HEAL_S,
                    what=f"broker {victim.node_id} back in every ISR")
-        producer.stop()
-    finally:
-        reader.stop()
-    assert not producer.acks.errors, producer.acks.errors[:5]
-    verify(brokers, "rd-failover", 3, producer.acks, reader)
 
 
 # ---- 2. two of three brokers down ---------------------------------------------------------------
@@ -170,11 +183,8 @@ def test_paused_leader_is_fenced_and_rejoins(cluster):
     lead, acks go on. SIGCONT: it learns it lost, truncates what it must, catches up and is
     in every ISR again; no gaps or duplicates in any partition, nothing served changes."""
     _, brokers = cluster
-    create_topic(live(brokers), "paused", 3)
-    producer = RdProducer(live(brokers), "paused", 3, rate=600)
-    reader = TailReader(live(brokers), "paused", 3)
-    try:
-        wait_until(lambda: producer.acks.count >= 600, timeout=60, what="600 acks before the pause")
+    with tailed_load(brokers, "paused", 3) as load:
+        producer = load.producer
         victim = by_id(brokers)[leader_of(brokers, "paused", 0)]
         victim.pause()
         paused = (victim,)
@@ -188,12 +198,7 @@ def test_paused_leader_is_fenced_and_rejoins(cluster):
             victim.resume()
         wait_until(lambda: isr_full(live(brokers), "paused"), timeout=HEAL_S,
                    what=f"broker {victim.node_id} back in every ISR after SIGCONT")
-        producer.stop()
-    finally:
-        reader.stop()
-    assert not producer.acks.errors, producer.acks.errors[:5]
-    read = verify(brokers, "paused", 3, producer.acks, reader)
-    for p, recs in read.items():
+    for p, recs in load.read.items():
         assert [o for o, _, _ in recs] == list(range(len(recs))), f"partition {p}: offsets not dense"
 
 
@@ -203,24 +208,15 @@ def test_rolling_restart_under_idempotent_load(cluster):
     """Every broker in turn: SIGTERM (controlled shutdown), start again, wait until it is in
     every ISR. An idempotent acks=all producer runs throughout: nothing lost or duplicated."""
     _, brokers = cluster
-    create_topic(live(brokers), "rolling", 6)
-    producer = RdProducer(live(brokers), "rolling", 6, rate=600)
-    reader = TailReader(live(brokers), "rolling", 6)
-    try:
-        wait_until(lambda: producer.acks.count >= 300, timeout=60, what="300 acks before the roll")
+    with tailed_load(brokers, "rolling", 6, before=300) as load:
         for b in brokers:
             assert b.stop() == 0, f"broker {b.node_id} did not stop cleanly on SIGTERM"
             stopped_at = time.monotonic()
-            wait_until(lambda: producer.acks.acked_since(stopped_at), timeout=RESUME_S,
+            wait_until(lambda: load.producer.acks.acked_since(stopped_at), timeout=RESUME_S,
                        what=f"acks while broker {b.node_id} is down")
             b.start()
             wait_until(lambda: isr_full(live(brokers), "rolling"), timeout=HEAL_S,
                        what=f"broker {b.node_id} back in every ISR")
-        producer.stop()
-    finally:
-        reader.stop()
-    assert not producer.acks.errors, producer.acks.errors[:5]
-    verify(brokers, "rolling", 6, producer.acks, reader)
 
 
 # ---- 5. whole-cluster restart ----------------------------------------------------------------------
@@ -279,11 +275,7 @@ def run_schedule(brokers, seed):
     the seed in the message."""
     topic = f"sched-{seed}"
     ids = by_id(brokers)
-    create_topic(live(brokers), topic, 3)
-    producer = RdProducer(live(brokers), topic, 3, rate=400)
-    reader = TailReader(live(brokers), topic, 3)
-    try:
-        wait_until(lambda: producer.acks.count >= 100, timeout=60, what="100 acks")
+    with tailed_load(brokers, topic, 3, rate=400, before=100) as load:
         for fault, node in schedule(seed):
             b = ids[node]
             if fault == "kill":
@@ -298,9 +290,9 @@ def run_schedule(brokers, seed):
                         wait_until(lambda: fenced_everywhere(brokers, topic, node, (b,)), timeout=FENCE_S,
                                    what=f"paused broker {node} fenced")
                     else:  # within the lease: until a few hundred more acks or 1 s
-                        at = producer.acks.count
+                        at = load.producer.acks.count
                         deadline = time.monotonic() + 1
-                        wait_until(lambda: producer.acks.count > at + 200 or time.monotonic() > deadline,
+                        wait_until(lambda: load.producer.acks.count > at + 200 or time.monotonic() > deadline,
                                    timeout=5, what="a short pause", interval=0.05)
                 finally:
                     b.resume()
@@ -309,13 +301,8 @@ def run_schedule(brokers, seed):
                 b.start()
             wait_until(lambda: isr_full(live(brokers), topic), timeout=HEAL_S,
                        what=f"broker {node} back in every ISR after {fault}")
-        at = producer.acks.count
-        wait_until(lambda: producer.acks.count >= at + 100, timeout=RESUME_S, what="100 acks after the faults")
-        producer.stop()
-    finally:
-        reader.stop()
-    assert not producer.acks.errors, producer.acks.errors[:5]
-    verify(brokers, topic, 3, producer.acks, reader)
+        at = load.producer.acks.count
+        wait_until(lambda: load.producer.acks.count >= at + 100, timeout=RESUME_S, what="100 acks after the faults")
 
 
 def recover(brokers, topic):
