@@ -18,7 +18,8 @@ from kafka.protocol.produce import ProduceRequest, ProduceResponse
 from kafka.record.memory_records import MemoryRecordsBuilder
 
 from faults import (RdProducer, TailReader, VerifiableProducer, check_acked_read, check_served,
-                    create_topic, isr_full, live, partition_states, same_data_everywhere, wait_until)
+                    create_topic, isr_full, live, metadata, partition_states, same_data_everywhere,
+                    states_of, wait_until)
 from harness import API_PRODUCE, consume_all, read_response, send_request
 
 NOT_ENOUGH_REPLICAS = 19
@@ -40,9 +41,12 @@ def leader_of(brokers, topic, partition, paused=()):
 
 
 def fenced_everywhere(brokers, topic, node, paused=()):
-    """Metadata from the others: `node` leads nothing of `topic` and is in no ISR."""
-    s = partition_states(live(brokers, paused), topic)
-    return bool(s) and all(l not in (node, -1) and node not in isr for l, _, isr in s.values())
+    """Metadata from the others: `node` is not listed (the coordinator fenced it), leads
+    nothing of `topic` and is in no ISR."""
+    md = metadata(live(brokers, paused), topic)
+    s = states_of(md, topic)
+    return bool(s) and node not in md.brokers and \
+        all(l not in (node, -1) and node not in isr for l, _, isr in s.values())
 
 
 def produce_raw(broker, topic, partition, acks, value=b"raw", timeout_ms=5000):

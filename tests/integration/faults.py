@@ -46,17 +46,26 @@ def create_topic(bootstrap, topic, partitions, replicas=3, min_isr=2):
                               config={"min.insync.replicas": str(min_isr)})])[topic].result(30)
 
 
-def partition_states(bootstrap, topic):
-    """{partition: (leader, replicas, isr)} from Metadata, or None if the topic is not there
-    (or no broker answered)."""
+def metadata(bootstrap, topic):
+    """confluent-kafka's ClusterMetadata for `topic`, or None if no broker answered."""
     try:
-        md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic=topic, timeout=10)
+        return AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic=topic, timeout=10)
     except Exception:  # a broker just killed: KafkaException(_TRANSPORT); asked again
         return None
-    t = md.topics.get(topic)
+
+
+def states_of(md, topic):
+    """{partition: (leader, replicas, isr)} of `topic` in `md`, or None."""
+    t = md.topics.get(topic) if md is not None else None
     if t is None or t.error is not None:
         return None
     return {p: (m.leader, sorted(m.replicas), sorted(m.isrs)) for p, m in t.partitions.items()}
+
+
+def partition_states(bootstrap, topic):
+    """{partition: (leader, replicas, isr)} from Metadata, or None if the topic is not there
+    (or no broker answered)."""
+    return states_of(metadata(bootstrap, topic), topic)
 
 
 def isr_full(bootstrap, topic, members=(1, 2, 3)):
