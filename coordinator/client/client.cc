@@ -95,6 +95,7 @@ asio::awaitable<bool> coordinator_client::wait_until(const std::function<bool()>
 }
 
 asio::awaitable<void> coordinator_client::registration_loop() {
+    int failed_while_shutting_down = 0;  // heartbeats in a row that got no answer
     auto self = shared_from_this();
     std::chrono::milliseconds interval = _cfg.retry_backoff;
     while (!_stopped) {
@@ -143,9 +144,17 @@ asio::awaitable<void> coordinator_client::registration_loop() {
         unlock_control();
         if (ec) {
             TLOG_DEBUG("heartbeat: {}", ec.message());
+            // Shutting down with no coordinator to answer: nobody can move the leaderships,
+            // so waiting longer only delays the stop.
+            if (_shutdown_requested && !_shutdown_granted && ++failed_while_shutting_down >= 3) {
+                TLOG_WARN("controlled shutdown: the coordinator cannot be reached ({}); stopping without it",
+                          ec.message());
+                grant_shutdown();
+            }
             co_await sleep(_cfg.retry_backoff);
             continue;
         }
+        failed_while_shutting_down = 0;
         if (resp.error_code == int16_t(error_code::stale_broker_epoch) ||
             resp.error_code == int16_t(error_code::broker_id_not_registered)) {
             TLOG_WARN("coordinator: {}; registering again", resp.error_message.value_or("stale registration"));

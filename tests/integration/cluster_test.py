@@ -1,7 +1,7 @@
 """A coordinator and three brokers as separate processes: partitions spread over the brokers,
 a broker answers NOT_LEADER_OR_FOLLOWER for partitions it does not lead, and a broker that
-dies is fenced by the coordinator, which takes its leaderships away; when it comes back it is
-taken in again and leads them again."""
+dies is fenced by the coordinator, which gives its leaderships to in-sync followers; when it
+comes back it catches up and rejoins the ISRs."""
 import socket
 import time
 
@@ -78,18 +78,17 @@ def test_partitions_spread_and_only_leaders_take_writes(cluster):
         assert produce_raw(by_id[other], "spread", partition) == NOT_LEADER_OR_FOLLOWER
 
 
-def test_dead_broker_is_fenced_and_its_partitions_wait_for_it(cluster):
-    """Broker 3 dies: the coordinator fences it and takes its leaderships away. Followers
-    don't replicate yet, so no other replica has those partitions' records: they stay
-    leaderless (as Kafka without unclean leader election) rather than move to an empty log
-    and lose what was acknowledged. Broker 3 comes back, leads them again, nothing is lost."""
+def test_dead_broker_is_fenced_and_its_leaderships_move_to_in_sync_followers(cluster):
+    """Broker 3 dies: the coordinator fences it, takes it out of every ISR and gives the
+    partitions it led to in-sync followers, which hold every acknowledged (acks=all) record.
+    Broker 3 comes back, copies what it missed and rejoins every ISR; nothing is lost."""
     _, brokers = cluster
     create(brokers, "replicated", 6, 3)
     leaders, _ = describe(brokers, "replicated")
     assert sorted(leaders.values()) == [1, 1, 2, 2, 3, 3], leaders
 
     from confluent_kafka import Producer
-    p = Producer({"bootstrap.servers": bootstrap(brokers), "acks": 1, "linger.ms": 5})
+    p = Producer({"bootstrap.servers": bootstrap(brokers), "acks": "all", "linger.ms": 5})
     for i in range(600):
         p.produce("replicated", b"v-%d" % i, partition=i % 6)
     assert p.flush(60) == 0
@@ -97,20 +96,32 @@ def test_dead_broker_is_fenced_and_its_partitions_wait_for_it(cluster):
     brokers[2].kill()
     alive = brokers[:2]
 
-    def fenced():
+    def moved():
         now, listed = describe(alive, "replicated")
-        return 3 not in listed and all(now[q] == (-1 if l == 3 else l) for q, l in leaders.items())
-    wait_until(fenced, what="broker 3 fenced and its partitions leaderless, the others unchanged")
+        isrs = isr_of(alive, "replicated")
+        return 3 not in listed and all(now[q] in (1, 2) for q in leaders) and \
+            all(now[q] == l for q, l in leaders.items() if l != 3) and \
+            all(3 not in isr for isr in isrs.values())
+    wait_until(moved, what="broker 3 fenced, out of every ISR, its partitions led by 1 or 2")
+    for i in range(600, 900):
+        p.produce("replicated", b"v-%d" % i, partition=i % 6)
+    assert p.flush(60) == 0
 
     brokers[2].start()  # same data directory and identity: taken back at once
 
     def back():
-        now, listed = describe(brokers, "replicated")
-        return listed == {1, 2, 3} and now == leaders
-    wait_until(back, what="broker 3 registered again and leading its partitions")
+        _, listed = describe(brokers, "replicated")
+        return listed == {1, 2, 3} and all(sorted(isr) == [1, 2, 3] for isr in isr_of(brokers, "replicated").values())
+    wait_until(back, timeout=60, what="broker 3 registered again and back in every ISR")
     got = consume_all(bootstrap(brokers), "replicated")
     assert {q: [v for _, _, v in r] for q, r in got.items()} == \
-        {q: [b"v-%d" % i for i in range(q, 600, 6)] for q in range(6)}
+        {q: [b"v-%d" % i for i in range(q, 900, 6)] for q in range(6)}
+
+
+def isr_of(brokers, topic):
+    """{partition: [in-sync replica ids]} as a client sees them."""
+    md = AdminClient({"bootstrap.servers": bootstrap(brokers)}).list_topics(topic=topic, timeout=30)
+    return {q: list(m.isrs) for q, m in md.topics[topic].partitions.items()}
 
 
 def test_topic_deleted_while_a_broker_was_down_is_removed_from_its_disk(cluster):

@@ -46,7 +46,12 @@ void start_with_topic(asio::io_context& ctx, const std::shared_ptr<coordinator_c
 
 TEST(client_replication, alter_partition_grows_the_isr_and_every_broker_sees_the_new_epoch) {
     fakes::temp_dir dir("trib-coordinator-repl");
-    cluster c(dir.path());
+    // The ISR starts as the leader alone here, so there is a member to add: a follower joins
+    // through AlterPartition as it would after catching up (with the default, every replica
+    // starts in sync).
+    controller_config leader_alone;
+    leader_alone.followers_replicate = false;
+    cluster c(dir.path(), leader_alone);
     asio::io_context ctx;
     auto b1 = c.client(ctx, 1);
     auto b2 = c.client(ctx, 2);
@@ -100,14 +105,13 @@ TEST(client_replication, alter_partition_grows_the_isr_and_every_broker_sees_the
 
 TEST(client_replication, controlled_shutdown_is_granted_after_leadership_moved) {
     fakes::temp_dir dir("trib-coordinator-repl");
-    controller_config ctl;
-    ctl.followers_replicate = true;
-    cluster c(dir.path(), ctl);
+    cluster c(dir.path());
     asio::io_context ctx;
     auto b1 = c.client(ctx, 1);
     auto b2 = c.client(ctx, 2);
     ASSERT_NO_FATAL_FAILURE(start_with_topic(ctx, b1, b2));
     ASSERT_EQ(b1->snapshot()->partition("t", 0)->leader, node_id(1));
+    ASSERT_EQ(b1->snapshot()->partition("t", 0)->isr, (std::vector<int32_t>{1, 2}));
 
     bool callback = false;
     b1->on_shutdown_granted([&] { callback = true; });

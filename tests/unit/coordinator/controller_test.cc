@@ -34,7 +34,7 @@ TEST(placement, spreads_replicas_and_leaders_evenly) {
     for (const auto& p : t->partitions) {
         ASSERT_EQ(p.replicas.size(), 2u);
         EXPECT_NE(p.replicas[0], p.replicas[1]);
-        EXPECT_EQ(p.isr, std::vector<int32_t>{p.replicas[0]}) << "the leader alone until followers replicate";
+        EXPECT_EQ(p.isr, p.replicas) << "every replica is on a live broker: all in sync, leader first";
         EXPECT_EQ(p.leader, p.replicas[0]);
         EXPECT_EQ(p.leader_epoch, 0);
         ++leaders[p.leader];
@@ -135,10 +135,9 @@ TEST(leases, expiry_fences_and_takes_leadership_away_heartbeat_unfences) {
     h.add_live_broker(2);
     h.add_live_broker(3);
     ASSERT_EQ(h.create_topic("t", 6, 3).error_code, 0);
-    std::map<int32_t, int32_t> old_epoch;
-    const auto* t = h.image().topic("t");
-    for (size_t i = 0; i < t->partitions.size(); ++i) {
-        old_epoch[int32_t(i)] = t->partitions[i].leader_epoch;
+    const auto before = h.image().topic("t")->partitions;
+    for (const auto& p : before) {
+        ASSERT_EQ(p.isr, p.replicas) << "every replica starts in sync";
     }
 
     // Brokers 2 and 3 keep heartbeating; broker 1 goes silent.
@@ -150,92 +149,41 @@ TEST(leases, expiry_fences_and_takes_leadership_away_heartbeat_unfences) {
     }
     EXPECT_TRUE(h.image().broker(1)->fenced);
     EXPECT_FALSE(h.image().broker(2)->fenced);
-    // Until followers replicate, the ISR is the leader alone: broker 1's partitions have no
-    // other replica with their records, so they wait for it leaderless rather than move to an
-    // empty log; the others keep their leaders.
-    t = h.image().topic("t");
-    int leaderless = 0;
-    for (size_t i = 0; i < t->partitions.size(); ++i) {
-        const auto& p = t->partitions[i];
-        EXPECT_EQ(p.replicas.size(), 3u) << "replicas do not change";
-        if (p.replicas[0] == 1) {
-            ++leaderless;
-            EXPECT_EQ(p.leader, -1);
-            EXPECT_EQ(p.isr, std::vector<int32_t>{1}) << "the last ISR member stays";
-            EXPECT_EQ(p.leader_epoch, old_epoch[int32_t(i)] + 1) << "leader change bumps the epoch";
-        } else {
-            EXPECT_EQ(p.leader, p.replicas[0]);
-            EXPECT_EQ(p.isr, std::vector<int32_t>{p.replicas[0]});
-            EXPECT_EQ(p.leader_epoch, old_epoch[int32_t(i)]);
-        }
-    }
-    EXPECT_EQ(leaderless, 2);
     EXPECT_EQ(h.ctrl->usable_brokers(), (std::vector<int32_t>{2, 3}));
-
-    // It comes back with the same registration: unfenced, and it leads its partitions again.
-    auto hb = h.heartbeat(1, make_uuid(1), e1);
-    EXPECT_FALSE(hb.is_fenced);
-    EXPECT_FALSE(h.image().broker(1)->fenced);
-    t = h.image().topic("t");
-    for (size_t i = 0; i < t->partitions.size(); ++i) {
-        EXPECT_EQ(t->partitions[i].leader, t->partitions[i].replicas[0]);
-    }
-}
-
-// Replication (a later issue) will grow the ISR with partition change records; with followers in
-// sync, fencing the leader moves leadership to the first live one, and the ISR shrinks.
-TEST(leases, fencing_moves_leadership_to_an_in_sync_follower) {
-    harness h;
-    h.add_live_broker(1);
-    h.add_live_broker(2);
-    h.add_live_broker(3);
-    ASSERT_EQ(h.create_topic("t", 6, 3).error_code, 0);
-    std::vector<partition_change_record> in_sync;
-    for (const auto& [id, t] : h.image().topics()) {
-        for (size_t i = 0; i < t.partitions.size(); ++i) {
-            const auto& p = t.partitions[i];
-            auto& pc = in_sync.emplace_back();
-            pc.topic_id = id;
-            pc.partition_index = int32_t(i);
-            pc.replicas = p.replicas;
-            pc.isr = p.replicas;
-            pc.leader = p.leader;
-            pc.leader_epoch = p.leader_epoch;
-        }
-    }
-    std::vector<metadata_record> records(in_sync.begin(), in_sync.end());
-    bool committed = false;
-    h.log->append(records, [&](result<offset> r) { committed = bool(r); });
-    ASSERT_TRUE(committed);
-    const auto before = h.image().topic("t")->partitions;
-
-    for (int step = 0; step < 5; ++step) {  // broker 1 goes silent
-        h.clk.advance(2000);
-        h.heartbeat(2, make_uuid(2), h.image().broker(2)->epoch);
-        h.heartbeat(3, make_uuid(3), h.image().broker(3)->epoch);
-        h.ctrl->tick();
-    }
-    ASSERT_TRUE(h.image().broker(1)->fenced);
-    const auto& after = h.image().topic("t")->partitions;
+    // Broker 1 leaves every ISR; the partitions it led go to the first in-sync follower with
+    // the next leader epoch; the others keep their leader and leader epoch. Every partition
+    // changed (its ISR), so every partition epoch grew.
+    auto after = h.image().topic("t")->partitions;
     int moved = 0;
     for (size_t i = 0; i < after.size(); ++i) {
+        const auto& p = after[i];
         std::vector<int32_t> others;
         for (int32_t b : before[i].replicas) {
             if (b != 1) {
                 others.push_back(b);
             }
         }
-        EXPECT_EQ(after[i].isr, others) << "broker 1 leaves every ISR";
+        EXPECT_EQ(p.replicas, before[i].replicas) << "replicas do not change";
+        EXPECT_EQ(p.isr, others) << "broker 1 leaves the ISR of partition " << i;
+        EXPECT_EQ(p.partition_epoch, before[i].partition_epoch + 1);
         if (before[i].leader == 1) {
             ++moved;
-            EXPECT_EQ(after[i].leader, others.front()) << "the first in-sync follower leads";
-            EXPECT_EQ(after[i].leader_epoch, before[i].leader_epoch + 1);
+            EXPECT_EQ(p.leader, others.front()) << "the first in-sync follower leads";
+            EXPECT_EQ(p.leader_epoch, before[i].leader_epoch + 1) << "a leader change bumps the epoch";
         } else {
-            EXPECT_EQ(after[i].leader, before[i].leader);
-            EXPECT_EQ(after[i].leader_epoch, before[i].leader_epoch);
+            EXPECT_EQ(p.leader, before[i].leader);
+            EXPECT_EQ(p.leader_epoch, before[i].leader_epoch);
         }
     }
     EXPECT_EQ(moved, 2);
+
+    // It comes back with the same registration: unfenced, but it has missed records, so it
+    // neither leads nor rejoins any ISR here; its partition leaders add it through
+    // AlterPartition once it has caught up. Nothing is written for the partitions.
+    auto hb = h.heartbeat(1, make_uuid(1), e1);
+    EXPECT_FALSE(hb.is_fenced);
+    EXPECT_FALSE(h.image().broker(1)->fenced);
+    EXPECT_EQ(h.image().topic("t")->partitions, after);
 }
 
 TEST(leases, leaderless_partition_gets_its_leader_back_on_unfence) {
@@ -261,28 +209,46 @@ TEST(leases, new_incarnation_taking_an_expired_id_takes_leadership_away_first) {
     h.add_live_broker(1);
     h.add_live_broker(2);
     ASSERT_EQ(h.create_topic("t", 4, 2).error_code, 0);
+    int led_by_1 = 0;
+    for (const auto& p : h.image().topic("t")->partitions) {
+        ASSERT_EQ(p.isr, p.replicas);
+        led_by_1 += p.leader == 1;
+    }
+    ASSERT_EQ(led_by_1, 2);
     h.clk.advance(9001);  // both leases run out, no tick yet
     h.heartbeat(2, make_uuid(2), h.image().broker(2)->epoch);
     ASSERT_EQ(h.register_broker(1, make_uuid(50)).error_code, 0);
     EXPECT_TRUE(h.image().broker(1)->fenced);
+    // The registration took broker 1 out of every ISR and gave the partitions it led to
+    // broker 2, in sync since creation, in the same commit.
     for (const auto& p : h.image().topic("t")->partitions) {
-        // Broker 1's partitions wait for it (broker 2 has none of their records); broker 2's
-        // keep their leader.
-        EXPECT_EQ(p.leader, p.replicas[0] == 1 ? -1 : 2);
+        EXPECT_EQ(p.leader, 2);
+        EXPECT_EQ(p.isr, std::vector<int32_t>{2});
+        EXPECT_EQ(p.leader_epoch, p.replicas[0] == 1 ? 1 : 0) << "bumped where the leader changed";
     }
 }
 
-TEST(admin, new_partitions_start_with_the_leader_alone_in_sync) {
+TEST(admin, new_partitions_start_with_every_unfenced_replica_in_sync) {
     harness h;
     h.add_live_broker(1);
     h.add_live_broker(2);
-    h.add_live_broker(3);
-    ASSERT_EQ(h.create_topic("t", 3, 3).error_code, 0);
-    for (const auto& p : h.image().topic("t")->partitions) {
-        EXPECT_EQ(p.replicas.size(), 3u);
-        EXPECT_EQ(p.leader, p.replicas[0]);
-        EXPECT_EQ(p.isr, std::vector<int32_t>{p.leader}) << "followers don't replicate yet";
-    }
+    ASSERT_EQ(h.register_broker(3, make_uuid(3)).error_code, 0);  // registered, still fenced
+    protocol::create_topics_request req;
+    auto& t = req.topics.emplace_back();
+    t.name = "t";
+    t.num_partitions = -1;
+    t.replication_factor = -1;
+    t.assignments.push_back({0, {1, 2, 3}, {}});
+    t.assignments.push_back({1, {3, 2, 1}, {}});
+    auto resp = h.admin<protocol::create_topics_request, protocol::create_topics_response>(req, 7);
+    ASSERT_EQ(resp.topics.at(0).error_code, 0) << resp.topics[0].error_message.value_or("");
+    const auto& parts = h.image().topic("t")->partitions;
+    // The fenced broker holds a replica but is not in sync; the first unfenced replica leads.
+    EXPECT_EQ(parts[0].replicas, (std::vector<int32_t>{1, 2, 3}));
+    EXPECT_EQ(parts[0].isr, (std::vector<int32_t>{1, 2}));
+    EXPECT_EQ(parts[0].leader, 1);
+    EXPECT_EQ(parts[1].isr, (std::vector<int32_t>{2, 1}));
+    EXPECT_EQ(parts[1].leader, 2);
 }
 
 TEST(admin, create_topic_errors) {
@@ -414,7 +380,8 @@ TEST(admin, create_partitions) {
     for (const auto& p : t->partitions) {
         EXPECT_EQ(p.replicas.size(), 2u);
         EXPECT_NE(p.leader, -1);
-        EXPECT_EQ(p.isr, std::vector<int32_t>{p.leader}) << "followers don't replicate yet";
+        EXPECT_EQ(p.leader, p.replicas[0]);
+        EXPECT_EQ(p.isr, p.replicas) << "new partitions start with every replica in sync";
     }
     protocol::create_partitions_request shrink;
     shrink.topics.push_back({"grow", 3, std::nullopt, {}});

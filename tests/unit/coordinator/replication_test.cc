@@ -17,12 +17,6 @@ using protocol::error_code;
 
 int16_t code(error_code e) { return static_cast<int16_t>(e); }
 
-controller_config replicating() {
-    controller_config cfg;
-    cfg.followers_replicate = true;
-    return cfg;
-}
-
 // A harness with helpers for the requests of this file.
 class repl_harness : public harness {
 public:
@@ -97,6 +91,15 @@ public:
             }
             ctrl->tick();
         }
+    }
+
+    // Fences `b` (its lease runs out while the others heartbeat), then lets it come back: it
+    // is live again but, having missed records, out of every ISR it was taken out of.
+    void fence_and_return(int32_t b) {
+        expire({b});
+        EXPECT_TRUE(image().broker(b)->fenced);
+        heartbeat(b, make_uuid(uint8_t(b)), epoch_of(b));
+        EXPECT_FALSE(image().broker(b)->fenced);
     }
 
     protocol::elect_leaders_response elect(int8_t type,
@@ -208,7 +211,7 @@ TEST(partition_epoch, records_from_before_partition_epochs_still_replay) {
 }
 
 TEST(partition_epoch, every_controller_change_bumps_it) {
-    repl_harness h(replicating());
+    repl_harness h;
     h.add_live_broker(1);
     h.add_live_broker(2);
     h.create_assigned("t", {{1, 2}});
@@ -232,7 +235,7 @@ TEST(partition_epoch, every_controller_change_bumps_it) {
 TEST(alter_partition, the_leader_grows_and_shrinks_the_isr) {
     controller_config leader_alone;
     leader_alone.followers_replicate = false;
-    repl_harness h(leader_alone);  // the ISR starts as the leader alone
+    repl_harness h(leader_alone);  // the ISR starts as the leader alone: there are members to add
     for (int32_t b = 1; b <= 3; ++b) {
         h.add_live_broker(b);
     }
@@ -333,8 +336,8 @@ TEST(alter_partition, stale_or_wrong_requests_are_refused_as_kraft_does) {
 
 // ---- ISR at creation ----------------------------------------------------------------------
 
-TEST(creation, with_followers_replicating_every_unfenced_replica_is_in_sync) {
-    repl_harness h(replicating());
+TEST(creation, every_unfenced_replica_is_in_sync) {
+    repl_harness h;
     for (int32_t b = 1; b <= 3; ++b) {
         h.add_live_broker(b);
     }
@@ -356,7 +359,7 @@ TEST(creation, with_followers_replicating_every_unfenced_replica_is_in_sync) {
 // ---- controlled shutdown ---------------------------------------------------------------------
 
 TEST(controlled_shutdown, moves_leaderships_and_isr_membership_then_says_shut_down) {
-    repl_harness h(replicating());
+    repl_harness h;
     for (int32_t b = 1; b <= 3; ++b) {
         h.add_live_broker(b);
     }
@@ -398,7 +401,7 @@ TEST(controlled_shutdown, moves_leaderships_and_isr_membership_then_says_shut_do
 }
 
 TEST(controlled_shutdown, a_fenced_broker_may_stop_at_once) {
-    repl_harness h(replicating());
+    repl_harness h;
     auto reg = h.register_broker(1, make_uuid(1));
     ASSERT_EQ(reg.error_code, 0);
     auto r = h.shutdown_heartbeat(1);
@@ -408,21 +411,35 @@ TEST(controlled_shutdown, a_fenced_broker_may_stop_at_once) {
 
 // ---- unclean leader election --------------------------------------------------------------
 
-TEST(unclean, off_by_default_the_partition_waits_for_its_in_sync_replica) {
-    repl_harness h;
+// The unclean tests need a partition whose last in-sync replica is fenced while another
+// replica is live: broker 2 is fenced and comes back (out of the ISR, which is {1} now), then
+// broker 1, the last member, is fenced.
+void leave_broker_1_the_last_in_sync_replica(repl_harness& h) {
     h.add_live_broker(1);
     h.add_live_broker(2);
     h.create_assigned("t", {{1, 2}});
+    ASSERT_EQ(h.partition("t", 0).isr, (std::vector<int32_t>{1, 2}));
+    h.fence_and_return(2);
+    ASSERT_EQ(h.partition("t", 0).isr, std::vector<int32_t>{1});
+    ASSERT_EQ(h.partition("t", 0).leader, 1);
+}
+
+TEST(unclean, off_by_default_the_partition_waits_for_its_in_sync_replica) {
+    repl_harness h;
+    ASSERT_NO_FATAL_FAILURE(leave_broker_1_the_last_in_sync_replica(h));
+    const auto before = h.partition("t", 0);
     h.expire({1});
-    EXPECT_EQ(h.partition("t", 0).leader, -1);
-    EXPECT_EQ(h.partition("t", 0).isr, std::vector<int32_t>{1});
+    ASSERT_TRUE(h.image().broker(1)->fenced);
+    ASSERT_FALSE(h.image().broker(2)->fenced);
+    const auto& p = h.partition("t", 0);
+    EXPECT_EQ(p.leader, -1) << "broker 2 is live but out of sync: it does not lead";
+    EXPECT_EQ(p.isr, std::vector<int32_t>{1}) << "the last ISR member stays";
+    EXPECT_EQ(p.leader_epoch, before.leader_epoch + 1);
 }
 
 TEST(unclean, enabled_for_the_topic_a_live_replica_takes_over) {
     repl_harness h;
-    h.add_live_broker(1);
-    h.add_live_broker(2);
-    h.create_assigned("t", {{1, 2}});
+    ASSERT_NO_FATAL_FAILURE(leave_broker_1_the_last_in_sync_replica(h));
     h.set_topic_config("t", "unclean.leader.election.enable", "true");
     const auto before = h.partition("t", 0);
     h.expire({1});
@@ -439,26 +456,31 @@ TEST(unclean, cluster_default_applies_when_a_replica_comes_back_later) {
     h.add_live_broker(1);
     h.add_live_broker(2);
     h.create_assigned("t", {{1, 2}});
-    h.expire({1, 2});  // both gone: nobody can lead
+    h.expire({2});  // broker 2 leaves the ISR: {1}
+    ASSERT_EQ(h.partition("t", 0).isr, std::vector<int32_t>{1});
+    h.expire({1, 2});  // broker 1 too: nobody can lead
     EXPECT_EQ(h.partition("t", 0).leader, -1);
-    h.heartbeat(2, make_uuid(2), h.epoch_of(2));  // the follower comes back first
+    EXPECT_EQ(h.partition("t", 0).isr, std::vector<int32_t>{1});
+    const auto before = h.partition("t", 0);
+    h.heartbeat(2, make_uuid(2), h.epoch_of(2));  // the out-of-sync replica comes back first
     EXPECT_EQ(h.partition("t", 0).leader, 2);
     EXPECT_EQ(h.partition("t", 0).isr, std::vector<int32_t>{2});
+    EXPECT_EQ(h.partition("t", 0).leader_epoch, before.leader_epoch + 1);
 }
 
 TEST(unclean, turning_it_on_later_elects_at_the_next_tick) {
     repl_harness h;
-    h.add_live_broker(1);
-    h.add_live_broker(2);
-    h.create_assigned("t", {{1, 2}});
+    ASSERT_NO_FATAL_FAILURE(leave_broker_1_the_last_in_sync_replica(h));
     h.expire({1});
     ASSERT_EQ(h.partition("t", 0).leader, -1);
     h.ctrl->tick();
     EXPECT_EQ(h.partition("t", 0).leader, -1) << "off: the partition waits";
+    const auto before = h.partition("t", 0);
     h.set_topic_config("t", "unclean.leader.election.enable", "true");
     h.ctrl->tick();
     EXPECT_EQ(h.partition("t", 0).leader, 2);
     EXPECT_EQ(h.partition("t", 0).isr, std::vector<int32_t>{2});
+    EXPECT_EQ(h.partition("t", 0).leader_epoch, before.leader_epoch + 1);
 }
 
 TEST(unclean, topic_config_is_validated) {
@@ -470,7 +492,7 @@ TEST(unclean, topic_config_is_validated) {
 // ---- ElectLeaders ---------------------------------------------------------------------------
 
 TEST(elect_leaders, preferred_moves_leadership_back_to_the_first_replica) {
-    repl_harness h(replicating());
+    repl_harness h;
     h.add_live_broker(1);
     h.add_live_broker(2);
     h.create_assigned("t", {{1, 2}, {2, 1}});
@@ -511,14 +533,24 @@ TEST(elect_leaders, unclean_elects_a_live_replica_for_a_leaderless_partition) {
     h.add_live_broker(1);
     h.add_live_broker(2);
     h.create_assigned("t", {{1, 2}, {2, 1}});
+    // Broker 2 drops out of both ISRs and comes back; only t-1's leader (1 now) takes it back
+    // in sync. Then broker 1 is fenced: t-1 moves to broker 2 cleanly, t-0 has no in-sync
+    // replica left that can lead.
+    h.fence_and_return(2);
+    ASSERT_EQ(h.partition("t", 1).leader, 1);
+    ASSERT_EQ(repl_harness::error_of(h.alter(1, "t", 1, {1, 2})), 0);
     h.expire({1});
     ASSERT_EQ(h.partition("t", 0).leader, -1);
+    ASSERT_EQ(h.partition("t", 0).isr, std::vector<int32_t>{1});
+    ASSERT_EQ(h.partition("t", 1).leader, 2);
+    const auto before = h.partition("t", 0);
     auto e = h.elect(1, std::vector<std::pair<std::string, int32_t>>{{"t", 0}, {"t", 1}});
     EXPECT_EQ(e.replica_election_results.at(0).partition_result.at(0).error_code, 0);
     EXPECT_EQ(e.replica_election_results.at(0).partition_result.at(1).error_code,
               code(error_code::election_not_needed));
     EXPECT_EQ(h.partition("t", 0).leader, 2);
     EXPECT_EQ(h.partition("t", 0).isr, std::vector<int32_t>{2});
+    EXPECT_EQ(h.partition("t", 0).leader_epoch, before.leader_epoch + 1);
 }
 
 TEST(elect_leaders, unclean_without_a_live_replica_is_refused) {
@@ -534,7 +566,7 @@ TEST(elect_leaders, unclean_without_a_live_replica_is_refused) {
 // ---- auto leader rebalance --------------------------------------------------------------
 
 TEST(rebalance, tick_moves_leadership_back_once_the_interval_passes) {
-    controller_config cfg = replicating();
+    controller_config cfg;
     cfg.leader_imbalance_check_interval_ms = 60'000;
     repl_harness h(cfg);
     h.add_live_broker(1);
@@ -555,7 +587,7 @@ TEST(rebalance, tick_moves_leadership_back_once_the_interval_passes) {
 }
 
 TEST(rebalance, off_leaves_leadership_where_it_is) {
-    controller_config cfg = replicating();
+    controller_config cfg;
     cfg.auto_leader_rebalance_enable = false;
     cfg.leader_imbalance_check_interval_ms = 1000;
     repl_harness h(cfg);
