@@ -52,7 +52,7 @@ def cluster(request, tmp_path, make_broker):
     brokers = []
     try:
         brokers += [make_broker(f"broker-{i}", node_id=i,
-                               overrides={"controller.quorum.voters": coord.voters}) for i in (1, 2, 3)]
+                                overrides={"controller.quorum.voters": coord.voters}) for i in (1, 2, 3)]
         yield coord, brokers
     finally:
         failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
