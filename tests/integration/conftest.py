@@ -50,13 +50,17 @@ def cluster(request, tmp_path, make_broker):
     coord = Coordinator(tmp_path / "coordinator",
                         overrides={"broker.session.timeout.ms": 2000, "broker.heartbeat.interval.ms": 500})
     coord.start()
+    brokers = []
     try:
-        brokers = [make_broker(f"broker-{i}", node_id=i,
-                               overrides={"controller.quorum.voters": coord.voters,
-                                          "tributary.http.listener": "127.0.0.1:0"}) for i in (1, 2, 3)]
+        brokers += [make_broker(f"broker-{i}", node_id=i,
+                                overrides={"controller.quorum.voters": coord.voters,
+                                           "tributary.http.listener": "127.0.0.1:0"}) for i in (1, 2, 3)]
         yield coord, brokers
     finally:
         failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+        # Brokers first: a broker's controlled shutdown waits for the coordinator's answer.
+        for b in brokers:
+            b.stop()
         rc = coord.stop()
         if failed:
             print(f"\n===== coordinator log (exit {rc}) =====\n{coord.log_tail()}")

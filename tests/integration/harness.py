@@ -124,6 +124,7 @@ class _Process:
             return None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(signal.SIGCONT)  # a paused process takes it too
             try:
                 self.proc.wait(STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
@@ -139,6 +140,15 @@ class _Process:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(STOP_TIMEOUT_S)
         self._close_log()
+
+    def pause(self):
+        """SIGSTOP: the process stays, silent, until resume() (its leases run out meanwhile)."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        """SIGCONT after pause()."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGCONT)
 
     def _close_log(self):
         if self._log_file is not None:

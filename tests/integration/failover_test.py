@@ -1,0 +1,356 @@
+"""Replication under faults: a coordinator and three brokers (fenced 2 s after their last
+heartbeat), topics with three replicas and min.insync.replicas=2, acks=all producers, and
+brokers killed (SIGKILL), paused past their lease (SIGSTOP/SIGCONT), stopped (SIGTERM) and
+restarted. After each, every acknowledged record is read back at its offset, idempotent
+producers' records are stored once, and the replicas agree.
+
+A randomized run (test_seeded_fault_schedules) applies seeded schedules of faults:
+TRIB_FAULT_SCHEDULES=N runs N of them (default 3), TRIB_FAULT_SEEDS=7,12 replays those seeds.
+"""
+import contextlib
+import os
+import random
+import socket
+import time
+import types
+
+from kafka.protocol.produce import ProduceRequest, ProduceResponse
+from kafka.record.memory_records import MemoryRecordsBuilder
+
+from faults import (RdProducer, TailReader, VerifiableProducer, check_acked_read, check_served,
+                    create_topic, isr_full, live, metadata, partition_states, same_data_everywhere,
+                    states_of, wait_until)
+from harness import API_PRODUCE, consume_all, read_response, send_request
+
+NOT_ENOUGH_REPLICAS = 19
+NOT_ENOUGH_REPLICAS_AFTER_APPEND = 20
+REQUEST_TIMED_OUT = 7
+
+HEAL_S = 60      # a broker back: registered, caught up and in every ISR
+FENCE_S = 20     # a broker gone: fenced (2 s lease) and out of the ISRs
+RESUME_S = 30    # acks arrive again after a leader is lost
+
+
+def by_id(brokers):
+    return {b.node_id: b for b in brokers}
+
+
+def leader_of(brokers, topic, partition, paused=()):
+    s = partition_states(live(brokers, paused), topic)
+    return s[partition][0] if s else -1
+
+
+def fenced_everywhere(brokers, topic, node, paused=()):
+    """Metadata from the others: `node` is not listed (the coordinator fenced it), leads
+    nothing of `topic` and is in no ISR."""
+    md = metadata(live(brokers, paused), topic)
+    s = states_of(md, topic)
+    return bool(s) and node not in md.brokers and \
+        all(l not in (node, -1) and node not in isr for l, _, isr in s.values())
+
+
+def produce_raw(broker, topic, partition, acks, value=b"raw", timeout_ms=5000):
+    """One record with Produce v3 straight to `broker`: (error code, base offset)."""
+    records = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=1 << 20)
+    records.append(timestamp=None, key=None, value=value)
+    records.close()
+    req = ProduceRequest[3](transactional_id=None, required_acks=acks, timeout=timeout_ms,
+                            topics=[(topic, [(partition, records.buffer())])])
+    with socket.create_connection(("127.0.0.1", broker.port), timeout=timeout_ms / 1000 + 10) as s:
+        send_request(s, API_PRODUCE, 3, 11, req.encode())
+        corr, body = read_response(s)
+    assert corr == 11
+    (_, partitions), = ProduceResponse[3].decode(body).topics
+    (_, error_code, base_offset, _ts), = partitions
+    return error_code, base_offset
+
+
+def verify(brokers, topic, partitions, acks, reader=None, unique=True):
+    """Reads the topic back and checks it against the acks (and what the tail reader saw);
+    then every replica holds the same batches."""
+    assert acks.count > 0, "nothing was acknowledged"
+    read = consume_all(live(brokers), topic)
+    problems = check_acked_read(acks, read, unique=unique)
+    if reader is not None:
+        problems += check_served(reader, read)
+    assert not problems, "\n".join(problems)
+    wait_until(lambda: same_data_everywhere(brokers, topic, partitions), timeout=HEAL_S,
+               what="every replica to hold the same batches")
+    return read
+
+
+@contextlib.contextmanager
+def tailed_load(brokers, topic, partitions, rate=600, before=600):
+    """A new topic under an idempotent acks=all librdkafka producer and a reader tailing every
+    partition; the body runs once `before` records are acknowledged. Afterwards the producer
+    is flushed and everything acknowledged and served is checked (verify). Yields
+    .producer, and .read (the read-back) once the body is done."""
+    create_topic(live(brokers), topic, partitions)
+    load = types.SimpleNamespace(producer=RdProducer(live(brokers), topic, partitions, rate=rate), read=None)
+    reader = TailReader(live(brokers), topic, partitions)
+    try:
+        wait_until(lambda: load.producer.acks.count >= before, timeout=60, what=f"{before} acks before the faults")
+        yield load
+        load.producer.stop()
+    finally:
+        reader.stop()
+    assert not load.producer.acks.errors, load.producer.acks.errors[:5]
+    load.read = verify(brokers, topic, partitions, load.producer.acks, reader)
+
+
+# ---- 1. SIGKILL the leader under acks=all load -------------------------------------------------
+
+def test_leader_killed_under_verifiable_producer_load(cluster, tmp_path):
+    """kafka-verifiable-producer (Java client, acks=all, idempotent) while the leader of
+    partition 0 is SIGKILLed: the acks resume, and everything acknowledged is read back."""
+    _, brokers = cluster
+    create_topic(live(brokers), "vp-failover", 3)
+    vp = VerifiableProducer(live(brokers), "vp-failover", tmp_path / "vp", messages=6000, throughput=600,
+                            config={"enable.idempotence": "true", "retries": "2147483647"})
+    try:
+        wait_until(lambda: vp.acks.count >= 600, timeout=60,
+                   what=f"600 acks before the kill (stderr: {vp.stderr_tail()})")
+        victim = by_id(brokers)[leader_of(brokers, "vp-failover", 0)]
+        victim.kill()
+        killed_at = time.monotonic()
+        wait_until(lambda: vp.acks.acked_since(killed_at, partition=0), timeout=RESUME_S,
+                   what=f"an ack on partition 0 after its leader {victim.node_id} was killed")
+        assert vp.wait(180) == 0, vp.stderr_tail()
+    finally:
+        vp.stop()
+    assert not vp.acks.errors, vp.acks.errors[:5]
+    assert vp.acks.count == 6000, f"{vp.acks.count} of 6000 acknowledged"
+    verify([b for b in brokers if b.alive()], "vp-failover", 3, vp.acks)
+
+
+def test_leader_killed_under_librdkafka_load(cluster):
+    """The same with a librdkafka producer (acks=all, idempotent), and a reader tailing the
+    partitions throughout: nothing it was served changes afterwards."""
+    _, brokers = cluster
+    with tailed_load(brokers, "rd-failover", 3) as load:
+        producer = load.producer
+        victim = by_id(brokers)[leader_of(brokers, "rd-failover", 1)]
+        victim.kill()
+        killed_at = time.monotonic()
+        wait_until(lambda: producer.acks.acked_since(killed_at, partition=1), timeout=RESUME_S,
+                   what=f"an ack on partition 1 after its leader {victim.node_id} was killed")
+        before = producer.acks.count
+        wait_until(lambda: producer.acks.count >= before + 600, timeout=60, what="600 more acks")
+        victim.start()
+        wait_until(lambda: isr_full(live(brokers), "rd-failover"), timeout=HEAL_S,
+                   what=f"broker {victim.node_id} back in every ISR")
+
+
+# ---- 2. two of three brokers down ---------------------------------------------------------------
+
+def test_two_brokers_down_refuses_acks_all_and_heals(cluster):
+    """Leader and one follower SIGKILLed: the survivor leads alone, so acks=all is refused
+    with NOT_ENOUGH_REPLICAS (min.insync.replicas=2) and writes nothing; acks=1 still works;
+    committed records are still read. Both come back: the ISR is whole again, acks=all works."""
+    _, brokers = cluster
+    create_topic(live(brokers), "two-down", 1)
+    producer = RdProducer(live(brokers), "two-down", 1, rate=2000)
+    wait_until(lambda: producer.acks.count >= 500, timeout=60, what="500 acks")
+    producer.stop()
+    assert not producer.acks.errors, producer.acks.errors[:5]
+
+    leader = leader_of(brokers, "two-down", 0)
+    ids = by_id(brokers)
+    survivor = ids[next(i for i in ids if i != leader)]
+    down = [b for b in brokers if b is not survivor]
+    for b in down:
+        b.kill()
+    wait_until(lambda: partition_states(survivor.bootstrap, "two-down") and
+               partition_states(survivor.bootstrap, "two-down")[0][0::2] == (survivor.node_id, [survivor.node_id]),
+               timeout=FENCE_S, what=f"broker {survivor.node_id} the only leader and ISR member")
+
+    err, _ = produce_raw(survivor, "two-down", 0, acks=-1)
+    assert err == NOT_ENOUGH_REPLICAS, f"acks=all below min.insync.replicas answered {err}"
+    end_before = consume_all(survivor.bootstrap, "two-down")
+    err, _ = produce_raw(survivor, "two-down", 0, acks=1, value=b"acks-1")
+    assert err == 0, f"acks=1 with one replica answered {err}"
+    verify([survivor], "two-down", 1, producer.acks)
+    assert b"raw" not in [v for _, _, v in end_before[0]], "the refused acks=all record was appended"
+
+    for b in down:
+        b.start()
+    wait_until(lambda: isr_full(live(brokers), "two-down"), timeout=HEAL_S, what="all three back in the ISR")
+    err, _ = produce_raw(by_id(brokers)[leader_of(brokers, "two-down", 0)], "two-down", 0, acks=-1)
+    assert err == 0, f"acks=all with a whole ISR answered {err}"
+    verify(brokers, "two-down", 1, producer.acks)
+
+
+# ---- 3. a broker paused past its lease ----------------------------------------------------------
+
+def test_paused_leader_is_fenced_and_rejoins(cluster):
+    """The leader of partition 0 is SIGSTOPped under load: the coordinator fences it, others
+    lead, acks go on. SIGCONT: it learns it lost, truncates what it must, catches up and is
+    in every ISR again; no gaps or duplicates in any partition, nothing served changes."""
+    _, brokers = cluster
+    with tailed_load(brokers, "paused", 3) as load:
+        producer = load.producer
+        victim = by_id(brokers)[leader_of(brokers, "paused", 0)]
+        victim.pause()
+        paused = (victim,)
+        try:
+            wait_until(lambda: fenced_everywhere(brokers, "paused", victim.node_id, paused), timeout=FENCE_S,
+                       what=f"paused broker {victim.node_id} fenced: out of every ISR, leading nothing")
+            fenced_at = time.monotonic()
+            wait_until(lambda: all(producer.acks.acked_since(fenced_at, p) for p in range(3)), timeout=RESUME_S,
+                       what="acks on every partition while it is paused")
+        finally:
+            victim.resume()
+        wait_until(lambda: isr_full(live(brokers), "paused"), timeout=HEAL_S,
+                   what=f"broker {victim.node_id} back in every ISR after SIGCONT")
+    for p, recs in load.read.items():
+        assert [o for o, _, _ in recs] == list(range(len(recs))), f"partition {p}: offsets not dense"
+
+
+# ---- 4. rolling restart --------------------------------------------------------------------------
+
+def test_rolling_restart_under_idempotent_load(cluster):
+    """Every broker in turn: SIGTERM (controlled shutdown), start again, wait until it is in
+    every ISR. An idempotent acks=all producer runs throughout: nothing lost or duplicated."""
+    _, brokers = cluster
+    with tailed_load(brokers, "rolling", 6, before=300) as load:
+        for b in brokers:
+            assert b.stop() == 0, f"broker {b.node_id} did not stop cleanly on SIGTERM"
+            stopped_at = time.monotonic()
+            wait_until(lambda: load.producer.acks.acked_since(stopped_at), timeout=RESUME_S,
+                       what=f"acks while broker {b.node_id} is down")
+            b.start()
+            wait_until(lambda: isr_full(live(brokers), "rolling"), timeout=HEAL_S,
+                       what=f"broker {b.node_id} back in every ISR")
+
+
+# ---- 5. whole-cluster restart ----------------------------------------------------------------------
+
+def test_whole_cluster_restart_keeps_acknowledged_records(cluster):
+    """Acknowledged records, then every broker and the coordinator stopped and started again:
+    all of them are read back, and the partitions are writable with all replicas in sync."""
+    coord, brokers = cluster
+    create_topic(live(brokers), "whole", 3)
+    producer = RdProducer(live(brokers), "whole", 3, rate=3000)
+    wait_until(lambda: producer.acks.count >= 3000, timeout=60, what="3000 acks")
+    producer.stop()
+    for b in brokers:
+        assert b.stop() == 0, f"broker {b.node_id} did not stop cleanly"
+    assert coord.stop() == 0, "coordinator did not stop cleanly"
+    coord.start()
+    for b in brokers:
+        b.start()
+    wait_until(lambda: isr_full(live(brokers), "whole"), timeout=HEAL_S, what="every partition led, ISR whole")
+    verify(brokers, "whole", 3, producer.acks)
+    for p in range(3):
+        err, _ = produce_raw(by_id(brokers)[leader_of(brokers, "whole", p)], "whole", p, acks=-1)
+        assert err == 0, f"partition {p}: acks=all after the restart answered {err}"
+
+
+def test_whole_cluster_sigkill_keeps_acknowledged_records(cluster):
+    """The same, but every broker SIGKILLed at once under load (acks=all records are on
+    every ISR member, in their page caches: a process crash loses none of them)."""
+    _, brokers = cluster
+    create_topic(live(brokers), "crashed", 3)
+    producer = RdProducer(live(brokers), "crashed", 3, rate=1000)
+    wait_until(lambda: producer.acks.count >= 1500, timeout=60, what="1500 acks")
+    for b in brokers:
+        b.kill()
+    for b in brokers:
+        b.start()
+    wait_until(lambda: isr_full(live(brokers), "crashed"), timeout=HEAL_S, what="every partition led, ISR whole")
+    producer.stop()
+    verify(brokers, "crashed", 3, producer.acks)
+
+
+# ---- 6. seeded fault schedules ---------------------------------------------------------------------
+
+FAULTS = ("kill", "pause", "pause_short", "restart")
+
+
+def schedule(seed):
+    """The faults of one seed: 2-4 of (fault, broker id)."""
+    rng = random.Random(seed)
+    return [(rng.choice(FAULTS), rng.randint(1, 3)) for _ in range(rng.randint(2, 4))]
+
+
+def run_schedule(brokers, seed):
+    """One schedule on a new topic under an idempotent acks=all producer and a tailing
+    reader; each fault healed (the broker back in every ISR) before the next. Raises with
+    the seed in the message."""
+    topic = f"sched-{seed}"
+    ids = by_id(brokers)
+    with tailed_load(brokers, topic, 3, rate=400, before=100) as load:
+        for fault, node in schedule(seed):
+            b = ids[node]
+            if fault == "kill":
+                b.kill()
+                wait_until(lambda: fenced_everywhere(brokers, topic, node), timeout=FENCE_S,
+                           what=f"killed broker {node} fenced")
+                b.start()
+            elif fault in ("pause", "pause_short"):
+                b.pause()
+                try:
+                    if fault == "pause":  # past the lease
+                        wait_until(lambda: fenced_everywhere(brokers, topic, node, (b,)), timeout=FENCE_S,
+                                   what=f"paused broker {node} fenced")
+                    else:  # within the lease: until a few hundred more acks or 1 s
+                        at = load.producer.acks.count
+                        deadline = time.monotonic() + 1
+                        wait_until(lambda: load.producer.acks.count > at + 200 or time.monotonic() > deadline,
+                                   timeout=5, what="a short pause", interval=0.05)
+                finally:
+                    b.resume()
+            else:
+                assert b.stop() == 0, f"broker {node} did not stop cleanly"
+                b.start()
+            wait_until(lambda: isr_full(live(brokers), topic), timeout=HEAL_S,
+                       what=f"broker {node} back in every ISR after {fault}")
+        at = load.producer.acks.count
+        wait_until(lambda: load.producer.acks.count >= at + 100, timeout=RESUME_S, what="100 acks after the faults")
+
+
+def recover(brokers, topic):
+    """After a failed schedule, for the next: every broker running and in every ISR of
+    `topic`; one that stays out is killed, fenced and started again (a new lease)."""
+    for b in brokers:
+        b.resume()
+        if not b.alive():
+            b.start()
+    try:
+        wait_until(lambda: isr_full(live(brokers), topic), timeout=HEAL_S / 2, what="the ISR to heal")
+        return
+    except AssertionError:
+        pass
+    states = partition_states(live(brokers), topic) or {}
+    for b in brokers:
+        if any(b.node_id not in isr for _, _, isr in states.values()):
+            b.kill()
+            wait_until(lambda: fenced_everywhere(brokers, topic, b.node_id), timeout=FENCE_S,
+                       what=f"broker {b.node_id} fenced")
+            b.start()
+    wait_until(lambda: isr_full(live(brokers), topic), timeout=HEAL_S, what="the ISR to heal after a failed schedule")
+
+
+def seeds():
+    if os.environ.get("TRIB_FAULT_SEEDS"):
+        return [int(s) for s in os.environ["TRIB_FAULT_SEEDS"].split(",")]
+    first = int(os.environ.get("TRIB_FAULT_FIRST_SEED", "1"))
+    return list(range(first, first + int(os.environ.get("TRIB_FAULT_SCHEDULES", "3"))))
+
+
+def test_seeded_fault_schedules(cluster):
+    _, brokers = cluster
+    failed = []
+    timings = []
+    for seed in seeds():
+        started = time.monotonic()
+        try:
+            run_schedule(brokers, seed)
+        except AssertionError as e:
+            failed.append(seed)
+            print(f"seed {seed} {schedule(seed)} FAILED: {e}")
+            recover(brokers, f"sched-{seed}")
+        timings.append(time.monotonic() - started)
+        print(f"seed {seed} {schedule(seed)}: {timings[-1]:.1f} s")
+    assert not failed, (f"failing seeds {failed}; replay with TRIB_FAULT_SEEDS={','.join(map(str, failed))} "
+                        f"pytest tests/integration/failover_test.py -k seeded")
