@@ -17,6 +17,7 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTRIB_SANITIZE=ON -D
 cmake --build build-asan -j"$(nproc)"
 # The Kubernetes (e2e) and image tests run once, in the Release pass: what they add is the
 # platform around the binaries, which the sanitizers have already seen driven by every client.
-ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 900 -LE 'e2e|images'
+# So do the randomized fault schedules (label faults): the failover tests run here as well.
+ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 900 -LE 'e2e|images|faults'
 
 scripts/fuzz.sh "${TRIB_FUZZ_SECONDS:-60}"
