@@ -229,13 +229,17 @@ asio::awaitable<void> cluster_link::isr_loop() {
             last_failure.clear();
             for (const auto& t : r->topics) {
                 for (const auto& p : t.partitions) {
-                    if (p.error_code == 0) {
-                        continue;
-                    }
                     for (const auto& c : changes) {
-                        if (c.topic_id == t.topic_id && c.tp.partition == p.partition_index) {
+                        if (c.topic_id != t.topic_id || c.tp.partition != p.partition_index) {
+                            continue;
+                        }
+                        if (p.error_code != 0) {
                             TLOG_INFO("{}-{}: ISR change refused: {}", c.tp.topic, c.tp.partition,
                                       protocol::error_code_name(error_code(p.error_code)));
+                            refused.push_back(c);
+                        } else if (p.partition_epoch <= c.partition_epoch) {
+                            // Taken, but nothing was written (the ISR was already so): no
+                            // metadata will come to end the change in flight.
                             refused.push_back(c);
                         }
                     }

@@ -250,8 +250,11 @@ result<void> partition::append_from_leader(std::span<uint8_t> batches, offset le
 }
 
 result<void> partition::truncate_to(offset end) {
-    if (end >= _log->next_offset()) {
+    if (end > _log->next_offset()) {
         return success();
+    }
+    if (end == _log->next_offset()) {
+        return _log->truncate(end);  // no data goes; an empty epoch starting here does
     }
     // Snapshots above the cut go first; the producers' last batches may have been in the tail.
     if (auto r = _producers.truncate(*_log, end); !r) {

@@ -798,7 +798,10 @@ result<void> log::truncate(offset to) {
         return errc::closed;
     }
     if (to >= _next) {
-        return success();
+        // No data goes, but an epoch that began at the log end and wrote nothing (a leader
+        // that appended nothing) does: a follower truncating to where the leader's history
+        // parts from its own must not keep claiming that epoch.
+        return save_epochs(_epochs.truncate_from_end(to));
     }
     const int64_t now = _clock.now_ms().value();
     if (to < _log_start || to <= _segments.begin()->first) {

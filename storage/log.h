@@ -162,8 +162,9 @@ public:
     // batch (records aren't decoded here); nullopt when no batch carries a timestamp.
     std::optional<std::pair<offset, timestamp_ms>> max_timestamp() const;
 
-    // Removes all offsets >= to (replication). When `to` falls inside a batch the whole batch
-    // goes, so next_offset() may end up below `to`. `to` below the log start offset (or the
+    // Removes all offsets >= to (replication), and the leader epochs starting there (also
+    // when `to` is the log end: an epoch that wrote nothing). When `to` falls inside a batch
+    // the whole batch goes, so next_offset() may end up below `to`. `to` below the log start offset (or the
     // first segment) empties the log and restarts it at `to`. Durable on return.
     result<void> truncate(offset to);
     // DeleteRecords: o <= next_offset; deletes whole segments below it. Durable on return.

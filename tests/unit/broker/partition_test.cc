@@ -206,6 +206,20 @@ TEST_F(partition_test, a_follower_appends_what_the_leader_sent_at_its_offsets) {
     EXPECT_EQ(_p->high_watermark(), offset(0));
 }
 
+TEST_F(partition_test, truncating_at_the_log_end_forgets_an_epoch_it_led_without_writing) {
+    // Found by a seeded fault schedule: this replica led epoch 1 briefly and wrote nothing;
+    // the leader at epoch 2 says epoch 0 runs on past this log's end. Keeping "epoch 1 starts
+    // at 2" would make every later fetch diverge again.
+    ASSERT_TRUE(_p->apply(partition_state(1, 0, {1})));
+    append(2);
+    ASSERT_TRUE(_p->apply(partition_state(1, 1, {1})));
+    ASSERT_TRUE(_p->apply(partition_state(2, 2, {2, 1})));
+    ASSERT_EQ(_p->log().epochs().latest_epoch(), leader_epoch(1));
+    ASSERT_TRUE(_p->truncate_to(offset(2)));
+    EXPECT_EQ(_p->log_end(), offset(2));
+    EXPECT_EQ(_p->log().epochs().latest_epoch(), leader_epoch(0));
+}
+
 TEST_F(partition_test, a_refused_isr_change_is_asked_again_after_a_pause) {
     ASSERT_TRUE(_p->apply(partition_state(1, 0, {1})));
     int64_t t0 = partition::clock_ms();

@@ -232,6 +232,11 @@ TEST_F(log_epochs_test, a_new_leader_begins_its_epoch_at_the_log_end) {
     EXPECT_EQ(l->epochs().entries(), (entries{e(1, 0), e(2, 10), e(4, 20), e(8, 30)}));
     append_ok(*l, {.records = 1, .payload = 39}, 8);
     EXPECT_EQ(l->epochs().entries(), (entries{e(1, 0), e(2, 10), e(4, 20), e(8, 30)}));
+    ASSERT_TRUE(l->begin_epoch(leader_epoch(9)));  // a leader that then wrote nothing
+    ASSERT_TRUE(l->truncate(l->next_offset()));
+    EXPECT_EQ(l->epochs().entries(), (entries{e(1, 0), e(2, 10), e(4, 20), e(8, 30)}))
+        << "truncating at the log end drops the epoch that wrote nothing";
+    EXPECT_EQ(on_disk(), l->epochs().entries());
     l->close();
     EXPECT_FALSE(l->begin_epoch(leader_epoch(9)));
 }
