@@ -112,6 +112,19 @@ public:
     // Same, for jobs kept elsewhere.
     template<typename Job, typename F>
     asio::awaitable<void> on_leaders(std::vector<Job*>& jobs, F& f) {
+        auto checked = [&f](partition* p, Job& j) {
+            j.error = p ? p->check_leader(j.client_epoch) : protocol::error_code::not_leader_or_follower;
+            if (j.error == protocol::error_code::none) {
+                f(*p, j);
+            }
+        };
+        co_await on_owners(jobs, checked);
+    }
+
+    // The loop under on_leaders, without the leadership check: f(partition* or nullptr, job)
+    // for each job (anything with a `tp`) on its partition's owner core, one hop per core.
+    template<typename Job, typename F>
+    asio::awaitable<void> on_owners(std::vector<Job*>& jobs, F& f) {
         std::vector<std::vector<Job*>> by_core(cores());
         for (auto* j : jobs) {
             by_core[owner(j->tp)].push_back(j);
@@ -123,11 +136,7 @@ public:
             }
             co_await on_core(core, [&mine, &f](const auto& find) {
                 for (Job* j : mine) {
-                    partition* p = find(j->tp);
-                    j->error = p ? p->check_leader(j->client_epoch) : protocol::error_code::not_leader_or_follower;
-                    if (j->error == protocol::error_code::none) {
-                        f(*p, *j);
-                    }
+                    f(find(j->tp), *j);
                 }
                 return true;
             });

@@ -85,26 +85,18 @@ asio::awaitable<void> replica_fetcher::read_positions() {
     if (jobs.empty()) {
         co_return;
     }
-    std::vector<std::vector<job*>> by_core(_partitions.cores());
+    std::vector<job*> all;
     for (auto& j : jobs) {
-        by_core[_partitions.owner(j.tp)].push_back(&j);
+        all.push_back(&j);
     }
-    for (size_t core = 0; core < by_core.size(); ++core) {
-        auto& mine = by_core[core];
-        if (mine.empty()) {
-            continue;
+    auto read = [](partition* p, job& j) {
+        if (p) {
+            j.end = p->log_end();
+            auto e = p->log().epochs().latest_epoch();
+            j.last_epoch = e ? e->value() : -1;
         }
-        co_await _partitions.on_core(core, [&mine](const auto& find) {
-            for (auto* j : mine) {
-                if (partition* p = find(j->tp)) {
-                    j->end = p->log_end();
-                    auto e = p->log().epochs().latest_epoch();
-                    j->last_epoch = e ? e->value() : -1;
-                }
-            }
-            return true;
-        });
-    }
+    };
+    co_await _partitions.on_owners(all, read);
     // Positions may have changed while this coroutine waited (unfollow, a newer epoch): the
     // map's nodes are stable, but only write those still waiting for a read.
     for (auto& j : jobs) {
@@ -222,70 +214,62 @@ asio::awaitable<void> replica_fetcher::apply(protocol::fetch_response& resp) {
             j.data = &p;
         }
     }
-    std::vector<std::vector<outcome*>> by_core(_partitions.cores());
+    std::vector<outcome*> all;
     for (auto& j : jobs) {
-        by_core[_partitions.owner(j.tp)].push_back(&j);
+        all.push_back(&j);
     }
     node_id source = _source;
-    for (size_t core = 0; core < by_core.size(); ++core) {
-        auto& mine = by_core[core];
-        if (mine.empty()) {
-            continue;
+    auto take = [source](partition* p, outcome& o) {
+        auto* j = &o;
+        if (!p || p->role() != replica_role::follower || p->leader() != source || p->epoch() != j->epoch) {
+            j->stale = true;
+            return;
         }
-        co_await _partitions.on_core(core, [&mine, source](const auto& find) {
-            for (auto* j : mine) {
-                partition* p = find(j->tp);
-                if (!p || p->role() != replica_role::follower || p->leader() != source || p->epoch() != j->epoch) {
-                    j->stale = true;
-                    continue;
-                }
-                auto& d = *j->data;
-                auto err = error_code(d.error_code);
-                if (err != error_code::none) {
-                    if (err != error_code::not_leader_or_follower && err != error_code::fenced_leader_epoch &&
-                        err != error_code::unknown_leader_epoch) {
-                        TLOG_WARN("{}-{}: fetching from broker {}: {}", j->tp.topic, j->tp.partition, source.value(),
-                                  protocol::error_code_name(err));
-                    }
-                    j->delay = true;
-                } else if (d.diverging_epoch.epoch >= 0) {
-                    // This log parts from the leader's: keep what both have, then fetch on.
-                    auto [e, e_end] = p->log().epochs().end_offset_for(leader_epoch(d.diverging_epoch.epoch),
-                                                                       p->log_end());
-                    offset to(d.diverging_epoch.end_offset);
-                    if (e_end >= offset(0)) {
-                        to = std::min(to, e_end);
-                    }
-                    TLOG_INFO("{}-{}: truncating to {} (log end {}): the leader's epoch {} ends at {}", j->tp.topic,
-                              j->tp.partition, to.value(), p->log_end().value(), d.diverging_epoch.epoch,
-                              d.diverging_epoch.end_offset);
-                    if (auto r = p->truncate_to(to); !r) {
-                        TLOG_ERROR("{}-{}: truncation failed: {}", j->tp.topic, j->tp.partition, r.error().message());
-                        j->delay = true;
-                    }
-                } else {
-                    // Whole batches only: the leader may cut the last one short at the size limit.
-                    std::span<uint8_t> whole;
-                    if (d.records) {
-                        auto& data = d.records->data;
-                        protocol::record_set_iterator it(data);
-                        for (auto b = it.next(); b && *b; b = it.next()) {
-                        }
-                        whole = std::span<uint8_t>(data.data(), it.consumed());
-                    }
-                    if (auto r = p->append_from_leader(whole, offset(d.high_watermark)); !r) {
-                        TLOG_ERROR("{}-{}: appending what broker {} sent failed: {}", j->tp.topic, j->tp.partition,
-                                   source.value(), r.error().message());
-                        j->delay = true;
-                    }
-                }
-                j->end = p->log_end();
-                auto e = p->log().epochs().latest_epoch();
-                j->last_epoch = e ? e->value() : -1;
+        auto& d = *j->data;
+        auto err = error_code(d.error_code);
+        if (err != error_code::none) {
+            if (err != error_code::not_leader_or_follower && err != error_code::fenced_leader_epoch &&
+                err != error_code::unknown_leader_epoch) {
+                TLOG_WARN("{}-{}: fetching from broker {}: {}", j->tp.topic, j->tp.partition, source.value(),
+                          protocol::error_code_name(err));
             }
-            return true;
-        });
-    }
+            j->delay = true;
+        } else if (d.diverging_epoch.epoch >= 0) {
+            // This log parts from the leader's: keep what both have, then fetch on.
+            auto [e, e_end] = p->log().epochs().end_offset_for(leader_epoch(d.diverging_epoch.epoch),
+                                                               p->log_end());
+            offset to(d.diverging_epoch.end_offset);
+            if (e_end >= offset(0)) {
+                to = std::min(to, e_end);
+            }
+            TLOG_INFO("{}-{}: truncating to {} (log end {}): the leader's epoch {} ends at {}", j->tp.topic,
+                      j->tp.partition, to.value(), p->log_end().value(), d.diverging_epoch.epoch,
+                      d.diverging_epoch.end_offset);
+            if (auto r = p->truncate_to(to); !r) {
+                TLOG_ERROR("{}-{}: truncation failed: {}", j->tp.topic, j->tp.partition, r.error().message());
+                j->delay = true;
+            }
+        } else {
+            // Whole batches only: the leader may cut the last one short at the size limit.
+            std::span<uint8_t> whole;
+            if (d.records) {
+                auto& data = d.records->data;
+                protocol::record_set_iterator it(data);
+                for (auto b = it.next(); b && *b; b = it.next()) {
+                }
+                whole = std::span<uint8_t>(data.data(), it.consumed());
+            }
+            if (auto r = p->append_from_leader(whole, offset(d.high_watermark)); !r) {
+                TLOG_ERROR("{}-{}: appending what broker {} sent failed: {}", j->tp.topic, j->tp.partition,
+                           source.value(), r.error().message());
+                j->delay = true;
+            }
+        }
+        j->end = p->log_end();
+        auto e = p->log().epochs().latest_epoch();
+        j->last_epoch = e ? e->value() : -1;
+    };
+    co_await _partitions.on_owners(all, take);
     auto now = clock::now();
     for (auto& j : jobs) {
         auto it = _positions.find(j.tp);
