@@ -11,6 +11,7 @@
 #include "common/runtime.h"
 #include "coordinator/client/cluster_snapshot.h"
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -26,6 +27,12 @@ using coordinator::topic_info;
 // The current snapshot, one copy per core: a request reads its own core's copy, which only
 // that core writes (install(), posted there by the metadata apply), so the read path takes
 // no lock. Threads outside the pool read the latest one under a mutex (start-up, tests).
+//
+// Reads are monotonic for the whole broker: once any core has installed a snapshot, a core
+// still holding an older one answers from the newest instead (under the mutex, only in the
+// moment the cores differ). Without that, two connections of one client on different cores
+// could be told leader 2 after leader 1, and a client that ignores leader epochs (librdkafka
+// before 2.1) may then stay with the old leader.
 class metadata_cache {
 public:
     explicit metadata_cache(io_pool& pool) : _pool(pool), _per_core(pool.size()) {
@@ -37,7 +44,10 @@ public:
     std::shared_ptr<const cluster_snapshot> get() const {
         size_t core = _pool.current_core();
         if (core < _per_core.size()) {
-            return _per_core[core].snapshot;
+            const auto& mine = _per_core[core].snapshot;
+            if (mine->version >= _newest_version.load(std::memory_order_acquire)) {
+                return mine;
+            }
         }
         std::lock_guard lk(_mu);
         return _latest;
@@ -48,6 +58,7 @@ public:
         std::lock_guard lk(_mu);
         if (!_latest || _latest->version <= s->version) {
             _latest = s;
+            _newest_version.store(s->version, std::memory_order_release);
         }
     }
 
@@ -58,6 +69,7 @@ private:
     io_pool& _pool;
     mutable std::mutex _mu;
     std::shared_ptr<const cluster_snapshot> _latest = std::make_shared<cluster_snapshot>();
+    std::atomic<int64_t> _newest_version{0};  // _latest->version, read without the mutex
     std::vector<slot> _per_core;
 };
 

@@ -5,7 +5,12 @@ restarted. After each, every acknowledged record is read back at its offset, ide
 producers' records are stored once, and the replicas agree.
 
 A randomized run (test_seeded_fault_schedules) applies seeded schedules of faults:
-TRIB_FAULT_SCHEDULES=N runs N of them (default 3), TRIB_FAULT_SEEDS=7,12 replays those seeds.
+TRIB_FAULT_SCHEDULES=N runs N of them (default 3), TRIB_FAULT_SEEDS=7,12 replays those seeds;
+TRIB_RDKAFKA_DEBUG=eos,msg,topic adds librdkafka's debug log to the output.
+
+Run with the newest confluent-kafka (ctest uses tools/venv's): librdkafka before 2.1 ignores
+leader epochs in Metadata and can get stuck on a dead leader after a stale answer (see
+tests/integration/CMakeLists.txt).
 """
 import contextlib
 import os

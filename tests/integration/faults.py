@@ -186,6 +186,8 @@ class RdProducer:
                 # that long.
                 "request.timeout.ms": 10000, "socket.timeout.ms": 10000,
                 "topic.metadata.refresh.interval.ms": 1000}
+        if os.environ.get("TRIB_RDKAFKA_DEBUG"):  # e.g. "eos,msg,protocol" when replaying a seed
+            conf["debug"] = os.environ["TRIB_RDKAFKA_DEBUG"]
         conf.update(config or {})
         self._producer = Producer(conf)
         self._topic = topic
