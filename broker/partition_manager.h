@@ -176,7 +176,13 @@ private:
     // topic of the same name (its partition.metadata names another id).
     std::unique_ptr<partition> open_partition(const topic_partition& tp, const protocol::uuid& id,
                                               const storage::log_config& cfg);
-    void apply_one(size_t core, const partition_change& c);
+    struct open_summary {  // the logs apply() opened: for its start-up log line
+        size_t logs = 0;
+        size_t unclean = 0;
+        size_t segments_scanned = 0;
+        uint64_t bytes_scanned = 0;
+    };
+    void apply_one(size_t core, const partition_change& c, open_summary& opened);
     void drop(size_t core, std::map<topic_partition, std::unique_ptr<partition>>::iterator it);
 
     io_pool& _pool;

@@ -75,6 +75,7 @@ result<void> log::recover_all() {
     }
 
     const bool clean = *cp && (*cp)->clean;
+    _opened_with.clean = clean || bases.empty();  // a new log has nothing to recover
     // Without a checkpoint, scan the last segment.
     const int64_t rp = *cp ? (*cp)->recovery_point.value() : (bases.empty() ? 0 : bases.back());
     _log_start = *cp ? (*cp)->log_start_offset : offset(bases.empty() ? 0 : bases.front());
@@ -126,6 +127,8 @@ result<void> log::recover_all() {
         }
         if (scan) {
             recovered.push_back(seg->get());
+            ++_opened_with.segments_scanned;
+            _opened_with.bytes_scanned += (*seg)->size();
         }
         _segments.emplace((*seg)->base(), std::move(*seg));
         if (rec.truncated && i + 1 < bases.size()) {

@@ -204,6 +204,14 @@ public:
     void set_roll_listener(std::function<void(offset)> fn) { _on_roll = std::move(fn); }
     // The recovery point in the last checkpoint written.
     offset checkpointed_recovery_point() const noexcept { return _checkpoint_rp; }
+    // What open() found: whether the last close was clean, and the segments it had to scan
+    // batch by batch (after an unclean one, or where an index did not match).
+    struct open_stats {
+        bool clean = false;
+        size_t segments_scanned = 0;
+        uint64_t bytes_scanned = 0;
+    };
+    const open_stats& opened_with() const noexcept { return _opened_with; }
     // Where each leader epoch starts in this log (OffsetForLeaderEpoch, follower truncation).
     const leader_epoch_cache& epochs() const noexcept { return _epochs; }
     // A new leader starts `epoch` at the log end now, not at its first append, so that an
@@ -242,6 +250,7 @@ private:
     offset _next;
     uint64_t _size_bytes = 0;
     std::shared_ptr<sync_progress> _progress;
+    open_stats _opened_with;
     offset _checkpoint_rp;
     int64_t _unflushed_messages = 0;
     std::optional<int64_t> _oldest_unflushed_ms;

@@ -429,6 +429,28 @@ TEST_P(log_test, reopen_after_clean_close_keeps_everything) {
     EXPECT_EQ(append_ok(*l, {}).base, offset(100));
 }
 
+TEST_P(log_test, open_reports_what_it_had_to_scan) {
+    log_config cfg{.segment_bytes = 2000, .index_interval_bytes = 150};
+    auto l = open_log(cfg);
+    EXPECT_TRUE(l->opened_with().clean);  // a new log: nothing to recover
+    for (int i = 0; i < 50; ++i) {
+        append_ok(*l, {.records = 2, .payload = 60});
+    }
+    l->close();
+    l = open_log(cfg);
+    EXPECT_TRUE(l->opened_with().clean);
+    EXPECT_EQ(l->opened_with().segments_scanned, 0u);
+    EXPECT_EQ(l->opened_with().bytes_scanned, 0u);
+
+    append_ok(*l, {.records = 2, .payload = 60});
+    l.reset();  // destroyed without close(): an unclean shutdown
+    l = open_log(cfg);
+    EXPECT_FALSE(l->opened_with().clean);
+    EXPECT_GE(l->opened_with().segments_scanned, 1u);  // the active one at least
+    EXPECT_GT(l->opened_with().bytes_scanned, 0u);
+    EXPECT_EQ(l->next_offset(), offset(102));
+}
+
 TEST_P(log_test, flush_policy_by_messages_and_time) {
     auto l = open_log({.flush_messages = 10});
     const auto rp0 = l->checkpointed_recovery_point();
