@@ -449,6 +449,19 @@ TEST_P(log_test, open_reports_what_it_had_to_scan) {
     EXPECT_GE(l->opened_with().segments_scanned, 1u);  // the active one at least
     EXPECT_GT(l->opened_with().bytes_scanned, 0u);
     EXPECT_EQ(l->next_offset(), offset(102));
+    // What recovery read was not fsync'ed: the recovery point stays at the clean close's, so a
+    // machine crash now would have it scanned again.
+    auto cp = checkpoint::read(_dir.path());
+    ASSERT_TRUE(cp && *cp);
+    EXPECT_EQ((*cp)->recovery_point, offset(100));
+    l.reset();
+    l = open_log(cfg);
+    EXPECT_FALSE(l->opened_with().clean);
+    EXPECT_GE(l->opened_with().segments_scanned, 1u);
+    EXPECT_EQ(l->next_offset(), offset(102));
+    ASSERT_TRUE(l->flush());  // now it is on the disk
+    cp = checkpoint::read(_dir.path());
+    EXPECT_EQ((*cp)->recovery_point, offset(102));
 }
 
 TEST_P(log_test, flush_policy_by_messages_and_time) {
