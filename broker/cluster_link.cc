@@ -272,14 +272,16 @@ void cluster_link::apply(std::shared_ptr<const cluster_snapshot> s, const coordi
         TLOG_ERROR("applying metadata version {} failed: {}", s->version, e.what());
         _applied.reset();  // the next change is compared with nothing: everything is applied again
     }
+    // Unfenced in a snapshot of a partial replay is not enough: that may be this broker's
+    // record from before a restart (same incarnation), with topics created since still missing.
     auto self = s->brokers.find(_cfg.node_id);
-    bool ready = self != s->brokers.end() && !self->second.fenced;
+    bool ready = self != s->brokers.end() && !self->second.fenced && _client && _client->caught_up();
     if (ready != _ready.load()) {
         TLOG_INFO("broker {} {}", _cfg.node_id, ready ? "is ready: registered and unfenced" : "is not ready (fenced)");
     }
     if (ready && !_strays_removed) {
-        // Unfenced means caught up with the metadata up to this broker's registration, so
-        // the snapshot knows every topic that existed while it was away.
+        // Caught up with the coordinator's log (and unfenced), so the snapshot knows every
+        // topic that existed while this broker was away.
         _partitions.remove_strays(*s);
         _strays_removed = true;
     }

@@ -211,7 +211,11 @@ void coordinator_client::apply_fetch(protocol::coordinator_fetch_metadata_respon
             changed = true;
         }
     }
-    if (changed) {
+    // committed_offset is the coordinator's end: caught up once the image reaches it. The first
+    // time is published even without a change, for those waiting on caught_up().
+    bool first_catch_up = !_caught_up && _image.next_offset().value() >= resp.committed_offset;
+    _caught_up = _caught_up || first_catch_up;
+    if (changed || first_catch_up) {
         publish();
     }
 }

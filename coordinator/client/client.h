@@ -88,6 +88,10 @@ public:
     std::shared_ptr<const cluster_snapshot> snapshot() const { return _snapshot; }
     bool registered() const noexcept { return _broker_epoch >= 0; }
     bool fenced() const noexcept { return _fenced; }
+    // This process's image has reached the coordinator's committed end at least once. Until
+    // then a snapshot may be a partial replay (published per fetched chunk): it can show this
+    // broker unfenced from before a restart, and lack topics created since.
+    bool caught_up() const noexcept { return _caught_up; }
     int64_t broker_epoch() const noexcept { return _broker_epoch; }
     const protocol::uuid& incarnation() const noexcept { return _cfg.incarnation; }
     // The last registration error (DUPLICATE_BROKER_REGISTRATION, ...), none once registered.
@@ -148,6 +152,7 @@ private:
     std::list<asio::steady_timer*> _sleepers;
     int64_t _broker_epoch = -1;
     bool _fenced = true;
+    bool _caught_up = false;
     protocol::error_code _registration_error = protocol::error_code::none;
     bool _stopped = false;
     bool _control_busy = false;

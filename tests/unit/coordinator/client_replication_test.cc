@@ -165,3 +165,41 @@ TEST(client_replication, an_unregistered_client_may_shut_down_at_once) {
 
 } // namespace
 } // namespace trib::coordinator
+
+namespace trib::coordinator {
+namespace {
+
+// A broker starting later replays the metadata log in chunks and publishes each: caught_up()
+// (what the broker waits on before it calls itself ready and removes stray replicas) only
+// holds once the image has reached the coordinator's end, so every snapshot seen with it
+// knows the topics created before the start.
+TEST(client_replication, caught_up_only_once_the_image_reaches_the_coordinators_end) {
+    fakes::temp_dir dir("trib-coordinator-caught-up");
+    cluster c(dir.path());
+    asio::io_context ctx;
+    auto b1 = c.client(ctx, 1);
+    auto b2 = c.client(ctx, 2);
+    ASSERT_NO_FATAL_FAILURE(start_with_topic(ctx, b1, b2));
+    for (int i = 0; i < 20; ++i) {
+        ASSERT_NO_FATAL_FAILURE(create(ctx, *b1, "more-" + std::to_string(i), {1, 2}));
+    }
+    auto late = c.client(ctx, 3);
+    int published = 0;
+    int caught_up_without_the_topics = 0;
+    late->on_change([&](std::shared_ptr<const cluster_snapshot> s, const metadata_delta&) {
+        ++published;
+        if (late->caught_up() && (!s->topic("t") || !s->topic("more-19"))) {
+            ++caught_up_without_the_topics;
+        }
+    });
+    EXPECT_FALSE(late->caught_up());
+    late->start();
+    ASSERT_TRUE(run_until(ctx, [&] { return late->caught_up(); }));
+    EXPECT_GT(published, 0);
+    EXPECT_EQ(caught_up_without_the_topics, 0);
+    EXPECT_NE(late->snapshot()->topic("more-19"), nullptr);
+    c.stop(ctx, {b1, b2, late});
+}
+
+} // namespace
+} // namespace trib::coordinator
