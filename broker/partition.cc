@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 namespace trib::broker {
 
@@ -226,6 +227,16 @@ result<void> partition::append_from_leader(std::span<uint8_t> batches, offset le
             return storage::errc::invalid_batch;
         }
         auto h = decode_batch_header(batches.data());
+        std::optional<offset> start_after;
+        if (offset(h.base_offset) < _log->next_offset() && offset(h.last_offset()) >= _log->next_offset() &&
+            _log->size_bytes() == 0) {
+            // Started again at the leader's log start (truncate_fully_and_start_at), which lies
+            // inside this batch: hold the batch whole, as the leader does, with the same start.
+            start_after = _log->next_offset();
+            if (auto r = _producers.truncate_fully_and_start_at(*_log, offset(h.base_offset)); !r) {
+                return r;
+            }
+        }
         if (offset(h.base_offset) != _log->next_offset()) {
             TLOG_WARN("{}-{}: the leader sent offset {} where this log ends at {}", _tp.topic, _tp.partition,
                       h.base_offset, _log->next_offset().value());
@@ -234,6 +245,11 @@ result<void> partition::append_from_leader(std::span<uint8_t> batches, offset le
         auto r = _log->append(batches);  // each batch keeps the leader's epoch
         if (!r) {
             return r.error();
+        }
+        if (start_after) {
+            if (auto a = _log->advance_log_start_offset(*start_after); !a) {
+                return a;
+            }
         }
         // The log checked every batch's framing before appending.
         for (size_t pos = 0; pos + batch_header::size <= batches.size();) {
@@ -262,6 +278,12 @@ result<void> partition::truncate_to(offset end) {
     }
     _high_watermark = std::min(_high_watermark, _log->next_offset());
     return success();
+}
+
+result<void> partition::truncate_fully_and_start_at(offset start) {
+    auto r = _producers.truncate_fully_and_start_at(*_log, start);
+    _high_watermark = _log->next_offset();  // nothing below the new start is readable
+    return r;
 }
 
 void partition::rebuild_producer_state() {

@@ -121,6 +121,9 @@ public:
     // Follower: cuts a divergent tail (OffsetForLeaderEpoch said where the leader's history
     // parts from this log), and forgets producer state built from it.
     result<void> truncate_to(offset end);
+    // Follower whose log lies wholly below the leader's log start offset: drops it all and
+    // starts again at `start` (Kafka's truncateFullyAndStartAt).
+    result<void> truncate_fully_and_start_at(offset start);
 
     // Fetches wait here for data past their offset; acks=all produces for the high watermark.
     watch_list& fetch_watches() noexcept { return _fetch_watches; }

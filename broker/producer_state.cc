@@ -350,6 +350,18 @@ void producer_state::snapshot_on_roll(storage::log& log) {
     });
 }
 
+result<void> producer_state::truncate_fully_and_start_at(storage::log& log, offset to) {
+    auto snaps = list_snapshots(log.dir());
+    if (!snaps) {
+        return snaps.error();
+    }
+    if (auto r = drop_snapshots(log.dir(), *snaps, true); !r) {
+        return r;
+    }
+    clear();
+    return log.truncate_fully_and_start_at(to);
+}
+
 result<void> producer_state::truncate(storage::log& log, offset to) {
     if (to >= log.next_offset()) {
         return success();

@@ -104,6 +104,9 @@ public:
     // in step: snapshots above the cut (all of them when the log restarts empty) are deleted
     // first, so no crash can leave one describing removed batches; then the state is reloaded.
     result<void> truncate(storage::log& log, offset to);
+    // storage::log::truncate_fully_and_start_at with every snapshot dropped and this state
+    // emptied: nothing of the old history stays.
+    result<void> truncate_fully_and_start_at(storage::log& log, offset to);
     // After retention or DeleteRecords moved the log start: deletes snapshots below it, and
     // writes one at the log end when that removed the last one, so the producers of deleted
     // segments are still known after a restart (as they are in memory).

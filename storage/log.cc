@@ -793,18 +793,26 @@ result<void> log::advance_log_start_offset(offset o) {
 }
 
 result<void> log::truncate(offset to) {
+    return truncate_impl(to, false);
+}
+
+result<void> log::truncate_fully_and_start_at(offset to) {
+    return truncate_impl(to, true);
+}
+
+result<void> log::truncate_impl(offset to, bool fully) {
     _tail.clear();
     if (_closed) {
         return errc::closed;
     }
-    if (to >= _next) {
+    if (!fully && to >= _next) {
         // No data goes, but an epoch that began at the log end and wrote nothing (a leader
         // that appended nothing) does: a follower truncating to where the leader's history
         // parts from its own must not keep claiming that epoch.
         return save_epochs(_epochs.truncate_from_end(to));
     }
     const int64_t now = _clock.now_ms().value();
-    if (to < _log_start || to <= _segments.begin()->first) {
+    if (fully || to < _log_start || to <= _segments.begin()->first) {
         // Nothing stays: restart the log at `to`.
         _progress->lower(to.value());
         for (auto& [b, s] : _segments) {
@@ -862,8 +870,8 @@ result<void> log::truncate(offset to) {
     if (_checkpoint_rp > _next) {
         _checkpoint_rp = _next;
     }
-    _mark = std::min(_mark, _next);
-    _recent = std::min(_recent, _next);
+    _mark = fully ? _next : std::min(_mark, _next);
+    _recent = fully ? _next : std::min(_recent, _next);
     // After the cut is durable: a crash before this write leaves entries at or past the new
     // end, which open() drops.
     if (auto r = _epochs.write(_dir); !r) {

@@ -167,6 +167,10 @@ public:
     // the whole batch goes, so next_offset() may end up below `to`. `to` below the log start offset (or the
     // first segment) empties the log and restarts it at `to`. Durable on return.
     result<void> truncate(offset to);
+    // Empties the log and restarts it at `to`, which may lie beyond next_offset(): a follower
+    // whose whole log is below the leader's log start offset (retention or DeleteRecords ran
+    // while it was away) starts again where the leader's log starts. Durable on return.
+    result<void> truncate_fully_and_start_at(offset to);
     // DeleteRecords: o <= next_offset; deletes whole segments below it. Durable on return.
     result<void> advance_log_start_offset(offset o);
     // By time and size; never deletes the active segment; returns segments deleted.
@@ -230,6 +234,7 @@ private:
     result<void> load_epochs();
     result<void> save_epochs(bool changed);
     result<void> flush_impl(bool clean);
+    result<void> truncate_impl(offset to, bool fully);
     result<void> maybe_flush(int64_t now);
     int fsync_fd(int fd);
     // Files whose fsync makes offsets [from, to) durable (data, and indexes of non-active segments).

@@ -57,7 +57,10 @@ partition_read read_partition(partition& p, const read_job& job, size_t max_byte
     offset end = who.is_follower() ? p.log_end() : hw;  // what this fetcher may read up to
     out.high_watermark = hw.value();
     out.log_start_offset = log.log_start_offset().value();
-    if (at < log.log_start_offset() || at > end) {
+    // Out of range is past the log end, for consumers too: between the high watermark and the
+    // log end (a new leader's high watermark still catching up) a consumer gets nothing yet,
+    // not an error that would make it reset its position (as Kafka answers).
+    if (at < log.log_start_offset() || at > p.log_end()) {
         out.err = error_code::offset_out_of_range;
         return out;
     }
@@ -157,6 +160,15 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
             auto& rp = *job.out;
             error_code err = job.error != error_code::none ? job.error : r.err;
             rp.error_code = code(err);
+            if (err == error_code::offset_out_of_range && req.replica_id >= 0) {
+                // A follower (one of this cluster's brokers) is told where the log starts and
+                // what is committed, so it can start again without asking ListOffsets first;
+                // Kafka sends -1 here and its followers ask.
+                rp.high_watermark = r.high_watermark;
+                rp.log_start_offset = r.log_start_offset;
+                any_error = true;
+                continue;
+            }
             if (err != error_code::none) {
                 // as Kafka: no offsets beside an error
                 rp.high_watermark = -1;

@@ -227,7 +227,31 @@ asio::awaitable<void> replica_fetcher::apply(protocol::fetch_response& resp) {
         }
         auto& d = *j->data;
         auto err = error_code(d.error_code);
-        if (err != error_code::none) {
+        if (err == error_code::offset_out_of_range) {
+            // The leader answers with its log start offset and high watermark beside the error.
+            offset at = p->log_end();
+            offset leader_start(d.log_start_offset);
+            if (leader_start >= offset(0) && at < leader_start) {
+                // Retention or DeleteRecords removed on the leader all that this log lacks.
+                TLOG_INFO("{}-{}: log end {} is below broker {}'s log start {}: starting again there", j->tp.topic,
+                          j->tp.partition, at.value(), source.value(), leader_start.value());
+                if (auto r = p->truncate_fully_and_start_at(leader_start); !r) {
+                    TLOG_ERROR("{}-{}: truncation failed: {}", j->tp.topic, j->tp.partition, r.error().message());
+                    j->delay = true;
+                }
+            } else if (d.high_watermark >= 0 && at > offset(d.high_watermark)) {
+                // Ahead of the leader (its log is shorter than this one): keep what it has
+                // committed and fetch the rest again.
+                TLOG_INFO("{}-{}: log end {} is past broker {}'s log: truncating to its high watermark {}",
+                          j->tp.topic, j->tp.partition, at.value(), source.value(), d.high_watermark);
+                if (auto r = p->truncate_to(offset(d.high_watermark)); !r) {
+                    TLOG_ERROR("{}-{}: truncation failed: {}", j->tp.topic, j->tp.partition, r.error().message());
+                    j->delay = true;
+                }
+            } else {
+                j->delay = true;
+            }
+        } else if (err != error_code::none) {
             if (err != error_code::not_leader_or_follower && err != error_code::fenced_leader_epoch &&
                 err != error_code::unknown_leader_epoch) {
                 TLOG_WARN("{}-{}: fetching from broker {}: {}", j->tp.topic, j->tp.partition, source.value(),

@@ -1,12 +1,17 @@
 """Followers copy their leaders' logs: a coordinator and three brokers, topics with three
 replicas, records produced through the leaders; every replica ends up holding the same
-batches at the same offsets, and a follower that was down catches up when it comes back."""
+batches at the same offsets, a follower that was down catches up when it comes back, and one
+whose whole log was deleted on the leader meanwhile starts again at the leader's log start."""
+import socket
 import struct
 from pathlib import Path
 
 from confluent_kafka import Producer
 
 from cluster_test import bootstrap, create, describe, wait_until
+from harness import read_response, send_request
+
+API_DELETE_RECORDS = 21
 
 
 def batches(broker, topic, partition):
@@ -71,3 +76,49 @@ def test_a_follower_that_was_down_catches_up(cluster):
     away.start()
     wait_until(lambda: same_everywhere(brokers, "catch-up", 2, 1000), timeout=60,
                what=f"broker {away.node_id} to copy what it missed")
+
+
+def delete_records(broker, topic, partition, before):
+    """DeleteRecords v0 sent to `broker` (the partition's leader): (error code, low watermark)."""
+    name = topic.encode()
+    body = struct.pack(">ih", 1, len(name)) + name + struct.pack(">iiqi", 1, partition, before, 30000)
+    with socket.create_connection(("127.0.0.1", broker.port), timeout=30) as s:
+        send_request(s, API_DELETE_RECORDS, 0, 7, body)
+        _, resp = read_response(s)
+    # throttle, [topic: name, [partition, low watermark, error]]
+    (name_len,) = struct.unpack_from(">h", resp, 8)
+    partition_at = 10 + name_len + 4
+    _, low, err = struct.unpack_from(">iqh", resp, partition_at)
+    return err, low
+
+
+def log_start(broker, topic, partition):
+    """The first offset of the replica's log on disk (the base of its first batch), or None."""
+    bs = batches(broker, topic, partition)
+    return bs[0][0] if bs else None
+
+
+def test_a_follower_behind_the_leaders_log_start_starts_again_there(cluster):
+    """A follower stops; the leader takes more records and DeleteRecords removes everything the
+    follower has and more. Back, the follower's fetch is out of range: it drops its log, starts
+    at the leader's log start and copies from there (Kafka's truncate-fully-and-start-at)."""
+    _, brokers = cluster
+    create(brokers, "start-over", 1, 3)
+    produce(brokers, "start-over", 300)
+    wait_until(lambda: same_everywhere(brokers, "start-over", 1, 300), timeout=30, what="first copies")
+    leaders, _ = describe(brokers, "start-over")
+    leader = next(b for b in brokers if b.node_id == leaders[0])
+    away = next(b for b in brokers if b is not leader)
+    away.stop()
+    rest = [b for b in brokers if b is not away]
+    produce(rest, "start-over", 300, start=300)
+    err, low = delete_records(leader, "start-over", 0, 450)
+    assert (err, low) == (0, 450)
+    away.start()
+    # The leader keeps its segment (DeleteRecords moves the log start inside it); the returning
+    # follower holds only the batches holding offsets from 450 on, whole, as the leader has them.
+    wanted = lambda: [b for b in batches(leader, "start-over", 0) if b[0] + b[1] >= 450]  # noqa: E731
+    wait_until(lambda: batches(away, "start-over", 0) == wanted(), timeout=60,
+               what=f"broker {away.node_id} to copy the batches from 450 on")
+    assert log_start(away, "start-over", 0) <= 450 < log_start(away, "start-over", 0) + records(wanted())
+    assert "starting again there" in away.log_path.read_text(errors="replace")

@@ -464,6 +464,24 @@ TEST_P(log_test, open_reports_what_it_had_to_scan) {
     EXPECT_EQ((*cp)->recovery_point, offset(102));
 }
 
+TEST_P(log_test, truncate_fully_and_start_at_a_later_offset) {
+    log_config cfg{.segment_bytes = 2000, .index_interval_bytes = 150};
+    auto l = open_log(cfg);
+    for (int i = 0; i < 30; ++i) {
+        append_ok(*l, {.records = 2, .payload = 60});
+    }
+    ASSERT_TRUE(l->truncate_fully_and_start_at(offset(500)));
+    EXPECT_EQ(l->log_start_offset(), offset(500));
+    EXPECT_EQ(l->next_offset(), offset(500));
+    EXPECT_EQ(l->size_bytes(), 0u);
+    EXPECT_EQ(l->segment_bases(), std::vector<offset>{offset(500)});
+    EXPECT_EQ(append_ok(*l, {}).base, offset(500));
+    l.reset();  // unclean: what open() finds must be the restarted log
+    l = open_log(cfg);
+    EXPECT_EQ(l->log_start_offset(), offset(500));
+    EXPECT_EQ(l->next_offset(), offset(501));
+}
+
 TEST_P(log_test, flush_policy_by_messages_and_time) {
     auto l = open_log({.flush_messages = 10});
     const auto rp0 = l->checkpointed_recovery_point();
