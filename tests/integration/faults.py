@@ -127,7 +127,12 @@ class VerifiableProducer:
         self.proc = subprocess.Popen(
             [str(KAFKA_LAUNCHER), "kafka-verifiable-producer", "--bootstrap-server", bootstrap,
              "--topic", topic, "--acks", "-1", "--max-messages", str(messages),
-             "--throughput", str(throughput), "--command-config", str(cfg)],
+             "--throughput", str(throughput), "--command-config", str(cfg),
+             # Keyed records go to every partition by hash. Without keys the Java producer's
+             # sticky, adaptive partitioner fills one partition for ~16 KB of these tiny records
+             # and then picks another, avoiding a partition whose leader is slow or dead: a
+             # test waiting for acks on the killed leader's partition could wait in vain.
+             "--repeating-keys", "64"],
             stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL, text=True,
             env={k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")})
         self.events = {}
