@@ -13,10 +13,8 @@
                                    fetches (the broker's session metrics count them)
   test_followers_use_sessions      three brokers, replication factor 3: followers copy the
                                    leaders through incremental sessions"""
-import re
 import socket
 import struct
-import urllib.request
 
 from confluent_kafka import Producer
 from kafka.protocol.fetch import FetchResponse
@@ -24,6 +22,7 @@ from kafka.protocol.fetch import FetchResponse
 from apache_kafka import kafka_tool
 from cluster_test import create, wait_until
 from harness import admin_create_topic, read_response, send_request
+from replication_metrics_test import scrape
 from replication_test import produce, same_everywhere
 
 API_FETCH = 1
@@ -35,20 +34,6 @@ INCREMENTAL = 'tributary_fetch_session_requests_total{kind="incremental"}'
 FULL = 'tributary_fetch_session_requests_total{kind="full"}'
 
 WITH_METRICS = {"tributary.http.listener": "127.0.0.1:0"}
-
-
-def scrape(broker):
-    """{'name{labels}': value} of the broker's /metrics (its log names the port)."""
-    ports = re.findall(r"metrics and health on [^\s]+:(\d+) ", broker.log_text())
-    assert ports, "the broker does not serve /metrics"
-    with urllib.request.urlopen(f"http://127.0.0.1:{ports[-1]}/metrics", timeout=10) as r:
-        text = r.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            series, value = line.rsplit(" ", 1)
-            out[series] = float(value)
-    return out
 
 
 def string(s):

@@ -175,69 +175,65 @@ TEST_F(fetch_session_test, epochs_wrap_to_one) {
     EXPECT_EQ(fetch_session_ids::next_epoch(-1), -1);
 }
 
-TEST_F(fetch_session_test, a_full_cache_refuses_a_session_while_every_one_is_young_and_as_valuable) {
+// A session of `n` partitions of `topic` opened in `c` at `now`: its id, 0 when refused.
+int32_t open_n(fetch_session_cache& c, int64_t now, bool privileged, const std::string& topic, int n) {
+    std::vector<session_fetch> parts;
+    std::vector<session_read> reads;
+    for (int i = 0; i < n; ++i) {
+        parts.push_back(part(topic, i));
+        reads.push_back(read(0));
+    }
+    return open_session(c, now, privileged, false, parts, reads);
+}
+
+TEST(fetch_session_eviction, a_full_cache_refuses_a_session_while_every_one_is_young_and_as_valuable) {
     fetch_session_cache small(2, evict_ms, 0, INT32_MAX, nullptr, 1);
-    auto one = std::vector{part("a", 0)};
-    auto r = std::vector{read(0)};
-    EXPECT_NE(open_session(small, 0, false, false, one, r), 0);
-    EXPECT_NE(open_session(small, 0, false, false, one, r), 0);
-    EXPECT_EQ(open_session(small, 1, false, false, one, r), 0);
+    EXPECT_NE(open_n(small, 0, false, "a", 1), 0);
+    EXPECT_NE(open_n(small, 0, false, "a", 1), 0);
+    EXPECT_EQ(open_n(small, 1, false, "a", 1), 0);
     EXPECT_EQ(small.size(), 2u);
     EXPECT_EQ(small.evictions(), 0u);
 }
 
-TEST_F(fetch_session_test, a_session_idle_past_the_eviction_time_makes_room) {
+TEST(fetch_session_eviction, a_session_idle_past_the_eviction_time_makes_room) {
     fetch_session_cache small(2, evict_ms, 0, INT32_MAX, nullptr, 1);
-    auto one = std::vector{part("a", 0)};
-    auto r = std::vector{read(0)};
-    int32_t old = open_session(small, 0, true, false, one, r);  // a follower's, even
-    int32_t used = open_session(small, 0, false, false, one, r);
+    int32_t old = open_n(small, 0, true, "a", 1);  // a follower's, even
+    int32_t used = open_n(small, 0, false, "a", 1);
     small.touch(*small.find(used), 100000);
-    int32_t fresh = open_session(small, 130000, false, false, one, r);
-    EXPECT_NE(fresh, 0);
+    EXPECT_NE(open_n(small, 130000, false, "a", 1), 0);
     EXPECT_EQ(small.find(old), nullptr);  // the least recently used went
     EXPECT_NE(small.find(used), nullptr);
     EXPECT_EQ(small.evictions(), 1u);
 }
 
-TEST_F(fetch_session_test, a_follower_evicts_a_young_consumer_session) {
+TEST(fetch_session_eviction, a_follower_evicts_a_young_consumer_session) {
     fetch_session_cache small(1, evict_ms, 0, INT32_MAX, nullptr, 1);
-    auto two = std::vector{part("a", 0), part("a", 1)};
-    auto r = std::vector{read(0), read(0)};
-    int32_t consumer = open_session(small, 0, false, false, two, r);
+    int32_t consumer = open_n(small, 0, false, "a", 2);
     // Another consumer may not take a young session's slot, even with more partitions...
-    auto three = std::vector{part("b", 0), part("b", 1), part("b", 2)};
-    auto r3 = std::vector{read(0), read(0), read(0)};
-    EXPECT_EQ(open_session(small, 10, false, false, three, r3), 0);
+    EXPECT_EQ(open_n(small, 10, false, "b", 3), 0);
     // ...a follower may, even with fewer.
-    auto one = std::vector{part("c", 0)};
-    int32_t follower = open_session(small, 10, true, false, one, std::vector{read(0)});
+    int32_t follower = open_n(small, 10, true, "c", 1);
     EXPECT_NE(follower, 0);
     EXPECT_EQ(small.find(consumer), nullptr);
     // And no one takes a young follower's session.
-    EXPECT_EQ(open_session(small, 20, true, false, three, r3), 0);
+    EXPECT_EQ(open_n(small, 20, true, "b", 3), 0);
     EXPECT_NE(small.find(follower), nullptr);
     EXPECT_EQ(small.evictions(), 1u);
 }
 
-TEST_F(fetch_session_test, an_old_session_goes_for_a_more_valuable_one) {
+TEST(fetch_session_eviction, an_old_session_goes_for_a_more_valuable_one) {
     fetch_session_cache small(1, evict_ms, 0, INT32_MAX, nullptr, 1);
-    auto two = std::vector{part("a", 0), part("a", 1)};
-    auto r = std::vector{read(0), read(0)};
-    int32_t first = open_session(small, 0, false, false, two, r);
+    int32_t first = open_n(small, 0, false, "a", 2);
     // Used recently, but created long ago: evictable by anyone, by value.
     small.touch(*small.find(first), 200000);
-    auto one = std::vector{part("b", 0)};
-    EXPECT_EQ(open_session(small, 200001, false, false, one, std::vector{read(0)}), 0);  // worth less
-    auto three = std::vector{part("b", 0), part("b", 1), part("b", 2)};
-    int32_t bigger = open_session(small, 200002, false, false, three, std::vector{read(0), read(0), read(0)});
-    EXPECT_NE(bigger, 0);
+    EXPECT_EQ(open_n(small, 200001, false, "b", 1), 0);  // worth less
+    EXPECT_NE(open_n(small, 200002, false, "b", 3), 0);
     EXPECT_EQ(small.find(first), nullptr);
 }
 
-TEST_F(fetch_session_test, no_slots_no_sessions) {
+TEST(fetch_session_eviction, no_slots_no_sessions) {
     fetch_session_cache none(0, evict_ms, 0, INT32_MAX, nullptr, 1);
-    EXPECT_EQ(open_session(none, 0, true, false, std::vector{part("a", 0)}, std::vector{read(0)}), 0);
+    EXPECT_EQ(open_n(none, 0, true, "a", 1), 0);
 }
 
 TEST_F(fetch_session_test, a_session_evicted_during_a_fetch_answers_every_partition) {
