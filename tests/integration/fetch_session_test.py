@@ -3,7 +3,9 @@
   test_full_then_incremental       raw Fetch v7 requests: a full fetch opens a session, an
                                    incremental one answers only what changed, forgotten
                                    partitions leave, epochs are checked (71), a session left
-                                   empty or closed with epoch -1 is gone (70)
+                                   empty or closed with epoch -1 is gone (70), errors are
+                                   always answered
+  test_same_answers_as_apache_kafka  the same requests to Apache Kafka: the same answers
   test_incremental_without_session session id 0 with epoch > 0: FETCH_SESSION_ID_NOT_FOUND
   test_session_from_other_connections  a session found from fresh connections, whichever
                                    core they land on (the id names the session's core)
@@ -19,7 +21,7 @@ import struct
 from confluent_kafka import Producer
 from kafka.protocol.fetch import FetchResponse
 
-from apache_kafka import kafka_tool
+from apache_kafka import ApacheKafka, kafka_tool
 from cluster_test import create, wait_until
 from harness import admin_create_topic, read_response, send_request
 from replication_metrics_test import scrape
@@ -27,7 +29,7 @@ from replication_test import produce, same_everywhere
 
 API_FETCH = 1
 VERSION = 7
-NONE, FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH = 0, 70, 71
+NONE, UNKNOWN_TOPIC_OR_PARTITION, FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH = 0, 3, 70, 71
 SESSIONS = "kafka_server_fetchsessioncache_numincrementalfetchsessions"
 PARTITIONS_CACHED = "kafka_server_fetchsessioncache_numincrementalfetchpartitionscached"
 INCREMENTAL = 'tributary_fetch_session_requests_total{kind="incremental"}'
@@ -90,67 +92,108 @@ def produce_to(broker, partition, n, topic="s"):
     assert p.flush(30) == 0
 
 
-def test_full_then_incremental(make_broker):
-    broker = make_broker(overrides=WITH_METRICS)
-    admin_create_topic(broker.bootstrap, "s", 2)
-    produce_to(broker, 0, 3)
-    c = Client(broker)
+class Names:
+    """Session ids by order of appearance ('A', 'B', ...; '-' for 0): two servers' answers
+    compare though each picks its own ids. ids[name] gives the real one back."""
+
+    def __init__(self):
+        self.ids = {"-": 0}
+
+    def name(self, sid):
+        for n, i in self.ids.items():
+            if i == sid:
+                return n
+        n = chr(ord("A") + len(self.ids) - 1)
+        self.ids[n] = sid
+        return n
+
+
+def session_story(server):
+    """Raw Fetch v7 requests through the life of sessions, on `server` (a Broker or
+    ApacheKafka with topic "s" of 2 partitions, 3 records in partition 0, nothing else):
+    [(step, (error, session, {partition: (error, high watermark, whether records came)}))]."""
+    names = Names()
+    c = Client(server)
+    story = []
+
+    def step(what, sid_name, epoch, partitions=(), forgotten=(), **kw):
+        err, sid, parts = c.fetch(names.ids[sid_name], epoch, partitions, forgotten, **kw)
+        story.append((what, (err, names.name(sid), {p: (e, hw, n > 0) for p, (e, hw, n) in parts.items()})))
+
     try:
-        # Full fetch (epoch 0): a new session, every partition answered.
-        err, sid, parts = c.fetch(0, 0, [(0, 0), (1, 0)])
-        assert err == NONE and sid != 0
-        assert set(parts) == {0, 1}
-        assert parts[0][0] == NONE and parts[0][1] == 3 and parts[0][2] > 0
-        assert parts[1][:2] == (NONE, 0)
-        m = scrape(broker)
-        assert m[SESSIONS] == 1 and m[PARTITIONS_CACHED] == 2
-
-        # Incremental (epoch 1): partition 0 read to its end, nothing new anywhere: no partition.
-        err, sid1, parts = c.fetch(sid, 1, [(0, 3)])
-        assert (err, sid1, parts) == (NONE, sid, {})
-
-        # New records on partition 1 only: partition 1 alone, though the request names none.
-        produce_to(broker, 1, 2)
-        err, _, parts = c.fetch(sid, 2, [], max_wait=5000, min_bytes=1)
-        assert err == NONE and set(parts) == {1}
-        assert parts[1][1] == 2 and parts[1][2] > 0
-
-        # The same epoch again (a retried request): INVALID_FETCH_SESSION_EPOCH, no session id,
-        # no partitions; the session stays at its epoch.
-        assert c.fetch(sid, 2) == (INVALID_FETCH_SESSION_EPOCH, 0, {})
-        assert c.fetch(sid, 9) == (INVALID_FETCH_SESSION_EPOCH, 0, {})
-        err, _, parts = c.fetch(sid, 3, [(1, 2)])
-        assert (err, parts) == (NONE, {})
-
-        # Forget partition 0: records for it no longer come.
-        produce_to(broker, 0, 1)
-        err, _, parts = c.fetch(sid, 4, forgotten=[0])
-        assert (err, parts) == (NONE, {})
-        assert scrape(broker)[PARTITIONS_CACHED] == 1
-
-        # Forget the last one: the session is closed (answered as sessionless, id 0) ...
-        err, sid5, parts = c.fetch(sid, 5, forgotten=[1])
-        assert (err, sid5) == (NONE, 0)
-        assert scrape(broker)[SESSIONS] == 0
-        # ... and no longer found.
-        assert c.fetch(sid, 6) == (FETCH_SESSION_ID_NOT_FOUND, 0, {})
-
-        # A new session, closed by epoch -1 (FINAL_EPOCH): a sessionless full answer.
-        err, sid, _ = c.fetch(0, 0, [(0, 0)])
-        assert err == NONE and sid != 0
-        err, sid_final, parts = c.fetch(sid, -1, [(0, 0)])
-        assert (err, sid_final) == (NONE, 0) and set(parts) == {0}
-        assert c.fetch(sid, 1) == (FETCH_SESSION_ID_NOT_FOUND, 0, {})
-
-        # A full fetch naming a live session closes it and opens another.
-        err, first, _ = c.fetch(0, 0, [(0, 0)])
-        err, second, _ = c.fetch(first, 0, [(0, 0)])
-        assert err == NONE and second not in (0, first)
-        assert c.fetch(first, 1) == (FETCH_SESSION_ID_NOT_FOUND, 0, {})
-        assert c.fetch(second, 1)[0] == NONE
-        assert scrape(broker)[SESSIONS] == 1
+        step("full fetch opens a session", "-", 0, [(0, 0), (1, 0)])
+        step("nothing new: no partition", "A", 1, [(0, 3)])
+        produce_to(server, 1, 2)
+        step("records on 1: 1 alone", "A", 2, max_wait=5000, min_bytes=1)
+        step("the same epoch again", "A", 2)
+        step("an epoch ahead", "A", 9)
+        step("at its epoch still", "A", 3, [(1, 2)])
+        produce_to(server, 0, 1)
+        step("forget 0: its records don't come", "A", 4, forgotten=[0])
+        step("forget the last: closed", "A", 5, forgotten=[1])
+        step("closed: not found", "A", 6)
+        step("another session", "-", 0, [(0, 0)])
+        step("epoch -1 closes it, answers in full", "B", -1, [(0, 0)])
+        step("closed by epoch -1: not found", "B", 1)
+        step("a third session", "-", 0, [(0, 4)])
+        step("a full fetch naming it replaces it", "C", 0, [(0, 4)])
+        step("replaced: not found", "C", 1)
+        step("the new one lives", "D", 1)
+        step("no session id, epoch 1", "-", 1, [(0, 0)])
+        step("a session of an unknown topic", "-", 0, [(0, 0)], topic="nope")
+        step("its error again, unasked", "E", 1, topic="nope")
     finally:
         c.close()
+    return story
+
+
+EXPECTED_STORY = [
+    ("full fetch opens a session", (NONE, "A", {0: (NONE, 3, True), 1: (NONE, 0, False)})),
+    ("nothing new: no partition", (NONE, "A", {})),
+    ("records on 1: 1 alone", (NONE, "A", {1: (NONE, 2, True)})),
+    ("the same epoch again", (INVALID_FETCH_SESSION_EPOCH, "-", {})),
+    ("an epoch ahead", (INVALID_FETCH_SESSION_EPOCH, "-", {})),
+    ("at its epoch still", (NONE, "A", {})),
+    ("forget 0: its records don't come", (NONE, "A", {})),
+    ("forget the last: closed", (NONE, "-", {})),
+    ("closed: not found", (FETCH_SESSION_ID_NOT_FOUND, "-", {})),
+    ("another session", (NONE, "B", {0: (NONE, 4, True)})),
+    ("epoch -1 closes it, answers in full", (NONE, "-", {0: (NONE, 4, True)})),
+    ("closed by epoch -1: not found", (FETCH_SESSION_ID_NOT_FOUND, "-", {})),
+    ("a third session", (NONE, "C", {0: (NONE, 4, False)})),
+    ("a full fetch naming it replaces it", (NONE, "D", {0: (NONE, 4, False)})),
+    ("replaced: not found", (FETCH_SESSION_ID_NOT_FOUND, "-", {})),
+    ("the new one lives", (NONE, "D", {})),
+    ("no session id, epoch 1", (FETCH_SESSION_ID_NOT_FOUND, "-", {})),
+    ("a session of an unknown topic", (NONE, "E", {0: (UNKNOWN_TOPIC_OR_PARTITION, -1, False)})),
+    ("its error again, unasked", (NONE, "E", {0: (UNKNOWN_TOPIC_OR_PARTITION, -1, False)})),
+]
+
+
+def prepare(server):
+    admin_create_topic(server.bootstrap, "s", 2)
+    produce_to(server, 0, 3)
+
+
+def test_full_then_incremental(make_broker):
+    broker = make_broker(overrides=WITH_METRICS)
+    prepare(broker)
+    assert session_story(broker) == EXPECTED_STORY
+    # Sessions D (partition 0) and E (one of topic "nope") are left.
+    m = scrape(broker)
+    assert m[SESSIONS] == 2 and m[PARTITIONS_CACHED] == 2
+
+
+def test_same_answers_as_apache_kafka(tmp_path):
+    """The story above, told to Apache Kafka 4.4: the same answers."""
+    kafka = ApacheKafka(tmp_path / "apache-kafka")
+    try:
+        kafka.start()
+        prepare(kafka)
+        assert session_story(kafka) == EXPECTED_STORY
+    finally:
+        rc = kafka.stop()
+        print(f"\n===== Apache Kafka server.log (exit {rc}) =====\n{kafka.server_log_tail(8000)}")
 
 
 def test_incremental_without_session(broker):
@@ -213,14 +256,17 @@ def test_java_consumer_uses_sessions(make_broker):
     produce_to(broker, 0, 20, topic="java")
     before = scrape(broker)
     # No --max-messages: the consumer reads on until nothing has come for --timeout-ms,
-    # fetching again and again meanwhile.
+    # fetching again and again meanwhile (and it ends that way, with a TimeoutException).
+    # The time also covers its start on a busy machine before the first records come.
     p = kafka_tool("kafka-console-consumer", "--bootstrap-server", broker.bootstrap, "--topic", "java",
-                   "--partition", 0, "--from-beginning", "--timeout-ms", 3000, check=False)
+                   "--partition", 0, "--from-beginning", "--timeout-ms", 10000, check=False)
     values = [line for line in p.stdout.splitlines() if line.startswith("v")]
     assert values == ["v%d" % i for i in range(20)], p.stdout + p.stderr
     after = scrape(broker)
     assert after[FULL] > before.get(FULL, 0)
     assert after[INCREMENTAL] > before.get(INCREMENTAL, 0), "the consumer made no incremental fetch"
+    # It closed its session as it stopped (epoch -1).
+    assert after[SESSIONS] == 0
 
 
 def test_followers_use_sessions(cluster):
