@@ -100,6 +100,9 @@ config::schema make_schema() {
     add("replica.fetch.backoff.ms", type::int32, "1000", "Pause after a failed follower fetch.", at_least(0));
     add("replica.socket.timeout.ms", type::int32, "30000", "Deadline of a follower's request to a leader.",
         at_least(1));
+    add("max.incremental.fetch.session.cache.slots", type::int32, "1000",
+        "Incremental fetch sessions (KIP-227) this broker keeps; 0: none, every fetch is a full one.",
+        at_least(0));
     add("controlled.shutdown.enable", type::boolean, "true",
         "On SIGTERM, have the coordinator move this broker's leaderships away before stopping.");
     add("controller.quorum.voters", type::string, std::nullopt, "Coordinators: id@host:port,...");
@@ -255,6 +258,7 @@ broker_config load_broker_config(const config::load_options& opts) {
     r.fetch_min_bytes = v.get_int32("replica.fetch.min.bytes");
     r.fetch_backoff_ms = v.get_int32("replica.fetch.backoff.ms");
     r.socket_timeout_ms = v.get_int32("replica.socket.timeout.ms");
+    c.fetch_session_cache_slots = v.get_int32("max.incremental.fetch.session.cache.slots");
 
     c.limits.max_request_bytes = v.get_int32("socket.request.max.bytes");
     c.limits.idle_timeout = std::chrono::milliseconds(v.get_int64("connections.max.idle.ms"));

@@ -47,6 +47,7 @@ struct broker_config {
     size_t io_threads = 2;
     std::optional<std::string> rack;
     replication_config replication;
+    int32_t fetch_session_cache_slots = 1000;       // max.incremental.fetch.session.cache.slots
     config::values raw;                              // everything, for DescribeConfigs
 };
 

@@ -3,6 +3,7 @@
 #include "broker/broker_config.h"
 #include "broker/cluster_metadata.h"
 #include "broker/cluster_link.h"
+#include "broker/fetch_session.h"
 #include "broker/metrics.h"
 #include "broker/partition_manager.h"
 #include "broker/replication/fetcher_manager.h"
@@ -16,6 +17,8 @@ public:
     explicit broker_services(broker_config cfg)
       : config(std::move(cfg))
       , pool(config.io_threads)
+      , sessions(pool.size(), size_t(config.fetch_session_cache_slots), fetch_session_eviction_ms,
+                 *metrics.registry())
       , metadata(pool)
       , partitions(pool, config.data_dir, node_id(config.node_id), metrics)
       , fetchers(pool, partitions, config)
@@ -26,6 +29,7 @@ public:
     broker_config config;
     io_pool pool;
     broker_metrics metrics;
+    fetch_sessions sessions;  // incremental fetch sessions, one cache per core
     metadata_cache metadata;
     partition_manager partitions;
     fetcher_manager fetchers;

@@ -1,3 +1,4 @@
+#include "broker/fetch_session.h"
 #include "broker/handlers/handlers.h"
 #include "broker/services.h"
 #include "common/log.h"
@@ -28,7 +29,7 @@ struct read_job : partition_job {
     int64_t fetch_offset = 0;
     int32_t last_fetched_epoch = -1;
     int32_t partition_max_bytes = 0;
-    protocol::fetch_response::partition_data* out = nullptr;
+    size_t part = 0;  // index into the fetch's partitions
     partition_read result;
 };
 
@@ -96,49 +97,143 @@ partition_read read_partition(partition& p, const read_job& job, size_t max_byte
     return out;
 }
 
+// The request's partitions in its order, and the partitions it forgets.
+std::vector<session_fetch> requested(const protocol::fetch_request& req) {
+    std::vector<session_fetch> out;
+    for (const auto& ft : req.topics) {
+        for (const auto& fp : ft.partitions) {
+            auto& f = out.emplace_back();
+            f.key.topic = ft.topic;
+            f.key.partition = fp.partition;
+            f.fetch_offset = fp.fetch_offset;
+            f.log_start_offset = fp.log_start_offset;
+            f.max_bytes = fp.partition_max_bytes;
+            f.current_leader_epoch = fp.current_leader_epoch;
+            f.last_fetched_epoch = fp.last_fetched_epoch;
+        }
+    }
+    return out;
+}
+
+std::vector<session_key> forgotten(const protocol::fetch_request& req) {
+    std::vector<session_key> out;
+    for (const auto& t : req.forgotten_topics_data) {
+        for (int32_t p : t.partitions) {
+            out.push_back(session_key{{}, t.topic, p});
+        }
+    }
+    return out;
+}
+
+// Runs f() on `core` (at once when already there) and returns its result here. `f` is taken
+// by reference (g++ 12 and by-value coroutine arguments: broker/README.md).
+template<typename F>
+asio::awaitable<std::invoke_result_t<F&>> on_core(broker_services& svc, size_t core, F& f) {
+    if (svc.pool.current_core() == core) {
+        co_return f();
+    }
+    co_return co_await run_on(svc.pool.executor(core), [&f] { return f(); });
+}
+
+// Which session step a fetch takes (fetch_session.h lists the cases).
+struct session_plan {
+    enum class kind : uint8_t { sessionless, full, incremental } kind = kind::sessionless;
+    protocol::error_code error = error_code::none;
+    size_t core = 0;   // incremental: the session's core
+    int32_t epoch = 0; // incremental: the session's epoch after this fetch
+    std::vector<session_fetch> parts;  // what to read, in response order
+};
+
+asio::awaitable<session_plan> plan_session(broker_services& svc, const protocol::fetch_request& req,
+                                           bool uses_topic_ids) {
+    using namespace fetch_session_ids;
+    session_plan plan;
+    auto& sessions = svc.sessions;
+    auto core = sessions.core_of(req.session_id);
+    if (req.session_epoch == initial_epoch || req.session_epoch == final_epoch) {
+        if (core) {  // a full fetch closes the session it names
+            int32_t id = req.session_id;
+            auto close = [&sessions, &core, id] { return sessions.on(*core).remove(id); };
+            co_await on_core(svc, *core, close);
+        }
+        plan.kind = req.session_epoch == initial_epoch ? session_plan::kind::full : session_plan::kind::sessionless;
+        plan.parts = requested(req);
+        co_return plan;
+    }
+    if (!core) {
+        plan.error = error_code::fetch_session_id_not_found;
+        co_return plan;
+    }
+    auto fetches = requested(req);
+    auto gone = forgotten(req);
+    int64_t now = partition::clock_ms();
+    int32_t id = req.session_id, epoch = req.session_epoch;
+    auto begin = [&] {
+        return begin_incremental(sessions.on(*core), id, epoch, uses_topic_ids, fetches, gone, now);
+    };
+    auto b = co_await on_core(svc, *core, begin);
+    plan.error = b.error;
+    plan.kind = b.closed ? session_plan::kind::sessionless : session_plan::kind::incremental;
+    plan.core = *core;
+    plan.epoch = b.epoch;
+    plan.parts = std::move(b.parts);
+    co_return plan;
+}
+
 } // namespace
 
 handler_result<protocol::fetch_response> fetch_handler::handle(request_context& ctx, request&& req) {
     auto& svc = ctx.services;
+    auto& m = svc.sessions.metrics();
+    const bool uses_topic_ids = false;  // Fetch v13+ (topic ids) is not served yet
+    auto plan = co_await plan_session(svc, req, uses_topic_ids);
+    if (plan.error != error_code::none) {
+        m.errors->Increment();
+        response resp;  // as Kafka: the error alone, no session, no partitions
+        resp.error_code = code(plan.error);
+        co_return resp;
+    }
+    (plan.kind == session_plan::kind::full          ? m.full
+     : plan.kind == session_plan::kind::incremental ? m.incremental
+                                                    : m.sessionless)
+        ->Increment();
+    const auto& parts = plan.parts;
     auto deadline = waiter::clock::now() + std::chrono::milliseconds(std::max(0, req.max_wait_ms));
     // Appends on the partitions' cores wake it when data past a fetch offset arrives.
     auto w = std::make_shared<waiter>(co_await asio::this_coro::executor);
     size_t response_max = req.max_bytes > 0 ? size_t(req.max_bytes) : SIZE_MAX;
+    std::vector<protocol::fetch_response::partition_data> out(parts.size());
+    std::vector<session_read> seen(parts.size());
     for (;;) {
         auto snap = svc.metadata.get();
-        response resp;
-        resp.session_id = 0;  // no incremental fetch session: clients send full requests
         bool may_wait = waiter::clock::now() < deadline;
         bool any_error = false;  // an error answers at once, without waiting
         std::vector<read_job> jobs;
-        resp.responses.reserve(req.topics.size());  // jobs point into the response
-        for (const auto& ft : req.topics) {
-            auto& rt = resp.responses.emplace_back();
-            rt.topic = ft.topic;
-            rt.partitions.reserve(ft.partitions.size());
-            for (const auto& fp : ft.partitions) {
-                auto& rp = rt.partitions.emplace_back();
-                rp.partition_index = fp.partition;
-                rp.records = protocol::record_set{};
-                if (req.isolation_level == 0) {
-                    // as Kafka: null when reading uncommitted, and beside an error
-                    rp.aborted_transactions = std::nullopt;
-                }
-                if (!snap->partition(ft.topic, fp.partition)) {
-                    rp.error_code = code(error_code::unknown_topic_or_partition);
-                    rp.high_watermark = -1;
-                    rp.aborted_transactions = std::nullopt;
-                    any_error = true;
-                    continue;
-                }
-                auto& job = jobs.emplace_back();
-                job.tp = {ft.topic, fp.partition};
-                job.client_epoch = fp.current_leader_epoch;
-                job.fetch_offset = fp.fetch_offset;
-                job.last_fetched_epoch = fp.last_fetched_epoch;
-                job.partition_max_bytes = fp.partition_max_bytes;
-                job.out = &rp;
+        for (size_t i = 0; i < parts.size(); ++i) {
+            const auto& f = parts[i];
+            auto& rp = out[i];
+            rp = {};
+            seen[i] = {};
+            rp.partition_index = f.key.partition;
+            rp.records = protocol::record_set{};
+            if (req.isolation_level == 0) {
+                // as Kafka: null when reading uncommitted, and beside an error
+                rp.aborted_transactions = std::nullopt;
             }
+            if (!snap->partition(f.key.topic, f.key.partition)) {
+                rp.error_code = code(error_code::unknown_topic_or_partition);
+                rp.high_watermark = -1;
+                rp.aborted_transactions = std::nullopt;
+                any_error = true;
+                continue;
+            }
+            auto& job = jobs.emplace_back();
+            job.tp = {f.key.topic, f.key.partition};
+            job.client_epoch = f.current_leader_epoch;
+            job.fetch_offset = f.fetch_offset;
+            job.last_fetched_epoch = f.last_fetched_epoch;
+            job.partition_max_bytes = f.max_bytes;
+            job.part = i;
         }
         size_t total = 0;
         const std::shared_ptr<waiter>* watch = may_wait ? &w : nullptr;
@@ -154,10 +249,9 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
             total += job.result.bytes;
         };
         co_await svc.partitions.on_leaders(jobs, read);
-        std::vector<std::pair<const std::string*, size_t>> sent;  // for the bytes-out metric
         for (auto& job : jobs) {
             auto& r = job.result;
-            auto& rp = *job.out;
+            auto& rp = out[job.part];
             error_code err = job.error != error_code::none ? job.error : r.err;
             rp.error_code = code(err);
             if (err == error_code::offset_out_of_range && req.replica_id >= 0) {
@@ -185,18 +279,55 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
                 any_error = true;  // answered at once: the fetcher must truncate first
             }
             rp.records = std::move(r.records);
-            if (r.bytes > 0) {
-                sent.emplace_back(&job.tp.topic, r.bytes);
-            }
+            seen[job.part].bytes = r.bytes;
         }
         if (total >= size_t(std::max(req.min_bytes, 0)) || any_error || !may_wait) {
-            for (const auto& [topic, n] : sent) {
-                svc.metrics.bytes_out(*topic, n);
-            }
-            co_return resp;
+            break;
         }
         co_await w->wait_until(deadline);
     }
+    for (size_t i = 0; i < parts.size(); ++i) {
+        auto& s = seen[i];
+        s.error_code = out[i].error_code;
+        s.high_watermark = out[i].high_watermark;
+        s.last_stable_offset = out[i].last_stable_offset;
+        s.log_start_offset = out[i].log_start_offset;
+        s.diverging = out[i].diverging_epoch.epoch >= 0;
+        if (s.error_code != 0) {
+            s.bytes = 0;
+        }
+    }
+    response resp;
+    std::vector<bool> send(parts.size(), true);
+    if (plan.kind == session_plan::kind::full) {
+        // The session goes to this core's cache: the client's next fetches come on this
+        // connection, so normally here (fetch_session.h).
+        size_t core = std::min(svc.pool.current_core(), svc.pool.size() - 1);
+        int64_t now = partition::clock_ms();
+        bool privileged = req.replica_id >= 0;
+        auto open = [&] { return open_session(svc.sessions.on(core), now, privileged, uses_topic_ids, parts, seen); };
+        resp.session_id = co_await on_core(svc, core, open);
+    } else if (plan.kind == session_plan::kind::incremental) {
+        int32_t id = req.session_id;
+        auto select = [&] { return select_incremental(svc.sessions.on(plan.core), id, plan.epoch, parts, seen); };
+        send = co_await on_core(svc, plan.core, select);
+        resp.session_id = id;
+    }
+    for (size_t i = 0; i < parts.size(); ++i) {
+        if (!send[i]) {
+            continue;
+        }
+        // Consecutive partitions of a topic share its entry, as Kafka's response has them.
+        const auto& topic = parts[i].key.topic;
+        if (resp.responses.empty() || resp.responses.back().topic != topic) {
+            resp.responses.emplace_back().topic = topic;
+        }
+        resp.responses.back().partitions.push_back(std::move(out[i]));
+        if (seen[i].bytes > 0) {
+            svc.metrics.bytes_out(topic, seen[i].bytes);
+        }
+    }
+    co_return resp;
 }
 
 } // namespace trib::broker

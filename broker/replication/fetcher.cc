@@ -1,5 +1,6 @@
 #include "broker/replication/fetcher.h"
 
+#include "broker/fetch_session.h"
 #include "common/log.h"
 #include "protocol/records.h"
 
@@ -12,6 +13,96 @@ using clock = std::chrono::steady_clock;
 
 namespace {
 constexpr int16_t fetch_version = 12;  // topic names, LastFetchedEpoch, DivergingEpoch
+}
+
+namespace {
+void add_partition(protocol::fetch_request& req, const topic_partition& tp, const fetch_session_handler::wanted& w) {
+    if (req.topics.empty() || req.topics.back().topic != tp.topic) {
+        req.topics.emplace_back().topic = tp.topic;
+    }
+    auto& fp = req.topics.back().partitions.emplace_back();
+    fp.partition = tp.partition;
+    fp.current_leader_epoch = w.current_leader_epoch;
+    fp.fetch_offset = w.fetch_offset;
+    fp.last_fetched_epoch = w.last_fetched_epoch;
+    fp.partition_max_bytes = w.max_bytes;
+}
+} // namespace
+
+void fetch_session_handler::build(const partitions& next, protocol::fetch_request& req) {
+    req.session_id = _id;
+    req.session_epoch = _epoch;
+    req.topics.clear();
+    req.forgotten_topics_data.clear();
+    _sent_full = full();
+    if (_sent_full) {
+        for (const auto& [tp, w] : next) {
+            add_partition(req, tp, w);
+        }
+        _session = next;
+        return;
+    }
+    // Both maps are sorted: one walk finds the added, changed and gone partitions.
+    auto have = _session.begin();
+    auto forget = [&req, this](partitions::iterator it) {
+        auto& gone = req.forgotten_topics_data;
+        if (gone.empty() || gone.back().topic != it->first.topic) {
+            gone.emplace_back().topic = it->first.topic;
+        }
+        gone.back().partitions.push_back(it->first.partition);
+        return _session.erase(it);
+    };
+    for (const auto& [tp, w] : next) {
+        while (have != _session.end() && have->first < tp) {
+            have = forget(have);
+        }
+        if (have != _session.end() && have->first == tp) {
+            if (!(have->second == w)) {
+                add_partition(req, tp, w);
+                have->second = w;
+            }
+            ++have;
+        } else {
+            add_partition(req, tp, w);
+            _session.emplace_hint(have, tp, w);
+        }
+    }
+    while (have != _session.end()) {
+        have = forget(have);
+    }
+}
+
+bool fetch_session_handler::handle_response(const protocol::fetch_response& resp) {
+    using namespace fetch_session_ids;
+    if (resp.error_code != 0) {
+        if (error_code(resp.error_code) == error_code::fetch_session_id_not_found) {
+            _id = invalid_id;  // start a new session
+        }
+        _epoch = initial_epoch;  // a full fetch, closing the session it names
+        return false;
+    }
+    for (const auto& t : resp.responses) {
+        for (const auto& p : t.partitions) {
+            if (!_session.contains(topic_partition{t.topic, p.partition_index})) {
+                _epoch = initial_epoch;
+                return false;
+            }
+        }
+    }
+    if (resp.session_id == invalid_id) {
+        _id = invalid_id;  // no session (the leader had no room, or closed it): full again
+        _epoch = initial_epoch;
+    } else if (_sent_full) {
+        _id = resp.session_id;
+        _epoch = next_epoch(initial_epoch);
+    } else {
+        _epoch = next_epoch(_epoch);
+    }
+    return true;
+}
+
+void fetch_session_handler::handle_error() {
+    _epoch = fetch_session_ids::initial_epoch;
 }
 
 replica_fetcher::replica_fetcher(asio::any_io_executor ex, partition_manager& partitions, const broker_config& cfg,
@@ -124,8 +215,7 @@ asio::awaitable<void> replica_fetcher::run() {
         req.min_bytes = rc.fetch_min_bytes;
         req.max_bytes = rc.fetch_response_max_bytes;
         req.isolation_level = 0;
-        req.session_id = 0;
-        req.session_epoch = -1;  // full fetch requests (no KIP-227 session yet)
+        fetch_session_handler::partitions next;
         auto next_ready = now + std::chrono::seconds(1);
         for (const auto& [tp, pos] : _positions) {
             if (pos.fetch_offset < offset(0)) {
@@ -135,20 +225,16 @@ asio::awaitable<void> replica_fetcher::run() {
                 next_ready = std::min(next_ready, pos.delay_until);
                 continue;
             }
-            if (req.topics.empty() || req.topics.back().topic != tp.topic) {
-                req.topics.emplace_back().topic = tp.topic;
-            }
-            auto& fp = req.topics.back().partitions.emplace_back();
-            fp.partition = tp.partition;
-            fp.current_leader_epoch = pos.epoch.value();
-            fp.fetch_offset = pos.fetch_offset.value();
-            fp.last_fetched_epoch = pos.last_fetched_epoch;
-            fp.partition_max_bytes = rc.fetch_max_bytes;
+            next.emplace(tp, fetch_session_handler::wanted{pos.fetch_offset.value(), pos.epoch.value(),
+                                                           pos.last_fetched_epoch, rc.fetch_max_bytes});
         }
-        if (req.topics.empty()) {
+        if (next.empty()) {
             co_await _waiter->wait_until(next_ready);
             continue;
         }
+        // An incremental request may name no partition at all: nothing changed, and the leader
+        // reads the session's partitions.
+        _session.build(next, req);
         if (!_client) {
             net::kafka_client_options o;
             o.client_id = "broker-" + std::to_string(_cfg.node_id) + "-fetcher-" + std::to_string(_source.value());
@@ -162,9 +248,22 @@ asio::awaitable<void> replica_fetcher::run() {
         }
         std::string failure;
         if (!resp) {
+            _session.handle_error();
             failure = resp.error().message() + (_client->last_error().empty() ? "" : ": " + _client->last_error());
-        } else if (resp->error_code != 0) {
-            failure = std::string(protocol::error_code_name(error_code(resp->error_code)));
+        } else if (!_session.handle_response(*resp)) {
+            auto err = error_code(resp->error_code);
+            if (err == error_code::fetch_session_id_not_found || err == error_code::invalid_fetch_session_epoch ||
+                err == error_code::fetch_session_topic_id_error || err == error_code::none) {
+                // The leader lost the session (restart, eviction) or the answer did not fit it:
+                // the next request, a full one, can't meet this again, so no back-off.
+                TLOG_INFO("fetching from broker {}: {} in session {}; starting over with a full fetch",
+                          _source.value(),
+                          err == error_code::none ? "an answer naming partitions not asked for"
+                                                  : protocol::error_code_name(err),
+                          req.session_id);
+                continue;
+            }
+            failure = std::string(protocol::error_code_name(err));
         }
         if (!failure.empty()) {
             if (failure != _last_failure) {

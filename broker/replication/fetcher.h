@@ -16,6 +16,14 @@
 // Errors: a failed request backs off replica.fetch.backoff.ms and retries; a partition whose
 // leader answers an error (not leader, fenced or unknown epoch) backs off alone until the
 // metadata brings its new state.
+//
+// Fetch sessions (KIP-227): the fetcher keeps one session with its leader, as Kafka's
+// FetchSessionHandler does (fetch_session_handler below): a full fetch first, then
+// incremental ones that name only the partitions whose fetch state changed (offset, epochs),
+// forget those it no longer fetches (unfollowed, or backing off after an error) and add new
+// ones; the leader answers only the partitions with something new. A session error, a
+// failed request or an answer naming partitions the session lacks starts over with a full
+// fetch.
 #include "broker/broker_config.h"
 #include "broker/delayed.h"
 #include "broker/partition_manager.h"
@@ -27,6 +35,40 @@
 #include <memory>
 
 namespace trib::broker {
+
+// The client side of a fetch session (Kafka's FetchSessionHandler): what the leader's
+// session holds, and the session id and epoch of the next request.
+class fetch_session_handler {
+public:
+    // A partition's fetch state, as a request carries it.
+    struct wanted {
+        int64_t fetch_offset = 0;
+        int32_t current_leader_epoch = -1;
+        int32_t last_fetched_epoch = -1;
+        int32_t max_bytes = 0;
+        bool operator==(const wanted&) const = default;
+    };
+    using partitions = std::map<topic_partition, wanted>;
+
+    // Fills req's session id and epoch, topics and forgotten topics for fetching `next`: all
+    // of it in a full fetch, else what changed since the session last heard.
+    void build(const partitions& next, protocol::fetch_request& req);
+    // Takes the answer to the last built request. Returns false when it can't be used (a
+    // session error, or partitions the request didn't ask for): the next request is full.
+    bool handle_response(const protocol::fetch_response& resp);
+    // The last request failed (no answer): the next is a full fetch that closes the session.
+    void handle_error();
+
+    int32_t session_id() const noexcept { return _id; }
+    int32_t epoch() const noexcept { return _epoch; }
+    bool full() const noexcept { return _epoch == 0; }
+
+private:
+    int32_t _id = 0;
+    int32_t _epoch = 0;  // of the next request: 0 full (opening a session), > 0 incremental
+    bool _sent_full = true;
+    partitions _session;  // what the leader's session has (as of the last built request)
+};
 
 class replica_fetcher : public std::enable_shared_from_this<replica_fetcher> {
 public:
@@ -72,6 +114,7 @@ private:
     bool _stopped = false;
     std::promise<void> _done;
     std::string _last_failure;  // logged once until a fetch succeeds
+    fetch_session_handler _session;  // on _ex only
 };
 
 } // namespace trib::broker
