@@ -118,6 +118,8 @@ class Link:
         try:
             upstream = socket.create_connection(self._target(), timeout=CONNECT_TIMEOUT_S)
             upstream.settimeout(None)
+            for s in (client, upstream):  # forwarded as they come: no Nagle delay on top
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:  # the target is down: the client sees its connection closed
             self._drop(client)
             return
