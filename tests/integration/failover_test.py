@@ -20,6 +20,10 @@ import socket
 import time
 import types
 
+import pytest
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
 from kafka.protocol.offset import OffsetRequest, OffsetResponse
 from kafka.protocol.produce import ProduceRequest, ProduceResponse
 from kafka.record.memory_records import MemoryRecordsBuilder
@@ -261,6 +265,27 @@ def test_cut_off_leader_is_fenced_and_rejoins(failover_cluster):
     assert b"minority-side" not in [v for _, _, v in load.read[0]], \
         "a record the cut-off leader refused is in the log"
     print(f"cut-off leader {victim.node_id}: ListOffsets error {hw_error} hw {hw}, acks=all produce error {err}")
+
+
+@pytest.mark.xfail(strict=True, raises=KafkaException,
+                   reason="the broker's idle admin connection to the coordinator, closed while it was cut off, "
+                          "fails the next admin request (REQUEST_TIMED_OUT) instead of reconnecting")
+def test_admin_request_after_a_cut(failover_cluster):
+    """A broker cut off and healed forwards the next CreateTopics to the coordinator: the
+    topic is made. (A coordinator restart closes that connection the same way.)"""
+    _, brokers = failover_cluster
+    b = brokers[2]
+    create_topic(b.bootstrap, "before-cut", 1)  # every broker claims to be the controller: b forwards it
+    b.links.cut()
+    try:
+        wait_until(lambda: fenced_everywhere(brokers, "before-cut", b.node_id, (b,)), timeout=FENCE_S,
+                   what=f"cut-off broker {b.node_id} fenced")
+    finally:
+        b.links.heal()
+    wait_until(lambda: isr_full(live(brokers), "before-cut"), timeout=HEAL_S,
+               what=f"broker {b.node_id} back in the ISR")
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    admin.create_topics([NewTopic("after-cut", 1, 3)])["after-cut"].result(30)  # KafkaException if refused
 
 
 # ---- 4. rolling restart --------------------------------------------------------------------------
