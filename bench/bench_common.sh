@@ -6,6 +6,17 @@
 # measurement runs, so the caller's exit trap can stop and remove what it left.
 iperf_pidfile= dd_dir=
 
+# Builds TARGETS (Release, -DTRIB_BENCH=ON, no tests) into $build, unless BENCH_SKIP_BUILD is
+# set; the logs go to $raw. build_bench TARGET...
+build_bench() {
+  [[ -z ${BENCH_SKIP_BUILD:-} ]] || return 0
+  echo "== configure and build ($build)"
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRIB_BENCH=ON \
+    -DTRIB_TESTS=OFF >"$raw/cmake.log"
+  ninja -C "$build" -j"${BENCH_JOBS:-2}" "$@" >"$raw/build.log" 2>&1 ||
+    { echo "build failed, see $raw/build.log"; tail -20 "$raw/build.log"; exit 1; }
+}
+
 to_bytes() {  # to_bytes 4g: bytes (k/m/g = 2^10...)
   /usr/bin/python3 -c "
 import sys; s=sys.argv[1]; m={'k':1<<10,'m':1<<20,'g':1<<30}

@@ -112,13 +112,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [[ -z ${BENCH_SKIP_BUILD:-} ]]; then
-  echo "== configure and build ($build)"
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRIB_BENCH=ON \
-    -DTRIB_TESTS=OFF >"$raw/cmake.log"
-  ninja -C "$build" -j"${BENCH_JOBS:-2}" tributary-broker tributary-loadgen >"$raw/build.log" 2>&1 ||
-    { echo "build failed, see $raw/build.log"; tail -20 "$raw/build.log"; exit 1; }
-fi
+build_bench tributary-broker tributary-loadgen
 [[ -x $broker_bin && -x $loadgen ]] || { echo "missing $broker_bin or $loadgen"; exit 1; }
 if [[ " $systems " == *" kafka "* ]] && ! compgen -G "$root/tools/lib/kafka/kafka_2.13-*.jar" >/dev/null; then
   echo "no Apache Kafka jars in tools/lib/kafka: run scripts/install-deps.sh"; exit 1
