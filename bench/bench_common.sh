@@ -68,6 +68,7 @@ machine_info() {
   echo "kernel=$(uname -sr)"
   echo "mem_gib=$mem_gib"
   echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "niceness=$(nice)"  # a benchmark started under nice yields to other jobs
   echo "librdkafka=$(pkg-config --modversion rdkafka 2>/dev/null || echo '?')"
   echo "fs=$(df -T "$build" | awk 'NR==2 {print $2}')"
   echo "commit=${BENCH_COMMIT:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" diff --quiet 2>/dev/null || echo '+dirty')}"

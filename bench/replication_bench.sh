@@ -103,9 +103,10 @@ if [[ " $systems " == *" kafka "* ]] && ! compgen -G "$root/tools/lib/kafka/kafk
   echo "no Apache Kafka jars in tools/lib/kafka: run scripts/install-deps.sh"; exit 1
 fi
 
-# What the run writes (every replica's copy), per system; L1 topics are deleted after each run.
-n_sys=$(wc -w <<<"$systems")
-need=$(( n_sys * (2 * r_runs * r_seconds * 3 * 100000000 + 3 * (l1_seconds + l1_warmup) * l1_rate * 1100) ))
+# Every run's topic is deleted after it, so at most one run's data (every replica's copy) is
+# on disk at once: R3 at up to 100 MB/s, or L1 at its rate.
+need=$(( r_seconds * 3 * 100000000 ))
+(( need > (l1_seconds + l1_warmup) * l1_rate * 1100 * 3 )) || need=$(( (l1_seconds + l1_warmup) * l1_rate * 1100 * 3 ))
 avail=$(( $(df -Pk "$build" | awk 'NR==2 {print $4}') * 1024 ))
 echo "data to write: up to $(( need / 1000000000 )) GB at once; free: $(( avail / 1000000000 )) GB"
 (( avail >= need + 2000000000 )) || { echo "not enough free space: lower BENCH_R_SECONDS / BENCH_L1_SECONDS"; exit 1; }
@@ -255,7 +256,7 @@ restart_node() {  # restart_node SYSTEM NODE CMDLINE-FILE
   fi
   wait_listed "${port_of[$1:$2]}" "$2" "$(node_pid "$1" "$2")" 120
 }
-drop_topic() {  # drop_topic SYSTEM TOPIC: frees the disk an L1 run wrote
+drop_topic() {  # drop_topic SYSTEM TOPIC: frees the disk a run wrote
   "$kafka_tool" kafka-topics --bootstrap-server "${boot_of[$1]}" --delete --topic "$2" \
     >>"$raw/$1/delete-topics.out" 2>&1 || echo "(deleting $2 on $1 failed, see $raw/$1/delete-topics.out)"
 }
@@ -312,6 +313,7 @@ for i in $(seq "$r_runs"); do
         run_loadgen "$s" "R1.$i" produce --topic "r1-$i" --replication 1 \
           --topic-config min.insync.replicas=1 --seconds "$r_seconds" "${prod[@]}"
       fi
+      drop_topic "$s" "$(tr 'A-Z' 'a-z' <<<"$sc")-$i"
     done
   done
 done
@@ -352,6 +354,7 @@ kill_leader() {  # kill_leader SYSTEM NAME (on_start hook of run_loadgen)
   echo "killed_node=$leader" >"$dir/$2.extra"
   echo "kill_ns=$(date +%s%N)" >>"$dir/$2.extra"
   kill -KILL "$pid"
+  echo "kill_done_ns=$(date +%s%N)" >>"$dir/$2.extra"
   echo "   SIGKILL node $leader (pid $pid)"
 }
 if want FK; then

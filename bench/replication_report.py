@@ -38,13 +38,16 @@ def fk_figures(d):
     kill = int(d.get("kill_ns", 0) or 0)
     if not kill:
         return None, "no kill (no leader named)"
+    # kill_ns is taken just before the signal goes out, kill_done_ns just after (runs before
+    # that field existed: 100 ms allowed); an ack in between still came before the kill
+    done = int(d.get("kill_done_ns", 0) or 0) or kill + 100000000
     frm, to, last = int(d.get("gap_from_ns", 0)), int(d.get("gap_to_ns", 0)), int(d.get("last_ack_ns", 0))
-    if last <= kill:
+    if last <= done:
         return None, "no ack after the kill within the run"
-    if not frm <= kill <= to:
+    if not (frm <= done and kill <= to):
         return None, "the largest ack gap (%.0f ms) is not around the kill" % ((to - frm) / 1e6)
-    return {"kill_to_ack_ms": (to - kill) / 1e6, "gap_ms": (to - frm) / 1e6,
-            "before_ms": (kill - frm) / 1e6}, ""
+    return {"kill_to_ack_ms": (to - max(kill, frm)) / 1e6, "gap_ms": (to - frm) / 1e6,
+            "before_ms": max(kill - frm, 0) / 1e6}, ""
 
 
 def runs(s, sc):
@@ -105,8 +108,24 @@ res.append("Load average (1, 5, 15 min) at the start: %s; at the end: %s. The ma
            "builds and tests may run on it at the same time, and the load average is the only record "
            "of that. Both clusters ran side by side for the whole run: 8 server processes (Tributary's "
            "coordinator and 3 brokers, Kafka's controller and 3 brokers, 4 of them JVMs) and the load "
-           "generator on %s cores." % (machine.get("loadavg_start", "?"), machine.get("loadavg_end", "?"),
-                                      machine.get("nproc")))
+           "generator on %s cores.%s" % (machine.get("loadavg_start", "?"), machine.get("loadavg_end", "?"),
+                                        machine.get("nproc"),
+                                        " The benchmark ran at niceness %s (under `nice`, yielding to "
+                                        "other jobs)." % machine["niceness"]
+                                        if machine.get("niceness", "0") != "0" else ""))
+busy = []
+for k in ("loadavg_start", "loadavg_end"):
+    try:
+        busy.append(float(machine.get(k, "").split()[0]))
+    except (IndexError, ValueError):
+        pass
+if busy and max(busy) > float(machine.get("nproc", 1) or 1):
+    res.append("")
+    res.append("**This run shared the machine:** a 1-minute load average of %s against %s cores "
+               "means other jobs (other builds and tests) wanted the CPUs during it; the per-run load "
+               "averages are in the cost table. Both systems ran under the same conditions, "
+               "alternating, but absolute figures are lower than on a quiet machine and ratios "
+               "noisier." % ("%.1f" % max(busy), machine.get("nproc")))
 res.append("")
 res.append("## Machine limits (same run)")
 res.append("")
@@ -208,7 +227,9 @@ res.append("A 1-partition RF=3 topic (min.insync.replicas=2), %s msg/s of 100 B 
            "linger.ms=0 by one producer; once a second of acks is back, the leader the producer's "
            "metadata names is SIGKILLed; it is restarted after the run and is listed in metadata again "
            "before the next run starts. Ack times are the producer's delivery reports (polled every "
-           "0.1 ms between sends)." % (data[systems[0]]["FK"][0][1].get("rate", "?") if data[systems[0]]["FK"] else "?"))
+           "0.1 ms between sends). The kill's time is taken just before the signal is sent; an ack "
+           "that comes between that and the signal counts as before the kill, and \"kill to first "
+           "ack\" then runs from that ack." % (data[systems[0]]["FK"][0][1].get("rate", "?") if data[systems[0]]["FK"] else "?"))
 res.append("")
 res.append("| system | run | killed node | leader after | last ack before the kill | kill to first ack | ack gap | "
            "sent / acked | delivery errors | note |")
@@ -233,15 +254,18 @@ for sc in SCEN:
             v = d.get(KEY[sc])
             f = "n/a" if v is None else ("%.0f records/s" % v if KEY[sc] == "records_per_s" else
                                           "p99 %.2f ms" % v if sc != "FK" else "%.0f ms" % v)
-            res.append("| %s.%d | %s | %s%s | %.1f s | %.1f s | %.2f | %.1f s | %.1f s | %.2f / %.2f |" % (
-                sc, i, NAME[s], f, "" if valid(d) else " (invalid)", d["wall_s"], d["cpu_s"],
-                d["cpu_s"] / d["wall_s"] if d["wall_s"] else 0, d["other_cpu_s"], d.get("client_cpu_s", 0),
-                d["loadavg_before"], d["loadavg_after"]))
+            # FK kills a process of the measured system: its CPU is lost, so no figure
+            cpu = "n/a" if sc == "FK" else "%.1f s" % d["cpu_s"]
+            busy = "n/a" if sc == "FK" or not d["wall_s"] else "%.2f" % (d["cpu_s"] / d["wall_s"])
+            res.append("| %s.%d | %s | %s%s | %.1f s | %s | %s | %.1f s | %.1f s | %.2f / %.2f |" % (
+                sc, i, NAME[s], f, "" if valid(d) else " (invalid)", d["wall_s"], cpu, busy,
+                d["other_cpu_s"], d.get("client_cpu_s", 0), d["loadavg_before"], d["loadavg_after"]))
 res.append("")
 res.append("System CPU is utime+stime (/proc/<pid>/stat) of the system's broker and "
            "coordinator/controller processes over the load generator's run (topic creation and, for "
            "L1, the 2 s start and the warm-up included); \"cores busy\" is that over the wall time. "
-           "The gap mode reports no client CPU.")
+           "The gap mode reports no client CPU; FK's system CPU is not given, the killed broker's "
+           "CPU going with it.")
 res.append("")
 
 res.append("## What limits these figures")
