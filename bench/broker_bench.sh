@@ -58,6 +58,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${TRIB_BENCH_BUILD:-$root/build-bench}
 stamp=$(date -u +%Y-%m-%d)
 source "$root/bench/host_kind.sh"
+source "$root/bench/bench_common.sh"
 results_dir=$root/bench/results
 raw=$build/bench-raw/$stamp-broker-$host_kind
 c1_bytes=${BENCH_C1_BYTES:-4g}
@@ -82,11 +83,6 @@ rm -rf "$raw"/*.json "$raw"/*.err "$raw"/*.txt "$raw"/*.cmd "$raw"/*.out "$raw"/
   "$raw/tributary" "$raw/kafka"
 for s in $systems; do mkdir -p "$raw/$s"; done
 
-to_bytes() {
-  /usr/bin/python3 -c "
-import sys; s=sys.argv[1]; m={'k':1<<10,'m':1<<20,'g':1<<30}
-print(int(float(s[:-1])*m[s[-1].lower()]) if s[-1].lower() in m else int(s))" "$1"
-}
 c1_records=$(( $(to_bytes "$c1_bytes") / 1024 ))
 pt_records=$(( $(to_bytes "$pt_bytes") / 1024 ))
 broker_bin=$build/broker/tributary-broker
@@ -94,15 +90,9 @@ loadgen=$build/bench/tributary-loadgen
 kafka_tool=$root/tools/kafka
 
 # Everything started in the background is recorded here and stopped by cleanup, on any exit.
-bpid= kwrap= kpid= perf_pid= child= iperf_pidfile= data= kafka_root= dd_dir=
+# (iperf_pidfile and dd_dir: set by bench_common.sh's measurements)
+bpid= kwrap= kpid= perf_pid= child= data= kafka_root=
 declare -A pid_of=() addr_of=() logdir_of=()
-stop_pid() {  # stop_pid PID SECONDS: SIGTERM, SIGKILL after SECONDS
-  local p=$1 i
-  [[ -n $p ]] && kill -0 "$p" 2>/dev/null || return 0
-  kill -TERM "$p" 2>/dev/null || true
-  for i in $(seq $(( $2 * 10 ))); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$p" 2>/dev/null || true
-}
 cleanup() {
   trap - EXIT INT TERM
   set +e
@@ -122,22 +112,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [[ -z ${BENCH_SKIP_BUILD:-} ]]; then
-  echo "== configure and build ($build)"
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRIB_BENCH=ON \
-    -DTRIB_TESTS=OFF >"$raw/cmake.log"
-  ninja -C "$build" -j"${BENCH_JOBS:-2}" tributary-broker tributary-loadgen >"$raw/build.log" 2>&1 ||
-    { echo "build failed, see $raw/build.log"; tail -20 "$raw/build.log"; exit 1; }
-fi
+build_bench tributary-broker tributary-loadgen
 [[ -x $broker_bin && -x $loadgen ]] || { echo "missing $broker_bin or $loadgen"; exit 1; }
 if [[ " $systems " == *" kafka "* ]] && ! compgen -G "$root/tools/lib/kafka/kafka_2.13-*.jar" >/dev/null; then
   echo "no Apache Kafka jars in tools/lib/kafka: run scripts/install-deps.sh"; exit 1
 fi
-
-free_port() {
-  /usr/bin/python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import harness; print(harness.free_port())' \
-    "$root/tests/integration"
-}
 
 # What the run writes to the data filesystem, per system: P1's runs and P1x1, P2 (at most
 # ~200 MB/s), L1, the perf-test runs; the run stops here rather than fill the disk midway.
@@ -151,88 +130,13 @@ if (( avail < need + 2000000000 )); then
 fi
 
 echo "== machine"
-{
-  echo "nproc=$(nproc)"
-  echo "cpu=$(awk -F: '/model name/ {gsub(/^ +/, "", $2); print $2; exit}' /proc/cpuinfo)"
-  echo "kernel=$(uname -sr)"
-  echo "mem_gib=$mem_gib"
-  echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "librdkafka=$(pkg-config --modversion rdkafka 2>/dev/null || echo '?')"
-  echo "fs=$(df -T "$build" | awk 'NR==2 {print $2}')"
-  echo "commit=${BENCH_COMMIT:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" diff --quiet 2>/dev/null || echo '+dirty')}"
-  echo "systems=$systems"
-  if [[ " $systems " == *" kafka "* ]]; then
-    echo "kafka=$(basename "$(compgen -G "$root/tools/lib/kafka/kafka_2.13-*.jar" | head -1)" .jar | sed 's/^kafka_2.13-//')"
-    echo "java=$("${JAVA_HOME:+$JAVA_HOME/bin/}java" -version 2>&1 | head -1 | tr -d '"')"
-  fi
-} >"$raw/machine.txt"
+machine_info "$systems" >"$raw/machine.txt"
 cat "$raw/machine.txt"
 
-# Loopback bandwidth on this shared VM moves by a third from one run to the next (2.9-4.3
-# GB/s seen the same day): measured BENCH_LOOP_RUNS times, the median is the limit.
-loop_runs=${BENCH_LOOP_RUNS:-3}
-echo "== loopback limit (iperf3, 5 s, $loop_runs runs)"
-iperf_pidfile=$(mktemp "$build/iperf3.XXXXXX.pid")
-for i in $(seq "$loop_runs"); do
-  iperf_json=$raw/iperf3.$i.json
-  echo '{}' >"$iperf_json"
-  if command -v iperf3 >/dev/null; then
-    port=$(free_port)
-    : >"$iperf_pidfile"
-    iperf3 -s -1 -D -B 127.0.0.1 -p "$port" -I "$iperf_pidfile" >/dev/null 2>&1 || true
-    sleep 0.5
-    timeout 20 iperf3 -c 127.0.0.1 -p "$port" -t 5 -J >"$iperf_json" 2>/dev/null || echo '{}' >"$iperf_json"
-    if [[ -s $iperf_pidfile ]]; then stop_pid "$(cat "$iperf_pidfile")" 2; fi
-  fi
-done
-
-echo "== page-cache write limit (dd, $c1_bytes of new data, no fsync)"
-# What a produce must at least do per byte: write new data into the page cache of the data
-# filesystem (new pages, the filesystem's block reservation, dirty throttling past the
-# background ratio). Same volume as P1, same folder the brokers write to.
-# Every measurement of new writes (both dd's and P1) starts 5 s after the last memory was
-# freed: a VM with free page reporting (virtio-balloon) hands freed memory back to the
-# host about 2 s after it is freed, and writing into such pages again costs a host fault
-# each, several times the cost of writing into memory freed a moment ago.
-settle() { sync; sleep 5; }
-dd_dir=$(mktemp -d "$build/dd.XXXXXX")
-settle
-dd if=/dev/zero of="$dd_dir/f" bs=1M count=$(( c1_records / 1024 )) 2>"$raw/dd.txt" || true
-rm -rf "$dd_dir"
-tail -1 "$raw/dd.txt"
-# Tributary writes from num.io.threads cores at once: the same volume by that many dd's in
-# parallel is the limit those cores have together.
-dd_dir=$(mktemp -d "$build/dd.XXXXXX")
-settle
-dd_t0=$(date +%s%N)
-for i in $(seq "$io_threads"); do
-  dd if=/dev/zero of="$dd_dir/f$i" bs=1M count=$(( c1_records / 1024 / io_threads )) 2>/dev/null &
-done
-wait
-dd_t1=$(date +%s%N)
-echo "$(( c1_records / 1024 / io_threads * io_threads * 1048576 )) $(( dd_t1 - dd_t0 )) $io_threads" >"$raw/dd_parallel.txt"
-rm -rf "$dd_dir"
-sync
-awk '{printf "%d writers in parallel: %.2f GB/s\n", $3, $1 / $2}' "$raw/dd_parallel.txt"
-
-# Tributary appends big batches with O_DIRECT (tributary.log.direct.writes): the device's
-# limit for such writes, same volume, one writer.
-echo "== direct write limit (dd oflag=direct, $c1_bytes, bs=1M)"
-dd_dir=$(mktemp -d "$build/dd.XXXXXX")
-settle
-dd if=/dev/zero of="$dd_dir/f" bs=1M count=$(( c1_records / 1024 )) oflag=direct 2>"$raw/dd_direct.txt" || true
-rm -rf "$dd_dir"
-dd_dir=
-tail -1 "$raw/dd_direct.txt"
-
-wait_port() {  # wait_port PORT PID LOG: until PORT accepts, while PID lives (10 s)
-  for _ in $(seq 100); do
-    (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-    kill -0 "$2" 2>/dev/null || { echo "exited:"; tail -20 "$3"; return 1; }
-    sleep 0.1
-  done
-  echo "not listening after 10 s:"; tail -20 "$3"; return 1
-}
+measure_loopback "${BENCH_LOOP_RUNS:-3}"
+# The dd's write P1's volume; io_threads writers in parallel: Tributary writes from
+# num.io.threads cores at once.
+measure_disk $(( c1_records / 1024 )) "$io_threads"
 
 if [[ " $systems " == *" tributary "* ]]; then
   echo "== Tributary"
@@ -272,9 +176,6 @@ if [[ " $systems " == *" kafka "* ]]; then
 fi
 clk_tck=$(getconf CLK_TCK)
 
-proc_cpu() {  # utime + stime of PID, in clock ticks
-  awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
-}
 proc_kib() {  # proc_kib PID VmHWM|VmRSS: in KiB
   awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"
 }
@@ -363,11 +264,6 @@ PY
 }
 
 want() { [[ " $only " == *" $1 "* ]]; }
-# The systems in the order of round I (1-based): odd rounds as given, even rounds reversed,
-# so neither system always goes first.
-order() {
-  if (( $1 % 2 == 1 )); then echo "$systems"; else echo "$systems" | tr ' ' '\n' | tac | tr '\n' ' '; fi
-}
 
 # Producer settings, the way a fair Kafka throughput benchmark sets them (and librdkafka's own
 # defaults for linger and batch): acks=1, linger.ms=5, batch.size=1 MiB, no compression, no
@@ -467,8 +363,9 @@ if [[ -n $kafka_root ]]; then
 fi
 
 out=$results_dir/$stamp-broker-$host_kind.md
-/usr/bin/python3 - "$raw" "$out" "$host_kind" "$c1_bytes" "$io_threads" "$systems" "$pt_bytes" <<'PY'
+PYTHONPATH="$root/bench" /usr/bin/python3 - "$raw" "$out" "$host_kind" "$c1_bytes" "$io_threads" "$systems" "$pt_bytes" <<'PY'
 import json, os, re, sys
+import bench_limits
 
 raw, out, host_kind, c1_bytes, io_threads, systems, pt_bytes = sys.argv[1:8]
 systems = systems.split()
@@ -482,24 +379,8 @@ def load(s, name):
     except (OSError, ValueError):
         return {}
 
-def load_top(name):
-    try:
-        with open(os.path.join(raw, name)) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
-
-machine = {}
-for line in open(os.path.join(raw, "machine.txt")):
-    k, _, v = line.strip().partition("=")
-    machine[k] = v
-loops = []
-for i in range(1, 100):
-    try:
-        loops.append(load_top("iperf3.%d.json" % i)["end"]["sum_received"]["bits_per_second"] / 8)
-    except (KeyError, TypeError):
-        pass
-loop = sorted(loops)[(len(loops) - 1) // 2] if loops else None
+machine = bench_limits.machine(raw)
+loops, loop = bench_limits.loopbacks(raw)
 SCENARIOS = ("P1", "C1d", "C1", "C1x1", "P2", "L1", "P1x1", "PT")
 sc = {s: {n: load(s, n + ".json") for n in SCENARIOS} for s in systems}
 
@@ -517,21 +398,9 @@ def runs(s, name, key):
 picks = {s: {"L1": runs(s, "L1", "p99_ms"), "P1": runs(s, "P1", "mb_per_s"),
              "PT": runs(s, "PT", "mb_per_s")} for s in systems}
 
-def dd_rate(name):  # dd's "N bytes (...) copied, S s, ..." as bytes per second
-    try:
-        m = re.search(r"^(\d+) bytes .* copied, ([0-9.]+) s", open(os.path.join(raw, name)).read(), re.M)
-    except OSError:
-        return None
-    return int(m.group(1)) / float(m.group(2)) if m and float(m.group(2)) > 0 else None
-pagecache = dd_rate("dd.txt")
-direct = dd_rate("dd_direct.txt")
-pagecache_par, dd_writers = None, None  # "bytes nanoseconds writers"
-try:
-    b_, ns_, w_ = open(os.path.join(raw, "dd_parallel.txt")).read().split()
-    if int(ns_) > 0:
-        pagecache_par, dd_writers = int(b_) / (int(ns_) / 1e9), int(w_)
-except (OSError, ValueError):
-    pass
+pagecache = bench_limits.dd_rate(raw, "dd.txt")
+direct = bench_limits.dd_rate(raw, "dd_direct.txt")
+pagecache_par, dd_writers = bench_limits.dd_parallel(raw)
 
 def gbps(v):
     return "n/a" if v is None else "%.2f GB/s" % (v / GB)

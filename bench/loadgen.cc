@@ -7,6 +7,9 @@
 //            to the end of every partition); MB/s of payload
 //   latency  produce at --rate msgs/s (paced) with the send time in the payload, consume
 //            concurrently from the end; end-to-end latency p50/p99/p99.9/max
+//   gap      produce at --rate msgs/s (paced) to one --partition for --seconds; once acks
+//            flow, a line naming the partition's leader (for a script to kill it), at the
+//            end the largest gap between two consecutive acks, its ends on the wall clock
 //
 // One JSON object per line on stdout (machine-readable), one human line on stderr.
 // MB are 10^6 bytes of record values (keys are null; headers none).
@@ -52,6 +55,8 @@ struct options {
     std::vector<std::pair<std::string, std::string>> extra;  // --set k=v (librdkafka)
     bool round_robin = true;  // produce: explicit round-robin over partitions
     int clients = 1;          // produce/consume: independent clients, partitions split among them
+    std::vector<std::pair<std::string, std::string>> topic_config;  // --topic-config k=v
+    int32_t partition = 0;    // gap: the partition produced to
 };
 
 [[noreturn]] void die(const std::string& msg) {
@@ -61,16 +66,19 @@ struct options {
 
 void usage() {
     std::fprintf(stderr,
-                 "usage: tributary-loadgen produce|consume|latency [options]\n"
+                 "usage: tributary-loadgen produce|consume|latency|gap [options]\n"
                  "  --brokers H:P[,H:P]   bootstrap servers (127.0.0.1:9092)\n"
                  "  --topic NAME          topic (bench)\n"
                  "  --partitions N        partitions when creating the topic (16)\n"
+                 "  --replication N       replication factor when creating the topic (1)\n"
+                 "  --topic-config K=V    topic config when creating the topic (repeatable)\n"
+                 "  --partition P         gap: the partition produced to (0)\n"
                  "  --record-size B       value size in bytes (1024)\n"
                  "  --records N           produce/consume N records\n"
                  "  --bytes B             consume B payload bytes (k/m/g suffixes: 2^10..)\n"
                  "  --seconds S           produce (or latency: measure) for S seconds\n"
                  "  --warmup S            latency: seconds not counted (2)\n"
-                 "  --rate R              latency: messages per second (50000)\n"
+                 "  --rate R              latency, gap: messages per second (50000)\n"
                  "  --acks A              0, 1 or all (1)\n"
                  "  --linger-ms MS        linger.ms (5)\n"
                  "  --batch-size B        batch.size (1048576)\n"
@@ -101,7 +109,7 @@ options parse(int argc, char** argv) {
     if (argc < 2) usage();
     options o;
     o.mode = argv[1];
-    if (o.mode != "produce" && o.mode != "consume" && o.mode != "latency") usage();
+    if (o.mode != "produce" && o.mode != "consume" && o.mode != "latency" && o.mode != "gap") usage();
     for (int i = 2; i < argc; ++i) {
         std::string k = argv[i];
         if (k == "-h" || k == "--help") usage();
@@ -124,10 +132,11 @@ options parse(int argc, char** argv) {
         else if (k == "--label") o.label = v;
         else if (k == "--partitioner") o.round_robin = (v == "rr");
         else if (k == "--clients") o.clients = int(parse_size(v));
-        else if (k == "--set") {
+        else if (k == "--partition") o.partition = int32_t(parse_size(v));
+        else if (k == "--set" || k == "--topic-config") {
             auto eq = v.find('=');
-            if (eq == std::string::npos) die("--set wants KEY=VALUE");
-            o.extra.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+            if (eq == std::string::npos) die(k + " wants KEY=VALUE");
+            (k == "--set" ? o.extra : o.topic_config).emplace_back(v.substr(0, eq), v.substr(eq + 1));
         } else die("unknown option " + k);
     }
     if (o.record_size < 8 && o.mode == "latency") die("latency needs --record-size >= 8");
@@ -258,6 +267,10 @@ int ensure_topic(rd_kafka_t* rk, const options& o) {
     rd_kafka_NewTopic_t* nt =
         rd_kafka_NewTopic_new(o.topic.c_str(), o.partitions, o.replication, err, sizeof err);
     if (!nt) die(std::string("NewTopic: ") + err);
+    for (auto& [k, v] : o.topic_config) {
+        if (rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str()))
+            die("--topic-config " + k + ": refused by librdkafka");
+    }
     rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t* ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_operation_timeout(ao, 10000, err, sizeof err);
@@ -694,6 +707,129 @@ int run_latency(const options& o) {
     return lost == 0 && st.failed.load() == 0 ? 0 : 1;
 }
 
+// The leader, replica count and ISR size of one partition, from a metadata request for every
+// topic (so the topic is not auto-created); leader -1 when unknown.
+struct partition_state {
+    int32_t leader = -1;
+    int replicas = 0;
+    int isr = 0;
+};
+
+partition_state partition_info(rd_kafka_t* rk, const std::string& topic, int32_t partition) {
+    partition_state ps;
+    const rd_kafka_metadata_t* md = nullptr;
+    if (rd_kafka_metadata(rk, 1, nullptr, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) return ps;
+    for (int i = 0; i < md->topic_cnt; ++i) {
+        if (topic != md->topics[i].topic) continue;
+        for (int j = 0; j < md->topics[i].partition_cnt; ++j) {
+            const rd_kafka_metadata_partition_t& p = md->topics[i].partitions[j];
+            if (p.id == partition && p.err == RD_KAFKA_RESP_ERR_NO_ERROR)
+                ps = {p.leader, p.replica_cnt, p.isr_cnt};
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    return ps;
+}
+
+int64_t wall_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// Ack times of the gap mode. Delivery reports run on the thread that polls (the producing
+// one), so plain fields do.
+struct ack_gaps {
+    int64_t acks = 0, failed = 0;
+    int64_t first_ns = 0, last_ns = 0;        // wall clock of the first and latest ack
+    int64_t gap_from_ns = 0, gap_to_ns = 0;   // the largest gap between consecutive acks
+    std::string first_error;
+};
+
+void on_gap_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+    auto* g = static_cast<ack_gaps*>(opaque);
+    if (m->err) {
+        if (g->failed++ == 0) g->first_error = rd_kafka_err2str(m->err);
+        return;
+    }
+    int64_t now = wall_ns();
+    if (g->acks++ == 0) g->first_ns = now;
+    if (g->last_ns > 0 && now - g->last_ns > g->gap_to_ns - g->gap_from_ns) {
+        g->gap_from_ns = g->last_ns;
+        g->gap_to_ns = now;
+    }
+    g->last_ns = now;
+}
+
+// Paced produce to one partition. Waits (bounded) for the partition's ISR to hold every
+// replica first, so a run starts on a healed cluster; prints the leader once a second of
+// acks has come back; at the end the largest ack gap with its ends (wall-clock ns, which a
+// script compares with the time it killed the leader) and the leader then.
+int run_gap(const options& o) {
+    if (o.seconds <= 0) die("gap needs --seconds");
+    ack_gaps g;
+    rd_kafka_conf_t* conf = producer_conf(o);
+    set(conf, "linger.ms", "0");
+    rd_kafka_conf_set_dr_msg_cb(conf, on_gap_delivery);
+    rd_kafka_conf_set_opaque(conf, &g);
+    apply_extra(conf, o);
+    rd_kafka_t* rk = make_client(RD_KAFKA_PRODUCER, conf);
+    int parts = ensure_topic(rk, o);
+    if (o.partition < 0 || o.partition >= parts) die("--partition out of range");
+    double t_wait = now_s();
+    partition_state ps = partition_info(rk, o.topic, o.partition);
+    for (int i = 0; i < 600 && (ps.leader < 0 || ps.isr < ps.replicas); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        ps = partition_info(rk, o.topic, o.partition);
+    }
+    if (ps.leader < 0 || ps.isr < ps.replicas)
+        die("partition " + std::to_string(o.partition) + ": ISR " + std::to_string(ps.isr) + " of " +
+            std::to_string(ps.replicas) + " replicas after 60 s");
+    double isr_wait = now_s() - t_wait;
+    rd_kafka_topic_t* t = rd_kafka_topic_new(rk, o.topic.c_str(), nullptr);
+    std::vector<char> payload(o.record_size, 'g');
+    const int64_t t0 = now_ns(), end = t0 + int64_t(o.seconds * 1e9);
+    const double period_ns = 1e9 / o.rate;
+    int64_t sent = 0;
+    bool announced = false;
+    while (now_ns() < end) {
+        int64_t due = int64_t(double(now_ns() - t0) / period_ns) + 1;
+        for (; sent < due; ++sent) produce_one(rk, t, o.partition, payload.data(), payload.size(), 0);
+        rd_kafka_poll(rk, 0);
+        if (!announced && g.acks > 0 && wall_ns() - g.first_ns > 1000000000) {
+            announced = true;
+            json_line().str("mode", "gap").str("event", "leader").str("topic", o.topic)
+                .integer("partition", o.partition).integer("leader", ps.leader).print();
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    rd_kafka_resp_err_t fe = rd_kafka_flush(rk, 60000);
+    int64_t undelivered = sent - g.acks - g.failed;
+    partition_state after = partition_info(rk, o.topic, o.partition);
+    json_line()
+        .str("mode", "gap").str("label", o.label).str("topic", o.topic)
+        .integer("partition", o.partition).integer("replicas", ps.replicas).str("acks", o.acks)
+        .num("rate", o.rate).num("seconds", o.seconds).num("isr_wait_s", isr_wait)
+        .integer("leader_before", ps.leader).integer("leader_after", after.leader)
+        .integer("isr_after", after.isr)
+        .integer("sent", sent).integer("acked", g.acks)
+        .integer("delivery_errors", g.failed + undelivered)
+        .str("first_error", fe ? rd_kafka_err2str(fe) : g.first_error)
+        .integer("first_ack_ns", g.first_ns).integer("last_ack_ns", g.last_ns)
+        .integer("gap_from_ns", g.gap_from_ns).integer("gap_to_ns", g.gap_to_ns)
+        .num("max_gap_ms", double(g.gap_to_ns - g.gap_from_ns) / 1e6)
+        .print();
+    std::fprintf(stderr,
+                 "gap %s/%d: %" PRId64 " sent, %" PRId64 " acked at %.0f msg/s, largest ack gap "
+                 "%.1f ms, leader %d then %d, %" PRId64 " delivery errors\n",
+                 o.topic.c_str(), o.partition, sent, g.acks, o.rate,
+                 double(g.gap_to_ns - g.gap_from_ns) / 1e6, ps.leader, after.leader,
+                 g.failed + undelivered);
+    rd_kafka_topic_destroy(t);
+    rd_kafka_destroy(rk);
+    return g.failed + undelivered == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -702,5 +838,6 @@ int main(int argc, char** argv) {
     trib::keep_big_buffers_in_heap();
     if (o.mode == "produce") return run_produce(o);
     if (o.mode == "consume") return run_consume(o);
+    if (o.mode == "gap") return run_gap(o);
     return run_latency(o);
 }

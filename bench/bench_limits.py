@@ -1,0 +1,47 @@
+"""Reads back what bench/bench_common.sh left in a raw-results folder: machine.txt and the
+machine limits (iperf3 loopback runs, the dd writes). Imported by the results writers of
+bench/broker_bench.sh and bench/replication_bench.sh. Rates are bytes per second."""
+import json
+import os
+import re
+
+
+def machine(raw):
+    """machine.txt's KEY=VALUE lines as a dict."""
+    m = {}
+    for line in open(os.path.join(raw, "machine.txt")):
+        k, _, v = line.strip().partition("=")
+        m[k] = v
+    return m
+
+
+def loopbacks(raw):
+    """Every iperf3 run's received bandwidth, and their median (None without any)."""
+    loops = []
+    for i in range(1, 100):
+        try:
+            with open(os.path.join(raw, "iperf3.%d.json" % i)) as f:
+                loops.append(json.load(f)["end"]["sum_received"]["bits_per_second"] / 8)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return loops, (sorted(loops)[(len(loops) - 1) // 2] if loops else None)
+
+
+def dd_rate(raw, name):
+    """dd's "N bytes (...) copied, S s, ..." in file `name`, as bytes per second."""
+    try:
+        m = re.search(r"^(\d+) bytes .* copied, ([0-9.]+) s", open(os.path.join(raw, name)).read(), re.M)
+    except OSError:
+        return None
+    return int(m.group(1)) / float(m.group(2)) if m and float(m.group(2)) > 0 else None
+
+
+def dd_parallel(raw):
+    """The parallel dd's rate and writer count from dd_parallel.txt ("bytes ns writers")."""
+    try:
+        b, ns, w = open(os.path.join(raw, "dd_parallel.txt")).read().split()
+        if int(ns) > 0:
+            return int(b) / (int(ns) / 1e9), int(w)
+    except (OSError, ValueError):
+        pass
+    return None, None
