@@ -25,11 +25,16 @@ io_pool::io_pool(size_t cores) {
         cores = 1;
     }
     for (size_t i = 0; i < cores; ++i) {
-        _contexts.push_back(std::make_unique<asio::io_context>(1));
+        _contexts.push_back(std::make_unique<core_context>(1));
     }
 }
 
-io_pool::~io_pool() { stop(); }
+io_pool::~io_pool() {
+    stop();
+    for (auto& c : _contexts) {
+        c->shutdown();  // every pending handler destroyed while every context still exists
+    }
+}
 
 size_t io_pool::current_core() const noexcept {
     return this_core < _contexts.size() ? this_core : _contexts.size();

@@ -41,7 +41,16 @@ public:
 
 private:
     using guard = asio::executor_work_guard<asio::io_context::executor_type>;
-    std::vector<std::unique_ptr<asio::io_context>> _contexts;
+    // An io_context whose pending handlers can be destroyed before the object itself: the
+    // pool shuts every core's context down first and destroys them after, so a handler
+    // destroyed on one core that refers to another core's context (a cross-core hop still in
+    // flight at exit) finds it alive. Destroyed one by one, the second was already gone
+    // (ASan: heap-use-after-free at broker shutdown).
+    struct core_context : asio::io_context {
+        using asio::io_context::io_context;
+        using asio::io_context::shutdown;
+    };
+    std::vector<std::unique_ptr<core_context>> _contexts;
     std::vector<guard> _guards;
     std::vector<std::thread> _threads;
 };
