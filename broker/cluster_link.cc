@@ -153,7 +153,10 @@ void cluster_link::start() {
     _client = std::make_shared<coordinator::coordinator_client>(_pool.executor(0), cc);
     _client->on_change([this](std::shared_ptr<const cluster_snapshot> s, const coordinator::metadata_delta& d) {
         // Opening logs waits for every core, core 0 included: do it off the io threads.
-        asio::post(_apply_ctx, [this, s = std::move(s), d]() mutable { apply(std::move(s), d); });
+        // Whether the client had caught up when it published `s` (not when apply runs: by then
+        // it may have, while `s` is still a partial replay).
+        bool caught_up = _client->caught_up();
+        asio::post(_apply_ctx, [this, s = std::move(s), d, caught_up]() mutable { apply(std::move(s), d, caught_up); });
     });
     _client->on_shutdown_granted([this] { _shutdown_granted = true; });
     _client->start();
@@ -254,7 +257,8 @@ asio::awaitable<void> cluster_link::isr_loop() {
     _isr_loop_done.set_value();
 }
 
-void cluster_link::apply(std::shared_ptr<const cluster_snapshot> s, const coordinator::metadata_delta& delta) {
+void cluster_link::apply(std::shared_ptr<const cluster_snapshot> s, const coordinator::metadata_delta& delta,
+                         bool caught_up) {
     try {
         auto work = partition_changes(_applied.get(), *s, delta, node_id(_cfg.node_id),
                                       [&](const topic_info& t) {
@@ -275,7 +279,7 @@ void cluster_link::apply(std::shared_ptr<const cluster_snapshot> s, const coordi
     // Unfenced in a snapshot of a partial replay is not enough: that may be this broker's
     // record from before a restart (same incarnation), with topics created since still missing.
     auto self = s->brokers.find(_cfg.node_id);
-    bool ready = self != s->brokers.end() && !self->second.fenced && _client && _client->caught_up();
+    bool ready = self != s->brokers.end() && !self->second.fenced && caught_up;
     if (ready != _ready.load()) {
         TLOG_INFO("broker {} {}", _cfg.node_id, ready ? "is ready: registered and unfenced" : "is not ready (fenced)");
     }

@@ -63,7 +63,8 @@ public:
 
 private:
     // On the apply thread: brings the hosted partitions and every core's metadata copy to `s`.
-    void apply(std::shared_ptr<const cluster_snapshot> s, const coordinator::metadata_delta& delta);
+    // `caught_up`: the coordinator client had reached the coordinator's end when it published `s`.
+    void apply(std::shared_ptr<const cluster_snapshot> s, const coordinator::metadata_delta& delta, bool caught_up);
     // On core 0: sends the ISR changes leaders want (AlterPartition).
     asio::awaitable<void> isr_loop();
 
