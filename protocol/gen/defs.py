@@ -93,6 +93,7 @@ class Api:
     response: Message
     path: str = ''
     private: bool = False          # Tributary-only (coordinator RPCs, metadata records)
+    data: bool = False             # a Kafka data record (no key, one field tree in `request`)
 
     @property
     def stem(self) -> str:
@@ -167,12 +168,13 @@ def parse(text: str, path: str = '<defs>') -> Api:
         words = line.split()
         if indent == 0:
             last = None
-            if words[0] == 'api':
+            if words[0] in ('api', 'data'):
                 if header is not None:
-                    raise DefError(f'{where}: a second api line')
+                    raise DefError(f'{where}: a second api or data line')
                 header = _parse_header(words, where)
-            elif words == ['request'] or words == ['response']:
-                section = request if words[0] == 'request' else response
+            elif (words == ['request'] or words == ['response'] or words == ['fields']) \
+                    and header is not None and (words == ['fields']) == header[6]:
+                section = response if words[0] == 'response' else request
                 if section.fields:
                     raise DefError(f'{where}: {words[0]} defined twice')
                 stack = [(2, section.fields)]
@@ -183,7 +185,8 @@ def parse(text: str, path: str = '<defs>') -> Api:
                 section.common[words[1]] = body
                 stack = [(2, body)]
             else:
-                raise DefError(f'{where}: expected api, request, response or common')
+                raise DefError(f'{where}: expected api or data, then request and response (api) '
+                               'or fields (data), or common')
             continue
         if not stack:
             raise DefError(f'{where}: field outside a section')
@@ -203,15 +206,23 @@ def parse(text: str, path: str = '<defs>') -> Api:
         stack[-1][1].append(f)
         last, last_indent = f, indent
     if header is None:
-        raise DefError(f'{path}: no api line')
-    name, key, lo, hi, flex, private = header
-    api = Api(name, key, lo, hi, flex, request, response, path, private)
+        raise DefError(f'{path}: no api or data line')
+    name, key, lo, hi, flex, private, data = header
+    if data:
+        request.kind = 'data'
+    api = Api(name, key, lo, hi, flex, request, response, path, private, data)
     for msg in (request, response):
         _check_structs(api, msg, msg.fields, set())
     return api
 
 
 def _parse_header(words: List[str], where: str):
+    data = words[0] == 'data'
+    if data:
+        # A data record has no API key: "data Name versions=A-B flexible=(A+|none)".
+        if len(words) != 4:
+            raise DefError(f'{where}: expected "data Name versions=A-B flexible=(A+|none)"')
+        words = words[:2] + ['key=-1'] + words[2:]
     private = len(words) == 6 and words[5] == 'private'
     if private:
         words = words[:5]
@@ -229,7 +240,7 @@ def _parse_header(words: List[str], where: str):
         if fhi is not None:
             raise DefError(f'{where}: flexible versions are "N+" or "none"')
         flex = flo
-    return words[1], int(words[2][len('key='):]), lo, hi, flex, private
+    return words[1], int(words[2][len('key='):]), lo, hi, flex, private, data
 
 
 def _check_structs(api: Api, msg: Message, fields: List[Field], seen: set):
@@ -265,7 +276,7 @@ def load_dir(defs_dir: str) -> List[Api]:
             if name != api.stem + '.def':
                 raise DefError(f'{path}: file name should be {api.stem}.def')
             apis.append(api)
-    keys = [a.key for a in apis]
+    keys = [a.key for a in apis if not a.data]
     if len(set(keys)) != len(keys):
         raise DefError('two definitions share an api key')
-    return sorted(apis, key=lambda a: a.key)
+    return sorted(apis, key=lambda a: (a.data, a.key, a.name))

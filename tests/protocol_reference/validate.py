@@ -4,8 +4,9 @@
     validate.py <source dir> [<kafka-protocol dir>]
 
 The specs are looked for in <source dir>/../shared/reference/kafka-protocol/messages (the
-project keeps no copy of them). For every API and every version a definition claims, the
-request and the response are compared field by field: the fields present in that version,
+project keeps no copy of them; data records such as the __consumer_offsets keys and values
+in the folders beside it). For every API and every version a definition claims, the
+request and the response (a data record's one tree) are compared field by field: the fields present in that version,
 in order, with their name, type, nullability, tag and default, down through nested and
 common structs; and the claimed versions must be valid upstream, with the same flexible
 versions. Exit status: 0 when everything matches, 1 on a difference (each one printed),
@@ -183,16 +184,28 @@ def main():
     checked = 0
     private = [a for a in apis if a.private]
     apis = [a for a in apis if not a.private]
+    # Data records (the __consumer_offsets keys and values) are specified in folders beside
+    # messages/ (group-coordinator/), without an API key.
+    data_dirs = [os.path.join(ref_dir, d) for d in sorted(os.listdir(ref_dir))
+                 if d != 'messages' and os.path.isdir(os.path.join(ref_dir, d))]
     for api in apis:
-        for kind, msg in (('Request', api.request), ('Response', api.response)):
-            path = os.path.join(messages_dir, api.name + kind + '.json')
-            where = f'{api.name}{kind}'
+        parts = (('Data', api.request),) if api.data else \
+            (('Request', api.request), ('Response', api.response))
+        for kind, msg in parts:
+            if api.data:
+                where = api.name
+                found = [os.path.join(d, api.name + '.json') for d in data_dirs
+                         if os.path.exists(os.path.join(d, api.name + '.json'))]
+                path = found[0] if found else ''
+            else:
+                where = f'{api.name}{kind}'
+                path = os.path.join(messages_dir, api.name + kind + '.json')
             if not os.path.exists(path):
-                c.error(where, f'no upstream spec {api.name + kind}.json')
+                c.error(where, f'no upstream spec {where}.json')
                 continue
             with open(path, encoding='utf-8') as fh:
                 spec = json.loads(strip_comments(fh.read()))
-            if spec.get('apiKey') != api.key:
+            if not api.data and spec.get('apiKey') != api.key:
                 c.error(where, f'key {api.key}, upstream {spec.get("apiKey")}')
             if spec.get('type') != kind.lower():
                 c.error(where, f'upstream type is {spec.get("type")}')
@@ -221,7 +234,8 @@ def main():
             print(e)
         print(f'FAIL: {len(c.errors)} difference(s) between protocol/defs and the upstream specs')
         return 1
-    print(f'OK: {len(apis)} APIs, {checked} message versions match the upstream specs '
+    print(f'OK: {sum(not a.data for a in apis)} APIs and {sum(a.data for a in apis)} data records, '
+          f'{checked} message versions match the upstream specs '
           f'({len(private)} private definitions skipped)')
     return 0
 
