@@ -26,6 +26,8 @@ What it can't do:
 import socket
 import threading
 
+from capture_proxy import forward
+
 CONNECT_TIMEOUT_S = 5
 
 
@@ -135,14 +137,7 @@ class Link:
 
     def _pump(self, src, dst):
         """Copies src to dst until either end closes; then closes both (Kafka never half-closes)."""
-        try:
-            while True:
-                data = src.recv(1 << 16)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
+        forward(src, dst)
         self._drop(src, dst)
 
     def _drop(self, *socks):
