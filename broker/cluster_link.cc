@@ -26,7 +26,9 @@ using protocol::error_code;
 
 cluster_link::cluster_link(const broker_config& cfg, io_pool& pool, metadata_cache& cache,
                            partition_manager& partitions, fetcher_manager& fetchers)
-  : _cfg(cfg), _pool(pool), _cache(cache), _partitions(partitions), _fetchers(fetchers) {}
+  : _cfg(cfg), _pool(pool), _cache(cache), _partitions(partitions), _fetchers(fetchers) {
+    _partitions.set_lease(&_lease);
+}
 
 cluster_link::~cluster_link() { stop(); }
 
@@ -159,6 +161,7 @@ void cluster_link::start() {
         asio::post(_apply_ctx, [this, s = std::move(s), d, caught_up]() mutable { apply(std::move(s), d, caught_up); });
     });
     _client->on_shutdown_granted([this] { _shutdown_granted = true; });
+    _client->on_lease([this](const coordinator::lease& l) { _lease.set(l); });
     _client->start();
     _isr_loop_done = std::promise<void>();
     asio::co_spawn(_pool.executor(0), isr_loop(), [this](std::exception_ptr e) {
@@ -272,6 +275,7 @@ void cluster_link::apply(std::shared_ptr<const cluster_snapshot> s, const coordi
         _partitions.apply(work, [this, &s](size_t core) { _cache.install(core, s); });
         _fetchers.update(work, *s);
         _applied = s;
+        _lease.applied(s->version);
     } catch (const std::exception& e) {
         TLOG_ERROR("applying metadata version {} failed: {}", s->version, e.what());
         _applied.reset();  // the next change is compared with nothing: everything is applied again

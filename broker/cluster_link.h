@@ -12,6 +12,7 @@
 // coordinator and answered once this broker's copy shows the change.
 #include "broker/broker_config.h"
 #include "broker/cluster_metadata.h"
+#include "broker/leader_lease.h"
 #include "broker/partition_manager.h"
 #include "broker/replication/fetcher_manager.h"
 #include "coordinator/client/client.h"
@@ -86,6 +87,7 @@ private:
     std::promise<void> _isr_loop_done;
     bool _strays_removed = false;  // apply thread only
     std::shared_ptr<const cluster_snapshot> _applied;  // apply thread only
+    leader_lease _lease;  // the partitions check it on every leader request
 
     int _lock_fd = -1;
     std::mutex _pid_mu;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "broker/cluster_metadata.h"
+#include "broker/leader_lease.h"
 #include "broker/metrics.h"
 #include "broker/partition.h"
 #include "common/runtime.h"
@@ -94,12 +95,16 @@ public:
     }
     size_t cores() const noexcept { return _shards.size(); }
 
+    // The broker's leadership lease (broker/leader_lease.h), checked by on_leaders; without
+    // one (unit tests of a lone partition manager) every leader request is served.
+    void set_lease(const leader_lease* lease) noexcept { _lease = lease; }
+
     // The loop of every request addressed to partition leaders (produce, fetch, list
     // offsets, delete records): each job's partition is looked up on its owner core, one hop
     // per core carrying all of that core's jobs; where this broker doesn't lead it at the
-    // client's epoch, job.error says why (partition::check_leader), else f(partition&, job)
-    // runs there. `f` is called on other cores: it may capture references, nothing it
-    // changes outside its job.
+    // client's epoch, job.error says why (partition::check_leader; NOT_LEADER_OR_FOLLOWER
+    // too while the broker holds no lease), else f(partition&, job) runs there. `f` is
+    // called on other cores: it may capture references, nothing it changes outside its job.
     template<typename Job, typename F>
     asio::awaitable<void> on_leaders(std::vector<Job>& jobs, F& f) {
         std::vector<Job*> all;
@@ -112,8 +117,12 @@ public:
     // Same, for jobs kept elsewhere.
     template<typename Job, typename F>
     asio::awaitable<void> on_leaders(std::vector<Job*>& jobs, F& f) {
-        auto checked = [&f](partition* p, Job& j) {
+        const bool leased = !_lease || _lease->held(partition::clock_ms());
+        auto checked = [&f, leased](partition* p, Job& j) {
             j.error = p ? p->check_leader(j.client_epoch) : protocol::error_code::not_leader_or_follower;
+            if (j.error == protocol::error_code::none && !leased) {
+                j.error = protocol::error_code::not_leader_or_follower;
+            }
             if (j.error == protocol::error_code::none) {
                 f(*p, j);
             }
@@ -186,6 +195,7 @@ private:
     void drop(size_t core, std::map<topic_partition, std::unique_ptr<partition>>::iterator it);
 
     io_pool& _pool;
+    const leader_lease* _lease = nullptr;
     std::filesystem::path _data_dir;
     node_id _self;
     broker_metrics& _metrics;

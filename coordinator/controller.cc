@@ -351,6 +351,10 @@ void controller::register_broker(const register_request& req, std::function<void
 void controller::heartbeat(const heartbeat_request& req, std::function<void(heartbeat_response)> done) {
     heartbeat_response resp;
     resp.lease_ms = int32_t(_cfg.session_timeout_ms);
+    // Everything decided before this answer, a fencing included, lies below it (the log is
+    // appended and applied in one step): a broker back after losing its lease leads again
+    // only once its metadata has reached it.
+    resp.metadata_end = _image.next_offset().value();
     const auto* b = _image.broker(req.broker_id);
     if (!b) {
         resp.error_code = code(error_code::broker_id_not_registered);

@@ -29,6 +29,11 @@ protocol::uuid random_uuid() {
     return u;
 }
 
+int64_t steady_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
 std::string client_name(const client_config& c) {
     return c.id.value() >= 0 ? "broker-" + std::to_string(c.id.value()) : "coordinator-client";
 }
@@ -129,6 +134,7 @@ asio::awaitable<void> coordinator_client::registration_loop() {
             }
             _broker_epoch = resp.broker_epoch;
             _fenced = true;
+            set_lease({});  // a new registration starts fenced
             interval = std::chrono::milliseconds(resp.heartbeat_interval_ms);
             TLOG_INFO("registered with the coordinator as broker {} (epoch {})", _cfg.id.value(), _broker_epoch);
         }
@@ -140,6 +146,7 @@ asio::awaitable<void> coordinator_client::registration_loop() {
         hb.want_shut_down = _shutdown_requested;
         protocol::coordinator_broker_heartbeat_response resp;
         co_await lock_control();
+        const int64_t sent_ms = steady_ms();
         auto ec = co_await _control.call(hb, resp, _cfg.request_timeout);
         unlock_control();
         if (ec) {
@@ -160,7 +167,11 @@ asio::awaitable<void> coordinator_client::registration_loop() {
             TLOG_WARN("coordinator: {}; registering again", resp.error_message.value_or("stale registration"));
             _broker_epoch = -1;
             _fenced = true;
+            set_lease({});
             continue;
+        }
+        if (resp.error_code == 0) {
+            heartbeat_answered(sent_ms, resp);
         }
         if (resp.error_code == 0 && _fenced != resp.is_fenced) {
             TLOG_INFO("broker {} is {} by the coordinator", _cfg.id.value(), resp.is_fenced ? "fenced" : "unfenced");
@@ -173,6 +184,37 @@ asio::awaitable<void> coordinator_client::registration_loop() {
         // sees we caught up, and grants the shutdown once the leaderships moved.
         const bool waiting = _fenced || (_shutdown_requested && !_shutdown_granted);
         co_await sleep(waiting ? std::min(interval, std::chrono::milliseconds(200)) : interval);
+    }
+}
+
+void coordinator_client::heartbeat_answered(int64_t sent_ms,
+                                            const protocol::coordinator_broker_heartbeat_response& resp) {
+    if (resp.is_fenced) {
+        set_lease({});  // a fenced broker leads nothing
+        return;
+    }
+    lease next{sent_ms + resp.lease_ms, _lease.from_offset};
+    // Answered while the previous lease still ran: the coordinator heard from this broker
+    // before its own deadline, so it has not fenced it and every leadership held is still
+    // valid. Otherwise it may have: relearn the metadata up to its end first.
+    if (_lease.until_ms == 0 || steady_ms() >= _lease.until_ms) {
+        next.from_offset = resp.metadata_end;
+        if (_lease.until_ms != 0) {
+            TLOG_WARN("broker {}: the leadership lease ran out before the coordinator answered; leading again "
+                      "once metadata offset {} is applied",
+                      _cfg.id.value(), resp.metadata_end);
+        }
+    }
+    set_lease(next);
+}
+
+void coordinator_client::set_lease(lease l) {
+    if (l == _lease) {
+        return;
+    }
+    _lease = l;
+    if (_on_lease) {
+        _on_lease(_lease);
     }
 }
 

@@ -20,6 +20,14 @@
 // admin() sends a Kafka admin request in a CoordinatorAdmin envelope and returns the Kafka
 // response once the local image has reached the offset that commits the change, so a
 // broker answering its client afterwards already shows the change in Metadata.
+// Leadership lease: a broker may act as a partition leader only while the coordinator
+// cannot have fenced it. A heartbeat the coordinator answered unfenced, sent at time t,
+// holds until t + its lease (the coordinator's own deadline, counted from when it received
+// the heartbeat, is no earlier). When the lease ran out before the next answer came (cut off,
+// paused, a coordinator too slow to answer), the coordinator may have fenced this broker and
+// moved its leaderships meanwhile: the new lease then also needs this broker's metadata to
+// have reached what the coordinator had committed when it answered (lease::from_offset), so
+// that any such move is known here before it leads again. on_lease() reports each change.
 // alter_partition() sends a partition leader's AlterPartition (v3) on the control channel,
 // taking turns with the heartbeats. request_shutdown() starts a controlled shutdown: the
 // heartbeats ask for it until the coordinator answers ShouldShutDown (shutdown_granted(),
@@ -59,6 +67,14 @@ struct client_config {
     std::chrono::milliseconds fetch_max_wait{5000};
 };
 
+// See "Leadership lease" above. until_ms is on std::chrono::steady_clock, in milliseconds
+// since its epoch; 0: no lease (not registered, fenced, or never answered).
+struct lease {
+    int64_t until_ms = 0;
+    int64_t from_offset = 0;  // the metadata offset to have applied first
+    bool operator==(const lease&) const = default;
+};
+
 struct admin_result {
     protocol::error_code error = protocol::error_code::none;  // of the envelope
     std::string message;
@@ -80,6 +96,9 @@ public:
     // `everything`), for those who act on changes rather than on whole snapshots.
     using change_fn = std::function<void(std::shared_ptr<const cluster_snapshot>, const metadata_delta&)>;
     void on_change(change_fn f) { _on_change = std::move(f); }
+    // Called on the executor whenever the leadership lease changes.
+    void on_lease(std::function<void(const lease&)> f) { _on_lease = std::move(f); }
+    const lease& current_lease() const noexcept { return _lease; }
     void start();
     // Ends the loops (from any thread); returns at once.
     void stop();
@@ -136,6 +155,9 @@ private:
     asio::awaitable<void> lock_control();
     void unlock_control();
     void grant_shutdown();
+    // A heartbeat sent at `sent_ms` (steady) got `resp` (no error): renews or grants the lease.
+    void heartbeat_answered(int64_t sent_ms, const protocol::coordinator_broker_heartbeat_response& resp);
+    void set_lease(lease l);
 
     asio::any_io_executor _ex;
     client_config _cfg;
@@ -160,6 +182,8 @@ private:
     bool _shutdown_requested = false;
     bool _shutdown_granted = false;
     std::function<void()> _on_shutdown_granted;
+    lease _lease;
+    std::function<void(const lease&)> _on_lease;
 };
 
 } // namespace trib::coordinator

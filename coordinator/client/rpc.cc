@@ -8,6 +8,10 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/write.hpp>
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 namespace trib::coordinator {
 
 using boost::system::error_code;
@@ -60,8 +64,25 @@ void rpc_channel::arm_deadline(std::chrono::milliseconds timeout) {
     });
 }
 
+// An open connection kept from an earlier call may have been closed by the other end while
+// it sat idle (the coordinator restarted, or dropped it: connections.max.idle.ms, a network
+// cut): the FIN or reset is already here, unread. A request written into it would be lost and
+// the call would fail although the coordinator may be back. Peeking without blocking tells:
+// 0 bytes is end of stream, an error other than "nothing yet" a dead socket. Nothing is ever
+// unread on a healthy idle channel (one request at a time, every answer read whole), so
+// pending bytes mean it is out of step: dropped too.
+bool rpc_channel::peer_closed() {
+    uint8_t b;
+    ssize_t n = ::recv(_socket.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 asio::awaitable<std::error_code> rpc_channel::exchange(const bytes& request, bytes& response,
                                                        std::chrono::milliseconds timeout) {
+    if (_socket.is_open() && peer_closed()) {
+        TLOG_DEBUG("coordinator connection closed by the other end while idle: reconnecting");
+        close();  // never sent on it: the request goes out once, on the new connection
+    }
     if (!_socket.is_open()) {
         if (auto ec = co_await connect(timeout); ec) {
             co_return ec;

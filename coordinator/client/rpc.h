@@ -4,7 +4,9 @@
 // size prefix, request header v1 (private APIs are not flexible at the header level;
 // AlterPartition, a flexible Kafka API, gets v2),
 // body; the response header v0 (v1 for AlterPartition). Every call has a deadline; a failed call closes the
-// channel and the next call reconnects, trying the coordinators in turn.
+// channel and the next call reconnects, trying the coordinators in turn. A call on a
+// connection the other end closed while it was idle (a coordinator restart, an idle timeout,
+// a network cut) reconnects first instead of failing: the request was never sent.
 #include "common/bytes.h"
 #include "common/listeners.h"
 #include "common/runtime.h"
@@ -41,6 +43,8 @@ private:
     asio::awaitable<std::error_code> exchange(const bytes& request, bytes& response, std::chrono::milliseconds timeout);
     asio::awaitable<std::error_code> connect(std::chrono::milliseconds timeout);
     void arm_deadline(std::chrono::milliseconds timeout);
+    // The open socket's other end has closed it (or it is unusable): see rpc.cc.
+    bool peer_closed();
 
     asio::any_io_executor _ex;
     std::vector<config::host_port> _targets;

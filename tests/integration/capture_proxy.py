@@ -28,6 +28,22 @@ from pathlib import Path
 MAX_FRAME = 100 << 20
 
 
+def forward(src, dst, seen=None):
+    """Copies src to dst as bytes come until src closes or either fails (OSError ends it
+    quietly); `seen(data)` (if given) looks at each chunk after it is forwarded and may raise
+    OSError to end it. Shared with netcut.py's forwarders."""
+    try:
+        while True:
+            data = src.recv(1 << 16)
+            if not data:
+                return
+            dst.sendall(data)
+            if seen:
+                seen(data)
+    except OSError:
+        pass
+
+
 class CaptureProxy:
     def __init__(self, out_dir, client, listen_port=0):
         self.out_dir = Path(out_dir)
@@ -110,18 +126,8 @@ class CaptureProxy:
                 pass
 
     def _pump(self, src, dst, seen=None):
-        """Forwards bytes as they come; `seen(data)` (if given) looks at each chunk after it
-        is forwarded and may raise OSError to end the connection."""
-        try:
-            while True:
-                data = src.recv(1 << 16)
-                if not data:
-                    break
-                dst.sendall(data)
-                if seen:
-                    seen(data)
-        except OSError:
-            pass
+        """Forwards bytes as they come (forward()), then closes both ends."""
+        forward(src, dst, seen)
         self._close_both(src, dst)
 
     def _pump_requests(self, src, dst):

@@ -7,6 +7,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import Broker, Coordinator  # noqa: E402
+from netcut import BrokerLinks  # noqa: E402
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
@@ -47,20 +48,46 @@ def cluster(request, tmp_path, make_broker):
     """A coordinator and three brokers (ids 1-3) joined to it: (coordinator, [brokers]).
     Brokers are fenced 2 s after their last heartbeat, so failure tests run quickly. Each
     serves /metrics on a port of its own choosing (its log names it)."""
+    yield from _cluster(request, tmp_path, make_broker, netcut=False)
+
+
+@pytest.fixture
+def failover_cluster(request, tmp_path, make_broker):
+    """The same, with every path to a broker through netcut Links (broker.links): clients
+    and the other brokers reach it through its advertised listener, an inbound Link, and it
+    reaches the coordinator through a Link of its own; broker.links.cut() cuts it off."""
+    yield from _cluster(request, tmp_path, make_broker, netcut=True)
+
+
+def _cluster(request, tmp_path, make_broker, netcut):
     coord = Coordinator(tmp_path / "coordinator",
                         overrides={"broker.session.timeout.ms": 2000, "broker.heartbeat.interval.ms": 500})
     coord.start()
     brokers = []
+    links = []
     try:
-        brokers += [make_broker(f"broker-{i}", node_id=i,
-                                overrides={"controller.quorum.voters": coord.voters,
-                                           "tributary.http.listener": "127.0.0.1:0"}) for i in (1, 2, 3)]
+        for i in (1, 2, 3):
+            overrides = {"controller.quorum.voters": coord.voters, "tributary.http.listener": "127.0.0.1:0"}
+            if not netcut:
+                brokers.append(make_broker(f"broker-{i}", node_id=i, overrides=overrides))
+                continue
+            link = BrokerLinks(i, coord.port)
+            links.append(link)
+            overrides["controller.quorum.voters"] = link.voters()
+            b = make_broker(f"broker-{i}", node_id=i, overrides=overrides, advertised_port=link.inbound.port,
+                            start=False)
+            b.links = link.start(b)
+            brokers.append(b.start())
         yield coord, brokers
     finally:
         failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+        for link in links:  # a broker left cut off would wait for the coordinator on SIGTERM
+            link.heal()
         # Brokers first: a broker's controlled shutdown waits for the coordinator's answer.
         for b in brokers:
             b.stop()
         rc = coord.stop()
+        for link in links:
+            link.stop()
         if failed:
             print(f"\n===== coordinator log (exit {rc}) =====\n{coord.log_tail()}")

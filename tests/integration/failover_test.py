@@ -1,8 +1,9 @@
 """Replication under faults: a coordinator and three brokers (fenced 2 s after their last
 heartbeat), topics with three replicas and min.insync.replicas=2, acks=all producers, and
-brokers killed (SIGKILL), paused past their lease (SIGSTOP/SIGCONT), stopped (SIGTERM) and
-restarted. After each, every acknowledged record is read back at its offset, idempotent
-producers' records are stored once, and the replicas agree.
+brokers killed (SIGKILL), paused past their lease (SIGSTOP/SIGCONT), cut off the network
+(netcut.py: every path to a broker goes through a forwarder in the test process), stopped
+(SIGTERM) and restarted. After each, every acknowledged record is read back at its offset,
+idempotent producers' records are stored once, and the replicas agree.
 
 A randomized run (test_seeded_fault_schedules) applies seeded schedules of faults:
 TRIB_FAULT_SCHEDULES=N runs N of them (default 3), TRIB_FAULT_SEEDS=7,12 replays those seeds;
@@ -19,14 +20,18 @@ import socket
 import time
 import types
 
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from kafka.protocol.offset import OffsetRequest, OffsetResponse
 from kafka.protocol.produce import ProduceRequest, ProduceResponse
 from kafka.record.memory_records import MemoryRecordsBuilder
 
 from faults import (RdProducer, TailReader, VerifiableProducer, check_acked_read, check_served,
                     create_topic, isr_full, live, metadata, partition_states, same_data_everywhere,
                     states_of, wait_until)
-from harness import API_PRODUCE, consume_all, read_response, send_request
+from harness import consume_all, read_response, send_request
 
+NOT_LEADER_OR_FOLLOWER = 6
 NOT_ENOUGH_REPLICAS = 19
 NOT_ENOUGH_REPLICAS_AFTER_APPEND = 20
 REQUEST_TIMED_OUT = 7
@@ -45,6 +50,12 @@ def leader_of(brokers, topic, partition, paused=()):
     return s[partition][0] if s else -1
 
 
+# Whether a broker that was paused or cut off is back is asked of the others: its own
+# Metadata answers come from its own copy, as it was when it lost touch, until that copy has
+# caught up (a few hundred ms after it is reachable again), and that copy has it leading with
+# every replica in sync.
+
+
 def fenced_everywhere(brokers, topic, node, paused=()):
     """Metadata from the others: `node` is not listed (the coordinator fenced it), leads
     nothing of `topic` and is in no ISR."""
@@ -54,6 +65,18 @@ def fenced_everywhere(brokers, topic, node, paused=()):
         all(l not in (node, -1) and node not in isr for l, _, isr in s.values())
 
 
+def raw_answer(broker, request, response_type, timeout_s):
+    """`request` (about one partition) straight to `broker`'s own port, past any netcut Link:
+    that partition's entry of the decoded answer."""
+    with socket.create_connection(("127.0.0.1", broker.port), timeout=timeout_s) as s:
+        send_request(s, request.API_KEY, request.API_VERSION, 11, request.encode())
+        corr, body = read_response(s)
+    assert corr == 11
+    (_, partitions), = response_type.decode(body).topics
+    (answer,) = partitions
+    return answer
+
+
 def produce_raw(broker, topic, partition, acks, value=b"raw", timeout_ms=5000):
     """One record with Produce v3 straight to `broker`: (error code, base offset)."""
     records = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=1 << 20)
@@ -61,12 +84,7 @@ def produce_raw(broker, topic, partition, acks, value=b"raw", timeout_ms=5000):
     records.close()
     req = ProduceRequest[3](transactional_id=None, required_acks=acks, timeout=timeout_ms,
                             topics=[(topic, [(partition, records.buffer())])])
-    with socket.create_connection(("127.0.0.1", broker.port), timeout=timeout_ms / 1000 + 10) as s:
-        send_request(s, API_PRODUCE, 3, 11, req.encode())
-        corr, body = read_response(s)
-    assert corr == 11
-    (_, partitions), = ProduceResponse[3].decode(body).topics
-    (_, error_code, base_offset, _ts), = partitions
+    _, error_code, base_offset, _ts = raw_answer(broker, req, ProduceResponse[3], timeout_ms / 1000 + 10)
     return error_code, base_offset
 
 
@@ -105,10 +123,10 @@ def tailed_load(brokers, topic, partitions, rate=600, before=600):
 
 # ---- 1. SIGKILL the leader under acks=all load -------------------------------------------------
 
-def test_leader_killed_under_verifiable_producer_load(cluster, tmp_path):
+def test_leader_killed_under_verifiable_producer_load(failover_cluster, tmp_path):
     """kafka-verifiable-producer (Java client, acks=all, idempotent) while the leader of
     partition 0 is SIGKILLed: the acks resume, and everything acknowledged is read back."""
-    _, brokers = cluster
+    _, brokers = failover_cluster
     create_topic(live(brokers), "vp-failover", 3)
     vp = VerifiableProducer(live(brokers), "vp-failover", tmp_path / "vp", messages=6000, throughput=600,
                             config={"enable.idempotence": "true", "retries": "2147483647"})
@@ -128,10 +146,10 @@ def test_leader_killed_under_verifiable_producer_load(cluster, tmp_path):
     verify([b for b in brokers if b.alive()], "vp-failover", 3, vp.acks)
 
 
-def test_leader_killed_under_librdkafka_load(cluster):
+def test_leader_killed_under_librdkafka_load(failover_cluster):
     """The same with a librdkafka producer (acks=all, idempotent), and a reader tailing the
     partitions throughout: nothing it was served changes afterwards."""
-    _, brokers = cluster
+    _, brokers = failover_cluster
     with tailed_load(brokers, "rd-failover", 3) as load:
         producer = load.producer
         victim = by_id(brokers)[leader_of(brokers, "rd-failover", 1)]
@@ -148,11 +166,11 @@ def test_leader_killed_under_librdkafka_load(cluster):
 
 # ---- 2. two of three brokers down ---------------------------------------------------------------
 
-def test_two_brokers_down_refuses_acks_all_and_heals(cluster):
+def test_two_brokers_down_refuses_acks_all_and_heals(failover_cluster):
     """Leader and one follower SIGKILLed: the survivor leads alone, so acks=all is refused
     with NOT_ENOUGH_REPLICAS (min.insync.replicas=2) and writes nothing; acks=1 still works;
     committed records are still read. Both come back: the ISR is whole again, acks=all works."""
-    _, brokers = cluster
+    _, brokers = failover_cluster
     create_topic(live(brokers), "two-down", 1)
     producer = RdProducer(live(brokers), "two-down", 1, rate=2000)
     wait_until(lambda: producer.acks.count >= 500, timeout=60, what="500 acks")
@@ -187,11 +205,11 @@ def test_two_brokers_down_refuses_acks_all_and_heals(cluster):
 
 # ---- 3. a broker paused past its lease ----------------------------------------------------------
 
-def test_paused_leader_is_fenced_and_rejoins(cluster):
+def test_paused_leader_is_fenced_and_rejoins(failover_cluster):
     """The leader of partition 0 is SIGSTOPped under load: the coordinator fences it, others
     lead, acks go on. SIGCONT: it learns it lost, truncates what it must, catches up and is
     in every ISR again; no gaps or duplicates in any partition, nothing served changes."""
-    _, brokers = cluster
+    _, brokers = failover_cluster
     with tailed_load(brokers, "paused", 3) as load:
         producer = load.producer
         victim = by_id(brokers)[leader_of(brokers, "paused", 0)]
@@ -205,18 +223,84 @@ def test_paused_leader_is_fenced_and_rejoins(cluster):
                        what="acks on every partition while it is paused")
         finally:
             victim.resume()
-        wait_until(lambda: isr_full(live(brokers), "paused"), timeout=HEAL_S,
+        wait_until(lambda: isr_full(live(brokers, paused), "paused"), timeout=HEAL_S,
                    what=f"broker {victim.node_id} back in every ISR after SIGCONT")
     for p, recs in load.read.items():
         assert [o for o, _, _ in recs] == list(range(len(recs))), f"partition {p}: offsets not dense"
 
 
+# ---- 3b. a leader cut off the network -------------------------------------------------------------
+
+def high_watermark_raw(broker, topic, partition, timeout_s=10):
+    """ListOffsets v1 (latest) straight to `broker`: (error code, its high watermark)."""
+    req = OffsetRequest[1](replica_id=-1, topics=[(topic, [(partition, -1)])])
+    _, error_code, _ts, hw = raw_answer(broker, req, OffsetResponse[1], timeout_s)
+    return error_code, hw
+
+
+def test_cut_off_leader_is_fenced_and_rejoins(failover_cluster):
+    """The leader of partition 0 is cut off the network under load (netcut: it runs, but the
+    coordinator, the clients and the other brokers' fetchers can't reach it): the coordinator
+    fences it after its lease, others lead, acks go on. On its side of the partition it has
+    lost its leadership lease (broker/leader_lease.h), so it answers the leader requests the
+    test sends to its own port NOT_LEADER_OR_FOLLOWER: no stale high watermark from
+    ListOffsets, no acks=all record taken (nor appended). Healed: it truncates what it must
+    and is in every ISR again; nothing acknowledged is lost, nothing served changes, the
+    replicas agree."""
+    _, brokers = failover_cluster
+    with tailed_load(brokers, "cut", 3) as load:
+        producer = load.producer
+        victim = by_id(brokers)[leader_of(brokers, "cut", 0)]
+        victim.links.cut()
+        away = (victim,)
+        try:
+            wait_until(lambda: fenced_everywhere(brokers, "cut", victim.node_id, away), timeout=FENCE_S,
+                       what=f"cut-off broker {victim.node_id} fenced: out of every ISR, leading nothing")
+            fenced_at = time.monotonic()
+            assert high_watermark_raw(victim, "cut", 0)[0] == NOT_LEADER_OR_FOLLOWER, \
+                "the cut-off leader, fenced, still answers ListOffsets as the leader"
+            err, _ = produce_raw(victim, "cut", 0, acks=-1, value=b"minority-side")
+            assert err == NOT_LEADER_OR_FOLLOWER, f"the cut-off leader, fenced, answered an acks=all produce {err}"
+            wait_until(lambda: all(producer.acks.acked_since(fenced_at, p) for p in range(3)), timeout=RESUME_S,
+                       what="acks on every partition while it is cut off")
+        finally:
+            victim.links.heal()
+        # Reachable again, it does not answer as the leader of its old epoch: until its metadata
+        # has caught up it holds no lease (its copy still has it leading with a full ISR, and
+        # the high watermark of the cut), and once it has, it is a follower.
+        assert high_watermark_raw(victim, "cut", 0)[0] == NOT_LEADER_OR_FOLLOWER, \
+            "the healed broker answers ListOffsets as the leader it was before the cut"
+        wait_until(lambda: isr_full(live(brokers, away), "cut"), timeout=HEAL_S,
+                   what=f"broker {victim.node_id} back in every ISR after the heal")
+    assert b"minority-side" not in [v for _, _, v in load.read[0]], \
+        "a record the cut-off leader refused is in the log"
+
+
+def test_admin_request_after_a_cut(failover_cluster):
+    """A broker cut off and healed forwards the next CreateTopics to the coordinator: the
+    topic is made, although the cut closed the broker's idle admin connection (a coordinator
+    restart closes it the same way: tests/unit/coordinator/client_replication_test.cc)."""
+    _, brokers = failover_cluster
+    b = brokers[2]
+    create_topic(b.bootstrap, "before-cut", 1)  # every broker claims to be the controller: b forwards it
+    b.links.cut()
+    try:
+        wait_until(lambda: fenced_everywhere(brokers, "before-cut", b.node_id, (b,)), timeout=FENCE_S,
+                   what=f"cut-off broker {b.node_id} fenced")
+    finally:
+        b.links.heal()
+    wait_until(lambda: isr_full(live(brokers, (b,)), "before-cut"), timeout=HEAL_S,
+               what=f"broker {b.node_id} back in the ISR")
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    admin.create_topics([NewTopic("after-cut", 1, 3)])["after-cut"].result(30)  # raises KafkaException if refused
+
+
 # ---- 4. rolling restart --------------------------------------------------------------------------
 
-def test_rolling_restart_under_idempotent_load(cluster):
+def test_rolling_restart_under_idempotent_load(failover_cluster):
     """Every broker in turn: SIGTERM (controlled shutdown), start again, wait until it is in
     every ISR. An idempotent acks=all producer runs throughout: nothing lost or duplicated."""
-    _, brokers = cluster
+    _, brokers = failover_cluster
     with tailed_load(brokers, "rolling", 6, before=300) as load:
         for b in brokers:
             assert b.stop() == 0, f"broker {b.node_id} did not stop cleanly on SIGTERM"
@@ -230,10 +314,10 @@ def test_rolling_restart_under_idempotent_load(cluster):
 
 # ---- 5. whole-cluster restart ----------------------------------------------------------------------
 
-def test_whole_cluster_restart_keeps_acknowledged_records(cluster):
+def test_whole_cluster_restart_keeps_acknowledged_records(failover_cluster):
     """Acknowledged records, then every broker and the coordinator stopped and started again:
     all of them are read back, and the partitions are writable with all replicas in sync."""
-    coord, brokers = cluster
+    coord, brokers = failover_cluster
     create_topic(live(brokers), "whole", 3)
     producer = RdProducer(live(brokers), "whole", 3, rate=3000)
     wait_until(lambda: producer.acks.count >= 3000, timeout=60, what="3000 acks")
@@ -251,10 +335,10 @@ def test_whole_cluster_restart_keeps_acknowledged_records(cluster):
         assert err == 0, f"partition {p}: acks=all after the restart answered {err}"
 
 
-def test_whole_cluster_sigkill_keeps_acknowledged_records(cluster):
+def test_whole_cluster_sigkill_keeps_acknowledged_records(failover_cluster):
     """The same, but every broker SIGKILLed at once under load (acks=all records are on
     every ISR member, in their page caches: a process crash loses none of them)."""
-    _, brokers = cluster
+    _, brokers = failover_cluster
     create_topic(live(brokers), "crashed", 3)
     producer = RdProducer(live(brokers), "crashed", 3, rate=1000)
     wait_until(lambda: producer.acks.count >= 1500, timeout=60, what="1500 acks")
@@ -269,7 +353,11 @@ def test_whole_cluster_sigkill_keeps_acknowledged_records(cluster):
 
 # ---- 6. seeded fault schedules ---------------------------------------------------------------------
 
-FAULTS = ("kill", "pause", "pause_short", "restart")
+# TRIB_FAULT_KINDS=kill,pause,restart (say) runs the seeds with only those kinds; any other
+# list gives every seed another schedule.
+KNOWN_FAULTS = ("kill", "pause", "pause_short", "restart", "cut")
+FAULTS = tuple(os.environ.get("TRIB_FAULT_KINDS", ",".join(KNOWN_FAULTS)).split(","))
+assert set(FAULTS) <= set(KNOWN_FAULTS), f"TRIB_FAULT_KINDS: fault kinds are {KNOWN_FAULTS}"
 
 
 def schedule(seed):
@@ -305,10 +393,17 @@ def run_schedule(brokers, seed):
                                    timeout=5, what="a short pause", interval=0.05)
                 finally:
                     b.resume()
+            elif fault == "cut":  # off the network past the lease
+                b.links.cut()
+                try:
+                    wait_until(lambda: fenced_everywhere(brokers, topic, node, (b,)), timeout=FENCE_S,
+                               what=f"cut-off broker {node} fenced")
+                finally:
+                    b.links.heal()
             else:
                 assert b.stop() == 0, f"broker {node} did not stop cleanly"
                 b.start()
-            wait_until(lambda: isr_full(live(brokers), topic), timeout=HEAL_S,
+            wait_until(lambda: isr_full(live(brokers, (b,)), topic), timeout=HEAL_S,
                        what=f"broker {node} back in every ISR after {fault}")
         at = load.producer.acks.count
         wait_until(lambda: load.producer.acks.count >= at + 100, timeout=RESUME_S, what="100 acks after the faults")
@@ -319,6 +414,7 @@ def recover(brokers, topic):
     `topic`; one that stays out is killed, fenced and started again (a new lease)."""
     for b in brokers:
         b.resume()
+        b.links.heal()
         if not b.alive():
             b.start()
     try:
@@ -343,8 +439,8 @@ def seeds():
     return list(range(first, first + int(os.environ.get("TRIB_FAULT_SCHEDULES", "3"))))
 
 
-def test_seeded_fault_schedules(cluster):
-    _, brokers = cluster
+def test_seeded_fault_schedules(failover_cluster):
+    _, brokers = failover_cluster
     failed = []
     timings = []
     for seed in seeds():
@@ -357,5 +453,6 @@ def test_seeded_fault_schedules(cluster):
             recover(brokers, f"sched-{seed}")
         timings.append(time.monotonic() - started)
         print(f"seed {seed} {schedule(seed)}: {timings[-1]:.1f} s")
-    assert not failed, (f"failing seeds {failed}; replay with TRIB_FAULT_SEEDS={','.join(map(str, failed))} "
+    kinds = f"TRIB_FAULT_KINDS={','.join(FAULTS)} " if "TRIB_FAULT_KINDS" in os.environ else ""
+    assert not failed, (f"failing seeds {failed}; replay with {kinds}TRIB_FAULT_SEEDS={','.join(map(str, failed))} "
                         f"pytest tests/integration/failover_test.py -k seeded")

@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition, OFFSET_BEGINNING
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition, OFFSET_BEGINNING
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from apache_kafka import KAFKA_LAUNCHER
@@ -41,9 +41,14 @@ def wait_until(check, timeout=30, what="condition", interval=0.2):
 
 
 def create_topic(bootstrap, topic, partitions, replicas=3, min_isr=2):
+    """Raises AssertionError if the broker refuses (so a seeded schedule counts it as its
+    failure and the next seed runs)."""
     a = AdminClient({"bootstrap.servers": bootstrap})
-    a.create_topics([NewTopic(topic, partitions, replicas,
-                              config={"min.insync.replicas": str(min_isr)})])[topic].result(30)
+    try:
+        a.create_topics([NewTopic(topic, partitions, replicas,
+                                  config={"min.insync.replicas": str(min_isr)})])[topic].result(30)
+    except KafkaException as e:
+        raise AssertionError(f"creating topic {topic}: {e}") from e
 
 
 def metadata(bootstrap, topic):

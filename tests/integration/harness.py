@@ -184,7 +184,8 @@ class Broker(_Process):
 
     @property
     def bootstrap(self):
-        return f"127.0.0.1:{self.port}"
+        """The address clients are told to use: the advertised one (a proxy's, if any)."""
+        return f"127.0.0.1:{self.advertised_port or self.port}"
 
     def start(self):
         """Starts on a free port (keeps the port of the previous start, so a restart serves

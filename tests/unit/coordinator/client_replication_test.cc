@@ -153,6 +153,23 @@ TEST(client_replication, alter_partition_at_an_unclaimed_version_closes_only_tha
     c.svc->stop();
 }
 
+// The admin channel sits idle between admin requests; a coordinator restart closes it under
+// the client. The next admin request reconnects and is answered, where it used to be written
+// into the dead connection and fail (REQUEST_TIMED_OUT to the broker's client).
+TEST(client_replication, an_admin_request_after_a_coordinator_restart_reconnects) {
+    fakes::temp_dir dir("trib-coordinator-repl");
+    cluster c(dir.path());
+    asio::io_context ctx;
+    auto b1 = c.client(ctx, 1);
+    b1->start();
+    ASSERT_TRUE(run_until(ctx, [&] { return !b1->fenced(); }));
+    ASSERT_NO_FATAL_FAILURE(create(ctx, *b1, "before", {1}));
+    c.restart();
+    ASSERT_NO_FATAL_FAILURE(create(ctx, *b1, "after", {1}));
+    EXPECT_NE(b1->snapshot()->topic("after"), nullptr);
+    c.stop(ctx, {b1});
+}
+
 TEST(client_replication, an_unregistered_client_may_shut_down_at_once) {
     asio::io_context ctx;
     client_config cfg;

@@ -15,7 +15,6 @@ namespace trib::coordinator::testing {
 struct cluster {
     explicit cluster(const std::filesystem::path& dir, controller_config ctl = {}) {
         using namespace std::chrono_literals;
-        service_config cfg;
         cfg.controller = std::move(ctl);
         cfg.controller.cluster_id = "e2e";
         cfg.controller.session_timeout_ms = 3000;
@@ -26,6 +25,15 @@ struct cluster {
         cfg.tick = 20ms;
         svc = std::make_unique<service>(cfg, clk);
         port = svc->start().at(0);
+        cfg.listeners.back().port = port;  // a restart listens where the clients look
+    }
+    // Stops the service (its connections close) and starts it again from its metadata log,
+    // on the same port.
+    void restart() {
+        svc->stop();
+        svc.reset();
+        svc = std::make_unique<service>(cfg, clk);
+        svc->start();
     }
     std::shared_ptr<coordinator_client> client(asio::io_context& ctx, int32_t id) {
         using namespace std::chrono_literals;
@@ -47,6 +55,7 @@ struct cluster {
         svc->stop();
     }
     steady_clock clk;
+    service_config cfg;
     std::unique_ptr<service> svc;
     uint16_t port = 0;
 };
