@@ -181,7 +181,7 @@ void segment::account(const batch_meta& m, uint64_t pos) {
     _next = m.last + 1;
 }
 
-result<segment::recovery> segment::recover(int64_t now_ms) {
+result<segment::recovery> segment::recover(int64_t now_ms, uint64_t trusted) {
     reset();
     _index.discard_file();  // rebuilt from scratch, whatever the files hold
     _timeindex.discard_file();
@@ -196,21 +196,42 @@ result<segment::recovery> segment::recover(int64_t now_ms) {
         return errc::io_error;
     }
     bytes_view all = map.view();
+    if (trusted != UINT64_MAX && trusted > all.size()) {
+        TLOG_WARN("storage: {}: written mark at {} is past the end of the file ({}); checking every batch",
+                  _data->path().string(), trusted, all.size());
+        trusted = 0;
+    }
     uint64_t pos = 0;
     while (pos < all.size()) {
-        auto h = read_and_verify_batch(all.subspan(size_t(pos)));
-        if (!h) {
-            out.reason = h.error().message();
-            break;
-        }
-        if (h->base_offset != _next.value()) {
+        // Batches wholly below `trusted` were written by completed appends (a written mark):
+        // framing and offsets are checked, the CRC is not. From there on, everything is.
+        const bool trust = pos < trusted;
+        auto h = trust ? read_batch_header(all.subspan(size_t(pos)))
+                       : read_and_verify_batch(all.subspan(size_t(pos)));
+        if (h && h->base_offset != _next.value()) {
             out.reason = "offset discontinuity: expected base offset " + std::to_string(_next.value()) +
                          ", found " + std::to_string(h->base_offset);
-            break;
-        }
-        if (uint64_t(h->last_offset() - _base.value()) > UINT32_MAX ||
-            pos + h->total_size() > UINT32_MAX) {
+        } else if (h && (uint64_t(h->last_offset() - _base.value()) > UINT32_MAX ||
+                         pos + h->total_size() > UINT32_MAX)) {
             out.reason = "segment exceeds 32-bit relative offsets or positions";
+        } else if (h && trust && h->total_size() > trusted - pos) {
+            out.reason = "a batch crosses the written mark";
+        } else if (!h) {
+            out.reason = h.error().message();
+        }
+        if (!out.reason.empty() && trust) {
+            // Completed appends end on batch boundaries and are intact: a mark the batches
+            // contradict is wrong, and nothing it vouched for is trusted.
+            TLOG_WARN("storage: {}: written mark at {} doesn't match the batches ({} at {}); checking every batch",
+                      _data->path().string(), trusted, out.reason, pos);
+            out.reason.clear();
+            out.trusted_bytes = 0;
+            trusted = 0;
+            reset();
+            pos = 0;
+            continue;
+        }
+        if (!out.reason.empty()) {
             break;
         }
         if (pos == 0) {
@@ -220,6 +241,9 @@ result<segment::recovery> segment::recover(int64_t now_ms) {
                  uint32_t(h->total_size())},
                 pos);
         pos += h->total_size();
+        if (trust) {
+            out.trusted_bytes = pos;
+        }
     }
     out.valid_bytes = pos;
     if (pos < all.size() && is_direct_padding(all.subspan(size_t(pos)), pos)) {

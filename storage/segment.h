@@ -90,11 +90,16 @@ public:
     struct recovery {
         bool truncated = false;   // bytes were cut off the end of the .log
         uint64_t valid_bytes = 0;
+        uint64_t trusted_bytes = 0;  // of which accepted on the written mark, without CRC
         std::string reason;       // why, when truncated
     };
     // Scans the whole .log verifying framing, CRC and offset contiguity, truncates the file
     // at the first bad batch, and rebuilds both indexes (written, not fsynced).
-    result<recovery> recover(int64_t now_ms);
+    // `trusted`: a written mark (written_marks.h) vouches that completed appends wrote the
+    // bytes before it: batches wholly below it get framing and offsets checked but no CRC
+    // (UINT64_MAX: the whole file). A mark past the end of the file, inside a batch or over a
+    // batch whose header doesn't check is ignored (logged) and every batch verified.
+    result<recovery> recover(int64_t now_ms, uint64_t trusted = 0);
     // Opens a segment trusted to be intact (below the recovery point, or after a clean
     // shutdown): loads the index files and validates them (monotonic, within the file, last
     // .index entry pointing at a batch with the right base offset), and walks the batch headers
