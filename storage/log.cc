@@ -456,6 +456,14 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
         return r.error();
     }
     publish_mark();
+    if (_mark_cell && now - _indexes_persisted_ms >= 1000) {
+        // Recovery with a written mark starts from the active segment's index files: keep
+        // them about a second behind at most (a pwrite of the new entries, no fsync).
+        _indexes_persisted_ms = now;
+        if (auto r = act.persist_indexes(false); !r) {
+            TLOG_WARN("storage: {}: cannot write the index files: {}", _dir.string(), r.error().message());
+        }
+    }
     append_result out{_metas.front().base, _metas.back().last, timestamp_ms(max_ts), position};
     uint64_t at = position;
     for (const auto& m : _metas) {

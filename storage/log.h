@@ -273,6 +273,7 @@ private:
     offset _checkpoint_rp;
     uint64_t _nonce = 0;  // in the checkpoint; a new one whenever data is cut (checkpoint.h)
     std::shared_ptr<written_marks::cell> _mark_cell;
+    int64_t _indexes_persisted_ms = INT64_MIN / 2;  // the active segment's, by append
     int64_t _unflushed_messages = 0;
     std::optional<int64_t> _oldest_unflushed_ms;
     std::vector<batch_meta> _metas;  // scratch for append

@@ -144,6 +144,12 @@ private:
             std::shared_ptr<file> data, std::shared_ptr<file> index, std::shared_ptr<file> timeindex);
 
     void reset();
+    // recover() with a written mark at `trusted`: takes the index files' entries below it
+    // (persist() wrote them from the exact in-memory index, after the last cut; the mark's
+    // nonce says no cut came since), checks the last one against the batch it names, and sets
+    // the state as if every batch up to the end of that batch had been walked. Returns that
+    // position (0: the files didn't help).
+    result<uint64_t> seed_from_index_files(bytes_view all, uint64_t trusted, int64_t now_ms);
     void account(const batch_meta& m, uint64_t pos);
     void maybe_add_time_entry();
     uint32_t rel(offset o) const noexcept { return uint32_t(o - _base); }

@@ -301,6 +301,108 @@ TEST_F(written_marks_test, segments_before_the_marked_one_are_trusted_whole) {
     EXPECT_EQ(read_all(*l).size(), 21u);
 }
 
+// What a recovery that starts from the index files below the mark rebuilds is what a full
+// scan rebuilds: reads, timestamps lookups, the maximum timestamp, appends after it.
+TEST_F(written_marks_test, recovery_from_the_index_files_matches_a_full_scan) {
+    auto ts_of = [](int i) { return 1000 + (i * 37) % 50; };  // not monotonic
+    {
+        written_marks m(_root.path(), never, boot_a);
+        auto l = open_log(&m);
+        for (int i = 0; i < 40; ++i) {
+            append_ok(*l, {.records = 1 + i % 3, .payload = 139, .max_timestamp = ts_of(i), .seed = uint32_t(i)});
+        }
+        ASSERT_TRUE(l->flush());  // index files written up to here
+        for (int i = 40; i < 60; ++i) {
+            append_ok(*l, {.records = 1, .payload = 139, .max_timestamp = ts_of(i), .seed = uint32_t(i)});
+        }
+        ASSERT_TRUE(m.write_now());
+        append_ok(*l, {.records = 1, .payload = 139, .max_timestamp = 5000, .seed = 99});
+    }
+    struct seen {
+        std::vector<seen_batch> batches;
+        std::optional<std::pair<offset, timestamp_ms>> max;
+        std::vector<std::optional<offset>> by_ts;
+        offset next;
+    };
+    auto look = [&](log& l) {
+        seen s{read_all(l), l.max_timestamp(), {}, l.next_offset()};
+        for (int64_t ts = 990; ts <= 5001; ts += ts < 1060 ? 1 : 1000) {
+            auto r = l.offset_for_timestamp(timestamp_ms(ts));
+            EXPECT_TRUE(r);
+            s.by_ts.push_back(r ? *r : std::nullopt);
+        }
+        append_ok(l, {.records = 1, .payload = 139, .max_timestamp = 6000, .seed = 7});
+        s.batches.push_back(read_all(l).back());
+        return s;
+    };
+    const fs::path saved = _root.path() / "saved";
+    fs::copy(log_dir(), saved);
+    seen with_mark;
+    {
+        written_marks m(_root.path(), never, boot_a);
+        auto l = open_log(&m);
+        EXPECT_EQ(l->opened_with().bytes_trusted, fs::file_size(saved / "00000000000000000000.log") - 200);
+        with_mark = look(*l);
+    }
+    fs::remove_all(log_dir());
+    fs::copy(saved, log_dir());
+    fs::remove(_root.path() / written_marks::file_name);
+    written_marks m(_root.path(), never, boot_a);
+    auto l = open_log(&m);
+    EXPECT_EQ(l->opened_with().bytes_trusted, 0u);
+    seen scanned = look(*l);
+    ASSERT_EQ(with_mark.batches.size(), scanned.batches.size());
+    for (size_t i = 0; i < scanned.batches.size(); ++i) {
+        EXPECT_EQ(with_mark.batches[i].base, scanned.batches[i].base);
+        EXPECT_EQ(with_mark.batches[i].crc, scanned.batches[i].crc);
+    }
+    EXPECT_EQ(with_mark.max, scanned.max);
+    EXPECT_EQ(with_mark.by_ts, scanned.by_ts);
+    EXPECT_EQ(with_mark.next, scanned.next);
+}
+
+// Index files that don't fit the batches are not used; the walk starts at 0 instead.
+TEST_F(written_marks_test, index_files_that_disagree_with_the_batches_are_not_used) {
+    {
+        written_marks m(_root.path(), never, boot_a);
+        auto l = open_log(&m);
+        append_n(*l, 20);
+        ASSERT_TRUE(l->flush());
+        ASSERT_TRUE(m.write_now());
+    }
+    const auto idx = log_dir() / "00000000000000000000.index";
+    const bytes good = read_file(idx);
+    ASSERT_GE(good.size(), 16u);
+    const bytes data = read_file(seg(0));
+    auto cp = checkpoint::read(log_dir());
+    ASSERT_TRUE(cp && *cp);
+    for (int variant = 0; variant < 3; ++variant) {
+        bytes bad = good;
+        if (variant == 0) {
+            store_be32(bad.data() + bad.size() - 4, 1100);  // last entry: inside a batch
+        } else if (variant == 1) {
+            // last entry: increasing, but not the offset of the batch it points at
+            store_be32(bad.data() + bad.size() - 8, load_be32(bad.data() + bad.size() - 16) + 1);
+        } else {
+            bad.assign(1 << 20, 0xff);                       // more entries than batches
+        }
+        write_file(idx, bad);
+        write_file(seg(0), data);
+        ASSERT_TRUE((*cp)->write(log_dir()));
+        written_marks m(_root.path(), never, boot_a);
+        auto l = open_log(&m);
+        EXPECT_EQ(l->opened_with().bytes_trusted, 4000u) << variant;
+        EXPECT_EQ(l->next_offset(), offset(20)) << variant;
+        EXPECT_EQ(read_all(*l).size(), 20u) << variant;
+        auto r = l->offset_for_timestamp(timestamp_ms(1013));
+        ASSERT_TRUE(r && *r) << variant;
+        EXPECT_EQ(**r, offset(13)) << variant;
+        auto b = l->read_bytes(offset(12), 1);
+        ASSERT_TRUE(b) << variant;
+        EXPECT_EQ(parse_batches(*b).front().base, 12) << variant;
+    }
+}
+
 TEST_F(written_marks_test, entries_of_logs_not_opened_yet_are_kept_until_their_directory_goes) {
     {
         written_marks m(_root.path(), never, boot_a);
