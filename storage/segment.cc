@@ -191,11 +191,10 @@ void segment::account(const batch_meta& m, uint64_t pos) {
     _next = m.last + 1;
 }
 
-result<uint64_t> segment::seed_from_index_files(bytes_view all, uint64_t trusted, int64_t now_ms) {
-    const uint64_t limit = std::min<uint64_t>(trusted, all.size());
+result<bool> segment::load_index_files(uint64_t log_size) {
     // An index can't have more entries than the .log has batches: don't let a damaged index
     // file's size drive an allocation.
-    const uint64_t max_entries = all.size() / batch_header::size + 1;
+    const uint64_t max_entries = log_size / batch_header::size + 1;
     for (const auto& [f, entry_size] : {std::pair{_index.handle(), offset_index_entry::size},
                                         std::pair{_timeindex.handle(), time_index_entry::size}}) {
         auto sz = f->size();
@@ -203,7 +202,7 @@ result<uint64_t> segment::seed_from_index_files(bytes_view all, uint64_t trusted
             return sz.error();
         }
         if (*sz / entry_size > max_entries) {
-            return 0;
+            return false;
         }
     }
     if (auto r = _index.load(); !r) {
@@ -211,6 +210,18 @@ result<uint64_t> segment::seed_from_index_files(bytes_view all, uint64_t trusted
     }
     if (auto r = _timeindex.load(); !r) {
         return r.error();
+    }
+    return true;
+}
+
+result<uint64_t> segment::seed_from_index_files(bytes_view all, uint64_t trusted, int64_t now_ms) {
+    const uint64_t limit = std::min<uint64_t>(trusted, all.size());
+    auto loaded = load_index_files(all.size());
+    if (!loaded) {
+        return loaded.error();
+    }
+    if (!*loaded) {
+        return 0;
     }
     auto none = [&] {
         _index.clear();
@@ -365,24 +376,9 @@ result<bool> segment::load(int64_t now_ms) {
     if (*file_size > UINT32_MAX) {
         return false;
     }
-    // An index can't have more entries than the .log has batches: don't let a damaged index
-    // file's size drive an allocation.
-    const uint64_t max_entries = *file_size / batch_header::size + 1;
-    for (const auto& [f, entry_size] : {std::pair{_index.handle(), offset_index_entry::size},
-                                        std::pair{_timeindex.handle(), time_index_entry::size}}) {
-        auto sz = f->size();
-        if (!sz) {
-            return sz.error();
-        }
-        if (*sz / entry_size > max_entries) {
-            return false;
-        }
-    }
-    if (auto r = _index.load(); !r) {
-        return r.error();
-    }
-    if (auto r = _timeindex.load(); !r) {
-        return r.error();
+    auto loaded = load_index_files(*file_size);
+    if (!loaded || !*loaded) {
+        return loaded;
     }
     uint64_t limit = *file_size;
     if (limit == 0) {

@@ -144,6 +144,9 @@ private:
             std::shared_ptr<file> data, std::shared_ptr<file> index, std::shared_ptr<file> timeindex);
 
     void reset();
+    // Reads both index files into memory, unvalidated; false (nothing read) when a file has
+    // more entries than a .log of `log_size` bytes has batches.
+    result<bool> load_index_files(uint64_t log_size);
     // recover() with a written mark at `trusted`: takes the index files' entries below it
     // (persist() wrote them from the exact in-memory index, after the last cut; the mark's
     // nonce says no cut came since), checks the last one against the batch it names, and sets

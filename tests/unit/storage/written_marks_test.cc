@@ -27,14 +27,6 @@ const std::string boot_a = "0b2f4a4e-1c55-4a57-9a3c-4fd7c0c1b1a1";
 const std::string boot_b = "7d9e2c11-5f0a-4b7e-8c6d-2e4f1a3b5c7d";
 constexpr auto never = std::chrono::hours(1);  // the writer thread stays out of the way
 
-bytes read_file(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return bytes(std::istreambuf_iterator<char>(in), {});
-}
-void write_file(const fs::path& p, bytes_view b) {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
-}
 void flip_byte(const fs::path& p, uint64_t pos) {
     bytes b = read_file(p);
     ASSERT_LT(pos, b.size());
