@@ -78,12 +78,14 @@ public:
     bool ok() const noexcept { return _size == 0 || _p != nullptr; }
     bytes_view view() const noexcept { return {_p, size_t(_size)}; }
     // Only batch headers will be read in [0, upto): no readahead of what lies between them
-    // when the file isn't in the page cache.
+    // when the file isn't in the page cache. 0: all of it will be read, in order.
     void headers_only_below(uint64_t upto) const noexcept {
         const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
         const uint64_t len = std::min(upto, _size) / page * page;
         if (_p && len > 0) {
             ::madvise(const_cast<uint8_t*>(_p), len, MADV_RANDOM);
+        } else if (_p && upto == 0) {
+            ::madvise(const_cast<uint8_t*>(_p), _size, MADV_SEQUENTIAL);
         }
     }
 
@@ -326,6 +328,7 @@ result<segment::recovery> segment::recover(int64_t now_ms, uint64_t trusted) {
             out.reason.clear();
             out.trusted_bytes = 0;
             trusted = 0;
+            map.headers_only_below(0);
             reset();
             pos = 0;
             continue;
