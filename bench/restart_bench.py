@@ -13,6 +13,11 @@ way of stopping:
   serving  from the start until one acks=1 record was acknowledged on *every* partition
            (a librdkafka producer, started when the broker is ready, retrying until then)
 
+The SIGKILL restart recovers with the broker's written marks (storage/README.md, Recovery).
+With BENCH_RESTART_WITHOUT_MARKS=1 (the default) each run also kills it once more and deletes
+the data directory's `written-marks` file before the restart: recovery as before the marks,
+every batch since the recovery point CRC-checked, measured in the same run for comparison.
+
 The page cache holds what fits of the data (24 GiB machine): the figures are for a warm
 restart of the process, which is what a SIGKILL or a rolling restart sees. With
 BENCH_RESTART_DROP_CACHES=1 (root) the caches are dropped before each start as well.
@@ -21,6 +26,7 @@ The size is capped to 60% of the free space of the data filesystem; the results 
 when the cap applied. Results: bench/results/<date>-restart-<host-kind>.md.
 
 Environment: BENCH_RESTART_GB (50), BENCH_RESTART_PARTITIONS (2000), BENCH_RESTART_RUNS (3),
+BENCH_RESTART_WITHOUT_MARKS (1), BENCH_RESTART_TAG (in the results file's name),
 TRIB_BENCH_BUILD (build-bench/), BENCH_SKIP_BUILD=1 (use the binaries already there),
 BENCH_RESTART_KEEP=1 keeps the data folder.
 """
@@ -104,7 +110,9 @@ def one_record_everywhere(bootstrap, topics, started):
     return time.monotonic() - started
 
 
-def restart(broker, bootstrap_of, topics, drop_caches):
+def restart(broker, bootstrap_of, topics, drop_caches, forget_marks=False):
+    if forget_marks:
+        (broker.data_dir / "written-marks").unlink(missing_ok=True)
     if drop_caches:
         subprocess.run(["sync"], check=True)
         Path("/proc/sys/vm/drop_caches").write_text("3\n")
@@ -148,12 +156,14 @@ def main():
         "offsets.topic.replication.factor": 1, "transaction.state.log.replication.factor": 1})
     broker.start()
     bootstrap_of = lambda b: b.bootstrap  # noqa: E731
-    results = {"clean": [], "kill": []}
+    without_marks = os.environ.get("BENCH_RESTART_WITHOUT_MARKS", "1") == "1"
+    results = {"clean": [], "kill": []} | ({"kill_nomarks": []} if without_marks else {})
     try:
         a = AdminClient({"bootstrap.servers": broker.bootstrap})
         for f in a.create_topics([NewTopic(n, p, 1) for n, p in topics]).values():
             f.result(120)
         fill_s = fill(loadgen, broker.bootstrap, topics, total)
+        recovered = {}
         on_disk = sum(f.stat().st_size for f in (work / "broker" / "data").rglob("*.log"))
         print(f"filled {on_disk / 1e9:.1f} GB in {partitions} partitions in {fill_s:.0f} s", file=sys.stderr)
         for run in range(runs):
@@ -161,19 +171,20 @@ def main():
             ready, serving = restart(broker, bootstrap_of, topics, drop)
             results["clean"].append((ready, serving))
             print(f"clean stop, run {run + 1}: ready {ready:.2f} s, serving {serving:.2f} s", file=sys.stderr)
-            # SIGKILL while a producer writes to every partition
-            load = subprocess.Popen([loadgen, "produce", "--brokers", broker.bootstrap, "--topic", topics[0][0],
-                                     "--partitions", str(topics[0][1]), "--record-size", str(RECORD),
-                                     "--seconds", "30", "--acks", "1"],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(3)  # the kill lands in the middle of the load (a bench, not a test)
-            broker.kill()
-            load.send_signal(signal.SIGTERM)
-            load.wait(60)
-            ready, serving = restart(broker, bootstrap_of, topics, drop)
-            results["kill"].append((ready, serving))
-            print(f"SIGKILL, run {run + 1}: ready {ready:.2f} s, serving {serving:.2f} s", file=sys.stderr)
-        recovered = recovery_lines(broker)
+            for kind in [k for k in ("kill", "kill_nomarks") if k in results]:
+                # SIGKILL while a producer writes to every partition
+                load = subprocess.Popen([loadgen, "produce", "--brokers", broker.bootstrap, "--topic", topics[0][0],
+                                         "--partitions", str(topics[0][1]), "--record-size", str(RECORD),
+                                         "--seconds", "30", "--acks", "1"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(3)  # the kill lands in the middle of the load (a bench, not a test)
+                broker.kill()
+                load.send_signal(signal.SIGTERM)
+                load.wait(60)
+                ready, serving = restart(broker, bootstrap_of, topics, drop, forget_marks=kind == "kill_nomarks")
+                results[kind].append((ready, serving))
+                recovered.setdefault(kind, recovery_lines(broker))
+                print(f"{kind}, run {run + 1}: ready {ready:.2f} s, serving {serving:.2f} s", file=sys.stderr)
     finally:
         broker.stop()
         coord.stop()
@@ -186,7 +197,8 @@ def main():
 
 def write_results(results, on_disk, total, want, partitions, fill_s, drop, recovered, load):
     date = datetime.date.today().isoformat()
-    out = ROOT / "bench" / "results" / f"{date}-restart-{host_kind()}.md"
+    tag = os.environ.get("BENCH_RESTART_TAG", "")
+    out = ROOT / "bench" / "results" / f"{date}-restart-{tag + '-' if tag else ''}{host_kind()}.md"
     lines = [f"# Restart time, {date}", "",
              f"`bench/restart_bench.py`: one broker (RF 1) with {on_disk / 1e9:.1f} GB in {partitions} partitions "
              f"({TOPICS} topics, {RECORD} B records, filled in {fill_s:.0f} s)"
@@ -195,12 +207,18 @@ def write_results(results, on_disk, total, want, partitions, fill_s, drop, recov
              f"Load average (1 min) {load[0]:.1f} at the start, {load[1]:.1f} at the end: "
              "2 cores shared with whatever else ran.", "",
              "| stop | run | ready (s) | serving every partition (s) |", "| --- | --- | --- | --- |"]
-    for kind, label in (("clean", "SIGTERM (clean)"), ("kill", "SIGKILL under load")):
+    for kind, label in (("clean", "SIGTERM (clean)"), ("kill", "SIGKILL under load"),
+                        ("kill_nomarks", "SIGKILL under load, marks file deleted")):
+        if kind not in results:
+            continue
         for i, (r, s) in enumerate(results[kind]):
             lines.append(f"| {label} | {i + 1} | {r:.2f} | {s:.2f} |")
         lines.append(f"| {label} | median | {statistics.median(r for r, _ in results[kind]):.2f} | "
                      f"{statistics.median(s for _, s in results[kind]):.2f} |")
-    lines += ["", "Recovery lines of the broker's log at its last start:", "", "```", *recovered[-20:], "```", ""]
+    for kind, lines_of_kind in recovered.items():
+        lines += ["", f"Recovery lines of the broker's log after its first `{kind}` restart:", "", "```",
+                  *lines_of_kind[-20:], "```"]
+    lines.append("")
     out.write_text("\n".join(lines))
     print(json.dumps({k: v for k, v in results.items()}))
     print(f"wrote {out}", file=sys.stderr)

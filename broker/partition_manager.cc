@@ -55,6 +55,7 @@ void on_every_core(io_pool& pool, const std::function<void(size_t)>& fn) {
 void partition_manager::apply(const std::vector<partition_change>& changes,
                               const std::function<void(size_t)>& after) {
     std::filesystem::create_directories(_data_dir);
+    std::call_once(_marks_once, [this] { _marks = std::make_unique<storage::written_marks>(_data_dir); });
     std::vector<std::vector<const partition_change*>> by_core(_shards.size());
     for (const auto& c : changes) {
         by_core[owner(c.tp)].push_back(&c);
@@ -73,12 +74,17 @@ void partition_manager::apply(const std::vector<partition_change>& changes,
         all.unclean += o.unclean;
         all.segments_scanned += o.segments_scanned;
         all.bytes_scanned += o.bytes_scanned;
+        all.bytes_trusted += o.bytes_trusted;
     }
     if (all.logs > 0) {
         // At start-up this is the time to open every log (restart time, bench/restart_bench.py).
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-        TLOG_INFO("opened {} partition log(s) in {} ms; {} after an unclean shutdown ({} segment(s), {} MB scanned)",
-                  all.logs, ms.count(), all.unclean, all.segments_scanned, all.bytes_scanned / 1000000);
+        // Of what recovery walked after an unclean shutdown, "trusted" is what written marks
+        // vouched for (headers checked), "CRC-checked" the rest.
+        TLOG_INFO("opened {} partition log(s) in {} ms; {} after an unclean shutdown ({} segment(s) scanned: {} MB "
+                  "trusted by written marks, {} MB CRC-checked)",
+                  all.logs, ms.count(), all.unclean, all.segments_scanned, all.bytes_trusted / 1000000,
+                  all.bytes_scanned / 1000000);
     }
 }
 
@@ -106,6 +112,7 @@ void partition_manager::apply_one(size_t core, const partition_change& c, open_s
         opened.unclean += how.clean ? 0 : 1;
         opened.segments_scanned += how.segments_scanned;
         opened.bytes_scanned += how.bytes_scanned;
+        opened.bytes_trusted += how.bytes_trusted;
         it = shard.emplace(c.tp, std::move(part)).first;
     } else if (c.config) {
         it->second->log().update_config(*c.config);
@@ -177,7 +184,7 @@ std::unique_ptr<partition> partition_manager::open_partition(const topic_partiti
             std::filesystem::remove_all(dir, ec);
         }
     }
-    auto log = storage::log::open(dir, cfg);
+    auto log = storage::log::open(dir, cfg, storage::system_clock(), nullptr, _marks.get());
     if (!log) {
         TLOG_ERROR("cannot open log of {}-{}: {}", tp.topic, tp.partition, log.error().message());
         return nullptr;

@@ -6,12 +6,13 @@
 #include "broker/partition.h"
 #include "common/runtime.h"
 #include "storage/log.h"
-
+#include "storage/written_marks.h"
 
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -190,6 +191,7 @@ private:
         size_t unclean = 0;
         size_t segments_scanned = 0;
         uint64_t bytes_scanned = 0;
+        uint64_t bytes_trusted = 0;
     };
     void apply_one(size_t core, const partition_change& c, open_summary& opened);
     void drop(size_t core, std::map<topic_partition, std::unique_ptr<partition>>::iterator it);
@@ -199,6 +201,12 @@ private:
     std::filesystem::path _data_dir;
     node_id _self;
     broker_metrics& _metrics;
+    // The data directory's written marks (storage/written_marks.h), so a restart after a
+    // SIGKILL trusts what completed appends wrote. Made by the first apply(), once the data
+    // directory is locked (cluster_link::start), so a second broker refused the directory
+    // never writes there.
+    std::once_flag _marks_once;
+    std::unique_ptr<storage::written_marks> _marks;
     // Per core; each map is touched only on its core.
     std::vector<std::map<topic_partition, std::unique_ptr<partition>>> _shards;
 };

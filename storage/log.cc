@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <random>
 #include <unistd.h>
 
 namespace trib::storage {
@@ -22,7 +23,24 @@ uint64_t log::max_segment_bytes() const noexcept {
 
 int log::fsync_fd(int fd) { return _syncer ? _syncer->fdatasync(fd) : ::fdatasync(fd); }
 
-result<std::unique_ptr<log>> log::open(std::filesystem::path dir, log_config cfg, clock& clk, syncer* sync) {
+namespace {
+uint64_t new_nonce() {
+    std::random_device rd;
+    uint64_t n = 0;
+    while (n == 0) {
+        n = (uint64_t(rd()) << 32) ^ rd();
+    }
+    return n;
+}
+
+std::string dir_name(const std::filesystem::path& dir) {
+    auto p = dir.lexically_normal();
+    return p.has_filename() ? p.filename().string() : p.parent_path().filename().string();
+}
+} // namespace
+
+result<std::unique_ptr<log>> log::open(std::filesystem::path dir, log_config cfg, clock& clk, syncer* sync,
+                                       written_marks* marks) {
     std::error_code ec;
     const bool created = std::filesystem::create_directories(dir, ec);
     if (ec) {
@@ -35,13 +53,50 @@ result<std::unique_ptr<log>> log::open(std::filesystem::path dir, log_config cfg
         }
     }
     std::unique_ptr<log> l(new log(std::move(dir), cfg, clk, sync));
-    if (auto r = l->recover_all(); !r) {
+    if (auto r = l->recover_all(marks); !r) {
         return r.error();
     }
     return l;
 }
 
-result<void> log::recover_all() {
+std::optional<written_mark> log::usable_mark(written_marks* marks, uint64_t nonce,
+                                             const std::vector<int64_t>& bases) const {
+    if (!marks || nonce == 0) {
+        return std::nullopt;
+    }
+    auto m = marks->found(dir_name(_dir));
+    if (!m) {
+        return std::nullopt;
+    }
+    auto why = [&]() -> std::string {
+        if (m->nonce != nonce) {
+            return "the log cut data since";
+        }
+        if (!std::binary_search(bases.begin(), bases.end(), m->segment.value())) {
+            return "its segment is gone";
+        }
+        std::error_code ec;
+        auto size = std::filesystem::file_size(_dir / (segment::file_stem(m->segment) + ".log"), ec);
+        if (ec || size < m->position) {
+            return "it is past the end of its segment";
+        }
+        return {};
+    }();
+    if (!why.empty()) {
+        TLOG_INFO("storage: {}: not using its written mark ({}): checking every batch since the recovery point",
+                  _dir.string(), why);
+        return std::nullopt;
+    }
+    return m;
+}
+
+void log::publish_mark() {
+    if (_mark_cell) {
+        _mark_cell->set({_nonce, active().base(), active().size()});
+    }
+}
+
+result<void> log::recover_all(written_marks* marks) {
     auto cp = checkpoint::read(_dir);
     if (!cp) {
         return cp.error();
@@ -76,6 +131,17 @@ result<void> log::recover_all() {
 
     const bool clean = *cp && (*cp)->clean;
     _opened_with.clean = clean || bases.empty();  // a new log has nothing to recover
+    _nonce = *cp ? (*cp)->nonce : 0;
+    if (marks) {
+        std::error_code ec;
+        if (!std::filesystem::equivalent(marks->dir(), _dir.lexically_normal().parent_path(), ec)) {
+            TLOG_ERROR("storage: {}: written marks of another directory ({}) not used", _dir.string(),
+                       marks->dir().string());
+            marks = nullptr;
+        }
+    }
+    // What the last process's appends completed, when it died in this boot (written_marks.h).
+    const auto mark = clean ? std::nullopt : usable_mark(marks, _nonce, bases);
     // Without a checkpoint, scan the last segment.
     const int64_t rp = *cp ? (*cp)->recovery_point.value() : (bases.empty() ? 0 : bases.back());
     _log_start = *cp ? (*cp)->log_start_offset : offset(bases.empty() ? 0 : bases.front());
@@ -86,6 +152,7 @@ result<void> log::recover_all() {
 
     std::vector<segment*> recovered;
     bool dropped = false;
+    bool cut = false;  // recovery cut a bad tail
     for (size_t i = 0; i < bases.size(); ++i) {
         auto seg = segment::open(_dir, offset(bases[i]), _cfg.index_interval_bytes);
         if (!seg) {
@@ -106,11 +173,16 @@ result<void> log::recover_all() {
         }
         segment::recovery rec;
         if (scan) {
-            auto r = (*seg)->recover(now);
+            // Every segment before the mark's was complete when it was taken.
+            const uint64_t trusted = !mark || bases[i] > mark->segment.value() ? 0
+                                     : bases[i] < mark->segment.value()       ? UINT64_MAX
+                                                                              : mark->position;
+            auto r = (*seg)->recover(now, trusted);
             if (!r) {
                 return r.error();
             }
             rec = *r;
+            cut |= rec.truncated;
         }
         if (!_segments.empty() && (*seg)->base() != _segments.rbegin()->second->next_offset()) {
             TLOG_WARN("storage: {}: segment {} doesn't continue the previous one (which ends at {}); "
@@ -128,7 +200,8 @@ result<void> log::recover_all() {
         if (scan) {
             recovered.push_back(seg->get());
             ++_opened_with.segments_scanned;
-            _opened_with.bytes_scanned += (*seg)->size();
+            _opened_with.bytes_trusted += rec.trusted_bytes;
+            _opened_with.bytes_scanned += (*seg)->size() - std::min(rec.trusted_bytes, (*seg)->size());
         }
         _segments.emplace((*seg)->base(), std::move(*seg));
         if (rec.truncated && i + 1 < bases.size()) {
@@ -186,8 +259,19 @@ result<void> log::recover_all() {
     }
     _progress = std::make_shared<sync_progress>(clean ? _next.value() : std::min(rp, _next.value()));
     _mark = _recent = _next;
+    if (_nonce == 0 || dropped || cut) {
+        // A written mark taken before a cut must not vouch for what is written after it.
+        _nonce = new_nonce();
+    }
     // Mark unclean before anything is appended.
-    return write_checkpoint(false);
+    if (auto r = write_checkpoint(false); !r) {
+        return r;
+    }
+    if (marks) {
+        _mark_cell = marks->attach(dir_name(_dir));
+        publish_mark();  // what was recovered is intact and in the page cache
+    }
+    return success();
 }
 
 // The cache file, reconciled with the recovered log. Rebuilt from every batch header when
@@ -241,6 +325,7 @@ result<void> log::save_epochs(bool changed) {
 result<void> log::write_checkpoint(bool clean) {
     checkpoint cp;
     cp.clean = clean;
+    cp.nonce = _nonce;
     cp.recovery_point = offset(std::min(_progress->durable(), _next.value()));
     cp.log_start_offset = _log_start;
     if (auto r = cp.write(_dir); !r) {
@@ -369,6 +454,15 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
     const uint64_t position = act.size();
     if (auto r = act.append(bytes_view(batches), _metas, now, direct_ok); !r) {
         return r.error();
+    }
+    publish_mark();
+    if (_mark_cell && now - _indexes_persisted_ms >= 1000) {
+        // Recovery with a written mark starts from the active segment's index files: keep
+        // them about a second behind at most (a pwrite of the new entries, no fsync).
+        _indexes_persisted_ms = now;
+        if (auto r = act.persist_indexes(false); !r) {
+            TLOG_WARN("storage: {}: cannot write the index files: {}", _dir.string(), r.error().message());
+        }
     }
     append_result out{_metas.front().base, _metas.back().last, timestamp_ms(max_ts), position};
     uint64_t at = position;
@@ -811,6 +905,16 @@ result<void> log::truncate_impl(offset to, bool fully) {
         // parts from its own must not keep claiming that epoch.
         return save_epochs(_epochs.truncate_from_end(to));
     }
+    // Data is cut: a written mark taken before must never vouch for what is written after.
+    // The new nonce is in the checkpoint before the cut, so even if this truncation fails
+    // half-way and appends go on, no mark file entry of the old one matches the log again.
+    _nonce = new_nonce();
+    if (_mark_cell) {
+        _mark_cell->clear();
+        if (auto r = write_checkpoint(false); !r) {
+            return r;
+        }
+    }
     const int64_t now = _clock.now_ms().value();
     if (fully || to < _log_start || to <= _segments.begin()->first) {
         // Nothing stays: restart the log at `to`.
@@ -877,7 +981,11 @@ result<void> log::truncate_impl(offset to, bool fully) {
     if (auto r = _epochs.write(_dir); !r) {
         return r;
     }
-    return write_checkpoint(false);
+    if (auto r = write_checkpoint(false); !r) {
+        return r;
+    }
+    publish_mark();
+    return success();
 }
 
 } // namespace trib::storage

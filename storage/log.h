@@ -8,6 +8,7 @@
 #include "storage/leader_epoch_cache.h"
 #include "storage/segment.h"
 #include "storage/syncer.h"
+#include "storage/written_marks.h"
 
 #include <climits>
 #include <cstdint>
@@ -103,12 +104,13 @@ struct read_result {
 // Recovery (open): after a clean close (checkpoint clean flag) every segment is loaded
 // trusting its data (index files validated). Otherwise every segment holding offsets at or
 // above the recovery point (at least the last one; all of the last segment when there is no
-// checkpoint) is scanned batch by batch verifying framing, CRC and offset contiguity; the file
+// checkpoint) is scanned batch by batch verifying framing, CRC and offset contiguity (but not
+// the CRC of what the log's written mark vouches for, see written_marks.h); the file
 // is cut at the first bad batch (logged with reason and position) and every later segment is
 // deleted. Indexes of scanned segments are rebuilt; other segments' index files are validated
 // and rebuilt from a scan when they don't match. A segment that doesn't continue its
-// predecessor's offsets ends the log there. Recovered data is fsync'ed, then a checkpoint
-// marked unclean is written before anything is appended, so a crash after open is detected.
+// predecessor's offsets ends the log there. Recovered data is not fsync'ed (the recovery
+// point stays where it was), then a checkpoint marked unclean is written before anything is appended, so a crash after open is detected.
 // Destroying a log without close() is an unclean shutdown.
 //
 // Leader epochs: the epoch cache names the first offset of each leader epoch in the log. An
@@ -125,8 +127,13 @@ struct read_result {
 class log {
 public:
     // `sync`: the shared group-commit service; nullptr means sync() fsyncs inline.
+    // `marks`: the written marks of the data directory holding `dir` (written_marks.h): after
+    // an unclean shutdown in the same boot, recovery trusts what the log's mark vouches for;
+    // the log publishes its mark there on every append. nullptr: none (every batch written
+    // since the recovery point is checked after a crash).
     static result<std::unique_ptr<log>> open(std::filesystem::path dir, log_config cfg,
-                                             clock& clk = system_clock(), syncer* sync = nullptr);
+                                             clock& clk = system_clock(), syncer* sync = nullptr,
+                                             written_marks* marks = nullptr);
     log(const log&) = delete;
     log& operator=(const log&) = delete;
     ~log();
@@ -213,7 +220,8 @@ public:
     struct open_stats {
         bool clean = false;
         size_t segments_scanned = 0;
-        uint64_t bytes_scanned = 0;
+        uint64_t bytes_scanned = 0;   // whose CRC was checked
+        uint64_t bytes_trusted = 0;   // in scanned segments, accepted on a written mark (headers only)
     };
     const open_stats& opened_with() const noexcept { return _opened_with; }
     // Where each leader epoch starts in this log (OffsetForLeaderEpoch, follower truncation).
@@ -226,7 +234,13 @@ public:
 private:
     log(std::filesystem::path dir, log_config cfg, clock& clk, syncer* sync);
 
-    result<void> recover_all();
+    result<void> recover_all(written_marks* marks);
+    // The written mark open() may use: the marks file's entry for this log, when it carries
+    // the checkpoint's nonce and names a segment that exists and a position inside it.
+    std::optional<written_mark> usable_mark(written_marks* marks, uint64_t nonce,
+                                            const std::vector<int64_t>& bases) const;
+    // Tells the written marks how far appends have completed.
+    void publish_mark();
     segment& active() { return *_segments.rbegin()->second; }
     result<void> roll(int64_t now);
     result<void> delete_front();
@@ -257,6 +271,9 @@ private:
     std::shared_ptr<sync_progress> _progress;
     open_stats _opened_with;
     offset _checkpoint_rp;
+    uint64_t _nonce = 0;  // in the checkpoint; a new one whenever data is cut (checkpoint.h)
+    std::shared_ptr<written_marks::cell> _mark_cell;
+    int64_t _indexes_persisted_ms = INT64_MIN / 2;  // the active segment's, by append
     int64_t _unflushed_messages = 0;
     std::optional<int64_t> _oldest_unflushed_ms;
     std::vector<batch_meta> _metas;  // scratch for append

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 namespace trib::storage {
 
@@ -76,6 +77,17 @@ public:
     }
     bool ok() const noexcept { return _size == 0 || _p != nullptr; }
     bytes_view view() const noexcept { return {_p, size_t(_size)}; }
+    // Only batch headers will be read in [0, upto): no readahead of what lies between them
+    // when the file isn't in the page cache. 0: all of it will be read, in order.
+    void headers_only_below(uint64_t upto) const noexcept {
+        const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
+        const uint64_t len = std::min(upto, _size) / page * page;
+        if (_p && len > 0) {
+            ::madvise(const_cast<uint8_t*>(_p), len, MADV_RANDOM);
+        } else if (_p && upto == 0) {
+            ::madvise(const_cast<uint8_t*>(_p), _size, MADV_SEQUENTIAL);
+        }
+    }
 
 private:
     const uint8_t* _p = nullptr;
@@ -181,7 +193,86 @@ void segment::account(const batch_meta& m, uint64_t pos) {
     _next = m.last + 1;
 }
 
-result<segment::recovery> segment::recover(int64_t now_ms) {
+result<bool> segment::load_index_files(uint64_t log_size) {
+    // An index can't have more entries than the .log has batches: don't let a damaged index
+    // file's size drive an allocation.
+    const uint64_t max_entries = log_size / batch_header::size + 1;
+    for (const auto& [f, entry_size] : {std::pair{_index.handle(), offset_index_entry::size},
+                                        std::pair{_timeindex.handle(), time_index_entry::size}}) {
+        auto sz = f->size();
+        if (!sz) {
+            return sz.error();
+        }
+        if (*sz / entry_size > max_entries) {
+            return false;
+        }
+    }
+    if (auto r = _index.load(); !r) {
+        return r.error();
+    }
+    if (auto r = _timeindex.load(); !r) {
+        return r.error();
+    }
+    return true;
+}
+
+result<uint64_t> segment::seed_from_index_files(bytes_view all, uint64_t trusted, int64_t now_ms) {
+    const uint64_t limit = std::min<uint64_t>(trusted, all.size());
+    auto loaded = load_index_files(all.size());
+    if (!loaded) {
+        return loaded.error();
+    }
+    if (!*loaded) {
+        return 0;
+    }
+    auto none = [&] {
+        _index.clear();
+        _timeindex.clear();
+        return uint64_t(0);
+    };
+    const auto& idx = _index.entries();
+    size_t k = 0;  // the entries before the mark, while they increase
+    while (k < idx.size() && idx[k].pos < limit &&
+           (k == 0 || (idx[k].rel > idx[k - 1].rel && idx[k].pos > idx[k - 1].pos))) {
+        ++k;
+    }
+    if (k == 0) {
+        return none();
+    }
+    const offset_index_entry last = idx[k - 1];
+    auto first = read_batch_header(all);
+    auto h = read_batch_header(all.subspan(size_t(last.pos)));
+    if (!first || first->base_offset != _base.value() || !h || h->base_offset != _base.value() + last.rel ||
+        h->total_size() > limit - last.pos || uint64_t(h->last_offset() - _base.value()) > UINT32_MAX) {
+        return none();
+    }
+    _index.truncate(k);
+    // Time index entries up to that batch's last offset: persist_indexes() writes the time
+    // index before the offset index, so the file has every entry added up to there.
+    const uint32_t last_rel = rel(offset(h->last_offset()));
+    const auto& tidx = _timeindex.entries();
+    size_t t = 0;
+    while (t < tidx.size() && tidx[t].ts >= 0 && tidx[t].rel <= last_rel &&
+           (t == 0 || (tidx[t].ts > tidx[t - 1].ts && tidx[t].rel > tidx[t - 1].rel))) {
+        ++t;
+    }
+    _timeindex.truncate(t);
+    _roll_base_ms = first->max_timestamp >= 0 ? first->max_timestamp : now_ms;
+    if (t > 0) {
+        _max_ts = tidx[t - 1].ts;
+        _offset_of_max_ts = _base + int64_t(tidx[t - 1].rel);
+    }
+    if (h->max_timestamp > _max_ts) {
+        _max_ts = h->max_timestamp;
+        _offset_of_max_ts = offset(h->last_offset());
+    }
+    _size = last.pos + h->total_size();
+    _next = offset(h->last_offset() + 1);
+    _bytes_since_index = h->total_size();
+    return _size;
+}
+
+result<segment::recovery> segment::recover(int64_t now_ms, uint64_t trusted) {
     reset();
     _index.discard_file();  // rebuilt from scratch, whatever the files hold
     _timeindex.discard_file();
@@ -196,21 +287,53 @@ result<segment::recovery> segment::recover(int64_t now_ms) {
         return errc::io_error;
     }
     bytes_view all = map.view();
+    map.headers_only_below(trusted);
+    if (trusted != UINT64_MAX && trusted > all.size()) {
+        TLOG_WARN("storage: {}: written mark at {} is past the end of the file ({}); checking every batch",
+                  _data->path().string(), trusted, all.size());
+        trusted = 0;
+    }
     uint64_t pos = 0;
-    while (pos < all.size()) {
-        auto h = read_and_verify_batch(all.subspan(size_t(pos)));
-        if (!h) {
-            out.reason = h.error().message();
-            break;
+    if (trusted > 0) {
+        // What the index files say about the part below the mark saves walking it.
+        auto seeded = seed_from_index_files(all, trusted, now_ms);
+        if (!seeded) {
+            return seeded.error();
         }
-        if (h->base_offset != _next.value()) {
+        pos = *seeded;
+        out.trusted_bytes = pos;
+    }
+    while (pos < all.size()) {
+        // Batches wholly below `trusted` were written by completed appends (a written mark):
+        // framing and offsets are checked, the CRC is not. From there on, everything is.
+        const bool trust = pos < trusted;
+        auto h = trust ? read_batch_header(all.subspan(size_t(pos)))
+                       : read_and_verify_batch(all.subspan(size_t(pos)));
+        if (h && h->base_offset != _next.value()) {
             out.reason = "offset discontinuity: expected base offset " + std::to_string(_next.value()) +
                          ", found " + std::to_string(h->base_offset);
-            break;
-        }
-        if (uint64_t(h->last_offset() - _base.value()) > UINT32_MAX ||
-            pos + h->total_size() > UINT32_MAX) {
+        } else if (h && (uint64_t(h->last_offset() - _base.value()) > UINT32_MAX ||
+                         pos + h->total_size() > UINT32_MAX)) {
             out.reason = "segment exceeds 32-bit relative offsets or positions";
+        } else if (h && trust && h->total_size() > trusted - pos) {
+            out.reason = "a batch crosses the written mark";
+        } else if (!h) {
+            out.reason = h.error().message();
+        }
+        if (!out.reason.empty() && trust) {
+            // Completed appends end on batch boundaries and are intact: a mark the batches
+            // contradict is wrong, and nothing it vouched for is trusted.
+            TLOG_WARN("storage: {}: written mark at {} doesn't match the batches ({} at {}); checking every batch",
+                      _data->path().string(), trusted, out.reason, pos);
+            out.reason.clear();
+            out.trusted_bytes = 0;
+            trusted = 0;
+            map.headers_only_below(0);
+            reset();
+            pos = 0;
+            continue;
+        }
+        if (!out.reason.empty()) {
             break;
         }
         if (pos == 0) {
@@ -220,6 +343,9 @@ result<segment::recovery> segment::recover(int64_t now_ms) {
                  uint32_t(h->total_size())},
                 pos);
         pos += h->total_size();
+        if (trust) {
+            out.trusted_bytes = pos;
+        }
     }
     out.valid_bytes = pos;
     if (pos < all.size() && is_direct_padding(all.subspan(size_t(pos)), pos)) {
@@ -253,24 +379,9 @@ result<bool> segment::load(int64_t now_ms) {
     if (*file_size > UINT32_MAX) {
         return false;
     }
-    // An index can't have more entries than the .log has batches: don't let a damaged index
-    // file's size drive an allocation.
-    const uint64_t max_entries = *file_size / batch_header::size + 1;
-    for (const auto& [f, entry_size] : {std::pair{_index.handle(), offset_index_entry::size},
-                                        std::pair{_timeindex.handle(), time_index_entry::size}}) {
-        auto sz = f->size();
-        if (!sz) {
-            return sz.error();
-        }
-        if (*sz / entry_size > max_entries) {
-            return false;
-        }
-    }
-    if (auto r = _index.load(); !r) {
-        return r.error();
-    }
-    if (auto r = _timeindex.load(); !r) {
-        return r.error();
+    auto loaded = load_index_files(*file_size);
+    if (!loaded || !*loaded) {
+        return loaded;
     }
     uint64_t limit = *file_size;
     if (limit == 0) {
@@ -378,10 +489,12 @@ result<void> segment::persist_indexes(bool final) {
     if (final) {
         maybe_add_time_entry();
     }
-    if (auto r = _index.persist(); !r) {
+    // The time index first: recovery with a written mark takes the time entries up to the
+    // last offset index entry from the file (seed_from_index_files), so they must be there.
+    if (auto r = _timeindex.persist(); !r) {
         return r;
     }
-    return _timeindex.persist();
+    return _index.persist();
 }
 
 result<void> segment::remove() {

@@ -90,11 +90,16 @@ public:
     struct recovery {
         bool truncated = false;   // bytes were cut off the end of the .log
         uint64_t valid_bytes = 0;
+        uint64_t trusted_bytes = 0;  // of which accepted on the written mark, without CRC
         std::string reason;       // why, when truncated
     };
     // Scans the whole .log verifying framing, CRC and offset contiguity, truncates the file
     // at the first bad batch, and rebuilds both indexes (written, not fsynced).
-    result<recovery> recover(int64_t now_ms);
+    // `trusted`: a written mark (written_marks.h) vouches that completed appends wrote the
+    // bytes before it: batches wholly below it get framing and offsets checked but no CRC
+    // (UINT64_MAX: the whole file). A mark past the end of the file, inside a batch or over a
+    // batch whose header doesn't check is ignored (logged) and every batch verified.
+    result<recovery> recover(int64_t now_ms, uint64_t trusted = 0);
     // Opens a segment trusted to be intact (below the recovery point, or after a clean
     // shutdown): loads the index files and validates them (monotonic, within the file, last
     // .index entry pointing at a batch with the right base offset), and walks the batch headers
@@ -139,6 +144,15 @@ private:
             std::shared_ptr<file> data, std::shared_ptr<file> index, std::shared_ptr<file> timeindex);
 
     void reset();
+    // Reads both index files into memory, unvalidated; false (nothing read) when a file has
+    // more entries than a .log of `log_size` bytes has batches.
+    result<bool> load_index_files(uint64_t log_size);
+    // recover() with a written mark at `trusted`: takes the index files' entries below it
+    // (persist() wrote them from the exact in-memory index, after the last cut; the mark's
+    // nonce says no cut came since), checks the last one against the batch it names, and sets
+    // the state as if every batch up to the end of that batch had been walked. Returns that
+    // position (0: the files didn't help).
+    result<uint64_t> seed_from_index_files(bytes_view all, uint64_t trusted, int64_t now_ms);
     void account(const batch_meta& m, uint64_t pos);
     void maybe_add_time_entry();
     uint32_t rel(offset o) const noexcept { return uint32_t(o - _base); }

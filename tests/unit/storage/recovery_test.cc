@@ -17,14 +17,6 @@ using namespace testing;
 using fakes::temp_dir;
 namespace fs = std::filesystem;
 
-bytes read_file(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return bytes(std::istreambuf_iterator<char>(in), {});
-}
-void write_file(const fs::path& p, bytes_view b) {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
-}
 fs::path seg_path(const fs::path& dir, int64_t base, const char* ext) {
     return dir / (segment::file_stem(offset(base)) + ext);
 }

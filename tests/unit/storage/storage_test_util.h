@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <vector>
 
 namespace trib::storage::testing {
@@ -45,6 +48,16 @@ inline std::vector<seen_batch> read_all(log& l) {
         return {};
     }
     return parse_batches(*b);
+}
+
+inline bytes read_file(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return bytes(std::istreambuf_iterator<char>(in), {});
+}
+
+inline void write_file(const std::filesystem::path& p, bytes_view b) {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
 }
 
 inline append_result append_ok(log& l, const batch_spec& s, std::optional<int32_t> epoch = {}) {
