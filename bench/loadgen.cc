@@ -25,10 +25,12 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
+#include <cerrno>
 #include <cstring>
 #include <map>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -57,6 +59,8 @@ struct options {
     int clients = 1;          // produce/consume: independent clients, partitions split among them
     std::vector<std::pair<std::string, std::string>> topic_config;  // --topic-config k=v
     int32_t partition = 0;    // gap: the partition produced to
+    std::string slow_log;     // latency: where to list the slow messages and acks
+    double slow_ms = 3;       // latency: what counts as slow
 };
 
 [[noreturn]] void die(const std::string& msg) {
@@ -79,6 +83,8 @@ void usage() {
                  "  --seconds S           produce (or latency: measure) for S seconds\n"
                  "  --warmup S            latency: seconds not counted (2)\n"
                  "  --rate R              latency, gap: messages per second (50000)\n"
+                 "  --slow-log FILE       latency: list each message and ack slower than --slow-ms\n"
+                 "  --slow-ms MS          latency: what --slow-log counts as slow (3)\n"
                  "  --acks A              0, 1 or all (1)\n"
                  "  --linger-ms MS        linger.ms (5)\n"
                  "  --batch-size B        batch.size (1048576)\n"
@@ -133,6 +139,8 @@ options parse(int argc, char** argv) {
         else if (k == "--partitioner") o.round_robin = (v == "rr");
         else if (k == "--clients") o.clients = int(parse_size(v));
         else if (k == "--partition") o.partition = int32_t(parse_size(v));
+        else if (k == "--slow-log") o.slow_log = v;
+        else if (k == "--slow-ms") o.slow_ms = std::strtod(v.c_str(), nullptr);
         else if (k == "--set" || k == "--topic-config") {
             auto eq = v.find('=');
             if (eq == std::string::npos) die(k + " wants KEY=VALUE");
@@ -306,8 +314,31 @@ struct delivery_stats {
     std::string first_error;
 };
 
+// latency --slow-log: one line per measured message whose end-to-end latency ("e2e") or
+// acknowledgement ("ack") took more than --slow-ms: kind, send time (steady clock, s),
+// latency (ms), partition, offset. For finding when the tail happens and on which side.
+struct slow_log {
+    FILE* out = nullptr;
+    int64_t over_ns = 0;
+    std::atomic<int64_t> from_ns{INT64_MAX};  // the warm-up's end
+    void note(const char* kind, int64_t sent_ns, int64_t took_ns, const rd_kafka_message_t* m) {
+        if (out && took_ns > over_ns && sent_ns >= from_ns.load(std::memory_order_relaxed)) {
+            std::fprintf(out, "%s %.6f %.3f %d %lld\n", kind, double(sent_ns) / 1e9, double(took_ns) / 1e6,
+                         int(m->partition), (long long)m->offset);
+        }
+    }
+};
+slow_log g_slow;
+
+int64_t now_ns();
+
 void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
     auto* st = static_cast<delivery_stats*>(opaque);
+    if (g_slow.out && !m->err && m->len >= 8) {
+        int64_t sent;
+        std::memcpy(&sent, m->payload, 8);
+        g_slow.note("ack", sent, now_ns() - sent, m);
+    }
     if (m->err) {
         if (st->failed.fetch_add(1) == 0) st->first_error = rd_kafka_err2str(m->err);
     } else {
@@ -613,6 +644,11 @@ int run_latency(const options& o) {
     std::atomic<int64_t> received{0};
     std::atomic<int64_t> measure_from_ns{INT64_MAX};
     std::vector<int64_t> lat_ns;
+    if (!o.slow_log.empty()) {
+        g_slow.out = std::fopen(o.slow_log.c_str(), "w");
+        if (!g_slow.out) die("cannot write " + o.slow_log + ": " + std::strerror(errno));
+        g_slow.over_ns = int64_t(o.slow_ms * 1e6);
+    }
     lat_ns.reserve(size_t(o.rate * measure * 1.1) + 1024);
     // One message per poll: rd_kafka_consume_batch_queue waits until its batch is full or
     // its timeout passes, which would add up to the timeout to every latency.
@@ -626,6 +662,7 @@ int run_latency(const options& o) {
                     std::memcpy(&sent, m->payload, 8);
                     if (sent >= measure_from_ns.load(std::memory_order_relaxed)) {
                         lat_ns.push_back(now - sent);
+                        g_slow.note("e2e", sent, now - sent, m);
                     }
                     received.fetch_add(1, std::memory_order_relaxed);
                 }
@@ -644,6 +681,7 @@ int run_latency(const options& o) {
     int64_t warm_end = t0 + int64_t(o.warmup * 1e9);
     int64_t end = warm_end + int64_t(measure * 1e9);
     measure_from_ns.store(warm_end);
+    g_slow.from_ns.store(warm_end);
     double period_ns = 1e9 / o.rate;
     int64_t sent = 0, sent_measured = 0, max_behind_ns = 0;
     for (;;) {
@@ -672,6 +710,9 @@ int run_latency(const options& o) {
     stop.store(true);
     reader.join();
     double cpu1 = cpu_seconds();
+    if (g_slow.out) {
+        std::fclose(std::exchange(g_slow.out, nullptr));
+    }
 
     std::sort(lat_ns.begin(), lat_ns.end());
     auto pct = [&](double p) -> double {

@@ -10,6 +10,8 @@
 //     checks its condition, and when it must wait, registers the waiter with each partition
 //     involved, then `co_await wait_until(deadline)`; woken, it checks again (one hop per
 //     owner core), so the decision is always made against the partitions' current state.
+//     (An acks=all produce skips that hop for batches its watch saw committed: the watch's
+//     condition records what it saw on the owner core before the wake, see produce.cc.)
 //   - `watch_list`, on a partition's owner core: the waiters and, for each, the condition
 //     it waits for, cheap to test there (an offset compared with the log end or high
 //     watermark). The partition runs check() after each event (append, high watermark

@@ -5,6 +5,7 @@
 #include "protocol/records.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 
 #include <boost/asio/this_coro.hpp>
@@ -37,6 +38,22 @@ error_code to_kafka(std::error_code ec) {
     return error_code::kafka_storage_error;
 }
 
+// acks=all: what the owner cores saw when each waiting batch was committed, written there by
+// the commit watch just before it wakes the request, read on the request's core after the
+// wake-up. A wake-up whose batches are all marked needs no hop back to the owner cores to
+// look again: on a loaded machine each hop waits for that core's thread to be scheduled,
+// and this one sat on every acks=all produce's path. Shared with the watches, which may
+// fire after the request has gone (timed out).
+struct commit_marks {
+    enum mark : uint8_t {
+        unseen = 0,     // not seen committed: the request's core asks the owner core
+        committed = 1,  // the high watermark passed the batch while leader at its epoch
+        committed_short = 2,  // the same, with fewer in-sync replicas than min.insync.replicas
+    };
+    explicit commit_marks(size_t jobs) : marks(jobs) {}
+    std::vector<std::atomic<uint8_t>> marks;
+};
+
 // One partition's batch, validated and waiting to be appended on its owner core.
 struct append_job : partition_job {
     bytes* data = nullptr;
@@ -46,6 +63,8 @@ struct append_job : partition_job {
     offset committed_at{0};  // the high watermark that commits the batch
     // acks=all: woken when the batch is committed; the job waits while `waiting`.
     const std::shared_ptr<waiter>* commit_waiter = nullptr;
+    const std::shared_ptr<commit_marks>* marks = nullptr;  // with commit_waiter
+    size_t index = 0;                                      // this job's mark
     bool waiting = false;
 };
 
@@ -56,7 +75,19 @@ struct append_job : partition_job {
 void watch_commit(partition& p, append_job& job) {
     job.waiting = p.high_watermark() < job.committed_at;
     if (job.waiting) {
-        p.produce_watches().add(*job.commit_waiter, [&p, at = job.committed_at] { return p.high_watermark() >= at; });
+        auto committed = [&p, at = job.committed_at, epoch = job.client_epoch, marks = *job.marks, i = job.index] {
+            if (p.high_watermark() < at) {
+                return false;
+            }
+            // What the request's re-check on this core would conclude (wait_for_commit); a
+            // wake-up from a leadership change leaves the mark unset, and the request looks.
+            if (p.check_leader(epoch) == error_code::none) {
+                marks->marks[i].store(p.enough_replicas() ? commit_marks::committed : commit_marks::committed_short,
+                                      std::memory_order_release);
+            }
+            return true;
+        };
+        p.produce_watches().add(*job.commit_waiter, std::move(committed));
     } else if (!p.enough_replicas()) {
         job.result.err = error_code::not_enough_replicas_after_append;
     }
@@ -116,7 +147,7 @@ append_outcome append_one(partition& part, append_job& job) {
 // partition's leadership changed (NOT_LEADER_OR_FOLLOWER: the client retries at the new
 // leader; an idempotent producer's retry is recognised there once the batch was copied).
 asio::awaitable<void> wait_for_commit(broker_services& svc, std::vector<append_job>& jobs, waiter& w,
-                                      std::chrono::milliseconds timeout) {
+                                      const commit_marks& marks, std::chrono::milliseconds timeout) {
     auto deadline = waiter::clock::now() + timeout;
     // The leader check (at the epoch the batch was appended in) fails the job when the
     // leadership moved.
@@ -131,7 +162,22 @@ asio::awaitable<void> wait_for_commit(broker_services& svc, std::vector<append_j
         if (open.empty()) {
             co_return;
         }
-        if (!co_await w.wait_until(deadline)) {
+        bool woken = co_await w.wait_until(deadline);
+        // Batches the owner cores saw committed are done without asking them again.
+        std::erase_if(open, [&marks](append_job* job) {
+            switch (marks.marks[job->index].load(std::memory_order_acquire)) {
+            case commit_marks::committed: job->waiting = false; return true;
+            case commit_marks::committed_short:
+                job->waiting = false;
+                job->result.err = error_code::not_enough_replicas_after_append;
+                return true;
+            default: return false;
+            }
+        });
+        if (open.empty()) {
+            continue;
+        }
+        if (!woken) {
             for (auto* job : open) {
                 job->result = {error_code::request_timed_out};
             }
@@ -241,6 +287,14 @@ handler_result<protocol::produce_response> produce_handler::handle(request_conte
         }
     }
 
+    std::shared_ptr<commit_marks> marks;
+    if (commit_waiter) {
+        marks = std::make_shared<commit_marks>(jobs.size());
+        for (size_t i = 0; i < jobs.size(); ++i) {
+            jobs[i].marks = &marks;
+            jobs[i].index = i;
+        }
+    }
     auto append = [](partition& p, append_job& job) { job.result = append_one(p, job); };
     co_await svc.partitions.on_leaders(jobs, append);
     for (auto& job : jobs) {
@@ -251,7 +305,7 @@ handler_result<protocol::produce_response> produce_handler::handle(request_conte
         }
     }
     if (commit_waiter) {
-        co_await wait_for_commit(svc, jobs, *commit_waiter, std::chrono::milliseconds(std::max(req.timeout_ms, 0)));
+        co_await wait_for_commit(svc, jobs, *commit_waiter, *marks, std::chrono::milliseconds(std::max(req.timeout_ms, 0)));
     }
     for (auto& job : jobs) {
         auto& out = job.result;
