@@ -441,10 +441,11 @@ def partition_count(bootstrap, topic, timeout=30):
     return len(t.partitions)
 
 
-def consume_all(bootstrap, topic, timeout=120):
+def consume_all(bootstrap, topic, timeout=120, at_least=None):
     """Every record of `topic`, from offset 0 to the high watermark of each partition (as
-    ListOffsets gives it before the read), read with a confluent-kafka Consumer that
-    assign()s the partitions: no group coordination, no commits.
+    ListOffsets gives it before the read, or `at_least[partition]` when that is higher), read
+    with a confluent-kafka Consumer that assign()s the partitions: no group coordination, no
+    commits.
 
     Returns {partition: [(offset, key, value), ...]} in the order read. Fails if the end of
     every partition is not reached within `timeout`.
@@ -465,7 +466,7 @@ def consume_all(bootstrap, topic, timeout=120):
             lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
             if lo != 0:
                 raise AssertionError(f"{topic}[{p}] starts at {lo}, not 0")
-            ends[p] = hi
+            ends[p] = max(hi, (at_least or {}).get(p, 0))
         out = {p: [] for p in partitions}
         pending = {p for p in partitions if ends[p] > 0}
         c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
