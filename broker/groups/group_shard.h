@@ -40,6 +40,7 @@ struct group_config {
     int32_t max_size = std::numeric_limits<int32_t>::max();  // group.max.size
     int64_t offsets_retention_ms = 7LL * 24 * 3600 * 1000;    // offsets.retention.minutes
     int32_t max_metadata_size = 4096;                 // offset.metadata.max.bytes
+    int64_t offsets_retention_check_interval_ms = 600000;  // offsets.retention.check.interval.ms
 };
 
 // What a shard needs from the broker. Called on the shard's core only.
@@ -61,6 +62,10 @@ public:
     // or done(error) when they are not: NOT_COORDINATOR when leadership was lost,
     // NOT_ENOUGH_REPLICAS, REQUEST_TIMED_OUT, ... Never calls done from inside append().
     virtual void append(std::vector<record> records, std::function<void(protocol::error_code)> done) = 0;
+    // Runs `fn` soon on the shard's core, after the current call returns (asio::post). The
+    // shard gives every answer through it, so none is given from inside the call that took
+    // the request; `fn` holds no reference to the shard and may run after it is destroyed.
+    virtual void post(std::function<void()> fn) = 0;
 };
 
 // Where a request came from, for DescribeGroups.
