@@ -475,6 +475,20 @@ struct group_shard::impl {
         return it->second;
     }
 
+    // A group tombstone took effect: the group is gone, but offsets committed after the
+    // tombstones were chosen outlive it in a simple group, as replaying the log gives.
+    void drop_group(const std::string& id) {
+        auto it = groups.find(id);
+        if (it == groups.end()) {
+            return;
+        }
+        topic_offsets keep = std::move(it->second.offsets);
+        groups.erase(it);
+        if (std::any_of(keep.begin(), keep.end(), [](const auto& t) { return !t.second.empty(); })) {
+            get_or_create(id).offsets = std::move(keep);
+        }
+    }
+
     void transition(group& g, group_state s) {
         g.previous_state = g.state;
         g.state = s;
@@ -1475,6 +1489,7 @@ struct group_shard::impl {
         std::vector<protocol::delete_groups_response::deletable_group_result> results;
         std::vector<shard_host::record> records;
         std::vector<std::string> deleting;
+        std::vector<std::vector<std::pair<std::string, int32_t>>> tombstoned;  // per group deleting
         const error_code down = unavailable();
         for (const std::string& id : ids) {
             auto& r = results.emplace_back();
@@ -1495,9 +1510,11 @@ struct group_shard::impl {
             if (e != error_code::none) {
                 continue;
             }
+            auto& mine = tombstoned.emplace_back();
             for (const auto& [topic, parts] : g->offsets) {
                 for (const auto& [p, _] : parts) {
                     records.push_back(offset_tombstone(id, topic, p));
+                    mine.emplace_back(topic, p);
                 }
             }
             records.push_back(group_tombstone(id));
@@ -1507,14 +1524,17 @@ struct group_shard::impl {
         if (records.empty()) {
             return reply(std::move(done), std::move(results));
         }
-        write(std::move(records), [this, deleting, results = std::move(results), done = std::move(done)](error_code e) mutable {
-            for (const std::string& id : deleting) {
+        write(std::move(records), [this, deleting, tombstoned = std::move(tombstoned), results = std::move(results),
+                                   done = std::move(done)](error_code e) mutable {
+            for (size_t i = 0; i < deleting.size(); ++i) {
+                const std::string& id = deleting[i];
                 group* g = find(id);
                 if (!g) {
                     continue;
                 }
                 if (e == error_code::none) {
-                    groups.erase(id);
+                    erase_offsets(*g, tombstoned[i]);
+                    drop_group(id);
                 } else {
                     transition(*g, group_state::empty);
                     for (auto& r : results) {
@@ -1548,14 +1568,7 @@ struct group_shard::impl {
         } else if (auto* gm = std::get_if<group_metadata_record>(&r)) {
             const std::string& id = gm->key.group;
             if (!gm->value) {
-                auto it = groups.find(id);
-                if (it != groups.end()) {
-                    topic_offsets keep = std::move(it->second.offsets);
-                    groups.erase(it);
-                    if (!keep.empty()) {
-                        get_or_create(id).offsets = std::move(keep);  // offsets outlive it, a simple group
-                    }
-                }
+                drop_group(id);
                 return;
             }
             load_group(id, *gm->value);
@@ -1771,8 +1784,8 @@ struct group_shard::impl {
             }
             for (const std::string& id : emptied) {
                 group* g = find(id);
-                if (g && g->in(group_state::empty) && g->members.empty() && g->pending_members.empty() && !g->has_offsets()) {
-                    groups.erase(id);
+                if (g && g->in(group_state::empty) && g->members.empty() && g->pending_members.empty()) {
+                    drop_group(id);  // unless someone joined since
                 }
             }
         });

@@ -68,6 +68,15 @@ struct answer {
     bool arrived() const { return calls > 0; }
 };
 
+protocol::offset_delete_request delete_request(const std::string& group, const std::string& topic) {
+    protocol::offset_delete_request req;
+    req.group_id = group;
+    auto& t = req.topics.emplace_back();
+    t.name = topic;
+    t.partitions.emplace_back().partition_index = 0;
+    return req;
+}
+
 bytes subscription(const std::vector<std::string>& topics) {
     protocol::writer w;
     w.write_int16(1);
@@ -890,6 +899,51 @@ TEST_F(group_shard_test, a_same_member_join_sent_twice_answers_the_first_one) {
 TEST_F(group_shard_test, next_deadline_is_the_earliest_timer) {
     join_new("g");
     EXPECT_EQ(shard->next_deadline_ms(), host.steady + 3000);
+}
+
+TEST_F(group_shard_test, an_offset_committed_while_its_group_is_deleted_outlives_it_as_on_replay) {
+    auto c = commit("s", "", -1, "t", 0, 1);
+    host.complete();
+    auto late = commit("s", "", -1, "t", 1, 2);  // in flight when the group is deleted
+    auto [r, cb] = expect<std::vector<protocol::delete_groups_response::deletable_group_result>>();
+    shard->delete_groups({"s"}, cb);
+    host.run();
+    EXPECT_EQ(commit_error(commit("s", "", -1, "t", 2, 3)), code(error_code::coordinator_not_available))
+        << "no commits to a group being deleted";
+    host.complete_all();
+    EXPECT_EQ(commit_error(late), 0);
+    EXPECT_EQ(r->value.at(0).error_code, 0);
+    auto f = shard->fetch_offsets("s", std::nullopt, false);
+    ASSERT_EQ(f.offsets.size(), 1u);
+    EXPECT_EQ(f.offsets[0].partition, 1);
+}
+
+TEST_F(group_shard_test, garbage_metadata_and_oversized_assignments_get_errors_not_crashes) {
+    const std::vector<bytes> garbage = {{}, {0xff}, {0, 0, 0x7f, 0xff, 0xff, 0xff}, {0x80, 0, 0, 0, 0, 1, 0, 5}};
+    const std::vector<std::string> names = {"g0", "g1", "g2", "g3"};
+    std::vector<std::string> ids;
+    int n = 0;
+    for (const bytes& b : garbage) {
+        auto a = join_new(names[size_t(n++)], {.protocols = {proto("range", b)}});
+        advance(3000);
+        ASSERT_EQ(a->value.error_code, 0);
+        ids.push_back(a->value.member_id);
+    }
+    // An assignment too big for a batch: the append fails, the member is told.
+    auto s = sync("g0", ids[0], 1, {{ids[0], bytes(1 << 20, 7)}});
+    host.complete(error_code::message_too_large);
+    EXPECT_EQ(s->value.error_code, code(error_code::unknown_server_error));
+    // Members whose subscription cannot be read count as subscribed to everything.
+    for (int i = 1; i < n; ++i) {
+        auto ok = sync(names[size_t(i)], ids[size_t(i)], 1, {});
+        host.complete();
+        const protocol::offset_delete_request req = delete_request(names[size_t(i)], "t");
+        auto [d, cb] = expect<protocol::offset_delete_response>();
+        shard->delete_offsets(req, cb);
+        host.run();
+        EXPECT_EQ(d->value.topics.at(0).partitions.at(0).error_code, code(error_code::group_subscribed_to_topic));
+        EXPECT_EQ(shard->describe(req.group_id).members.at(0).member_metadata, garbage[size_t(i)]);
+    }
 }
 
 } // namespace
