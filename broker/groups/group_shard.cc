@@ -357,11 +357,16 @@ std::map<std::string, bytes> current_assignment(const group& g) {
     return a;
 }
 
+// The member's protocols in its order; a name given twice counts once (its first metadata),
+// so that each member supports a protocol at most once in the group's tally.
 std::vector<join_protocol> protocols_of(const protocol::join_group_request& req) {
     std::vector<join_protocol> out;
+    std::set<std::string_view> seen;
     out.reserve(req.protocols.size());
     for (const auto& p : req.protocols) {
-        out.push_back({p.name, p.metadata});
+        if (seen.insert(p.name).second) {
+            out.push_back({p.name, p.metadata});
+        }
     }
     return out;
 }
@@ -1536,7 +1541,7 @@ struct group_shard::impl {
                     erase_offsets(*g, tombstoned[i]);
                     drop_group(id);
                 } else {
-                    transition(*g, group_state::empty);
+                    g->state = group_state::empty;  // as it was, keeping when it became empty (expiry)
                     for (auto& r : results) {
                         if (r.group_id == id) {
                             r.error_code = code(group_write_error(e));

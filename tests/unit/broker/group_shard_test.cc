@@ -224,6 +224,13 @@ protected:
         return ans;
     }
 
+    std::shared_ptr<answer<protocol::offset_delete_response>> delete_offsets(const protocol::offset_delete_request& req) {
+        auto [ans, cb] = expect<protocol::offset_delete_response>();
+        shard->delete_offsets(req, cb);
+        host.run();
+        return ans;
+    }
+
     int16_t commit_error(const std::shared_ptr<answer<protocol::offset_commit_response>>& a) {
         EXPECT_TRUE(a->arrived());
         if (a->value.topics.empty() || a->value.topics[0].partitions.empty()) {
@@ -686,9 +693,7 @@ TEST_F(group_shard_test, offset_delete) {
     req.topics[1].name = "other";
     req.topics[1].partitions.resize(2);
     req.topics[1].partitions[1].partition_index = 1;
-    auto [a, cb] = expect<protocol::offset_delete_response>();
-    shard->delete_offsets(req, cb);
-    host.run();
+    auto a = delete_offsets(req);
     EXPECT_FALSE(a->arrived());
     ASSERT_EQ(host.appends.size(), 1u);
     ASSERT_EQ(host.appends[0].records.size(), 1u) << "one tombstone: other-0";
@@ -703,29 +708,15 @@ TEST_F(group_shard_test, offset_delete) {
     EXPECT_EQ(f.offsets[0].topic, "t");
 
     req.group_id = "nope";
-    auto [b, cb2] = expect<protocol::offset_delete_response>();
-    shard->delete_offsets(req, cb2);
-    host.run();
-    EXPECT_EQ(b->value.error_code, code(error_code::group_id_not_found));
+    EXPECT_EQ(delete_offsets(req)->value.error_code, code(error_code::group_id_not_found));
 }
 
 TEST_F(group_shard_test, offset_delete_of_a_non_consumer_group_in_use_is_refused_and_garbage_metadata_counts_as_subscribed) {
     auto a = join_new("connect", {.protocols = {proto("default", bytes{1, 2, 3})}, .protocol_type = "connect"});
     auto b = join_new("c", {.protocols = {proto("range", bytes{0xff, 0xff, 0, 0})}});
     advance(3000);
-    protocol::offset_delete_request req;
-    req.group_id = "connect";
-    req.topics.resize(1);
-    req.topics[0].name = "t";
-    req.topics[0].partitions.resize(1);
-    auto [x, cb] = expect<protocol::offset_delete_response>();
-    shard->delete_offsets(req, cb);
-    host.run();
-    EXPECT_EQ(x->value.error_code, code(error_code::non_empty_group));
-    req.group_id = "c";
-    auto [y, cb2] = expect<protocol::offset_delete_response>();
-    shard->delete_offsets(req, cb2);
-    host.run();
+    EXPECT_EQ(delete_offsets(delete_request("connect", "t"))->value.error_code, code(error_code::non_empty_group));
+    auto y = delete_offsets(delete_request("c", "t"));
     EXPECT_EQ(y->value.topics.at(0).partitions.at(0).error_code, code(error_code::group_subscribed_to_topic));
 }
 
@@ -783,13 +774,7 @@ TEST_F(group_shard_test, replay_rebuilds_groups_and_offsets_and_loaded_restarts_
     commit("g", leader, gen, "t", 1, 6);
     commit("gone", "", -1, "t", 0, 1);
     host.complete_all();
-    protocol::offset_delete_request del;
-    del.group_id = "gone";
-    del.topics.resize(1);
-    del.topics[0].name = "t";
-    del.topics[0].partitions.resize(1);
-    auto [x, cb] = expect<protocol::offset_delete_response>();
-    shard->delete_offsets(del, cb);
+    delete_offsets(delete_request("gone", "t"));
     host.complete();
     auto [y, cb2] = expect<std::vector<protocol::delete_groups_response::deletable_group_result>>();
     shard->delete_groups({"gone"}, cb2);
@@ -937,13 +922,31 @@ TEST_F(group_shard_test, garbage_metadata_and_oversized_assignments_get_errors_n
     for (int i = 1; i < n; ++i) {
         auto ok = sync(names[size_t(i)], ids[size_t(i)], 1, {});
         host.complete();
-        const protocol::offset_delete_request req = delete_request(names[size_t(i)], "t");
-        auto [d, cb] = expect<protocol::offset_delete_response>();
-        shard->delete_offsets(req, cb);
-        host.run();
+        auto d = delete_offsets(delete_request(names[size_t(i)], "t"));
         EXPECT_EQ(d->value.topics.at(0).partitions.at(0).error_code, code(error_code::group_subscribed_to_topic));
-        EXPECT_EQ(shard->describe(req.group_id).members.at(0).member_metadata, garbage[size_t(i)]);
+        EXPECT_EQ(shard->describe(names[size_t(i)]).members.at(0).member_metadata, garbage[size_t(i)]);
     }
+}
+
+TEST_F(group_shard_test, a_protocol_named_twice_counts_once) {
+    auto a = join_new("g", {.protocols = {proto("range"), proto("range", bytes{1})}});
+    auto b = join_new("g", {.protocols = {proto("range")}});
+    advance(6000);
+    ASSERT_EQ(b->value.error_code, 0);
+    EXPECT_EQ(b->value.protocol_name, "range");
+}
+
+TEST_F(group_shard_test, a_failed_delete_leaves_the_group_as_it_was) {
+    commit("s", "", -1, "t", 0, 1);
+    host.complete();
+    auto [r, cb] = expect<std::vector<protocol::delete_groups_response::deletable_group_result>>();
+    shard->delete_groups({"s"}, cb);
+    host.run();
+    EXPECT_EQ(state("s"), "Dead");
+    host.complete(error_code::request_timed_out);
+    EXPECT_EQ(r->value.at(0).error_code, code(error_code::coordinator_not_available));
+    EXPECT_EQ(state("s"), "Empty");
+    EXPECT_EQ(shard->fetch_offsets("s", std::nullopt, false).offsets.size(), 1u);
 }
 
 } // namespace
