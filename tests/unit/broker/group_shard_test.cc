@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <map>
 #include <memory>
+#include <random>
 #include <regex>
 
 namespace trib::broker::groups {
@@ -947,6 +949,128 @@ TEST_F(group_shard_test, a_failed_delete_leaves_the_group_as_it_was) {
     EXPECT_EQ(r->value.at(0).error_code, code(error_code::coordinator_not_available));
     EXPECT_EQ(state("s"), "Empty");
     EXPECT_EQ(shard->fetch_offsets("s", std::nullopt, false).offsets.size(), 1u);
+}
+
+// Many requests in a random order (fixed seed), appends failing at random, the clock jumping:
+// no crash, and TearDown checks that each request was answered exactly once.
+TEST_F(group_shard_test, random_operations_answer_every_request_exactly_once) {
+    std::mt19937 rng(20261202);
+    auto pick = [&](int n) { return int(rng() % uint32_t(n)); };
+    const std::vector<std::string> names = {"a", "b", "c"};
+    struct joined {
+        std::string group;
+        std::optional<std::string> instance;
+        std::shared_ptr<answer<protocol::join_group_response>> ans;
+    };
+    std::vector<joined> joins;
+    auto some_member = [&]() -> const joined* {
+        std::vector<const joined*> ok;
+        for (const auto& j : joins) {
+            if (j.ans->arrived() && !j.ans->value.member_id.empty()) {
+                ok.push_back(&j);
+            }
+        }
+        return ok.empty() ? nullptr : ok[size_t(pick(int(ok.size())))];
+    };
+    const error_code failures[] = {error_code::none, error_code::none, error_code::none, error_code::not_enough_replicas,
+                                   error_code::not_leader_or_follower, error_code::message_too_large};
+    for (int step = 0; step < 4000; ++step) {
+        const std::string& g = names[size_t(pick(3))];
+        const joined* m = some_member();
+        switch (pick(12)) {
+        case 0:
+        case 1: {
+            join_args a;
+            a.version = int16_t(pick(10));
+            if (pick(3) == 0) {
+                a.instance_id = "i" + std::to_string(pick(3));
+                a.version = std::max<int16_t>(a.version, 5);
+            }
+            a.protocols = pick(2) ? std::vector{proto("range")} : std::vector{proto("rr"), proto("range", bytes{1})};
+            a.session_ms = 6000 + 1000 * pick(5);
+            auto instance = a.instance_id;
+            joins.push_back({g, instance, join(g, a)});
+            break;
+        }
+        case 2:
+            if (m) {
+                join_args a;
+                a.member_id = m->ans->value.member_id;
+                a.instance_id = m->instance;
+                a.version = 5;
+                joins.push_back({m->group, m->instance, join(m->group, a)});
+            }
+            break;
+        case 3:
+            if (m) {
+                std::vector<std::pair<std::string, bytes>> assignment;
+                for (const auto& x : m->ans->value.members) {
+                    assignment.emplace_back(x.member_id, bytes(size_t(pick(4)), uint8_t(step)));
+                }
+                sync(m->group, m->ans->value.member_id, m->ans->value.generation_id, assignment, m->instance);
+            }
+            break;
+        case 4:
+            if (m) {
+                heartbeat(m->group, m->ans->value.member_id, m->ans->value.generation_id, m->instance);
+            }
+            break;
+        case 5:
+            if (m) {
+                protocol::leave_group_request req;
+                req.group_id = m->group;
+                req.member_id = m->ans->value.member_id;
+                auto& who = req.members.emplace_back();
+                who.member_id = pick(2) ? m->ans->value.member_id : "";
+                who.group_instance_id = m->instance;
+                auto [ans, cb] = expect<protocol::leave_group_response>();
+                shard->leave(req, int16_t(pick(6)), cb);
+                host.run();
+            }
+            break;
+        case 6:
+            if (m && pick(2)) {
+                commit(m->group, m->ans->value.member_id, m->ans->value.generation_id, "t", pick(3), step);
+            } else {
+                commit(g, "", -1, "t", pick(3), step);
+            }
+            break;
+        case 7:
+            advance(pick(8000));
+            break;
+        case 8:
+        case 9:
+            if (!host.appends.empty()) {
+                host.complete(failures[pick(6)]);
+            }
+            break;
+        case 10: {
+            auto [ans, cb] = expect<std::vector<protocol::delete_groups_response::deletable_group_result>>();
+            shard->delete_groups({g}, cb);
+            host.run();
+            break;
+        }
+        case 11: {
+            delete_offsets(delete_request(g, "t"));
+            std::vector<protocol::list_groups_response::listed_group> out;
+            shard->list({}, {}, out);
+            shard->describe(g);
+            shard->fetch_offsets(g, std::nullopt, false);
+            break;
+        }
+        }
+    }
+    host.complete_all();
+    advance(400000);
+    host.complete_all();
+    std::map<int16_t, int> by_error;
+    for (const auto& j : joins) {
+        ++by_error[j.ans->value.error_code];
+    }
+    // The walk reached the interesting states: generations formed, records written.
+    EXPECT_GT(by_error[0], 100);
+    EXPECT_GT(by_error[code(error_code::fenced_instance_id)], 0);
+    EXPECT_GT(host.committed.size(), 50u);
 }
 
 } // namespace
