@@ -56,6 +56,9 @@ void add_offsets(Topics& topics, const std::vector<groups::fetched_offset>& offs
     }
 }
 
+// As Kafka, an empty group id is refused before the group is looked for.
+bool no_group_id(const std::string& group_id) { return group_id.empty(); }
+
 template<typename R>
 const error_code* failed(const groups::group_coordinator::or_error<R>& r) {
     return std::get_if<error_code>(&r);
@@ -64,6 +67,15 @@ const error_code* failed(const groups::group_coordinator::or_error<R>& r) {
 } // namespace
 
 handler_result<protocol::join_group_response> join_group_handler::handle(request_context& ctx, request&& req) {
+    if (no_group_id(req.group_id)) {
+        response resp;
+        resp.error_code = code(error_code::invalid_group_id);
+        resp.member_id = req.member_id;
+        if (ctx.version() >= 7) {
+            resp.protocol_name = std::nullopt;
+        }
+        co_return resp;
+    }
     auto part = offsets_partition(ctx, req.group_id);
     groups::client_info client{ctx.header.client_id.value_or(""), client_host(ctx.conn.peer)};
     int16_t version = ctx.version();
@@ -83,6 +95,11 @@ handler_result<protocol::join_group_response> join_group_handler::handle(request
 }
 
 handler_result<protocol::sync_group_response> sync_group_handler::handle(request_context& ctx, request&& req) {
+    if (no_group_id(req.group_id)) {
+        response resp;
+        resp.error_code = code(error_code::invalid_group_id);
+        co_return resp;
+    }
     auto part = offsets_partition(ctx, req.group_id);
     int16_t version = ctx.version();
     auto f = [&](group_shard& s, std::function<void(response)> done) { s.sync(req, version, std::move(done)); };
@@ -97,6 +114,11 @@ handler_result<protocol::sync_group_response> sync_group_handler::handle(request
 }
 
 handler_result<protocol::heartbeat_response> heartbeat_handler::handle(request_context& ctx, request&& req) {
+    if (no_group_id(req.group_id)) {
+        response resp;
+        resp.error_code = code(error_code::invalid_group_id);
+        co_return resp;
+    }
     auto part = offsets_partition(ctx, req.group_id);
     int16_t version = ctx.version();
     auto f = [&](group_shard& s) { return s.heartbeat(req, version); };
@@ -110,6 +132,11 @@ handler_result<protocol::heartbeat_response> heartbeat_handler::handle(request_c
 }
 
 handler_result<protocol::leave_group_response> leave_group_handler::handle(request_context& ctx, request&& req) {
+    if (no_group_id(req.group_id)) {
+        response resp;
+        resp.error_code = code(error_code::invalid_group_id);
+        co_return resp;
+    }
     auto part = offsets_partition(ctx, req.group_id);
     int16_t version = ctx.version();
     auto f = [&](group_shard& s, std::function<void(response)> done) { s.leave(req, version, std::move(done)); };
@@ -129,7 +156,10 @@ handler_result<protocol::offset_commit_response> offset_commit_handler::handle(r
         s.commit_offsets(req, version, std::move(done));
     };
     auto guard = milliseconds(ctx.services.config.groups.commit_timeout_ms) + guard_margin;
-    auto r = co_await ctx.services.groups.deferred<response>(part, f, guard);
+    groups::group_coordinator::or_error<response> r = error_code::invalid_group_id;
+    if (!no_group_id(req.group_id)) {  // (not a co_await inside ?:, which g++ 12 miscompiles)
+        r = co_await ctx.services.groups.deferred<response>(part, f, guard);
+    }
     if (const auto* e = failed(r)) {
         response resp;
         for (const auto& t : req.topics) {
@@ -207,6 +237,11 @@ handler_result<protocol::offset_fetch_response> offset_fetch_handler::handle(req
 }
 
 handler_result<protocol::offset_delete_response> offset_delete_handler::handle(request_context& ctx, request&& req) {
+    if (no_group_id(req.group_id)) {
+        response resp;
+        resp.error_code = code(error_code::invalid_group_id);
+        co_return resp;
+    }
     auto part = offsets_partition(ctx, req.group_id);
     auto f = [&](group_shard& s, std::function<void(response)> done) { s.delete_offsets(req, std::move(done)); };
     auto guard = milliseconds(ctx.services.config.groups.commit_timeout_ms) + guard_margin;
