@@ -209,10 +209,12 @@ protected:
     std::shared_ptr<answer<protocol::offset_commit_response>> commit(const std::string& group, const std::string& member,
                                                                      int32_t generation, const std::string& topic,
                                                                      int32_t partition, int64_t offset,
-                                                                     std::optional<std::string> metadata = "m") {
+                                                                     std::optional<std::string> metadata = "m",
+                                                                     std::optional<std::string> instance_id = {}) {
         protocol::offset_commit_request req;
         req.group_id = group;
         req.member_id = member;
+        req.group_instance_id = std::move(instance_id);
         req.generation_id_or_member_epoch = generation;
         auto& t = req.topics.emplace_back();
         t.name = topic;
@@ -604,6 +606,9 @@ TEST_F(group_shard_test, static_member_rejoining_takes_its_place_without_a_rebal
     EXPECT_EQ(state("g"), "Stable");
     EXPECT_EQ(heartbeat("g", old_b, 1, "i2"), code(error_code::fenced_instance_id));
     EXPECT_EQ(heartbeat("g", again->value.member_id, 1, "i2"), 0);
+    EXPECT_EQ(commit_error(commit("g", old_b, 1, "t", 0, 1, "m", "i2")), code(error_code::fenced_instance_id));
+    EXPECT_EQ(commit_error(commit("g", again->value.member_id, 1, "t", 0, 1, "m", "i3")),
+              code(error_code::unknown_member_id));
     EXPECT_EQ(sync("g", again->value.member_id, 1, {}, "i2")->value.assignment, bytes{2});
 
     // An admin removes i1 by instance id.
