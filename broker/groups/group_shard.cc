@@ -227,6 +227,9 @@ struct group_shard::impl {
 
     int64_t now() { return host.steady_ms(); }
 
+    // offsets.retention.check.interval.ms, at least a second apart.
+    int64_t expiry_interval() const { return std::max<int64_t>(cfg.offsets_retention_check_interval_ms, 1000); }
+
     std::string new_member_id(const std::string& prefix) {
         std::uniform_int_distribution<uint64_t> d;
         uint64_t hi = d(rng), lo = d(rng);
@@ -478,9 +481,10 @@ struct group_shard::impl {
         }
         if (!maybe_elect_new_joined_leader(g) && !g.members.empty()) {
             // Only static members that have not rejoined are left: wait for them, or for
-            // their sessions to run out.
+            // their sessions to run out (checking at least a second apart, so that a zero
+            // rebalance timeout does not spin).
             g.join_kind = join_timer::rebalance;
-            g.join_deadline = now() + g.rebalance_timeout_ms();
+            g.join_deadline = now() + std::max(g.rebalance_timeout_ms(), 1000);
             return;
         }
         ++g.generation;
@@ -1423,7 +1427,7 @@ struct group_shard::impl {
                 prepare_rebalance(g);  // group.max.size was lowered
             }
         }
-        next_expiry_check = now() + cfg.offsets_retention_check_interval_ms;
+        next_expiry_check = now() + expiry_interval();
     }
 
     // ---- timers
@@ -1441,7 +1445,7 @@ struct group_shard::impl {
             poll_group(id, t);
         }
         if (t >= next_expiry_check) {
-            next_expiry_check = t + cfg.offsets_retention_check_interval_ms;
+            next_expiry_check = t + expiry_interval();
             expire_offsets();
         }
     }

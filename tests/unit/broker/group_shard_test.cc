@@ -1036,5 +1036,33 @@ TEST_F(group_shard_test, random_operations_answer_every_request_exactly_once) {
     EXPECT_GT(host.committed.size(), 50u);
 }
 
+TEST_F(group_shard_test, a_static_member_that_misses_a_rebalance_keeps_its_place) {
+    auto a = join("g", {.instance_id = "i1"});
+    auto b = join("g", {.instance_id = "i2"});
+    advance(6000);
+    ASSERT_TRUE(a->arrived() && b->arrived());
+    const std::string leader = a->value.leader;
+    const bool a_leads = leader == a->value.member_id;
+    const std::string follower = a_leads ? b->value.member_id : a->value.member_id;
+    const std::string follower_instance = a_leads ? "i2" : "i1";
+    const std::string leader_instance = a_leads ? "i1" : "i2";
+    sync("g", follower, 1, {}, follower_instance);
+    sync("g", leader, 1, {}, leader_instance);
+    EXPECT_TRUE(host.complete());
+    auto l = join("g", {.member_id = leader, .instance_id = leader_instance});
+    EXPECT_EQ(state("g"), "PreparingRebalance");
+    for (int i = 0; i < 4; ++i) {
+        advance(6000);
+        EXPECT_EQ(heartbeat("g", follower, 1, follower_instance), code(error_code::rebalance_in_progress));
+    }
+    advance(5999);
+    EXPECT_FALSE(l->arrived());
+    advance(1);  // the rebalance timeout (30 s) passed without the follower rejoining
+    ASSERT_TRUE(l->arrived());
+    EXPECT_EQ(l->value.generation_id, 2);
+    EXPECT_EQ(l->value.members.size(), 2u) << "the static follower stays in the group";
+    EXPECT_EQ(heartbeat("g", follower, 2, follower_instance), 0);
+}
+
 } // namespace
 } // namespace trib::broker::groups
