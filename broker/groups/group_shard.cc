@@ -187,6 +187,10 @@ struct group_shard::impl {
     std::shared_ptr<impl*> self = std::make_shared<impl*>(this);
     int64_t next_expiry_check = no_deadline;
     bool expiry_in_flight = false;
+    // Each group's earliest timer, so that next_deadline() need not look at every member:
+    // updated for the group a request or a write's outcome touched, and for all at poll().
+    std::set<std::pair<int64_t, std::string>> timers;
+    std::map<std::string, int64_t> timer_of;
 
     impl(int32_t p, shard_host& h, group_config c) : partition(p), host(h), cfg(c) {}
 
@@ -200,8 +204,43 @@ struct group_shard::impl {
         host.post([cb = std::move(cb), r = std::move(r)]() mutable { cb(std::move(r)); });
     }
 
-    // Appends `records` and runs on_done with the outcome, unless the shard is gone by then.
-    void write(std::vector<shard_host::record> records, std::function<void(error_code)> on_done) {
+    int64_t group_deadline(const group& g) const {
+        int64_t d = std::min(g.join_deadline, g.sync_deadline);
+        for (const auto& [_, deadline] : g.pending_members) {
+            d = std::min(d, deadline);
+        }
+        for (const auto& [_, m] : g.members) {
+            d = std::min(d, m.heartbeat_deadline);
+        }
+        return d;
+    }
+
+    void reindex(const std::string& id) {
+        auto old = timer_of.find(id);
+        if (old != timer_of.end()) {
+            timers.erase({old->second, id});
+            timer_of.erase(old);
+        }
+        const group* g = find(id);
+        const int64_t d = g ? group_deadline(*g) : no_deadline;
+        if (d != no_deadline) {
+            timers.emplace(d, id);
+            timer_of.emplace(id, d);
+        }
+    }
+
+    void reindex_all() {
+        timers.clear();
+        timer_of.clear();
+        for (const auto& [id, _] : groups) {
+            reindex(id);
+        }
+    }
+
+    // Appends `records` and runs on_done with the outcome, unless the shard is gone by then;
+    // `touched` names the group whose timers on_done may change.
+    void write(std::vector<shard_host::record> records, std::function<void(error_code)> on_done,
+               std::string touched = {}) {
         if (is_unloaded) {
             on_done(error_code::not_coordinator);
             return;
@@ -209,7 +248,7 @@ struct group_shard::impl {
         const uint64_t id = next_write++;
         writes.emplace(id, std::move(on_done));
         std::weak_ptr<impl*> weak = self;
-        host.append(std::move(records), [weak, id](error_code e) {
+        host.append(std::move(records), [weak, id, touched = std::move(touched)](error_code e) {
             auto alive = weak.lock();
             if (!alive) {
                 return;
@@ -222,6 +261,9 @@ struct group_shard::impl {
             auto f = std::move(it->second);
             me.writes.erase(it);
             f(e);
+            if (!touched.empty()) {
+                me.reindex(touched);
+            }
         });
     }
 
@@ -794,7 +836,8 @@ struct group_shard::impl {
                           // does not assign again without the other members' subscriptions.
                           complete_join_callback(g, m, generation_answer(g, new_id, false, old_leader, false));
                       }
-                  });
+                  },
+                  g.id);
             return;
         }
         if (g.in(group_state::completing_rebalance)) {
@@ -880,7 +923,7 @@ struct group_shard::impl {
             }
             propagate(g, error_code::none);
             transition(g, group_state::stable);
-        });
+        }, g.id);
     }
 
     // ---- Heartbeat
@@ -1428,6 +1471,7 @@ struct group_shard::impl {
             }
         }
         next_expiry_check = now() + expiry_interval();
+        reindex_all();
     }
 
     // ---- timers
@@ -1444,6 +1488,7 @@ struct group_shard::impl {
         for (const std::string& id : ids) {
             poll_group(id, t);
         }
+        reindex_all();
         if (t >= next_expiry_check) {
             next_expiry_check = t + expiry_interval();
             expire_offsets();
@@ -1500,17 +1545,7 @@ struct group_shard::impl {
         if (!is_loaded || is_unloaded) {
             return no_deadline;
         }
-        int64_t d = next_expiry_check;
-        for (const auto& [_, g] : groups) {
-            d = std::min({d, g.join_deadline, g.sync_deadline});
-            for (const auto& [__, deadline] : g.pending_members) {
-                d = std::min(d, deadline);
-            }
-            for (const auto& [__, m] : g.members) {
-                d = std::min(d, m.heartbeat_deadline);
-            }
-        }
-        return d;
+        return timers.empty() ? next_expiry_check : std::min(next_expiry_check, timers.begin()->first);
     }
 
     // Kafka's cleanupGroupMetadata: the offsets past offsets.retention of groups that allow
@@ -1605,6 +1640,8 @@ struct group_shard::impl {
             }
         }
         groups.clear();
+        timers.clear();
+        timer_of.clear();
     }
 };
 
@@ -1626,29 +1663,34 @@ void group_shard::loaded() {
 void group_shard::join(const protocol::join_group_request& req, int16_t version, const client_info& client,
                        std::function<void(protocol::join_group_response)> done) {
     _impl->join(req, version, client, std::move(done));
+    _impl->reindex(req.group_id);
 }
 
 void group_shard::sync(const protocol::sync_group_request& req, int16_t version,
                        std::function<void(protocol::sync_group_response)> done) {
     _impl->sync(req, version, std::move(done));
+    _impl->reindex(req.group_id);
 }
 
 protocol::heartbeat_response group_shard::heartbeat(const protocol::heartbeat_request& req, int16_t version) {
     (void)version;
     protocol::heartbeat_response r;
     r.error_code = code(_impl->heartbeat(req));
+    _impl->reindex(req.group_id);
     return r;
 }
 
 void group_shard::leave(const protocol::leave_group_request& req, int16_t version,
                         std::function<void(protocol::leave_group_response)> done) {
     _impl->leave(req, version, std::move(done));
+    _impl->reindex(req.group_id);
 }
 
 void group_shard::commit_offsets(const protocol::offset_commit_request& req, int16_t version,
                                  std::function<void(protocol::offset_commit_response)> done) {
     (void)version;  // v1's per-partition commit timestamp is ignored, as Kafka 4 does
     _impl->commit_offsets(req, std::move(done));
+    _impl->reindex(req.group_id);  // a member's commit keeps its session alive
 }
 
 fetched_group group_shard::fetch_offsets(const std::string& group_id, const std::optional<std::vector<wanted_topic>>& wanted,
