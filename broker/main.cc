@@ -105,11 +105,13 @@ int main(int argc, char** argv) {
         TLOG_ERROR("start-up failed: {}", e.what());
         svc->cluster.stop();
         svc->fetchers.stop();
+        svc->groups.stop();
         svc->pool.stop();
         return 1;
     };
     try {
         svc->pool.start();
+        svc->groups.start();
         svc->cluster.start();
         if (cfg.raw.has("tributary.http.listener")) {
             auto hp = config::parse_host_port(cfg.raw.get_string("tributary.http.listener"), true);
@@ -182,6 +184,7 @@ int main(int argc, char** argv) {
     srv.stop();
     svc->cluster.stop();
     svc->fetchers.stop();
+    svc->groups.stop();
     svc->partitions.close_all();
     svc->pool.stop();
     TLOG_INFO("broker {} stopped", cfg.node_id);

@@ -4,6 +4,7 @@
 #include "broker/cluster_metadata.h"
 #include "broker/cluster_link.h"
 #include "broker/fetch_session.h"
+#include "broker/groups/group_coordinator.h"
 #include "broker/metrics.h"
 #include "broker/partition_manager.h"
 #include "broker/replication/fetcher_manager.h"
@@ -22,8 +23,10 @@ public:
       , metadata(pool)
       , partitions(pool, config.data_dir, node_id(config.node_id), metrics)
       , fetchers(pool, partitions, config)
+      , groups(pool, partitions, config.groups)
       , cluster(config, pool, metadata, partitions, fetchers) {
         metrics.replication().attach(pool.size());
+        partitions.set_role_listener([this](const topic_partition& tp, partition* p) { groups.on_role(tp, p); });
     }
 
     broker_config config;
@@ -33,6 +36,7 @@ public:
     metadata_cache metadata;
     partition_manager partitions;
     fetcher_manager fetchers;
+    groups::group_coordinator groups;  // the shards of the __consumer_offsets partitions led here
     cluster_link cluster;
 
     int32_t self() const noexcept { return config.node_id; }
