@@ -1,5 +1,6 @@
 #include "broker/groups/group_shard.h"
 
+#include "broker/groups/classic_group.h"
 #include "protocol/wire.h"
 
 #include <algorithm>
@@ -29,12 +30,10 @@ namespace trib::broker::groups {
 
 namespace {
 
-using protocol::error_code;
+using namespace classic;
 
-constexpr int64_t no_deadline = std::numeric_limits<int64_t>::max();
 // Kafka's group.classic.new.member.join.timeout: a new member's parked JoinGroup expires.
 constexpr int64_t new_member_join_timeout_ms = 5 * 60 * 1000;
-constexpr std::string_view consumer_protocol_type = "consumer";
 
 int16_t code(error_code e) { return protocol::to_int(e); }
 
@@ -77,217 +76,6 @@ bool iequals(std::string_view a, std::string_view b) {
            });
 }
 
-enum class group_state { empty, preparing_rebalance, completing_rebalance, stable, dead };
-
-std::string state_name(group_state s) {
-    switch (s) {
-    case group_state::empty: return "Empty";
-    case group_state::preparing_rebalance: return "PreparingRebalance";
-    case group_state::completing_rebalance: return "CompletingRebalance";
-    case group_state::stable: return "Stable";
-    case group_state::dead: return "Dead";
-    }
-    return "Unknown";
-}
-
-// Kafka 4.x keeps classic and consumer (KIP-848) groups in one map with a type; only classic
-// groups are served here so far.
-enum class group_type { classic };
-
-struct join_protocol {
-    std::string name;
-    bytes metadata;
-    bool operator==(const join_protocol&) const = default;
-};
-
-using join_callback = std::function<void(protocol::join_group_response)>;
-using sync_callback = std::function<void(protocol::sync_group_response)>;
-
-struct member {
-    std::string id;
-    std::optional<std::string> instance_id;
-    std::string client_id;
-    std::string client_host;
-    int32_t rebalance_timeout_ms = 0;
-    int32_t session_timeout_ms = 0;
-    std::string protocol_type;
-    std::vector<join_protocol> protocols;  // in the member's order of preference
-    bytes assignment;
-    join_callback awaiting_join;
-    sync_callback awaiting_sync;
-    bool is_new = false;
-    int64_t heartbeat_deadline = no_deadline;  // steady clock
-
-    const bytes& metadata(const std::optional<std::string>& protocol) const {
-        static const bytes none;
-        for (const join_protocol& p : protocols) {
-            if (protocol && p.name == *protocol) {
-                return p.metadata;
-            }
-        }
-        return none;
-    }
-    // Kafka's hasSatisfiedHeartbeat: a member parked in a rebalance needs no heartbeat.
-    bool satisfied_heartbeat() const { return !is_new && (awaiting_join || awaiting_sync); }
-};
-
-struct committed_offset {
-    int64_t offset = -1;
-    int32_t leader_epoch = -1;
-    std::string metadata;
-    int64_t commit_timestamp = 0;
-    int64_t expire_timestamp = -1;
-};
-
-using topic_offsets = std::map<std::string, std::map<int32_t, committed_offset>>;
-
-enum class join_timer { none, initial_delay, rebalance };
-
-struct group {
-    std::string id;
-    group_type type = group_type::classic;
-    group_state state = group_state::empty;
-    group_state previous_state = group_state::empty;
-    int32_t generation = 0;
-    std::optional<std::string> protocol_type;
-    std::optional<std::string> protocol_name;
-    std::optional<std::string> leader;
-    int64_t state_timestamp = -1;  // wall clock of the last transition; -1 unknown
-
-    std::map<std::string, member> members;
-    std::map<std::string, std::string> static_members;  // instance id -> member id
-    std::map<std::string, int64_t> pending_members;    // MEMBER_ID_REQUIRED answered; deadline
-    std::set<std::string> pending_sync;
-    std::map<std::string, int32_t> protocol_support;  // protocol name -> members supporting it
-    int32_t awaiting_join = 0;
-    bool new_member_added = false;
-    std::optional<std::set<std::string>> subscribed_topics;
-
-    join_timer join_kind = join_timer::none;
-    int64_t join_deadline = no_deadline;
-    int32_t initial_delay_ms = 0;
-    int32_t initial_remaining_ms = 0;
-    int64_t sync_deadline = no_deadline;
-    int32_t sync_generation = 0;
-
-    topic_offsets offsets;
-
-    bool in(group_state s) const { return state == s; }
-    bool uses_consumer_protocol() const { return protocol_type == consumer_protocol_type; }
-    bool all_joined() const { return int32_t(members.size()) == awaiting_join && pending_members.empty(); }
-    int32_t rebalance_timeout_ms() const {
-        int32_t t = 0;
-        for (const auto& [_, m] : members) {
-            t = std::max(t, m.rebalance_timeout_ms);
-        }
-        return t;
-    }
-    bool is_leader(const std::string& member_id) const { return leader && *leader == member_id; }
-    bool is_subscribed(const std::string& topic) const {
-        return subscribed_topics ? subscribed_topics->contains(topic) : uses_consumer_protocol();
-    }
-    bool supports(const std::string& type, const std::vector<join_protocol>& protocols) const {
-        if (in(group_state::empty)) {
-            return !type.empty() && !protocols.empty();
-        }
-        if (protocol_type != type) {
-            return false;
-        }
-        return std::any_of(protocols.begin(), protocols.end(), [&](const join_protocol& p) {
-            auto it = protocol_support.find(p.name);
-            return it != protocol_support.end() && it->second == int32_t(members.size());
-        });
-    }
-    // Kafka's validateMember: the instance id, when given, must map to this member id.
-    error_code validate_member(const std::string& member_id, const std::optional<std::string>& instance_id) const {
-        if (instance_id) {
-            auto it = static_members.find(*instance_id);
-            if (it == static_members.end()) {
-                return error_code::unknown_member_id;
-            }
-            if (it->second != member_id) {
-                return error_code::fenced_instance_id;
-            }
-        }
-        return members.contains(member_id) ? error_code::none : error_code::unknown_member_id;
-    }
-    void count_protocols(const member& m, int32_t delta) {
-        for (const join_protocol& p : m.protocols) {
-            protocol_support[p.name] += delta;
-        }
-    }
-    // The protocol every member supports that most members prefer.
-    std::string select_protocol() const {
-        std::map<std::string, int32_t> votes;
-        for (const auto& [_, m] : members) {
-            for (const join_protocol& p : m.protocols) {
-                auto it = protocol_support.find(p.name);
-                if (it != protocol_support.end() && it->second == int32_t(members.size())) {
-                    ++votes[p.name];
-                    break;
-                }
-            }
-        }
-        std::string best;
-        int32_t most = 0;
-        for (const auto& [name, n] : votes) {
-            if (n > most) {
-                best = name, most = n;
-            }
-        }
-        return best;
-    }
-    bool has_offsets() const {
-        return std::any_of(offsets.begin(), offsets.end(), [](const auto& t) { return !t.second.empty(); });
-    }
-};
-
-// The topics of a consumer protocol subscription (ConsumerProtocolSubscription, read with
-// version 0's fields, which prefix every later version, as Kafka reads it); nullopt when the
-// bytes are not one.
-std::optional<std::vector<std::string>> subscription_topics(bytes_view metadata) {
-    protocol::reader r(metadata);
-    const int16_t version = r.read_int16();
-    if (!r.ok() || version < 0) {
-        return std::nullopt;
-    }
-    const int32_t n = r.read_array_len(false, 2);
-    if (!r.ok() || n < 0) {
-        return std::nullopt;
-    }
-    std::vector<std::string> topics;
-    topics.reserve(size_t(n));
-    for (int32_t i = 0; i < n && r.ok(); ++i) {
-        topics.push_back(r.read_string());
-    }
-    r.read_nullable_bytes();  // user data
-    if (!r.ok()) {
-        return std::nullopt;
-    }
-    return topics;
-}
-
-// Kafka's computeSubscribedTopics.
-std::optional<std::set<std::string>> compute_subscribed_topics(const group& g) {
-    if (!g.uses_consumer_protocol()) {
-        return std::nullopt;
-    }
-    if (g.members.empty()) {
-        return std::set<std::string>{};
-    }
-    if (!g.protocol_name) {
-        return std::nullopt;
-    }
-    std::set<std::string> all;
-    for (const auto& [_, m] : g.members) {
-        auto topics = subscription_topics(m.metadata(g.protocol_name));
-        if (!topics) {
-            return std::nullopt;
-        }
-        all.insert(topics->begin(), topics->end());
-    }
-    return all;
-}
 
 protocol::offset_commit_key offset_key(const std::string& group_id, const std::string& topic, int32_t partition) {
     protocol::offset_commit_key k;
@@ -399,6 +187,10 @@ struct group_shard::impl {
     std::shared_ptr<impl*> self = std::make_shared<impl*>(this);
     int64_t next_expiry_check = no_deadline;
     bool expiry_in_flight = false;
+    // Each group's earliest timer, so that next_deadline() need not look at every member:
+    // updated for the group a request or a write's outcome touched, and for all at poll().
+    std::set<std::pair<int64_t, std::string>> timers;
+    std::map<std::string, int64_t> timer_of;
 
     impl(int32_t p, shard_host& h, group_config c) : partition(p), host(h), cfg(c) {}
 
@@ -412,8 +204,43 @@ struct group_shard::impl {
         host.post([cb = std::move(cb), r = std::move(r)]() mutable { cb(std::move(r)); });
     }
 
-    // Appends `records` and runs on_done with the outcome, unless the shard is gone by then.
-    void write(std::vector<shard_host::record> records, std::function<void(error_code)> on_done) {
+    int64_t group_deadline(const group& g) const {
+        int64_t d = std::min(g.join_deadline, g.sync_deadline);
+        for (const auto& [_, deadline] : g.pending_members) {
+            d = std::min(d, deadline);
+        }
+        for (const auto& [_, m] : g.members) {
+            d = std::min(d, m.heartbeat_deadline);
+        }
+        return d;
+    }
+
+    void reindex(const std::string& id) {
+        auto old = timer_of.find(id);
+        if (old != timer_of.end()) {
+            timers.erase({old->second, id});
+            timer_of.erase(old);
+        }
+        const group* g = find(id);
+        const int64_t d = g ? group_deadline(*g) : no_deadline;
+        if (d != no_deadline) {
+            timers.emplace(d, id);
+            timer_of.emplace(id, d);
+        }
+    }
+
+    void reindex_all() {
+        timers.clear();
+        timer_of.clear();
+        for (const auto& [id, _] : groups) {
+            reindex(id);
+        }
+    }
+
+    // Appends `records` and runs on_done with the outcome, unless the shard is gone by then;
+    // `touched` names the group whose timers on_done may change.
+    void write(std::vector<shard_host::record> records, std::function<void(error_code)> on_done,
+               std::string touched = {}) {
         if (is_unloaded) {
             on_done(error_code::not_coordinator);
             return;
@@ -421,7 +248,7 @@ struct group_shard::impl {
         const uint64_t id = next_write++;
         writes.emplace(id, std::move(on_done));
         std::weak_ptr<impl*> weak = self;
-        host.append(std::move(records), [weak, id](error_code e) {
+        host.append(std::move(records), [weak, id, touched = std::move(touched)](error_code e) {
             auto alive = weak.lock();
             if (!alive) {
                 return;
@@ -434,10 +261,16 @@ struct group_shard::impl {
             auto f = std::move(it->second);
             me.writes.erase(it);
             f(e);
+            if (!touched.empty()) {
+                me.reindex(touched);
+            }
         });
     }
 
     int64_t now() { return host.steady_ms(); }
+
+    // offsets.retention.check.interval.ms, at least a second apart.
+    int64_t expiry_interval() const { return std::max<int64_t>(cfg.offsets_retention_check_interval_ms, 1000); }
 
     std::string new_member_id(const std::string& prefix) {
         std::uniform_int_distribution<uint64_t> d;
@@ -690,9 +523,10 @@ struct group_shard::impl {
         }
         if (!maybe_elect_new_joined_leader(g) && !g.members.empty()) {
             // Only static members that have not rejoined are left: wait for them, or for
-            // their sessions to run out.
+            // their sessions to run out (checking at least a second apart, so that a zero
+            // rebalance timeout does not spin).
             g.join_kind = join_timer::rebalance;
-            g.join_deadline = now() + g.rebalance_timeout_ms();
+            g.join_deadline = now() + std::max(g.rebalance_timeout_ms(), 1000);
             return;
         }
         ++g.generation;
@@ -1002,7 +836,8 @@ struct group_shard::impl {
                           // does not assign again without the other members' subscriptions.
                           complete_join_callback(g, m, generation_answer(g, new_id, false, old_leader, false));
                       }
-                  });
+                  },
+                  g.id);
             return;
         }
         if (g.in(group_state::completing_rebalance)) {
@@ -1088,7 +923,7 @@ struct group_shard::impl {
             }
             propagate(g, error_code::none);
             transition(g, group_state::stable);
-        });
+        }, g.id);
     }
 
     // ---- Heartbeat
@@ -1635,7 +1470,8 @@ struct group_shard::impl {
                 prepare_rebalance(g);  // group.max.size was lowered
             }
         }
-        next_expiry_check = now() + cfg.offsets_retention_check_interval_ms;
+        next_expiry_check = now() + expiry_interval();
+        reindex_all();
     }
 
     // ---- timers
@@ -1652,8 +1488,9 @@ struct group_shard::impl {
         for (const std::string& id : ids) {
             poll_group(id, t);
         }
+        reindex_all();
         if (t >= next_expiry_check) {
-            next_expiry_check = t + cfg.offsets_retention_check_interval_ms;
+            next_expiry_check = t + expiry_interval();
             expire_offsets();
         }
     }
@@ -1708,17 +1545,7 @@ struct group_shard::impl {
         if (!is_loaded || is_unloaded) {
             return no_deadline;
         }
-        int64_t d = next_expiry_check;
-        for (const auto& [_, g] : groups) {
-            d = std::min({d, g.join_deadline, g.sync_deadline});
-            for (const auto& [__, deadline] : g.pending_members) {
-                d = std::min(d, deadline);
-            }
-            for (const auto& [__, m] : g.members) {
-                d = std::min(d, m.heartbeat_deadline);
-            }
-        }
-        return d;
+        return timers.empty() ? next_expiry_check : std::min(next_expiry_check, timers.begin()->first);
     }
 
     // Kafka's cleanupGroupMetadata: the offsets past offsets.retention of groups that allow
@@ -1813,6 +1640,8 @@ struct group_shard::impl {
             }
         }
         groups.clear();
+        timers.clear();
+        timer_of.clear();
     }
 };
 
@@ -1834,29 +1663,34 @@ void group_shard::loaded() {
 void group_shard::join(const protocol::join_group_request& req, int16_t version, const client_info& client,
                        std::function<void(protocol::join_group_response)> done) {
     _impl->join(req, version, client, std::move(done));
+    _impl->reindex(req.group_id);
 }
 
 void group_shard::sync(const protocol::sync_group_request& req, int16_t version,
                        std::function<void(protocol::sync_group_response)> done) {
     _impl->sync(req, version, std::move(done));
+    _impl->reindex(req.group_id);
 }
 
 protocol::heartbeat_response group_shard::heartbeat(const protocol::heartbeat_request& req, int16_t version) {
     (void)version;
     protocol::heartbeat_response r;
     r.error_code = code(_impl->heartbeat(req));
+    _impl->reindex(req.group_id);
     return r;
 }
 
 void group_shard::leave(const protocol::leave_group_request& req, int16_t version,
                         std::function<void(protocol::leave_group_response)> done) {
     _impl->leave(req, version, std::move(done));
+    _impl->reindex(req.group_id);
 }
 
 void group_shard::commit_offsets(const protocol::offset_commit_request& req, int16_t version,
                                  std::function<void(protocol::offset_commit_response)> done) {
     (void)version;  // v1's per-partition commit timestamp is ignored, as Kafka 4 does
     _impl->commit_offsets(req, std::move(done));
+    _impl->reindex(req.group_id);  // a member's commit keeps its session alive
 }
 
 fetched_group group_shard::fetch_offsets(const std::string& group_id, const std::optional<std::vector<wanted_topic>>& wanted,

@@ -10,9 +10,10 @@
 // touched only there; the broker (broker/groups/group_coordinator.h) feeds it requests, the
 // partition's records when it loads, and the clock, and gives it `shard_host` to write
 // records. State kept in the log: a classic group's metadata (members, generation,
-// protocol, assignments) is written when a generation's assignment is synced, when the group
-// becomes empty and when it is deleted (a tombstone); a committed offset when it is committed
-// and deleted. Everything else (who is joining, heartbeats) is in memory only, as in Kafka.
+// protocol, assignments) is written when a generation's assignment is synced, when a static
+// member rejoins under a new member id, when the group becomes empty and when it is deleted
+// (a tombstone); a committed offset when it is committed and deleted or expired. Everything
+// else (who is joining, heartbeats) is in memory only, as in Kafka.
 //
 // Answers that wait (a JoinGroup until the rebalance completes, a SyncGroup until the
 // leader's assignment is written, a commit until its record is committed) are given through
