@@ -10,7 +10,7 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 import kafka.codec
 
-from harness import assert_stored_with, check_offsets_dense, java_partition
+from harness import assert_stored_with, check_offsets_dense, java_partition, wait_until
 
 CODECS = [c for c, ok in [("gzip", kafka.codec.has_gzip()), ("snappy", kafka.codec.has_snappy()),
                           ("lz4", kafka.codec.has_lz4()), ("zstd", kafka.codec.has_zstd())] if ok]
@@ -168,15 +168,6 @@ class GroupMember(threading.Thread):
         assert not self.is_alive(), "a group member did not close"
 
 
-def wait_for(condition, what, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_group_three_members_share_six_partitions_and_read_each_record_once(make_broker):
     b = make_broker(overrides=FAST_GROUPS)
     create_topic(b, "py-six", 6)
@@ -184,11 +175,11 @@ def test_group_three_members_share_six_partitions_and_read_each_record_once(make
     for m in members:
         m.start()
     try:
-        wait_for(lambda: [len(m.snapshot()[0]) for m in members] == [2, 2, 2], "2 partitions each")
+        wait_until(lambda: [len(m.snapshot()[0]) for m in members] == [2, 2, 2], "2 partitions each")
         parts = [m.snapshot()[0] for m in members]
         assert set().union(*parts) == set(range(6)), f"overlapping assignments {parts}"
         sent = produce_keyed(b, "py-six", 600, None)
-        wait_for(lambda: sum(len(m.snapshot()[1]) for m in members) >= 600, "600 records")
+        wait_until(lambda: sum(len(m.snapshot()[1]) for m in members) >= 600, "600 records")
         seen = {}
         for i, m in enumerate(members):
             assigned, records = m.snapshot()
@@ -211,7 +202,7 @@ def test_group_committed_offset_resumes_a_new_consumer(make_broker):
     first = GroupMember(b, "py-resumers", "py-resume")
     first.start()
     try:
-        wait_for(lambda: len(first.snapshot()[1]) >= 40, "40 records")
+        wait_until(lambda: len(first.snapshot()[1]) >= 40, "40 records")
     finally:
         first.stopping.set()
         first.join(30)
@@ -228,7 +219,7 @@ def test_group_committed_offset_resumes_a_new_consumer(make_broker):
     second = GroupMember(b, "py-resumers", "py-resume")
     second.start()
     try:
-        wait_for(lambda: len(second.snapshot()[1]) >= 60, "the 60 records after the commit")
+        wait_until(lambda: len(second.snapshot()[1]) >= 60, "the 60 records after the commit")
         assert [o for _, o, _ in second.snapshot()[1]][:60] == list(range(40, 100))
     finally:
         second.stop()

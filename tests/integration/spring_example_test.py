@@ -7,12 +7,10 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 
-import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from harness import INTEGRATION_DIR
+from harness import INTEGRATION_DIR, wait_until
 
 EXAMPLE = INTEGRATION_DIR.parent.parent / "examples" / "spring-kafka"
 MESSAGES = 100
@@ -32,17 +30,6 @@ def build(out_dir):
     return jar
 
 
-def wait_for(condition, what, process, log, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        if process.poll() is not None:
-            raise AssertionError(f"the application exited {process.returncode} before {what}:\n{log.read_text()[-8000:]}")
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}:\n{log.read_text()[-8000:]}")
-
-
 def test_spring_kafka_example_receives_every_sent_message_once(make_broker, tmp_path):
     b = make_broker(overrides={"group.initial.rebalance.delay.ms": 0})
     jar = build(tmp_path / "build")
@@ -53,7 +40,14 @@ def test_spring_kafka_example_receives_every_sent_message_once(make_broker, tmp_
                                stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
     try:
         received = lambda: re.findall(r"^Received: (message-\d+)$", log.read_text(), re.M)  # noqa: E731
-        wait_for(lambda: len(received()) >= MESSAGES, f"{MESSAGES} messages received", app, log)
+
+        def all_received():
+            if app.poll() is not None:
+                raise AssertionError(f"the application exited {app.returncode}:\n{log.read_text()[-8000:]}")
+            return len(received()) >= MESSAGES
+
+        wait_until(all_received, f"{MESSAGES} messages received", timeout=120,
+                   describe=lambda: log.read_text()[-8000:])
         app.send_signal(signal.SIGTERM)  # Spring stops the listener container, which commits
         assert app.wait(60) in (0, 143), log.read_text()[-8000:]
     finally:

@@ -101,6 +101,24 @@ class ConsumerGroupTest {
         return topic;
     }
 
+    /**
+     * Adds `count` members of `group`, subscribed to `topic`, to `members` (each with a new
+     * Revocations listener added to `listeners`), then polls them all until each has `share`
+     * partitions.
+     */
+    static void addMembers(List<KafkaConsumer<byte[], byte[]>> members, List<Revocations> listeners, Target target,
+                           String group, String topic, int count, Map<String, Object> extra, int share) {
+        for (int i = 0; i < count; i++) {
+            Revocations listener = new Revocations();
+            KafkaConsumer<byte[], byte[]> c = member(target, group, extra);
+            members.add(c);
+            listeners.add(listener);
+            c.subscribe(List.of(topic), listener);
+        }
+        pollUntil(members, () -> members.stream().allMatch(c -> assigned(c).size() == share),
+                Clients.TIMEOUT, share + " partitions each", null);
+    }
+
     static void closeAll(Collection<KafkaConsumer<byte[], byte[]>> consumers) {
         consumers.forEach(c -> c.close(Duration.ofSeconds(10)));
     }
@@ -113,12 +131,7 @@ class ConsumerGroupTest {
         String group = Clients.topicName("trio-group");
         List<KafkaConsumer<byte[], byte[]>> members = new ArrayList<>();
         try {
-            for (int i = 0; i < 3; i++) {
-                members.add(member(target, group, Map.of()));
-                members.get(i).subscribe(List.of(topic));
-            }
-            pollUntil(members, () -> members.stream().allMatch(c -> assigned(c).size() == 2),
-                    Clients.TIMEOUT, "2 partitions each", null);
+            addMembers(members, new ArrayList<>(), target, group, topic, 3, Map.of(), 2);
             Set<Integer> union = new HashSet<>();
             List<Set<Integer>> parts = new ArrayList<>();
             for (var c : members) {
@@ -188,12 +201,7 @@ class ConsumerGroupTest {
         Map<String, Object> longSession = Map.of(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 45_000);
         List<KafkaConsumer<byte[], byte[]>> members = new ArrayList<>();
         try {
-            for (int i = 0; i < 2; i++) {
-                members.add(member(target, group, longSession));
-                members.get(i).subscribe(List.of(topic));
-            }
-            pollUntil(members, () -> members.stream().allMatch(c -> assigned(c).size() == 3),
-                    Clients.TIMEOUT, "3 partitions each", null);
+            addMembers(members, new ArrayList<>(), target, group, topic, 2, longSession, 3);
             members.remove(1).close(Duration.ofSeconds(10));
             pollUntil(members, () -> assigned(members.get(0)).size() == 6, Duration.ofSeconds(30),
                     "all 6 partitions on the remaining member", null);
@@ -233,21 +241,10 @@ class ConsumerGroupTest {
         List<KafkaConsumer<byte[], byte[]>> members = new ArrayList<>();
         List<Revocations> listeners = new ArrayList<>();
         try {
-            for (int i = 0; i < 2; i++) {
-                members.add(member(target, group, cooperative));
-                listeners.add(new Revocations());
-                members.get(i).subscribe(List.of(topic), listeners.get(i));
-            }
-            pollUntil(members, () -> members.stream().allMatch(c -> assigned(c).size() == 3),
-                    Clients.TIMEOUT, "3 partitions each", null);
+            addMembers(members, listeners, target, group, topic, 2, cooperative, 3);
             List<Set<Integer>> before = List.of(assigned(members.get(0)), assigned(members.get(1)));
             listeners.forEach(l -> l.revoked.clear());
-
-            members.add(member(target, group, cooperative));
-            listeners.add(new Revocations());
-            members.get(2).subscribe(List.of(topic), listeners.get(2));
-            pollUntil(members, () -> members.stream().allMatch(c -> assigned(c).size() == 2),
-                    Clients.TIMEOUT, "2 partitions each", null);
+            addMembers(members, listeners, target, group, topic, 1, cooperative, 2);
 
             Set<Integer> moved = new TreeSet<>();
             for (int i = 0; i < 2; i++) {
