@@ -13,8 +13,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -33,7 +35,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * Consumer groups with the classic protocol (group.protocol=classic, the client's default):
  * three members share six partitions, a committed offset resumes a new consumer, a member that
  * closes hands its partitions over at once, and the cooperative-sticky assignor moves only what
- * it must. Members of one group are polled in turn by one thread: the classic consumer joins
+ * it must, partitions added to the topic are assigned once the leader sees them, and auto-commit
+ * commits on close. Members of one group are polled in turn by one thread: the classic consumer joins
  * within poll's timeout and goes on joining at the next poll. Each test runs against Tributary
  * and Apache Kafka (both with group.initial.rebalance.delay.ms=0, see Targets).
  */
@@ -261,6 +264,51 @@ class ConsumerGroupTest {
             assertEquals(moved, assigned(members.get(2)));
         } finally {
             closeAll(members);
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {Targets.TRIBUTARY, Targets.APACHE_KAFKA})
+    void addedPartitionsAreAssignedAfterTheLeaderSeesThem(String name) throws Exception {
+        Target target = Targets.get(name);
+        String topic = topic(target, "grow", 2);
+        String group = Clients.topicName("growers");
+        // the leader checks the topic's partition count at each metadata refresh
+        Map<String, Object> quickMetadata = Map.of(ConsumerConfig.METADATA_MAX_AGE_CONFIG, 500);
+        List<KafkaConsumer<byte[], byte[]>> members = new ArrayList<>();
+        try (Admin admin = Clients.admin(target)) {
+            addMembers(members, new ArrayList<>(), target, group, topic, 2, quickMetadata, 1);
+            admin.createPartitions(Map.of(topic, NewPartitions.increaseTo(4)))
+                    .all().get(Clients.TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+            pollUntil(members, () -> members.stream().allMatch(c -> assigned(c).size() == 2),
+                    Clients.TIMEOUT, "2 of the 4 partitions each", null);
+            Set<Integer> union = new HashSet<>(assigned(members.get(0)));
+            union.addAll(assigned(members.get(1)));
+            assertEquals(Set.of(0, 1, 2, 3), union);
+        } finally {
+            closeAll(members);
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {Targets.TRIBUTARY, Targets.APACHE_KAFKA})
+    void autoCommitCommitsWhatWasConsumedOnClose(String name) throws Exception {
+        Target target = Targets.get(name);
+        String topic = topic(target, "autocommit", 1);
+        String group = Clients.topicName("autocommitters");
+        TopicPartition tp = new TopicPartition(topic, 0);
+        produce(target, topic, 50, 1);
+        // an interval longer than the test: only close() commits
+        try (KafkaConsumer<byte[], byte[]> c = member(target, group, Map.of(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, true,
+                ConsumerConfig.AUTO_COMMIT_INTERVAL_MS_CONFIG, 600_000))) {
+            c.subscribe(List.of(topic));
+            Map<String, List<Integer>> seen = new HashMap<>();
+            pollUntil(List.of(c), () -> seen.size() == 50, Clients.TIMEOUT, "50 records", seen);
+        }
+        try (Admin admin = Clients.admin(target)) {
+            Map<TopicPartition, OffsetAndMetadata> committed = admin.listConsumerGroupOffsets(group)
+                    .partitionsToOffsetAndMetadata().get(Clients.TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+            assertEquals(50L, committed.get(tp).offset());
         }
     }
 }
