@@ -34,10 +34,10 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * Consumer groups with the classic protocol (group.protocol=classic, the client's default):
  * three members share six partitions, a committed offset resumes a new consumer, a member that
- * closes hands its partitions over at once, and the cooperative-sticky assignor moves only what
- * it must, partitions added to the topic are assigned once the leader sees them, and auto-commit
- * commits on close. Members of one group are polled in turn by one thread: the classic consumer joins
- * within poll's timeout and goes on joining at the next poll. Each test runs against Tributary
+ * closes hands its partitions over at once, the cooperative-sticky assignor moves only what it
+ * must, partitions added to the topic are assigned once the leader sees them, and auto-commit
+ * commits on close. Members of one group are polled in turn by one thread: the classic consumer
+ * joins within poll's timeout and goes on joining at the next poll. Each test runs against Tributary
  * and Apache Kafka (both with group.initial.rebalance.delay.ms=0, see Targets).
  */
 @ExtendWith(Targets.class)
