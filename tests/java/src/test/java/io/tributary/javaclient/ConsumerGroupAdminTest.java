@@ -14,6 +14,7 @@ import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.GroupListing;
+import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsSpec;
 import org.apache.kafka.clients.admin.MemberDescription;
 import org.apache.kafka.clients.admin.MemberToRemove;
 import org.apache.kafka.clients.admin.RemoveMembersFromConsumerGroupOptions;
@@ -143,6 +144,35 @@ class ConsumerGroupAdminTest {
             }
         } finally {
             ConsumerGroupTest.closeAll(members);
+        }
+    }
+
+    /** OffsetFetch v8+ asks for several groups in one request: the admin client batches them. */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {Targets.TRIBUTARY, Targets.APACHE_KAFKA})
+    void offsetsOfSeveralGroupsInOneCall(String name) throws Exception {
+        Target target = Targets.get(name);
+        String topic = ConsumerGroupTest.topic(target, "multi", 2);
+        TopicPartition p0 = new TopicPartition(topic, 0);
+        TopicPartition p1 = new TopicPartition(topic, 1);
+        Map<String, Map<TopicPartition, OffsetAndMetadata>> want = new java.util.TreeMap<>();
+        want.put(Clients.topicName("one"), Map.of(p0, new OffsetAndMetadata(3, "x")));
+        want.put(Clients.topicName("two"), Map.of(p0, new OffsetAndMetadata(7, ""), p1, new OffsetAndMetadata(1, "y")));
+        try (Admin admin = Clients.admin(target)) {
+            for (var e : want.entrySet()) {
+                get(admin.alterConsumerGroupOffsets(e.getKey(), e.getValue()).all());
+            }
+            String none = Clients.topicName("none");
+            Map<String, ListConsumerGroupOffsetsSpec> specs = new java.util.HashMap<>();
+            want.keySet().forEach(g -> specs.put(g, new ListConsumerGroupOffsetsSpec()));
+            specs.put(none, new ListConsumerGroupOffsetsSpec().topicPartitions(List.of(p1)));
+            Map<String, Map<TopicPartition, OffsetAndMetadata>> got = get(admin.listConsumerGroupOffsets(specs).all());
+            Map<String, Map<TopicPartition, OffsetAndMetadata>> expected = new java.util.HashMap<>(want);
+            // a group without commits, asked for a partition: that partition without an offset
+            Map<TopicPartition, OffsetAndMetadata> noOffset = new java.util.HashMap<>();
+            noOffset.put(p1, null);
+            expected.put(none, noOffset);
+            assertEquals(expected, got);
         }
     }
 }
