@@ -412,6 +412,17 @@ def connection_closed(sock, timeout=10):
     return False
 
 
+def wait_until(check, what, timeout=60, describe=None):
+    """Polls check() every 50 ms until it is true; fails after `timeout` s, naming `what` and
+    what describe() (if given) says of the state then. check may raise to fail at once."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}" + (f": {describe()}" if describe else ""))
+
+
 # ---- kcat ----------------------------------------------------------------------------------
 
 def kcat(*args, input=None, timeout=60):
