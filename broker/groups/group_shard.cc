@@ -1321,6 +1321,7 @@ struct group_shard::impl {
             l.group_id = id;
             l.protocol_type = g.protocol_type.value_or("");
             l.group_state = state;
+            l.group_type = "classic";
         }
     }
 

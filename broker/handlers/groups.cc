@@ -274,8 +274,7 @@ handler_result<protocol::describe_groups_response> describe_groups_handler::hand
 
 handler_result<protocol::list_groups_response> list_groups_handler::handle(request_context& ctx, request&& req) {
     response resp;
-    const std::vector<std::string> no_types;  // ListGroups v5's type filter is not served yet
-    auto f = [&](group_shard& s) { s.list(req.states_filter, no_types, resp.groups); };
+    auto f = [&](group_shard& s) { s.list(req.states_filter, req.types_filter, resp.groups); };
     size_t loading = co_await ctx.services.groups.each_shard(f);
     if (loading > 0) {
         resp.error_code = code(error_code::coordinator_load_in_progress);  // as Kafka: the list would be partial

@@ -40,7 +40,7 @@ TRIB_DECLARE_HANDLER(offset_commit, 0, 8)
 TRIB_DECLARE_HANDLER(offset_fetch, 0, 8)
 TRIB_DECLARE_HANDLER(offset_delete, 0, 0)
 TRIB_DECLARE_HANDLER(describe_groups, 0, 5)
-TRIB_DECLARE_HANDLER(list_groups, 0, 4)
+TRIB_DECLARE_HANDLER(list_groups, 0, 5)
 TRIB_DECLARE_HANDLER(delete_groups, 0, 2)
 
 #undef TRIB_DECLARE_HANDLER

@@ -90,8 +90,7 @@ class ConsumerGroupAdminTest {
                 if (g.groupId().equals(group)) {
                     listed = true;
                     assertEquals("consumer", g.protocol());
-                    // ListGroups v5 (the group type) is not served by Tributary yet: v4, no type
-                    g.type().ifPresent(t -> assertEquals(GroupType.CLASSIC, t));
+                    assertEquals(Optional.of(GroupType.CLASSIC), g.type());  // ListGroups v5
                     assertEquals(Optional.of(GroupState.STABLE), g.groupState());
                 }
             }
