@@ -159,9 +159,10 @@ def test_lag_while_a_group_commits_and_a_producer_writes(make_broker):
     wait_until(lambda: group_view(scrape(b), "g") == {}, timeout=20, what="the deleted group's series gone")
 
 
-def test_partition_without_commit_is_minus_one(make_broker):
+def test_partition_without_commit_and_commit_past_the_end(make_broker):
     """As kafka_exporter: a partition of a topic the group committed to, but not that one,
-    shows current_offset -1 and lag -1, counted in neither sum."""
+    shows current_offset -1 and lag -1, counted in neither sum. A commit past the end shows
+    lag 0 and is logged."""
     b = make_broker(overrides=FAST)
     admin_create_topic(b.bootstrap, TOPIC, PARTITIONS)
     p = Producer({"bootstrap.servers": b.bootstrap})
@@ -187,6 +188,21 @@ def test_partition_without_commit_is_minus_one(make_broker):
     wait_until(shown, timeout=20, what="partition 2 without a commit shown as -1")
     view = group_view(scrape(b), "simple")
     assert view["lag_seconds"][0] > 0 and view["lag_seconds"][1] == 0 and 2 not in view["lag_seconds"], view
+
+    # A client may commit an offset it never read, past the end: lag 0, never negative, and
+    # the broker says so in its log.
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "ahead", "enable.auto.commit": False})
+    try:
+        c.commit(offsets=[TopicPartition(TOPIC, 0, 1000)], asynchronous=False)
+    finally:
+        c.close()
+    wait_until(lambda: group_view(scrape(b), "ahead").get("current_offset", {}).get(0) == 1000.0,
+               timeout=20, what="the commit past the end shown")
+    view = group_view(scrape(b), "ahead")
+    check_consistent(view)
+    assert view["lag"] == {0: 0.0, 1: -1.0, 2: -1.0} and view["lag_seconds"] == {0: 0.0}, view
+    wait_until(lambda: "committed offset(s) above their partition's end, e.g. group ahead lagged-0: "
+               "committed 1000, end 10" in b.log_text(), timeout=10, what="the log line")
 
 
 def test_lag_of_partitions_led_by_other_brokers(cluster):
