@@ -24,6 +24,17 @@ int64_t wall_ms() {
         .count();
 }
 
+// The timestamp of the record at `from` of `key`, as an earlier pass read it.
+std::optional<int64_t> cached(const lag_publisher::timestamp_cache& cache, const lag::partition_key& key,
+                              int64_t from) {
+    auto t = cache.find(key);
+    if (t == cache.end()) {
+        return std::nullopt;
+    }
+    auto o = t->second.find(from);
+    return o == t->second.end() ? std::nullopt : std::optional<int64_t>(o->second);
+}
+
 // One partition's step 2 on its owner core.
 struct local_read {
     topic_partition tp;
@@ -136,7 +147,9 @@ asio::awaitable<void> lag_publisher::pass() {
         jobs.push_back(&r);
     }
     const bool leased = _partitions.leased();
-    auto read_local = [leased](partition* p, local_read& r) {
+    // The cache is only read there, while this coroutine waits: nothing else touches it.
+    const auto& cache = _timestamps;
+    auto read_local = [leased, &cache](partition* p, local_read& r) {
         // As ListOffsets answers: nothing from a replica that doesn't lead, or whose high
         // watermark may still be below its predecessor's (KIP-207).
         if (!p || !leased || p->check_leader() != protocol::error_code::none ||
@@ -149,6 +162,10 @@ asio::awaitable<void> lag_publisher::pass() {
         for (int64_t o : r.wanted) {
             int64_t from = std::max(o, r.ends.oldest);  // below the log start: the oldest record
             if (from >= r.ends.end) {
+                continue;
+            }
+            if (auto known = cached(cache, {r.tp.topic, r.tp.partition}, from)) {
+                r.ends.next_timestamp_ms[o] = *known;
                 continue;
             }
             auto rec = record_at_or_after(p->log(), offset(from));
@@ -166,6 +183,15 @@ asio::awaitable<void> lag_publisher::pass() {
         }
     }
     co_await read_remote(*snapshot, in, remote);
+
+    // The timestamps of this pass's next records are those of the next one, unless a commit
+    // or the log start moved.
+    _timestamps.clear();
+    for (const auto& [key, e] : in.ends) {
+        for (const auto& [o, ts] : e.next_timestamp_ms) {
+            _timestamps[key][std::max(o, e.oldest)] = ts;
+        }
+    }
 
     // 3. Publish.
     in.now_ms = wall_ms();
@@ -262,7 +288,13 @@ asio::awaitable<void> lag_publisher::read_remote_timestamps(net::kafka_client& c
             continue;
         }
         for (int64_t o : w->second) {
-            if (std::max(o, e.oldest) < e.end) {
+            int64_t from = std::max(o, e.oldest);
+            if (from >= e.end) {
+                continue;
+            }
+            if (auto known = cached(_timestamps, key, from)) {
+                e.next_timestamp_ms[o] = *known;
+            } else {
                 todo[key].push_back(o);
             }
         }

@@ -33,6 +33,7 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -50,8 +51,14 @@ public:
     void start();
     void stop();
 
-    // One pass, from a coroutine on core 0 (tests call it directly).
+    // One pass, from a coroutine on core 0.
     asio::awaitable<void> pass();
+
+    // Timestamps of the records at the offsets groups read next, by partition and offset
+    // (the committed offset, or the log start when that is above it), kept from one pass to
+    // the next: a group that has not committed since costs no read. A record's timestamp at
+    // an offset does not change while the offset stays in the log.
+    using timestamp_cache = std::map<lag::partition_key, std::map<int64_t, int64_t>>;
 
 private:
     asio::awaitable<void> loop();
@@ -76,6 +83,7 @@ private:
     asio::steady_timer* _timer = nullptr;  // core 0 only
     std::promise<void> _done;
     std::map<int32_t, std::unique_ptr<net::kafka_client>> _remotes;  // core 0 only: by leader id
+    timestamp_cache _timestamps;  // core 0's, read on owner cores only while a pass waits for them
     size_t _last_inverted = 0;  // core 0 only: logs when the count of commits above the end changes
 };
 

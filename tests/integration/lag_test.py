@@ -138,6 +138,10 @@ def test_lag_while_a_group_commits_and_a_producer_writes(make_broker):
     assert view["lag_sum"] == {None: 15.0}
     assert view["current_offset_sum"] == {None: float(sum(cm for cm, _ in want.values()))}
     assert all(v > 0 for v in view["lag_seconds"].values()), view
+    # An age: it grows while the group stands still.
+    first = view["lag_seconds"]
+    wait_until(lambda: all(group_view(scrape(b), "g")["lag_seconds"][p] > first[p] for p in first),
+               timeout=10, what="lag_seconds growing while the group stands still")
     samples = scrape(b)
     published = {int(l["partition"]): v for n, l, v in samples
                  if n == "kafka_topic_partition_current_offset" and l["topic"] == TOPIC}
