@@ -126,6 +126,9 @@ config::schema make_schema() {
     add("controller.quorum.voters", type::string, std::nullopt, "Coordinators: id@host:port,...");
     add("process.roles", type::list, std::nullopt, "Accepted for compatibility (broker, controller).");
     add("controller.listener.names", type::list, std::nullopt, "Accepted for compatibility.");
+    add("tributary.lag.interval.ms", type::int64, "5000",
+        "How often the consumer lag of the groups this broker coordinates is read for /metrics; 0: never.",
+        at_least(0));
     add("tributary.http.listener", type::string, std::nullopt,
         "host:port serving /metrics, /healthz and /readyz over HTTP; unset: not served.");
     add("log.level", type::string, "info", "trace, debug, info, warn, error.",
@@ -289,6 +292,7 @@ broker_config load_broker_config(const config::load_options& opts) {
     g.max_session_timeout_ms = v.get_int32("group.max.session.timeout.ms");
     g.initial_rebalance_delay_ms = v.get_int32("group.initial.rebalance.delay.ms");
     g.max_size = v.get_int32("group.max.size");
+    c.lag_interval_ms = v.get_int64("tributary.lag.interval.ms");
 
     c.limits.max_request_bytes = v.get_int32("socket.request.max.bytes");
     c.limits.idle_timeout = std::chrono::milliseconds(v.get_int64("connections.max.idle.ms"));

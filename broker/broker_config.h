@@ -64,6 +64,7 @@ struct broker_config {
     replication_config replication;
     int32_t fetch_session_cache_slots = 1000;       // max.incremental.fetch.session.cache.slots
     groups_config groups;
+    int64_t lag_interval_ms = 5000;                 // tributary.lag.interval.ms; 0: no lag metrics
     config::values raw;                              // everything, for DescribeConfigs
 };
 

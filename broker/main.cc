@@ -103,6 +103,7 @@ int main(int argc, char** argv) {
                          [&] { return !stopping.load() && serving.load() && svc->cluster.ready(); });
     auto fail = [&](const std::exception& e) {
         TLOG_ERROR("start-up failed: {}", e.what());
+        svc->lag.stop();
         svc->cluster.stop();
         svc->fetchers.stop();
         svc->groups.stop();
@@ -113,6 +114,7 @@ int main(int argc, char** argv) {
         svc->pool.start();
         svc->groups.start();
         svc->cluster.start();
+        svc->lag.start();
         if (cfg.raw.has("tributary.http.listener")) {
             auto hp = config::parse_host_port(cfg.raw.get_string("tributary.http.listener"), true);
             auto port = status.start(hp.host, hp.port);
@@ -182,6 +184,7 @@ int main(int argc, char** argv) {
     main_ctx.run();
 
     srv.stop();
+    svc->lag.stop();
     svc->cluster.stop();
     svc->fetchers.stop();
     svc->groups.stop();

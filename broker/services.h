@@ -5,6 +5,7 @@
 #include "broker/cluster_link.h"
 #include "broker/fetch_session.h"
 #include "broker/groups/group_coordinator.h"
+#include "broker/lag_publisher.h"
 #include "broker/metrics.h"
 #include "broker/partition_manager.h"
 #include "broker/replication/fetcher_manager.h"
@@ -24,6 +25,7 @@ public:
       , partitions(pool, config.data_dir, node_id(config.node_id), metrics)
       , fetchers(pool, partitions, config)
       , groups(pool, partitions, config.groups)
+      , lag(pool, config, metadata, partitions, fetchers, groups, *metrics.registry())
       , cluster(config, pool, metadata, partitions, fetchers) {
         metrics.replication().attach(pool.size());
         partitions.set_role_listener([this](const topic_partition& tp, partition* p) { groups.on_role(tp, p); });
@@ -37,6 +39,7 @@ public:
     partition_manager partitions;
     fetcher_manager fetchers;
     groups::group_coordinator groups;  // the shards of the __consumer_offsets partitions led here
+    lag_publisher lag;                 // consumer lag on /metrics
     cluster_link cluster;
 
     int32_t self() const noexcept { return config.node_id; }
