@@ -59,9 +59,26 @@ void add_offsets(Topics& topics, const std::vector<groups::fetched_offset>& offs
 // As Kafka, an empty group id is refused before the group is looked for.
 bool no_group_id(const std::string& group_id) { return group_id.empty(); }
 
+// A response whose answer is its top-level error code alone.
+template<typename Resp>
+Resp error_response(error_code e) {
+    Resp r;
+    r.error_code = code(e);
+    return r;
+}
+
 template<typename R>
 const error_code* failed(const groups::group_coordinator::or_error<R>& r) {
     return std::get_if<error_code>(&r);
+}
+
+// The shard's answer, or one carrying the reason it gave none.
+template<typename Resp>
+Resp answer(groups::group_coordinator::or_error<Resp>&& r) {
+    if (const auto* e = failed(r)) {
+        return error_response<Resp>(*e);
+    }
+    return std::get<Resp>(std::move(r));
 }
 
 } // namespace
@@ -96,57 +113,36 @@ handler_result<protocol::join_group_response> join_group_handler::handle(request
 
 handler_result<protocol::sync_group_response> sync_group_handler::handle(request_context& ctx, request&& req) {
     if (no_group_id(req.group_id)) {
-        response resp;
-        resp.error_code = code(error_code::invalid_group_id);
-        co_return resp;
+        co_return error_response<response>(error_code::invalid_group_id);
     }
     auto part = offsets_partition(ctx, req.group_id);
     int16_t version = ctx.version();
     auto f = [&](group_shard& s, std::function<void(response)> done) { s.sync(req, version, std::move(done)); };
     auto guard = milliseconds(ctx.services.config.groups.max_session_timeout_ms) + guard_margin;
     auto r = co_await ctx.services.groups.deferred<response>(part, f, guard);
-    if (const auto* e = failed(r)) {
-        response resp;
-        resp.error_code = code(*e);
-        co_return resp;
-    }
-    co_return std::get<response>(std::move(r));
+    co_return answer(std::move(r));
 }
 
 handler_result<protocol::heartbeat_response> heartbeat_handler::handle(request_context& ctx, request&& req) {
     if (no_group_id(req.group_id)) {
-        response resp;
-        resp.error_code = code(error_code::invalid_group_id);
-        co_return resp;
+        co_return error_response<response>(error_code::invalid_group_id);
     }
     auto part = offsets_partition(ctx, req.group_id);
     int16_t version = ctx.version();
     auto f = [&](group_shard& s) { return s.heartbeat(req, version); };
     auto r = co_await ctx.services.groups.immediate(part, f);
-    if (const auto* e = failed(r)) {
-        response resp;
-        resp.error_code = code(*e);
-        co_return resp;
-    }
-    co_return std::get<response>(std::move(r));
+    co_return answer(std::move(r));
 }
 
 handler_result<protocol::leave_group_response> leave_group_handler::handle(request_context& ctx, request&& req) {
     if (no_group_id(req.group_id)) {
-        response resp;
-        resp.error_code = code(error_code::invalid_group_id);
-        co_return resp;
+        co_return error_response<response>(error_code::invalid_group_id);
     }
     auto part = offsets_partition(ctx, req.group_id);
     int16_t version = ctx.version();
     auto f = [&](group_shard& s, std::function<void(response)> done) { s.leave(req, version, std::move(done)); };
     auto r = co_await ctx.services.groups.deferred<response>(part, f, guard_margin);
-    if (const auto* e = failed(r)) {
-        response resp;
-        resp.error_code = code(*e);
-        co_return resp;
-    }
-    co_return std::get<response>(std::move(r));
+    co_return answer(std::move(r));
 }
 
 handler_result<protocol::offset_commit_response> offset_commit_handler::handle(request_context& ctx, request&& req) {
@@ -238,20 +234,13 @@ handler_result<protocol::offset_fetch_response> offset_fetch_handler::handle(req
 
 handler_result<protocol::offset_delete_response> offset_delete_handler::handle(request_context& ctx, request&& req) {
     if (no_group_id(req.group_id)) {
-        response resp;
-        resp.error_code = code(error_code::invalid_group_id);
-        co_return resp;
+        co_return error_response<response>(error_code::invalid_group_id);
     }
     auto part = offsets_partition(ctx, req.group_id);
     auto f = [&](group_shard& s, std::function<void(response)> done) { s.delete_offsets(req, std::move(done)); };
     auto guard = milliseconds(ctx.services.config.groups.commit_timeout_ms) + guard_margin;
     auto r = co_await ctx.services.groups.deferred<response>(part, f, guard);
-    if (const auto* e = failed(r)) {
-        response resp;
-        resp.error_code = code(*e);
-        co_return resp;
-    }
-    co_return std::get<response>(std::move(r));
+    co_return answer(std::move(r));
 }
 
 handler_result<protocol::describe_groups_response> describe_groups_handler::handle(request_context& ctx,
