@@ -3,6 +3,7 @@
 #include "common/bytes.h"
 #include "common/ids.h"
 #include "common/result.h"
+#include "storage/cleaner.h"
 #include "storage/clock.h"
 #include "storage/errc.h"
 #include "storage/leader_epoch_cache.h"
@@ -50,6 +51,14 @@ struct log_config {
     // appended data, at most this long ago), so that it finds what is appended in memory
     // rather than reading every batch back from disk.
     int64_t direct_pause_for_tail_readers_ms = 1000;
+    // Compaction (cleaner.h; cleanup.policy=compact). Retention by time and size (above) still
+    // applies: the broker sets retention_ms and retention_bytes to -1 unless the policy also
+    // says delete.
+    bool compact = false;
+    double min_cleanable_dirty_ratio = 0.5;
+    int64_t min_compaction_lag_ms = 0;
+    int64_t max_compaction_lag_ms = INT64_MAX;
+    int64_t delete_retention_ms = 24 * 3600 * 1000LL;
 };
 
 struct append_result {
@@ -231,8 +240,25 @@ public:
     // becoming leader). An epoch not above the latest changes nothing. Durable on return.
     result<void> begin_epoch(leader_epoch epoch);
 
+    // Compaction in three steps (cleaner.h): on the owner thread, what to clean now below
+    // `upto` (the high watermark; nullopt: not compacted, nothing cleanable or the dirty ratio
+    // too low); clean(task) anywhere; install_cleaned(result) on the owner thread again: false
+    // when the log changed under the task (its output is then deleted).
+    std::optional<cleaning_task> prepare_cleaning(offset upto);
+    result<bool> install_cleaned(const cleaning_result& r);
+    // The three at once, on the owner thread (tests; small logs). nullopt: nothing cleaned.
+    result<std::optional<cleaning_result>> compact(offset upto, const record_codec* codec,
+                                                   size_t dedupe_buffer_bytes);
+    // The cleaner checkpoint: offsets below were cleaned at least once.
+    offset first_dirty_offset();
+
 private:
     log(std::filesystem::path dir, log_config cfg, clock& clk, syncer* sync);
+
+    // open(): installs the `.swap` files a crashed compaction left (cleaner.h); adds their
+    // segments to `bases`.
+    result<void> finish_swaps(const std::vector<std::filesystem::path>& swaps, std::vector<int64_t>& bases);
+    result<void> write_cleaner_checkpoint(offset o);
 
     result<void> recover_all(written_marks* marks);
     // The written mark open() may use: the marks file's entry for this log, when it carries
@@ -299,6 +325,7 @@ private:
     int64_t _tail_read_ms = INT64_MIN / 2;
     bool _closed = false;
     std::function<void(offset)> _on_roll;
+    std::optional<offset> _first_dirty;  // the cleaner checkpoint, read on first use
 };
 
 } // namespace trib::storage
