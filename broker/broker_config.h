@@ -28,6 +28,13 @@ struct replication_config {
     int32_t socket_timeout_ms = 30000;
 };
 
+// The log cleaner (Kafka's log.cleaner.* keys; per-topic settings are in storage::log_config).
+struct cleaner_config {
+    bool enable = true;
+    int64_t backoff_ms = 15000;
+    uint64_t dedupe_buffer_bytes = 128 << 20;
+};
+
 struct broker_config {
     int32_t node_id = 0;
     std::string cluster_id;
@@ -47,6 +54,7 @@ struct broker_config {
     size_t io_threads = 2;
     std::optional<std::string> rack;
     replication_config replication;
+    cleaner_config cleaner;
     int32_t fetch_session_cache_slots = 1000;       // max.incremental.fetch.session.cache.slots
     config::values raw;                              // everything, for DescribeConfigs
 };

@@ -105,12 +105,14 @@ int main(int argc, char** argv) {
         TLOG_ERROR("start-up failed: {}", e.what());
         svc->cluster.stop();
         svc->fetchers.stop();
+        svc->cleaner.stop();
         svc->pool.stop();
         return 1;
     };
     try {
         svc->pool.start();
         svc->cluster.start();
+        svc->cleaner.start();
         if (cfg.raw.has("tributary.http.listener")) {
             auto hp = config::parse_host_port(cfg.raw.get_string("tributary.http.listener"), true);
             auto port = status.start(hp.host, hp.port);
@@ -182,6 +184,7 @@ int main(int argc, char** argv) {
     srv.stop();
     svc->cluster.stop();
     svc->fetchers.stop();
+    svc->cleaner.stop();  // before the logs close: a pass waits for their owner cores
     svc->partitions.close_all();
     svc->pool.stop();
     TLOG_INFO("broker {} stopped", cfg.node_id);

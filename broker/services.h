@@ -4,6 +4,7 @@
 #include "broker/cluster_metadata.h"
 #include "broker/cluster_link.h"
 #include "broker/fetch_session.h"
+#include "broker/log_cleaner.h"
 #include "broker/metrics.h"
 #include "broker/partition_manager.h"
 #include "broker/replication/fetcher_manager.h"
@@ -22,6 +23,7 @@ public:
       , metadata(pool)
       , partitions(pool, config.data_dir, node_id(config.node_id), metrics)
       , fetchers(pool, partitions, config)
+      , cleaner(partitions, config.cleaner, *metrics.registry())
       , cluster(config, pool, metadata, partitions, fetchers) {
         metrics.replication().attach(pool.size());
     }
@@ -33,6 +35,7 @@ public:
     metadata_cache metadata;
     partition_manager partitions;
     fetcher_manager fetchers;
+    log_cleaner cleaner;  // compaction, on its own thread
     cluster_link cluster;
 
     int32_t self() const noexcept { return config.node_id; }

@@ -244,7 +244,8 @@ struct string_hash {
 
 } // namespace
 
-result<cleaning_result> clean(const cleaning_task& task, const record_codec* codec, size_t dedupe_buffer_bytes) {
+result<cleaning_result> clean(const cleaning_task& task, const record_codec* codec, size_t dedupe_buffer_bytes,
+                              const std::atomic<bool>* stop) {
     cleaning_result out;
     out.dir = task.dir;
     out.map_capacity = dedupe_buffer_bytes;
@@ -263,7 +264,9 @@ result<cleaning_result> clean(const cleaning_task& task, const record_codec* cod
                 if (!*b) {
                     break;
                 }
-                out.bytes_read += (*b)->second.size();
+                if (stop && stop->load(std::memory_order_relaxed)) {
+                    return errc::closed;
+                }
                 if ((*b)->first.has_producer()) {
                     last_batch_of[(*b)->first.producer_id] = (*b)->first.base_offset;
                 }
@@ -289,8 +292,10 @@ result<cleaning_result> clean(const cleaning_task& task, const record_codec* cod
             if (!*b) {
                 break;
             }
+            if (stop && stop->load(std::memory_order_relaxed)) {
+                return errc::closed;
+            }
             const auto& [h, data] = **b;
-            out.bytes_read += data.size();
             if (h.last_offset() < task.first_dirty.value() || h.control()) {
                 continue;
             }
@@ -364,6 +369,9 @@ result<cleaning_result> clean(const cleaning_task& task, const record_codec* cod
             }
             if (!*b) {
                 break;
+            }
+            if (stop && stop->load(std::memory_order_relaxed)) {
+                return errc::closed;
             }
             const auto& [h, data] = **b;
             out.bytes_read += data.size();

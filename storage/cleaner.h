@@ -6,6 +6,7 @@
 #include "common/result.h"
 #include "storage/file.h"
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -66,6 +67,7 @@ struct cleaning_task {
     int64_t delete_retention_ms = 0;
     uint64_t dirty_bytes = 0;
     uint64_t total_bytes = 0;
+    bool forced = false;  // max_compaction_lag_ms passed for the oldest dirty segment
 };
 
 struct cleaned_segment {
@@ -79,8 +81,8 @@ struct cleaning_result {
     std::filesystem::path dir;
     std::vector<cleaned_segment> segments;  // oldest first
     offset cleaned_to;                      // the new cleaner checkpoint
-    uint64_t bytes_read = 0;
-    uint64_t bytes_written = 0;
+    uint64_t bytes_read = 0;     // of the segments rewritten (read again by the rewrite)
+    uint64_t bytes_written = 0;  // of the cleaned segments swapped in
     uint64_t records_removed = 0;
     uint64_t map_bytes = 0;        // dedupe map use...
     uint64_t map_capacity = 0;     // ... of this bound
@@ -91,8 +93,9 @@ struct cleaning_result {
 // that did and the next pass goes on from there. `codec` may be null: a compressed batch then
 // fails the pass (errc::unsupported_codec). Never throws; bad data is errc::corrupt.
 inline constexpr size_t map_entry_overhead = 48;
+// `stop`, when given and set, ends the pass early with errc::closed (shutdown).
 result<cleaning_result> clean(const cleaning_task& task, const record_codec* codec,
-                              size_t dedupe_buffer_bytes);
+                              size_t dedupe_buffer_bytes, const std::atomic<bool>* stop = nullptr);
 
 // Names of the cleaner's files in a log directory.
 std::filesystem::path cleaned_path(const std::filesystem::path& dir, offset base);  // <base>.log.cleaned

@@ -1058,6 +1058,23 @@ result<void> log::write_cleaner_checkpoint(offset o) {
 }
 
 std::optional<cleaning_task> log::prepare_cleaning(offset upto) {
+    auto task = plan_cleaning(upto);
+    if (!task) {
+        return std::nullopt;
+    }
+    const double ratio = double(task->dirty_bytes) / double(task->total_bytes);
+    if (ratio < _cfg.min_cleanable_dirty_ratio && !task->forced) {
+        return std::nullopt;
+    }
+    return task;
+}
+
+std::optional<double> log::dirty_ratio(offset upto) {
+    auto task = plan_cleaning(upto);
+    return task ? std::optional<double>(double(task->dirty_bytes) / double(task->total_bytes)) : std::nullopt;
+}
+
+std::optional<cleaning_task> log::plan_cleaning(offset upto) {
     if (_closed || !_cfg.compact || _segments.size() < 2) {
         return std::nullopt;
     }
@@ -1102,10 +1119,9 @@ std::optional<cleaning_task> log::prepare_cleaning(offset upto) {
         }
         task.segments.push_back(std::move(in));
     }
-    const double ratio = task.total_bytes ? double(task.dirty_bytes) / double(task.total_bytes) : 0.0;
-    const bool forced = _cfg.max_compaction_lag_ms < INT64_MAX && oldest_dirty_ms &&
-                        *oldest_dirty_ms <= now - _cfg.max_compaction_lag_ms;
-    if (task.dirty_bytes == 0 || (ratio < _cfg.min_cleanable_dirty_ratio && !forced)) {
+    task.forced = _cfg.max_compaction_lag_ms < INT64_MAX && oldest_dirty_ms &&
+                  *oldest_dirty_ms <= now - _cfg.max_compaction_lag_ms;
+    if (task.dirty_bytes == 0) {
         return std::nullopt;
     }
     return task;

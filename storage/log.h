@@ -245,6 +245,8 @@ public:
     // too low); clean(task) anywhere; install_cleaned(result) on the owner thread again: false
     // when the log changed under the task (its output is then deleted).
     std::optional<cleaning_task> prepare_cleaning(offset upto);
+    // Dirty bytes / cleanable bytes below `upto` now (nullopt: nothing dirty to clean).
+    std::optional<double> dirty_ratio(offset upto);
     result<bool> install_cleaned(const cleaning_result& r);
     // The three at once, on the owner thread (tests; small logs). nullopt: nothing cleaned.
     result<std::optional<cleaning_result>> compact(offset upto, const record_codec* codec,
@@ -259,6 +261,8 @@ private:
     // segments to `bases`.
     result<void> finish_swaps(const std::vector<std::filesystem::path>& swaps, std::vector<int64_t>& bases);
     result<void> write_cleaner_checkpoint(offset o);
+    // prepare_cleaning() without the dirty ratio test.
+    std::optional<cleaning_task> plan_cleaning(offset upto);
 
     result<void> recover_all(written_marks* marks);
     // The written mark open() may use: the marks file's entry for this log, when it carries
