@@ -394,7 +394,7 @@ void log::submit(sync_request r) {
 }
 
 result<append_result> log::append(std::span<uint8_t> batches, std::optional<int32_t> stamp_epoch,
-                                  bool crc_verified) {
+                                  bool crc_verified, bool keep_offsets) {
     if (_closed) {
         return errc::closed;
     }
@@ -408,6 +408,7 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
     offset next = _next;
     int64_t records = 0;
     int64_t max_ts = -1;
+    bool gap = false;
     for (size_t pos = 0; pos < batches.size();) {
         bytes_view rest = bytes_view(batches).subspan(pos);
         if (rest.size() >= batch_header::length_field_end) {
@@ -421,6 +422,13 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
         if (!h) {
             TLOG_DEBUG("storage: {}: rejecting batch at {}: {}", _dir.string(), pos, h.error().message());
             return errc::invalid_batch;
+        }
+        if (keep_offsets) {
+            if (h->base_offset < next.value()) {
+                return errc::offset_out_of_range;
+            }
+            gap |= h->base_offset > next.value();
+            next = offset(h->base_offset);
         }
         _metas.push_back({next, next + h->last_offset_delta, h->max_timestamp, uint32_t(h->total_size())});
         const leader_epoch epoch(stamp_epoch.value_or(h->partition_leader_epoch));
@@ -449,6 +457,13 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
             if (auto r = roll(now); !r) {
                 return r.error();
             }
+        }
+    }
+    if (gap && first_dirty_offset() < next) {
+        // Offsets compaction removed at the leader: recovery accepts gaps below the cleaner
+        // checkpoint, so it goes past them before they are on disk.
+        if (auto r = write_cleaner_checkpoint(next); !r) {
+            return r.error();
         }
     }
     if (!_new_epochs.empty()) {

@@ -154,8 +154,12 @@ public:
     // appended. `crc_verified`: the caller has just verified every batch's CRC itself (the
     // broker's Produce path does, on the connection's core), so only the framing is checked
     // here; the CRC is the larger part of an append's CPU cost.
+    // `keep_offsets` (a follower copying its leader): each batch keeps its base offset, which
+    // must be at least the log end; a gap (the leader's log was compacted) is allowed. The
+    // cleaner checkpoint is moved past such a gap before the batches are written, so that
+    // recovery knows the gap is no loss.
     result<append_result> append(std::span<uint8_t> batches, std::optional<int32_t> stamp_epoch = {},
-                                 bool crc_verified = false);
+                                 bool crc_verified = false, bool keep_offsets = false);
     // Whole batches starting with the batch that contains `start`, up to max_bytes (always at
     // least one batch if any exists at/after start, even if larger than max_bytes — Kafka
     // semantics), only batches whose last offset is below `upto` (exclusive; a batch straddling

@@ -445,7 +445,7 @@ result<bool> segment::load(int64_t now_ms, bool gaps) {
 
 result<void> segment::append(bytes_view data, std::span<const batch_meta> metas, int64_t now_ms,
                              bool direct_ok) {
-    assert(!metas.empty() && metas.front().base == _next);
+    assert(!metas.empty() && metas.front().base >= _next);
     assert(_size + data.size() <= UINT32_MAX);
     assert(metas.back().last - _base <= int64_t(UINT32_MAX));
     uint64_t pos = _size;

@@ -519,6 +519,62 @@ TEST_F(cleaner_test, a_truncation_into_cleaned_segments_survives_a_crash) {
     EXPECT_EQ(again.back().key, "after");
 }
 
+TEST_F(cleaner_test, a_follower_copies_a_compacted_log_with_its_gaps) {
+    for (int i = 0; i < 40; ++i) {
+        put(i % 2 ? std::string("odd") : cat("even", i), std::to_string(i));
+    }
+    ASSERT_TRUE(compact());
+    auto leader = _log->read_bytes(_log->log_start_offset(), SIZE_MAX);
+    ASSERT_TRUE(leader);
+    const auto want = records();
+
+    temp_dir follower_dir{"follower"};
+    log_config cfg = _cfg;
+    cfg.compact = false;  // as a follower of a topic it does not clean itself: the gaps are the leader's
+    auto open = [&] {
+        auto l = log::open(follower_dir.path(), cfg, _clock);
+        EXPECT_TRUE(l) << l.error().message();
+        return std::move(*l);
+    };
+    auto f = open();
+    // Batch by batch, as fetches bring them; offsets are kept, gaps and all. Half-way (inside
+    // the compacted part), a crash: the follower's active segment has gaps, above its recovery
+    // point; they must survive recovery.
+    protocol::record_set_iterator it(*leader);
+    size_t at = 0;
+    size_t n = 0;
+    while (auto b = it.next()) {
+        if (!*b) {
+            break;
+        }
+        bytes one((*b)->data.begin(), (*b)->data.end());
+        auto r = f->append(one, std::nullopt, false, true);
+        ASSERT_TRUE(r) << r.error().message();
+        EXPECT_EQ(r->base.value(), (*b)->header.base_offset);
+        at += one.size();
+        if (++n == 6) {
+            const offset end = f->next_offset();
+            f.reset();
+            f = open();
+            ASSERT_EQ(f->next_offset(), end);
+            auto copied = f->read_bytes(f->log_start_offset(), SIZE_MAX);
+            ASSERT_TRUE(copied);
+            EXPECT_EQ(*copied, bytes(leader->begin(), leader->begin() + at));
+        }
+    }
+    EXPECT_EQ(at, leader->size());
+    EXPECT_EQ(f->next_offset(), _log->next_offset());
+    // A batch below the end is refused.
+    bytes again(leader->begin(), leader->begin() + protocol::record_set_iterator(*leader).next().value()->data.size());
+    EXPECT_FALSE(f->append(again, std::nullopt, false, true));
+    // Its active segment now has gaps above the recovery point: a crash must keep them.
+    f.reset();
+    f = open();
+    auto copied = f->read_bytes(f->log_start_offset(), SIZE_MAX);
+    ASSERT_TRUE(copied);
+    EXPECT_EQ(*copied, *leader);
+}
+
 // Every point where a crash can stop install_cleaned(): reopen, and every newest value is
 // there; cleaned or not, nothing else changed.
 class cleaner_crash_test : public cleaner_test, public ::testing::WithParamInterface<int> {};
