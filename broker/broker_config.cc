@@ -185,11 +185,12 @@ double get_double_or(const std::map<std::string, std::string>& m, const std::str
 storage::log_config topic_log_config(const broker_config& b, const std::map<std::string, std::string>& o) {
     storage::log_config c = b.log_defaults;
     // cleanup.policy: compact and/or delete (validated: coordinator/client/topic_config.cc).
-    auto policy = o.find("cleanup.policy");
-    const auto items = config::split_list(policy == o.end() ? b.raw.get_string("log.cleanup.policy") : policy->second);
-    const bool compact = std::find(items.begin(), items.end(), "compact") != items.end();
-    const bool del = std::find(items.begin(), items.end(), "delete") != items.end();
-    c.compact = compact;
+    bool del = b.cleanup_delete;
+    if (auto policy = o.find("cleanup.policy"); policy != o.end()) {
+        const auto items = config::split_list(policy->second);
+        c.compact = std::find(items.begin(), items.end(), "compact") != items.end();
+        del = std::find(items.begin(), items.end(), "delete") != items.end();
+    }
     c.delete_retention_ms = get_or(o, "delete.retention.ms", c.delete_retention_ms);
     c.min_cleanable_dirty_ratio = get_double_or(o, "min.cleanable.dirty.ratio", c.min_cleanable_dirty_ratio);
     c.min_compaction_lag_ms = get_or(o, "min.compaction.lag.ms", c.min_compaction_lag_ms);
@@ -289,6 +290,9 @@ broker_config load_broker_config(const config::load_options& opts) {
     }
     l.max_batch_bytes = uint32_t(c.message_max_bytes);
     l.direct_writes = v.get_bool("tributary.log.direct.writes");
+    const auto policy = v.get_list("log.cleanup.policy");
+    l.compact = std::find(policy.begin(), policy.end(), "compact") != policy.end();
+    c.cleanup_delete = std::find(policy.begin(), policy.end(), "delete") != policy.end();
     l.delete_retention_ms = v.get_int64("log.cleaner.delete.retention.ms");
     l.min_cleanable_dirty_ratio = v.get_double("log.cleaner.min.cleanable.ratio");
     l.min_compaction_lag_ms = v.get_int64("log.cleaner.min.compaction.lag.ms");

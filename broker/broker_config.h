@@ -49,7 +49,8 @@ struct broker_config {
     bool auto_create_topics = true;
     int32_t message_max_bytes = 1048588;
     std::string message_timestamp_type = "CreateTime";
-    storage::log_config log_defaults;
+    storage::log_config log_defaults;               // compact: log.cleanup.policy has compact
+    bool cleanup_delete = true;                      // log.cleanup.policy has delete
     connection_limits limits;
     size_t io_threads = 2;
     std::optional<std::string> rack;

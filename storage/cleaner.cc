@@ -97,6 +97,32 @@ private:
     uint64_t _win_pos = 0;
 };
 
+// Calls fn(header, batch bytes) for each batch of `in`, oldest first, until it returns false
+// or an error; `stop` set ends the walk with errc::closed.
+template <typename Fn>
+result<void> walk_batches(const cleaning_input& in, const std::atomic<bool>* stop, Fn&& fn) {
+    batch_reader reader(in);
+    while (true) {
+        auto b = reader.next();
+        if (!b) {
+            return b.error();
+        }
+        if (!*b) {
+            return success();
+        }
+        if (stop && stop->load(std::memory_order_relaxed)) {
+            return errc::closed;
+        }
+        result<bool> more = fn((*b)->first, (*b)->second);
+        if (!more) {
+            return more.error();
+        }
+        if (!*more) {
+            return success();
+        }
+    }
+}
+
 // Kafka's varints (zigzag). 0 bytes consumed: malformed.
 size_t read_zigzag(bytes_view in, size_t max_len, int64_t& out) noexcept {
     uint64_t raw = 0;
@@ -255,21 +281,14 @@ result<cleaning_result> clean(const cleaning_task& task, const record_codec* cod
     std::unordered_map<int64_t, int64_t> last_batch_of;
     for (const auto* group : {&task.segments, &task.later}) {
         for (const auto& in : *group) {
-            batch_reader reader(in);
-            while (true) {
-                auto b = reader.next();
-                if (!b) {
-                    return b.error();
+            auto walked = walk_batches(in, stop, [&](const batch_header& h, bytes_view) -> result<bool> {
+                if (h.has_producer()) {
+                    last_batch_of[h.producer_id] = h.base_offset;
                 }
-                if (!*b) {
-                    break;
-                }
-                if (stop && stop->load(std::memory_order_relaxed)) {
-                    return errc::closed;
-                }
-                if ((*b)->first.has_producer()) {
-                    last_batch_of[(*b)->first.producer_id] = (*b)->first.base_offset;
-                }
+                return true;
+            });
+            if (!walked) {
+                return walked.error();
             }
         }
     }
@@ -283,37 +302,25 @@ result<cleaning_result> clean(const cleaning_task& task, const record_codec* cod
         if (full) {
             break;
         }
-        batch_reader reader(in);
-        while (true) {
-            auto b = reader.next();
-            if (!b) {
-                return b.error();
-            }
-            if (!*b) {
-                break;
-            }
-            if (stop && stop->load(std::memory_order_relaxed)) {
-                return errc::closed;
-            }
-            const auto& [h, data] = **b;
+        auto walked = walk_batches(in, stop, [&](const batch_header& h, bytes_view data) -> result<bool> {
             if (h.last_offset() < task.first_dirty.value() || h.control()) {
-                continue;
+                return true;
             }
             auto payload = record_payload(h, data, codec, scratch);
             if (!payload) {
                 return payload.error();
             }
             batch_keys.clear();
-            auto walked = for_each_record(*payload, h.record_count, [&](const record_ref& r) {
+            auto records = for_each_record(*payload, h.record_count, [&](const record_ref& r) {
                 const int64_t o = h.base_offset + r.offset_delta;
                 if (r.key && o >= task.first_dirty.value()) {
                     batch_keys.emplace_back(*r.key, o);
                 }
             });
-            if (!walked) {
+            if (!records) {
                 TLOG_ERROR("storage: cleaner: {}: malformed records in the batch at offset {}",
                            in.data->path().string(), h.base_offset);
-                return walked.error();
+                return records.error();
             }
             uint64_t grow = 0;
             for (const auto& [k, o] : batch_keys) {
@@ -329,7 +336,7 @@ result<cleaning_result> clean(const cleaning_task& task, const record_codec* cod
                 }
                 pass_end = offset(h.base_offset);
                 full = true;
-                break;
+                return false;
             }
             for (const auto& [k, o] : batch_keys) {
                 auto [it, added] = newest.try_emplace(std::string(k), o);
@@ -339,6 +346,10 @@ result<cleaning_result> clean(const cleaning_task& task, const record_codec* cod
                     it->second = std::max(it->second, o);
                 }
             }
+            return true;
+        });
+        if (!walked) {
+            return walked.error();
         }
     }
     out.cleaned_to = pass_end;
@@ -358,28 +369,16 @@ result<cleaning_result> clean(const cleaning_task& task, const record_codec* cod
         if (!writer) {
             return writer.error();
         }
-        batch_reader reader(in);
         bytes rebuilt;
         bytes retained;
         bool changed = false;
-        while (true) {
-            auto b = reader.next();
-            if (!b) {
-                return b.error();
-            }
-            if (!*b) {
-                break;
-            }
-            if (stop && stop->load(std::memory_order_relaxed)) {
-                return errc::closed;
-            }
-            const auto& [h, data] = **b;
+        auto walked = walk_batches(in, stop, [&](const batch_header& h, bytes_view data) -> result<bool> {
             out.bytes_read += data.size();
             if (h.control() || h.transactional() || h.base_offset >= pass_end.value()) {
                 if (auto r = writer->add(data); !r) {
                     return r.error();
                 }
-                continue;
+                return true;
             }
             auto payload = record_payload(h, data, codec, scratch);
             if (!payload) {
@@ -387,7 +386,7 @@ result<cleaning_result> clean(const cleaning_task& task, const record_codec* cod
             }
             retained.clear();
             int32_t kept = 0;
-            auto walked = for_each_record(*payload, h.record_count, [&](const record_ref& r) {
+            auto records = for_each_record(*payload, h.record_count, [&](const record_ref& r) {
                 const int64_t o = h.base_offset + r.offset_delta;
                 bool keep = true;
                 if (r.key) {
@@ -403,14 +402,14 @@ result<cleaning_result> clean(const cleaning_task& task, const record_codec* cod
                     ++kept;
                 }
             });
-            if (!walked) {
-                return walked.error();
+            if (!records) {
+                return records.error();
             }
             if (kept == h.record_count) {
                 if (auto r = writer->add(data); !r) {
                     return r.error();
                 }
-                continue;
+                return true;
             }
             // A batch that changes gets a new CRC: check the old one first, so that corruption
             // is never laundered into a valid batch.
@@ -424,7 +423,7 @@ result<cleaning_result> clean(const cleaning_task& task, const record_codec* cod
             auto last = h.has_producer() ? last_batch_of.find(h.producer_id) : last_batch_of.end();
             const bool producer_last = last != last_batch_of.end() && last->second == h.base_offset;
             if (kept == 0 && !producer_last) {
-                continue;
+                return true;
             }
             batch_header nh = h;
             nh.record_count = kept;
@@ -449,6 +448,10 @@ result<cleaning_result> clean(const cleaning_task& task, const record_codec* cod
             if (auto r = writer->add(rebuilt); !r) {
                 return r.error();
             }
+            return true;
+        });
+        if (!walked) {
+            return walked.error();
         }
         if (!changed) {
             (void)remove_file(cleaned_path(task.dir, in.base));  // nothing to swap in

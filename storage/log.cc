@@ -408,7 +408,7 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
     offset next = _next;
     int64_t records = 0;
     int64_t max_ts = -1;
-    bool gap = false;
+    std::optional<offset> gap_end;  // keep_offsets: after the last batch that follows a gap
     for (size_t pos = 0; pos < batches.size();) {
         bytes_view rest = bytes_view(batches).subspan(pos);
         if (rest.size() >= batch_header::length_field_end) {
@@ -427,7 +427,9 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
             if (h->base_offset < next.value()) {
                 return errc::offset_out_of_range;
             }
-            gap |= h->base_offset > next.value();
+            if (h->base_offset > next.value()) {
+                gap_end = offset(h->last_offset() + 1);
+            }
             next = offset(h->base_offset);
         }
         _metas.push_back({next, next + h->last_offset_delta, h->max_timestamp, uint32_t(h->total_size())});
@@ -459,10 +461,10 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
             }
         }
     }
-    if (gap && first_dirty_offset() < next) {
+    if (gap_end && first_dirty_offset() < *gap_end) {
         // Offsets compaction removed at the leader: recovery accepts gaps below the cleaner
         // checkpoint, so it goes past them before they are on disk.
-        if (auto r = write_cleaner_checkpoint(next); !r) {
+        if (auto r = write_cleaner_checkpoint(*gap_end); !r) {
             return r.error();
         }
     }

@@ -106,6 +106,13 @@ protected:
         return put({{k, std::move(v)}}, o);
     }
 
+    // `n` more values of key "other" (enough to roll a few segments).
+    void put_others(const char* prefix, int n = 12) {
+        for (int i = 0; i < n; ++i) {
+            put("other", cat(prefix, i));
+        }
+    }
+
     // Everything readable from `from`, record by record, and the batches.
     std::vector<rec> records(int64_t from = -1, std::vector<batch_info>* batches = nullptr) {
         auto data = _log->read_bytes(from < 0 ? _log->log_start_offset() : offset(from), SIZE_MAX);
@@ -270,24 +277,18 @@ TEST_F(cleaner_test, tombstones_go_after_delete_retention) {
     _log->update_config(_cfg);
     put("gone", "1");
     put("gone", std::nullopt);
-    for (int i = 0; i < 12; ++i) {
-        put("other", std::to_string(i));
-    }
+    put_others("");
     ASSERT_TRUE(compact());
     auto got = newest(records());
     ASSERT_TRUE(got.contains("gone"));
     EXPECT_FALSE(got.at("gone").value);  // the tombstone stays: consumers must see the delete
     // A later pass within delete.retention.ms keeps it.
-    for (int i = 0; i < 12; ++i) {
-        put("other", cat("b", i));
-    }
+    put_others("b");
     ASSERT_TRUE(compact());
     EXPECT_TRUE(newest(records()).contains("gone"));
     // Once the segment holding it was cleaned delete.retention.ms ago, the next pass drops it.
     _clock.advance(3'600'000 + 1000);
-    for (int i = 0; i < 12; ++i) {
-        put("other", cat("c", i));
-    }
+    put_others("c");
     ASSERT_TRUE(compact());
     got = newest(records());
     EXPECT_FALSE(got.contains("gone"));
@@ -299,16 +300,12 @@ TEST_F(cleaner_test, a_tombstone_is_not_dropped_by_the_pass_that_first_sees_it) 
     _log->update_config(_cfg);
     put("k", "1");
     put("k", std::nullopt);
-    for (int i = 0; i < 12; ++i) {
-        put("other", std::to_string(i));
-    }
+    put_others("");
     ASSERT_TRUE(compact());
     auto got = newest(records());
     ASSERT_TRUE(got.contains("k"));
     EXPECT_FALSE(got.at("k").value);
-    for (int i = 0; i < 12; ++i) {
-        put("other", cat("b", i));
-    }
+    put_others("b");
     _clock.advance(2000);  // past the first cleaning's time (file times are the wall clock's)
     ASSERT_TRUE(compact());
     EXPECT_FALSE(newest(records()).contains("k"));
