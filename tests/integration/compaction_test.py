@@ -144,3 +144,52 @@ def test_sigkill_while_cleaning_loses_no_acknowledged_newest_value(make_broker):
     assert mid_pass > 0, "no kill landed in the middle of a compaction pass"
     log = b.log_text()
     assert "left by an unfinished compaction" in log or "committed by a compaction before a crash" in log
+
+
+def test_a_follower_catches_up_through_a_compacted_log(cluster):
+    """A follower away while its leader compacts copies the gaps the cleaner left, joins the
+    ISR again and, once it leads, serves the newest value of every key."""
+    from cluster_test import bootstrap, describe, wait_until
+    from replication_test import batches
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    _, brokers = cluster
+    admin = AdminClient({"bootstrap.servers": bootstrap(brokers)})
+    admin.create_topics([NewTopic("compacted-r", 1, 3, config=COMPACT)])["compacted-r"].result(30)
+    leaders, _ = describe(brokers, "compacted-r")
+    leader = next(b for b in brokers if b.node_id == leaders[0])
+    away, other = [b for b in brokers if b is not leader]
+    away.stop()
+    newest = produce_keyed(bootstrap(brokers), "compacted-r", 20_000, 200, tombstone_every=97)
+    # The leader's cleaner wakes up within log.cleaner.backoff.ms (15 s by default).
+    wait_until(lambda: cleaned_passes(leader, "compacted-r") > 0, timeout=60, what="a pass on the leader")
+    leader_batches = batches(leader, "compacted-r", 0)
+    assert len(leader_batches) < 20_000 // 10
+    gaps = (leader_batches[0][0] > 0) + sum(1 for a, b in zip(leader_batches, leader_batches[1:])
+                                            if b[0] > a[0] + a[1] + 1)
+    assert gaps > 0, "the leader's log should have gaps to copy"
+
+    away.start()
+    wait_until(lambda: batches(away, "compacted-r", 0)[-1:] == leader_batches[-1:], timeout=60,
+               what=f"broker {away.node_id} to copy the compacted log")
+    # Every batch it holds is one of the leader's, at the same offsets.
+    assert set(batches(away, "compacted-r", 0)) <= set(leader_batches) | set(batches(leader, "compacted-r", 0))
+    # Make it the leader: stop the other follower, then the leader (a controlled shutdown hands
+    # leadership to an in-sync replica: `away` once it is back in the ISR).
+    other.stop()
+    wait_until(lambda: describe([away, leader], "compacted-r")[0][0] in (leader.node_id, away.node_id),
+               timeout=30, what="a leader")
+    deadline = time.monotonic() + 60
+    while True:
+        leader.stop()
+        if describe([away], "compacted-r")[0][0] == away.node_id:
+            break
+        # Not in the ISR yet: the shutdown left the leadership nowhere; start again and retry.
+        assert time.monotonic() < deadline, f"broker {away.node_id} never took over"
+        leader.start()
+        time.sleep(1)
+    got = consume_all(away.bootstrap, "compacted-r")[0]
+    seen = {}
+    for o, k, v in got:
+        seen[k] = (o, v)
+    assert seen == newest
