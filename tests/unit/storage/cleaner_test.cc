@@ -106,6 +106,15 @@ protected:
         return put({{k, std::move(v)}}, o);
     }
 
+    // `rounds` values of each of `keys` keys "<prefix><k>", round after round.
+    void put_rounds(int rounds, int keys, const char* prefix) {
+        for (int round = 0; round < rounds; ++round) {
+            for (int k = 0; k < keys; ++k) {
+                put(cat(prefix, k), cat("v", round));
+            }
+        }
+    }
+
     // `n` more values of key "other" (enough to roll a few segments).
     void put_others(const char* prefix, int n = 12) {
         for (int i = 0; i < n; ++i) {
@@ -207,11 +216,7 @@ protected:
 };
 
 TEST_F(cleaner_test, keeps_the_newest_value_of_each_key_at_its_offset) {
-    for (int round = 0; round < 10; ++round) {
-        for (int k = 0; k < 5; ++k) {
-            put(cat("key", k), cat("v", round));
-        }
-    }
+    put_rounds(10, 5, "key");
     const auto before = records();
     const auto want = newest(before);
     ASSERT_GT(_log->segment_bases().size(), 3u);
@@ -371,11 +376,7 @@ TEST_F(cleaner_test, cleans_no_further_than_it_is_told) {
 }
 
 TEST_F(cleaner_test, a_small_key_map_cleans_in_several_passes) {
-    for (int round = 0; round < 3; ++round) {
-        for (int k = 0; k < 20; ++k) {
-            put(cat("key-", k), cat("r", round));
-        }
-    }
+    put_rounds(3, 20, "key-");
     const auto before = records();
     const auto want = newest(before);
     // Room for about three keys a pass.
@@ -577,11 +578,7 @@ TEST_F(cleaner_test, a_follower_copies_a_compacted_log_with_its_gaps) {
 class cleaner_crash_test : public cleaner_test, public ::testing::WithParamInterface<int> {};
 
 TEST_P(cleaner_crash_test, reopen_after_a_crash_mid_swap) {
-    for (int round = 0; round < 8; ++round) {
-        for (int k = 0; k < 4; ++k) {
-            put(cat("key", k), cat("v", round));
-        }
-    }
+    put_rounds(8, 4, "key");
     const auto before = records();
     const auto want = newest(before);
     ASSERT_TRUE(_log->flush());
