@@ -92,7 +92,10 @@ struct read_result {
 //   log.checkpoint                                   recovery point, log start offset, clean flag
 //   leader-epoch-checkpoint                          where each leader epoch starts (leader_epoch_cache.h)
 // Segments are named by base offset (20 digits). Their offset ranges are contiguous: each
-// segment's base offset is the previous segment's next offset. Only the last segment (the
+// segment's base offset is the previous segment's next offset; except that compaction
+// (cleaner.h, prepare_cleaning) removes records and whole batches, keeping every other
+// record's offset, so below the cleaner checkpoint offsets may skip (a read in a gap returns
+// the next batch). Only the last segment (the
 // active one) is written to; it rolls to a new one at next_offset() when an append would
 // take it past segment_bytes, when its first batch is segment_ms old, or when relative
 // offsets would overflow u32. See segment.h for the invariants inside a segment.
@@ -113,7 +116,9 @@ struct read_result {
 // Recovery (open): after a clean close (checkpoint clean flag) every segment is loaded
 // trusting its data (index files validated). Otherwise every segment holding offsets at or
 // above the recovery point (at least the last one; all of the last segment when there is no
-// checkpoint) is scanned batch by batch verifying framing, CRC and offset contiguity (but not
+// checkpoint) is scanned batch by batch verifying framing, CRC and offset contiguity (gaps
+// allowed where compaction may have made them: below the recovery point or the cleaner
+// checkpoint; `.cleaned` files are deleted and `.swap` files installed first) (but not
 // the CRC of what the log's written mark vouches for, see written_marks.h); the file
 // is cut at the first bad batch (logged with reason and position) and every later segment is
 // deleted. Indexes of scanned segments are rebuilt; other segments' index files are validated
