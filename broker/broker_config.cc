@@ -100,12 +100,8 @@ config::schema make_schema() {
     add("num.io.threads", type::int32, std::to_string(std::max(1u, std::thread::hardware_concurrency())),
         "Cores (io_context threads) serving requests.", between(1, 256));
     add("num.network.threads", type::int32, "3", "Accepted for compatibility; network work runs on the io threads.");
-    add("offsets.topic.replication.factor", type::int32, "3", "Replication factor of __consumer_offsets.",
-        between(1, 32767));
-    add("offsets.topic.num.partitions", type::int32, "50", "Partitions of __consumer_offsets.", at_least(1));
     add("transaction.state.log.replication.factor", type::int32, "3", "Replication factor of the transaction log.");
     add("transaction.state.log.min.isr", type::int32, "2", "min.insync.replicas of the transaction log.");
-    add("group.initial.rebalance.delay.ms", type::int32, "3000", "Wait for more members before the first rebalance.");
     add("replica.lag.time.max.ms", type::int64, "30000",
         "A follower that has not caught up with the leader's log end for this long leaves the ISR.", at_least(1));
     add("replica.fetch.max.bytes", type::int32, "1048576", "Bytes a follower asks per partition in a fetch.",
@@ -118,6 +114,28 @@ config::schema make_schema() {
     add("replica.fetch.backoff.ms", type::int32, "1000", "Pause after a failed follower fetch.", at_least(0));
     add("replica.socket.timeout.ms", type::int32, "30000", "Deadline of a follower's request to a leader.",
         at_least(1));
+    // Consumer groups (issue 13): the offsets topic and the classic group coordinator.
+    add("offsets.topic.num.partitions", type::int32, "50", "Partitions of __consumer_offsets (fixed once created).",
+        at_least(1));
+    add("offsets.topic.replication.factor", type::int32, "3",
+        "Replication factor of __consumer_offsets (capped at the brokers registered when it is created).",
+        between(1, 32767));
+    add("offsets.topic.segment.bytes", type::int32, "104857600", "segment.bytes of __consumer_offsets.", at_least(14));
+    add("offsets.commit.timeout.ms", type::int32, "5000",
+        "How long a group write (commit, assignment) waits for the offsets topic's in-sync replicas.", at_least(1));
+    add("offsets.retention.minutes", type::int32, "10080",
+        "How long an empty group's committed offsets are kept.", at_least(1));
+    add("offsets.retention.check.interval.ms", type::int64, "600000",
+        "How often expired offsets of empty groups are looked for.", at_least(1));
+    add("offset.metadata.max.bytes", type::int32, "4096", "Largest metadata string of a committed offset.",
+        at_least(0));
+    add("group.min.session.timeout.ms", type::int32, "6000", "Smallest session timeout a member may ask for.",
+        at_least(0));
+    add("group.max.session.timeout.ms", type::int32, "1800000", "Largest session timeout a member may ask for.",
+        at_least(0));
+    add("group.initial.rebalance.delay.ms", type::int32, "3000",
+        "How long a new group's first rebalance waits for more members.", at_least(0));
+    add("group.max.size", type::int32, "2147483647", "Most members in a classic group.", at_least(1));
     add("max.incremental.fetch.session.cache.slots", type::int32, "1000",
         "Incremental fetch sessions (KIP-227) this broker keeps; 0: none, every fetch is a full one.",
         at_least(0));
@@ -126,6 +144,9 @@ config::schema make_schema() {
     add("controller.quorum.voters", type::string, std::nullopt, "Coordinators: id@host:port,...");
     add("process.roles", type::list, std::nullopt, "Accepted for compatibility (broker, controller).");
     add("controller.listener.names", type::list, std::nullopt, "Accepted for compatibility.");
+    add("tributary.lag.interval.ms", type::int64, "5000",
+        "How often the consumer lag of the groups this broker coordinates is read for /metrics; 0: never.",
+        at_least(0));
     add("tributary.http.listener", type::string, std::nullopt,
         "host:port serving /metrics, /healthz and /readyz over HTTP; unset: not served.");
     add("log.level", type::string, "info", "trace, debug, info, warn, error.",
@@ -310,6 +331,19 @@ broker_config load_broker_config(const config::load_options& opts) {
     r.fetch_backoff_ms = v.get_int32("replica.fetch.backoff.ms");
     r.socket_timeout_ms = v.get_int32("replica.socket.timeout.ms");
     c.fetch_session_cache_slots = v.get_int32("max.incremental.fetch.session.cache.slots");
+    auto& g = c.groups;
+    g.offsets_partitions = v.get_int32("offsets.topic.num.partitions");
+    g.offsets_replication_factor = int16_t(v.get_int32("offsets.topic.replication.factor"));
+    g.offsets_segment_bytes = v.get_int32("offsets.topic.segment.bytes");
+    g.commit_timeout_ms = v.get_int32("offsets.commit.timeout.ms");
+    g.offsets_retention_ms = v.get_int32("offsets.retention.minutes") * 60000LL;
+    g.max_metadata_size = v.get_int32("offset.metadata.max.bytes");
+    g.offsets_retention_check_interval_ms = v.get_int64("offsets.retention.check.interval.ms");
+    g.min_session_timeout_ms = v.get_int32("group.min.session.timeout.ms");
+    g.max_session_timeout_ms = v.get_int32("group.max.session.timeout.ms");
+    g.initial_rebalance_delay_ms = v.get_int32("group.initial.rebalance.delay.ms");
+    g.max_size = v.get_int32("group.max.size");
+    c.lag_interval_ms = v.get_int64("tributary.lag.interval.ms");
 
     c.limits.max_request_bytes = v.get_int32("socket.request.max.bytes");
     c.limits.idle_timeout = std::chrono::milliseconds(v.get_int64("connections.max.idle.ms"));

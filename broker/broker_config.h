@@ -35,6 +35,21 @@ struct cleaner_config {
     uint64_t dedupe_buffer_bytes = 128 << 20;
 };
 
+// Consumer groups: the offsets topic and the group coordinator (offsets.*, group.* keys).
+struct groups_config {
+    int32_t offsets_partitions = 50;
+    int16_t offsets_replication_factor = 3;
+    int32_t offsets_segment_bytes = 104857600;
+    int32_t commit_timeout_ms = 5000;
+    int64_t offsets_retention_ms = 7LL * 24 * 3600 * 1000;
+    int32_t max_metadata_size = 4096;
+    int64_t offsets_retention_check_interval_ms = 600000;
+    int32_t min_session_timeout_ms = 6000;
+    int32_t max_session_timeout_ms = 1800000;
+    int32_t initial_rebalance_delay_ms = 3000;
+    int32_t max_size = 2147483647;
+};
+
 struct broker_config {
     int32_t node_id = 0;
     std::string cluster_id;
@@ -57,6 +72,8 @@ struct broker_config {
     replication_config replication;
     cleaner_config cleaner;
     int32_t fetch_session_cache_slots = 1000;       // max.incremental.fetch.session.cache.slots
+    groups_config groups;
+    int64_t lag_interval_ms = 5000;                 // tributary.lag.interval.ms; 0: no lag metrics
     config::values raw;                              // everything, for DescribeConfigs
 };
 

@@ -103,16 +103,20 @@ int main(int argc, char** argv) {
                          [&] { return !stopping.load() && serving.load() && svc->cluster.ready(); });
     auto fail = [&](const std::exception& e) {
         TLOG_ERROR("start-up failed: {}", e.what());
+        svc->lag.stop();
         svc->cluster.stop();
         svc->fetchers.stop();
         svc->cleaner.stop();
+        svc->groups.stop();
         svc->pool.stop();
         return 1;
     };
     try {
         svc->pool.start();
+        svc->groups.start();
         svc->cluster.start();
         svc->cleaner.start();
+        svc->lag.start();
         if (cfg.raw.has("tributary.http.listener")) {
             auto hp = config::parse_host_port(cfg.raw.get_string("tributary.http.listener"), true);
             auto port = status.start(hp.host, hp.port);
@@ -182,9 +186,11 @@ int main(int argc, char** argv) {
     main_ctx.run();
 
     srv.stop();
+    svc->lag.stop();
     svc->cluster.stop();
     svc->fetchers.stop();
     svc->cleaner.stop();  // before the logs close: a pass waits for their owner cores
+    svc->groups.stop();
     svc->partitions.close_all();
     svc->pool.stop();
     TLOG_INFO("broker {} stopped", cfg.node_id);

@@ -77,6 +77,11 @@ public:
     bool enough_replicas() const noexcept { return int32_t(_isr.size()) >= _min_insync; }
 
     offset high_watermark() const noexcept { return _high_watermark; }
+    // Leader: where its epoch began in the log. Until the high watermark reaches it, the
+    // high watermark may be lower than the previous leader's was (followers have not told
+    // this leader how far they are yet), and clients are told OFFSET_NOT_AVAILABLE rather
+    // than a stale end (Kafka's KIP-207).
+    offset epoch_start() const noexcept { return _epoch_start; }
     offset log_end() const noexcept { return _log->next_offset(); }
 
     // After an append as leader: moves the high watermark and wakes waiting fetches and produces.

@@ -121,10 +121,16 @@ void partition_manager::apply_one(size_t core, const partition_change& c, open_s
         it->second->set_min_insync_replicas(c.min_insync_replicas);
     }
     it->second->apply(*c.state);
+    if (_on_role) {
+        _on_role(c.tp, it->second.get());
+    }
 }
 
 void partition_manager::drop(size_t core, std::map<topic_partition, std::unique_ptr<partition>>::iterator it) {
     auto dir = dir_of(it->first);
+    if (_on_role) {
+        _on_role(it->first, nullptr);
+    }
     _metrics.forget_partition(it->first.topic, it->first.partition);
     it->second->stop();
     it->second->log().close();
@@ -349,6 +355,9 @@ void partition_manager::periodic() {
 void partition_manager::close_all() {
     on_every_core(_pool, [&](size_t core) {
         for (auto& [tp, p] : _shards[core]) {
+            if (_on_role) {
+                _on_role(tp, nullptr);
+            }
             p->stop();
             (void)p->producers().write_snapshot(p->log());  // failures are logged; it saves a walk
             p->log().close();

@@ -99,6 +99,18 @@ public:
     // The broker's leadership lease (broker/leader_lease.h), checked by on_leaders; without
     // one (unit tests of a lone partition manager) every leader request is served.
     void set_lease(const leader_lease* lease) noexcept { _lease = lease; }
+    // Whether this broker holds its lease now (always, without one).
+    bool leased() const { return !_lease || _lease->held(partition::clock_ms()); }
+
+    // Called on a partition's owner core after a metadata change was applied to it, with the
+    // partition, and before its replica is dropped, with nullptr: the group coordinator
+    // follows leadership of the __consumer_offsets partitions this way. Set before the first
+    // apply().
+    using role_listener = std::function<void(const topic_partition&, partition*)>;
+    void set_role_listener(role_listener fn) { _on_role = std::move(fn); }
+
+    // On the owner core of `tp` only: the replica hosted there, or nullptr.
+    partition* local(const topic_partition& tp) { return find(owner(tp), tp); }
 
     // The loop of every request addressed to partition leaders (produce, fetch, list
     // offsets, delete records): each job's partition is looked up on its owner core, one hop
@@ -118,7 +130,7 @@ public:
     // Same, for jobs kept elsewhere.
     template<typename Job, typename F>
     asio::awaitable<void> on_leaders(std::vector<Job*>& jobs, F& f) {
-        const bool leased = !_lease || _lease->held(partition::clock_ms());
+        const bool leased = this->leased();
         auto checked = [&f, leased](partition* p, Job& j) {
             j.error = p ? p->check_leader(j.client_epoch) : protocol::error_code::not_leader_or_follower;
             if (j.error == protocol::error_code::none && !leased) {
@@ -214,6 +226,7 @@ private:
 
     io_pool& _pool;
     const leader_lease* _lease = nullptr;
+    role_listener _on_role;
     std::filesystem::path _data_dir;
     node_id _self;
     broker_metrics& _metrics;

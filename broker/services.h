@@ -5,6 +5,8 @@
 #include "broker/cluster_link.h"
 #include "broker/fetch_session.h"
 #include "broker/log_cleaner.h"
+#include "broker/groups/group_coordinator.h"
+#include "broker/lag_publisher.h"
 #include "broker/metrics.h"
 #include "broker/partition_manager.h"
 #include "broker/replication/fetcher_manager.h"
@@ -24,8 +26,11 @@ public:
       , partitions(pool, config.data_dir, node_id(config.node_id), metrics)
       , fetchers(pool, partitions, config)
       , cleaner(partitions, config.cleaner, *metrics.registry())
+      , groups(pool, partitions, config.groups)
+      , lag(pool, config, metadata, partitions, fetchers, groups, *metrics.registry())
       , cluster(config, pool, metadata, partitions, fetchers) {
         metrics.replication().attach(pool.size());
+        partitions.set_role_listener([this](const topic_partition& tp, partition* p) { groups.on_role(tp, p); });
     }
 
     broker_config config;
@@ -36,6 +41,8 @@ public:
     partition_manager partitions;
     fetcher_manager fetchers;
     log_cleaner cleaner;  // compaction, on its own thread
+    groups::group_coordinator groups;  // the shards of the __consumer_offsets partitions led here
+    lag_publisher lag;                 // consumer lag on /metrics
     cluster_link cluster;
 
     int32_t self() const noexcept { return config.node_id; }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "common/bytes.h"
 #include "common/ids.h"
 #include "common/result.h"
 #include "storage/log.h"
@@ -26,5 +27,14 @@ result<std::optional<record_at>> first_record_at_or_after(storage::log& log, int
 // ListOffsets MAX_TIMESTAMP (-3): the first record carrying the largest timestamp of the log;
 // nullopt when no record carries a timestamp.
 result<std::optional<record_at>> record_with_max_timestamp(storage::log& log);
+
+// The record at offset `o` (or the first after it in its batch, when `o` itself was compacted
+// away): what a consumer whose position is `o` reads next, for the lag in seconds
+// (broker/lag_publisher.h). nullopt when the batch holding `o` has no record at or after it.
+// `o` must lie in [log start, log end).
+result<std::optional<record_at>> record_at_or_after(storage::log& log, offset o);
+// The same in `batches`, whole batches back to back as a Fetch answer carries them (control
+// batches skipped): for a partition led by another broker.
+result<std::optional<record_at>> record_at_or_after(bytes_view batches, offset o);
 
 } // namespace trib::broker

@@ -92,6 +92,21 @@ if [ -f "$java_pom" ] && stale "$java_pom" "$java_stamp"; then
   cp "$java_pom" "$java_stamp"
 fi
 
+# The Spring Boot example (examples/spring-kafka), pinned by its pom's parent: Spring Boot,
+# Spring Kafka and the Maven plugins its package build runs, into ~/.m2, so
+# tests/integration/spring_example_test.py builds it offline. Packaging it once is what resolves
+# every plugin the build needs (go-offline misses some that only run then).
+spring_pom=examples/spring-kafka/pom.xml
+spring_stamp=tools/lib/spring-example.resolved-from
+if [ -f "$spring_pom" ] && stale "$spring_pom" "$spring_stamp"; then
+  echo "install-deps: resolving the Spring Boot example's dependencies (Maven)"
+  spring_build="$(mktemp -d)"
+  mvn -q -B -Dstyle.color=never -f "$spring_pom" -Dtrib.build.dir="$spring_build" dependency:go-offline package
+  rm -rf "$spring_build"
+  mkdir -p tools/lib
+  cp "$spring_pom" "$spring_stamp"
+fi
+
 # Go clients (franz-go, sarama), pinned by tests/integration/go/go.sum; the module cache
 # (~/go/pkg/mod) keeps them between runs. Compiling the tests once (running none) fills Go's
 # build cache, so ctest's `go test` (offline, GOPROXY=off) only links.

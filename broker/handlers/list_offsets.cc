@@ -21,11 +21,19 @@ struct lookup {
 // MAX_TIMESTAMP is a request of v7 and later (Kafka answers UNSUPPORTED_VERSION before).
 constexpr int16_t max_timestamp_version = 7;
 
-lookup find_offset(partition& part, int64_t ts, int16_t version) {
+// `consumer`: a client's request of v1 and later (replica id -1), which Kafka answers with
+// OFFSET_NOT_AVAILABLE while a new leader's high watermark lags behind its epoch's start
+// (KIP-207): the end it would give may be lower than the end the previous leader gave, and a
+// client that took it would read less than was committed. Clients retry.
+lookup find_offset(partition& part, int64_t ts, int16_t version, bool consumer) {
     auto* p = &part;
     auto& log = p->log();
+    const int64_t hw = p->high_watermark().value();
+    const bool lagging = consumer && p->epoch_start() > p->high_watermark();
+    const lookup not_available{error_code::offset_not_available};
+    const lookup none_found{error_code::none, -1, -1};
     switch (ts) {
-    case latest: return {error_code::none, p->high_watermark().value(), -1};
+    case latest: return lagging ? not_available : lookup{error_code::none, hw, -1};
     case earliest: return {error_code::none, log.log_start_offset().value(), -1};
     case max_timestamp: {
         if (version < max_timestamp_version) {
@@ -35,8 +43,8 @@ lookup find_offset(partition& part, int64_t ts, int16_t version) {
         if (!m) {
             return {error_code::kafka_storage_error};
         }
-        if (!*m) {
-            return {error_code::none, -1, -1};
+        if (!*m || (*m)->at.value() >= hw) {
+            return lagging ? not_available : none_found;
         }
         return {error_code::none, (*m)->at.value(), (*m)->timestamp};
     }
@@ -53,8 +61,8 @@ lookup find_offset(partition& part, int64_t ts, int16_t version) {
     if (!r) {
         return {error_code::kafka_storage_error};
     }
-    if (!*r || (*r)->at.value() >= p->high_watermark().value()) {
-        return {error_code::none, -1, -1};  // no record at or after ts
+    if (!*r || (*r)->at.value() >= hw) {
+        return lagging ? not_available : none_found;  // no record at or after ts
     }
     return {error_code::none, (*r)->at.value(), (*r)->timestamp};
 }
@@ -93,8 +101,9 @@ handler_result<protocol::list_offsets_response> list_offsets_handler::handle(req
             job.out = &rp;
         }
     }
-    auto find = [v = ctx.version()](partition& part, lookup_job& job) {
-        job.result = find_offset(part, job.timestamp, v);
+    const bool consumer = ctx.version() >= 1 && req.replica_id == -1;
+    auto find = [v = ctx.version(), consumer](partition& part, lookup_job& job) {
+        job.result = find_offset(part, job.timestamp, v, consumer);
         job.epoch = part.epoch().value();
     };
     co_await svc.partitions.on_leaders(jobs, find);

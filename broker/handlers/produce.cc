@@ -247,6 +247,12 @@ handler_result<protocol::produce_response> produce_handler::handle(request_conte
                 fail(error_code::unknown_topic_or_partition);
                 continue;
             }
+            if (topic->internal && ctx.header.client_id != "__admin_client") {
+                // As Kafka: only the brokers write __consumer_offsets (and Kafka's admin tools,
+                // which name themselves "__admin_client").
+                fail(error_code::invalid_topic_exception, "Cannot append to internal topic " + td.name);
+                continue;
+            }
             if (!pd.records || pd.records->data.empty()) {
                 fail(error_code::invalid_record, "no records");
                 continue;

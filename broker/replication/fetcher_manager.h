@@ -24,8 +24,11 @@ public:
     // Ends every fetcher and returns once they have (before the partitions close).
     void stop();
 
-private:
+    // Where this broker reaches `broker` (its inter-broker listener's advertised address);
+    // nullopt when the snapshot has no address for it. Also used by lag_publisher.
     std::optional<config::host_port> address_of(const cluster_snapshot& s, int32_t broker) const;
+
+private:
 
     io_pool& _pool;
     partition_manager& _partitions;

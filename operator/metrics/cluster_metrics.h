@@ -20,7 +20,7 @@
 // Besides them, tributary_operator_cluster_reachable{namespace,kafkacluster} is 1 after
 // update() and 0 after unreachable().
 #include "operator/metrics/kafka_reader.h"
-#include "operator/metrics/series.h"
+#include "common/metric_series.h"
 
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>

@@ -12,7 +12,7 @@
 //       replica holds the leader-election lease, else 0
 //
 // All calls are thread-safe.
-#include "operator/metrics/series.h"
+#include "common/metric_series.h"
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>

@@ -1,15 +1,13 @@
 """Admin and offset APIs the other tests don't reach: DeleteRecords, DescribeCluster,
 ListOffsets by timestamp and CreateTopics validate-only, through stock clients; the
-broker's /metrics, /healthz and /readyz; FindCoordinator before consumer groups exist."""
-import socket
-import struct
+broker's /metrics, /healthz and /readyz (FindCoordinator: groups_test.py)."""
 import time
 import urllib.request
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from harness import Coordinator, admin_create_topic, free_port, kafkajs, read_response, send_request
+from harness import Coordinator, admin_create_topic, free_port, kafkajs
 
 
 def produce(bootstrap, topic, values, timestamps=None):
@@ -95,53 +93,6 @@ def test_metrics_health_and_readiness(make_broker):
     assert bytes_in and float(bytes_in[0].split()[-1]) >= 1000
     assert 'tributary_request_latency_seconds_bucket{api="Produce"' in text
     assert 'tributary_log_size_bytes{partition="0",topic="measured"}' in text
-
-
-def test_find_coordinator_says_groups_are_not_served_yet(broker):
-    """No group or transaction coordinator yet: FindCoordinator answers every version with
-    COORDINATOR_NOT_AVAILABLE (clients retry) and keeps the connection."""
-    COORDINATOR_NOT_AVAILABLE = 15
-    with socket.create_connection(("127.0.0.1", broker.port), timeout=10) as s:
-        for version in (0, 1):
-            body = struct.pack(">h", 8) + b"my-group" + (b"\x00" if version == 1 else b"")  # key, type
-            send_request(s, 10, version, 20 + version, body)
-            corr, body = read_response(s)
-            assert corr == 20 + version
-            pos = 4 if version == 1 else 0  # throttle_time_ms
-            err, = struct.unpack_from(">h", body, pos)
-            pos += 2
-            if version == 1:
-                n, = struct.unpack_from(">h", body, pos)
-                assert n > 0 and b"not served" in body[pos + 2:pos + 2 + n]
-                pos += 2 + n
-            node_id, = struct.unpack_from(">i", body, pos)
-            assert (err, node_id) == (COORDINATOR_NOT_AVAILABLE, -1)
-        # v4 (flexible, KIP-699): a header v2 and one result per key, in order.
-        cid = b"trib-raw"
-        header = struct.pack(">hhih", 10, 4, 30, len(cid)) + cid + b"\x00"
-        keys = [b"g1", b"txn-1"]
-        body = bytes([1]) + bytes([len(keys) + 1]) + b"".join(bytes([len(k) + 1]) + k for k in keys) + b"\x00"
-        s.sendall(struct.pack(">i", len(header) + len(body)) + header + body)
-        (size,) = struct.unpack(">i", s.recv(4, socket.MSG_WAITALL))
-        frame = s.recv(size, socket.MSG_WAITALL)
-        assert struct.unpack(">i", frame[:4])[0] == 30
-        pos = 4 + 1 + 4  # correlation id, header tags, throttle_time_ms
-        assert frame[pos] == len(keys) + 1
-        pos += 1
-        for k in keys:
-            n = frame[pos] - 1
-            assert frame[pos + 1:pos + 1 + n] == k
-            pos += 1 + n
-            node_id, = struct.unpack_from(">i", frame, pos)
-            pos += 4
-            n = frame[pos] - 1  # host
-            pos += 1 + n + 4    # host, port
-            err, = struct.unpack_from(">h", frame, pos)
-            assert (node_id, err) == (-1, COORDINATOR_NOT_AVAILABLE)
-            pos += 2
-            n = frame[pos] - 1  # error message (compact nullable string)
-            assert n > 0 and b"not served" in frame[pos + 1:pos + 1 + n]
-            pos += 1 + n + 1    # message, tags
 
 
 def test_coordinator_serves_metrics_health_and_readiness(tmp_path, make_broker):

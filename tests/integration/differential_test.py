@@ -31,7 +31,9 @@ import uuid
 
 import pytest
 from kafka.protocol import admin as kadmin
+from kafka.protocol import commit as kcommit
 from kafka.protocol import fetch as kfetch
+from kafka.protocol import group as kgroup
 from kafka.protocol import metadata as kmetadata
 from kafka.protocol import offset as koffset
 from kafka.protocol import produce as kproduce
@@ -1010,6 +1012,163 @@ def case_metadata_unsupported_version(srv):
 @case
 def case_unknown_api_key(srv):
     return _closes(srv, 9999, 0, b"")
+
+
+# ---- consumer groups ---------------------------------------------------------------------------
+# Versions both serve: Kafka 4.x dropped JoinGroup v0-1, OffsetCommit v0-1 and OffsetFetch v0.
+
+# Answers that mean "ask again shortly": the coordinator is being made or loading.
+_NOT_YET = (14, 15, 16)  # COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR
+
+
+def _until_served(srv, ask, error_of):
+    """ask() until error_of(answer) is not one of _NOT_YET (the first FindCoordinator
+    creates __consumer_offsets on both servers, and its partitions then load)."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        got = ask()
+        if error_of(got) not in _NOT_YET or time.monotonic() > deadline:
+            return got
+        time.sleep(0.1)
+
+
+# kafka-python 2.0.2's FindCoordinator v1 response schema lacks throttle_time_ms.
+_FIND_COORDINATOR_V1_RESPONSE = Schema(("throttle_time_ms", Int32), ("error_code", Int16),
+                                       ("error_message", String("utf-8")), ("coordinator_id", Int32),
+                                       ("host", String("utf-8")), ("port", Int32))
+
+
+def find_group_coordinator(srv, group):
+    got = _until_served(srv, lambda: srv.call(kcommit.GroupCoordinatorRequest, 1, group, 0,
+                                              response=_FIND_COORDINATOR_V1_RESPONSE),
+                        lambda r: r["error_code"])
+    return got["error_code"], got["coordinator_id"] >= 0
+
+
+def join(srv, group, member="", protocol_type="consumer", protocols=(("range", b"m"),), session_ms=10000):
+    find_group_coordinator(srv, group)
+    return _until_served(srv, lambda: srv.call(kgroup.JoinGroupRequest, 2, group, session_ms, 30000, member,
+                                               protocol_type, list(protocols)),
+                         lambda r: r["error_code"])
+
+
+def sync(srv, group, generation, member, assignments=()):
+    return srv.call(kgroup.SyncGroupRequest, 1, group, generation, member, list(assignments))
+
+
+def heartbeat(srv, group, generation, member):
+    return srv.call(kgroup.HeartbeatRequest, 1, group, generation, member)["error_code"]
+
+
+def commit(srv, group, generation, member, topic, partition, offset, metadata=""):
+    find_group_coordinator(srv, group)
+    got = _until_served(srv, lambda: srv.call(kcommit.OffsetCommitRequest, 3, group, generation, member, -1,
+                                              [(topic, [(partition, offset, metadata)])]),
+                        lambda r: r["topics"][0]["partitions"][0]["error_code"])
+    return got["topics"][0]["partitions"][0]["error_code"]
+
+
+def fetch_offset(srv, group, topic, partition):
+    find_group_coordinator(srv, group)
+    got = _until_served(srv, lambda: srv.call(kcommit.OffsetFetchRequest, 3, group, [(topic, [partition])]),
+                        lambda r: r["error_code"])
+    (t,) = got["topics"]
+    (p,) = t["partitions"]
+    return got["error_code"], p["offset"], p["metadata"], p["error_code"]
+
+
+@case
+def case_group_find_coordinator(srv):
+    return find_group_coordinator(srv, "diff-find")
+
+
+@case
+def case_group_heartbeat_unknown_group(srv):
+    find_group_coordinator(srv, "diff-hb-none")
+    return heartbeat(srv, "diff-hb-none", 1, "m")
+
+
+@case
+def case_group_sync_unknown_group(srv):
+    find_group_coordinator(srv, "diff-sync-none")
+    return sync(srv, "diff-sync-none", 1, "m")["error_code"]
+
+
+@case
+def case_group_leave_unknown_group(srv):
+    find_group_coordinator(srv, "diff-leave-none")
+    return srv.call(kgroup.LeaveGroupRequest, 1, "diff-leave-none", "m")["error_code"]
+
+
+@case
+def case_group_join_empty_group_id(srv):
+    return srv.call(kgroup.JoinGroupRequest, 2, "", 10000, 30000, "", "consumer", [("range", b"m")])["error_code"]
+
+
+@case
+def case_group_join_session_timeout_too_small(srv):
+    return join(srv, "diff-join-timeout", session_ms=1)["error_code"]
+
+
+@case
+def case_group_join_unknown_member(srv):
+    return join(srv, "diff-join-unknown", member="nobody")["error_code"]
+
+
+@case
+def case_group_join_no_protocols(srv):
+    return join(srv, "diff-join-none", protocols=())["error_code"]
+
+
+@case
+def case_group_lifecycle(srv):
+    """One member through a generation: join (leader of generation 1), heartbeats and syncs
+    with wrong generations and ids, the leader's sync, a second member of another protocol
+    type, commits with a wrong and the right generation, the fetch, leave, and what a
+    heartbeat gets after it."""
+    g = "diff-life"
+    j = join(srv, g)
+    m = j["member_id"]
+    seen = [j["error_code"], j["generation_id"], j["group_protocol"], j["leader_id"] == m, len(j["members"])]
+    gen = j["generation_id"]
+    seen.append(heartbeat(srv, g, gen, m))             # before the sync: the group awaits it
+    seen.append(heartbeat(srv, g, gen + 1, m))         # a generation that isn't
+    seen.append(heartbeat(srv, g, gen, "someone"))     # a member that isn't
+    seen.append(sync(srv, g, gen + 1, m)["error_code"])
+    seen.append(sync(srv, g, gen, "someone")["error_code"])
+    s = sync(srv, g, gen, m, [(m, b"assignment-bytes")])
+    seen += [s["error_code"], s["member_assignment"]]
+    seen.append(heartbeat(srv, g, gen, m))
+    other = srv.call(kgroup.JoinGroupRequest, 2, g, 10000, 30000, "", "connect", [("range", b"m")])
+    seen.append(other["error_code"])
+    create(srv, "diff-life-topic")
+    seen.append(commit(srv, g, gen + 5, m, "diff-life-topic", 0, 3))
+    seen.append(commit(srv, g, gen, "someone", "diff-life-topic", 0, 3))
+    seen.append(commit(srv, g, gen, m, "diff-life-topic", 0, 3, "meta"))
+    seen.append(fetch_offset(srv, g, "diff-life-topic", 0))
+    seen.append(srv.call(kgroup.LeaveGroupRequest, 1, g, m)["error_code"])
+    seen.append(heartbeat(srv, g, gen, m))
+    return seen
+
+
+@case
+def case_group_offset_fetch_unknown_group(srv):
+    create(srv, "diff-fetch-topic")
+    return fetch_offset(srv, "diff-fetch-none", "diff-fetch-topic", 0)
+
+
+@case
+def case_group_commit_outside_a_group(srv):
+    """generation -1 and no member id: a simple consumer's (or the admin client's) commit."""
+    create(srv, "diff-simple-topic")
+    return [commit(srv, "diff-simple", -1, "", "diff-simple-topic", 0, 7, "m"),
+            fetch_offset(srv, "diff-simple", "diff-simple-topic", 0)]
+
+
+@case
+def case_group_commit_metadata_too_large(srv):
+    create(srv, "diff-bigmeta-topic")
+    return commit(srv, "diff-bigmeta", -1, "", "diff-bigmeta-topic", 0, 1, "x" * 5000)
 
 
 # ---- known differences ------------------------------------------------------------------------

@@ -412,6 +412,17 @@ def connection_closed(sock, timeout=10):
     return False
 
 
+def wait_until(check, what, timeout=60, describe=None):
+    """Polls check() every 50 ms until it is true; fails after `timeout` s, naming `what` and
+    what describe() (if given) says of the state then. check may raise to fail at once."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}" + (f": {describe()}" if describe else ""))
+
+
 # ---- kcat ----------------------------------------------------------------------------------
 
 def kcat(*args, input=None, timeout=60):
@@ -441,6 +452,22 @@ def partition_count(bootstrap, topic, timeout=30):
     return len(t.partitions)
 
 
+def watermarks(consumer, tp, timeout=30):
+    """consumer.get_watermark_offsets(tp), asked again while the leader answers
+    OFFSET_NOT_AVAILABLE: a leader elected a moment ago whose high watermark has not yet
+    reached its epoch's start (KIP-207), which Java clients retry and librdkafka hands to
+    the application."""
+    from confluent_kafka import KafkaError, KafkaException
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=max(1.0, deadline - time.monotonic()))
+        except KafkaException as e:
+            if e.args[0].code() != KafkaError.OFFSET_NOT_AVAILABLE or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
+
+
 def consume_all(bootstrap, topic, timeout=120, at_least=None):
     """Every record of `topic`, from offset 0 to the high watermark of each partition (as
     ListOffsets gives it before the read, or `at_least[partition]` when that is higher), read
@@ -463,7 +490,7 @@ def consume_all(bootstrap, topic, timeout=120, at_least=None):
         partitions = sorted(t.partitions)
         ends = {}
         for p in partitions:
-            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
+            lo, hi = watermarks(c, TopicPartition(topic, p))
             if lo != 0:
                 raise AssertionError(f"{topic}[{p}] starts at {lo}, not 0")
             ends[p] = max(hi, (at_least or {}).get(p, 0))

@@ -1,14 +1,16 @@
 """kafka-python 2.0.2 against the broker: admin, keyed produce with every codec it has
-(gzip, snappy, lz4, zstd here), read back with assign() + seek_to_beginning."""
+(gzip, snappy, lz4, zstd here), read back with assign() + seek_to_beginning; a consumer group
+of three sharing six partitions, and a consumer resuming after a committed offset."""
+import threading
 import time
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 import kafka.codec
 
-from harness import assert_stored_with, check_offsets_dense, java_partition
+from harness import assert_stored_with, check_offsets_dense, java_partition, wait_until
 
 CODECS = [c for c, ok in [("gzip", kafka.codec.has_gzip()), ("snappy", kafka.codec.has_snappy()),
                           ("lz4", kafka.codec.has_lz4()), ("zstd", kafka.codec.has_zstd())] if ok]
@@ -115,3 +117,109 @@ def test_produce_compressed_and_read_back(broker, codec):
     reports = produce_keyed(broker, topic, 10_000, codec)
     check_read_back(broker, topic, 6, reports)
     assert_stored_with(broker, topic, codec)
+
+
+# ---- consumer groups (issue 13) ----------------------------------------------------------------
+
+# A new group doesn't wait the default 3 s for more members.
+FAST_GROUPS = {"group.initial.rebalance.delay.ms": 0}
+
+
+class GroupMember(threading.Thread):
+    """One KafkaConsumer in a group, polled by its own thread: kafka-python joins a group
+    inside poll() and blocks there until the join is answered, which (when another member
+    joins) waits for every member to rejoin, so members can't share one polling thread."""
+
+    def __init__(self, broker, group, topic):
+        super().__init__(daemon=True)
+        self.consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group,
+                                      auto_offset_reset="earliest", enable_auto_commit=False,
+                                      session_timeout_ms=10000, heartbeat_interval_ms=500,
+                                      client_id="trib-kafka-python-member")
+        self.consumer.subscribe([topic])
+        self.lock = threading.Lock()
+        self.assigned = set()
+        self.records = []  # (partition, offset, value)
+        self.error = None
+        self.stopping = threading.Event()
+
+    def run(self):
+        try:
+            while not self.stopping.is_set():
+                batches = self.consumer.poll(timeout_ms=100)
+                with self.lock:
+                    self.assigned = {tp.partition for tp in self.consumer.assignment()}
+                    for tp, records in batches.items():
+                        self.records.extend((tp.partition, r.offset, r.value) for r in records)
+        except Exception as e:  # reported by the test, not lost in the thread
+            self.error = e
+        finally:
+            self.consumer.close()
+
+    def snapshot(self):
+        with self.lock:
+            if self.error is not None:
+                raise AssertionError(f"group member failed: {self.error!r}")
+            return set(self.assigned), list(self.records)
+
+    def stop(self):
+        self.stopping.set()
+        self.join(30)
+        assert not self.is_alive(), "a group member did not close"
+
+
+def test_group_three_members_share_six_partitions_and_read_each_record_once(make_broker):
+    b = make_broker(overrides=FAST_GROUPS)
+    create_topic(b, "py-six", 6)
+    members = [GroupMember(b, "py-trio", "py-six") for _ in range(3)]
+    for m in members:
+        m.start()
+    try:
+        wait_until(lambda: [len(m.snapshot()[0]) for m in members] == [2, 2, 2], "2 partitions each")
+        parts = [m.snapshot()[0] for m in members]
+        assert set().union(*parts) == set(range(6)), f"overlapping assignments {parts}"
+        sent = produce_keyed(b, "py-six", 600, None)
+        wait_until(lambda: sum(len(m.snapshot()[1]) for m in members) >= 600, "600 records")
+        seen = {}
+        for i, m in enumerate(members):
+            assigned, records = m.snapshot()
+            assert assigned == parts[i], "the assignment changed while consuming"
+            for p, offset, value in records:
+                assert p in parts[i], f"member {i} read partition {p}, assigned {parts[i]}"
+                seen.setdefault((p, offset), []).append(value)
+        assert all(len(v) == 1 for v in seen.values()), "a record was read twice"
+        assert {k: v[0] for k, v in seen.items()} == {(p, o): value for _, value, p, o in sent}
+    finally:
+        for m in members:
+            m.stop()
+
+
+def test_group_committed_offset_resumes_a_new_consumer(make_broker):
+    b = make_broker(overrides=FAST_GROUPS)
+    create_topic(b, "py-resume", 1)
+    produce_keyed(b, "py-resume", 100, None)
+    tp = TopicPartition("py-resume", 0)
+    first = GroupMember(b, "py-resumers", "py-resume")
+    first.start()
+    try:
+        wait_until(lambda: len(first.snapshot()[1]) >= 40, "40 records")
+    finally:
+        first.stopping.set()
+        first.join(30)
+    offsets = [o for _, o, _ in first.records]
+    assert offsets == list(range(len(offsets)))
+    # Commit 40 from a consumer of the group outside any generation (generation -1), as
+    # tools and applications managing offsets themselves do.
+    c = KafkaConsumer(bootstrap_servers=b.bootstrap, group_id="py-resumers", enable_auto_commit=False)
+    try:
+        c.commit({tp: OffsetAndMetadata(40, "resume here")})
+        assert c.committed(tp) == 40
+    finally:
+        c.close()
+    second = GroupMember(b, "py-resumers", "py-resume")
+    second.start()
+    try:
+        wait_until(lambda: len(second.snapshot()[1]) >= 60, "the 60 records after the commit")
+        assert [o for _, o, _ in second.snapshot()[1]][:60] == list(range(40, 100))
+    finally:
+        second.stop()

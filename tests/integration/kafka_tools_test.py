@@ -7,9 +7,7 @@ binaries under test (TRIB_BROKER, TRIB_COORDINATOR, so it skips its build). One 
 the whole file (each tool is a JVM that takes seconds to start); the last test stops it with
 SIGTERM and checks that every process stopped cleanly.
 
-Tools that need consumer groups are not here: kafka-console-consumer without --partition and
-kafka-consumer-perf-test subscribe(), and FindCoordinator answers COORDINATOR_NOT_AVAILABLE
-until groups exist (issue 13).
+Consumer groups: kafka-console-consumer --group and kafka-consumer-groups.
 """
 import json
 import os
@@ -535,6 +533,56 @@ def stored_producer_ids(data_dir, topic):
             ids.append(struct.unpack_from(">q", data, pos + 43)[0])
             pos += 12 + length
     return ids
+
+
+def groups_tool(tools_cluster, *args, **kw):
+    return kafka_tool("kafka-consumer-groups", "--bootstrap-server", tools_cluster.bootstrap, *args, **kw)
+
+
+def describe_group(tools_cluster, group):
+    """kafka-consumer-groups --describe parsed: {partition: (current offset, log end, lag)}
+    ("-" where the tool prints one)."""
+    out = groups_tool(tools_cluster, "--describe", "--group", group).stdout
+    rows = {}
+    for line in out.splitlines():
+        f = line.split()
+        # GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID
+        if len(f) >= 6 and f[0] == group and f[2].isdigit():
+            rows[int(f[2])] = tuple(int(x) if x.lstrip("-").isdigit() else x for x in f[3:6])
+    return rows
+
+
+def test_console_consumer_group_and_consumer_groups_tool(tools_cluster):
+    """The seeds' group commands: kafka-console-consumer --group reads everything and commits;
+    kafka-consumer-groups --list, --describe (lag = log end - committed, per partition),
+    --reset-offsets --to-earliest / --shift-by / --to-datetime --execute, and --delete."""
+    from confluent_kafka import Producer
+    topics_tool(tools_cluster, "--create", "--topic", "grouped", "--partitions", 3, "--replication-factor", 3)
+
+    def produce(n):
+        p = Producer({"bootstrap.servers": tools_cluster.bootstrap})
+        for i in range(n):
+            p.produce("grouped", b"v%d" % i, partition=i % 3)
+        assert p.flush(30) == 0
+
+    produce(30)
+    p = kafka_tool("kafka-console-consumer", "--bootstrap-server", tools_cluster.bootstrap, "--topic", "grouped",
+                   "--group", "console-group", "--from-beginning", "--max-messages", 30, "--timeout-ms", 60000)
+    assert len([x for x in p.stdout.splitlines() if x.startswith("v")]) == 30, p.stdout
+    assert "console-group" in groups_tool(tools_cluster, "--list").stdout.split()
+    assert describe_group(tools_cluster, "console-group") == {i: (10, 10, 0) for i in range(3)}
+    produce(6)
+    assert describe_group(tools_cluster, "console-group") == {i: (10, 12, 2) for i in range(3)}
+    reset = ["--reset-offsets", "--group", "console-group", "--topic", "grouped", "--execute"]
+    groups_tool(tools_cluster, *reset, "--to-earliest")
+    assert describe_group(tools_cluster, "console-group") == {i: (0, 12, 12) for i in range(3)}
+    groups_tool(tools_cluster, *reset, "--shift-by", 5)
+    assert describe_group(tools_cluster, "console-group") == {i: (5, 12, 7) for i in range(3)}
+    groups_tool(tools_cluster, *reset, "--to-datetime", "2999-01-01T00:00:00.000")
+    assert describe_group(tools_cluster, "console-group") == {i: (12, 12, 0) for i in range(3)}
+    out = groups_tool(tools_cluster, "--delete", "--group", "console-group").stdout
+    assert "successful" in out, out
+    assert "console-group" not in groups_tool(tools_cluster, "--list").stdout.split()
 
 
 def test_run_sh_stops_cleanly_on_sigterm(tools_cluster):

@@ -1,7 +1,7 @@
 """kafkajs 2.2 (node) against the broker: admin create / metadata / delete, and keyed
 produce (none, gzip, and snappy, lz4 and zstd through codec plugins) whose acks match what
-confluent-kafka reads back. kafkajs's own
-consumer needs consumer groups, which the broker does not serve yet."""
+confluent-kafka reads back; its group consumer: three members share six partitions, and a
+consumer resumes after a committed offset."""
 import pytest
 
 from harness import assert_stored_with, check_offsets_dense, consume_all, java_partition, kafkajs
@@ -58,3 +58,32 @@ def test_produce_keyed_and_read_back(broker, codec):
         check_offsets_dense(got[p])
         assert got[p] == want[p], f"partition {p}"
     assert sum(len(v) for v in got.values()) == count
+
+
+def test_group_three_members_share_six_partitions_and_read_each_record_once(make_broker):
+    b = make_broker(overrides={"group.initial.rebalance.delay.ms": 0})
+    kafkajs(b.bootstrap, "create", "js-six", 6)
+    out = kafkajs(b.bootstrap, "group", "js-six", "js-trio", 3, 600)
+    parts = [set(a) for a in out["assigned"]]
+    assert [len(p) for p in parts] == [2, 2, 2] and set().union(*parts) == set(range(6)), parts
+    assert [set(a) for a in out["final"]] == parts, "the assignment changed while consuming"
+    seen = {}
+    for partition, offset, member, value in out["records"]:
+        assert partition in parts[member], f"member {member} read partition {partition}, assigned {parts[member]}"
+        seen.setdefault((partition, offset), []).append(value)
+    assert all(len(v) == 1 for v in seen.values()), "a record was read twice"
+    assert sorted(v[0] for v in seen.values()) == sorted(f"value-{i}" for i in range(600))
+    # value-i went to partition i % 6, in order: dense offsets per partition
+    for (partition, offset), (value,) in seen.items():
+        i = int(value.split("-")[1])
+        assert (i % 6, i // 6) == (partition, offset)
+
+
+def test_group_committed_offset_resumes_a_new_consumer(make_broker):
+    b = make_broker(overrides={"group.initial.rebalance.delay.ms": 0})
+    kafkajs(b.bootstrap, "create", "js-resume", 1)
+    kafkajs(b.bootstrap, "produce", "js-resume", 100, 1, "none")
+    out = kafkajs(b.bootstrap, "resume", "js-resume", "js-resumers", 40)
+    assert out["firstRead"] == list(range(40))
+    assert out["committed"] == [{"partition": 0, "offset": "40", "metadata": None}]
+    assert out["offsets"] == list(range(40, 100))

@@ -1,9 +1,8 @@
 package goclients
 
 // franz-go (kgo for producing and consuming, kadm for administration) against the broker:
-// keyed round trips with every codec, read back by assigning partitions (no consumer group:
-// the broker has no group coordinator yet), kgo's default keyed partitioner, and kadm's topic
-// administration.
+// keyed round trips with every codec, read back by assigning partitions (group consumers are in
+// franz_groups_test.go), kgo's default keyed partitioner, and kadm's topic administration.
 
 import (
 	"context"

@@ -9,6 +9,13 @@
 //   node kafkajs_client.js BROKER offsets TOPIC          (ListOffsets: low and high per partition)
 //   node kafkajs_client.js BROKER delete TOPIC
 //   node kafkajs_client.js BROKER list
+//   node kafkajs_client.js BROKER group TOPIC GROUP MEMBERS COUNT
+//        MEMBERS consumers of GROUP subscribe to TOPIC; once each has its share of the
+//        partitions, COUNT records are sent (value value-<i> to partition i % partitions) and
+//        read; prints each member's assignment and every record read, with who read it
+//   node kafkajs_client.js BROKER resume TOPIC GROUP AT
+//        a consumer of GROUP reads TOPIC (one partition) past AT, commits AT and leaves; a new
+//        consumer of GROUP prints the committed offset and the offsets it reads from there
 'use strict';
 
 const { Kafka, CompressionCodecs, CompressionTypes, Partitioners, logLevel } = require('kafkajs');
@@ -81,6 +88,9 @@ async function main(argv) {
     return { results };
   }
 
+  if (command === 'group') return group(kafka, args[0], args[1], Number(args[2]), Number(args[3]));
+  if (command === 'resume') return resume(kafka, args[0], args[1], Number(args[2]));
+
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -132,6 +142,98 @@ async function main(argv) {
   } finally {
     await admin.disconnect();
   }
+}
+
+// Group consumers: heartbeats every 500 ms and fetches that wait at most 100 ms (kafkajs
+// heartbeats between fetches), so a rebalance is noticed quickly.
+function groupConsumer(kafka, groupId) {
+  return kafka.consumer({ groupId, sessionTimeout: 10000, heartbeatInterval: 500, maxWaitTimeInMs: 100 });
+}
+
+// Resolves when check() holds, polled every 20 ms; rejects after timeoutMs.
+function until(check, what, timeoutMs = 60000) {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const timer = setInterval(() => {
+      if (check()) {
+        clearInterval(timer);
+        resolve();
+      } else if (Date.now() - started > timeoutMs) {
+        clearInterval(timer);
+        reject(new Error(`timed out waiting for ${what}`));
+      }
+    }, 20);
+  });
+}
+
+async function group(kafka, topic, groupId, members, count) {
+  const consumers = [];
+  const assignments = [];  // per member: the partitions of its last join
+  const records = [];      // [partition, offset, member, value]
+  try {
+    for (let m = 0; m < members; m++) {
+      const consumer = groupConsumer(kafka, groupId);
+      consumers.push(consumer);
+      assignments.push([]);
+      consumer.on(consumer.events.GROUP_JOIN, (e) => {
+        assignments[m] = (e.payload.memberAssignment[topic] || []).slice().sort((a, b) => a - b);
+      });
+      await consumer.connect();
+      await consumer.subscribe({ topics: [topic], fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachMessage: async ({ partition, message }) => {
+          records.push([partition, Number(message.offset), m, message.value.toString()]);
+        },
+      });
+    }
+    const admin = kafka.admin();
+    await admin.connect();
+    const partitions = (await admin.fetchTopicOffsets(topic)).length;
+    await admin.disconnect();
+    const share = partitions / members;
+    await until(() => assignments.every((a) => a.length === share)
+                && new Set(assignments.flat()).size === partitions, `${share} partitions each`);
+    const assigned = assignments.map((a) => a.slice());
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    const messages = [];
+    for (let i = 0; i < count; i++) messages.push({ partition: i % partitions, value: `value-${i}` });
+    await producer.send({ topic, messages });
+    await producer.disconnect();
+    await until(() => records.length >= count, `${count} records`);
+    return { assigned, final: assignments, records };
+  } finally {
+    for (const c of consumers) await c.disconnect();
+  }
+}
+
+async function resume(kafka, topic, groupId, at) {
+  const firstOffsets = [];
+  const first = groupConsumer(kafka, groupId);
+  await first.connect();
+  await first.subscribe({ topics: [topic], fromBeginning: true });
+  await first.run({ autoCommit: false, eachMessage: async ({ message }) => { firstOffsets.push(Number(message.offset)); } });
+  await until(() => firstOffsets.length > at, `more than ${at} records`);
+  await first.commitOffsets([{ topic, partition: 0, offset: String(at) }]);
+  await first.disconnect();
+
+  const admin = kafka.admin();
+  await admin.connect();
+  const fetched = await admin.fetchOffsets({ groupId, topics: [topic] });
+  const end = Number((await admin.fetchTopicOffsets(topic))[0].high);
+  await admin.disconnect();
+  const offsets = [];
+  const second = groupConsumer(kafka, groupId);
+  await second.connect();
+  await second.subscribe({ topics: [topic], fromBeginning: true });
+  await second.run({ autoCommit: false, eachMessage: async ({ message }) => { offsets.push(Number(message.offset)); } });
+  try {
+    await until(() => offsets.length >= end - at, `the ${end - at} records after the commit`);
+  } finally {
+    await second.disconnect();
+  }
+  return { firstRead: firstOffsets.slice(0, at), committed: fetched[0].partitions, offsets };
 }
 
 main(process.argv.slice(2)).then(

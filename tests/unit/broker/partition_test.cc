@@ -103,6 +103,21 @@ TEST_F(partition_test, with_followers_in_the_isr_the_high_watermark_waits_for_th
     EXPECT_EQ(_p->high_watermark(), offset(2));
 }
 
+TEST_F(partition_test, a_new_leaders_high_watermark_lags_its_epoch_start_until_followers_report) {
+    // Leader at epoch 0 with a follower: 5 records appended, the follower has 3.
+    ASSERT_TRUE(_p->apply(partition_state(1, 0, {1, 2})));
+    append(5);
+    ASSERT_TRUE(_p->follower_fetched(node_id(2), offset(3), partition::clock_ms()));
+    EXPECT_EQ(_p->high_watermark(), offset(3));
+    // A new epoch starts at the log end; the high watermark stays below it (ListOffsets
+    // answers OFFSET_NOT_AVAILABLE then) until the follower has fetched everything.
+    ASSERT_TRUE(_p->apply(partition_state(1, 1, {1, 2})));
+    EXPECT_EQ(_p->epoch_start(), offset(5));
+    EXPECT_LT(_p->high_watermark(), _p->epoch_start());
+    ASSERT_TRUE(_p->follower_fetched(node_id(2), offset(5), partition::clock_ms()));
+    EXPECT_EQ(_p->high_watermark(), _p->epoch_start());
+}
+
 TEST_F(partition_test, watches_wake_when_the_high_watermark_passes_them) {
     ASSERT_TRUE(_p->apply(partition_state(1, 0, {1, 2})));
     auto produce = std::make_shared<waiter>(_ctx.get_executor());

@@ -80,6 +80,31 @@ TEST_P(lookup_test, records_below_the_log_start_do_not_answer) {
     EXPECT_EQ(at_or_after(4000), rec(3, 6000));
 }
 
+// What a consumer at offset o reads next (lag_publisher's lag in seconds): from the log, and
+// from the same bytes as a Fetch carries them.
+TEST_P(lookup_test, record_at_an_offset_in_the_log_and_in_fetched_batches) {
+    append({1000, 1001, 1002});  // 0-2
+    append({1234, 7, 5000});     // 3-5
+    for (auto [o, want] : {rec(0, 1000), rec(2, 1002), rec(3, 1234), rec(4, 7), rec(5, 5000)}) {
+        auto r = record_at_or_after(*_log, offset(o));
+        ASSERT_TRUE(r && *r) << o;
+        EXPECT_EQ(rec((*r)->at.value(), (*r)->timestamp), rec(o, want));
+        auto fetched = _log->read_bytes(offset(0), 1 << 20);  // both batches, back to back
+        ASSERT_TRUE(fetched);
+        auto f = record_at_or_after(bytes_view(*fetched), offset(o));
+        ASSERT_TRUE(f && *f) << o;
+        EXPECT_EQ(rec((*f)->at.value(), (*f)->timestamp), rec(o, want));
+    }
+    auto fetched = _log->read_bytes(offset(0), 1 << 20);
+    ASSERT_TRUE(fetched);
+    auto past = record_at_or_after(bytes_view(*fetched), offset(6));
+    ASSERT_TRUE(past);
+    EXPECT_FALSE(*past) << "no record at or after the end";
+    // Bytes that are not a batch are an error, not a crash.
+    bytes junk(20, 0xff);
+    EXPECT_FALSE(record_at_or_after(bytes_view(junk), offset(0)));
+}
+
 TEST_P(lookup_test, an_empty_log_has_no_answer) {
     EXPECT_EQ(at_or_after(0), rec(-1, -1));
     auto m = record_with_max_timestamp(*_log);

@@ -28,7 +28,9 @@ public final class Targets implements BeforeAllCallback, TestWatcher {
     public static final String APACHE_KAFKA = "apache-kafka";
     public static final List<String> NAMES = List.of(TRIBUTARY, APACHE_KAFKA);
 
-    static final Map<String, String> OVERRIDES = Map.of("auto.create.topics.enable", "false");
+    static final Map<String, String> OVERRIDES = Map.of("auto.create.topics.enable", "false",
+            // a new group doesn't wait 3 s for more members (ConsumerGroupTest)
+            "group.initial.rebalance.delay.ms", "0");
     private static final ExtensionContext.Namespace NS = ExtensionContext.Namespace.create(Targets.class);
     private static volatile ExtensionContext.Store store;
 

@@ -1,16 +1,17 @@
 #pragma once
 
-// The gauges one Kafka cluster owns across several families, replaced as a whole: a pass
-// set()s every series it still has, then sweep() removes those it did not set (a deleted
-// topic, a partition gone, a broker state no pod is in), so /metrics never shows stale
-// series. Not thread-safe: its owner locks.
+// The gauges one owner publishes across several families (a Kafka cluster's in the operator,
+// the consumer lag of a broker's groups), replaced as a whole: a pass set()s every series it
+// still has, then sweep() removes those it did not set (a deleted topic, a partition gone, a
+// group deleted, a broker state no pod is in), so /metrics never shows stale series. Not
+// thread-safe: its owner locks.
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 
 #include <map>
 #include <utility>
 
-namespace trib::op::metrics {
+namespace trib {
 
 class series_set {
 public:
@@ -61,4 +62,4 @@ private:
     std::map<std::pair<prometheus::Family<prometheus::Gauge>*, prometheus::Labels>, entry> _series;
 };
 
-} // namespace trib::op::metrics
+} // namespace trib

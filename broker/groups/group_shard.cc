@@ -1,0 +1,1759 @@
+#include "broker/groups/group_shard.h"
+
+#include "broker/groups/classic_group.h"
+#include "protocol/wire.h"
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+#include <map>
+#include <random>
+#include <set>
+#include <tuple>
+#include <utility>
+
+// The classic group protocol as Apache Kafka 4.x's GroupMetadataManager and ClassicGroup run
+// it, and committed offsets as its OffsetMetadataManager keeps them. Differences, all
+// deliberate:
+// - A new group is not written when its first member joins (Kafka writes an empty
+//   GroupMetadataValue then, to commit the group to its timeline structures); the first
+//   record of a group is its first synced generation, or its first committed offset.
+// - In-memory state follows the log: a commit, an offset deletion or a group deletion
+//   changes memory when its records are committed, never before (Kafka applies them at once
+//   and reverts a failed write). DeleteGroups marks the group Dead while its tombstones are
+//   written, so that nobody joins a group about to disappear.
+// - A request that replaces one still waiting (the same member's JoinGroup or SyncGroup sent
+//   again) answers the older one REBALANCE_IN_PROGRESS, where Kafka drops it unanswered; a
+//   member removed while its SyncGroup waits is answered UNKNOWN_MEMBER_ID.
+// - The protocol vote breaks ties by name (Kafka: by hash map order).
+namespace trib::broker::groups {
+
+namespace {
+
+using namespace classic;
+
+// Kafka's group.classic.new.member.join.timeout: a new member's parked JoinGroup expires.
+constexpr int64_t new_member_join_timeout_ms = 5 * 60 * 1000;
+
+int16_t code(error_code e) { return protocol::to_int(e); }
+
+// Kafka's appendGroupMetadataErrorToResponseError: a failed write of group metadata as the
+// member sees it.
+error_code group_write_error(error_code e) {
+    switch (e) {
+    case error_code::unknown_topic_or_partition:
+    case error_code::not_enough_replicas:
+    case error_code::not_enough_replicas_after_append:
+    case error_code::request_timed_out:
+        return error_code::coordinator_not_available;
+    case error_code::not_leader_or_follower:
+    case error_code::kafka_storage_error:
+        return error_code::not_coordinator;
+    case error_code::message_too_large:
+    case error_code::record_list_too_large:
+    case error_code::invalid_fetch_size:
+        return error_code::unknown_server_error;
+    default:
+        return e;
+    }
+}
+
+// The same for a failed write of offsets (GroupCoordinatorService's commit error mapping).
+error_code offset_write_error(error_code e) {
+    switch (e) {
+    case error_code::message_too_large:
+    case error_code::record_list_too_large:
+    case error_code::invalid_fetch_size:
+        return error_code::invalid_commit_offset_size;
+    default:
+        return group_write_error(e);
+    }
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(uint8_t(x)) == std::tolower(uint8_t(y));
+           });
+}
+
+
+protocol::offset_commit_key offset_key(const std::string& group_id, const std::string& topic, int32_t partition) {
+    protocol::offset_commit_key k;
+    k.group = group_id;
+    k.topic = topic;
+    k.partition = partition;
+    return k;
+}
+
+bytes group_key(const std::string& group_id) {
+    protocol::group_metadata_key k;
+    k.group = group_id;
+    return encode_key(k);
+}
+
+shard_host::record offset_record(const std::string& group_id, const std::string& topic, int32_t partition,
+                                 const committed_offset& o) {
+    protocol::offset_commit_value v;
+    v.offset = o.offset;
+    v.leader_epoch = o.leader_epoch;
+    v.metadata = o.metadata;
+    v.commit_timestamp = o.commit_timestamp;
+    v.expire_timestamp = o.expire_timestamp;
+    return {encode_key(offset_key(group_id, topic, partition)), encode_value(v)};
+}
+
+shard_host::record offset_tombstone(const std::string& group_id, const std::string& topic, int32_t partition) {
+    return {encode_key(offset_key(group_id, topic, partition)), std::nullopt};
+}
+
+shard_host::record group_tombstone(const std::string& group_id) {
+    return {group_key(group_id), std::nullopt};
+}
+
+// Kafka's newGroupMetadataRecord: the group and each member's subscription and assignment
+// (`assignment` by member id, a missing member assigned nothing).
+shard_host::record group_record(const group& g, const std::map<std::string, bytes>& assignment) {
+    protocol::group_metadata_value v;
+    v.protocol_type = g.protocol_type.value_or("");
+    v.generation = g.generation;
+    v.protocol = g.protocol_name;
+    v.leader = g.leader;
+    v.current_state_timestamp = g.state_timestamp;
+    for (const auto& [id, m] : g.members) {
+        protocol::group_metadata_value::member_metadata mm;
+        mm.member_id = id;
+        mm.group_instance_id = m.instance_id;
+        mm.client_id = m.client_id;
+        mm.client_host = m.client_host;
+        mm.rebalance_timeout = m.rebalance_timeout_ms;
+        mm.session_timeout = m.session_timeout_ms;
+        mm.subscription = m.metadata(g.protocol_name);
+        auto it = assignment.find(id);
+        if (it != assignment.end()) {
+            mm.assignment = it->second;
+        }
+        v.members.push_back(std::move(mm));
+    }
+    return {group_key(g.id), encode_value(v)};
+}
+
+std::map<std::string, bytes> current_assignment(const group& g) {
+    std::map<std::string, bytes> a;
+    for (const auto& [id, m] : g.members) {
+        a[id] = m.assignment;
+    }
+    return a;
+}
+
+// The member's protocols in its order; a name given twice counts once (its first metadata),
+// so that each member supports a protocol at most once in the group's tally.
+std::vector<join_protocol> protocols_of(const protocol::join_group_request& req) {
+    std::vector<join_protocol> out;
+    std::set<std::string_view> seen;
+    out.reserve(req.protocols.size());
+    for (const auto& p : req.protocols) {
+        if (seen.insert(p.name).second) {
+            out.push_back({p.name, p.metadata});
+        }
+    }
+    return out;
+}
+
+protocol::join_group_response join_error(error_code e, std::string member_id) {
+    protocol::join_group_response r;
+    r.error_code = code(e);
+    r.member_id = std::move(member_id);
+    return r;
+}
+
+protocol::sync_group_response sync_error(error_code e) {
+    protocol::sync_group_response r;
+    r.error_code = code(e);
+    return r;
+}
+
+} // namespace
+
+struct group_shard::impl {
+    int32_t partition;
+    shard_host& host;
+    group_config cfg;
+    std::map<std::string, group> groups;
+    bool is_loaded = false;
+    bool is_unloaded = false;
+    std::mt19937_64 rng{std::random_device{}()};
+    uint64_t next_write = 1;
+    std::map<uint64_t, std::function<void(error_code)>> writes;  // appends not yet answered
+    std::shared_ptr<impl*> self = std::make_shared<impl*>(this);
+    int64_t next_expiry_check = no_deadline;
+    bool expiry_in_flight = false;
+    // Each group's earliest timer, so that next_deadline() need not look at every member:
+    // updated for the group a request or a write's outcome touched, and for all at poll().
+    std::set<std::pair<int64_t, std::string>> timers;
+    std::map<std::string, int64_t> timer_of;
+
+    impl(int32_t p, shard_host& h, group_config c) : partition(p), host(h), cfg(c) {}
+
+    // ---- plumbing
+
+    template<typename R>
+    void reply(std::function<void(R)> cb, R r) {
+        if (!cb) {
+            return;
+        }
+        host.post([cb = std::move(cb), r = std::move(r)]() mutable { cb(std::move(r)); });
+    }
+
+    int64_t group_deadline(const group& g) const {
+        int64_t d = std::min(g.join_deadline, g.sync_deadline);
+        for (const auto& [_, deadline] : g.pending_members) {
+            d = std::min(d, deadline);
+        }
+        for (const auto& [_, m] : g.members) {
+            d = std::min(d, m.heartbeat_deadline);
+        }
+        return d;
+    }
+
+    void reindex(const std::string& id) {
+        auto old = timer_of.find(id);
+        if (old != timer_of.end()) {
+            timers.erase({old->second, id});
+            timer_of.erase(old);
+        }
+        const group* g = find(id);
+        const int64_t d = g ? group_deadline(*g) : no_deadline;
+        if (d != no_deadline) {
+            timers.emplace(d, id);
+            timer_of.emplace(id, d);
+        }
+    }
+
+    void reindex_all() {
+        timers.clear();
+        timer_of.clear();
+        for (const auto& [id, _] : groups) {
+            reindex(id);
+        }
+    }
+
+    // Appends `records` and runs on_done with the outcome, unless the shard is gone by then;
+    // `touched` names the group whose timers on_done may change.
+    void write(std::vector<shard_host::record> records, std::function<void(error_code)> on_done,
+               std::string touched = {}) {
+        if (is_unloaded) {
+            on_done(error_code::not_coordinator);
+            return;
+        }
+        const uint64_t id = next_write++;
+        writes.emplace(id, std::move(on_done));
+        std::weak_ptr<impl*> weak = self;
+        host.append(std::move(records), [weak, id, touched = std::move(touched)](error_code e) {
+            auto alive = weak.lock();
+            if (!alive) {
+                return;
+            }
+            impl& me = **alive;
+            auto it = me.writes.find(id);
+            if (it == me.writes.end()) {
+                return;  // answered NOT_COORDINATOR by unload()
+            }
+            auto f = std::move(it->second);
+            me.writes.erase(it);
+            f(e);
+            if (!touched.empty()) {
+                me.reindex(touched);
+            }
+        });
+    }
+
+    int64_t now() { return host.steady_ms(); }
+
+    // offsets.retention.check.interval.ms, at least a second apart.
+    int64_t expiry_interval() const { return std::max<int64_t>(cfg.offsets_retention_check_interval_ms, 1000); }
+
+    std::string new_member_id(const std::string& prefix) {
+        std::uniform_int_distribution<uint64_t> d;
+        uint64_t hi = d(rng), lo = d(rng);
+        hi = (hi & ~0xf000ULL) | 0x4000ULL;                           // version 4
+        lo = (lo & ~(0xc000ULL << 48)) | (0x8000ULL << 48);           // variant 10
+        static const char* hex = "0123456789abcdef";
+        std::string s;
+        auto put = [&](uint64_t v, int from, int to) {
+            for (int i = from; i < to; ++i) {
+                s += hex[(v >> (60 - 4 * i)) & 0xf];
+            }
+        };
+        put(hi, 0, 8), s += '-', put(hi, 8, 12), s += '-', put(hi, 12, 16), s += '-';
+        put(lo, 0, 4), s += '-', put(lo, 4, 16);
+        return prefix + "-" + s;
+    }
+
+    // The answer for a request that came when the shard cannot serve it, or none.
+    error_code unavailable() const {
+        if (is_unloaded) {
+            return error_code::not_coordinator;
+        }
+        if (!is_loaded) {
+            return error_code::coordinator_load_in_progress;
+        }
+        return error_code::none;
+    }
+
+    group* find(const std::string& id) {
+        auto it = groups.find(id);
+        return it == groups.end() ? nullptr : &it->second;
+    }
+
+    group& get_or_create(const std::string& id) {
+        auto [it, inserted] = groups.try_emplace(id);
+        if (inserted) {
+            it->second.id = id;
+        }
+        return it->second;
+    }
+
+    // A group tombstone took effect: the group is gone, but offsets committed after the
+    // tombstones were chosen outlive it in a simple group, as replaying the log gives.
+    void drop_group(const std::string& id) {
+        auto it = groups.find(id);
+        if (it == groups.end()) {
+            return;
+        }
+        topic_offsets keep = std::move(it->second.offsets);
+        groups.erase(it);
+        if (std::any_of(keep.begin(), keep.end(), [](const auto& t) { return !t.second.empty(); })) {
+            get_or_create(id).offsets = std::move(keep);
+        }
+    }
+
+    void transition(group& g, group_state s) {
+        g.previous_state = g.state;
+        g.state = s;
+        g.state_timestamp = host.wall_ms();
+    }
+
+    // ---- members
+
+    void add_member(group& g, member m, join_callback cb) {
+        if (m.instance_id) {
+            g.static_members[*m.instance_id] = m.id;
+        }
+        if (g.members.empty()) {
+            g.protocol_type = m.protocol_type;
+        }
+        if (!g.leader) {
+            g.leader = m.id;
+        }
+        g.count_protocols(m, +1);
+        if (cb) {
+            ++g.awaiting_join;
+        }
+        m.awaiting_join = std::move(cb);
+        g.pending_members.erase(m.id);
+        const std::string id = m.id;
+        g.members.insert_or_assign(id, std::move(m));
+    }
+
+    // Removes a member from the group's books; its waiting requests are answered
+    // UNKNOWN_MEMBER_ID.
+    void remove_member(group& g, const std::string& id) {
+        auto it = g.members.find(id);
+        if (it != g.members.end()) {
+            member& m = it->second;
+            g.count_protocols(m, -1);
+            if (m.awaiting_join) {
+                --g.awaiting_join;
+                reply(std::exchange(m.awaiting_join, nullptr), join_error(error_code::unknown_member_id, ""));
+            }
+            reply(std::exchange(m.awaiting_sync, nullptr), sync_error(error_code::unknown_member_id));
+            if (m.instance_id) {
+                g.static_members.erase(*m.instance_id);
+            }
+            g.members.erase(it);
+        }
+        if (g.is_leader(id)) {
+            g.leader = g.members.empty() ? std::nullopt : std::optional(g.members.begin()->first);
+        }
+        g.pending_members.erase(id);
+        g.pending_sync.erase(id);
+    }
+
+    void update_member(group& g, member& m, std::vector<join_protocol> protocols, int32_t rebalance_timeout_ms,
+                       int32_t session_timeout_ms, join_callback cb) {
+        g.count_protocols(m, -1);
+        m.protocols = std::move(protocols);
+        g.count_protocols(m, +1);
+        m.rebalance_timeout_ms = rebalance_timeout_ms;
+        m.session_timeout_ms = session_timeout_ms;
+        if (cb && !m.awaiting_join) {
+            ++g.awaiting_join;
+        } else if (!cb && m.awaiting_join) {
+            --g.awaiting_join;
+        }
+        // A JoinGroup sent again replaces the one still parked, which is told to rejoin.
+        reply(std::exchange(m.awaiting_join, std::move(cb)), join_error(error_code::rebalance_in_progress, m.id));
+    }
+
+    bool complete_join_callback(group& g, member& m, protocol::join_group_response r) {
+        if (!m.awaiting_join) {
+            return false;
+        }
+        --g.awaiting_join;
+        reply(std::exchange(m.awaiting_join, nullptr), std::move(r));
+        return true;
+    }
+
+    void heartbeat_in(member& m, int64_t timeout_ms) { m.heartbeat_deadline = now() + timeout_ms; }
+
+    std::vector<protocol::join_group_response::join_group_response_member> member_list(const group& g) const {
+        std::vector<protocol::join_group_response::join_group_response_member> out;
+        for (const auto& [id, m] : g.members) {
+            protocol::join_group_response::join_group_response_member jm;
+            jm.member_id = id;
+            jm.group_instance_id = m.instance_id;
+            jm.metadata = m.metadata(g.protocol_name);
+            out.push_back(std::move(jm));
+        }
+        return out;
+    }
+
+    protocol::join_group_response generation_answer(const group& g, const std::string& member_id, bool with_members,
+                                                    std::optional<std::string> leader, bool skip_assignment) {
+        protocol::join_group_response r;
+        if (with_members) {
+            r.members = member_list(g);
+        }
+        r.member_id = member_id;
+        r.generation_id = g.generation;
+        r.protocol_name = g.protocol_name;
+        r.protocol_type = g.protocol_type;
+        r.leader = leader.value_or("");
+        r.skip_assignment = skip_assignment;
+        return r;
+    }
+
+    // ---- rebalance
+
+    void maybe_prepare_rebalance_or_complete_join(group& g) {
+        if (g.in(group_state::stable) || g.in(group_state::completing_rebalance) || g.in(group_state::empty)) {
+            prepare_rebalance(g);
+        } else {
+            maybe_complete_join_phase(g);
+        }
+    }
+
+    void maybe_complete_join_phase(group& g) {
+        if (!g.in(group_state::preparing_rebalance) || g.previous_state == group_state::empty || !g.all_joined()) {
+            return;  // an initial rebalance completes when its delay runs out
+        }
+        complete_join(g);
+    }
+
+    void prepare_rebalance(group& g) {
+        if (g.in(group_state::completing_rebalance)) {
+            reset_and_propagate(g, error_code::rebalance_in_progress);
+        }
+        g.pending_sync.clear();
+        g.sync_deadline = no_deadline;
+        const bool initial = g.in(group_state::empty);
+        if (initial) {
+            g.join_kind = join_timer::initial_delay;
+            g.initial_delay_ms = cfg.initial_rebalance_delay_ms;
+            g.initial_remaining_ms = std::max(g.rebalance_timeout_ms() - cfg.initial_rebalance_delay_ms, 0);
+            g.join_deadline = now() + g.initial_delay_ms;
+        }
+        transition(g, group_state::preparing_rebalance);
+        if (initial) {
+            return;
+        }
+        if (g.all_joined()) {
+            complete_join(g);
+        } else {
+            g.join_kind = join_timer::rebalance;
+            g.join_deadline = now() + g.rebalance_timeout_ms();
+        }
+    }
+
+    // Kafka's InitialDelayedJoin: while members keep joining a new group, wait another delay,
+    // up to the rebalance timeout in all.
+    void initial_delay_passed(group& g) {
+        if (g.new_member_added && g.initial_remaining_ms != 0) {
+            g.new_member_added = false;
+            const int32_t delay = std::min(cfg.initial_rebalance_delay_ms, g.initial_remaining_ms);
+            g.initial_remaining_ms = std::max(g.initial_remaining_ms - g.initial_delay_ms, 0);
+            g.initial_delay_ms = delay;
+            g.join_deadline = now() + delay;
+            return;
+        }
+        complete_join(g);
+    }
+
+    bool maybe_elect_new_joined_leader(group& g) {
+        if (!g.leader) {
+            return false;
+        }
+        auto cur = g.members.find(*g.leader);
+        if (cur != g.members.end() && cur->second.awaiting_join) {
+            return true;
+        }
+        for (const auto& [id, m] : g.members) {
+            if (m.awaiting_join) {
+                g.leader = id;
+                return true;
+            }
+        }
+        return false;
+    }
+
+    void complete_join(group& g) {
+        g.join_kind = join_timer::none;
+        g.join_deadline = no_deadline;
+        std::vector<std::string> gone;
+        for (const auto& [id, m] : g.members) {
+            if (!m.awaiting_join && !m.instance_id) {
+                gone.push_back(id);
+            }
+        }
+        for (const std::string& id : gone) {
+            remove_member(g, id);
+        }
+        if (g.in(group_state::dead)) {
+            return;
+        }
+        if (!maybe_elect_new_joined_leader(g) && !g.members.empty()) {
+            // Only static members that have not rejoined are left: wait for them, or for
+            // their sessions to run out (checking at least a second apart, so that a zero
+            // rebalance timeout does not spin).
+            g.join_kind = join_timer::rebalance;
+            g.join_deadline = now() + std::max(g.rebalance_timeout_ms(), 1000);
+            return;
+        }
+        ++g.generation;
+        g.pending_sync.clear();
+        if (g.members.empty()) {
+            g.protocol_name.reset();
+            g.subscribed_topics = compute_subscribed_topics(g);
+            transition(g, group_state::empty);
+            write({group_record(g, {})}, [](error_code) {
+                // Nobody waits for it: were it lost, the previous generation is loaded and its
+                // members time out.
+            });
+            return;
+        }
+        g.protocol_name = g.select_protocol();
+        g.subscribed_topics = compute_subscribed_topics(g);
+        transition(g, group_state::completing_rebalance);
+        for (auto& [id, m] : g.members) {
+            complete_join_callback(g, m, generation_answer(g, id, g.is_leader(id), g.leader, false));
+            heartbeat_in(m, m.session_timeout_ms);
+            m.is_new = false;
+            g.pending_sync.insert(id);
+        }
+        g.sync_deadline = now() + g.rebalance_timeout_ms();
+        g.sync_generation = g.generation;
+    }
+
+    void propagate(group& g, error_code e) {
+        for (auto& [_, m] : g.members) {
+            if (!m.awaiting_sync) {
+                continue;
+            }
+            protocol::sync_group_response r;
+            r.error_code = code(e);
+            if (e == error_code::none) {
+                r.protocol_type = g.protocol_type;
+                r.protocol_name = g.protocol_name;
+            }
+            r.assignment = m.assignment;
+            reply(std::exchange(m.awaiting_sync, nullptr), std::move(r));
+            heartbeat_in(m, m.session_timeout_ms);
+        }
+    }
+
+    void reset_and_propagate(group& g, error_code e) {
+        for (auto& [_, m] : g.members) {
+            m.assignment.clear();
+        }
+        propagate(g, e);
+    }
+
+    void remove_member_and_update(group& g, const std::string& id) {
+        remove_member(g, id);
+        if (g.in(group_state::stable) || g.in(group_state::completing_rebalance)) {
+            maybe_prepare_rebalance_or_complete_join(g);
+        } else if (g.in(group_state::preparing_rebalance) && g.all_joined()) {
+            complete_join(g);
+        }
+    }
+
+    void expire_pending_sync(group& g) {
+        if (g.sync_generation != g.generation ||
+            !(g.in(group_state::completing_rebalance) || g.in(group_state::stable)) || g.pending_sync.empty()) {
+            return;
+        }
+        const std::set<std::string> late = g.pending_sync;
+        for (const std::string& id : late) {
+            remove_member(g, id);
+        }
+        prepare_rebalance(g);
+    }
+
+    // ---- JoinGroup
+
+    void join(const protocol::join_group_request& req, int16_t version, const client_info& client, join_callback done) {
+        if (error_code e = unavailable(); e != error_code::none) {
+            return reply(std::move(done), join_error(e, req.member_id));
+        }
+        if (req.group_id.empty()) {
+            return reply(std::move(done), join_error(error_code::invalid_group_id, req.member_id));
+        }
+        if (req.session_timeout_ms < cfg.min_session_timeout_ms || req.session_timeout_ms > cfg.max_session_timeout_ms) {
+            return reply(std::move(done), join_error(error_code::invalid_session_timeout, req.member_id));
+        }
+        const bool unknown = req.member_id.empty();
+        group* gp = find(req.group_id);
+        const bool created = gp == nullptr;
+        if (!gp) {
+            if (!unknown) {
+                return reply(std::move(done), join_error(error_code::unknown_member_id, req.member_id));
+            }
+            gp = &get_or_create(req.group_id);
+        }
+        group& g = *gp;
+        if (!accept_joining_member(g, req.member_id)) {
+            remove_member(g, req.member_id);
+            reply(std::move(done), join_error(error_code::group_max_size_reached, ""));
+        } else if (unknown) {
+            join_new_member(g, req, version, client, std::move(done));
+        } else {
+            join_existing_member(g, req, version, client, std::move(done));
+        }
+        if (created && g.members.empty() && g.pending_members.empty() && !g.has_offsets()) {
+            groups.erase(req.group_id);  // the join failed: leave no trace of the group
+        }
+    }
+
+    bool accept_joining_member(const group& g, const std::string& member_id) const {
+        switch (g.state) {
+        case group_state::empty:
+        case group_state::dead:
+            return true;
+        case group_state::preparing_rebalance: {
+            auto it = g.members.find(member_id);
+            return (it != g.members.end() && it->second.awaiting_join) || g.awaiting_join < cfg.max_size;
+        }
+        case group_state::completing_rebalance:
+        case group_state::stable:
+            return g.members.contains(member_id) || int64_t(g.members.size()) < cfg.max_size;
+        }
+        return false;
+    }
+
+    static int32_t rebalance_timeout(const protocol::join_group_request& req) {
+        // JoinGroup v0 has no rebalance timeout: the session timeout serves for both.
+        return req.rebalance_timeout_ms < 0 ? req.session_timeout_ms : req.rebalance_timeout_ms;
+    }
+
+    member new_member(const std::string& id, const protocol::join_group_request& req, const client_info& client) {
+        member m;
+        m.id = id;
+        m.instance_id = req.group_instance_id;
+        m.client_id = client.client_id;
+        m.client_host = client.client_host;
+        m.rebalance_timeout_ms = rebalance_timeout(req);
+        m.session_timeout_ms = req.session_timeout_ms;
+        m.protocol_type = req.protocol_type;
+        m.protocols = protocols_of(req);
+        m.is_new = true;
+        return m;
+    }
+
+    void join_new_member(group& g, const protocol::join_group_request& req, int16_t version, const client_info& client,
+                         join_callback done) {
+        if (g.in(group_state::dead)) {
+            return reply(std::move(done), join_error(error_code::coordinator_not_available, ""));
+        }
+        if (!g.supports(req.protocol_type, protocols_of(req))) {
+            return reply(std::move(done), join_error(error_code::inconsistent_group_protocol, ""));
+        }
+        const std::string id = new_member_id(req.group_instance_id.value_or(client.client_id));
+        if (req.group_instance_id) {
+            auto it = g.static_members.find(*req.group_instance_id);
+            if (it != g.static_members.end()) {
+                const std::string old_id = it->second;
+                return replace_static_member_and_update(g, req, version, old_id, id, std::move(done));
+            }
+            return add_member_then_rebalance(g, new_member(id, req, client), std::move(done));
+        }
+        if (version >= 4) {
+            // The member must come back with this id: only then is it counted in the group.
+            g.pending_members[id] = now() + req.session_timeout_ms;
+            return reply(std::move(done), join_error(error_code::member_id_required, id));
+        }
+        add_member_then_rebalance(g, new_member(id, req, client), std::move(done));
+    }
+
+    void add_member_then_rebalance(group& g, member m, join_callback done) {
+        if (g.in(group_state::preparing_rebalance) && g.previous_state == group_state::empty) {
+            g.new_member_added = true;
+        }
+        const std::string id = m.id;
+        add_member(g, std::move(m), std::move(done));
+        // A new member cannot heartbeat while its JoinGroup is parked; it is dropped if the
+        // rebalance keeps it waiting that long (it retries if it is still there).
+        heartbeat_in(g.members.at(id), new_member_join_timeout_ms);
+        maybe_prepare_rebalance_or_complete_join(g);
+    }
+
+    void join_existing_member(group& g, const protocol::join_group_request& req, int16_t version,
+                              const client_info& client, join_callback done) {
+        const std::string& id = req.member_id;
+        if (g.in(group_state::dead)) {
+            return reply(std::move(done), join_error(error_code::coordinator_not_available, id));
+        }
+        if (!g.supports(req.protocol_type, protocols_of(req))) {
+            return reply(std::move(done), join_error(error_code::inconsistent_group_protocol, id));
+        }
+        if (g.pending_members.contains(id)) {
+            if (req.group_instance_id) {
+                // Kafka fails this (a pending member is never static) without an answer code.
+                return reply(std::move(done), join_error(error_code::invalid_request, id));
+            }
+            return add_member_then_rebalance(g, new_member(id, req, client), std::move(done));
+        }
+        if (error_code e = g.validate_member(id, req.group_instance_id); e != error_code::none) {
+            auto r = join_error(e, id);
+            r.protocol_type.reset();
+            r.protocol_name.reset();
+            return reply(std::move(done), std::move(r));
+        }
+        member& m = g.members.at(id);
+        const auto protocols = protocols_of(req);
+        const bool same = m.protocols == protocols;
+        switch (g.state) {
+        case group_state::preparing_rebalance:
+            update_member(g, m, protocols, rebalance_timeout(req), req.session_timeout_ms, std::move(done));
+            return maybe_prepare_rebalance_or_complete_join(g);
+        case group_state::completing_rebalance:
+            if (same) {
+                // It missed its JoinGroup answer: give it again.
+                return reply(std::move(done), generation_answer(g, id, g.is_leader(id), g.leader, false));
+            }
+            update_member(g, m, protocols, rebalance_timeout(req), req.session_timeout_ms, std::move(done));
+            return maybe_prepare_rebalance_or_complete_join(g);
+        case group_state::stable:
+            if (g.is_leader(id) || !same) {
+                // The leader rejoins to have the group reassigned (new topics, say).
+                update_member(g, m, protocols, rebalance_timeout(req), req.session_timeout_ms, std::move(done));
+                return maybe_prepare_rebalance_or_complete_join(g);
+            }
+            return reply(std::move(done), generation_answer(g, id, false, g.leader, false));
+        case group_state::empty:
+        case group_state::dead:
+            break;
+        }
+        (void)version;
+        reply(std::move(done), join_error(error_code::unknown_member_id, id));
+    }
+
+    // A known group instance id joined with no member id: the new member id takes the old
+    // one's place, and whoever still uses the old id is fenced.
+    member& replace_static_member(group& g, const std::string& instance_id, const std::string& old_id,
+                                  const std::string& new_id) {
+        auto node = g.members.extract(old_id);
+        member& old = node.mapped();
+        if (old.awaiting_join) {
+            --g.awaiting_join;
+            auto r = join_error(error_code::fenced_instance_id, old_id);
+            r.protocol_type.reset();
+            r.protocol_name.reset();
+            reply(std::exchange(old.awaiting_join, nullptr), std::move(r));
+        }
+        if (old.awaiting_sync) {
+            reply(std::exchange(old.awaiting_sync, nullptr), sync_error(error_code::fenced_instance_id));
+        }
+        old.id = new_id;
+        old.is_new = false;
+        node.key() = new_id;
+        auto it = g.members.insert(std::move(node)).position;
+        if (g.is_leader(old_id)) {
+            g.leader = new_id;
+        }
+        if (g.pending_sync.erase(old_id)) {
+            g.pending_sync.insert(new_id);
+        }
+        g.static_members[instance_id] = new_id;
+        return it->second;
+    }
+
+    void replace_static_member_and_update(group& g, const protocol::join_group_request& req, int16_t version,
+                                          const std::string& old_id, const std::string& new_id, join_callback done) {
+        const std::optional<std::string> old_leader = g.leader;
+        const std::string instance_id = *req.group_instance_id;
+        member& m = replace_static_member(g, instance_id, old_id, new_id);
+        heartbeat_in(m, m.session_timeout_ms);
+        auto old_protocols = m.protocols;
+        const int32_t old_rebalance = m.rebalance_timeout_ms;
+        const int32_t old_session = m.session_timeout_ms;
+        update_member(g, m, protocols_of(req), rebalance_timeout(req), req.session_timeout_ms, std::move(done));
+
+        if (g.in(group_state::stable)) {
+            if (g.protocol_name.value_or("") != g.select_protocol()) {
+                return maybe_prepare_rebalance_or_complete_join(g);
+            }
+            // Nothing changes for the group: record the new member id, then answer.
+            const int32_t generation = g.generation;
+            write({group_record(g, current_assignment(g))},
+                  [this, gid = g.id, new_id, old_id, instance_id, version, old_leader, generation,
+                   old_protocols = std::move(old_protocols), old_rebalance, old_session](error_code e) mutable {
+                      group* gp = find(gid);
+                      if (!gp || !gp->members.contains(new_id)) {
+                          return;  // the member is gone, and was answered when it went
+                      }
+                      group& g = *gp;
+                      member& m = g.members.at(new_id);
+                      if (e != error_code::none) {
+                          join_callback cb = std::exchange(m.awaiting_join, nullptr);
+                          if (cb) {
+                              --g.awaiting_join;
+                          }
+                          if (g.generation == generation) {
+                              update_member(g, m, std::move(old_protocols), old_rebalance, old_session, nullptr);
+                              member& back = replace_static_member(g, instance_id, new_id, old_id);
+                              heartbeat_in(back, back.session_timeout_ms);
+                          }
+                          auto r = generation_answer(g, "", false, old_leader, false);
+                          r.error_code = code(group_write_error(e));
+                          return reply(std::move(cb), std::move(r));
+                      }
+                      if (version >= 9) {
+                          // The leader is told to skip the assignment: it is unchanged.
+                          const bool leader = g.is_leader(new_id);
+                          complete_join_callback(g, m, generation_answer(g, new_id, leader, g.leader, leader));
+                      } else {
+                          // Older clients are told the old leader id, so that a static leader
+                          // does not assign again without the other members' subscriptions.
+                          complete_join_callback(g, m, generation_answer(g, new_id, false, old_leader, false));
+                      }
+                  },
+                  g.id);
+            return;
+        }
+        if (g.in(group_state::completing_rebalance)) {
+            // The leader may already have assigned to the old member id.
+            return prepare_rebalance(g);
+        }
+        maybe_complete_join_phase(g);
+    }
+
+    // ---- SyncGroup
+
+    void sync(const protocol::sync_group_request& req, int16_t version, sync_callback done) {
+        (void)version;  // v5's protocol fields are null before v5
+        if (error_code e = unavailable(); e != error_code::none) {
+            return reply(std::move(done), sync_error(e));
+        }
+        if (req.group_id.empty()) {
+            return reply(std::move(done), sync_error(error_code::invalid_group_id));
+        }
+        group* gp = find(req.group_id);
+        if (!gp || gp->in(group_state::empty)) {
+            return reply(std::move(done), sync_error(error_code::unknown_member_id));
+        }
+        group& g = *gp;
+        if (g.in(group_state::dead)) {
+            return reply(std::move(done), sync_error(error_code::coordinator_not_available));
+        }
+        if (error_code e = g.validate_member(req.member_id, req.group_instance_id); e != error_code::none) {
+            return reply(std::move(done), sync_error(e));
+        }
+        if (req.generation_id != g.generation) {
+            return reply(std::move(done), sync_error(error_code::illegal_generation));
+        }
+        auto inconsistent = [](const std::optional<std::string>& asked, const std::optional<std::string>& current) {
+            return asked && current && *asked != *current;
+        };
+        if (inconsistent(req.protocol_type, g.protocol_type) || inconsistent(req.protocol_name, g.protocol_name)) {
+            return reply(std::move(done), sync_error(error_code::inconsistent_group_protocol));
+        }
+        if (g.in(group_state::preparing_rebalance)) {
+            return reply(std::move(done), sync_error(error_code::rebalance_in_progress));
+        }
+        member& m = g.members.at(req.member_id);
+        if (g.in(group_state::stable)) {
+            g.pending_sync.erase(req.member_id);
+            protocol::sync_group_response r;
+            r.protocol_type = g.protocol_type;
+            r.protocol_name = g.protocol_name;
+            r.assignment = m.assignment;
+            return reply(std::move(done), std::move(r));
+        }
+        // CompletingRebalance: wait for the leader's assignment to be written.
+        reply(std::exchange(m.awaiting_sync, std::move(done)), sync_error(error_code::rebalance_in_progress));
+        g.pending_sync.erase(req.member_id);
+        if (g.pending_sync.empty()) {
+            g.sync_deadline = no_deadline;
+        }
+        if (!g.is_leader(req.member_id)) {
+            return;
+        }
+        std::map<std::string, bytes> assignment;
+        for (const auto& a : req.assignments) {
+            assignment[a.member_id] = a.assignment;
+        }
+        for (const auto& [id, _] : g.members) {
+            assignment.try_emplace(id);
+        }
+        const int32_t generation = req.generation_id;
+        auto rec = group_record(g, assignment);
+        write({std::move(rec)}, [this, gid = g.id, generation, assignment = std::move(assignment)](error_code e) {
+            group* gp = find(gid);
+            if (!gp || !gp->in(group_state::completing_rebalance) || gp->generation != generation) {
+                return;  // the group moved on; whoever waited was answered then
+            }
+            group& g = *gp;
+            if (e != error_code::none) {
+                reset_and_propagate(g, group_write_error(e));
+                maybe_prepare_rebalance_or_complete_join(g);
+                return;
+            }
+            for (auto& [id, m] : g.members) {
+                m.assignment = assignment.at(id);
+            }
+            propagate(g, error_code::none);
+            transition(g, group_state::stable);
+        }, g.id);
+    }
+
+    // ---- Heartbeat
+
+    error_code heartbeat(const protocol::heartbeat_request& req) {
+        if (error_code e = unavailable(); e != error_code::none) {
+            return e;
+        }
+        if (req.group_id.empty()) {
+            return error_code::invalid_group_id;
+        }
+        group* gp = find(req.group_id);
+        if (!gp) {
+            return error_code::unknown_member_id;
+        }
+        group& g = *gp;
+        if (g.in(group_state::dead)) {
+            return error_code::coordinator_not_available;
+        }
+        if (error_code e = g.validate_member(req.member_id, req.group_instance_id); e != error_code::none) {
+            return e;
+        }
+        if (req.generation_id != g.generation) {
+            return error_code::illegal_generation;
+        }
+        member& m = g.members.at(req.member_id);
+        switch (g.state) {
+        case group_state::preparing_rebalance:
+            heartbeat_in(m, m.session_timeout_ms);
+            return error_code::rebalance_in_progress;
+        case group_state::completing_rebalance:
+        case group_state::stable:
+            heartbeat_in(m, m.session_timeout_ms);
+            return error_code::none;
+        default:
+            return error_code::unknown_member_id;
+        }
+    }
+
+    // ---- LeaveGroup
+
+    void leave(const protocol::leave_group_request& req, int16_t version,
+               std::function<void(protocol::leave_group_response)> done) {
+        protocol::leave_group_response resp;
+        auto finish = [&](error_code top) {
+            resp.error_code = code(top);
+            if (version < 3 && top == error_code::none && !resp.members.empty()) {
+                resp.error_code = resp.members.front().error_code;  // v0-2 answer for their one member
+            }
+            reply(std::move(done), std::move(resp));
+        };
+        if (error_code e = unavailable(); e != error_code::none) {
+            return finish(e);
+        }
+        if (req.group_id.empty()) {
+            return finish(error_code::invalid_group_id);
+        }
+        std::vector<protocol::leave_group_request::member_identity> leaving = req.members;
+        if (version < 3) {
+            leaving.assign(1, {});
+            leaving[0].member_id = req.member_id;
+        }
+        group* gp = find(req.group_id);
+        if (!gp) {
+            return finish(error_code::unknown_member_id);
+        }
+        group& g = *gp;
+        if (g.in(group_state::dead)) {
+            return finish(error_code::coordinator_not_available);
+        }
+        bool any_left = false;
+        for (const auto& who : leaving) {
+            protocol::leave_group_response::member_response r;
+            r.member_id = who.member_id;
+            r.group_instance_id = who.group_instance_id;
+            if (who.member_id.empty()) {
+                // An admin removes a static member by its instance id alone.
+                auto it = who.group_instance_id ? g.static_members.find(*who.group_instance_id) : g.static_members.end();
+                if (it != g.static_members.end()) {
+                    remove_member(g, std::string(it->second));
+                    any_left = true;
+                } else {
+                    r.error_code = code(error_code::unknown_member_id);
+                }
+            } else if (g.pending_members.contains(who.member_id)) {
+                g.pending_members.erase(who.member_id);
+                any_left = true;
+            } else if (error_code e = g.validate_member(who.member_id, who.group_instance_id); e != error_code::none) {
+                r.error_code = code(e);
+            } else {
+                remove_member(g, who.member_id);
+                any_left = true;
+            }
+            resp.members.push_back(std::move(r));
+        }
+        if (any_left) {
+            if (g.in(group_state::stable) || g.in(group_state::completing_rebalance)) {
+                maybe_prepare_rebalance_or_complete_join(g);
+            } else if (g.in(group_state::preparing_rebalance)) {
+                maybe_complete_join_phase(g);
+            }
+        }
+        finish(error_code::none);
+    }
+
+    // ---- offsets
+
+    // Kafka's ClassicGroup.validateOffsetCommit (not transactional).
+    error_code validate_commit(const group& g, const protocol::offset_commit_request& req) const {
+        if (g.in(group_state::dead)) {
+            return error_code::coordinator_not_available;
+        }
+        const int32_t generation = req.generation_id_or_member_epoch;
+        if (generation < 0 && g.in(group_state::empty)) {
+            return error_code::none;  // the admin client, or a consumer outside the group protocol
+        }
+        if (generation >= 0 || !req.member_id.empty() || req.group_instance_id) {
+            if (error_code e = g.validate_member(req.member_id, req.group_instance_id); e != error_code::none) {
+                return e;
+            }
+            if (generation != g.generation) {
+                return error_code::illegal_generation;
+            }
+        } else if (!g.in(group_state::empty)) {
+            return error_code::unknown_member_id;
+        }
+        if (g.in(group_state::completing_rebalance)) {
+            return error_code::rebalance_in_progress;
+        }
+        return error_code::none;
+    }
+
+    void commit_offsets(const protocol::offset_commit_request& req, std::function<void(protocol::offset_commit_response)> done) {
+        protocol::offset_commit_response resp;
+        for (const auto& t : req.topics) {
+            auto& rt = resp.topics.emplace_back();
+            rt.name = t.name;
+            for (const auto& p : t.partitions) {
+                rt.partitions.push_back({p.partition_index, 0, {}});
+            }
+        }
+        auto fail_all = [&](error_code e) {
+            for (auto& t : resp.topics) {
+                for (auto& p : t.partitions) {
+                    p.error_code = code(e);
+                }
+            }
+            reply(std::move(done), std::move(resp));
+        };
+        error_code e = unavailable();
+        if (e == error_code::none && req.group_id.empty()) {
+            e = error_code::invalid_group_id;
+        }
+        group* gp = find(req.group_id);
+        if (e == error_code::none) {
+            if (gp) {
+                e = validate_commit(*gp, req);
+            } else if (req.generation_id_or_member_epoch >= 0) {
+                e = error_code::illegal_generation;  // GROUP_ID_NOT_FOUND from v9, which we do not serve
+            }
+        }
+        if (e != error_code::none) {
+            return fail_all(e);
+        }
+        if (gp && (gp->in(group_state::stable) || gp->in(group_state::preparing_rebalance))) {
+            auto it = gp->members.find(req.member_id);
+            if (it != gp->members.end()) {
+                heartbeat_in(it->second, it->second.session_timeout_ms);  // a commit keeps the session alive
+            }
+        }
+        const int64_t now_ms = host.wall_ms();
+        std::vector<shard_host::record> records;
+        std::vector<std::tuple<std::string, int32_t, committed_offset>> committed;
+        for (size_t ti = 0; ti < req.topics.size(); ++ti) {
+            const auto& t = req.topics[ti];
+            for (size_t pi = 0; pi < t.partitions.size(); ++pi) {
+                const auto& p = t.partitions[pi];
+                if (p.committed_metadata && int64_t(p.committed_metadata->size()) > cfg.max_metadata_size) {
+                    resp.topics[ti].partitions[pi].error_code = code(error_code::offset_metadata_too_large);
+                    continue;
+                }
+                committed_offset o;
+                o.offset = p.committed_offset;
+                o.leader_epoch = p.committed_leader_epoch;
+                o.metadata = p.committed_metadata.value_or("");
+                o.commit_timestamp = now_ms;
+                o.expire_timestamp = req.retention_time_ms == -1 ? -1 : now_ms + req.retention_time_ms;
+                records.push_back(offset_record(req.group_id, t.name, p.partition_index, o));
+                committed.emplace_back(t.name, p.partition_index, std::move(o));
+            }
+        }
+        if (records.empty()) {
+            return reply(std::move(done), std::move(resp));
+        }
+        write(std::move(records), [this, gid = req.group_id, committed = std::move(committed), resp = std::move(resp),
+                                   done = std::move(done)](error_code e) mutable {
+            if (e != error_code::none) {
+                for (auto& t : resp.topics) {
+                    for (auto& p : t.partitions) {
+                        if (p.error_code == 0) {
+                            p.error_code = code(offset_write_error(e));
+                        }
+                    }
+                }
+                return reply(std::move(done), std::move(resp));
+            }
+            // Committed: now it counts. A commit from outside any group makes a simple one.
+            group& g = get_or_create(gid);
+            for (auto& [topic, partition, o] : committed) {
+                g.offsets[topic][partition] = std::move(o);
+            }
+            reply(std::move(done), std::move(resp));
+        });
+    }
+
+    fetched_group fetch_offsets(const std::string& group_id, const std::optional<std::vector<wanted_topic>>& wanted) const {
+        fetched_group out;
+        if (error_code e = unavailable(); e != error_code::none) {
+            out.error = e;
+            return out;
+        }
+        if (group_id.empty()) {
+            out.error = error_code::invalid_group_id;
+            return out;
+        }
+        auto it = groups.find(group_id);
+        const group* g = it == groups.end() ? nullptr : &it->second;
+        if (g && g->in(group_state::dead)) {
+            out.error = error_code::group_id_not_found;
+            return out;
+        }
+        auto one = [](const std::string& topic, int32_t partition, const committed_offset* o) {
+            fetched_offset f;
+            f.topic = topic;
+            f.partition = partition;
+            f.metadata = "";
+            if (o) {
+                f.offset = o->offset;
+                f.leader_epoch = o->leader_epoch;
+                f.metadata = o->metadata;
+            }
+            return f;
+        };
+        if (!wanted) {
+            if (g) {
+                for (const auto& [topic, parts] : g->offsets) {
+                    for (const auto& [p, o] : parts) {
+                        out.offsets.push_back(one(topic, p, &o));
+                    }
+                }
+            }
+            return out;
+        }
+        for (const wanted_topic& w : *wanted) {
+            const std::map<int32_t, committed_offset>* parts = nullptr;
+            if (g) {
+                auto t = g->offsets.find(w.topic);
+                parts = t == g->offsets.end() ? nullptr : &t->second;
+            }
+            for (int32_t p : w.partitions) {
+                const committed_offset* o = nullptr;
+                if (parts) {
+                    auto po = parts->find(p);
+                    o = po == parts->end() ? nullptr : &po->second;
+                }
+                out.offsets.push_back(one(w.topic, p, o));
+            }
+        }
+        return out;
+    }
+
+    void delete_offsets(const protocol::offset_delete_request& req, std::function<void(protocol::offset_delete_response)> done) {
+        protocol::offset_delete_response resp;
+        auto fail = [&](error_code e) {
+            resp.error_code = code(e);
+            resp.topics.clear();
+            reply(std::move(done), std::move(resp));
+        };
+        if (error_code e = unavailable(); e != error_code::none) {
+            return fail(e);
+        }
+        if (req.group_id.empty()) {
+            return fail(error_code::invalid_group_id);
+        }
+        group* gp = find(req.group_id);
+        if (!gp || gp->in(group_state::dead)) {
+            return fail(error_code::group_id_not_found);
+        }
+        group& g = *gp;
+        if (!g.in(group_state::empty) && !g.uses_consumer_protocol()) {
+            return fail(error_code::non_empty_group);
+        }
+        std::vector<shard_host::record> records;
+        std::vector<std::pair<std::string, int32_t>> deleted;
+        for (const auto& t : req.topics) {
+            auto& rt = resp.topics.emplace_back();
+            rt.name = t.name;
+            const bool subscribed = g.is_subscribed(t.name);
+            auto have = g.offsets.find(t.name);
+            for (const auto& p : t.partitions) {
+                auto& rp = rt.partitions.emplace_back();
+                rp.partition_index = p.partition_index;
+                if (subscribed) {
+                    rp.error_code = code(error_code::group_subscribed_to_topic);
+                } else if (have != g.offsets.end() && have->second.contains(p.partition_index)) {
+                    records.push_back(offset_tombstone(g.id, t.name, p.partition_index));
+                    deleted.emplace_back(t.name, p.partition_index);
+                }
+            }
+        }
+        if (records.empty()) {
+            return reply(std::move(done), std::move(resp));
+        }
+        write(std::move(records), [this, gid = g.id, deleted = std::move(deleted), resp = std::move(resp),
+                                   done = std::move(done)](error_code e) mutable {
+            if (e != error_code::none) {
+                resp.error_code = code(offset_write_error(e));
+                resp.topics.clear();
+                return reply(std::move(done), std::move(resp));
+            }
+            if (group* g = find(gid)) {
+                erase_offsets(*g, deleted);
+            }
+            reply(std::move(done), std::move(resp));
+        });
+    }
+
+    static void erase_offsets(group& g, const std::vector<std::pair<std::string, int32_t>>& which) {
+        for (const auto& [topic, p] : which) {
+            auto t = g.offsets.find(topic);
+            if (t != g.offsets.end()) {
+                t->second.erase(p);
+                if (t->second.empty()) {
+                    g.offsets.erase(t);
+                }
+            }
+        }
+    }
+
+    // ---- admin
+
+    protocol::describe_groups_response::described_group describe(const std::string& group_id) const {
+        protocol::describe_groups_response::described_group d;
+        d.group_id = group_id;
+        if (error_code e = unavailable(); e != error_code::none) {
+            d.error_code = code(e);
+            return d;
+        }
+        if (group_id.empty()) {
+            d.error_code = code(error_code::invalid_group_id);
+            return d;
+        }
+        auto it = groups.find(group_id);
+        if (it == groups.end()) {
+            d.group_state = state_name(group_state::dead);  // GROUP_ID_NOT_FOUND only from v6
+            return d;
+        }
+        const group& g = it->second;
+        const bool stable = g.in(group_state::stable);
+        d.group_state = state_name(g.state);
+        d.protocol_type = g.protocol_type.value_or("");
+        d.protocol_data = stable ? g.protocol_name.value_or("") : "";
+        for (const auto& [id, m] : g.members) {
+            auto& dm = d.members.emplace_back();
+            dm.member_id = id;
+            dm.group_instance_id = m.instance_id;
+            dm.client_id = m.client_id;
+            dm.client_host = m.client_host;
+            if (stable) {
+                dm.member_metadata = m.metadata(g.protocol_name);
+                dm.member_assignment = m.assignment;
+            }
+        }
+        return d;
+    }
+
+    void list(const std::vector<std::string>& states, const std::vector<std::string>& types,
+              std::vector<protocol::list_groups_response::listed_group>& out) const {
+        if (unavailable() != error_code::none) {
+            return;
+        }
+        for (const auto& [id, g] : groups) {
+            if (g.in(group_state::dead)) {
+                continue;
+            }
+            const std::string state = state_name(g.state);
+            auto match = [](const std::vector<std::string>& filter, std::string_view v) {
+                return filter.empty() ||
+                       std::any_of(filter.begin(), filter.end(), [&](const std::string& f) { return iequals(f, v); });
+            };
+            if (!match(states, state) || !match(types, "classic")) {
+                continue;
+            }
+            auto& l = out.emplace_back();
+            l.group_id = id;
+            l.protocol_type = g.protocol_type.value_or("");
+            l.group_state = state;
+            l.group_type = "classic";
+        }
+    }
+
+    void delete_groups(const std::vector<std::string>& ids,
+                       std::function<void(std::vector<protocol::delete_groups_response::deletable_group_result>)> done) {
+        std::vector<protocol::delete_groups_response::deletable_group_result> results;
+        std::vector<shard_host::record> records;
+        std::vector<std::string> deleting;
+        std::vector<std::vector<std::pair<std::string, int32_t>>> tombstoned;  // per group deleting
+        const error_code down = unavailable();
+        for (const std::string& id : ids) {
+            auto& r = results.emplace_back();
+            r.group_id = id;
+            group* g = find(id);
+            error_code e = down;
+            if (e == error_code::none) {
+                if (id.empty()) {
+                    e = error_code::invalid_group_id;
+                } else if (!g || g->in(group_state::dead) ||
+                           std::find(deleting.begin(), deleting.end(), id) != deleting.end()) {
+                    e = error_code::group_id_not_found;
+                } else if (!g->in(group_state::empty)) {
+                    e = error_code::non_empty_group;
+                }
+            }
+            r.error_code = code(e);
+            if (e != error_code::none) {
+                continue;
+            }
+            auto& mine = tombstoned.emplace_back();
+            for (const auto& [topic, parts] : g->offsets) {
+                for (const auto& [p, _] : parts) {
+                    records.push_back(offset_tombstone(id, topic, p));
+                    mine.emplace_back(topic, p);
+                }
+            }
+            records.push_back(group_tombstone(id));
+            deleting.push_back(id);
+            transition(*g, group_state::dead);  // nobody joins or commits while it goes
+        }
+        if (records.empty()) {
+            return reply(std::move(done), std::move(results));
+        }
+        write(std::move(records), [this, deleting, tombstoned = std::move(tombstoned), results = std::move(results),
+                                   done = std::move(done)](error_code e) mutable {
+            for (size_t i = 0; i < deleting.size(); ++i) {
+                const std::string& id = deleting[i];
+                group* g = find(id);
+                if (!g) {
+                    continue;
+                }
+                if (e == error_code::none) {
+                    erase_offsets(*g, tombstoned[i]);
+                    drop_group(id);
+                } else {
+                    g->state = group_state::empty;  // as it was, keeping when it became empty (expiry)
+                    for (auto& r : results) {
+                        if (r.group_id == id) {
+                            r.error_code = code(group_write_error(e));
+                        }
+                    }
+                }
+            }
+            reply(std::move(done), std::move(results));
+        });
+    }
+
+    // ---- loading
+
+    void replay(const offsets_record& r) {
+        if (auto* oc = std::get_if<offset_commit_record>(&r)) {
+            const auto& k = oc->key;
+            if (oc->value) {
+                group& g = get_or_create(k.group);
+                committed_offset o;
+                o.offset = oc->value->offset;
+                o.leader_epoch = oc->value->leader_epoch;
+                o.metadata = oc->value->metadata;
+                o.commit_timestamp = oc->value->commit_timestamp;
+                o.expire_timestamp = oc->value->expire_timestamp;
+                g.offsets[k.topic][k.partition] = std::move(o);
+            } else if (group* g = find(k.group)) {
+                erase_offsets(*g, {{k.topic, k.partition}});
+            }
+        } else if (auto* gm = std::get_if<group_metadata_record>(&r)) {
+            const std::string& id = gm->key.group;
+            if (!gm->value) {
+                drop_group(id);
+                return;
+            }
+            load_group(id, *gm->value);
+        }
+    }
+
+    void load_group(const std::string& id, const protocol::group_metadata_value& v) {
+        topic_offsets keep;
+        if (auto it = groups.find(id); it != groups.end()) {
+            keep = std::move(it->second.offsets);
+            groups.erase(it);
+        }
+        group& g = get_or_create(id);
+        g.offsets = std::move(keep);
+        g.generation = v.generation;
+        if (!v.protocol_type.empty()) {
+            g.protocol_type = v.protocol_type;
+        }
+        g.protocol_name = v.protocol;
+        g.leader = v.leader;
+        g.state_timestamp = v.current_state_timestamp;
+        for (const auto& mm : v.members) {
+            if (g.members.contains(mm.member_id)) {
+                continue;  // a damaged record: keep the first
+            }
+            member m;
+            m.id = mm.member_id;
+            m.instance_id = mm.group_instance_id;
+            if (m.instance_id && g.static_members.contains(*m.instance_id)) {
+                m.instance_id.reset();
+            }
+            m.client_id = mm.client_id;
+            m.client_host = mm.client_host;
+            m.rebalance_timeout_ms = mm.rebalance_timeout;
+            m.session_timeout_ms = mm.session_timeout;
+            m.protocol_type = v.protocol_type;
+            m.protocols.push_back({v.protocol.value_or(""), mm.subscription});
+            m.assignment = mm.assignment;
+            add_member(g, std::move(m), nullptr);
+        }
+        if (g.leader && !g.members.contains(*g.leader)) {
+            g.leader = g.members.empty() ? std::nullopt : std::optional(g.members.begin()->first);
+        }
+        g.state = g.members.empty() ? group_state::empty : group_state::stable;
+        g.previous_state = g.state;
+        g.subscribed_topics = compute_subscribed_topics(g);
+    }
+
+    void loaded() {
+        if (is_unloaded || is_loaded) {
+            return;
+        }
+        is_loaded = true;
+        for (auto& [_, g] : groups) {
+            for (auto& [__, m] : g.members) {
+                heartbeat_in(m, m.session_timeout_ms);
+            }
+            if (int64_t(g.members.size()) > cfg.max_size) {
+                prepare_rebalance(g);  // group.max.size was lowered
+            }
+        }
+        next_expiry_check = now() + expiry_interval();
+        reindex_all();
+    }
+
+    // ---- timers
+
+    void poll() {
+        if (!is_loaded || is_unloaded) {
+            return;
+        }
+        const int64_t t = now();
+        std::vector<std::string> ids;
+        for (const auto& [id, g] : groups) {
+            ids.push_back(id);
+        }
+        for (const std::string& id : ids) {
+            poll_group(id, t);
+        }
+        reindex_all();
+        if (t >= next_expiry_check) {
+            next_expiry_check = t + expiry_interval();
+            expire_offsets();
+        }
+    }
+
+    void poll_group(const std::string& id, int64_t t) {
+        group* g = find(id);
+        if (!g) {
+            return;
+        }
+        std::vector<std::string> due;
+        for (const auto& [mid, deadline] : g->pending_members) {
+            if (deadline <= t) {
+                due.push_back(mid);
+            }
+        }
+        for (const std::string& mid : due) {
+            remove_member(*g, mid);
+            if (g->in(group_state::preparing_rebalance) && g->all_joined()) {
+                complete_join(*g);
+            }
+        }
+        due.clear();
+        for (auto& [mid, m] : g->members) {
+            if (m.heartbeat_deadline <= t) {
+                if (m.satisfied_heartbeat()) {
+                    m.heartbeat_deadline = no_deadline;  // watched again once its rebalance ends
+                } else {
+                    due.push_back(mid);
+                }
+            }
+        }
+        for (const std::string& mid : due) {
+            auto it = g->members.find(mid);
+            if (it != g->members.end() && it->second.heartbeat_deadline <= t) {
+                remove_member_and_update(*g, mid);
+            }
+        }
+        if (g->sync_deadline <= t) {
+            g->sync_deadline = no_deadline;
+            expire_pending_sync(*g);
+        }
+        if (g->join_deadline <= t) {
+            if (g->join_kind == join_timer::initial_delay) {
+                initial_delay_passed(*g);
+            } else {
+                complete_join(*g);
+            }
+        }
+    }
+
+    int64_t next_deadline() const {
+        if (!is_loaded || is_unloaded) {
+            return no_deadline;
+        }
+        return timers.empty() ? next_expiry_check : std::min(next_expiry_check, timers.begin()->first);
+    }
+
+    // Kafka's cleanupGroupMetadata: the offsets past offsets.retention of groups that allow
+    // it, then each Empty group left with no offsets, by tombstones.
+    void expire_offsets() {
+        if (expiry_in_flight) {
+            return;
+        }
+        const int64_t wall = host.wall_ms();
+        std::vector<shard_host::record> records;
+        std::vector<std::pair<std::string, std::vector<std::pair<std::string, int32_t>>>> expired;
+        std::vector<std::string> emptied;
+        for (const auto& [id, g] : groups) {
+            if (g.in(group_state::dead) || !g.pending_members.empty()) {
+                continue;
+            }
+            // Since when an offset counts as unused: an Empty group's offsets since it became
+            // empty (Kafka 2.1+), a simple group's since their commit; a Stable consumer group's
+            // offsets of topics nobody subscribes to since their commit; none otherwise.
+            bool since_empty = false;
+            if (g.protocol_type) {
+                if (g.in(group_state::empty)) {
+                    since_empty = g.state_timestamp != -1;
+                } else if (!(g.uses_consumer_protocol() && g.subscribed_topics && g.in(group_state::stable))) {
+                    continue;
+                }
+            }
+            bool all = true;
+            std::vector<std::pair<std::string, int32_t>> mine;
+            for (const auto& [topic, parts] : g.offsets) {
+                if (g.is_subscribed(topic)) {
+                    all = false;
+                    continue;
+                }
+                for (const auto& [p, o] : parts) {
+                    const int64_t base = since_empty ? g.state_timestamp : o.commit_timestamp;
+                    const bool gone = o.expire_timestamp != -1 ? wall >= o.expire_timestamp
+                                                               : wall - base >= cfg.offsets_retention_ms;
+                    if (gone) {
+                        records.push_back(offset_tombstone(id, topic, p));
+                        mine.emplace_back(topic, p);
+                    } else {
+                        all = false;
+                    }
+                }
+            }
+            if (!mine.empty()) {
+                expired.emplace_back(id, std::move(mine));
+            }
+            if (all && g.in(group_state::empty)) {
+                records.push_back(group_tombstone(id));
+                emptied.push_back(id);
+            }
+        }
+        if (records.empty()) {
+            return;
+        }
+        expiry_in_flight = true;
+        write(std::move(records), [this, expired = std::move(expired), emptied = std::move(emptied)](error_code e) {
+            expiry_in_flight = false;
+            if (e != error_code::none) {
+                return;  // tried again at the next check
+            }
+            for (const auto& [id, which] : expired) {
+                if (group* g = find(id)) {
+                    erase_offsets(*g, which);
+                }
+            }
+            for (const std::string& id : emptied) {
+                group* g = find(id);
+                if (g && g->in(group_state::empty) && g->members.empty() && g->pending_members.empty()) {
+                    drop_group(id);  // unless someone joined since
+                }
+            }
+        });
+    }
+
+    void unload() {
+        if (is_unloaded) {
+            return;
+        }
+        is_unloaded = true;
+        auto pending = std::move(writes);
+        writes.clear();
+        for (auto& [_, f] : pending) {
+            f(error_code::not_coordinator);
+        }
+        for (auto& [_, g] : groups) {
+            for (auto& [id, m] : g.members) {
+                reply(std::exchange(m.awaiting_join, nullptr), join_error(error_code::not_coordinator, id));
+                reply(std::exchange(m.awaiting_sync, nullptr), sync_error(error_code::not_coordinator));
+            }
+        }
+        groups.clear();
+        timers.clear();
+        timer_of.clear();
+    }
+};
+
+group_shard::group_shard(int32_t partition, shard_host& host, group_config cfg)
+    : _partition(partition), _impl(std::make_unique<impl>(partition, host, cfg)) {}
+
+group_shard::~group_shard() {
+    _impl->unload();
+}
+
+void group_shard::replay(const offsets_record& r) {
+    _impl->replay(r);
+}
+
+void group_shard::loaded() {
+    _impl->loaded();
+}
+
+void group_shard::join(const protocol::join_group_request& req, int16_t version, const client_info& client,
+                       std::function<void(protocol::join_group_response)> done) {
+    _impl->join(req, version, client, std::move(done));
+    _impl->reindex(req.group_id);
+}
+
+void group_shard::sync(const protocol::sync_group_request& req, int16_t version,
+                       std::function<void(protocol::sync_group_response)> done) {
+    _impl->sync(req, version, std::move(done));
+    _impl->reindex(req.group_id);
+}
+
+protocol::heartbeat_response group_shard::heartbeat(const protocol::heartbeat_request& req, int16_t version) {
+    (void)version;
+    protocol::heartbeat_response r;
+    r.error_code = code(_impl->heartbeat(req));
+    _impl->reindex(req.group_id);
+    return r;
+}
+
+void group_shard::leave(const protocol::leave_group_request& req, int16_t version,
+                        std::function<void(protocol::leave_group_response)> done) {
+    _impl->leave(req, version, std::move(done));
+    _impl->reindex(req.group_id);
+}
+
+void group_shard::commit_offsets(const protocol::offset_commit_request& req, int16_t version,
+                                 std::function<void(protocol::offset_commit_response)> done) {
+    (void)version;  // v1's per-partition commit timestamp is ignored, as Kafka 4 does
+    _impl->commit_offsets(req, std::move(done));
+    _impl->reindex(req.group_id);  // a member's commit keeps its session alive
+}
+
+fetched_group group_shard::fetch_offsets(const std::string& group_id, const std::optional<std::vector<wanted_topic>>& wanted,
+                                         bool require_stable) const {
+    // require_stable waits for pending transactional offsets; without transactions nothing is
+    // ever pending, so it is answered the same.
+    (void)require_stable;
+    return _impl->fetch_offsets(group_id, wanted);
+}
+
+void group_shard::delete_offsets(const protocol::offset_delete_request& req,
+                                 std::function<void(protocol::offset_delete_response)> done) {
+    _impl->delete_offsets(req, std::move(done));
+}
+
+protocol::describe_groups_response::described_group group_shard::describe(const std::string& group_id) const {
+    return _impl->describe(group_id);
+}
+
+void group_shard::list(const std::vector<std::string>& states_filter, const std::vector<std::string>& types_filter,
+                       std::vector<protocol::list_groups_response::listed_group>& out) const {
+    _impl->list(states_filter, types_filter, out);
+}
+
+void group_shard::delete_groups(const std::vector<std::string>& group_ids,
+                                std::function<void(std::vector<protocol::delete_groups_response::deletable_group_result>)> done) {
+    _impl->delete_groups(group_ids, std::move(done));
+}
+
+void group_shard::poll() {
+    _impl->poll();
+}
+
+int64_t group_shard::next_deadline_ms() const {
+    return _impl->next_deadline();
+}
+
+void group_shard::unload() {
+    _impl->unload();
+}
+
+std::vector<group_shard::group_view> group_shard::groups() const {
+    std::vector<group_view> out;
+    for (const auto& [id, g] : _impl->groups) {
+        group_view v;
+        v.group_id = id;
+        v.state = state_name(g.state);
+        v.members = int32_t(g.members.size());
+        for (const auto& [topic, parts] : g.offsets) {
+            for (const auto& [p, o] : parts) {
+                fetched_offset f;
+                f.topic = topic;
+                f.partition = p;
+                f.offset = o.offset;
+                f.leader_epoch = o.leader_epoch;
+                f.metadata = o.metadata;
+                v.offsets.push_back(std::move(f));
+            }
+        }
+        out.push_back(std::move(v));
+    }
+    return out;
+}
+
+} // namespace trib::broker::groups

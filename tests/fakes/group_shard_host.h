@@ -1,0 +1,59 @@
+#pragma once
+
+// A shard_host for group_shard tests: clocks that move when the test says, appends that wait
+// until the test completes them (with none or an error), and posted answers that run when the
+// test calls run().
+#include "broker/groups/group_shard.h"
+
+#include <deque>
+#include <functional>
+#include <vector>
+
+namespace trib::broker::groups::testing {
+
+struct fake_shard_host final : shard_host {
+    int64_t wall = 1'700'000'000'000;
+    int64_t steady = 1'000'000;
+    struct pending {
+        std::vector<record> records;
+        std::function<void(protocol::error_code)> done;
+    };
+    std::deque<pending> appends;
+    std::vector<record> committed;  // every record whose append succeeded, in order
+    std::deque<std::function<void()>> posted;
+
+    int64_t wall_ms() override { return wall; }
+    int64_t steady_ms() override { return steady; }
+    void append(std::vector<record> records, std::function<void(protocol::error_code)> done) override {
+        appends.push_back({std::move(records), std::move(done)});
+    }
+    void post(std::function<void()> fn) override { posted.push_back(std::move(fn)); }
+
+    void run() {
+        while (!posted.empty()) {
+            auto f = std::move(posted.front());
+            posted.pop_front();
+            f();
+        }
+    }
+    // Completes the oldest append, then runs what it posted; false if none was waiting.
+    bool complete(protocol::error_code e = protocol::error_code::none) {
+        if (appends.empty()) {
+            return false;
+        }
+        pending p = std::move(appends.front());
+        appends.pop_front();
+        if (e == protocol::error_code::none) {
+            committed.insert(committed.end(), p.records.begin(), p.records.end());
+        }
+        p.done(e);
+        run();
+        return true;
+    }
+    void complete_all() {
+        while (complete()) {
+        }
+    }
+};
+
+} // namespace trib::broker::groups::testing
