@@ -197,3 +197,31 @@ def test_a_follower_catches_up_through_a_compacted_log(cluster):
     for o, k, v in got:
         seen[k] = (o, v)
     assert seen == newest
+
+
+def test_committed_offsets_survive_compaction_of_the_offsets_topic(make_broker):
+    """__consumer_offsets is compacted: after many commits it shrinks to about one record per
+    group and partition, and the last committed offsets are what a restarted broker loads."""
+    from confluent_kafka import Consumer, TopicPartition
+    b = make_broker(overrides={**CLEANER, "offsets.topic.num.partitions": "1",
+                               "offsets.topic.segment.bytes": "4096"})
+    admin_create_topic(b.bootstrap, "consumed", 4)
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "committer", "enable.auto.commit": False})
+    try:
+        for i in range(1, 400):
+            c.commit(offsets=[TopicPartition("consumed", p, i * 10 + p) for p in range(4)], asynchronous=False)
+        wait_for(lambda: cleaned_to(b, "__consumer_offsets") >= 300, 90, "the offsets topic to be cleaned")
+        committed = c.committed([TopicPartition("consumed", p) for p in range(4)], timeout=30)
+        assert [t.offset for t in committed] == [3990 + p for p in range(4)]
+    finally:
+        c.close()
+    stored = consume_all(b.bootstrap, "__consumer_offsets")[0]
+    assert len(stored) < 399 * 4 // 4, f"{len(stored)} records left of {399 * 4} commits"
+    b.kill()
+    b.start()
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "committer", "enable.auto.commit": False})
+    try:
+        committed = c.committed([TopicPartition("consumed", p) for p in range(4)], timeout=30)
+        assert [t.offset for t in committed] == [3990 + p for p in range(4)]
+    finally:
+        c.close()
