@@ -74,6 +74,24 @@ config::schema make_schema() {
         "as Kafka); filesystems that refuse O_DIRECT get buffered writes.");
     add("log.cleanup.policy", type::list, "delete", "delete and/or compact.",
         config::each(one_of({"delete", "compact"})));
+    // Compaction (storage/cleaner.h); topics override the last four with delete.retention.ms,
+    // min.cleanable.dirty.ratio, min.compaction.lag.ms and max.compaction.lag.ms.
+    add("log.cleaner.enable", type::boolean, "true", "Compact logs whose cleanup.policy includes compact.");
+    add("log.cleaner.threads", type::int32, "1",
+        "Accepted for compatibility: one background thread cleans every log, one log at a time.", at_least(1));
+    add("log.cleaner.backoff.ms", type::int64, "15000", "Pause of the cleaner when no log needs cleaning.",
+        at_least(0));
+    add("log.cleaner.dedupe.buffer.size", type::int64, "134217728",
+        "Memory for the cleaner's key map (each key: its bytes + 48); a dirty part that doesn't fit is cleaned in several passes.",
+        at_least(1024));
+    add("log.cleaner.delete.retention.ms", type::int64, "86400000",
+        "How long a tombstone stays after its segment was first cleaned.", at_least(0));
+    add("log.cleaner.min.cleanable.ratio", type::dbl, "0.5",
+        "Share of a log's cleanable bytes not yet cleaned that starts a cleaning.", between(0.0, 1.0));
+    add("log.cleaner.min.compaction.lag.ms", type::int64, "0", "Records younger than this are not compacted.",
+        at_least(0));
+    add("log.cleaner.max.compaction.lag.ms", type::int64, "9223372036854775807",
+        "Records older than this are compacted even below the dirty ratio.", at_least(1));
     add("compression.type", type::string, "producer", "Codec the log keeps: producer keeps what clients send.",
         one_of({"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"}));
     add("socket.request.max.bytes", type::int32, "104857600", "Largest request accepted.", at_least(1));
@@ -178,8 +196,26 @@ std::map<std::string, std::string> topic_configs_in_force(const cluster_snapshot
     return out;
 }
 
+namespace {
+double get_double_or(const std::map<std::string, std::string>& m, const std::string& k, double def) {
+    auto it = m.find(k);
+    return it == m.end() ? def : std::stod(it->second);
+}
+} // namespace
+
 storage::log_config topic_log_config(const broker_config& b, const std::map<std::string, std::string>& o) {
     storage::log_config c = b.log_defaults;
+    // cleanup.policy: compact and/or delete (validated: coordinator/client/topic_config.cc).
+    bool del = b.cleanup_delete;
+    if (auto policy = o.find("cleanup.policy"); policy != o.end()) {
+        const auto items = config::split_list(policy->second);
+        c.compact = std::find(items.begin(), items.end(), "compact") != items.end();
+        del = std::find(items.begin(), items.end(), "delete") != items.end();
+    }
+    c.delete_retention_ms = get_or(o, "delete.retention.ms", c.delete_retention_ms);
+    c.min_cleanable_dirty_ratio = get_double_or(o, "min.cleanable.dirty.ratio", c.min_cleanable_dirty_ratio);
+    c.min_compaction_lag_ms = get_or(o, "min.compaction.lag.ms", c.min_compaction_lag_ms);
+    c.max_compaction_lag_ms = get_or(o, "max.compaction.lag.ms", c.max_compaction_lag_ms);
     c.retention_ms = get_or(o, "retention.ms", c.retention_ms);
     c.retention_bytes = get_or(o, "retention.bytes", c.retention_bytes);
     c.segment_bytes = uint64_t(get_or(o, "segment.bytes", int64_t(c.segment_bytes)));
@@ -188,6 +224,11 @@ storage::log_config topic_log_config(const broker_config& b, const std::map<std:
     c.flush_ms = get_or(o, "flush.ms", c.flush_ms);
     c.index_interval_bytes = uint32_t(get_or(o, "index.interval.bytes", c.index_interval_bytes));
     c.max_batch_bytes = uint32_t(get_or(o, "max.message.bytes", c.max_batch_bytes));
+    if (!del) {
+        // compact alone: nothing is deleted by time or size.
+        c.retention_ms = -1;
+        c.retention_bytes = -1;
+    }
     return c;
 }
 
@@ -270,6 +311,16 @@ broker_config load_broker_config(const config::load_options& opts) {
     }
     l.max_batch_bytes = uint32_t(c.message_max_bytes);
     l.direct_writes = v.get_bool("tributary.log.direct.writes");
+    const auto policy = v.get_list("log.cleanup.policy");
+    l.compact = std::find(policy.begin(), policy.end(), "compact") != policy.end();
+    c.cleanup_delete = std::find(policy.begin(), policy.end(), "delete") != policy.end();
+    l.delete_retention_ms = v.get_int64("log.cleaner.delete.retention.ms");
+    l.min_cleanable_dirty_ratio = v.get_double("log.cleaner.min.cleanable.ratio");
+    l.min_compaction_lag_ms = v.get_int64("log.cleaner.min.compaction.lag.ms");
+    l.max_compaction_lag_ms = v.get_int64("log.cleaner.max.compaction.lag.ms");
+    c.cleaner.enable = v.get_bool("log.cleaner.enable");
+    c.cleaner.backoff_ms = v.get_int64("log.cleaner.backoff.ms");
+    c.cleaner.dedupe_buffer_bytes = uint64_t(v.get_int64("log.cleaner.dedupe.buffer.size"));
 
     auto& r = c.replication;
     r.lag_time_max_ms = v.get_int64("replica.lag.time.max.ms");

@@ -28,6 +28,13 @@ struct replication_config {
     int32_t socket_timeout_ms = 30000;
 };
 
+// The log cleaner (Kafka's log.cleaner.* keys; per-topic settings are in storage::log_config).
+struct cleaner_config {
+    bool enable = true;
+    int64_t backoff_ms = 15000;
+    uint64_t dedupe_buffer_bytes = 128 << 20;
+};
+
 // Consumer groups: the offsets topic and the group coordinator (offsets.*, group.* keys).
 struct groups_config {
     int32_t offsets_partitions = 50;
@@ -57,11 +64,13 @@ struct broker_config {
     bool auto_create_topics = true;
     int32_t message_max_bytes = 1048588;
     std::string message_timestamp_type = "CreateTime";
-    storage::log_config log_defaults;
+    storage::log_config log_defaults;               // compact: log.cleanup.policy has compact
+    bool cleanup_delete = true;                      // log.cleanup.policy has delete
     connection_limits limits;
     size_t io_threads = 2;
     std::optional<std::string> rack;
     replication_config replication;
+    cleaner_config cleaner;
     int32_t fetch_session_cache_slots = 1000;       // max.incremental.fetch.session.cache.slots
     groups_config groups;
     int64_t lag_interval_ms = 5000;                 // tributary.lag.interval.ms; 0: no lag metrics

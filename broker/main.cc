@@ -106,6 +106,7 @@ int main(int argc, char** argv) {
         svc->lag.stop();
         svc->cluster.stop();
         svc->fetchers.stop();
+        svc->cleaner.stop();
         svc->groups.stop();
         svc->pool.stop();
         return 1;
@@ -114,6 +115,7 @@ int main(int argc, char** argv) {
         svc->pool.start();
         svc->groups.start();
         svc->cluster.start();
+        svc->cleaner.start();
         svc->lag.start();
         if (cfg.raw.has("tributary.http.listener")) {
             auto hp = config::parse_host_port(cfg.raw.get_string("tributary.http.listener"), true);
@@ -187,6 +189,7 @@ int main(int argc, char** argv) {
     svc->lag.stop();
     svc->cluster.stop();
     svc->fetchers.stop();
+    svc->cleaner.stop();  // before the logs close: a pass waits for their owner cores
     svc->groups.stop();
     svc->partitions.close_all();
     svc->pool.stop();

@@ -237,12 +237,14 @@ result<void> partition::append_from_leader(std::span<uint8_t> batches, offset le
                 return r;
             }
         }
-        if (offset(h.base_offset) != _log->next_offset()) {
+        // Past the log end is a gap compaction left in the leader's log.
+        if (offset(h.base_offset) < _log->next_offset()) {
             TLOG_WARN("{}-{}: the leader sent offset {} where this log ends at {}", _tp.topic, _tp.partition,
                       h.base_offset, _log->next_offset().value());
             return storage::errc::offset_out_of_range;
         }
-        auto r = _log->append(batches);  // each batch keeps the leader's epoch
+        // Each batch keeps the leader's epoch and offsets.
+        auto r = _log->append(batches, std::nullopt, false, true);
         if (!r) {
             return r.error();
         }

@@ -258,6 +258,87 @@ void partition_manager::run_retention() {
     });
 }
 
+partition_manager::cleaning_report partition_manager::clean_one(const storage::record_codec& codec,
+                                                                 uint64_t dedupe_buffer_bytes,
+                                                                 const std::atomic<bool>& stop) {
+    struct candidate {
+        topic_partition tp;
+        storage::cleaning_task task;
+        double ratio = 0;
+    };
+    // The dirtiest due log of each core, then of all (Kafka's choice: the highest dirty ratio).
+    std::vector<std::optional<candidate>> best(_shards.size());
+    std::vector<double> max_ratio(_shards.size(), 0.0);
+    on_every_core(_pool, [&](size_t core) {
+        for (auto& [tp, p] : _shards[core]) {
+            if (!p->log().config().compact) {
+                continue;
+            }
+            const auto ratio = p->log().dirty_ratio(p->high_watermark());
+            if (!ratio) {
+                continue;
+            }
+            max_ratio[core] = std::max(max_ratio[core], *ratio);
+            if (best[core] && best[core]->ratio >= *ratio) {
+                continue;
+            }
+            if (auto task = p->log().prepare_cleaning(p->high_watermark())) {
+                best[core] = candidate{tp, std::move(*task), *ratio};
+            }
+        }
+    });
+    cleaning_report report;
+    std::optional<candidate> chosen;
+    for (size_t core = 0; core < best.size(); ++core) {
+        report.max_dirty_ratio = std::max(report.max_dirty_ratio, max_ratio[core]);
+        if (best[core] && (!chosen || best[core]->ratio > chosen->ratio)) {
+            chosen = std::move(best[core]);
+        }
+    }
+    if (!chosen) {
+        return report;
+    }
+    const auto started = std::chrono::steady_clock::now();
+    auto r = storage::clean(chosen->task, &codec, dedupe_buffer_bytes, &stop);
+    if (!r) {
+        if (!stop) {
+            TLOG_WARN("cleaning {}-{}: {}", chosen->tp.topic, chosen->tp.partition, r.error().message());
+        }
+        for (const auto& in : chosen->task.segments) {
+            (void)storage::remove_file(storage::cleaned_path(chosen->task.dir, in.base));
+        }
+        return report;
+    }
+    const size_t core = owner(chosen->tp);
+    bool installed = false;
+    on_every_core(_pool, [&](size_t c) {
+        if (c != core) {
+            return;
+        }
+        partition* p = find(core, chosen->tp);
+        if (!p) {  // gone meanwhile: so is its directory, or it will be
+            for (const auto& s : r->segments) {
+                (void)storage::remove_file(storage::cleaned_path(r->dir, s.base));
+            }
+            return;
+        }
+        auto done = p->log().install_cleaned(*r);
+        if (!done) {
+            TLOG_WARN("installing the cleaned segments of {}-{}: {}", chosen->tp.topic, chosen->tp.partition,
+                      done.error().message());
+        }
+        installed = done && *done;
+    });
+    if (installed) {
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        TLOG_INFO("cleaned {}-{} up to offset {}: {} segment(s), {} record(s) removed, {} of {} bytes kept, {:.3f} s",
+                  chosen->tp.topic, chosen->tp.partition, r->cleaned_to.value(), r->segments.size(),
+                  r->records_removed, r->bytes_written, r->bytes_read, seconds);
+        report.pass = cleaned{chosen->tp, std::move(*r), seconds};
+    }
+    return report;
+}
+
 void partition_manager::periodic() {
     on_every_core(_pool, [&](size_t core) {
         for (auto& [tp, p] : _shards[core]) {

@@ -184,6 +184,22 @@ public:
 
     // Runs retention on every hosted log (on their cores).
     void run_retention();
+    // One compaction pass (storage/cleaner.h) over the compacted log that is dirtiest now,
+    // below its high watermark. Blocking, from the cleaner's thread only: the choice and the
+    // swap run on the log's owner core, the cleaning itself on the calling thread, so appends
+    // and fetches go on meanwhile. nullopt when no log is due.
+    struct cleaned {
+        topic_partition tp;
+        storage::cleaning_result result;
+        double seconds = 0;
+    };
+    struct cleaning_report {
+        std::optional<cleaned> pass;
+        double max_dirty_ratio = 0;  // among compacted logs, before the pass
+    };
+    // `stop` set: the pass ends early (shutdown), nothing changed.
+    cleaning_report clean_one(const storage::record_codec& codec, uint64_t dedupe_buffer_bytes,
+                              const std::atomic<bool>& stop);
     // Applies each log's flush policy (log.flush.interval.*) and refreshes the log size and
     // replication metrics; called every second or so.
     void periodic();

@@ -4,6 +4,7 @@
 #include "broker/cluster_metadata.h"
 #include "broker/cluster_link.h"
 #include "broker/fetch_session.h"
+#include "broker/log_cleaner.h"
 #include "broker/groups/group_coordinator.h"
 #include "broker/lag_publisher.h"
 #include "broker/metrics.h"
@@ -24,6 +25,7 @@ public:
       , metadata(pool)
       , partitions(pool, config.data_dir, node_id(config.node_id), metrics)
       , fetchers(pool, partitions, config)
+      , cleaner(partitions, config.cleaner, *metrics.registry())
       , groups(pool, partitions, config.groups)
       , lag(pool, config, metadata, partitions, fetchers, groups, *metrics.registry())
       , cluster(config, pool, metadata, partitions, fetchers) {
@@ -38,6 +40,7 @@ public:
     metadata_cache metadata;
     partition_manager partitions;
     fetcher_manager fetchers;
+    log_cleaner cleaner;  // compaction, on its own thread
     groups::group_coordinator groups;  // the shards of the __consumer_offsets partitions led here
     lag_publisher lag;                 // consumer lag on /metrics
     cluster_link cluster;

@@ -14,6 +14,8 @@ std::string errc_message(errc e) {
     case errc::batch_too_large: return "record batch too large";
     case errc::invalid_batch: return "invalid record batch";
     case errc::closed: return "log closed";
+    case errc::unsupported_codec: return "compressed batch and no codec to clean it";
+    case errc::buffer_too_small: return "log.cleaner.dedupe.buffer.size too small for one batch";
     }
     return "unknown storage error";
 }

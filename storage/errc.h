@@ -13,6 +13,8 @@ enum class errc {
     batch_too_large,      // a batch larger than log_config::max_batch_bytes
     invalid_batch,        // framing or CRC of an appended batch is wrong
     closed,               // the log (or syncer) was closed
+    unsupported_codec,    // the cleaner met a compressed batch without a codec to read it
+    buffer_too_small,     // the cleaner's key map can't hold the keys of one batch
 };
 
 std::string errc_message(errc e);

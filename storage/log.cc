@@ -5,6 +5,8 @@
 #include "storage/checkpoint.h"
 
 #include <algorithm>
+#include <charconv>
+#include <string_view>
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -96,6 +98,10 @@ void log::publish_mark() {
     }
 }
 
+namespace {
+std::optional<offset> read_cleaner_checkpoint(const std::filesystem::path& dir);
+} // namespace
+
 result<void> log::recover_all(written_marks* marks) {
     auto cp = checkpoint::read(_dir);
     if (!cp) {
@@ -104,6 +110,7 @@ result<void> log::recover_all(written_marks* marks) {
     // Segment files present; strays (indexes without a .log, a half-written checkpoint) go.
     std::vector<int64_t> bases;
     std::vector<std::filesystem::path> strays;
+    std::vector<std::filesystem::path> swaps;
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(_dir, ec)) {
         auto name = entry.path().filename().string();
@@ -113,6 +120,12 @@ result<void> log::recover_all(written_marks* marks) {
             bases.push_back(base->value());
         } else if ((ext == ".index" || ext == ".timeindex") && base) {
             strays.push_back(entry.path());  // kept below if its .log exists
+        } else if (ext == ".cleaned") {
+            // A compaction pass that hadn't committed this segment: the original stays.
+            TLOG_INFO("storage: {}: deleting {}, left by an unfinished compaction", _dir.string(), name);
+            (void)remove_file(entry.path());
+        } else if (ext == ".swap") {
+            swaps.push_back(entry.path());
         } else if (name == std::string(checkpoint::file_name) + ".tmp" ||
                    name == std::string(leader_epoch_cache::file_name) + ".tmp") {
             (void)remove_file(entry.path());
@@ -121,6 +134,11 @@ result<void> log::recover_all(written_marks* marks) {
     if (ec) {
         TLOG_ERROR("storage: cannot list {}: {}", _dir.string(), ec.message());
         return errc::io_error;
+    }
+    // A `.swap` is a cleaned segment that was complete and fsync'ed when the compaction pass
+    // committed it: finish installing it (cleaner.h).
+    if (auto r = finish_swaps(swaps, bases); !r) {
+        return r;
     }
     std::sort(bases.begin(), bases.end());
     for (const auto& p : strays) {
@@ -150,6 +168,7 @@ result<void> log::recover_all(written_marks* marks) {
     }
     const int64_t now = _clock.now_ms().value();
 
+    const int64_t cleaned_below = read_cleaner_checkpoint(_dir).value_or(offset(0)).value();
     std::vector<segment*> recovered;
     bool dropped = false;
     bool cut = false;  // recovery cut a bad tail
@@ -160,8 +179,11 @@ result<void> log::recover_all(written_marks* marks) {
         }
         const int64_t next_base = i + 1 < bases.size() ? bases[i + 1] : INT64_MAX;
         bool scan = !clean && next_base > rp;
+        // Compaction leaves gaps; it cleans below the recovery point only, but a truncation
+        // may have made a cleaned segment the active one since.
+        const bool gaps = next_base <= rp || bases[i] < cleaned_below;
         if (!scan) {
-            auto ok = (*seg)->load(now);
+            auto ok = (*seg)->load(now, gaps);
             if (!ok) {
                 return ok.error();
             }
@@ -177,14 +199,19 @@ result<void> log::recover_all(written_marks* marks) {
             const uint64_t trusted = !mark || bases[i] > mark->segment.value() ? 0
                                      : bases[i] < mark->segment.value()       ? UINT64_MAX
                                                                               : mark->position;
-            auto r = (*seg)->recover(now, trusted);
+            auto r = (*seg)->recover(now, trusted, gaps);
             if (!r) {
                 return r.error();
             }
             rec = *r;
             cut |= rec.truncated;
         }
-        if (!_segments.empty() && (*seg)->base() != _segments.rbegin()->second->next_offset()) {
+        // A gap between segments is normal below the recovery point (compaction removed the
+        // last batches of the one before: cleaned segments are fsync'ed and the cleaner works
+        // below the recovery point only); above it, it means lost data.
+        const offset prev_end = _segments.empty() ? (*seg)->base() : _segments.rbegin()->second->next_offset();
+        if ((*seg)->base() < prev_end ||
+            ((*seg)->base() > prev_end && (*seg)->base().value() > rp && (*seg)->base().value() > cleaned_below)) {
             TLOG_WARN("storage: {}: segment {} doesn't continue the previous one (which ends at {}); "
                       "deleting it and every later segment",
                       _dir.string(), bases[i], _segments.rbegin()->second->next_offset().value());
@@ -367,7 +394,7 @@ void log::submit(sync_request r) {
 }
 
 result<append_result> log::append(std::span<uint8_t> batches, std::optional<int32_t> stamp_epoch,
-                                  bool crc_verified) {
+                                  bool crc_verified, bool keep_offsets) {
     if (_closed) {
         return errc::closed;
     }
@@ -381,6 +408,7 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
     offset next = _next;
     int64_t records = 0;
     int64_t max_ts = -1;
+    std::optional<offset> gap_end;  // keep_offsets: after the last batch that follows a gap
     for (size_t pos = 0; pos < batches.size();) {
         bytes_view rest = bytes_view(batches).subspan(pos);
         if (rest.size() >= batch_header::length_field_end) {
@@ -394,6 +422,15 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
         if (!h) {
             TLOG_DEBUG("storage: {}: rejecting batch at {}: {}", _dir.string(), pos, h.error().message());
             return errc::invalid_batch;
+        }
+        if (keep_offsets) {
+            if (h->base_offset < next.value()) {
+                return errc::offset_out_of_range;
+            }
+            if (h->base_offset > next.value()) {
+                gap_end = offset(h->last_offset() + 1);
+            }
+            next = offset(h->base_offset);
         }
         _metas.push_back({next, next + h->last_offset_delta, h->max_timestamp, uint32_t(h->total_size())});
         const leader_epoch epoch(stamp_epoch.value_or(h->partition_leader_epoch));
@@ -422,6 +459,13 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
             if (auto r = roll(now); !r) {
                 return r.error();
             }
+        }
+    }
+    if (gap_end && first_dirty_offset() < *gap_end) {
+        // Offsets compaction removed at the leader: recovery accepts gaps below the cleaner
+        // checkpoint, so it goes past them before they are on disk.
+        if (auto r = write_cleaner_checkpoint(*gap_end); !r) {
+            return r.error();
         }
     }
     if (!_new_epochs.empty()) {
@@ -974,6 +1018,12 @@ result<void> log::truncate_impl(offset to, bool fully) {
     if (_checkpoint_rp > _next) {
         _checkpoint_rp = _next;
     }
+    if (_cfg.compact && (first_dirty_offset(), *_first_dirty > _next)) {
+        // Offsets above the cut will be written again: they haven't been cleaned.
+        if (auto r = write_cleaner_checkpoint(_next); !r) {
+            return r;
+        }
+    }
     _mark = fully ? _next : std::min(_mark, _next);
     _recent = fully ? _next : std::min(_recent, _next);
     // After the cut is durable: a crash before this write leaves entries at or past the new
@@ -985,6 +1035,236 @@ result<void> log::truncate_impl(offset to, bool fully) {
         return r;
     }
     publish_mark();
+    return success();
+}
+
+
+// ---- compaction -------------------------------------------------------------------------
+
+namespace {
+// The cleaner checkpoint file: one decimal offset and a newline. nullopt: none (or damaged,
+// logged: the cleaner then starts again from the log start, which only costs work).
+std::optional<offset> read_cleaner_checkpoint(const std::filesystem::path& dir) {
+    auto f = read_small_file(dir / cleaner_checkpoint_name, 64);
+    if (!f || !*f) {
+        return std::nullopt;
+    }
+    std::string text((*f)->begin(), (*f)->end());
+    int64_t v = -1;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.size() > 64 || ec != std::errc() || v < 0 || std::string_view(end, text.data() + text.size()) != "\n") {
+        TLOG_WARN("storage: {}: damaged {}; cleaning from the log start", dir.string(), cleaner_checkpoint_name);
+        return std::nullopt;
+    }
+    return offset(v);
+}
+} // namespace
+
+offset log::first_dirty_offset() {
+    if (!_first_dirty) {
+        _first_dirty = read_cleaner_checkpoint(_dir).value_or(_log_start);
+    }
+    return std::clamp(*_first_dirty, _log_start, _next);
+}
+
+result<void> log::write_cleaner_checkpoint(offset o) {
+    _first_dirty = o;
+    const std::string text = std::to_string(o.value()) + "\n";
+    return replace_file(_dir, cleaner_checkpoint_name,
+                        bytes_view(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+}
+
+std::optional<cleaning_task> log::prepare_cleaning(offset upto) {
+    auto task = plan_cleaning(upto);
+    if (!task) {
+        return std::nullopt;
+    }
+    const double ratio = double(task->dirty_bytes) / double(task->total_bytes);
+    if (ratio < _cfg.min_cleanable_dirty_ratio && !task->forced) {
+        return std::nullopt;
+    }
+    return task;
+}
+
+std::optional<double> log::dirty_ratio(offset upto) {
+    auto task = plan_cleaning(upto);
+    return task ? std::optional<double>(double(task->dirty_bytes) / double(task->total_bytes)) : std::nullopt;
+}
+
+std::optional<cleaning_task> log::plan_cleaning(offset upto) {
+    if (_closed || !_cfg.compact || _segments.size() < 2) {
+        return std::nullopt;
+    }
+    const int64_t now = _clock.now_ms().value();
+    const offset first_dirty = first_dirty_offset();
+    // Whole non-active segments below the high watermark, below the recovery point (so that
+    // the gaps cleaning leaves are only ever below it, where open() accepts them) and older
+    // than the compaction lag.
+    offset end = _segments.begin()->first;
+    for (auto it = _segments.begin(); std::next(it) != _segments.end(); ++it) {
+        const offset next_base = std::next(it)->first;
+        if (next_base > upto || next_base > _checkpoint_rp ||
+            (_cfg.min_compaction_lag_ms > 0 && it->second->max_timestamp() > now - _cfg.min_compaction_lag_ms)) {
+            break;
+        }
+        end = next_base;
+    }
+    if (end <= first_dirty) {
+        return std::nullopt;
+    }
+    cleaning_task task;
+    task.dir = _dir;
+    task.first_dirty = first_dirty;
+    task.end = end;
+    task.now_ms = now;
+    task.delete_retention_ms = _cfg.delete_retention_ms;
+    std::optional<int64_t> oldest_dirty_ms;
+    for (auto it = _segments.begin(); it != _segments.end(); ++it) {
+        const segment& s = *it->second;
+        auto mtime = s.data()->mtime_ms();
+        cleaning_input in{s.base(), s.data(), s.size(), mtime ? *mtime : now};
+        if (s.base() >= end) {
+            task.later.push_back(std::move(in));
+            continue;
+        }
+        task.total_bytes += s.size();
+        if (std::next(it)->first > first_dirty) {
+            task.dirty_bytes += s.size();
+            if (!oldest_dirty_ms) {
+                oldest_dirty_ms = s.roll_base_ms().value_or(in.modified_ms);
+            }
+        }
+        task.segments.push_back(std::move(in));
+    }
+    task.forced = _cfg.max_compaction_lag_ms < INT64_MAX && oldest_dirty_ms &&
+                  *oldest_dirty_ms <= now - _cfg.max_compaction_lag_ms;
+    if (task.dirty_bytes == 0) {
+        return std::nullopt;
+    }
+    return task;
+}
+
+namespace {
+void discard_cleaned(const cleaning_result& r) {
+    for (const auto& s : r.segments) {
+        (void)remove_file(cleaned_path(r.dir, s.base));
+    }
+}
+} // namespace
+
+result<bool> log::install_cleaned(const cleaning_result& r) {
+    if (_closed) {
+        discard_cleaned(r);
+        return errc::closed;
+    }
+    for (const auto& c : r.segments) {
+        auto it = _segments.find(c.base);
+        if (it == _segments.end() || std::next(it) == _segments.end() || it->second->data() != c.replaces ||
+            it->second->size() != c.replaces_size) {
+            TLOG_INFO("storage: {}: segment {} changed while it was cleaned; dropping the cleaned copy",
+                      _dir.string(), c.base.value());
+            discard_cleaned(r);
+            return false;
+        }
+    }
+    // Commit oldest first: after a crash the segments installed are a prefix of the pass, so a
+    // record is only ever gone with the newer value (or tombstone) that replaced it still there.
+    for (const auto& c : r.segments) {
+        if (::rename(cleaned_path(_dir, c.base).c_str(), swap_path(_dir, c.base).c_str()) != 0) {
+            TLOG_ERROR("storage: rename {} failed: {}", cleaned_path(_dir, c.base).string(), std::strerror(errno));
+            discard_cleaned(r);
+            return errc::io_error;
+        }
+        if (auto s = sync_directory(_dir); !s) {
+            return s.error();
+        }
+    }
+    const int64_t now = _clock.now_ms().value();
+    for (const auto& c : r.segments) {
+        const auto stem = _dir / segment::file_stem(c.base);
+        // The old indexes describe the old file; the new ones are rebuilt below (or at open).
+        (void)remove_file(stem.string() + ".index");
+        (void)remove_file(stem.string() + ".timeindex");
+        if (::rename(swap_path(_dir, c.base).c_str(), (stem.string() + ".log").c_str()) != 0) {
+            TLOG_ERROR("storage: rename {} failed: {}", swap_path(_dir, c.base).string(), std::strerror(errno));
+            return errc::io_error;
+        }
+    }
+    if (auto s = sync_directory(_dir); !s) {
+        return s.error();
+    }
+    for (const auto& c : r.segments) {
+        auto seg = segment::open(_dir, c.base, _cfg.index_interval_bytes);
+        if (!seg) {
+            return seg.error();
+        }
+        // Written and fsync'ed by the cleaner: framing and offsets are checked, not the CRCs.
+        auto rec = (*seg)->recover(now, UINT64_MAX, true);
+        if (!rec) {
+            return rec.error();
+        }
+        if (rec->truncated) {
+            TLOG_ERROR("storage: {}: cleaned segment {} is damaged ({})", _dir.string(), c.base.value(), rec->reason);
+            return errc::corrupt;
+        }
+        if (auto p = (*seg)->persist_indexes(true); !p) {
+            return p.error();
+        }
+        auto& slot = _segments[c.base];
+        _size_bytes = _size_bytes - slot->size() + (*seg)->size();
+        slot = std::move(*seg);  // readers holding the old file keep reading it
+    }
+    if (auto w = write_cleaner_checkpoint(r.cleaned_to); !w) {
+        return w.error();
+    }
+    return true;
+}
+
+result<std::optional<cleaning_result>> log::compact(offset upto, const record_codec* codec,
+                                                    size_t dedupe_buffer_bytes) {
+    auto task = prepare_cleaning(upto);
+    if (!task) {
+        return std::optional<cleaning_result>{};
+    }
+    auto r = clean(*task, codec, dedupe_buffer_bytes);
+    if (!r) {
+        for (const auto& s : task->segments) {
+            (void)remove_file(cleaned_path(_dir, s.base));
+        }
+        return r.error();
+    }
+    auto installed = install_cleaned(*r);
+    if (!installed) {
+        return installed.error();
+    }
+    return *installed ? std::optional<cleaning_result>(std::move(*r)) : std::nullopt;
+}
+
+result<void> log::finish_swaps(const std::vector<std::filesystem::path>& swaps, std::vector<int64_t>& bases) {
+    for (const auto& p : swaps) {
+        // <stem>.log.swap
+        const auto log_name = p.stem();  // <stem>.log
+        auto base = segment::parse_file_stem(log_name.stem().string());
+        if (!base || log_name.extension() != ".log") {
+            TLOG_WARN("storage: {}: ignoring {}", _dir.string(), p.string());
+            continue;
+        }
+        TLOG_INFO("storage: {}: installing {}, committed by a compaction before a crash", _dir.string(),
+                  p.filename().string());
+        const auto stem = _dir / log_name.stem();
+        (void)remove_file(stem.string() + ".index");
+        (void)remove_file(stem.string() + ".timeindex");
+        if (::rename(p.c_str(), (stem.string() + ".log").c_str()) != 0) {
+            TLOG_ERROR("storage: rename {} failed: {}", p.string(), std::strerror(errno));
+            return errc::io_error;
+        }
+        if (std::find(bases.begin(), bases.end(), base->value()) == bases.end()) {
+            bases.push_back(base->value());
+        }
+    }
+    if (!swaps.empty()) {
+        return sync_directory(_dir);
+    }
     return success();
 }
 

@@ -3,6 +3,7 @@
 #include "common/bytes.h"
 #include "common/ids.h"
 #include "common/result.h"
+#include "storage/cleaner.h"
 #include "storage/clock.h"
 #include "storage/errc.h"
 #include "storage/leader_epoch_cache.h"
@@ -50,6 +51,14 @@ struct log_config {
     // appended data, at most this long ago), so that it finds what is appended in memory
     // rather than reading every batch back from disk.
     int64_t direct_pause_for_tail_readers_ms = 1000;
+    // Compaction (cleaner.h; cleanup.policy=compact). Retention by time and size (above) still
+    // applies: the broker sets retention_ms and retention_bytes to -1 unless the policy also
+    // says delete.
+    bool compact = false;
+    double min_cleanable_dirty_ratio = 0.5;
+    int64_t min_compaction_lag_ms = 0;
+    int64_t max_compaction_lag_ms = INT64_MAX;
+    int64_t delete_retention_ms = 24 * 3600 * 1000LL;
 };
 
 struct append_result {
@@ -83,7 +92,10 @@ struct read_result {
 //   log.checkpoint                                   recovery point, log start offset, clean flag
 //   leader-epoch-checkpoint                          where each leader epoch starts (leader_epoch_cache.h)
 // Segments are named by base offset (20 digits). Their offset ranges are contiguous: each
-// segment's base offset is the previous segment's next offset. Only the last segment (the
+// segment's base offset is the previous segment's next offset; except that compaction
+// (cleaner.h, prepare_cleaning) removes records and whole batches, keeping every other
+// record's offset, so below the cleaner checkpoint offsets may skip (a read in a gap returns
+// the next batch). Only the last segment (the
 // active one) is written to; it rolls to a new one at next_offset() when an append would
 // take it past segment_bytes, when its first batch is segment_ms old, or when relative
 // offsets would overflow u32. See segment.h for the invariants inside a segment.
@@ -104,7 +116,9 @@ struct read_result {
 // Recovery (open): after a clean close (checkpoint clean flag) every segment is loaded
 // trusting its data (index files validated). Otherwise every segment holding offsets at or
 // above the recovery point (at least the last one; all of the last segment when there is no
-// checkpoint) is scanned batch by batch verifying framing, CRC and offset contiguity (but not
+// checkpoint) is scanned batch by batch verifying framing, CRC and offset contiguity (gaps
+// allowed where compaction may have made them: below the recovery point or the cleaner
+// checkpoint; `.cleaned` files are deleted and `.swap` files installed first) (but not
 // the CRC of what the log's written mark vouches for, see written_marks.h); the file
 // is cut at the first bad batch (logged with reason and position) and every later segment is
 // deleted. Indexes of scanned segments are rebuilt; other segments' index files are validated
@@ -145,8 +159,12 @@ public:
     // appended. `crc_verified`: the caller has just verified every batch's CRC itself (the
     // broker's Produce path does, on the connection's core), so only the framing is checked
     // here; the CRC is the larger part of an append's CPU cost.
+    // `keep_offsets` (a follower copying its leader): each batch keeps its base offset, which
+    // must be at least the log end; a gap (the leader's log was compacted) is allowed. The
+    // cleaner checkpoint is moved past such a gap before the batches are written, so that
+    // recovery knows the gap is no loss.
     result<append_result> append(std::span<uint8_t> batches, std::optional<int32_t> stamp_epoch = {},
-                                 bool crc_verified = false);
+                                 bool crc_verified = false, bool keep_offsets = false);
     // Whole batches starting with the batch that contains `start`, up to max_bytes (always at
     // least one batch if any exists at/after start, even if larger than max_bytes — Kafka
     // semantics), only batches whose last offset is below `upto` (exclusive; a batch straddling
@@ -231,8 +249,29 @@ public:
     // becoming leader). An epoch not above the latest changes nothing. Durable on return.
     result<void> begin_epoch(leader_epoch epoch);
 
+    // Compaction in three steps (cleaner.h): on the owner thread, what to clean now below
+    // `upto` (the high watermark; nullopt: not compacted, nothing cleanable or the dirty ratio
+    // too low); clean(task) anywhere; install_cleaned(result) on the owner thread again: false
+    // when the log changed under the task (its output is then deleted).
+    std::optional<cleaning_task> prepare_cleaning(offset upto);
+    // Dirty bytes / cleanable bytes below `upto` now (nullopt: nothing dirty to clean).
+    std::optional<double> dirty_ratio(offset upto);
+    result<bool> install_cleaned(const cleaning_result& r);
+    // The three at once, on the owner thread (tests; small logs). nullopt: nothing cleaned.
+    result<std::optional<cleaning_result>> compact(offset upto, const record_codec* codec,
+                                                   size_t dedupe_buffer_bytes);
+    // The cleaner checkpoint: offsets below were cleaned at least once.
+    offset first_dirty_offset();
+
 private:
     log(std::filesystem::path dir, log_config cfg, clock& clk, syncer* sync);
+
+    // open(): installs the `.swap` files a crashed compaction left (cleaner.h); adds their
+    // segments to `bases`.
+    result<void> finish_swaps(const std::vector<std::filesystem::path>& swaps, std::vector<int64_t>& bases);
+    result<void> write_cleaner_checkpoint(offset o);
+    // prepare_cleaning() without the dirty ratio test.
+    std::optional<cleaning_task> plan_cleaning(offset upto);
 
     result<void> recover_all(written_marks* marks);
     // The written mark open() may use: the marks file's entry for this log, when it carries
@@ -299,6 +338,7 @@ private:
     int64_t _tail_read_ms = INT64_MIN / 2;
     bool _closed = false;
     std::function<void(offset)> _on_roll;
+    std::optional<offset> _first_dirty;  // the cleaner checkpoint, read on first use
 };
 
 } // namespace trib::storage

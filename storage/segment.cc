@@ -177,7 +177,7 @@ void segment::maybe_add_time_entry() {
 }
 
 void segment::account(const batch_meta& m, uint64_t pos) {
-    assert(m.base == _next && m.last >= m.base && pos == _size);
+    assert(m.base >= _next && m.last >= m.base && pos == _size);
     if (m.max_timestamp > _max_ts) {
         _max_ts = m.max_timestamp;
         _offset_of_max_ts = m.last;
@@ -272,7 +272,7 @@ result<uint64_t> segment::seed_from_index_files(bytes_view all, uint64_t trusted
     return _size;
 }
 
-result<segment::recovery> segment::recover(int64_t now_ms, uint64_t trusted) {
+result<segment::recovery> segment::recover(int64_t now_ms, uint64_t trusted, bool gaps) {
     reset();
     _index.discard_file();  // rebuilt from scratch, whatever the files hold
     _timeindex.discard_file();
@@ -309,8 +309,9 @@ result<segment::recovery> segment::recover(int64_t now_ms, uint64_t trusted) {
         const bool trust = pos < trusted;
         auto h = trust ? read_batch_header(all.subspan(size_t(pos)))
                        : read_and_verify_batch(all.subspan(size_t(pos)));
-        if (h && h->base_offset != _next.value()) {
-            out.reason = "offset discontinuity: expected base offset " + std::to_string(_next.value()) +
+        if (h && (gaps ? h->base_offset < _next.value() : h->base_offset != _next.value())) {
+            out.reason = std::string(gaps ? "offsets go backwards" : "offset discontinuity") +
+                         ": expected base offset " + (gaps ? "at least " : "") + std::to_string(_next.value()) +
                          ", found " + std::to_string(h->base_offset);
         } else if (h && (uint64_t(h->last_offset() - _base.value()) > UINT32_MAX ||
                          pos + h->total_size() > UINT32_MAX)) {
@@ -370,7 +371,7 @@ result<segment::recovery> segment::recover(int64_t now_ms, uint64_t trusted) {
     return out;
 }
 
-result<bool> segment::load(int64_t now_ms) {
+result<bool> segment::load(int64_t now_ms, bool gaps) {
     reset();
     auto file_size = _data->size();
     if (!file_size) {
@@ -395,7 +396,7 @@ result<bool> segment::load(int64_t now_ms) {
     }
     header_walker walker(*_data, limit);
     auto first = walker.at(0);
-    if (!first || first->base_offset != _base.value()) {
+    if (!first || (gaps ? first->base_offset < _base.value() : first->base_offset != _base.value())) {
         return false;
     }
     _roll_base_ms = first->max_timestamp >= 0 ? first->max_timestamp : now_ms;
@@ -407,7 +408,10 @@ result<bool> segment::load(int64_t now_ms) {
     offset offset_of_max = _base;
     while (pos < limit) {
         auto h = walker.at(pos);
-        if (!h || h->base_offset != expected.value() ||
+        // The batch an index entry names has exactly its offset; later ones may leave a gap
+        // (compaction) but never go backwards.
+        const bool exact = !gaps || (!idx.empty() && pos == idx.back().pos);
+        if (!h || (exact ? h->base_offset != expected.value() : h->base_offset < expected.value()) ||
             uint64_t(h->last_offset() - _base.value()) > UINT32_MAX) {
             return false;
         }
@@ -441,7 +445,7 @@ result<bool> segment::load(int64_t now_ms) {
 
 result<void> segment::append(bytes_view data, std::span<const batch_meta> metas, int64_t now_ms,
                              bool direct_ok) {
-    assert(!metas.empty() && metas.front().base == _next);
+    assert(!metas.empty() && metas.front().base >= _next);
     assert(_size + data.size() <= UINT32_MAX);
     assert(metas.back().last - _base <= int64_t(UINT32_MAX));
     uint64_t pos = _size;
@@ -602,7 +606,8 @@ result<void> segment::truncate(offset to) {
         }
         assert(*loc);
         cut = (*loc)->pos;
-        new_next = offset((*loc)->header.base_offset);
+        // `to` may lie in a gap compaction left: the segment then ends at `to`.
+        new_next = std::min(offset((*loc)->header.base_offset), to);
     }
     if (auto r = _data->truncate(cut); !r) {
         return r;

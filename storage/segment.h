@@ -44,6 +44,8 @@ struct batch_location {
 // Invariants (checked by recover()/load(), asserted on append):
 //   - the first batch's base offset is `base`; each next batch's base offset is the previous
 //     batch's last offset + 1 (offsets are contiguous, a batch covers last_offset_delta + 1);
+//     except in a segment compaction rewrote (cleaner.h): there offsets only increase, the
+//     first batch may start above `base` and whole batches may be missing (gaps);
 //   - every batch's CRC is valid (verified on append and by recover(); load() trusts it);
 //   - size() <= UINT32_MAX and next_offset() - base <= UINT32_MAX (relative values are u32);
 //   - .index entries point at batch starts: entry (rel, pos) means the batch at `pos` has base
@@ -99,13 +101,15 @@ public:
     // bytes before it: batches wholly below it get framing and offsets checked but no CRC
     // (UINT64_MAX: the whole file). A mark past the end of the file, inside a batch or over a
     // batch whose header doesn't check is ignored (logged) and every batch verified.
-    result<recovery> recover(int64_t now_ms, uint64_t trusted = 0);
+    // `gaps`: offsets may skip between batches (a segment compaction rewrote, cleaner.h);
+    // otherwise each batch must continue the previous one and start at the base.
+    result<recovery> recover(int64_t now_ms, uint64_t trusted = 0, bool gaps = false);
     // Opens a segment trusted to be intact (below the recovery point, or after a clean
     // shutdown): loads the index files and validates them (monotonic, within the file, last
     // .index entry pointing at a batch with the right base offset), and walks the batch headers
     // after the last index entry to find the end. Returns false when something doesn't match:
     // the caller then runs recover().
-    result<bool> load(int64_t now_ms);
+    result<bool> load(int64_t now_ms, bool gaps = false);
 
     // Appends whole, already-verified batches (`data` is their bytes, `metas` one entry each,
     // contiguous from next_offset()). One pwrite (direct: one per MiB); indexes are updated in

@@ -21,6 +21,10 @@ const std::map<std::string, std::string>& topic_config_keys() {
         {"index.interval.bytes", "log.index.interval.bytes"},
         {"compression.type", "compression.type"},
         {"unclean.leader.election.enable", "unclean.leader.election.enable"},
+        {"delete.retention.ms", "log.cleaner.delete.retention.ms"},
+        {"min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio"},
+        {"min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms"},
+        {"max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms"},
     };
     return keys;
 }
@@ -48,6 +52,17 @@ std::optional<std::string> validate_topic_config(const std::string& key, const s
         static const std::set<std::string> ok = {"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"};
         return ok.contains(value) ? std::nullopt : std::optional<std::string>("unknown compression.type");
     }
+    if (key == "min.cleanable.dirty.ratio") {
+        size_t used = 0;
+        try {
+            double v = std::stod(value, &used);
+            if (used == value.size() && v >= 0.0 && v <= 1.0) {
+                return std::nullopt;
+            }
+        } catch (const std::exception&) {
+        }
+        return std::optional<std::string>("min.cleanable.dirty.ratio must be a number from 0 to 1");
+    }
     // The rest are integers.
     size_t used = 0;
     try {
@@ -55,7 +70,9 @@ std::optional<std::string> validate_topic_config(const std::string& key, const s
         if (used != value.size()) {
             return key + " must be an integer";
         }
-        if (v < -1 || ((key == "segment.bytes" || key == "max.message.bytes" || key == "min.insync.replicas") && v < 1)) {
+        if (v < -1 || ((key == "segment.bytes" || key == "max.message.bytes" || key == "min.insync.replicas" ||
+                        key == "max.compaction.lag.ms") && v < 1) ||
+            ((key == "delete.retention.ms" || key == "min.compaction.lag.ms") && v < 0)) {
             return key + " out of range";
         }
     } catch (const std::exception&) {

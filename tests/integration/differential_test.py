@@ -1226,7 +1226,6 @@ def test_listed_differences_are_documented():
 # 4 STATIC_BROKER_CONFIG, 5 DEFAULT_CONFIG.
 
 # Topic configs Kafka serves and Tributary does not: name -> why.
-_COMPACTION = "log compaction (cleanup.policy=compact) is not built yet: the log cleaner's settings come with it"
 _TIERED = "tiered storage (KIP-405) is not built and not planned"
 _REPLICATION = "replication between brokers is not built yet: its throttles and elections come with it"
 TOPIC_CONFIGS_ONLY_IN_KAFKA = {
@@ -1234,10 +1233,6 @@ TOPIC_CONFIGS_ONLY_IN_KAFKA = {
                               "(compression.type=producer); recompression, where levels apply, is not built",
     "compression.lz4.level": "as compression.gzip.level",
     "compression.zstd.level": "as compression.gzip.level",
-    "delete.retention.ms": _COMPACTION,
-    "max.compaction.lag.ms": _COMPACTION,
-    "min.cleanable.dirty.ratio": _COMPACTION,
-    "min.compaction.lag.ms": _COMPACTION,
     "errors.deadletterqueue.group.enable": "share groups (KIP-932) and their dead-letter queues are not built",
     "file.delete.delay.ms": "segment files are unlinked at once: readers keep their open files, so "
                             "no delay is needed",
@@ -1302,6 +1297,12 @@ BROKER_CONFIG_DIFFERENCES = {
     "num.network.threads": (("3", False, 5, False), ("3", True, 5, False),
                             "accepted for compatibility: network work runs on the io threads, "
                             "so there is nothing to resize"),
+    "log.cleaner.threads": (("1", False, 5, False), ("1", True, 5, False),
+                            "one cleaner thread, started once; the setting is accepted, not resized"),
+    "log.cleaner.backoff.ms": (("15000", False, 5, False), ("15000", True, 5, False),
+                               "the cleaner's settings are read at start-up; not changed while running yet"),
+    "log.cleaner.dedupe.buffer.size": (("134217728", False, 5, False), ("134217728", True, 5, False),
+                                       "as log.cleaner.backoff.ms"),
 }
 
 

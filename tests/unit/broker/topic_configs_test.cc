@@ -31,5 +31,37 @@ TEST(topic_log_config, overrides_reach_the_storage_settings) {
     EXPECT_EQ(c.segment_bytes, uint64_t(1) << 20);
 }
 
+TEST(topic_log_config, cleanup_policy_and_the_cleaner_settings) {
+    broker_config b;
+    b.log_defaults.retention_ms = 7;
+    b.log_defaults.retention_bytes = 8;
+    auto plain = topic_log_config(b, {});
+    EXPECT_FALSE(plain.compact);
+    EXPECT_EQ(plain.retention_ms, 7);
+    // compact alone: nothing goes by time or size.
+    auto compact = topic_log_config(b, {{"cleanup.policy", "compact"}, {"min.cleanable.dirty.ratio", "0.25"},
+                                        {"delete.retention.ms", "100"}, {"min.compaction.lag.ms", "200"},
+                                        {"max.compaction.lag.ms", "300"}});
+    EXPECT_TRUE(compact.compact);
+    EXPECT_EQ(compact.retention_ms, -1);
+    EXPECT_EQ(compact.retention_bytes, -1);
+    EXPECT_DOUBLE_EQ(compact.min_cleanable_dirty_ratio, 0.25);
+    EXPECT_EQ(compact.delete_retention_ms, 100);
+    EXPECT_EQ(compact.min_compaction_lag_ms, 200);
+    EXPECT_EQ(compact.max_compaction_lag_ms, 300);
+    // compact,delete: both.
+    auto both = topic_log_config(b, {{"cleanup.policy", "delete,compact"}});
+    EXPECT_TRUE(both.compact);
+    EXPECT_EQ(both.retention_ms, 7);
+    EXPECT_EQ(both.retention_bytes, 8);
+    // The broker's log.cleanup.policy is the default.
+    b.log_defaults.compact = true;
+    b.cleanup_delete = false;
+    auto by_default = topic_log_config(b, {});
+    EXPECT_TRUE(by_default.compact);
+    EXPECT_EQ(by_default.retention_ms, -1);
+    EXPECT_FALSE(topic_log_config(b, {{"cleanup.policy", "delete"}}).compact);
+}
+
 } // namespace
 } // namespace trib::broker

@@ -504,6 +504,15 @@ TEST(unclean, topic_config_is_validated) {
     EXPECT_FALSE(validate_topic_config("unclean.leader.election.enable", "true"));
     EXPECT_FALSE(validate_topic_config("unclean.leader.election.enable", "false"));
     EXPECT_TRUE(validate_topic_config("unclean.leader.election.enable", "yes"));
+    // The cleaner's topic keys.
+    EXPECT_FALSE(validate_topic_config("min.cleanable.dirty.ratio", "0.5"));
+    EXPECT_FALSE(validate_topic_config("min.cleanable.dirty.ratio", "0"));
+    EXPECT_TRUE(validate_topic_config("min.cleanable.dirty.ratio", "1.5"));
+    EXPECT_TRUE(validate_topic_config("min.cleanable.dirty.ratio", "half"));
+    EXPECT_FALSE(validate_topic_config("delete.retention.ms", "0"));
+    EXPECT_TRUE(validate_topic_config("delete.retention.ms", "-1"));
+    EXPECT_TRUE(validate_topic_config("max.compaction.lag.ms", "0"));
+    EXPECT_FALSE(validate_topic_config("min.compaction.lag.ms", "1000"));
 }
 
 // ---- ElectLeaders ---------------------------------------------------------------------------
