@@ -215,8 +215,13 @@ def test_committed_offsets_survive_compaction_of_the_offsets_topic(make_broker):
         assert [t.offset for t in committed] == [3990 + p for p in range(4)]
     finally:
         c.close()
+    cleaned = cleaned_to(b, "__consumer_offsets")
     stored = consume_all(b.bootstrap, "__consumer_offsets")[0]
-    assert len(stored) < 399 * 4 // 4, f"{len(stored)} records left of {399 * 4} commits"
+    # Below where the cleaner has got, one record per key is left: the newest of each of the
+    # group's four partitions (how far it gets beyond 300 depends on the machine's load).
+    below = [o for o, _, _ in stored if o < cleaned]
+    assert len(below) <= 4, f"{len(below)} records left below offset {cleaned}, of {cleaned} written there"
+    assert len(stored) < 399 * 4, "nothing was compacted"
     b.kill()
     b.start()
     c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "committer", "enable.auto.commit": False})
