@@ -24,6 +24,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition, 
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from apache_kafka import KAFKA_LAUNCHER
+from harness import close_consumer
 
 
 def live(brokers, paused=()):
@@ -272,7 +273,7 @@ class TailReader:
     def stop(self):
         self._stop.set()
         self._thread.join(30)
-        self._consumer.close()
+        close_consumer(self._consumer)
 
 
 def check_acked_read(acks, read, unique=True):
