@@ -202,7 +202,9 @@ async function group(kafka, topic, groupId, members, count) {
     await producer.send({ topic, messages });
     await producer.disconnect();
     await until(() => records.length >= count, `${count} records`);
-    return { assigned, final: assignments, records };
+    // copies: the disconnects below rebalance the group and replace `assignments` entries
+    // before this answer is written out
+    return { assigned, final: assignments.map((a) => a.slice()), records: records.slice() };
   } finally {
     for (const c of consumers) await c.disconnect();
   }
