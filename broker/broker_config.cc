@@ -336,13 +336,13 @@ broker_config load_broker_config(const config::load_options& opts) {
     g.offsets_replication_factor = int16_t(v.get_int32("offsets.topic.replication.factor"));
     g.offsets_segment_bytes = v.get_int32("offsets.topic.segment.bytes");
     g.commit_timeout_ms = v.get_int32("offsets.commit.timeout.ms");
-    g.offsets_retention_ms = v.get_int32("offsets.retention.minutes") * 60000LL;
-    g.max_metadata_size = v.get_int32("offset.metadata.max.bytes");
-    g.offsets_retention_check_interval_ms = v.get_int64("offsets.retention.check.interval.ms");
-    g.min_session_timeout_ms = v.get_int32("group.min.session.timeout.ms");
-    g.max_session_timeout_ms = v.get_int32("group.max.session.timeout.ms");
-    g.initial_rebalance_delay_ms = v.get_int32("group.initial.rebalance.delay.ms");
-    g.max_size = v.get_int32("group.max.size");
+    g.shard.offsets_retention_ms = v.get_int32("offsets.retention.minutes") * 60000LL;
+    g.shard.max_metadata_size = v.get_int32("offset.metadata.max.bytes");
+    g.shard.offsets_retention_check_interval_ms = v.get_int64("offsets.retention.check.interval.ms");
+    g.shard.min_session_timeout_ms = v.get_int32("group.min.session.timeout.ms");
+    g.shard.max_session_timeout_ms = v.get_int32("group.max.session.timeout.ms");
+    g.shard.initial_rebalance_delay_ms = v.get_int32("group.initial.rebalance.delay.ms");
+    g.shard.max_size = v.get_int32("group.max.size");
     c.lag_interval_ms = v.get_int64("tributary.lag.interval.ms");
 
     c.limits.max_request_bytes = v.get_int32("socket.request.max.bytes");

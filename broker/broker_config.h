@@ -4,6 +4,7 @@
 #include "net/connection.h"
 #include "net/server.h"
 #include "broker/cluster_metadata.h"
+#include "broker/groups/group_shard.h"
 #include "common/config.h"
 #include "storage/log.h"
 
@@ -41,13 +42,7 @@ struct groups_config {
     int16_t offsets_replication_factor = 3;
     int32_t offsets_segment_bytes = 104857600;
     int32_t commit_timeout_ms = 5000;
-    int64_t offsets_retention_ms = 7LL * 24 * 3600 * 1000;
-    int32_t max_metadata_size = 4096;
-    int64_t offsets_retention_check_interval_ms = 600000;
-    int32_t min_session_timeout_ms = 6000;
-    int32_t max_session_timeout_ms = 1800000;
-    int32_t initial_rebalance_delay_ms = 3000;
-    int32_t max_size = 2147483647;
+    groups::group_config shard;  // what each group shard keeps to
 };
 
 struct broker_config {

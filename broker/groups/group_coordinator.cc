@@ -18,26 +18,9 @@ namespace {
 constexpr auto tick_interval = std::chrono::milliseconds(100);
 constexpr size_t load_chunk_bytes = 1 << 20;
 
-int64_t steady_now_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
 int64_t wall_now_ms() {
     using namespace std::chrono;
     return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-group_config shard_config(const groups_config& c) {
-    group_config g;
-    g.min_session_timeout_ms = c.min_session_timeout_ms;
-    g.max_session_timeout_ms = c.max_session_timeout_ms;
-    g.initial_rebalance_delay_ms = c.initial_rebalance_delay_ms;
-    g.max_size = c.max_size;
-    g.offsets_retention_ms = c.offsets_retention_ms;
-    g.max_metadata_size = c.max_metadata_size;
-    g.offsets_retention_check_interval_ms = c.offsets_retention_check_interval_ms;
-    return g;
 }
 
 } // namespace
@@ -49,11 +32,11 @@ struct group_coordinator::hosted : shard_host, std::enable_shared_from_this<host
       , tp{std::string(offsets_topic), partition}
       , epoch(epoch)
       , core(core)
-      , shard(partition, *this, shard_config(gc._cfg))
+      , shard(partition, *this, gc._cfg.shard)
       , token(std::make_shared<waiter>(gc._pool.executor(core))) {}
 
     int64_t wall_ms() override { return wall_now_ms(); }
-    int64_t steady_ms() override { return steady_now_ms(); }
+    int64_t steady_ms() override { return partition::clock_ms(); }
     // The shard's answers: they hold nothing of the shard, so they run even after it went.
     void post(std::function<void()> fn) override { asio::post(gc._pool.executor(core), std::move(fn)); }
 
@@ -238,7 +221,7 @@ void group_coordinator::on_role(const topic_partition& tp, partition* p) {
     if (leads && it == shards.end() && !_stopped) {
         auto h = std::make_shared<hosted>(*this, tp.partition, p->epoch().value(), core);
         shards.emplace(tp.partition, h);
-        h->load_started_ms = steady_now_ms();
+        h->load_started_ms = partition::clock_ms();
         load(h);
     }
 }
@@ -343,7 +326,7 @@ void group_coordinator::load(const std::shared_ptr<hosted>& h) {
         h->shard.loaded();
         h->active = true;
         TLOG_INFO("{}-{}: group coordinator at epoch {}: loaded {} record(s) in {} ms{}", h->tp.topic,
-                  h->tp.partition, h->epoch, h->records_loaded, steady_now_ms() - h->load_started_ms,
+                  h->tp.partition, h->epoch, h->records_loaded, partition::clock_ms() - h->load_started_ms,
                   h->records_unreadable ? fmt::format(" ({} unreadable, skipped)", h->records_unreadable) : "");
     });
 }
@@ -366,7 +349,7 @@ void group_coordinator::schedule_tick(size_t core) {
         }
         // Copies: a shard's poll may end in a leadership change that erases from the map.
         auto shards = _per_core[core].shards;
-        int64_t now = steady_now_ms();
+        int64_t now = partition::clock_ms();
         for (auto& [part, h] : shards) {
             if (h->gone) {
                 continue;

@@ -118,7 +118,7 @@ handler_result<protocol::sync_group_response> sync_group_handler::handle(request
     auto part = offsets_partition(ctx, req.group_id);
     int16_t version = ctx.version();
     auto f = [&](group_shard& s, std::function<void(response)> done) { s.sync(req, version, std::move(done)); };
-    auto guard = milliseconds(ctx.services.config.groups.max_session_timeout_ms) + guard_margin;
+    auto guard = milliseconds(ctx.services.config.groups.shard.max_session_timeout_ms) + guard_margin;
     auto r = co_await ctx.services.groups.deferred<response>(part, f, guard);
     co_return answer(std::move(r));
 }
