@@ -154,6 +154,18 @@ struct group {
 // bytes are not one.
 std::optional<std::vector<std::string>> subscription_topics(bytes_view metadata);
 
+// A whole ConsumerProtocolSubscription (v0-3): what a classic member of a KIP-848 consumer
+// group subscribes to and owns. nullopt when the bytes are not one.
+struct consumer_subscription {
+    int16_t version = 0;
+    std::vector<std::string> topics;
+    std::vector<std::pair<std::string, std::vector<int32_t>>> owned;  // v1+
+    std::optional<std::string> rack_id;                                // v3+
+};
+std::optional<consumer_subscription> parse_subscription(bytes_view metadata);
+// A ConsumerProtocolAssignment of `version` (at most 3) with no user data.
+bytes encode_assignment(int16_t version, const std::vector<std::pair<std::string, std::vector<int32_t>>>& partitions);
+
 // Kafka's computeSubscribedTopics: the topics the members of a consumer-protocol group
 // subscribe to; nullopt when unknown (another protocol type, no protocol chosen, or a
 // subscription that cannot be read).

@@ -37,6 +37,31 @@ void group::update_owners(const member* before, const member* after) {
     }
 }
 
+bool group::supports_classic(const std::vector<classic_protocol>& offered) const {
+    int32_t classic_members = 0;
+    std::map<std::string, int32_t> support;
+    for (const auto& [_, m] : members) {
+        if (!m.classic) {
+            continue;
+        }
+        ++classic_members;
+        std::set<std::string> names;
+        for (const auto& p : m.classic->protocols) {
+            names.insert(p.name);
+        }
+        for (const auto& n : names) {
+            ++support[n];
+        }
+    }
+    if (offered.empty()) {
+        return false;
+    }
+    return classic_members == 0 || std::any_of(offered.begin(), offered.end(), [&](const classic_protocol& p) {
+               auto it = support.find(p.name);
+               return it != support.end() && it->second == classic_members;
+           });
+}
+
 std::string group::preferred_assignor(const std::string& fallback) const {
     std::map<std::string, int> votes;
     for (const auto& [_, m] : members) {

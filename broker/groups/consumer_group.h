@@ -14,6 +14,7 @@
 // and receives the partitions its target adds, once their previous owners have released
 // them. So no partition is ever owned by two members at once.
 #include "broker/groups/assignors.h"
+#include "common/bytes.h"
 #include "protocol/messages.h"
 #include "protocol/wire.h"
 
@@ -41,6 +42,19 @@ inline constexpr int32_t static_leave_epoch = -2;
 // Kafka's MemberState, with its values as written in ConsumerGroupCurrentMemberAssignmentValue.
 enum class member_state : int8_t { stable = 0, unrevoked_partitions = 1, unreleased_partitions = 2, unknown = 127 };
 
+// A member that joined with the classic protocol (JoinGroup, SyncGroup, Heartbeat) into a
+// consumer group, as Kafka 4.x lets it: its session and the protocols it offered.
+struct classic_protocol {
+    std::string name;
+    bytes metadata;
+    bool operator==(const classic_protocol&) const = default;
+};
+struct classic_meta {
+    int32_t session_timeout_ms = 0;
+    std::vector<classic_protocol> protocols;  // in the member's order of preference
+    bool operator==(const classic_meta&) const = default;
+};
+
 struct member {
     std::string id;
     std::optional<std::string> instance_id;
@@ -51,6 +65,7 @@ struct member {
     std::optional<std::string> subscribed_regex;
     int32_t rebalance_timeout_ms = -1;
     std::optional<std::string> server_assignor;
+    std::optional<classic_meta> classic;  // set for a member of the classic protocol
 
     int32_t epoch = 0;
     int32_t previous_epoch = -1;
@@ -61,13 +76,14 @@ struct member {
     // In memory only (steady clock).
     int64_t session_deadline = no_deadline;
     int64_t revocation_deadline = no_deadline;
+    int64_t rejoin_deadline = no_deadline;  // a classic member must JoinGroup or SyncGroup by then
 
     // What the member metadata record holds, compared to tell whether to write it again.
     bool same_metadata(const member& o) const {
         return instance_id == o.instance_id && rack_id == o.rack_id && client_id == o.client_id &&
                client_host == o.client_host && subscribed_names == o.subscribed_names &&
                subscribed_regex == o.subscribed_regex && rebalance_timeout_ms == o.rebalance_timeout_ms &&
-               server_assignor == o.server_assignor;
+               server_assignor == o.server_assignor && classic == o.classic;
     }
     bool same_assignment(const member& o) const {
         return epoch == o.epoch && previous_epoch == o.previous_epoch && state == o.state &&
@@ -98,6 +114,9 @@ struct group {
     std::string state_name() const;
     // Keeps owner_epochs right when member `before` becomes `after` (either may be null).
     void update_owners(const member* before, const member* after);
+    // Kafka's supportsClassicProtocols: a classic member may join if it offers a protocol
+    // every classic member already in the group offers.
+    bool supports_classic(const std::vector<classic_protocol>& offered) const;
     // The assignor the members prefer (the one most of them name; ties to the first in name
     // order), or `fallback` when none names one.
     std::string preferred_assignor(const std::string& fallback) const;

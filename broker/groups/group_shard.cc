@@ -627,11 +627,15 @@ struct group_shard::impl {
         group& g = *gp;
         if (g.is_consumer()) {
             if (!g.consumer->empty() || consumer_busy.contains(req.group_id)) {
-                // Kafka 4.x lets a classic member into a consumer group (KIP-848's migration);
-                // that is not built here.
-                return reply(std::move(done), join_error(error_code::inconsistent_group_protocol, req.member_id));
+                return consumer_serial(req.group_id, [this, req, version, client, done = std::move(done)]() mutable {
+                    classic_join_to_consumer(req, version, client, std::move(done));
+                });
             }
-            g.type = group_type::classic;  // an empty consumer group becomes a classic one
+            // An empty consumer group becomes a classic one: its records go.
+            std::vector<shard_host::record> tombstones;
+            group_tombstones(req.group_id, g, tombstones);
+            write(std::move(tombstones), [](error_code) {});
+            g.type = group_type::classic;
             g.consumer.reset();
             g.protocol_type.reset();
             g.subscribed_topics.reset();
@@ -874,6 +878,9 @@ struct group_shard::impl {
             return reply(std::move(done), sync_error(error_code::invalid_group_id));
         }
         group* gp = find(req.group_id);
+        if (gp && gp->is_consumer()) {
+            return classic_sync_to_consumer(*gp, req, std::move(done));
+        }
         if (!gp || gp->in(group_state::empty)) {
             return reply(std::move(done), sync_error(error_code::unknown_member_id));
         }
@@ -956,6 +963,9 @@ struct group_shard::impl {
             return error_code::unknown_member_id;
         }
         group& g = *gp;
+        if (g.is_consumer()) {
+            return classic_heartbeat_to_consumer(g, req);
+        }
         if (g.in(group_state::dead)) {
             return error_code::coordinator_not_available;
         }
@@ -1007,6 +1017,11 @@ struct group_shard::impl {
             return finish(error_code::unknown_member_id);
         }
         group& g = *gp;
+        if (g.is_consumer()) {
+            return consumer_serial(req.group_id, [this, req, version, done = std::move(done)]() mutable {
+                classic_leave_to_consumer(req, version, std::move(done));
+            });
+        }
         if (g.in(group_state::dead)) {
             return finish(error_code::coordinator_not_available);
         }
@@ -1460,6 +1475,15 @@ struct group_shard::impl {
         v.subscribed_topic_regex = m.subscribed_regex;
         v.rebalance_timeout_ms = m.rebalance_timeout_ms;
         v.server_assignor = m.server_assignor;
+        if (m.classic) {
+            auto& c = v.classic_member_metadata.emplace();
+            c.session_timeout_ms = m.classic->session_timeout_ms;
+            for (const auto& p : m.classic->protocols) {
+                auto& sp = c.supported_protocols.emplace_back();
+                sp.name = p.name;
+                sp.metadata = p.metadata;
+            }
+        }
         return {encode_consumer_key(member_key<protocol::consumer_group_member_metadata_key>(gid, m.id)),
                 encode_consumer_value(v)};
     }
@@ -1716,22 +1740,7 @@ struct group_shard::impl {
                                     " is not released yet.");
                 }
                 if (old != cg.members.end()) {
-                    // The static member is back under a new member id: it takes over the old
-                    // one's assignment and epoch.
-                    consumer::member m = old->second;
-                    m.id = mid;
-                    m.epoch = m.previous_epoch >= 0 ? m.previous_epoch : 0;
-                    member_tombstones(gid, old->first, records);
-                    cg.update_owners(&old->second, nullptr);
-                    if (auto t = cg.target.find(old->first); t != cg.target.end()) {
-                        records.push_back(target_member_record(gid, mid, t->second));
-                        cg.target[mid] = t->second;
-                        cg.target.erase(old->first);
-                    }
-                    cg.members.erase(old);
-                    it = cg.members.emplace(mid, std::move(m)).first;
-                    cg.update_owners(nullptr, &it->second);
-                    records.push_back(current_assignment_record(gid, it->second));
+                    it = take_over(gid, cg, old, mid, records);
                     created = true;  // its metadata is written below
                 }
             }
@@ -1815,6 +1824,31 @@ struct group_shard::impl {
         }
         m.client_id = client.client_id;
         m.client_host = client.client_host;
+        const consumer::topic_partitions previously = reconcile_member(gid, g, m, was, created, owned, records);
+        mirror(g);
+
+        hb_response r;
+        r.member_id = mid;
+        r.member_epoch = m.epoch;
+        r.heartbeat_interval_ms = cfg.consumer_heartbeat_interval_ms;
+        const bool full = joining || (req.rebalance_timeout_ms != -1 &&
+                                      (req.subscribed_topic_names || req.subscribed_topic_regex) && req.topic_partitions);
+        if (full || m.assigned != previously) {
+            r.assignment.emplace().topic_partitions =
+                consumer::to_wire<protocol::consumer_group_heartbeat_response::topic_partitions_t>(m.assigned);
+        }
+        finish_heartbeat(gid, std::move(before), std::move(records), std::move(r), std::move(done));
+    }
+
+    // After a member's fields were updated from its request (`was`: before): writes what
+    // changed, bumps the group epoch if membership, subscriptions or the subscribed topics
+    // changed, computes the new target, reconciles the member towards its own, and restarts
+    // its timers. Returns the partitions the member held before.
+    consumer::topic_partitions reconcile_member(const std::string& gid, group& g, consumer::member& m,
+                                                const consumer::member& was, bool created,
+                                                const std::optional<consumer::topic_partitions>& owned,
+                                                std::vector<shard_host::record>& records) {
+        consumer::group& cg = *g.consumer;
         bool bump = created;
         if (created || !m.same_metadata(was)) {
             records.push_back(member_metadata_record(gid, m));
@@ -1836,7 +1870,7 @@ struct group_shard::impl {
         }
         const consumer::member current = m;
         static const consumer::topic_partitions none;
-        auto t = cg.target.find(mid);
+        auto t = cg.target.find(m.id);
         m = consumer::reconcile(current, cg.assignment_epoch, t == cg.target.end() ? none : t->second, owned,
                                 cg.owner_epochs);
         if (!m.same_assignment(current) || created) {
@@ -1844,25 +1878,37 @@ struct group_shard::impl {
             records.push_back(current_assignment_record(gid, m));
         }
         const int64_t t_now = now();
-        m.session_deadline = t_now + cfg.consumer_session_timeout_ms;
+        m.session_deadline = t_now + (m.classic ? m.classic->session_timeout_ms : cfg.consumer_session_timeout_ms);
         if (m.state != consumer::member_state::unrevoked_partitions) {
             m.revocation_deadline = consumer::no_deadline;
         } else if (current.state != consumer::member_state::unrevoked_partitions || m.revocation_deadline == consumer::no_deadline) {
             m.revocation_deadline = t_now + std::max(m.rebalance_timeout_ms, 0);
         }
         mirror(g);
+        return current.assigned;
+    }
 
-        hb_response r;
-        r.member_id = mid;
-        r.member_epoch = m.epoch;
-        r.heartbeat_interval_ms = cfg.consumer_heartbeat_interval_ms;
-        const bool full = joining || (req.rebalance_timeout_ms != -1 &&
-                                      (req.subscribed_topic_names || req.subscribed_topic_regex) && req.topic_partitions);
-        if (full || m.assigned != current.assigned) {
-            r.assignment.emplace().topic_partitions =
-                consumer::to_wire<protocol::consumer_group_heartbeat_response::topic_partitions_t>(m.assigned);
+    // A static member is back under a new member id: it takes over the old one's assignment
+    // and epoch.
+    std::map<std::string, consumer::member>::iterator take_over(const std::string& gid, consumer::group& cg,
+                                                                 std::map<std::string, consumer::member>::iterator old,
+                                                                 const std::string& mid,
+                                                                 std::vector<shard_host::record>& records) {
+        consumer::member m = old->second;
+        m.id = mid;
+        m.epoch = m.previous_epoch >= 0 ? m.previous_epoch : 0;
+        member_tombstones(gid, old->first, records);
+        cg.update_owners(&old->second, nullptr);
+        if (auto t = cg.target.find(old->first); t != cg.target.end()) {
+            records.push_back(target_member_record(gid, mid, t->second));
+            cg.target[mid] = t->second;
+            cg.target.erase(old->first);
         }
-        finish_heartbeat(gid, std::move(before), std::move(records), std::move(r), std::move(done));
+        cg.members.erase(old);
+        auto it = cg.members.emplace(mid, std::move(m)).first;
+        cg.update_owners(nullptr, &it->second);
+        records.push_back(current_assignment_record(gid, it->second));
+        return it;
     }
 
     void finish_heartbeat(const std::string& gid, consumer_snapshot before, std::vector<shard_host::record> records,
@@ -1923,7 +1969,7 @@ struct group_shard::impl {
         }
         std::vector<std::string> due;
         for (const auto& [mid, m] : g->consumer->members) {
-            if (m.session_deadline <= t || m.revocation_deadline <= t) {
+            if (m.session_deadline <= t || m.revocation_deadline <= t || m.rejoin_deadline <= t) {
                 due.push_back(mid);
             }
         }
@@ -1935,7 +1981,8 @@ struct group_shard::impl {
                 }
                 auto it = g->consumer->members.find(mid);
                 if (it == g->consumer->members.end() ||
-                    (it->second.session_deadline > t && it->second.revocation_deadline > t)) {
+                    (it->second.session_deadline > t && it->second.revocation_deadline > t &&
+                     it->second.rejoin_deadline > t)) {
                     return;  // it heartbeat meanwhile
                 }
                 consumer_snapshot before = snapshot_of(gid);
@@ -1951,7 +1998,7 @@ struct group_shard::impl {
         int64_t d = consumer::no_deadline;
         if (g.consumer) {
             for (const auto& [_, m] : g.consumer->members) {
-                d = std::min({d, m.session_deadline, m.revocation_deadline});
+                d = std::min({d, m.session_deadline, m.revocation_deadline, m.rejoin_deadline});
             }
         }
         return d;
@@ -2092,6 +2139,14 @@ struct group_shard::impl {
             m.subscribed_regex = v.subscribed_topic_regex;
             m.rebalance_timeout_ms = v.rebalance_timeout_ms;
             m.server_assignor = v.server_assignor;
+            m.classic.reset();
+            if (v.classic_member_metadata) {
+                auto& c = m.classic.emplace();
+                c.session_timeout_ms = v.classic_member_metadata->session_timeout_ms;
+                for (const auto& p : v.classic_member_metadata->supported_protocols) {
+                    c.protocols.push_back({p.name, p.metadata});
+                }
+            }
             if (m.instance_id) {
                 cg.static_members[*m.instance_id] = m.id;
             }
@@ -2132,7 +2187,7 @@ struct group_shard::impl {
         cg.owner_epochs.clear();
         for (auto& [_, m] : cg.members) {
             cg.update_owners(nullptr, &m);
-            m.session_deadline = now() + cfg.consumer_session_timeout_ms;
+            m.session_deadline = now() + (m.classic ? m.classic->session_timeout_ms : cfg.consumer_session_timeout_ms);
             if (m.state == consumer::member_state::unrevoked_partitions) {
                 m.revocation_deadline = now() + std::max(m.rebalance_timeout_ms, 0);
             }
@@ -2151,6 +2206,10 @@ struct group_shard::impl {
         if (it == cg.members.end()) {
             return error_code::unknown_member_id;
         }
+        if (it->second.classic) {
+            // A classic member commits with its generation, which is its member epoch.
+            return epoch == it->second.epoch ? error_code::none : error_code::illegal_generation;
+        }
         if (version < 9) {
             return error_code::unsupported_version;  // a consumer-protocol member commits with v9+
         }
@@ -2161,6 +2220,282 @@ struct group_shard::impl {
             return error_code::stale_member_epoch;
         }
         return error_code::none;
+    }
+
+    // ---- classic members in consumer groups (Kafka 4.x's online migration, one way)
+    //
+    // A JoinGroup to a consumer group that has members joins it as a member of the group's
+    // own kind, assigned by the server: the answer names no leader (so the client assigns
+    // nothing), SyncGroup gives the member's partitions as a ConsumerProtocolAssignment, and
+    // Heartbeat answers REBALANCE_IN_PROGRESS when the member must rejoin to revoke or to
+    // receive partitions. Its JoinGroup's generation is its member epoch.
+
+    static std::vector<consumer::classic_protocol> classic_protocols(const protocol::join_group_request& req) {
+        std::vector<consumer::classic_protocol> out;
+        for (const auto& p : req.protocols) {
+            out.push_back({p.name, p.metadata});
+        }
+        return out;
+    }
+
+    void classic_join_to_consumer(const protocol::join_group_request& req, int16_t version, const client_info& client,
+                                  join_callback done) {
+        if (error_code e = unavailable(); e != error_code::none) {
+            return reply(std::move(done), join_error(e, req.member_id));
+        }
+        const std::string& gid = req.group_id;
+        group* gp = find(gid);
+        if (!gp || !gp->is_consumer() || gp->in(group_state::dead)) {
+            // It changed while this join waited: start again from the top.
+            return join(req, version, client, std::move(done));
+        }
+        consumer::group& cg = *gp->consumer;
+        const bool unknown = req.member_id.empty();
+        std::string mid = unknown ? new_member_id(client.client_id) : req.member_id;
+        auto protocols = classic_protocols(req);
+        // A known member id not in the group is taken as given (the id MEMBER_ID_REQUIRED
+        // handed out), as Kafka does for classic members of consumer groups.
+        if (!cg.members.contains(mid) && int64_t(cg.members.size()) >= int64_t(cfg.consumer_max_size)) {
+            return reply(std::move(done), join_error(error_code::group_max_size_reached, ""));
+        }
+        auto sub = protocols.empty() ? std::nullopt : parse_subscription(protocols.front().metadata);
+        if (req.protocol_type != consumer_protocol_type || !sub || !cg.supports_classic(protocols)) {
+            return reply(std::move(done), join_error(error_code::inconsistent_group_protocol, req.member_id));
+        }
+        if (unknown && !req.group_instance_id && version >= 4) {
+            return reply(std::move(done), join_error(error_code::member_id_required, mid));
+        }
+        consumer_snapshot before = snapshot_of(gid);
+        std::vector<shard_host::record> records;
+        auto it = cg.members.find(mid);
+        bool created = false;
+        if (it == cg.members.end() && req.group_instance_id) {
+            auto s = cg.static_members.find(*req.group_instance_id);
+            if (s != cg.static_members.end() && cg.members.contains(s->second)) {
+                it = take_over(gid, cg, cg.members.find(s->second), mid, records);
+                created = true;
+            }
+        }
+        if (it == cg.members.end()) {
+            consumer::member m;
+            m.id = mid;
+            it = cg.members.emplace(mid, std::move(m)).first;
+            created = true;
+        }
+        consumer::member& m = it->second;
+        if (!m.classic && !created) {
+            restore(gid, std::move(before));
+            return reply(std::move(done), join_error(error_code::unknown_member_id, req.member_id));
+        }
+        const consumer::member was = m;
+        if (req.group_instance_id) {
+            m.instance_id = req.group_instance_id;
+            cg.static_members[*req.group_instance_id] = mid;
+        }
+        if (sub->rack_id) {
+            m.rack_id = sub->rack_id;
+        }
+        m.rebalance_timeout_ms = req.rebalance_timeout_ms < 0 ? req.session_timeout_ms : req.rebalance_timeout_ms;
+        std::vector<std::string> names = sub->topics;
+        std::sort(names.begin(), names.end());
+        names.erase(std::unique(names.begin(), names.end()), names.end());
+        m.subscribed_names = std::move(names);
+        m.client_id = client.client_id;
+        m.client_host = client.client_host;
+        m.classic = consumer::classic_meta{req.session_timeout_ms, std::move(protocols)};
+        // What it owns, by topic id (topics unknown now cannot be owned).
+        consumer::topic_partitions owned;
+        for (const auto& [topic, parts] : sub->owned) {
+            if (auto t = host.topic(topic)) {
+                owned[t->id].insert(parts.begin(), parts.end());
+            }
+        }
+        reconcile_member(gid, *gp, m, was, created, owned, records);
+        m.rejoin_deadline = now() + std::max(m.rebalance_timeout_ms, 0);  // it must SyncGroup by then
+        protocol::join_group_response r;
+        r.member_id = mid;
+        r.generation_id = m.epoch;
+        r.protocol_type = std::string(consumer_protocol_type);
+        r.protocol_name = m.classic->protocols.front().name;
+        reindex(gid);
+        if (records.empty()) {
+            return reply(std::move(done), std::move(r));
+        }
+        consumer_write(gid, std::move(before), std::move(records),
+                       [this, r = std::move(r), done = std::move(done)](error_code e) mutable {
+                           if (e != error_code::none) {
+                               return reply(std::move(done), join_error(group_write_error(e), r.member_id));
+                           }
+                           reply(std::move(done), std::move(r));
+                       });
+    }
+
+    // The member of a consumer group a classic request names, or the error Kafka gives.
+    error_code classic_member(const group& g, const std::string& member_id, const std::optional<std::string>& instance_id,
+                              const consumer::member*& out) const {
+        const consumer::group& cg = *g.consumer;
+        std::string mid = member_id;
+        if (instance_id) {
+            auto s = cg.static_members.find(*instance_id);
+            if (s == cg.static_members.end()) {
+                return error_code::unknown_member_id;
+            }
+            if (s->second != member_id) {
+                return error_code::fenced_instance_id;
+            }
+        }
+        auto it = cg.members.find(mid);
+        if (it == cg.members.end() || !it->second.classic) {
+            return error_code::unknown_member_id;
+        }
+        out = &it->second;
+        return error_code::none;
+    }
+
+    // Whether a classic member must rejoin: the group moved on, it has partitions to revoke,
+    // or partitions it waits for were released.
+    bool must_rejoin(const consumer::group& cg, const consumer::member& m) const {
+        if (m.epoch < cg.epoch || m.state == consumer::member_state::unrevoked_partitions) {
+            return true;
+        }
+        if (m.state != consumer::member_state::unreleased_partitions) {
+            return false;
+        }
+        auto t = cg.target.find(m.id);
+        if (t == cg.target.end()) {
+            return false;
+        }
+        for (const auto& [id, parts] : t->second) {
+            for (int32_t p : parts) {
+                auto a = m.assigned.find(id);
+                const bool mine = a != m.assigned.end() && a->second.contains(p);
+                if (!mine && !cg.owner_epochs.contains({id, p})) {
+                    return true;  // free now: rejoin to take it
+                }
+            }
+        }
+        return false;
+    }
+
+    void classic_sync_to_consumer(group& g, const protocol::sync_group_request& req, sync_callback done) {
+        const consumer::member* mp = nullptr;
+        if (error_code e = classic_member(g, req.member_id, req.group_instance_id, mp); e != error_code::none) {
+            return reply(std::move(done), sync_error(e));
+        }
+        const consumer::member& m = *mp;
+        if (req.generation_id != m.epoch) {
+            return reply(std::move(done), sync_error(error_code::illegal_generation));
+        }
+        if ((req.protocol_type && *req.protocol_type != consumer_protocol_type) ||
+            (req.protocol_name && *req.protocol_name != m.classic->protocols.front().name)) {
+            return reply(std::move(done), sync_error(error_code::inconsistent_group_protocol));
+        }
+        const consumer::group& cg = *g.consumer;
+        if (cg.epoch > m.epoch && m.state != consumer::member_state::unrevoked_partitions) {
+            return reply(std::move(done), sync_error(error_code::rebalance_in_progress));
+        }
+        std::vector<std::pair<std::string, std::vector<int32_t>>> parts;
+        for (const auto& [id, ps] : m.assigned) {
+            auto t = cg.subscribed_topics.find(id);
+            if (t != cg.subscribed_topics.end() && !ps.empty()) {
+                parts.emplace_back(t->second.name, std::vector<int32_t>(ps.begin(), ps.end()));
+            }
+        }
+        protocol::reader vr(m.classic->protocols.front().metadata);
+        const int16_t sub_version = vr.read_int16();
+        protocol::sync_group_response r;
+        r.protocol_type = req.protocol_type;
+        r.protocol_name = req.protocol_name;
+        r.assignment = encode_assignment(vr.ok() ? sub_version : 0, parts);
+        auto& mm = g.consumer->members.at(m.id);
+        mm.rejoin_deadline = consumer::no_deadline;
+        mm.session_deadline = now() + mm.classic->session_timeout_ms;
+        reindex(g.id);
+        reply(std::move(done), std::move(r));
+    }
+
+    error_code classic_heartbeat_to_consumer(group& g, const protocol::heartbeat_request& req) {
+        const consumer::member* mp = nullptr;
+        if (error_code e = classic_member(g, req.member_id, req.group_instance_id, mp); e != error_code::none) {
+            return e;
+        }
+        if (req.generation_id != mp->epoch) {
+            return error_code::illegal_generation;
+        }
+        auto& m = g.consumer->members.at(mp->id);
+        m.session_deadline = now() + m.classic->session_timeout_ms;
+        error_code e = error_code::none;
+        if (must_rejoin(*g.consumer, m)) {
+            e = error_code::rebalance_in_progress;
+            if (m.rejoin_deadline == consumer::no_deadline) {
+                m.rejoin_deadline = now() + std::max(m.rebalance_timeout_ms, 0);
+            }
+        }
+        reindex(g.id);
+        return e;
+    }
+
+    void classic_leave_to_consumer(const protocol::leave_group_request& req, int16_t version,
+                                   std::function<void(protocol::leave_group_response)> done) {
+        protocol::leave_group_response resp;
+        const std::string& gid = req.group_id;
+        group* gp = find(gid);
+        if (error_code e = unavailable(); e != error_code::none || !gp || !gp->is_consumer()) {
+            if (e == error_code::none) {
+                return leave(req, version, std::move(done));  // it changed meanwhile
+            }
+            resp.error_code = code(e);
+            return reply(std::move(done), std::move(resp));
+        }
+        std::vector<protocol::leave_group_request::member_identity> leaving = req.members;
+        if (version < 3) {
+            leaving.assign(1, {});
+            leaving[0].member_id = req.member_id;
+        }
+        consumer_snapshot before = snapshot_of(gid);
+        std::vector<shard_host::record> records;
+        for (const auto& who : leaving) {
+            auto& r = resp.members.emplace_back();
+            r.member_id = who.member_id;
+            r.group_instance_id = who.group_instance_id;
+            const consumer::member* m = nullptr;
+            std::string mid = who.member_id;
+            error_code e = error_code::none;
+            if (who.member_id.empty() && who.group_instance_id) {
+                auto s = gp->consumer->static_members.find(*who.group_instance_id);
+                auto it = s == gp->consumer->static_members.end() ? gp->consumer->members.end()
+                                                                   : gp->consumer->members.find(s->second);
+                if (it == gp->consumer->members.end() || !it->second.classic) {
+                    e = error_code::unknown_member_id;
+                } else {
+                    mid = it->first;
+                }
+            } else {
+                e = classic_member(*gp, who.member_id, who.group_instance_id, m);
+            }
+            r.error_code = code(e);
+            if (e == error_code::none) {
+                r.member_id = mid;
+                remove_consumer_member(gid, *gp, mid, records);
+            }
+        }
+        mirror(*gp);
+        if (version < 3 && !resp.members.empty()) {
+            resp.error_code = resp.members.front().error_code;
+            resp.members.clear();
+        }
+        reindex(gid);
+        if (records.empty()) {
+            return reply(std::move(done), std::move(resp));
+        }
+        consumer_write(gid, std::move(before), std::move(records),
+                       [this, resp = std::move(resp), done = std::move(done)](error_code e) mutable {
+                           if (e != error_code::none) {
+                               resp.members.clear();
+                               resp.error_code = code(group_write_error(e));
+                           }
+                           reply(std::move(done), std::move(resp));
+                       });
     }
 
     // ---- admin

@@ -1,6 +1,7 @@
 // The new consumer group protocol (KIP-848) in a group shard: joining, the server's
 // assignment, revocation before reassignment, leaving, fencing, timeouts, commits checked
 // against member epochs, and a group rebuilt from its records.
+#include "broker/groups/classic_group.h"
 #include "broker/groups/consumer_group.h"
 #include "broker/groups/group_shard.h"
 
@@ -238,18 +239,121 @@ TEST_F(consumer_group_shard, a_new_shard_rebuilds_the_group_from_its_records) {
     EXPECT_EQ(calls, 1);
 }
 
-TEST_F(consumer_group_shard, classic_members_cannot_join_a_consumer_group) {
+// A ConsumerProtocolSubscription v1 of topic t owning `owned`.
+bytes classic_subscription(const std::set<int32_t>& owned) {
+    protocol::writer w;
+    w.write_int16(1);
+    w.write_int32(1);
+    w.write_string("t");
+    w.write_int32(-1);  // user data
+    w.write_int32(owned.empty() ? 0 : 1);
+    if (!owned.empty()) {
+        w.write_string("t");
+        w.write_int32(int32_t(owned.size()));
+        for (int32_t p : owned) {
+            w.write_int32(p);
+        }
+    }
+    return w.take();
+}
+
+TEST_F(consumer_group_shard, a_classic_member_joins_a_consumer_group_and_is_assigned_by_the_server) {
     beat(join("a"));
-    protocol::join_group_request req;
-    req.group_id = "g";
-    req.session_timeout_ms = 10000;
-    req.rebalance_timeout_ms = 10000;
-    req.protocol_type = "consumer";
-    req.protocols.emplace_back().name = "range";
-    int16_t err = -1;
-    shard->join(req, 9, {"c", "/127.0.0.1"}, [&](protocol::join_group_response r) { err = r.error_code; });
+    auto classic_join = [&](const std::string& member, const std::set<int32_t>& owned, std::string protocol = "range") {
+        protocol::join_group_request req;
+        req.group_id = "g";
+        req.member_id = member;
+        req.session_timeout_ms = 10000;
+        req.rebalance_timeout_ms = 10000;
+        req.protocol_type = "consumer";
+        auto& p = req.protocols.emplace_back();
+        p.name = std::move(protocol);
+        p.metadata = classic_subscription(owned);
+        protocol::join_group_response out;
+        int calls = 0;
+        shard->join(req, 9, {"c", "/127.0.0.1"}, [&](protocol::join_group_response r) {
+            ++calls;
+            out = std::move(r);
+        });
+        host.run();
+        host.complete_all();
+        EXPECT_EQ(calls, 1);
+        return out;
+    };
+    protocol::join_group_response first = classic_join("", {});
+    ASSERT_EQ(first.error_code, code(error_code::member_id_required));
+    protocol::join_group_response joined = classic_join(first.member_id, {});
+    ASSERT_EQ(joined.error_code, 0);
+    EXPECT_EQ(joined.generation_id, 2);
+    EXPECT_EQ(joined.leader, "") << "no client assigns: the server does";
+    EXPECT_EQ(joined.protocol_name, "range");
+
+    auto sync = [&](int32_t generation) {
+        protocol::sync_group_request req;
+        req.group_id = "g";
+        req.member_id = first.member_id;
+        req.generation_id = generation;
+        protocol::sync_group_response out;
+        shard->sync(req, 5, [&](protocol::sync_group_response r) { out = std::move(r); });
+        host.run();
+        return out;
+    };
+    auto heartbeat = [&](int32_t generation) {
+        protocol::heartbeat_request req;
+        req.group_id = "g";
+        req.member_id = first.member_id;
+        req.generation_id = generation;
+        return shard->heartbeat(req, 4).error_code;
+    };
+    // a still holds everything: the classic member gets nothing yet and must rejoin later.
+    EXPECT_EQ(sync(2).error_code, 0);
+    EXPECT_EQ(heartbeat(1), code(error_code::illegal_generation));
+    hb_response a = beat(again("a", 1, {0, 1, 2, 3, 4, 5}));
+    beat(again("a", 1, assigned(a)));  // a revoked
+    EXPECT_EQ(heartbeat(2), code(error_code::rebalance_in_progress)) << "its partitions are free now";
+    protocol::join_group_response rejoined = classic_join(first.member_id, {});
+    ASSERT_EQ(rejoined.error_code, 0);
+    protocol::sync_group_response s = sync(rejoined.generation_id);
+    ASSERT_EQ(s.error_code, 0);
+    // ConsumerProtocolAssignment v1 (the subscription's version): t and three partitions.
+    protocol::reader r(s.assignment);
+    EXPECT_EQ(r.read_int16(), 1);
+    EXPECT_EQ(r.read_int32(), 1);
+    EXPECT_EQ(r.read_string(), "t");
+    EXPECT_EQ(r.read_int32(), 3);
+    std::set<int32_t> mine;
+    for (int i = 0; i < 3; ++i) {
+        mine.insert(r.read_int32());
+    }
+    EXPECT_EQ(r.read_int32(), -1);  // no user data
+    EXPECT_TRUE(r.ok() && r.remaining() == 0);
+    EXPECT_EQ(mine.size(), 3u);
+    EXPECT_EQ(heartbeat(rejoined.generation_id), 0);
+    auto d = shard->consumer_describe("g");
+    EXPECT_EQ(d.group_state, "Stable");
+    ASSERT_EQ(d.members.size(), 2u);
+    for (const auto& m : d.members) {
+        ASSERT_EQ(m.assignment.topic_partitions.size(), 1u) << m.member_id;
+        EXPECT_EQ(m.assignment.topic_partitions[0].partitions.size(), 3u) << m.member_id;
+    }
+
+    // A member offering a protocol the classic members don't is refused, as in Kafka.
+    EXPECT_EQ(classic_join("", {}, "roundrobin").error_code, code(error_code::inconsistent_group_protocol));
+
+    // Leaving frees its partitions for a.
+    protocol::leave_group_request leave;
+    leave.group_id = "g";
+    leave.members.emplace_back().member_id = first.member_id;
+    int16_t left = -1;
+    shard->leave(leave, 5, [&](protocol::leave_group_response r) { left = r.members.at(0).error_code; });
     host.run();
-    EXPECT_EQ(err, code(error_code::inconsistent_group_protocol));
+    host.complete_all();
+    EXPECT_EQ(left, 0);
+    EXPECT_EQ(shard->consumer_describe("g").members.size(), 1u);
+}
+
+TEST_F(consumer_group_shard, classic_and_consumer_groups_are_listed_with_their_type) {
+    beat(join("a"));
     std::vector<protocol::list_groups_response::listed_group> listed;
     shard->list({}, {"consumer"}, listed);
     ASSERT_EQ(listed.size(), 1u);
