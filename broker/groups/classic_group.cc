@@ -122,6 +122,30 @@ std::optional<consumer_subscription> parse_subscription(bytes_view metadata) {
     return out;
 }
 
+std::optional<std::vector<std::pair<std::string, std::vector<int32_t>>>> parse_assignment(bytes_view assignment) {
+    std::vector<std::pair<std::string, std::vector<int32_t>>> out;
+    if (assignment.empty()) {
+        return out;
+    }
+    protocol::reader r(assignment);
+    if (r.read_int16() < 0 || !r.ok()) {
+        return std::nullopt;
+    }
+    const int32_t topics = r.read_array_len(false, 6);
+    for (int32_t i = 0; i < topics && r.ok(); ++i) {
+        auto& [topic, partitions] = out.emplace_back();
+        topic = r.read_string();
+        const int32_t n = r.read_array_len(false, 4);
+        for (int32_t j = 0; j < n && r.ok(); ++j) {
+            partitions.push_back(r.read_int32());
+        }
+    }
+    if (!r.ok() || topics < 0) {
+        return std::nullopt;
+    }
+    return out;
+}
+
 bytes encode_assignment(int16_t version, const std::vector<std::pair<std::string, std::vector<int32_t>>>& partitions) {
     protocol::writer w;
     w.write_int16(std::clamp<int16_t>(version, 0, 3));

@@ -163,6 +163,9 @@ struct consumer_subscription {
     std::optional<std::string> rack_id;                                // v3+
 };
 std::optional<consumer_subscription> parse_subscription(bytes_view metadata);
+// The partitions of a ConsumerProtocolAssignment (any version: v0's fields prefix the others);
+// nullopt when the bytes are not one. Empty bytes (a member given nothing) is no partitions.
+std::optional<std::vector<std::pair<std::string, std::vector<int32_t>>>> parse_assignment(bytes_view assignment);
 // A ConsumerProtocolAssignment of `version` (at most 3) with no user data.
 bytes encode_assignment(int16_t version, const std::vector<std::pair<std::string, std::vector<int32_t>>>& partitions);
 

@@ -1402,7 +1402,7 @@ struct group_shard::impl {
             s.type = group_type::classic;
         }
         g->type = s.type;
-        g->state = s.state;
+        g->state = s.type == group_type::classic && g->members.empty() ? group_state::empty : s.state;
         g->protocol_type = std::move(s.protocol_type);
         g->subscribed_topics = std::move(s.subscribed);
         g->consumer = std::move(s.consumer);
@@ -1697,14 +1697,21 @@ struct group_shard::impl {
             return reply(std::move(done), hb_error(error_code::coordinator_not_available));  // being deleted
         }
         if (gp && !gp->is_consumer() && !(gp->in(group_state::empty) && gp->members.empty() && gp->pending_members.empty())) {
-            return reply(std::move(done), hb_error(error_code::group_id_not_found,
-                                                   "Group " + gid + " is not a consumer group."));
+            if (std::string why = upgradable(*gp); !why.empty()) {
+                return reply(std::move(done), hb_error(error_code::group_id_not_found,
+                                                       "Cannot upgrade the classic group " + gid + " to a consumer group: " + why));
+            }
         }
         if (!gp && !joining) {
             return reply(std::move(done), hb_error(error_code::group_id_not_found, "Group " + gid + " not found."));
         }
         consumer_snapshot before = snapshot_of(gid);
         std::vector<shard_host::record> records;
+        if (gp && !gp->is_consumer() && !gp->members.empty()) {
+            // If the write fails the group is restored to a classic group without members:
+            // they get UNKNOWN_MEMBER_ID and rejoin, and the log still has their last generation.
+            upgrade(*gp, records);
+        }
         if (!gp || !gp->is_consumer()) {
             if (gp && !gp->is_consumer()) {
                 records.push_back(group_tombstone(gid));  // an empty classic group becomes a consumer group
@@ -2328,6 +2335,110 @@ struct group_shard::impl {
                            }
                            reply(std::move(done), std::move(r));
                        });
+    }
+
+    // Why a classic group with members cannot become a consumer group ("" if it can), as
+    // Kafka's validateOnlineUpgrade: it must use the consumer protocol, have had a generation
+    // (its members' subscriptions and assignments are read from it), and fit
+    // group.consumer.max.size.
+    std::string upgradable(const group& g) const {
+        if (g.in(group_state::dead)) {
+            return "it is being deleted.";
+        }
+        if (!g.uses_consumer_protocol()) {
+            return "it does not use the consumer embedded protocol.";
+        }
+        if (!g.protocol_name) {
+            return "its first rebalance is in progress.";
+        }
+        if (int64_t(g.members.size()) > int64_t(cfg.consumer_max_size)) {
+            return "its size exceeds the consumer group maximum size.";
+        }
+        for (const auto& [_, m] : g.members) {
+            if (!parse_subscription(m.metadata(g.protocol_name)) || !parse_assignment(m.assignment)) {
+                return "the embedded consumer protocol is malformed.";
+            }
+        }
+        return {};
+    }
+
+    // Kafka's convertToConsumerGroup: a classic group whose members use the consumer protocol
+    // becomes a consumer group of classic members, each keeping its last assignment at the
+    // generation's epoch; members waiting in a rebalance are told REBALANCE_IN_PROGRESS and
+    // rejoin. The classic record is tombstoned and the consumer group's records written.
+    void upgrade(group& g, std::vector<shard_host::record>& records) {
+        const std::string gid = g.id;
+        for (auto& [id, m] : g.members) {
+            reply(std::exchange(m.awaiting_join, nullptr), join_error(error_code::rebalance_in_progress, id));
+            reply(std::exchange(m.awaiting_sync, nullptr), sync_error(error_code::rebalance_in_progress));
+        }
+        records.push_back(group_tombstone(gid));
+        consumer::group cg;
+        cg.epoch = g.generation;
+        cg.assignment_epoch = g.generation;
+        const int64_t t = now();
+        for (const auto& [id, cm] : g.members) {
+            auto sub = parse_subscription(cm.metadata(g.protocol_name));
+            auto given = parse_assignment(cm.assignment);
+            consumer::member m;
+            m.id = id;
+            m.epoch = g.generation;
+            m.previous_epoch = g.generation;
+            m.instance_id = cm.instance_id;
+            m.rack_id = sub->rack_id;
+            m.rebalance_timeout_ms = cm.rebalance_timeout_ms;
+            m.client_id = cm.client_id;
+            m.client_host = cm.client_host;
+            m.subscribed_names = sub->topics;
+            std::sort(m.subscribed_names.begin(), m.subscribed_names.end());
+            m.subscribed_names.erase(std::unique(m.subscribed_names.begin(), m.subscribed_names.end()),
+                                     m.subscribed_names.end());
+            consumer::classic_meta meta;
+            meta.session_timeout_ms = cm.session_timeout_ms;
+            for (const auto& p : cm.protocols) {
+                meta.protocols.push_back({p.name, p.metadata});
+            }
+            m.classic = std::move(meta);
+            for (const auto& [topic, parts] : *given) {
+                if (auto tm = host.topic(topic)) {
+                    m.assigned[tm->id].insert(parts.begin(), parts.end());
+                }
+            }
+            m.session_deadline = t + cm.session_timeout_ms;
+            if (m.instance_id) {
+                cg.static_members[*m.instance_id] = id;
+            }
+            cg.target[id] = m.assigned;
+            cg.update_owners(nullptr, &m);
+            cg.members.emplace(id, std::move(m));
+        }
+        cg.subscribed_topics = subscription_metadata(cg);
+        for (const auto& [id, m] : cg.members) {
+            records.push_back(member_metadata_record(gid, m));
+        }
+        records.push_back(partition_metadata_record(gid, cg));
+        records.push_back(epoch_record(gid, cg.epoch));
+        for (const auto& [id, tps] : cg.target) {
+            records.push_back(target_member_record(gid, id, tps));
+        }
+        records.push_back(target_epoch_record(gid, cg.assignment_epoch));
+        for (const auto& [id, m] : cg.members) {
+            records.push_back(current_assignment_record(gid, m));
+        }
+        g.members.clear();
+        g.static_members.clear();
+        g.pending_members.clear();
+        g.pending_sync.clear();
+        g.protocol_support.clear();
+        g.awaiting_join = 0;
+        g.join_kind = join_timer::none;
+        g.join_deadline = no_deadline;
+        g.sync_deadline = no_deadline;
+        g.leader.reset();
+        g.protocol_name.reset();
+        g.type = group_type::consumer;
+        g.consumer = std::move(cg);
+        mirror(g);
     }
 
     // The member of a consumer group a classic request names, or the error Kafka gives.

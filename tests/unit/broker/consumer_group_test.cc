@@ -352,6 +352,75 @@ TEST_F(consumer_group_shard, a_classic_member_joins_a_consumer_group_and_is_assi
     EXPECT_EQ(shard->consumer_describe("g").members.size(), 1u);
 }
 
+TEST_F(consumer_group_shard, a_consumer_protocol_member_upgrades_a_classic_group) {
+    cfg.initial_rebalance_delay_ms = 0;
+    shard = std::make_unique<group_shard>(0, host, cfg);
+    shard->loaded();
+    // A classic group of one member that was given every partition of t.
+    protocol::join_group_request jr;
+    jr.group_id = "g";
+    jr.session_timeout_ms = 10000;
+    jr.rebalance_timeout_ms = 10000;
+    jr.protocol_type = "consumer";
+    auto& p = jr.protocols.emplace_back();
+    p.name = "range";
+    p.metadata = classic_subscription({});
+    protocol::join_group_response joined;
+    shard->join(jr, 9, {"c", "/127.0.0.1"}, [&](protocol::join_group_response r) { joined = std::move(r); });
+    host.run();
+    ASSERT_EQ(joined.error_code, code(error_code::member_id_required));
+    jr.member_id = joined.member_id;
+    shard->join(jr, 9, {"c", "/127.0.0.1"}, [&](protocol::join_group_response r) { joined = std::move(r); });
+    host.run();
+    shard->poll();
+    host.run();
+    ASSERT_EQ(joined.error_code, 0);
+    ASSERT_EQ(joined.leader, joined.member_id);
+    protocol::sync_group_request sr;
+    sr.group_id = "g";
+    sr.member_id = joined.member_id;
+    sr.generation_id = joined.generation_id;
+    auto& a = sr.assignments.emplace_back();
+    a.member_id = joined.member_id;
+    a.assignment = classic::encode_assignment(1, {{"t", {0, 1, 2, 3, 4, 5}}});
+    int16_t synced = -1;
+    shard->sync(sr, 5, [&](protocol::sync_group_response r) { synced = r.error_code; });
+    host.run();
+    host.complete_all();
+    ASSERT_EQ(synced, 0);
+
+    // A member of the new protocol joins: the group becomes a consumer group, the classic
+    // member keeps its partitions until it rejoins and gives half of them up.
+    hb_response b = beat(join("b"));
+    ASSERT_EQ(b.error_code, 0) << b.error_message.value_or("");
+    EXPECT_TRUE(assigned(b).empty());
+    auto d = shard->consumer_describe("g");
+    ASSERT_EQ(d.error_code, 0);
+    ASSERT_EQ(d.members.size(), 2u);
+    protocol::heartbeat_request hr;
+    hr.group_id = "g";
+    hr.member_id = joined.member_id;
+    hr.generation_id = joined.generation_id;
+    EXPECT_EQ(shard->heartbeat(hr, 4).error_code, code(error_code::rebalance_in_progress));
+    // It rejoins: as for any member, the coordinator first asks it to revoke (it stays at its
+    // epoch), and its next join, owning nothing (an eager assignor revoked all), moves it on.
+    auto rejoin = [&] {
+        protocol::join_group_response r;
+        shard->join(jr, 9, {"c", "/127.0.0.1"}, [&](protocol::join_group_response x) { r = std::move(x); });
+        host.run();
+        host.complete_all();
+        return r;
+    };
+    protocol::join_group_response first = rejoin();
+    ASSERT_EQ(first.error_code, 0);
+    EXPECT_EQ(first.generation_id, joined.generation_id);
+    EXPECT_EQ(shard->heartbeat(hr, 4).error_code, code(error_code::rebalance_in_progress));
+    protocol::join_group_response second = rejoin();
+    ASSERT_EQ(second.error_code, 0);
+    EXPECT_GT(second.generation_id, joined.generation_id);
+    EXPECT_EQ(assigned(beat(again("b", b.member_epoch, {}))).size(), 3u);
+}
+
 TEST_F(consumer_group_shard, classic_and_consumer_groups_are_listed_with_their_type) {
     beat(join("a"));
     std::vector<protocol::list_groups_response::listed_group> listed;
