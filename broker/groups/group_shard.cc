@@ -2220,13 +2220,8 @@ struct group_shard::impl {
         if (version < 9) {
             return error_code::unsupported_version;  // a consumer-protocol member commits with v9+
         }
-        if (epoch > it->second.epoch) {
-            return error_code::fenced_member_epoch;
-        }
-        if (epoch < it->second.epoch) {
-            return error_code::stale_member_epoch;
-        }
-        return error_code::none;
+        // Kafka's validateMemberEpoch: any other epoch is stale, ahead or behind.
+        return epoch == it->second.epoch ? error_code::none : error_code::stale_member_epoch;
     }
 
     // ---- classic members in consumer groups (Kafka 4.x's online migration, one way)

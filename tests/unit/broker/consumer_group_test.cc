@@ -196,7 +196,7 @@ TEST_F(consumer_group_shard, commits_are_checked_against_the_member_epoch) {
     };
     EXPECT_EQ(commit(1, 9), 0);
     EXPECT_EQ(commit(0, 9), code(error_code::stale_member_epoch));
-    EXPECT_EQ(commit(2, 9), code(error_code::fenced_member_epoch));
+    EXPECT_EQ(commit(2, 9), code(error_code::stale_member_epoch));
     EXPECT_EQ(commit(1, 8), code(error_code::unsupported_version));
     fetched_group f = shard->fetch_offsets("g", std::nullopt, false, {"a", 1});
     EXPECT_EQ(f.error, error_code::none);
