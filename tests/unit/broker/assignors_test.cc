@@ -134,6 +134,40 @@ void expect_within_one(const group_assignment& a) {
     EXPECT_LE(hi->second - lo->second, 1);
 }
 
+// With the same subscriptions everywhere, as many partitions as possible stay where they are:
+// of P partitions over M members each keeps up to P / M, and up to P % M of those holding more
+// keep one more.
+void expect_fewest_moves(const group_spec& spec, const group_assignment& a) {
+    if (spec.members.empty()) {
+        return;
+    }
+    int64_t total = 0;
+    for (const auto& [t, topic] : spec.topics) {
+        total += spec.members.begin()->second.subscribed.count(t) != 0 ? std::max(topic.partitions, 0) : 0;
+    }
+    const auto members = int64_t(spec.members.size());
+    const int64_t quota = total / members;
+    int64_t extra = total % members;
+    int64_t best = 0;
+    int64_t stayed = 0;
+    for (const auto& [id, m] : spec.members) {
+        int64_t held = 0;
+        for (const auto& [t, ps] : m.current) {
+            held += int64_t(ps.size());
+            auto it = a.at(id).find(t);
+            for (int32_t p : ps) {
+                stayed += it != a.at(id).end() && it->second.count(p) != 0 ? 1 : 0;
+            }
+        }
+        best += std::min(held, quota);
+        if (held > quota && extra > 0) {
+            ++best;
+            --extra;
+        }
+    }
+    EXPECT_EQ(stayed, best);
+}
+
 // How many partitions changed owner (or were new) between two assignments of the same topics.
 int moved(const group_assignment& before, const group_assignment& after) {
     std::map<std::pair<uuid, int32_t>, std::string> owner;
@@ -301,6 +335,22 @@ TEST(uniform_assignor, joining_member_takes_only_its_share) {
             }
         }
     }
+}
+
+TEST(uniform_assignor, joining_member_first_by_id_leaves_the_extras_where_they_are) {
+    // B holds one more than C and D; A joins. Seven partitions over four: 2, 2, 2, 1. The
+    // extra ones stay with the members holding more, so only one partition moves (Kafka hands
+    // the extras out in member order, and would move two here).
+    group_spec spec;
+    add_topic(spec, t1, 7);
+    spec.members["B"] = subscriber({t1}, parts({{t1, {0, 1, 2}}}));
+    spec.members["C"] = subscriber({t1}, parts({{t1, {3, 4}}}));
+    spec.members["D"] = subscriber({t1}, parts({{t1, {5, 6}}}));
+    spec.members["A"] = subscriber({t1});
+    EXPECT_EQ(uniform(spec), (group_assignment{{"A", parts({{t1, {2}}})},
+                                               {"B", parts({{t1, {0, 1}}})},
+                                               {"C", parts({{t1, {3, 4}}})},
+                                               {"D", parts({{t1, {5, 6}}})}}));
 }
 
 TEST(uniform_assignor, leaving_member_moves_only_its_partitions) {
@@ -492,6 +542,7 @@ TEST(uniform_assignor, random_groups_valid_balanced_deterministic) {
         expect_balanced(spec, second);
         if (homogeneous(spec)) {
             expect_within_one(second);
+            expect_fewest_moves(spec, second);
         }
         EXPECT_EQ(uniform(spec), second);
         if (::testing::Test::HasFailure()) {
