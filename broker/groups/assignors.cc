@@ -29,7 +29,8 @@
 // overlapping, different subscriptions can end a little less balanced, as in Kafka.
 // Within a topic's turn a partition moves at most once, so a round moves at most P partitions.
 //
-// Not done (Kafka 4.x's assignors ignore racks too): rack-aware placement.
+// Not done (Kafka 4.0's assignors ignore racks too): rack-aware placement; member_spec::rack_id
+// is taken and unused.
 
 namespace trib::broker::groups::assign {
 
