@@ -3,7 +3,8 @@
 // instance ids, subscriptions and current assignments that may name unknown topics,
 // partitions out of range or partitions another member holds. Any input must leave no crash,
 // an assignment where every partition of a subscribed topic has exactly one subscriber as
-// owner, uniform's balance, and the same answer twice.
+// owner, uniform's balance (no member two above one it could pass a partition to, directly
+// or through others), and the same answer twice.
 #include "broker/groups/assignors.h"
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -100,6 +102,29 @@ void check_balanced(const group_spec& spec, const group_assignment& a) {
     }
 }
 
+// Nor can it pass one on through a chain of members to one holding two fewer.
+void check_no_improving_chain(const group_spec& spec, const group_assignment& a) {
+    const auto load = loads(a);
+    auto load_of = [&](const std::string& id) {
+        auto it = load.find(id);
+        return it == load.end() ? 0 : it->second;
+    };
+    for (const auto& [source, unused] : spec.members) {
+        std::set<std::string> reached{source};
+        std::vector<std::string> queue{source};
+        for (size_t i = 0; i < queue.size(); ++i) {
+            for (const auto& [t, ps] : a.at(queue[i])) {
+                for (const auto& [other, m] : spec.members) {
+                    if (m.subscribed.count(t) != 0 && reached.insert(other).second) {
+                        queue.push_back(other);
+                        check(load_of(other) + 2 > load_of(source));
+                    }
+                }
+            }
+        }
+    }
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -137,6 +162,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         check_valid(spec, *a);
         if (name == uniform_name) {
             check_balanced(spec, *a);
+            check_no_improving_chain(spec, *a);
         }
         check(assign_with(name, spec) == a);
     }
