@@ -168,7 +168,8 @@ void uniform_homogeneous(model& g) {
     for (int m = 0; m < members; ++m) {
         order[size_t(m)] = m;
     }
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return load[size_t(a)] > load[size_t(b)]; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int a, int b) { return load[size_t(a)] > load[size_t(b)]; });
     std::vector<int> quota(size_t(members), min_quota);
     for (int i = 0; i < extra; ++i) {
         ++quota[size_t(order[size_t(i)])];
