@@ -6,15 +6,12 @@
 // owner, uniform's balance (no member two above one it could pass a partition to, directly
 // or through others), and the same answer twice.
 #include "broker/groups/assignors.h"
+#include "tests/fakes/assignment_checks.h"
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <map>
-#include <set>
 #include <string>
-#include <vector>
 
 namespace {
 
@@ -37,91 +34,6 @@ uuid topic_id(int n) {
 void check(bool ok) {
     if (!ok) {
         std::abort();
-    }
-}
-
-std::map<std::string, int> loads(const group_assignment& a) {
-    std::map<std::string, int> out;
-    for (const auto& [member, topics] : a) {
-        for (const auto& [t, parts] : topics) {
-            out[member] += int(parts.size());
-        }
-    }
-    return out;
-}
-
-void check_valid(const group_spec& spec, const group_assignment& a) {
-    check(a.size() == spec.members.size());
-    std::map<uuid, std::vector<int>> seen;
-    for (const auto& [id, topics] : a) {
-        auto m = spec.members.find(id);
-        check(m != spec.members.end());
-        for (const auto& [t, parts] : topics) {
-            check(!parts.empty());
-            check(m->second.subscribed.count(t) != 0);
-            auto ts = spec.topics.find(t);
-            check(ts != spec.topics.end());
-            auto& counts = seen[t];
-            counts.resize(size_t(std::max(ts->second.partitions, 0)));
-            for (int32_t p : parts) {
-                check(p >= 0 && p < ts->second.partitions);
-                ++counts[size_t(p)];
-            }
-        }
-    }
-    for (const auto& [t, ts] : spec.topics) {
-        bool subscribed = false;
-        for (const auto& [id, m] : spec.members) {
-            subscribed = subscribed || m.subscribed.count(t) != 0;
-        }
-        for (int32_t p = 0; subscribed && p < ts.partitions; ++p) {
-            check(seen[t].size() == size_t(ts.partitions) && seen[t][size_t(p)] == 1);
-        }
-    }
-}
-
-// No holder of a topic's partition has two more partitions than a subscriber of that topic.
-void check_balanced(const group_spec& spec, const group_assignment& a) {
-    const auto load = loads(a);
-    auto load_of = [&](const std::string& id) {
-        auto it = load.find(id);
-        return it == load.end() ? 0 : it->second;
-    };
-    for (const auto& [t, ts] : spec.topics) {
-        int least = -1;
-        for (const auto& [id, m] : spec.members) {
-            if (m.subscribed.count(t) != 0) {
-                least = least < 0 ? load_of(id) : std::min(least, load_of(id));
-            }
-        }
-        for (const auto& [id, m] : spec.members) {
-            if (a.at(id).count(t) != 0) {
-                check(load_of(id) <= least + 1);
-            }
-        }
-    }
-}
-
-// Nor can it pass one on through a chain of members to one holding two fewer.
-void check_no_improving_chain(const group_spec& spec, const group_assignment& a) {
-    const auto load = loads(a);
-    auto load_of = [&](const std::string& id) {
-        auto it = load.find(id);
-        return it == load.end() ? 0 : it->second;
-    };
-    for (const auto& [source, unused] : spec.members) {
-        std::set<std::string> reached{source};
-        std::vector<std::string> queue{source};
-        for (size_t i = 0; i < queue.size(); ++i) {
-            for (const auto& [t, ps] : a.at(queue[i])) {
-                for (const auto& [other, m] : spec.members) {
-                    if (m.subscribed.count(t) != 0 && reached.insert(other).second) {
-                        queue.push_back(other);
-                        check(load_of(other) + 2 > load_of(source));
-                    }
-                }
-            }
-        }
     }
 }
 
@@ -159,10 +71,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const auto& name : {uniform_name, range_name}) {
         const auto a = assign_with(name, spec);
         check(a.has_value());
-        check_valid(spec, *a);
+        check(testing::invalid(spec, *a).empty());
         if (name == uniform_name) {
-            check_balanced(spec, *a);
-            check_no_improving_chain(spec, *a);
+            check(testing::improvable(spec, *a).empty());
         }
         check(assign_with(name, spec) == a);
     }
