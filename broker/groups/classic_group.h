@@ -5,6 +5,7 @@
 // SyncGroup answer, the rebalance timers, and the group's committed offsets. Plain data with
 // the small rules that read it; the protocol itself (what a request does to a group) is in
 // group_shard.cc. Touched only on the owner core of its group shard.
+#include "broker/groups/consumer_group.h"
 #include "common/bytes.h"
 #include "protocol/error_code.h"
 #include "protocol/messages.h"
@@ -31,9 +32,11 @@ enum class group_state { empty, preparing_rebalance, completing_rebalance, stabl
 
 std::string state_name(group_state s);
 
-// Kafka 4.x keeps classic and consumer (KIP-848) groups in one map with a type; only classic
-// groups are served here so far.
-enum class group_type { classic };
+// Kafka 4.x keeps classic and consumer (KIP-848) groups in one map with a type. A consumer
+// group's own state is in `group::consumer` (consumer_group.h); the committed offsets and the
+// fields the offset rules read (state Empty or Stable, protocol type, subscribed topics) are
+// shared.
+enum class group_type { classic, consumer };
 
 struct join_protocol {
     std::string name;
@@ -112,8 +115,10 @@ struct group {
     int32_t sync_generation = 0;
 
     topic_offsets offsets;
+    std::optional<consumer::group> consumer;  // set for a group of type consumer
 
     bool in(group_state s) const { return state == s; }
+    bool is_consumer() const { return type == group_type::consumer; }
     bool uses_consumer_protocol() const { return protocol_type == consumer_protocol_type; }
     bool all_joined() const { return int32_t(members.size()) == awaiting_join && pending_members.empty(); }
     int32_t rebalance_timeout_ms() const {
