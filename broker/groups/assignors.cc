@@ -19,19 +19,19 @@
 // partitions (by topic id, then partition); the free partitions, in (topic id, partition)
 // order, fill the members below quota in member id order.
 //
-// Heterogeneous: the free partitions go, topic by topic (most partitions per subscriber first,
-// then fewest subscribers, then topic id), each to the subscriber with the fewest partitions
-// overall. Then balancing rounds: for each topic with two or more subscribers, while a
-// subscriber holding one of its partitions has at least two more partitions than its least
-// loaded subscriber, that subscriber's highest partition of the topic moves to the least
-// loaded one. Rounds repeat until one moves nothing (at most max_balance_rounds). Within a
-// topic's turn a partition moves at most once, so a round moves at most P partitions. This is
-// where Kafka stops, and overlapping subscriptions can leave members two or more apart when
-// only a chain of moves through other members would even them out; here a last phase finds
-// such chains (balance_chains), so no member ends two above one it could pass partitions to,
-// directly or through others.
+// Heterogeneous: the free partitions go, topic by topic (most partitions per subscriber first, then
+// fewest subscribers, then topic id), each to the subscriber with the fewest partitions overall.
+// Then balancing rounds: for each topic with two or more subscribers, while a subscriber holding
+// one of its partitions has at least two more partitions than its least loaded subscriber, that
+// subscriber's highest partition of the topic moves to the least loaded one (a partition it did not
+// keep from its current assignment first: moving that costs its client nothing). Rounds repeat
+// until one moves nothing (at most max_balance_rounds). Within a topic's turn a partition moves at
+// most once, so a round moves at most P partitions. This is where Kafka stops, and overlapping
+// subscriptions can leave members two or more apart when only a chain of moves through other
+// members would even them out; here a last phase finds such chains (balance_chains), so no member
+// ends two above one it could pass partitions to, directly or through others.
 //
-// Not done (Kafka 4.0's assignors ignore racks too): rack-aware placement; member_spec::rack_id
+// Not done (Kafka 4.4's assignors ignore racks too): rack-aware placement; member_spec::rack_id
 // is taken and unused.
 
 namespace trib::broker::groups::assign {
@@ -47,6 +47,23 @@ struct topic_state {
     int32_t partitions = 0;
     std::vector<int> subscribers;  // member indexes, ascending
     std::vector<int> owner;        // per partition: member index, or -1 while unassigned
+    std::vector<int> kept_by;      // per partition: the member that kept it from its current
+                                   // assignment, or -1 (moving it costs a client nothing)
+
+    // A partition of member m's to move: one it did not keep if it has one (the highest),
+    // else its highest. m holds one.
+    int32_t cheapest_to_move(int m) const {
+        int32_t fallback = -1;
+        for (int32_t p = partitions - 1; p >= 0; --p) {
+            if (owner[size_t(p)] == m) {
+                if (kept_by[size_t(p)] != m) {
+                    return p;
+                }
+                fallback = fallback < 0 ? p : fallback;
+            }
+        }
+        return fallback;
+    }
 };
 
 // The group as indexes: members in member id order, the subscribed topics that exist in topic
@@ -73,6 +90,7 @@ public:
             ts.partitions = std::max<int32_t>(0, spec.topics.at(t).partitions);
             ts.subscribers = std::move(subs);
             ts.owner.assign(size_t(ts.partitions), -1);
+            ts.kept_by.assign(size_t(ts.partitions), -1);
             topic_index_.emplace(t, int(topics_.size()));
             topics_.push_back(std::move(ts));
         }
@@ -106,6 +124,7 @@ public:
                 for (int32_t p : parts) {
                     if (p >= 0 && p < ts.partitions && ts.owner[size_t(p)] == -1) {
                         ts.owner[size_t(p)] = m;
+                        ts.kept_by[size_t(p)] = m;
                         ++load_[size_t(m)];
                         kept[size_t(m)].emplace_back(it->second, p);
                     }
@@ -236,10 +255,15 @@ int balance_topic(model& g, topic_state& t) {
     if (hi - lo <= 1) {
         return 0;
     }
-    std::map<int, std::vector<int32_t>> held;  // member -> its partitions of t, ascending
-    for (int32_t p = 0; p < t.partitions; ++p) {
-        if (t.owner[size_t(p)] >= 0) {
-            held[t.owner[size_t(p)]].push_back(p);
+    // member -> its partitions of t, the ones it kept first, each part ascending: the last is
+    // the one to move first (a partition it did not keep moves at no cost to its client).
+    std::map<int, std::vector<int32_t>> held;
+    for (bool kept : {true, false}) {
+        for (int32_t p = 0; p < t.partitions; ++p) {
+            const int m = t.owner[size_t(p)];
+            if (m >= 0 && (t.kept_by[size_t(p)] == m) == kept) {
+                held[m].push_back(p);
+            }
         }
     }
     // Receivers: every subscriber, least loaded first. Donors: holders, most loaded first.
@@ -358,11 +382,7 @@ void balance_chains(model& g) {
             for (int y = found; y != u;) {
                 const auto [x, ti] = parent[size_t(y)];
                 topic_state& t = topics[size_t(ti)];
-                int32_t p = t.partitions - 1;
-                while (t.owner[size_t(p)] != x) {
-                    --p;  // x's highest partition of the topic (it holds one: it was expanded)
-                }
-                g.give(t, p, y);
+                g.give(t, t.cheapest_to_move(x), y);  // x holds one: the topic was expanded from x
                 if (--holds[size_t(x)][ti] == 0) {
                     holds[size_t(x)].erase(ti);
                 }
