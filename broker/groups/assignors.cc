@@ -19,17 +19,20 @@
 // partitions (by topic id, then partition); the free partitions, in (topic id, partition)
 // order, fill the members below quota in member id order.
 //
-// Heterogeneous: the free partitions go, topic by topic (most partitions per subscriber first,
-// then fewest subscribers, then topic id), each to the subscriber with the fewest partitions
-// overall. Then balancing rounds: for each topic with two or more subscribers, while a
-// subscriber holding one of its partitions has at least two more partitions than its least
-// loaded subscriber, that subscriber's highest partition of the topic moves to the least
-// loaded one. Rounds repeat until one moves nothing (at most max_balance_rounds). Subscribers
-// of a topic that all subscribe to the same topics end up within one partition of each other;
-// overlapping, different subscriptions can end a little less balanced, as in Kafka.
-// Within a topic's turn a partition moves at most once, so a round moves at most P partitions.
+// Heterogeneous: the free partitions go, topic by topic (most partitions per subscriber first, then
+// fewest subscribers, then topic id), each to the subscriber with the fewest partitions overall.
+// Then balancing rounds: for each topic with two or more subscribers, while a subscriber holding
+// one of its partitions has at least two more partitions than its least loaded subscriber, that
+// subscriber's highest partition of the topic moves to the least loaded one (a partition it did not
+// keep from its current assignment first: moving that costs its client nothing). Rounds repeat
+// until one moves nothing (at most max_balance_rounds). Within a topic's turn a partition moves at
+// most once, so a round moves at most P partitions. This is where Kafka stops, and overlapping
+// subscriptions can leave members two or more apart when only a chain of moves through other
+// members would even them out; here a last phase finds such chains (balance_chains), so no member
+// ends two above one it could pass partitions to, directly or through others.
 //
-// Not done (Kafka 4.x's assignors ignore racks too): rack-aware placement.
+// Not done (Kafka 4.4's assignors ignore racks too): rack-aware placement; member_spec::rack_id
+// is taken and unused.
 
 namespace trib::broker::groups::assign {
 
@@ -44,6 +47,23 @@ struct topic_state {
     int32_t partitions = 0;
     std::vector<int> subscribers;  // member indexes, ascending
     std::vector<int> owner;        // per partition: member index, or -1 while unassigned
+    std::vector<int> kept_by;      // per partition: the member that kept it from its current
+                                   // assignment, or -1 (moving it costs a client nothing)
+
+    // A partition of member m's to move: one it did not keep if it has one (the highest),
+    // else its highest. m holds one.
+    int32_t cheapest_to_move(int m) const {
+        int32_t fallback = -1;
+        for (int32_t p = partitions - 1; p >= 0; --p) {
+            if (owner[size_t(p)] == m) {
+                if (kept_by[size_t(p)] != m) {
+                    return p;
+                }
+                fallback = fallback < 0 ? p : fallback;
+            }
+        }
+        return fallback;
+    }
 };
 
 // The group as indexes: members in member id order, the subscribed topics that exist in topic
@@ -70,6 +90,7 @@ public:
             ts.partitions = std::max<int32_t>(0, spec.topics.at(t).partitions);
             ts.subscribers = std::move(subs);
             ts.owner.assign(size_t(ts.partitions), -1);
+            ts.kept_by.assign(size_t(ts.partitions), -1);
             topic_index_.emplace(t, int(topics_.size()));
             topics_.push_back(std::move(ts));
         }
@@ -103,6 +124,7 @@ public:
                 for (int32_t p : parts) {
                     if (p >= 0 && p < ts.partitions && ts.owner[size_t(p)] == -1) {
                         ts.owner[size_t(p)] = m;
+                        ts.kept_by[size_t(p)] = m;
                         ++load_[size_t(m)];
                         kept[size_t(m)].emplace_back(it->second, p);
                     }
@@ -165,7 +187,8 @@ void uniform_homogeneous(model& g) {
     for (int m = 0; m < members; ++m) {
         order[size_t(m)] = m;
     }
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return load[size_t(a)] > load[size_t(b)]; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int a, int b) { return load[size_t(a)] > load[size_t(b)]; });
     std::vector<int> quota(size_t(members), min_quota);
     for (int i = 0; i < extra; ++i) {
         ++quota[size_t(order[size_t(i)])];
@@ -232,10 +255,15 @@ int balance_topic(model& g, topic_state& t) {
     if (hi - lo <= 1) {
         return 0;
     }
-    std::map<int, std::vector<int32_t>> held;  // member -> its partitions of t, ascending
-    for (int32_t p = 0; p < t.partitions; ++p) {
-        if (t.owner[size_t(p)] >= 0) {
-            held[t.owner[size_t(p)]].push_back(p);
+    // member -> its partitions of t, the ones it kept first, each part ascending: the last is
+    // the one to move first (a partition it did not keep moves at no cost to its client).
+    std::map<int, std::vector<int32_t>> held;
+    for (bool kept : {true, false}) {
+        for (int32_t p = 0; p < t.partitions; ++p) {
+            const int m = t.owner[size_t(p)];
+            if (m >= 0 && (t.kept_by[size_t(p)] == m) == kept) {
+                held[m].push_back(p);
+            }
         }
     }
     // Receivers: every subscriber, least loaded first. Donors: holders, most loaded first.
@@ -274,6 +302,100 @@ int balance_topic(model& g, topic_state& t) {
     return moved;
 }
 
+// After the per-topic rounds a member can still hold two more partitions than one it reaches
+// only through others: x holds a partition of topic U, to which y subscribes, and y holds one
+// of W, to which z subscribes. Moving along such a chain (x gives a U partition to y, y a W
+// partition to z) changes only the counts at its ends. Searched breadth first (shortest chain,
+// fewest moves) from each member holding two more than the least loaded one, most loaded
+// first, until a whole pass finds no chain, or the work budget is spent. With no chain left,
+// no partition move or sequence of moves can lower a member's count without raising another's
+// to the same count or more: as balanced as the subscriptions allow.
+constexpr int64_t chain_search_budget = 20'000'000;  // subscriber visits over all searches
+
+void balance_chains(model& g) {
+    std::vector<topic_state>& topics = g.topics();
+    std::vector<int>& load = g.load();
+    const auto members = g.member_count();
+    std::vector<std::map<int, int>> holds(members);  // member -> topic index -> partitions held
+    for (size_t i = 0; i < topics.size(); ++i) {
+        for (int m : topics[i].owner) {
+            if (m >= 0) {
+                ++holds[size_t(m)][int(i)];
+            }
+        }
+    }
+    std::vector<int> reached_by(members, -1);  // the search that reached a member
+    std::vector<int> expanded_by(topics.size(), -1);
+    std::vector<std::pair<int, int>> parent(members);  // (member, topic) a member was reached from
+    std::vector<int> queue;
+    std::vector<int> sources;
+    int search = 0;
+    int64_t budget = chain_search_budget;
+    bool improved = true;
+    while (improved && budget > 0) {
+        improved = false;
+        sources.clear();
+        for (int m = 0; m < int(members); ++m) {
+            sources.push_back(m);
+        }
+        std::stable_sort(sources.begin(), sources.end(),
+                         [&](int a, int b) { return load[size_t(a)] > load[size_t(b)]; });
+        budget -= int64_t(members);
+        int least = *std::min_element(load.begin(), load.end());
+        for (int u : sources) {
+            if (load[size_t(u)] < least + 2 || budget <= 0) {
+                continue;
+            }
+            ++search;
+            queue.assign(1, u);
+            reached_by[size_t(u)] = search;
+            int found = -1;
+            for (size_t next = 0; next < queue.size() && found < 0; ++next) {
+                const int x = queue[next];
+                for (const auto& [ti, count] : holds[size_t(x)]) {
+                    --budget;
+                    if (expanded_by[size_t(ti)] == search) {
+                        continue;  // its subscribers are reached already
+                    }
+                    expanded_by[size_t(ti)] = search;
+                    for (int y : topics[size_t(ti)].subscribers) {
+                        --budget;
+                        if (reached_by[size_t(y)] == search) {
+                            continue;
+                        }
+                        reached_by[size_t(y)] = search;
+                        parent[size_t(y)] = {x, ti};
+                        if (load[size_t(y)] + 2 <= load[size_t(u)]) {
+                            found = y;
+                            break;
+                        }
+                        queue.push_back(y);
+                    }
+                    if (found >= 0) {
+                        break;
+                    }
+                }
+            }
+            if (found < 0) {
+                continue;
+            }
+            for (int y = found; y != u;) {
+                const auto [x, ti] = parent[size_t(y)];
+                topic_state& t = topics[size_t(ti)];
+                g.give(t, t.cheapest_to_move(x), y);  // x holds one: the topic was expanded from x
+                if (--holds[size_t(x)][ti] == 0) {
+                    holds[size_t(x)].erase(ti);
+                }
+                ++holds[size_t(y)][ti];
+                y = x;
+            }
+            improved = true;
+            least = *std::min_element(load.begin(), load.end());
+            budget -= int64_t(members) + int64_t(queue.size());
+        }
+    }
+}
+
 void uniform_heterogeneous(model& g) {
     g.keep_current();
     std::vector<int>& load = g.load();
@@ -306,6 +428,7 @@ void uniform_heterogeneous(model& g) {
             break;
         }
     }
+    balance_chains(g);
 }
 
 } // namespace

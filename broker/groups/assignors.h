@@ -7,8 +7,9 @@
 // deterministic for the same input (ties go to the member id first in std::string order).
 //
 // - uniform: every partition of a subscribed topic to exactly one of its subscribers, as few
-//   per member as possible (all members subscribed to the same topics: counts differ by at
-//   most one), moving as few partitions from their current owner as that balance allows.
+//   per member as the subscriptions allow (all members subscribed to the same topics: counts
+//   differ by at most one), keeping partitions with their current owner where that balance
+//   allows (with the same subscriptions: as many as it allows).
 // - range: per topic, consecutive ranges of partitions to the topic's subscribers in order
 //   (static members by instance id first, then the others by member id), the first
 //   `partitions % subscribers` one partition longer; not sticky, as in Kafka 4.x. Topics with
@@ -18,7 +19,8 @@
 // Input the coordinator should not send is tolerated, never trusted: subscriptions to topics
 // missing from `topics`, current partitions of unsubscribed or unknown topics, partitions past
 // a topic's count, and a partition currently held by two members (the first member id keeps
-// it). Work is O(partitions * log members) plus O(topics * members) per balancing round.
+// it). Work is O(partitions * log members) plus O(topics * members) per balancing round, and
+// the last balancing phase of different subscriptions has a fixed budget.
 #include "protocol/wire.h"  // protocol::uuid
 
 #include <cstdint>
