@@ -368,7 +368,10 @@ class MessageGen:
             out.append(f'{ind}if ({r}.read_int8() < 0) {{')
             out.append(f'{ind}    {e}.reset();')
             out.append(f'{ind}}} else {{')
-            out.append(f'{ind}    decode_struct({r}, {e}.emplace(), version, flex);')
+            # Assigned, not emplace()d: clang judges a nested struct with default member
+            # initializers not default-constructible inside std::optional.
+            out.append(f'{ind}    {e} = {self.qualified_struct(f)}{{}};')
+            out.append(f'{ind}    decode_struct({r}, *{e}, version, flex);')
             out.append(f'{ind}}}')
         elif f.is_struct:
             out.append(f'{ind}decode_struct({r}, {e}, version, flex);')
@@ -539,8 +542,11 @@ class MessageGen:
                     body.append(f'{ref} = {{{self.sample_value(f, k, "seed")}, '
                                 f'{self.sample_value(f, k, "seed + 1")}}};')
             elif f.is_struct:
-                ref = f'{e}.emplace()' if self.is_optional(f) else e
-                body.append(f'fill({ref}, version, flex, seed + 1, tags);')
+                if self.is_optional(f):
+                    body.append(f'{e} = {self.qualified_struct(f)}{{}};')
+                    body.append(f'fill(*{e}, version, flex, seed + 1, tags);')
+                else:
+                    body.append(f'fill({e}, version, flex, seed + 1, tags);')
             else:
                 body.append(f'{e} = {self.sample_value(f, k, "seed")};')
             if conds:
