@@ -1476,7 +1476,10 @@ struct group_shard::impl {
         v.rebalance_timeout_ms = m.rebalance_timeout_ms;
         v.server_assignor = m.server_assignor;
         if (m.classic) {
-            auto& c = v.classic_member_metadata.emplace();
+            // Assigned, not emplace()d: clang judges this nested struct not default-constructible
+            // inside std::optional (protocol/gen/generate.py, nullable structs).
+            v.classic_member_metadata = protocol::consumer_group_member_metadata_value::classic_member_metadata_t{};
+            auto& c = *v.classic_member_metadata;
             c.session_timeout_ms = m.classic->session_timeout_ms;
             for (const auto& p : m.classic->protocols) {
                 auto& sp = c.supported_protocols.emplace_back();
