@@ -1579,16 +1579,11 @@ struct group_shard::impl {
         }
     }
 
-    // Whether member m subscribes to `name` (by name or by regex).
-    static bool subscribes(const consumer::member& m, const std::string& name) {
-        if (std::binary_search(m.subscribed_names.begin(), m.subscribed_names.end(), name)) {
-            return true;
-        }
-        if (m.subscribed_regex) {
-            auto re = compile_regex(*m.subscribed_regex);
-            return re && std::regex_match(name, *re);
-        }
-        return false;
+    // Whether member m subscribes to `name`: by name, or by its regex (compiled once by the
+    // caller: `re`).
+    static bool subscribes(const consumer::member& m, const std::optional<std::regex>& re, const std::string& name) {
+        return std::binary_search(m.subscribed_names.begin(), m.subscribed_names.end(), name) ||
+               (re && std::regex_match(name, *re));
     }
 
     // Computes the target assignment at the group epoch; the records of what changed.
@@ -1601,8 +1596,9 @@ struct group_shard::impl {
             auto& ms = spec.members[mid];
             ms.instance_id = m.instance_id;
             ms.rack_id = m.rack_id;
+            const auto re = m.subscribed_regex ? compile_regex(*m.subscribed_regex) : std::nullopt;
             for (const auto& [id, t] : cg.subscribed_topics) {
-                if (subscribes(m, t.name)) {
+                if (subscribes(m, re, t.name)) {
                     ms.subscribed.insert(id);
                 }
             }

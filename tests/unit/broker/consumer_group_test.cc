@@ -131,6 +131,32 @@ TEST_F(consumer_group_shard, a_partition_moves_only_after_its_owner_revoked_it) 
     EXPECT_EQ(shard->consumer_describe("g").group_state, "Stable");
 }
 
+TEST_F(consumer_group_shard, a_regex_subscription_takes_the_topics_it_matches_and_new_ones) {
+    host.add_topic("u", 2);
+    host.add_topic("other", 4);
+    hb_request r = join("a", {});
+    r.subscribed_topic_names.reset();
+    r.subscribed_topic_regex = "t|u|v";
+    hb_response a = beat(r);
+    ASSERT_EQ(a.error_code, 0) << a.error_message.value_or("");
+    ASSERT_TRUE(a.assignment);
+    EXPECT_EQ(a.assignment->topic_partitions.size(), 2u) << "t and u, not other";
+    // A topic made later that matches is assigned at the next heartbeat.
+    host.add_topic("v", 1);
+    hb_request next = again("a", a.member_epoch, {0, 1, 2, 3, 4, 5});
+    next.topic_partitions->emplace_back().topic_id = topic_id("u");
+    next.topic_partitions->back().partitions = {0, 1};
+    hb_response b = beat(next);
+    EXPECT_GT(b.member_epoch, a.member_epoch);
+    ASSERT_TRUE(b.assignment);
+    EXPECT_EQ(b.assignment->topic_partitions.size(), 3u);
+    // A pattern that does not compile is refused.
+    hb_request bad = join("b", {});
+    bad.subscribed_topic_names.reset();
+    bad.subscribed_topic_regex = "[";
+    EXPECT_EQ(beat(bad).error_code, code(error_code::invalid_request));
+}
+
 TEST_F(consumer_group_shard, errors_as_kafka_gives_them) {
     EXPECT_EQ(beat(again("x", 3, {})).error_code, code(error_code::group_id_not_found));
     ASSERT_EQ(beat(join("a")).member_epoch, 1);
