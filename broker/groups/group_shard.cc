@@ -1191,23 +1191,17 @@ struct group_shard::impl {
             out.error = error_code::group_id_not_found;
             return out;
         }
-        if (who.member_id && who.member_epoch >= 0) {
-            // OffsetFetch v9 from a member of a consumer group: its epoch must be current.
-            const consumer::member* m = nullptr;
-            if (g && g->consumer) {
-                auto it = g->consumer->members.find(*who.member_id);
-                m = it == g->consumer->members.end() ? nullptr : &it->second;
-            }
-            if (!g) {
-                out.error = error_code::group_id_not_found;
-                return out;
-            }
-            if (!m) {
+        if (g && g->consumer && (who.member_id || who.member_epoch >= 0)) {
+            // OffsetFetch v9 from a member of a consumer group (Kafka's validateOffsetFetch):
+            // it must be a member, at its current epoch; without a member id and epoch it is
+            // the admin client or an older client. Classic groups check nothing.
+            auto it = g->consumer->members.find(who.member_id.value_or(""));
+            if (it == g->consumer->members.end()) {
                 out.error = error_code::unknown_member_id;
                 return out;
             }
-            if (who.member_epoch != m->epoch) {
-                out.error = error_code::stale_member_epoch;
+            if (who.member_epoch != it->second.epoch) {
+                out.error = it->second.classic ? error_code::illegal_generation : error_code::stale_member_epoch;
                 return out;
             }
         }

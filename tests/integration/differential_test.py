@@ -1254,6 +1254,40 @@ def case_consumer_group_heartbeat_lifecycle(srv):
     return seen
 
 
+def fetch_offset_v9(srv, group, member, epoch, topic):
+    """OffsetFetch v9 for partition 0 of `topic`: the group's error and the partition's."""
+    body = (compact_array([group], lambda g: compact_str(g) + compact_str(member) + struct.pack(">i", epoch)
+                          + compact_array([topic], lambda t: compact_str(t) + compact_array([0], lambda p: struct.pack(">i", p))
+                                          + b"\x00") + b"\x00")
+            + b"\x00" + b"\x00")
+    r = Reader(srv.raw(9, 9, body, flexible_header=True))
+    r.take(">i")
+    groups = r.compact_array(lambda: (r.compact_str(),
+                                      r.compact_array(lambda: (r.compact_str(),
+                                                               r.compact_array(lambda: (r.take(">iqi"), r.compact_str(),
+                                                                                        r.take(">h"), r.tags())),
+                                                               r.tags())),
+                                      r.take(">h"), r.tags()))
+    (_, topics, err, _), = groups
+    return err, [p[2] for t in topics for p in t[1]]
+
+
+@case
+def case_consumer_group_offset_fetch_v9(srv):
+    """OffsetFetch v9 naming a member: a classic group checks nothing; a consumer group wants
+    a member at its epoch; no member and no epoch is the admin client."""
+    t = "diff-cg-fetch-topic"
+    create(srv, t)
+    j = join(srv, "diff-cg-fetch-classic")
+    seen = [fetch_offset_v9(srv, "diff-cg-fetch-classic", j["member_id"], j["generation_id"], t),
+            fetch_offset_v9(srv, "diff-cg-fetch-classic", "nobody", 42, t)]
+    m = _member_id()
+    e = cg_join(srv, "diff-cg-fetch", m, t)["member_epoch"]
+    seen += [fetch_offset_v9(srv, "diff-cg-fetch", m, e, t), fetch_offset_v9(srv, "diff-cg-fetch", m, e + 1, t),
+             fetch_offset_v9(srv, "diff-cg-fetch", "nobody", e, t), fetch_offset_v9(srv, "diff-cg-fetch", None, -1, t)]
+    return seen
+
+
 @case
 def case_consumer_group_heartbeat_unknown_group(srv):
     find_group_coordinator(srv, "diff-cg-none")
