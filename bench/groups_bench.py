@@ -226,11 +226,28 @@ def pct(xs, q):
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
+WARMING_UP = {confluent_kafka.KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+              confluent_kafka.KafkaError.COORDINATOR_NOT_AVAILABLE, confluent_kafka.KafkaError.NOT_COORDINATOR}
+
+
+def warm_up_coordinators(bootstrap, timeout=60):
+    """Until a commit succeeds: the offsets topic made and its coordinator loaded (a fresh
+    Kafka answers COORDINATOR_LOAD_IN_PROGRESS for a while), before anything is timed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            measure_commits(bootstrap, 0.5, 1)
+            return
+        except confluent_kafka.KafkaException as e:
+            if e.args[0].code() not in WARMING_UP or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def run_one(name, bootstrap, port, protocols, runs, commit_s):
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)])[TOPIC].result(60)
-    # the offsets topic and its coordinators, before anything is timed
-    measure_commits(bootstrap, 0.5, 1)
+    warm_up_coordinators(bootstrap)
     out = {"rtt": bare_round_trip(port)}
     for protocol in protocols:
         settle = measure_settle(bootstrap, protocol, runs)
