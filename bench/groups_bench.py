@@ -274,19 +274,25 @@ def host_kind():
 
 
 class LoadSampler:
-    """The 1-minute load average every 5 s while the benchmark runs."""
+    """The 1-minute load average every 5 s while the benchmark runs, by phase (the system
+    being measured)."""
 
     def __init__(self):
-        self.samples, self.stopped = [], threading.Event()
+        self.samples, self.phase, self.stopped = [], None, threading.Event()
         threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self):
         while not self.stopped.wait(5):
-            self.samples.append(os.getloadavg()[0])
+            self.samples.append((self.phase, os.getloadavg()[0]))
 
     def stop(self):
         self.stopped.set()
-        return self.samples
+
+    def summary(self, phase=None):
+        xs = [x for p, x in self.samples if phase is None or p == phase]
+        if not xs:
+            return "no sample"
+        return f"min {min(xs):.2f}, median {statistics.median(xs):.2f}, max {max(xs):.2f}"
 
 
 def loadavg():
@@ -333,18 +339,21 @@ def main():
     results = {}
     with tempfile.TemporaryDirectory(dir=ROOT / "build") as tmp:
         b = harness.Broker(Path(tmp) / "tributary")
+        sampler.phase = "tributary"
         b.start()
         try:
             results["tributary"] = run_one("tributary", b.bootstrap, b.port, protocols, runs, commit_s)
         finally:
             b.stop()
         k = ApacheKafka(Path(tmp) / "kafka")
+        sampler.phase = "kafka"
         k.start()
         try:
             results["kafka"] = run_one("kafka", k.bootstrap, k.port, protocols, runs, commit_s)
         finally:
             k.stop()
-    samples, minutes, load_after = sampler.stop(), (time.monotonic() - started) / 60, loadavg()
+    sampler.stop()
+    minutes, load_after = (time.monotonic() - started) / 60, loadavg()
     date = datetime.date.today().isoformat()
     path = ROOT / "bench" / "results" / f"{date}-groups-{host_kind()}.md"
     lines = [f"# Consumer groups: Tributary beside Apache Kafka 4.4 ({date}, {host_kind()})", "",
@@ -353,8 +362,9 @@ def main():
              f"{first(confluent_kafka.libversion())}); {runs} joins per protocol and system, commits for "
              f"{commit_s:g} s each. {os.environ.get('BENCH_GROUPS_NOTE', '')}", "",
              f"Load average (1, 5, 15 min) before: {load_before}; after: {load_after}; the 1-minute figure "
-             f"sampled every 5 s over the {minutes:.1f} minutes of the run: min {min(samples, default=0):.2f}, "
-             f"median {statistics.median(samples) if samples else 0:.2f}, max {max(samples, default=0):.2f} "
+             f"sampled every 5 s over the {minutes:.1f} minutes of the run: {sampler.summary()}; while "
+             f"Tributary was measured: {sampler.summary('tributary')}; while Kafka was (its start included): "
+             f"{sampler.summary('kafka')} "
              f"(the machine has {os.cpu_count()} CPUs).", ""]
     lines += table(results["tributary"], results["kafka"], runs, protocols)
     lines += ["", "Settled: every member holds partitions, together all 60 once (the members' rebalance "
