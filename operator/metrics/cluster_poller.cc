@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace trib::op::metrics {
@@ -87,7 +88,20 @@ void cluster_poller::poll_once() {
         auto& t = it->second;
         t.read = true;
         if (view) {
-            _metrics.update(k.first, k.second, *view);
+            auto inverted = _metrics.update(k.first, k.second, *view);
+            if (inverted.size() != t.inverted && !inverted.empty()) {
+                const auto& i = inverted.front();
+                TLOG_WARN("kafkacluster {}/{}: {} committed offset(s) above their partition's end, e.g. group {} "
+                          "{}-{}: committed {}, end {} (lag shown as 0)",
+                          k.first, k.second, inverted.size(), i.group_id, i.tp.first, i.tp.second, i.committed, i.end);
+            }
+            t.inverted = inverted.size();
+            for (const auto& p : view->problems) {
+                if (std::find(t.problems.begin(), t.problems.end(), p) == t.problems.end()) {
+                    TLOG_WARN("kafkacluster {}/{}: metrics: {}", k.first, k.second, p);
+                }
+            }
+            t.problems = std::move(view->problems);
             t.last_error.clear();
         } else {
             if (why != t.last_error) {

@@ -15,7 +15,9 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <tuple>
 
 namespace trib::op::metrics {
@@ -173,6 +175,10 @@ std::string error_name(int16_t code) {
 // What the bootstrap connection learned: the versions to use and the Metadata answer.
 struct bootstrap_answer {
     int16_t list_offsets_version = -1;
+    // -1 each when the broker does not speak it (then groups are not read).
+    int16_t list_groups_version = -1;
+    int16_t describe_groups_version = -1;
+    int16_t offset_fetch_version = -1;
     protocol::metadata_response metadata;
 };
 
@@ -193,6 +199,13 @@ std::error_code ask_bootstrap(broker_connection& c, clock::time_point hello_dead
     auto md_version = pick_version(av, protocol::metadata_request::api_key, protocol::metadata_request::max_version, 1);
     out.list_offsets_version =
         pick_version(av, protocol::list_offsets_request::api_key, protocol::list_offsets_request::max_version, 1);
+    out.list_groups_version =
+        pick_version(av, protocol::list_groups_request::api_key, protocol::list_groups_request::max_version, 0);
+    out.describe_groups_version =
+        pick_version(av, protocol::describe_groups_request::api_key, protocol::describe_groups_request::max_version, 0);
+    // OffsetFetch v2 is the first where a null topic list means all the group's partitions.
+    out.offset_fetch_version =
+        pick_version(av, protocol::offset_fetch_request::api_key, protocol::offset_fetch_request::max_version, 2);
     if (md_version < 0 || out.list_offsets_version < 0) {
         why = fmt::format("the broker does not speak {}", md_version < 0 && out.list_offsets_version < 0
                               ? "Metadata v1+ nor ListOffsets v1+"
@@ -223,28 +236,138 @@ protocol::list_offsets_request offsets_request(const cluster_view& view, const s
     return req;
 }
 
+// The connections of one read, by broker id, opened on first use. A broker that could not
+// be reached, or whose connection failed a call, is not tried again in this read: each step
+// after it adds its own line to the problems instead of waiting out another timeout.
+class broker_connections {
+public:
+    broker_connections(asio::io_context& ctx, const read_options& o, clock::time_point deadline, cluster_view& view)
+      : _ctx(ctx), _options(o), _deadline(deadline), _view(view) {}
+
+    // The connection to `b`, or nullptr with a line in the problems.
+    broker_connection* get(const broker_info& b) {
+        auto it = _open.find(b.id);
+        if (it != _open.end()) {
+            if (!it->second) {
+                _view.problems.push_back(fmt::format("broker {}: not reachable (see above)", b.id));
+            }
+            return it->second.get();
+        }
+        auto& c = _open[b.id];
+        if (b.port <= 0 || b.port > 65535) {
+            _view.problems.push_back(fmt::format("broker {} advertises port {}", b.id, b.port));
+            return nullptr;
+        }
+        auto conn = std::make_unique<broker_connection>(_ctx, _options.client_id);
+        std::string why;
+        auto to = config::host_port{b.host, uint16_t(b.port)};
+        if (conn->connect(to, std::min(_deadline, clock::now() + _options.connect_timeout), why)) {
+            _view.problems.push_back(fmt::format("broker {}: {}", b.id, why));
+            return nullptr;
+        }
+        c = std::move(conn);
+        return c.get();
+    }
+
+    // Sends `req` to `b`; false, with a line in the problems, when that fails (the broker is
+    // then given up for this read).
+    template<typename Req, typename Resp>
+    bool call(const broker_info& b, const Req& req, int16_t version, Resp& resp) {
+        auto* c = get(b);
+        if (!c) {
+            return false;
+        }
+        std::string why;
+        if (c->call(req, version, resp, std::min(_deadline, clock::now() + _options.request_timeout), why)) {
+            _view.problems.push_back(fmt::format("broker {}: {}", b.id, why));
+            _open[b.id].reset();
+            return false;
+        }
+        return true;
+    }
+
+private:
+    asio::io_context& _ctx;
+    const read_options& _options;
+    clock::time_point _deadline;
+    cluster_view& _view;
+    std::map<int32_t, std::unique_ptr<broker_connection>> _open;  // null: given up
+};
+
 // Both ListOffsets of one leader; failures become lines in view.problems.
-void read_offsets(asio::io_context& ctx, const read_options& o, clock::time_point deadline, int16_t version,
-                  const broker_info& leader, const std::vector<size_t>& partitions, cluster_view& view) {
-    if (leader.port <= 0 || leader.port > 65535) {
-        view.problems.push_back(fmt::format("broker {} advertises port {}", leader.id, leader.port));
-        return;
-    }
-    broker_connection c(ctx, o.client_id);
-    std::string why;
-    auto to = config::host_port{leader.host, uint16_t(leader.port)};
-    if (c.connect(to, std::min(deadline, clock::now() + o.connect_timeout), why)) {
-        view.problems.push_back(fmt::format("broker {}: {}", leader.id, why));
-        return;
-    }
+void read_offsets(broker_connections& brokers, int16_t version, const broker_info& leader,
+                  const std::vector<size_t>& partitions, cluster_view& view) {
     for (bool oldest : {true, false}) {
         protocol::list_offsets_response resp;
         auto req = offsets_request(view, partitions, oldest ? earliest_timestamp : latest_timestamp);
-        if (c.call(req, version, resp, deadline, why)) {
-            view.problems.push_back(fmt::format("broker {}: {}", leader.id, why));
+        if (!brokers.call(leader, req, version, resp)) {
             return;
         }
         detail::apply_offsets(resp, oldest, view);
+    }
+}
+
+// Step 3 at one broker: the groups it coordinates that no broker before it listed (`seen`),
+// with their members and commits, appended to view.groups.
+void read_groups(broker_connections& brokers, const bootstrap_answer& v, const read_options& o,
+                 const broker_info& b, std::set<std::string>& seen, cluster_view& view) {
+    protocol::list_groups_response listed;
+    if (!brokers.call(b, protocol::list_groups_request{}, v.list_groups_version, listed)) {
+        return;
+    }
+    std::vector<group_info> groups;
+    for (auto& g : detail::listed_groups(listed, b.id, view.problems)) {
+        if (seen.insert(g.group_id).second) {
+            groups.push_back(std::move(g));
+        }
+    }
+    const size_t batch = std::max<size_t>(1, o.group_batch);
+    // Members: DescribeGroups describes classic groups only.
+    std::vector<std::string> describe;
+    for (const auto& g : groups) {
+        if (g.type != "consumer") {
+            describe.push_back(g.group_id);
+        }
+    }
+    for (size_t i = 0; i < describe.size(); i += batch) {
+        protocol::describe_groups_request req;
+        req.groups.assign(describe.begin() + ptrdiff_t(i), describe.begin() + ptrdiff_t(std::min(i + batch, describe.size())));
+        protocol::describe_groups_response resp;
+        if (!brokers.call(b, req, v.describe_groups_version, resp)) {
+            return;  // the connection is gone: no offsets either
+        }
+        detail::apply_described(resp, groups, view.problems);
+    }
+    // Commits: several groups per OffsetFetch from v8, one before.
+    std::set<std::string> read;
+    const size_t per_request = v.offset_fetch_version >= 8 ? batch : 1;
+    for (size_t i = 0; i < groups.size(); i += per_request) {
+        protocol::offset_fetch_request req;
+        const auto end = std::min(i + per_request, groups.size());
+        if (v.offset_fetch_version >= 8) {
+            for (size_t j = i; j < end; ++j) {
+                auto& rg = req.groups.emplace_back();
+                rg.group_id = groups[j].group_id;
+                rg.topics = std::nullopt;  // all its partitions
+            }
+        } else {
+            req.group_id = groups[i].group_id;
+            req.topics = std::nullopt;
+        }
+        protocol::offset_fetch_response resp;
+        if (!brokers.call(b, req, v.offset_fetch_version, resp)) {
+            break;
+        }
+        for (auto& id : detail::apply_committed(resp, v.offset_fetch_version, groups[i].group_id, groups, view.problems)) {
+            read.insert(std::move(id));
+        }
+    }
+    for (auto& g : groups) {
+        if (read.count(g.group_id)) {
+            view.groups.push_back(std::move(g));
+        } else {
+            view.problems.push_back(fmt::format("group {}: offsets not read", g.group_id));
+        }
     }
 }
 
@@ -297,6 +420,98 @@ void apply_offsets(const protocol::list_offsets_response& resp, bool oldest, clu
             (oldest ? it->oldest_offset : it->current_offset) = p.offset;
         }
     }
+}
+
+
+std::vector<group_info> listed_groups(const protocol::list_groups_response& resp, int32_t coordinator,
+                                      std::vector<std::string>& problems) {
+    if (resp.error_code != 0) {
+        problems.push_back(fmt::format("broker {}: ListGroups: {}{}", coordinator, error_name(resp.error_code),
+                                       resp.groups.empty() ? "" : " (the list may be partial)"));
+    }
+    std::vector<group_info> out;
+    for (const auto& g : resp.groups) {
+        if (g.group_state == "Dead") {
+            continue;
+        }
+        group_info info;
+        info.group_id = g.group_id;
+        info.coordinator = coordinator;
+        info.protocol_type = g.protocol_type;
+        info.type = g.group_type;
+        info.state = g.group_state;
+        out.push_back(std::move(info));
+    }
+    return out;
+}
+
+namespace {
+
+group_info* find_group(std::vector<group_info>& groups, const std::string& id) {
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.group_id == id; });
+    return it == groups.end() ? nullptr : &*it;
+}
+
+// The partitions of one group's OffsetFetch answer (either layout) into `g`.
+template<typename Topics>
+void add_committed(const Topics& topics, group_info& g, std::vector<std::string>& problems) {
+    for (const auto& t : topics) {
+        for (const auto& p : t.partitions) {
+            if (p.error_code != 0) {
+                problems.push_back(fmt::format("group {} {}[{}]: OffsetFetch: {}", g.group_id, t.name,
+                                               p.partition_index, error_name(p.error_code)));
+                continue;
+            }
+            g.offsets.push_back({t.name, p.partition_index, p.committed_offset});
+        }
+    }
+}
+
+} // namespace
+
+void apply_described(const protocol::describe_groups_response& resp, std::vector<group_info>& groups,
+                     std::vector<std::string>& problems) {
+    for (const auto& d : resp.groups) {
+        auto* g = find_group(groups, d.group_id);
+        if (!g) {
+            continue;  // not asked for
+        }
+        if (d.error_code != 0) {
+            problems.push_back(fmt::format("group {}: DescribeGroups: {}", d.group_id, error_name(d.error_code)));
+            continue;
+        }
+        g->members = int32_t(d.members.size());
+        if (g->state.empty()) {
+            g->state = d.group_state;
+        }
+    }
+}
+
+std::vector<std::string> apply_committed(const protocol::offset_fetch_response& resp, int16_t version,
+                                         const std::string& asked, std::vector<group_info>& groups,
+                                         std::vector<std::string>& problems) {
+    std::vector<std::string> read;
+    auto take = [&](const std::string& id, int16_t error, const auto& topics) {
+        auto* g = find_group(groups, id);
+        if (!g) {
+            return;  // not asked for
+        }
+        if (error != 0) {
+            problems.push_back(fmt::format("group {}: OffsetFetch: {}", id, error_name(error)));
+            return;
+        }
+        g->offsets.clear();
+        add_committed(topics, *g, problems);
+        read.push_back(id);
+    };
+    if (version >= 8) {
+        for (const auto& r : resp.groups) {
+            take(r.group_id, r.error_code, r.topics);
+        }
+    } else {
+        take(asked, resp.error_code, resp.topics);
+    }
+    return read;
 }
 
 } // namespace detail
@@ -357,8 +572,23 @@ result<cluster_view> read_cluster(std::string_view bootstrap, const read_options
     }
 
     cluster_view view = detail::view_from_metadata(answer.metadata);
-    // Partitions grouped by leader (indexes into view.partitions, ascending: topics stay
-    // together in each request).
+    broker_connections brokers(ctx, o, deadline, view);
+    // Step 3, every group's commits, before step 4 reads any end.
+    if (o.groups) {
+        if (answer.list_groups_version < 0 || answer.describe_groups_version < 0 || answer.offset_fetch_version < 0) {
+            view.problems.emplace_back("consumer groups not read: the broker does not speak ListGroups, "
+                                       "DescribeGroups and OffsetFetch v2+");
+        } else {
+            std::set<std::string> seen;
+            for (const auto& b : view.brokers) {
+                read_groups(brokers, answer, o, b, seen, view);
+            }
+            std::sort(view.groups.begin(), view.groups.end(),
+                      [](const auto& a, const auto& b) { return a.group_id < b.group_id; });
+        }
+    }
+    // Step 4: partitions grouped by leader (indexes into view.partitions, ascending: topics
+    // stay together in each request).
     std::map<int32_t, std::vector<size_t>> by_leader;
     for (size_t i = 0; i < view.partitions.size(); ++i) {
         if (view.partitions[i].leader >= 0) {
@@ -372,7 +602,7 @@ result<cluster_view> read_cluster(std::string_view bootstrap, const read_options
                                                 partitions.size()));
             continue;
         }
-        read_offsets(ctx, o, deadline, answer.list_offsets_version, *b, partitions, view);
+        read_offsets(brokers, answer.list_offsets_version, *b, partitions, view);
     }
     for (const auto& p : view.problems) {
         TLOG_DEBUG("cluster {} via {}: {}", view.cluster_id, bootstrap, p);
