@@ -77,8 +77,9 @@ struct input {
     // broker: those it leads, so each is published once in the cluster).
     std::vector<partition_key> publish_partitions;
     int64_t now_ms = 0;
-    // False when the caller reads no record timestamps (the operator): no lag_seconds at all,
-    // rather than only the caught-up partitions' 0s.
+    // False when the caller read no record timestamps (the operator with timestamps off, or
+    // a broker without Fetch): no lag_seconds at all, rather than only the caught-up
+    // partitions' 0s.
     bool lag_seconds = true;
 };
 

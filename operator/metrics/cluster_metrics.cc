@@ -74,10 +74,11 @@ std::vector<lag::inverted_commit> cluster_metrics::update(const std::string& ns,
         in.groups.push_back(lag::group_commits{g.group_id, g.members, g.offsets});
     }
     for (const auto& p : view.partitions) {
-        in.ends[{p.topic, p.partition}] = lag::partition_ends{p.oldest_offset, p.current_offset, {}};
+        in.ends[{p.topic, p.partition}] = lag::partition_ends{p.oldest_offset, p.current_offset, p.next_timestamp_ms};
     }
     in.topic_partitions.insert(partitions_per_topic.begin(), partitions_per_topic.end());
-    in.lag_seconds = false;
+    in.lag_seconds = view.timestamps_read;
+    in.now_ms = view.read_at_ms;
     auto lag = lag::compute(in);
     _lag.publish(s, cluster, lag.samples);
     s.sweep();

@@ -25,9 +25,12 @@
 //   kafka_consumergroup_lag{...,consumergroup,topic,partition}     end - committed, >= 0; -1
 //                                                                   for a partition without a commit
 //   kafka_consumergroup_lag_sum{...,consumergroup,topic}
+//   kafka_consumergroup_lag_seconds{...,consumergroup,topic,partition}  age of the next
+//       record at the read's time (view.read_at_ms), 0 when caught up; only when the view
+//       has timestamps (view.timestamps_read), and for the partitions whose record was read
 //
-// (no kafka_consumergroup_lag_seconds: the reader reads no record timestamps), and no second
-// copy of kafka_topic_partition_current_offset / _oldest_offset from the lag component.
+// and no second copy of kafka_topic_partition_current_offset / _oldest_offset from the lag
+// component.
 // Offsets that could not be read (-1 in the view) are left out, as kafka_exporter does.
 // Besides them, tributary_operator_cluster_reachable{namespace,kafkacluster} is 1 after
 // update() and 0 after unreachable().

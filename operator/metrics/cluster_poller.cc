@@ -18,6 +18,9 @@ void cluster_poller::track(const std::string& ns, const std::string& name, const
     std::lock_guard lock(_mutex);
     auto& t = _clusters[{ns, name}];
     if (t.bootstrap != bootstrap || !t.read) {
+        if (t.bootstrap != bootstrap) {
+            t.timestamps.clear();  // another cluster's offsets, maybe
+        }
         t.bootstrap = bootstrap;
         t.read = false;
         _pending = true;
@@ -78,8 +81,15 @@ void cluster_poller::poll_once() {
         }
     }
     for (const auto& [k, bootstrap] : todo) {
+        timestamp_cache known;
+        {
+            std::lock_guard lock(_mutex);
+            if (auto it = _clusters.find(k); it != _clusters.end() && it->second.bootstrap == bootstrap) {
+                known = it->second.timestamps;
+            }
+        }
         std::string why;
-        auto view = read_cluster(bootstrap, _options, &why);
+        auto view = read_cluster(bootstrap, _options, &why, &known);
         std::lock_guard lock(_mutex);
         auto it = _clusters.find(k);
         if (it == _clusters.end() || it->second.bootstrap != bootstrap) {
@@ -102,6 +112,7 @@ void cluster_poller::poll_once() {
                 }
             }
             t.problems = std::move(view->problems);
+            t.timestamps = timestamps_of(*view);
             t.last_error.clear();
         } else {
             if (why != t.last_error) {

@@ -58,6 +58,7 @@ private:
         bool read = false;  // read at least once with this bootstrap
         std::vector<std::string> problems;  // of the last read, logged when new
         size_t inverted = 0;                // commits above the end in the last read
+        timestamp_cache timestamps;         // the last read's, so the next fetches only new ones
     };
     void run();
 

@@ -5,6 +5,8 @@
 #include "common/runtime.h"
 #include "protocol/error_code.h"
 #include "protocol/messages/api_versions.h"
+#include "protocol/messages/fetch.h"
+#include "protocol/records.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -179,6 +181,7 @@ struct bootstrap_answer {
     int16_t list_groups_version = -1;
     int16_t describe_groups_version = -1;
     int16_t offset_fetch_version = -1;
+    int16_t fetch_version = -1;  // -1: no lag in seconds
     protocol::metadata_response metadata;
 };
 
@@ -206,6 +209,8 @@ std::error_code ask_bootstrap(broker_connection& c, clock::time_point hello_dead
     // OffsetFetch v2 is the first where a null topic list means all the group's partitions.
     out.offset_fetch_version =
         pick_version(av, protocol::offset_fetch_request::api_key, protocol::offset_fetch_request::max_version, 2);
+    out.fetch_version = pick_version(av, protocol::fetch_request::api_key, protocol::fetch_request::max_version,
+                                     protocol::fetch_request::min_version);
     if (md_version < 0 || out.list_offsets_version < 0) {
         why = fmt::format("the broker does not speak {}", md_version < 0 && out.list_offsets_version < 0
                               ? "Metadata v1+ nor ListOffsets v1+"
@@ -371,7 +376,108 @@ void read_groups(broker_connections& brokers, const bootstrap_answer& v, const r
     }
 }
 
+// Step 5 at one leader: for each of its partitions (indexes into view.partitions), the
+// committed offsets whose next record's timestamp is wanted; found ones go into the
+// partition's next_timestamp_ms.
+void read_timestamps(broker_connections& brokers, int16_t version, const broker_info& leader,
+                     const std::map<size_t, std::vector<int64_t>>& todo, cluster_view& view) {
+    for (size_t round = 0;; ++round) {
+        protocol::fetch_request req;
+        req.replica_id = -1;
+        req.max_wait_ms = 0;
+        req.min_bytes = 0;
+        req.max_bytes = 1 << 20;
+        std::map<std::pair<std::string, int32_t>, std::pair<size_t, int64_t>> asked;  // -> (index, committed)
+        for (const auto& [i, offsets] : todo) {
+            if (round >= offsets.size()) {
+                continue;
+            }
+            const auto& p = view.partitions[i];
+            asked[{p.topic, p.partition}] = {i, offsets[round]};
+            if (req.topics.empty() || req.topics.back().topic != p.topic) {
+                req.topics.emplace_back().topic = p.topic;
+            }
+            auto& fp = req.topics.back().partitions.emplace_back();
+            fp.partition = p.partition;
+            fp.fetch_offset = std::max(offsets[round], p.oldest_offset);
+            fp.partition_max_bytes = 1;  // the first batch comes whole anyway
+        }
+        if (asked.empty()) {
+            return;
+        }
+        protocol::fetch_response resp;
+        if (!brokers.call(leader, req, version, resp)) {
+            return;
+        }
+        for (const auto& t : resp.responses) {
+            for (const auto& fp : t.partitions) {
+                auto a = asked.find({t.topic, fp.partition_index});
+                if (a == asked.end() || fp.error_code != 0 || !fp.records || fp.records->data.empty()) {
+                    continue;  // no timestamp this read; the lag itself stands
+                }
+                auto& p = view.partitions[a->second.first];
+                const int64_t committed = a->second.second;
+                auto rec = protocol::record_at_or_after(bytes_view(fp.records->data), std::max(committed, p.oldest_offset));
+                if (rec && *rec) {
+                    p.next_timestamp_ms[committed] = (*rec)->timestamp;
+                }
+            }
+        }
+    }
+}
+
+// Step 5: the offsets wanted are the groups' commits behind their partition's end.
+void read_all_timestamps(broker_connections& brokers, int16_t version, const timestamp_cache* known,
+                         cluster_view& view) {
+    std::map<lag::partition_key, size_t> index;
+    for (size_t i = 0; i < view.partitions.size(); ++i) {
+        index[{view.partitions[i].topic, view.partitions[i].partition}] = i;
+    }
+    std::map<int32_t, std::map<size_t, std::vector<int64_t>>> by_leader;  // leader -> index -> commits
+    for (const auto& g : view.groups) {
+        for (const auto& c : g.offsets) {
+            auto it = index.find({c.topic, c.partition});
+            if (c.offset < 0 || it == index.end()) {
+                continue;
+            }
+            auto& p = view.partitions[it->second];
+            const int64_t from = std::max(c.offset, p.oldest_offset);
+            if (p.leader < 0 || p.current_offset < 0 || p.oldest_offset < 0 || from >= p.current_offset ||
+                p.next_timestamp_ms.count(c.offset)) {
+                continue;  // caught up (lag_seconds 0), end unknown (no lag), or already known
+            }
+            if (known) {
+                if (auto k = known->find({{c.topic, c.partition}, from}); k != known->end()) {
+                    p.next_timestamp_ms[c.offset] = k->second;
+                    continue;
+                }
+            }
+            auto& offsets = by_leader[p.leader][it->second];
+            if (std::find(offsets.begin(), offsets.end(), c.offset) == offsets.end()) {
+                offsets.push_back(c.offset);
+            }
+        }
+    }
+    for (const auto& [leader, todo] : by_leader) {
+        auto b = std::find_if(view.brokers.begin(), view.brokers.end(), [&](const auto& x) { return x.id == leader; });
+        if (b != view.brokers.end()) {
+            read_timestamps(brokers, version, *b, todo, view);
+        }
+    }
+    view.timestamps_read = true;
+}
+
 } // namespace
+
+timestamp_cache timestamps_of(const cluster_view& view) {
+    timestamp_cache out;
+    for (const auto& p : view.partitions) {
+        for (const auto& [committed, ts] : p.next_timestamp_ms) {
+            out[{{p.topic, p.partition}, std::max(committed, p.oldest_offset)}] = ts;
+        }
+    }
+    return out;
+}
 
 namespace detail {
 
@@ -516,7 +622,8 @@ std::vector<std::string> apply_committed(const protocol::offset_fetch_response& 
 
 } // namespace detail
 
-result<cluster_view> read_cluster(std::string_view bootstrap, const read_options& o, std::string* why) {
+result<cluster_view> read_cluster(std::string_view bootstrap, const read_options& o, std::string* why,
+                                  const timestamp_cache* known) {
     const auto deadline = clock::now() + o.timeout;
     std::vector<config::host_port> addresses;
     try {
@@ -604,6 +711,15 @@ result<cluster_view> read_cluster(std::string_view bootstrap, const read_options
         }
         read_offsets(brokers, answer.list_offsets_version, *b, partitions, view);
     }
+    if (o.groups && o.timestamps && !view.groups.empty()) {
+        if (answer.fetch_version < 0) {
+            view.problems.emplace_back("lag in seconds not read: the broker does not speak Fetch v4+");
+        } else {
+            read_all_timestamps(brokers, answer.fetch_version, known, view);
+        }
+    }
+    view.read_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
     for (const auto& p : view.problems) {
         TLOG_DEBUG("cluster {} via {}: {}", view.cluster_id, bootstrap, p);
     }

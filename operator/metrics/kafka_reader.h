@@ -21,7 +21,13 @@
 //   4. AFTER every group's commits, ListOffsets to each partition's leader, one request per
 //      leader for the earliest offsets and one for the latest (Kafka refuses a partition
 //      twice in one request). Commits first, ends after: lag is never negative
-//      (common/consumer_lag.h says why).
+//      (common/consumer_lag.h says why);
+//   5. for the lag in seconds (read_options::timestamps), the timestamp of the record each
+//      group reads next where it is behind: a Fetch at its committed offset (at the log
+//      start if that is above) of one batch, from the partition's leader, one round per
+//      committed offset of a partition (a Fetch names a partition once). Timestamps the
+//      previous read found (`known`, by partition and offset) are not fetched again: a
+//      record's timestamp at an offset never changes while the offset stays in the log.
 // A leader that can't be reached, or a partition error, leaves that partition's offsets at
 // -1 and adds a line to cluster_view::problems: one sick broker doesn't blank the rest. A
 // group whose offsets could not be read is left out of cluster_view::groups, with a line in
@@ -42,6 +48,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -88,6 +95,9 @@ struct partition_info {
     std::vector<int32_t> isr;
     int64_t oldest_offset = -1;   // log start offset; -1 when it could not be read
     int64_t current_offset = -1;  // high watermark (next offset to be written); -1 likewise
+    // Step 5: by committed offset, the timestamp (ms since the epoch) of the record a group
+    // committed there reads next; only for offsets behind the end whose record was read.
+    std::map<int64_t, int64_t> next_timestamp_ms = {};
     bool operator==(const partition_info&) const = default;
 };
 
@@ -109,6 +119,8 @@ struct cluster_view {
     std::vector<broker_info> brokers;        // ascending by id
     std::vector<partition_info> partitions;  // ascending by (topic, partition)
     std::vector<group_info> groups;          // ascending by id; only those whose offsets were read
+    bool timestamps_read = false;            // step 5 ran (partitions may still lack some)
+    int64_t read_at_ms = 0;                  // wall clock when the read ended, for the lag in seconds
     // Partial failures the view still stands despite: a topic the broker reported an error
     // for, a leader that did not answer ListOffsets. Readable, one per line.
     std::vector<std::string> problems;
@@ -128,13 +140,21 @@ struct read_options {
     bool groups = true;
     // Groups per DescribeGroups and per OffsetFetch request.
     size_t group_batch = 100;
+    // Read the next records' timestamps (step 5), for kafka_consumergroup_lag_seconds.
+    bool timestamps = true;
 };
+
+// Timestamps of records by partition and offset, from one read to the next (step 5).
+using timestamp_cache = std::map<std::pair<lag::partition_key, int64_t>, int64_t>;
+
+// What a read found, as the `known` timestamps of the next read.
+timestamp_cache timestamps_of(const cluster_view& view);
 
 // Reads the cluster behind `bootstrap` ("host:port,host:port"). On failure the error is an
 // errc and `*why`, when given, says what happened in a sentence fit for a log or a status
 // condition ("no bootstrap broker answered: 127.0.0.1:1: Connection refused; ...").
 result<cluster_view> read_cluster(std::string_view bootstrap, const read_options& options = {},
-                                  std::string* why = nullptr);
+                                  std::string* why = nullptr, const timestamp_cache* known = nullptr);
 
 // The steps read_cluster takes between the socket and the view, exposed for unit tests.
 namespace detail {

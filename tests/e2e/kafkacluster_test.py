@@ -229,7 +229,8 @@ def test_install_run_scale_and_delete_a_cluster(control_plane, namespace, operat
     assert re.search(r'^tributary_operator_reconcile_total\{[^}]*kafkacluster="demo"', scrape(leader), re.M)
 
     # ... and the lag of every consumer group of the cluster: a group that committed half of
-    # each partition of k8s shows end - committed per partition, with the cluster's labels.
+    # each partition of k8s shows end - committed per partition, with the cluster's labels,
+    # and the age of the next record it reads.
     c = Consumer({"bootstrap.servers": bootstrap_of(kafkacluster(cp, ns, "demo")), "group.id": "k8s-lag",
                   "enable.auto.commit": False})
     try:
@@ -246,10 +247,14 @@ def test_install_run_scale_and_delete_a_cluster(control_plane, namespace, operat
             if (labels.get("consumergroup"), labels.get("topic"), labels.get("kafkacluster"),
                     labels.get("namespace")) == ("k8s-lag", "k8s", "demo", ns):
                 lag[(name, labels.get("partition"))] = value
-        return lag == {**{("kafka_consumergroup_lag", str(p)): float(ends[p] - o) for p, o in committed.items()},
-                       **{("kafka_consumergroup_current_offset", str(p)): float(o) for p, o in committed.items()},
-                       ("kafka_consumergroup_lag_sum", None): float(600 - sum(committed.values())),
-                       ("kafka_consumergroup_current_offset_sum", None): float(sum(committed.values()))}
+        # The age of the record the group reads next: positive where it is behind.
+        ages = {p for (name, p), v in lag.items() if name == "kafka_consumergroup_lag_seconds" and v > 0}
+        lag = {k: v for k, v in lag.items() if k[0] != "kafka_consumergroup_lag_seconds"}
+        return ages == {str(p) for p, o in committed.items() if ends[p] > o} and lag == {
+            **{("kafka_consumergroup_lag", str(p)): float(ends[p] - o) for p, o in committed.items()},
+            **{("kafka_consumergroup_current_offset", str(p)): float(o) for p, o in committed.items()},
+            ("kafka_consumergroup_lag_sum", None): float(600 - sum(committed.values())),
+            ("kafka_consumergroup_current_offset_sum", None): float(sum(committed.values()))}
     # The operator reads each cluster every 30 s.
     wait_for("the group's lag on the leader's /metrics", lag_exported, 90)
 

@@ -3,6 +3,8 @@
 // brokers: tests/integration/cluster_probe_test.py.
 #include "operator/metrics/kafka_reader.h"
 
+#include "protocol/messages/fetch.h"
+#include "protocol/records.h"
 #include "tests/fakes/kafka_fake_broker.h"
 
 #include <gtest/gtest.h>
@@ -269,8 +271,22 @@ struct groups_broker {
         switch (key) {
         case protocol::api_versions_key: {
             protocol::api_versions_response av;
-            av.api_keys = {{2, 0, 7, {}}, {3, 0, 12, {}}, {9, 0, 8, {}}, {15, 0, 5, {}}, {16, 0, 5, {}}};
+            av.api_keys = {{1, 4, 12, {}}, {2, 0, 7, {}}, {3, 0, 12, {}}, {9, 0, 8, {}}, {15, 0, 5, {}}, {16, 0, 5, {}}};
             return framed(encode_response(av, 0, corr));
+        }
+        case protocol::fetch_response::api_key: {
+            // t[0] from offset 4 (the lowest commit) on: records 4..9 stamped 1000 + offset.
+            protocol::batch_builder batch({.base_offset = 4});
+            for (int64_t o = 4; o < 10; ++o) {
+                batch.add("k", "v", 1000 + o);
+            }
+            protocol::fetch_response resp;
+            auto& t = resp.responses.emplace_back();
+            t.topic = "t";
+            auto& p = t.partitions.emplace_back();
+            p.high_watermark = 10;
+            p.records = protocol::record_set{*batch.build(), {}};
+            return framed(encode_response(resp, 12, corr));
         }
         case protocol::metadata_response::api_key: {
             auto md = sample_metadata();
@@ -324,10 +340,10 @@ struct groups_broker {
     }
 
     // read_cluster against it: the bootstrap connection, then one to broker 1 for the rest.
-    result<cluster_view> read(const read_options& o, std::string& why) {
+    result<cluster_view> read(const read_options& o, std::string& why, const timestamp_cache* known = nullptr) {
         fake_broker b([this](int16_t key, int32_t corr) { return answer(key, corr); }, 2);
         port = std::stoi(b.address().substr(b.address().rfind(':') + 1));
-        return read_cluster(b.address(), o, &why);
+        return read_cluster(b.address(), o, &why, known);
     }
 };
 
@@ -346,12 +362,35 @@ TEST(kafka_reader, reads_every_groups_commits_before_any_end) {
     EXPECT_EQ(view->problems, std::vector<std::string>{});
     const auto md = protocol::metadata_response::api_key, lg = protocol::list_groups_response::api_key,
                dg = protocol::describe_groups_response::api_key, of = protocol::offset_fetch_response::api_key,
-               lo = protocol::list_offsets_response::api_key;
-    // Commits first, ends after: lag is never negative.
-    EXPECT_EQ(fake.asked, (std::vector<int16_t>{protocol::api_versions_key, md, lg, dg, of, lo, lo}));
+               lo = protocol::list_offsets_response::api_key, f = protocol::fetch_response::api_key;
+    // Commits first, ends after: lag is never negative. Then one Fetch per commit behind the
+    // end of t[0] (4 and 9), for the age of the record each group reads next.
+    EXPECT_EQ(fake.asked, (std::vector<int16_t>{protocol::api_versions_key, md, lg, dg, of, lo, lo, f, f}));
     EXPECT_EQ(view->groups, fake_groups);
     ASSERT_EQ(view->partitions.size(), 2u);
     EXPECT_EQ(view->partitions[1].current_offset, 11);
+    EXPECT_TRUE(view->timestamps_read);
+    EXPECT_EQ(view->partitions[0].next_timestamp_ms, (std::map<int64_t, int64_t>{{4, 1004}, {9, 1009}}));
+    EXPECT_GT(view->read_at_ms, 0);
+
+    // The next read fetches only timestamps it does not know yet.
+    auto known = timestamps_of(*view);
+    EXPECT_EQ(known, (timestamp_cache{{{{"t", 0}, 4}, 1004}, {{{"t", 0}, 9}, 1009}}));
+    known.erase({{"t", 0}, 9});
+    groups_broker again;
+    auto second = again.read({}, why, &known);
+    ASSERT_TRUE(second) << why;
+    EXPECT_EQ(again.asked, (std::vector<int16_t>{protocol::api_versions_key, md, lg, dg, of, lo, lo, f}));
+    EXPECT_EQ(second->partitions[0].next_timestamp_ms, view->partitions[0].next_timestamp_ms);
+
+    // Without timestamps: no Fetch.
+    groups_broker plain;
+    read_options o;
+    o.timestamps = false;
+    auto third = plain.read(o, why);
+    ASSERT_TRUE(third) << why;
+    EXPECT_EQ(plain.asked, (std::vector<int16_t>{protocol::api_versions_key, md, lg, dg, of, lo, lo}));
+    EXPECT_FALSE(third->timestamps_read);
 }
 
 TEST(kafka_reader, a_silent_broker_costs_one_request_timeout_not_the_whole_read) {

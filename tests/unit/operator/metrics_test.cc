@@ -162,6 +162,29 @@ TEST(cluster_metrics, publishes_each_groups_lag_with_the_clusters_labels_and_dro
     EXPECT_EQ(scrape(registry).find("consumergroup="), std::string::npos);
 }
 
+TEST(cluster_metrics, lag_seconds_is_the_age_of_the_next_record_at_the_reads_time) {
+    prometheus::Registry registry;
+    cluster_metrics m(registry);
+    auto v = two_topics();  // orders: ends 10 and 7
+    v.groups = {{.group_id = "billing", .coordinator = 1, .protocol_type = "consumer", .type = "classic",
+                 .state = "Stable", .members = 1, .offsets = {{"orders", 0, 4}, {"orders", 1, 7}}}};
+    v.partitions[0].next_timestamp_ms = {{4, 7'000}};
+    v.timestamps_read = true;
+    v.read_at_ms = 10'500;
+    m.update("team-a", "main", v);
+    auto text = scrape(registry);
+    const std::string g = R"({consumergroup="billing",kafkacluster="main",namespace="team-a",partition=")";
+    EXPECT_TRUE(has_line(text, "kafka_consumergroup_lag_seconds" + g + R"(0",topic="orders"} 3.5)")) << text;
+    EXPECT_TRUE(has_line(text, "kafka_consumergroup_lag_seconds" + g + R"(1",topic="orders"} 0)")) << text;
+
+    // Behind without the record's timestamp: lag, but no lag_seconds for that partition.
+    v.partitions[0].next_timestamp_ms.clear();
+    m.update("team-a", "main", v);
+    text = scrape(registry);
+    EXPECT_TRUE(has_line(text, "kafka_consumergroup_lag" + g + R"(0",topic="orders"} 6)")) << text;
+    EXPECT_EQ(text.find("kafka_consumergroup_lag_seconds" + g + R"(0")"), std::string::npos) << text;
+}
+
 TEST(operator_metrics, counts_reconciles_errors_durations_brokers_and_leadership) {
     prometheus::Registry registry;
     operator_metrics m(registry);
