@@ -5,8 +5,7 @@
 #include "common/runtime.h"
 #include "protocol/error_code.h"
 #include "protocol/messages/api_versions.h"
-#include "protocol/messages/fetch.h"
-#include "protocol/records.h"
+#include "protocol/next_record_fetch.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -381,46 +380,27 @@ void read_groups(broker_connections& brokers, const bootstrap_answer& v, const r
 // partition's next_timestamp_ms.
 void read_timestamps(broker_connections& brokers, int16_t version, const broker_info& leader,
                      const std::map<size_t, std::vector<int64_t>>& todo, cluster_view& view) {
+    // A commit below the log start reads the oldest record next.
+    auto from = [&view](size_t i, int64_t committed) { return std::max(committed, view.partitions[i].oldest_offset); };
+    protocol::next_record_fetch fetch;
+    for (const auto& [i, offsets] : todo) {
+        for (int64_t o : offsets) {
+            fetch.want(view.partitions[i].topic, view.partitions[i].partition, from(i, o));
+        }
+    }
     for (size_t round = 0;; ++round) {
-        protocol::fetch_request req;
-        req.replica_id = -1;
-        req.max_wait_ms = 0;
-        req.min_bytes = 0;
-        req.max_bytes = 1 << 20;
-        std::map<std::pair<std::string, int32_t>, std::pair<size_t, int64_t>> asked;  // -> (index, committed)
-        for (const auto& [i, offsets] : todo) {
-            if (round >= offsets.size()) {
-                continue;
-            }
-            const auto& p = view.partitions[i];
-            asked[{p.topic, p.partition}] = {i, offsets[round]};
-            if (req.topics.empty() || req.topics.back().topic != p.topic) {
-                req.topics.emplace_back().topic = p.topic;
-            }
-            auto& fp = req.topics.back().partitions.emplace_back();
-            fp.partition = p.partition;
-            fp.fetch_offset = std::max(offsets[round], p.oldest_offset);
-            fp.partition_max_bytes = 1;  // the first batch comes whole anyway
-        }
-        if (asked.empty()) {
-            return;
-        }
+        auto req = fetch.request(round);
         protocol::fetch_response resp;
-        if (!brokers.call(leader, req, version, resp)) {
-            return;
+        if (!req || !brokers.call(leader, *req, version, resp)) {
+            break;
         }
-        for (const auto& t : resp.responses) {
-            for (const auto& fp : t.partitions) {
-                auto a = asked.find({t.topic, fp.partition_index});
-                if (a == asked.end() || fp.error_code != 0 || !fp.records || fp.records->data.empty()) {
-                    continue;  // no timestamp this read; the lag itself stands
-                }
-                auto& p = view.partitions[a->second.first];
-                const int64_t committed = a->second.second;
-                auto rec = protocol::record_at_or_after(bytes_view(fp.records->data), std::max(committed, p.oldest_offset));
-                if (rec && *rec) {
-                    p.next_timestamp_ms[committed] = (*rec)->timestamp;
-                }
+        fetch.take(resp, round);
+    }
+    for (const auto& [i, offsets] : todo) {
+        auto& p = view.partitions[i];
+        for (int64_t o : offsets) {
+            if (auto ts = fetch.timestamp(p.topic, p.partition, from(i, o))) {
+                p.next_timestamp_ms[o] = *ts;  // else no timestamp this read; the lag itself stands
             }
         }
     }
