@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from harness import free_port, tool_binary
+from lag_test import client_view, keep_writing
 
 # Records produced to partition p: distinct per partition, so offsets read from the wrong
 # partition or broker show.
@@ -217,13 +218,6 @@ def group_series(metrics, group, topic=LAG_TOPIC):
     return out
 
 
-def commits_then_ends(c):
-    """{partition: (committed, end)} as a client reads them: commits first, ends after."""
-    committed = c.committed([TopicPartition(LAG_TOPIC, p) for p in range(LAG_PARTITIONS)], timeout=10)
-    ends = {p: c.get_watermark_offsets(TopicPartition(LAG_TOPIC, p), timeout=10)[1] for p in range(LAG_PARTITIONS)}
-    return {tp.partition: (tp.offset, ends[tp.partition]) for tp in committed}
-
-
 def test_consumer_lag_of_every_group_while_a_group_commits_and_a_producer_writes(cluster):
     _, brokers = cluster
     bootstrap = bootstrap_of(brokers)
@@ -231,20 +225,7 @@ def test_consumer_lag_of_every_group_while_a_group_commits_and_a_producer_writes
     for f in admin.create_topics([NewTopic(LAG_TOPIC, LAG_PARTITIONS, 1)]).values():
         f.result(30)
     stop = threading.Event()
-
-    def write():
-        p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 2})
-        i = 0
-        while not stop.is_set():
-            p.produce(LAG_TOPIC, b"v%d" % i, partition=i % LAG_PARTITIONS)
-            i += 1
-            if i % 60 == 0:
-                p.flush(10)
-                time.sleep(0.01)
-        assert p.flush(30) == 0
-
-    writer = threading.Thread(target=write)
-    writer.start()
+    writer = keep_writing(bootstrap, LAG_TOPIC, LAG_PARTITIONS, stop)
     live = Consumer({"bootstrap.servers": bootstrap, "group.id": "lag-live", "auto.offset.reset": "earliest",
                      "enable.auto.commit": False, "session.timeout.ms": 10000, "heartbeat.interval.ms": 500})
     try:
@@ -261,7 +242,7 @@ def test_consumer_lag_of_every_group_while_a_group_commits_and_a_producer_writes
             # probe's commit is at most the client's and its commit plus lag (its end) at
             # most the client's end.
             view = group_series(parse_metrics(probe_ok(bootstrap)["metrics"]), "lag-live")
-            now = commits_then_ends(live)
+            now = client_view(live, LAG_TOPIC, LAG_PARTITIONS)  # commits first, ends after
             for p, committed in view.get("current_offset", {}).items():
                 lag = view["lag"][p]
                 if committed == -1:
