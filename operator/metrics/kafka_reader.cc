@@ -273,16 +273,17 @@ public:
         return c.get();
     }
 
-    // Sends `req` to `b`; false, with a line in the problems, when that fails (the broker is
-    // then given up for this read).
+    // Sends `req` to `b`, waiting until `by` at the most; false, with a line in the problems,
+    // when that fails (the broker is then given up for this read).
     template<typename Req, typename Resp>
-    bool call(const broker_info& b, const Req& req, int16_t version, Resp& resp) {
+    bool call(const broker_info& b, const Req& req, int16_t version, Resp& resp,
+              clock::time_point by = clock::time_point::max()) {
         auto* c = get(b);
         if (!c) {
             return false;
         }
         std::string why;
-        if (c->call(req, version, resp, std::min(_deadline, clock::now() + _options.request_timeout), why)) {
+        if (c->call(req, version, resp, std::min({_deadline, by, clock::now() + _options.request_timeout}), why)) {
             _view.problems.push_back(fmt::format("broker {}: {}", b.id, why));
             _open[b.id].reset();
             return false;
@@ -312,11 +313,26 @@ void read_offsets(broker_connections& brokers, int16_t version, const broker_inf
 }
 
 // Step 3 at one broker: the groups it coordinates that no broker before it listed (`seen`),
-// with their members and commits, appended to view.groups.
+// with their members and commits, appended to view.groups. No request starts after `until`
+// or lasts past it (the groups left are named in the problems), so the ends of step 4 keep
+// their time.
 void read_groups(broker_connections& brokers, const bootstrap_answer& v, const read_options& o,
-                 const broker_info& b, std::set<std::string>& seen, cluster_view& view) {
+                 const broker_info& b, clock::time_point until, std::set<std::string>& seen,
+                 cluster_view& view) {
+    bool out_of_time = false;
+    auto time_left = [&] {
+        if (!out_of_time && clock::now() >= until) {
+            out_of_time = true;
+            view.problems.push_back(fmt::format("broker {}: consumer groups: half the read's time spent, "
+                                                "the rest left out", b.id));
+        }
+        return !out_of_time;
+    };
+    if (!time_left()) {
+        return;
+    }
     protocol::list_groups_response listed;
-    if (!brokers.call(b, protocol::list_groups_request{}, v.list_groups_version, listed)) {
+    if (!brokers.call(b, protocol::list_groups_request{}, v.list_groups_version, listed, until)) {
         return;
     }
     std::vector<group_info> groups;
@@ -333,11 +349,11 @@ void read_groups(broker_connections& brokers, const bootstrap_answer& v, const r
             describe.push_back(g.group_id);
         }
     }
-    for (size_t i = 0; i < describe.size(); i += batch) {
+    for (size_t i = 0; i < describe.size() && time_left(); i += batch) {
         protocol::describe_groups_request req;
         req.groups.assign(describe.begin() + ptrdiff_t(i), describe.begin() + ptrdiff_t(std::min(i + batch, describe.size())));
         protocol::describe_groups_response resp;
-        if (!brokers.call(b, req, v.describe_groups_version, resp)) {
+        if (!brokers.call(b, req, v.describe_groups_version, resp, until)) {
             return;  // the connection is gone: no offsets either
         }
         detail::apply_described(resp, groups, view.problems);
@@ -345,7 +361,7 @@ void read_groups(broker_connections& brokers, const bootstrap_answer& v, const r
     // Commits: several groups per OffsetFetch from v8, one before.
     std::set<std::string> read;
     const size_t per_request = v.offset_fetch_version >= 8 ? batch : 1;
-    for (size_t i = 0; i < groups.size(); i += per_request) {
+    for (size_t i = 0; i < groups.size() && time_left(); i += per_request) {
         protocol::offset_fetch_request req;
         const auto end = std::min(i + per_request, groups.size());
         if (v.offset_fetch_version >= 8) {
@@ -359,7 +375,7 @@ void read_groups(broker_connections& brokers, const bootstrap_answer& v, const r
             req.topics = std::nullopt;
         }
         protocol::offset_fetch_response resp;
-        if (!brokers.call(b, req, v.offset_fetch_version, resp)) {
+        if (!brokers.call(b, req, v.offset_fetch_version, resp, until)) {
             break;
         }
         for (auto& id : detail::apply_committed(resp, v.offset_fetch_version, groups[i].group_id, groups, view.problems)) {
@@ -667,8 +683,9 @@ result<cluster_view> read_cluster(std::string_view bootstrap, const read_options
                                        "DescribeGroups and OffsetFetch v2+");
         } else {
             std::set<std::string> seen;
+            const auto until = clock::now() + (deadline - clock::now()) / 2;
             for (const auto& b : view.brokers) {
-                read_groups(brokers, answer, o, b, seen, view);
+                read_groups(brokers, answer, o, b, until, seen, view);
             }
             std::sort(view.groups.begin(), view.groups.end(),
                       [](const auto& a, const auto& b) { return a.group_id < b.group_id; });

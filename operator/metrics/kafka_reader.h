@@ -18,6 +18,9 @@
 //      lists the groups it coordinates, so it is the one to ask about them), DescribeGroups
 //      for the member counts and OffsetFetch for the committed offsets, both in batches of
 //      read_options::group_batch groups (OffsetFetch v8+; one group per request before);
+//      no request of this step starts or lasts after half the time left after step 2, so
+//      that the ends always have theirs (the groups not read by then are left out, and a
+//      broker that did not answer in time is given up for the read);
 //   4. AFTER every group's commits, ListOffsets to each partition's leader, one request per
 //      leader for the earliest offsets and one for the latest (Kafka refuses a partition
 //      twice in one request). Commits first, ends after: lag is never negative

@@ -410,3 +410,25 @@ TEST(kafka_reader, a_silent_broker_costs_one_request_timeout_not_the_whole_read)
     EXPECT_EQ(view->partitions[1].current_offset, 11);
     EXPECT_EQ(view->problems, std::vector<std::string>{"broker 2: ListGroups v5: timed out"});
 }
+
+TEST(kafka_reader, groups_take_at_most_half_the_read_so_the_ends_are_read) {
+    // Broker 0, first in line for ListGroups, accepts and never answers, and requests may
+    // last longer than the whole read: the groups step still ends halfway, and broker 1's
+    // ends are read.
+    boost::asio::io_context ctx;
+    boost::asio::ip::tcp::acceptor silent(ctx, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    groups_broker fake;
+    fake.others = {{0, "127.0.0.1", silent.local_endpoint().port(), std::nullopt, {}}};
+    read_options o;
+    o.timeout = std::chrono::milliseconds(3000);
+    o.request_timeout = std::chrono::milliseconds(60000);
+    std::string why;
+    auto view = fake.read(o, why);
+    ASSERT_TRUE(view) << why;
+    EXPECT_EQ(view->partitions[0].current_offset, 10);
+    EXPECT_EQ(view->partitions[1].current_offset, 11);
+    EXPECT_TRUE(view->groups.empty());
+    EXPECT_EQ(view->problems, (std::vector<std::string>{
+                                  "broker 0: ListGroups v5: timed out",
+                                  "broker 1: consumer groups: half the read's time spent, the rest left out"}));
+}
