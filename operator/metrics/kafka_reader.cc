@@ -181,6 +181,7 @@ struct bootstrap_answer {
     int16_t describe_groups_version = -1;
     int16_t offset_fetch_version = -1;
     int16_t fetch_version = -1;  // -1: no lag in seconds
+    int16_t consumer_group_describe_version = -1;  // -1: KIP-848 groups' members unknown
     protocol::metadata_response metadata;
 };
 
@@ -208,6 +209,9 @@ std::error_code ask_bootstrap(broker_connection& c, clock::time_point hello_dead
     // OffsetFetch v2 is the first where a null topic list means all the group's partitions.
     out.offset_fetch_version =
         pick_version(av, protocol::offset_fetch_request::api_key, protocol::offset_fetch_request::max_version, 2);
+    out.consumer_group_describe_version =
+        pick_version(av, protocol::consumer_group_describe_request::api_key,
+                     protocol::consumer_group_describe_request::max_version, 0);
     out.fetch_version = pick_version(av, protocol::fetch_request::api_key, protocol::fetch_request::max_version,
                                      protocol::fetch_request::min_version);
     if (md_version < 0 || out.list_offsets_version < 0) {
@@ -342,21 +346,42 @@ void read_groups(broker_connections& brokers, const bootstrap_answer& v, const r
         }
     }
     const size_t batch = std::max<size_t>(1, o.group_batch);
-    // Members: DescribeGroups describes classic groups only.
-    std::vector<std::string> describe;
+    // Members: DescribeGroups describes classic groups, ConsumerGroupDescribe KIP-848 ones.
+    std::vector<std::string> classic, consumer;
     for (const auto& g : groups) {
-        if (g.type != "consumer") {
-            describe.push_back(g.group_id);
-        }
+        (g.type == "consumer" ? consumer : classic).push_back(g.group_id);
     }
-    for (size_t i = 0; i < describe.size() && time_left(); i += batch) {
-        protocol::describe_groups_request req;
-        req.groups.assign(describe.begin() + ptrdiff_t(i), describe.begin() + ptrdiff_t(std::min(i + batch, describe.size())));
-        protocol::describe_groups_response resp;
-        if (!brokers.call(b, req, v.describe_groups_version, resp, until)) {
-            return;  // the connection is gone: no offsets either
+    if (v.consumer_group_describe_version < 0) {
+        consumer.clear();  // members unknown
+    }
+    // `ids` in batches: a request from make(ids), answered as a `Resp`. False when the
+    // connection is gone (then no offsets either).
+    auto describe = [&]<typename Resp>(const std::vector<std::string>& ids, int16_t version, auto make, Resp) {
+        for (size_t i = 0; i < ids.size() && time_left(); i += batch) {
+            auto req = make(std::vector<std::string>(ids.begin() + ptrdiff_t(i),
+                                                     ids.begin() + ptrdiff_t(std::min(i + batch, ids.size()))));
+            Resp resp;
+            if (!brokers.call(b, req, version, resp, until)) {
+                return false;
+            }
+            detail::apply_described(resp, groups, view.problems);
         }
-        detail::apply_described(resp, groups, view.problems);
+        return true;
+    };
+    auto classic_request = [](std::vector<std::string> ids) {
+        protocol::describe_groups_request r;
+        r.groups = std::move(ids);
+        return r;
+    };
+    auto consumer_request = [](std::vector<std::string> ids) {
+        protocol::consumer_group_describe_request r;
+        r.group_ids = std::move(ids);
+        return r;
+    };
+    if (!describe(classic, v.describe_groups_version, classic_request, protocol::describe_groups_response{}) ||
+        !describe(consumer, v.consumer_group_describe_version, consumer_request,
+                  protocol::consumer_group_describe_response{})) {
+        return;
     }
     // Commits: several groups per OffsetFetch from v8, one before.
     std::set<std::string> read;
@@ -571,15 +596,18 @@ void add_committed(const Topics& topics, group_info& g, std::vector<std::string>
 
 } // namespace
 
-void apply_described(const protocol::describe_groups_response& resp, std::vector<group_info>& groups,
-                     std::vector<std::string>& problems) {
+namespace {
+
+template<typename Resp>
+void apply_any_described(const Resp& resp, std::string_view api, std::vector<group_info>& groups,
+                         std::vector<std::string>& problems) {
     for (const auto& d : resp.groups) {
         auto* g = find_group(groups, d.group_id);
         if (!g) {
             continue;  // not asked for
         }
         if (d.error_code != 0) {
-            problems.push_back(fmt::format("group {}: DescribeGroups: {}", d.group_id, error_name(d.error_code)));
+            problems.push_back(fmt::format("group {}: {}: {}", d.group_id, api, error_name(d.error_code)));
             continue;
         }
         g->members = int32_t(d.members.size());
@@ -587,6 +615,18 @@ void apply_described(const protocol::describe_groups_response& resp, std::vector
             g->state = d.group_state;
         }
     }
+}
+
+} // namespace
+
+void apply_described(const protocol::describe_groups_response& resp, std::vector<group_info>& groups,
+                     std::vector<std::string>& problems) {
+    apply_any_described(resp, "DescribeGroups", groups, problems);
+}
+
+void apply_described(const protocol::consumer_group_describe_response& resp, std::vector<group_info>& groups,
+                     std::vector<std::string>& problems) {
+    apply_any_described(resp, "ConsumerGroupDescribe", groups, problems);
 }
 
 std::vector<std::string> apply_committed(const protocol::offset_fetch_response& resp, int16_t version,

@@ -16,7 +16,8 @@
 //      version both sides speak (at least v1);
 //   3. the consumer groups (read_options::groups), broker by broker: ListGroups (a broker
 //      lists the groups it coordinates, so it is the one to ask about them), DescribeGroups
-//      for the member counts and OffsetFetch for the committed offsets, both in batches of
+//      (classic groups) or ConsumerGroupDescribe (KIP-848 groups, where the broker speaks it)
+//      for the member counts and OffsetFetch for the committed offsets, all in batches of
 //      read_options::group_batch groups (OffsetFetch v8+; one group per request before);
 //      no request of this step starts or lasts after half the time left after step 2, so
 //      that the ends always have theirs (the groups not read by then are left out, and a
@@ -34,14 +35,15 @@
 // A leader that can't be reached, or a partition error, leaves that partition's offsets at
 // -1 and adds a line to cluster_view::problems: one sick broker doesn't blank the rest. A
 // group whose offsets could not be read is left out of cluster_view::groups, with a line in
-// problems; one whose DescribeGroups failed (a group of the new consumer protocol, KIP-848,
-// which DescribeGroups does not describe) keeps its offsets, with members unknown (-1).
+// problems; one whose description failed (or a KIP-848 group on a broker without
+// ConsumerGroupDescribe) keeps its offsets, with members unknown (-1).
 // Each broker is connected to once per read; one that could not be reached is not tried
 // again in the same read.
 #include "common/bytes.h"
 #include "common/consumer_lag.h"
 #include "common/result.h"
 #include "protocol/api.h"
+#include "protocol/messages/consumer_group_describe.h"
 #include "protocol/messages/describe_groups.h"
 #include "protocol/messages/list_groups.h"
 #include "protocol/messages/list_offsets.h"
@@ -111,7 +113,7 @@ struct group_info {
     std::string protocol_type;  // "consumer" for consumers' groups, "" for commits from outside a group
     std::string type;           // "classic" or "consumer" (KIP-848); "" from brokers before ListGroups v5
     std::string state;          // "" from brokers before ListGroups v4
-    int32_t members = -1;       // -1: not known (DescribeGroups failed or does not describe the group)
+    int32_t members = -1;       // -1: not known (its description failed or could not be asked for)
     std::vector<lag::committed_offset> offsets;  // what OffsetFetch answered, partitions without error
     bool operator==(const group_info&) const = default;
 };
@@ -194,6 +196,9 @@ std::vector<group_info> listed_groups(const protocol::list_groups_response& resp
 // Member counts from a DescribeGroups answer into `groups` (by id). A group answered with an
 // error keeps members -1 and is named in `problems`.
 void apply_described(const protocol::describe_groups_response& resp, std::vector<group_info>& groups,
+                     std::vector<std::string>& problems);
+// The same from a ConsumerGroupDescribe answer (KIP-848 groups).
+void apply_described(const protocol::consumer_group_describe_response& resp, std::vector<group_info>& groups,
                      std::vector<std::string>& problems);
 
 // The committed offsets of an OffsetFetch answer at `version` into `groups` (by id; before

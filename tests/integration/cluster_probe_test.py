@@ -306,3 +306,38 @@ def test_consumer_lag_of_every_group_while_a_group_commits_and_a_producer_writes
         assert len(lines) == LAG_PARTITIONS, lines
     for p in range(LAG_PARTITIONS):
         assert series(metrics, "kafka_topic_partition_current_offset", topic=LAG_TOPIC, partition=str(p)) == ends[p]
+
+
+def test_a_group_of_the_new_consumer_protocol_is_described_and_its_lag_published(cluster):
+    """A KIP-848 group (group.protocol=consumer): ConsumerGroupDescribe gives its members,
+    OffsetFetch its commits, as for a classic group."""
+    _, brokers = cluster
+    bootstrap = bootstrap_of(brokers)
+    topic = "probe-848"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for f in admin.create_topics([NewTopic(topic, 3, 1)]).values():
+        f.result(30)
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for i in range(30):
+        producer.produce(topic, b"v%d" % i, partition=i % 3)
+    assert producer.flush(30) == 0
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "new-848", "group.protocol": "consumer",
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    try:
+        c.subscribe([topic])
+        deadline = time.monotonic() + 30
+        while len(c.assignment()) < 3 and time.monotonic() < deadline:
+            c.poll(0.1)
+        assert len(c.assignment()) == 3, c.assignment()
+        c.commit(offsets=[TopicPartition(topic, p, 4) for p in range(3)], asynchronous=False)
+        out = probe_ok(bootstrap)
+        groups = {g["group_id"]: g for g in out["view"]["groups"]}
+        assert "new-848" in groups, out["view"]
+        assert (groups["new-848"]["type"], groups["new-848"]["members"]) == ("consumer", 1), groups["new-848"]
+        s = group_series(parse_metrics(out["metrics"]), "new-848", topic=topic)
+        assert s["members"] == {None: 1.0}, s
+        assert s["current_offset"] == {p: 4.0 for p in range(3)}, s
+        assert s["lag"] == {p: 6.0 for p in range(3)}, s
+        assert all(v > 0 for v in s["lag_seconds"].values()) and len(s["lag_seconds"]) == 3, s
+    finally:
+        c.close()

@@ -216,6 +216,19 @@ TEST(kafka_reader, described_groups_give_member_counts_and_errors_leave_them_unk
     EXPECT_EQ(groups[0].members, 3);
     EXPECT_EQ(groups[1].members, -1);
     EXPECT_EQ(problems, std::vector<std::string>{"group b: DescribeGroups: GROUP_ID_NOT_FOUND"});
+
+    // KIP-848 groups are described by ConsumerGroupDescribe, with the same rules.
+    problems.clear();
+    protocol::consumer_group_describe_response cgd;
+    cgd.groups.resize(2);
+    cgd.groups[0].group_id = "b";
+    cgd.groups[0].members.resize(2);
+    cgd.groups[1].group_id = "a";
+    cgd.groups[1].error_code = 69;
+    detail::apply_described(cgd, groups, problems);
+    EXPECT_EQ(groups[1].members, 2);
+    EXPECT_EQ(groups[0].members, 3);  // kept
+    EXPECT_EQ(problems, std::vector<std::string>{"group a: ConsumerGroupDescribe: GROUP_ID_NOT_FOUND"});
 }
 
 TEST(kafka_reader, committed_offsets_of_several_groups_and_of_one_before_v8) {
@@ -271,7 +284,8 @@ struct groups_broker {
         switch (key) {
         case protocol::api_versions_key: {
             protocol::api_versions_response av;
-            av.api_keys = {{1, 4, 12, {}}, {2, 0, 7, {}}, {3, 0, 12, {}}, {9, 0, 8, {}}, {15, 0, 5, {}}, {16, 0, 5, {}}};
+            av.api_keys = {{1, 4, 12, {}}, {2, 0, 7, {}}, {3, 0, 12, {}}, {9, 0, 8, {}}, {15, 0, 5, {}}, {16, 0, 5, {}},
+                           {69, 0, 0, {}}};
             return framed(encode_response(av, 0, corr));
         }
         case protocol::fetch_response::api_key: {
@@ -312,6 +326,14 @@ struct groups_broker {
             resp.groups[0].members.resize(2);
             return framed(encode_response(resp, 5, corr));
         }
+        case protocol::consumer_group_describe_response::api_key: {
+            protocol::consumer_group_describe_response resp;
+            resp.groups.resize(1);
+            resp.groups[0].group_id = "new";
+            resp.groups[0].group_state = "Stable";
+            resp.groups[0].members.resize(3);
+            return framed(encode_response(resp, 0, corr));
+        }
         case protocol::offset_fetch_response::api_key: {
             protocol::offset_fetch_response resp;
             for (auto [group, committed] : {std::pair{"classic", 4}, std::pair{"new", 9}}) {
@@ -349,7 +371,7 @@ struct groups_broker {
 
 const std::vector<group_info> fake_groups = {
     {"classic", 1, "consumer", "classic", "Stable", 2, {{"t", 0, 4}}},
-    {"new", 1, "consumer", "consumer", "Stable", -1, {{"t", 0, 9}}},  // never described
+    {"new", 1, "consumer", "consumer", "Stable", 3, {{"t", 0, 9}}},  // by ConsumerGroupDescribe
 };
 
 } // namespace
@@ -362,10 +384,11 @@ TEST(kafka_reader, reads_every_groups_commits_before_any_end) {
     EXPECT_EQ(view->problems, std::vector<std::string>{});
     const auto md = protocol::metadata_response::api_key, lg = protocol::list_groups_response::api_key,
                dg = protocol::describe_groups_response::api_key, of = protocol::offset_fetch_response::api_key,
-               lo = protocol::list_offsets_response::api_key, f = protocol::fetch_response::api_key;
+               lo = protocol::list_offsets_response::api_key, f = protocol::fetch_response::api_key,
+               cgd = protocol::consumer_group_describe_response::api_key;
     // Commits first, ends after: lag is never negative. Then one Fetch per commit behind the
     // end of t[0] (4 and 9), for the age of the record each group reads next.
-    EXPECT_EQ(fake.asked, (std::vector<int16_t>{protocol::api_versions_key, md, lg, dg, of, lo, lo, f, f}));
+    EXPECT_EQ(fake.asked, (std::vector<int16_t>{protocol::api_versions_key, md, lg, dg, cgd, of, lo, lo, f, f}));
     EXPECT_EQ(view->groups, fake_groups);
     ASSERT_EQ(view->partitions.size(), 2u);
     EXPECT_EQ(view->partitions[1].current_offset, 11);
@@ -380,7 +403,7 @@ TEST(kafka_reader, reads_every_groups_commits_before_any_end) {
     groups_broker again;
     auto second = again.read({}, why, &known);
     ASSERT_TRUE(second) << why;
-    EXPECT_EQ(again.asked, (std::vector<int16_t>{protocol::api_versions_key, md, lg, dg, of, lo, lo, f}));
+    EXPECT_EQ(again.asked, (std::vector<int16_t>{protocol::api_versions_key, md, lg, dg, cgd, of, lo, lo, f}));
     EXPECT_EQ(second->partitions[0].next_timestamp_ms, view->partitions[0].next_timestamp_ms);
 
     // Without timestamps: no Fetch.
@@ -389,7 +412,7 @@ TEST(kafka_reader, reads_every_groups_commits_before_any_end) {
     o.timestamps = false;
     auto third = plain.read(o, why);
     ASSERT_TRUE(third) << why;
-    EXPECT_EQ(plain.asked, (std::vector<int16_t>{protocol::api_versions_key, md, lg, dg, of, lo, lo}));
+    EXPECT_EQ(plain.asked, (std::vector<int16_t>{protocol::api_versions_key, md, lg, dg, cgd, of, lo, lo}));
     EXPECT_FALSE(third->timestamps_read);
 }
 
