@@ -279,6 +279,17 @@ struct groups_broker {
     std::vector<int16_t> asked;
     int list_offsets_calls = 0;
 
+    // A DescribeGroups or ConsumerGroupDescribe answer: group `id`, Stable, with `members`.
+    template<typename Resp>
+    static bytes described(const std::string& id, size_t members, int16_t version, int32_t corr) {
+        Resp resp;
+        resp.groups.resize(1);
+        resp.groups[0].group_id = id;
+        resp.groups[0].group_state = "Stable";
+        resp.groups[0].members.resize(members);
+        return framed(encode_response(resp, version, corr));
+    }
+
     std::optional<bytes> answer(int16_t key, int32_t corr) {
         asked.push_back(key);
         switch (key) {
@@ -318,22 +329,10 @@ struct groups_broker {
                            listed("dead", "classic", "Dead")};
             return framed(encode_response(resp, 5, corr));
         }
-        case protocol::describe_groups_response::api_key: {
-            protocol::describe_groups_response resp;
-            resp.groups.resize(1);
-            resp.groups[0].group_id = "classic";
-            resp.groups[0].group_state = "Stable";
-            resp.groups[0].members.resize(2);
-            return framed(encode_response(resp, 5, corr));
-        }
-        case protocol::consumer_group_describe_response::api_key: {
-            protocol::consumer_group_describe_response resp;
-            resp.groups.resize(1);
-            resp.groups[0].group_id = "new";
-            resp.groups[0].group_state = "Stable";
-            resp.groups[0].members.resize(3);
-            return framed(encode_response(resp, 0, corr));
-        }
+        case protocol::describe_groups_response::api_key:
+            return described<protocol::describe_groups_response>("classic", 2, 5, corr);
+        case protocol::consumer_group_describe_response::api_key:
+            return described<protocol::consumer_group_describe_response>("new", 3, 0, corr);
         case protocol::offset_fetch_response::api_key: {
             protocol::offset_fetch_response resp;
             for (auto [group, committed] : {std::pair{"classic", 4}, std::pair{"new", 9}}) {
