@@ -5,6 +5,7 @@
 #include "net/kafka_client.h"
 #include "protocol/messages/fetch.h"
 #include "protocol/messages/list_offsets.h"
+#include "protocol/next_record_fetch.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -299,46 +300,29 @@ asio::awaitable<void> lag_publisher::read_remote_timestamps(net::kafka_client& c
             }
         }
     }
+    protocol::next_record_fetch fetch;
+    for (const auto& [key, offsets] : todo) {
+        for (int64_t o : offsets) {
+            fetch.want(key.first, key.second, std::max(o, got[key].oldest));
+        }
+    }
     for (size_t round = 0;; ++round) {
-        protocol::fetch_request req;
-        req.replica_id = -1;
-        req.max_wait_ms = 0;
-        req.min_bytes = 0;
-        req.max_bytes = 1 << 20;
-        std::map<lag::partition_key, int64_t> asked;
-        for (const auto& [key, offsets] : todo) {
-            if (round >= offsets.size()) {
-                continue;
-            }
-            int64_t from = std::max(offsets[round], got[key].oldest);
-            asked[key] = offsets[round];
-            if (req.topics.empty() || req.topics.back().topic != key.first) {
-                req.topics.emplace_back().topic = key.first;
-            }
-            auto& fp = req.topics.back().partitions.emplace_back();
-            fp.partition = key.second;
-            fp.fetch_offset = from;
-            fp.partition_max_bytes = 1;  // the first batch comes whole anyway
+        auto req = fetch.request(round);
+        if (!req) {
+            break;
         }
-        if (asked.empty()) {
-            co_return;
-        }
-        auto resp = co_await client.call<protocol::fetch_response>(req, *version, remote_timeout);
+        auto resp = co_await client.call<protocol::fetch_response>(*req, *version, remote_timeout);
         if (!resp) {
             TLOG_DEBUG("consumer lag: Fetch from broker {}: {}", leader, resp.error().message());
-            co_return;
+            break;
         }
-        for (const auto& t : resp->responses) {
-            for (const auto& p : t.partitions) {
-                auto a = asked.find({t.topic, p.partition_index});
-                if (a == asked.end() || p.error_code != 0 || !p.records || p.records->data.empty()) {
-                    continue;
-                }
-                int64_t from = std::max(a->second, got[a->first].oldest);
-                auto rec = record_at_or_after(bytes_view(p.records->data), offset(from));
-                if (rec && *rec) {
-                    got[a->first].next_timestamp_ms[a->second] = (*rec)->timestamp;
-                }
+        fetch.take(*resp, round);
+    }
+    for (const auto& [key, offsets] : todo) {
+        auto& e = got[key];
+        for (int64_t o : offsets) {
+            if (auto ts = fetch.timestamp(key.first, key.second, std::max(o, e.oldest))) {
+                e.next_timestamp_ms[o] = *ts;
             }
         }
     }

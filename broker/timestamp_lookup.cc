@@ -9,28 +9,20 @@ namespace trib::broker {
 
 namespace {
 
-// In `batch` (one whole batch): the first record at or after `min` whose timestamp is >= ts
-// (== ts when `exact`); nullopt when it has none.
+// A protocol/ lookup's answer as a record_at.
+result<std::optional<record_at>> as_record_at(const result<std::optional<protocol::record_position>>& found) {
+    if (!found) {
+        return found.error();
+    }
+    if (!*found) {
+        return std::optional<record_at>{};
+    }
+    return std::optional<record_at>(record_at{offset((*found)->offset), (*found)->timestamp});
+}
+
+// protocol::find_record in one whole batch.
 result<std::optional<record_at>> search_in(bytes_view batch, int64_t ts, bool exact, offset min) {
-    protocol::record_limits limits;
-    limits.verify_crc = false;  // checked when appended
-    auto reader = protocol::batch_reader::open(batch, limits);
-    if (!reader) {
-        return reader.error();
-    }
-    while (true) {
-        auto rec = reader->next();
-        if (!rec) {
-            return rec.error();
-        }
-        if (!*rec) {
-            return std::optional<record_at>{};
-        }
-        const auto& r = **rec;
-        if (r.offset >= min.value() && (exact ? r.timestamp == ts : r.timestamp >= ts)) {
-            return std::optional<record_at>(record_at{offset(r.offset), r.timestamp});
-        }
-    }
+    return as_record_at(protocol::find_record(batch, min.value(), ts, exact));
 }
 
 // In the batch holding offset `o`: as search_in. nullopt when the batch has none, which its
@@ -50,22 +42,7 @@ result<std::optional<record_at>> record_at_or_after(storage::log& log, offset o)
 }
 
 result<std::optional<record_at>> record_at_or_after(bytes_view batches, offset o) {
-    while (!batches.empty()) {
-        auto h = read_batch_header(batches);
-        if (!h) {
-            return h.error();
-        }
-        auto batch = batches.subspan(0, h->total_size());
-        batches = batches.subspan(h->total_size());
-        if (h->last_offset() < o.value() || h->control()) {
-            continue;
-        }
-        auto found = search_in(batch, std::numeric_limits<int64_t>::min(), false, o);
-        if (!found || *found) {
-            return found;
-        }
-    }
-    return std::optional<record_at>{};
+    return as_record_at(protocol::record_at_or_after(batches, o.value()));
 }
 
 result<std::optional<record_at>> first_record_at_or_after(storage::log& log, int64_t ts) {

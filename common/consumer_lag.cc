@@ -38,7 +38,9 @@ result compute(const input& in) {
         out.samples.push_back(sample{m, std::move(labels), v});
     };
     for (const auto& g : in.groups) {
-        add(metric::members, {{"consumergroup", g.group_id}}, g.members);
+        if (g.members >= 0) {
+            add(metric::members, {{"consumergroup", g.group_id}}, g.members);
+        }
         // By topic, then partition; a commit of -1 is no commit.
         std::map<std::string, std::map<int32_t, int64_t>> by_topic;
         for (const auto& c : g.offsets) {
@@ -74,6 +76,9 @@ result compute(const input& in) {
                 int64_t lag = std::max<int64_t>(0, end - committed);
                 lag_sum += lag;
                 add(metric::lag, l, double(lag));
+                if (!in.lag_seconds) {
+                    continue;
+                }
                 if (lag == 0) {
                     add(metric::lag_seconds, l, 0);
                 } else if (auto ts = e->second.next_timestamp_ms.find(committed);

@@ -6,7 +6,8 @@
 // coordinates (broker/lag_publisher.h); the operator can publish a whole cluster's with the
 // same code, adding its {namespace, kafkacluster} labels.
 //
-//   kafka_consumergroup_members{consumergroup}                     members of the group
+//   kafka_consumergroup_members{consumergroup}                     members of the group (left
+//       out when the caller could not learn them)
 //   kafka_consumergroup_current_offset{consumergroup,topic,partition}  committed offset; -1 for
 //       a partition of a topic the group committed to, without a commit of its own
 //   kafka_consumergroup_current_offset_sum{consumergroup,topic}    sum of the committed offsets
@@ -15,7 +16,7 @@
 //   kafka_consumergroup_lag_sum{consumergroup,topic}               sum of the lags (not the -1s)
 //   kafka_consumergroup_lag_seconds{consumergroup,topic,partition} age of the next unconsumed
 //       record (now - its timestamp), 0 when caught up; not kafka_exporter's, left out when
-//       the record's timestamp is unknown
+//       the record's timestamp is unknown, and altogether when the caller reads no timestamps
 //   kafka_topic_partition_current_offset{topic,partition}          high watermark
 //   kafka_topic_partition_oldest_offset{topic,partition}           log start offset
 //
@@ -47,12 +48,13 @@ struct committed_offset {
     std::string topic;
     int32_t partition = 0;
     int64_t offset = -1;
+    bool operator==(const committed_offset&) const = default;
 };
 
 // One group as its coordinator had it when read.
 struct group_commits {
     std::string group_id;
-    int32_t members = 0;
+    int32_t members = 0;  // -1: not known (no kafka_consumergroup_members series)
     std::vector<committed_offset> offsets;
 };
 
@@ -75,6 +77,10 @@ struct input {
     // broker: those it leads, so each is published once in the cluster).
     std::vector<partition_key> publish_partitions;
     int64_t now_ms = 0;
+    // False when the caller read no record timestamps (the operator with timestamps off, or
+    // a broker without Fetch): no lag_seconds at all, rather than only the caught-up
+    // partitions' 0s.
+    bool lag_seconds = true;
 };
 
 enum class metric : uint8_t {

@@ -2,6 +2,7 @@
 
 #include "protocol/compression.h"
 
+#include <limits>
 #include <stdexcept>
 
 namespace trib::protocol {
@@ -612,6 +613,47 @@ result<control_record> read_control_record(const record_view& r) {
         c.coordinator_epoch = int32_t(load_be32(r.value->data() + 2));
     }
     return c;
+}
+
+result<std::optional<record_position>> find_record(bytes_view batch, int64_t min, int64_t ts, bool exact) {
+    record_limits limits;
+    limits.verify_crc = false;
+    auto reader = batch_reader::open(batch, limits);
+    if (!reader) {
+        return reader.error();
+    }
+    while (true) {
+        auto rec = reader->next();
+        if (!rec) {
+            return rec.error();
+        }
+        if (!*rec) {
+            return std::optional<record_position>{};
+        }
+        const auto& r = **rec;
+        if (r.offset >= min && (exact ? r.timestamp == ts : r.timestamp >= ts)) {
+            return std::optional<record_position>(record_position{r.offset, r.timestamp});
+        }
+    }
+}
+
+result<std::optional<record_position>> record_at_or_after(bytes_view batches, int64_t o) {
+    while (!batches.empty()) {
+        auto h = read_batch_header(batches);
+        if (!h) {
+            return h.error();
+        }
+        auto batch = batches.subspan(0, h->total_size());
+        batches = batches.subspan(h->total_size());
+        if (h->last_offset() < o || h->control()) {
+            continue;
+        }
+        auto found = find_record(batch, o, std::numeric_limits<int64_t>::min(), false);
+        if (!found || *found) {
+            return found;
+        }
+    }
+    return std::optional<record_position>{};
 }
 
 } // namespace trib::protocol

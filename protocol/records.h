@@ -213,6 +213,24 @@ private:
     size_t _pos = 0;
 };
 
+// ---- looking a record up ----------------------------------------------------------------
+
+// A record's offset and timestamp.
+struct record_position {
+    int64_t offset = 0;
+    int64_t timestamp = 0;
+};
+
+// In `batch` (one whole batch; CRC not checked): the first record at or after offset `min`
+// whose timestamp is >= `ts` (== `ts` when `exact`); nullopt when it has none.
+result<std::optional<record_position>> find_record(bytes_view batch, int64_t min, int64_t ts, bool exact);
+
+// In `batches`, whole batches back to back as a Fetch answer carries them (control batches
+// skipped): the record at offset `o`, or the first after it in its batch (when `o` itself was
+// compacted away), what a consumer whose position is `o` reads next; nullopt when there is
+// none. Bytes that are not batches are an error.
+result<std::optional<record_position>> record_at_or_after(bytes_view batches, int64_t o);
+
 // ---- building ---------------------------------------------------------------------------
 
 struct record_header {

@@ -29,9 +29,11 @@ cluster_metrics::cluster_metrics(prometheus::Registry& r)
     _under_replicated(gauge(r, "kafka_topic_partition_under_replicated_partition",
                             "1 if the partition has fewer in-sync replicas than replicas.")),
     _reachable(gauge(r, "tributary_operator_cluster_reachable",
-                     "1 if the operator's last read of the cluster through the Kafka protocol succeeded, else 0.")) {}
+                     "1 if the operator's last read of the cluster through the Kafka protocol succeeded, else 0.")),
+    _lag(r) {}
 
-void cluster_metrics::update(const std::string& ns, const std::string& name, const cluster_view& view) {
+std::vector<lag::inverted_commit> cluster_metrics::update(const std::string& ns, const std::string& name,
+                                                         const cluster_view& view) {
     const prometheus::Labels cluster{{"namespace", ns}, {"kafkacluster", name}};
     auto with = [&](std::initializer_list<std::pair<const std::string, std::string>> extra) {
         auto l = cluster;
@@ -65,7 +67,22 @@ void cluster_metrics::update(const std::string& ns, const std::string& name, con
     for (const auto& [topic, n] : partitions_per_topic) {
         s.set(_topic_partitions, with({{"topic", topic}}), n);
     }
+    // The groups' commits were read before the ends (kafka_reader.h), so lag >= 0. No
+    // publish_partitions: this class publishes the partitions' offsets itself, above.
+    lag::input in;
+    for (const auto& g : view.groups) {
+        in.groups.push_back(lag::group_commits{g.group_id, g.members, g.offsets});
+    }
+    for (const auto& p : view.partitions) {
+        in.ends[{p.topic, p.partition}] = lag::partition_ends{p.oldest_offset, p.current_offset, p.next_timestamp_ms};
+    }
+    in.topic_partitions.insert(partitions_per_topic.begin(), partitions_per_topic.end());
+    in.lag_seconds = view.timestamps_read;
+    in.now_ms = view.read_at_ms;
+    auto lag = lag::compute(in);
+    _lag.publish(s, cluster, lag.samples);
     s.sweep();
+    return std::move(lag.inverted);
 }
 
 void cluster_metrics::unreachable(const std::string& ns, const std::string& name) {

@@ -16,10 +16,26 @@
 //   kafka_topic_partition_in_sync_replica{...,topic,partition}     in-sync replica count
 //   kafka_topic_partition_under_replicated_partition{...}          1 if isr < replicas
 //
+// and, for each consumer group of the view, common/consumer_lag.h's series (the same
+// component the brokers publish their groups' lag with), also with {namespace,kafkacluster}:
+//
+//   kafka_consumergroup_members{...,consumergroup}                 (left out when unknown)
+//   kafka_consumergroup_current_offset{...,consumergroup,topic,partition}
+//   kafka_consumergroup_current_offset_sum{...,consumergroup,topic}
+//   kafka_consumergroup_lag{...,consumergroup,topic,partition}     end - committed, >= 0; -1
+//                                                                   for a partition without a commit
+//   kafka_consumergroup_lag_sum{...,consumergroup,topic}
+//   kafka_consumergroup_lag_seconds{...,consumergroup,topic,partition}  age of the next
+//       record at the read's time (view.read_at_ms), 0 when caught up; only when the view
+//       has timestamps (view.timestamps_read), and for the partitions whose record was read
+//
+// and no second copy of kafka_topic_partition_current_offset / _oldest_offset from the lag
+// component.
 // Offsets that could not be read (-1 in the view) are left out, as kafka_exporter does.
 // Besides them, tributary_operator_cluster_reachable{namespace,kafkacluster} is 1 after
 // update() and 0 after unreachable().
 #include "operator/metrics/kafka_reader.h"
+#include "common/consumer_lag.h"
 #include "common/metric_series.h"
 
 #include <prometheus/family.h>
@@ -30,6 +46,7 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace trib::op::metrics {
 
@@ -41,8 +58,9 @@ public:
     cluster_metrics& operator=(const cluster_metrics&) = delete;
 
     // Replaces the series of cluster `ns`/`name` with what `view` shows; series of topics,
-    // partitions and brokers it no longer has are removed. Thread-safe.
-    void update(const std::string& ns, const std::string& name, const cluster_view& view);
+    // partitions, brokers and groups it no longer has are removed. Thread-safe. Returns the
+    // commits above their partition's end (shown with lag 0), for the caller to log.
+    std::vector<lag::inverted_commit> update(const std::string& ns, const std::string& name, const cluster_view& view);
     // The cluster could not be read: its kafka_* series go (they would be stale) and
     // tributary_operator_cluster_reachable becomes 0.
     void unreachable(const std::string& ns, const std::string& name);
@@ -63,6 +81,7 @@ private:
     family& _in_sync_replicas;
     family& _under_replicated;
     family& _reachable;
+    lag::families _lag;  // after the families above: kafka_topic_partition_* are theirs
     std::map<std::pair<std::string, std::string>, series_set> _clusters;
 };
 

@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace trib::op::metrics {
@@ -17,6 +18,9 @@ void cluster_poller::track(const std::string& ns, const std::string& name, const
     std::lock_guard lock(_mutex);
     auto& t = _clusters[{ns, name}];
     if (t.bootstrap != bootstrap || !t.read) {
+        if (t.bootstrap != bootstrap) {
+            t.timestamps.clear();  // another cluster's offsets, maybe
+        }
         t.bootstrap = bootstrap;
         t.read = false;
         _pending = true;
@@ -77,8 +81,15 @@ void cluster_poller::poll_once() {
         }
     }
     for (const auto& [k, bootstrap] : todo) {
+        timestamp_cache known;
+        {
+            std::lock_guard lock(_mutex);
+            if (auto it = _clusters.find(k); it != _clusters.end() && it->second.bootstrap == bootstrap) {
+                known = it->second.timestamps;
+            }
+        }
         std::string why;
-        auto view = read_cluster(bootstrap, _options, &why);
+        auto view = read_cluster(bootstrap, _options, &why, &known);
         std::lock_guard lock(_mutex);
         auto it = _clusters.find(k);
         if (it == _clusters.end() || it->second.bootstrap != bootstrap) {
@@ -87,7 +98,21 @@ void cluster_poller::poll_once() {
         auto& t = it->second;
         t.read = true;
         if (view) {
-            _metrics.update(k.first, k.second, *view);
+            auto inverted = _metrics.update(k.first, k.second, *view);
+            if (inverted.size() != t.inverted && !inverted.empty()) {
+                const auto& i = inverted.front();
+                TLOG_WARN("kafkacluster {}/{}: {} committed offset(s) above their partition's end, e.g. group {} "
+                          "{}-{}: committed {}, end {} (lag shown as 0)",
+                          k.first, k.second, inverted.size(), i.group_id, i.tp.first, i.tp.second, i.committed, i.end);
+            }
+            t.inverted = inverted.size();
+            for (const auto& p : view->problems) {
+                if (std::find(t.problems.begin(), t.problems.end(), p) == t.problems.end()) {
+                    TLOG_WARN("kafkacluster {}/{}: metrics: {}", k.first, k.second, p);
+                }
+            }
+            t.problems = std::move(view->problems);
+            t.timestamps = timestamps_of(*view);
             t.last_error.clear();
         } else {
             if (why != t.last_error) {

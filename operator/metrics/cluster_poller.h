@@ -7,6 +7,9 @@
 // A read that fails removes the cluster's kafka_* series (stale offsets would show an
 // unreachable cluster as idle and healthy) and sets
 // tributary_operator_cluster_reachable{namespace,kafkacluster} to 0; last_error() says why.
+// A read that stands despite partial failures (a broker, a partition, a consumer group that
+// could not be read: kafka_reader.h) logs each new one once, at warning level; and a change
+// in the count of commits above their partition's end (lag shown as 0) is logged.
 #include "operator/metrics/cluster_metrics.h"
 #include "operator/metrics/kafka_reader.h"
 
@@ -17,6 +20,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 namespace trib::op::metrics {
 
@@ -52,6 +56,9 @@ private:
         std::string bootstrap;
         std::string last_error;
         bool read = false;  // read at least once with this bootstrap
+        std::vector<std::string> problems;  // of the last read, logged when new
+        size_t inverted = 0;                // commits above the end in the last read
+        timestamp_cache timestamps;         // the last read's, so the next fetches only new ones
     };
     void run();
 

@@ -5,6 +5,7 @@
 #include "common/runtime.h"
 #include "protocol/error_code.h"
 #include "protocol/messages/api_versions.h"
+#include "protocol/next_record_fetch.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -15,7 +16,9 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <tuple>
 
 namespace trib::op::metrics {
@@ -173,6 +176,12 @@ std::string error_name(int16_t code) {
 // What the bootstrap connection learned: the versions to use and the Metadata answer.
 struct bootstrap_answer {
     int16_t list_offsets_version = -1;
+    // -1 each when the broker does not speak it (then groups are not read).
+    int16_t list_groups_version = -1;
+    int16_t describe_groups_version = -1;
+    int16_t offset_fetch_version = -1;
+    int16_t fetch_version = -1;  // -1: no lag in seconds
+    int16_t consumer_group_describe_version = -1;  // -1: KIP-848 groups' members unknown
     protocol::metadata_response metadata;
 };
 
@@ -193,6 +202,18 @@ std::error_code ask_bootstrap(broker_connection& c, clock::time_point hello_dead
     auto md_version = pick_version(av, protocol::metadata_request::api_key, protocol::metadata_request::max_version, 1);
     out.list_offsets_version =
         pick_version(av, protocol::list_offsets_request::api_key, protocol::list_offsets_request::max_version, 1);
+    out.list_groups_version =
+        pick_version(av, protocol::list_groups_request::api_key, protocol::list_groups_request::max_version, 0);
+    out.describe_groups_version =
+        pick_version(av, protocol::describe_groups_request::api_key, protocol::describe_groups_request::max_version, 0);
+    // OffsetFetch v2 is the first where a null topic list means all the group's partitions.
+    out.offset_fetch_version =
+        pick_version(av, protocol::offset_fetch_request::api_key, protocol::offset_fetch_request::max_version, 2);
+    out.consumer_group_describe_version =
+        pick_version(av, protocol::consumer_group_describe_request::api_key,
+                     protocol::consumer_group_describe_request::max_version, 0);
+    out.fetch_version = pick_version(av, protocol::fetch_request::api_key, protocol::fetch_request::max_version,
+                                     protocol::fetch_request::min_version);
     if (md_version < 0 || out.list_offsets_version < 0) {
         why = fmt::format("the broker does not speak {}", md_version < 0 && out.list_offsets_version < 0
                               ? "Metadata v1+ nor ListOffsets v1+"
@@ -223,32 +244,261 @@ protocol::list_offsets_request offsets_request(const cluster_view& view, const s
     return req;
 }
 
+// The connections of one read, by broker id, opened on first use. A broker that could not
+// be reached, or whose connection failed a call, is not tried again in this read: each step
+// after it adds its own line to the problems instead of waiting out another timeout.
+class broker_connections {
+public:
+    broker_connections(asio::io_context& ctx, const read_options& o, clock::time_point deadline, cluster_view& view)
+      : _ctx(ctx), _options(o), _deadline(deadline), _view(view) {}
+
+    // The connection to `b`, or nullptr with a line in the problems.
+    broker_connection* get(const broker_info& b) {
+        auto it = _open.find(b.id);
+        if (it != _open.end()) {
+            if (!it->second) {
+                _view.problems.push_back(fmt::format("broker {}: not reachable (see above)", b.id));
+            }
+            return it->second.get();
+        }
+        auto& c = _open[b.id];
+        if (b.port <= 0 || b.port > 65535) {
+            _view.problems.push_back(fmt::format("broker {} advertises port {}", b.id, b.port));
+            return nullptr;
+        }
+        auto conn = std::make_unique<broker_connection>(_ctx, _options.client_id);
+        std::string why;
+        auto to = config::host_port{b.host, uint16_t(b.port)};
+        if (conn->connect(to, std::min(_deadline, clock::now() + _options.connect_timeout), why)) {
+            _view.problems.push_back(fmt::format("broker {}: {}", b.id, why));
+            return nullptr;
+        }
+        c = std::move(conn);
+        return c.get();
+    }
+
+    // Sends `req` to `b`, waiting until `by` at the most; false, with a line in the problems,
+    // when that fails (the broker is then given up for this read).
+    template<typename Req, typename Resp>
+    bool call(const broker_info& b, const Req& req, int16_t version, Resp& resp,
+              clock::time_point by = clock::time_point::max()) {
+        auto* c = get(b);
+        if (!c) {
+            return false;
+        }
+        std::string why;
+        if (c->call(req, version, resp, std::min({_deadline, by, clock::now() + _options.request_timeout}), why)) {
+            _view.problems.push_back(fmt::format("broker {}: {}", b.id, why));
+            _open[b.id].reset();
+            return false;
+        }
+        return true;
+    }
+
+private:
+    asio::io_context& _ctx;
+    const read_options& _options;
+    clock::time_point _deadline;
+    cluster_view& _view;
+    std::map<int32_t, std::unique_ptr<broker_connection>> _open;  // null: given up
+};
+
 // Both ListOffsets of one leader; failures become lines in view.problems.
-void read_offsets(asio::io_context& ctx, const read_options& o, clock::time_point deadline, int16_t version,
-                  const broker_info& leader, const std::vector<size_t>& partitions, cluster_view& view) {
-    if (leader.port <= 0 || leader.port > 65535) {
-        view.problems.push_back(fmt::format("broker {} advertises port {}", leader.id, leader.port));
-        return;
-    }
-    broker_connection c(ctx, o.client_id);
-    std::string why;
-    auto to = config::host_port{leader.host, uint16_t(leader.port)};
-    if (c.connect(to, std::min(deadline, clock::now() + o.connect_timeout), why)) {
-        view.problems.push_back(fmt::format("broker {}: {}", leader.id, why));
-        return;
-    }
+void read_offsets(broker_connections& brokers, int16_t version, const broker_info& leader,
+                  const std::vector<size_t>& partitions, cluster_view& view) {
     for (bool oldest : {true, false}) {
         protocol::list_offsets_response resp;
         auto req = offsets_request(view, partitions, oldest ? earliest_timestamp : latest_timestamp);
-        if (c.call(req, version, resp, deadline, why)) {
-            view.problems.push_back(fmt::format("broker {}: {}", leader.id, why));
+        if (!brokers.call(leader, req, version, resp)) {
             return;
         }
         detail::apply_offsets(resp, oldest, view);
     }
 }
 
+// Step 3 at one broker: the groups it coordinates that no broker before it listed (`seen`),
+// with their members and commits, appended to view.groups. No request starts after `until`
+// or lasts past it (the groups left are named in the problems), so the ends of step 4 keep
+// their time.
+void read_groups(broker_connections& brokers, const bootstrap_answer& v, const read_options& o,
+                 const broker_info& b, clock::time_point until, std::set<std::string>& seen,
+                 cluster_view& view) {
+    bool out_of_time = false;
+    auto time_left = [&] {
+        if (!out_of_time && clock::now() >= until) {
+            out_of_time = true;
+            view.problems.push_back(fmt::format("broker {}: consumer groups: half the read's time spent, "
+                                                "the rest left out", b.id));
+        }
+        return !out_of_time;
+    };
+    if (!time_left()) {
+        return;
+    }
+    protocol::list_groups_response listed;
+    if (!brokers.call(b, protocol::list_groups_request{}, v.list_groups_version, listed, until)) {
+        return;
+    }
+    std::vector<group_info> groups;
+    for (auto& g : detail::listed_groups(listed, b.id, view.problems)) {
+        if (seen.insert(g.group_id).second) {
+            groups.push_back(std::move(g));
+        }
+    }
+    const size_t batch = std::max<size_t>(1, o.group_batch);
+    // Members: DescribeGroups describes classic groups, ConsumerGroupDescribe KIP-848 ones.
+    std::vector<std::string> classic, consumer;
+    for (const auto& g : groups) {
+        (g.type == "consumer" ? consumer : classic).push_back(g.group_id);
+    }
+    if (v.consumer_group_describe_version < 0) {
+        consumer.clear();  // members unknown
+    }
+    // `ids` in batches: a request from make(ids), answered as a `Resp`. False when the
+    // connection is gone (then no offsets either).
+    auto describe = [&]<typename Resp>(const std::vector<std::string>& ids, int16_t version, auto make, Resp) {
+        for (size_t i = 0; i < ids.size() && time_left(); i += batch) {
+            auto req = make(std::vector<std::string>(ids.begin() + ptrdiff_t(i),
+                                                     ids.begin() + ptrdiff_t(std::min(i + batch, ids.size()))));
+            Resp resp;
+            if (!brokers.call(b, req, version, resp, until)) {
+                return false;
+            }
+            detail::apply_described(resp, groups, view.problems);
+        }
+        return true;
+    };
+    auto classic_request = [](std::vector<std::string> ids) {
+        protocol::describe_groups_request r;
+        r.groups = std::move(ids);
+        return r;
+    };
+    auto consumer_request = [](std::vector<std::string> ids) {
+        protocol::consumer_group_describe_request r;
+        r.group_ids = std::move(ids);
+        return r;
+    };
+    if (!describe(classic, v.describe_groups_version, classic_request, protocol::describe_groups_response{}) ||
+        !describe(consumer, v.consumer_group_describe_version, consumer_request,
+                  protocol::consumer_group_describe_response{})) {
+        return;
+    }
+    // Commits: several groups per OffsetFetch from v8, one before.
+    std::set<std::string> read;
+    const size_t per_request = v.offset_fetch_version >= 8 ? batch : 1;
+    for (size_t i = 0; i < groups.size() && time_left(); i += per_request) {
+        protocol::offset_fetch_request req;
+        const auto end = std::min(i + per_request, groups.size());
+        if (v.offset_fetch_version >= 8) {
+            for (size_t j = i; j < end; ++j) {
+                auto& rg = req.groups.emplace_back();
+                rg.group_id = groups[j].group_id;
+                rg.topics = std::nullopt;  // all its partitions
+            }
+        } else {
+            req.group_id = groups[i].group_id;
+            req.topics = std::nullopt;
+        }
+        protocol::offset_fetch_response resp;
+        if (!brokers.call(b, req, v.offset_fetch_version, resp, until)) {
+            break;
+        }
+        for (auto& id : detail::apply_committed(resp, v.offset_fetch_version, groups[i].group_id, groups, view.problems)) {
+            read.insert(std::move(id));
+        }
+    }
+    for (auto& g : groups) {
+        if (read.count(g.group_id)) {
+            view.groups.push_back(std::move(g));
+        } else {
+            view.problems.push_back(fmt::format("group {}: offsets not read", g.group_id));
+        }
+    }
+}
+
+// Step 5 at one leader: for each of its partitions (indexes into view.partitions), the
+// committed offsets whose next record's timestamp is wanted; found ones go into the
+// partition's next_timestamp_ms.
+void read_timestamps(broker_connections& brokers, int16_t version, const broker_info& leader,
+                     const std::map<size_t, std::vector<int64_t>>& todo, cluster_view& view) {
+    // A commit below the log start reads the oldest record next.
+    auto from = [&view](size_t i, int64_t committed) { return std::max(committed, view.partitions[i].oldest_offset); };
+    protocol::next_record_fetch fetch;
+    for (const auto& [i, offsets] : todo) {
+        for (int64_t o : offsets) {
+            fetch.want(view.partitions[i].topic, view.partitions[i].partition, from(i, o));
+        }
+    }
+    for (size_t round = 0;; ++round) {
+        auto req = fetch.request(round);
+        protocol::fetch_response resp;
+        if (!req || !brokers.call(leader, *req, version, resp)) {
+            break;
+        }
+        fetch.take(resp, round);
+    }
+    for (const auto& [i, offsets] : todo) {
+        auto& p = view.partitions[i];
+        for (int64_t o : offsets) {
+            if (auto ts = fetch.timestamp(p.topic, p.partition, from(i, o))) {
+                p.next_timestamp_ms[o] = *ts;  // else no timestamp this read; the lag itself stands
+            }
+        }
+    }
+}
+
+// Step 5: the offsets wanted are the groups' commits behind their partition's end.
+void read_all_timestamps(broker_connections& brokers, int16_t version, const timestamp_cache* known,
+                         cluster_view& view) {
+    std::map<lag::partition_key, size_t> index;
+    for (size_t i = 0; i < view.partitions.size(); ++i) {
+        index[{view.partitions[i].topic, view.partitions[i].partition}] = i;
+    }
+    std::map<int32_t, std::map<size_t, std::vector<int64_t>>> by_leader;  // leader -> index -> commits
+    for (const auto& g : view.groups) {
+        for (const auto& c : g.offsets) {
+            auto it = index.find({c.topic, c.partition});
+            if (c.offset < 0 || it == index.end()) {
+                continue;
+            }
+            auto& p = view.partitions[it->second];
+            const int64_t from = std::max(c.offset, p.oldest_offset);
+            if (p.leader < 0 || p.current_offset < 0 || p.oldest_offset < 0 || from >= p.current_offset ||
+                p.next_timestamp_ms.count(c.offset)) {
+                continue;  // caught up (lag_seconds 0), end unknown (no lag), or already known
+            }
+            if (known) {
+                if (auto k = known->find({{c.topic, c.partition}, from}); k != known->end()) {
+                    p.next_timestamp_ms[c.offset] = k->second;
+                    continue;
+                }
+            }
+            auto& offsets = by_leader[p.leader][it->second];
+            if (std::find(offsets.begin(), offsets.end(), c.offset) == offsets.end()) {
+                offsets.push_back(c.offset);
+            }
+        }
+    }
+    for (const auto& [leader, todo] : by_leader) {
+        auto b = std::find_if(view.brokers.begin(), view.brokers.end(), [&](const auto& x) { return x.id == leader; });
+        if (b != view.brokers.end()) {
+            read_timestamps(brokers, version, *b, todo, view);
+        }
+    }
+    view.timestamps_read = true;
+}
+
 } // namespace
+
+timestamp_cache timestamps_of(const cluster_view& view) {
+    timestamp_cache out;
+    for (const auto& p : view.partitions) {
+        for (const auto& [committed, ts] : p.next_timestamp_ms) {
+            out[{{p.topic, p.partition}, std::max(committed, p.oldest_offset)}] = ts;
+        }
+    }
+    return out;
+}
 
 namespace detail {
 
@@ -299,9 +549,117 @@ void apply_offsets(const protocol::list_offsets_response& resp, bool oldest, clu
     }
 }
 
+
+std::vector<group_info> listed_groups(const protocol::list_groups_response& resp, int32_t coordinator,
+                                      std::vector<std::string>& problems) {
+    if (resp.error_code != 0) {
+        problems.push_back(fmt::format("broker {}: ListGroups: {}{}", coordinator, error_name(resp.error_code),
+                                       resp.groups.empty() ? "" : " (the list may be partial)"));
+    }
+    std::vector<group_info> out;
+    for (const auto& g : resp.groups) {
+        if (g.group_state == "Dead") {
+            continue;
+        }
+        group_info info;
+        info.group_id = g.group_id;
+        info.coordinator = coordinator;
+        info.protocol_type = g.protocol_type;
+        info.type = g.group_type;
+        info.state = g.group_state;
+        out.push_back(std::move(info));
+    }
+    return out;
+}
+
+namespace {
+
+group_info* find_group(std::vector<group_info>& groups, const std::string& id) {
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.group_id == id; });
+    return it == groups.end() ? nullptr : &*it;
+}
+
+// The partitions of one group's OffsetFetch answer (either layout) into `g`.
+template<typename Topics>
+void add_committed(const Topics& topics, group_info& g, std::vector<std::string>& problems) {
+    for (const auto& t : topics) {
+        for (const auto& p : t.partitions) {
+            if (p.error_code != 0) {
+                problems.push_back(fmt::format("group {} {}[{}]: OffsetFetch: {}", g.group_id, t.name,
+                                               p.partition_index, error_name(p.error_code)));
+                continue;
+            }
+            g.offsets.push_back({t.name, p.partition_index, p.committed_offset});
+        }
+    }
+}
+
+} // namespace
+
+namespace {
+
+template<typename Resp>
+void apply_any_described(const Resp& resp, std::string_view api, std::vector<group_info>& groups,
+                         std::vector<std::string>& problems) {
+    for (const auto& d : resp.groups) {
+        auto* g = find_group(groups, d.group_id);
+        if (!g) {
+            continue;  // not asked for
+        }
+        if (d.error_code != 0) {
+            problems.push_back(fmt::format("group {}: {}: {}", d.group_id, api, error_name(d.error_code)));
+            continue;
+        }
+        g->members = int32_t(d.members.size());
+        if (g->state.empty()) {
+            g->state = d.group_state;
+        }
+    }
+}
+
+} // namespace
+
+void apply_described(const protocol::describe_groups_response& resp, std::vector<group_info>& groups,
+                     std::vector<std::string>& problems) {
+    apply_any_described(resp, "DescribeGroups", groups, problems);
+}
+
+void apply_described(const protocol::consumer_group_describe_response& resp, std::vector<group_info>& groups,
+                     std::vector<std::string>& problems) {
+    apply_any_described(resp, "ConsumerGroupDescribe", groups, problems);
+}
+
+std::vector<std::string> apply_committed(const protocol::offset_fetch_response& resp, int16_t version,
+                                         const std::string& asked, std::vector<group_info>& groups,
+                                         std::vector<std::string>& problems) {
+    std::vector<std::string> read;
+    auto take = [&](const std::string& id, int16_t error, const auto& topics) {
+        auto* g = find_group(groups, id);
+        if (!g) {
+            return;  // not asked for
+        }
+        if (error != 0) {
+            problems.push_back(fmt::format("group {}: OffsetFetch: {}", id, error_name(error)));
+            return;
+        }
+        g->offsets.clear();
+        add_committed(topics, *g, problems);
+        read.push_back(id);
+    };
+    if (version >= 8) {
+        for (const auto& r : resp.groups) {
+            take(r.group_id, r.error_code, r.topics);
+        }
+    } else {
+        take(asked, resp.error_code, resp.topics);
+    }
+    return read;
+}
+
 } // namespace detail
 
-result<cluster_view> read_cluster(std::string_view bootstrap, const read_options& o, std::string* why) {
+result<cluster_view> read_cluster(std::string_view bootstrap, const read_options& o, std::string* why,
+                                  const timestamp_cache* known) {
     const auto deadline = clock::now() + o.timeout;
     std::vector<config::host_port> addresses;
     try {
@@ -357,8 +715,24 @@ result<cluster_view> read_cluster(std::string_view bootstrap, const read_options
     }
 
     cluster_view view = detail::view_from_metadata(answer.metadata);
-    // Partitions grouped by leader (indexes into view.partitions, ascending: topics stay
-    // together in each request).
+    broker_connections brokers(ctx, o, deadline, view);
+    // Step 3, every group's commits, before step 4 reads any end.
+    if (o.groups) {
+        if (answer.list_groups_version < 0 || answer.describe_groups_version < 0 || answer.offset_fetch_version < 0) {
+            view.problems.emplace_back("consumer groups not read: the broker does not speak ListGroups, "
+                                       "DescribeGroups and OffsetFetch v2+");
+        } else {
+            std::set<std::string> seen;
+            const auto until = clock::now() + (deadline - clock::now()) / 2;
+            for (const auto& b : view.brokers) {
+                read_groups(brokers, answer, o, b, until, seen, view);
+            }
+            std::sort(view.groups.begin(), view.groups.end(),
+                      [](const auto& a, const auto& b) { return a.group_id < b.group_id; });
+        }
+    }
+    // Step 4: partitions grouped by leader (indexes into view.partitions, ascending: topics
+    // stay together in each request).
     std::map<int32_t, std::vector<size_t>> by_leader;
     for (size_t i = 0; i < view.partitions.size(); ++i) {
         if (view.partitions[i].leader >= 0) {
@@ -372,8 +746,17 @@ result<cluster_view> read_cluster(std::string_view bootstrap, const read_options
                                                 partitions.size()));
             continue;
         }
-        read_offsets(ctx, o, deadline, answer.list_offsets_version, *b, partitions, view);
+        read_offsets(brokers, answer.list_offsets_version, *b, partitions, view);
     }
+    if (o.groups && o.timestamps && !view.groups.empty()) {
+        if (answer.fetch_version < 0) {
+            view.problems.emplace_back("lag in seconds not read: the broker does not speak Fetch v4+");
+        } else {
+            read_all_timestamps(brokers, answer.fetch_version, known, view);
+        }
+    }
+    view.read_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
     for (const auto& p : view.problems) {
         TLOG_DEBUG("cluster {} via {}: {}", view.cluster_id, bootstrap, p);
     }

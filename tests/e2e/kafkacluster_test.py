@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from confluent_kafka import Consumer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
@@ -99,6 +100,14 @@ def lease_holder(cp, ns):
 def scrape(pod):
     with urllib.request.urlopen(f"http://{pod['status']['podIP']}:8080/metrics", timeout=5) as r:
         return r.read().decode()
+
+
+def metric_lines(text):
+    """[(name, {label: value}, value)] of Prometheus text."""
+    out = []
+    for m in re.finditer(r'^(\w+)\{(.*)\} (\S+)$', text, re.M):
+        out.append((m.group(1), dict(re.findall(r'(\w+)="([^"]*)"', m.group(2))), float(m.group(3))))
+    return out
 
 
 def operator_pid(pod_name):
@@ -218,6 +227,36 @@ def test_install_run_scale_and_delete_a_cluster(control_plane, namespace, operat
         return len(offsets) == 3 and sum(offsets) == 600 and brokers and float(brokers.group(1)) == 5
     wait_for("the leader's /metrics to give the cluster's brokers and offsets", offsets_exported, 60)
     assert re.search(r'^tributary_operator_reconcile_total\{[^}]*kafkacluster="demo"', scrape(leader), re.M)
+
+    # ... and the lag of every consumer group of the cluster: a group that committed half of
+    # each partition of k8s shows end - committed per partition, with the cluster's labels,
+    # and the age of the next record it reads.
+    c = Consumer({"bootstrap.servers": bootstrap_of(kafkacluster(cp, ns, "demo")), "group.id": "k8s-lag",
+                  "enable.auto.commit": False})
+    try:
+        ends = {p: c.get_watermark_offsets(TopicPartition("k8s", p), timeout=30)[1] for p in range(3)}
+        committed = {p: end // 2 for p, end in ends.items()}
+        c.commit(offsets=[TopicPartition("k8s", p, o) for p, o in committed.items()], asynchronous=False)
+    finally:
+        c.close()
+    assert sum(ends.values()) == 600, ends
+
+    def lag_exported():
+        lag = {}
+        for name, labels, value in metric_lines(scrape(leader)):
+            if (labels.get("consumergroup"), labels.get("topic"), labels.get("kafkacluster"),
+                    labels.get("namespace")) == ("k8s-lag", "k8s", "demo", ns):
+                lag[(name, labels.get("partition"))] = value
+        # The age of the record the group reads next: positive where it is behind.
+        ages = {p for (name, p), v in lag.items() if name == "kafka_consumergroup_lag_seconds" and v > 0}
+        lag = {k: v for k, v in lag.items() if k[0] != "kafka_consumergroup_lag_seconds"}
+        return ages == {str(p) for p, o in committed.items() if ends[p] > o} and lag == {
+            **{("kafka_consumergroup_lag", str(p)): float(ends[p] - o) for p, o in committed.items()},
+            **{("kafka_consumergroup_current_offset", str(p)): float(o) for p, o in committed.items()},
+            ("kafka_consumergroup_lag_sum", None): float(600 - sum(committed.values())),
+            ("kafka_consumergroup_current_offset_sum", None): float(sum(committed.values()))}
+    # The operator reads each cluster every 30 s.
+    wait_for("the group's lag on the leader's /metrics", lag_exported, 90)
 
     # SIGKILL the active operator: the other replica takes the lease and carries on (a broker
     # config change reaches the ConfigMap).

@@ -76,16 +76,13 @@ def client_view(c, topic=TOPIC, partitions=PARTITIONS):
     return {tp.partition: (tp.offset, ends[tp.partition]) for tp in committed}
 
 
-def test_lag_while_a_group_commits_and_a_producer_writes(make_broker):
-    b = make_broker(overrides=FAST)
-    admin_create_topic(b.bootstrap, TOPIC, PARTITIONS)
-    stop = threading.Event()
-
+def keep_writing(bootstrap, topic, partitions, stop):
+    """A started thread writing to the partitions of `topic` in turn until `stop` is set."""
     def write():
-        p = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 2})
+        p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 2})
         i = 0
         while not stop.is_set():
-            p.produce(TOPIC, b"v%d" % i, partition=i % PARTITIONS)
+            p.produce(topic, b"v%d" % i, partition=i % partitions)
             i += 1
             if i % 50 == 0:
                 p.flush(10)
@@ -94,6 +91,14 @@ def test_lag_while_a_group_commits_and_a_producer_writes(make_broker):
 
     writer = threading.Thread(target=write)
     writer.start()
+    return writer
+
+
+def test_lag_while_a_group_commits_and_a_producer_writes(make_broker):
+    b = make_broker(overrides=FAST)
+    admin_create_topic(b.bootstrap, TOPIC, PARTITIONS)
+    stop = threading.Event()
+    writer = keep_writing(b.bootstrap, TOPIC, PARTITIONS, stop)
     c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "g", "auto.offset.reset": "earliest",
                   "enable.auto.commit": False, "session.timeout.ms": 10000, "heartbeat.interval.ms": 500})
     try:

@@ -4,7 +4,9 @@
 //   tributary-cluster-probe <bootstrap> [timeout-ms] [connect-timeout-ms]
 //
 // Prints one JSON object: {"view": {...}, "metrics": "<Prometheus text>"}, the metrics being
-// what cluster_metrics publishes for the view under namespace "ns", kafkacluster "probe".
+// what cluster_metrics publishes for the view under namespace "ns", kafkacluster "probe"
+// (the operator's /metrics for that cluster, consumer lag included). The view has the groups
+// with their members and committed offsets.
 // Exit 0; 1 with "tributary-cluster-probe: <reason>" on stderr when the read fails; 2 on
 // bad arguments.
 #include "operator/metrics/cluster_metrics.h"
@@ -55,6 +57,24 @@ value to_json(const cluster_view& view) {
         partitions[i]["current_offset"] = value::number(p.current_offset);
     }
     out["partitions"] = partitions;
+    auto groups = value::array(view.groups.size());
+    for (size_t i = 0; i < view.groups.size(); ++i) {
+        const auto& g = view.groups[i];
+        groups[i]["group_id"] = value::string(g.group_id);
+        groups[i]["coordinator"] = value::number(g.coordinator);
+        groups[i]["protocol_type"] = value::string(g.protocol_type);
+        groups[i]["type"] = value::string(g.type);
+        groups[i]["state"] = value::string(g.state);
+        groups[i]["members"] = value::number(g.members);
+        auto offsets = value::array(g.offsets.size());
+        for (size_t j = 0; j < g.offsets.size(); ++j) {
+            offsets[j]["topic"] = value::string(g.offsets[j].topic);
+            offsets[j]["partition"] = value::number(g.offsets[j].partition);
+            offsets[j]["offset"] = value::number(g.offsets[j].offset);
+        }
+        groups[i]["offsets"] = offsets;
+    }
+    out["groups"] = groups;
     auto problems = value::array(view.problems.size());
     for (size_t i = 0; i < view.problems.size(); ++i) {
         problems[i] = value::string(view.problems[i]);

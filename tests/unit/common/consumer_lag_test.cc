@@ -113,6 +113,21 @@ TEST(consumer_lag, topic_partition_series_only_for_the_partitions_published) {
     EXPECT_FALSE(find(r, metric::partition_current_offset, {{"topic", "t"}, {"partition", "0"}}));
 }
 
+TEST(consumer_lag, unknown_members_and_no_timestamps_leave_those_series_out) {
+    // The operator: members of a group DescribeGroups did not describe, and no record
+    // timestamps read. The lag itself is still there.
+    auto in = two_partitions();
+    in.groups[0].members = -1;
+    in.lag_seconds = false;
+    auto r = compute(in);
+    EXPECT_EQ(find(r, metric::members, {{"consumergroup", "g"}}), std::nullopt);
+    EXPECT_EQ(find(r, metric::lag, gtp("g", "t", 0)), 5);
+    EXPECT_EQ(find(r, metric::lag, gtp("g", "t", 1)), 0);
+    for (const auto& s : r.samples) {
+        EXPECT_NE(s.name, metric::lag_seconds);  // not even the caught-up partition's 0
+    }
+}
+
 std::string scrape(prometheus::Registry& reg) {
     return prometheus::TextSerializer().Serialize(reg.Collect());
 }

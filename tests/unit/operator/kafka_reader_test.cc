@@ -3,9 +3,13 @@
 // brokers: tests/integration/cluster_probe_test.py.
 #include "operator/metrics/kafka_reader.h"
 
+#include "protocol/messages/fetch.h"
+#include "protocol/records.h"
 #include "tests/fakes/kafka_fake_broker.h"
 
 #include <gtest/gtest.h>
+
+#include <atomic>
 
 using namespace trib;
 using namespace trib::op::metrics;
@@ -160,4 +164,293 @@ TEST(kafka_reader, a_broker_without_the_needed_versions_is_refused) {
     ASSERT_FALSE(v);
     EXPECT_EQ(v.error(), make_error_code(errc::unreachable));
     EXPECT_EQ(why, "no bootstrap broker answered: " + b.address() + ": the broker does not speak Metadata v1+ nor ListOffsets v1+") << why;
+}
+
+namespace {
+
+protocol::list_groups_response::listed_group listed(std::string id, std::string type, std::string state) {
+    protocol::list_groups_response::listed_group g;
+    g.group_id = std::move(id);
+    g.protocol_type = "consumer";
+    g.group_type = std::move(type);
+    g.group_state = std::move(state);
+    return g;
+}
+
+std::vector<group_info> two_groups() {
+    std::vector<std::string> problems;
+    protocol::list_groups_response resp;
+    resp.groups = {listed("a", "classic", "Stable"), listed("b", "consumer", "Stable")};
+    return detail::listed_groups(resp, 1, problems);
+}
+
+} // namespace
+
+TEST(kafka_reader, listed_groups_leave_dead_ones_out_and_report_a_partial_list) {
+    std::vector<std::string> problems;
+    protocol::list_groups_response resp;
+    resp.error_code = 14;  // COORDINATOR_LOAD_IN_PROGRESS: some shards still loading
+    resp.groups = {listed("a", "classic", "Stable"), listed("gone", "classic", "Dead"), listed("b", "consumer", "Empty")};
+    auto groups = detail::listed_groups(resp, 3, problems);
+    ASSERT_EQ(groups.size(), 2u);
+    EXPECT_EQ(groups[0], (group_info{.group_id = "a", .coordinator = 3, .protocol_type = "consumer", .type = "classic",
+                                     .state = "Stable", .members = -1, .offsets = {}}));
+    EXPECT_EQ(groups[1].group_id, "b");
+    EXPECT_EQ(groups[1].type, "consumer");
+    EXPECT_EQ(problems, std::vector<std::string>{"broker 3: ListGroups: COORDINATOR_LOAD_IN_PROGRESS (the list may be partial)"});
+}
+
+TEST(kafka_reader, described_groups_give_member_counts_and_errors_leave_them_unknown) {
+    auto groups = two_groups();
+    std::vector<std::string> problems;
+    protocol::describe_groups_response resp;
+    resp.groups.resize(3);
+    resp.groups[0].group_id = "a";
+    resp.groups[0].group_state = "Stable";
+    resp.groups[0].members.resize(3);
+    resp.groups[1].group_id = "b";
+    resp.groups[1].error_code = 69;  // GROUP_ID_NOT_FOUND: what Kafka answers for a KIP-848 group
+    resp.groups[2].group_id = "not-asked";
+    resp.groups[2].members.resize(1);
+    detail::apply_described(resp, groups, problems);
+    EXPECT_EQ(groups[0].members, 3);
+    EXPECT_EQ(groups[1].members, -1);
+    EXPECT_EQ(problems, std::vector<std::string>{"group b: DescribeGroups: GROUP_ID_NOT_FOUND"});
+
+    // KIP-848 groups are described by ConsumerGroupDescribe, with the same rules.
+    problems.clear();
+    protocol::consumer_group_describe_response cgd;
+    cgd.groups.resize(2);
+    cgd.groups[0].group_id = "b";
+    cgd.groups[0].members.resize(2);
+    cgd.groups[1].group_id = "a";
+    cgd.groups[1].error_code = 69;
+    detail::apply_described(cgd, groups, problems);
+    EXPECT_EQ(groups[1].members, 2);
+    EXPECT_EQ(groups[0].members, 3);  // kept
+    EXPECT_EQ(problems, std::vector<std::string>{"group a: ConsumerGroupDescribe: GROUP_ID_NOT_FOUND"});
+}
+
+TEST(kafka_reader, committed_offsets_of_several_groups_and_of_one_before_v8) {
+    auto groups = two_groups();
+    std::vector<std::string> problems;
+    protocol::offset_fetch_response v8;
+    v8.groups.resize(3);
+    v8.groups[0].group_id = "a";
+    v8.groups[0].topics.resize(1);
+    v8.groups[0].topics[0].name = "t";
+    v8.groups[0].topics[0].partitions.resize(3);
+    for (int32_t p = 0; p < 3; ++p) {
+        v8.groups[0].topics[0].partitions[size_t(p)].partition_index = p;
+        v8.groups[0].topics[0].partitions[size_t(p)].committed_offset = p == 1 ? -1 : 10 + p;
+    }
+    v8.groups[0].topics[0].partitions[2].error_code = 3;  // UNKNOWN_TOPIC_OR_PARTITION
+    v8.groups[1].group_id = "b";
+    v8.groups[1].error_code = 16;  // NOT_COORDINATOR: moved since ListGroups
+    v8.groups[2].group_id = "not-asked";
+    auto read = detail::apply_committed(v8, 8, "", groups, problems);
+    EXPECT_EQ(read, std::vector<std::string>{"a"});
+    EXPECT_EQ(groups[0].offsets, (std::vector<lag::committed_offset>{{"t", 0, 10}, {"t", 1, -1}}));
+    EXPECT_EQ(problems, (std::vector<std::string>{"group a t[2]: OffsetFetch: UNKNOWN_TOPIC_OR_PARTITION",
+                                                  "group b: OffsetFetch: NOT_COORDINATOR"}));
+
+    // Before v8 the answer is of the one group asked, with a top-level error code.
+    problems.clear();
+    protocol::offset_fetch_response v7;
+    v7.topics.resize(1);
+    v7.topics[0].name = "u";
+    v7.topics[0].partitions.resize(1);
+    v7.topics[0].partitions[0].committed_offset = 5;
+    EXPECT_EQ(detail::apply_committed(v7, 7, "b", groups, problems), std::vector<std::string>{"b"});
+    EXPECT_EQ(groups[1].offsets, (std::vector<lag::committed_offset>{{"u", 0, 5}}));
+    v7.error_code = 14;
+    EXPECT_TRUE(detail::apply_committed(v7, 7, "b", groups, problems).empty());
+    EXPECT_EQ(problems, std::vector<std::string>{"group b: OffsetFetch: COORDINATOR_LOAD_IN_PROGRESS"});
+}
+
+namespace {
+
+// The answers of one broker (id 1) coordinating a classic group, a KIP-848 group and a Dead
+// one, and leading both partitions of topic t (ends 10 and 11); Metadata also lists
+// `others`. Records the API keys asked, in order.
+struct groups_broker {
+    std::atomic<int> port{0};
+    std::vector<protocol::metadata_response::metadata_response_broker> others;
+    std::vector<int16_t> asked;
+    int list_offsets_calls = 0;
+
+    // A DescribeGroups or ConsumerGroupDescribe answer: group `id`, Stable, with `members`.
+    template<typename Resp>
+    static bytes described(const std::string& id, size_t members, int16_t version, int32_t corr) {
+        Resp resp;
+        resp.groups.resize(1);
+        resp.groups[0].group_id = id;
+        resp.groups[0].group_state = "Stable";
+        resp.groups[0].members.resize(members);
+        return framed(encode_response(resp, version, corr));
+    }
+
+    std::optional<bytes> answer(int16_t key, int32_t corr) {
+        asked.push_back(key);
+        switch (key) {
+        case protocol::api_versions_key: {
+            protocol::api_versions_response av;
+            av.api_keys = {{1, 4, 12, {}}, {2, 0, 7, {}}, {3, 0, 12, {}}, {9, 0, 8, {}}, {15, 0, 5, {}}, {16, 0, 5, {}},
+                           {69, 0, 0, {}}};
+            return framed(encode_response(av, 0, corr));
+        }
+        case protocol::fetch_response::api_key: {
+            // t[0] from offset 4 (the lowest commit) on: records 4..9 stamped 1000 + offset.
+            protocol::batch_builder batch({.base_offset = 4});
+            for (int64_t o = 4; o < 10; ++o) {
+                batch.add("k", "v", 1000 + o);
+            }
+            protocol::fetch_response resp;
+            auto& t = resp.responses.emplace_back();
+            t.topic = "t";
+            auto& p = t.partitions.emplace_back();
+            p.high_watermark = 10;
+            p.records = protocol::record_set{*batch.build(), {}};
+            return framed(encode_response(resp, 12, corr));
+        }
+        case protocol::metadata_response::api_key: {
+            auto md = sample_metadata();
+            md.brokers = {{1, "127.0.0.1", port.load(), std::nullopt, {}}};
+            md.brokers.insert(md.brokers.end(), others.begin(), others.end());
+            md.topics.resize(1);
+            for (auto& p : md.topics[0].partitions) {
+                p.leader_id = 1;
+            }
+            return framed(encode_response(md, 12, corr));
+        }
+        case protocol::list_groups_response::api_key: {
+            protocol::list_groups_response resp;
+            resp.groups = {listed("classic", "classic", "Stable"), listed("new", "consumer", "Stable"),
+                           listed("dead", "classic", "Dead")};
+            return framed(encode_response(resp, 5, corr));
+        }
+        case protocol::describe_groups_response::api_key:
+            return described<protocol::describe_groups_response>("classic", 2, 5, corr);
+        case protocol::consumer_group_describe_response::api_key:
+            return described<protocol::consumer_group_describe_response>("new", 3, 0, corr);
+        case protocol::offset_fetch_response::api_key: {
+            protocol::offset_fetch_response resp;
+            for (auto [group, committed] : {std::pair{"classic", 4}, std::pair{"new", 9}}) {
+                auto& g = resp.groups.emplace_back();
+                g.group_id = group;
+                auto& t = g.topics.emplace_back();
+                t.name = "t";
+                t.partitions.emplace_back().committed_offset = committed;  // partition 0
+            }
+            return framed(encode_response(resp, 8, corr));
+        }
+        case protocol::list_offsets_response::api_key: {
+            bool oldest = list_offsets_calls++ == 0;  // earliest first, then latest
+            protocol::list_offsets_response resp;
+            auto& t = resp.topics.emplace_back();
+            t.name = "t";
+            for (int32_t p = 0; p < 2; ++p) {
+                auto& lp = t.partitions.emplace_back();
+                lp.partition_index = p;
+                lp.offset = oldest ? 0 : 10 + p;
+            }
+            return framed(encode_response(resp, 7, corr));
+        }
+        }
+        return std::nullopt;
+    }
+
+    // read_cluster against it: the bootstrap connection, then one to broker 1 for the rest.
+    result<cluster_view> read(const read_options& o, std::string& why, const timestamp_cache* known = nullptr) {
+        fake_broker b([this](int16_t key, int32_t corr) { return answer(key, corr); }, 2);
+        port = std::stoi(b.address().substr(b.address().rfind(':') + 1));
+        return read_cluster(b.address(), o, &why, known);
+    }
+};
+
+const std::vector<group_info> fake_groups = {
+    {"classic", 1, "consumer", "classic", "Stable", 2, {{"t", 0, 4}}},
+    {"new", 1, "consumer", "consumer", "Stable", 3, {{"t", 0, 9}}},  // by ConsumerGroupDescribe
+};
+
+} // namespace
+
+TEST(kafka_reader, reads_every_groups_commits_before_any_end) {
+    groups_broker fake;
+    std::string why;
+    auto view = fake.read({}, why);
+    ASSERT_TRUE(view) << why;
+    EXPECT_EQ(view->problems, std::vector<std::string>{});
+    const auto md = protocol::metadata_response::api_key, lg = protocol::list_groups_response::api_key,
+               dg = protocol::describe_groups_response::api_key, of = protocol::offset_fetch_response::api_key,
+               lo = protocol::list_offsets_response::api_key, f = protocol::fetch_response::api_key,
+               cgd = protocol::consumer_group_describe_response::api_key;
+    // Commits first, ends after: lag is never negative. Then one Fetch per commit behind the
+    // end of t[0] (4 and 9), for the age of the record each group reads next.
+    EXPECT_EQ(fake.asked, (std::vector<int16_t>{protocol::api_versions_key, md, lg, dg, cgd, of, lo, lo, f, f}));
+    EXPECT_EQ(view->groups, fake_groups);
+    ASSERT_EQ(view->partitions.size(), 2u);
+    EXPECT_EQ(view->partitions[1].current_offset, 11);
+    EXPECT_TRUE(view->timestamps_read);
+    EXPECT_EQ(view->partitions[0].next_timestamp_ms, (std::map<int64_t, int64_t>{{4, 1004}, {9, 1009}}));
+    EXPECT_GT(view->read_at_ms, 0);
+
+    // The next read fetches only timestamps it does not know yet.
+    auto known = timestamps_of(*view);
+    EXPECT_EQ(known, (timestamp_cache{{{{"t", 0}, 4}, 1004}, {{{"t", 0}, 9}, 1009}}));
+    known.erase({{"t", 0}, 9});
+    groups_broker again;
+    auto second = again.read({}, why, &known);
+    ASSERT_TRUE(second) << why;
+    EXPECT_EQ(again.asked, (std::vector<int16_t>{protocol::api_versions_key, md, lg, dg, cgd, of, lo, lo, f}));
+    EXPECT_EQ(second->partitions[0].next_timestamp_ms, view->partitions[0].next_timestamp_ms);
+
+    // Without timestamps: no Fetch.
+    groups_broker plain;
+    read_options o;
+    o.timestamps = false;
+    auto third = plain.read(o, why);
+    ASSERT_TRUE(third) << why;
+    EXPECT_EQ(plain.asked, (std::vector<int16_t>{protocol::api_versions_key, md, lg, dg, cgd, of, lo, lo}));
+    EXPECT_FALSE(third->timestamps_read);
+}
+
+TEST(kafka_reader, a_silent_broker_costs_one_request_timeout_not_the_whole_read) {
+    // Broker 2 accepts connections (the kernel completes them) and never answers.
+    boost::asio::io_context ctx;
+    boost::asio::ip::tcp::acceptor silent(ctx, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    groups_broker fake;
+    fake.others = {{2, "127.0.0.1", silent.local_endpoint().port(), std::nullopt, {}}};
+    read_options o;
+    o.timeout = std::chrono::milliseconds(20000);
+    o.request_timeout = std::chrono::milliseconds(300);
+    std::string why;
+    auto view = fake.read(o, why);
+    ASSERT_TRUE(view) << why;
+    // Broker 1's groups and ends were read after broker 2 timed out.
+    EXPECT_EQ(view->groups, fake_groups);
+    EXPECT_EQ(view->partitions[1].current_offset, 11);
+    EXPECT_EQ(view->problems, std::vector<std::string>{"broker 2: ListGroups v5: timed out"});
+}
+
+TEST(kafka_reader, groups_take_at_most_half_the_read_so_the_ends_are_read) {
+    // Broker 0, first in line for ListGroups, accepts and never answers, and requests may
+    // last longer than the whole read: the groups step still ends halfway, and broker 1's
+    // ends are read.
+    boost::asio::io_context ctx;
+    boost::asio::ip::tcp::acceptor silent(ctx, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    groups_broker fake;
+    fake.others = {{0, "127.0.0.1", silent.local_endpoint().port(), std::nullopt, {}}};
+    read_options o;
+    o.timeout = std::chrono::milliseconds(3000);
+    o.request_timeout = std::chrono::milliseconds(60000);
+    std::string why;
+    auto view = fake.read(o, why);
+    ASSERT_TRUE(view) << why;
+    EXPECT_EQ(view->partitions[0].current_offset, 10);
+    EXPECT_EQ(view->partitions[1].current_offset, 11);
+    EXPECT_TRUE(view->groups.empty());
+    EXPECT_EQ(view->problems, (std::vector<std::string>{
+                                  "broker 0: ListGroups v5: timed out",
+                                  "broker 1: consumer groups: half the read's time spent, the rest left out"}));
 }

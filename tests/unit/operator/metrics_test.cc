@@ -98,6 +98,93 @@ TEST(cluster_metrics, update_replaces_the_clusters_series_and_leaves_others_alon
     EXPECT_EQ(scrape(registry).find("kafkacluster="), std::string::npos);
 }
 
+TEST(cluster_metrics, publishes_each_groups_lag_with_the_clusters_labels_and_drops_gone_groups) {
+    prometheus::Registry registry;
+    cluster_metrics m(registry);
+    auto v = two_topics();
+    // orders: ends 10 and 7. "billing" committed both, "audit" (a KIP-848 group: members
+    // unknown) only partition 1, "late" to a topic whose end could not be read.
+    v.groups = {
+        {.group_id = "audit", .coordinator = 2, .protocol_type = "consumer", .type = "consumer", .state = "Stable",
+         .members = -1, .offsets = {{"orders", 1, 7}}},
+        {.group_id = "billing", .coordinator = 1, .protocol_type = "consumer", .type = "classic", .state = "Stable",
+         .members = 2, .offsets = {{"orders", 0, 4}, {"orders", 1, 6}}},
+        {.group_id = "late", .coordinator = 1, .protocol_type = "", .type = "classic", .state = "Empty", .members = 0,
+         .offsets = {{"users", 0, 3}}},
+    };
+    EXPECT_TRUE(m.update("team-a", "main", v).empty());
+    auto text = scrape(registry);
+    const std::string c = R"(kafkacluster="main",namespace="team-a")";
+    auto gp = [&](const std::string& g, int p) {
+        return R"({consumergroup=")" + g + R"(",)" + c + R"(,partition=")" + std::to_string(p) + R"(",topic="orders"})";
+    };
+    EXPECT_TRUE(has_line(text, "kafka_consumergroup_members{consumergroup=\"billing\"," + c + "} 2")) << text;
+    EXPECT_TRUE(has_line(text, "kafka_consumergroup_current_offset" + gp("billing", 0) + " 4")) << text;
+    EXPECT_TRUE(has_line(text, "kafka_consumergroup_lag" + gp("billing", 0) + " 6")) << text;
+    EXPECT_TRUE(has_line(text, "kafka_consumergroup_lag" + gp("billing", 1) + " 1")) << text;
+    EXPECT_TRUE(has_line(text, "kafka_consumergroup_lag_sum{consumergroup=\"billing\"," + c + R"(,topic="orders"} 7)"))
+        << text;
+    EXPECT_TRUE(has_line(text, "kafka_consumergroup_current_offset_sum{consumergroup=\"billing\"," + c +
+                                   R"(,topic="orders"} 10)"))
+        << text;
+    // kafka_exporter's -1 for the partition without a commit; no member count when unknown.
+    EXPECT_TRUE(has_line(text, "kafka_consumergroup_current_offset" + gp("audit", 0) + " -1")) << text;
+    EXPECT_TRUE(has_line(text, "kafka_consumergroup_lag" + gp("audit", 0) + " -1")) << text;
+    EXPECT_TRUE(has_line(text, "kafka_consumergroup_lag" + gp("audit", 1) + " 0")) << text;
+    EXPECT_EQ(text.find(R"(kafka_consumergroup_members{consumergroup="audit")"), std::string::npos) << text;
+    // An end not read: the commit, but no lag rather than a wrong one.
+    EXPECT_TRUE(has_line(text, R"(kafka_consumergroup_members{consumergroup="late",)" + c + "} 0")) << text;
+    EXPECT_NE(text.find(R"(kafka_consumergroup_current_offset{consumergroup="late",)"), std::string::npos) << text;
+    EXPECT_EQ(text.find(R"(kafka_consumergroup_lag{consumergroup="late",)"), std::string::npos) << text;
+    // No lag in seconds (no timestamps read) and the partitions' offsets once each.
+    EXPECT_EQ(text.find("kafka_consumergroup_lag_seconds{"), std::string::npos) << text;
+    size_t current = 0;
+    for (size_t at = 0; (at = text.find("\nkafka_topic_partition_current_offset{", at)) != std::string::npos; ++at) {
+        ++current;
+    }
+    EXPECT_EQ(current, 2u) << text;  // orders 0 and 1; users' end unknown
+
+    // A commit above the end shows lag 0 and is handed back for the log.
+    v.groups[1].offsets[0].offset = 12;
+    auto inverted = m.update("team-a", "main", v);
+    ASSERT_EQ(inverted.size(), 1u);
+    EXPECT_EQ(inverted[0].group_id, "billing");
+    EXPECT_EQ(inverted[0].end, 10);
+    EXPECT_TRUE(has_line(scrape(registry), "kafka_consumergroup_lag" + gp("billing", 0) + " 0"));
+
+    // Groups gone (deleted) lose their series; an unreachable cluster loses them all.
+    v.groups.erase(v.groups.begin() + 1, v.groups.end());
+    m.update("team-a", "main", v);
+    text = scrape(registry);
+    EXPECT_EQ(text.find(R"(consumergroup="billing")"), std::string::npos) << text;
+    EXPECT_NE(text.find(R"(consumergroup="audit")"), std::string::npos) << text;
+    m.unreachable("team-a", "main");
+    EXPECT_EQ(scrape(registry).find("consumergroup="), std::string::npos);
+}
+
+TEST(cluster_metrics, lag_seconds_is_the_age_of_the_next_record_at_the_reads_time) {
+    prometheus::Registry registry;
+    cluster_metrics m(registry);
+    auto v = two_topics();  // orders: ends 10 and 7
+    v.groups = {{.group_id = "billing", .coordinator = 1, .protocol_type = "consumer", .type = "classic",
+                 .state = "Stable", .members = 1, .offsets = {{"orders", 0, 4}, {"orders", 1, 7}}}};
+    v.partitions[0].next_timestamp_ms = {{4, 7'000}};
+    v.timestamps_read = true;
+    v.read_at_ms = 10'500;
+    m.update("team-a", "main", v);
+    auto text = scrape(registry);
+    const std::string g = R"({consumergroup="billing",kafkacluster="main",namespace="team-a",partition=")";
+    EXPECT_TRUE(has_line(text, "kafka_consumergroup_lag_seconds" + g + R"(0",topic="orders"} 3.5)")) << text;
+    EXPECT_TRUE(has_line(text, "kafka_consumergroup_lag_seconds" + g + R"(1",topic="orders"} 0)")) << text;
+
+    // Behind without the record's timestamp: lag, but no lag_seconds for that partition.
+    v.partitions[0].next_timestamp_ms.clear();
+    m.update("team-a", "main", v);
+    text = scrape(registry);
+    EXPECT_TRUE(has_line(text, "kafka_consumergroup_lag" + g + R"(0",topic="orders"} 6)")) << text;
+    EXPECT_EQ(text.find("kafka_consumergroup_lag_seconds" + g + R"(0")"), std::string::npos) << text;
+}
+
 TEST(operator_metrics, counts_reconciles_errors_durations_brokers_and_leadership) {
     prometheus::Registry registry;
     operator_metrics m(registry);
