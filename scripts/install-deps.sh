@@ -76,6 +76,18 @@ if stale "$kafka_pom" "$kafka_stamp"; then
   cp "$kafka_pom" "$kafka_stamp"
 fi
 
+# Apache ZooKeeper's server, pinned by tools/zookeeper-deps/pom.xml, into tools/lib/zookeeper/:
+# only for Burrow (tests/integration/burrow_test.py), which coordinates itself through it.
+zk_pom=tools/zookeeper-deps/pom.xml
+zk_stamp=tools/lib/zookeeper/.resolved-from
+if stale "$zk_pom" "$zk_stamp"; then
+  echo "install-deps: resolving Apache ZooKeeper's jars (Maven)"
+  rm -rf tools/lib/zookeeper
+  mvn -q -B -Dstyle.color=never -f "$zk_pom" dependency:copy-dependencies -DoutputDirectory="$PWD/tools/lib/zookeeper" \
+    -DincludeScope=runtime
+  cp "$zk_pom" "$zk_stamp"
+fi
+
 # Java client tests (JUnit 5, tests/java): everything their Maven run needs, into ~/.m2, so the
 # ctest entry runs offline (-o). dependency:go-offline alone misses what Surefire resolves only
 # when tests run (its JUnit Platform provider and launcher), so this also runs the one test
