@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from cluster_test import create
 from harness import _Process, admin_create_topic, free_port, wait_until
 from lag_test import FAST, PARTITIONS, TOPIC, check_consistent, client_view, group_view, scrape
 
@@ -231,13 +232,13 @@ def burrow_for(request, tmp_path):
                 print(f"\n===== {p.json_log} =====\n{p.json_log_tail()}")
 
 
-def our_view(broker, group, topic=TOPIC):
-    """{partition: (committed, end, lag)} from the broker's /metrics, every scrape checked for
-    negative lag and for sums that do not add up."""
-    samples = scrape(broker)
-    view = group_view(samples, group, topic)
+def our_view(coordinator, group, topic=TOPIC, brokers=None):
+    """{partition: (committed, end, lag)} from /metrics: the commits and lag from the group's
+    coordinator (every scrape checked for negative lag and for sums that do not add up), the
+    ends from the partitions' leaders (each publishes its own) among `brokers`."""
+    view = group_view(scrape(coordinator), group, topic)
     check_consistent(view)
-    ends = {int(labels["partition"]): value for name, labels, value in samples
+    ends = {int(labels["partition"]): value for b in (brokers or [coordinator]) for name, labels, value in scrape(b)
             if name == "kafka_topic_partition_current_offset" and labels["topic"] == topic}
     return {p: (int(committed), int(ends[p]) if p in ends else None, int(view["lag"][p]))
             for p, committed in view.get("current_offset", {}).items() if committed >= 0}
@@ -250,6 +251,20 @@ def poll_and_commit(consumer, timeout=0.1):
         return False
     consumer.commit(message=m, asynchronous=False)
     return True
+
+
+def read_to_the_end_and_commit(consumer):
+    """Reads to the end of every partition of TOPIC, committing as it goes, until its commits
+    are the ends; returns the ends {partition: offset}."""
+    ends = {p: consumer.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=10)[1] for p in range(PARTITIONS)}
+
+    def caught_up():
+        if any(m.error() is None for m in consumer.consume(1000, 0.2)):
+            consumer.commit(asynchronous=False)  # the positions after what it read
+        positions = {tp.partition: tp.offset for tp in consumer.position([TopicPartition(TOPIC, p) for p in ends])}
+        return positions == ends and {p: cm for p, (cm, _) in client_view(consumer).items()} == ends
+    wait_until(caught_up, timeout=60, what="the consumer committed at the end of every partition")
+    return ends
 
 
 def test_burrow_reports_the_same_lag_as_our_metrics(make_broker, burrow_for):
@@ -296,14 +311,7 @@ def test_burrow_reports_the_same_lag_as_our_metrics(make_broker, burrow_for):
         assert producer.flush(30) == 0
 
         # Writes stopped: the consumer reads to the end of every partition and commits there.
-        ends = {p: c.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=10)[1] for p in range(PARTITIONS)}
-
-        def caught_up():
-            if any(m.error() is None for m in c.consume(1000, 0.2)):
-                c.commit(asynchronous=False)  # the positions after what it read
-            positions = {tp.partition: tp.offset for tp in c.position([TopicPartition(TOPIC, p) for p in ends])}
-            return positions == ends and {p: cm for p, (cm, _) in client_view(c).items()} == ends
-        wait_until(caught_up, timeout=60, what="the consumer committed at the end of every partition")
+        ends = read_to_the_end_and_commit(c)
         want = {p: (ends[p], ends[p], 0) for p in range(PARTITIONS)}
         wait_until(lambda: our_view(b, "watched") == want, timeout=20, what="our metrics caught up",
                    describe=lambda: our_view(b, "watched"))
@@ -335,3 +343,72 @@ def test_burrow_reports_the_same_lag_as_our_metrics(make_broker, burrow_for):
     # Every record Burrow read it decoded, except the classic group's metadata (value version 3,
     # which Burrow 1.2.1 predates; it only loses the partitions' owners).
     assert burrow.decode_failures() == {("metadata", "value version", 3)}, burrow.decode_failures()
+
+
+def test_burrow_reads_the_commits_of_a_consumer_protocol_group(make_broker, burrow_for):
+    """A KIP-848 group (librdkafka with group.protocol=consumer): its commits are the same
+    records as a classic group's, so Burrow reports its lag, equal to ours; the group's own
+    records (key versions 3-8, as Kafka 4.x writes them) are what Burrow 1.2.1 skips."""
+    b = make_broker(overrides=FAST)
+    admin_create_topic(b.bootstrap, TOPIC, PARTITIONS)
+    producer = Producer({"bootstrap.servers": b.bootstrap})
+    for i in range(30):
+        producer.produce(TOPIC, b"v%d" % i, partition=i % PARTITIONS)
+    assert producer.flush(30) == 0
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "modern", "group.protocol": "consumer",
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    try:
+        c.subscribe([TOPIC])
+        wait_until(lambda: poll_and_commit(c), timeout=30, what="the group's first commit")
+        burrow = burrow_for(b.bootstrap)
+        assert read_to_the_end_and_commit(c) == {p: 10 for p in range(PARTITIONS)}
+        c.pause([TopicPartition(TOPIC, p) for p in range(PARTITIONS)])
+        more = {0: 3, 1: 0, 2: 5}
+        for p, n in more.items():
+            for i in range(n):
+                producer.produce(TOPIC, b"x%d" % i, partition=p)
+        assert producer.flush(30) == 0
+        want = {p: (10, 10 + more[p], more[p]) for p in range(PARTITIONS)}
+
+        def both():
+            c.poll(0.05)
+            return our_view(b, "modern") == want and burrow.view("modern") == want
+        wait_until(both, timeout=60, what="Burrow's lag of the consumer-protocol group equal to ours",
+                   describe=lambda: f"Burrow {burrow.view('modern')}, ours {our_view(b, 'modern')}, want {want}")
+    finally:
+        c.close()
+    failures = burrow.decode_failures()
+    skipped = {version for message_type, reason, version in failures if reason == "key version"}
+    assert skipped and skipped <= set(range(3, 9)), failures
+    assert failures == {(None, "key version", v) for v in skipped}, failures
+
+
+def test_burrow_reads_a_three_broker_cluster(cluster, burrow_for):
+    """Three brokers: Burrow asks each partition's leader for its end and reads the
+    `__consumer_offsets` partitions from their leaders, wherever they are; its lag equals the
+    one published by the group's coordinator, the only broker publishing the group."""
+    _, brokers = cluster
+    bootstrap = ",".join(b.bootstrap for b in brokers)
+    create(brokers, TOPIC, 6, 3)
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for i in range(600):
+        producer.produce(TOPIC, b"v%d" % i, partition=i % 6)
+    assert producer.flush(30) == 0
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "spread", "enable.auto.commit": False})
+    try:
+        c.commit(offsets=[TopicPartition(TOPIC, p, 10 * (p + 1)) for p in range(6)], asynchronous=False)
+    finally:
+        c.close()
+    want = {p: (10 * (p + 1), 100, 100 - 10 * (p + 1)) for p in range(6)}
+    burrow = burrow_for(bootstrap)
+
+    def publishers():
+        return [b for b in brokers if group_view(scrape(b), "spread")]
+
+    # The cluster's brokers read lag every 5 s (the default interval).
+    wait_until(lambda: len(publishers()) == 1, timeout=40, what="the group published by its coordinator")
+    coordinator = publishers()[0]
+    wait_until(lambda: our_view(coordinator, "spread", brokers=brokers) == want and burrow.view("spread") == want,
+               timeout=60, what="Burrow's lag equal to the coordinator's",
+               describe=lambda: f"Burrow {burrow.view('spread')}, ours {our_view(coordinator, 'spread', brokers=brokers)}")
+    assert burrow.decode_failures() <= {("metadata", "value version", 3)}, burrow.decode_failures()
