@@ -64,29 +64,23 @@ fi
 # (a copy of PIN made after the last install) is missing or differs from PIN.
 stale() { [ ! -f "$2" ] || ! cmp -s "$1" "$2"; }
 
-# Apache Kafka 4.x (broker, tools, Java client), pinned by tools/kafka-deps/pom.xml, resolved
-# by Maven (its cache: ~/.m2) into tools/lib/kafka/, which git ignores; tools/kafka runs them.
-kafka_pom=tools/kafka-deps/pom.xml
-kafka_stamp=tools/lib/kafka/.resolved-from
-if stale "$kafka_pom" "$kafka_stamp"; then
-  echo "install-deps: resolving Apache Kafka's jars (Maven)"
-  rm -rf tools/lib/kafka
-  mvn -q -B -Dstyle.color=never -f "$kafka_pom" dependency:copy-dependencies -DoutputDirectory="$PWD/tools/lib/kafka" \
-    -DincludeScope=runtime
-  cp "$kafka_pom" "$kafka_stamp"
-fi
-
-# Apache ZooKeeper's server, pinned by tools/zookeeper-deps/pom.xml, into tools/lib/zookeeper/:
-# only for Burrow (tests/integration/burrow_test.py), which coordinates itself through it.
-zk_pom=tools/zookeeper-deps/pom.xml
-zk_stamp=tools/lib/zookeeper/.resolved-from
-if stale "$zk_pom" "$zk_stamp"; then
-  echo "install-deps: resolving Apache ZooKeeper's jars (Maven)"
-  rm -rf tools/lib/zookeeper
-  mvn -q -B -Dstyle.color=never -f "$zk_pom" dependency:copy-dependencies -DoutputDirectory="$PWD/tools/lib/zookeeper" \
-    -DincludeScope=runtime
-  cp "$zk_pom" "$zk_stamp"
-fi
+# `jars NAME WHAT`: the jars tools/NAME-deps/pom.xml pins (and their runtime dependencies),
+# resolved by Maven (its cache: ~/.m2) into tools/lib/NAME/, which git ignores.
+jars() {
+  local pom=tools/$1-deps/pom.xml dir=tools/lib/$1
+  if stale "$pom" "$dir/.resolved-from"; then
+    echo "install-deps: resolving $2's jars (Maven)"
+    rm -rf "$dir"
+    mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies -DoutputDirectory="$PWD/$dir" \
+      -DincludeScope=runtime
+    cp "$pom" "$dir/.resolved-from"
+  fi
+}
+# Apache Kafka 4.x (broker, tools, Java client); tools/kafka runs them.
+jars kafka "Apache Kafka"
+# Apache ZooKeeper's server: only for Burrow (tests/integration/burrow_test.py), which
+# coordinates itself through it; Tributary never uses ZooKeeper.
+jars zookeeper "Apache ZooKeeper"
 
 # Java client tests (JUnit 5, tests/java): everything their Maven run needs, into ~/.m2, so the
 # ctest entry runs offline (-o). dependency:go-offline alone misses what Surefire resolves only

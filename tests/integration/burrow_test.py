@@ -28,9 +28,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from cluster_test import create
 from harness import _Process, admin_create_topic, free_port, wait_until
-from lag_test import FAST, PARTITIONS, TOPIC, check_consistent, client_view, group_view, scrape
+from lag_test import (FAST, PARTITIONS, TOPIC, check_consistent, client_view, group_view, scrape,
+                      keep_writing, spread_group)
 
 ZOOKEEPER_LIB = Path(__file__).resolve().parents[2] / "tools" / "lib" / "zookeeper"
 CLUSTER = "tributary"
@@ -255,6 +255,15 @@ def poll_and_commit(consumer, timeout=0.1):
     return True
 
 
+def write_more(producer, counts):
+    """Writes counts[p] records to each partition p of TOPIC, acknowledged; returns counts."""
+    for p, n in counts.items():
+        for i in range(n):
+            producer.produce(TOPIC, b"x%d" % i, partition=p)
+    assert producer.flush(30) == 0
+    return counts
+
+
 def read_to_the_end_and_commit(consumer):
     """Reads to the end of every partition of TOPIC, committing as it goes, until its commits
     are the ends; returns the ends {partition: offset}."""
@@ -287,18 +296,7 @@ def test_burrow_reports_the_same_lag_as_our_metrics(make_broker, burrow_for):
         # The group commits while a producer writes: our lag is never negative in any scrape
         # (our_view checks), and it is seen above 0.
         stop = threading.Event()
-
-        def write():
-            i = 0
-            while not stop.is_set():
-                producer.produce(TOPIC, b"w%d" % i, partition=i % PARTITIONS)
-                i += 1
-                if i % 50 == 0:
-                    producer.flush(10)
-                    time.sleep(0.01)
-
-        writer = threading.Thread(target=write)
-        writer.start()
+        writer = keep_writing(b.bootstrap, TOPIC, PARTITIONS, stop)
         try:
             scrapes, behind_seen = 0, False
             deadline = time.monotonic() + 20
@@ -310,7 +308,6 @@ def test_burrow_reports_the_same_lag_as_our_metrics(make_broker, burrow_for):
         finally:
             stop.set()
             writer.join()
-        assert producer.flush(30) == 0
 
         # Writes stopped: the consumer reads to the end of every partition and commits there.
         ends = read_to_the_end_and_commit(c)
@@ -324,11 +321,7 @@ def test_burrow_reports_the_same_lag_as_our_metrics(make_broker, burrow_for):
         # The consumer paused (still polling, so it stays in the group) while the producer
         # writes more, a different number to each partition: lag > 0, the same in both.
         c.pause([TopicPartition(TOPIC, p) for p in range(PARTITIONS)])
-        more = {0: 7, 1: 11, 2: 13}
-        for p, n in more.items():
-            for i in range(n):
-                producer.produce(TOPIC, b"x%d" % i, partition=p)
-        assert producer.flush(30) == 0
+        more = write_more(producer, {0: 7, 1: 11, 2: 13})
         want = {p: (ends[p], ends[p] + more[p], more[p]) for p in range(PARTITIONS)}
 
         def both_behind():
@@ -365,11 +358,7 @@ def test_burrow_reads_the_commits_of_a_consumer_protocol_group(make_broker, burr
         burrow = burrow_for(b.bootstrap)
         assert read_to_the_end_and_commit(c) == {p: 10 for p in range(PARTITIONS)}
         c.pause([TopicPartition(TOPIC, p) for p in range(PARTITIONS)])
-        more = {0: 3, 1: 0, 2: 5}
-        for p, n in more.items():
-            for i in range(n):
-                producer.produce(TOPIC, b"x%d" % i, partition=p)
-        assert producer.flush(30) == 0
+        more = write_more(producer, {0: 3, 1: 0, 2: 5})
         want = {p: (10, 10 + more[p], more[p]) for p in range(PARTITIONS)}
 
         def both():
@@ -390,18 +379,8 @@ def test_burrow_reads_a_three_broker_cluster(cluster, burrow_for):
     `__consumer_offsets` partitions from their leaders, wherever they are; its lag equals the
     one published by the group's coordinator, the only broker publishing the group."""
     _, brokers = cluster
-    bootstrap = ",".join(b.bootstrap for b in brokers)
-    create(brokers, TOPIC, 6, 3)
-    producer = Producer({"bootstrap.servers": bootstrap})
-    for i in range(600):
-        producer.produce(TOPIC, b"v%d" % i, partition=i % 6)
-    assert producer.flush(30) == 0
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "spread", "enable.auto.commit": False})
-    try:
-        c.commit(offsets=[TopicPartition(TOPIC, p, 10 * (p + 1)) for p in range(6)], asynchronous=False)
-    finally:
-        c.close()
-    want = {p: (10 * (p + 1), 100, 100 - 10 * (p + 1)) for p in range(6)}
+    bootstrap, committed = spread_group(brokers, replication=3)
+    want = {p: (cm, end, end - cm) for p, (cm, end) in committed.items()}
     burrow = burrow_for(bootstrap)
 
     def publishers():

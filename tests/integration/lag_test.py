@@ -214,13 +214,11 @@ def test_partition_without_commit_and_commit_past_the_end(make_broker):
                "committed 1000, end 10" in b.log_text(), timeout=10, what="the log line")
 
 
-def test_lag_of_partitions_led_by_other_brokers(cluster):
-    """The group's coordinator reads the ends of the partitions led elsewhere from their
-    leaders; every partition's kafka_topic_partition_current_offset comes from its leader
-    only; the group is published by exactly one broker."""
-    _, brokers = cluster
+def spread_group(brokers, replication):
+    """A topic of 6 partitions led across `brokers`, 100 records in each, and a group "spread"
+    committed at 10, 20, ... 60 from outside any generation: (bootstrap, client_view)."""
     bootstrap = ",".join(b.bootstrap for b in brokers)
-    create(brokers, TOPIC, 6, 1)
+    create(brokers, TOPIC, 6, replication)
     p = Producer({"bootstrap.servers": bootstrap})
     for i in range(600):
         p.produce(TOPIC, b"v%d" % i, partition=i % 6)
@@ -232,6 +230,15 @@ def test_lag_of_partitions_led_by_other_brokers(cluster):
     finally:
         c.close()
     assert all(e == 100 for _, e in want.values()), want
+    return bootstrap, want
+
+
+def test_lag_of_partitions_led_by_other_brokers(cluster):
+    """The group's coordinator reads the ends of the partitions led elsewhere from their
+    leaders; every partition's kafka_topic_partition_current_offset comes from its leader
+    only; the group is published by exactly one broker."""
+    _, brokers = cluster
+    bootstrap, want = spread_group(brokers, replication=1)
     leaders = {q: m.leader for q, m in
                AdminClient({"bootstrap.servers": bootstrap}).list_topics(TOPIC, timeout=30).topics[TOPIC]
                .partitions.items()}
