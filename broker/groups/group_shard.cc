@@ -2008,12 +2008,8 @@ struct group_shard::impl {
         using described = protocol::consumer_group_describe_response::described_group;
         described d;
         d.group_id = gid;
-        if (error_code e = unavailable(); e != error_code::none) {
+        if (error_code e = describable(gid); e != error_code::none) {
             d.error_code = code(e);
-            return d;
-        }
-        if (gid.empty()) {
-            d.error_code = code(error_code::invalid_group_id);
             return d;
         }
         auto it = groups.find(gid);
@@ -2599,15 +2595,19 @@ struct group_shard::impl {
 
     // ---- admin
 
+    // Why a group cannot be described now (the shard is not serving, or no group id).
+    error_code describable(const std::string& group_id) const {
+        if (error_code e = unavailable(); e != error_code::none) {
+            return e;
+        }
+        return group_id.empty() ? error_code::invalid_group_id : error_code::none;
+    }
+
     protocol::describe_groups_response::described_group describe(const std::string& group_id) const {
         protocol::describe_groups_response::described_group d;
         d.group_id = group_id;
-        if (error_code e = unavailable(); e != error_code::none) {
+        if (error_code e = describable(group_id); e != error_code::none) {
             d.error_code = code(e);
-            return d;
-        }
-        if (group_id.empty()) {
-            d.error_code = code(error_code::invalid_group_id);
             return d;
         }
         auto it = groups.find(group_id);

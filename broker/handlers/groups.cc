@@ -245,12 +245,13 @@ handler_result<protocol::offset_delete_response> offset_delete_handler::handle(r
     co_return answer(std::move(r));
 }
 
-handler_result<protocol::describe_groups_response> describe_groups_handler::handle(request_context& ctx,
-                                                                                   request&& req) {
-    response resp;
-    for (const auto& id : req.groups) {
+// DescribeGroups and ConsumerGroupDescribe: each group described by its shard, in order.
+template<typename Resp, typename Describe>
+asio::awaitable<Resp> describe_each(request_context& ctx, const std::vector<std::string>& ids, Describe describe) {
+    Resp resp;
+    for (const auto& id : ids) {
         auto part = offsets_partition(ctx, id);
-        auto f = [&](group_shard& s) { return s.describe(id); };
+        auto f = [&](group_shard& s) { return describe(s, id); };
         auto r = co_await ctx.services.groups.immediate(part, f);
         if (const auto* e = failed(r)) {
             auto& g = resp.groups.emplace_back();
@@ -258,9 +259,15 @@ handler_result<protocol::describe_groups_response> describe_groups_handler::hand
             g.group_id = id;
             continue;
         }
-        resp.groups.push_back(std::get<response::described_group>(std::move(r)));
+        resp.groups.push_back(std::get<typename Resp::described_group>(std::move(r)));
     }
     co_return resp;
+}
+
+handler_result<protocol::describe_groups_response> describe_groups_handler::handle(request_context& ctx,
+                                                                                   request&& req) {
+    co_return co_await describe_each<response>(ctx, req.groups,
+                                               [](group_shard& s, const std::string& id) { return s.describe(id); });
 }
 
 handler_result<protocol::list_groups_response> list_groups_handler::handle(request_context& ctx, request&& req) {
@@ -293,20 +300,8 @@ handler_result<protocol::consumer_group_heartbeat_response> consumer_group_heart
 
 handler_result<protocol::consumer_group_describe_response> consumer_group_describe_handler::handle(
     request_context& ctx, request&& req) {
-    response resp;
-    for (const auto& id : req.group_ids) {
-        auto part = offsets_partition(ctx, id);
-        auto f = [&](group_shard& s) { return s.consumer_describe(id); };
-        auto r = co_await ctx.services.groups.immediate(part, f);
-        if (const auto* e = failed(r)) {
-            auto& g = resp.groups.emplace_back();
-            g.error_code = code(*e);
-            g.group_id = id;
-            continue;
-        }
-        resp.groups.push_back(std::get<response::described_group>(std::move(r)));
-    }
-    co_return resp;
+    co_return co_await describe_each<response>(
+        ctx, req.group_ids, [](group_shard& s, const std::string& id) { return s.consumer_describe(id); });
 }
 
 handler_result<protocol::delete_groups_response> delete_groups_handler::handle(request_context& ctx, request&& req) {
