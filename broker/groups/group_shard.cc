@@ -1459,14 +1459,19 @@ struct group_shard::impl {
         return {encode_consumer_key(group_only_key<protocol::consumer_group_partition_metadata_key>(gid)),
                 encode_consumer_value(v)};
     }
+    // The fields a member's metadata record and its ConsumerGroupDescribe entry share.
+    template<typename Out>
+    static void put_member_fields(Out& out, const consumer::member& m) {
+        out.instance_id = m.instance_id;
+        out.rack_id = m.rack_id;
+        out.client_id = m.client_id;
+        out.client_host = m.client_host;
+        out.subscribed_topic_names = m.subscribed_names;
+        out.subscribed_topic_regex = m.subscribed_regex;
+    }
     static shard_host::record member_metadata_record(const std::string& gid, const consumer::member& m) {
         protocol::consumer_group_member_metadata_value v;
-        v.instance_id = m.instance_id;
-        v.rack_id = m.rack_id;
-        v.client_id = m.client_id;
-        v.client_host = m.client_host;
-        v.subscribed_topic_names = m.subscribed_names;
-        v.subscribed_topic_regex = m.subscribed_regex;
+        put_member_fields(v, m);
         v.rebalance_timeout_ms = m.rebalance_timeout_ms;
         v.server_assignor = m.server_assignor;
         if (m.classic) {
@@ -2048,13 +2053,8 @@ struct group_shard::impl {
         for (const auto& [mid, m] : cg.members) {
             auto& dm = d.members.emplace_back();
             dm.member_id = mid;
-            dm.instance_id = m.instance_id;
-            dm.rack_id = m.rack_id;
+            put_member_fields(dm, m);
             dm.member_epoch = m.epoch;
-            dm.client_id = m.client_id;
-            dm.client_host = m.client_host;
-            dm.subscribed_topic_names = m.subscribed_names;
-            dm.subscribed_topic_regex = m.subscribed_regex;
             dm.assignment = named(m.assigned);
             auto t = cg.target.find(mid);
             dm.target_assignment = named(t == cg.target.end() ? consumer::topic_partitions{} : t->second);
