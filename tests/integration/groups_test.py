@@ -16,7 +16,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from harness import admin_create_topic, kcat, read_response, send_request
+from harness import admin_create_topic, find_coordinator_v0, kcat, poll_until, read_response, send_request
 
 # Most tests don't wait for the 3 s a new group waits for more members by default.
 FAST = {"group.initial.rebalance.delay.ms": 0}
@@ -36,43 +36,8 @@ def produce(bootstrap, topic, n, partitions):
     assert p.flush(30) == 0
 
 
-def poll_until(consumers, done, timeout=60, what="condition", into=None):
-    """Polls every consumer in turn (rebalances progress in poll) until done() holds. Records
-    read meanwhile go to `into` ({(partition, offset): [member index, ...]})."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for i, c in enumerate(consumers):
-            m = c.poll(0.05)
-            if m is None:
-                continue
-            if m.error() is not None:
-                if m.error().code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise AssertionError(f"consumer {i}: {m.error()}")
-            if into is None:
-                raise AssertionError(f"consumer {i} read {m.topic()}[{m.partition()}]@{m.offset()} unexpectedly")
-            into.setdefault((m.partition(), m.offset()), []).append(i)
-        if done():
-            return
-    raise AssertionError(f"timed out waiting for {what}; assignments: "
-                         f"{[sorted(tp.partition for tp in c.assignment()) for c in consumers]}")
-
-
 def assigned(c):
     return {tp.partition for tp in c.assignment()}
-
-
-def find_coordinator_v0(port, group):
-    """(error code, node id, port) of FindCoordinator v0 for `group`."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
-        key = group.encode()
-        send_request(s, 10, 0, 7, struct.pack(">h", len(key)) + key)
-        corr, body = read_response(s)
-        assert corr == 7
-        err, node = struct.unpack_from(">hi", body, 0)
-        (n,) = struct.unpack_from(">h", body, 6)
-        (p,) = struct.unpack_from(">i", body, 8 + n)
-        return err, node, p
 
 
 def test_find_coordinator_creates_the_offsets_topic(make_broker):

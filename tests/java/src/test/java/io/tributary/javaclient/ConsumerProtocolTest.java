@@ -155,26 +155,27 @@ class ConsumerProtocolTest {
      */
     static void pollUntil(List<Member> members, BooleanSupplier done, String what,
                           Map<String, List<Integer>> seen, Runnable tick) {
+        ConsumerGroupTest.pollUntil(members.stream().map(m -> m.consumer).toList(), () -> {
+            tick.run();
+            return done.getAsBoolean();
+        }, Clients.TIMEOUT, what, seen, (i, r) -> members.get(i).read(r));
+    }
+
+    /**
+     * Polls `consumer` until poll() throws (bounded by Clients.TIMEOUT), polling `others` once
+     * between tries so they stay in their group; returns what it threw, or null.
+     */
+    static Throwable pollFailure(KafkaConsumer<byte[], byte[]> consumer, List<KafkaConsumer<byte[], byte[]>> others) {
         long deadline = System.nanoTime() + Clients.TIMEOUT.toNanos();
         while (System.nanoTime() < deadline) {
-            for (int i = 0; i < members.size(); i++) {
-                Member m = members.get(i);
-                for (ConsumerRecord<byte[], byte[]> r : m.consumer.poll(POLL)) {
-                    if (seen == null) {
-                        throw new AssertionError("member " + i + " read " + r.topic() + "-" + r.partition() + "@"
-                                + r.offset() + " unexpectedly");
-                    }
-                    seen.computeIfAbsent(r.partition() + "@" + r.offset(), k -> new ArrayList<>()).add(i);
-                    m.read(r);
-                }
+            try {
+                consumer.poll(POLL);
+            } catch (RuntimeException e) {
+                return e;
             }
-            tick.run();
-            if (done.getAsBoolean()) {
-                return;
-            }
+            others.forEach(c -> c.poll(POLL));
         }
-        throw new AssertionError("timed out waiting for " + what + "; assignments "
-                + members.stream().map(Member::assigned).toList());
+        return null;
     }
 
     /** Each member has `share` partitions, none two members' and all of the topic's `total`. */
@@ -447,16 +448,7 @@ class ConsumerProtocolTest {
         try (KafkaConsumer<byte[], byte[]> c = member(target, Clients.topicName("noassignor-group"),
                 Map.of(ConsumerConfig.GROUP_REMOTE_ASSIGNOR_CONFIG, "no-such-assignor"))) {
             c.subscribe(List.of(topic));
-            Throwable thrown = null;
-            long deadline = System.nanoTime() + Clients.TIMEOUT.toNanos();
-            while (thrown == null && System.nanoTime() < deadline) {
-                try {
-                    c.poll(POLL);
-                } catch (RuntimeException e) {
-                    thrown = e;
-                }
-            }
-            assertInstanceOf(UnsupportedAssignorException.class, thrown);
+            assertInstanceOf(UnsupportedAssignorException.class, pollFailure(c, List.of()));
         }
     }
 
@@ -502,17 +494,7 @@ class ConsumerProtocolTest {
                     Map.of(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, RoundRobinAssignor.class.getName()));
             classics.add(odd);
             odd.subscribe(List.of(topic));
-            Throwable thrown = null;
-            long deadline = System.nanoTime() + Clients.TIMEOUT.toNanos();
-            while (thrown == null && System.nanoTime() < deadline) {
-                try {
-                    odd.poll(POLL);
-                } catch (RuntimeException e) {
-                    thrown = e;
-                }
-                ConsumerGroupTest.pollUntil(both, () -> true, Clients.TIMEOUT, "", null);
-            }
-            assertInstanceOf(InconsistentGroupProtocolException.class, thrown);
+            assertInstanceOf(InconsistentGroupProtocolException.class, pollFailure(odd, both));
             assertEquals(3, ConsumerGroupTest.assigned(classic).size());
             assertEquals(3, members.get(0).assigned().size());
         } finally {
