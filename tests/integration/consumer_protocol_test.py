@@ -243,20 +243,26 @@ def table(text):
     return lines[0], lines[1:]
 
 
-def test_kafka_consumer_groups_describes_the_group(target):
-    """Apache Kafka's kafka-consumer-groups on a consumer-protocol group of two members that
-    committed 4 of each partition's 10 records: --describe (offsets, lag 6, the owning
-    member's id, host and client id per partition), --describe --state --verbose (uniform,
-    Stable, epochs, 2 members), --describe --members --verbose (each member's current and
-    target assignment), --list --type (Consumer); no error."""
+@pytest.mark.parametrize("assignor", ["uniform", "range"])
+def test_kafka_consumer_groups_describes_the_group(target, assignor):
+    """Apache Kafka's kafka-consumer-groups on a consumer-protocol group of two members (with
+    group.remote.assignor uniform, or range: partitions 0-2 and 3-5) that committed 4 of each
+    partition's 10 records: --describe (offsets, lag 6, the owning member's id, host and
+    client id per partition), --describe --state --verbose (the assignor, Stable, epochs, 2
+    members), --describe --members --verbose (each member's current and target assignment),
+    --list --type (Consumer); no error."""
     topic, group = unique("described"), unique("describers")
     admin_create_topic(target.bootstrap, topic, 6)
     feed = Feed(target.bootstrap, topic, 6)
     feed.send(60)
     feed.flush()
-    members = [Member(target.bootstrap, group, topic, client_id=f"client-{i}") for i in range(2)]
+    members = [Member(target.bootstrap, group, topic, client_id=f"client-{i}", group_remote_assignor=assignor)
+               for i in range(2)]
     try:
         poll_until(members, each_has(members, 3), "3 partitions each", {})
+        assert_shared_out(members, 6)
+        if assignor == "range":
+            assert sorted(sorted(m.assigned()) for m in members) == [[0, 1, 2], [3, 4, 5]]
         for m in members:
             m.consumer.commit(offsets=[TopicPartition(topic, p, 4) for p in sorted(m.assigned())],
                               asynchronous=False)
@@ -281,7 +287,7 @@ def test_kafka_consumer_groups_describes_the_group(target):
         assert header == ["GROUP", "COORDINATOR", "(ID)", "ASSIGNMENT-STRATEGY", "STATE", "GROUP-EPOCH",
                           "TARGET-ASSIGNMENT-EPOCH", "#MEMBERS"]
         (row,) = rows
-        assert row[0] == group and row[3:5] == ["uniform", "Stable"] and row[7] == "2", row
+        assert row[0] == group and row[3:5] == [assignor, "Stable"] and row[7] == "2", row
         assert row[5] == row[6] and int(row[5]) > 0, row
 
         header, rows = table(tool("--describe", "--group", group, "--members", "--verbose"))
