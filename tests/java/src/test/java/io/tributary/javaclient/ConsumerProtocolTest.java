@@ -477,18 +477,11 @@ class ConsumerProtocolTest {
             classics.add(classic);
             classic.subscribe(List.of(topic));
             List<KafkaConsumer<byte[], byte[]>> both = List.of(members.get(0).consumer, classic);
-            ConsumerGroupTest.pollUntil(both, () -> both.stream().allMatch(c -> ConsumerGroupTest.assigned(c).size() == 3),
-                    Clients.TIMEOUT, "3 partitions each", null);
-            Set<Integer> union = new HashSet<>(ConsumerGroupTest.assigned(classic));
-            union.addAll(members.get(0).assigned());
-            assertEquals(Set.of(0, 1, 2, 3, 4, 5), union);
+            pollUntilShared(both, 3, 6);
 
             ConsumerGroupDescription d = describe(admin, group);
             assertEquals(GroupType.CONSUMER, d.type());
-            Map<String, Optional<Boolean>> upgraded = new TreeMap<>();
-            d.members().forEach(m -> upgraded.put(m.consumerId(), m.upgraded()));
-            assertEquals(Map.of(members.get(0).memberId(), Optional.of(true),
-                    classic.groupMetadata().memberId(), Optional.of(false)), upgraded);
+            assertUpgraded(d, members.get(0).memberId(), classic.groupMetadata().memberId());
 
             KafkaConsumer<byte[], byte[]> odd = ConsumerGroupTest.member(target, group,
                     Map.of(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, RoundRobinAssignor.class.getName()));
@@ -499,6 +492,66 @@ class ConsumerProtocolTest {
             assertEquals(3, members.get(0).assigned().size());
         } finally {
             ConsumerGroupTest.closeAll(classics);
+            closeAll(members);
+        }
+    }
+
+    /** describe marks the consumer-protocol member upgraded=true, the classic one false. */
+    static void assertUpgraded(ConsumerGroupDescription d, String consumerProtocolMember, String classicMember) {
+        Map<String, Optional<Boolean>> upgraded = new TreeMap<>();
+        d.members().forEach(m -> upgraded.put(m.consumerId(), m.upgraded()));
+        assertEquals(Map.of(consumerProtocolMember, Optional.of(true), classicMember, Optional.of(false)), upgraded);
+    }
+
+    /** Polls `consumers` until each has `share` partitions and together all of `partitions`. */
+    static void pollUntilShared(List<KafkaConsumer<byte[], byte[]>> consumers, int share, int partitions) {
+        ConsumerGroupTest.pollUntil(consumers, () -> consumers.stream().allMatch(c -> ConsumerGroupTest.assigned(c).size() == share),
+                Clients.TIMEOUT, share + " partitions each", null);
+        Set<Integer> union = new HashSet<>();
+        consumers.forEach(c -> union.addAll(ConsumerGroupTest.assigned(c)));
+        assertEquals(partitions, union.size(), "not all partitions assigned: " + union);
+    }
+
+    /**
+     * The other way round: a consumer-protocol member joining a classic group (its one member
+     * on the classic protocol, holding all six partitions) converts it online into a consumer
+     * group (type CONSUMER; the classic member stays, upgraded=false) and they get three each;
+     * when that member leaves again, only classic members are left and the group goes back to
+     * a classic group, the classic member with all six (group.consumer.migration.policy
+     * bidirectional, Kafka 4.x's default).
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {Targets.TRIBUTARY, Targets.APACHE_KAFKA})
+    void aConsumerProtocolMemberUpgradesAClassicGroupAndItsLeavingDowngradesIt(String name) throws Exception {
+        Target target = Targets.get(name);
+        String topic = ConsumerGroupTest.topic(target, "upgrade", 6);
+        String group = Clients.topicName("upgrade-group");
+        List<Member> members = new ArrayList<>();
+        KafkaConsumer<byte[], byte[]> classic = ConsumerGroupTest.member(target, group, Map.of());
+        try (Admin admin = Clients.admin(target)) {
+            classic.subscribe(List.of(topic));
+            pollUntilShared(List.of(classic), 6, 6);
+            assertEquals(GroupType.CLASSIC, describe(admin, group).type());
+
+            members.addAll(join(target, group, topic, 1, Map.of()));
+            pollUntilShared(List.of(classic, members.get(0).consumer), 3, 6);
+            ConsumerGroupDescription d = describe(admin, group);
+            assertEquals(GroupType.CONSUMER, d.type());
+            assertUpgraded(d, members.get(0).memberId(), classic.groupMetadata().memberId());
+
+            closeAll(members);
+            members.clear();
+            pollUntilShared(List.of(classic), 6, 6);
+            ConsumerGroupDescription after = describe(admin, group);
+            long deadline = System.nanoTime() + Clients.TIMEOUT.toNanos();
+            while (after.type() != GroupType.CLASSIC || after.groupState() != GroupState.STABLE) {
+                assertTrue(System.nanoTime() < deadline, "not back to a stable classic group: " + after);
+                classic.poll(POLL);
+                after = describe(admin, group);
+            }
+            assertEquals(1, after.members().size());
+        } finally {
+            classic.close(Duration.ofSeconds(10));
             closeAll(members);
         }
     }
