@@ -11,6 +11,10 @@ partition.assignment.strategy: the coordinator sets the session (45 s) and the h
 interval (5 s), so each step of a rebalance takes a heartbeat or two, seconds.
 
 The Tributary side alone: pytest consumer_protocol_test.py -k 'not apache_kafka'."""
+import signal
+import subprocess
+import sys
+import textwrap
 import time
 import uuid
 
@@ -236,6 +240,46 @@ def test_a_committed_offset_resumes_a_new_member(target):
         assert sorted(seen) == [(0, o) for o in range(40, 100)]
     finally:
         second.close()
+
+
+MEMBER = textwrap.dedent("""
+    import sys
+    from confluent_kafka import Consumer
+    c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2], "group.protocol": "consumer",
+                  "auto.offset.reset": "earliest"})
+    c.subscribe([sys.argv[3]])
+    said = False
+    while True:
+        c.poll(0.1)
+        if c.assignment() and not said:
+            print("assigned", flush=True)
+            said = True
+""")
+
+
+def test_a_killed_member_loses_its_partitions_after_the_session_timeout(target):
+    """A member in another process is SIGKILLed (no leave heartbeat): once the coordinator's
+    session timeout (45 s, Kafka's group.consumer.session.timeout.ms) passes without its
+    heartbeats, its partitions go to the member left, which then has all four."""
+    topic, group = unique("expiry"), unique("expirers")
+    admin_create_topic(target.bootstrap, topic, 4)
+    proc = subprocess.Popen([sys.executable, "-c", MEMBER, target.bootstrap, group, topic],
+                            stdout=subprocess.PIPE, text=True)
+    members = []
+    try:
+        assert proc.stdout.readline().strip() == "assigned"
+        members.append(Member(target.bootstrap, group, topic))
+        poll_until(members, each_has(members, 2), "the partitions split between two members")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        poll_until(members, each_has(members, 4), "all 4 after the session timeout", timeout=120)
+        assert not members[0].lost
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for m in members:
+            m.close()
 
 
 def table(text):
