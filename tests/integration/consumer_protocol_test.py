@@ -3,8 +3,9 @@ the server's assignors) through librdkafka with `group.protocol: consumer` (PyPI
 confluent-kafka, in tools/venv; Debian's librdkafka 2.0 predates it), each test run against
 Tributary and against Apache Kafka 4.4 (apache_kafka.py, one node for the module): members
 share the partitions and read every record once while members join, leave and rejoin; a
-committed offset resumes a new member; the broker coordinating the group is SIGKILLed during
-consumption and nothing is lost; `kafka-consumer-groups --describe` shows the group.
+committed offset resumes a new member; a member SIGKILLed loses its partitions after the
+session timeout; the broker coordinating the group is SIGKILLed during consumption and nothing
+is lost; `kafka-consumer-groups --describe` shows the group.
 
 In this mode librdkafka refuses session.timeout.ms, heartbeat.interval.ms and
 partition.assignment.strategy: the coordinator sets the session (45 s) and the heartbeat
