@@ -13,9 +13,6 @@ interval (5 s), so each step of a rebalance takes a heartbeat or two, seconds.
 
 The Tributary side alone: pytest consumer_protocol_test.py -k 'not apache_kafka'."""
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 import uuid
 
@@ -24,7 +21,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from apache_kafka import ApacheKafka, kafka_tool
-from harness import admin_create_topic, find_coordinator_v0
+from harness import admin_create_topic, find_coordinator_v0, start_member
 from harness import poll_until as harness_poll_until
 
 # A new group doesn't wait 3 s for more members (both servers take the setting).
@@ -243,32 +240,15 @@ def test_a_committed_offset_resumes_a_new_member(target):
         second.close()
 
 
-MEMBER = textwrap.dedent("""
-    import sys
-    from confluent_kafka import Consumer
-    c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2], "group.protocol": "consumer",
-                  "auto.offset.reset": "earliest"})
-    c.subscribe([sys.argv[3]])
-    said = False
-    while True:
-        c.poll(0.1)
-        if c.assignment() and not said:
-            print("assigned", flush=True)
-            said = True
-""")
-
-
 def test_a_killed_member_loses_its_partitions_after_the_session_timeout(target):
     """A member in another process is SIGKILLed (no leave heartbeat): once the coordinator's
     session timeout (45 s, Kafka's group.consumer.session.timeout.ms) passes without its
     heartbeats, its partitions go to the member left, which then has all four."""
     topic, group = unique("expiry"), unique("expirers")
     admin_create_topic(target.bootstrap, topic, 4)
-    proc = subprocess.Popen([sys.executable, "-c", MEMBER, target.bootstrap, group, topic],
-                            stdout=subprocess.PIPE, text=True)
+    proc = start_member(target.bootstrap, group, topic, {"group.protocol": "consumer", "auto.offset.reset": "earliest"})
     members = []
     try:
-        assert proc.stdout.readline().strip() == "assigned"
         members.append(Member(target.bootstrap, group, topic))
         poll_until(members, each_has(members, 2), "the partitions split between two members")
         proc.send_signal(signal.SIGKILL)

@@ -16,7 +16,8 @@ import time
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from harness import admin_create_topic, find_coordinator_v0, kcat, poll_until, read_response, send_request
+from harness import (admin_create_topic, find_coordinator_v0, kcat, poll_until, read_response, send_request,
+                     start_member)
 
 # Most tests don't wait for the 3 s a new group waits for more members by default.
 FAST = {"group.initial.rebalance.delay.ms": 0}
@@ -160,29 +161,13 @@ def test_a_member_that_leaves_hands_its_partitions_over_at_once(make_broker):
         cs[0].close()
 
 
-MEMBER = textwrap.dedent("""
-    import sys, time
-    from confluent_kafka import Consumer
-    c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2], "session.timeout.ms": 6000,
-                  "heartbeat.interval.ms": 500, "auto.offset.reset": "earliest"})
-    c.subscribe([sys.argv[3]])
-    said = False
-    while True:
-        c.poll(0.1)
-        if c.assignment() and not said:
-            print("assigned", flush=True)
-            said = True
-""")
-
-
 def test_a_killed_member_loses_its_partitions_after_its_session_timeout(make_broker):
     b = make_broker(overrides=FAST)
     admin_create_topic(b.bootstrap, "expiry", 4)
-    proc = subprocess.Popen([sys.executable, "-c", MEMBER, b.bootstrap, "expirers", "expiry"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = start_member(b.bootstrap, "expirers", "expiry",
+                        {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "auto.offset.reset": "earliest"})
     c = consumer(b.bootstrap, "expirers")
     try:
-        assert proc.stdout.readline().strip() == "assigned"
         c.subscribe(["expiry"])
         poll_until([c], lambda: len(assigned(c)) == 2, what="the partitions split between two members")
         proc.send_signal(signal.SIGKILL)

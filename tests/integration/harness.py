@@ -508,6 +508,35 @@ def poll_until(consumers, done, timeout=60, what="condition", into=None, tick=No
                          f"{[sorted(tp.partition for tp in c.assignment()) for c in consumers]}")
 
 
+def start_member(bootstrap, group, topic, conf):
+    """A confluent-kafka group member in a process of its own (sys.executable), subscribed to
+    `topic` with `conf` added to its configuration, polling until killed; returned once it has
+    partitions (it prints "assigned"). The caller kills it."""
+    import json
+    import sys
+    import textwrap
+    script = textwrap.dedent("""
+        import json, sys
+        from confluent_kafka import Consumer
+        c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2], **json.loads(sys.argv[4])})
+        c.subscribe([sys.argv[3]])
+        said = False
+        while True:
+            c.poll(0.1)
+            if c.assignment() and not said:
+                print("assigned", flush=True)
+                said = True
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script, bootstrap, group, topic, json.dumps(conf)],
+                            stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline().strip()
+    if line != "assigned":
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"the member process said {line!r}, exit {proc.returncode}")
+    return proc
+
+
 def watermarks(consumer, tp, timeout=30):
     """consumer.get_watermark_offsets(tp), asked again while the leader answers
     OFFSET_NOT_AVAILABLE: a leader elected a moment ago whose high watermark has not yet
