@@ -508,11 +508,12 @@ def poll_until(consumers, done, timeout=60, what="condition", into=None, tick=No
                          f"{[sorted(tp.partition for tp in c.assignment()) for c in consumers]}")
 
 
-def start_member(bootstrap, group, topic, conf):
+def start_member(bootstrap, group, topic, conf, timeout=60):
     """A confluent-kafka group member in a process of its own (sys.executable), subscribed to
     `topic` with `conf` added to its configuration, polling until killed; returned once it has
-    partitions (it prints "assigned"). The caller kills it."""
+    partitions (it prints "assigned"), or killed and failed after `timeout` s. The caller kills it."""
     import json
+    import select
     import sys
     import textwrap
     script = textwrap.dedent("""
@@ -529,7 +530,8 @@ def start_member(bootstrap, group, topic, conf):
     """)
     proc = subprocess.Popen([sys.executable, "-c", script, bootstrap, group, topic, json.dumps(conf)],
                             stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline().strip()
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline().strip() if ready else f"nothing within {timeout} s"
     if line != "assigned":
         proc.kill()
         proc.wait()
