@@ -136,6 +136,15 @@ config::schema make_schema() {
     add("group.initial.rebalance.delay.ms", type::int32, "3000",
         "How long a new group's first rebalance waits for more members.", at_least(0));
     add("group.max.size", type::int32, "2147483647", "Most members in a classic group.", at_least(1));
+    // The new consumer protocol (KIP-848).
+    add("group.consumer.session.timeout.ms", type::int32, "45000",
+        "How long a consumer group member may go without a heartbeat.", at_least(1));
+    add("group.consumer.heartbeat.interval.ms", type::int32, "5000",
+        "How often consumer group members heartbeat.", at_least(1));
+    add("group.consumer.max.size", type::int32, "2147483647", "Most members in a consumer group.", at_least(1));
+    add("group.consumer.assignors", type::list, "uniform,range",
+        "Server-side assignors consumer groups may name; the first is the default.",
+        config::each(one_of({"uniform", "range"})));
     add("max.incremental.fetch.session.cache.slots", type::int32, "1000",
         "Incremental fetch sessions (KIP-227) this broker keeps; 0: none, every fetch is a full one.",
         at_least(0));
@@ -343,6 +352,10 @@ broker_config load_broker_config(const config::load_options& opts) {
     g.shard.max_session_timeout_ms = v.get_int32("group.max.session.timeout.ms");
     g.shard.initial_rebalance_delay_ms = v.get_int32("group.initial.rebalance.delay.ms");
     g.shard.max_size = v.get_int32("group.max.size");
+    g.shard.consumer_session_timeout_ms = v.get_int32("group.consumer.session.timeout.ms");
+    g.shard.consumer_heartbeat_interval_ms = v.get_int32("group.consumer.heartbeat.interval.ms");
+    g.shard.consumer_max_size = v.get_int32("group.consumer.max.size");
+    g.shard.consumer_assignors = v.get_list("group.consumer.assignors");
     c.lag_interval_ms = v.get_int64("tributary.lag.interval.ms");
 
     c.limits.max_request_bytes = v.get_int32("socket.request.max.bytes");

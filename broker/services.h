@@ -26,7 +26,7 @@ public:
       , partitions(pool, config.data_dir, node_id(config.node_id), metrics)
       , fetchers(pool, partitions, config)
       , cleaner(partitions, config.cleaner, *metrics.registry())
-      , groups(pool, partitions, config.groups)
+      , groups(pool, partitions, metadata, config.groups)
       , lag(pool, config, metadata, partitions, fetchers, groups, *metrics.registry())
       , cluster(config, pool, metadata, partitions, fetchers) {
         metrics.replication().attach(pool.size());

@@ -84,6 +84,83 @@ std::optional<std::vector<std::string>> subscription_topics(bytes_view metadata)
     return topics;
 }
 
+std::optional<consumer_subscription> parse_subscription(bytes_view metadata) {
+    protocol::reader r(metadata);
+    consumer_subscription out;
+    out.version = r.read_int16();
+    if (!r.ok() || out.version < 0) {
+        return std::nullopt;
+    }
+    const int32_t n = r.read_array_len(false, 2);
+    if (!r.ok() || n < 0) {
+        return std::nullopt;
+    }
+    for (int32_t i = 0; i < n && r.ok(); ++i) {
+        out.topics.push_back(r.read_string());
+    }
+    r.read_nullable_bytes();  // user data
+    if (out.version >= 1 && r.ok()) {
+        const int32_t topics = r.read_array_len(false, 6);
+        for (int32_t i = 0; i < topics && r.ok(); ++i) {
+            auto& [topic, partitions] = out.owned.emplace_back();
+            topic = r.read_string();
+            const int32_t m = r.read_array_len(false, 4);
+            for (int32_t j = 0; j < m && r.ok(); ++j) {
+                partitions.push_back(r.read_int32());
+            }
+        }
+    }
+    if (out.version >= 2 && r.ok()) {
+        r.read_int32();  // generation id
+    }
+    if (out.version >= 3 && r.ok()) {
+        out.rack_id = r.read_nullable_string();
+    }
+    if (!r.ok()) {
+        return std::nullopt;
+    }
+    return out;
+}
+
+std::optional<std::vector<std::pair<std::string, std::vector<int32_t>>>> parse_assignment(bytes_view assignment) {
+    std::vector<std::pair<std::string, std::vector<int32_t>>> out;
+    if (assignment.empty()) {
+        return out;
+    }
+    protocol::reader r(assignment);
+    if (r.read_int16() < 0 || !r.ok()) {
+        return std::nullopt;
+    }
+    const int32_t topics = r.read_array_len(false, 6);
+    for (int32_t i = 0; i < topics && r.ok(); ++i) {
+        auto& [topic, partitions] = out.emplace_back();
+        topic = r.read_string();
+        const int32_t n = r.read_array_len(false, 4);
+        for (int32_t j = 0; j < n && r.ok(); ++j) {
+            partitions.push_back(r.read_int32());
+        }
+    }
+    if (!r.ok() || topics < 0) {
+        return std::nullopt;
+    }
+    return out;
+}
+
+bytes encode_assignment(int16_t version, const std::vector<std::pair<std::string, std::vector<int32_t>>>& partitions) {
+    protocol::writer w;
+    w.write_int16(std::clamp<int16_t>(version, 0, 3));
+    w.write_int32(int32_t(partitions.size()));
+    for (const auto& [topic, parts] : partitions) {
+        w.write_string(topic);
+        w.write_int32(int32_t(parts.size()));
+        for (int32_t p : parts) {
+            w.write_int32(p);
+        }
+    }
+    w.write_int32(-1);  // user data: null
+    return w.take();
+}
+
 std::optional<std::set<std::string>> compute_subscribed_topics(const group& g) {
     if (!g.uses_consumer_protocol()) {
         return std::nullopt;

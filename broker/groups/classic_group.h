@@ -5,6 +5,7 @@
 // SyncGroup answer, the rebalance timers, and the group's committed offsets. Plain data with
 // the small rules that read it; the protocol itself (what a request does to a group) is in
 // group_shard.cc. Touched only on the owner core of its group shard.
+#include "broker/groups/consumer_group.h"
 #include "common/bytes.h"
 #include "protocol/error_code.h"
 #include "protocol/messages.h"
@@ -31,9 +32,11 @@ enum class group_state { empty, preparing_rebalance, completing_rebalance, stabl
 
 std::string state_name(group_state s);
 
-// Kafka 4.x keeps classic and consumer (KIP-848) groups in one map with a type; only classic
-// groups are served here so far.
-enum class group_type { classic };
+// Kafka 4.x keeps classic and consumer (KIP-848) groups in one map with a type. A consumer
+// group's own state is in `group::consumer` (consumer_group.h); the committed offsets and the
+// fields the offset rules read (state Empty or Stable, protocol type, subscribed topics) are
+// shared.
+enum class group_type { classic, consumer };
 
 struct join_protocol {
     std::string name;
@@ -112,8 +115,10 @@ struct group {
     int32_t sync_generation = 0;
 
     topic_offsets offsets;
+    std::optional<consumer::group> consumer;  // set for a group of type consumer
 
     bool in(group_state s) const { return state == s; }
+    bool is_consumer() const { return type == group_type::consumer; }
     bool uses_consumer_protocol() const { return protocol_type == consumer_protocol_type; }
     bool all_joined() const { return int32_t(members.size()) == awaiting_join && pending_members.empty(); }
     int32_t rebalance_timeout_ms() const {
@@ -148,6 +153,21 @@ struct group {
 // version 0's fields, which prefix every later version, as Kafka reads it); nullopt when the
 // bytes are not one.
 std::optional<std::vector<std::string>> subscription_topics(bytes_view metadata);
+
+// A whole ConsumerProtocolSubscription (v0-3): what a classic member of a KIP-848 consumer
+// group subscribes to and owns. nullopt when the bytes are not one.
+struct consumer_subscription {
+    int16_t version = 0;
+    std::vector<std::string> topics;
+    std::vector<std::pair<std::string, std::vector<int32_t>>> owned;  // v1+
+    std::optional<std::string> rack_id;                                // v3+
+};
+std::optional<consumer_subscription> parse_subscription(bytes_view metadata);
+// The partitions of a ConsumerProtocolAssignment (any version: v0's fields prefix the others);
+// nullopt when the bytes are not one. Empty bytes (a member given nothing) is no partitions.
+std::optional<std::vector<std::pair<std::string, std::vector<int32_t>>>> parse_assignment(bytes_view assignment);
+// A ConsumerProtocolAssignment of `version` (at most 3) with no user data.
+bytes encode_assignment(int16_t version, const std::vector<std::pair<std::string, std::vector<int32_t>>>& partitions);
 
 // Kafka's computeSubscribedTopics: the topics the members of a consumer-protocol group
 // subscribe to; nullopt when unknown (another protocol type, no protocol chosen, or a

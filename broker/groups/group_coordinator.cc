@@ -40,6 +40,24 @@ struct group_coordinator::hosted : shard_host, std::enable_shared_from_this<host
     // The shard's answers: they hold nothing of the shard, so they run even after it went.
     void post(std::function<void()> fn) override { asio::post(gc._pool.executor(core), std::move(fn)); }
 
+    std::optional<topic_meta> topic(const std::string& name) override {
+        auto snap = gc._metadata.get();
+        const auto* t = snap->topic(name);
+        if (!t) {
+            return std::nullopt;
+        }
+        return topic_meta{t->id, int32_t(t->partitions.size()), t->internal};
+    }
+    std::vector<std::string> topic_names() override {
+        auto snap = gc._metadata.get();
+        std::vector<std::string> out;
+        out.reserve(snap->topics.size());
+        for (const auto& [name, _] : snap->topics) {
+            out.push_back(name);
+        }
+        return out;
+    }
+
     // Later, on this core: done(err), unless the shard has been unloaded meanwhile (it
     // answered everything it waited for then).
     void answer_later(std::function<void(error_code)> done, error_code err) {
@@ -178,8 +196,9 @@ struct group_coordinator::hosted : shard_host, std::enable_shared_from_this<host
     size_t records_unreadable = 0;
 };
 
-group_coordinator::group_coordinator(io_pool& pool, partition_manager& partitions, const groups_config& cfg)
-  : _pool(pool), _partitions(partitions), _cfg(cfg), _per_core(pool.size()) {}
+group_coordinator::group_coordinator(io_pool& pool, partition_manager& partitions, metadata_cache& metadata,
+                                     const groups_config& cfg)
+  : _pool(pool), _partitions(partitions), _metadata(metadata), _cfg(cfg), _per_core(pool.size()) {}
 
 group_coordinator::~group_coordinator() = default;
 

@@ -13,6 +13,7 @@
 // answer the shard gives later through a callback: JoinGroup, SyncGroup, writes), both from
 // the request's coroutine on its connection's core.
 #include "broker/broker_config.h"
+#include "broker/cluster_metadata.h"
 #include "broker/delayed.h"
 #include "broker/groups/group_shard.h"
 #include "broker/partition_manager.h"
@@ -37,7 +38,7 @@ inline constexpr std::string_view offsets_topic = "__consumer_offsets";
 
 class group_coordinator {
 public:
-    group_coordinator(io_pool& pool, partition_manager& partitions, const groups_config& cfg);
+    group_coordinator(io_pool& pool, partition_manager& partitions, metadata_cache& metadata, const groups_config& cfg);
     ~group_coordinator();
     group_coordinator(const group_coordinator&) = delete;
     group_coordinator& operator=(const group_coordinator&) = delete;
@@ -159,6 +160,7 @@ private:
 
     io_pool& _pool;
     partition_manager& _partitions;
+    metadata_cache& _metadata;  // the topics consumer groups subscribe to
     groups_config _cfg;
     std::vector<core_state> _per_core;  // each touched only on its core
     std::atomic<bool> _stopped{false};

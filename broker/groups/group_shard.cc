@@ -1,13 +1,17 @@
 #include "broker/groups/group_shard.h"
 
+#include "broker/groups/assignors.h"
 #include "broker/groups/classic_group.h"
+#include "broker/groups/consumer_group.h"
 #include "protocol/wire.h"
 
 #include <algorithm>
 #include <cctype>
+#include <deque>
 #include <limits>
 #include <map>
 #include <random>
+#include <regex>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -212,7 +216,7 @@ struct group_shard::impl {
         for (const auto& [_, m] : g.members) {
             d = std::min(d, m.heartbeat_deadline);
         }
-        return d;
+        return std::min(d, consumer_deadline(g));
     }
 
     void reindex(const std::string& id) {
@@ -621,6 +625,22 @@ struct group_shard::impl {
             gp = &get_or_create(req.group_id);
         }
         group& g = *gp;
+        if (g.is_consumer()) {
+            if (!g.consumer->empty() || consumer_busy.contains(req.group_id)) {
+                return consumer_serial(req.group_id, [this, req, version, client, done = std::move(done)]() mutable {
+                    classic_join_to_consumer(req, version, client, std::move(done));
+                });
+            }
+            // An empty consumer group becomes a classic one: its records go.
+            std::vector<shard_host::record> tombstones;
+            group_tombstones(req.group_id, g, tombstones);
+            write(std::move(tombstones), [](error_code) {});
+            g.type = group_type::classic;
+            g.consumer.reset();
+            g.protocol_type.reset();
+            g.subscribed_topics.reset();
+            g.state = group_state::empty;
+        }
         if (!accept_joining_member(g, req.member_id)) {
             remove_member(g, req.member_id);
             reply(std::move(done), join_error(error_code::group_max_size_reached, ""));
@@ -858,6 +878,9 @@ struct group_shard::impl {
             return reply(std::move(done), sync_error(error_code::invalid_group_id));
         }
         group* gp = find(req.group_id);
+        if (gp && gp->is_consumer()) {
+            return classic_sync_to_consumer(*gp, req, std::move(done));
+        }
         if (!gp || gp->in(group_state::empty)) {
             return reply(std::move(done), sync_error(error_code::unknown_member_id));
         }
@@ -940,6 +963,9 @@ struct group_shard::impl {
             return error_code::unknown_member_id;
         }
         group& g = *gp;
+        if (g.is_consumer()) {
+            return classic_heartbeat_to_consumer(g, req);
+        }
         if (g.in(group_state::dead)) {
             return error_code::coordinator_not_available;
         }
@@ -991,6 +1017,11 @@ struct group_shard::impl {
             return finish(error_code::unknown_member_id);
         }
         group& g = *gp;
+        if (g.is_consumer()) {
+            return consumer_serial(req.group_id, [this, req, version, done = std::move(done)]() mutable {
+                classic_leave_to_consumer(req, version, std::move(done));
+            });
+        }
         if (g.in(group_state::dead)) {
             return finish(error_code::coordinator_not_available);
         }
@@ -1032,9 +1063,12 @@ struct group_shard::impl {
     // ---- offsets
 
     // Kafka's ClassicGroup.validateOffsetCommit (not transactional).
-    error_code validate_commit(const group& g, const protocol::offset_commit_request& req) const {
+    error_code validate_commit(const group& g, const protocol::offset_commit_request& req, int16_t version) const {
         if (g.in(group_state::dead)) {
             return error_code::coordinator_not_available;
+        }
+        if (g.is_consumer()) {
+            return validate_consumer_commit(g, req, version);
         }
         const int32_t generation = req.generation_id_or_member_epoch;
         if (generation < 0 && g.in(group_state::empty)) {
@@ -1056,7 +1090,8 @@ struct group_shard::impl {
         return error_code::none;
     }
 
-    void commit_offsets(const protocol::offset_commit_request& req, std::function<void(protocol::offset_commit_response)> done) {
+    void commit_offsets(const protocol::offset_commit_request& req, int16_t version,
+                        std::function<void(protocol::offset_commit_response)> done) {
         protocol::offset_commit_response resp;
         for (const auto& t : req.topics) {
             auto& rt = resp.topics.emplace_back();
@@ -1080,9 +1115,9 @@ struct group_shard::impl {
         group* gp = find(req.group_id);
         if (e == error_code::none) {
             if (gp) {
-                e = validate_commit(*gp, req);
+                e = validate_commit(*gp, req, version);
             } else if (req.generation_id_or_member_epoch >= 0) {
-                e = error_code::illegal_generation;  // GROUP_ID_NOT_FOUND from v9, which we do not serve
+                e = version >= 9 ? error_code::group_id_not_found : error_code::illegal_generation;
             }
         }
         if (e != error_code::none) {
@@ -1139,7 +1174,8 @@ struct group_shard::impl {
         });
     }
 
-    fetched_group fetch_offsets(const std::string& group_id, const std::optional<std::vector<wanted_topic>>& wanted) const {
+    fetched_group fetch_offsets(const std::string& group_id, const std::optional<std::vector<wanted_topic>>& wanted,
+                                const fetching_member& who) const {
         fetched_group out;
         if (error_code e = unavailable(); e != error_code::none) {
             out.error = e;
@@ -1154,6 +1190,20 @@ struct group_shard::impl {
         if (g && g->in(group_state::dead)) {
             out.error = error_code::group_id_not_found;
             return out;
+        }
+        if (g && g->consumer && (who.member_id || who.member_epoch >= 0)) {
+            // OffsetFetch v9 from a member of a consumer group (Kafka's validateOffsetFetch):
+            // it must be a member, at its current epoch; without a member id and epoch it is
+            // the admin client or an older client. Classic groups check nothing.
+            auto it = g->consumer->members.find(who.member_id.value_or(""));
+            if (it == g->consumer->members.end()) {
+                out.error = error_code::unknown_member_id;
+                return out;
+            }
+            if (who.member_epoch != it->second.epoch) {
+                out.error = it->second.classic ? error_code::illegal_generation : error_code::stale_member_epoch;
+                return out;
+            }
         }
         auto one = [](const std::string& topic, int32_t partition, const committed_offset* o) {
             fetched_offset f;
@@ -1263,6 +1313,1290 @@ struct group_shard::impl {
         }
     }
 
+    // ---- consumer groups (KIP-848)
+    //
+    // Unlike the classic protocol's, a heartbeat's changes apply to memory at once and are
+    // answered once their records are committed, as in Kafka. To keep memory equal to the
+    // log when a write fails, a group's heartbeats and timer actions run one at a time while a
+    // write of that group is in flight (`consumer_busy`), and a failed write restores the
+    // group as it was before it.
+
+    using hb_response = protocol::consumer_group_heartbeat_response;
+    using hb_callback = std::function<void(hb_response)>;
+
+    std::set<std::string> consumer_busy;
+    std::map<std::string, std::deque<std::function<void()>>> consumer_waiting;
+
+    static hb_response hb_error(error_code e, std::string message = {}) {
+        hb_response r;
+        r.error_code = code(e);
+        if (!message.empty()) {
+            r.error_message = std::move(message);
+        }
+        return r;
+    }
+
+    // Runs op now, or after the group's write in flight (and the ops queued before it).
+    void consumer_serial(const std::string& id, std::function<void()> op) {
+        if (consumer_busy.contains(id)) {
+            consumer_waiting[id].push_back(std::move(op));
+            return;
+        }
+        op();
+    }
+
+    void consumer_next(const std::string& id) {
+        consumer_busy.erase(id);
+        while (!consumer_busy.contains(id)) {
+            auto q = consumer_waiting.find(id);
+            if (q == consumer_waiting.end() || q->second.empty()) {
+                if (q != consumer_waiting.end()) {
+                    consumer_waiting.erase(q);
+                }
+                return;
+            }
+            auto op = std::move(q->second.front());
+            q->second.pop_front();
+            op();
+        }
+    }
+
+    struct consumer_snapshot {
+        bool existed = false;
+        group_type type = group_type::classic;
+        group_state state = group_state::empty;
+        std::optional<std::string> protocol_type;
+        std::optional<std::set<std::string>> subscribed;
+        std::optional<consumer::group> consumer;
+    };
+
+    consumer_snapshot snapshot_of(const std::string& id) {
+        consumer_snapshot s;
+        if (const group* g = find(id)) {
+            s.existed = true;
+            s.type = g->type;
+            s.state = g->state;
+            s.protocol_type = g->protocol_type;
+            s.subscribed = g->subscribed_topics;
+            s.consumer = g->consumer;
+        }
+        return s;
+    }
+
+    void restore(const std::string& id, consumer_snapshot s) {
+        group* g = find(id);
+        if (!g) {
+            return;
+        }
+        if (!s.existed) {
+            if (!g->has_offsets()) {
+                groups.erase(id);
+                return;
+            }
+            s.type = group_type::classic;
+        }
+        g->type = s.type;
+        g->state = s.type == group_type::classic && g->members.empty() ? group_state::empty : s.state;
+        g->protocol_type = std::move(s.protocol_type);
+        g->subscribed_topics = std::move(s.subscribed);
+        g->consumer = std::move(s.consumer);
+    }
+
+    // Writes a consumer group's records; `done` runs after, with the group restored to
+    // `before` if the write failed. The group's next op waits until then.
+    void consumer_write(const std::string& id, consumer_snapshot before, std::vector<shard_host::record> records,
+                        std::function<void(error_code)> done) {
+        consumer_busy.insert(id);
+        write(std::move(records), [this, id, before = std::move(before), done = std::move(done)](error_code e) mutable {
+            if (e != error_code::none) {
+                restore(id, std::move(before));
+            }
+            done(e);
+            reindex(id);
+            consumer_next(id);
+        }, id);
+    }
+
+    // The fields the offset rules share with classic groups, from the consumer state.
+    static void mirror(group& g) {
+        const consumer::group& cg = *g.consumer;
+        g.state = cg.empty() ? group_state::empty : group_state::stable;
+        g.protocol_type = std::string(consumer_protocol_type);
+        std::set<std::string> subscribed;
+        for (const auto& [_, t] : cg.subscribed_topics) {
+            subscribed.insert(t.name);
+        }
+        g.subscribed_topics = std::move(subscribed);
+    }
+
+    template<typename Key>
+    static Key member_key(const std::string& gid, const std::string& mid) {
+        Key k;
+        k.group_id = gid;
+        k.member_id = mid;
+        return k;
+    }
+    template<typename Key>
+    static Key group_only_key(const std::string& gid) {
+        Key k;
+        k.group_id = gid;
+        return k;
+    }
+
+    static shard_host::record epoch_record(const std::string& gid, int32_t epoch) {
+        protocol::consumer_group_metadata_value v;
+        v.epoch = epoch;
+        return {encode_consumer_key(group_only_key<protocol::consumer_group_metadata_key>(gid)), encode_consumer_value(v)};
+    }
+    static shard_host::record partition_metadata_record(const std::string& gid, const consumer::group& cg) {
+        protocol::consumer_group_partition_metadata_value v;
+        for (const auto& [id, t] : cg.subscribed_topics) {
+            auto& tm = v.topics.emplace_back();
+            tm.topic_id = id;
+            tm.topic_name = t.name;
+            tm.num_partitions = t.partitions;
+        }
+        return {encode_consumer_key(group_only_key<protocol::consumer_group_partition_metadata_key>(gid)),
+                encode_consumer_value(v)};
+    }
+    static shard_host::record member_metadata_record(const std::string& gid, const consumer::member& m) {
+        protocol::consumer_group_member_metadata_value v;
+        v.instance_id = m.instance_id;
+        v.rack_id = m.rack_id;
+        v.client_id = m.client_id;
+        v.client_host = m.client_host;
+        v.subscribed_topic_names = m.subscribed_names;
+        v.subscribed_topic_regex = m.subscribed_regex;
+        v.rebalance_timeout_ms = m.rebalance_timeout_ms;
+        v.server_assignor = m.server_assignor;
+        if (m.classic) {
+            // Assigned, not emplace()d: clang judges this nested struct not default-constructible
+            // inside std::optional (protocol/gen/generate.py, nullable structs).
+            v.classic_member_metadata = protocol::consumer_group_member_metadata_value::classic_member_metadata_t{};
+            auto& c = *v.classic_member_metadata;
+            c.session_timeout_ms = m.classic->session_timeout_ms;
+            for (const auto& p : m.classic->protocols) {
+                auto& sp = c.supported_protocols.emplace_back();
+                sp.name = p.name;
+                sp.metadata = p.metadata;
+            }
+        }
+        return {encode_consumer_key(member_key<protocol::consumer_group_member_metadata_key>(gid, m.id)),
+                encode_consumer_value(v)};
+    }
+    static shard_host::record target_member_record(const std::string& gid, const std::string& mid,
+                                                   const consumer::topic_partitions& tps) {
+        protocol::consumer_group_target_assignment_member_value v;
+        v.topic_partitions = consumer::to_wire<protocol::consumer_group_target_assignment_member_value::topic_partition>(tps);
+        return {encode_consumer_key(member_key<protocol::consumer_group_target_assignment_member_key>(gid, mid)),
+                encode_consumer_value(v)};
+    }
+    static shard_host::record target_epoch_record(const std::string& gid, int32_t epoch) {
+        protocol::consumer_group_target_assignment_metadata_value v;
+        v.assignment_epoch = epoch;
+        return {encode_consumer_key(group_only_key<protocol::consumer_group_target_assignment_metadata_key>(gid)),
+                encode_consumer_value(v)};
+    }
+    static shard_host::record current_assignment_record(const std::string& gid, const consumer::member& m) {
+        using value = protocol::consumer_group_current_member_assignment_value;
+        value v;
+        v.member_epoch = m.epoch;
+        v.previous_member_epoch = m.previous_epoch;
+        v.state = int8_t(m.state);
+        v.assigned_partitions = consumer::to_wire<value::topic_partitions>(m.assigned);
+        v.partitions_pending_revocation = consumer::to_wire<value::topic_partitions>(m.pending_revocation);
+        return {encode_consumer_key(member_key<protocol::consumer_group_current_member_assignment_key>(gid, m.id)),
+                encode_consumer_value(v)};
+    }
+    // A member's three records, as tombstones (Kafka's order: current, target, metadata).
+    static void member_tombstones(const std::string& gid, const std::string& mid, std::vector<shard_host::record>& out) {
+        out.push_back({encode_consumer_key(member_key<protocol::consumer_group_current_member_assignment_key>(gid, mid)),
+                       std::nullopt});
+        out.push_back({encode_consumer_key(member_key<protocol::consumer_group_target_assignment_member_key>(gid, mid)),
+                       std::nullopt});
+        out.push_back({encode_consumer_key(member_key<protocol::consumer_group_member_metadata_key>(gid, mid)),
+                       std::nullopt});
+    }
+    // The group-level records of a group as tombstones: a classic group's metadata, or a
+    // consumer group's epochs and subscription metadata (its members have none left: it is
+    // empty). A group converted from the other type had its old record tombstoned then.
+    static void group_tombstones(const std::string& gid, const group& g, std::vector<shard_host::record>& out) {
+        if (!g.is_consumer()) {
+            out.push_back(group_tombstone(gid));
+            return;
+        }
+        out.push_back({encode_consumer_key(group_only_key<protocol::consumer_group_target_assignment_metadata_key>(gid)),
+                       std::nullopt});
+        out.push_back({encode_consumer_key(group_only_key<protocol::consumer_group_partition_metadata_key>(gid)),
+                       std::nullopt});
+        out.push_back({encode_consumer_key(group_only_key<protocol::consumer_group_metadata_key>(gid)), std::nullopt});
+    }
+
+    // The subscribed topics that exist now, with their partitions.
+    std::map<consumer::uuid, consumer::topic_meta> subscription_metadata(const consumer::group& cg) {
+        std::set<std::string> names;
+        std::vector<std::regex> patterns;
+        for (const auto& [_, m] : cg.members) {
+            names.insert(m.subscribed_names.begin(), m.subscribed_names.end());
+            if (m.subscribed_regex) {
+                if (auto re = compile_regex(*m.subscribed_regex)) {
+                    patterns.push_back(std::move(*re));
+                }
+            }
+        }
+        std::map<consumer::uuid, consumer::topic_meta> out;
+        auto add = [&](const std::string& name, bool by_regex) {
+            auto t = host.topic(name);
+            if (t && t->partitions > 0 && !(by_regex && t->internal)) {
+                out[t->id] = {name, t->partitions};
+            }
+        };
+        for (const std::string& name : names) {
+            add(name, false);
+        }
+        if (!patterns.empty()) {
+            for (const std::string& name : host.topic_names()) {
+                if (std::any_of(patterns.begin(), patterns.end(),
+                                [&](const std::regex& re) { return std::regex_match(name, re); })) {
+                    add(name, true);
+                }
+            }
+        }
+        return out;
+    }
+
+    static std::optional<std::regex> compile_regex(const std::string& pattern) {
+        try {
+            return std::regex(pattern, std::regex::ECMAScript);
+        } catch (const std::regex_error&) {
+            return std::nullopt;
+        }
+    }
+
+    // Whether member m subscribes to `name`: by name, or by its regex (compiled once by the
+    // caller: `re`).
+    static bool subscribes(const consumer::member& m, const std::optional<std::regex>& re, const std::string& name) {
+        return std::binary_search(m.subscribed_names.begin(), m.subscribed_names.end(), name) ||
+               (re && std::regex_match(name, *re));
+    }
+
+    // Computes the target assignment at the group epoch; the records of what changed.
+    void assign_target(const std::string& gid, consumer::group& cg, std::vector<shard_host::record>& records) {
+        assign::group_spec spec;
+        for (const auto& [id, t] : cg.subscribed_topics) {
+            spec.topics[id] = {t.name, t.partitions};
+        }
+        for (const auto& [mid, m] : cg.members) {
+            auto& ms = spec.members[mid];
+            ms.instance_id = m.instance_id;
+            ms.rack_id = m.rack_id;
+            const auto re = m.subscribed_regex ? compile_regex(*m.subscribed_regex) : std::nullopt;
+            for (const auto& [id, t] : cg.subscribed_topics) {
+                if (subscribes(m, re, t.name)) {
+                    ms.subscribed.insert(id);
+                }
+            }
+            if (auto it = cg.target.find(mid); it != cg.target.end()) {
+                ms.current = it->second;
+            }
+        }
+        const std::string name = cg.preferred_assignor(cfg.consumer_assignors.empty() ? std::string(assign::uniform_name)
+                                                                                       : cfg.consumer_assignors.front());
+        auto result = assign::assign_with(name, spec);
+        if (!result) {
+            result = assign::uniform(spec);  // validated at the heartbeat; a record from elsewhere may name another
+        }
+        std::map<std::string, consumer::topic_partitions> next;
+        for (auto& [mid, tps] : *result) {
+            for (auto it = tps.begin(); it != tps.end();) {
+                it = it->second.empty() ? tps.erase(it) : std::next(it);
+            }
+            auto old = cg.target.find(mid);
+            if (old == cg.target.end() || old->second != tps) {
+                records.push_back(target_member_record(gid, mid, tps));
+            }
+            next[mid] = std::move(tps);
+        }
+        cg.target = std::move(next);
+        cg.assignment_epoch = cg.epoch;
+        records.push_back(target_epoch_record(gid, cg.assignment_epoch));
+    }
+
+    std::string validate_heartbeat(const protocol::consumer_group_heartbeat_request& req, int16_t version) const {
+        if (req.group_id.empty()) {
+            return "GroupId can't be empty.";
+        }
+        if (req.rack_id && req.rack_id->empty()) {
+            return "RackId can't be empty.";
+        }
+        if (version >= 1 && req.member_id.empty()) {
+            return "MemberId can't be empty.";
+        }
+        if (req.member_epoch == consumer::join_epoch) {
+            if (req.rebalance_timeout_ms == -1) {
+                return "RebalanceTimeoutMs must be provided in first request.";
+            }
+            if (!req.topic_partitions || !req.topic_partitions->empty()) {
+                return "TopicPartitions must be empty when (re-)joining.";
+            }
+            if (!req.subscribed_topic_names && !req.subscribed_topic_regex) {
+                return "SubscribedTopicNames or SubscribedTopicRegex must be set in first request.";
+            }
+        } else if (req.member_epoch == consumer::static_leave_epoch) {
+            if (!req.instance_id) {
+                return "InstanceId can't be null.";
+            }
+        } else if (req.member_epoch < consumer::static_leave_epoch) {
+            return "MemberEpoch is invalid.";
+        }
+        if (req.member_epoch != consumer::join_epoch && req.member_id.empty()) {
+            return "MemberId can't be empty.";
+        }
+        if (req.subscribed_topic_regex && !compile_regex(*req.subscribed_topic_regex)) {
+            return "SubscribedTopicRegex `" + *req.subscribed_topic_regex + "` is not a valid regular expression.";
+        }
+        return {};
+    }
+
+    void consumer_heartbeat(const protocol::consumer_group_heartbeat_request& req, int16_t version,
+                            const client_info& client, hb_callback done) {
+        if (error_code e = unavailable(); e != error_code::none) {
+            return reply(std::move(done), hb_error(e));
+        }
+        if (std::string why = validate_heartbeat(req, version); !why.empty()) {
+            return reply(std::move(done), hb_error(error_code::invalid_request, std::move(why)));
+        }
+        if (req.server_assignor &&
+            (!assign::known_assignor(*req.server_assignor) ||
+             std::find(cfg.consumer_assignors.begin(), cfg.consumer_assignors.end(), *req.server_assignor) ==
+                 cfg.consumer_assignors.end())) {
+            return reply(std::move(done), hb_error(error_code::unsupported_assignor,
+                                                   "ServerAssignor " + *req.server_assignor + " is not supported."));
+        }
+        consumer_serial(req.group_id, [this, req, version, client, done = std::move(done)]() mutable {
+            heartbeat_now(req, version, client, std::move(done));
+        });
+    }
+
+    void heartbeat_now(const protocol::consumer_group_heartbeat_request& req, int16_t version, const client_info& client,
+                       hb_callback done) {
+        if (error_code e = unavailable(); e != error_code::none) {
+            return reply(std::move(done), hb_error(e));
+        }
+        const std::string& gid = req.group_id;
+        const bool joining = req.member_epoch == consumer::join_epoch;
+        group* gp = find(gid);
+        if (gp && gp->in(group_state::dead)) {
+            return reply(std::move(done), hb_error(error_code::coordinator_not_available));  // being deleted
+        }
+        if (gp && !gp->is_consumer() && !(gp->in(group_state::empty) && gp->members.empty() && gp->pending_members.empty())) {
+            if (std::string why = upgradable(*gp); !why.empty()) {
+                return reply(std::move(done), hb_error(error_code::group_id_not_found,
+                                                       "Cannot upgrade the classic group " + gid + " to a consumer group: " + why));
+            }
+        }
+        if (!gp && !joining) {
+            return reply(std::move(done), hb_error(error_code::group_id_not_found, "Group " + gid + " not found."));
+        }
+        consumer_snapshot before = snapshot_of(gid);
+        std::vector<shard_host::record> records;
+        if (gp && !gp->is_consumer() && !gp->members.empty()) {
+            // If the write fails the group is restored to a classic group without members:
+            // they get UNKNOWN_MEMBER_ID and rejoin, and the log still has their last generation.
+            upgrade(*gp, records);
+        }
+        if (!gp || !gp->is_consumer()) {
+            if (gp && !gp->is_consumer()) {
+                records.push_back(group_tombstone(gid));  // an empty classic group becomes a consumer group
+            }
+            gp = &get_or_create(gid);
+            gp->type = group_type::consumer;
+            gp->consumer.emplace();
+            gp->generation = 0;
+            gp->protocol_name.reset();
+            gp->leader.reset();
+        }
+        group& g = *gp;
+        consumer::group& cg = *g.consumer;
+        auto fail = [&](error_code e, std::string message) {
+            restore(gid, std::move(before));
+            reply(std::move(done), hb_error(e, std::move(message)));
+        };
+
+        std::optional<consumer::topic_partitions> owned;
+        if (req.topic_partitions) {
+            owned = consumer::from_wire(*req.topic_partitions);
+        }
+        std::string mid = req.member_id.empty() ? new_member_id("").substr(1) : req.member_id;
+        auto it = cg.members.find(mid);
+        bool created = false;
+        if (joining && req.instance_id) {
+            auto s = cg.static_members.find(*req.instance_id);
+            if (s != cg.static_members.end() && s->second != mid) {
+                auto old = cg.members.find(s->second);
+                if (old != cg.members.end() && old->second.epoch != consumer::static_leave_epoch) {
+                    return fail(error_code::unreleased_instance_id,
+                                "Static member " + s->second + " with instance id " + *req.instance_id +
+                                    " is not released yet.");
+                }
+                if (old != cg.members.end()) {
+                    it = take_over(gid, cg, old, mid, records);
+                    created = true;  // its metadata is written below
+                }
+            }
+        }
+        if (it == cg.members.end()) {
+            if (!joining) {
+                return fail(error_code::unknown_member_id, "Member " + mid + " is not a member of group " + gid + ".");
+            }
+            if (int64_t(cg.members.size()) >= int64_t(cfg.consumer_max_size)) {
+                return fail(error_code::group_max_size_reached,
+                            "The consumer group has reached its maximum capacity of " +
+                                std::to_string(cfg.consumer_max_size) + " members.");
+            }
+            consumer::member m;
+            m.id = mid;
+            it = cg.members.emplace(mid, std::move(m)).first;
+            created = true;
+        } else if (!joining) {
+            const consumer::member& m = it->second;
+            if (req.member_epoch == consumer::leave_epoch || req.member_epoch == consumer::static_leave_epoch) {
+                // handled below
+            } else if (req.member_epoch > m.epoch) {
+                return fail(error_code::fenced_member_epoch, "The consumer group member has a greater member epoch (" +
+                                                                 std::to_string(req.member_epoch) + ") than the one known by the group coordinator (" +
+                                                                 std::to_string(m.epoch) + ").");
+            } else if (req.member_epoch < m.epoch &&
+                       (req.member_epoch != m.previous_epoch || !consumer::owned_within(owned, m.assigned))) {
+                return fail(error_code::fenced_member_epoch, "The consumer group member has a smaller member epoch (" +
+                                                                 std::to_string(req.member_epoch) + ") than the one known by the group coordinator (" +
+                                                                 std::to_string(m.epoch) + ").");
+            }
+        }
+        consumer::member& m = it->second;
+        if (req.member_epoch == consumer::leave_epoch ||
+            (req.member_epoch == consumer::static_leave_epoch && !m.instance_id)) {
+            remove_consumer_member(gid, g, mid, records);
+            mirror(g);
+            hb_response r;
+            r.member_id = mid;
+            r.member_epoch = consumer::leave_epoch;
+            return finish_heartbeat(gid, std::move(before), std::move(records), std::move(r), std::move(done));
+        }
+        if (req.member_epoch == consumer::static_leave_epoch) {
+            // A static member leaves for a while: it keeps its assignment for its session.
+            const consumer::member was = m;
+            m.previous_epoch = m.epoch;
+            m.epoch = consumer::static_leave_epoch;
+            cg.update_owners(&was, &m);
+            records.push_back(current_assignment_record(gid, m));
+            hb_response r;
+            r.member_id = mid;
+            r.member_epoch = consumer::static_leave_epoch;
+            return finish_heartbeat(gid, std::move(before), std::move(records), std::move(r), std::move(done));
+        }
+
+        const consumer::member was = m;
+        if (req.instance_id) {
+            if (m.instance_id && *m.instance_id != *req.instance_id) {
+                cg.static_members.erase(*m.instance_id);
+            }
+            m.instance_id = req.instance_id;
+            cg.static_members[*req.instance_id] = mid;
+        }
+        if (req.rack_id) {
+            m.rack_id = req.rack_id;
+        }
+        if (req.rebalance_timeout_ms != -1) {
+            m.rebalance_timeout_ms = req.rebalance_timeout_ms;
+        }
+        if (req.server_assignor) {
+            m.server_assignor = req.server_assignor;
+        }
+        if (req.subscribed_topic_names) {
+            std::vector<std::string> names = *req.subscribed_topic_names;
+            std::sort(names.begin(), names.end());
+            names.erase(std::unique(names.begin(), names.end()), names.end());
+            m.subscribed_names = std::move(names);
+        }
+        if (req.subscribed_topic_regex) {
+            m.subscribed_regex = req.subscribed_topic_regex->empty() ? std::nullopt : req.subscribed_topic_regex;
+        }
+        m.client_id = client.client_id;
+        m.client_host = client.client_host;
+        const consumer::topic_partitions previously = reconcile_member(gid, g, m, was, created, owned, records);
+        mirror(g);
+
+        hb_response r;
+        r.member_id = mid;
+        r.member_epoch = m.epoch;
+        r.heartbeat_interval_ms = cfg.consumer_heartbeat_interval_ms;
+        const bool full = joining || (req.rebalance_timeout_ms != -1 &&
+                                      (req.subscribed_topic_names || req.subscribed_topic_regex) && req.topic_partitions);
+        if (full || m.assigned != previously) {
+            r.assignment.emplace().topic_partitions =
+                consumer::to_wire<protocol::consumer_group_heartbeat_response::topic_partitions_t>(m.assigned);
+        }
+        finish_heartbeat(gid, std::move(before), std::move(records), std::move(r), std::move(done));
+    }
+
+    // After a member's fields were updated from its request (`was`: before): writes what
+    // changed, bumps the group epoch if membership, subscriptions or the subscribed topics
+    // changed, computes the new target, reconciles the member towards its own, and restarts
+    // its timers. Returns the partitions the member held before.
+    consumer::topic_partitions reconcile_member(const std::string& gid, group& g, consumer::member& m,
+                                                const consumer::member& was, bool created,
+                                                const std::optional<consumer::topic_partitions>& owned,
+                                                std::vector<shard_host::record>& records) {
+        consumer::group& cg = *g.consumer;
+        bool bump = created;
+        if (created || !m.same_metadata(was)) {
+            records.push_back(member_metadata_record(gid, m));
+            bump = bump || m.subscribed_names != was.subscribed_names || m.subscribed_regex != was.subscribed_regex ||
+                   m.server_assignor != was.server_assignor;
+        }
+        auto meta = subscription_metadata(cg);
+        if (meta != cg.subscribed_topics) {
+            cg.subscribed_topics = std::move(meta);
+            records.push_back(partition_metadata_record(gid, cg));
+            bump = true;
+        }
+        if (bump) {
+            ++cg.epoch;
+            records.push_back(epoch_record(gid, cg.epoch));
+        }
+        if (cg.epoch > cg.assignment_epoch) {
+            assign_target(gid, cg, records);
+        }
+        const consumer::member current = m;
+        static const consumer::topic_partitions none;
+        auto t = cg.target.find(m.id);
+        m = consumer::reconcile(current, cg.assignment_epoch, t == cg.target.end() ? none : t->second, owned,
+                                cg.owner_epochs);
+        if (!m.same_assignment(current) || created) {
+            cg.update_owners(&current, &m);
+            records.push_back(current_assignment_record(gid, m));
+        }
+        const int64_t t_now = now();
+        m.session_deadline = t_now + (m.classic ? m.classic->session_timeout_ms : cfg.consumer_session_timeout_ms);
+        if (m.state != consumer::member_state::unrevoked_partitions) {
+            m.revocation_deadline = consumer::no_deadline;
+        } else if (current.state != consumer::member_state::unrevoked_partitions || m.revocation_deadline == consumer::no_deadline) {
+            m.revocation_deadline = t_now + std::max(m.rebalance_timeout_ms, 0);
+        }
+        mirror(g);
+        return current.assigned;
+    }
+
+    // A static member is back under a new member id: it takes over the old one's assignment
+    // and epoch.
+    std::map<std::string, consumer::member>::iterator take_over(const std::string& gid, consumer::group& cg,
+                                                                 std::map<std::string, consumer::member>::iterator old,
+                                                                 const std::string& mid,
+                                                                 std::vector<shard_host::record>& records) {
+        consumer::member m = old->second;
+        m.id = mid;
+        m.epoch = m.previous_epoch >= 0 ? m.previous_epoch : 0;
+        member_tombstones(gid, old->first, records);
+        cg.update_owners(&old->second, nullptr);
+        if (auto t = cg.target.find(old->first); t != cg.target.end()) {
+            records.push_back(target_member_record(gid, mid, t->second));
+            cg.target[mid] = t->second;
+            cg.target.erase(old->first);
+        }
+        cg.members.erase(old);
+        auto it = cg.members.emplace(mid, std::move(m)).first;
+        cg.update_owners(nullptr, &it->second);
+        records.push_back(current_assignment_record(gid, it->second));
+        return it;
+    }
+
+    void finish_heartbeat(const std::string& gid, consumer_snapshot before, std::vector<shard_host::record> records,
+                          hb_response r, hb_callback done) {
+        reindex(gid);
+        if (records.empty()) {
+            return reply(std::move(done), std::move(r));
+        }
+        consumer_write(gid, std::move(before), std::move(records),
+                       [this, r = std::move(r), done = std::move(done)](error_code e) mutable {
+                           if (e != error_code::none) {
+                               return reply(std::move(done), hb_error(group_write_error(e)));
+                           }
+                           reply(std::move(done), std::move(r));
+                       });
+    }
+
+    // Removes a member (it left, or was fenced): its records go, the group epoch grows and
+    // the others get a new target at once.
+    void remove_consumer_member(const std::string& gid, group& g, const std::string& mid,
+                                std::vector<shard_host::record>& records) {
+        consumer::group& cg = *g.consumer;
+        auto it = cg.members.find(mid);
+        if (it == cg.members.end()) {
+            return;
+        }
+        cg.update_owners(&it->second, nullptr);
+        if (it->second.instance_id) {
+            auto s = cg.static_members.find(*it->second.instance_id);
+            if (s != cg.static_members.end() && s->second == mid) {
+                cg.static_members.erase(s);
+            }
+        }
+        cg.members.erase(it);
+        cg.target.erase(mid);
+        member_tombstones(gid, mid, records);
+        auto meta = subscription_metadata(cg);
+        if (meta != cg.subscribed_topics) {
+            cg.subscribed_topics = std::move(meta);
+            records.push_back(partition_metadata_record(gid, cg));
+        }
+        ++cg.epoch;
+        records.push_back(epoch_record(gid, cg.epoch));
+        if (!cg.members.empty()) {
+            assign_target(gid, cg, records);
+        } else {
+            cg.target.clear();
+            cg.assignment_epoch = cg.epoch;
+            records.push_back(target_epoch_record(gid, cg.assignment_epoch));
+        }
+    }
+
+    // Session and revocation timeouts: the member is fenced (removed).
+    void poll_consumer_group(const std::string& gid, int64_t t) {
+        group* g = find(gid);
+        if (!g || !g->consumer) {
+            return;
+        }
+        std::vector<std::string> due;
+        for (const auto& [mid, m] : g->consumer->members) {
+            if (m.session_deadline <= t || m.revocation_deadline <= t || m.rejoin_deadline <= t) {
+                due.push_back(mid);
+            }
+        }
+        for (const std::string& mid : due) {
+            consumer_serial(gid, [this, gid, mid, t] {
+                group* g = find(gid);
+                if (!g || !g->consumer || unavailable() != error_code::none) {
+                    return;
+                }
+                auto it = g->consumer->members.find(mid);
+                if (it == g->consumer->members.end() ||
+                    (it->second.session_deadline > t && it->second.revocation_deadline > t &&
+                     it->second.rejoin_deadline > t)) {
+                    return;  // it heartbeat meanwhile
+                }
+                consumer_snapshot before = snapshot_of(gid);
+                std::vector<shard_host::record> records;
+                remove_consumer_member(gid, *g, mid, records);
+                mirror(*g);
+                consumer_write(gid, std::move(before), std::move(records), [](error_code) {});
+            });
+        }
+    }
+
+    static int64_t consumer_deadline(const group& g) {
+        int64_t d = consumer::no_deadline;
+        if (g.consumer) {
+            for (const auto& [_, m] : g.consumer->members) {
+                d = std::min({d, m.session_deadline, m.revocation_deadline, m.rejoin_deadline});
+            }
+        }
+        return d;
+    }
+
+    protocol::consumer_group_describe_response::described_group consumer_describe(const std::string& gid) const {
+        using described = protocol::consumer_group_describe_response::described_group;
+        described d;
+        d.group_id = gid;
+        if (error_code e = unavailable(); e != error_code::none) {
+            d.error_code = code(e);
+            return d;
+        }
+        if (gid.empty()) {
+            d.error_code = code(error_code::invalid_group_id);
+            return d;
+        }
+        auto it = groups.find(gid);
+        if (it == groups.end() || it->second.in(group_state::dead)) {
+            d.error_code = code(error_code::group_id_not_found);
+            d.error_message = "Group " + gid + " not found.";
+            return d;
+        }
+        const group& g = it->second;
+        if (!g.is_consumer()) {
+            d.error_code = code(error_code::group_id_not_found);
+            d.error_message = "Group " + gid + " is not a consumer group.";
+            return d;
+        }
+        const consumer::group& cg = *g.consumer;
+        d.group_state = cg.state_name();
+        d.group_epoch = cg.epoch;
+        d.assignment_epoch = cg.assignment_epoch;
+        d.assignor_name = cg.preferred_assignor(cfg.consumer_assignors.empty() ? std::string(assign::uniform_name)
+                                                                               : cfg.consumer_assignors.front());
+        auto named = [&](const consumer::topic_partitions& tps) {
+            protocol::consumer_group_describe_response::assignment_t a;
+            for (const auto& [id, parts] : tps) {
+                if (parts.empty()) {
+                    continue;
+                }
+                auto& tp = a.topic_partitions.emplace_back();
+                tp.topic_id = id;
+                if (auto t = cg.subscribed_topics.find(id); t != cg.subscribed_topics.end()) {
+                    tp.topic_name = t->second.name;
+                }
+                tp.partitions.assign(parts.begin(), parts.end());
+            }
+            return a;
+        };
+        for (const auto& [mid, m] : cg.members) {
+            auto& dm = d.members.emplace_back();
+            dm.member_id = mid;
+            dm.instance_id = m.instance_id;
+            dm.rack_id = m.rack_id;
+            dm.member_epoch = m.epoch;
+            dm.client_id = m.client_id;
+            dm.client_host = m.client_host;
+            dm.subscribed_topic_names = m.subscribed_names;
+            dm.subscribed_topic_regex = m.subscribed_regex;
+            dm.assignment = named(m.assigned);
+            auto t = cg.target.find(mid);
+            dm.target_assignment = named(t == cg.target.end() ? consumer::topic_partitions{} : t->second);
+        }
+        return d;
+    }
+
+    // Replaying a consumer group's records. A record of a consumer group makes the group one
+    // (it was classic before, and empty then, or it would not have been converted).
+    consumer::group& replayed_consumer(const std::string& gid) {
+        group& g = get_or_create(gid);
+        if (!g.is_consumer()) {
+            g.type = group_type::consumer;
+            g.members.clear();
+            g.static_members.clear();
+            g.generation = 0;
+            g.protocol_name.reset();
+            g.leader.reset();
+            g.consumer.emplace();
+        }
+        return *g.consumer;
+    }
+
+    bool replay_consumer(const offsets_record& r) {
+        auto member_of = [&](consumer::group& cg, const std::string& mid) -> consumer::member& {
+            auto [it, inserted] = cg.members.try_emplace(mid);
+            if (inserted) {
+                it->second.id = mid;
+            }
+            return it->second;
+        };
+        auto forget_member = [&](consumer::group& cg, const std::string& mid) {
+            auto it = cg.members.find(mid);
+            if (it != cg.members.end()) {
+                if (it->second.instance_id) {
+                    cg.static_members.erase(*it->second.instance_id);
+                }
+                cg.members.erase(it);
+            }
+        };
+        if (auto* rec = std::get_if<consumer_group_metadata_record>(&r)) {
+            if (!rec->value) {
+                group* g = find(rec->key.group_id);
+                if (g && g->is_consumer()) {
+                    topic_offsets keep = std::move(g->offsets);
+                    groups.erase(rec->key.group_id);
+                    if (!keep.empty()) {
+                        get_or_create(rec->key.group_id).offsets = std::move(keep);
+                    }
+                }
+                return true;
+            }
+            replayed_consumer(rec->key.group_id).epoch = rec->value->epoch;
+        } else if (auto* rec = std::get_if<consumer_group_partition_metadata_record>(&r)) {
+            if (rec->value) {
+                auto& cg = replayed_consumer(rec->key.group_id);
+                cg.subscribed_topics.clear();
+                for (const auto& t : rec->value->topics) {
+                    cg.subscribed_topics[t.topic_id] = {t.topic_name, t.num_partitions};
+                }
+            }
+        } else if (auto* rec = std::get_if<consumer_group_member_metadata_record>(&r)) {
+            if (!rec->value) {
+                if (group* g = find(rec->key.group_id); g && g->consumer) {
+                    forget_member(*g->consumer, rec->key.member_id);
+                }
+                return true;
+            }
+            auto& cg = replayed_consumer(rec->key.group_id);
+            auto& m = member_of(cg, rec->key.member_id);
+            const auto& v = *rec->value;
+            m.instance_id = v.instance_id;
+            m.rack_id = v.rack_id;
+            m.client_id = v.client_id;
+            m.client_host = v.client_host;
+            m.subscribed_names = v.subscribed_topic_names;
+            std::sort(m.subscribed_names.begin(), m.subscribed_names.end());
+            m.subscribed_regex = v.subscribed_topic_regex;
+            m.rebalance_timeout_ms = v.rebalance_timeout_ms;
+            m.server_assignor = v.server_assignor;
+            m.classic.reset();
+            if (v.classic_member_metadata) {
+                auto& c = m.classic.emplace();
+                c.session_timeout_ms = v.classic_member_metadata->session_timeout_ms;
+                for (const auto& p : v.classic_member_metadata->supported_protocols) {
+                    c.protocols.push_back({p.name, p.metadata});
+                }
+            }
+            if (m.instance_id) {
+                cg.static_members[*m.instance_id] = m.id;
+            }
+        } else if (auto* rec = std::get_if<consumer_group_target_metadata_record>(&r)) {
+            if (rec->value) {
+                replayed_consumer(rec->key.group_id).assignment_epoch = rec->value->assignment_epoch;
+            }
+        } else if (auto* rec = std::get_if<consumer_group_target_member_record>(&r)) {
+            if (!rec->value) {
+                if (group* g = find(rec->key.group_id); g && g->consumer) {
+                    g->consumer->target.erase(rec->key.member_id);
+                }
+                return true;
+            }
+            replayed_consumer(rec->key.group_id).target[rec->key.member_id] =
+                consumer::from_wire(rec->value->topic_partitions);
+        } else if (auto* rec = std::get_if<consumer_group_current_assignment_record>(&r)) {
+            if (!rec->value) {
+                return true;  // the member metadata tombstone removes the member
+            }
+            auto& cg = replayed_consumer(rec->key.group_id);
+            auto& m = member_of(cg, rec->key.member_id);
+            const auto& v = *rec->value;
+            m.epoch = v.member_epoch;
+            m.previous_epoch = v.previous_member_epoch;
+            m.state = v.state >= 0 && v.state <= 2 ? consumer::member_state(v.state) : consumer::member_state::unknown;
+            m.assigned = consumer::from_wire(v.assigned_partitions);
+            m.pending_revocation = consumer::from_wire(v.partitions_pending_revocation);
+        } else {
+            return false;
+        }
+        return true;
+    }
+
+    // After loading: owners from the members' assignments, sessions started afresh.
+    void consumer_loaded(group& g) {
+        consumer::group& cg = *g.consumer;
+        cg.owner_epochs.clear();
+        for (auto& [_, m] : cg.members) {
+            cg.update_owners(nullptr, &m);
+            m.session_deadline = now() + (m.classic ? m.classic->session_timeout_ms : cfg.consumer_session_timeout_ms);
+            if (m.state == consumer::member_state::unrevoked_partitions) {
+                m.revocation_deadline = now() + std::max(m.rebalance_timeout_ms, 0);
+            }
+        }
+        mirror(g);
+    }
+
+    // Kafka's validateOffsetCommit for a consumer group.
+    error_code validate_consumer_commit(const group& g, const protocol::offset_commit_request& req, int16_t version) const {
+        const consumer::group& cg = *g.consumer;
+        const int32_t epoch = req.generation_id_or_member_epoch;
+        if (epoch < 0 && cg.empty()) {
+            return error_code::none;  // the admin client, or a consumer outside the group protocol
+        }
+        auto it = cg.members.find(req.member_id);
+        if (it == cg.members.end()) {
+            return error_code::unknown_member_id;
+        }
+        if (it->second.classic) {
+            // A classic member commits with its generation, which is its member epoch.
+            return epoch == it->second.epoch ? error_code::none : error_code::illegal_generation;
+        }
+        if (version < 9) {
+            return error_code::unsupported_version;  // a consumer-protocol member commits with v9+
+        }
+        // Kafka's validateMemberEpoch: any other epoch is stale, ahead or behind.
+        return epoch == it->second.epoch ? error_code::none : error_code::stale_member_epoch;
+    }
+
+    // ---- classic members in consumer groups (Kafka 4.x's online migration, one way)
+    //
+    // A JoinGroup to a consumer group that has members joins it as a member of the group's
+    // own kind, assigned by the server: the answer names no leader (so the client assigns
+    // nothing), SyncGroup gives the member's partitions as a ConsumerProtocolAssignment, and
+    // Heartbeat answers REBALANCE_IN_PROGRESS when the member must rejoin to revoke or to
+    // receive partitions. Its JoinGroup's generation is its member epoch.
+
+    static std::vector<consumer::classic_protocol> classic_protocols(const protocol::join_group_request& req) {
+        std::vector<consumer::classic_protocol> out;
+        for (const auto& p : req.protocols) {
+            out.push_back({p.name, p.metadata});
+        }
+        return out;
+    }
+
+    void classic_join_to_consumer(const protocol::join_group_request& req, int16_t version, const client_info& client,
+                                  join_callback done) {
+        if (error_code e = unavailable(); e != error_code::none) {
+            return reply(std::move(done), join_error(e, req.member_id));
+        }
+        const std::string& gid = req.group_id;
+        group* gp = find(gid);
+        if (!gp || !gp->is_consumer() || gp->in(group_state::dead)) {
+            // It changed while this join waited: start again from the top.
+            return join(req, version, client, std::move(done));
+        }
+        consumer::group& cg = *gp->consumer;
+        const bool unknown = req.member_id.empty();
+        std::string mid = unknown ? new_member_id(client.client_id) : req.member_id;
+        auto protocols = classic_protocols(req);
+        // A known member id not in the group is taken as given (the id MEMBER_ID_REQUIRED
+        // handed out), as Kafka does for classic members of consumer groups.
+        if (!cg.members.contains(mid) && int64_t(cg.members.size()) >= int64_t(cfg.consumer_max_size)) {
+            return reply(std::move(done), join_error(error_code::group_max_size_reached, ""));
+        }
+        auto sub = protocols.empty() ? std::nullopt : parse_subscription(protocols.front().metadata);
+        if (req.protocol_type != consumer_protocol_type || !sub || !cg.supports_classic(protocols)) {
+            return reply(std::move(done), join_error(error_code::inconsistent_group_protocol, req.member_id));
+        }
+        if (unknown && !req.group_instance_id && version >= 4) {
+            return reply(std::move(done), join_error(error_code::member_id_required, mid));
+        }
+        consumer_snapshot before = snapshot_of(gid);
+        std::vector<shard_host::record> records;
+        auto it = cg.members.find(mid);
+        bool created = false;
+        if (it == cg.members.end() && req.group_instance_id) {
+            auto s = cg.static_members.find(*req.group_instance_id);
+            if (s != cg.static_members.end() && cg.members.contains(s->second)) {
+                it = take_over(gid, cg, cg.members.find(s->second), mid, records);
+                created = true;
+            }
+        }
+        if (it == cg.members.end()) {
+            consumer::member m;
+            m.id = mid;
+            it = cg.members.emplace(mid, std::move(m)).first;
+            created = true;
+        }
+        consumer::member& m = it->second;
+        if (!m.classic && !created) {
+            restore(gid, std::move(before));
+            return reply(std::move(done), join_error(error_code::unknown_member_id, req.member_id));
+        }
+        const consumer::member was = m;
+        if (req.group_instance_id) {
+            m.instance_id = req.group_instance_id;
+            cg.static_members[*req.group_instance_id] = mid;
+        }
+        if (sub->rack_id) {
+            m.rack_id = sub->rack_id;
+        }
+        m.rebalance_timeout_ms = req.rebalance_timeout_ms < 0 ? req.session_timeout_ms : req.rebalance_timeout_ms;
+        std::vector<std::string> names = sub->topics;
+        std::sort(names.begin(), names.end());
+        names.erase(std::unique(names.begin(), names.end()), names.end());
+        m.subscribed_names = std::move(names);
+        m.client_id = client.client_id;
+        m.client_host = client.client_host;
+        m.classic = consumer::classic_meta{req.session_timeout_ms, std::move(protocols)};
+        // What it owns, by topic id (topics unknown now cannot be owned).
+        consumer::topic_partitions owned;
+        for (const auto& [topic, parts] : sub->owned) {
+            if (auto t = host.topic(topic)) {
+                owned[t->id].insert(parts.begin(), parts.end());
+            }
+        }
+        reconcile_member(gid, *gp, m, was, created, owned, records);
+        m.rejoin_deadline = now() + std::max(m.rebalance_timeout_ms, 0);  // it must SyncGroup by then
+        protocol::join_group_response r;
+        r.member_id = mid;
+        r.generation_id = m.epoch;
+        r.protocol_type = std::string(consumer_protocol_type);
+        r.protocol_name = m.classic->protocols.front().name;
+        reindex(gid);
+        if (records.empty()) {
+            return reply(std::move(done), std::move(r));
+        }
+        consumer_write(gid, std::move(before), std::move(records),
+                       [this, r = std::move(r), done = std::move(done)](error_code e) mutable {
+                           if (e != error_code::none) {
+                               return reply(std::move(done), join_error(group_write_error(e), r.member_id));
+                           }
+                           reply(std::move(done), std::move(r));
+                       });
+    }
+
+    // Why a classic group with members cannot become a consumer group ("" if it can), as
+    // Kafka's validateOnlineUpgrade: it must use the consumer protocol, have had a generation
+    // (its members' subscriptions and assignments are read from it), and fit
+    // group.consumer.max.size.
+    std::string upgradable(const group& g) const {
+        if (g.in(group_state::dead)) {
+            return "it is being deleted.";
+        }
+        if (!g.uses_consumer_protocol()) {
+            return "it does not use the consumer embedded protocol.";
+        }
+        if (!g.protocol_name) {
+            return "its first rebalance is in progress.";
+        }
+        if (int64_t(g.members.size()) > int64_t(cfg.consumer_max_size)) {
+            return "its size exceeds the consumer group maximum size.";
+        }
+        for (const auto& [_, m] : g.members) {
+            if (!parse_subscription(m.metadata(g.protocol_name)) || !parse_assignment(m.assignment)) {
+                return "the embedded consumer protocol is malformed.";
+            }
+        }
+        return {};
+    }
+
+    // Kafka's convertToConsumerGroup: a classic group whose members use the consumer protocol
+    // becomes a consumer group of classic members, each keeping its last assignment at the
+    // generation's epoch; members waiting in a rebalance are told REBALANCE_IN_PROGRESS and
+    // rejoin. The classic record is tombstoned and the consumer group's records written.
+    void upgrade(group& g, std::vector<shard_host::record>& records) {
+        const std::string gid = g.id;
+        for (auto& [id, m] : g.members) {
+            reply(std::exchange(m.awaiting_join, nullptr), join_error(error_code::rebalance_in_progress, id));
+            reply(std::exchange(m.awaiting_sync, nullptr), sync_error(error_code::rebalance_in_progress));
+        }
+        records.push_back(group_tombstone(gid));
+        consumer::group cg;
+        cg.epoch = g.generation;
+        cg.assignment_epoch = g.generation;
+        const int64_t t = now();
+        for (const auto& [id, cm] : g.members) {
+            auto sub = parse_subscription(cm.metadata(g.protocol_name));
+            auto given = parse_assignment(cm.assignment);
+            consumer::member m;
+            m.id = id;
+            m.epoch = g.generation;
+            m.previous_epoch = g.generation;
+            m.instance_id = cm.instance_id;
+            m.rack_id = sub->rack_id;
+            m.rebalance_timeout_ms = cm.rebalance_timeout_ms;
+            m.client_id = cm.client_id;
+            m.client_host = cm.client_host;
+            m.subscribed_names = sub->topics;
+            std::sort(m.subscribed_names.begin(), m.subscribed_names.end());
+            m.subscribed_names.erase(std::unique(m.subscribed_names.begin(), m.subscribed_names.end()),
+                                     m.subscribed_names.end());
+            consumer::classic_meta meta;
+            meta.session_timeout_ms = cm.session_timeout_ms;
+            for (const auto& p : cm.protocols) {
+                meta.protocols.push_back({p.name, p.metadata});
+            }
+            m.classic = std::move(meta);
+            for (const auto& [topic, parts] : *given) {
+                if (auto tm = host.topic(topic)) {
+                    m.assigned[tm->id].insert(parts.begin(), parts.end());
+                }
+            }
+            m.session_deadline = t + cm.session_timeout_ms;
+            if (m.instance_id) {
+                cg.static_members[*m.instance_id] = id;
+            }
+            cg.target[id] = m.assigned;
+            cg.update_owners(nullptr, &m);
+            cg.members.emplace(id, std::move(m));
+        }
+        cg.subscribed_topics = subscription_metadata(cg);
+        for (const auto& [id, m] : cg.members) {
+            records.push_back(member_metadata_record(gid, m));
+        }
+        records.push_back(partition_metadata_record(gid, cg));
+        records.push_back(epoch_record(gid, cg.epoch));
+        for (const auto& [id, tps] : cg.target) {
+            records.push_back(target_member_record(gid, id, tps));
+        }
+        records.push_back(target_epoch_record(gid, cg.assignment_epoch));
+        for (const auto& [id, m] : cg.members) {
+            records.push_back(current_assignment_record(gid, m));
+        }
+        g.members.clear();
+        g.static_members.clear();
+        g.pending_members.clear();
+        g.pending_sync.clear();
+        g.protocol_support.clear();
+        g.awaiting_join = 0;
+        g.join_kind = join_timer::none;
+        g.join_deadline = no_deadline;
+        g.sync_deadline = no_deadline;
+        g.leader.reset();
+        g.protocol_name.reset();
+        g.type = group_type::consumer;
+        g.consumer = std::move(cg);
+        mirror(g);
+    }
+
+    // The member of a consumer group a classic request names, or the error Kafka gives.
+    error_code classic_member(const group& g, const std::string& member_id, const std::optional<std::string>& instance_id,
+                              const consumer::member*& out) const {
+        const consumer::group& cg = *g.consumer;
+        std::string mid = member_id;
+        if (instance_id) {
+            auto s = cg.static_members.find(*instance_id);
+            if (s == cg.static_members.end()) {
+                return error_code::unknown_member_id;
+            }
+            if (s->second != member_id) {
+                return error_code::fenced_instance_id;
+            }
+        }
+        auto it = cg.members.find(mid);
+        if (it == cg.members.end() || !it->second.classic) {
+            return error_code::unknown_member_id;
+        }
+        out = &it->second;
+        return error_code::none;
+    }
+
+    // Whether a classic member must rejoin: the group moved on, it has partitions to revoke,
+    // or partitions it waits for were released.
+    bool must_rejoin(const consumer::group& cg, const consumer::member& m) const {
+        if (m.epoch < cg.epoch || m.state == consumer::member_state::unrevoked_partitions) {
+            return true;
+        }
+        if (m.state != consumer::member_state::unreleased_partitions) {
+            return false;
+        }
+        auto t = cg.target.find(m.id);
+        if (t == cg.target.end()) {
+            return false;
+        }
+        for (const auto& [id, parts] : t->second) {
+            for (int32_t p : parts) {
+                auto a = m.assigned.find(id);
+                const bool mine = a != m.assigned.end() && a->second.contains(p);
+                if (!mine && !cg.owner_epochs.contains({id, p})) {
+                    return true;  // free now: rejoin to take it
+                }
+            }
+        }
+        return false;
+    }
+
+    void classic_sync_to_consumer(group& g, const protocol::sync_group_request& req, sync_callback done) {
+        const consumer::member* mp = nullptr;
+        if (error_code e = classic_member(g, req.member_id, req.group_instance_id, mp); e != error_code::none) {
+            return reply(std::move(done), sync_error(e));
+        }
+        const consumer::member& m = *mp;
+        if (req.generation_id != m.epoch) {
+            return reply(std::move(done), sync_error(error_code::illegal_generation));
+        }
+        if ((req.protocol_type && *req.protocol_type != consumer_protocol_type) ||
+            (req.protocol_name && *req.protocol_name != m.classic->protocols.front().name)) {
+            return reply(std::move(done), sync_error(error_code::inconsistent_group_protocol));
+        }
+        const consumer::group& cg = *g.consumer;
+        if (cg.epoch > m.epoch && m.state != consumer::member_state::unrevoked_partitions) {
+            return reply(std::move(done), sync_error(error_code::rebalance_in_progress));
+        }
+        std::vector<std::pair<std::string, std::vector<int32_t>>> parts;
+        for (const auto& [id, ps] : m.assigned) {
+            auto t = cg.subscribed_topics.find(id);
+            if (t != cg.subscribed_topics.end() && !ps.empty()) {
+                parts.emplace_back(t->second.name, std::vector<int32_t>(ps.begin(), ps.end()));
+            }
+        }
+        protocol::reader vr(m.classic->protocols.front().metadata);
+        const int16_t sub_version = vr.read_int16();
+        protocol::sync_group_response r;
+        r.protocol_type = req.protocol_type;
+        r.protocol_name = req.protocol_name;
+        r.assignment = encode_assignment(vr.ok() ? sub_version : 0, parts);
+        auto& mm = g.consumer->members.at(m.id);
+        mm.rejoin_deadline = consumer::no_deadline;
+        mm.session_deadline = now() + mm.classic->session_timeout_ms;
+        reindex(g.id);
+        reply(std::move(done), std::move(r));
+    }
+
+    error_code classic_heartbeat_to_consumer(group& g, const protocol::heartbeat_request& req) {
+        const consumer::member* mp = nullptr;
+        if (error_code e = classic_member(g, req.member_id, req.group_instance_id, mp); e != error_code::none) {
+            return e;
+        }
+        if (req.generation_id != mp->epoch) {
+            return error_code::illegal_generation;
+        }
+        auto& m = g.consumer->members.at(mp->id);
+        m.session_deadline = now() + m.classic->session_timeout_ms;
+        error_code e = error_code::none;
+        if (must_rejoin(*g.consumer, m)) {
+            e = error_code::rebalance_in_progress;
+            if (m.rejoin_deadline == consumer::no_deadline) {
+                m.rejoin_deadline = now() + std::max(m.rebalance_timeout_ms, 0);
+            }
+        }
+        reindex(g.id);
+        return e;
+    }
+
+    void classic_leave_to_consumer(const protocol::leave_group_request& req, int16_t version,
+                                   std::function<void(protocol::leave_group_response)> done) {
+        protocol::leave_group_response resp;
+        const std::string& gid = req.group_id;
+        group* gp = find(gid);
+        if (error_code e = unavailable(); e != error_code::none || !gp || !gp->is_consumer()) {
+            if (e == error_code::none) {
+                return leave(req, version, std::move(done));  // it changed meanwhile
+            }
+            resp.error_code = code(e);
+            return reply(std::move(done), std::move(resp));
+        }
+        std::vector<protocol::leave_group_request::member_identity> leaving = req.members;
+        if (version < 3) {
+            leaving.assign(1, {});
+            leaving[0].member_id = req.member_id;
+        }
+        consumer_snapshot before = snapshot_of(gid);
+        std::vector<shard_host::record> records;
+        for (const auto& who : leaving) {
+            auto& r = resp.members.emplace_back();
+            r.member_id = who.member_id;
+            r.group_instance_id = who.group_instance_id;
+            const consumer::member* m = nullptr;
+            std::string mid = who.member_id;
+            error_code e = error_code::none;
+            if (who.member_id.empty() && who.group_instance_id) {
+                auto s = gp->consumer->static_members.find(*who.group_instance_id);
+                auto it = s == gp->consumer->static_members.end() ? gp->consumer->members.end()
+                                                                   : gp->consumer->members.find(s->second);
+                if (it == gp->consumer->members.end() || !it->second.classic) {
+                    e = error_code::unknown_member_id;
+                } else {
+                    mid = it->first;
+                }
+            } else {
+                e = classic_member(*gp, who.member_id, who.group_instance_id, m);
+            }
+            r.error_code = code(e);
+            if (e == error_code::none) {
+                r.member_id = mid;
+                remove_consumer_member(gid, *gp, mid, records);
+            }
+        }
+        mirror(*gp);
+        if (version < 3 && !resp.members.empty()) {
+            resp.error_code = resp.members.front().error_code;
+            resp.members.clear();
+        }
+        reindex(gid);
+        if (records.empty()) {
+            return reply(std::move(done), std::move(resp));
+        }
+        consumer_write(gid, std::move(before), std::move(records),
+                       [this, resp = std::move(resp), done = std::move(done)](error_code e) mutable {
+                           if (e != error_code::none) {
+                               resp.members.clear();
+                               resp.error_code = code(group_write_error(e));
+                           }
+                           reply(std::move(done), std::move(resp));
+                       });
+    }
+
     // ---- admin
 
     protocol::describe_groups_response::described_group describe(const std::string& group_id) const {
@@ -1282,6 +2616,23 @@ struct group_shard::impl {
             return d;
         }
         const group& g = it->second;
+        if (g.is_consumer()) {
+            // DescribeGroups of a consumer group: who is in it (its assignment is told by
+            // ConsumerGroupDescribe, which the admin client uses for such groups).
+            const consumer::group& cg = *g.consumer;
+            d.group_state = cg.state_name();
+            d.protocol_type = std::string(consumer_protocol_type);
+            d.protocol_data = cg.preferred_assignor(cfg.consumer_assignors.empty() ? std::string(assign::uniform_name)
+                                                                                   : cfg.consumer_assignors.front());
+            for (const auto& [mid, m] : cg.members) {
+                auto& dm = d.members.emplace_back();
+                dm.member_id = mid;
+                dm.group_instance_id = m.instance_id;
+                dm.client_id = m.client_id;
+                dm.client_host = m.client_host;
+            }
+            return d;
+        }
         const bool stable = g.in(group_state::stable);
         d.group_state = state_name(g.state);
         d.protocol_type = g.protocol_type.value_or("");
@@ -1309,19 +2660,20 @@ struct group_shard::impl {
             if (g.in(group_state::dead)) {
                 continue;
             }
-            const std::string state = state_name(g.state);
+            const std::string state = g.is_consumer() ? g.consumer->state_name() : state_name(g.state);
+            const std::string_view type = g.is_consumer() ? "consumer" : "classic";
             auto match = [](const std::vector<std::string>& filter, std::string_view v) {
                 return filter.empty() ||
                        std::any_of(filter.begin(), filter.end(), [&](const std::string& f) { return iequals(f, v); });
             };
-            if (!match(states, state) || !match(types, "classic")) {
+            if (!match(states, state) || !match(types, type)) {
                 continue;
             }
             auto& l = out.emplace_back();
             l.group_id = id;
             l.protocol_type = g.protocol_type.value_or("");
             l.group_state = state;
-            l.group_type = "classic";
+            l.group_type = std::string(type);
         }
     }
 
@@ -1358,7 +2710,7 @@ struct group_shard::impl {
                     mine.emplace_back(topic, p);
                 }
             }
-            records.push_back(group_tombstone(id));
+            group_tombstones(id, *g, records);
             deleting.push_back(id);
             transition(*g, group_state::dead);  // nobody joins or commits while it goes
         }
@@ -1392,6 +2744,9 @@ struct group_shard::impl {
     // ---- loading
 
     void replay(const offsets_record& r) {
+        if (replay_consumer(r)) {
+            return;
+        }
         if (auto* oc = std::get_if<offset_commit_record>(&r)) {
             const auto& k = oc->key;
             if (oc->value) {
@@ -1409,6 +2764,9 @@ struct group_shard::impl {
         } else if (auto* gm = std::get_if<group_metadata_record>(&r)) {
             const std::string& id = gm->key.group;
             if (!gm->value) {
+                if (group* g = find(id); g && g->is_consumer()) {
+                    return;  // the classic group this one was converted from
+                }
                 drop_group(id);
                 return;
             }
@@ -1464,6 +2822,10 @@ struct group_shard::impl {
         }
         is_loaded = true;
         for (auto& [_, g] : groups) {
+            if (g.is_consumer()) {
+                consumer_loaded(g);
+                continue;
+            }
             for (auto& [__, m] : g.members) {
                 heartbeat_in(m, m.session_timeout_ms);
             }
@@ -1499,6 +2861,10 @@ struct group_shard::impl {
     void poll_group(const std::string& id, int64_t t) {
         group* g = find(id);
         if (!g) {
+            return;
+        }
+        if (g->is_consumer()) {
+            poll_consumer_group(id, t);
             return;
         }
         std::vector<std::string> due;
@@ -1597,7 +2963,7 @@ struct group_shard::impl {
                 expired.emplace_back(id, std::move(mine));
             }
             if (all && g.in(group_state::empty)) {
-                records.push_back(group_tombstone(id));
+                group_tombstones(id, g, records);
                 emptied.push_back(id);
             }
         }
@@ -1687,19 +3053,29 @@ void group_shard::leave(const protocol::leave_group_request& req, int16_t versio
     _impl->reindex(req.group_id);
 }
 
+void group_shard::consumer_heartbeat(const protocol::consumer_group_heartbeat_request& req, int16_t version,
+                                     const client_info& client,
+                                     std::function<void(protocol::consumer_group_heartbeat_response)> done) {
+    _impl->consumer_heartbeat(req, version, client, std::move(done));
+}
+
+protocol::consumer_group_describe_response::described_group group_shard::consumer_describe(const std::string& group_id) const {
+    return _impl->consumer_describe(group_id);
+}
+
 void group_shard::commit_offsets(const protocol::offset_commit_request& req, int16_t version,
                                  std::function<void(protocol::offset_commit_response)> done) {
     (void)version;  // v1's per-partition commit timestamp is ignored, as Kafka 4 does
-    _impl->commit_offsets(req, std::move(done));
+    _impl->commit_offsets(req, version, std::move(done));
     _impl->reindex(req.group_id);  // a member's commit keeps its session alive
 }
 
 fetched_group group_shard::fetch_offsets(const std::string& group_id, const std::optional<std::vector<wanted_topic>>& wanted,
-                                         bool require_stable) const {
+                                         bool require_stable, const fetching_member& who) const {
     // require_stable waits for pending transactional offsets; without transactions nothing is
     // ever pending, so it is answered the same.
     (void)require_stable;
-    return _impl->fetch_offsets(group_id, wanted);
+    return _impl->fetch_offsets(group_id, wanted, who);
 }
 
 void group_shard::delete_offsets(const protocol::offset_delete_request& req,
@@ -1738,8 +3114,8 @@ std::vector<group_shard::group_view> group_shard::groups() const {
     for (const auto& [id, g] : _impl->groups) {
         group_view v;
         v.group_id = id;
-        v.state = state_name(g.state);
-        v.members = int32_t(g.members.size());
+        v.state = g.is_consumer() ? g.consumer->state_name() : state_name(g.state);
+        v.members = int32_t(g.is_consumer() ? g.consumer->members.size() : g.members.size());
         for (const auto& [topic, parts] : g.offsets) {
             for (const auto& [p, o] : parts) {
                 fetched_offset f;

@@ -42,6 +42,18 @@ struct group_config {
     int64_t offsets_retention_ms = 7LL * 24 * 3600 * 1000;    // offsets.retention.minutes
     int32_t max_metadata_size = 4096;                 // offset.metadata.max.bytes
     int64_t offsets_retention_check_interval_ms = 600000;  // offsets.retention.check.interval.ms
+    // The new consumer protocol (KIP-848).
+    int32_t consumer_session_timeout_ms = 45000;      // group.consumer.session.timeout.ms
+    int32_t consumer_heartbeat_interval_ms = 5000;    // group.consumer.heartbeat.interval.ms
+    int32_t consumer_max_size = std::numeric_limits<int32_t>::max();  // group.consumer.max.size
+    std::vector<std::string> consumer_assignors = {"uniform", "range"};  // group.consumer.assignors; first: default
+};
+
+// A topic as the cluster's metadata has it now.
+struct topic_meta {
+    protocol::uuid id;
+    int32_t partitions = 0;
+    bool internal = false;
 };
 
 // What a shard needs from the broker. Called on the shard's core only.
@@ -67,6 +79,11 @@ public:
     // shard gives every answer through it, so none is given from inside the call that took
     // the request; `fn` holds no reference to the shard and may run after it is destroyed.
     virtual void post(std::function<void()> fn) = 0;
+
+    // The cluster's topics, for the consumer groups' server-side assignment: one by name
+    // (nullopt: no such topic), and every name (to match subscriptions by regex).
+    virtual std::optional<topic_meta> topic(const std::string& name) = 0;
+    virtual std::vector<std::string> topic_names() = 0;
 };
 
 // Where a request came from, for DescribeGroups.
@@ -92,6 +109,12 @@ struct fetched_group {
 struct wanted_topic {
     std::string topic;
     std::vector<int32_t> partitions;
+};
+
+// Who asks OffsetFetch v9: a consumer group member (its epoch must be current), or nobody.
+struct fetching_member {
+    std::optional<std::string> member_id;
+    int32_t member_epoch = -1;
 };
 
 class group_shard {
@@ -121,10 +144,18 @@ public:
     void leave(const protocol::leave_group_request& req, int16_t version,
                std::function<void(protocol::leave_group_response)> done);
 
+    // ConsumerGroupHeartbeat (KIP-848): joins, leaves, heartbeats and reconciles a member of
+    // a consumer group; answered once what it changed is written.
+    void consumer_heartbeat(const protocol::consumer_group_heartbeat_request& req, int16_t version,
+                            const client_info& client,
+                            std::function<void(protocol::consumer_group_heartbeat_response)> done);
+    protocol::consumer_group_describe_response::described_group consumer_describe(const std::string& group_id) const;
+
     void commit_offsets(const protocol::offset_commit_request& req, int16_t version,
                         std::function<void(protocol::offset_commit_response)> done);
+    // OffsetFetch; v9 names the member of a consumer group asking (its epoch must be current).
     fetched_group fetch_offsets(const std::string& group_id, const std::optional<std::vector<wanted_topic>>& wanted,
-                                bool require_stable) const;
+                                bool require_stable, const fetching_member& who = {}) const;
     void delete_offsets(const protocol::offset_delete_request& req,
                         std::function<void(protocol::offset_delete_response)> done);
 
@@ -151,7 +182,8 @@ public:
     // For metrics and lag (broker/groups/lag): each group's committed offsets, and members.
     struct group_view {
         std::string group_id;
-        std::string state;  // Kafka's names: Empty, PreparingRebalance, CompletingRebalance, Stable, Dead
+        std::string state;  // Kafka's names: Empty, PreparingRebalance, CompletingRebalance, Stable, Dead;
+                            // for consumer groups Empty, Assigning, Reconciling, Stable
         int32_t members = 0;
         std::vector<fetched_offset> offsets;
     };

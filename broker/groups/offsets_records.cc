@@ -128,7 +128,29 @@ offsets_record decode_offsets_record(bytes_view key, std::optional<bytes_view> v
         return decode_pair<group_metadata_record, protocol::group_metadata_key, protocol::group_metadata_value>(
             kr, kv, value, "group metadata");
     }
-    return other_record{kv};
+    using namespace protocol;
+    switch (kv) {
+    case consumer_group_metadata_key::min_version:
+        return decode_pair<consumer_group_metadata_record, consumer_group_metadata_key,
+                           consumer_group_metadata_value>(kr, kv, value, "consumer group metadata");
+    case consumer_group_partition_metadata_key::min_version:
+        return decode_pair<consumer_group_partition_metadata_record, consumer_group_partition_metadata_key,
+                           consumer_group_partition_metadata_value>(kr, kv, value, "consumer group partition metadata");
+    case consumer_group_member_metadata_key::min_version:
+        return decode_pair<consumer_group_member_metadata_record, consumer_group_member_metadata_key,
+                           consumer_group_member_metadata_value>(kr, kv, value, "consumer group member metadata");
+    case consumer_group_target_assignment_metadata_key::min_version:
+        return decode_pair<consumer_group_target_metadata_record, consumer_group_target_assignment_metadata_key,
+                           consumer_group_target_assignment_metadata_value>(kr, kv, value, "target assignment metadata");
+    case consumer_group_target_assignment_member_key::min_version:
+        return decode_pair<consumer_group_target_member_record, consumer_group_target_assignment_member_key,
+                           consumer_group_target_assignment_member_value>(kr, kv, value, "target assignment member");
+    case consumer_group_current_member_assignment_key::min_version:
+        return decode_pair<consumer_group_current_assignment_record, consumer_group_current_member_assignment_key,
+                           consumer_group_current_member_assignment_value>(kr, kv, value, "current member assignment");
+    default:
+        return other_record{kv};
+    }
 }
 
 bytes encode_key(const protocol::offset_commit_key& k) {

@@ -5,13 +5,14 @@
 //   key   = int16 key version, then the key struct of that version
 //   value = int16 value version, then the value struct; a null value is a tombstone
 // Key versions 0 and 1 are a committed offset (OffsetCommitKey), 2 a classic group's
-// metadata (GroupMetadataKey); higher ones are the KIP-848 and share-group records, which a
-// loader that does not know them skips, as Kafka's does.
+// metadata (GroupMetadataKey), 3 to 8 a consumer group's (KIP-848) records; higher ones are
+// share-group records, which a loader that does not know them skips, as Kafka's does.
 // Where a group lives: partition abs(hash(group id)) mod offsets.topic.num.partitions, with
 // Java's String.hashCode and Kafka's Utils.abs, so a group has the same coordinator partition
 // here as on Apache Kafka.
 #include "common/bytes.h"
 #include "protocol/messages.h"
+#include "protocol/wire.h"
 
 #include <cstdint>
 #include <optional>
@@ -48,7 +49,30 @@ struct group_metadata_record {
     std::optional<protocol::group_metadata_value> value;  // nullopt: the group was deleted
 };
 
-// A record of a kind this broker does not read (key version 3 and up).
+// A KIP-848 consumer group record (key versions 3 to 8): a key and a value, nullopt for a
+// tombstone.
+template<typename Key, typename Value>
+struct keyed_record {
+    Key key;
+    std::optional<Value> value;
+};
+using consumer_group_metadata_record =  // key 3: the group's epoch
+    keyed_record<protocol::consumer_group_metadata_key, protocol::consumer_group_metadata_value>;
+using consumer_group_partition_metadata_record =  // key 4: the subscribed topics' partitions
+    keyed_record<protocol::consumer_group_partition_metadata_key, protocol::consumer_group_partition_metadata_value>;
+using consumer_group_member_metadata_record =  // key 5: a member's subscription and client
+    keyed_record<protocol::consumer_group_member_metadata_key, protocol::consumer_group_member_metadata_value>;
+using consumer_group_target_metadata_record =  // key 6: the target assignment's epoch
+    keyed_record<protocol::consumer_group_target_assignment_metadata_key,
+                 protocol::consumer_group_target_assignment_metadata_value>;
+using consumer_group_target_member_record =  // key 7: a member's partitions in the target
+    keyed_record<protocol::consumer_group_target_assignment_member_key,
+                 protocol::consumer_group_target_assignment_member_value>;
+using consumer_group_current_assignment_record =  // key 8: a member's epoch and current assignment
+    keyed_record<protocol::consumer_group_current_member_assignment_key,
+                 protocol::consumer_group_current_member_assignment_value>;
+
+// A record of a kind this broker does not read (share groups, key version 9 and up).
 struct other_record {
     int16_t key_version = 0;
 };
@@ -58,13 +82,33 @@ struct bad_record {
     std::string reason;
 };
 
-using offsets_record = std::variant<offset_commit_record, group_metadata_record, other_record, bad_record>;
+using offsets_record =
+    std::variant<offset_commit_record, group_metadata_record, consumer_group_metadata_record,
+                 consumer_group_partition_metadata_record, consumer_group_member_metadata_record,
+                 consumer_group_target_metadata_record, consumer_group_target_member_record,
+                 consumer_group_current_assignment_record, other_record, bad_record>;
 
 // Reads one record of __consumer_offsets (`value` nullopt for a tombstone).
 offsets_record decode_offsets_record(bytes_view key, std::optional<bytes_view> value);
 
 bytes encode_key(const protocol::offset_commit_key& k);
 bytes encode_key(const protocol::group_metadata_key& k);
+// A consumer group record's key (its key version is the record's kind) and value (v0).
+template<typename Key>
+bytes encode_consumer_key(const Key& k) {
+    protocol::writer w;
+    w.write_int16(Key::min_version);
+    k.encode(w, Key::min_version);
+    return w.take();
+}
+template<typename Value>
+bytes encode_consumer_value(const Value& v) {
+    protocol::writer w;
+    w.write_int16(0);
+    v.encode(w, 0);
+    return w.take();
+}
+
 // Picks the version: with an expire timestamp (not -1) v1, else v3.
 bytes encode_value(const protocol::offset_commit_value& v);
 bytes encode_value(const protocol::group_metadata_value& v);

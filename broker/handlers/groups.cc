@@ -175,10 +175,10 @@ handler_result<protocol::offset_commit_response> offset_commit_handler::handle(r
 handler_result<protocol::offset_fetch_response> offset_fetch_handler::handle(request_context& ctx, request&& req) {
     // One group's offsets, in the neutral shape both versions' answers are made from.
     auto fetch_group = [&ctx, require_stable = req.require_stable](
-                           const std::string& group_id,
-                           const std::optional<std::vector<groups::wanted_topic>>& wanted) -> asio::awaitable<groups::fetched_group> {
+                           const std::string& group_id, const std::optional<std::vector<groups::wanted_topic>>& wanted,
+                           const groups::fetching_member& who) -> asio::awaitable<groups::fetched_group> {
         auto part = offsets_partition(ctx, group_id);
-        auto f = [&](group_shard& s) { return s.fetch_offsets(group_id, wanted, require_stable); };
+        auto f = [&](group_shard& s) { return s.fetch_offsets(group_id, wanted, require_stable, who); };
         auto r = co_await ctx.services.groups.immediate(part, f);
         if (const auto* e = failed(r)) {
             groups::fetched_group g;
@@ -197,7 +197,8 @@ handler_result<protocol::offset_fetch_response> offset_fetch_handler::handle(req
                     wanted->push_back({t.name, t.partition_indexes});
                 }
             }
-            auto g = co_await fetch_group(rg.group_id, wanted);
+            const groups::fetching_member who{rg.member_id, rg.member_epoch};
+            auto g = co_await fetch_group(rg.group_id, wanted, who);
             auto& out = resp.groups.emplace_back();
             out.group_id = rg.group_id;
             out.error_code = code(g.error);
@@ -212,7 +213,8 @@ handler_result<protocol::offset_fetch_response> offset_fetch_handler::handle(req
             wanted->push_back({t.name, t.partition_indexes});
         }
     }
-    auto g = co_await fetch_group(req.group_id, wanted);
+    const groups::fetching_member nobody;
+    auto g = co_await fetch_group(req.group_id, wanted, nobody);
     resp.error_code = code(g.error);
     if (g.error != error_code::none && ctx.version() < 2 && wanted) {
         // v0-1 have no group-level error: each partition asked for carries it.
@@ -267,6 +269,42 @@ handler_result<protocol::list_groups_response> list_groups_handler::handle(reque
     size_t loading = co_await ctx.services.groups.each_shard(f);
     if (loading > 0) {
         resp.error_code = code(error_code::coordinator_load_in_progress);  // as Kafka: the list would be partial
+    }
+    co_return resp;
+}
+
+handler_result<protocol::consumer_group_heartbeat_response> consumer_group_heartbeat_handler::handle(
+    request_context& ctx, request&& req) {
+    if (no_group_id(req.group_id)) {
+        auto r = error_response<response>(error_code::invalid_request);
+        r.error_message = "GroupId can't be empty.";
+        co_return r;
+    }
+    auto part = offsets_partition(ctx, req.group_id);
+    groups::client_info client{ctx.header.client_id.value_or(""), client_host(ctx.conn.peer)};
+    int16_t version = ctx.version();
+    auto f = [&](group_shard& s, std::function<void(response)> done) {
+        s.consumer_heartbeat(req, version, client, std::move(done));
+    };
+    auto guard = milliseconds(ctx.services.config.groups.commit_timeout_ms) + guard_margin;
+    auto r = co_await ctx.services.groups.deferred<response>(part, f, guard);
+    co_return answer(std::move(r));
+}
+
+handler_result<protocol::consumer_group_describe_response> consumer_group_describe_handler::handle(
+    request_context& ctx, request&& req) {
+    response resp;
+    for (const auto& id : req.group_ids) {
+        auto part = offsets_partition(ctx, id);
+        auto f = [&](group_shard& s) { return s.consumer_describe(id); };
+        auto r = co_await ctx.services.groups.immediate(part, f);
+        if (const auto* e = failed(r)) {
+            auto& g = resp.groups.emplace_back();
+            g.error_code = code(*e);
+            g.group_id = id;
+            continue;
+        }
+        resp.groups.push_back(std::get<response::described_group>(std::move(r)));
     }
     co_return resp;
 }

@@ -36,12 +36,14 @@ TRIB_DECLARE_HANDLER(join_group, 0, 9)
 TRIB_DECLARE_HANDLER(sync_group, 0, 5)
 TRIB_DECLARE_HANDLER(heartbeat, 0, 4)
 TRIB_DECLARE_HANDLER(leave_group, 0, 5)
-TRIB_DECLARE_HANDLER(offset_commit, 0, 8)
-TRIB_DECLARE_HANDLER(offset_fetch, 0, 8)
+TRIB_DECLARE_HANDLER(offset_commit, 0, 9)
+TRIB_DECLARE_HANDLER(offset_fetch, 0, 9)
 TRIB_DECLARE_HANDLER(offset_delete, 0, 0)
 TRIB_DECLARE_HANDLER(describe_groups, 0, 5)
 TRIB_DECLARE_HANDLER(list_groups, 0, 5)
 TRIB_DECLARE_HANDLER(delete_groups, 0, 2)
+TRIB_DECLARE_HANDLER(consumer_group_heartbeat, 0, 1)
+TRIB_DECLARE_HANDLER(consumer_group_describe, 0, 0)
 
 #undef TRIB_DECLARE_HANDLER
 
@@ -57,6 +59,7 @@ using all_handlers = handler_list<api_versions_handler, metadata_handler, produc
                                   elect_leaders_handler, join_group_handler, sync_group_handler,
                                   heartbeat_handler, leave_group_handler, offset_commit_handler,
                                   offset_fetch_handler, offset_delete_handler, describe_groups_handler,
-                                  list_groups_handler, delete_groups_handler>;
+                                  list_groups_handler, delete_groups_handler,
+                                  consumer_group_heartbeat_handler, consumer_group_describe_handler>;
 
 } // namespace trib::broker

@@ -131,8 +131,11 @@ def _parse_field(text: str, where: str) -> Field:
             raise DefError(f'{where}: unknown attribute {attr!r}')
     if getattr(f, '_nullable_all', False):
         f.nullable = f.versions
-    if f.nullable is not None and not f.array and f.type not in ('string', 'bytes', 'records'):
-        raise DefError(f'{where}: only strings, bytes, records and arrays can be nullable')
+    if f.nullable is not None and not f.array and f.type not in ('string', 'bytes', 'records') \
+            and not f.is_struct:
+        raise DefError(f'{where}: only strings, bytes, records, structs and arrays can be nullable')
+    if f.nullable is not None and f.is_struct and not f.array and f.nullable != f.versions:
+        raise DefError(f'{where}: a nullable struct must be nullable in every version it has')
     if f.default == 'null' and f.nullable is None:
         raise DefError(f'{where}: default=null on a field that is never nullable')
     if f.default is not None and f.default != 'null':

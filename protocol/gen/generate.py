@@ -262,7 +262,15 @@ class MessageGen:
     def write_scalar(self, f: Field, e: str, nullable: str, w: str, ind: str, out):
         """Writes one non-array value e (nullable: 'always', 'never' or a condition)."""
         t = f.type
-        if f.is_struct:
+        if f.is_struct and self.is_optional(f):
+            # Kafka's nullable struct: int8 -1 for null, 1 then the struct
+            out.append(f'{ind}if (!{e}) {{')
+            out.append(f'{ind}    {w}.write_int8(-1);')
+            out.append(f'{ind}}} else {{')
+            out.append(f'{ind}    {w}.write_int8(1);')
+            out.append(f'{ind}    encode_struct({w}, *{e}, version, flex);')
+            out.append(f'{ind}}}')
+        elif f.is_struct:
             out.append(f'{ind}encode_struct({w}, {e}, version, flex);')
         elif t == 'records':
             out.append(f'{ind}{w}.write_records({e}, flex);')
@@ -356,7 +364,16 @@ class MessageGen:
 
     def read_scalar(self, f: Field, e: str, nullable: str, r: str, ind: str, out):
         t = f.type
-        if f.is_struct:
+        if f.is_struct and self.is_optional(f):
+            out.append(f'{ind}if ({r}.read_int8() < 0) {{')
+            out.append(f'{ind}    {e}.reset();')
+            out.append(f'{ind}}} else {{')
+            # Assigned, not emplace()d: clang judges a nested struct with default member
+            # initializers not default-constructible inside std::optional.
+            out.append(f'{ind}    {e} = {self.qualified_struct(f)}{{}};')
+            out.append(f'{ind}    decode_struct({r}, *{e}, version, flex);')
+            out.append(f'{ind}}}')
+        elif f.is_struct:
             out.append(f'{ind}decode_struct({r}, {e}, version, flex);')
         elif t == 'records':
             out.append(f'{ind}{e} = {r}.read_records(flex);')
@@ -525,7 +542,11 @@ class MessageGen:
                     body.append(f'{ref} = {{{self.sample_value(f, k, "seed")}, '
                                 f'{self.sample_value(f, k, "seed + 1")}}};')
             elif f.is_struct:
-                body.append(f'fill({e}, version, flex, seed + 1, tags);')
+                if self.is_optional(f):
+                    body.append(f'{e} = {self.qualified_struct(f)}{{}};')
+                    body.append(f'fill(*{e}, version, flex, seed + 1, tags);')
+                else:
+                    body.append(f'fill({e}, version, flex, seed + 1, tags);')
             else:
                 body.append(f'{e} = {self.sample_value(f, k, "seed")};')
             if conds:

@@ -7,6 +7,8 @@
 
 #include <deque>
 #include <functional>
+#include <map>
+#include <string>
 #include <vector>
 
 namespace trib::broker::groups::testing {
@@ -21,6 +23,18 @@ struct fake_shard_host final : shard_host {
     std::deque<pending> appends;
     std::vector<record> committed;  // every record whose append succeeded, in order
     std::deque<std::function<void()>> posted;
+    std::map<std::string, topic_meta> topics;  // the cluster's topics, as the test sets them
+
+    // A topic with `partitions` partitions and an id made from its name.
+    void add_topic(const std::string& name, int32_t partitions) {
+        topic_meta t;
+        for (size_t i = 0; i < name.size() && i < t.id.b.size(); ++i) {
+            t.id.b[i] = uint8_t(name[i]);
+        }
+        t.id.b[15] = 1;
+        t.partitions = partitions;
+        topics[name] = t;
+    }
 
     int64_t wall_ms() override { return wall; }
     int64_t steady_ms() override { return steady; }
@@ -28,6 +42,17 @@ struct fake_shard_host final : shard_host {
         appends.push_back({std::move(records), std::move(done)});
     }
     void post(std::function<void()> fn) override { posted.push_back(std::move(fn)); }
+    std::optional<topic_meta> topic(const std::string& name) override {
+        auto it = topics.find(name);
+        return it == topics.end() ? std::nullopt : std::optional(it->second);
+    }
+    std::vector<std::string> topic_names() override {
+        std::vector<std::string> out;
+        for (const auto& [name, _] : topics) {
+            out.push_back(name);
+        }
+        return out;
+    }
 
     void run() {
         while (!posted.empty()) {

@@ -1,5 +1,6 @@
 // libFuzzer target: a group shard (broker/groups/group_shard) fed records to load, then
-// requests, append outcomes and clock jumps chosen by the input, with member metadata,
+// requests of both group protocols (classic and KIP-848), append outcomes and clock jumps
+// chosen by the input, with member metadata,
 // assignments and offset metadata taken raw from it. Any input must leave no crash, and every
 // request answered exactly once once the shard is unloaded.
 #include "broker/groups/group_shard.h"
@@ -64,6 +65,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     cfg.max_size = 1 + in.byte() % 4;
     cfg.offsets_retention_ms = 1000 * (1 + in.byte());
     cfg.offsets_retention_check_interval_ms = 1000;
+    cfg.consumer_max_size = 1 + in.byte() % 4;
+    host.add_topic("t", 1 + in.byte() % 4);
+    host.add_topic("u", 1 + in.byte() % 3);
     auto shard = std::make_unique<group_shard>(0, host, cfg);
     ledger answers;
     std::vector<std::string> members;  // member ids the shard handed out
@@ -91,7 +95,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     while (!in.done()) {
         const std::string group = group_names[in.byte() % 3];
-        switch (in.byte() % 12) {
+        switch (in.byte() % 14) {
         case 0: {
             protocol::join_group_request req;
             req.group_id = group;
@@ -164,7 +168,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             p.committed_offset = in.byte();
             const size_t meta = in.byte() & 1 ? 5000 : in.byte() % 8;
             p.committed_metadata = std::string(meta, 'x');
-            shard->commit_offsets(req, 8, answers.callback<protocol::offset_commit_response>());
+            shard->commit_offsets(req, int16_t(8 + (in.byte() & 1)), answers.callback<protocol::offset_commit_response>());
             break;
         }
         case 5: {
@@ -186,6 +190,59 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             shard->fetch_offsets(group, std::nullopt, in.byte() & 1);
             shard->fetch_offsets(group, std::vector<wanted_topic>{{"t", {0, 1}}}, false);
             shard->groups();
+            break;
+        }
+        case 12: {
+            // ConsumerGroupHeartbeat: joins, heartbeats at chosen epochs, leaves.
+            protocol::consumer_group_heartbeat_request req;
+            req.group_id = group;
+            req.member_id = in.byte() % 3 == 0 ? std::string() : some_member();
+            const int32_t epochs[] = {0, 0, 1, 2, 3, -1, -2, 7};
+            req.member_epoch = epochs[in.byte() % 8];
+            if (in.byte() & 1) {
+                req.instance_id = "i" + std::to_string(in.byte() % 3);
+            }
+            if (in.byte() & 1) {
+                req.rebalance_timeout_ms = int32_t(in.byte()) * 100;
+            }
+            const uint8_t sub = in.byte();
+            if (sub % 4 == 1) {
+                req.subscribed_topic_names = std::vector<std::string>{"t"};
+            } else if (sub % 4 == 2) {
+                req.subscribed_topic_names = std::vector<std::string>{"t", "u", "missing"};
+            } else if (sub % 4 == 3) {
+                const char* const patterns[] = {"t|u", "[", ".*", ""};
+                req.subscribed_topic_regex = patterns[in.byte() % 4];
+            }
+            if (in.byte() & 1) {
+                const char* const assignors[] = {"uniform", "range", "sticky"};
+                req.server_assignor = assignors[in.byte() % 3];
+            }
+            if (in.byte() & 1) {
+                auto& owned = req.topic_partitions.emplace();
+                for (int n = in.byte() % 3; n > 0; --n) {
+                    auto& tp = owned.emplace_back();
+                    tp.topic_id = host.topics[in.byte() & 1 ? "t" : "u"].id;
+                    for (int k = in.byte() % 4; k > 0; --k) {
+                        tp.partitions.push_back(int32_t(in.byte() % 5) - 1);
+                    }
+                }
+            }
+            shard->consumer_heartbeat(req, int16_t(in.byte() % 2), {"c", "/127.0.0.1"},
+                                      answers.callback<protocol::consumer_group_heartbeat_response>(
+                                          [&](const protocol::consumer_group_heartbeat_response& r) {
+                                              if (r.member_id) {
+                                                  learn(*r.member_id);
+                                              }
+                                          }));
+            break;
+        }
+        case 13: {
+            shard->consumer_describe(group);
+            shard->fetch_offsets(group, std::nullopt, false, {some_member(), int32_t(in.byte() % 4)});
+            if (in.byte() & 1) {
+                host.add_topic("t", 1 + in.byte() % 6);  // partitions added (or a topic remade)
+            }
             break;
         }
         case 8:

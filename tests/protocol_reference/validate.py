@@ -138,8 +138,10 @@ class Checker:
             elem = base_type(r['type'])
             if r['type'].startswith('[]') or is_struct_type(r['type']) or elem in ('bytes', 'records', 'uuid'):
                 dm = 'null' if m.default == 'null' else None
-                dr = 'null' if str(r.get('default', '')) == 'null' else None
-                if str(r.get('default', 'null')) not in ('null', ''):
+                # JSON null (a nullable struct's default) reads as None
+                their_default = 'null' if 'default' in r and r['default'] is None else str(r.get('default', ''))
+                dr = 'null' if their_default == 'null' else None
+                if their_default not in ('null', ''):
                     self.error(w, f'upstream default {r["default"]!r} on a {r["type"]} field is not supported')
             else:
                 dm = norm_default(elem, m.default, m.nullable_at(v))

@@ -147,11 +147,11 @@ TEST(offsets_records, records_read_back) {
 }
 
 TEST(offsets_records, other_and_bad_records_are_told_apart) {
-    // Key version 3 and up: KIP-848 consumer group records, skipped by a loader.
-    const bytes kip848 = {0, 3, 0, 1, 'g'};
-    auto other = decode_offsets_record(kip848, std::nullopt);
+    // Key version 9 and up: share group records, skipped by a loader.
+    const bytes share = {0, 9, 0, 1, 'g'};
+    auto other = decode_offsets_record(share, std::nullopt);
     ASSERT_TRUE(std::holds_alternative<other_record>(other));
-    EXPECT_EQ(std::get<other_record>(other).key_version, 3);
+    EXPECT_EQ(std::get<other_record>(other).key_version, 9);
 
     protocol::offset_commit_key k;
     k.group = "g";
@@ -174,6 +174,44 @@ TEST(offsets_records, other_and_bad_records_are_told_apart) {
             EXPECT_FALSE(b->reason.empty());
         }
     }
+}
+
+TEST(offsets_records, consumer_group_records_are_kafkas) {
+    // ConsumerGroupMetadataKey: int16 version 3, then the group id as an int16-length string;
+    // its value: int16 version 0, then the flexible struct (epoch, no tagged fields).
+    protocol::consumer_group_metadata_key k;
+    k.group_id = "g";
+    EXPECT_EQ(encode_consumer_key(k), (bytes{0, 3, 0, 1, 'g'}));
+    protocol::consumer_group_metadata_value v;
+    v.epoch = 7;
+    EXPECT_EQ(encode_consumer_value(v), (bytes{0, 0, 0, 0, 0, 7, 0}));
+    auto rec = decode_offsets_record(bytes{0, 3, 0, 1, 'g'}, bytes_view(encode_consumer_value(v)));
+    ASSERT_TRUE(std::holds_alternative<consumer_group_metadata_record>(rec));
+    EXPECT_EQ(std::get<consumer_group_metadata_record>(rec).value->epoch, 7);
+
+    // A member's current assignment (key 8), and its tombstone.
+    protocol::consumer_group_current_member_assignment_key ak;
+    ak.group_id = "g";
+    ak.member_id = "m";
+    protocol::consumer_group_current_member_assignment_value av;
+    av.member_epoch = 3;
+    av.previous_member_epoch = 2;
+    av.state = 1;
+    protocol::uuid topic;
+    topic.b[0] = 1;
+    av.assigned_partitions.push_back({topic, {0, 4}, {}});
+    auto arec = decode_offsets_record(encode_consumer_key(ak), bytes_view(encode_consumer_value(av)));
+    ASSERT_TRUE(std::holds_alternative<consumer_group_current_assignment_record>(arec));
+    EXPECT_EQ(*std::get<consumer_group_current_assignment_record>(arec).value, av);
+    auto tomb = decode_offsets_record(encode_consumer_key(ak), std::nullopt);
+    ASSERT_TRUE(std::holds_alternative<consumer_group_current_assignment_record>(tomb));
+    EXPECT_EQ(std::get<consumer_group_current_assignment_record>(tomb).key.member_id, "m");
+    EXPECT_FALSE(std::get<consumer_group_current_assignment_record>(tomb).value);
+
+    // A value of a version this broker does not know is a bad record, not a guess.
+    bytes v9 = encode_consumer_value(v);
+    v9[1] = 9;
+    EXPECT_TRUE(std::holds_alternative<bad_record>(decode_offsets_record(bytes{0, 3, 0, 1, 'g'}, bytes_view(v9))));
 }
 
 } // namespace
