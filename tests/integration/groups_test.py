@@ -16,7 +16,8 @@ import time
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from harness import admin_create_topic, kcat, read_response, send_request
+from harness import (admin_create_topic, find_coordinator_v0, kcat, poll_until, read_response, send_request,
+                     start_member)
 
 # Most tests don't wait for the 3 s a new group waits for more members by default.
 FAST = {"group.initial.rebalance.delay.ms": 0}
@@ -36,43 +37,8 @@ def produce(bootstrap, topic, n, partitions):
     assert p.flush(30) == 0
 
 
-def poll_until(consumers, done, timeout=60, what="condition", into=None):
-    """Polls every consumer in turn (rebalances progress in poll) until done() holds. Records
-    read meanwhile go to `into` ({(partition, offset): [member index, ...]})."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for i, c in enumerate(consumers):
-            m = c.poll(0.05)
-            if m is None:
-                continue
-            if m.error() is not None:
-                if m.error().code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise AssertionError(f"consumer {i}: {m.error()}")
-            if into is None:
-                raise AssertionError(f"consumer {i} read {m.topic()}[{m.partition()}]@{m.offset()} unexpectedly")
-            into.setdefault((m.partition(), m.offset()), []).append(i)
-        if done():
-            return
-    raise AssertionError(f"timed out waiting for {what}; assignments: "
-                         f"{[sorted(tp.partition for tp in c.assignment()) for c in consumers]}")
-
-
 def assigned(c):
     return {tp.partition for tp in c.assignment()}
-
-
-def find_coordinator_v0(port, group):
-    """(error code, node id, port) of FindCoordinator v0 for `group`."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
-        key = group.encode()
-        send_request(s, 10, 0, 7, struct.pack(">h", len(key)) + key)
-        corr, body = read_response(s)
-        assert corr == 7
-        err, node = struct.unpack_from(">hi", body, 0)
-        (n,) = struct.unpack_from(">h", body, 6)
-        (p,) = struct.unpack_from(">i", body, 8 + n)
-        return err, node, p
 
 
 def test_find_coordinator_creates_the_offsets_topic(make_broker):
@@ -195,29 +161,13 @@ def test_a_member_that_leaves_hands_its_partitions_over_at_once(make_broker):
         cs[0].close()
 
 
-MEMBER = textwrap.dedent("""
-    import sys, time
-    from confluent_kafka import Consumer
-    c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2], "session.timeout.ms": 6000,
-                  "heartbeat.interval.ms": 500, "auto.offset.reset": "earliest"})
-    c.subscribe([sys.argv[3]])
-    said = False
-    while True:
-        c.poll(0.1)
-        if c.assignment() and not said:
-            print("assigned", flush=True)
-            said = True
-""")
-
-
 def test_a_killed_member_loses_its_partitions_after_its_session_timeout(make_broker):
     b = make_broker(overrides=FAST)
     admin_create_topic(b.bootstrap, "expiry", 4)
-    proc = subprocess.Popen([sys.executable, "-c", MEMBER, b.bootstrap, "expirers", "expiry"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = start_member(b.bootstrap, "expirers", "expiry",
+                        {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "auto.offset.reset": "earliest"})
     c = consumer(b.bootstrap, "expirers")
     try:
-        assert proc.stdout.readline().strip() == "assigned"
         c.subscribe(["expiry"])
         poll_until([c], lambda: len(assigned(c)) == 2, what="the partitions split between two members")
         proc.send_signal(signal.SIGKILL)

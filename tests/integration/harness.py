@@ -354,6 +354,19 @@ def read_response(sock, max_size=64 << 20):
     return struct.unpack(">i", frame[:4])[0], frame[4:]
 
 
+def find_coordinator_v0(port, group):
+    """(error code, node id, port) of FindCoordinator v0 for `group`."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        key = group.encode()
+        send_request(s, 10, 0, 7, struct.pack(">h", len(key)) + key)
+        corr, body = read_response(s)
+        assert corr == 7
+        err, node = struct.unpack_from(">hi", body, 0)
+        (n,) = struct.unpack_from(">h", body, 6)
+        (p,) = struct.unpack_from(">i", body, 8 + n)
+        return err, node, p
+
+
 def metadata_v1_all_topics():
     """Metadata v1 body asking for all topics (null array)."""
     return struct.pack(">i", -1)
@@ -464,6 +477,66 @@ def close_consumer(consumer, timeout=30):
     t.join(timeout)
     if t.is_alive():
         print(f"consumer.close() still waiting after {timeout} s: left behind", flush=True)
+
+
+def poll_until(consumers, done, timeout=60, what="condition", into=None, tick=None, on_record=None):
+    """Polls every confluent-kafka consumer in turn (rebalances progress in poll), calling
+    tick() once a round, until done() holds. Records read meanwhile go to `into` ({(partition,
+    offset): [consumer index, ...]}) and to on_record(index, message); without `into`, a record
+    read fails the test."""
+    from confluent_kafka import KafkaError
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for i, c in enumerate(consumers):
+            m = c.poll(0.05)
+            if m is None:
+                continue
+            if m.error() is not None:
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise AssertionError(f"consumer {i}: {m.error()}")
+            if into is None:
+                raise AssertionError(f"consumer {i} read {m.topic()}[{m.partition()}]@{m.offset()} unexpectedly")
+            into.setdefault((m.partition(), m.offset()), []).append(i)
+            if on_record is not None:
+                on_record(i, m)
+        if tick is not None:
+            tick()
+        if done():
+            return
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}; assignments: "
+                         f"{[sorted(tp.partition for tp in c.assignment()) for c in consumers]}")
+
+
+def start_member(bootstrap, group, topic, conf, timeout=60):
+    """A confluent-kafka group member in a process of its own (sys.executable), subscribed to
+    `topic` with `conf` added to its configuration, polling until killed; returned once it has
+    partitions (it prints "assigned"), or killed and failed after `timeout` s. The caller kills it."""
+    import json
+    import select
+    import sys
+    import textwrap
+    script = textwrap.dedent("""
+        import json, sys
+        from confluent_kafka import Consumer
+        c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2], **json.loads(sys.argv[4])})
+        c.subscribe([sys.argv[3]])
+        said = False
+        while True:
+            c.poll(0.1)
+            if c.assignment() and not said:
+                print("assigned", flush=True)
+                said = True
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script, bootstrap, group, topic, json.dumps(conf)],
+                            stdout=subprocess.PIPE, text=True)
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline().strip() if ready else f"nothing within {timeout} s"
+    if line != "assigned":
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"the member process said {line!r}, exit {proc.returncode}")
+    return proc
 
 
 def watermarks(consumer, tp, timeout=30):

@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BiConsumer;
 import java.util.function.BooleanSupplier;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewPartitions;
@@ -66,6 +67,13 @@ class ConsumerGroupTest {
      */
     static void pollUntil(List<KafkaConsumer<byte[], byte[]>> consumers, BooleanSupplier done, Duration timeout,
                           String what, Map<String, List<Integer>> into) {
+        pollUntil(consumers, done, timeout, what, into, (i, r) -> { });
+    }
+
+    /** The same, telling `read` of each record read (with the index of the member that read it). */
+    static void pollUntil(List<KafkaConsumer<byte[], byte[]>> consumers, BooleanSupplier done, Duration timeout,
+                          String what, Map<String, List<Integer>> into,
+                          BiConsumer<Integer, ConsumerRecord<byte[], byte[]>> read) {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (System.nanoTime() < deadline) {
             for (int i = 0; i < consumers.size(); i++) {
@@ -75,6 +83,7 @@ class ConsumerGroupTest {
                                 + r.offset() + " unexpectedly");
                     }
                     into.computeIfAbsent(r.partition() + "@" + r.offset(), k -> new ArrayList<>()).add(i);
+                    read.accept(i, r);
                 }
             }
             if (done.getAsBoolean()) {

@@ -3,12 +3,14 @@ package io.tributary.javaclient;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.extension.BeforeAllCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 import org.junit.jupiter.api.extension.TestWatcher;
@@ -22,6 +24,10 @@ import org.junit.jupiter.api.extension.TestWatcher;
  *
  * Use with {@code @ExtendWith(Targets.class)}, then {@code Targets.tributary()} or
  * {@code Targets.get(name)} with a name from {@link #NAMES}.
+ *
+ * The system property {@code trib.targets} (comma-separated names; the pom passes Maven's
+ * {@code -Dtrib.targets=...}) limits a run to some of them: a test asking for another target
+ * is skipped (aborted, so reported as skipped, not passed), and that server is not started.
  */
 public final class Targets implements BeforeAllCallback, TestWatcher {
     public static final String TRIBUTARY = "tributary";
@@ -94,10 +100,29 @@ public final class Targets implements BeforeAllCallback, TestWatcher {
         return Files.createDirectories(work);
     }
 
+    /** The targets this run may use: trib.targets if set, else all of {@link #NAMES}. */
+    static List<String> selected() {
+        String only = System.getProperty("trib.targets", "").trim();
+        if (only.isEmpty()) {
+            return NAMES;
+        }
+        List<String> names = new ArrayList<>();
+        for (String n : only.split(",")) {
+            n = n.trim();
+            if (!NAMES.contains(n)) {
+                throw new IllegalArgumentException("trib.targets names " + n + "; the targets are " + NAMES);
+            }
+            names.add(n);
+        }
+        return names;
+    }
+
     @Override
     public void beforeAll(ExtensionContext context) {
         store = context.getRoot().getStore(NS);
-        started(APACHE_KAFKA); // begin its start now; tests join it when they need it
+        if (selected().contains(APACHE_KAFKA)) {
+            started(APACHE_KAFKA); // begin its start now; tests join it when they need it
+        }
     }
 
     private static Started started(String name) {
@@ -112,6 +137,7 @@ public final class Targets implements BeforeAllCallback, TestWatcher {
         if (!NAMES.contains(name)) {
             throw new IllegalArgumentException("unknown target " + name);
         }
+        Assumptions.assumeTrue(selected().contains(name), () -> name + " is not in trib.targets " + selected());
         try {
             return started(name).server.join();
         } catch (CompletionException e) {
