@@ -1675,8 +1675,13 @@ struct group_shard::impl {
             (!assign::known_assignor(*req.server_assignor) ||
              std::find(cfg.consumer_assignors.begin(), cfg.consumer_assignors.end(), *req.server_assignor) ==
                  cfg.consumer_assignors.end())) {
+            std::string supported;
+            for (const std::string& a : cfg.consumer_assignors) {
+                supported += (supported.empty() ? "" : ", ") + a;
+            }
             return reply(std::move(done), hb_error(error_code::unsupported_assignor,
-                                                   "ServerAssignor " + *req.server_assignor + " is not supported."));
+                                                   "ServerAssignor " + *req.server_assignor +
+                                                       " is not supported. Supported assignors: " + supported + "."));
         }
         consumer_serial(req.group_id, [this, req, version, client, done = std::move(done)]() mutable {
             heartbeat_now(req, version, client, std::move(done));
