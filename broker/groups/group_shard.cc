@@ -1395,6 +1395,9 @@ struct group_shard::impl {
             }
             s.type = group_type::classic;
         }
+        if (s.type == group_type::consumer && !g->is_consumer()) {
+            clear_classic(*g);  // a downgrade that was not written
+        }
         g->type = s.type;
         g->state = s.type == group_type::classic && g->members.empty() ? group_state::empty : s.state;
         g->protocol_type = std::move(s.protocol_type);
@@ -1786,8 +1789,10 @@ struct group_shard::impl {
         consumer::member& m = it->second;
         if (req.member_epoch == consumer::leave_epoch ||
             (req.member_epoch == consumer::static_leave_epoch && !m.instance_id)) {
+            const int32_t epoch_before = cg.epoch;
             remove_consumer_member(gid, g, mid, records);
             mirror(g);
+            maybe_downgrade(g, epoch_before, records);
             hb_response r;
             r.member_id = mid;
             r.member_epoch = consumer::leave_epoch;
@@ -1997,8 +2002,10 @@ struct group_shard::impl {
                 }
                 consumer_snapshot before = snapshot_of(gid);
                 std::vector<shard_host::record> records;
+                const int32_t epoch_before = g->consumer->epoch;
                 remove_consumer_member(gid, *g, mid, records);
                 mirror(*g);
+                maybe_downgrade(*g, epoch_before, records);
                 consumer_write(gid, std::move(before), std::move(records), [](error_code) {});
             });
         }
@@ -2414,6 +2421,14 @@ struct group_shard::impl {
         for (const auto& [id, m] : cg.members) {
             records.push_back(current_assignment_record(gid, m));
         }
+        clear_classic(g);
+        g.type = group_type::consumer;
+        g.consumer = std::move(cg);
+        mirror(g);
+    }
+
+    // Forgets a group's classic members and rebalance (it becomes, or is again, a consumer group).
+    static void clear_classic(group& g) {
         g.members.clear();
         g.static_members.clear();
         g.pending_members.clear();
@@ -2425,9 +2440,67 @@ struct group_shard::impl {
         g.sync_deadline = no_deadline;
         g.leader.reset();
         g.protocol_name.reset();
-        g.type = group_type::consumer;
-        g.consumer = std::move(cg);
-        mirror(g);
+    }
+
+    // Kafka's online downgrade: when the last member of the new protocol has left (or was
+    // fenced) and the members left all use the classic one, the group becomes a classic group
+    // of them, each keeping its assignment, and rebalances (they rejoin on their next
+    // heartbeat). The consumer group's records are tombstoned and the classic group's written.
+    // `generation`: the group epoch before the member left, which the classic members'
+    // generation (their member epoch) is when they are reconciled, as Kafka takes it.
+    void maybe_downgrade(group& g, int32_t generation, std::vector<shard_host::record>& records) {
+        if (!g.consumer || g.consumer->empty() || int64_t(g.consumer->members.size()) > int64_t(cfg.max_size)) {
+            return;
+        }
+        const consumer::group& cg = *g.consumer;
+        for (const auto& [_, m] : cg.members) {
+            if (!m.classic || m.classic->protocols.empty()) {
+                return;
+            }
+        }
+        const std::string gid = g.id;
+        std::map<std::string, bytes> assignments;
+        std::vector<member> members;
+        for (const auto& [id, cm] : cg.members) {
+            member_tombstones(gid, id, records);
+            member m;
+            m.id = id;
+            m.instance_id = cm.instance_id;
+            m.client_id = cm.client_id;
+            m.client_host = cm.client_host;
+            m.rebalance_timeout_ms = cm.rebalance_timeout_ms;
+            m.session_timeout_ms = cm.classic->session_timeout_ms;
+            m.protocol_type = std::string(consumer_protocol_type);
+            for (const auto& p : cm.classic->protocols) {
+                m.protocols.push_back({p.name, p.metadata});
+            }
+            std::vector<std::pair<std::string, std::vector<int32_t>>> parts;
+            for (const auto& [tid, ps] : cm.assigned) {
+                auto t = cg.subscribed_topics.find(tid);
+                if (t != cg.subscribed_topics.end() && !ps.empty()) {
+                    parts.emplace_back(t->second.name, std::vector<int32_t>(ps.begin(), ps.end()));
+                }
+            }
+            protocol::reader vr(m.protocols.front().metadata);
+            const int16_t version = vr.read_int16();
+            m.assignment = encode_assignment(vr.ok() ? version : 0, parts);
+            assignments[id] = m.assignment;
+            members.push_back(std::move(m));
+        }
+        group_tombstones(gid, g, records);
+        g.type = group_type::classic;
+        g.consumer.reset();
+        clear_classic(g);
+        g.generation = generation;
+        for (member& m : members) {
+            heartbeat_in(m, m.session_timeout_ms);
+            add_member(g, std::move(m), nullptr);
+        }
+        g.protocol_name = g.select_protocol();
+        g.subscribed_topics = compute_subscribed_topics(g);
+        transition(g, group_state::stable);
+        records.push_back(group_record(g, assignments));
+        prepare_rebalance(g);  // a member left: the others rejoin
     }
 
     // The member of a consumer group a classic request names, or the error Kafka gives.

@@ -3,7 +3,8 @@ a time, as Kafka 4.x allows, with librdkafka (PyPI's confluent-kafka in tools/ve
 members are joined by a `group.protocol: consumer` member, which upgrades the group to a
 consumer group whose classic members the server then assigns; the partitions stay disjoint
 and complete, every record is read, and when the classic members leave the new one takes
-everything. Then the reverse: a classic member joins a consumer group.
+everything. Then the reverse: a classic member joins a consumer group, and when the
+consumer-protocol member leaves the group is a classic group again.
 
 The server's heartbeat interval is 5 s, so each step of a rebalance takes seconds."""
 import time
@@ -147,6 +148,20 @@ def test_a_classic_member_joins_a_consumer_group(make_broker):
         produce(b.bootstrap, topic, 0, 300)
         poll_until(members, lambda: len(seen) == 300, "300 records", seen)
         assert all(n == 1 for n in seen.values()), "a record read twice with no member moving"
+
+        # The consumer-protocol member leaves: the group is a classic group again (Kafka's
+        # online downgrade) and the classic member takes everything.
+        new, classic = members
+        new.close()
+        members.remove(new)
+        poll_until(members, lambda: classic.assigned() == set(range(PARTITIONS)),
+                   "the classic member takes every partition", seen)
+        deadline = time.monotonic() + 30
+        while group_type(b.bootstrap, group) != "CLASSIC":
+            assert time.monotonic() < deadline, "the group stayed a consumer group"
+            classic.poll(seen)
+        produce(b.bootstrap, topic, 300, 300)
+        poll_until(members, lambda: len(seen) == 600, "600 records", seen)
     finally:
         for m in members:
             m.close()

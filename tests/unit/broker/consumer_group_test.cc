@@ -364,6 +364,7 @@ TEST_F(consumer_group_shard, a_classic_member_joins_a_consumer_group_and_is_assi
     }
 
     // A member offering a protocol the classic members don't is refused, as in Kafka.
+    // (Then the downgrade: see the next test.)
     EXPECT_EQ(classic_join("", {}, "roundrobin").error_code, code(error_code::inconsistent_group_protocol));
 
     // Leaving frees its partitions for a.
@@ -376,6 +377,63 @@ TEST_F(consumer_group_shard, a_classic_member_joins_a_consumer_group_and_is_assi
     host.complete_all();
     EXPECT_EQ(left, 0);
     EXPECT_EQ(shard->consumer_describe("g").members.size(), 1u);
+}
+
+TEST_F(consumer_group_shard, when_the_last_consumer_protocol_member_leaves_the_group_becomes_classic_again) {
+    beat(join("a"));
+    protocol::join_group_request jr;
+    jr.group_id = "g";
+    jr.member_id = "classic-1";
+    jr.session_timeout_ms = 10000;
+    jr.rebalance_timeout_ms = 10000;
+    jr.protocol_type = "consumer";
+    auto& p = jr.protocols.emplace_back();
+    p.name = "range";
+    p.metadata = classic_subscription({});
+    protocol::join_group_response joined;
+    shard->join(jr, 9, {"c", "/127.0.0.1"}, [&](protocol::join_group_response r) { joined = std::move(r); });
+    host.run();
+    host.complete_all();
+    ASSERT_EQ(joined.error_code, 0);
+
+    hb_request leave = again("a", 2, {});
+    leave.member_epoch = -1;
+    ASSERT_EQ(beat(leave).error_code, 0);
+    EXPECT_EQ(shard->consumer_describe("g").error_code, code(error_code::group_id_not_found));
+    auto d = shard->describe("g");
+    EXPECT_EQ(d.error_code, 0);
+    EXPECT_EQ(d.protocol_type, "consumer");
+    EXPECT_EQ(d.group_state, "PreparingRebalance");
+    ASSERT_EQ(d.members.size(), 1u);
+    EXPECT_EQ(d.members[0].member_id, "classic-1");
+    protocol::heartbeat_request hr;
+    hr.group_id = "g";
+    hr.member_id = "classic-1";
+    hr.generation_id = joined.generation_id;
+    EXPECT_EQ(shard->heartbeat(hr, 4).error_code, code(error_code::rebalance_in_progress));
+    // It rejoins the classic group and, alone, leads it.
+    protocol::join_group_response rejoined;
+    shard->join(jr, 9, {"c", "/127.0.0.1"}, [&](protocol::join_group_response r) { rejoined = std::move(r); });
+    host.run();
+    host.complete_all();
+    ASSERT_EQ(rejoined.error_code, 0);
+    EXPECT_EQ(rejoined.leader, "classic-1");
+    EXPECT_GT(rejoined.generation_id, joined.generation_id);
+
+    // A new shard reads the same classic group from the records.
+    testing::fake_shard_host host2;
+    host2.topics = host.topics;
+    group_shard reloaded(0, host2, cfg);
+    for (const auto& rec : host.committed) {
+        std::optional<bytes_view> value;
+        if (rec.value) {
+            value = bytes_view(*rec.value);
+        }
+        reloaded.replay(decode_offsets_record(rec.key, value));
+    }
+    reloaded.loaded();
+    EXPECT_EQ(reloaded.consumer_describe("g").error_code, code(error_code::group_id_not_found));
+    EXPECT_EQ(reloaded.describe("g").members.size(), 1u);
 }
 
 TEST_F(consumer_group_shard, a_consumer_protocol_member_upgrades_a_classic_group) {

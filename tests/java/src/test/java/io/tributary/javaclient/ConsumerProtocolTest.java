@@ -526,10 +526,8 @@ class ConsumerProtocolTest {
      * The other way round: a consumer-protocol member joining a classic group (its one member
      * on the classic protocol, holding all six partitions) converts it online into a consumer
      * group (type CONSUMER; the classic member stays, upgraded=false) and they get three each;
-     * when that member leaves again, the classic member gets all six, and Kafka turns the group
-     * back into a classic group (group.consumer.migration.policy bidirectional, Kafka 4.x's
-     * default); Tributary keeps it a consumer group whose classic member the server assigns
-     * (docs/differences-from-kafka.md: the downgrade is not built).
+     * when that member leaves again, the classic member gets all six, and the group is a
+     * classic group again (group.consumer.migration.policy bidirectional, Kafka 4.x's default).
      */
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {Targets.TRIBUTARY, Targets.APACHE_KAFKA})
@@ -553,7 +551,7 @@ class ConsumerProtocolTest {
             closeAll(members);
             members.clear();
             pollUntilShared(List.of(classic), 6, 6);
-            GroupType then = name.equals(Targets.APACHE_KAFKA) ? GroupType.CLASSIC : GroupType.CONSUMER;
+            GroupType then = GroupType.CLASSIC;
             ConsumerGroupDescription after = describe(admin, group);
             long deadline = System.nanoTime() + Clients.TIMEOUT.toNanos();
             while (after.type() != then || after.groupState() != GroupState.STABLE) {
