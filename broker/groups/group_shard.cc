@@ -1926,19 +1926,28 @@ struct group_shard::impl {
         return it;
     }
 
-    void finish_heartbeat(const std::string& gid, consumer_snapshot before, std::vector<shard_host::record> records,
-                          hb_response r, hb_callback done) {
+    // Answers `r` once the group's records are committed (at once if there are none), or
+    // what on_error(r, error) makes of it if the write failed (the group is then restored).
+    template<typename R, typename OnError>
+    void write_then_reply(const std::string& gid, consumer_snapshot before, std::vector<shard_host::record> records,
+                          R r, std::function<void(R)> done, OnError on_error) {
         reindex(gid);
         if (records.empty()) {
             return reply(std::move(done), std::move(r));
         }
         consumer_write(gid, std::move(before), std::move(records),
-                       [this, r = std::move(r), done = std::move(done)](error_code e) mutable {
+                       [this, r = std::move(r), done = std::move(done), on_error](error_code e) mutable {
                            if (e != error_code::none) {
-                               return reply(std::move(done), hb_error(group_write_error(e)));
+                               return reply(std::move(done), on_error(std::move(r), group_write_error(e)));
                            }
                            reply(std::move(done), std::move(r));
                        });
+    }
+
+    void finish_heartbeat(const std::string& gid, consumer_snapshot before, std::vector<shard_host::record> records,
+                          hb_response r, hb_callback done) {
+        write_then_reply(gid, std::move(before), std::move(records), std::move(r), std::move(done),
+                         [](hb_response, error_code e) { return hb_error(e); });
     }
 
     // Removes a member (it left, or was fenced): its records go, the group epoch grows and
@@ -2320,17 +2329,8 @@ struct group_shard::impl {
         r.generation_id = m.epoch;
         r.protocol_type = std::string(consumer_protocol_type);
         r.protocol_name = m.classic->protocols.front().name;
-        reindex(gid);
-        if (records.empty()) {
-            return reply(std::move(done), std::move(r));
-        }
-        consumer_write(gid, std::move(before), std::move(records),
-                       [this, r = std::move(r), done = std::move(done)](error_code e) mutable {
-                           if (e != error_code::none) {
-                               return reply(std::move(done), join_error(group_write_error(e), r.member_id));
-                           }
-                           reply(std::move(done), std::move(r));
-                       });
+        write_then_reply(gid, std::move(before), std::move(records), std::move(r), std::move(done),
+                         [](protocol::join_group_response r, error_code e) { return join_error(e, r.member_id); });
     }
 
     // Why a classic group with members cannot become a consumer group ("" if it can), as
@@ -2657,18 +2657,12 @@ struct group_shard::impl {
             resp.error_code = resp.members.front().error_code;
             resp.members.clear();
         }
-        reindex(gid);
-        if (records.empty()) {
-            return reply(std::move(done), std::move(resp));
-        }
-        consumer_write(gid, std::move(before), std::move(records),
-                       [this, resp = std::move(resp), done = std::move(done)](error_code e) mutable {
-                           if (e != error_code::none) {
-                               resp.members.clear();
-                               resp.error_code = code(group_write_error(e));
-                           }
-                           reply(std::move(done), std::move(resp));
-                       });
+        write_then_reply(gid, std::move(before), std::move(records), std::move(resp), std::move(done),
+                         [](protocol::leave_group_response r, error_code e) {
+                             r.members.clear();
+                             r.error_code = code(e);
+                             return r;
+                         });
     }
 
     // ---- admin

@@ -75,6 +75,16 @@ struct fake_shard_host final : shard_host {
         run();
         return true;
     }
+    // Loads `shard` from every committed record, as a new leader of the partition would.
+    void replay_committed_into(group_shard& shard) const {
+        for (const auto& rec : committed) {
+            std::optional<bytes_view> value;
+            if (rec.value) {
+                value = bytes_view(*rec.value);
+            }
+            shard.replay(decode_offsets_record(rec.key, value));
+        }
+    }
     void complete_all() {
         while (complete()) {
         }

@@ -241,13 +241,7 @@ TEST_F(consumer_group_shard, a_new_shard_rebuilds_the_group_from_its_records) {
     testing::fake_shard_host host2;
     host2.topics = host.topics;
     group_shard reloaded(0, host2, cfg);
-    for (const auto& rec : host.committed) {
-        std::optional<bytes_view> value;
-        if (rec.value) {
-            value = bytes_view(*rec.value);
-        }
-        reloaded.replay(decode_offsets_record(rec.key, value));
-    }
+    host.replay_committed_into(reloaded);
     reloaded.loaded();
     auto before = shard->consumer_describe("g");
     auto after = reloaded.consumer_describe("g");
@@ -424,13 +418,7 @@ TEST_F(consumer_group_shard, when_the_last_consumer_protocol_member_leaves_the_g
     testing::fake_shard_host host2;
     host2.topics = host.topics;
     group_shard reloaded(0, host2, cfg);
-    for (const auto& rec : host.committed) {
-        std::optional<bytes_view> value;
-        if (rec.value) {
-            value = bytes_view(*rec.value);
-        }
-        reloaded.replay(decode_offsets_record(rec.key, value));
-    }
+    host.replay_committed_into(reloaded);
     reloaded.loaded();
     EXPECT_EQ(reloaded.consumer_describe("g").error_code, code(error_code::group_id_not_found));
     EXPECT_EQ(reloaded.describe("g").members.size(), 1u);

@@ -749,13 +749,7 @@ TEST_F(group_shard_test, replay_rebuilds_groups_and_offsets_and_loaded_restarts_
 
     // A new leader loads the partition.
     shard = std::make_unique<group_shard>(7, host, cfg);
-    for (const auto& rec : host.committed) {
-        std::optional<bytes_view> value;
-        if (rec.value) {
-            value = bytes_view(*rec.value);
-        }
-        shard->replay(decode_offsets_record(rec.key, value));
-    }
+    host.replay_committed_into(*shard);
     shard->replay(other_record{5});
     shard->replay(bad_record{"short"});
     shard->loaded();
