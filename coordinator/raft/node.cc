@@ -294,8 +294,41 @@ bool node::is_voter() const { return has_voter(voters(), _cfg.id); }
 
 bool node::in_lease() const { return _role == role::leader || _since_leader < _cfg.election_ticks; }
 
+// A node campaigns while it is a voter in its latest voter set, or in the set in force at its
+// commit end: a node whose removal is appended but not committed may still be needed to elect
+// the leader that commits it (votes always count against the candidate's latest set, so
+// this never lets it decide alone).
+bool node::may_campaign() const {
+    if (is_voter()) {
+        return true;
+    }
+    if (!voter_change_pending()) {
+        return false;
+    }
+    const voter_set* in_force = &_base_voters;
+    for (const auto& c : _changes) {
+        if (c.at < _commit) {
+            in_force = &c.voters;
+        }
+    }
+    return has_voter(*in_force, _cfg.id);
+}
+
+// Counts the answers of the current voters: 1 when a majority granted, -1 when a majority
+// refused, else 0.
+int node::tally() const {
+    int yes = 0;
+    int no = 0;
+    for (const auto& [id, g] : _votes) {
+        if (has_voter(voters(), id)) {
+            (g ? yes : no)++;
+        }
+    }
+    return yes >= quorum() ? 1 : no >= quorum() ? -1 : 0;
+}
+
 void node::campaign(bool pre_vote, bool transfer) {
-    if (!is_voter()) {
+    if (!may_campaign()) {
         return;
     }
     if (pre_vote) {
@@ -304,7 +337,7 @@ void node::campaign(bool pre_vote, bool transfer) {
         become_candidate(transfer);
     }
     _votes[_cfg.id] = true;
-    if (quorum() <= 1) {
+    if (tally() > 0) {
         if (pre_vote) {
             campaign(false, false);
         } else {
@@ -483,20 +516,14 @@ void node::on_vote_response(node_id from, const vote_response& r) {
         return;
     }
     _votes[from] = r.granted;
-    int yes = 0;
-    int no = 0;
-    for (const auto& [id, g] : _votes) {
-        if (has_voter(voters(), id)) {
-            (g ? yes : no)++;
-        }
-    }
-    if (yes >= quorum()) {
+    int outcome = tally();
+    if (outcome > 0) {
         if (pre) {
             campaign(false, false);
         } else {
             become_leader();
         }
-    } else if (no >= quorum()) {
+    } else if (outcome < 0) {
         become_follower(_hard.term, node_id(-1));
     }
 }
@@ -639,8 +666,11 @@ void node::on_snapshot_request(node_id from, const snapshot_request& r) {
     _election_elapsed = 0;
     _since_leader = 0;
     snapshot_response resp{_hard.term, r.meta.end, 0, false};
-    if (r.meta.end <= _commit) {
-        resp.done = true;  // we hold all of it already
+    if (r.meta.end <= _commit || (r.meta.end <= end() && term_of(r.meta.end - 1) == r.meta.term)) {
+        // We hold every entry it stands for already (a follower whose acknowledgements crossed
+        // the leader's compaction): keep the log, and what follows it, rather than install.
+        _commit = std::max(_commit, r.meta.end);
+        resp.done = true;
         send(from, resp);
         return;
     }

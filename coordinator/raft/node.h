@@ -242,6 +242,8 @@ private:
     void become_leader();
     void reset(term_id t);
     void campaign(bool pre_vote, bool transfer);
+    bool may_campaign() const;
+    int tally() const;
     int quorum() const;
     bool in_lease() const;
     void reset_randomized_timeout();
