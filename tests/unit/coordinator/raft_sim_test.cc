@@ -29,6 +29,17 @@ const auto& pick(std::mt19937_64& r, const V& v) {
     return v[size_t(std::uniform_int_distribution<size_t>(0, v.size() - 1)(r))];
 }
 
+struct fault_rates {
+    double crash = 0.01;      // per tick
+    double partition = 0.02;  // per tick
+};
+
+fault_rates faults_for(uint64_t seed) {
+    std::mt19937_64 r(seed ^ 0x5851f42d4c957f2dull);
+    // a third of the runs are storms: leaders come and go often, logs diverge more
+    return pick(r, std::vector<fault_rates>{{0.01, 0.02}, {0.01, 0.02}, {0.05, 0.08}});
+}
+
 raft_sim_options options_for(uint64_t seed) {
     std::mt19937_64 r(seed ^ 0x9e3779b97f4a7c15ull);
     raft_sim_options o;
@@ -60,13 +71,13 @@ std::string describe(const raft_sim_options& o) {
 
 bytes payload(const std::string& s) { return bytes(s.begin(), s.end()); }
 
-void random_faults(raft_cluster& c) {
+void random_faults(raft_cluster& c, fault_rates f) {
     auto& m = c.members();
     auto any = [&] { return m[size_t(c.uniform(0, int64_t(m.size()) - 1))].id; };
-    if (c.chance(0.01)) {
+    if (c.chance(f.crash)) {
         c.crash(any(), c.uniform(1, 4 * T));
     }
-    if (c.chance(0.02)) {
+    if (c.chance(f.partition)) {
         switch (c.uniform(0, 3)) {
         case 0:
             c.isolate(any());
@@ -154,10 +165,11 @@ void random_client(raft_cluster& c, uint64_t& n) {
 std::string run_one(uint64_t seed, bool trace) {
     raft_sim_options o = options_for(seed);
     raft_cluster c(seed, o, trace);
-    c.trace(describe(o));
+    fault_rates f = faults_for(seed);
+    c.trace(describe(o) + ", crash rate " + std::to_string(f.crash) + ", partition rate " + std::to_string(f.partition));
     uint64_t n = 0;
     for (int t = 0; t < chaos_ticks && !c.failed(); ++t) {
-        random_faults(c);
+        random_faults(c, f);
         random_client(c, n);
         if (c.chance(0.02)) {
             c.compact(c.members()[size_t(c.uniform(0, int64_t(c.members().size()) - 1))].id);
