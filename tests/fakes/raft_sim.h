@@ -21,6 +21,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <random>
 #include <set>
@@ -53,6 +54,9 @@ struct raft_sim_options {
     size_t max_append_bytes = 64;
     int max_inflight = 4;
     size_t snapshot_chunk_bytes = 7;
+    // The driver writes a ready in the background: it finishes it later (at a random later
+    // step), and the node keeps taking messages and ticks meanwhile (contract: one ready out).
+    bool async = false;
 };
 
 // The state machine: a hash chain over the applied entries, so two nodes (and a snapshot)
@@ -101,6 +105,7 @@ public:
         bool up = true;
         int64_t restart_at = 0;
         uint64_t incarnation = 0;
+        std::optional<rf::ready> writing;  // taken, not yet durable (async driver)
     };
 
     raft_cluster(uint64_t seed, raft_sim_options o, bool trace = false)
@@ -168,6 +173,10 @@ public:
             return;
         }
         trace("crash " + std::to_string(id.value()));
+        if (m.writing) {
+            tear_store(m, *m.writing);  // it crashed while writing
+            m.writing.reset();
+        }
         m.up = false;
         m.n.reset();
         m.restart_at = _now + down_ticks;
@@ -185,29 +194,48 @@ public:
     // Processes every ready of `id` (persist, send, apply, advance), checking as it goes.
     // tear_chance: the probability that the node crashes in the middle of a ready.
     void process(member& m, double tear_chance = 0) {
-        while (m.up && !failed() && m.n->has_ready()) {
-            rf::ready r = m.n->take_ready();
+        for (;;) {
+            if (!m.up || failed()) {
+                return;
+            }
+            if (m.writing) {
+                if (_o.async && !chance(0.5)) {
+                    return;  // still writing; finished at a later step
+                }
+                rf::ready r = std::move(*m.writing);
+                m.writing.reset();
+                complete(m, r);
+                continue;
+            }
+            if (!m.n->has_ready()) {
+                return;
+            }
+            m.writing = m.n->take_ready();
             if (tear_chance > 0 && chance(tear_chance)) {
-                tear(m, r);
+                crash(m.id, uniform(1, 3 * _o.election_ticks));  // tears what it was writing
                 return;
             }
-            persist(m, r);
-            if (failed()) {
-                return;
-            }
-            for (auto& msg : r.messages) {
-                send(std::move(msg));
-            }
-            apply(m, r);
-            if (r.soft_changed && _trace) {
-                trace("node " + std::to_string(m.id.value()) + ": " + rf::role_name(r.soft.state) + " term " +
-                      std::to_string(r.soft.term.value()) + " leader " + std::to_string(r.soft.leader.value()));
-            }
-            if (r.soft_changed && r.soft.state == rf::role::leader) {
-                check_new_leader(m, r.soft.term);
-            }
-            m.n->advance();
         }
+    }
+
+    // The driver's side of a ready once written: send, apply, advance.
+    void complete(member& m, rf::ready& r) {
+        persist(m, r);
+        if (failed()) {
+            return;
+        }
+        for (auto& msg : r.messages) {
+            send(std::move(msg));
+        }
+        apply(m, r);
+        if (r.soft_changed && _trace) {
+            trace("node " + std::to_string(m.id.value()) + ": " + rf::role_name(r.soft.state) + " term " +
+                  std::to_string(r.soft.term.value()) + " leader " + std::to_string(r.soft.leader.value()));
+        }
+        if (r.soft_changed && r.soft.state == rf::role::leader) {
+            check_new_leader(m, r.soft.term);
+        }
+        m.n->advance();
     }
 
     void process_all(double tear_chance = 0) {
@@ -298,8 +326,8 @@ public:
     // Compacts `id`'s log at its state machine's end (a local snapshot).
     void compact(node_id id) {
         member& m = at(id);
-        if (!m.up || m.sm.end <= m.store.first()) {
-            return;
+        if (!m.up || m.writing || m.sm.end <= m.store.first()) {
+            return;  // (while a ready is being written the state machine may lag a snapshot install)
         }
         auto meta = m.n->snapshot_meta_at(m.sm.end);
         if (!meta) {
@@ -472,7 +500,7 @@ private:
 
     // A crash in the middle of writing a ready: the hard state may be written, then the
     // snapshot, the truncation and a prefix of the entries; nothing was sent or applied.
-    void tear(member& m, const rf::ready& r) {
+    void tear_store(member& m, const rf::ready& r) {
         int64_t stage = uniform(0, 2);
         if (stage >= 1 && r.hard) {
             m.store.hard = *r.hard;
@@ -490,7 +518,6 @@ private:
             }
         }
         trace("torn write on " + std::to_string(m.id.value()) + " at stage " + std::to_string(stage));
-        crash(m.id, uniform(1, 3 * _o.election_ticks));
     }
 
     void persist(member& m, const rf::ready& r) {

@@ -409,6 +409,69 @@ TEST(raft_node, restart_keeps_term_vote_and_log) {
     EXPECT_FALSE(c.failed()) << c.failure();
 }
 
+// A vote given in a term the node already had (its term came earlier, alone) is in the ready
+// that carries the answer, and survives a restart: the node never votes twice in a term.
+TEST(raft_node, a_vote_is_durable_before_it_is_answered) {
+    fakes::raft_mem_store store;
+    node_config cfg;
+    cfg.id = node_id(1);
+    cfg.initial_voters = {raft_cluster::voter_of(node_id(1)), raft_cluster::voter_of(node_id(2)),
+                          raft_cluster::voter_of(node_id(3))};
+    cfg.election_ticks = T;
+    std::vector<message> sent;
+    auto drive = [&](node& n) {
+        while (n.has_ready()) {
+            ready r = n.take_ready();
+            if (r.hard) {
+                store.hard = *r.hard;
+            }
+            for (const auto& e : r.entries) {
+                store.append(e);
+            }
+            sent.insert(sent.end(), r.messages.begin(), r.messages.end());
+            n.advance();
+        }
+    };
+    auto granted_to = [&](node_id to) {
+        for (const auto& m : sent) {
+            const auto* v = std::get_if<vote_response>(&m.body);
+            if (m.to == to && v && !v->pre_vote && v->granted) {
+                return true;
+            }
+        }
+        return false;
+    };
+    {
+        node n(cfg, store, store.hard);
+        for (int i = 0; i < T; ++i) {  // past its start-up stickiness
+            n.tick();
+            drive(n);
+        }
+        // it learns term 1 alone (a higher term in an answer)...
+        n.step(message{node_id(3), node_id(1), append_response{term_id(1), false, offset(0), term_id(0), 0}});
+        drive(n);
+        EXPECT_EQ(store.hard, (hard_state{term_id(1), node_id(-1)}));
+        // ...then votes in it: the vote is written before the answer goes out
+        n.step(message{node_id(2), node_id(1), vote_request{term_id(1), offset(0), term_id(0), false, false}});
+        ready r = n.take_ready();
+        ASSERT_TRUE(r.hard.has_value());
+        EXPECT_EQ(*r.hard, (hard_state{term_id(1), node_id(2)}));
+        store.hard = *r.hard;
+        sent.insert(sent.end(), r.messages.begin(), r.messages.end());
+        n.advance();
+        EXPECT_TRUE(granted_to(node_id(2)));
+    }
+    node again(cfg, store, store.hard);
+    for (int i = 0; i < T; ++i) {
+        again.tick();
+        drive(again);
+    }
+    sent.clear();
+    again.step(message{node_id(3), node_id(1), vote_request{term_id(1), offset(0), term_id(0), false, false}});
+    drive(again);
+    EXPECT_FALSE(granted_to(node_id(3)));
+}
+
 TEST(raft_node, malformed_messages_are_dropped) {
     raft_cluster c(18, opts(3, 3));
     node_id l = elect(c);
