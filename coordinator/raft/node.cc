@@ -528,16 +528,37 @@ void node::on_vote_response(node_id from, const vote_response& r) {
     }
 }
 
-void node::on_append_request(node_id from, const append_request& r) {
+// A request from the leader of our term: follow it (and hear it: no election for a while).
+bool node::follow(node_id from) {
     if (_role == role::leader) {
         ++_dropped;  // two leaders in one term cannot happen; a forged message
-        return;
+        return false;
     }
     if (_role != role::follower || _leader != from) {
         become_follower(_hard.term, from);
     }
     _election_elapsed = 0;
     _since_leader = 0;
+    return true;
+}
+
+// The progress of `from` when we lead and track it, marked as heard from (check-quorum).
+node::progress* node::heard_from(node_id from) {
+    if (_role != role::leader) {
+        return nullptr;
+    }
+    auto it = _progress.find(from);
+    if (it == _progress.end()) {
+        return nullptr;
+    }
+    it->second.recent_active = true;
+    return &it->second;
+}
+
+void node::on_append_request(node_id from, const append_request& r) {
+    if (!follow(from)) {
+        return;
+    }
     if (!well_formed(r)) {
         ++_dropped;
         return;
@@ -595,15 +616,11 @@ void node::on_append_request(node_id from, const append_request& r) {
 }
 
 void node::on_append_response(node_id from, const append_response& r) {
-    if (_role != role::leader) {
+    progress* p = heard_from(from);
+    if (!p) {
         return;
     }
-    auto it = _progress.find(from);
-    if (it == _progress.end()) {
-        return;
-    }
-    progress& pr = it->second;
-    pr.recent_active = true;
+    progress& pr = *p;
     if (r.lease_tick > pr.acked_lease_tick && r.lease_tick <= _now) {
         pr.acked_lease_tick = r.lease_tick;
     }
@@ -656,15 +673,9 @@ void node::on_append_response(node_id from, const append_response& r) {
 }
 
 void node::on_snapshot_request(node_id from, const snapshot_request& r) {
-    if (_role == role::leader) {
-        ++_dropped;
+    if (!follow(from)) {
         return;
     }
-    if (_role != role::follower || _leader != from) {
-        become_follower(_hard.term, from);
-    }
-    _election_elapsed = 0;
-    _since_leader = 0;
     snapshot_response resp{_hard.term, r.meta.end, 0, false};
     if (r.meta.end <= _commit || (r.meta.end <= end() && term_of(r.meta.end - 1) == r.meta.term)) {
         // We hold every entry it stands for already (a follower whose acknowledgements crossed
@@ -714,15 +725,11 @@ void node::on_snapshot_request(node_id from, const snapshot_request& r) {
 }
 
 void node::on_snapshot_response(node_id from, const snapshot_response& r) {
-    if (_role != role::leader) {
+    progress* p = heard_from(from);
+    if (!p) {
         return;
     }
-    auto it = _progress.find(from);
-    if (it == _progress.end()) {
-        return;
-    }
-    progress& pr = it->second;
-    pr.recent_active = true;
+    progress& pr = *p;
     if (pr.state != progress::mode::snapshot || r.end != pr.snap_end) {
         return;
     }

@@ -257,8 +257,10 @@ private:
     void on_snapshot_request(node_id from, const snapshot_request& r);
     void on_snapshot_response(node_id from, const snapshot_response& r);
     static bool well_formed(const append_request& r);
+    bool follow(node_id from);
 
     // -- leader ------------------------------------------------------------------------------
+    progress* heard_from(node_id from);
     void sync_progress();
     bool send_append(node_id to, progress& pr, bool heartbeat);
     void send_empty_append(node_id to, progress& pr);
