@@ -10,7 +10,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 #include <future>
 #include <stdexcept>
 
@@ -20,11 +19,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-int64_t wall_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
+int64_t wall_ms() { return storage::system_clock().now_ms().value(); }
 
 // Whole batches back to back, each with a valid CRC, nothing after them.
 bool whole_batches(bytes_view data) {

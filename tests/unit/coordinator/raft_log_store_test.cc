@@ -82,6 +82,23 @@ protected:
                 data_entry(4, 2, {"c", "d", "e"})};
     }
 
+    // The log holding sample(), closed, and a snapshot file at `end` of `term` beside it, as
+    // a crash leaves them between writing a snapshot and changing the log. Returns the state.
+    bytes crash_after_snapshot_file(int64_t end, int64_t term) {
+        {
+            auto s = open_store();
+            auto entries = sample();
+            EXPECT_TRUE(s->append(entries));
+        }
+        bytes state = make_batch(std::vector<metadata_record>{topic("s", 9)}, 5);
+        auto header = snapshot_header_batch({offset(end), term_id(term), three_voters()}, 0);
+        EXPECT_TRUE(header);
+        bytes file = *header;
+        file.insert(file.end(), state.begin(), state.end());
+        EXPECT_TRUE(write_snapshot(dir(), offset(end), file));
+        return state;
+    }
+
     fakes::temp_dir _tmp{"raft-log-store"};
 };
 
@@ -272,17 +289,9 @@ TEST_F(raft_log_store_test, local_snapshot_compacts_the_log_below_it) {
 
 TEST_F(raft_log_store_test, interrupted_save_is_finished_at_open) {
     auto entries = sample();
-    bytes state = make_batch(std::vector<metadata_record>{topic("s", 9)}, 5);
-    {
-        auto s = open_store();
-        ASSERT_TRUE(s->append(entries));
-    }
-    // A crash after the snapshot file was written, before the log dropped what it covers.
-    auto header = snapshot_header_batch({offset(4), term_id(2), three_voters()}, 0);
-    ASSERT_TRUE(header);
-    bytes file = *header;
-    file.insert(file.end(), state.begin(), state.end());
-    ASSERT_TRUE(write_snapshot(dir(), offset(4), file));
+    // The entry ending at the snapshot's end has its term: the log holds its history, and
+    // only the entries the snapshot covers go.
+    crash_after_snapshot_file(4, 2);
     auto s = open_store();
     EXPECT_EQ(s->first(), offset(4));
     EXPECT_EQ(s->end(), offset(7));
@@ -324,19 +333,9 @@ TEST_F(raft_log_store_test, installed_snapshot_replaces_the_whole_log) {
 }
 
 TEST_F(raft_log_store_test, interrupted_install_is_finished_at_open) {
-    auto entries = sample();
-    bytes state = make_batch(std::vector<metadata_record>{topic("s", 9)}, 5);
-    {
-        auto s = open_store();
-        ASSERT_TRUE(s->append(entries));
-    }
-    // A crash after the snapshot file was written, before the log was reset: the entry ending
-    // at the snapshot's end has another term, so the log's history is not the snapshot's.
-    auto header = snapshot_header_batch({offset(4), term_id(3), three_voters()}, 0);
-    ASSERT_TRUE(header);
-    bytes file = *header;
-    file.insert(file.end(), state.begin(), state.end());
-    ASSERT_TRUE(write_snapshot(dir(), offset(4), file));
+    // The entry ending at the snapshot's end has another term: the log's history is not the
+    // snapshot's, so the log restarts at its end.
+    bytes state = crash_after_snapshot_file(4, 3);
     {
         auto s = open_store();
         EXPECT_EQ(s->first(), offset(4));
@@ -344,16 +343,18 @@ TEST_F(raft_log_store_test, interrupted_install_is_finished_at_open) {
         EXPECT_EQ(s->last_term(), term_id(3));
         EXPECT_EQ(s->snapshot_data(), state);
     }
-    // The same when the snapshot lies beyond the log's end.
-    header = snapshot_header_batch({offset(40), term_id(5), three_voters()}, 0);
-    ASSERT_TRUE(header);
-    file = *header;
-    file.insert(file.end(), state.begin(), state.end());
-    ASSERT_TRUE(write_snapshot(dir(), offset(40), file));
+    auto s = open_store();  // and stays so
+    EXPECT_EQ(s->first(), offset(4));
+    EXPECT_EQ(s->end(), offset(4));
+}
+
+TEST_F(raft_log_store_test, interrupted_install_beyond_the_log_end_is_finished_at_open) {
+    crash_after_snapshot_file(40, 5);
     auto s = open_store();
     EXPECT_EQ(s->first(), offset(40));
     EXPECT_EQ(s->end(), offset(40));
     EXPECT_EQ(s->last_term(), term_id(5));
+    EXPECT_TRUE(s->voter_changes().empty());
 }
 
 TEST_F(raft_log_store_test, a_log_that_lost_entries_refuses_to_open) {
