@@ -84,6 +84,10 @@ struct append_request {
     term_id prev_term{0};     // term of the entry ending at prev_end (0 when prev_end is 0)
     std::vector<entry> entries;
     offset commit{0};         // the leader's commit end
+    // Added by the core (raft/node.h): the leader's tick count when it built the request,
+    // echoed in the response, so the leader knows how recently a majority heard from it
+    // (its read lease). 0: none (a leader never extends its lease on an answer with 0).
+    int64_t lease_tick = 0;
     bool operator==(const append_request&) const = default;
 };
 
@@ -92,6 +96,7 @@ struct append_response {
     bool success = false;
     offset end{0};            // success: the follower's log matches up to here; reject: a hint
     term_id hint_term{0};     // reject: the follower's term at `end` - 1 (0: none), to skip a term
+    int64_t lease_tick = 0;   // added by the core: the request's lease_tick, echoed
     bool operator==(const append_response&) const = default;
 };
 
