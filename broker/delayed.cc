@@ -36,13 +36,24 @@ asio::awaitable<bool> waiter::wait_until(clock::time_point deadline) {
 }
 
 void watch_list::add(const std::shared_ptr<waiter>& w, std::function<bool()> ready) {
-    for (auto& x : _watches) {
-        if (!x.w.owner_before(w) && !w.owner_before(x.w)) {
-            x.ready = std::move(ready);
-            return;
+    // Drops the watches of requests that have gone on the way. A partition without events (no
+    // appends, a still high watermark) never runs check(), and every fetch that waited on it,
+    // a follower's every half second, would stay listed: the list grew without bound and this
+    // scan took a third of the brokers' CPU in an RF=3 benchmark with idle topics beside.
+    bool found = false;
+    std::erase_if(_watches, [&](watch& x) {
+        if (x.w.expired()) {
+            return true;
         }
+        if (!found && !x.w.owner_before(w) && !w.owner_before(x.w)) {
+            x.ready = std::move(ready);
+            found = true;
+        }
+        return false;
+    });
+    if (!found) {
+        _watches.push_back({w, std::move(ready)});
     }
-    _watches.push_back({w, std::move(ready)});
 }
 
 void watch_list::check() {

@@ -53,7 +53,9 @@ private:
 class watch_list {
 public:
     // Wakes `w` at the first check() where `ready()` holds, or at wake_all(). A waiter added
-    // again replaces its earlier watch (a request re-registers on every pass).
+    // again replaces its earlier watch (a request re-registers on every pass). Drops the
+    // watches of requests that have gone, so a partition without events (where check() never
+    // runs) keeps only its live waiters.
     void add(const std::shared_ptr<waiter>& w, std::function<bool()> ready);
     // After an event: wakes and drops the watches whose condition holds, and drops those whose
     // request has gone.

@@ -251,6 +251,10 @@ void coordinator_client::apply_fetch(protocol::coordinator_fetch_metadata_respon
             _image = metadata_image{};
             _delta.everything = true;
             changed = true;
+        } else if (resp.next_offset > _image.next_offset().value()) {
+            // The answer ended with control batches (the coordinators' Raft entries), which
+            // hold no record: the image has still seen everything below next_offset.
+            _image.set_next_offset(offset(resp.next_offset));
         }
     }
     // committed_offset is the coordinator's end: caught up once the image reaches it. The first

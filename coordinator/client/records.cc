@@ -82,6 +82,14 @@ result<void> for_each_record(bytes_view set, const std::function<void(offset, co
         if (!*batch) {
             return it.partial_tail() ? result<void>(errc::bad_record) : success();
         }
+        if ((*batch)->header.control()) {
+            // Raft's own entries (a voter set, a new leader's no-op, a snapshot header:
+            // coordinator/raft/codec.h) hold no metadata record.
+            if (auto checked = read_and_verify_batch((*batch)->data); !checked) {
+                return checked.error();
+            }
+            continue;
+        }
         auto reader = protocol::batch_reader::open((*batch)->data);
         if (!reader) {
             return reader.error();

@@ -47,7 +47,8 @@ result<metadata_record> decode_record_value(bytes_view value);
 bytes make_batch(std::span<const metadata_record> records, int64_t timestamp_ms);
 
 // Calls f(offset, record) for every record of every whole batch of `set` (batches back to
-// back, CRCs verified). Stops at the first error.
+// back, CRCs verified). Control batches (the coordinators' Raft entries: voter sets, no-ops,
+// snapshot headers) hold no metadata record and are skipped. Stops at the first error.
 result<void> for_each_record(bytes_view set, const std::function<void(offset, const metadata_record&)>& f);
 
 // One line for logs: "register_broker id=1 fenced=true".

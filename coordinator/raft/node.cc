@@ -32,6 +32,10 @@ bool valid_voter_set(const voter_set& vs) {
 
 } // namespace
 
+bool has_voter(const voter_set& voters, node_id id) {
+    return std::any_of(voters.begin(), voters.end(), [&](const voter& v) { return v.id == id; });
+}
+
 const char* role_name(role r) {
     switch (r) {
     case role::follower: return "follower";

@@ -44,12 +44,12 @@ struct voter {
 };
 using voter_set = std::vector<voter>;  // sorted by id, ids unique
 
-// Added by the core: the payload of an entry of kind `voters` (raft/voters.cc): int32 count,
-// then per voter int32 id, int16 host length, host bytes, uint16 port (big-endian).
-// decode_voters refuses a short or overlong payload, unsorted or duplicate ids.
+// The payload of an entry of kind `voters` (also declared in raft/codec.h, defined in
+// raft/voters_record.cc: a CoordinatorVotersRecord value); decode_voters refuses a payload
+// that is not one, or a set not sorted by unique ids.
 bytes encode_voters(const voter_set& voters);
 std::optional<voter_set> decode_voters(bytes_view payload);
-// True when `voters` holds `id`.
+// True when `voters` holds `id` (raft/node.cc).
 bool has_voter(const voter_set& voters, node_id id);
 
 // Written durably before any message that depends on it leaves the node.

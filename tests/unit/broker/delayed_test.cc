@@ -106,6 +106,24 @@ TEST(watch_list, adding_again_replaces_and_gone_waiters_are_dropped) {
     EXPECT_TRUE(woken(ctx, *a));
 }
 
+TEST(watch_list, a_partition_without_events_keeps_only_the_live_waiters) {
+    // No check() ever runs on an idle partition: adding must drop the watches of requests
+    // that have gone, or every fetch that ever waited there stays listed.
+    asio::io_context ctx;
+    auto live = std::make_shared<waiter>(ctx.get_executor());
+    watch_list l;
+    l.add(live, [] { return false; });
+    for (int i = 0; i < 1000; ++i) {
+        auto gone = std::make_shared<waiter>(ctx.get_executor());
+        l.add(gone, [] { return false; });
+    }
+    EXPECT_EQ(l.size(), 2u) << "the live waiter and the last one added (gone since, dropped at the next add)";
+    l.add(live, [] { return true; });
+    EXPECT_EQ(l.size(), 1u);
+    l.check();
+    EXPECT_TRUE(woken(ctx, *live)) << "the live waiter kept its place and its new condition";
+}
+
 TEST(watch_list, wake_all_wakes_everyone_whatever_their_condition) {
     asio::io_context ctx;
     auto a = std::make_shared<waiter>(ctx.get_executor());
