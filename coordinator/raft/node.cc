@@ -1,5 +1,7 @@
 #include "coordinator/raft/node.h"
 
+#include "coordinator/raft/codec.h"  // valid_voter_set
+
 #include <algorithm>
 #include <functional>
 #include <iterator>
@@ -19,15 +21,6 @@ overloaded(F...) -> overloaded<F...>;
 
 term_id term_of_body(const message_body& b) {
     return std::visit([](const auto& m) { return m.term; }, b);
-}
-
-bool valid_voter_set(const voter_set& vs) {
-    for (size_t i = 0; i < vs.size(); ++i) {
-        if (vs[i].id.value() < 0 || (i > 0 && vs[i - 1].id >= vs[i].id)) {
-            return false;
-        }
-    }
-    return true;
 }
 
 } // namespace
