@@ -44,6 +44,14 @@ struct voter {
 };
 using voter_set = std::vector<voter>;  // sorted by id, ids unique
 
+// The payload of an entry of kind `voters` (also declared in raft/codec.h, defined in
+// raft/voters_record.cc: a CoordinatorVotersRecord value); decode_voters refuses a payload
+// that is not one, or a set not sorted by unique ids.
+bytes encode_voters(const voter_set& voters);
+std::optional<voter_set> decode_voters(bytes_view payload);
+// True when `voters` holds `id` (raft/node.cc).
+bool has_voter(const voter_set& voters, node_id id);
+
 // Written durably before any message that depends on it leaves the node.
 struct hard_state {
     term_id term{0};
