@@ -7,6 +7,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
 
+#include <stdexcept>
+
 namespace trib::coordinator {
 
 using protocol::error_code;
@@ -77,7 +79,10 @@ service::~service() { stop(); }
 std::vector<uint16_t> service::start() {
     _notifier = std::make_unique<notifier>(*this);
     _controller = std::make_unique<controller>(_cfg.controller, _clock);
-    _log = single_voter_log::open(_cfg.metadata_dir, _cfg.log, *_notifier);
+    if (!_cfg.open_log) {
+        throw std::logic_error("coordinator service: no metadata log to open (service_config::open_log)");
+    }
+    _log = _cfg.open_log(*_notifier, _ctx);
     _controller->set_log(*_log);
     net::connection_limits limits;
     limits.max_request_bytes = _cfg.max_request_bytes;

@@ -9,7 +9,7 @@
 #include "coordinator/controller.h"
 #include "net/dispatcher.h"
 #include "net/server.h"
-#include "coordinator/single_voter_log.h"
+#include "coordinator/replicated_log.h"
 
 #include <boost/asio/steady_timer.hpp>
 
@@ -23,8 +23,9 @@ namespace trib::coordinator {
 struct service_config {
     controller_config controller;
     std::vector<net::listen_endpoint> listeners;
-    std::filesystem::path metadata_dir;          // <log.dirs>/__cluster_metadata-0
-    storage::log_config log;
+    // Opens the metadata log (single_voter_log::factory, or a Raft log); required.
+    log_factory open_log;
+    std::filesystem::path metadata_dir;          // <log.dirs>/__cluster_metadata-0 (for messages)
     uint64_t snapshot_bytes = 20 << 20;          // metadata.log.max.record.bytes.between.snapshots
     std::chrono::milliseconds tick{250};         // how often leases are checked
     int32_t max_request_bytes = 100 << 20;
@@ -64,7 +65,7 @@ private:
     asio::io_context _ctx{1};
     std::unique_ptr<notifier> _notifier;
     std::unique_ptr<controller> _controller;
-    std::unique_ptr<single_voter_log> _log;
+    std::unique_ptr<replicated_log> _log;
     std::unique_ptr<net::server> _server;
     std::list<asio::steady_timer*> _waiters;  // long polls, woken on commit
     asio::steady_timer _ticker{_ctx};
