@@ -57,7 +57,18 @@ int main(int argc, char** argv) {
                        .Help("Topics in the cluster's metadata")
                        .Register(*registry)
                        .Add({});
-    status_server status(main_ctx, registry, [&] { return serving.load(); });
+    auto& active = prometheus::BuildGauge()
+                       .Name("tributary_coordinator_active_controller")
+                       .Help("1 while this coordinator is the active controller (decides), else 0")
+                       .Register(*registry)
+                       .Add({});
+    auto& committed = prometheus::BuildGauge()
+                          .Name("tributary_coordinator_metadata_committed_offset")
+                          .Help("One past the last committed record of the metadata log")
+                          .Register(*registry)
+                          .Add({});
+    // Ready: the metadata log is replayed (start() returned) and a leader is known.
+    status_server status(main_ctx, registry, [&] { return serving.load() && svc.ready(); });
     try {
         svc.start();
         if (raw.has("tributary.http.listener")) {
@@ -82,7 +93,9 @@ int main(int argc, char** argv) {
                 registered.Set(static_cast<double>(c.image().brokers().size()));
                 usable.Set(static_cast<double>(c.usable_brokers().size()));
                 topics.Set(static_cast<double>(c.image().topics().size()));
+                committed.Set(static_cast<double>(c.image().next_offset().value()));
             });
+            active.Set(svc.active() ? 1 : 0);
             schedule();
         });
     };

@@ -84,6 +84,7 @@ std::vector<uint16_t> service::start() {
     }
     _log = _cfg.open_log(*_notifier, _ctx);
     _controller->set_log(*_log);
+    observe_leadership();
     net::connection_limits limits;
     limits.max_request_bytes = _cfg.max_request_bytes;
     _server = std::make_unique<net::server>(std::vector<asio::io_context*>{&_ctx}, *this, limits);
@@ -105,11 +106,18 @@ std::vector<uint16_t> service::start() {
     return ports;
 }
 
+void service::observe_leadership() {
+    const auto l = _log->leader();
+    _active = l.is_leader;
+    _ready = l.is_leader || l.leader.has_value();
+}
+
 void service::stop() {
     if (!_running) {
         return;
     }
     _running = false;
+    _ready = false;
     asio::post(_ctx, [this] {
         _server->stop();
         _ticker.cancel();
@@ -143,6 +151,7 @@ asio::awaitable<void> service::tick_loop() {
         if (ec || !_running) {
             co_return;
         }
+        observe_leadership();
         _controller->tick();
     }
 }

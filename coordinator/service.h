@@ -13,6 +13,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
 #include <filesystem>
 #include <list>
 #include <memory>
@@ -44,6 +45,11 @@ public:
     // Stops accepting, closes connections, joins the thread and closes the log.
     void stop();
 
+    // From any thread: the log is replayed and a leader is known (this node or another): what
+    // /readyz says. active(): this node is the active controller.
+    bool ready() const noexcept { return _ready.load(); }
+    bool active() const noexcept { return _active.load(); }
+
     // Runs `f` on the service thread and waits for it (tests, tools).
     template<typename F>
     auto call(F f) -> decltype(f(std::declval<controller&>()));
@@ -56,6 +62,8 @@ private:
     asio::awaitable<std::optional<bytes>> handle(const bytes& frame, const std::string& peer);
     class notifier;
     void committed();
+    // Publishes the log's leadership to ready() and active().
+    void observe_leadership();
     asio::awaitable<void> tick_loop();
     asio::awaitable<void> fetch_metadata(const protocol::coordinator_fetch_metadata_request& req,
                                          protocol::coordinator_fetch_metadata_response& resp);
@@ -71,6 +79,8 @@ private:
     asio::steady_timer _ticker{_ctx};
     std::thread _thread;
     bool _running = false;
+    std::atomic<bool> _ready{false};
+    std::atomic<bool> _active{false};
 };
 
 } // namespace trib::coordinator
