@@ -60,14 +60,22 @@ std::shared_ptr<coordinator_client> make_client(asio::io_context& ctx, uint16_t 
     return std::make_shared<coordinator_client>(ctx.get_executor(), c);
 }
 
-TEST(process, sigkill_keeps_every_acknowledged_change) {
-    if (!std::filesystem::exists(binary)) {
-        GTEST_SKIP() << binary << " is not built";
+// A coordinator process on a fresh directory and a free port.
+class process : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (!std::filesystem::exists(binary)) {
+            GTEST_SKIP() << binary << " is not built";
+        }
+        pid = spawn(dir.path(), port);
+        ASSERT_GT(pid, 0);
     }
-    fakes::temp_dir dir("trib-coordinator-kill");
+    fakes::temp_dir dir{"trib-coordinator-kill"};
     uint16_t port = free_port();
-    pid_t pid = spawn(dir.path(), port);
-    ASSERT_GT(pid, 0);
+    pid_t pid = -1;
+};
+
+TEST_F(process, sigkill_keeps_every_acknowledged_change) {
     std::vector<std::string> acknowledged;
     {
         asio::io_context ctx;
@@ -120,14 +128,7 @@ TEST(process, sigkill_keeps_every_acknowledged_change) {
 
 // SIGKILL while creations stream in from several clients at once (so appends are in flight
 // and share fsyncs): every creation a client was told succeeded exists after a restart.
-TEST(process, sigkill_during_a_stream_of_creations_keeps_every_acknowledged_one) {
-    if (!std::filesystem::exists(binary)) {
-        GTEST_SKIP() << binary << " is not built";
-    }
-    fakes::temp_dir dir("trib-coordinator-kill");
-    uint16_t port = free_port();
-    pid_t pid = spawn(dir.path(), port);
-    ASSERT_GT(pid, 0);
+TEST_F(process, sigkill_during_a_stream_of_creations_keeps_every_acknowledged_one) {
     std::vector<std::string> acknowledged;
     size_t killed_at = 0;
     {
