@@ -82,6 +82,15 @@ int main(int argc, char** argv) {
         svc.stop();
         return 1;
     }
+    auto update = [&] {
+        svc.call([&](controller& c) {
+            registered.Set(static_cast<double>(c.image().brokers().size()));
+            usable.Set(static_cast<double>(c.usable_brokers().size()));
+            topics.Set(static_cast<double>(c.image().topics().size()));
+            committed.Set(static_cast<double>(c.image().next_offset().value()));
+        });
+        active.Set(svc.active() ? 1 : 0);
+    };
     asio::steady_timer refresh(main_ctx);
     std::function<void()> schedule = [&] {
         refresh.expires_after(std::chrono::seconds(1));
@@ -89,16 +98,11 @@ int main(int argc, char** argv) {
             if (ec) {
                 return;
             }
-            svc.call([&](controller& c) {
-                registered.Set(static_cast<double>(c.image().brokers().size()));
-                usable.Set(static_cast<double>(c.usable_brokers().size()));
-                topics.Set(static_cast<double>(c.image().topics().size()));
-                committed.Set(static_cast<double>(c.image().next_offset().value()));
-            });
-            active.Set(svc.active() ? 1 : 0);
+            update();
             schedule();
         });
     };
+    update();  // the first scrape already sees the replayed log
     schedule();
     asio::signal_set signals(main_ctx, SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code, int sig) {
