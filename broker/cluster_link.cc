@@ -4,6 +4,7 @@
 #include "common/listeners.h"
 #include "common/log.h"
 #include "coordinator/service.h"
+#include "coordinator/single_voter_log.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <fmt/ranges.h>
@@ -137,6 +138,7 @@ void cluster_link::start() {
             _cfg.raw.get_int32("leader.imbalance.per.broker.percentage");
         sc.listeners.push_back({"CONTROLLER", "127.0.0.1", 0});
         sc.metadata_dir = _cfg.data_dir / "__cluster_metadata-0";
+        sc.open_log = coordinator::single_voter_log::factory(sc.metadata_dir, {});
         _embedded = std::make_unique<coordinator::service>(sc, _clock);
         auto ports = _embedded->start();
         cc.coordinators.push_back({"127.0.0.1", ports.at(0)});

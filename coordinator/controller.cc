@@ -2,6 +2,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "coordinator/client/errc.h"
 #include "coordinator/client/topic_config.h"
 
 #include <fmt/format.h>
@@ -106,6 +107,32 @@ public:
 controller::controller(controller_config cfg, clock& clk)
   : _cfg(std::move(cfg)), _clock(clk), _rng(_cfg.seed ? _cfg.seed : std::random_device{}()) {}
 
+void controller::set_log(replicated_log& log) {
+    _log = &log;
+    _leadership = log.leader();
+    log.on_leadership([this](const leadership& l) { leadership_changed(l); });
+}
+
+void controller::leadership_changed(const leadership& l) {
+    const bool gained = l.is_leader && !_leadership.is_leader;
+    const bool lost = !l.is_leader && _leadership.is_leader;
+    _leadership = l;
+    if (gained || lost) {
+        _pending_stale = true;  // rebuilt from the committed image once nothing is in flight
+    }
+    if (gained) {
+        TLOG_INFO("coordinator {} is the active controller (term {})", _cfg.id.value(), l.term.value());
+        for (const auto& [id, b] : _image.brokers()) {
+            _lease_deadline[id] = _clock.now_ms() + _cfg.session_timeout_ms;
+        }
+        _shutting_down.clear();
+        _next_rebalance_ms = -1;
+    } else if (lost) {
+        TLOG_INFO("coordinator {} is no longer the active controller (term {}, leader {})", _cfg.id.value(),
+                  l.term.value(), l.leader ? l.leader->id.value() : -1);
+    }
+}
+
 void controller::apply(offset at, const metadata_record& r) {
     if (auto a = _image.apply(at, r); !a) {
         // The log holds only records the controller checked: this is a broken invariant.
@@ -119,10 +146,19 @@ void controller::apply(offset at, const metadata_record& r) {
 
 void controller::restore(const metadata_image& image) {
     _image = image;
+    _pending = image;
     _lease_deadline.clear();
     for (const auto& [id, b] : _image.brokers()) {
         _lease_deadline[id] = _clock.now_ms() + _cfg.session_timeout_ms;
     }
+}
+
+std::string controller::not_active_message() const {
+    if (_leadership.leader) {
+        return fmt::format("coordinator {} is not the active controller: {} is", _cfg.id.value(),
+                           _leadership.leader->id.value());
+    }
+    return fmt::format("coordinator {} is not the active controller, and knows of none yet", _cfg.id.value());
 }
 
 bool controller::lease_alive(int32_t broker) const {
@@ -132,7 +168,7 @@ bool controller::lease_alive(int32_t broker) const {
 
 std::vector<int32_t> controller::usable_brokers() const {
     std::vector<int32_t> out;
-    for (const auto& [id, b] : _image.brokers()) {
+    for (const auto& [id, b] : _pending.brokers()) {
         if (!b.fenced && lease_alive(id) && !_shutting_down.contains(id)) {
             out.push_back(id);
         }
@@ -140,14 +176,69 @@ std::vector<int32_t> controller::usable_brokers() const {
     return out;
 }
 
-void controller::commit(change& c, std::function<void(result<offset>)> done) {
+bool controller::may_decide() {
     if (!_log) {
         throw std::logic_error("controller has no log");
+    }
+    if (!active()) {
+        return false;
+    }
+    if (_completed == _proposed) {
+        // Nothing in flight: the pending image is the committed one (also after a failure).
+        _pending = _image;
+        _pending_stale = false;
+    } else if (_pending_stale) {
+        return false;  // failed appends are still coming back
+    }
+    // The log may hold entries of its own beyond what this controller proposed (a Raft
+    // leader's): the next record lands after them.
+    if (_pending.next_offset() < _log->end()) {
+        _pending.set_next_offset(_log->end());
+    }
+    return true;
+}
+
+void controller::commit(change& c, std::function<void(result<offset>)> done) {
+    if (c.records.empty()) {
+        auto answer = [this, done = std::move(done)](bool ok) {
+            if (ok) {
+                done(_image.next_offset() - 1);
+            } else {
+                done(errc::not_leader);
+            }
+        };
+        if (_completed == _proposed) {
+            answer(true);
+        } else {
+            _after.emplace_back(_proposed, std::move(answer));
+        }
+        return;
     }
     for (const auto& r : c.records) {
         TLOG_DEBUG("proposing {}", describe(r));
     }
-    _log->append(c.records, std::move(done));
+    _pending = std::move(c.work);
+    const uint64_t seq = ++_proposed;
+    _log->append(c.records, [this, seq, done = std::move(done)](result<offset> last) {
+        _completed = seq;
+        if (!last) {
+            if (!_pending_stale) {
+                TLOG_WARN("metadata append failed ({}): {} proposal(s) in flight are dropped",
+                          last.error().message(), _proposed - seq + 1);
+            }
+            _pending_stale = true;
+        }
+        if (_pending_stale && _completed == _proposed) {
+            _pending = _image;
+            _pending_stale = false;
+        }
+        done(last);
+        while (!_after.empty() && _after.front().first <= seq) {
+            auto f = std::move(_after.front().second);
+            _after.pop_front();
+            f(last.has_value());
+        }
+    });
 }
 
 // ---- brokers ---------------------------------------------------------------------------
@@ -277,6 +368,12 @@ void controller::register_broker(const register_request& req, std::function<void
     register_response resp;
     resp.session_timeout_ms = int32_t(_cfg.session_timeout_ms);
     resp.heartbeat_interval_ms = _cfg.heartbeat_interval_ms;
+    if (!may_decide()) {
+        resp.error_code = code(error_code::not_controller);
+        resp.error_message = not_active_message();
+        done(std::move(resp));
+        return;
+    }
     auto fail = [&](error_code e, std::string msg) {
         TLOG_WARN("registration of broker {} refused: {}", req.broker_id, msg);
         resp.error_code = code(e);
@@ -295,7 +392,7 @@ void controller::register_broker(const register_request& req, std::function<void
     for (const auto& l : req.listeners) {
         endpoints.push_back({l.name, l.host, l.port});
     }
-    const auto* existing = _image.broker(req.broker_id);
+    const auto* existing = _pending.broker(req.broker_id);
     if (existing && existing->incarnation != req.incarnation_id && lease_alive(req.broker_id)) {
         auto left = _lease_deadline[req.broker_id] - _clock.now_ms();
         return fail(error_code::duplicate_broker_registration,
@@ -309,13 +406,24 @@ void controller::register_broker(const register_request& req, std::function<void
         // The same broker again, on the same data (a retry, or a restart that kept its
         // incarnation): nothing changes in the log. A registration also ends a controlled
         // shutdown: a process shutting down only heartbeats, so this one has started again.
+        // Answered once the registration it repeats (maybe still in flight) is committed.
         _lease_deadline[req.broker_id] = _clock.now_ms() + _cfg.session_timeout_ms;
         _shutting_down.erase(req.broker_id);
-        resp.broker_epoch = existing->epoch;
-        done(std::move(resp));
+        change none(_pending);
+        int32_t id = req.broker_id;
+        commit(none, [this, id, resp = std::move(resp), done = std::move(done)](result<offset> last) mutable {
+            const auto* b = _image.broker(id);
+            if (!last || !b) {
+                resp.error_code = code(error_code::not_controller);
+                resp.error_message = not_active_message();
+            } else {
+                resp.broker_epoch = b->epoch;
+            }
+            done(std::move(resp));
+        });
         return;
     }
-    change c(_image);
+    change c(_pending);
     register_broker_record r;
     r.broker_id = req.broker_id;
     r.incarnation_id = req.incarnation_id;
@@ -351,11 +459,13 @@ void controller::register_broker(const register_request& req, std::function<void
 void controller::heartbeat(const heartbeat_request& req, std::function<void(heartbeat_response)> done) {
     heartbeat_response resp;
     resp.lease_ms = int32_t(_cfg.session_timeout_ms);
-    // Everything decided before this answer, a fencing included, lies below it (the log is
-    // appended and applied in one step): a broker back after losing its lease leads again
-    // only once its metadata has reached it.
-    resp.metadata_end = _image.next_offset().value();
-    const auto* b = _image.broker(req.broker_id);
+    if (!may_decide()) {
+        resp.error_code = code(error_code::not_controller);
+        resp.error_message = not_active_message();
+        done(std::move(resp));
+        return;
+    }
+    const auto* b = _pending.broker(req.broker_id);
     if (!b) {
         resp.error_code = code(error_code::broker_id_not_registered);
         resp.error_message = fmt::format("broker {} is not registered", req.broker_id);
@@ -373,60 +483,73 @@ void controller::heartbeat(const heartbeat_request& req, std::function<void(hear
     if (req.want_shut_down) {
         return controlled_shutdown(req.broker_id, std::move(resp), std::move(done));
     }
-    if (!b->fenced || req.applied_offset < b->epoch) {
-        resp.is_fenced = b->fenced;
-        done(std::move(resp));
-        return;
+    change c(_pending);
+    const bool unfence = b->fenced && req.applied_offset >= b->epoch;
+    if (unfence) {
+        // Heard from in time and caught up with its own registration: unfence.
+        unfence_broker_record u;
+        u.broker_id = req.broker_id;
+        c.add(std::move(u));
+        unfence_effects(c, req.broker_id);
     }
-    // Heard from in time and caught up with its own registration: unfence.
-    change c(_image);
-    unfence_broker_record u;
-    u.broker_id = req.broker_id;
-    c.add(std::move(u));
-    unfence_effects(c, req.broker_id);
-    int32_t id = req.broker_id;
-    commit(c, [id, resp = std::move(resp), done = std::move(done)](result<offset> last) mutable {
-        resp.is_fenced = !last;
-        if (last) {
+    answer_heartbeat(c, req.broker_id, std::move(resp), std::move(done), [id = req.broker_id, unfence](heartbeat_response&) {
+        if (unfence) {
             TLOG_INFO("broker {} unfenced", id);
         }
+    });
+}
+
+void controller::answer_heartbeat(change& c, int32_t id, heartbeat_response resp,
+                                  std::function<void(heartbeat_response)> done,
+                                  std::function<void(heartbeat_response&)> on_commit) {
+    commit(c, [this, id, resp = std::move(resp), done = std::move(done),
+               on_commit = std::move(on_commit)](result<offset> last) mutable {
+        if (!last) {
+            resp.error_code = code(error_code::not_controller);
+            resp.error_message = not_active_message();
+            done(std::move(resp));
+            return;
+        }
+        // Everything decided before this answer, a fencing included, is committed below it:
+        // a broker back after losing its lease leads again only once its metadata has reached
+        // it. Its fencing is as committed.
+        resp.metadata_end = _image.next_offset().value();
+        const auto* b = _image.broker(id);
+        resp.is_fenced = !b || b->fenced;
+        on_commit(resp);
         done(std::move(resp));
     });
 }
 
 void controller::controlled_shutdown(int32_t id, heartbeat_response resp, std::function<void(heartbeat_response)> done) {
-    const auto* b = _image.broker(id);
-    resp.is_fenced = b->fenced;
-    if (b->fenced) {
-        resp.should_shut_down = true;  // leads nothing and is in no ISR it could leave
-        done(std::move(resp));
-        return;
-    }
-    if (_shutting_down.insert(id).second) {
+    change c(_pending);
+    const bool fenced = c.work.broker(id)->fenced;
+    if (!fenced && _shutting_down.insert(id).second) {
         TLOG_INFO("broker {} asks for a controlled shutdown: moving its leaderships away", id);
     }
-    // ShouldShutDown once a heartbeat finds nothing left to move, so the moves of the
-    // previous heartbeat are committed (and on their way to the brokers) when it stops.
-    change c(_image);
-    shutdown_effects(c, id);
-    if (c.records.empty()) {
-        TLOG_INFO("broker {} may shut down", id);
-        resp.should_shut_down = true;
-        done(std::move(resp));
-        return;
+    // A fenced broker leads nothing and is in no ISR it could leave. Otherwise ShouldShutDown
+    // once a heartbeat finds nothing left to move, answered when what was proposed before it
+    // (the moves of earlier heartbeats) is committed, so they are on their way to the brokers
+    // when it stops.
+    if (!fenced) {
+        shutdown_effects(c, id);
     }
-    commit(c, [resp = std::move(resp), done = std::move(done)](result<offset> last) mutable {
-        if (!last) {
-            TLOG_ERROR("controlled shutdown: {}", last.error().message());
+    const bool nothing_left = c.records.empty();
+    answer_heartbeat(c, id, std::move(resp), std::move(done), [id, nothing_left](heartbeat_response& r) {
+        if (nothing_left) {
+            TLOG_INFO("broker {} may shut down", id);
+            r.should_shut_down = true;
         }
-        done(std::move(resp));
     });
 }
 
 void controller::tick() {
-    change c(_image);
+    if (!may_decide()) {
+        return;  // leases are the active controller's to enforce
+    }
+    change c(_pending);
     std::vector<int32_t> expired;
-    for (const auto& [id, b] : _image.brokers()) {
+    for (const auto& [id, b] : _pending.brokers()) {
         if (!b.fenced && !lease_alive(id)) {
             expired.push_back(id);
         }
@@ -464,7 +587,12 @@ void controller::tick() {
 void controller::alter_partition(const alter_partition_request& req, int16_t version,
                                  std::function<void(alter_partition_response)> done) {
     alter_partition_response resp;
-    const auto* requester = _image.broker(req.broker_id);
+    if (!may_decide()) {
+        resp.error_code = code(error_code::not_controller);
+        done(std::move(resp));
+        return;
+    }
+    const auto* requester = _pending.broker(req.broker_id);
     if (!requester || requester->epoch != req.broker_epoch) {
         TLOG_INFO("AlterPartition from broker {} at broker epoch {} refused: registered at {}", req.broker_id,
                   req.broker_epoch, requester ? requester->epoch : -1);
@@ -472,12 +600,14 @@ void controller::alter_partition(const alter_partition_request& req, int16_t ver
         done(std::move(resp));
         return;
     }
-    change c(_image);
+    change c(_pending);
     for (const auto& t : req.topics) {
         auto& out_topic = resp.topics.emplace_back();
         out_topic.topic_id = t.topic_id;
-        const topic_state* topic = c.work.topic(t.topic_id);
         for (const auto& pd : t.partitions) {
+            // Looked up again for each partition: a change to the topic earlier in this request
+            // gives the scratch image a new copy of it.
+            const topic_state* topic = c.work.topic(t.topic_id);
             auto& out = out_topic.partitions.emplace_back();
             out.partition_index = pd.partition_index;
             auto refuse = [&](error_code e, const std::string& why) {
@@ -560,17 +690,14 @@ void controller::alter_partition(const alter_partition_request& req, int16_t ver
                           p.leader);
                 c.add(next_state(topic->id, pd.partition_index, p, isr, p.leader));
             }
-            const auto& now = topic->partitions[size_t(pd.partition_index)];
+            const auto& now = c.work.topic(t.topic_id)->partitions[size_t(pd.partition_index)];
             out.leader_id = now.leader;
             out.leader_epoch = now.leader_epoch;
             out.isr = now.isr;
             out.partition_epoch = now.partition_epoch;
         }
     }
-    if (c.records.empty()) {
-        done(std::move(resp));
-        return;
-    }
+    // Answered once committed; with nothing to write, once what it saw is.
     commit(c, [resp = std::move(resp), done = std::move(done)](result<offset> last) mutable {
         if (!last) {
             resp = alter_partition_response{};
@@ -649,7 +776,7 @@ std::vector<std::vector<int32_t>> controller::place(int32_t partitions, int16_t 
     std::map<std::string, std::vector<int32_t>> by_rack;
     bool all_racks = true;
     for (int32_t b : usable) {
-        const auto& rack = _image.broker(b)->rack;
+        const auto& rack = _pending.broker(b)->rack;
         all_racks = all_racks && rack.has_value();
         if (rack) {
             by_rack[*rack].push_back(b);
@@ -704,6 +831,10 @@ std::vector<std::vector<int32_t>> controller::place(int32_t partitions, int16_t 
 // ---- admin -----------------------------------------------------------------------------
 
 void controller::admin(int16_t api_key, int16_t api_version, bytes_view body, std::function<void(admin_reply)> done) {
+    if (!may_decide()) {
+        done(admin_reply{error_code::not_controller, not_active_message(), {}, offset(0)});
+        return;
+    }
     switch (api_key) {
     case protocol::create_topics_request::api_key:
         return run_admin(api_version, body, &controller::create_topics, std::move(done));
@@ -742,15 +873,12 @@ void controller::run_admin(int16_t version, bytes_view body,
         return;
     }
     Resp resp;
-    change c(_image);
+    change c(_pending);
     (this->*fn)(req, version, resp, c);
     protocol::writer w;
     resp.encode(w, version);
     bytes encoded = w.take();
-    if (c.records.empty()) {
-        done(admin_reply{error_code::none, {}, std::move(encoded), _image.next_offset()});
-        return;
-    }
+    // With nothing to write (errors, validate_only), answered once what it saw is committed.
     commit(c, [encoded = std::move(encoded), done = std::move(done)](result<offset> last) mutable {
         if (!last) {
             done(admin_reply{error_code::not_controller, "metadata log: " + last.error().message(), {}, offset(0)});
@@ -1267,7 +1395,9 @@ void controller::alter_configs(const protocol::alter_configs_request& req, int16
 
 // ---- ElectLeaders ----------------------------------------------------------------------
 
-std::pair<error_code, std::string> controller::elect(change& c, const topic_state& t, int32_t index, int8_t type) {
+std::pair<error_code, std::string> controller::elect(change& c, const topic_state& seen, int32_t index, int8_t type) {
+    // The scratch image's current copy: an election earlier in this decision may have changed it.
+    const topic_state& t = *c.work.topic(seen.id);
     if (index < 0 || size_t(index) >= t.partitions.size()) {
         return {error_code::unknown_topic_or_partition, "This server does not host this topic-partition."};
     }

@@ -2,11 +2,21 @@
 
 // The active controller: decides metadata changes and applies committed ones.
 //
-// Every decision is made against the image of committed records, builds the records that
-// express it (checked by applying them to a scratch copy of the image, so a decision never
-// proposes a record the image would refuse), appends them to the replicated log as one
-// batch, and answers once the batch is committed. Brokers' leases are soft state kept here,
-// not in the log: after a restart every registered broker gets a fresh lease.
+// Two images: the committed one (every record the log applied) and the pending one (the
+// committed one plus every record proposed and not committed yet). Every decision is made
+// against the pending image, builds the records that express it (checked by applying them to
+// a scratch copy of it, so a decision never proposes a record the image would refuse), appends
+// them to the replicated log as one batch, and answers once the batch is committed: decisions
+// pipeline, the next one seeing the previous ones without waiting for their commit. A decision
+// that proposes nothing still answers only once the proposals made before it are committed
+// (its answer may rest on them). When an append fails (leadership lost), the appends after it
+// fail too (replicated_log's contract): once they have all come back, the pending image is
+// the committed one again; decisions meanwhile are answered NOT_CONTROLLER.
+//
+// Soft state, kept here and not in the log, is neither pending nor committed: brokers' leases
+// (renewed when a heartbeat arrives; a registration's lease starts when it commits) and
+// controlled shutdowns (from the heartbeat that asks). Both start afresh when this node
+// becomes the active controller (a restart, a leadership change).
 //
 // Invariants kept by the decisions (and checked by metadata_image::apply):
 //   - a partition's leader is -1 or an unfenced member of its ISR; the ISR is a non-empty
@@ -23,6 +33,7 @@
 #include "protocol/messages.h"
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <random>
@@ -74,12 +85,22 @@ public:
     controller& operator=(const controller&) = delete;
 
     // Must be set before any decision (the log is opened with this controller as its state
-    // machine, so it comes after construction).
-    void set_log(replicated_log& log) { _log = &log; }
+    // machine, so it comes after construction). The controller follows the log's leadership:
+    // it decides only while the log says this node leads, and answers NOT_CONTROLLER
+    // otherwise (the service adds where the active controller is).
+    void set_log(replicated_log& log);
+    // Whether this controller may decide now (its log leads).
+    bool active() const noexcept { return _leadership.is_leader; }
+    const leadership& current_leadership() const noexcept { return _leadership; }
 
     void apply(offset at, const metadata_record& r) override;
     void restore(const metadata_image& image) override;
+    // The committed image.
     const metadata_image& image() const noexcept { return _image; }
+    // The image decisions see: committed plus proposed.
+    const metadata_image& pending_image() const noexcept { return _pending; }
+    // Appends proposed and not completed yet.
+    uint64_t in_flight() const noexcept { return _proposed - _completed; }
     const controller_config& config() const noexcept { return _cfg; }
 
     void register_broker(const register_request& req, std::function<void(register_response)> done);
@@ -108,6 +129,17 @@ public:
 
 private:
     class change;  // records being built against a scratch image
+    // Whether a decision may be made now (this node leads, no failed append still draining);
+    // brings the pending image up to date first.
+    bool may_decide();
+    // The log's leadership changed: a new active controller starts every registered broker's
+    // lease afresh (it cannot know when they were last heard from) and forgets controlled
+    // shutdowns (the brokers' heartbeats ask again), as after a restart.
+    void leadership_changed(const leadership& l);
+    std::string not_active_message() const;
+    // Proposes the change's records (the pending image becomes its scratch); `done` gets the
+    // last offset once they are committed. With no records, `done` gets committed() - 1 once
+    // every append made before completed. Errors: errc::not_leader.
     void commit(change& c, std::function<void(result<offset>)> done);
     // Moves leadership and ISR membership off `broker` (about to be fenced / replaced).
     void fence_effects(change& c, int32_t broker);
@@ -118,6 +150,11 @@ private:
     // of partitions it leads that no other replica can take.
     size_t shutdown_effects(change& c, int32_t broker);
     void controlled_shutdown(int32_t broker, heartbeat_response resp, std::function<void(heartbeat_response)> done);
+    // Commits `c` and answers a heartbeat of `broker` from the committed image (fenced,
+    // metadata end), `on_commit` adding its part; NOT_CONTROLLER when the commit fails.
+    void answer_heartbeat(change& c, int32_t broker, heartbeat_response resp,
+                          std::function<void(heartbeat_response)> done,
+                          std::function<void(heartbeat_response&)> on_commit);
     // May `b` become leader or join an ISR: registered, unfenced, not shutting down.
     bool eligible(const metadata_image& image, int32_t b) const;
     // unclean.leader.election.enable in force for topic `name`.
@@ -151,7 +188,14 @@ private:
     controller_config _cfg;
     clock& _clock;
     replicated_log* _log = nullptr;
-    metadata_image _image;
+    leadership _leadership;
+    metadata_image _image;    // committed
+    metadata_image _pending;  // committed + proposed: what decisions see
+    uint64_t _proposed = 0;   // appends made
+    uint64_t _completed = 0;  // appends completed (they complete in order)
+    bool _pending_stale = false;  // an append failed: _pending has records that never commit
+    // Answers waiting for every append up to the first (then told whether it committed).
+    std::deque<std::pair<uint64_t, std::function<void(bool)>>> _after;
     std::map<int32_t, int64_t> _lease_deadline;  // broker -> now_ms when its lease runs out
     std::set<int32_t> _shutting_down;            // brokers in controlled shutdown
     int64_t _next_rebalance_ms = -1;             // when tick() next checks leader imbalance

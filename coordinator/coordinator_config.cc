@@ -1,6 +1,7 @@
 #include "coordinator/coordinator_config.h"
 
 #include "common/listeners.h"
+#include "coordinator/single_voter_log.h"
 
 namespace trib::coordinator {
 
@@ -83,6 +84,8 @@ service_config load_coordinator_config(const config::load_options& in, config::v
     if (c.listeners.empty()) {
         throw config::config_error("listeners: at least one listener is needed");
     }
+    // This voter, as brokers reach it: named in NOT_CONTROLLER hints by whoever is not leading.
+    raft::voter self{c.controller.id, c.listeners.front().host, c.listeners.front().port};
     if (v.has("controller.quorum.voters")) {
         auto voters = config::parse_voters(v.get_string("controller.quorum.voters"));
         if (voters.size() > 1) {
@@ -94,12 +97,18 @@ service_config load_coordinator_config(const config::load_options& in, config::v
             throw config::config_error("node.id " + std::to_string(c.controller.id.value()) +
                                        " is not among controller.quorum.voters");
         }
+        if (!voters.empty()) {
+            self.host = voters[0].host;
+            self.port = voters[0].port;
+        }
     }
     std::filesystem::path dir = v.has("metadata.log.dir") ? std::filesystem::path(v.get_string("metadata.log.dir"))
                                                           : std::filesystem::path(v.get_list("log.dirs").at(0));
     c.metadata_dir = dir / "__cluster_metadata-0";
-    c.log.segment_bytes = uint64_t(v.get_int64("metadata.log.segment.bytes"));
-    c.log.retention_ms = -1;  // snapshots, not retention, shorten the metadata log
+    storage::log_config log;
+    log.segment_bytes = uint64_t(v.get_int64("metadata.log.segment.bytes"));
+    log.retention_ms = -1;  // snapshots, not retention, shorten the metadata log
+    c.open_log = single_voter_log::factory(c.metadata_dir, log, self);
     c.snapshot_bytes = uint64_t(v.get_int64("metadata.log.max.record.bytes.between.snapshots"));
     c.max_request_bytes = v.get_int32("socket.request.max.bytes");
     if (raw) {

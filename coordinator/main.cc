@@ -57,7 +57,18 @@ int main(int argc, char** argv) {
                        .Help("Topics in the cluster's metadata")
                        .Register(*registry)
                        .Add({});
-    status_server status(main_ctx, registry, [&] { return serving.load(); });
+    auto& active = prometheus::BuildGauge()
+                       .Name("tributary_coordinator_active_controller")
+                       .Help("1 while this coordinator is the active controller (decides), else 0")
+                       .Register(*registry)
+                       .Add({});
+    auto& committed = prometheus::BuildGauge()
+                          .Name("tributary_coordinator_metadata_committed_offset")
+                          .Help("One past the last committed record of the metadata log")
+                          .Register(*registry)
+                          .Add({});
+    // Ready: the metadata log is replayed (start() returned) and a leader is known.
+    status_server status(main_ctx, registry, [&] { return serving.load() && svc.ready(); });
     try {
         svc.start();
         if (raw.has("tributary.http.listener")) {
@@ -71,6 +82,15 @@ int main(int argc, char** argv) {
         svc.stop();
         return 1;
     }
+    auto update = [&] {
+        svc.call([&](controller& c) {
+            registered.Set(static_cast<double>(c.image().brokers().size()));
+            usable.Set(static_cast<double>(c.usable_brokers().size()));
+            topics.Set(static_cast<double>(c.image().topics().size()));
+            committed.Set(static_cast<double>(c.image().next_offset().value()));
+        });
+        active.Set(svc.active() ? 1 : 0);
+    };
     asio::steady_timer refresh(main_ctx);
     std::function<void()> schedule = [&] {
         refresh.expires_after(std::chrono::seconds(1));
@@ -78,14 +98,11 @@ int main(int argc, char** argv) {
             if (ec) {
                 return;
             }
-            svc.call([&](controller& c) {
-                registered.Set(static_cast<double>(c.image().brokers().size()));
-                usable.Set(static_cast<double>(c.usable_brokers().size()));
-                topics.Set(static_cast<double>(c.image().topics().size()));
-            });
+            update();
             schedule();
         });
     };
+    update();  // the first scrape already sees the replayed log
     schedule();
     asio::signal_set signals(main_ctx, SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code, int sig) {

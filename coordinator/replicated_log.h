@@ -7,20 +7,26 @@
 //
 // A replicated_log orders and commits batches of metadata records; once a batch is committed
 // it applies every record to the state machine, in offset order, then completes the append.
-// Today the only implementation is single_voter_log (commit = local append + fsync); a Raft
-// implementation (later issue) replicates to a quorum first. Nothing above this interface
-// may assume one voter: an append completes later, and may fail (not the leader any more).
+// Implementations: single_voter_log (commit = local append + fsync) and, for a quorum, a Raft
+// log (coordinator/raft/) that replicates to a majority first. Nothing above this interface
+// may assume one voter: an append completes later, and may fail (not the leader any more);
+// leadership comes and goes (leader(), on_leadership()).
 //
-// Invariants: log_start() <= committed(); offsets of committed records never change;
+// Invariants: log_start() <= committed() <= end(); offsets of committed records never change;
 // apply() is called once per committed record per process lifetime, in order, with no gaps
-// (a snapshot restore() stands for every record below its offset).
+// (a snapshot restore() stands for every record below its offset). Appends complete in the
+// order they were made, and a failed append fails every later one still in flight: a log
+// never commits a batch whose predecessor failed (the controller's pending image relies on it).
 #include "common/bytes.h"
 #include "common/ids.h"
 #include "common/result.h"
+#include "common/runtime.h"
 #include "coordinator/client/metadata_image.h"
 #include "coordinator/client/records.h"
+#include "coordinator/raft/types.h"
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 
@@ -40,16 +46,32 @@ struct snapshot_view {
     const bytes* batches;   // its records as record batches
 };
 
+// Who leads the log, as this node knows it.
+struct leadership {
+    // This node may decide now: it leads, and every entry of earlier terms is committed and
+    // applied (KRaft's active controller: the leader once its epoch's start is replayed), so
+    // the state machine's image is everything a decision must see. A single voter always is.
+    bool is_leader = false;
+    term_id term{0};
+    // The active controller when known (this node's own entry while it leads, when it knows
+    // its address): where requests this node may not decide should go.
+    std::optional<raft::voter> leader;
+    bool operator==(const leadership&) const = default;
+};
+
 class replicated_log {
 public:
     virtual ~replicated_log() = default;
 
     // Proposes `records` as one batch (committed all together or not at all). `done` runs on
     // the owner's thread with the last record's offset once it is committed and applied,
-    // or with an error.
+    // or with an error (errc::not_leader: this node may not decide, or lost the leadership
+    // before the batch committed). An empty batch completes with committed() - 1.
     virtual void append(std::span<const metadata_record> records, std::function<void(result<offset>)> done) = 0;
     // One past the last committed record.
     virtual offset committed() const = 0;
+    // One past the last record appended, committed or not: where the next append lands.
+    virtual offset end() const = 0;
     // The first offset still in the log (records below are only in the snapshot).
     virtual offset log_start() const = 0;
     // Committed batches from the one holding `from`, up to about max_bytes (at least one).
@@ -58,6 +80,22 @@ public:
     // Takes a snapshot of `image` (which must reflect every record below committed()) and
     // drops what it makes redundant from the log.
     virtual result<void> snapshot(const metadata_image& image) = 0;
+    // Bytes appended since the last snapshot (the snapshot policy reads it).
+    virtual uint64_t bytes_since_snapshot() const = 0;
+
+    virtual leadership leader() const = 0;
+    // `f` runs on the owner's thread after every change of leader() (one listener; a single
+    // voter never calls it). Appends in flight when the leadership is lost fail.
+    virtual void on_leadership(std::function<void(const leadership&)> f) = 0;
+
+    // Completes or fails what is in flight (on the owner's thread, before it stops), then
+    // closes the files. Idempotent.
+    virtual void close() = 0;
 };
+
+// Opens a metadata log, restoring its snapshot and replaying its records into `sm`;
+// completions run on `ctx` (the owner's thread). Throws std::runtime_error when the log
+// cannot be read back (a start-up failure).
+using log_factory = std::function<std::unique_ptr<replicated_log>(state_machine& sm, asio::io_context& ctx)>;
 
 } // namespace trib::coordinator

@@ -7,6 +7,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
 
+#include <stdexcept>
+
 namespace trib::coordinator {
 
 using protocol::error_code;
@@ -47,6 +49,19 @@ bool supported_version(const protocol::request_header& h) {
 }
 
 
+// A NOT_CONTROLLER answer names the active controller when this node knows it (and it is
+// another node), so the client goes there instead of trying the voters in turn.
+template<typename Resp>
+void add_controller_hint(Resp& resp, const leadership& l, node_id self) {
+    if (resp.error_code != int16_t(error_code::not_controller) || !l.leader || l.leader->id == self ||
+        l.leader->port == 0) {
+        return;
+    }
+    resp.controller_id = l.leader->id.value();
+    resp.controller_host = l.leader->host;
+    resp.controller_port = l.leader->port;
+}
+
 } // namespace
 
 // Forwards the log's applies to the controller and tells the service a commit happened.
@@ -77,8 +92,12 @@ service::~service() { stop(); }
 std::vector<uint16_t> service::start() {
     _notifier = std::make_unique<notifier>(*this);
     _controller = std::make_unique<controller>(_cfg.controller, _clock);
-    _log = single_voter_log::open(_cfg.metadata_dir, _cfg.log, *_notifier);
+    if (!_cfg.open_log) {
+        throw std::logic_error("coordinator service: no metadata log to open (service_config::open_log)");
+    }
+    _log = _cfg.open_log(*_notifier, _ctx);
     _controller->set_log(*_log);
+    observe_leadership();
     net::connection_limits limits;
     limits.max_request_bytes = _cfg.max_request_bytes;
     _server = std::make_unique<net::server>(std::vector<asio::io_context*>{&_ctx}, *this, limits);
@@ -100,11 +119,18 @@ std::vector<uint16_t> service::start() {
     return ports;
 }
 
+void service::observe_leadership() {
+    const auto l = _log->leader();
+    _active = l.is_leader;
+    _ready = l.is_leader || l.leader.has_value();
+}
+
 void service::stop() {
     if (!_running) {
         return;
     }
     _running = false;
+    _ready = false;
     asio::post(_ctx, [this] {
         _server->stop();
         _ticker.cancel();
@@ -138,6 +164,7 @@ asio::awaitable<void> service::tick_loop() {
         if (ec || !_running) {
             co_return;
         }
+        observe_leadership();
         _controller->tick();
     }
 }
@@ -145,6 +172,16 @@ asio::awaitable<void> service::tick_loop() {
 asio::awaitable<void> service::fetch_metadata(const protocol::coordinator_fetch_metadata_request& req,
                                               protocol::coordinator_fetch_metadata_response& resp) {
     offset from(req.from_offset);
+    if (from > _log->committed() && !_log->leader().is_leader) {
+        // This coordinator is behind the reader (who read further elsewhere): not a reason for
+        // the reader to start over, as an offset out of range would make it.
+        resp.error_code = int16_t(error_code::not_controller);
+        resp.error_message = fmt::format("offset {} is beyond this coordinator's metadata log ({}), which does "
+                                         "not lead",
+                                         req.from_offset, _log->committed().value());
+        resp.committed_offset = _log->committed().value();
+        co_return;
+    }
     if (from < offset(0) || from > _log->committed()) {
         resp.error_code = int16_t(error_code::offset_out_of_range);
         resp.error_message = fmt::format("offset {} is outside the metadata log [0, {}]", req.from_offset,
@@ -222,6 +259,7 @@ asio::awaitable<std::optional<bytes>> service::handle(const bytes& frame, const 
             [this, &req](std::function<void(controller::register_response)> done) {
                 _controller->register_broker(req, std::move(done));
             });
+        add_controller_hint(resp, _log->leader(), _cfg.controller.id);
         co_return encode_response(h.correlation_id, h.api_key, resp);
     }
     case protocol::coordinator_broker_heartbeat_request::api_key: {
@@ -234,6 +272,7 @@ asio::awaitable<std::optional<bytes>> service::handle(const bytes& frame, const 
             [this, &req](std::function<void(controller::heartbeat_response)> done) {
                 _controller->heartbeat(req, std::move(done));
             });
+        add_controller_hint(resp, _log->leader(), _cfg.controller.id);
         co_return encode_response(h.correlation_id, h.api_key, resp);
     }
     case protocol::coordinator_fetch_metadata_request::api_key: {
@@ -244,6 +283,7 @@ asio::awaitable<std::optional<bytes>> service::handle(const bytes& frame, const 
         }
         protocol::coordinator_fetch_metadata_response resp;
         co_await fetch_metadata(req, resp);
+        add_controller_hint(resp, _log->leader(), _cfg.controller.id);
         co_return encode_response(h.correlation_id, h.api_key, resp);
     }
     case protocol::coordinator_admin_request::api_key: {
@@ -262,6 +302,7 @@ asio::awaitable<std::optional<bytes>> service::handle(const bytes& frame, const 
         }
         resp.body = std::move(reply.body);
         resp.commit_offset = reply.commit.value();
+        add_controller_hint(resp, _log->leader(), _cfg.controller.id);
         co_return encode_response(h.correlation_id, h.api_key, resp);
     }
     case protocol::alter_partition_request::api_key: {

@@ -9,10 +9,11 @@
 #include "coordinator/controller.h"
 #include "net/dispatcher.h"
 #include "net/server.h"
-#include "coordinator/single_voter_log.h"
+#include "coordinator/replicated_log.h"
 
 #include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
 #include <filesystem>
 #include <list>
 #include <memory>
@@ -23,8 +24,9 @@ namespace trib::coordinator {
 struct service_config {
     controller_config controller;
     std::vector<net::listen_endpoint> listeners;
-    std::filesystem::path metadata_dir;          // <log.dirs>/__cluster_metadata-0
-    storage::log_config log;
+    // Opens the metadata log (single_voter_log::factory, or a Raft log); required.
+    log_factory open_log;
+    std::filesystem::path metadata_dir;          // <log.dirs>/__cluster_metadata-0 (for messages)
     uint64_t snapshot_bytes = 20 << 20;          // metadata.log.max.record.bytes.between.snapshots
     std::chrono::milliseconds tick{250};         // how often leases are checked
     int32_t max_request_bytes = 100 << 20;
@@ -43,6 +45,11 @@ public:
     // Stops accepting, closes connections, joins the thread and closes the log.
     void stop();
 
+    // From any thread: the log is replayed and a leader is known (this node or another): what
+    // /readyz says. active(): this node is the active controller.
+    bool ready() const noexcept { return _ready.load(); }
+    bool active() const noexcept { return _active.load(); }
+
     // Runs `f` on the service thread and waits for it (tests, tools).
     template<typename F>
     auto call(F f) -> decltype(f(std::declval<controller&>()));
@@ -55,6 +62,8 @@ private:
     asio::awaitable<std::optional<bytes>> handle(const bytes& frame, const std::string& peer);
     class notifier;
     void committed();
+    // Publishes the log's leadership to ready() and active().
+    void observe_leadership();
     asio::awaitable<void> tick_loop();
     asio::awaitable<void> fetch_metadata(const protocol::coordinator_fetch_metadata_request& req,
                                          protocol::coordinator_fetch_metadata_response& resp);
@@ -64,12 +73,14 @@ private:
     asio::io_context _ctx{1};
     std::unique_ptr<notifier> _notifier;
     std::unique_ptr<controller> _controller;
-    std::unique_ptr<single_voter_log> _log;
+    std::unique_ptr<replicated_log> _log;
     std::unique_ptr<net::server> _server;
     std::list<asio::steady_timer*> _waiters;  // long polls, woken on commit
     asio::steady_timer _ticker{_ctx};
     std::thread _thread;
     bool _running = false;
+    std::atomic<bool> _ready{false};
+    std::atomic<bool> _active{false};
 };
 
 } // namespace trib::coordinator

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <boost/asio/post.hpp>
 #include <fcntl.h>
 #include <fstream>
 #include <iterator>
@@ -133,25 +134,48 @@ result<void> write_snapshot(const fs::path& log_dir, offset at, const bytes& bat
     return success();
 }
 
-single_voter_log::single_voter_log(fs::path dir, std::unique_ptr<storage::log> log, state_machine& sm)
-  : _dir(std::move(dir)), _log(std::move(log)), _sm(sm) {}
+single_voter_log::single_voter_log(fs::path dir, std::unique_ptr<storage::syncer> syncer,
+                                   std::unique_ptr<storage::log> log, state_machine& sm,
+                                   std::optional<raft::voter> self, asio::io_context* ctx)
+  : _dir(std::move(dir))
+  , _syncer(std::move(syncer))
+  , _log(std::move(log))
+  , _ctx(ctx)
+  , _committed(_log->next_offset())
+  , _sm(sm)
+  , _self(std::move(self)) {}
 
 single_voter_log::~single_voter_log() { close(); }
 
 void single_voter_log::close() {
+    if (_syncer) {
+        _syncer->stop();  // every fsync asked for is done
+    }
     if (_log && !_log->is_closed()) {
         _log->close();
     }
 }
 
+log_factory single_voter_log::factory(fs::path dir, storage::log_config cfg, std::optional<raft::voter> self) {
+    return [dir = std::move(dir), cfg, self = std::move(self)](state_machine& sm, asio::io_context& ctx) {
+        return std::unique_ptr<replicated_log>(open(dir, cfg, sm, {self, &ctx, {}}));
+    };
+}
+
 std::unique_ptr<single_voter_log> single_voter_log::open(const fs::path& dir, storage::log_config cfg,
-                                                         state_machine& sm) {
-    auto opened = storage::log::open(dir, cfg);
+                                                         state_machine& sm, single_voter_options options) {
+    std::unique_ptr<storage::syncer> syncer;
+    if (options.ctx) {
+        syncer = std::make_unique<storage::syncer>(std::move(options.fsync));
+        syncer->start();
+    }
+    auto opened = storage::log::open(dir, cfg, storage::system_clock(), syncer.get());
     if (!opened) {
         throw std::runtime_error("cannot open the metadata log in " + dir.string() + ": " +
                                  opened.error().message());
     }
-    std::unique_ptr<single_voter_log> self(new single_voter_log(dir, std::move(*opened), sm));
+    std::unique_ptr<single_voter_log> self(
+        new single_voter_log(dir, std::move(syncer), std::move(*opened), sm, std::move(options.self), options.ctx));
     auto& log = *self->_log;
     offset from = log.log_start_offset();
     if (auto snap = read_latest_snapshot(dir)) {
@@ -200,7 +224,11 @@ std::unique_ptr<single_voter_log> single_voter_log::open(const fs::path& dir, st
 
 void single_voter_log::append(std::span<const metadata_record> records, std::function<void(result<offset>)> done) {
     if (records.empty()) {
-        done(committed() - 1);
+        if (_unsynced.empty()) {
+            done(committed() - 1);
+        } else {
+            _unsynced.push_back({_unsynced.back().last, _unsynced.back().last, {}, std::move(done)});
+        }
         return;
     }
     bytes batch = make_batch(records, wall_ms());
@@ -210,21 +238,39 @@ void single_voter_log::append(std::span<const metadata_record> records, std::fun
         done(appended.error());
         return;
     }
-    std::error_code sync_error;
-    _log->sync(appended->last, [&](std::error_code ec) { sync_error = ec; });  // inline: no syncer
-    if (sync_error) {
+    _since_snapshot += batch.size();
+    _unsynced.push_back({appended->base, appended->last, {records.begin(), records.end()}, std::move(done)});
+    const offset last = appended->last;
+    if (!_syncer) {
+        std::error_code sync_error;
+        _log->sync(last, [&](std::error_code ec) { sync_error = ec; });  // inline: no syncer thread
+        synced(last, sync_error);
+        return;
+    }
+    // The callback runs on the syncer's thread: the completion goes back to the owner's.
+    _log->sync(last, [this, last](std::error_code ec) { asio::post(*_ctx, [this, last, ec] { synced(last, ec); }); });
+}
+
+void single_voter_log::synced(offset upto, std::error_code ec) {
+    if (ec) {
         // The records are in the page cache but not known durable; an fsync failure leaves
         // the file in an unknown state (fsyncgate): stop rather than acknowledge.
-        TLOG_ERROR("metadata log fsync failed: {}", sync_error.message());
-        throw std::runtime_error("metadata log fsync failed: " + sync_error.message());
+        TLOG_ERROR("metadata log fsync failed: {}", ec.message());
+        throw std::runtime_error("metadata log fsync failed: " + ec.message());
     }
-    _since_snapshot += batch.size();
-    offset at = appended->base;
-    for (const auto& r : records) {
-        _sm.apply(at, r);
-        ++at;
+    while (!_unsynced.empty() && _unsynced.front().last <= upto) {
+        auto a = std::move(_unsynced.front());
+        _unsynced.pop_front();
+        offset at = a.base;
+        for (const auto& r : a.records) {
+            _sm.apply(at, r);
+            ++at;
+        }
+        if (!a.records.empty()) {
+            _committed = a.last + 1;
+        }
+        a.done(a.last);
     }
-    done(appended->last);
 }
 
 result<bytes> single_voter_log::read(offset from, size_t max_bytes) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds Tributary and starts a local cluster on this machine: one coordinator (the metadata
 # quorum, 127.0.0.1:19091) and three brokers for clients at 127.0.0.1:19092, :19093 and
-# :19094 (metrics and health at 127.0.0.1:19644, :19645, :19646). Data lives in ./data (or
+# :19094 (metrics and health at 127.0.0.1:19644, :19645, :19646; the coordinator's at
+# 127.0.0.1:19647). Data lives in ./data (or
 # $TRIBUTARY_DATA) and is kept across restarts. Ctrl-C stops everything cleanly.
 #
 # Environment knobs (all optional; the tests use them to run this very script):
@@ -12,7 +13,7 @@
 #   TRIBUTARY_PORT       the coordinator's port; the brokers take the next three
 #                        (default 19091: brokers 19092-19094)
 #   TRIBUTARY_HTTP_PORT  metrics and health port of broker 1; brokers 2 and 3 take the next
-#                        two (default 19644)
+#                        two, the coordinator the one after (default 19644)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${TRIB_BROKER:-}" ] || [ -z "${TRIB_COORDINATOR:-}" ]; then
@@ -45,6 +46,7 @@ voters="100@127.0.0.1:$port"
   --override node.id=100 \
   --override controller.quorum.voters="$voters" \
   --override listeners=CONTROLLER://127.0.0.1:"$port" \
+  --override tributary.http.listener="127.0.0.1:$((http_port + 3))" \
   --override default.replication.factor=3 \
   --override log.dirs="$data/coordinator" &
 pids+=($!)
@@ -66,7 +68,12 @@ for i in 1 2 3; do
   bootstrap+=("127.0.0.1:$((port + i))")
 done
 
-# Ready when every broker says so.
+# Ready when the coordinator (it has replayed its log and knows the active controller) and
+# every broker say so.
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$((http_port + 3))/readyz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
 for i in 1 2 3; do
   for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$((http_port + i - 1))/readyz" >/dev/null 2>&1 && break

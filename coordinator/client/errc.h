@@ -17,6 +17,7 @@ enum class errc {
     rpc_failed,            // a request got no (decodable) response
     timed_out,
     shut_down,
+    not_leader,            // this coordinator may not decide (not the active controller)
 };
 
 inline std::string errc_message(errc e) {
@@ -29,6 +30,7 @@ inline std::string errc_message(errc e) {
     case errc::rpc_failed: return "coordinator request failed";
     case errc::timed_out: return "timed out";
     case errc::shut_down: return "shut down";
+    case errc::not_leader: return "not the active controller";
     }
     return "unknown coordinator error";
 }

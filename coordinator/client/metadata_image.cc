@@ -29,23 +29,40 @@ partition_state state_of(const R& r) {
 } // namespace
 
 const broker_registration* metadata_image::broker(int32_t id) const {
-    auto it = _brokers.find(id);
-    return it == _brokers.end() ? nullptr : &it->second;
+    auto it = _brokers->find(id);
+    return it == _brokers->end() ? nullptr : &it->second;
 }
 
 const topic_state* metadata_image::topic(std::string_view name) const {
-    auto it = _topic_names.find(name);
-    return it == _topic_names.end() ? nullptr : topic(it->second);
+    auto it = _topic_names->find(name);
+    return it == _topic_names->end() ? nullptr : topic(it->second);
 }
 
 const topic_state* metadata_image::topic(const protocol::uuid& id) const {
-    auto it = _topics.find(id);
-    return it == _topics.end() ? nullptr : &it->second;
+    auto it = _topics->find(id);
+    return it == _topics->end() ? nullptr : it->second.get();
 }
 
 const config_map* metadata_image::configs(resource_type t, std::string_view name) const {
-    auto it = _configs.find(std::pair<int8_t, std::string>(int8_t(t), std::string(name)));
-    return it == _configs.end() ? nullptr : &it->second;
+    auto it = _configs->find(config_key(int8_t(t), std::string(name)));
+    return it == _configs->end() ? nullptr : &it->second;
+}
+
+topic_state& metadata_image::own(topic_range::map::iterator it) {
+    if (it->second.use_count() > 1) {
+        it->second = std::make_shared<topic_state>(*it->second);
+    }
+    return *it->second;
+}
+
+bool metadata_image::operator==(const metadata_image& o) const {
+    if (_next != o._next || *_brokers != *o._brokers || *_topic_names != *o._topic_names ||
+        *_configs != *o._configs || _topics->size() != o._topics->size()) {
+        return false;
+    }
+    return std::equal(_topics->begin(), _topics->end(), o._topics->begin(), [](const auto& a, const auto& b) {
+        return a.first == b.first && *a.second == *b.second;
+    });
 }
 
 result<void> metadata_image::apply(offset at, const metadata_record& r) {
@@ -87,49 +104,46 @@ result<void> metadata_image::apply_impl(offset at, const metadata_record& rec) {
         b.rack = r->rack;
         b.fenced = r->fenced;
         b.epoch = r->broker_epoch >= 0 ? r->broker_epoch : at.value();
-        _brokers[r->broker_id] = std::move(b);
+        _brokers.write()[r->broker_id] = std::move(b);
         return success();
     }
     if (auto* r = std::get_if<fence_broker_record>(&rec)) {
-        auto it = _brokers.find(r->broker_id);
-        if (it == _brokers.end()) {
+        if (!_brokers->contains(r->broker_id)) {
             return errc::inconsistent_record;
         }
-        it->second.fenced = true;
+        _brokers.write()[r->broker_id].fenced = true;
         return success();
     }
     if (auto* r = std::get_if<unfence_broker_record>(&rec)) {
-        auto it = _brokers.find(r->broker_id);
-        if (it == _brokers.end()) {
+        if (!_brokers->contains(r->broker_id)) {
             return errc::inconsistent_record;
         }
-        it->second.fenced = false;
+        _brokers.write()[r->broker_id].fenced = false;
         return success();
     }
     if (auto* r = std::get_if<topic_record>(&rec)) {
-        if (_topics.contains(r->topic_id) || _topic_names.contains(r->name)) {
+        if (_topics->contains(r->topic_id) || _topic_names->contains(r->name)) {
             return errc::inconsistent_record;
         }
-        _topics.emplace(r->topic_id, topic_state{r->name, r->topic_id, {}});
-        _topic_names.emplace(r->name, r->topic_id);
+        _topics.write().emplace(r->topic_id, std::make_shared<topic_state>(topic_state{r->name, r->topic_id, {}}));
+        _topic_names.write().emplace(r->name, r->topic_id);
         return success();
     }
     if (auto* r = std::get_if<partition_record>(&rec)) {
-        auto it = _topics.find(r->topic_id);
-        if (it == _topics.end() || r->partition_index != int32_t(it->second.partitions.size()) ||
-            !valid_partition(*r)) {
+        const topic_state* t = topic(r->topic_id);
+        if (!t || r->partition_index != int32_t(t->partitions.size()) || !valid_partition(*r)) {
             return errc::inconsistent_record;
         }
-        it->second.partitions.push_back(state_of(*r));
+        own(_topics.write().find(r->topic_id)).partitions.push_back(state_of(*r));
         return success();
     }
     if (auto* r = std::get_if<partition_change_record>(&rec)) {
-        auto it = _topics.find(r->topic_id);
-        if (it == _topics.end() || r->partition_index < 0 ||
-            r->partition_index >= int32_t(it->second.partitions.size()) || !valid_partition(*r)) {
+        const topic_state* t = topic(r->topic_id);
+        if (!t || r->partition_index < 0 || r->partition_index >= int32_t(t->partitions.size()) ||
+            !valid_partition(*r)) {
             return errc::inconsistent_record;
         }
-        auto& p = it->second.partitions[size_t(r->partition_index)];
+        const auto& p = t->partitions[size_t(r->partition_index)];
         if (r->leader_epoch < p.leader_epoch) {
             return errc::inconsistent_record;
         }
@@ -138,27 +152,32 @@ result<void> metadata_image::apply_impl(offset at, const metadata_record& rec) {
         if (r->partition_epoch <= p.partition_epoch && !(r->partition_epoch == 0 && p.partition_epoch == 0)) {
             return errc::inconsistent_record;
         }
-        p = state_of(*r);
+        own(_topics.write().find(r->topic_id)).partitions[size_t(r->partition_index)] = state_of(*r);
         return success();
     }
     if (auto* r = std::get_if<remove_topic_record>(&rec)) {
-        auto it = _topics.find(r->topic_id);
-        if (it == _topics.end()) {
+        const topic_state* t = topic(r->topic_id);
+        if (!t) {
             return errc::inconsistent_record;
         }
-        _configs.erase(std::pair<int8_t, std::string>(int8_t(resource_type::topic), it->second.name));
-        _topic_names.erase(it->second.name);
-        _topics.erase(it);
+        const std::string name = t->name;
+        if (config_key key(int8_t(resource_type::topic), name); _configs->contains(key)) {
+            _configs.write().erase(key);
+        }
+        _topic_names.write().erase(name);
+        _topics.write().erase(r->topic_id);
         return success();
     }
     if (auto* r = std::get_if<config_record>(&rec)) {
-        std::pair<int8_t, std::string> key(r->resource_type, r->resource_name);
+        config_key key(r->resource_type, r->resource_name);
         if (r->value) {
-            _configs[key][r->name] = *r->value;
-        } else if (auto it = _configs.find(key); it != _configs.end()) {
-            it->second.erase(r->name);
-            if (it->second.empty()) {
-                _configs.erase(it);
+            _configs.write()[key][r->name] = *r->value;
+        } else if (auto it = _configs->find(key); it != _configs->end() && it->second.contains(r->name)) {
+            auto& configs = _configs.write();
+            auto& values = configs[key];
+            values.erase(r->name);
+            if (values.empty()) {
+                configs.erase(key);
             }
         }
         return success();
@@ -168,7 +187,7 @@ result<void> metadata_image::apply_impl(offset at, const metadata_record& rec) {
 
 std::vector<metadata_record> metadata_image::to_records() const {
     std::vector<metadata_record> out;
-    for (const auto& [id, b] : _brokers) {
+    for (const auto& [id, b] : *_brokers) {
         register_broker_record r;
         r.broker_id = id;
         r.incarnation_id = b.incarnation;
@@ -183,7 +202,7 @@ std::vector<metadata_record> metadata_image::to_records() const {
         r.broker_epoch = b.epoch;
         out.emplace_back(std::move(r));
     }
-    for (const auto& [id, t] : _topics) {
+    for (const auto& [id, t] : topics()) {
         topic_record tr;
         tr.name = t.name;
         tr.topic_id = id;
@@ -201,7 +220,7 @@ std::vector<metadata_record> metadata_image::to_records() const {
             out.emplace_back(std::move(pr));
         }
     }
-    for (const auto& [key, values] : _configs) {
+    for (const auto& [key, values] : *_configs) {
         for (const auto& [name, value] : values) {
             config_record c;
             c.resource_type = key.first;
@@ -219,10 +238,10 @@ cluster_snapshot metadata_image::to_snapshot(std::string cluster_id, node_id con
     s.cluster_id = std::move(cluster_id);
     s.controller = controller;
     s.version = _next.value();
-    for (const auto& [id, b] : _brokers) {
+    for (const auto& [id, b] : *_brokers) {
         s.brokers.emplace(id, broker_info{b.id, b.endpoints, b.rack, b.fenced});
     }
-    for (const auto& [id, t] : _topics) {
+    for (const auto& [id, t] : topics()) {
         topic_info ti;
         ti.name = t.name;
         ti.id = id;
@@ -238,7 +257,7 @@ cluster_snapshot metadata_image::to_snapshot(std::string cluster_id, node_id con
         }
         s.topics.emplace(t.name, std::move(ti));
     }
-    for (const auto& [key, values] : _configs) {
+    for (const auto& [key, values] : *_configs) {
         if (key.first == int8_t(resource_type::broker)) {
             s.broker_configs[key.second] = values;
         }

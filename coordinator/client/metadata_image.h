@@ -12,12 +12,20 @@
 //     record's partition epoch is above the partition's (a record of a log written before
 //     partition epochs, 0 onto 0, is accepted);
 //   - next_offset() only grows.
+//
+// Copying an image is cheap (copy-on-write): its maps are shared between copies until one is
+// written, and each topic is shared on its own, so a change to one topic of a copy copies the
+// map of topic pointers and that one topic, not every topic's partitions. The controller
+// copies the image for every decision (controller.cc, `change`); bench/coordinator_image_bench
+// measures it. Not thread-safe: a copy may be handed to another thread and read there, but one
+// image is written by one thread at a time.
 #include "common/ids.h"
 #include "common/result.h"
 #include "coordinator/client/cluster_snapshot.h"
 #include "coordinator/client/records.h"
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,6 +62,55 @@ struct topic_state {
 
 using config_map = std::map<std::string, std::string>;
 
+// A value shared by copies until one of them writes it (then that one gets its own copy).
+template<typename T>
+class copy_on_write {
+public:
+    copy_on_write() : _p(std::make_shared<T>()) {}
+    // A move copies the pointer too: a moved-from image stays a valid (shared) image.
+    copy_on_write(const copy_on_write&) = default;
+    copy_on_write& operator=(const copy_on_write&) = default;
+    const T& operator*() const noexcept { return *_p; }
+    const T* operator->() const noexcept { return _p.get(); }
+    T& write() {
+        if (_p.use_count() > 1) {
+            _p = std::make_shared<T>(*_p);
+        }
+        return *_p;
+    }
+
+private:
+    std::shared_ptr<T> _p;
+};
+
+// An image's topics by id, read-only: iterating gives (id, topic_state) pairs of references.
+class topic_range {
+public:
+    using map = std::map<protocol::uuid, std::shared_ptr<topic_state>>;
+    class iterator {
+    public:
+        using value_type = std::pair<const protocol::uuid&, const topic_state&>;
+        explicit iterator(map::const_iterator it) : _it(it) {}
+        value_type operator*() const { return {_it->first, *_it->second}; }
+        iterator& operator++() {
+            ++_it;
+            return *this;
+        }
+        bool operator==(const iterator&) const = default;
+
+    private:
+        map::const_iterator _it;
+    };
+    explicit topic_range(const map& m) : _m(&m) {}
+    iterator begin() const { return iterator(_m->begin()); }
+    iterator end() const { return iterator(_m->end()); }
+    size_t size() const noexcept { return _m->size(); }
+    bool empty() const noexcept { return _m->empty(); }
+
+private:
+    const map* _m;
+};
+
 class metadata_image {
 public:
     // Applies the committed record at offset `at` (>= next_offset()).
@@ -66,9 +123,9 @@ public:
     // After loading a snapshot taken at `o` (it holds every record below o).
     void set_next_offset(offset o) noexcept { _next = o; }
 
-    const std::map<int32_t, broker_registration>& brokers() const noexcept { return _brokers; }
+    const std::map<int32_t, broker_registration>& brokers() const noexcept { return *_brokers; }
     const broker_registration* broker(int32_t id) const;
-    const std::map<protocol::uuid, topic_state>& topics() const noexcept { return _topics; }
+    topic_range topics() const noexcept { return topic_range(*_topics); }
     const topic_state* topic(std::string_view name) const;
     const topic_state* topic(const protocol::uuid& id) const;
     // Dynamic configs of a resource; nullptr when it has none.
@@ -78,16 +135,20 @@ public:
     std::vector<metadata_record> to_records() const;
     cluster_snapshot to_snapshot(std::string cluster_id, node_id controller) const;
 
-    bool operator==(const metadata_image&) const = default;
+    // Same content (not: same sharing).
+    bool operator==(const metadata_image& o) const;
 
 private:
+    using config_key = std::pair<int8_t, std::string>;
     result<void> apply_impl(offset at, const metadata_record& r);
+    // The topic `it` points to (in the written topic map), made this image's own first.
+    topic_state& own(topic_range::map::iterator it);
 
     offset _next{0};
-    std::map<int32_t, broker_registration> _brokers;
-    std::map<protocol::uuid, topic_state> _topics;
-    std::map<std::string, protocol::uuid, std::less<>> _topic_names;
-    std::map<std::pair<int8_t, std::string>, config_map, std::less<>> _configs;
+    copy_on_write<std::map<int32_t, broker_registration>> _brokers;
+    copy_on_write<topic_range::map> _topics;
+    copy_on_write<std::map<std::string, protocol::uuid, std::less<>>> _topic_names;
+    copy_on_write<std::map<config_key, config_map, std::less<>>> _configs;
 };
 
 } // namespace trib::coordinator

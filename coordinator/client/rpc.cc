@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <utility>
 
 namespace trib::coordinator {
 
@@ -25,30 +26,51 @@ void rpc_channel::close() {
     _socket.close(ec);
 }
 
-asio::awaitable<std::error_code> rpc_channel::connect(std::chrono::milliseconds timeout) {
-    for (size_t tries = 0; tries < _targets.size(); ++tries) {
-        const auto target = _targets[_next_target % _targets.size()];
-        ++_next_target;
-        asio::ip::tcp::resolver resolver(_ex);
-        error_code ec;
-        auto results = co_await resolver.async_resolve(target.host, std::to_string(target.port),
-                                                       asio::redirect_error(asio::use_awaitable, ec));
-        if (ec) {
-            TLOG_DEBUG("coordinator {}:{}: {}", target.host, target.port, ec.message());
-            continue;
-        }
+asio::awaitable<std::error_code> rpc_channel::connect_to(const config::host_port& target,
+                                                         std::chrono::milliseconds timeout) {
+    asio::ip::tcp::resolver resolver(_ex);
+    error_code ec;
+    auto results = co_await resolver.async_resolve(target.host, std::to_string(target.port),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) {
         _socket = asio::ip::tcp::socket(_ex);
         arm_deadline(timeout);
         co_await asio::async_connect(_socket, results, asio::redirect_error(asio::use_awaitable, ec));
         _deadline.cancel();
-        if (!ec) {
-            _socket.set_option(asio::ip::tcp::no_delay(true), ec);
-            co_return std::error_code{};
-        }
+    }
+    if (ec) {
         close();
         TLOG_DEBUG("coordinator {}:{}: {}", target.host, target.port, ec.message());
+        co_return make_error_code(errc::not_connected);
+    }
+    _socket.set_option(asio::ip::tcp::no_delay(true), ec);
+    _connected_to = target;
+    ++_connects;
+    co_return std::error_code{};
+}
+
+asio::awaitable<std::error_code> rpc_channel::connect(std::chrono::milliseconds timeout) {
+    // The active controller a coordinator named first, then the voters in turn.
+    if (auto hint = std::exchange(_hint, std::nullopt)) {
+        TLOG_DEBUG("coordinator: following the active controller to {}:{}", hint->host, hint->port);
+        if (!co_await connect_to(*hint, timeout)) {
+            co_return std::error_code{};
+        }
+    }
+    for (size_t tries = 0; tries < _targets.size(); ++tries) {
+        const auto target = _targets[_next_target % _targets.size()];
+        ++_next_target;
+        if (!co_await connect_to(target, timeout)) {
+            co_return std::error_code{};
+        }
     }
     co_return make_error_code(errc::not_connected);
+}
+
+asio::awaitable<void> rpc_channel::pause(std::chrono::milliseconds d) {
+    asio::steady_timer t(_ex, d);
+    error_code ec;
+    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
 // Closes the socket when `timeout` passes before _deadline is cancelled: the pending

@@ -7,16 +7,26 @@
 // channel and the next call reconnects, trying the coordinators in turn. A call on a
 // connection the other end closed while it was idle (a coordinator restart, an idle timeout,
 // a network cut) reconnects first instead of failing: the request was never sent.
+// A NOT_CONTROLLER answer (the coordinator is not the active controller: it decided nothing)
+// is sent again, within the call's deadline: to the active controller the answer names
+// (ControllerId/Host/Port, tagged fields of the private responses), or, without a name (an
+// election under way, or AlterPartition, Kafka's message, which has no such field), to the
+// next coordinator in turn after a short pause. When the deadline or the tries run out, the
+// caller gets the last NOT_CONTROLLER answer.
 #include "common/bytes.h"
 #include "common/listeners.h"
 #include "common/runtime.h"
+#include "net/client_codec.h"
 #include "protocol/api.h"
+#include "protocol/error_code.h"
 #include "protocol/wire.h"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -38,10 +48,21 @@ public:
 
     void close();
     bool is_open() const { return _socket.is_open(); }
+    // Where the channel is (or last was) connected, and how many connections it opened.
+    const std::optional<config::host_port>& connected_to() const noexcept { return _connected_to; }
+    uint64_t connects() const noexcept { return _connects; }
+
+    // The pause before trying the next coordinator after a NOT_CONTROLLER without a name.
+    static constexpr std::chrono::milliseconds not_controller_backoff{100};
 
 private:
+    // The active controller a NOT_CONTROLLER answer names, if it does.
+    template<typename Resp>
+    static std::optional<config::host_port> controller_hint(const Resp& resp);
     asio::awaitable<std::error_code> exchange(const bytes& request, bytes& response, std::chrono::milliseconds timeout);
     asio::awaitable<std::error_code> connect(std::chrono::milliseconds timeout);
+    asio::awaitable<std::error_code> connect_to(const config::host_port& target, std::chrono::milliseconds timeout);
+    asio::awaitable<void> pause(std::chrono::milliseconds d);
     void arm_deadline(std::chrono::milliseconds timeout);
     // The open socket's other end has closed it (or it is unusable): see rpc.cc.
     bool peer_closed();
@@ -50,40 +71,62 @@ private:
     std::vector<config::host_port> _targets;
     std::string _client_id;
     size_t _next_target = 0;
+    std::optional<config::host_port> _hint;          // tried first by the next connect()
+    std::optional<config::host_port> _connected_to;
+    uint64_t _connects = 0;
     asio::ip::tcp::socket _socket;
     asio::steady_timer _deadline;
     int32_t _next_correlation = 1;
     bool _timed_out = false;
 };
 
+template<typename Resp>
+std::optional<config::host_port> rpc_channel::controller_hint(const Resp& resp) {
+    if constexpr (requires { resp.controller_id; resp.controller_host; resp.controller_port; }) {
+        if (resp.controller_id >= 0 && resp.controller_host && !resp.controller_host->empty() &&
+            resp.controller_port > 0 && resp.controller_port <= 65535) {
+            return config::host_port{*resp.controller_host, uint16_t(resp.controller_port)};
+        }
+    }
+    return std::nullopt;
+}
+
 template<typename Req, typename Resp>
 asio::awaitable<std::error_code> rpc_channel::call(const Req& req, Resp& resp, std::chrono::milliseconds timeout,
                                                    int16_t version) {
-    protocol::writer w;
-    w.write_int32(0);
-    protocol::request_header h;
-    h.api_key = Req::api_key;
-    h.api_version = version;
-    h.correlation_id = _next_correlation++;
-    h.client_id = _client_id;
-    protocol::encode_request_header(w, h);
-    req.encode(w, version);
-    bytes frame = w.take();
-    store_be32(frame.data(), uint32_t(frame.size() - 4));
-    bytes reply;
-    auto ec = co_await exchange(frame, reply, timeout);
-    if (ec) {
-        co_return ec;
-    }
-    protocol::reader r(reply);
-    auto corr = protocol::decode_response_header(r, protocol::response_header_version(Req::api_key, version));
-    resp = Resp{};
-    resp.decode(r, version);
-    if (!corr || *corr != h.correlation_id || !r.ok()) {
+    using clock = std::chrono::steady_clock;
+    const auto deadline = clock::now() + timeout;
+    const size_t max_tries = 2 * _targets.size() + 2;
+    for (size_t tries = 1;; ++tries) {
+        const auto left = std::max(std::chrono::milliseconds(1),
+                                   std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()));
+        const int32_t correlation_id = _next_correlation++;
+        bytes frame = net::encode_request_frame(req, version, correlation_id, _client_id);
+        bytes reply;
+        auto ec = co_await exchange(frame, reply, left);
+        if (ec) {
+            co_return ec;
+        }
+        protocol::reader r(reply);
+        auto corr = protocol::decode_response_header(r, protocol::response_header_version(Req::api_key, version));
+        resp = Resp{};
+        resp.decode(r, version);
+        if (!corr || *corr != correlation_id || !r.ok()) {
+            close();
+            co_return std::make_error_code(std::errc::bad_message);
+        }
+        if (resp.error_code != int16_t(protocol::error_code::not_controller) || tries >= max_tries ||
+            clock::now() >= deadline) {
+            co_return std::error_code{};
+        }
+        // Not the active controller (nothing was decided): go to the one it names, or on.
         close();
-        co_return std::make_error_code(std::errc::bad_message);
+        _hint = controller_hint(resp);
+        if (!_hint) {
+            co_await pause(std::min(not_controller_backoff, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                                deadline - clock::now())));
+        }
     }
-    co_return std::error_code{};
 }
 
 } // namespace trib::coordinator

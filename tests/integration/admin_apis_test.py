@@ -96,8 +96,9 @@ def test_metrics_health_and_readiness(make_broker):
 
 
 def test_coordinator_serves_metrics_health_and_readiness(tmp_path, make_broker):
-    """The coordinator answers /healthz and /readyz (the Kubernetes probes use them) and counts
-    in /metrics the brokers that joined it and the topics it knows."""
+    """The coordinator answers /healthz and /readyz (the Kubernetes probes use them; ready: its
+    log replayed and a leader known, here itself) and counts in /metrics the brokers that joined
+    it and the topics it knows, and says it is the active controller."""
     port = free_port()
     coord = Coordinator(tmp_path / "coordinator", overrides={"tributary.http.listener": f"127.0.0.1:{port}"})
     coord.start()
@@ -112,7 +113,8 @@ def test_coordinator_serves_metrics_health_and_readiness(tmp_path, make_broker):
         assert get("/healthz")[0] == 200
         assert get("/readyz")[0] == 200
         wanted = ('tributary_coordinator_brokers{state="registered"} 1',
-                  'tributary_coordinator_brokers{state="usable"} 1', "tributary_coordinator_topics 1")
+                  'tributary_coordinator_brokers{state="usable"} 1', "tributary_coordinator_topics 1",
+                  "tributary_coordinator_active_controller 1")
         deadline = time.monotonic() + 10
         while True:  # refreshed every second
             text = get("/metrics")[1]

@@ -67,7 +67,7 @@ class RunSh:
         self.data = self.root / "data"
         self.log_path = self.root / "run.sh.log"
         self.port = free_port_run(4)
-        self.http_port = free_port_run(3)
+        self.http_port = free_port_run(4)  # three brokers, then the coordinator
         self.proc = None
         self.exit_code = None
 
@@ -102,9 +102,15 @@ class RunSh:
         raise RuntimeError(f"run.sh's cluster not ready within {READY_TIMEOUT_S} s:\n{self.log_tail()}")
 
     def _ready(self):
-        """run.sh said so, every broker's /readyz answers 200, and every broker's Metadata
-        lists all three brokers."""
+        """run.sh said so, the coordinator's and every broker's /readyz answer 200, and every
+        broker's Metadata lists all three brokers."""
         if "tributary: ready: bootstrap servers " + self.bootstrap not in self.log_text():
+            return False
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port + 3}/readyz", timeout=2) as r:
+                if r.status != 200:
+                    return False
+        except OSError:
             return False
         for i in BROKER_IDS:
             try:

@@ -4,6 +4,7 @@
 // clients of it, for the end-to-end tests.
 #include "coordinator/client/client.h"
 #include "coordinator/service.h"
+#include "coordinator/single_voter_log.h"
 
 #include <chrono>
 #include <filesystem>
@@ -22,6 +23,7 @@ struct cluster {
         cfg.controller.seed = 7;
         cfg.listeners.push_back({"CONTROLLER", "127.0.0.1", 0});
         cfg.metadata_dir = dir / "__cluster_metadata-0";
+        cfg.open_log = single_voter_log::factory(cfg.metadata_dir, {});
         cfg.tick = 20ms;
         svc = std::make_unique<service>(cfg, clk);
         port = svc->start().at(0);
