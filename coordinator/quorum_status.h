@@ -1,0 +1,74 @@
+#pragma once
+
+// What DescribeQuorum (Kafka API 55) reports about the metadata log's quorum, and the answer
+// built from it: `kafka-metadata-quorum describe --status` prints the leader, its epoch, the
+// high watermark and the voters and observers; `--replication` each one's log end offset and
+// how long ago it fetched and was caught up.
+//
+// Voters are the coordinators (the log's replicated_log reports them); observers are the
+// brokers, which follow the log through the metadata feed: their progress is the applied
+// offset their heartbeats carry (observer_progress).
+#include "common/bytes.h"
+#include "common/ids.h"
+#include "protocol/error_code.h"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace trib::coordinator {
+
+struct replica_progress {
+    node_id id{-1};
+    int64_t log_end_offset = -1;        // -1: unknown
+    int64_t last_fetch_ms = -1;         // wall clock; -1: unknown (and for the leader)
+    int64_t last_caught_up_ms = -1;     // wall clock; the leader reports now
+    bool operator==(const replica_progress&) const = default;
+};
+
+struct voter_endpoint {
+    node_id id{-1};
+    std::string listener;  // its listener name (CONTROLLER)
+    std::string host;
+    uint16_t port = 0;
+};
+
+struct quorum_status {
+    node_id leader{-1};                 // -1: unknown
+    int32_t leader_epoch = 0;           // the Raft term
+    int64_t high_watermark = 0;         // committed end of the metadata log
+    bool is_leader = false;             // this coordinator leads (only the leader answers)
+    std::vector<replica_progress> voters;
+    std::vector<replica_progress> observers;
+    std::vector<voter_endpoint> endpoints;  // DescribeQuorum v2's Nodes
+};
+
+// The brokers' progress through the metadata log, from their heartbeats.
+class observer_progress {
+public:
+    // A heartbeat of `broker` at wall time now_ms that had applied the log up to `applied`
+    // when the log's committed end was `committed`.
+    void heard(node_id broker, int64_t applied, int64_t committed, int64_t now_ms);
+    void forget(node_id broker);
+    std::vector<replica_progress> list() const;
+
+private:
+    std::map<int32_t, replica_progress> _by_id;
+};
+
+// Answers a DescribeQuorum request (`body`, encoded at `version` without its header): the
+// metadata partition's state from `status`; UNKNOWN_TOPIC_OR_PARTITION for any other
+// partition (as KRaft), NOT_LEADER_OR_FOLLOWER on the partition when this coordinator does
+// not lead. An undecodable body gives INVALID_REQUEST.
+struct describe_quorum_answer {
+    protocol::error_code error = protocol::error_code::none;  // the envelope's (undecodable, version)
+    std::string message;
+    bytes body;  // the encoded response
+};
+describe_quorum_answer describe_quorum(bytes_view body, int16_t version, const quorum_status& status);
+
+// The metadata log's name in DescribeQuorum (KRaft's).
+inline constexpr std::string_view metadata_topic = "__cluster_metadata";
+
+} // namespace trib::coordinator
