@@ -20,11 +20,12 @@ void observer_progress::heard(node_id broker, int64_t applied, int64_t committed
 
 void observer_progress::forget(node_id broker) { _by_id.erase(broker.value()); }
 
-std::vector<replica_progress> observer_progress::list() const {
+std::vector<replica_progress> observer_progress::list(int64_t now_ms, int64_t expiry_ms) const {
     std::vector<replica_progress> out;
-    out.reserve(_by_id.size());
     for (const auto& [id, p] : _by_id) {
-        out.push_back(p);
+        if (now_ms - p.last_fetch_ms <= expiry_ms) {
+            out.push_back(p);
+        }
     }
     return out;
 }

@@ -51,7 +51,9 @@ public:
     // when the log's committed end was `committed`.
     void heard(node_id broker, int64_t applied, int64_t committed, int64_t now_ms);
     void forget(node_id broker);
-    std::vector<replica_progress> list() const;
+    // Those heard from within `expiry_ms` of now_ms (KRaft lists observers that fetched in
+    // the last 5 minutes), by id.
+    std::vector<replica_progress> list(int64_t now_ms, int64_t expiry_ms = 300'000) const;
 
 private:
     std::map<int32_t, replica_progress> _by_id;

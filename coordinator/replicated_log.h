@@ -59,6 +59,13 @@ struct leadership {
     bool operator==(const leadership&) const = default;
 };
 
+struct voter_view {
+    raft::voter endpoint;           // port 0: address unknown
+    int64_t log_end_offset = -1;    // -1: unknown
+    int64_t last_fetch_ms = -1;     // wall clock of its latest answer to the leader; -1: unknown or itself
+    bool operator==(const voter_view&) const = default;
+};
+
 class replicated_log {
 public:
     virtual ~replicated_log() = default;
@@ -84,6 +91,9 @@ public:
     virtual uint64_t bytes_since_snapshot() const = 0;
 
     virtual leadership leader() const = 0;
+    // Each voter as this node knows it (DescribeQuorum): its id, address when known, and its
+    // log end (a leader knows every voter's; -1 where unknown). A single voter: itself.
+    virtual std::vector<voter_view> voters() const = 0;
     // `f` runs on the owner's thread after every change of leader() (one listener; a single
     // voter never calls it). Appends in flight when the leadership is lost fail.
     virtual void on_leadership(std::function<void(const leadership&)> f) = 0;

@@ -49,6 +49,11 @@ bool supported_version(const protocol::request_header& h) {
 }
 
 
+int64_t wall_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 // A NOT_CONTROLLER answer names the active controller when this node knows it (and it is
 // another node), so the client goes there instead of trying the voters in turn.
 template<typename Resp>
@@ -102,6 +107,9 @@ std::vector<uint16_t> service::start() {
     limits.max_request_bytes = _cfg.max_request_bytes;
     _server = std::make_unique<net::server>(std::vector<asio::io_context*>{&_ctx}, *this, limits);
     auto ports = _server->start(_cfg.listeners);
+    for (size_t i = 0; i < ports.size() && i < _cfg.listeners.size(); ++i) {
+        _cfg.listeners[i].port = ports[i];  // as bound (0 asks for any free port): DescribeQuorum names it
+    }
     asio::co_spawn(_ctx, tick_loop(), [](std::exception_ptr e) { log_failed_coroutine(e, "lease ticker"); });
     _running = true;
     _thread = std::thread([this] {
@@ -167,6 +175,39 @@ asio::awaitable<void> service::tick_loop() {
         observe_leadership();
         _controller->tick();
     }
+}
+
+admin_reply service::describe_quorum(int16_t version, bytes_view body) const {
+    auto l = _log->leader();
+    if (!l.is_leader) {
+        // The envelope's NOT_CONTROLLER names the leader: the broker asks there.
+        return admin_reply{error_code::not_controller, "this coordinator is not the active controller", {}, offset(0)};
+    }
+    int64_t now = wall_ms();
+    quorum_status st;
+    st.is_leader = true;
+    st.leader = _cfg.controller.id;
+    st.leader_epoch = int32_t(l.term.value());
+    st.high_watermark = _log->committed().value();
+    for (auto v : _log->voters()) {
+        if (v.endpoint.id.value() < 0) {
+            v.endpoint.id = _cfg.controller.id;  // a single voter that was not told its address
+        }
+        bool self = v.endpoint.id == _cfg.controller.id;
+        st.voters.push_back({v.endpoint.id, v.log_end_offset, self ? -1 : v.last_fetch_ms,
+                             self ? now : (v.log_end_offset >= st.high_watermark ? v.last_fetch_ms : -1)});
+        if (self && !_cfg.listeners.empty()) {
+            const auto& e = _cfg.listeners.front();
+            st.endpoints.push_back({v.endpoint.id, e.name, v.endpoint.port ? v.endpoint.host : e.host,
+                                    v.endpoint.port ? v.endpoint.port : e.port});
+        } else if (v.endpoint.port != 0) {
+            st.endpoints.push_back({v.endpoint.id, _cfg.listeners.empty() ? "CONTROLLER" : _cfg.listeners.front().name,
+                                    v.endpoint.host, v.endpoint.port});
+        }
+    }
+    st.observers = _observers.list(now);
+    auto a = coordinator::describe_quorum(body, version, st);
+    return admin_reply{a.error, a.message, std::move(a.body), _log->committed()};
 }
 
 asio::awaitable<void> service::fetch_metadata(const protocol::coordinator_fetch_metadata_request& req,
@@ -272,6 +313,10 @@ asio::awaitable<std::optional<bytes>> service::handle(const bytes& frame, const 
             [this, &req](std::function<void(controller::heartbeat_response)> done) {
                 _controller->heartbeat(req, std::move(done));
             });
+        if (resp.error_code == 0) {
+            // AppliedOffset is the last record applied: its log end is one past it.
+            _observers.heard(node_id(req.broker_id), req.applied_offset + 1, _log->committed().value(), wall_ms());
+        }
         add_controller_hint(resp, _log->leader(), _cfg.controller.id);
         co_return encode_response(h.correlation_id, h.api_key, resp);
     }
@@ -292,9 +337,15 @@ asio::awaitable<std::optional<bytes>> service::handle(const bytes& frame, const 
         if (!r.ok()) {
             co_return std::nullopt;
         }
-        auto reply = co_await await_completion<admin_reply>([this, &req](std::function<void(admin_reply)> done) {
-            _controller->admin(req.request_api_key, req.request_api_version, req.body, std::move(done));
-        });
+        // (not a ?: around co_await: g++ 12 destroys such temporaries twice)
+        admin_reply reply;
+        if (req.request_api_key == protocol::describe_quorum_request::api_key) {
+            reply = describe_quorum(req.request_api_version, req.body);
+        } else {
+            reply = co_await await_completion<admin_reply>([this, &req](std::function<void(admin_reply)> done) {
+                _controller->admin(req.request_api_key, req.request_api_version, req.body, std::move(done));
+            });
+        }
         protocol::coordinator_admin_response resp;
         resp.error_code = int16_t(reply.error);
         if (!reply.message.empty()) {

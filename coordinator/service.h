@@ -9,6 +9,7 @@
 #include "coordinator/controller.h"
 #include "net/dispatcher.h"
 #include "net/server.h"
+#include "coordinator/quorum_status.h"
 #include "coordinator/replicated_log.h"
 
 #include <boost/asio/steady_timer.hpp>
@@ -67,6 +68,9 @@ private:
     asio::awaitable<void> tick_loop();
     asio::awaitable<void> fetch_metadata(const protocol::coordinator_fetch_metadata_request& req,
                                          protocol::coordinator_fetch_metadata_response& resp);
+    // DescribeQuorum from the admin envelope: the log's leader and voters, the brokers as
+    // observers (from their heartbeats).
+    admin_reply describe_quorum(int16_t version, bytes_view body) const;
 
     service_config _cfg;
     clock& _clock;
@@ -74,6 +78,7 @@ private:
     std::unique_ptr<notifier> _notifier;
     std::unique_ptr<controller> _controller;
     std::unique_ptr<replicated_log> _log;
+    observer_progress _observers;  // brokers' progress through the log, from their heartbeats
     std::unique_ptr<net::server> _server;
     std::list<asio::steady_timer*> _waiters;  // long polls, woken on commit
     asio::steady_timer _ticker{_ctx};

@@ -58,6 +58,9 @@ public:
     // Always the leader: it alone decides, and nothing ever takes that away.
     leadership leader() const override { return {true, term_id(0), _self}; }
     void on_leadership(std::function<void(const leadership&)>) override {}
+    std::vector<voter_view> voters() const override {
+        return {{_self.value_or(raft::voter{}), _log->next_offset().value(), -1}};
+    }
     // Waits for the fsyncs in flight (their completions, posted to the io_context, run only
     // if it still runs), then closes the files.
     void close() override;

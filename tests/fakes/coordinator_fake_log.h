@@ -18,6 +18,8 @@ public:
 
     // true: every append commits before append() returns (a single voter's behaviour).
     bool auto_commit = true;
+    // What voters() reports.
+    std::vector<voter_view> voter_views;
 
     void append(std::span<const metadata_record> records, std::function<void(result<offset>)> done) override {
         if (!_leadership.is_leader) {
@@ -57,6 +59,7 @@ public:
     uint64_t bytes_since_snapshot() const override { return 0; }
     leadership leader() const override { return _leadership; }
     void on_leadership(std::function<void(const leadership&)> f) override { _listener = std::move(f); }
+    std::vector<voter_view> voters() const override { return voter_views; }
     void close() override {}
 
     // ---- the test's controls ----------------------------------------------------------------

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from apache_kafka import kafka_tool  # noqa: E402
 from harness import (API_METADATA, SOURCE_DIR, broker_binary, consume_all,  # noqa: E402
                      coordinator_binary, free_port, loopback_port_range, java_partition, metadata_v1_no_topics,
-                     parse_metadata_v1_brokers, read_response, send_request)
+                     parse_metadata_v1_brokers, read_response, send_request, wait_until)
 
 RUN_SH = SOURCE_DIR / "scripts" / "run.sh"
 READY_TIMEOUT_S = 60
@@ -401,6 +401,41 @@ def test_leader_election(tools_cluster):
     assert p.returncode != 0 and "UnknownTopicOrPartitionException" in p.stdout + p.stderr, p
     _, after = describe_topic(tools_cluster, "elected")
     assert after == before
+
+
+def test_metadata_quorum(tools_cluster):
+    """kafka-metadata-quorum reaches the coordinator through a broker (DescribeQuorum): the
+    coordinator leads the metadata log, the three brokers follow it as observers and catch up."""
+    quorum = ("kafka-metadata-quorum", "--bootstrap-server", tools_cluster.bootstrap, "describe")
+    topics_tool(tools_cluster, "--create", "--topic", "quorum-probe", "--partitions", 1, "--replication-factor", 1)
+    out = kafka_tool(*quorum, "--status").stdout
+    status = dict(re.findall(r"^(\w+):\s+(.*?)\s*$", out, re.M))
+    assert status["ClusterId"] == "tributary-local", out
+    leader = int(status["LeaderId"])
+    assert int(status["HighWatermark"]) > 0, out
+    assert re.fullmatch(r'\[\{"id": %d, "endpoints": \["CONTROLLER://127\.0\.0\.1:%d"\]\}\]'
+                        % (leader, tools_cluster.port), status["CurrentVoters"]), out
+    assert status["CurrentObservers"] == ", ".join('{"id": %d}' % b for b in BROKER_IDS).join("[]"), out
+
+    def replication():
+        rows = {}
+        for line in kafka_tool(*quorum, "--replication").stdout.splitlines()[1:]:
+            node, _, end, lag, _, _, role = line.split()
+            rows[int(node)] = (int(end), int(lag), role)
+        return rows
+
+    # The brokers' heartbeats carry how far each has applied the log: they catch up.
+    seen = {}
+
+    def caught_up():
+        seen.update(rows=replication())
+        return all(b in seen["rows"] and seen["rows"][b][1] == 0 for b in BROKER_IDS)
+
+    wait_until(caught_up, "every observer caught up", timeout=30, describe=lambda: seen)
+    rows = seen["rows"]
+    assert rows[leader][2] == "Leader" and rows[leader][1] == 0, rows
+    assert sorted(n for n, r in rows.items() if r[2] == "Observer") == sorted(BROKER_IDS), rows
+    assert len({end for end, _, _ in rows.values()}) == 1, rows
 
 
 def test_broker_api_versions(tools_cluster):

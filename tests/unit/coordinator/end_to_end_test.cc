@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <functional>
 
 namespace trib::coordinator {
@@ -147,6 +149,73 @@ TEST(end_to_end, a_restarted_coordinator_serves_its_snapshot_and_tail) {
     }));
     EXPECT_EQ(follower->snapshot()->topics.size(), 3u);
     c.stop(ctx, {follower});
+}
+
+
+TEST(end_to_end, describe_quorum_names_the_coordinator_and_the_brokers_following_its_log) {
+    fakes::temp_dir dir("trib-coordinator-e2e");
+    controller_config ctl;
+    ctl.id = node_id(100);
+    cluster c(dir.path(), ctl);
+    asio::io_context ctx;
+    auto b1 = c.client(ctx, 1);
+    auto b2 = c.client(ctx, 2);
+    b1->start();
+    b2->start();
+    ASSERT_TRUE(run_until(ctx, [&] { return !b1->fenced() && !b2->fenced(); }));
+
+    protocol::describe_quorum_request req;
+    auto& t = req.topics.emplace_back();
+    t.topic_name = "__cluster_metadata";
+    t.partitions.emplace_back().partition_index = 0;
+    protocol::writer w;
+    req.encode(w, 2);
+    bytes body = w.take();
+    // Each heartbeat reports how far its broker applied the log: wait until both are caught up.
+    protocol::describe_quorum_response resp;
+    ASSERT_TRUE(run_until(ctx, [&] {
+        std::optional<admin_result> result;
+        asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+            result = co_await b1->admin(protocol::describe_quorum_request::api_key, 2, body);
+        }, asio::detached);
+        if (!run_until(ctx, [&] { return result.has_value(); }) || result->error != protocol::error_code::none) {
+            return false;
+        }
+        protocol::reader r(result->body);
+        resp = {};
+        resp.decode(r, 2);
+        if (!r.ok() || resp.topics.size() != 1 || resp.topics[0].partitions.size() != 1) {
+            return false;
+        }
+        const auto& p = resp.topics[0].partitions[0];
+        return p.observers.size() == 2 && p.observers[0].log_end_offset == p.high_watermark &&
+               p.observers[1].log_end_offset == p.high_watermark;
+    })) << "both brokers listed as observers, caught up with the log; error " << resp.error_code << ", "
+        << (resp.topics.empty() || resp.topics[0].partitions.empty()
+                ? std::string("no partition")
+                : fmt::format("hw {}, {} observers, first at {}", resp.topics[0].partitions[0].high_watermark,
+                              resp.topics[0].partitions[0].observers.size(),
+                              resp.topics[0].partitions[0].observers.empty()
+                                  ? -1
+                                  : resp.topics[0].partitions[0].observers[0].log_end_offset));
+    EXPECT_EQ(resp.error_code, 0);
+    const auto& p = resp.topics[0].partitions[0];
+    EXPECT_EQ(p.error_code, 0);
+    EXPECT_EQ(p.leader_id, 100);
+    EXPECT_EQ(p.high_watermark, c.svc->call([](controller& k) { return k.image().next_offset().value(); }));
+    ASSERT_EQ(p.current_voters.size(), 1u);
+    EXPECT_EQ(p.current_voters[0].replica_id, 100);
+    EXPECT_EQ(p.current_voters[0].log_end_offset, p.high_watermark);
+    EXPECT_GT(p.current_voters[0].last_caught_up_timestamp, 0) << "the leader is caught up now";
+    EXPECT_EQ(p.observers[0].replica_id, 1);
+    EXPECT_EQ(p.observers[1].replica_id, 2);
+    EXPECT_GT(p.observers[0].last_fetch_timestamp, 0);
+    ASSERT_EQ(resp.nodes.size(), 1u);
+    EXPECT_EQ(resp.nodes[0].node_id, 100);
+    ASSERT_EQ(resp.nodes[0].listeners.size(), 1u);
+    EXPECT_EQ(resp.nodes[0].listeners[0].name, "CONTROLLER");
+    EXPECT_EQ(resp.nodes[0].listeners[0].port, c.port);
+    c.stop(ctx, {b1, b2});
 }
 
 } // namespace

@@ -99,17 +99,18 @@ TEST(observer_progress, caught_up_only_when_the_applied_offset_reached_the_commi
     observer_progress o;
     o.heard(node_id(2), 10, 10, 1000);
     o.heard(node_id(2), 15, 20, 2000);
-    auto l = o.list();
+    auto l = o.list(2000);
     ASSERT_EQ(l.size(), 1u);
     EXPECT_EQ(l[0].log_end_offset, 15);
     EXPECT_EQ(l[0].last_fetch_ms, 2000);
     EXPECT_EQ(l[0].last_caught_up_ms, 1000) << "behind at 2000: caught up last at 1000";
     o.heard(node_id(1), 20, 20, 2100);
-    l = o.list();
+    l = o.list(2100);
     ASSERT_EQ(l.size(), 2u);
     EXPECT_EQ(l[0].id, node_id(1)) << "listed by id";
+    EXPECT_EQ(o.list(2001 + 300'000).size(), 1u) << "broker 2, last heard at 2000, has expired";
     o.forget(node_id(1));
-    EXPECT_EQ(o.list().size(), 1u);
+    EXPECT_EQ(o.list(2100).size(), 1u);
 }
 
 } // namespace
