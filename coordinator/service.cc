@@ -189,20 +189,22 @@ admin_reply service::describe_quorum(int16_t version, bytes_view body) const {
     st.leader = _cfg.controller.id;
     st.leader_epoch = int32_t(l.term.value());
     st.high_watermark = _log->committed().value();
+    const net::listen_endpoint* own = _cfg.listeners.empty() ? nullptr : &_cfg.listeners.front();
+    std::string listener = own ? own->name : "CONTROLLER";
     for (auto v : _log->voters()) {
-        if (v.endpoint.id.value() < 0) {
-            v.endpoint.id = _cfg.controller.id;  // a single voter that was not told its address
+        auto& at = v.endpoint;
+        if (at.id.value() < 0) {
+            at.id = _cfg.controller.id;  // a single voter that was not told its address
         }
-        bool self = v.endpoint.id == _cfg.controller.id;
-        st.voters.push_back({v.endpoint.id, v.log_end_offset, self ? -1 : v.last_fetch_ms,
+        bool self = at.id == _cfg.controller.id;
+        if (self && at.port == 0 && own) {
+            at.host = own->host;
+            at.port = own->port;
+        }
+        st.voters.push_back({at.id, v.log_end_offset, self ? -1 : v.last_fetch_ms,
                              self ? now : (v.log_end_offset >= st.high_watermark ? v.last_fetch_ms : -1)});
-        if (self && !_cfg.listeners.empty()) {
-            const auto& e = _cfg.listeners.front();
-            st.endpoints.push_back({v.endpoint.id, e.name, v.endpoint.port ? v.endpoint.host : e.host,
-                                    v.endpoint.port ? v.endpoint.port : e.port});
-        } else if (v.endpoint.port != 0) {
-            st.endpoints.push_back({v.endpoint.id, _cfg.listeners.empty() ? "CONTROLLER" : _cfg.listeners.front().name,
-                                    v.endpoint.host, v.endpoint.port});
+        if (at.port != 0) {
+            st.endpoints.push_back({at.id, listener, at.host, at.port});
         }
     }
     st.observers = _observers.list(now);

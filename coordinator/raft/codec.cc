@@ -7,6 +7,7 @@
 #include "protocol/messages/coordinator_raft_timeout_now.h"
 #include "protocol/messages/coordinator_raft_vote.h"
 #include "protocol/messages/coordinator_snapshot_header_record.h"
+#include "protocol/messages/coordinator_voters_record.h"
 #include "protocol/records.h"
 
 #include <algorithm>
@@ -182,6 +183,26 @@ void fill_response(Resp& resp, const message& m) {
 }
 
 } // namespace
+
+// ---- voter sets -------------------------------------------------------------------------
+
+bytes encode_voters(const voter_set& voters) {
+    protocol::coordinator_voters_record_request rec;
+    rec.voters = to_wire<protocol::coordinator_voters_record_request::voter>(voters);
+    return encode_value(rec);
+}
+
+std::optional<voter_set> decode_voters(bytes_view payload) {
+    auto rec = decode_value<protocol::coordinator_voters_record_request>(payload);
+    if (!rec) {
+        return std::nullopt;
+    }
+    voter_set out = from_wire(rec->voters);
+    if (!valid_voter_set(out)) {
+        return std::nullopt;
+    }
+    return out;
+}
 
 // ---- voter sets -------------------------------------------------------------------------
 

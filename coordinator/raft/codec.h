@@ -63,12 +63,10 @@ inline constexpr int16_t rpc_version = 0;
 
 // ---- voter sets -------------------------------------------------------------------------
 
-// A voters entry's payload (types.h; raft/voters_record.cc): a CoordinatorVotersRecord value
-// (int16 type 10110, int16 version 0, the voters: id, host, port). The set must be sorted by
-// id with unique ids. Everything else here treats the payload as opaque bytes that
-// decode_voters accepts, stored as the value of the voters control record. (The Raft core's
-// branch declares the same two functions in types.h with another layout, raft/voters.cc: keep
-// one definition when both are merged.)
+// A voters entry's payload (types.h): a CoordinatorVotersRecord value (int16 type 10110,
+// int16 version 0, the voters: id, host, port), framed as the snapshot header's value is. The
+// set must be sorted by id with unique ids. Everything else here treats the payload as opaque
+// bytes that decode_voters accepts, stored as the value of the voters control record.
 bytes encode_voters(const voter_set& voters);
 // nullopt for anything but a well-formed CoordinatorVotersRecord value holding a set sorted
 // by id, ids unique and non-negative.

@@ -45,7 +45,7 @@ struct voter {
 using voter_set = std::vector<voter>;  // sorted by id, ids unique
 
 // The payload of an entry of kind `voters` (also declared in raft/codec.h, defined in
-// raft/voters_record.cc: a CoordinatorVotersRecord value); decode_voters refuses a payload
+// raft/codec.cc: a CoordinatorVotersRecord value); decode_voters refuses a payload
 // that is not one, or a set not sorted by unique ids.
 bytes encode_voters(const voter_set& voters);
 std::optional<voter_set> decode_voters(bytes_view payload);
