@@ -98,6 +98,13 @@ public:
     // voter never calls it). Appends in flight when the leadership is lost fail.
     virtual void on_leadership(std::function<void(const leadership&)> f) = 0;
 
+    // A request another coordinator sent this one for the log itself (the Raft transport's
+    // messages, raft/transport.h): the response body (without the response header), or
+    // nullopt when the log serves no such API (a single voter serves none).
+    virtual std::optional<bytes> peer_request(int16_t /*api_key*/, int16_t /*api_version*/, bytes_view /*body*/) {
+        return std::nullopt;
+    }
+
     // Completes or fails what is in flight (on the owner's thread, before it stops), then
     // closes the files. Idempotent.
     virtual void close() = 0;

@@ -371,9 +371,19 @@ asio::awaitable<std::optional<bytes>> service::handle(const bytes& frame, const 
             });
         co_return encode_response(h.correlation_id, h.api_key, resp, version);
     }
-    default:
+    default: {
+        // The Raft log's own traffic between coordinators, when it has any.
+        bytes_view rest(frame.data() + r.offset(), r.remaining());
+        if (auto body = _log->peer_request(h.api_key, h.api_version, rest)) {
+            protocol::writer w;
+            protocol::encode_response_header(w, h.correlation_id, protocol::response_header_version(h.api_key, 0));
+            auto out = w.take();
+            out.insert(out.end(), body->begin(), body->end());
+            co_return out;
+        }
         TLOG_WARN("unknown coordinator API key {} from {}", h.api_key, peer);
         co_return std::nullopt;
+    }
     }
 }
 
