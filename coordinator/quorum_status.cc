@@ -99,4 +99,104 @@ describe_quorum_answer describe_quorum(bytes_view body, int16_t version, const q
     return {error_code::none, {}, w.take()};
 }
 
+namespace {
+
+template<typename Req>
+std::optional<Req> decode_body(int16_t version, bytes_view body) {
+    if (version < Req::min_version || version > Req::max_version) {
+        return std::nullopt;
+    }
+    Req req;
+    protocol::reader r(body);
+    req.decode(r, version);
+    if (!r.ok()) {
+        return std::nullopt;
+    }
+    return req;
+}
+
+} // namespace
+
+voter_change_request decode_voter_change(int16_t api_key, int16_t version, bytes_view body,
+                                         std::string_view cluster_id, std::string_view listener) {
+    voter_change_request out;
+    auto refuse = [&](error_code e, std::string message, bool in_body) {
+        out.refusal = describe_quorum_answer{e, std::move(message), {}};
+        out.in_body = in_body;
+        return out;
+    };
+    const char* name = api_key == protocol::add_raft_voter_request::api_key ? "AddRaftVoter" : "RemoveRaftVoter";
+    const bool supported = api_key == protocol::add_raft_voter_request::api_key
+                               ? version >= protocol::add_raft_voter_request::min_version &&
+                                     version <= protocol::add_raft_voter_request::max_version
+                               : version >= protocol::remove_raft_voter_request::min_version &&
+                                     version <= protocol::remove_raft_voter_request::max_version;
+    if (!supported) {
+        return refuse(error_code::unsupported_version, fmt::format("{} version {} is not supported", name, version),
+                      false);
+    }
+    auto check_cluster = [&](const std::optional<std::string>& c) {
+        return !c || *c == cluster_id;
+    };
+    if (api_key == protocol::add_raft_voter_request::api_key) {
+        auto req = decode_body<protocol::add_raft_voter_request>(version, body);
+        if (!req) {
+            return refuse(error_code::invalid_request, "malformed AddRaftVoter request", false);
+        }
+        if (!check_cluster(req->cluster_id)) {
+            return refuse(error_code::inconsistent_cluster_id,
+                          fmt::format("cluster id {} is not this cluster's ({})", *req->cluster_id, cluster_id), true);
+        }
+        if (req->voter_id < 0) {
+            return refuse(error_code::invalid_request, fmt::format("voter id {} is negative", req->voter_id), true);
+        }
+        const protocol::add_raft_voter_request::listener* chosen = nullptr;
+        for (const auto& l : req->listeners) {
+            if (l.name == listener || req->listeners.size() == 1) {
+                chosen = &l;
+                break;
+            }
+        }
+        if (!chosen || chosen->host.empty() || chosen->port == 0) {
+            return refuse(error_code::invalid_request,
+                          fmt::format("voter {} names no usable listener {} (host and port)", req->voter_id, listener),
+                          true);
+        }
+        out.change.add = true;
+        out.change.voter = raft::voter{node_id(req->voter_id), chosen->host, chosen->port};
+        if (req->timeout_ms > 0) {
+            out.change.timeout = std::chrono::milliseconds(req->timeout_ms);
+        }
+        return out;
+    }
+    auto req = decode_body<protocol::remove_raft_voter_request>(version, body);
+    if (!req) {
+        return refuse(error_code::invalid_request, "malformed RemoveRaftVoter request", false);
+    }
+    if (!check_cluster(req->cluster_id)) {
+        return refuse(error_code::inconsistent_cluster_id,
+                      fmt::format("cluster id {} is not this cluster's ({})", *req->cluster_id, cluster_id), true);
+    }
+    out.change.add = false;
+    out.change.voter.id = node_id(req->voter_id);
+    return out;
+}
+
+bytes encode_voter_change_response(int16_t api_key, int16_t version, error_code error, const std::string& message) {
+    protocol::writer w;
+    auto fill = [&](auto resp) {
+        resp.error_code = int16_t(error);
+        if (error != error_code::none && !message.empty()) {
+            resp.error_message = message;
+        }
+        resp.encode(w, version);
+    };
+    if (api_key == protocol::add_raft_voter_request::api_key) {
+        fill(protocol::add_raft_voter_response{});
+    } else {
+        fill(protocol::remove_raft_voter_response{});
+    }
+    return w.take();
+}
+
 } // namespace trib::coordinator

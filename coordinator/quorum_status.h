@@ -10,7 +10,11 @@
 // offset their heartbeats carry (observer_progress).
 #include "common/bytes.h"
 #include "common/ids.h"
+#include "coordinator/replicated_log.h"
 #include "protocol/error_code.h"
+
+#include <optional>
+#include <string_view>
 
 #include <cstdint>
 #include <map>
@@ -69,6 +73,25 @@ struct describe_quorum_answer {
     bytes body;  // the encoded response
 };
 describe_quorum_answer describe_quorum(bytes_view body, int16_t version, const quorum_status& status);
+
+// AddRaftVoter (80) / RemoveRaftVoter (81), for kafka-metadata-quorum add-controller /
+// remove-controller: the request `body` (at `version`, without its header) → the change it
+// asks for. The new voter's address is its listener named `listener` (the name this
+// coordinator's own listener has: voters reach each other on it), or its only listener.
+// Voters are known by id: the directory id is accepted and not checked (see README).
+// Refusals: `refusal` set, with `in_body` when the error belongs in the response
+// (INCONSISTENT_CLUSTER_ID, INVALID_REQUEST for a missing listener or an impossible
+// address), else the envelope's (UNSUPPORTED_VERSION, an undecodable body).
+struct voter_change_request {
+    voter_change change;
+    std::optional<describe_quorum_answer> refusal;
+    bool in_body = false;
+};
+voter_change_request decode_voter_change(int16_t api_key, int16_t version, bytes_view body,
+                                         std::string_view cluster_id, std::string_view listener);
+// The response to a voter change: `error` with `message` (none: done).
+bytes encode_voter_change_response(int16_t api_key, int16_t version, protocol::error_code error,
+                                   const std::string& message);
 
 // The metadata log's name in DescribeQuorum (KRaft's).
 inline constexpr std::string_view metadata_topic = "__cluster_metadata";

@@ -24,6 +24,9 @@
 #include "coordinator/client/metadata_image.h"
 #include "coordinator/client/records.h"
 #include "coordinator/raft/types.h"
+#include "protocol/error_code.h"
+
+#include <chrono>
 
 #include <functional>
 #include <memory>
@@ -57,6 +60,13 @@ struct leadership {
     // its address): where requests this node may not decide should go.
     std::optional<raft::voter> leader;
     bool operator==(const leadership&) const = default;
+};
+
+// One coordinator joining or leaving the voters (KIP-853's AddRaftVoter / RemoveRaftVoter).
+struct voter_change {
+    bool add = true;
+    raft::voter voter;                      // add: its id and address; remove: its id
+    std::chrono::milliseconds timeout{30000};  // add: how long it may take to catch up
 };
 
 struct voter_view {
@@ -97,6 +107,18 @@ public:
     // `f` runs on the owner's thread after every change of leader() (one listener; a single
     // voter never calls it). Appends in flight when the leadership is lost fail.
     virtual void on_leadership(std::function<void(const leadership&)> f) = 0;
+
+    // Changes the voter set by one voter (only the active controller may). Add: the new
+    // coordinator is replicated to without a vote until it has caught up, then the set with
+    // it is proposed; remove: the set without it. `done` runs on the owner's thread once the
+    // new set is committed (error_code::none) or with the reason it is not: NOT_CONTROLLER,
+    // DUPLICATE_VOTER, VOTER_NOT_FOUND, REQUEST_TIMED_OUT (another change in flight, or the
+    // new voter did not catch up in time), UNSUPPORTED_VERSION (a log whose voters can't
+    // change: the single voter's).
+    virtual void change_voters(const voter_change& /*c*/, std::function<void(protocol::error_code, std::string)> done) {
+        done(protocol::error_code::unsupported_version,
+             "this coordinator runs a single-voter metadata log: its voter set is fixed by controller.quorum.voters");
+    }
 
     // A request another coordinator sent this one for the log itself (the Raft transport's
     // messages, raft/transport.h): the response body (without the response header), or

@@ -212,6 +212,36 @@ admin_reply service::describe_quorum(int16_t version, bytes_view body) const {
     return admin_reply{a.error, a.message, std::move(a.body), _log->committed()};
 }
 
+asio::awaitable<admin_reply> service::change_voters(int16_t api_key, int16_t version, const bytes& body) {
+    const std::string listener = _cfg.listeners.empty() ? "CONTROLLER" : _cfg.listeners.front().name;
+    auto req = decode_voter_change(api_key, version, body, _cfg.controller.cluster_id, listener);
+    if (req.refusal && !req.in_body) {
+        co_return admin_reply{req.refusal->error, req.refusal->message, {}, _log->committed()};
+    }
+    if (req.refusal) {
+        co_return admin_reply{error_code::none, {},
+                              encode_voter_change_response(api_key, version, req.refusal->error, req.refusal->message),
+                              _log->committed()};
+    }
+    if (!_log->leader().is_leader) {
+        // The envelope's NOT_CONTROLLER names the leader: the broker asks there.
+        co_return admin_reply{error_code::not_controller, "this coordinator is not the active controller", {}, offset(0)};
+    }
+    using outcome = std::pair<error_code, std::string>;
+    auto [error, message] = co_await await_completion<outcome>(
+        [this, change = req.change](std::function<void(outcome)> done) {
+            _log->change_voters(change, [done = std::move(done)](error_code e, std::string m) {
+                done(outcome{e, std::move(m)});
+            });
+        });
+    if (error == error_code::none) {
+        TLOG_INFO("voter {} {} the metadata log's voters", req.change.voter.id.value(),
+                  req.change.add ? "joined" : "left");
+    }
+    co_return admin_reply{error_code::none, {}, encode_voter_change_response(api_key, version, error, message),
+                          _log->committed()};
+}
+
 asio::awaitable<void> service::fetch_metadata(const protocol::coordinator_fetch_metadata_request& req,
                                               protocol::coordinator_fetch_metadata_response& resp) {
     offset from(req.from_offset);
@@ -343,6 +373,9 @@ asio::awaitable<std::optional<bytes>> service::handle(const bytes& frame, const 
         admin_reply reply;
         if (req.request_api_key == protocol::describe_quorum_request::api_key) {
             reply = describe_quorum(req.request_api_version, req.body);
+        } else if (req.request_api_key == protocol::add_raft_voter_request::api_key ||
+                   req.request_api_key == protocol::remove_raft_voter_request::api_key) {
+            reply = co_await change_voters(req.request_api_key, req.request_api_version, req.body);
         } else {
             reply = co_await await_completion<admin_reply>([this, &req](std::function<void(admin_reply)> done) {
                 _controller->admin(req.request_api_key, req.request_api_version, req.body, std::move(done));

@@ -71,6 +71,8 @@ private:
     // DescribeQuorum from the admin envelope: the log's leader and voters, the brokers as
     // observers (from their heartbeats).
     admin_reply describe_quorum(int16_t version, bytes_view body) const;
+    // AddRaftVoter / RemoveRaftVoter from the admin envelope: the log changes its voters.
+    asio::awaitable<admin_reply> change_voters(int16_t api_key, int16_t version, const bytes& body);
 
     service_config _cfg;
     clock& _clock;

@@ -131,6 +131,13 @@ enum class error_code : int16_t {
     telemetry_too_large = 118,
     invalid_registration = 119,
     transaction_abortable = 120,
+    invalid_record_state = 121,
+    share_session_not_found = 122,
+    invalid_share_session_epoch = 123,
+    fenced_state_epoch = 124,
+    invalid_voter_key = 125,
+    duplicate_voter = 126,
+    voter_not_found = 127,
 };
 
 // Kafka's name for the code, or "UNKNOWN" for a code not listed above.

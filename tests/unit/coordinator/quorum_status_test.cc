@@ -113,5 +113,74 @@ TEST(observer_progress, caught_up_only_when_the_applied_offset_reached_the_commi
     EXPECT_EQ(o.list(2100).size(), 1u);
 }
 
+bytes add_voter_body(std::optional<std::string> cluster, int32_t id, std::vector<std::pair<std::string, uint16_t>> ls,
+                     int32_t timeout_ms = 5000) {
+    protocol::add_raft_voter_request req;
+    req.cluster_id = std::move(cluster);
+    req.timeout_ms = timeout_ms;
+    req.voter_id = id;
+    for (auto& [name, port] : ls) {
+        req.listeners.push_back({name, "127.0.0.1", port, {}});
+    }
+    protocol::writer w;
+    req.encode(w, 0);
+    return w.take();
+}
+
+TEST(voter_change, add_takes_the_listener_named_like_ours) {
+    auto body = add_voter_body("c1", 103, {{"OTHER", 1}, {"CONTROLLER", 9093}});
+    auto r = decode_voter_change(80, 0, body, "c1", "CONTROLLER");
+    ASSERT_FALSE(r.refusal) << r.refusal->message;
+    EXPECT_TRUE(r.change.add);
+    EXPECT_EQ(r.change.voter, (raft::voter{node_id(103), "127.0.0.1", 9093}));
+    EXPECT_EQ(r.change.timeout, std::chrono::milliseconds(5000));
+    // A single listener is taken whatever its name; a null cluster id is not checked.
+    r = decode_voter_change(80, 0, add_voter_body(std::nullopt, 104, {{"C", 7}}), "c1", "CONTROLLER");
+    ASSERT_FALSE(r.refusal);
+    EXPECT_EQ(r.change.voter.port, 7);
+}
+
+TEST(voter_change, refusals_say_why) {
+    auto r = decode_voter_change(80, 0, add_voter_body("other", 103, {{"CONTROLLER", 1}}), "c1", "CONTROLLER");
+    ASSERT_TRUE(r.refusal);
+    EXPECT_EQ(r.refusal->error, error_code::inconsistent_cluster_id);
+    EXPECT_TRUE(r.in_body);
+    r = decode_voter_change(80, 0, add_voter_body("c1", 103, {{"A", 1}, {"B", 2}}), "c1", "CONTROLLER");
+    ASSERT_TRUE(r.refusal);
+    EXPECT_EQ(r.refusal->error, error_code::invalid_request);
+    r = decode_voter_change(80, 0, add_voter_body("c1", 103, {{"CONTROLLER", 0}}), "c1", "CONTROLLER");
+    ASSERT_TRUE(r.refusal);
+    EXPECT_EQ(r.refusal->error, error_code::invalid_request);
+    r = decode_voter_change(80, 1, add_voter_body("c1", 103, {{"CONTROLLER", 1}}), "c1", "CONTROLLER");
+    ASSERT_TRUE(r.refusal);
+    EXPECT_EQ(r.refusal->error, error_code::unsupported_version);
+    EXPECT_FALSE(r.in_body);
+    bytes junk{0x01, 0x02, 0x03};
+    r = decode_voter_change(81, 0, junk, "c1", "CONTROLLER");
+    ASSERT_TRUE(r.refusal);
+    EXPECT_EQ(r.refusal->error, error_code::invalid_request);
+    EXPECT_FALSE(r.in_body);
+}
+
+TEST(voter_change, remove_and_the_response) {
+    protocol::remove_raft_voter_request req;
+    req.cluster_id = "c1";
+    req.voter_id = 101;
+    protocol::writer w;
+    req.encode(w, 0);
+    auto r = decode_voter_change(81, 0, w.take(), "c1", "CONTROLLER");
+    ASSERT_FALSE(r.refusal);
+    EXPECT_FALSE(r.change.add);
+    EXPECT_EQ(r.change.voter.id, node_id(101));
+
+    auto body = encode_voter_change_response(81, 0, error_code::voter_not_found, "no voter 101");
+    protocol::remove_raft_voter_response resp;
+    protocol::reader rd(body);
+    resp.decode(rd, 0);
+    ASSERT_TRUE(rd.ok());
+    EXPECT_EQ(resp.error_code, int16_t(error_code::voter_not_found));
+    EXPECT_EQ(resp.error_message, "no voter 101");
+}
+
 } // namespace
 } // namespace trib::coordinator
