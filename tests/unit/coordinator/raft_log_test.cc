@@ -6,6 +6,8 @@
 // is lost, and nothing committed lost across restarts, cut-offs and snapshots.
 #include "coordinator/raft_log.h"
 #include "coordinator/client/errc.h"
+#include "coordinator/controller.h"
+#include "tests/fakes/coordinator_fake_clock.h"
 #include "tests/fakes/raft_loopback_transport.h"
 #include "tests/fakes/run_until.h"
 #include "tests/fakes/temp_dir.h"
@@ -118,7 +120,9 @@ protected:
     }
 
     // (Re)starts node i from its directory with a fresh state machine: a process start.
-    void open(int i, storage::log_config cfg = {}, std::chrono::milliseconds election_timeout = 100ms) {
+    // With `sm`, that state machine instead of a recording one (its owner outlives the log).
+    void open(int i, storage::log_config cfg = {}, std::chrono::milliseconds election_timeout = 100ms,
+              state_machine* sm = nullptr) {
         auto& m = members[size_t(i)];
         m.log.reset();
         m.sm = std::make_unique<recording_sm>();
@@ -133,7 +137,7 @@ protected:
         o.election_timeout = election_timeout;
         o.seed = uint64_t(1000 + i);
         o.fsync = [gate = m.gate](int fd) { return gate->fsync(fd); };
-        m.log = raft_log::open(m.dir->path(), std::move(o), *m.sm);
+        m.log = raft_log::open(m.dir->path(), std::move(o), sm ? *sm : *m.sm);
         m.log->on_leadership([&m](const leadership& l) { m.changes.push_back(l); });
     }
     void open_all() {
@@ -189,6 +193,10 @@ protected:
     asio::io_context ctx;
     fakes::raft_loopback_hub hub{ctx};
     raft::voter_set voters;
+    // Controllers as the logs' state machines (closed logs complete nothing afterwards, so
+    // the destructor's close() runs while they are still here).
+    testing::fake_clock clk;
+    std::array<std::unique_ptr<controller>, nodes> controllers;
     std::array<member, nodes> members;
     int next_topic = 0;
 };
@@ -492,6 +500,66 @@ TEST_F(raft_log_test, a_snapshot_after_control_entries_stands_for_them_too) {
     auto at = append_and_wait(l, topics(next_topic, 1));
     ASSERT_TRUE(at) << at.error().message();
     ASSERT_TRUE(wait([&] { return all_applied({0, 1, 2}, *at + 1); }));
+}
+
+TEST_F(raft_log_test, controllers_on_the_logs_decide_only_on_the_active_one) {
+    for (int i = 0; i < nodes; ++i) {
+        controller_config cfg;
+        cfg.cluster_id = "raft-cluster";
+        cfg.id = voters[size_t(i)].id;
+        cfg.seed = 7;
+        controllers[size_t(i)] = std::make_unique<controller>(cfg, clk);
+        open(i, {}, 100ms, controllers[size_t(i)].get());
+        controllers[size_t(i)]->set_log(*members[size_t(i)].log);
+    }
+    auto register_on = [&](int i, int32_t broker) {
+        controller::register_request req;
+        req.cluster_id = "raft-cluster";
+        req.broker_id = broker;
+        req.incarnation_id = uuid_of(broker);
+        auto& l = req.listeners.emplace_back();
+        l.name = "PLAINTEXT";
+        l.host = "127.0.0.1";
+        l.port = uint16_t(9000 + broker);
+        std::optional<controller::register_response> out;
+        controllers[size_t(i)]->register_broker(req, [&](controller::register_response r) { out = std::move(r); });
+        wait([&] { return out.has_value(); });
+        return out.value_or(controller::register_response{});
+    };
+    const int16_t not_controller = int16_t(protocol::error_code::not_controller);
+
+    const int l = wait_for_active();
+    ASSERT_GE(l, 0);
+    ASSERT_TRUE(controllers[size_t(l)]->active()) << "the controller follows its log's leadership";
+    auto first = register_on(l, 1);
+    ASSERT_EQ(first.error_code, 0) << first.error_message.value_or("");
+    const int f = (l + 1) % nodes;
+    EXPECT_FALSE(controllers[size_t(f)]->active());
+    EXPECT_EQ(register_on(f, 2).error_code, not_controller);
+    ASSERT_TRUE(wait([&] { return all_applied({0, 1, 2}, members[size_t(l)].log->committed()); }));
+    for (const auto& c : controllers) {
+        ASSERT_TRUE(c->image().broker(1));
+        EXPECT_EQ(c->image().broker(1)->epoch, first.broker_epoch);
+    }
+
+    // Cut off, the active controller's decision in flight is answered NOT_CONTROLLER once its
+    // log steps down; the others go on.
+    hub.cut(voters[size_t(l)].id);
+    EXPECT_EQ(register_on(l, 3).error_code, not_controller);
+    EXPECT_FALSE(controllers[size_t(l)]->active());
+    const int now = wait_for_active({f, 3 - l - f});
+    ASSERT_GE(now, 0);
+    ASSERT_TRUE(wait([&] { return controllers[size_t(now)]->active(); }));
+    auto fourth = register_on(now, 4);
+    ASSERT_EQ(fourth.error_code, 0) << fourth.error_message.value_or("");
+
+    hub.heal(voters[size_t(l)].id);
+    ASSERT_TRUE(wait([&] { return all_applied({0, 1, 2}, members[size_t(now)].log->committed()); }));
+    for (const auto& c : controllers) {
+        EXPECT_EQ(c->image(), controllers[size_t(now)]->image());
+        EXPECT_FALSE(c->image().broker(3)) << "the cut-off leader's decision was not committed";
+        EXPECT_TRUE(c->image().broker(4));
+    }
 }
 
 TEST_F(raft_log_test, bad_options_are_refused) {
