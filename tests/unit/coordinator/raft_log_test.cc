@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <fstream>
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -578,6 +579,19 @@ TEST_F(raft_log_test, bad_options_are_refused) {
     p.tick = 100ms;
     p.election_timeout = 100ms;
     EXPECT_THROW(raft_log::open(dir.path(), std::move(p), sm), std::invalid_argument) << "one tick elections";
+
+    // A damaged vote file stops start-up (a forgotten vote could elect two leaders), and what
+    // open() had started (the syncer thread, the store) is stopped again.
+    {
+        std::ofstream bad(dir.path() / raft::quorum_state_file, std::ios::binary);
+        bad << "not a vote";
+    }
+    raft_log_options q;
+    q.self = voters[0];
+    q.voters = voters;
+    q.ctx = &ctx;
+    q.transport = hub.connect(voters[0].id);
+    EXPECT_THROW(raft_log::open(dir.path(), std::move(q), sm), std::runtime_error);
 }
 
 } // namespace
