@@ -8,8 +8,11 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdlib>
+#include <iterator>
 #include <random>
 #include <stdexcept>
 
@@ -149,6 +152,7 @@ void raft_log::pump() {
         if (!_out && _node->has_ready()) {
             start_ready();
         }
+        check_voter_change();
         publish();
     } while (_pump_again && !_closed);
     _pumping = false;
@@ -275,8 +279,15 @@ void raft_log::fail_pending() {
 }
 
 void raft_log::publish() {
-    if (_node->voters() != _peers) {
-        _peers = _node->voters();
+    raft::voter_set peers = _node->voters();
+    for (const auto& l : _learners) {
+        if (!raft::has_voter(peers, l.id)) {
+            peers.push_back(l);
+        }
+    }
+    std::sort(peers.begin(), peers.end(), [](const raft::voter& a, const raft::voter& b) { return a.id < b.id; });
+    if (peers != _peers) {
+        _peers = std::move(peers);
         _opts.transport->set_peers(_peers);
     }
     const leadership now = leader();
@@ -371,6 +382,112 @@ void raft_log::append(std::span<const metadata_record> records, std::function<vo
     pump();
 }
 
+void raft_log::change_voters(const voter_change& c, std::function<void(protocol::error_code, std::string)> done) {
+    using protocol::error_code;
+    if (!leader().is_leader) {
+        done(error_code::not_controller, "this coordinator is not the active controller");
+        return;
+    }
+    if (_voter_change) {
+        done(error_code::request_timed_out, fmt::format("a change of voter {} is still in flight",
+                                                        _voter_change->change.voter.id.value()));
+        return;
+    }
+    const auto& voters = _node->voters();
+    const node_id id = c.voter.id;
+    voter_change_op op{c, std::move(done), std::chrono::steady_clock::now() + c.timeout, _node->term(), {}};
+    if (c.add) {
+        if (raft::has_voter(voters, id)) {
+            op.done(error_code::duplicate_voter, fmt::format("{} is already a voter", id.value()));
+            return;
+        }
+        if (auto r = _node->add_learner(id); !r) {
+            op.done(error_code::request_timed_out, r.error().message());
+            return;
+        }
+        _learners.push_back(c.voter);
+        TLOG_INFO("raft metadata log: catching up coordinator {} at {}:{} before it joins the voters", id.value(),
+                  c.voter.host, c.voter.port);
+    } else {
+        if (!raft::has_voter(voters, id)) {
+            op.done(error_code::voter_not_found, fmt::format("{} is not a voter", id.value()));
+            return;
+        }
+        if (voters.size() == 1) {
+            op.done(error_code::invalid_request, "the last voter cannot be removed");
+            return;
+        }
+        raft::voter_set without;
+        std::copy_if(voters.begin(), voters.end(), std::back_inserter(without),
+                     [&](const raft::voter& v) { return v.id != id; });
+        auto at = _node->propose_voters(std::move(without));
+        if (!at) {
+            op.done(error_code::request_timed_out, at.error().message());
+            return;
+        }
+        op.proposed_at = *at;
+    }
+    _voter_change = std::move(op);
+    pump();
+}
+
+void raft_log::finish_voter_change(protocol::error_code e, std::string message) {
+    auto op = std::move(*_voter_change);
+    _voter_change.reset();
+    if (op.change.add) {
+        std::erase_if(_learners, [&](const raft::voter& v) { return v.id == op.change.voter.id; });
+        if (e != protocol::error_code::none && _node->state() == raft::role::leader) {
+            _node->remove_learner(op.change.voter.id);
+        }
+    }
+    op.done(e, std::move(message));
+}
+
+void raft_log::check_voter_change() {
+    using protocol::error_code;
+    if (!_voter_change) {
+        return;
+    }
+    auto& op = *_voter_change;
+    const node_id id = op.change.voter.id;
+    // Committed: the core counts the entry on a majority of the set it proposed (a leader that
+    // removed itself steps down right then, so this comes before the leadership check).
+    if (op.proposed_at && _node->commit() > *op.proposed_at && _node->term_at(*op.proposed_at) == op.term) {
+        finish_voter_change(error_code::none, {});
+        return;
+    }
+    if (_closed || _node->state() != raft::role::leader || _node->term() != op.term) {
+        finish_voter_change(error_code::not_controller,
+                            fmt::format("the leadership moved while voter {} was being {}; ask the new active "
+                                        "controller (the change may have been made)",
+                                        id.value(), op.change.add ? "added" : "removed"));
+        return;
+    }
+    if (op.proposed_at) {
+        return;  // waits for its commit
+    }
+    if (std::chrono::steady_clock::now() > op.deadline) {
+        finish_voter_change(error_code::request_timed_out,
+                            fmt::format("coordinator {} did not catch up within {} ms", id.value(),
+                                        op.change.timeout.count()));
+        return;
+    }
+    // An added voter joins once it holds everything committed: its vote can't then hold a
+    // decision back behind its catching up.
+    for (const auto& p : _node->peers()) {
+        if (p.id == id && p.match >= _node->commit() && _node->commit() > offset(0)) {
+            raft::voter_set with = _node->voters();
+            with.push_back(op.change.voter);
+            std::sort(with.begin(), with.end(), [](const raft::voter& a, const raft::voter& b) { return a.id < b.id; });
+            if (auto at = _node->propose_voters(std::move(with)); at) {
+                op.proposed_at = *at;
+                _pump_again = true;
+            }
+            return;  // refused (an earlier change not committed yet): tried again on the next round
+        }
+    }
+}
+
 result<bytes> raft_log::read(offset from, size_t max_bytes) {
     return _store->read_batches(from, max_bytes, committed());
 }
@@ -423,6 +540,9 @@ void raft_log::close() {
         _timer->cancel();
     }
     fail_pending();
+    if (_voter_change) {
+        finish_voter_change(protocol::error_code::not_controller, "the coordinator is stopping");
+    }
     if (_opts.transport) {
         _opts.transport->close();
     }

@@ -105,6 +105,12 @@ public:
     std::vector<voter_view> voters() const override;
     void on_leadership(std::function<void(const leadership&)> f) override { _on_leadership = std::move(f); }
     std::optional<bytes> peer_request(int16_t api_key, int16_t api_version, bytes_view body) override;
+    // One voter at a time (raft/node.h's single-server changes): an added coordinator is a
+    // learner (replicated to, not counted) until its match reaches the commit end, then the
+    // set with it is proposed; a removal proposes the set without it. Done when the core
+    // knows the new set committed. One change at a time; leadership lost meanwhile fails it
+    // with NOT_CONTROLLER (the change may still commit under the next leader: ask again).
+    void change_voters(const voter_change& c, std::function<void(protocol::error_code, std::string)> done) override;
     // Stops the timer, fails the appends in flight, closes the transport, waits for the
     // fsync in flight (its completion is then dropped), closes the files. Idempotent.
     void close() override;
@@ -134,6 +140,10 @@ private:
     void complete_applied();
     void publish();
     void fail_pending();
+    // Moves the voter change in flight on: proposes an added voter once caught up, answers
+    // once committed, fails it on timeout or lost leadership.
+    void check_voter_change();
+    void finish_voter_change(protocol::error_code e, std::string message);
 
     raft_log_options _opts;
     state_machine& _sm;
@@ -158,7 +168,16 @@ private:
     std::deque<pending_append> _pending;
     leadership _published;
     std::function<void(const leadership&)> _on_leadership;
-    raft::voter_set _peers;                       // as last given to the transport
+    struct voter_change_op {
+        voter_change change;
+        std::function<void(protocol::error_code, std::string)> done;
+        std::chrono::steady_clock::time_point deadline;
+        term_id term;
+        std::optional<offset> proposed_at;  // the voters entry, once proposed
+    };
+    std::optional<voter_change_op> _voter_change;
+    raft::voter_set _learners;                    // coordinators being added (addresses)
+    raft::voter_set _peers;                       // voters + learners, as last given to the transport
     std::map<node_id, int64_t> _last_heard_ms;    // wall clock of each voter's latest message
 };
 

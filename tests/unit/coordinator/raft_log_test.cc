@@ -594,5 +594,70 @@ TEST_F(raft_log_test, bad_options_are_refused) {
     EXPECT_THROW(raft_log::open(dir.path(), std::move(q), sm), std::runtime_error);
 }
 
+TEST_F(raft_log_test, a_coordinator_joins_the_voters_and_another_leaves) {
+    using protocol::error_code;
+    open_all();
+    const int l = wait_for_active();
+    ASSERT_GE(l, 0);
+    ASSERT_TRUE(append_and_wait(l, topics(next_topic, 5)));
+
+    // Node 4 starts outside the voter set it is given: it follows once added, never campaigns.
+    const raft::voter four{node_id(4), "127.0.0.1", 19099};
+    fakes::temp_dir dir("trib-raftlog");
+    recording_sm sm;
+    raft_log_options o;
+    o.self = four;
+    o.voters = voters;
+    o.ctx = &ctx;
+    o.transport = hub.connect(four.id);
+    o.tick = 10ms;
+    o.election_timeout = 100ms;
+    o.seed = 2000;
+    auto joiner = raft_log::open(dir.path(), std::move(o), sm);
+
+    using outcome = std::optional<std::pair<error_code, std::string>>;
+    auto change = [&](int on, voter_change c) {
+        outcome got;
+        members[size_t(on)].log->change_voters(c, [&](error_code e, std::string m) { got.emplace(e, std::move(m)); });
+        EXPECT_TRUE(wait([&] { return got.has_value(); }));
+        return got.value_or(std::pair{error_code::unknown_server_error, std::string("no answer")});
+    };
+    const int f = (l + 1) % nodes;  // a follower
+    auto r = change(f, {true, four, 5s});
+    EXPECT_EQ(r.first, error_code::not_controller) << "a follower decides no voter change";
+
+    r = change(l, {true, four, 5s});
+    ASSERT_EQ(r.first, error_code::none) << r.second;
+    EXPECT_EQ(members[size_t(l)].log->voters().size(), 4u);
+    // It caught up before it joined: it holds everything committed (the new set included).
+    ASSERT_TRUE(wait([&] { return joiner->committed() >= members[size_t(l)].log->committed(); }));
+    EXPECT_EQ(sm.applied, members[size_t(l)].sm->applied);
+    EXPECT_EQ(change(l, {true, four, 5s}).first, error_code::duplicate_voter);
+
+    r = change(l, {false, voters[size_t(f)], 5s});
+    ASSERT_EQ(r.first, error_code::none) << r.second;
+    EXPECT_EQ(change(l, {false, voters[size_t(f)], 5s}).first, error_code::voter_not_found);
+    auto now = members[size_t(l)].log->voters();
+    ASSERT_EQ(now.size(), 3u);
+    EXPECT_TRUE(std::none_of(now.begin(), now.end(), [&](const voter_view& v) { return v.endpoint.id == voters[size_t(f)].id; }));
+    close(f);
+
+    // Node 4's vote counts: with the old leader cut off, it and the third node elect a leader.
+    const int third = 3 - l - f;
+    hub.cut(voters[size_t(l)].id);
+    ASSERT_TRUE(wait([&] { return members[size_t(third)].log->leader().is_leader || joiner->leader().is_leader; }))
+        << "no leader without the old one";
+    replicated_log& lead = members[size_t(third)].log->leader().is_leader ? *members[size_t(third)].log : *joiner;
+    std::optional<result<offset>> got;
+    lead.append(topics(next_topic, 2), [&](result<offset> a) { got = a; });
+    ASSERT_TRUE(wait([&] { return got.has_value(); }));
+    ASSERT_TRUE(*got) << got->error().message();
+    ASSERT_TRUE(wait([&] {
+        return joiner->committed() > **got && members[size_t(third)].log->committed() > **got;
+    }));
+    EXPECT_EQ(sm.applied, members[size_t(third)].sm->applied);
+    joiner->close();
+}
+
 } // namespace
 } // namespace trib::coordinator
