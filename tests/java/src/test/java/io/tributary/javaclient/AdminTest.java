@@ -56,6 +56,23 @@ class AdminTest {
         return e;
     }
 
+    /**
+     * The topic's `key` right after a change that set it to `expected`. Tributary's broker
+     * answers a change once its own metadata has it, so a describe reads it at once; Apache
+     * Kafka answers once its controller has it, and its broker's metadata can be a moment
+     * behind (as in Clients.waitForPartitions), so for Kafka this waits (bounded) for it.
+     */
+    static ConfigEntry describeConfigAfterChange(String target, Admin admin, String topic, String key,
+                                                 String expected) throws Exception {
+        long deadline = System.nanoTime() + Clients.TIMEOUT.toNanos();
+        ConfigEntry e = describeConfig(admin, topic, key);
+        while (target.equals(Targets.APACHE_KAFKA) && !expected.equals(e.value()) && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+            e = describeConfig(admin, topic, key);
+        }
+        return e;
+    }
+
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {Targets.TRIBUTARY, Targets.APACHE_KAFKA})
     void createTopicWithConfigsThenDescribeIt(String name) throws Exception {
@@ -125,7 +142,7 @@ class AdminTest {
                     new AlterConfigOp(new ConfigEntry("max.message.bytes", null), AlterConfigOp.OpType.DELETE),
                     new AlterConfigOp(new ConfigEntry("cleanup.policy", "compact"), AlterConfigOp.OpType.APPEND))))
                     .all());
-            ConfigEntry retention = describeConfig(admin, topic, "retention.ms");
+            ConfigEntry retention = describeConfigAfterChange(name, admin, topic, "retention.ms", "7200000");
             assertEquals("7200000", retention.value());
             assertEquals(ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG, retention.source());
             ConfigEntry max = describeConfig(admin, topic, "max.message.bytes");
