@@ -109,7 +109,15 @@ void raft_log::start() {
         _node->step(m);
         pump();
     });
-    _peers = _node->voters();
+    for (const auto& v : _opts.voters) {
+        _known[v.id] = v;
+    }
+    for (const auto& v : _node->voters()) {
+        _known[v.id] = v;
+    }
+    for (const auto& [id, v] : _known) {
+        _peers.push_back(v);
+    }
     _opts.transport->set_peers(_peers);
     _published = leader();
     _timer = std::make_unique<asio::steady_timer>(*_opts.ctx);
@@ -279,13 +287,19 @@ void raft_log::fail_pending() {
 }
 
 void raft_log::publish() {
-    raft::voter_set peers = _node->voters();
-    for (const auto& l : _learners) {
-        if (!raft::has_voter(peers, l.id)) {
-            peers.push_back(l);
-        }
+    // Every node this one has known an address for, not only today's voters: a follower that
+    // has appended its leader's removal still answers that leader until the removal commits
+    // (the leader needs those answers to commit it), and a learner is not a voter yet.
+    for (const auto& v : _node->voters()) {
+        _known[v.id] = v;
     }
-    std::sort(peers.begin(), peers.end(), [](const raft::voter& a, const raft::voter& b) { return a.id < b.id; });
+    for (const auto& l : _learners) {
+        _known[l.id] = l;
+    }
+    raft::voter_set peers;
+    for (const auto& [id, v] : _known) {
+        peers.push_back(v);  // sorted by id: a map
+    }
     if (peers != _peers) {
         _peers = std::move(peers);
         _opts.transport->set_peers(_peers);

@@ -177,7 +177,8 @@ private:
     };
     std::optional<voter_change_op> _voter_change;
     raft::voter_set _learners;                    // coordinators being added (addresses)
-    raft::voter_set _peers;                       // voters + learners, as last given to the transport
+    std::map<node_id, raft::voter> _known;        // every voter and learner seen, by id (latest address)
+    raft::voter_set _peers;                       // _known, as last given to the transport
     std::map<node_id, int64_t> _last_heard_ms;    // wall clock of each voter's latest message
 };
 

@@ -8,14 +8,7 @@ namespace trib::broker {
 
 handler_result<protocol::describe_quorum_response> describe_quorum_handler::handle(request_context& ctx,
                                                                                     request&& req) {
-    auto f = co_await forward_to_coordinator<response>(ctx, req, ctx.version());
-    if (f.response) {
-        co_return std::move(*f.response);
-    }
-    response resp;
-    resp.error_code = int16_t(f.error);
-    resp.error_message = f.message;
-    co_return resp;
+    co_return co_await answered_by_coordinator<response>(ctx, req);
 }
 
 } // namespace trib::broker

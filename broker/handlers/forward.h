@@ -41,4 +41,18 @@ asio::awaitable<forwarded<Resp>> forward_to_coordinator(request_context& ctx, co
     co_return out;
 }
 
+// For responses with one top-level error code and message (DescribeQuorum, AddRaftVoter,
+// RemoveRaftVoter): the coordinator's answer, or one saying why there is none.
+template<typename Resp, typename Req>
+asio::awaitable<Resp> answered_by_coordinator(request_context& ctx, const Req& req) {
+    auto f = co_await forward_to_coordinator<Resp>(ctx, req, ctx.version());
+    if (f.response) {
+        co_return std::move(*f.response);
+    }
+    Resp resp;
+    resp.error_code = int16_t(f.error);
+    resp.error_message = f.message;
+    co_return resp;
+}
+
 } // namespace trib::broker

@@ -6,30 +6,13 @@
 
 namespace trib::broker {
 
-namespace {
-
-// The coordinator's answer, or the reason it could not be had, in the response's own fields.
-template<typename Resp, typename Req>
-asio::awaitable<Resp> forward_voter_change(request_context& ctx, const Req& req) {
-    auto f = co_await forward_to_coordinator<Resp>(ctx, req, ctx.version());
-    if (f.response) {
-        co_return std::move(*f.response);
-    }
-    Resp resp;
-    resp.error_code = int16_t(f.error);
-    resp.error_message = f.message;
-    co_return resp;
-}
-
-} // namespace
-
 handler_result<protocol::add_raft_voter_response> add_raft_voter_handler::handle(request_context& ctx, request&& req) {
-    co_return co_await forward_voter_change<response>(ctx, req);
+    co_return co_await answered_by_coordinator<response>(ctx, req);
 }
 
 handler_result<protocol::remove_raft_voter_response> remove_raft_voter_handler::handle(request_context& ctx,
                                                                                       request&& req) {
-    co_return co_await forward_voter_change<response>(ctx, req);
+    co_return co_await answered_by_coordinator<response>(ctx, req);
 }
 
 } // namespace trib::broker

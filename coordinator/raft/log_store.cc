@@ -303,7 +303,9 @@ result<void> log_store::save_snapshot(const snapshot_meta& meta, bytes data) {
         return r;  // open() finishes it
     }
     std::erase_if(_voter_changes, [&](const auto& c) { return c.first < first(); });
-    _since_snapshot = _log->size_bytes();
+    // Counted again from here: the log's size would still hold the segment the snapshot
+    // covers (only whole segments go), and ask for the next snapshot at every commit.
+    _since_snapshot = 0;
     TLOG_INFO("raft metadata snapshot at {} (term {}, {} bytes)", meta.end.value(), meta.term.value(),
               _snapshot_data.size());
     return success();

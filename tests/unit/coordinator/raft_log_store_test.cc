@@ -252,7 +252,10 @@ TEST_F(raft_log_store_test, local_snapshot_compacts_the_log_below_it) {
         EXPECT_EQ(s->save_snapshot({offset(8), term_id(2), three_voters()}, state).error(),
                   make_error_code(store_errc::snapshot_mismatch));
         EXPECT_EQ(s->save_snapshot(meta, bytes{0, 0, 0, 9}).error(), make_error_code(store_errc::bad_entry));
+        EXPECT_GT(s->bytes_since_snapshot(), 0u);
         ASSERT_TRUE(s->save_snapshot(meta, state));
+        // The snapshot policy counts from here, though the segment below it stays (it is not whole).
+        EXPECT_EQ(s->bytes_since_snapshot(), 0u);
         EXPECT_EQ(s->save_snapshot(meta, state).error(), make_error_code(store_errc::stale_snapshot));
         EXPECT_EQ(s->first(), offset(3));
         EXPECT_EQ(s->snapshot(), meta);

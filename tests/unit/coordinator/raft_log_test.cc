@@ -659,5 +659,24 @@ TEST_F(raft_log_test, a_coordinator_joins_the_voters_and_another_leaves) {
     joiner->close();
 }
 
+TEST_F(raft_log_test, a_leader_that_removes_itself_answers_then_steps_down) {
+    using protocol::error_code;
+    open_all();
+    const int l = wait_for_active();
+    ASSERT_GE(l, 0);
+    ASSERT_TRUE(append_and_wait(l, topics(next_topic, 3)));
+    std::optional<std::pair<error_code, std::string>> got;
+    members[size_t(l)].log->change_voters({false, voters[size_t(l)], 5s},
+                                          [&](error_code e, std::string m) { got.emplace(e, std::move(m)); });
+    ASSERT_TRUE(wait([&] { return got.has_value(); }));
+    EXPECT_EQ(got->first, error_code::none) << got->second;
+    // The other two go on without it.
+    const std::set<int> rest = {(l + 1) % nodes, (l + 2) % nodes};
+    const int next = wait_for_active(rest);
+    ASSERT_GE(next, 0);
+    EXPECT_EQ(members[size_t(next)].log->voters().size(), 2u);
+    EXPECT_FALSE(members[size_t(l)].log->leader().is_leader);
+}
+
 } // namespace
 } // namespace trib::coordinator
