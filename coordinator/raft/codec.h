@@ -33,6 +33,9 @@
 //   10012  CoordinatorRaftSnapshot    snapshot_request   snapshot_response
 //   10013  CoordinatorRaftTimeoutNow  timeout_now        (an acknowledgement: no message)
 //
+// Between coordinators they travel inside CoordinatorRaftMessages (10014, raft/envelope.h):
+// each item one of the bodies above, request or response alike.
+//
 // Decoders trust no length: malformed input, a CRC that doesn't match, impossible values
 // (a negative offset, count or term, entries that don't follow prev_end and each other) are
 // store_errc::bad_message / store_errc::bad_entry, never a crash.
@@ -59,6 +62,8 @@ inline constexpr int16_t api_vote = 10010;
 inline constexpr int16_t api_append = 10011;
 inline constexpr int16_t api_snapshot = 10012;
 inline constexpr int16_t api_timeout_now = 10013;
+// The envelope carrying any of the above one-way, in batches (raft/envelope.h).
+inline constexpr int16_t api_messages = 10014;
 inline constexpr int16_t rpc_version = 0;
 
 // ---- voter sets -------------------------------------------------------------------------

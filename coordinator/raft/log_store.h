@@ -22,7 +22,7 @@
 // Invariants: first() == snapshot().end (0 without a snapshot); every entry in
 // [first(), end()) is readable, entries are contiguous and their terms never decrease; a
 // snapshot's term is the term of the entry ending at its end. These are the Raft core's
-// log_reader's (raft/node.h), whose methods this class has under the same names.
+// log_reader's (raft/node.h): the store is the reader the core is built over.
 //
 // Durability: append() only buffers (one write into the page cache); sync() makes it durable
 // (storage::log group commit, on the syncer thread when one is given). truncate(),
@@ -42,6 +42,7 @@
 // thread (inline without one).
 #include "common/bytes.h"
 #include "common/result.h"
+#include "coordinator/raft/node.h"
 #include "coordinator/raft/types.h"
 #include "storage/log.h"
 
@@ -56,7 +57,7 @@
 
 namespace trib::coordinator::raft {
 
-class log_store {
+class log_store final : public log_reader {
 public:
     struct options {
         storage::log_config log;
@@ -69,20 +70,20 @@ public:
     // Opens (creating) the log in `dir`. Throws std::runtime_error, naming the directory and
     // the reason, when it can't be opened or lost committed entries (a start-up failure).
     static std::unique_ptr<log_store> open(const std::filesystem::path& dir, options opts);
-    ~log_store();
+    ~log_store() override;
     log_store(const log_store&) = delete;
     log_store& operator=(const log_store&) = delete;
 
     // ---- the log ----
 
     // First offset held (entries below are only in the snapshot).
-    offset first() const noexcept { return _log->log_start_offset(); }
+    offset first() const noexcept override { return _log->log_start_offset(); }
     // One past the last entry.
-    offset end() const noexcept { return _log->next_offset(); }
+    offset end() const noexcept override { return _log->next_offset(); }
     // The term of the entry holding `o`, for first() <= o < end(); at first() - 1, the
     // snapshot's term (0 when first() is 0). nullopt elsewhere (compacted away, or beyond the
     // end).
-    std::optional<term_id> term_at(offset o) const;
+    std::optional<term_id> term_at(offset o) const override;
     // The term of the last entry (the snapshot's when the log is empty after it; 0 when none).
     term_id last_term() const;
 
@@ -101,7 +102,7 @@ public:
     result<void> truncate(offset from);
     // Entries from the one holding `from` (first() <= from <= end()), up to about max_bytes of
     // batches (at least one entry when there is one).
-    result<std::vector<entry>> entries(offset from, size_t max_bytes) const;
+    result<std::vector<entry>> entries(offset from, size_t max_bytes) const override;
     // The same entries as the raw record batches, only those ending at or below `upto` (the
     // commit end): the brokers' metadata feed (CoordinatorFetchMetadata), as
     // single_voter_log::read. Control batches are among them; brokers skip them.
@@ -122,12 +123,12 @@ public:
     // machine's records as metadata record batches (what brokers get in
     // CoordinatorFetchMetadata, and leaders send in chunks).
     bool has_snapshot() const noexcept { return _snapshot.has_value(); }
-    snapshot_meta snapshot() const { return _snapshot ? *_snapshot : snapshot_meta{}; }
+    snapshot_meta snapshot() const override { return _snapshot ? *_snapshot : snapshot_meta{}; }
     const bytes& snapshot_data() const noexcept { return _snapshot_data; }
-    uint64_t snapshot_size() const noexcept { return _snapshot_data.size(); }
+    uint64_t snapshot_size() const noexcept override { return _snapshot_data.size(); }
     // Up to max_bytes of the snapshot data from byte `at` (a chunk for a follower); empty at
     // the end. store_errc::beyond_log_end past the end.
-    result<bytes> snapshot_chunk(uint64_t at, size_t max_bytes) const;
+    result<bytes> snapshot_chunk(uint64_t at, size_t max_bytes) const override;
     // A snapshot of the local state machine: every entry below meta.end, whose term must be
     // term_at(meta.end - 1). Written durably, then the entries below meta.end are dropped
     // (whole segments below are deleted; the log starts there). store_errc::snapshot_mismatch

@@ -1,13 +1,16 @@
-// libFuzzer target: the decoders of the coordinators' Raft (coordinator/raft/codec.h and the
-// quorum-state file, raft/quorum_state.h), fed what a peer or a damaged disk could hand them.
+// libFuzzer target: the decoders of the coordinators' Raft (coordinator/raft/codec.h, the
+// envelope of raft/envelope.h and the quorum-state file, raft/quorum_state.h), fed what a peer
+// or a damaged disk could hand them.
 // The first input byte picks the decoder, the rest is its input:
 //   0-3   a request body of CoordinatorRaft{Vote, Append, Snapshot, TimeoutNow}
 //   4-7   a response body of the same
 //   8     one record batch as a log entry;   9  batches back to back as entries
 //   10    a voter set payload;                11 a quorum-state file;   12 a snapshot header batch
+//   13    a CoordinatorRaftMessages request body, as node 2 receives it
 // Bad input must give an error, never a crash; whatever decodes must encode again and decode
 // back to the same value.
 #include "coordinator/raft/codec.h"
+#include "coordinator/raft/envelope.h"
 #include "coordinator/raft/quorum_state.h"
 
 #include <cstddef>
@@ -41,7 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size < 1) {
         return 0;
     }
-    const uint8_t which = data[0] % 13;
+    const uint8_t which = data[0] % 14;
     const bytes_view in(data + 1, size - 1);
     if (which < 4) {
         int16_t key = int16_t(api_vote + which);
@@ -84,6 +87,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (hs) {
             auto again = encode_hard_state(*hs);
             check(bytes(in.begin(), in.end()) == again);
+        }
+    } else if (which == 13) {
+        // Whatever is taken must be what the sender could have sent: every message from the
+        // envelope's sender to this node, and it encodes back to an envelope taken the same.
+        const node_id self(2);
+        std::string why;
+        auto env = decode_envelope(in, cluster, self, &why);
+        check(bool(env) == why.empty());
+        if (env) {
+            for (const auto& m : env->messages) {
+                check(m.from == env->sender && m.to == self);
+            }
+            auto again = encode_envelope(cluster, env->sender, self, env->messages);
+            check(bool(again));
+            auto back = decode_envelope(*again, cluster, self);
+            check(back && *back == *env);
+        } else {
+            (void)envelope_error_code(env.error());
         }
     } else {
         auto meta = read_snapshot_header(in);

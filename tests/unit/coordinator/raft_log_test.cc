@@ -1,0 +1,663 @@
+// raft_log: three coordinators' Raft logs in temp dirs, on one io_context, connected by the
+// in-memory transport (tests/fakes/raft_loopback_transport.h), with short real timings
+// (tick 10 ms, election timeout 100 ms) and real fsyncs on each log's syncer thread. What a
+// user of the log would notice: one active controller all agree on, appends committed and
+// applied everywhere in one order at one set of offsets, appends failing when the leadership
+// is lost, and nothing committed lost across restarts, cut-offs and snapshots.
+#include "coordinator/raft_log.h"
+#include "coordinator/client/errc.h"
+#include "coordinator/controller.h"
+#include "tests/fakes/coordinator_fake_clock.h"
+#include "tests/fakes/raft_loopback_transport.h"
+#include "tests/fakes/run_until.h"
+#include "tests/fakes/temp_dir.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <array>
+#include <fstream>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace trib::coordinator {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A state machine that keeps the image (so snapshots have content) and what it applied.
+struct recording_sm final : state_machine {
+    void apply(offset at, const metadata_record& r) override {
+        if (!seen.insert(at.value()).second) {
+            ++applied_twice;
+        }
+        if (auto a = image.apply(at, r); !a) {
+            ADD_FAILURE() << "record at " << at.value() << " does not apply: " << a.error().message();
+        }
+        applied.emplace_back(at.value(), describe(r));
+    }
+    void restore(const metadata_image& img) override {
+        image = img;
+        ++restores;
+    }
+    metadata_image image;
+    std::vector<std::pair<int64_t, std::string>> applied;  // in order, since start
+    std::set<int64_t> seen;
+    int applied_twice = 0;
+    int restores = 0;
+};
+
+protocol::uuid uuid_of(int n) {
+    protocol::uuid u;
+    u.b[0] = uint8_t(n);
+    u.b[1] = uint8_t(n >> 8);
+    u.b[15] = 1;
+    return u;
+}
+
+// One decision's records: `n` new topics.
+std::vector<metadata_record> topics(int& next, int n) {
+    std::vector<metadata_record> out;
+    for (int i = 0; i < n; ++i, ++next) {
+        out.emplace_back(topic_record{fmt::format("t{}", next), uuid_of(next), {}});
+    }
+    return out;
+}
+
+// Holds a node's fsyncs back while closed (on its syncer thread), to show what waits for them.
+class fsync_gate {
+public:
+    int fsync(int fd) {
+        std::unique_lock lk(_mu);
+        _cv.wait(lk, [&] { return _open; });
+        return ::fdatasync(fd);
+    }
+    void hold() {
+        std::lock_guard g(_mu);
+        _open = false;
+    }
+    void release() {
+        {
+            std::lock_guard g(_mu);
+            _open = true;
+        }
+        _cv.notify_all();
+    }
+
+private:
+    std::mutex _mu;
+    std::condition_variable _cv;
+    bool _open = true;
+};
+
+constexpr int nodes = 3;
+
+class raft_log_test : public ::testing::Test {
+protected:
+    struct member {
+        std::unique_ptr<fakes::temp_dir> dir = std::make_unique<fakes::temp_dir>("trib-raftlog");
+        std::unique_ptr<recording_sm> sm;
+        std::unique_ptr<raft_log> log;
+        std::vector<leadership> changes;  // on_leadership calls, in order
+        std::shared_ptr<fsync_gate> gate = std::make_shared<fsync_gate>();
+    };
+
+    raft_log_test() {
+        for (int i = 0; i < nodes; ++i) {
+            voters.push_back(raft::voter{node_id(i + 1), "127.0.0.1", uint16_t(19090 + i)});
+        }
+    }
+    ~raft_log_test() override {
+        for (auto& m : members) {
+            m.gate->release();  // a failed test must not leave close() waiting for an fsync
+            if (m.log) {
+                m.log->close();
+            }
+        }
+    }
+
+    // (Re)starts node i from its directory with a fresh state machine: a process start.
+    // With `sm`, that state machine instead of a recording one (its owner outlives the log).
+    void open(int i, storage::log_config cfg = {}, std::chrono::milliseconds election_timeout = 100ms,
+              state_machine* sm = nullptr) {
+        auto& m = members[size_t(i)];
+        m.log.reset();
+        m.sm = std::make_unique<recording_sm>();
+        m.changes.clear();
+        raft_log_options o;
+        o.log = cfg;
+        o.self = voters[size_t(i)];
+        o.voters = voters;
+        o.ctx = &ctx;
+        o.transport = hub.connect(voters[size_t(i)].id);
+        o.tick = 10ms;
+        o.election_timeout = election_timeout;
+        o.seed = uint64_t(1000 + i);
+        o.fsync = [gate = m.gate](int fd) { return gate->fsync(fd); };
+        m.log = raft_log::open(m.dir->path(), std::move(o), sm ? *sm : *m.sm);
+        m.log->on_leadership([&m](const leadership& l) { m.changes.push_back(l); });
+    }
+    void open_all() {
+        for (int i = 0; i < nodes; ++i) {
+            open(i);
+        }
+    }
+    void close(int i) {
+        members[size_t(i)].log->close();
+        members[size_t(i)].log.reset();
+    }
+
+    bool wait(const std::function<bool()>& cond, std::chrono::milliseconds limit = 10s) {
+        return fakes::run_until(ctx, cond, limit);
+    }
+
+    // The active controller among the open nodes (not cut off), or -1.
+    int active(const std::set<int>& among = {0, 1, 2}) const {
+        for (int i : among) {
+            const auto& m = members[size_t(i)];
+            if (m.log && m.log->leader().is_leader) {
+                return i;
+            }
+        }
+        return -1;
+    }
+    int wait_for_active(const std::set<int>& among = {0, 1, 2}) {
+        int found = -1;
+        wait([&] { return (found = active(among)) >= 0; });
+        return found;
+    }
+
+    // Appends on node i and runs until it completes; the result.
+    result<offset> append_and_wait(int i, std::vector<metadata_record> records) {
+        std::optional<result<offset>> got;
+        members[size_t(i)].log->append(records, [&](result<offset> r) { got = r; });
+        wait([&] { return got.has_value(); });
+        if (!got) {
+            return errc::timed_out;
+        }
+        return *got;
+    }
+
+    bool all_applied(const std::set<int>& who, offset upto) {
+        for (int i : who) {
+            if (!members[size_t(i)].log || members[size_t(i)].log->committed() < upto) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    asio::io_context ctx;
+    fakes::raft_loopback_hub hub{ctx};
+    raft::voter_set voters;
+    // Controllers as the logs' state machines (closed logs complete nothing afterwards, so
+    // the destructor's close() runs while they are still here).
+    testing::fake_clock clk;
+    std::array<std::unique_ptr<controller>, nodes> controllers;
+    std::array<member, nodes> members;
+    int next_topic = 0;
+};
+
+TEST_F(raft_log_test, elects_one_active_controller_all_agree_on) {
+    open_all();
+    const int l = wait_for_active();
+    ASSERT_GE(l, 0) << "no leader elected";
+    const auto lead = members[size_t(l)].log->leader();
+    ASSERT_TRUE(lead.leader);
+    EXPECT_EQ(lead.leader->id, voters[size_t(l)].id);
+    EXPECT_EQ(lead.leader->host, "127.0.0.1");
+    EXPECT_EQ(lead.leader->port, voters[size_t(l)].port);
+    // The followers learn of it with the first append (its no-op).
+    ASSERT_TRUE(wait([&] {
+        for (const auto& m : members) {
+            auto x = m.log->leader();
+            if (x.term != lead.term || !x.leader || x.leader->id != lead.leader->id) {
+                return false;
+            }
+        }
+        return true;
+    })) << "the followers do not name the leader";
+    for (int i = 0; i < nodes; ++i) {
+        const auto& m = members[size_t(i)];
+        EXPECT_EQ(m.log->leader().is_leader, i == l) << "node " << i;
+        ASSERT_FALSE(m.changes.empty()) << "on_leadership never fired on node " << i;
+        EXPECT_EQ(m.changes.back(), m.log->leader()) << "the last change published is the current one";
+    }
+    // DescribeQuorum: the leader knows every voter's log end.
+    ASSERT_TRUE(wait([&] {
+        auto vs = members[size_t(l)].log->voters();
+        return vs.size() == 3 && std::all_of(vs.begin(), vs.end(), [](const voter_view& v) {
+                   return v.log_end_offset >= 1;
+               });
+    }));
+    for (const auto& v : members[size_t(l)].log->voters()) {
+        EXPECT_EQ(v.last_fetch_ms >= 0, v.endpoint.id != voters[size_t(l)].id) << "voter " << v.endpoint.id.value();
+    }
+}
+
+TEST_F(raft_log_test, appends_commit_on_the_leader_and_apply_everywhere_in_one_order) {
+    open_all();
+    const int l = wait_for_active();
+    ASSERT_GE(l, 0);
+    auto& leader = *members[size_t(l)].log;
+
+    std::vector<result<offset>> done;
+    const offset first_at = leader.end();
+    for (int i = 0; i < 5; ++i) {
+        leader.append(topics(next_topic, 2), [&](result<offset> r) { done.push_back(r); });
+    }
+    leader.append({}, [&](result<offset> r) { done.push_back(r); });
+    EXPECT_TRUE(done.empty()) << "an append completes once applied, never inside append()";
+    ASSERT_TRUE(wait([&] { return done.size() == 6; }));
+    for (size_t i = 0; i < 5; ++i) {
+        ASSERT_TRUE(done[i]) << done[i].error().message();
+        EXPECT_EQ(*done[i], first_at + int64_t(2 * i + 1)) << "the batch's last offset";
+    }
+    ASSERT_TRUE(done[5]);
+    EXPECT_EQ(*done[5], *done[4]) << "an empty append completes after the one before it";
+
+    const offset end = *done[4] + 1;
+    ASSERT_TRUE(wait([&] { return all_applied({0, 1, 2}, end); }));
+    const auto& expected = members[size_t(l)].sm->applied;
+    ASSERT_EQ(expected.size(), 10u);
+    for (int i = 0; i < nodes; ++i) {
+        EXPECT_EQ(members[size_t(i)].sm->applied, expected) << "node " << i;
+        EXPECT_EQ(members[size_t(i)].sm->applied_twice, 0);
+        EXPECT_EQ(members[size_t(i)].log->committed(), end);
+    }
+
+    // A follower may not decide: its append fails at once, naming no offset.
+    const int f = (l + 1) % nodes;
+    std::optional<result<offset>> refused;
+    members[size_t(f)].log->append(topics(next_topic, 1), [&](result<offset> r) { refused = r; });
+    ASSERT_TRUE(refused.has_value());
+    ASSERT_FALSE(*refused);
+    EXPECT_EQ(refused->error(), make_error_code(errc::not_leader));
+
+    // The feed brokers read: the committed batches, the applied records among them.
+    auto feed = members[size_t(f)].log->read(first_at, 1 << 20);
+    ASSERT_TRUE(feed) << feed.error().message();
+    int records = 0;
+    ASSERT_TRUE(for_each_record(*feed, [&](offset, const metadata_record&) { ++records; }));
+    EXPECT_EQ(records, 10);
+}
+
+TEST_F(raft_log_test, nothing_is_sent_committed_or_acknowledged_before_the_leaders_fsync) {
+    // The leader sends nothing while its fsync is out (raft/node.h: one ready at a time), so
+    // the hold stays well below the election timeout: this is about a slow disk, not a dead one.
+    for (int i = 0; i < nodes; ++i) {
+        open(i, {}, 500ms);
+    }
+    const int l = wait_for_active();
+    ASSERT_GE(l, 0);
+    ASSERT_TRUE(append_and_wait(l, topics(next_topic, 1)));
+    const offset end = members[size_t(l)].log->committed();
+    ASSERT_TRUE(wait([&] { return all_applied({0, 1, 2}, end); }));
+
+    members[size_t(l)].gate->hold();
+    std::vector<int64_t> done;
+    for (int i = 0; i < 4; ++i) {
+        members[size_t(l)].log->append(topics(next_topic, 1), [&](result<offset> r) {
+            ASSERT_TRUE(r) << r.error().message();
+            done.push_back(r->value());
+        });
+    }
+    // Bounded on purpose: what must not happen does not happen for a few elections' time.
+    EXPECT_FALSE(wait([&] { return !done.empty(); }, 200ms)) << "acknowledged before its fsync";
+    for (int i = 0; i < nodes; ++i) {
+        EXPECT_EQ(members[size_t(i)].log->committed(), end) << "node " << i << " applied what its leader has not synced";
+        EXPECT_EQ(members[size_t(i)].log->end(), i == l ? end + 4 : end) << "node " << i;
+    }
+    EXPECT_EQ(active(), l) << "a slow disk is not a lost leadership";
+
+    members[size_t(l)].gate->release();
+    ASSERT_TRUE(wait([&] { return done.size() == 4; }));
+    EXPECT_EQ(done, (std::vector<int64_t>{end.value(), end.value() + 1, end.value() + 2, end.value() + 3}));
+    ASSERT_TRUE(wait([&] { return all_applied({0, 1, 2}, end + 4); }));
+}
+
+TEST_F(raft_log_test, a_leader_cut_off_fails_its_appends_and_the_others_go_on) {
+    open_all();
+    const int old = wait_for_active();
+    ASSERT_GE(old, 0);
+    ASSERT_TRUE(append_and_wait(old, topics(next_topic, 1)));
+    const term_id old_term = members[size_t(old)].log->leader().term;
+
+    hub.cut(voters[size_t(old)].id);
+    std::vector<result<offset>> failed;
+    for (int i = 0; i < 3; ++i) {
+        members[size_t(old)].log->append(topics(next_topic, 1), [&](result<offset> r) { failed.push_back(r); });
+    }
+    // Check-quorum: it hears from no majority and steps down; what it had in flight fails,
+    // in order.
+    ASSERT_TRUE(wait([&] { return failed.size() == 3; }));
+    for (const auto& r : failed) {
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error(), make_error_code(errc::not_leader));
+    }
+    EXPECT_FALSE(members[size_t(old)].log->leader().is_leader);
+    EXPECT_EQ(members[size_t(old)].log->pending_appends(), 0u);
+    EXPECT_FALSE(members[size_t(old)].changes.back().is_leader) << "the loss was published";
+
+    std::set<int> rest;
+    for (int i = 0; i < nodes; ++i) {
+        if (i != old) {
+            rest.insert(i);
+        }
+    }
+    const int now = wait_for_active(rest);
+    ASSERT_GE(now, 0) << "the two others elect no leader";
+    EXPECT_GT(members[size_t(now)].log->leader().term, old_term);
+    auto committed = append_and_wait(now, topics(next_topic, 2));
+    ASSERT_TRUE(committed) << committed.error().message();
+    ASSERT_TRUE(wait([&] { return all_applied(rest, *committed + 1); }));
+
+    // Healed, the old leader follows the new one and applies the same sequence (its three
+    // uncommitted entries are truncated away).
+    hub.heal(voters[size_t(old)].id);
+    ASSERT_TRUE(wait([&] { return all_applied({0, 1, 2}, *committed + 1); }));
+    for (int i = 0; i < nodes; ++i) {
+        EXPECT_EQ(members[size_t(i)].sm->applied, members[size_t(now)].sm->applied) << "node " << i;
+        EXPECT_EQ(members[size_t(i)].sm->applied_twice, 0);
+    }
+    EXPECT_EQ(active(), now);
+    ASSERT_TRUE(members[size_t(old)].log->leader().leader);
+    EXPECT_EQ(members[size_t(old)].log->leader().leader->id, voters[size_t(now)].id);
+}
+
+TEST_F(raft_log_test, a_restarted_node_rejoins_and_applies_everything_once) {
+    open_all();
+    const int l = wait_for_active();
+    ASSERT_GE(l, 0);
+    auto first = append_and_wait(l, topics(next_topic, 3));
+    ASSERT_TRUE(first);
+    const int f = (l + 1) % nodes;
+    ASSERT_TRUE(wait([&] { return all_applied({f}, *first + 1); }));
+    const auto before = members[size_t(f)].sm->applied;
+    const auto term_before = members[size_t(f)].log->node().term();
+
+    close(f);
+    EXPECT_EQ(raft::quorum_state::open(members[size_t(f)].dir->path()).current().term, term_before)
+        << "the term is on disk";
+    auto second = append_and_wait(l, topics(next_topic, 2));  // committed by the other two
+    ASSERT_TRUE(second) << second.error().message();
+
+    open(f);
+    EXPECT_GE(members[size_t(f)].log->node().term(), term_before) << "the term is kept";
+    EXPECT_EQ(members[size_t(f)].log->committed(), offset(0)) << "nothing applied before a leader says what is committed";
+    ASSERT_TRUE(wait([&] { return all_applied({0, 1, 2}, *second + 1); }));
+    const auto& again = members[size_t(f)].sm->applied;
+    EXPECT_EQ(again, members[size_t(l)].sm->applied) << "the whole log, replayed in one order";
+    EXPECT_TRUE(std::equal(before.begin(), before.end(), again.begin()));
+    EXPECT_EQ(members[size_t(f)].sm->applied_twice, 0);
+    EXPECT_EQ(members[size_t(f)].log->node().term(), members[size_t(l)].log->node().term());
+    EXPECT_EQ(active(), l) << "a restarted follower does not depose a live leader";
+}
+
+TEST_F(raft_log_test, a_follower_far_behind_installs_the_leaders_snapshot) {
+    // Small segments, so a snapshot deletes whole segments and the log start moves.
+    storage::log_config cfg;
+    cfg.segment_bytes = 1024;
+    for (int i = 0; i < nodes; ++i) {
+        open(i, cfg);
+    }
+    const int l = wait_for_active();
+    ASSERT_GE(l, 0);
+    auto first = append_and_wait(l, topics(next_topic, 2));
+    ASSERT_TRUE(first);
+    const int f = (l + 1) % nodes;
+    ASSERT_TRUE(wait([&] { return all_applied({0, 1, 2}, *first + 1); }));
+
+    hub.cut(voters[size_t(f)].id);
+    result<offset> last = errc::timed_out;
+    for (int i = 0; i < 20; ++i) {
+        last = append_and_wait(l, topics(next_topic, 3));
+        ASSERT_TRUE(last) << last.error().message();
+    }
+    // Both nodes that could lead when it comes back compact their logs past it.
+    auto& leader = *members[size_t(l)].log;
+    const int other = 3 - l - f;
+    ASSERT_TRUE(wait([&] { return all_applied({other}, leader.committed()); }));
+    for (int i : {l, other}) {
+        auto& log = *members[size_t(i)].log;
+        ASSERT_TRUE(log.snapshot(members[size_t(i)].sm->image));
+        ASSERT_TRUE(log.latest_snapshot());
+        EXPECT_EQ(log.latest_snapshot()->at, log.committed());
+        ASSERT_GT(log.log_start(), members[size_t(f)].log->end()) << "the log start moved past the follower";
+    }
+
+    // Appends sent before the compaction and still on their way would bring it up to date
+    // without a snapshot (a delayed message, as a real network may deliver): heal once the
+    // leader has started sending it the snapshot, so they were all dropped.
+    ASSERT_TRUE(wait([&] { return hub.dropped_to<raft::snapshot_request>(voters[size_t(f)].id) > 0; }));
+    hub.heal(voters[size_t(f)].id);
+    ASSERT_TRUE(wait([&] { return all_applied({f}, leader.committed()); }));
+    const auto& fsm = *members[size_t(f)].sm;
+    EXPECT_EQ(fsm.restores, 1) << "restored from the snapshot";
+    EXPECT_EQ(fsm.image, members[size_t(l)].sm->image);
+    EXPECT_EQ(members[size_t(f)].log->log_start(), leader.latest_snapshot()->at);
+
+    // And it goes on from there.
+    auto after = append_and_wait(l, topics(next_topic, 1));
+    ASSERT_TRUE(after);
+    ASSERT_TRUE(wait([&] { return all_applied({0, 1, 2}, *after + 1); }));
+    EXPECT_EQ(members[size_t(f)].sm->image, members[size_t(l)].sm->image);
+    EXPECT_EQ(members[size_t(f)].sm->applied.back(), members[size_t(l)].sm->applied.back());
+}
+
+TEST_F(raft_log_test, a_restart_of_all_three_keeps_every_committed_record) {
+    open_all();
+    int l = wait_for_active();
+    ASSERT_GE(l, 0);
+    result<offset> last = errc::timed_out;
+    for (int i = 0; i < 4; ++i) {
+        last = append_and_wait(l, topics(next_topic, 2));
+        ASSERT_TRUE(last) << last.error().message();
+    }
+    // One snapshot on one node, so restarts start from a snapshot and from a whole log.
+    ASSERT_TRUE(members[size_t(l)].log->snapshot(members[size_t(l)].sm->image));
+    const auto image = members[size_t(l)].sm->image;
+    const auto sequence = members[size_t(l)].sm->applied;
+    for (int i = 0; i < nodes; ++i) {
+        close(i);
+    }
+    open_all();
+    l = wait_for_active();
+    ASSERT_GE(l, 0);
+    ASSERT_TRUE(wait([&] { return all_applied({0, 1, 2}, *last + 1); }));
+    for (int i = 0; i < nodes; ++i) {
+        EXPECT_EQ(members[size_t(i)].sm->image, image) << "node " << i;
+        EXPECT_EQ(members[size_t(i)].sm->applied_twice, 0);
+        if (members[size_t(i)].sm->restores == 0) {
+            EXPECT_EQ(members[size_t(i)].sm->applied, sequence) << "node " << i << " replayed its whole log";
+        }
+    }
+    auto more = append_and_wait(l, topics(next_topic, 1));
+    ASSERT_TRUE(more) << more.error().message();
+    EXPECT_GT(*more, *last);
+}
+
+TEST_F(raft_log_test, a_snapshot_after_control_entries_stands_for_them_too) {
+    open_all();
+    const int l = wait_for_active();
+    ASSERT_GE(l, 0);
+    auto& leader = *members[size_t(l)].log;
+    // Only the leader's first entry (its voter set, no record) is applied: the image's next
+    // offset trails committed().
+    ASSERT_EQ(members[size_t(l)].sm->image.next_offset(), offset(0));
+    ASSERT_GT(leader.committed(), offset(0));
+    ASSERT_TRUE(leader.snapshot(members[size_t(l)].sm->image));
+    ASSERT_TRUE(leader.latest_snapshot());
+    EXPECT_EQ(leader.latest_snapshot()->at, leader.committed());
+    EXPECT_EQ(leader.log_start(), leader.committed());
+    metadata_image ahead;
+    ASSERT_TRUE(ahead.apply(leader.committed(), topic_record{"x", uuid_of(9999), {}}));
+    EXPECT_FALSE(leader.snapshot(ahead)) << "an image ahead of the log is refused";
+
+    auto at = append_and_wait(l, topics(next_topic, 1));
+    ASSERT_TRUE(at) << at.error().message();
+    ASSERT_TRUE(wait([&] { return all_applied({0, 1, 2}, *at + 1); }));
+}
+
+TEST_F(raft_log_test, controllers_on_the_logs_decide_only_on_the_active_one) {
+    for (int i = 0; i < nodes; ++i) {
+        controller_config cfg;
+        cfg.cluster_id = "raft-cluster";
+        cfg.id = voters[size_t(i)].id;
+        cfg.seed = 7;
+        controllers[size_t(i)] = std::make_unique<controller>(cfg, clk);
+        open(i, {}, 100ms, controllers[size_t(i)].get());
+        controllers[size_t(i)]->set_log(*members[size_t(i)].log);
+    }
+    auto register_on = [&](int i, int32_t broker) {
+        controller::register_request req;
+        req.cluster_id = "raft-cluster";
+        req.broker_id = broker;
+        req.incarnation_id = uuid_of(broker);
+        auto& l = req.listeners.emplace_back();
+        l.name = "PLAINTEXT";
+        l.host = "127.0.0.1";
+        l.port = uint16_t(9000 + broker);
+        std::optional<controller::register_response> out;
+        controllers[size_t(i)]->register_broker(req, [&](controller::register_response r) { out = std::move(r); });
+        wait([&] { return out.has_value(); });
+        return out.value_or(controller::register_response{});
+    };
+    const int16_t not_controller = int16_t(protocol::error_code::not_controller);
+
+    const int l = wait_for_active();
+    ASSERT_GE(l, 0);
+    ASSERT_TRUE(controllers[size_t(l)]->active()) << "the controller follows its log's leadership";
+    auto first = register_on(l, 1);
+    ASSERT_EQ(first.error_code, 0) << first.error_message.value_or("");
+    const int f = (l + 1) % nodes;
+    EXPECT_FALSE(controllers[size_t(f)]->active());
+    EXPECT_EQ(register_on(f, 2).error_code, not_controller);
+    ASSERT_TRUE(wait([&] { return all_applied({0, 1, 2}, members[size_t(l)].log->committed()); }));
+    for (const auto& c : controllers) {
+        ASSERT_TRUE(c->image().broker(1));
+        EXPECT_EQ(c->image().broker(1)->epoch, first.broker_epoch);
+    }
+
+    // Cut off, the active controller's decision in flight is answered NOT_CONTROLLER once its
+    // log steps down; the others go on.
+    hub.cut(voters[size_t(l)].id);
+    EXPECT_EQ(register_on(l, 3).error_code, not_controller);
+    EXPECT_FALSE(controllers[size_t(l)]->active());
+    const int now = wait_for_active({f, 3 - l - f});
+    ASSERT_GE(now, 0);
+    ASSERT_TRUE(wait([&] { return controllers[size_t(now)]->active(); }));
+    auto fourth = register_on(now, 4);
+    ASSERT_EQ(fourth.error_code, 0) << fourth.error_message.value_or("");
+
+    hub.heal(voters[size_t(l)].id);
+    ASSERT_TRUE(wait([&] { return all_applied({0, 1, 2}, members[size_t(now)].log->committed()); }));
+    for (const auto& c : controllers) {
+        EXPECT_EQ(c->image(), controllers[size_t(now)]->image());
+        EXPECT_FALSE(c->image().broker(3)) << "the cut-off leader's decision was not committed";
+        EXPECT_TRUE(c->image().broker(4));
+    }
+}
+
+TEST_F(raft_log_test, bad_options_are_refused) {
+    fakes::temp_dir dir("trib-raftlog");
+    recording_sm sm;
+    raft_log_options o;
+    o.self = voters[0];
+    o.voters = voters;
+    o.ctx = &ctx;
+    EXPECT_THROW(raft_log::open(dir.path(), std::move(o), sm), std::invalid_argument) << "no transport";
+    raft_log_options p;
+    p.self = voters[0];
+    p.voters = voters;
+    p.ctx = &ctx;
+    p.transport = hub.connect(voters[0].id);
+    p.tick = 100ms;
+    p.election_timeout = 100ms;
+    EXPECT_THROW(raft_log::open(dir.path(), std::move(p), sm), std::invalid_argument) << "one tick elections";
+
+    // A damaged vote file stops start-up (a forgotten vote could elect two leaders), and what
+    // open() had started (the syncer thread, the store) is stopped again.
+    {
+        std::ofstream bad(dir.path() / raft::quorum_state_file, std::ios::binary);
+        bad << "not a vote";
+    }
+    raft_log_options q;
+    q.self = voters[0];
+    q.voters = voters;
+    q.ctx = &ctx;
+    q.transport = hub.connect(voters[0].id);
+    EXPECT_THROW(raft_log::open(dir.path(), std::move(q), sm), std::runtime_error);
+}
+
+TEST_F(raft_log_test, a_coordinator_joins_the_voters_and_another_leaves) {
+    using protocol::error_code;
+    open_all();
+    const int l = wait_for_active();
+    ASSERT_GE(l, 0);
+    ASSERT_TRUE(append_and_wait(l, topics(next_topic, 5)));
+
+    // Node 4 starts outside the voter set it is given: it follows once added, never campaigns.
+    const raft::voter four{node_id(4), "127.0.0.1", 19099};
+    fakes::temp_dir dir("trib-raftlog");
+    recording_sm sm;
+    raft_log_options o;
+    o.self = four;
+    o.voters = voters;
+    o.ctx = &ctx;
+    o.transport = hub.connect(four.id);
+    o.tick = 10ms;
+    o.election_timeout = 100ms;
+    o.seed = 2000;
+    auto joiner = raft_log::open(dir.path(), std::move(o), sm);
+
+    using outcome = std::optional<std::pair<error_code, std::string>>;
+    auto change = [&](int on, voter_change c) {
+        outcome got;
+        members[size_t(on)].log->change_voters(c, [&](error_code e, std::string m) { got.emplace(e, std::move(m)); });
+        EXPECT_TRUE(wait([&] { return got.has_value(); }));
+        return got.value_or(std::pair{error_code::unknown_server_error, std::string("no answer")});
+    };
+    const int f = (l + 1) % nodes;  // a follower
+    auto r = change(f, {true, four, 5s});
+    EXPECT_EQ(r.first, error_code::not_controller) << "a follower decides no voter change";
+
+    r = change(l, {true, four, 5s});
+    ASSERT_EQ(r.first, error_code::none) << r.second;
+    EXPECT_EQ(members[size_t(l)].log->voters().size(), 4u);
+    // It caught up before it joined: it holds everything committed (the new set included).
+    ASSERT_TRUE(wait([&] { return joiner->committed() >= members[size_t(l)].log->committed(); }));
+    EXPECT_EQ(sm.applied, members[size_t(l)].sm->applied);
+    EXPECT_EQ(change(l, {true, four, 5s}).first, error_code::duplicate_voter);
+
+    r = change(l, {false, voters[size_t(f)], 5s});
+    ASSERT_EQ(r.first, error_code::none) << r.second;
+    EXPECT_EQ(change(l, {false, voters[size_t(f)], 5s}).first, error_code::voter_not_found);
+    auto now = members[size_t(l)].log->voters();
+    ASSERT_EQ(now.size(), 3u);
+    EXPECT_TRUE(std::none_of(now.begin(), now.end(), [&](const voter_view& v) { return v.endpoint.id == voters[size_t(f)].id; }));
+    close(f);
+
+    // Node 4's vote counts: with the old leader cut off, it and the third node elect a leader.
+    const int third = 3 - l - f;
+    hub.cut(voters[size_t(l)].id);
+    ASSERT_TRUE(wait([&] { return members[size_t(third)].log->leader().is_leader || joiner->leader().is_leader; }))
+        << "no leader without the old one";
+    replicated_log& lead = members[size_t(third)].log->leader().is_leader ? *members[size_t(third)].log : *joiner;
+    std::optional<result<offset>> got;
+    lead.append(topics(next_topic, 2), [&](result<offset> a) { got = a; });
+    ASSERT_TRUE(wait([&] { return got.has_value(); }));
+    ASSERT_TRUE(*got) << got->error().message();
+    ASSERT_TRUE(wait([&] {
+        return joiner->committed() > **got && members[size_t(third)].log->committed() > **got;
+    }));
+    EXPECT_EQ(sm.applied, members[size_t(third)].sm->applied);
+    joiner->close();
+}
+
+} // namespace
+} // namespace trib::coordinator
