@@ -32,7 +32,8 @@ Scenarios, each run on every system before the next starts, all three clusters u
       before the next kill. BENCH_QUORUM_KILLS (3) per system, median.
 
 The machine's limits in the same run: fsync latency on the data filesystem (dd, 512 B and
-4 KiB writes with oflag=dsync: one write + fdatasync each), loopback TCP round trip (a
+4 KiB writes with oflag=dsync: one write + fdatasync each, appended to a new file and
+overwriting a file written before), loopback TCP round trip (a
 one-byte ping-pong, median) and bandwidth (iperf3, 3 s, when installed); the load average
 before, during (every 5 s) and after.
 
@@ -332,12 +333,17 @@ def failover(system, name):
 
 # ---- the machine's limits
 
-def fsync_latency(directory, block):
-    """Mean time of one `block`-byte write + fdatasync (dd oflag=dsync, 500 writes)."""
+def fsync_latency(directory, block, preallocated):
+    """Mean time of one `block`-byte write + fdatasync (dd oflag=dsync, 500 writes): appending
+    to a new file (each flush also commits the file's new size: a journal write), or
+    overwriting one written before (data only, as into a preallocated WAL segment)."""
     f = Path(directory) / f"dsync-{block}"
+    args = ["dd", "if=/dev/zero", f"of={f}", f"bs={block}", "count=500"]
+    if preallocated:
+        subprocess.run(args + ["conv=fsync"], capture_output=True, check=True)
+        args.append("conv=notrunc")
     t0 = time.monotonic()
-    subprocess.run(["dd", "if=/dev/zero", f"of={f}", f"bs={block}", "count=500", "oflag=dsync"],
-                   capture_output=True, check=True)
+    subprocess.run(args + ["oflag=dsync"], capture_output=True, check=True)
     elapsed = time.monotonic() - t0
     f.unlink()
     return elapsed / 500 * 1000
@@ -445,7 +451,8 @@ def main():
     tmp = tempfile.mkdtemp(dir=BUILD, prefix="quorum-bench-")
     try:
         sampler.phase = "limits"
-        limits = {"fsync_512": fsync_latency(tmp, 512), "fsync_4k": fsync_latency(tmp, 4096),
+        limits = {"fsync_512": fsync_latency(tmp, 512, False), "fsync_4k": fsync_latency(tmp, 4096, False),
+                  "fsync_512_pre": fsync_latency(tmp, 512, True), "fsync_4k_pre": fsync_latency(tmp, 4096, True),
                   "rtt": loopback_rtt(), "bandwidth": loopback_bandwidth()}
         print(f"limits: {limits}", flush=True)
         systems = {}
@@ -513,8 +520,12 @@ def write_results(results, limits, versions, load_before, load_after, sampler, m
               f"{sampler.summary('zookeeper')} (the machine has {os.cpu_count()} CPUs).", "",
               "## The machine's limits (same run)", "",
               "| limit | value |", "| --- | --- |",
-              f"| fsync latency, 512 B write + fdatasync (dd oflag=dsync, data filesystem) | {limits['fsync_512']:.3f} ms |",
-              f"| fsync latency, 4 KiB write + fdatasync | {limits['fsync_4k']:.3f} ms |",
+              f"| fsync latency, 512 B appended + fdatasync (dd oflag=dsync, a new file on the data filesystem) | "
+              f"{limits['fsync_512']:.3f} ms |",
+              f"| fsync latency, 4 KiB appended + fdatasync | {limits['fsync_4k']:.3f} ms |",
+              f"| fsync latency, 512 B overwritten + fdatasync (dd conv=notrunc oflag=dsync, a file written "
+              f"before: data only) | {limits['fsync_512_pre']:.3f} ms |",
+              f"| fsync latency, 4 KiB overwritten + fdatasync | {limits['fsync_4k_pre']:.3f} ms |",
               f"| loopback TCP round trip, 1 byte (median) | {limits['rtt'] * 1000:.1f} µs |",
               f"| loopback TCP bandwidth (iperf3, 3 s) | {'—' if bw is None else f'{bw / 1e9:.2f} GB/s'} |", ""]
 
@@ -605,12 +616,13 @@ def write_results(results, limits, versions, load_before, load_after, sampler, m
 
 def limits_text(results, limits, fo_median):
     out = []
-    f = limits["fsync_512"]
+    f, fa = limits["fsync_512_pre"], limits["fsync_512"]
     for s in SYSTEMS:
         lat = results[s]["latency"].get(SIZES[0])
         if lat:
-            out.append(f"- {NAMES[s]}: one write's p50 {lat['p50_ms']:.3f} ms is {lat['p50_ms'] / f:.1f}x one fsync "
-                       f"({f:.3f} ms) and {lat['p50_ms'] / limits['rtt']:.0f}x a loopback round trip.")
+            out.append(f"- {NAMES[s]}: one {SIZES[0]} B write's p50 {lat['p50_ms']:.3f} ms is {lat['p50_ms'] / f:.1f}x "
+                       f"one data-only fsync ({f:.3f} ms), {lat['p50_ms'] / fa:.1f}x one appending fsync "
+                       f"({fa:.3f} ms) and {lat['p50_ms'] / limits['rtt']:.0f}x a loopback round trip.")
     out += ["- A committed write needs at least the leader's fsync and a follower's (a majority of three), in "
             "parallel at best, plus two loopback round trips (client-leader, leader-follower): the fsync latency "
             "above is the floor of the latency scenario. Throughput is bounded by how many writes share one fsync "
