@@ -41,6 +41,8 @@ Results: bench/results/<date>-quorum-<host-kind>.md. Data under build-bench/ (re
 end). Environment: BENCH_QUORUM_SIZES, BENCH_QUORUM_CLIENTS, BENCH_QUORUM_WRITES,
 BENCH_QUORUM_SECONDS, BENCH_QUORUM_KILLS, BENCH_QUORUM_SYSTEMS ("tributary etcd zookeeper"),
 BENCH_QUORUM_MEMBERS (3; 1 only to try the script, the results then say so),
+BENCH_QUORUM_TRIB_OVERRIDES (KEY=VALUE ... for the coordinators, for diagnosis; the results
+then list them),
 BENCH_QUORUM_NOTE (a sentence for the results), BENCH_QUORUM_KEEP (keep the data and
 the members' logs), BENCH_SKIP_BUILD, TRIB_BENCH_BUILD
 (build-bench), TRIB_HOST_KIND.
@@ -158,6 +160,8 @@ class Tributary:
                    "--override", f"listeners=CONTROLLER://127.0.0.1:{self.ports[i]}",
                    "--override", f"tributary.http.listener=127.0.0.1:{self.ports[MEMBERS + i]}",
                    "--override", f"log.dirs={data}/c{100 + i}"]
+            for o in os.environ.get("BENCH_QUORUM_TRIB_OVERRIDES", "").split():
+                cmd += ["--override", o]
             self.members.append(Member(i, cmd, data / f"c{100 + i}.log"))
         self.target = ",".join(f"127.0.0.1:{p}" for p in self.ports[:MEMBERS])
         self.client = [str(BUILD / "bench" / "tributary-quorum-client")]
@@ -449,13 +453,13 @@ def main():
     load_before, sampler, started = loadavg(), LoadSampler(), time.monotonic()
     results = {s: {"latency": {}, "throughput": {}, "failover": []} for s in SYSTEMS}
     tmp = tempfile.mkdtemp(dir=BUILD, prefix="quorum-bench-")
+    systems = {}
     try:
         sampler.phase = "limits"
         limits = {"fsync_512": fsync_latency(tmp, 512, False), "fsync_4k": fsync_latency(tmp, 4096, False),
                   "fsync_512_pre": fsync_latency(tmp, 512, True), "fsync_4k_pre": fsync_latency(tmp, 4096, True),
                   "rtt": loopback_rtt(), "bandwidth": loopback_bandwidth()}
         print(f"limits: {limits}", flush=True)
-        systems = {}
         for s in SYSTEMS:
             cls = {"tributary": Tributary, "etcd": Etcd, "zookeeper": ZooKeeper}[s]
             (Path(tmp) / s).mkdir()
@@ -487,20 +491,28 @@ def main():
         versions = {s: systems[s].version for s in systems}
     finally:
         stop_all()
+        # How often each coordinator wrote a metadata snapshot: each is written and fsynced on
+        # the service's thread, so many of them show in the figures.
+        snapshots = {}
+        for m in systems["tributary"].members if "tributary" in systems else []:
+            try:
+                snapshots[100 + m.index] = Path(m.log).read_text(errors="replace").count("metadata snapshot at offset")
+            except OSError:
+                pass
         if os.environ.get("BENCH_QUORUM_KEEP"):
             print(f"data and logs kept in {tmp}", flush=True)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     sampler.stopped.set()
     minutes, load_after = (time.monotonic() - started) / 60, loadavg()
-    write_results(results, limits, versions, load_before, load_after, sampler, minutes)
+    write_results(results, limits, versions, load_before, load_after, sampler, minutes, snapshots)
 
 
 def fmt_ms(x):
     return "—" if x is None else (f"< {GAP_MS} ms" if x == 0 else f"{x:.0f} ms" if x >= 100 else f"{x:.2f} ms")
 
 
-def write_results(results, limits, versions, load_before, load_after, sampler, minutes):
+def write_results(results, limits, versions, load_before, load_after, sampler, minutes, snapshots):
     date = datetime.date.today().isoformat()
     kind = host_kind()
     path = ROOT / "bench" / "results" / f"{date}-quorum-{kind}.md"
@@ -512,6 +524,8 @@ def write_results(results, limits, versions, load_before, load_after, sampler, m
              "for the whole run, each scenario run on every system before the next. Versions: "
              + ", ".join(f"{NAMES[s]} {v}" for s, v in versions.items()) + ". "
              + os.environ.get("BENCH_QUORUM_NOTE", ""), ""]
+    if os.environ.get("BENCH_QUORUM_TRIB_OVERRIDES"):
+        lines += [f"**Tributary's coordinators not on defaults: {os.environ['BENCH_QUORUM_TRIB_OVERRIDES']}.**", ""]
     if MEMBERS != 3:
         lines += [f"**{MEMBERS} member(s) per system, not 3: a check of the script, not the issue's figures.**", ""]
     lines += [f"Load average (1, 5, 15 min) before: {load_before}; after: {load_after}; the 1-minute figure sampled "
@@ -610,6 +624,10 @@ def write_results(results, limits, versions, load_before, load_after, sampler, m
               "ZooKeeper's own client behaviour).", "",
               "## What limits the figures", ""]
     lines += limits_text(results, limits, fo_median)
+    if snapshots:
+        lines.append("- Tributary's metadata snapshots written during the run (each coordinator's log; "
+                     "`metadata.log.max.record.bytes.between.snapshots`, 20 MiB by default): " +
+                     ", ".join(f"{k}: {v}" for k, v in snapshots.items()) + ".")
     path.write_text("\n".join(lines) + "\n")
     print(path.read_text())
 
@@ -628,9 +646,12 @@ def limits_text(results, limits, fo_median):
             "above is the floor of the latency scenario. Throughput is bounded by how many writes share one fsync "
             "(group commit) and by the two shared cores, which the three members of each system, the clients and "
             "the idle clusters share.",
-            "- Failover is bounded below by each system's failure detection: Tributary's and etcd's election "
-            "timeouts, ZooKeeper's follower timeout (syncLimit × tickTime = 10 s; a follower notices a dead "
-            "leader sooner when its connection closes, as with SIGKILL on one machine)."]
+            "- Failover is bounded below by each system's failure detection: Tributary's "
+            "controller.quorum.election.timeout.ms (1000 ms: a follower that hears no leader for a random 1-2 s "
+            "campaigns, with a pre-vote round first) and etcd's election timeout (1000 ms, randomized the same way); "
+            "ZooKeeper's followers notice at once when the leader's connection closes (SIGKILL on one machine: the "
+            "kernel resets it), else after syncLimit × tickTime (10 s), then elect (FastLeaderElection) and "
+            "resynchronize; its client adds a random reconnect pause of up to 1 s."]
     return out
 
 
