@@ -37,12 +37,12 @@ overwriting a file written before), loopback TCP round trip (a
 one-byte ping-pong, median) and bandwidth (iperf3, 3 s, when installed); the load average
 before, during (every 5 s) and after.
 
-Results: bench/results/<date>-quorum-<host-kind>.md. Data under build-bench/ (removed at the
+Results: bench/results/<date>-quorum-[<tag>-]<host-kind>.md. Data under build-bench/ (removed at the
 end). Environment: BENCH_QUORUM_SIZES, BENCH_QUORUM_CLIENTS, BENCH_QUORUM_WRITES,
 BENCH_QUORUM_SECONDS, BENCH_QUORUM_KILLS, BENCH_QUORUM_SYSTEMS ("tributary etcd zookeeper"),
 BENCH_QUORUM_MEMBERS (3; 1 only to try the script, the results then say so),
 BENCH_QUORUM_TRIB_OVERRIDES (KEY=VALUE ... for the coordinators, for diagnosis; the results
-then list them),
+then list them), BENCH_QUORUM_TAG (a word in the results file's name, for such runs),
 BENCH_QUORUM_NOTE (a sentence for the results), BENCH_QUORUM_KEEP (keep the data and
 the members' logs), BENCH_SKIP_BUILD, TRIB_BENCH_BUILD
 (build-bench), TRIB_HOST_KIND.
@@ -515,7 +515,8 @@ def fmt_ms(x):
 def write_results(results, limits, versions, load_before, load_after, sampler, minutes, snapshots):
     date = datetime.date.today().isoformat()
     kind = host_kind()
-    path = ROOT / "bench" / "results" / f"{date}-quorum-{kind}.md"
+    tag = os.environ.get("BENCH_QUORUM_TAG", "")
+    path = ROOT / "bench" / "results" / f"{date}-quorum-{tag + '-' if tag else ''}{kind}.md"
     t = "tributary"
     others = [s for s in SYSTEMS if s != t]
     bw = limits["bandwidth"]
