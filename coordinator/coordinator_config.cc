@@ -1,7 +1,11 @@
 #include "coordinator/coordinator_config.h"
 
 #include "common/listeners.h"
+#include "coordinator/raft/net_transport.h"
+#include "coordinator/raft_log.h"
 #include "coordinator/single_voter_log.h"
+
+#include <algorithm>
 
 namespace trib::coordinator {
 
@@ -20,6 +24,10 @@ const config::schema& coordinator_schema() {
         add("cluster.id", type::string, "tributary-local", "Cluster id; brokers of another cluster are refused.");
         add("controller.quorum.voters", type::string, std::nullopt,
             "The voters, id@host:port,...; unset: this node alone, on its first listener.", config::valid_voters());
+        add("controller.quorum.election.timeout.ms", type::int32, "1000",
+            "Raft: a follower that hears no leader for a random time in [this, 2 x this) campaigns; a leader "
+            "that hears from no majority for this long steps down.",
+            at_least(20));
         add("listeners", type::list, "CONTROLLER://127.0.0.1:19091", "Where brokers reach the coordinator.",
             config::valid_listeners());
         add("log.dirs", type::list, "/tmp/tributary-coordinator", "The metadata log lives in the first one.", {},
@@ -86,29 +94,49 @@ service_config load_coordinator_config(const config::load_options& in, config::v
     }
     // This voter, as brokers reach it: named in NOT_CONTROLLER hints by whoever is not leading.
     raft::voter self{c.controller.id, c.listeners.front().host, c.listeners.front().port};
+    raft::voter_set voters;
     if (v.has("controller.quorum.voters")) {
-        auto voters = config::parse_voters(v.get_string("controller.quorum.voters"));
-        if (voters.size() > 1) {
-            throw config::config_error(
-                "controller.quorum.voters lists " + std::to_string(voters.size()) +
-                " voters: multi-voter Raft is not implemented yet; run a single coordinator (one voter)");
+        for (const auto& at : config::parse_voters(v.get_string("controller.quorum.voters"))) {
+            voters.push_back({node_id(at.id), at.host, at.port});
         }
-        if (!voters.empty() && voters[0].id != c.controller.id) {
-            throw config::config_error("node.id " + std::to_string(c.controller.id.value()) +
-                                       " is not among controller.quorum.voters");
-        }
-        if (!voters.empty()) {
-            self.host = voters[0].host;
-            self.port = voters[0].port;
+        std::sort(voters.begin(), voters.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+        for (const auto& at : voters) {
+            if (at.id == c.controller.id) {
+                self = at;
+            }
         }
     }
+    // One voter, this one: commit = local fsync (single_voter_log). Otherwise Raft, also for a
+    // coordinator not among the voters: it joins an existing quorum (AddRaftVoter) and
+    // follows the log without a vote until then.
+    const bool single = voters.empty() || (voters.size() == 1 && voters[0].id == c.controller.id);
     std::filesystem::path dir = v.has("metadata.log.dir") ? std::filesystem::path(v.get_string("metadata.log.dir"))
                                                           : std::filesystem::path(v.get_list("log.dirs").at(0));
     c.metadata_dir = dir / "__cluster_metadata-0";
     storage::log_config log;
     log.segment_bytes = uint64_t(v.get_int64("metadata.log.segment.bytes"));
     log.retention_ms = -1;  // snapshots, not retention, shorten the metadata log
-    c.open_log = single_voter_log::factory(c.metadata_dir, log, self);
+    if (single) {
+        c.open_log = single_voter_log::factory(c.metadata_dir, log, self);
+    } else {
+        const std::chrono::milliseconds election(v.get_int32("controller.quorum.election.timeout.ms"));
+        const std::string cluster_id = c.controller.cluster_id;
+        const node_id id = c.controller.id;
+        c.open_log = raft_log::factory(c.metadata_dir, [=](asio::io_context& ctx) {
+            raft_log_options o;
+            o.log = log;
+            o.self = self;
+            o.voters = voters;
+            o.ctx = &ctx;
+            o.election_timeout = election;
+            // Ten ticks per election timeout: heartbeats every tick, timeouts drawn in ticks.
+            o.tick = std::max(std::chrono::milliseconds(2), election / 10);
+            raft::net_transport_options t;
+            t.client_id = "coordinator-" + std::to_string(id.value()) + "-raft";
+            o.transport = std::make_unique<raft::net_transport>(ctx.get_executor(), id, cluster_id, t);
+            return o;
+        });
+    }
     c.snapshot_bytes = uint64_t(v.get_int64("metadata.log.max.record.bytes.between.snapshots"));
     c.max_request_bytes = v.get_int32("socket.request.max.bytes");
     if (raw) {

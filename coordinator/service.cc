@@ -227,18 +227,20 @@ asio::awaitable<admin_reply> service::change_voters(int16_t api_key, int16_t ver
         // The envelope's NOT_CONTROLLER names the leader: the broker asks there.
         co_return admin_reply{error_code::not_controller, "this coordinator is not the active controller", {}, offset(0)};
     }
+    // (the lambda captures by reference only, and the result is not destructured: g++ 12
+    // destroys non-trivial temporaries of a co_await expression twice)
     using outcome = std::pair<error_code, std::string>;
-    auto [error, message] = co_await await_completion<outcome>(
-        [this, change = req.change](std::function<void(outcome)> done) {
-            _log->change_voters(change, [done = std::move(done)](error_code e, std::string m) {
-                done(outcome{e, std::move(m)});
-            });
+    outcome result = co_await await_completion<outcome>([this, &req](std::function<void(outcome)> done) {
+        _log->change_voters(req.change, [done = std::move(done)](error_code e, std::string m) {
+            done(outcome{e, std::move(m)});
         });
-    if (error == error_code::none) {
+    });
+    if (result.first == error_code::none) {
         TLOG_INFO("voter {} {} the metadata log's voters", req.change.voter.id.value(),
                   req.change.add ? "joined" : "left");
     }
-    co_return admin_reply{error_code::none, {}, encode_voter_change_response(api_key, version, error, message),
+    co_return admin_reply{error_code::none, {},
+                          encode_voter_change_response(api_key, version, result.first, result.second),
                           _log->committed()};
 }
 

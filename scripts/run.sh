@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds Tributary and starts a local cluster on this machine: one coordinator (the metadata
-# quorum, 127.0.0.1:19091) and three brokers for clients at 127.0.0.1:19092, :19093 and
-# :19094 (metrics and health at 127.0.0.1:19644, :19645, :19646; the coordinator's at
-# 127.0.0.1:19647). Data lives in ./data (or
+# Builds Tributary and starts a local cluster on this machine: three coordinators (the
+# metadata quorum, voters 100-102 at 127.0.0.1:19091, :19095 and :19096) and three brokers for
+# clients at 127.0.0.1:19092, :19093 and :19094 (metrics and health at 127.0.0.1:19644,
+# :19645, :19646; the coordinators' at :19647, :19648, :19649). Data lives in ./data (or
 # $TRIBUTARY_DATA) and is kept across restarts. Ctrl-C stops everything cleanly.
 #
 # Environment knobs (all optional; the tests use them to run this very script):
@@ -10,10 +10,11 @@
 #   TRIB_BROKER, TRIB_COORDINATOR
 #                        the binaries to run; when both are set the build is skipped
 #                        (default: build with scripts/build.sh and run build/...)
-#   TRIBUTARY_PORT       the coordinator's port; the brokers take the next three
-#                        (default 19091: brokers 19092-19094)
+#   TRIBUTARY_PORT       the first coordinator's port; the brokers take the next three, the
+#                        other two coordinators the two after (default 19091: brokers
+#                        19092-19094, coordinators 19091, 19095, 19096)
 #   TRIBUTARY_HTTP_PORT  metrics and health port of broker 1; brokers 2 and 3 take the next
-#                        two, the coordinator the one after (default 19644)
+#                        two, the coordinators the three after (default 19644)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${TRIB_BROKER:-}" ] || [ -z "${TRIB_COORDINATOR:-}" ]; then
@@ -28,28 +29,39 @@ mkdir -p "$data"
 echo "tributary: data in $data"
 
 pids=()
+coordinators=3
 stop() {
   trap - INT TERM
   echo "tributary: stopping"
-  # Brokers first, and the coordinator only once they are gone, so each broker can still
-  # reach it while it shuts down.
-  for ((i = ${#pids[@]} - 1; i >= 1; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
-  for ((i = ${#pids[@]} - 1; i >= 1; i--)); do wait "${pids[i]}" 2>/dev/null || true; done
-  [ ${#pids[@]} -gt 0 ] && kill -TERM "${pids[0]}" 2>/dev/null || true
+  # Brokers first, and the coordinators only once they are gone, so each broker can still
+  # reach the quorum while it shuts down.
+  for ((i = ${#pids[@]} - 1; i >= coordinators; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+  for ((i = ${#pids[@]} - 1; i >= coordinators; i--)); do wait "${pids[i]}" 2>/dev/null || true; done
+  for ((i = 0; i < coordinators && i < ${#pids[@]}; i++)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
   wait 2>/dev/null || true
   exit 0
 }
 trap stop INT TERM
 
-voters="100@127.0.0.1:$port"
-"$coordinator" \
-  --override node.id=100 \
-  --override controller.quorum.voters="$voters" \
-  --override listeners=CONTROLLER://127.0.0.1:"$port" \
-  --override tributary.http.listener="127.0.0.1:$((http_port + 3))" \
-  --override default.replication.factor=3 \
-  --override log.dirs="$data/coordinator" &
-pids+=($!)
+# A data folder from when run.sh started a single coordinator: its metadata log is voter 100's.
+if [ -d "$data/coordinator" ] && [ ! -e "$data/coordinator-100" ]; then
+  mv "$data/coordinator" "$data/coordinator-100"
+fi
+coordinator_ports=("$port" $((port + 4)) $((port + 5)))
+voters=""
+for i in 0 1 2; do
+  voters+="${voters:+,}$((100 + i))@127.0.0.1:${coordinator_ports[i]}"
+done
+for i in 0 1 2; do
+  "$coordinator" \
+    --override node.id=$((100 + i)) \
+    --override controller.quorum.voters="$voters" \
+    --override listeners=CONTROLLER://127.0.0.1:"${coordinator_ports[i]}" \
+    --override tributary.http.listener="127.0.0.1:$((http_port + 3 + i))" \
+    --override default.replication.factor=3 \
+    --override log.dirs="$data/coordinator-$((100 + i))" &
+  pids+=($!)
+done
 
 bootstrap=()
 for i in 1 2 3; do
@@ -68,11 +80,13 @@ for i in 1 2 3; do
   bootstrap+=("127.0.0.1:$((port + i))")
 done
 
-# Ready when the coordinator (it has replayed its log and knows the active controller) and
+# Ready when the coordinators (each has replayed its log and knows the active controller) and
 # every broker say so.
-for _ in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:$((http_port + 3))/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
+for i in 0 1 2; do
+  for _ in $(seq 1 300); do
+    curl -sf "http://127.0.0.1:$((http_port + 3 + i))/readyz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
 done
 for i in 1 2 3; do
   for _ in $(seq 1 100); do

@@ -19,7 +19,9 @@
 // an old append resent after newer ones would only be refused. Failures are logged once per
 // change of state (a peer down for an hour logs twice: down, up again), not per envelope. A
 // queue above peer_queue_bytes drops its oldest messages first: the newest say the most
-// (the latest term, commit end, vote).
+// (the latest term, commit end, vote). Order holds per connection: when a peer's address
+// changes, an envelope still out on the old connection may arrive after the first one on the
+// new (the core takes stale messages for what they are).
 //
 // Receiving: handle() decodes an envelope, hands each message to the deliver callback in
 // order and answers 0; an envelope refused (envelope.h) is answered with its error code and

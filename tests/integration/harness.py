@@ -7,6 +7,9 @@ python3-kafka and python3-pytest; the default `python3` on the build machines do
                 loopback port in a directory of its own; waits until it answers ApiVersions
                 and lists itself in Metadata; stops it with SIGTERM (SIGKILL after a bound);
                 restarts it on the same data and port.
+  Coordinator, CoordinatorQuorum
+                one tributary-coordinator, or several voting on one metadata log (each with
+                /metrics, which tells which one is the active controller).
   raw protocol  request frames, response reading, ApiVersions v0 parsing: for the tests that
                 talk to the broker on a plain socket.
   kcat          run kcat with a bound on time.
@@ -21,6 +24,7 @@ import socket
 import struct
 import subprocess
 import time
+import urllib.request
 import zlib
 from pathlib import Path
 
@@ -250,25 +254,36 @@ def coordinator_binary():
 
 
 class Coordinator(_Process):
-    """One tributary-coordinator process (node 100) on a free loopback port; brokers join it
-    with the `voters` string as controller.quorum.voters."""
+    """One tributary-coordinator process on a loopback port (a free one unless given); brokers
+    join it with the `voters` string as controller.quorum.voters. Alone it is node 100 and the
+    only voter; in a CoordinatorQuorum each member gets its id and the quorum's voters.
+    With `http_port`, it serves /metrics, /healthz and /readyz there (metrics())."""
 
-    def __init__(self, root, overrides=None):
+    def __init__(self, root, overrides=None, node_id=100, port=None, http_port=None, voters=None):
         super().__init__(Path(root) / "coordinator.log")
         self.root = Path(root)
-        self.port = free_port()
+        self.node_id = node_id
+        self.port = port or free_port()
+        self.http_port = http_port
+        self._voters = voters
         self.overrides = dict(overrides or {})
 
     @property
     def voters(self):
-        return f"100@127.0.0.1:{self.port}"
+        return self._voters or f"{self.node_id}@127.0.0.1:{self.port}"
+
+    @property
+    def data_dir(self):
+        return self.root / "data"
 
     def start(self):
         self.root.mkdir(parents=True, exist_ok=True)
-        args = [coordinator_binary(), "--override", "node.id=100",
+        args = [coordinator_binary(), "--override", f"node.id={self.node_id}",
                 "--override", f"controller.quorum.voters={self.voters}",
                 "--override", f"listeners=CONTROLLER://127.0.0.1:{self.port}",
-                "--override", f"log.dirs={self.root / 'data'}"]
+                "--override", f"log.dirs={self.data_dir}"]
+        if self.http_port:
+            args += ["--override", f"tributary.http.listener=127.0.0.1:{self.http_port}"]
         for k, v in self.overrides.items():
             args += ["--override", f"{k}={v}"]
         self._spawn(args)
@@ -283,6 +298,62 @@ class Coordinator(_Process):
                 time.sleep(0.05)
         raise RuntimeError(f"coordinator not listening within {START_TIMEOUT_S} s")
 
+    def metrics(self, timeout=2):
+        """{series: value} from /metrics (series as written, labels included); {} when it does
+        not answer (stopped, paused, not serving yet)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=timeout) as r:
+                text = r.read().decode()
+        except OSError:
+            return {}
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
+
+
+class CoordinatorQuorum:
+    """`n` coordinators (ids 100, 101, ...) voting on one metadata log, each on its own free
+    loopback port with its status (/metrics) on another; `voters` is what brokers are given."""
+
+    def __init__(self, root, n=3, overrides=None):
+        ports = [free_port() for _ in range(n)]
+        voters = ",".join(f"{100 + i}@127.0.0.1:{p}" for i, p in enumerate(ports))
+        self.members = [Coordinator(Path(root) / f"coordinator-{100 + i}", overrides, node_id=100 + i,
+                                    port=ports[i], http_port=free_port(), voters=voters)
+                        for i in range(n)]
+        self.voters = voters
+
+    def start(self):
+        for m in self.members:
+            m.start()
+        return self
+
+    def stop(self):
+        for m in self.members:
+            m.stop()
+
+    def active(self):
+        """The members that say they are the active controller right now."""
+        return [m for m in self.members
+                if m.alive() and m.metrics().get("tributary_coordinator_active_controller") == 1]
+
+    def leader(self, timeout=60, among=None):
+        """Waits until exactly one member (of `among`, default all running ones) is the active
+        controller, and returns it."""
+        pool = among or self.members
+        found = {}
+
+        def one():
+            act = [m for m in self.active() if m in pool]
+            found["active"] = [m.node_id for m in act]
+            found["leader"] = act[0] if len(act) == 1 else None
+            return found["leader"] is not None
+
+        wait_until(one, "one active controller", timeout=timeout, describe=lambda: found["active"])
+        return found["leader"]
 
 
 def metadata_brokers(port, host="127.0.0.1", timeout=10, what="brokers"):

@@ -1,5 +1,5 @@
 """Apache Kafka's own command-line tools, typed as users type them, against the cluster that
-./scripts/run.sh starts (one coordinator, three brokers).
+./scripts/run.sh starts (three coordinators, three brokers).
 
 The cluster is scripts/run.sh itself, moved to free ports and a temporary data folder with
 its environment knobs (TRIBUTARY_PORT, TRIBUTARY_HTTP_PORT, TRIBUTARY_DATA) and given the
@@ -35,6 +35,7 @@ RUN_SH = SOURCE_DIR / "scripts" / "run.sh"
 READY_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 30
 BROKER_IDS = (1, 2, 3)
+COORDINATOR_IDS = (100, 101, 102)
 
 
 def free_port_run(count, attempts=50):
@@ -66,10 +67,17 @@ class RunSh:
         self.root.mkdir(parents=True, exist_ok=True)
         self.data = self.root / "data"
         self.log_path = self.root / "run.sh.log"
-        self.port = free_port_run(4)
-        self.http_port = free_port_run(4)  # three brokers, then the coordinator
+        self.port = free_port_run(6)  # coordinator 100, brokers 1-3, coordinators 101-102
+        self.http_port = free_port_run(6)  # three brokers, then the three coordinators
         self.proc = None
         self.exit_code = None
+
+    def coordinator_port(self, node_id):
+        """run.sh's layout: coordinator 100 first, the brokers, then coordinators 101 and 102."""
+        return self.port if node_id == 100 else self.port + 3 + (node_id - 100)
+
+    def coordinator_http_port(self, node_id):
+        return self.http_port + 3 + (node_id - 100)
 
     @property
     def broker_ports(self):
@@ -102,16 +110,18 @@ class RunSh:
         raise RuntimeError(f"run.sh's cluster not ready within {READY_TIMEOUT_S} s:\n{self.log_tail()}")
 
     def _ready(self):
-        """run.sh said so, the coordinator's and every broker's /readyz answer 200, and every
+        """run.sh said so, every coordinator's and every broker's /readyz answer 200, and every
         broker's Metadata lists all three brokers."""
         if "tributary: ready: bootstrap servers " + self.bootstrap not in self.log_text():
             return False
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port + 3}/readyz", timeout=2) as r:
-                if r.status != 200:
-                    return False
-        except OSError:
-            return False
+        for i in COORDINATOR_IDS:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.coordinator_http_port(i)}/readyz",
+                                            timeout=2) as r:
+                    if r.status != 200:
+                        return False
+            except OSError:
+                return False
         for i in BROKER_IDS:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port + i - 1}/readyz", timeout=2) as r:
@@ -157,7 +167,7 @@ class RunSh:
         self._log.close()
 
     def group_alive(self):
-        """Whether any process of run.sh's group (the script, its brokers, the coordinator) lives."""
+        """Whether any process of run.sh's group (the script, its brokers, the coordinators) lives."""
         try:
             os.killpg(self.proc.pid, 0)
             return True
@@ -404,8 +414,9 @@ def test_leader_election(tools_cluster):
 
 
 def test_metadata_quorum(tools_cluster):
-    """kafka-metadata-quorum reaches the coordinator through a broker (DescribeQuorum): the
-    coordinator leads the metadata log, the three brokers follow it as observers and catch up."""
+    """kafka-metadata-quorum reaches the quorum through a broker (DescribeQuorum): one of the
+    three coordinators leads the metadata log, the other two follow it as voters, the three
+    brokers as observers, and all of them catch up."""
     quorum = ("kafka-metadata-quorum", "--bootstrap-server", tools_cluster.bootstrap, "describe")
     topics_tool(tools_cluster, "--create", "--topic", "quorum-probe", "--partitions", 1, "--replication-factor", 1)
     out = kafka_tool(*quorum, "--status").stdout
@@ -413,8 +424,10 @@ def test_metadata_quorum(tools_cluster):
     assert status["ClusterId"] == "tributary-local", out
     leader = int(status["LeaderId"])
     assert int(status["HighWatermark"]) > 0, out
-    assert re.fullmatch(r'\[\{"id": %d, "endpoints": \["CONTROLLER://127\.0\.0\.1:%d"\]\}\]'
-                        % (leader, tools_cluster.port), status["CurrentVoters"]), out
+    assert leader in COORDINATOR_IDS, out
+    assert status["CurrentVoters"] == ", ".join(
+        '{"id": %d, "endpoints": ["CONTROLLER://127.0.0.1:%d"]}' % (v, tools_cluster.coordinator_port(v))
+        for v in COORDINATOR_IDS).join("[]"), out
     assert status["CurrentObservers"] == ", ".join('{"id": %d}' % b for b in BROKER_IDS).join("[]"), out
 
     def replication():
@@ -431,11 +444,14 @@ def test_metadata_quorum(tools_cluster):
         seen.update(rows=replication())
         return all(b in seen["rows"] and seen["rows"][b][1] == 0 for b in BROKER_IDS)
 
-    wait_until(caught_up, "every observer caught up", timeout=30, describe=lambda: seen)
+    def all_caught_up():
+        return caught_up() and all(v in seen["rows"] and seen["rows"][v][1] == 0 for v in COORDINATOR_IDS)
+
+    wait_until(all_caught_up, "every voter and observer caught up", timeout=30, describe=lambda: seen)
     rows = seen["rows"]
     assert rows[leader][2] == "Leader" and rows[leader][1] == 0, rows
+    assert sorted(n for n, r in rows.items() if r[2] == "Follower") == sorted(set(COORDINATOR_IDS) - {leader}), rows
     assert sorted(n for n, r in rows.items() if r[2] == "Observer") == sorted(BROKER_IDS), rows
-    assert len({end for end, _, _ in rows.values()}) == 1, rows
 
 
 def test_broker_api_versions(tools_cluster):
@@ -627,7 +643,7 @@ def test_console_consumer_group_and_consumer_groups_tool(tools_cluster):
 
 
 def test_run_sh_stops_cleanly_on_sigterm(tools_cluster):
-    """SIGTERM to run.sh: it stops the brokers, then the coordinator, which each log a clean
+    """SIGTERM to run.sh: it stops the brokers, then the coordinators, which each log a clean
     stop, and exits 0 with nothing of its group left running. Runs last (file order)."""
     assert tools_cluster.terminate() == 0, tools_cluster.log_tail()
     deadline = time.monotonic() + STOP_TIMEOUT_S
@@ -636,8 +652,9 @@ def test_run_sh_stops_cleanly_on_sigterm(tools_cluster):
     assert not tools_cluster.group_alive(), "a process of run.sh's group is still running"
     log = tools_cluster.log_text()
     assert "tributary: stopping" in log
-    assert "coordinator 100 stopped" in log, log[-5000:]
-    coordinator_stop = log.index("coordinator 100 stopped")
+    for c in COORDINATOR_IDS:
+        assert f"coordinator {c} stopped" in log, log[-5000:]
+    coordinator_stop = min(log.index(f"coordinator {c} stopped") for c in COORDINATOR_IDS)
     for i in BROKER_IDS:
         assert f"broker {i} stopped" in log, log[-5000:]
         assert log.index(f"broker {i} stopped") < coordinator_stop, \

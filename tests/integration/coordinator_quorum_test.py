@@ -1,0 +1,291 @@
+"""The coordinator quorum as processes: three tributary-coordinators voting on the metadata log
+(Raft), three brokers given all three as controller.quorum.voters, and a stream of topic
+creations from an AdminClient. Faults are real: SIGKILL, SIGSTOP, a wiped data directory, a
+lost majority. A creation counts as acknowledged when CreateTopics answered without error;
+every acknowledged creation must be in every broker's metadata afterwards.
+
+Which coordinator is the active controller comes from its /metrics
+(tributary_coordinator_active_controller). The time a failover takes is a benchmark figure
+(bench/), not a pass/fail condition here: these tests wait for a new leader with a bound
+only generous enough to tell "elected" from "stuck".
+"""
+import re
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from confluent_kafka import KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from apache_kafka import kafka_tool  # noqa: E402
+from harness import Broker, Coordinator, CoordinatorQuorum, consume_all, free_port, wait_until  # noqa: E402
+
+ELECTION_TIMEOUT_MS = 1000  # Kafka's controller.quorum.election.timeout.ms default
+LEADER_TIMEOUT_S = 30
+
+
+@pytest.fixture
+def quorum_cluster(request, tmp_path):
+    yield from _quorum_cluster(request, tmp_path, {})
+
+
+@pytest.fixture
+def snapshotting_cluster(request, tmp_path):
+    """The same with snapshots every few KiB and small segments, so the leader's log start
+    moves and a follower that lost its data must be sent a snapshot."""
+    yield from _quorum_cluster(request, tmp_path, {"metadata.log.max.record.bytes.between.snapshots": 4096,
+                                                   "metadata.log.segment.bytes": 16384})
+
+
+def _quorum_cluster(request, tmp_path, extra):
+    overrides = {"broker.session.timeout.ms": 6000, "broker.heartbeat.interval.ms": 500,
+                 "controller.quorum.election.timeout.ms": ELECTION_TIMEOUT_MS, **extra}
+    quorum = CoordinatorQuorum(tmp_path, 3, overrides)
+    brokers = []
+    try:
+        quorum.start()
+        quorum.leader(timeout=LEADER_TIMEOUT_S)
+        for i in (1, 2, 3):
+            brokers.append(Broker(tmp_path / f"broker-{i}", node_id=i,
+                                  overrides={"controller.quorum.voters": quorum.voters}).start())
+        yield quorum, brokers
+    finally:
+        failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+        for m in quorum.members:
+            m.resume()
+        for b in brokers:
+            b.stop()
+        codes = {m.node_id: m.stop() for m in quorum.members}
+        if failed:
+            for m in quorum.members:
+                print(f"\n===== coordinator {m.node_id} log (exit {codes[m.node_id]}) =====\n{m.log_tail(8000)}")
+
+
+def bootstrap(brokers):
+    return ",".join(b.bootstrap for b in brokers)
+
+
+class Creations:
+    """A thread creating topics one after another (`prefix`-0, -1, ...) until stopped; keeps
+    the names whose creation was acknowledged, and the errors of those that were not."""
+
+    def __init__(self, brokers, prefix="t"):
+        self.admin = AdminClient({"bootstrap.servers": bootstrap(brokers)})
+        self.prefix = prefix
+        self.acked = []
+        self.errors = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(60)
+
+    def _run(self):
+        n = 0
+        while not self._stop.is_set():
+            name = f"{self.prefix}-{n}"
+            n += 1
+            fut = self.admin.create_topics([NewTopic(name, 1, 3)], request_timeout=20, operation_timeout=20)[name]
+            try:
+                fut.result(timeout=30)
+                self.acked.append(name)
+            except Exception as e:  # an unacknowledged creation: may or may not have happened
+                self.errors.append((name, str(e)))
+
+    def wait_acked(self, count, timeout=60):
+        target = len(self.acked) + count
+        wait_until(lambda: len(self.acked) >= target, f"{count} more acknowledged creations", timeout=timeout,
+                   describe=lambda: (len(self.acked), self.errors[-3:]))
+
+
+def topics_of(broker):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    return set(admin.list_topics(timeout=10).topics)
+
+
+def assert_every_broker_has(brokers, names, timeout=60):
+    """Every broker's metadata lists every name (brokers follow the log: they catch up)."""
+    missing = {}
+
+    def complete():
+        for b in brokers:
+            missing[b.node_id] = sorted(set(names) - topics_of(b))[:5]
+        return not any(missing.values())
+
+    wait_until(complete, f"every broker to list {len(names)} acknowledged topics", timeout=timeout,
+               describe=lambda: missing)
+
+
+def records_in(brokers, topic):
+    return sum(len(recs) for recs in consume_all(bootstrap(brokers), topic).values())
+
+
+def committed(member):
+    return member.metrics().get("tributary_coordinator_metadata_committed_offset", -1)
+
+
+def wait_caught_up(quorum, member, timeout=60):
+    """`member` applied as far as the active controller has committed (sampled after)."""
+    def caught_up():
+        leader = quorum.active()
+        return len(leader) == 1 and committed(member) >= committed(leader[0]) > 0
+
+    wait_until(caught_up, f"coordinator {member.node_id} to catch up", timeout=timeout,
+               describe=lambda: {m.node_id: committed(m) for m in quorum.members})
+
+
+def test_leader_sigkill_under_creations_loses_nothing(quorum_cluster):
+    quorum, brokers = quorum_cluster
+    with Creations(brokers) as c:
+        c.wait_acked(20)
+        old = quorum.leader()
+        old.kill()
+        new = quorum.leader(timeout=LEADER_TIMEOUT_S)
+        assert new is not old
+        c.wait_acked(20)  # creations go on through the new leader
+        old.start()
+        wait_caught_up(quorum, old)
+        # The restarted voter holds everything: it may lead and lose nothing.
+        new.kill()
+        third = quorum.leader(timeout=LEADER_TIMEOUT_S)
+        assert third is not new
+        c.wait_acked(10)
+        new.start()
+    assert_every_broker_has(brokers, c.acked)
+    for m in quorum.members:
+        wait_caught_up(quorum, m)
+
+
+def test_paused_leader_steps_down_on_resume(quorum_cluster):
+    quorum, brokers = quorum_cluster
+    with Creations(brokers) as c:
+        c.wait_acked(10)
+        old = quorum.leader()
+        old.pause()
+        others = [m for m in quorum.members if m is not old]
+        new = quorum.leader(timeout=LEADER_TIMEOUT_S, among=others)
+        c.wait_acked(10)
+        old.resume()
+        # It hears the newer term (or misses its quorum) and follows.
+        wait_until(lambda: old.metrics().get("tributary_coordinator_active_controller") == 0,
+                   "the resumed coordinator to step down", timeout=30)
+        assert quorum.leader() is new
+        c.wait_acked(5)
+        wait_caught_up(quorum, old)
+    assert_every_broker_has(brokers, c.acked)
+
+
+def test_wiped_coordinator_rejoins_from_a_snapshot(snapshotting_cluster):
+    quorum, brokers = snapshotting_cluster
+    with Creations(brokers) as c:
+        c.wait_acked(30)
+        leader = quorum.leader()
+        victim = next(m for m in quorum.members if m is not leader)
+        victim.kill()
+        shutil.rmtree(victim.data_dir)
+        c.wait_acked(30)
+        leader_dir = leader.data_dir / "__cluster_metadata-0"
+        wait_until(lambda: any((leader_dir / "snapshots").glob("*.snapshot")), "a snapshot on the leader")
+        victim.start()
+        wait_caught_up(quorum, victim)
+        assert any((victim.data_dir / "__cluster_metadata-0" / "snapshots").glob("*.snapshot")), \
+            "the wiped coordinator caught up without a snapshot"
+        # It holds the whole state: with the old leader gone it and the third voter go on.
+        leader.kill()
+        quorum.leader(timeout=LEADER_TIMEOUT_S)
+        c.wait_acked(10)
+        leader.start()
+    assert_every_broker_has(brokers, c.acked)
+
+
+def test_majority_loss_stops_changes_not_data(quorum_cluster):
+    quorum, brokers = quorum_cluster
+    admin = AdminClient({"bootstrap.servers": bootstrap(brokers)})
+    admin.create_topics([NewTopic("data", 3, 3)])["data"].result(timeout=30)
+    wait_until(lambda: all("data" in topics_of(b) for b in brokers), "topic data on every broker")
+    leader = quorum.leader()
+    survivor = next(m for m in quorum.members if m is not leader)
+    lost = [m for m in quorum.members if m is not survivor]
+    for m in lost:
+        m.kill()
+
+    # Brokers keep serving what they have: acks=all produce and reads.
+    p = Producer({"bootstrap.servers": bootstrap(brokers), "acks": "all", "enable.idempotence": True})
+    for i in range(300):
+        p.produce("data", key=str(i).encode(), value=f"v{i}".encode())
+    assert p.flush(60) == 0
+    assert records_in(brokers, "data") == 300
+
+    # Metadata changes wait, then fail with an error rather than hang or half-happen.
+    fut = admin.create_topics([NewTopic("during-loss", 1, 1)], request_timeout=8, operation_timeout=8)["during-loss"]
+    with pytest.raises(KafkaException):
+        fut.result(timeout=30)
+    assert quorum.active() == []
+
+    for m in lost:
+        m.start()
+    quorum.leader(timeout=LEADER_TIMEOUT_S)
+    admin.create_topics([NewTopic("after-loss", 1, 3)])["after-loss"].result(timeout=60)
+    assert_every_broker_has(brokers, ["data", "after-loss"])
+    assert records_in(brokers, "data") == 300
+
+
+def directory_id(member):
+    text = (member.data_dir / "meta.properties").read_text()
+    return re.search(r"^directory\.id=(\S+)$", text, re.M).group(1)
+
+
+def current_voters(brokers):
+    out = kafka_tool("kafka-metadata-quorum", "--bootstrap-server", bootstrap(brokers), "describe", "--status").stdout
+    voters = re.search(r"^CurrentVoters:\s+(.*)$", out, re.M).group(1)
+    return sorted(int(i) for i in re.findall(r'"id": (\d+)', voters))
+
+
+def test_replace_a_voter_with_kafka_metadata_quorum_under_creations(quorum_cluster, tmp_path):
+    """The operator's pod replacement, by hand with Kafka's tool: a new coordinator (103) starts
+    outside the voters, is added with add-controller (it catches up first), then 102 is removed
+    with remove-controller and stopped; topic creations go on throughout and none is lost."""
+    quorum, brokers = quorum_cluster
+    old = next(m for m in quorum.members if m.node_id == 102)
+    new = Coordinator(tmp_path / "coordinator-103", old.overrides, node_id=103, http_port=free_port(),
+                      voters=quorum.voters)
+    quorum.members.append(new)  # stopped (and its log shown on failure) by the fixture
+    props = tmp_path / "controller-103.properties"
+    props.write_text(f"node.id=103\nprocess.roles=controller\ncontroller.listener.names=CONTROLLER\n"
+                     f"listeners=CONTROLLER://127.0.0.1:{new.port}\nlog.dirs={new.data_dir}\n")
+    with Creations(brokers) as c:
+        c.wait_acked(10)
+        new.start()
+        out = kafka_tool("kafka-metadata-quorum", "--bootstrap-server", bootstrap(brokers),
+                         "--command-config", props, "add-controller").stdout
+        assert "Added controller 103" in out, out
+        assert current_voters(brokers) == [100, 101, 102, 103]
+        c.wait_acked(10)
+        out = kafka_tool("kafka-metadata-quorum", "--bootstrap-server", bootstrap(brokers), "remove-controller",
+                         "--controller-id", 102, "--controller-directory-id", directory_id(old)).stdout
+        assert re.search(r"Removed\s+KRaft controller 102 ", out), out
+        assert current_voters(brokers) == [100, 101, 103]
+        old.stop()
+        quorum.members.remove(old)
+        c.wait_acked(10)
+        wait_caught_up(quorum, new)
+        # The new voter counts: with one of the two old ones gone, it makes the majority.
+        leader = quorum.leader()
+        victim = leader if leader is not new else next(m for m in quorum.members if m is not new)
+        victim.kill()
+        quorum.leader(timeout=LEADER_TIMEOUT_S, among=[m for m in quorum.members if m is not victim])
+        c.wait_acked(10)
+        victim.start()
+    assert_every_broker_has(brokers, c.acked)
