@@ -76,6 +76,7 @@ KILLS = int(os.environ.get("BENCH_QUORUM_KILLS", 3))
 MEMBERS = int(os.environ.get("BENCH_QUORUM_MEMBERS", 3))
 SYSTEMS = os.environ.get("BENCH_QUORUM_SYSTEMS", "tributary etcd zookeeper").split()
 ZK_JAR = "/usr/share/java/zookeeper.jar"
+SLF4J_SIMPLE = "/usr/share/java/slf4j-simple.jar"
 GAP_MS = 50
 KILL_AFTER_S = 2
 STREAM_AFTER_KILL_S = 10
@@ -231,7 +232,11 @@ class ZooKeeper:
                 f"dataDir={d}\nclientPort={self.ports[i]}\nclientPortAddress=127.0.0.1\n"
                 "admin.enableServer=false\n4lw.commands.whitelist=srvr\n" + servers)
             # zkServer.sh's start-up: its default heap (1000 MB), the server's main class.
-            cmd = ["java", "-Xmx1000m", f"-Dzookeeper.log.dir={d}", "-cp", ZK_JAR,
+            # Logs (slf4j-simple, Debian's libslf4j-java, which zookeeper depends on) to stderr:
+            # the member's log, for when each election happened.
+            cmd = ["java", "-Xmx1000m", f"-Dzookeeper.log.dir={d}", "-Dorg.slf4j.simpleLogger.showDateTime=true",
+                   "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS", "-cp",
+                   f"{ZK_JAR}:{SLF4J_SIMPLE}" if os.path.exists(SLF4J_SIMPLE) else ZK_JAR,
                    "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(d / "zoo.cfg")]
             self.members.append(Member(i, cmd, data / f"z{i + 1}.log"))
         self.target = ",".join(f"127.0.0.1:{p}" for p in self.ports[:MEMBERS])
@@ -252,13 +257,14 @@ class ZooKeeper:
         return self.mode(m.index) in ("leader", "follower", "standalone")
 
     def leader(self, stream_events):
+        leaders = []
         for i in range(MEMBERS):
             try:
                 if self.mode(i) in ("leader", "standalone"):
-                    return i
+                    leaders.append(i)
             except OSError:
                 continue
-        return None
+        return leaders[0] if len(leaders) == 1 else None
 
 
 def package_version(name):
