@@ -20,6 +20,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   kcat python3-confluent-kafka python3-kafka python3-pytest python3-snappy python3-lz4 python3-zstandard
   gzip zstd lz4 burrow fio iperf3 procps curl python3-venv python3-yaml
+  # the coordinator quorum benchmark's peers (bench/coordinator_quorum_bench.py): etcd 3.4 and
+  # ZooKeeper 3.8, each run as a three-member cluster beside Tributary's coordinators
+  etcd-server etcd-client zookeeper
   # the e2e tests' control plane certificates (tests/e2e/kube.py)
   openssl
 )
@@ -123,6 +126,17 @@ if [ -f "$go_sum" ] && stale "$go_sum" "$go_stamp"; then
   (cd tests/integration/go && go mod download && go vet ./... && go test -count=1 -run '^$' ./... >/dev/null)
   mkdir -p tools/lib
   cp "$go_sum" "$go_stamp"
+fi
+
+# The quorum benchmark's etcd client (bench/etcd_client), pinned by its go.sum: its modules
+# downloaded once, so the benchmark's build of it (into ~/.cache/tributary/) works offline.
+etcd_sum=bench/etcd_client/go.sum
+etcd_stamp=tools/lib/etcd-client.resolved-from
+if [ -f "$etcd_sum" ] && stale "$etcd_sum" "$etcd_stamp"; then
+  echo "install-deps: downloading the quorum benchmark's etcd client modules"
+  (cd bench/etcd_client && go mod download && go vet .)
+  mkdir -p tools/lib
+  cp "$etcd_sum" "$etcd_stamp"
 fi
 
 # The node agent (tests/platform/node-agent, the kubelet stand-in of the e2e tests), pinned by
