@@ -47,6 +47,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Where systemd runs, Debian's etcd-server starts a system etcd on 127.0.0.1:2379: nothing
+  # here wants it (the quorum benchmark runs its own members on free ports).
+  if [[ " ${missing[*]} " == *" etcd-server "* ]] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now etcd >/dev/null 2>&1 || true
+  fi
 fi
 
 # Go: the franz-go and sarama tests need Go >= 1.26 (their go.mod files say so; the machine's
