@@ -66,6 +66,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench_run import LoadSampler, host_kind, loadavg
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("TRIB_BENCH_BUILD", ROOT / "build-bench"))
 SIZES = [int(x) for x in os.environ.get("BENCH_QUORUM_SIZES", "100 1024").split()]
@@ -404,34 +406,6 @@ def loopback_bandwidth():
         return json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] / 8
     except (ValueError, KeyError):
         return None
-
-
-class LoadSampler:
-    """The 1-minute load average every 5 s, by phase."""
-
-    def __init__(self):
-        self.samples, self.phase, self.stopped = [], None, threading.Event()
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self):
-        while not self.stopped.wait(5):
-            self.samples.append((self.phase, os.getloadavg()[0]))
-
-    def summary(self, phase=None):
-        xs = [x for p, x in self.samples if phase is None or p == phase]
-        if not xs:
-            return "no sample"
-        return f"min {min(xs):.2f}, median {statistics.median(xs):.2f}, max {max(xs):.2f}"
-
-
-def loadavg():
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def host_kind():
-    out = subprocess.run(["bash", "-c", f"source {ROOT}/bench/host_kind.sh && echo $host_kind"],
-                         capture_output=True, text=True)
-    return out.stdout.strip() or "unknown"
 
 
 # ---- the run

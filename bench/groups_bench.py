@@ -52,6 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
 import harness  # noqa: E402  (the integration tests' process handling, reused)
+from bench_run import LoadSampler, host_kind, loadavg  # noqa: E402
 from apache_kafka import ApacheKafka  # noqa: E402
 import confluent_kafka  # noqa: E402
 from confluent_kafka import Consumer, TopicPartition  # noqa: E402
@@ -265,38 +266,6 @@ def run_one(name, bootstrap, port, protocols, runs, commit_s):
 def first(v):
     """confluent-kafka's version(): a string in new releases, (string, int) in old ones."""
     return v[0] if isinstance(v, tuple) else v
-
-
-def host_kind():
-    out = subprocess.run(["bash", "-c", f"source {ROOT}/bench/host_kind.sh && echo $host_kind"],
-                         capture_output=True, text=True)
-    return out.stdout.strip() or "unknown"
-
-
-class LoadSampler:
-    """The 1-minute load average every 5 s while the benchmark runs, by phase (the system
-    being measured)."""
-
-    def __init__(self):
-        self.samples, self.phase, self.stopped = [], None, threading.Event()
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self):
-        while not self.stopped.wait(5):
-            self.samples.append((self.phase, os.getloadavg()[0]))
-
-    def stop(self):
-        self.stopped.set()
-
-    def summary(self, phase=None):
-        xs = [x for p, x in self.samples if phase is None or p == phase]
-        if not xs:
-            return "no sample"
-        return f"min {min(xs):.2f}, median {statistics.median(xs):.2f}, max {max(xs):.2f}"
-
-
-def loadavg():
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 COMMITTERS = {"simple": "not a member", "classic": "classic member", "consumer": "consumer-protocol member (OffsetCommit v9, member epoch)"}
