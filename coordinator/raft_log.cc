@@ -112,13 +112,7 @@ void raft_log::start() {
     for (const auto& v : _opts.voters) {
         _known[v.id] = v;
     }
-    for (const auto& v : _node->voters()) {
-        _known[v.id] = v;
-    }
-    for (const auto& [id, v] : _known) {
-        _peers.push_back(v);
-    }
-    _opts.transport->set_peers(_peers);
+    refresh_peers();
     _published = leader();
     _timer = std::make_unique<asio::steady_timer>(*_opts.ctx);
     _next_tick = std::chrono::steady_clock::now();
@@ -286,7 +280,7 @@ void raft_log::fail_pending() {
     }
 }
 
-void raft_log::publish() {
+void raft_log::refresh_peers() {
     // Every node this one has known an address for, not only today's voters: a follower that
     // has appended its leader's removal still answers that leader until the removal commits
     // (the leader needs those answers to commit it), and a learner is not a voter yet.
@@ -304,6 +298,10 @@ void raft_log::publish() {
         _peers = std::move(peers);
         _opts.transport->set_peers(_peers);
     }
+}
+
+void raft_log::publish() {
+    refresh_peers();
     const leadership now = leader();
     if (now == _published) {
         return;

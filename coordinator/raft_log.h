@@ -138,6 +138,9 @@ private:
     void restore(const raft::snapshot_meta& meta);
     void apply(const raft::entry& e);
     void complete_applied();
+    // Gives the transport every address known (configured voters, voter sets seen, learners)
+    // when that changed.
+    void refresh_peers();
     void publish();
     void fail_pending();
     // Moves the voter change in flight on: proposes an added voter once caught up, answers
