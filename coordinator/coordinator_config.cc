@@ -3,7 +3,6 @@
 #include "common/listeners.h"
 #include "coordinator/raft/net_transport.h"
 #include "coordinator/raft_log.h"
-#include "coordinator/single_voter_log.h"
 
 #include <algorithm>
 
@@ -106,37 +105,37 @@ service_config load_coordinator_config(const config::load_options& in, config::v
             }
         }
     }
-    // One voter, this one: commit = local fsync (single_voter_log). Otherwise Raft, also for a
-    // coordinator not among the voters: it joins an existing quorum (AddRaftVoter) and
-    // follows the log without a vote until then.
-    const bool single = voters.empty() || (voters.size() == 1 && voters[0].id == c.controller.id);
+    // Raft, also for a quorum of one (it elects itself at once and can grow by AddRaftVoter),
+    // and for a coordinator not among the voters: it joins an existing quorum (AddRaftVoter)
+    // and follows the log without a vote until then. The voters only seed a new log: once
+    // the log holds a voter set, that set rules (a restart with the configuration it was
+    // first started with keeps the voters added since).
+    if (voters.empty()) {
+        voters.push_back(self);
+    }
     std::filesystem::path dir = v.has("metadata.log.dir") ? std::filesystem::path(v.get_string("metadata.log.dir"))
                                                           : std::filesystem::path(v.get_list("log.dirs").at(0));
     c.metadata_dir = dir / "__cluster_metadata-0";
     storage::log_config log;
     log.segment_bytes = uint64_t(v.get_int64("metadata.log.segment.bytes"));
     log.retention_ms = -1;  // snapshots, not retention, shorten the metadata log
-    if (single) {
-        c.open_log = single_voter_log::factory(c.metadata_dir, log, self);
-    } else {
-        const std::chrono::milliseconds election(v.get_int32("controller.quorum.election.timeout.ms"));
-        const std::string cluster_id = c.controller.cluster_id;
-        const node_id id = c.controller.id;
-        c.open_log = raft_log::factory(c.metadata_dir, [=](asio::io_context& ctx) {
-            raft_log_options o;
-            o.log = log;
-            o.self = self;
-            o.voters = voters;
-            o.ctx = &ctx;
-            o.election_timeout = election;
-            // Ten ticks per election timeout: heartbeats every tick, timeouts drawn in ticks.
-            o.tick = std::max(std::chrono::milliseconds(2), election / 10);
-            raft::net_transport_options t;
-            t.client_id = "coordinator-" + std::to_string(id.value()) + "-raft";
-            o.transport = std::make_unique<raft::net_transport>(ctx.get_executor(), id, cluster_id, t);
-            return o;
-        });
-    }
+    const std::chrono::milliseconds election(v.get_int32("controller.quorum.election.timeout.ms"));
+    const std::string cluster_id = c.controller.cluster_id;
+    const node_id id = c.controller.id;
+    c.open_log = raft_log::factory(c.metadata_dir, [=](asio::io_context& ctx) {
+        raft_log_options o;
+        o.log = log;
+        o.self = self;
+        o.voters = voters;
+        o.ctx = &ctx;
+        o.election_timeout = election;
+        // Ten ticks per election timeout: heartbeats every tick, timeouts drawn in ticks.
+        o.tick = std::max(std::chrono::milliseconds(2), election / 10);
+        raft::net_transport_options t;
+        t.client_id = "coordinator-" + std::to_string(id.value()) + "-raft";
+        o.transport = std::make_unique<raft::net_transport>(ctx.get_executor(), id, cluster_id, t);
+        return o;
+    });
     c.snapshot_bytes = uint64_t(v.get_int64("metadata.log.max.record.bytes.between.snapshots"));
     c.max_request_bytes = v.get_int32("socket.request.max.bytes");
     if (raw) {

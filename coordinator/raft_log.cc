@@ -117,6 +117,12 @@ void raft_log::start() {
     _timer = std::make_unique<asio::steady_timer>(*_opts.ctx);
     _next_tick = std::chrono::steady_clock::now();
     schedule_tick();
+    // A quorum of one elects itself: no reason to wait an election timeout for it.
+    const auto& voters = _node->voters();
+    if (voters.size() == 1 && voters.front().id == _opts.self.id) {
+        _node->campaign_now();
+        pump();
+    }
 }
 
 void raft_log::schedule_tick() {

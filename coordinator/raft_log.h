@@ -2,7 +2,9 @@
 
 // replicated_log for a quorum of coordinators: the Raft core (raft/node.h) driven over the
 // durable log (raft/log_store.h), the durable vote (raft/quorum_state.h) and a transport
-// (raft/transport.h). single_voter_log stays the log of a quorum of one.
+// (raft/transport.h). A quorum of one runs it too (it elects itself at start), so that it can
+// grow one voter at a time (AddRaftVoter); single_voter_log is left to the broker's
+// in-process coordinator and to tests.
 //
 // Everything runs on the owner's io_context (the service's thread), except fsyncs, which
 // run on a syncer thread of the log's own, as single_voter_log's do. The driver follows the

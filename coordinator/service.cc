@@ -246,6 +246,16 @@ asio::awaitable<admin_reply> service::change_voters(int16_t api_key, int16_t ver
 
 asio::awaitable<void> service::fetch_metadata(const protocol::coordinator_fetch_metadata_request& req,
                                               protocol::coordinator_fetch_metadata_response& resp) {
+    // Every answer names the voters, so that a broker configured with some of them (a quorum
+    // grown by AddRaftVoter) can still find the quorum when those are gone.
+    for (const auto& v : _log->voters()) {
+        if (v.endpoint.port != 0) {
+            auto& out = resp.voters.emplace_back();
+            out.id = v.endpoint.id.value();
+            out.host = v.endpoint.host;
+            out.port = v.endpoint.port;
+        }
+    }
     offset from(req.from_offset);
     if (from > _log->committed() && !_log->leader().is_leader) {
         // This coordinator is behind the reader (who read further elsewhere): not a reason for

@@ -312,8 +312,30 @@ asio::awaitable<void> coordinator_client::metadata_loop() {
             co_await sleep(_cfg.retry_backoff);
             continue;
         }
+        if (!resp.voters.empty()) {
+            learn_voters(resp.voters);
+        }
         apply_fetch(resp);
     }
+}
+
+void coordinator_client::learn_voters(const std::vector<protocol::coordinator_fetch_metadata_response::voter>& voters) {
+    std::vector<config::host_port> learned;
+    std::string names;
+    for (const auto& v : voters) {
+        if (v.port > 0 && v.port <= 65535 && !v.host.empty()) {
+            learned.push_back({v.host, uint16_t(v.port)});
+            names += fmt::format("{}{}@{}:{}", names.empty() ? "" : ",", v.id, v.host, v.port);
+        }
+    }
+    if (learned.empty() || learned == _learned) {
+        return;
+    }
+    TLOG_INFO("the coordinator quorum's voters: {}", names);
+    _learned = std::move(learned);
+    _control.set_learned(_learned);
+    _metadata.set_learned(_learned);
+    _admin.set_learned(_learned);
 }
 
 asio::awaitable<bool> coordinator_client::wait_for_offset(offset o, std::chrono::milliseconds timeout) {

@@ -149,6 +149,8 @@ private:
     // Until done(), the timeout or stop(), woken through _waiters; returns done().
     asio::awaitable<bool> wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
     void apply_fetch(protocol::coordinator_fetch_metadata_response& resp);
+    // The voter set a fetch answer named: every channel may go there too (rpc_channel::set_learned).
+    void learn_voters(const std::vector<protocol::coordinator_fetch_metadata_response::voter>& voters);
     void publish();
     // The control channel carries one request at a time: registration, heartbeats and
     // AlterPartition take turns (in no particular order).
@@ -164,6 +166,7 @@ private:
     rpc_channel _control;   // register + heartbeat
     rpc_channel _metadata;  // long polls
     rpc_channel _admin;     // admin envelopes, one at a time
+    std::vector<config::host_port> _learned;  // the quorum's voters, as last learned
     bool _admin_busy = false;
     metadata_image _image;
     std::shared_ptr<const cluster_snapshot> _snapshot = std::make_shared<cluster_snapshot>();

@@ -10,6 +10,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <utility>
 
@@ -18,7 +19,22 @@ namespace trib::coordinator {
 using boost::system::error_code;
 
 rpc_channel::rpc_channel(asio::any_io_executor ex, std::vector<config::host_port> targets, std::string client_id)
-  : _ex(ex), _targets(std::move(targets)), _client_id(std::move(client_id)), _socket(ex), _deadline(ex) {}
+  : _ex(ex)
+  , _configured(targets)
+  , _targets(std::move(targets))
+  , _client_id(std::move(client_id))
+  , _socket(ex)
+  , _deadline(ex) {}
+
+void rpc_channel::set_learned(const std::vector<config::host_port>& learned) {
+    std::vector<config::host_port> t = _configured;
+    for (const auto& hp : learned) {
+        if (std::find(t.begin(), t.end(), hp) == t.end()) {
+            t.push_back(hp);
+        }
+    }
+    _targets = std::move(t);
+}
 
 void rpc_channel::close() {
     error_code ec;

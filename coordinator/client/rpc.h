@@ -48,6 +48,11 @@ public:
 
     void close();
     bool is_open() const { return _socket.is_open(); }
+    // The coordinators the quorum names (its voter set, from metadata fetches): tried after
+    // the configured ones, replacing those learned before. A broker given some of the voters
+    // thus still finds a quorum that grew past them and lost them.
+    void set_learned(const std::vector<config::host_port>& learned);
+    const std::vector<config::host_port>& targets() const noexcept { return _targets; }
     // Where the channel is (or last was) connected, and how many connections it opened.
     const std::optional<config::host_port>& connected_to() const noexcept { return _connected_to; }
     uint64_t connects() const noexcept { return _connects; }
@@ -68,7 +73,8 @@ private:
     bool peer_closed();
 
     asio::any_io_executor _ex;
-    std::vector<config::host_port> _targets;
+    std::vector<config::host_port> _configured;
+    std::vector<config::host_port> _targets;         // _configured, then the learned ones
     std::string _client_id;
     size_t _next_target = 0;
     std::optional<config::host_port> _hint;          // tried first by the next connect()

@@ -350,6 +350,14 @@ void node::campaign(bool pre_vote, bool transfer) {
     }
 }
 
+void node::campaign_now() {
+    if (_role == role::leader) {
+        return;
+    }
+    _election_elapsed = 0;
+    campaign(true, false);
+}
+
 void node::tick() {
     ++_now;
     if (_since_leader < _cfg.election_ticks) {

@@ -179,6 +179,11 @@ public:
     void remove_learner(node_id id);
     // Leader only: hands leadership to voter `id` once its log is complete.
     result<void> transfer_leadership(node_id id);
+    // Campaigns now instead of at the election timeout (pre-vote first), when this node may
+    // campaign and does not lead. A sole voter is its own majority, so this elects it on the
+    // spot: a quorum of one leads as soon as it starts. Others grant nothing they would not
+    // grant at a timeout.
+    void campaign_now();
 
     bool has_ready() const;
     ready take_ready();

@@ -34,6 +34,12 @@ def quorum_cluster(request, tmp_path):
 
 
 @pytest.fixture
+def lone_coordinator_cluster(request, tmp_path):
+    """One coordinator (100), the only voter, and three brokers given it alone."""
+    yield from _quorum_cluster(request, tmp_path, {}, coordinators=1)
+
+
+@pytest.fixture
 def snapshotting_cluster(request, tmp_path):
     """The same with snapshots every few KiB and small segments, so the leader's log start
     moves and a follower that lost its data must be sent a snapshot."""
@@ -41,10 +47,10 @@ def snapshotting_cluster(request, tmp_path):
                                                    "metadata.log.segment.bytes": 16384})
 
 
-def _quorum_cluster(request, tmp_path, extra):
+def _quorum_cluster(request, tmp_path, extra, coordinators=3):
     overrides = {"broker.session.timeout.ms": 6000, "broker.heartbeat.interval.ms": 500,
                  "controller.quorum.election.timeout.ms": ELECTION_TIMEOUT_MS, **extra}
-    quorum = CoordinatorQuorum(tmp_path, 3, overrides)
+    quorum = CoordinatorQuorum(tmp_path, coordinators, overrides)
     brokers = []
     try:
         quorum.start()
@@ -253,24 +259,66 @@ def current_voters(brokers):
     return sorted(int(i) for i in re.findall(r'"id": (\d+)', voters))
 
 
+def new_coordinator(quorum, tmp_path, node_id):
+    """Coordinator `node_id`, not yet started, given the quorum's voters (it is not among
+    them: it follows until added), and the properties file add-controller reads it from."""
+    first = quorum.members[0]
+    new = Coordinator(tmp_path / f"coordinator-{node_id}", first.overrides, node_id=node_id, http_port=free_port(),
+                      voters=quorum.voters)
+    quorum.members.append(new)  # stopped (and its log shown on failure) by the fixture
+    props = tmp_path / f"controller-{node_id}.properties"
+    props.write_text(f"node.id={node_id}\nprocess.roles=controller\ncontroller.listener.names=CONTROLLER\n"
+                     f"listeners=CONTROLLER://127.0.0.1:{new.port}\nlog.dirs={new.data_dir}\n")
+    return new, props
+
+
+def add_controller(brokers, node_id, props):
+    out = kafka_tool("kafka-metadata-quorum", "--bootstrap-server", bootstrap(brokers),
+                     "--command-config", props, "add-controller").stdout
+    assert f"Added controller {node_id}" in out, out
+
+
+def test_one_coordinator_grows_to_three_and_outlives_the_first(lone_coordinator_cluster, tmp_path):
+    """The operator's scale-up of the quorum, by hand: a lone coordinator (100) gets 101 and
+    102 added with add-controller while topics are created; then 100 is SIGKILLed. The two
+    elect a leader, and the brokers, configured with 100 alone, go on through them (every
+    metadata answer names the voters). 100, restarted with its first configuration, follows
+    the three-voter set in its log instead of leading alone."""
+    quorum, brokers = lone_coordinator_cluster
+    first = quorum.members[0]
+    with Creations(brokers) as c:
+        c.wait_acked(10)
+        for node_id in (101, 102):
+            new, props = new_coordinator(quorum, tmp_path, node_id)
+            new.start()
+            add_controller(brokers, node_id, props)
+            c.wait_acked(5)
+        assert current_voters(brokers) == [100, 101, 102]
+        for m in quorum.members:
+            wait_caught_up(quorum, m)
+        first.kill()
+        quorum.leader(timeout=LEADER_TIMEOUT_S, among=quorum.members[1:])
+        c.wait_acked(10)
+        first.start()
+        wait_caught_up(quorum, first)
+        c.wait_acked(5)
+        # One active controller among the three (a 100 leading alone would make two).
+        quorum.leader(timeout=LEADER_TIMEOUT_S)
+    assert current_voters(brokers) == [100, 101, 102]
+    assert_every_broker_has(brokers, c.acked)
+
+
 def test_replace_a_voter_with_kafka_metadata_quorum_under_creations(quorum_cluster, tmp_path):
     """The operator's pod replacement, by hand with Kafka's tool: a new coordinator (103) starts
     outside the voters, is added with add-controller (it catches up first), then 102 is removed
     with remove-controller and stopped; topic creations go on throughout and none is lost."""
     quorum, brokers = quorum_cluster
     old = next(m for m in quorum.members if m.node_id == 102)
-    new = Coordinator(tmp_path / "coordinator-103", old.overrides, node_id=103, http_port=free_port(),
-                      voters=quorum.voters)
-    quorum.members.append(new)  # stopped (and its log shown on failure) by the fixture
-    props = tmp_path / "controller-103.properties"
-    props.write_text(f"node.id=103\nprocess.roles=controller\ncontroller.listener.names=CONTROLLER\n"
-                     f"listeners=CONTROLLER://127.0.0.1:{new.port}\nlog.dirs={new.data_dir}\n")
+    new, props = new_coordinator(quorum, tmp_path, 103)
     with Creations(brokers) as c:
         c.wait_acked(10)
         new.start()
-        out = kafka_tool("kafka-metadata-quorum", "--bootstrap-server", bootstrap(brokers),
-                         "--command-config", props, "add-controller").stdout
-        assert "Added controller 103" in out, out
+        add_controller(brokers, 103, props)
         assert current_voters(brokers) == [100, 101, 102, 103]
         c.wait_acked(10)
         out = kafka_tool("kafka-metadata-quorum", "--bootstrap-server", bootstrap(brokers), "remove-controller",

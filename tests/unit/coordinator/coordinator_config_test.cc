@@ -3,7 +3,6 @@
 #include "coordinator/coordinator_config.h"
 
 #include "coordinator/raft_log.h"
-#include "coordinator/single_voter_log.h"
 #include "tests/fakes/temp_dir.h"
 
 #include <gtest/gtest.h>
@@ -63,8 +62,9 @@ bool opens(std::vector<std::pair<std::string, std::string>> overrides) {
 }
 
 TEST(coordinator_config, the_voters_choose_the_metadata_log) {
-    EXPECT_TRUE(opens<single_voter_log>({}));
-    EXPECT_TRUE(opens<single_voter_log>({{"node.id", "1"}, {"controller.quorum.voters", "1@127.0.0.1:9093"}}));
+    // A quorum of one runs Raft too, so that it can grow by AddRaftVoter.
+    EXPECT_TRUE(opens<raft_log>({}));
+    EXPECT_TRUE(opens<raft_log>({{"node.id", "1"}, {"controller.quorum.voters", "1@127.0.0.1:9093"}}));
     EXPECT_TRUE(opens<raft_log>({{"node.id", "2"},
                                  {"controller.quorum.voters", "1@127.0.0.1:9093,2@127.0.0.1:9094,3@127.0.0.1:9095"}}));
     // Not among the voters: a coordinator joining the quorum (AddRaftVoter) follows without a vote.

@@ -131,7 +131,7 @@ protected:
         raft_log_options o;
         o.log = cfg;
         o.self = voters[size_t(i)];
-        o.voters = voters;
+        o.voters = initial_voters.value_or(voters);
         o.ctx = &ctx;
         o.transport = hub.connect(voters[size_t(i)].id);
         o.tick = 10ms;
@@ -194,6 +194,8 @@ protected:
     asio::io_context ctx;
     fakes::raft_loopback_hub hub{ctx};
     raft::voter_set voters;
+    // What open() configures as controller.quorum.voters; unset: `voters`.
+    std::optional<raft::voter_set> initial_voters;
     // Controllers as the logs' state machines (closed logs complete nothing afterwards, so
     // the destructor's close() runs while they are still here).
     testing::fake_clock clk;
@@ -561,6 +563,69 @@ TEST_F(raft_log_test, controllers_on_the_logs_decide_only_on_the_active_one) {
         EXPECT_FALSE(c->image().broker(3)) << "the cut-off leader's decision was not committed";
         EXPECT_TRUE(c->image().broker(4));
     }
+}
+
+TEST_F(raft_log_test, a_sole_voter_leads_at_once_and_keeps_its_records_across_a_restart) {
+    initial_voters = raft::voter_set{voters[0]};
+    // An election timeout far beyond the wait: only an election at start makes it leader.
+    open(0, {}, 60s);
+    ASSERT_TRUE(wait([&] { return members[0].log->leader().is_leader; }, 20s)) << "the sole voter does not lead";
+    auto a = append_and_wait(0, topics(next_topic, 3));
+    ASSERT_TRUE(a) << a.error().message();
+    auto b = append_and_wait(0, topics(next_topic, 2));
+    ASSERT_TRUE(b) << b.error().message();
+    const auto before = members[0].sm->applied;
+    ASSERT_EQ(before.size(), 5u);
+    close(0);
+
+    open(0, {}, 60s);
+    ASSERT_TRUE(wait([&] { return members[0].log->leader().is_leader && members[0].log->committed() > *b; }, 20s))
+        << "the restarted sole voter does not lead, or does not replay its log";
+    EXPECT_EQ(members[0].sm->applied, before);
+    EXPECT_EQ(members[0].log->voters().size(), 1u);
+}
+
+TEST_F(raft_log_test, a_sole_voter_grows_to_three_and_the_three_outlive_it) {
+    using protocol::error_code;
+    // All three are started with the first one alone as controller.quorum.voters: nodes 2
+    // and 3 follow without a vote until they are added.
+    initial_voters = raft::voter_set{voters[0]};
+    open_all();
+    ASSERT_EQ(wait_for_active(), 0);
+    ASSERT_TRUE(append_and_wait(0, topics(next_topic, 4)));
+    auto add = [&](int who) {
+        std::optional<std::pair<error_code, std::string>> got;
+        members[0].log->change_voters({true, voters[size_t(who)], 5s},
+                                      [&](error_code e, std::string m) { got.emplace(e, std::move(m)); });
+        EXPECT_TRUE(wait([&] { return got.has_value(); }));
+        return got.value_or(std::pair{error_code::unknown_server_error, std::string("no answer")});
+    };
+    auto r = add(1);
+    ASSERT_EQ(r.first, error_code::none) << r.second;
+    ASSERT_TRUE(append_and_wait(0, topics(next_topic, 2)));  // two voters: both must take it
+    r = add(2);
+    ASSERT_EQ(r.first, error_code::none) << r.second;
+    ASSERT_EQ(members[0].log->voters().size(), 3u);
+    auto last = append_and_wait(0, topics(next_topic, 3));
+    ASSERT_TRUE(last);
+    ASSERT_TRUE(wait([&] { return all_applied({0, 1, 2}, *last + 1); }));
+    const auto all = members[0].sm->applied;
+
+    // The first one goes: the two it added elect a leader of their own and go on.
+    close(0);
+    const int next = wait_for_active({1, 2});
+    ASSERT_GE(next, 1) << "the two added voters elect nobody";
+    auto more = append_and_wait(next, topics(next_topic, 2));
+    ASSERT_TRUE(more) << more.error().message();
+
+    // Restarted with its first configuration (itself alone), it follows the voter set in its
+    // log, never elects itself alone, and catches up.
+    open(0);
+    ASSERT_TRUE(wait([&] { return all_applied({0, 1, 2}, *more + 1); }));
+    EXPECT_EQ(members[0].sm->applied, members[size_t(next)].sm->applied);
+    EXPECT_EQ(std::vector(members[0].sm->applied.begin(), members[0].sm->applied.begin() + long(all.size())), all);
+    EXPECT_EQ(members[0].log->voters().size(), 3u);
+    EXPECT_EQ(active(), next) << "one active controller, the one the two elected";
 }
 
 TEST_F(raft_log_test, bad_options_are_refused) {
