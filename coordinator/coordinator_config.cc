@@ -1,6 +1,7 @@
 #include "coordinator/coordinator_config.h"
 
 #include "common/listeners.h"
+#include "coordinator/identity.h"
 #include "coordinator/raft/net_transport.h"
 #include "coordinator/raft_log.h"
 
@@ -127,6 +128,15 @@ service_config load_coordinator_config(const config::load_options& in, config::v
         o.log = log;
         o.self = self;
         o.voters = voters;
+        // The directory this log lives in names this voter (KIP-853), read (or written, the
+        // first time) when the log opens, beside it; main.cc read it already at start-up.
+        o.self.directory_id = load_directory_id(dir, id.value(), cluster_id);
+        // A lone coordinator seeds the voter set with itself, and knows its own directory:
+        // voters it adds later come with theirs (AddRaftVoter), so the whole set is keyed.
+        // Voters of a configured quorum have none (as in Kafka's static quorums).
+        if (o.voters.size() == 1 && o.voters.front().id == id) {
+            o.voters.front().directory_id = o.self.directory_id;
+        }
         o.ctx = &ctx;
         o.election_timeout = election;
         // Ten ticks per election timeout: heartbeats every tick, timeouts drawn in ticks.

@@ -40,7 +40,8 @@ std::vector<response::replica_state> states(const std::vector<replica_progress>&
         auto& s = out.emplace_back();
         s.replica_id = p.id.value();
         // A static voter set (controller.quorum.voters) has no directory ids; KRaft reports
-        // the zero uuid for those too.
+        // the zero uuid for those too. Observers (brokers) report none either.
+        s.replica_directory_id = p.directory_id;
         s.log_end_offset = p.log_end_offset;
         s.last_fetch_timestamp = p.last_fetch_ms;
         s.last_caught_up_timestamp = p.last_caught_up_ms;
@@ -163,7 +164,7 @@ voter_change_request decode_voter_change(int16_t api_key, int16_t version, bytes
                           true);
         }
         out.change.add = true;
-        out.change.voter = raft::voter{node_id(req->voter_id), chosen->host, chosen->port};
+        out.change.voter = raft::voter{node_id(req->voter_id), chosen->host, chosen->port, req->voter_directory_id};
         if (req->timeout_ms > 0) {
             out.change.timeout = std::chrono::milliseconds(req->timeout_ms);
         }
@@ -179,6 +180,7 @@ voter_change_request decode_voter_change(int16_t api_key, int16_t version, bytes
     }
     out.change.add = false;
     out.change.voter.id = node_id(req->voter_id);
+    out.change.voter.directory_id = req->voter_directory_id;
     return out;
 }
 

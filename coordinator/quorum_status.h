@@ -28,6 +28,7 @@ struct replica_progress {
     int64_t log_end_offset = -1;        // -1: unknown
     int64_t last_fetch_ms = -1;         // wall clock; -1: unknown (and for the leader)
     int64_t last_caught_up_ms = -1;     // wall clock; the leader reports now
+    protocol::uuid directory_id{};      // a voter's (ReplicaDirectoryId); zero: unknown
     bool operator==(const replica_progress&) const = default;
 };
 
@@ -78,7 +79,9 @@ describe_quorum_answer describe_quorum(bytes_view body, int16_t version, const q
 // remove-controller: the request `body` (at `version`, without its header) → the change it
 // asks for. The new voter's address is its listener named `listener` (the name this
 // coordinator's own listener has: voters reach each other on it), or its only listener.
-// Voters are known by id: the directory id is accepted and not checked (see README).
+// The voter's directory id goes with the change: an added voter is stored with it, and a
+// removal naming one (non-zero) removes only the voter of that id stored with that
+// directory or with none (raft_log::change_voters).
 // Refusals: `refusal` set, with `in_body` when the error belongs in the response
 // (INCONSISTENT_CLUSTER_ID, INVALID_REQUEST for a missing listener or an impossible
 // address), else the envelope's (UNSUPPORTED_VERSION, an undecodable body).

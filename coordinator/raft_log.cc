@@ -87,6 +87,7 @@ std::unique_ptr<raft_log> raft_log::open(const fs::path& dir, raft_log_options o
 
     raft::node_config cfg;
     cfg.id = o.self.id;
+    cfg.directory_id = o.self.directory_id;
     cfg.initial_voters = o.voters;
     cfg.election_ticks = int(o.election_timeout / o.tick);
     cfg.seed = o.seed ? o.seed : std::random_device{}();
@@ -427,8 +428,18 @@ void raft_log::change_voters(const voter_change& c, std::function<void(protocol:
         TLOG_INFO("raft metadata log: catching up coordinator {} at {}:{} before it joins the voters", id.value(),
                   c.voter.host, c.voter.port);
     } else {
-        if (!raft::has_voter(voters, id)) {
+        auto it = std::find_if(voters.begin(), voters.end(), [&](const raft::voter& v) { return v.id == id; });
+        if (it == voters.end()) {
             op.done(error_code::voter_not_found, fmt::format("{} is not a voter", id.value()));
+            return;
+        }
+        // Voters are (id, directory id) where both are known (KIP-853): removing another
+        // directory's voter of that id is removing no voter, as Kafka answers it.
+        const auto& dir = c.voter.directory_id;
+        if (!dir.is_zero() && !it->directory_id.is_zero() && dir != it->directory_id) {
+            op.done(error_code::voter_not_found,
+                    fmt::format("{} is a voter with directory id {}, not {}", id.value(),
+                                it->directory_id.to_string(), dir.to_string()));
             return;
         }
         if (voters.size() == 1) {

@@ -202,7 +202,8 @@ admin_reply service::describe_quorum(int16_t version, bytes_view body) const {
             at.port = own->port;
         }
         st.voters.push_back({at.id, v.log_end_offset, self ? -1 : v.last_fetch_ms,
-                             self ? now : (v.log_end_offset >= st.high_watermark ? v.last_fetch_ms : -1)});
+                             self ? now : (v.log_end_offset >= st.high_watermark ? v.last_fetch_ms : -1),
+                             at.directory_id});
         if (at.port != 0) {
             st.endpoints.push_back({at.id, listener, at.host, at.port});
         }

@@ -55,6 +55,7 @@ std::vector<V> to_wire(const voter_set& voters) {
         w.id = v.id.value();
         w.host = v.host;
         w.port = v.port;
+        w.directory_id = v.directory_id;
         out.push_back(std::move(w));
     }
     return out;
@@ -65,7 +66,7 @@ voter_set from_wire(const std::vector<V>& wire) {
     voter_set out;
     out.reserve(wire.size());
     for (const auto& w : wire) {
-        out.push_back(voter{node_id(w.id), w.host, w.port});
+        out.push_back(voter{node_id(w.id), w.host, w.port, w.directory_id});
     }
     return out;
 }

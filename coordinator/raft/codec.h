@@ -69,7 +69,9 @@ inline constexpr int16_t rpc_version = 0;
 // ---- voter sets -------------------------------------------------------------------------
 
 // A voters entry's payload (types.h): a CoordinatorVotersRecord value (int16 type 10110,
-// int16 version 0, the voters: id, host, port), framed as the snapshot header's value is. The
+// int16 version 0, the voters: id, host, port, directory id as tagged field 0 when not zero,
+// so sets written before directory ids decode, with none), framed as the snapshot header's
+// value is. The
 // set must be sorted by id with unique ids. Everything else here treats the payload as opaque
 // bytes that decode_voters accepts, stored as the value of the voters control record.
 bytes encode_voters(const voter_set& voters);

@@ -289,6 +289,31 @@ const voter_set& node::voters() const { return _changes.empty() ? _base_voters :
 
 bool node::is_voter() const { return has_voter(voters(), _cfg.id); }
 
+// The sets from the one in force at the commit end to the latest: a candidate may count this
+// node's vote against any of them (its own latest set may be one this node has not yet
+// truncated or committed), so the seat is lost when any of them names another directory.
+bool node::seat_lost() const {
+    auto lost_in = [&](const voter_set& vs) {
+        auto it = std::find_if(vs.begin(), vs.end(), [&](const voter& v) { return v.id == _cfg.id; });
+        return it != vs.end() && !it->directory_id.is_zero() && it->directory_id != _cfg.directory_id;
+    };
+    if (lost_in(voters_in_force())) {
+        return true;
+    }
+    return std::any_of(_changes.begin(), _changes.end(),
+                       [&](const config_change& c) { return c.at >= _commit && lost_in(c.voters); });
+}
+
+const voter_set& node::voters_in_force() const {
+    const voter_set* in_force = &_base_voters;
+    for (const auto& c : _changes) {
+        if (c.at < _commit) {
+            in_force = &c.voters;
+        }
+    }
+    return *in_force;
+}
+
 bool node::in_lease() const { return _role == role::leader || _since_leader < _cfg.election_ticks; }
 
 // A node campaigns while it is a voter in its latest voter set, or in the set in force at its
@@ -296,19 +321,16 @@ bool node::in_lease() const { return _role == role::leader || _since_leader < _c
 // the leader that commits it (votes always count against the candidate's latest set, so
 // this never lets it decide alone).
 bool node::may_campaign() const {
+    if (seat_lost()) {
+        return false;
+    }
     if (is_voter()) {
         return true;
     }
     if (!voter_change_pending()) {
         return false;
     }
-    const voter_set* in_force = &_base_voters;
-    for (const auto& c : _changes) {
-        if (c.at < _commit) {
-            in_force = &c.voters;
-        }
-    }
-    return has_voter(*in_force, _cfg.id);
+    return has_voter(voters_in_force(), _cfg.id);
 }
 
 // Counts the answers of the current voters: 1 when a majority granted, -1 when a majority
@@ -493,6 +515,10 @@ void node::step(const message& m) {
 }
 
 void node::on_vote_request(node_id from, const vote_request& r) {
+    if (seat_lost()) {
+        send(from, vote_response{_hard.term, false, r.pre_vote});
+        return;
+    }
     bool up_to_date = r.last_term > last_term() || (r.last_term == last_term() && r.last_end >= end());
     if (r.pre_vote) {
         bool grant = r.term > _hard.term && up_to_date;
@@ -636,6 +662,7 @@ void node::on_append_response(node_id from, const append_response& r) {
         }
         if (r.end > pr.match) {
             pr.match = r.end;
+            pr.match_tick = r.lease_tick;
             pr.stall_ticks = 0;
         }
         while (!pr.inflight.empty() && pr.inflight.front() <= r.end) {
@@ -659,6 +686,13 @@ void node::on_append_response(node_id from, const append_response& r) {
         }
         send_append(from, pr, false);
         return;
+    }
+    if (r.end < pr.match && r.lease_tick > pr.match_tick && pr.state != progress::mode::snapshot) {
+        // Refused, with a shorter log, a request built after the one that acknowledged
+        // `match`: the follower lost its log (its disk was wiped; it came back under its old
+        // id). What it held no longer counts, and it is caught up again from where it stands.
+        // (A late answer overtaken by the acknowledgement only costs a resend.)
+        pr.match = offset(0);
     }
     if (r.end < pr.match || pr.state == progress::mode::snapshot) {
         return;  // stale

@@ -136,6 +136,9 @@ struct ready {
 
 struct node_config {
     node_id id{-1};
+    // The directory id of this node's metadata directory (meta.properties); zero: unknown. A
+    // node whose entry in its latest voter set names another one does not vote (seat_lost()).
+    protocol::uuid directory_id;
     // The voter set when neither the snapshot nor the log holds one (a new cluster:
     // controller.quorum.voters).
     voter_set initial_voters;
@@ -204,6 +207,13 @@ public:
     std::optional<term_id> term_at(offset at) const;
     const voter_set& voters() const;
     bool is_voter() const;
+    // Its entry in a voter set it may be counted in (the latest, or any from the one in force
+    // at the commit end) names a directory id (non-zero) other than its own:
+    // the disk it voted from was wiped or swapped, and with it the record of its votes. It
+    // neither campaigns nor grants a vote or pre-vote, so it can't vote twice in a term; it
+    // still follows, acknowledges what it holds durably and installs snapshots (an observer)
+    // until it is removed and added back under its new directory id.
+    bool seat_lost() const;
     bool lease_valid() const;
     bool transfer_in_flight() const noexcept { return _transfer_to.value() >= 0; }
     std::vector<peer_status> peers() const;
@@ -221,6 +231,7 @@ private:
         int stall_ticks = 0;              // ticks without progress while something is out
         bool recent_active = false;       // answered since the last check-quorum
         int64_t acked_lease_tick = 0;     // latest lease_tick echoed
+        int64_t match_tick = 0;           // lease_tick of the answer that last raised match
         offset snap_end{0};               // snapshot: the one being sent
         uint64_t snap_pos = 0;            // snapshot: bytes the follower has
         bool learner = false;
@@ -248,6 +259,7 @@ private:
     void reset(term_id t);
     void campaign(bool pre_vote, bool transfer);
     bool may_campaign() const;
+    const voter_set& voters_in_force() const;  // the set in force at the commit end
     int tally() const;
     int quorum() const;
     bool in_lease() const;

@@ -11,6 +11,7 @@
 // is an entry of kind `voters` (a control batch on disk).
 #include "common/bytes.h"
 #include "common/ids.h"
+#include "protocol/wire.h"
 
 #include <cstdint>
 #include <optional>
@@ -35,11 +36,15 @@ struct entry {
     bool operator==(const entry&) const = default;
 };
 
-// A coordinator's place in the quorum: its id and where voters reach it.
+// A coordinator's place in the quorum: its id, where voters reach it, and the directory id
+// of the metadata directory it joined with (KIP-853's (id, directory id) voter key). Zero:
+// unknown, as for the voters of controller.quorum.voters. A voter whose own directory id is
+// not the one its entry names lost the disk it voted from: it does not vote (raft/node.h).
 struct voter {
     node_id id{-1};
     std::string host;
     uint16_t port = 0;
+    protocol::uuid directory_id{};
     bool operator==(const voter&) const = default;
 };
 using voter_set = std::vector<voter>;  // sorted by id, ids unique

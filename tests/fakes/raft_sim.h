@@ -105,6 +105,7 @@ public:
         bool up = true;
         int64_t restart_at = 0;
         uint64_t incarnation = 0;
+        protocol::uuid directory_id;       // its node_config's (a wiped disk comes back with another)
         std::optional<rf::ready> writing;  // taken, not yet durable (async driver)
     };
 
@@ -430,6 +431,7 @@ private:
         }
         rf::node_config cfg;
         cfg.id = m.id;
+        cfg.directory_id = m.directory_id;
         cfg.initial_voters = _initial;
         cfg.election_ticks = _o.election_ticks;
         cfg.heartbeat_ticks = _o.heartbeat_ticks;

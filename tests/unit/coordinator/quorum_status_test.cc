@@ -37,6 +37,7 @@ quorum_status leader_of_three() {
     s.high_watermark = 1234;
     s.is_leader = true;
     s.voters = {{node_id(100), 1234, -1, 5000}, {node_id(101), 1200, 4990, 4000}, {node_id(102), 1234, 4995, 4995}};
+    s.voters[1].directory_id.b[0] = 0x42;  // added by AddRaftVoter; the others are static
     s.observers = {{node_id(1), 1234, 4999, 4999}};
     s.endpoints = {{node_id(100), "CONTROLLER", "127.0.0.1", 9093}, {node_id(101), "CONTROLLER", "127.0.0.1", 9094}};
     return s;
@@ -57,6 +58,8 @@ TEST(describe_quorum, the_leader_reports_every_voter_and_observer) {
         EXPECT_EQ(p.current_voters[1].replica_id, 101);
         EXPECT_EQ(p.current_voters[1].log_end_offset, 1200);
         EXPECT_EQ(p.current_voters[1].last_fetch_timestamp, v >= 1 ? 4990 : -1) << "v0 has no timestamps";
+        EXPECT_EQ(p.current_voters[1].replica_directory_id.b[0], v >= 2 ? 0x42 : 0) << "directory ids from v2";
+        EXPECT_TRUE(p.current_voters[0].replica_directory_id.is_zero());
         ASSERT_EQ(p.observers.size(), 1u);
         EXPECT_EQ(p.observers[0].replica_id, 1);
         EXPECT_EQ(resp.nodes.size(), v >= 2 ? 2u : 0u) << "nodes are on the wire from v2";
@@ -114,11 +117,12 @@ TEST(observer_progress, caught_up_only_when_the_applied_offset_reached_the_commi
 }
 
 bytes add_voter_body(std::optional<std::string> cluster, int32_t id, std::vector<std::pair<std::string, uint16_t>> ls,
-                     int32_t timeout_ms = 5000) {
+                     int32_t timeout_ms = 5000, protocol::uuid dir = {}) {
     protocol::add_raft_voter_request req;
     req.cluster_id = std::move(cluster);
     req.timeout_ms = timeout_ms;
     req.voter_id = id;
+    req.voter_directory_id = dir;
     for (auto& [name, port] : ls) {
         req.listeners.push_back({name, "127.0.0.1", port, {}});
     }
@@ -138,6 +142,13 @@ TEST(voter_change, add_takes_the_listener_named_like_ours) {
     r = decode_voter_change(80, 0, add_voter_body(std::nullopt, 104, {{"C", 7}}), "c1", "CONTROLLER");
     ASSERT_FALSE(r.refusal);
     EXPECT_EQ(r.change.voter.port, 7);
+    // The directory id goes with the voter (kafka-metadata-quorum add-controller reads it
+    // from the new coordinator's meta.properties).
+    protocol::uuid dir;
+    dir.b[3] = 9;
+    r = decode_voter_change(80, 0, add_voter_body("c1", 105, {{"CONTROLLER", 8}}, 5000, dir), "c1", "CONTROLLER");
+    ASSERT_FALSE(r.refusal);
+    EXPECT_EQ(r.change.voter, (raft::voter{node_id(105), "127.0.0.1", 8, dir}));
 }
 
 TEST(voter_change, refusals_say_why) {
@@ -172,6 +183,13 @@ TEST(voter_change, remove_and_the_response) {
     ASSERT_FALSE(r.refusal);
     EXPECT_FALSE(r.change.add);
     EXPECT_EQ(r.change.voter.id, node_id(101));
+    EXPECT_TRUE(r.change.voter.directory_id.is_zero());
+    req.voter_directory_id.b[0] = 7;
+    protocol::writer w2;
+    req.encode(w2, 0);
+    r = decode_voter_change(81, 0, w2.take(), "c1", "CONTROLLER");
+    ASSERT_FALSE(r.refusal);
+    EXPECT_EQ(r.change.voter.directory_id, req.voter_directory_id) << "the removal names the directory it removes";
 
     auto body = encode_voter_change_response(81, 0, error_code::voter_not_found, "no voter 101");
     protocol::remove_raft_voter_response resp;

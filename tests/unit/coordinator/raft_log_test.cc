@@ -667,7 +667,8 @@ TEST_F(raft_log_test, a_coordinator_joins_the_voters_and_another_leaves) {
     ASSERT_TRUE(append_and_wait(l, topics(next_topic, 5)));
 
     // Node 4 starts outside the voter set it is given: it follows once added, never campaigns.
-    const raft::voter four{node_id(4), "127.0.0.1", 19099};
+    raft::voter four{node_id(4), "127.0.0.1", 19099};
+    four.directory_id.b[0] = 4;  // as AddRaftVoter names it (KIP-853)
     fakes::temp_dir dir("trib-raftlog");
     recording_sm sm;
     raft_log_options o;
@@ -698,6 +699,14 @@ TEST_F(raft_log_test, a_coordinator_joins_the_voters_and_another_leaves) {
     ASSERT_TRUE(wait([&] { return joiner->committed() >= members[size_t(l)].log->committed(); }));
     EXPECT_EQ(sm.applied, members[size_t(l)].sm->applied);
     EXPECT_EQ(change(l, {true, four, 5s}).first, error_code::duplicate_voter);
+    // Stored with its directory id; known by id and directory: another directory's node 4 is
+    // added only after this one is removed, and removing it removes no voter.
+    auto other_disk = four;
+    other_disk.directory_id.b[0] = 5;
+    EXPECT_EQ(change(l, {true, other_disk, 5s}).first, error_code::duplicate_voter);
+    EXPECT_EQ(change(l, {false, other_disk, 5s}).first, error_code::voter_not_found);
+    auto vs = members[size_t(l)].log->voters();
+    EXPECT_TRUE(std::any_of(vs.begin(), vs.end(), [&](const voter_view& v) { return v.endpoint == four; }));
 
     r = change(l, {false, voters[size_t(f)], 5s});
     ASSERT_EQ(r.first, error_code::none) << r.second;

@@ -352,6 +352,94 @@ TEST(raft_node, a_removed_leader_steps_down_once_its_removal_commits) {
     EXPECT_FALSE(c.failed()) << c.failure();
 }
 
+protocol::uuid disk(uint8_t n) {
+    protocol::uuid u;
+    u.b[15] = n;
+    return u;
+}
+
+// KIP-853: a voter is (id, directory id). A voter whose disk is wiped comes back with an empty
+// log, no vote record and a new directory id: were it to vote, it could vote twice in a term.
+// It catches up as an observer, and votes again only once removed and added back under its
+// new directory id.
+TEST(raft_node, a_voter_whose_disk_was_wiped_does_not_vote_until_added_back) {
+    raft_cluster c(15, opts(4, 3));
+    node_id l = elect(c);
+    node_id n4(4);
+    auto seat = [&](uint8_t d) {
+        auto v = raft_cluster::voter_of(n4);
+        v.directory_id = disk(d);
+        return v;
+    };
+    auto add = [&](node_id leader, uint8_t d) {
+        ASSERT_TRUE(c.n(leader).add_learner(n4).has_value());
+        ASSERT_TRUE(c.run_until([&] { return c.at(n4).sm.end == c.n(leader).log_end(); }, 3 * T));
+        auto with = c.n(leader).voters();
+        with.push_back(seat(d));
+        auto at = c.n(leader).propose_voters(with);
+        ASSERT_TRUE(at.has_value()) << at.error().message();
+        ASSERT_TRUE(c.run_until([&] { return c.n(leader).commit() > *at && c.n(n4).commit() > *at; }, 3 * T));
+    };
+    c.crash(n4, 1000000);
+    c.at(n4).directory_id = disk(1);
+    c.restart(n4);
+    add(l, 1);
+    EXPECT_TRUE(c.n(n4).is_voter());
+    EXPECT_FALSE(c.n(n4).seat_lost());
+
+    // Wiped: it restarts empty under another directory id, and learns from the log that its
+    // seat names the old one.
+    c.crash(n4, 1000000);
+    c.at(n4).store = fakes::raft_mem_store{};
+    c.at(n4).directory_id = disk(2);
+    c.restart(n4);
+    auto p = c.n(l).propose(entry_kind::data, payload("after the wipe"));
+    ASSERT_TRUE(p.has_value());
+    // (The leader had it acknowledged further: its refusals of later appends, from an empty
+    // log, tell the leader to send everything again.)
+    ASSERT_TRUE(c.run_until([&] { return c.n(n4).seat_lost() && c.at(n4).sm.end == c.n(l).log_end(); }, 3 * T));
+    // Cut off from the leader, it never campaigns (not even a pre-vote).
+    c.isolate(n4);
+    bool campaigned = false;
+    c.run_until([&] { return campaigned |= c.n(n4).state() != role::follower; }, 5 * T);
+    EXPECT_FALSE(campaigned);
+    c.heal();
+    // The leader down, the two other voters of four can't win without it: it grants nothing.
+    int granted = 0;
+    int refused = 0;
+    c.drop = [&](const message& m) {
+        if (const auto* r = std::get_if<vote_response>(&m.body); r && m.from == n4) {
+            (r->granted ? granted : refused)++;
+        }
+        return false;
+    };
+    c.crash(l, 1000000);
+    c.run_until([] { return false; }, 10 * T);
+    EXPECT_FALSE(c.leader().has_value());
+    EXPECT_EQ(granted, 0);
+    EXPECT_GT(refused, 0);
+    c.drop = nullptr;
+
+    // Removed, then added back under its new directory id: a voter again, whose vote elects.
+    c.restart(l);
+    node_id l2 = elect(c);
+    ASSERT_NE(l2, n4);
+    voter_set without;
+    for (const auto& v : c.n(l2).voters()) {
+        if (v.id != n4) {
+            without.push_back(v);
+        }
+    }
+    auto removed = c.n(l2).propose_voters(without);
+    ASSERT_TRUE(removed.has_value()) << removed.error().message();
+    ASSERT_TRUE(c.run_until([&] { return c.n(l2).commit() > *removed; }, 3 * T));
+    add(l2, 2);
+    EXPECT_FALSE(c.n(n4).seat_lost());
+    c.crash(l2, 1000000);
+    ASSERT_TRUE(c.run_until([&] { return c.leader().has_value(); }, 10 * T));
+    EXPECT_FALSE(c.failed()) << c.failure();
+}
+
 TEST(raft_node, leadership_transfer) {
     raft_cluster c(15, opts(3, 3));
     node_id l = elect(c);
