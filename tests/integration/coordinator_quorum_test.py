@@ -216,6 +216,75 @@ def test_wiped_coordinator_rejoins_from_a_snapshot(snapshotting_cluster):
     assert_every_broker_has(brokers, c.acked)
 
 
+def voter_directory_ids(brokers):
+    """{voter id: the directory id kafka-metadata-quorum describe --status prints for it}."""
+    out = kafka_tool("kafka-metadata-quorum", "--bootstrap-server", bootstrap(brokers), "describe", "--status").stdout
+    voters = re.search(r"^CurrentVoters:\s+(.*)$", out, re.M).group(1)
+    return {int(i): d for i, d in re.findall(r'"id": (\d+), "directoryId": "?([^",}]*)"?', voters)}
+
+
+def test_wiped_added_coordinator_votes_again_only_once_added_back(quorum_cluster, tmp_path):
+    """KIP-853: a voter is (id, directory id). A coordinator added with add-controller (its
+    directory id in the voter set) loses its data directory and restarts: a new directory id,
+    an empty log and no record of its votes. It follows and catches up, but does not vote:
+    with the leader SIGKILLed, the two other voters of four elect nobody. remove-controller
+    (id and old directory id) and add-controller (the new one) make it a voter again, and
+    its vote then elects a leader with another member SIGKILLed."""
+    quorum, brokers = quorum_cluster
+    new, props = new_coordinator(quorum, tmp_path, 103)
+    with Creations(brokers) as c:
+        c.wait_acked(5)
+        new.start()
+        add_controller(brokers, 103, props)
+        old_dir = directory_id(new)
+        assert voter_directory_ids(brokers)[103] == old_dir
+        wait_caught_up(quorum, new)
+
+        new.kill()
+        shutil.rmtree(new.data_dir)
+        new.start()
+        assert directory_id(new) != old_dir
+        c.wait_acked(5)
+        wait_caught_up(quorum, new)
+        assert new not in quorum.active()
+        assert voter_directory_ids(brokers)[103] == old_dir, "the voter set still names the wiped directory"
+
+        # Its vote is what a leader of four needs with one of them down: it grants none.
+        leader = quorum.leader()
+        leader.kill()
+        others = [m for m in quorum.members if m is not leader]
+        for m in others:
+            wait_until(lambda: m.metrics() != {}, f"coordinator {m.node_id} to answer")
+        # Five election timeouts without an active controller (waiting for one must time out).
+        with pytest.raises(AssertionError, match="timed out"):
+            wait_until(lambda: quorum.active() != [], "a leader elected with the vote of a wiped coordinator",
+                       timeout=5 * ELECTION_TIMEOUT_MS / 1000)
+        leader.start()
+        quorum.leader(timeout=LEADER_TIMEOUT_S)
+        assert new not in quorum.active()
+
+        # The voter of the new directory is not the one in the set; the old one is removed.
+        wrong = kafka_tool("kafka-metadata-quorum", "--bootstrap-server", bootstrap(brokers), "remove-controller",
+                           "--controller-id", 103, "--controller-directory-id", directory_id(new), check=False)
+        assert wrong.returncode != 0 and "VoterNotFoundException" in wrong.stderr, wrong
+        out = kafka_tool("kafka-metadata-quorum", "--bootstrap-server", bootstrap(brokers), "remove-controller",
+                         "--controller-id", 103, "--controller-directory-id", old_dir).stdout
+        assert re.search(r"Removed\s+KRaft controller 103 ", out), out
+        assert current_voters(brokers) == [100, 101, 102]
+        add_controller(brokers, 103, props)
+        assert voter_directory_ids(brokers)[103] == directory_id(new)
+        c.wait_acked(5)
+        wait_caught_up(quorum, new)
+
+        # A voter again: with the leader SIGKILLed, its vote elects one of the other two.
+        leader = quorum.leader()
+        leader.kill()
+        quorum.leader(timeout=LEADER_TIMEOUT_S, among=[m for m in quorum.members if m is not leader])
+        c.wait_acked(10)
+        leader.start()
+    assert_every_broker_has(brokers, c.acked)
+
+
 def test_majority_loss_stops_changes_not_data(quorum_cluster):
     quorum, brokers = quorum_cluster
     admin = AdminClient({"bootstrap.servers": bootstrap(brokers)})
