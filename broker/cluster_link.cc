@@ -123,6 +123,7 @@ void cluster_link::start() {
     if (_cfg.raw.has("controller.quorum.voters")) {
         for (const auto& v : config::parse_voters(_cfg.raw.get_string("controller.quorum.voters"))) {
             cc.coordinators.push_back({v.host, v.port});
+            cc.coordinator_ids.insert(v.id.value());
         }
     } else {
         coordinator::service_config sc;

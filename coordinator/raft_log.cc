@@ -15,6 +15,7 @@
 #include <iterator>
 #include <random>
 #include <stdexcept>
+#include <variant>
 
 namespace trib::coordinator {
 
@@ -162,6 +163,7 @@ void raft_log::pump() {
             start_ready();
         }
         check_voter_change();
+        count_soft_state();
         publish();
     } while (_pump_again && !_closed);
     _pumping = false;
@@ -185,6 +187,7 @@ void raft_log::start_ready() {
             fatal("installing the leader's snapshot at " + std::to_string(meta.end.value()) + ": " +
                   s.error().message());
         }
+        ++_snapshots_installed;
         restore(meta);
     }
     if (r.truncate_from) {
@@ -234,6 +237,14 @@ void raft_log::restore(const raft::snapshot_meta& meta) {
 void raft_log::finish_ready() {
     raft::ready r = std::move(*_out);
     _out.reset();
+    // A pre-vote round asks every other voter at once, so its requests leave in one ready
+    // (two rounds share one only behind an fsync longer than an election timeout).
+    if (std::any_of(r.messages.begin(), r.messages.end(), [](const raft::message& m) {
+            const auto* v = std::get_if<raft::vote_request>(&m.body);
+            return v && v->pre_vote;
+        })) {
+        ++_pre_votes;
+    }
     if (!r.messages.empty()) {
         _opts.transport->send(std::move(r.messages));
     }
@@ -326,6 +337,59 @@ void raft_log::publish() {
     if (lost) {
         fail_pending();
     }
+}
+
+void raft_log::count_soft_state() {
+    const raft::soft_state now{_node->state(), _node->leader(), _node->term()};
+    if (now == _seen) {
+        return;
+    }
+    // A node enters a term as candidate only by campaigning for it (a sole voter wins in the
+    // same tick: leader at once), and an event (a tick, a message) starts one campaign at most;
+    // every event ends in a pump round, so no campaign goes by unseen.
+    if (now.term > _seen.term && (now.state == raft::role::candidate || now.state == raft::role::leader)) {
+        ++_elections;
+    }
+    // The same node leading again in a later term counts too: the leadership was lost and
+    // won again in between.
+    if (now.leader.value() >= 0 && (now.leader != _last_leader || now.term != _last_leader_term)) {
+        ++_leader_changes;
+        _last_leader = now.leader;
+        _last_leader_term = now.term;
+    }
+    _seen = now;
+}
+
+log_stats raft_log::stats() const {
+    log_stats s;
+    switch (_node->state()) {
+    case raft::role::follower: s.role = log_role::follower; break;
+    case raft::role::pre_candidate: s.role = log_role::pre_candidate; break;
+    case raft::role::candidate: s.role = log_role::candidate; break;
+    case raft::role::leader: s.role = log_role::leader; break;
+    }
+    s.is_voter = _node->is_voter();
+    if (!s.is_voter) {
+        s.role = log_role::observer;
+    }
+    s.term = _node->term();
+    s.leader = _node->leader();
+    s.commit_end = _node->commit();
+    s.applied_end = _applied;
+    s.log_start = _store->first();
+    s.log_end = _node->log_end();
+    s.voters = _node->voters().size();
+    s.elections = _elections;
+    s.pre_votes = _pre_votes;
+    s.leader_changes = _leader_changes;
+    s.snapshots_taken = _snapshots_taken;
+    s.snapshots_installed = _snapshots_installed;
+    s.dropped_messages = _node->dropped_messages();
+    s.fsync_rounds = _syncer ? _syncer->round_count() : 0;
+    if (_opts.transport) {
+        s.transport = _opts.transport->traffic();
+    }
+    return s;
 }
 
 leadership raft_log::leader() const {
@@ -548,6 +612,7 @@ result<void> raft_log::snapshot(const metadata_image& image) {
         TLOG_WARN("raft metadata log: snapshot at {} failed: {}", at.value(), s.error().message());
         return s;
     }
+    ++_snapshots_taken;
     TLOG_INFO("raft metadata snapshot at offset {} (term {}, {} bytes)", at.value(), meta->term.value(), size);
     return success();
 }

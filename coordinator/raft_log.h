@@ -116,6 +116,7 @@ public:
     // Stops the timer, fails the appends in flight, closes the transport, waits for the
     // fsync in flight (its completion is then dropped), closes the files. Idempotent.
     void close() override;
+    log_stats stats() const override;
 
     // For tests and /metrics.
     const raft::node& node() const noexcept { return *_node; }
@@ -144,6 +145,9 @@ private:
     // when that changed.
     void refresh_peers();
     void publish();
+    // Counts elections and leader changes from the core's role, term and leader, after every
+    // event that may move them (pump()).
+    void count_soft_state();
     void fail_pending();
     // Moves the voter change in flight on: proposes an added voter once caught up, answers
     // once committed, fails it on timeout or lost leadership.
@@ -185,6 +189,16 @@ private:
     std::map<node_id, raft::voter> _known;        // every voter and learner seen, by id (latest address)
     raft::voter_set _peers;                       // _known, as last given to the transport
     std::map<node_id, int64_t> _last_heard_ms;    // wall clock of each voter's latest message
+
+    // stats(): the core keeps no history of its roles, so these are counted here.
+    raft::soft_state _seen;                       // at the end of the last pump round
+    node_id _last_leader{-1};                     // the latest leader known (any term) and its term
+    term_id _last_leader_term{0};
+    uint64_t _elections = 0;
+    uint64_t _pre_votes = 0;
+    uint64_t _leader_changes = 0;
+    uint64_t _snapshots_taken = 0;
+    uint64_t _snapshots_installed = 0;
 };
 
 } // namespace trib::coordinator

@@ -23,6 +23,7 @@
 #include "common/runtime.h"
 #include "coordinator/client/metadata_image.h"
 #include "coordinator/client/records.h"
+#include "coordinator/raft/transport.h"
 #include "coordinator/raft/types.h"
 #include "protocol/error_code.h"
 
@@ -76,6 +77,48 @@ struct voter_view {
     bool operator==(const voter_view&) const = default;
 };
 
+// This node's place in the quorum as /metrics shows it (tributary_coordinator_raft_role).
+enum class log_role : int8_t { follower, pre_candidate, candidate, leader, observer };
+
+inline const char* log_role_name(log_role r) {
+    switch (r) {
+    case log_role::follower: return "follower";
+    case log_role::pre_candidate: return "pre_candidate";
+    case log_role::candidate: return "candidate";
+    case log_role::leader: return "leader";
+    case log_role::observer: return "observer";
+    }
+    return "unknown";
+}
+inline constexpr log_role all_log_roles[] = {log_role::follower, log_role::pre_candidate, log_role::candidate,
+                                             log_role::leader, log_role::observer};
+
+// What a log says of itself for /metrics (coordinator/README.md names the metric of each
+// field). Offsets are ends (one past the last entry), as committed() and end() are. Counters
+// count from when the log was opened: they only grow over a process's life.
+struct log_stats {
+    // Raft's role; observer: not in the voter set (a learner being caught up, or a removed
+    // voter still running), whatever the core's role.
+    log_role role = log_role::leader;
+    term_id term{0};
+    node_id leader{-1};         // as this node knows it; -1: none
+    offset commit_end{0};       // what a majority holds (the core's commit end)
+    offset applied_end{0};      // what the state machine holds: committed()
+    offset log_start{0};
+    offset log_end{0};
+    size_t voters = 1;
+    bool is_voter = true;
+    uint64_t elections = 0;            // campaigns this node started (each takes a new term)
+    uint64_t pre_votes = 0;            // pre-vote rounds that asked other voters
+    uint64_t leader_changes = 0;       // times this node learned of a leader for a new term
+    uint64_t snapshots_taken = 0;      // snapshot() of the local state
+    uint64_t snapshots_installed = 0;  // snapshots received from a leader
+    uint64_t dropped_messages = 0;     // malformed Raft messages the core dropped
+    uint64_t fsync_rounds = 0;         // rounds of fsyncs (each covers every write asked before)
+    std::optional<raft::transport_stats> transport;  // nullopt: no transport, or one that keeps no counts
+    bool operator==(const log_stats&) const = default;
+};
+
 class replicated_log {
 public:
     virtual ~replicated_log() = default;
@@ -125,6 +168,20 @@ public:
     // nullopt when the log serves no such API (a single voter serves none).
     virtual std::optional<bytes> peer_request(int16_t /*api_key*/, int16_t /*api_version*/, bytes_view /*body*/) {
         return std::nullopt;
+    }
+
+    // For /metrics, on the owner's thread. The default is a log without Raft's moving parts:
+    // always the leader at term 0, alone, counting nothing.
+    virtual log_stats stats() const {
+        log_stats s;
+        const auto l = leader();
+        s.leader = l.leader ? l.leader->id : node_id(-1);
+        s.commit_end = committed();
+        s.applied_end = committed();
+        s.log_start = log_start();
+        s.log_end = end();
+        s.voters = voters().size();
+        return s;
     }
 
     // Completes or fails what is in flight (on the owner's thread, before it stops), then

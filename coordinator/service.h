@@ -54,12 +54,19 @@ public:
     // Runs `f` on the service thread and waits for it (tests, tools).
     template<typename F>
     auto call(F f) -> decltype(f(std::declval<controller&>()));
+    // The same with the metadata log, read-only (/metrics: its stats() and voters(), which
+    // only the service thread may read). After start(), before stop().
+    template<typename F>
+    auto call_log(F f) -> decltype(f(std::declval<const replicated_log&>()));
 
     // net::request_dispatcher: answers one request frame (an undecodable one closes the
     // connection).
     asio::awaitable<net::dispatch_result> dispatch(bytes frame, const net::connection_info& conn) override;
 
 private:
+    // Runs `f()` on the service thread and waits for its result (or exception).
+    template<typename F>
+    auto on_thread(F f) -> decltype(f());
     asio::awaitable<std::optional<bytes>> handle(const bytes& frame, const std::string& peer);
     class notifier;
     void committed();
@@ -93,26 +100,37 @@ private:
 } // namespace trib::coordinator
 
 #include <future>
+#include <utility>
 
 namespace trib::coordinator {
 
 template<typename F>
-auto service::call(F f) -> decltype(f(std::declval<controller&>())) {
-    using R = decltype(f(std::declval<controller&>()));
+auto service::on_thread(F f) -> decltype(f()) {
+    using R = decltype(f());
     std::promise<R> p;
     asio::post(_ctx, [&] {
         try {
             if constexpr (std::is_void_v<R>) {
-                f(*_controller);
+                f();
                 p.set_value();
             } else {
-                p.set_value(f(*_controller));
+                p.set_value(f());
             }
         } catch (...) {
             p.set_exception(std::current_exception());
         }
     });
     return p.get_future().get();
+}
+
+template<typename F>
+auto service::call(F f) -> decltype(f(std::declval<controller&>())) {
+    return on_thread([&]() -> decltype(auto) { return f(*_controller); });
+}
+
+template<typename F>
+auto service::call_log(F f) -> decltype(f(std::declval<const replicated_log&>())) {
+    return on_thread([&]() -> decltype(auto) { return f(std::as_const(*_log)); });
 }
 
 } // namespace trib::coordinator

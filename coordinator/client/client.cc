@@ -323,15 +323,15 @@ void coordinator_client::learn_voters(const std::vector<protocol::coordinator_fe
     std::vector<config::host_port> learned;
     std::string names;
     for (const auto& v : voters) {
-        if (v.port > 0 && v.port <= 65535 && !v.host.empty()) {
+        if (v.port > 0 && v.port <= 65535 && !v.host.empty() && !_cfg.coordinator_ids.contains(v.id)) {
             learned.push_back({v.host, uint16_t(v.port)});
             names += fmt::format("{}{}@{}:{}", names.empty() ? "" : ",", v.id, v.host, v.port);
         }
     }
-    if (learned.empty() || learned == _learned) {
+    if (learned == _learned) {
         return;
     }
-    TLOG_INFO("the coordinator quorum's voters: {}", names);
+    TLOG_INFO("coordinators the quorum names beyond controller.quorum.voters: {}", names.empty() ? "none" : names);
     _learned = std::move(learned);
     _control.set_learned(_learned);
     _metadata.set_learned(_learned);

@@ -49,6 +49,7 @@
 #include <list>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,10 @@ namespace trib::coordinator {
 
 struct client_config {
     std::vector<config::host_port> coordinators;  // controller.quorum.voters
+    // Their ids: the quorum's own address for one of these is not used, the configured one
+    // is (it may be a name or a proxy the coordinators don't know of). Others the quorum
+    // names (voters added since) are learned (learn_voters).
+    std::set<int32_t> coordinator_ids;
     std::string cluster_id;
     node_id id{-1};
     protocol::uuid incarnation;                    // zero: a random one

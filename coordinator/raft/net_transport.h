@@ -66,16 +66,8 @@ struct net_transport_options {
     std::chrono::milliseconds reconnect_backoff_max{1000};
 };
 
-// Counters since construction, for /metrics.
-struct net_transport_stats {
-    uint64_t sent = 0;                // messages in envelopes a peer took
-    uint64_t envelopes_sent = 0;      // those envelopes
-    uint64_t dropped_queue_full = 0;  // oldest messages dropped from a full queue
-    uint64_t dropped_failed = 0;      // messages in envelopes whose call failed or was refused
-    uint64_t dropped_no_peer = 0;     // to a node not (or no longer) a peer, or dropped by close()
-    uint64_t received = 0;            // messages delivered
-    uint64_t refused = 0;             // envelopes this node refused
-};
+// Counters since construction (raft/transport.h), for /metrics.
+using net_transport_stats = transport_stats;
 
 class net_transport final : public transport {
 public:
@@ -92,6 +84,7 @@ public:
 
     // Safe to call from any thread (a /metrics scrape).
     net_transport_stats stats() const;
+    std::optional<transport_stats> traffic() const override { return stats(); }
 
 private:
     struct counters {

@@ -23,6 +23,18 @@
 
 namespace trib::coordinator::raft {
 
+// What went through a transport since it was built (/metrics: coordinator/README.md).
+struct transport_stats {
+    uint64_t sent = 0;                // messages in envelopes a peer took
+    uint64_t envelopes_sent = 0;      // those envelopes
+    uint64_t dropped_queue_full = 0;  // oldest messages dropped from a full queue
+    uint64_t dropped_failed = 0;      // messages in envelopes whose call failed or was refused
+    uint64_t dropped_no_peer = 0;     // to a node not (or no longer) a peer, or dropped by close()
+    uint64_t received = 0;            // messages delivered
+    uint64_t refused = 0;             // envelopes this node refused
+    bool operator==(const transport_stats&) const = default;
+};
+
 class transport {
 public:
     using deliver_fn = std::function<void(message)>;
@@ -43,6 +55,9 @@ public:
     virtual std::optional<bytes> handle(int16_t api_key, int16_t api_version, bytes_view body) = 0;
     // Drops what is queued and closes the connections; later sends are dropped. Idempotent.
     virtual void close() = 0;
+    // Its counters, for /metrics; nullopt for a transport that keeps none (the in-memory ones
+    // tests connect drivers with).
+    virtual std::optional<transport_stats> traffic() const { return std::nullopt; }
 };
 
 } // namespace trib::coordinator::raft

@@ -152,6 +152,69 @@ def wait_caught_up(quorum, member, timeout=60):
                describe=lambda: {m.node_id: committed(m) for m in quorum.members})
 
 
+RAFT_ROLES = ("follower", "pre_candidate", "candidate", "leader", "observer")
+
+
+def raft_view(member):
+    """(role, term, leader id) from a coordinator's tributary_coordinator_raft_* metrics; None
+    when it does not answer or names no single role."""
+    m = member.metrics()
+    roles = [r for r in RAFT_ROLES if m.get(f'tributary_coordinator_raft_role{{role="{r}"}}') == 1]
+    if len(roles) != 1 or "tributary_coordinator_raft_term" not in m:
+        return None
+    return roles[0], int(m["tributary_coordinator_raft_term"]), int(m["tributary_coordinator_raft_leader_id"])
+
+
+def wait_raft_agreement(members, timeout=30):
+    """Waits until exactly one of `members` says it is the Raft leader and all of them name it,
+    in one term; returns {node id: (role, term, leader id)}."""
+    views = {}
+
+    def agree():
+        views.clear()
+        views.update({m.node_id: raft_view(m) for m in members})
+        if None in views.values():
+            return False
+        leaders = [i for i, v in views.items() if v[0] == "leader"]
+        return len(leaders) == 1 and {v[1:] for v in views.values()} == {views[leaders[0]][1:]} \
+            and views[leaders[0]][2] == leaders[0]
+
+    wait_until(agree, "one Raft leader every coordinator names, in one term", timeout=timeout,
+               describe=lambda: views)
+    return dict(views)
+
+
+def test_raft_metrics_name_one_leader_all_agree_on(quorum_cluster):
+    """What the "coordinator quorum" dashboard reads: one leader, one term, every voter naming
+    the same leader, the leader's view of each voter's lag; and after a failover, a new term
+    and a new leader everyone counts."""
+    quorum, _ = quorum_cluster
+    views = wait_raft_agreement(quorum.members)
+    leader = quorum.leader()
+    assert views[leader.node_id][0] == "leader", views
+    # The leader shows each voter's lag once it has heard from each.
+    lag_series = [f'tributary_coordinator_raft_voter_lag_records{{voter="{i}"}}' for i in (100, 101, 102)]
+    wait_until(lambda: all(k in leader.metrics() for k in lag_series), "the leader's lag of every voter",
+               describe=leader.metrics)
+    m = leader.metrics()
+    assert m["tributary_coordinator_raft_voters"] == 3
+    assert m["tributary_coordinator_raft_elections_total"] >= 1
+    assert m["tributary_coordinator_raft_transport_messages_sent_total"] > 0
+    follower = next(x for x in quorum.members if x is not leader)
+    assert not any(k.startswith("tributary_coordinator_raft_voter_lag_records") for k in follower.metrics()), \
+        "only the leader shows voter lag"
+
+    term = views[leader.node_id][1]
+    changes = {x.node_id: x.metrics()["tributary_coordinator_raft_leader_changes_total"] for x in quorum.members}
+    leader.kill()
+    survivors = [x for x in quorum.members if x is not leader]
+    after = wait_raft_agreement(survivors, timeout=LEADER_TIMEOUT_S)
+    for x in survivors:
+        assert after[x.node_id][1] > term, after
+        assert x.metrics()["tributary_coordinator_raft_leader_changes_total"] > changes[x.node_id]
+    leader.start()
+
+
 def test_leader_sigkill_under_creations_loses_nothing(quorum_cluster):
     quorum, brokers = quorum_cluster
     with Creations(brokers) as c:

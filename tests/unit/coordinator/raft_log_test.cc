@@ -440,6 +440,8 @@ TEST_F(raft_log_test, a_follower_far_behind_installs_the_leaders_snapshot) {
     ASSERT_TRUE(wait([&] { return all_applied({f}, leader.committed()); }));
     const auto& fsm = *members[size_t(f)].sm;
     EXPECT_EQ(fsm.restores, 1) << "restored from the snapshot";
+    EXPECT_EQ(members[size_t(f)].log->stats().snapshots_installed, 1u);
+    EXPECT_EQ(members[size_t(f)].log->stats().snapshots_taken, 0u);
     EXPECT_EQ(fsm.image, members[size_t(l)].sm->image);
     EXPECT_EQ(members[size_t(f)].log->log_start(), leader.latest_snapshot()->at);
 
@@ -680,6 +682,8 @@ TEST_F(raft_log_test, a_coordinator_joins_the_voters_and_another_leaves) {
     o.election_timeout = 100ms;
     o.seed = 2000;
     auto joiner = raft_log::open(dir.path(), std::move(o), sm);
+    EXPECT_EQ(joiner->stats().role, log_role::observer) << "not in the voter set it was given";
+    EXPECT_FALSE(joiner->stats().is_voter);
 
     using outcome = std::optional<std::pair<error_code, std::string>>;
     auto change = [&](int on, voter_change c) {
@@ -707,6 +711,9 @@ TEST_F(raft_log_test, a_coordinator_joins_the_voters_and_another_leaves) {
     EXPECT_EQ(change(l, {false, other_disk, 5s}).first, error_code::voter_not_found);
     auto vs = members[size_t(l)].log->voters();
     EXPECT_TRUE(std::any_of(vs.begin(), vs.end(), [&](const voter_view& v) { return v.endpoint == four; }));
+    ASSERT_TRUE(wait([&] { return joiner->stats().is_voter; })) << "it learns it joined from the new set";
+    EXPECT_EQ(joiner->stats().role, log_role::follower);
+    EXPECT_EQ(joiner->stats().voters, 4u);
 
     r = change(l, {false, voters[size_t(f)], 5s});
     ASSERT_EQ(r.first, error_code::none) << r.second;
@@ -750,6 +757,61 @@ TEST_F(raft_log_test, a_leader_that_removes_itself_answers_then_steps_down) {
     ASSERT_GE(next, 0);
     EXPECT_EQ(members[size_t(next)].log->voters().size(), 2u);
     EXPECT_FALSE(members[size_t(l)].log->leader().is_leader);
+}
+
+TEST_F(raft_log_test, stats_show_one_leader_all_agree_on_and_count_what_happened) {
+    open_all();
+    const int l = wait_for_active();
+    ASSERT_GE(l, 0);
+    auto& leader = *members[size_t(l)].log;
+    // The followers know the leader once its first entry reached them.
+    ASSERT_TRUE(wait([&] { return all_applied({0, 1, 2}, leader.stats().commit_end); }));
+    const auto lead = leader.stats();
+    EXPECT_EQ(lead.role, log_role::leader);
+    EXPECT_EQ(lead.leader, voters[size_t(l)].id);
+    EXPECT_GT(lead.term, term_id(0));
+    EXPECT_GE(lead.elections, 1u) << "the leader campaigned";
+    EXPECT_GE(lead.pre_votes, 1u) << "after a pre-vote that asked the others";
+    int leaders = 0;
+    uint64_t elections = 0;
+    for (int i = 0; i < nodes; ++i) {
+        const auto s = members[size_t(i)].log->stats();
+        leaders += s.role == log_role::leader;
+        elections += s.elections;
+        EXPECT_EQ(s.term, lead.term) << "node " << i;
+        EXPECT_EQ(s.leader, lead.leader) << "node " << i;
+        EXPECT_TRUE(s.is_voter);
+        EXPECT_EQ(s.voters, 3u);
+        EXPECT_GE(s.leader_changes, 1u) << "node " << i << " saw the leader come";
+        EXPECT_LE(s.log_start, s.applied_end);
+        EXPECT_LE(s.applied_end, s.commit_end);
+        EXPECT_LE(s.commit_end, s.log_end);
+        EXPECT_GT(s.fsync_rounds, 0u) << "node " << i << " wrote the leader's first entry";
+        EXPECT_EQ(s.dropped_messages, 0u);
+        EXPECT_FALSE(s.transport) << "the in-memory transport counts nothing";
+        EXPECT_EQ(s.snapshots_taken, 0u);
+    }
+    EXPECT_EQ(leaders, 1);
+    // Every term since 0 was started by somebody's campaign.
+    EXPECT_GE(elections, uint64_t(lead.term.value()));
+
+    auto last = append_and_wait(l, topics(next_topic, 4));
+    ASSERT_TRUE(last);
+    ASSERT_TRUE(leader.snapshot(members[size_t(l)].sm->image));
+    EXPECT_EQ(leader.stats().snapshots_taken, 1u);
+    EXPECT_EQ(leader.stats().snapshots_installed, 0u) << "its own, not a leader's";
+    EXPECT_GT(leader.stats().log_start, offset(0));
+
+    // A new leader: the others count the change, in the term the election took.
+    const uint64_t changes_before = members[size_t((l + 1) % nodes)].log->stats().leader_changes;
+    hub.cut(voters[size_t(l)].id);
+    const std::set<int> rest = {(l + 1) % nodes, (l + 2) % nodes};
+    const int next = wait_for_active(rest);
+    ASSERT_GE(next, 0);
+    const auto now = members[size_t(next)].log->stats();
+    EXPECT_GT(now.term, lead.term);
+    EXPECT_GE(now.elections, 1u);
+    EXPECT_GT(members[size_t((l + 1) % nodes)].log->stats().leader_changes, changes_before);
 }
 
 } // namespace
