@@ -36,7 +36,9 @@ protocol::uuid load_directory_id(const std::filesystem::path& dir, int32_t node_
     }
     protocol::uuid u;
     std::random_device rd;
-    while (u.is_zero()) {
+    // Not zero (unknown), and, as Kafka's Uuid.randomUuid, not starting with '-': Kafka's
+    // tools would take `--controller-directory-id -...` for an option.
+    while (u.is_zero() || u.to_string().starts_with('-')) {
         for (auto& b : u.b) {
             b = uint8_t(rd());
         }

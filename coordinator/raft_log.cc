@@ -368,7 +368,9 @@ log_stats raft_log::stats() const {
     case raft::role::candidate: s.role = log_role::candidate; break;
     case raft::role::leader: s.role = log_role::leader; break;
     }
-    s.is_voter = _node->is_voter();
+    // A voter whose seat names another directory (its disk was wiped) votes no more than an
+    // observer does: reported as one, so that an operator sees it must be added back.
+    s.is_voter = _node->is_voter() && !_node->seat_lost();
     if (!s.is_voter) {
         s.role = log_role::observer;
     }

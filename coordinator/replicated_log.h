@@ -98,7 +98,8 @@ inline constexpr log_role all_log_roles[] = {log_role::follower, log_role::pre_c
 // count from when the log was opened: they only grow over a process's life.
 struct log_stats {
     // Raft's role; observer: not in the voter set (a learner being caught up, or a removed
-    // voter still running), whatever the core's role.
+    // voter still running) or in it under another directory id (wiped: raft/node.h
+    // seat_lost), whatever the core's role.
     log_role role = log_role::leader;
     term_id term{0};
     node_id leader{-1};         // as this node knows it; -1: none

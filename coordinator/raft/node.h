@@ -137,7 +137,7 @@ struct ready {
 struct node_config {
     node_id id{-1};
     // The directory id of this node's metadata directory (meta.properties); zero: unknown. A
-    // node whose entry in its latest voter set names another one does not vote (seat_lost()).
+    // node whose entry in a voter set names another one does not vote (seat_lost()).
     protocol::uuid directory_id;
     // The voter set when neither the snapshot nor the log holds one (a new cluster:
     // controller.quorum.voters).

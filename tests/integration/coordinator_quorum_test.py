@@ -311,6 +311,8 @@ def test_wiped_added_coordinator_votes_again_only_once_added_back(quorum_cluster
         wait_caught_up(quorum, new)
         assert new not in quorum.active()
         assert voter_directory_ids(brokers)[103] == old_dir, "the voter set still names the wiped directory"
+        wait_until(lambda: new.metrics().get("tributary_coordinator_raft_voter") == 0,
+                   "the wiped coordinator to report itself no voter on /metrics")
 
         # Its vote is what a leader of four needs with one of them down: it grants none.
         leader = quorum.leader()
@@ -338,6 +340,8 @@ def test_wiped_added_coordinator_votes_again_only_once_added_back(quorum_cluster
         assert voter_directory_ids(brokers)[103] == directory_id(new)
         c.wait_acked(5)
         wait_caught_up(quorum, new)
+        wait_until(lambda: new.metrics().get("tributary_coordinator_raft_voter") == 1,
+                   "coordinator 103 to report itself a voter again")
 
         # A voter again: with the leader SIGKILLed, its vote elects one of the other two.
         leader = quorum.leader()

@@ -38,5 +38,15 @@ TEST(coordinator_identity, another_node_or_cluster_is_refused) {
     EXPECT_THROW(load_directory_id(dir.path(), 101, "c1"), std::runtime_error);
 }
 
+// kafka-metadata-quorum remove-controller --controller-directory-id takes an id starting with
+// '-' for an option; one id in 64 would, were they not drawn again (as Kafka draws its own).
+TEST(coordinator_identity, no_directory_id_starts_with_a_dash) {
+    for (int i = 0; i < 300; ++i) {
+        fakes::temp_dir dir;
+        auto id = load_directory_id(dir.path(), 101, "c1");
+        ASSERT_NE(id.to_string().front(), '-') << id.to_string();
+    }
+}
+
 } // namespace
 } // namespace trib::coordinator
