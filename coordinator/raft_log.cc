@@ -203,6 +203,20 @@ void raft_log::start_ready() {
     if (auto s = _store->append(r.entries); !s) {
         fatal("appending at " + std::to_string(r.entries.front().at.value()) + ": " + s.error().message());
     }
+    // A leader's append and snapshot requests go now, while its own entries are fsynced: the
+    // followers write in parallel with it, and the commit waits for the slower of the two
+    // instead of both in turn (Raft thesis 10.2.1). Safe because the leader counts itself
+    // only for what is durable (node::advance()), and its term and vote were written above.
+    // Everything else (votes, acknowledgements of appends) waits for the fsync it vouches for.
+    auto later = std::stable_partition(r.messages.begin(), r.messages.end(), [](const raft::message& m) {
+        return std::holds_alternative<raft::append_request>(m.body) ||
+               std::holds_alternative<raft::snapshot_request>(m.body);
+    });
+    if (later != r.messages.begin()) {
+        std::vector<raft::message> now(std::make_move_iterator(r.messages.begin()), std::make_move_iterator(later));
+        r.messages.erase(r.messages.begin(), later);
+        _opts.transport->send(std::move(now));
+    }
     // The callback runs on the syncer's thread; the rest of the ready on the owner's.
     _store->sync([this, alive = _alive, ctx = _opts.ctx](std::error_code ec) {
         asio::post(*ctx, [this, alive, ec] {

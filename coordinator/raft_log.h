@@ -15,9 +15,13 @@
 //                from it at once (committed and durable: committed() never trails the
 //                snapshot the log serves)
 //              → truncate (durable when it returns)
-//              → store.append(entries) → store.sync ─(syncer thread)─ post ─┐
-//   ┌───────────────────────────────────────────────────────────────────────┘
-//   └→ send messages → apply committed → advance() → the next ready
+//              → store.append(entries) → send a leader's append and snapshot requests
+//              → store.sync ─(syncer thread)─ post ─┐
+//   ┌─────────────────────────────────────────────┘
+//   └→ send the other messages → apply committed → advance() → the next ready
+//
+// A leader's requests leave before its own fsync (raft/node.h allows it: the leader counts
+// itself only for what is durable), so followers write while it writes.
 //
 // While a ready waits for its fsync the node keeps ticking and stepping (has_ready() stays
 // false until advance()), so what arrives meanwhile goes out with the next ready: appends

@@ -19,7 +19,10 @@
 //                                entry; the log now starts (empty) at meta.end;
 //          r.truncate_from       when set: drop the entries at or above it;
 //          r.entries             append (contiguous, starting at the log end after the above).
-//       2. send r.messages (they may depend on step 1: a vote, an acknowledged append);
+//       2. send r.messages (they may depend on step 1: a vote, an acknowledged append).
+//          Exception: append_request and snapshot_request (a leader's) may be sent once
+//          r.hard_state is durable, before r.entries are: the leader counts its own log
+//          for commit only up to what advance() has confirmed durable (Raft thesis 10.2.1);
 //       3. when r.snapshot is set, restore the state machine from it; then apply
 //          r.committed in order (all of them are durable locally after step 1);
 //       4. node.advance().

@@ -57,6 +57,10 @@ struct raft_sim_options {
     // The driver writes a ready in the background: it finishes it later (at a random later
     // step), and the node keeps taking messages and ticks meanwhile (contract: one ready out).
     bool async = false;
+    // As raft_log does: the term and vote are durable as soon as a ready is taken, and a
+    // leader's append and snapshot requests leave then, before its own entries are durable
+    // (the leader counts itself only once they are: node::advance()).
+    bool early_leader_sends = false;
 };
 
 // The state machine: a hash chain over the applied entries, so two nodes (and a snapshot)
@@ -212,11 +216,34 @@ public:
                 return;
             }
             m.writing = m.n->take_ready();
+            if (_o.early_leader_sends) {
+                send_early(m, *m.writing);
+            }
             if (tear_chance > 0 && chance(tear_chance)) {
                 crash(m.id, uniform(1, 3 * _o.election_ticks));  // tears what it was writing
                 return;
             }
         }
+    }
+
+    // raft_log's start of a ready: the hard state written at once, then the leader's requests
+    // sent while its entries are still being written.
+    void send_early(member& m, rf::ready& r) {
+        if (r.hard) {
+            if (r.hard->term < m.store.hard.term) {
+                fail("term went backwards on " + std::to_string(m.id.value()));
+                return;
+            }
+            m.store.hard = *r.hard;
+        }
+        auto later = std::stable_partition(r.messages.begin(), r.messages.end(), [](const rf::message& msg) {
+            return std::holds_alternative<rf::append_request>(msg.body) ||
+                   std::holds_alternative<rf::snapshot_request>(msg.body);
+        });
+        for (auto it = r.messages.begin(); it != later; ++it) {
+            send(std::move(*it));
+        }
+        r.messages.erase(r.messages.begin(), later);
     }
 
     // The driver's side of a ready once written: send, apply, advance.

@@ -239,6 +239,28 @@ TEST(not_controller, without_a_name_the_client_tries_the_next_coordinator) {
     EXPECT_EQ(leader.requests, 1);
 }
 
+TEST(not_controller, coordinators_learned_from_the_quorum_are_tried_after_the_configured_ones) {
+    asio::io_context ctx;
+    fake_coordinator configured(ctx, [] { return not_controller(std::nullopt); });
+    fake_coordinator added(ctx, fine);  // a voter added since the broker was configured
+    rpc_channel ch(ctx.get_executor(), {configured.address()}, "test");
+    auto [before, refused] = heartbeat(ctx, ch, 1s);
+    ASSERT_FALSE(before) << before.message();
+    EXPECT_EQ(refused.error_code, code(error_code::not_controller)) << "only the configured coordinator is known yet";
+    EXPECT_EQ(added.requests, 0);
+
+    ch.set_learned({configured.address(), added.address()});
+    EXPECT_EQ(ch.targets(), (std::vector{configured.address(), added.address()})) << "no duplicates";
+    auto [ec, resp] = heartbeat(ctx, ch);
+    ASSERT_FALSE(ec) << ec.message();
+    EXPECT_EQ(resp.error_code, 0);
+    EXPECT_EQ(added.requests, 1);
+
+    // A later voter set replaces what was learned; the configured ones stay.
+    ch.set_learned({});
+    EXPECT_EQ(ch.targets(), std::vector{configured.address()});
+}
+
 TEST(not_controller, when_no_coordinator_leads_the_caller_gets_not_controller_within_its_deadline) {
     asio::io_context ctx;
     fake_coordinator a(ctx, [] { return not_controller(std::nullopt); });

@@ -59,6 +59,7 @@ raft_sim_options options_for(uint64_t seed) {
     }
     o.snapshot_chunk_bytes = pick(r, std::vector<size_t>{3, 7, 64});
     o.async = pick(r, std::vector<int>{0, 1}) == 1;
+    o.early_leader_sends = pick(r, std::vector<int>{0, 1}) == 1;
     return o;
 }
 
@@ -66,7 +67,8 @@ std::string describe(const raft_sim_options& o) {
     std::ostringstream s;
     s << "heartbeat " << o.heartbeat_ticks << ", pool " << o.pool << ", voters " << o.voters << ", loss " << o.loss << ", dup " << o.dup << ", delay 1.."
       << o.max_delay << ", append bytes " << o.max_append_bytes << ", inflight " << o.max_inflight << ", chunk "
-      << o.snapshot_chunk_bytes << (o.async ? ", async writes" : "");
+      << o.snapshot_chunk_bytes << (o.async ? ", async writes" : "")
+      << (o.early_leader_sends ? ", leader sends before its fsync" : "");
     return s.str();
 }
 
