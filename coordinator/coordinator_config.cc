@@ -1,6 +1,7 @@
 #include "coordinator/coordinator_config.h"
 
 #include "common/listeners.h"
+#include "common/log.h"
 #include "coordinator/identity.h"
 #include "coordinator/raft/net_transport.h"
 #include "coordinator/raft_log.h"
@@ -129,8 +130,10 @@ service_config load_coordinator_config(const config::load_options& in, config::v
         o.self = self;
         o.voters = voters;
         // The directory this log lives in names this voter (KIP-853), read (or written, the
-        // first time) when the log opens, beside it; main.cc read it already at start-up.
+        // first time) when the log opens, beside it: a directory of another node or cluster
+        // stops start-up here.
         o.self.directory_id = load_directory_id(dir, id.value(), cluster_id);
+        TLOG_INFO("metadata directory {} has directory id {}", dir.string(), o.self.directory_id.to_string());
         // A lone coordinator seeds the voter set with itself, and knows its own directory:
         // voters it adds later come with theirs (AddRaftVoter), so the whole set is keyed.
         // Voters of a configured quorum have none (as in Kafka's static quorums).

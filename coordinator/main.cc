@@ -11,7 +11,6 @@
 #include "common/metric_series.h"
 #include "common/status_server.h"
 #include "coordinator/coordinator_config.h"
-#include "coordinator/identity.h"
 
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -189,15 +188,6 @@ int main(int argc, char** argv) {
     TLOG_INFO("starting coordinator {} of cluster {} with metadata in {}", cfg.controller.id.value(),
               cfg.controller.cluster_id, cfg.metadata_dir.string());
 
-    try {
-        auto dir_id = load_directory_id(cfg.metadata_dir.parent_path(), cfg.controller.id.value(),
-                                        cfg.controller.cluster_id);
-        TLOG_INFO("metadata directory {} has directory id {}", cfg.metadata_dir.parent_path().string(),
-                  dir_id.to_string());
-    } catch (const std::exception& e) {
-        TLOG_ERROR("start-up failed: {}", e.what());
-        return 1;
-    }
     steady_clock clk;
     service svc(cfg, clk);
     asio::io_context main_ctx(1);
