@@ -54,6 +54,8 @@ config::schema make_schema() {
         at_least(1));
     add("leader.imbalance.per.broker.percentage", type::int32, "10",
         "Share of a broker's preferred partitions led elsewhere that triggers a rebalance.", between(0, 100));
+    add("tributary.drain.max.moves", type::int32, "10",
+        "Reassignments a broker drain keeps under way at once (embedded coordinator).", at_least(1));
     add("message.max.bytes", type::int32, "1048588", "Largest record batch accepted.", at_least(0));
     add("log.message.timestamp.type", type::string, "CreateTime", "CreateTime or LogAppendTime.",
         one_of({"CreateTime", "LogAppendTime"}));

@@ -137,6 +137,7 @@ void cluster_link::start() {
             _cfg.raw.get_int64("leader.imbalance.check.interval.seconds") * 1000;
         sc.controller.leader_imbalance_per_broker_percentage =
             _cfg.raw.get_int32("leader.imbalance.per.broker.percentage");
+        sc.controller.drain_max_moves = _cfg.raw.get_int32("tributary.drain.max.moves");
         sc.listeners.push_back({"CONTROLLER", "127.0.0.1", 0});
         sc.metadata_dir = _cfg.data_dir / "__cluster_metadata-0";
         sc.open_log = coordinator::single_voter_log::factory(sc.metadata_dir, {});
