@@ -45,3 +45,23 @@ def dd_parallel(raw):
     except (OSError, ValueError):
         pass
     return None, None
+
+
+def gbps(v):
+    """A rate in bytes per second as GB/s (10^9), or n/a."""
+    return "n/a" if v is None else "%.2f GB/s" % (v / 1e9)
+
+
+def limits_section(raw):
+    """The "Machine limits (same run)" section of a results file, as Markdown lines."""
+    loops, loop = loopbacks(raw)
+    parallel, writers = dd_parallel(raw)
+    return ["## Machine limits (same run)", "",
+            "| limit | value |",
+            "| --- | --- |",
+            "| TCP loopback, iperf3, one stream (median of %d: %s) | %s |" % (
+                len(loops), ", ".join(gbps(v) for v in loops), gbps(loop)),
+            "| new data into the page cache, dd, one writer | %s |" % gbps(dd_rate(raw, "dd.txt")),
+            "| the same, %s dd's in parallel | %s |" % (writers, gbps(parallel)),
+            "| direct writes, dd oflag=direct bs=1M | %s |" % gbps(dd_rate(raw, "dd_direct.txt")),
+            ""]
