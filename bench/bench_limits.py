@@ -65,3 +65,13 @@ def limits_section(raw):
             "| the same, %s dd's in parallel | %s |" % (writers, gbps(parallel)),
             "| direct writes, dd oflag=direct bs=1M | %s |" % gbps(dd_rate(raw, "dd_direct.txt")),
             ""]
+
+
+def kafka_props(raw, name):
+    """A Kafka node's properties file saved in RAW/kafka/NAME, ports and temp dirs masked."""
+    try:
+        lines = [l.strip() for l in open(os.path.join(raw, "kafka", name)) if l.strip()]
+    except OSError:
+        return []
+    lines = [re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:<port>", l) for l in lines]
+    return [re.sub(r"=/\S+", "=<temp dir>", l) for l in lines]

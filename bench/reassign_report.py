@@ -318,15 +318,6 @@ res.append("Tributary: `scripts/run.sh` with build-bench's binaries, fresh data 
 res.append("")
 
 
-def props(name):
-    try:
-        lines = [l.strip() for l in open(os.path.join(raw, "kafka", name)) if l.strip()]
-    except OSError:
-        return []
-    lines = [re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:<port>", l) for l in lines]
-    return [re.sub(r"=/\S+", "=<temp dir>", l) for l in lines]
-
-
 if K in systems:
     res.append("Apache Kafka: a controller (node 100, a static voter set of one) and brokers 1-3, each formatted "
                "with `kafka-storage format` and started by `tools/kafka kafka-server-start` with "
@@ -334,7 +325,7 @@ if K in systems:
                "so a deleted topic's files go before the next fill, as Tributary's do; it does not touch the move):")
     res.append("")
     res.append("```")
-    res.extend(props("broker.properties"))
+    res.extend(bench_limits.kafka_props(raw, "broker.properties"))
     res.append("```")
     res.append("")
 res.append("Per run (the topic names differ by mode):")

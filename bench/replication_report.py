@@ -283,15 +283,6 @@ res.append("Tributary: `scripts/run.sh` with TRIB_BROKER/TRIB_COORDINATOR set to
 res.append("")
 
 
-def props(name):
-    try:
-        lines = [l.strip() for l in open(os.path.join(raw, "kafka", name)) if l.strip()]
-    except OSError:
-        return []
-    lines = [re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:<port>", l) for l in lines]
-    return [re.sub(r"=/\S+", "=<temp dir>", l) for l in lines]
-
-
 if "kafka" in systems:
     try:
         jvm = open(os.path.join(raw, "kafka", "jvm.txt")).read().strip()
@@ -303,9 +294,9 @@ if "kafka" in systems:
                "(node 100) properties; everything else Kafka's defaults:" % re.sub(r"/\S*/", "", jvm))
     res.append("")
     res.append("```")
-    res.extend(props("broker.properties"))
+    res.extend(bench_limits.kafka_props(raw, "broker.properties"))
     res.append("")
-    res.extend(props("controller.properties"))
+    res.extend(bench_limits.kafka_props(raw, "controller.properties"))
     res.append("```")
     res.append("")
 res.append("Load generator (tributary-loadgen, librdkafka %s), the median run's command per scenario "
