@@ -45,3 +45,33 @@ def dd_parallel(raw):
     except (OSError, ValueError):
         pass
     return None, None
+
+
+def gbps(v):
+    """A rate in bytes per second as GB/s (10^9), or n/a."""
+    return "n/a" if v is None else "%.2f GB/s" % (v / 1e9)
+
+
+def limits_section(raw):
+    """The "Machine limits (same run)" section of a results file, as Markdown lines."""
+    loops, loop = loopbacks(raw)
+    parallel, writers = dd_parallel(raw)
+    return ["## Machine limits (same run)", "",
+            "| limit | value |",
+            "| --- | --- |",
+            "| TCP loopback, iperf3, one stream (median of %d: %s) | %s |" % (
+                len(loops), ", ".join(gbps(v) for v in loops), gbps(loop)),
+            "| new data into the page cache, dd, one writer | %s |" % gbps(dd_rate(raw, "dd.txt")),
+            "| the same, %s dd's in parallel | %s |" % (writers, gbps(parallel)),
+            "| direct writes, dd oflag=direct bs=1M | %s |" % gbps(dd_rate(raw, "dd_direct.txt")),
+            ""]
+
+
+def kafka_props(raw, name):
+    """A Kafka node's properties file saved in RAW/kafka/NAME, ports and temp dirs masked."""
+    try:
+        lines = [l.strip() for l in open(os.path.join(raw, "kafka", name)) if l.strip()]
+    except OSError:
+        return []
+    lines = [re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:<port>", l) for l in lines]
+    return [re.sub(r"=/\S+", "=<temp dir>", l) for l in lines]

@@ -6,7 +6,9 @@
 //   consume  assign() every partition from the beginning, read --bytes B or --records N (or
 //            to the end of every partition); MB/s of payload
 //   latency  produce at --rate msgs/s (paced) with the send time in the payload, consume
-//            concurrently from the end; end-to-end latency p50/p99/p99.9/max
+//            concurrently from the end; end-to-end latency p50/p99/p99.9/max. SIGTERM or
+//            SIGINT ends the run early, reported as if --seconds had ended there (for a
+//            script whose window, such as a partition move, has no length known in advance)
 //   gap      produce at --rate msgs/s (paced) to one --partition for --seconds; once acks
 //            flow, a line naming the partition's leader (for a script to kill it), at the
 //            end the largest gap between two consecutive acks, its ends on the wall clock
@@ -18,6 +20,8 @@
 #include <librdkafka/rdkafka.h>
 
 #include <sys/resource.h>
+
+#include <csignal>
 
 #include <algorithm>
 #include <atomic>
@@ -80,7 +84,8 @@ void usage() {
                  "  --record-size B       value size in bytes (1024)\n"
                  "  --records N           produce/consume N records\n"
                  "  --bytes B             consume B payload bytes (k/m/g suffixes: 2^10..)\n"
-                 "  --seconds S           produce (or latency: measure) for S seconds\n"
+                 "  --seconds S           produce (or latency: measure) for S seconds; latency ends\n"
+                 "                        early, with its report, on SIGTERM or SIGINT\n"
                  "  --warmup S            latency: seconds not counted (2)\n"
                  "  --rate R              latency, gap: messages per second (50000)\n"
                  "  --slow-log FILE       latency: list each message and ack slower than --slow-ms\n"
@@ -184,7 +189,10 @@ std::string json_escape(const std::string& s) {
 class json_line {
 public:
     json_line& str(const char* k, const std::string& v) {
-        add(k, "\"" + json_escape(v) + "\"");
+        std::string q = "\"";  // appended, not "..." + string: g++ 12's -Wrestrict misfires on that
+        q += json_escape(v);
+        q += '"';
+        add(k, q);
         return *this;
     }
     json_line& num(const char* k, double v) {
@@ -202,7 +210,10 @@ public:
 private:
     void add(const char* k, const std::string& v) {
         if (!_body.empty()) _body += ",";
-        _body += "\"" + std::string(k) + "\":" + v;
+        _body += '"';
+        _body += k;
+        _body += "\":";
+        _body += v;
     }
     std::string _body;
 };
@@ -624,8 +635,17 @@ int run_consume(const options& o) {
     return done && errors == 0 ? 0 : 1;
 }
 
+// latency: set by SIGTERM or SIGINT, ends the sending loop as if --seconds had run out.
+volatile std::sig_atomic_t g_stop_requested = 0;
+
+void request_stop(int) {
+    g_stop_requested = 1;
+}
+
 int run_latency(const options& o) {
     double measure = o.seconds > 0 ? o.seconds : 20;
+    std::signal(SIGTERM, request_stop);
+    std::signal(SIGINT, request_stop);
     delivery_stats st;
     rd_kafka_conf_t* pconf = producer_conf(o);
     rd_kafka_conf_set_dr_msg_cb(pconf, on_delivery);
@@ -687,6 +707,10 @@ int run_latency(const options& o) {
     for (;;) {
         int64_t now = now_ns();
         if (now >= end) break;
+        if (g_stop_requested) {
+            end = now;
+            break;
+        }
         // Send every message whose scheduled time has come, then sleep a little.
         int64_t due = int64_t(double(now - t0) / period_ns) + 1;
         while (sent < due) {
@@ -727,7 +751,8 @@ int run_latency(const options& o) {
         .integer("partitions", parts).integer("record_size", int64_t(o.record_size))
         .str("acks", o.acks).integer("linger_ms", o.linger_ms)
         .num("rate_target", o.rate).num("rate_achieved", achieved)
-        .num("warmup_s", o.warmup).num("measure_s", measure)
+        .num("warmup_s", o.warmup).num("measure_s", double(std::max<int64_t>(end - warm_end, 0)) / 1e9)
+        .integer("stopped_early", g_stop_requested ? 1 : 0)
         .integer("sent", sent).integer("measured", int64_t(lat_ns.size()))
         .integer("lost", lost).integer("delivery_errors", st.failed.load())
         .num("p50_ms", pct(50)).num("p90_ms", pct(90)).num("p99_ms", pct(99))

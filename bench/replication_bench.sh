@@ -62,21 +62,13 @@ l1_runs=${BENCH_L1_RUNS:-3}
 fk_runs=${BENCH_FK_RUNS:-3}
 fk_rate=${BENCH_FK_RATE:-1000}
 fk_seconds=${BENCH_FK_SECONDS:-30}
-for s in $systems; do
-  [[ $s == tributary || $s == kafka ]] || { echo "BENCH_SYSTEMS: unknown system '$s' (tributary, kafka)"; exit 2; }
-done
-mkdir -p "$results_dir" "$raw"
-rm -rf "${raw:?}"/*
-for s in $systems; do mkdir -p "$raw/$s"; done
-broker_bin=$build/broker/tributary-broker
-coordinator_bin=$build/coordinator/tributary-coordinator
-loadgen=$build/bench/tributary-loadgen
-kafka_tool=$root/tools/kafka
 
-# Started in the background, stopped by cleanup: run.sh (Tributary's cluster), the Kafka
-# JVMs by node id, brokers restarted after a kill, the running load generator.
-runsh= child= tdata= kroot=
-declare -A kjvm=() restarted=() pids_of=() boot_of=()
+source "$root/bench/bench_clusters.sh"
+
+# Started in the background, stopped by cleanup: the clusters (bench_clusters.sh), brokers
+# restarted after a kill, the running load generator.
+child=
+declare -A restarted=()
 cleanup() {
   trap - EXIT INT TERM
   set +e
@@ -84,14 +76,8 @@ cleanup() {
   if [[ -n $iperf_pidfile && -s $iperf_pidfile ]]; then kill -KILL "$(cat "$iperf_pidfile")" 2>/dev/null; fi
   local p
   for p in "${restarted[@]}"; do stop_pid "$p" 10; done
-  stop_pid "$runsh" 30  # run.sh stops its brokers, then the coordinator
-  # Kafka's brokers first (their controlled shutdown needs the controller), then the controller
-  for p in 1 2 3; do [[ -n ${kjvm[$p]:-} ]] && kill -TERM "${kjvm[$p]}" 2>/dev/null; done
-  for p in 1 2 3 100; do [[ -n ${kjvm[$p]:-} ]] && stop_pid "${kjvm[$p]}" 30; done
-  for p in 1 2 3 100; do
-    [[ -n $kroot && -f $kroot/node-$p/server.log ]] && cp "$kroot/node-$p/server.log" "$raw/kafka/server-$p.log"
-  done
-  rm -rf "$tdata" "$kroot" "$dd_dir" "$iperf_pidfile"
+  stop_clusters
+  rm -rf "$dd_dir" "$iperf_pidfile"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -118,123 +104,13 @@ measure_loopback "${BENCH_LOOP_RUNS:-3}"
 # One writer and nproc writers: the seven broker processes write from both cores at once.
 measure_disk "${BENCH_DD_MIB:-2048}" "$(nproc)"
 
-# N consecutive free loopback ports, the first printed (run.sh takes its port and the next
-# three for the brokers).
-free_ports() {
-  local base i ok
-  for _ in $(seq 50); do
-    base=$(free_port) ok=1
-    for i in $(seq 1 $(( $1 - 1 ))); do
-      /usr/bin/python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' \
-        $(( base + i )) 2>/dev/null || { ok=0; break; }
-    done
-    (( ok )) && { echo "$base"; return 0; }
-  done
-  echo "no $1 consecutive free ports" >&2; return 1
-}
-# Until broker NODE on PORT answers Metadata listing itself (registered and unfenced), while
-# PID lives; bounded by SECONDS. wait_listed PORT NODE PID SECONDS
-wait_listed() {
-  /usr/bin/python3 - "$root/tests/integration" "$@" <<'PY'
-import os, sys, time
-sys.path.insert(0, sys.argv[1])
-from harness import lists_itself
-port, node, pid, secs = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
-deadline = time.monotonic() + secs
-while time.monotonic() < deadline:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        sys.exit("process %d exited" % pid)
-    if lists_itself(port, node, timeout=5):
-        sys.exit(0)
-    time.sleep(0.2)
-sys.exit("node %d on port %d not listed after %.0f s" % (node, port, secs))
-PY
-}
+[[ " $systems " == *" tributary "* ]] && start_tributary repl-bench
+[[ " $systems " == *" kafka "* ]] && start_kafka repl-bench
 
-declare -A port_of=()  # "<system>:<node id>" -> client port
-if [[ " $systems " == *" tributary "* ]]; then
-  echo "== Tributary: coordinator + 3 brokers (scripts/run.sh)"
-  tdata=$(mktemp -d "$build/repl-bench-tributary.XXXXXX")
-  tport=$(free_ports 4) thttp=$(free_ports 3)
-  TRIB_BROKER=$broker_bin TRIB_COORDINATOR=$coordinator_bin TRIBUTARY_DATA=$tdata \
-    TRIBUTARY_PORT=$tport TRIBUTARY_HTTP_PORT=$thttp "$root/scripts/run.sh" \
-    >"$raw/tributary/cluster.log" 2>&1 &
-  runsh=$!
-  for _ in $(seq 600); do
-    grep -q "tributary: ready" "$raw/tributary/cluster.log" && break
-    kill -0 "$runsh" 2>/dev/null || { echo "run.sh exited:"; tail -30 "$raw/tributary/cluster.log"; exit 1; }
-    sleep 0.1
-  done
-  grep -q "tributary: ready" "$raw/tributary/cluster.log" || { echo "Tributary not ready in 60 s"; exit 1; }
-  for n in 1 2 3; do port_of[tributary:$n]=$(( tport + n )); done
-  boot_of[tributary]=127.0.0.1:$(( tport + 1 )),127.0.0.1:$(( tport + 2 )),127.0.0.1:$(( tport + 3 ))
-  echo "Tributary: coordinator 127.0.0.1:$tport, brokers ${boot_of[tributary]}, data in $tdata"
-fi
-
-# Apache Kafka: node 100 the controller (a static voter set of one), nodes 1-3 brokers.
-# Kafka's defaults except listeners, log.dirs and the replication settings run.sh gives
-# Tributary's brokers.
-kafka_props() {  # kafka_props NODE
-  local n=$1
-  echo "node.id=$n"
-  echo "controller.quorum.voters=100@127.0.0.1:$kcport"
-  echo "controller.listener.names=CONTROLLER"
-  echo "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
-  echo "log.dirs=$kroot/node-$n/data"
-  # on every node: brokers apply min.insync.replicas to acks=all, the controller applies
-  # both when it creates topics and elects leaders (Kafka 4 warns when brokers alone have them)
-  echo "default.replication.factor=3"
-  echo "min.insync.replicas=2"
-  if [[ $n == 100 ]]; then
-    echo "process.roles=controller"
-    echo "listeners=CONTROLLER://127.0.0.1:$kcport"
-  else
-    echo "process.roles=broker"
-    echo "listeners=PLAINTEXT://127.0.0.1:${port_of[kafka:$n]}"
-    echo "advertised.listeners=PLAINTEXT://127.0.0.1:${port_of[kafka:$n]}"
-  fi
-}
-kafka_start() {  # kafka_start NODE: one JVM by Kafka's stock start-up (1 GiB heap, G1)
-  KAFKA_HEAP_OPTS="-Xmx1G -Xms1G" KAFKA_LOG_DIR=$kroot/node-$1 \
-    "$kafka_tool" kafka-server-start "$kroot/node-$1.properties" >>"$raw/kafka/node-$1.out" 2>&1 &
-  kjvm[$1]=$!  # tools/kafka execs the JVM
-}
-if [[ " $systems " == *" kafka "* ]]; then
-  echo "== Apache Kafka: controller + 3 brokers"
-  kroot=$(mktemp -d "$build/repl-bench-kafka.XXXXXX")
-  kcport=$(free_port)
-  cid=$("$kafka_tool" kafka-storage random-uuid)
-  fmt=()
-  for n in 100 1 2 3; do
-    [[ $n == 100 ]] || port_of[kafka:$n]=$(free_port)
-    mkdir -p "$kroot/node-$n"
-    kafka_props "$n" >"$kroot/node-$n.properties"
-    "$kafka_tool" kafka-storage format -t "$cid" -c "$kroot/node-$n.properties" >"$raw/kafka/format-$n.out" 2>&1 &
-    fmt+=($!)
-  done
-  for p in "${fmt[@]}"; do wait "$p" || { echo "kafka-storage format failed:"; cat "$raw"/kafka/format-*.out; exit 1; }; done
-  for n in 100 1 2 3; do kafka_start "$n"; done
-  for n in 1 2 3; do
-    wait_listed "${port_of[kafka:$n]}" "$n" "${kjvm[$n]}" 150 || { tail -30 "$kroot/node-$n/server.log"; exit 1; }
-  done
-  boot_of[kafka]=127.0.0.1:${port_of[kafka:1]},127.0.0.1:${port_of[kafka:2]},127.0.0.1:${port_of[kafka:3]}
-  cp "$kroot/node-1.properties" "$raw/kafka/broker.properties"
-  cp "$kroot/node-100.properties" "$raw/kafka/controller.properties"
-  ps -o args= -p "${kjvm[1]}" | tr ' ' '\n' | grep -E '^-X|^kafka\.Kafka' | tr '\n' ' ' >"$raw/kafka/jvm.txt" || true
-  echo "Apache Kafka: controller 127.0.0.1:$kcport, brokers ${boot_of[kafka]}, data in $kroot"
-fi
-
-# The pids of SYSTEM's processes now (brokers and coordinator/controller); their CPU is the
-# system's cost.
+# bench_clusters.sh's sys_pids, with the brokers restarted after a kill: their CPU is the
+# system's cost too.
 sys_pids() {
   if [[ $1 == kafka ]]; then echo "${kjvm[@]}"; else pgrep -P "$runsh" | tr '\n' ' '; echo "${restarted[@]}"; fi
-}
-sys_cpu() {  # CPU ticks of SYSTEM's processes so far (those alive now)
-  local p t=0
-  for p in $(sys_pids "$1"); do t=$(( t + $(proc_cpu "$p") )); done
-  echo "$t"
 }
 node_pid() {  # node_pid SYSTEM NODE: the pid of broker NODE
   if [[ $1 == kafka ]]; then echo "${kjvm[$2]}"; return; fi

@@ -15,10 +15,7 @@ ACK_LAG_NS = 100000000  # see fk_figures
 KAFKA_2014 = (421823, 821557)  # records/s, 3x synchronous replication vs none, 3 machines
 
 machine = bench_limits.machine(raw)
-loops, loop = bench_limits.loopbacks(raw)
-pagecache = bench_limits.dd_rate(raw, "dd.txt")
-direct = bench_limits.dd_rate(raw, "dd_direct.txt")
-parallel, writers = bench_limits.dd_parallel(raw)
+_, loop = bench_limits.loopbacks(raw)
 
 
 def load(s, name):
@@ -80,10 +77,6 @@ def median(s, sc):
     return sorted(have, key=lambda x: x[1][KEY[sc]])[(len(have) - 1) // 2]
 
 
-def gbps(v):
-    return "n/a" if v is None else "%.2f GB/s" % (v / GB)
-
-
 def every(s, sc, fmt):
     rs = [fmt % d[KEY[sc]] + ("" if valid(d) else " (invalid)") for _, d in data[s][sc] if d.get(KEY[sc]) is not None]
     return " (runs: %s)" % ", ".join(rs) if len(rs) > 1 else ""
@@ -129,16 +122,7 @@ if busy and max(busy) > float(machine.get("nproc", 1) or 1):
                "alternating, but absolute figures are lower than on a quiet machine and ratios "
                "noisier." % ("%.1f" % max(busy), machine.get("nproc")))
 res.append("")
-res.append("## Machine limits (same run)")
-res.append("")
-res.append("| limit | value |")
-res.append("| --- | --- |")
-res.append("| TCP loopback, iperf3, one stream (median of %d: %s) | %s |" % (
-    len(loops), ", ".join(gbps(v) for v in loops), gbps(loop)))
-res.append("| new data into the page cache, dd, one writer | %s |" % gbps(pagecache))
-res.append("| the same, %s dd's in parallel | %s |" % (writers, gbps(parallel)))
-res.append("| direct writes, dd oflag=direct bs=1M | %s |" % gbps(direct))
-res.append("")
+res.extend(bench_limits.limits_section(raw))
 
 rows = []
 
@@ -299,15 +283,6 @@ res.append("Tributary: `scripts/run.sh` with TRIB_BROKER/TRIB_COORDINATOR set to
 res.append("")
 
 
-def props(name):
-    try:
-        lines = [l.strip() for l in open(os.path.join(raw, "kafka", name)) if l.strip()]
-    except OSError:
-        return []
-    lines = [re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:<port>", l) for l in lines]
-    return [re.sub(r"=/\S+", "=<temp dir>", l) for l in lines]
-
-
 if "kafka" in systems:
     try:
         jvm = open(os.path.join(raw, "kafka", "jvm.txt")).read().strip()
@@ -319,9 +294,9 @@ if "kafka" in systems:
                "(node 100) properties; everything else Kafka's defaults:" % re.sub(r"/\S*/", "", jvm))
     res.append("")
     res.append("```")
-    res.extend(props("broker.properties"))
+    res.extend(bench_limits.kafka_props(raw, "broker.properties"))
     res.append("")
-    res.extend(props("controller.properties"))
+    res.extend(bench_limits.kafka_props(raw, "controller.properties"))
     res.append("```")
     res.append("")
 res.append("Load generator (tributary-loadgen, librdkafka %s), the median run's command per scenario "
