@@ -397,7 +397,10 @@ TEST(balancer, random_clusters_keep_every_invariant) {
             }
             std::shuffle(r.begin(), r.end(), rng);
             r.resize(size_t(rf));
-            auto p = in_sync("t" + std::to_string(pick(0, 3)), i, r, pick(0, 3) == 0 ? 0 : pick(1, 1 << 20));
+            const std::string topics[] = {"t0", "t1", "t2", "t3"};
+            const auto& topic = topics[pick(0, 3)];
+            const int64_t size = pick(0, 3) == 0 ? 0 : pick(1, 1 << 20);
+            auto p = in_sync(topic, i, r, size);
             if (some_under_replicated && pick(0, 5) == 0) {
                 p.isr.resize(p.isr.size() - 1);
             }
@@ -405,7 +408,7 @@ TEST(balancer, random_clusters_keep_every_invariant) {
         }
         in.opts.bytes_tolerance = pick(0, 1) == 0 ? 0.1 : 0.5;
 
-        SCOPED_TRACE("seed " + std::to_string(seed));
+        SCOPED_TRACE(testing::Message() << "seed " << seed);
         std::map<int32_t, const broker*> by_id;
         int staying = 0;
         std::set<std::string> staying_racks;
