@@ -45,6 +45,9 @@ public:
         even_replica_counts();
         even_bytes();
         even_leaders();
+        while (spread(_lead) > _in.opts.leader_tolerance && trade_leadership()) {
+            even_leaders();
+        }
         return finish();
     }
 
@@ -456,6 +459,46 @@ private:
                 return;
             }
         }
+    }
+
+    // When reordering cannot even the leaders (a broker's partitions all share their other
+    // replicas with brokers that lead as much), two data moves trade one: broker h, leading
+    // the most, hands a partition it leads to l, leading the fewest (l takes h's place, first
+    // in the list), and takes in return a partition l follows in (h takes l's place), so
+    // replica counts stay. The smallest such pair of partitions. False when none exists.
+    bool trade_leadership() {
+        if (_in.opts.max_moves && _moves + 2 > *_in.opts.max_moves) {
+            _limit_reached = true;
+            return false;
+        }
+        for (int h : targets_by([&](int b) { return -_lead[b]; })) {
+            for (int l : targets_by([&](int b) { return _lead[b]; })) {
+                if (_lead[h] - _lead[l] < 2) {
+                    break;
+                }
+                std::optional<size_t> give, take;
+                for (size_t p : _order) {
+                    if (!_can_move[p] || holds(_now[p], l) == holds(_now[p], h)) {
+                        continue;
+                    }
+                    if (_now[p][0] == h && racks_ok(p, h, l)) {
+                        if (!give || size_of(p) < size_of(*give)) {
+                            give = p;
+                        }
+                    } else if (holds(_now[p], l) && _now[p][0] != l && racks_ok(p, l, h)) {
+                        if (!take || size_of(p) < size_of(*take)) {
+                            take = p;
+                        }
+                    }
+                }
+                if (give && take) {
+                    move(*give, h, l);
+                    move(*take, l, h);
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     std::tuple<bool, bool> preference(size_t p, int v) const {
