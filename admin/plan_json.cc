@@ -82,7 +82,7 @@ std::string summary_text(const balancer::plan& p) {
         out += fmt::format("  {}-{}: [{}] -> [{}]\n", c.topic, c.index.value(), list_text(c.old_replicas),
                            list_text(c.new_replicas));
     }
-    out += fmt::format("{:>8} {:>17} {:>17} {:>25}\n", "broker", "replicas", "leaders", "bytes");
+    out += fmt::format("{:>8} {:>17} {:>17} {:>25}\n", "broker", "replicas", "pref. leaders", "bytes");
     for (const auto& b : s.brokers) {
         out += fmt::format("{:>8} {:>7} -> {:<7} {:>7} -> {:<7} {:>10} -> {:<10}{}\n", b.id.value(), b.replicas_before,
                            b.replicas_after, b.leaders_before, b.leaders_after, human_bytes(b.bytes_before),

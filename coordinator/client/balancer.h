@@ -25,7 +25,9 @@
 // - Few moves: a data move replaces one replica of one partition by another broker, in the
 //   same position of the list (the others keep theirs); a partition moves only when the move
 //   lowers an imbalance, and for counts the smallest partitions move first. Leaders are
-//   evened first by reordering replica lists (which moves no data), never by a data move.
+//   evened by reordering replica lists (which moves no data); only where no reordering can
+//   (a broker shares its partitions with brokers leading as much) two data moves trade one
+//   leadership, keeping replica counts.
 //
 // Never below the ISR during a move: the plan says where replicas end, not how they get
 // there. Reassignment (AlterPartitionReassignments, KIP-455) first adds the new replicas,
