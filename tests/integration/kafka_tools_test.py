@@ -413,6 +413,31 @@ def test_leader_election(tools_cluster):
     assert after == before
 
 
+def test_reassign_partitions(tools_cluster, tmp_path):
+    """The README's move: kafka-topics --replica-assignment, then kafka-reassign-partitions
+    --execute --throttle, --list and --verify until every partition is completed; the replicas
+    are then the plan's, and nothing is listed as moving."""
+    reassign = ("kafka-reassign-partitions", "--bootstrap-server", tools_cluster.bootstrap)
+    topics_tool(tools_cluster, "--create", "--topic", "moving", "--replica-assignment", "1:2,2:3")
+    plan = tmp_path / "move.json"
+    plan.write_text('{"version":1,"partitions":[{"topic":"moving","partition":0,"replicas":[3,1]},\n'
+                    '      {"topic":"moving","partition":1,"replicas":[1,2]}]}')
+    out = kafka_tool(*reassign, "--reassignment-json-file", plan, "--execute", "--throttle", 50000000).stdout
+    assert "Successfully started partition reassignments for moving-0,moving-1" in out, out
+    kafka_tool(*reassign, "--list")
+    seen = {}
+
+    def completed():
+        seen["out"] = kafka_tool(*reassign, "--reassignment-json-file", plan, "--verify", check=False).stdout
+        return seen["out"].count("is completed.") == 2
+
+    wait_until(completed, "--verify to report both partitions completed", timeout=60, describe=lambda: seen)
+    _, partitions = describe_topic(tools_cluster, "moving")
+    assert [partitions[0]["Replicas"], partitions[1]["Replicas"]] == [[3, 1], [1, 2]], partitions
+    out = kafka_tool(*reassign, "--list").stdout
+    assert "No partition reassignments found." in out, out
+
+
 def test_metadata_quorum(tools_cluster):
     """kafka-metadata-quorum reaches the quorum through a broker (DescribeQuorum): one of the
     three coordinators leads the metadata log, the other two follow it as voters, the three

@@ -16,6 +16,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from apache_kafka import kafka_tool  # noqa: E402
+from confluent_kafka import Producer  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 from failover_test import tailed_load  # noqa: E402
 from faults import (VerifiableProducer, check_acked_read, check_served, live, partition_states,  # noqa: E402
@@ -45,7 +47,9 @@ def moving_cluster(tmp_path_factory):
         for i in BROKERS:
             b = Broker(root / f"broker-{i}", node_id=i,
                        overrides={"controller.quorum.voters": quorum.voters,
-                                  "tributary.http.listener": "127.0.0.1:0"})
+                                  "tributary.http.listener": "127.0.0.1:0",
+                                  # one fetch adds little to what a throttle lets through
+                                  "replica.fetch.max.bytes": 65536})
             brokers.append(b.start())
         yield quorum, brokers
     finally:
@@ -113,10 +117,10 @@ def plan(path, topic, targets):
     return path
 
 
-def reassign(brokers, action, plan_file, check=True):
-    """kafka-reassign-partitions --<action> with the plan; its stdout."""
+def reassign(brokers, action, plan_file, *more, check=True):
+    """kafka-reassign-partitions --<action> with the plan (and `more` options); its stdout."""
     r = kafka_tool("kafka-reassign-partitions", "--bootstrap-server", live(brokers),
-                   "--reassignment-json-file", str(plan_file), f"--{action}", check=check)
+                   "--reassignment-json-file", str(plan_file), f"--{action}", *more, check=check)
     return r.stdout
 
 
@@ -363,4 +367,59 @@ def test_bad_plans_are_refused_with_kafka_errors(moving_cluster, tmp_path):
     assert parts[0][0] == 85, parts  # NO_REASSIGNMENT_IN_PROGRESS
     assert alter_reassignments_raw(brokers[0], topic, {0: [2, 2]})[1][0][0] == 39
     assert replicas_of(brokers, topic) == before
+
+
+THROTTLE = 100_000  # bytes/s
+QUOTA_WINDOW_S = 11  # replication.quota.window.num x replication.quota.window.size.seconds
+
+
+def throttles_set(brokers, node):
+    """The throttle configs kafka-configs shows for broker `node` (dynamic ones only)."""
+    out = kafka_tool("kafka-configs", "--bootstrap-server", live(brokers), "--entity-type", "brokers",
+                     "--entity-name", str(node), "--describe").stdout
+    return sorted(set(re.findall(r"((?:leader|follower)\.replication\.throttled\.rate)=", out)))
+
+
+def test_throttled_move_keeps_under_its_rate_and_cancels_with_the_tool(moving_cluster, tmp_path):
+    """kafka-reassign-partitions --throttle: the copy of 4 MB to a new replica goes no faster
+    than the throttle (Kafka's rate lets about ten seconds' worth through at once: the move
+    must take at least 0.7 * (bytes/rate - 11) s, a bound slowness only helps meet); a
+    throttled move is still in progress when --cancel (the tool's own, every broker up)
+    reverts it; --verify and --cancel remove the throttles they set."""
+    _, brokers = moving_cluster
+    ids = by_id(brokers)
+    topic = "move-throttled"
+    create_on(brokers, topic, [[2]], min_isr=1)
+    p = Producer({"bootstrap.servers": live(brokers), "acks": "1", "linger.ms": 5, "batch.size": 16384})
+    for i in range(4000):
+        p.produce(topic, value=b"%06d" % i + bytes(1018))
+        p.poll(0)
+    assert p.flush(60) == 0
+    size = sum(f.stat().st_size for f in (ids[2].data_dir / f"{topic}-0").glob("*.log"))
+    assert size >= 4_000_000, size
+    moves = plan(tmp_path / "plan.json", topic, [[3]])
+
+    out = reassign(brokers, "execute", moves, "--throttle", str(THROTTLE))
+    assert "Successfully started" in out and "throttle" in out.lower(), out
+    wait_until(lambda: holds(ids[3], topic, 0), timeout=30, what="the copy on 3 started")
+    status, out = verified(brokers, moves)
+    assert status == {f"{topic}-0": "still in progress"}, out
+    assert throttles_set(brokers, 2) == ["follower.replication.throttled.rate", "leader.replication.throttled.rate"]
+    out = reassign(brokers, "cancel", moves)
+    assert "Successfully cancelled" in out, out
+    wait_until(lambda: replicas_of(brokers, topic)[0][1] == [2], timeout=30, what="the move reverted")
+    wait_until(lambda: not holds(ids[3], topic, 0), timeout=30, what="the partial copy on 3 deleted")
+    assert throttles_set(brokers, 2) == [], "--cancel clears the throttles"
+
+    started = time.monotonic()
+    reassign(brokers, "execute", moves, "--throttle", str(THROTTLE))
+    wait_until(lambda: replicas_of(brokers, topic)[0][1] == [3], timeout=300, what="the throttled move done")
+    took = time.monotonic() - started
+    floor = 0.7 * (size / THROTTLE - QUOTA_WINDOW_S)
+    assert took >= floor, f"moved {size} bytes in {took:.1f} s, faster than the {THROTTLE} B/s throttle allows ({floor:.1f} s)"
+    status, out = verified(brokers, moves)
+    assert status == {f"{topic}-0": "completed"}, out
+    assert throttles_set(brokers, 2) == [], "--verify clears the throttles once the move is done"
+    read = consume_all(live(brokers), topic)[0]
+    assert [v[:6] for _, _, v in read] == [b"%06d" % i for i in range(4000)]
 
