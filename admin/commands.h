@@ -20,6 +20,8 @@ struct command {
 
 int rebalance(const std::vector<std::string>& words);
 int reassignments(const std::vector<std::string>& words);
+int drain(const std::vector<std::string>& words);
+int unregister(const std::vector<std::string>& words);
 
 // Runs `body` on a fresh io_context until it finishes; its result is the exit status (1 when
 // it threw).

@@ -25,6 +25,12 @@ const command commands[] = {
      rebalance},
     {"reassignments", "--bootstrap-server host:port [--wait] [--timeout-ms n]",
      "list the partition reassignments in flight; --wait: until there are none", reassignments},
+    {"drain", "--bootstrap-server host:port (--brokers id,... [--wait] [--undrain] | --describe) [--timeout-ms n]",
+     "move every replica and leadership off brokers, which then take no new ones (--undrain: they\n"
+     "      do again); --describe: what drained brokers still hold; --wait: until they are empty",
+     drain},
+    {"unregister", "--bootstrap-server host:port --broker id [--timeout-ms n]",
+     "remove a stopped broker's registration; refused while it holds any replica", unregister},
 };
 
 int usage(FILE* to) {

@@ -7,6 +7,9 @@ record is read back at its offset, none twice, and the replicas agree. A move is
 progress" where a test needs it so by leaving one target broker stopped: a replica that
 cannot fetch cannot join the ISR, so nothing about it depends on timing.
 
+Drain (tributary-admin drain, the DrainBrokers API) runs last: it empties broker 1 under the
+same kind of load while a watcher checks that no partition is ever without a leader.
+
 One cluster serves the whole file (the tool is a JVM that takes seconds to start); each test
 uses its own topic.
 """
@@ -16,6 +19,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -29,7 +33,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 from failover_test import tailed_load  # noqa: E402
 from faults import (VerifiableProducer, check_acked_read, check_served, live, partition_states,  # noqa: E402
                     wait_until)
-from harness import Broker, CoordinatorQuorum, consume_all, read_response  # noqa: E402
+from harness import Broker, CoordinatorQuorum, consume_all, program_binary, read_response  # noqa: E402
 from replication_test import batches  # noqa: E402
 
 BROKERS = (1, 2, 3, 4, 5, 6)
@@ -423,3 +427,82 @@ def test_throttled_move_keeps_under_its_rate_and_cancels_with_the_tool(moving_cl
     read = consume_all(live(brokers), topic)[0]
     assert [v[:6] for _, _, v in read] == [b"%06d" % i for i in range(4000)]
 
+
+def admin(*args, check=True, timeout=300):
+    """tributary-admin with `args`; the finished process."""
+    r = subprocess.run([program_binary("admin", "TRIB_ADMIN"), *args], capture_output=True, text=True,
+                       timeout=timeout)
+    if check:
+        assert r.returncode == 0, f"tributary-admin {' '.join(args)}: exit {r.returncode}\n{r.stdout}\n{r.stderr}"
+    return r
+
+
+class LeaderWatch:
+    """Metadata of `topics` every 0.2 s in a thread: every (topic, partition) ever seen
+    without a leader."""
+
+    def __init__(self, brokers, topics):
+        self.leaderless = set()
+        self.polls = 0
+        self._stop = threading.Event()
+        self._brokers = brokers
+        self._topics = topics
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.wait(0.2):
+            for topic in self._topics:
+                for p, (leader, _, _) in states(self._brokers, topic).items():
+                    if leader < 0:
+                        self.leaderless.add((topic, p))
+            self.polls += 1
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(30)
+
+
+def test_drain_empties_a_broker_under_load_and_keeps_every_partition_led(moving_cluster, tmp_path):
+    """tributary-admin drain --wait under acks=all load: broker 1 ends with no replica and no
+    leadership, its logs are deleted, no partition is ever leaderless, nothing acknowledged is
+    lost; a new topic avoids it; unregistering a broker that holds data, or runs, is refused
+    with the reason; undrained, it takes replicas again."""
+    _, brokers = moving_cluster
+    ids = by_id(brokers)
+    topic = "drain-load"
+    create_on(brokers, topic, [[1, 2, 3], [2, 3, 1], [3, 1, 2], [1, 4, 5], [2, 1, 6], [5, 6, 1]])
+    with moving_load(brokers, topic, 6) as load:
+        watch = LeaderWatch(brokers, [topic])
+        try:
+            r = admin("drain", "--bootstrap-server", ids[2].bootstrap, "--brokers", "1", "--wait",
+                      "--timeout-ms", "150000")
+        finally:
+            watch.stop()
+        assert re.search(r"^broker 1: drained, 0 replicas, 0 leaderships, 0 moves in flight, empty$", r.stdout,
+                         re.M), r.stdout
+        acked = load.producer.acks.count
+        wait_until(lambda: load.producer.acks.count >= acked + 300, timeout=60, what="acks after the drain")
+    assert watch.polls > 0
+    assert not watch.leaderless, f"partitions seen without a leader during the drain: {sorted(watch.leaderless)}"
+    for p, (leader, replicas, isr) in replicas_of(brokers, topic).items():
+        assert 1 not in replicas and leader != 1 and len(replicas) == 3, (p, leader, replicas, isr)
+    wait_until(lambda: not any(holds(ids[1], topic, p) for p in range(6)), timeout=30,
+               what="broker 1's copies deleted")
+
+    a = AdminClient({"bootstrap.servers": live(brokers)})
+    a.create_topics([NewTopic("after-drain", 12, 3)])["after-drain"].result(30)
+    wait_until(lambda: len(states(brokers, "after-drain")) == 12, timeout=30, what="after-drain")
+    assert all(1 not in r for _, r, _ in replicas_of(brokers, "after-drain").values())
+
+    refused = admin("unregister", "--bootstrap-server", ids[2].bootstrap, "--broker", "2", check=False)
+    assert refused.returncode == 1 and "drain it first" in refused.stderr, refused.stderr
+    refused = admin("unregister", "--bootstrap-server", ids[2].bootstrap, "--broker", "1", check=False)
+    assert refused.returncode == 1 and "is running" in refused.stderr, refused.stderr
+
+    admin("drain", "--bootstrap-server", ids[2].bootstrap, "--brokers", "1", "--undrain")
+    out = admin("drain", "--bootstrap-server", ids[2].bootstrap, "--describe").stdout
+    assert "broker 1" not in out, out
+    out = reassign(brokers, "execute", plan(tmp_path / "back.json", topic, [[1, 2, 3]]))
+    assert "Successfully started" in out, out
+    wait_until(lambda: replicas_of(brokers, topic)[0][1] == [1, 2, 3], timeout=MOVE_S, what="a replica back on 1")
