@@ -23,13 +23,14 @@ public:
       , sessions(pool.size(), size_t(config.fetch_session_cache_slots), fetch_session_eviction_ms,
                  *metrics.registry())
       , metadata(pool)
-      , partitions(pool, config.data_dir, node_id(config.node_id), metrics)
+      , partitions(pool, config.log_dirs, node_id(config.node_id), metrics)
       , fetchers(pool, partitions, config)
       , cleaner(partitions, config.cleaner, *metrics.registry())
       , groups(pool, partitions, metadata, config.groups)
       , lag(pool, config, metadata, partitions, fetchers, groups, *metrics.registry())
       , cluster(config, pool, metadata, partitions, fetchers) {
         metrics.replication().attach(pool.size());
+        partitions.set_move_rate(config.log_dir_move_rate);
         partitions.set_role_listener([this](const topic_partition& tp, partition* p) { groups.on_role(tp, p); });
     }
 

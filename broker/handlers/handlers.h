@@ -30,6 +30,7 @@ TRIB_DECLARE_HANDLER(describe_cluster, 0, 1)
 TRIB_DECLARE_HANDLER(delete_records, 0, 2)
 TRIB_DECLARE_HANDLER(find_coordinator, 0, 4)
 TRIB_DECLARE_HANDLER(describe_log_dirs, 0, 4)
+TRIB_DECLARE_HANDLER(alter_replica_log_dirs, 1, 2)
 TRIB_DECLARE_HANDLER(offset_for_leader_epoch, 0, 4)
 TRIB_DECLARE_HANDLER(elect_leaders, 0, 2)
 TRIB_DECLARE_HANDLER(describe_quorum, 0, 2)
@@ -58,7 +59,8 @@ using all_handlers = handler_list<api_versions_handler, metadata_handler, produc
                                   create_partitions_handler, init_producer_id_handler, describe_configs_handler,
                                   alter_configs_handler, incremental_alter_configs_handler,
                                   describe_cluster_handler, delete_records_handler, find_coordinator_handler,
-                                  describe_log_dirs_handler, offset_for_leader_epoch_handler,
+                                  describe_log_dirs_handler, alter_replica_log_dirs_handler,
+                                  offset_for_leader_epoch_handler,
                                   elect_leaders_handler, describe_quorum_handler, add_raft_voter_handler,
                                   remove_raft_voter_handler, join_group_handler, sync_group_handler,
                                   heartbeat_handler, leave_group_handler, offset_commit_handler,
