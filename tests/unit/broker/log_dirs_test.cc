@@ -16,6 +16,10 @@ TEST(log_dirs, parses_partition_directory_names) {
     ASSERT_TRUE(p);
     EXPECT_EQ(p->tp, (topic_partition{"my.topic-with-dash", 12}));
 
+    p = parse_partition_dir("orders--1");  // topic "orders-", not partition -1
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->tp, (topic_partition{"orders-", 1}));
+
     p = parse_partition_dir("my.topic-0.0123456789abcdef0123456789abcdef-future");
     ASSERT_TRUE(p);
     EXPECT_EQ(p->tp, (topic_partition{"my.topic", 0}));
@@ -24,7 +28,7 @@ TEST(log_dirs, parses_partition_directory_names) {
               "my.topic-0.0123456789abcdef0123456789abcdef-future");
 
     for (const char* other : {"__cluster_metadata-0", "meta.properties", "written-marks", "orders", "orders-",
-                              "orders-x", "orders--1", "orders-+1", "-3", "orders-0.abc-delete", "orders-0.zz-future",
+                              "orders-x", "orders-+1", "-3", "orders-0.abc-delete", "orders-0.zz-future",
                               "orders-0.-future", "orders-99999999999"}) {
         EXPECT_FALSE(parse_partition_dir(other)) << other;
     }
