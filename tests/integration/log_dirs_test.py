@@ -15,7 +15,8 @@ from confluent_kafka import Producer
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from apache_kafka import kafka_tool  # noqa: E402
-from durability_test import AckRecorder  # noqa: E402
+from differential_test import Reader as DifferentialReader, compact_array, compact_str  # noqa: E402
+from durability_test import AckRecorder, kill_rounds  # noqa: E402
 from harness import (admin_create_topic, check_offsets_dense, consume_all, parse_api_versions_v0,  # noqa: E402
                      read_response, recv_exact, send_request, wait_until)
 
@@ -26,54 +27,9 @@ REPLICA_NOT_AVAILABLE = 9
 
 # ---- flexible-version requests: DescribeLogDirs v4, AlterReplicaLogDirs v2 -------------------
 
-def uvarint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | 0x80 if n else b)
-        if not n:
-            return bytes(out)
-
-
-def compact_str(s):
-    b = s.encode()
-    return uvarint(len(b) + 1) + b
-
-
-def compact_array(items, enc):
-    if items is None:
-        return b"\x00"
-    return uvarint(len(items) + 1) + b"".join(enc(x) for x in items)
-
-
-class Reader:
-    def __init__(self, data):
-        self.data, self.pos = data, 0
-
-    def take(self, fmt):
-        v = struct.unpack_from(fmt, self.data, self.pos)
-        self.pos += struct.calcsize(fmt)
-        return v[0] if len(v) == 1 else v
-
-    def uvarint(self):
-        shift = n = 0
-        while True:
-            b = self.data[self.pos]
-            self.pos += 1
-            n |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return n
-            shift += 7
-
-    def compact_str(self):
-        n = self.uvarint()
-        s = self.data[self.pos:self.pos + n - 1].decode()
-        self.pos += n - 1
-        return s
-
+class Reader(DifferentialReader):
     def array(self, item):
-        return [item() for _ in range(self.uvarint() - 1)]
+        return self.compact_array(item)
 
     def no_tags(self):
         assert self.uvarint() == 0, "unexpected tagged fields"
@@ -123,7 +79,7 @@ def describe_log_dirs(port):
 
     out = dict(r.array(result))
     r.no_tags()
-    assert r.pos == len(r.data), "trailing bytes in the DescribeLogDirs response"
+    r.done()
     return out
 
 
@@ -192,16 +148,16 @@ def produce(bootstrap, topic, n, size=200, partition=None):
     assert p.flush(60) == 0
 
 
-def check_acked(bootstrap, topic, acked, unique=True):
+def check_acked(bootstrap, topic, acked):
     """Every acknowledged (partition, offset, value) is read back at its offset, offsets are
-    dense and, with `unique` (every value sent was different), no value appears twice: nothing
-    was duplicated by a move."""
+    dense and no value appears twice (every value sent was different): nothing was duplicated
+    by a move."""
     got = consume_all(bootstrap, topic, timeout=180)
     stored = {}
     for p, records in got.items():
         check_offsets_dense(records)
         values = [v for _, _, v in records]
-        assert not unique or len(values) == len(set(values)), f"partition {p}: a record is stored twice"
+        assert len(values) == len(set(values)), f"partition {p}: a record is stored twice"
         for o, _, v in records:
             stored[(p, o)] = v
     missing = [(p, o) for p, o, v in acked if stored.get((p, o)) != v]
@@ -314,17 +270,7 @@ def test_sigkill_under_load_loses_nothing_in_either_directory(make_broker, tmp_p
     admin_create_topic(b.bootstrap, "killed", 4)
     wait_until(lambda: len(where(dirs, "killed")) == 4, "the partitions of killed")
     assert {i for v in where(dirs, "killed").values() for i in v} == {0, 1}, "both directories hold partitions"
-    acked = []
-    for target in [15_000, 22_000]:
-        rec = AckRecorder(b.bootstrap, "killed", value_size, linger_ms)
-        rec.send_until(target)
-        in_flight = rec.sent - len(rec.acked)
-        b.kill()
-        rec.abandon()
-        acked += rec.acked
-        assert in_flight > 0, "the broker should die with records in flight"
-        b.start()
-        check_acked(b.bootstrap, "killed", acked, unique=False)  # each round's values start again
+    kill_rounds(b, "killed", [15_000, 22_000], value_size, linger_ms)
     assert "after an unclean shutdown" in b.log_text()
 
 
