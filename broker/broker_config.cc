@@ -54,6 +54,8 @@ config::schema make_schema() {
         at_least(1));
     add("leader.imbalance.per.broker.percentage", type::int32, "10",
         "Share of a broker's preferred partitions led elsewhere that triggers a rebalance.", between(0, 100));
+    add("tributary.drain.max.moves", type::int32, "10",
+        "Reassignments a broker drain keeps under way at once (embedded coordinator).", at_least(1));
     add("message.max.bytes", type::int32, "1048588", "Largest record batch accepted.", at_least(0));
     add("log.message.timestamp.type", type::string, "CreateTime", "CreateTime or LogAppendTime.",
         one_of({"CreateTime", "LogAppendTime"}));
@@ -114,6 +116,17 @@ config::schema make_schema() {
     add("replica.fetch.backoff.ms", type::int32, "1000", "Pause after a failed follower fetch.", at_least(0));
     add("replica.socket.timeout.ms", type::int32, "30000", "Deadline of a follower's request to a leader.",
         at_least(1));
+    // Replication throttles (issue 15): dynamic broker configs in Kafka, which also takes
+    // them here as the value below the dynamic ones.
+    add("leader.replication.throttled.rate", type::int64, "9223372036854775807",
+        "Bytes/s a leader sends to out-of-sync followers of its throttled replicas.", at_least(0));
+    add("follower.replication.throttled.rate", type::int64, "9223372036854775807",
+        "Bytes/s a follower copies into its throttled, out-of-sync replicas.", at_least(0));
+    add("replica.alter.log.dirs.io.max.bytes.per.second", type::int64, "9223372036854775807",
+        "Bytes/s of moves between log directories (accepted; not enforced).", at_least(0));
+    add("replication.quota.window.num", type::int32, "11", "Samples the replication throttles' rates span.",
+        at_least(1));
+    add("replication.quota.window.size.seconds", type::int32, "1", "Length of one such sample.", at_least(1));
     // Consumer groups (issue 13): the offsets topic and the classic group coordinator.
     add("offsets.topic.num.partitions", type::int32, "50", "Partitions of __consumer_offsets (fixed once created).",
         at_least(1));
@@ -197,6 +210,9 @@ std::map<std::string, std::string> topic_configs_in_force(const cluster_snapshot
             continue;
         }
         for (const auto& [topic_key, broker_key] : coordinator::topic_config_keys()) {
+            if (broker_key.empty()) {
+                continue;  // a topic-only key (the throttled replica lists)
+            }
             if (auto v = it->second.find(broker_key); v != it->second.end()) {
                 out[topic_key] = v->second;
             }
@@ -206,6 +222,23 @@ std::map<std::string, std::string> topic_configs_in_force(const cluster_snapshot
         out[k] = v;
     }
     return out;
+}
+
+int64_t replication_throttle_rate(const broker_config& b, const cluster_snapshot& s, const std::string& key) {
+    for (const auto& scope : {std::to_string(b.node_id), std::string()}) {
+        auto it = s.broker_configs.find(scope);
+        if (it == s.broker_configs.end()) {
+            continue;
+        }
+        if (auto v = it->second.find(key); v != it->second.end()) {
+            try {
+                return std::stoll(v->second);  // validated by the coordinator: a long >= 0
+            } catch (const std::exception&) {
+                break;
+            }
+        }
+    }
+    return b.raw.get_int64(key);
 }
 
 namespace {
@@ -360,6 +393,8 @@ broker_config load_broker_config(const config::load_options& opts) {
     r.fetch_min_bytes = v.get_int32("replica.fetch.min.bytes");
     r.fetch_backoff_ms = v.get_int32("replica.fetch.backoff.ms");
     r.socket_timeout_ms = v.get_int32("replica.socket.timeout.ms");
+    r.quota_window_samples = v.get_int32("replication.quota.window.num");
+    r.quota_window_seconds = v.get_int32("replication.quota.window.size.seconds");
     c.fetch_session_cache_slots = v.get_int32("max.incremental.fetch.session.cache.slots");
     auto& g = c.groups;
     g.offsets_partitions = v.get_int32("offsets.topic.num.partitions");

@@ -27,6 +27,10 @@ struct replication_config {
     int32_t fetch_min_bytes = 1;
     int32_t fetch_backoff_ms = 1000;
     int32_t socket_timeout_ms = 30000;
+    // The throttles' rates are measured over this many samples of this length (Kafka's
+    // replication.quota.window.num and replication.quota.window.size.seconds).
+    int32_t quota_window_samples = 11;
+    int32_t quota_window_seconds = 1;
 };
 
 // The log cleaner (Kafka's log.cleaner.* keys; per-topic settings are in storage::log_config).
@@ -83,6 +87,11 @@ broker_config load_broker_config(const config::load_options& opts);
 // defaults (""), Kafka's order. Keys absent here take the static broker configuration.
 std::map<std::string, std::string> topic_configs_in_force(const cluster_snapshot& s, int32_t node,
                                                           const topic_info& t);
+
+// A replication throttle's rate in force on this broker (`key`: leader.replication.throttled.rate
+// or follower.replication.throttled.rate): this broker's dynamic config, over the cluster-wide
+// dynamic default, over the static configuration (unlimited: INT64_MAX).
+int64_t replication_throttle_rate(const broker_config& b, const cluster_snapshot& s, const std::string& key);
 
 // The storage settings a topic's effective configs give (overrides on the broker's defaults;
 // the keys and their validation are coordinator/client/topic_config.h).

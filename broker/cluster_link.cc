@@ -26,8 +26,8 @@ namespace trib::broker {
 using protocol::error_code;
 
 cluster_link::cluster_link(const broker_config& cfg, io_pool& pool, metadata_cache& cache,
-                           partition_manager& partitions, fetcher_manager& fetchers)
-  : _cfg(cfg), _pool(pool), _cache(cache), _partitions(partitions), _fetchers(fetchers) {
+                           partition_manager& partitions, fetcher_manager& fetchers, replication_quotas& quotas)
+  : _cfg(cfg), _pool(pool), _cache(cache), _partitions(partitions), _fetchers(fetchers), _quotas(quotas) {
     _partitions.set_lease(&_lease);
 }
 
@@ -156,6 +156,7 @@ void cluster_link::start() {
             _cfg.raw.get_int64("leader.imbalance.check.interval.seconds") * 1000;
         sc.controller.leader_imbalance_per_broker_percentage =
             _cfg.raw.get_int32("leader.imbalance.per.broker.percentage");
+        sc.controller.drain_max_moves = _cfg.raw.get_int32("tributary.drain.max.moves");
         sc.listeners.push_back({"CONTROLLER", "127.0.0.1", 0});
         sc.metadata_dir = _cfg.data_dir / "__cluster_metadata-0";
         sc.open_log = coordinator::single_voter_log::factory(sc.metadata_dir, {});
@@ -288,12 +289,26 @@ void cluster_link::apply(std::shared_ptr<const cluster_snapshot> s, const coordi
         auto work = partition_changes(_applied.get(), *s, delta, node_id(_cfg.node_id),
                                       [&](const topic_info& t) {
                                           auto in_force = topic_configs_in_force(*s, _cfg.node_id, t);
-                                          replica_config rc{topic_log_config(_cfg, in_force), _cfg.min_insync_replicas};
+                                          replica_config rc;
+                                          rc.log = topic_log_config(_cfg, in_force);
+                                          rc.min_insync_replicas = _cfg.min_insync_replicas;
                                           if (auto it = in_force.find("min.insync.replicas"); it != in_force.end()) {
                                               rc.min_insync_replicas = std::stoi(it->second);
                                           }
+                                          // Validated by the coordinator; a bad one throttles nothing.
+                                          auto list = [&in_force](const char* key) {
+                                              auto it = in_force.find(key);
+                                              auto parsed = it == in_force.end()
+                                                                ? std::nullopt
+                                                                : coordinator::parse_throttled_replicas(it->second);
+                                              return parsed.value_or(coordinator::throttled_replicas{});
+                                          };
+                                          rc.leader_throttled = list("leader.replication.throttled.replicas");
+                                          rc.follower_throttled = list("follower.replication.throttled.replicas");
                                           return rc;
                                       });
+        _quotas.set_bounds(replication_throttle_rate(_cfg, *s, "leader.replication.throttled.rate"),
+                           replication_throttle_rate(_cfg, *s, "follower.replication.throttled.rate"));
         _partitions.apply(work, [this, &s](size_t core) { _cache.install(core, s); });
         _fetchers.update(work, *s);
         _applied = s;

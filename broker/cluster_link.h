@@ -15,6 +15,7 @@
 #include "broker/leader_lease.h"
 #include "broker/partition_manager.h"
 #include "broker/replication/fetcher_manager.h"
+#include "broker/replication/quota.h"
 #include "coordinator/client/client.h"
 #include "coordinator/clock.h"
 
@@ -35,7 +36,7 @@ namespace trib::broker {
 class cluster_link {
 public:
     cluster_link(const broker_config& cfg, io_pool& pool, metadata_cache& cache, partition_manager& partitions,
-                 fetcher_manager& fetchers);
+                 fetcher_manager& fetchers, replication_quotas& quotas);
     cluster_link(const cluster_link&) = delete;
     cluster_link& operator=(const cluster_link&) = delete;
     ~cluster_link();
@@ -74,6 +75,7 @@ private:
     metadata_cache& _cache;
     partition_manager& _partitions;
     fetcher_manager& _fetchers;
+    replication_quotas& _quotas;  // their bounds follow the dynamic broker configs
     coordinator::steady_clock _clock;
     std::unique_ptr<coordinator::service> _embedded;
     std::shared_ptr<coordinator::coordinator_client> _client;

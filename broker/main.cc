@@ -174,6 +174,7 @@ int main(int argc, char** argv) {
         tick.async_wait([&](boost::system::error_code ec) {
             if (!ec) {
                 svc->partitions.periodic();
+                svc->quotas.publish(partition::clock_ms());
                 schedule_tick();
             }
         });

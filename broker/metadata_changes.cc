@@ -49,6 +49,8 @@ std::vector<partition_change> partition_changes(const cluster_snapshot* prev, co
                 c.state = *p;
                 c.config = cfg->log;
                 c.min_insync_replicas = cfg->min_insync_replicas;
+                c.leader_throttled = cfg->leader_throttled.names(int32_t(i), self);
+                c.follower_throttled = cfg->follower_throttled.names(int32_t(i), self);
             }
             out.push_back(std::move(c));
         }

@@ -33,17 +33,19 @@ broker_metrics::broker_metrics()
     for (const auto& api : served_apis()) {
         const auto* info = protocol::find_api(api.key);
         std::string name = info ? std::string(info->name) : std::to_string(api.key);
-        _request_counters[size_t(api.key)] = &_requests.Add({{"api", name}});
-        _latency_histograms[size_t(api.key)] = &_latency.Add({{"api", name}}, buckets);
+        const size_t slot = *protocol::api_slot(api.key);  // every served API has one (dispatch.cc)
+        _request_counters[slot] = &_requests.Add({{"api", name}});
+        _latency_histograms[slot] = &_latency.Add({{"api", name}}, buckets);
     }
 }
 
 void broker_metrics::request_done(int16_t api_key, double seconds) {
-    if (api_key < 0 || size_t(api_key) >= max_key || !_request_counters[size_t(api_key)]) {
+    const auto slot = protocol::api_slot(api_key);
+    if (!slot || !_request_counters[*slot]) {
         return;
     }
-    _request_counters[size_t(api_key)]->Increment();
-    _latency_histograms[size_t(api_key)]->Observe(seconds);
+    _request_counters[*slot]->Increment();
+    _latency_histograms[*slot]->Observe(seconds);
 }
 
 void broker_metrics::bytes_in(const std::string& topic, size_t n) {

@@ -8,6 +8,7 @@
 //   tributary_log_size_bytes{topic,partition}        size of each hosted partition log
 // and the replication metrics of broker/replication_metrics.h.
 #include "broker/replication_metrics.h"
+#include "protocol/api.h"
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -43,9 +44,8 @@ private:
     prometheus::Family<prometheus::Gauge>& _log_size;
     replication_metrics _replication;
     // Per API key, resolved once: request handling only touches atomics.
-    static constexpr size_t max_key = 128;
-    std::array<prometheus::Counter*, max_key> _request_counters{};
-    std::array<prometheus::Histogram*, max_key> _latency_histograms{};
+    std::array<prometheus::Counter*, protocol::api_slots> _request_counters{};
+    std::array<prometheus::Histogram*, protocol::api_slots> _latency_histograms{};
 };
 
 } // namespace trib::broker

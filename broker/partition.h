@@ -21,6 +21,7 @@
 #include "protocol/wire.h"
 #include "storage/log.h"
 
+#include <algorithm>
 #include <map>
 #include <span>
 #include <chrono>
@@ -97,6 +98,14 @@ public:
     int32_t min_insync_replicas() const noexcept { return _min_insync; }
     // acks=all may append here: the ISR the coordinator committed has min.insync.replicas.
     bool enough_replicas() const noexcept { return int32_t(_isr.size()) >= _min_insync; }
+    // Whether broker `b` is in the ISR the coordinator committed.
+    bool in_isr(node_id b) const noexcept { return std::find(_isr.begin(), _isr.end(), b.value()) != _isr.end(); }
+
+    // The topic's leader.replication.throttled.replicas names this replica: as leader, its
+    // data goes to followers outside the ISR only while the leader throttle allows
+    // (replication/quota.h).
+    void set_leader_throttled(bool on) noexcept { _leader_throttled = on; }
+    bool leader_throttled() const noexcept { return _leader_throttled; }
 
     offset high_watermark() const noexcept { return _high_watermark; }
     // Leader: where its epoch began in the log. Until the high watermark reaches it, the
@@ -177,6 +186,7 @@ private:
     leader_epoch _epoch{-1};
     int32_t _partition_epoch = -1;
     int32_t _min_insync = 1;
+    bool _leader_throttled = false;
     node_id _leader{-1};
     std::vector<int32_t> _replicas;
     std::vector<int32_t> _isr;

@@ -516,6 +516,7 @@ void partition_manager::apply_one(size_t core, const partition_change& c, open_s
     }
     if (c.config) {
         it->second->set_min_insync_replicas(c.min_insync_replicas);
+        it->second->set_leader_throttled(c.leader_throttled);
     }
     it->second->apply(*c.state);
     if (_on_role) {

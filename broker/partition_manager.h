@@ -5,6 +5,7 @@
 #include "broker/metrics.h"
 #include "broker/partition.h"
 #include "common/runtime.h"
+#include "coordinator/client/topic_config.h"
 #include "storage/log.h"
 #include "storage/written_marks.h"
 
@@ -37,12 +38,19 @@ struct partition_change {
     // The topic's effective log config, when it may have changed (always for a new replica).
     std::optional<storage::log_config> config;
     int32_t min_insync_replicas = 1;  // the topic's effective setting (with `config`)
+    // Replication throttles (replication/quota.h), with `config`: the topic's
+    // leader.replication.throttled.replicas / follower.replication.throttled.replicas name
+    // this broker's replica of the partition.
+    bool leader_throttled = false;
+    bool follower_throttled = false;
 };
 
 // What the topic's effective configs say to a replica.
 struct replica_config {
     storage::log_config log;
     int32_t min_insync_replicas = 1;
+    coordinator::throttled_replicas leader_throttled;    // leader.replication.throttled.replicas
+    coordinator::throttled_replicas follower_throttled;  // follower.replication.throttled.replicas
 };
 
 // A leader's wish to change an ISR, to be sent to the coordinator (AlterPartition).

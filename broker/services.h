@@ -10,6 +10,7 @@
 #include "broker/metrics.h"
 #include "broker/partition_manager.h"
 #include "broker/replication/fetcher_manager.h"
+#include "broker/replication/quota.h"
 #include "common/runtime.h"
 
 namespace trib::broker {
@@ -24,11 +25,13 @@ public:
                  *metrics.registry())
       , metadata(pool)
       , partitions(pool, config.log_dirs, node_id(config.node_id), metrics)
-      , fetchers(pool, partitions, config)
+      , quotas(config.replication.quota_window_samples, config.replication.quota_window_seconds,
+               *metrics.registry())
+      , fetchers(pool, partitions, config, quotas)
       , cleaner(partitions, config.cleaner, *metrics.registry())
       , groups(pool, partitions, metadata, config.groups)
       , lag(pool, config, metadata, partitions, fetchers, groups, *metrics.registry())
-      , cluster(config, pool, metadata, partitions, fetchers) {
+      , cluster(config, pool, metadata, partitions, fetchers, quotas) {
         metrics.replication().attach(pool.size());
         partitions.set_move_rate(config.log_dir_move_rate);
         partitions.set_role_listener([this](const topic_partition& tp, partition* p) { groups.on_role(tp, p); });
@@ -40,6 +43,7 @@ public:
     fetch_sessions sessions;  // incremental fetch sessions, one cache per core
     metadata_cache metadata;
     partition_manager partitions;
+    replication_quotas quotas;  // leader and follower replication throttles
     fetcher_manager fetchers;
     log_cleaner cleaner;  // compaction, on its own thread
     groups::group_coordinator groups;  // the shards of the __consumer_offsets partitions led here

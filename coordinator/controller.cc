@@ -28,18 +28,27 @@ std::vector<int32_t> without(const std::vector<int32_t>& v, int32_t x) {
     return out;
 }
 
-// The record taking partition `index` of topic `id` from `p` to (isr, leader): the partition
+std::vector<int32_t> without_any(const std::vector<int32_t>& v, const std::vector<int32_t>& drop) {
+    std::vector<int32_t> out;
+    std::copy_if(v.begin(), v.end(), std::back_inserter(out), [&](int32_t b) { return !contains(drop, b); });
+    return out;
+}
+
+// The record taking partition `index` of topic `id` from `p` to the given state: the partition
 // epoch grows by one, the leader epoch by one when the leader changes.
-partition_change_record next_state(const protocol::uuid& id, int32_t index, const partition_state& p,
-                                   std::vector<int32_t> isr, int32_t leader) {
+partition_change_record change_record(const protocol::uuid& id, int32_t index, const partition_state& p,
+                                      std::vector<int32_t> replicas, std::vector<int32_t> isr, int32_t leader,
+                                      std::vector<int32_t> adding, std::vector<int32_t> removing) {
     partition_change_record pc;
     pc.topic_id = id;
     pc.partition_index = index;
-    pc.replicas = p.replicas;
+    pc.replicas = std::move(replicas);
     pc.isr = std::move(isr);
     pc.leader = leader;
     pc.leader_epoch = leader != p.leader ? p.leader_epoch + 1 : p.leader_epoch;
     pc.partition_epoch = p.partition_epoch + 1;
+    pc.adding_replicas = std::move(adding);
+    pc.removing_replicas = std::move(removing);
     return pc;
 }
 
@@ -169,7 +178,7 @@ bool controller::lease_alive(int32_t broker) const {
 std::vector<int32_t> controller::usable_brokers() const {
     std::vector<int32_t> out;
     for (const auto& [id, b] : _pending.brokers()) {
-        if (!b.fenced && lease_alive(id) && !_shutting_down.contains(id)) {
+        if (!b.fenced && lease_alive(id) && !_shutting_down.contains(id) && !_pending.is_drained(id)) {
             out.push_back(id);
         }
     }
@@ -294,7 +303,7 @@ void controller::fence_effects(change& c, int32_t broker) {
             if (isr == p.isr && leader == p.leader) {
                 continue;
             }
-            changes.push_back(next_state(id, int32_t(i), p, std::move(isr), leader));
+            changes.push_back(next_state(c.work, id, int32_t(i), p, std::move(isr), leader));
         }
     }
     for (auto& pc : changes) {
@@ -314,13 +323,13 @@ void controller::unfence_effects(change& c, int32_t broker) {
                 continue;
             }
             if (contains(p.isr, broker)) {
-                changes.push_back(next_state(id, int32_t(i), p, p.isr, broker));
+                changes.push_back(next_state(c.work, id, int32_t(i), p, p.isr, broker));
             } else if (unclean_enabled(c.work, t.name) &&
                        std::none_of(p.isr.begin(), p.isr.end(), [&](int32_t b) { return eligible(c.work, b); })) {
                 TLOG_WARN("unclean leader election: {}-{} gets leader {}, which is not in sync (ISR was {}): "
                           "records only the old ISR had are lost",
                           t.name, i, broker, p.isr);
-                changes.push_back(next_state(id, int32_t(i), p, {broker}, broker));
+                changes.push_back(next_state(c.work, id, int32_t(i), p, {broker}, broker));
             }
         }
     }
@@ -351,7 +360,7 @@ size_t controller::shutdown_effects(change& c, int32_t broker) {
             if (isr.empty()) {
                 continue;
             }
-            changes.push_back(next_state(id, int32_t(i), p, std::move(isr), leader));
+            changes.push_back(next_state(c.work, id, int32_t(i), p, std::move(isr), leader));
         }
     }
     for (auto& pc : changes) {
@@ -563,6 +572,8 @@ void controller::tick() {
         _shutting_down.erase(id);
     }
     unclean_elections(c);
+    finish_reassignments(c);
+    drain_step(c);
     if (_cfg.auto_leader_rebalance_enable) {
         const int64_t now = _clock.now_ms();
         if (_next_rebalance_ms < 0) {
@@ -688,7 +699,12 @@ void controller::alter_partition(const alter_partition_request& req, int16_t ver
             if (wanted != std::set<int32_t>(p.isr.begin(), p.isr.end())) {
                 TLOG_INFO("ISR of {}-{}: {} -> {} (asked by leader {})", topic->name, pd.partition_index, p.isr, isr,
                           p.leader);
-                c.add(next_state(topic->id, pd.partition_index, p, isr, p.leader));
+                c.add(next_state(c.work, topic->id, pd.partition_index, p, isr, p.leader));
+                const auto& after = c.work.topic(t.topic_id)->partitions[size_t(pd.partition_index)];
+                if (p.reassigning() && !after.reassigning()) {
+                    TLOG_INFO("reassignment of {}-{} completes: replicas {} -> {}, leader {}", topic->name,
+                              pd.partition_index, p.original_replicas(), after.replicas, after.leader);
+                }
             }
             const auto& now = c.work.topic(t.topic_id)->partitions[size_t(pd.partition_index)];
             out.leader_id = now.leader;
@@ -721,6 +737,26 @@ void controller::unclean_elections(change& c) {
     }
 }
 
+void controller::finish_reassignments(change& c) {
+    std::vector<partition_change_record> done;
+    for (const auto& [id, t] : c.work.topics()) {
+        for (size_t i = 0; i < t.partitions.size(); ++i) {
+            const auto& p = t.partitions[i];
+            if (!p.reassigning()) {
+                continue;
+            }
+            auto pc = next_state(c.work, id, int32_t(i), p, p.isr, p.leader);
+            if (pc.adding_replicas.empty() && pc.removing_replicas.empty()) {
+                TLOG_INFO("reassignment of {}-{} completes: replicas {}, leader {}", t.name, i, pc.replicas, pc.leader);
+                done.push_back(std::move(pc));
+            }
+        }
+    }
+    for (auto& pc : done) {
+        c.add(std::move(pc));
+    }
+}
+
 void controller::rebalance(change& c) {
     struct preferred {
         size_t total = 0;
@@ -743,14 +779,14 @@ void controller::rebalance(change& c) {
     for (const auto& [broker, pref] : by_broker) {
         // Kafka's check: the share of a broker's preferred partitions led elsewhere.
         if (pref.elsewhere.size() * 100 <= pref.total * size_t(_cfg.leader_imbalance_per_broker_percentage) ||
-            !eligible(c.work, broker)) {
+            !eligible(c.work, broker) || c.work.is_drained(broker)) {
             continue;
         }
         size_t moved = 0;
         for (const auto& [id, index] : pref.elsewhere) {
             const auto& p = c.work.topic(id)->partitions[size_t(index)];
             if (contains(p.isr, broker)) {
-                c.add(next_state(id, index, p, p.isr, broker));
+                c.add(next_state(c.work, id, index, p, p.isr, broker));
                 ++moved;
             }
         }
@@ -848,6 +884,14 @@ void controller::admin(int16_t api_key, int16_t api_version, bytes_view body, st
         return run_admin(api_version, body, &controller::alter_configs, std::move(done));
     case protocol::elect_leaders_request::api_key:
         return run_admin(api_version, body, &controller::elect_leaders, std::move(done));
+    case protocol::alter_partition_reassignments_request::api_key:
+        return run_admin(api_version, body, &controller::alter_partition_reassignments, std::move(done));
+    case protocol::list_partition_reassignments_request::api_key:
+        return run_admin(api_version, body, &controller::list_partition_reassignments, std::move(done));
+    case protocol::drain_brokers_request::api_key:
+        return run_admin(api_version, body, &controller::drain_brokers, std::move(done));
+    case protocol::unregister_broker_request::api_key:
+        return run_admin(api_version, body, &controller::unregister_broker, std::move(done));
     default:
         done(admin_reply{error_code::invalid_request,
                          fmt::format("API key {} is not an admin request the coordinator executes", api_key),
@@ -1413,7 +1457,7 @@ std::pair<error_code, std::string> controller::elect(change& c, const topic_stat
                                 t.name, index)};
         }
         TLOG_INFO("preferred leader election: {}-{} leader {} -> {}", t.name, index, p.leader, preferred);
-        c.add(next_state(t.id, index, p, p.isr, preferred));
+        c.add(next_state(c.work, t.id, index, p, p.isr, preferred));
         return {error_code::none, {}};
     }
     if (type == 1) {  // UNCLEAN
@@ -1422,14 +1466,14 @@ std::pair<error_code, std::string> controller::elect(change& c, const topic_stat
         }
         auto can_lead = [&](int32_t b) { return eligible(c.work, b); };
         if (auto it = std::find_if(p.isr.begin(), p.isr.end(), can_lead); it != p.isr.end()) {
-            c.add(next_state(t.id, index, p, p.isr, *it));  // an in-sync replica is back: clean
+            c.add(next_state(c.work, t.id, index, p, p.isr, *it));  // an in-sync replica is back: clean
             return {error_code::none, {}};
         }
         if (auto it = std::find_if(p.replicas.begin(), p.replicas.end(), can_lead); it != p.replicas.end()) {
             TLOG_WARN("unclean leader election (ElectLeaders): {}-{} gets leader {}, which is not in sync (ISR was "
                       "{}): records only the old ISR had are lost",
                       t.name, index, *it, p.isr);
-            c.add(next_state(t.id, index, p, {*it}, *it));
+            c.add(next_state(c.work, t.id, index, p, {*it}, *it));
             return {error_code::none, {}};
         }
         return {error_code::eligible_leaders_not_available,
@@ -1493,6 +1537,467 @@ void controller::elect_leaders(const protocol::elect_leaders_request& req, int16
             answer(tp.topic, i, e, std::move(msg));
         }
     }
+}
+
+
+// ---- reassignment (KIP-455) -------------------------------------------------------------
+//
+// A reassignment of a partition from its original replicas O to a target T is one record:
+// replicas = T followed by O - T, adding = T - O, removing = O - T, the ISR and leader kept.
+// The adding replicas are followers of the leader like any other, fetch, and join the ISR
+// through the leader's AlterPartition. The change that puts the last of them in the ISR (or
+// any later one, should the leader have to move and have no eligible successor then) ends
+// the reassignment in the same record: replicas = T, ISR without the removing replicas, a new
+// leader from T when the leader leaves. The partition never has fewer in-sync replicas during
+// the move than before it. Brokers stop and delete a replica that leaves the replicas.
+// A cancel reverts to O: ISR without the adding replicas, a leader from O if it was one of
+// them. The state lives in the partition's records, so a move survives a failover of the
+// active controller or a restart of any broker.
+
+partition_change_record controller::next_state(const metadata_image& image, const protocol::uuid& id, int32_t index,
+                                               const partition_state& p, std::vector<int32_t> isr,
+                                               int32_t leader) const {
+    auto pc = change_record(id, index, p, p.replicas, std::move(isr), leader, p.adding, p.removing);
+    complete_if_caught_up(image, pc);
+    return pc;
+}
+
+void controller::complete_if_caught_up(const metadata_image& image, partition_change_record& pc) const {
+    if (pc.adding_replicas.empty() && pc.removing_replicas.empty()) {
+        return;
+    }
+    if (!std::all_of(pc.adding_replicas.begin(), pc.adding_replicas.end(), [&](int32_t b) { return contains(pc.isr, b); })) {
+        return;
+    }
+    auto target = without_any(pc.replicas, pc.removing_replicas);
+    auto isr = without_any(pc.isr, pc.removing_replicas);
+    if (isr.empty()) {
+        return;
+    }
+    int32_t leader = pc.leader;
+    if (leader != -1 && contains(pc.removing_replicas, leader)) {
+        auto it = std::find_if(target.begin(), target.end(), [&](int32_t b) { return contains(isr, b) && eligible(image, b); });
+        if (it == target.end()) {
+            return;  // the leaving leader stays until a target replica in sync can take over
+        }
+        leader = *it;
+    }
+    pc.replicas = std::move(target);
+    pc.isr = std::move(isr);
+    if (leader != pc.leader) {
+        // The leader epoch grows once per leader change, counted from the partition's epoch
+        // (not from a leader already changed in this record).
+        if (const auto* t = image.topic(pc.topic_id); t && size_t(pc.partition_index) < t->partitions.size()) {
+            const auto& before = t->partitions[size_t(pc.partition_index)];
+            pc.leader_epoch = leader != before.leader ? before.leader_epoch + 1 : before.leader_epoch;
+        }
+        pc.leader = leader;
+    }
+    pc.adding_replicas.clear();
+    pc.removing_replicas.clear();
+}
+
+std::pair<error_code, std::string> controller::reassign(change& c, const topic_state& seen, int32_t index,
+                                                        const std::optional<std::vector<int32_t>>& target) {
+    const topic_state& t = *c.work.topic(seen.id);
+    if (index < 0 || size_t(index) >= t.partitions.size()) {
+        return {error_code::unknown_topic_or_partition, fmt::format("Unable to find partition {}-{}.", t.name, index)};
+    }
+    const partition_state p = t.partitions[size_t(index)];
+    const auto original = p.original_replicas();
+    if (!target) {
+        if (!p.reassigning()) {
+            return {error_code::no_reassignment_in_progress,
+                    fmt::format("No ongoing reassignment for partition {}-{}.", t.name, index)};
+        }
+        auto isr = without_any(p.isr, p.adding);
+        if (isr.empty()) {
+            return {error_code::invalid_replica_assignment,
+                    fmt::format("cannot cancel the reassignment of {}-{}: none of its original replicas {} is in "
+                                "sync (ISR {}), reverting would lose records",
+                                t.name, index, original, p.isr)};
+        }
+        int32_t leader = p.leader;
+        if (leader == -1 || contains(p.adding, leader)) {
+            auto it = std::find_if(original.begin(), original.end(),
+                                   [&](int32_t b) { return contains(isr, b) && eligible(c.work, b); });
+            leader = it != original.end() ? *it : -1;
+        }
+        TLOG_INFO("reassignment of {}-{} cancelled: replicas {} -> {}", t.name, index, p.replicas, original);
+        c.add(change_record(t.id, index, p, original, std::move(isr), leader, {}, {}));
+        return {error_code::none, {}};
+    }
+    const auto& want = *target;
+    if (want.empty()) {
+        return {error_code::invalid_replica_assignment,
+                fmt::format("the target replica list of {}-{} is empty", t.name, index)};
+    }
+    if (std::set<int32_t>(want.begin(), want.end()).size() != want.size()) {
+        return {error_code::invalid_replica_assignment,
+                fmt::format("the target replicas {} of {}-{} name a broker twice", want, t.name, index)};
+    }
+    for (int32_t b : want) {
+        if (!c.work.broker(b)) {
+            return {error_code::invalid_replica_assignment,
+                    fmt::format("the target replicas {} of {}-{} name broker {}, which is not registered", want,
+                                t.name, index, b)};
+        }
+    }
+    auto adding = without_any(want, original);
+    auto removing = without_any(original, want);
+    for (int32_t b : adding) {
+        if (c.work.is_drained(b) && !contains(p.replicas, b)) {
+            return {error_code::invalid_replica_assignment,
+                    fmt::format("the target replicas {} of {}-{} name broker {}, which is drained: it takes no new "
+                                "replicas until it is undrained",
+                                want, t.name, index, b)};
+        }
+    }
+    auto replicas = want;
+    replicas.insert(replicas.end(), removing.begin(), removing.end());
+    // Replicas a replaced reassignment was adding and this one does not want leave the ISR.
+    auto isr = without_any(p.isr, without_any(p.replicas, replicas));
+    if (isr.empty()) {
+        return {error_code::invalid_replica_assignment,
+                fmt::format("reassigning {}-{} to {} leaves no in-sync replica (ISR {})", t.name, index, want, p.isr)};
+    }
+    int32_t leader = p.leader;
+    if (leader != -1 && !contains(isr, leader)) {
+        auto it = std::find_if(replicas.begin(), replicas.end(),
+                               [&](int32_t b) { return contains(isr, b) && eligible(c.work, b); });
+        leader = it != replicas.end() ? *it : -1;
+    }
+    if (replicas == p.replicas && isr == p.isr && leader == p.leader && adding == p.adding && removing == p.removing) {
+        return {error_code::none, {}};  // already so: nothing to write
+    }
+    auto pc = change_record(t.id, index, p, std::move(replicas), std::move(isr), leader, std::move(adding),
+                            std::move(removing));
+    complete_if_caught_up(c.work, pc);
+    TLOG_INFO("reassignment of {}-{}: replicas {} -> {} (adding {}, removing {}){}", t.name, index, original, want,
+              pc.adding_replicas, pc.removing_replicas,
+              pc.adding_replicas.empty() && pc.removing_replicas.empty() ? ", complete at once" : "");
+    c.add(std::move(pc));
+    return {error_code::none, {}};
+}
+
+void controller::alter_partition_reassignments(const protocol::alter_partition_reassignments_request& req, int16_t,
+                                               protocol::alter_partition_reassignments_response& resp, change& c) {
+    resp.error_message = std::nullopt;
+    for (const auto& rt : req.topics) {
+        auto& out = resp.responses.emplace_back();
+        out.name = rt.name;
+        for (const auto& rp : rt.partitions) {
+            auto& po = out.partitions.emplace_back();
+            po.partition_index = rp.partition_index;
+            po.error_message = std::nullopt;
+            const topic_state* t = c.work.topic(rt.name);
+            auto [e, msg] = t ? reassign(c, *t, rp.partition_index, rp.replicas)
+                              : std::pair{error_code::unknown_topic_or_partition,
+                                          fmt::format("Unable to find partition {}-{}.", rt.name, rp.partition_index)};
+            po.error_code = code(e);
+            if (e != error_code::none) {
+                TLOG_INFO("reassignment of {}-{} refused ({}): {}", rt.name, rp.partition_index, error_code_name(e), msg);
+                po.error_message = std::move(msg);
+            }
+        }
+    }
+}
+
+void controller::list_partition_reassignments(const protocol::list_partition_reassignments_request& req, int16_t,
+                                              protocol::list_partition_reassignments_response& resp, change& c) {
+    resp.error_message = std::nullopt;
+    using ongoing_topic = protocol::list_partition_reassignments_response::ongoing_topic_reassignment;
+    auto add = [&](const topic_state& t, int32_t index, ongoing_topic*& out) {
+        if (index < 0 || size_t(index) >= t.partitions.size()) {
+            return;  // as Kafka: partitions that don't exist are not listed
+        }
+        const auto& p = t.partitions[size_t(index)];
+        if (!p.reassigning()) {
+            return;
+        }
+        if (!out) {
+            out = &resp.topics.emplace_back();
+            out->name = t.name;
+        }
+        auto& o = out->partitions.emplace_back();
+        o.partition_index = index;
+        o.replicas = p.replicas;
+        o.adding_replicas = p.adding;
+        o.removing_replicas = p.removing;
+    };
+    if (!req.topics) {
+        std::map<std::string, const topic_state*> by_name;
+        for (const auto& [id, t] : c.work.topics()) {
+            by_name[t.name] = &t;
+        }
+        for (const auto& [name, t] : by_name) {
+            ongoing_topic* out = nullptr;
+            for (int32_t i = 0; i < int32_t(t->partitions.size()); ++i) {
+                add(*t, i, out);
+            }
+        }
+        return;
+    }
+    for (const auto& rt : *req.topics) {
+        const topic_state* t = c.work.topic(rt.name);
+        if (!t) {
+            continue;
+        }
+        ongoing_topic* out = nullptr;
+        for (int32_t i : rt.partition_indexes) {
+            add(*t, i, out);
+        }
+    }
+}
+
+// ---- drain and unregister ----------------------------------------------------------------
+
+protocol::drain_brokers_response::drain_state controller::drain_state_of(const metadata_image& image, int32_t b) const {
+    protocol::drain_brokers_response::drain_state st;
+    st.broker_id = b;
+    st.drained = image.is_drained(b);
+    for (const auto& [id, t] : image.topics()) {
+        for (const auto& p : t.partitions) {
+            st.replicas += contains(p.replicas, b) ? 1 : 0;
+            st.leaders += p.leader == b ? 1 : 0;
+            st.moves_in_flight += contains(p.removing, b) ? 1 : 0;
+        }
+    }
+    if (auto it = _drain_stuck.find(b); it != _drain_stuck.end() && st.drained) {
+        st.stuck = it->second;
+    }
+    return st;
+}
+
+void controller::drain_step(change& c) {
+    const auto drained = c.work.drained();
+    _drain_stuck.clear();
+    if (drained.empty()) {
+        return;
+    }
+    auto is_drained = [&](int32_t b) { return drained.contains(b); };
+    auto may_take = [&](int32_t b) { return !is_drained(b) && eligible(c.work, b) && lease_alive(b); };
+    std::map<int32_t, size_t> load;  // replicas per broker, planned moves included
+    int32_t in_flight = 0;
+    struct todo {
+        protocol::uuid id;
+        int32_t index;
+    };
+    std::vector<todo> leader_moves, replica_moves;
+    for (const auto& [id, t] : c.work.topics()) {
+        for (size_t i = 0; i < t.partitions.size(); ++i) {
+            const auto& p = t.partitions[i];
+            for (int32_t b : p.replicas) {
+                ++load[b];
+            }
+            const bool touches = std::any_of(p.replicas.begin(), p.replicas.end(), is_drained);
+            if (!touches) {
+                continue;
+            }
+            if (p.leader != -1 && is_drained(p.leader)) {
+                leader_moves.push_back({id, int32_t(i)});
+            }
+            if (p.reassigning()) {
+                in_flight += std::any_of(p.removing.begin(), p.removing.end(), is_drained) ? 1 : 0;
+            } else {
+                replica_moves.push_back({id, int32_t(i)});
+            }
+        }
+    }
+    auto stuck = [&](const topic_state& t, int32_t index, int32_t b, const std::string& why) {
+        _drain_stuck[b].push_back(fmt::format("{}-{}: {}", t.name, index, why));
+    };
+    // Leaderships first: cheap, and a partition led elsewhere keeps serving while it moves.
+    for (const auto& m : leader_moves) {
+        const topic_state& t = *c.work.topic(m.id);
+        const partition_state p = t.partitions[size_t(m.index)];
+        auto it = std::find_if(p.replicas.begin(), p.replicas.end(),
+                               [&](int32_t b) { return contains(p.isr, b) && !is_drained(b) && eligible(c.work, b); });
+        if (it != p.replicas.end()) {
+            TLOG_INFO("drain: {}-{} leader {} -> {}", t.name, m.index, p.leader, *it);
+            c.add(next_state(c.work, m.id, m.index, p, p.isr, *it));
+        }
+    }
+    for (const auto& m : replica_moves) {
+        const topic_state& t = *c.work.topic(m.id);
+        const partition_state p = t.partitions[size_t(m.index)];
+        const int32_t source = *std::find_if(p.replicas.begin(), p.replicas.end(), is_drained);
+        if (p.leader == -1) {
+            stuck(t, m.index, source, "offline (no leader to copy from)");
+            continue;
+        }
+        if (in_flight >= _cfg.drain_max_moves) {
+            continue;  // waits for a slot; not stuck
+        }
+        std::vector<int32_t> target;
+        std::optional<std::string> why;
+        for (int32_t r : p.replicas) {
+            if (!is_drained(r)) {
+                target.push_back(r);
+                continue;
+            }
+            const auto* from = c.work.broker(r);
+            const auto rack = from ? from->rack : std::nullopt;
+            std::set<std::optional<std::string>> racks_used;
+            for (int32_t k : p.replicas) {
+                if (!is_drained(k)) {
+                    const auto* reg = c.work.broker(k);
+                    racks_used.insert(reg ? reg->rack : std::nullopt);
+                }
+            }
+            int32_t best = -1;
+            std::tuple<int, int, size_t, int32_t> best_key{};
+            for (const auto& [b, reg] : c.work.brokers()) {
+                if (!may_take(b) || contains(p.replicas, b) || contains(target, b)) {
+                    continue;
+                }
+                // Lower is better: the leaving replica's rack, then a rack the partition lacks,
+                // then the fewest replicas, then the lowest id (deterministic).
+                std::tuple<int, int, size_t, int32_t> key{rack && reg.rack == rack ? 0 : 1,
+                                                          racks_used.contains(reg.rack) ? 1 : 0, load[b], b};
+                if (best == -1 || key < best_key) {
+                    best = b;
+                    best_key = key;
+                }
+            }
+            if (best == -1) {
+                why = "no broker can take its replica (every other broker is drained, fenced, shutting down or "
+                      "already holds one)";
+                break;
+            }
+            target.push_back(best);
+        }
+        if (why) {
+            stuck(t, m.index, source, *why);
+            continue;
+        }
+        auto [e, msg] = reassign(c, t, m.index, target);
+        if (e != error_code::none) {
+            stuck(t, m.index, source, msg);
+            continue;
+        }
+        for (int32_t b : target) {
+            if (!contains(p.replicas, b)) {
+                ++load[b];
+            }
+        }
+        ++in_flight;
+        TLOG_INFO("drain: {}-{} replicas {} -> {}", t.name, m.index, p.replicas, target);
+    }
+}
+
+void controller::drain_brokers(const protocol::drain_brokers_request& req, int16_t,
+                               protocol::drain_brokers_response& resp, change& c) {
+    resp.error_message = std::nullopt;
+    auto fail = [&](error_code e, std::string msg) {
+        TLOG_INFO("DrainBrokers refused ({}): {}", error_code_name(e), msg);
+        resp.error_code = code(e);
+        resp.error_message = std::move(msg);
+    };
+    if (req.mode < 0 || req.mode > 2) {
+        return fail(error_code::invalid_request, fmt::format("unknown mode {} (0 drain, 1 undrain, 2 describe)", req.mode));
+    }
+    std::set<int32_t> named(req.broker_ids.begin(), req.broker_ids.end());
+    for (int32_t b : named) {
+        if (!c.work.broker(b) && !c.work.is_drained(b)) {
+            return fail(error_code::broker_id_not_registered, fmt::format("broker {} is not registered", b));
+        }
+    }
+    if (req.mode == 0) {
+        // Every partition on the brokers to drain must fit, at its replication factor, on the
+        // registered brokers that remain.
+        std::set<int32_t> remaining;
+        for (const auto& [id, b] : c.work.brokers()) {
+            if (!named.contains(id) && !c.work.is_drained(id)) {
+                remaining.insert(id);
+            }
+        }
+        for (const auto& [id, t] : c.work.topics()) {
+            for (size_t i = 0; i < t.partitions.size(); ++i) {
+                const auto& p = t.partitions[i];
+                auto target = p.target_replicas();
+                if (std::none_of(target.begin(), target.end(), [&](int32_t b) { return named.contains(b); })) {
+                    continue;
+                }
+                if (target.size() > remaining.size()) {
+                    return fail(error_code::invalid_request,
+                                fmt::format("cannot drain brokers {}: {}-{} has {} replicas and only {} broker(s) "
+                                            "would remain ({}); add brokers or lower its replication factor first",
+                                            named, t.name, i, target.size(), remaining.size(), remaining));
+                }
+            }
+        }
+    }
+    if (req.mode != 2) {
+        for (int32_t b : named) {
+            if (c.work.is_drained(b) != (req.mode == 0)) {
+                broker_drain_record d;
+                d.broker_id = b;
+                d.drained = req.mode == 0;
+                c.add(std::move(d));
+                TLOG_INFO("broker {} {}", b, req.mode == 0 ? "drained: its replicas and leaderships move away"
+                                                          : "undrained: it takes new replicas again");
+            }
+        }
+        if (req.mode == 0) {
+            drain_step(c);  // the first moves go with the request
+        }
+    }
+    std::set<int32_t> shown = named;
+    shown.insert(c.work.drained().begin(), c.work.drained().end());
+    for (int32_t b : shown) {
+        resp.brokers.push_back(drain_state_of(c.work, b));
+    }
+}
+
+void controller::unregister_broker(const protocol::unregister_broker_request& req, int16_t,
+                                   protocol::unregister_broker_response& resp, change& c) {
+    resp.error_message = std::nullopt;
+    auto fail = [&](error_code e, std::string msg) {
+        TLOG_INFO("UnregisterBroker {} refused ({}): {}", req.broker_id, error_code_name(e), msg);
+        resp.error_code = code(e);
+        resp.error_message = std::move(msg);
+    };
+    const auto* reg = c.work.broker(req.broker_id);
+    if (!reg) {
+        return fail(error_code::broker_id_not_registered, fmt::format("broker {} is not registered", req.broker_id));
+    }
+    std::vector<std::string> held, only_copy;
+    for (const auto& [id, t] : c.work.topics()) {
+        for (size_t i = 0; i < t.partitions.size(); ++i) {
+            const auto& p = t.partitions[i];
+            if (!contains(p.replicas, req.broker_id)) {
+                continue;
+            }
+            held.push_back(fmt::format("{}-{}", t.name, i));
+            if (p.replicas.size() == 1 || p.isr == std::vector<int32_t>{req.broker_id}) {
+                only_copy.push_back(held.back());
+            }
+        }
+    }
+    if (!held.empty()) {
+        auto first = [](const std::vector<std::string>& v) {
+            return fmt::format("{}{}", fmt::join(v.begin(), v.begin() + std::min<ptrdiff_t>(ptrdiff_t(v.size()), 5), ", "),
+                               v.size() > 5 ? ", ..." : "");
+        };
+        return fail(error_code::invalid_request,
+                    only_copy.empty()
+                        ? fmt::format("broker {} still holds replicas of {} partition(s) ({}): drain it first",
+                                      req.broker_id, held.size(), first(held))
+                        : fmt::format("broker {} holds the only copy of {} partition(s) ({}) and replicas of {} in "
+                                      "all: unregistering it would lose their records; drain it first",
+                                      req.broker_id, only_copy.size(), first(only_copy), held.size()));
+    }
+    if (!reg->fenced && lease_alive(req.broker_id)) {
+        return fail(error_code::invalid_request,
+                    fmt::format("broker {} is running (unfenced, heartbeating): stop it first", req.broker_id));
+    }
+    unregister_broker_record u;
+    u.broker_id = req.broker_id;
+    c.add(std::move(u));
+    _lease_deadline.erase(req.broker_id);
+    TLOG_INFO("broker {} unregistered{}", req.broker_id,
+              c.work.is_drained(req.broker_id) ? " (still drained: its id takes no replicas until undrained)" : "");
 }
 
 } // namespace trib::coordinator

@@ -62,6 +62,9 @@ struct controller_config {
     bool auto_leader_rebalance_enable = true;
     int64_t leader_imbalance_check_interval_ms = 300'000;
     int32_t leader_imbalance_per_broker_percentage = 10;
+    // Reassignments a drain keeps under way at once (tributary.drain.max.moves): each copies a
+    // partition's log to another broker, so a drain doesn't flood the network or the disks.
+    int32_t drain_max_moves = 10;
 };
 
 struct admin_reply {
@@ -115,13 +118,14 @@ public:
     // replicas of imbalanced brokers. Call periodically.
     void tick();
     // A Kafka admin request (CreateTopics, DeleteTopics, CreatePartitions,
-    // IncrementalAlterConfigs, AlterConfigs, ElectLeaders) of `version`, encoded without header.
+    // IncrementalAlterConfigs, AlterConfigs, ElectLeaders, AlterPartitionReassignments,
+    // ListPartitionReassignments) of `version`, encoded without header.
     void admin(int16_t api_key, int16_t api_version, bytes_view body, std::function<void(admin_reply)> done);
 
     // Whether the broker's lease is running (registered and heard from in time).
     bool lease_alive(int32_t broker) const;
     // Brokers new replicas may be placed on: registered, unfenced, lease alive, not in
-    // controlled shutdown.
+    // controlled shutdown, not drained.
     std::vector<int32_t> usable_brokers() const;
     // Whether the broker asked for a controlled shutdown (soft state, like leases: its
     // heartbeats keep asking, so a restarted coordinator learns it again).
@@ -165,10 +169,24 @@ private:
     // Leaderless partitions whose topic allows unclean election get a live replica as
     // leader (for a setting turned on after they lost their leader).
     void unclean_elections(change& c);
+    // Ends reassignments whose last step waited (a leaving leader with no eligible successor
+    // in the target then): normally the AlterPartition that completes the ISR ends them.
+    void finish_reassignments(change& c);
     // The ISR of a new partition on `replicas`, leader first; empty when every replica is fenced.
     std::vector<int32_t> initial_isr(const metadata_image& image, const std::vector<int32_t>& replicas) const;
     // One partition's election of `type` (0 preferred, 1 unclean): its error and message.
     std::pair<protocol::error_code, std::string> elect(change& c, const topic_state& t, int32_t index, int8_t type);
+    // The record taking partition `index` of topic `id` from `p` to (isr, leader), keeping its
+    // replicas; the partition epoch grows by one, the leader epoch by one when the leader
+    // changes. A reassignment whose adding replicas are all in `isr` completes in the same
+    // record (complete_if_caught_up).
+    partition_change_record next_state(const metadata_image& image, const protocol::uuid& id, int32_t index,
+                                       const partition_state& p, std::vector<int32_t> isr, int32_t leader) const;
+    // Ends the reassignment `pc` describes when every adding replica is in its ISR: the
+    // replicas become the target, the ISR loses the removing replicas and, when the leader
+    // leaves, the first eligible target replica in the ISR leads. Left as it is when the ISR
+    // would be empty or a leaving leader has no eligible successor (KIP-455, as KRaft does).
+    void complete_if_caught_up(const metadata_image& image, partition_change_record& pc) const;
     std::vector<std::vector<int32_t>> place(int32_t partitions, int16_t rf, int32_t first_index);
 
     template<typename Req, typename Resp>
@@ -184,6 +202,26 @@ private:
                        change& c);
     void elect_leaders(const protocol::elect_leaders_request& req, int16_t v, protocol::elect_leaders_response& resp,
                        change& c);
+    void alter_partition_reassignments(const protocol::alter_partition_reassignments_request& req, int16_t v,
+                                       protocol::alter_partition_reassignments_response& resp, change& c);
+    void list_partition_reassignments(const protocol::list_partition_reassignments_request& req, int16_t v,
+                                      protocol::list_partition_reassignments_response& resp, change& c);
+    void drain_brokers(const protocol::drain_brokers_request& req, int16_t v, protocol::drain_brokers_response& resp,
+                       change& c);
+    void unregister_broker(const protocol::unregister_broker_request& req, int16_t v,
+                           protocol::unregister_broker_response& resp, change& c);
+    // One step of every drain, at each tick: leaderships move off drained brokers to an
+    // in-sync replica that may lead, and partitions with a replica on a drained broker are
+    // reassigned (the drained replica replaced by a usable broker: same rack first, then a
+    // rack the partition lacks, then the fewest replicas), at most drain_max_moves at a time.
+    // What cannot move now is kept in _drain_stuck with the reason. Level-triggered on the
+    // image, so a drain resumes after a failover of the active controller.
+    void drain_step(change& c);
+    // What drained (or named) broker `b` still holds, as DrainBrokers answers it.
+    protocol::drain_brokers_response::drain_state drain_state_of(const metadata_image& image, int32_t b) const;
+    // One partition's reassignment to `target` (nullopt: cancel): its error and message.
+    std::pair<protocol::error_code, std::string> reassign(change& c, const topic_state& t, int32_t index,
+                                                          const std::optional<std::vector<int32_t>>& target);
 
     controller_config _cfg;
     clock& _clock;
@@ -199,6 +237,9 @@ private:
     std::map<int32_t, int64_t> _lease_deadline;  // broker -> now_ms when its lease runs out
     std::set<int32_t> _shutting_down;            // brokers in controlled shutdown
     int64_t _next_rebalance_ms = -1;             // when tick() next checks leader imbalance
+    // Per drained broker, "topic-p: reason" for each partition its drain could not move at the
+    // last step (soft state: the next step recomputes it).
+    std::map<int32_t, std::vector<std::string>> _drain_stuck;
     std::mt19937_64 _rng;
 };
 

@@ -50,6 +50,8 @@ const config::schema& coordinator_schema() {
             at_least(1));
         add("leader.imbalance.per.broker.percentage", type::int32, "10",
             "Share of a broker's preferred partitions led elsewhere that triggers a rebalance.", between(0, 100));
+        add("tributary.drain.max.moves", type::int32, "10",
+            "Reassignments a broker drain keeps under way at once.", at_least(1));
         add("socket.request.max.bytes", type::int32, "104857600", "Largest request accepted.", at_least(1));
         add("log.level", type::string, "info", "trace, debug, info, warn, error.",
             config::one_of({"trace", "debug", "info", "warn", "error"}));
@@ -84,6 +86,7 @@ service_config load_coordinator_config(const config::load_options& in, config::v
     c.controller.auto_leader_rebalance_enable = v.get_bool("auto.leader.rebalance.enable");
     c.controller.leader_imbalance_check_interval_ms = v.get_int64("leader.imbalance.check.interval.seconds") * 1000;
     c.controller.leader_imbalance_per_broker_percentage = v.get_int32("leader.imbalance.per.broker.percentage");
+    c.controller.drain_max_moves = v.get_int32("tributary.drain.max.moves");
     if (c.controller.heartbeat_interval_ms >= c.controller.session_timeout_ms) {
         throw config::config_error("broker.heartbeat.interval.ms must be below broker.session.timeout.ms");
     }

@@ -44,6 +44,22 @@ struct api_info {
     bool flexible(int16_t version) const noexcept { return version >= flexible_from; }
 };
 
+// Per-API tables (the broker's dispatch, its request metrics) index APIs densely: Kafka's
+// keys 0..127 keep their own slot, Tributary's own client APIs (keys from 10200, "tributary"
+// in protocol/defs) take the slots after them. nullopt: a key no table has room for.
+inline constexpr int16_t tributary_api_base = 10200;
+inline constexpr size_t kafka_api_slots = 128;
+inline constexpr size_t api_slots = kafka_api_slots + 16;
+constexpr std::optional<size_t> api_slot(int16_t key) noexcept {
+    if (key >= 0 && size_t(key) < kafka_api_slots) {
+        return size_t(key);
+    }
+    if (key >= tributary_api_base && size_t(key - tributary_api_base) < api_slots - kafka_api_slots) {
+        return kafka_api_slots + size_t(key - tributary_api_base);
+    }
+    return std::nullopt;
+}
+
 // Every API with definitions, ascending by key (built from TRIB_FOR_EACH_API).
 std::span<const api_info> all_apis() noexcept;
 // nullptr for a key we do not implement.

@@ -1,8 +1,8 @@
 // DescribeConfigs, AlterConfigs and IncrementalAlterConfigs. Topic configs are overrides kept
 // in the cluster metadata; a key without an override takes the broker's value. Changes are
 // decided by the coordinator (forward.h). Dynamic broker configs (the broker-level defaults of
-// topic configs, per broker or cluster-wide) come from the coordinator's metadata too and
-// take effect on every broker as its metadata copy gets them.
+// topic configs and the replication throttles' rates, per broker or cluster-wide) come from
+// the coordinator's metadata too and take effect on every broker as its metadata copy gets them.
 #include "broker/handlers/forward.h"
 #include "broker/handlers/handlers.h"
 #include "broker/handlers/topic_configs.h"
@@ -70,6 +70,15 @@ std::map<std::string, topic_default> topic_defaults(const broker_config& b) {
                                    "Records younger than this are not compacted."}},
         {"max.compaction.lag.ms", {std::to_string(l.max_compaction_lag_ms), t_long, "log.cleaner.max.compaction.lag.ms",
                                    "Records older than this are compacted even below the dirty ratio."}},
+        // Topic-only keys: no broker key sets their default.
+        {"leader.replication.throttled.replicas",
+         {"", t_list, "",
+          "Replicas (partition:broker,... or *) whose leader sends to out-of-sync followers only within "
+          "leader.replication.throttled.rate."}},
+        {"follower.replication.throttled.replicas",
+         {"", t_list, "",
+          "Replicas (partition:broker,... or *) that copy from their leader, while out of sync, only within "
+          "follower.replication.throttled.rate."}},
         {"unclean.leader.election.enable",
          {b.raw.get_bool("unclean.leader.election.enable") ? "true" : "false", t_boolean,
           "unclean.leader.election.enable",
@@ -120,23 +129,28 @@ void describe_topic(const broker_config& b, const cluster_snapshot& snap, int32_
             std::string name;
             int8_t source;
         };
-        bool static_set = b.raw.source(def.broker_key) != "default" && b.raw.source(def.broker_key) != "unset";
+        const bool has_broker_key = !def.broker_key.empty();
+        bool static_set = has_broker_key && b.raw.source(def.broker_key) != "default" &&
+                          b.raw.source(def.broker_key) != "unset";
         auto topic_it = t.configs.find(key);
         std::vector<layer> layers = {
             {topic_it != t.configs.end() ? std::optional<std::string>(topic_it->second) : std::nullopt, key,
              dynamic_topic},
-            {dynamic(std::to_string(self), def.broker_key), def.broker_key, dynamic_broker},
-            {dynamic("", def.broker_key), def.broker_key, dynamic_default_broker},
-            {static_set ? std::optional<std::string>(def.value) : std::nullopt, def.broker_key, static_broker},
-            {def.value, def.broker_key, default_config},
         };
+        if (has_broker_key) {
+            layers.push_back({dynamic(std::to_string(self), def.broker_key), def.broker_key, dynamic_broker});
+            layers.push_back({dynamic("", def.broker_key), def.broker_key, dynamic_default_broker});
+            layers.push_back(
+                {static_set ? std::optional<std::string>(def.value) : std::nullopt, def.broker_key, static_broker});
+        }
+        layers.push_back({def.value, has_broker_key ? def.broker_key : key, default_config});
         auto& c = out.configs.emplace_back();
         c.name = key;
         c.config_type = def.type;
         c.documentation = def.doc;
         // As Kafka, the built-in default is a synonym only where the broker key itself has one
         // (log.retention.ms has none: its default comes from log.retention.hours).
-        const auto* spec = broker_schema().find(def.broker_key);
+        const auto* spec = has_broker_key ? broker_schema().find(def.broker_key) : nullptr;
         const bool default_is_synonym = spec && spec->default_value.has_value();
         bool found = false;
         for (const auto& l : layers) {
@@ -174,10 +188,16 @@ void describe_broker(const broker_config& b, const cluster_snapshot& snap, int32
         }
         return found;
     };
+    const auto& dynamic_only = coordinator::broker_only_dynamic_configs();
     for (const auto& spec : broker_schema().keys()) {
         auto layers = dynamic_layers(spec.name);
         auto dyn = layers.empty() ? std::nullopt : std::optional(layers.front());
         if (!wanted(res.configuration_keys, spec.name) || (!b.raw.has(spec.name) && !dyn)) {
+            continue;
+        }
+        // The throttles' rates are dynamic-only configs in Kafka, listed only where set.
+        if (!dyn && b.raw.source(spec.name) == "default" &&
+            std::find(dynamic_only.begin(), dynamic_only.end(), spec.name) != dynamic_only.end()) {
             continue;
         }
         auto& c = out.configs.emplace_back();

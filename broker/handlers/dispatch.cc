@@ -64,12 +64,12 @@ struct table_entry {
     int16_t max_version = -1;
     entry_fn fn = nullptr;
 };
-constexpr size_t max_key = 128;
-
 template<typename... H>
-constexpr std::array<table_entry, max_key> build_table(handler_list<H...>) {
-    std::array<table_entry, max_key> t{};
-    ((t[H::request::api_key] = table_entry{H::min_version, H::max_version, &run_handler<H>}), ...);
+constexpr std::array<table_entry, protocol::api_slots> build_table(handler_list<H...>) {
+    static_assert(((protocol::api_slot(H::request::api_key).has_value()) && ...), "an API key without a slot");
+    std::array<table_entry, protocol::api_slots> t{};
+    ((t[*protocol::api_slot(H::request::api_key)] = table_entry{H::min_version, H::max_version, &run_handler<H>}),
+     ...);
     return t;
 }
 constexpr auto table = build_table(all_handlers{});
@@ -117,11 +117,12 @@ asio::awaitable<dispatch_result> handler_dispatcher::dispatch(bytes frame, const
     if (!protocol::decode_request_header(r, h)) {
         co_return close_connection{"undecodable request header"};
     }
-    if (h.api_key < 0 || size_t(h.api_key) >= max_key || !table[size_t(h.api_key)].fn) {
+    const auto slot = protocol::api_slot(h.api_key);
+    if (!slot || !table[*slot].fn) {
         co_return close_connection{fmt::format("unsupported API key {} (correlation id {})", h.api_key,
                                                h.correlation_id)};
     }
-    const auto& e = table[size_t(h.api_key)];
+    const auto& e = table[*slot];
     if (h.api_version < e.min_version || h.api_version > e.max_version) {
         if (h.api_key == protocol::api_versions_request::api_key) {
             co_return respond{unsupported_api_versions(h)};

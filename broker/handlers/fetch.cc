@@ -41,6 +41,26 @@ struct fetcher {
     bool is_follower() const noexcept { return replica_id >= 0; }
 };
 
+// The leader throttle (replication/quota.h) for one fetch: a follower outside the ISR gets no
+// data of a throttled partition while the rate of throttled bytes sent is above
+// leader.replication.throttled.rate (Kafka's shouldLeaderThrottle). The quota is asked at
+// most once per fetch.
+struct leader_throttle {
+    replication_quota* quota;
+    std::optional<bool> over{};
+    int64_t bytes = 0;  // of throttled partitions, in this read of the fetch's partitions
+
+    bool holds_back(const partition& p, const fetcher& who) {
+        if (!who.is_follower() || !p.leader_throttled() || p.in_isr(node_id(who.replica_id))) {
+            return false;
+        }
+        if (!over) {
+            over = quota->exceeded(who.now_ms);
+        }
+        return *over;
+    }
+};
+
 // Reads one partition on its owner core, as leader. When there is nothing to read yet and
 // `w` is set, watches for data past the fetch offset.
 partition_read read_partition(partition& p, const read_job& job, size_t max_bytes, const fetcher& who,
@@ -204,6 +224,7 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
     size_t response_max = req.max_bytes > 0 ? size_t(req.max_bytes) : SIZE_MAX;
     std::vector<protocol::fetch_response::partition_data> out(parts.size());
     std::vector<session_read> seen(parts.size());
+    leader_throttle throttle{&svc.quotas.leader};
     for (;;) {
         auto snap = svc.metadata.get();
         bool may_wait = waiter::clock::now() < deadline;
@@ -238,15 +259,27 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
         size_t total = 0;
         const std::shared_ptr<waiter>* watch = may_wait ? &w : nullptr;
         fetcher who{req.replica_id, partition::clock_ms()};
-        auto read = [&total, response_max, watch, &who](partition& p, read_job& job) {
+        throttle = leader_throttle{&svc.quotas.leader};
+        auto read = [&total, response_max, watch, &who, &throttle](partition& p, read_job& job) {
             // The first partition with data may exceed the limits, so a consumer always makes
             // progress past a batch bigger than its fetch size (KIP-74). Jobs of one core run
-            // in order, cores one after the other: `total` is never touched by two at once.
+            // in order, cores one after the other: `total` and `throttle` are never touched by
+            // two at once.
             size_t room = total == 0 ? size_t(std::max(job.partition_max_bytes, 1))
                                      : std::min(size_t(std::max(job.partition_max_bytes, 0)),
                                                 response_max > total ? response_max - total : 0);
+            if (throttle.holds_back(p, who)) {
+                // Nothing read, and no watch: data is there already, and it is the quota that
+                // holds it back, so the fetch waits out its max wait (Kafka's delayed fetch
+                // doesn't count throttled partitions either).
+                job.result = read_partition(p, job, 0, who, nullptr);
+                return;
+            }
             job.result = read_partition(p, job, room, who, watch);
             total += job.result.bytes;
+            if (who.is_follower() && p.leader_throttled()) {
+                throttle.bytes += int64_t(job.result.bytes);
+            }
         };
         co_await svc.partitions.on_leaders(jobs, read);
         for (auto& job : jobs) {
@@ -285,6 +318,10 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
             break;
         }
         co_await w->wait_until(deadline);
+    }
+    if (throttle.bytes > 0) {
+        // What the last read took of throttled partitions is what this answer sends.
+        svc.quotas.record_leader(throttle.bytes, partition::clock_ms());
     }
     for (size_t i = 0; i < parts.size(); ++i) {
         auto& s = seen[i];

@@ -33,6 +33,10 @@ TRIB_DECLARE_HANDLER(describe_log_dirs, 0, 4)
 TRIB_DECLARE_HANDLER(alter_replica_log_dirs, 1, 2)
 TRIB_DECLARE_HANDLER(offset_for_leader_epoch, 0, 4)
 TRIB_DECLARE_HANDLER(elect_leaders, 0, 2)
+TRIB_DECLARE_HANDLER(alter_partition_reassignments, 0, 0)
+TRIB_DECLARE_HANDLER(list_partition_reassignments, 0, 0)
+TRIB_DECLARE_HANDLER(unregister_broker, 0, 0)
+TRIB_DECLARE_HANDLER(drain_brokers, 0, 0)
 TRIB_DECLARE_HANDLER(describe_quorum, 0, 2)
 TRIB_DECLARE_HANDLER(add_raft_voter, 0, 0)
 TRIB_DECLARE_HANDLER(remove_raft_voter, 0, 0)
@@ -61,7 +65,9 @@ using all_handlers = handler_list<api_versions_handler, metadata_handler, produc
                                   describe_cluster_handler, delete_records_handler, find_coordinator_handler,
                                   describe_log_dirs_handler, alter_replica_log_dirs_handler,
                                   offset_for_leader_epoch_handler,
-                                  elect_leaders_handler, describe_quorum_handler, add_raft_voter_handler,
+                                  elect_leaders_handler, alter_partition_reassignments_handler,
+                                  list_partition_reassignments_handler, unregister_broker_handler,
+                                  drain_brokers_handler, describe_quorum_handler, add_raft_voter_handler,
                                   remove_raft_voter_handler, join_group_handler, sync_group_handler,
                                   heartbeat_handler, leave_group_handler, offset_commit_handler,
                                   offset_fetch_handler, offset_delete_handler, describe_groups_handler,

@@ -11,6 +11,7 @@ namespace {
 constexpr int64_t latest = -1;
 constexpr int64_t earliest = -2;
 constexpr int64_t max_timestamp = -3;
+constexpr int32_t debugging_replica_id = -2;
 
 struct lookup {
     error_code err = error_code::none;
@@ -25,10 +26,14 @@ constexpr int16_t max_timestamp_version = 7;
 // OFFSET_NOT_AVAILABLE while a new leader's high watermark lags behind its epoch's start
 // (KIP-207): the end it would give may be lower than the end the previous leader gave, and a
 // client that took it would read less than was committed. Clients retry.
-lookup find_offset(partition& part, int64_t ts, int16_t version, bool consumer) {
+//
+// `debugging`: replica id -2 (Kafka's DEBUGGING_REPLICA_ID), which any replica answers, not
+// only the leader, with its own log end as "latest" (Kafka's answer to a non-consumer): how far
+// a replica has copied, e.g. a new replica of a reassignment (tributary-admin reassignments).
+lookup find_offset(partition& part, int64_t ts, int16_t version, bool consumer, bool debugging) {
     auto* p = &part;
     auto& log = p->log();
-    const int64_t hw = p->high_watermark().value();
+    const int64_t hw = debugging ? log.next_offset().value() : p->high_watermark().value();
     const bool lagging = consumer && p->epoch_start() > p->high_watermark();
     const lookup not_available{error_code::offset_not_available};
     const lookup none_found{error_code::none, -1, -1};
@@ -102,11 +107,27 @@ handler_result<protocol::list_offsets_response> list_offsets_handler::handle(req
         }
     }
     const bool consumer = ctx.version() >= 1 && req.replica_id == -1;
-    auto find = [v = ctx.version(), consumer](partition& part, lookup_job& job) {
-        job.result = find_offset(part, job.timestamp, v, consumer);
+    const bool debugging = req.replica_id == debugging_replica_id;
+    auto find = [v = ctx.version(), consumer, debugging](partition& part, lookup_job& job) {
+        job.result = find_offset(part, job.timestamp, v, consumer, debugging);
         job.epoch = part.epoch().value();
     };
-    co_await svc.partitions.on_leaders(jobs, find);
+    if (debugging) {
+        auto any_replica = [&find](partition* p, lookup_job& job) {
+            if (!p) {
+                job.error = error_code::not_leader_or_follower;  // not hosted here
+                return;
+            }
+            find(*p, job);
+        };
+        std::vector<lookup_job*> all;
+        for (auto& j : jobs) {
+            all.push_back(&j);
+        }
+        co_await svc.partitions.on_owners(all, any_replica);
+    } else {
+        co_await svc.partitions.on_leaders(jobs, find);
+    }
     for (auto& job : jobs) {
         auto& r = job.result;
         auto& rp = *job.out;

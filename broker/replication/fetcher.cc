@@ -13,6 +13,8 @@ using clock = std::chrono::steady_clock;
 
 namespace {
 constexpr int16_t fetch_version = 12;  // topic names, LastFetchedEpoch, DivergingEpoch
+// How soon a replica the follower throttle holds back is looked at again.
+constexpr std::chrono::milliseconds throttle_recheck(100);
 }
 
 namespace {
@@ -106,8 +108,8 @@ void fetch_session_handler::handle_error() {
 }
 
 replica_fetcher::replica_fetcher(asio::any_io_executor ex, partition_manager& partitions, const broker_config& cfg,
-                                 node_id source, config::host_port target)
-  : _ex(ex), _partitions(partitions), _cfg(cfg), _source(source), _target(std::move(target)),
+                                 replication_quotas& quotas, node_id source, config::host_port target)
+  : _ex(ex), _partitions(partitions), _cfg(cfg), _quotas(quotas), _source(source), _target(std::move(target)),
     _waiter(std::make_shared<waiter>(ex)) {}
 
 void replica_fetcher::start() {
@@ -121,12 +123,13 @@ void replica_fetcher::start() {
     });
 }
 
-void replica_fetcher::follow(const topic_partition& tp, leader_epoch epoch) {
-    asio::post(_ex, [self = shared_from_this(), tp, epoch] {
+void replica_fetcher::follow(const topic_partition& tp, leader_epoch epoch, follower_throttle throttle) {
+    asio::post(_ex, [self = shared_from_this(), tp, epoch, throttle] {
         auto& pos = self->_positions[tp];
         if (pos.epoch != epoch || pos.fetch_offset < offset(0)) {
             pos = position{epoch};  // a new epoch: read where the replica ends again
         }
+        pos.throttle = throttle;
         self->wake();
     });
 }
@@ -217,6 +220,8 @@ asio::awaitable<void> replica_fetcher::run() {
         req.isolation_level = 0;
         fetch_session_handler::partitions next;
         auto next_ready = now + std::chrono::seconds(1);
+        const int64_t now_ms = partition::clock_ms();
+        std::optional<bool> over_quota;  // asked once per request, for the first throttled replica
         for (const auto& [tp, pos] : _positions) {
             if (pos.fetch_offset < offset(0)) {
                 continue;
@@ -224,6 +229,16 @@ asio::awaitable<void> replica_fetcher::run() {
             if (pos.delay_until > now) {
                 next_ready = std::min(next_ready, pos.delay_until);
                 continue;
+            }
+            if (pos.throttle.throttled && !pos.throttle.in_isr && !pos.caught_up) {
+                if (!over_quota) {
+                    over_quota = _quotas.follower.exceeded(now_ms);
+                }
+                if (*over_quota) {
+                    // Looked at again shortly: the rate falls as time passes.
+                    next_ready = std::min(next_ready, now + throttle_recheck);
+                    continue;
+                }
             }
             next.emplace(tp, fetch_session_handler::wanted{pos.fetch_offset.value(), pos.epoch.value(),
                                                            pos.last_fetched_epoch, rc.fetch_max_bytes});
@@ -294,6 +309,8 @@ struct replica_fetcher::outcome : partition_job {
     protocol::fetch_response::partition_data* data = nullptr;
     bool stale = false;      // the partition no longer follows the source at this epoch
     bool delay = false;      // back off this partition
+    size_t appended = 0;     // bytes of batches appended
+    bool caught_up = false;  // the log reaches the leader's high watermark now
     offset end{-1};
     int32_t last_epoch = -1;
 };
@@ -386,6 +403,9 @@ asio::awaitable<void> replica_fetcher::apply(protocol::fetch_response& resp) {
                 TLOG_ERROR("{}-{}: appending what broker {} sent failed: {}", j->tp.topic, j->tp.partition,
                            source.value(), r.error().message());
                 j->delay = true;
+            } else {
+                j->appended = whole.size();
+                j->caught_up = d.high_watermark >= 0 && p->log_end() >= offset(d.high_watermark);
             }
         }
         j->end = p->log_end();
@@ -394,6 +414,15 @@ asio::awaitable<void> replica_fetcher::apply(protocol::fetch_response& resp) {
     };
     co_await _partitions.on_owners(all, take);
     auto now = clock::now();
+    int64_t throttled_bytes = 0;
+    for (auto& j : jobs) {
+        if (auto it = _positions.find(j.tp); it != _positions.end() && it->second.throttle.throttled) {
+            throttled_bytes += int64_t(j.appended);  // as Kafka, in the ISR or not
+        }
+    }
+    if (throttled_bytes > 0) {
+        _quotas.record_follower(throttled_bytes, partition::clock_ms());
+    }
     for (auto& j : jobs) {
         auto it = _positions.find(j.tp);
         if (it == _positions.end() || it->second.epoch != j.epoch || j.stale) {
@@ -404,6 +433,7 @@ asio::awaitable<void> replica_fetcher::apply(protocol::fetch_response& resp) {
             pos.fetch_offset = j.end;
             pos.last_fetched_epoch = j.last_epoch;
         }
+        pos.caught_up = j.caught_up;
         if (j.delay) {
             pos.delay_until = now + std::chrono::milliseconds(_cfg.replication.fetch_backoff_ms);
         }

@@ -24,9 +24,17 @@
 // ones; the leader answers only the partitions with something new. A session error, a
 // failed request or an answer naming partitions the session lacks starts over with a full
 // fetch.
+//
+// Follower throttle (replication/quota.h): the bytes copied into partitions the topic's
+// follower.replication.throttled.replicas names for this broker are counted in the broker's
+// follower quota; while its rate is above follower.replication.throttled.rate, such a
+// partition is left out of the requests unless this replica is in the ISR or its last fetch
+// reached the leader's high watermark (Kafka's ReplicaFetcherThread looks at the latter). It
+// is fetched again once the rate has fallen.
 #include "broker/broker_config.h"
 #include "broker/delayed.h"
 #include "broker/partition_manager.h"
+#include "broker/replication/quota.h"
 #include "net/kafka_client.h"
 #include "protocol/messages.h"
 
@@ -70,17 +78,25 @@ private:
     partitions _session;  // what the leader's session has (as of the last built request)
 };
 
+// Whether the follower throttle may hold a followed replica back.
+struct follower_throttle {
+    bool throttled = false;  // follower.replication.throttled.replicas names it
+    bool in_isr = false;     // the replica is in the partition's ISR: never held back
+    bool operator==(const follower_throttle&) const = default;
+};
+
 class replica_fetcher : public std::enable_shared_from_this<replica_fetcher> {
 public:
     replica_fetcher(asio::any_io_executor ex, partition_manager& partitions, const broker_config& cfg,
-                    node_id source, config::host_port target);
+                    replication_quotas& quotas, node_id source, config::host_port target);
     replica_fetcher(const replica_fetcher&) = delete;
     replica_fetcher& operator=(const replica_fetcher&) = delete;
 
     // From any thread; each posts to the fetcher's executor.
     void start();
-    // Copy `tp`, which follows the source at `epoch` (again, if it did at an older epoch).
-    void follow(const topic_partition& tp, leader_epoch epoch);
+    // Copy `tp`, which follows the source at `epoch` (again, if it did at an older epoch);
+    // `throttle` as the latest metadata says (it may change at the same epoch).
+    void follow(const topic_partition& tp, leader_epoch epoch, follower_throttle throttle = {});
     void unfollow(const topic_partition& tp);
     // The source broker's address changed.
     void retarget(config::host_port target);
@@ -95,6 +111,8 @@ private:
         offset fetch_offset{-1};            // the replica's log end; -1: not read yet
         int32_t last_fetched_epoch = -1;    // epoch of the replica's last batch
         std::chrono::steady_clock::time_point delay_until{};
+        follower_throttle throttle{};
+        bool caught_up = false;  // the last answer's data took it to the leader's high watermark
     };
     struct outcome;
 
@@ -106,6 +124,7 @@ private:
     asio::any_io_executor _ex;
     partition_manager& _partitions;
     const broker_config& _cfg;
+    replication_quotas& _quotas;
     node_id _source;
     config::host_port _target;
     std::unique_ptr<net::kafka_client> _client;

@@ -2,12 +2,14 @@
 
 #include "common/log.h"
 
+#include <algorithm>
 #include <set>
 
 namespace trib::broker {
 
-fetcher_manager::fetcher_manager(io_pool& pool, partition_manager& partitions, const broker_config& cfg)
-  : _pool(pool), _partitions(partitions), _cfg(cfg) {}
+fetcher_manager::fetcher_manager(io_pool& pool, partition_manager& partitions, const broker_config& cfg,
+                                 replication_quotas& quotas)
+  : _pool(pool), _partitions(partitions), _cfg(cfg), _quotas(quotas) {}
 
 std::optional<config::host_port> fetcher_manager::address_of(const cluster_snapshot& s, int32_t broker) const {
     auto it = s.brokers.find(broker);
@@ -29,22 +31,24 @@ void fetcher_manager::update(const std::vector<partition_change>& changes, const
     }
     // Sources whose address may have changed, or that may now have one.
     std::set<int32_t> sources;
-    for (const auto& [tp, b] : _following) {
-        sources.insert(b);
+    for (const auto& [tp, f] : _following) {
+        sources.insert(f.source);
     }
     std::vector<std::pair<const partition_change*, int32_t>> follows;
     for (const auto& c : changes) {
         int32_t leader = c.state ? c.state->leader.value() : -1;
         bool follows_someone = c.state && leader >= 0 && leader != _cfg.node_id;
         auto it = _following.find(c.tp);
-        if (it != _following.end() && (!follows_someone || it->second != leader)) {
-            if (auto f = _fetchers.find(it->second); f != _fetchers.end()) {
+        if (it != _following.end() && (!follows_someone || it->second.source != leader)) {
+            if (auto f = _fetchers.find(it->second.source); f != _fetchers.end()) {
                 f->second.fetcher->unfollow(c.tp);
             }
             _following.erase(it);
         }
         if (follows_someone) {
-            _following[c.tp] = leader;
+            const auto& isr = c.state->isr;
+            bool in_isr = std::find(isr.begin(), isr.end(), _cfg.node_id) != isr.end();
+            _following[c.tp] = followed{leader, follower_throttle{c.follower_throttled, in_isr}};
             follows.emplace_back(&c, leader);
             sources.insert(leader);
         }
@@ -57,15 +61,15 @@ void fetcher_manager::update(const std::vector<partition_change>& changes, const
                 continue;  // not registered yet: made when its address is known
             }
             auto fetcher = std::make_shared<replica_fetcher>(_pool.executor(size_t(b) % _pool.size()), _partitions,
-                                                             _cfg, node_id(b), *addr);
+                                                             _cfg, _quotas, node_id(b), *addr);
             fetcher->start();
             f = _fetchers.emplace(b, source{std::move(fetcher), *addr}).first;
             // Partitions that waited for this broker's address.
-            for (const auto& [tp, src] : _following) {
-                if (src == b) {
+            for (const auto& [tp, fl] : _following) {
+                if (fl.source == b) {
                     const auto* p = s.partition(tp.topic, tp.partition);
                     if (p) {
-                        f->second.fetcher->follow(tp, p->epoch);
+                        f->second.fetcher->follow(tp, p->epoch, fl.throttle);
                     }
                 }
             }
@@ -76,7 +80,7 @@ void fetcher_manager::update(const std::vector<partition_change>& changes, const
     }
     for (const auto& [c, b] : follows) {
         if (auto f = _fetchers.find(b); f != _fetchers.end()) {
-            f->second.fetcher->follow(c->tp, c->state->epoch);
+            f->second.fetcher->follow(c->tp, c->state->epoch, _following[c->tp].throttle);
         }
     }
 }

@@ -4,8 +4,12 @@
 // partition changes it applied; a replica that now follows broker B at epoch E is given to
 // B's fetcher (made on first need, on B's address for the inter-broker listener), and one
 // that leads, is offline or is gone leaves its fetcher. Fetchers left with nothing keep
-// their (idle) loop until the broker stops; there are at most as many as brokers.
+// their (idle) loop until the broker stops; there are at most as many as brokers. Each
+// follow also says whether the follower throttle applies to the replica (the topic's
+// follower.replication.throttled.replicas names it) and whether it is in the ISR, both as of
+// the latest change of the partition or its configs.
 #include "broker/replication/fetcher.h"
+#include "broker/replication/quota.h"
 
 #include <map>
 #include <memory>
@@ -15,7 +19,8 @@ namespace trib::broker {
 
 class fetcher_manager {
 public:
-    fetcher_manager(io_pool& pool, partition_manager& partitions, const broker_config& cfg);
+    fetcher_manager(io_pool& pool, partition_manager& partitions, const broker_config& cfg,
+                    replication_quotas& quotas);
     fetcher_manager(const fetcher_manager&) = delete;
     fetcher_manager& operator=(const fetcher_manager&) = delete;
 
@@ -33,12 +38,17 @@ private:
     io_pool& _pool;
     partition_manager& _partitions;
     const broker_config& _cfg;
+    replication_quotas& _quotas;
     struct source {
         std::shared_ptr<replica_fetcher> fetcher;
         config::host_port target;
     };
     std::map<int32_t, source> _fetchers;
-    std::map<topic_partition, int32_t> _following;  // partition -> the broker it copies from
+    struct followed {
+        int32_t source = -1;  // the broker it copies from
+        follower_throttle throttle;
+    };
+    std::map<topic_partition, followed> _following;
     bool _stopped = false;
 };
 

@@ -14,7 +14,8 @@ void metadata_delta::add(const metadata_image& before, const metadata_record& r)
         [&](const auto& rec) {
             using T = std::decay_t<decltype(rec)>;
             if constexpr (std::is_same_v<T, register_broker_record> || std::is_same_v<T, fence_broker_record> ||
-                          std::is_same_v<T, unfence_broker_record>) {
+                          std::is_same_v<T, unfence_broker_record> || std::is_same_v<T, broker_drain_record> ||
+                          std::is_same_v<T, unregister_broker_record>) {
                 brokers = true;
             } else if constexpr (std::is_same_v<T, topic_record>) {
                 topics.insert(rec.name);

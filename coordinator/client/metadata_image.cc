@@ -18,15 +18,36 @@ bool valid_partition(const R& r) {
             return false;
         }
     }
+    for (int32_t b : r.adding_replicas) {
+        if (!contains(r.replicas, b) || contains(r.removing_replicas, b)) {
+            return false;
+        }
+    }
+    for (int32_t b : r.removing_replicas) {
+        if (!contains(r.replicas, b)) {
+            return false;
+        }
+    }
     return r.leader == -1 || contains(r.isr, r.leader);
 }
 
 template<typename R>
 partition_state state_of(const R& r) {
-    return partition_state{r.replicas, r.isr, r.leader, r.leader_epoch, r.partition_epoch};
+    return partition_state{r.replicas,        r.isr,           r.leader, r.leader_epoch, r.partition_epoch,
+                           r.adding_replicas, r.removing_replicas};
+}
+
+std::vector<int32_t> without_any(const std::vector<int32_t>& v, const std::vector<int32_t>& drop) {
+    std::vector<int32_t> out;
+    std::copy_if(v.begin(), v.end(), std::back_inserter(out), [&](int32_t b) { return !contains(drop, b); });
+    return out;
 }
 
 } // namespace
+
+std::vector<int32_t> partition_state::original_replicas() const { return without_any(replicas, adding); }
+
+std::vector<int32_t> partition_state::target_replicas() const { return without_any(replicas, removing); }
 
 const broker_registration* metadata_image::broker(int32_t id) const {
     auto it = _brokers->find(id);
@@ -56,7 +77,7 @@ topic_state& metadata_image::own(topic_range::map::iterator it) {
 }
 
 bool metadata_image::operator==(const metadata_image& o) const {
-    if (_next != o._next || *_brokers != *o._brokers || *_topic_names != *o._topic_names ||
+    if (_next != o._next || *_brokers != *o._brokers || *_drained != *o._drained || *_topic_names != *o._topic_names ||
         *_configs != *o._configs || _topics->size() != o._topics->size()) {
         return false;
     }
@@ -119,6 +140,30 @@ result<void> metadata_image::apply_impl(offset at, const metadata_record& rec) {
             return errc::inconsistent_record;
         }
         _brokers.write()[r->broker_id].fenced = false;
+        return success();
+    }
+    if (auto* r = std::get_if<broker_drain_record>(&rec)) {
+        if (r->drained != _drained->contains(r->broker_id)) {
+            if (r->drained) {
+                _drained.write().insert(r->broker_id);
+            } else {
+                _drained.write().erase(r->broker_id);
+            }
+        }
+        return success();
+    }
+    if (auto* r = std::get_if<unregister_broker_record>(&rec)) {
+        if (!_brokers->contains(r->broker_id)) {
+            return errc::inconsistent_record;
+        }
+        for (const auto& [id, t] : topics()) {
+            for (const auto& p : t.partitions) {
+                if (contains(p.replicas, r->broker_id)) {
+                    return errc::inconsistent_record;
+                }
+            }
+        }
+        _brokers.write().erase(r->broker_id);
         return success();
     }
     if (auto* r = std::get_if<topic_record>(&rec)) {
@@ -202,6 +247,12 @@ std::vector<metadata_record> metadata_image::to_records() const {
         r.broker_epoch = b.epoch;
         out.emplace_back(std::move(r));
     }
+    for (int32_t id : *_drained) {
+        broker_drain_record d;
+        d.broker_id = id;
+        d.drained = true;
+        out.emplace_back(d);
+    }
     for (const auto& [id, t] : topics()) {
         topic_record tr;
         tr.name = t.name;
@@ -217,6 +268,8 @@ std::vector<metadata_record> metadata_image::to_records() const {
             pr.leader = p.leader;
             pr.leader_epoch = p.leader_epoch;
             pr.partition_epoch = p.partition_epoch;
+            pr.adding_replicas = p.adding;
+            pr.removing_replicas = p.removing;
             out.emplace_back(std::move(pr));
         }
     }

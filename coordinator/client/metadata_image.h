@@ -8,9 +8,11 @@
 // errc::inconsistent_record and leaves the image unchanged):
 //   - broker ids and topic ids/names are unique; a topic's partitions are 0..n-1;
 //   - a partition record names an existing topic; leader is -1 or a member of the ISR;
-//     the ISR is a subset of the replicas; the leader epoch never goes down; a change
+//     the ISR is a subset of the replicas; the adding and removing replicas of a
+//     reassignment are disjoint subsets of the replicas; the leader epoch never goes down; a change
 //     record's partition epoch is above the partition's (a record of a log written before
 //     partition epochs, 0 onto 0, is accepted);
+//   - a broker is unregistered only while no partition names it as a replica;
 //   - next_offset() only grows.
 //
 // Copying an image is cheap (copy-on-write): its maps are shared between copies until one is
@@ -27,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -50,6 +53,17 @@ struct partition_state {
     int32_t leader = -1;
     int32_t leader_epoch = 0;
     int32_t partition_epoch = 0;  // grows on every change of replicas, ISR or leader
+    // A reassignment in progress (KIP-455): `replicas` is the target followed by the replicas
+    // leaving. `adding` are target replicas the original set lacked, `removing` original
+    // replicas the target lacks; both are subsets of `replicas`, disjoint, and empty when no
+    // reassignment is in progress.
+    std::vector<int32_t> adding;
+    std::vector<int32_t> removing;
+    bool reassigning() const noexcept { return !adding.empty() || !removing.empty(); }
+    // The replicas before the reassignment: `replicas` without `adding`, in order.
+    std::vector<int32_t> original_replicas() const;
+    // The replicas after it: `replicas` without `removing`, in order.
+    std::vector<int32_t> target_replicas() const;
     bool operator==(const partition_state&) const = default;
 };
 
@@ -124,6 +138,10 @@ public:
     void set_next_offset(offset o) noexcept { _next = o; }
 
     const std::map<int32_t, broker_registration>& brokers() const noexcept { return *_brokers; }
+    // Brokers being drained (by id, registered or not): they take no new replica, and the
+    // controller moves their replicas and leaderships away.
+    const std::set<int32_t>& drained() const noexcept { return *_drained; }
+    bool is_drained(int32_t id) const { return _drained->contains(id); }
     const broker_registration* broker(int32_t id) const;
     topic_range topics() const noexcept { return topic_range(*_topics); }
     const topic_state* topic(std::string_view name) const;
@@ -146,6 +164,7 @@ private:
 
     offset _next{0};
     copy_on_write<std::map<int32_t, broker_registration>> _brokers;
+    copy_on_write<std::set<int32_t>> _drained;
     copy_on_write<topic_range::map> _topics;
     copy_on_write<std::map<std::string, protocol::uuid, std::less<>>> _topic_names;
     copy_on_write<std::map<config_key, config_map, std::less<>>> _configs;

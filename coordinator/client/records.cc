@@ -114,6 +114,19 @@ result<void> for_each_record(bytes_view set, const std::function<void(offset, co
     }
 }
 
+namespace {
+
+// " adding=[..] removing=[..]" while a partition is being reassigned, else "".
+template<typename R>
+std::string reassignment(const R& r) {
+    if (r.adding_replicas.empty() && r.removing_replicas.empty()) {
+        return {};
+    }
+    return fmt::format(" adding={} removing={}", r.adding_replicas, r.removing_replicas);
+}
+
+} // namespace
+
 std::string describe(const metadata_record& rec) {
     struct visitor {
         std::string operator()(const register_broker_record& r) const {
@@ -130,14 +143,20 @@ std::string describe(const metadata_record& rec) {
             return fmt::format("topic {} id={}", r.name, r.topic_id.to_string());
         }
         std::string operator()(const partition_record& r) const {
-            return fmt::format("partition {}-{} replicas={} isr={} leader={} epoch={} partition_epoch={}",
+            return fmt::format("partition {}-{} replicas={} isr={} leader={} epoch={} partition_epoch={}{}",
                                r.topic_id.to_string(), r.partition_index, r.replicas, r.isr, r.leader,
-                               r.leader_epoch, r.partition_epoch);
+                               r.leader_epoch, r.partition_epoch, reassignment(r));
         }
         std::string operator()(const partition_change_record& r) const {
-            return fmt::format("partition_change {}-{} replicas={} isr={} leader={} epoch={} partition_epoch={}",
+            return fmt::format("partition_change {}-{} replicas={} isr={} leader={} epoch={} partition_epoch={}{}",
                                r.topic_id.to_string(), r.partition_index, r.replicas, r.isr, r.leader,
-                               r.leader_epoch, r.partition_epoch);
+                               r.leader_epoch, r.partition_epoch, reassignment(r));
+        }
+        std::string operator()(const broker_drain_record& r) const {
+            return fmt::format("broker_drain id={} drained={}", r.broker_id, r.drained);
+        }
+        std::string operator()(const unregister_broker_record& r) const {
+            return fmt::format("unregister_broker id={}", r.broker_id);
         }
         std::string operator()(const remove_topic_record& r) const {
             return fmt::format("remove_topic id={}", r.topic_id.to_string());

@@ -32,10 +32,13 @@ using partition_record = protocol::coordinator_partition_record_request;
 using partition_change_record = protocol::coordinator_partition_change_record_request;
 using remove_topic_record = protocol::coordinator_remove_topic_record_request;
 using config_record = protocol::coordinator_config_record_request;
+using broker_drain_record = protocol::coordinator_broker_drain_record_request;
+using unregister_broker_record = protocol::coordinator_unregister_broker_record_request;
 
 using metadata_record = std::variant<register_broker_record, fence_broker_record, unfence_broker_record,
                                      topic_record, partition_record, partition_change_record,
-                                     remove_topic_record, config_record>;
+                                     remove_topic_record, config_record, broker_drain_record,
+                                     unregister_broker_record>;
 
 // Kafka's ConfigResource types.
 enum class resource_type : int8_t { topic = 2, broker = 4 };

@@ -1,5 +1,6 @@
 #include "coordinator/client/topic_config.h"
 
+#include <algorithm>
 #include <cctype>
 #include <set>
 #include <stdexcept>
@@ -25,6 +26,8 @@ const std::map<std::string, std::string>& topic_config_keys() {
         {"min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio"},
         {"min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms"},
         {"max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms"},
+        {"leader.replication.throttled.replicas", ""},
+        {"follower.replication.throttled.replicas", ""},
     };
     return keys;
 }
@@ -51,6 +54,13 @@ std::optional<std::string> validate_topic_config(const std::string& key, const s
     if (key == "compression.type") {
         static const std::set<std::string> ok = {"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"};
         return ok.contains(value) ? std::nullopt : std::optional<std::string>("unknown compression.type");
+    }
+    if (key == "leader.replication.throttled.replicas" || key == "follower.replication.throttled.replicas") {
+        std::string why;
+        if (!parse_throttled_replicas(value, &why)) {
+            return key + ": " + why;
+        }
+        return std::nullopt;
     }
     if (key == "min.cleanable.dirty.ratio") {
         size_t used = 0;
@@ -81,9 +91,30 @@ std::optional<std::string> validate_topic_config(const std::string& key, const s
     return std::nullopt;
 }
 
+const std::vector<std::string>& broker_only_dynamic_configs() {
+    static const std::vector<std::string> keys = {
+        "leader.replication.throttled.rate",
+        "follower.replication.throttled.rate",
+        "replica.alter.log.dirs.io.max.bytes.per.second",
+    };
+    return keys;
+}
+
 std::optional<std::string> validate_broker_dynamic_config(const std::string& key, const std::string& value) {
+    const auto& only = broker_only_dynamic_configs();
+    if (std::find(only.begin(), only.end(), key) != only.end()) {
+        size_t used = 0;
+        try {
+            long long v = std::stoll(value, &used);
+            if (used == value.size() && v >= 0) {
+                return std::nullopt;
+            }
+        } catch (const std::exception&) {
+        }
+        return key + " must be an integer from 0 (bytes per second)";
+    }
     for (const auto& [topic_key, broker_key] : topic_config_keys()) {
-        if (broker_key == key) {
+        if (!key.empty() && broker_key == key) {
             if (auto reason = validate_topic_config(topic_key, value)) {
                 return key + ": " + *reason;
             }
@@ -94,12 +125,81 @@ std::optional<std::string> validate_broker_dynamic_config(const std::string& key
 }
 
 bool is_broker_dynamic_config(const std::string& key) {
+    const auto& only = broker_only_dynamic_configs();
+    if (std::find(only.begin(), only.end(), key) != only.end()) {
+        return true;
+    }
     for (const auto& [topic_key, broker_key] : topic_config_keys()) {
-        if (broker_key == key) {
+        if (!key.empty() && broker_key == key) {
             return true;
         }
     }
     return false;
+}
+
+bool throttled_replicas::names(int32_t partition, int32_t broker) const {
+    return all || std::find(replicas.begin(), replicas.end(), std::pair{partition, broker}) != replicas.end();
+}
+
+namespace {
+std::string_view trimmed(std::string_view s) {
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+// A non-negative int32 written in decimal digits only.
+std::optional<int32_t> id_of(std::string_view s) {
+    if (s.empty() || s.size() > 10 || s.find_first_not_of("0123456789") != std::string_view::npos) {
+        return std::nullopt;
+    }
+    int64_t v = 0;
+    for (char c : s) {
+        v = v * 10 + (c - '0');
+    }
+    return v <= INT32_MAX ? std::optional<int32_t>(int32_t(v)) : std::nullopt;
+}
+} // namespace
+
+std::optional<throttled_replicas> parse_throttled_replicas(std::string_view value, std::string* why) {
+    auto fail = [why](std::string reason) {
+        if (why) {
+            *why = std::move(reason);
+        }
+        return std::nullopt;
+    };
+    throttled_replicas out;
+    value = trimmed(value);
+    if (value.empty()) {
+        return out;
+    }
+    if (value == "*") {
+        out.all = true;
+        return out;
+    }
+    while (true) {
+        auto comma = value.find(',');
+        auto item = trimmed(value.substr(0, comma));
+        auto colon = item.find(':');
+        auto partition = colon == std::string_view::npos ? std::nullopt : id_of(item.substr(0, colon));
+        auto broker = colon == std::string_view::npos ? std::nullopt : id_of(item.substr(colon + 1));
+        if (!partition || !broker) {
+            // Built by appending (g++ 12's -Wrestrict misfires on "..." + std::string).
+            std::string reason = item.empty() ? std::string("an empty item") : std::string(item);
+            reason += " is not partition:broker (the list is \"\", \"*\" or partition:broker,...)";
+            return fail(std::move(reason));
+        }
+        out.replicas.emplace_back(*partition, *broker);
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        value.remove_prefix(comma + 1);
+    }
+    return out;
 }
 
 std::optional<std::string> invalid_topic_name(std::string_view name) {

@@ -94,6 +94,7 @@ class Api:
     path: str = ''
     private: bool = False          # Tributary-only (coordinator RPCs, metadata records)
     data: bool = False             # a Kafka data record (no key, one field tree in `request`)
+    own: bool = False              # Tributary's own client API: served beside Kafka's, no upstream spec
 
     @property
     def stem(self) -> str:
@@ -213,7 +214,9 @@ def parse(text: str, path: str = '<defs>') -> Api:
     name, key, lo, hi, flex, private, data = header
     if data:
         request.kind = 'data'
-    api = Api(name, key, lo, hi, flex, request, response, path, private, data)
+    own = private == 'own'
+    private = private is True
+    api = Api(name, key, lo, hi, flex, request, response, path, private, data, own)
     for msg in (request, response):
         _check_structs(api, msg, msg.fields, set())
     return api
@@ -226,12 +229,16 @@ def _parse_header(words: List[str], where: str):
         if len(words) != 4:
             raise DefError(f'{where}: expected "data Name versions=A-B flexible=(A+|none)"')
         words = words[:2] + ['key=-1'] + words[2:]
-    private = len(words) == 6 and words[5] == 'private'
+    # "private": coordinator RPCs and metadata records, never served to clients; "tributary":
+    # an API of Tributary's own that brokers serve to clients beside Kafka's (keys from 10200).
+    private = len(words) == 6 and words[5] in ('private', 'tributary')
     if private:
+        private = True if words[5] == 'private' else 'own'
         words = words[:5]
     if len(words) != 5 or not words[2].startswith('key=') or not words[3].startswith('versions=') \
             or not words[4].startswith('flexible='):
-        raise DefError(f'{where}: expected "api Name key=N versions=A-B flexible=(A+|none) [private]"')
+        raise DefError(f'{where}: expected "api Name key=N versions=A-B flexible=(A+|none) '
+                       f'[private|tributary]"')
     lo, hi = parse_range(words[3][len('versions='):], where)
     if hi is None:
         raise DefError(f'{where}: the claimed versions must be a closed range')

@@ -1358,7 +1358,6 @@ def test_listed_differences_are_documented():
 
 # Topic configs Kafka serves and Tributary does not: name -> why.
 _TIERED = "tiered storage (KIP-405) is not built and not planned"
-_REPLICATION = "replication between brokers is not built yet: its throttles and elections come with it"
 TOPIC_CONFIGS_ONLY_IN_KAFKA = {
     "compression.gzip.level": "the broker keeps batches as the producer compressed them "
                               "(compression.type=producer); recompression, where levels apply, is not built",
@@ -1367,8 +1366,6 @@ TOPIC_CONFIGS_ONLY_IN_KAFKA = {
     "errors.deadletterqueue.group.enable": "share groups (KIP-932) and their dead-letter queues are not built",
     "file.delete.delay.ms": "segment files are unlinked at once: readers keep their open files, so "
                             "no delay is needed",
-    "follower.replication.throttled.replicas": _REPLICATION,
-    "leader.replication.throttled.replicas": _REPLICATION,
     "local.retention.bytes": _TIERED,
     "local.retention.ms": _TIERED,
     "remote.copy.lag.bytes": _TIERED,

@@ -109,12 +109,14 @@ def verify(brokers, topic, partitions, acks, reader=None, unique=True):
 
 
 @contextlib.contextmanager
-def tailed_load(brokers, topic, partitions, rate=600, before=600):
-    """A new topic under an idempotent acks=all librdkafka producer and a reader tailing every
-    partition; the body runs once `before` records are acknowledged. Afterwards the producer
-    is flushed and everything acknowledged and served is checked (verify). Yields
-    .producer, and .read (the read-back) once the body is done."""
-    create_topic(live(brokers), topic, partitions)
+def tailed_load(brokers, topic, partitions, rate=600, before=600, create=True, check=None):
+    """A new topic (unless `create` is false) under an idempotent acks=all librdkafka producer
+    and a reader tailing every partition; the body runs once `before` records are
+    acknowledged. Afterwards the producer is flushed and everything acknowledged and served is
+    checked: check(acks, reader), by default verify. Yields .producer, and .read (the
+    read-back) once the body is done."""
+    if create:
+        create_topic(live(brokers), topic, partitions)
     load = types.SimpleNamespace(producer=RdProducer(live(brokers), topic, partitions, rate=rate), read=None)
     reader = TailReader(live(brokers), topic, partitions)
     try:
@@ -124,7 +126,10 @@ def tailed_load(brokers, topic, partitions, rate=600, before=600):
     finally:
         reader.stop()
     assert not load.producer.acks.errors, load.producer.acks.errors[:5]
-    load.read = verify(brokers, topic, partitions, load.producer.acks, reader)
+    if check is None:
+        load.read = verify(brokers, topic, partitions, load.producer.acks, reader)
+    else:
+        load.read = check(load.producer.acks, reader)
 
 
 # ---- 1. SIGKILL the leader under acks=all load -------------------------------------------------

@@ -1,6 +1,6 @@
 // The controller's side of replication: partition epochs, AlterPartition, the ISR at
-// creation, controlled shutdown, unclean leader election, ElectLeaders and the preferred
-// leader rebalance.
+// creation, controlled shutdown, unclean leader election, ElectLeaders, the preferred
+// leader rebalance and partition reassignment.
 #include "tests/fakes/coordinator_harness.h"
 
 #include "coordinator/client/errc.h"
@@ -8,6 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
+#include <map>
 #include <set>
 
 namespace trib::coordinator::testing {
@@ -131,6 +134,78 @@ public:
         auto resp = admin<protocol::incremental_alter_configs_request, protocol::incremental_alter_configs_response>(
             req, 1);
         ASSERT_EQ(resp.responses.at(0).error_code, 0) << resp.responses[0].error_message.value_or("");
+    }
+
+    // AlterPartitionReassignments of one partition (nullopt: cancel): its error and message.
+    std::pair<int16_t, std::string> reassign(const std::string& topic, int32_t index,
+                                             std::optional<std::vector<int32_t>> target) {
+        protocol::alter_partition_reassignments_request req;
+        auto& t = req.topics.emplace_back();
+        t.name = topic;
+        auto& p = t.partitions.emplace_back();
+        p.partition_index = index;
+        p.replicas = std::move(target);
+        auto resp = admin<protocol::alter_partition_reassignments_request,
+                          protocol::alter_partition_reassignments_response>(req, 0);
+        EXPECT_EQ(resp.error_code, 0);
+        if (resp.responses.empty() || resp.responses[0].partitions.empty()) {
+            ADD_FAILURE() << "no answer for the partition";
+            return {-1, {}};
+        }
+        const auto& r = resp.responses[0].partitions[0];
+        return {r.error_code, r.error_message.value_or("")};
+    }
+
+    // ListPartitionReassignments of every partition: "topic-index" -> (replicas, adding, removing).
+    std::map<std::string, std::array<std::vector<int32_t>, 3>> ongoing() {
+        protocol::list_partition_reassignments_request req;
+        req.topics = std::nullopt;
+        auto resp = admin<protocol::list_partition_reassignments_request,
+                          protocol::list_partition_reassignments_response>(req, 0);
+        EXPECT_EQ(resp.error_code, 0);
+        std::map<std::string, std::array<std::vector<int32_t>, 3>> out;
+        for (const auto& t : resp.topics) {
+            for (const auto& p : t.partitions) {
+                out[t.name + "-" + std::to_string(p.partition_index)] = {p.replicas, p.adding_replicas,
+                                                                         p.removing_replicas};
+            }
+        }
+        return out;
+    }
+
+    // DrainBrokers: mode 0 drain, 1 undrain, 2 describe.
+    protocol::drain_brokers_response drain(int8_t mode, std::vector<int32_t> ids) {
+        protocol::drain_brokers_request req;
+        req.broker_ids = std::move(ids);
+        req.mode = mode;
+        return admin<protocol::drain_brokers_request, protocol::drain_brokers_response>(req, 0);
+    }
+
+    static std::optional<protocol::drain_brokers_response::drain_state> state_of(
+        const protocol::drain_brokers_response& r, int32_t b) {
+        for (const auto& s : r.brokers) {
+            if (s.broker_id == b) {
+                return s;
+            }
+        }
+        return std::nullopt;
+    }
+
+    protocol::unregister_broker_response unregister(int32_t id) {
+        protocol::unregister_broker_request req;
+        req.broker_id = id;
+        return admin<protocol::unregister_broker_request, protocol::unregister_broker_response>(req, 0);
+    }
+
+    // Every partition of `topic` whose reassignment is under way: its leader takes every
+    // replica into the ISR (as it would once they caught up), which ends the move.
+    void catch_up(const std::string& topic) {
+        for (int32_t i = 0; i < int32_t(image().topic(topic)->partitions.size()); ++i) {
+            const auto p = partition(topic, i);
+            if (p.reassigning()) {
+                ASSERT_EQ(error_of(alter(p.leader, topic, i, p.replicas)), 0) << topic << "-" << i;
+            }
+        }
     }
 
     // Creates `topic` with the given replica lists (partition i on assignment[i]).
@@ -625,6 +700,343 @@ TEST(rebalance, off_leaves_leadership_where_it_is) {
     ASSERT_EQ(repl_harness::error_of(h.alter(2, "t", 0, {2, 1})), 0);
     h.expire({});
     EXPECT_EQ(h.partition("t", 0).leader, 2);
+}
+
+// ---- reassignment ------------------------------------------------------------------------
+
+using ints = std::vector<int32_t>;
+
+TEST(reassignment, new_replicas_are_added_first_and_the_old_removed_once_they_are_in_sync) {
+    repl_harness h;
+    for (int32_t b = 1; b <= 4; ++b) {
+        h.add_live_broker(b);
+    }
+    h.create_assigned("t", {{1, 2, 3}, {2, 3, 1}});
+    const auto before = h.partition("t", 0);
+
+    auto [e, msg] = h.reassign("t", 0, ints{2, 3, 4});
+    ASSERT_EQ(e, 0) << msg;
+    auto p = h.partition("t", 0);
+    EXPECT_EQ(p.replicas, (ints{2, 3, 4, 1})) << "the target, then the replicas leaving";
+    EXPECT_EQ(p.adding, (ints{4}));
+    EXPECT_EQ(p.removing, (ints{1}));
+    EXPECT_EQ(p.isr, (ints{1, 2, 3})) << "nobody leaves the ISR before the new replica is in it";
+    EXPECT_EQ(p.leader, 1);
+    EXPECT_EQ(p.leader_epoch, before.leader_epoch);
+    EXPECT_GT(p.partition_epoch, before.partition_epoch);
+    auto listed = h.ongoing();
+    ASSERT_EQ(listed.size(), 1u) << "partition 1 is not moving";
+    EXPECT_EQ(listed["t-0"][0], (ints{2, 3, 4, 1}));
+    EXPECT_EQ(listed["t-0"][1], (ints{4}));
+    EXPECT_EQ(listed["t-0"][2], (ints{1}));
+
+    // The leader takes the new replica into the ISR: the move ends in the same record, and
+    // the leader, which leaves, hands over to the first target replica in sync.
+    ASSERT_EQ(repl_harness::error_of(h.alter(1, "t", 0, {1, 2, 3, 4})), 0);
+    p = h.partition("t", 0);
+    EXPECT_EQ(p.replicas, (ints{2, 3, 4}));
+    EXPECT_EQ(p.isr, (ints{2, 3, 4}));
+    EXPECT_EQ(p.leader, 2);
+    EXPECT_EQ(p.leader_epoch, before.leader_epoch + 1);
+    EXPECT_FALSE(p.reassigning());
+    EXPECT_TRUE(h.ongoing().empty());
+
+    // The move is in the log: a restarted controller sees the same.
+    h.reopen();
+    EXPECT_EQ(h.partition("t", 0), p);
+}
+
+TEST(reassignment, a_move_in_progress_survives_a_restart_and_completes_after_it) {
+    repl_harness h;
+    for (int32_t b = 1; b <= 4; ++b) {
+        h.add_live_broker(b);
+    }
+    h.create_assigned("t", {{1, 2}});
+    ASSERT_EQ(h.reassign("t", 0, ints{3, 4}).first, 0);
+    h.reopen();
+    for (int32_t b = 1; b <= 4; ++b) {
+        h.heartbeat(b, make_uuid(uint8_t(b)), h.epoch_of(b));
+    }
+    auto p = h.partition("t", 0);
+    ASSERT_EQ(p.adding, (ints{3, 4}));
+    ASSERT_EQ(p.removing, (ints{1, 2}));
+    // One of two new replicas in sync is not enough.
+    ASSERT_EQ(repl_harness::error_of(h.alter(1, "t", 0, {1, 2, 3})), 0);
+    EXPECT_TRUE(h.partition("t", 0).reassigning());
+    ASSERT_EQ(repl_harness::error_of(h.alter(1, "t", 0, {1, 2, 3, 4})), 0);
+    p = h.partition("t", 0);
+    EXPECT_EQ(p.replicas, (ints{3, 4}));
+    EXPECT_EQ(p.isr, (ints{3, 4}));
+    EXPECT_EQ(p.leader, 3);
+}
+
+TEST(reassignment, cancel_reverts_to_the_original_replicas) {
+    repl_harness h;
+    for (int32_t b = 1; b <= 6; ++b) {
+        h.add_live_broker(b);
+    }
+    h.create_assigned("t", {{1, 2, 3}});
+    ASSERT_EQ(h.reassign("t", 0, ints{4, 5, 6}).first, 0);
+    ASSERT_EQ(repl_harness::error_of(h.alter(1, "t", 0, {1, 2, 3, 4})), 0);
+    ASSERT_TRUE(h.partition("t", 0).reassigning());
+    ASSERT_EQ(h.partition("t", 0).isr, (ints{1, 2, 3, 4}));
+
+    auto [e, msg] = h.reassign("t", 0, std::nullopt);
+    ASSERT_EQ(e, 0) << msg;
+    auto p = h.partition("t", 0);
+    EXPECT_EQ(p.replicas, (ints{1, 2, 3}));
+    EXPECT_EQ(p.isr, (ints{1, 2, 3})) << "the replicas being added leave the ISR";
+    EXPECT_EQ(p.leader, 1);
+    EXPECT_FALSE(p.reassigning());
+    EXPECT_TRUE(h.ongoing().empty());
+
+    EXPECT_EQ(h.reassign("t", 0, std::nullopt).first, code(error_code::no_reassignment_in_progress));
+}
+
+TEST(reassignment, a_new_target_replaces_the_one_in_progress) {
+    repl_harness h;
+    for (int32_t b = 1; b <= 5; ++b) {
+        h.add_live_broker(b);
+    }
+    h.create_assigned("t", {{1, 2, 3}});
+    ASSERT_EQ(h.reassign("t", 0, ints{1, 2, 4}).first, 0);
+    ASSERT_EQ(repl_harness::error_of(h.alter(1, "t", 0, {1, 2, 3})), 0);  // nothing new yet
+    ASSERT_EQ(h.reassign("t", 0, ints{1, 2, 5}).first, 0);
+    auto p = h.partition("t", 0);
+    EXPECT_EQ(p.replicas, (ints{1, 2, 5, 3})) << "4 is forgotten; 3 is still the one leaving";
+    EXPECT_EQ(p.adding, (ints{5}));
+    EXPECT_EQ(p.removing, (ints{3}));
+    // Back to the original set: nothing left to do, the move ends at once.
+    ASSERT_EQ(h.reassign("t", 0, ints{1, 2, 3}).first, 0);
+    p = h.partition("t", 0);
+    EXPECT_EQ(p.replicas, (ints{1, 2, 3}));
+    EXPECT_FALSE(p.reassigning());
+}
+
+TEST(reassignment, dropping_or_reordering_replicas_completes_at_once) {
+    repl_harness h;
+    for (int32_t b = 1; b <= 3; ++b) {
+        h.add_live_broker(b);
+    }
+    h.create_assigned("t", {{1, 2, 3}, {1, 2, 3}});
+    ASSERT_EQ(h.reassign("t", 0, ints{3, 2}).first, 0);
+    auto p = h.partition("t", 0);
+    EXPECT_EQ(p.replicas, (ints{3, 2}));
+    EXPECT_EQ(p.isr, (ints{2, 3}));
+    EXPECT_EQ(p.leader, 3) << "the leader left: the first target replica in sync leads";
+    EXPECT_FALSE(p.reassigning());
+
+    const auto q = h.partition("t", 1);
+    ASSERT_EQ(h.reassign("t", 1, ints{2, 1, 3}).first, 0);
+    EXPECT_EQ(h.partition("t", 1).replicas, (ints{2, 1, 3}));
+    EXPECT_EQ(h.partition("t", 1).leader, q.leader) << "a new preferred order does not move leadership";
+    // The same target again writes nothing.
+    const auto end = h.image().next_offset();
+    ASSERT_EQ(h.reassign("t", 1, ints{2, 1, 3}).first, 0);
+    EXPECT_EQ(h.image().next_offset(), end);
+}
+
+TEST(reassignment, bad_targets_are_refused_with_a_reason) {
+    repl_harness h;
+    for (int32_t b = 1; b <= 3; ++b) {
+        h.add_live_broker(b);
+    }
+    h.create_assigned("t", {{1, 2}});
+    const auto before = h.partition("t", 0);
+    auto [e1, m1] = h.reassign("t", 0, ints{1, 9});
+    EXPECT_EQ(e1, code(error_code::invalid_replica_assignment));
+    EXPECT_NE(m1.find("broker 9"), std::string::npos) << m1;
+    EXPECT_EQ(h.reassign("t", 0, ints{1, 1}).first, code(error_code::invalid_replica_assignment));
+    EXPECT_EQ(h.reassign("t", 0, ints{}).first, code(error_code::invalid_replica_assignment));
+    EXPECT_EQ(h.reassign("t", 5, ints{1, 2}).first, code(error_code::unknown_topic_or_partition));
+    EXPECT_EQ(h.reassign("nope", 0, ints{1, 2}).first, code(error_code::unknown_topic_or_partition));
+    EXPECT_EQ(h.partition("t", 0), before);
+}
+
+TEST(reassignment, cancel_is_refused_when_no_original_replica_is_in_sync) {
+    repl_harness h;
+    for (int32_t b = 1; b <= 4; ++b) {
+        h.add_live_broker(b);
+    }
+    h.create_assigned("t", {{1, 2}});
+    ASSERT_EQ(h.reassign("t", 0, ints{3, 4}).first, 0);
+    ASSERT_EQ(repl_harness::error_of(h.alter(1, "t", 0, {1, 2, 3})), 0);  // 3 caught up, 4 not yet
+    // Both original replicas lose their leases: 3, in sync, leads and is the whole ISR.
+    h.expire({1, 2});
+    auto p = h.partition("t", 0);
+    ASSERT_EQ(p.isr, (ints{3}));
+    ASSERT_EQ(p.leader, 3);
+    ASSERT_TRUE(p.reassigning());
+    auto [e, msg] = h.reassign("t", 0, std::nullopt);
+    EXPECT_EQ(e, code(error_code::invalid_replica_assignment));
+    EXPECT_NE(msg.find("lose records"), std::string::npos) << msg;
+    EXPECT_EQ(h.partition("t", 0), p);
+}
+
+TEST(reassignment, a_leaving_leader_hands_over_to_a_target_replica_in_sync) {
+    repl_harness h;
+    for (int32_t b = 1; b <= 3; ++b) {
+        h.add_live_broker(b);
+    }
+    h.create_assigned("t", {{1, 2}});
+    ASSERT_EQ(h.reassign("t", 0, ints{2, 3}).first, 0);
+    // 2, the target replica in sync, shuts down and leaves the ISR; 3 joins it later.
+    h.shutdown_heartbeat(2);
+    ASSERT_EQ(h.partition("t", 0).isr, (ints{1}));
+    ASSERT_EQ(repl_harness::error_of(h.alter(1, "t", 0, {1, 3})), 0);
+    auto p = h.partition("t", 0);
+    EXPECT_EQ(p.replicas, (ints{2, 3})) << "3 is eligible and in sync: it takes over";
+    EXPECT_EQ(p.leader, 3);
+    EXPECT_EQ(p.isr, (ints{3}));
+}
+
+// ---- drain and unregister ----------------------------------------------------------------
+
+TEST(drain, moves_every_replica_and_leadership_off_and_keeps_new_ones_away) {
+    controller_config cfg;
+    cfg.drain_max_moves = 2;
+    repl_harness h(cfg);
+    for (int32_t b = 1; b <= 4; ++b) {
+        h.add_live_broker(b);
+    }
+    h.create_assigned("t", {{1, 2}, {2, 1}, {1, 3}, {3, 2}, {1, 4}});
+    auto r = h.drain(0, {1});
+    ASSERT_EQ(r.error_code, 0) << r.error_message.value_or("");
+    EXPECT_TRUE(h.image().is_drained(1));
+    // Leaderships left at once where another replica is in sync; two moves under way.
+    for (int32_t i = 0; i < 5; ++i) {
+        EXPECT_NE(h.partition("t", i).leader, 1) << "partition " << i;
+    }
+    auto st = repl_harness::state_of(h.drain(2, {}), 1);
+    ASSERT_TRUE(st.has_value());
+    EXPECT_TRUE(st->drained);
+    EXPECT_EQ(st->replicas, 4);
+    EXPECT_EQ(st->leaders, 0);
+    EXPECT_EQ(st->moves_in_flight, 2) << "tributary.drain.max.moves";
+    // New topics don't go there.
+    ASSERT_EQ(h.create_topic("fresh", 6, 3).error_code, 0);
+    for (const auto& p : h.image().topic("fresh")->partitions) {
+        EXPECT_FALSE(std::count(p.replicas.begin(), p.replicas.end(), 1)) << "a new replica on the drained broker";
+    }
+    // Nor moves asked for by hand.
+    EXPECT_EQ(h.reassign("t", 3, ints{3, 1}).first, code(error_code::invalid_replica_assignment));
+    // As the new replicas catch up, the next moves start (at each tick), until nothing is left.
+    for (int round = 0; round < 5; ++round) {
+        h.catch_up("t");
+        h.ctrl->tick();
+    }
+    st = repl_harness::state_of(h.drain(2, {}), 1);
+    ASSERT_TRUE(st.has_value());
+    EXPECT_EQ(st->replicas, 0);
+    EXPECT_EQ(st->moves_in_flight, 0);
+    for (int32_t i = 0; i < 5; ++i) {
+        const auto& p = h.partition("t", i);
+        EXPECT_EQ(p.replicas.size(), 2u);
+        EXPECT_FALSE(std::count(p.replicas.begin(), p.replicas.end(), 1)) << "partition " << i;
+        EXPECT_FALSE(p.reassigning());
+    }
+    // Undrained, it takes replicas again.
+    ASSERT_EQ(h.drain(1, {1}).error_code, 0);
+    EXPECT_FALSE(h.image().is_drained(1));
+    EXPECT_EQ(h.reassign("t", 3, ints{3, 1}).first, 0);
+}
+
+TEST(drain, picks_the_same_rack_then_the_least_loaded_broker) {
+    repl_harness h;
+    h.add_live_broker(1, "a");
+    h.add_live_broker(2, "b");
+    h.add_live_broker(3, "a");
+    h.add_live_broker(4, "b");
+    h.add_live_broker(5, "a");
+    h.create_assigned("t", {{1, 2}, {3, 4}, {3, 2}});
+    ASSERT_EQ(h.drain(0, {1}).error_code, 0);
+    const auto& p = h.partition("t", 0);
+    EXPECT_EQ(p.target_replicas(), (ints{5, 2})) << "rack a, and 5 holds less than 3";
+}
+
+TEST(drain, resumes_after_a_restart_of_the_controller) {
+    repl_harness h;
+    for (int32_t b = 1; b <= 3; ++b) {
+        h.add_live_broker(b);
+    }
+    h.create_assigned("t", {{1, 2}});
+    ASSERT_EQ(h.drain(0, {1}).error_code, 0);
+    ASSERT_TRUE(h.partition("t", 0).reassigning());
+    h.reopen();
+    for (int32_t b = 1; b <= 3; ++b) {
+        h.heartbeat(b, make_uuid(uint8_t(b)), h.epoch_of(b));
+    }
+    EXPECT_TRUE(h.image().is_drained(1)) << "the drain is in the log";
+    h.catch_up("t");
+    h.ctrl->tick();
+    EXPECT_EQ(h.partition("t", 0).replicas, (ints{3, 2}));
+    EXPECT_EQ(repl_harness::state_of(h.drain(2, {}), 1)->replicas, 0);
+}
+
+TEST(drain, is_refused_when_the_rest_cannot_hold_every_replica) {
+    repl_harness h;
+    for (int32_t b = 1; b <= 3; ++b) {
+        h.add_live_broker(b);
+    }
+    h.create_assigned("t", {{1, 2, 3}});
+    auto r = h.drain(0, {3});
+    EXPECT_EQ(r.error_code, code(error_code::invalid_request));
+    EXPECT_NE(r.error_message.value_or("").find("t-0 has 3 replicas and only 2 broker(s) would remain"),
+              std::string::npos)
+        << r.error_message.value_or("");
+    EXPECT_FALSE(h.image().is_drained(3));
+    EXPECT_EQ(h.drain(0, {9}).error_code, code(error_code::broker_id_not_registered));
+    EXPECT_EQ(h.drain(5, {1}).error_code, code(error_code::invalid_request));
+}
+
+TEST(drain, what_cannot_move_is_reported_with_the_reason) {
+    repl_harness h;
+    for (int32_t b = 1; b <= 3; ++b) {
+        h.add_live_broker(b);
+    }
+    h.create_assigned("t", {{1, 2}});
+    h.expire({3});  // 3 is fenced: the only broker that could take 1's replica
+    ASSERT_TRUE(h.image().broker(3)->fenced);
+    ASSERT_EQ(h.drain(0, {1}).error_code, 0);
+    auto st = repl_harness::state_of(h.drain(2, {}), 1);
+    ASSERT_TRUE(st.has_value());
+    ASSERT_EQ(st->stuck.size(), 1u);
+    EXPECT_NE(st->stuck[0].find("t-0: no broker can take its replica"), std::string::npos) << st->stuck[0];
+    EXPECT_EQ(h.partition("t", 0).replicas, (ints{1, 2}));
+    // 3 comes back: the next tick moves it.
+    h.heartbeat(3, make_uuid(3), h.epoch_of(3));
+    h.ctrl->tick();
+    EXPECT_EQ(h.partition("t", 0).adding, (ints{3}));
+}
+
+TEST(unregister, is_refused_while_the_broker_holds_replicas_or_runs) {
+    repl_harness h;
+    for (int32_t b = 1; b <= 3; ++b) {
+        h.add_live_broker(b);
+    }
+    h.create_assigned("t", {{1}});
+    h.create_assigned("u", {{1, 2}});
+    auto r = h.unregister(1);
+    EXPECT_EQ(r.error_code, code(error_code::invalid_request));
+    EXPECT_NE(r.error_message.value_or("").find("only copy of 1 partition(s) (t-0)"), std::string::npos)
+        << r.error_message.value_or("");
+    EXPECT_EQ(h.unregister(3).error_code, code(error_code::invalid_request)) << "3 runs";
+    EXPECT_EQ(h.unregister(7).error_code, code(error_code::broker_id_not_registered));
+    // Drained and stopped, 1 may go; its id stays drained.
+    ASSERT_EQ(h.drain(0, {1}).error_code, 0);
+    for (int round = 0; round < 3; ++round) {
+        h.catch_up("t");
+        h.catch_up("u");
+        h.ctrl->tick();
+    }
+    ASSERT_EQ(repl_harness::state_of(h.drain(2, {}), 1)->replicas, 0);
+    h.expire({1});
+    r = h.unregister(1);
+    ASSERT_EQ(r.error_code, 0) << r.error_message.value_or("");
+    EXPECT_EQ(h.image().broker(1), nullptr);
+    EXPECT_TRUE(h.image().is_drained(1));
+    h.reopen();
+    EXPECT_EQ(h.image().broker(1), nullptr);
 }
 
 } // namespace

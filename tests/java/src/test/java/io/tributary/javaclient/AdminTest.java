@@ -11,6 +11,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
@@ -20,6 +22,7 @@ import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.CreateTopicsResult;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
 import org.apache.kafka.clients.admin.ListOffsetsResult.ListOffsetsResultInfo;
+import org.apache.kafka.clients.admin.NewPartitionReassignment;
 import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
@@ -33,6 +36,8 @@ import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.errors.InvalidReplicaAssignmentException;
+import org.apache.kafka.common.errors.NoReassignmentInProgressException;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -151,6 +156,44 @@ class AdminTest {
             ConfigEntry cleanup = describeConfig(admin, topic, "cleanup.policy");
             assertEquals("delete,compact", cleanup.value());
             assertEquals(ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG, cleanup.source());
+        }
+    }
+
+    static Throwable reassignmentError(Admin admin, TopicPartition tp, Optional<NewPartitionReassignment> target) {
+        var e = assertThrows(ExecutionException.class,
+                () -> get(admin.alterPartitionReassignments(Map.of(tp, target)).all()));
+        return e.getCause();
+    }
+
+    /**
+     * AlterPartitionReassignments and ListPartitionReassignments on one broker: what can be
+     * checked without a second broker, with the errors Kafka's controller gives (moves between
+     * brokers are in tests/integration/reassignment_test.py).
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {Targets.TRIBUTARY, Targets.APACHE_KAFKA})
+    void partitionReassignmentsAnswerAsKafkaDoes(String name) throws Exception {
+        Target target = Targets.get(name);
+        TopicPartition tp = new TopicPartition(Clients.topicName("reassigned"), 0);
+        try (Admin admin = Clients.admin(target)) {
+            Clients.createTopic(admin, tp.topic(), 1, Map.of());
+            int self = get(admin.describeCluster().nodes()).iterator().next().id();
+            assertTrue(get(admin.listPartitionReassignments(Set.of(tp)).reassignments()).isEmpty());
+            // To the replicas it has: nothing to do, accepted, nothing in progress.
+            get(admin.alterPartitionReassignments(
+                    Map.of(tp, Optional.of(new NewPartitionReassignment(List.of(self))))).all());
+            assertTrue(get(admin.listPartitionReassignments(Set.of(tp)).reassignments()).isEmpty());
+            assertInstanceOf(InvalidReplicaAssignmentException.class,
+                    reassignmentError(admin, tp, Optional.of(new NewPartitionReassignment(List.of(self, self + 41)))));
+            assertInstanceOf(InvalidReplicaAssignmentException.class,
+                    reassignmentError(admin, tp, Optional.of(new NewPartitionReassignment(List.of(self, self)))));
+            assertInstanceOf(NoReassignmentInProgressException.class, reassignmentError(admin, tp, Optional.empty()));
+            assertInstanceOf(UnknownTopicOrPartitionException.class,
+                    reassignmentError(admin, new TopicPartition(Clients.topicName("absent"), 0),
+                            Optional.of(new NewPartitionReassignment(List.of(self)))));
+            assertFalse(get(admin.listPartitionReassignments().reassignments()).containsKey(tp));
+            assertEquals(List.of(self), get(admin.describeTopics(List.of(tp.topic())).allTopicNames())
+                    .get(tp.topic()).partitions().get(0).replicas().stream().map(Node::id).toList());
         }
     }
 

@@ -1,0 +1,33 @@
+// Moving replicas between brokers, decided and answered by the active controller
+// (coordinator/controller.cc), which keeps each move in the partition's records:
+//   - AlterPartitionReassignments and ListPartitionReassignments (KIP-455), which
+//     kafka-reassign-partitions --execute, --verify and --cancel and the Java AdminClient send;
+//   - DrainBrokers, Tributary's own (tributary-admin drain): every replica and leadership off
+//     some brokers, which then take no new ones;
+//   - UnregisterBroker (Kafka's, KIP-500): a decommissioned broker's registration removed,
+//     refused while it holds any replica.
+#include "broker/handlers/forward.h"
+#include "broker/handlers/handlers.h"
+
+namespace trib::broker {
+
+handler_result<protocol::alter_partition_reassignments_response> alter_partition_reassignments_handler::handle(
+    request_context& ctx, request&& req) {
+    co_return co_await answered_by_coordinator<response>(ctx, req);
+}
+
+handler_result<protocol::list_partition_reassignments_response> list_partition_reassignments_handler::handle(
+    request_context& ctx, request&& req) {
+    co_return co_await answered_by_coordinator<response>(ctx, req);
+}
+
+handler_result<protocol::drain_brokers_response> drain_brokers_handler::handle(request_context& ctx, request&& req) {
+    co_return co_await answered_by_coordinator<response>(ctx, req);
+}
+
+handler_result<protocol::unregister_broker_response> unregister_broker_handler::handle(request_context& ctx,
+                                                                                      request&& req) {
+    co_return co_await answered_by_coordinator<response>(ctx, req);
+}
+
+} // namespace trib::broker
