@@ -38,7 +38,7 @@ config::schema make_schema() {
         "Listener name -> security protocol.");
     add("inter.broker.listener.name", type::string, std::nullopt, "Listener brokers use to reach each other.");
     add("broker.rack", type::string, std::nullopt, "Rack, for replica placement.");
-    add("log.dirs", type::list, "/tmp/kafka-logs", "Where partition logs live (the first is used).", {},
+    add("log.dirs", type::list, "/tmp/kafka-logs", "Where partition logs live: every directory is used, a new replica going to the one holding the fewest partitions; the first also holds the broker's own files.", {},
         {"log.dir"});
     add("num.partitions", type::int32, "1", "Partitions of auto-created topics.", at_least(1));
     add("default.replication.factor", type::int32, "1", "Replication factor of auto-created topics.",
@@ -166,6 +166,9 @@ config::schema make_schema() {
     add("controller.quorum.voters", type::string, std::nullopt, "Coordinators: id@host:port,...");
     add("process.roles", type::list, std::nullopt, "Accepted for compatibility (broker, controller).");
     add("controller.listener.names", type::list, std::nullopt, "Accepted for compatibility.");
+    add("tributary.log.dirs.move.max.bytes.per.second", type::int64, "0",
+        "How fast a replica's log is copied to another log directory (AlterReplicaLogDirs); 0: no limit.",
+        at_least(0));
     add("tributary.lag.interval.ms", type::int64, "5000",
         "How often the consumer lag of the groups this broker coordinates is read for /metrics; 0: never.",
         at_least(0));
@@ -321,7 +324,25 @@ broker_config load_broker_config(const config::load_options& opts) {
         throw config::config_error("inter.broker.listener.name: " + c.inter_broker_listener +
                                    " is not one of the listeners");
     }
-    c.data_dir = v.get_list("log.dirs").front();
+    for (const auto& d : v.get_list("log.dirs")) {
+        std::filesystem::path dir = std::filesystem::path(d).lexically_normal();
+        if (d.empty()) {
+            throw config::config_error("log.dirs: an empty directory name");
+        }
+        if (dir.has_filename() == false && dir != dir.root_path()) {
+            dir = dir.parent_path();  // "/a/b/" is "/a/b"
+        }
+        for (const auto& other : c.log_dirs) {
+            if (other == dir) {
+                throw config::config_error("log.dirs: " + d + " is listed twice");
+            }
+        }
+        c.log_dirs.push_back(dir);
+    }
+    if (c.log_dirs.empty()) {
+        throw config::config_error("log.dirs: no directory");
+    }
+    c.data_dir = c.log_dirs.front();
     c.num_partitions = v.get_int32("num.partitions");
     c.default_replication_factor = int16_t(v.get_int32("default.replication.factor"));
     c.min_insync_replicas = v.get_int32("min.insync.replicas");
@@ -392,6 +413,7 @@ broker_config load_broker_config(const config::load_options& opts) {
     g.shard.consumer_max_size = v.get_int32("group.consumer.max.size");
     g.shard.consumer_assignors = v.get_list("group.consumer.assignors");
     c.lag_interval_ms = v.get_int64("tributary.lag.interval.ms");
+    c.log_dir_move_rate = v.get_int64("tributary.log.dirs.move.max.bytes.per.second");
 
     c.limits.max_request_bytes = v.get_int32("socket.request.max.bytes");
     c.limits.idle_timeout = std::chrono::milliseconds(v.get_int64("connections.max.idle.ms"));

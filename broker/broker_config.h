@@ -56,7 +56,8 @@ struct broker_config {
     std::vector<listen_endpoint> advertised;        // one per listener, same order
     std::map<std::string, std::string> security_protocols;  // listener name -> protocol
     std::string inter_broker_listener;
-    std::filesystem::path data_dir;                 // first of log.dirs
+    std::vector<std::filesystem::path> log_dirs;    // log.dirs: every one holds partition logs
+    std::filesystem::path data_dir;                 // the first of log.dirs: also the broker's own files
     int32_t num_partitions = 1;
     int16_t default_replication_factor = 1;
     int32_t min_insync_replicas = 1;
@@ -73,6 +74,7 @@ struct broker_config {
     int32_t fetch_session_cache_slots = 1000;       // max.incremental.fetch.session.cache.slots
     groups_config groups;
     int64_t lag_interval_ms = 5000;                 // tributary.lag.interval.ms; 0: no lag metrics
+    int64_t log_dir_move_rate = 0;  // tributary.log.dirs.move.max.bytes.per.second; 0: no limit
     config::values raw;                              // everything, for DescribeConfigs
 };
 

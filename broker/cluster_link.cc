@@ -68,52 +68,71 @@ int lock_data_dir(const std::filesystem::path& dir) {
     return fd;
 }
 
-// The broker's identity on disk (meta.properties, as Kafka keeps one): the node id it was
-// created with and an incarnation id. A restart of the same broker on the same data keeps
-// the incarnation, so the coordinator takes it back at once instead of waiting out the old
-// lease; another process claiming the node id gets a different one and is refused.
+// The broker's identity on disk (meta.properties, as Kafka keeps one in each log directory):
+// the node id and cluster it was created with and an incarnation id. A restart of the same
+// broker on the same data keeps the incarnation, so the coordinator takes it back at once
+// instead of waiting out the old lease; another process claiming the node id gets a different
+// one and is refused. A directory of another node or cluster refuses start-up (its logs are
+// not this broker's); one without the file (new, or added to log.dirs) gets it.
 protocol::uuid load_identity(const broker_config& cfg) {
-    auto path = cfg.data_dir / "meta.properties";
-    std::map<std::string, std::string> props;
-    if (std::ifstream in(path); in) {
+    std::optional<protocol::uuid> incarnation;
+    std::vector<std::filesystem::path> missing;
+    for (const auto& dir : cfg.log_dirs) {
+        auto path = dir / "meta.properties";
+        std::map<std::string, std::string> props;
+        std::ifstream in(path);
+        if (!in) {
+            missing.push_back(path);
+            continue;
+        }
         std::string line;
         while (std::getline(in, line)) {
             if (auto eq = line.find('='); eq != std::string::npos && !line.starts_with("#")) {
                 props[line.substr(0, eq)] = line.substr(eq + 1);
             }
         }
-    }
-    if (props.contains("node.id") && props["node.id"] != std::to_string(cfg.node_id)) {
-        throw std::runtime_error("node.id is " + std::to_string(cfg.node_id) + " but " + path.string() +
-                                 " belongs to node " + props["node.id"]);
-    }
-    if (props.contains("cluster.id") && props["cluster.id"] != cfg.cluster_id) {
-        throw std::runtime_error("cluster.id is " + cfg.cluster_id + " but " + path.string() +
-                                 " belongs to cluster " + props["cluster.id"]);
-    }
-    if (props.contains("incarnation.id")) {
-        if (auto u = protocol::uuid::from_string(props["incarnation.id"])) {
-            return *u;
+        if (props.contains("node.id") && props["node.id"] != std::to_string(cfg.node_id)) {
+            throw std::runtime_error("node.id is " + std::to_string(cfg.node_id) + " but " + path.string() +
+                                     " belongs to node " + props["node.id"]);
+        }
+        if (props.contains("cluster.id") && props["cluster.id"] != cfg.cluster_id) {
+            throw std::runtime_error("cluster.id is " + cfg.cluster_id + " but " + path.string() +
+                                     " belongs to cluster " + props["cluster.id"]);
+        }
+        if (!incarnation && props.contains("incarnation.id")) {
+            incarnation = protocol::uuid::from_string(props["incarnation.id"]);
         }
     }
-    protocol::uuid u;
-    std::random_device rd;
-    for (auto& b : u.b) {
-        b = uint8_t(rd());
+    if (!incarnation) {
+        protocol::uuid u;
+        std::random_device rd;
+        for (auto& b : u.b) {
+            b = uint8_t(rd());
+        }
+        incarnation = u;
     }
-    write_durably(path, "# Written by tributary-broker: this directory's broker identity.\nnode.id=" +
-                            std::to_string(cfg.node_id) + "\ncluster.id=" + cfg.cluster_id +
-                            "\nincarnation.id=" + u.to_string() + "\n");
-    return u;
+    for (const auto& path : missing) {
+        write_durably(path, "# Written by tributary-broker: this directory's broker identity.\nnode.id=" +
+                                std::to_string(cfg.node_id) + "\ncluster.id=" + cfg.cluster_id +
+                                "\nincarnation.id=" + incarnation->to_string() + "\n");
+    }
+    return *incarnation;
 }
 
 } // namespace
 
 void cluster_link::start() {
-    std::filesystem::create_directories(_cfg.data_dir);
-    _lock_fd = lock_data_dir(_cfg.data_dir);
+    for (const auto& dir : _cfg.log_dirs) {
+        std::error_code ec;
+        std::filesystem::create_directories(dir, ec);
+        if (ec) {
+            throw std::runtime_error("log.dirs: cannot create " + dir.string() + ": " + ec.message());
+        }
+        _lock_fds.push_back(lock_data_dir(dir));
+    }
     coordinator::client_config cc;
     cc.incarnation = load_identity(_cfg);
+    _partitions.open_dirs();  // finds the partitions in every directory; refuses a partition in two
     cc.cluster_id = _cfg.cluster_id;
     cc.id = node_id(_cfg.node_id);
     cc.rack = _cfg.rack;
@@ -335,10 +354,10 @@ void cluster_link::stop() {
         _embedded->stop();
         _embedded.reset();
     }
-    if (_lock_fd >= 0) {
-        ::close(_lock_fd);
-        _lock_fd = -1;
+    for (int fd : _lock_fds) {
+        ::close(fd);
     }
+    _lock_fds.clear();
 }
 
 asio::awaitable<coordinator::admin_result> cluster_link::admin(int16_t api_key, int16_t api_version,

@@ -91,7 +91,7 @@ private:
     std::shared_ptr<const cluster_snapshot> _applied;  // apply thread only
     leader_lease _lease;  // the partitions check it on every leader request
 
-    int _lock_fd = -1;
+    std::vector<int> _lock_fds;  // one flock per log directory, for the life of the process
     std::mutex _pid_mu;
     int64_t _next_pid = 0;
     int64_t _pid_block_end = 0;

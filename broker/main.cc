@@ -59,7 +59,11 @@ int main(int argc, char** argv) {
     auto& cfg = svc->config;
     log::set_process_name("broker-" + std::to_string(cfg.node_id));
     log::set_level(cfg.raw.get_string("log.level"));
-    TLOG_INFO("starting broker {} with data in {}", cfg.node_id, cfg.data_dir.string());
+    std::string dirs;
+    for (const auto& d : cfg.log_dirs) {
+        dirs += (dirs.empty() ? "" : ", ") + d.string();
+    }
+    TLOG_INFO("starting broker {} with data in {}", cfg.node_id, dirs);
 
     handler_dispatcher dispatcher(*svc);
     net::server srv(svc->pool, dispatcher, cfg.limits);

@@ -274,6 +274,14 @@ result<void> partition::truncate_to(offset end) {
     if (end == _log->next_offset()) {
         return _log->truncate(end);  // no data goes; an empty epoch starting here does
     }
+    // The future copy first: it never holds offsets the log does not.
+    if (_future && !_future->failed && _future->log->next_offset() > end) {
+        if (auto r = _future->log->truncate(end); !r) {
+            TLOG_WARN("{}-{}: the copy in another log directory could not follow a truncation: {}", _tp.topic,
+                      _tp.partition, r.error().message());
+            _future->failed = true;
+        }
+    }
     // Snapshots above the cut go first; the producers' last batches may have been in the tail.
     if (auto r = _producers.truncate(*_log, end); !r) {
         return r;
@@ -283,9 +291,22 @@ result<void> partition::truncate_to(offset end) {
 }
 
 result<void> partition::truncate_fully_and_start_at(offset start) {
+    if (_future && !_future->failed) {
+        if (auto r = _future->log->truncate_fully_and_start_at(start); !r) {
+            TLOG_WARN("{}-{}: the copy in another log directory could not follow a truncation: {}", _tp.topic,
+                      _tp.partition, r.error().message());
+            _future->failed = true;
+        }
+    }
     auto r = _producers.truncate_fully_and_start_at(*_log, start);
     _high_watermark = _log->next_offset();  // nothing below the new start is readable
     return r;
+}
+
+std::unique_ptr<storage::log> partition::replace_log(std::unique_ptr<storage::log> next) {
+    std::swap(_log, next);
+    _producers.snapshot_on_roll(*_log);
+    return next;
 }
 
 void partition::rebuild_producer_state() {

@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <map>
 #include <span>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,6 +41,19 @@ struct topic_partition {
 
 enum class replica_role : uint8_t { none, leader, follower };
 
+// A copy of a replica's log being made in another log directory (AlterReplicaLogDirs, a
+// "future" log in Kafka's words): partition_manager appends the log's batches to it and
+// swaps it in once it has caught up. The partition applies its log's truncations to it too,
+// so it never holds what the log cut.
+struct future_log {
+    size_t dir = 0;    // index into log.dirs
+    std::string name;  // its directory's name in there: <topic>-<partition>.<id>-future
+    std::unique_ptr<storage::log> log;
+    bool failed = false;  // a truncation could not be applied to it: the move is given up
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    uint64_t copied = 0;  // bytes appended to it so far
+};
+
 class partition {
 public:
     partition(topic_partition tp, protocol::uuid topic_id, std::unique_ptr<storage::log> log, node_id self);
@@ -49,6 +63,14 @@ public:
     // has a new id, and must not see the old topic's data.
     const protocol::uuid& topic_id() const noexcept { return _topic_id; }
     storage::log& log() noexcept { return *_log; }
+
+    // The move of this replica's log to another directory under way, or nullptr.
+    future_log* future() noexcept { return _future.get(); }
+    void set_future(std::unique_ptr<future_log> f) noexcept { _future = std::move(f); }
+    std::unique_ptr<future_log> take_future() noexcept { return std::move(_future); }
+    // Puts `next` (the future log, caught up, reopened where it now lives) in place of the
+    // log and returns the old one; producer snapshots follow the new log's rolls.
+    std::unique_ptr<storage::log> replace_log(std::unique_ptr<storage::log> next);
 
     // A metadata change for this partition. Returns false when it is stale (ignored).
     bool apply(const coordinator::partition_info& p);
@@ -158,6 +180,7 @@ private:
     topic_partition _tp;
     protocol::uuid _topic_id;
     std::unique_ptr<storage::log> _log;
+    std::unique_ptr<future_log> _future;
     node_id _self;
     replica_role _role = replica_role::none;
     leader_epoch _epoch{-1};

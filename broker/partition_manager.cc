@@ -1,35 +1,34 @@
 #include "broker/partition_manager.h"
 
+#include "broker/log_dirs.h"
 #include "common/log.h"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
+#include <cstring>
 #include <fstream>
+#include <random>
 #include <future>
 #include <set>
 
+#include <endian.h>
+#include <fcntl.h>
+#include <unistd.h>
+
 namespace trib::broker {
 
-partition_manager::partition_manager(io_pool& pool, std::filesystem::path data_dir, node_id self,
-                                     broker_metrics& metrics)
-  : _pool(pool), _data_dir(std::move(data_dir)), _self(self), _metrics(metrics), _shards(pool.size()) {}
-
-size_t partition_manager::owner(const topic_partition& tp) const noexcept {
-    return (std::hash<std::string>{}(tp.topic) * 31 + size_t(tp.partition)) % _shards.size();
-}
-
-partition* partition_manager::find(size_t core, const topic_partition& tp) {
-    auto& shard = _shards[core];
-    auto it = shard.find(tp);
-    return it == shard.end() ? nullptr : it->second.get();
-}
-
-std::filesystem::path partition_manager::dir_of(const topic_partition& tp) const {
-    return _data_dir / (tp.topic + "-" + std::to_string(tp.partition));
-}
-
 namespace {
+// fsync of a directory, so a rename in it is durable.
+void sync_dir(const std::filesystem::path& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        ::fsync(fd);
+        ::close(fd);
+    }
+}
+
 // Runs fn(core) on every core and waits for all of them. Used off the io threads (start-up,
 // metadata changes from the authority's thread), never from a coroutine.
 void on_every_core(io_pool& pool, const std::function<void(size_t)>& fn) {
@@ -52,10 +51,408 @@ void on_every_core(io_pool& pool, const std::function<void(size_t)>& fn) {
 }
 } // namespace
 
+partition_manager::partition_manager(io_pool& pool, std::vector<std::filesystem::path> log_dirs, node_id self,
+                                     broker_metrics& metrics)
+  : _pool(pool), _dirs(std::move(log_dirs)), _self(self), _metrics(metrics), _shards(pool.size()) {
+    if (_dirs.empty()) {
+        throw std::invalid_argument("partition_manager: no log directory");
+    }
+}
+
+size_t partition_manager::owner(const topic_partition& tp) const noexcept {
+    return (std::hash<std::string>{}(tp.topic) * 31 + size_t(tp.partition)) % _shards.size();
+}
+
+partition* partition_manager::find(size_t core, const topic_partition& tp) {
+    auto& shard = _shards[core];
+    auto it = shard.find(tp);
+    return it == shard.end() ? nullptr : it->second.get();
+}
+
+void partition_manager::open_dirs() {
+    std::call_once(_dirs_once, [this] {
+        std::vector<std::string> names;
+        std::vector<std::vector<std::string>> listing(_dirs.size());
+        for (size_t d = 0; d < _dirs.size(); ++d) {
+            names.push_back(_dirs[d].string());
+            std::filesystem::create_directories(_dirs[d]);
+            for (const auto& entry : std::filesystem::directory_iterator(_dirs[d])) {
+                std::string name = entry.path().filename().string();
+                if (!entry.is_directory()) {
+                    continue;
+                }
+                if (name.ends_with("-delete") &&
+                    parse_partition_dir(name.substr(0, name.size() - 7) + "-future")) {
+                    // The old copy of a replica whose move swapped (AlterReplicaLogDirs), or
+                    // of a future copy that was discarded: nothing refers to it any more.
+                    TLOG_INFO("removing {}: left by a replica move", entry.path().string());
+                    std::filesystem::remove_all(entry.path());
+                    continue;
+                }
+                listing[d].push_back(std::move(name));
+            }
+        }
+        auto found = scan_log_dirs(names, listing);
+        if (found.conflict) {
+            throw std::runtime_error(*found.conflict);
+        }
+        for (const auto& [tp, where] : found.future) {
+            auto path = _dirs[where.first] / where.second;
+            if (found.current.contains(tp)) {
+                // The move had not swapped: the replica in its old directory is the one in use.
+                TLOG_INFO("removing {}: an unfinished move of {} (the replica stays in {})", path.string(),
+                          partition_dir(tp), _dirs[found.current.at(tp)].string());
+                std::filesystem::remove_all(path);
+                continue;
+            }
+            // The swap renamed the old log away and stopped before renaming this one: the
+            // future copy was complete (both logs closed) and is the replica now.
+            auto to = _dirs[where.first] / partition_dir(tp);
+            TLOG_INFO("{}: completing the move to {} that a stop interrupted", partition_dir(tp),
+                      _dirs[where.first].string());
+            std::filesystem::rename(path, to);
+            sync_dir(_dirs[where.first]);
+            found.current.emplace(tp, where.first);
+        }
+        for (const auto& dir : _dirs) {
+            _marks.push_back(std::make_unique<storage::written_marks>(dir));
+        }
+        std::lock_guard lock(_placement_mu);
+        _placement = std::move(found.current);
+        if (_dirs.size() > 1) {
+            std::vector<size_t> count(_dirs.size());
+            for (const auto& [tp, d] : _placement) {
+                ++count[d];
+            }
+            std::string counts;
+            for (size_t d = 0; d < _dirs.size(); ++d) {
+                counts += (d ? ", " : "") + _dirs[d].string() + ": " + std::to_string(count[d]);
+            }
+            TLOG_INFO("{} log directories; partition logs found in each: {}", _dirs.size(), counts);
+        }
+    });
+}
+
+std::optional<size_t> partition_manager::dir_index_of(const topic_partition& tp) const {
+    std::lock_guard lock(_placement_mu);
+    auto it = _placement.find(tp);
+    return it == _placement.end() ? std::nullopt : std::optional<size_t>(it->second);
+}
+
+bool partition_manager::dir_usable(size_t d) const {
+    std::error_code ec;
+    return d < _dirs.size() && std::filesystem::is_directory(_dirs[d], ec) && ::access(_dirs[d].c_str(), W_OK | X_OK) == 0;
+}
+
+std::optional<std::filesystem::path> partition_manager::place(const topic_partition& tp) {
+    std::lock_guard lock(_placement_mu);
+    if (auto it = _placement.find(tp); it != _placement.end()) {
+        return _dirs[it->second] / partition_dir(tp);
+    }
+    std::vector<size_t> count(_dirs.size());
+    std::vector<bool> usable(_dirs.size());
+    for (const auto* placed : {&_placement, &_moving}) {
+        for (const auto& [p, d] : *placed) {
+            ++count[d];
+        }
+    }
+    for (size_t d = 0; d < _dirs.size(); ++d) {
+        usable[d] = dir_usable(d);
+    }
+    std::optional<size_t> d;
+    if (auto it = _preferred.find(tp); it != _preferred.end()) {
+        if (usable[it->second]) {
+            d = it->second;  // AlterReplicaLogDirs named it before the replica came
+        }
+        _preferred.erase(it);
+    }
+    if (!d) {
+        d = choose_log_dir(count, usable);
+    }
+    if (!d) {
+        return std::nullopt;
+    }
+    _placement.emplace(tp, *d);
+    return _dirs[*d] / partition_dir(tp);
+}
+
+void partition_manager::unplace(const topic_partition& tp) {
+    std::lock_guard lock(_placement_mu);
+    _placement.erase(tp);
+}
+
+std::optional<size_t> partition_manager::find_log_dir(const std::string& path) const {
+    auto normal = [](std::filesystem::path p) {
+        std::error_code ec;
+        auto canonical = std::filesystem::weakly_canonical(p, ec);  // symbolic links resolved
+        p = (ec ? p : canonical).lexically_normal();
+        if (!p.has_filename() && p != p.root_path()) {
+            p = p.parent_path();
+        }
+        return p;
+    };
+    if (path.empty()) {
+        return std::nullopt;
+    }
+    auto want = normal(path);
+    for (size_t d = 0; d < _dirs.size(); ++d) {
+        if (normal(_dirs[d]) == want) {
+            return d;
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<partition_manager::future_info> partition_manager::future_of(const topic_partition& tp) {
+    partition* p = local(tp);
+    if (!p || !p->future() || p->future()->failed) {
+        return std::nullopt;
+    }
+    const auto& f = *p->future();
+    return future_info{f.dir, int64_t(f.log->size_bytes()), f.log->next_offset().value()};
+}
+
+namespace {
+
+std::string random_hex_id() {
+    std::random_device rd;
+    std::string id;
+    static constexpr char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; ++i) {
+        id += digits[rd() % 16];
+    }
+    return id;
+}
+
+} // namespace
+
+protocol::error_code partition_manager::start_move(size_t core, const topic_partition& tp, size_t to) {
+    if (to >= _dirs.size()) {
+        return protocol::error_code::log_dir_not_found;
+    }
+    if (!dir_usable(to)) {
+        return protocol::error_code::kafka_storage_error;
+    }
+    partition* p = find(core, tp);
+    if (!p) {
+        std::lock_guard lock(_placement_mu);
+        if (!_placement.contains(tp)) {
+            _preferred[tp] = to;
+        }
+        return protocol::error_code::replica_not_available;
+    }
+    auto* f = p->future();
+    if (f && (f->dir != to || f->failed)) {
+        cancel_move(*p, "another directory was asked for");
+        f = nullptr;
+    }
+    if (dir_index_of(tp) == to || f) {
+        return protocol::error_code::none;  // already there, or on its way
+    }
+    auto name = future_partition_dir(tp, random_hex_id());
+    auto path = _dirs[to] / name;
+    auto log = storage::log::open(path, p->log().config(), storage::system_clock(), nullptr, nullptr);
+    if (!log) {
+        TLOG_WARN("{}: cannot make its log in {}: {}", partition_dir(tp), _dirs[to].string(), log.error().message());
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+        return protocol::error_code::kafka_storage_error;
+    }
+    std::ofstream(path / "partition.metadata") << "topic_id: " << p->topic_id().to_string() << "\n";
+    if (auto start = p->log().log_start_offset(); start > offset(0)) {
+        if (auto r = (*log)->truncate_fully_and_start_at(start); !r) {
+            TLOG_WARN("{}: cannot start its log in {}: {}", partition_dir(tp), _dirs[to].string(), r.error().message());
+            (*log)->close();
+            std::error_code ec;
+            std::filesystem::remove_all(path, ec);
+            return protocol::error_code::kafka_storage_error;
+        }
+    }
+    p->set_future(std::make_unique<future_log>(future_log{to, name, std::move(*log)}));
+    {
+        std::lock_guard lock(_placement_mu);
+        _moving[tp] = to;
+    }
+    TLOG_INFO("{}: moving its log from {} to {} ({} bytes)", partition_dir(tp), p->log().dir().parent_path().string(),
+              _dirs[to].string(), p->log().size_bytes());
+    asio::post(_pool.executor(core), [this, core, tp, name] { copy_step(core, tp, name); });
+    return protocol::error_code::none;
+}
+
+void partition_manager::cancel_move(partition& p, const std::string& why) {
+    auto f = p.take_future();
+    if (!f) {
+        return;
+    }
+    TLOG_INFO("{}: move to {} given up: {}", partition_dir(p.tp()), _dirs[f->dir].string(), why);
+    if (!f->log->is_closed()) {
+        f->log->close();
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(_dirs[f->dir] / f->name, ec);
+    std::lock_guard lock(_placement_mu);
+    _moving.erase(p.tp());
+}
+
+void partition_manager::copy_step(size_t core, const topic_partition& tp, const std::string& name) {
+    partition* p = find(core, tp);
+    if (!p || !p->future() || p->future()->name != name) {
+        return;  // the replica went, or this move was cancelled or replaced
+    }
+    auto& f = *p->future();
+    if (f.failed) {
+        cancel_move(*p, "it could not follow a truncation of the log");
+        return;
+    }
+    auto& from = p->log();
+    auto& to = *f.log;
+    // About 8 MiB per turn of the core, so produce and fetch requests go on between turns;
+    // with a rate, what it allows since the move started.
+    size_t budget = 8 << 20;
+    if (_move_rate > 0) {
+        double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - f.started).count();
+        double allowed = double(_move_rate) * seconds - double(f.copied);
+        if (allowed < 1) {
+            auto timer = std::make_shared<asio::steady_timer>(_pool.executor(core), std::chrono::milliseconds(20));
+            timer->async_wait([this, core, tp, name, timer](const boost::system::error_code&) {
+                copy_step(core, tp, name);
+            });
+            return;
+        }
+        budget = std::min(budget, size_t(allowed));
+    }
+    while (to.next_offset() < from.next_offset() && budget > 0) {
+        if (to.next_offset() < from.log_start_offset()) {
+            // Retention or DeleteRecords moved the log's start past the copy's end.
+            if (auto r = to.truncate_fully_and_start_at(from.log_start_offset()); !r) {
+                cancel_move(*p, r.error().message());
+                return;
+            }
+            continue;
+        }
+        auto data = from.read_bytes(to.next_offset(), std::min<size_t>(budget, 1 << 20));
+        if (!data || data->size() < 12) {
+            cancel_move(*p, data ? "the log gave no batch to copy" : data.error().message());
+            return;
+        }
+        uint64_t raw_base = 0;
+        std::memcpy(&raw_base, data->data(), sizeof raw_base);
+        offset base(int64_t(be64toh(raw_base)));
+        if (base < to.next_offset()) {
+            // The log's start lies inside its first batch (DeleteRecords): the copy starts
+            // with that whole batch, and takes the log start again at the swap.
+            if (to.next_offset() != to.log_start_offset()) {
+                cancel_move(*p, "the log's batches do not continue the copy");
+                return;
+            }
+            if (auto r = to.truncate_fully_and_start_at(base); !r) {
+                cancel_move(*p, r.error().message());
+                return;
+            }
+        }
+        if (auto r = to.append(std::span<uint8_t>(*data), std::nullopt, false, true); !r) {
+            cancel_move(*p, r.error().message());
+            return;
+        }
+        budget -= std::min(budget, data->size());
+        f.copied += data->size();
+    }
+    if (to.next_offset() > from.next_offset()) {
+        cancel_move(*p, "the copy went past the log's end");
+        return;
+    }
+    if (to.next_offset() == from.next_offset()) {
+        finish_move(*p);
+        return;
+    }
+    asio::post(_pool.executor(core), [this, core, tp, name] { copy_step(core, tp, name); });
+}
+
+// The swap, in one turn of the owner core (no append can fall between the copy's last batch
+// and the switch). On disk: both logs are closed (durably), the old directory is renamed
+// `<topic>-<p>.<id>-delete`, then the future one `<topic>-<p>`; a stop between the two
+// renames leaves the future log and no replica, which open_dirs() completes; a stop before
+// the first leaves both, and the future one is deleted. Each rename is fsync'ed before the
+// next step, so the future log is never named the replica before it is complete.
+void partition_manager::finish_move(partition& p) {
+    const auto tp = p.tp();
+    auto& f = *p.future();
+    auto& cur = p.log();
+    const auto cfg = cur.config();
+    const auto old_dir = cur.dir();
+    const auto future_dir = _dirs[f.dir] / f.name;
+    const auto new_dir = _dirs[f.dir] / partition_dir(tp);
+    const auto id = f.name.substr(partition_dir(tp).size() + 1, f.name.size() - partition_dir(tp).size() - 1 - 7);
+    const auto doomed = old_dir.parent_path() / (partition_dir(tp) + "." + id + "-delete");
+    const size_t to = f.dir;
+    if (f.log->log_start_offset() < cur.log_start_offset()) {
+        if (auto r = f.log->advance_log_start_offset(cur.log_start_offset()); !r) {
+            cancel_move(p, r.error().message());
+            return;
+        }
+    }
+    if (auto latest = cur.epochs().latest_epoch()) {
+        if (auto r = f.log->begin_epoch(*latest); !r) {
+            cancel_move(p, r.error().message());
+            return;
+        }
+    }
+    (void)p.producers().write_snapshot(*f.log);  // failures are logged; the new log walks its batches then
+    f.log->close();
+    cur.close();
+    // Puts the old log back where it was after a failed step (renamed back if it was).
+    auto restore = [&](const std::string& why) {
+        std::error_code ec;
+        if (!std::filesystem::exists(old_dir, ec)) {
+            std::filesystem::rename(doomed, old_dir, ec);
+            sync_dir(old_dir.parent_path());
+        }
+        auto reopened = storage::log::open(old_dir, cfg, storage::system_clock(), nullptr,
+                                           _marks.at(*dir_index_of(tp)).get());
+        if (!reopened) {
+            TLOG_ERROR("{}: cannot reopen its log after a failed move: {}", partition_dir(tp),
+                       reopened.error().message());
+        } else {
+            p.replace_log(std::move(*reopened));
+        }
+        cancel_move(p, why);
+    };
+    std::error_code ec;
+    std::filesystem::rename(old_dir, doomed, ec);
+    if (ec) {
+        restore("cannot rename " + old_dir.string() + ": " + ec.message());
+        return;
+    }
+    sync_dir(old_dir.parent_path());
+    std::filesystem::rename(future_dir, new_dir, ec);
+    if (ec) {
+        restore("cannot rename " + future_dir.string() + ": " + ec.message());
+        return;
+    }
+    sync_dir(new_dir.parent_path());
+    auto opened = storage::log::open(new_dir, cfg, storage::system_clock(), nullptr, _marks.at(to).get());
+    if (!opened) {
+        std::filesystem::rename(new_dir, future_dir, ec);
+        sync_dir(new_dir.parent_path());
+        restore("cannot open the moved log: " + opened.error().message());
+        return;
+    }
+    p.replace_log(std::move(*opened));
+    p.take_future();
+    {
+        std::lock_guard lock(_placement_mu);
+        _placement[tp] = to;
+        _moving.erase(tp);
+    }
+    std::filesystem::remove_all(doomed, ec);
+    TLOG_INFO("{}: log moved to {} (up to offset {})", partition_dir(tp), _dirs[to].string(),
+              p.log().next_offset().value());
+}
+
+
 void partition_manager::apply(const std::vector<partition_change>& changes,
                               const std::function<void(size_t)>& after) {
-    std::filesystem::create_directories(_data_dir);
-    std::call_once(_marks_once, [this] { _marks = std::make_unique<storage::written_marks>(_data_dir); });
+    open_dirs();
     std::vector<std::vector<const partition_change*>> by_core(_shards.size());
     for (const auto& c : changes) {
         by_core[owner(c.tp)].push_back(&c);
@@ -128,51 +525,51 @@ void partition_manager::apply_one(size_t core, const partition_change& c, open_s
 }
 
 void partition_manager::drop(size_t core, std::map<topic_partition, std::unique_ptr<partition>>::iterator it) {
-    auto dir = dir_of(it->first);
+    auto dir = it->second->log().dir();
+    cancel_move(*it->second, "the replica is deleted");
     if (_on_role) {
         _on_role(it->first, nullptr);
     }
     _metrics.forget_partition(it->first.topic, it->first.partition);
     it->second->stop();
     it->second->log().close();
+    auto tp = it->first;
     _shards[core].erase(it);
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
+    unplace(tp);
     TLOG_INFO("deleted partition log {}", dir.string());
 }
 
 size_t partition_manager::remove_strays(const cluster_snapshot& snapshot) {
     size_t removed = 0;
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(_data_dir, ec)) {
-        auto marker = entry.path() / "partition.metadata";
-        if (!entry.is_directory() || !std::filesystem::exists(marker)) {
-            continue;  // not a partition log (the embedded coordinator's log has no marker)
-        }
-        std::string name = entry.path().filename().string();
-        auto dash = name.rfind('-');
-        std::string have;
-        if (std::ifstream in(marker); in) {
-            have.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-        }
-        bool keep = false;
-        if (dash != std::string::npos) {
-            std::string topic = name.substr(0, dash);
-            int32_t index = -1;
-            try {
-                index = std::stoi(name.substr(dash + 1));
-            } catch (const std::exception&) {
+    for (const auto& dir : _dirs) {
+        std::error_code ec;
+        for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+            auto marker = entry.path() / "partition.metadata";
+            if (!entry.is_directory() || !std::filesystem::exists(marker)) {
+                continue;  // not a partition log (the embedded coordinator's log has no marker)
             }
-            const auto* t = snapshot.topic(topic);
-            const auto* p = snapshot.partition(topic, index);
-            keep = t && p && have == "topic_id: " + t->id.to_string() + "\n" &&
-                   p->has_replica(_self.value());
-        }
-        if (!keep) {
-            TLOG_INFO("removing {}: its topic was deleted or moved while this broker was away",
-                      entry.path().string());
-            std::filesystem::remove_all(entry.path(), ec);
-            ++removed;
+            std::string have;
+            if (std::ifstream in(marker); in) {
+                have.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+            }
+            auto name = parse_partition_dir(entry.path().filename().string());
+            bool keep = false;
+            if (name) {
+                const auto* t = snapshot.topic(name->tp.topic);
+                const auto* p = snapshot.partition(name->tp.topic, name->tp.partition);
+                keep = t && p && have == "topic_id: " + t->id.to_string() + "\n" && p->has_replica(_self.value());
+            }
+            if (!keep) {
+                TLOG_INFO("removing {}: its topic was deleted or moved while this broker was away",
+                          entry.path().string());
+                std::filesystem::remove_all(entry.path(), ec);
+                if (name && !name->future && dir_index_of(name->tp) == size_t(&dir - _dirs.data())) {
+                    unplace(name->tp);
+                }
+                ++removed;
+            }
         }
     }
     return removed;
@@ -180,7 +577,12 @@ size_t partition_manager::remove_strays(const cluster_snapshot& snapshot) {
 
 std::unique_ptr<partition> partition_manager::open_partition(const topic_partition& tp, const protocol::uuid& id,
                                                              const storage::log_config& cfg) {
-    auto dir = dir_of(tp);
+    auto where = place(tp);
+    if (!where) {
+        TLOG_ERROR("cannot open log of {}-{}: no usable log directory", tp.topic, tp.partition);
+        return nullptr;
+    }
+    const auto& dir = *where;
     auto marker = dir / "partition.metadata";
     std::string want = "topic_id: " + id.to_string() + "\n";
     if (std::ifstream in(marker); in) {
@@ -191,7 +593,8 @@ std::unique_ptr<partition> partition_manager::open_partition(const topic_partiti
             std::filesystem::remove_all(dir, ec);
         }
     }
-    auto log = storage::log::open(dir, cfg, storage::system_clock(), nullptr, _marks.get());
+    auto log = storage::log::open(dir, cfg, storage::system_clock(), nullptr,
+                                  _marks.at(*dir_index_of(tp)).get());
     if (!log) {
         TLOG_ERROR("cannot open log of {}-{}: {}", tp.topic, tp.partition, log.error().message());
         return nullptr;
@@ -317,7 +720,7 @@ partition_manager::cleaning_report partition_manager::clean_one(const storage::r
             return;
         }
         partition* p = find(core, chosen->tp);
-        if (!p) {  // gone meanwhile: so is its directory, or it will be
+        if (!p || p->log().dir() != r->dir) {  // gone meanwhile, or moved to another log directory
             for (const auto& s : r->segments) {
                 (void)storage::remove_file(storage::cleaned_path(r->dir, s.base));
             }
@@ -362,6 +765,9 @@ void partition_manager::close_all() {
             p->stop();
             (void)p->producers().write_snapshot(p->log());  // failures are logged; it saves a walk
             p->log().close();
+            if (auto f = p->take_future()) {
+                f->log->close();  // an unfinished move: the next start deletes it (open_dirs)
+            }
         }
         _shards[core].clear();
     });

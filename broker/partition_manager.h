@@ -66,7 +66,9 @@ struct isr_change {
 // core (by hash); operations on it run there, posted from whichever core received the request.
 class partition_manager {
 public:
-    partition_manager(io_pool& pool, std::filesystem::path data_dir, node_id self, broker_metrics& metrics);
+    // `log_dirs`: log.dirs, the first one first (it also holds the broker's own files).
+    partition_manager(io_pool& pool, std::vector<std::filesystem::path> log_dirs, node_id self,
+                      broker_metrics& metrics);
     partition_manager(const partition_manager&) = delete;
     partition_manager& operator=(const partition_manager&) = delete;
 
@@ -214,7 +216,45 @@ public:
     // Flushes and closes every log (clean shutdown).
     void close_all();
 
-    std::filesystem::path dir_of(const topic_partition& tp) const;
+    // Finds the partitions in every log directory and starts each one's written marks; once,
+    // after the directories are locked (cluster_link::start; apply() calls it too, for a lone
+    // partition manager). Throws, refusing start-up, when a partition is in two directories.
+    // A future copy of a move that did not complete (the replica is still in its old
+    // directory) is deleted; one whose replica is gone (the swap stopped between its two
+    // renames) becomes the replica (see AlterReplicaLogDirs in broker/README.md).
+    void open_dirs();
+
+    const std::vector<std::filesystem::path>& log_dirs() const noexcept { return _dirs; }
+    // The index in log_dirs() of the directory a client names (AlterReplicaLogDirs): the same
+    // path, absolute or as configured. nullopt: not one of them.
+    std::optional<size_t> find_log_dir(const std::string& path) const;
+
+    // AlterReplicaLogDirs for one replica: moves its log to log directory `to` while it stays
+    // online (broker/README.md, Log directories). The copy runs on the owner core a few MiB
+    // at a time between other work; once it has caught up, the logs are swapped there in one
+    // step, so no append falls between. Answers at once: none (the move started, is under way,
+    // or the log already is there; naming the directory it is in cancels a move elsewhere),
+    // LOG_DIR_NOT_FOUND, KAFKA_STORAGE_ERROR (the directory is not usable), or
+    // REPLICA_NOT_AVAILABLE (not hosted here: `to` is remembered for when it comes, as Kafka
+    // does). A plain function returning the awaitable: see on_partition.
+    asio::awaitable<protocol::error_code> move_replica(const topic_partition& tp, size_t to) {
+        size_t core = owner(tp);
+        return run_on(_pool.executor(core), [this, core, tp, to] { return start_move(core, tp, to); });
+    }
+    // Bytes per second a move copies at most (0: no limit); set before the first move.
+    void set_move_rate(int64_t bytes_per_second) noexcept { _move_rate = bytes_per_second; }
+    // On the owner core of `tp`: its future log's directory, size and end, when it is moving.
+    struct future_info {
+        size_t dir = 0;
+        int64_t size = 0;
+        int64_t next_offset = 0;
+    };
+    std::optional<future_info> future_of(const topic_partition& tp);
+    // The directory (index into log_dirs()) holding the log of `tp`, or nullopt when this
+    // broker holds none. Any thread.
+    std::optional<size_t> dir_index_of(const topic_partition& tp) const;
+    // Whether log directory `d` can be used now (exists, is a directory, is writable).
+    bool dir_usable(size_t d) const;
 
 private:
     partition* find(size_t core, const topic_partition& tp);
@@ -235,15 +275,35 @@ private:
     io_pool& _pool;
     const leader_lease* _lease = nullptr;
     role_listener _on_role;
-    std::filesystem::path _data_dir;
+    // The directory of the log of `tp`: where it is, or for a new replica the one Kafka's
+    // rule picks (placed there from now on). nullopt: no usable directory.
+    std::optional<std::filesystem::path> place(const topic_partition& tp);
+    void unplace(const topic_partition& tp);
+    protocol::error_code start_move(size_t core, const topic_partition& tp, size_t to);
+    // One step of a move: copies a few MiB to the future log, swaps when it has caught up,
+    // else posts the next step. `name`: the future log's directory, to tell a later move apart.
+    void copy_step(size_t core, const topic_partition& tp, const std::string& name);
+    void finish_move(partition& p);
+    // Ends a move without swapping: the future log is closed and deleted.
+    void cancel_move(partition& p, const std::string& why);
+
+    std::vector<std::filesystem::path> _dirs;  // log.dirs
     node_id _self;
     broker_metrics& _metrics;
-    // The data directory's written marks (storage/written_marks.h), so a restart after a
-    // SIGKILL trusts what completed appends wrote. Made by the first apply(), once the data
-    // directory is locked (cluster_link::start), so a second broker refused the directory
-    // never writes there.
-    std::once_flag _marks_once;
-    std::unique_ptr<storage::written_marks> _marks;
+    // Each log directory's written marks (storage/written_marks.h, `<dir>/written-marks`), so a
+    // restart after a SIGKILL trusts what completed appends wrote. Made by open_dirs(), once
+    // the directories are locked (cluster_link::start), so a second broker refused them never
+    // writes there.
+    std::once_flag _dirs_once;
+    std::vector<std::unique_ptr<storage::written_marks>> _marks;
+    // Which directory holds each replica's log: found by open_dirs(), added to when a new
+    // replica is placed, removed from when one is dropped. Cores place their partitions
+    // concurrently during apply(), hence the lock (never on a request path).
+    mutable std::mutex _placement_mu;
+    std::map<topic_partition, size_t> _placement;
+    std::map<topic_partition, size_t> _moving;     // the directory of each future log
+    std::map<topic_partition, size_t> _preferred;  // AlterReplicaLogDirs before the replica came
+    int64_t _move_rate = 0;
     // Per core; each map is touched only on its core.
     std::vector<std::map<topic_partition, std::unique_ptr<partition>>> _shards;
 };

@@ -24,7 +24,7 @@ public:
       , sessions(pool.size(), size_t(config.fetch_session_cache_slots), fetch_session_eviction_ms,
                  *metrics.registry())
       , metadata(pool)
-      , partitions(pool, config.data_dir, node_id(config.node_id), metrics)
+      , partitions(pool, config.log_dirs, node_id(config.node_id), metrics)
       , quotas(config.replication.quota_window_samples, config.replication.quota_window_seconds,
                *metrics.registry())
       , fetchers(pool, partitions, config, quotas)
@@ -33,6 +33,7 @@ public:
       , lag(pool, config, metadata, partitions, fetchers, groups, *metrics.registry())
       , cluster(config, pool, metadata, partitions, fetchers, quotas) {
         metrics.replication().attach(pool.size());
+        partitions.set_move_rate(config.log_dir_move_rate);
         partitions.set_role_listener([this](const topic_partition& tp, partition* p) { groups.on_role(tp, p); });
     }
 
