@@ -287,6 +287,11 @@ def test_list_and_cancel_a_move_in_progress(moving_cluster, tmp_path):
             assert status == {f"{topic}-0": "still in progress"}, out
             moving, out = listed(brokers)
             assert moving == {f"{topic}-0": ([4, 5, 6, 1, 2, 3], [4, 5, 6], [1, 2, 3])}, out
+            # Progress: what each new replica still lacks (6, stopped, can't say).
+            out = admin("reassignments", "--bootstrap-server", ids[2].bootstrap).stdout
+            assert re.search(r"^move-cancel-0 replicas \[4,5,6,1,2,3\] adding \[4,5,6\] removing \[1,2,3\] "
+                             r"\(4: \d+ offsets, \d+ bytes to go; 5: \d+ offsets, \d+ bytes to go; "
+                             r"6: \? offsets, \? bytes to go\)$", out, re.M), out
             leader, replicas, isr = replicas_of(brokers, topic)[0]
             assert replicas == [1, 2, 3, 4, 5, 6] and 6 not in isr, (replicas, isr)
 
