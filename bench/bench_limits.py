@@ -1,6 +1,7 @@
 """Reads back what bench/bench_common.sh left in a raw-results folder: machine.txt and the
 machine limits (iperf3 loopback runs, the dd writes). Imported by the results writers of
-bench/broker_bench.sh and bench/replication_bench.sh. Rates are bytes per second."""
+bench/broker_bench.sh, bench/replication_bench.sh and bench/reassign_bench.sh. Rates are bytes
+per second."""
 import json
 import os
 import re
@@ -13,6 +14,15 @@ def machine(raw):
         k, _, v = line.strip().partition("=")
         m[k] = v
     return m
+
+
+def date_line(out, m):
+    """The results file's "Date ..." line: the date (from the file name `out`), commit, machine,
+    Kafka, Java and librdkafka versions, from machine.txt's dict `m`."""
+    return ("Date %s UTC, commit %s; %s cores (%s), %s GiB RAM, %s, data on %s; Apache Kafka %s on %s; "
+            "librdkafka %s." % (os.path.basename(out)[:10], m.get("commit", "?"), m.get("nproc"), m.get("cpu"),
+                                m.get("mem_gib"), m.get("kernel"), m.get("fs"), m.get("kafka", "?"),
+                                m.get("java", "?"), m.get("librdkafka")))
 
 
 def loopbacks(raw):

@@ -155,10 +155,7 @@ kind = os.path.basename(out)[len("YYYY-MM-DD-reassign-"):-3]
 res.append("# Reassignment benchmark: moving %.1f GB between brokers, Tributary and Apache Kafka, %s" % (
     move_bytes / GB, kind))
 res.append("")
-res.append("Date %s UTC, commit %s; %s cores (%s), %s GiB RAM, %s, data on %s; Apache Kafka %s on %s; "
-           "librdkafka %s." % (os.path.basename(out)[:10], machine.get("commit", "?"), machine.get("nproc"),
-                               machine.get("cpu"), machine.get("mem_gib"), machine.get("kernel"), machine.get("fs"),
-                               machine.get("kafka", "?"), machine.get("java", "?"), machine.get("librdkafka")))
+res.append(bench_limits.date_line(out, machine))
 res.append("")
 if move_bytes < 10 * GB * 0.99:
     res.append("**Size:** %.1f GB moved per run, not the issue's 10 GB: %s." % (

@@ -94,10 +94,7 @@ res = []
 kind = os.path.basename(out)[len("YYYY-MM-DD-replication-"):-3]
 res.append("# Replication benchmark: Tributary and Apache Kafka, three brokers each, %s" % kind)
 res.append("")
-res.append("Date %s UTC, commit %s; %s cores (%s), %s GiB RAM, %s, data on %s; Apache Kafka %s on %s; "
-           "librdkafka %s." % (os.path.basename(out)[:10], machine.get("commit", "?"), machine.get("nproc"),
-                               machine.get("cpu"), machine.get("mem_gib"), machine.get("kernel"), machine.get("fs"),
-                               machine.get("kafka", "?"), machine.get("java", "?"), machine.get("librdkafka")))
+res.append(bench_limits.date_line(out, machine))
 res.append("")
 res.append("Load average (1, 5, 15 min) at the start: %s; at the end: %s. The machine is shared: other "
            "builds and tests may run on it at the same time, and the load average is the only record "

@@ -1558,11 +1558,12 @@ partition_change_record controller::next_state(const metadata_image& image, cons
                                                const partition_state& p, std::vector<int32_t> isr,
                                                int32_t leader) const {
     auto pc = change_record(id, index, p, p.replicas, std::move(isr), leader, p.adding, p.removing);
-    complete_if_caught_up(image, pc);
+    complete_if_caught_up(image, p, pc);
     return pc;
 }
 
-void controller::complete_if_caught_up(const metadata_image& image, partition_change_record& pc) const {
+void controller::complete_if_caught_up(const metadata_image& image, const partition_state& p,
+                                       partition_change_record& pc) const {
     if (pc.adding_replicas.empty() && pc.removing_replicas.empty()) {
         return;
     }
@@ -1584,15 +1585,10 @@ void controller::complete_if_caught_up(const metadata_image& image, partition_ch
     }
     pc.replicas = std::move(target);
     pc.isr = std::move(isr);
-    if (leader != pc.leader) {
-        // The leader epoch grows once per leader change, counted from the partition's epoch
-        // (not from a leader already changed in this record).
-        if (const auto* t = image.topic(pc.topic_id); t && size_t(pc.partition_index) < t->partitions.size()) {
-            const auto& before = t->partitions[size_t(pc.partition_index)];
-            pc.leader_epoch = leader != before.leader ? before.leader_epoch + 1 : before.leader_epoch;
-        }
-        pc.leader = leader;
-    }
+    // The leader epoch grows once per leader change, counted from `p` (not from a leader
+    // already changed in this record).
+    pc.leader = leader;
+    pc.leader_epoch = leader != p.leader ? p.leader_epoch + 1 : p.leader_epoch;
     pc.adding_replicas.clear();
     pc.removing_replicas.clear();
 }
@@ -1672,7 +1668,7 @@ std::pair<error_code, std::string> controller::reassign(change& c, const topic_s
     }
     auto pc = change_record(t.id, index, p, std::move(replicas), std::move(isr), leader, std::move(adding),
                             std::move(removing));
-    complete_if_caught_up(c.work, pc);
+    complete_if_caught_up(c.work, p, pc);
     TLOG_INFO("reassignment of {}-{}: replicas {} -> {} (adding {}, removing {}){}", t.name, index, original, want,
               pc.adding_replicas, pc.removing_replicas,
               pc.adding_replicas.empty() && pc.removing_replicas.empty() ? ", complete at once" : "");

@@ -186,7 +186,9 @@ private:
     // replicas become the target, the ISR loses the removing replicas and, when the leader
     // leaves, the first eligible target replica in the ISR leads. Left as it is when the ISR
     // would be empty or a leaving leader has no eligible successor (KIP-455, as KRaft does).
-    void complete_if_caught_up(const metadata_image& image, partition_change_record& pc) const;
+    // `p`: the partition before `pc`.
+    void complete_if_caught_up(const metadata_image& image, const partition_state& p,
+                               partition_change_record& pc) const;
     std::vector<std::vector<int32_t>> place(int32_t partitions, int16_t rf, int32_t first_index);
 
     template<typename Req, typename Resp>
