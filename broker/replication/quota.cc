@@ -68,6 +68,16 @@ bool replication_quota::exceeded(int64_t now_ms) {
         return false;
     }
     std::lock_guard lock(_mu);
+    // The window being filled holds at most a window's share of the bound. Kafka's Rate alone
+    // lets the whole allowance of the live windows (eleven seconds' worth at the bound) go
+    // at full speed, and then nothing until those windows expire: a copy in bursts of
+    // seconds. With the share, the copy goes at the bound second by second (one fetch may
+    // overshoot a window; the rate over the windows still holds the average).
+    const auto& cur = _samples[_current];
+    if (cur.live && now_ms - cur.start_ms < _sample_ms &&
+        double(cur.bytes) >= double(b) * double(_sample_ms) / 1000.0) {
+        return true;
+    }
     return rate_locked(now_ms) > double(b);
 }
 

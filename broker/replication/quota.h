@@ -20,7 +20,9 @@
 // (replication.quota.window.num = 11, replication.quota.window.size.seconds = 1); the rate is
 // the bytes in the live windows over the time they span, that time counted as at least
 // samples - 1 windows (so a first burst is measured against ten seconds, not against the
-// moment it took). Windows older than samples * sample_ms count no more.
+// moment it took). Windows older than samples * sample_ms count no more. Unlike Kafka, the
+// window being filled also counts as exceeded once it holds a window's share of the bound,
+// so a copy faster than the bound goes at the bound steadily, not in bursts.
 //
 // Thread-safe: leaders record on the partitions' owner cores, followers on their fetchers'
 // executors, the metrics read once a second. Only throttled partitions take the lock (a

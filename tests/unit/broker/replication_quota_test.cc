@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 namespace trib::broker {
 namespace {
 
@@ -24,11 +26,34 @@ TEST(replication_quota, a_first_burst_is_measured_against_ten_windows) {
     q.record(5000, 0);
     // 5000 bytes over at least 10 windows of a second: 500 bytes/s, under the bound.
     EXPECT_DOUBLE_EQ(q.rate(0), 500.0);
-    EXPECT_FALSE(q.exceeded(0));
-    // 300 ms later, as Kafka's Rate: the 10 missing whole windows are added to what elapsed.
-    q.record(6000, 300);
-    EXPECT_DOUBLE_EQ(q.rate(300), 11000 * 1000.0 / 10300);
-    EXPECT_TRUE(q.exceeded(300));
+    // The window being filled holds more than its share (1000 bytes), though.
+    EXPECT_TRUE(q.exceeded(0));
+    EXPECT_TRUE(q.exceeded(999));
+    // The next window: the rate over the windows is still under the bound.
+    EXPECT_FALSE(q.exceeded(1000));
+    // 1.3 s in, as Kafka's Rate: the 9 missing whole windows are added to what elapsed.
+    q.record(6000, 1300);
+    EXPECT_DOUBLE_EQ(q.rate(1300), 11000 * 1000.0 / 10300);
+    EXPECT_TRUE(q.exceeded(2300));  // a new window has nothing, but the rate is over
+}
+
+TEST(replication_quota, a_copy_faster_than_the_bound_goes_steadily) {
+    // A copy that would go at 10x the bound, asking before each 100-byte fetch every 10 ms:
+    // each second gets its share and waits for the next, instead of eleven seconds' worth at
+    // once and then nothing (Kafka's Rate alone).
+    replication_quota q(11, 1000);
+    q.set_bound(1000);
+    std::vector<int64_t> per_second(30, 0);
+    for (int64_t t = 0; t < 30000; t += 10) {
+        if (!q.exceeded(t)) {
+            q.record(100, t);
+            per_second[size_t(t / 1000)] += 100;
+        }
+    }
+    for (size_t s = 0; s < per_second.size(); ++s) {
+        EXPECT_GE(per_second[s], 900) << "second " << s;
+        EXPECT_LE(per_second[s], 1100) << "second " << s;
+    }
 }
 
 TEST(replication_quota, the_rate_is_bytes_over_the_time_the_windows_span) {
@@ -89,7 +114,7 @@ TEST(replication_quota, the_bound_changes_at_once) {
     q.set_bound(100);
     q.record(5000, 0);
     EXPECT_TRUE(q.exceeded(100));
-    q.set_bound(1000);
+    q.set_bound(10000);
     EXPECT_FALSE(q.exceeded(100));
     q.set_bound(replication_quota::unlimited);
     q.record(int64_t(1) << 30, 200);
