@@ -364,6 +364,38 @@ json to_json(const kafka_cluster_status& s) {
     co["replicas"] = json::number(s.coordinator_replicas);
     co["ready"] = json::number(s.coordinators_ready);
     out["coordinators"] = co;
+    if (const auto& r = s.rolling_update) {
+        json j = json::object();
+        j["component"] = str(r->component);
+        std::vector<json> pending;
+        for (const auto& pod : r->pending) {
+            pending.push_back(str(pod));
+        }
+        j["pending"] = json::array(pending);
+        if (!r->restarting.empty()) {
+            j["restarting"] = str(r->restarting);
+            j["reason"] = str(r->reason);
+        }
+        if (!r->message.empty()) {
+            j["message"] = str(r->message);
+        }
+        j["blocked"] = json::boolean(r->blocked);
+        if (!r->partitions_below_min_isr.empty()) {
+            std::vector<json> below;
+            for (const auto& p : r->partitions_below_min_isr) {
+                below.push_back(str(p));
+            }
+            j["partitionsBelowMinIsr"] = json::array(below);
+        }
+        out["rollingUpdate"] = j;
+    }
+    if (!s.dynamic_broker_config.empty()) {
+        json d = json::object();
+        for (const auto& [k, v] : s.dynamic_broker_config) {
+            d[k] = str(v);
+        }
+        out["dynamicBrokerConfig"] = d;
+    }
     return out;
 }
 

@@ -108,6 +108,18 @@ struct listener_status {
     std::string bootstrap_servers;  // "host:port[,host:port]"
 };
 
+// A rolling update in progress (controller/roller.h): the component being rolled, its pods
+// still to restart, the one restarting and why, what it waits for or what blocks it.
+struct rolling_update_status {
+    std::string component;  // "brokers" or "coordinators"
+    std::vector<std::string> pending;  // outdated pods, in restart order
+    std::string restarting;            // the pod deleted last (empty: none yet this roll)
+    std::string reason;                // of that restart
+    std::string message;               // waiting for / blocked by
+    bool blocked = false;
+    std::vector<std::string> partitions_below_min_isr;  // reported, not waited on
+};
+
 // Everything but the conditions, which k8s/status.h's set_condition writes into the JSON.
 struct kafka_cluster_status {
     int64_t observed_generation = 0;
@@ -118,6 +130,10 @@ struct kafka_cluster_status {
     std::vector<listener_status> listeners;
     int32_t coordinator_replicas = 0;
     int32_t coordinators_ready = 0;
+    std::optional<rolling_update_status> rolling_update;
+    // The dynamic broker configs the operator set on the cluster (IncrementalAlterConfigs,
+    // broker resource ""), so it can remove those the spec drops.
+    std::map<std::string, std::string> dynamic_broker_config;
 };
 
 web::json::value to_json(const kafka_cluster_status& s);

@@ -1,6 +1,7 @@
 #include "operator/controller/manager.h"
 
 #include "common/log.h"
+#include "operator/controller/roll_ops.h"
 
 namespace trib::op::controller {
 
@@ -189,7 +190,8 @@ void manager::run_resync() {
 
 void manager::run_worker() {
     kafka_probe probe(_opts.probe);
-    reconciler rec(_kube, _cache, _events, &probe, reconciler_options{.settings = _opts.settings});
+    kafka_roll_ops rolls({.timeout = _opts.probe.timeout, .client_id = "tributary-operator"});
+    reconciler rec(_kube, _cache, _events, &probe, reconciler_options{.settings = _opts.settings, .roll = &rolls});
     while (auto key = _queue.get()) {
         const auto slash = key->find('/');
         const std::string ns = key->substr(0, slash), name = key->substr(slash + 1);

@@ -5,6 +5,7 @@
 #include "operator/controller/broker_status.h"
 #include "operator/controller/config_maps.h"
 #include "operator/controller/listeners.h"
+#include "operator/controller/roller.h"
 #include "operator/controller/workloads.h"
 #include "operator/k8s/finalizer.h"
 #include "operator/k8s/status.h"
@@ -39,6 +40,7 @@ struct reconciler::pass {
     std::map<int32_t, broker_endpoints> endpoints;  // by ordinal
     std::map<int32_t, std::string> racks;           // by ordinal, known ones
     std::string coordinator_hash, broker_hash;
+    std::string coordinator_restart_config, broker_restart_config;  // on the pod templates (roller.h)
 
     void wait(const std::string& reason, const std::string& message) {
         if (waiting_reason.empty()) {
@@ -200,6 +202,7 @@ bool ensure_finalizer(env& e, pass& p) {
 bool coordinator_config(env& e, pass& p) {
     json cm = coordinator_config_map(*p.ctx, p.voters);
     p.coordinator_hash = data_hash(cm.at("data"));
+    p.coordinator_restart_config = string_at(cm, {"data", coordinator_shared_file});
     apply_config(e, p, cm);
     return true;
 }
@@ -210,7 +213,7 @@ bool coordinator_services(env& e, pass& p) {
 }
 
 bool coordinator_stateful_set_step(env& e, pass& p) {
-    apply_stateful_set(e, p, coordinator_stateful_set(*p.ctx, p.voters, p.coordinator_hash));
+    apply_stateful_set(e, p, coordinator_stateful_set(*p.ctx, p.voters, p.coordinator_hash, p.coordinator_restart_config));
     return true;
 }
 
@@ -326,13 +329,14 @@ bool broker_config(env& e, pass& p) {
         }
     }
     p.broker_hash = data_hash(cm.at("data"));
+    p.broker_restart_config = restart_properties(string_at(cm, {"data", broker_shared_file}));
     apply_config(e, p, cm);
     return true;
 }
 
 bool broker_stateful_set_step(env& e, pass& p) {
     const auto& ctx = *p.ctx;
-    json sts = broker_stateful_set(ctx, p.brokers_target, p.broker_hash);
+    json sts = broker_stateful_set(ctx, p.brokers_target, p.broker_hash, p.broker_restart_config);
     auto before = e.cache.get(res::stateful_sets, ctx.ns(), name_of(sts));
     apply_stateful_set(e, p, sts);
     if (before && p.brokers_current != p.brokers_target) {
@@ -353,6 +357,17 @@ bool broker_stateful_set_step(env& e, pass& p) {
 bool pod_disruption_budgets(env& e, pass& p) {
     apply(e, res::pod_disruption_budgets, pod_disruption_budget(*p.ctx, component::coordinator));
     apply(e, res::pod_disruption_budgets, pod_disruption_budget(*p.ctx, component::broker));
+    return true;
+}
+
+// Rolling update (controller/roller.h): dynamic broker configs, then at most one pod restarted.
+bool roll_step(env& e, pass& p) {
+    auto o = roll({e.api, e.cache, e.events, e.opts.roll, *p.ctx, p.object, p.old_status, p.brokers_target, p.voters});
+    p.status.rolling_update = std::move(o.rolling);
+    p.status.dynamic_broker_config = std::move(o.dynamic_applied);
+    if (!o.waiting.empty()) {
+        p.wait(o.waiting_reason, o.waiting);
+    }
     return true;
 }
 
@@ -422,6 +437,7 @@ const std::vector<step>& steps() {
         {"broker config", broker_config},
         {"broker statefulset", broker_stateful_set_step},
         {"pod disruption budgets", pod_disruption_budgets},
+        {"roll", roll_step},
         {"observe", observe},
     };
     return s;

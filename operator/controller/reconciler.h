@@ -7,7 +7,7 @@
 //
 //   validate spec → finalizer → coordinator config → coordinator services →
 //   coordinator statefulset → broker services → broker addresses → broker config →
-//   broker statefulset → pod disruption budgets → observe   (then: status)
+//   broker statefulset → pod disruption budgets → roll → observe   (then: status)
 //
 // A KafkaCluster being deleted takes another path: with deleteClaim, the finalizer
 // tributary.io/cleanup held it until its claims are deleted; the rest goes by garbage
@@ -27,6 +27,8 @@
 
 namespace trib::op::controller {
 
+class roll_ops;
+
 // What the work queue should do with the key after a pass.
 struct reconcile_result {
     // nullopt: nothing to wait for; the next watch event or the periodic resync brings the
@@ -41,6 +43,9 @@ struct reconciler_options {
     std::chrono::milliseconds wait_interval{5000};
     // Where conditions' lastTransitionTime comes from; null: the system clock.
     const k8s::clock* clock = nullptr;
+    // What the rolling update asks the cluster (controller/roll_ops.h); null: pods are rolled
+    // without cluster checks and dynamic broker configs are not applied (unit tests).
+    roll_ops* roll = nullptr;
 };
 
 inline constexpr const char* cleanup_finalizer = "tributary.io/cleanup";

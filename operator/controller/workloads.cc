@@ -1,6 +1,7 @@
 #include "operator/controller/workloads.h"
 
 #include "operator/controller/config_maps.h"
+#include "operator/controller/roller.h"
 
 namespace trib::op::controller {
 
@@ -62,6 +63,7 @@ struct workload {
     const api::storage_spec& storage;
     int termination_grace;
     bool parallel;
+    std::string restart_config;
 };
 
 json stateful_set(const build_context& ctx, const workload& w) {
@@ -111,10 +113,15 @@ json stateful_set(const build_context& ctx, const workload& w) {
     meta["annotations"] = obj({{w.c == component::broker ? broker_config_hash_annotation
                                                          : coordinator_config_hash_annotation,
                                 str(w.config_hash)}});
+    json template_meta = obj({{"labels", labels(ctx, w.c)}});
+    if (!w.restart_config.empty()) {
+        // A change restarts the pods, one at a time, through the roller (controller/roller.h).
+        template_meta["annotations"] = obj({{restart_config_annotation, str(w.restart_config)}});
+    }
     json spec = obj({{"serviceName", str(headless_service_name(ctx.name(), w.c))},
                      {"replicas", num(w.replicas)},
                      {"selector", obj({{"matchLabels", selector_labels(ctx, w.c)}})},
-                     {"template", obj({{"metadata", obj({{"labels", labels(ctx, w.c)}})}, {"spec", pod_spec}})},
+                     {"template", obj({{"metadata", template_meta}, {"spec", pod_spec}})},
                      {"volumeClaimTemplates", arr({claim})},
                      // A changed pod template (a new image, resources) restarts no pod by
                      // itself: the StatefulSet controller's rolling update knows nothing of
@@ -165,7 +172,8 @@ std::optional<json> bootstrap_service(const build_context& ctx) {
                         {"ports", arr(ports)}}));
 }
 
-json coordinator_stateful_set(const build_context& ctx, int32_t replicas, const std::string& config_hash) {
+json coordinator_stateful_set(const build_context& ctx, int32_t replicas, const std::string& config_hash,
+                              const std::string& restart_config) {
     const auto& co = ctx.spec().coordinators;
     return stateful_set(ctx, workload{component::coordinator,
                                       replicas,
@@ -177,10 +185,12 @@ json coordinator_stateful_set(const build_context& ctx, int32_t replicas, const 
                                       resources_or(co.resources, "100m", "128Mi"),
                                       co.storage,
                                       30,
-                                      false});
+                                      false,
+                                      restart_config});
 }
 
-json broker_stateful_set(const build_context& ctx, int32_t replicas, const std::string& config_hash) {
+json broker_stateful_set(const build_context& ctx, int32_t replicas, const std::string& config_hash,
+                         const std::string& restart_config) {
     const auto& br = ctx.spec().brokers;
     std::vector<json> ports;
     for (const auto& l : ctx.spec().listeners) {
@@ -190,7 +200,7 @@ json broker_stateful_set(const build_context& ctx, int32_t replicas, const std::
     ports.push_back(container_port("http", api::http_port));
     return stateful_set(ctx, workload{component::broker, replicas, config_hash, "tributary-broker",
                                       broker_shared_file, ports, resources_or(br.resources, "250m", "256Mi"), br.storage,
-                                      60, true});
+                                      60, true, restart_config});
 }
 
 json pod_disruption_budget(const build_context& ctx, component c) {

@@ -17,11 +17,15 @@ json headless_service(const build_context& ctx, component c);
 std::optional<json> bootstrap_service(const build_context& ctx);
 
 // The coordinator StatefulSet running `replicas` pods; `config_hash` goes on the
-// StatefulSet's annotations (not the pod template's: no restart on change).
-json coordinator_stateful_set(const build_context& ctx, int32_t replicas, const std::string& config_hash);
+// StatefulSet's annotations (not the pod template's: no restart on change). `restart_config`
+// (when not empty) goes on the pod template (annotation tributary.io/restart-config,
+// controller/roller.h): the config whose change the roller restarts pods for.
+json coordinator_stateful_set(const build_context& ctx, int32_t replicas, const std::string& config_hash,
+                              const std::string& restart_config = "");
 // The broker StatefulSet at `replicas` (what the reconciler decided, not necessarily the
 // spec's: scale-down refused, brokers waiting for addresses).
-json broker_stateful_set(const build_context& ctx, int32_t replicas, const std::string& config_hash);
+json broker_stateful_set(const build_context& ctx, int32_t replicas, const std::string& config_hash,
+                         const std::string& restart_config = "");
 
 // C-broker / C-coordinator PDBs: maxUnavailable 1.
 json pod_disruption_budget(const build_context& ctx, component c);

@@ -314,14 +314,14 @@ NEEDED = [
     ("update", "kafkaclusters.tributary.io", "--subresource=finalizers", "-n", "{other}"),
     ("create", "statefulsets.apps", "-n", "{other}"), ("patch", "configmaps", "-n", "{other}"),
     ("delete", "services", "-n", "{other}"), ("create", "poddisruptionbudgets.policy", "-n", "{other}"),
-    ("watch", "pods", "-A"), ("delete", "persistentvolumeclaims", "-n", "{other}"),
-    ("list", "nodes"), ("create", "events", "-n", "{other}"),
+    ("watch", "pods", "-A"), ("delete", "pods", "-n", "{other}"),  # the rolling restart
+    ("delete", "persistentvolumeclaims", "-n", "{other}"), ("list", "nodes"), ("create", "events", "-n", "{other}"),
     ("update", "leases.coordination.k8s.io", "-n", "{ns}"), ("create", "leases.coordination.k8s.io", "-n", "{ns}"),
 ]
 NOT_NEEDED = [
     ("get", "secrets", "-n", "{ns}"), ("list", "secrets", "-A"), ("delete", "namespaces"),
     ("create", "kafkaclusters.tributary.io", "-n", "{other}"), ("delete", "kafkaclusters.tributary.io", "-n", "{other}"),
-    ("create", "pods", "-n", "{other}"), ("delete", "pods", "-n", "{other}"),
+    ("create", "pods", "-n", "{other}"),
     ("create", "persistentvolumeclaims", "-n", "{other}"), ("update", "nodes"),
     ("create", "leases.coordination.k8s.io", "-n", "{other}"), ("create", "clusterroles.rbac.authorization.k8s.io"),
     ("create", "deployments.apps", "-n", "{other}"), ("update", "customresourcedefinitions.apiextensions.k8s.io"),

@@ -374,3 +374,91 @@ def test_nodeport_and_loadbalancer_listeners_carry_records(control_plane, node_a
         assert sorted(got) == sorted(lines)
 
     delete_with_claims(cp, ns, "edge")
+
+
+def test_a_config_change_rolls_the_brokers_one_at_a_time_under_an_idempotent_producer(
+        control_plane, namespace, operator):
+    """A broker config the brokers read only at start: every broker pod restarted once, one at
+    a time, while an idempotent acks=all producer writes to a topic of replication factor 3 and
+    min.insync.replicas 2; every acknowledged record read back once. Then a dynamic key,
+    applied without restarting anything."""
+    import threading
+    import time
+    from confluent_kafka import Producer
+
+    cp, ns = control_plane, namespace
+    cp.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(sample("roll")))
+    kc = wait_status(cp, ns, "roll", "Ready with 3 running brokers", ready_with(3))
+    bootstrap = bootstrap_of(kc)
+    kafka_tool("kafka-topics", "--bootstrap-server", bootstrap, "--create", "--topic", "rolled",
+               "--partitions", "3", "--replication-factor", "3", "--config", "min.insync.replicas=2")
+    before = {n: p["metadata"]["uid"] for n, p in pods(cp, ns, "broker", "roll").items()}
+    coordinator_uid = pods(cp, ns, "coordinator", "roll")["roll-coordinator-0"]["metadata"]["uid"]
+
+    acked, failed, stop = [], [], threading.Event()
+
+    def produce():
+        p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
+                      "linger.ms": 5})
+
+        def done(err, msg):
+            (failed if err else acked).append(str(err) if err else msg.value().decode())
+        i = 0
+        while not stop.is_set():
+            p.produce("rolled", value=f"r-{i}".encode(), on_delivery=done)
+            i += 1
+            p.poll(0.005)
+        assert p.flush(120) == 0
+    writer = threading.Thread(target=produce)
+    writer.start()
+    try:
+        wait_for("records acknowledged before the change", lambda: len(acked) > 100, 60)
+        cp.kubectl("-n", ns, "patch", "kafkacluster", "roll", "--type=merge",
+                   "-p", json.dumps({"spec": {"brokers": {"config": {"num.io.threads": "2"}}}}))
+
+        # Until every broker pod is a new one, Ready, and the roll is over: never two down.
+        uids = {n: {u} for n, u in before.items()}
+        most_down = 0
+
+        def rolled():
+            nonlocal most_down
+            ps = pods(cp, ns, "broker", "roll")
+            down = 3 - sum(ready(p) for p in ps.values())
+            most_down = max(most_down, down)
+            for n, p in ps.items():
+                uids[n].add(p["metadata"]["uid"])
+            kc = kafkacluster(cp, ns, "roll")
+            return (down == 0 and all(p["metadata"]["uid"] != before[n] for n, p in ps.items())
+                    and "rollingUpdate" not in kc["status"] and ready_with(3)(kc))
+        wait_for("every broker restarted and the roll over", rolled, 300, interval=0.2)
+        assert most_down <= 1
+        assert all(len(u) == 2 for u in uids.values()), uids  # each pod replaced once
+    finally:
+        stop.set()
+        writer.join(180)
+    assert not failed, failed[:5]
+    assert pods(cp, ns, "coordinator", "roll")["roll-coordinator-0"]["metadata"]["uid"] == coordinator_uid
+
+    events = cp.get_json("events", "-n", ns, "--field-selector", "involvedObject.name=roll")["items"]
+    restarted = sorted((e["firstTimestamp"] or "", e["message"]) for e in events if e["reason"] == "BrokerRestarted")
+    assert [m for _, m in restarted] == [
+        f"Restarted broker {i} (pod roll-broker-{i}): config changed: num.io.threads" for i in range(3)], restarted
+    assert [e["reason"] for e in events].count("RollingRestart") == 1
+
+    # Every acknowledged record, once (the producer is idempotent: retries across the
+    # restarts wrote nothing twice).
+    values, _ = read_back(bootstrap_of(kafkacluster(cp, ns, "roll")), "rolled")
+    assert len(values) == len(set(values)) and set(values) == set(acked), (len(values), len(acked))
+
+    # A dynamic broker config: applied to the running brokers, nothing restarted.
+    now = {n: p["metadata"]["uid"] for n, p in pods(cp, ns, "broker", "roll").items()}
+    cp.kubectl("-n", ns, "patch", "kafkacluster", "roll", "--type=merge",
+               "-p", json.dumps({"spec": {"brokers": {"config": {"log.retention.ms": "7200000"}}}}))
+    wait_status(cp, ns, "roll", "the dynamic config applied",
+                lambda kc: kc["status"].get("dynamicBrokerConfig", {}).get("log.retention.ms") == "7200000")
+    described = kafka_tool("kafka-configs", "--bootstrap-server", bootstrap_of(kafkacluster(cp, ns, "roll")),
+                           "--describe", "--entity-type", "brokers", "--entity-default").stdout
+    assert "log.retention.ms=7200000" in described, described
+    kc = wait_status(cp, ns, "roll", "Ready", ready_with(3))
+    assert "rollingUpdate" not in kc["status"]
+    assert {n: p["metadata"]["uid"] for n, p in pods(cp, ns, "broker", "roll").items()} == now

@@ -426,7 +426,9 @@ TEST_F(reconciler_test, a_zone_rack_is_read_by_the_broker_from_its_pod_label_fro
     EXPECT_EQ(status().at("brokers").at(0).at("rack").as_string(), "z1");
 }
 
-TEST_F(reconciler_test, the_config_hash_is_recorded_on_the_stateful_set_not_the_pods) {
+// The hash of the whole ConfigMap is on the StatefulSet; on the pod template only what a
+// broker must restart to take (controller/roller.h), so a dynamic key changes no template.
+TEST_F(reconciler_test, the_config_hash_is_on_the_stateful_set_and_the_restart_config_on_the_template) {
     put_cluster("{}");
     pass();
     auto hash = [&] {
@@ -440,8 +442,16 @@ TEST_F(reconciler_test, the_config_hash_is_recorded_on_the_stateful_set_not_the_
     EXPECT_EQ(count_events("ConfigChanged"), 1);
     EXPECT_EQ(kube.events.back().message,
               "ConfigMap k-broker-config changed (broker.properties); pods pick it up when they restart");
-    EXPECT_FALSE(kube.get(res::stateful_sets, "ns", "k-broker")
-                     ->at("spec").at("template").at("metadata").has_field("annotations"));
+    auto restart_config = [&] {
+        return kube.get(res::stateful_sets, "ns", "k-broker")
+            ->at("spec").at("template").at("metadata").at("annotations").at("tributary.io/restart-config").as_string();
+    };
+    EXPECT_NE(restart_config().find("log.retention.hours=24"), std::string::npos);
+    const auto with_hours = restart_config();
+    put_cluster(R"({"brokers": {"config": {"log.retention.hours": "24", "log.retention.ms": "5000"}}})");
+    pass();
+    EXPECT_EQ(count_events("ConfigChanged"), 2);
+    EXPECT_EQ(restart_config(), with_hours);
 }
 
 TEST_F(reconciler_test, a_storage_change_keeps_the_claims_template_and_reports_it) {
