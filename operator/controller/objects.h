@@ -78,9 +78,9 @@ std::string cluster_id(const std::string& ns, const std::string& name);
 // Hex SHA-256 of a ConfigMap's data (keys in order): recorded on the StatefulSet.
 std::string data_hash(const json& data);
 
-// Annotations on the StatefulSets saying which config their pods should run with; the
-// rolling-update issue restarts pods whose running config differs. Not on the pod
-// template, so a config change does not restart pods by itself.
+// Annotations on the StatefulSets: the hash of their whole ConfigMap. Not on the pod
+// template: what needs a restart goes there instead (roller.h, restart_config_annotation),
+// so a dynamic key or one pod's own file restarts nothing.
 inline constexpr const char* broker_config_hash_annotation = "tributary.io/broker-config-hash";
 inline constexpr const char* coordinator_config_hash_annotation = "tributary.io/coordinator-config-hash";
 // Labels of per-broker Services, to find them again (stale ones are deleted).

@@ -78,8 +78,8 @@ std::optional<json> apply(env& e, const k8s::resource& r, const json& desired) {
     return before;
 }
 
-// A ConfigMap, with an event when its data changed (the pods restart with it in the
-// rolling-update issue; until then the change waits for their next restart).
+// A ConfigMap, with an event when its data changed (the roll step restarts the pods for the
+// keys that need it, controller/roller.h).
 void apply_config(env& e, pass& p, const json& desired) {
     auto before = apply(e, res::config_maps, desired);
     if (before && before->has_field("data") && before->at("data") != desired.at("data")) {

@@ -126,8 +126,8 @@ json stateful_set(const build_context& ctx, const workload& w) {
                      // A changed pod template (a new image, resources) restarts no pod by
                      // itself: the StatefulSet controller's rolling update knows nothing of
                      // in-sync replicas. Pods take the new template when they are deleted: by
-                     // the roller of the rolling-update issue, one broker at a time, or by
-                     // whatever replaces a pod that went away.
+                     // the roll step (controller/roller.h), one pod at a time, or by whatever
+                     // replaces a pod that went away.
                      {"updateStrategy", obj({{"type", str("OnDelete")}})}});
     // Brokers don't need each other to start: all at once. Coordinators keep OrderedReady.
     if (w.parallel) {
