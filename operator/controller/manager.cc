@@ -189,7 +189,8 @@ void manager::run_resync() {
 
 void manager::run_worker() {
     kafka_probe probe(_opts.probe);
-    reconciler rec(_kube, _cache, _events, &probe, reconciler_options{.settings = _opts.settings});
+    kafka_balance_ops balance({.timeout = _opts.probe.timeout, .client_id = "tributary-operator"});
+    reconciler rec(_kube, _cache, _events, &probe, reconciler_options{.settings = _opts.settings, .balance = &balance});
     while (auto key = _queue.get()) {
         const auto slash = key->find('/');
         const std::string ns = key->substr(0, slash), name = key->substr(slash + 1);

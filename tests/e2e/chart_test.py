@@ -266,6 +266,8 @@ INVALID = {
     "brokers 0": ({"brokers": {"replicas": 0}}, ["spec.brokers.replicas", "greater than or equal to 1"]),
     "brokers 1001": ({"brokers": {"replicas": 1001}}, ["spec.brokers.replicas", "less than or equal to 1000"]),
     "storage size": ({"brokers": {"storage": {"size": "lots"}}}, ["storage size must be a positive quantity"]),
+    "balancing moves 0": ({"balancing": {"maxMovesInFlight": 0}},
+                          ["spec.balancing.maxMovesInFlight", "greater than or equal to 1"]),
     "advertised host token": ({"listeners": [{"name": "a", "port": 9092, "advertisedHost": "{pod}.example"}]},
                               ["spec.listeners[0].advertisedHost", "should match"]),
     "unknown field": ({"brokers": {"replica": 3}}, ['unknown field "spec.brokers.replica"']),
@@ -301,6 +303,7 @@ def test_empty_spec_gets_the_defaults(control_plane, namespace, crd):
         "brokers": {"replicas": 3, "storage": {"size": "10Gi", "deleteClaim": False}},
         "listeners": [{"name": "plain", "port": 9092, "type": "internal", "tls": False}],
         "metrics": {"enabled": True},
+        "balancing": {"onScaleUp": True, "maxMovesInFlight": 10},
     }
 
 
