@@ -89,19 +89,7 @@ bool write_file(const std::string& path, const std::string& text, std::string& w
 
 // Sends the plan; prints one line per partition the controller refused. 0 when all started.
 asio::awaitable<int> execute(net::kafka_client& c, const balancer::plan& p, std::chrono::milliseconds timeout) {
-    protocol::alter_partition_reassignments_request req;
-    req.timeout_ms = int32_t(timeout.count());
-    for (const auto& ch : p.changes) {
-        if (req.topics.empty() || req.topics.back().name != ch.topic) {
-            req.topics.emplace_back().name = ch.topic;  // changes come by topic
-        }
-        auto& part = req.topics.back().partitions.emplace_back();
-        part.partition_index = ch.index.value();
-        part.replicas.emplace();
-        for (auto r : ch.new_replicas) {
-            part.replicas->push_back(r.value());
-        }
-    }
+    const auto req = balancer::reassignment_request(p.changes, timeout);
     auto v = c.version_for(protocol::alter_partition_reassignments_request::api_key, 0);
     if (!v) {
         co_return report_failure("rebalance", "the broker does not serve AlterPartitionReassignments");

@@ -85,8 +85,9 @@ void partition_manager::open_dirs() {
                     parse_partition_dir(name.substr(0, name.size() - 7) + "-future")) {
                     // The old copy of a replica whose move swapped (AlterReplicaLogDirs), or
                     // of a future copy that was discarded: nothing refers to it any more.
-                    TLOG_INFO("removing {}: left by a replica move", entry.path().string());
-                    std::filesystem::remove_all(entry.path());
+                    // Its removal (a whole replica's log, maybe) goes on off the start-up path.
+                    TLOG_INFO("removing {}: a replica deleted or moved before the last stop", entry.path().string());
+                    _reaper.remove(entry.path());
                     continue;
                 }
                 listing[d].push_back(std::move(name));
@@ -288,8 +289,7 @@ void partition_manager::cancel_move(partition& p, const std::string& why) {
     if (!f->log->is_closed()) {
         f->log->close();
     }
-    std::error_code ec;
-    std::filesystem::remove_all(_dirs[f->dir] / f->name, ec);
+    discard(_dirs[f->dir] / f->name, p.tp());
     std::lock_guard lock(_placement_mu);
     _moving.erase(p.tp());
 }
@@ -444,7 +444,7 @@ void partition_manager::finish_move(partition& p) {
         _placement[tp] = to;
         _moving.erase(tp);
     }
-    std::filesystem::remove_all(doomed, ec);
+    _reaper.remove(doomed);
     TLOG_INFO("{}: log moved to {} (up to offset {})", partition_dir(tp), _dirs[to].string(),
               p.log().next_offset().value());
 }
@@ -524,6 +524,23 @@ void partition_manager::apply_one(size_t core, const partition_change& c, open_s
     }
 }
 
+// Out of the way in one rename (`<topic>-<p>.<id>-delete`, which open_dirs hands to the
+// reaper again after a stop), then removed by the reaper's thread: never gigabytes of unlinks
+// on a core. If the rename fails the directory is removed here, as before.
+void partition_manager::discard(const std::filesystem::path& dir, const topic_partition& tp) {
+    const auto doomed = dir.parent_path() / (partition_dir(tp) + "." + random_hex_id() + "-delete");
+    std::error_code ec;
+    std::filesystem::rename(dir, doomed, ec);
+    if (ec) {
+        if (ec != std::errc::no_such_file_or_directory) {
+            TLOG_WARN("cannot rename {} to remove it: {}; removing it in place", dir.string(), ec.message());
+            std::filesystem::remove_all(dir, ec);
+        }
+        return;
+    }
+    _reaper.remove(doomed);
+}
+
 void partition_manager::drop(size_t core, std::map<topic_partition, std::unique_ptr<partition>>::iterator it) {
     auto dir = it->second->log().dir();
     cancel_move(*it->second, "the replica is deleted");
@@ -535,8 +552,7 @@ void partition_manager::drop(size_t core, std::map<topic_partition, std::unique_
     it->second->log().close();
     auto tp = it->first;
     _shards[core].erase(it);
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
+    discard(dir, tp);
     unplace(tp);
     TLOG_INFO("deleted partition log {}", dir.string());
 }
@@ -564,7 +580,11 @@ size_t partition_manager::remove_strays(const cluster_snapshot& snapshot) {
             if (!keep) {
                 TLOG_INFO("removing {}: its topic was deleted or moved while this broker was away",
                           entry.path().string());
-                std::filesystem::remove_all(entry.path(), ec);
+                if (name) {
+                    discard(entry.path(), name->tp);
+                } else {
+                    std::filesystem::remove_all(entry.path(), ec);
+                }
                 if (name && !name->future && dir_index_of(name->tp) == size_t(&dir - _dirs.data())) {
                     unplace(name->tp);
                 }
@@ -589,8 +609,7 @@ std::unique_ptr<partition> partition_manager::open_partition(const topic_partiti
         std::string have((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
         if (have != want) {
             TLOG_INFO("{} holds an earlier topic of the same name ({}): removing it", dir.string(), have);
-            std::error_code ec;
-            std::filesystem::remove_all(dir, ec);
+            discard(dir, tp);
         }
     }
     auto log = storage::log::open(dir, cfg, storage::system_clock(), nullptr,

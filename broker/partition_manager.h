@@ -1,6 +1,7 @@
 #pragma once
 
 #include "broker/cluster_metadata.h"
+#include "broker/dir_reaper.h"
 #include "broker/leader_lease.h"
 #include "broker/metrics.h"
 #include "broker/partition.h"
@@ -271,6 +272,9 @@ private:
     };
     void apply_one(size_t core, const partition_change& c, open_summary& opened);
     void drop(size_t core, std::map<topic_partition, std::unique_ptr<partition>>::iterator it);
+    // Renames a replica's (or future log's) directory `<topic>-<p>.<id>-delete` and queues it
+    // on the reaper.
+    void discard(const std::filesystem::path& dir, const topic_partition& tp);
 
     io_pool& _pool;
     const leader_lease* _lease = nullptr;
@@ -306,6 +310,8 @@ private:
     int64_t _move_rate = 0;
     // Per core; each map is touched only on its core.
     std::vector<std::map<topic_partition, std::unique_ptr<partition>>> _shards;
+    // Removes discarded replicas' directories off the cores (dir_reaper.h).
+    dir_reaper _reaper;
 };
 
 } // namespace trib::broker

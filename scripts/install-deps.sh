@@ -25,6 +25,9 @@ packages=(
   etcd-server etcd-client zookeeper
   # the e2e tests' control plane certificates (tests/e2e/kube.py)
   openssl
+  # the chart's alert rules: promtool checks and unit-tests them (tests/integration/monitoring_test.py),
+  # a real Prometheus scrapes the e2e cluster with them (tests/e2e/kafkacluster_test.py)
+  prometheus
 )
 # Container images (scripts/build-images.sh, tests/images): buildah builds and runs them
 # (--isolation chroot, no daemon), podman imports the base image's tarball, debootstrap makes
@@ -51,6 +54,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   # here wants it (the quorum benchmark runs its own members on free ports).
   if [[ " ${missing[*]} " == *" etcd-server "* ]] && command -v systemctl >/dev/null 2>&1; then
     systemctl disable --now etcd >/dev/null 2>&1 || true
+  fi
+  # Likewise Debian's prometheus starts a system Prometheus on :9090; the tests start their own.
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
   fi
 fi
 

@@ -193,6 +193,10 @@ kafka_cluster parse_kafka_cluster(const json& obj, std::vector<std::string>& err
     if (const json* m = f.object(*spec, "metrics", "spec.metrics")) {
         f.boolean(*m, "enabled", "spec.metrics.enabled", s.metrics_enabled);
     }
+    if (const json* b = f.object(*spec, "balancing", "spec.balancing")) {
+        f.boolean(*b, "onScaleUp", "spec.balancing.onScaleUp", s.balancing.on_scale_up);
+        f.integer(*b, "maxMovesInFlight", "spec.balancing.maxMovesInFlight", s.balancing.max_moves_in_flight);
+    }
     return c;
 }
 
@@ -273,6 +277,11 @@ std::vector<std::string> validate(const kafka_cluster_spec& s) {
         if (k.empty() || k.find_first_of("=:\n\r ") != std::string::npos || v.find_first_of("\n\r") != std::string::npos) {
             out.push_back("spec.brokers.config: '" + k + "' is not a property name with a one-line value");
         }
+    }
+
+    if (s.balancing.max_moves_in_flight < 1 || s.balancing.max_moves_in_flight > 1000) {
+        out.push_back("spec.balancing.maxMovesInFlight must be within 1..1000, not " +
+                      std::to_string(s.balancing.max_moves_in_flight));
     }
 
     if (s.listeners.empty()) {
@@ -364,6 +373,26 @@ json to_json(const kafka_cluster_status& s) {
     co["replicas"] = json::number(s.coordinator_replicas);
     co["ready"] = json::number(s.coordinators_ready);
     out["coordinators"] = co;
+    if (s.balance) {
+        const auto& b = *s.balance;
+        json j = json::object();
+        j["state"] = str(b.state);
+        j["movesPlanned"] = json::number(b.moves_planned);
+        j["movesInFlight"] = json::number(b.moves_in_flight);
+        j["movesDone"] = json::number(b.moves_done);
+        if (!b.last_balanced_time.empty()) {
+            j["lastBalancedTime"] = str(b.last_balanced_time);
+        }
+        std::vector<json> ids;
+        for (auto id : b.brokers) {
+            ids.push_back(json::number(id));
+        }
+        j["brokers"] = json::array(ids);
+        if (!b.message.empty()) {
+            j["message"] = str(b.message);
+        }
+        out["balance"] = j;
+    }
     if (const auto& r = s.rolling_update) {
         json j = json::object();
         j["component"] = str(r->component);
@@ -397,6 +426,30 @@ json to_json(const kafka_cluster_status& s) {
         out["dynamicBrokerConfig"] = d;
     }
     return out;
+}
+
+std::optional<balance_status> parse_balance_status(const json& status) {
+    if (!status.is_object() || !status.has_object_field("balance")) {
+        return std::nullopt;
+    }
+    const json& j = status.at("balance");
+    balance_status b;
+    auto text = [&](const char* k) { return j.has_string_field(k) ? j.at(k).as_string() : std::string(); };
+    auto count = [&](const char* k) { return j.has_number_field(k) ? j.at(k).as_number().to_int32() : 0; };
+    b.state = text("state");
+    b.moves_planned = count("movesPlanned");
+    b.moves_in_flight = count("movesInFlight");
+    b.moves_done = count("movesDone");
+    b.last_balanced_time = text("lastBalancedTime");
+    b.message = text("message");
+    if (j.has_array_field("brokers")) {
+        for (const auto& id : j.at("brokers").as_array()) {
+            if (id.is_integer()) {
+                b.brokers.push_back(id.as_number().to_int32());
+            }
+        }
+    }
+    return b;
 }
 
 } // namespace trib::op::api

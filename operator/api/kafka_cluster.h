@@ -60,6 +60,12 @@ struct listener_spec {
     std::string kafka_name() const;
 };
 
+// spec.balancing: the partition balancer run by the operator (controller/balancing.h).
+struct balancing_spec {
+    bool on_scale_up = true;          // run it when brokers join
+    int32_t max_moves_in_flight = 10;  // partition reassignments started at a time, 1..1000
+};
+
 struct kafka_cluster_spec {
     std::optional<std::string> image;
     std::optional<std::string> version;
@@ -67,6 +73,7 @@ struct kafka_cluster_spec {
     brokers_spec brokers;
     std::vector<listener_spec> listeners;  // default: [{plain, 9092, internal}]
     bool metrics_enabled = true;
+    balancing_spec balancing;
 };
 
 // The object: what the reconciler needs of its metadata, and its spec with defaults.
@@ -108,6 +115,20 @@ struct listener_status {
     std::string bootstrap_servers;  // "host:port[,host:port]"
 };
 
+// status.balance: the operator's balancer run, re-derivable from it and the cluster.
+struct balance_status {
+    std::string state;  // Balanced, Unbalanced, Rebalancing, NotPossible
+    int32_t moves_planned = 0;    // partition reassignments of the run: done + in flight + still planned
+    int32_t moves_in_flight = 0;  // reassignments the cluster reported in flight at the last pass
+    int32_t moves_done = 0;
+    std::string last_balanced_time;  // RFC 3339, when a run last ended with an empty plan
+    std::vector<int32_t> brokers;    // the brokers the balancer last covered: a new id is a join
+    std::string message;
+};
+
+// Reads status.balance as written by to_json (absent or malformed: nullopt).
+std::optional<balance_status> parse_balance_status(const web::json::value& status);
+
 // A rolling update in progress (controller/roller.h): the component being rolled, its pods
 // still to restart, the one restarting and why, what it waits for or what blocks it.
 struct rolling_update_status {
@@ -130,6 +151,7 @@ struct kafka_cluster_status {
     std::vector<listener_status> listeners;
     int32_t coordinator_replicas = 0;
     int32_t coordinators_ready = 0;
+    std::optional<balance_status> balance;
     std::optional<rolling_update_status> rolling_update;
     // The dynamic broker configs the operator set on the cluster (IncrementalAlterConfigs,
     // broker resource ""), so it can remove those the spec drops.

@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 #include "operator/api/kafka_cluster.h"
+#include "operator/controller/balancing.h"
 #include "operator/controller/broker_status.h"
 #include "operator/controller/config_maps.h"
 #include "operator/controller/listeners.h"
@@ -26,6 +27,11 @@ struct reconciler::pass {
     json old_status = json::object();  // as stored before this pass
     api::kafka_cluster_status status;
     bool observed = false;  // the observe step ran: status has brokers and listeners
+    std::string bootstrap;  // observe: ready brokers' REPLICATION addresses
+    bool brokers_running = false;  // observe: every broker Running
+    std::optional<bool> balanced;  // the balance step decided the Balanced condition
+    std::string balanced_reason, balanced_message;
+    bool look_again = false;  // something goes on that is not a wait (a rebalance)
 
     bool invalid = false;
     std::string invalid_message;
@@ -417,6 +423,22 @@ bool observe(env& e, pass& p) {
     if (!not_running.empty()) {
         p.wait("BrokersNotReady", "brokers not running: " + not_running);
     }
+    p.bootstrap = bootstrap;
+    p.brokers_running = not_running.empty() && !s.brokers.empty();
+    return true;
+}
+
+// balancing.h: the balancer runs after brokers joined, or when asked.
+bool balance(env& e, pass& p) {
+    p.status.balance = api::parse_balance_status(p.old_status);  // kept should the step throw
+    auto out = balance_cluster({.cluster = p.cluster, .object = p.object, .old_status = p.old_status,
+                                .brokers_running = p.brokers_running, .bootstrap = p.bootstrap, .ops = e.opts.balance,
+                                .api = e.api, .events = e.events, .now = e.opts.clock->wall_now()});
+    p.status.balance = out.status;
+    p.balanced = out.balanced;
+    p.balanced_reason = out.reason;
+    p.balanced_message = out.message;
+    p.look_again = out.look_again;
     return true;
 }
 
@@ -439,6 +461,7 @@ const std::vector<step>& steps() {
         {"pod disruption budgets", pod_disruption_budgets},
         {"roll", roll_step},
         {"observe", observe},
+        {"balance", balance},
     };
     return s;
 }
@@ -472,6 +495,9 @@ std::vector<condition_value> conclude(const pass& p) {
     }
     const bool blocked = !p.blocked_message.empty();
     out.push_back({"ScalingBlocked", blocked, blocked ? "ScaleDownNotSupported" : "NotBlocked", p.blocked_message});
+    if (p.balanced) {
+        out.push_back({"Balanced", *p.balanced, p.balanced_reason, p.balanced_message});
+    }
     return out;
 }
 
@@ -529,7 +555,7 @@ reconcile_result reconciler::reconcile(const std::string& ns, const std::string&
         }
     }
     write_status(p);
-    if (!p.invalid && !p.waiting_reason.empty()) {
+    if (!p.invalid && (!p.waiting_reason.empty() || p.look_again)) {
         return {_opts.wait_interval};
     }
     return {};

@@ -7,7 +7,7 @@
 //
 //   validate spec → finalizer → coordinator config → coordinator services →
 //   coordinator statefulset → broker services → broker addresses → broker config →
-//   broker statefulset → pod disruption budgets → roll → observe   (then: status)
+//   broker statefulset → pod disruption budgets → roll → observe → balance   (then: status)
 //
 // A KafkaCluster being deleted takes another path: with deleteClaim, the finalizer
 // tributary.io/cleanup held it until its claims are deleted; the rest goes by garbage
@@ -15,6 +15,7 @@
 //
 // Errors of the API server are thrown (k8s::api_error): the caller's work queue retries the
 // key with back-off. The pass itself returns when to look again.
+#include "operator/controller/balance_ops.h"
 #include "operator/controller/cluster_probe.h"
 #include "operator/controller/objects.h"
 #include "operator/k8s/api.h"
@@ -43,6 +44,8 @@ struct reconciler_options {
     std::chrono::milliseconds wait_interval{5000};
     // Where conditions' lastTransitionTime comes from; null: the system clock.
     const k8s::clock* clock = nullptr;
+    // The cluster side of the balance step (balancing.h); null: no balancing.
+    balance_ops* balance = nullptr;
     // What the rolling update asks the cluster (controller/roll_ops.h); null: pods are rolled
     // without cluster checks and dynamic broker configs are not applied (unit tests).
     roll_ops* roll = nullptr;

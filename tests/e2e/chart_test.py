@@ -36,6 +36,35 @@ def crd(control_plane):
     return CRD
 
 
+MONITORING = ["--set", "metrics.prometheusRule.enabled=true", "--set", "metrics.podMonitor.enabled=true",
+              "--set", "metrics.dashboards.enabled=true", "--set", "metrics.serviceMonitor.enabled=true"]
+
+
+def minimal_crd(kind, plural):
+    """A stand-in for a Prometheus Operator CRD (monitoring.coreos.com/v1): its names and an
+    open schema. The test platform has no Prometheus Operator; with this the API server takes
+    the chart's objects of that kind in a dry run (their fields are not validated: promtool
+    checks the rules, tests/integration/monitoring_test.py)."""
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.monitoring.coreos.com"},
+            "spec": {"group": "monitoring.coreos.com", "scope": "Namespaced",
+                     "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": f"{kind}List"},
+                     "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                         "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
+
+
+@pytest.fixture(scope="module")
+def monitoring_crds(control_plane):
+    kinds = {"PrometheusRule": "prometheusrules", "PodMonitor": "podmonitors", "ServiceMonitor": "servicemonitors"}
+    for kind, plural in kinds.items():
+        control_plane.kubectl("apply", "-f", "-", input=json.dumps(minimal_crd(kind, plural)))
+    for plural in kinds.values():
+        control_plane.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                              f"crd/{plural}.monitoring.coreos.com")
+        wait_for(f"{plural} in discovery",
+                 lambda: control_plane.kubectl("get", plural, "-A", check=False).returncode == 0, 30)
+
+
 def docs(text):
     return [d for d in yaml.safe_load_all(text) if d]
 
@@ -54,21 +83,25 @@ def dry_run_lines(out):
 
 # --- chart ---------------------------------------------------------------------------------
 
-def test_helm_lint_strict_passes(control_plane):
-    r = control_plane.helm("lint", "--strict", CHART)
+@pytest.mark.parametrize("values", [[], MONITORING], ids=["defaults", "monitoring"])
+def test_helm_lint_strict_passes(control_plane, values):
+    r = control_plane.helm("lint", "--strict", CHART, *values)
     assert "0 chart(s) failed" in r.stdout, r.stdout
 
 
-@pytest.mark.parametrize("watch_one_namespace", [False, True], ids=["defaults", "one-namespace"])
-def test_rendered_chart_passes_server_side_dry_run(control_plane, namespace, crd, watch_one_namespace):
+@pytest.mark.parametrize("case", ["defaults", "one-namespace", "monitoring"])
+def test_rendered_chart_passes_server_side_dry_run(control_plane, namespace, crd, monitoring_crds, case):
     values = []
-    if watch_one_namespace:  # its RoleBinding goes in that namespace, which must exist
+    kinds = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment"}
+    if case == "one-namespace":  # its RoleBinding goes in that namespace, which must exist
         values = ["--set", f"watchNamespace={namespace}", "--set", "replicas=3",
                   "--set", "leaderElection.leaseName=other"]
+    if case == "monitoring":  # the Prometheus Operator's kinds: minimal CRDs (monitoring_crds)
+        values = MONITORING
+        kinds |= {"PrometheusRule", "PodMonitor", "ServiceMonitor", "ConfigMap"}
     rendered = control_plane.helm("template", "rel", CHART, "-n", namespace, *values).stdout
     objects = docs(rendered)
-    assert {d["kind"] for d in objects} == {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
-                                            "RoleBinding", "Service", "Deployment"}
+    assert {d["kind"] for d in objects} == kinds
     # The operator pods meet the "restricted" Pod Security Standard: for a Deployment the
     # admission only warns, so the warning is what to look for.
     control_plane.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted",
@@ -131,12 +164,40 @@ def test_service_monitor_only_when_enabled(control_plane):
     assert r.returncode != 0 and "needs metrics.service.enabled" in r.stderr
 
 
+def test_monitoring_objects_only_when_enabled(control_plane):
+    kinds = [d["kind"] for d in docs(control_plane.helm("template", "rel", CHART).stdout)]
+    assert not {"PrometheusRule", "PodMonitor", "ConfigMap"} & set(kinds)
+    rendered = docs(control_plane.helm("template", "rel", CHART, "-n", "ops", *MONITORING,
+                                       "--set", "metrics.prometheusRule.labels.release=prom",
+                                       "--set", "metrics.podMonitor.labels.release=prom").stdout)
+    (rule,) = [d for d in rendered if d["kind"] == "PrometheusRule"]
+    (pm,) = [d for d in rendered if d["kind"] == "PodMonitor"]
+    dashboards = [d for d in rendered if d["kind"] == "ConfigMap"]
+    assert rule["apiVersion"] == pm["apiVersion"] == "monitoring.coreos.com/v1"
+    assert rule["metadata"]["labels"]["release"] == pm["metadata"]["labels"]["release"] == "prom"
+    assert [g["name"] for g in rule["spec"]["groups"]] == ["tributary-consumer-lag", "tributary-partitions",
+                                                            "tributary-coordinators", "tributary-operator"]
+    # The PodMonitor selects the pods the operator makes (operator/controller/objects.cc's
+    # labels) and scrapes their http port; all namespaces unless watchNamespace is set.
+    assert pm["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "tributary",
+                                                     "app.kubernetes.io/managed-by": "tributary-operator"}
+    assert pm["spec"]["podMetricsEndpoints"][0]["port"] == "http" and pm["spec"]["namespaceSelector"] == {"any": True}
+    assert len(dashboards) == 4 and all(d["metadata"]["labels"]["grafana_dashboard"] == "1" for d in dashboards)
+    assert all(d["metadata"]["namespace"] == "ops" for d in dashboards + [rule, pm])
+    (one_ns,) = [d for d in docs(control_plane.helm("template", "rel", CHART, *MONITORING,
+                                                    "--set", "watchNamespace=kafka").stdout) if d["kind"] == "PodMonitor"]
+    assert one_ns["spec"]["namespaceSelector"] == {"matchNames": ["kafka"]}
+
+
 @pytest.mark.parametrize("setting, message", [
     ("replicas=0", "/replicas"),
     ("logLevel=loud", "/logLevel"),
     ("watchNamespace=Not_A_Namespace", "/watchNamespace"),
     ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
     ("replica=2", "additional properties 'replica' not allowed"),
+    ("metrics.prometheusRule.consumerLag.records=-1", "/metrics/prometheusRule/consumerLag/records"),
+    ("metrics.prometheusRule.consumerLag.for=soon", "/metrics/prometheusRule/consumerLag/for"),
+    ("metrics.dashboards.enable=true", "additional properties 'enable' not allowed"),
 ])
 def test_values_schema_rejects_bad_values(control_plane, setting, message):
     r = control_plane.helm("template", "rel", CHART, "--set", setting, check=False)
@@ -205,6 +266,8 @@ INVALID = {
     "brokers 0": ({"brokers": {"replicas": 0}}, ["spec.brokers.replicas", "greater than or equal to 1"]),
     "brokers 1001": ({"brokers": {"replicas": 1001}}, ["spec.brokers.replicas", "less than or equal to 1000"]),
     "storage size": ({"brokers": {"storage": {"size": "lots"}}}, ["storage size must be a positive quantity"]),
+    "balancing moves 0": ({"balancing": {"maxMovesInFlight": 0}},
+                          ["spec.balancing.maxMovesInFlight", "greater than or equal to 1"]),
     "advertised host token": ({"listeners": [{"name": "a", "port": 9092, "advertisedHost": "{pod}.example"}]},
                               ["spec.listeners[0].advertisedHost", "should match"]),
     "unknown field": ({"brokers": {"replica": 3}}, ['unknown field "spec.brokers.replica"']),
@@ -240,6 +303,7 @@ def test_empty_spec_gets_the_defaults(control_plane, namespace, crd):
         "brokers": {"replicas": 3, "storage": {"size": "10Gi", "deleteClaim": False}},
         "listeners": [{"name": "plain", "port": 9092, "type": "internal", "tls": False}],
         "metrics": {"enabled": True},
+        "balancing": {"onScaleUp": True, "maxMovesInFlight": 10},
     }
 
 

@@ -5,12 +5,16 @@ cluster on the test control plane, with pods run by the node agent.
 Clients here are outside the cluster network's DNS, so the test sets the internal listener's
 advertisedHost to "{podIP}", as a user without pod DNS would; the status then lists the
 brokers' pod addresses as the bootstrap servers."""
+import contextlib
 import ipaddress
 import json
 import os
 import re
+import shutil
 import signal
+import subprocess
 import sys
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -21,7 +25,8 @@ from confluent_kafka import Consumer, TopicPartition
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 from apache_kafka import kafka_tool  # noqa: E402
-from harness import SOURCE_DIR, admin_create_topic, kcat, metadata_brokers  # noqa: E402
+from chart_monitoring import expressions, metric_names, rule_file  # noqa: E402
+from harness import SOURCE_DIR, admin_create_topic, free_port, kcat, metadata_brokers  # noqa: E402
 from kube import wait_for  # noqa: E402
 from node_agent import NODES  # noqa: E402
 from workloads import (broker_addresses, pods, read_back, read_with_java, ready, wait_ready,  # noqa: E402
@@ -138,6 +143,60 @@ def delete_with_claims(cp, ns, name):
              120)
 
 
+@contextlib.contextmanager
+def prometheus(tmp_path, scrape_configs):
+    """Debian's Prometheus on loopback, scraping every second, with the chart's alert rules
+    (the PrometheusRule `helm template` renders) loaded; yields its base URL."""
+    binary = shutil.which("prometheus")
+    assert binary, "prometheus not found: scripts/install-deps.sh installs Debian's prometheus package"
+    rules = rule_file(tmp_path / "alerts.yaml")
+    config = tmp_path / "prometheus.yml"
+    config.write_text(json.dumps({"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                                  "rule_files": [str(rules)], "scrape_configs": scrape_configs}))
+    port = free_port()
+    with open(tmp_path / "prometheus.log", "wb") as log:
+        proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                                 f"--web.listen-address=127.0.0.1:{port}"],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(15)
+
+
+def prom_api(base, path, **params):
+    """The `data` of a Prometheus HTTP API answer; None while it does not answer."""
+    url = f"{base}/api/v1/{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            answer = json.loads(r.read().decode())
+    except OSError:
+        return None
+    assert answer["status"] == "success", answer
+    return answer["data"]
+
+
+def prom_query(base, query):
+    """[(labels, value)] of an instant query; [] while Prometheus does not answer."""
+    data = prom_api(base, "query", query=query)
+    return [(r["metric"], float(r["value"][1])) for r in data["result"]] if data else []
+
+
+def consumer_groups_lag(bootstrap, group):
+    """{(topic, partition): lag} as Kafka's kafka-consumer-groups --describe prints it."""
+    out = kafka_tool("kafka-consumer-groups", "--bootstrap-server", bootstrap, "--describe", "--group", group).stdout
+    lines = [line.split() for line in out.splitlines() if line.strip()]
+    header = next(line for line in lines if "LAG" in line)
+    col = {name: i for i, name in enumerate(header)}
+    return {(f[col["TOPIC"]], int(f[col["PARTITION"]])): int(f[col["LAG"]])
+            for f in lines if f is not header and len(f) == len(header) and f[col["GROUP"]] == group}
+
+
 @pytest.fixture(scope="module")
 def operator(control_plane, node_agent):
     """The chart installed with helm in its own namespace; both replicas Ready, one leading."""
@@ -152,7 +211,7 @@ def operator(control_plane, node_agent):
     cp.delete_namespace(ns)
 
 
-def test_install_run_scale_and_delete_a_cluster(control_plane, namespace, operator):
+def test_install_run_scale_and_delete_a_cluster(control_plane, namespace, operator, tmp_path):
     cp, ns = control_plane, namespace
     cp.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(sample("demo")))
 
@@ -257,6 +316,50 @@ def test_install_run_scale_and_delete_a_cluster(control_plane, namespace, operat
             ("kafka_consumergroup_current_offset_sum", None): float(sum(committed.values()))}
     # The operator reads each cluster every 30 s.
     wait_for("the group's lag on the leader's /metrics", lag_exported, 90)
+
+    # A real Prometheus scraping the leading operator (as the chart's ServiceMonitor does) and
+    # the cluster's brokers and coordinators, labelled as the chart's PodMonitor labels them,
+    # with the chart's alert rules: the lag series it stores are what the test committed, from
+    # both sources, as Kafka's own kafka-consumer-groups tool reports; the rules evaluate
+    # without errors on the real series; and every metric the alerts and dashboards read is there.
+    pod_targets = [{"targets": [f"{p['status']['podIP']}:9644"],
+                    "labels": {"namespace": ns, "kafkacluster": "demo", "pod": name}}
+                   for component in ("broker", "coordinator") for name, p in pods(cp, ns, component, "demo").items()]
+    assert len(pod_targets) == 6
+    with prometheus(tmp_path, [
+            {"job_name": "operator", "honor_labels": True,
+             "static_configs": [{"targets": [f"{leader['status']['podIP']}:8080"]}]},
+            {"job_name": "pods", "static_configs": pod_targets}]) as prom:
+        wait_for("Prometheus to scrape the operator and the cluster's pods",
+                 lambda: sorted(v for _, v in prom_query(prom, "up")) == [1.0] * 7, 60)
+        want = {str(p): float(ends[p] - o) for p, o in committed.items()}
+
+        def stored_lag():
+            by_job = {}
+            for labels, value in prom_query(prom, 'kafka_consumergroup_lag{consumergroup="k8s-lag", topic="k8s"}'):
+                assert (labels["namespace"], labels["kafkacluster"]) == (ns, "demo"), labels
+                by_job.setdefault(labels["job"], {})[labels["partition"]] = value
+            return by_job == {"operator": want, "pods": want}
+        wait_for("kafka_consumergroup_lag in Prometheus from the operator and the group's broker", stored_lag, 60)
+        assert consumer_groups_lag(bootstrap_of(kafkacluster(cp, ns, "demo")), "k8s-lag") == {
+            ("k8s", p): ends[p] - o for p, o in committed.items()}
+        # What the lag alert compares with its threshold counts the two sources once.
+        assert prom_query(prom, 'max by (namespace, kafkacluster, consumergroup, topic) '
+                                '(kafka_consumergroup_lag_sum{consumergroup="k8s-lag"})') == [
+            ({"namespace": ns, "kafkacluster": "demo", "consumergroup": "k8s-lag", "topic": "k8s"},
+             float(600 - sum(committed.values())))]
+        assert prom_query(prom, "sum by (namespace, kafkacluster) (tributary_coordinator_active_controller)") == [
+            ({"namespace": ns, "kafkacluster": "demo"}, 1.0)]
+
+        def rules_evaluated():
+            data = prom_api(prom, "rules")
+            rules = [r for g in (data or {}).get("groups", []) for r in g["rules"]]
+            return len(rules) == 7 and all(r["health"] == "ok" and not r["lastEvaluation"].startswith("0001")
+                                           for r in rules)
+        wait_for("every alert rule evaluated without error", rules_evaluated, 60)
+        stored = set(prom_api(prom, "label/__name__/values"))
+        missing = {n: w for w, e in expressions() for n in metric_names(e) if n not in stored}
+        assert not missing, f"metrics the alerts and dashboards read that nothing published: {missing}"
 
     # SIGKILL the active operator: the other replica takes the lease and carries on (a broker
     # config change reaches the ConfigMap).

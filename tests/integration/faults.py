@@ -6,6 +6,8 @@ cluster's view of leaders and ISRs.
                       parsed as they come: every acknowledged (partition, offset, value).
   RdProducer          a confluent-kafka (librdkafka) producer in a thread, acks=all and
                       idempotent, records numbered 0, 1, 2 ... round robin over the partitions.
+  verifiable_consume  Apache Kafka's kafka-verifiable-consumer reading a topic back (a group
+                      member, as users' consumers are): {partition: [(offset, key, value)]}.
   TailReader          a consumer in a thread reading every partition from the start while
                       faults happen: every (partition, offset) served, and any offset served
                       twice with different data.
@@ -179,6 +181,48 @@ class VerifiableProducer:
 
     def stderr_tail(self):
         return self.stderr_path.read_text(errors="replace")[-3000:]
+
+
+def verifiable_consume(bootstrap, topic, root, messages, timeout=180):
+    """Reads `messages` records of `topic` with kafka-verifiable-consumer (--verbose: one
+    record_data line per record; a fresh group from the earliest offsets, committing as it
+    goes) and returns {partition: [(offset, key, value), ...]} in the order read, values as
+    bytes (the tool prints them as strings), for check_acked_read. Fails if it does not read
+    them within `timeout` or exits with an error."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    err_path = root / "verifiable-consumer.err"
+    with open(err_path, "wb") as err:
+        proc = subprocess.Popen(
+            [str(KAFKA_LAUNCHER), "kafka-verifiable-consumer", "--bootstrap-server", bootstrap,
+             "--topic", topic, "--group-id", f"verify-{topic}-{time.monotonic_ns()}",
+             "--max-messages", str(messages), "--reset-policy", "earliest", "--verbose"],
+            stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")})
+        read = {}
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            for line in proc.stdout:
+                try:
+                    ev = json.loads(line)
+                except ValueError:
+                    continue
+                if ev.get("name") == "record_data" and ev.get("topic") == topic:
+                    key = ev.get("key")
+                    read.setdefault(ev["partition"], []).append(
+                        (ev["offset"], key.encode() if key is not None else None, ev["value"].encode()))
+            rc = proc.wait(30)
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(30)
+    got = sum(len(v) for v in read.values())
+    if rc != 0 or got < messages:
+        raise AssertionError(f"kafka-verifiable-consumer read {got} of {messages} records of {topic} "
+                             f"(exit {rc}); stderr: {err_path.read_text(errors='replace')[-3000:]}")
+    return read
 
 
 class RdProducer:

@@ -134,7 +134,8 @@ def where(dirs, topic):
 
 
 def leftovers(dirs, topic):
-    """Future copies and old copies of a move that are on disk."""
+    """Future copies and old copies of a move that are on disk (removed replicas, named
+    -delete until the broker's reaper thread has removed them, too)."""
     return sorted(p.name for d in dirs for p in d.glob(f"{topic}-*.*-*"))
 
 
@@ -346,7 +347,9 @@ def test_move_under_produce_load_loses_and_duplicates_nothing(make_broker, tmp_p
         assert time.monotonic() < deadline, "the move did not end within 120 s"
         load.send(2)
     assert len(seen_future) >= 3, "the move should have been seen under way (IsFutureKey) while records came in"
-    assert where(dirs, "moving")[0] == [dst] and leftovers(dirs, "moving") == []
+    assert where(dirs, "moving")[0] == [dst]
+    # The old copy is renamed -delete at the swap and removed off the cores, soon after.
+    wait_until(lambda: not leftovers(dirs, "moving"), "the old copy removed")
     load.send(2000)  # appends after the swap go to the new directory
     assert load.failed == 0
     check_acked(b.bootstrap, "moving", load.acked)
@@ -377,7 +380,8 @@ def test_sigkill_in_the_middle_of_a_move(make_broker, tmp_path):
 
     # The move is undone: the old log is the replica, the copy is gone, nothing acked is lost.
     b.start()
-    assert where(dirs, "halfway") == {0: [src]} and leftovers(dirs, "halfway") == []
+    assert where(dirs, "halfway") == {0: [src]}
+    wait_until(lambda: not leftovers(dirs, "halfway"), "the abandoned copy removed")
     check_acked(b.bootstrap, "halfway", rec.acked)
 
     # Asked again without a limit, it completes.
@@ -403,7 +407,8 @@ def test_a_stop_between_the_swaps_two_renames_completes_the_move(make_broker, tm
     shutil.copytree(dirs[src] / "renamed-0", dirs[dst] / "renamed-0.0123456789abcdef0123456789abcdef-future")
     (dirs[src] / "renamed-0").rename(dirs[src] / "renamed-0.0123456789abcdef0123456789abcdef-delete")
     b.start()
-    assert where(dirs, "renamed") == {0: [dst]} and leftovers(dirs, "renamed") == []
+    assert where(dirs, "renamed") == {0: [dst]}
+    wait_until(lambda: not leftovers(dirs, "renamed"), "the old copy removed")
     assert consume_all(b.bootstrap, "renamed") == before
     produce(b.bootstrap, "renamed", 10)
     assert sum(len(v) for v in consume_all(b.bootstrap, "renamed").values()) == 3010

@@ -3,7 +3,9 @@ coordinators (a Raft quorum) and six brokers fenced 2 s after their last heartbe
 
 Each move runs under acks=all load (kafka-verifiable-producer, idempotent, or an idempotent
 librdkafka producer with a reader tailing every partition); afterwards every acknowledged
-record is read back at its offset, none twice, and the replicas agree. A move is held "in
+record is read back at its offset, none twice (by a consumer of confluent-kafka, and after
+the move under kafka-verifiable-producer by kafka-verifiable-consumer, a group member, too),
+and the replicas agree. A move is held "in
 progress" where a test needs it so by leaving one target broker stopped: a replica that
 cannot fetch cannot join the ISR, so nothing about it depends on timing.
 
@@ -33,7 +35,7 @@ from confluent_kafka import Producer  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 from failover_test import tailed_load  # noqa: E402
 from faults import (VerifiableProducer, check_acked_read, check_served, live, partition_states,  # noqa: E402
-                    wait_until)
+                    verifiable_consume, wait_until)
 from harness import Broker, CoordinatorQuorum, consume_all, program_binary, read_response  # noqa: E402
 from replication_test import batches  # noqa: E402
 
@@ -249,6 +251,10 @@ def test_move_to_other_brokers_under_acks_all_load(moving_cluster, tmp_path):
         assert replicas == sorted(target) and isr == sorted(target), states
         assert leader in target, states
     verify_moved(brokers, topic, vp.acks)
+    # And as the issue asks, by Kafka's own verifiable consumer too (a group member).
+    read = verifiable_consume(live(brokers), topic, tmp_path / "vc", messages=vp.acks.count)
+    problems = check_acked_read(vp.acks, read)
+    assert not problems, "\n".join(problems)
     ids = by_id(brokers)
     wait_until(lambda: not any(holds(ids[b], topic, p) for b in (1, 2, 3) for p in range(3)), timeout=30,
                what="the old replicas' logs to be deleted")

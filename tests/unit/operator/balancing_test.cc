@@ -1,0 +1,417 @@
+// The balance step (operator/controller/balancing.h) in reconcile passes over the in-memory
+// API (tests/fakes/fake_kube.h) and a fake cluster behind balance_ops: brokers joining start a
+// run whose reassignments go in bounded batches until the plan is empty, then leaders are
+// elected and the cluster is Balanced; onScaleUp off does nothing; the annotation asks for a
+// run; a restarted operator carries on a run from the status and the moves in flight.
+#include <gtest/gtest.h>
+
+#include "operator/controller/balancing.h"
+#include "operator/controller/reconciler.h"
+#include "operator/k8s/status.h"
+#include "tests/fakes/fake_kube.h"
+#include "tests/fakes/operator_fake_clock.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace trib::op::controller {
+namespace {
+
+namespace res = k8s::resources;
+namespace bal = coordinator::balancer;
+using k8s::testing::fake_kube;
+
+struct registered_brokers final : cluster_probe {
+    std::vector<int32_t> ids;
+    std::optional<probe_result> describe(const std::string&) override { return probe_result{"cid", ids}; }
+};
+
+// A cluster's partitions as the controller would keep them: a reassignment is in flight
+// until the test finishes it (finish_moves), as the new replicas catching up would take.
+struct fake_cluster final : balance_ops {
+    std::vector<int32_t> brokers;
+    std::map<partition_key, std::vector<int32_t>> replicas;
+    std::map<partition_key, std::vector<int32_t>> moving;  // in flight: target lists
+    std::set<partition_key> refuse;
+    std::vector<size_t> batches;  // changes per AlterPartitionReassignments
+    int reads = 0, elections = 0;
+    std::string asked;  // the last bootstrap
+
+    result<balance_read> read(const std::string& bootstrap, std::string&) override {
+        ++reads;
+        asked = bootstrap;
+        balance_read out;
+        auto& md = out.view.metadata;
+        for (auto id : brokers) {
+            auto& b = md.brokers.emplace_back();
+            b.node_id = id;
+            b.host = "10.0.0." + std::to_string(id);
+            b.port = 9091;
+        }
+        for (const auto& [key, list] : replicas) {
+            if (md.topics.empty() || md.topics.back().name != key.first) {
+                md.topics.emplace_back().name = key.first;
+            }
+            auto& p = md.topics.back().partitions.emplace_back();
+            p.partition_index = key.second;
+            p.leader_id = list.front();
+            p.replica_nodes = list;
+            p.isr_nodes = list;
+            out.view.sizes[key] = 1000;
+        }
+        for (const auto& [key, _] : moving) {
+            out.in_flight.push_back(key);
+        }
+        return out;
+    }
+    result<std::vector<refused_move>> reassign(const std::string&, const std::vector<bal::change>& changes,
+                                               std::string&) override {
+        batches.push_back(changes.size());
+        std::vector<refused_move> refused;
+        for (const auto& c : changes) {
+            partition_key key{c.topic, c.index.value()};
+            if (refuse.count(key) || moving.count(key)) {
+                refused.push_back({key, "INVALID_REPLICA_ASSIGNMENT: refused by the test"});
+                continue;
+            }
+            auto& target = moving[key];
+            for (auto r : c.new_replicas) {
+                target.push_back(r.value());
+            }
+        }
+        return refused;
+    }
+    result<int32_t> elect_preferred_leaders(const std::string&, std::string&) override {
+        ++elections;
+        return 0;
+    }
+
+    void finish_moves() {
+        for (const auto& [key, target] : moving) {
+            replicas[key] = target;
+        }
+        moving.clear();
+    }
+    std::map<int32_t, int> replica_counts() const {
+        std::map<int32_t, int> out;
+        for (auto id : brokers) {
+            out[id] = 0;
+        }
+        for (const auto& [_, list] : replicas) {
+            for (auto r : list) {
+                ++out[r];
+            }
+        }
+        return out;
+    }
+    size_t moved() const {
+        size_t n = 0;
+        for (auto b : batches) {
+            n += b;
+        }
+        return n;
+    }
+};
+
+class balancing_test : public ::testing::Test {
+protected:
+    fake_kube kube;
+    registered_brokers probe;
+    fake_cluster cluster;
+    k8s::testing::fake_clock clock;
+    std::unique_ptr<reconciler> rec = make_reconciler();
+
+    std::unique_ptr<reconciler> make_reconciler() {
+        return std::make_unique<reconciler>(
+            kube, kube, kube, &probe,
+            reconciler_options{.settings = {}, .wait_interval = std::chrono::milliseconds(5000), .clock = &clock,
+                               .balance = &cluster});
+    }
+
+    void put_cluster(const std::string& spec) {
+        auto existing = kube.get(res::kafka_clusters, "ns", "k");
+        json o = existing ? *existing : json::parse(R"({"metadata": {"name": "k", "namespace": "ns"}})");
+        o["spec"] = json::parse(spec);
+        kube.put(res::kafka_clusters, o);
+    }
+    void annotate(const std::string& value) {
+        json o = *kube.get(res::kafka_clusters, "ns", "k");
+        o["metadata"]["annotations"] = json::object();
+        o["metadata"]["annotations"][rebalance_annotation] = json::string(value);
+        kube.put(res::kafka_clusters, o);
+    }
+    bool annotated() {
+        json o = *kube.get(res::kafka_clusters, "ns", "k");
+        return o.at("metadata").has_object_field("annotations") &&
+               o.at("metadata").at("annotations").has_field(rebalance_annotation);
+    }
+    reconcile_result pass() { return rec->reconcile("ns", "k"); }
+
+    json status() { return kube.get(res::kafka_clusters, "ns", "k")->at("status"); }
+    json balance() { return status().at("balance"); }
+    json balanced() { return *k8s::find_condition(status(), "Balanced"); }
+    int events(const std::string& reason) {
+        return int(std::count_if(kube.events.begin(), kube.events.end(), [&](const auto& e) { return e.reason == reason; }));
+    }
+
+    // n brokers whose pods are ready and registered, the fake cluster listing them.
+    void run_brokers(int n) {
+        json pod = json::parse(R"({"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": "ns"},
+            "spec": {"nodeName": "n1"}, "status": {"phase": "Running", "hostIP": "192.168.0.1",
+            "conditions": [{"type": "Ready", "status": "True"}]}})");
+        auto put = [&](const std::string& name, const std::string& ip) {
+            pod["metadata"]["name"] = json::string(name);
+            pod["status"]["podIP"] = json::string(ip);
+            kube.put(res::pods, pod);
+        };
+        put("k-coordinator-0", "10.0.1.0");
+        probe.ids.clear();
+        cluster.brokers.clear();
+        for (int i = 0; i < n; ++i) {
+            put("k-broker-" + std::to_string(i), "10.0.0." + std::to_string(i));
+            probe.ids.push_back(i);
+            cluster.brokers.push_back(i);
+        }
+    }
+    // 12 partitions of replication factor 3 on brokers 0..2.
+    void three_brokers_with_a_topic(const std::string& spec) {
+        put_cluster(spec);
+        pass();
+        run_brokers(3);
+        for (int32_t i = 0; i < 12; ++i) {
+            cluster.replicas[{"orders", i}] = {i % 3, (i + 1) % 3, (i + 2) % 3};
+        }
+        pass();
+    }
+    void scale_to(int n, const std::string& spec) {
+        put_cluster(spec);
+        pass();  // the StatefulSet grows; the new pods are not there yet: nothing is read
+        run_brokers(n);
+    }
+    // Passes with the moves finishing between them until the run ends; the passes it took.
+    int run_to_end() {
+        for (int i = 0; i < 50; ++i) {
+            cluster.finish_moves();
+            pass();
+            if (balance().at("state").as_string() != "Rebalancing") {
+                return i + 1;
+            }
+        }
+        ADD_FAILURE() << "the run did not end";
+        return -1;
+    }
+};
+
+TEST_F(balancing_test, the_first_look_records_the_brokers_and_says_balanced) {
+    three_brokers_with_a_topic("{}");
+    EXPECT_EQ(cluster.asked, "10.0.0.0:9091,10.0.0.1:9091,10.0.0.2:9091");
+    EXPECT_TRUE(cluster.batches.empty());
+    EXPECT_EQ(balance().at("state").as_string(), "Balanced");
+    EXPECT_EQ(balance().at("brokers").serialize(), "[0,1,2]");
+    EXPECT_EQ(balanced().at("status").as_string(), "True");
+    EXPECT_EQ(balanced().at("reason").as_string(), "Balanced");
+    EXPECT_EQ(events("RebalanceStarted"), 0);
+}
+
+TEST_F(balancing_test, brokers_joining_start_a_run_in_bounded_batches_that_ends_balanced) {
+    const std::string five = R"({"brokers": {"replicas": 5}, "balancing": {"maxMovesInFlight": 4}})";
+    three_brokers_with_a_topic(R"({"balancing": {"maxMovesInFlight": 4}})");
+    const int reads = cluster.reads;
+    scale_to(5, five);
+    EXPECT_EQ(cluster.reads, reads) << "not read while the new brokers start";
+
+    auto r = pass();
+    ASSERT_EQ(cluster.batches.size(), 1u);
+    EXPECT_EQ(cluster.batches[0], 4u);
+    EXPECT_EQ(events("RebalanceStarted"), 1);
+    EXPECT_NE(kube.events.back().message.find("brokers joined: 3, 4"), std::string::npos) << kube.events.back().message;
+    EXPECT_EQ(balance().at("state").as_string(), "Rebalancing");
+    EXPECT_EQ(balance().at("movesInFlight").as_integer(), 4);
+    EXPECT_GE(balance().at("movesPlanned").as_integer(), 4);
+    EXPECT_EQ(balanced().at("status").as_string(), "False");
+    EXPECT_EQ(balanced().at("reason").as_string(), "Rebalancing");
+    ASSERT_TRUE(r.requeue_after) << "a run looks again";
+    EXPECT_EQ(k8s::find_condition(status(), "Ready")->at("status").as_string(), "True")
+        << "a rebalance does not make the cluster not ready";
+
+    // Nothing more starts while moves are in flight.
+    pass();
+    EXPECT_EQ(cluster.batches.size(), 1u);
+    EXPECT_EQ(balance().at("movesInFlight").as_integer(), 4);
+
+    run_to_end();
+    for (auto b : cluster.batches) {
+        EXPECT_LE(b, 4u);
+    }
+    EXPECT_GT(cluster.batches.size(), 1u);
+    auto counts = cluster.replica_counts();
+    int lo = 1 << 30, hi = 0;
+    for (auto [id, n] : counts) {
+        lo = std::min(lo, n);
+        hi = std::max(hi, n);
+    }
+    EXPECT_LE(hi - lo, 1) << "replica counts per broker within one";
+    EXPECT_GT(counts[3], 0);
+    EXPECT_EQ(cluster.elections, 1) << "leadership follows the new preferred leaders";
+    EXPECT_EQ(balance().at("state").as_string(), "Balanced");
+    EXPECT_EQ(balance().at("movesDone").as_integer(), int64_t(cluster.moved()));
+    EXPECT_EQ(balance().at("movesPlanned").as_integer(), int64_t(cluster.moved()));
+    EXPECT_EQ(balance().at("movesInFlight").as_integer(), 0);
+    EXPECT_EQ(balance().at("brokers").serialize(), "[0,1,2,3,4]");
+    EXPECT_TRUE(balance().has_string_field("lastBalancedTime"));
+    EXPECT_EQ(balanced().at("status").as_string(), "True");
+    EXPECT_EQ(events("RebalanceFinished"), 1);
+
+    // Done: a later pass starts nothing and records nothing.
+    const auto n = cluster.batches.size();
+    EXPECT_FALSE(pass().requeue_after);
+    EXPECT_EQ(cluster.batches.size(), n);
+    EXPECT_EQ(cluster.elections, 1);
+    EXPECT_EQ(events("RebalanceStarted"), 1);
+    EXPECT_EQ(events("RebalanceFinished"), 1);
+}
+
+TEST_F(balancing_test, with_on_scale_up_off_brokers_join_and_nothing_moves) {
+    three_brokers_with_a_topic(R"({"balancing": {"onScaleUp": false}})");
+    scale_to(5, R"({"brokers": {"replicas": 5}, "balancing": {"onScaleUp": false}})");
+    pass();
+    pass();
+    EXPECT_TRUE(cluster.batches.empty());
+    EXPECT_EQ(cluster.elections, 0);
+    EXPECT_EQ(events("RebalanceStarted"), 0);
+    EXPECT_EQ(balance().at("state").as_string(), "Unbalanced");
+    EXPECT_EQ(balanced().at("status").as_string(), "False");
+    EXPECT_EQ(balanced().at("reason").as_string(), "Unbalanced");
+    EXPECT_NE(balanced().at("message").as_string().find(rebalance_annotation), std::string::npos);
+}
+
+TEST_F(balancing_test, the_annotation_starts_a_run_and_is_removed) {
+    const std::string five = R"({"brokers": {"replicas": 5}, "balancing": {"onScaleUp": false}})";
+    three_brokers_with_a_topic(R"({"balancing": {"onScaleUp": false}})");
+    scale_to(5, five);
+    pass();
+    ASSERT_TRUE(cluster.batches.empty());
+
+    annotate("later");  // not "true": nothing
+    pass();
+    EXPECT_TRUE(cluster.batches.empty());
+    EXPECT_TRUE(annotated());
+
+    annotate("true");
+    pass();
+    EXPECT_EQ(cluster.batches.size(), 1u);
+    EXPECT_EQ(cluster.batches[0], std::min<size_t>(10, size_t(balance().at("movesPlanned").as_integer())))
+        << "the default bound";
+    EXPECT_FALSE(annotated()) << "removed once the run started";
+    EXPECT_EQ(events("RebalanceStarted"), 1);
+    EXPECT_NE(kube.events.back().message.find("annotation"), std::string::npos);
+    run_to_end();
+    EXPECT_EQ(balanced().at("status").as_string(), "True");
+    EXPECT_EQ(cluster.elections, 1);
+
+    // Asked again when balanced: nothing to move, the run ends at once.
+    annotate("true");
+    pass();
+    EXPECT_FALSE(annotated());
+    EXPECT_EQ(events("RebalanceFinished"), 2);
+    EXPECT_EQ(cluster.elections, 2);
+}
+
+TEST_F(balancing_test, a_restarted_operator_carries_on_the_run_from_status_and_the_moves_in_flight) {
+    const std::string five = R"({"brokers": {"replicas": 5}, "balancing": {"maxMovesInFlight": 3}})";
+    three_brokers_with_a_topic(R"({"balancing": {"maxMovesInFlight": 3}})");
+    scale_to(5, five);
+    pass();
+    ASSERT_EQ(cluster.batches.size(), 1u);
+
+    // The operator dies; a new one (nothing in memory) takes over with the moves in flight.
+    rec = make_reconciler();
+    pass();
+    EXPECT_EQ(cluster.batches.size(), 1u) << "nothing new while the first batch moves";
+    EXPECT_EQ(balance().at("state").as_string(), "Rebalancing");
+    cluster.finish_moves();
+    rec = make_reconciler();
+    pass();
+    EXPECT_EQ(cluster.batches.size(), 2u) << "the next batch";
+    EXPECT_EQ(balance().at("movesDone").as_integer(), 3);
+    run_to_end();
+    EXPECT_EQ(balance().at("state").as_string(), "Balanced");
+    EXPECT_EQ(events("RebalanceStarted"), 1) << "one run, not a second";
+    EXPECT_EQ(balance().at("movesDone").as_integer(), int64_t(cluster.moved()));
+}
+
+TEST_F(balancing_test, moves_someone_else_started_are_waited_for_and_the_join_is_seen_after) {
+    three_brokers_with_a_topic("{}");
+    cluster.moving[{"orders", 0}] = {0, 1, 2};  // a user's kafka-reassign-partitions
+    scale_to(5, R"({"brokers": {"replicas": 5}})");
+    pass();
+    EXPECT_TRUE(cluster.batches.empty());
+    EXPECT_EQ(balanced().at("reason").as_string(), "Rebalancing");
+    EXPECT_NE(balanced().at("message").as_string().find("not started by the operator"), std::string::npos);
+    cluster.finish_moves();
+    pass();
+    EXPECT_EQ(cluster.batches.size(), 1u);
+    EXPECT_EQ(events("RebalanceStarted"), 1);
+}
+
+TEST_F(balancing_test, a_plan_the_controller_refuses_whole_ends_as_not_possible) {
+    three_brokers_with_a_topic(R"({"balancing": {"maxMovesInFlight": 1000}})");
+    for (int32_t i = 0; i < 12; ++i) {
+        cluster.refuse.insert({"orders", i});
+    }
+    scale_to(5, R"({"brokers": {"replicas": 5}, "balancing": {"maxMovesInFlight": 1000}})");
+    auto r = pass();
+    EXPECT_EQ(cluster.batches.size(), 1u);
+    EXPECT_EQ(balance().at("state").as_string(), "NotPossible");
+    EXPECT_EQ(balanced().at("reason").as_string(), "BalanceNotPossible");
+    EXPECT_NE(balanced().at("message").as_string().find("INVALID_REPLICA_ASSIGNMENT"), std::string::npos);
+    EXPECT_EQ(events("BalanceNotPossible"), 1);
+    EXPECT_FALSE(r.requeue_after);
+    pass();
+    EXPECT_EQ(cluster.batches.size(), 1u) << "not asked again";
+}
+
+TEST_F(balancing_test, without_balance_ops_there_is_no_condition_and_no_status) {
+    rec = std::make_unique<reconciler>(kube, kube, kube, &probe,
+                                       reconciler_options{.settings = {}, .clock = &clock});
+    three_brokers_with_a_topic("{}");
+    EXPECT_FALSE(status().has_field("balance"));
+    EXPECT_FALSE(k8s::find_condition(status(), "Balanced"));
+}
+
+TEST(balancing_spec, defaults_and_validation) {
+    std::vector<std::string> errors;
+    auto c = api::parse_kafka_cluster(json::parse(R"({"metadata": {"name": "k", "namespace": "ns"}, "spec": {}})"),
+                                      errors);
+    EXPECT_TRUE(c.spec.balancing.on_scale_up);
+    EXPECT_EQ(c.spec.balancing.max_moves_in_flight, 10);
+    c = api::parse_kafka_cluster(
+        json::parse(R"({"metadata": {"name": "k", "namespace": "ns"},
+                        "spec": {"balancing": {"onScaleUp": "no", "maxMovesInFlight": 0}}})"),
+        errors);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0], "spec.balancing.onScaleUp must be true or false");
+    auto v = api::validate(c.spec);
+    ASSERT_EQ(v.size(), 1u);
+    EXPECT_NE(v[0].find("spec.balancing.maxMovesInFlight"), std::string::npos);
+}
+
+TEST(balancing_status, round_trips_through_json) {
+    api::kafka_cluster_status s;
+    s.balance = api::balance_status{.state = "Rebalancing", .moves_planned = 7, .moves_in_flight = 2, .moves_done = 5,
+                                    .last_balanced_time = "2026-12-03T17:00:00Z", .brokers = {0, 1, 4},
+                                    .message = "m"};
+    auto b = api::parse_balance_status(api::to_json(s));
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->state, "Rebalancing");
+    EXPECT_EQ(b->moves_planned, 7);
+    EXPECT_EQ(b->moves_in_flight, 2);
+    EXPECT_EQ(b->moves_done, 5);
+    EXPECT_EQ(b->last_balanced_time, "2026-12-03T17:00:00Z");
+    EXPECT_EQ(b->brokers, (std::vector<int32_t>{0, 1, 4}));
+    EXPECT_FALSE(api::parse_balance_status(api::to_json(api::kafka_cluster_status{})));
+}
+
+} // namespace
+} // namespace trib::op::controller
