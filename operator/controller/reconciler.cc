@@ -98,7 +98,8 @@ void apply_config(env& e, pass& p, const json& desired) {
         }
         e.events.record(p.object, "Normal", "ConfigChanged",
                         "ConfigMap " + name_of(desired) + " changed (" + keys +
-                            "); pods pick it up when they restart");
+                            "); keys that need a restart roll the pods one at a time, dynamic ones are applied "
+                            "without");
         TLOG_INFO("{}/{}: ConfigMap {} changed", p.cluster.ns, p.cluster.name, name_of(desired));
     }
 }

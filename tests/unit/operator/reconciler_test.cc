@@ -441,7 +441,8 @@ TEST_F(reconciler_test, the_config_hash_is_on_the_stateful_set_and_the_restart_c
     EXPECT_NE(hash(), first);
     EXPECT_EQ(count_events("ConfigChanged"), 1);
     EXPECT_EQ(kube.events.back().message,
-              "ConfigMap k-broker-config changed (broker.properties); pods pick it up when they restart");
+              "ConfigMap k-broker-config changed (broker.properties); keys that need a restart roll the pods one "
+              "at a time, dynamic ones are applied without");
     auto restart_config = [&] {
         return kube.get(res::stateful_sets, "ns", "k-broker")
             ->at("spec").at("template").at("metadata").at("annotations").at("tributary.io/restart-config").as_string();
