@@ -157,6 +157,19 @@ kafka_cluster parse_kafka_cluster(const json& obj, std::vector<std::string>& err
             f.string(*rack, "topologyKey", "spec.brokers.rack.topologyKey", key);
             s.brokers.rack_topology_key = key;
         }
+        if (br->has_field("drainedIds") && !br->at("drainedIds").is_null()) {
+            const json& ids = br->at("drainedIds");
+            for (size_t i = 0; ids.is_array() && i < ids.size(); ++i) {
+                if (ids.at(i).is_integer()) {
+                    s.brokers.drained_ids.push_back(ids.at(i).as_number().to_int32());
+                } else {
+                    f.wrong("spec.brokers.drainedIds[" + std::to_string(i) + "]", "an integer");
+                }
+            }
+            if (!ids.is_array()) {
+                f.wrong("spec.brokers.drainedIds", "a list of broker ids");
+            }
+        }
         if (const json* cfg = f.object(*br, "config", "spec.brokers.config")) {
             for (const auto& [k, v] : cfg->as_object()) {
                 if (v.is_string()) {
@@ -264,6 +277,19 @@ std::vector<std::string> validate(const kafka_cluster_spec& s) {
         out.push_back("spec.brokers.replicas must be at least 1, not " + std::to_string(s.brokers.replicas));
     }
     validate_storage(s.brokers.storage, "spec.brokers.storage", out);
+    std::set<int32_t> drained;
+    for (int32_t id : s.brokers.drained_ids) {
+        if (id < 0) {
+            out.push_back("spec.brokers.drainedIds: " + std::to_string(id) + " is not a broker id");
+        } else if (!drained.insert(id).second) {
+            out.push_back("spec.brokers.drainedIds names broker " + std::to_string(id) + " twice");
+        }
+    }
+    if (s.brokers.replicas >= 1 &&
+        int32_t(std::count_if(drained.begin(), drained.end(), [&](int32_t id) { return id < s.brokers.replicas; })) >=
+            s.brokers.replicas) {
+        out.push_back("spec.brokers.drainedIds drains every broker: at least one must hold the data");
+    }
     if (s.brokers.rack_topology_key && s.brokers.rack_topology_key->empty()) {
         out.push_back("spec.brokers.rack.topologyKey must name a node label, e.g. topology.kubernetes.io/zone");
     }
@@ -424,6 +450,26 @@ json to_json(const kafka_cluster_status& s) {
             d[k] = str(v);
         }
         out["dynamicBrokerConfig"] = d;
+    }
+    if (!s.drains.empty()) {
+        std::vector<json> drains;
+        for (const auto& d : s.drains) {
+            json j = json::object();
+            j["id"] = json::number(d.id);
+            j["state"] = str(d.state);
+            j["replicas"] = json::number(d.replicas);
+            j["leaders"] = json::number(d.leaders);
+            j["movesInFlight"] = json::number(d.moves_in_flight);
+            if (!d.stuck.empty()) {
+                std::vector<json> stuck;
+                for (const auto& why : d.stuck) {
+                    stuck.push_back(str(why));
+                }
+                j["stuck"] = json::array(stuck);
+            }
+            drains.push_back(j);
+        }
+        out["drains"] = json::array(drains);
     }
     return out;
 }

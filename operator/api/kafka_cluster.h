@@ -43,6 +43,9 @@ struct brokers_spec {
     storage_spec storage{"10Gi", std::nullopt, false};
     web::json::value resources = web::json::value::object();
     std::optional<std::string> rack_topology_key;  // spec.brokers.rack.topologyKey
+    // spec.brokers.drainedIds: brokers kept drained (no replica, no leadership) while their
+    // pods run; controller/scaler.h.
+    std::vector<int32_t> drained_ids;
     std::map<std::string, std::string> config;     // Kafka property names, sorted
 };
 
@@ -109,6 +112,14 @@ struct broker_status {
     std::vector<listener_address> addresses;
 };
 
+// A broker being drained, kept drained, or drained and unregistered (status.drains).
+struct drain_status {
+    int32_t id = 0;
+    std::string state;  // Draining, Drained, Unregistered (controller/scaler.h)
+    int32_t replicas = 0, leaders = 0, moves_in_flight = 0;
+    std::vector<std::string> stuck;  // partitions that cannot move now, with the reason
+};
+
 struct listener_status {
     std::string name;
     std::string type;
@@ -156,6 +167,7 @@ struct kafka_cluster_status {
     // The dynamic broker configs the operator set on the cluster (IncrementalAlterConfigs,
     // broker resource ""), so it can remove those the spec drops.
     std::map<std::string, std::string> dynamic_broker_config;
+    std::vector<drain_status> drains;  // omitted when empty
 };
 
 web::json::value to_json(const kafka_cluster_status& s);

@@ -192,8 +192,10 @@ void manager::run_worker() {
     kafka_probe probe(_opts.probe);
     kafka_balance_ops balance({.timeout = _opts.probe.timeout, .client_id = "tributary-operator"});
     kafka_roll_ops rolls({.timeout = _opts.probe.timeout, .client_id = "tributary-operator"});
+    auto drains = make_kafka_drain_ops({.timeout = _opts.probe.timeout, .client_id = "tributary-operator"});
     reconciler rec(_kube, _cache, _events, &probe,
-                   reconciler_options{.settings = _opts.settings, .balance = &balance, .roll = &rolls});
+                   reconciler_options{.settings = _opts.settings, .balance = &balance, .roll = &rolls,
+                                      .drains = drains.get()});
     while (auto key = _queue.get()) {
         const auto slash = key->find('/');
         const std::string ns = key->substr(0, slash), name = key->substr(slash + 1);

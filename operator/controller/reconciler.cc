@@ -7,6 +7,7 @@
 #include "operator/controller/config_maps.h"
 #include "operator/controller/listeners.h"
 #include "operator/controller/roller.h"
+#include "operator/controller/scaler.h"
 #include "operator/controller/workloads.h"
 #include "operator/k8s/finalizer.h"
 #include "operator/k8s/status.h"
@@ -37,7 +38,7 @@ struct reconciler::pass {
     std::string invalid_message;
     std::string degraded_reason, degraded_message;  // not invalid, but not what was asked
     std::string waiting_reason, waiting_message;    // Reconciling=True
-    std::string blocked_message;                    // ScalingBlocked=True
+    std::string blocked_reason, blocked_message;    // ScalingBlocked=True
     std::string failure;                            // an API error stopped the pass
 
     int32_t voters = 1;          // coordinators that run
@@ -270,19 +271,54 @@ std::string node_label(env& e, const std::string& ns, const std::string& pod, co
     return labels != nullptr ? string_at(*labels, {key.c_str()}) : "";
 }
 
-// Decides how many brokers run: scale up to the spec as far as addresses are known; never
-// down (the data of the brokers removed would be lost until drain exists).
+// Scale-down with drain (controller/scaler.h): what the cluster is asked, and the replicas.
+void scale(env& e, pass& p, int32_t addressed) {
+    const auto& ctx = *p.ctx;
+    scale_input in;
+    in.want = ctx.spec().brokers.replicas;
+    in.current = p.brokers_current;
+    in.addressed = addressed;
+    in.keep_drained = {ctx.spec().brokers.drained_ids.begin(), ctx.spec().brokers.drained_ids.end()};
+    in.rack_aware = ctx.spec().brokers.rack_topology_key.has_value();
+    in.racks = p.racks;
+    if (p.old_status.has_array_field("drains")) {
+        for (const auto& d : p.old_status.at("drains").as_array()) {
+            in.previous[int32_t(int_at(d, {"id"}))] = string_at(d, {"state"});
+        }
+    }
+    in.has_pod = [&](int32_t ord) {
+        return e.cache.get(res::pods, ctx.ns(), pod_name(ctx.name(), component::broker, ord)).has_value();
+    };
+    // Ready brokers' REPLICATION addresses, those that stay first: any broker forwards to the
+    // active controller.
+    std::string stay, leave;
+    for (int32_t ord = 0; ord < in.current; ++ord) {
+        auto pod = e.cache.get(res::pods, ctx.ns(), pod_name(ctx.name(), component::broker, ord));
+        if (pod && pod_ready(*pod)) {
+            std::string& to = ord < in.want && !in.keep_drained.count(ord) ? stay : leave;
+            to += (to.empty() ? "" : ",") + string_at(*pod, {"status", "podIP"}) + ":" +
+                  std::to_string(api::replication_port);
+        }
+    }
+    auto out = scale_brokers(in, e.opts.drains, stay.empty() || leave.empty() ? stay + leave : stay + "," + leave);
+    p.brokers_target = out.target;
+    p.blocked_reason = out.blocked_reason;
+    p.blocked_message = out.blocked_message;
+    if (!out.waiting_reason.empty()) {
+        p.wait(out.waiting_reason, out.waiting_message);
+    }
+    p.status.drains = std::move(out.drains);
+    for (const auto& ev : out.events) {
+        e.events.record(p.object, ev.type, ev.reason, ev.message);
+    }
+}
+
+// Decides how many brokers run: scale up to the spec as far as addresses are known; down
+// once the brokers that go are drained (scale()).
 bool broker_addresses(env& e, pass& p) {
     const auto& ctx = *p.ctx;
     const int32_t want = ctx.spec().brokers.replicas;
     const int32_t current = p.brokers_current;
-    if (want < current) {
-        p.blocked_message = "spec.brokers.replicas is " + std::to_string(want) + " but " + std::to_string(current) +
-                            " brokers run: removing brokers " + std::to_string(want) + ".." +
-                            std::to_string(current - 1) +
-                            " would lose the data they hold, so scaling down is refused until broker drain is "
-                            "supported; set replicas back to " + std::to_string(current) + " to clear this";
-    }
     auto lookup = [&](const std::string& name) { return e.cache.get(res::services, ctx.ns(), name); };
     auto config = e.cache.get(res::config_maps, ctx.ns(), config_map_name(ctx.name(), component::broker));
     const int32_t n = std::max(want, current);
@@ -308,7 +344,7 @@ bool broker_addresses(env& e, pass& p) {
         }
         p.endpoints[ord] = std::move(eps);
     }
-    p.brokers_target = want < current ? current : std::max(current, std::min(want, addressed));
+    scale(e, p, addressed);
     return true;
 }
 
@@ -353,7 +389,7 @@ bool broker_stateful_set_step(env& e, pass& p) {
         TLOG_INFO("{}/{}: brokers {} -> {}", ctx.ns(), ctx.name(), p.brokers_current, p.brokers_target);
     }
     if (!p.blocked_message.empty()) {
-        if (!had_condition(p, "ScalingBlocked", "ScaleDownNotSupported", "")) {
+        if (!had_condition(p, "ScalingBlocked", p.blocked_reason, "")) {
             e.events.record(p.object, "Warning", "ScalingBlocked", p.blocked_message);
             TLOG_WARN("{}/{}: {}", ctx.ns(), ctx.name(), p.blocked_message);
         }
@@ -495,7 +531,7 @@ std::vector<condition_value> conclude(const pass& p) {
                                      std::to_string(p.status.coordinators_ready) + " coordinator running"});
     }
     const bool blocked = !p.blocked_message.empty();
-    out.push_back({"ScalingBlocked", blocked, blocked ? "ScaleDownNotSupported" : "NotBlocked", p.blocked_message});
+    out.push_back({"ScalingBlocked", blocked, blocked ? p.blocked_reason : "NotBlocked", p.blocked_message});
     if (p.balanced) {
         out.push_back({"Balanced", *p.balanced, p.balanced_reason, p.balanced_message});
     }

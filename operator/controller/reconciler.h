@@ -17,6 +17,7 @@
 // key with back-off. The pass itself returns when to look again.
 #include "operator/controller/balance_ops.h"
 #include "operator/controller/cluster_probe.h"
+#include "operator/controller/drain_ops.h"
 #include "operator/controller/objects.h"
 #include "operator/k8s/api.h"
 #include "operator/k8s/clock.h"
@@ -49,6 +50,9 @@ struct reconciler_options {
     // What the rolling update asks the cluster (controller/roll_ops.h); null: pods are rolled
     // without cluster checks and dynamic broker configs are not applied (unit tests).
     roll_ops* roll = nullptr;
+    // Drain and unregister brokers to scale down (controller/scaler.h); null: scaling down
+    // waits (Reconciling, WaitingForCluster).
+    drain_ops* drains = nullptr;
 };
 
 inline constexpr const char* cleanup_finalizer = "tributary.io/cleanup";

@@ -142,15 +142,17 @@ TEST_F(controller_it, the_api_server_takes_every_object_and_a_second_pass_change
     EXPECT_EQ(get(res::services, "a-broker-1-ext").at("spec").at("ports").at(0).at("nodePort").as_integer(), node_port);
 }
 
-TEST_F(controller_it, scaling_down_is_refused_on_the_real_server) {
+// No broker runs here, so the drain a scale-down needs can't be asked: nothing shrinks.
+TEST_F(controller_it, a_scale_down_waits_for_its_drain_on_the_real_server) {
     create_cluster("b", "{}");
     rec.reconcile(ns(), "b");
     kube.patch(res::kafka_clusters, ns(), "b", value::parse(R"({"spec": {"brokers": {"replicas": 1}}})"),
                k8s::patch_type::merge);
     rec.reconcile(ns(), "b");
     EXPECT_EQ(get(res::stateful_sets, "b-broker").at("spec").at("replicas").as_integer(), 3);
-    EXPECT_EQ(condition("b", "ScalingBlocked", "status"), "True");
-    EXPECT_EQ(condition("b", "ScalingBlocked", "reason"), "ScaleDownNotSupported");
+    EXPECT_EQ(condition("b", "Reconciling", "status"), "True");
+    EXPECT_EQ(condition("b", "Reconciling", "reason"), "WaitingForCluster");
+    EXPECT_EQ(condition("b", "ScalingBlocked", "status"), "False");
 
     kube.patch(res::kafka_clusters, ns(), "b", value::parse(R"({"spec": {"brokers": {"replicas": 4}}})"),
                k8s::patch_type::merge);

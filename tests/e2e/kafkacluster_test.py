@@ -14,13 +14,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
@@ -246,22 +247,70 @@ def test_install_run_scale_and_delete_a_cluster(control_plane, namespace, operat
                for p in t["partitions"]}
     assert leaders == {0, 1, 2, 3, 4}
 
-    # Scaling down would lose the data on the removed brokers until draining exists: refused,
-    # with a condition that says why, an Event, and every broker still running.
-    cp.kubectl("-n", ns, "scale", "kafkacluster/demo", "--replicas=3")
+    # Scaling down drains the brokers that go. Below the replication factor of a topic it is
+    # refused first: a condition that says why, an Event, every broker still running.
+    bootstrap = bootstrap_of(kc)
+    kafka_tool("kafka-topics", "--bootstrap-server", bootstrap, "--create", "--topic", "rf3",
+               "--partitions", "3", "--replication-factor", "3")
+    cp.kubectl("-n", ns, "scale", "kafkacluster/demo", "--replicas=2")
     kc = wait_status(cp, ns, "demo", "ScalingBlocked",
                      lambda kc: condition(kc, "ScalingBlocked").get("status") == "True"
                      and kc["status"].get("observedGeneration") == kc["metadata"]["generation"])
     blocked = condition(kc, "ScalingBlocked")
-    assert blocked["reason"] and "5" in blocked["message"] and "3" in blocked["message"], blocked
+    assert blocked["reason"] == "DrainRefused" and "only 2 broker(s) would remain" in blocked["message"], blocked
     assert cp.get_json("statefulset", "demo-broker", "-n", ns)["spec"]["replicas"] == 5
     assert len(wait_ready(cp, ns, "broker", 5, instance="demo")) == 5
     events = cp.get_json("events", "-n", ns, "--field-selector", "involvedObject.name=demo")["items"]
     assert any(e["reason"] == "ScalingBlocked" and e["type"] == "Warning" for e in events), \
         [(e["type"], e["reason"]) for e in events]
+
+    # To 3 under an acks=all producer: brokers 3 and 4 drained, their pods gone, unregistered
+    # (Metadata lists 0..2), and every acknowledged record read back.
+    acked, stop = [], threading.Event()
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
+                         "message.timeout.ms": 120000})
+
+    def produce():
+        n = 0
+        while not stop.is_set():
+            value = f"drain-{n}"
+            producer.produce("rf3", value=value,
+                             on_delivery=lambda err, msg, v=value: None if err else acked.append(v))
+            producer.poll(0.01)
+            n += 1
+        producer.flush(120)
+    writer = threading.Thread(target=produce)
+    writer.start()
+    try:
+        wait_for("records acknowledged before the drain", lambda: len(acked) > 50, 60)
+        cp.kubectl("-n", ns, "scale", "kafkacluster/demo", "--replicas=3")
+
+        def unregistered(kc):
+            drains = {d["id"]: d["state"] for d in kc.get("status", {}).get("drains", [])}
+            return ready_with(3)(kc) and drains == {3: "Unregistered", 4: "Unregistered"}
+        kc = wait_status(cp, ns, "demo", "brokers 3 and 4 drained, gone and unregistered", unregistered)
+        assert cp.get_json("statefulset", "demo-broker", "-n", ns)["spec"]["replicas"] == 3
+        assert sorted(pods(cp, ns, "broker", "demo")) == [f"demo-broker-{i}" for i in range(3)]
+        assert sorted(broker_addresses(bootstrap_of(kc))) == [0, 1, 2]
+        assert condition(kc, "ScalingBlocked").get("status") == "False"
+        floor = len(acked)
+        wait_for("records acknowledged after the scale-down", lambda: len(acked) > floor + 50, 60)
+    finally:
+        stop.set()
+        writer.join(180)
+    bootstrap = bootstrap_of(kc)
+    got, _ = read_back(bootstrap, "rf3")
+    assert not set(acked) - set(got), f"{len(set(acked) - set(got))} acknowledged records lost"
+    assert read_back(bootstrap, "k8s")[0] == expected
+    events = cp.get_json("events", "-n", ns, "--field-selector", "involvedObject.name=demo")["items"]
+    reasons = {e["reason"] for e in events}
+    assert {"Draining", "Drained", "Unregistered"} <= reasons, reasons
+
+    # Back to 5: ids 3 and 4 return as fresh brokers, undrained.
     cp.kubectl("-n", ns, "scale", "kafkacluster/demo", "--replicas=5")
-    kc = wait_status(cp, ns, "demo", "Ready again, no longer blocked",
-                     lambda kc: ready_with(5)(kc) and condition(kc, "ScalingBlocked").get("status") == "False")
+    kc = wait_status(cp, ns, "demo", "Ready with 5 again, nothing drained",
+                     lambda kc: ready_with(5)(kc) and not kc["status"].get("drains")
+                     and sorted(broker_addresses(bootstrap_of(kc))) == [0, 1, 2, 3, 4])
 
     # A deleted broker pod comes back as the same broker, on its claim, with its data.
     old = pods(cp, ns, "broker", "demo")["demo-broker-1"]

@@ -1,5 +1,5 @@
 // Reconcile passes over the in-memory API (tests/fakes/fake_kube.h): the order of the steps,
-// idempotence, broker ids across scaling and restarts, the refusal to scale down, waiting
+// idempotence, broker ids across scaling and restarts, a scale-down without cluster access, waiting
 // for addresses, status, deletion with deleteClaim.
 #include <gtest/gtest.h>
 
@@ -247,28 +247,25 @@ TEST_F(reconciler_test, listeners_advertising_pod_ips_list_the_ready_brokers_as_
     EXPECT_EQ(status().at("brokers").at(0).at("addresses").at(0).at("host").as_string(), "10.0.0.0");
 }
 
-TEST_F(reconciler_test, scaling_down_is_refused_and_says_why_until_replicas_come_back) {
+// Scale-down with drain is scaler_test.cc's; without a way to ask the cluster (no drain_ops)
+// nothing shrinks.
+TEST_F(reconciler_test, without_access_to_the_cluster_a_scale_down_waits_and_removes_nothing) {
     put_cluster("{}");
     pass();
     all_pods_ready(3);
     put_cluster(R"({"brokers": {"replicas": 1}})");
-    pass();
+    auto r = pass();
     EXPECT_EQ(broker_replicas(), 3);
-    EXPECT_EQ(cond_status("ScalingBlocked"), "True");
-    EXPECT_EQ(cond_reason("ScalingBlocked"), "ScaleDownNotSupported");
-    const auto message = condition("ScalingBlocked").at("message").as_string();
-    EXPECT_NE(message.find("would lose the data"), std::string::npos) << message;
-    EXPECT_NE(message.find("set replicas back to 3"), std::string::npos) << message;
-    EXPECT_EQ(count_events("ScalingBlocked"), 1);
+    EXPECT_EQ(cond_status("Reconciling"), "True");
+    EXPECT_EQ(cond_reason("Reconciling"), "WaitingForCluster");
+    EXPECT_TRUE(r.requeue_after.has_value());
     // The brokers that keep running keep their status and files.
     EXPECT_EQ(status().at("brokers").size(), 3u);
     EXPECT_NE(broker_file(2).find("node.id=2"), std::string::npos);
-    pass();
-    EXPECT_EQ(count_events("ScalingBlocked"), 1);  // once per refusal, not per pass
 
     put_cluster(R"({"brokers": {"replicas": 3}})");
     pass();
-    EXPECT_EQ(cond_status("ScalingBlocked"), "False");
+    EXPECT_EQ(cond_status("Reconciling"), "False");
     EXPECT_EQ(broker_replicas(), 3);
 }
 
@@ -289,7 +286,7 @@ TEST_F(reconciler_test, broker_ids_stay_with_their_ordinals_across_scaling_and_r
         EXPECT_EQ(broker_file(i), files[i]);
     }
 
-    // A refused scale-down and a pod that comes back elsewhere with a new IP change no id.
+    // A scale-down that waits (no cluster access) and a pod that comes back elsewhere with a new IP change no id.
     put_cluster(R"({"brokers": {"replicas": 2}})");
     pass();
     kube.remove(res::pods, "ns", "k-broker-1");
