@@ -87,7 +87,9 @@ private:
         });
     }
 
-    // Sends `req` to the first address that answers; `read` turns the answer into ours.
+    // Sends `req` to the first address that answers; `read` turns the answer into ours. No
+    // connection is kept between calls: pod addresses change as pods come and go, and a pass
+    // makes a few calls at most.
     template<typename Resp, typename Req, typename Read>
     drain_answer ask(const std::string& bootstrap, const Req& req, Read read) {
         std::string why;
@@ -95,10 +97,12 @@ private:
             std::string failure;
             auto resp = _session.call<Resp>(to, req, 0, failure);
             if (resp) {
+                _session.close_all();
                 return read(*resp);
             }
             why += (why.empty() ? "" : "; ") + failure;
         }
+        _session.close_all();
         TLOG_DEBUG("drain: no broker answered at '{}': {}", bootstrap, why);
         return {drain_outcome::unavailable, why.empty() ? "no broker address to ask" : why, {}};
     }

@@ -27,23 +27,26 @@ bytes api_versions_v3(int32_t correlation_id) {
 }
 
 // A broker answering every DrainBrokers with `drain` and every UnregisterBroker with
-// `unregister`.
+// `unregister`, on `calls` connections (drain_ops keeps none between calls).
 struct scripted {
+    explicit scripted(int calls)
+      : broker([this](int16_t key, int32_t cid) -> std::optional<bytes> {
+            if (key == protocol::api_versions_request::api_key) {
+                return api_versions_v3(cid);
+            }
+            if (key == protocol::drain_brokers_request::api_key) {
+                return fakes::framed(fakes::encode_response(drain, 0, cid));
+            }
+            return fakes::framed(fakes::encode_response(unregister, 0, cid));
+        }, calls) {}
+
     protocol::drain_brokers_response drain;
     protocol::unregister_broker_response unregister;
-    fakes::kafka_fake_broker broker{[this](int16_t key, int32_t cid) -> std::optional<bytes> {
-        if (key == protocol::api_versions_request::api_key) {
-            return api_versions_v3(cid);
-        }
-        if (key == protocol::drain_brokers_request::api_key) {
-            return fakes::framed(fakes::encode_response(drain, 0, cid));
-        }
-        return fakes::framed(fakes::encode_response(unregister, 0, cid));
-    }};
+    fakes::kafka_fake_broker broker;
 };
 
 TEST(drain_ops, a_describe_gives_each_broker_with_what_it_holds_from_the_first_address_that_answers) {
-    scripted b;
+    scripted b(1);
     protocol::drain_brokers_response::drain_state s;
     s.broker_id = 3;
     s.drained = true;
@@ -69,7 +72,7 @@ TEST(drain_ops, error_codes_are_refusals_unknown_ids_or_later) {
     for (auto [code, outcome] : {std::pair{error_code::invalid_request, drain_outcome::refused},
                                  std::pair{error_code::broker_id_not_registered, drain_outcome::not_registered},
                                  std::pair{error_code::not_controller, drain_outcome::unavailable}}) {
-        scripted b;
+        scripted b(2);
         b.drain.error_code = int16_t(code);
         b.drain.error_message = "t-0 has 3 replicas and only 2 broker(s) would remain";
         b.unregister.error_code = int16_t(code);
@@ -99,7 +102,7 @@ TEST(drain_ops, no_broker_answering_is_unavailable_with_each_reason) {
 }
 
 TEST(drain_ops, an_unregistration_the_controller_takes_is_ok) {
-    scripted b;
+    scripted b(2);
     auto ops = make_kafka_drain_ops({.timeout = 3s});
     EXPECT_EQ(ops->unregister(b.broker.address(), 4).outcome, drain_outcome::ok);
     EXPECT_EQ(ops->undrain(b.broker.address(), 4).outcome, drain_outcome::ok);
