@@ -225,7 +225,14 @@ balance_step_output balance_cluster(const balance_step_input& in) {
     for (const auto& w : read->view.warnings) {
         TLOG_DEBUG("{}: balance: {}", ns_name, w);
     }
-    auto input = bal::balancer_input(read->view, {}, why);
+    bal::selection leaving;
+    for (int32_t id : in.drained) {
+        const auto& listed = read->view.metadata.brokers;
+        if (std::any_of(listed.begin(), listed.end(), [&](const auto& b) { return b.node_id == id; })) {
+            leaving.leaving.push_back(id);  // an unregistered one is not in the view
+        }
+    }
+    auto input = bal::balancer_input(read->view, leaving, why);
     if (!input) {
         TLOG_WARN("{}: balance: {}", ns_name, why);
         return out;

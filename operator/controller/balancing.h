@@ -76,6 +76,9 @@ struct balance_step_input {
     k8s::api& api;
     k8s::event_recorder& events;
     std::chrono::system_clock::time_point now;
+    // Drained brokers (scaler.h: scale-down, spec.brokers.drainedIds): the balancer counts them
+    // as leaving, so it places nothing there and plans no move the controller would refuse.
+    std::vector<int32_t> drained = {};
 };
 
 struct balance_step_output {

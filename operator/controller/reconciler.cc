@@ -465,12 +465,24 @@ bool observe(env& e, pass& p) {
     return true;
 }
 
+// Brokers drained now (not unregistered): the balancer leaves them empty.
+std::vector<int32_t> drained_ids(const std::vector<api::drain_status>& drains) {
+    std::vector<int32_t> out;
+    for (const auto& d : drains) {
+        if (d.state != drain_unregistered) {
+            out.push_back(d.id);
+        }
+    }
+    return out;
+}
+
 // balancing.h: the balancer runs after brokers joined, or when asked.
 bool balance(env& e, pass& p) {
     p.status.balance = api::parse_balance_status(p.old_status);  // kept should the step throw
     auto out = balance_cluster({.cluster = p.cluster, .object = p.object, .old_status = p.old_status,
                                 .brokers_running = p.brokers_running, .bootstrap = p.bootstrap, .ops = e.opts.balance,
-                                .api = e.api, .events = e.events, .now = e.opts.clock->wall_now()});
+                                .api = e.api, .events = e.events, .now = e.opts.clock->wall_now(),
+                                .drained = drained_ids(p.status.drains)});
     p.status.balance = out.status;
     p.balanced = out.balanced;
     p.balanced_reason = out.reason;

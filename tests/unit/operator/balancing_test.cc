@@ -380,6 +380,55 @@ TEST_F(balancing_test, without_balance_ops_there_is_no_condition_and_no_status) 
     EXPECT_FALSE(k8s::find_condition(status(), "Balanced"));
 }
 
+// The drain side of a scale-down (drain_ops.h) with brokers that hold nothing: drained ones
+// stay empty.
+struct empty_drains final : drain_ops {
+    std::set<int32_t> drained;
+    drain_answer answer() {
+        drain_answer a{drain_outcome::ok, "", {}};
+        for (auto id : drained) {
+            a.brokers.push_back({id, true, 0, 0, 0, {}});
+        }
+        return a;
+    }
+    drain_answer describe(const std::string&) override { return answer(); }
+    drain_answer drain(const std::string&, const std::vector<int32_t>& ids) override {
+        drained.insert(ids.begin(), ids.end());
+        return answer();
+    }
+    drain_answer undrain(const std::string&, int32_t id) override {
+        drained.erase(id);
+        return answer();
+    }
+    drain_answer unregister(const std::string&, int32_t) override { return {drain_outcome::not_registered, "", {}}; }
+};
+
+TEST_F(balancing_test, a_drained_broker_is_leaving_for_the_balancer_and_gets_nothing) {
+    empty_drains drains;
+    rec = std::make_unique<reconciler>(
+        kube, kube, kube, &probe,
+        reconciler_options{.settings = {}, .wait_interval = std::chrono::milliseconds(5000), .clock = &clock,
+                           .balance = &cluster, .drains = &drains});
+    three_brokers_with_a_topic(R"({"balancing": {"onScaleUp": false}})");
+    scale_to(4, R"({"brokers": {"replicas": 4, "drainedIds": [3]}, "balancing": {"onScaleUp": false}})");
+    pass();
+    ASSERT_EQ(drains.drained, std::set<int32_t>{3});
+    annotate("true");
+    pass();
+    run_to_end();
+    EXPECT_EQ(cluster.replica_counts()[3], 0);
+    EXPECT_EQ(balanced().at("status").as_string(), "True") << balanced().serialize();
+
+    // Taken out of drainedIds: undrained, and the next run gives it its share.
+    put_cluster(R"({"brokers": {"replicas": 4}, "balancing": {"onScaleUp": false}})");
+    pass();
+    EXPECT_TRUE(drains.drained.empty());
+    annotate("true");
+    pass();
+    run_to_end();
+    EXPECT_GT(cluster.replica_counts()[3], 0);
+}
+
 TEST(balancing_spec, defaults_and_validation) {
     std::vector<std::string> errors;
     auto c = api::parse_kafka_cluster(json::parse(R"({"metadata": {"name": "k", "namespace": "ns"}, "spec": {}})"),
