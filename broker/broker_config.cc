@@ -5,6 +5,7 @@
 #include "coordinator/client/topic_config.h"
 
 #include <algorithm>
+#include <limits>
 #include <set>
 
 #include <thread>
@@ -123,7 +124,7 @@ config::schema make_schema() {
     add("follower.replication.throttled.rate", type::int64, "9223372036854775807",
         "Bytes/s a follower copies into its throttled, out-of-sync replicas.", at_least(0));
     add("replica.alter.log.dirs.io.max.bytes.per.second", type::int64, "9223372036854775807",
-        "Bytes/s of moves between log directories (accepted; not enforced).", at_least(0));
+        "Bytes/s this broker's moves between log directories copy at most, together.", at_least(0));
     add("replication.quota.window.num", type::int32, "11", "Samples the replication throttles' rates span.",
         at_least(1));
     add("replication.quota.window.size.seconds", type::int32, "1", "Length of one such sample.", at_least(1));
@@ -167,7 +168,8 @@ config::schema make_schema() {
     add("process.roles", type::list, std::nullopt, "Accepted for compatibility (broker, controller).");
     add("controller.listener.names", type::list, std::nullopt, "Accepted for compatibility.");
     add("tributary.log.dirs.move.max.bytes.per.second", type::int64, "0",
-        "How fast a replica's log is copied to another log directory (AlterReplicaLogDirs); 0: no limit.",
+        "How fast a replica's log is copied to another log directory (AlterReplicaLogDirs) when "
+        "replica.alter.log.dirs.io.max.bytes.per.second is set nowhere; 0: no limit.",
         at_least(0));
     add("tributary.lag.interval.ms", type::int64, "5000",
         "How often the consumer lag of the groups this broker coordinates is read for /metrics; 0: never.",
@@ -239,6 +241,17 @@ int64_t replication_throttle_rate(const broker_config& b, const cluster_snapshot
         }
     }
     return b.raw.get_int64(key);
+}
+
+std::optional<int64_t> log_dir_move_rate(const broker_config& b, const cluster_snapshot& s) {
+    const int64_t rate = replication_throttle_rate(b, s, "replica.alter.log.dirs.io.max.bytes.per.second");
+    if (rate != std::numeric_limits<int64_t>::max()) {
+        return rate;
+    }
+    if (b.log_dir_move_rate > 0) {
+        return b.log_dir_move_rate;
+    }
+    return std::nullopt;
 }
 
 namespace {

@@ -93,6 +93,13 @@ std::map<std::string, std::string> topic_configs_in_force(const cluster_snapshot
 // dynamic default, over the static configuration (unlimited: INT64_MAX).
 int64_t replication_throttle_rate(const broker_config& b, const cluster_snapshot& s, const std::string& key);
 
+// The bound on this broker's moves between log directories (AlterReplicaLogDirs):
+// replica.alter.log.dirs.io.max.bytes.per.second as this broker's dynamic config, over the
+// cluster-wide dynamic default, over the static one; when none of these is set (the static
+// default, unlimited), tributary.log.dirs.move.max.bytes.per.second (0: no limit). nullopt:
+// no limit.
+std::optional<int64_t> log_dir_move_rate(const broker_config& b, const cluster_snapshot& s);
+
 // The storage settings a topic's effective configs give (overrides on the broker's defaults;
 // the keys and their validation are coordinator/client/topic_config.h).
 storage::log_config topic_log_config(const broker_config& b, const std::map<std::string, std::string>& overrides);

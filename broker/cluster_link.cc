@@ -309,6 +309,7 @@ void cluster_link::apply(std::shared_ptr<const cluster_snapshot> s, const coordi
                                       });
         _quotas.set_bounds(replication_throttle_rate(_cfg, *s, "leader.replication.throttled.rate"),
                            replication_throttle_rate(_cfg, *s, "follower.replication.throttled.rate"));
+        _partitions.set_move_rate(log_dir_move_rate(_cfg, *s));
         _partitions.apply(work, [this, &s](size_t core) { _cache.install(core, s); });
         _fetchers.update(work, *s);
         _applied = s;

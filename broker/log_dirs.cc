@@ -99,4 +99,40 @@ log_dirs_scan scan_log_dirs(const std::vector<std::string>& dirs, const std::vec
     return out;
 }
 
+void move_quota::set_rate(std::optional<int64_t> bytes_per_second) {
+    _rate = bytes_per_second;
+    if (_rate) {
+        _credit = std::min(_credit, double(*_rate) / 10);
+    }
+}
+
+uint64_t move_quota::grant(double now_s, uint64_t want) {
+    if (!_rate) {
+        return want;
+    }
+    if (_last >= 0 && now_s > _last) {
+        _credit = std::min(_credit + double(*_rate) * (now_s - _last), double(*_rate) / 10);
+    }
+    _last = std::max(_last, now_s);
+    if (_credit < 1) {
+        return 0;
+    }
+    auto granted = std::min<uint64_t>(want, uint64_t(_credit));
+    _credit -= double(granted);
+    return granted;
+}
+
+void move_quota::settle(uint64_t granted, uint64_t used) {
+    if (_rate) {
+        _credit += double(granted) - double(used);
+    }
+}
+
+double move_quota::wait_s() const {
+    if (!_rate || *_rate == 0) {
+        return 0.1;  // no limit, or nothing allowed: look again for a new rate
+    }
+    return std::clamp((1 - _credit) / double(*_rate), 0.005, 0.1);
+}
+
 } // namespace trib::broker

@@ -7,6 +7,7 @@
 #include "broker/partition.h"
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -43,5 +44,32 @@ struct log_dirs_scan {
     std::optional<std::string> conflict;
 };
 log_dirs_scan scan_log_dirs(const std::vector<std::string>& dirs, const std::vector<std::vector<std::string>>& listing);
+
+// The bound on copying future logs (replica.alter.log.dirs.io.max.bytes.per.second, Kafka's
+// AlterLogDirs quota): one for the broker, shared by all its moves. A token bucket: credit
+// grows at the rate, at most a tenth of a second's worth kept while no copy takes it (so an
+// idle broker saves up no burst). A copy is granted the credit there is, copies, and settles
+// what it really copied: a read returns whole batches, so the credit may go below zero by
+// one read, which the next grant waits to be paid back. So over any span from the first
+// grant, what was copied is at most rate * span + a tenth of a second's worth + one read.
+// Not thread-safe: the caller locks.
+class move_quota {
+public:
+    // nullopt: no limit. 0 stops copying (Kafka's quota of 0).
+    void set_rate(std::optional<int64_t> bytes_per_second);
+    std::optional<int64_t> rate() const noexcept { return _rate; }
+    // Bytes a copy may take at `now_s` (seconds, any steady origin), at most `want`: 0 means
+    // wait (see wait_s), else taken from the credit until settle().
+    uint64_t grant(double now_s, uint64_t want);
+    // A copy granted `granted` bytes copied `used` (more when a batch was bigger).
+    void settle(uint64_t granted, uint64_t used);
+    // Seconds until a grant can be made (after a grant of 0); a guess, polled again.
+    double wait_s() const;
+
+private:
+    std::optional<int64_t> _rate;
+    double _credit = 0;
+    double _last = -1;  // when the credit was last grown; < 0: never
+};
 
 } // namespace trib::broker

@@ -50,7 +50,6 @@ struct future_log {
     std::string name;  // its directory's name in there: <topic>-<partition>.<id>-future
     std::unique_ptr<storage::log> log;
     bool failed = false;  // a truncation could not be applied to it: the move is given up
-    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     uint64_t copied = 0;  // bytes appended to it so far
 };
 

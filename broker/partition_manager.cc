@@ -100,10 +100,18 @@ void partition_manager::open_dirs() {
         for (const auto& [tp, where] : found.future) {
             auto path = _dirs[where.first] / where.second;
             if (found.current.contains(tp)) {
-                // The move had not swapped: the replica in its old directory is the one in use.
-                TLOG_INFO("removing {}: an unfinished move of {} (the replica stays in {})", path.string(),
-                          partition_dir(tp), _dirs[found.current.at(tp)].string());
-                std::filesystem::remove_all(path);
+                // The move had not swapped: the replica in its old directory is the one in
+                // use, and the move goes on from the copy's end once it opens (resume_move),
+                // as Kafka resumes a future log; unless the copy's directory is unusable now.
+                if (!dir_usable(where.first)) {
+                    TLOG_WARN("{}: discarding the unfinished move to {}: the directory is not usable",
+                              partition_dir(tp), _dirs[where.first].string());
+                    discard(path, tp);
+                    continue;
+                }
+                std::lock_guard lock(_placement_mu);
+                _resume.emplace(tp, where);
+                _moving[tp] = where.first;
                 continue;
             }
             // The swap renamed the old log away and stopped before renaming this one: the
@@ -227,6 +235,15 @@ std::string random_hex_id() {
 
 } // namespace
 
+void partition_manager::set_move_rate(std::optional<int64_t> bytes_per_second) {
+    std::lock_guard lock(_quota_mu);
+    if (_quota.rate() != bytes_per_second) {
+        TLOG_INFO("moves between log directories: {}",
+                  bytes_per_second ? "at most " + std::to_string(*bytes_per_second) + " bytes/s" : "no limit");
+    }
+    _quota.set_rate(bytes_per_second);
+}
+
 protocol::error_code partition_manager::start_move(size_t core, const topic_partition& tp, size_t to) {
     if (to >= _dirs.size()) {
         return protocol::error_code::log_dir_not_found;
@@ -307,20 +324,35 @@ void partition_manager::copy_step(size_t core, const topic_partition& tp, const 
     auto& from = p->log();
     auto& to = *f.log;
     // About 8 MiB per turn of the core, so produce and fetch requests go on between turns;
-    // with a rate, what it allows since the move started.
-    size_t budget = 8 << 20;
-    if (_move_rate > 0) {
-        double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - f.started).count();
-        double allowed = double(_move_rate) * seconds - double(f.copied);
-        if (allowed < 1) {
-            auto timer = std::make_shared<asio::steady_timer>(_pool.executor(core), std::chrono::milliseconds(20));
+    // under a rate (replica.alter.log.dirs.io.max.bytes.per.second), what the broker's quota
+    // grants now.
+    const uint64_t want = 8 << 20;
+    uint64_t granted = 0;
+    if (to.next_offset() < from.next_offset()) {
+        const double now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+        std::lock_guard lock(_quota_mu);
+        granted = _quota.grant(now, want);
+        if (granted == 0) {
+            auto timer = std::make_shared<asio::steady_timer>(
+                _pool.executor(core), std::chrono::microseconds(int64_t(_quota.wait_s() * 1e6)));
             timer->async_wait([this, core, tp, name, timer](const boost::system::error_code&) {
                 copy_step(core, tp, name);
             });
             return;
         }
-        budget = std::min(budget, size_t(allowed));
     }
+    size_t budget = granted;
+    uint64_t used = 0;
+    // What this step copied is paid for whichever way it ends.
+    struct settle_on_exit {
+        partition_manager& self;
+        uint64_t granted;
+        const uint64_t& used;
+        ~settle_on_exit() {
+            std::lock_guard lock(self._quota_mu);
+            self._quota.settle(granted, used);
+        }
+    } pay{*this, granted, used};
     while (to.next_offset() < from.next_offset() && budget > 0) {
         if (to.next_offset() < from.log_start_offset()) {
             // Retention or DeleteRecords moved the log's start past the copy's end.
@@ -355,6 +387,7 @@ void partition_manager::copy_step(size_t core, const topic_partition& tp, const 
             return;
         }
         budget -= std::min(budget, data->size());
+        used += data->size();
         f.copied += data->size();
     }
     if (to.next_offset() > from.next_offset()) {
@@ -449,6 +482,55 @@ void partition_manager::finish_move(partition& p) {
               p.log().next_offset().value());
 }
 
+void partition_manager::resume_move(size_t core, partition& p) {
+    const auto tp = p.tp();
+    std::optional<std::pair<size_t, std::string>> found;
+    {
+        std::lock_guard lock(_placement_mu);
+        if (auto it = _resume.find(tp); it != _resume.end()) {
+            found = std::move(it->second);
+            _resume.erase(it);
+        }
+    }
+    if (!found) {
+        return;
+    }
+    const size_t to = found->first;
+    const std::string name = found->second;
+    const auto path = _dirs[to] / name;
+    auto give_up = [&](const std::string& why) {
+        TLOG_WARN("{}: discarding the unfinished move to {}: {}", partition_dir(tp), _dirs[to].string(), why);
+        discard(path, tp);
+        std::lock_guard lock(_placement_mu);
+        _moving.erase(tp);
+    };
+    std::string have;
+    if (std::ifstream in(path / "partition.metadata"); in) {
+        have.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    if (have != "topic_id: " + p.topic_id().to_string() + "\n") {
+        give_up("its partition.metadata does not name the replica's topic id");
+        return;
+    }
+    auto log = storage::log::open(path, p.log().config(), storage::system_clock(), nullptr, nullptr);
+    if (!log) {
+        give_up(log.error().message());
+        return;
+    }
+    // The copy never holds offsets the log does not (a log recovered shorter than its copy).
+    if ((*log)->next_offset() > p.log().next_offset()) {
+        if (auto r = (*log)->truncate(p.log().next_offset()); !r) {
+            (*log)->close();
+            give_up(r.error().message());
+            return;
+        }
+    }
+    TLOG_INFO("{}: resuming its move from {} to {} at offset {} ({} of {} bytes copied)", partition_dir(tp),
+              p.log().dir().parent_path().string(), _dirs[to].string(), (*log)->next_offset().value(),
+              (*log)->size_bytes(), p.log().size_bytes());
+    p.set_future(std::make_unique<future_log>(future_log{to, name, std::move(*log)}));
+    asio::post(_pool.executor(core), [this, core, tp, name = name] { copy_step(core, tp, name); });
+}
 
 void partition_manager::apply(const std::vector<partition_change>& changes,
                               const std::function<void(size_t)>& after) {
@@ -511,6 +593,7 @@ void partition_manager::apply_one(size_t core, const partition_change& c, open_s
         opened.bytes_scanned += how.bytes_scanned;
         opened.bytes_trusted += how.bytes_trusted;
         it = shard.emplace(c.tp, std::move(part)).first;
+        resume_move(core, *it->second);
     } else if (c.config) {
         it->second->log().update_config(*c.config);
     }
@@ -587,6 +670,15 @@ size_t partition_manager::remove_strays(const cluster_snapshot& snapshot) {
                 }
                 if (name && !name->future && dir_index_of(name->tp) == size_t(&dir - _dirs.data())) {
                     unplace(name->tp);
+                }
+                if (name && name->future) {
+                    // A future log open_dirs() kept, of a replica that never opened.
+                    std::lock_guard lock(_placement_mu);
+                    if (auto it = _resume.find(name->tp);
+                        it != _resume.end() && it->second.second == entry.path().filename().string()) {
+                        _resume.erase(it);
+                        _moving.erase(name->tp);
+                    }
                 }
                 ++removed;
             }
@@ -785,7 +877,7 @@ void partition_manager::close_all() {
             (void)p->producers().write_snapshot(p->log());  // failures are logged; it saves a walk
             p->log().close();
             if (auto f = p->take_future()) {
-                f->log->close();  // an unfinished move: the next start deletes it (open_dirs)
+                f->log->close();  // an unfinished move: the next start resumes it (open_dirs)
             }
         }
         _shards[core].clear();

@@ -3,6 +3,7 @@
 #include "broker/cluster_metadata.h"
 #include "broker/dir_reaper.h"
 #include "broker/leader_lease.h"
+#include "broker/log_dirs.h"
 #include "broker/metrics.h"
 #include "broker/partition.h"
 #include "common/runtime.h"
@@ -15,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -221,8 +223,10 @@ public:
     // after the directories are locked (cluster_link::start; apply() calls it too, for a lone
     // partition manager). Throws, refusing start-up, when a partition is in two directories.
     // A future copy of a move that did not complete (the replica is still in its old
-    // directory) is deleted; one whose replica is gone (the swap stopped between its two
-    // renames) becomes the replica (see AlterReplicaLogDirs in broker/README.md).
+    // directory) is kept, and the move resumes from its end when apply() opens the replica
+    // (unless its directory is not usable now: then it is discarded); one whose replica is
+    // gone (the swap stopped between its two renames) becomes the replica (see
+    // AlterReplicaLogDirs in broker/README.md).
     void open_dirs();
 
     const std::vector<std::filesystem::path>& log_dirs() const noexcept { return _dirs; }
@@ -242,8 +246,10 @@ public:
         size_t core = owner(tp);
         return run_on(_pool.executor(core), [this, core, tp, to] { return start_move(core, tp, to); });
     }
-    // Bytes per second a move copies at most (0: no limit); set before the first move.
-    void set_move_rate(int64_t bytes_per_second) noexcept { _move_rate = bytes_per_second; }
+    // Bytes per second this broker's moves copy at most, together (nullopt: no limit; 0:
+    // none); any thread, any time (a metadata change of the dynamic config): the copies under
+    // way follow the new rate within a tenth of a second.
+    void set_move_rate(std::optional<int64_t> bytes_per_second);
     // On the owner core of `tp`: its future log's directory, size and end, when it is moving.
     struct future_info {
         size_t dir = 0;
@@ -288,6 +294,9 @@ private:
     // else posts the next step. `name`: the future log's directory, to tell a later move apart.
     void copy_step(size_t core, const topic_partition& tp, const std::string& name);
     void finish_move(partition& p);
+    // A replica just opened by apply() whose move a stop interrupted (open_dirs found its
+    // future log): the future log is opened again and the copy goes on from its end.
+    void resume_move(size_t core, partition& p);
     // Ends a move without swapping: the future log is closed and deleted.
     void cancel_move(partition& p, const std::string& why);
 
@@ -307,7 +316,12 @@ private:
     std::map<topic_partition, size_t> _placement;
     std::map<topic_partition, size_t> _moving;     // the directory of each future log
     std::map<topic_partition, size_t> _preferred;  // AlterReplicaLogDirs before the replica came
-    int64_t _move_rate = 0;
+    // Future logs open_dirs() found beside their replica: (directory, entry name) of each,
+    // taken by resume_move() when the replica opens.
+    std::map<topic_partition, std::pair<size_t, std::string>> _resume;
+    // replica.alter.log.dirs.io.max.bytes.per.second in force, over every move (log_dirs.h).
+    std::mutex _quota_mu;
+    move_quota _quota;
     // Per core; each map is touched only on its core.
     std::vector<std::map<topic_partition, std::unique_ptr<partition>>> _shards;
     // Removes discarded replicas' directories off the cores (dir_reaper.h).

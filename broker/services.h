@@ -33,7 +33,9 @@ public:
       , lag(pool, config, metadata, partitions, fetchers, groups, *metrics.registry())
       , cluster(config, pool, metadata, partitions, fetchers, quotas) {
         metrics.replication().attach(pool.size());
-        partitions.set_move_rate(config.log_dir_move_rate);
+        // Until the metadata gives the dynamic configs (cluster_link applies them).
+        partitions.set_move_rate(config.log_dir_move_rate > 0 ? std::optional<int64_t>(config.log_dir_move_rate)
+                                                              : std::nullopt);
         partitions.set_role_listener([this](const topic_partition& tp, partition* p) { groups.on_role(tp, p); });
     }
 

@@ -28,8 +28,8 @@ std::optional<std::string> validate_broker_dynamic_config(const std::string& key
 bool is_broker_dynamic_config(const std::string& key);
 // The dynamic broker keys that are no topic's default: leader.replication.throttled.rate,
 // follower.replication.throttled.rate (bytes/s the throttled replicas may take, Kafka's
-// ReplicationQuotaManager) and replica.alter.log.dirs.io.max.bytes.per.second (accepted so
-// kafka-reassign-partitions --replica-alter-log-dirs-throttle works). Longs >= 0.
+// ReplicationQuotaManager) and replica.alter.log.dirs.io.max.bytes.per.second (bytes/s a
+// broker's moves between log directories copy, broker/log_dirs.h). Longs >= 0.
 const std::vector<std::string>& broker_only_dynamic_configs();
 
 // A `leader.replication.throttled.replicas` or `follower.replication.throttled.replicas`

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, ConfigResource
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -362,35 +363,131 @@ def test_move_under_produce_load_loses_and_duplicates_nothing(make_broker, tmp_p
     check_acked(b.bootstrap, "moving", load.acked)
 
 
-def test_sigkill_in_the_middle_of_a_move(make_broker, tmp_path):
+def future_size(port, d, topic):
+    """The size of the future log of <topic>-0 DescribeLogDirs shows in directory `d`, or None."""
+    replica = describe_log_dirs(port)[str(d.resolve())]["replicas"].get((topic, 0, True))
+    return None if replica is None else replica[0]
+
+
+@pytest.mark.parametrize("how", ["sigkill", "clean_stop"])
+def test_a_move_interrupted_by_a_restart_resumes_from_its_copy(make_broker, tmp_path, how):
     b, dirs = two_dir_broker(make_broker, tmp_path, {"tributary.log.dirs.move.max.bytes.per.second": 4_000_000})
     b.start()
     admin_create_topic(b.bootstrap, "halfway", 1)
     rec = AckRecorder(b.bootstrap, "halfway", 1000, 5)
-    rec.send_until(30_000)  # 30 MB at 4 MB/s: the kill comes long before the copy ends
+    rec.send_until(30_000)  # 30 MB at 4 MB/s: the stop comes long before the copy ends
     [src] = where(dirs, "halfway")[0]
     dst = 1 - src
     assert alter_replica_log_dirs(b.port, {dirs[dst]: {"halfway": [0]}}) == {("halfway", 0): 0}
-    wait_until(lambda: ("halfway", 0, True) in describe_log_dirs(b.port)[str(dirs[dst].resolve())]["replicas"],
-               "the future log")
+    wait_until(lambda: (future_size(b.port, dirs[dst], "halfway") or 0) >= 4_000_000, "4 MB in the future log")
     rec.send_until(len(rec.acked) + 3000)
-    assert leftovers(dirs, "halfway"), "a future log should be on disk when the broker is killed"
-    b.kill()
-    rec.abandon()
+    copied = future_size(b.port, dirs[dst], "halfway")
+    [future] = leftovers(dirs, "halfway")
+    assert future.endswith("-future") and (dirs[dst] / future).is_dir()
+    if how == "sigkill":
+        b.kill()
+        rec.abandon()
+    else:
+        rec.abandon()
+        assert b.stop() == 0
 
-    # The move is undone: the old log is the replica, the copy is gone, nothing acked is lost.
+    # The same future log is opened again beside the replica, nothing it held is copied
+    # again, and DescribeLogDirs shows it as the future replica (IsFutureKey) meanwhile.
     b.start()
-    assert where(dirs, "halfway") == {0: [src]}
-    wait_until(lambda: not leftovers(dirs, "halfway"), "the abandoned copy removed")
+    assert b.wait_for_log("halfway-0: resuming its move")
+    size = future_size(b.port, dirs[dst], "halfway")
+    if size is not None:  # else the move ended already
+        assert size >= copied, "the copy restarted instead of going on from its end"
+        assert (dirs[dst] / future).is_dir(), "the move goes on in the future log it had"
+    wait_until(lambda: where(dirs, "halfway") == {0: [dst]} and not leftovers(dirs, "halfway"), "the move",
+               timeout=120)
+    assert b.wait_for_log("halfway-0: log moved to")
     check_acked(b.bootstrap, "halfway", rec.acked)
-
-    # Asked again without a limit, it completes.
+    produce(b.bootstrap, "halfway", 10)  # appends after the swap go to the new directory
     assert b.stop() == 0
-    b.overrides.pop("tributary.log.dirs.move.max.bytes.per.second")
     b.start()
-    assert alter_replica_log_dirs(b.port, {dirs[dst]: {"halfway": [0]}}) == {("halfway", 0): 0}
-    wait_until(lambda: where(dirs, "halfway") == {0: [dst]} and not leftovers(dirs, "halfway"), "the move")
-    check_acked(b.bootstrap, "halfway", rec.acked)
+    assert where(dirs, "halfway") == {0: [dst]}
+    got = check_acked(b.bootstrap, "halfway", rec.acked)
+    assert sum(1 for records in got.values() for _, _, v in records if v.startswith(b"v-")) == 10
+
+
+MOVE_RATE_KEY = "replica.alter.log.dirs.io.max.bytes.per.second"
+
+
+def move_rate_in_force(bootstrap, node="1"):
+    """replica.alter.log.dirs.io.max.bytes.per.second as broker `node` describes it (its own
+    metadata view, installed after the rate is applied to its moves), or None when unset."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    res = ConfigResource("broker", node)
+    entries = admin.describe_configs([res])[res].result(30)
+    entry = entries.get(MOVE_RATE_KEY)
+    return None if entry is None or entry.is_default else entry.value
+
+
+def broker_configs(b, *args):
+    """kafka-configs --entity-type brokers `args`."""
+    out = kafka_tool("kafka-configs", "--bootstrap-server", b.bootstrap, "--entity-type", "brokers", *args).stdout
+    assert "Completed updating" in out, out
+
+
+def test_the_dynamic_alter_log_dirs_throttle_bounds_a_move_and_removing_it_lets_it_finish(make_broker, tmp_path):
+    b, dirs = two_dir_broker(make_broker, tmp_path)
+    b.start()
+    admin_create_topic(b.bootstrap, "throttled", 1)
+    produce(b.bootstrap, "throttled", 25_000)  # about 5 MB
+    [src] = where(dirs, "throttled")[0]
+    dst = 1 - src
+    size = describe_log_dirs(b.port)[str(dirs[src].resolve())]["replicas"][("throttled", 0, False)][0]
+    assert size > 4_000_000
+
+    # Set with Kafka's kafka-configs, for this broker: the move copies at most `rate` bytes/s.
+    rate = 1_000_000
+    broker_configs(b, "--entity-name", "1", "--alter", "--add-config", f"{MOVE_RATE_KEY}={rate}")
+    wait_until(lambda: move_rate_in_force(b.bootstrap) == str(rate), "the broker to apply the throttle")
+    started = time.monotonic()
+    assert alter_replica_log_dirs(b.port, {dirs[dst]: {"throttled": [0]}}) == {("throttled", 0): 0}
+    wait_until(lambda: where(dirs, "throttled") == {0: [dst]}, "the throttled move", timeout=120)
+    took = time.monotonic() - started
+    # A lower bound only (slowness can only make it longer): the quota lets through at most a
+    # tenth of a second's worth saved up plus one read (up to 1 MiB) beyond the rate.
+    least = (size - (1 << 20) - rate / 10) / rate
+    assert took >= least, f"{size} bytes moved in {took:.2f} s at {rate} bytes/s (at least {least:.2f} s expected)"
+    print(f"{size} bytes moved in {took:.2f} s at {rate} bytes/s")
+    check_offsets_dense(consume_all(b.bootstrap, "throttled")[0])
+
+    # The cluster-wide default, almost nothing: a move back stays under way...
+    broker_configs(b, "--entity-default", "--alter", "--add-config", f"{MOVE_RATE_KEY}=1")
+    broker_configs(b, "--entity-name", "1", "--alter", "--delete-config", MOVE_RATE_KEY)
+    wait_until(lambda: move_rate_in_force(b.bootstrap) == "1", "the broker to apply the default")
+    assert alter_replica_log_dirs(b.port, {dirs[src]: {"throttled": [0]}}) == {("throttled", 0): 0}
+    wait_until(lambda: future_size(b.port, dirs[src], "throttled") is not None, "the future log")
+    assert where(dirs, "throttled") == {0: [dst]}, "5 MB at 1 byte/s cannot have moved"
+    # ...until the throttle is removed: then nothing bounds it (no static limit) and it ends.
+    broker_configs(b, "--entity-default", "--alter", "--delete-config", MOVE_RATE_KEY)
+    wait_until(lambda: where(dirs, "throttled") == {0: [src]} and not leftovers(dirs, "throttled"),
+               "the move once the throttle is removed", timeout=120)
+    assert sum(len(v) for v in consume_all(b.bootstrap, "throttled").values()) == 25_000
+
+
+def test_a_future_log_of_another_topic_id_is_discarded_at_start(make_broker, tmp_path):
+    """A future log whose partition.metadata names another topic (one deleted and created
+    again while it was copied) is not resumed: the replica stays, the copy goes."""
+    b, dirs = two_dir_broker(make_broker, tmp_path)
+    b.start()
+    admin_create_topic(b.bootstrap, "other-id", 1)
+    produce(b.bootstrap, "other-id", 1000)
+    before = consume_all(b.bootstrap, "other-id")
+    assert b.stop() == 0
+    [src] = where(dirs, "other-id")[0]
+    dst = 1 - src
+    future = dirs[dst] / "other-id-0.0123456789abcdef0123456789abcdef-future"
+    shutil.copytree(dirs[src] / "other-id-0", future)
+    (future / "partition.metadata").write_text("topic_id: AAAAAAAAAAAAAAAAAAAAAA\n")
+    b.start()
+    assert b.wait_for_log("other-id-0: discarding the unfinished move")
+    wait_until(lambda: not leftovers(dirs, "other-id"), "the copy removed")
+    assert where(dirs, "other-id") == {0: [src]}
+    assert consume_all(b.bootstrap, "other-id") == before
 
 
 def test_a_stop_between_the_swaps_two_renames_completes_the_move(make_broker, tmp_path):

@@ -72,5 +72,60 @@ TEST(log_dirs, a_partition_in_two_directories_is_refused) {
     EXPECT_NE(scan.conflict->find("two future copies"), std::string::npos);
 }
 
+TEST(move_quota, no_rate_grants_what_is_asked) {
+    move_quota q;
+    EXPECT_EQ(q.grant(0, 8 << 20), uint64_t(8 << 20));
+    q.settle(8 << 20, 100);
+    EXPECT_EQ(q.grant(0, 8 << 20), uint64_t(8 << 20));
+}
+
+TEST(move_quota, copies_at_most_the_rate_from_the_first_grant) {
+    move_quota q;
+    q.set_rate(1000);
+    EXPECT_EQ(q.grant(10.0, 1 << 20), 0u) << "no credit before time passes";
+    EXPECT_GT(q.wait_s(), 0.0);
+    // Ask every millisecond for 5 s, copying whatever is granted.
+    uint64_t copied = 0;
+    for (int ms = 1; ms <= 5000; ++ms) {
+        const double now = 10.0 + ms / 1000.0;
+        auto g = q.grant(now, 1 << 20);
+        q.settle(g, g);
+        copied += g;
+        ASSERT_LE(double(copied), 1000.0 * (now - 10.0) + 1) << "at " << now;
+    }
+    EXPECT_GE(copied, 4900u) << "the rate is used, not just bounded";
+}
+
+TEST(move_quota, a_bigger_read_is_paid_back_before_the_next_grant) {
+    move_quota q;
+    q.set_rate(1000);
+    (void)q.grant(0, 100);
+    auto g = q.grant(0.05, 100);  // 50 bytes of credit
+    EXPECT_EQ(g, 50u);
+    q.settle(g, 550);  // a whole batch of 550 bytes was read: 500 in debt
+    EXPECT_EQ(q.grant(0.5, 100), 0u) << "0.45 s earns 450 bytes: still in debt";
+    EXPECT_GT(q.grant(0.56, 100), 0u);
+}
+
+TEST(move_quota, idle_time_saves_up_a_tenth_of_a_second_at_most) {
+    move_quota q;
+    q.set_rate(1000);
+    (void)q.grant(0, 1);
+    EXPECT_EQ(q.grant(60, 1 << 20), 100u);
+}
+
+TEST(move_quota, a_new_rate_applies_at_once_and_zero_stops_copying) {
+    move_quota q;
+    q.set_rate(1'000'000);
+    (void)q.grant(0, 1);
+    EXPECT_EQ(q.grant(1, 1 << 30), 100'000u);
+    q.set_rate(0);
+    EXPECT_EQ(q.grant(2, 1 << 20), 0u);
+    EXPECT_EQ(q.grant(100, 1 << 20), 0u);
+    EXPECT_DOUBLE_EQ(q.wait_s(), 0.1) << "polled again for a new rate";
+    q.set_rate(std::nullopt);
+    EXPECT_EQ(q.grant(101, 1 << 20), uint64_t(1 << 20));
+}
+
 } // namespace
 } // namespace trib::broker

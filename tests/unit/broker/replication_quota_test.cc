@@ -146,13 +146,19 @@ TEST(replication_quotas, metrics_show_the_rates_bounds_and_totals) {
     EXPECT_DOUBLE_EQ(seen.at("tributary_replication_throttled_rate_bytes{follower}"), -1.0);
 }
 
-TEST(replication_throttle_rate, broker_over_cluster_default_over_static) {
+// Broker 2's configuration with every key at its default (no environment read).
+broker_config broker_two_defaults() {
     broker_config b;
     b.node_id = 2;
     const char* const no_environment[] = {nullptr};
     config::load_options none;
     none.environ = no_environment;
     b.raw = config::load(broker_schema(), none);
+    return b;
+}
+
+TEST(replication_throttle_rate, broker_over_cluster_default_over_static) {
+    broker_config b = broker_two_defaults();
     cluster_snapshot s;
     EXPECT_EQ(replication_throttle_rate(b, s, "leader.replication.throttled.rate"), replication_quota::unlimited);
     s.broker_configs[""] = {{"leader.replication.throttled.rate", "5000"}};
@@ -162,6 +168,22 @@ TEST(replication_throttle_rate, broker_over_cluster_default_over_static) {
     EXPECT_EQ(replication_throttle_rate(b, s, "leader.replication.throttled.rate"), 700);
     EXPECT_EQ(replication_throttle_rate(b, s, "follower.replication.throttled.rate"), replication_quota::unlimited)
         << "broker 3's setting is not broker 2's";
+}
+
+TEST(log_dir_move_rate, dynamic_broker_over_cluster_default_over_static_over_tributary_key) {
+    broker_config b = broker_two_defaults();
+    cluster_snapshot s;
+    EXPECT_EQ(log_dir_move_rate(b, s), std::nullopt) << "nothing set: no limit";
+    b.log_dir_move_rate = 4000;
+    EXPECT_EQ(log_dir_move_rate(b, s), 4000) << "tributary.log.dirs.move.max.bytes.per.second below the rest";
+    s.broker_configs[""] = {{"replica.alter.log.dirs.io.max.bytes.per.second", "5000"}};
+    EXPECT_EQ(log_dir_move_rate(b, s), 5000);
+    s.broker_configs["3"] = {{"replica.alter.log.dirs.io.max.bytes.per.second", "9"}};
+    EXPECT_EQ(log_dir_move_rate(b, s), 5000) << "broker 3's setting is not broker 2's";
+    s.broker_configs["2"] = {{"replica.alter.log.dirs.io.max.bytes.per.second", "700"}};
+    EXPECT_EQ(log_dir_move_rate(b, s), 700);
+    s.broker_configs["2"] = {{"replica.alter.log.dirs.io.max.bytes.per.second", "0"}};
+    EXPECT_EQ(log_dir_move_rate(b, s), 0) << "Kafka's 0: nothing copied";
 }
 
 partition_info replica_set(int32_t id, int32_t leader, std::vector<int32_t> replicas, std::vector<int32_t> isr) {
