@@ -1396,7 +1396,14 @@ struct group_shard::impl {
             s.type = group_type::classic;
         }
         if (s.type == group_type::consumer && !g->is_consumer()) {
-            clear_classic(*g);  // a downgrade that was not written
+            // A downgrade that was not written. Classic members that joined since are told to
+            // join again: they find the consumer group.
+            const error_code e = is_unloaded ? error_code::not_coordinator : error_code::rebalance_in_progress;
+            for (auto& [mid, m] : g->members) {
+                reply(std::exchange(m.awaiting_join, nullptr), join_error(e, mid));
+                reply(std::exchange(m.awaiting_sync, nullptr), sync_error(e));
+            }
+            clear_classic(*g);
         }
         g->type = s.type;
         g->state = s.type == group_type::classic && g->members.empty() ? group_state::empty : s.state;
@@ -2756,6 +2763,17 @@ struct group_shard::impl {
         std::vector<std::string> deleting;
         std::vector<std::vector<std::pair<std::string, int32_t>>> tombstoned;  // per group deleting
         const error_code down = unavailable();
+        if (down == error_code::none) {
+            // A consumer group's write in flight may yet fail and bring back the group as it
+            // was: the delete waits for it, as the group's heartbeats do.
+            for (const std::string& id : ids) {
+                if (consumer_busy.contains(id)) {
+                    return consumer_serial(id, [this, ids, done = std::move(done)]() mutable {
+                        delete_groups(ids, std::move(done));
+                    });
+                }
+            }
+        }
         for (const std::string& id : ids) {
             auto& r = results.emplace_back();
             r.group_id = id;
@@ -2998,8 +3016,8 @@ struct group_shard::impl {
         std::vector<std::pair<std::string, std::vector<std::pair<std::string, int32_t>>>> expired;
         std::vector<std::string> emptied;
         for (const auto& [id, g] : groups) {
-            if (g.in(group_state::dead) || !g.pending_members.empty()) {
-                continue;
+            if (g.in(group_state::dead) || !g.pending_members.empty() || consumer_busy.contains(id)) {
+                continue;  // (a consumer group's write in flight decides what it holds)
             }
             // Since when an offset counts as unused: an Empty group's offsets since it became
             // empty (Kafka 2.1+), a simple group's since their commit; a Stable consumer group's
