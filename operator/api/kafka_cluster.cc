@@ -399,6 +399,24 @@ json to_json(const kafka_cluster_status& s) {
     co["replicas"] = json::number(s.coordinator_replicas);
     co["ready"] = json::number(s.coordinators_ready);
     out["coordinators"] = co;
+    if (s.quorum) {
+        const auto& q = *s.quorum;
+        json j = json::object();
+        j["leaderId"] = json::number(q.leader);
+        j["leaderEpoch"] = json::number(q.epoch);
+        std::vector<json> ids;
+        for (auto id : q.voters) {
+            ids.push_back(json::number(id));
+        }
+        j["voters"] = json::array(ids);
+        if (!q.change.empty()) {
+            j["change"] = str(q.change);
+        }
+        if (!q.message.empty()) {
+            j["message"] = str(q.message);
+        }
+        out["quorum"] = j;
+    }
     if (s.balance) {
         const auto& b = *s.balance;
         json j = json::object();

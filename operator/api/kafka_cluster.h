@@ -152,6 +152,16 @@ struct rolling_update_status {
     std::vector<std::string> partitions_below_min_isr;  // reported, not waited on
 };
 
+// The coordinators' metadata quorum as the quorum step last read it (controller/quorum.h):
+// the voter set is also what controller.quorum.voters says in the coordinators' ConfigMap.
+struct quorum_status {
+    int32_t leader = -1;
+    int32_t epoch = -1;
+    std::vector<int32_t> voters;  // ids, sorted
+    std::string change;   // the membership change asked last (in flight or just made); "" when none
+    std::string message;  // why the quorum differs from the spec; "" when it is as asked
+};
+
 // Everything but the conditions, which k8s/status.h's set_condition writes into the JSON.
 struct kafka_cluster_status {
     int64_t observed_generation = 0;
@@ -162,6 +172,7 @@ struct kafka_cluster_status {
     std::vector<listener_status> listeners;
     int32_t coordinator_replicas = 0;
     int32_t coordinators_ready = 0;
+    std::optional<quorum_status> quorum;  // nullopt: not read (no cluster access)
     std::optional<balance_status> balance;
     std::optional<rolling_update_status> rolling_update;
     // The dynamic broker configs the operator set on the cluster (IncrementalAlterConfigs,

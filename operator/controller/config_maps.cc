@@ -28,16 +28,49 @@ json config_map(const build_context& ctx, component c, json data) {
 } // namespace
 
 std::string quorum_voters(const build_context& ctx, int32_t voters) {
-    std::string out;
+    std::vector<int32_t> ids;
     for (int32_t i = 0; i < voters; ++i) {
-        if (i > 0) {
+        ids.push_back(coordinator_id(i));
+    }
+    return quorum_voters(ctx, ids);
+}
+
+std::string quorum_voters(const build_context& ctx, const std::vector<int32_t>& ids) {
+    std::string out;
+    for (int32_t id : ids) {
+        if (!out.empty()) {
             out += ",";
         }
-        out += std::to_string(coordinator_id(i));
+        out += std::to_string(id);
         out += '@';
-        out += pod_dns_name(ctx, component::coordinator, i);
+        out += pod_dns_name(ctx, component::coordinator, id - coordinator_id_base);
         out += ':';
         out += std::to_string(api::coordinator_port);
+    }
+    return out;
+}
+
+std::string with_seed_quorum_voters(const build_context& ctx, const std::string& text) {
+    const std::string key = "controller.quorum.voters=";
+    std::string out;
+    size_t at = 0;
+    while (at < text.size()) {
+        size_t end = text.find('\n', at);
+        end = end == std::string::npos ? text.size() : end + 1;
+        std::string line = text.substr(at, end - at);
+        if (line.compare(0, key.size(), key) == 0) {
+            line = key + quorum_voters(ctx, 1) + "\n";
+        }
+        out += line;
+        at = end;
+    }
+    return out;
+}
+
+json data_for_hash(const build_context& ctx, const json& data, const char* shared_key) {
+    json out = data;
+    if (out.has_string_field(shared_key)) {
+        out[shared_key] = str(with_seed_quorum_voters(ctx, out.at(shared_key).as_string()));
     }
     return out;
 }
@@ -120,12 +153,12 @@ json broker_config_map(const build_context& ctx, int32_t voters, const std::vect
     return config_map(ctx, component::broker, std::move(data));
 }
 
-std::string coordinator_shared_properties(const build_context& ctx, int32_t voters) {
+std::string coordinator_shared_properties(const build_context& ctx, const std::vector<int32_t>& voter_ids) {
     std::string out = header;
     out += "cluster.id=" + cluster_id(ctx.ns(), ctx.name()) + "\n";
     out += "listeners=CONTROLLER://${env:POD_IP}:" + std::to_string(api::coordinator_port) + "\n";
     out += "log.dirs=" + std::string(data_mount) + "/metadata\n";
-    out += "controller.quorum.voters=" + quorum_voters(ctx, voters) + "\n";
+    out += "controller.quorum.voters=" + quorum_voters(ctx, voter_ids) + "\n";
     out += "tributary.http.listener=${env:POD_IP}:" + std::to_string(api::http_port) + "\n";
     // Topics are created by the coordinator: the defaults for topics created without a count
     // or a replication factor are its settings, given with the brokers' config.
@@ -141,10 +174,19 @@ std::string coordinator_pod_properties(int32_t ordinal) {
     return std::string(header) + "node.id=" + std::to_string(coordinator_id(ordinal)) + "\n";
 }
 
-json coordinator_config_map(const build_context& ctx, int32_t voters) {
-    json data = json::object();
-    data[coordinator_shared_file] = str(coordinator_shared_properties(ctx, voters));
+std::string coordinator_shared_properties(const build_context& ctx, int32_t voters) {
+    std::vector<int32_t> ids;
     for (int32_t i = 0; i < voters; ++i) {
+        ids.push_back(coordinator_id(i));
+    }
+    return coordinator_shared_properties(ctx, ids);
+}
+
+json coordinator_config_map(const build_context& ctx, int32_t pods, const std::vector<int32_t>& voter_ids) {
+    json data = json::object();
+    data[coordinator_shared_file] = str(voter_ids.empty() ? coordinator_shared_properties(ctx, pods)
+                                                          : coordinator_shared_properties(ctx, voter_ids));
+    for (int32_t i = 0; i < pods; ++i) {
         data[pod_file_key(ctx.name(), component::coordinator, i)] = str(coordinator_pod_properties(i));
     }
     return config_map(ctx, component::coordinator, std::move(data));

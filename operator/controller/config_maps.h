@@ -39,8 +39,17 @@ bool rack_key_copied_to_pods(const std::string& topology_key);
 inline constexpr const char* rack_env = "BROKER_RACK";
 
 // controller.quorum.voters for `voters` coordinators: 1000@C-coordinator-0.C-coordinator.N.svc.<domain>:9093,...
-// Only 1 runs until the Raft issue; it raises `voters` to the spec's replicas.
 std::string quorum_voters(const build_context& ctx, int32_t voters);
+// The same for the coordinators of these ids (1000 + ordinal), in the order given.
+std::string quorum_voters(const build_context& ctx, const std::vector<int32_t>& ids);
+
+// `text` (a shared properties file) with its controller.quorum.voters line as a lone seed
+// would have it (quorum_voters(ctx, 1)). The line follows the voter set (controller/quorum.h),
+// which only matters to a coordinator's new log, or to a broker's first contact: pods need no
+// restart for it, so it is kept out of what drives rolls (the config hash and the pod
+// template's restart-config). The seed's form, not no line, so that a cluster made by an
+// operator version before the quorum step (one coordinator) sees no change and no roll.
+std::string with_seed_quorum_voters(const build_context& ctx, const std::string& text);
 
 std::string broker_shared_properties(const build_context& ctx, int32_t voters);
 std::string broker_pod_properties(const broker_pod_config& pod);
@@ -51,9 +60,15 @@ std::string rack_in_pod_properties(const std::string& text);
 json broker_config_map(const build_context& ctx, int32_t voters, const std::vector<broker_pod_config>& pods);
 
 std::string coordinator_shared_properties(const build_context& ctx, int32_t voters);
+std::string coordinator_shared_properties(const build_context& ctx, const std::vector<int32_t>& voter_ids);
 std::string coordinator_pod_properties(int32_t ordinal);
 // C-coordinator-config: coordinator.properties and C-coordinator-<ordinal>.properties for
-// ordinals below `voters`.
-json coordinator_config_map(const build_context& ctx, int32_t voters);
+// ordinals below `pods`. controller.quorum.voters names `voter_ids` (empty: ordinals below
+// `pods`): the voter set last read, so that a wiped coordinator never seeds a log of its own
+// (with several voters named it can't elect itself, and follows the leader).
+json coordinator_config_map(const build_context& ctx, int32_t pods, const std::vector<int32_t>& voter_ids = {});
+// A ConfigMap's data as it counts for the config hash: the shared file `shared_key` through
+// with_seed_quorum_voters.
+json data_for_hash(const build_context& ctx, const json& data, const char* shared_key);
 
 } // namespace trib::op::controller

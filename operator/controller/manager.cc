@@ -1,6 +1,7 @@
 #include "operator/controller/manager.h"
 
 #include "common/log.h"
+#include "operator/controller/quorum_ops.h"
 #include "operator/controller/roll_ops.h"
 
 namespace trib::op::controller {
@@ -193,9 +194,10 @@ void manager::run_worker() {
     kafka_balance_ops balance({.timeout = _opts.probe.timeout, .client_id = "tributary-operator"});
     kafka_roll_ops rolls({.timeout = _opts.probe.timeout, .client_id = "tributary-operator"});
     auto drains = make_kafka_drain_ops({.timeout = _opts.probe.timeout, .client_id = "tributary-operator"});
+    kafka_quorum_ops quorum({.timeout = _opts.probe.timeout, .client_id = "tributary-operator"});
     reconciler rec(_kube, _cache, _events, &probe,
                    reconciler_options{.settings = _opts.settings, .balance = &balance, .roll = &rolls,
-                                      .drains = drains.get()});
+                                      .drains = drains.get(), .quorum = &quorum});
     while (auto key = _queue.get()) {
         const auto slash = key->find('/');
         const std::string ns = key->substr(0, slash), name = key->substr(slash + 1);

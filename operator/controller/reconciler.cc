@@ -6,6 +6,7 @@
 #include "operator/controller/broker_status.h"
 #include "operator/controller/config_maps.h"
 #include "operator/controller/listeners.h"
+#include "operator/controller/quorum.h"
 #include "operator/controller/roller.h"
 #include "operator/controller/scaler.h"
 #include "operator/controller/workloads.h"
@@ -41,7 +42,10 @@ struct reconciler::pass {
     std::string blocked_reason, blocked_message;    // ScalingBlocked=True
     std::string failure;                            // an API error stopped the pass
 
-    int32_t voters = 1;          // coordinators that run
+    int32_t voters = 1;          // coordinator pods (the StatefulSet's replicas)
+    std::vector<int32_t> voter_ids{coordinator_id(0)};  // the voter set last read (controller.quorum.voters)
+    std::optional<bool> quorum_ready;                     // the quorum step read the cluster
+    std::string quorum_reason, quorum_message;
     int32_t brokers_current = 0;  // the broker StatefulSet's replicas before this pass
     int32_t brokers_target = 0;   // what this pass sets it to
     std::map<int32_t, broker_endpoints> endpoints;  // by ordinal
@@ -184,11 +188,6 @@ bool validate_spec(env& e, pass& p) {
         return false;
     }
     p.ctx.emplace(build_context{p.cluster, e.opts.settings});
-    if (p.cluster.spec.coordinators.replicas > 1) {
-        p.degraded_reason = "QuorumNotSupported";
-        p.degraded_message = "spec.coordinators.replicas is " + std::to_string(p.cluster.spec.coordinators.replicas) +
-                             ": one coordinator runs until multi-voter Raft lands";
-    }
     p.voters = 1;
     return true;
 }
@@ -207,10 +206,32 @@ bool ensure_finalizer(env& e, pass& p) {
     return true;
 }
 
+// controller/quorum.h: at most one voter change, the StatefulSet's size, the voter set.
+bool coordinator_quorum(env& e, pass& p) {
+    int32_t current = 0;
+    if (auto sts = e.api.get(res::stateful_sets, p.ctx->ns(), stateful_set_name(p.ctx->name(), component::coordinator))) {
+        current = int32_t(int_at(*sts, {"spec", "replicas"}));
+    }
+    auto o = manage_quorum({*p.ctx, e.cache, e.events, e.opts.quorum, p.object, p.old_status, current});
+    p.voters = o.replicas;
+    p.voter_ids = o.voters;
+    p.status.quorum = o.status;
+    if (o.status) {
+        p.quorum_ready = o.ready;
+        p.quorum_reason = o.ready ? "QuorumReady" : o.reason;
+        p.quorum_message = o.ready ? "voters: the coordinators of spec.coordinators.replicas" : o.message;
+        if (!o.ready) {
+            p.wait(o.reason, o.message);
+        }
+    }
+    return true;
+}
+
 bool coordinator_config(env& e, pass& p) {
-    json cm = coordinator_config_map(*p.ctx, p.voters);
-    p.coordinator_hash = data_hash(cm.at("data"));
-    p.coordinator_restart_config = string_at(cm, {"data", coordinator_shared_file});
+    json cm = coordinator_config_map(*p.ctx, p.voters, p.voter_ids);
+    // The voters line follows the voter set without restarting anyone (config_maps.h).
+    p.coordinator_hash = data_hash(data_for_hash(*p.ctx, cm.at("data"), coordinator_shared_file));
+    p.coordinator_restart_config = with_seed_quorum_voters(*p.ctx, string_at(cm, {"data", coordinator_shared_file}));
     apply_config(e, p, cm);
     return true;
 }
@@ -371,8 +392,11 @@ bool broker_config(env& e, pass& p) {
             cm["data"][key] = *old;
         }
     }
-    p.broker_hash = data_hash(cm.at("data"));
-    p.broker_restart_config = restart_properties(string_at(cm, {"data", broker_shared_file}));
+    // The coordinators named change with the quorum; brokers follow the voter set named in
+    // every metadata answer, so that is no reason to restart them (config_maps.h).
+    p.broker_hash = data_hash(data_for_hash(ctx, cm.at("data"), broker_shared_file));
+    p.broker_restart_config =
+        restart_properties(with_seed_quorum_voters(ctx, string_at(cm, {"data", broker_shared_file})));
     apply_config(e, p, cm);
     return true;
 }
@@ -500,6 +524,7 @@ const std::vector<step>& steps() {
     static const std::vector<step> s = {
         {"validate spec", validate_spec},
         {"finalizer", ensure_finalizer},
+        {"coordinator quorum", coordinator_quorum},
         {"coordinator config", coordinator_config},
         {"coordinator services", coordinator_services},
         {"coordinator statefulset", coordinator_stateful_set_step},
@@ -546,6 +571,9 @@ std::vector<condition_value> conclude(const pass& p) {
     out.push_back({"ScalingBlocked", blocked, blocked ? p.blocked_reason : "NotBlocked", p.blocked_message});
     if (p.balanced) {
         out.push_back({"Balanced", *p.balanced, p.balanced_reason, p.balanced_message});
+    }
+    if (p.quorum_ready) {
+        out.push_back({"QuorumReady", *p.quorum_ready, p.quorum_reason, p.quorum_message});
     }
     return out;
 }

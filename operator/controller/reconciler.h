@@ -5,7 +5,7 @@
 // them (k8s::api, server-side apply); a step that must wait stops the pass. The status is
 // written once, at the end of every pass, whether a step stopped it or not.
 //
-//   validate spec → finalizer → coordinator config → coordinator services →
+//   validate spec → finalizer → coordinator quorum → coordinator config → coordinator services →
 //   coordinator statefulset → broker services → broker addresses → broker config →
 //   broker statefulset → pod disruption budgets → roll → observe → balance   (then: status)
 //
@@ -18,6 +18,7 @@
 #include "operator/controller/balance_ops.h"
 #include "operator/controller/cluster_probe.h"
 #include "operator/controller/drain_ops.h"
+#include "operator/controller/quorum_ops.h"
 #include "operator/controller/objects.h"
 #include "operator/k8s/api.h"
 #include "operator/k8s/clock.h"
@@ -53,6 +54,9 @@ struct reconciler_options {
     // Drain and unregister brokers to scale down (controller/scaler.h); null: scaling down
     // waits (Reconciling, WaitingForCluster).
     drain_ops* drains = nullptr;
+    // The coordinators' voter set (controller/quorum.h); null: one coordinator, whatever
+    // spec.coordinators.replicas says (unit tests without a cluster).
+    quorum_ops* quorum = nullptr;
 };
 
 inline constexpr const char* cleanup_finalizer = "tributary.io/cleanup";

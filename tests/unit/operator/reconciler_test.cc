@@ -378,14 +378,6 @@ TEST_F(reconciler_test, an_invalid_spec_changes_nothing_and_says_why) {
     EXPECT_EQ(count_events("InvalidSpec"), 1);
 }
 
-TEST_F(reconciler_test, more_than_one_coordinator_is_degraded_and_one_runs) {
-    put_cluster(R"({"coordinators": {"replicas": 3}})");
-    pass();
-    EXPECT_EQ(cond_status("Degraded"), "True");
-    EXPECT_EQ(cond_reason("Degraded"), "QuorumNotSupported");
-    EXPECT_EQ(kube.get(res::stateful_sets, "ns", "k-coordinator")->at("spec").at("replicas").as_integer(), 1);
-}
-
 // A key the API server doesn't copy onto pods: the operator reads the node's label.
 TEST_F(reconciler_test, the_rack_comes_from_the_label_of_the_node_the_pod_runs_on) {
     put_cluster(R"({"brokers": {"rack": {"topologyKey": "example.com/rack"}}})");
