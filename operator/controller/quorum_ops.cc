@@ -1,6 +1,7 @@
 #include "operator/controller/quorum_ops.h"
 
 #include "common/listeners.h"
+#include "protocol/api.h"
 #include "protocol/error_code.h"
 #include "protocol/messages/add_raft_voter.h"
 #include "protocol/messages/coordinator_admin.h"
@@ -59,7 +60,11 @@ std::optional<Resp> ask_leader(kafka::admin_session& s, const std::vector<std::s
             auto to = config::parse_host_port(a);
             auto resp = s.call_coordinator<protocol::coordinator_admin_response>(to, env, 0, one);
             if (!resp) {
-                why += (why.empty() ? "" : "; ") + one;
+                // "host:port: <the envelope>: reason", said with the request inside it
+                const auto* api = protocol::find_api(Req::api_key);
+                auto colon = one.find(": ", a.size() + 2);
+                why += (why.empty() ? "" : "; ") + a + ": " + (api ? std::string(api->name) : "request") + ": " +
+                       (colon == std::string::npos ? one : one.substr(colon + 2));
                 continue;
             }
             if (resp->error_code != 0) {
@@ -100,14 +105,13 @@ voter_change_result change_result(const std::optional<Resp>& resp, const std::st
 
 } // namespace
 
-kafka_quorum_ops::kafka_quorum_ops(kafka::session_options options) : _session(std::move(options)) {}
-
-std::optional<quorum_view> kafka_quorum_ops::describe(const std::vector<std::string>& coordinators, std::string& why) {
+std::optional<quorum_view> describe_quorum(kafka::admin_session& session, const std::vector<std::string>& coordinators,
+                                           std::string& why) {
     protocol::describe_quorum_request req;
     auto& t = req.topics.emplace_back();
     t.topic_name = "__cluster_metadata";
     t.partitions.push_back({0, {}});
-    auto resp = ask_leader<protocol::describe_quorum_response>(_session, coordinators, req, describe_quorum_version, why);
+    auto resp = ask_leader<protocol::describe_quorum_response>(session, coordinators, req, describe_quorum_version, why);
     if (!resp) {
         return std::nullopt;
     }
@@ -131,6 +135,12 @@ std::optional<quorum_view> kafka_quorum_ops::describe(const std::vector<std::str
         v.observers.push_back({r.replica_id, directory_text(r.replica_directory_id), r.log_end_offset});
     }
     return v;
+}
+
+kafka_quorum_ops::kafka_quorum_ops(kafka::session_options options) : _session(std::move(options)) {}
+
+std::optional<quorum_view> kafka_quorum_ops::describe(const std::vector<std::string>& coordinators, std::string& why) {
+    return describe_quorum(_session, coordinators, why);
 }
 
 voter_change_result kafka_quorum_ops::add_voter(const std::vector<std::string>& coordinators, int32_t id,

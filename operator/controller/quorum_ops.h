@@ -37,6 +37,13 @@ public:
                                              const std::string& directory) = 0;
 };
 
+// DescribeQuorum (v2) of the metadata log through the CoordinatorAdmin envelope, asked of
+// `coordinators` in turn until the leader answers; nullopt with `why` when none did. Shared
+// with the roller (roll_ops.cc): coordinators answer Kafka's admin requests only inside the
+// envelope.
+std::optional<quorum_view> describe_quorum(kafka::admin_session& session, const std::vector<std::string>& coordinators,
+                                           std::string& why);
+
 // Over a blocking admin session (one per reconcile worker).
 class kafka_quorum_ops final : public quorum_ops {
 public:

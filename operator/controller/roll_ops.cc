@@ -1,9 +1,9 @@
 #include "operator/controller/roll_ops.h"
 
 #include "common/listeners.h"
+#include "operator/controller/quorum_ops.h"
 #include "protocol/error_code.h"
 #include "protocol/messages/describe_configs.h"
-#include "protocol/messages/describe_quorum.h"
 #include "protocol/messages/incremental_alter_configs.h"
 #include "protocol/messages/metadata.h"
 
@@ -167,33 +167,19 @@ bool kafka_roll_ops::alter_dynamic_defaults(const std::vector<std::string>& brok
 }
 
 std::optional<quorum_state> kafka_roll_ops::quorum(const std::vector<std::string>& coordinators, std::string& why) {
-    return first_answer<quorum_state>(
-        coordinators, why, [&](const config::host_port& to, std::string& err) -> std::optional<quorum_state> {
-            protocol::describe_quorum_request req;
-            auto& t = req.topics.emplace_back();
-            t.topic_name = "__cluster_metadata";
-            t.partitions.push_back({0, {}});
-            auto resp = _session.call_coordinator<protocol::describe_quorum_response>(to, req, 1, err);
-            if (!resp) {
-                return std::nullopt;
-            }
-            if (resp->error_code != 0 || resp->topics.empty() || resp->topics[0].partitions.empty()) {
-                err = "DescribeQuorum: " + error_text(resp->error_code, resp->error_message);
-                return std::nullopt;
-            }
-            const auto& p = resp->topics[0].partitions[0];
-            if (p.error_code != 0) {
-                err = "DescribeQuorum: " + error_text(p.error_code, p.error_message);
-                return std::nullopt;
-            }
-            quorum_state q;
-            q.leader_id = p.leader_id;
-            q.high_watermark = p.high_watermark;
-            for (const auto& v : p.current_voters) {
-                q.voter_log_end[v.replica_id] = v.log_end_offset;
-            }
-            return q;
-        });
+    // Inside the CoordinatorAdmin envelope (quorum_ops.h): a coordinator serves no bare
+    // DescribeQuorum.
+    auto v = describe_quorum(_session, coordinators, why);
+    if (!v) {
+        return std::nullopt;
+    }
+    quorum_state q;
+    q.leader_id = v->leader_id;
+    q.high_watermark = v->high_watermark;
+    for (const auto& r : v->voters) {
+        q.voter_log_end[r.id] = r.log_end;
+    }
+    return q;
 }
 
 } // namespace trib::op::controller

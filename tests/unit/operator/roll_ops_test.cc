@@ -6,6 +6,7 @@
 
 #include "protocol/messages/api_versions.h"
 #include "protocol/messages/describe_configs.h"
+#include "protocol/messages/coordinator_admin.h"
 #include "protocol/messages/describe_quorum.h"
 #include "protocol/messages/incremental_alter_configs.h"
 #include "protocol/messages/metadata.h"
@@ -109,7 +110,8 @@ TEST(kafka_roll_ops, dynamic_defaults_are_the_synonyms_of_the_cluster_default_an
 
 TEST(kafka_roll_ops, the_quorum_from_describe_quorum_and_no_answer_is_nullopt_with_the_reason) {
     fakes::kafka_fake_broker coordinator([&](int16_t key, int32_t cid) -> std::optional<bytes> {
-        EXPECT_EQ(key, protocol::describe_quorum_request::api_key);  // no ApiVersions first
+        // No ApiVersions first; the request inside the coordinators' envelope.
+        EXPECT_EQ(key, protocol::coordinator_admin_request::api_key);
         protocol::describe_quorum_response q;
         auto& t = q.topics.emplace_back();
         t.topic_name = "__cluster_metadata";
@@ -117,7 +119,11 @@ TEST(kafka_roll_ops, the_quorum_from_describe_quorum_and_no_answer_is_nullopt_wi
         p.leader_id = 1001;
         p.high_watermark = 42;
         p.current_voters = {{1000, {}, 42, -1, -1, {}}, {1001, {}, 42, -1, -1, {}}, {1002, {}, 30, -1, -1, {}}};
-        return fakes::framed(fakes::encode_response(q, 1, cid));
+        protocol::writer w;
+        q.encode(w, 2);
+        protocol::coordinator_admin_response env;
+        env.body = w.take();
+        return fakes::framed(fakes::encode_response(env, 0, cid));
     });
     kafka_roll_ops ops({.timeout = 2s});
     std::string why;
