@@ -1,0 +1,141 @@
+"""The operator manages the coordinators' metadata quorum (operator/controller/quorum.h) on the
+real control plane: spec.coordinators.replicas 1 -> 3 -> 1 while an idempotent acks=all
+producer writes, each step a Raft membership change (AddRaftVoter / RemoveRaftVoter) seen in
+kafka-metadata-quorum describe and in the KafkaCluster's status, every acknowledged record
+read back; then a coordinator pod lost with its claim (a new, empty disk) comes back as a new
+voter (the old seat removed, the new directory added)."""
+import json
+import re
+import sys
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+
+from apache_kafka import kafka_tool  # noqa: E402
+from kafkacluster_test import (bootstrap_of, condition, delete_with_claims, kafkacluster, operator,  # noqa: E402,F401
+                               ready_with, sample, wait_status)
+from kube import wait_for  # noqa: E402
+from workloads import pods, read_back, ready  # noqa: E402
+
+TIMEOUT_S = 300
+
+
+def quorum_status(bootstrap):
+    """{voter id: directory id} and the leader, as kafka-metadata-quorum describe --status
+    prints them (asked through a broker, which forwards to the coordinators)."""
+    out = kafka_tool("kafka-metadata-quorum", "--bootstrap-server", bootstrap, "describe", "--status").stdout
+    voters = re.search(r"^CurrentVoters:\s+(.*)$", out, re.M).group(1)
+    leader = int(re.search(r"^LeaderId:\s+(-?\d+)", out, re.M).group(1))
+    return {int(i): d for i, d in re.findall(r'"id": (\d+), "directoryId": "?([^",}]*)"?', voters)}, leader
+
+
+def quorum_ready(voters):
+    def predicate(kc):
+        st = kc.get("status", {})
+        return (condition(kc, "QuorumReady").get("status") == "True"
+                and st.get("observedGeneration") == kc["metadata"]["generation"]
+                and st.get("quorum", {}).get("voters") == voters
+                and condition(kc, "Ready").get("status") == "True")
+    return predicate
+
+
+def coordinator_voters_line(cp, ns, name):
+    cm = cp.get_json("configmap", f"{name}-coordinator-config", "-n", ns)
+    return re.search(r"^controller\.quorum\.voters=(.*)$", cm["data"]["coordinator.properties"], re.M).group(1)
+
+
+def test_coordinators_1_3_1_under_a_producer_then_a_lost_coordinator_replaced(control_plane, namespace, operator):
+    cp, ns = control_plane, namespace
+    kc = sample("quorum")
+    kc["spec"]["coordinators"] = {"replicas": 1, "storage": {"deleteClaim": True}}
+    kc["spec"]["brokers"]["storage"] = {"deleteClaim": True}
+    cp.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(kc))
+    kc = wait_status(cp, ns, "quorum", "Ready, one voter", lambda kc: ready_with(3)(kc) and quorum_ready([1000])(kc))
+    bootstrap = bootstrap_of(kc)
+    voters, _ = quorum_status(bootstrap)
+    assert set(voters) == {1000}, voters
+    kafka_tool("kafka-topics", "--bootstrap-server", bootstrap, "--create", "--topic", "q",
+               "--partitions", "3", "--replication-factor", "3", "--config", "min.insync.replicas=2")
+    broker_uids = {n: p["metadata"]["uid"] for n, p in pods(cp, ns, "broker", "quorum").items()}
+    seed_uid = pods(cp, ns, "coordinator", "quorum")["quorum-coordinator-0"]["metadata"]["uid"]
+
+    acked, failed, stop = [], [], threading.Event()
+
+    def produce():
+        from confluent_kafka import Producer
+        p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 5})
+
+        def done(err, msg):
+            (failed if err else acked).append(str(err) if err else msg.value().decode())
+        i = 0
+        while not stop.is_set():
+            p.produce("q", value=f"q-{i}".encode(), on_delivery=done)
+            i += 1
+            p.poll(0.005)
+        assert p.flush(120) == 0
+    writer = threading.Thread(target=produce)
+    writer.start()
+    try:
+        wait_for("records acknowledged before the change", lambda: len(acked) > 100, 60)
+
+        # 1 -> 3: two AddRaftVoter, the new coordinators' directories from DescribeQuorum.
+        cp.kubectl("-n", ns, "patch", "kafkacluster", "quorum", "--type=merge",
+                   "-p", json.dumps({"spec": {"coordinators": {"replicas": 3}}}))
+        kc = wait_status(cp, ns, "quorum", "three voters", quorum_ready([1000, 1001, 1002]), TIMEOUT_S)
+        voters, leader = quorum_status(bootstrap)
+        assert set(voters) == {1000, 1001, 1002} and leader in voters, (voters, leader)
+        assert all(voters[i] not in ("", "AAAAAAAAAAAAAAAAAAAAAA") for i in (1001, 1002)), voters
+        assert kc["status"]["coordinators"] == {"replicas": 3, "ready": 3}, kc["status"]["coordinators"]
+        assert coordinator_voters_line(cp, ns, "quorum").count("@") == 3
+        n = len(acked)
+        wait_for("records acknowledged with three voters", lambda: len(acked) > n + 100, 60)
+
+        # 3 -> 1: the highest voters removed one at a time, then the StatefulSet shrinks.
+        cp.kubectl("-n", ns, "patch", "kafkacluster", "quorum", "--type=merge",
+                   "-p", json.dumps({"spec": {"coordinators": {"replicas": 1}}}))
+        wait_status(cp, ns, "quorum", "one voter again", quorum_ready([1000]), TIMEOUT_S)
+        wait_for("coordinator pods 1 and 2 gone",
+                 lambda: set(pods(cp, ns, "coordinator", "quorum")) == {"quorum-coordinator-0"}, TIMEOUT_S)
+        voters, leader = quorum_status(bootstrap)
+        assert set(voters) == {1000} and leader == 1000, (voters, leader)
+        n = len(acked)
+        wait_for("records acknowledged with one voter", lambda: len(acked) > n + 100, 60)
+    finally:
+        stop.set()
+        writer.join(180)
+    assert not failed, failed[:5]
+    values, _ = read_back(bootstrap_of(kafkacluster(cp, ns, "quorum")), "q")
+    assert len(values) == len(set(values)) and set(values) == set(acked), (len(values), len(acked))
+    # Nothing was restarted for the voters line.
+    assert {n: p["metadata"]["uid"] for n, p in pods(cp, ns, "broker", "quorum").items()} == broker_uids
+    assert pods(cp, ns, "coordinator", "quorum")["quorum-coordinator-0"]["metadata"]["uid"] == seed_uid
+    events = cp.get_json("events", "-n", ns, "--field-selector", "involvedObject.name=quorum")["items"]
+    reasons = [e["reason"] for e in events]
+    assert reasons.count("CoordinatorAdded") >= 2 and reasons.count("CoordinatorRemoved") >= 2, reasons
+
+    # A lost coordinator: pod and claim deleted, so it comes back with an empty disk (a new
+    # directory id) and can't vote; the operator removes its old seat and adds the new one.
+    cp.kubectl("-n", ns, "patch", "kafkacluster", "quorum", "--type=merge",
+               "-p", json.dumps({"spec": {"coordinators": {"replicas": 3}}}))
+    wait_status(cp, ns, "quorum", "three voters", quorum_ready([1000, 1001, 1002]), TIMEOUT_S)
+    before, _ = quorum_status(bootstrap)
+    old_uid = pods(cp, ns, "coordinator", "quorum")["quorum-coordinator-2"]["metadata"]["uid"]
+    cp.kubectl("-n", ns, "delete", "pvc", "data-quorum-coordinator-2", "--wait=false")
+    cp.kubectl("-n", ns, "delete", "pod", "quorum-coordinator-2")
+
+    def replaced():
+        p = pods(cp, ns, "coordinator", "quorum").get("quorum-coordinator-2")
+        if not p or p["metadata"]["uid"] == old_uid or not ready(p):
+            return False
+        voters, _ = quorum_status(bootstrap)
+        return set(voters) == {1000, 1001, 1002} and voters[1002] != before[1002]
+    wait_for("coordinator 1002 a voter again with its new directory", replaced, TIMEOUT_S, interval=1)
+    kc = wait_status(cp, ns, "quorum", "three voters", quorum_ready([1000, 1001, 1002]), TIMEOUT_S)
+    events = cp.get_json("events", "-n", ns, "--field-selector", "involvedObject.name=quorum")["items"]
+    assert any(e["reason"] == "CoordinatorReplaced" and "1002" in e["message"] for e in events), \
+        [(e["reason"], e["message"]) for e in events]
+    values, _ = read_back(bootstrap_of(kc), "q")
+    assert set(values) == set(acked)
+
+    delete_with_claims(cp, ns, "quorum")
