@@ -14,13 +14,7 @@ namespace balancer = coordinator::balancer;
 
 namespace {
 
-std::string error_text(int16_t code, const std::optional<std::string>& message) {
-    std::string out(protocol::error_code_name(protocol::error_code(code)));
-    if (message && !message->empty()) {
-        out += ": " + *message;
-    }
-    return out;
-}
+using kafka::error_text;
 
 std::vector<config::host_port> addresses(const std::string& bootstrap) {
     std::vector<config::host_port> out;

@@ -14,18 +14,12 @@ namespace trib::op::controller {
 
 namespace {
 
+using kafka::error_text;
+
 constexpr int16_t describe_quorum_version = 2;  // v2: directory ids
 // How long the leader may take to catch a new voter up and commit the change before it
 // answers REQUEST_TIMED_OUT; within the session's own timeout.
 constexpr int32_t change_timeout_ms = 4000;
-
-std::string error_text(int16_t code, const std::optional<std::string>& message) {
-    std::string s(protocol::error_code_name(protocol::error_code(code)));
-    if (message && !message->empty()) {
-        s += ": " + *message;
-    }
-    return s;
-}
 
 std::string directory_text(const protocol::uuid& u) { return u.is_zero() ? std::string() : u.to_string(); }
 

@@ -11,19 +11,13 @@ namespace trib::op::controller {
 
 namespace {
 
+using kafka::error_text;
+
 constexpr int8_t resource_topic = 2;
 constexpr int8_t resource_broker = 4;
 constexpr int8_t source_dynamic_default_broker = 3;
 constexpr int8_t op_set = 0;
 constexpr int8_t op_delete = 1;
-
-std::string error_text(int16_t code, const std::optional<std::string>& message) {
-    std::string s(protocol::error_code_name(protocol::error_code(code)));
-    if (message && !message->empty()) {
-        s += ": " + *message;
-    }
-    return s;
-}
 
 // Tries `body(address)` on each address until one gives an answer; `why` collects the failures.
 template<typename T, typename Body>

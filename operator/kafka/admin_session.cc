@@ -1,5 +1,7 @@
 #include "operator/kafka/admin_session.h"
 
+#include "protocol/error_code.h"
+
 #include <fmt/format.h>
 
 namespace trib::op::kafka {
@@ -32,6 +34,14 @@ net::kafka_client& admin_session::client_for(const config::host_port& to, bool n
         it = _clients.emplace(key, std::make_unique<net::kafka_client>(_ctx.get_executor(), to, o)).first;
     }
     return *it->second;
+}
+
+std::string error_text(int16_t code, const std::optional<std::string>& message) {
+    std::string out(protocol::error_code_name(protocol::error_code(code)));
+    if (message && !message->empty()) {
+        out += ": " + *message;
+    }
+    return out;
 }
 
 std::string admin_session::describe_failure(const config::host_port& to, int16_t api_key, const std::error_code& ec,

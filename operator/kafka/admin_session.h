@@ -31,6 +31,10 @@
 
 namespace trib::op::kafka {
 
+// An answer's error as text: its name, then ": message" when the answer has one
+// ("NOT_CONTROLLER: this coordinator is not the active controller").
+std::string error_text(int16_t code, const std::optional<std::string>& message);
+
 struct session_options {
     std::chrono::milliseconds timeout{5000};  // each call, connecting included
     std::string client_id = "tributary-operator";

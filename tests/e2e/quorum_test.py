@@ -7,7 +7,6 @@ voter (the old seat removed, the new directory added)."""
 import json
 import re
 import sys
-import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
@@ -16,7 +15,7 @@ from apache_kafka import kafka_tool  # noqa: E402
 from kafkacluster_test import (bootstrap_of, condition, delete_with_claims, kafkacluster, operator,  # noqa: E402,F401
                                ready_with, sample, wait_status)
 from kube import wait_for  # noqa: E402
-from workloads import pods, read_back, ready  # noqa: E402
+from workloads import idempotent_producer, pods, read_back, ready  # noqa: E402
 
 TIMEOUT_S = 300
 
@@ -60,23 +59,7 @@ def test_coordinators_1_3_1_under_a_producer_then_a_lost_coordinator_replaced(co
     broker_uids = {n: p["metadata"]["uid"] for n, p in pods(cp, ns, "broker", "quorum").items()}
     seed_uid = pods(cp, ns, "coordinator", "quorum")["quorum-coordinator-0"]["metadata"]["uid"]
 
-    acked, failed, stop = [], [], threading.Event()
-
-    def produce():
-        from confluent_kafka import Producer
-        p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 5})
-
-        def done(err, msg):
-            (failed if err else acked).append(str(err) if err else msg.value().decode())
-        i = 0
-        while not stop.is_set():
-            p.produce("q", value=f"q-{i}".encode(), on_delivery=done)
-            i += 1
-            p.poll(0.005)
-        assert p.flush(120) == 0
-    writer = threading.Thread(target=produce)
-    writer.start()
-    try:
+    with idempotent_producer(bootstrap, "q", "q") as (acked, failed):
         wait_for("records acknowledged before the change", lambda: len(acked) > 100, 60)
 
         # 1 -> 3: two AddRaftVoter, the new coordinators' directories from DescribeQuorum.
@@ -101,9 +84,6 @@ def test_coordinators_1_3_1_under_a_producer_then_a_lost_coordinator_replaced(co
         assert set(voters) == {1000} and leader == 1000, (voters, leader)
         n = len(acked)
         wait_for("records acknowledged with one voter", lambda: len(acked) > n + 100, 60)
-    finally:
-        stop.set()
-        writer.join(180)
     assert not failed, failed[:5]
     values, _ = read_back(bootstrap_of(kafkacluster(cp, ns, "quorum")), "q")
     assert len(values) == len(set(values)) and set(values) == set(acked), (len(values), len(acked))

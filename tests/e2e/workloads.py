@@ -1,9 +1,11 @@
 """The seeds' cluster as the plain manifests describe it; waiting on workloads in the e2e tests:
 pods by component label, their readiness, what the brokers' Metadata says about each other;
 and records written and read back with stock clients."""
+import contextlib
 import json
 import struct
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -127,3 +129,32 @@ def read_with_java(bootstrap, topic, by_partition):
                              "--partition", partition, "--from-beginning", "--timeout-ms", 20000,
                              "--max-messages", len(records)).stdout.split()
     return sorted(values)
+
+
+@contextlib.contextmanager
+def idempotent_producer(bootstrap, topic, prefix):
+    """Writes "<prefix>-<i>" to `topic` with an idempotent acks=all producer on a thread of its
+    own while the block runs; yields (acknowledged values, errors), complete once the block
+    has ended (the producer is flushed)."""
+    from confluent_kafka import Producer
+    acked, failed, stop = [], [], threading.Event()
+
+    def produce():
+        p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 5})
+
+        def done(err, msg):
+            (failed if err else acked).append(str(err) if err else msg.value().decode())
+        i = 0
+        while not stop.is_set():
+            p.produce(topic, value=f"{prefix}-{i}".encode(), on_delivery=done)
+            i += 1
+            p.poll(0.005)
+        if p.flush(120) != 0:
+            failed.append("records left unflushed")
+    writer = threading.Thread(target=produce)
+    writer.start()
+    try:
+        yield acked, failed
+    finally:
+        stop.set()
+        writer.join(180)
