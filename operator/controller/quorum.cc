@@ -70,7 +70,8 @@ quorum_decision decide_quorum(int32_t spec, int32_t current, const std::optional
             d.id = v->id;
             d.directory = v->directory;
             d.replacement = true;
-            d.message = "replacing coordinator " + std::to_string(v->id) + ": its directory " + short_dir(v->directory) +
+            d.message = "replacing coordinator " + std::to_string(v->id) + ": its directory " +
+                        short_dir(v->directory) +
                         " is gone (it runs with " + it->second + "); removing the old seat first";
             return d;
         }

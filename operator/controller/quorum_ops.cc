@@ -105,7 +105,8 @@ std::optional<quorum_view> describe_quorum(kafka::admin_session& session, const 
     auto& t = req.topics.emplace_back();
     t.topic_name = "__cluster_metadata";
     t.partitions.push_back({0, {}});
-    auto resp = ask_leader<protocol::describe_quorum_response>(session, coordinators, req, describe_quorum_version, why);
+    auto resp =
+        ask_leader<protocol::describe_quorum_response>(session, coordinators, req, describe_quorum_version, why);
     if (!resp) {
         return std::nullopt;
     }

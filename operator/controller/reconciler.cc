@@ -209,7 +209,8 @@ bool ensure_finalizer(env& e, pass& p) {
 // controller/quorum.h: at most one voter change, the StatefulSet's size, the voter set.
 bool coordinator_quorum(env& e, pass& p) {
     int32_t current = 0;
-    if (auto sts = e.api.get(res::stateful_sets, p.ctx->ns(), stateful_set_name(p.ctx->name(), component::coordinator))) {
+    const auto sts_name = stateful_set_name(p.ctx->name(), component::coordinator);
+    if (auto sts = e.api.get(res::stateful_sets, p.ctx->ns(), sts_name)) {
         current = int32_t(int_at(*sts, {"spec", "replicas"}));
     }
     auto o = manage_quorum({*p.ctx, e.cache, e.events, e.opts.quorum, p.object, p.old_status, current});
@@ -565,7 +566,9 @@ std::vector<condition_value> conclude(const pass& p) {
         out.push_back({"Ready", !waiting, waiting ? p.waiting_reason : "Ready",
                        waiting ? p.waiting_message
                                : std::to_string(p.status.brokers.size()) + " brokers and " +
-                                     std::to_string(p.status.coordinators_ready) + " coordinator running"});
+                                     std::to_string(p.status.coordinators_ready) +
+                                     (p.status.coordinators_ready == 1 ? " coordinator" : " coordinators") +
+                                     " running"});
     }
     const bool blocked = !p.blocked_message.empty();
     out.push_back({"ScalingBlocked", blocked, blocked ? p.blocked_reason : "NotBlocked", p.blocked_message});
