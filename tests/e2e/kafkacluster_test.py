@@ -472,16 +472,18 @@ def test_rack_from_the_zone_and_delete_claim_removes_the_claims(control_plane, n
 
 
 def test_an_invalid_cluster_is_reported_not_crashed_on(control_plane, namespace, operator):
-    """What the schema lets through but can't run (3 coordinators before the Raft quorum
-    exists) gets a Degraded condition with the reason, and the operator keeps serving."""
+    """What the schema lets through but can't run (a name too long for its StatefulSets'
+    pod labels) gets a Degraded condition with the reason, and the operator keeps serving."""
     cp, ns = control_plane, namespace
-    kc = sample("quorum", replicas=1)
-    kc["spec"]["coordinators"] = {"replicas": 3}
+    name = "a-kafkacluster-name-longer-than-forty-chars"
+    kc = sample(name, replicas=1)
     cp.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(kc))
-    kc = wait_status(cp, ns, "quorum", "Degraded", lambda kc: condition(kc, "Degraded").get("status") == "True")
-    assert condition(kc, "Degraded")["message"], kc["status"]
+    kc = wait_status(cp, ns, name, "Degraded", lambda kc: condition(kc, "Degraded").get("status") == "True")
+    assert condition(kc, "Degraded")["reason"] == "InvalidSpec", kc["status"]
+    assert "too long" in condition(kc, "Degraded")["message"], kc["status"]
     assert condition(kc, "Ready").get("status") != "True"
     assert all(ready(p) for p in operator_pods(cp, operator).values())
+    cp.kubectl("-n", ns, "delete", "kafkacluster", name)
 
 
 def test_nodeport_and_loadbalancer_listeners_carry_records(control_plane, node_agent, namespace, operator):
