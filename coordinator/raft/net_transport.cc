@@ -228,6 +228,21 @@ void net_transport::send(std::vector<message> msgs) {
     }
 }
 
+void net_transport::send_report(observer_report r) {
+    auto it = _closed ? _peers.end() : _peers.find(r.to);
+    if (it == _peers.end()) {
+        ++_counters->dropped_no_peer;
+        return;
+    }
+    if (r.from != _self) {
+        TLOG_ERROR("observer report from node {} handed to node {}'s transport: dropped", r.from.value(),
+                   _self.value());
+        ++_counters->dropped_failed;
+        return;
+    }
+    it->second->push(encode_report(r, _cluster_id));
+}
+
 void net_transport::set_peers(const voter_set& peers) {
     if (_closed) {
         return;
@@ -297,6 +312,15 @@ std::optional<bytes> net_transport::handle(int16_t api_key, int16_t api_version,
         }
         ++_counters->received;
         _deliver(std::move(m));
+    }
+    for (auto& r : env->reports) {
+        if (_closed) {
+            break;
+        }
+        ++_counters->received;
+        if (_reports) {
+            _reports(std::move(r));
+        }
     }
     return encode_envelope_response(protocol::error_code::none, "");
 }

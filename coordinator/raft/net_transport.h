@@ -23,8 +23,10 @@
 // changes, an envelope still out on the old connection may arrive after the first one on the
 // new (the core takes stale messages for what they are).
 //
+// Observer reports (types.h) travel in the same queues and envelopes, counted as messages.
+//
 // Receiving: handle() decodes an envelope, hands each message to the deliver callback in
-// order and answers 0; an envelope refused (envelope.h) is answered with its error code and
+// order, each observer report to the reports callback, and answers 0; an envelope refused (envelope.h) is answered with its error code and
 // the reason, logged as a warning, and nothing of it is delivered.
 //
 // Threading and lifetime: everything runs on the executor's thread (the coordinator
@@ -78,6 +80,8 @@ public:
 
     void start(deliver_fn deliver) override;
     void send(std::vector<message> msgs) override;
+    void on_reports(report_fn f) override { _reports = std::move(f); }
+    void send_report(observer_report r) override;
     void set_peers(const voter_set& peers) override;
     std::optional<bytes> handle(int16_t api_key, int16_t api_version, bytes_view body) override;
     void close() override;
@@ -107,6 +111,7 @@ private:
     std::shared_ptr<counters> _counters;
     std::map<node_id, std::shared_ptr<peer>> _peers;
     deliver_fn _deliver;
+    report_fn _reports;
     bool _closed = false;
     // The last refusal logged and when, so a peer sending the same bad envelope over and over
     // is logged again only now and then.
