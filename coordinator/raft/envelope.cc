@@ -86,7 +86,8 @@ result<envelope> decode_envelope(bytes_view body, std::string_view cluster_id, n
     for (size_t i = 0; i < req.messages.size(); ++i) {
         const auto& item = req.messages[i];
         if (item.api_key == api_observer) {
-            auto report = item.request ? decode_report(item.body, cluster_id) : result<observer_report>(store_errc::bad_message);
+            auto report = item.request ? decode_report(item.body, cluster_id)
+                                       : result<observer_report>(store_errc::bad_message);
             if (!report) {
                 return refuse(envelope_errc::bad_item, why,
                               fmt::format("node {}'s item {} (api {}, {}) is no observer report: {}", req.sender_id, i,

@@ -26,8 +26,9 @@
 // Observer reports (types.h) travel in the same queues and envelopes, counted as messages.
 //
 // Receiving: handle() decodes an envelope, hands each message to the deliver callback in
-// order, each observer report to the reports callback, and answers 0; an envelope refused (envelope.h) is answered with its error code and
-// the reason, logged as a warning, and nothing of it is delivered.
+// order, each observer report to the reports callback, and answers 0; an envelope refused
+// (envelope.h) is answered with its error code and the reason, logged as a warning, and
+// nothing of it is delivered.
 //
 // Threading and lifetime: everything runs on the executor's thread (the coordinator
 // service's io_context), as transport.h says. The sender coroutines own their peer (client,

@@ -166,7 +166,8 @@ TEST(coordinator_observers, voters_leave_at_once_and_silent_ones_expire) {
     o.heard(report_of(103, 1, 5), 5, 1000);
     o.heard(report_of(104, 4, 5), 5, 1000);
     o.heard(report_of(105, 5, 5), 5, 1000);
-    raft::voter_set voters = {{node_id(100), "a", 1}, {node_id(103), "c", 3}, {node_id(104), "d", 4}, {node_id(105), "e", 5}};
+    raft::voter_set voters = {
+        {node_id(100), "a", 1}, {node_id(103), "c", 3}, {node_id(104), "d", 4}, {node_id(105), "e", 5}};
     voters[2].directory_id.b[0] = 4;  // 104 seated with the directory it reports
     voters[3].directory_id.b[0] = 9;  // 105's seat names another directory: its disk was wiped
     // 103 is seated without a directory id (controller.quorum.voters): it votes from any.

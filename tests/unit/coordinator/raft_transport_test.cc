@@ -675,8 +675,8 @@ TEST(raft_envelope, malformed_observer_reports_are_refused) {
     EXPECT_NE(why.find("observer report"), std::string::npos) << why;
     // Another cluster's, a negative log end or observer id, truncated, or another hop.
     EXPECT_EQ(decode_report(encode_report(report(1, 2), "cluster-U").body, cluster).error(), store_errc::wrong_cluster);
-    EXPECT_EQ(decode_envelope(with_item(true, encode_report(report(1, 2), "cluster-U").body), cluster, node_id(2)).error(),
-              envelope_errc::bad_item);
+    const auto foreign = with_item(true, encode_report(report(1, 2), "cluster-U").body);
+    EXPECT_EQ(decode_envelope(foreign, cluster, node_id(2)).error(), envelope_errc::bad_item);
     EXPECT_EQ(decode_report(encode_report(report(1, 2, -1), cluster).body, cluster).error(), store_errc::bad_message);
     auto nobody = report(1, 2);
     nobody.observer = node_id(-1);
