@@ -715,9 +715,24 @@ void check_fuzz_seed(const char* name, const std::vector<message>& msgs, const s
 // Every message.
 TEST(raft_envelope, the_fuzz_seed_decodes) { check_fuzz_seed("envelope", every_message(1, 2), {}); }
 
-// The same with observer reports after the messages.
-TEST(raft_envelope, the_observer_fuzz_seed_decodes) {
+// The same with observer reports after the messages; and one report alone (input kind 14).
+TEST(raft_envelope, the_observer_fuzz_seeds_decode) {
     check_fuzz_seed("envelope-observer", every_message(1, 2), {report(1, 2), report(1, 2, 7)});
+    const auto path = std::filesystem::path(TRIB_SOURCE_DIR) / "tests/fuzz/corpus/fuzz_raft_codec/observer_report";
+    if (std::getenv("TRIB_WRITE_FUZZ_SEED")) {
+        const auto body = encode_report(report(1, 2), "fuzz-cluster").body;
+        std::ofstream out(path, std::ios::binary);
+        out.put(14);
+        out.write(reinterpret_cast<const char*>(body.data()), std::streamsize(body.size()));
+    }
+    std::ifstream in(path, std::ios::binary);
+    ASSERT_TRUE(in) << path;
+    bytes seed((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_FALSE(seed.empty());
+    EXPECT_EQ(seed[0], 14);
+    auto r = decode_report(bytes_view(seed).subspan(1), "fuzz-cluster");
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(*r, report(1, 2));
 }
 
 } // namespace
