@@ -104,6 +104,10 @@ private:
     class peer;
 
     void log_refusal(const std::string& reason);
+    // The peer a message or report (`what`, for the log) from `from` to `to` goes to; nullptr,
+    // counted as dropped, when `to` is no peer (or the transport is closed) or `from` is not
+    // this node.
+    peer* route(node_id from, node_id to, const char* what);
 
     asio::any_io_executor _ex;
     node_id _self;
