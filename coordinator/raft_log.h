@@ -63,10 +63,10 @@
 // it hears (coordinator_observers, quorum_status.h); observers() lists it for DescribeQuorum.
 //
 // On disk: the store's directory (raft/log_store.h): segments, snapshots/, quorum-state.
+#include "coordinator/quorum_status.h"
 #include "coordinator/raft/log_store.h"
 #include "coordinator/raft/node.h"
 #include "coordinator/raft/quorum_state.h"
-#include "coordinator/quorum_status.h"
 #include "coordinator/raft/transport.h"
 #include "coordinator/replicated_log.h"
 #include "storage/log.h"
@@ -166,8 +166,8 @@ private:
     // event that may move them (pump()).
     void count_soft_state();
     void fail_pending();
-    // Every tick: forgets observers expired or seated; while this node is no voter, reports
-    // itself to the voters every observer_report_interval.
+    // Every tick: forgets observers expired or seated; while this node is no voter (or one
+    // that knows no leader), reports itself to the voters every observer_report_interval.
     void tick_observers();
     // A report received: kept, and relayed to the leader when it came straight from the
     // observer to a voter that does not lead.
@@ -213,7 +213,7 @@ private:
     raft::voter_set _peers;                       // _known, as last given to the transport
     std::map<node_id, int64_t> _last_heard_ms;    // wall clock of each voter's latest message
     coordinator_observers _observers;             // coordinators outside the voter set, from their reports
-    int _ticks_to_report = 0;                     // ticks until this node (no voter) reports itself again
+    int _ticks_to_report = 0;                     // ticks until this node reports itself again
 
     // stats(): the core keeps no history of its roles, so these are counted here.
     raft::soft_state _seen;                       // at the end of the last pump round

@@ -630,8 +630,15 @@ result<observer_report> decode_report(bytes_view body, std::string_view cluster_
     if (!m) {
         return m.error();
     }
-    return observer_report{m->from,       m->to,         node_id(req->observer_id), req->directory_id,
-                           std::move(req->host), req->port, offset(req->log_end_offset)};
+    observer_report r;
+    r.from = m->from;
+    r.to = m->to;
+    r.observer = node_id(req->observer_id);
+    r.directory_id = req->directory_id;
+    r.host = std::move(req->host);
+    r.port = req->port;
+    r.log_end = offset(req->log_end_offset);
+    return r;
 }
 
 namespace {

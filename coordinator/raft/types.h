@@ -149,7 +149,8 @@ struct message {
 // ---- not a Raft message ---------------------------------------------------------------------
 
 // A coordinator outside its latest voter set (never added, removed, or seated under another
-// directory id: seat_lost()) telling a voter it exists, as KRaft's observer controllers show
+// directory id: seat_lost(); or a voter that knows no leader, which may have been removed
+// without hearing of it) telling a voter it exists, as KRaft's observer controllers show
 // themselves by fetching: its id and directory id (what AddRaftVoter needs), where it listens
 // and its log end. The core never sees one: the transport carries it beside the messages
 // (raft/transport.h), the driver keeps what arrives for DescribeQuorum (coordinator/raft_log.h).

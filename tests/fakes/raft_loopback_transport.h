@@ -89,10 +89,8 @@ public:
             ++_hub._dropped;
             return;
         }
-        ++_reports_sent;
         _hub.post(std::move(r));
     }
-    uint64_t reports_sent() const noexcept { return _reports_sent; }
     std::optional<bytes> handle(int16_t, int16_t, bytes_view) override { return std::nullopt; }
     void close() override {
         if (_closed) {
@@ -110,7 +108,6 @@ private:
     node_id _id;
     deliver_fn _deliver;
     report_fn _reports;
-    uint64_t _reports_sent = 0;
     std::set<node_id> _peers;
     bool _closed = false;
 };
