@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace trib::coordinator {
 
 using protocol::error_code;
@@ -25,6 +27,54 @@ std::vector<replica_progress> observer_progress::list(int64_t now_ms, int64_t ex
     for (const auto& [id, p] : _by_id) {
         if (now_ms - p.last_fetch_ms <= expiry_ms) {
             out.push_back(p);
+        }
+    }
+    return out;
+}
+
+namespace {
+
+// `id` holds a seat in `voters` it can vote from: one naming `dir`, or no directory at all.
+bool seated(const raft::voter_set& voters, node_id id, const protocol::uuid& dir) {
+    return std::any_of(voters.begin(), voters.end(), [&](const raft::voter& v) {
+        return v.id == id && (v.directory_id.is_zero() || v.directory_id == dir);
+    });
+}
+
+} // namespace
+
+void coordinator_observers::heard(const raft::observer_report& r, int64_t commit, int64_t now_ms) {
+    auto& s = _by_id[r.observer.value()];
+    if (s.view.endpoint.id != r.observer || s.view.endpoint.directory_id != r.directory_id) {
+        s = state{};  // another directory: another replica, nothing of the old one's progress holds
+    }
+    auto& v = s.view;
+    const int64_t end = r.log_end.value();
+    if (end >= commit) {
+        v.last_caught_up_ms = std::max(v.last_caught_up_ms, now_ms);
+    } else if (s.commit_at_last > 0 && end >= s.commit_at_last) {
+        v.last_caught_up_ms = std::max(v.last_caught_up_ms, v.last_fetch_ms);
+    }
+    s.commit_at_last = commit;
+    v.endpoint = raft::voter{r.observer, r.host, r.port, r.directory_id};
+    v.log_end_offset = end;
+    v.last_fetch_ms = std::max(v.last_fetch_ms, now_ms);
+}
+
+void coordinator_observers::prune(const raft::voter_set& voters, int64_t now_ms, int64_t expiry_ms) {
+    std::erase_if(_by_id, [&](const auto& e) {
+        const auto& v = e.second.view;
+        return now_ms - v.last_fetch_ms > expiry_ms || seated(voters, v.endpoint.id, v.endpoint.directory_id);
+    });
+}
+
+std::vector<observer_view> coordinator_observers::list(const raft::voter_set& voters, int64_t now_ms,
+                                                       int64_t expiry_ms) const {
+    std::vector<observer_view> out;
+    for (const auto& [id, s] : _by_id) {
+        const auto& v = s.view;
+        if (now_ms - v.last_fetch_ms <= expiry_ms && !seated(voters, v.endpoint.id, v.endpoint.directory_id)) {
+            out.push_back(v);
         }
     }
     return out;

@@ -7,7 +7,10 @@
 //
 // Voters are the coordinators (the log's replicated_log reports them); observers are the
 // brokers, which follow the log through the metadata feed: their progress is the applied
-// offset their heartbeats carry (observer_progress).
+// offset their heartbeats carry (observer_progress); and the coordinators outside the voter
+// set, which report themselves to the voters (raft/types.h observer_report; kept by
+// coordinator_observers in the Raft log), as KRaft's observer controllers show up by
+// fetching: an operator takes their id and directory id for AddRaftVoter.
 #include "common/bytes.h"
 #include "common/ids.h"
 #include "coordinator/replicated_log.h"
@@ -46,7 +49,9 @@ struct quorum_status {
     bool is_leader = false;             // this coordinator leads (only the leader answers)
     std::vector<replica_progress> voters;
     std::vector<replica_progress> observers;
-    std::vector<voter_endpoint> endpoints;  // DescribeQuorum v2's Nodes
+    // DescribeQuorum v2's Nodes: the voters' listeners, and those of coordinators among the
+    // observers whose id is no voter's (a node id appears once).
+    std::vector<voter_endpoint> endpoints;
 };
 
 // The brokers' progress through the metadata log, from their heartbeats.
@@ -62,6 +67,37 @@ public:
 
 private:
     std::map<int32_t, replica_progress> _by_id;
+};
+
+// How long an observer not heard from stays listed: KRaft's observer session (5 minutes).
+inline constexpr int64_t observer_expiry_ms = 300'000;
+
+// The coordinators outside the voter set, from their reports (one table per Raft log, on
+// every voter: a new leader has it at once). Keyed by node id: the latest directory id
+// reported for an id replaces an older one (a disk wiped again).
+class coordinator_observers {
+public:
+    // A report on `r.observer` received at wall time now_ms, when this coordinator's commit
+    // end (the high watermark) was `commit`. Caught up as KRaft counts it: now when its log
+    // end reached the commit end; else at the previous report when it reached the commit end
+    // of then.
+    void heard(const raft::observer_report& r, int64_t commit, int64_t now_ms);
+    // Forgets those not heard from for `expiry_ms` and those seated in `voters`.
+    void prune(const raft::voter_set& voters, int64_t now_ms, int64_t expiry_ms = observer_expiry_ms);
+    // Those heard from within `expiry_ms`, by id, without the ones seated in `voters`: the
+    // same id with the same directory id or a seat without one (a coordinator that became a
+    // voter leaves the list at once). A voter whose seat names another directory (its disk
+    // was wiped) stays listed, under its new one.
+    std::vector<observer_view> list(const raft::voter_set& voters, int64_t now_ms,
+                                    int64_t expiry_ms = observer_expiry_ms) const;
+    bool empty() const noexcept { return _by_id.empty(); }
+
+private:
+    struct state {
+        observer_view view;
+        int64_t commit_at_last = -1;  // the commit end when its latest report came
+    };
+    std::map<int32_t, state> _by_id;
 };
 
 // Answers a DescribeQuorum request (`body`, encoded at `version` without its header): the

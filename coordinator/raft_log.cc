@@ -101,6 +101,11 @@ std::unique_ptr<raft_log> raft_log::open(const fs::path& dir, raft_log_options o
 }
 
 void raft_log::start() {
+    _opts.transport->on_reports([this, alive = _alive](raft::observer_report r) {
+        if (*alive) {
+            received_report(std::move(r));
+        }
+    });
     _opts.transport->start([this, alive = _alive](raft::message m) {
         if (!*alive) {
             return;
@@ -140,6 +145,7 @@ void raft_log::schedule_tick() {
         _node->tick();
         pump();
         if (!_closed) {
+            tick_observers();
             schedule_tick();
         }
     });
@@ -452,6 +458,61 @@ std::vector<voter_view> raft_log::voters() const {
         out.push_back(std::move(vv));
     }
     return out;
+}
+
+std::vector<observer_view> raft_log::observers() const {
+    auto out = _observers.list(_node->voters(), wall_ms());
+    if (_node->state() == raft::role::leader) {
+        // A learner being caught up: the leader knows its log end better than its last report.
+        const auto peers = _node->peers();
+        for (auto& o : out) {
+            for (const auto& p : peers) {
+                if (p.id == o.endpoint.id && !p.voter) {
+                    o.log_end_offset = std::max(o.log_end_offset, p.match.value());
+                }
+            }
+        }
+    }
+    return out;
+}
+
+void raft_log::tick_observers() {
+    const int64_t now = wall_ms();
+    if (!_observers.empty()) {
+        _observers.prune(_node->voters(), now);
+    }
+    // A voter that knows no leader reports too: it may have been removed without hearing of
+    // it (the leader stops replicating to a removed node once the change is appended, so its
+    // latest set still holds it; it only campaigns, refused). The leader lists only reports of
+    // coordinators not seated in its voter set, so a voter in an election is no observer.
+    if (_node->is_voter() && !_node->seat_lost() && _node->leader().value() >= 0) {
+        _ticks_to_report = 0;  // reports at once should it stop being one
+        return;
+    }
+    if (_ticks_to_report-- > 0) {
+        return;
+    }
+    _ticks_to_report = int(std::max<int64_t>(1, _opts.observer_report_interval / _opts.tick)) - 1;
+    for (const auto& v : _node->voters()) {
+        if (v.id != _opts.self.id) {
+            _opts.transport->send_report({_opts.self.id, v.id, _opts.self.id, _opts.self.directory_id, _opts.self.host,
+                                          _opts.self.port, _node->log_end()});
+        }
+    }
+}
+
+void raft_log::received_report(raft::observer_report r) {
+    if (_closed || r.observer == _opts.self.id) {
+        return;
+    }
+    _observers.heard(r, _node->commit().value(), wall_ms());
+    const node_id leader = _node->leader();
+    if (r.from == r.observer && _node->state() != raft::role::leader && leader.value() >= 0 &&
+        leader != _opts.self.id && leader != r.observer) {
+        r.from = _opts.self.id;
+        r.to = leader;
+        _opts.transport->send_report(std::move(r));
+    }
 }
 
 void raft_log::append(std::span<const metadata_record> records, std::function<void(result<offset>)> done) {

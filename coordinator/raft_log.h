@@ -53,7 +53,17 @@
 // learns the commit end from a leader, so a restarted voter replays its log only after a
 // leader exists (a lone voter of three cannot tell what is committed).
 //
+// Observers: while this coordinator is not a voter in its latest voter set (never added,
+// removed, or seated under a directory id that is not its own: seat_lost()), or is one that
+// knows no leader (perhaps removed without having heard of it), it sends every
+// voter of that set an observer report (raft/types.h: id, directory id, address, log end)
+// every observer_report_interval; a voter that does not lead relays what comes straight from
+// an observer to the leader it knows (once), so that an observer whose voters are out of date
+// still reaches the leader through any of them that is still a voter. Every voter keeps what
+// it hears (coordinator_observers, quorum_status.h); observers() lists it for DescribeQuorum.
+//
 // On disk: the store's directory (raft/log_store.h): segments, snapshots/, quorum-state.
+#include "coordinator/quorum_status.h"
 #include "coordinator/raft/log_store.h"
 #include "coordinator/raft/node.h"
 #include "coordinator/raft/quorum_state.h"
@@ -81,6 +91,8 @@ struct raft_log_options {
     std::chrono::milliseconds election_timeout{1000};  // election_ticks = timeout / tick (>= 2)
     uint64_t seed = 0;                   // the core's randomness; 0: random
     storage::syncer::fsync_fn fsync;     // replaces ::fdatasync (tests)
+    // While not a voter: how often it reports itself to the voters (rounded to whole ticks).
+    std::chrono::milliseconds observer_report_interval{1000};
 };
 
 class raft_log final : public replicated_log {
@@ -109,6 +121,7 @@ public:
 
     leadership leader() const override;
     std::vector<voter_view> voters() const override;
+    std::vector<observer_view> observers() const override;
     void on_leadership(std::function<void(const leadership&)> f) override { _on_leadership = std::move(f); }
     std::optional<bytes> peer_request(int16_t api_key, int16_t api_version, bytes_view body) override;
     // One voter at a time (raft/node.h's single-server changes): an added coordinator is a
@@ -153,6 +166,12 @@ private:
     // event that may move them (pump()).
     void count_soft_state();
     void fail_pending();
+    // Every tick: forgets observers expired or seated; while this node is no voter (or one
+    // that knows no leader), reports itself to the voters every observer_report_interval.
+    void tick_observers();
+    // A report received: kept, and relayed to the leader when it came straight from the
+    // observer to a voter that does not lead.
+    void received_report(raft::observer_report r);
     // Moves the voter change in flight on: proposes an added voter once caught up, answers
     // once committed, fails it on timeout or lost leadership.
     void check_voter_change();
@@ -193,6 +212,8 @@ private:
     std::map<node_id, raft::voter> _known;        // every voter and learner seen, by id (latest address)
     raft::voter_set _peers;                       // _known, as last given to the transport
     std::map<node_id, int64_t> _last_heard_ms;    // wall clock of each voter's latest message
+    coordinator_observers _observers;             // coordinators outside the voter set, from their reports
+    int _ticks_to_report = 0;                     // ticks until this node reports itself again
 
     // stats(): the core keeps no history of its roles, so these are counted here.
     raft::soft_state _seen;                       // at the end of the last pump round

@@ -77,6 +77,16 @@ struct voter_view {
     bool operator==(const voter_view&) const = default;
 };
 
+// A coordinator outside the voter set that made itself known to this one (raft/types.h's
+// observer_report): DescribeQuorum lists it among the observers, beside the brokers.
+struct observer_view {
+    raft::voter endpoint;             // its id, where it listens (port 0: unknown), its directory id
+    int64_t log_end_offset = -1;      // as it last reported (a learner's: what the leader knows, if more)
+    int64_t last_fetch_ms = -1;       // wall clock of its latest report here
+    int64_t last_caught_up_ms = -1;   // wall clock when its log end last reached the commit end; -1: never
+    bool operator==(const observer_view&) const = default;
+};
+
 // This node's place in the quorum as /metrics shows it (tributary_coordinator_raft_role).
 enum class log_role : int8_t { follower, pre_candidate, candidate, leader, observer };
 
@@ -148,6 +158,9 @@ public:
     // Each voter as this node knows it (DescribeQuorum): its id, address when known, and its
     // log end (a leader knows every voter's; -1 where unknown). A single voter: itself.
     virtual std::vector<voter_view> voters() const = 0;
+    // The coordinators outside the voter set heard from lately (observer_view), not those
+    // seated as voters. A log without observers (a single voter): none.
+    virtual std::vector<observer_view> observers() const { return {}; }
     // `f` runs on the owner's thread after every change of leader() (one listener; a single
     // voter never calls it). Appends in flight when the leadership is lost fail.
     virtual void on_leadership(std::function<void(const leadership&)> f) = 0;

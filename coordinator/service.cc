@@ -7,6 +7,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace trib::coordinator {
@@ -209,6 +210,18 @@ admin_reply service::describe_quorum(int16_t version, bytes_view body) const {
         }
     }
     st.observers = _observers.list(now);
+    // Coordinators outside the voter set (KRaft's observer controllers), beside the brokers:
+    // their endpoints go to Nodes too, unless their id is a voter's (a wiped voter's seat),
+    // so that AddRaftVoter can be built from this answer alone.
+    for (const auto& o : _log->observers()) {
+        const auto& at = o.endpoint;
+        st.observers.push_back({at.id, o.log_end_offset, o.last_fetch_ms, o.last_caught_up_ms, at.directory_id});
+        const bool listed = std::any_of(st.endpoints.begin(), st.endpoints.end(),
+                                        [&](const voter_endpoint& e) { return e.id == at.id; });
+        if (at.port != 0 && !at.host.empty() && !listed) {
+            st.endpoints.push_back({at.id, listener, at.host, at.port});
+        }
+    }
     auto a = coordinator::describe_quorum(body, version, st);
     return admin_reply{a.error, a.message, std::move(a.body), _log->committed()};
 }

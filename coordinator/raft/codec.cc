@@ -3,6 +3,7 @@
 #include "common/batch_header.h"
 #include "common/log.h"
 #include "protocol/messages/coordinator_raft_append.h"
+#include "protocol/messages/coordinator_raft_observer.h"
 #include "protocol/messages/coordinator_raft_snapshot.h"
 #include "protocol/messages/coordinator_raft_timeout_now.h"
 #include "protocol/messages/coordinator_raft_vote.h"
@@ -602,6 +603,42 @@ result<std::optional<message>> decode_response(int16_t api_key, bytes_view body)
     }
     }
     return store_errc::bad_message;
+}
+
+encoded_rpc encode_report(const observer_report& r, std::string_view cluster_id) {
+    protocol::coordinator_raft_observer_request req;
+    req.cluster_id = std::string(cluster_id);
+    req.sender_id = r.from.value();
+    req.receiver_id = r.to.value();
+    req.observer_id = r.observer.value();
+    req.directory_id = r.directory_id;
+    req.host = r.host;
+    req.port = r.port;
+    req.log_end_offset = r.log_end.value();
+    return encoded_rpc{api_observer, true, encode_body(req)};
+}
+
+result<observer_report> decode_report(bytes_view body, std::string_view cluster_id) {
+    auto req = decode_body<protocol::coordinator_raft_observer_request>(body);
+    if (!req) {
+        return req.error();
+    }
+    if (req->observer_id < 0 || !nonneg(req->log_end_offset)) {
+        return store_errc::bad_message;
+    }
+    auto m = request_envelope(*req, cluster_id);
+    if (!m) {
+        return m.error();
+    }
+    observer_report r;
+    r.from = m->from;
+    r.to = m->to;
+    r.observer = node_id(req->observer_id);
+    r.directory_id = req->directory_id;
+    r.host = std::move(req->host);
+    r.port = req->port;
+    r.log_end = offset(req->log_end_offset);
+    return r;
 }
 
 namespace {

@@ -64,6 +64,8 @@ inline constexpr int16_t api_snapshot = 10012;
 inline constexpr int16_t api_timeout_now = 10013;
 // The envelope carrying any of the above one-way, in batches (raft/envelope.h).
 inline constexpr int16_t api_messages = 10014;
+// An observer_report (types.h), only ever an item of an envelope (a request body).
+inline constexpr int16_t api_observer = 10015;
 inline constexpr int16_t rpc_version = 0;
 
 // ---- voter sets -------------------------------------------------------------------------
@@ -122,6 +124,12 @@ result<std::optional<message>> decode_response(int16_t api_key, bytes_view body)
 // `from`/`to`: this node and the requester.
 result<bytes> encode_error_response(int16_t api_key, protocol::error_code code, std::string_view error_message,
                                     node_id from, node_id to);
+// An observer_report as an envelope item's body (a CoordinatorRaftObserver request), and back:
+// store_errc::bad_message for ids below 0 (the observer's too) or a negative log end,
+// store_errc::wrong_cluster for another cluster's id.
+encoded_rpc encode_report(const observer_report& r, std::string_view cluster_id);
+result<observer_report> decode_report(bytes_view body, std::string_view cluster_id);
+
 // The error code of a response body (0 when none), for a transport that wants to tell
 // INCONSISTENT_CLUSTER_ID from other refusals; nullopt when the body doesn't decode.
 std::optional<protocol::error_code> response_error(int16_t api_key, bytes_view body);

@@ -36,9 +36,9 @@ envelope_request make_envelope(std::string_view cluster_id, node_id from, node_i
 }
 
 result<bytes> encode_envelope(std::string_view cluster_id, node_id from, node_id to,
-                              std::span<const message> msgs) {
+                              std::span<const message> msgs, std::span<const observer_report> reports) {
     std::vector<encoded_rpc> items;
-    items.reserve(msgs.size());
+    items.reserve(msgs.size() + reports.size());
     for (const auto& m : msgs) {
         if (m.from != from || m.to != to) {
             return envelope_errc::mismatched_ids;
@@ -48,6 +48,12 @@ result<bytes> encode_envelope(std::string_view cluster_id, node_id from, node_id
             return item.error();
         }
         items.push_back(std::move(*item));
+    }
+    for (const auto& r : reports) {
+        if (r.from != from || r.to != to) {
+            return envelope_errc::mismatched_ids;
+        }
+        items.push_back(encode_report(r, cluster_id));
     }
     protocol::writer w;
     make_envelope(cluster_id, from, to, std::move(items)).encode(w, envelope_version);
@@ -79,6 +85,23 @@ result<envelope> decode_envelope(bytes_view body, std::string_view cluster_id, n
     out.messages.reserve(req.messages.size());
     for (size_t i = 0; i < req.messages.size(); ++i) {
         const auto& item = req.messages[i];
+        if (item.api_key == api_observer) {
+            auto report = item.request ? decode_report(item.body, cluster_id)
+                                       : result<observer_report>(store_errc::bad_message);
+            if (!report) {
+                return refuse(envelope_errc::bad_item, why,
+                              fmt::format("node {}'s item {} (api {}, {}) is no observer report: {}", req.sender_id, i,
+                                          item.api_key, item.request ? "request" : "response",
+                                          report.error().message()));
+            }
+            if (report->from != out.sender || report->to != self) {
+                return refuse(envelope_errc::mismatched_ids, why,
+                              fmt::format("node {}'s item {} is a report from node {} to node {}", req.sender_id, i,
+                                          report->from.value(), report->to.value()));
+            }
+            out.reports.push_back(std::move(*report));
+            continue;
+        }
         std::optional<message> m;
         std::error_code ec;
         if (item.request) {

@@ -7,7 +7,9 @@
 //   response  ErrorCode, ErrorMessage (nullable)
 //
 // Each item is one message as raft/codec.h `encode(message, cluster_id)` writes it: the body of
-// a request or a response of 10010-10013, flagged by `Request`. Inside an envelope responses
+// a request or a response of 10010-10013, flagged by `Request`; or an observer report
+// (types.h, `encode_report`: a request of 10015), which is not a Raft message and is handed
+// over apart from them. Inside an envelope responses
 // are messages like any other (the core sends a vote or an acknowledgement as a message of its
 // own), so the envelope's response only says whether the batch was taken: 0, or why not.
 //
@@ -68,6 +70,7 @@ namespace trib::coordinator::raft {
 struct envelope {
     node_id sender{-1};
     std::vector<message> messages;  // in the order sent
+    std::vector<observer_report> reports;  // in the order sent (their order among the messages is not kept)
     bool operator==(const envelope&) const = default;
 };
 
@@ -78,10 +81,11 @@ using envelope_response = protocol::coordinator_raft_messages_response;
 envelope_request make_envelope(std::string_view cluster_id, node_id from, node_id to,
                                std::vector<encoded_rpc> items);
 
-// The request body (version 0) carrying `msgs`, each of which must be from `from` to `to`
-// (envelope_errc::mismatched_ids otherwise); codec.h's errors for a message that can't be encoded.
+// The request body (version 0) carrying `msgs`, then `reports`, each of which must be from
+// `from` to `to` (envelope_errc::mismatched_ids otherwise); codec.h's errors for a message that
+// can't be encoded.
 result<bytes> encode_envelope(std::string_view cluster_id, node_id from, node_id to,
-                              std::span<const message> msgs);
+                              std::span<const message> msgs, std::span<const observer_report> reports = {});
 
 // A request body (version 0) → its sender and messages, checked as the header says. `why`,
 // when given, is set to a sentence for the log on refusal (which item, what was wrong).

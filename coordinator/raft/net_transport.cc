@@ -204,18 +204,25 @@ net_transport::~net_transport() { close(); }
 
 void net_transport::start(deliver_fn deliver) { _deliver = std::move(deliver); }
 
+net_transport::peer* net_transport::route(node_id from, node_id to, const char* what) {
+    auto it = _closed ? _peers.end() : _peers.find(to);
+    if (it == _peers.end()) {
+        ++_counters->dropped_no_peer;
+        return nullptr;
+    }
+    if (from != _self) {
+        // The receiver would refuse the whole envelope it travels in.
+        TLOG_ERROR("{} from node {} handed to node {}'s transport: dropped", what, from.value(), _self.value());
+        ++_counters->dropped_failed;
+        return nullptr;
+    }
+    return it->second.get();
+}
+
 void net_transport::send(std::vector<message> msgs) {
     for (auto& m : msgs) {
-        auto it = _closed ? _peers.end() : _peers.find(m.to);
-        if (it == _peers.end()) {
-            ++_counters->dropped_no_peer;
-            continue;
-        }
-        if (m.from != _self) {
-            // The receiver would refuse the whole envelope it travels in.
-            TLOG_ERROR("raft message from node {} handed to node {}'s transport: dropped", m.from.value(),
-                       _self.value());
-            ++_counters->dropped_failed;
+        auto* p = route(m.from, m.to, "raft message");
+        if (!p) {
             continue;
         }
         auto item = encode(m, _cluster_id);
@@ -224,7 +231,13 @@ void net_transport::send(std::vector<message> msgs) {
             ++_counters->dropped_failed;
             continue;
         }
-        it->second->push(std::move(*item));
+        p->push(std::move(*item));
+    }
+}
+
+void net_transport::send_report(observer_report r) {
+    if (auto* p = route(r.from, r.to, "observer report")) {
+        p->push(encode_report(r, _cluster_id));
     }
 }
 
@@ -297,6 +310,15 @@ std::optional<bytes> net_transport::handle(int16_t api_key, int16_t api_version,
         }
         ++_counters->received;
         _deliver(std::move(m));
+    }
+    for (auto& r : env->reports) {
+        if (_closed) {
+            break;
+        }
+        ++_counters->received;
+        if (_reports) {
+            _reports(std::move(r));
+        }
     }
     return encode_envelope_response(protocol::error_code::none, "");
 }

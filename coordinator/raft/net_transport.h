@@ -23,9 +23,12 @@
 // changes, an envelope still out on the old connection may arrive after the first one on the
 // new (the core takes stale messages for what they are).
 //
+// Observer reports (types.h) travel in the same queues and envelopes, counted as messages.
+//
 // Receiving: handle() decodes an envelope, hands each message to the deliver callback in
-// order and answers 0; an envelope refused (envelope.h) is answered with its error code and
-// the reason, logged as a warning, and nothing of it is delivered.
+// order, each observer report to the reports callback, and answers 0; an envelope refused
+// (envelope.h) is answered with its error code and the reason, logged as a warning, and
+// nothing of it is delivered.
 //
 // Threading and lifetime: everything runs on the executor's thread (the coordinator
 // service's io_context), as transport.h says. The sender coroutines own their peer (client,
@@ -78,6 +81,8 @@ public:
 
     void start(deliver_fn deliver) override;
     void send(std::vector<message> msgs) override;
+    void on_reports(report_fn f) override { _reports = std::move(f); }
+    void send_report(observer_report r) override;
     void set_peers(const voter_set& peers) override;
     std::optional<bytes> handle(int16_t api_key, int16_t api_version, bytes_view body) override;
     void close() override;
@@ -99,6 +104,10 @@ private:
     class peer;
 
     void log_refusal(const std::string& reason);
+    // The peer a message or report (`what`, for the log) from `from` to `to` goes to; nullptr,
+    // counted as dropped, when `to` is no peer (or the transport is closed) or `from` is not
+    // this node.
+    peer* route(node_id from, node_id to, const char* what);
 
     asio::any_io_executor _ex;
     node_id _self;
@@ -107,6 +116,7 @@ private:
     std::shared_ptr<counters> _counters;
     std::map<node_id, std::shared_ptr<peer>> _peers;
     deliver_fn _deliver;
+    report_fn _reports;
     bool _closed = false;
     // The last refusal logged and when, so a peer sending the same bad envelope over and over
     // is logged again only now and then.

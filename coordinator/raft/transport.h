@@ -38,6 +38,7 @@ struct transport_stats {
 class transport {
 public:
     using deliver_fn = std::function<void(message)>;
+    using report_fn = std::function<void(observer_report)>;
     virtual ~transport() = default;
 
     // Where received messages go (each addressed to this node and well-formed on the wire; the
@@ -45,6 +46,11 @@ public:
     virtual void start(deliver_fn deliver) = 0;
     // Sends each message to its `to` node, best effort (see above); returns at once.
     virtual void send(std::vector<message> msgs) = 0;
+    // Observer reports (types.h): not Raft messages, but carried the same way, best effort,
+    // to peers only; received ones go to `on_reports`' callback (set before start()). The
+    // defaults carry none: a transport that does not override them keeps observers unseen.
+    virtual void on_reports(report_fn /*f*/) {}
+    virtual void send_report(observer_report /*r*/) {}
     // The nodes messages may go to and where they listen (voters and learners; this node's
     // own entry is ignored). Messages to a node not listed are dropped. Replaces the last call.
     virtual void set_peers(const voter_set& peers) = 0;

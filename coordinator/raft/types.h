@@ -146,4 +146,25 @@ struct message {
     bool operator==(const message&) const = default;
 };
 
+// ---- not a Raft message ---------------------------------------------------------------------
+
+// A coordinator outside its latest voter set (never added, removed, or seated under another
+// directory id: seat_lost(); or a voter that knows no leader, which may have been removed
+// without hearing of it) telling a voter it exists, as KRaft's observer controllers show
+// themselves by fetching: its id and directory id (what AddRaftVoter needs), where it listens
+// and its log end. The core never sees one: the transport carries it beside the messages
+// (raft/transport.h), the driver keeps what arrives for DescribeQuorum (coordinator/raft_log.h).
+// `from`/`to` are the hop (a voter that does not lead relays a report to its leader once);
+// `observer` is the coordinator reported on.
+struct observer_report {
+    node_id from{-1};
+    node_id to{-1};
+    node_id observer{-1};
+    protocol::uuid directory_id{};
+    std::string host;
+    uint16_t port = 0;
+    offset log_end{0};
+    bool operator==(const observer_report&) const = default;
+};
+
 } // namespace trib::coordinator::raft

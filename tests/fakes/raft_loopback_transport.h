@@ -49,6 +49,7 @@ private:
     friend class raft_loopback_transport;
     inline void post(coordinator::raft::message m);
     inline void deliver(const coordinator::raft::message& m);
+    inline void post(coordinator::raft::observer_report r);
 
     asio::io_context& _ctx;
     std::map<node_id, raft_loopback_transport*> _open;
@@ -81,6 +82,15 @@ public:
             }
         }
     }
+    void on_reports(report_fn f) override { _reports = std::move(f); }
+    // Observer reports go the same way as messages (dropped when cut off, or to a non-peer).
+    void send_report(coordinator::raft::observer_report r) override {
+        if (_closed || !_peers.contains(r.to)) {
+            ++_hub._dropped;
+            return;
+        }
+        _hub.post(std::move(r));
+    }
     std::optional<bytes> handle(int16_t, int16_t, bytes_view) override { return std::nullopt; }
     void close() override {
         if (_closed) {
@@ -97,6 +107,7 @@ private:
     raft_loopback_hub& _hub;
     node_id _id;
     deliver_fn _deliver;
+    report_fn _reports;
     std::set<node_id> _peers;
     bool _closed = false;
 };
@@ -124,6 +135,22 @@ void raft_loopback_hub::deliver(const coordinator::raft::message& m) {
     }
     ++_delivered;
     it->second->_deliver(m);
+}
+
+void raft_loopback_hub::post(coordinator::raft::observer_report r) {
+    asio::post(_ctx, [this, r = std::move(r)] {
+        if (_cut.contains(r.from) || _cut.contains(r.to)) {
+            ++_dropped;
+            return;
+        }
+        auto it = _open.find(r.to);
+        if (it == _open.end() || !it->second->_reports) {
+            ++_dropped;
+            return;
+        }
+        ++_delivered;
+        it->second->_reports(r);
+    });
 }
 
 } // namespace trib::fakes

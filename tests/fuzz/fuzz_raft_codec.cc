@@ -7,6 +7,7 @@
 //   8     one record batch as a log entry;   9  batches back to back as entries
 //   10    a voter set payload;                11 a quorum-state file;   12 a snapshot header batch
 //   13    a CoordinatorRaftMessages request body, as node 2 receives it
+//   14    a CoordinatorRaftObserver body (an observer report, an envelope's item)
 // Bad input must give an error, never a crash; whatever decodes must encode again and decode
 // back to the same value.
 #include "coordinator/raft/codec.h"
@@ -44,7 +45,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size < 1) {
         return 0;
     }
-    const uint8_t which = data[0] % 14;
+    const uint8_t which = data[0] % 15;
     const bytes_view in(data + 1, size - 1);
     if (which < 4) {
         int16_t key = int16_t(api_vote + which);
@@ -88,6 +89,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             auto again = encode_hard_state(*hs);
             check(bytes(in.begin(), in.end()) == again);
         }
+    } else if (which == 14) {
+        if (auto r = decode_report(in, cluster)) {
+            check(r->observer.value() >= 0 && r->log_end.value() >= 0);
+            auto back = decode_report(encode_report(*r, cluster).body, cluster);
+            check(back && *back == *r);
+        }
     } else if (which == 13) {
         // Whatever is taken must be what the sender could have sent: every message from the
         // envelope's sender to this node, and it encodes back to an envelope taken the same.
@@ -99,7 +106,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             for (const auto& m : env->messages) {
                 check(m.from == env->sender && m.to == self);
             }
-            auto again = encode_envelope(cluster, env->sender, self, env->messages);
+            for (const auto& r : env->reports) {
+                check(r.from == env->sender && r.to == self && r.observer.value() >= 0 && r.log_end.value() >= 0);
+            }
+            auto again = encode_envelope(cluster, env->sender, self, env->messages, env->reports);
             check(bool(again));
             auto back = decode_envelope(*again, cluster, self);
             check(back && *back == *env);

@@ -286,6 +286,82 @@ def voter_directory_ids(brokers):
     return {int(i): d for i, d in re.findall(r'"id": (\d+), "directoryId": "?([^",}]*)"?', voters)}
 
 
+def describe_replication(brokers):
+    """kafka-metadata-quorum describe --replication as rows: {id, directory, log_end, status}."""
+    out = kafka_tool("kafka-metadata-quorum", "--bootstrap-server", bootstrap(brokers), "describe",
+                     "--replication").stdout
+    lines = out.strip().splitlines()
+    assert lines and lines[0].split()[:3] == ["NodeId", "DirectoryId", "LogEndOffset"], out
+    rows = []
+    for line in lines[1:]:
+        cols = line.split()
+        assert len(cols) == 7, out
+        rows.append({"id": int(cols[0]), "directory": cols[1], "log_end": int(cols[2]),
+                     "last_fetch": int(cols[4]), "status": cols[6]})
+    return rows
+
+
+def observer_rows(brokers, node_id):
+    return [r for r in describe_replication(brokers) if r["id"] == node_id and r["status"] == "Observer"]
+
+
+def wait_observer(brokers, node_id, directory, timeout=30):
+    """Waits until the leader lists coordinator `node_id` as an Observer with `directory`."""
+    seen = []
+
+    def listed():
+        seen[:] = describe_replication(brokers)
+        return any(r["id"] == node_id and r["status"] == "Observer" and r["directory"] == directory for r in seen)
+
+    wait_until(listed, f"coordinator {node_id} as an observer with directory {directory}", timeout=timeout,
+               describe=lambda: seen)
+
+
+def test_new_coordinator_is_an_observer_and_is_added_from_the_describe_output_alone(quorum_cluster, tmp_path):
+    """What an operator does without the new coordinator's disk: the coordinator, started
+    outside the voters, shows up in describe --replication as an Observer with the directory
+    id of its meta.properties, and in describe --status with its endpoint; add-controller given
+    only those (a properties file and a meta.properties written from the describe output, not
+    the coordinator's own) makes it a voter, and it leaves the observers at once."""
+    quorum, brokers = quorum_cluster
+    new, _ = new_coordinator(quorum, tmp_path, 103)
+    new.start()
+    wait_observer(brokers, 103, directory_id(new))
+    row = observer_rows(brokers, 103)[0]
+    assert row["last_fetch"] > 0, row
+    # Brokers stay observers beside it, without a directory id.
+    brokers_listed = {r["id"]: r["directory"] for r in describe_replication(brokers) if r["status"] == "Observer"}
+    assert {1, 2, 3} <= set(brokers_listed), brokers_listed
+
+    status = kafka_tool("kafka-metadata-quorum", "--bootstrap-server", bootstrap(brokers), "describe",
+                        "--status").stdout
+    cluster_id = re.search(r"^ClusterId:\s+(\S+)$", status, re.M).group(1)
+    observers = re.search(r"^CurrentObservers:\s+(.*)$", status, re.M).group(1)
+    entry = re.search(r'\{"id": 103, "directoryId": "([^"]+)", "endpoints": \["([A-Z_]+)://([^:"]+):(\d+)"\]\}',
+                      observers)
+    assert entry, status
+    directory, listener, host, port = entry.groups()
+    assert directory == directory_id(new)
+    assert (listener, host, int(port)) == ("CONTROLLER", "127.0.0.1", new.port), entry.group(0)
+    voters = re.search(r"^CurrentVoters:\s+(.*)$", status, re.M).group(1)
+    assert '"id": 103' not in voters, voters
+
+    # add-controller reads the id from the properties and the directory id from a
+    # meta.properties in log.dirs: both written here from the describe output.
+    fake_dir = tmp_path / "from-describe"
+    fake_dir.mkdir()
+    (fake_dir / "meta.properties").write_text(f"version=1\ncluster.id={cluster_id}\nnode.id=103\n"
+                                              f"directory.id={directory}\n")
+    props = tmp_path / "from-describe.properties"
+    props.write_text(f"node.id=103\nprocess.roles=controller\ncontroller.listener.names={listener}\n"
+                     f"listeners={listener}://{host}:{port}\nlog.dirs={fake_dir}\n")
+    add_controller(brokers, 103, props)
+    assert voter_directory_ids(brokers)[103] == directory_id(new)
+    assert observer_rows(brokers, 103) == [], "a voter is no observer"
+    assert any(r["id"] == 103 and r["status"] == "Follower" for r in describe_replication(brokers))
+    wait_caught_up(quorum, new)
+
+
 def test_wiped_added_coordinator_votes_again_only_once_added_back(quorum_cluster, tmp_path):
     """KIP-853: a voter is (id, directory id). A coordinator added with add-controller (its
     directory id in the voter set) loses its data directory and restarts: a new directory id,
@@ -311,6 +387,9 @@ def test_wiped_added_coordinator_votes_again_only_once_added_back(quorum_cluster
         wait_caught_up(quorum, new)
         assert new not in quorum.active()
         assert voter_directory_ids(brokers)[103] == old_dir, "the voter set still names the wiped directory"
+        # What an operator sees to repair it: the voter with the old directory id, and the
+        # coordinator as an observer with its new one.
+        wait_observer(brokers, 103, directory_id(new))
         wait_until(lambda: new.metrics().get("tributary_coordinator_raft_voter") == 0,
                    "the wiped coordinator to report itself no voter on /metrics")
 
@@ -338,6 +417,7 @@ def test_wiped_added_coordinator_votes_again_only_once_added_back(quorum_cluster
         assert current_voters(brokers) == [100, 101, 102]
         add_controller(brokers, 103, props)
         assert voter_directory_ids(brokers)[103] == directory_id(new)
+        assert observer_rows(brokers, 103) == [], "seated again: no observer"
         c.wait_acked(5)
         wait_caught_up(quorum, new)
         wait_until(lambda: new.metrics().get("tributary_coordinator_raft_voter") == 1,
@@ -461,6 +541,8 @@ def test_replace_a_voter_with_kafka_metadata_quorum_under_creations(quorum_clust
                          "--controller-id", 102, "--controller-directory-id", directory_id(old)).stdout
         assert re.search(r"Removed\s+KRaft controller 102 ", out), out
         assert current_voters(brokers) == [100, 101, 103]
+        # Still running, it is an observer now (with the directory of its meta.properties).
+        wait_observer(brokers, 102, directory_id(old))
         old.stop()
         quorum.members.remove(old)
         c.wait_acked(10)

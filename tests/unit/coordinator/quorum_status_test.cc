@@ -116,6 +116,91 @@ TEST(observer_progress, caught_up_only_when_the_applied_offset_reached_the_commi
     EXPECT_EQ(o.list(2100).size(), 1u);
 }
 
+raft::observer_report report_of(int observer, uint8_t dir, int64_t log_end) {
+    raft::observer_report r{node_id(observer), node_id(100), node_id(observer), {}, "c.example", 9099, offset(log_end)};
+    r.directory_id.b[0] = dir;
+    return r;
+}
+
+TEST(coordinator_observers, caught_up_as_kraft_counts_it) {
+    coordinator_observers o;
+    o.heard(report_of(103, 1, 10), 10, 1000);
+    auto l = o.list({}, 1000);
+    ASSERT_EQ(l.size(), 1u);
+    EXPECT_EQ(l[0].endpoint.id, node_id(103));
+    EXPECT_EQ(l[0].endpoint.directory_id.b[0], 1);
+    EXPECT_EQ(l[0].endpoint.host, "c.example");
+    EXPECT_EQ(l[0].endpoint.port, 9099);
+    EXPECT_EQ(l[0].log_end_offset, 10);
+    EXPECT_EQ(l[0].last_fetch_ms, 1000);
+    EXPECT_EQ(l[0].last_caught_up_ms, 1000) << "at the commit end";
+    o.heard(report_of(103, 1, 15), 20, 2000);
+    l = o.list({}, 2000);
+    EXPECT_EQ(l[0].last_caught_up_ms, 1000) << "behind at 2000";
+    // Past the commit end of the previous report (20), not the current one (30): caught up as
+    // of that report.
+    o.heard(report_of(103, 1, 25), 30, 3000);
+    l = o.list({}, 3000);
+    EXPECT_EQ(l[0].last_caught_up_ms, 2000);
+    EXPECT_EQ(l[0].log_end_offset, 25);
+    // Never caught up: -1.
+    o.heard(report_of(104, 2, 0), 30, 3000);
+    l = o.list({}, 3000);
+    ASSERT_EQ(l.size(), 2u);
+    EXPECT_EQ(l[1].last_caught_up_ms, -1);
+}
+
+TEST(coordinator_observers, a_new_directory_replaces_the_old_one_of_its_id) {
+    coordinator_observers o;
+    o.heard(report_of(103, 1, 50), 50, 1000);
+    o.heard(report_of(103, 2, 0), 50, 2000);
+    auto l = o.list({}, 2000);
+    ASSERT_EQ(l.size(), 1u);
+    EXPECT_EQ(l[0].endpoint.directory_id.b[0], 2);
+    EXPECT_EQ(l[0].log_end_offset, 0);
+    EXPECT_EQ(l[0].last_caught_up_ms, -1) << "the wiped directory's progress is not the new one's";
+}
+
+TEST(coordinator_observers, voters_leave_at_once_and_silent_ones_expire) {
+    coordinator_observers o;
+    o.heard(report_of(103, 1, 5), 5, 1000);
+    o.heard(report_of(104, 4, 5), 5, 1000);
+    o.heard(report_of(105, 5, 5), 5, 1000);
+    raft::voter_set voters = {
+        {node_id(100), "a", 1}, {node_id(103), "c", 3}, {node_id(104), "d", 4}, {node_id(105), "e", 5}};
+    voters[2].directory_id.b[0] = 4;  // 104 seated with the directory it reports
+    voters[3].directory_id.b[0] = 9;  // 105's seat names another directory: its disk was wiped
+    // 103 is seated without a directory id (controller.quorum.voters): it votes from any.
+    auto l = o.list(voters, 1000);
+    ASSERT_EQ(l.size(), 1u);
+    EXPECT_EQ(l[0].endpoint.id, node_id(105));
+    EXPECT_EQ(l[0].endpoint.directory_id.b[0], 5) << "listed under its new directory";
+    EXPECT_EQ(o.list({}, 1000).size(), 3u);
+    o.prune(voters, 1000);
+    EXPECT_EQ(o.list({}, 1000).size(), 1u) << "seated ones are forgotten";
+
+    EXPECT_EQ(o.list({}, 1000 + observer_expiry_ms).size(), 1u);
+    EXPECT_TRUE(o.list({}, 1001 + observer_expiry_ms).empty()) << "not heard from for 5 minutes";
+    o.prune({}, 1001 + observer_expiry_ms);
+    EXPECT_TRUE(o.empty());
+}
+
+TEST(describe_quorum, coordinator_observers_have_their_directory_id_and_their_node) {
+    auto s = leader_of_three();
+    s.observers.push_back({node_id(103), 0, 4999, -1});
+    s.observers.back().directory_id.b[3] = 0x33;
+    s.endpoints.push_back({node_id(103), "CONTROLLER", "127.0.0.1", 9096});
+    auto resp = decoded(describe_quorum(request_for("__cluster_metadata", {0}, 2), 2, s), 2);
+    const auto& p = resp.topics.at(0).partitions.at(0);
+    ASSERT_EQ(p.observers.size(), 2u);
+    EXPECT_EQ(p.observers[1].replica_id, 103);
+    EXPECT_EQ(p.observers[1].replica_directory_id.b[3], 0x33);
+    EXPECT_EQ(p.observers[1].last_caught_up_timestamp, -1);
+    ASSERT_EQ(resp.nodes.size(), 3u);
+    EXPECT_EQ(resp.nodes[2].node_id, 103);
+    EXPECT_EQ(resp.nodes[2].listeners.at(0).port, 9096);
+}
+
 bytes add_voter_body(std::optional<std::string> cluster, int32_t id, std::vector<std::pair<std::string, uint16_t>> ls,
                      int32_t timeout_ms = 5000, protocol::uuid dir = {}) {
     protocol::add_raft_voter_request req;

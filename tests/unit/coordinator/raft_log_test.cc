@@ -770,6 +770,112 @@ TEST_F(raft_log_test, a_leader_that_removes_itself_answers_then_steps_down) {
     EXPECT_FALSE(members[size_t(l)].log->leader().is_leader);
 }
 
+TEST_F(raft_log_test, coordinators_outside_the_voters_are_observers_until_seated) {
+    using protocol::error_code;
+    open_all();
+    const int l = wait_for_active();
+    ASSERT_GE(l, 0);
+    ASSERT_TRUE(append_and_wait(l, topics(next_topic, 3)));
+    const int f = (l + 1) % nodes;
+    replicated_log& leader = *members[size_t(l)].log;
+
+    // A coordinator started outside the voters, with directory `dir`, given `known` as voters.
+    struct outsider {
+        std::unique_ptr<fakes::temp_dir> dir = std::make_unique<fakes::temp_dir>("trib-raftlog");
+        recording_sm sm;
+        std::unique_ptr<raft_log> log;
+    };
+    auto start = [&](outsider& o, raft::voter self, raft::voter_set known) {
+        raft_log_options opts;
+        opts.self = self;
+        opts.voters = std::move(known);
+        opts.ctx = &ctx;
+        opts.transport = hub.connect(self.id);
+        opts.tick = 10ms;
+        opts.election_timeout = 100ms;
+        opts.seed = 3000 + uint64_t(self.id.value());
+        opts.observer_report_interval = 50ms;
+        o.log = raft_log::open(o.dir->path(), std::move(opts), o.sm);
+    };
+    auto observer = [](const replicated_log& log, node_id id) -> std::optional<observer_view> {
+        for (const auto& o : log.observers()) {
+            if (o.endpoint.id == id) {
+                return o;
+            }
+        }
+        return std::nullopt;
+    };
+    auto change = [&](voter_change c) {
+        std::optional<std::pair<error_code, std::string>> got;
+        leader.change_voters(c, [&](error_code e, std::string m) { got.emplace(e, std::move(m)); });
+        EXPECT_TRUE(wait([&] { return got.has_value(); }));
+        return got.value_or(std::pair{error_code::unknown_server_error, std::string("no answer")});
+    };
+
+    // 4 knows every voter; 5 knows only a follower (an out-of-date configuration): the
+    // follower relays what 5 reports to the leader.
+    raft::voter four{node_id(4), "127.0.0.1", 19099};
+    four.directory_id.b[0] = 4;
+    raft::voter five{node_id(5), "127.0.0.1", 19100};
+    five.directory_id.b[0] = 5;
+    outsider o4, o5;
+    start(o4, four, voters);
+    start(o5, five, {voters[size_t(f)]});
+    ASSERT_TRUE(wait([&] { return observer(leader, four.id) && observer(leader, five.id); }))
+        << "the leader lists both outsiders";
+    auto seen = *observer(leader, four.id);
+    EXPECT_EQ(seen.endpoint, four) << "id, address and directory id as reported";
+    EXPECT_EQ(seen.log_end_offset, 0) << "nothing replicated to it yet";
+    EXPECT_GT(seen.last_fetch_ms, 0);
+    EXPECT_EQ(seen.last_caught_up_ms, -1);
+    EXPECT_EQ(observer(leader, five.id)->endpoint, five);
+    EXPECT_TRUE(observer(*members[size_t(f)].log, four.id)) << "every voter keeps them: a new leader has them";
+    EXPECT_TRUE(o4.log->observers().empty()) << "an observer hears no reports";
+
+    // Added: a voter, no observer, at once.
+    auto r = change({true, four, 5s});
+    ASSERT_EQ(r.first, error_code::none) << r.second;
+    EXPECT_FALSE(observer(leader, four.id));
+    EXPECT_TRUE(observer(leader, five.id));
+
+    // Wiped and restarted under a new directory: listed with it while its seat names the old.
+    o4.log->close();
+    o4 = outsider{};
+    auto wiped = four;
+    wiped.directory_id.b[0] = 6;
+    start(o4, wiped, voters);
+    ASSERT_TRUE(wait([&] {
+        auto o = observer(leader, four.id);
+        return o && o->endpoint.directory_id == wiped.directory_id;
+    })) << "the wiped voter shows up as an observer with its new directory id";
+    auto vs = leader.voters();
+    EXPECT_TRUE(std::any_of(vs.begin(), vs.end(), [&](const voter_view& v) { return v.endpoint == four; }))
+        << "the voter set keeps the old directory id";
+    // It catches up as an observer does (it follows, seat lost): caught up at some point.
+    ASSERT_TRUE(wait([&] {
+        auto o = observer(leader, four.id);
+        return o && o->last_caught_up_ms > 0 && o->log_end_offset >= int64_t(leader.committed().value());
+    }));
+
+    // The operator's repair: remove (id, old directory), add (id, new directory).
+    r = change({false, four, 5s});
+    ASSERT_EQ(r.first, error_code::none) << r.second;
+    EXPECT_TRUE(observer(leader, four.id));
+    r = change({true, wiped, 5s});
+    ASSERT_EQ(r.first, error_code::none) << r.second;
+    EXPECT_FALSE(observer(leader, four.id));
+    ASSERT_TRUE(wait([&] { return o4.log->stats().is_voter; }));
+
+    // Removed and still running: an observer again once it learns it.
+    r = change({false, wiped, 5s});
+    ASSERT_EQ(r.first, error_code::none) << r.second;
+    ASSERT_TRUE(wait([&] { return observer(leader, four.id).has_value(); }))
+        << "a removed coordinator that keeps running is listed again";
+    EXPECT_TRUE(observer(leader, five.id));
+    o4.log->close();
+    o5.log->close();
+}
+
 TEST_F(raft_log_test, stats_show_one_leader_all_agree_on_and_count_what_happened) {
     open_all();
     const int l = wait_for_active();

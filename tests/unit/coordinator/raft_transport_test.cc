@@ -100,6 +100,7 @@ struct node {
     node(asio::io_context& ctx, int id, std::string_view cluster_id = cluster, net_transport_options o = test_options())
         : id(id), t(ctx.get_executor(), node_id(id), std::string(cluster_id), std::move(o)), dispatcher(t),
           server(std::vector<asio::io_context*>{&ctx}, dispatcher, net::connection_limits{}) {
+        t.on_reports([this](observer_report r) { reports.push_back(std::move(r)); });
         t.start([this](message m) { received.push_back(std::move(m)); });
     }
     // The server is not stop()ped: that posts work referring to it. Destroying it cancels its
@@ -115,7 +116,17 @@ struct node {
     net::server server;
     uint16_t port = 0;
     std::vector<message> received;
+    std::vector<observer_report> reports;
 };
+
+// Coordinator 7 (outside the voters) reporting itself to `to`, from `from` (7, or a voter
+// relaying it).
+observer_report report(int from, int to, int64_t log_end = 42) {
+    observer_report r{node_id(from), node_id(to), node_id(7), {}, "c7.example", 9097, offset(log_end)};
+    r.directory_id.b[0] = 0x77;
+    r.directory_id.b[15] = 0x07;
+    return r;
+}
 
 voter_set voters_of(std::initializer_list<const node*> nodes) {
     voter_set out;
@@ -562,6 +573,31 @@ TEST_F(raft_transport, a_peer_that_never_answers_times_out_and_close_interrupts_
     ctx.restart();
 }
 
+TEST_F(raft_transport, observer_reports_travel_with_the_messages_and_come_out_apart) {
+    node a(ctx, 1), b(ctx, 2);
+    a.listen();
+    b.listen();
+    a.t.set_peers(voters_of({&a, &b}));
+    a.t.send_report(report(1, 2, 10));
+    a.t.send({numbered(1, 2, 1)});
+    a.t.send_report(report(1, 2, 11));
+    ASSERT_TRUE(run_until([&] { return b.reports.size() == 2 && b.received.size() == 1; }));
+    EXPECT_EQ(b.reports[0], report(1, 2, 10));
+    EXPECT_EQ(b.reports[1], report(1, 2, 11)) << "reports keep their order";
+    EXPECT_EQ(b.received[0], numbered(1, 2, 1));
+    EXPECT_EQ(b.t.stats().received, 3u) << "reports count as messages";
+    EXPECT_EQ(b.t.stats().refused, 0u);
+
+    // To a node that is no peer, or not from this node: dropped and counted, nothing sent.
+    a.t.send_report(report(1, 3));
+    EXPECT_EQ(a.t.stats().dropped_no_peer, 1u);
+    a.t.send_report(report(4, 2));
+    EXPECT_EQ(a.t.stats().dropped_failed, 1u);
+    a.t.close();
+    a.t.send_report(report(1, 2));
+    EXPECT_EQ(a.t.stats().dropped_no_peer, 2u);
+}
+
 // ---- the envelope codec -------------------------------------------------------------------
 
 TEST(raft_envelope, round_trips_every_message) {
@@ -601,13 +637,65 @@ TEST(raft_envelope, refusals_name_their_reason) {
               protocol::error_code::unknown_server_error);
 }
 
-// The fuzzer's seed for decode_envelope (tests/fuzz/fuzz_raft_codec.cc, input kind 13): every
-// message from node 1 to node 2 of "fuzz-cluster". TRIB_WRITE_FUZZ_SEED=1 writes it again.
-TEST(raft_envelope, the_fuzz_seed_decodes) {
-    const auto path = std::filesystem::path(TRIB_SOURCE_DIR) / "tests/fuzz/corpus/fuzz_raft_codec/envelope";
+TEST(raft_envelope, carries_observer_reports_beside_the_messages) {
     const auto msgs = every_message(1, 2);
+    const std::vector<observer_report> reports = {report(1, 2, 0), report(1, 2, 99)};
+    auto body = encode_envelope(cluster, node_id(1), node_id(2), msgs, reports);
+    ASSERT_TRUE(body);
+    auto env = decode_envelope(*body, cluster, node_id(2));
+    ASSERT_TRUE(env) << env.error().message();
+    EXPECT_EQ(env->messages, msgs);
+    EXPECT_EQ(env->reports, reports);
+    // A relayed report: the hop is the envelope's, the observer another node.
+    auto relayed = encode_envelope(cluster, node_id(3), node_id(2), {}, std::vector{report(3, 2)});
+    ASSERT_TRUE(relayed);
+    env = decode_envelope(*relayed, cluster, node_id(2));
+    ASSERT_TRUE(env);
+    EXPECT_EQ(env->reports.at(0).observer, node_id(7));
+    EXPECT_EQ(env->reports.at(0).host, "c7.example");
+    EXPECT_EQ(env->reports.at(0).port, 9097);
+    EXPECT_EQ(env->reports.at(0).directory_id, report(3, 2).directory_id);
+    EXPECT_EQ(encode_envelope(cluster, node_id(1), node_id(2), {}, std::vector{report(1, 3)}).error(),
+              envelope_errc::mismatched_ids);
+}
+
+TEST(raft_envelope, malformed_observer_reports_are_refused) {
+    auto with_item = [](bool request, bytes item_body) {
+        envelope_request req = make_envelope(cluster, node_id(1), node_id(2), {});
+        auto& m = req.messages.emplace_back();
+        m.api_key = api_observer;
+        m.request = request;
+        m.body = std::move(item_body);
+        return envelope_body(req);
+    };
+    std::string why;
+    // As a response item: reports are requests only.
+    auto r = decode_envelope(with_item(false, encode_report(report(1, 2), cluster).body), cluster, node_id(2), &why);
+    EXPECT_EQ(r.error(), envelope_errc::bad_item);
+    EXPECT_NE(why.find("observer report"), std::string::npos) << why;
+    // Another cluster's, a negative log end or observer id, truncated, or another hop.
+    EXPECT_EQ(decode_report(encode_report(report(1, 2), "cluster-U").body, cluster).error(), store_errc::wrong_cluster);
+    const auto foreign = with_item(true, encode_report(report(1, 2), "cluster-U").body);
+    EXPECT_EQ(decode_envelope(foreign, cluster, node_id(2)).error(), envelope_errc::bad_item);
+    EXPECT_EQ(decode_report(encode_report(report(1, 2, -1), cluster).body, cluster).error(), store_errc::bad_message);
+    auto nobody = report(1, 2);
+    nobody.observer = node_id(-1);
+    EXPECT_EQ(decode_report(encode_report(nobody, cluster).body, cluster).error(), store_errc::bad_message);
+    auto whole = encode_report(report(1, 2), cluster).body;
+    EXPECT_EQ(decode_report(bytes_view(whole.data(), whole.size() - 3), cluster).error(), store_errc::bad_message);
+    EXPECT_EQ(decode_envelope(with_item(true, encode_report(report(1, 5), cluster).body), cluster, node_id(2), &why)
+                  .error(),
+              envelope_errc::mismatched_ids);
+    EXPECT_NE(why.find("report from node 1 to node 5"), std::string::npos) << why;
+}
+
+// The fuzzer's seed `name` for decode_envelope (tests/fuzz/fuzz_raft_codec.cc, input kind 13):
+// `msgs` then `reports` from node 1 to node 2 of "fuzz-cluster". TRIB_WRITE_FUZZ_SEED=1 writes
+// it again.
+void check_fuzz_seed(const char* name, const std::vector<message>& msgs, const std::vector<observer_report>& reports) {
+    const auto path = std::filesystem::path(TRIB_SOURCE_DIR) / "tests/fuzz/corpus/fuzz_raft_codec" / name;
     if (std::getenv("TRIB_WRITE_FUZZ_SEED")) {
-        auto body = encode_envelope("fuzz-cluster", node_id(1), node_id(2), msgs);
+        auto body = encode_envelope("fuzz-cluster", node_id(1), node_id(2), msgs, reports);
         ASSERT_TRUE(body);
         std::ofstream out(path, std::ios::binary);
         out.put(13);
@@ -621,6 +709,30 @@ TEST(raft_envelope, the_fuzz_seed_decodes) {
     auto env = decode_envelope(bytes_view(seed).subspan(1), "fuzz-cluster", node_id(2));
     ASSERT_TRUE(env) << env.error().message();
     EXPECT_EQ(env->messages, msgs);
+    EXPECT_EQ(env->reports, reports);
+}
+
+// Every message.
+TEST(raft_envelope, the_fuzz_seed_decodes) { check_fuzz_seed("envelope", every_message(1, 2), {}); }
+
+// The same with observer reports after the messages; and one report alone (input kind 14).
+TEST(raft_envelope, the_observer_fuzz_seeds_decode) {
+    check_fuzz_seed("envelope-observer", every_message(1, 2), {report(1, 2), report(1, 2, 7)});
+    const auto path = std::filesystem::path(TRIB_SOURCE_DIR) / "tests/fuzz/corpus/fuzz_raft_codec/observer_report";
+    if (std::getenv("TRIB_WRITE_FUZZ_SEED")) {
+        const auto body = encode_report(report(1, 2), "fuzz-cluster").body;
+        std::ofstream out(path, std::ios::binary);
+        out.put(14);
+        out.write(reinterpret_cast<const char*>(body.data()), std::streamsize(body.size()));
+    }
+    std::ifstream in(path, std::ios::binary);
+    ASSERT_TRUE(in) << path;
+    bytes seed((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_FALSE(seed.empty());
+    EXPECT_EQ(seed[0], 14);
+    auto r = decode_report(bytes_view(seed).subspan(1), "fuzz-cluster");
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(*r, report(1, 2));
 }
 
 } // namespace
