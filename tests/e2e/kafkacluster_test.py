@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -22,10 +23,12 @@ from pathlib import Path
 import pytest
 import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 from apache_kafka import kafka_tool  # noqa: E402
+from faults import verifiable_consume  # noqa: E402
 from chart_monitoring import expressions, metric_names, rule_file  # noqa: E402
 from harness import SOURCE_DIR, admin_create_topic, free_port, kcat, metadata_brokers  # noqa: E402
 from kube import wait_for  # noqa: E402
@@ -198,6 +201,19 @@ def consumer_groups_lag(bootstrap, group):
             for f in lines if f is not header and len(f) == len(header) and f[col["GROUP"]] == group}
 
 
+def kill_active_operator(cp, operator_ns):
+    """SIGKILLs the operator process that holds the lease and waits until the other replica
+    holds it; returns the killed pod's name (the node agent restarts its container)."""
+    old = lease_holder(cp, operator_ns)
+    assert old, "no operator holds the lease"
+    pid = operator_pid(old)
+    assert pid, f"no process for {old}"
+    os.kill(pid, signal.SIGKILL)
+    wait_for("the other operator replica to take the lease",
+             lambda: lease_holder(cp, operator_ns) not in (None, old), 60)
+    return old
+
+
 @pytest.fixture(scope="module")
 def operator(control_plane, node_agent):
     """The chart installed with helm in its own namespace; both replicas Ready, one leading."""
@@ -284,6 +300,13 @@ def test_install_run_scale_and_delete_a_cluster(control_plane, namespace, operat
     try:
         wait_for("records acknowledged before the drain", lambda: len(acked) > 50, 60)
         cp.kubectl("-n", ns, "scale", "kafkacluster/demo", "--replicas=3")
+        # The active operator SIGKILLed once the drain is under way: the other replica finds
+        # it in the cluster and the status, and finishes it.
+        def under_way(kc):
+            drains = {d["id"]: d["state"] for d in kc.get("status", {}).get("drains", [])}
+            return drains.keys() == {3, 4} and set(drains.values()) != {"Unregistered"}
+        wait_status(cp, ns, "demo", "the drain of brokers 3 and 4 under way", under_way)
+        kill_active_operator(cp, operator)
 
         def unregistered(kc):
             drains = {d["id"]: d["state"] for d in kc.get("status", {}).get("drains", [])}
@@ -412,12 +435,7 @@ def test_install_run_scale_and_delete_a_cluster(control_plane, namespace, operat
 
     # SIGKILL the active operator: the other replica takes the lease and carries on (a broker
     # config change reaches the ConfigMap).
-    old_leader = leader["metadata"]["name"]
-    pid = operator_pid(old_leader)
-    assert pid, f"no process for {old_leader}"
-    os.kill(pid, signal.SIGKILL)
-    wait_for("the other operator replica to take the lease",
-             lambda: lease_holder(cp, operator) not in (None, old_leader), 60)
+    kill_active_operator(cp, operator)
     cp.kubectl("-n", ns, "patch", "kafkacluster", "demo", "--type=merge",
                "-p", json.dumps({"spec": {"brokers": {"config": {"log.retention.hours": "72"}}}}))
     wait_for("the changed broker config in the ConfigMap",
@@ -531,15 +549,13 @@ def test_nodeport_and_loadbalancer_listeners_carry_records(control_plane, node_a
 
 
 def test_a_config_change_rolls_the_brokers_one_at_a_time_under_an_idempotent_producer(
-        control_plane, namespace, operator):
+        control_plane, namespace, operator, tmp_path):
     """A broker config the brokers read only at start: every broker pod restarted once, one at
     a time, while an idempotent acks=all producer writes to a topic of replication factor 3 and
-    min.insync.replicas 2; every acknowledged record read back once. Then a dynamic key,
-    applied without restarting anything."""
-    import threading
-    import time
-    from confluent_kafka import Producer
-
+    min.insync.replicas 2 and a consumer group reads it; the active operator is SIGKILLed after
+    the first restart and the other replica finishes the roll. No partition is ever without a
+    leader; every acknowledged record is read back once, by the group and by Kafka's
+    kafka-verifiable-consumer. Then a dynamic key, applied without restarting anything."""
     cp, ns = control_plane, namespace
     cp.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(sample("roll")))
     kc = wait_status(cp, ns, "roll", "Ready with 3 running brokers", ready_with(3))
@@ -563,10 +579,45 @@ def test_a_config_change_rolls_the_brokers_one_at_a_time_under_an_idempotent_pro
             i += 1
             p.poll(0.005)
         assert p.flush(120) == 0
+    # A consumer group reading throughout, and a watch on the partitions' leaders as brokers
+    # answer Metadata.
+    group_read, offline = set(), []
+
+    def consume():
+        c = Consumer({"bootstrap.servers": bootstrap, "group.id": "roll-readers", "auto.offset.reset": "earliest"})
+        c.subscribe(["rolled"])
+        try:
+            while True:
+                msg = c.poll(0.2)
+                if msg is not None and not msg.error():
+                    group_read.add(msg.value().decode())
+                elif written.is_set():  # every record acknowledged: read until all are
+                    if set(acked) <= group_read or time.monotonic() > deadline[0]:
+                        return
+        finally:
+            c.close()
+
+    def watch_leaders():
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        while not stop.is_set():
+            try:
+                md = admin.list_topics("rolled", timeout=5)
+            except Exception:
+                continue  # the broker asked was going down: another is asked next
+            for p in md.topics["rolled"].partitions.values():
+                if p.leader < 0:
+                    offline.append((p.id, p.error))
+            time.sleep(0.2)  # a sampling interval, not a wait for a condition
+
+    deadline, written = [float("inf")], threading.Event()
     writer = threading.Thread(target=produce)
-    writer.start()
+    reader = threading.Thread(target=consume)
+    watcher = threading.Thread(target=watch_leaders)
+    for t in (writer, reader, watcher):
+        t.start()
     try:
-        wait_for("records acknowledged before the change", lambda: len(acked) > 100, 60)
+        wait_for("records acknowledged and read before the change",
+                 lambda: len(acked) > 100 and len(group_read) > 100, 60)
         cp.kubectl("-n", ns, "patch", "kafkacluster", "roll", "--type=merge",
                    "-p", json.dumps({"spec": {"brokers": {"config": {"num.io.threads": "2"}}}}))
 
@@ -584,13 +635,23 @@ def test_a_config_change_rolls_the_brokers_one_at_a_time_under_an_idempotent_pro
             kc = kafkacluster(cp, ns, "roll")
             return (down == 0 and all(p["metadata"]["uid"] != before[n] for n, p in ps.items())
                     and "rollingUpdate" not in kc["status"] and ready_with(3)(kc))
+        # The active operator SIGKILLed once the first broker has been restarted.
+        wait_for("the first broker restarted",
+                 lambda: not rolled() and any(len(u) > 1 for u in uids.values()), 300, interval=0.2)
+        kill_active_operator(cp, operator)
         wait_for("every broker restarted and the roll over", rolled, 300, interval=0.2)
         assert most_down <= 1
         assert all(len(u) == 2 for u in uids.values()), uids  # each pod replaced once
     finally:
         stop.set()
         writer.join(180)
+        watcher.join(30)
+        deadline[0] = time.monotonic() + 120
+        written.set()
+        reader.join(150)
     assert not failed, failed[:5]
+    assert not offline, f"partitions without a leader in Metadata answers: {offline[:5]}"
+    assert set(acked) <= group_read, f"{len(set(acked) - group_read)} acknowledged records the group never read"
     assert pods(cp, ns, "coordinator", "roll")["roll-coordinator-0"]["metadata"]["uid"] == coordinator_uid
 
     events = cp.get_json("events", "-n", ns, "--field-selector", "involvedObject.name=roll")["items"]
@@ -603,6 +664,8 @@ def test_a_config_change_rolls_the_brokers_one_at_a_time_under_an_idempotent_pro
     # restarts wrote nothing twice).
     values, _ = read_back(bootstrap_of(kafkacluster(cp, ns, "roll")), "rolled")
     assert len(values) == len(set(values)) and set(values) == set(acked), (len(values), len(acked))
+    verified = verifiable_consume(bootstrap_of(kafkacluster(cp, ns, "roll")), "rolled", tmp_path, len(values))
+    assert sorted(v.decode() for records in verified.values() for (_, _, v) in records) == values
 
     # A dynamic broker config: applied to the running brokers, nothing restarted.
     now = {n: p["metadata"]["uid"] for n, p in pods(cp, ns, "broker", "roll").items()}
