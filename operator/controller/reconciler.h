@@ -18,8 +18,8 @@
 #include "operator/controller/balance_ops.h"
 #include "operator/controller/cluster_probe.h"
 #include "operator/controller/drain_ops.h"
-#include "operator/controller/quorum_ops.h"
 #include "operator/controller/objects.h"
+#include "operator/controller/quorum_ops.h"
 #include "operator/k8s/api.h"
 #include "operator/k8s/clock.h"
 
