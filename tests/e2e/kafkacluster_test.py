@@ -120,13 +120,18 @@ def metric_lines(text):
 
 
 def operator_pid(pod_name):
-    """The pid of the tributary-operator process the node agent runs for `pod_name` (its
-    HOSTNAME is the pod's name)."""
+    """The pid of the tributary-operator process the node agent runs for `pod_name`."""
+    return process_of_pod("tributary-operator", pod_name)
+
+
+def process_of_pod(program, pod_name):
+    """The pid of the `program` process the node agent runs for `pod_name` (its HOSTNAME is
+    the pod's name)."""
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            if not os.readlink(proc / "exe").endswith("/tributary-operator"):
+            if not os.readlink(proc / "exe").endswith("/" + program):
                 continue
             env = (proc / "environ").read_bytes().split(b"\0")
         except OSError:

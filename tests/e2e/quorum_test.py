@@ -5,15 +5,18 @@ kafka-metadata-quorum describe and in the KafkaCluster's status, every acknowled
 read back; then a coordinator pod lost with its claim (a new, empty disk) comes back as a new
 voter (the old seat removed, the new directory added)."""
 import json
+import os
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 from apache_kafka import kafka_tool  # noqa: E402
 from kafkacluster_test import (bootstrap_of, condition, delete_with_claims, kafkacluster, operator,  # noqa: E402,F401
-                               ready_with, sample, wait_status)
+                               process_of_pod, ready_with, sample, wait_status)
 from kube import wait_for  # noqa: E402
 from workloads import idempotent_producer, pods, read_back, ready  # noqa: E402
 
@@ -27,6 +30,14 @@ def quorum_status(bootstrap):
     voters = re.search(r"^CurrentVoters:\s+(.*)$", out, re.M).group(1)
     leader = int(re.search(r"^LeaderId:\s+(-?\d+)", out, re.M).group(1))
     return {int(i): d for i, d in re.findall(r'"id": (\d+), "directoryId": "?([^",}]*)"?', voters)}, leader
+
+
+def current_leader(bootstrap):
+    """The quorum's leader, or -1 while none answers (an election, the tool's request failed)."""
+    try:
+        return quorum_status(bootstrap)[1]
+    except (AssertionError, AttributeError):
+        return -1
 
 
 def quorum_ready(voters):
@@ -119,3 +130,85 @@ def test_coordinators_1_3_1_under_a_producer_then_a_lost_coordinator_replaced(co
     assert set(values) == set(acked)
 
     delete_with_claims(cp, ns, "quorum")
+
+
+def test_a_drain_goes_on_through_a_coordinator_failover(control_plane, namespace, operator):
+    """Three coordinators and four brokers; a scale-down to three brokers under an idempotent
+    acks=all producer and a consumer group, and the coordinators' Raft leader SIGKILLed while
+    broker 3 is drained: another coordinator leads, the drain finishes, broker 3 goes and is
+    unregistered, and every acknowledged record is read back, by the group too. A topic of
+    8 MB whose moving replicas copy at 0.1 MB/s (Kafka's replication throttle) keeps the drain
+    going for several seconds, so that the leader dies in the middle of it."""
+    from confluent_kafka import Consumer
+    cp, ns = control_plane, namespace
+    kc = sample("failover", replicas=4)
+    kc["spec"]["coordinators"] = {"replicas": 3, "storage": {"deleteClaim": True}}
+    kc["spec"]["brokers"]["storage"] = {"deleteClaim": True}
+    cp.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(kc))
+    kc = wait_status(cp, ns, "failover", "Ready, four brokers and three voters",
+                     lambda kc: ready_with(4)(kc) and quorum_ready([1000, 1001, 1002])(kc), TIMEOUT_S)
+    bootstrap = bootstrap_of(kc)
+    kafka_tool("kafka-topics", "--bootstrap-server", bootstrap, "--create", "--topic", "f",
+               "--partitions", "8", "--replication-factor", "3", "--config", "min.insync.replicas=2")
+    kafka_tool("kafka-topics", "--bootstrap-server", bootstrap, "--create", "--topic", "bulk",
+               "--partitions", "8", "--replication-factor", "3",
+               "--config", "follower.replication.throttled.replicas=*")
+    out = kafka_tool("kafka-producer-perf-test", "--topic", "bulk", "--num-records", 8000, "--record-size", 1000,
+                     "--throughput", -1, "--producer-props", f"bootstrap.servers={bootstrap}").stdout
+    assert re.search(r"^8000 records sent, ", out, re.M), out
+    kafka_tool("kafka-configs", "--bootstrap-server", bootstrap, "--alter", "--entity-type", "brokers",
+               "--entity-default", "--add-config", "follower.replication.throttled.rate=100000")
+
+    group_read, reading = set(), threading.Event()
+
+    def consume():
+        c = Consumer({"bootstrap.servers": bootstrap, "group.id": "failover-readers",
+                      "auto.offset.reset": "earliest"})
+        c.subscribe(["f"])
+        try:
+            while not reading.is_set():
+                msg = c.poll(0.2)
+                if msg is not None and not msg.error():
+                    group_read.add(msg.value().decode())
+        finally:
+            c.close()
+    reader = threading.Thread(target=consume)
+    reader.start()
+    try:
+        with idempotent_producer(bootstrap, "f", "f") as (acked, failed):
+            wait_for("records acknowledged and read before the drain",
+                     lambda: len(acked) > 2000 and len(group_read) > 100, 120)
+            cp.kubectl("-n", ns, "scale", "kafkacluster/failover", "--replicas=3")
+
+            def under_way(kc):
+                drains = {d["id"]: d["state"] for d in kc.get("status", {}).get("drains", [])}
+                return drains == {3: "Draining"}
+            wait_status(cp, ns, "failover", "the drain of broker 3 under way", under_way)
+            _, leader = quorum_status(bootstrap)
+            assert leader in (1000, 1001, 1002), leader
+            killed = process_of_pod("tributary-coordinator", f"failover-coordinator-{leader - 1000}")
+            assert killed, f"no process for coordinator {leader}"
+            os.kill(killed, signal.SIGKILL)
+            wait_for("another coordinator leading",
+                     lambda: current_leader(bootstrap) not in (-1, leader), TIMEOUT_S, interval=1)
+            # Still moving when the new leader took over: the failover came mid-drain.
+            assert {d["id"]: d["state"] for d in kafkacluster(cp, ns, "failover")["status"]["drains"]} == {
+                3: "Draining"}
+
+            def unregistered(kc):
+                drains = {d["id"]: d["state"] for d in kc.get("status", {}).get("drains", [])}
+                return ready_with(3)(kc) and drains == {3: "Unregistered"}
+            kc = wait_status(cp, ns, "failover", "broker 3 drained, gone and unregistered", unregistered, TIMEOUT_S)
+            assert sorted(pods(cp, ns, "broker", "failover")) == [f"failover-broker-{i}" for i in range(3)]
+            n = len(acked)
+            wait_for("records acknowledged after the drain", lambda: len(acked) > n + 100, 60)
+        assert not failed, failed[:5]
+        wait_for("the group to read every acknowledged record", lambda: set(acked) <= group_read, 120)
+    finally:
+        reading.set()
+        reader.join(30)
+    values, _ = read_back(bootstrap_of(kc), "f")
+    assert len(values) == len(set(values)) and set(values) == set(acked), (len(values), len(acked))
+    wait_status(cp, ns, "failover", "three voters again", quorum_ready([1000, 1001, 1002]), TIMEOUT_S)
+
+    delete_with_claims(cp, ns, "failover")
