@@ -516,4 +516,32 @@ std::optional<balance_status> parse_balance_status(const json& status) {
     return b;
 }
 
+std::vector<drain_status> parse_drains(const json& status) {
+    std::vector<drain_status> out;
+    if (!status.is_object() || !status.has_array_field("drains")) {
+        return out;
+    }
+    for (const auto& j : status.at("drains").as_array()) {
+        if (!j.is_object() || !j.has_number_field("id") || !j.has_string_field("state")) {
+            continue;
+        }
+        auto count = [&](const char* k) { return j.has_number_field(k) ? j.at(k).as_number().to_int32() : 0; };
+        drain_status d;
+        d.id = count("id");
+        d.state = j.at("state").as_string();
+        d.replicas = count("replicas");
+        d.leaders = count("leaders");
+        d.moves_in_flight = count("movesInFlight");
+        if (j.has_array_field("stuck")) {
+            for (const auto& why : j.at("stuck").as_array()) {
+                if (why.is_string()) {
+                    d.stuck.push_back(why.as_string());
+                }
+            }
+        }
+        out.push_back(std::move(d));
+    }
+    return out;
+}
+
 } // namespace trib::op::api

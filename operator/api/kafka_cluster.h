@@ -120,6 +120,9 @@ struct drain_status {
     std::vector<std::string> stuck;  // partitions that cannot move now, with the reason
 };
 
+// Reads status.drains as written by to_json (absent or malformed entries: left out).
+std::vector<drain_status> parse_drains(const web::json::value& status);
+
 struct listener_status {
     std::string name;
     std::string type;

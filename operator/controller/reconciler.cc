@@ -303,10 +303,9 @@ void scale(env& e, pass& p, int32_t addressed) {
     in.keep_drained = {ctx.spec().brokers.drained_ids.begin(), ctx.spec().brokers.drained_ids.end()};
     in.rack_aware = ctx.spec().brokers.rack_topology_key.has_value();
     in.racks = p.racks;
-    if (p.old_status.has_array_field("drains")) {
-        for (const auto& d : p.old_status.at("drains").as_array()) {
-            in.previous[int32_t(int_at(d, {"id"}))] = string_at(d, {"state"});
-        }
+    in.previous_drains = api::parse_drains(p.old_status);
+    for (const auto& d : in.previous_drains) {
+        in.previous[d.id] = d.state;
     }
     in.has_pod = [&](int32_t ord) {
         return e.cache.get(res::pods, ctx.ns(), pod_name(ctx.name(), component::broker, ord)).has_value();

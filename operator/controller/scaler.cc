@@ -263,6 +263,11 @@ scale_outcome scale_brokers(const scale_input& in, drain_ops* ops, const std::st
         r.undrain();
         r.unregister();
         r.report(to_drain);
+    } else {
+        // A pass that can't read the drains (a coordinator failover, say) leaves status.drains
+        // as the last one that could: dropping it would show the drain gone, then back, and
+        // announce Drained twice.
+        r.out.drains = in.previous_drains;
     }
     return std::move(r.out);
 }

@@ -42,6 +42,7 @@ struct scale_input {
     std::map<int32_t, std::string> racks;  // known racks by ordinal
     std::function<bool(int32_t)> has_pod;  // whether broker pod <ordinal> exists
     std::map<int32_t, std::string> previous;  // status.drains of the last pass: id -> state
+    std::vector<api::drain_status> previous_drains;  // ... whole: kept while the cluster can't be read
 };
 
 struct scale_event {
