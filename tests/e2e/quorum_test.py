@@ -138,7 +138,8 @@ def test_a_drain_goes_on_through_a_coordinator_failover(control_plane, namespace
     broker 3 is drained: another coordinator leads, the drain finishes, broker 3 goes and is
     unregistered, and every acknowledged record is read back, by the group too. A topic of
     8 MB whose moving replicas copy at 0.1 MB/s (Kafka's replication throttle) keeps the drain
-    going for several seconds, so that the leader dies in the middle of it."""
+    going for several seconds, so that the leader dies in the middle of it. Then a change of
+    the coordinators' resources rolls them one at a time under the same load."""
     from confluent_kafka import Consumer
     cp, ns = control_plane, namespace
     kc = sample("failover", replicas=4)
@@ -202,6 +203,34 @@ def test_a_drain_goes_on_through_a_coordinator_failover(control_plane, namespace
             assert sorted(pods(cp, ns, "broker", "failover")) == [f"failover-broker-{i}" for i in range(3)]
             n = len(acked)
             wait_for("records acknowledged after the drain", lambda: len(acked) > n + 100, 60)
+
+            # A change to the coordinators' pod template rolls the three of them, one at a
+            # time (the Raft leader last), the quorum keeping a majority throughout.
+            before = {n: p["metadata"]["uid"] for n, p in pods(cp, ns, "coordinator", "failover").items()}
+            assert len(before) == 3, before
+            cp.kubectl("-n", ns, "patch", "kafkacluster", "failover", "--type=merge", "-p", json.dumps(
+                {"spec": {"coordinators": {"resources": {"requests": {"memory": "200Mi"}}}}}))
+            uids = {n: {u} for n, u in before.items()}
+            most_down = 0
+
+            def coordinators_rolled():
+                nonlocal most_down
+                ps = pods(cp, ns, "coordinator", "failover")
+                down = 3 - sum(ready(p) for n, p in ps.items() if n in before)
+                most_down = max(most_down, down)
+                for n, p in ps.items():
+                    uids.setdefault(n, set()).add(p["metadata"]["uid"])
+                kc = kafkacluster(cp, ns, "failover")
+                return (down == 0 and all(p["metadata"]["uid"] != before[n] for n, p in ps.items())
+                        and "rollingUpdate" not in kc["status"] and quorum_ready([1000, 1001, 1002])(kc))
+            wait_for("every coordinator restarted and the roll over", coordinators_rolled, TIMEOUT_S, interval=0.2)
+            assert most_down <= 1
+            assert all(len(u) == 2 for u in uids.values()), uids  # each pod replaced once
+            events = cp.get_json("events", "-n", ns, "--field-selector", "involvedObject.name=failover")["items"]
+            assert sum(e["reason"] == "CoordinatorRestarted" for e in events) == 3, \
+                [(e["reason"], e["message"]) for e in events]
+            n = len(acked)
+            wait_for("records acknowledged after the coordinators' roll", lambda: len(acked) > n + 100, 60)
         assert not failed, failed[:5]
         wait_for("the group to read every acknowledged record", lambda: set(acked) <= group_read, 120)
     finally:
