@@ -625,6 +625,10 @@ struct group_shard::impl {
             gp = &get_or_create(req.group_id);
         }
         group& g = *gp;
+        if (g.in(group_state::dead)) {
+            // Being deleted (its tombstones are being written): as Kafka answers for a Dead group.
+            return reply(std::move(done), join_error(error_code::coordinator_not_available, req.member_id));
+        }
         if (g.is_consumer()) {
             if (!g.consumer->empty() || consumer_busy.contains(req.group_id)) {
                 return consumer_serial(req.group_id, [this, req, version, client, done = std::move(done)]() mutable {

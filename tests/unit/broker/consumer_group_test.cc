@@ -231,6 +231,39 @@ TEST_F(consumer_group_shard, a_delete_waits_for_the_groups_write_in_flight) {
     }
 }
 
+// A group whose deletion is being written takes no member: the join must not turn it into a
+// classic group that the delete then erases with the join parked in it (fuzz_group_shard).
+TEST_F(consumer_group_shard, a_join_while_the_group_is_deleted_is_told_the_coordinator_is_not_available) {
+    beat(join("a"));
+    hb_request leave = again("a", 1, {});
+    leave.member_epoch = -1;
+    beat(leave);
+    int deleted = 0;
+    shard->delete_groups({"g"}, [&](std::vector<protocol::delete_groups_response::deletable_group_result> r) {
+        ASSERT_EQ(r.size(), 1u);
+        EXPECT_EQ(r[0].error_code, 0);
+        ++deleted;
+    });
+    host.run();
+    ASSERT_EQ(deleted, 0);
+    protocol::join_group_request req;
+    req.group_id = "g";
+    req.session_timeout_ms = 10000;
+    req.rebalance_timeout_ms = 10000;
+    req.protocol_type = "consumer";
+    req.protocols.emplace_back().name = "range";
+    int calls = 0;
+    shard->join(req, 3, {"c", "/127.0.0.1"}, [&](protocol::join_group_response r) {
+        ++calls;
+        EXPECT_EQ(r.error_code, code(error_code::coordinator_not_available));
+    });
+    host.run();
+    EXPECT_EQ(calls, 1);
+    host.complete_all();
+    EXPECT_EQ(deleted, 1);
+    EXPECT_EQ(calls, 1);
+}
+
 TEST_F(consumer_group_shard, a_silent_member_is_fenced_after_its_session) {
     beat(join("a"));
     host.steady += cfg.consumer_session_timeout_ms + 1;
