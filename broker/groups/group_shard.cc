@@ -324,6 +324,13 @@ struct group_shard::impl {
         if (it == groups.end()) {
             return;
         }
+        // Its tombstones are written: a member that joined since (a consumer group's timers
+        // can bring a Dead group back to Empty meanwhile) is told to find its coordinator and
+        // join again, never left waiting.
+        for (auto& [mid, m] : it->second.members) {
+            reply(std::exchange(m.awaiting_join, nullptr), join_error(error_code::coordinator_not_available, mid));
+            reply(std::exchange(m.awaiting_sync, nullptr), sync_error(error_code::coordinator_not_available));
+        }
         topic_offsets keep = std::move(it->second.offsets);
         groups.erase(it);
         if (std::any_of(keep.begin(), keep.end(), [](const auto& t) { return !t.second.empty(); })) {
