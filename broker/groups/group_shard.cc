@@ -319,6 +319,15 @@ struct group_shard::impl {
 
     // A group tombstone took effect: the group is gone, but offsets committed after the
     // tombstones were chosen outlive it in a simple group, as replaying the log gives.
+    // Answers `e` to every member of `g` parked in JoinGroup or SyncGroup, before the members
+    // go without a rebalance to answer them.
+    void answer_parked(group& g, error_code e) {
+        for (auto& [mid, m] : g.members) {
+            reply(std::exchange(m.awaiting_join, nullptr), join_error(e, mid));
+            reply(std::exchange(m.awaiting_sync, nullptr), sync_error(e));
+        }
+    }
+
     void drop_group(const std::string& id) {
         auto it = groups.find(id);
         if (it == groups.end()) {
@@ -327,10 +336,7 @@ struct group_shard::impl {
         // Its tombstones are written: a member that joined since (a consumer group's timers
         // can bring a Dead group back to Empty meanwhile) is told to find its coordinator and
         // join again, never left waiting.
-        for (auto& [mid, m] : it->second.members) {
-            reply(std::exchange(m.awaiting_join, nullptr), join_error(error_code::coordinator_not_available, mid));
-            reply(std::exchange(m.awaiting_sync, nullptr), sync_error(error_code::coordinator_not_available));
-        }
+        answer_parked(it->second, error_code::coordinator_not_available);
         topic_offsets keep = std::move(it->second.offsets);
         groups.erase(it);
         if (std::any_of(keep.begin(), keep.end(), [](const auto& t) { return !t.second.empty(); })) {
@@ -1409,11 +1415,7 @@ struct group_shard::impl {
         if (s.type == group_type::consumer && !g->is_consumer()) {
             // A downgrade that was not written. Classic members that joined since are told to
             // join again: they find the consumer group.
-            const error_code e = is_unloaded ? error_code::not_coordinator : error_code::rebalance_in_progress;
-            for (auto& [mid, m] : g->members) {
-                reply(std::exchange(m.awaiting_join, nullptr), join_error(e, mid));
-                reply(std::exchange(m.awaiting_sync, nullptr), sync_error(e));
-            }
+            answer_parked(*g, is_unloaded ? error_code::not_coordinator : error_code::rebalance_in_progress);
             clear_classic(*g);
         }
         g->type = s.type;
@@ -3102,10 +3104,7 @@ struct group_shard::impl {
             f(error_code::not_coordinator);
         }
         for (auto& [_, g] : groups) {
-            for (auto& [id, m] : g.members) {
-                reply(std::exchange(m.awaiting_join, nullptr), join_error(error_code::not_coordinator, id));
-                reply(std::exchange(m.awaiting_sync, nullptr), sync_error(error_code::not_coordinator));
-            }
+            answer_parked(g, error_code::not_coordinator);
         }
         groups.clear();
         timers.clear();
