@@ -304,9 +304,6 @@ void scale(env& e, pass& p, int32_t addressed) {
     in.rack_aware = ctx.spec().brokers.rack_topology_key.has_value();
     in.racks = p.racks;
     in.previous_drains = api::parse_drains(p.old_status);
-    for (const auto& d : in.previous_drains) {
-        in.previous[d.id] = d.state;
-    }
     in.has_pod = [&](int32_t ord) {
         return e.cache.get(res::pods, ctx.ns(), pod_name(ctx.name(), component::broker, ord)).has_value();
     };

@@ -89,6 +89,15 @@ struct run {
             out.waiting_message = message;
         }
     }
+    // The state status.drains gave broker `id` at the last pass, or "".
+    std::string previous_state(int32_t id) const {
+        for (const auto& d : in.previous_drains) {
+            if (d.id == id) {
+                return d.state;
+            }
+        }
+        return "";
+    }
     void event(const char* type, const char* reason, std::string message) {
         out.events.push_back({type, reason, std::move(message)});
     }
@@ -175,7 +184,7 @@ struct run {
             if (!s.drained || id < out.target || (in.has_pod && in.has_pod(id))) {
                 continue;
             }
-            if (auto it = in.previous.find(id); it != in.previous.end() && it->second == drain_unregistered) {
+            if (previous_state(id) == drain_unregistered) {
                 unregistered.insert(id);
                 continue;
             }
@@ -203,8 +212,7 @@ struct run {
             }
             api::drain_status d{id, "", s.replicas, s.leaders, s.moves_in_flight, s.stuck};
             d.state = unregistered.count(id) ? drain_unregistered : s.empty() && s.drained ? drain_drained : drain_draining;
-            auto prev = in.previous.find(id);
-            const std::string before = prev == in.previous.end() ? "" : prev->second;
+            const std::string before = previous_state(id);
             if (d.state == drain_drained && before != drain_drained && before != drain_unregistered) {
                 event("Normal", "Drained",
                       fmt::format("Broker {} is drained: it holds no replica and no leadership{}", id,

@@ -41,8 +41,9 @@ struct scale_input {
     bool rack_aware = false;               // spec.brokers.rack is set
     std::map<int32_t, std::string> racks;  // known racks by ordinal
     std::function<bool(int32_t)> has_pod;  // whether broker pod <ordinal> exists
-    std::map<int32_t, std::string> previous;  // status.drains of the last pass: id -> state
-    std::vector<api::drain_status> previous_drains;  // ... whole: kept while the cluster can't be read
+    // status.drains of the last pass: the states seen before, and what status keeps while the
+    // cluster can't be read.
+    std::vector<api::drain_status> previous_drains;
 };
 
 struct scale_event {

@@ -201,9 +201,7 @@ TEST(scaler, scale_down_drains_then_shrinks_then_unregisters_once_the_pods_are_g
     EXPECT_TRUE(has_event(o, "Drained"));  // 4
 
     c.empty_out({3});
-    for (const auto& d : o.drains) {
-        in.previous[d.id] = d.state;
-    }
+    in.previous_drains = o.drains;
     o = scale_brokers(in, &c, "b");
     EXPECT_EQ(o.target, 3);
     EXPECT_EQ(o.waiting_reason, "");
@@ -212,9 +210,7 @@ TEST(scaler, scale_down_drains_then_shrinks_then_unregisters_once_the_pods_are_g
     // Pods gone; 4 is still fenced-but-leased ("running") for a moment.
     in.current = 3;
     in.has_pod = [](int32_t id) { return id < 3; };
-    for (const auto& d : o.drains) {
-        in.previous[d.id] = d.state;
-    }
+    in.previous_drains = o.drains;
     c.brokers[3].running = false;
     o = scale_brokers(in, &c, "b");
     EXPECT_EQ(c.count("unregister 3"), 1);
@@ -225,9 +221,7 @@ TEST(scaler, scale_down_drains_then_shrinks_then_unregisters_once_the_pods_are_g
     EXPECT_EQ(std::count_if(o.events.begin(), o.events.end(), [](const auto& e) { return e.reason == "Unregistered"; }), 1);
 
     c.brokers[4].running = false;
-    for (const auto& d : o.drains) {
-        in.previous[d.id] = d.state;
-    }
+    in.previous_drains = o.drains;
     c.calls.clear();
     o = scale_brokers(in, &c, "b");
     EXPECT_EQ(c.calls, (std::vector<std::string>{"describe", "unregister 4"}));  // 3 is known unregistered
@@ -319,7 +313,7 @@ TEST(scaler, an_id_given_back_by_a_scale_up_is_undrained) {
     fake_cluster c(4);
     c.brokers[3] = {.registered = false, .drained = true, .running = false, .stuck = {}};  // scaled away before
     auto in = scaling(4, 3);
-    in.previous[3] = drain_unregistered;
+    in.previous_drains = {{3, drain_unregistered, 0, 0, 0, {}}};
     auto o = scale_brokers(in, &c, "b");
     EXPECT_EQ(o.target, 4);
     EXPECT_FALSE(c.brokers[3].drained);
