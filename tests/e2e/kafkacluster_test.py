@@ -14,16 +14,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
-from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
@@ -33,8 +30,8 @@ from chart_monitoring import expressions, metric_names, rule_file  # noqa: E402
 from harness import SOURCE_DIR, admin_create_topic, free_port, kcat, metadata_brokers  # noqa: E402
 from kube import wait_for  # noqa: E402
 from node_agent import NODES  # noqa: E402
-from workloads import (broker_addresses, pods, read_back, read_with_java, ready, wait_ready,  # noqa: E402
-                       write_with_java_and_kcat)
+from workloads import (broker_addresses, group_reader, idempotent_producer, leader_watch, pods,  # noqa: E402
+                       read_back, read_everything, read_with_java, ready, wait_ready, write_with_java_and_kcat)
 
 CHART = SOURCE_DIR / "charts" / "tributary"
 SAMPLE = SOURCE_DIR / "manifests" / "kafkacluster.yaml"
@@ -285,50 +282,43 @@ def test_install_run_scale_and_delete_a_cluster(control_plane, namespace, operat
     assert any(e["reason"] == "ScalingBlocked" and e["type"] == "Warning" for e in events), \
         [(e["type"], e["reason"]) for e in events]
 
-    # To 3 under an acks=all producer: brokers 3 and 4 drained, their pods gone, unregistered
-    # (Metadata lists 0..2), and every acknowledged record read back.
-    acked, stop = [], threading.Event()
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
-                         "message.timeout.ms": 120000})
+    # To 3 under an idempotent acks=all producer and a consumer group: brokers 3 and 4
+    # drained, their pods gone, unregistered (Metadata lists 0..2); no Metadata answer shows
+    # a partition without a leader; every acknowledged record read back once, by the group,
+    # by kcat and by Kafka's kafka-verifiable-consumer.
+    with (group_reader(bootstrap, "rf3", "drain-readers") as group_read,
+          leader_watch(bootstrap, "rf3") as offline):
+        with idempotent_producer(bootstrap, "rf3", "drain") as (acked, failed):
+            wait_for("records acknowledged and read before the drain",
+                     lambda: len(acked) > 50 and len(group_read) > 50, 60)
+            cp.kubectl("-n", ns, "scale", "kafkacluster/demo", "--replicas=3")
+            # The active operator SIGKILLed once the drain is under way: the other replica
+            # finds it in the cluster and the status, and finishes it.
 
-    def produce():
-        n = 0
-        while not stop.is_set():
-            value = f"drain-{n}"
-            producer.produce("rf3", value=value,
-                             on_delivery=lambda err, msg, v=value: None if err else acked.append(v))
-            producer.poll(0.01)
-            n += 1
-        producer.flush(120)
-    writer = threading.Thread(target=produce)
-    writer.start()
-    try:
-        wait_for("records acknowledged before the drain", lambda: len(acked) > 50, 60)
-        cp.kubectl("-n", ns, "scale", "kafkacluster/demo", "--replicas=3")
-        # The active operator SIGKILLed once the drain is under way: the other replica finds
-        # it in the cluster and the status, and finishes it.
-        def under_way(kc):
-            drains = {d["id"]: d["state"] for d in kc.get("status", {}).get("drains", [])}
-            return drains.keys() == {3, 4} and set(drains.values()) != {"Unregistered"}
-        wait_status(cp, ns, "demo", "the drain of brokers 3 and 4 under way", under_way)
-        kill_active_operator(cp, operator)
+            def under_way(kc):
+                drains = {d["id"]: d["state"] for d in kc.get("status", {}).get("drains", [])}
+                return drains.keys() == {3, 4} and set(drains.values()) != {"Unregistered"}
+            wait_status(cp, ns, "demo", "the drain of brokers 3 and 4 under way", under_way)
+            kill_active_operator(cp, operator)
 
-        def unregistered(kc):
-            drains = {d["id"]: d["state"] for d in kc.get("status", {}).get("drains", [])}
-            return ready_with(3)(kc) and drains == {3: "Unregistered", 4: "Unregistered"}
-        kc = wait_status(cp, ns, "demo", "brokers 3 and 4 drained, gone and unregistered", unregistered)
-        assert cp.get_json("statefulset", "demo-broker", "-n", ns)["spec"]["replicas"] == 3
-        assert sorted(pods(cp, ns, "broker", "demo")) == [f"demo-broker-{i}" for i in range(3)]
-        assert sorted(broker_addresses(bootstrap_of(kc))) == [0, 1, 2]
-        assert condition(kc, "ScalingBlocked").get("status") == "False"
-        floor = len(acked)
-        wait_for("records acknowledged after the scale-down", lambda: len(acked) > floor + 50, 60)
-    finally:
-        stop.set()
-        writer.join(180)
+            def unregistered(kc):
+                drains = {d["id"]: d["state"] for d in kc.get("status", {}).get("drains", [])}
+                return ready_with(3)(kc) and drains == {3: "Unregistered", 4: "Unregistered"}
+            kc = wait_status(cp, ns, "demo", "brokers 3 and 4 drained, gone and unregistered", unregistered)
+            assert cp.get_json("statefulset", "demo-broker", "-n", ns)["spec"]["replicas"] == 3
+            assert sorted(pods(cp, ns, "broker", "demo")) == [f"demo-broker-{i}" for i in range(3)]
+            assert sorted(broker_addresses(bootstrap_of(kc))) == [0, 1, 2]
+            assert condition(kc, "ScalingBlocked").get("status") == "False"
+            floor = len(acked)
+            wait_for("records acknowledged after the scale-down", lambda: len(acked) > floor + 50, 60)
+        read_everything(group_read, acked)
+    assert not failed, failed[:5]
+    assert not offline, f"partitions without a leader in Metadata answers: {offline[:5]}"
     bootstrap = bootstrap_of(kc)
     got, _ = read_back(bootstrap, "rf3")
-    assert not set(acked) - set(got), f"{len(set(acked) - set(got))} acknowledged records lost"
+    assert len(got) == len(set(got)) and set(got) == set(acked), (len(got), len(acked))
+    verified = verifiable_consume(bootstrap, "rf3", tmp_path, len(got))
+    assert sorted(v.decode() for records in verified.values() for (_, _, v) in records) == got
     assert read_back(bootstrap, "k8s")[0] == expected
     events = cp.get_json("events", "-n", ns, "--field-selector", "involvedObject.name=demo")["items"]
     reasons = {e["reason"] for e in events}
@@ -570,93 +560,41 @@ def test_a_config_change_rolls_the_brokers_one_at_a_time_under_an_idempotent_pro
     before = {n: p["metadata"]["uid"] for n, p in pods(cp, ns, "broker", "roll").items()}
     coordinator_uid = pods(cp, ns, "coordinator", "roll")["roll-coordinator-0"]["metadata"]["uid"]
 
-    acked, failed, stop = [], [], threading.Event()
+    # A consumer group reads throughout, and a watch asks for the partitions' leaders.
+    with (group_reader(bootstrap, "rolled", "roll-readers") as group_read,
+          leader_watch(bootstrap, "rolled") as offline):
+        with idempotent_producer(bootstrap, "rolled", "r") as (acked, failed):
+            wait_for("records acknowledged and read before the change",
+                     lambda: len(acked) > 100 and len(group_read) > 100, 60)
+            cp.kubectl("-n", ns, "patch", "kafkacluster", "roll", "--type=merge",
+                       "-p", json.dumps({"spec": {"brokers": {"config": {"num.io.threads": "2"}}}}))
 
-    def produce():
-        p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
-                      "linger.ms": 5})
+            # Until every broker pod is a new one, Ready, and the roll is over: never two down.
+            uids = {n: {u} for n, u in before.items()}
+            most_down = 0
 
-        def done(err, msg):
-            (failed if err else acked).append(str(err) if err else msg.value().decode())
-        i = 0
-        while not stop.is_set():
-            p.produce("rolled", value=f"r-{i}".encode(), on_delivery=done)
-            i += 1
-            p.poll(0.005)
-        assert p.flush(120) == 0
-    # A consumer group reading throughout, and a watch on the partitions' leaders as brokers
-    # answer Metadata.
-    group_read, offline = set(), []
-
-    def consume():
-        c = Consumer({"bootstrap.servers": bootstrap, "group.id": "roll-readers", "auto.offset.reset": "earliest"})
-        c.subscribe(["rolled"])
-        try:
-            while True:
-                msg = c.poll(0.2)
-                if msg is not None and not msg.error():
-                    group_read.add(msg.value().decode())
-                elif written.is_set():  # every record acknowledged: read until all are
-                    if set(acked) <= group_read or time.monotonic() > deadline[0]:
-                        return
-        finally:
-            c.close()
-
-    def watch_leaders():
-        admin = AdminClient({"bootstrap.servers": bootstrap})
-        while not stop.is_set():
-            try:
-                md = admin.list_topics("rolled", timeout=5)
-            except Exception:
-                continue  # the broker asked was going down: another is asked next
-            for p in md.topics["rolled"].partitions.values():
-                if p.leader < 0:
-                    offline.append((p.id, p.error))
-            time.sleep(0.2)  # a sampling interval, not a wait for a condition
-
-    deadline, written = [float("inf")], threading.Event()
-    writer = threading.Thread(target=produce)
-    reader = threading.Thread(target=consume)
-    watcher = threading.Thread(target=watch_leaders)
-    for t in (writer, reader, watcher):
-        t.start()
-    try:
-        wait_for("records acknowledged and read before the change",
-                 lambda: len(acked) > 100 and len(group_read) > 100, 60)
-        cp.kubectl("-n", ns, "patch", "kafkacluster", "roll", "--type=merge",
-                   "-p", json.dumps({"spec": {"brokers": {"config": {"num.io.threads": "2"}}}}))
-
-        # Until every broker pod is a new one, Ready, and the roll is over: never two down.
-        uids = {n: {u} for n, u in before.items()}
-        most_down = 0
-
-        def rolled():
-            nonlocal most_down
-            ps = pods(cp, ns, "broker", "roll")
-            down = 3 - sum(ready(p) for p in ps.values())
-            most_down = max(most_down, down)
-            for n, p in ps.items():
-                uids[n].add(p["metadata"]["uid"])
-            kc = kafkacluster(cp, ns, "roll")
-            return (down == 0 and all(p["metadata"]["uid"] != before[n] for n, p in ps.items())
-                    and "rollingUpdate" not in kc["status"] and ready_with(3)(kc))
-        # The active operator SIGKILLed once the first broker has been restarted.
-        wait_for("the first broker restarted",
-                 lambda: not rolled() and any(len(u) > 1 for u in uids.values()), 300, interval=0.2)
-        kill_active_operator(cp, operator)
-        wait_for("every broker restarted and the roll over", rolled, 300, interval=0.2)
-        assert most_down <= 1
-        assert all(len(u) == 2 for u in uids.values()), uids  # each pod replaced once
-    finally:
-        stop.set()
-        writer.join(180)
-        watcher.join(30)
-        deadline[0] = time.monotonic() + 120
-        written.set()
-        reader.join(150)
+            def rolled():
+                nonlocal most_down
+                ps = pods(cp, ns, "broker", "roll")
+                down = 3 - sum(ready(p) for p in ps.values())
+                most_down = max(most_down, down)
+                for n, p in ps.items():
+                    uids[n].add(p["metadata"]["uid"])
+                kc = kafkacluster(cp, ns, "roll")
+                return (down == 0 and all(p["metadata"]["uid"] != before[n] for n, p in ps.items())
+                        and "rollingUpdate" not in kc["status"] and ready_with(3)(kc))
+            # The active operator SIGKILLed once the first broker has been restarted.
+            wait_for("the first broker restarted",
+                     lambda: not rolled() and any(len(u) > 1 for u in uids.values()), 300, interval=0.2)
+            kill_active_operator(cp, operator)
+            wait_for("every broker restarted and the roll over", rolled, 300, interval=0.2)
+            assert most_down <= 1
+            assert all(len(u) == 2 for u in uids.values()), uids  # each pod replaced once
+            n = len(acked)
+            wait_for("records acknowledged after the roll", lambda: len(acked) > n + 100, 60)
+        read_everything(group_read, acked)
     assert not failed, failed[:5]
     assert not offline, f"partitions without a leader in Metadata answers: {offline[:5]}"
-    assert set(acked) <= group_read, f"{len(set(acked) - group_read)} acknowledged records the group never read"
     assert pods(cp, ns, "coordinator", "roll")["roll-coordinator-0"]["metadata"]["uid"] == coordinator_uid
 
     events = cp.get_json("events", "-n", ns, "--field-selector", "involvedObject.name=roll")["items"]

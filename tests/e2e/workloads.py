@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 from apache_kafka import kafka_tool  # noqa: E402
 from harness import SOURCE_DIR, consume_all, kcat, metadata_brokers  # noqa: E402
+from kube import wait_for  # noqa: E402
 
 READY_TIMEOUT_S = 180
 MANIFESTS = SOURCE_DIR / "manifests"
@@ -158,3 +159,63 @@ def idempotent_producer(bootstrap, topic, prefix):
     finally:
         stop.set()
         writer.join(180)
+
+
+@contextlib.contextmanager
+def group_reader(bootstrap, topic, group):
+    """A consumer of group `group` reading `topic` on a thread of its own while the block runs;
+    yields the set of values it has read so far. On leaving the block the thread stops: call
+    `read_everything(read, acked)` inside the block to wait until it has read a set of values."""
+    from confluent_kafka import Consumer
+    read, stop = set(), threading.Event()
+
+    def consume():
+        c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest"})
+        c.subscribe([topic])
+        try:
+            while not stop.is_set():
+                msg = c.poll(0.2)
+                if msg is not None and not msg.error():
+                    read.add(msg.value().decode())
+        finally:
+            c.close()
+    reader = threading.Thread(target=consume)
+    reader.start()
+    try:
+        yield read
+    finally:
+        stop.set()
+        reader.join(60)
+
+
+def read_everything(read, acked, timeout=150):
+    """Waits until a group_reader has read every acknowledged value."""
+    wait_for("the consumer group to read every acknowledged record", lambda: set(acked) <= read, timeout)
+
+
+@contextlib.contextmanager
+def leader_watch(bootstrap, topic):
+    """Asks the brokers for `topic`'s Metadata over and over while the block runs; yields a
+    list of (partition, error) for every answer that showed a partition without a leader,
+    which should stay empty while a cluster keeps every partition writable."""
+    from confluent_kafka.admin import AdminClient
+    offline, stop = [], threading.Event()
+
+    def watch():
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        while not stop.is_set():
+            try:
+                md = admin.list_topics(topic, timeout=5)
+            except Exception:
+                continue  # the broker asked was going down: another is asked next
+            for p in md.topics[topic].partitions.values():
+                if p.leader < 0:
+                    offline.append((p.id, str(p.error)))
+            stop.wait(0.2)  # a sampling interval, not a wait for a condition
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        yield offline
+    finally:
+        stop.set()
+        watcher.join(30)

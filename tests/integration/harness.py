@@ -77,17 +77,25 @@ def loopback_port_range():
     return max(1024, first - 12000), first
 
 
+_ports_handed_out = set()
+
+
 def free_port():
     """A loopback port nobody listens on right now, chosen at random under the kernel's
-    ephemeral range (see loopback_port_range)."""
+    ephemeral range (see loopback_port_range), and never one this process handed out before:
+    a test often asks for several ports before it starts anything on them (a quorum's
+    listeners and status ports), and two of those must not be the same."""
     low, high = loopback_port_range()
     for _ in range(200):
         port = random.randrange(low, high)
+        if port in _ports_handed_out:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _ports_handed_out.add(port)
             return port
     raise RuntimeError(f"no free loopback port in {low}..{high - 1} after 200 tries")
 
