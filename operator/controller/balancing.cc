@@ -1,11 +1,13 @@
 #include "operator/controller/balancing.h"
 
 #include "common/log.h"
+#include "operator/controller/objects.h"
 #include "operator/k8s/clock.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 namespace trib::op::controller {
@@ -61,6 +63,59 @@ std::string progress(const api::balance_status& s) {
                        s.moves_planned);
 }
 
+// The changes of a stored plan that still apply to the cluster as it is now: the partition's
+// replicas are still the change's "from" and in sync, and every broker it adds is there and
+// not leaving. A change that no longer applies is dropped (someone else moved the partition,
+// a broker went); the run plans again once the rest is done.
+std::vector<bal::change> still_applying(const std::vector<bal::change>& plan, const bal::input& cluster) {
+    std::map<std::pair<std::string, int32_t>, const bal::partition*> partitions;
+    for (const auto& p : cluster.partitions) {
+        partitions[{p.topic, p.index.value()}] = &p;
+    }
+    std::set<int32_t> open;
+    for (const auto& b : cluster.brokers) {
+        if (!b.leaving) {
+            open.insert(b.id.value());
+        }
+    }
+    std::vector<bal::change> out;
+    for (const auto& c : plan) {
+        auto it = partitions.find({c.topic, c.index.value()});
+        if (it == partitions.end()) {
+            continue;
+        }
+        const bal::partition& p = *it->second;
+        if (!p.movable || p.replicas != c.old_replicas || p.isr.size() < p.replicas.size() || c.new_replicas.empty()) {
+            continue;
+        }
+        std::set<int32_t> seen;
+        const bool placeable = std::all_of(c.new_replicas.begin(), c.new_replicas.end(), [&](node_id r) {
+            const bool kept = std::find(c.old_replicas.begin(), c.old_replicas.end(), r) != c.old_replicas.end();
+            return seen.insert(r.value()).second && (kept || open.count(r.value()) > 0);
+        });
+        if (placeable) {
+            out.push_back(c);
+        }
+    }
+    return out;
+}
+
+// Starts the first changes of `changes` (at most maxMovesInFlight) and stores the rest.
+void start_batch(balance_decision& d, const balance_facts& f, std::vector<bal::change> changes) {
+    auto& s = d.status;
+    const auto total = int32_t(changes.size());
+    const auto batch = std::min(total, std::max(1, f.spec.max_moves_in_flight));
+    d.start.assign(changes.begin(), changes.begin() + batch);
+    d.store_plan.emplace(changes.begin() + batch, changes.end());
+    s.state = "Rebalancing";
+    s.moves_in_flight = batch;
+    s.moves_planned = s.moves_done + total;
+    d.look_again = true;
+    d.reason = "Rebalancing";
+    d.message = progress(s);
+    s.message = d.message;
+}
+
 } // namespace
 
 balance_decision decide_balance(const balance_facts& f) {
@@ -106,6 +161,14 @@ balance_decision decide_balance(const balance_facts& f) {
         return d;
     }
     d.remove_annotation = f.asked;  // acted on now: a run starts, goes on or ends
+    if (running && f.plan) {
+        auto rest = still_applying(*f.plan, f.cluster);
+        if (!rest.empty()) {
+            start_batch(d, f, std::move(rest));
+            return d;
+        }
+        d.store_plan.emplace();  // used up: whatever this pass decides, it is not needed again
+    }
 
     std::string why;
     auto plan = bal::plan_moves(f.cluster, &why);
@@ -166,16 +229,85 @@ balance_decision decide_balance(const balance_facts& f) {
         d.events.push_back({"Warning", "BalanceNotPossible", d.message});
         return d;
     }
-    const auto batch = std::min(changes, std::max(1, f.spec.max_moves_in_flight));
-    d.start.assign(plan->changes.begin(), plan->changes.begin() + batch);
-    s.state = "Rebalancing";
-    s.moves_in_flight = batch;
-    s.moves_planned = s.moves_done + changes;
-    d.look_again = true;
-    d.reason = "Rebalancing";
-    d.message = progress(s);
-    s.message = d.message;
+    start_batch(d, f, std::move(plan->changes));
     return d;
+}
+
+std::string balance_plan_name(const std::string& cluster) {
+    return cluster + "-balance-plan";
+}
+
+std::string plan_to_json(const std::vector<bal::change>& changes) {
+    auto ids = [](const std::vector<node_id>& v) {
+        json a = json::array();
+        for (size_t i = 0; i < v.size(); ++i) {
+            a[i] = json::number(v[i].value());
+        }
+        return a;
+    };
+    json list = json::array();
+    for (size_t i = 0; i < changes.size(); ++i) {
+        const auto& c = changes[i];
+        json o = json::object();
+        o["topic"] = json::string(c.topic);
+        o["partition"] = json::number(c.index.value());
+        o["from"] = ids(c.old_replicas);
+        o["to"] = ids(c.new_replicas);
+        o["size"] = json::number(c.size_bytes);
+        list[i] = std::move(o);
+    }
+    json out = json::object();
+    out["changes"] = std::move(list);
+    return out.serialize();
+}
+
+std::optional<std::vector<bal::change>> plan_from_json(const std::string& text, std::string* why) {
+    auto fail = [&](const std::string& reason) -> std::optional<std::vector<bal::change>> {
+        if (why != nullptr) {
+            *why = reason;
+        }
+        return std::nullopt;
+    };
+    json doc;
+    try {
+        doc = json::parse(text);
+    } catch (const std::exception& e) {
+        return fail(std::string("not JSON: ") + e.what());
+    }
+    if (!doc.is_object() || !doc.has_array_field("changes")) {
+        return fail("no \"changes\" array");
+    }
+    auto ids = [](const json& a, std::vector<node_id>& out) {
+        if (!a.is_array()) {
+            return false;
+        }
+        for (const auto& v : a.as_array()) {
+            if (!v.is_integer()) {
+                return false;
+            }
+            out.push_back(node_id(v.as_integer()));
+        }
+        return true;
+    };
+    std::vector<bal::change> out;
+    for (const auto& c : doc.at("changes").as_array()) {
+        bal::change ch;
+        if (!c.is_object() || !c.has_string_field("topic") || !c.has_integer_field("partition") ||
+            !c.has_field("from") || !c.has_field("to") || !ids(c.at("from"), ch.old_replicas) ||
+            !ids(c.at("to"), ch.new_replicas)) {
+            return fail("a change without topic, partition, from and to");
+        }
+        ch.topic = c.at("topic").as_string();
+        ch.index = partition_id(c.at("partition").as_integer());
+        ch.size_bytes = c.has_number_field("size") ? c.at("size").as_number().to_int64() : 0;
+        for (node_id r : ch.new_replicas) {
+            if (std::find(ch.old_replicas.begin(), ch.old_replicas.end(), r) == ch.old_replicas.end()) {
+                ++ch.moves;
+            }
+        }
+        out.push_back(std::move(ch));
+    }
+    return out;
 }
 
 namespace {
@@ -193,6 +325,32 @@ void remove_annotation(const balance_step_input& in, const std::string& value) {
     remove["path"] = json::string(path);
     in.api.patch(k8s::resources::kafka_clusters, in.cluster.ns, in.cluster.name, json::array({test, remove}),
                  k8s::patch_type::json);
+}
+
+// The plan's ConfigMap, owned by the KafkaCluster (garbage-collected with it). A plan too
+// large for one object (1 MiB) is cut: the run plans again once the stored part is done.
+void store_plan(const balance_step_input& in, std::vector<bal::change> rest) {
+    constexpr size_t most = 4000;  // ~100 bytes each
+    if (rest.size() > most) {
+        rest.resize(most);
+    }
+    json labels = json::object();
+    labels["app.kubernetes.io/name"] = json::string("tributary");
+    labels["app.kubernetes.io/instance"] = json::string(in.cluster.name);
+    labels["app.kubernetes.io/managed-by"] = json::string("tributary-operator");
+    json meta = json::object();
+    meta["name"] = json::string(balance_plan_name(in.cluster.name));
+    meta["namespace"] = json::string(in.cluster.ns);
+    meta["labels"] = std::move(labels);
+    meta["ownerReferences"] = json::array({owner_reference(in.cluster)});
+    json data = json::object();
+    data[balance_plan_key] = json::string(plan_to_json(rest));
+    json cm = json::object();
+    cm["apiVersion"] = json::string("v1");
+    cm["kind"] = json::string("ConfigMap");
+    cm["metadata"] = std::move(meta);
+    cm["data"] = std::move(data);
+    in.api.apply(k8s::resources::config_maps, cm);
 }
 
 std::optional<std::string> annotation(const json& object) {
@@ -237,16 +395,36 @@ balance_step_output balance_cluster(const balance_step_input& in) {
         TLOG_WARN("{}: balance: {}", ns_name, why);
         return out;
     }
+    // The rest of the run's plan, when a run goes on.
+    std::optional<std::vector<bal::change>> stored;
+    const std::string plan_name = balance_plan_name(in.cluster.name);
+    if (running) {
+        auto cm = in.api.get(k8s::resources::config_maps, in.cluster.ns, plan_name);
+        if (cm && cm->has_object_field("data") && cm->at("data").has_string_field(balance_plan_key)) {
+            stored = plan_from_json(cm->at("data").at(balance_plan_key).as_string(), &why);
+            if (!stored) {
+                TLOG_WARN("{}: balance: ConfigMap {} ignored: {}", ns_name, plan_name, why);
+            }
+        }
+    }
     const auto asked_value = annotation(in.object);
     balance_facts f{.spec = in.cluster.spec.balancing,
                     .before = out.status,
                     .asked = asked_value == "true",
                     .cluster = std::move(*input),
                     .in_flight = std::move(read->in_flight),
-                    .now = k8s::rfc3339(in.now)};
+                    .now = k8s::rfc3339(in.now),
+                    .plan = std::move(stored)};
     auto d = decide_balance(f);
     if (d.remove_annotation) {
         remove_annotation(in, *asked_value);
+    }
+    // The rest of the plan is stored before its first changes go out: a restarted operator
+    // finds the changes in flight and the rest to do.
+    if (d.store_plan && !d.store_plan->empty()) {
+        store_plan(in, *d.store_plan);
+    } else if (d.store_plan) {
+        in.api.remove(k8s::resources::config_maps, in.cluster.ns, plan_name);
     }
     if (!d.start.empty()) {
         auto refused = in.ops->reassign(in.bootstrap, d.start, why);
@@ -269,6 +447,7 @@ balance_step_output balance_cluster(const balance_step_input& in) {
                 }
                 std::sort(d.status.brokers.begin(), d.status.brokers.end());
                 not_possible(d, fmt::format("the controller refused every reassignment of the plan ({})", first));
+                in.api.remove(k8s::resources::config_maps, in.cluster.ns, plan_name);
                 d.look_again = false;
                 d.events.push_back({"Warning", "BalanceNotPossible", d.message});
             }

@@ -6,14 +6,21 @@
 //
 // A run starts when brokers joined (an id the last run, or first look, did not cover;
 // spec.balancing.onScaleUp, default true) or when the KafkaCluster has the annotation
-// tributary.io/rebalance: "true" (removed by the operator as the run starts). Each pass of a
-// run, with no reassignment in flight: plan again over the cluster as it is now; an empty
-// plan ends the run (preferred leader election, status Balanced); otherwise start the first
-// spec.balancing.maxMovesInFlight changes of the plan. While reassignments are in flight
-// (ours, or anyone's) nothing is started: the pass looks again after the reconciler's wait
-// interval. Nothing of a run lives only in memory: that a run is going is status.balance.state
-// (Rebalancing), its moves are in the cluster (ListPartitionReassignments), and the plan is
-// derived again at each step, so an operator restarted mid-run carries on where it was.
+// tributary.io/rebalance: "true" (removed by the operator as the run starts). A run plans
+// once, at its start, and carries that plan out: each pass with no reassignment in flight
+// starts the next spec.balancing.maxMovesInFlight changes of it that still apply (the
+// partition's replicas are still the plan's "from", its new brokers are still there and not
+// leaving). Re-planning after every batch would not do: the planner is greedy, and its plan
+// over a partly moved cluster is not the rest of the last one, so a run re-planned each time
+// can move partitions back and forth without end (a unit test shows it). When the plan is
+// used up, the run plans again: an empty plan ends it (preferred leader election, status
+// Balanced); otherwise a new round starts (sizes moved meanwhile, or changes dropped). While
+// reassignments are in flight (ours, or anyone's) nothing is started: the pass looks again
+// after the reconciler's wait interval. Nothing of a run lives only in memory: that a run is
+// going is status.balance.state (Rebalancing), its moves are in the cluster
+// (ListPartitionReassignments), and the rest of its plan is in the ConfigMap C-balance-plan
+// (owned by the KafkaCluster, deleted when the run ends), so an operator restarted mid-run
+// carries on the same plan.
 //
 // The condition Balanced: True when the plan is empty (reason Balanced); False with reason
 // Rebalancing (a run, or reassignments someone else started, in flight), Unbalanced (the
@@ -44,11 +51,15 @@ struct balance_facts {
     coordinator::balancer::input cluster;       // brokers and partitions now
     std::vector<partition_key> in_flight;
     std::string now;  // RFC 3339
+    // The rest of the run's plan, as stored (read only during a run); nullopt: none stored.
+    std::optional<std::vector<coordinator::balancer::change>> plan;
 };
 
 struct balance_decision {
     api::balance_status status;
     std::vector<coordinator::balancer::change> start;  // reassignments to start now
+    // The rest of the plan to store: written before `start` goes out; empty: delete it.
+    std::optional<std::vector<coordinator::balancer::change>> store_plan;
     bool elect_leaders = false;
     bool remove_annotation = false;
     bool look_again = false;  // a run goes on: come back after the wait interval
@@ -63,6 +74,13 @@ struct balance_decision {
 };
 
 balance_decision decide_balance(const balance_facts& f);
+
+// The plan's ConfigMap: its name, and its data key's JSON ({"changes": [{"topic", "partition",
+// "from", "to", "size"}]}) to and from changes. Bad JSON parses to nullopt with *why set.
+std::string balance_plan_name(const std::string& cluster);  // C-balance-plan
+inline constexpr const char* balance_plan_key = "plan.json";
+std::string plan_to_json(const std::vector<coordinator::balancer::change>& changes);
+std::optional<std::vector<coordinator::balancer::change>> plan_from_json(const std::string& text, std::string* why);
 
 // --- the step ---
 
