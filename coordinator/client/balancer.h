@@ -29,6 +29,11 @@
 //   (a broker shares its partitions with brokers leading as much) two data moves trade one
 //   leadership, keeping replica counts.
 //
+// A plan is meant to be carried out whole (or its rest after changes that no longer apply are
+// dropped): planning again over a cluster where only a prefix of the last plan was applied
+// gives another plan, not that plan's rest, and doing that batch after batch need not end
+// (the operator's balancing step keeps its run's plan for this reason).
+//
 // Never below the ISR during a move: the plan says where replicas end, not how they get
 // there. Reassignment (AlterPartitionReassignments, KIP-455) first adds the new replicas,
 // which catch up and join the ISR, and only then drops the old ones, so the ISR never shrinks
