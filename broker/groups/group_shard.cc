@@ -333,9 +333,8 @@ struct group_shard::impl {
         if (it == groups.end()) {
             return;
         }
-        // Its tombstones are written: a member that joined since (a consumer group's timers
-        // can bring a Dead group back to Empty meanwhile) is told to find its coordinator and
-        // join again, never left waiting.
+        // Its tombstones are written: a member parked in it (none should be: a Dead group
+        // takes no joins) is told to find its coordinator and join again, never left waiting.
         answer_parked(it->second, error_code::coordinator_not_available);
         topic_offsets keep = std::move(it->second.offsets);
         groups.erase(it);
@@ -1440,10 +1439,13 @@ struct group_shard::impl {
         }, id);
     }
 
-    // The fields the offset rules share with classic groups, from the consumer state.
+    // The fields the offset rules share with classic groups, from the consumer state. A Dead
+    // group (its DeleteGroups being written) stays Dead: only the write's outcome ends that.
     static void mirror(group& g) {
         const consumer::group& cg = *g.consumer;
-        g.state = cg.empty() ? group_state::empty : group_state::stable;
+        if (!g.in(group_state::dead)) {
+            g.state = cg.empty() ? group_state::empty : group_state::stable;
+        }
         g.protocol_type = std::string(consumer_protocol_type);
         std::set<std::string> subscribed;
         for (const auto& [_, t] : cg.subscribed_topics) {
