@@ -67,7 +67,9 @@ std::string progress(const api::balance_status& s) {
 // replicas are still the change's "from" and in sync, and every broker it adds is there and
 // not leaving. A change that no longer applies is dropped (someone else moved the partition,
 // a broker went); the run plans again once the rest is done.
-std::vector<bal::change> still_applying(const std::vector<bal::change>& plan, const bal::input& cluster) {
+std::vector<bal::change> still_applying(const std::vector<bal::change>& plan, const bal::input& cluster,
+                                       std::string& dropped) {
+    std::map<std::string, int> why;
     std::map<std::pair<std::string, int32_t>, const bal::partition*> partitions;
     for (const auto& p : cluster.partitions) {
         partitions[{p.topic, p.index.value()}] = &p;
@@ -81,11 +83,17 @@ std::vector<bal::change> still_applying(const std::vector<bal::change>& plan, co
     std::vector<bal::change> out;
     for (const auto& c : plan) {
         auto it = partitions.find({c.topic, c.index.value()});
-        if (it == partitions.end()) {
+        if (it == partitions.end() || !it->second->movable) {
+            ++why["partition gone"];
             continue;
         }
         const bal::partition& p = *it->second;
-        if (!p.movable || p.replicas != c.old_replicas || p.isr.size() < p.replicas.size() || c.new_replicas.empty()) {
+        if (p.replicas != c.old_replicas || c.new_replicas.empty()) {
+            ++why["replicas changed"];
+            continue;
+        }
+        if (p.isr.size() < p.replicas.size()) {
+            ++why["under-replicated"];
             continue;
         }
         std::set<int32_t> seen;
@@ -95,7 +103,16 @@ std::vector<bal::change> still_applying(const std::vector<bal::change>& plan, co
         });
         if (placeable) {
             out.push_back(c);
+        } else {
+            ++why["a new broker gone or leaving"];
         }
+    }
+    if (!why.empty()) {
+        dropped = fmt::format("{} changes of the plan no longer apply (", plan.size() - out.size());
+        for (const auto& [reason, n] : why) {
+            dropped += fmt::format("{}{}: {}", dropped.back() == '(' ? "" : ", ", reason, n);
+        }
+        dropped += ")";
     }
     return out;
 }
@@ -162,7 +179,7 @@ balance_decision decide_balance(const balance_facts& f) {
     }
     d.remove_annotation = f.asked;  // acted on now: a run starts, goes on or ends
     if (running && f.plan) {
-        auto rest = still_applying(*f.plan, f.cluster);
+        auto rest = still_applying(*f.plan, f.cluster, d.dropped);
         if (!rest.empty()) {
             start_batch(d, f, std::move(rest));
             return d;
@@ -416,6 +433,9 @@ balance_step_output balance_cluster(const balance_step_input& in) {
                     .now = k8s::rfc3339(in.now),
                     .plan = std::move(stored)};
     auto d = decide_balance(f);
+    if (!d.dropped.empty()) {
+        TLOG_INFO("{}: balance: {}", ns_name, d.dropped);
+    }
     if (d.remove_annotation) {
         remove_annotation(in, *asked_value);
     }

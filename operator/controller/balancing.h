@@ -60,6 +60,7 @@ struct balance_decision {
     std::vector<coordinator::balancer::change> start;  // reassignments to start now
     // The rest of the plan to store: written before `start` goes out; empty: delete it.
     std::optional<std::vector<coordinator::balancer::change>> store_plan;
+    std::string dropped;  // changes of the stored plan that no longer apply, and why (logged)
     bool elect_leaders = false;
     bool remove_annotation = false;
     bool look_again = false;  // a run goes on: come back after the wait interval
