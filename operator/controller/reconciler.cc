@@ -597,7 +597,11 @@ std::vector<std::string> reconciler::step_names() {
 
 reconcile_result reconciler::reconcile(const std::string& ns, const std::string& name) {
     _last_steps.clear();
-    auto object = _cache.get(k8s::resources::kafka_clusters, ns, name);
+    // Read from the API server, not the cache: a pass that an owned object's watch event
+    // triggers right after the last pass's status write could otherwise see the status before
+    // that write (the cache's watch event for it not yet in), and act on it twice (start a
+    // second balancing run, announce a drain state again). One GET per pass.
+    auto object = _api.get(k8s::resources::kafka_clusters, ns, name);
     if (!object) {
         return {};  // deleted: its objects go by garbage collection
     }
