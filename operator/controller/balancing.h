@@ -13,8 +13,9 @@
 // leaving). Re-planning after every batch would not do: the planner is greedy, and its plan
 // over a partly moved cluster is not the rest of the last one, so a run re-planned each time
 // can move partitions back and forth without end (a unit test shows it). When the plan is
-// used up, the run plans again: an empty plan ends it (preferred leader election, status
-// Balanced); otherwise a new round starts (sizes moved meanwhile, or changes dropped). While
+// used up, the run plans again, for replica and leader counts only (bytes move with the
+// traffic; a run evens them out once, in its first plan): an empty plan ends it (preferred
+// leader election, status Balanced); otherwise a new round starts (changes were dropped). While
 // reassignments are in flight (ours, or anyone's) nothing is started: the pass looks again
 // after the reconciler's wait interval. Nothing of a run lives only in memory: that a run is
 // going is status.balance.state (Rebalancing), its moves are in the cluster

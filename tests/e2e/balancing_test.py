@@ -36,7 +36,7 @@ def replicas_per_broker(bootstrap):
 def test_brokers_joining_get_an_even_share_of_the_replicas(control_plane, namespace, operator, tmp_path):
     cp, ns = control_plane, namespace
     kc = sample("bal")
-    kc["spec"]["balancing"] = {"maxMovesInFlight": 4}
+    kc["spec"]["balancing"] = {"maxMovesInFlight": 8}
     cp.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(kc))
     kc = wait_status(cp, ns, "bal", "Ready with 3 brokers, balanced",
                      lambda kc: ready_with(3)(kc) and condition(kc, "Balanced").get("status") == "True")
