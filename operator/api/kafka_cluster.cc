@@ -432,6 +432,13 @@ json to_json(const kafka_cluster_status& s) {
             ids.push_back(json::number(id));
         }
         j["brokers"] = json::array(ids);
+        if (!b.in_flight.empty()) {
+            std::vector<json> names;
+            for (const auto& n : b.in_flight) {
+                names.push_back(str(n));
+            }
+            j["inFlight"] = json::array(names);
+        }
         if (!b.message.empty()) {
             j["message"] = str(b.message);
         }
@@ -510,6 +517,13 @@ std::optional<balance_status> parse_balance_status(const json& status) {
         for (const auto& id : j.at("brokers").as_array()) {
             if (id.is_integer()) {
                 b.brokers.push_back(id.as_number().to_int32());
+            }
+        }
+    }
+    if (j.has_array_field("inFlight")) {
+        for (const auto& n : j.at("inFlight").as_array()) {
+            if (n.is_string()) {
+                b.in_flight.push_back(n.as_string());
             }
         }
     }

@@ -137,6 +137,7 @@ struct balance_status {
     int32_t moves_done = 0;
     std::string last_balanced_time;  // RFC 3339, when a run last ended with an empty plan
     std::vector<int32_t> brokers;    // the brokers the balancer last covered: a new id is a join
+    std::vector<std::string> in_flight;  // "topic-partition" moving at the last pass (at most 50)
     std::string message;
 };
 

@@ -117,6 +117,21 @@ std::vector<bal::change> still_applying(const std::vector<bal::change>& plan, co
     return out;
 }
 
+// "topic-partition" of the first 50 keys, for status.balance.inFlight.
+template<typename It, typename Name>
+std::vector<std::string> moving_names(It first, It last, Name name) {
+    std::vector<std::string> out;
+    for (; first != last && out.size() < 50; ++first) {
+        out.push_back(name(*first));
+    }
+    return out;
+}
+
+std::vector<std::string> moving_names(const std::vector<bal::change>& changes) {
+    return moving_names(changes.begin(), changes.end(),
+                        [](const bal::change& c) { return c.topic + "-" + std::to_string(c.index.value()); });
+}
+
 // Starts the first changes of `changes` (at most maxMovesInFlight) and stores the rest.
 void start_batch(balance_decision& d, const balance_facts& f, std::vector<bal::change> changes) {
     auto& s = d.status;
@@ -126,6 +141,7 @@ void start_batch(balance_decision& d, const balance_facts& f, std::vector<bal::c
     d.store_plan.emplace(changes.begin() + batch, changes.end());
     s.state = "Rebalancing";
     s.moves_in_flight = batch;
+    s.in_flight = moving_names(d.start);
     s.moves_planned = s.moves_done + total;
     d.look_again = true;
     d.reason = "Rebalancing";
@@ -141,6 +157,7 @@ balance_decision decide_balance(const balance_facts& f) {
     auto& s = d.status;
     s = old;
     s.message.clear();
+    s.in_flight.clear();
     std::vector<int32_t> current;
     for (const auto& b : f.cluster.brokers) {
         current.push_back(b.id.value());
@@ -160,6 +177,8 @@ balance_decision decide_balance(const balance_facts& f) {
         s.moves_done += std::max(0, old.moves_in_flight - in_flight);
     }
     s.moves_in_flight = in_flight;
+    s.in_flight = moving_names(f.in_flight.begin(), f.in_flight.end(),
+                               [](const partition_key& k) { return k.first + "-" + std::to_string(k.second); });
 
     // Nothing starts or ends while partitions move: the plan would be made over lists that
     // are about to change. The brokers are not recorded either, so a join is still seen after.
@@ -461,9 +480,13 @@ balance_step_output balance_cluster(const balance_step_input& in) {
             // Nothing started: the next pass plans and tries again.
             TLOG_WARN("{}: balance: reassignments not started: {}", ns_name, why);
             d.status.moves_in_flight = 0;
+            d.status.in_flight.clear();
             d.status.message = d.message = "reassignments not started: " + why;
         } else if (!refused->empty()) {
             d.status.moves_in_flight -= int32_t(refused->size());
+            for (const auto& r : *refused) {
+                std::erase(d.status.in_flight, r.partition.first + "-" + std::to_string(r.partition.second));
+            }
             std::string first = fmt::format("{}-{}: {}", refused->front().partition.first,
                                             refused->front().partition.second, refused->front().reason);
             TLOG_WARN("{}: balance: the controller refused {} reassignments ({}...)", ns_name, refused->size(), first);

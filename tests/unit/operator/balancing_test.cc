@@ -240,6 +240,11 @@ TEST_F(balancing_test, brokers_joining_start_a_run_in_bounded_batches_that_ends_
     EXPECT_NE(kube.events.back().message.find("brokers joined: 3, 4"), std::string::npos) << kube.events.back().message;
     EXPECT_EQ(balance().at("state").as_string(), "Rebalancing");
     EXPECT_EQ(balance().at("movesInFlight").as_integer(), 4);
+    const json moving = balance().at("inFlight");
+    ASSERT_EQ(moving.size(), 4u) << "the partitions moving, by name";
+    for (const auto& name : moving.as_array()) {
+        EXPECT_TRUE(cluster.moving.count({"orders", std::stoi(name.as_string().substr(7))})) << name.serialize();
+    }
     EXPECT_GE(balance().at("movesPlanned").as_integer(), 4);
     EXPECT_EQ(balanced().at("status").as_string(), "False");
     EXPECT_EQ(balanced().at("reason").as_string(), "Rebalancing");
@@ -270,6 +275,7 @@ TEST_F(balancing_test, brokers_joining_start_a_run_in_bounded_batches_that_ends_
     EXPECT_EQ(balance().at("movesDone").as_integer(), int64_t(cluster.moved()));
     EXPECT_EQ(balance().at("movesPlanned").as_integer(), int64_t(cluster.moved()));
     EXPECT_EQ(balance().at("movesInFlight").as_integer(), 0);
+    EXPECT_FALSE(balance().has_field("inFlight"));
     EXPECT_EQ(balance().at("brokers").serialize(), "[0,1,2,3,4]");
     EXPECT_TRUE(balance().has_string_field("lastBalancedTime"));
     EXPECT_EQ(balanced().at("status").as_string(), "True");
@@ -596,7 +602,7 @@ TEST(balancing_status, round_trips_through_json) {
     api::kafka_cluster_status s;
     s.balance = api::balance_status{.state = "Rebalancing", .moves_planned = 7, .moves_in_flight = 2, .moves_done = 5,
                                     .last_balanced_time = "2026-12-03T17:00:00Z", .brokers = {0, 1, 4},
-                                    .message = "m"};
+                                    .in_flight = {"orders-3", "events-0"}, .message = "m"};
     auto b = api::parse_balance_status(api::to_json(s));
     ASSERT_TRUE(b);
     EXPECT_EQ(b->state, "Rebalancing");
@@ -604,6 +610,7 @@ TEST(balancing_status, round_trips_through_json) {
     EXPECT_EQ(b->moves_in_flight, 2);
     EXPECT_EQ(b->moves_done, 5);
     EXPECT_EQ(b->last_balanced_time, "2026-12-03T17:00:00Z");
+    EXPECT_EQ(b->in_flight, (std::vector<std::string>{"orders-3", "events-0"}));
     EXPECT_EQ(b->brokers, (std::vector<int32_t>{0, 1, 4}));
     EXPECT_FALSE(api::parse_balance_status(api::to_json(api::kafka_cluster_status{})));
 }
