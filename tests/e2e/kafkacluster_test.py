@@ -25,13 +25,12 @@ from confluent_kafka import Consumer, TopicPartition
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 from apache_kafka import kafka_tool  # noqa: E402
-from faults import verifiable_consume  # noqa: E402
 from chart_monitoring import expressions, metric_names, rule_file  # noqa: E402
 from harness import SOURCE_DIR, admin_create_topic, free_port, kcat, metadata_brokers  # noqa: E402
 from kube import wait_for  # noqa: E402
 from node_agent import NODES  # noqa: E402
-from workloads import (broker_addresses, group_reader, idempotent_producer, leader_watch, pods,  # noqa: E402
-                       read_back, read_everything, read_with_java, ready, wait_ready, write_with_java_and_kcat)
+from workloads import (broker_addresses, pods, read_back, read_back_once, read_with_java, ready,  # noqa: E402
+                       under_load, wait_ready, write_with_java_and_kcat)
 
 CHART = SOURCE_DIR / "charts" / "tributary"
 SAMPLE = SOURCE_DIR / "manifests" / "kafkacluster.yaml"
@@ -286,39 +285,31 @@ def test_install_run_scale_and_delete_a_cluster(control_plane, namespace, operat
     # drained, their pods gone, unregistered (Metadata lists 0..2); no Metadata answer shows
     # a partition without a leader; every acknowledged record read back once, by the group,
     # by kcat and by Kafka's kafka-verifiable-consumer.
-    with (group_reader(bootstrap, "rf3", "drain-readers") as group_read,
-          leader_watch(bootstrap, "rf3") as offline):
-        with idempotent_producer(bootstrap, "rf3", "drain") as (acked, failed):
-            wait_for("records acknowledged and read before the drain",
-                     lambda: len(acked) > 50 and len(group_read) > 50, 60)
-            cp.kubectl("-n", ns, "scale", "kafkacluster/demo", "--replicas=3")
-            # The active operator SIGKILLed once the drain is under way: the other replica
-            # finds it in the cluster and the status, and finishes it.
+    with under_load(bootstrap, "rf3", "drain-readers", "drain") as (acked, group_read):
+        wait_for("records acknowledged and read before the drain",
+                 lambda: len(acked) > 50 and len(group_read) > 50, 60)
+        cp.kubectl("-n", ns, "scale", "kafkacluster/demo", "--replicas=3")
+        # The active operator SIGKILLed once the drain is under way: the other replica
+        # finds it in the cluster and the status, and finishes it.
 
-            def under_way(kc):
-                drains = {d["id"]: d["state"] for d in kc.get("status", {}).get("drains", [])}
-                return drains.keys() == {3, 4} and set(drains.values()) != {"Unregistered"}
-            wait_status(cp, ns, "demo", "the drain of brokers 3 and 4 under way", under_way)
-            kill_active_operator(cp, operator)
+        def under_way(kc):
+            drains = {d["id"]: d["state"] for d in kc.get("status", {}).get("drains", [])}
+            return drains.keys() == {3, 4} and set(drains.values()) != {"Unregistered"}
+        wait_status(cp, ns, "demo", "the drain of brokers 3 and 4 under way", under_way)
+        kill_active_operator(cp, operator)
 
-            def unregistered(kc):
-                drains = {d["id"]: d["state"] for d in kc.get("status", {}).get("drains", [])}
-                return ready_with(3)(kc) and drains == {3: "Unregistered", 4: "Unregistered"}
-            kc = wait_status(cp, ns, "demo", "brokers 3 and 4 drained, gone and unregistered", unregistered)
-            assert cp.get_json("statefulset", "demo-broker", "-n", ns)["spec"]["replicas"] == 3
-            assert sorted(pods(cp, ns, "broker", "demo")) == [f"demo-broker-{i}" for i in range(3)]
-            assert sorted(broker_addresses(bootstrap_of(kc))) == [0, 1, 2]
-            assert condition(kc, "ScalingBlocked").get("status") == "False"
-            floor = len(acked)
-            wait_for("records acknowledged after the scale-down", lambda: len(acked) > floor + 50, 60)
-        read_everything(group_read, acked)
-    assert not failed, failed[:5]
-    assert not offline, f"partitions without a leader in Metadata answers: {offline[:5]}"
+        def unregistered(kc):
+            drains = {d["id"]: d["state"] for d in kc.get("status", {}).get("drains", [])}
+            return ready_with(3)(kc) and drains == {3: "Unregistered", 4: "Unregistered"}
+        kc = wait_status(cp, ns, "demo", "brokers 3 and 4 drained, gone and unregistered", unregistered)
+        assert cp.get_json("statefulset", "demo-broker", "-n", ns)["spec"]["replicas"] == 3
+        assert sorted(pods(cp, ns, "broker", "demo")) == [f"demo-broker-{i}" for i in range(3)]
+        assert sorted(broker_addresses(bootstrap_of(kc))) == [0, 1, 2]
+        assert condition(kc, "ScalingBlocked").get("status") == "False"
+        floor = len(acked)
+        wait_for("records acknowledged after the scale-down", lambda: len(acked) > floor + 50, 60)
     bootstrap = bootstrap_of(kc)
-    got, _ = read_back(bootstrap, "rf3")
-    assert len(got) == len(set(got)) and set(got) == set(acked), (len(got), len(acked))
-    verified = verifiable_consume(bootstrap, "rf3", tmp_path, len(got))
-    assert sorted(v.decode() for records in verified.values() for (_, _, v) in records) == got
+    read_back_once(bootstrap, "rf3", acked, tmp_path)
     assert read_back(bootstrap, "k8s")[0] == expected
     events = cp.get_json("events", "-n", ns, "--field-selector", "involvedObject.name=demo")["items"]
     reasons = {e["reason"] for e in events}
@@ -561,40 +552,35 @@ def test_a_config_change_rolls_the_brokers_one_at_a_time_under_an_idempotent_pro
     coordinator_uid = pods(cp, ns, "coordinator", "roll")["roll-coordinator-0"]["metadata"]["uid"]
 
     # A consumer group reads throughout, and a watch asks for the partitions' leaders.
-    with (group_reader(bootstrap, "rolled", "roll-readers") as group_read,
-          leader_watch(bootstrap, "rolled") as offline):
-        with idempotent_producer(bootstrap, "rolled", "r") as (acked, failed):
-            wait_for("records acknowledged and read before the change",
-                     lambda: len(acked) > 100 and len(group_read) > 100, 60)
-            cp.kubectl("-n", ns, "patch", "kafkacluster", "roll", "--type=merge",
-                       "-p", json.dumps({"spec": {"brokers": {"config": {"num.io.threads": "2"}}}}))
+    with under_load(bootstrap, "rolled", "roll-readers", "r") as (acked, group_read):
+        wait_for("records acknowledged and read before the change",
+                 lambda: len(acked) > 100 and len(group_read) > 100, 60)
+        cp.kubectl("-n", ns, "patch", "kafkacluster", "roll", "--type=merge",
+                   "-p", json.dumps({"spec": {"brokers": {"config": {"num.io.threads": "2"}}}}))
 
-            # Until every broker pod is a new one, Ready, and the roll is over: never two down.
-            uids = {n: {u} for n, u in before.items()}
-            most_down = 0
+        # Until every broker pod is a new one, Ready, and the roll is over: never two down.
+        uids = {n: {u} for n, u in before.items()}
+        most_down = 0
 
-            def rolled():
-                nonlocal most_down
-                ps = pods(cp, ns, "broker", "roll")
-                down = 3 - sum(ready(p) for p in ps.values())
-                most_down = max(most_down, down)
-                for n, p in ps.items():
-                    uids[n].add(p["metadata"]["uid"])
-                kc = kafkacluster(cp, ns, "roll")
-                return (down == 0 and all(p["metadata"]["uid"] != before[n] for n, p in ps.items())
-                        and "rollingUpdate" not in kc["status"] and ready_with(3)(kc))
-            # The active operator SIGKILLed once the first broker has been restarted.
-            wait_for("the first broker restarted",
-                     lambda: not rolled() and any(len(u) > 1 for u in uids.values()), 300, interval=0.2)
-            kill_active_operator(cp, operator)
-            wait_for("every broker restarted and the roll over", rolled, 300, interval=0.2)
-            assert most_down <= 1
-            assert all(len(u) == 2 for u in uids.values()), uids  # each pod replaced once
-            n = len(acked)
-            wait_for("records acknowledged after the roll", lambda: len(acked) > n + 100, 60)
-        read_everything(group_read, acked)
-    assert not failed, failed[:5]
-    assert not offline, f"partitions without a leader in Metadata answers: {offline[:5]}"
+        def rolled():
+            nonlocal most_down
+            ps = pods(cp, ns, "broker", "roll")
+            down = 3 - sum(ready(p) for p in ps.values())
+            most_down = max(most_down, down)
+            for n, p in ps.items():
+                uids[n].add(p["metadata"]["uid"])
+            kc = kafkacluster(cp, ns, "roll")
+            return (down == 0 and all(p["metadata"]["uid"] != before[n] for n, p in ps.items())
+                    and "rollingUpdate" not in kc["status"] and ready_with(3)(kc))
+        # The active operator SIGKILLed once the first broker has been restarted.
+        wait_for("the first broker restarted",
+                 lambda: not rolled() and any(len(u) > 1 for u in uids.values()), 300, interval=0.2)
+        kill_active_operator(cp, operator)
+        wait_for("every broker restarted and the roll over", rolled, 300, interval=0.2)
+        assert most_down <= 1
+        assert all(len(u) == 2 for u in uids.values()), uids  # each pod replaced once
+        n = len(acked)
+        wait_for("records acknowledged after the roll", lambda: len(acked) > n + 100, 60)
     assert pods(cp, ns, "coordinator", "roll")["roll-coordinator-0"]["metadata"]["uid"] == coordinator_uid
 
     events = cp.get_json("events", "-n", ns, "--field-selector", "involvedObject.name=roll")["items"]
@@ -605,10 +591,7 @@ def test_a_config_change_rolls_the_brokers_one_at_a_time_under_an_idempotent_pro
 
     # Every acknowledged record, once (the producer is idempotent: retries across the
     # restarts wrote nothing twice).
-    values, _ = read_back(bootstrap_of(kafkacluster(cp, ns, "roll")), "rolled")
-    assert len(values) == len(set(values)) and set(values) == set(acked), (len(values), len(acked))
-    verified = verifiable_consume(bootstrap_of(kafkacluster(cp, ns, "roll")), "rolled", tmp_path, len(values))
-    assert sorted(v.decode() for records in verified.values() for (_, _, v) in records) == values
+    read_back_once(bootstrap_of(kafkacluster(cp, ns, "roll")), "rolled", acked, tmp_path)
 
     # A dynamic broker config: applied to the running brokers, nothing restarted.
     now = {n: p["metadata"]["uid"] for n, p in pods(cp, ns, "broker", "roll").items()}

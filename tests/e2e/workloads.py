@@ -164,8 +164,7 @@ def idempotent_producer(bootstrap, topic, prefix):
 @contextlib.contextmanager
 def group_reader(bootstrap, topic, group):
     """A consumer of group `group` reading `topic` on a thread of its own while the block runs;
-    yields the set of values it has read so far. On leaving the block the thread stops: call
-    `read_everything(read, acked)` inside the block to wait until it has read a set of values."""
+    yields the set of values it has read so far; the thread stops when the block ends."""
     from confluent_kafka import Consumer
     read, stop = set(), threading.Event()
 
@@ -186,11 +185,6 @@ def group_reader(bootstrap, topic, group):
     finally:
         stop.set()
         reader.join(60)
-
-
-def read_everything(read, acked, timeout=150):
-    """Waits until a group_reader has read every acknowledged value."""
-    wait_for("the consumer group to read every acknowledged record", lambda: set(acked) <= read, timeout)
 
 
 @contextlib.contextmanager
@@ -219,3 +213,28 @@ def leader_watch(bootstrap, topic):
     finally:
         stop.set()
         watcher.join(30)
+
+
+@contextlib.contextmanager
+def under_load(bootstrap, topic, group, prefix):
+    """The load every scaling and rolling scenario runs under: an idempotent acks=all producer
+    writing "<prefix>-<i>" to `topic`, a consumer of `group` reading it, and a leader_watch of
+    it. Yields (acknowledged values, values the group read). When the block ends the producer
+    is flushed, the group is waited for until it has read every acknowledged record, and no
+    send may have failed nor any Metadata answer have shown a partition without a leader."""
+    with group_reader(bootstrap, topic, group) as read, leader_watch(bootstrap, topic) as offline:
+        with idempotent_producer(bootstrap, topic, prefix) as (acked, failed):
+            yield acked, read
+        wait_for("the consumer group to read every acknowledged record", lambda: set(acked) <= read, 150)
+    assert not failed, failed[:5]
+    assert not offline, f"partitions without a leader in Metadata answers: {offline[:5]}"
+
+
+def read_back_once(bootstrap, topic, acked, tmp_path):
+    """Every acknowledged value of `topic`, once and nothing else, read back with confluent-kafka
+    and again with Kafka's kafka-verifiable-consumer."""
+    from faults import verifiable_consume
+    values, _ = read_back(bootstrap, topic)
+    assert len(values) == len(set(values)) and set(values) == set(acked), (len(values), len(acked))
+    verified = verifiable_consume(bootstrap, topic, tmp_path, len(values))
+    assert sorted(v.decode() for records in verified.values() for (_, _, v) in records) == values
