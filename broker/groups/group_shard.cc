@@ -317,8 +317,6 @@ struct group_shard::impl {
         return it->second;
     }
 
-    // A group tombstone took effect: the group is gone, but offsets committed after the
-    // tombstones were chosen outlive it in a simple group, as replaying the log gives.
     // Answers `e` to every member of `g` parked in JoinGroup or SyncGroup, before the members
     // go without a rebalance to answer them.
     void answer_parked(group& g, error_code e) {
@@ -328,6 +326,8 @@ struct group_shard::impl {
         }
     }
 
+    // A group tombstone took effect: the group is gone, but offsets committed after the
+    // tombstones were chosen outlive it in a simple group, as replaying the log gives.
     void drop_group(const std::string& id) {
         auto it = groups.find(id);
         if (it == groups.end()) {

@@ -117,20 +117,11 @@ std::vector<bal::change> still_applying(const std::vector<bal::change>& plan, co
     return out;
 }
 
-// "topic-partition" of the first 50 keys, for status.balance.inFlight.
-template<typename It, typename Name>
-std::vector<std::string> moving_names(It first, It last, Name name) {
-    std::vector<std::string> out;
-    for (; first != last && out.size() < 50; ++first) {
-        out.push_back(name(*first));
-    }
-    return out;
+// A partition as status.balance.inFlight names it; that list keeps the first 50.
+std::string partition_name(const std::string& topic, int32_t index) {
+    return topic + "-" + std::to_string(index);
 }
-
-std::vector<std::string> moving_names(const std::vector<bal::change>& changes) {
-    return moving_names(changes.begin(), changes.end(),
-                        [](const bal::change& c) { return c.topic + "-" + std::to_string(c.index.value()); });
-}
+constexpr size_t in_flight_named = 50;
 
 // Starts the first changes of `changes` (at most maxMovesInFlight) and stores the rest.
 void start_batch(balance_decision& d, const balance_facts& f, std::vector<bal::change> changes) {
@@ -141,7 +132,9 @@ void start_batch(balance_decision& d, const balance_facts& f, std::vector<bal::c
     d.store_plan.emplace(changes.begin() + batch, changes.end());
     s.state = "Rebalancing";
     s.moves_in_flight = batch;
-    s.in_flight = moving_names(d.start);
+    for (size_t i = 0; i < d.start.size() && i < in_flight_named; ++i) {
+        s.in_flight.push_back(partition_name(d.start[i].topic, d.start[i].index.value()));
+    }
     s.moves_planned = s.moves_done + total;
     d.look_again = true;
     d.reason = "Rebalancing";
@@ -177,8 +170,9 @@ balance_decision decide_balance(const balance_facts& f) {
         s.moves_done += std::max(0, old.moves_in_flight - in_flight);
     }
     s.moves_in_flight = in_flight;
-    s.in_flight = moving_names(f.in_flight.begin(), f.in_flight.end(),
-                               [](const partition_key& k) { return k.first + "-" + std::to_string(k.second); });
+    for (size_t i = 0; i < f.in_flight.size() && i < in_flight_named; ++i) {
+        s.in_flight.push_back(partition_name(f.in_flight[i].first, f.in_flight[i].second));
+    }
 
     // Nothing starts or ends while partitions move: the plan would be made over lists that
     // are about to change. The brokers are not recorded either, so a join is still seen after.
@@ -485,7 +479,7 @@ balance_step_output balance_cluster(const balance_step_input& in) {
         } else if (!refused->empty()) {
             d.status.moves_in_flight -= int32_t(refused->size());
             for (const auto& r : *refused) {
-                std::erase(d.status.in_flight, r.partition.first + "-" + std::to_string(r.partition.second));
+                std::erase(d.status.in_flight, partition_name(r.partition.first, r.partition.second));
             }
             std::string first = fmt::format("{}-{}: {}", refused->front().partition.first,
                                             refused->front().partition.second, refused->front().reason);
