@@ -255,12 +255,38 @@ int main(int argc, char** argv) {
     };
     update();  // the first scrape already sees the replayed log
     schedule();
+    // The active controller hands its leadership to the most caught-up voter before it
+    // stops (as Kafka's controller resigns on a clean shutdown), so a roll of the quorum costs
+    // a leadership transfer, not an election timeout; it waits for that at most two election
+    // timeouts, then stops anyway.
+    asio::steady_timer handover(main_ctx);
+    const auto handover_limit = 2 * std::chrono::milliseconds(raw.get_int32("controller.quorum.election.timeout.ms"));
+    std::function<void(std::chrono::steady_clock::time_point)> await_handover =
+        [&](std::chrono::steady_clock::time_point until) {
+            if (!svc.active()) {
+                TLOG_INFO("leadership handed over");
+                return;
+            }
+            if (std::chrono::steady_clock::now() >= until) {
+                TLOG_WARN("leadership not handed over within {} ms; stopping anyway", handover_limit.count());
+                return;
+            }
+            handover.expires_after(std::chrono::milliseconds(20));
+            handover.async_wait([&, until](boost::system::error_code) { await_handover(until); });
+        };
     asio::signal_set signals(main_ctx, SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code, int sig) {
         TLOG_INFO("signal {}: shutting down", sig);
         serving = false;
         refresh.cancel();
         status.stop();
+        if (!svc.active()) {
+            return;
+        }
+        if (auto to = svc.hand_over_leadership()) {
+            TLOG_INFO("handing the leadership over to coordinator {}", to->value());
+            await_handover(std::chrono::steady_clock::now() + handover_limit);
+        }
     });
     // Ready only once the signal handler is in: as PID 1 in a container, a SIGTERM that came
     // before it would be ignored, and the coordinator would never stop.

@@ -437,6 +437,23 @@ leadership raft_log::leader() const {
     return l;
 }
 
+std::optional<node_id> raft_log::hand_over_leadership() {
+    if (_closed || _node->state() != raft::role::leader) {
+        return std::nullopt;
+    }
+    std::optional<raft::peer_status> best;
+    for (const auto& p : _node->peers()) {
+        if (p.voter && (!best || p.match > best->match)) {
+            best = p;
+        }
+    }
+    if (!best || !_node->transfer_leadership(best->id)) {
+        return std::nullopt;
+    }
+    pump();  // sends the append or TimeoutNow the transfer starts with
+    return best->id;
+}
+
 std::vector<voter_view> raft_log::voters() const {
     std::vector<voter_view> out;
     const bool leads = _node->state() == raft::role::leader;

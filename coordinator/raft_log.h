@@ -123,6 +123,7 @@ public:
     std::vector<voter_view> voters() const override;
     std::vector<observer_view> observers() const override;
     void on_leadership(std::function<void(const leadership&)> f) override { _on_leadership = std::move(f); }
+    std::optional<node_id> hand_over_leadership() override;
     std::optional<bytes> peer_request(int16_t api_key, int16_t api_version, bytes_view body) override;
     // One voter at a time (raft/node.h's single-server changes): an added coordinator is a
     // learner (replicated to, not counted) until its match reaches the commit end, then the

@@ -164,6 +164,11 @@ public:
     // `f` runs on the owner's thread after every change of leader() (one listener; a single
     // voter never calls it). Appends in flight when the leadership is lost fail.
     virtual void on_leadership(std::function<void(const leadership&)> f) = 0;
+    // A clean shutdown of the leader: asks the most caught-up other voter to take over now
+    // (Raft's leadership transfer), so the quorum does not wait an election timeout for a
+    // new leader after this one stops. The voter asked, or nullopt when this node does not
+    // lead, has no other voter, or a transfer cannot start.
+    virtual std::optional<node_id> hand_over_leadership() { return std::nullopt; }
 
     // Changes the voter set by one voter (only the active controller may). Add: the new
     // coordinator is replicated to without a vote until it has caught up, then the set with

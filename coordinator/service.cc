@@ -134,6 +134,13 @@ void service::observe_leadership() {
     _ready = l.is_leader || l.leader.has_value();
 }
 
+std::optional<node_id> service::hand_over_leadership() {
+    if (!_running) {
+        return std::nullopt;
+    }
+    return on_thread([this] { return _log->hand_over_leadership(); });
+}
+
 void service::stop() {
     if (!_running) {
         return;

@@ -51,6 +51,10 @@ public:
     bool ready() const noexcept { return _ready.load(); }
     bool active() const noexcept { return _active.load(); }
 
+    // On SIGTERM of the active controller: the log's hand_over_leadership(), on the service
+    // thread. The voter asked to take over, or nullopt.
+    std::optional<node_id> hand_over_leadership();
+
     // Runs `f` on the service thread and waits for it (tests, tools).
     template<typename F>
     auto call(F f) -> decltype(f(std::declval<controller&>()));

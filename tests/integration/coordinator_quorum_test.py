@@ -237,6 +237,27 @@ def test_leader_sigkill_under_creations_loses_nothing(quorum_cluster):
         wait_caught_up(quorum, m)
 
 
+def test_sigterm_of_the_leader_hands_the_leadership_over(quorum_cluster):
+    """A clean stop of the active controller transfers the Raft leadership to the most
+    caught-up voter before the process exits (no election timeout to wait for), under a
+    stream of creations that loses nothing."""
+    quorum, brokers = quorum_cluster
+    with Creations(brokers) as c:
+        c.wait_acked(10)
+        old = quorum.leader()
+        assert old.stop() == 0
+        named = re.search(r"handing the leadership over to coordinator (\d+)", old.log_text())
+        assert named, old.log_tail()
+        assert "leadership handed over" in old.log_text(), old.log_tail()
+        survivors = [m for m in quorum.members if m is not old]
+        views = wait_raft_agreement(survivors, timeout=LEADER_TIMEOUT_S)
+        assert {v[2] for v in views.values()} == {int(named.group(1))}, views
+        c.wait_acked(10)
+        old.start()
+        wait_caught_up(quorum, old)
+    assert_every_broker_has(brokers, c.acked)
+
+
 def test_paused_leader_steps_down_on_resume(quorum_cluster):
     quorum, brokers = quorum_cluster
     with Creations(brokers) as c:
