@@ -204,14 +204,21 @@ balance_decision decide_balance(const balance_facts& f) {
     // move with the traffic, and chasing them plan after plan need not end (under a producer
     // the e2e run went on 44, 8, 6, 10, 13, 16, ... changes a round). A run evens bytes out
     // once, in its first plan; the next run looks at them again.
-    std::string why;
-    bal::input counts_only;
-    if (running) {
-        counts_only = f.cluster;
-        counts_only.opts.bytes_tolerance = 1e12;  // finite: 0 * it is 0 for an empty cluster
-    }
-    auto plan = bal::plan_moves(running ? counts_only : f.cluster, &why);
+    //
+    // While nothing runs or starts, the status looks at bytes with twice the tolerance a run
+    // evens them to: a cluster a run has just balanced does not read "Unbalanced" again as
+    // soon as steady traffic moves its bytes a little (hysteresis).
     const bool triggered = f.asked || (f.spec.on_scale_up && !joined.empty());
+    std::string why;
+    bal::input view;
+    if (running) {
+        view = f.cluster;
+        view.opts.bytes_tolerance = 1e12;  // finite: 0 * it is 0 for an empty cluster
+    } else if (!triggered) {
+        view = f.cluster;
+        view.opts.bytes_tolerance *= 2;
+    }
+    auto plan = bal::plan_moves(running || !triggered ? view : f.cluster, &why);
     const std::string cause =
         f.asked ? "asked by the annotation " + std::string(rebalance_annotation) : "brokers joined: " + ids_text(joined);
     if (!plan) {

@@ -527,6 +527,43 @@ TEST(balance_decision, later_rounds_of_a_run_even_counts_only_and_a_new_run_even
     EXPECT_EQ(d.status.state, "Rebalancing");
 }
 
+TEST(balance_decision, an_idle_cluster_reads_unbalanced_only_past_twice_the_bytes_tolerance) {
+    // Counts even; bytes apart by 19% of the mean (tolerance 10%): a run would swap the two
+    // small partitions, but the idle status stays Balanced until bytes are 20% apart.
+    balance_facts f;
+    for (int32_t id : {1, 2}) {
+        f.cluster.brokers.push_back({.id = node_id(id)});
+    }
+    auto add = [&](int32_t index, int32_t broker, int64_t size) {
+        f.cluster.partitions.push_back({.topic = "t", .index = partition_id(index), .replicas = {node_id(broker)},
+                                        .leader = node_id(broker), .isr = {node_id(broker)}, .size_bytes = size});
+    };
+    add(0, 1, 100);
+    add(1, 1, 10);
+    add(2, 2, 90);
+    add(3, 2, 1);
+    f.spec.max_moves_in_flight = 10;
+    ASSERT_DOUBLE_EQ(f.cluster.opts.bytes_tolerance, 0.1);
+    api::balance_status balanced;
+    balanced.state = "Balanced";
+    balanced.brokers = {1, 2};
+    f.before = balanced;
+    auto d = decide_balance(f);
+    EXPECT_TRUE(d.start.empty());
+    EXPECT_EQ(d.status.state, "Balanced") << d.message;
+
+    f.asked = true;  // a run evens bytes to the tolerance itself
+    d = decide_balance(f);
+    EXPECT_EQ(d.start.size(), 2u) << d.message;
+    EXPECT_EQ(d.status.state, "Rebalancing");
+
+    f.asked = false;
+    f.cluster.partitions[1].size_bytes = 40;  // 149 vs 91: 48% of the mean
+    d = decide_balance(f);
+    EXPECT_TRUE(d.start.empty());
+    EXPECT_EQ(d.status.state, "Unbalanced") << d.message;
+}
+
 TEST_F(balancing_test, a_restarted_operator_carries_on_the_stored_plan_and_drops_changes_that_no_longer_apply) {
     const std::string five = R"({"brokers": {"replicas": 5}, "balancing": {"maxMovesInFlight": 2}})";
     three_brokers_with_a_topic(R"({"balancing": {"maxMovesInFlight": 2}})");
