@@ -135,6 +135,9 @@ namespace {
 // partial request's bytes stay with the connection (_pending). One read then brings in
 // several small pipelined requests, and an idle connection holds no buffer.
 constexpr size_t read_chunk = 64 * 1024;
+// A TLS connection reads at most a record's plaintext at a time (OpenSSL returns one record per
+// read), so its own buffer needs no more.
+constexpr size_t tls_record_max = 16 * 1024;
 } // namespace
 
 asio::awaitable<void> connection::read_loop() {
@@ -193,9 +196,16 @@ asio::awaitable<void> connection::read_loop() {
             }
         }
         size_t n = 0;
+        const uint8_t* in = scratch.data();
         if (_tls) {
-            // Through OpenSSL: it may hold decrypted bytes the socket no longer shows as readable.
-            n = co_await _tls->async_read_some(asio::buffer(scratch), redirect_error(use_awaitable, ec));
+            // Through OpenSSL, which may hold decrypted bytes the socket no longer shows as
+            // readable, so an asynchronous read; it suspends, so into this connection's own
+            // buffer: the core's scratch is shared by every connection on it.
+            if (_tls_in.empty()) {
+                _tls_in.resize(tls_record_max);
+            }
+            n = co_await _tls->async_read_some(asio::buffer(_tls_in), redirect_error(use_awaitable, ec));
+            in = _tls_in.data();
         } else {
             n = _socket.read_some(asio::buffer(scratch), ec);
         }
@@ -220,7 +230,7 @@ asio::awaitable<void> connection::read_loop() {
             _pending.erase(_pending.begin(), _pending.begin() + ptrdiff_t(_pending_pos));
             _pending_pos = 0;
         }
-        _pending.insert(_pending.end(), scratch.begin(), scratch.begin() + ptrdiff_t(n));
+        _pending.insert(_pending.end(), in, in + n);
     }
 }
 

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace trib::net {
 
@@ -76,6 +77,7 @@ private:
     request_dispatcher& _dispatcher;
     connection_limits _limits;
 
+    std::vector<uint8_t> _tls_in;   // TLS only: what the reader decrypts into (made on first read)
     bytes _pending;                 // read but not yet started: [_pending_pos, end)
     size_t _pending_pos = 0;
     uint64_t _next_seq = 0;         // assigned to the next request read

@@ -177,6 +177,47 @@ def test_big_fetch_over_ssl(make_broker, pki):
     assert got == values
 
 
+def test_concurrent_connections_over_ssl(make_broker, pki):
+    """Several clients writing at once: each TLS connection's bytes stay its own (the broker's
+    cores serve many connections each)."""
+    import threading
+    from confluent_kafka import Consumer, Producer
+    _, ssl_bootstrap = ssl_broker(make_broker, pki, extra={"num.partitions": 4})
+    conf = rdkafka_conf(ssl_bootstrap, pki)
+    writers, per_writer, failures = 6, 1500, []
+
+    def write(w):
+        try:
+            p = Producer({**conf, "linger.ms": 2, "batch.num.messages": 50})
+            for i in range(per_writer):
+                p.produce("many", key=b"w%d" % w, value=b"w%d-%d-" % (w, i) + b"p" * (i % 3000))
+                p.poll(0)
+            if p.flush(60) != 0:
+                failures.append(f"writer {w}: records left unsent")
+        except Exception as e:  # reported below, with the others
+            failures.append(f"writer {w}: {e!r}")
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures
+    c = Consumer({**conf, "group.id": "many", "auto.offset.reset": "earliest"})
+    c.subscribe(["many"])
+    got = set()
+    try:
+        def read():
+            m = c.poll(0.5)
+            if m is not None and m.error() is None:
+                got.add(m.value())
+            return len(got) >= writers * per_writer
+        wait_until(read, "every writer's records back", timeout=120)
+    finally:
+        c.close()
+    assert got == {b"w%d-%d-" % (w, i) + b"p" * (i % 3000) for w in range(writers) for i in range(per_writer)}
+
+
 def test_encrypted_key_and_inline_pem(make_broker, pki):
     """ssl.key.password opens an encrypted key; ssl.keystore.key/.certificate.chain give the
     keystore inline, here for one listener (listener.name.ssl.*)."""
