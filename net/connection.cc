@@ -10,6 +10,8 @@
 #include <boost/asio/write.hpp>
 
 #include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <sys/sendfile.h>
 #include <unistd.h>
@@ -87,6 +89,11 @@ asio::awaitable<void> connection::handshake() {
             char buf[256];
             ERR_error_string_n(static_cast<unsigned long>(ec.value()), buf, sizeof buf);
             reason = buf;
+            // Why a client certificate was refused: expired, unknown issuer, ...
+            long verify = SSL_get_verify_result(_tls->native_handle());
+            if (verify != X509_V_OK) {
+                reason += std::string(" (client certificate: ") + X509_verify_cert_error_string(verify) + ")";
+            }
         }
         if (ec == asio::error::eof || ec == asio::error::connection_reset) {
             reason = "the client closed the connection (" + ec.message() + "); it may not trust this broker's certificate";
