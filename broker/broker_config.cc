@@ -2,6 +2,7 @@
 
 #include "common/config.h"
 #include "common/listeners.h"
+#include "net/tls.h"
 #include "coordinator/client/topic_config.h"
 
 #include <algorithm>
@@ -178,6 +179,8 @@ config::schema make_schema() {
         "host:port serving /metrics, /healthz and /readyz over HTTP; unset: not served.");
     add("log.level", type::string, "info", "trace, debug, info, warn, error.",
         one_of({"trace", "debug", "info", "warn", "error"}));
+    // SSL listeners (net/tls.h): ssl.keystore.*, ssl.truststore.*, ssl.client.auth, ...
+    net::add_tls_keys(s);
     return s;
 }
 
@@ -291,7 +294,19 @@ storage::log_config topic_log_config(const broker_config& b, const std::map<std:
 }
 
 broker_config load_broker_config(const config::load_options& opts) {
-    auto v = config::load(broker_schema(), opts);
+    // Per-listener TLS keys (listener.name.<listener>.ssl.*) exist only for the listeners
+    // configured: a first pass learns them, the second checks every key against a schema
+    // that has theirs, so a misspelt override is refused like any unknown key.
+    auto first_opts = opts;
+    first_opts.ignored_unknown.insert("listener.name.*");
+    auto names = config::load(broker_schema(), first_opts).get_string("listeners");
+    std::vector<std::string> listener_names;
+    for (const auto& l : config::parse_listeners(names)) {
+        listener_names.push_back(l.name);
+    }
+    auto schema = broker_schema();
+    net::add_listener_tls_keys(schema, listener_names);
+    auto v = config::load(schema, opts);
     broker_config c;
     c.node_id = v.get_int32("node.id");
     c.cluster_id = v.get_string("cluster.id");
@@ -325,9 +340,9 @@ broker_config load_broker_config(const config::load_options& opts) {
         if (it == c.security_protocols.end()) {
             throw config::config_error("listener.security.protocol.map: no security protocol for listener " + l.name);
         }
-        if (it->second != "PLAINTEXT") {
-            throw config::config_error("listeners: listener " + l.name + " uses " + it->second +
-                                       ", but only PLAINTEXT is supported so far");
+        if (it->second != "PLAINTEXT" && it->second != "SSL") {
+            throw config::config_error("listener.security.protocol.map: listener " + l.name + " uses " +
+                                       it->second + ", but SASL is not supported yet (PLAINTEXT and SSL are)");
         }
     }
     c.inter_broker_listener = v.has("inter.broker.listener.name") ? v.get_string("inter.broker.listener.name")
@@ -336,6 +351,18 @@ broker_config load_broker_config(const config::load_options& opts) {
                      [&](const auto& l) { return l.name == c.inter_broker_listener; })) {
         throw config::config_error("inter.broker.listener.name: " + c.inter_broker_listener +
                                    " is not one of the listeners");
+    }
+    if (c.security_protocols.at(c.inter_broker_listener) != "PLAINTEXT") {
+        throw config::config_error("inter.broker.listener.name: " + c.inter_broker_listener + " is an " +
+                                   c.security_protocols.at(c.inter_broker_listener) +
+                                   " listener, but brokers reach each other over PLAINTEXT only so far "
+                                   "(replication does not speak TLS yet): name a PLAINTEXT listener");
+    }
+    // SSL listeners: their contexts are made now, so a bad key or file stops the start.
+    for (const auto& l : c.listeners) {
+        if (c.security_protocols.at(l.name) == "SSL") {
+            c.tls[l.name] = net::make_server_context(net::tls_settings_for(v, l.name));
+        }
     }
     for (const auto& d : v.get_list("log.dirs")) {
         std::filesystem::path dir = std::filesystem::path(d).lexically_normal();

@@ -56,6 +56,7 @@ struct broker_config {
     std::vector<listen_endpoint> advertised;        // one per listener, same order
     std::map<std::string, std::string> security_protocols;  // listener name -> protocol
     std::string inter_broker_listener;
+    net::tls_contexts tls;                          // SSL listeners' contexts, made at load
     std::vector<std::filesystem::path> log_dirs;    // log.dirs: every one holds partition logs
     std::filesystem::path data_dir;                 // the first of log.dirs: also the broker's own files
     int32_t num_partitions = 1;

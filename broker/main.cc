@@ -143,7 +143,7 @@ int main(int argc, char** argv) {
     }
     if (!stopping) {
         try {
-            auto ports = srv.start(cfg.listeners);
+            auto ports = srv.start(cfg.listeners, cfg.tls);
             for (size_t i = 0; i < ports.size(); ++i) {
                 TLOG_INFO("listener {} advertised as {}:{}", cfg.listeners[i].name, cfg.advertised[i].host,
                           cfg.advertised[i].port);

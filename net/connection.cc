@@ -9,6 +9,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include <sys/sendfile.h>
 #include <unistd.h>
 
@@ -22,8 +26,10 @@ using asio::use_awaitable;
 using boost::system::error_code;
 
 connection::connection(asio::ip::tcp::socket sock, std::string listener,
-                       request_dispatcher& dispatcher, connection_limits limits)
+                       request_dispatcher& dispatcher, connection_limits limits,
+                       std::shared_ptr<asio::ssl::context> tls)
   : _socket(std::move(sock))
+  , _tls_context(std::move(tls))
   , _listener(std::move(listener))
   , _dispatcher(dispatcher)
   , _limits(limits)
@@ -34,11 +40,76 @@ connection::connection(asio::ip::tcp::socket sock, std::string listener,
     auto ep = _socket.remote_endpoint(ec);
     _peer = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
     _socket.set_option(asio::ip::tcp::no_delay(true), ec);
+    if (_tls_context) {
+        _tls = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(_socket, *_tls_context);
+    }
 }
 
 
 void connection::start() {
     _last_activity = std::chrono::steady_clock::now();
+    if (_tls) {
+        asio::co_spawn(_socket.get_executor(), [self = shared_from_this()]() { return self->handshake(); },
+                       [](std::exception_ptr e) { log_failed_coroutine(e, "TLS handshake"); });
+        return;
+    }
+    start_loops();
+}
+
+asio::awaitable<void> connection::handshake() {
+    auto self = shared_from_this();
+    // The deadline closes the socket, which ends the handshake with operation_aborted.
+    // Shared with the timer's handler, which may already be queued when the handshake ends.
+    struct deadline_state {
+        bool done = false;
+        bool timed_out = false;
+    };
+    auto state = std::make_shared<deadline_state>();
+    _idle.expires_after(_limits.tls_handshake_timeout);
+    _idle.async_wait([this, self, state](error_code ec) {
+        if (!ec && !state->done && !_closed) {
+            state->timed_out = true;
+            error_code ignored;
+            _socket.close(ignored);
+        }
+    });
+    error_code ec;
+    co_await _tls->async_handshake(asio::ssl::stream_base::server, redirect_error(use_awaitable, ec));
+    state->done = true;
+    _idle.cancel();
+    if (state->timed_out) {
+        close(fmt::format("TLS handshake not done within {} ms", _limits.tls_handshake_timeout.count()));
+        co_return;
+    }
+    if (ec) {
+        // OpenSSL's reason: "peer did not return a certificate", "certificate verify failed",
+        // "wrong version number" (a plaintext client on an SSL listener), ...
+        std::string reason = ec.message();
+        if (ec.category() == asio::error::get_ssl_category()) {
+            char buf[256];
+            ERR_error_string_n(static_cast<unsigned long>(ec.value()), buf, sizeof buf);
+            reason = buf;
+            // Why a client certificate was refused: expired, unknown issuer, ...
+            long verify = SSL_get_verify_result(_tls->native_handle());
+            if (verify != X509_V_OK) {
+                reason += std::string(" (client certificate: ") + X509_verify_cert_error_string(verify) + ")";
+            }
+        }
+        if (ec == asio::error::eof || ec == asio::error::connection_reset) {
+            reason = "the client closed the connection (" + ec.message() + "); it may not trust this broker's certificate";
+        }
+        TLOG_WARN("TLS handshake with {} on {} failed: {}", _peer, _listener, reason);
+        close("");
+        co_return;
+    }
+    if (_closed) {
+        co_return;
+    }
+    _last_activity = std::chrono::steady_clock::now();
+    start_loops();
+}
+
+void connection::start_loops() {
     auto self = shared_from_this();
     auto ex = _socket.get_executor();
     asio::co_spawn(ex, [self]() { return self->read_loop(); },
@@ -71,13 +142,18 @@ namespace {
 // partial request's bytes stay with the connection (_pending). One read then brings in
 // several small pipelined requests, and an idle connection holds no buffer.
 constexpr size_t read_chunk = 64 * 1024;
+// A TLS connection reads at most a record's plaintext at a time (OpenSSL returns one record per
+// read), so its own buffer needs no more.
+constexpr size_t tls_record_max = 16 * 1024;
 } // namespace
 
 asio::awaitable<void> connection::read_loop() {
     auto self = shared_from_this();
     thread_local std::vector<uint8_t> scratch(read_chunk);
     error_code ec;
-    _socket.non_blocking(true, ec);
+    if (!_tls) {
+        _socket.non_blocking(true, ec);
+    }
     while (!_closed) {
         while (_next_seq - _next_to_send >= _limits.max_in_flight && !_closed) {
             _reader_wake.expires_at(std::chrono::steady_clock::time_point::max());
@@ -111,8 +187,13 @@ asio::awaitable<void> connection::read_loop() {
                 bytes frame(static_cast<size_t>(size));
                 std::copy(at + 4, at + 4 + have, frame.begin());
                 release_pending();
-                co_await asio::async_read(_socket, asio::buffer(frame.data() + have, frame.size() - have),
-                                          redirect_error(use_awaitable, ec));
+                if (_tls) {
+                    co_await asio::async_read(*_tls, asio::buffer(frame.data() + have, frame.size() - have),
+                                              redirect_error(use_awaitable, ec));
+                } else {
+                    co_await asio::async_read(_socket, asio::buffer(frame.data() + have, frame.size() - have),
+                                              redirect_error(use_awaitable, ec));
+                }
                 if (ec) {
                     close(ec == asio::error::eof ? "connection closed in the middle of a request" : ec.message());
                     break;
@@ -121,7 +202,20 @@ asio::awaitable<void> connection::read_loop() {
                 continue;
             }
         }
-        size_t n = _socket.read_some(asio::buffer(scratch), ec);
+        size_t n = 0;
+        const uint8_t* in = scratch.data();
+        if (_tls) {
+            // Through OpenSSL, which may hold decrypted bytes the socket no longer shows as
+            // readable, so an asynchronous read; it suspends, so into this connection's own
+            // buffer: the core's scratch is shared by every connection on it.
+            if (_tls_in.empty()) {
+                _tls_in.resize(tls_record_max);
+            }
+            n = co_await _tls->async_read_some(asio::buffer(_tls_in), redirect_error(use_awaitable, ec));
+            in = _tls_in.data();
+        } else {
+            n = _socket.read_some(asio::buffer(scratch), ec);
+        }
         if (ec == asio::error::would_block || ec == asio::error::try_again) {
             co_await _socket.async_wait(asio::ip::tcp::socket::wait_read, redirect_error(use_awaitable, ec));
             if (ec) {
@@ -132,7 +226,7 @@ asio::awaitable<void> connection::read_loop() {
         }
         if (ec) {
             // EOF between requests is the client hanging up; anything else is worth a line.
-            if (ec == asio::error::eof) {
+            if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
                 close(_pending_pos == _pending.size() ? "" : "connection closed in the middle of a request");
             } else {
                 close(ec == asio::error::operation_aborted ? "" : ec.message());
@@ -143,7 +237,7 @@ asio::awaitable<void> connection::read_loop() {
             _pending.erase(_pending.begin(), _pending.begin() + ptrdiff_t(_pending_pos));
             _pending_pos = 0;
         }
-        _pending.insert(_pending.end(), scratch.begin(), scratch.begin() + ptrdiff_t(n));
+        _pending.insert(_pending.end(), in, in + n);
     }
 }
 
@@ -251,6 +345,19 @@ bool gather(const outgoing_frame& f, bytes& out, const std::string& peer) {
 
 asio::awaitable<bool> connection::send(const outgoing_frame& f) {
     error_code ec;
+    if (_tls) {
+        // sendfile would bypass OpenSSL: the slices are read into the buffer, whatever their size.
+        if (f.splices.empty()) {
+            co_await asio::async_write(*_tls, asio::buffer(f.data), redirect_error(use_awaitable, ec));
+            co_return !ec;
+        }
+        bytes buf;
+        if (!gather(f, buf, _peer)) {
+            co_return false;
+        }
+        co_await asio::async_write(*_tls, asio::buffer(buf), redirect_error(use_awaitable, ec));
+        co_return !ec;
+    }
     if (!f.splices.empty() && f.splice_bytes() <= inline_slices_max) {
         bytes buf;
         if (!gather(f, buf, _peer)) {

@@ -4,6 +4,8 @@
 #include "common/runtime.h"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
@@ -13,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace trib::net {
 
@@ -22,6 +25,7 @@ struct connection_limits {
     int32_t max_request_bytes = 100 * 1024 * 1024;  // socket.request.max.bytes
     std::chrono::milliseconds idle_timeout{600000};   // connections.max.idle.ms
     size_t max_in_flight = 128;                       // requests read but not yet answered
+    std::chrono::milliseconds tls_handshake_timeout{10000};  // SSL listeners: handshake deadline
 };
 
 // One client connection, living on one core. A reader coroutine takes size-prefixed
@@ -32,10 +36,16 @@ struct connection_limits {
 //
 // Bad framing (negative or oversized size prefix, undecodable header, unknown API) is logged
 // with the reason and closes this connection only.
+//
+// On an SSL listener (a TLS context given), the TLS handshake comes first, within
+// tls_handshake_timeout; a failed one is logged with the peer and OpenSSL's reason and closes
+// the connection. Bytes then go through OpenSSL, and file slices are read into the response
+// buffer instead of being sent with sendfile (user-space TLS cannot splice).
 class connection : public std::enable_shared_from_this<connection> {
 public:
+    // `tls`: the listener's TLS context; null for a plaintext listener.
     connection(asio::ip::tcp::socket sock, std::string listener, request_dispatcher& dispatcher,
-               connection_limits limits);
+               connection_limits limits, std::shared_ptr<asio::ssl::context> tls = nullptr);
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
 
@@ -45,7 +55,11 @@ public:
     const std::string& listener() const noexcept { return _listener; }
     const std::string& peer() const noexcept { return _peer; }
 
+    bool tls() const noexcept { return _tls != nullptr; }
+
 private:
+    void start_loops();
+    asio::awaitable<void> handshake();
     asio::awaitable<void> read_loop();
     asio::awaitable<void> write_loop();
     asio::awaitable<void> idle_watch();
@@ -56,11 +70,14 @@ private:
     asio::awaitable<bool> send(const outgoing_frame& f);
 
     asio::ip::tcp::socket _socket;
+    std::shared_ptr<asio::ssl::context> _tls_context;                // null: plaintext
+    std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> _tls;  // over _socket
     std::string _listener;
     std::string _peer;
     request_dispatcher& _dispatcher;
     connection_limits _limits;
 
+    std::vector<uint8_t> _tls_in;   // TLS only: what the reader decrypts into (made on first read)
     bytes _pending;                 // read but not yet started: [_pending_pos, end)
     size_t _pending_pos = 0;
     uint64_t _next_seq = 0;         // assigned to the next request read

@@ -39,9 +39,11 @@ server::server(std::vector<asio::io_context*> contexts, request_dispatcher& disp
     std::call_once(once, [] { std::signal(SIGPIPE, SIG_IGN); });
 }
 
-std::vector<uint16_t> server::start(const std::vector<listen_endpoint>& endpoints) {
+std::vector<uint16_t> server::start(const std::vector<listen_endpoint>& endpoints, const tls_contexts& tls) {
     std::vector<uint16_t> ports;
     for (const auto& ep : endpoints) {
+        auto tls_it = tls.find(ep.name);
+        std::shared_ptr<asio::ssl::context> context = tls_it == tls.end() ? nullptr : tls_it->second;
         error_code ec;
         auto address = ep.host.empty() ? asio::ip::address(asio::ip::address_v6::any())
                                        : asio::ip::make_address(ep.host, ec);
@@ -73,9 +75,10 @@ std::vector<uint16_t> server::start(const std::vector<listen_endpoint>& endpoint
                                      ": " + ec.message());
         }
         ports.push_back(acceptor->local_endpoint().port());
-        TLOG_INFO("listener {} on {}:{}", ep.name, ep.host.empty() ? "*" : ep.host, ports.back());
+        TLOG_INFO("listener {} on {}:{}{}", ep.name, ep.host.empty() ? "*" : ep.host, ports.back(),
+                  context ? " (SSL)" : "");
         _acceptors.push_back(std::move(acceptor));
-        asio::co_spawn(*_contexts[0], accept_loop(*_acceptors.back(), ep.name),
+        asio::co_spawn(*_contexts[0], accept_loop(*_acceptors.back(), ep.name, context),
                        [](std::exception_ptr e) { log_failed_coroutine(e, "accept loop"); });
     }
     return ports;
@@ -90,7 +93,8 @@ void server::stop() {
     }
 }
 
-asio::awaitable<void> server::accept_loop(asio::ip::tcp::acceptor& acceptor, std::string name) {
+asio::awaitable<void> server::accept_loop(asio::ip::tcp::acceptor& acceptor, std::string name,
+                                          std::shared_ptr<asio::ssl::context> tls) {
     for (;;) {
         auto& ctx = *_contexts[_next_core++ % _contexts.size()];
         error_code ec;
@@ -105,7 +109,7 @@ asio::awaitable<void> server::accept_loop(asio::ip::tcp::acceptor& acceptor, std
             co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
             continue;
         }
-        auto conn = std::make_shared<connection>(std::move(sock), name, _dispatcher, _limits);
+        auto conn = std::make_shared<connection>(std::move(sock), name, _dispatcher, _limits, tls);
         asio::post(ctx, [conn] { conn->start(); });
     }
 }

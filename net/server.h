@@ -3,8 +3,10 @@
 #include "net/connection.h"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +18,9 @@ struct listen_endpoint {
     std::string host;  // empty: all interfaces
     uint16_t port = 0;
 };
+
+// SSL listeners' TLS contexts, by listener name; a listener not named here is PLAINTEXT.
+using tls_contexts = std::map<std::string, std::shared_ptr<asio::ssl::context>>;
 
 // Accepts connections on every listener and spreads them over the given io_contexts (one
 // per core) round-robin; each connection then lives on its context for good. A connection
@@ -29,15 +34,17 @@ public:
     server& operator=(const server&) = delete;
 
     // Binds every listener (throws with the listener named if one can't be bound) and starts
-    // accepting. Returns the bound ports, in order (useful with port 0).
-    std::vector<uint16_t> start(const std::vector<listen_endpoint>& endpoints);
+    // accepting; connections to a listener named in `tls` speak TLS with its context.
+    // Returns the bound ports, in order (useful with port 0).
+    std::vector<uint16_t> start(const std::vector<listen_endpoint>& endpoints, const tls_contexts& tls = {});
     void stop();
 
 private:
     // Takes an index, not the name: see broker/README.md on g++ 12 and coroutine arguments.
     // Takes the acceptor and the listener's name, not an index: it runs on a pool thread while
     // start() may still be adding listeners (and so moving the vectors).
-    asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, std::string name);
+    asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, std::string name,
+                                      std::shared_ptr<asio::ssl::context> tls);
 
     std::vector<asio::io_context*> _contexts;
     request_dispatcher& _dispatcher;

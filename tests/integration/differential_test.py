@@ -1432,6 +1432,19 @@ BROKER_CONFIG_DIFFERENCES = {
     "log.cleaner.dedupe.buffer.size": (("134217728", False, 5, False), ("134217728", True, 5, False),
                                        "as log.cleaner.backoff.ms"),
 }
+# SSL listeners' settings are read at start-up (no reload yet, issue 17), and the stores are PEM.
+_TLS_AT_START = "SSL listeners' contexts are made at start-up; changing them while running is not built"
+_PEM_ONLY = "Tributary reads PEM stores only (OpenSSL), so PEM is the default; " + _TLS_AT_START
+BROKER_CONFIG_DIFFERENCES.update({
+    "ssl.client.auth": (("none", False, 5, False), ("none", True, 5, False), _TLS_AT_START),
+    "ssl.enabled.protocols": (("TLSv1.2,TLSv1.3", False, 5, False), ("TLSv1.2,TLSv1.3", True, 5, False),
+                              _TLS_AT_START),
+    "ssl.endpoint.identification.algorithm": (("https", False, 5, False), ("https", True, 5, False),
+                                              _TLS_AT_START),
+    "ssl.protocol": (("TLSv1.3", False, 5, False), ("TLSv1.3", True, 5, False), _TLS_AT_START),
+    "ssl.keystore.type": (("JKS", False, 5, False), ("PEM", True, 5, False), _PEM_ONLY),
+    "ssl.truststore.type": (("JKS", False, 5, False), ("PEM", True, 5, False), _PEM_ONLY),
+})
 
 
 def compare_configs(kafka_configs, trib_configs, differences):
