@@ -178,6 +178,7 @@ config::schema make_schema() {
         "host:port serving /metrics, /healthz and /readyz over HTTP; unset: not served.");
     add("log.level", type::string, "info", "trace, debug, info, warn, error.",
         one_of({"trace", "debug", "info", "warn", "error"}));
+    add_sasl_keys(s);
     return s;
 }
 
@@ -325,9 +326,9 @@ broker_config load_broker_config(const config::load_options& opts) {
         if (it == c.security_protocols.end()) {
             throw config::config_error("listener.security.protocol.map: no security protocol for listener " + l.name);
         }
-        if (it->second != "PLAINTEXT") {
+        if (it->second != "PLAINTEXT" && it->second != "SASL_PLAINTEXT") {
             throw config::config_error("listeners: listener " + l.name + " uses " + it->second +
-                                       ", but only PLAINTEXT is supported so far");
+                                       ", but only PLAINTEXT and SASL_PLAINTEXT are supported so far");
         }
     }
     c.inter_broker_listener = v.has("inter.broker.listener.name") ? v.get_string("inter.broker.listener.name")
@@ -336,6 +337,22 @@ broker_config load_broker_config(const config::load_options& opts) {
                      [&](const auto& l) { return l.name == c.inter_broker_listener; })) {
         throw config::config_error("inter.broker.listener.name: " + c.inter_broker_listener +
                                    " is not one of the listeners");
+    }
+    if (c.security_protocols.at(c.inter_broker_listener) != "PLAINTEXT") {
+        throw config::config_error("inter.broker.listener.name: listener " + c.inter_broker_listener + " uses " +
+                                   c.security_protocols.at(c.inter_broker_listener) +
+                                   ", but brokers reach each other over PLAINTEXT only so far (no inter-broker "
+                                   "SASL): name a PLAINTEXT listener");
+    }
+    {
+        std::vector<std::string> sasl_listeners, all_listeners;
+        for (const auto& l : c.listeners) {
+            all_listeners.push_back(l.name);
+            if (c.security_protocols.at(l.name) == "SASL_PLAINTEXT") {
+                sasl_listeners.push_back(l.name);
+            }
+        }
+        c.sasl = load_sasl_config(v, sasl_listeners, all_listeners);
     }
     for (const auto& d : v.get_list("log.dirs")) {
         std::filesystem::path dir = std::filesystem::path(d).lexically_normal();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "net/dispatcher.h"
 #include "net/frame.h"
 #include "common/runtime.h"
 
@@ -15,8 +16,6 @@
 #include <string>
 
 namespace trib::net {
-
-class request_dispatcher;
 
 struct connection_limits {
     int32_t max_request_bytes = 100 * 1024 * 1024;  // socket.request.max.bytes
@@ -60,6 +59,7 @@ private:
     std::string _peer;
     request_dispatcher& _dispatcher;
     connection_limits _limits;
+    std::unique_ptr<connection_state> _state;  // the dispatcher's per-connection state
 
     bytes _pending;                 // read but not yet started: [_pending_pos, end)
     size_t _pending_pos = 0;
@@ -70,6 +70,8 @@ private:
     asio::steady_timer _reader_wake;   // cancelled to wake a reader held back by max_in_flight
     asio::steady_timer _idle;
     std::chrono::steady_clock::time_point _last_activity;
+    // A response after which the connection closes (respond_then_close): its sequence and reason.
+    std::optional<std::pair<uint64_t, std::string>> _close_after;
     bool _closed = false;
 };
 

@@ -316,7 +316,10 @@ private:
         if (f.channel_binding != _first.gs2_header) {
             return failed("authentication failed: channel binding does not match the GS2 header");
         }
-        if (f.nonce != _first.nonce + _server_nonce) {
+        // RFC 5802 wants the joint nonce exactly; librdkafka (2.0 at least) sends its own nonce
+        // before it, and Kafka accepts a nonce that ends with the joint one. So do we: the
+        // joint nonce carries this exchange's random server part, which is what stops replay.
+        if (!f.nonce.ends_with(_first.nonce + _server_nonce)) {
             return failed("authentication failed: nonce mismatch");
         }
         const std::string auth_message = _first.bare + "," + _server_first + "," + f.without_proof;

@@ -127,7 +127,16 @@ TEST(scram, wrong_proof_fails) {
     EXPECT_EQ(r.error(), "authentication failed: invalid user credentials");
     EXPECT_FALSE(server->complete());
 
-    // A nonce that is not client + server nonce.
+    // librdkafka's client-final nonce: its own nonce, then the joint one (Kafka accepts it).
+    {
+        auto lib = make_scram_server(scram_algorithm::sha256, lookup, nonce);
+        ASSERT_TRUE(lib->step("n,,n=user,r=rOprNGfwEbeRWgbNEkqO"));
+        auto r2 = lib->step("c=biws,r=rOprNGfwEbeRWgbNEkqOrOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+                            "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=");
+        ASSERT_FALSE(r2);  // the proof was computed over the RFC's message, not this one
+        EXPECT_EQ(r2.error(), "authentication failed: invalid user credentials");
+    }
+    // A nonce that does not end with client + server nonce.
     auto other = make_scram_server(scram_algorithm::sha256, lookup, nonce);
     ASSERT_TRUE(other->step("n,,n=user,r=rOprNGfwEbeRWgbNEkqO"));
     EXPECT_FALSE(other->step("c=biws,r=rOprNGfwEbeRWgbNEkqO,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="));
