@@ -181,6 +181,7 @@ config::schema make_schema() {
         one_of({"trace", "debug", "info", "warn", "error"}));
     // SSL listeners (net/tls.h): ssl.keystore.*, ssl.truststore.*, ssl.client.auth, ...
     net::add_tls_keys(s);
+    add_sasl_keys(s);
     return s;
 }
 
@@ -340,9 +341,10 @@ broker_config load_broker_config(const config::load_options& opts) {
         if (it == c.security_protocols.end()) {
             throw config::config_error("listener.security.protocol.map: no security protocol for listener " + l.name);
         }
-        if (it->second != "PLAINTEXT" && it->second != "SSL") {
+        if (it->second != "PLAINTEXT" && it->second != "SSL" && it->second != "SASL_PLAINTEXT") {
             throw config::config_error("listener.security.protocol.map: listener " + l.name + " uses " +
-                                       it->second + ", but SASL is not supported yet (PLAINTEXT and SSL are)");
+                                       it->second + ", but SASL_SSL is not supported yet (PLAINTEXT, SSL and "
+                                       "SASL_PLAINTEXT are)");
         }
     }
     c.inter_broker_listener = v.has("inter.broker.listener.name") ? v.get_string("inter.broker.listener.name")
@@ -356,13 +358,23 @@ broker_config load_broker_config(const config::load_options& opts) {
         throw config::config_error("inter.broker.listener.name: " + c.inter_broker_listener + " is an " +
                                    c.security_protocols.at(c.inter_broker_listener) +
                                    " listener, but brokers reach each other over PLAINTEXT only so far "
-                                   "(replication does not speak TLS yet): name a PLAINTEXT listener");
+                                   "(replication speaks neither TLS nor SASL yet): name a PLAINTEXT listener");
     }
     // SSL listeners: their contexts are made now, so a bad key or file stops the start.
     for (const auto& l : c.listeners) {
         if (c.security_protocols.at(l.name) == "SSL") {
             c.tls[l.name] = net::make_server_context(net::tls_settings_for(v, l.name));
         }
+    }
+    {
+        std::vector<std::string> sasl_listeners, all_listeners;
+        for (const auto& l : c.listeners) {
+            all_listeners.push_back(l.name);
+            if (c.security_protocols.at(l.name) == "SASL_PLAINTEXT") {
+                sasl_listeners.push_back(l.name);
+            }
+        }
+        c.sasl = load_sasl_config(v, sasl_listeners, all_listeners);
     }
     for (const auto& d : v.get_list("log.dirs")) {
         std::filesystem::path dir = std::filesystem::path(d).lexically_normal();

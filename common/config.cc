@@ -427,6 +427,21 @@ schema& schema::add(key_spec spec) {
     return *this;
 }
 
+schema& schema::add_prefix(std::string prefix, std::string doc, bool secret) {
+    (void)doc;
+    _prefixes.emplace_back(std::move(prefix), secret);
+    return *this;
+}
+
+const std::pair<std::string, bool>* schema::prefix_of(std::string_view key) const {
+    for (const auto& p : _prefixes) {
+        if (key.starts_with(p.first) && key.size() > p.first.size()) {
+            return &p;
+        }
+    }
+    return nullptr;
+}
+
 const key_spec* schema::find(std::string_view name_or_alias) const {
     auto it = _index.find(name_or_alias);
     return it == _index.end() ? nullptr : &_keys[it->second];
@@ -523,9 +538,21 @@ std::string values::source(std::string_view key) const { return lookup(key, {}).
 
 std::map<std::string, std::string> values::all() const {
     std::map<std::string, std::string> out;
-    for (const auto& [name, e] : _entries) {
-        if (e.value) {
-            out.emplace(name, shown(e.t, *e.value));
+    for (const auto* m : {&_entries, &_prefixed}) {
+        for (const auto& [name, e] : *m) {
+            if (e.value) {
+                out.emplace(name, shown(e.t, *e.value));
+            }
+        }
+    }
+    return out;
+}
+
+std::map<std::string, std::string> values::with_prefix(std::string_view prefix) const {
+    std::map<std::string, std::string> out;
+    for (auto it = _prefixed.lower_bound(prefix); it != _prefixed.end() && it->first.starts_with(prefix); ++it) {
+        if (it->second.value) {
+            out.emplace(it->first, *it->second.value);
         }
     }
     return out;
@@ -646,7 +673,8 @@ private:
                 (kafka && is_non_config_env(name))) {
                 continue;
             }
-            if (!_schema.find(*key) && !is_provider_key(*key) && !matches_any(_opts.ignored_unknown, *key)) {
+            if (!_schema.find(*key) && !_schema.prefix_of(*key) && !is_provider_key(*key) &&
+                !matches_any(_opts.ignored_unknown, *key)) {
                 auto hint = _schema.suggest(*key);
                 TLOG_WARN("ignoring environment variable {}: no configuration key '{}'{}", name, *key,
                           hint ? " (did you mean " + env_for_key(*hint, _opts.env_prefix) + "?)" : "");
@@ -670,6 +698,13 @@ private:
         for (const auto& a : l.items) {
             const key_spec* spec = _schema.find(a.key);
             if (!spec) {
+                if (const auto* family = _schema.prefix_of(a.key)) {
+                    auto& e = _values._prefixed[a.key];
+                    e.t = family->second ? type::password : type::string;
+                    e.value = refs.expand(a.value, a.key, a.origin);
+                    e.source = a.source;
+                    continue;
+                }
                 if (matches_any(_opts.ignored_unknown, a.key)) {
                     TLOG_DEBUG("ignoring configuration key '{}' in {}", a.key, where);
                     continue;

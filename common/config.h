@@ -97,6 +97,13 @@ public:
     // or the default does not pass the key's type and validator.
     schema& add(key_spec spec);
 
+    // Accepts every key that starts with `prefix` ("listener.name."), read as text (a
+    // password when `secret`: never logged) and reached with values::with_prefix(): for
+    // Kafka's per-listener keys, whose middle part is a name only the configuration gives.
+    schema& add_prefix(std::string prefix, std::string doc, bool secret = false);
+    // The prefix family `key` belongs to, or nullptr.
+    const std::pair<std::string, bool>* prefix_of(std::string_view key) const;
+
     // The key named `name_or_alias`, or nullptr.
     const key_spec* find(std::string_view name_or_alias) const;
     const std::vector<key_spec>& keys() const noexcept { return _keys; }
@@ -109,6 +116,7 @@ public:
 private:
     std::vector<key_spec> _keys;
     std::map<std::string, size_t, std::less<>> _index;  // names and aliases -> _keys
+    std::vector<std::pair<std::string, bool>> _prefixes;  // (prefix, secret)
 };
 
 // The loaded, validated configuration. Getters take a key's name or alias.
@@ -131,6 +139,9 @@ public:
     std::string source(std::string_view key) const;
     // Every key with a value -> its value, passwords as [hidden]. For logging at start-up.
     std::map<std::string, std::string> all() const;
+    // The keys set under `prefix` (a schema::add_prefix family, or a longer prefix within
+    // one) -> their values, untrimmed.
+    std::map<std::string, std::string> with_prefix(std::string_view prefix) const;
 
 private:
     friend class loader;  // config.cc: builds values for load()
@@ -145,6 +156,7 @@ private:
 
     std::map<std::string, entry, std::less<>> _entries;     // canonical name -> entry
     std::map<std::string, std::string, std::less<>> _names;  // name or alias -> canonical
+    std::map<std::string, entry, std::less<>> _prefixed;    // add_prefix keys that are set
     std::string _env_prefix;                                 // for "how to set it" hints
 };
 

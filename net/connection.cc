@@ -33,6 +33,7 @@ connection::connection(asio::ip::tcp::socket sock, std::string listener,
   , _listener(std::move(listener))
   , _dispatcher(dispatcher)
   , _limits(limits)
+  , _state(dispatcher.open_connection(_listener))
   , _writer_wake(_socket.get_executor())
   , _reader_wake(_socket.get_executor())
   , _idle(_socket.get_executor()) {
@@ -250,6 +251,9 @@ void connection::release_pending() {
 }
 
 void connection::start_request(bytes frame) {
+    if (_close_after) {
+        return;  // closing after an earlier response: nothing read after it is served
+    }
     _last_activity = std::chrono::steady_clock::now();
     uint64_t seq = _next_seq++;
     asio::co_spawn(_socket.get_executor(),
@@ -261,7 +265,7 @@ void connection::start_request(bytes frame) {
 
 asio::awaitable<void> connection::handle(uint64_t seq, bytes frame) {
     auto self = shared_from_this();
-    connection_info info{_listener, _peer};
+    connection_info info{_listener, _peer, _state.get()};
     dispatch_result r;
     try {
         r = co_await _dispatcher.dispatch(std::move(frame), info);
@@ -272,7 +276,12 @@ asio::awaitable<void> connection::handle(uint64_t seq, bytes frame) {
         close(c->reason);
         co_return;
     }
-    if (auto* resp = std::get_if<respond>(&r)) {
+    if (auto* last = std::get_if<respond_then_close>(&r)) {
+        if (!_close_after) {
+            _close_after.emplace(seq, std::move(last->reason));
+        }
+        complete(seq, std::move(last->frame));
+    } else if (auto* resp = std::get_if<respond>(&r)) {
         complete(seq, std::move(resp->frame));
     } else {
         complete(seq, std::nullopt);
@@ -298,10 +307,14 @@ asio::awaitable<void> connection::write_loop() {
         }
         auto response = std::move(it->second);
         _ready.erase(it);
-        ++_next_to_send;
+        const uint64_t sent = _next_to_send++;
         _reader_wake.cancel();
         if (response && !co_await send(*response)) {
             close("write failed");
+            break;
+        }
+        if (_close_after && _close_after->first == sent) {
+            close(_close_after->second);
             break;
         }
         _last_activity = std::chrono::steady_clock::now();

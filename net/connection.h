@@ -1,5 +1,6 @@
 #pragma once
 
+#include "net/dispatcher.h"
 #include "net/frame.h"
 #include "common/runtime.h"
 
@@ -18,8 +19,6 @@
 #include <vector>
 
 namespace trib::net {
-
-class request_dispatcher;
 
 struct connection_limits {
     int32_t max_request_bytes = 100 * 1024 * 1024;  // socket.request.max.bytes
@@ -76,6 +75,7 @@ private:
     std::string _peer;
     request_dispatcher& _dispatcher;
     connection_limits _limits;
+    std::unique_ptr<connection_state> _state;  // the dispatcher's per-connection state
 
     std::vector<uint8_t> _tls_in;   // TLS only: what the reader decrypts into (made on first read)
     bytes _pending;                 // read but not yet started: [_pending_pos, end)
@@ -87,6 +87,8 @@ private:
     asio::steady_timer _reader_wake;   // cancelled to wake a reader held back by max_in_flight
     asio::steady_timer _idle;
     std::chrono::steady_clock::time_point _last_activity;
+    // A response after which the connection closes (respond_then_close): its sequence and reason.
+    std::optional<std::pair<uint64_t, std::string>> _close_after;
     bool _closed = false;
 };
 

@@ -3,27 +3,40 @@
 #include "net/frame.h"
 #include "common/runtime.h"
 
+#include <memory>
 #include <string>
 #include <variant>
 
 namespace trib::net {
 
+// What a dispatcher keeps per connection (the broker: SASL state and the principal). The
+// connection owns it; a dispatcher makes it when the connection opens.
+struct connection_state {
+    virtual ~connection_state() = default;
+};
+
 struct connection_info {
-    std::string listener;  // name of the listener the client connected to
-    std::string peer;      // "ip:port", for logs
+    std::string listener;             // name of the listener the client connected to
+    std::string peer;                 // "ip:port", for logs
+    connection_state* state = nullptr;  // the dispatcher's, from open_connection(); may be null
 };
 
 // What to do with one request.
 struct respond { outgoing_frame frame; };
 struct no_response {};                     // Produce with acks=0
 struct close_connection { std::string reason; };
-using dispatch_result = std::variant<respond, no_response, close_connection>;
+// Send the response, then close (a failed SASL authentication: the client reads why first).
+struct respond_then_close { outgoing_frame frame; std::string reason; };
+using dispatch_result = std::variant<respond, no_response, close_connection, respond_then_close>;
 
 // Turns a request frame (header and body, without the size prefix) into its response.
 class request_dispatcher {
 public:
     virtual ~request_dispatcher() = default;
     virtual asio::awaitable<dispatch_result> dispatch(bytes frame, const connection_info& conn) = 0;
+    // Called once when a connection on `listener` opens; what it returns lives as long as the
+    // connection and is passed with each of its requests (connection_info::state).
+    virtual std::unique_ptr<connection_state> open_connection(const std::string& listener) { return nullptr; }
 };
 
 } // namespace trib::net

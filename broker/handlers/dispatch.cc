@@ -44,7 +44,7 @@ asio::awaitable<dispatch_result> run_handler(broker_services& services, const re
                                                protocol::find_api(h.api_key)->name, h.api_version,
                                                h.correlation_id)};
     }
-    request_context ctx{services, h, conn, std::nullopt};
+    request_context ctx{services, h, conn, std::nullopt, std::nullopt};
     auto started = std::chrono::steady_clock::now();
     auto resp = co_await H::handle(ctx, std::move(req));
     if (!resp) {
@@ -56,6 +56,9 @@ asio::awaitable<dispatch_result> run_handler(broker_services& services, const re
     }
     auto frame = encode_response(h, *resp);
     services.metrics.request_done(h.api_key, seconds_since(started));
+    if (ctx.close_after_response) {
+        co_return respond_then_close{std::move(frame), std::move(*ctx.close_after_response)};
+    }
     co_return respond{std::move(frame)};
 }
 
@@ -78,9 +81,14 @@ constexpr auto table = build_table(all_handlers{});
 // v3+ (magic-2 batches) is served: librdkafka 2.0 decides whether the broker takes gzip,
 // snappy and lz4 by checking for Produce v0 and sends them uncompressed otherwise (its issue
 // #4956; Apache Kafka 4.0 does the same, KAFKA-18659). A v0-v2 request is still refused.
+// SaslHandshake likewise: librdkafka enables SASL only where the broker advertises v0 (its
+// feature table), then sends v1 when SaslAuthenticate is there too; a v0 request is refused.
 template<typename H>
 constexpr int16_t advertised_min_version() {
-    return H::request::api_key == protocol::produce_request::api_key ? 0 : H::min_version;
+    return H::request::api_key == protocol::produce_request::api_key ||
+                   H::request::api_key == protocol::sasl_handshake_request::api_key
+               ? 0
+               : H::min_version;
 }
 
 template<typename... H>
@@ -111,6 +119,10 @@ const std::vector<served_api>& served_apis() {
     return apis;
 }
 
+std::unique_ptr<net::connection_state> handler_dispatcher::open_connection(const std::string& listener) {
+    return std::make_unique<session>(_services.config.sasl.find(listener));
+}
+
 asio::awaitable<dispatch_result> handler_dispatcher::dispatch(bytes frame, const connection_info& conn) {
     reader r(frame);
     request_header h;
@@ -121,6 +133,17 @@ asio::awaitable<dispatch_result> handler_dispatcher::dispatch(bytes frame, const
     if (!slot || !table[*slot].fn) {
         co_return close_connection{fmt::format("unsupported API key {} (correlation id {})", h.api_key,
                                                h.correlation_id)};
+    }
+    // On a SASL listener only these may come before authentication; anything else closes the
+    // connection (Kafka does the same). The session is always ours: open_connection made it.
+    const auto* s = static_cast<const session*>(conn.state);
+    if (s && s->needs_authentication() && h.api_key != protocol::api_versions_request::api_key &&
+        h.api_key != protocol::sasl_handshake_request::api_key &&
+        h.api_key != protocol::sasl_authenticate_request::api_key) {
+        co_return close_connection{fmt::format("{} request (correlation id {}) before SASL authentication on "
+                                               "listener {}: only ApiVersions, SaslHandshake and "
+                                               "SaslAuthenticate may come first",
+                                               protocol::find_api(h.api_key)->name, h.correlation_id, conn.listener)};
     }
     const auto& e = table[*slot];
     if (h.api_version < e.min_version || h.api_version > e.max_version) {

@@ -27,6 +27,8 @@ class handler_dispatcher final : public request_dispatcher {
 public:
     explicit handler_dispatcher(broker_services& services) : _services(services) {}
     asio::awaitable<dispatch_result> dispatch(bytes frame, const connection_info& conn) override;
+    // A broker::session: SASL state and principal.
+    std::unique_ptr<net::connection_state> open_connection(const std::string& listener) override;
 
 private:
     broker_services& _services;

@@ -14,6 +14,7 @@
 //
 // A handler returns nullopt only when the protocol says there is no response (acks=0).
 #include "broker/cluster_metadata.h"
+#include "broker/session.h"
 #include "net/dispatcher.h"
 #include "common/runtime.h"
 #include "protocol/api.h"
@@ -30,6 +31,7 @@ using net::dispatch_result;
 using net::no_response;
 using net::outgoing_frame;
 using net::respond;
+using net::respond_then_close;
 
 class broker_services;
 
@@ -41,8 +43,17 @@ struct request_context {
     // Produce): the connection is closed after the request, as Kafka does, so the client
     // refreshes its metadata.
     std::optional<std::string> close_reason;
+    // Set by a handler whose response must be the connection's last (a failed SASL
+    // authentication): the response is sent, then the connection closes with this reason.
+    std::optional<std::string> close_after_response;
 
     int16_t version() const noexcept { return header.api_version; }
+    // This connection's state; null only for a connection without one (tests).
+    broker::session* session() const noexcept { return static_cast<broker::session*>(conn.state); }
+    // Who the client is: User:<name> after SASL, User:ANONYMOUS on a PLAINTEXT listener.
+    std::string_view principal() const noexcept {
+        return conn.state ? std::string_view(session()->principal) : anonymous_principal;
+    }
 };
 
 template<typename R>

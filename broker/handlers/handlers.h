@@ -52,6 +52,10 @@ TRIB_DECLARE_HANDLER(list_groups, 0, 5)
 TRIB_DECLARE_HANDLER(delete_groups, 0, 2)
 TRIB_DECLARE_HANDLER(consumer_group_heartbeat, 0, 1)
 TRIB_DECLARE_HANDLER(consumer_group_describe, 0, 0)
+// SaslHandshake v0 (raw SASL tokens after it, no SaslAuthenticate framing) is not served
+// (advertised all the same: dispatch.cc says why).
+TRIB_DECLARE_HANDLER(sasl_handshake, 1, 1)
+TRIB_DECLARE_HANDLER(sasl_authenticate, 0, 2)
 
 #undef TRIB_DECLARE_HANDLER
 
@@ -72,6 +76,7 @@ using all_handlers = handler_list<api_versions_handler, metadata_handler, produc
                                   heartbeat_handler, leave_group_handler, offset_commit_handler,
                                   offset_fetch_handler, offset_delete_handler, describe_groups_handler,
                                   list_groups_handler, delete_groups_handler,
-                                  consumer_group_heartbeat_handler, consumer_group_describe_handler>;
+                                  consumer_group_heartbeat_handler, consumer_group_describe_handler,
+                                  sasl_handshake_handler, sasl_authenticate_handler>;
 
 } // namespace trib::broker

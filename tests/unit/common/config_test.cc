@@ -546,5 +546,24 @@ TEST(validators, reusable) {
     EXPECT_EQ(each(at_least(1))("1,2,0"), "item '0' must be at least 1");
 }
 
+
+TEST_F(config_test, prefix_family_keys_load_from_every_source_and_stay_hidden) {
+    _schema.add_prefix("listener.name.", "per-listener settings", true);
+    auto file = write_file("server.properties",
+                           "listener.name.sasl_plaintext.plain.sasl.jaas.config=Mod required user_a=\"b\";\n"
+                           "listener.name.other.sasl.enabled.mechanisms=PLAIN\n");
+    auto v = load_with(fake_env{"KAFKA_LISTENER_NAME_OTHER_SASL_ENABLED_MECHANISMS=SCRAM-SHA-256"}, {file},
+                       {{"listener.name.x.y", "z"}});
+    EXPECT_EQ(v.with_prefix("listener.name."),
+              (std::map<std::string, std::string>{
+                  {"listener.name.other.sasl.enabled.mechanisms", "SCRAM-SHA-256"},  // the environment wins
+                  {"listener.name.sasl_plaintext.plain.sasl.jaas.config", "Mod required user_a=\"b\";"},
+                  {"listener.name.x.y", "z"}}));
+    EXPECT_EQ(v.with_prefix("listener.name.x.").size(), 1u);
+    EXPECT_EQ(v.all().at("listener.name.sasl_plaintext.plain.sasl.jaas.config"), "[hidden]");
+    // The bare prefix is no key of the family.
+    EXPECT_NE(error_of([&] { load_with(_no_env, {}, {{"listener.name.", "z"}}); }), "");
+}
+
 } // namespace
 } // namespace trib::config

@@ -1,0 +1,98 @@
+// SaslHandshake (v1) and SaslAuthenticate (v0-2): SASL PLAIN and SCRAM on SASL_PLAINTEXT
+// listeners. The exchange lives in the connection's session: SaslHandshake picks the
+// mechanism, each SaslAuthenticate carries one client token and answers the server's. A
+// failure answers SASL_AUTHENTICATION_FAILED with the reason and closes the connection after
+// the response, as Kafka does.
+#include "broker/handlers/handlers.h"
+#include "broker/services.h"
+#include "common/log.h"
+#include "security/plain.h"
+#include "security/scram.h"
+
+#include <algorithm>
+
+namespace trib::broker {
+
+using protocol::error_code;
+
+namespace {
+
+std::unique_ptr<security::sasl_server> make_server(const broker_services& services, const listener_sasl& l,
+                                                   const std::string& mechanism) {
+    if (mechanism == security::mechanism_plain) {
+        return security::make_plain_server(l.plain_users);
+    }
+    auto alg = security::scram_algorithm_for(mechanism);
+    const sasl_config& cfg = services.config.sasl;
+    return security::make_scram_server(*alg, [&cfg, a = *alg](const std::string& user) {
+        return cfg.scram_credential(a, user);
+    });
+}
+
+} // namespace
+
+handler_result<protocol::sasl_handshake_response> sasl_handshake_handler::handle(request_context& ctx,
+                                                                                   request&& req) {
+    response resp;
+    auto* s = ctx.session();
+    if (!s || !s->sasl) {
+        resp.error_code = code(error_code::illegal_sasl_state);  // a PLAINTEXT listener, as Kafka answers
+        co_return resp;
+    }
+    if (s->at != session::stage::handshake) {
+        resp.error_code = code(error_code::illegal_sasl_state);
+        ctx.close_after_response = "SaslHandshake after the SASL mechanism was chosen";
+        co_return resp;
+    }
+    resp.mechanisms = s->sasl->mechanisms;
+    const auto& enabled = s->sasl->mechanisms;
+    if (std::find(enabled.begin(), enabled.end(), req.mechanism) == enabled.end()) {
+        resp.error_code = code(error_code::unsupported_sasl_mechanism);
+        ctx.close_after_response = fmt::format("SASL mechanism '{}' is not enabled on listener {}",
+                                               req.mechanism, ctx.conn.listener);
+        co_return resp;
+    }
+    s->mechanism = req.mechanism;
+    s->server = make_server(ctx.services, *s->sasl, req.mechanism);
+    s->at = session::stage::authenticate;
+    co_return resp;
+}
+
+handler_result<protocol::sasl_authenticate_response> sasl_authenticate_handler::handle(request_context& ctx,
+                                                                                         request&& req) {
+    response resp;
+    resp.error_message = std::nullopt;
+    auto* s = ctx.session();
+    if (!s || !s->sasl || s->at == session::stage::done) {
+        resp.error_code = code(error_code::illegal_sasl_state);
+        resp.error_message = !s || !s->sasl ? "this listener does not use SASL"
+                                            : "already authenticated (re-authentication is not supported)";
+        co_return resp;
+    }
+    if (s->at == session::stage::handshake) {
+        resp.error_code = code(error_code::illegal_sasl_state);
+        resp.error_message = "SaslAuthenticate before SaslHandshake";
+        ctx.close_after_response = "SaslAuthenticate before SaslHandshake";
+        co_return resp;
+    }
+    auto answer = s->server->step(as_string_view(req.auth_bytes));
+    if (!answer) {
+        resp.error_code = code(error_code::sasl_authentication_failed);
+        resp.error_message = answer.error();
+        TLOG_WARN("SASL/{} authentication of {} on listener {} failed: {}", s->mechanism, ctx.conn.peer,
+                  ctx.conn.listener, answer.error());
+        ctx.close_after_response = "SASL authentication failed";
+        co_return resp;
+    }
+    resp.auth_bytes.assign(answer.value().begin(), answer.value().end());
+    if (s->server->complete()) {
+        s->principal = "User:" + s->server->username();
+        s->at = session::stage::done;
+        s->server.reset();
+        TLOG_INFO("{} authenticated as {} with SASL/{} on listener {}", ctx.conn.peer, s->principal, s->mechanism,
+                  ctx.conn.listener);
+    }
+    co_return resp;
+}
+
+} // namespace trib::broker

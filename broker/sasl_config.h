@@ -1,0 +1,49 @@
+#pragma once
+
+// SASL settings of the broker's SASL_PLAINTEXT listeners, with Kafka's keys:
+//   sasl.enabled.mechanisms                              default for every SASL listener (Kafka: GSSAPI)
+//   listener.name.<l>.sasl.enabled.mechanisms            per listener, wins over the above
+//   listener.name.<l>.plain.sasl.jaas.config             PlainLoginModule with user_<name>="<password>"
+// and one key of this project's until SCRAM credentials live in the metadata log:
+//   tributary.sasl.scram.users                           user_<name>="<password>" ...: SCRAM-SHA-256
+//                                                        and -512 credentials made at start-up
+// <l> is the listener name in lower case, as Kafka writes these keys.
+#include "common/config.h"
+#include "security/plain.h"
+#include "security/scram.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace trib::broker {
+
+struct listener_sasl {
+    std::vector<std::string> mechanisms;   // enabled on this listener, each one served
+    security::plain_users plain_users;     // for PLAIN
+};
+
+struct sasl_config {
+    std::map<std::string, listener_sasl> listeners;  // SASL listeners by name (as in `listeners`)
+    // (mechanism, user) -> credential.
+    std::map<std::pair<security::scram_algorithm, std::string>, security::scram_credential> scram;
+
+    const listener_sasl* find(const std::string& listener) const {
+        auto it = listeners.find(listener);
+        return it == listeners.end() ? nullptr : &it->second;
+    }
+    std::optional<security::scram_credential> scram_credential(security::scram_algorithm a,
+                                                               const std::string& user) const;
+};
+
+// Adds sasl.enabled.mechanisms, the listener.name. family and tributary.sasl.scram.users.
+void add_sasl_keys(config::schema& s);
+
+// Reads the SASL settings for `sasl_listeners` (names of the SASL_PLAINTEXT listeners);
+// throws config::config_error naming the key on a mechanism not served (GSSAPI: said so), a
+// PLAIN listener without users, bad JAAS syntax, or a listener.name key this broker has no
+// use for.
+sasl_config load_sasl_config(const config::values& v, const std::vector<std::string>& sasl_listeners,
+                             const std::vector<std::string>& all_listeners);
+
+} // namespace trib::broker

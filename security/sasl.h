@@ -1,0 +1,55 @@
+#pragma once
+
+// SASL mechanisms a Kafka broker serves, as pure message exchanges: no sockets, no Kafka
+// framing. The broker's SaslAuthenticate handler feeds each client token to a
+// sasl_server and sends back what it answers.
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace trib::security {
+
+// A step's answer, or why authentication failed (the message goes to the client and the log,
+// so it never contains a password).
+template<typename T>
+class outcome {
+public:
+    outcome(T v) : _v(std::in_place_index<0>, std::move(v)) {}  // NOLINT
+    static outcome failure(std::string why) { return outcome(std::in_place_index<1>, std::move(why)); }
+
+    bool ok() const noexcept { return _v.index() == 0; }
+    explicit operator bool() const noexcept { return ok(); }
+    const T& value() const { return std::get<0>(_v); }
+    T& value() { return std::get<0>(_v); }
+    const std::string& error() const { return std::get<1>(_v); }
+
+private:
+    template<size_t I>
+    outcome(std::in_place_index_t<I> i, std::string why) : _v(i, std::move(why)) {}
+    std::variant<T, std::string> _v;
+};
+
+inline constexpr std::string_view mechanism_plain = "PLAIN";
+inline constexpr std::string_view mechanism_scram_sha256 = "SCRAM-SHA-256";
+inline constexpr std::string_view mechanism_scram_sha512 = "SCRAM-SHA-512";
+// The mechanisms this project serves, in the order they are advertised.
+inline constexpr std::string_view served_mechanisms[] = {mechanism_plain, mechanism_scram_sha256,
+                                                          mechanism_scram_sha512};
+bool is_served_mechanism(std::string_view m) noexcept;
+
+// One authentication exchange on one connection. step() takes the client's next token and
+// returns the server's answer (possibly empty); complete() is true once the client is
+// authenticated. After a failure the exchange is over: the connection must be closed.
+class sasl_server {
+public:
+    virtual ~sasl_server() = default;
+    virtual outcome<std::string> step(std::string_view client_token) = 0;
+    virtual bool complete() const noexcept = 0;
+    // The authenticated user name (valid once complete()).
+    virtual const std::string& username() const noexcept = 0;
+};
+
+} // namespace trib::security
