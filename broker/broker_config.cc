@@ -360,12 +360,7 @@ broker_config load_broker_config(const config::load_options& opts) {
                                    " listener, but brokers reach each other over PLAINTEXT only so far "
                                    "(replication speaks neither TLS nor SASL yet): name a PLAINTEXT listener");
     }
-    // SSL listeners: their contexts are made now, so a bad key or file stops the start.
-    for (const auto& l : c.listeners) {
-        if (c.security_protocols.at(l.name) == "SSL") {
-            c.tls[l.name] = net::make_server_context(net::tls_settings_for(v, l.name));
-        }
-    }
+    // The SASL settings; every listener.name. key that is not a TLS one is checked here.
     {
         std::vector<std::string> sasl_listeners, all_listeners;
         for (const auto& l : c.listeners) {
@@ -375,6 +370,13 @@ broker_config load_broker_config(const config::load_options& opts) {
             }
         }
         c.sasl = load_sasl_config(v, sasl_listeners, all_listeners);
+    }
+    // SSL listeners: their contexts are made now, so a bad key or file stops the start (after
+    // the SASL settings, which also check every listener.name. key is one this broker reads).
+    for (const auto& l : c.listeners) {
+        if (c.security_protocols.at(l.name) == "SSL") {
+            c.tls[l.name] = net::make_server_context(net::tls_settings_for(v, l.name));
+        }
     }
     for (const auto& d : v.get_list("log.dirs")) {
         std::filesystem::path dir = std::filesystem::path(d).lexically_normal();
