@@ -87,6 +87,15 @@ result<std::string> key_text(EVP_PKEY* k) {
     return bio_text(b.get());
 }
 
+result<key_pair> pem_pair(EVP_PKEY* key, X509* cert) {
+    auto c = cert_text(cert);
+    auto k = key_text(key);
+    if (!c || !k) {
+        return errc::crypto_failure;
+    }
+    return key_pair{std::move(*k), std::move(*c)};
+}
+
 pkey_ptr new_key() {
     return pkey_ptr(EVP_EC_gen("P-256"));
 }
@@ -187,12 +196,7 @@ result<key_pair> make_ca(const std::string& cn, time_point now, std::chrono::hou
         X509_sign(x.get(), key.get(), EVP_sha256()) <= 0) {
         return errc::crypto_failure;
     }
-    auto cert = cert_text(x.get());
-    auto k = key_text(key.get());
-    if (!cert || !k) {
-        return errc::crypto_failure;
-    }
-    return key_pair{std::move(*k), std::move(*cert)};
+    return pem_pair(key.get(), x.get());
 }
 
 result<key_pair> issue(const key_pair& ca, const leaf_request& req, time_point now, std::chrono::hours validity) {
@@ -242,12 +246,7 @@ result<key_pair> issue(const key_pair& ca, const leaf_request& req, time_point n
         X509_sign(x.get(), ca_key.get(), EVP_sha256()) <= 0) {
         return errc::crypto_failure;
     }
-    auto cert = cert_text(x.get());
-    auto k = key_text(key.get());
-    if (!cert || !k) {
-        return errc::crypto_failure;
-    }
-    return key_pair{std::move(*k), std::move(*cert)};
+    return pem_pair(key.get(), x.get());
 }
 
 result<facts> inspect(const std::string& cert_pem) {

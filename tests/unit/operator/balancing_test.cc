@@ -489,16 +489,19 @@ TEST_F(balancing_test, a_run_carries_out_the_plan_it_made_and_ends) {
 // first plan; later rounds (its plan used up) even counts only, so the run ends instead of
 // chasing bytes that moved meanwhile, round after round (the e2e run under load went on for
 // rounds of 8, 6, 10, 13, 16 ... changes). The next run looks at the bytes again.
+// Partition t-<index> with its one replica (and leader) on `broker`, `size` bytes.
+void add_single_replica(balance_facts& f, int32_t index, int32_t broker, int64_t size) {
+    f.cluster.partitions.push_back({.topic = "t", .index = partition_id(index), .replicas = {node_id(broker)},
+                                    .leader = node_id(broker), .isr = {node_id(broker)}, .size_bytes = size});
+}
+
 TEST(balance_decision, later_rounds_of_a_run_even_counts_only_and_a_new_run_evens_bytes) {
     // Counts even, bytes not: a swap of a big partition for a small one would help.
     balance_facts f;
     for (int32_t id : {1, 2}) {
         f.cluster.brokers.push_back({.id = node_id(id)});
     }
-    auto add = [&](int32_t index, int32_t broker, int64_t size) {
-        f.cluster.partitions.push_back({.topic = "t", .index = partition_id(index), .replicas = {node_id(broker)},
-                                        .leader = node_id(broker), .isr = {node_id(broker)}, .size_bytes = size});
-    };
+    auto add = [&](int32_t index, int32_t broker, int64_t size) { add_single_replica(f, index, broker, size); };
     add(0, 1, 100);
     add(1, 1, 100);
     add(2, 2, 1);
@@ -534,10 +537,7 @@ TEST(balance_decision, an_idle_cluster_reads_unbalanced_only_past_twice_the_byte
     for (int32_t id : {1, 2}) {
         f.cluster.brokers.push_back({.id = node_id(id)});
     }
-    auto add = [&](int32_t index, int32_t broker, int64_t size) {
-        f.cluster.partitions.push_back({.topic = "t", .index = partition_id(index), .replicas = {node_id(broker)},
-                                        .leader = node_id(broker), .isr = {node_id(broker)}, .size_bytes = size});
-    };
+    auto add = [&](int32_t index, int32_t broker, int64_t size) { add_single_replica(f, index, broker, size); };
     add(0, 1, 100);
     add(1, 1, 10);
     add(2, 2, 90);
