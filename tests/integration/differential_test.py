@@ -1444,6 +1444,10 @@ BROKER_CONFIG_DIFFERENCES.update({
     "ssl.protocol": (("TLSv1.3", False, 5, False), ("TLSv1.3", True, 5, False), _TLS_AT_START),
     "ssl.keystore.type": (("JKS", False, 5, False), ("PEM", True, 5, False), _PEM_ONLY),
     "ssl.truststore.type": (("JKS", False, 5, False), ("PEM", True, 5, False), _PEM_ONLY),
+    # SASL listeners' mechanisms are read at start-up too (no dynamic listener changes yet).
+    "sasl.enabled.mechanisms": (("GSSAPI", False, 5, False), ("GSSAPI", True, 5, False),
+                                "SASL listeners' mechanisms are read at start-up; changing them while running "
+                                "is not built"),
 })
 
 
