@@ -95,9 +95,7 @@ certs::leaf_request broker_cert_names(const build_context& ctx, int32_t ordinal,
         add_unique(r.dns_names, name);
     }
     for (const auto& e : endpoints) {
-        auto l = std::find_if(ctx.spec().listeners.begin(), ctx.spec().listeners.end(),
-                              [&](const auto& x) { return x.name == e.listener; });
-        if (l == ctx.spec().listeners.end() || !l->tls) {
+        if (!e.tls) {
             continue;
         }
         const std::string host = host_for_config(e.host, broker_id(ordinal));

@@ -2,6 +2,7 @@
 
 #include "operator/controller/config_maps.h"
 #include "operator/controller/roller.h"
+#include "operator/controller/tls.h"
 
 namespace trib::op::controller {
 
@@ -89,6 +90,22 @@ json stateful_set(const build_context& ctx, const workload& w) {
                           {"volumeMounts", arr({obj({{"name", str("config")}, {"mountPath", str(cfg)}}),
                                                 obj({{"name", str("data")}, {"mountPath", str(data_mount)}})})}});
     container["resources"] = w.resources;
+    json volumes = arr({obj({{"name", str("config")}, {"configMap", obj({{"name", str(config_map_name(ctx.name(), w.c))}})}})});
+    if (w.c == component::broker && any_tls_listener(ctx.spec())) {
+        // controller/tls.h: every broker's keystore (each reads its own) and the cluster CA.
+        auto& mounts = container["volumeMounts"].as_array();
+        mounts[mounts.size()] = obj({{"name", str("broker-certs")}, {"mountPath", str(broker_certs_mount)},
+                                     {"readOnly", json::boolean(true)}});
+        mounts[mounts.size()] = obj({{"name", str("cluster-ca")}, {"mountPath", str(cluster_ca_mount)},
+                                     {"readOnly", json::boolean(true)}});
+        auto& vs = volumes.as_array();
+        vs[vs.size()] = obj({{"name", str("broker-certs")},
+                             {"secret", obj({{"secretName", str(broker_certs_secret_name(ctx.name()))},
+                                             {"defaultMode", num(0440)}})}});
+        vs[vs.size()] = obj({{"name", str("cluster-ca")},
+                             {"secret", obj({{"secretName", str(cluster_ca_cert_secret_name(ctx.name()))},
+                                             {"defaultMode", num(0444)}})}});
+    }
     json pod_spec = obj(
         {{"terminationGracePeriodSeconds", num(w.termination_grace)},
          {"securityContext", obj({{"runAsNonRoot", json::boolean(true)},
@@ -96,8 +113,7 @@ json stateful_set(const build_context& ctx, const workload& w) {
                                   {"runAsGroup", num(10001)},
                                   {"fsGroup", num(10001)}})},
          {"containers", arr({container})},
-         {"volumes", arr({obj({{"name", str("config")},
-                               {"configMap", obj({{"name", str(config_map_name(ctx.name(), w.c))}})}})})}});
+         {"volumes", volumes}});
 
     json claim_spec = obj({{"accessModes", arr({str("ReadWriteOnce")})},
                            {"resources", obj({{"requests", obj({{"storage", str(w.storage.size)}})}})}});

@@ -3,7 +3,11 @@
 // gtest before cpprest: cpprest defines a macro U(x) that breaks gtest's templates.
 #include <gtest/gtest.h>
 
+#include <set>
+
+#include "operator/controller/config_maps.h"
 #include "operator/controller/tls.h"
+#include "operator/controller/workloads.h"
 
 namespace trib::op::controller {
 namespace {
@@ -29,11 +33,11 @@ TEST(tls_names, a_broker_certificate_names_its_pod_the_bootstrap_and_fixed_tls_h
     build_context ctx{c, {}};
     EXPECT_TRUE(any_tls_listener(c.spec));
     std::vector<advertised_endpoint> eps = {
-        {"plain", "PLAIN", "{podName}.k-broker.ns.svc.cluster.local", 9092},
-        {"secure", "SECURE", "{podName}.k-broker.ns.svc.cluster.local", 9095},
-        {"ext", "EXT", "203.0.113.7", 9096},
-        {"byip", "BYIP", "{podIP}", 9097},
-        {"plainext", "PLAINEXT", "plain.example.com", 9098},
+        {"plain", "PLAIN", "{podName}.k-broker.ns.svc.cluster.local", 9092, false},
+        {"secure", "SECURE", "{podName}.k-broker.ns.svc.cluster.local", 9095, true},
+        {"ext", "EXT", "203.0.113.7", 9096, true},
+        {"byip", "BYIP", "{podIP}", 9097, true},
+        {"plainext", "PLAINEXT", "plain.example.com", 9098, false},
     };
     auto r = broker_cert_names(ctx, 2, eps);
     EXPECT_EQ(r.common_name, "k-broker-2");
@@ -43,6 +47,41 @@ TEST(tls_names, a_broker_certificate_names_its_pod_the_bootstrap_and_fixed_tls_h
     EXPECT_EQ(r.ip_addresses, std::vector<std::string>{"203.0.113.7"})
         << "a TLS listener's fixed address, not a plaintext one's, not one known only at run time";
     EXPECT_FALSE(any_tls_listener(cluster(R"({"listeners": [{"name": "plain", "port": 9092}]})").spec));
+}
+
+TEST(tls_config, a_tls_listener_is_ssl_with_the_pods_keystore_and_the_secrets_mounted) {
+    auto c = cluster(R"({"listeners": [{"name": "plain", "port": 9092}, {"name": "secure", "port": 9095, "tls": true}]})");
+    build_context ctx{c, {}};
+    const std::string shared = broker_shared_properties(ctx, 1);
+    EXPECT_NE(shared.find("listener.security.protocol.map=REPLICATION:PLAINTEXT,PLAIN:PLAINTEXT,SECURE:SSL\n"),
+              std::string::npos)
+        << shared;
+    std::vector<advertised_endpoint> eps = {{"plain", "PLAIN", "h", 9092, false}, {"secure", "SECURE", "h", 9095, true}};
+    const std::string pod = broker_pod_properties({0, eps, "", false, "ABC123"});
+    EXPECT_NE(pod.find("# certificate serial ABC123\n"), std::string::npos) << "a renewal changes the config";
+    EXPECT_NE(pod.find("listener.name.secure.ssl.keystore.type=PEM\n"), std::string::npos) << pod;
+    EXPECT_NE(pod.find("listener.name.secure.ssl.keystore.location=/etc/tributary/tls/broker/${env:POD_NAME}.pem\n"),
+              std::string::npos)
+        << pod;
+    EXPECT_EQ(pod.find("listener.name.plain."), std::string::npos);
+
+    auto sts = broker_stateful_set(ctx, 1, "hash", "");
+    const auto& spec = sts.at("spec").at("template").at("spec");
+    std::set<std::string> secrets, mounts;
+    for (const auto& v : spec.at("volumes").as_array()) {
+        if (v.has_object_field("secret")) {
+            secrets.insert(v.at("secret").at("secretName").as_string());
+        }
+    }
+    for (const auto& m : spec.at("containers").at(0).at("volumeMounts").as_array()) {
+        mounts.insert(m.at("mountPath").as_string());
+    }
+    EXPECT_EQ(secrets, (std::set<std::string>{"k-broker-certs", "k-cluster-ca-cert"})) << "never the CA's key";
+    EXPECT_TRUE(mounts.count(broker_certs_mount) && mounts.count(cluster_ca_mount));
+
+    auto plain = cluster(R"({"listeners": [{"name": "plain", "port": 9092}]})");
+    auto plain_sts = broker_stateful_set(build_context{plain, {}}, 1, "hash", "");
+    EXPECT_EQ(plain_sts.at("spec").at("template").at("spec").at("volumes").size(), 1u) << "config only";
 }
 
 certs::leaf_request names(const std::string& pod) {
