@@ -119,17 +119,14 @@ std::string broker_pod_properties(const broker_pod_config& pod) {
     } else if (!pod.rack.empty()) {
         out += "broker.rack=" + escape(pod.rack) + "\n";
     }
-    if (!pod.certificate_serial.empty()) {
-        // The pod's key and certificate chain (C-broker-certs), for every TLS listener.
-        out += "# certificate serial " + pod.certificate_serial + "\n";
-        for (const auto& e : pod.endpoints) {
-            if (!e.tls) {
-                continue;
-            }
-            const std::string prefix = "listener.name." + e.listener + ".ssl.keystore.";
-            out += prefix + "type=PEM\n";
-            out += prefix + "location=" + std::string(broker_certs_mount) + "/${env:POD_NAME}.pem\n";
+    // TLS listeners: the pod's own key and certificate chain (C-broker-certs, controller/tls.h).
+    for (const auto& e : pod.endpoints) {
+        if (!e.tls) {
+            continue;
         }
+        const std::string prefix = "listener.name." + e.listener + ".ssl.keystore.";
+        out += prefix + "type=PEM\n";
+        out += prefix + "location=" + std::string(broker_certs_mount) + "/${env:POD_NAME}.pem\n";
     }
     return out;
 }

@@ -29,9 +29,6 @@ struct broker_pod_config {
     // The rack is the pod's own copy of its node's label (pod_label_rack_keys), read by the
     // broker from $BROKER_RACK at start; `rack` is then not written.
     bool rack_from_pod_label = false;
-    // With TLS listeners (controller/tls.h): the serial of the pod's certificate, written in
-    // its file so that a renewed certificate changes the config and the pods roll.
-    std::string certificate_serial{};
 };
 
 // Node labels the API server copies onto a pod when it binds it to a node (the

@@ -53,7 +53,7 @@ struct reconciler::pass {
     int32_t brokers_target = 0;   // what this pass sets it to
     std::map<int32_t, broker_endpoints> endpoints;  // by ordinal
     std::map<int32_t, std::string> racks;           // by ordinal, known ones
-    std::map<int32_t, std::string> certificate_serials;  // by ordinal, with TLS listeners
+    std::string certificates;  // TLS listeners: the brokers' certificate serials (tls.h)
     std::string coordinator_hash, broker_hash;
     std::string coordinator_restart_config, broker_restart_config;  // on the pod templates (roller.h)
 
@@ -456,14 +456,7 @@ bool certificates(env& e, pass& p) {
         e.events.record(p.object, "Warning", "CertificateAuthorityExpiring",
                         "the cluster CA in Secret " + ca_name + " expires soon and is not renewed automatically");
     }
-    for (int32_t ord = 0; ord < int32_t(p.endpoints.size()); ++ord) {
-        auto it = plan.brokers.find(broker_keystore_key(pod_name(ctx.name(), component::broker, ord)));
-        if (it != plan.brokers.end()) {
-            if (auto facts = certs::inspect(it->second)) {
-                p.certificate_serials[ord] = facts->serial_hex;
-            }
-        }
-    }
+    p.certificates = certificate_serials(plan.brokers);
     return true;
 }
 
@@ -476,8 +469,7 @@ bool broker_config(env& e, pass& p) {
         if (eps.waiting_for.empty()) {
             const auto& rack_key = ctx.spec().brokers.rack_topology_key;
             pods.push_back({ord, eps.listeners, p.racks.count(ord) ? p.racks[ord] : "",
-                            rack_key && rack_key_copied_to_pods(*rack_key),
-                            p.certificate_serials.count(ord) ? p.certificate_serials[ord] : ""});
+                            rack_key && rack_key_copied_to_pods(*rack_key)});
         } else {
             unaddressed.push_back(ord);  // it ran before; its address went away (ingress removed)
         }
@@ -502,7 +494,7 @@ bool broker_config(env& e, pass& p) {
 
 bool broker_stateful_set_step(env& e, pass& p) {
     const auto& ctx = *p.ctx;
-    json sts = broker_stateful_set(ctx, p.brokers_target, p.broker_hash, p.broker_restart_config);
+    json sts = broker_stateful_set(ctx, p.brokers_target, p.broker_hash, p.broker_restart_config, p.certificates);
     auto before = e.cache.get(res::stateful_sets, ctx.ns(), name_of(sts));
     apply_stateful_set(e, p, sts);
     if (before && p.brokers_current != p.brokers_target) {

@@ -107,6 +107,18 @@ certs::leaf_request broker_cert_names(const build_context& ctx, int32_t ordinal,
     return r;
 }
 
+std::string certificate_serials(const std::map<std::string, std::string>& brokers) {
+    std::string out;
+    for (const auto& [key, pem] : brokers) {
+        auto f = certs::inspect(pem);
+        if (!out.empty()) {
+            out.push_back(',');
+        }
+        out.append(key, 0, key.size() - 4).append("=").append(f ? f->serial_hex : "?");
+    }
+    return out;
+}
+
 certificate_plan decide_certificates(const certificate_facts& f) {
     certificate_plan p;
     if (f.ca) {

@@ -9,8 +9,8 @@
 //                                              keystore, ssl.keystore.location)
 //
 // decide_certificates is pure: the step reads the Secrets, asks it, writes what it says and
-// records Events; the certificate content is in the broker ConfigMap's hash (see
-// certificate_serials), so a renewed certificate rolls the brokers like any config change.
+// records Events; the serials go on the broker pod template (certificate_serials), so a
+// certificate issued again rolls the brokers like a config change.
 #include "operator/certs/certificates.h"
 #include "operator/controller/listeners.h"
 #include "operator/controller/objects.h"
@@ -67,5 +67,11 @@ struct certificate_plan {
 
 // Throws only when OpenSSL fails to make a key or sign (the step fails and is retried).
 certificate_plan decide_certificates(const certificate_facts& f);
+
+// "<pod>=<serial>,..." of the brokers' certificates (C-broker-certs' data), for the broker
+// pod template's annotation certificates_annotation: a certificate issued again changes the
+// template, and the roll restarts the brokers one at a time to load it.
+std::string certificate_serials(const std::map<std::string, std::string>& brokers);
+inline constexpr const char* certificates_annotation = "tributary.io/certificates";
 
 } // namespace trib::op::controller

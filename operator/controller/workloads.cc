@@ -65,6 +65,7 @@ struct workload {
     int termination_grace;
     bool parallel;
     std::string restart_config;
+    std::string certificates{};
 };
 
 json stateful_set(const build_context& ctx, const workload& w) {
@@ -130,9 +131,15 @@ json stateful_set(const build_context& ctx, const workload& w) {
                                                          : coordinator_config_hash_annotation,
                                 str(w.config_hash)}});
     json template_meta = obj({{"labels", labels(ctx, w.c)}});
-    if (!w.restart_config.empty()) {
+    if (!w.restart_config.empty() || !w.certificates.empty()) {
         // A change restarts the pods, one at a time, through the roller (controller/roller.h).
-        template_meta["annotations"] = obj({{restart_config_annotation, str(w.restart_config)}});
+        template_meta["annotations"] = json::object();
+        if (!w.restart_config.empty()) {
+            template_meta["annotations"][restart_config_annotation] = str(w.restart_config);
+        }
+        if (!w.certificates.empty()) {
+            template_meta["annotations"][certificates_annotation] = str(w.certificates);
+        }
     }
     json spec = obj({{"serviceName", str(headless_service_name(ctx.name(), w.c))},
                      {"replicas", num(w.replicas)},
@@ -206,7 +213,7 @@ json coordinator_stateful_set(const build_context& ctx, int32_t replicas, const 
 }
 
 json broker_stateful_set(const build_context& ctx, int32_t replicas, const std::string& config_hash,
-                         const std::string& restart_config) {
+                         const std::string& restart_config, const std::string& certificates) {
     const auto& br = ctx.spec().brokers;
     std::vector<json> ports;
     for (const auto& l : ctx.spec().listeners) {
@@ -216,7 +223,7 @@ json broker_stateful_set(const build_context& ctx, int32_t replicas, const std::
     ports.push_back(container_port("http", api::http_port));
     return stateful_set(ctx, workload{component::broker, replicas, config_hash, "tributary-broker",
                                       broker_shared_file, ports, resources_or(br.resources, "250m", "256Mi"), br.storage,
-                                      60, true, restart_config});
+                                      60, true, restart_config, certificates});
 }
 
 json pod_disruption_budget(const build_context& ctx, component c) {

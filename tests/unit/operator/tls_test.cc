@@ -57,15 +57,17 @@ TEST(tls_config, a_tls_listener_is_ssl_with_the_pods_keystore_and_the_secrets_mo
               std::string::npos)
         << shared;
     std::vector<advertised_endpoint> eps = {{"plain", "PLAIN", "h", 9092, false}, {"secure", "SECURE", "h", 9095, true}};
-    const std::string pod = broker_pod_properties({0, eps, "", false, "ABC123"});
-    EXPECT_NE(pod.find("# certificate serial ABC123\n"), std::string::npos) << "a renewal changes the config";
+    const std::string pod = broker_pod_properties({0, eps, "", false});
     EXPECT_NE(pod.find("listener.name.secure.ssl.keystore.type=PEM\n"), std::string::npos) << pod;
     EXPECT_NE(pod.find("listener.name.secure.ssl.keystore.location=/etc/tributary/tls/broker/${env:POD_NAME}.pem\n"),
               std::string::npos)
         << pod;
     EXPECT_EQ(pod.find("listener.name.plain."), std::string::npos);
 
-    auto sts = broker_stateful_set(ctx, 1, "hash", "");
+    auto sts = broker_stateful_set(ctx, 1, "hash", "", "k-broker-0=AB12");
+    EXPECT_EQ(sts.at("spec").at("template").at("metadata").at("annotations").at(certificates_annotation).as_string(),
+              "k-broker-0=AB12")
+        << "a certificate issued again changes the pod template: the roll restarts the brokers";
     const auto& spec = sts.at("spec").at("template").at("spec");
     std::set<std::string> secrets, mounts;
     for (const auto& v : spec.at("volumes").as_array()) {
@@ -134,6 +136,11 @@ TEST(tls_plan, certificates_are_kept_until_near_expiry_or_a_change_of_names) {
     auto renamed = decide_certificates(f);
     EXPECT_EQ(renamed.issued, std::vector<std::string>{"k-broker-1 (its names changed)"});
     EXPECT_EQ(renamed.brokers.at("k-broker-0.pem"), first.brokers.at("k-broker-0.pem"));
+
+    const auto serials = certificate_serials(renamed.brokers);
+    EXPECT_EQ(serials.rfind("k-broker-0=", 0), 0u) << serials;
+    EXPECT_NE(serials, certificate_serials(first.brokers));
+    EXPECT_NE(serials.find(",k-broker-1="), std::string::npos) << serials;
 
     f.wanted.erase("k-broker-1");  // scaled down: its certificate stays
     auto fewer = decide_certificates(f);
