@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Builds Tributary and starts a local cluster on this machine: three coordinators (the
 # metadata quorum, voters 100-102 at 127.0.0.1:19091, :19095 and :19096) and three brokers for
-# clients at 127.0.0.1:19092, :19093 and :19094 (metrics and health at 127.0.0.1:19644,
-# :19645, :19646; the coordinators' at :19647, :19648, :19649). Data lives in ./data (or
-# $TRIBUTARY_DATA) and is kept across restarts. Ctrl-C stops everything cleanly.
+# clients at 127.0.0.1:19092, :19093 and :19094, and over TLS at :19097, :19098 and :19099
+# (metrics and health at 127.0.0.1:19644, :19645, :19646; the coordinators' at :19647, :19648,
+# :19649). Data lives in ./data (or $TRIBUTARY_DATA) and is kept across restarts, with the TLS
+# listeners' certificates in data/tls: a CA made on the first start (clients trust
+# data/tls/ca.crt) and a certificate per broker for 127.0.0.1 and localhost. Ctrl-C stops
+# everything cleanly.
 #
 # Environment knobs (all optional; the tests use them to run this very script):
 #   TRIBUTARY_DATA       data folder (default ./data)
@@ -11,8 +14,9 @@
 #                        the binaries to run; when both are set the build is skipped
 #                        (default: build with scripts/build.sh and run build/...)
 #   TRIBUTARY_PORT       the first coordinator's port; the brokers take the next three, the
-#                        other two coordinators the two after (default 19091: brokers
-#                        19092-19094, coordinators 19091, 19095, 19096)
+#                        other two coordinators the two after, the brokers' TLS listeners the
+#                        three after that (default 19091: brokers 19092-19094, coordinators
+#                        19091, 19095, 19096, TLS 19097-19099)
 #   TRIBUTARY_HTTP_PORT  metrics and health port of broker 1; brokers 2 and 3 take the next
 #                        two, the coordinators the three after (default 19644)
 set -euo pipefail
@@ -63,13 +67,42 @@ for i in 0 1 2; do
   pids+=($!)
 done
 
-bootstrap=()
+# TLS: a CA made once (kept with the data, so clients keep trusting it) and each broker's key
+# and certificate (127.0.0.1, localhost) in one PEM file, Kafka's PEM keystore layout.
+tls="$data/tls"
+mkdir -p "$tls"
+if [ ! -s "$tls/ca.crt" ] || [ ! -s "$tls/ca.key" ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj "/O=tributary/CN=tributary local CA" -keyout "$tls/ca.key" -out "$tls/ca.crt" 2>/dev/null
+fi
 for i in 1 2 3; do
+  pem="$tls/broker-$i.pem"
+  if [ -s "$pem" ] && openssl verify -CAfile "$tls/ca.crt" "$pem" >/dev/null 2>&1 &&
+     openssl x509 -in "$pem" -noout -checkend $((30 * 24 * 3600)) >/dev/null; then
+    continue
+  fi
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/O=tributary/CN=broker-$i" \
+    -keyout "$tls/broker-$i.key" -out "$tls/broker-$i.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' > "$tls/broker-$i.ext"
+  openssl x509 -req -in "$tls/broker-$i.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial \
+    -days 365 -extfile "$tls/broker-$i.ext" -out "$tls/broker-$i.crt" 2>/dev/null
+  cat "$tls/broker-$i.key" "$tls/broker-$i.crt" "$tls/ca.crt" > "$pem"
+  rm -f "$tls/broker-$i.key" "$tls/broker-$i.csr" "$tls/broker-$i.ext" "$tls/broker-$i.crt"
+done
+
+bootstrap=()
+tls_bootstrap=()
+for i in 1 2 3; do
+  ssl_port=$((port + 5 + i))
   "$broker" \
     --override node.id="$i" \
     --override controller.quorum.voters="$voters" \
-    --override listeners="PLAINTEXT://127.0.0.1:$((port + i))" \
-    --override advertised.listeners="PLAINTEXT://127.0.0.1:$((port + i))" \
+    --override listeners="PLAINTEXT://127.0.0.1:$((port + i)),SSL://127.0.0.1:$ssl_port" \
+    --override advertised.listeners="PLAINTEXT://127.0.0.1:$((port + i)),SSL://127.0.0.1:$ssl_port" \
+    --override listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL \
+    --override inter.broker.listener.name=PLAINTEXT \
+    --override ssl.keystore.type=PEM \
+    --override ssl.keystore.location="$tls/broker-$i.pem" \
     --override tributary.http.listener="127.0.0.1:$((http_port + i - 1))" \
     --override default.replication.factor=3 \
     --override min.insync.replicas=2 \
@@ -78,6 +111,7 @@ for i in 1 2 3; do
     --override log.dirs="$data/broker-$i" &
   pids+=($!)
   bootstrap+=("127.0.0.1:$((port + i))")
+  tls_bootstrap+=("127.0.0.1:$ssl_port")
 done
 
 # Ready when the coordinators (each has replayed its log and knows the active controller) and
@@ -94,5 +128,5 @@ for i in 1 2 3; do
     sleep 0.1
   done
 done
-echo "tributary: ready: bootstrap servers $(IFS=,; echo "${bootstrap[*]}") (Ctrl-C stops)"
+echo "tributary: ready: bootstrap servers $(IFS=,; echo "${bootstrap[*]}"), over TLS $(IFS=,; echo "${tls_bootstrap[*]}") trusting $tls/ca.crt (Ctrl-C stops)"
 wait

@@ -92,7 +92,7 @@ def test_a_tls_listener_serves_with_certificates_the_operator_made_and_renews(
     # Kafka's own tools (the Java client) with the CA as a PEM truststore.
     props = tmp_path / "ssl.properties"
     props.write_text(f"security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={ca_file}\n")
-    out = kafka_tool("kafka-topics", "--bootstrap-server", tls_bootstrap, "--command-config", str(props), "--list")
+    out = kafka_tool("kafka-topics", "--bootstrap-server", tls_bootstrap, "--command-config", str(props), "--list").stdout
     assert "over-tls" in out.split(), out
 
     # A client trusting another CA is refused in the handshake.

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from apache_kafka import kafka_tool  # noqa: E402
 from harness import (API_METADATA, SOURCE_DIR, broker_binary, consume_all,  # noqa: E402
-                     coordinator_binary, free_port, loopback_port_range, java_partition, metadata_v1_no_topics,
+                     coordinator_binary, free_port, kcat, loopback_port_range, java_partition, metadata_v1_no_topics,
                      parse_metadata_v1_brokers, read_response, send_request, wait_until)
 
 RUN_SH = SOURCE_DIR / "scripts" / "run.sh"
@@ -67,7 +67,7 @@ class RunSh:
         self.root.mkdir(parents=True, exist_ok=True)
         self.data = self.root / "data"
         self.log_path = self.root / "run.sh.log"
-        self.port = free_port_run(6)  # coordinator 100, brokers 1-3, coordinators 101-102
+        self.port = free_port_run(9)  # coordinator 100, brokers 1-3, coordinators 101-102, TLS 1-3
         self.http_port = free_port_run(6)  # three brokers, then the three coordinators
         self.proc = None
         self.exit_code = None
@@ -86,6 +86,15 @@ class RunSh:
     @property
     def bootstrap(self):
         return ",".join(f"127.0.0.1:{p}" for p in self.broker_ports)
+
+    @property
+    def tls_bootstrap(self):
+        """The brokers' SSL listeners (run.sh: the three ports after the coordinators')."""
+        return ",".join(f"127.0.0.1:{self.port + 5 + i}" for i in BROKER_IDS)
+
+    @property
+    def ca_file(self):
+        return self.data / "tls" / "ca.crt"
 
     def broker_address(self, node_id):
         return f"127.0.0.1:{self.port + node_id}"
@@ -273,6 +282,28 @@ def get_offsets(tools_cluster, topic, time_spec=None):
         assert name == topic, out
         offsets[int(part)] = int(off)
     return offsets
+
+
+def test_console_round_trip_and_kcat_over_tls(tools_cluster, tmp_path):
+    """The TLS listeners run.sh starts: Kafka's console producer and consumer with the CA of
+    data/tls as a PEM truststore, kcat checking the host name against the certificate, and a
+    client that does not trust the CA refused."""
+    topics_tool(tools_cluster, "--create", "--topic", "over-tls", "--partitions", 3, "--replication-factor", 3)
+    client = tmp_path / "ssl.properties"
+    client.write_text(f"security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={tools_cluster.ca_file}\n")
+    lines = [f"line-{i}" for i in range(50)]
+    kafka_tool("kafka-console-producer", "--bootstrap-server", tools_cluster.tls_bootstrap, "--topic", "over-tls",
+               "--producer.config", client, "--producer-property", "acks=all", input="\n".join(lines) + "\n")
+    p = kafka_tool("kafka-console-consumer", "--bootstrap-server", tools_cluster.tls_bootstrap, "--topic", "over-tls",
+                   "--consumer.config", client, "--from-beginning", "--max-messages", 50, "--timeout-ms", 30000)
+    assert sorted(l for l in p.stdout.splitlines() if l.startswith("line-")) == sorted(lines), p.stderr
+    got = kcat("-b", tools_cluster.tls_bootstrap, "-X", "security.protocol=SSL",
+               "-X", f"ssl.ca.location={tools_cluster.ca_file}", "-X", "ssl.endpoint.identification.algorithm=https",
+               "-C", "-t", "over-tls", "-o", "beginning", "-e", "-q").stdout.decode().split()
+    assert sorted(got) == sorted(lines)
+    refused = subprocess.run(["kcat", "-b", tools_cluster.tls_bootstrap, "-X", "security.protocol=SSL", "-L",
+                              "-m", "10"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "certificate verify failed" in refused.stderr, refused.stderr
 
 
 def test_topics_and_keyed_console_round_trip(tools_cluster):
