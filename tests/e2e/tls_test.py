@@ -17,8 +17,8 @@ from confluent_kafka.admin import AdminClient
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 from apache_kafka import kafka_tool  # noqa: E402
-from kafkacluster_test import (bootstrap_of, delete_with_claims, kafkacluster, ready_with, sample,  # noqa: E402
-                               wait_status)
+from kafkacluster_test import (bootstrap_of, delete_with_claims, kafkacluster, operator, ready_with,  # noqa: E402,F401
+                               sample, wait_status)  # operator: the chart installed (a fixture)
 from kube import wait_for  # noqa: E402
 from workloads import pods, read_back_once, ready, under_load  # noqa: E402
 
