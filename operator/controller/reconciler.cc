@@ -435,13 +435,13 @@ bool certificates(env& e, pass& p) {
         return false;
     }
     if (plan.ca_created) {
-        apply(e, res::secrets, secret(ctx, ca_name, {{"ca.key", plan.ca.key_pem}, {"ca.crt", plan.ca.cert_pem}}));
+        e.api.apply(res::secrets, secret(ctx, ca_name, {{"ca.key", plan.ca.key_pem}, {"ca.crt", plan.ca.cert_pem}}));
         e.events.record(p.object, "Normal", "CertificateAuthorityCreated",
                         "made the cluster CA in Secret " + ca_name + "; clients trust ca.crt of Secret " +
                             cluster_ca_cert_secret_name(ctx.name()));
     }
-    apply(e, res::secrets, secret(ctx, cluster_ca_cert_secret_name(ctx.name()), {{"ca.crt", plan.ca.cert_pem}}));
-    apply(e, res::secrets, secret(ctx, broker_certs_secret_name(ctx.name()), plan.brokers));
+    e.api.apply(res::secrets, secret(ctx, cluster_ca_cert_secret_name(ctx.name()), {{"ca.crt", plan.ca.cert_pem}}));
+    e.api.apply(res::secrets, secret(ctx, broker_certs_secret_name(ctx.name()), plan.brokers));
     if (!plan.issued.empty()) {
         std::string who;
         for (const auto& i : plan.issued) {
