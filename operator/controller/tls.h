@@ -26,9 +26,10 @@ namespace trib::op::controller {
 std::string cluster_ca_secret_name(const std::string& cluster);       // C-cluster-ca
 std::string cluster_ca_cert_secret_name(const std::string& cluster);  // C-cluster-ca-cert
 std::string broker_certs_secret_name(const std::string& cluster);     // C-broker-certs
-// Where the broker pods mount them, and a pod's keystore file.
-inline constexpr const char* broker_certs_mount = "/etc/tributary/tls/broker";
-inline constexpr const char* cluster_ca_mount = "/etc/tributary/tls/cluster-ca";
+// Where the broker pods mount them (beside /etc/tributary, not in it: that is the read-only
+// ConfigMap volume, where no mount point can be made), and a pod's keystore file.
+inline constexpr const char* broker_certs_mount = "/etc/tributary-tls/broker";
+inline constexpr const char* cluster_ca_mount = "/etc/tributary-tls/cluster-ca";
 std::string broker_keystore_key(const std::string& pod);  // "<pod>.pem"
 
 bool any_tls_listener(const api::kafka_cluster_spec& spec);

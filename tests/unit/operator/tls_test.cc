@@ -59,7 +59,7 @@ TEST(tls_config, a_tls_listener_is_ssl_with_the_pods_keystore_and_the_secrets_mo
     std::vector<advertised_endpoint> eps = {{"plain", "PLAIN", "h", 9092, false}, {"secure", "SECURE", "h", 9095, true}};
     const std::string pod = broker_pod_properties({0, eps, "", false});
     EXPECT_NE(pod.find("listener.name.secure.ssl.keystore.type=PEM\n"), std::string::npos) << pod;
-    EXPECT_NE(pod.find("listener.name.secure.ssl.keystore.location=/etc/tributary/tls/broker/${env:POD_NAME}.pem\n"),
+    EXPECT_NE(pod.find("listener.name.secure.ssl.keystore.location=/etc/tributary-tls/broker/${env:POD_NAME}.pem\n"),
               std::string::npos)
         << pod;
     EXPECT_EQ(pod.find("listener.name.plain."), std::string::npos);
