@@ -339,9 +339,6 @@ std::vector<std::string> validate(const kafka_cluster_spec& s) {
         } else if (!ports.insert(l.port).second) {
             out.push_back(path + ".port " + std::to_string(l.port) + " is used by another listener");
         }
-        if (l.tls) {
-            out.push_back(path + ".tls: TLS listeners come with the security issue");
-        }
         if (l.advertised_host) {
             validate_host_template(*l.advertised_host, path + ".advertisedHost", out);
         }

@@ -1,4 +1,5 @@
 #include "operator/controller/config_maps.h"
+#include "operator/controller/tls.h"
 
 namespace trib::op::controller {
 
@@ -82,7 +83,7 @@ std::string broker_shared_properties(const build_context& ctx, int32_t voters) {
     for (const auto& l : spec.listeners) {
         const std::string name = l.kafka_name();
         listeners.append(",").append(name).append("://${env:POD_IP}:").append(std::to_string(l.port));
-        protocols.append(",").append(name).append(":PLAINTEXT");
+        protocols.append(",").append(name).append(l.tls ? ":SSL" : ":PLAINTEXT");
     }
     std::string out = header;
     out += "cluster.id=" + cluster_id(ctx.ns(), ctx.name()) + "\n";
@@ -117,6 +118,15 @@ std::string broker_pod_properties(const broker_pod_config& pod) {
         out += std::string("broker.rack=${env:") + rack_env + "}\n";
     } else if (!pod.rack.empty()) {
         out += "broker.rack=" + escape(pod.rack) + "\n";
+    }
+    // TLS listeners: the pod's own key and certificate chain (C-broker-certs, controller/tls.h).
+    for (const auto& e : pod.endpoints) {
+        if (!e.tls) {
+            continue;
+        }
+        const std::string prefix = "listener.name." + e.listener + ".ssl.keystore.";
+        out += prefix + "type=PEM\n";
+        out += prefix + "location=" + std::string(broker_certs_mount) + "/${env:POD_NAME}.pem\n";
     }
     return out;
 }

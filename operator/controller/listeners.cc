@@ -75,7 +75,7 @@ broker_endpoints resolve_endpoints(const build_context& ctx, int32_t id, const s
     broker_endpoints out;
     for (const auto& l : ctx.spec().listeners) {
         advertised_endpoint e{l.name, l.kafka_name(), l.advertised_host.value_or(default_host_template(ctx, l)),
-                              l.port};
+                              l.port, l.tls};
         if (l.type != api::listener_type::internal) {
             const std::string svc_name = per_broker_service_name(ctx.name(), id, l.name);
             auto svc = services(svc_name);

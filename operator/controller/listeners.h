@@ -28,6 +28,7 @@ struct advertised_endpoint {
     std::string kafka_name;  // "PLAIN"
     std::string host;        // template
     int32_t port = 0;
+    bool tls = false;
 };
 
 // The Service with this name in the cluster's namespace, as the cache has it.

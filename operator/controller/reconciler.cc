@@ -9,9 +9,12 @@
 #include "operator/controller/quorum.h"
 #include "operator/controller/roller.h"
 #include "operator/controller/scaler.h"
+#include "operator/controller/tls.h"
 #include "operator/controller/workloads.h"
 #include "operator/k8s/finalizer.h"
 #include "operator/k8s/status.h"
+
+#include <cpprest/asyncrt_utils.h>
 
 #include <algorithm>
 #include <map>
@@ -50,6 +53,7 @@ struct reconciler::pass {
     int32_t brokers_target = 0;   // what this pass sets it to
     std::map<int32_t, broker_endpoints> endpoints;  // by ordinal
     std::map<int32_t, std::string> racks;           // by ordinal, known ones
+    std::string certificates;  // TLS listeners: the brokers' certificate serials (tls.h)
     std::string coordinator_hash, broker_hash;
     std::string coordinator_restart_config, broker_restart_config;  // on the pod templates (roller.h)
 
@@ -366,6 +370,96 @@ bool broker_addresses(env& e, pass& p) {
     return true;
 }
 
+std::optional<std::string> secret_value(const json& secret, const std::string& key) {
+    const json* data = field_at(secret, {"data"});
+    if (data == nullptr || !data->has_string_field(key)) {
+        return std::nullopt;
+    }
+    try {
+        auto bytes = utility::conversions::from_base64(data->at(key).as_string());
+        return std::string(bytes.begin(), bytes.end());
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+}
+
+json secret(const build_context& ctx, const std::string& name, const std::map<std::string, std::string>& data) {
+    json d = json::object();
+    for (const auto& [k, v] : data) {
+        d[k] = str(utility::conversions::to_base64(std::vector<unsigned char>(v.begin(), v.end())));
+    }
+    return obj({{"apiVersion", str("v1")},
+                {"kind", str("Secret")},
+                {"metadata", object_meta(ctx, component::broker, name)},
+                {"type", str("Opaque")},
+                {"data", d}});
+}
+
+// TLS listeners (controller/tls.h): the cluster CA and a certificate per broker, in Secrets
+// read from the API server (the operator watches no Secrets; the periodic resync and every
+// pass look again).
+bool certificates(env& e, pass& p) {
+    const auto& ctx = *p.ctx;
+    if (!any_tls_listener(ctx.spec())) {
+        return true;
+    }
+    certificate_facts f;
+    f.now = e.opts.clock->wall_now();
+    const std::string ca_name = cluster_ca_secret_name(ctx.name());
+    if (auto ca = e.api.get(res::secrets, ctx.ns(), ca_name)) {
+        f.ca = certs::key_pair{secret_value(*ca, "ca.key").value_or(""), secret_value(*ca, "ca.crt").value_or("")};
+    }
+    if (auto held = e.api.get(res::secrets, ctx.ns(), broker_certs_secret_name(ctx.name()))) {
+        if (const json* data = field_at(*held, {"data"}); data != nullptr && data->is_object()) {
+            for (const auto& [key, _] : data->as_object()) {
+                if (auto text = secret_value(*held, key)) {
+                    f.brokers[key] = *text;
+                }
+            }
+        }
+    }
+    for (const auto& [ord, eps] : p.endpoints) {
+        if (eps.waiting_for.empty()) {
+            f.wanted[pod_name(ctx.name(), component::broker, ord)] = broker_cert_names(ctx, ord, eps.listeners);
+        }
+    }
+    auto plan = decide_certificates(f);
+    if (plan.invalid) {
+        const std::string message = "Secret " + ca_name + ": " + *plan.invalid;
+        if (!had_condition(p, "Degraded", "CertificateAuthorityInvalid", message)) {
+            e.events.record(p.object, "Warning", "CertificateAuthorityInvalid", message);
+        }
+        p.degraded_reason = "CertificateAuthorityInvalid";
+        p.degraded_message = message;
+        p.wait("CertificateAuthorityInvalid", message);
+        return false;
+    }
+    if (plan.ca_created) {
+        e.api.apply(res::secrets, secret(ctx, ca_name, {{"ca.key", plan.ca.key_pem}, {"ca.crt", plan.ca.cert_pem}}));
+        e.events.record(p.object, "Normal", "CertificateAuthorityCreated",
+                        "made the cluster CA in Secret " + ca_name + "; clients trust ca.crt of Secret " +
+                            cluster_ca_cert_secret_name(ctx.name()));
+    }
+    e.api.apply(res::secrets, secret(ctx, cluster_ca_cert_secret_name(ctx.name()), {{"ca.crt", plan.ca.cert_pem}}));
+    e.api.apply(res::secrets, secret(ctx, broker_certs_secret_name(ctx.name()), plan.brokers));
+    if (!plan.issued.empty()) {
+        std::string who;
+        for (const auto& i : plan.issued) {
+            who += (who.empty() ? "" : ", ") + i;
+        }
+        e.events.record(p.object, "Normal", "CertificatesIssued", "broker certificates issued: " + who);
+        TLOG_INFO("{}/{}: broker certificates issued: {}", ctx.ns(), ctx.name(), who);
+    }
+    if (plan.ca_not_after - f.now < renew_before) {
+        // Renewing the CA itself (a new CA trusted beside the old while certificates move
+        // over) is not built yet.
+        e.events.record(p.object, "Warning", "CertificateAuthorityExpiring",
+                        "the cluster CA in Secret " + ca_name + " expires soon and is not renewed automatically");
+    }
+    p.certificates = certificate_serials(plan.brokers);
+    return true;
+}
+
 bool broker_config(env& e, pass& p) {
     const auto& ctx = *p.ctx;
     std::vector<broker_pod_config> pods;
@@ -400,7 +494,7 @@ bool broker_config(env& e, pass& p) {
 
 bool broker_stateful_set_step(env& e, pass& p) {
     const auto& ctx = *p.ctx;
-    json sts = broker_stateful_set(ctx, p.brokers_target, p.broker_hash, p.broker_restart_config);
+    json sts = broker_stateful_set(ctx, p.brokers_target, p.broker_hash, p.broker_restart_config, p.certificates);
     auto before = e.cache.get(res::stateful_sets, ctx.ns(), name_of(sts));
     apply_stateful_set(e, p, sts);
     if (before && p.brokers_current != p.brokers_target) {
@@ -527,6 +621,7 @@ const std::vector<step>& steps() {
         {"coordinator statefulset", coordinator_stateful_set_step},
         {"broker services", broker_services},
         {"broker addresses", broker_addresses},
+        {"certificates", certificates},
         {"broker config", broker_config},
         {"broker statefulset", broker_stateful_set_step},
         {"pod disruption budgets", pod_disruption_budgets},

@@ -4,6 +4,7 @@
 #include "coordinator/client/topic_config.h"
 #include "operator/controller/broker_status.h"
 #include "operator/controller/roll_ops.h"
+#include "operator/controller/tls.h"
 
 #include <algorithm>
 #include <set>
@@ -157,6 +158,10 @@ std::string restart_reason(const json& pod, const json& sts) {
         if (!keys.empty()) {
             why.push_back("config changed: " + join(keys));
         }
+    }
+    if (pod_meta != nullptr && annotation(*pod_meta, certificates_annotation) !=
+                                   annotation(tmpl->at("metadata"), certificates_annotation)) {
+        why.push_back("certificates issued again");
     }
     return why.empty() ? "pod template changed" : join(why, "; ");
 }

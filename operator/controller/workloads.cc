@@ -2,6 +2,7 @@
 
 #include "operator/controller/config_maps.h"
 #include "operator/controller/roller.h"
+#include "operator/controller/tls.h"
 
 namespace trib::op::controller {
 
@@ -64,6 +65,7 @@ struct workload {
     int termination_grace;
     bool parallel;
     std::string restart_config;
+    std::string certificates{};
 };
 
 json stateful_set(const build_context& ctx, const workload& w) {
@@ -89,6 +91,22 @@ json stateful_set(const build_context& ctx, const workload& w) {
                           {"volumeMounts", arr({obj({{"name", str("config")}, {"mountPath", str(cfg)}}),
                                                 obj({{"name", str("data")}, {"mountPath", str(data_mount)}})})}});
     container["resources"] = w.resources;
+    json volumes = arr({obj({{"name", str("config")}, {"configMap", obj({{"name", str(config_map_name(ctx.name(), w.c))}})}})});
+    if (w.c == component::broker && any_tls_listener(ctx.spec())) {
+        // controller/tls.h: every broker's keystore (each reads its own) and the cluster CA.
+        auto& mounts = container["volumeMounts"].as_array();
+        mounts[mounts.size()] = obj({{"name", str("broker-certs")}, {"mountPath", str(broker_certs_mount)},
+                                     {"readOnly", json::boolean(true)}});
+        mounts[mounts.size()] = obj({{"name", str("cluster-ca")}, {"mountPath", str(cluster_ca_mount)},
+                                     {"readOnly", json::boolean(true)}});
+        auto& vs = volumes.as_array();
+        vs[vs.size()] = obj({{"name", str("broker-certs")},
+                             {"secret", obj({{"secretName", str(broker_certs_secret_name(ctx.name()))},
+                                             {"defaultMode", num(0440)}})}});
+        vs[vs.size()] = obj({{"name", str("cluster-ca")},
+                             {"secret", obj({{"secretName", str(cluster_ca_cert_secret_name(ctx.name()))},
+                                             {"defaultMode", num(0444)}})}});
+    }
     json pod_spec = obj(
         {{"terminationGracePeriodSeconds", num(w.termination_grace)},
          {"securityContext", obj({{"runAsNonRoot", json::boolean(true)},
@@ -96,8 +114,7 @@ json stateful_set(const build_context& ctx, const workload& w) {
                                   {"runAsGroup", num(10001)},
                                   {"fsGroup", num(10001)}})},
          {"containers", arr({container})},
-         {"volumes", arr({obj({{"name", str("config")},
-                               {"configMap", obj({{"name", str(config_map_name(ctx.name(), w.c))}})}})})}});
+         {"volumes", volumes}});
 
     json claim_spec = obj({{"accessModes", arr({str("ReadWriteOnce")})},
                            {"resources", obj({{"requests", obj({{"storage", str(w.storage.size)}})}})}});
@@ -114,9 +131,15 @@ json stateful_set(const build_context& ctx, const workload& w) {
                                                          : coordinator_config_hash_annotation,
                                 str(w.config_hash)}});
     json template_meta = obj({{"labels", labels(ctx, w.c)}});
-    if (!w.restart_config.empty()) {
+    if (!w.restart_config.empty() || !w.certificates.empty()) {
         // A change restarts the pods, one at a time, through the roller (controller/roller.h).
-        template_meta["annotations"] = obj({{restart_config_annotation, str(w.restart_config)}});
+        template_meta["annotations"] = json::object();
+        if (!w.restart_config.empty()) {
+            template_meta["annotations"][restart_config_annotation] = str(w.restart_config);
+        }
+        if (!w.certificates.empty()) {
+            template_meta["annotations"][certificates_annotation] = str(w.certificates);
+        }
     }
     json spec = obj({{"serviceName", str(headless_service_name(ctx.name(), w.c))},
                      {"replicas", num(w.replicas)},
@@ -190,7 +213,7 @@ json coordinator_stateful_set(const build_context& ctx, int32_t replicas, const 
 }
 
 json broker_stateful_set(const build_context& ctx, int32_t replicas, const std::string& config_hash,
-                         const std::string& restart_config) {
+                         const std::string& restart_config, const std::string& certificates) {
     const auto& br = ctx.spec().brokers;
     std::vector<json> ports;
     for (const auto& l : ctx.spec().listeners) {
@@ -200,7 +223,7 @@ json broker_stateful_set(const build_context& ctx, int32_t replicas, const std::
     ports.push_back(container_port("http", api::http_port));
     return stateful_set(ctx, workload{component::broker, replicas, config_hash, "tributary-broker",
                                       broker_shared_file, ports, resources_or(br.resources, "250m", "256Mi"), br.storage,
-                                      60, true, restart_config});
+                                      60, true, restart_config, certificates});
 }
 
 json pod_disruption_budget(const build_context& ctx, component c) {

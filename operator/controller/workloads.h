@@ -24,8 +24,10 @@ json coordinator_stateful_set(const build_context& ctx, int32_t replicas, const 
                               const std::string& restart_config = "");
 // The broker StatefulSet at `replicas` (what the reconciler decided, not necessarily the
 // spec's: scale-down refused, brokers waiting for addresses).
+// `certificates` (TLS listeners, controller/tls.h): the brokers' certificate serials, on the
+// pod template too.
 json broker_stateful_set(const build_context& ctx, int32_t replicas, const std::string& config_hash,
-                         const std::string& restart_config = "");
+                         const std::string& restart_config = "", const std::string& certificates = "");
 
 // C-broker / C-coordinator PDBs: maxUnavailable 1.
 json pod_disruption_budget(const build_context& ctx, component c);

@@ -27,7 +27,7 @@ struct resource {
 
 // The kinds the operator reads or writes (defined in resources.cc).
 namespace resources {
-extern const resource config_maps, services, pods, persistent_volume_claims, events, nodes, stateful_sets,
+extern const resource config_maps, secrets, services, pods, persistent_volume_claims, events, nodes, stateful_sets,
     pod_disruption_budgets, leases, kafka_clusters;
 } // namespace resources
 

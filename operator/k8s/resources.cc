@@ -3,6 +3,7 @@
 namespace trib::op::k8s::resources {
 
 const resource config_maps{"", "v1", "configmaps", "ConfigMap"};
+const resource secrets{"", "v1", "secrets", "Secret"};
 const resource services{"", "v1", "services", "Service"};
 const resource pods{"", "v1", "pods", "Pod"};
 const resource persistent_volume_claims{"", "v1", "persistentvolumeclaims", "PersistentVolumeClaim"};

@@ -245,8 +245,6 @@ INVALID = {
                          ["config key advertised.listeners is not allowed", OWNED_KEYS_MESSAGE]),
     "controller.* key": ({"brokers": {"config": {"controller.quorum.voters": "1@a:9093"}}},
                          ["config key controller.quorum.voters is not allowed"]),
-    "tls": ({"listeners": [{"name": "plain", "port": 9092, "tls": True}]},
-            ["spec.listeners[0].tls", "tls must be false for now"]),
     "duplicate ports": ({"listeners": [{"name": "a", "port": 9092}, {"name": "b", "port": 9092}]},
                         ["listener ports must be unique"]),
     "duplicate names": ({"listeners": [{"name": "a", "port": 9092}, {"name": "a", "port": 9094}]},
@@ -381,9 +379,11 @@ NEEDED = [
     ("watch", "pods", "-A"), ("delete", "pods", "-n", "{other}"),  # the rolling restart
     ("delete", "persistentvolumeclaims", "-n", "{other}"), ("list", "nodes"), ("create", "events", "-n", "{other}"),
     ("update", "leases.coordination.k8s.io", "-n", "{ns}"), ("create", "leases.coordination.k8s.io", "-n", "{ns}"),
+    ("get", "secrets", "-n", "{other}"), ("patch", "secrets", "-n", "{other}"),  # TLS listeners' certificates
 ]
 NOT_NEEDED = [
-    ("get", "secrets", "-n", "{ns}"), ("list", "secrets", "-A"), ("delete", "namespaces"),
+    ("list", "secrets", "-A"), ("watch", "secrets", "-n", "{other}"), ("delete", "secrets", "-n", "{other}"),
+    ("delete", "namespaces"),
     ("create", "kafkaclusters.tributary.io", "-n", "{other}"), ("delete", "kafkaclusters.tributary.io", "-n", "{other}"),
     ("create", "pods", "-n", "{other}"),
     ("create", "persistentvolumeclaims", "-n", "{other}"), ("update", "nodes"),

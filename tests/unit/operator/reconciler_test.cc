@@ -178,6 +178,40 @@ TEST_F(reconciler_test, a_first_pass_writes_every_object_in_step_order_then_the_
     EXPECT_TRUE(probe.asked.empty());                     // nobody to ask
 }
 
+TEST_F(reconciler_test, a_tls_listener_gets_a_ca_and_broker_certificates_kept_until_one_is_lost) {
+    put_cluster(R"({"listeners": [{"name": "plain", "port": 9092}, {"name": "secure", "port": 9095, "tls": true}]})");
+    pass();
+    auto ca = kube.get(res::secrets, "ns", "k-cluster-ca");
+    auto held = kube.get(res::secrets, "ns", "k-broker-certs");
+    ASSERT_TRUE(ca && held && kube.get(res::secrets, "ns", "k-cluster-ca-cert"));
+    EXPECT_EQ(held->at("data").size(), 3u);
+    EXPECT_EQ(count_events("CertificateAuthorityCreated"), 1);
+    EXPECT_EQ(count_events("CertificatesIssued"), 1);
+    auto serials = [&] {
+        return kube.get(res::stateful_sets, "ns", "k-broker")
+            ->at("spec").at("template").at("metadata").at("annotations").at("tributary.io/certificates").as_string();
+    };
+    const std::string first = serials();
+    EXPECT_NE(first.find("k-broker-2="), std::string::npos) << first;
+
+    pass();  // nothing to issue: same Secrets, same template
+    EXPECT_EQ(kube.get(res::secrets, "ns", "k-cluster-ca")->at("data"), ca->at("data"));
+    EXPECT_EQ(kube.get(res::secrets, "ns", "k-broker-certs")->at("data"), held->at("data"));
+    EXPECT_EQ(count_events("CertificatesIssued"), 1);
+    EXPECT_EQ(serials(), first);
+
+    json lost = *held;
+    lost["data"].as_object().erase("k-broker-1.pem");
+    kube.put(res::secrets, lost);
+    pass();
+    auto again = kube.get(res::secrets, "ns", "k-broker-certs")->at("data");
+    EXPECT_EQ(again.at("k-broker-0.pem"), held->at("data").at("k-broker-0.pem"));
+    EXPECT_TRUE(again.has_field("k-broker-1.pem"));
+    EXPECT_EQ(count_events("CertificatesIssued"), 2);
+    EXPECT_NE(serials(), first) << "a new certificate changes the pod template: the brokers roll";
+    EXPECT_EQ(kube.get(res::secrets, "ns", "k-cluster-ca")->at("data"), ca->at("data")) << "the CA is kept";
+}
+
 TEST_F(reconciler_test, a_second_pass_changes_nothing) {
     put_cluster(R"({"listeners": [{"name": "plain", "port": 9092}, {"name": "ext", "port": 9094, "type": "nodeport"}]})");
     pass();

@@ -1,0 +1,167 @@
+#include "operator/controller/tls.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <stdexcept>
+
+namespace trib::op::controller {
+
+std::string cluster_ca_secret_name(const std::string& cluster) {
+    return cluster + "-cluster-ca";
+}
+
+std::string cluster_ca_cert_secret_name(const std::string& cluster) {
+    return cluster + "-cluster-ca-cert";
+}
+
+std::string broker_certs_secret_name(const std::string& cluster) {
+    return cluster + "-broker-certs";
+}
+
+std::string broker_keystore_key(const std::string& pod) {
+    return pod + ".pem";
+}
+
+bool any_tls_listener(const api::kafka_cluster_spec& spec) {
+    return std::any_of(spec.listeners.begin(), spec.listeners.end(), [](const auto& l) { return l.tls; });
+}
+
+namespace {
+
+bool is_ip(const std::string& s) {
+    unsigned char buf[16];
+    return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+void add_unique(std::vector<std::string>& v, const std::string& s) {
+    if (!s.empty() && std::find(v.begin(), v.end(), s) == v.end()) {
+        v.push_back(s);
+    }
+}
+
+template<typename T>
+std::vector<T> sorted(std::vector<T> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+}
+
+// Why `pem` (a pod's keystore file) must be replaced, or "" when it may stay.
+std::string renewal_reason(const std::string& pem, const certs::key_pair& ca, const certs::leaf_request& want,
+                           certs::time_point now) {
+    auto f = certs::inspect(pem);
+    if (!f) {
+        return "no usable certificate";
+    }
+    if (!certs::matches({pem, pem})) {
+        return "key and certificate don't match";
+    }
+    std::string why;
+    if (!certs::verify(pem, ca.cert_pem, now, &why)) {
+        return "not valid under the cluster CA: " + why;
+    }
+    if (f->not_after - now < renew_before) {
+        return "expires " + fmt::format("{:%Y-%m-%d}", f->not_after);
+    }
+    if (sorted(f->dns_names) != sorted(want.dns_names) || sorted(f->ip_addresses) != sorted(want.ip_addresses)) {
+        return "its names changed";
+    }
+    return "";
+}
+
+certs::key_pair must(result<certs::key_pair> r, const char* what) {
+    if (!r) {
+        throw std::runtime_error(std::string(what) + ": " + r.error().message());
+    }
+    return std::move(*r);
+}
+
+} // namespace
+
+certs::leaf_request broker_cert_names(const build_context& ctx, int32_t ordinal,
+                                      const std::vector<advertised_endpoint>& endpoints) {
+    certs::leaf_request r;
+    const std::string pod = pod_name(ctx.name(), component::broker, ordinal);
+    r.common_name = pod;
+    const std::string headless = headless_service_name(ctx.name(), component::broker);
+    const std::string boot = bootstrap_service_name(ctx.name());
+    const std::string& ns = ctx.ns();
+    add_unique(r.dns_names, pod_dns_name(ctx, component::broker, ordinal));
+    add_unique(r.dns_names, pod + "." + headless + "." + ns + ".svc");
+    for (const auto& name : {boot, boot + "." + ns, boot + "." + ns + ".svc",
+                             boot + "." + ns + ".svc." + ctx.settings.cluster_domain}) {
+        add_unique(r.dns_names, name);
+    }
+    for (const auto& e : endpoints) {
+        if (!e.tls) {
+            continue;
+        }
+        const std::string host = host_for_config(e.host, broker_id(ordinal));
+        if (host.find("${") != std::string::npos) {
+            continue;  // from the pod or node at run time
+        }
+        add_unique(is_ip(host) ? r.ip_addresses : r.dns_names, host);
+    }
+    return r;
+}
+
+std::string certificate_serials(const std::map<std::string, std::string>& brokers) {
+    std::string out;
+    for (const auto& [key, pem] : brokers) {
+        auto f = certs::inspect(pem);
+        if (!out.empty()) {
+            out.push_back(',');
+        }
+        out.append(key, 0, key.size() - 4).append("=").append(f ? f->serial_hex : "?");
+    }
+    return out;
+}
+
+certificate_plan decide_certificates(const certificate_facts& f) {
+    certificate_plan p;
+    if (f.ca) {
+        auto facts = certs::inspect(f.ca->cert_pem);
+        if (!facts) {
+            p.invalid = "ca.crt: " + facts.error().message();
+            return p;
+        }
+        if (auto m = certs::matches(*f.ca); !m) {
+            p.invalid = "ca.key: " + m.error().message();
+            return p;
+        }
+        if (!facts->is_ca) {
+            p.invalid = "ca.crt: " + certs::make_error_code(certs::errc::not_a_ca).message();
+            return p;
+        }
+        p.ca = *f.ca;
+        p.ca_not_after = facts->not_after;
+    } else {
+        p.ca = must(certs::make_ca("tributary-cluster-ca", f.now, ca_validity), "making the cluster CA");
+        p.ca_created = true;
+        p.ca_not_after = f.now + ca_validity;
+    }
+    for (const auto& [pod, want] : f.wanted) {
+        const std::string key = broker_keystore_key(pod);
+        auto have = f.brokers.find(key);
+        const std::string why = have == f.brokers.end() ? "new" : renewal_reason(have->second, p.ca, want, f.now);
+        if (why.empty()) {
+            p.brokers[key] = have->second;
+            continue;
+        }
+        auto kp = must(certs::issue(p.ca, want, f.now, broker_cert_validity), "issuing a broker certificate");
+        p.brokers[key] = kp.key_pem + kp.cert_pem + p.ca.cert_pem;
+        p.issued.push_back(pod + " (" + why + ")");
+    }
+    // Certificates of brokers not wanted now are kept: a broker being drained still serves
+    // with its own, and an ordinal scaled away and back is checked again like any other.
+    for (const auto& [key, pem] : f.brokers) {
+        if (!p.brokers.count(key)) {
+            p.brokers[key] = pem;
+        }
+    }
+    return p;
+}
+
+} // namespace trib::op::controller

@@ -1,0 +1,78 @@
+#pragma once
+// Certificates for a KafkaCluster's TLS listeners (spec.listeners[].tls): a cluster CA the
+// operator makes once, and a certificate per broker signed by it, renewed before it expires
+// or when the names the broker is reached by change.
+//
+//   C-cluster-ca       Secret: ca.key, ca.crt  (the CA's key: the operator's alone)
+//   C-cluster-ca-cert  Secret: ca.crt          (what clients trust: mount or copy it)
+//   C-broker-certs     Secret: <pod>.pem       (key, certificate, CA: the broker's PEM
+//                                              keystore, ssl.keystore.location)
+//
+// decide_certificates is pure: the step reads the Secrets, asks it, writes what it says and
+// records Events; the serials go on the broker pod template (certificate_serials), so a
+// certificate issued again rolls the brokers like a config change.
+#include "operator/certs/certificates.h"
+#include "operator/controller/listeners.h"
+#include "operator/controller/objects.h"
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace trib::op::controller {
+
+std::string cluster_ca_secret_name(const std::string& cluster);       // C-cluster-ca
+std::string cluster_ca_cert_secret_name(const std::string& cluster);  // C-cluster-ca-cert
+std::string broker_certs_secret_name(const std::string& cluster);     // C-broker-certs
+// Where the broker pods mount them (beside /etc/tributary, not in it: that is the read-only
+// ConfigMap volume, where no mount point can be made), and a pod's keystore file.
+inline constexpr const char* broker_certs_mount = "/etc/tributary-tls/broker";
+inline constexpr const char* cluster_ca_mount = "/etc/tributary-tls/cluster-ca";
+std::string broker_keystore_key(const std::string& pod);  // "<pod>.pem"
+
+bool any_tls_listener(const api::kafka_cluster_spec& spec);
+
+// How long what the operator makes is valid, and how early it is renewed.
+inline constexpr std::chrono::hours ca_validity{24 * 365 * 5};
+inline constexpr std::chrono::hours broker_cert_validity{24 * 365};
+inline constexpr std::chrono::hours renew_before{24 * 30};
+
+// The names broker `ordinal` is reached by over TLS: its pod DNS names (short and with the
+// cluster domain), the bootstrap Service's names, and the advertised host of every TLS
+// listener when it is fixed (a DNS name or an IP; a host taken from the pod or node at run
+// time, {podIP} or {nodeIP}, can't be named in advance: clients of such a listener must not
+// check the host name).
+certs::leaf_request broker_cert_names(const build_context& ctx, int32_t ordinal,
+                                      const std::vector<advertised_endpoint>& endpoints);
+
+struct certificate_facts {
+    std::optional<certs::key_pair> ca;           // C-cluster-ca's ca.key and ca.crt; nullopt: no Secret
+    std::map<std::string, std::string> brokers;  // C-broker-certs' data: "<pod>.pem" -> text
+    std::map<std::string, certs::leaf_request> wanted;  // pod -> the names it needs
+    certs::time_point now;
+};
+
+struct certificate_plan {
+    // Set when the CA Secret exists but can't be used (bad PEM, key not the certificate's,
+    // not a CA): nothing is issued; the condition says why. The operator never replaces a CA
+    // it did not just make: clients trust it.
+    std::optional<std::string> invalid;
+    certs::key_pair ca;
+    bool ca_created = false;
+    std::map<std::string, std::string> brokers;  // C-broker-certs' data as it should be
+    std::vector<std::string> issued;             // "<pod> (<why>)"
+    certs::time_point ca_not_after;
+};
+
+// Throws only when OpenSSL fails to make a key or sign (the step fails and is retried).
+certificate_plan decide_certificates(const certificate_facts& f);
+
+// "<pod>=<serial>,..." of the brokers' certificates (C-broker-certs' data), for the broker
+// pod template's annotation certificates_annotation: a certificate issued again changes the
+// template, and the roll restarts the brokers one at a time to load it.
+std::string certificate_serials(const std::map<std::string, std::string>& brokers);
+inline constexpr const char* certificates_annotation = "tributary.io/certificates";
+
+} // namespace trib::op::controller
