@@ -81,14 +81,9 @@ constexpr auto table = build_table(all_handlers{});
 // v3+ (magic-2 batches) is served: librdkafka 2.0 decides whether the broker takes gzip,
 // snappy and lz4 by checking for Produce v0 and sends them uncompressed otherwise (its issue
 // #4956; Apache Kafka 4.0 does the same, KAFKA-18659). A v0-v2 request is still refused.
-// SaslHandshake likewise: librdkafka enables SASL only where the broker advertises v0 (its
-// feature table), then sends v1 when SaslAuthenticate is there too; a v0 request is refused.
 template<typename H>
 constexpr int16_t advertised_min_version() {
-    return H::request::api_key == protocol::produce_request::api_key ||
-                   H::request::api_key == protocol::sasl_handshake_request::api_key
-               ? 0
-               : H::min_version;
+    return H::request::api_key == protocol::produce_request::api_key ? 0 : H::min_version;
 }
 
 template<typename... H>

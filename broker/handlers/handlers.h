@@ -54,7 +54,7 @@ TRIB_DECLARE_HANDLER(consumer_group_heartbeat, 0, 1)
 TRIB_DECLARE_HANDLER(consumer_group_describe, 0, 0)
 // SaslHandshake v0 (raw SASL tokens after it, no SaslAuthenticate framing) is not served
 // (advertised all the same: dispatch.cc says why).
-TRIB_DECLARE_HANDLER(sasl_handshake, 1, 1)
+TRIB_DECLARE_HANDLER(sasl_handshake, 0, 1)
 TRIB_DECLARE_HANDLER(sasl_authenticate, 0, 2)
 
 #undef TRIB_DECLARE_HANDLER

@@ -1,4 +1,4 @@
-// SaslHandshake (v1) and SaslAuthenticate (v0-2): SASL PLAIN and SCRAM on SASL_PLAINTEXT
+// SaslHandshake (v1; v0 answered, its raw-token flow not served) and SaslAuthenticate (v0-2): SASL PLAIN and SCRAM on SASL_PLAINTEXT
 // listeners. The exchange lives in the connection's session: SaslHandshake picks the
 // mechanism, each SaslAuthenticate carries one client token and answers the server's. A
 // failure answers SASL_AUTHENTICATION_FAILED with the reason and closes the connection after
@@ -37,6 +37,14 @@ handler_result<protocol::sasl_handshake_response> sasl_handshake_handler::handle
     auto* s = ctx.session();
     if (!s || !s->sasl) {
         resp.error_code = code(error_code::illegal_sasl_state);  // a PLAINTEXT listener, as Kafka answers
+        co_return resp;
+    }
+    if (ctx.version() == 0) {
+        // v0 is answered (librdkafka enables SASL only where v0 is advertised, then sends v1),
+        // but the raw-token exchange that follows a v0 handshake in Kafka is not served.
+        resp.error_code = code(error_code::unsupported_version);
+        resp.mechanisms = s->sasl->mechanisms;
+        ctx.close_after_response = "SaslHandshake v0 (raw SASL tokens) is not served; clients send v1";
         co_return resp;
     }
     if (s->at != session::stage::handshake) {
