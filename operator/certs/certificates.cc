@@ -163,11 +163,6 @@ struct clear_errors {
     ~clear_errors() { ERR_clear_error(); }
 };
 
-bool is_ip(const std::string& s) {
-    unsigned char buf[16];
-    return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
-}
-
 std::string ip_text(const ASN1_OCTET_STRING* ip) {
     char out[INET6_ADDRSTRLEN] = {};
     const int len = ASN1_STRING_length(ip);
@@ -231,7 +226,7 @@ result<key_pair> issue(const key_pair& ca, const leaf_request& req, time_point n
         name("DNS:", d);
     }
     for (const auto& ip : req.ip_addresses) {
-        if (!is_ip(ip)) {
+        if (!is_ip_address(ip)) {
             return errc::crypto_failure;  // a caller's mistake; names must be put in dns_names
         }
         name("IP:", ip);
@@ -247,6 +242,11 @@ result<key_pair> issue(const key_pair& ca, const leaf_request& req, time_point n
         return errc::crypto_failure;
     }
     return pem_pair(key.get(), x.get());
+}
+
+bool is_ip_address(const std::string& s) {
+    unsigned char buf[16];
+    return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
 result<facts> inspect(const std::string& cert_pem) {

@@ -63,6 +63,9 @@ result<key_pair> issue(const key_pair& ca, const leaf_request& req, time_point n
 
 result<facts> inspect(const std::string& cert_pem);
 
+// Whether `s` is an IPv4 or IPv6 address (a subjectAltName IP entry, not a DNS one).
+bool is_ip_address(const std::string& s);
+
 // Whether `cert_pem` chains to `ca_cert_pem` and is valid at `now`; the reason when not
 // (OpenSSL's verification message, e.g. "certificate has expired").
 result<void> verify(const std::string& cert_pem, const std::string& ca_cert_pem, time_point now,

@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <arpa/inet.h>
 #include <stdexcept>
 
 namespace trib::op::controller {
@@ -30,11 +29,6 @@ bool any_tls_listener(const api::kafka_cluster_spec& spec) {
 }
 
 namespace {
-
-bool is_ip(const std::string& s) {
-    unsigned char buf[16];
-    return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
-}
 
 void add_unique(std::vector<std::string>& v, const std::string& s) {
     if (!s.empty() && std::find(v.begin(), v.end(), s) == v.end()) {
@@ -102,7 +96,7 @@ certs::leaf_request broker_cert_names(const build_context& ctx, int32_t ordinal,
         if (host.find("${") != std::string::npos) {
             continue;  // from the pod or node at run time
         }
-        add_unique(is_ip(host) ? r.ip_addresses : r.dns_names, host);
+        add_unique(certs::is_ip_address(host) ? r.ip_addresses : r.dns_names, host);
     }
     return r;
 }
