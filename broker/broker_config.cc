@@ -354,11 +354,10 @@ broker_config load_broker_config(const config::load_options& opts) {
         throw config::config_error("inter.broker.listener.name: " + c.inter_broker_listener +
                                    " is not one of the listeners");
     }
-    if (c.security_protocols.at(c.inter_broker_listener) != "PLAINTEXT") {
-        throw config::config_error("inter.broker.listener.name: " + c.inter_broker_listener + " is an " +
-                                   c.security_protocols.at(c.inter_broker_listener) +
-                                   " listener, but brokers reach each other over PLAINTEXT only so far "
-                                   "(replication speaks neither TLS nor SASL yet): name a PLAINTEXT listener");
+    if (const auto& p = c.security_protocols.at(c.inter_broker_listener); p != "PLAINTEXT" && p != "SSL") {
+        throw config::config_error("inter.broker.listener.name: " + c.inter_broker_listener + " is a " + p +
+                                   " listener, but brokers reach each other over PLAINTEXT or SSL only so far "
+                                   "(replication speaks no SASL yet): name a PLAINTEXT or SSL listener");
     }
     // The SASL settings; every listener.name. key that is not a TLS one is checked here.
     {
@@ -377,6 +376,11 @@ broker_config load_broker_config(const config::load_options& opts) {
         if (c.security_protocols.at(l.name) == "SSL") {
             c.tls[l.name] = std::make_shared<net::tls_source>(net::tls_settings_for(v, l.name));
         }
+    }
+    if (c.security_protocols.at(c.inter_broker_listener) == "SSL") {
+        const auto& settings = c.tls.at(c.inter_broker_listener)->settings();
+        c.inter_broker_tls = net::make_client_context(settings);
+        c.inter_broker_tls_verify_host = settings.verify_peer_host;
     }
     for (const auto& d : v.get_list("log.dirs")) {
         std::filesystem::path dir = std::filesystem::path(d).lexically_normal();

@@ -2,6 +2,7 @@
 
 // The broker's settings, with Apache Kafka's names (see broker_config.cc for the schema).
 #include "net/connection.h"
+#include "net/kafka_client.h"
 #include "net/server.h"
 #include "broker/cluster_metadata.h"
 #include "broker/groups/group_shard.h"
@@ -58,6 +59,15 @@ struct broker_config {
     std::map<std::string, std::string> security_protocols;  // listener name -> protocol
     std::string inter_broker_listener;
     net::tls_contexts tls;                          // SSL listeners' TLS, first contexts made at load
+    // The inter-broker listener is SSL: this broker's connections to other brokers (replica
+    // fetchers, the consumer lag reader) speak TLS with its settings (net::make_client_context).
+    std::shared_ptr<asio::ssl::context> inter_broker_tls;
+    bool inter_broker_tls_verify_host = true;
+    // Sets the inter-broker security of a connection this broker makes to another.
+    void secure_inter_broker(net::kafka_client_options& o) const {
+        o.tls = inter_broker_tls;
+        o.tls_verify_host = inter_broker_tls_verify_host;
+    }
     sasl_config sasl;                               // the SASL_PLAINTEXT listeners' settings
     std::vector<std::filesystem::path> log_dirs;    // log.dirs: every one holds partition logs
     std::filesystem::path data_dir;                 // the first of log.dirs: also the broker's own files

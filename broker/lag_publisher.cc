@@ -224,6 +224,7 @@ asio::awaitable<void> lag_publisher::read_remote(const cluster_snapshot& s, lag:
             net::kafka_client_options o;
             o.client_id = "tributary-lag";
             o.connect_timeout = remote_timeout;
+            _cfg.secure_inter_broker(o);
             client = std::make_unique<net::kafka_client>(_pool.executor(0), *addr, o);
         }
         if (auto c = co_await client->connect(remote_timeout); !c) {

@@ -7,9 +7,14 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <fmt/format.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
 #include <deque>
@@ -38,6 +43,7 @@ struct kafka_client::link : std::enable_shared_from_this<kafka_client::link> {
       : socket(ex), writer_wake(ex), peer(std::move(peer_name)), max_response_bytes(max_response) {}
 
     tcp::socket socket;
+    std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;  // over `socket`; null: plaintext
     asio::steady_timer writer_wake;                   // cancelled when `out` gets a frame
     std::deque<bytes> out;                            // frames not yet written
     std::deque<std::shared_ptr<pending_call>> in_flight;  // oldest first: answers come in this order
@@ -108,7 +114,11 @@ asio::awaitable<void> kafka_client::link::write_loop() {
             buffers.emplace_back(f.data(), f.size());
         }
         error_code ec;
-        co_await asio::async_write(self->socket, buffers, redirect_error(use_awaitable, ec));
+        if (self->tls) {
+            co_await asio::async_write(*self->tls, buffers, redirect_error(use_awaitable, ec));
+        } else {
+            co_await asio::async_write(self->socket, buffers, redirect_error(use_awaitable, ec));
+        }
         if (ec) {
             self->fail(make_error_code(client_errc::connection_lost),
                        ec == asio::error::operation_aborted ? "" : "write failed: " + ec.message());
@@ -120,6 +130,22 @@ namespace {
 // A response buffer starts this big and at most doubles per read, so a size prefix that
 // promises more than the broker sends costs only what was really sent.
 constexpr size_t first_read_chunk = 64 * 1024;
+
+// OpenSSL's reason for a failed handshake (the verify result says why a certificate was
+// refused: "certificate verify failed" alone does not).
+std::string tls_reason(const error_code& ec, SSL* ssl) {
+    std::string reason = ec.message();
+    if (long v = SSL_get_verify_result(ssl); v != X509_V_OK) {
+        reason += std::string(": ") + X509_verify_cert_error_string(v);
+    }
+    if (unsigned long e = ERR_peek_last_error(); e != 0) {
+        char buf[256];
+        ERR_error_string_n(e, buf, sizeof buf);
+        reason += std::string(" (") + buf + ")";
+    }
+    ERR_clear_error();
+    return reason;
+}
 
 std::string read_failure(const error_code& ec, bool mid_frame) {
     if (ec == asio::error::eof) {
@@ -134,7 +160,11 @@ asio::awaitable<void> kafka_client::link::read_loop() {
     uint8_t prefix[4];
     while (!self->dead) {
         error_code ec;
-        co_await asio::async_read(self->socket, asio::buffer(prefix), redirect_error(use_awaitable, ec));
+        if (self->tls) {
+            co_await asio::async_read(*self->tls, asio::buffer(prefix), redirect_error(use_awaitable, ec));
+        } else {
+            co_await asio::async_read(self->socket, asio::buffer(prefix), redirect_error(use_awaitable, ec));
+        }
         if (ec) {
             self->fail(make_error_code(client_errc::connection_lost), read_failure(ec, false));
             break;
@@ -154,8 +184,12 @@ asio::awaitable<void> kafka_client::link::read_loop() {
         while (!ec && frame.size() < size_t(size)) {
             size_t have = frame.size();
             frame.resize(std::min(size_t(size), std::max(first_read_chunk, have * 2)));
-            co_await asio::async_read(self->socket, asio::buffer(frame.data() + have, frame.size() - have),
-                                      redirect_error(use_awaitable, ec));
+            auto into = asio::buffer(frame.data() + have, frame.size() - have);
+            if (self->tls) {
+                co_await asio::async_read(*self->tls, into, redirect_error(use_awaitable, ec));
+            } else {
+                co_await asio::async_read(self->socket, into, redirect_error(use_awaitable, ec));
+            }
         }
         if (self->dead) {
             break;
@@ -336,13 +370,32 @@ asio::awaitable<result<void>> kafka_client::open_link(clock::time_point deadline
     if (!ec && !_closed) {
         co_await asio::async_connect(l->socket, endpoints, redirect_error(use_awaitable, ec));
     }
+    std::string failed_step = "connect";
+    if (!ec && !_closed && !expired && _options.tls) {
+        failed_step = "TLS handshake";
+        l->socket.set_option(tcp::no_delay(true), ec);
+        l->tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(l->socket, *_options.tls);
+        error_code not_an_address;
+        asio::ip::make_address(host, not_an_address);
+        if (not_an_address) {
+            SSL_set_tlsext_host_name(l->tls->native_handle(), host.c_str());  // SNI takes names only
+        }
+        if (_options.tls_verify_host) {
+            l->tls->set_verify_callback(asio::ssl::host_name_verification(host));
+        }
+        ERR_clear_error();
+        co_await l->tls->async_handshake(asio::ssl::stream_base::client, redirect_error(use_awaitable, ec));
+    }
     guard.cancel();
     if (_closed) {
         co_return client_errc::closed;
     }
     if (ec || expired) {
         l->fail(make_error_code(client_errc::not_connected), "");
-        connect_failed(expired ? "connect timed out" : ec.message());
+        std::string reason = expired                    ? failed_step + " timed out"
+                             : failed_step == "connect" ? ec.message()
+                                                        : failed_step + ": " + tls_reason(ec, l->tls->native_handle());
+        connect_failed(std::move(reason));
         co_return client_errc::not_connected;
     }
     l->socket.set_option(tcp::no_delay(true), ec);

@@ -32,6 +32,11 @@
 //   partition, none per batch); protocol::record_set_iterator finds where the whole batches
 //   end (a leader may cut the last one short).
 //
+// - With options.tls set, the connection is TLS: the handshake follows the TCP connect
+//   (within the same connect timeout), checking the peer's certificate against the context's
+//   CAs and, with tls_verify_host, its host name or IP address (SNI is sent for a name). A
+//   failed handshake is a failed connection attempt, its OpenSSL reason in last_error().
+//
 // close() fails what is outstanding with closed and makes every later call fail the same
 // way. The owner must let outstanding calls return before destroying the client: they refer
 // to it. The connection's own reader and writer hold only their connection, not the client.
@@ -40,6 +45,7 @@
 #include "common/runtime.h"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
@@ -59,6 +65,9 @@ struct kafka_client_options {
     // false for a peer that serves no ApiVersions (the coordinator's private APIs): nothing is
     // negotiated, call() checks only this build's range and version_for() is not_connected.
     bool ask_api_versions = true;
+    // TLS (net/tls.h make_client_context); null: plaintext.
+    std::shared_ptr<asio::ssl::context> tls;
+    bool tls_verify_host = true;
 };
 
 class kafka_client {

@@ -62,7 +62,9 @@ const std::vector<tls_key>& tls_keys() {
         {"ssl.protocol", type::string, "TLSv1.3",
          "Accepted for compatibility: ssl.enabled.protocols decides the versions.", {}},
         {"ssl.endpoint.identification.algorithm", type::string, "https",
-         "Accepted for compatibility: a server does not check its clients' host names.", {}},
+         "https: connections this broker makes out of the listener (inter-broker) check the peer's "
+         "host name against its certificate; empty: they don't. A server never checks its clients' names.",
+         config::one_of({"https", ""})},
         {"tributary.ssl.reload.interval.ms", type::int64, "30000",
          "How often SSL listeners look at their keystore and truststore files for a change, and "
          "take the new certificates for new connections; 0: never.",
@@ -221,6 +223,7 @@ tls_settings tls_settings_for(const config::values& v, const std::string& listen
     if (auto c = pick("ssl.cipher.suites")) {
         s.cipher_suites = config::split_list(*c);
     }
+    s.verify_peer_host = pick("ssl.endpoint.identification.algorithm").value_or("https") == "https";
     if (auto r = pick("tributary.ssl.reload.interval.ms")) {
         s.reload_interval = std::chrono::milliseconds(std::stoll(*r));  // digits only: validated
     }
@@ -255,8 +258,11 @@ tls_settings tls_settings_for(const config::values& v, const std::string& listen
     return s;
 }
 
-std::shared_ptr<ssl::context> make_server_context(const tls_settings& s) {
-    auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+namespace {
+
+// What servers and clients share: versions, the key's passphrase, the keystore.
+std::shared_ptr<ssl::context> base_context(const tls_settings& s, ssl::context::method method) {
+    auto ctx = std::make_shared<ssl::context>(method);
     SSL_CTX* native = ctx->native_handle();
     ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                      ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
@@ -302,26 +308,44 @@ std::shared_ptr<ssl::context> make_server_context(const tls_settings& s) {
         throw config_error(s.name_of(s.keystore_location ? "ssl.keystore.location" : "ssl.keystore.key") +
                            ": the private key does not match the certificate: " + openssl_reason({}));
     }
+    set_ciphers(native, s, tls12, tls13);
+    return ctx;
+}
 
+// The truststore's CAs into `ctx`; false when the settings name none.
+bool load_truststore(ssl::context& ctx, const tls_settings& s) {
+    boost::system::error_code ec;
     if (s.truststore_location) {
         const auto& path = *s.truststore_location;
         check_readable(s, "ssl.truststore.location", path);
-        ctx->load_verify_file(path, ec);
+        ctx.load_verify_file(path, ec);
         if (ec) {
             throw config_error(s.name_of("ssl.truststore.location") + ": no CA certificate in '" + path +
                                "': " + openssl_reason(ec));
         }
-        // Tell clients which CAs their certificate should come from.
-        if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(path.c_str())) {
-            SSL_CTX_set_client_CA_list(native, names);
-        }
-        ERR_clear_error();
-    } else if (s.truststore_certificates) {
-        ctx->add_certificate_authority(boost::asio::buffer(*s.truststore_certificates), ec);
+        return true;
+    }
+    if (s.truststore_certificates) {
+        ctx.add_certificate_authority(boost::asio::buffer(*s.truststore_certificates), ec);
         if (ec) {
             throw config_error(s.name_of("ssl.truststore.certificates") + ": not PEM CA certificates: " +
                                openssl_reason(ec));
         }
+        return true;
+    }
+    return false;
+}
+
+} // namespace
+
+std::shared_ptr<ssl::context> make_server_context(const tls_settings& s) {
+    auto ctx = base_context(s, ssl::context::tls_server);
+    if (load_truststore(*ctx, s) && s.truststore_location) {
+        // Tell clients which CAs their certificate should come from.
+        if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(s.truststore_location->c_str())) {
+            SSL_CTX_set_client_CA_list(ctx->native_handle(), names);
+        }
+        ERR_clear_error();
     }
     switch (s.auth) {
     case client_auth::none:
@@ -334,7 +358,20 @@ std::shared_ptr<ssl::context> make_server_context(const tls_settings& s) {
         ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
         break;
     }
-    set_ciphers(native, s, tls12, tls13);
+    return ctx;
+}
+
+std::shared_ptr<ssl::context> make_client_context(const tls_settings& s) {
+    auto ctx = base_context(s, ssl::context::tls_client);
+    if (!load_truststore(*ctx, s)) {
+        boost::system::error_code ec;
+        ctx->set_default_verify_paths(ec);
+        if (ec) {
+            throw config_error("no truststore for listener " + s.listener + " and the system's CAs can't be read: " +
+                               openssl_reason(ec));
+        }
+    }
+    ctx->set_verify_mode(ssl::verify_peer);
     return ctx;
 }
 

@@ -16,6 +16,9 @@
 //   ssl.enabled.protocols        TLSv1.2,TLSv1.3 (the default; nothing older)
 //   ssl.cipher.suites            IANA names (as Java takes them) or OpenSSL names; empty:
 //                                OpenSSL's defaults
+//   ssl.endpoint.identification.algorithm  https (the default): this program's own connections
+//                                out of the listener (inter-broker) check the peer's host name
+//                                or IP address against its certificate; empty: they don't
 //   tributary.ssl.reload.interval.ms  how often the keystore and truststore files are looked
 //                                at for a change (30000; 0: never). Kafka has no such key: it
 //                                reloads only when told through a dynamic config change. On
@@ -58,6 +61,7 @@ struct tls_settings {
     std::vector<std::string> protocols{"TLSv1.2", "TLSv1.3"};
     std::vector<std::string> cipher_suites;  // empty: OpenSSL's defaults
     std::chrono::milliseconds reload_interval{30000};  // 0: the files are read once
+    bool verify_peer_host = true;  // ssl.endpoint.identification.algorithm=https (client side)
     std::map<std::string, std::string> key_names;
 
     // The name `key` was read under (the listener's prefixed name when overridden there).
@@ -81,6 +85,14 @@ tls_settings tls_settings_for(const config::values& v, const std::string& listen
 // An OpenSSL context for a server: reads the files, checks the key against the certificate,
 // sets verification, protocols and ciphers. Throws config_error naming the key at fault.
 std::shared_ptr<boost::asio::ssl::context> make_server_context(const tls_settings& s);
+
+// An OpenSSL context for this program's connections to peers that listen with the same
+// settings (brokers replicating over an SSL inter-broker listener): trusts the truststore
+// (the system's CAs when there is none), always checks the peer's certificate, and presents
+// the keystore's certificate when the peer asks (mTLS). Host names are checked per
+// connection (net/kafka_client, options.tls_verify_host). Throws config_error as
+// make_server_context.
+std::shared_ptr<boost::asio::ssl::context> make_client_context(const tls_settings& s);
 
 // An SSL listener's context that follows its files. reload_if_changed() looks at the keystore
 // and truststore files (device, inode, size, modification time: a Kubernetes Secret volume

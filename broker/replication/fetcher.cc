@@ -254,6 +254,7 @@ asio::awaitable<void> replica_fetcher::run() {
             net::kafka_client_options o;
             o.client_id = "broker-" + std::to_string(_cfg.node_id) + "-fetcher-" + std::to_string(_source.value());
             o.connect_timeout = std::chrono::milliseconds(rc.socket_timeout_ms);
+            _cfg.secure_inter_broker(o);
             _client = std::make_unique<net::kafka_client>(_ex, _target, o);
         }
         auto timeout = std::chrono::milliseconds(rc.fetch_wait_max_ms + rc.socket_timeout_ms);

@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from apache_kafka import kafka_tool
-from harness import broker_binary, free_port, wait_until
+from faults import create_topic, isr_full, partition_states, same_data_everywhere
+from harness import Coordinator, broker_binary, free_port, wait_until
 
 
 # ---- certificates ---------------------------------------------------------------------------
@@ -339,6 +340,66 @@ def test_changed_certificate_files_are_used_without_a_restart(make_broker, pki, 
     assert metadata_error(new_ca) is None, "the certificate in force stays"
 
 
+# ---- between brokers -------------------------------------------------------------------------
+
+def test_brokers_replicate_over_ssl_with_client_certificates(make_broker, pki, tmp_path):
+    """Three brokers whose inter-broker listener is SSL with client certificates required:
+    followers copy their leaders over TLS, checking the leader's certificate (every
+    ISR fills, acks=all works, every replica holds the same batches). A broker that trusts
+    another CA can't copy from the others (nor they from it): it stays out of their ISRs, the
+    reason in its log."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    def start_broker(i, truststore):
+        port, ssl_port = free_port(), free_port()
+        listeners = f"PLAINTEXT://127.0.0.1:{port},INTERNAL://127.0.0.1:{ssl_port}"
+        b = make_broker(f"broker-{i}", node_id=i, start=False, overrides={
+            "controller.quorum.voters": coord.voters,
+            "listeners": listeners, "advertised.listeners": listeners,
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:SSL",
+            "inter.broker.listener.name": "INTERNAL",
+            "ssl.keystore.location": str(pki / "broker-bundle.pem"),
+            "ssl.truststore.location": str(pki / truststore),
+            "ssl.client.auth": "required",
+            "replica.lag.time.max.ms": 3000,
+        })
+        b.port = port
+        brokers.append(b.start())
+        return b
+
+    coord = Coordinator(tmp_path / "coordinator")
+    coord.start()
+    brokers = []
+    try:
+        for i in (1, 2, 3):
+            start_broker(i, "ca.pem")
+        bootstrap = ",".join(b.bootstrap for b in brokers)
+        create_topic(bootstrap, "over-tls", 3, replicas=3, min_isr=2)
+        wait_until(lambda: isr_full(bootstrap, "over-tls"), timeout=60, what="every ISR full over TLS")
+        p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
+        for n in range(300):
+            p.produce("over-tls", value=b"v%d" % n, partition=n % 3)
+        assert p.flush(60) == 0, "acks=all records left unacknowledged"
+        wait_until(lambda: same_data_everywhere(brokers, "over-tls", 3), timeout=60,
+                   what="every replica to hold the same batches")
+
+        # Broker 4 trusts another CA. A partition on 1, 2 and 4: 4 can't copy from its
+        # leader, and leaves the ISR.
+        odd = start_broker(4, "other-ca.pem")
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin.create_topics([NewTopic("mixed", 1, replica_assignment=[[1, 2, 4]])])["mixed"].result(30)
+        p.produce("mixed", value=b"x")
+        assert p.flush(60) == 0
+        assert odd.wait_for_log("certificate verify failed", timeout=30), odd.log_tail(3000)
+        wait_until(lambda: (partition_states(bootstrap, "mixed") or {}).get(0, (0, 0, [4]))[2] == [1, 2],
+                   timeout=60, what="broker 4 out of the ISR of mixed-0")
+    finally:
+        for b in brokers:
+            b.stop()
+        coord.stop()
+
+
 # ---- bad configurations ----------------------------------------------------------------------
 
 def start_fails(tmp_path, overrides):
@@ -385,5 +446,6 @@ def test_bad_configs_stop_start_naming_the_key(tmp_path, pki):
 
     err = start_fails(tmp_path, {"listeners": "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
                                  "inter.broker.listener.name": "SSL",
-                                 "ssl.keystore.location": str(pki / "broker-bundle.pem")})
-    assert "inter.broker.listener.name" in err and "PLAINTEXT" in err, err
+                                 "ssl.keystore.location": str(pki / "broker-bundle.pem"),
+                                 "ssl.endpoint.identification.algorithm": "dns"})
+    assert "ssl.endpoint.identification.algorithm" in err, err

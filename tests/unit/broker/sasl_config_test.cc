@@ -62,7 +62,7 @@ TEST(sasl_config, bad_settings_name_the_key) {
                   .find("expected user_<name>"),
               std::string::npos);
     EXPECT_NE(error_of({{"sasl.enabled.mechanisms", "SCRAM-SHA-256"}, {"inter.broker.listener.name", "SASL_PLAINTEXT"}})
-                  .find("brokers reach each other over PLAINTEXT only"),
+                  .find("brokers reach each other over PLAINTEXT or SSL only"),
               std::string::npos);
     EXPECT_NE(error_of({{"listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_SSL"}})
                   .find("SASL_SSL is not supported yet"),
