@@ -341,11 +341,6 @@ broker_config load_broker_config(const config::load_options& opts) {
         if (it == c.security_protocols.end()) {
             throw config::config_error("listener.security.protocol.map: no security protocol for listener " + l.name);
         }
-        if (it->second != "PLAINTEXT" && it->second != "SSL" && it->second != "SASL_PLAINTEXT" &&
-            it->second != "SASL_SSL") {
-            throw config::config_error("listener.security.protocol.map: listener " + l.name + " uses " +
-                                       it->second + " (expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL)");
-        }
     }
     c.inter_broker_listener = v.has("inter.broker.listener.name") ? v.get_string("inter.broker.listener.name")
                                                                   : c.listeners.front().name;

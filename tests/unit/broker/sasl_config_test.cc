@@ -65,7 +65,7 @@ TEST(sasl_config, bad_settings_name_the_key) {
                   .find("brokers reach each other over PLAINTEXT only"),
               std::string::npos);
     EXPECT_NE(error_of({{"listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_XYZ"}})
-                  .find("uses SASL_XYZ (expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL)"),
+                  .find("'SASL_PLAINTEXT:SASL_XYZ': unknown protocol (expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL)"),
               std::string::npos);
 }
 
