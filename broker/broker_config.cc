@@ -377,7 +377,7 @@ broker_config load_broker_config(const config::load_options& opts) {
     for (const auto& l : c.listeners) {
         const auto& protocol = c.security_protocols.at(l.name);
         if (protocol == "SSL" || protocol == "SASL_SSL") {
-            c.tls[l.name] = net::make_server_context(net::tls_settings_for(v, l.name));
+            c.tls[l.name] = std::make_shared<net::tls_source>(net::tls_settings_for(v, l.name));
         }
     }
     for (const auto& d : v.get_list("log.dirs")) {

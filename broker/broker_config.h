@@ -57,7 +57,7 @@ struct broker_config {
     std::vector<listen_endpoint> advertised;        // one per listener, same order
     std::map<std::string, std::string> security_protocols;  // listener name -> protocol
     std::string inter_broker_listener;
-    net::tls_contexts tls;                          // SSL listeners' contexts, made at load
+    net::tls_contexts tls;                          // SSL and SASL_SSL listeners' TLS, first contexts made at load
     sasl_config sasl;                               // the SASL_PLAINTEXT and SASL_SSL listeners' settings
     std::vector<std::filesystem::path> log_dirs;    // log.dirs: every one holds partition logs
     std::filesystem::path data_dir;                 // the first of log.dirs: also the broker's own files

@@ -151,10 +151,30 @@ void partition::appended() {
     }
 }
 
-bool partition::follower_fetched(node_id follower, offset fetch_offset, int64_t now_ms) {
+partition::position_check partition::check_position(offset at, int32_t last_fetched_epoch) const {
+    position_check out;
+    if (at < _log->log_start_offset() || at > _log->next_offset()) {
+        out.err = error_code::offset_out_of_range;
+    } else if (last_fetched_epoch >= 0) {
+        // The fetcher's last batch was written in that epoch: if this log's history of it
+        // ends earlier, or under another epoch, its log has parted from this one there.
+        auto [e, e_end] = _log->epochs().end_offset_for(leader_epoch(last_fetched_epoch), _log->next_offset());
+        if (e.value() != last_fetched_epoch || e_end < at) {
+            out.diverging = {e, e_end};
+        }
+    }
+    return out;
+}
+
+partition::position_check partition::follower_fetched(node_id follower, offset fetch_offset,
+                                                      int32_t last_fetched_epoch, int64_t now_ms) {
     auto it = _followers.find(follower.value());
     if (it == _followers.end()) {
-        return false;
+        return {.err = error_code::not_leader_or_follower, .diverging = std::nullopt};
+    }
+    auto check = check_position(fetch_offset, last_fetched_epoch);
+    if (!check) {
+        return check;
     }
     auto& f = it->second;
     offset leader_end = _log->next_offset();
@@ -167,7 +187,7 @@ bool partition::follower_fetched(node_id follower, offset fetch_offset, int64_t 
     f.last_fetch_ms = now_ms;
     f.end = fetch_offset;
     update_high_watermark();
-    return true;
+    return check;
 }
 
 offset partition::follower_end(node_id follower) const {

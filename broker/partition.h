@@ -117,14 +117,29 @@ public:
     // After an append as leader: moves the high watermark and wakes waiting fetches and produces.
     void appended();
 
+    // Whether a fetch from `at`, whose fetcher last got a batch of `last_fetched_epoch` (-1:
+    // none, or a consumer), fits this log: OFFSET_OUT_OF_RANGE outside it; `diverging` (this
+    // log's last epoch not above the fetcher's, and where it ends here) when the fetcher's log
+    // parts from this one before `at`.
+    struct position_check {
+        protocol::error_code err = protocol::error_code::none;
+        std::optional<std::pair<leader_epoch, offset>> diverging;
+        explicit operator bool() const noexcept { return err == protocol::error_code::none && !diverging; }
+    };
+    position_check check_position(offset at, int32_t last_fetched_epoch) const;
+
     // The clock of the follower times below (steady, milliseconds).
     static int64_t clock_ms();
-    // Leader: a follower fetched from `fetch_offset` (so its log ends there) at `now_ms`.
-    // Moves the high watermark when the follower is in the ISR. Kafka's rule for "caught up":
-    // the fetch reached the log end, or reached the log end as of the follower's previous
-    // fetch (then it was caught up at that fetch's time). Returns false when `follower` holds
-    // no replica here.
-    bool follower_fetched(node_id follower, offset fetch_offset, int64_t now_ms);
+    // Leader: a follower fetched from `fetch_offset` at `now_ms`, its last batch of
+    // `last_fetched_epoch`. NOT_LEADER_OR_FOLLOWER when `follower` holds no replica here;
+    // else check_position's answer. Only a fetch that fits this log says where the follower's
+    // log ends (as Kafka: a diverging follower's offset may name records this log does not
+    // have, and counting it could put that follower in the ISR and the high watermark past
+    // what it holds). Then it moves the high watermark when the follower is in the ISR.
+    // Kafka's rule for "caught up": the fetch reached the log end, or reached the log end as
+    // of the follower's previous fetch (then it was caught up at that fetch's time).
+    position_check follower_fetched(node_id follower, offset fetch_offset, int32_t last_fetched_epoch,
+                                    int64_t now_ms);
     // Leader: the ISR it should ask the coordinator for, if different from the current one:
     // members that have not caught up for `lag_max_ms` leave (the leader stays), replicas that
     // reached the high watermark and this epoch's start join. nullopt while a change is in

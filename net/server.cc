@@ -43,7 +43,7 @@ std::vector<uint16_t> server::start(const std::vector<listen_endpoint>& endpoint
     std::vector<uint16_t> ports;
     for (const auto& ep : endpoints) {
         auto tls_it = tls.find(ep.name);
-        std::shared_ptr<asio::ssl::context> context = tls_it == tls.end() ? nullptr : tls_it->second;
+        std::shared_ptr<tls_source> context = tls_it == tls.end() ? nullptr : tls_it->second;
         error_code ec;
         auto address = ep.host.empty() ? asio::ip::address(asio::ip::address_v6::any())
                                        : asio::ip::make_address(ep.host, ec);
@@ -80,6 +80,11 @@ std::vector<uint16_t> server::start(const std::vector<listen_endpoint>& endpoint
         _acceptors.push_back(std::move(acceptor));
         asio::co_spawn(*_contexts[0], accept_loop(*_acceptors.back(), ep.name, context),
                        [](std::exception_ptr e) { log_failed_coroutine(e, "accept loop"); });
+        if (context && context->settings().reload_interval.count() > 0) {
+            _reload_timers.push_back(std::make_unique<asio::steady_timer>(*_contexts[0]));
+            asio::co_spawn(*_contexts[0], reload_loop(*_reload_timers.back(), context),
+                           [](std::exception_ptr e) { log_failed_coroutine(e, "TLS reload loop"); });
+        }
     }
     return ports;
 }
@@ -91,10 +96,30 @@ void server::stop() {
             a->close(ec);
         });
     }
+    if (!_contexts.empty()) {
+        asio::post(*_contexts[0], [this] {
+            _stopped = true;
+            for (auto& t : _reload_timers) {
+                t->cancel();
+            }
+        });
+    }
+}
+
+asio::awaitable<void> server::reload_loop(asio::steady_timer& timer, std::shared_ptr<tls_source> tls) {
+    while (!_stopped) {
+        timer.expires_after(tls->settings().reload_interval);
+        error_code ec;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (_stopped) {
+            co_return;
+        }
+        tls->reload_if_changed();
+    }
 }
 
 asio::awaitable<void> server::accept_loop(asio::ip::tcp::acceptor& acceptor, std::string name,
-                                          std::shared_ptr<asio::ssl::context> tls) {
+                                          std::shared_ptr<tls_source> tls) {
     for (;;) {
         auto& ctx = *_contexts[_next_core++ % _contexts.size()];
         error_code ec;
@@ -109,7 +134,8 @@ asio::awaitable<void> server::accept_loop(asio::ip::tcp::acceptor& acceptor, std
             co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
             continue;
         }
-        auto conn = std::make_shared<connection>(std::move(sock), name, _dispatcher, _limits, tls);
+        auto conn = std::make_shared<connection>(std::move(sock), name, _dispatcher, _limits,
+                                                 tls ? tls->current() : nullptr);
         asio::post(ctx, [conn] { conn->start(); });
     }
 }

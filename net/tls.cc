@@ -1,7 +1,10 @@
 #include "net/tls.h"
 
+#include "common/log.h"
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cctype>
@@ -60,6 +63,15 @@ const std::vector<tls_key>& tls_keys() {
          "Accepted for compatibility: ssl.enabled.protocols decides the versions.", {}},
         {"ssl.endpoint.identification.algorithm", type::string, "https",
          "Accepted for compatibility: a server does not check its clients' host names.", {}},
+        {"tributary.ssl.reload.interval.ms", type::int64, "30000",
+         "How often SSL listeners look at their keystore and truststore files for a change, and "
+         "take the new certificates for new connections; 0: never.",
+         [](const std::string& v) -> std::optional<std::string> {
+             if (v.empty() || v.size() > 12 || v.find_first_not_of("0123456789") != std::string::npos) {
+                 return "must be 0 or more (milliseconds)";
+             }
+             return std::nullopt;
+         }},
     };
     return keys;
 }
@@ -209,6 +221,9 @@ tls_settings tls_settings_for(const config::values& v, const std::string& listen
     if (auto c = pick("ssl.cipher.suites")) {
         s.cipher_suites = config::split_list(*c);
     }
+    if (auto r = pick("tributary.ssl.reload.interval.ms")) {
+        s.reload_interval = std::chrono::milliseconds(std::stoll(*r));  // digits only: validated
+    }
 
     const bool inline_key = s.keystore_key || s.keystore_chain;
     if (s.keystore_location && inline_key) {
@@ -321,6 +336,51 @@ std::shared_ptr<ssl::context> make_server_context(const tls_settings& s) {
     }
     set_ciphers(native, s, tls12, tls13);
     return ctx;
+}
+
+tls_source::tls_source(tls_settings s) : _settings(std::move(s)) {
+    _stamps = stamps();
+    _context = make_server_context(_settings);
+}
+
+std::vector<tls_source::file_stamp> tls_source::stamps() const {
+    std::vector<file_stamp> out;
+    for (const auto* path : {&_settings.keystore_location, &_settings.truststore_location}) {
+        auto& f = out.emplace_back();
+        struct stat st{};
+        if (*path && ::stat((*path)->c_str(), &st) == 0) {
+            f.exists = true;
+            f.device = st.st_dev;
+            f.inode = st.st_ino;
+            f.size = st.st_size;
+            f.mtime_ns = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+        }
+    }
+    return out;
+}
+
+bool tls_source::reload_if_changed() {
+    auto now = stamps();
+    if (now == _stamps || now == _failed_stamps) {
+        return false;
+    }
+    try {
+        auto ctx = make_server_context(_settings);
+        // The files may have changed again while they were read: then the next look reads
+        // them once more (the stamps taken before reading are the ones kept).
+        _context = std::move(ctx);
+        _stamps = std::move(now);
+        _failed_stamps.clear();
+        ++_reloads;
+        TLOG_INFO("listener {}: certificates read again from changed files; new connections use them",
+                  _settings.listener);
+        return true;
+    } catch (const config_error& e) {
+        _failed_stamps = std::move(now);
+        TLOG_WARN("listener {}: the TLS files changed but can't be used ({}); the certificates in force stay "
+                  "until they change again", _settings.listener, e.what());
+        return false;
+    }
 }
 
 } // namespace trib::net

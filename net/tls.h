@@ -16,6 +16,11 @@
 //   ssl.enabled.protocols        TLSv1.2,TLSv1.3 (the default; nothing older)
 //   ssl.cipher.suites            IANA names (as Java takes them) or OpenSSL names; empty:
 //                                OpenSSL's defaults
+//   tributary.ssl.reload.interval.ms  how often the keystore and truststore files are looked
+//                                at for a change (30000; 0: never). Kafka has no such key: it
+//                                reloads only when told through a dynamic config change. On
+//                                Kubernetes a Secret's files change under a running pod, so
+//                                the broker follows them (tls_source below).
 //
 // Each key may be given for one listener as `listener.name.<listener in lower case>.<key>`,
 // which takes precedence over the plain key (Kafka's per-listener override).
@@ -27,6 +32,8 @@
 
 #include <boost/asio/ssl/context.hpp>
 
+#include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -50,6 +57,7 @@ struct tls_settings {
     client_auth auth = client_auth::none;
     std::vector<std::string> protocols{"TLSv1.2", "TLSv1.3"};
     std::vector<std::string> cipher_suites;  // empty: OpenSSL's defaults
+    std::chrono::milliseconds reload_interval{30000};  // 0: the files are read once
     std::map<std::string, std::string> key_names;
 
     // The name `key` was read under (the listener's prefixed name when overridden there).
@@ -73,5 +81,42 @@ tls_settings tls_settings_for(const config::values& v, const std::string& listen
 // An OpenSSL context for a server: reads the files, checks the key against the certificate,
 // sets verification, protocols and ciphers. Throws config_error naming the key at fault.
 std::shared_ptr<boost::asio::ssl::context> make_server_context(const tls_settings& s);
+
+// An SSL listener's context that follows its files. reload_if_changed() looks at the keystore
+// and truststore files (device, inode, size, modification time: a Kubernetes Secret volume
+// swaps a symbolic link, which changes the inode); when one changed, it makes a new context
+// from the same settings. New connections get the new context, established ones keep theirs.
+// A context that can't be made (a file half written, a key that does not match the
+// certificate) is logged and the one in force kept: the next look tries again. Not
+// thread-safe: the server uses it from one thread (its accepting core).
+class tls_source {
+public:
+    // Reads the files and makes the first context: throws config_error as make_server_context.
+    explicit tls_source(tls_settings s);
+
+    const tls_settings& settings() const noexcept { return _settings; }
+    const std::shared_ptr<boost::asio::ssl::context>& current() const noexcept { return _context; }
+    // Makes a new context when a file changed since the last one was made. True when a new
+    // context is in force; false when nothing changed or the new one failed (logged once per
+    // change of the files).
+    bool reload_if_changed();
+    // How many contexts were made after the first.
+    uint64_t reloads() const noexcept { return _reloads; }
+
+private:
+    struct file_stamp {
+        bool exists = false;
+        uint64_t device = 0, inode = 0;
+        int64_t size = 0, mtime_ns = 0;
+        bool operator==(const file_stamp&) const = default;
+    };
+    std::vector<file_stamp> stamps() const;
+
+    tls_settings _settings;
+    std::shared_ptr<boost::asio::ssl::context> _context;
+    std::vector<file_stamp> _stamps;         // of the files _context was made from
+    std::vector<file_stamp> _failed_stamps;  // of the files a failed attempt was made from
+    uint64_t _reloads = 0;
+};
 
 } // namespace trib::net

@@ -68,32 +68,30 @@ partition_read read_partition(partition& p, const read_job& job, size_t max_byte
     partition_read out;
     auto& log = p.log();
     offset at(job.fetch_offset);
-    if (who.is_follower() && !p.follower_fetched(node_id(who.replica_id), at, who.now_ms)) {
-        TLOG_WARN("{}-{}: broker {} fetched as a follower but holds no replica here", job.tp.topic, job.tp.partition,
-                  who.replica_id);
-        out.err = error_code::not_leader_or_follower;
-        return out;
-    }
+    // The answer carries these with any error: a follower out of range truncates to the
+    // high watermark.
     offset hw = p.high_watermark();
-    offset end = who.is_follower() ? p.log_end() : hw;  // what this fetcher may read up to
     out.high_watermark = hw.value();
     out.log_start_offset = log.log_start_offset().value();
     // Out of range is past the log end, for consumers too: between the high watermark and the
     // log end (a new leader's high watermark still catching up) a consumer gets nothing yet,
     // not an error that would make it reset its position (as Kafka answers).
-    if (at < log.log_start_offset() || at > p.log_end()) {
-        out.err = error_code::offset_out_of_range;
+    auto check = who.is_follower()
+                     ? p.follower_fetched(node_id(who.replica_id), at, job.last_fetched_epoch, who.now_ms)
+                     : p.check_position(at, job.last_fetched_epoch);
+    if (check.err == error_code::not_leader_or_follower) {
+        TLOG_WARN("{}-{}: broker {} fetched as a follower but holds no replica here", job.tp.topic, job.tp.partition,
+                  who.replica_id);
+    }
+    if (!check) {
+        out.err = check.err;
+        out.diverging = check.diverging;
         return out;
     }
-    if (job.last_fetched_epoch >= 0) {
-        // The fetcher's last batch was written in that epoch: if this log's history of it
-        // ends earlier, or under another epoch, its log has parted from this one there.
-        auto [e, e_end] = log.epochs().end_offset_for(leader_epoch(job.last_fetched_epoch), log.next_offset());
-        if (e.value() != job.last_fetched_epoch || e_end < at) {
-            out.diverging = {e, e_end};
-            return out;
-        }
-    }
+    // A follower's fetch may have moved the high watermark.
+    hw = p.high_watermark();
+    out.high_watermark = hw.value();
+    offset end = who.is_follower() ? p.log_end() : hw;  // what this fetcher may read up to
     log.note_reader(at);
     if (at < end && max_bytes > 0) {
         auto r = log.read(at, max_bytes, end);

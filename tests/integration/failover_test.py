@@ -384,40 +384,59 @@ def run_schedule(brokers, seed):
     topic = f"sched-{seed}"
     ids = by_id(brokers)
     with tailed_load(brokers, topic, 3, rate=400, before=100) as load:
-        for fault, node in schedule(seed):
-            b = ids[node]
-            if fault == "kill":
-                b.kill()
-                wait_until(lambda: fenced_everywhere(brokers, topic, node), timeout=FENCE_S,
-                           what=f"killed broker {node} fenced")
-                b.start()
-            elif fault in ("pause", "pause_short"):
-                b.pause()
-                try:
-                    if fault == "pause":  # past the lease
-                        wait_until(lambda: fenced_everywhere(brokers, topic, node, (b,)), timeout=FENCE_S,
-                                   what=f"paused broker {node} fenced")
-                    else:  # within the lease: until a few hundred more acks or 1 s
-                        at = load.producer.acks.count
-                        deadline = time.monotonic() + 1
-                        wait_until(lambda: load.producer.acks.count > at + 200 or time.monotonic() > deadline,
-                                   timeout=5, what="a short pause", interval=0.05)
-                finally:
-                    b.resume()
-            elif fault == "cut":  # off the network past the lease
-                b.links.cut()
-                try:
+        try:
+            faults_then_acks(brokers, ids, topic, seed, load)
+        except AssertionError as failure:
+            # Whatever failed, check the promise that matters most too: heal the cluster and
+            # read back everything acknowledged.
+            try:
+                load.producer.stop(timeout=30)
+            except AssertionError:
+                pass  # a producer stopped by a fatal error may leave records unsent
+            recover(brokers, topic)
+            try:
+                verify(brokers, topic, 3, load.producer.acks)
+            except AssertionError as lost:
+                raise AssertionError(f"{failure}\nthen the read-back of what was acknowledged: {lost}") from failure
+            raise
+
+
+def faults_then_acks(brokers, ids, topic, seed, load):
+    """The faults of one schedule, each healed before the next, then 100 more acks."""
+    for fault, node in schedule(seed):
+        b = ids[node]
+        if fault == "kill":
+            b.kill()
+            wait_until(lambda: fenced_everywhere(brokers, topic, node), timeout=FENCE_S,
+                       what=f"killed broker {node} fenced")
+            b.start()
+        elif fault in ("pause", "pause_short"):
+            b.pause()
+            try:
+                if fault == "pause":  # past the lease
                     wait_until(lambda: fenced_everywhere(brokers, topic, node, (b,)), timeout=FENCE_S,
-                               what=f"cut-off broker {node} fenced")
-                finally:
-                    b.links.heal()
-            else:
-                assert b.stop() == 0, f"broker {node} did not stop cleanly"
-                b.start()
-            wait_until(lambda: isr_full(live(brokers, (b,)), topic), timeout=HEAL_S,
-                       what=f"broker {node} back in every ISR after {fault}")
-        at = load.producer.acks.count
-        wait_until(lambda: load.producer.acks.count >= at + 100, timeout=RESUME_S, what="100 acks after the faults")
+                               what=f"paused broker {node} fenced")
+                else:  # within the lease: until a few hundred more acks or 1 s
+                    at = load.producer.acks.count
+                    deadline = time.monotonic() + 1
+                    wait_until(lambda: load.producer.acks.count > at + 200 or time.monotonic() > deadline,
+                               timeout=5, what="a short pause", interval=0.05)
+            finally:
+                b.resume()
+        elif fault == "cut":  # off the network past the lease
+            b.links.cut()
+            try:
+                wait_until(lambda: fenced_everywhere(brokers, topic, node, (b,)), timeout=FENCE_S,
+                           what=f"cut-off broker {node} fenced")
+            finally:
+                b.links.heal()
+        else:
+            assert b.stop() == 0, f"broker {node} did not stop cleanly"
+            b.start()
+        wait_until(lambda: isr_full(live(brokers, (b,)), topic), timeout=HEAL_S,
+                   what=f"broker {node} back in every ISR after {fault}")
+    at = load.producer.acks.count
+    wait_until(lambda: load.producer.acks.count >= at + 100, timeout=RESUME_S, what="100 acks after the faults")
 
 
 def recover(brokers, topic):

@@ -4,6 +4,8 @@ Kafka's tools) with PEM certificates made here: a CA, the broker's certificate f
 127.0.0.1/localhost, a client certificate, one from another CA, an expired one."""
 import datetime
 import ipaddress
+import os
+import shutil
 import subprocess
 
 import pytest
@@ -297,6 +299,44 @@ def test_client_refuses_broker_from_unknown_ca(make_broker, pki):
     err = metadata_error(rdkafka_conf(ssl_bootstrap, pki))
     assert err is not None and "certificate verify failed" in err, err
     assert b.wait_for_log("TLS handshake with 127.0.0.1:"), b.log_tail(3000)
+
+
+# ---- certificates read again ---------------------------------------------------------------
+
+def _replace(path, content):
+    """Puts new content at `path` the way a Kubernetes Secret volume does: renamed over it."""
+    new = path.with_name(path.name + ".new")
+    new.write_bytes(content)
+    os.replace(new, path)
+
+
+def test_changed_certificate_files_are_used_without_a_restart(make_broker, pki, tmp_path):
+    """The keystore replaced by one from another CA: within the reload interval new
+    connections get the new certificate (no restart), a connection made before keeps working;
+    then a file that can't be used leaves the certificate in force, with the reason logged."""
+    from confluent_kafka import Producer
+    keystore = tmp_path / "keystore.pem"
+    shutil.copy(pki / "broker-bundle.pem", keystore)
+    b, ssl_bootstrap = ssl_broker(make_broker, pki, extra={"ssl.keystore.location": str(keystore),
+                                                          "tributary.ssl.reload.interval.ms": 200})
+    old_ca = rdkafka_conf(ssl_bootstrap, pki)
+    new_ca = rdkafka_conf(ssl_bootstrap, pki, **{"ssl.ca.location": str(pki / "other-ca.pem")})
+    assert metadata_error(old_ca) is None
+    p = Producer({**old_ca, "linger.ms": 0})
+    p.produce("reloaded", b"before")
+    assert p.flush(30) == 0
+
+    _replace(keystore, (pki / "other-broker-bundle.pem").read_bytes())
+    assert b.wait_for_log("certificates read again from changed files"), b.log_tail(3000)
+    assert metadata_error(new_ca) is None
+    err = metadata_error(old_ca)
+    assert err is not None and "certificate verify failed" in err, err
+    p.produce("reloaded", b"after")
+    assert p.flush(30) == 0, "the connection made before the change was dropped"
+
+    _replace(keystore, b"-----BEGIN PRIVATE KEY-----\nhalf written\n")
+    assert b.wait_for_log("the TLS files changed but can't be used"), b.log_tail(3000)
+    assert metadata_error(new_ca) is None, "the certificate in force stays"
 
 
 # ---- bad configurations ----------------------------------------------------------------------

@@ -107,14 +107,14 @@ TEST_F(partition_test, a_new_leaders_high_watermark_lags_its_epoch_start_until_f
     // Leader at epoch 0 with a follower: 5 records appended, the follower has 3.
     ASSERT_TRUE(_p->apply(partition_state(1, 0, {1, 2})));
     append(5);
-    ASSERT_TRUE(_p->follower_fetched(node_id(2), offset(3), partition::clock_ms()));
+    ASSERT_TRUE(_p->follower_fetched(node_id(2), offset(3), -1, partition::clock_ms()));
     EXPECT_EQ(_p->high_watermark(), offset(3));
     // A new epoch starts at the log end; the high watermark stays below it (ListOffsets
     // answers OFFSET_NOT_AVAILABLE then) until the follower has fetched everything.
     ASSERT_TRUE(_p->apply(partition_state(1, 1, {1, 2})));
     EXPECT_EQ(_p->epoch_start(), offset(5));
     EXPECT_LT(_p->high_watermark(), _p->epoch_start());
-    ASSERT_TRUE(_p->follower_fetched(node_id(2), offset(5), partition::clock_ms()));
+    ASSERT_TRUE(_p->follower_fetched(node_id(2), offset(5), -1, partition::clock_ms()));
     EXPECT_EQ(_p->high_watermark(), _p->epoch_start());
 }
 
@@ -147,24 +147,57 @@ TEST_F(partition_test, followers_fetches_move_the_high_watermark) {
     ASSERT_TRUE(_p->apply(partition_state(1, 0, {1, 2, 3})));
     append(4);
     int64_t now = partition::clock_ms();
-    EXPECT_TRUE(_p->follower_fetched(node_id(2), offset(4), now));
+    EXPECT_TRUE(_p->follower_fetched(node_id(2), offset(4), -1, now));
     EXPECT_EQ(_p->high_watermark(), offset(0)) << "3 has fetched nothing yet";
-    EXPECT_TRUE(_p->follower_fetched(node_id(3), offset(2), now));
+    EXPECT_TRUE(_p->follower_fetched(node_id(3), offset(2), -1, now));
     EXPECT_EQ(_p->high_watermark(), offset(2)) << "the smallest log end in the ISR";
-    EXPECT_TRUE(_p->follower_fetched(node_id(3), offset(4), now));
+    EXPECT_TRUE(_p->follower_fetched(node_id(3), offset(4), -1, now));
     EXPECT_EQ(_p->high_watermark(), offset(4));
-    EXPECT_FALSE(_p->follower_fetched(node_id(7), offset(4), now)) << "7 holds no replica";
+    EXPECT_EQ(_p->follower_fetched(node_id(7), offset(4), -1, now).err, error_code::not_leader_or_follower)
+        << "7 holds no replica";
+}
+
+TEST_F(partition_test, a_fetch_that_does_not_fit_the_log_neither_joins_the_isr_nor_moves_the_high_watermark) {
+    // Seeded fault schedule 1099 found this: a follower whose last record came from a leader
+    // this one never followed fetched from past it; counted, it joined the ISR with a record
+    // the leader does not hold, then truncated it away, and could be elected without a
+    // record the high watermark had passed.
+    ASSERT_TRUE(_p->apply(partition_state(1, 1, {1}, {1, 2})));
+    append(3);  // epoch 1: offsets 0-2
+    ASSERT_TRUE(_p->apply(partition_state(1, 3, {1}, {1, 2})));
+    append(2);  // epoch 3: offsets 3-4
+    ASSERT_EQ(_p->high_watermark(), offset(5));
+    int64_t now = partition::clock_ms();
+
+    // 2 holds 0-2 of epoch 1, then 3-4 of epoch 2.
+    auto c = _p->follower_fetched(node_id(2), offset(5), 2, now);
+    ASSERT_TRUE(c.diverging);
+    EXPECT_EQ(*c.diverging, (std::pair{leader_epoch(1), offset(3)})) << "epoch 1 ends at 3 here";
+    EXPECT_EQ(_p->follower_end(node_id(2)), offset(-1)) << "a diverging offset says nothing of the follower's log";
+    EXPECT_FALSE(_p->wanted_isr(now, 30000)) << "it does not join with a record this log lacks";
+
+    EXPECT_EQ(_p->follower_fetched(node_id(2), offset(9), 3, now).err, error_code::offset_out_of_range);
+    EXPECT_EQ(_p->follower_end(node_id(2)), offset(-1));
+    EXPECT_FALSE(_p->wanted_isr(now, 30000));
+
+    // Truncated to 3, it fetches on from there and joins once it has the high watermark.
+    EXPECT_TRUE(_p->follower_fetched(node_id(2), offset(3), 1, now));
+    EXPECT_FALSE(_p->wanted_isr(now, 30000)) << "below the high watermark";
+    EXPECT_TRUE(_p->follower_fetched(node_id(2), offset(5), 3, now));
+    auto isr = _p->wanted_isr(now, 30000);
+    ASSERT_TRUE(isr);
+    EXPECT_EQ(*isr, (std::vector<int32_t>{1, 2}));
 }
 
 TEST_F(partition_test, a_laggard_leaves_the_isr_and_a_caught_up_replica_joins) {
     ASSERT_TRUE(_p->apply(partition_state(1, 0, {1, 2, 3})));
     int64_t t0 = partition::clock_ms();
     append(4);
-    _p->follower_fetched(node_id(2), offset(4), t0 + 10);  // caught up
-    _p->follower_fetched(node_id(3), offset(1), t0 + 10);  // behind
+    _p->follower_fetched(node_id(2), offset(4), -1, t0 + 10);  // caught up
+    _p->follower_fetched(node_id(3), offset(1), -1, t0 + 10);  // behind
     EXPECT_FALSE(_p->wanted_isr(t0 + 1000, 30000)) << "nobody has lagged for 30 s yet";
     append(1);
-    _p->follower_fetched(node_id(2), offset(5), t0 + 20000);
+    _p->follower_fetched(node_id(2), offset(5), -1, t0 + 20000);
     auto isr = _p->wanted_isr(t0 + 40000, 30000);
     ASSERT_TRUE(isr);
     EXPECT_EQ(*isr, (std::vector<int32_t>{1, 2})) << "3 has not caught up since it became follower";
@@ -175,9 +208,9 @@ TEST_F(partition_test, a_laggard_leaves_the_isr_and_a_caught_up_replica_joins) {
     EXPECT_FALSE(_p->pending_isr());
     EXPECT_EQ(_p->high_watermark(), offset(5));
 
-    _p->follower_fetched(node_id(3), offset(4), t0 + 41000);
+    _p->follower_fetched(node_id(3), offset(4), -1, t0 + 41000);
     EXPECT_FALSE(_p->wanted_isr(t0 + 41000, 30000)) << "below the high watermark: not back yet";
-    _p->follower_fetched(node_id(3), offset(5), t0 + 42000);
+    _p->follower_fetched(node_id(3), offset(5), -1, t0 + 42000);
     isr = _p->wanted_isr(t0 + 42000, 30000);
     ASSERT_TRUE(isr);
     EXPECT_EQ(*isr, (std::vector<int32_t>{1, 2, 3}));
@@ -188,12 +221,12 @@ TEST_F(partition_test, a_joining_member_counts_for_the_high_watermark_while_its_
     append(3);
     EXPECT_EQ(_p->high_watermark(), offset(3));
     append(2);
-    _p->follower_fetched(node_id(2), offset(3), partition::clock_ms());
+    _p->follower_fetched(node_id(2), offset(3), -1, partition::clock_ms());
     _p->set_pending_isr(std::vector<int32_t>{1, 2});
     EXPECT_EQ(_p->high_watermark(), offset(5)) << "it never goes back";
     append(1);
     EXPECT_EQ(_p->high_watermark(), offset(5)) << "2 has 3 of 6: the maximal ISR holds it at 5";
-    _p->follower_fetched(node_id(2), offset(6), partition::clock_ms());
+    _p->follower_fetched(node_id(2), offset(6), -1, partition::clock_ms());
     EXPECT_EQ(_p->high_watermark(), offset(6));
 }
 
@@ -238,7 +271,7 @@ TEST_F(partition_test, truncating_at_the_log_end_forgets_an_epoch_it_led_without
 TEST_F(partition_test, a_refused_isr_change_is_asked_again_after_a_pause) {
     ASSERT_TRUE(_p->apply(partition_state(1, 0, {1})));
     int64_t t0 = partition::clock_ms();
-    _p->follower_fetched(node_id(2), offset(0), t0);
+    _p->follower_fetched(node_id(2), offset(0), -1, t0);
     auto isr = _p->wanted_isr(t0, 30000);
     ASSERT_TRUE(isr);
     EXPECT_EQ(*isr, (std::vector<int32_t>{1, 2}));

@@ -163,7 +163,7 @@ TEST_F(replication_metrics_test, lag_of_each_follower_the_leader_has_heard_from)
     auto& p = add("a", 0);
     ASSERT_TRUE(p.apply(partition_state(1, 1, {1, 2, 3}, {1, 2, 3})));
     append(p, 10);
-    ASSERT_TRUE(p.follower_fetched(node_id(2), offset(4), partition::clock_ms()));
+    ASSERT_TRUE(p.follower_fetched(node_id(2), offset(4), -1, partition::clock_ms()));
     refresh();
     prometheus::Labels f2{{"topic", "a"}, {"partition", "0"}, {"replica", "2"}};
     prometheus::Labels f3{{"topic", "a"}, {"partition", "0"}, {"replica", "3"}};
@@ -171,8 +171,8 @@ TEST_F(replication_metrics_test, lag_of_each_follower_the_leader_has_heard_from)
     EXPECT_EQ(value("tributary_partition_replica_lag_offsets", f3), std::nullopt) << "3 has not fetched yet";
     EXPECT_EQ(value("kafka_server_replicafetchermanager_maxlag", {{"clientId", "Replica"}}), 6);
 
-    ASSERT_TRUE(p.follower_fetched(node_id(2), offset(10), partition::clock_ms()));
-    ASSERT_TRUE(p.follower_fetched(node_id(3), offset(7), partition::clock_ms()));
+    ASSERT_TRUE(p.follower_fetched(node_id(2), offset(10), -1, partition::clock_ms()));
+    ASSERT_TRUE(p.follower_fetched(node_id(3), offset(7), -1, partition::clock_ms()));
     refresh();
     EXPECT_EQ(value("tributary_partition_replica_lag_offsets", f2), 0);
     EXPECT_EQ(value("tributary_partition_replica_lag_offsets", f3), 3);

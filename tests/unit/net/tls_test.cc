@@ -3,8 +3,17 @@
 // with stock clients in tests/integration/tls_test.py.
 #include "net/tls.h"
 
-#include <gtest/gtest.h>
+#include "tests/fakes/temp_dir.h"
 
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -137,6 +146,86 @@ TEST(tls_context, unreadable_and_bad_files_name_the_key) {
             load({{"ssl.keystore.key", "not pem"}, {"ssl.keystore.certificate.chain", "not pem"}}), "SSL"));
     });
     EXPECT_NE(e.find("ssl.keystore.certificate.chain"), std::string::npos) << e;
+}
+
+// A PEM bundle (key, then a self-signed certificate for `cn`).
+std::string self_signed_bundle(const std::string& cn) {
+    EVP_PKEY* key = EVP_EC_gen("P-256");
+    X509* cert = X509_new();
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert), -60);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+    X509_set_issuer_name(cert, X509_get_subject_name(cert));
+    X509_set_pubkey(cert, key);
+    X509_sign(cert, key, EVP_sha256());
+    BIO* out = BIO_new(BIO_s_mem());
+    PEM_write_bio_PrivateKey(out, key, nullptr, nullptr, 0, nullptr, nullptr);
+    PEM_write_bio_X509(out, cert);
+    char* data = nullptr;
+    long n = BIO_get_mem_data(out, &data);
+    std::string pem(data, size_t(n));
+    BIO_free(out);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    return pem;
+}
+
+// The subject CN of the certificate a context serves.
+std::string served_cn(const tls_source& s) {
+    X509* cert = SSL_CTX_get0_certificate(s.current()->native_handle());
+    char buf[256] = {};
+    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, sizeof buf);
+    return buf;
+}
+
+// Replaces `path` the way a Kubernetes Secret volume does: a new file renamed over it.
+void replace_file(const std::filesystem::path& path, const std::string& content) {
+    auto tmp = path.string() + ".new";
+    std::ofstream(tmp) << content;
+    std::filesystem::rename(tmp, path);
+}
+
+TEST(tls_source, a_changed_keystore_file_is_read_again_and_a_bad_one_keeps_the_old_context) {
+    fakes::temp_dir dir;
+    auto keystore = dir / "broker.pem";
+    std::ofstream(keystore) << self_signed_bundle("first");
+    tls_source src(tls_settings_for(load({{"ssl.keystore.location", keystore.string()},
+                                          {"tributary.ssl.reload.interval.ms", "250"}}),
+                                    "SSL"));
+    EXPECT_EQ(src.settings().reload_interval, std::chrono::milliseconds(250));
+    EXPECT_EQ(served_cn(src), "first");
+    EXPECT_FALSE(src.reload_if_changed()) << "nothing changed";
+    auto first = src.current();
+
+    replace_file(keystore, self_signed_bundle("second"));
+    EXPECT_TRUE(src.reload_if_changed());
+    EXPECT_EQ(served_cn(src), "second");
+    EXPECT_NE(src.current(), first);
+    EXPECT_EQ(src.reloads(), 1u);
+    EXPECT_FALSE(src.reload_if_changed()) << "read once per change";
+
+    replace_file(keystore, "-----BEGIN PRIVATE KEY-----\nhalf written");
+    EXPECT_FALSE(src.reload_if_changed());
+    EXPECT_EQ(served_cn(src), "second") << "a file that can't be used leaves the context in force";
+    EXPECT_FALSE(src.reload_if_changed()) << "and is not tried again until it changes";
+
+    replace_file(keystore, self_signed_bundle("third"));
+    EXPECT_TRUE(src.reload_if_changed());
+    EXPECT_EQ(served_cn(src), "third");
+    EXPECT_EQ(src.reloads(), 2u);
+}
+
+TEST(tls_source, reload_interval_defaults_to_30_s_and_is_checked) {
+    auto s = tls_settings_for(load({{"ssl.keystore.location", "/k.pem"}}), "SSL");
+    EXPECT_EQ(s.reload_interval, std::chrono::milliseconds(30000));
+    s = tls_settings_for(load({{"ssl.keystore.location", "/k.pem"},
+                               {"listener.name.ssl.tributary.ssl.reload.interval.ms", "0"}}),
+                         "SSL");
+    EXPECT_EQ(s.reload_interval, std::chrono::milliseconds(0));
+    auto e = error_of([] { load({{"tributary.ssl.reload.interval.ms", "-1"}}); });
+    EXPECT_NE(e.find("tributary.ssl.reload.interval.ms"), std::string::npos) << e;
 }
 
 TEST(tls_context, listener_prefix_is_lower_case) {
