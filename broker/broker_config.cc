@@ -341,11 +341,6 @@ broker_config load_broker_config(const config::load_options& opts) {
         if (it == c.security_protocols.end()) {
             throw config::config_error("listener.security.protocol.map: no security protocol for listener " + l.name);
         }
-        if (it->second != "PLAINTEXT" && it->second != "SSL" && it->second != "SASL_PLAINTEXT") {
-            throw config::config_error("listener.security.protocol.map: listener " + l.name + " uses " +
-                                       it->second + ", but SASL_SSL is not supported yet (PLAINTEXT, SSL and "
-                                       "SASL_PLAINTEXT are)");
-        }
     }
     c.inter_broker_listener = v.has("inter.broker.listener.name") ? v.get_string("inter.broker.listener.name")
                                                                   : c.listeners.front().name;
@@ -364,16 +359,23 @@ broker_config load_broker_config(const config::load_options& opts) {
         std::vector<std::string> sasl_listeners, all_listeners;
         for (const auto& l : c.listeners) {
             all_listeners.push_back(l.name);
-            if (c.security_protocols.at(l.name) == "SASL_PLAINTEXT") {
+            const auto& protocol = c.security_protocols.at(l.name);
+            if (protocol == "SASL_PLAINTEXT" || protocol == "SASL_SSL") {
                 sasl_listeners.push_back(l.name);
             }
         }
         c.sasl = load_sasl_config(v, sasl_listeners, all_listeners);
     }
-    // SSL listeners: their contexts are made now, so a bad key or file stops the start (after
-    // the SASL settings, which also check every listener.name. key is one this broker reads).
+    // SSL and SASL_SSL listeners: their contexts are made now, so a bad key or file stops the
+    // start. This must come after the SASL settings: load_sasl_config checks that every
+    // listener.name. key is one this broker reads, and a SASL_SSL listener's mistakes (a
+    // missing JAAS entry, GSSAPI) should be named before a TLS context is built from files.
+    // A SASL_SSL connection does the TLS handshake first (net/tls.h), then the same SASL gate
+    // as SASL_PLAINTEXT (session.h), with listener.name.<l>.ssl.* and
+    // listener.name.<l>.<mechanism>.sasl.jaas.config both applying.
     for (const auto& l : c.listeners) {
-        if (c.security_protocols.at(l.name) == "SSL") {
+        const auto& protocol = c.security_protocols.at(l.name);
+        if (protocol == "SSL" || protocol == "SASL_SSL") {
             c.tls[l.name] = std::make_shared<net::tls_source>(net::tls_settings_for(v, l.name));
         }
     }

@@ -58,7 +58,7 @@ struct broker_config {
     std::vector<listen_endpoint> advertised;        // one per listener, same order
     std::map<std::string, std::string> security_protocols;  // listener name -> protocol
     std::string inter_broker_listener;
-    net::tls_contexts tls;                          // SSL listeners' TLS, first contexts made at load
+    net::tls_contexts tls;                          // SSL and SASL_SSL listeners' TLS, first contexts made at load
     // The inter-broker listener is SSL: this broker's connections to other brokers (replica
     // fetchers, the consumer lag reader) speak TLS with its settings (net::make_client_context).
     std::shared_ptr<asio::ssl::context> inter_broker_tls;
@@ -68,7 +68,7 @@ struct broker_config {
         o.tls = inter_broker_tls;
         o.tls_verify_host = inter_broker_tls_verify_host;
     }
-    sasl_config sasl;                               // the SASL_PLAINTEXT listeners' settings
+    sasl_config sasl;                               // the SASL_PLAINTEXT and SASL_SSL listeners' settings
     std::vector<std::filesystem::path> log_dirs;    // log.dirs: every one holds partition logs
     std::filesystem::path data_dir;                 // the first of log.dirs: also the broker's own files
     int32_t num_partitions = 1;

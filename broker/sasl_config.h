@@ -1,10 +1,11 @@
 #pragma once
 
-// SASL settings of the broker's SASL_PLAINTEXT listeners, with Kafka's keys:
+// SASL settings of the broker's SASL_PLAINTEXT and SASL_SSL listeners, with Kafka's keys:
 //   sasl.enabled.mechanisms                              default for every SASL listener (Kafka: GSSAPI)
 //   listener.name.<l>.sasl.enabled.mechanisms            per listener, wins over the above
 //   listener.name.<l>.plain.sasl.jaas.config             PlainLoginModule with user_<name>="<password>"
-// and one key of this project's until SCRAM credentials live in the metadata log:
+// and one key of this project's, for SCRAM users beside those of the metadata log
+// (AlterUserScramCredentials; the broker looks there first):
 //   tributary.sasl.scram.users                           user_<name>="<password>" ...: SCRAM-SHA-256
 //                                                        and -512 credentials made at start-up
 // <l> is the listener name in lower case, as Kafka writes these keys.
@@ -39,7 +40,7 @@ struct sasl_config {
 // Adds sasl.enabled.mechanisms, the listener.name. family and tributary.sasl.scram.users.
 void add_sasl_keys(config::schema& s);
 
-// Reads the SASL settings for `sasl_listeners` (names of the SASL_PLAINTEXT listeners);
+// Reads the SASL settings for `sasl_listeners` (names of the SASL_PLAINTEXT and SASL_SSL listeners);
 // throws config::config_error naming the key on a mechanism not served (GSSAPI: said so), a
 // PLAIN listener without users, bad JAAS syntax, or a listener.name key this broker has no
 // use for.

@@ -4,6 +4,7 @@
 #include "common/log.h"
 #include "coordinator/client/errc.h"
 #include "coordinator/client/topic_config.h"
+#include "coordinator/scram_control.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -892,6 +893,8 @@ void controller::admin(int16_t api_key, int16_t api_version, bytes_view body, st
         return run_admin(api_version, body, &controller::drain_brokers, std::move(done));
     case protocol::unregister_broker_request::api_key:
         return run_admin(api_version, body, &controller::unregister_broker, std::move(done));
+    case protocol::alter_user_scram_credentials_request::api_key:
+        return run_admin(api_version, body, &controller::alter_user_scram_credentials, std::move(done));
     default:
         done(admin_reply{error_code::invalid_request,
                          fmt::format("API key {} is not an admin request the coordinator executes", api_key),
@@ -930,6 +933,15 @@ void controller::run_admin(int16_t version, bytes_view body,
         }
         done(admin_reply{error_code::none, {}, std::move(encoded), *last + 1});
     });
+}
+
+void controller::alter_user_scram_credentials(const protocol::alter_user_scram_credentials_request& req, int16_t,
+                                              protocol::alter_user_scram_credentials_response& resp, change& c) {
+    auto decided = alter_scram_credentials(c.work, req);
+    resp = std::move(decided.response);
+    for (auto& r : decided.records) {
+        c.add(std::move(r));
+    }
 }
 
 std::vector<int32_t> controller::initial_isr(const metadata_image& image, const std::vector<int32_t>& replicas) const {

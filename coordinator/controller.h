@@ -119,7 +119,7 @@ public:
     void tick();
     // A Kafka admin request (CreateTopics, DeleteTopics, CreatePartitions,
     // IncrementalAlterConfigs, AlterConfigs, ElectLeaders, AlterPartitionReassignments,
-    // ListPartitionReassignments) of `version`, encoded without header.
+    // ListPartitionReassignments, AlterUserScramCredentials) of `version`, encoded without header.
     void admin(int16_t api_key, int16_t api_version, bytes_view body, std::function<void(admin_reply)> done);
 
     // Whether the broker's lease is running (registered and heard from in time).
@@ -212,6 +212,9 @@ private:
                        change& c);
     void unregister_broker(const protocol::unregister_broker_request& req, int16_t v,
                            protocol::unregister_broker_response& resp, change& c);
+    // SCRAM credentials (scram_control.h decides).
+    void alter_user_scram_credentials(const protocol::alter_user_scram_credentials_request& req, int16_t v,
+                                      protocol::alter_user_scram_credentials_response& resp, change& c);
     // One step of every drain, at each tick: leaderships move off drained brokers to an
     // in-sync replica that may lead, and partitions with a replica on a drained broker are
     // reassigned (the drained replica replaced by a usable broker: same rack first, then a

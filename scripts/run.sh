@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds Tributary and starts a local cluster on this machine: three coordinators (the
 # metadata quorum, voters 100-102 at 127.0.0.1:19091, :19095 and :19096) and three brokers for
-# clients at 127.0.0.1:19092, :19093 and :19094, and over TLS at :19097, :19098 and :19099
+# clients at 127.0.0.1:19092, :19093 and :19094, over TLS at :19097, :19098 and :19099, and
+# over TLS with SASL (SCRAM-SHA-256/512, users made with kafka-configs) at :19100-19102
 # (metrics and health at 127.0.0.1:19644, :19645, :19646; the coordinators' at :19647, :19648,
 # :19649). Data lives in ./data (or $TRIBUTARY_DATA) and is kept across restarts, with the TLS
 # listeners' certificates in data/tls: a CA made on the first start (clients trust
@@ -15,8 +16,9 @@
 #                        (default: build with scripts/build.sh and run build/...)
 #   TRIBUTARY_PORT       the first coordinator's port; the brokers take the next three, the
 #                        other two coordinators the two after, the brokers' TLS listeners the
-#                        three after that (default 19091: brokers 19092-19094, coordinators
-#                        19091, 19095, 19096, TLS 19097-19099)
+#                        three after that, their SASL_SSL listeners the next three (default
+#                        19091: brokers 19092-19094, coordinators 19091, 19095, 19096, TLS
+#                        19097-19099, SASL_SSL 19100-19102)
 #   TRIBUTARY_HTTP_PORT  metrics and health port of broker 1; brokers 2 and 3 take the next
 #                        two, the coordinators the three after (default 19644)
 set -euo pipefail
@@ -92,14 +94,17 @@ done
 
 bootstrap=()
 tls_bootstrap=()
+sasl_bootstrap=()
 for i in 1 2 3; do
   ssl_port=$((port + 5 + i))
+  sasl_port=$((port + 8 + i))
   "$broker" \
     --override node.id="$i" \
     --override controller.quorum.voters="$voters" \
-    --override listeners="PLAINTEXT://127.0.0.1:$((port + i)),SSL://127.0.0.1:$ssl_port" \
-    --override advertised.listeners="PLAINTEXT://127.0.0.1:$((port + i)),SSL://127.0.0.1:$ssl_port" \
-    --override listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL \
+    --override listeners="PLAINTEXT://127.0.0.1:$((port + i)),SSL://127.0.0.1:$ssl_port,SASL_SSL://127.0.0.1:$sasl_port" \
+    --override advertised.listeners="PLAINTEXT://127.0.0.1:$((port + i)),SSL://127.0.0.1:$ssl_port,SASL_SSL://127.0.0.1:$sasl_port" \
+    --override listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL \
+    --override sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512 \
     --override inter.broker.listener.name=PLAINTEXT \
     --override ssl.keystore.type=PEM \
     --override ssl.keystore.location="$tls/broker-$i.pem" \
@@ -112,6 +117,7 @@ for i in 1 2 3; do
   pids+=($!)
   bootstrap+=("127.0.0.1:$((port + i))")
   tls_bootstrap+=("127.0.0.1:$ssl_port")
+  sasl_bootstrap+=("127.0.0.1:$sasl_port")
 done
 
 # Ready when the coordinators (each has replayed its log and knows the active controller) and
@@ -128,5 +134,5 @@ for i in 1 2 3; do
     sleep 0.1
   done
 done
-echo "tributary: ready: bootstrap servers $(IFS=,; echo "${bootstrap[*]}"), over TLS $(IFS=,; echo "${tls_bootstrap[*]}") trusting $tls/ca.crt (Ctrl-C stops)"
+echo "tributary: ready: bootstrap servers $(IFS=,; echo "${bootstrap[*]}"), over TLS $(IFS=,; echo "${tls_bootstrap[*]}"), over SASL_SSL $(IFS=,; echo "${sasl_bootstrap[*]}") trusting $tls/ca.crt (Ctrl-C stops)"
 wait

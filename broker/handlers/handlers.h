@@ -56,6 +56,10 @@ TRIB_DECLARE_HANDLER(consumer_group_describe, 0, 0)
 // (advertised all the same: dispatch.cc says why).
 TRIB_DECLARE_HANDLER(sasl_handshake, 0, 1)
 TRIB_DECLARE_HANDLER(sasl_authenticate, 0, 2)
+TRIB_DECLARE_HANDLER(describe_user_scram_credentials, 0, 0)
+// Client quotas are not built: answered with no entries (scram_credentials.cc says why).
+TRIB_DECLARE_HANDLER(describe_client_quotas, 0, 1)
+TRIB_DECLARE_HANDLER(alter_user_scram_credentials, 0, 0)
 
 #undef TRIB_DECLARE_HANDLER
 
@@ -77,6 +81,8 @@ using all_handlers = handler_list<api_versions_handler, metadata_handler, produc
                                   offset_fetch_handler, offset_delete_handler, describe_groups_handler,
                                   list_groups_handler, delete_groups_handler,
                                   consumer_group_heartbeat_handler, consumer_group_describe_handler,
-                                  sasl_handshake_handler, sasl_authenticate_handler>;
+                                  sasl_handshake_handler, sasl_authenticate_handler,
+                                  describe_user_scram_credentials_handler, alter_user_scram_credentials_handler,
+                                  describe_client_quotas_handler>;
 
 } // namespace trib::broker

@@ -6,6 +6,7 @@
 #include "broker/handlers/handlers.h"
 #include "broker/services.h"
 #include "common/log.h"
+#include "coordinator/client/records.h"
 #include "security/plain.h"
 #include "security/scram.h"
 
@@ -23,9 +24,20 @@ std::unique_ptr<security::sasl_server> make_server(const broker_services& servic
         return security::make_plain_server(l.plain_users);
     }
     auto alg = security::scram_algorithm_for(mechanism);
-    const sasl_config& cfg = services.config.sasl;
-    return security::make_scram_server(*alg, [&cfg, a = *alg](const std::string& user) {
-        return cfg.scram_credential(a, user);
+    // The metadata log's credentials first (AlterUserScramCredentials; the snapshot of the
+    // moment the client names itself, so a user added a moment ago is known), then the static
+    // tributary.sasl.scram.users.
+    return security::make_scram_server(*alg, [&services, a = *alg](const std::string& user) {
+        const auto snap = services.metadata.get();
+        const int8_t m = int8_t(a == security::scram_algorithm::sha256 ? coordinator::scram_mechanism::sha256
+                                                                        : coordinator::scram_mechanism::sha512);
+        if (auto u = snap->scram.find(user); u != snap->scram.end()) {
+            if (auto c = u->second.find(m); c != u->second.end()) {
+                return std::optional<security::scram_credential>(security::scram_credential{
+                    c->second.salt, c->second.stored_key, c->second.server_key, c->second.iterations});
+            }
+        }
+        return services.config.sasl.scram_credential(a, user);
     });
 }
 

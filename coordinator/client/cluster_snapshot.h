@@ -58,6 +58,19 @@ struct topic_info {
     bool operator==(const topic_info&) const = default;
 };
 
+// A user's SCRAM credential for one mechanism (Kafka's UserScramCredentialRecord): what a
+// SCRAM server needs, never the password.
+struct scram_secret {
+    std::string salt;        // raw bytes
+    std::string stored_key;
+    std::string server_key;
+    int32_t iterations = 0;
+    bool operator==(const scram_secret&) const = default;
+};
+
+// user -> mechanism (coordinator::scram_mechanism as int8: 1 SHA-256, 2 SHA-512) -> credential.
+using scram_users = std::map<std::string, std::map<int8_t, scram_secret>, std::less<>>;
+
 struct cluster_snapshot {
     std::string cluster_id;
     node_id controller{-1};
@@ -66,6 +79,8 @@ struct cluster_snapshot {
     std::map<std::string, topic_info, std::less<>> topics;
     // Dynamic broker configs: "" for the cluster-wide default, else a node id in decimal.
     std::map<std::string, std::map<std::string, std::string>> broker_configs;
+    // SCRAM credentials from the metadata log (AlterUserScramCredentials).
+    scram_users scram;
 
     const topic_info* topic(std::string_view name) const {
         auto it = topics.find(name);

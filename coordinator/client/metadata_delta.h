@@ -20,13 +20,16 @@ struct metadata_delta {
     std::set<std::string, std::less<>> topics;
     bool brokers = false;
     bool broker_configs = false;
+    // SCRAM credentials were set or removed (the broker's SCRAM server reads them from the
+    // snapshot at each authentication, so nothing else needs doing).
+    bool scram = false;
 
     static metadata_delta all() {
         metadata_delta d;
         d.everything = true;
         return d;
     }
-    bool empty() const noexcept { return !everything && topics.empty() && !brokers && !broker_configs; }
+    bool empty() const noexcept { return !everything && topics.empty() && !brokers && !broker_configs && !scram; }
     void clear() { *this = metadata_delta{}; }
 
     // Notes record `r`, about to be applied to `before` (names of removed topics come from it).

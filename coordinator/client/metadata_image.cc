@@ -69,6 +69,15 @@ const config_map* metadata_image::configs(resource_type t, std::string_view name
     return it == _configs->end() ? nullptr : &it->second;
 }
 
+const scram_secret* metadata_image::scram(std::string_view user, int8_t mechanism) const {
+    auto u = _scram->find(user);
+    if (u == _scram->end()) {
+        return nullptr;
+    }
+    auto m = u->second.find(mechanism);
+    return m == u->second.end() ? nullptr : &m->second;
+}
+
 topic_state& metadata_image::own(topic_range::map::iterator it) {
     if (it->second.use_count() > 1) {
         it->second = std::make_shared<topic_state>(*it->second);
@@ -78,7 +87,7 @@ topic_state& metadata_image::own(topic_range::map::iterator it) {
 
 bool metadata_image::operator==(const metadata_image& o) const {
     if (_next != o._next || *_brokers != *o._brokers || *_drained != *o._drained || *_topic_names != *o._topic_names ||
-        *_configs != *o._configs || _topics->size() != o._topics->size()) {
+        *_configs != *o._configs || *_scram != *o._scram || _topics->size() != o._topics->size()) {
         return false;
     }
     return std::equal(_topics->begin(), _topics->end(), o._topics->begin(), [](const auto& a, const auto& b) {
@@ -227,6 +236,28 @@ result<void> metadata_image::apply_impl(offset at, const metadata_record& rec) {
         }
         return success();
     }
+    if (auto* r = std::get_if<user_scram_credential_record>(&rec)) {
+        if (r->name.empty() || (r->mechanism != int8_t(scram_mechanism::sha256) &&
+                                r->mechanism != int8_t(scram_mechanism::sha512))) {
+            return errc::inconsistent_record;
+        }
+        auto to_string = [](const bytes& b) { return std::string(as_string_view(b)); };
+        _scram.write()[r->name][r->mechanism] =
+            scram_secret{to_string(r->salt), to_string(r->stored_key), to_string(r->server_key), r->iterations};
+        return success();
+    }
+    if (auto* r = std::get_if<remove_user_scram_credential_record>(&rec)) {
+        if (!scram(r->name, r->mechanism)) {
+            return errc::inconsistent_record;
+        }
+        auto& users = _scram.write();
+        auto u = users.find(r->name);
+        u->second.erase(r->mechanism);
+        if (u->second.empty()) {
+            users.erase(u);
+        }
+        return success();
+    }
     return errc::unknown_record_type;
 }
 
@@ -283,6 +314,18 @@ std::vector<metadata_record> metadata_image::to_records() const {
             out.emplace_back(std::move(c));
         }
     }
+    for (const auto& [user, mechanisms] : *_scram) {
+        for (const auto& [mechanism, secret] : mechanisms) {
+            user_scram_credential_record r;
+            r.name = user;
+            r.mechanism = mechanism;
+            r.salt.assign(secret.salt.begin(), secret.salt.end());
+            r.stored_key.assign(secret.stored_key.begin(), secret.stored_key.end());
+            r.server_key.assign(secret.server_key.begin(), secret.server_key.end());
+            r.iterations = secret.iterations;
+            out.emplace_back(std::move(r));
+        }
+    }
     return out;
 }
 
@@ -315,6 +358,7 @@ cluster_snapshot metadata_image::to_snapshot(std::string cluster_id, node_id con
             s.broker_configs[key.second] = values;
         }
     }
+    s.scram = *_scram;
     return s;
 }
 

@@ -13,6 +13,8 @@
 //     record's partition epoch is above the partition's (a record of a log written before
 //     partition epochs, 0 onto 0, is accepted);
 //   - a broker is unregistered only while no partition names it as a replica;
+//   - a SCRAM credential has a known mechanism and a non-empty user; only an existing one is
+//     removed;
 //   - next_offset() only grows.
 //
 // Copying an image is cheap (copy-on-write): its maps are shared between copies until one is
@@ -149,6 +151,11 @@ public:
     // Dynamic configs of a resource; nullptr when it has none.
     const config_map* configs(resource_type t, std::string_view name) const;
 
+    // SCRAM credentials by user, then mechanism (scram_mechanism as int8).
+    const scram_users& scram() const noexcept { return *_scram; }
+    // A user's credential for `mechanism`; nullptr when there is none.
+    const scram_secret* scram(std::string_view user, int8_t mechanism) const;
+
     // The records that rebuild this image from empty: a snapshot's content.
     std::vector<metadata_record> to_records() const;
     cluster_snapshot to_snapshot(std::string cluster_id, node_id controller) const;
@@ -168,6 +175,7 @@ private:
     copy_on_write<topic_range::map> _topics;
     copy_on_write<std::map<std::string, protocol::uuid, std::less<>>> _topic_names;
     copy_on_write<std::map<config_key, config_map, std::less<>>> _configs;
+    copy_on_write<scram_users> _scram;
 };
 
 } // namespace trib::coordinator

@@ -161,6 +161,13 @@ std::string describe(const metadata_record& rec) {
         std::string operator()(const remove_topic_record& r) const {
             return fmt::format("remove_topic id={}", r.topic_id.to_string());
         }
+        std::string operator()(const user_scram_credential_record& r) const {
+            return fmt::format("user_scram_credential {} mechanism={} iterations={}", r.name, r.mechanism,
+                               r.iterations);  // never the salt or keys
+        }
+        std::string operator()(const remove_user_scram_credential_record& r) const {
+            return fmt::format("remove_user_scram_credential {} mechanism={}", r.name, r.mechanism);
+        }
         std::string operator()(const config_record& r) const {
             return fmt::format("config {}:{} {}={}", int(r.resource_type), r.resource_name, r.name,
                                r.value ? *r.value : "(deleted)");

@@ -34,14 +34,20 @@ using remove_topic_record = protocol::coordinator_remove_topic_record_request;
 using config_record = protocol::coordinator_config_record_request;
 using broker_drain_record = protocol::coordinator_broker_drain_record_request;
 using unregister_broker_record = protocol::coordinator_unregister_broker_record_request;
+using user_scram_credential_record = protocol::coordinator_user_scram_credential_record_request;
+using remove_user_scram_credential_record = protocol::coordinator_remove_user_scram_credential_record_request;
 
 using metadata_record = std::variant<register_broker_record, fence_broker_record, unfence_broker_record,
                                      topic_record, partition_record, partition_change_record,
                                      remove_topic_record, config_record, broker_drain_record,
-                                     unregister_broker_record>;
+                                     unregister_broker_record, user_scram_credential_record,
+                                     remove_user_scram_credential_record>;
 
 // Kafka's ConfigResource types.
 enum class resource_type : int8_t { topic = 2, broker = 4 };
+
+// Kafka's ScramMechanism types (the Mechanism field of the SCRAM records and APIs).
+enum class scram_mechanism : int8_t { unknown = 0, sha256 = 1, sha512 = 2 };
 
 bytes encode_record_value(const metadata_record& r);
 result<metadata_record> decode_record_value(bytes_view value);

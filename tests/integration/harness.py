@@ -757,15 +757,17 @@ def java_partition(key, partitions):
 JS_DIR = INTEGRATION_DIR / "js"
 
 
-def kafkajs(bootstrap, *args, timeout=120):
-    """Runs js/kafkajs_client.js with node; returns its JSON answer. Fails on exit != 0."""
+def kafkajs(bootstrap, *args, timeout=120, security=None):
+    """Runs js/kafkajs_client.js with node; returns its JSON answer. Fails on exit != 0.
+    `security`: TLS and SASL settings (kafkajs_client.js, TRIB_KAFKAJS_SECURITY)."""
     import json
     if not (JS_DIR / "node_modules" / "kafkajs").is_dir():
         raise AssertionError(f"kafkajs is not installed: run `npm ci` in {JS_DIR} "
                              "(scripts/install-deps.sh does)")
     p = subprocess.run(["node", str(JS_DIR / "kafkajs_client.js"), bootstrap, *map(str, args)],
                        capture_output=True, timeout=timeout, cwd=JS_DIR,
-                       env={**os.environ, "KAFKAJS_NO_PARTITIONER_WARNING": "1"})
+                       env={**os.environ, "KAFKAJS_NO_PARTITIONER_WARNING": "1",
+                            "TRIB_KAFKAJS_SECURITY": json.dumps(security or {})})
     if p.returncode != 0:
         raise AssertionError(f"kafkajs {' '.join(map(str, args))} exited {p.returncode}: "
                              f"{p.stderr.decode(errors='replace')}")

@@ -67,7 +67,8 @@ class RunSh:
         self.root.mkdir(parents=True, exist_ok=True)
         self.data = self.root / "data"
         self.log_path = self.root / "run.sh.log"
-        self.port = free_port_run(9)  # coordinator 100, brokers 1-3, coordinators 101-102, TLS 1-3
+        # coordinator 100, brokers 1-3, coordinators 101-102, TLS 1-3, SASL_SSL 1-3
+        self.port = free_port_run(12)
         self.http_port = free_port_run(6)  # three brokers, then the three coordinators
         self.proc = None
         self.exit_code = None
@@ -91,6 +92,11 @@ class RunSh:
     def tls_bootstrap(self):
         """The brokers' SSL listeners (run.sh: the three ports after the coordinators')."""
         return ",".join(f"127.0.0.1:{self.port + 5 + i}" for i in BROKER_IDS)
+
+    @property
+    def sasl_ssl_bootstrap(self):
+        """The brokers' SASL_SSL listeners (run.sh: the three ports after the SSL ones)."""
+        return ",".join(f"127.0.0.1:{self.port + 8 + i}" for i in BROKER_IDS)
 
     @property
     def ca_file(self):
@@ -304,6 +310,38 @@ def test_console_round_trip_and_kcat_over_tls(tools_cluster, tmp_path):
     refused = subprocess.run(["kcat", "-b", tools_cluster.tls_bootstrap, "-X", "security.protocol=SSL", "-L",
                               "-m", "10"], capture_output=True, text=True, timeout=60)
     assert refused.returncode != 0 and "certificate verify failed" in refused.stderr, refused.stderr
+
+
+def readme_block(heading):
+    """The first ```sh block after `heading` in the top README."""
+    text = (SOURCE_DIR / "README.md").read_text()
+    m = re.search(re.escape(heading) + r"\n.*?```sh\n(.*?)```", text, re.S)
+    assert m, f"no sh block under {heading!r} in README.md"
+    return m.group(1)
+
+
+def test_readme_tls_and_scram_quick_start(tools_cluster):
+    """The README's TLS + SCRAM quick start, run as written (its ports and data folder moved
+    to this cluster's): a user made with kafka-configs, listed, used by kcat over SASL_SSL at
+    once, then removed, after which kcat is refused."""
+    script = readme_block("### TLS + SCRAM")
+    broker1 = tools_cluster.broker_address(1)
+    sasl1 = tools_cluster.sasl_ssl_bootstrap.split(",")[0]
+    script = (script.replace("127.0.0.1:19092", broker1).replace("127.0.0.1:19100", sasl1)
+              .replace("data/tls/ca.crt", str(tools_cluster.ca_file)))
+    assert "19092" not in script and "19100" not in script and "data/" not in script.replace(str(tools_cluster.data), "")
+    p = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=SOURCE_DIR, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p
+    assert "Completed updating config for user alice." in p.stdout, p.stdout
+    assert "SCRAM credential configs for user-principal 'alice' are SCRAM-SHA-256=iterations=8192" in p.stdout, p.stdout
+    assert "hello" in p.stdout.splitlines(), p.stdout
+    # After the last command of the block (the deletion) alice is refused.
+    sasl = ["-X", "security.protocol=SASL_SSL", "-X", f"ssl.ca.location={tools_cluster.ca_file}",
+            "-X", "sasl.mechanism=SCRAM-SHA-256", "-X", "sasl.username=alice", "-X", "sasl.password=alice-secret"]
+    refused = subprocess.run(["kcat", "-b", sasl1, *sasl, "-L", "-m", "10"], capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode != 0 and "invalid user credentials" in refused.stderr + refused.stdout, refused
 
 
 def test_topics_and_keyed_console_round_trip(tools_cluster):

@@ -3,8 +3,9 @@
 authenticating. Each broker has a PLAINTEXT listener too (brokers reach each other over it and
 the harness checks readiness on it) and a SASL_PLAINTEXT one the tests use.
 
-SCRAM users come from tributary.sasl.scram.users here: credentials in the metadata log
-(AlterUserScramCredentials, kafka-configs --entity-type users) are not served yet.
+SCRAM users come from tributary.sasl.scram.users here; credentials in the metadata log
+(AlterUserScramCredentials, kafka-configs --entity-type users) are tested in
+scram_users_test.py, SASL over TLS in sasl_ssl_test.py.
 """
 import os
 import socket

@@ -51,6 +51,20 @@ const CODECS = {
   zstd: CompressionTypes.ZSTD,
 };
 
+// TRIB_KAFKAJS_SECURITY (optional), JSON: {"ca": "<PEM file>"} for TLS trusting that CA, and
+// "sasl": {"mechanism": "scram-sha-512", "username": ..., "password": ...} for SASL.
+function security() {
+  const conf = process.env.TRIB_KAFKAJS_SECURITY ? JSON.parse(process.env.TRIB_KAFKAJS_SECURITY) : {};
+  const out = {};
+  if (conf.ca) {
+    out.ssl = { ca: [require('fs').readFileSync(conf.ca, 'utf-8')] };
+  }
+  if (conf.sasl) {
+    out.sasl = conf.sasl;
+  }
+  return out;
+}
+
 async function main(argv) {
   const [broker, command, ...args] = argv;
   const kafka = new Kafka({
@@ -60,6 +74,7 @@ async function main(argv) {
     connectionTimeout: 10000,
     requestTimeout: 30000,
     retry: { retries: 3 },
+    ...security(),
   });
 
   if (command === 'produce') {

@@ -64,9 +64,26 @@ TEST(sasl_config, bad_settings_name_the_key) {
     EXPECT_NE(error_of({{"sasl.enabled.mechanisms", "SCRAM-SHA-256"}, {"inter.broker.listener.name", "SASL_PLAINTEXT"}})
                   .find("brokers reach each other over PLAINTEXT or SSL only"),
               std::string::npos);
-    EXPECT_NE(error_of({{"listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_SSL"}})
-                  .find("SASL_SSL is not supported yet"),
+    EXPECT_NE(error_of({{"listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_XYZ"}})
+                  .find("'SASL_PLAINTEXT:SASL_XYZ': unknown protocol (expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL)"),
               std::string::npos);
+}
+
+// A SASL_SSL listener is a SASL listener and a TLS one: its SASL settings are checked first,
+// then its keystore.
+TEST(sasl_config, sasl_ssl_listener_needs_both_halves) {
+    const std::pair<std::string, std::string> map{"listener.security.protocol.map",
+                                                  "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_SSL"};
+    EXPECT_NE(error_of({map}).find("sasl.enabled.mechanisms: GSSAPI (Kerberos) is not supported"), std::string::npos)
+        << "the SASL check comes before the TLS context";
+    EXPECT_NE(error_of({map, {"sasl.enabled.mechanisms", "SCRAM-SHA-512"}})
+                  .find("ssl.keystore.location: SSL listener SASL_PLAINTEXT needs a keystore"),
+              std::string::npos);
+    EXPECT_NE(error_of({map, {"sasl.enabled.mechanisms", "SCRAM-SHA-512"},
+                        {"listener.name.sasl_plaintext.ssl.keystore.location", "/nonexistent/broker.pem"}})
+                  .find("listener.name.sasl_plaintext.ssl.keystore.location: cannot read '/nonexistent/broker.pem'"),
+              std::string::npos)
+        << "the listener's own ssl.* keys apply";
 }
 
 } // namespace
