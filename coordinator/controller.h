@@ -212,6 +212,11 @@ private:
                        change& c);
     void unregister_broker(const protocol::unregister_broker_request& req, int16_t v,
                            protocol::unregister_broker_response& resp, change& c);
+    // CreateAcls, DeleteAcls (Kafka's AclControlManager): validated bindings become records.
+    void create_acls(const protocol::create_acls_request& req, int16_t v, protocol::create_acls_response& resp,
+                     change& c);
+    void delete_acls(const protocol::delete_acls_request& req, int16_t v, protocol::delete_acls_response& resp,
+                     change& c);
     // One step of every drain, at each tick: leaderships move off drained brokers to an
     // in-sync replica that may lead, and partitions with a replica on a drained broker are
     // reassigned (the drained replica replaced by a usable broker: same rack first, then a

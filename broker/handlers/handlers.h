@@ -56,6 +56,9 @@ TRIB_DECLARE_HANDLER(consumer_group_describe, 0, 0)
 // (advertised all the same: dispatch.cc says why).
 TRIB_DECLARE_HANDLER(sasl_handshake, 0, 1)
 TRIB_DECLARE_HANDLER(sasl_authenticate, 0, 2)
+TRIB_DECLARE_HANDLER(describe_acls, 0, 3)
+TRIB_DECLARE_HANDLER(create_acls, 0, 3)
+TRIB_DECLARE_HANDLER(delete_acls, 0, 3)
 
 #undef TRIB_DECLARE_HANDLER
 
@@ -77,6 +80,7 @@ using all_handlers = handler_list<api_versions_handler, metadata_handler, produc
                                   offset_fetch_handler, offset_delete_handler, describe_groups_handler,
                                   list_groups_handler, delete_groups_handler,
                                   consumer_group_heartbeat_handler, consumer_group_describe_handler,
-                                  sasl_handshake_handler, sasl_authenticate_handler>;
+                                  sasl_handshake_handler, sasl_authenticate_handler, describe_acls_handler,
+                                  create_acls_handler, delete_acls_handler>;
 
 } // namespace trib::broker

@@ -8,10 +8,12 @@
 // broker/cluster_metadata.h re-exports these types into trib::broker.
 #include "common/ids.h"
 #include "protocol/wire.h"
+#include "security/authorizer.h"
 
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -66,6 +68,8 @@ struct cluster_snapshot {
     std::map<std::string, topic_info, std::less<>> topics;
     // Dynamic broker configs: "" for the cluster-wide default, else a node id in decimal.
     std::map<std::string, std::map<std::string, std::string>> broker_configs;
+    // ACL bindings, indexed for the authorizer; shared between snapshots while unchanged.
+    std::shared_ptr<const security::acl_index> acls = std::make_shared<const security::acl_index>();
 
     const topic_info* topic(std::string_view name) const {
         auto it = topics.find(name);

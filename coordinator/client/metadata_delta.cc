@@ -28,6 +28,8 @@ void metadata_delta::add(const metadata_image& before, const metadata_record& r)
                 } else {
                     broker_configs = true;
                 }
+            } else if constexpr (std::is_same_v<T, acl_record> || std::is_same_v<T, remove_acl_record>) {
+                acls = true;
             } else {
                 everything = true;  // a record kind this function doesn't know yet: be safe
             }

@@ -20,13 +20,14 @@ struct metadata_delta {
     std::set<std::string, std::less<>> topics;
     bool brokers = false;
     bool broker_configs = false;
+    bool acls = false;  // an ACL binding was created or removed
 
     static metadata_delta all() {
         metadata_delta d;
         d.everything = true;
         return d;
     }
-    bool empty() const noexcept { return !everything && topics.empty() && !brokers && !broker_configs; }
+    bool empty() const noexcept { return !everything && topics.empty() && !brokers && !broker_configs && !acls; }
     void clear() { *this = metadata_delta{}; }
 
     // Notes record `r`, about to be applied to `before` (names of removed topics come from it).
