@@ -194,6 +194,15 @@ config::schema make_schema() {
             }
             return std::nullopt;
         });
+    add("ssl.principal.mapping.rules", type::string, "DEFAULT",
+        "How an SSL client's certificate subject becomes its principal: DEFAULT (User:<subject DN>) only.",
+        [](const std::string& v) -> std::optional<std::string> {
+            if (v != "DEFAULT") {
+                return "only DEFAULT is supported (the principal is User:<the certificate's subject DN>); RULE:... "
+                       "mappings are not";
+            }
+            return std::nullopt;
+        });
     add("allow.everyone.if.no.acl.found", type::boolean, "false",
         "With an authorizer: a resource no ACL applies to is open to everyone.");
     return s;

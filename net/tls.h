@@ -26,6 +26,7 @@
 #include "common/config.h"
 
 #include <boost/asio/ssl/context.hpp>
+#include <openssl/ssl.h>
 
 #include <map>
 #include <memory>
@@ -73,5 +74,12 @@ tls_settings tls_settings_for(const config::values& v, const std::string& listen
 // An OpenSSL context for a server: reads the files, checks the key against the certificate,
 // sets verification, protocols and ciphers. Throws config_error naming the key at fault.
 std::shared_ptr<boost::asio::ssl::context> make_server_context(const tls_settings& s);
+
+// The subject of the certificate the peer of an established TLS connection presented, as
+// RFC 2253 (most specific first: "CN=client,OU=eng,O=Acme,C=US"), the form Java's
+// X500Principal.getName() gives for the usual attributes (CN, OU, O, L, ST, C, DC, UID,
+// STREET); nullopt when the peer sent no certificate. Other attributes are written with
+// OpenSSL's short names (emailAddress=...) where Java writes the OID and DER in hex.
+std::optional<std::string> peer_subject(SSL* ssl);
 
 } // namespace trib::net
