@@ -2042,16 +2042,10 @@ void controller::delete_acls(const protocol::delete_acls_request& req, int16_t, 
                 matched.push_back(b);
             }
         }
+        using matching_acl = std::decay_t<decltype(out.matching_acls)>::value_type;  // same fields as the record
         for (const auto& b : matched) {
-            auto& m = out.matching_acls.emplace_back();
-            m.error_message = std::nullopt;
-            m.resource_type = int8_t(b.resource_type);
-            m.resource_name = b.resource_name;
-            m.pattern_type = int8_t(b.pattern);
-            m.principal = b.principal;
-            m.host = b.host;
-            m.operation = int8_t(b.operation);
-            m.permission_type = int8_t(b.permission);
+            out.matching_acls.push_back(record_of<matching_acl>(b));
+            out.matching_acls.back().error_message = std::nullopt;
             c.add(record_of<remove_acl_record>(b));
         }
     }

@@ -36,7 +36,9 @@ handler_result<protocol::describe_acls_response> describe_acls_handler::handle(r
                                                                                request&& req) {
     response resp;
     resp.error_message = std::nullopt;
-    auto [err, msg] = refused(ctx, acl_operation::describe);
+    auto refusal = refused(ctx, acl_operation::describe);
+    error_code err = refusal.first;
+    std::string msg = std::move(refusal.second);
     security::acl_filter filter{security::acl_resource(req.resource_type_filter), req.resource_name_filter,
                                 security::acl_pattern(req.pattern_type_filter),   req.principal_filter,
                                 req.host_filter,                                  acl_operation(req.operation),
@@ -75,42 +77,37 @@ handler_result<protocol::describe_acls_response> describe_acls_handler::handle(r
     co_return resp;
 }
 
-handler_result<protocol::create_acls_response> create_acls_handler::handle(request_context& ctx, request&& req) {
-    auto [err, msg] = refused(ctx, acl_operation::alter);
-    if (err == error_code::none) {
-        auto f = co_await forward_to_coordinator<response>(ctx, req, ctx.version());
+namespace {
+
+// CreateAcls and DeleteAcls: the coordinator's answer, or, when the request is refused here
+// or the coordinator can't be asked, one result per item (creation, filter) saying why.
+template<typename Resp, typename Req, typename Results>
+asio::awaitable<Resp> change_acls(request_context& ctx, const Req& req, size_t items, Results Resp::*results) {
+    auto refusal = refused(ctx, acl_operation::alter);
+    if (refusal.first == error_code::none) {
+        auto f = co_await forward_to_coordinator<Resp>(ctx, req, ctx.version());
         if (f.response) {
             co_return std::move(*f.response);
         }
-        err = f.error;
-        msg = f.message;
+        refusal = {f.error, f.message};
     }
-    response resp;
-    for (size_t i = 0; i < req.creations.size(); ++i) {
-        auto& r = resp.results.emplace_back();
-        r.error_code = code(err);
-        r.error_message = msg;
+    Resp resp;
+    for (size_t i = 0; i < items; ++i) {
+        auto& r = (resp.*results).emplace_back();
+        r.error_code = code(refusal.first);
+        r.error_message = refusal.second;
     }
     co_return resp;
 }
 
+} // namespace
+
+handler_result<protocol::create_acls_response> create_acls_handler::handle(request_context& ctx, request&& req) {
+    co_return co_await change_acls(ctx, req, req.creations.size(), &response::results);
+}
+
 handler_result<protocol::delete_acls_response> delete_acls_handler::handle(request_context& ctx, request&& req) {
-    auto [err, msg] = refused(ctx, acl_operation::alter);
-    if (err == error_code::none) {
-        auto f = co_await forward_to_coordinator<response>(ctx, req, ctx.version());
-        if (f.response) {
-            co_return std::move(*f.response);
-        }
-        err = f.error;
-        msg = f.message;
-    }
-    response resp;
-    for (size_t i = 0; i < req.filters.size(); ++i) {
-        auto& r = resp.filter_results.emplace_back();
-        r.error_code = code(err);
-        r.error_message = msg;
-    }
-    co_return resp;
+    co_return co_await change_acls(ctx, req, req.filters.size(), &response::filter_results);
 }
 
 } // namespace trib::broker

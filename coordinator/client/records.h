@@ -46,7 +46,8 @@ using metadata_record = std::variant<register_broker_record, fence_broker_record
 // Kafka's ConfigResource types.
 enum class resource_type : int8_t { topic = 2, broker = 4 };
 
-// The binding an ACL record (created or removed) names, and the record naming a binding.
+// The binding an ACL record (created or removed) names, and the record naming a binding (or
+// any message struct with the same fields: DeleteAcls' matching ACL).
 template<typename R>
 security::acl_binding binding_of(const R& r) {
     return security::acl_binding{security::acl_resource(r.resource_type), r.resource_name,
