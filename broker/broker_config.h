@@ -8,6 +8,7 @@
 #include "broker/groups/group_shard.h"
 #include "broker/sasl_config.h"
 #include "common/config.h"
+#include "security/authorizer.h"
 #include "storage/log.h"
 
 #include <filesystem>
@@ -69,6 +70,7 @@ struct broker_config {
         o.tls_verify_host = inter_broker_tls_verify_host;
     }
     sasl_config sasl;                               // the SASL_PLAINTEXT and SASL_SSL listeners' settings
+    security::authorizer_config authorizer;         // authorizer.class.name, super.users, ...
     std::vector<std::filesystem::path> log_dirs;    // log.dirs: every one holds partition logs
     std::filesystem::path data_dir;                 // the first of log.dirs: also the broker's own files
     int32_t num_partitions = 1;
@@ -90,6 +92,10 @@ struct broker_config {
     int64_t log_dir_move_rate = 0;  // tributary.log.dirs.move.max.bytes.per.second; 0: no limit
     config::values raw;                              // everything, for DescribeConfigs
 };
+
+// The authorizer.class.name values that turn ACLs on (Kafka's KRaft and ZooKeeper authorizers).
+inline constexpr std::string_view standard_authorizer = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+inline constexpr std::string_view acl_authorizer = "kafka.security.authorizer.AclAuthorizer";
 
 const config::schema& broker_schema();
 // Loads and checks; throws config::config_error naming the key on a bad value.

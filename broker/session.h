@@ -24,6 +24,15 @@ struct session final : net::connection_state {
     std::unique_ptr<security::sasl_server> server;  // the exchange, from SaslHandshake on
     std::string principal{anonymous_principal};     // "User:<name>" once authenticated
 
+    // An SSL listener's client with a certificate is User:<its subject DN> (Kafka's DEFAULT
+    // ssl.principal.mapping.rules); without one it stays User:ANONYMOUS. A SASL listener's
+    // principal comes from SASL (SaslAuthenticate sets it after this).
+    void tls_established(const std::optional<std::string>& peer_subject) override {
+        if (peer_subject && !sasl) {
+            principal = "User:" + *peer_subject;
+        }
+    }
+
     // Whether requests other than ApiVersions, SaslHandshake and SaslAuthenticate must wait.
     bool needs_authentication() const noexcept { return sasl && at != stage::done; }
 };

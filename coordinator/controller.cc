@@ -895,6 +895,10 @@ void controller::admin(int16_t api_key, int16_t api_version, bytes_view body, st
         return run_admin(api_version, body, &controller::unregister_broker, std::move(done));
     case protocol::alter_user_scram_credentials_request::api_key:
         return run_admin(api_version, body, &controller::alter_user_scram_credentials, std::move(done));
+    case protocol::create_acls_request::api_key:
+        return run_admin(api_version, body, &controller::create_acls, std::move(done));
+    case protocol::delete_acls_request::api_key:
+        return run_admin(api_version, body, &controller::delete_acls, std::move(done));
     default:
         done(admin_reply{error_code::invalid_request,
                          fmt::format("API key {} is not an admin request the coordinator executes", api_key),
@@ -2006,6 +2010,57 @@ void controller::unregister_broker(const protocol::unregister_broker_request& re
     _lease_deadline.erase(req.broker_id);
     TLOG_INFO("broker {} unregistered{}", req.broker_id,
               c.work.is_drained(req.broker_id) ? " (still drained: its id takes no replicas until undrained)" : "");
+}
+
+// ---- ACLs ------------------------------------------------------------------------------
+
+void controller::create_acls(const protocol::create_acls_request& req, int16_t, protocol::create_acls_response& resp,
+                             change& c) {
+    for (const auto& a : req.creations) {
+        auto& out = resp.results.emplace_back();
+        out.error_message = std::nullopt;
+        security::acl_binding b{security::acl_resource(a.resource_type), a.resource_name,
+                                security::acl_pattern(a.resource_pattern_type), a.principal, a.host,
+                                security::acl_operation(a.operation), security::acl_permission(a.permission_type)};
+        if (auto why = security::invalid_binding(b)) {
+            out.error_code = int16_t(error_code::invalid_request);
+            out.error_message = *why;
+            continue;
+        }
+        if (!c.work.acls().contains(b)) {  // an existing binding is a success without a record
+            c.add(record_of<acl_record>(b));
+        }
+    }
+}
+
+void controller::delete_acls(const protocol::delete_acls_request& req, int16_t, protocol::delete_acls_response& resp,
+                             change& c) {
+    for (const auto& f : req.filters) {
+        auto& out = resp.filter_results.emplace_back();
+        out.error_message = std::nullopt;
+        security::acl_filter filter{security::acl_resource(f.resource_type_filter), f.resource_name_filter,
+                                    security::acl_pattern(f.pattern_type_filter),   f.principal_filter,
+                                    f.host_filter,                                  security::acl_operation(f.operation),
+                                    security::acl_permission(f.permission_type)};
+        if (auto why = security::invalid_filter(filter)) {
+            out.error_code = int16_t(error_code::invalid_request);
+            out.error_message = *why;
+            continue;
+        }
+        // A binding two filters match is removed (and answered) by the first.
+        std::vector<security::acl_binding> matched;
+        for (const auto& b : c.work.acls()) {
+            if (filter.matches(b)) {
+                matched.push_back(b);
+            }
+        }
+        using matching_acl = std::decay_t<decltype(out.matching_acls)>::value_type;  // same fields as the record
+        for (const auto& b : matched) {
+            out.matching_acls.push_back(record_of<matching_acl>(b));
+            out.matching_acls.back().error_message = std::nullopt;
+            c.add(record_of<remove_acl_record>(b));
+        }
+    }
 }
 
 } // namespace trib::coordinator

@@ -215,6 +215,11 @@ private:
     // SCRAM credentials (scram_control.h decides).
     void alter_user_scram_credentials(const protocol::alter_user_scram_credentials_request& req, int16_t v,
                                       protocol::alter_user_scram_credentials_response& resp, change& c);
+    // CreateAcls, DeleteAcls (Kafka's AclControlManager): validated bindings become records.
+    void create_acls(const protocol::create_acls_request& req, int16_t v, protocol::create_acls_response& resp,
+                     change& c);
+    void delete_acls(const protocol::delete_acls_request& req, int16_t v, protocol::delete_acls_response& resp,
+                     change& c);
     // One step of every drain, at each tick: leaderships move off drained brokers to an
     // in-sync replica that may lead, and partitions with a replica on a drained broker are
     // reassigned (the drained replica replaced by a usable broker: same rack first, then a

@@ -1,6 +1,7 @@
 #include "net/connection.h"
 
 #include "net/dispatcher.h"
+#include "net/tls.h"
 #include "common/log.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -105,6 +106,9 @@ asio::awaitable<void> connection::handshake() {
     }
     if (_closed) {
         co_return;
+    }
+    if (_state) {
+        _state->tls_established(peer_subject(_tls->native_handle()));
     }
     _last_activity = std::chrono::steady_clock::now();
     start_loops();

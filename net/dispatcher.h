@@ -4,6 +4,7 @@
 #include "common/runtime.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -13,6 +14,9 @@ namespace trib::net {
 // connection owns it; a dispatcher makes it when the connection opens.
 struct connection_state {
     virtual ~connection_state() = default;
+    // On a TLS listener, once the handshake is done: the subject of the client's certificate
+    // (net/tls.h, peer_subject), or nullopt without one.
+    virtual void tls_established(const std::optional<std::string>& peer_subject) {}
 };
 
 struct connection_info {

@@ -420,4 +420,20 @@ bool tls_source::reload_if_changed() {
     }
 }
 
+std::optional<std::string> peer_subject(SSL* ssl) {
+    X509* cert = SSL_get1_peer_certificate(ssl);
+    if (!cert) {
+        return std::nullopt;
+    }
+    std::unique_ptr<X509, decltype(&X509_free)> owned(cert, &X509_free);
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
+    // RFC 2253 with UTF-8 kept as is (Java does not escape non-ASCII characters).
+    if (!bio || X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert), 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0) {
+        return std::string();
+    }
+    char* data = nullptr;
+    long n = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, size_t(n > 0 ? n : 0));
+}
+
 } // namespace trib::net

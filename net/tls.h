@@ -34,6 +34,7 @@
 #include "common/config.h"
 
 #include <boost/asio/ssl/context.hpp>
+#include <openssl/ssl.h>
 
 #include <chrono>
 #include <cstdint>
@@ -130,5 +131,11 @@ private:
     std::vector<file_stamp> _failed_stamps;  // of the files a failed attempt was made from
     uint64_t _reloads = 0;
 };
+// The subject of the certificate the peer of an established TLS connection presented, as
+// RFC 2253 (most specific first: "CN=client,OU=eng,O=Acme,C=US"), the form Java's
+// X500Principal.getName() gives for the usual attributes (CN, OU, O, L, ST, C, DC, UID,
+// STREET); nullopt when the peer sent no certificate. Other attributes are written with
+// OpenSSL's short names (emailAddress=...) where Java writes the OID and DER in hex.
+std::optional<std::string> peer_subject(SSL* ssl);
 
 } // namespace trib::net

@@ -15,13 +15,15 @@ handler_result<protocol::alter_replica_log_dirs_response>
 alter_replica_log_dirs_handler::handle(request_context& ctx, request&& req) {
     auto& svc = ctx.services;
     std::map<std::string, std::vector<std::pair<int32_t, protocol::error_code>>> answers;
+    const bool allowed = ctx.authorized_cluster(security::acl_operation::alter);  // ACLs, as Kafka
     for (const auto& dir : req.dirs) {
         auto to = svc.partitions.find_log_dir(dir.path);
         for (const auto& t : dir.topics) {
             auto& out = answers[t.name];
             for (int32_t index : t.partitions) {
-                auto err = protocol::error_code::log_dir_not_found;
-                if (to) {
+                auto err = allowed ? protocol::error_code::log_dir_not_found
+                                   : protocol::error_code::cluster_authorization_failed;
+                if (to && allowed) {
                     topic_partition tp{t.name, index};
                     size_t where = *to;
                     err = co_await svc.partitions.move_replica(tp, where);

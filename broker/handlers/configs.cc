@@ -28,6 +28,15 @@ enum source : int8_t {
 };
 enum ctype : int8_t { t_boolean = 1, t_string = 2, t_int = 3, t_long = 5, t_double = 6, t_list = 7, t_password = 9 };
 
+// ACLs on a config resource, as Kafka: `op` (DESCRIBE_CONFIGS, ALTER_CONFIGS) on the topic,
+// or on the cluster for a broker; the error a refused resource is answered with, or none.
+error_code config_acl(const request_context& ctx, security::acl_operation op, int8_t type, const std::string& name) {
+    if (type == resource_topic) {
+        return ctx.authorized_topic(op, name) ? error_code::none : error_code::topic_authorization_failed;
+    }
+    return ctx.authorized_cluster(op) ? error_code::none : error_code::cluster_authorization_failed;
+}
+
 struct topic_default {
     std::string value;
     int8_t type;
@@ -265,6 +274,13 @@ handler_result<protocol::describe_configs_response> describe_configs_handler::ha
         auto& r = resp.results.emplace_back();
         r.resource_type = res.resource_type;
         r.resource_name = res.resource_name;
+        if (auto denied = config_acl(ctx, security::acl_operation::describe_configs, res.resource_type,
+                                     res.resource_name);
+            denied != error_code::none) {
+            r.error_code = code(denied);
+            r.error_message = std::string(authorization_failed);
+            continue;
+        }
         if (res.resource_type == resource_topic) {
             const auto* t = snap->topic(res.resource_name);
             if (!t) {
@@ -296,31 +312,53 @@ handler_result<protocol::describe_configs_response> describe_configs_handler::ha
 
 namespace {
 
-template<typename Response, typename Request>
-Response failed(const Request& req, const forwarded<Response>& f) {
-    Response resp;
-    for (const auto& res : req.resources) {
+template<typename Response, typename Resources>
+void add_failed(Response& resp, const Resources& resources, error_code e, const std::string& msg) {
+    for (const auto& res : resources) {
         auto& r = resp.responses.emplace_back();
         r.resource_type = res.resource_type;
         r.resource_name = res.resource_name;
-        r.error_code = code(f.error);
-        r.error_message = f.message;
+        r.error_code = code(e);
+        r.error_message = msg;
     }
-    return resp;
+}
+
+// AlterConfigs and IncrementalAlterConfigs: the resources the ACLs let the principal
+// ALTER_CONFIGS go to the coordinator; the others are answered here.
+template<typename Response, typename Request>
+asio::awaitable<Response> alter_allowed_configs(request_context& ctx, Request& req) {
+    std::vector<typename decltype(req.resources)::value_type> refused[2];  // topics, the cluster
+    for (auto& r : split_refused(req.resources, [&](const auto& res) {
+             return config_acl(ctx, security::acl_operation::alter_configs, res.resource_type, res.resource_name) ==
+                    error_code::none;
+         })) {
+        refused[r.resource_type == resource_topic ? 0 : 1].push_back(std::move(r));
+    }
+    Response resp;
+    if (!req.resources.empty()) {
+        auto f = co_await forward_to_coordinator<Response>(ctx, req, ctx.version());
+        if (f.response) {
+            resp = std::move(*f.response);
+        } else {
+            add_failed(resp, req.resources, f.error, f.message);
+        }
+    }
+    const std::string msg(authorization_failed);
+    add_failed(resp, refused[0], error_code::topic_authorization_failed, msg);
+    add_failed(resp, refused[1], error_code::cluster_authorization_failed, msg);
+    co_return resp;
 }
 
 } // namespace
 
 handler_result<protocol::alter_configs_response> alter_configs_handler::handle(request_context& ctx,
                                                                                request&& req) {
-    auto f = co_await forward_to_coordinator<response>(ctx, req, ctx.version());
-    co_return f.response ? std::move(*f.response) : failed(req, f);
+    co_return co_await alter_allowed_configs<response>(ctx, req);
 }
 
 handler_result<protocol::incremental_alter_configs_response> incremental_alter_configs_handler::handle(
     request_context& ctx, request&& req) {
-    auto f = co_await forward_to_coordinator<response>(ctx, req, ctx.version());
-    co_return f.response ? std::move(*f.response) : failed(req, f);
+    co_return co_await alter_allowed_configs<response>(ctx, req);
 }
 
 } // namespace trib::broker

@@ -54,11 +54,12 @@ handler_result<protocol::delete_records_response> delete_records_handler::handle
         auto& rt = resp.topics.emplace_back();
         rt.name = t.name;
         rt.partitions.reserve(t.partitions.size());
+        const bool allowed = ctx.authorized_topic(security::acl_operation::remove, t.name);  // ACLs, as Kafka
         for (const auto& p : t.partitions) {
             auto& rp = rt.partitions.emplace_back();
             rp.partition_index = p.partition_index;
-            if (!snap->partition(t.name, p.partition_index)) {
-                rp.error_code = code(error_code::unknown_topic_or_partition);
+            if (auto e = partition_refusal(allowed, *snap, t.name, p.partition_index); e != error_code::none) {
+                rp.error_code = code(e);
                 continue;
             }
             auto& job = jobs.emplace_back();

@@ -33,6 +33,12 @@ handler_result<protocol::describe_log_dirs_response> describe_log_dirs_handler::
     auto& svc = ctx.services;
     auto snap = svc.metadata.get();
     int32_t self = svc.self();
+    if (!ctx.authorized_cluster(security::acl_operation::describe)) {
+        // ACLs, as Kafka: the error from v3, no directory before.
+        response resp;
+        resp.error_code = code(protocol::error_code::cluster_authorization_failed);
+        co_return resp;
+    }
 
     std::set<topic_partition> wanted;
     if (!req.topics) {

@@ -8,7 +8,7 @@ namespace trib::broker {
 
 handler_result<protocol::describe_quorum_response> describe_quorum_handler::handle(request_context& ctx,
                                                                                     request&& req) {
-    co_return co_await answered_by_coordinator<response>(ctx, req);
+    co_return co_await answered_by_coordinator<response>(ctx, req, security::acl_operation::describe);
 }
 
 } // namespace trib::broker

@@ -6,7 +6,13 @@
 namespace trib::broker {
 
 handler_result<protocol::elect_leaders_response> elect_leaders_handler::handle(request_context& ctx, request&& req) {
-    auto f = co_await forward_to_coordinator<response>(ctx, req, ctx.version());
+    forwarded<response> f;
+    if (ctx.authorized_cluster(security::acl_operation::alter)) {  // ACLs, as Kafka
+        f = co_await forward_to_coordinator<response>(ctx, req, ctx.version());
+    } else {
+        f.error = protocol::error_code::cluster_authorization_failed;
+        f.message = std::string(authorization_failed);
+    }
     if (f.response) {
         co_return std::move(*f.response);
     }

@@ -3,6 +3,8 @@
 #include "broker/services.h"
 #include "common/log.h"
 
+#include <map>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -216,6 +218,22 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
                                                     : m.sessionless)
         ->Increment();
     const auto& parts = plan.parts;
+    // ACLs, as Kafka: a follower needs CLUSTER_ACTION on the cluster, a consumer READ on each
+    // topic; a partition refused answers TOPIC_AUTHORIZATION_FAILED.
+    std::vector<bool> allowed(parts.size(), true);
+    {
+        const bool follower_ok = req.replica_id < 0 || ctx.authorized_cluster(security::acl_operation::cluster_action);
+        std::map<std::string_view, bool> by_topic;
+        for (size_t i = 0; i < parts.size(); ++i) {
+            std::string_view t = parts[i].key.topic;
+            auto it = by_topic.find(t);
+            if (it == by_topic.end()) {
+                bool ok = req.replica_id >= 0 ? follower_ok : ctx.authorized_topic(security::acl_operation::read, t);
+                it = by_topic.emplace(t, ok).first;
+            }
+            allowed[i] = it->second;
+        }
+    }
     auto deadline = waiter::clock::now() + std::chrono::milliseconds(std::max(0, req.max_wait_ms));
     // Appends on the partitions' cores wake it when data past a fetch offset arrives.
     auto w = std::make_shared<waiter>(co_await asio::this_coro::executor);
@@ -239,8 +257,9 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
                 // as Kafka: null when reading uncommitted, and beside an error
                 rp.aborted_transactions = std::nullopt;
             }
-            if (!snap->partition(f.key.topic, f.key.partition)) {
-                rp.error_code = code(error_code::unknown_topic_or_partition);
+            if (!allowed[i] || !snap->partition(f.key.topic, f.key.partition)) {
+                rp.error_code = code(allowed[i] ? error_code::unknown_topic_or_partition
+                                                : error_code::topic_authorization_failed);
                 rp.high_watermark = -1;
                 rp.aborted_transactions = std::nullopt;
                 any_error = true;

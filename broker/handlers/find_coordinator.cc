@@ -121,6 +121,18 @@ handler_result<protocol::find_coordinator_response> find_coordinator_handler::ha
                                           : "Unknown coordinator key type.";
         }
     }
+    // ACLs, as Kafka: DESCRIBE on the group or the transactional id.
+    if (req.key_type == 0 || req.key_type == 1) {
+        auto type = req.key_type == 0 ? security::acl_resource::group : security::acl_resource::transactional_id;
+        for (size_t i = 0; i < keys.size(); ++i) {
+            if (!ctx.authorized(security::acl_operation::describe, type, keys[i])) {
+                answers[i] = found{};
+                answers[i].error = req.key_type == 0 ? error_code::group_authorization_failed
+                                                     : error_code::transactional_id_authorization_failed;
+                answers[i].message = std::string(authorization_failed);
+            }
+        }
+    }
     response resp;
     if (ctx.version() >= 4) {
         for (size_t i = 0; i < keys.size(); ++i) {

@@ -43,8 +43,15 @@ asio::awaitable<forwarded<Resp>> forward_to_coordinator(request_context& ctx, co
 
 // For responses with one top-level error code and message (DescribeQuorum, AddRaftVoter,
 // RemoveRaftVoter): the coordinator's answer, or one saying why there is none.
+// `op` on the cluster is what the ACLs must allow (else CLUSTER_AUTHORIZATION_FAILED).
 template<typename Resp, typename Req>
-asio::awaitable<Resp> answered_by_coordinator(request_context& ctx, const Req& req) {
+asio::awaitable<Resp> answered_by_coordinator(request_context& ctx, const Req& req, security::acl_operation op) {
+    if (!ctx.authorized_cluster(op)) {
+        Resp resp;
+        resp.error_code = code(protocol::error_code::cluster_authorization_failed);
+        resp.error_message = std::string(authorization_failed);
+        co_return resp;
+    }
     auto f = co_await forward_to_coordinator<Resp>(ctx, req, ctx.version());
     if (f.response) {
         co_return std::move(*f.response);

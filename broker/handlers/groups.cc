@@ -59,6 +59,16 @@ void add_offsets(Topics& topics, const std::vector<groups::fetched_offset>& offs
 // As Kafka, an empty group id is refused before the group is looked for.
 bool no_group_id(const std::string& group_id) { return group_id.empty(); }
 
+// Why a request on one group is refused before the group is looked for: the ACLs (`op` on
+// the group: GROUP_AUTHORIZATION_FAILED), then an empty group id (`empty`); none if not.
+error_code group_refusal(const request_context& ctx, const std::string& group_id, security::acl_operation op,
+                         error_code empty = error_code::invalid_group_id) {
+    if (!ctx.authorized_group(op, group_id)) {
+        return error_code::group_authorization_failed;
+    }
+    return no_group_id(group_id) ? empty : error_code::none;
+}
+
 // A response whose answer is its top-level error code alone.
 template<typename Resp>
 Resp error_response(error_code e) {
@@ -84,9 +94,9 @@ Resp answer(groups::group_coordinator::or_error<Resp>&& r) {
 } // namespace
 
 handler_result<protocol::join_group_response> join_group_handler::handle(request_context& ctx, request&& req) {
-    if (no_group_id(req.group_id)) {
+    if (auto refused = group_refusal(ctx, req.group_id, security::acl_operation::read); refused != error_code::none) {
         response resp;
-        resp.error_code = code(error_code::invalid_group_id);
+        resp.error_code = code(refused);
         resp.member_id = req.member_id;
         if (ctx.version() >= 7) {
             resp.protocol_name = std::nullopt;
@@ -112,8 +122,8 @@ handler_result<protocol::join_group_response> join_group_handler::handle(request
 }
 
 handler_result<protocol::sync_group_response> sync_group_handler::handle(request_context& ctx, request&& req) {
-    if (no_group_id(req.group_id)) {
-        co_return error_response<response>(error_code::invalid_group_id);
+    if (auto refused = group_refusal(ctx, req.group_id, security::acl_operation::read); refused != error_code::none) {
+        co_return error_response<response>(refused);
     }
     auto part = offsets_partition(ctx, req.group_id);
     int16_t version = ctx.version();
@@ -124,8 +134,8 @@ handler_result<protocol::sync_group_response> sync_group_handler::handle(request
 }
 
 handler_result<protocol::heartbeat_response> heartbeat_handler::handle(request_context& ctx, request&& req) {
-    if (no_group_id(req.group_id)) {
-        co_return error_response<response>(error_code::invalid_group_id);
+    if (auto refused = group_refusal(ctx, req.group_id, security::acl_operation::read); refused != error_code::none) {
+        co_return error_response<response>(refused);
     }
     auto part = offsets_partition(ctx, req.group_id);
     int16_t version = ctx.version();
@@ -135,8 +145,8 @@ handler_result<protocol::heartbeat_response> heartbeat_handler::handle(request_c
 }
 
 handler_result<protocol::leave_group_response> leave_group_handler::handle(request_context& ctx, request&& req) {
-    if (no_group_id(req.group_id)) {
-        co_return error_response<response>(error_code::invalid_group_id);
+    if (auto refused = group_refusal(ctx, req.group_id, security::acl_operation::read); refused != error_code::none) {
+        co_return error_response<response>(refused);
     }
     auto part = offsets_partition(ctx, req.group_id);
     int16_t version = ctx.version();
@@ -146,14 +156,36 @@ handler_result<protocol::leave_group_response> leave_group_handler::handle(reque
 }
 
 handler_result<protocol::offset_commit_response> offset_commit_handler::handle(request_context& ctx, request&& req) {
+    // ACLs, as Kafka: READ on the group (else every partition GROUP_AUTHORIZATION_FAILED),
+    // READ on each topic (else its partitions TOPIC_AUTHORIZATION_FAILED).
+    const bool group_ok = ctx.authorized_group(security::acl_operation::read, req.group_id);
+    auto refused_topics = split_refused(
+        req.topics, [&](const auto& t) { return ctx.authorized_topic(security::acl_operation::read, t.name); });
+    auto add_refused = [&](response& resp) {
+        for (const auto& t : refused_topics) {
+            auto& rt = resp.topics.emplace_back();
+            rt.name = t.name;
+            for (const auto& p : t.partitions) {
+                auto& rp = rt.partitions.emplace_back();
+                rp.partition_index = p.partition_index;
+                rp.error_code = code(error_code::topic_authorization_failed);
+            }
+        }
+    };
+    if (!group_ok) {
+        req.topics.insert(req.topics.end(), std::make_move_iterator(refused_topics.begin()),
+                          std::make_move_iterator(refused_topics.end()));
+        refused_topics.clear();
+    }
     auto part = offsets_partition(ctx, req.group_id);
     int16_t version = ctx.version();
     auto f = [&](group_shard& s, std::function<void(response)> done) {
         s.commit_offsets(req, version, std::move(done));
     };
     auto guard = milliseconds(ctx.services.config.groups.commit_timeout_ms) + guard_margin;
-    groups::group_coordinator::or_error<response> r = error_code::invalid_group_id;
-    if (!no_group_id(req.group_id)) {  // (not a co_await inside ?:, which g++ 12 miscompiles)
+    groups::group_coordinator::or_error<response> r =
+        group_ok ? error_code::invalid_group_id : error_code::group_authorization_failed;
+    if (group_ok && !no_group_id(req.group_id)) {  // (not a co_await inside ?:, which g++ 12 miscompiles)
         r = co_await ctx.services.groups.deferred<response>(part, f, guard);
     }
     if (const auto* e = failed(r)) {
@@ -167,9 +199,12 @@ handler_result<protocol::offset_commit_response> offset_commit_handler::handle(r
                 rp.error_code = code(*e);
             }
         }
+        add_refused(resp);
         co_return resp;
     }
-    co_return std::get<response>(std::move(r));
+    auto resp = std::get<response>(std::move(r));
+    add_refused(resp);
+    co_return resp;
 }
 
 handler_result<protocol::offset_fetch_response> offset_fetch_handler::handle(request_context& ctx, request&& req) {
@@ -177,15 +212,42 @@ handler_result<protocol::offset_fetch_response> offset_fetch_handler::handle(req
     auto fetch_group = [&ctx, require_stable = req.require_stable](
                            const std::string& group_id, const std::optional<std::vector<groups::wanted_topic>>& wanted,
                            const groups::fetching_member& who) -> asio::awaitable<groups::fetched_group> {
+        // ACLs, as Kafka: DESCRIBE on the group, and on each topic: a topic asked for by name
+        // is answered TOPIC_AUTHORIZATION_FAILED, one of "every topic" left out.
+        using security::acl_operation;
+        if (!ctx.authorized_group(acl_operation::describe, group_id)) {
+            groups::fetched_group g;
+            g.error = error_code::group_authorization_failed;
+            co_return g;
+        }
+        auto may_describe = [&](const std::string& t) { return ctx.authorized_topic(acl_operation::describe, t); };
+        std::optional<std::vector<groups::wanted_topic>> allowed = wanted;
+        std::vector<groups::wanted_topic> refused;
+        if (allowed) {
+            refused = split_refused(*allowed, [&](const auto& t) { return may_describe(t.topic); });
+        }
         auto part = offsets_partition(ctx, group_id);
-        auto f = [&](group_shard& s) { return s.fetch_offsets(group_id, wanted, require_stable, who); };
+        auto f = [&](group_shard& s) { return s.fetch_offsets(group_id, allowed, require_stable, who); };
         auto r = co_await ctx.services.groups.immediate(part, f);
         if (const auto* e = failed(r)) {
             groups::fetched_group g;
             g.error = *e;
             co_return g;
         }
-        co_return std::get<groups::fetched_group>(std::move(r));
+        auto g = std::get<groups::fetched_group>(std::move(r));
+        if (!allowed) {
+            std::erase_if(g.offsets, [&](const auto& o) { return !may_describe(o.topic); });
+        }
+        for (const auto& t : refused) {
+            for (int32_t p : t.partitions) {
+                auto& o = g.offsets.emplace_back();
+                o.topic = t.topic;
+                o.partition = p;
+                o.offset = -1;
+                o.error = error_code::topic_authorization_failed;
+            }
+        }
+        co_return g;
     };
     response resp;
     if (ctx.version() >= 8) {
@@ -235,8 +297,8 @@ handler_result<protocol::offset_fetch_response> offset_fetch_handler::handle(req
 }
 
 handler_result<protocol::offset_delete_response> offset_delete_handler::handle(request_context& ctx, request&& req) {
-    if (no_group_id(req.group_id)) {
-        co_return error_response<response>(error_code::invalid_group_id);
+    if (auto refused = group_refusal(ctx, req.group_id, security::acl_operation::remove); refused != error_code::none) {
+        co_return error_response<response>(refused);
     }
     auto part = offsets_partition(ctx, req.group_id);
     auto f = [&](group_shard& s, std::function<void(response)> done) { s.delete_offsets(req, std::move(done)); };
@@ -252,7 +314,11 @@ asio::awaitable<Resp> describe_each(request_context& ctx, const std::vector<std:
     for (const auto& id : ids) {
         auto part = offsets_partition(ctx, id);
         auto f = [&](group_shard& s) { return describe(s, id); };
-        auto r = co_await ctx.services.groups.immediate(part, f);
+        groups::group_coordinator::or_error<std::invoke_result_t<decltype(f)&, group_shard&>> r =
+            error_code::group_authorization_failed;  // ACLs, as Kafka: DESCRIBE on the group
+        if (ctx.authorized_group(security::acl_operation::describe, id)) {
+            r = co_await ctx.services.groups.immediate(part, f);
+        }
         if (const auto* e = failed(r)) {
             auto& g = resp.groups.emplace_back();
             g.error_code = code(*e);
@@ -274,6 +340,13 @@ handler_result<protocol::list_groups_response> list_groups_handler::handle(reque
     response resp;
     auto f = [&](group_shard& s) { s.list(req.states_filter, req.types_filter, resp.groups); };
     size_t loading = co_await ctx.services.groups.each_shard(f);
+    // ACLs, as Kafka: DESCRIBE on the cluster lists every group, else those the principal may
+    // DESCRIBE.
+    if (!ctx.authorized_cluster(security::acl_operation::describe)) {
+        std::erase_if(resp.groups, [&](const auto& g) {
+            return !ctx.authorized_group(security::acl_operation::describe, g.group_id);
+        });
+    }
     if (loading > 0) {
         resp.error_code = code(error_code::coordinator_load_in_progress);  // as Kafka: the list would be partial
     }
@@ -282,9 +355,12 @@ handler_result<protocol::list_groups_response> list_groups_handler::handle(reque
 
 handler_result<protocol::consumer_group_heartbeat_response> consumer_group_heartbeat_handler::handle(
     request_context& ctx, request&& req) {
-    if (no_group_id(req.group_id)) {
-        auto r = error_response<response>(error_code::invalid_request);
-        r.error_message = "GroupId can't be empty.";
+    if (auto refused = group_refusal(ctx, req.group_id, security::acl_operation::read, error_code::invalid_request);
+        refused != error_code::none) {
+        auto r = error_response<response>(refused);
+        if (refused == error_code::invalid_request) {
+            r.error_message = "GroupId can't be empty.";
+        }
         co_return r;
     }
     auto part = offsets_partition(ctx, req.group_id);
@@ -307,10 +383,16 @@ handler_result<protocol::consumer_group_describe_response> consumer_group_descri
 handler_result<protocol::delete_groups_response> delete_groups_handler::handle(request_context& ctx, request&& req) {
     using result = response::deletable_group_result;
     std::map<int32_t, std::vector<std::string>> by_partition;
+    response resp;
     for (const auto& id : req.groups_names) {
+        if (!ctx.authorized_group(security::acl_operation::remove, id)) {  // ACLs, as Kafka
+            auto& g = resp.results.emplace_back();
+            g.group_id = id;
+            g.error_code = code(error_code::group_authorization_failed);
+            continue;
+        }
         by_partition[offsets_partition(ctx, id)].push_back(id);
     }
-    response resp;
     for (auto& [part, ids] : by_partition) {
         auto f = [&ids](group_shard& s, std::function<void(std::vector<result>)> done) {
             s.delete_groups(ids, std::move(done));

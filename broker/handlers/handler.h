@@ -20,8 +20,13 @@
 #include "protocol/api.h"
 #include "protocol/error_code.h"
 #include "protocol/messages.h"
+#include "security/acl.h"
 
+#include <algorithm>
+#include <iterator>
 #include <optional>
+#include <string_view>
+#include <vector>
 
 namespace trib::broker {
 
@@ -54,7 +59,57 @@ struct request_context {
     std::string_view principal() const noexcept {
         return conn.state ? std::string_view(session()->principal) : anonymous_principal;
     }
+    // The client's address (the peer without its port): what ACL hosts are compared with.
+    std::string_view client_host() const noexcept;
+
+    // Authorization (authorize.cc; security/authorizer.h has the rules). Always true without
+    // authorizer.class.name, and for requests on the inter-broker listener: that listener is
+    // PLAINTEXT (brokers reach each other over it as User:ANONYMOUS), so it stands for the
+    // brokers' own principal, which Kafka makes a super user; it must not be reachable by
+    // clients when ACLs matter.
+    bool authorized(security::acl_operation op, security::acl_resource type, std::string_view name) const;
+    bool authorized_cluster(security::acl_operation op) const {
+        return authorized(op, security::acl_resource::cluster, security::cluster_resource_name);
+    }
+    bool authorized_topic(security::acl_operation op, std::string_view topic) const {
+        return authorized(op, security::acl_resource::topic, topic);
+    }
+    bool authorized_group(security::acl_operation op, std::string_view group) const {
+        return authorized(op, security::acl_resource::group, group);
+    }
+    // CreateTopics and auto-creation: CREATE on the cluster, or on the topic.
+    bool authorized_create_topic(std::string_view topic) const {
+        return authorized_cluster(security::acl_operation::create) ||
+               authorized_topic(security::acl_operation::create, topic);
+    }
+    // `op` on some resource of `type` (Kafka's authorizeByResourceType).
+    bool authorized_any(security::acl_operation op, security::acl_resource type) const;
 };
+
+// Splits a request's items (topics, config resources) by ACLs: those `allowed` accepts stay
+// in `items`, in order, and go to the coordinator; the refused are returned, for the handler
+// to answer with its authorization error beside the coordinator's answer.
+template<typename T, typename P>
+std::vector<T> split_refused(std::vector<T>& items, P&& allowed) {
+    auto mid = std::stable_partition(items.begin(), items.end(), allowed);
+    std::vector<T> refused(std::make_move_iterator(mid), std::make_move_iterator(items.end()));
+    items.erase(mid, items.end());
+    return refused;
+}
+
+inline constexpr std::string_view authorization_failed = "Authorization failed.";
+
+// The error a partition named in a request gets before it is looked at: the ACLs' refusal
+// (`allowed` false: TOPIC_AUTHORIZATION_FAILED, told before whether the topic exists), an
+// unknown topic or partition, or none.
+inline protocol::error_code partition_refusal(bool allowed, const cluster_snapshot& s, std::string_view topic,
+                                              int32_t partition) {
+    if (!allowed) {
+        return protocol::error_code::topic_authorization_failed;
+    }
+    return s.partition(topic, partition) ? protocol::error_code::none
+                                         : protocol::error_code::unknown_topic_or_partition;
+}
 
 template<typename R>
 using handler_result = asio::awaitable<std::optional<R>>;

@@ -60,6 +60,9 @@ TRIB_DECLARE_HANDLER(describe_user_scram_credentials, 0, 0)
 // Client quotas are not built: answered with no entries (scram_credentials.cc says why).
 TRIB_DECLARE_HANDLER(describe_client_quotas, 0, 1)
 TRIB_DECLARE_HANDLER(alter_user_scram_credentials, 0, 0)
+TRIB_DECLARE_HANDLER(describe_acls, 0, 3)
+TRIB_DECLARE_HANDLER(create_acls, 0, 3)
+TRIB_DECLARE_HANDLER(delete_acls, 0, 3)
 
 #undef TRIB_DECLARE_HANDLER
 
@@ -83,6 +86,7 @@ using all_handlers = handler_list<api_versions_handler, metadata_handler, produc
                                   consumer_group_heartbeat_handler, consumer_group_describe_handler,
                                   sasl_handshake_handler, sasl_authenticate_handler,
                                   describe_user_scram_credentials_handler, alter_user_scram_credentials_handler,
-                                  describe_client_quotas_handler>;
+                                  describe_client_quotas_handler, describe_acls_handler,
+                                  create_acls_handler, delete_acls_handler>;
 
 } // namespace trib::broker

@@ -12,6 +12,24 @@ using protocol::error_code;
 handler_result<protocol::init_producer_id_response> init_producer_id_handler::handle(request_context& ctx,
                                                                                      request&& req) {
     response resp;
+    // ACLs, as Kafka: WRITE on the transactional id; without one, IDEMPOTENT_WRITE on the
+    // cluster or WRITE on some topic (Kafka 3.0+).
+    using security::acl_operation;
+    error_code refused = error_code::none;
+    if (req.transactional_id) {
+        if (!ctx.authorized(acl_operation::write, security::acl_resource::transactional_id, *req.transactional_id)) {
+            refused = error_code::transactional_id_authorization_failed;
+        }
+    } else if (!ctx.authorized_cluster(acl_operation::idempotent_write) &&
+               !ctx.authorized_any(acl_operation::write, security::acl_resource::topic)) {
+        refused = error_code::cluster_authorization_failed;
+    }
+    if (refused != error_code::none) {
+        resp.error_code = code(refused);
+        resp.producer_id = -1;
+        resp.producer_epoch = -1;
+        co_return resp;
+    }
     if (req.transactional_id && !req.transactional_id->empty()) {
         resp.error_code = code(error_code::invalid_request);
         resp.producer_id = -1;

@@ -2,6 +2,8 @@
 #include "broker/handlers/forward.h"
 #include "coordinator/client/topic_config.h"
 
+#include <set>
+
 namespace trib::broker {
 
 using protocol::error_code;
@@ -46,13 +48,25 @@ handler_result<protocol::metadata_response> metadata_handler::handle(request_con
         }
     }
 
+    // ACLs, as Kafka: a topic is listed only to a principal that may DESCRIBE it (when named,
+    // TOPIC_AUTHORIZATION_FAILED), and auto-created only for one that may CREATE it.
+    using security::acl_operation;
+    auto may_describe = [&](std::string_view n) { return ctx.authorized_topic(acl_operation::describe, n); };
+    std::set<std::string, std::less<>> refused;
+    for (const auto& n : names) {
+        if (!may_describe(n)) {
+            refused.insert(n);
+        }
+    }
+
     // Auto-create topics named here that don't exist, then answer from the newer metadata.
     bool may_create = svc.config.auto_create_topics && (ctx.version() < 4 || req.allow_auto_topic_creation);
     if (may_create) {
         protocol::create_topics_request create;
         create.timeout_ms = 30000;
         for (const auto& n : names) {
-            if (!snap->topic(n) && !coordinator::invalid_topic_name(n)) {
+            if (!snap->topic(n) && !coordinator::invalid_topic_name(n) && !refused.contains(n) &&
+                ctx.authorized_create_topic(n)) {
                 auto& t = create.topics.emplace_back();
                 t.name = n;
                 t.num_partitions = -1;      // num.partitions
@@ -86,12 +100,18 @@ handler_result<protocol::metadata_response> metadata_handler::handle(request_con
 
     if (all_topics) {
         for (const auto& [name, t] : snap->topics) {
-            describe_topic(t, resp.topics.emplace_back());
+            if (may_describe(name)) {
+                describe_topic(t, resp.topics.emplace_back());
+            }
         }
     } else {
         for (const auto& n : names) {
             auto& rt = resp.topics.emplace_back();
-            if (const auto* t = snap->topic(n)) {
+            if (refused.contains(n) ||
+                (may_create && !snap->topic(n) && !coordinator::invalid_topic_name(n) && !ctx.authorized_create_topic(n))) {
+                rt.name = n;
+                rt.error_code = code(error_code::topic_authorization_failed);
+            } else if (const auto* t = snap->topic(n)) {
                 describe_topic(*t, rt);
             } else {
                 rt.name = n;
@@ -103,7 +123,11 @@ handler_result<protocol::metadata_response> metadata_handler::handle(request_con
             auto& rt = resp.topics.emplace_back();
             auto it = std::find_if(snap->topics.begin(), snap->topics.end(),
                                    [&](const auto& kv) { return kv.second.id == id; });
-            if (it != snap->topics.end()) {
+            if (it != snap->topics.end() && !may_describe(it->second.name)) {
+                rt.name = std::nullopt;
+                rt.topic_id = id;
+                rt.error_code = code(error_code::topic_authorization_failed);
+            } else if (it != snap->topics.end()) {
                 describe_topic(it->second, rt);
             } else {
                 rt.name = std::nullopt;

@@ -25,15 +25,19 @@ handler_result<protocol::offset_for_leader_epoch_response> offset_for_leader_epo
     response resp;
     std::vector<epoch_job> jobs;
     resp.topics.reserve(req.topics.size());  // jobs point into the response
+    // ACLs, as Kafka: a follower (replica id >= 0) needs CLUSTER_ACTION, a client DESCRIBE on the topic.
+    const bool follower = ctx.version() >= 3 && req.replica_id >= 0;
+    const bool follower_ok = follower && ctx.authorized_cluster(security::acl_operation::cluster_action);
     for (const auto& t : req.topics) {
         auto& rt = resp.topics.emplace_back();
         rt.topic = t.topic;
         rt.partitions.reserve(t.partitions.size());
+        const bool allowed = follower ? follower_ok : ctx.authorized_topic(security::acl_operation::describe, t.topic);
         for (const auto& p : t.partitions) {
             auto& rp = rt.partitions.emplace_back();
             rp.partition = p.partition;
-            if (!snap->partition(t.topic, p.partition)) {
-                rp.error_code = code(error_code::unknown_topic_or_partition);
+            if (auto e = partition_refusal(allowed, *snap, t.topic, p.partition); e != error_code::none) {
+                rp.error_code = code(e);
                 continue;
             }
             auto& job = jobs.emplace_back();

@@ -207,11 +207,17 @@ handler_result<protocol::produce_response> produce_handler::handle(request_conte
         commit_waiter = std::make_shared<waiter>(co_await asio::this_coro::executor);
     }
 
+    // ACLs, as Kafka: WRITE on the transactional id (the whole request), WRITE on each topic
+    // (before its existence is told).
+    const bool transaction_ok =
+        !req.transactional_id ||
+        ctx.authorized(security::acl_operation::write, security::acl_resource::transactional_id, *req.transactional_id);
     resp.responses.reserve(req.topic_data.size());  // jobs point into the responses
     for (auto& td : req.topic_data) {
         auto& rt = resp.responses.emplace_back();
         rt.name = td.name;
         rt.partition_responses.reserve(td.partition_data.size());
+        const bool topic_ok = transaction_ok && ctx.authorized_topic(security::acl_operation::write, td.name);
         const auto* topic = snap->topic(td.name);
         int32_t max_bytes = svc.config.message_max_bytes;
         bool log_append_time = svc.config.message_timestamp_type == "LogAppendTime";
@@ -239,6 +245,11 @@ handler_result<protocol::produce_response> produce_handler::handle(request_conte
                     rp.error_message = std::move(msg);
                 }
             };
+            if (!topic_ok) {
+                fail(transaction_ok ? error_code::topic_authorization_failed
+                                    : error_code::transactional_id_authorization_failed);
+                continue;
+            }
             if (!acks_ok) {
                 fail(error_code::invalid_required_acks);
                 continue;

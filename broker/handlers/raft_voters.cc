@@ -7,12 +7,12 @@
 namespace trib::broker {
 
 handler_result<protocol::add_raft_voter_response> add_raft_voter_handler::handle(request_context& ctx, request&& req) {
-    co_return co_await answered_by_coordinator<response>(ctx, req);
+    co_return co_await answered_by_coordinator<response>(ctx, req, security::acl_operation::alter);
 }
 
 handler_result<protocol::remove_raft_voter_response> remove_raft_voter_handler::handle(request_context& ctx,
                                                                                       request&& req) {
-    co_return co_await answered_by_coordinator<response>(ctx, req);
+    co_return co_await answered_by_coordinator<response>(ctx, req, security::acl_operation::alter);
 }
 
 } // namespace trib::broker

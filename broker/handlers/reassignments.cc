@@ -13,21 +13,21 @@ namespace trib::broker {
 
 handler_result<protocol::alter_partition_reassignments_response> alter_partition_reassignments_handler::handle(
     request_context& ctx, request&& req) {
-    co_return co_await answered_by_coordinator<response>(ctx, req);
+    co_return co_await answered_by_coordinator<response>(ctx, req, security::acl_operation::alter);
 }
 
 handler_result<protocol::list_partition_reassignments_response> list_partition_reassignments_handler::handle(
     request_context& ctx, request&& req) {
-    co_return co_await answered_by_coordinator<response>(ctx, req);
+    co_return co_await answered_by_coordinator<response>(ctx, req, security::acl_operation::describe);
 }
 
 handler_result<protocol::drain_brokers_response> drain_brokers_handler::handle(request_context& ctx, request&& req) {
-    co_return co_await answered_by_coordinator<response>(ctx, req);
+    co_return co_await answered_by_coordinator<response>(ctx, req, security::acl_operation::alter);
 }
 
 handler_result<protocol::unregister_broker_response> unregister_broker_handler::handle(request_context& ctx,
                                                                                       request&& req) {
-    co_return co_await answered_by_coordinator<response>(ctx, req);
+    co_return co_await answered_by_coordinator<response>(ctx, req, security::acl_operation::alter);
 }
 
 } // namespace trib::broker

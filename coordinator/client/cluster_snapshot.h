@@ -8,10 +8,12 @@
 // broker/cluster_metadata.h re-exports these types into trib::broker.
 #include "common/ids.h"
 #include "protocol/wire.h"
+#include "security/authorizer.h"
 
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -81,6 +83,8 @@ struct cluster_snapshot {
     std::map<std::string, std::map<std::string, std::string>> broker_configs;
     // SCRAM credentials from the metadata log (AlterUserScramCredentials).
     scram_users scram;
+    // ACL bindings, indexed for the authorizer; shared between snapshots while unchanged.
+    std::shared_ptr<const security::acl_index> acls = std::make_shared<const security::acl_index>();
 
     const topic_info* topic(std::string_view name) const {
         auto it = topics.find(name);

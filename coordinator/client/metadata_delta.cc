@@ -31,6 +31,8 @@ void metadata_delta::add(const metadata_image& before, const metadata_record& r)
             } else if constexpr (std::is_same_v<T, user_scram_credential_record> ||
                                  std::is_same_v<T, remove_user_scram_credential_record>) {
                 scram = true;
+            } else if constexpr (std::is_same_v<T, acl_record> || std::is_same_v<T, remove_acl_record>) {
+                acls = true;
             } else {
                 everything = true;  // a record kind this function doesn't know yet: be safe
             }

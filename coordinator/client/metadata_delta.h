@@ -23,13 +23,14 @@ struct metadata_delta {
     // SCRAM credentials were set or removed (the broker's SCRAM server reads them from the
     // snapshot at each authentication, so nothing else needs doing).
     bool scram = false;
+    bool acls = false;  // an ACL binding was created or removed
 
     static metadata_delta all() {
         metadata_delta d;
         d.everything = true;
         return d;
     }
-    bool empty() const noexcept { return !everything && topics.empty() && !brokers && !broker_configs && !scram; }
+    bool empty() const noexcept { return !everything && topics.empty() && !brokers && !broker_configs && !scram && !acls; }
     void clear() { *this = metadata_delta{}; }
 
     // Notes record `r`, about to be applied to `before` (names of removed topics come from it).

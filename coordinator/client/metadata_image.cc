@@ -78,6 +78,14 @@ const scram_secret* metadata_image::scram(std::string_view user, int8_t mechanis
     return m == u->second.end() ? nullptr : &m->second;
 }
 
+std::shared_ptr<const security::acl_index> metadata_image::acl_index() const {
+    if (!_acl_index) {
+        _acl_index = std::make_shared<const security::acl_index>(
+            std::vector<security::acl_binding>(_acls->begin(), _acls->end()));
+    }
+    return _acl_index;
+}
+
 topic_state& metadata_image::own(topic_range::map::iterator it) {
     if (it->second.use_count() > 1) {
         it->second = std::make_shared<topic_state>(*it->second);
@@ -87,7 +95,7 @@ topic_state& metadata_image::own(topic_range::map::iterator it) {
 
 bool metadata_image::operator==(const metadata_image& o) const {
     if (_next != o._next || *_brokers != *o._brokers || *_drained != *o._drained || *_topic_names != *o._topic_names ||
-        *_configs != *o._configs || *_scram != *o._scram || _topics->size() != o._topics->size()) {
+        *_configs != *o._configs || *_scram != *o._scram || *_acls != *o._acls || _topics->size() != o._topics->size()) {
         return false;
     }
     return std::equal(_topics->begin(), _topics->end(), o._topics->begin(), [](const auto& a, const auto& b) {
@@ -258,6 +266,26 @@ result<void> metadata_image::apply_impl(offset at, const metadata_record& rec) {
         }
         return success();
     }
+    if (auto* r = std::get_if<acl_record>(&rec)) {
+        auto b = binding_of(*r);
+        if (security::invalid_binding(b)) {
+            return errc::inconsistent_record;
+        }
+        if (!_acls->contains(b)) {
+            _acls.write().insert(std::move(b));
+            _acl_index.reset();
+        }
+        return success();
+    }
+    if (auto* r = std::get_if<remove_acl_record>(&rec)) {
+        auto b = binding_of(*r);
+        if (!_acls->contains(b)) {
+            return errc::inconsistent_record;
+        }
+        _acls.write().erase(b);
+        _acl_index.reset();
+        return success();
+    }
     return errc::unknown_record_type;
 }
 
@@ -326,6 +354,9 @@ std::vector<metadata_record> metadata_image::to_records() const {
             out.emplace_back(std::move(r));
         }
     }
+    for (const auto& b : *_acls) {
+        out.emplace_back(record_of<acl_record>(b));
+    }
     return out;
 }
 
@@ -334,6 +365,7 @@ cluster_snapshot metadata_image::to_snapshot(std::string cluster_id, node_id con
     s.cluster_id = std::move(cluster_id);
     s.controller = controller;
     s.version = _next.value();
+    s.acls = acl_index();
     for (const auto& [id, b] : *_brokers) {
         s.brokers.emplace(id, broker_info{b.id, b.endpoints, b.rack, b.fenced});
     }

@@ -27,6 +27,7 @@
 #include "common/result.h"
 #include "coordinator/client/cluster_snapshot.h"
 #include "coordinator/client/records.h"
+#include "security/authorizer.h"
 
 #include <map>
 #include <memory>
@@ -150,6 +151,11 @@ public:
     const topic_state* topic(const protocol::uuid& id) const;
     // Dynamic configs of a resource; nullptr when it has none.
     const config_map* configs(resource_type t, std::string_view name) const;
+    // ACL bindings (CreateAcls), each once.
+    const std::set<security::acl_binding>& acls() const noexcept { return *_acls; }
+    // The authorizer's index of acls(), built on first use after a change and shared by copies
+    // and snapshots until the bindings change again.
+    std::shared_ptr<const security::acl_index> acl_index() const;
 
     // SCRAM credentials by user, then mechanism (scram_mechanism as int8).
     const scram_users& scram() const noexcept { return *_scram; }
@@ -176,6 +182,8 @@ private:
     copy_on_write<std::map<std::string, protocol::uuid, std::less<>>> _topic_names;
     copy_on_write<std::map<config_key, config_map, std::less<>>> _configs;
     copy_on_write<scram_users> _scram;
+    copy_on_write<std::set<security::acl_binding>> _acls;
+    mutable std::shared_ptr<const security::acl_index> _acl_index;  // null: not built since the last change
 };
 
 } // namespace trib::coordinator

@@ -168,6 +168,10 @@ std::string describe(const metadata_record& rec) {
         std::string operator()(const remove_user_scram_credential_record& r) const {
             return fmt::format("remove_user_scram_credential {} mechanism={}", r.name, r.mechanism);
         }
+        std::string operator()(const acl_record& r) const { return "acl " + security::describe(binding_of(r)); }
+        std::string operator()(const remove_acl_record& r) const {
+            return "remove_acl " + security::describe(binding_of(r));
+        }
         std::string operator()(const config_record& r) const {
             return fmt::format("config {}:{} {}={}", int(r.resource_type), r.resource_name, r.name,
                                r.value ? *r.value : "(deleted)");

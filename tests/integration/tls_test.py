@@ -295,6 +295,26 @@ def test_mtls_required(make_broker, pki):
         assert b.wait_for_log(reason, since=since), (cert, b.log_tail(3000))
 
 
+def test_certificate_subject_is_the_principal(make_broker, pki):
+    """With ACLs on: a client certificate's subject DN is the principal (User:CN=client, here a
+    super user); a client without a certificate is User:ANONYMOUS, which no ACL allows."""
+    from confluent_kafka import KafkaError, Producer
+    b, ssl_bootstrap = ssl_broker(make_broker, pki, extra={
+        "ssl.client.auth": "requested", "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(pki / "ca.pem"),
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:CN=client"})
+    with_cert = rdkafka_conf(ssl_bootstrap, pki, **{"ssl.certificate.location": str(pki / "client.pem"),
+                                                    "ssl.key.location": str(pki / "client.key")})
+    produce_consume(with_cert, "by-subject", n=20)
+
+    outcome = []
+    p = Producer({**rdkafka_conf(ssl_bootstrap, pki), "message.timeout.ms": 10000})
+    p.produce("by-subject", b"v", on_delivery=lambda err, msg: outcome.append(err))
+    p.flush(30)
+    assert outcome and outcome[0] is not None and outcome[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, outcome
+
+
 def test_client_refuses_broker_from_unknown_ca(make_broker, pki):
     b, ssl_bootstrap = ssl_broker(make_broker, pki, keystore="other-broker-bundle.pem")
     err = metadata_error(rdkafka_conf(ssl_bootstrap, pki))
@@ -443,6 +463,9 @@ def test_bad_configs_stop_start_naming_the_key(tmp_path, pki):
 
     err = start_fails(tmp_path, {"listeners": "PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0"})
     assert "SASL_SSL" in err and "SASL" in err, err
+
+    err = start_fails(tmp_path, {"ssl.principal.mapping.rules": "RULE:^CN=(.*)$/$1/,DEFAULT"})
+    assert "ssl.principal.mapping.rules" in err and "DEFAULT" in err, err
 
     err = start_fails(tmp_path, {"listeners": "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
                                  "inter.broker.listener.name": "SSL",

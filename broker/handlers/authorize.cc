@@ -1,0 +1,45 @@
+// request_context's authorization: the one place handlers ask whether a request may go on.
+#include "broker/handlers/handler.h"
+#include "broker/services.h"
+#include "security/authorizer.h"
+
+namespace trib::broker {
+
+namespace {
+
+bool trusted(const request_context& ctx) { return ctx.conn.listener == ctx.services.config.inter_broker_listener; }
+
+security::request_identity identity(const request_context& ctx) { return {ctx.principal(), ctx.client_host()}; }
+
+} // namespace
+
+std::string_view request_context::client_host() const noexcept {
+    std::string_view p = conn.peer;
+    if (p.starts_with('[')) {  // "[v6]:port"
+        auto close = p.find(']');
+        return close == std::string_view::npos ? p.substr(1) : p.substr(1, close - 1);
+    }
+    auto colon = p.rfind(':');
+    return colon == std::string_view::npos ? p : p.substr(0, colon);
+}
+
+bool request_context::authorized(security::acl_operation op, security::acl_resource type,
+                                 std::string_view name) const {
+    const auto& cfg = services.config.authorizer;
+    if (!cfg.enabled || trusted(*this)) {
+        return true;
+    }
+    auto snap = services.metadata.get();
+    return security::authorize(cfg, snap->acls.get(), identity(*this), op, type, name);
+}
+
+bool request_context::authorized_any(security::acl_operation op, security::acl_resource type) const {
+    const auto& cfg = services.config.authorizer;
+    if (!cfg.enabled || trusted(*this)) {
+        return true;
+    }
+    auto snap = services.metadata.get();
+    return security::authorize_any(cfg, snap->acls.get(), identity(*this), op, type);
+}
+
+} // namespace trib::broker
