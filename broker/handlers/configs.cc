@@ -199,6 +199,11 @@ void describe_broker(const broker_config& b, const cluster_snapshot& snap, int32
     };
     const auto& dynamic_only = coordinator::broker_only_dynamic_configs();
     for (const auto& spec : broker_schema().keys()) {
+        // The authorizer's own keys: Kafka's StandardAuthorizer reads them from the raw
+        // properties, they are no broker configs, and DescribeConfigs does not list them.
+        if (spec.name == "super.users" || spec.name == "allow.everyone.if.no.acl.found") {
+            continue;
+        }
         auto layers = dynamic_layers(spec.name);
         auto dyn = layers.empty() ? std::nullopt : std::optional(layers.front());
         if (!wanted(res.configuration_keys, spec.name) || (!b.raw.has(spec.name) && !dyn)) {

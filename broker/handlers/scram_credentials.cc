@@ -6,6 +6,10 @@
 // coordinator/scram_control.h). Users of the static key tributary.sasl.scram.users are not
 // metadata and are not described.
 //
+// Authorization as Kafka's: Describe needs DESCRIBE on the cluster (else the whole request is
+// CLUSTER_AUTHORIZATION_FAILED), Alter needs ALTER on the cluster (else every user named gets
+// it, nothing forwarded), DescribeClientQuotas needs DESCRIBE_CONFIGS on the cluster.
+//
 // DescribeClientQuotas (key 48) is here because kafka-configs --describe --entity-type users
 // asks it before DescribeUserScramCredentials and gives up when it is not served. Client
 // quotas are not built, so the answer is the truth: no quota is set for anyone.
@@ -17,11 +21,21 @@
 namespace trib::broker {
 
 using protocol::error_code;
+using security::acl_operation;
+
+namespace {
+constexpr std::string_view cluster_refused = "Cluster authorization failed.";
+} // namespace
 
 handler_result<protocol::describe_user_scram_credentials_response> describe_user_scram_credentials_handler::handle(
     request_context& ctx, request&& req) {
     response resp;
     resp.error_message = std::nullopt;
+    if (!ctx.authorized_cluster(acl_operation::describe)) {
+        resp.error_code = code(error_code::cluster_authorization_failed);
+        resp.error_message = std::string(cluster_refused);
+        co_return resp;
+    }
     auto snap = ctx.services.metadata.get();
     auto describe = [&](const std::string& user) {
         auto& r = resp.results.emplace_back();
@@ -64,11 +78,17 @@ handler_result<protocol::describe_user_scram_credentials_response> describe_user
 
 handler_result<protocol::alter_user_scram_credentials_response> alter_user_scram_credentials_handler::handle(
     request_context& ctx, request&& req) {
-    auto f = co_await forward_to_coordinator<response>(ctx, req, ctx.version());
-    if (f.response) {
-        co_return std::move(*f.response);
+    forwarded<response> f;
+    if (!ctx.authorized_cluster(acl_operation::alter)) {
+        f.error = error_code::cluster_authorization_failed;
+        f.message = std::string(cluster_refused);
+    } else {
+        f = co_await forward_to_coordinator<response>(ctx, req, ctx.version());
+        if (f.response) {
+            co_return std::move(*f.response);
+        }
     }
-    // No answer: every user named gets the reason.
+    // Refused, or no answer: every user named gets the reason.
     response resp;
     std::map<std::string, bool> users;
     for (const auto& d : req.deletions) {
@@ -86,10 +106,15 @@ handler_result<protocol::alter_user_scram_credentials_response> alter_user_scram
     co_return resp;
 }
 
-handler_result<protocol::describe_client_quotas_response> describe_client_quotas_handler::handle(request_context&,
+handler_result<protocol::describe_client_quotas_response> describe_client_quotas_handler::handle(request_context& ctx,
                                                                                                   request&&) {
     response resp;
     resp.error_message = std::nullopt;
+    if (!ctx.authorized_cluster(acl_operation::describe_configs)) {
+        resp.error_code = code(error_code::cluster_authorization_failed);
+        resp.error_message = std::string(cluster_refused);
+        co_return resp;
+    }
     resp.entries.emplace();  // none
     co_return resp;
 }

@@ -386,3 +386,29 @@ def test_acls_survive_coordinator_and_broker_restarts(secured):
     assert secured.admin().describe_acls(everything, request_timeout=TIMEOUT).result() == [b]
     assert produce_one(secured, "alice", "t") is None
     assert produce_one(secured, "bob", "t") == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+
+def test_scram_credential_apis_need_the_cluster(secured, tmp_path):
+    """kafka-configs --entity-type users: AlterUserScramCredentials needs ALTER on the cluster,
+    the describe (DescribeClientQuotas, then DescribeUserScramCredentials) DESCRIBE_CONFIGS and
+    DESCRIBE (Kafka's rules); refused, nothing is stored. (The Java tool, not confluent-kafka:
+    its describe_user_scram_credentials crashed the interpreter on a refusal.)"""
+    def configs(user, *args):
+        return kafka_tool("kafka-configs", "--bootstrap-server", secured.bootstrap, "--command-config",
+                          command_config(tmp_path, user), "--entity-type", "users", *args, check=False)
+    add = ["--alter", "--entity-name", "carol", "--add-config", "SCRAM-SHA-256=[iterations=8192,password=c-secret]"]
+    p = configs("alice", *add)
+    assert "ClusterAuthorizationException" in p.stdout + p.stderr, p.stdout + p.stderr
+    p = configs("alice", "--describe")
+    assert "ClusterAuthorizationException" in p.stdout + p.stderr, p.stdout + p.stderr
+    p = configs("admin", "--describe")
+    assert p.returncode == 0 and "carol" not in p.stdout, "a refused alteration stored nothing: " + p.stdout
+
+    # Granted, alice may.
+    for op in (AclOperation.ALTER, AclOperation.DESCRIBE, AclOperation.DESCRIBE_CONFIGS):
+        secured.grant("User:alice", op, ResourceType.BROKER, "kafka-cluster")
+    p = configs("alice", *add)
+    assert p.returncode == 0, p.stdout + p.stderr
+    p = configs("alice", "--describe")
+    assert p.returncode == 0 and "SCRAM credential configs for user-principal 'carol'" in p.stdout, p.stdout + p.stderr
