@@ -144,6 +144,7 @@ void replica_fetcher::retarget(config::host_port target) {
         self->_target = std::move(target);
         if (self->_client) {
             self->_client->close();  // the loop makes a new one for the new address
+            self->_retargeted = true;
         }
         self->wake();
     });
@@ -287,9 +288,10 @@ asio::awaitable<void> replica_fetcher::run() {
                           _target.port, failure, backoff.count());
                 _last_failure = failure;
             }
-            if (_client && !_client->connected()) {
-                _client.reset();  // a fresh one at the (maybe new) address
-            }
+            if (_client && _retargeted) {
+                _client.reset();  // a fresh one at the new address
+                _retargeted = false;
+            }  // else the same client reconnects (its back-off logs the first failure of a run only)
             co_await _waiter->wait_until(clock::now() + backoff);
             continue;
         }

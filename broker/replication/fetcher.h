@@ -127,6 +127,7 @@ private:
     replication_quotas& _quotas;
     node_id _source;
     config::host_port _target;
+    bool _retargeted = false;  // _client is closed for an old address: the loop replaces it
     std::unique_ptr<net::kafka_client> _client;
     std::shared_ptr<waiter> _waiter;
     std::map<topic_partition, position> _positions;  // on _ex only
