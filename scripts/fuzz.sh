@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (ASan + UBSan) in build-fuzz/ and runs each one for
 # the given number of seconds (default 60), starting from its seed corpus in
-# tests/fuzz/corpus/<target>/ when there is one. A crash fails the script and leaves the
-# input in build-fuzz/artifacts/.
+# tests/fuzz/corpus/<target>/ when there is one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
@@ -20,19 +19,27 @@ if [ -x build/tests/protocol_tests ]; then
   TRIB_FUZZ_SEEDS_DIR="$PWD/build-fuzz/seeds/fuzz_request" build/tests/protocol_tests \
     --gtest_filter='messages.fuzz_seeds_decode_back' >/dev/null
 fi
-for t in $targets; do
-  work="build-fuzz/corpus/$t"
+# One target per core at a time: each is single-threaded, and the fuzz time is a large share of
+# CI's budget. A crash fails the script and leaves the input in build-fuzz/artifacts/.
+run_one() {
+  local t="$1" work="build-fuzz/corpus/$1" seeds=()
   mkdir -p "$work"
-  seeds=()
   [ -d "tests/fuzz/corpus/$t" ] && seeds+=("tests/fuzz/corpus/$t")
   [ -d "build-fuzz/seeds/$t" ] && seeds+=("build-fuzz/seeds/$t")
-  echo "fuzz: $t for ${seconds}s"
   if ! build-fuzz/tests/fuzz/"$t" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix=build-fuzz/artifacts/ "$work" "${seeds[@]}" > "build-fuzz/$t.log" 2>&1; then
-    tail -n 60 "build-fuzz/$t.log"
     echo "fuzz: $t failed"
-    exit 1
+    tail -n 60 "build-fuzz/$t.log"
+    return 1
   fi
+  echo "fuzz: $t ran ${seconds}s"
   tail -n 4 "build-fuzz/$t.log"
-done
+}
+export -f run_one
+export seconds
+# shellcheck disable=SC2086
+if ! printf '%s\n' $targets | xargs -P "$(nproc)" -I{} bash -c 'run_one "$1" || exit 255' _ {}; then
+  echo "fuzz: a target failed (its log is above)"
+  exit 1
+fi
 echo "fuzz: all targets ran ${seconds}s without a failure"

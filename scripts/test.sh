@@ -4,24 +4,35 @@
 # fuzzers for a bounded time. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each step's start, in minutes since the run began: CI's log shows where its time went.
+step() { echo "test.sh: $1 (at $((SECONDS / 60)) min)"; }
+step "dependencies"
 scripts/install-deps.sh
+step "Release build"
 scripts/build.sh
 # The container images (buildah), which tests/images runs with `buildah run`.
+step "container images"
 scripts/build-images.sh
+step "Release tests"
 # Everything, the 100 randomized fault schedules (label faults, ~15-25 min on 2 cores; they
 # start first) included.
 ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 900
 
 # Sanitizers: a memory error or undefined behaviour anywhere, in a unit test or in a broker
 # or coordinator driven by the stock clients, fails the run.
+step "sanitizer build"
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTRIB_SANITIZE=ON -DTRIB_WERROR=ON >/dev/null
 cmake --build build-asan -j"$(nproc)"
 # The Kubernetes (e2e) and image tests run once, in the Release pass: what they add is the
 # platform around the binaries, which the sanitizers have already seen driven by every client;
-# the fault schedules once too (the failover tests' fixed schedules run here).
+# the fault schedules once too (the failover tests' fixed schedules run here); and what is
+# labelled release_only (tests/integration/CMakeLists.txt says what and why).
 # Leaks inside third-party libraries we cannot fix are listed, with why, in tests/lsan.supp.
+step "sanitizer tests"
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
-ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 900 -LE 'e2e|images|faults'
+ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 900 -LE 'e2e|images|faults|release_only'
 
+step "fuzzers"
 scripts/fuzz.sh "${TRIB_FUZZ_SECONDS:-60}"
+step "done"
