@@ -372,11 +372,6 @@ broker_config load_broker_config(const config::load_options& opts) {
         throw config::config_error("inter.broker.listener.name: " + c.inter_broker_listener +
                                    " is not one of the listeners");
     }
-    if (const auto& p = c.security_protocols.at(c.inter_broker_listener); p != "PLAINTEXT" && p != "SSL") {
-        throw config::config_error("inter.broker.listener.name: " + c.inter_broker_listener + " is a " + p +
-                                   " listener, but brokers reach each other over PLAINTEXT or SSL only so far "
-                                   "(replication speaks no SASL yet): name a PLAINTEXT or SSL listener");
-    }
     // The SASL settings; every listener.name. key that is not a TLS one is checked here.
     {
         std::vector<std::string> sasl_listeners, all_listeners;
@@ -387,7 +382,7 @@ broker_config load_broker_config(const config::load_options& opts) {
                 sasl_listeners.push_back(l.name);
             }
         }
-        c.sasl = load_sasl_config(v, sasl_listeners, all_listeners);
+        c.sasl = load_sasl_config(v, sasl_listeners, all_listeners, c.inter_broker_listener);
     }
     // SSL and SASL_SSL listeners: their contexts are made now, so a bad key or file stops the
     // start. This must come after the SASL settings: load_sasl_config checks that every
@@ -402,9 +397,9 @@ broker_config load_broker_config(const config::load_options& opts) {
             c.tls[l.name] = std::make_shared<net::tls_source>(net::tls_settings_for(v, l.name));
         }
     }
-    if (c.security_protocols.at(c.inter_broker_listener) == "SSL") {
+    if (const auto& p = c.security_protocols.at(c.inter_broker_listener); p == "SSL" || p == "SASL_SSL") {
         const auto& settings = c.tls.at(c.inter_broker_listener)->settings();
-        c.inter_broker_tls = net::make_client_context(settings);
+        c.inter_broker_tls = std::make_shared<net::tls_source>(settings, net::tls_role::client);
         c.inter_broker_tls_verify_host = settings.verify_peer_host;
     }
     for (const auto& d : v.get_list("log.dirs")) {

@@ -34,6 +34,9 @@ void add_sasl_keys(config::schema& s) {
     s.add(config::key_spec{"sasl.enabled.mechanisms", config::type::list, "GSSAPI",
                            "SASL mechanisms SASL listeners offer: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 "
                            "(Kafka's default GSSAPI is not served: a SASL listener needs this set)."});
+    s.add(config::key_spec{"sasl.mechanism.inter.broker.protocol", config::type::string, "GSSAPI",
+                           "SASL mechanism brokers use with each other over a SASL inter-broker listener: "
+                           "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (Kafka's default GSSAPI is not served)."});
     s.add(config::key_spec{"tributary.sasl.scram.users", config::type::password, std::nullopt,
                            "SCRAM users, as JAAS options: user_<name>=\"<password>\" ...; each gets "
                            "SCRAM-SHA-256 and SCRAM-SHA-512 credentials (4096 iterations) at start-up."});
@@ -44,7 +47,7 @@ void add_sasl_keys(config::schema& s) {
 }
 
 sasl_config load_sasl_config(const config::values& v, const std::vector<std::string>& sasl_listeners,
-                             const std::vector<std::string>& all_listeners) {
+                             const std::vector<std::string>& all_listeners, const std::string& inter_broker_listener) {
     sasl_config out;
     const auto per_listener = v.with_prefix("listener.name.");
     // Every listener.name key must name a listener and a setting this broker reads.
@@ -57,7 +60,8 @@ sasl_config load_sasl_config(const config::values& v, const std::vector<std::str
             }
             const auto rest = key.substr(prefix.size());
             // The SCRAM modules' JAAS entries hold the broker's own client login (inter-broker
-            // SASL, not served yet): accepted and unused, so a Kafka configuration loads.
+            // SASL); on other listeners they are accepted and unused, so a Kafka configuration
+            // loads.
             known = rest == "sasl.enabled.mechanisms" || rest == "plain.sasl.jaas.config" ||
                     rest == "scram-sha-256.sasl.jaas.config" || rest == "scram-sha-512.sasl.jaas.config";
         }
@@ -98,6 +102,35 @@ sasl_config load_sasl_config(const config::values& v, const std::vector<std::str
                 throw config::config_error(jk + ": " + users.error());
             }
             ls.plain_users = std::move(users.value());
+        }
+        if (l == inter_broker_listener) {
+            const std::string key = "sasl.mechanism.inter.broker.protocol";
+            const std::string mechanism = v.get_string(key);
+            if (std::find(ls.mechanisms.begin(), ls.mechanisms.end(), mechanism) == ls.mechanisms.end()) {
+                throw config::config_error(key + ": " + mechanism + " is not enabled on the inter-broker listener " +
+                                           l + (mechanism == "GSSAPI" ? " (GSSAPI is not supported: set PLAIN, "
+                                                                        "SCRAM-SHA-256 or SCRAM-SHA-512)"
+                                                                      : ""));
+            }
+            const auto jk = jaas_key(l, mechanism);
+            auto jaas = per_listener.find(jk);
+            if (jaas == per_listener.end()) {
+                throw config::config_error(jk + ": the inter-broker listener " + l + " uses " + mechanism +
+                                           ", whose JAAS entry gives this broker's username=\"...\" "
+                                           "password=\"...\"");
+            }
+            auto entry = security::parse_jaas(jaas->second);
+            if (!entry) {
+                throw config::config_error(jk + ": " + entry.error());
+            }
+            auto user = entry.value().options.find("username");
+            auto password = entry.value().options.find("password");
+            if (user == entry.value().options.end() || password == entry.value().options.end() ||
+                user->second.empty()) {
+                throw config::config_error(jk + ": the inter-broker login needs username=\"...\" and "
+                                           "password=\"...\" options");
+            }
+            out.inter_broker = inter_broker_login{mechanism, user->second, password->second};
         }
         out.listeners.emplace(l, std::move(ls));
     }

@@ -1,4 +1,8 @@
 #include "net/kafka_client.h"
+#include "net/tls.h"
+#include "protocol/messages/sasl_authenticate.h"
+#include "protocol/messages/sasl_handshake.h"
+#include "security/sasl.h"
 
 #include "common/config.h"
 #include "common/log.h"
@@ -43,6 +47,7 @@ struct kafka_client::link : std::enable_shared_from_this<kafka_client::link> {
       : socket(ex), writer_wake(ex), peer(std::move(peer_name)), max_response_bytes(max_response) {}
 
     tcp::socket socket;
+    std::shared_ptr<asio::ssl::context> tls_context;        // what `tls` was made from, kept alive with it
     std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;  // over `socket`; null: plaintext
     asio::steady_timer writer_wake;                   // cancelled when `out` gets a frame
     std::deque<bytes> out;                            // frames not yet written
@@ -374,7 +379,8 @@ asio::awaitable<result<void>> kafka_client::open_link(clock::time_point deadline
     if (!ec && !_closed && !expired && _options.tls) {
         failed_step = "TLS handshake";
         l->socket.set_option(tcp::no_delay(true), ec);
-        l->tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(l->socket, *_options.tls);
+        l->tls_context = _options.tls->fresh(clock::now());
+        l->tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(l->socket, *l->tls_context);
         error_code not_an_address;
         asio::ip::make_address(host, not_an_address);
         if (not_an_address) {
@@ -403,6 +409,9 @@ asio::awaitable<result<void>> kafka_client::open_link(clock::time_point deadline
     result<void> agreed;
     if (_options.ask_api_versions) {
         agreed = co_await negotiate(l, attempt_deadline);
+    }
+    if (agreed && !_options.sasl_mechanism.empty()) {
+        agreed = co_await authenticate(l, attempt_deadline);
     }
     if (!agreed) {
         if (_closed) {
@@ -454,6 +463,81 @@ asio::awaitable<result<void>> kafka_client::negotiate(const std::shared_ptr<link
     }
     _last_error = "ApiVersions: refused at every version tried";
     co_return client_errc::not_connected;
+}
+
+// SaslHandshake v1 (v0 would carry the tokens outside Kafka framing), then SaslAuthenticate
+// with each token of the exchange until it ends. Sets _last_error on failure.
+asio::awaitable<result<void>> kafka_client::authenticate(const std::shared_ptr<link>& l, clock::time_point deadline) {
+    const std::string& mechanism = _options.sasl_mechanism;
+    auto client = security::make_sasl_client(mechanism, _options.sasl_username, _options.sasl_password);
+    auto handshake_version = version_for(protocol::sasl_handshake_request::api_key, 1);
+    if (!client || !handshake_version || *handshake_version < 1) {
+        _last_error = !client ? fmt::format("SASL mechanism {} is not one this client speaks", mechanism)
+                              : "the broker does not serve SaslHandshake v1";
+        co_return client_errc::not_connected;
+    }
+    {
+        protocol::sasl_handshake_request req;
+        req.mechanism = mechanism;
+        const int32_t correlation_id = next_correlation_id();
+        bytes frame = encode_request_frame(req, *handshake_version, correlation_id, _options.client_id);
+        auto answer = co_await exchange(l, frame, correlation_id, deadline);
+        if (!answer) {
+            _last_error = fmt::format("SaslHandshake: {}", answer.error().message());
+            co_return answer.error();
+        }
+        auto resp = decode_response<protocol::sasl_handshake_response>(*answer, *handshake_version, correlation_id);
+        if (!resp) {
+            _last_error = "SaslHandshake: the answer does not decode";
+            co_return resp.error();
+        }
+        if (resp->error_code != 0) {
+            _last_error = fmt::format("SaslHandshake {}: {} (the broker enables: {})", mechanism,
+                                      protocol::error_code_name(protocol::error_code(resp->error_code)),
+                                      fmt::join(resp->mechanisms, ", "));
+            co_return client_errc::not_connected;
+        }
+    }
+    auto auth_version = version_for(protocol::sasl_authenticate_request::api_key,
+                                    protocol::sasl_authenticate_request::max_version);
+    if (!auth_version) {
+        _last_error = "the broker does not serve SaslAuthenticate";
+        co_return client_errc::not_connected;
+    }
+    std::string token = client->first();
+    for (;;) {
+        protocol::sasl_authenticate_request req;
+        req.auth_bytes.assign(token.begin(), token.end());
+        const int32_t correlation_id = next_correlation_id();
+        bytes frame = encode_request_frame(req, *auth_version, correlation_id, _options.client_id);
+        auto answer = co_await exchange(l, frame, correlation_id, deadline);
+        if (!answer) {
+            _last_error = fmt::format("SaslAuthenticate: {}", answer.error().message());
+            co_return answer.error();
+        }
+        auto resp = decode_response<protocol::sasl_authenticate_response>(*answer, *auth_version, correlation_id);
+        if (!resp) {
+            _last_error = "SaslAuthenticate: the answer does not decode";
+            co_return resp.error();
+        }
+        if (resp->error_code != 0) {
+            _last_error = fmt::format(
+                "SASL {} authentication as {} failed: {}", mechanism, _options.sasl_username,
+                resp->error_message ? *resp->error_message
+                                   : std::string(protocol::error_code_name(protocol::error_code(resp->error_code))));
+            co_return client_errc::not_connected;
+        }
+        auto next = client->next(as_string_view(resp->auth_bytes));
+        if (!next) {
+            _last_error = fmt::format("SASL {} authentication as {}: {}", mechanism, _options.sasl_username,
+                                      next.error());
+            co_return client_errc::not_connected;
+        }
+        if (!next.value()) {
+            co_return success();
+        }
+        token = std::move(*next.value());
+    }
 }
 
 asio::awaitable<result<bytes>> kafka_client::exchange(const std::shared_ptr<link>& l, bytes& frame,

@@ -32,7 +32,8 @@
 //   partition, none per batch); protocol::record_set_iterator finds where the whole batches
 //   end (a leader may cut the last one short).
 //
-// - With options.tls set, the connection is TLS: the handshake follows the TCP connect
+// - With options.tls set, the connection is TLS (the source's context in force at the
+//   attempt, looked at again each reload interval): the handshake follows the TCP connect
 //   (within the same connect timeout), checking the peer's certificate against the context's
 //   CAs and, with tls_verify_host, its host name or IP address (SNI is sent for a name). A
 //   failed handshake is a failed connection attempt, its OpenSSL reason in last_error().
@@ -56,6 +57,8 @@
 
 namespace trib::net {
 
+class tls_source;
+
 struct kafka_client_options {
     std::string client_id = "tributary";
     std::chrono::milliseconds connect_timeout{10000};        // TCP connect plus ApiVersions
@@ -65,9 +68,17 @@ struct kafka_client_options {
     // false for a peer that serves no ApiVersions (the coordinator's private APIs): nothing is
     // negotiated, call() checks only this build's range and version_for() is not_connected.
     bool ask_api_versions = true;
-    // TLS (net/tls.h make_client_context); null: plaintext.
-    std::shared_ptr<asio::ssl::context> tls;
+    // TLS: a client tls_source (net/tls.h), whose context in force each connection attempt
+    // takes (so a changed keystore or truststore is used from the next connection); null:
+    // plaintext.
+    std::shared_ptr<tls_source> tls;
     bool tls_verify_host = true;
+    // SASL after ApiVersions (SaslHandshake v1, then SaslAuthenticate until the exchange
+    // ends; security/sasl.h's client, which checks a SCRAM server's signature too) as
+    // sasl_username; empty mechanism: no SASL. A refused authentication is a failed
+    // connection attempt, the broker's reason in last_error().
+    std::string sasl_mechanism;
+    std::string sasl_username, sasl_password;
 };
 
 class kafka_client {
@@ -114,6 +125,7 @@ private:
     asio::awaitable<result<void>> ensure_link(clock::time_point deadline);
     asio::awaitable<result<void>> open_link(clock::time_point deadline);
     asio::awaitable<result<void>> negotiate(const std::shared_ptr<link>& l, clock::time_point deadline);
+    asio::awaitable<result<void>> authenticate(const std::shared_ptr<link>& l, clock::time_point deadline);
     // Queues `frame` (taken) on `l` and waits for the answer to `correlation_id`.
     asio::awaitable<result<bytes>> exchange(const std::shared_ptr<link>& l, bytes& frame, int32_t correlation_id,
                                             clock::time_point deadline);

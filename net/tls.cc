@@ -375,9 +375,34 @@ std::shared_ptr<ssl::context> make_client_context(const tls_settings& s) {
     return ctx;
 }
 
-tls_source::tls_source(tls_settings s) : _settings(std::move(s)) {
+tls_source::tls_source(tls_settings s, tls_role role) : _settings(std::move(s)), _role(role) {
     _stamps = stamps();
-    _context = make_server_context(_settings);
+    _context = make();
+    _last_look = std::chrono::steady_clock::now();
+}
+
+std::shared_ptr<ssl::context> tls_source::make() const {
+    return _role == tls_role::server ? make_server_context(_settings) : make_client_context(_settings);
+}
+
+std::shared_ptr<ssl::context> tls_source::current() const {
+    std::lock_guard lock(_mutex);
+    return _context;
+}
+
+std::shared_ptr<ssl::context> tls_source::fresh(std::chrono::steady_clock::time_point now) {
+    bool look = false;
+    {
+        std::lock_guard lock(_mutex);
+        if (_settings.reload_interval.count() > 0 && now - _last_look >= _settings.reload_interval) {
+            _last_look = now;
+            look = true;
+        }
+    }
+    if (look) {
+        reload_if_changed();
+    }
+    return current();
 }
 
 std::vector<tls_source::file_stamp> tls_source::stamps() const {
@@ -398,24 +423,34 @@ std::vector<tls_source::file_stamp> tls_source::stamps() const {
 
 bool tls_source::reload_if_changed() {
     auto now = stamps();
-    if (now == _stamps || now == _failed_stamps) {
-        return false;
+    {
+        std::lock_guard lock(_mutex);
+        if (now == _stamps || now == _failed_stamps) {
+            return false;
+        }
     }
+    const char* whose = _role == tls_role::server ? "new connections" : "new connections to other brokers";
     try {
-        auto ctx = make_server_context(_settings);
+        auto ctx = make();
         // The files may have changed again while they were read: then the next look reads
         // them once more (the stamps taken before reading are the ones kept).
-        _context = std::move(ctx);
-        _stamps = std::move(now);
-        _failed_stamps.clear();
+        {
+            std::lock_guard lock(_mutex);
+            _context = std::move(ctx);
+            _stamps = std::move(now);
+            _failed_stamps.clear();
+        }
         ++_reloads;
-        TLOG_INFO("listener {}: certificates read again from changed files; new connections use them",
-                  _settings.listener);
+        TLOG_INFO("listener {}: certificates read again from changed files; {} use them", _settings.listener,
+                  whose);
         return true;
     } catch (const config_error& e) {
-        _failed_stamps = std::move(now);
+        {
+            std::lock_guard lock(_mutex);
+            _failed_stamps = std::move(now);
+        }
         TLOG_WARN("listener {}: the TLS files changed but can't be used ({}); the certificates in force stay "
-                  "until they change again", _settings.listener, e.what());
+                  "for {} until they change again", _settings.listener, e.what(), whose);
         return false;
     }
 }

@@ -36,10 +36,12 @@
 #include <boost/asio/ssl/context.hpp>
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -95,26 +97,35 @@ std::shared_ptr<boost::asio::ssl::context> make_server_context(const tls_setting
 // make_server_context.
 std::shared_ptr<boost::asio::ssl::context> make_client_context(const tls_settings& s);
 
-// An SSL listener's context that follows its files. reload_if_changed() looks at the keystore
-// and truststore files (device, inode, size, modification time: a Kubernetes Secret volume
-// swaps a symbolic link, which changes the inode); when one changed, it makes a new context
-// from the same settings. New connections get the new context, established ones keep theirs.
-// A context that can't be made (a file half written, a key that does not match the
-// certificate) is logged and the one in force kept: the next look tries again. Not
-// thread-safe: the server uses it from one thread (its accepting core).
+// A context that follows its files: an SSL listener's (role server), or this program's
+// connections to other brokers over an SSL inter-broker listener (role client).
+// reload_if_changed() looks at the keystore and truststore files (device, inode, size,
+// modification time: a Kubernetes Secret volume swaps a symbolic link, which changes the
+// inode); when one changed, it makes a new context from the same settings. New connections get
+// the new context, established ones keep theirs. A context that can't be made (a file half
+// written, a key that does not match the certificate) is logged and the one in force kept: the
+// next look tries again. Thread-safe: a listener's source is looked at by its accepting core
+// (net/server), a client's by whichever core connects (fresh()).
+enum class tls_role { server, client };
+
 class tls_source {
 public:
-    // Reads the files and makes the first context: throws config_error as make_server_context.
-    explicit tls_source(tls_settings s);
+    // Reads the files and makes the first context: throws config_error as make_server_context
+    // (make_client_context for role client).
+    explicit tls_source(tls_settings s, tls_role role = tls_role::server);
 
     const tls_settings& settings() const noexcept { return _settings; }
-    const std::shared_ptr<boost::asio::ssl::context>& current() const noexcept { return _context; }
+    tls_role role() const noexcept { return _role; }
+    std::shared_ptr<boost::asio::ssl::context> current() const;
     // Makes a new context when a file changed since the last one was made. True when a new
     // context is in force; false when nothing changed or the new one failed (logged once per
     // change of the files).
     bool reload_if_changed();
+    // current(), after looking at the files when the reload interval has passed since the last
+    // look (a client, which has no timer of its own, calls this as it connects).
+    std::shared_ptr<boost::asio::ssl::context> fresh(std::chrono::steady_clock::time_point now);
     // How many contexts were made after the first.
-    uint64_t reloads() const noexcept { return _reloads; }
+    uint64_t reloads() const noexcept { return _reloads.load(); }
 
 private:
     struct file_stamp {
@@ -125,11 +136,16 @@ private:
     };
     std::vector<file_stamp> stamps() const;
 
-    tls_settings _settings;
+    std::shared_ptr<boost::asio::ssl::context> make() const;
+
+    const tls_settings _settings;
+    const tls_role _role;
+    mutable std::mutex _mutex;  // guards what follows
     std::shared_ptr<boost::asio::ssl::context> _context;
     std::vector<file_stamp> _stamps;         // of the files _context was made from
     std::vector<file_stamp> _failed_stamps;  // of the files a failed attempt was made from
-    uint64_t _reloads = 0;
+    std::chrono::steady_clock::time_point _last_look{};
+    std::atomic<uint64_t> _reloads{0};
 };
 // The subject of the certificate the peer of an established TLS connection presented, as
 // RFC 2253 (most specific first: "CN=client,OU=eng,O=Acme,C=US"), the form Java's

@@ -93,3 +93,34 @@ std::unique_ptr<sasl_server> make_plain_server(const plain_users& users) {
 }
 
 } // namespace trib::security
+
+namespace trib::security {
+
+namespace {
+
+class plain_client final : public sasl_client {
+public:
+    plain_client(std::string username, std::string password)
+      : _username(std::move(username)), _password(std::move(password)) {}
+
+    std::string first() override {
+        std::string msg;
+        msg.push_back('\0');
+        msg += _username;
+        msg.push_back('\0');
+        msg += _password;
+        return msg;
+    }
+    outcome<std::optional<std::string>> next(std::string_view) override { return std::optional<std::string>(); }
+
+private:
+    std::string _username, _password;
+};
+
+} // namespace
+
+std::unique_ptr<sasl_client> make_plain_client(std::string username, std::string password) {
+    return std::make_unique<plain_client>(std::move(username), std::move(password));
+}
+
+} // namespace trib::security

@@ -24,4 +24,7 @@ using plain_users = std::map<std::string, std::string, std::less<>>;
 // PLAIN against a fixed user table; the password compare is constant-time.
 std::unique_ptr<sasl_server> make_plain_server(const plain_users& users);
 
+// The client: one message, no authzid; the server's (empty) answer ends the exchange.
+std::unique_ptr<sasl_client> make_plain_client(std::string username, std::string password);
+
 } // namespace trib::security

@@ -52,4 +52,20 @@ public:
     virtual const std::string& username() const noexcept = 0;
 };
 
+// The client side of an exchange, for a broker authenticating to another broker. first() is
+// the first token to send; next() takes the server's answer and gives the token to send next,
+// or nullopt when the exchange is over and the server is verified (SCRAM checks the server's
+// signature, so a server that does not know the password is refused too). A failure ends it.
+class sasl_client {
+public:
+    virtual ~sasl_client() = default;
+    virtual std::string first() = 0;
+    virtual outcome<std::optional<std::string>> next(std::string_view server_token) = 0;
+};
+
+// PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 as `username` with `password`; null for another
+// mechanism.
+std::unique_ptr<sasl_client> make_sasl_client(std::string_view mechanism, std::string username,
+                                              std::string password);
+
 } // namespace trib::security

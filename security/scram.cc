@@ -1,4 +1,5 @@
 #include "security/scram.h"
+#include "security/plain.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -353,6 +354,143 @@ private:
 
 std::unique_ptr<sasl_server> make_scram_server(scram_algorithm a, scram_lookup lookup, std::string server_nonce) {
     return std::make_unique<scram_server>(a, std::move(lookup), std::move(server_nonce));
+}
+
+namespace {
+
+// saslname: ',' and '=' escaped (RFC 5802 5.1).
+std::string encode_saslname(std::string_view s) {
+    std::string out;
+    for (char c : s) {
+        if (c == ',') {
+            out += "=2C";
+        } else if (c == '=') {
+            out += "=3D";
+        } else {
+            out.push_back(c);
+        }
+    }
+    return out;
+}
+
+class scram_client final : public sasl_client {
+public:
+    scram_client(scram_algorithm a, std::string username, std::string password, std::string nonce)
+      : _alg(a), _username(std::move(username)), _password(std::move(password)), _nonce(std::move(nonce)) {
+        if (_nonce.empty()) {
+            _nonce = base64_encode(random_bytes(24));
+        }
+    }
+
+    std::string first() override {
+        _bare = "n=" + encode_saslname(_username) + ",r=" + _nonce;
+        _state = state::server_first;
+        return "n,," + _bare;
+    }
+
+    outcome<std::optional<std::string>> next(std::string_view token) override {
+        switch (_state) {
+        case state::server_first: return on_server_first(token);
+        case state::server_final: return on_server_final(token);
+        default:
+            _state = state::over;
+            return fail<std::optional<std::string>>("SCRAM exchange not in progress");
+        }
+    }
+
+private:
+    enum class state { start, server_first, server_final, over };
+    using answer = outcome<std::optional<std::string>>;
+
+    answer failed(std::string why) {
+        _state = state::over;
+        return fail<std::optional<std::string>>(std::move(why));
+    }
+
+    // r=<nonce>,s=<salt>,i=<iterations>: the client-final with our proof.
+    answer on_server_first(std::string_view token) {
+        auto parts = split(token);
+        if (!parts.empty() && attribute(parts[0], 'e')) {
+            return failed("the server refused: " + std::string(*attribute(parts[0], 'e')));
+        }
+        if (parts.size() < 3 || parts[0].starts_with("m=")) {
+            return failed("server-first-message: expected r=, s= and i=");
+        }
+        auto nonce = attribute(parts[0], 'r');
+        auto salt64 = attribute(parts[1], 's');
+        auto iter = attribute(parts[2], 'i');
+        if (!nonce || !salt64 || !iter) {
+            return failed("server-first-message: expected r=, s= and i=");
+        }
+        if (!nonce->starts_with(_nonce) || nonce->size() == _nonce.size() || !printable_nonce(*nonce)) {
+            return failed("server-first-message: the nonce does not extend ours");
+        }
+        auto salt = base64_decode(*salt64);
+        if (!salt || salt->empty()) {
+            return failed("server-first-message: the salt is not base64");
+        }
+        int32_t iterations = 0;
+        for (char c : *iter) {
+            if (c < '0' || c > '9' || iterations > scram_max_iterations) {
+                return failed("server-first-message: bad iteration count");
+            }
+            iterations = iterations * 10 + (c - '0');
+        }
+        if (iterations < scram_min_iterations || iterations > scram_max_iterations) {
+            return failed("server-first-message: iteration count " + std::string(*iter) + " outside " +
+                          std::to_string(scram_min_iterations) + ".." + std::to_string(scram_max_iterations));
+        }
+        const std::string salted = scram_salted_password(_alg, _password, *salt, iterations);
+        const std::string client_key = hmac(_alg, salted, "Client Key");
+        const std::string without_proof = "c=biws,r=" + std::string(*nonce);  // biws: "n,," in base64
+        const std::string auth_message = _bare + "," + std::string(token) + "," + without_proof;
+        std::string proof = hmac(_alg, hash(_alg, client_key), auth_message);
+        for (size_t i = 0; i < proof.size(); ++i) {
+            proof[i] = char(proof[i] ^ client_key[i]);
+        }
+        _server_signature = hmac(_alg, hmac(_alg, salted, "Server Key"), auth_message);
+        _state = state::server_final;
+        return std::optional<std::string>(without_proof + ",p=" + base64_encode(proof));
+    }
+
+    // v=<server signature>, or e=<error>.
+    answer on_server_final(std::string_view token) {
+        if (auto e = attribute(token, 'e')) {
+            return failed("the server refused: " + std::string(*e));
+        }
+        auto v = attribute(split(token)[0], 'v');
+        auto signature = v ? base64_decode(*v) : std::nullopt;
+        if (!signature || signature->size() != _server_signature.size() ||
+            CRYPTO_memcmp(signature->data(), _server_signature.data(), signature->size()) != 0) {
+            return failed("server-final-message: the server's signature is wrong (it does not know the password)");
+        }
+        _state = state::over;
+        return std::optional<std::string>();
+    }
+
+    scram_algorithm _alg;
+    std::string _username, _password, _nonce;
+    state _state = state::start;
+    std::string _bare;
+    std::string _server_signature;
+};
+
+} // namespace
+
+std::unique_ptr<sasl_client> make_scram_client(scram_algorithm a, std::string username, std::string password,
+                                               std::string client_nonce) {
+    return std::make_unique<scram_client>(a, std::move(username), std::move(password), std::move(client_nonce));
+}
+
+std::unique_ptr<sasl_client> make_sasl_client(std::string_view mechanism, std::string username,
+                                              std::string password) {
+    if (mechanism == mechanism_plain) {
+        return make_plain_client(std::move(username), std::move(password));
+    }
+    if (auto a = scram_algorithm_for(mechanism)) {
+        return make_scram_client(*a, std::move(username), std::move(password));
+    }
+    return nullptr;
 }
 
 } // namespace trib::security

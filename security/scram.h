@@ -48,6 +48,12 @@ using scram_lookup = std::function<std::optional<scram_credential>(const std::st
 std::unique_ptr<sasl_server> make_scram_server(scram_algorithm a, scram_lookup lookup,
                                                std::string server_nonce = {});
 
+// A client exchange as `username` with `password`. `client_nonce` empty: 24 random bytes,
+// base64 (tests pass RFC 7677's). The server's first message is checked (its nonce must
+// extend ours, iterations within Kafka's bounds) and so is its final signature.
+std::unique_ptr<sasl_client> make_scram_client(scram_algorithm a, std::string username, std::string password,
+                                               std::string client_nonce = {});
+
 // --- pieces, public for tests and the fuzzer ------------------------------------------
 
 struct scram_client_first {

@@ -367,11 +367,12 @@ def test_brokers_replicate_over_ssl_with_client_certificates(make_broker, pki, t
     followers copy their leaders over TLS, checking the leader's certificate (every
     ISR fills, acks=all works, every replica holds the same batches). A broker that trusts
     another CA can't copy from the others (nor they from it): it stays out of their ISRs, the
-    reason in its log."""
+    reason in its log; once its truststore file is replaced by the right CA, it copies again
+    and rejoins the ISR without a restart (its connections to other brokers follow the file)."""
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    def start_broker(i, truststore):
+    def start_broker(i, truststore, **more):
         port, ssl_port = free_port(), free_port()
         listeners = f"PLAINTEXT://127.0.0.1:{port},INTERNAL://127.0.0.1:{ssl_port}"
         b = make_broker(f"broker-{i}", node_id=i, start=False, overrides={
@@ -383,6 +384,7 @@ def test_brokers_replicate_over_ssl_with_client_certificates(make_broker, pki, t
             "ssl.truststore.location": str(pki / truststore),
             "ssl.client.auth": "required",
             "replica.lag.time.max.ms": 3000,
+            **more,
         })
         b.port = port
         brokers.append(b.start())
@@ -406,7 +408,9 @@ def test_brokers_replicate_over_ssl_with_client_certificates(make_broker, pki, t
 
         # Broker 4 trusts another CA. A partition on 1, 2 and 4: 4 can't copy from its
         # leader, and leaves the ISR.
-        odd = start_broker(4, "other-ca.pem")
+        truststore = tmp_path / "broker-4-truststore.pem"
+        truststore.write_bytes((pki / "other-ca.pem").read_bytes())
+        odd = start_broker(4, truststore, **{"tributary.ssl.reload.interval.ms": 500})
         admin = AdminClient({"bootstrap.servers": bootstrap})
         admin.create_topics([NewTopic("mixed", 1, replica_assignment=[[1, 2, 4]])])["mixed"].result(30)
         p.produce("mixed", value=b"x")
@@ -414,6 +418,17 @@ def test_brokers_replicate_over_ssl_with_client_certificates(make_broker, pki, t
         assert odd.wait_for_log("certificate verify failed", timeout=30), odd.log_tail(3000)
         wait_until(lambda: (partition_states(bootstrap, "mixed") or {}).get(0, (0, 0, [4]))[2] == [1, 2],
                    timeout=60, what="broker 4 out of the ISR of mixed-0")
+
+        # The right CA in broker 4's truststore (a new file renamed over it, as a Secret volume
+        # changes): its fetcher's next connection uses it, and 4 is back in the ISR.
+        fixed = tmp_path / "broker-4-truststore.pem.new"
+        fixed.write_bytes((pki / "ca.pem").read_bytes())
+        fixed.rename(truststore)
+        assert odd.wait_for_log("new connections to other brokers use them", timeout=30), odd.log_tail(3000)
+        wait_until(lambda: (partition_states(bootstrap, "mixed") or {}).get(0, (0, 0, []))[2] == [1, 2, 4],
+                   timeout=60, what="broker 4 back in the ISR of mixed-0")
+        wait_until(lambda: same_data_everywhere([brokers[0], brokers[1], odd], "mixed", 1), timeout=60,
+                   what="broker 4 to hold mixed-0's batches")
     finally:
         for b in brokers:
             b.stop()

@@ -61,11 +61,54 @@ TEST(sasl_config, bad_settings_name_the_key) {
     EXPECT_NE(error_of({{"sasl.enabled.mechanisms", "SCRAM-SHA-256"}, {"tributary.sasl.scram.users", "alice=\"x\""}})
                   .find("expected user_<name>"),
               std::string::npos);
-    EXPECT_NE(error_of({{"sasl.enabled.mechanisms", "SCRAM-SHA-256"}, {"inter.broker.listener.name", "SASL_PLAINTEXT"}})
-                  .find("brokers reach each other over PLAINTEXT or SSL only"),
-              std::string::npos);
     EXPECT_NE(error_of({{"listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_XYZ"}})
                   .find("'SASL_PLAINTEXT:SASL_XYZ': unknown protocol (expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL)"),
+              std::string::npos);
+}
+
+// Over a SASL inter-broker listener the broker logs in to the others with
+// sasl.mechanism.inter.broker.protocol and the username/password of that mechanism's JAAS entry.
+TEST(sasl_config, inter_broker_login) {
+    const std::pair<std::string, std::string> inter{"inter.broker.listener.name", "SASL_PLAINTEXT"};
+    const std::pair<std::string, std::string> scram{"sasl.enabled.mechanisms", "SCRAM-SHA-512"};
+    auto c = load_with({inter, scram, {"sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-512"},
+                        {"listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config",
+                         "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"broker\" "
+                         "password=\"b-secret\";"}});
+    ASSERT_TRUE(c.sasl.inter_broker);
+    EXPECT_EQ(c.sasl.inter_broker->mechanism, "SCRAM-SHA-512");
+    EXPECT_EQ(c.sasl.inter_broker->username, "broker");
+    EXPECT_EQ(c.sasl.inter_broker->password, "b-secret");
+    net::kafka_client_options o;
+    c.secure_inter_broker(o);
+    EXPECT_EQ(o.sasl_mechanism, "SCRAM-SHA-512");
+    EXPECT_EQ(o.sasl_username, "broker");
+    EXPECT_EQ(o.tls, nullptr) << "SASL_PLAINTEXT: no TLS";
+
+    // PLAIN: the same entry serves users and gives the broker's own login.
+    auto p = load_with({inter, {"sasl.enabled.mechanisms", "PLAIN"}, {"sasl.mechanism.inter.broker.protocol", "PLAIN"},
+                        {"listener.name.sasl_plaintext.plain.sasl.jaas.config",
+                         "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"broker\" "
+                         "password=\"p\" user_broker=\"p\";"}});
+    ASSERT_TRUE(p.sasl.inter_broker);
+    EXPECT_EQ(p.sasl.inter_broker->username, "broker");
+    EXPECT_EQ(p.sasl.find("SASL_PLAINTEXT")->plain_users.count("broker"), 1u);
+
+    EXPECT_FALSE(load_with({scram}).sasl.inter_broker) << "a PLAINTEXT inter-broker listener logs in to nobody";
+
+    EXPECT_NE(error_of({inter, scram}).find("sasl.mechanism.inter.broker.protocol: GSSAPI is not enabled on the "
+                                            "inter-broker listener SASL_PLAINTEXT (GSSAPI is not supported"),
+              std::string::npos);
+    EXPECT_NE(error_of({inter, scram, {"sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-256"}})
+                  .find("SCRAM-SHA-256 is not enabled on the inter-broker listener"),
+              std::string::npos);
+    EXPECT_NE(error_of({inter, scram, {"sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-512"}})
+                  .find("listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config: the inter-broker listener"),
+              std::string::npos);
+    EXPECT_NE(error_of({inter, scram, {"sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-512"},
+                        {"listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config",
+                         "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"broker\";"}})
+                  .find("needs username=\"...\" and password=\"...\""),
               std::string::npos);
 }
 

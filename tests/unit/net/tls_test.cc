@@ -217,6 +217,28 @@ TEST(tls_source, a_changed_keystore_file_is_read_again_and_a_bad_one_keeps_the_o
     EXPECT_EQ(src.reloads(), 2u);
 }
 
+TEST(tls_source, a_client_source_looks_at_its_files_when_it_connects_after_the_interval) {
+    fakes::temp_dir dir;
+    auto keystore = dir / "broker.pem";
+    std::ofstream(keystore) << self_signed_bundle("first");
+    tls_source src(tls_settings_for(load({{"ssl.keystore.location", keystore.string()},
+                                          {"tributary.ssl.reload.interval.ms", "1000"}}),
+                                    "SSL"),
+                   tls_role::client);
+    EXPECT_EQ(SSL_CTX_get_verify_mode(src.current()->native_handle()), SSL_VERIFY_PEER)
+        << "a client always checks the broker it connects to";
+    EXPECT_EQ(served_cn(src), "first") << "the keystore's certificate is presented (mTLS)";
+
+    replace_file(keystore, self_signed_bundle("second"));
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(src.fresh(start), src.current());
+    EXPECT_EQ(served_cn(src), "first") << "not looked at before the interval has passed";
+    auto renewed = src.fresh(start + std::chrono::milliseconds(1100));
+    EXPECT_EQ(served_cn(src), "second");
+    EXPECT_EQ(renewed, src.current());
+    EXPECT_EQ(src.reloads(), 1u);
+}
+
 TEST(tls_source, reload_interval_defaults_to_30_s_and_is_checked) {
     auto s = tls_settings_for(load({{"ssl.keystore.location", "/k.pem"}}), "SSL");
     EXPECT_EQ(s.reload_interval, std::chrono::milliseconds(30000));

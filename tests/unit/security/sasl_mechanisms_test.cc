@@ -198,3 +198,86 @@ TEST(scram, sha512_client_and_server_agree) {
     EXPECT_TRUE(fin.value().starts_with("v="));
     EXPECT_TRUE(server->complete());
 }
+
+// --- the client side (a broker authenticating to another) ---------------------------------
+
+TEST(scram_client, rfc7677_sha256_messages) {
+    auto client = make_scram_client(scram_algorithm::sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO");
+    EXPECT_EQ(client->first(), "n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
+    auto fin = client->next("r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096");
+    ASSERT_TRUE(fin) << fin.error();
+    ASSERT_TRUE(fin.value().has_value());
+    EXPECT_EQ(*fin.value(), "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+                            "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=");
+    auto done = client->next("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
+    ASSERT_TRUE(done) << done.error();
+    EXPECT_FALSE(done.value().has_value()) << "the exchange is over";
+}
+
+TEST(scram_client, a_server_that_does_not_know_the_password_is_refused) {
+    auto client = make_scram_client(scram_algorithm::sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO");
+    client->first();
+    ASSERT_TRUE(client->next("r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"));
+    auto bad = client->next("v=AAAATRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().find("signature"), std::string::npos) << bad.error();
+}
+
+TEST(scram_client, bad_server_first_messages_are_refused) {
+    for (std::string_view msg : {"", "r=other,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",  // not our nonce
+                                 "r=cnonce,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",      // ours, not extended
+                                 "r=cnonceX,s=!!,i=4096", "r=cnonceX,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=12",
+                                 "r=cnonceX,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=99999999999999",
+                                 "r=cnonceX,s=W22ZaJ0SNY7soEsUEjb6gQ==", "e=unknown-user"}) {
+        auto client = make_scram_client(scram_algorithm::sha512, "alice", "secret", "cnonce");
+        client->first();
+        EXPECT_FALSE(client->next(msg)) << msg;
+        EXPECT_FALSE(client->next("v=x")) << "the exchange is over after a failure";
+    }
+}
+
+// Our client against our server, both SCRAM algorithms, names that need escaping; a wrong
+// password is refused by the server.
+TEST(scram_client, talks_to_our_server) {
+    for (auto a : {scram_algorithm::sha256, scram_algorithm::sha512}) {
+        auto cred = make_scram_credential(a, "s3cret", 4096);
+        auto lookup = [&](const std::string& u) -> std::optional<scram_credential> {
+            return u == "broker,one=1" ? std::optional(cred) : std::nullopt;
+        };
+        auto client = make_sasl_client(mechanism_name(a), "broker,one=1", "s3cret");
+        ASSERT_NE(client, nullptr);
+        auto server = make_scram_server(a, lookup);
+        auto sf = server->step(client->first());
+        ASSERT_TRUE(sf) << sf.error();
+        auto cf = client->next(sf.value());
+        ASSERT_TRUE(cf && cf.value()) << (cf ? "" : cf.error());
+        auto fin = server->step(*cf.value());
+        ASSERT_TRUE(fin) << fin.error();
+        EXPECT_TRUE(server->complete());
+        EXPECT_EQ(server->username(), "broker,one=1");
+        auto done = client->next(fin.value());
+        ASSERT_TRUE(done) << done.error();
+        EXPECT_FALSE(done.value().has_value());
+
+        auto wrong = make_sasl_client(mechanism_name(a), "broker,one=1", "guess");
+        auto server2 = make_scram_server(a, lookup);
+        auto sf2 = server2->step(wrong->first());
+        ASSERT_TRUE(sf2);
+        auto cf2 = wrong->next(sf2.value());
+        ASSERT_TRUE(cf2 && cf2.value());
+        EXPECT_FALSE(server2->step(*cf2.value())) << "wrong password";
+    }
+}
+
+TEST(plain_client, one_message_the_server_accepts) {
+    auto client = make_sasl_client("PLAIN", "alice", "secret");
+    ASSERT_NE(client, nullptr);
+    auto server = make_plain_server(plain_users{{"alice", "secret"}});
+    auto answer = server->step(client->first());
+    ASSERT_TRUE(answer) << answer.error();
+    EXPECT_TRUE(server->complete());
+    auto done = client->next(answer.value());
+    ASSERT_TRUE(done);
+    EXPECT_FALSE(done.value().has_value());
+    EXPECT_EQ(make_sasl_client("GSSAPI", "a", "b"), nullptr);
+}
