@@ -1,5 +1,6 @@
-// The SASL message parsers and servers on arbitrary input: PLAIN messages, SCRAM client
-// messages (both steps), and the JAAS option syntax. Nothing may crash or read out of bounds.
+// The SASL message parsers, servers and clients on arbitrary input: PLAIN messages, SCRAM
+// client messages (both steps) to the server, SCRAM server messages (both steps) to the
+// client, and the JAAS option syntax. Nothing may crash or read out of bounds.
 #include "security/jaas.h"
 #include "security/plain.h"
 #include "security/scram.h"
@@ -30,6 +31,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto nl = in.find('\n');
     if (server->step(in.substr(0, nl)) && nl != std::string_view::npos) {
         (void)server->step(in.substr(nl + 1));
+    }
+
+    // The client side (a broker logging in to another): server-first, then server-final.
+    auto client = make_scram_client(scram_algorithm::sha256, "broker", "pw", "cn");
+    client->first();
+    auto answer = client->next(in.substr(0, nl));
+    if (answer && nl != std::string_view::npos) {
+        (void)client->next(in.substr(nl + 1));
     }
     return 0;
 }
