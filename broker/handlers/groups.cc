@@ -378,6 +378,20 @@ handler_result<protocol::consumer_group_heartbeat_response> consumer_group_heart
         }
         co_return r;
     }
+    // ACLs, as Kafka: a subscription may name only topics the principal may DESCRIBE.
+    if (req.subscribed_topic_names) {
+        std::string unauthorized;
+        for (const auto& t : *req.subscribed_topic_names) {
+            if (!ctx.authorized_topic(security::acl_operation::describe, t)) {
+                unauthorized += (unauthorized.empty() ? "" : ", ") + t;
+            }
+        }
+        if (!unauthorized.empty()) {
+            auto r = error_response<response>(error_code::topic_authorization_failed);
+            r.error_message = "The group has subscribed to topics that are not authorized: " + unauthorized;
+            co_return r;
+        }
+    }
     auto part = offsets_partition(ctx, req.group_id);
     groups::client_info client{ctx.header.client_id.value_or(""), client_host(ctx.conn.peer)};
     int16_t version = ctx.version();

@@ -192,6 +192,25 @@ asio::awaitable<void> wait_for_commit(broker_services& svc, std::vector<append_j
     }
 }
 
+// Whether a partition's records begin with a transactional batch (magic 2, attributes bit 4),
+// as Kafka decides whether the transactional id must be authorized.
+bool has_transactional_batch(const protocol::produce_request& req) {
+    constexpr size_t magic_at = 16, attributes_at = 21;
+    constexpr uint8_t transactional_bit = 0x10;
+    for (const auto& td : req.topic_data) {
+        for (const auto& pd : td.partition_data) {
+            if (!pd.records || pd.records->data.size() < attributes_at + 2) {
+                continue;
+            }
+            const auto& d = pd.records->data;
+            if (static_cast<uint8_t>(d[magic_at]) == 2 && (static_cast<uint8_t>(d[attributes_at + 1]) & transactional_bit)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 } // namespace
 
 // Every batch is validated on the connection's core (decompression cost spreads over the
@@ -207,11 +226,12 @@ handler_result<protocol::produce_response> produce_handler::handle(request_conte
         commit_waiter = std::make_shared<waiter>(co_await asio::this_coro::executor);
     }
 
-    // ACLs, as Kafka: WRITE on the transactional id (the whole request), WRITE on each topic
-    // (before its existence is told).
+    // ACLs, as Kafka: WRITE on the transactional id (the whole request) when it carries a
+    // transactional batch, WRITE on each topic (before its existence is told).
     const bool transaction_ok =
-        !req.transactional_id ||
-        ctx.authorized(security::acl_operation::write, security::acl_resource::transactional_id, *req.transactional_id);
+        !has_transactional_batch(req) ||
+        (req.transactional_id && ctx.authorized(security::acl_operation::write,
+                                                security::acl_resource::transactional_id, *req.transactional_id));
     resp.responses.reserve(req.topic_data.size());  // jobs point into the responses
     for (auto& td : req.topic_data) {
         auto& rt = resp.responses.emplace_back();
