@@ -518,6 +518,15 @@ JAAS = ("org.apache.kafka.common.security.plain.PlainLoginModule required " +
         " ".join(f'user_{u}="{p}"' for u, p in USERS.items()) + ";")
 
 
+# both servers: clients on SASL_PLAINTEXT (PLAIN), brokers on PLAINTEXT, the standard authorizer
+SECURED = {
+    "inter.broker.listener.name": "PLAINTEXT",
+    "sasl.enabled.mechanisms": "PLAIN",
+    "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS,
+    "authorizer.class.name": STANDARD_AUTHORIZER,
+}
+
+
 class Side:
     def __init__(self, name, sasl_port, node_id):
         self.name = name
@@ -537,10 +546,7 @@ def kafka(tmp_path_factory):
                      f"CONTROLLER://127.0.0.1:{k.controller_port}",
         "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "sasl.enabled.mechanisms": "PLAIN",
-        "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS,
-        "authorizer.class.name": STANDARD_AUTHORIZER,
+        **SECURED,
         # the broker's own connections (and the harness's readiness check) come as ANONYMOUS
         "super.users": "User:admin;User:ANONYMOUS",
         "group.initial.rebalance.delay.ms": "0",
@@ -565,10 +571,7 @@ def tributary(tmp_path_factory):
         "controller.quorum.voters": coord.voters,
         "listeners": f"PLAINTEXT://127.0.0.1:{b.port},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
         "advertised.listeners": f"PLAINTEXT://127.0.0.1:{b.port},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "sasl.enabled.mechanisms": "PLAIN",
-        "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS,
-        "authorizer.class.name": STANDARD_AUTHORIZER,
+        **SECURED,
         "super.users": "User:admin",
     })
     try:
