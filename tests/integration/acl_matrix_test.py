@@ -15,7 +15,7 @@ The module runs each phase for all cases at once: set-up, every case denied, one
 with every case's ACLs (waited for with DescribeAcls), every case allowed; then one test per
 case compares. Requests are raw (kafka_wire.py, from protocol/defs), one connection per case
 and phase. A difference that is deliberate is listed in EXPECTED_DIFFERENCES with its reason
-(and described in docs/differences-from-kafka.md); a listed case that no longer differs fails.
+(and described in docs/differences-from-kafka.md, ACLs); a listed case that no longer differs fails.
 """
 import sys
 import time
@@ -31,6 +31,7 @@ from apache_kafka import ApacheKafka  # noqa: E402
 from harness import Broker, Coordinator, free_port  # noqa: E402
 from kafka_wire import Connection  # noqa: E402
 
+from kafka.record.default_records import DefaultRecordBatchBuilder  # noqa: E402
 from kafka.record.memory_records import MemoryRecordsBuilder  # noqa: E402
 
 STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
@@ -141,6 +142,16 @@ def _produce_txn(c, ctx):
     # a non-transactional batch under a transactional id: past the authorizer, refused
     return c.call("Produce", 9, {"TransactionalId": ctx.txn, "Acks": 1, "TimeoutMs": 10000, "TopicData": [
         {"Name": ctx.topic, "PartitionData": [{"Index": 0, "Records": batch()}]}]})
+
+
+@case("produce_transactional_batch", [(TXN, "txn", WRITE), (TOPIC, "topic", WRITE)], setup=["topic"], retry=False)
+def _produce_txn_batch(c, ctx):
+    # a transactional batch: the transactional id is checked first
+    b = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=True, producer_id=1000,
+                                  producer_epoch=0, base_sequence=0, batch_size=1 << 20)
+    b.append(0, timestamp=int(time.time() * 1000), key=None, value=b"v", headers=[])
+    return c.call("Produce", 9, {"TransactionalId": ctx.txn, "Acks": 1, "TimeoutMs": 10000, "TopicData": [
+        {"Name": ctx.topic, "PartitionData": [{"Index": 0, "Records": bytes(b.build())}]}]})
 
 
 def fetch(c, ctx, replica_id):
@@ -508,6 +519,9 @@ EXPECTED_DIFFERENCES = {
         "transactions are not served: COORDINATOR_NOT_AVAILABLE past the authorizer",
     ("init_producer_id_transactional", "allowed"):
         "transactions are not served: INVALID_REQUEST past the authorizer",
+    ("produce_transactional_batch", "allowed"):
+        "transactions are not served: a transactional batch is INVALID_RECORD past the authorizer "
+        "(Kafka: INVALID_PRODUCER_ID_MAPPING, the producer id being unknown)",
 }
 
 
