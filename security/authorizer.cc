@@ -107,6 +107,23 @@ bool authorize_any(const authorizer_config& cfg, const acl_index* acls, request_
     });
 }
 
+std::span<const acl_operation> supported_operations(acl_resource type) {
+    using enum acl_operation;
+    static constexpr acl_operation topic_ops[] = {read, write, create, describe, remove, alter, describe_configs,
+                                                  alter_configs};
+    static constexpr acl_operation group_ops[] = {read, describe, remove};
+    static constexpr acl_operation cluster_ops[] = {create, cluster_action, describe_configs, alter_configs,
+                                                    idempotent_write, alter, describe};
+    static constexpr acl_operation transactional_id_ops[] = {describe, write};
+    switch (type) {
+    case acl_resource::topic: return topic_ops;
+    case acl_resource::group: return group_ops;
+    case acl_resource::cluster: return cluster_ops;
+    case acl_resource::transactional_id: return transactional_id_ops;
+    default: return {};
+    }
+}
+
 std::optional<std::set<std::string, std::less<>>> parse_super_users(std::string_view value) {
     std::set<std::string, std::less<>> out;
     while (!value.empty()) {

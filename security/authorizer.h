@@ -20,6 +20,7 @@
 #include <functional>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -90,6 +91,11 @@ bool authorize(const authorizer_config& cfg, const acl_index* acls, request_iden
 // topic" in place of IDEMPOTENT_WRITE on the cluster.
 bool authorize_any(const authorizer_config& cfg, const acl_index* acls, request_identity who, acl_operation op,
                    acl_resource type);
+
+// The operations Kafka reports in authorized-operations bit fields for a resource type (its
+// supported operations: Metadata's TopicAuthorizedOperations, DescribeCluster's,
+// DescribeGroups' and ConsumerGroupDescribe's AuthorizedOperations); empty for other types.
+std::span<const acl_operation> supported_operations(acl_resource type);
 
 // Parses `super.users` ("User:a;User:b"): each entry must be <type>:<name>; nullopt if not.
 std::optional<std::set<std::string, std::less<>>> parse_super_users(std::string_view value);

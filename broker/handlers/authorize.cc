@@ -33,6 +33,16 @@ bool request_context::authorized(security::acl_operation op, security::acl_resou
     return security::authorize(cfg, snap->acls.get(), identity(*this), op, type, name);
 }
 
+int32_t request_context::authorized_operations(security::acl_resource type, std::string_view name) const {
+    uint32_t bits = 0;
+    for (auto op : security::supported_operations(type)) {
+        if (authorized(op, type, name)) {
+            bits |= uint32_t{1} << static_cast<int>(op);
+        }
+    }
+    return static_cast<int32_t>(bits);
+}
+
 bool request_context::authorized_any(security::acl_operation op, security::acl_resource type) const {
     const auto& cfg = services.config.authorizer;
     if (!cfg.enabled || trusted(*this)) {

@@ -3,6 +3,15 @@
 
 namespace trib::broker {
 
+int32_t cluster_authorized_operations(const request_context& ctx) {
+    // As Kafka: the operations only to a principal that may DESCRIBE the cluster, else none.
+    using security::acl_resource;
+    if (!ctx.authorized_cluster(security::acl_operation::describe)) {
+        return 0;
+    }
+    return ctx.authorized_operations(acl_resource::cluster, security::cluster_resource_name);
+}
+
 handler_result<protocol::describe_cluster_response> describe_cluster_handler::handle(request_context& ctx,
                                                                                      request&& req) {
     auto snap = ctx.services.metadata.get();
@@ -14,6 +23,9 @@ handler_result<protocol::describe_cluster_response> describe_cluster_handler::ha
         co_return resp;
     }
     resp.cluster_id = snap->cluster_id;
+    if (req.include_cluster_authorized_operations) {
+        resp.cluster_authorized_operations = cluster_authorized_operations(ctx);
+    }
     // Like a KRaft broker: admin requests go to any broker, which forwards them to the
     // coordinator, so the "controller" a client sees is this broker itself.
     resp.controller_id = ctx.services.self();

@@ -330,10 +330,25 @@ asio::awaitable<Resp> describe_each(request_context& ctx, const std::vector<std:
     co_return resp;
 }
 
+// Authorized operations of each group described (DescribeGroups v3+, ConsumerGroupDescribe),
+// as Kafka: only of the groups answered without an error.
+template<typename Resp>
+void set_authorized_operations(const request_context& ctx, Resp& resp) {
+    for (auto& g : resp.groups) {
+        if (g.error_code == code(error_code::none)) {
+            g.authorized_operations = ctx.authorized_operations(security::acl_resource::group, g.group_id);
+        }
+    }
+}
+
 handler_result<protocol::describe_groups_response> describe_groups_handler::handle(request_context& ctx,
                                                                                    request&& req) {
-    co_return co_await describe_each<response>(ctx, req.groups,
-                                               [](group_shard& s, const std::string& id) { return s.describe(id); });
+    auto resp = co_await describe_each<response>(ctx, req.groups,
+                                                 [](group_shard& s, const std::string& id) { return s.describe(id); });
+    if (req.include_authorized_operations) {
+        set_authorized_operations(ctx, resp);
+    }
+    co_return resp;
 }
 
 handler_result<protocol::list_groups_response> list_groups_handler::handle(request_context& ctx, request&& req) {
@@ -363,6 +378,20 @@ handler_result<protocol::consumer_group_heartbeat_response> consumer_group_heart
         }
         co_return r;
     }
+    // ACLs, as Kafka: a subscription may name only topics the principal may DESCRIBE.
+    if (req.subscribed_topic_names) {
+        std::string unauthorized;
+        for (const auto& t : *req.subscribed_topic_names) {
+            if (!ctx.authorized_topic(security::acl_operation::describe, t)) {
+                unauthorized += (unauthorized.empty() ? "" : ", ") + t;
+            }
+        }
+        if (!unauthorized.empty()) {
+            auto r = error_response<response>(error_code::topic_authorization_failed);
+            r.error_message = "The group has subscribed to topics that are not authorized: " + unauthorized;
+            co_return r;
+        }
+    }
     auto part = offsets_partition(ctx, req.group_id);
     groups::client_info client{ctx.header.client_id.value_or(""), client_host(ctx.conn.peer)};
     int16_t version = ctx.version();
@@ -376,8 +405,12 @@ handler_result<protocol::consumer_group_heartbeat_response> consumer_group_heart
 
 handler_result<protocol::consumer_group_describe_response> consumer_group_describe_handler::handle(
     request_context& ctx, request&& req) {
-    co_return co_await describe_each<response>(
+    auto resp = co_await describe_each<response>(
         ctx, req.group_ids, [](group_shard& s, const std::string& id) { return s.consumer_describe(id); });
+    if (req.include_authorized_operations) {
+        set_authorized_operations(ctx, resp);
+    }
+    co_return resp;
 }
 
 handler_result<protocol::delete_groups_response> delete_groups_handler::handle(request_context& ctx, request&& req) {

@@ -82,6 +82,10 @@ struct request_context {
         return authorized_cluster(security::acl_operation::create) ||
                authorized_topic(security::acl_operation::create, topic);
     }
+    // The authorized-operations bit field of a resource, as Kafka fills it: bit `op` set for
+    // each of the type's supported operations (security::supported_operations) this request's
+    // principal may do; all of them without an authorizer or on the inter-broker listener.
+    int32_t authorized_operations(security::acl_resource type, std::string_view name) const;
     // `op` on some resource of `type` (Kafka's authorizeByResourceType).
     bool authorized_any(security::acl_operation op, security::acl_resource type) const;
 };
@@ -96,6 +100,10 @@ std::vector<T> split_refused(std::vector<T>& items, P&& allowed) {
     items.erase(mid, items.end());
     return refused;
 }
+
+// DescribeCluster's and Metadata's (v8-10) ClusterAuthorizedOperations, as Kafka: 0 unless
+// the principal may DESCRIBE the cluster (describe_cluster.cc).
+int32_t cluster_authorized_operations(const request_context& ctx);
 
 inline constexpr std::string_view authorization_failed = "Authorization failed.";
 

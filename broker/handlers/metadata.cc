@@ -136,6 +136,19 @@ handler_result<protocol::metadata_response> metadata_handler::handle(request_con
             }
         }
     }
+    // Authorized operations (v8+), as Kafka: each topic answered by name to a principal that
+    // may DESCRIBE it gets its bit field, even one that does not exist; the cluster's (v8-10)
+    // only when asked for.
+    if (req.include_topic_authorized_operations) {
+        for (auto& t : resp.topics) {
+            if (t.error_code != code(error_code::topic_authorization_failed) && t.name) {
+                t.topic_authorized_operations = ctx.authorized_operations(security::acl_resource::topic, *t.name);
+            }
+        }
+    }
+    if (req.include_cluster_authorized_operations) {
+        resp.cluster_authorized_operations = cluster_authorized_operations(ctx);
+    }
     co_return resp;
 }
 

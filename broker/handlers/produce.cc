@@ -192,6 +192,35 @@ asio::awaitable<void> wait_for_commit(broker_services& svc, std::vector<append_j
     }
 }
 
+// Whether any batch of the request is transactional (magic 2, attributes bit 4), as Kafka
+// decides whether the transactional id must be authorized. Only the batch headers are read
+// (each batch's length leads to the next); the batches are validated later, per partition.
+bool has_transactional_batch(const protocol::produce_request& req) {
+    constexpr size_t length_at = 8, magic_at = 16, attributes_at = 21, length_end = 12;
+    constexpr uint8_t transactional_bit = 0x10;
+    for (const auto& td : req.topic_data) {
+        for (const auto& pd : td.partition_data) {
+            if (!pd.records) {
+                continue;
+            }
+            const auto& d = pd.records->data;
+            auto byte = [&](size_t i) { return static_cast<uint8_t>(d[i]); };
+            for (size_t pos = 0; pos + attributes_at + 2 <= d.size();) {
+                if (byte(pos + magic_at) == 2 && (byte(pos + attributes_at + 1) & transactional_bit)) {
+                    return true;
+                }
+                uint32_t length = uint32_t(byte(pos + length_at)) << 24 | uint32_t(byte(pos + length_at + 1)) << 16 |
+                                  uint32_t(byte(pos + length_at + 2)) << 8 | uint32_t(byte(pos + length_at + 3));
+                if (length > d.size()) {  // also a negative length: no further header to read
+                    break;
+                }
+                pos += length_end + length;
+            }
+        }
+    }
+    return false;
+}
+
 } // namespace
 
 // Every batch is validated on the connection's core (decompression cost spreads over the
@@ -207,11 +236,12 @@ handler_result<protocol::produce_response> produce_handler::handle(request_conte
         commit_waiter = std::make_shared<waiter>(co_await asio::this_coro::executor);
     }
 
-    // ACLs, as Kafka: WRITE on the transactional id (the whole request), WRITE on each topic
-    // (before its existence is told).
+    // ACLs, as Kafka: WRITE on the transactional id (the whole request) when it carries a
+    // transactional batch, WRITE on each topic (before its existence is told).
     const bool transaction_ok =
-        !req.transactional_id ||
-        ctx.authorized(security::acl_operation::write, security::acl_resource::transactional_id, *req.transactional_id);
+        !has_transactional_batch(req) ||
+        (req.transactional_id && ctx.authorized(security::acl_operation::write,
+                                                security::acl_resource::transactional_id, *req.transactional_id));
     resp.responses.reserve(req.topic_data.size());  // jobs point into the responses
     for (auto& td : req.topic_data) {
         auto& rt = resp.responses.emplace_back();

@@ -13,11 +13,42 @@ namespace trib::broker {
 
 handler_result<protocol::alter_partition_reassignments_response> alter_partition_reassignments_handler::handle(
     request_context& ctx, request&& req) {
+    if (!ctx.authorized_cluster(security::acl_operation::alter)) {
+        // As Kafka: the refusal also on each partition asked for.
+        response resp;
+        resp.error_code = code(protocol::error_code::cluster_authorization_failed);
+        resp.error_message = std::string(authorization_failed);
+        for (const auto& t : req.topics) {
+            auto& rt = resp.responses.emplace_back();
+            rt.name = t.name;
+            for (const auto& p : t.partitions) {
+                auto& rp = rt.partitions.emplace_back();
+                rp.partition_index = p.partition_index;
+                rp.error_code = resp.error_code;
+                rp.error_message = resp.error_message;
+            }
+        }
+        co_return resp;
+    }
     co_return co_await answered_by_coordinator<response>(ctx, req, security::acl_operation::alter);
 }
 
 handler_result<protocol::list_partition_reassignments_response> list_partition_reassignments_handler::handle(
     request_context& ctx, request&& req) {
+    if (!ctx.authorized_cluster(security::acl_operation::describe)) {
+        // As Kafka: the partitions asked for are named back (with no replicas) beside the refusal.
+        response resp;
+        resp.error_code = code(protocol::error_code::cluster_authorization_failed);
+        resp.error_message = std::string(authorization_failed);
+        for (const auto& t : req.topics.value_or(std::vector<request::list_partition_reassignments_topics>{})) {
+            auto& rt = resp.topics.emplace_back();
+            rt.name = t.name;
+            for (int32_t p : t.partition_indexes) {
+                rt.partitions.emplace_back().partition_index = p;
+            }
+        }
+        co_return resp;
+    }
     co_return co_await answered_by_coordinator<response>(ctx, req, security::acl_operation::describe);
 }
 

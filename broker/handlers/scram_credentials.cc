@@ -34,6 +34,12 @@ handler_result<protocol::describe_user_scram_credentials_response> describe_user
     if (!ctx.authorized_cluster(acl_operation::describe)) {
         resp.error_code = code(error_code::cluster_authorization_failed);
         resp.error_message = std::string(cluster_refused);
+        // As Kafka: one result per user asked for, with the refusal and no name.
+        for (size_t i = 0; i < (req.users ? req.users->size() : 0); ++i) {
+            auto& r = resp.results.emplace_back();
+            r.error_code = resp.error_code;
+            r.error_message = resp.error_message;
+        }
         co_return resp;
     }
     auto snap = ctx.services.metadata.get();

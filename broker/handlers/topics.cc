@@ -45,6 +45,15 @@ asio::awaitable<protocol::create_topics_response> create_allowed_topics(request_
                 if (rt.error_code != 0 || t == req.topics.end()) {
                     continue;
                 }
+                // ACLs, as Kafka: a created topic's configs only to a principal that may
+                // DESCRIBE_CONFIGS it, else TopicConfigErrorCode says why they are missing.
+                if (!ctx.authorized_topic(security::acl_operation::describe_configs, rt.name)) {
+                    rt.topic_config_error_code = code(protocol::error_code::topic_authorization_failed);
+                    rt.num_partitions = -1;
+                    rt.replication_factor = -1;
+                    rt.configs = std::nullopt;
+                    continue;
+                }
                 std::map<std::string, std::string> overrides;
                 for (const auto& kv : t->configs) {
                     if (kv.value) {

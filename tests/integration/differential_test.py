@@ -43,6 +43,7 @@ from kafka.record.memory_records import MemoryRecordsBuilder
 
 from apache_kafka import ApacheKafka
 from harness import SOURCE_DIR, Broker, connection_closed, recv_exact
+from kafka_wire import Reader as WireReader, uvarint
 
 DOC = SOURCE_DIR / "docs" / "differences-from-kafka.md"
 WAIT_S = 30
@@ -160,18 +161,6 @@ def _named(t, v):
 
 # ---- the flexible versions kafka-python lacks ------------------------------------------------
 
-def uvarint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
 def compact_str(s):
     if s is None:
         return b"\x00"
@@ -185,25 +174,11 @@ def compact_array(items, enc):
     return uvarint(len(items) + 1) + b"".join(enc(x) for x in items)
 
 
-class Reader:
-    def __init__(self, data):
-        self.data = data
-        self.pos = 0
-
+class Reader(WireReader):
     def take(self, fmt):
         v = struct.unpack_from(fmt, self.data, self.pos)
         self.pos += struct.calcsize(fmt)
         return v[0] if len(v) == 1 else v
-
-    def uvarint(self):
-        shift = n = 0
-        while True:
-            b = self.data[self.pos]
-            self.pos += 1
-            n |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return n
-            shift += 7
 
     def compact_str(self):
         n = self.uvarint()
@@ -222,10 +197,7 @@ class Reader:
         self.pos += 16
         return uuid.UUID(bytes=v)
 
-    def tags(self):
-        for _ in range(self.uvarint()):
-            self.uvarint()
-            self.pos += self.uvarint()
+    tags = WireReader.skip_tags
 
     def done(self):
         assert self.pos == len(self.data), f"{len(self.data) - self.pos} bytes left"
