@@ -1420,6 +1420,8 @@ BROKER_CONFIG_DIFFERENCES.update({
     "sasl.enabled.mechanisms": (("GSSAPI", False, 5, False), ("GSSAPI", True, 5, False),
                                 "SASL listeners' mechanisms are read at start-up; changing them while running "
                                 "is not built"),
+    "sasl.mechanism.inter.broker.protocol": (("GSSAPI", False, 5, False), ("GSSAPI", True, 5, False),
+                                             "brokers' login to each other is read at start-up"),
 })
 
 
