@@ -145,62 +145,19 @@ def test_brokers_replicate_over_sasl_ssl_with_scram(make_broker, pki, tmp_path):
     to the others as `broker` (sasl.mechanism.inter.broker.protocol and the listener's
     ScramLoginModule entry), every ISR fills and acks=all works. A fourth broker with a wrong
     password is refused by the others: it stays out of the ISR, the reason in its log."""
-    from confluent_kafka import Producer
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from tls_test import InterBrokerCluster
 
-    from faults import create_topic, isr_full, partition_states, same_data_everywhere
-    from harness import Coordinator, wait_until
-
-    def start_broker(i, password):
-        port, internal_port = free_port(), free_port()
-        listeners = f"PLAINTEXT://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal_port}"
-        b = make_broker(f"broker-{i}", node_id=i, start=False, overrides={
-            "controller.quorum.voters": coord.voters,
-            "listeners": listeners, "advertised.listeners": listeners,
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:SASL_SSL",
-            "inter.broker.listener.name": "INTERNAL",
-            "ssl.keystore.location": str(pki / "broker-bundle.pem"),
-            "ssl.truststore.location": str(pki / "ca.pem"),
-            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
-            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
-            "listener.name.internal.scram-sha-512.sasl.jaas.config":
+    def login(password):
+        return {"listener.name.internal.scram-sha-512.sasl.jaas.config":
                 "org.apache.kafka.common.security.scram.ScramLoginModule required "
-                f'username="broker" password="{password}";',
-            "tributary.sasl.scram.users": 'user_broker="b-secret"',
-            "replica.lag.time.max.ms": 3000,
-        })
-        b.port = port
-        brokers.append(b.start())
-        return b
+                f'username="broker" password="{password}";'}
 
-    coord = Coordinator(tmp_path / "coordinator")
-    coord.start()
-    brokers = []
-    try:
-        for i in (1, 2, 3):
-            start_broker(i, "b-secret")
-        bootstrap = ",".join(b.bootstrap for b in brokers)
-        create_topic(bootstrap, "over-sasl", 3, replicas=3, min_isr=2)
-        wait_until(lambda: isr_full(bootstrap, "over-sasl"), timeout=60, what="every ISR full over SASL_SSL")
-        p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
-        for n in range(300):
-            p.produce("over-sasl", value=b"v%d" % n, partition=n % 3)
-        assert p.flush(60) == 0, "acks=all records left unacknowledged"
-        wait_until(lambda: same_data_everywhere(brokers, "over-sasl", 3), timeout=60,
-                   what="every replica to hold the same batches")
-        assert brokers[0].wait_for_log("authenticated as User:broker with SASL/SCRAM-SHA-512 on listener INTERNAL",
-                                       timeout=10), brokers[0].log_tail(3000)
-
-        # Broker 4 has the wrong password: the leader refuses its fetcher, which says why.
-        odd = start_broker(4, "guess")
-        admin = AdminClient({"bootstrap.servers": bootstrap})
-        admin.create_topics([NewTopic("mixed", 1, replica_assignment=[[1, 2, 4]])])["mixed"].result(30)
-        p.produce("mixed", value=b"x")
-        assert p.flush(60) == 0
-        assert odd.wait_for_log("SASL SCRAM-SHA-512 authentication as broker failed", timeout=30), odd.log_tail(3000)
-        wait_until(lambda: (partition_states(bootstrap, "mixed") or {}).get(0, (0, 0, [4]))[2] == [1, 2],
-                   timeout=60, what="broker 4 out of the ISR of mixed-0")
-    finally:
-        for b in brokers:
-            b.stop()
-        coord.stop()
+    settings = {"ssl.keystore.location": str(pki / "broker-bundle.pem"),
+                "ssl.truststore.location": str(pki / "ca.pem"),
+                "sasl.enabled.mechanisms": "SCRAM-SHA-512", "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+                "tributary.sasl.scram.users": 'user_broker="b-secret"', **login("b-secret")}
+    with InterBrokerCluster(make_broker, tmp_path, "SASL_SSL", settings) as c:
+        c.fill("over-sasl")
+        assert c.brokers[0].wait_for_log("authenticated as User:broker with SASL/SCRAM-SHA-512 on listener INTERNAL",
+                                         timeout=10), c.brokers[0].log_tail(3000)
+        c.misfit(4, "SASL SCRAM-SHA-512 authentication as broker failed", **login("guess"))

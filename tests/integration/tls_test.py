@@ -362,6 +362,80 @@ def test_changed_certificate_files_are_used_without_a_restart(make_broker, pki, 
 
 # ---- between brokers -------------------------------------------------------------------------
 
+class InterBrokerCluster:
+    """A coordinator and brokers 1, 2, 3 whose inter-broker listener INTERNAL speaks
+    `protocol` (each also has a PLAINTEXT client listener), `settings` in every broker's
+    configuration. fill() checks replication across them; misfit() adds a broker the others
+    can't replicate with, and checks it leaves the ISR of a partition on 1, 2 and it."""
+
+    def __init__(self, make_broker, tmp_path, protocol, settings):
+        self.make_broker, self.protocol, self.settings = make_broker, protocol, settings
+        self.coord = Coordinator(tmp_path / "coordinator")
+        self.brokers = []
+
+    def __enter__(self):
+        self.coord.start()
+        try:
+            for i in (1, 2, 3):
+                self.start_broker(i)
+        except BaseException:
+            self.__exit__()
+            raise
+        self.bootstrap = ",".join(b.bootstrap for b in self.brokers)
+        return self
+
+    def __exit__(self, *exc):
+        for b in self.brokers:
+            b.stop()
+        self.coord.stop()
+
+    def start_broker(self, i, **more):
+        port, internal_port = free_port(), free_port()
+        listeners = f"PLAINTEXT://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal_port}"
+        b = self.make_broker(f"broker-{i}", node_id=i, start=False, overrides={
+            "controller.quorum.voters": self.coord.voters,
+            "listeners": listeners, "advertised.listeners": listeners,
+            "listener.security.protocol.map": f"PLAINTEXT:PLAINTEXT,INTERNAL:{self.protocol}",
+            "inter.broker.listener.name": "INTERNAL",
+            "replica.lag.time.max.ms": 3000,
+            **self.settings, **more,
+        })
+        b.port = port
+        self.brokers.append(b.start())
+        return b
+
+    def fill(self, topic):
+        """Every ISR of a 3-partition RF=3 topic fills, acks=all works, every replica holds
+        the same batches."""
+        from confluent_kafka import Producer
+        create_topic(self.bootstrap, topic, 3, replicas=3, min_isr=2)
+        wait_until(lambda: isr_full(self.bootstrap, topic), timeout=60, what=f"every ISR full over {self.protocol}")
+        p = Producer({"bootstrap.servers": self.bootstrap, "acks": "all", "linger.ms": 5})
+        for n in range(300):
+            p.produce(topic, value=b"v%d" % n, partition=n % 3)
+        assert p.flush(60) == 0, "acks=all records left unacknowledged"
+        wait_until(lambda: same_data_everywhere(self.brokers, topic, 3), timeout=60,
+                   what="every replica to hold the same batches")
+
+    def misfit(self, i, reason, **more):
+        """Broker `i` with `more` settings: a partition "mixed" on 1, 2 and i; `reason` in its
+        log, and it out of the ISR."""
+        from confluent_kafka import Producer
+        from confluent_kafka.admin import AdminClient, NewTopic
+        odd = self.start_broker(i, **more)
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        admin.create_topics([NewTopic("mixed", 1, replica_assignment=[[1, 2, i]])])["mixed"].result(30)
+        p = Producer({"bootstrap.servers": self.bootstrap, "acks": "all"})
+        p.produce("mixed", value=b"x")
+        assert p.flush(60) == 0
+        assert odd.wait_for_log(reason, timeout=30), odd.log_tail(3000)
+        wait_until(lambda: self.isr("mixed") == [1, 2], timeout=60, what=f"broker {i} out of the ISR of mixed-0")
+        return odd
+
+    def isr(self, topic):
+        return (partition_states(self.bootstrap, topic) or {}).get(0, (0, 0, []))[2]
+
+
 def test_brokers_replicate_over_ssl_with_client_certificates(make_broker, pki, tmp_path):
     """Three brokers whose inter-broker listener is SSL with client certificates required:
     followers copy their leaders over TLS, checking the leader's certificate (every
@@ -369,55 +443,16 @@ def test_brokers_replicate_over_ssl_with_client_certificates(make_broker, pki, t
     another CA can't copy from the others (nor they from it): it stays out of their ISRs, the
     reason in its log; once its truststore file is replaced by the right CA, it copies again
     and rejoins the ISR without a restart (its connections to other brokers follow the file)."""
-    from confluent_kafka import Producer
-    from confluent_kafka.admin import AdminClient, NewTopic
+    settings = {"ssl.keystore.location": str(pki / "broker-bundle.pem"),
+                "ssl.truststore.location": str(pki / "ca.pem"), "ssl.client.auth": "required"}
+    with InterBrokerCluster(make_broker, tmp_path, "SSL", settings) as c:
+        c.fill("over-tls")
 
-    def start_broker(i, truststore, **more):
-        port, ssl_port = free_port(), free_port()
-        listeners = f"PLAINTEXT://127.0.0.1:{port},INTERNAL://127.0.0.1:{ssl_port}"
-        b = make_broker(f"broker-{i}", node_id=i, start=False, overrides={
-            "controller.quorum.voters": coord.voters,
-            "listeners": listeners, "advertised.listeners": listeners,
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:SSL",
-            "inter.broker.listener.name": "INTERNAL",
-            "ssl.keystore.location": str(pki / "broker-bundle.pem"),
-            "ssl.truststore.location": str(pki / truststore),
-            "ssl.client.auth": "required",
-            "replica.lag.time.max.ms": 3000,
-            **more,
-        })
-        b.port = port
-        brokers.append(b.start())
-        return b
-
-    coord = Coordinator(tmp_path / "coordinator")
-    coord.start()
-    brokers = []
-    try:
-        for i in (1, 2, 3):
-            start_broker(i, "ca.pem")
-        bootstrap = ",".join(b.bootstrap for b in brokers)
-        create_topic(bootstrap, "over-tls", 3, replicas=3, min_isr=2)
-        wait_until(lambda: isr_full(bootstrap, "over-tls"), timeout=60, what="every ISR full over TLS")
-        p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
-        for n in range(300):
-            p.produce("over-tls", value=b"v%d" % n, partition=n % 3)
-        assert p.flush(60) == 0, "acks=all records left unacknowledged"
-        wait_until(lambda: same_data_everywhere(brokers, "over-tls", 3), timeout=60,
-                   what="every replica to hold the same batches")
-
-        # Broker 4 trusts another CA. A partition on 1, 2 and 4: 4 can't copy from its
-        # leader, and leaves the ISR.
+        # Broker 4 trusts another CA: it can't copy from its leader, and leaves the ISR.
         truststore = tmp_path / "broker-4-truststore.pem"
         truststore.write_bytes((pki / "other-ca.pem").read_bytes())
-        odd = start_broker(4, truststore, **{"tributary.ssl.reload.interval.ms": 500})
-        admin = AdminClient({"bootstrap.servers": bootstrap})
-        admin.create_topics([NewTopic("mixed", 1, replica_assignment=[[1, 2, 4]])])["mixed"].result(30)
-        p.produce("mixed", value=b"x")
-        assert p.flush(60) == 0
-        assert odd.wait_for_log("certificate verify failed", timeout=30), odd.log_tail(3000)
-        wait_until(lambda: (partition_states(bootstrap, "mixed") or {}).get(0, (0, 0, [4]))[2] == [1, 2],
-                   timeout=60, what="broker 4 out of the ISR of mixed-0")
+        odd = c.misfit(4, "certificate verify failed", **{"ssl.truststore.location": str(truststore),
+                                                          "tributary.ssl.reload.interval.ms": 500})
 
         # The right CA in broker 4's truststore (a new file renamed over it, as a Secret volume
         # changes): its fetcher's next connection uses it, and 4 is back in the ISR.
@@ -425,14 +460,9 @@ def test_brokers_replicate_over_ssl_with_client_certificates(make_broker, pki, t
         fixed.write_bytes((pki / "ca.pem").read_bytes())
         fixed.rename(truststore)
         assert odd.wait_for_log("new connections to other brokers use them", timeout=30), odd.log_tail(3000)
-        wait_until(lambda: (partition_states(bootstrap, "mixed") or {}).get(0, (0, 0, []))[2] == [1, 2, 4],
-                   timeout=60, what="broker 4 back in the ISR of mixed-0")
-        wait_until(lambda: same_data_everywhere([brokers[0], brokers[1], odd], "mixed", 1), timeout=60,
+        wait_until(lambda: c.isr("mixed") == [1, 2, 4], timeout=60, what="broker 4 back in the ISR of mixed-0")
+        wait_until(lambda: same_data_everywhere([c.brokers[0], c.brokers[1], odd], "mixed", 1), timeout=60,
                    what="broker 4 to hold mixed-0's batches")
-    finally:
-        for b in brokers:
-            b.stop()
-        coord.stop()
 
 
 # ---- bad configurations ----------------------------------------------------------------------
