@@ -272,7 +272,8 @@ TEST(scram_client, talks_to_our_server) {
 TEST(plain_client, one_message_the_server_accepts) {
     auto client = make_sasl_client("PLAIN", "alice", "secret");
     ASSERT_NE(client, nullptr);
-    auto server = make_plain_server(plain_users{{"alice", "secret"}});
+    const plain_users users{{"alice", "secret"}};  // the server refers to its users: they outlive it
+    auto server = make_plain_server(users);
     auto answer = server->step(client->first());
     ASSERT_TRUE(answer) << answer.error();
     EXPECT_TRUE(server->complete());
