@@ -20,6 +20,14 @@ std::string broker_certs_secret_name(const std::string& cluster) {
     return cluster + "-broker-certs";
 }
 
+std::string clients_ca_secret_name(const std::string& cluster) {
+    return cluster + "-clients-ca";
+}
+
+std::string clients_ca_cert_secret_name(const std::string& cluster) {
+    return cluster + "-clients-ca-cert";
+}
+
 std::string broker_keystore_key(const std::string& pod) {
     return pod + ".pem";
 }

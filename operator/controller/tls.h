@@ -26,6 +26,12 @@ namespace trib::op::controller {
 std::string cluster_ca_secret_name(const std::string& cluster);       // C-cluster-ca
 std::string cluster_ca_cert_secret_name(const std::string& cluster);  // C-cluster-ca-cert
 std::string broker_certs_secret_name(const std::string& cluster);     // C-broker-certs
+// The clients CA (listeners with `authentication: tls`, and KafkaUsers of type tls): a second
+// CA, apart from the cluster CA, so a client certificate can never pass as a broker's.
+//   C-clients-ca       Secret: ca.key, ca.crt  (the operator's alone: it signs users' certificates)
+//   C-clients-ca-cert  Secret: ca.crt          (what the brokers trust on those listeners)
+std::string clients_ca_secret_name(const std::string& cluster);       // C-clients-ca
+std::string clients_ca_cert_secret_name(const std::string& cluster);  // C-clients-ca-cert
 // Where the broker pods mount them (beside /etc/tributary, not in it: that is the read-only
 // ConfigMap volume, where no mount point can be made), and a pod's keystore file.
 inline constexpr const char* broker_certs_mount = "/etc/tributary-tls/broker";
