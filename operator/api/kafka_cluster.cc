@@ -21,6 +21,18 @@ std::string to_string(listener_type t) {
     return "internal";
 }
 
+std::string to_string(listener_auth a) {
+    switch (a) {
+    case listener_auth::none:
+        return "";
+    case listener_auth::scram_sha_512:
+        return "scram-sha-512";
+    case listener_auth::tls:
+        return "tls";
+    }
+    return "";
+}
+
 std::string listener_spec::kafka_name() const {
     std::string out = name;
     std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::toupper(c); });
@@ -109,6 +121,19 @@ listener_spec read_listener(field_reader& f, const json& l, const std::string& p
     }
     f.boolean(l, "tls", path + ".tls", out.tls);
     f.string(l, "advertisedHost", path + ".advertisedHost", out.advertised_host);
+    if (const json* a = f.object(l, "authentication", path + ".authentication")) {
+        std::string t;
+        f.string(*a, "type", path + ".authentication.type", t);
+        if (t == "scram-sha-512") {
+            out.authentication = listener_auth::scram_sha_512;
+        } else if (t == "tls") {
+            out.authentication = listener_auth::tls;
+        } else if (t == "oauth") {
+            f.wrong(path + ".authentication.type", "scram-sha-512 or tls (oauth is not built yet)");
+        } else {
+            f.wrong(path + ".authentication.type", "scram-sha-512 or tls (not '" + t + "')");
+        }
+    }
     return out;
 }
 
@@ -210,6 +235,27 @@ kafka_cluster parse_kafka_cluster(const json& obj, std::vector<std::string>& err
         f.boolean(*b, "onScaleUp", "spec.balancing.onScaleUp", s.balancing.on_scale_up);
         f.integer(*b, "maxMovesInFlight", "spec.balancing.maxMovesInFlight", s.balancing.max_moves_in_flight);
     }
+    if (const json* a = f.object(*spec, "authorization", "spec.authorization")) {
+        std::string type = "simple";
+        f.string(*a, "type", "spec.authorization.type", type);
+        if (type != "simple") {
+            f.wrong("spec.authorization.type", "simple (not '" + type + "')");
+        }
+        authorization_spec az;
+        if (a->has_field("superUsers") && !a->at("superUsers").is_null()) {
+            const json& su = a->at("superUsers");
+            if (!su.is_array()) {
+                f.wrong("spec.authorization.superUsers", "a list");
+            } else {
+                for (size_t i = 0; i < su.size(); ++i) {
+                    su.at(i).is_string()
+                        ? az.super_users.push_back(su.at(i).as_string())
+                        : f.wrong("spec.authorization.superUsers[" + std::to_string(i) + "]", "a string");
+                }
+            }
+        }
+        s.authorization = std::move(az);
+    }
     return c;
 }
 
@@ -224,8 +270,18 @@ bool operator_owned_key(const std::string& k) {
                                                "inter.broker.listener.name",
                                                "log.dirs",
                                                "log.dir",
-                                               "process.roles"};
-    return keys.count(k) > 0 || k.rfind("controller.", 0) == 0;
+                                               "process.roles",
+                                               "authorizer.class.name",
+                                               "super.users"};
+    if (keys.count(k) > 0 || k.rfind("controller.", 0) == 0) {
+        return true;
+    }
+    // listener.name.<l>.: the keystores, truststores, client authentication and SASL
+    // mechanisms follow spec.listeners (other per-listener keys, cipher suites for instance,
+    // are the user's).
+    static const std::regex listener_owned(
+        R"(^listener\.name\.[^.]+\.(ssl\.keystore\..*|ssl\.truststore\..*|ssl\.client\.auth|sasl\.enabled\.mechanisms)$)");
+    return std::regex_match(k, listener_owned);
 }
 
 // The API server's quantity grammar, the forms people write: 10Gi, 500M, 1.5Ti, 1e9.
@@ -297,8 +353,8 @@ std::vector<std::string> validate(const kafka_cluster_spec& s) {
         if (operator_owned_key(k)) {
             out.push_back("spec.brokers.config." + k +
                           ": node.id, broker.id, listeners, advertised.listeners, listener.security.protocol.map, "
-                          "inter.broker.listener.name, log.dir(s), process.roles and controller.* are set by the "
-                          "operator");
+                          "inter.broker.listener.name, listeners' keystores, truststores, ssl.client.auth and "
+                          "sasl.enabled.mechanisms, log.dir(s), process.roles and controller.* are set by the operator; authorizer.class.name and super.users by spec.authorization");
         }
         if (k.empty() || k.find_first_of("=:\n\r ") != std::string::npos || v.find_first_of("\n\r") != std::string::npos) {
             out.push_back("spec.brokers.config: '" + k + "' is not a property name with a one-line value");
@@ -341,6 +397,20 @@ std::vector<std::string> validate(const kafka_cluster_spec& s) {
         }
         if (l.advertised_host) {
             validate_host_template(*l.advertised_host, path + ".advertisedHost", out);
+        }
+        if (l.authentication == listener_auth::tls && !l.tls) {
+            out.push_back(path + ".authentication.type tls needs tls: true (client certificates are checked in the "
+                                 "TLS handshake)");
+        }
+    }
+    if (s.authorization) {
+        static const std::regex principal_re("^User:.+$");
+        for (size_t i = 0; i < s.authorization->super_users.size(); ++i) {
+            const auto& u = s.authorization->super_users[i];
+            if (!std::regex_match(u, principal_re) || u.find(';') != std::string::npos) {
+                out.push_back("spec.authorization.superUsers[" + std::to_string(i) + "] '" + u +
+                              "' must be a principal such as User:admin (no ';')");
+            }
         }
     }
     return out;

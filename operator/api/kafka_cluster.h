@@ -52,12 +52,21 @@ struct brokers_spec {
 enum class listener_type { internal, nodeport, loadbalancer };
 std::string to_string(listener_type t);
 
+// spec.listeners[].authentication.type: how clients of the listener prove who they are.
+//   scram_sha_512: SASL SCRAM-SHA-512 (SASL_SSL with tls, else SASL_PLAINTEXT); principal
+//                  User:<username> (KafkaUser credentials)
+//   tls:           a client certificate signed by the clients CA (mTLS; needs tls: true);
+//                  principal User:<the certificate's subject DN>, User:CN=<name> for KafkaUsers
+enum class listener_auth { none, scram_sha_512, tls };
+std::string to_string(listener_auth a);  // "", "scram-sha-512", "tls"
+
 struct listener_spec {
     std::string name;  // lower case; the Kafka listener name is name upper-cased
     int32_t port = 9092;
     listener_type type = listener_type::internal;
     bool tls = false;
     std::optional<std::string> advertised_host;  // template: {podIP} {podName} {nodeIP} {id}
+    listener_auth authentication = listener_auth::none;
 
     // "PLAIN" for "plain": the name in listeners= and advertised.listeners=.
     std::string kafka_name() const;
@@ -69,6 +78,12 @@ struct balancing_spec {
     int32_t max_moves_in_flight = 10;  // partition reassignments started at a time, 1..1000
 };
 
+// spec.authorization: ACLs enforced on every client listener (the StandardAuthorizer's
+// semantics); the REPLICATION listener (brokers, the operator) is trusted.
+struct authorization_spec {
+    std::vector<std::string> super_users;  // principals, "User:admin"
+};
+
 struct kafka_cluster_spec {
     std::optional<std::string> image;
     std::optional<std::string> version;
@@ -77,6 +92,7 @@ struct kafka_cluster_spec {
     std::vector<listener_spec> listeners;  // default: [{plain, 9092, internal}]
     bool metrics_enabled = true;
     balancing_spec balancing;
+    std::optional<authorization_spec> authorization;  // nullopt: every principal may do everything
 };
 
 // The object: what the reconciler needs of its metadata, and its spec with defaults.

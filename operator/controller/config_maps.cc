@@ -83,7 +83,7 @@ std::string broker_shared_properties(const build_context& ctx, int32_t voters) {
     for (const auto& l : spec.listeners) {
         const std::string name = l.kafka_name();
         listeners.append(",").append(name).append("://${env:POD_IP}:").append(std::to_string(l.port));
-        protocols.append(",").append(name).append(l.tls ? ":SSL" : ":PLAINTEXT");
+        protocols.append(",").append(name).append(":").append(security_protocol(l));
     }
     std::string out = header;
     out += "cluster.id=" + cluster_id(ctx.ns(), ctx.name()) + "\n";
@@ -93,6 +93,27 @@ std::string broker_shared_properties(const build_context& ctx, int32_t voters) {
     out += "log.dirs=" + std::string(data_mount) + "/data\n";
     out += "controller.quorum.voters=" + quorum_voters(ctx, voters) + "\n";
     out += "tributary.http.listener=${env:POD_IP}:" + std::to_string(api::http_port) + "\n";
+    for (const auto& l : spec.listeners) {
+        const std::string prefix = "listener.name." + l.name + ".";
+        if (l.authentication == api::listener_auth::scram_sha_512) {
+            out += prefix + "sasl.enabled.mechanisms=SCRAM-SHA-512\n";
+        } else if (l.authentication == api::listener_auth::tls) {
+            // The clients CA alone: a broker's certificate (cluster CA) is no client's.
+            out += prefix + "ssl.client.auth=required\n";
+            out += prefix + "ssl.truststore.type=PEM\n";
+            out += prefix + "ssl.truststore.location=" + std::string(clients_ca_mount) + "/ca.crt\n";
+        }
+    }
+    if (spec.authorization) {
+        out += "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n";
+        std::string su;
+        for (const auto& u : spec.authorization->super_users) {
+            su += (su.empty() ? "" : ";") + u;
+        }
+        if (!su.empty()) {
+            out += "super.users=" + escape(su) + "\n";
+        }
+    }
     if (!spec.brokers.config.empty()) {
         out += "# spec.brokers.config\n";
         for (const auto& [k, v] : spec.brokers.config) {

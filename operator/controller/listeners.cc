@@ -58,6 +58,11 @@ int32_t node_port(const json& service, int32_t port) {
 
 } // namespace
 
+std::string security_protocol(const api::listener_spec& l) {
+    const bool sasl = l.authentication == api::listener_auth::scram_sha_512;
+    return std::string(sasl ? "SASL_" : "") + (l.tls ? "SSL" : "PLAINTEXT");
+}
+
 std::string default_host_template(const build_context& ctx, const api::listener_spec& l) {
     switch (l.type) {
     case api::listener_type::internal:

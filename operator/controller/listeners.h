@@ -40,6 +40,10 @@ struct broker_endpoints {
 };
 broker_endpoints resolve_endpoints(const build_context& ctx, int32_t id, const service_lookup& services);
 
+// The listener's security protocol in listener.security.protocol.map: SSL or PLAINTEXT, SASL_
+// in front with SCRAM authentication (tls authentication is SSL with client certificates).
+std::string security_protocol(const api::listener_spec& l);
+
 // The default host template of a listener (no advertisedHost), before any Service is read:
 // "{podName}.C-broker.N.svc.<domain>", "{nodeIP}", or "" for loadbalancer (the ingress).
 std::string default_host_template(const build_context& ctx, const api::listener_spec& l);

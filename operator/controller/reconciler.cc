@@ -418,14 +418,23 @@ bool certificates(env& e, pass& p) {
             }
         }
     }
+    f.want_clients_ca = any_tls_authentication(ctx.spec());
+    const std::string clients_ca_name = clients_ca_secret_name(ctx.name());
+    if (f.want_clients_ca) {
+        if (auto ca = e.api.get(res::secrets, ctx.ns(), clients_ca_name)) {
+            f.clients_ca =
+                certs::key_pair{secret_value(*ca, "ca.key").value_or(""), secret_value(*ca, "ca.crt").value_or("")};
+        }
+    }
     for (const auto& [ord, eps] : p.endpoints) {
         if (eps.waiting_for.empty()) {
             f.wanted[pod_name(ctx.name(), component::broker, ord)] = broker_cert_names(ctx, ord, eps.listeners);
         }
     }
     auto plan = decide_certificates(f);
-    if (plan.invalid) {
-        const std::string message = "Secret " + ca_name + ": " + *plan.invalid;
+    if (plan.invalid || plan.clients_invalid) {
+        const std::string message =
+            plan.invalid ? "Secret " + ca_name + ": " + *plan.invalid : "Secret " + clients_ca_name + ": " + *plan.clients_invalid;
         if (!had_condition(p, "Degraded", "CertificateAuthorityInvalid", message)) {
             e.events.record(p.object, "Warning", "CertificateAuthorityInvalid", message);
         }
@@ -441,6 +450,17 @@ bool certificates(env& e, pass& p) {
                             cluster_ca_cert_secret_name(ctx.name()));
     }
     e.api.apply(res::secrets, secret(ctx, cluster_ca_cert_secret_name(ctx.name()), {{"ca.crt", plan.ca.cert_pem}}));
+    if (plan.clients_ca) {
+        if (plan.clients_ca_created) {
+            e.api.apply(res::secrets, secret(ctx, clients_ca_name,
+                                             {{"ca.key", plan.clients_ca->key_pem}, {"ca.crt", plan.clients_ca->cert_pem}}));
+            e.events.record(p.object, "Normal", "CertificateAuthorityCreated",
+                            "made the clients CA in Secret " + clients_ca_name +
+                                "; listeners with tls authentication trust the client certificates it signs");
+        }
+        e.api.apply(res::secrets,
+                    secret(ctx, clients_ca_cert_secret_name(ctx.name()), {{"ca.crt", plan.clients_ca->cert_pem}}));
+    }
     e.api.apply(res::secrets, secret(ctx, broker_certs_secret_name(ctx.name()), plan.brokers));
     if (!plan.issued.empty()) {
         std::string who;
@@ -455,6 +475,10 @@ bool certificates(env& e, pass& p) {
         // over) is not built yet.
         e.events.record(p.object, "Warning", "CertificateAuthorityExpiring",
                         "the cluster CA in Secret " + ca_name + " expires soon and is not renewed automatically");
+    }
+    if (plan.clients_ca && plan.clients_ca_not_after - f.now < renew_before) {
+        e.events.record(p.object, "Warning", "CertificateAuthorityExpiring",
+                        "the clients CA in Secret " + clients_ca_name + " expires soon and is not renewed automatically");
     }
     p.certificates = certificate_serials(plan.brokers);
     return true;

@@ -36,6 +36,11 @@ bool any_tls_listener(const api::kafka_cluster_spec& spec) {
     return std::any_of(spec.listeners.begin(), spec.listeners.end(), [](const auto& l) { return l.tls; });
 }
 
+bool any_tls_authentication(const api::kafka_cluster_spec& spec) {
+    return std::any_of(spec.listeners.begin(), spec.listeners.end(),
+                       [](const auto& l) { return l.authentication == api::listener_auth::tls; });
+}
+
 namespace {
 
 void add_unique(std::vector<std::string>& v, const std::string& s) {
@@ -121,28 +126,53 @@ std::string certificate_serials(const std::map<std::string, std::string>& broker
     return out;
 }
 
+namespace {
+
+// Why a CA Secret's key pair can't be used, or "" when it can.
+std::string ca_problem(const certs::key_pair& ca, certs::time_point& not_after) {
+    auto facts = certs::inspect(ca.cert_pem);
+    if (!facts) {
+        return "ca.crt: " + facts.error().message();
+    }
+    if (auto m = certs::matches(ca); !m) {
+        return "ca.key: " + m.error().message();
+    }
+    if (!facts->is_ca) {
+        return "ca.crt: " + certs::make_error_code(certs::errc::not_a_ca).message();
+    }
+    not_after = facts->not_after;
+    return "";
+}
+
+} // namespace
+
 certificate_plan decide_certificates(const certificate_facts& f) {
     certificate_plan p;
     if (f.ca) {
-        auto facts = certs::inspect(f.ca->cert_pem);
-        if (!facts) {
-            p.invalid = "ca.crt: " + facts.error().message();
-            return p;
-        }
-        if (auto m = certs::matches(*f.ca); !m) {
-            p.invalid = "ca.key: " + m.error().message();
-            return p;
-        }
-        if (!facts->is_ca) {
-            p.invalid = "ca.crt: " + certs::make_error_code(certs::errc::not_a_ca).message();
+        if (auto why = ca_problem(*f.ca, p.ca_not_after); !why.empty()) {
+            p.invalid = why;
             return p;
         }
         p.ca = *f.ca;
-        p.ca_not_after = facts->not_after;
     } else {
         p.ca = must(certs::make_ca("tributary-cluster-ca", f.now, ca_validity), "making the cluster CA");
         p.ca_created = true;
         p.ca_not_after = f.now + ca_validity;
+    }
+    if (f.want_clients_ca) {
+        if (f.clients_ca) {
+            certs::time_point not_after;
+            if (auto why = ca_problem(*f.clients_ca, not_after); !why.empty()) {
+                p.clients_invalid = why;
+                return p;
+            }
+            p.clients_ca = *f.clients_ca;
+            p.clients_ca_not_after = not_after;
+        } else {
+            p.clients_ca = must(certs::make_ca("tributary-clients-ca", f.now, ca_validity), "making the clients CA");
+            p.clients_ca_created = true;
+            p.clients_ca_not_after = f.now + ca_validity;
+        }
     }
     for (const auto& [pod, want] : f.wanted) {
         const std::string key = broker_keystore_key(pod);

@@ -36,9 +36,12 @@ std::string clients_ca_cert_secret_name(const std::string& cluster);  // C-clien
 // ConfigMap volume, where no mount point can be made), and a pod's keystore file.
 inline constexpr const char* broker_certs_mount = "/etc/tributary-tls/broker";
 inline constexpr const char* cluster_ca_mount = "/etc/tributary-tls/cluster-ca";
+inline constexpr const char* clients_ca_mount = "/etc/tributary-tls/clients-ca";
 std::string broker_keystore_key(const std::string& pod);  // "<pod>.pem"
 
 bool any_tls_listener(const api::kafka_cluster_spec& spec);
+// A listener with `authentication: tls`: the cluster needs the clients CA.
+bool any_tls_authentication(const api::kafka_cluster_spec& spec);
 
 // How long what the operator makes is valid, and how early it is renewed.
 inline constexpr std::chrono::hours ca_validity{24 * 365 * 5};
@@ -58,6 +61,8 @@ struct certificate_facts {
     std::map<std::string, std::string> brokers;  // C-broker-certs' data: "<pod>.pem" -> text
     std::map<std::string, certs::leaf_request> wanted;  // pod -> the names it needs
     certs::time_point now;
+    bool want_clients_ca = false;               // a listener has `authentication: tls`
+    std::optional<certs::key_pair> clients_ca;  // C-clients-ca's; nullopt: no Secret
 };
 
 struct certificate_plan {
@@ -70,6 +75,12 @@ struct certificate_plan {
     std::map<std::string, std::string> brokers;  // C-broker-certs' data as it should be
     std::vector<std::string> issued;             // "<pod> (<why>)"
     certs::time_point ca_not_after;
+    // The clients CA when wanted: the same rules (made once, never replaced; clients_invalid
+    // says why a Secret that exists can't be used, and then nothing is issued either).
+    std::optional<std::string> clients_invalid;
+    std::optional<certs::key_pair> clients_ca;
+    bool clients_ca_created = false;
+    certs::time_point clients_ca_not_after;
 };
 
 // Throws only when OpenSSL fails to make a key or sign (the step fails and is retried).

@@ -106,6 +106,14 @@ json stateful_set(const build_context& ctx, const workload& w) {
         vs[vs.size()] = obj({{"name", str("cluster-ca")},
                              {"secret", obj({{"secretName", str(cluster_ca_cert_secret_name(ctx.name()))},
                                              {"defaultMode", num(0444)}})}});
+        if (any_tls_authentication(ctx.spec())) {
+            // The clients CA: the truststore of listeners with tls authentication.
+            mounts[mounts.size()] = obj({{"name", str("clients-ca")}, {"mountPath", str(clients_ca_mount)},
+                                         {"readOnly", json::boolean(true)}});
+            vs[vs.size()] = obj({{"name", str("clients-ca")},
+                                 {"secret", obj({{"secretName", str(clients_ca_cert_secret_name(ctx.name()))},
+                                                 {"defaultMode", num(0444)}})}});
+        }
     }
     json pod_spec = obj(
         {{"terminationGracePeriodSeconds", num(w.termination_grace)},

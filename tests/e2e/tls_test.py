@@ -1,6 +1,8 @@
-"""A KafkaCluster with a TLS listener (issue 17): the operator makes the cluster CA and the
+"""A KafkaCluster with TLS listeners (issue 17): the operator makes the cluster CA and the
 brokers' certificates, clients that trust the CA's Secret produce and consume over SSL with
-host name checks on, a client that doesn't trust it is refused, and a certificate issued again
+host name checks on, a client that doesn't trust it is refused; listeners with SCRAM-SHA-512
+and with client certificates (the clients CA the operator makes) let in only who proves a
+name, and spec.authorization's ACLs keep each user to its topics; a certificate issued again
 rolls the brokers one at a time while an idempotent producer and a consumer group lose
 nothing."""
 import base64
@@ -11,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
@@ -23,6 +25,8 @@ from kube import wait_for  # noqa: E402
 from workloads import pods, read_back_once, ready, under_load  # noqa: E402
 
 TLS_PORT = 9096
+SCRAM_PORT = 9097
+MTLS_PORT = 9098
 
 
 def secret_data(cp, ns, name):
@@ -42,12 +46,12 @@ def ssl_conf(bootstrap, ca_file):
             "ssl.endpoint.identification.algorithm": "https"}
 
 
-def produce_and_read(bootstrap, ca_file, topic, n):
-    p = Producer({**ssl_conf(bootstrap, ca_file), "acks": "all"})
+def produce_and_read(conf, topic, n):
+    p = Producer({**conf, "acks": "all"})
     for i in range(n):
         p.produce(topic, f"{topic}-{i}".encode())
     assert p.flush(60) == 0
-    c = Consumer({**ssl_conf(bootstrap, ca_file), "group.id": f"{topic}-reader", "auto.offset.reset": "earliest"})
+    c = Consumer({**conf, "group.id": f"{topic}-reader", "auto.offset.reset": "earliest"})
     c.subscribe([topic])
     got = []
     deadline = time.monotonic() + 90
@@ -61,12 +65,101 @@ def produce_and_read(bootstrap, ca_file, topic, n):
     assert sorted(got) == sorted(f"{topic}-{i}" for i in range(n))
 
 
+def refused(conf, codes):
+    """Whether a client with `conf` is refused, never let in, with an error whose code is one of
+    `codes` (librdkafka's error callback)."""
+    errors = []
+    admin = AdminClient({**conf, "error_cb": errors.append})
+
+    def seen():
+        try:
+            admin.list_topics(timeout=2)
+        except KafkaException:
+            pass
+        else:
+            raise AssertionError("the client was let in")
+        admin.poll(0)
+        return any(e.code() in codes for e in errors)
+    wait_for(f"the client refused with one of {codes}", seen, 60)
+    return True
+
+
+def visible_topics(conf):
+    return set(AdminClient(conf).list_topics(timeout=30).topics)
+
+
+def check_authentication_and_acls(cp, ns, kc, ca_file, tmp_path):
+    """alice logs in with SCRAM-SHA-512, bob with a certificate the clients CA signed; each may
+    use its own topic and group only. Credentials and ACLs are made with Kafka's tools as the
+    super user (the KafkaUser resource will make them)."""
+    clients_ca = secret_data(cp, ns, "secure-clients-ca")
+    assert set(clients_ca) == {"ca.key", "ca.crt"}
+    assert secret_data(cp, ns, "secure-clients-ca-cert") == {"ca.crt": clients_ca["ca.crt"]}
+    assert clients_ca["ca.crt"] != (tmp_path / "ca.crt").read_text(), "apart from the cluster CA"
+    plain = bootstrap_of(kc)
+    kafka_tool("kafka-configs", "--bootstrap-server", plain, "--alter", "--entity-type", "users",
+               "--entity-name", "alice", "--add-config", "SCRAM-SHA-512=[password=alice-secret]")
+    for principal, topic in (("User:alice", "alice-topic"), ("User:CN=bob", "bob-topic")):
+        kafka_tool("kafka-topics", "--bootstrap-server", plain, "--create", "--topic", topic,
+                   "--partitions", "1", "--replication-factor", "3")
+        kafka_tool("kafka-acls", "--bootstrap-server", plain, "--add", "--allow-principal", principal,
+                   "--operation", "All", "--topic", topic, "--group", f"{topic}-reader")
+
+    scram_bootstrap = listener_bootstrap(kc, "scram")
+    alice = {**ssl_conf(scram_bootstrap, ca_file), "security.protocol": "SASL_SSL",
+             "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "alice", "sasl.password": "alice-secret"}
+    produce_and_read(alice, "alice-topic", 50)
+    assert visible_topics(alice) & {"alice-topic", "bob-topic"} == {"alice-topic"}, "bob's topic is hidden"
+    assert refused({**alice, "sasl.password": "wrong"}, {KafkaError._AUTHENTICATION})
+    # Kafka's own tools (the Java client) over SASL_SSL.
+    props = tmp_path / "alice.properties"
+    props.write_text("security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n"
+                     "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+                     "username=\"alice\" password=\"alice-secret\";\n"
+                     f"ssl.truststore.type=PEM\nssl.truststore.location={ca_file}\n")
+    out = kafka_tool("kafka-topics", "--bootstrap-server", scram_bootstrap, "--command-config", str(props),
+                     "--list").stdout.split()
+    assert "alice-topic" in out and "bob-topic" not in out, out
+
+    # bob's certificate, signed with the clients CA's key as the KafkaUser resource will.
+    d = tmp_path / "bob"
+    d.mkdir()
+    (d / "ca.key").write_text(clients_ca["ca.key"])
+    (d / "ca.crt").write_text(clients_ca["ca.crt"])
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(d / "user.key"), "-out", str(d / "user.csr"), "-subj", "/CN=bob"],
+                   check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", str(d / "user.csr"), "-CA", str(d / "ca.crt"),
+                    "-CAkey", str(d / "ca.key"), "-set_serial", "7", "-days", "1", "-out", str(d / "user.crt")],
+                   check=True, capture_output=True)
+    mtls_bootstrap = listener_bootstrap(kc, "mtls")
+    bob = {**ssl_conf(mtls_bootstrap, ca_file), "ssl.certificate.location": str(d / "user.crt"),
+           "ssl.key.location": str(d / "user.key")}
+    produce_and_read(bob, "bob-topic", 50)
+    assert visible_topics(bob) & {"alice-topic", "bob-topic"} == {"bob-topic"}
+    # No certificate, or one a broker holds (the cluster CA's): refused in the handshake (TLS
+    # 1.3 checks the client's certificate after the client's side of the handshake, so the
+    # client may see the refusal as a failed read instead).
+    handshake = {KafkaError._SSL, KafkaError._TRANSPORT}
+    assert refused(ssl_conf(mtls_bootstrap, ca_file), handshake)
+    (d / "broker.pem").write_text(secret_data(cp, ns, "secure-broker-certs")["secure-broker-0.pem"])
+    assert refused({**ssl_conf(mtls_bootstrap, ca_file), "ssl.certificate.location": str(d / "broker.pem"),
+                    "ssl.key.location": str(d / "broker.pem")}, handshake)
+
+
 def test_a_tls_listener_serves_with_certificates_the_operator_made_and_renews(
         control_plane, node_agent, namespace, operator, tmp_path):
     cp, ns = control_plane, namespace
     kc = sample("secure", replicas=3, storage={"size": "1Gi", "deleteClaim": True})
     kc["spec"]["coordinators"] = {"replicas": 1, "storage": {"size": "1Gi", "deleteClaim": True}}
-    kc["spec"]["listeners"] += [{"name": "tls", "port": TLS_PORT, "type": "loadbalancer", "tls": True}]
+    kc["spec"]["listeners"] += [
+        {"name": "tls", "port": TLS_PORT, "type": "loadbalancer", "tls": True},
+        {"name": "scram", "port": SCRAM_PORT, "type": "loadbalancer", "tls": True,
+         "authentication": {"type": "scram-sha-512"}},
+        {"name": "mtls", "port": MTLS_PORT, "type": "loadbalancer", "tls": True, "authentication": {"type": "tls"}}]
+    # ACLs everywhere; the clients of the listeners without authentication are User:ANONYMOUS,
+    # made a super user here so the load and the tools below need no credentials.
+    kc["spec"]["authorization"] = {"superUsers": ["User:ANONYMOUS"]}
     cp.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(kc))
     kc = wait_status(cp, ns, "secure", "Ready with 3 running brokers", ready_with(3))
 
@@ -87,7 +180,7 @@ def test_a_tls_listener_serves_with_certificates_the_operator_made_and_renews(
     assert "CertificateAuthorityCreated" in reasons and "CertificatesIssued" in reasons, reasons
 
     tls_bootstrap = listener_bootstrap(kc, "tls")
-    produce_and_read(tls_bootstrap, ca_file, "over-tls", 200)
+    produce_and_read(ssl_conf(tls_bootstrap, ca_file), "over-tls", 200)
 
     # Kafka's own tools (the Java client) with the CA as a PEM truststore.
     props = tmp_path / "ssl.properties"
@@ -104,6 +197,8 @@ def test_a_tls_listener_serves_with_certificates_the_operator_made_and_renews(
     admin = AdminClient(ssl_conf(tls_bootstrap, other / "ca.crt"))
     with pytest.raises(KafkaException):
         admin.list_topics(timeout=10)
+
+    check_authentication_and_acls(cp, ns, kc, ca_file, tmp_path)
 
     # A certificate issued again (its keystore entry lost here) rolls the brokers, one at a
     # time, under load on the plaintext listener; then TLS clients carry on with the new one.
@@ -139,6 +234,6 @@ def test_a_tls_listener_serves_with_certificates_the_operator_made_and_renews(
     assert any(e["reason"] == "CertificatesIssued" and "secure-broker-1 (new)" in e["message"] for e in events), \
         [(e["reason"], e["message"]) for e in events]
     read_back_once(bootstrap_of(kafkacluster(cp, ns, "secure")), "during-renewal", acked, tmp_path)
-    produce_and_read(listener_bootstrap(kafkacluster(cp, ns, "secure"), "tls"), ca_file, "after-renewal", 50)
+    produce_and_read(ssl_conf(listener_bootstrap(kafkacluster(cp, ns, "secure"), "tls"), ca_file), "after-renewal", 50)
 
     delete_with_claims(cp, ns, "secure")

@@ -111,6 +111,52 @@ TEST(kafka_cluster, validation_repeats_the_schema_rules_with_readable_messages) 
     EXPECT_TRUE(mentions(errors, "spec.listeners[4].advertisedHost: unknown token {pod}"));
 }
 
+TEST(kafka_cluster, listener_authentication_and_authorization_are_read_and_checked) {
+    std::vector<std::string> errors;
+    auto c = parse(R"({"metadata": {"name": "k"}, "spec": {
+        "listeners": [{"name": "scram", "port": 9094, "authentication": {"type": "scram-sha-512"}},
+                      {"name": "mtls", "port": 9095, "tls": true, "authentication": {"type": "tls"}},
+                      {"name": "open", "port": 9096}],
+        "authorization": {"type": "simple", "superUsers": ["User:admin"]}}})",
+                   &errors);
+    EXPECT_TRUE(errors.empty());
+    ASSERT_EQ(c.spec.listeners.size(), 3u);
+    EXPECT_EQ(c.spec.listeners[0].authentication, listener_auth::scram_sha_512);
+    EXPECT_EQ(c.spec.listeners[1].authentication, listener_auth::tls);
+    EXPECT_EQ(c.spec.listeners[2].authentication, listener_auth::none);
+    ASSERT_TRUE(c.spec.authorization);
+    EXPECT_EQ(c.spec.authorization->super_users, std::vector<std::string>{"User:admin"});
+    EXPECT_TRUE(validate(c.spec).empty());
+    EXPECT_FALSE(parse(R"({"metadata": {"name": "k"}, "spec": {}})").spec.authorization) << "absent: no ACLs";
+
+    errors.clear();
+    parse(R"({"metadata": {"name": "k"}, "spec": {
+        "listeners": [{"name": "o", "port": 9094, "authentication": {"type": "oauth"}},
+                      {"name": "g", "port": 9095, "authentication": {"type": "gssapi"}}],
+        "authorization": {"type": "opa", "superUsers": "User:admin"}}})",
+          &errors);
+    EXPECT_TRUE(mentions(errors, "spec.listeners[0].authentication.type must be scram-sha-512 or tls (oauth is not "
+                                 "built yet)"));
+    EXPECT_TRUE(mentions(errors, "spec.listeners[1].authentication.type must be scram-sha-512 or tls (not 'gssapi')"));
+    EXPECT_TRUE(mentions(errors, "spec.authorization.type must be simple (not 'opa')"));
+    EXPECT_TRUE(mentions(errors, "spec.authorization.superUsers must be a list"));
+
+    auto bad = parse(R"({"metadata": {"name": "k"}, "spec": {
+        "listeners": [{"name": "mtls", "port": 9095, "authentication": {"type": "tls"}}],
+        "authorization": {"superUsers": ["admin", "User:a;User:b"]},
+        "brokers": {"config": {"super.users": "User:x", "authorizer.class.name": "x",
+                               "listener.name.mtls.ssl.client.auth": "none",
+                               "listener.name.mtls.ssl.cipher.suites": "TLS_AES_128_GCM_SHA256"}}}})");
+    auto v = validate(bad.spec);
+    EXPECT_TRUE(mentions(v, "spec.listeners[0].authentication.type tls needs tls: true"));
+    EXPECT_TRUE(mentions(v, "spec.authorization.superUsers[0] 'admin' must be a principal"));
+    EXPECT_TRUE(mentions(v, "spec.authorization.superUsers[1] 'User:a;User:b' must be a principal"));
+    EXPECT_TRUE(mentions(v, "spec.brokers.config.super.users:"));
+    EXPECT_TRUE(mentions(v, "spec.brokers.config.authorizer.class.name:"));
+    EXPECT_TRUE(mentions(v, "spec.brokers.config.listener.name.mtls.ssl.client.auth:"));
+    EXPECT_FALSE(mentions(v, "cipher.suites")) << "per-listener keys the operator does not set are the user's";
+}
+
 TEST(kafka_cluster, an_explicitly_empty_listener_list_is_invalid) {
     auto c = parse(R"({"metadata": {"name": "k"}, "spec": {"listeners": []}})");
     EXPECT_TRUE(mentions(validate(c.spec), "spec.listeners needs at least one listener"));

@@ -86,6 +86,50 @@ TEST(tls_config, a_tls_listener_is_ssl_with_the_pods_keystore_and_the_secrets_mo
     EXPECT_EQ(plain_sts.at("spec").at("template").at("spec").at("volumes").size(), 1u) << "config only";
 }
 
+TEST(tls_config, listener_authentication_sets_the_protocol_the_mechanism_and_the_client_truststore) {
+    auto c = cluster(R"({"listeners": [
+        {"name": "plain", "port": 9092},
+        {"name": "scram", "port": 9094, "authentication": {"type": "scram-sha-512"}},
+        {"name": "scramtls", "port": 9095, "tls": true, "authentication": {"type": "scram-sha-512"}},
+        {"name": "mtls", "port": 9096, "tls": true, "authentication": {"type": "tls"}}],
+        "authorization": {"superUsers": ["User:admin", "User:CN=ops"]}})");
+    build_context ctx{c, {}};
+    const std::string shared = broker_shared_properties(ctx, 1);
+    EXPECT_NE(shared.find("listener.security.protocol.map=REPLICATION:PLAINTEXT,PLAIN:PLAINTEXT,SCRAM:SASL_PLAINTEXT,"
+                          "SCRAMTLS:SASL_SSL,MTLS:SSL\n"),
+              std::string::npos)
+        << shared;
+    EXPECT_NE(shared.find("listener.name.scram.sasl.enabled.mechanisms=SCRAM-SHA-512\n"), std::string::npos);
+    EXPECT_NE(shared.find("listener.name.scramtls.sasl.enabled.mechanisms=SCRAM-SHA-512\n"), std::string::npos);
+    EXPECT_NE(shared.find("listener.name.mtls.ssl.client.auth=required\n"), std::string::npos);
+    EXPECT_NE(shared.find("listener.name.mtls.ssl.truststore.type=PEM\n"), std::string::npos);
+    EXPECT_NE(shared.find("listener.name.mtls.ssl.truststore.location=/etc/tributary-tls/clients-ca/ca.crt\n"),
+              std::string::npos)
+        << "the clients CA, not the cluster CA: a broker's certificate is no client's";
+    EXPECT_EQ(shared.find("listener.name.plain."), std::string::npos);
+    EXPECT_EQ(shared.find("listener.name.scramtls.ssl.client.auth"), std::string::npos);
+    EXPECT_NE(shared.find("authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n"),
+              std::string::npos);
+    EXPECT_NE(shared.find("super.users=User:admin;User:CN=ops\n"), std::string::npos);
+
+    auto sts = broker_stateful_set(ctx, 1, "hash", "", "");
+    std::set<std::string> secrets;
+    for (const auto& v : sts.at("spec").at("template").at("spec").at("volumes").as_array()) {
+        if (v.has_object_field("secret")) {
+            secrets.insert(v.at("secret").at("secretName").as_string());
+        }
+    }
+    EXPECT_EQ(secrets, (std::set<std::string>{"k-broker-certs", "k-cluster-ca-cert", "k-clients-ca-cert"}))
+        << "never a CA's key";
+    EXPECT_TRUE(any_tls_authentication(c.spec));
+
+    auto open = cluster(R"({"listeners": [{"name": "secure", "port": 9095, "tls": true}]})");
+    const std::string open_shared = broker_shared_properties(build_context{open, {}}, 1);
+    EXPECT_EQ(open_shared.find("authorizer.class.name"), std::string::npos) << "no spec.authorization: no ACLs";
+    EXPECT_EQ(open_shared.find("super.users"), std::string::npos);
+    EXPECT_FALSE(any_tls_authentication(open.spec));
+}
+
 certs::leaf_request names(const std::string& pod) {
     return {pod, {pod + ".k-broker.ns.svc"}, {}};
 }
@@ -177,7 +221,9 @@ TEST(tls_plan, an_unusable_ca_is_reported_and_never_replaced) {
     EXPECT_TRUE(p.brokers.empty());
     EXPECT_FALSE(p.ca_created);
 
-    auto other = decide_certificates(certificate_facts{std::nullopt, {}, {}, now});
+    certificate_facts fresh;
+    fresh.now = now;
+    auto other = decide_certificates(fresh);
     f.ca = certs::key_pair{other.ca.key_pem, first.ca.cert_pem};
     p = decide_certificates(f);
     ASSERT_TRUE(p.invalid);
@@ -188,6 +234,40 @@ TEST(tls_plan, an_unusable_ca_is_reported_and_never_replaced) {
     p = decide_certificates(f);
     ASSERT_TRUE(p.invalid);
     EXPECT_EQ(*p.invalid, "ca.crt: the issuer is not a CA certificate");
+}
+
+TEST(tls_plan, a_clients_ca_is_made_once_when_a_listener_checks_client_certificates) {
+    certificate_facts f;
+    f.now = now;
+    f.wanted = {{"k-broker-0", names("k-broker-0")}};
+    auto p = decide_certificates(f);
+    EXPECT_FALSE(p.clients_ca) << "not wanted: not made";
+    f.want_clients_ca = true;
+    p = decide_certificates(f);
+    ASSERT_TRUE(p.clients_ca);
+    EXPECT_TRUE(p.clients_ca_created);
+    EXPECT_EQ(p.clients_ca_not_after, now + ca_validity);
+    auto facts = certs::inspect(p.clients_ca->cert_pem);
+    ASSERT_TRUE(facts);
+    EXPECT_TRUE(facts->is_ca);
+    EXPECT_NE(p.clients_ca->cert_pem, p.ca.cert_pem) << "apart from the cluster CA";
+    EXPECT_FALSE(certs::verify(p.brokers.at("k-broker-0.pem"), p.clients_ca->cert_pem, now))
+        << "a broker's certificate does not pass as a client's";
+
+    f.ca = p.ca;
+    f.brokers = p.brokers;
+    f.clients_ca = p.clients_ca;
+    auto again = decide_certificates(f);
+    ASSERT_TRUE(again.clients_ca);
+    EXPECT_FALSE(again.clients_ca_created);
+    EXPECT_EQ(again.clients_ca->cert_pem, p.clients_ca->cert_pem);
+
+    f.clients_ca = certs::key_pair{p.clients_ca->key_pem, p.ca.cert_pem};
+    auto bad = decide_certificates(f);
+    ASSERT_TRUE(bad.clients_invalid);
+    EXPECT_EQ(*bad.clients_invalid, "ca.key: the private key does not belong to the certificate");
+    EXPECT_FALSE(bad.clients_ca_created) << "never replaced: clients may hold certificates it signed";
+    EXPECT_TRUE(bad.brokers.empty());
 }
 
 } // namespace
