@@ -51,6 +51,10 @@ const config::schema& operator_schema() {
                       "a tag of its repository)."});
         s.add({.name = "cluster.domain", .default_value = "cluster.local",
                .doc = "The cluster's DNS domain, in the pod DNS names brokers advertise."});
+        s.add({.name = "network.policies.enabled", .t = config::type::boolean, .default_value = "true",
+               .doc = "Make a NetworkPolicy per KafkaCluster component that lets only the cluster's pods and the "
+                      "operator's (labels app.kubernetes.io/name=tributary, app.kubernetes.io/component=operator) "
+                      "reach the brokers' REPLICATION port and the coordinators'; false removes them."});
         s.add({.name = "resync.period.ms", .t = config::type::int64, .default_value = "300000",
                .doc = "Every KafkaCluster is reconciled at least this often, events or not.",
                .validate = config::at_least(1000)});
@@ -159,7 +163,8 @@ int main(int argc, char** argv) {
     controller::manager mgr(kube, events, op_metrics, poller,
                             controller::manager_options{
                                 .settings = {.broker_image = cfg.get_string("broker.image"),
-                                             .cluster_domain = cfg.get_string("cluster.domain")},
+                                             .cluster_domain = cfg.get_string("cluster.domain"),
+                                             .network_policies = cfg.get_bool("network.policies.enabled")},
                                 .watch_namespace = cfg.get_string("watch.namespace"),
                                 .resync_period = std::chrono::milliseconds(cfg.get_int64("resync.period.ms")),
                             });

@@ -22,6 +22,10 @@ using json = web::json::value;
 struct operator_settings {
     std::string broker_image = "localhost/tributary-broker:0.1.0";
     std::string cluster_domain = "cluster.local";
+    // NetworkPolicies that keep the REPLICATION and CONTROLLER ports to the cluster's own pods
+    // and the operator's (workloads.h network_policy); off for an operator whose pods lack the
+    // chart's labels.
+    bool network_policies = true;
 };
 
 // A cluster and the operator settings: the input every builder takes.

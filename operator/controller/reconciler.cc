@@ -542,6 +542,19 @@ bool pod_disruption_budgets(env& e, pass& p) {
     return true;
 }
 
+// NetworkPolicies (workloads.h): REPLICATION and CONTROLLER for the cluster and the operator.
+// Turned off by the setting, the operator removes those it made.
+bool network_policies(env& e, pass& p) {
+    for (component c : {component::coordinator, component::broker}) {
+        if (p.ctx->settings.network_policies) {
+            apply(e, res::network_policies, network_policy(*p.ctx, c));
+        } else {
+            e.api.remove(res::network_policies, p.ctx->ns(), stateful_set_name(p.ctx->name(), c));  // not watched
+        }
+    }
+    return true;
+}
+
 // Rolling update (controller/roller.h): dynamic broker configs, then at most one pod restarted.
 bool roll_step(env& e, pass& p) {
     auto o = roll({e.api, e.cache, e.events, e.opts.roll, *p.ctx, p.object, p.old_status, p.brokers_target, p.voters});
@@ -649,6 +662,7 @@ const std::vector<step>& steps() {
         {"broker config", broker_config},
         {"broker statefulset", broker_stateful_set_step},
         {"pod disruption budgets", pod_disruption_budgets},
+        {"network policies", network_policies},
         {"roll", roll_step},
         {"observe", observe},
         {"balance", balance},

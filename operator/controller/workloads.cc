@@ -241,4 +241,33 @@ json pod_disruption_budget(const build_context& ctx, component c) {
                 {"spec", obj({{"maxUnavailable", num(1)}, {"selector", obj({{"matchLabels", selector_labels(ctx, c)}})}})}});
 }
 
+json network_policy(const build_context& ctx, component c) {
+    auto port = [](int32_t p) { return obj({{"protocol", str("TCP")}, {"port", num(p)}}); };
+    auto pods_of = [&](component of) { return obj({{"podSelector", obj({{"matchLabels", selector_labels(ctx, of)}})}}); };
+    json the_operator = obj({{"namespaceSelector", json::object()},
+                             {"podSelector", obj({{"matchLabels", obj({{"app.kubernetes.io/name", str("tributary")},
+                                                                       {"app.kubernetes.io/component",
+                                                                        str("operator")}})}})}});
+    std::vector<json> rules;
+    if (c == component::broker) {
+        rules.push_back(obj({{"ports", arr({port(api::replication_port)})},
+                             {"from", arr({pods_of(component::broker), the_operator})}}));
+        std::vector<json> open{port(api::http_port)};
+        for (const auto& l : ctx.spec().listeners) {
+            open.push_back(port(l.port));
+        }
+        rules.push_back(obj({{"ports", arr(open)}}));
+    } else {
+        rules.push_back(obj({{"ports", arr({port(api::coordinator_port)})},
+                             {"from", arr({pods_of(component::broker), pods_of(component::coordinator), the_operator})}}));
+        rules.push_back(obj({{"ports", arr({port(api::http_port)})}}));
+    }
+    return obj({{"apiVersion", str("networking.k8s.io/v1")},
+                {"kind", str("NetworkPolicy")},
+                {"metadata", object_meta(ctx, c, stateful_set_name(ctx.name(), c))},
+                {"spec", obj({{"podSelector", obj({{"matchLabels", selector_labels(ctx, c)}})},
+                              {"policyTypes", arr({str("Ingress")})},
+                              {"ingress", arr(rules)}})}});
+}
+
 } // namespace trib::op::controller

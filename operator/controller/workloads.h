@@ -32,4 +32,13 @@ json broker_stateful_set(const build_context& ctx, int32_t replicas, const std::
 // C-broker / C-coordinator PDBs: maxUnavailable 1.
 json pod_disruption_budget(const build_context& ctx, component c);
 
+// NetworkPolicy C-broker / C-coordinator. The ports only the cluster itself uses are open to
+// its own pods and the operator's (pods labelled app.kubernetes.io/name=tributary,
+// app.kubernetes.io/component=operator, in any namespace): brokers' REPLICATION (9091: the
+// inter-broker listener, trusted by the authorizer) to brokers and the operator; coordinators'
+// CONTROLLER (9093) to brokers, coordinators and the operator. Client listeners and HTTP (9644:
+// probes, Prometheus) are open to all. A CNI that enforces NetworkPolicies is needed for it to
+// mean anything.
+json network_policy(const build_context& ctx, component c);
+
 } // namespace trib::op::controller

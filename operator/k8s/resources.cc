@@ -11,6 +11,7 @@ const resource events{"", "v1", "events", "Event"};
 const resource nodes{"", "v1", "nodes", "Node", false};
 const resource stateful_sets{"apps", "v1", "statefulsets", "StatefulSet"};
 const resource pod_disruption_budgets{"policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget"};
+const resource network_policies{"networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"};
 const resource leases{"coordination.k8s.io", "v1", "leases", "Lease"};
 const resource kafka_clusters{"tributary.io", "v1alpha1", "kafkaclusters", "KafkaCluster"};
 

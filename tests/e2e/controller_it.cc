@@ -104,6 +104,10 @@ TEST_F(controller_it, the_api_server_takes_every_object_and_a_second_pass_change
     EXPECT_EQ(get(res::stateful_sets, "a-broker").at("spec").at("replicas").as_integer(), 3);
     EXPECT_EQ(get(res::stateful_sets, "a-coordinator").at("spec").at("replicas").as_integer(), 1);
     EXPECT_NO_THROW(get(res::pod_disruption_budgets, "a-broker"));
+    auto np = get(res::network_policies, "a-broker");
+    EXPECT_EQ(np.at("spec").at("ingress").at(0).at("ports").at(0).at("port").as_integer(), 9091) << np.serialize();
+    EXPECT_EQ(np.at("spec").at("ingress").at(0).at("from").size(), 2u) << "brokers and the operator";
+    EXPECT_NO_THROW(get(res::network_policies, "a-coordinator"));
 
     // The node port the API server allocated is in the broker's own file.
     auto svc = get(res::services, "a-broker-1-ext");
@@ -126,7 +130,8 @@ TEST_F(controller_it, the_api_server_takes_every_object_and_a_second_pass_change
     // generation (it counts spec changes).
     auto snapshot = [&] {
         std::map<std::string, std::string> out;
-        for (const auto* r : {&res::config_maps, &res::services, &res::stateful_sets, &res::pod_disruption_budgets}) {
+        for (const auto* r : {&res::config_maps, &res::services, &res::stateful_sets, &res::pod_disruption_budgets,
+                              &res::network_policies}) {
             for (const auto& o : kube.list(*r, ns(), "app.kubernetes.io/instance=a")) {
                 const auto& m = o.at("metadata");
                 out[r->kind + "/" + m.at("name").as_string()] =

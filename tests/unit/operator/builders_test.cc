@@ -348,6 +348,52 @@ TEST(builders, pdbs_allow_one_pod_down) {
               "k-coordinator");
 }
 
+TEST(builders, network_policies_keep_replication_and_controller_to_the_cluster_and_the_operator) {
+    auto c = cluster(R"({"listeners": [{"name": "plain", "port": 9092}, {"name": "ext", "port": 9094}]})");
+    build_context ctx{c, {}};
+    auto np = network_policy(ctx, component::broker);
+    expect_owned(np, "broker");
+    EXPECT_EQ(np.at("apiVersion").as_string(), "networking.k8s.io/v1");
+    EXPECT_EQ(np.at("metadata").at("name").as_string(), "k-broker");
+    const auto& spec = np.at("spec");
+    EXPECT_EQ(spec.at("podSelector").at("matchLabels"), selector_labels(ctx, component::broker));
+    EXPECT_EQ(spec.at("policyTypes"), arr({str("Ingress")}));
+    // Which ports are open to whom: port -> the pod selectors allowed ("" = anyone).
+    auto open_to = [](const json& policy) {
+        std::map<int, std::set<std::string>> out;
+        for (const auto& rule : policy.at("spec").at("ingress").as_array()) {
+            std::set<std::string> from;
+            if (rule.has_field("from")) {
+                for (const auto& peer : rule.at("from").as_array()) {
+                    std::string who = peer.has_field("namespaceSelector") ? "any namespace: " : "";
+                    for (const auto& [k, v] : peer.at("podSelector").at("matchLabels").as_object()) {
+                        who += k + "=" + v.as_string() + " ";
+                    }
+                    from.insert(who);
+                }
+            } else {
+                from.insert("");
+            }
+            for (const auto& port : rule.at("ports").as_array()) {
+                EXPECT_EQ(port.at("protocol").as_string(), "TCP");
+                out[port.at("port").as_integer()].insert(from.begin(), from.end());
+            }
+        }
+        return out;
+    };
+    const std::string brokers =
+        "app.kubernetes.io/component=broker app.kubernetes.io/instance=k app.kubernetes.io/name=tributary ";
+    const std::string coordinators =
+        "app.kubernetes.io/component=coordinator app.kubernetes.io/instance=k app.kubernetes.io/name=tributary ";
+    const std::string the_operator = "any namespace: app.kubernetes.io/component=operator app.kubernetes.io/name=tributary ";
+    EXPECT_EQ(open_to(np), (std::map<int, std::set<std::string>>{
+                               {9091, {brokers, the_operator}}, {9092, {""}}, {9094, {""}}, {9644, {""}}}));
+    auto cp = network_policy(ctx, component::coordinator);
+    EXPECT_EQ(cp.at("metadata").at("name").as_string(), "k-coordinator");
+    EXPECT_EQ(open_to(cp),
+              (std::map<int, std::set<std::string>>{{9093, {brokers, coordinators, the_operator}}, {9644, {""}}}));
+}
+
 TEST(builders, config_hash_follows_the_data) {
     auto a = obj({{"x", str("1")}, {"y", str("2")}});
     auto b = obj({{"y", str("2")}, {"x", str("1")}});

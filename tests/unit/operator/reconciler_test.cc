@@ -135,7 +135,7 @@ protected:
     std::map<std::string, std::string> versions() {
         std::map<std::string, std::string> out;
         for (const auto* r : {&res::config_maps, &res::services, &res::stateful_sets, &res::pod_disruption_budgets,
-                              &res::kafka_clusters}) {
+                              &res::network_policies, &res::kafka_clusters}) {
             for (const auto& o : kube.list(*r, "ns")) {
                 out[r->kind + "/" + o.at("metadata").at("name").as_string()] =
                     o.at("metadata").at("resourceVersion").as_string();
@@ -159,6 +159,8 @@ TEST_F(reconciler_test, a_first_pass_writes_every_object_in_step_order_then_the_
                                  "apply StatefulSet ns/k-broker",
                                  "apply PodDisruptionBudget ns/k-coordinator",
                                  "apply PodDisruptionBudget ns/k-broker",
+                                 "apply NetworkPolicy ns/k-coordinator",
+                                 "apply NetworkPolicy ns/k-broker",
                                  "replace_status KafkaCluster ns/k",
                              }));
     EXPECT_EQ(broker_replicas(), 3);
@@ -176,6 +178,18 @@ TEST_F(reconciler_test, a_first_pass_writes_every_object_in_step_order_then_the_
     EXPECT_EQ(status().at("brokers").at(2).at("state").as_string(), "Pending");
     EXPECT_EQ(status().at("replicas").as_integer(), 0);  // no pods yet
     EXPECT_TRUE(probe.asked.empty());                     // nobody to ask
+}
+
+TEST_F(reconciler_test, network_policies_turned_off_are_removed) {
+    put_cluster("{}");
+    pass();
+    ASSERT_TRUE(kube.get(res::network_policies, "ns", "k-broker"));
+    reconciler off{server, kube, kube, &probe,
+                   reconciler_options{{.network_policies = false}, std::chrono::milliseconds(5000), &clock}};
+    off.reconcile("ns", "k");
+    EXPECT_FALSE(kube.get(res::network_policies, "ns", "k-broker"));
+    EXPECT_FALSE(kube.get(res::network_policies, "ns", "k-coordinator"));
+    off.reconcile("ns", "k");  // already gone: nothing to fail on
 }
 
 TEST_F(reconciler_test, a_tls_listener_gets_a_ca_and_broker_certificates_kept_until_one_is_lost) {
