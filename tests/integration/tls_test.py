@@ -294,6 +294,17 @@ def test_mtls_required(make_broker, pki):
         assert err is not None and "SSL" in err, (cert, err)
         assert b.wait_for_log(reason, since=since), (cert, b.log_tail(3000))
 
+    # kafkajs (Node's TLS) with the client certificate, and without one.
+    from harness import kafkajs
+    security = {"ca": str(pki / "ca.pem"), "cert": str(pki / "client.pem"), "key": str(pki / "client.key")}
+    assert kafkajs(ssl_bootstrap, "create", "js-mtls", 1, security=security) == {"created": True}
+    out = kafkajs(ssl_bootstrap, "produce", "js-mtls", 20, 1, "none", security=security)
+    assert all(r["errorCode"] == 0 for send in out["results"] for r in send["partitions"]), out
+    since = len(b.log_text())
+    with pytest.raises(AssertionError, match="exited"):
+        kafkajs(ssl_bootstrap, "list", security={"ca": str(pki / "ca.pem")}, timeout=60)
+    assert b.wait_for_log("peer did not return a certificate", since=since), b.log_tail(3000)
+
 
 def test_certificate_subject_is_the_principal(make_broker, pki):
     """With ACLs on: a client certificate's subject DN is the principal (User:CN=client, here a

@@ -51,13 +51,19 @@ const CODECS = {
   zstd: CompressionTypes.ZSTD,
 };
 
-// TRIB_KAFKAJS_SECURITY (optional), JSON: {"ca": "<PEM file>"} for TLS trusting that CA, and
+// TRIB_KAFKAJS_SECURITY (optional), JSON: {"ca": "<PEM file>"} for TLS trusting that CA,
+// "cert" and "key" (PEM files) for a client certificate, and
 // "sasl": {"mechanism": "scram-sha-512", "username": ..., "password": ...} for SASL.
 function security() {
   const conf = process.env.TRIB_KAFKAJS_SECURITY ? JSON.parse(process.env.TRIB_KAFKAJS_SECURITY) : {};
   const out = {};
+  const read = (f) => require('fs').readFileSync(f, 'utf-8');
   if (conf.ca) {
-    out.ssl = { ca: [require('fs').readFileSync(conf.ca, 'utf-8')] };
+    out.ssl = { ca: [read(conf.ca)] };
+    if (conf.cert) {
+      out.ssl.cert = read(conf.cert);
+      out.ssl.key = read(conf.key);
+    }
   }
   if (conf.sasl) {
     out.sasl = conf.sasl;
