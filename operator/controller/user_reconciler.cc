@@ -126,11 +126,13 @@ reconcile_result user_reconciler::reconcile_user(const std::string& ns, const st
         if (cluster_going) {
             return not_ready("ClusterNotFound", "KafkaCluster " + u.cluster + " is being deleted", false);
         }
-        k8s::add_finalizer(_api, res::kafka_users, *object, user_cleanup_finalizer);
         const auto to = ready_brokers(_cache, ns, u.cluster);
         if (to.empty()) {
             return not_ready("ClusterNotReady", "KafkaCluster " + u.cluster + " has no ready broker", true);
         }
+        // Only now: a user that never reached its cluster has nothing there to clean, and its
+        // deletion must not wait for brokers that may never come.
+        k8s::add_finalizer(_api, res::kafka_users, *object, user_cleanup_finalizer);
         const bool tls = u.spec.authentication == api::tls_authentication;
         user_facts f{.user = u,
                      .acls = {},

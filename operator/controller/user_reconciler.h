@@ -3,7 +3,7 @@
 //
 //   read (GET, not the cache: status.credentialSecretUid must be the last pass's) →
 //   validate → cluster (the KafkaCluster of its tributary.io/cluster label, in the cache) →
-//   finalizer → ready brokers (their REPLICATION addresses) → clients CA (tls users) →
+//   ready brokers (their REPLICATION addresses) → finalizer → clients CA (tls users) →
 //   what the cluster has (ACLs of the principal, the SCRAM credential) → decide (users.h) →
 //   Secret (server-side apply) → SCRAM credential → ACLs   (then: status)
 //
@@ -16,7 +16,9 @@
 //
 // Deletion: the finalizer tributary.io/user-cleanup holds the KafkaUser until its principal's
 // ACLs and its SCRAM credential are deleted from the cluster; when the KafkaCluster is gone
-// (or going) there is nothing to clean and the finalizer is dropped. The Secret goes by
+// (or going) there is nothing to clean and the finalizer is dropped. The finalizer is added
+// once the cluster has a ready broker: before, nothing was made there. After, a deletion
+// waits while the cluster has no ready broker (the ACLs would outlive the user). The Secret goes by
 // garbage collection (owner reference).
 #include "operator/controller/reconciler.h"
 #include "operator/controller/user_ops.h"

@@ -231,10 +231,13 @@ TEST_F(user_reconciler_test, a_cluster_without_a_ready_broker_is_waited_for) {
     EXPECT_EQ(r.requeue_after, std::optional<std::chrono::milliseconds>(1s));
     EXPECT_EQ(reason(), "ClusterNotReady");
     EXPECT_TRUE(cluster.calls.empty());
+    // Nothing was made on the cluster: no finalizer, so a deletion now does not wait for brokers.
+    EXPECT_FALSE(k8s::has_finalizer(get(res::kafka_users, "alice"), user_cleanup_finalizer));
     add_broker(1, true);
     rec.reconcile_user("ns", "alice");
     EXPECT_EQ(reason(), "Ready");
     EXPECT_EQ(cluster.last_to, (std::vector<std::string>{"10.0.0.2:9091"}));
+    EXPECT_TRUE(k8s::has_finalizer(get(res::kafka_users, "alice"), user_cleanup_finalizer));
 }
 
 TEST_F(user_reconciler_test, a_kafka_error_is_the_condition_and_the_pass_comes_back) {
