@@ -107,6 +107,7 @@ void decide_certificate(const user_facts& f, user_plan& p) {
     }
     certs::leaf_request want;
     want.common_name = u.name;
+    want.organization = "";  // subject CN=<name> alone: the principal is User:CN=<name>
     const auto key = f.secret ? secret_value(*f.secret, "user.key") : std::nullopt;
     const auto crt = f.secret ? secret_value(*f.secret, "user.crt") : std::nullopt;
     std::string why = key && crt ? renewal_reason(*key + *crt, ca, want, f.now, "the clients CA") : "new";

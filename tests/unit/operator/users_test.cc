@@ -3,6 +3,8 @@
 #include "security/scram.h"
 
 #include <gtest/gtest.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
 
@@ -154,7 +156,9 @@ TEST(users, a_tls_user_waits_for_a_usable_clients_ca) {
     EXPECT_EQ(p.problem_reason, "ClientsCaMissing");
     EXPECT_NE(p.problem_message.find("c-clients-ca"), std::string::npos);
     auto ca = ca_at(t0);
-    auto leaf = certs::issue(ca, {"not-a-ca", {}, {}}, t0, 24h);
+    certs::leaf_request not_ca;
+    not_ca.common_name = "not-a-ca";
+    auto leaf = certs::issue(ca, not_ca, t0, 24h);
     ASSERT_TRUE(leaf);
     p = decide_user({.user = u, .acls = {}, .scram_credential = false, .secret = {}, .clients_ca = *leaf, .now = t0});
     EXPECT_EQ(p.problem_reason, "ClientsCaInvalid");
@@ -177,6 +181,15 @@ TEST(users, a_tls_user_gets_a_certificate_kept_until_it_needs_renewing) {
     ASSERT_TRUE(facts);
     EXPECT_EQ(facts->subject_cn, "alice");
     EXPECT_FALSE(facts->is_ca);
+    {
+        // The subject is CN=alice alone: the brokers' principal (User:<subject DN>) is User:CN=alice.
+        BIO* bio = BIO_new_mem_buf(crt.data(), int(crt.size()));
+        X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+        ASSERT_NE(x, nullptr);
+        EXPECT_EQ(X509_NAME_entry_count(X509_get_subject_name(x)), 1);
+        X509_free(x);
+        BIO_free(bio);
+    }
     EXPECT_TRUE(certs::verify(crt, ca.cert_pem, t0));
     EXPECT_TRUE(certs::matches({key, crt}));
     const auto days = std::chrono::duration_cast<std::chrono::hours>(facts->not_after - t0).count() / 24;
