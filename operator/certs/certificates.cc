@@ -128,9 +128,10 @@ bool add_ext(X509* x, X509* issuer, int nid, const std::string& value) {
     return ext && X509_add_ext(x, ext.get(), -1) == 1;
 }
 
-// A certificate for `key` named `cn`, with a random 127-bit serial and the given validity;
-// not yet signed, without extensions.
-x509_ptr new_cert(EVP_PKEY* key, const std::string& cn, time_point now, std::chrono::hours validity) {
+// A certificate for `key` named O=`org` (none when empty), CN=`cn`, with a random 127-bit
+// serial and the given validity; not yet signed, without extensions.
+x509_ptr new_cert(EVP_PKEY* key, const std::string& org, const std::string& cn, time_point now,
+                  std::chrono::hours validity) {
     x509_ptr x(X509_new());
     if (!x || X509_set_version(x.get(), 2) != 1) {
         return nullptr;
@@ -147,8 +148,8 @@ x509_ptr new_cert(EVP_PKEY* key, const std::string& cn, time_point now, std::chr
         return nullptr;
     }
     X509_NAME* name = X509_get_subject_name(x.get());
-    if (X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>("tributary"), -1,
-                                   -1, 0) != 1 ||
+    if ((!org.empty() && X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                                                    reinterpret_cast<const unsigned char*>(org.c_str()), -1, -1, 0) != 1) ||
         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(cn.c_str()), -1,
                                    -1, 0) != 1 ||
         X509_set_pubkey(x.get(), key) != 1) {
@@ -183,7 +184,7 @@ result<key_pair> make_ca(const std::string& cn, time_point now, std::chrono::hou
     if (!key) {
         return errc::crypto_failure;
     }
-    auto x = new_cert(key.get(), cn, now, validity);
+    auto x = new_cert(key.get(), "tributary", cn, now, validity);
     if (!x || X509_set_issuer_name(x.get(), X509_get_subject_name(x.get())) != 1 ||
         !add_ext(x.get(), x.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
         !add_ext(x.get(), x.get(), NID_key_usage, "critical,keyCertSign,cRLSign") ||
@@ -214,7 +215,7 @@ result<key_pair> issue(const key_pair& ca, const leaf_request& req, time_point n
     if (!key) {
         return errc::crypto_failure;
     }
-    auto x = new_cert(key.get(), req.common_name, now, validity);
+    auto x = new_cert(key.get(), req.organization, req.common_name, now, validity);
     std::string san;
     auto name = [&](std::string_view kind, const std::string& value) {
         if (!san.empty()) {

@@ -55,6 +55,9 @@ struct leaf_request {
     std::string common_name;
     std::vector<std::string> dns_names;
     std::vector<std::string> ip_addresses;
+    // The subject is O=<organization>, CN=<common_name>; empty: CN alone (a KafkaUser's
+    // certificate: the brokers' principal for it is User:<subject DN>, so User:CN=<name>).
+    std::string organization = "tributary";
 };
 // A certificate for TLS servers and clients (extendedKeyUsage serverAuth and clientAuth: a
 // broker is both, to clients and to the brokers it fetches from) signed by `ca`, with a new

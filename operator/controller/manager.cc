@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "operator/controller/quorum_ops.h"
 #include "operator/controller/roll_ops.h"
+#include "operator/controller/user_reconciler.h"
 
 namespace trib::op::controller {
 
@@ -81,14 +82,40 @@ manager::manager(k8s::client& kube, k8s::event_recorder& events, metrics::operat
     };
     _clusters = watch(res::kafka_clusters, "");
     _clusters->add_handlers({
-        .added = [this](const value& o) { _queue.add(key_of(o)); },
+        .added =
+            [this](const value& o) {
+                _queue.add(key_of(o));
+                enqueue_users_of(o);
+            },
         .updated =
             [this](const value& before, const value& after) {
                 if (needs_pass(before, after)) {
                     _queue.add(key_of(after));
                 }
+                enqueue_users_of(after);  // its status too: brokers becoming ready
             },
-        .deleted = [this](const value& o) { _queue.add(key_of(o)); },
+        .deleted =
+            [this](const value& o) {
+                _queue.add(key_of(o));
+                enqueue_users_of(o);
+            },
+    });
+    // Not among the caches synced() waits for: an install whose CRDs predate KafkaUser (Helm
+    // never upgrades crds/) keeps reconciling KafkaClusters; this cache retries its LIST with
+    // back-off, and users are served once the CRD is applied.
+    k8s::informer_options users_options;
+    users_options.ns = _opts.watch_namespace;
+    _informers.push_back(std::make_unique<k8s::informer>(_kube, res::kafka_users, users_options));
+    _users = _informers.back().get();
+    _users->add_handlers({
+        .added = [this](const value& o) { _user_queue.add(key_of(o)); },
+        .updated =
+            [this](const value& before, const value& after) {
+                if (needs_pass(before, after)) {
+                    _user_queue.add(key_of(after));
+                }
+            },
+        .deleted = [this](const value& o) { _user_queue.add(key_of(o)); },
     });
     k8s::informer_handlers owner_handlers{
         .added = [this](const value& o) { enqueue_owner(o); },
@@ -123,11 +150,26 @@ void manager::enqueue_owner(const value& obj) {
 }
 
 void manager::enqueue_all() {
-    if (!_clusters->has_synced()) {
-        return;  // the first LIST queues them all anyway
+    // Before its first LIST a cache has nothing to queue; that LIST queues everything anyway.
+    if (_clusters->has_synced()) {
+        for (const auto& kc : _clusters->list()) {
+            _queue.add(key_of(kc));
+        }
     }
-    for (const auto& kc : _clusters->list()) {
-        _queue.add(key_of(kc));
+    if (_users->has_synced()) {
+        for (const auto& ku : _users->list()) {
+            _user_queue.add(key_of(ku));
+        }
+    }
+}
+
+void manager::enqueue_users_of(const value& cluster) {
+    if (!_users->has_synced()) {
+        return;
+    }
+    const std::string ns = field(cluster, "metadata", "namespace");
+    for (const auto& ku : _users->list(ns, std::string(api::cluster_label) + "=" + field(cluster, "metadata", "name"))) {
+        _user_queue.add(key_of(ku));
     }
 }
 
@@ -150,6 +192,7 @@ void manager::start() {
         for (int i = 0; i < _opts.workers; ++i) {
             _workers.emplace_back([this] { run_worker(); });
         }
+        _workers.emplace_back([this] { run_user_worker(); });
         _resync = std::thread([this] { run_resync(); });
     });
 }
@@ -167,6 +210,7 @@ void manager::stop() {
         _starter.join();
     }
     _queue.shutdown();
+    _user_queue.shutdown();
     for (auto& w : _workers) {
         w.join();
     }
@@ -219,6 +263,25 @@ void manager::run_worker() {
         _metrics.reconciled(ns, name, outcome, std::chrono::steady_clock::now() - t0);
         after_pass(ns, name, probe.asked);
         _queue.done(*key);
+    }
+}
+
+void manager::run_user_worker() {
+    auto ops = make_kafka_user_ops({.timeout = _opts.probe.timeout, .client_id = "tributary-operator"});
+    user_reconciler rec(_kube, _cache, _events, user_reconciler_options{.ops = ops.get()});
+    while (auto key = _user_queue.get()) {
+        const auto slash = key->find('/');
+        try {
+            auto r = rec.reconcile_user(key->substr(0, slash), key->substr(slash + 1));
+            _user_queue.forget(*key);
+            if (r.requeue_after) {
+                _user_queue.add_after(*key, *r.requeue_after);
+            }
+        } catch (const std::exception& e) {
+            TLOG_WARN("KafkaUser {}: reconcile failed (attempt {}): {}", *key, _user_queue.requeues(*key) + 1, e.what());
+            _user_queue.add_rate_limited(*key);
+        }
+        _user_queue.done(*key);
     }
 }
 

@@ -6,6 +6,12 @@
 // A failed pass (an exception) is retried with the queue's per-key back-off; a pass that asks
 // to look again later is queued after that delay.
 //
+// KafkaUsers (user_reconciler.h) have their own cache, queue and worker, so a user's pass never
+// waits behind a cluster's (a roll, a rebalance) nor the other way round. Any event of a
+// KafkaCluster queues the users labelled with it (they wait for its brokers and its clients
+// CA); the resync queues every user too. The KafkaUser cache is not one synced() waits for (a
+// cluster without the KafkaUser CRD runs KafkaClusters as before).
+//
 // Only the replica holding the leader lease runs a manager (main.cc).
 #include "operator/controller/reconciler.h"
 #include "operator/k8s/client.h"
@@ -50,6 +56,8 @@ public:
 
 private:
     void run_worker();
+    void run_user_worker();
+    void enqueue_users_of(const web::json::value& cluster);
     void run_resync();
     void enqueue_owner(const web::json::value& obj);
     void enqueue_all();
@@ -63,14 +71,16 @@ private:
 
     std::vector<std::unique_ptr<k8s::informer>> _informers;
     k8s::informer* _clusters = nullptr;
+    k8s::informer* _users = nullptr;
     k8s::informer_reader _cache;
     k8s::work_queue _queue;
+    k8s::work_queue _user_queue;  // KafkaUsers' "namespace/name"
 
     std::mutex _mu;  // for _stopping and the resync thread's wait
     std::condition_variable _cv;
     bool _stopping = false;
     std::thread _starter;  // waits for the caches, then starts workers and resync
-    std::vector<std::thread> _workers;
+    std::vector<std::thread> _workers;  // KafkaClusters' workers, then the KafkaUsers' one
     std::thread _resync;
 };
 

@@ -55,9 +55,17 @@ std::vector<T> sorted(std::vector<T> v) {
     return v;
 }
 
-// Why `pem` (a pod's keystore file) must be replaced, or "" when it may stay.
+certs::key_pair must(result<certs::key_pair> r, const char* what) {
+    if (!r) {
+        throw std::runtime_error(std::string(what) + ": " + r.error().message());
+    }
+    return std::move(*r);
+}
+
+} // namespace
+
 std::string renewal_reason(const std::string& pem, const certs::key_pair& ca, const certs::leaf_request& want,
-                           certs::time_point now) {
+                           certs::time_point now, const std::string& ca_name) {
     auto f = certs::inspect(pem);
     if (!f) {
         return "no usable certificate";
@@ -67,7 +75,7 @@ std::string renewal_reason(const std::string& pem, const certs::key_pair& ca, co
     }
     std::string why;
     if (!certs::verify(pem, ca.cert_pem, now, &why)) {
-        return "not valid under the cluster CA: " + why;
+        return "not valid under " + ca_name + ": " + why;
     }
     if (f->not_after - now < renew_before) {
         return "expires " + fmt::format("{:%Y-%m-%d}", f->not_after);
@@ -77,15 +85,6 @@ std::string renewal_reason(const std::string& pem, const certs::key_pair& ca, co
     }
     return "";
 }
-
-certs::key_pair must(result<certs::key_pair> r, const char* what) {
-    if (!r) {
-        throw std::runtime_error(std::string(what) + ": " + r.error().message());
-    }
-    return std::move(*r);
-}
-
-} // namespace
 
 certs::leaf_request broker_cert_names(const build_context& ctx, int32_t ordinal,
                                       const std::vector<advertised_endpoint>& endpoints) {

@@ -56,6 +56,13 @@ inline constexpr std::chrono::hours renew_before{24 * 30};
 certs::leaf_request broker_cert_names(const build_context& ctx, int32_t ordinal,
                                       const std::vector<advertised_endpoint>& endpoints);
 
+// Why `pem` (key and certificate, as a keystore file holds them) must be issued again under
+// `ca` (`ca_name` in the reason), or "" when it may stay: unusable, key not the certificate's,
+// not valid under the CA, expiring within renew_before, names other than `want`'s. Brokers'
+// and users' certificates (users.h).
+std::string renewal_reason(const std::string& pem, const certs::key_pair& ca, const certs::leaf_request& want,
+                           certs::time_point now, const std::string& ca_name = "the cluster CA");
+
 struct certificate_facts {
     std::optional<certs::key_pair> ca;           // C-cluster-ca's ca.key and ca.crt; nullopt: no Secret
     std::map<std::string, std::string> brokers;  // C-broker-certs' data: "<pod>.pem" -> text

@@ -28,7 +28,7 @@ struct resource {
 // The kinds the operator reads or writes (defined in resources.cc).
 namespace resources {
 extern const resource config_maps, secrets, services, pods, persistent_volume_claims, events, nodes, stateful_sets,
-    pod_disruption_budgets, network_policies, leases, kafka_clusters;
+    pod_disruption_budgets, network_policies, leases, kafka_clusters, kafka_users;
 } // namespace resources
 
 // A failed API call: the HTTP status and the Kubernetes Status reason ("NotFound",

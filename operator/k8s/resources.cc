@@ -14,5 +14,6 @@ const resource pod_disruption_budgets{"policy", "v1", "poddisruptionbudgets", "P
 const resource network_policies{"networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"};
 const resource leases{"coordination.k8s.io", "v1", "leases", "Lease"};
 const resource kafka_clusters{"tributary.io", "v1alpha1", "kafkaclusters", "KafkaCluster"};
+const resource kafka_users{"tributary.io", "v1alpha1", "kafkausers", "KafkaUser"};
 
 } // namespace trib::op::k8s::resources

@@ -9,8 +9,10 @@
 #include <gtest/gtest.h>
 
 #include "operator/controller/reconciler.h"
+#include "operator/controller/user_reconciler.h"
 #include "operator/k8s/client.h"
 #include "operator/k8s/kubeconfig.h"
+#include "operator/k8s/finalizer.h"
 #include "operator/k8s/status.h"
 
 #include <chrono>
@@ -208,3 +210,130 @@ TEST_F(controller_it, reconciles_until_ready) {
 }
 
 } // namespace
+
+// The KafkaUser side with no broker behind it: a cluster that keeps what it is told (ACLs
+// by their description, whether a credential was set), which is all the API server's part
+// needs.
+struct remembering_cluster final : controller::user_ops {
+    std::vector<std::string> calls;
+    std::vector<trib::security::acl_binding> acls;
+    bool credential = false;
+    controller::acls_answer describe_acls(const brokers&, const std::string& p) override {
+        calls.push_back("describe_acls " + p);
+        controller::acls_answer a{{true, ""}, {}};
+        for (const auto& b : acls) {
+            if (b.principal == p) {
+                a.acls.push_back(b);
+            }
+        }
+        return a;
+    }
+    controller::user_ops_answer create_acls(const brokers&, const std::vector<trib::security::acl_binding>& a) override {
+        calls.push_back("create_acls " + std::to_string(a.size()));
+        acls.insert(acls.end(), a.begin(), a.end());
+        return {true, ""};
+    }
+    controller::user_ops_answer delete_acls(const brokers&, const std::vector<trib::security::acl_filter>&) override {
+        calls.push_back("delete_acls");
+        acls.clear();
+        return {true, ""};
+    }
+    controller::scram_answer describe_scram(const brokers&, const std::string&) override {
+        return {{true, ""}, credential};
+    }
+    controller::user_ops_answer upsert_scram(const brokers&, const controller::scram_upsert& c) override {
+        calls.push_back("upsert_scram " + c.user);
+        credential = true;
+        return {true, ""};
+    }
+    controller::user_ops_answer delete_scram(const brokers&, const std::string& u) override {
+        calls.push_back("delete_scram " + u);
+        credential = false;
+        return {true, ""};
+    }
+};
+
+// The CRD's schema and defaults, the status subresource, the finalizer, and the user's Secret
+// owned by it, on the real API server (kafkausers.tributary.io installed). The broker is a pod
+// object whose status the test writes: nothing runs it.
+TEST_F(controller_it, a_kafka_user_on_the_real_api_server) {
+    remembering_cluster cluster;
+    controller::user_reconciler users{kube, reader, events, {.wait_interval = 1s, .clock = nullptr, .ops = &cluster}};
+    auto user = [&](const std::string& name, const std::string& spec) {
+        value o = value::parse(R"({"apiVersion": "tributary.io/v1alpha1", "kind": "KafkaUser",
+                                   "metadata": {"labels": {"tributary.io/cluster": "uc"}}})");
+        o["metadata"]["name"] = value::string(name);
+        o["metadata"]["namespace"] = value::string(ns());
+        o["spec"] = value::parse(spec);
+        return kube.create(res::kafka_users, o);
+    };
+    // The schema refuses what validate() would: an unknown operation, a cluster resource by
+    // another name.
+    for (const char* bad : {R"({"authorization": {"acls": [{"resource": {"type": "topic", "name": "t"}, "operations": ["Fly"]}]}})",
+                            R"({"authorization": {"acls": [{"resource": {"type": "cluster", "name": "x"}, "operations": ["Alter"]}]}})",
+                            R"({"authentication": {"type": "plain"}})"}) {
+        try {
+            user("bad", bad);
+            ADD_FAILURE() << "accepted: " << bad;
+        } catch (const k8s::api_error& e) {
+            EXPECT_EQ(e.status, 422) << e.what();
+        }
+    }
+
+    auto created = user("alice", R"({"authorization": {"acls": [{"resource": {"type": "topic", "name": "orders"}, "operations": ["Read", "Describe"]}]}})");
+    // Defaults filled in by the API server.
+    EXPECT_EQ(created.at("spec").at("authentication").at("type").as_string(), "scram-sha-512");
+    const auto& acl = created.at("spec").at("authorization").at("acls").at(0);
+    EXPECT_EQ(acl.at("host").as_string(), "*");
+    EXPECT_EQ(acl.at("type").as_string(), "allow");
+    EXPECT_EQ(acl.at("resource").at("patternType").as_string(), "literal");
+
+    users.reconcile_user(ns(), "alice");
+    EXPECT_EQ(k8s::find_condition(get(res::kafka_users, "alice").at("status"), "Ready")->at("reason").as_string(),
+              "ClusterNotFound");
+
+    create_cluster("uc", "{}");
+    value pod = value::parse(R"({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "uc-broker-0", "labels": {"app.kubernetes.io/instance": "uc", "app.kubernetes.io/component": "broker"}},
+        "spec": {"nodeName": "nowhere", "containers": [{"name": "broker", "image": "none"}]}})");
+    pod["metadata"]["namespace"] = value::string(ns());
+    users.reconcile_user(ns(), "alice");
+    EXPECT_EQ(k8s::find_condition(get(res::kafka_users, "alice").at("status"), "Ready")->at("reason").as_string(),
+              "ClusterNotReady");
+    pod = kube.create(res::pods, pod);
+    pod["status"] = value::parse(R"({"phase": "Running", "podIP": "10.1.0.5", "podIPs": [{"ip": "10.1.0.5"}],
+                                     "conditions": [{"type": "Ready", "status": "True"}]})");
+    kube.replace_status(res::pods, pod);
+
+    users.reconcile_user(ns(), "alice");
+    auto ku = get(res::kafka_users, "alice");
+    auto ready = k8s::find_condition(ku.at("status"), "Ready");
+    ASSERT_TRUE(ready);
+    EXPECT_EQ(ready->at("status").as_string(), "True") << ready->serialize();
+    EXPECT_EQ(ku.at("status").at("username").as_string(), "alice");
+    EXPECT_TRUE(k8s::has_finalizer(ku, controller::user_cleanup_finalizer));
+    auto secret = get(res::secrets, "alice");
+    EXPECT_EQ(ku.at("status").at("credentialSecretUid").as_string(), secret.at("metadata").at("uid").as_string());
+    EXPECT_EQ(secret.at("metadata").at("ownerReferences").at(0).at("uid").as_string(),
+              ku.at("metadata").at("uid").as_string());
+    EXPECT_EQ(controller::secret_value(secret, "password").value_or("").size(), 32u);
+    EXPECT_EQ(cluster.calls.back(), "create_acls 2");
+
+    // A second pass changes nothing the API server would count.
+    const auto rv = ku.at("metadata").at("resourceVersion").as_string();
+    const auto secret_rv = secret.at("metadata").at("resourceVersion").as_string();
+    cluster.calls.clear();
+    users.reconcile_user(ns(), "alice");
+    EXPECT_EQ(get(res::kafka_users, "alice").at("metadata").at("resourceVersion").as_string(), rv);
+    EXPECT_EQ(get(res::secrets, "alice").at("metadata").at("resourceVersion").as_string(), secret_rv);
+    EXPECT_EQ(cluster.calls, (std::vector<std::string>{"describe_acls User:alice", "describe_acls User:CN=alice"}));
+
+    // Deleted: the clean-up, then the finalizer goes and so does the user (its Secret follows
+    // by garbage collection, which here waits for the collector to discover the new kind).
+    kube.remove(res::kafka_users, ns(), "alice");
+    users.reconcile_user(ns(), "alice");
+    EXPECT_TRUE(cluster.acls.empty());
+    EXPECT_FALSE(cluster.credential);
+    EXPECT_TRUE(eventually([&] { return !kube.get(res::kafka_users, ns(), "alice"); }, 10s));
+    kube.remove(res::pods, ns(), "uc-broker-0", "Background");
+}

@@ -13,12 +13,13 @@ from harness import kcat  # noqa: E402
 from gtest_it import it_binary, run_gtest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-CRD = ROOT / "charts" / "tributary" / "crds" / "kafkaclusters.tributary.io.yaml"
+CRDS = ROOT / "charts" / "tributary" / "crds"
 
 
 def install_crd(cp):
-    cp.kubectl("apply", "--server-side", "-f", CRD)
-    cp.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/kafkaclusters.tributary.io")
+    cp.kubectl("apply", "--server-side", "-f", CRDS)
+    cp.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/kafkaclusters.tributary.io",
+               "crd/kafkausers.tributary.io")
 
 
 def run_it(cp, namespace, case, **extra_env):
@@ -28,8 +29,9 @@ def run_it(cp, namespace, case, **extra_env):
 
 @pytest.mark.parametrize("case", [
     "the_api_server_takes_every_object_and_a_second_pass_changes_nothing",
-    "scaling_down_is_refused_on_the_real_server",
+    "a_scale_down_waits_for_its_drain_on_the_real_server",
     "delete_claim_removes_the_claims_then_the_cluster_goes",
+    "a_kafka_user_on_the_real_api_server",
 ])
 def test_controller(control_plane, namespace, case):
     install_crd(control_plane)

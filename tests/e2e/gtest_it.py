@@ -30,4 +30,7 @@ def run_gtest(binary, gtest_filter, env_extra, timeout=IT_TIMEOUT_S):
     print(r.stdout)  # the binary's log, in pytest's report with -rP
     assert r.returncode == 0, f"{gtest_filter} failed:\n{r.stdout[-12000:]}\n{r.stderr[-4000:]}"
     assert "[  PASSED  ]" in r.stdout and "FAILED" not in r.stdout, r.stdout[-4000:]
+    # A filter naming no case (a renamed test) passes in gtest: that would be a check that
+    # cannot fail.
+    assert "[  PASSED  ] 0 tests" not in r.stdout, f"{gtest_filter} selects no test"
     return r.stdout
