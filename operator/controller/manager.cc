@@ -69,6 +69,21 @@ private:
 
 } // namespace
 
+namespace {
+
+// What KafkaClusters own, watched by the label app.kubernetes.io/managed-by.
+const k8s::resource* const owned_kinds[] = {&res::stateful_sets, &res::services, &res::config_maps,
+                                            &res::pod_disruption_budgets, &res::pods};
+
+} // namespace
+
+std::vector<const k8s::resource*> manager::cached_kinds() {
+    std::vector<const k8s::resource*> out{&res::kafka_clusters};
+    out.insert(out.end(), std::begin(owned_kinds), std::end(owned_kinds));
+    out.push_back(&res::nodes);
+    return out;
+}
+
 manager::manager(k8s::client& kube, k8s::event_recorder& events, metrics::operator_metrics& om,
                  metrics::cluster_poller& poller, manager_options options)
     : _kube(kube), _events(events), _metrics(om), _poller(poller), _opts(std::move(options)) {
@@ -122,8 +137,7 @@ manager::manager(k8s::client& kube, k8s::event_recorder& events, metrics::operat
         .updated = [this](const value&, const value& o) { enqueue_owner(o); },
         .deleted = [this](const value& o) { enqueue_owner(o); },
     };
-    for (const auto* r : {&res::stateful_sets, &res::services, &res::config_maps, &res::pod_disruption_budgets,
-                          &res::pods}) {
+    for (const auto* r : owned_kinds) {
         watch(*r, owned_selector)->add_handlers(owner_handlers);
     }
     // Nodes: where nodeport listeners advertise, and racks. A node coming or going may change

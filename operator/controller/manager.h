@@ -41,6 +41,10 @@ struct manager_options {
 
 class manager {
 public:
+    // The kinds the reconcile pass may read through its cache (e.cache): those the manager
+    // keeps watch caches of. Anything else must be read with a GET (the cache throws).
+    static std::vector<const k8s::resource*> cached_kinds();
+
     manager(k8s::client& kube, k8s::event_recorder& events, metrics::operator_metrics& om,
             metrics::cluster_poller& poller, manager_options options);
     ~manager();

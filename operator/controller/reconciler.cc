@@ -547,7 +547,7 @@ bool pod_disruption_budgets(env& e, pass& p) {
 bool network_policies(env& e, pass& p) {
     for (component c : {component::coordinator, component::broker}) {
         if (p.ctx->settings.network_policies) {
-            apply(e, res::network_policies, network_policy(*p.ctx, c));
+            e.api.apply(res::network_policies, network_policy(*p.ctx, c));  // not watched: no cache to read
         } else {
             e.api.remove(res::network_policies, p.ctx->ns(), stateful_set_name(p.ctx->name(), c));  // not watched
         }

@@ -3,6 +3,7 @@
 // for addresses, status, deletion with deleteClaim.
 #include <gtest/gtest.h>
 
+#include "operator/controller/manager.h"
 #include "operator/controller/reconciler.h"
 #include "operator/k8s/status.h"
 #include "tests/fakes/fake_kube.h"
@@ -74,13 +75,38 @@ private:
     int64_t _next = 30000;
 };
 
+// The pass's cache as the running operator has it: only the kinds the manager watches (a read
+// of another kind throws there, as k8s::informer_reader does).
+class watched_only final : public k8s::reader {
+public:
+    explicit watched_only(const k8s::reader& r) : _r(r) {}
+    std::optional<json> get(const k8s::resource& r, const std::string& ns, const std::string& name) const override {
+        check(r);
+        return _r.get(r, ns, name);
+    }
+    std::vector<json> list(const k8s::resource& r, const std::string& ns, const std::string& sel) const override {
+        check(r);
+        return _r.list(r, ns, sel);
+    }
+
+private:
+    static void check(const k8s::resource& r) {
+        const auto kinds = manager::cached_kinds();
+        if (std::find(kinds.begin(), kinds.end(), &r) == kinds.end()) {
+            throw std::logic_error("no informer for " + r.plural);
+        }
+    }
+    const k8s::reader& _r;
+};
+
 class reconciler_test : public ::testing::Test {
 protected:
     fake_kube kube;
+    watched_only cache{kube};
     node_port_allocator server{kube};
     fake_probe probe;
     k8s::testing::fake_clock clock;
-    reconciler rec{server, kube, kube, &probe, reconciler_options{{}, std::chrono::milliseconds(5000), &clock}};
+    reconciler rec{server, cache, kube, &probe, reconciler_options{{}, std::chrono::milliseconds(5000), &clock}};
 
     void put_cluster(const std::string& spec) {
         auto existing = kube.get(res::kafka_clusters, "ns", "k");
@@ -184,7 +210,7 @@ TEST_F(reconciler_test, network_policies_turned_off_are_removed) {
     put_cluster("{}");
     pass();
     ASSERT_TRUE(kube.get(res::network_policies, "ns", "k-broker"));
-    reconciler off{server, kube, kube, &probe,
+    reconciler off{server, cache, kube, &probe,
                    reconciler_options{{.network_policies = false}, std::chrono::milliseconds(5000), &clock}};
     off.reconcile("ns", "k");
     EXPECT_FALSE(kube.get(res::network_policies, "ns", "k-broker"));
