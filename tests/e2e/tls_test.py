@@ -1,8 +1,9 @@
 """A KafkaCluster with TLS listeners (issue 17): the operator makes the cluster CA and the
 brokers' certificates, clients that trust the CA's Secret produce and consume over SSL with
 host name checks on, a client that doesn't trust it is refused; listeners with SCRAM-SHA-512
-and with client certificates (the clients CA the operator makes) let in only who proves a
-name, and spec.authorization's ACLs keep each user to its topics; a certificate issued again
+and with client certificates (the clients CA the operator makes) let in only the KafkaUsers
+whose credentials the operator made, and spec.authorization's ACLs, set from the KafkaUsers,
+keep each user to its topics; a certificate issued again
 rolls the brokers one at a time while an idempotent producer and a consumer group lose
 nothing."""
 import base64
@@ -88,50 +89,65 @@ def visible_topics(conf):
     return set(AdminClient(conf).list_topics(timeout=30).topics)
 
 
-def check_authentication_and_acls(cp, ns, kc, ca_file, tmp_path):
-    """alice logs in with SCRAM-SHA-512, bob with a certificate the clients CA signed; each may
-    use its own topic and group only. Credentials and ACLs are made with Kafka's tools as the
-    super user (the KafkaUser resource will make them)."""
+def kafka_user(name, auth, topic):
+    """A KafkaUser of cluster `secure` allowed everything on `topic` and its reader group."""
+    return {"apiVersion": "tributary.io/v1alpha1", "kind": "KafkaUser",
+            "metadata": {"name": name, "labels": {"tributary.io/cluster": "secure"}},
+            "spec": {"authentication": {"type": auth},
+                     "authorization": {"type": "simple", "acls": [
+                         {"resource": {"type": "topic", "name": topic}, "operations": ["All"]},
+                         {"resource": {"type": "group", "name": f"{topic}-reader"}, "operations": ["All"]}]}}}
+
+
+def user_ready(cp, ns, name):
+    o = cp.get_json("kafkauser", name, "-n", ns)
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in o.get("status", {}).get("conditions", []))
+
+
+def check_users_and_acls(cp, ns, kc, ca_file, tmp_path):
+    """KafkaUsers: alice logs in with SCRAM-SHA-512 and the password of her Secret, bob with the
+    certificate the operator signed with the clients CA; each may use its own topic and group
+    only; deleting alice takes her credential and ACLs away."""
     clients_ca = secret_data(cp, ns, "secure-clients-ca")
     assert set(clients_ca) == {"ca.key", "ca.crt"}
     assert secret_data(cp, ns, "secure-clients-ca-cert") == {"ca.crt": clients_ca["ca.crt"]}
     assert clients_ca["ca.crt"] != (tmp_path / "ca.crt").read_text(), "apart from the cluster CA"
     plain = bootstrap_of(kc)
-    kafka_tool("kafka-configs", "--bootstrap-server", plain, "--alter", "--entity-type", "users",
-               "--entity-name", "alice", "--add-config", "SCRAM-SHA-512=[password=alice-secret]")
-    for principal, topic in (("User:alice", "alice-topic"), ("User:CN=bob", "bob-topic")):
+    for topic in ("alice-topic", "bob-topic"):
         kafka_tool("kafka-topics", "--bootstrap-server", plain, "--create", "--topic", topic,
                    "--partitions", "1", "--replication-factor", "3")
-        kafka_tool("kafka-acls", "--bootstrap-server", plain, "--add", "--allow-principal", principal,
-                   "--operation", "All", "--topic", topic, "--group", f"{topic}-reader")
+    for u in (kafka_user("alice", "scram-sha-512", "alice-topic"), kafka_user("bob", "tls", "bob-topic")):
+        cp.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(u))
+    wait_for("alice and bob Ready", lambda: user_ready(cp, ns, "alice") and user_ready(cp, ns, "bob"), 90)
 
+    a = secret_data(cp, ns, "alice")
+    assert set(a) == {"password", "sasl.jaas.config"}
+    owner = cp.get_json("secret", "alice", "-n", ns)["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"]) == ("KafkaUser", "alice")
     scram_bootstrap = listener_bootstrap(kc, "scram")
     alice = {**ssl_conf(scram_bootstrap, ca_file), "security.protocol": "SASL_SSL",
-             "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "alice", "sasl.password": "alice-secret"}
+             "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "alice", "sasl.password": a["password"]}
     produce_and_read(alice, "alice-topic", 50)
     assert visible_topics(alice) & {"alice-topic", "bob-topic"} == {"alice-topic"}, "bob's topic is hidden"
     assert refused({**alice, "sasl.password": "wrong"}, {KafkaError._AUTHENTICATION})
-    # Kafka's own tools (the Java client) over SASL_SSL.
+    # Kafka's own tools (the Java client) over SASL_SSL, with the Secret's JAAS line.
     props = tmp_path / "alice.properties"
     props.write_text("security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n"
-                     "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
-                     "username=\"alice\" password=\"alice-secret\";\n"
+                     f"sasl.jaas.config={a['sasl.jaas.config']}\n"
                      f"ssl.truststore.type=PEM\nssl.truststore.location={ca_file}\n")
     out = kafka_tool("kafka-topics", "--bootstrap-server", scram_bootstrap, "--command-config", str(props),
                      "--list").stdout.split()
     assert "alice-topic" in out and "bob-topic" not in out, out
 
-    # bob's certificate, signed with the clients CA's key as the KafkaUser resource will.
+    b = secret_data(cp, ns, "bob")
+    assert set(b) == {"ca.crt", "user.crt", "user.key"} and b["ca.crt"] == clients_ca["ca.crt"]
     d = tmp_path / "bob"
     d.mkdir()
-    (d / "ca.key").write_text(clients_ca["ca.key"])
-    (d / "ca.crt").write_text(clients_ca["ca.crt"])
-    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", str(d / "user.key"), "-out", str(d / "user.csr"), "-subj", "/CN=bob"],
-                   check=True, capture_output=True)
-    subprocess.run(["openssl", "x509", "-req", "-in", str(d / "user.csr"), "-CA", str(d / "ca.crt"),
-                    "-CAkey", str(d / "ca.key"), "-set_serial", "7", "-days", "1", "-out", str(d / "user.crt")],
-                   check=True, capture_output=True)
+    for k in b:
+        (d / k).write_text(b[k])
+    subject = subprocess.run(["openssl", "x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in", str(d / "user.crt")],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    assert subject == "subject=CN=bob", subject  # the principal User:CN=bob
     mtls_bootstrap = listener_bootstrap(kc, "mtls")
     bob = {**ssl_conf(mtls_bootstrap, ca_file), "ssl.certificate.location": str(d / "user.crt"),
            "ssl.key.location": str(d / "user.key")}
@@ -145,6 +161,12 @@ def check_authentication_and_acls(cp, ns, kc, ca_file, tmp_path):
     (d / "broker.pem").write_text(secret_data(cp, ns, "secure-broker-certs")["secure-broker-0.pem"])
     assert refused({**ssl_conf(mtls_bootstrap, ca_file), "ssl.certificate.location": str(d / "broker.pem"),
                     "ssl.key.location": str(d / "broker.pem")}, handshake)
+
+    # Deleting alice (her finalizer runs first): her login and her ACLs go; bob keeps his.
+    cp.kubectl("-n", ns, "delete", "kafkauser", "alice", "--timeout=60s")
+    assert refused(alice, {KafkaError._AUTHENTICATION})
+    acls = kafka_tool("kafka-acls", "--bootstrap-server", plain, "--list").stdout
+    assert "User:alice" not in acls and "User:CN=bob" in acls, acls
 
 
 def test_a_tls_listener_serves_with_certificates_the_operator_made_and_renews(
@@ -198,7 +220,7 @@ def test_a_tls_listener_serves_with_certificates_the_operator_made_and_renews(
     with pytest.raises(KafkaException):
         admin.list_topics(timeout=10)
 
-    check_authentication_and_acls(cp, ns, kc, ca_file, tmp_path)
+    check_users_and_acls(cp, ns, kc, ca_file, tmp_path)
 
     # A certificate issued again (its keystore entry lost here) rolls the brokers, one at a
     # time, under load on the plaintext listener; then TLS clients carry on with the new one.
