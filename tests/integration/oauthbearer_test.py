@@ -3,9 +3,10 @@
 own identity provider: it makes an RSA and an EC key, writes their JWKS and signs tokens with
 python `cryptography`; confluent-kafka's `oauth_cb` hands them to librdkafka.
 
-Checked: producing and consuming with RSA and EC tokens, an expired token and one signed by an
-unknown key refused with the authentication error and its reason, ACLs applying to
-User:<sub>, and keys rotated in the file while the broker runs.
+Checked: producing and consuming with RSA and EC tokens (librdkafka, and kafkajs's
+oauthBearerProvider), an expired token and one signed by an unknown key refused with the
+authentication error and its reason, ACLs applying to User:<sub>, and keys rotated in the file
+while the broker runs.
 """
 import base64
 import json
@@ -20,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Broker, Coordinator, free_port  # noqa: E402
+from harness import Broker, Coordinator, free_port, kafkajs  # noqa: E402
 
 STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 TIMEOUT = 30
@@ -171,6 +172,21 @@ def test_rsa_and_ec_tokens_produce_and_consume(cluster):
     assert sorted(got) == sorted(values)
     assert cluster.broker.wait_for_log("authenticated as User:alice with SASL/OAUTHBEARER")
     assert cluster.broker.wait_for_log("authenticated as User:bob with SASL/OAUTHBEARER")
+
+
+def test_kafkajs_oauth_bearer_provider(cluster):
+    bootstrap = f"127.0.0.1:{cluster.sasl_port}"
+    security = {"sasl": {"mechanism": "oauthbearer", "token": cluster.keys["ec"].token("dave")}}
+    assert kafkajs(bootstrap, "create", "oauth-js", 2, security=security) == {"created": True}
+    out = kafkajs(bootstrap, "produce", "oauth-js", 20, 2, "none", security=security)
+    assert all(p["errorCode"] == 0 for send in out["results"] for p in send["partitions"]), out
+    assert cluster.broker.wait_for_log("authenticated as User:dave with SASL/OAUTHBEARER")
+    # kafkajs reads the error challenge as success, so an expired token shows up as the broker
+    # closing the connection at the next request (as with Apache Kafka); it must not get in.
+    expired = {"sasl": {"mechanism": "oauthbearer",
+                        "token": cluster.keys["ec"].token("dave", lifetime=-120, issued=-600)}}
+    with pytest.raises(AssertionError, match="exited 1"):
+        kafkajs(bootstrap, "list", security=expired, timeout=60)
 
 
 def test_expired_token_is_refused_with_the_reason(cluster):

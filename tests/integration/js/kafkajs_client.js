@@ -52,14 +52,18 @@ const CODECS = {
 };
 
 // TRIB_KAFKAJS_SECURITY (optional), JSON: {"ca": "<PEM file>"} for TLS trusting that CA, and
-// "sasl": {"mechanism": "scram-sha-512", "username": ..., "password": ...} for SASL.
+// "sasl": {"mechanism": "scram-sha-512", "username": ..., "password": ...} for SASL, or
+// {"mechanism": "oauthbearer", "token": "<JWT>"} (handed to kafkajs by an oauthBearerProvider).
 function security() {
   const conf = process.env.TRIB_KAFKAJS_SECURITY ? JSON.parse(process.env.TRIB_KAFKAJS_SECURITY) : {};
   const out = {};
   if (conf.ca) {
     out.ssl = { ca: [require('fs').readFileSync(conf.ca, 'utf-8')] };
   }
-  if (conf.sasl) {
+  if (conf.sasl && conf.sasl.mechanism === 'oauthbearer') {
+    const value = conf.sasl.token;
+    out.sasl = { mechanism: 'oauthbearer', oauthBearerProvider: async () => ({ value }) };
+  } else if (conf.sasl) {
     out.sasl = conf.sasl;
   }
   return out;
