@@ -1,5 +1,6 @@
 #include "security/oauthbearer.h"
 
+#include "common/config.h"
 #include "security/scram.h"
 
 #include <openssl/bn.h>
@@ -197,24 +198,6 @@ private:
         return true;
     }
 
-    static void utf8(std::string& s, uint32_t cp) {
-        if (cp < 0x80) {
-            s += char(cp);
-        } else if (cp < 0x800) {
-            s += char(0xC0 | (cp >> 6));
-            s += char(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            s += char(0xE0 | (cp >> 12));
-            s += char(0x80 | ((cp >> 6) & 0x3F));
-            s += char(0x80 | (cp & 0x3F));
-        } else {
-            s += char(0xF0 | (cp >> 18));
-            s += char(0x80 | ((cp >> 12) & 0x3F));
-            s += char(0x80 | ((cp >> 6) & 0x3F));
-            s += char(0x80 | (cp & 0x3F));
-        }
-    }
-
     bool hex4(uint32_t& cp) {
         if (_pos + 4 > _in.size()) {
             return false;
@@ -279,7 +262,7 @@ private:
                 } else if (cp >= 0xDC00 && cp < 0xE000) {
                     return false;
                 }
-                utf8(out, cp);
+                config::append_utf8(out, cp);
                 break;
             }
             default: return false;

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Broker, Coordinator, free_port, kafkajs  # noqa: E402
+from harness import kafkajs, start_sasl_broker  # noqa: E402
 
 STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 TIMEOUT = 30
@@ -93,16 +93,7 @@ def cluster(tmp_path_factory):
     keys = {"rsa": Key("rsa-1", "RSA"), "ec": Key("ec-1", "EC")}
     jwks_path = root / "jwks.json"
     write_jwks(jwks_path, keys.values())
-    coord = Coordinator(root / "coordinator")
-    coord.start()
-    b = Broker(root / "broker")
-    b.port = free_port()
-    sasl_port = free_port()
-    b.overrides.update({
-        "controller.quorum.voters": coord.voters,
-        "listeners": f"PLAINTEXT://127.0.0.1:{b.port},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{b.port},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
-        "inter.broker.listener.name": "PLAINTEXT",
+    coord, b, sasl_port = start_sasl_broker(root, {
         "sasl.enabled.mechanisms": "OAUTHBEARER",
         "sasl.oauthbearer.jwks.endpoint.url": f"file://{jwks_path}",
         "sasl.oauthbearer.expected.audience": "kafka",
@@ -118,7 +109,6 @@ def cluster(tmp_path_factory):
         "group.initial.rebalance.delay.ms": "0",
     })
     try:
-        b.start()
         yield Cluster(b, sasl_port, jwks_path, keys)
     finally:
         rc = b.stop()
