@@ -3,8 +3,8 @@
 own identity provider: it makes an RSA and an EC key, writes their JWKS and signs tokens with
 python `cryptography`; confluent-kafka's `oauth_cb` hands them to librdkafka.
 
-Checked: producing and consuming with RSA and EC tokens (librdkafka, and kafkajs's
-oauthBearerProvider), an expired token and one signed by an unknown key refused with the
+Checked: producing and consuming with RSA and EC tokens (librdkafka, kafkajs's
+oauthBearerProvider, and the Java client's login handler reading a token file), an expired token and one signed by an unknown key refused with the
 authentication error and its reason, ACLs applying to User:<sub>, and keys rotated in the file
 while the broker runs.
 """
@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from apache_kafka import kafka_tool  # noqa: E402
 from harness import kafkajs, start_sasl_broker  # noqa: E402
 
 STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
@@ -177,6 +178,28 @@ def test_kafkajs_oauth_bearer_provider(cluster):
                         "token": cluster.keys["ec"].token("dave", lifetime=-120, issued=-600)}}
     with pytest.raises(AssertionError, match="exited 1"):
         kafkajs(bootstrap, "list", security=expired, timeout=60)
+
+
+def test_java_client_with_a_token_file(cluster, tmp_path):
+    # KIP-768's client side: a file: token endpoint holds the JWT (Kafka 4 allows only the URLs
+    # the org.apache.kafka.sasl.oauthbearer.allowed.urls system property lists).
+    token = tmp_path / "token.jwt"
+    token.write_text(cluster.keys["ec"].token("erin"))
+    props = tmp_path / "client.properties"
+    props.write_text("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=OAUTHBEARER\n"
+                     f"sasl.oauthbearer.token.endpoint.url=file://{token}\n"
+                     "sasl.login.callback.handler.class="
+                     "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler\n"
+                     "sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule "
+                     "required ;\n")
+    env = {"KAFKA_OPTS": f"-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=file://{token}"}
+    bootstrap = f"127.0.0.1:{cluster.sasl_port}"
+    kafka_tool("kafka-topics", "--bootstrap-server", bootstrap, "--command-config", props, "--create",
+               "--topic", "oauth-java", "--partitions", 1, env=env)
+    out = kafka_tool("kafka-topics", "--bootstrap-server", bootstrap, "--command-config", props, "--list",
+                     env=env).stdout
+    assert "oauth-java" in out.split()
+    assert cluster.broker.wait_for_log("authenticated as User:erin with SASL/OAUTHBEARER")
 
 
 def test_expired_token_is_refused_with_the_reason(cluster):
