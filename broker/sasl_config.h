@@ -10,12 +10,21 @@
 //                                                        that listener (Kafka's default GSSAPI is refused)
 //   listener.name.<l>.<mechanism>.sasl.jaas.config       its username="..." password="..." options (the
 //                                                        PLAIN entry also lists the users it serves)
+// OAUTHBEARER (KIP-768: tokens are JWTs checked against the issuer's public keys):
+//   sasl.oauthbearer.jwks.endpoint.url                   file:<path> of a JWKS (https is not served)
+//   sasl.oauthbearer.jwks.endpoint.refresh.ms            how often the file is looked at again
+//   sasl.oauthbearer.clock.skew.seconds, .sub.claim.name, .expected.audience, .expected.issuer
+//   listener.name.<l>.oauthbearer.sasl.server.callback.handler.class   only Kafka's
+//                                                        OAuthBearerValidatorCallbackHandler
+//   listener.name.<l>.oauthbearer.sasl.jaas.config       accepted (OAuthBearerLoginModule), unused
 // and one key of this project's, for SCRAM users beside those of the metadata log
 // (AlterUserScramCredentials; the broker looks there first):
 //   tributary.sasl.scram.users                           user_<name>="<password>" ...: SCRAM-SHA-256
 //                                                        and -512 credentials made at start-up
 // <l> is the listener name in lower case, as Kafka writes these keys.
+#include "broker/jwks_file.h"
 #include "common/config.h"
+#include "security/oauthbearer.h"
 #include "security/plain.h"
 #include "security/scram.h"
 
@@ -41,6 +50,10 @@ struct sasl_config {
     std::optional<inter_broker_login> inter_broker;  // set when the inter-broker listener is SASL
     // (mechanism, user) -> credential.
     std::map<std::pair<security::scram_algorithm, std::string>, security::scram_credential> scram;
+    // OAUTHBEARER, when a listener enables it: the keys (shared by every connection) and the
+    // claim rules.
+    std::shared_ptr<jwks_file> oauth_keys;
+    security::jwt_rules oauth_rules;
 
     const listener_sasl* find(const std::string& listener) const {
         auto it = listeners.find(listener);
@@ -57,7 +70,9 @@ void add_sasl_keys(config::schema& s);
 // and the inter-broker login when `inter_broker_listener` is one of them; throws
 // config::config_error naming the key on a mechanism not served (GSSAPI: said so), a PLAIN
 // listener without users, bad JAAS syntax, an inter-broker mechanism the listener does not
-// enable or without username and password, or a listener.name key this broker has no use for.
+// enable or without username and password (or OAUTHBEARER, which brokers don't use with each
+// other), OAUTHBEARER without a readable file: JWKS, another server callback handler class, or a
+// listener.name key this broker has no use for.
 sasl_config load_sasl_config(const config::values& v, const std::vector<std::string>& sasl_listeners,
                              const std::vector<std::string>& all_listeners,
                              const std::string& inter_broker_listener = {});

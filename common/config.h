@@ -71,6 +71,8 @@ std::string_view type_name(type t) noexcept;
 std::string_view trim_view(std::string_view s) noexcept;
 std::vector<std::string> split_list(std::string_view s);
 std::string join(const std::vector<std::string>& items, std::string_view sep);
+// Appends code point `cp` (at most 0x10FFFF) to `out` as UTF-8.
+void append_utf8(std::string& out, uint32_t cp);
 
 // Checks a value that already has the key's type; returns the reason it is invalid, or
 // nullopt. It gets the normalized text: trimmed, booleans lowercased, lists as "a,b".

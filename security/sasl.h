@@ -35,9 +35,10 @@ private:
 inline constexpr std::string_view mechanism_plain = "PLAIN";
 inline constexpr std::string_view mechanism_scram_sha256 = "SCRAM-SHA-256";
 inline constexpr std::string_view mechanism_scram_sha512 = "SCRAM-SHA-512";
+inline constexpr std::string_view mechanism_oauthbearer = "OAUTHBEARER";
 // The mechanisms this project serves, in the order they are advertised.
 inline constexpr std::string_view served_mechanisms[] = {mechanism_plain, mechanism_scram_sha256,
-                                                          mechanism_scram_sha512};
+                                                          mechanism_scram_sha512, mechanism_oauthbearer};
 bool is_served_mechanism(std::string_view m) noexcept;
 
 // One authentication exchange on one connection. step() takes the client's next token and

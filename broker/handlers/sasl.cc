@@ -1,4 +1,4 @@
-// SaslHandshake (v1; v0 answered, its raw-token flow not served) and SaslAuthenticate (v0-2): SASL PLAIN and SCRAM on SASL_PLAINTEXT
+// SaslHandshake (v1; v0 answered, its raw-token flow not served) and SaslAuthenticate (v0-2): SASL PLAIN, SCRAM and OAUTHBEARER on SASL_PLAINTEXT
 // listeners. The exchange lives in the connection's session: SaslHandshake picks the
 // mechanism, each SaslAuthenticate carries one client token and answers the server's. A
 // failure answers SASL_AUTHENTICATION_FAILED with the reason and closes the connection after
@@ -7,6 +7,7 @@
 #include "broker/services.h"
 #include "common/log.h"
 #include "coordinator/client/records.h"
+#include "security/oauthbearer.h"
 #include "security/plain.h"
 #include "security/scram.h"
 
@@ -22,6 +23,10 @@ std::unique_ptr<security::sasl_server> make_server(const broker_services& servic
                                                    const std::string& mechanism) {
     if (mechanism == security::mechanism_plain) {
         return security::make_plain_server(l.plain_users);
+    }
+    if (mechanism == security::mechanism_oauthbearer) {
+        // sasl_config loaded the keys since a listener enables OAUTHBEARER.
+        return security::make_oauthbearer_server(services.config.sasl.oauth_keys, services.config.sasl.oauth_rules);
     }
     auto alg = security::scram_algorithm_for(mechanism);
     // The metadata log's credentials first (AlterUserScramCredentials; the snapshot of the

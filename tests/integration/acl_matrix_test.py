@@ -28,7 +28,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from apache_kafka import ApacheKafka  # noqa: E402
-from harness import Broker, Coordinator, free_port  # noqa: E402
+from harness import free_port, start_sasl_broker  # noqa: E402
 from kafka_wire import Connection  # noqa: E402
 
 from kafka.record.default_records import DefaultRecordBatchBuilder  # noqa: E402
@@ -575,21 +575,9 @@ def kafka(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tributary(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tributary")
-    coord = Coordinator(root / "coordinator")
-    coord.start()
-    b = Broker(root / "broker")
-    b.port = free_port()
-    sasl_port = free_port()
-    b.overrides.update({
-        "controller.quorum.voters": coord.voters,
-        "listeners": f"PLAINTEXT://127.0.0.1:{b.port},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{b.port},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
-        **SECURED,
-        "super.users": "User:admin",
-    })
+    coord, b, sasl_port = start_sasl_broker(tmp_path_factory.mktemp("tributary"),
+                                            {**SECURED, "super.users": "User:admin"})
     try:
-        b.start()
         yield Side("tributary", sasl_port, b.node_id)
     finally:
         rc = b.stop()

@@ -257,6 +257,31 @@ class Broker(_Process):
         return False
 
 
+def start_sasl_broker(root, overrides):
+    """A coordinator and a broker of it under `root`, the broker with a PLAINTEXT listener (the
+    harness's readiness check, the inter-broker listener) and a SASL_PLAINTEXT one on a port of
+    its own, plus `overrides`: (coordinator, broker, SASL port). The caller stops both."""
+    coord = Coordinator(root / "coordinator")
+    coord.start()
+    b = Broker(root / "broker")
+    b.port = free_port()
+    sasl_port = free_port()
+    b.overrides.update({
+        "controller.quorum.voters": coord.voters,
+        "listeners": f"PLAINTEXT://127.0.0.1:{b.port},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{b.port},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
+        "inter.broker.listener.name": "PLAINTEXT",
+        **overrides,
+    })
+    try:
+        b.start()
+    except BaseException:
+        b.stop()
+        coord.stop()
+        raise
+    return coord, b, sasl_port
+
+
 def coordinator_binary():
     return program_binary("coordinator", "TRIB_COORDINATOR")
 

@@ -53,7 +53,8 @@ const CODECS = {
 
 // TRIB_KAFKAJS_SECURITY (optional), JSON: {"ca": "<PEM file>"} for TLS trusting that CA,
 // "cert" and "key" (PEM files) for a client certificate, and
-// "sasl": {"mechanism": "scram-sha-512", "username": ..., "password": ...} for SASL.
+// "sasl": {"mechanism": "scram-sha-512", "username": ..., "password": ...} for SASL, or
+// {"mechanism": "oauthbearer", "token": "<JWT>"} (handed to kafkajs by an oauthBearerProvider).
 function security() {
   const conf = process.env.TRIB_KAFKAJS_SECURITY ? JSON.parse(process.env.TRIB_KAFKAJS_SECURITY) : {};
   const out = {};
@@ -65,7 +66,10 @@ function security() {
       out.ssl.key = read(conf.key);
     }
   }
-  if (conf.sasl) {
+  if (conf.sasl && conf.sasl.mechanism === 'oauthbearer') {
+    const value = conf.sasl.token;
+    out.sasl = { mechanism: 'oauthbearer', oauthBearerProvider: async () => ({ value }) };
+  } else if (conf.sasl) {
     out.sasl = conf.sasl;
   }
   return out;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 namespace trib::broker {
 namespace {
 
@@ -46,7 +48,7 @@ TEST(sasl_config, per_listener_mechanisms_win_and_plain_users_are_read) {
 
 TEST(sasl_config, bad_settings_name_the_key) {
     EXPECT_NE(error_of({}).find("sasl.enabled.mechanisms: GSSAPI (Kerberos) is not supported"), std::string::npos);
-    EXPECT_NE(error_of({{"sasl.enabled.mechanisms", "OAUTHBEARER"}}).find("unknown SASL mechanism 'OAUTHBEARER'"),
+    EXPECT_NE(error_of({{"sasl.enabled.mechanisms", "OAUTHBEARER2"}}).find("unknown SASL mechanism 'OAUTHBEARER2'"),
               std::string::npos);
     EXPECT_NE(error_of({{"sasl.enabled.mechanisms", "PLAIN"}})
                   .find("listener.name.sasl_plaintext.plain.sasl.jaas.config: listener SASL_PLAINTEXT enables PLAIN"),
@@ -127,6 +129,62 @@ TEST(sasl_config, sasl_ssl_listener_needs_both_halves) {
                   .find("listener.name.sasl_plaintext.ssl.keystore.location: cannot read '/nonexistent/broker.pem'"),
               std::string::npos)
         << "the listener's own ssl.* keys apply";
+}
+
+TEST(sasl_config, oauthbearer_reads_a_jwks_file) {
+    const std::string path = testing::TempDir() + "sasl_config_jwks.json";
+    {
+        std::ofstream f(path);
+        // An EC P-256 key (the curve's generator point: a valid public key).
+        f << R"({"keys":[{"kty":"EC","kid":"k1","crv":"P-256","x":"axfR8uEsQkf4vOblY6RA8ncDfYEt6zOg9KE5RdiYwpY",)"
+             R"("y":"T-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU"}]})";
+    }
+    const std::string handler = "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler";
+    auto c = load_with({{"sasl.enabled.mechanisms", "OAUTHBEARER"},
+                        {"sasl.oauthbearer.jwks.endpoint.url", "file://" + path},
+                        {"sasl.oauthbearer.expected.audience", "kafka,other"},
+                        {"sasl.oauthbearer.expected.issuer", "https://idp"},
+                        {"sasl.oauthbearer.clock.skew.seconds", "5"},
+                        {"sasl.oauthbearer.sub.claim.name", "client_id"},
+                        {"listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class", handler},
+                        {"listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config",
+                         "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ;"}});
+    ASSERT_NE(c.sasl.oauth_keys, nullptr);
+    ASSERT_EQ(c.sasl.oauth_keys->current()->keys.size(), 1u);
+    EXPECT_NE(c.sasl.oauth_keys->current()->find("k1"), nullptr);
+    EXPECT_EQ(c.sasl.oauth_rules.audience, (std::vector<std::string>{"kafka", "other"}));
+    EXPECT_EQ(c.sasl.oauth_rules.issuer, "https://idp");
+    EXPECT_EQ(c.sasl.oauth_rules.clock_skew, std::chrono::seconds(5));
+    EXPECT_EQ(c.sasl.oauth_rules.sub_claim, "client_id");
+    EXPECT_NE(load_with({{"sasl.enabled.mechanisms", "OAUTHBEARER"},
+                         {"sasl.oauthbearer.jwks.endpoint.url", "file:" + path}})
+                  .sasl.oauth_keys,
+              nullptr);
+
+    EXPECT_NE(error_of({{"sasl.enabled.mechanisms", "OAUTHBEARER"}}).find("sasl.oauthbearer.jwks.endpoint.url: OAUTHBEARER is enabled"),
+              std::string::npos);
+    EXPECT_NE(error_of({{"sasl.enabled.mechanisms", "OAUTHBEARER"},
+                        {"sasl.oauthbearer.jwks.endpoint.url", "https://idp/jwks"}})
+                  .find("only file: URLs are supported"),
+              std::string::npos);
+    EXPECT_NE(error_of({{"sasl.enabled.mechanisms", "OAUTHBEARER"},
+                        {"sasl.oauthbearer.jwks.endpoint.url", "file:" + path + ".missing"}})
+                  .find("can't read the JWKS file"),
+              std::string::npos);
+    EXPECT_NE(error_of({{"sasl.enabled.mechanisms", "OAUTHBEARER"},
+                        {"sasl.oauthbearer.jwks.endpoint.url", "file:" + path},
+                        {"listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class",
+                         "com.example.MyHandler"}})
+                  .find("only " + handler + " is supported"),
+              std::string::npos);
+    // Brokers don't log in to each other with OAUTHBEARER.
+    EXPECT_NE(error_of({{"listeners", "SASL_PLAINTEXT://127.0.0.1:9093"},
+                        {"inter.broker.listener.name", "SASL_PLAINTEXT"},
+                        {"sasl.enabled.mechanisms", "OAUTHBEARER"},
+                        {"sasl.mechanism.inter.broker.protocol", "OAUTHBEARER"},
+                        {"sasl.oauthbearer.jwks.endpoint.url", "file:" + path}})
+                  .find("OAUTHBEARER is not served between brokers"),
+              std::string::npos);
 }
 
 } // namespace

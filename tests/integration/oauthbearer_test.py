@@ -1,0 +1,261 @@
+"""SASL/OAUTHBEARER with JWTs checked against a JWKS file (KIP-768's validator): one broker
+(and a coordinator, for ACLs) for the module, with a SASL_PLAINTEXT listener. The test is its
+own identity provider: it makes an RSA and an EC key, writes their JWKS and signs tokens with
+python `cryptography`; confluent-kafka's `oauth_cb` hands them to librdkafka.
+
+Checked: producing and consuming with RSA and EC tokens (librdkafka, kafkajs's
+oauthBearerProvider, and the Java client's login handler reading a token file), an expired token and one signed by an unknown key refused with the
+authentication error and its reason, ACLs applying to User:<sub>, and keys rotated in the file
+while the broker runs.
+"""
+import base64
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from apache_kafka import kafka_tool  # noqa: E402
+from harness import kafkajs, start_sasl_broker  # noqa: E402
+
+STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+TIMEOUT = 30
+
+
+def b64url(raw):
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def uint(n, size=None):
+    return n.to_bytes(size or (n.bit_length() + 7) // 8, "big")
+
+
+class Key:
+    """A signing key of the test's identity provider."""
+
+    def __init__(self, kid, kind):
+        self.kid, self.kind = kid, kind
+        if kind == "RSA":
+            self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            self.alg = "RS256"
+        else:
+            self.private = ec.generate_private_key(ec.SECP256R1())
+            self.alg = "ES256"
+
+    def jwk(self):
+        pub = self.private.public_key().public_numbers()
+        if self.kind == "RSA":
+            return {"kty": "RSA", "kid": self.kid, "use": "sig", "alg": "RS256", "n": b64url(uint(pub.n)),
+                    "e": b64url(uint(pub.e))}
+        return {"kty": "EC", "kid": self.kid, "crv": "P-256", "x": b64url(uint(pub.x, 32)),
+                "y": b64url(uint(pub.y, 32))}
+
+    def token(self, sub, lifetime=600, issued=-5, **claims):
+        now = int(time.time())
+        header = {"alg": self.alg, "typ": "JWT", "kid": self.kid}
+        payload = {"sub": sub, "iat": now + issued, "exp": now + lifetime, "aud": "kafka", **claims}
+        signing_input = (b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(payload).encode())).encode()
+        if self.kind == "RSA":
+            sig = self.private.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            r, s = decode_dss_signature(self.private.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+            sig = uint(r, 32) + uint(s, 32)
+        return signing_input.decode() + "." + b64url(sig)
+
+
+def write_jwks(path, keys):
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"keys": [k.jwk() for k in keys]}))
+    tmp.replace(path)  # whole at once: the broker never reads half a file
+
+
+class Cluster:
+    def __init__(self, broker, sasl_port, jwks_path, keys):
+        self.broker, self.sasl_port, self.jwks_path, self.keys = broker, sasl_port, jwks_path, keys
+
+    def conf(self, token, sub, **extra):
+        """Client settings whose oauth_cb hands librdkafka `token` (its lifetime as librdkafka
+        sees it is always ahead: librdkafka refuses an expired one before sending it)."""
+        def oauth_cb(_config):
+            return token, time.time() + 300, sub, {}
+        return {"bootstrap.servers": f"127.0.0.1:{self.sasl_port}", "security.protocol": "SASL_PLAINTEXT",
+                "sasl.mechanism": "OAUTHBEARER", "oauth_cb": oauth_cb, **extra}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    root = tmp_path_factory.mktemp("oauthbearer")
+    keys = {"rsa": Key("rsa-1", "RSA"), "ec": Key("ec-1", "EC")}
+    jwks_path = root / "jwks.json"
+    write_jwks(jwks_path, keys.values())
+    coord, b, sasl_port = start_sasl_broker(root, {
+        "sasl.enabled.mechanisms": "OAUTHBEARER",
+        "sasl.oauthbearer.jwks.endpoint.url": f"file://{jwks_path}",
+        "sasl.oauthbearer.expected.audience": "kafka",
+        "listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class":
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
+        "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config":
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ;",
+        "authorizer.class.name": STANDARD_AUTHORIZER,
+        # the PLAINTEXT listener (the harness, the test's admin) is the super user; resources
+        # without ACLs are open, so the one ACL below decides one topic
+        "super.users": "User:ANONYMOUS",
+        "allow.everyone.if.no.acl.found": "true",
+        "group.initial.rebalance.delay.ms": "0",
+    })
+    try:
+        yield Cluster(b, sasl_port, jwks_path, keys)
+    finally:
+        rc = b.stop()
+        coord.stop()
+        print(f"\n===== tributary log {b.log_path} (exit {rc}) =====\n{b.log_tail(8000)}")
+
+
+def produce(conf, topic, values):
+    """Produces `values`; the delivery errors (empty: all delivered) and errors reported."""
+    from confluent_kafka import KafkaException, Producer
+    errors, failed = [], []
+    p = Producer({"message.timeout.ms": 15000, **conf, "error_cb": errors.append})
+    for v in values:
+        try:
+            p.produce(topic, v, on_delivery=lambda err, msg: failed.append(err) if err else None)
+        except KafkaException as e:  # refused at once when the client already knows why
+            failed.append(e.args[0])
+    p.flush(TIMEOUT)
+    return failed, errors
+
+
+def auth_error(conf):
+    """The first error a producer reports while it can't authenticate."""
+    from confluent_kafka import Producer
+    errors = []
+    p = Producer({**conf, "error_cb": errors.append})
+    p.produce("never", b"x")
+    deadline = time.monotonic() + TIMEOUT
+    while not errors and time.monotonic() < deadline:
+        p.poll(0.2)
+    p.purge()
+    assert errors, "no error reported"
+    return errors[0]
+
+
+def test_rsa_and_ec_tokens_produce_and_consume(cluster):
+    from confluent_kafka import Consumer
+    values = [b"v%d" % i for i in range(50)]
+    failed, errors = produce(cluster.conf(cluster.keys["rsa"].token("alice"), "alice"), "oauth-open", values)
+    assert not failed and not errors, (failed, errors)
+    c = Consumer(cluster.conf(cluster.keys["ec"].token("bob"), "bob", **{"group.id": "oauth-g",
+                                                                        "auto.offset.reset": "earliest"}))
+    c.subscribe(["oauth-open"])
+    got = []
+    deadline = time.monotonic() + TIMEOUT
+    while len(got) < len(values) and time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            got.append(m.value())
+    c.close()
+    assert sorted(got) == sorted(values)
+    assert cluster.broker.wait_for_log("authenticated as User:alice with SASL/OAUTHBEARER")
+    assert cluster.broker.wait_for_log("authenticated as User:bob with SASL/OAUTHBEARER")
+
+
+def test_kafkajs_oauth_bearer_provider(cluster):
+    bootstrap = f"127.0.0.1:{cluster.sasl_port}"
+    security = {"sasl": {"mechanism": "oauthbearer", "token": cluster.keys["ec"].token("dave")}}
+    assert kafkajs(bootstrap, "create", "oauth-js", 2, security=security) == {"created": True}
+    out = kafkajs(bootstrap, "produce", "oauth-js", 20, 2, "none", security=security)
+    assert all(p["errorCode"] == 0 for send in out["results"] for p in send["partitions"]), out
+    assert cluster.broker.wait_for_log("authenticated as User:dave with SASL/OAUTHBEARER")
+    # kafkajs reads the error challenge as success, so an expired token shows up as the broker
+    # closing the connection at the next request (as with Apache Kafka); it must not get in.
+    expired = {"sasl": {"mechanism": "oauthbearer",
+                        "token": cluster.keys["ec"].token("dave", lifetime=-120, issued=-600)}}
+    with pytest.raises(AssertionError, match="exited 1"):
+        kafkajs(bootstrap, "list", security=expired, timeout=60)
+
+
+def test_java_client_with_a_token_file(cluster, tmp_path):
+    # KIP-768's client side: a file: token endpoint holds the JWT (Kafka 4 allows only the URLs
+    # the org.apache.kafka.sasl.oauthbearer.allowed.urls system property lists).
+    token = tmp_path / "token.jwt"
+    token.write_text(cluster.keys["ec"].token("erin"))
+    props = tmp_path / "client.properties"
+    props.write_text("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=OAUTHBEARER\n"
+                     f"sasl.oauthbearer.token.endpoint.url=file://{token}\n"
+                     "sasl.login.callback.handler.class="
+                     "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler\n"
+                     "sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule "
+                     "required ;\n")
+    env = {"KAFKA_OPTS": f"-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=file://{token}"}
+    bootstrap = f"127.0.0.1:{cluster.sasl_port}"
+    kafka_tool("kafka-topics", "--bootstrap-server", bootstrap, "--command-config", props, "--create",
+               "--topic", "oauth-java", "--partitions", 1, env=env)
+    out = kafka_tool("kafka-topics", "--bootstrap-server", bootstrap, "--command-config", props, "--list",
+                     env=env).stdout
+    assert "oauth-java" in out.split()
+    assert cluster.broker.wait_for_log("authenticated as User:erin with SASL/OAUTHBEARER")
+
+
+def test_expired_token_is_refused_with_the_reason(cluster):
+    from confluent_kafka import KafkaError
+    token = cluster.keys["rsa"].token("alice", lifetime=-120, issued=-600)
+    err = auth_error(cluster.conf(token, "alice"))
+    assert err.code() == KafkaError._AUTHENTICATION, err
+    assert "token has expired" in err.str(), err
+    assert cluster.broker.wait_for_log("invalid OAUTHBEARER token: the token has expired")
+    with open(cluster.broker.log_path) as f:
+        assert token not in f.read()  # never logged
+
+
+def test_token_of_an_unknown_key_is_refused(cluster):
+    from confluent_kafka import KafkaError
+    stranger = Key("stranger", "EC")
+    err = auth_error(cluster.conf(stranger.token("mallory"), "mallory"))
+    assert err.code() == KafkaError._AUTHENTICATION, err
+    assert "no key with the token's kid 'stranger'" in err.str(), err
+    # A forged token under a known kid too.
+    forger = Key("rsa-1", "RSA")
+    err = auth_error(cluster.conf(forger.token("admin"), "admin"))
+    assert err.code() == KafkaError._AUTHENTICATION and "signature is invalid" in err.str(), err
+
+
+def test_acls_apply_to_the_tokens_subject(cluster):
+    from confluent_kafka import KafkaError
+    from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, NewTopic,
+                                       ResourcePatternType, ResourceType)
+    admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{cluster.broker.port}"})
+    for f in admin.create_topics([NewTopic("oauth-guarded", 1, 1)], request_timeout=TIMEOUT).values():
+        f.result()
+    acl = AclBinding(ResourceType.TOPIC, "oauth-guarded", ResourcePatternType.LITERAL, "User:alice", "*",
+                     AclOperation.WRITE, AclPermissionType.ALLOW)
+    for f in admin.create_acls([acl], request_timeout=TIMEOUT).values():
+        f.result()
+    failed, _ = produce(cluster.conf(cluster.keys["ec"].token("bob"), "bob"), "oauth-guarded", [b"no"])
+    assert [e.code() for e in failed] == [KafkaError.TOPIC_AUTHORIZATION_FAILED], failed
+    failed, errors = produce(cluster.conf(cluster.keys["ec"].token("alice"), "alice"), "oauth-guarded", [b"yes"])
+    assert not failed, (failed, errors)
+
+
+def test_rotated_keys_are_picked_up(cluster):
+    from confluent_kafka import KafkaError
+    new = Key("rsa-2", "RSA")
+    write_jwks(cluster.jwks_path, [new, cluster.keys["ec"]])  # rsa-1 retired, rsa-2 added
+    # The new kid makes the broker read the file again (at most once a second: the unknown
+    # kid of the test before may have just used that second, so wait for it).
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        failed, errors = produce(cluster.conf(new.token("carol"), "carol", **{"message.timeout.ms": 5000}),
+                                 "oauth-open", [b"rotated"])
+        if not failed and not errors:
+            break
+        assert time.monotonic() < deadline, (failed, errors)
+    assert cluster.broker.wait_for_log("read 2 keys from the JWKS file")
+    assert cluster.broker.wait_for_log("authenticated as User:carol with SASL/OAUTHBEARER")
+    err = auth_error(cluster.conf(cluster.keys["rsa"].token("alice"), "alice"))
+    assert err.code() == KafkaError._AUTHENTICATION and "kid 'rsa-1'" in err.str(), err
