@@ -29,6 +29,8 @@ std::string to_string(listener_auth a) {
         return "scram-sha-512";
     case listener_auth::tls:
         return "tls";
+    case listener_auth::oauth:
+        return "oauth";
     }
     return "";
 }
@@ -129,9 +131,27 @@ listener_spec read_listener(field_reader& f, const json& l, const std::string& p
         } else if (t == "tls") {
             out.authentication = listener_auth::tls;
         } else if (t == "oauth") {
-            f.wrong(path + ".authentication.type", "scram-sha-512 or tls (oauth is not built yet)");
+            out.authentication = listener_auth::oauth;
+            const std::string p = path + ".authentication";
+            if (const json* cm = f.object(*a, "jwksConfigMap", p + ".jwksConfigMap")) {
+                f.string(*cm, "name", p + ".jwksConfigMap.name", out.oauth.jwks_config_map);
+                f.string(*cm, "key", p + ".jwksConfigMap.key", out.oauth.jwks_key);
+            }
+            f.string(*a, "validIssuer", p + ".validIssuer", out.oauth.valid_issuer);
+            f.string(*a, "userNameClaim", p + ".userNameClaim", out.oauth.user_name_claim);
+            if (a->has_field("audience") && !a->at("audience").is_null()) {
+                const json& aud = a->at("audience");
+                if (!aud.is_array()) {
+                    f.wrong(p + ".audience", "a list");
+                } else {
+                    for (size_t i = 0; i < aud.size(); ++i) {
+                        aud.at(i).is_string() ? out.oauth.audience.push_back(aud.at(i).as_string())
+                                              : f.wrong(p + ".audience[" + std::to_string(i) + "]", "a string");
+                    }
+                }
+            }
         } else {
-            f.wrong(path + ".authentication.type", "scram-sha-512 or tls (not '" + t + "')");
+            f.wrong(path + ".authentication.type", "scram-sha-512, tls or oauth (not '" + t + "')");
         }
     }
     return out;
@@ -226,7 +246,10 @@ kafka_cluster parse_kafka_cluster(const json& obj, std::vector<std::string>& err
             }
         }
     } else {
-        s.listeners.push_back(listener_spec{"plain", 9092, listener_type::internal, false, std::nullopt});
+        listener_spec plain;  // the CRD's default: [{plain, 9092, internal}]
+        plain.name = "plain";
+        plain.port = 9092;
+        s.listeners.push_back(std::move(plain));
     }
     if (const json* m = f.object(*spec, "metrics", "spec.metrics")) {
         f.boolean(*m, "enabled", "spec.metrics.enabled", s.metrics_enabled);
@@ -272,7 +295,11 @@ bool operator_owned_key(const std::string& k) {
                                                "log.dir",
                                                "process.roles",
                                                "authorizer.class.name",
-                                               "super.users"};
+                                               "super.users",
+                                               "sasl.oauthbearer.jwks.endpoint.url",
+                                               "sasl.oauthbearer.expected.issuer",
+                                               "sasl.oauthbearer.expected.audience",
+                                               "sasl.oauthbearer.sub.claim.name"};
     if (keys.count(k) > 0 || k.rfind("controller.", 0) == 0) {
         return true;
     }
@@ -280,7 +307,7 @@ bool operator_owned_key(const std::string& k) {
     // mechanisms follow spec.listeners (other per-listener keys, cipher suites for instance,
     // are the user's).
     static const std::regex listener_owned(
-        R"(^listener\.name\.[^.]+\.(ssl\.keystore\..*|ssl\.truststore\..*|ssl\.client\.auth|sasl\.enabled\.mechanisms)$)");
+        R"(^listener\.name\.[^.]+\.(ssl\.keystore\..*|ssl\.truststore\..*|ssl\.client\.auth|sasl\.enabled\.mechanisms|oauthbearer\..*)$)");
     return std::regex_match(k, listener_owned);
 }
 
@@ -354,7 +381,8 @@ std::vector<std::string> validate(const kafka_cluster_spec& s) {
             out.push_back("spec.brokers.config." + k +
                           ": node.id, broker.id, listeners, advertised.listeners, listener.security.protocol.map, "
                           "inter.broker.listener.name, listeners' keystores, truststores, ssl.client.auth and "
-                          "sasl.enabled.mechanisms, log.dir(s), process.roles and controller.* are set by the operator; authorizer.class.name and super.users by spec.authorization");
+                          "sasl.enabled.mechanisms, sasl.oauthbearer.* of an oauth listener, log.dir(s), process.roles and "
+                          "controller.* are set by the operator; authorizer.class.name and super.users by spec.authorization");
         }
         if (k.empty() || k.find_first_of("=:\n\r ") != std::string::npos || v.find_first_of("\n\r") != std::string::npos) {
             out.push_back("spec.brokers.config: '" + k + "' is not a property name with a one-line value");
@@ -375,6 +403,7 @@ std::vector<std::string> validate(const kafka_cluster_spec& s) {
     static const std::regex name_re("^[a-z][a-z0-9]{0,24}$");
     std::set<std::string> names;
     std::set<int32_t> ports;
+    int oauth_listeners = 0;
     for (size_t i = 0; i < s.listeners.size(); ++i) {
         const auto& l = s.listeners[i];
         const std::string path = "spec.listeners[" + std::to_string(i) + "]";
@@ -401,6 +430,23 @@ std::vector<std::string> validate(const kafka_cluster_spec& s) {
         if (l.authentication == listener_auth::tls && !l.tls) {
             out.push_back(path + ".authentication.type tls needs tls: true (client certificates are checked in the "
                                  "TLS handshake)");
+        }
+        if (l.authentication == listener_auth::oauth) {
+            static const std::regex cm_name("^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$");
+            static const std::regex cm_key("^[-._a-zA-Z0-9]{1,253}$");
+            if (!std::regex_match(l.oauth.jwks_config_map, cm_name)) {
+                out.push_back(path + ".authentication.jwksConfigMap.name '" + l.oauth.jwks_config_map +
+                              "' must name a ConfigMap holding the identity provider's JWKS");
+            }
+            if (!std::regex_match(l.oauth.jwks_key, cm_key)) {
+                out.push_back(path + ".authentication.jwksConfigMap.key '" + l.oauth.jwks_key + "' is not a ConfigMap key");
+            }
+            if (l.oauth.user_name_claim.empty()) {
+                out.push_back(path + ".authentication.userNameClaim must name a claim");
+            }
+            if (++oauth_listeners == 2) {
+                out.push_back(path + ".authentication: one listener may use oauth (the brokers check tokens one way)");
+            }
         }
     }
     if (s.authorization) {

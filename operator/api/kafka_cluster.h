@@ -57,8 +57,19 @@ std::string to_string(listener_type t);
 //                  User:<username> (KafkaUser credentials)
 //   tls:           a client certificate signed by the clients CA (mTLS; needs tls: true);
 //                  principal User:<the certificate's subject DN>, User:CN=<name> for KafkaUsers
-enum class listener_auth { none, scram_sha_512, tls };
-std::string to_string(listener_auth a);  // "", "scram-sha-512", "tls"
+//   oauth:         SASL OAUTHBEARER, a JWT signed by a key of the JWKS the user keeps in a
+//                  ConfigMap (the identity provider's keys); principal User:<the user name claim>
+enum class listener_auth { none, scram_sha_512, tls, oauth };
+std::string to_string(listener_auth a);  // "", "scram-sha-512", "tls", "oauth"
+
+// authentication: {type: oauth, ...}: how tokens are checked (the broker's sasl.oauthbearer.*).
+struct oauth_spec {
+    std::string jwks_config_map;              // jwksConfigMap.name: a ConfigMap in the namespace
+    std::string jwks_key = "jwks.json";       // jwksConfigMap.key
+    std::optional<std::string> valid_issuer;  // the token's iss must be it
+    std::vector<std::string> audience;        // the token's aud must hold one of them (empty: unchecked)
+    std::string user_name_claim = "sub";      // the claim that names the principal
+};
 
 struct listener_spec {
     std::string name;  // lower case; the Kafka listener name is name upper-cased
@@ -67,6 +78,7 @@ struct listener_spec {
     bool tls = false;
     std::optional<std::string> advertised_host;  // template: {podIP} {podName} {nodeIP} {id}
     listener_auth authentication = listener_auth::none;
+    oauth_spec oauth;  // authentication oauth only
 
     // "PLAIN" for "plain": the name in listeners= and advertised.listeners=.
     std::string kafka_name() const;

@@ -102,6 +102,25 @@ std::string broker_shared_properties(const build_context& ctx, int32_t voters) {
             out += prefix + "ssl.client.auth=required\n";
             out += prefix + "ssl.truststore.type=PEM\n";
             out += prefix + "ssl.truststore.location=" + std::string(clients_ca_mount) + "/ca.crt\n";
+        } else if (l.authentication == api::listener_auth::oauth) {
+            out += prefix + "sasl.enabled.mechanisms=OAUTHBEARER\n";
+            out += prefix +
+                   "oauthbearer.sasl.server.callback.handler.class=org.apache.kafka.common.security.oauthbearer."
+                   "OAuthBearerValidatorCallbackHandler\n";
+            // The brokers' token rules are broker-wide: one oauth listener (api::validate).
+            out += "sasl.oauthbearer.jwks.endpoint.url=file:" + std::string(oauth_jwks_mount) + "/" + oauth_jwks_file +
+                   "\n";
+            out += "sasl.oauthbearer.sub.claim.name=" + escape(l.oauth.user_name_claim) + "\n";
+            if (l.oauth.valid_issuer) {
+                out += "sasl.oauthbearer.expected.issuer=" + escape(*l.oauth.valid_issuer) + "\n";
+            }
+            if (!l.oauth.audience.empty()) {
+                std::string aud;
+                for (const auto& a : l.oauth.audience) {
+                    aud += (aud.empty() ? "" : ",") + a;
+                }
+                out += "sasl.oauthbearer.expected.audience=" + escape(aud) + "\n";
+            }
         }
     }
     if (spec.authorization) {

@@ -58,8 +58,17 @@ int32_t node_port(const json& service, int32_t port) {
 
 } // namespace
 
+const api::listener_spec* oauth_listener(const api::kafka_cluster_spec& spec) {
+    for (const auto& l : spec.listeners) {
+        if (l.authentication == api::listener_auth::oauth) {
+            return &l;
+        }
+    }
+    return nullptr;
+}
+
 std::string security_protocol(const api::listener_spec& l) {
-    const bool sasl = l.authentication == api::listener_auth::scram_sha_512;
+    const bool sasl = l.authentication == api::listener_auth::scram_sha_512 || l.authentication == api::listener_auth::oauth;
     return std::string(sasl ? "SASL_" : "") + (l.tls ? "SSL" : "PLAINTEXT");
 }
 

@@ -41,8 +41,15 @@ struct broker_endpoints {
 broker_endpoints resolve_endpoints(const build_context& ctx, int32_t id, const service_lookup& services);
 
 // The listener's security protocol in listener.security.protocol.map: SSL or PLAINTEXT, SASL_
-// in front with SCRAM authentication (tls authentication is SSL with client certificates).
+// in front with SCRAM or OAuth authentication (tls authentication is SSL with client
+// certificates).
 std::string security_protocol(const api::listener_spec& l);
+
+// The listener with `authentication: oauth` (at most one), or null; its JWKS ConfigMap is
+// mounted in the broker pods at oauth_jwks_mount, the key as file oauth_jwks_file.
+const api::listener_spec* oauth_listener(const api::kafka_cluster_spec& spec);
+inline constexpr const char* oauth_jwks_mount = "/etc/tributary-oauth";
+inline constexpr const char* oauth_jwks_file = "jwks.json";
 
 // The default host template of a listener (no advertisedHost), before any Service is read:
 // "{podName}.C-broker.N.svc.<domain>", "{nodeIP}", or "" for loadbalancer (the ingress).

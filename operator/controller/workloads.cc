@@ -115,6 +115,20 @@ json stateful_set(const build_context& ctx, const workload& w) {
                                                  {"defaultMode", num(0444)}})}});
         }
     }
+    if (w.c == component::broker) {
+        if (const auto* l = oauth_listener(ctx.spec())) {
+            // The identity provider's keys (listeners.h). A ConfigMap volume follows changes of
+            // the ConfigMap: the broker re-reads the file, at once for a key id it lacks.
+            auto& mounts = container["volumeMounts"].as_array();
+            mounts[mounts.size()] = obj({{"name", str("oauth-jwks")}, {"mountPath", str(oauth_jwks_mount)},
+                                         {"readOnly", json::boolean(true)}});
+            auto& vs = volumes.as_array();
+            vs[vs.size()] = obj(
+                {{"name", str("oauth-jwks")},
+                 {"configMap", obj({{"name", str(l->oauth.jwks_config_map)},
+                                    {"items", arr({obj({{"key", str(l->oauth.jwks_key)}, {"path", str(oauth_jwks_file)}})})}})}});
+        }
+    }
     json pod_spec = obj(
         {{"terminationGracePeriodSeconds", num(w.termination_grace)},
          {"securityContext", obj({{"runAsNonRoot", json::boolean(true)},

@@ -135,9 +135,9 @@ TEST(kafka_cluster, listener_authentication_and_authorization_are_read_and_check
                       {"name": "g", "port": 9095, "authentication": {"type": "gssapi"}}],
         "authorization": {"type": "opa", "superUsers": "User:admin"}}})",
           &errors);
-    EXPECT_TRUE(mentions(errors, "spec.listeners[0].authentication.type must be scram-sha-512 or tls (oauth is not "
-                                 "built yet)"));
-    EXPECT_TRUE(mentions(errors, "spec.listeners[1].authentication.type must be scram-sha-512 or tls (not 'gssapi')"));
+    EXPECT_FALSE(mentions(errors, "spec.listeners[0]"));
+    EXPECT_TRUE(mentions(errors, "spec.listeners[1].authentication.type must be scram-sha-512, tls or oauth (not "
+                                 "'gssapi')"));
     EXPECT_TRUE(mentions(errors, "spec.authorization.type must be simple (not 'opa')"));
     EXPECT_TRUE(mentions(errors, "spec.authorization.superUsers must be a list"));
 
@@ -155,6 +155,42 @@ TEST(kafka_cluster, listener_authentication_and_authorization_are_read_and_check
     EXPECT_TRUE(mentions(v, "spec.brokers.config.authorizer.class.name:"));
     EXPECT_TRUE(mentions(v, "spec.brokers.config.listener.name.mtls.ssl.client.auth:"));
     EXPECT_FALSE(mentions(v, "cipher.suites")) << "per-listener keys the operator does not set are the user's";
+}
+
+TEST(kafka_cluster, an_oauth_listener_names_its_jwks_and_token_rules) {
+    std::vector<std::string> errors;
+    auto c = parse(R"({"metadata": {"name": "k"}, "spec": {"listeners": [
+        {"name": "oauth", "port": 9094, "tls": true, "authentication": {"type": "oauth",
+         "jwksConfigMap": {"name": "idp-keys", "key": "keys.json"}, "validIssuer": "https://idp",
+         "audience": ["kafka", "kafka2"], "userNameClaim": "preferred_username"}},
+        {"name": "dflt", "port": 9095, "authentication": {"type": "oauth", "jwksConfigMap": {"name": "idp-keys"}}}]}})",
+                   &errors);
+    EXPECT_TRUE(errors.empty());
+    const auto& o = c.spec.listeners[0].oauth;
+    EXPECT_EQ(c.spec.listeners[0].authentication, listener_auth::oauth);
+    EXPECT_EQ(o.jwks_config_map, "idp-keys");
+    EXPECT_EQ(o.jwks_key, "keys.json");
+    EXPECT_EQ(o.valid_issuer, "https://idp");
+    EXPECT_EQ(o.audience, (std::vector<std::string>{"kafka", "kafka2"}));
+    EXPECT_EQ(o.user_name_claim, "preferred_username");
+    const auto& d = c.spec.listeners[1].oauth;
+    EXPECT_EQ(d.jwks_key, "jwks.json");
+    EXPECT_EQ(d.user_name_claim, "sub");
+    EXPECT_FALSE(d.valid_issuer);
+    auto v = validate(c.spec);
+    EXPECT_TRUE(mentions(v, "spec.listeners[1].authentication: one listener may use oauth"));
+    EXPECT_FALSE(mentions(v, "spec.listeners[0]"));
+
+    auto bad = parse(R"({"metadata": {"name": "k"}, "spec": {"listeners": [
+        {"name": "oauth", "port": 9094, "authentication": {"type": "oauth", "userNameClaim": ""}}],
+        "brokers": {"config": {"sasl.oauthbearer.expected.issuer": "x", "sasl.oauthbearer.clock.skew.seconds": "5",
+                               "listener.name.oauth.oauthbearer.sasl.jaas.config": "x"}}}})");
+    auto bv = validate(bad.spec);
+    EXPECT_TRUE(mentions(bv, "spec.listeners[0].authentication.jwksConfigMap.name '' must name a ConfigMap"));
+    EXPECT_TRUE(mentions(bv, "spec.listeners[0].authentication.userNameClaim must name a claim"));
+    EXPECT_TRUE(mentions(bv, "spec.brokers.config.sasl.oauthbearer.expected.issuer:"));
+    EXPECT_TRUE(mentions(bv, "spec.brokers.config.listener.name.oauth.oauthbearer.sasl.jaas.config:"));
+    EXPECT_FALSE(mentions(bv, "clock.skew")) << "token rules the operator does not set are the user's";
 }
 
 TEST(kafka_cluster, an_explicitly_empty_listener_list_is_invalid) {

@@ -130,6 +130,47 @@ TEST(tls_config, listener_authentication_sets_the_protocol_the_mechanism_and_the
     EXPECT_FALSE(any_tls_authentication(open.spec));
 }
 
+TEST(tls_config, an_oauth_listener_checks_tokens_against_the_mounted_jwks) {
+    auto c = cluster(R"({"listeners": [{"name": "plain", "port": 9092},
+        {"name": "sso", "port": 9094, "tls": true, "authentication": {"type": "oauth",
+         "jwksConfigMap": {"name": "idp-keys", "key": "keys.json"}, "validIssuer": "https://idp",
+         "audience": ["kafka", "ops"], "userNameClaim": "client_id"}}]})");
+    build_context ctx{c, {}};
+    const std::string shared = broker_shared_properties(ctx, 1);
+    EXPECT_NE(shared.find("listener.security.protocol.map=REPLICATION:PLAINTEXT,PLAIN:PLAINTEXT,SSO:SASL_SSL\n"),
+              std::string::npos)
+        << shared;
+    for (const char* line : {"listener.name.sso.sasl.enabled.mechanisms=OAUTHBEARER\n",
+                             "listener.name.sso.oauthbearer.sasl.server.callback.handler.class=org.apache.kafka.common."
+                             "security.oauthbearer.OAuthBearerValidatorCallbackHandler\n",
+                             "sasl.oauthbearer.jwks.endpoint.url=file:/etc/tributary-oauth/jwks.json\n",
+                             "sasl.oauthbearer.sub.claim.name=client_id\n",
+                             "sasl.oauthbearer.expected.issuer=https://idp\n",
+                             "sasl.oauthbearer.expected.audience=kafka,ops\n"}) {
+        EXPECT_NE(shared.find(line), std::string::npos) << line << shared;
+    }
+    auto sts = broker_stateful_set(ctx, 1, "hash", "", "");
+    const auto& spec = sts.at("spec").at("template").at("spec");
+    std::optional<json> volume;
+    for (const auto& v : spec.at("volumes").as_array()) {
+        if (v.has_object_field("configMap") && v.at("configMap").at("name").as_string() == "idp-keys") {
+            volume = v;
+        }
+    }
+    ASSERT_TRUE(volume) << spec.at("volumes").serialize();
+    EXPECT_EQ(volume->at("configMap").at("items").at(0).at("key").as_string(), "keys.json");
+    EXPECT_EQ(volume->at("configMap").at("items").at(0).at("path").as_string(), "jwks.json");
+    bool mounted = false;
+    for (const auto& m : spec.at("containers").at(0).at("volumeMounts").as_array()) {
+        mounted |= m.at("mountPath").as_string() == "/etc/tributary-oauth";
+    }
+    EXPECT_TRUE(mounted);
+
+    auto plain = cluster(R"({"listeners": [{"name": "plain", "port": 9092}]})");
+    const std::string plain_shared = broker_shared_properties(build_context{plain, {}}, 1);
+    EXPECT_EQ(plain_shared.find("oauthbearer"), std::string::npos);
+}
+
 certs::leaf_request names(const std::string& pod) {
     return {pod, {pod + ".k-broker.ns.svc"}, {}};
 }
