@@ -271,6 +271,16 @@ result<void> kafka_client::check_version(int16_t api_key, int16_t version, int16
     if (!_options.ask_api_versions) {
         return success();
     }
+    if (!protocol::find_api(api_key)) {
+        // A private API (the coordinator's RPCs, outside protocol::find_api's Kafka table):
+        // the peer's range alone says, our own was checked above.
+        const auto& ranges = _versions.ranges();
+        auto it = std::find_if(ranges.begin(), ranges.end(), [&](const auto& r) { return r.key == api_key; });
+        if (it == ranges.end() || version < it->min_version || version > it->max_version) {
+            return client_errc::unsupported_version;
+        }
+        return success();
+    }
     auto best = _versions.version_for(api_key, version);
     if (!best || *best != version) {
         return client_errc::unsupported_version;

@@ -132,13 +132,10 @@ asio::awaitable<dispatch_result> handler_dispatcher::dispatch(bytes frame, const
     // On a SASL listener only these may come before authentication; anything else closes the
     // connection (Kafka does the same). The session is always ours: open_connection made it.
     const auto* s = static_cast<const session*>(conn.state);
-    if (s && s->needs_authentication() && h.api_key != protocol::api_versions_request::api_key &&
-        h.api_key != protocol::sasl_handshake_request::api_key &&
-        h.api_key != protocol::sasl_authenticate_request::api_key) {
-        co_return close_connection{fmt::format("{} request (correlation id {}) before SASL authentication on "
-                                               "listener {}: only ApiVersions, SaslHandshake and "
-                                               "SaslAuthenticate may come first",
-                                               protocol::find_api(h.api_key)->name, h.correlation_id, conn.listener)};
+    if (s) {
+        if (auto refused = s->refuse_before_authentication(h.api_key, h.correlation_id, conn.listener)) {
+            co_return close_connection{std::move(*refused)};
+        }
     }
     const auto& e = table[*slot];
     if (h.api_version < e.min_version || h.api_version > e.max_version) {

@@ -1,8 +1,9 @@
 // SaslHandshake (v1; v0 answered, its raw-token flow not served) and SaslAuthenticate (v0-2): SASL PLAIN, SCRAM and OAUTHBEARER on SASL_PLAINTEXT
-// listeners. The exchange lives in the connection's session: SaslHandshake picks the
-// mechanism, each SaslAuthenticate carries one client token and answers the server's. A
-// failure answers SASL_AUTHENTICATION_FAILED with the reason and closes the connection after
-// the response, as Kafka does.
+// and SASL_SSL listeners. The exchange lives in the connection's session and follows
+// net/sasl_session.h (shared with the coordinator): SaslHandshake picks the mechanism, each
+// SaslAuthenticate carries one client token and answers the server's; a failure closes the
+// connection after the response, as Kafka does. This file makes the broker's exchanges:
+// PLAIN, SCRAM against the metadata log's and the static credentials, OAUTHBEARER.
 #include "broker/handlers/handlers.h"
 #include "broker/services.h"
 #include "common/log.h"
@@ -21,8 +22,8 @@ namespace {
 
 std::unique_ptr<security::sasl_server> make_server(const broker_services& services, const listener_sasl& l,
                                                    const std::string& mechanism) {
-    if (mechanism == security::mechanism_plain) {
-        return security::make_plain_server(l.plain_users);
+    if (auto plain = net::make_listener_sasl_server(l, mechanism)) {
+        return plain;
     }
     if (mechanism == security::mechanism_oauthbearer) {
         // sasl_config loaded the keys since a listener enables OAUTHBEARER.
@@ -52,34 +53,12 @@ handler_result<protocol::sasl_handshake_response> sasl_handshake_handler::handle
                                                                                    request&& req) {
     response resp;
     auto* s = ctx.session();
-    if (!s || !s->sasl) {
-        resp.error_code = code(error_code::illegal_sasl_state);  // a PLAINTEXT listener, as Kafka answers
-        co_return resp;
-    }
-    if (ctx.version() == 0) {
-        // v0 is answered (librdkafka enables SASL only where v0 is advertised, then sends v1),
-        // but the raw-token exchange that follows a v0 handshake in Kafka is not served.
-        resp.error_code = code(error_code::unsupported_version);
-        resp.mechanisms = s->sasl->mechanisms;
-        ctx.close_after_response = "SaslHandshake v0 (raw SASL tokens) is not served; clients send v1";
-        co_return resp;
-    }
-    if (s->at != session::stage::handshake) {
+    if (!s) {
         resp.error_code = code(error_code::illegal_sasl_state);
-        ctx.close_after_response = "SaslHandshake after the SASL mechanism was chosen";
         co_return resp;
     }
-    resp.mechanisms = s->sasl->mechanisms;
-    const auto& enabled = s->sasl->mechanisms;
-    if (std::find(enabled.begin(), enabled.end(), req.mechanism) == enabled.end()) {
-        resp.error_code = code(error_code::unsupported_sasl_mechanism);
-        ctx.close_after_response = fmt::format("SASL mechanism '{}' is not enabled on listener {}",
-                                               req.mechanism, ctx.conn.listener);
-        co_return resp;
-    }
-    s->mechanism = req.mechanism;
-    s->server = make_server(ctx.services, *s->sasl, req.mechanism);
-    s->at = session::stage::authenticate;
+    ctx.close_after_response = s->handshake(ctx.version(), req, resp, ctx.conn.listener,
+                                            [&](const std::string& m) { return make_server(ctx.services, *s->sasl, m); });
     co_return resp;
 }
 
@@ -88,35 +67,12 @@ handler_result<protocol::sasl_authenticate_response> sasl_authenticate_handler::
     response resp;
     resp.error_message = std::nullopt;
     auto* s = ctx.session();
-    if (!s || !s->sasl || s->at == session::stage::done) {
+    if (!s) {
         resp.error_code = code(error_code::illegal_sasl_state);
-        resp.error_message = !s || !s->sasl ? "this listener does not use SASL"
-                                            : "already authenticated (re-authentication is not supported)";
+        resp.error_message = "this listener does not use SASL";
         co_return resp;
     }
-    if (s->at == session::stage::handshake) {
-        resp.error_code = code(error_code::illegal_sasl_state);
-        resp.error_message = "SaslAuthenticate before SaslHandshake";
-        ctx.close_after_response = "SaslAuthenticate before SaslHandshake";
-        co_return resp;
-    }
-    auto answer = s->server->step(as_string_view(req.auth_bytes));
-    if (!answer) {
-        resp.error_code = code(error_code::sasl_authentication_failed);
-        resp.error_message = answer.error();
-        TLOG_WARN("SASL/{} authentication of {} on listener {} failed: {}", s->mechanism, ctx.conn.peer,
-                  ctx.conn.listener, answer.error());
-        ctx.close_after_response = "SASL authentication failed";
-        co_return resp;
-    }
-    resp.auth_bytes.assign(answer.value().begin(), answer.value().end());
-    if (s->server->complete()) {
-        s->principal = "User:" + s->server->username();
-        s->at = session::stage::done;
-        s->server.reset();
-        TLOG_INFO("{} authenticated as {} with SASL/{} on listener {}", ctx.conn.peer, s->principal, s->mechanism,
-                  ctx.conn.listener);
-    }
+    ctx.close_after_response = s->authenticate(req, resp, ctx.conn);
     co_return resp;
 }
 
