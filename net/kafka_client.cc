@@ -20,7 +20,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <deque>
 
 namespace trib::net {
@@ -243,6 +246,15 @@ void kafka_client::close() {
 }
 
 bool kafka_client::connected() const noexcept { return _link && _link->ready && !_link->dead; }
+
+bool kafka_client::peer_closed() const noexcept {
+    if (!connected() || !_link->in_flight.empty()) {
+        return false;
+    }
+    uint8_t b;
+    ssize_t n = ::recv(_link->socket.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
 
 kafka_client::clock::time_point kafka_client::reconnect_at() const noexcept {
     auto at = _reconnect_at;

@@ -103,11 +103,11 @@ asio::awaitable<std::error_code> rpc_channel::connect(std::chrono::milliseconds 
 }
 
 // A connection the other end closed while it sat idle (the coordinator restarted, or dropped
-// it: connections.max.idle.ms, a network cut) is already known dead here: the client's reader
-// saw the end of stream. It is replaced, on the next coordinator in turn, before the request
+// it: connections.max.idle.ms, a network cut) is known dead here: the client's reader saw the
+// end of stream, or (its executor not having run since) a peek at the socket finds it. It is replaced, on the next coordinator in turn, before the request
 // goes out, so the request is sent once, on a live connection.
 asio::awaitable<std::error_code> rpc_channel::ensure_connected(std::chrono::milliseconds timeout) {
-    if (_client && _client->connected()) {
+    if (_client && _client->connected() && !_client->peer_closed()) {
         co_return std::error_code{};
     }
     if (_client) {
