@@ -350,7 +350,7 @@ void kafka_client::connect_failed(std::string reason) {
         return;
     }
     _reconnect_at = clock::now() + _backoff;
-    if (_backoff == _options.reconnect_backoff) {  // the first failure in a row is worth a line
+    if (_backoff == _options.reconnect_backoff && _options.log_connect_failures) {  // the first in a row
         TLOG_WARN("cannot connect to broker {}: {}", _peer, reason);
     } else {
         TLOG_DEBUG("cannot connect to broker {}: {}", _peer, reason);

@@ -79,6 +79,9 @@ struct kafka_client_options {
     // connection attempt, the broker's reason in last_error().
     std::string sasl_mechanism;
     std::string sasl_username, sasl_password;
+    // false: a failed attempt is logged at debug level only (the owner logs last_error() its
+    // own way: rpc_channel, which makes a client per attempt, once per reason).
+    bool log_connect_failures = true;
 };
 
 class kafka_client {

@@ -58,6 +58,7 @@ asio::awaitable<std::error_code> rpc_channel::connect_to(const config::host_port
     o.client_id = _client_id;
     o.connect_timeout = timeout;
     o.ask_api_versions = false;  // the private RPCs are v0; only SASL needs the versions (apply)
+    o.log_connect_failures = false;  // logged below, once per coordinator and reason
     _security.apply(o);
     _client = std::make_unique<net::kafka_client>(_ex, target, o);
     auto connected = co_await _client->connect(timeout);
