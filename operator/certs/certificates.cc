@@ -57,6 +57,24 @@ x509_ptr read_cert(const std::string& pem) {
     return x509_ptr(b ? PEM_read_bio_X509(b.get(), nullptr, nullptr, nullptr) : nullptr);
 }
 
+// Every certificate of a PEM text, in order (none when there is none).
+std::vector<x509_ptr> read_certs(const std::string& pem) {
+    std::vector<x509_ptr> out;
+    auto b = read_bio(pem);
+    while (b) {
+        x509_ptr x(PEM_read_bio_X509(b.get(), nullptr, nullptr, nullptr));
+        if (!x) {
+            break;
+        }
+        out.push_back(std::move(x));
+    }
+    return out;
+}
+
+// The stack only: its certificates are borrowed (sk_X509_free is a macro, no function to name).
+void free_x509_stack(STACK_OF(X509) * s) { sk_X509_free(s); }
+using x509_stack_ptr = std::unique_ptr<STACK_OF(X509), deleter<free_x509_stack>>;
+
 pkey_ptr read_key(const std::string& pem) {
     auto b = read_bio(pem);
     // A null passphrase callback with no user data: an encrypted key fails rather than prompt.
@@ -245,6 +263,44 @@ result<key_pair> issue(const key_pair& ca, const leaf_request& req, time_point n
     return pem_pair(key.get(), x.get());
 }
 
+result<std::string> rollover(const key_pair& previous, const key_pair& next, time_point now) {
+    clear_errors guard;
+    auto old_cert = read_cert(previous.cert_pem);
+    auto new_cert = read_cert(next.cert_pem);
+    if (!old_cert || !new_cert) {
+        return errc::bad_certificate;
+    }
+    auto old_key = read_key(previous.key_pem);
+    if (!old_key) {
+        return errc::bad_key;
+    }
+    if (X509_check_private_key(old_cert.get(), old_key.get()) != 1) {
+        return errc::key_mismatch;
+    }
+    if (X509_check_ca(old_cert.get()) == 0 || X509_check_ca(new_cert.get()) == 0) {
+        return errc::not_a_ca;
+    }
+    x509_ptr x(X509_new());
+    bn_ptr serial(BN_new());
+    const auto from = std::chrono::system_clock::to_time_t(now - backdate);
+    if (!x || X509_set_version(x.get(), 2) != 1 || !serial ||
+        BN_rand(serial.get(), 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 ||
+        BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(x.get())) == nullptr ||
+        ASN1_TIME_set(X509_getm_notBefore(x.get()), from) == nullptr ||
+        X509_set1_notAfter(x.get(), X509_get0_notAfter(old_cert.get())) != 1 ||
+        X509_set_subject_name(x.get(), X509_get_subject_name(new_cert.get())) != 1 ||
+        X509_set_issuer_name(x.get(), X509_get_subject_name(old_cert.get())) != 1 ||
+        X509_set_pubkey(x.get(), X509_get0_pubkey(new_cert.get())) != 1 ||
+        !add_ext(x.get(), old_cert.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
+        !add_ext(x.get(), old_cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign") ||
+        !add_ext(x.get(), old_cert.get(), NID_subject_key_identifier, "hash") ||
+        !add_ext(x.get(), old_cert.get(), NID_authority_key_identifier, "keyid") ||
+        X509_sign(x.get(), old_key.get(), EVP_sha256()) <= 0) {
+        return errc::crypto_failure;
+    }
+    return cert_text(x.get());
+}
+
 bool is_ip_address(const std::string& s) {
     unsigned char buf[16];
     return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
@@ -285,15 +341,28 @@ result<facts> inspect(const std::string& cert_pem) {
 
 result<void> verify(const std::string& cert_pem, const std::string& ca_cert_pem, time_point now, std::string* reason) {
     clear_errors guard;
-    auto x = read_cert(cert_pem);
-    auto ca = read_cert(ca_cert_pem);
-    if (!x || !ca) {
+    auto chain = read_certs(cert_pem);
+    auto cas = read_certs(ca_cert_pem);
+    if (chain.empty() || cas.empty()) {
         return errc::bad_certificate;
     }
     store_ptr store(X509_STORE_new());
+    x509_stack_ptr untrusted(sk_X509_new_null());  // before ctx, which points to it
     store_ctx_ptr ctx(X509_STORE_CTX_new());
-    if (!store || !ctx || X509_STORE_add_cert(store.get(), ca.get()) != 1 ||
-        X509_STORE_CTX_init(ctx.get(), store.get(), x.get(), nullptr) != 1) {
+    if (!store || !ctx || !untrusted) {
+        return errc::crypto_failure;
+    }
+    for (const auto& ca : cas) {
+        if (X509_STORE_add_cert(store.get(), ca.get()) != 1) {
+            return errc::crypto_failure;
+        }
+    }
+    for (size_t i = 1; i < chain.size(); ++i) {
+        if (sk_X509_push(untrusted.get(), chain[i].get()) <= 0) {  // borrowed: `chain` owns them
+            return errc::crypto_failure;
+        }
+    }
+    if (X509_STORE_CTX_init(ctx.get(), store.get(), chain[0].get(), untrusted.get()) != 1) {
         return errc::crypto_failure;
     }
     X509_STORE_CTX_set_time(ctx.get(), 0, std::chrono::system_clock::to_time_t(now));
