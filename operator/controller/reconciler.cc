@@ -417,6 +417,12 @@ void keep_ca(env& e, pass& p, const char* what, const std::string& ca_name, cons
     if (created || !r.started.empty() || r.finished) {
         e.api.apply(res::secrets, secret(ctx, ca_name, ca_secret_data(ca, r)));
     }
+    if (r.finished) {
+        // Server-side apply drops keys this manager applied before and omits now; said
+        // outright, so keys written by another hand (a restore) go too.
+        json gone = obj({{ca_old_cert_key, json::null()}, {ca_rollover_key, json::null()}});
+        e.api.patch(res::secrets, ctx.ns(), ca_name, obj({{"data", gone}}), k8s::patch_type::merge);
+    }
     e.api.apply(res::secrets, secret(ctx, cert_name, {{"ca.crt", ca_bundle(ca, r)}}));
     if (r.clear_force_renew) {
         json patch = obj({{"metadata", obj({{"annotations", obj({{force_renew_annotation, json::null()}})}})}});
