@@ -480,12 +480,17 @@ bool certificates(env& e, pass& p) {
     if (f.want_clients_ca) {
         f.clients_ca = read_ca(e, ctx.ns(), clients_ca_name, f.clients_ca_more);
         if (!f.clients_ca_more.old_cert.empty()) {
-            // Renewing: the KafkaUsers' certificates (their Secrets, controller/users.h).
+            // Renewing: the certificates of the cluster's tls KafkaUsers (in their Secrets,
+            // controller/users.h; read one by one: the operator may get Secrets, not list them;
+            // KafkaUsers from the API server: their cache is the user reconciler's, not this one).
+            // A user whose Secret holds no certificate yet gets one from the new CA.
             std::vector<std::string> crts;
-            for (const auto& s : e.api.list(res::secrets, ctx.ns(),
-                                            "app.kubernetes.io/component=kafka-user," + std::string(api::cluster_label) +
-                                                "=" + ctx.name())) {
-                if (auto crt = secret_value(s, "user.crt")) {
+            for (const auto& u : e.api.list(res::kafka_users, ctx.ns(), std::string(api::cluster_label) + "=" + ctx.name())) {
+                if (string_at(u, {"spec", "authentication", "type"}) != api::tls_authentication) {
+                    continue;
+                }
+                auto s = e.api.get(res::secrets, ctx.ns(), string_at(u, {"metadata", "name"}));
+                if (auto crt = s ? secret_value(*s, "user.crt") : std::nullopt) {
                     crts.push_back(*crt);
                 }
             }

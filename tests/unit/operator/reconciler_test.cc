@@ -295,6 +295,47 @@ TEST_F(reconciler_test, force_renew_on_the_ca_secret_renews_the_cluster_ca_and_t
     EXPECT_FALSE(status().at("certificateAuthority").at("cluster").has_field("previousNotAfter"));
 }
 
+TEST_F(reconciler_test, a_clients_ca_renewal_ends_once_every_tls_users_certificate_is_under_the_new_ca) {
+    put_cluster(R"({"listeners": [{"name": "mtls", "port": 9095, "tls": true, "authentication": {"type": "tls"}}]})");
+    pass();
+    const json ca = *kube.get(res::secrets, "ns", "k-clients-ca");
+    const certs::key_pair old_ca{*secret_value(ca, "ca.key"), *secret_value(ca, "ca.crt")};
+    // A tls KafkaUser whose Secret holds a certificate of the old clients CA.
+    kube.put(res::kafka_users, json::parse(R"({"apiVersion": "tributary.io/v1alpha1", "kind": "KafkaUser",
+        "metadata": {"name": "alice", "namespace": "ns", "labels": {"tributary.io/cluster": "k"}},
+        "spec": {"authentication": {"type": "tls"}}})"));
+    auto user_secret = [&](const std::string& crt) {
+        json d = json::object();
+        d["user.crt"] = json::string(utility::conversions::to_base64(std::vector<unsigned char>(crt.begin(), crt.end())));
+        json o = json::parse(R"({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "alice", "namespace": "ns"}})");
+        o["data"] = d;
+        kube.put(res::secrets, o);
+    };
+    certs::leaf_request alice{"alice", {}, {}, ""};
+    user_secret(certs::issue(old_ca, alice, clock.wall_now(), std::chrono::hours(24 * 365))->cert_pem);
+
+    json asked = ca;
+    asked["metadata"]["annotations"] = json::object();
+    asked["metadata"]["annotations"]["tributary.io/force-renew"] = json::string("true");
+    kube.put(res::secrets, asked);
+    pass();
+    pass();
+    const json renewing = *kube.get(res::secrets, "ns", "k-clients-ca");
+    EXPECT_EQ(secret_value(renewing, "ca-old.crt"), old_ca.cert_pem) << "alice's certificate is still the old CA's";
+    EXPECT_EQ(status().at("certificateAuthority").at("clients").at("phase").as_string(), "Renewing");
+    EXPECT_EQ(status().at("certificateAuthority").at("cluster").at("phase").as_string(), "Valid");
+    EXPECT_EQ(count_events("CertificateAuthorityRenewed"), 0);
+
+    const certs::key_pair new_ca{*secret_value(renewing, "ca.key"), *secret_value(renewing, "ca.crt")};
+    user_secret(certs::issue(new_ca, alice, clock.wall_now(), std::chrono::hours(24 * 365))->cert_pem +
+                *secret_value(renewing, "ca-rollover.crt"));
+    pass();
+    EXPECT_FALSE(secret_value(*kube.get(res::secrets, "ns", "k-clients-ca"), "ca-old.crt"));
+    EXPECT_EQ(secret_value(*kube.get(res::secrets, "ns", "k-clients-ca-cert"), "ca.crt"), new_ca.cert_pem);
+    EXPECT_EQ(count_events("CertificateAuthorityRenewed"), 1);
+    EXPECT_EQ(status().at("certificateAuthority").at("clients").at("phase").as_string(), "Valid");
+}
+
 TEST_F(reconciler_test, a_second_pass_changes_nothing) {
     put_cluster(R"({"listeners": [{"name": "plain", "port": 9092}, {"name": "ext", "port": 9094, "type": "nodeport"}]})");
     pass();
