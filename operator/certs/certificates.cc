@@ -265,36 +265,30 @@ result<key_pair> issue(const key_pair& ca, const leaf_request& req, time_point n
 
 result<std::string> rollover(const key_pair& previous, const key_pair& next, time_point now) {
     clear_errors guard;
-    auto old_cert = read_cert(previous.cert_pem);
-    auto new_cert = read_cert(next.cert_pem);
-    if (!old_cert || !new_cert) {
+    auto previous_x = read_cert(previous.cert_pem);
+    auto next_x = read_cert(next.cert_pem);
+    if (!previous_x || !next_x) {
         return errc::bad_certificate;
     }
     auto old_key = read_key(previous.key_pem);
     if (!old_key) {
         return errc::bad_key;
     }
-    if (X509_check_private_key(old_cert.get(), old_key.get()) != 1) {
+    if (X509_check_private_key(previous_x.get(), old_key.get()) != 1) {
         return errc::key_mismatch;
     }
-    if (X509_check_ca(old_cert.get()) == 0 || X509_check_ca(new_cert.get()) == 0) {
+    if (X509_check_ca(previous_x.get()) == 0 || X509_check_ca(next_x.get()) == 0) {
         return errc::not_a_ca;
     }
-    x509_ptr x(X509_new());
-    bn_ptr serial(BN_new());
-    const auto from = std::chrono::system_clock::to_time_t(now - backdate);
-    if (!x || X509_set_version(x.get(), 2) != 1 || !serial ||
-        BN_rand(serial.get(), 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 ||
-        BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(x.get())) == nullptr ||
-        ASN1_TIME_set(X509_getm_notBefore(x.get()), from) == nullptr ||
-        X509_set1_notAfter(x.get(), X509_get0_notAfter(old_cert.get())) != 1 ||
-        X509_set_subject_name(x.get(), X509_get_subject_name(new_cert.get())) != 1 ||
-        X509_set_issuer_name(x.get(), X509_get_subject_name(old_cert.get())) != 1 ||
-        X509_set_pubkey(x.get(), X509_get0_pubkey(new_cert.get())) != 1 ||
-        !add_ext(x.get(), old_cert.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
-        !add_ext(x.get(), old_cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign") ||
-        !add_ext(x.get(), old_cert.get(), NID_subject_key_identifier, "hash") ||
-        !add_ext(x.get(), old_cert.get(), NID_authority_key_identifier, "keyid") ||
+    // The next CA's key and exact subject; valid until the previous CA expires.
+    auto x = new_cert(X509_get0_pubkey(next_x.get()), "", "rollover", now, std::chrono::hours(1));
+    if (!x || X509_set1_notAfter(x.get(), X509_get0_notAfter(previous_x.get())) != 1 ||
+        X509_set_subject_name(x.get(), X509_get_subject_name(next_x.get())) != 1 ||
+        X509_set_issuer_name(x.get(), X509_get_subject_name(previous_x.get())) != 1 ||
+        !add_ext(x.get(), previous_x.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
+        !add_ext(x.get(), previous_x.get(), NID_key_usage, "critical,keyCertSign,cRLSign") ||
+        !add_ext(x.get(), previous_x.get(), NID_subject_key_identifier, "hash") ||
+        !add_ext(x.get(), previous_x.get(), NID_authority_key_identifier, "keyid") ||
         X509_sign(x.get(), old_key.get(), EVP_sha256()) <= 0) {
         return errc::crypto_failure;
     }

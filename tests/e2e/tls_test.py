@@ -57,17 +57,7 @@ def produce_and_read(conf, topic, n):
     for i in range(n):
         p.produce(topic, f"{topic}-{i}".encode())
     assert p.flush(60) == 0
-    c = Consumer({**conf, "group.id": f"{topic}-reader", "auto.offset.reset": "earliest"})
-    c.subscribe([topic])
-    got = []
-    deadline = time.monotonic() + 90
-    try:
-        while len(got) < n and time.monotonic() < deadline:
-            m = c.poll(0.2)
-            if m is not None and m.error() is None:
-                got.append(m.value().decode())
-    finally:
-        c.close()
+    got = read_all(conf, topic, n, f"{topic}-reader")
     assert sorted(got) == sorted(f"{topic}-{i}" for i in range(n))
 
 
@@ -97,9 +87,10 @@ class TlsWriter(threading.Thread):
         self.join(150)
 
 
-def read_all(conf, topic, n):
-    """Every value of `topic` (n of them expected), read from the start."""
-    c = Consumer({**conf, "group.id": f"{topic}-check", "auto.offset.reset": "earliest", "enable.auto.commit": False})
+def read_all(conf, topic, n, group):
+    """The values of `topic` read from the start by a new consumer group, until n of them came
+    (or 90 s passed)."""
+    c = Consumer({**conf, "group.id": group, "auto.offset.reset": "earliest"})
     c.subscribe([topic])
     got, deadline = [], time.monotonic() + 90
     try:
@@ -369,7 +360,7 @@ def test_a_tls_listener_serves_with_certificates_the_operator_made_and_renews(
     read_back_once(bootstrap_of(kafkacluster(cp, ns, "secure")), "during-renewal", acked, tmp_path)
     # Clients with the bundle, and with the new CA alone, read everything the old-CA client wrote.
     tls_bootstrap = listener_bootstrap(kafkacluster(cp, ns, "secure"), "tls")
-    got = read_all(ssl_conf(tls_bootstrap, bundle_file), "tls-during-renewal", len(tls_writer.acked))
+    got = read_all(ssl_conf(tls_bootstrap, bundle_file), "tls-during-renewal", len(tls_writer.acked), "bundle-reader")
     assert sorted(got) == sorted(tls_writer.acked), (len(got), len(tls_writer.acked))
     produce_and_read(ssl_conf(tls_bootstrap, new_file), "after-renewal", 50)
 
