@@ -176,6 +176,22 @@ x509_ptr new_cert(EVP_PKEY* key, const std::string& org, const std::string& cn, 
     return x;
 }
 
+// A CA's certificate and key, checked to belong together and to be a CA; errc{} when they do.
+errc read_issuer(const key_pair& ca, x509_ptr& cert, pkey_ptr& key) {
+    cert = read_cert(ca.cert_pem);
+    if (!cert) {
+        return errc::bad_certificate;
+    }
+    key = read_key(ca.key_pem);
+    if (!key) {
+        return errc::bad_key;
+    }
+    if (X509_check_private_key(cert.get(), key.get()) != 1) {
+        return errc::key_mismatch;
+    }
+    return X509_check_ca(cert.get()) == 0 ? errc::not_a_ca : errc{};
+}
+
 // OpenSSL leaves the reasons of failed calls on the thread's error queue, where another user
 // of OpenSSL on the thread (cpprestsdk's TLS) would find them: each entry point clears it.
 struct clear_errors {
@@ -215,19 +231,10 @@ result<key_pair> make_ca(const std::string& cn, time_point now, std::chrono::hou
 
 result<key_pair> issue(const key_pair& ca, const leaf_request& req, time_point now, std::chrono::hours validity) {
     clear_errors guard;
-    auto ca_cert = read_cert(ca.cert_pem);
-    if (!ca_cert) {
-        return errc::bad_certificate;
-    }
-    auto ca_key = read_key(ca.key_pem);
-    if (!ca_key) {
-        return errc::bad_key;
-    }
-    if (X509_check_private_key(ca_cert.get(), ca_key.get()) != 1) {
-        return errc::key_mismatch;
-    }
-    if (X509_check_ca(ca_cert.get()) == 0) {
-        return errc::not_a_ca;
+    x509_ptr ca_cert;
+    pkey_ptr ca_key;
+    if (auto e = read_issuer(ca, ca_cert, ca_key); e != errc{}) {
+        return e;
     }
     auto key = new_key();
     if (!key) {
@@ -265,19 +272,16 @@ result<key_pair> issue(const key_pair& ca, const leaf_request& req, time_point n
 
 result<std::string> rollover(const key_pair& previous, const key_pair& next, time_point now) {
     clear_errors guard;
-    auto previous_x = read_cert(previous.cert_pem);
+    x509_ptr previous_x;
+    pkey_ptr old_key;
+    if (auto e = read_issuer(previous, previous_x, old_key); e != errc{}) {
+        return e;
+    }
     auto next_x = read_cert(next.cert_pem);
-    if (!previous_x || !next_x) {
+    if (!next_x) {
         return errc::bad_certificate;
     }
-    auto old_key = read_key(previous.key_pem);
-    if (!old_key) {
-        return errc::bad_key;
-    }
-    if (X509_check_private_key(previous_x.get(), old_key.get()) != 1) {
-        return errc::key_mismatch;
-    }
-    if (X509_check_ca(previous_x.get()) == 0 || X509_check_ca(next_x.get()) == 0) {
+    if (X509_check_ca(next_x.get()) == 0) {
         return errc::not_a_ca;
     }
     // The next CA's key and exact subject; valid until the previous CA expires.
