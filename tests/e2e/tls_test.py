@@ -363,5 +363,13 @@ def test_a_tls_listener_serves_with_certificates_the_operator_made_and_renews(
     got = read_all(ssl_conf(tls_bootstrap, bundle_file), "tls-during-renewal", len(tls_writer.acked), "bundle-reader")
     assert sorted(got) == sorted(tls_writer.acked), (len(got), len(tls_writer.acked))
     produce_and_read(ssl_conf(tls_bootstrap, new_file), "after-renewal", 50)
+    # Kafka's Java client too, trusting the old CA alone (its PKIX path builder through the
+    # rollover certificate), and the new one alone.
+    new_props = tmp_path / "ssl-new.properties"
+    new_props.write_text(f"security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={new_file}\n")
+    for config in (props, new_props):
+        out = kafka_tool("kafka-topics", "--bootstrap-server", tls_bootstrap, "--command-config", str(config),
+                         "--list").stdout
+        assert "after-renewal" in out.split(), (config, out)
 
     delete_with_claims(cp, ns, "secure")
