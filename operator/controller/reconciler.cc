@@ -502,10 +502,11 @@ bool certificates(env& e, pass& p) {
             f.wanted[pod_name(ctx.name(), component::broker, ord)] = broker_cert_names(ctx, ord, eps.listeners);
         }
     }
-    std::vector<std::string> running;
+    std::map<std::string, std::string> running;
     for (int32_t ord = 0; ord < std::max(p.brokers_current, p.brokers_target); ++ord) {
-        if (auto pod = e.cache.get(res::pods, ctx.ns(), pod_name(ctx.name(), component::broker, ord))) {
-            running.push_back(string_at(*pod, {"metadata", "annotations", certificates_annotation}));
+        const std::string name = pod_name(ctx.name(), component::broker, ord);
+        if (auto pod = e.cache.get(res::pods, ctx.ns(), name)) {
+            running[name] = string_at(*pod, {"metadata", "annotations", certificates_annotation});
         }
     }
     f.running = std::move(running);

@@ -260,10 +260,17 @@ certificate_plan decide_certificates(const certificate_facts& f) {
         }
     }
     // The cluster CA's renewal ends when nothing was issued (every wanted broker's certificate
-    // is under the new CA) and every broker pod runs the certificates as they are now.
+    // is under the new CA), and every broker pod has a certificate under the new CA (one not
+    // wanted now, its address unknown, is not issued again: it waits) and runs the
+    // certificates as they are now.
     const std::string serials = certificate_serials(p.brokers);
+    auto moved = [&](const std::pair<const std::string, std::string>& pod) {
+        auto held = p.brokers.find(broker_keystore_key(pod.first));
+        return pod.second == serials &&
+               (held == p.brokers.end() || bool(certs::verify(held->second, p.ca.cert_pem, f.now)));
+    };
     if (p.renewal.renewing() && p.renewal.started.empty() && p.issued.empty() && f.running &&
-        std::all_of(f.running->begin(), f.running->end(), [&](const auto& s) { return s == serials; })) {
+        std::all_of(f.running->begin(), f.running->end(), moved)) {
         p.renewal.old_cert.clear();
         p.renewal.rollover.clear();
         p.renewal.finished = true;

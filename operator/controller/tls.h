@@ -131,8 +131,8 @@ struct certificate_facts {
     std::optional<certs::key_pair> clients_ca;  // C-clients-ca's; nullopt: no Secret
     ca_settings settings;
     ca_held ca_more, clients_ca_more;  // the rest of the CA Secrets
-    // The certificates_annotation of every broker pod that exists; nullopt: not known.
-    std::optional<std::vector<std::string>> running;
+    // Every broker pod that exists -> its certificates_annotation; nullopt: not known.
+    std::optional<std::map<std::string, std::string>> running;
     // user.crt of every KafkaUser Secret of the cluster that has one; nullopt: not known.
     std::optional<std::vector<std::string>> user_certs;
 };

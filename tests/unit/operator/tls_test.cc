@@ -324,6 +324,11 @@ void hold(certificate_facts& f, const certificate_plan& p) {
     }
 }
 
+// Both broker pods run the certificates `serials` names.
+std::map<std::string, std::string> running_all(const std::string& serials) {
+    return {{"k-broker-0", serials}, {"k-broker-1", serials}};
+}
+
 certificate_facts two_brokers() {
     certificate_facts f;
     f.now = now;
@@ -337,7 +342,7 @@ TEST(ca_renewal, a_ca_outside_its_window_is_kept_and_one_inside_is_renewed_with_
     auto first = decide_certificates(f);
     EXPECT_EQ(first.ca_not_after, now + 24h * 10);
     hold(f, first);
-    f.running = std::vector<std::string>{certificate_serials(first.brokers), certificate_serials(first.brokers)};
+    f.running = running_all(certificate_serials(first.brokers));
 
     f.now = now + 24h * 8 - 1h;  // 2 days and an hour left
     auto kept = decide_certificates(f);
@@ -386,7 +391,7 @@ TEST(ca_renewal, an_operator_restarted_mid_way_issues_the_rest_and_ends_only_whe
     auto first = decide_certificates(f);
     hold(f, first);
     const auto old_serials = certificate_serials(first.brokers);
-    f.running = std::vector<std::string>{old_serials, old_serials};
+    f.running = running_all(old_serials);
     f.ca_more.force_renew = true;
     auto started = decide_certificates(f);
     ASSERT_TRUE(started.renewal.renewing());
@@ -411,7 +416,7 @@ TEST(ca_renewal, an_operator_restarted_mid_way_issues_the_rest_and_ends_only_whe
     // Every certificate under the new CA, but a broker still runs an old one: not done.
     hold(f, resumed);
     const auto new_serials = certificate_serials(resumed.brokers);
-    f.running = std::vector<std::string>{new_serials, old_serials};
+    f.running = std::map<std::string, std::string>{{"k-broker-0", new_serials}, {"k-broker-1", old_serials}};
     auto rolling = decide_certificates(f);
     EXPECT_TRUE(rolling.issued.empty());
     EXPECT_TRUE(rolling.renewal.renewing());
@@ -420,7 +425,7 @@ TEST(ca_renewal, an_operator_restarted_mid_way_issues_the_rest_and_ends_only_whe
     EXPECT_FALSE(decide_certificates(f).renewal.finished);
 
     // Rolled: the old CA leaves the bundle and the CA Secret.
-    f.running = std::vector<std::string>{new_serials, new_serials};
+    f.running = running_all(new_serials);
     auto done = decide_certificates(f);
     EXPECT_TRUE(done.renewal.finished);
     EXPECT_FALSE(done.renewal.renewing());
@@ -441,6 +446,22 @@ TEST(ca_renewal, an_operator_restarted_mid_way_issues_the_rest_and_ends_only_whe
     f.brokers.erase("k-broker-0.pem");
     auto later = decide_certificates(f);
     EXPECT_NE(later.brokers.at("k-broker-0.pem").find(done.ca.cert_pem), std::string::npos);
+}
+
+TEST(ca_renewal, a_running_broker_not_issued_again_keeps_the_renewal_open) {
+    auto f = two_brokers();
+    auto first = decide_certificates(f);
+    hold(f, first);
+    f.ca_more.force_renew = true;
+    f.wanted.erase("k-broker-1");  // its address is unknown now: not issued again
+    auto started = decide_certificates(f);
+    hold(f, started);
+    f.running = running_all(certificate_serials(started.brokers));
+    auto p = decide_certificates(f);
+    EXPECT_TRUE(p.issued.empty());
+    EXPECT_TRUE(p.renewal.renewing()) << "k-broker-1 still serves a certificate of the old CA only";
+    f.running->erase("k-broker-1");  // gone
+    EXPECT_TRUE(decide_certificates(f).renewal.finished);
 }
 
 TEST(ca_renewal, force_renew_during_a_renewal_is_cleared_and_does_not_start_another) {
@@ -479,7 +500,7 @@ TEST(ca_renewal, the_clients_ca_renewal_ends_when_every_users_certificate_is_und
     auto first = decide_certificates(f);
     ASSERT_TRUE(first.clients_ca);
     hold(f, first);
-    f.running = std::vector<std::string>{certificate_serials(first.brokers)};
+    f.running = running_all(certificate_serials(first.brokers));
     certs::leaf_request alice{"alice", {}, {}, ""};
     auto old_user = certs::issue(*first.clients_ca, alice, now, 24h * 365);
     ASSERT_TRUE(old_user);
