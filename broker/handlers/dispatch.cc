@@ -129,16 +129,34 @@ asio::awaitable<dispatch_result> handler_dispatcher::dispatch(bytes frame, const
         co_return close_connection{fmt::format("unsupported API key {} (correlation id {})", h.api_key,
                                                h.correlation_id)};
     }
-    // On a SASL listener only these may come before authentication; anything else closes the
-    // connection (Kafka does the same). The session is always ours: open_connection made it.
-    const auto* s = static_cast<const session*>(conn.state);
-    if (s && s->needs_authentication() && h.api_key != protocol::api_versions_request::api_key &&
-        h.api_key != protocol::sasl_handshake_request::api_key &&
-        h.api_key != protocol::sasl_authenticate_request::api_key) {
-        co_return close_connection{fmt::format("{} request (correlation id {}) before SASL authentication on "
-                                               "listener {}: only ApiVersions, SaslHandshake and "
-                                               "SaslAuthenticate may come first",
-                                               protocol::find_api(h.api_key)->name, h.correlation_id, conn.listener)};
+    // On a SASL listener only ApiVersions, SaslHandshake and SaslAuthenticate may come before
+    // authentication, only SaslAuthenticate during a re-authentication, and nothing but the
+    // SaslHandshake of a re-authentication once the session has ended: anything else closes
+    // the connection (Kafka does the same). The session is always ours: open_connection made it.
+    if (auto* s = static_cast<session*>(conn.state)) {
+        switch (s->admit(h.api_key, session::clock::now())) {
+        case session::admission::serve:
+            break;
+        case session::admission::unauthenticated:
+            co_return close_connection{fmt::format("{} request (correlation id {}) before SASL authentication on "
+                                                   "listener {}: only ApiVersions, SaslHandshake and "
+                                                   "SaslAuthenticate may come first",
+                                                   protocol::find_api(h.api_key)->name, h.correlation_id,
+                                                   conn.listener)};
+        case session::admission::reauthenticating:
+            co_return close_connection{fmt::format("{} request (correlation id {}) during SASL re-authentication "
+                                                   "on listener {}: only SaslAuthenticate may follow the "
+                                                   "SaslHandshake",
+                                                   protocol::find_api(h.api_key)->name, h.correlation_id,
+                                                   conn.listener)};
+        case session::admission::expired:
+            _services.metrics.sasl(conn.listener, broker_metrics::sasl_event::expired_connection_killed);
+            co_return close_connection{fmt::format(
+                "expired SASL session of {}: {} request (correlation id {}) after the session's lifetime ended "
+                "without re-authentication{}",
+                s->principal, protocol::find_api(h.api_key)->name, h.correlation_id,
+                s->client_supports_reauth ? "" : " (the client cannot re-authenticate: SaslAuthenticate v0)")};
+        }
     }
     const auto& e = table[*slot];
     if (h.api_version < e.min_version || h.api_version > e.max_version) {
