@@ -3,6 +3,7 @@
 #include "broker/session.h"
 
 #include "protocol/messages.h"
+#include "security/plain.h"
 
 #include <gtest/gtest.h>
 
@@ -154,6 +155,125 @@ TEST(session, a_huge_lifetime_does_not_overflow_the_clock) {
     ASSERT_TRUE(s.expires_at);
     EXPECT_GT(*s.expires_at, t + 24h * 365 * 100);
     EXPECT_EQ(s.admit(produce, t + 24h), admission::serve);
+}
+
+// The handlers' decisions, with a real PLAIN server behind them.
+struct plain_connection {
+    listener_sasl l;
+    security::plain_users users{{"alice", "a"}, {"bob", "b"}};
+    session s{&l};
+    session::clock::time_point t = session::clock::now();
+
+    plain_connection() {
+        l.mechanisms = {"PLAIN", "SCRAM-SHA-256"};
+        l.max_reauth_ms["PLAIN"] = 2000;
+    }
+    session::handshake_outcome handshake(const std::string& m) {
+        auto o = s.handshake(m, t);
+        if (o == session::handshake_outcome::start) {
+            s.server = security::make_plain_server(users);
+        }
+        return o;
+    }
+    session::step login(const std::string& user, const std::string& password, int16_t version = 1) {
+        return s.authenticate(std::string(1, '\0') + user + '\0' + password, version, l.max_reauth_ms_for(s.mechanism),
+                              t, 1'000'000);
+    }
+};
+
+TEST(session_exchange, first_authentication_then_a_reauthentication_with_a_new_lifetime) {
+    plain_connection c;
+    ASSERT_EQ(c.handshake("PLAIN"), session::handshake_outcome::start);
+    auto first = c.login("alice", "a");
+    ASSERT_EQ(first.k, session::step::authenticated) << first.text;
+    EXPECT_EQ(first.lifetime_ms, 2000);
+    EXPECT_FALSE(first.reauthentication);
+    EXPECT_TRUE(c.s.client_supports_reauth);
+
+    c.t += 1500ms;
+    ASSERT_EQ(c.handshake("PLAIN"), session::handshake_outcome::start);
+    auto again = c.login("alice", "a");
+    ASSERT_EQ(again.k, session::step::authenticated) << again.text;
+    EXPECT_TRUE(again.reauthentication);
+    EXPECT_EQ(*c.s.expires_at, c.t + 2000ms);
+    // A second SaslAuthenticate after success: refused, the connection kept.
+    EXPECT_EQ(c.login("alice", "a").k, session::step::illegal_state);
+}
+
+TEST(session_exchange, the_principal_cannot_change) {
+    plain_connection c;
+    c.handshake("PLAIN");
+    ASSERT_EQ(c.login("alice", "a").k, session::step::authenticated);
+    ASSERT_EQ(c.handshake("PLAIN"), session::handshake_outcome::start);
+    auto bob = c.login("bob", "b");
+    EXPECT_EQ(bob.k, session::step::failed);
+    EXPECT_TRUE(bob.reauthentication);
+    EXPECT_NE(bob.text.find("User:bob"), std::string::npos) << bob.text;
+    EXPECT_NE(bob.text.find("User:alice"), std::string::npos) << bob.text;
+    EXPECT_EQ(c.s.principal, "User:alice");  // requests in flight keep it until the close
+    EXPECT_NE(c.s.at, session::stage::done);
+}
+
+TEST(session_exchange, a_wrong_password_at_reauthentication_fails) {
+    plain_connection c;
+    c.handshake("PLAIN");
+    ASSERT_EQ(c.login("alice", "a").k, session::step::authenticated);
+    c.handshake("PLAIN");
+    auto wrong = c.login("alice", "old");
+    EXPECT_EQ(wrong.k, session::step::failed);
+    EXPECT_TRUE(wrong.reauthentication);
+}
+
+TEST(session_exchange, another_mechanism_is_answered_then_refused) {
+    plain_connection c;
+    c.handshake("PLAIN");
+    ASSERT_EQ(c.login("alice", "a").k, session::step::authenticated);
+    EXPECT_EQ(c.handshake("SCRAM-SHA-256"), session::handshake_outcome::refused_later);
+    auto r = c.login("alice", "a");
+    EXPECT_EQ(r.k, session::step::failed);
+    EXPECT_NE(r.text.find("PLAIN"), std::string::npos) << r.text;
+    // One not enabled at all: refused at the handshake.
+    plain_connection d;
+    d.handshake("PLAIN");
+    d.login("alice", "a");
+    EXPECT_EQ(d.handshake("GSSAPI"), session::handshake_outcome::unsupported);
+}
+
+TEST(session_exchange, no_reauthentication_without_an_end_or_within_a_second) {
+    plain_connection c;
+    c.l.max_reauth_ms["PLAIN"] = 0;
+    c.handshake("PLAIN");
+    auto first = c.login("alice", "a");
+    EXPECT_EQ(first.lifetime_ms, 0);
+    EXPECT_EQ(c.handshake("PLAIN"), session::handshake_outcome::illegal_state_keep);
+    EXPECT_EQ(c.s.at, session::stage::done);
+
+    plain_connection d;
+    d.handshake("PLAIN");
+    d.login("alice", "a");
+    d.t += 100ms;
+    ASSERT_EQ(d.handshake("PLAIN"), session::handshake_outcome::start);
+    d.login("alice", "a");
+    d.t += 999ms;
+    EXPECT_EQ(d.handshake("PLAIN"), session::handshake_outcome::illegal_state_keep);
+    d.t += 1ms;
+    EXPECT_EQ(d.handshake("PLAIN"), session::handshake_outcome::start);
+}
+
+TEST(session_exchange, out_of_order_requests) {
+    plain_connection c;
+    EXPECT_EQ(c.login("alice", "a").k, session::step::before_handshake);
+    c.handshake("PLAIN");
+    EXPECT_EQ(c.handshake("PLAIN"), session::handshake_outcome::illegal_state_close);
+}
+
+TEST(session_exchange, a_v0_client_is_not_told_but_still_expires) {
+    plain_connection c;
+    c.handshake("PLAIN");
+    auto r = c.login("alice", "a", 0);
+    ASSERT_EQ(r.k, session::step::authenticated);
+    EXPECT_FALSE(c.s.client_supports_reauth);
+    EXPECT_EQ(c.s.admit(produce, c.t + 2000ms), admission::expired);
 }
 
 } // namespace
