@@ -134,28 +134,23 @@ asio::awaitable<dispatch_result> handler_dispatcher::dispatch(bytes frame, const
     // SaslHandshake of a re-authentication once the session has ended: anything else closes
     // the connection (Kafka does the same). The session is always ours: open_connection made it.
     if (auto* s = static_cast<session*>(conn.state)) {
-        switch (s->admit(h.api_key, session::clock::now())) {
-        case session::admission::serve:
-            break;
-        case session::admission::unauthenticated:
-            co_return close_connection{fmt::format("{} request (correlation id {}) before SASL authentication on "
-                                                   "listener {}: only ApiVersions, SaslHandshake and "
-                                                   "SaslAuthenticate may come first",
-                                                   protocol::find_api(h.api_key)->name, h.correlation_id,
-                                                   conn.listener)};
-        case session::admission::reauthenticating:
-            co_return close_connection{fmt::format("{} request (correlation id {}) during SASL re-authentication "
-                                                   "on listener {}: only SaslAuthenticate may follow the "
-                                                   "SaslHandshake",
-                                                   protocol::find_api(h.api_key)->name, h.correlation_id,
-                                                   conn.listener)};
-        case session::admission::expired:
-            _services.metrics.sasl(conn.listener, broker_metrics::sasl_event::expired_connection_killed);
-            co_return close_connection{fmt::format(
-                "expired SASL session of {}: {} request (correlation id {}) after the session's lifetime ended "
-                "without re-authentication{}",
-                s->principal, protocol::find_api(h.api_key)->name, h.correlation_id,
-                s->client_supports_reauth ? "" : " (the client cannot re-authenticate: SaslAuthenticate v0)")};
+        const auto admission = s->admit(h.api_key, session::clock::now());
+        if (admission != session::admission::serve) {
+            const char* why = admission == session::admission::unauthenticated
+                                  ? "before SASL authentication: only ApiVersions, SaslHandshake and SaslAuthenticate "
+                                    "may come first"
+                              : admission == session::admission::reauthenticating
+                                  ? "during SASL re-authentication: only SaslAuthenticate may follow the SaslHandshake"
+                                  : "after the SASL session's lifetime ended without re-authentication";
+            std::string whose, note;
+            if (admission == session::admission::expired) {
+                _services.metrics.sasl(conn.listener, broker_metrics::sasl_event::expired_connection_killed);
+                whose = fmt::format("expired SASL session of {}: ", s->principal);
+                note = s->client_supports_reauth ? "" : "; the client sent SaslAuthenticate v0, it cannot re-authenticate";
+            }
+            co_return close_connection{fmt::format("{}{} request (correlation id {}) {} (listener {}){}", whose,
+                                                   protocol::find_api(h.api_key)->name, h.correlation_id, why,
+                                                   conn.listener, note)};
         }
     }
     const auto& e = table[*slot];

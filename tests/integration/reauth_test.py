@@ -153,27 +153,18 @@ def test_a_client_that_does_not_reauthenticate_is_closed_after_its_lifetime(clus
     assert cluster.broker.wait_for_log("expired SASL session of User:alice: Metadata request", since=log_at)
 
 
-def test_reauthentication_as_another_user_is_refused(cluster):
+@pytest.mark.parametrize("mechanism, user, told", [
+    ("PLAIN", "bob", ("User:bob", "User:alice")),                  # another principal
+    ("SCRAM-SHA-256", "alice", ("PLAIN", "SCRAM-SHA-256")),        # another mechanism: as Kafka, the
+])                                                                 # handshake answered, the next refused
+def test_a_reauthentication_must_keep_the_principal_and_mechanism(cluster, mechanism, user, told):
     failed = cluster.counter("failed_reauthentication")
     s, _, _ = raw_login(cluster, "alice")
     with s:
-        assert handshake(s, "PLAIN", 3) == 0
-        err, message, _ = authenticate(s, "bob", USERS["bob"], 4)
+        assert handshake(s, mechanism, 3) == 0
+        err, message, _ = authenticate(s, user, USERS[user], 4)
         assert err == SASL_AUTHENTICATION_FAILED
-        assert "User:bob" in message and "User:alice" in message, message
-        assert connection_closed(s)
-    assert cluster.counter("failed_reauthentication") == failed + 1
-
-
-def test_reauthentication_with_another_mechanism_is_refused(cluster):
-    failed = cluster.counter("failed_reauthentication")
-    s, _, _ = raw_login(cluster, "alice")
-    with s:
-        # As Kafka: the handshake is answered, the SaslAuthenticate after it refused.
-        assert handshake(s, "SCRAM-SHA-256", 3) == 0
-        err, message, _ = authenticate(s, "alice", USERS["alice"], 4)
-        assert err == SASL_AUTHENTICATION_FAILED
-        assert "PLAIN" in message and "SCRAM-SHA-256" in message, message
+        assert all(t in message for t in told), message
         assert connection_closed(s)
     assert cluster.counter("failed_reauthentication") == failed + 1
 

@@ -56,6 +56,13 @@ listener_sasl scram_listener() {
     return l;
 }
 
+// A SCRAM-SHA-256 listener with connections.max.reauth.ms 2000, a fresh connection, and a time.
+struct session_clock : ::testing::Test {
+    const listener_sasl l = scram_listener();
+    session s{&l};
+    const session::clock::time_point t = session::clock::now();
+};
+
 TEST(session, a_plaintext_listener_serves_everything) {
     session s(nullptr);
     const auto t = session::clock::now();
@@ -63,10 +70,7 @@ TEST(session, a_plaintext_listener_serves_everything) {
     EXPECT_FALSE(s.may_begin_reauth(t));
 }
 
-TEST(session, before_authentication_only_api_versions_and_sasl) {
-    const auto l = scram_listener();
-    session s(&l);
-    const auto t = session::clock::now();
+TEST_F(session_clock, before_authentication_only_api_versions_and_sasl) {
     EXPECT_EQ(s.admit(api_versions, t), admission::serve);
     EXPECT_EQ(s.admit(handshake, t), admission::serve);
     EXPECT_EQ(s.admit(authenticate, t), admission::serve);
@@ -74,10 +78,7 @@ TEST(session, before_authentication_only_api_versions_and_sasl) {
     EXPECT_FALSE(s.may_begin_reauth(t));
 }
 
-TEST(session, authenticated_without_an_end_never_expires_nor_reauthenticates) {
-    const auto l = scram_listener();
-    session s(&l);
-    const auto t = session::clock::now();
+TEST_F(session_clock, authenticated_without_an_end_never_expires_nor_reauthenticates) {
     EXPECT_EQ(s.authenticated("alice", 0, std::nullopt, t, 1'000'000), 0);
     EXPECT_EQ(s.principal, "User:alice");
     EXPECT_FALSE(s.expires_at);
@@ -85,10 +86,7 @@ TEST(session, authenticated_without_an_end_never_expires_nor_reauthenticates) {
     EXPECT_FALSE(s.may_begin_reauth(t + 24h));  // a SaslHandshake is then refused, not a re-authentication
 }
 
-TEST(session, expires_at_its_lifetime_and_then_admits_only_a_reauthentication) {
-    const auto l = scram_listener();
-    session s(&l);
-    const auto t = session::clock::now();
+TEST_F(session_clock, expires_at_its_lifetime_and_then_admits_only_a_reauthentication) {
     EXPECT_EQ(s.authenticated("alice", 2000, std::nullopt, t, 1'000'000), 2000);
     ASSERT_TRUE(s.expires_at);
     EXPECT_EQ(*s.expires_at, t + 2000ms);
@@ -101,10 +99,7 @@ TEST(session, expires_at_its_lifetime_and_then_admits_only_a_reauthentication) {
     EXPECT_EQ(s.admit(handshake, t + 2000ms), admission::serve);
 }
 
-TEST(session, a_reauthentication_may_begin_before_the_end_and_admits_only_sasl_authenticate) {
-    const auto l = scram_listener();
-    session s(&l);
-    const auto t = session::clock::now();
+TEST_F(session_clock, a_reauthentication_may_begin_before_the_end_and_admits_only_sasl_authenticate) {
     s.mechanism = "SCRAM-SHA-256";
     s.authenticated("alice", 2000, std::nullopt, t, 1'000'000);
     EXPECT_TRUE(s.may_begin_reauth(t + 1500ms));
@@ -124,10 +119,7 @@ TEST(session, a_reauthentication_may_begin_before_the_end_and_admits_only_sasl_a
     EXPECT_EQ(s.admit(produce, t + 4000ms), admission::serve);
 }
 
-TEST(session, reauthentications_are_at_least_a_second_apart) {
-    const auto l = scram_listener();
-    session s(&l);
-    const auto t = session::clock::now();
+TEST_F(session_clock, reauthentications_are_at_least_a_second_apart) {
     s.authenticated("alice", 500, std::nullopt, t, 1'000'000);
     s.begin_reauth(t + 400ms);
     s.authenticated("alice", 500, std::nullopt, t + 410ms, 1'000'410);
@@ -138,19 +130,13 @@ TEST(session, reauthentications_are_at_least_a_second_apart) {
     EXPECT_EQ(s.admit(handshake, t + 1400ms), admission::serve);
 }
 
-TEST(session, a_token_end_bounds_the_session) {
-    const auto l = scram_listener();
-    session s(&l);
-    const auto t = session::clock::now();
+TEST_F(session_clock, a_token_end_bounds_the_session) {
     // The token expires in 700 ms, before connections.max.reauth.ms.
     EXPECT_EQ(s.authenticated("svc", 2000, 1'000'700, t, 1'000'000), 700);
     EXPECT_EQ(*s.expires_at, t + 700ms);
 }
 
-TEST(session, a_huge_lifetime_does_not_overflow_the_clock) {
-    const auto l = scram_listener();
-    session s(&l);
-    const auto t = session::clock::now();
+TEST_F(session_clock, a_huge_lifetime_does_not_overflow_the_clock) {
     EXPECT_EQ(s.authenticated("svc", INT64_MAX, std::nullopt, t, 1'000'000), INT64_MAX);
     ASSERT_TRUE(s.expires_at);
     EXPECT_GT(*s.expires_at, t + 24h * 365 * 100);
@@ -174,6 +160,11 @@ struct plain_connection {
             s.server = security::make_plain_server(users);
         }
         return o;
+    }
+    // The first authentication, as alice.
+    session::step::kind logged_in() {
+        handshake("PLAIN");
+        return login("alice", "a").k;
     }
     session::step login(const std::string& user, const std::string& password, int16_t version = 1) {
         return s.authenticate(std::string(1, '\0') + user + '\0' + password, version, l.max_reauth_ms_for(s.mechanism),
@@ -202,8 +193,7 @@ TEST(session_exchange, first_authentication_then_a_reauthentication_with_a_new_l
 
 TEST(session_exchange, the_principal_cannot_change) {
     plain_connection c;
-    c.handshake("PLAIN");
-    ASSERT_EQ(c.login("alice", "a").k, session::step::authenticated);
+    ASSERT_EQ(c.logged_in(), session::step::authenticated);
     ASSERT_EQ(c.handshake("PLAIN"), session::handshake_outcome::start);
     auto bob = c.login("bob", "b");
     EXPECT_EQ(bob.k, session::step::failed);
@@ -216,8 +206,7 @@ TEST(session_exchange, the_principal_cannot_change) {
 
 TEST(session_exchange, a_wrong_password_at_reauthentication_fails) {
     plain_connection c;
-    c.handshake("PLAIN");
-    ASSERT_EQ(c.login("alice", "a").k, session::step::authenticated);
+    ASSERT_EQ(c.logged_in(), session::step::authenticated);
     c.handshake("PLAIN");
     auto wrong = c.login("alice", "old");
     EXPECT_EQ(wrong.k, session::step::failed);
@@ -226,16 +215,14 @@ TEST(session_exchange, a_wrong_password_at_reauthentication_fails) {
 
 TEST(session_exchange, another_mechanism_is_answered_then_refused) {
     plain_connection c;
-    c.handshake("PLAIN");
-    ASSERT_EQ(c.login("alice", "a").k, session::step::authenticated);
+    ASSERT_EQ(c.logged_in(), session::step::authenticated);
     EXPECT_EQ(c.handshake("SCRAM-SHA-256"), session::handshake_outcome::refused_later);
     auto r = c.login("alice", "a");
     EXPECT_EQ(r.k, session::step::failed);
     EXPECT_NE(r.text.find("PLAIN"), std::string::npos) << r.text;
     // One not enabled at all: refused at the handshake.
     plain_connection d;
-    d.handshake("PLAIN");
-    d.login("alice", "a");
+    d.logged_in();
     EXPECT_EQ(d.handshake("GSSAPI"), session::handshake_outcome::unsupported);
 }
 
@@ -249,8 +236,7 @@ TEST(session_exchange, no_reauthentication_without_an_end_or_within_a_second) {
     EXPECT_EQ(c.s.at, session::stage::done);
 
     plain_connection d;
-    d.handshake("PLAIN");
-    d.login("alice", "a");
+    d.logged_in();
     d.t += 100ms;
     ASSERT_EQ(d.handshake("PLAIN"), session::handshake_outcome::start);
     d.login("alice", "a");
