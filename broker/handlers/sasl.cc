@@ -4,7 +4,7 @@
 // failure answers SASL_AUTHENTICATION_FAILED with the reason and closes the connection after
 // the response, as Kafka does. The last SaslAuthenticate tells v1+ clients the session's
 // lifetime; a SaslHandshake on an authenticated connection whose session has an end begins a
-// re-authentication (KIP-368; broker/session.h has the rules, dispatch.cc closes a connection
+// re-authentication (KIP-368; broker/sasl_session.h has the rules, dispatch.cc closes a connection
 // whose session ended).
 #include "broker/handlers/handlers.h"
 #include "broker/services.h"
