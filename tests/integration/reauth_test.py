@@ -114,11 +114,14 @@ def metadata_ok(sock, corr):
 
 
 def raw_login(cluster, user="alice", version=1):
+    """A connection authenticated as `user`: (socket, a time at or before the broker's start of
+    the session, the lifetime told)."""
     s = socket.create_connection(("127.0.0.1", cluster.sasl_port), timeout=10)
     assert handshake(s, "PLAIN", 1) == 0
+    before = time.monotonic()
     err, message, lifetime = authenticate(s, user, USERS[user], 2, version)
     assert err == 0, message
-    return s, time.monotonic(), lifetime
+    return s, before, lifetime
 
 
 def closed_on_next_request(sock, corr):
