@@ -17,7 +17,13 @@
 //   listener.name.<l>.oauthbearer.sasl.server.callback.handler.class   only Kafka's
 //                                                        OAuthBearerValidatorCallbackHandler
 //   listener.name.<l>.oauthbearer.sasl.jaas.config       accepted (OAuthBearerLoginModule), unused
-// and one key of this project's, for SCRAM users beside those of the metadata log
+// Re-authentication (KIP-368): a session lasts at most (0: no bound; an OAUTHBEARER token's exp
+// bounds it anyway)
+//   connections.max.reauth.ms                            every SASL listener and mechanism
+//   listener.name.<l>.connections.max.reauth.ms          one listener, every mechanism on it
+//   listener.name.<l>.<mechanism>.connections.max.reauth.ms   one mechanism of one listener
+// (the most specific wins, as Kafka reads them).
+// And one key of this project's, for SCRAM users beside those of the metadata log
 // (AlterUserScramCredentials; the broker looks there first):
 //   tributary.sasl.scram.users                           user_<name>="<password>" ...: SCRAM-SHA-256
 //                                                        and -512 credentials made at start-up
@@ -37,6 +43,13 @@ namespace trib::broker {
 struct listener_sasl {
     std::vector<std::string> mechanisms;   // enabled on this listener, each one served
     security::plain_users plain_users;     // for PLAIN
+    // connections.max.reauth.ms for each enabled mechanism (0: sessions have no bound of their own).
+    std::map<std::string, int64_t> max_reauth_ms;
+
+    int64_t max_reauth_ms_for(const std::string& mechanism) const {
+        auto it = max_reauth_ms.find(mechanism);
+        return it == max_reauth_ms.end() ? 0 : it->second;
+    }
 };
 
 // How this broker authenticates to other brokers over a SASL inter-broker listener.
