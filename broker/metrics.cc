@@ -37,6 +37,29 @@ broker_metrics::broker_metrics()
         _request_counters[slot] = &_requests.Add({{"api", name}});
         _latency_histograms[slot] = &_latency.Add({{"api", name}}, buckets);
     }
+    static constexpr std::pair<const char*, const char*> sasl_families[] = {
+        {"tributary_successful_authentication_total", "SASL authentications that succeeded, per listener"},
+        {"tributary_failed_authentication_total", "SASL authentications that failed, per listener"},
+        {"tributary_successful_reauthentication_total",
+         "SASL re-authentications (KIP-368) that succeeded, per listener"},
+        {"tributary_failed_reauthentication_total",
+         "SASL re-authentications (KIP-368) that failed and closed their connection, per listener"},
+        {"tributary_successful_authentication_no_reauth_total",
+         "SASL authentications of clients that cannot re-authenticate (SaslAuthenticate v0), per listener"},
+        {"tributary_expired_connections_killed_total",
+         "Connections closed because their SASL session ended without re-authentication, per listener"},
+    };
+    static_assert(std::size(sasl_families) == std::tuple_size_v<decltype(_sasl)>);
+    for (size_t i = 0; i < _sasl.size(); ++i) {
+        _sasl[i] = &prometheus::BuildCounter()
+                        .Name(sasl_families[i].first)
+                        .Help(sasl_families[i].second)
+                        .Register(*_registry);
+    }
+}
+
+void broker_metrics::sasl(const std::string& listener, sasl_event e) {
+    _sasl[size_t(e)]->Add({{"listener", listener}}).Increment();
 }
 
 void broker_metrics::request_done(int16_t api_key, double seconds) {

@@ -6,6 +6,14 @@
 //   tributary_topic_bytes_in_total{topic}            record bytes produced
 //   tributary_topic_bytes_out_total{topic}           record bytes fetched
 //   tributary_log_size_bytes{topic,partition}        size of each hosted partition log
+// SASL, per listener, with Kafka's socket-server metric names:
+//   tributary_successful_authentication_total{listener}          first authentications that succeeded
+//   tributary_failed_authentication_total{listener}              ... that failed
+//   tributary_successful_reauthentication_total{listener}        re-authentications (KIP-368) that succeeded
+//   tributary_failed_reauthentication_total{listener}            ... that failed (the connection closed)
+//   tributary_successful_authentication_no_reauth_total{listener}  authentications of clients that cannot
+//                                                                re-authenticate (SaslAuthenticate v0)
+//   tributary_expired_connections_killed_total{listener}         connections closed because their session ended
 // and the replication metrics of broker/replication_metrics.h.
 #include "broker/replication_metrics.h"
 #include "protocol/api.h"
@@ -35,6 +43,16 @@ public:
     void forget_partition(const std::string& topic, int32_t partition);
     replication_metrics& replication() noexcept { return _replication; }
 
+    enum class sasl_event {
+        authenticated,
+        authentication_failed,
+        reauthenticated,
+        reauthentication_failed,
+        authenticated_no_reauth,
+        expired_connection_killed,
+    };
+    void sasl(const std::string& listener, sasl_event e);
+
 private:
     std::shared_ptr<prometheus::Registry> _registry;
     prometheus::Family<prometheus::Counter>& _requests;
@@ -43,6 +61,7 @@ private:
     prometheus::Family<prometheus::Counter>& _bytes_out;
     prometheus::Family<prometheus::Gauge>& _log_size;
     replication_metrics _replication;
+    std::array<prometheus::Family<prometheus::Counter>*, 6> _sasl{};
     // Per API key, resolved once: request handling only touches atomics.
     std::array<prometheus::Counter*, protocol::api_slots> _request_counters{};
     std::array<prometheus::Histogram*, protocol::api_slots> _latency_histograms{};

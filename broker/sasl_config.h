@@ -17,7 +17,13 @@
 //   listener.name.<l>.oauthbearer.sasl.server.callback.handler.class   only Kafka's
 //                                                        OAuthBearerValidatorCallbackHandler
 //   listener.name.<l>.oauthbearer.sasl.jaas.config       accepted (OAuthBearerLoginModule), unused
-// and one key of this project's, for SCRAM users beside those of the metadata log
+// Re-authentication (KIP-368): a session lasts at most (0: no bound; an OAUTHBEARER token's exp
+// bounds it anyway)
+//   connections.max.reauth.ms                            every SASL listener and mechanism
+//   listener.name.<l>.connections.max.reauth.ms          one listener, every mechanism on it
+//   listener.name.<l>.<mechanism>.connections.max.reauth.ms   one mechanism of one listener
+// (the most specific wins, as Kafka reads them).
+// And one key of this project's, for SCRAM users beside those of the metadata log
 // (AlterUserScramCredentials; the broker looks there first):
 //   tributary.sasl.scram.users                           user_<name>="<password>" ...: SCRAM-SHA-256
 //                                                        and -512 credentials made at start-up

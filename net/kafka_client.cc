@@ -60,6 +60,10 @@ struct kafka_client::link : std::enable_shared_from_this<kafka_client::link> {
     bool ready = false;  // ApiVersions answered: calls may use it
     bool dead = false;
     clock::time_point dead_at{};
+    // The broker's SASL session ends (KIP-368's session lifetime); this client does not
+    // re-authenticate in band, it replaces the connection once `renew_at` has passed.
+    std::optional<clock::time_point> renew_at;
+    bool retired = false;  // ended for a new session, not failed: no back-off
 
     // Ends the connection: every outstanding call fails with `e`. `reason` is logged unless
     // empty (close() from the owner).
@@ -258,7 +262,7 @@ bool kafka_client::peer_closed() const noexcept {
 
 kafka_client::clock::time_point kafka_client::reconnect_at() const noexcept {
     auto at = _reconnect_at;
-    if (_link && _link->dead && _link->ready) {
+    if (_link && _link->dead && _link->ready && !_link->retired) {
         at = std::max(at, _link->dead_at + _options.reconnect_backoff);
     }
     return at;
@@ -315,6 +319,13 @@ asio::awaitable<result<void>> kafka_client::connect(std::chrono::milliseconds ti
 asio::awaitable<result<void>> kafka_client::ensure_link(clock::time_point deadline) {
     if (_closed) {
         co_return client_errc::closed;
+    }
+    if (connected() && _link->renew_at && clock::now() >= *_link->renew_at && _link->in_flight.empty()) {
+        // Its SASL session nears its end and nothing waits on it: a new connection
+        // authenticates afresh before the broker would close this one (KIP-368).
+        TLOG_DEBUG("connection to broker {}: SASL session near its end, reconnecting", _peer);
+        _link->retired = true;
+        _link->fail(make_error_code(client_errc::connection_lost), "");
     }
     if (connected()) {
         co_return success();
@@ -549,6 +560,7 @@ asio::awaitable<result<void>> kafka_client::authenticate(const std::shared_ptr<l
                                    : std::string(protocol::error_code_name(protocol::error_code(resp->error_code))));
             co_return client_errc::not_connected;
         }
+        const int64_t lifetime_ms = resp->session_lifetime_ms;
         auto next = client->next(as_string_view(resp->auth_bytes));
         if (!next) {
             _last_error = fmt::format("SASL {} authentication as {}: {}", mechanism, _options.sasl_username,
@@ -556,6 +568,10 @@ asio::awaitable<result<void>> kafka_client::authenticate(const std::shared_ptr<l
             co_return client_errc::not_connected;
         }
         if (!next.value()) {
+            if (lifetime_ms > 0) {
+                // Renewed at 85% of the lifetime, as Kafka's clients re-authenticate at 85-95%.
+                l->renew_at = clock::now() + std::chrono::milliseconds(lifetime_ms - lifetime_ms * 15 / 100);
+            }
             co_return success();
         }
         token = std::move(*next.value());

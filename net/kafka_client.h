@@ -32,6 +32,10 @@
 //   partition, none per batch); protocol::record_set_iterator finds where the whole batches
 //   end (a leader may cut the last one short).
 //
+// - With options.sasl_mechanism set, the connection authenticates after ApiVersions. When the
+//   broker gives the session a lifetime (KIP-368, connections.max.reauth.ms), the first call
+//   after 85% of it that finds nothing in flight replaces the connection with a freshly
+//   authenticated one (no back-off), instead of re-authenticating on it.
 // - With options.tls set, the connection is TLS (the source's context in force at the
 //   attempt, looked at again each reload interval): the handshake follows the TCP connect
 //   (within the same connect timeout), checking the peer's certificate against the context's
@@ -52,6 +56,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 

@@ -13,6 +13,7 @@
 #include "common/config.h"
 #include "security/plain.h"
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -23,6 +24,14 @@ namespace trib::security {
 struct listener_sasl {
     std::vector<std::string> mechanisms;  // enabled on this listener, each one served
     security::plain_users plain_users;    // for PLAIN
+    // connections.max.reauth.ms for each enabled mechanism (0: sessions have no bound of their
+    // own; the broker reads it, the coordinator serves no re-authentication).
+    std::map<std::string, int64_t> max_reauth_ms;
+
+    int64_t max_reauth_ms_for(const std::string& mechanism) const {
+        auto it = max_reauth_ms.find(mechanism);
+        return it == max_reauth_ms.end() ? 0 : it->second;
+    }
 };
 
 // How a program logs in to a SASL listener of others (a broker to brokers, a coordinator or

@@ -767,11 +767,15 @@ public:
                                                  token.value().principal + "'");
         }
         _user = std::move(token.value().principal);
+        _expires_ms = token.value().expires_ms;
         _complete = _done = true;
         return std::string();
     }
     bool complete() const noexcept override { return _complete; }
     const std::string& username() const noexcept override { return _user; }
+    std::optional<int64_t> credential_expires_ms() const noexcept override {
+        return _complete ? std::optional<int64_t>(_expires_ms) : std::nullopt;
+    }
 
 private:
     std::shared_ptr<jwks_source> _keys;
@@ -779,6 +783,7 @@ private:
     clock_fn _now;
     std::string _refused;  // why the token was refused, told after the client's \x01
     std::string _user;
+    int64_t _expires_ms = 0;  // the token's exp
     bool _complete = false;
     bool _done = false;
 };

@@ -3,6 +3,7 @@
 // SASL mechanisms a Kafka broker serves, as pure message exchanges: no sockets, no Kafka
 // framing. The broker's SaslAuthenticate handler feeds each client token to a
 // sasl_server and sends back what it answers.
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,6 +52,10 @@ public:
     virtual bool complete() const noexcept = 0;
     // The authenticated user name (valid once complete()).
     virtual const std::string& username() const noexcept = 0;
+    // When the credential just checked stops being valid, in ms since the epoch (valid once
+    // complete()): OAUTHBEARER's token `exp`. nullopt for a credential without an end (PLAIN,
+    // SCRAM passwords). The broker ends the session then at the latest (KIP-368).
+    virtual std::optional<int64_t> credential_expires_ms() const noexcept { return std::nullopt; }
 };
 
 // The client side of an exchange, for a broker authenticating to another broker. first() is

@@ -129,12 +129,28 @@ asio::awaitable<dispatch_result> handler_dispatcher::dispatch(bytes frame, const
         co_return close_connection{fmt::format("unsupported API key {} (correlation id {})", h.api_key,
                                                h.correlation_id)};
     }
-    // On a SASL listener only these may come before authentication; anything else closes the
-    // connection (Kafka does the same). The session is always ours: open_connection made it.
-    const auto* s = static_cast<const session*>(conn.state);
-    if (s) {
-        if (auto refused = s->refuse_before_authentication(h.api_key, h.correlation_id, conn.listener)) {
-            co_return close_connection{std::move(*refused)};
+    // On a SASL listener only ApiVersions, SaslHandshake and SaslAuthenticate may come before
+    // authentication, only SaslAuthenticate during a re-authentication, and nothing but the
+    // SaslHandshake of a re-authentication once the session has ended: anything else closes
+    // the connection (Kafka does the same). The session is always ours: open_connection made it.
+    if (auto* s = static_cast<session*>(conn.state)) {
+        const auto admission = s->admit(h.api_key, session::clock::now());
+        if (admission != session::admission::serve) {
+            const char* why = admission == session::admission::unauthenticated
+                                  ? "before SASL authentication: only ApiVersions, SaslHandshake and SaslAuthenticate "
+                                    "may come first"
+                              : admission == session::admission::reauthenticating
+                                  ? "during SASL re-authentication: only SaslAuthenticate may follow the SaslHandshake"
+                                  : "after the SASL session's lifetime ended without re-authentication";
+            std::string whose, note;
+            if (admission == session::admission::expired) {
+                _services.metrics.sasl(conn.listener, broker_metrics::sasl_event::expired_connection_killed);
+                whose = fmt::format("expired SASL session of {}: ", s->principal);
+                note = s->client_supports_reauth ? "" : "; the client sent SaslAuthenticate v0, it cannot re-authenticate";
+            }
+            co_return close_connection{fmt::format("{}{} request (correlation id {}) {} (listener {}){}", whose,
+                                                   protocol::find_api(h.api_key)->name, h.correlation_id, why,
+                                                   conn.listener, note)};
         }
     }
     const auto& e = table[*slot];

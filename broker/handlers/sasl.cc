@@ -1,9 +1,11 @@
 // SaslHandshake (v1; v0 answered, its raw-token flow not served) and SaslAuthenticate (v0-2): SASL PLAIN, SCRAM and OAUTHBEARER on SASL_PLAINTEXT
-// and SASL_SSL listeners. The exchange lives in the connection's session and follows
-// net/sasl_session.h (shared with the coordinator): SaslHandshake picks the mechanism, each
-// SaslAuthenticate carries one client token and answers the server's; a failure closes the
-// connection after the response, as Kafka does. This file makes the broker's exchanges:
-// PLAIN, SCRAM against the metadata log's and the static credentials, OAUTHBEARER.
+// listeners. The exchange lives in the connection's session: SaslHandshake picks the
+// mechanism, each SaslAuthenticate carries one client token and answers the server's. A
+// failure answers SASL_AUTHENTICATION_FAILED with the reason and closes the connection after
+// the response, as Kafka does. The last SaslAuthenticate tells v1+ clients the session's
+// lifetime; a SaslHandshake on an authenticated connection whose session has an end begins a
+// re-authentication (KIP-368; broker/sasl_session.h has the rules, dispatch.cc closes a connection
+// whose session ended).
 #include "broker/handlers/handlers.h"
 #include "broker/services.h"
 #include "common/log.h"
@@ -22,8 +24,8 @@ namespace {
 
 std::unique_ptr<security::sasl_server> make_server(const broker_services& services, const listener_sasl& l,
                                                    const std::string& mechanism) {
-    if (auto plain = net::make_listener_sasl_server(l, mechanism)) {
-        return plain;
+    if (mechanism == security::mechanism_plain) {
+        return security::make_plain_server(l.plain_users);
     }
     if (mechanism == security::mechanism_oauthbearer) {
         // sasl_config loaded the keys since a listener enables OAUTHBEARER.
@@ -53,26 +55,113 @@ handler_result<protocol::sasl_handshake_response> sasl_handshake_handler::handle
                                                                                    request&& req) {
     response resp;
     auto* s = ctx.session();
-    if (!s) {
-        resp.error_code = code(error_code::illegal_sasl_state);
+    if (!s || !s->sasl) {
+        resp.error_code = code(error_code::illegal_sasl_state);  // a PLAINTEXT listener, as Kafka answers
         co_return resp;
     }
-    ctx.close_after_response = s->handshake(ctx.version(), req, resp, ctx.conn.listener,
-                                            [&](const std::string& m) { return make_server(ctx.services, *s->sasl, m); });
+    if (ctx.version() == 0) {
+        // v0 is answered (librdkafka enables SASL only where v0 is advertised, then sends v1),
+        // but the raw-token exchange that follows a v0 handshake in Kafka is not served.
+        resp.error_code = code(error_code::unsupported_version);
+        resp.mechanisms = s->sasl->mechanisms;
+        ctx.close_after_response = "SaslHandshake v0 (raw SASL tokens) is not served; clients send v1";
+        co_return resp;
+    }
+    resp.mechanisms = s->sasl->mechanisms;
+    switch (s->handshake(req.mechanism, session::clock::now())) {
+    case session::handshake_outcome::start:
+        s->server = make_server(ctx.services, *s->sasl, req.mechanism);
+        break;
+    case session::handshake_outcome::refused_later:
+        // As Kafka: the handshake succeeds and the SaslAuthenticate that follows is refused,
+        // so the refusal counts as a failed re-authentication.
+        break;
+    case session::handshake_outcome::illegal_state_keep:
+        // Re-authentication is off for this session (no end) or began less than a second
+        // ago: Kafka answers ILLEGAL_SASL_STATE and keeps the connection.
+        resp.mechanisms.clear();
+        resp.error_code = code(error_code::illegal_sasl_state);
+        break;
+    case session::handshake_outcome::illegal_state_close:
+        resp.mechanisms.clear();
+        resp.error_code = code(error_code::illegal_sasl_state);
+        ctx.close_after_response = "SaslHandshake after the SASL mechanism was chosen";
+        break;
+    case session::handshake_outcome::unsupported:
+        resp.error_code = code(error_code::unsupported_sasl_mechanism);
+        ctx.close_after_response = fmt::format("SASL mechanism '{}' is not enabled on listener {}",
+                                               req.mechanism, ctx.conn.listener);
+        if (s->reauthenticating) {
+            ctx.services.metrics.sasl(ctx.conn.listener, broker_metrics::sasl_event::reauthentication_failed);
+        }
+        break;
+    }
     co_return resp;
 }
+
+namespace {
+
+int64_t wall_clock_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+} // namespace
 
 handler_result<protocol::sasl_authenticate_response> sasl_authenticate_handler::handle(request_context& ctx,
                                                                                          request&& req) {
     response resp;
     resp.error_message = std::nullopt;
     auto* s = ctx.session();
-    if (!s) {
+    if (!s || !s->sasl) {
         resp.error_code = code(error_code::illegal_sasl_state);
         resp.error_message = "this listener does not use SASL";
         co_return resp;
     }
-    ctx.close_after_response = s->authenticate(req, resp, ctx.conn);
+    const std::string mechanism = s->mechanism;
+    auto step = s->authenticate(as_string_view(req.auth_bytes), ctx.version(), s->sasl->max_reauth_ms_for(mechanism),
+                                session::clock::now(), wall_clock_ms());
+    using event = broker_metrics::sasl_event;
+    switch (step.k) {
+    case session::step::illegal_state:
+        resp.error_code = code(error_code::illegal_sasl_state);
+        resp.error_message = std::move(step.text);
+        break;
+    case session::step::before_handshake:
+        resp.error_code = code(error_code::illegal_sasl_state);
+        resp.error_message = step.text;
+        ctx.close_after_response = std::move(step.text);
+        break;
+    case session::step::failed:
+        TLOG_WARN("SASL/{} {} of {} on listener {} failed: {}", mechanism,
+                  step.reauthentication ? "re-authentication" : "authentication", ctx.conn.peer, ctx.conn.listener,
+                  step.text);
+        ctx.services.metrics.sasl(ctx.conn.listener,
+                                  step.reauthentication ? event::reauthentication_failed : event::authentication_failed);
+        resp.error_code = code(error_code::sasl_authentication_failed);
+        resp.error_message = std::move(step.text);
+        ctx.close_after_response = step.reauthentication ? "SASL re-authentication failed" : "SASL authentication failed";
+        break;
+    case session::step::more:
+        resp.auth_bytes.assign(step.text.begin(), step.text.end());
+        break;
+    case session::step::authenticated:
+        resp.auth_bytes.assign(step.text.begin(), step.text.end());
+        resp.session_lifetime_ms = step.lifetime_ms;
+        if (step.reauthentication) {
+            ctx.services.metrics.sasl(ctx.conn.listener, event::reauthenticated);
+            TLOG_DEBUG("{} re-authenticated as {} with SASL/{} on listener {}; session lifetime {} ms", ctx.conn.peer,
+                       s->principal, mechanism, ctx.conn.listener, step.lifetime_ms);
+            break;
+        }
+        ctx.services.metrics.sasl(ctx.conn.listener, event::authenticated);
+        if (!s->client_supports_reauth) {
+            ctx.services.metrics.sasl(ctx.conn.listener, event::authenticated_no_reauth);
+        }
+        TLOG_INFO("{} authenticated as {} with SASL/{} on listener {}{}", ctx.conn.peer, s->principal, mechanism,
+                  ctx.conn.listener, s->expires_at ? fmt::format("; session lifetime {} ms", step.lifetime_ms) : "");
+        break;
+    }
     co_return resp;
 }
 

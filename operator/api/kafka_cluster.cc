@@ -258,6 +258,10 @@ kafka_cluster parse_kafka_cluster(const json& obj, std::vector<std::string>& err
         f.boolean(*b, "onScaleUp", "spec.balancing.onScaleUp", s.balancing.on_scale_up);
         f.integer(*b, "maxMovesInFlight", "spec.balancing.maxMovesInFlight", s.balancing.max_moves_in_flight);
     }
+    if (const json* c = f.object(*spec, "certificateAuthority", "spec.certificateAuthority")) {
+        f.integer(*c, "validityDays", "spec.certificateAuthority.validityDays", s.certificate_authority.validity_days);
+        f.integer(*c, "renewalDays", "spec.certificateAuthority.renewalDays", s.certificate_authority.renewal_days);
+    }
     if (const json* a = f.object(*spec, "authorization", "spec.authorization")) {
         std::string type = "simple";
         f.string(*a, "type", "spec.authorization.type", type);
@@ -392,6 +396,16 @@ std::vector<std::string> validate(const kafka_cluster_spec& s) {
     if (s.balancing.max_moves_in_flight < 1 || s.balancing.max_moves_in_flight > 1000) {
         out.push_back("spec.balancing.maxMovesInFlight must be within 1..1000, not " +
                       std::to_string(s.balancing.max_moves_in_flight));
+    }
+
+    const auto& ca = s.certificate_authority;
+    if (ca.validity_days < 1 || ca.validity_days > 36500) {
+        out.push_back("spec.certificateAuthority.validityDays must be within 1..36500, not " +
+                      std::to_string(ca.validity_days));
+    }
+    if (ca.renewal_days < 1 || ca.renewal_days >= ca.validity_days) {
+        out.push_back("spec.certificateAuthority.renewalDays must be at least 1 and less than validityDays (" +
+                      std::to_string(ca.validity_days) + "), not " + std::to_string(ca.renewal_days));
     }
 
     if (s.listeners.empty()) {
@@ -608,6 +622,21 @@ json to_json(const kafka_cluster_status& s) {
             drains.push_back(j);
         }
         out["drains"] = json::array(drains);
+    }
+    if (s.cluster_ca || s.clients_ca) {
+        json cas = json::object();
+        for (const auto& [key, c] : {std::pair{"cluster", &s.cluster_ca}, std::pair{"clients", &s.clients_ca}}) {
+            if (*c) {
+                json j = json::object();
+                j["phase"] = str((*c)->phase);
+                j["notAfter"] = str((*c)->not_after);
+                if (!(*c)->previous_not_after.empty()) {
+                    j["previousNotAfter"] = str((*c)->previous_not_after);
+                }
+                cas[key] = j;
+            }
+        }
+        out["certificateAuthority"] = cas;
     }
     return out;
 }

@@ -96,6 +96,13 @@ struct authorization_spec {
     std::vector<std::string> super_users;  // principals, "User:admin"
 };
 
+// spec.certificateAuthority: the validity of the CAs the operator makes for TLS listeners, and
+// how many days before they expire they are renewed (controller/tls.h).
+struct certificate_authority_spec {
+    int32_t validity_days = 1825;
+    int32_t renewal_days = 30;
+};
+
 struct kafka_cluster_spec {
     std::optional<std::string> image;
     std::optional<std::string> version;
@@ -105,6 +112,7 @@ struct kafka_cluster_spec {
     bool metrics_enabled = true;
     balancing_spec balancing;
     std::optional<authorization_spec> authorization;  // nullopt: every principal may do everything
+    certificate_authority_spec certificate_authority;
 };
 
 // The object: what the reconciler needs of its metadata, and its spec with defaults.
@@ -194,6 +202,13 @@ struct quorum_status {
     std::string message;  // why the quorum differs from the spec; "" when it is as asked
 };
 
+// status.certificateAuthority.cluster / .clients: a CA the operator keeps (controller/tls.h).
+struct ca_status {
+    std::string phase;  // Valid, Renewing
+    std::string not_after;           // RFC 3339
+    std::string previous_not_after;  // Renewing: the CA being replaced, still trusted
+};
+
 // Everything but the conditions, which k8s/status.h's set_condition writes into the JSON.
 struct kafka_cluster_status {
     int64_t observed_generation = 0;
@@ -211,6 +226,7 @@ struct kafka_cluster_status {
     // broker resource ""), so it can remove those the spec drops.
     std::map<std::string, std::string> dynamic_broker_config;
     std::vector<drain_status> drains;  // omitted when empty
+    std::optional<ca_status> cluster_ca, clients_ca;  // TLS listeners (and tls authentication)
 };
 
 web::json::value to_json(const kafka_cluster_status& s);

@@ -57,6 +57,24 @@ x509_ptr read_cert(const std::string& pem) {
     return x509_ptr(b ? PEM_read_bio_X509(b.get(), nullptr, nullptr, nullptr) : nullptr);
 }
 
+// Every certificate of a PEM text, in order (none when there is none).
+std::vector<x509_ptr> read_certs(const std::string& pem) {
+    std::vector<x509_ptr> out;
+    auto b = read_bio(pem);
+    while (b) {
+        x509_ptr x(PEM_read_bio_X509(b.get(), nullptr, nullptr, nullptr));
+        if (!x) {
+            break;
+        }
+        out.push_back(std::move(x));
+    }
+    return out;
+}
+
+// The stack only: its certificates are borrowed (sk_X509_free is a macro, no function to name).
+void free_x509_stack(STACK_OF(X509) * s) { sk_X509_free(s); }
+using x509_stack_ptr = std::unique_ptr<STACK_OF(X509), deleter<free_x509_stack>>;
+
 pkey_ptr read_key(const std::string& pem) {
     auto b = read_bio(pem);
     // A null passphrase callback with no user data: an encrypted key fails rather than prompt.
@@ -158,6 +176,22 @@ x509_ptr new_cert(EVP_PKEY* key, const std::string& org, const std::string& cn, 
     return x;
 }
 
+// A CA's certificate and key, checked to belong together and to be a CA; errc{} when they do.
+errc read_issuer(const key_pair& ca, x509_ptr& cert, pkey_ptr& key) {
+    cert = read_cert(ca.cert_pem);
+    if (!cert) {
+        return errc::bad_certificate;
+    }
+    key = read_key(ca.key_pem);
+    if (!key) {
+        return errc::bad_key;
+    }
+    if (X509_check_private_key(cert.get(), key.get()) != 1) {
+        return errc::key_mismatch;
+    }
+    return X509_check_ca(cert.get()) == 0 ? errc::not_a_ca : errc{};
+}
+
 // OpenSSL leaves the reasons of failed calls on the thread's error queue, where another user
 // of OpenSSL on the thread (cpprestsdk's TLS) would find them: each entry point clears it.
 struct clear_errors {
@@ -197,19 +231,10 @@ result<key_pair> make_ca(const std::string& cn, time_point now, std::chrono::hou
 
 result<key_pair> issue(const key_pair& ca, const leaf_request& req, time_point now, std::chrono::hours validity) {
     clear_errors guard;
-    auto ca_cert = read_cert(ca.cert_pem);
-    if (!ca_cert) {
-        return errc::bad_certificate;
-    }
-    auto ca_key = read_key(ca.key_pem);
-    if (!ca_key) {
-        return errc::bad_key;
-    }
-    if (X509_check_private_key(ca_cert.get(), ca_key.get()) != 1) {
-        return errc::key_mismatch;
-    }
-    if (X509_check_ca(ca_cert.get()) == 0) {
-        return errc::not_a_ca;
+    x509_ptr ca_cert;
+    pkey_ptr ca_key;
+    if (auto e = read_issuer(ca, ca_cert, ca_key); e != errc{}) {
+        return e;
     }
     auto key = new_key();
     if (!key) {
@@ -243,6 +268,35 @@ result<key_pair> issue(const key_pair& ca, const leaf_request& req, time_point n
         return errc::crypto_failure;
     }
     return pem_pair(key.get(), x.get());
+}
+
+result<std::string> rollover(const key_pair& previous, const key_pair& next, time_point now) {
+    clear_errors guard;
+    x509_ptr previous_x;
+    pkey_ptr old_key;
+    if (auto e = read_issuer(previous, previous_x, old_key); e != errc{}) {
+        return e;
+    }
+    auto next_x = read_cert(next.cert_pem);
+    if (!next_x) {
+        return errc::bad_certificate;
+    }
+    if (X509_check_ca(next_x.get()) == 0) {
+        return errc::not_a_ca;
+    }
+    // The next CA's key and exact subject; valid until the previous CA expires.
+    auto x = new_cert(X509_get0_pubkey(next_x.get()), "", "rollover", now, std::chrono::hours(1));
+    if (!x || X509_set1_notAfter(x.get(), X509_get0_notAfter(previous_x.get())) != 1 ||
+        X509_set_subject_name(x.get(), X509_get_subject_name(next_x.get())) != 1 ||
+        X509_set_issuer_name(x.get(), X509_get_subject_name(previous_x.get())) != 1 ||
+        !add_ext(x.get(), previous_x.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
+        !add_ext(x.get(), previous_x.get(), NID_key_usage, "critical,keyCertSign,cRLSign") ||
+        !add_ext(x.get(), previous_x.get(), NID_subject_key_identifier, "hash") ||
+        !add_ext(x.get(), previous_x.get(), NID_authority_key_identifier, "keyid") ||
+        X509_sign(x.get(), old_key.get(), EVP_sha256()) <= 0) {
+        return errc::crypto_failure;
+    }
+    return cert_text(x.get());
 }
 
 bool is_ip_address(const std::string& s) {
@@ -285,15 +339,28 @@ result<facts> inspect(const std::string& cert_pem) {
 
 result<void> verify(const std::string& cert_pem, const std::string& ca_cert_pem, time_point now, std::string* reason) {
     clear_errors guard;
-    auto x = read_cert(cert_pem);
-    auto ca = read_cert(ca_cert_pem);
-    if (!x || !ca) {
+    auto chain = read_certs(cert_pem);
+    auto cas = read_certs(ca_cert_pem);
+    if (chain.empty() || cas.empty()) {
         return errc::bad_certificate;
     }
     store_ptr store(X509_STORE_new());
+    x509_stack_ptr untrusted(sk_X509_new_null());  // before ctx, which points to it
     store_ctx_ptr ctx(X509_STORE_CTX_new());
-    if (!store || !ctx || X509_STORE_add_cert(store.get(), ca.get()) != 1 ||
-        X509_STORE_CTX_init(ctx.get(), store.get(), x.get(), nullptr) != 1) {
+    if (!store || !ctx || !untrusted) {
+        return errc::crypto_failure;
+    }
+    for (const auto& ca : cas) {
+        if (X509_STORE_add_cert(store.get(), ca.get()) != 1) {
+            return errc::crypto_failure;
+        }
+    }
+    for (size_t i = 1; i < chain.size(); ++i) {
+        if (sk_X509_push(untrusted.get(), chain[i].get()) <= 0) {  // borrowed: `chain` owns them
+            return errc::crypto_failure;
+        }
+    }
+    if (X509_STORE_CTX_init(ctx.get(), store.get(), chain[0].get(), untrusted.get()) != 1) {
         return errc::crypto_failure;
     }
     X509_STORE_CTX_set_time(ctx.get(), 0, std::chrono::system_clock::to_time_t(now));

@@ -64,13 +64,22 @@ struct leaf_request {
 // key. Names that are IP addresses must be in ip_addresses (clients check them as IPs).
 result<key_pair> issue(const key_pair& ca, const leaf_request& req, time_point now, std::chrono::hours validity);
 
+// The rollover certificate of a CA renewal with a new key (RFC 4210's "new with old"): `next`'s
+// key and subject, issued and signed by `previous`, valid as long as `previous`. `next` must
+// have `previous`'s subject (make_ca with the same name): the certificate is then self-issued,
+// which path length constraints don't count, so a certificate signed by `next` and sent with
+// it verifies for peers that trust only `previous`, while peers trusting `next` stop at `next`.
+result<std::string> rollover(const key_pair& previous, const key_pair& next, time_point now);
+
 result<facts> inspect(const std::string& cert_pem);
 
 // Whether `s` is an IPv4 or IPv6 address (a subjectAltName IP entry, not a DNS one).
 bool is_ip_address(const std::string& s);
 
-// Whether `cert_pem` chains to `ca_cert_pem` and is valid at `now`; the reason when not
-// (OpenSSL's verification message, e.g. "certificate has expired").
+// Whether `cert_pem` (its first certificate; the ones after it are intermediates, such as a
+// rollover certificate) chains to a certificate of `ca_cert_pem` (one or more, a bundle) and is
+// valid at `now`; the reason when not (OpenSSL's verification message, e.g. "certificate has
+// expired").
 result<void> verify(const std::string& cert_pem, const std::string& ca_cert_pem, time_point now,
                     std::string* reason = nullptr);
 

@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 #include "operator/api/kafka_cluster.h"
+#include "operator/api/kafka_user.h"
 #include "operator/controller/balancing.h"
 #include "operator/controller/broker_status.h"
 #include "operator/controller/config_maps.h"
@@ -395,6 +396,63 @@ json secret(const build_context& ctx, const std::string& name, const std::map<st
                 {"data", d}});
 }
 
+// A CA Secret's key pair and the rest of what it holds (controller/tls.h).
+std::optional<certs::key_pair> read_ca(env& e, const std::string& ns, const std::string& name, ca_held& more) {
+    auto ca = e.api.get(res::secrets, ns, name);
+    if (!ca) {
+        return std::nullopt;
+    }
+    more.old_cert = secret_value(*ca, ca_old_cert_key).value_or("");
+    more.rollover = secret_value(*ca, ca_rollover_key).value_or("");
+    const json* ann = field_at(*ca, {"metadata", "annotations", force_renew_annotation});
+    more.force_renew = ann != nullptr && ann->is_string() && ann->as_string() == "true";
+    return certs::key_pair{secret_value(*ca, "ca.key").value_or(""), secret_value(*ca, "ca.crt").value_or("")};
+}
+
+// Writes a CA's Secrets as decided, with Events, and its status.
+void keep_ca(env& e, pass& p, const char* what, const std::string& ca_name, const std::string& cert_name,
+             const certs::key_pair& ca, bool created, certs::time_point not_after, const ca_renewal& r,
+             std::optional<api::ca_status>& status) {
+    const auto& ctx = *p.ctx;
+    if (created || !r.started.empty() || r.finished) {
+        e.api.apply(res::secrets, secret(ctx, ca_name, ca_secret_data(ca, r)));
+    }
+    if (r.finished) {
+        // Server-side apply drops keys this manager applied before and omits now; said
+        // outright, so keys written by another hand (a restore) go too.
+        json gone = obj({{ca_old_cert_key, json::null()}, {ca_rollover_key, json::null()}});
+        e.api.patch(res::secrets, ctx.ns(), ca_name, obj({{"data", gone}}), k8s::patch_type::merge);
+    }
+    e.api.apply(res::secrets, secret(ctx, cert_name, {{"ca.crt", ca_bundle(ca, r)}}));
+    if (r.clear_force_renew) {
+        json patch = obj({{"metadata", obj({{"annotations", obj({{force_renew_annotation, json::null()}})}})}});
+        e.api.patch(res::secrets, ctx.ns(), ca_name, patch, k8s::patch_type::merge);
+        if (r.started.empty()) {
+            e.events.record(p.object, "Normal", "CertificateAuthorityRenewing",
+                            std::string("the ") + what + " is being renewed already; annotation " +
+                                force_renew_annotation + " of Secret " + ca_name + " removed");
+        }
+    }
+    if (!r.started.empty()) {
+        const std::string message = std::string("renewing the ") + what + " (" + r.started + "): a new CA in Secret " +
+                                    ca_name + "; ca.crt of Secret " + cert_name +
+                                    " holds the new and the previous CA until every certificate is under the new one";
+        e.events.record(p.object, "Normal", "CertificateAuthorityRenewing", message);
+        TLOG_INFO("{}/{}: {}", ctx.ns(), ctx.name(), message);
+    }
+    if (r.finished) {
+        const std::string message = std::string("the ") + what +
+                                    " is renewed: every certificate is under the new CA, and ca.crt of Secret " +
+                                    cert_name + " holds it alone";
+        e.events.record(p.object, "Normal", "CertificateAuthorityRenewed", message);
+        TLOG_INFO("{}/{}: {}", ctx.ns(), ctx.name(), message);
+    }
+    if (r.renewing()) {
+        p.look_again = true;  // the renewal ends on a later pass: after the roll, or the users' passes
+    }
+    status = api::ca_status{r.phase(), k8s::rfc3339(not_after), r.renewing() ? k8s::rfc3339(r.old_not_after) : ""};
+}
+
 // TLS listeners (controller/tls.h): the cluster CA and a certificate per broker, in Secrets
 // read from the API server (the operator watches no Secrets; the periodic resync and every
 // pass look again).
@@ -405,10 +463,9 @@ bool certificates(env& e, pass& p) {
     }
     certificate_facts f;
     f.now = e.opts.clock->wall_now();
+    f.settings = ca_settings_of(ctx.spec());
     const std::string ca_name = cluster_ca_secret_name(ctx.name());
-    if (auto ca = e.api.get(res::secrets, ctx.ns(), ca_name)) {
-        f.ca = certs::key_pair{secret_value(*ca, "ca.key").value_or(""), secret_value(*ca, "ca.crt").value_or("")};
-    }
+    f.ca = read_ca(e, ctx.ns(), ca_name, f.ca_more);
     if (auto held = e.api.get(res::secrets, ctx.ns(), broker_certs_secret_name(ctx.name()))) {
         if (const json* data = field_at(*held, {"data"}); data != nullptr && data->is_object()) {
             for (const auto& [key, _] : data->as_object()) {
@@ -421,9 +478,23 @@ bool certificates(env& e, pass& p) {
     f.want_clients_ca = any_tls_authentication(ctx.spec());
     const std::string clients_ca_name = clients_ca_secret_name(ctx.name());
     if (f.want_clients_ca) {
-        if (auto ca = e.api.get(res::secrets, ctx.ns(), clients_ca_name)) {
-            f.clients_ca =
-                certs::key_pair{secret_value(*ca, "ca.key").value_or(""), secret_value(*ca, "ca.crt").value_or("")};
+        f.clients_ca = read_ca(e, ctx.ns(), clients_ca_name, f.clients_ca_more);
+        if (!f.clients_ca_more.old_cert.empty()) {
+            // Renewing: the certificates of the cluster's tls KafkaUsers (in their Secrets,
+            // controller/users.h; read one by one: the operator may get Secrets, not list them;
+            // KafkaUsers from the API server: their cache is the user reconciler's, not this one).
+            // A user whose Secret holds no certificate yet gets one from the new CA.
+            std::vector<std::string> crts;
+            for (const auto& u : e.api.list(res::kafka_users, ctx.ns(), std::string(api::cluster_label) + "=" + ctx.name())) {
+                if (string_at(u, {"spec", "authentication", "type"}) != api::tls_authentication) {
+                    continue;
+                }
+                auto s = e.api.get(res::secrets, ctx.ns(), string_at(u, {"metadata", "name"}));
+                if (auto crt = s ? secret_value(*s, "user.crt") : std::nullopt) {
+                    crts.push_back(*crt);
+                }
+            }
+            f.user_certs = std::move(crts);
         }
     }
     for (const auto& [ord, eps] : p.endpoints) {
@@ -431,6 +502,14 @@ bool certificates(env& e, pass& p) {
             f.wanted[pod_name(ctx.name(), component::broker, ord)] = broker_cert_names(ctx, ord, eps.listeners);
         }
     }
+    std::map<std::string, std::string> running;
+    for (int32_t ord = 0; ord < std::max(p.brokers_current, p.brokers_target); ++ord) {
+        const std::string name = pod_name(ctx.name(), component::broker, ord);
+        if (auto pod = e.cache.get(res::pods, ctx.ns(), name)) {
+            running[name] = string_at(*pod, {"metadata", "annotations", certificates_annotation});
+        }
+    }
+    f.running = std::move(running);
     auto plan = decide_certificates(f);
     if (plan.invalid || plan.clients_invalid) {
         const std::string message =
@@ -444,22 +523,20 @@ bool certificates(env& e, pass& p) {
         return false;
     }
     if (plan.ca_created) {
-        e.api.apply(res::secrets, secret(ctx, ca_name, {{"ca.key", plan.ca.key_pem}, {"ca.crt", plan.ca.cert_pem}}));
         e.events.record(p.object, "Normal", "CertificateAuthorityCreated",
                         "made the cluster CA in Secret " + ca_name + "; clients trust ca.crt of Secret " +
                             cluster_ca_cert_secret_name(ctx.name()));
     }
-    e.api.apply(res::secrets, secret(ctx, cluster_ca_cert_secret_name(ctx.name()), {{"ca.crt", plan.ca.cert_pem}}));
+    keep_ca(e, p, "cluster CA", ca_name, cluster_ca_cert_secret_name(ctx.name()), plan.ca, plan.ca_created,
+            plan.ca_not_after, plan.renewal, p.status.cluster_ca);
     if (plan.clients_ca) {
         if (plan.clients_ca_created) {
-            e.api.apply(res::secrets, secret(ctx, clients_ca_name,
-                                             {{"ca.key", plan.clients_ca->key_pem}, {"ca.crt", plan.clients_ca->cert_pem}}));
             e.events.record(p.object, "Normal", "CertificateAuthorityCreated",
                             "made the clients CA in Secret " + clients_ca_name +
                                 "; listeners with tls authentication trust the client certificates it signs");
         }
-        e.api.apply(res::secrets,
-                    secret(ctx, clients_ca_cert_secret_name(ctx.name()), {{"ca.crt", plan.clients_ca->cert_pem}}));
+        keep_ca(e, p, "clients CA", clients_ca_name, clients_ca_cert_secret_name(ctx.name()), *plan.clients_ca,
+                plan.clients_ca_created, plan.clients_ca_not_after, plan.clients_renewal, p.status.clients_ca);
     }
     e.api.apply(res::secrets, secret(ctx, broker_certs_secret_name(ctx.name()), plan.brokers));
     if (!plan.issued.empty()) {
@@ -469,16 +546,6 @@ bool certificates(env& e, pass& p) {
         }
         e.events.record(p.object, "Normal", "CertificatesIssued", "broker certificates issued: " + who);
         TLOG_INFO("{}/{}: broker certificates issued: {}", ctx.ns(), ctx.name(), who);
-    }
-    if (plan.ca_not_after - f.now < renew_before) {
-        // Renewing the CA itself (a new CA trusted beside the old while certificates move
-        // over) is not built yet.
-        e.events.record(p.object, "Warning", "CertificateAuthorityExpiring",
-                        "the cluster CA in Secret " + ca_name + " expires soon and is not renewed automatically");
-    }
-    if (plan.clients_ca && plan.clients_ca_not_after - f.now < renew_before) {
-        e.events.record(p.object, "Warning", "CertificateAuthorityExpiring",
-                        "the clients CA in Secret " + clients_ca_name + " expires soon and is not renewed automatically");
     }
     p.certificates = certificate_serials(plan.brokers);
     return true;

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <stdexcept>
 
 namespace trib::op::controller {
@@ -125,6 +126,32 @@ std::string certificate_serials(const std::map<std::string, std::string>& broker
     return out;
 }
 
+ca_settings ca_settings_of(const api::kafka_cluster_spec& spec) {
+    ca_settings s;
+    s.validity = std::chrono::hours(24 * int64_t(spec.certificate_authority.validity_days));
+    s.renewal = std::chrono::hours(24 * int64_t(spec.certificate_authority.renewal_days));
+    return s;
+}
+
+std::string ca_bundle(const certs::key_pair& ca, const ca_renewal& r) {
+    return r.renewing() ? ca.cert_pem + r.old_cert : ca.cert_pem;
+}
+
+std::string ca_chain(const certs::key_pair& ca, const ca_renewal& r) {
+    // Not the new CA's own certificate beside the rollover one: both name the same subject and
+    // key, and a peer trusting only the previous CA could pick the self-signed one and stop.
+    return r.renewing() ? r.rollover : ca.cert_pem;
+}
+
+std::map<std::string, std::string> ca_secret_data(const certs::key_pair& ca, const ca_renewal& r) {
+    std::map<std::string, std::string> d{{"ca.key", ca.key_pem}, {"ca.crt", ca.cert_pem}};
+    if (r.renewing()) {
+        d[ca_old_cert_key] = r.old_cert;
+        d[ca_rollover_key] = r.rollover;
+    }
+    return d;
+}
+
 namespace {
 
 // Why a CA Secret's key pair can't be used, or "" when it can.
@@ -143,36 +170,76 @@ std::string ca_problem(const certs::key_pair& ca, certs::time_point& not_after) 
     return "";
 }
 
+// One CA: made when its Secret is missing, renewed when due or asked for, carried on while
+// renewing. Returns why the Secret can't be used ("" when it can).
+std::string decide_ca(const std::optional<certs::key_pair>& have, const ca_held& more, const char* common_name,
+                      const ca_settings& s, certs::time_point now, certs::key_pair& ca, bool& created,
+                      certs::time_point& not_after, ca_renewal& r) {
+    if (!have) {
+        ca = must(certs::make_ca(common_name, now, s.validity), "making a CA");
+        created = true;
+        not_after = now + s.validity;
+        return "";
+    }
+    if (auto why = ca_problem(*have, not_after); !why.empty()) {
+        return why;
+    }
+    ca = *have;
+    r.clear_force_renew = more.force_renew;
+    if (!more.old_cert.empty()) {
+        auto old = certs::inspect(more.old_cert);
+        if (!old) {
+            return std::string(ca_old_cert_key) + ": " + old.error().message();
+        }
+        if (!certs::inspect(more.rollover)) {
+            return std::string(ca_rollover_key) + ": " + certs::errc_message(certs::errc::bad_certificate);
+        }
+        r.old_cert = more.old_cert;
+        r.rollover = more.rollover;
+        r.old_not_after = old->not_after;
+        return "";  // renewing: a renewal asked for now waits for this one to end
+    }
+    if (!more.force_renew && not_after - now >= s.renewal) {
+        return "";
+    }
+    r.started = more.force_renew ? std::string("asked for with the annotation ") + force_renew_annotation
+                                 : "it expires " + fmt::format("{:%Y-%m-%d %H:%M} UTC", not_after);
+    const auto subject = certs::inspect(have->cert_pem)->subject_cn;
+    certs::key_pair next = must(certs::make_ca(subject.empty() ? common_name : subject, now, s.validity),
+                                "making the renewed CA");
+    auto rollover = certs::rollover(*have, next, now);
+    if (!rollover) {
+        throw std::runtime_error("certifying the renewed CA under the previous one: " + rollover.error().message());
+    }
+    r.old_cert = have->cert_pem;
+    r.rollover = std::move(*rollover);
+    r.old_not_after = not_after;
+    ca = std::move(next);
+    not_after = now + s.validity;
+    return "";
+}
+
 } // namespace
 
 certificate_plan decide_certificates(const certificate_facts& f) {
     certificate_plan p;
-    if (f.ca) {
-        if (auto why = ca_problem(*f.ca, p.ca_not_after); !why.empty()) {
-            p.invalid = why;
-            return p;
-        }
-        p.ca = *f.ca;
-    } else {
-        p.ca = must(certs::make_ca("tributary-cluster-ca", f.now, ca_validity), "making the cluster CA");
-        p.ca_created = true;
-        p.ca_not_after = f.now + ca_validity;
+    if (auto why = decide_ca(f.ca, f.ca_more, "tributary-cluster-ca", f.settings, f.now, p.ca, p.ca_created,
+                             p.ca_not_after, p.renewal);
+        !why.empty()) {
+        p.invalid = why;
+        return p;
     }
     if (f.want_clients_ca) {
-        if (f.clients_ca) {
-            certs::time_point not_after;
-            if (auto why = ca_problem(*f.clients_ca, not_after); !why.empty()) {
-                p.clients_invalid = why;
-                return p;
-            }
-            p.clients_ca = *f.clients_ca;
-            p.clients_ca_not_after = not_after;
-        } else {
-            p.clients_ca = must(certs::make_ca("tributary-clients-ca", f.now, ca_validity), "making the clients CA");
-            p.clients_ca_created = true;
-            p.clients_ca_not_after = f.now + ca_validity;
+        certs::key_pair ca;
+        if (auto why = decide_ca(f.clients_ca, f.clients_ca_more, "tributary-clients-ca", f.settings, f.now, ca,
+                                 p.clients_ca_created, p.clients_ca_not_after, p.clients_renewal);
+            !why.empty()) {
+            p.clients_invalid = why;
+            return p;
         }
+        p.clients_ca = std::move(ca);
     }
+    const std::string chain = ca_chain(p.ca, p.renewal);
     for (const auto& [pod, want] : f.wanted) {
         const std::string key = broker_keystore_key(pod);
         auto have = f.brokers.find(key);
@@ -182,7 +249,7 @@ certificate_plan decide_certificates(const certificate_facts& f) {
             continue;
         }
         auto kp = must(certs::issue(p.ca, want, f.now, broker_cert_validity), "issuing a broker certificate");
-        p.brokers[key] = kp.key_pem + kp.cert_pem + p.ca.cert_pem;
+        p.brokers[key] = kp.key_pem + kp.cert_pem + chain;
         p.issued.push_back(pod + " (" + why + ")");
     }
     // Certificates of brokers not wanted now are kept: a broker being drained still serves
@@ -191,6 +258,30 @@ certificate_plan decide_certificates(const certificate_facts& f) {
         if (!p.brokers.count(key)) {
             p.brokers[key] = pem;
         }
+    }
+    // The cluster CA's renewal ends when nothing was issued (every wanted broker's certificate
+    // is under the new CA), and every broker pod has a certificate under the new CA (one not
+    // wanted now, its address unknown, is not issued again: it waits) and runs the
+    // certificates as they are now.
+    const std::string serials = certificate_serials(p.brokers);
+    auto moved = [&](const std::pair<const std::string, std::string>& pod) {
+        auto held = p.brokers.find(broker_keystore_key(pod.first));
+        return pod.second == serials &&
+               (held == p.brokers.end() || bool(certs::verify(held->second, p.ca.cert_pem, f.now)));
+    };
+    if (p.renewal.renewing() && p.renewal.started.empty() && p.issued.empty() && f.running &&
+        std::all_of(f.running->begin(), f.running->end(), moved)) {
+        p.renewal.old_cert.clear();
+        p.renewal.rollover.clear();
+        p.renewal.finished = true;
+    }
+    // The clients CA's, when every KafkaUser's certificate is under the new CA.
+    if (p.clients_ca && p.clients_renewal.renewing() && p.clients_renewal.started.empty() && f.user_certs &&
+        std::all_of(f.user_certs->begin(), f.user_certs->end(),
+                    [&](const auto& crt) { return bool(certs::verify(crt, p.clients_ca->cert_pem, f.now)); })) {
+        p.clients_renewal.old_cert.clear();
+        p.clients_renewal.rollover.clear();
+        p.clients_renewal.finished = true;
     }
     return p;
 }

@@ -1,10 +1,12 @@
 #pragma once
 // Certificates for a KafkaCluster's TLS listeners (spec.listeners[].tls): a cluster CA the
-// operator makes once, and a certificate per broker signed by it, renewed before it expires
-// or when the names the broker is reached by change.
+// operator makes and renews (below), and a certificate per broker signed by it, renewed before
+// it expires or when the names the broker is reached by change.
 //
-//   C-cluster-ca       Secret: ca.key, ca.crt  (the CA's key: the operator's alone)
-//   C-cluster-ca-cert  Secret: ca.crt          (what clients trust: mount or copy it)
+//   C-cluster-ca       Secret: ca.key, ca.crt  (the CA's key: the operator's alone), and
+//                              while renewing ca-old.crt, ca-rollover.crt
+//   C-cluster-ca-cert  Secret: ca.crt          (what clients trust: mount or copy it; a
+//                                              bundle of the new and old CA while renewing)
 //   C-broker-certs     Secret: <pod>.pem       (key, certificate, CA: the broker's PEM
 //                                              keystore, ssl.keystore.location)
 //
@@ -43,10 +45,67 @@ bool any_tls_listener(const api::kafka_cluster_spec& spec);
 // A listener with `authentication: tls`: the cluster needs the clients CA.
 bool any_tls_authentication(const api::kafka_cluster_spec& spec);
 
-// How long what the operator makes is valid, and how early it is renewed.
+// How long what the operator makes is valid, and how early it is renewed. The CAs' own
+// validity and renewal window are the spec's (spec.certificateAuthority, ca_settings_of).
 inline constexpr std::chrono::hours ca_validity{24 * 365 * 5};
 inline constexpr std::chrono::hours broker_cert_validity{24 * 365};
 inline constexpr std::chrono::hours renew_before{24 * 30};
+
+// --- renewing a CA ---
+// A CA within its renewal window (or whose CA Secret carries force_renew_annotation "true") is
+// replaced by a new one with a new key, and trust carries over:
+//   1. A new CA key and certificate (the same subject) go into the CA Secret as ca.key/ca.crt;
+//      the previous certificate stays as ca-old.crt, and ca-rollover.crt certifies the new key
+//      under the previous one (certs::rollover). The -cert Secret's ca.crt is the bundle: the
+//      new certificate, then the previous one.
+//   2. Every certificate is issued again under the new CA (renewal_reason: not valid under
+//      it), its chain carrying the rollover certificate: a peer that trusts only the previous
+//      CA still accepts it, a peer with the bundle or the new CA alone too. Brokers' certificate
+//      serials change, so the roller restarts them one at a time (keeping min ISR); KafkaUser
+//      Secrets get theirs on the user's next pass. The brokers' truststores (the clients CA on
+//      listeners with tls authentication) are mounted Secret files the brokers reload when they
+//      change (tributary.ssl.reload.interval.ms): the bundle needs no restart.
+//   3. Once every certificate is under the new CA, and for the cluster CA every broker runs
+//      its new one (the pods' certificates_annotation), ca-old.crt and ca-rollover.crt are
+//      removed: the bundle is the new CA alone. Clients that still trust only the previous CA
+//      keep working through the rollover certificate in the chains until the previous CA
+//      expires; they must take the new ca.crt before then.
+// Each step follows from what the Secrets and pods hold, so an operator restarted mid-way
+// carries on where it was.
+inline constexpr const char* force_renew_annotation = "tributary.io/force-renew";
+inline constexpr const char* ca_old_cert_key = "ca-old.crt";
+inline constexpr const char* ca_rollover_key = "ca-rollover.crt";
+
+struct ca_settings {
+    std::chrono::hours validity = ca_validity;
+    std::chrono::hours renewal = renew_before;  // renewed this long before it expires
+};
+ca_settings ca_settings_of(const api::kafka_cluster_spec& spec);
+
+// What a CA Secret holds besides ca.key and ca.crt.
+struct ca_held {
+    std::string old_cert;  // ca-old.crt: the CA being replaced ("" when not renewing)
+    std::string rollover;  // ca-rollover.crt
+    bool force_renew = false;  // annotation force_renew_annotation is "true"
+};
+
+// A renewal's state after the pass.
+struct ca_renewal {
+    std::string old_cert, rollover;  // while renewing
+    std::string started;             // why a renewal started in this pass ("" when none did)
+    bool finished = false;           // the previous CA left the bundle in this pass
+    bool clear_force_renew = false;  // remove the annotation (acted on, or a renewal was already on)
+    certs::time_point old_not_after;
+    bool renewing() const { return !old_cert.empty(); }
+    const char* phase() const { return renewing() ? "Renewing" : "Valid"; }
+};
+// The -cert Secret's ca.crt: the CA's certificate, then the previous one while renewing.
+std::string ca_bundle(const certs::key_pair& ca, const ca_renewal& r);
+// What follows a certificate issued under `ca` in its chain: the rollover certificate while
+// renewing, else the CA's certificate.
+std::string ca_chain(const certs::key_pair& ca, const ca_renewal& r);
+// The CA Secret's data.
+std::map<std::string, std::string> ca_secret_data(const certs::key_pair& ca, const ca_renewal& r);
 
 // The names broker `ordinal` is reached by over TLS: its pod DNS names (short and with the
 // cluster domain), the bootstrap Service's names, and the advertised host of every TLS
@@ -70,24 +129,32 @@ struct certificate_facts {
     certs::time_point now;
     bool want_clients_ca = false;               // a listener has `authentication: tls`
     std::optional<certs::key_pair> clients_ca;  // C-clients-ca's; nullopt: no Secret
+    ca_settings settings;
+    ca_held ca_more, clients_ca_more;  // the rest of the CA Secrets
+    // Every broker pod that exists -> its certificates_annotation; nullopt: not known.
+    std::optional<std::map<std::string, std::string>> running;
+    // user.crt of every KafkaUser Secret of the cluster that has one; nullopt: not known.
+    std::optional<std::vector<std::string>> user_certs;
 };
 
 struct certificate_plan {
     // Set when the CA Secret exists but can't be used (bad PEM, key not the certificate's,
     // not a CA): nothing is issued; the condition says why. The operator never replaces a CA
-    // it did not just make: clients trust it.
+    // it can't read: clients trust it.
     std::optional<std::string> invalid;
     certs::key_pair ca;
     bool ca_created = false;
     std::map<std::string, std::string> brokers;  // C-broker-certs' data as it should be
     std::vector<std::string> issued;             // "<pod> (<why>)"
     certs::time_point ca_not_after;
-    // The clients CA when wanted: the same rules (made once, never replaced; clients_invalid
+    ca_renewal renewal;
+    // The clients CA when wanted: the same rules (made once, renewed as above; clients_invalid
     // says why a Secret that exists can't be used, and then nothing is issued either).
     std::optional<std::string> clients_invalid;
     std::optional<certs::key_pair> clients_ca;
     bool clients_ca_created = false;
     certs::time_point clients_ca_not_after;
+    ca_renewal clients_renewal;
 };
 
 // Throws only when OpenSSL fails to make a key or sign (the step fails and is retried).

@@ -36,11 +36,16 @@ std::string joined(const std::vector<std::string>& v) {
     return out;
 }
 
-std::optional<certs::key_pair> clients_ca(k8s::api& api, const std::string& ns, const std::string& cluster) {
+// The clients CA's key pair, and while it is renewed its previous certificate and rollover
+// certificate (controller/tls.h).
+std::optional<certs::key_pair> clients_ca(k8s::api& api, const std::string& ns, const std::string& cluster,
+                                          user_facts& f) {
     auto s = api.get(res::secrets, ns, clients_ca_secret_name(cluster));
     if (!s) {
         return std::nullopt;
     }
+    f.clients_ca_old = secret_value(*s, ca_old_cert_key).value_or("");
+    f.clients_ca_rollover = secret_value(*s, ca_rollover_key).value_or("");
     return certs::key_pair{secret_value(*s, "ca.key").value_or(""), secret_value(*s, "ca.crt").value_or("")};
 }
 
@@ -138,8 +143,11 @@ reconcile_result user_reconciler::reconcile_user(const std::string& ns, const st
                      .acls = {},
                      .scram_credential = false,
                      .secret = _api.get(res::secrets, ns, u.name),
-                     .clients_ca = tls ? clients_ca(_api, ns, u.cluster) : std::nullopt,
+                     .clients_ca = std::nullopt,
                      .now = _opts.clock->wall_now()};
+        if (tls) {
+            f.clients_ca = clients_ca(_api, ns, u.cluster, f);
+        }
         if (tls && !f.clients_ca) {
             return not_ready("ClientsCaMissing",
                              "the cluster has no clients CA yet (Secret " + clients_ca_secret_name(u.cluster) +

@@ -118,9 +118,18 @@ void decide_certificate(const user_facts& f, user_plan& p) {
             throw std::runtime_error("issuing a user certificate: " + issued.error().message());
         }
         kp = std::move(*issued);
+        if (!f.clients_ca_rollover.empty() && !f.clients_ca_old.empty()) {
+            kp.cert_pem += f.clients_ca_rollover;
+        }
         p.issued = why;
     }
-    p.secret = user_secret(u, {{"ca.crt", ca.cert_pem}, {"user.crt", kp.cert_pem}, {"user.key", kp.key_pem}});
+    ca_renewal r;
+    if (!f.clients_ca_rollover.empty() && !f.clients_ca_old.empty()) {
+        r.old_cert = f.clients_ca_old;
+        r.rollover = f.clients_ca_rollover;
+    }
+    p.secret =
+        user_secret(u, {{"ca.crt", ca_bundle(ca, r)}, {"user.crt", kp.cert_pem}, {"user.key", kp.key_pem}});
     p.delete_scram = f.scram_credential;
 }
 

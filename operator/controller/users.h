@@ -8,8 +8,9 @@
 //   <user>  Secret, owned by the KafkaUser (controller owner reference):
 //           scram-sha-512: password (32 random characters, kept while the Secret exists),
 //                          sasl.jaas.config (Kafka's ScramLoginModule line)
-//           tls:           ca.crt (the clients CA), user.crt, user.key (CN=<user>, a year,
-//                          issued again 30 days before expiry or when not valid under the CA)
+//           tls:           ca.crt (the clients CA; with the previous one while it is renewed),
+//                          user.crt, user.key (CN=<user>, a year, issued again 30 days before
+//                          expiry or when not valid under the CA: a renewed CA issues them all again)
 //
 // The SCRAM credential (SCRAM-SHA-512, 4096 iterations, a random 32-byte salt) is set when
 // the cluster has none for the user, or when the Secret holding the password is not the one
@@ -41,6 +42,10 @@ struct user_facts {
     std::optional<web::json::value> secret;      // Secret <name> as read; nullopt: none
     std::optional<certs::key_pair> clients_ca;   // C-clients-ca's ca.key, ca.crt (tls users)
     certs::time_point now;
+    // While the clients CA is renewed (controller/tls.h): C-clients-ca's ca-old.crt and
+    // ca-rollover.crt. The Secret's ca.crt is then the bundle, and user.crt carries the
+    // rollover certificate after the user's, so brokers trusting only the old CA take it.
+    std::string clients_ca_old = {}, clients_ca_rollover = {};
 };
 
 struct user_plan {

@@ -266,6 +266,12 @@ INVALID = {
     "storage size": ({"brokers": {"storage": {"size": "lots"}}}, ["storage size must be a positive quantity"]),
     "balancing moves 0": ({"balancing": {"maxMovesInFlight": 0}},
                           ["spec.balancing.maxMovesInFlight", "greater than or equal to 1"]),
+    "ca renewal not before expiry": ({"certificateAuthority": {"validityDays": 10, "renewalDays": 10}},
+                                     ["certificateAuthority.renewalDays must be less than validityDays"]),
+    "ca renewal beyond the default validity": ({"certificateAuthority": {"renewalDays": 2000}},
+                                               ["certificateAuthority.renewalDays must be less than validityDays"]),
+    "ca validity 0": ({"certificateAuthority": {"validityDays": 0}},
+                      ["spec.certificateAuthority.validityDays", "greater than or equal to 1"]),
     "advertised host token": ({"listeners": [{"name": "a", "port": 9092, "advertisedHost": "{pod}.example"}]},
                               ["spec.listeners[0].advertisedHost", "should match"]),
     "unknown field": ({"brokers": {"replica": 3}}, ['unknown field "spec.brokers.replica"']),
@@ -302,6 +308,7 @@ def test_empty_spec_gets_the_defaults(control_plane, namespace, crd):
         "listeners": [{"name": "plain", "port": 9092, "type": "internal", "tls": False}],
         "metrics": {"enabled": True},
         "balancing": {"onScaleUp": True, "maxMovesInFlight": 10},
+        "certificateAuthority": {"validityDays": 1825, "renewalDays": 30},
     }
 
 

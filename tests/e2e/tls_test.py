@@ -4,13 +4,15 @@ host name checks on, a client that doesn't trust it is refused; listeners with S
 and with client certificates (the clients CA the operator makes) let in only the KafkaUsers
 whose credentials the operator made, and spec.authorization's ACLs, set from the KafkaUsers,
 keep each user to its topics; a listener with oauth takes JWTs signed by a key of the
-JWKS in the user's ConfigMap; a certificate issued again
-rolls the brokers one at a time while an idempotent producer and a consumer group lose
-nothing."""
+JWKS in the user's ConfigMap; a cluster CA renewal asked for with tributary.io/force-renew
+issues every broker certificate again under a new CA and rolls the brokers one at a time,
+while an idempotent producer and a consumer group lose nothing and a TLS producer that
+trusts only the old CA keeps writing; clients with the new ca.crt read it all back."""
 import base64
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -55,10 +57,42 @@ def produce_and_read(conf, topic, n):
     for i in range(n):
         p.produce(topic, f"{topic}-{i}".encode())
     assert p.flush(60) == 0
-    c = Consumer({**conf, "group.id": f"{topic}-reader", "auto.offset.reset": "earliest"})
+    got = read_all(conf, topic, n, f"{topic}-reader")
+    assert sorted(got) == sorted(f"{topic}-{i}" for i in range(n))
+
+
+class TlsWriter(threading.Thread):
+    """An idempotent acks=all producer writing "<topic>-<i>" over TLS until stopped; the values
+    acknowledged and the delivery errors."""
+
+    def __init__(self, conf, topic):
+        super().__init__(daemon=True)
+        self.topic, self.acked, self.failed, self.stopping = topic, [], [], threading.Event()
+        self.producer = Producer({**conf, "acks": "all", "enable.idempotence": True, "linger.ms": 5,
+                                  "message.timeout.ms": 120000})
+
+    def delivered(self, err, msg):
+        (self.failed if err is not None else self.acked).append(err or msg.value().decode())
+
+    def run(self):
+        i = 0
+        while not self.stopping.is_set():
+            self.producer.produce(self.topic, f"{self.topic}-{i}".encode(), on_delivery=self.delivered)
+            i += 1
+            self.producer.poll(0.05)
+        self.producer.flush(120)
+
+    def stop(self):
+        self.stopping.set()
+        self.join(150)
+
+
+def read_all(conf, topic, n, group):
+    """The values of `topic` read from the start by a new consumer group, until n of them came
+    (or 90 s passed)."""
+    c = Consumer({**conf, "group.id": group, "auto.offset.reset": "earliest"})
     c.subscribe([topic])
-    got = []
-    deadline = time.monotonic() + 90
+    got, deadline = [], time.monotonic() + 90
     try:
         while len(got) < n and time.monotonic() < deadline:
             m = c.poll(0.2)
@@ -66,7 +100,11 @@ def produce_and_read(conf, topic, n):
                 got.append(m.value().decode())
     finally:
         c.close()
-    assert sorted(got) == sorted(f"{topic}-{i}" for i in range(n))
+    return got
+
+
+def certificates_in(pem):
+    return pem.count("-----BEGIN CERTIFICATE-----")
 
 
 def refused(conf, codes):
@@ -251,20 +289,35 @@ def test_a_tls_listener_serves_with_certificates_the_operator_made_and_renews(
     check_users_and_acls(cp, ns, kc, ca_file, tmp_path)
     check_oauth(kc, idp_key, ca_file)
 
-    # A certificate issued again (its keystore entry lost here) rolls the brokers, one at a
-    # time, under load on the plaintext listener; then TLS clients carry on with the new one.
+    # The cluster CA renewed on demand (the annotation on its Secret) under load on the
+    # plaintext listener and over TLS from a producer that trusts only the old CA: every broker
+    # certificate is issued again under a new CA, the brokers restart one at a time, and the
+    # old CA leaves ca.crt once they all run the new ones.
     plain_bootstrap = bootstrap_of(kc)
-    kafka_tool("kafka-topics", "--bootstrap-server", plain_bootstrap, "--create", "--topic", "during-renewal",
-               "--partitions", "3", "--replication-factor", "3", "--config", "min.insync.replicas=2")
+    for topic in ("during-renewal", "tls-during-renewal"):
+        kafka_tool("kafka-topics", "--bootstrap-server", plain_bootstrap, "--create", "--topic", topic,
+                   "--partitions", "3", "--replication-factor", "3", "--config", "min.insync.replicas=2")
     before = {n: p["metadata"]["uid"] for n, p in pods(cp, ns, "broker", "secure").items()}
+    old_ca = ca["ca.crt"]
+    tls_writer = TlsWriter(ssl_conf(tls_bootstrap, ca_file), "tls-during-renewal")  # ca_file: the old CA alone
+    tls_writer.start()
+    bundle_file = tmp_path / "bundle.crt"
     with under_load(plain_bootstrap, "during-renewal", "renewal-readers", "r") as (acked, group_read):
         wait_for("records acknowledged and read before the renewal",
-                 lambda: len(acked) > 100 and len(group_read) > 100, 60)
-        held.pop("secure-broker-1.pem")
-        cp.kubectl("-n", ns, "patch", "secret", "secure-broker-certs", "--type=json",
-                   "-p", json.dumps([{"op": "remove", "path": "/data/secure-broker-1.pem"}]))
-        # The operator reads Secrets on each pass; any change of the KafkaCluster starts one.
-        cp.kubectl("-n", ns, "annotate", "kafkacluster", "secure", "tributary.io/test-nudge=1")
+                 lambda: len(acked) > 100 and len(group_read) > 100 and len(tls_writer.acked) > 50, 60)
+        cp.kubectl("-n", ns, "annotate", "secret", "secure-cluster-ca", "tributary.io/force-renew=true")
+        # The operator reads Secrets on each pass, which the resync (5 min) or a change of the
+        # KafkaCluster's spec or labels starts.
+        cp.kubectl("-n", ns, "label", "kafkacluster", "secure", "tributary.io/test-nudge=1")
+
+        def renewing():
+            public = secret_data(cp, ns, "secure-cluster-ca-cert")["ca.crt"]
+            if certificates_in(public) != 2:
+                return False
+            bundle_file.write_text(public)
+            return True
+        wait_for("ca.crt holding the new and the old CA", renewing, 60, interval=0.2)
+        assert bundle_file.read_text().endswith(old_ca), "the new CA first, then the old one"
         most_down = 0
 
         def rolled():
@@ -274,17 +327,49 @@ def test_a_tls_listener_serves_with_certificates_the_operator_made_and_renews(
             current = kafkacluster(cp, ns, "secure")
             return (all(p["metadata"]["uid"] != before[n] for n, p in ps.items()) and ready_with(3)(current)
                     and "rollingUpdate" not in current["status"])
-        wait_for("every broker restarted with the new certificate", rolled, 300, interval=0.2)
+        wait_for("every broker restarted with a certificate of the new CA", rolled, 300, interval=0.2)
         assert most_down <= 1
-        n = len(acked)
-        wait_for("records acknowledged after the roll", lambda: len(acked) > n + 100, 60)
-    renewed = secret_data(cp, ns, "secure-broker-certs")
-    assert set(renewed) == {f"secure-broker-{i}.pem" for i in range(3)}
-    assert renewed["secure-broker-0.pem"] == held["secure-broker-0.pem"], "only the lost one is issued again"
+        n, tls_n = len(acked), len(tls_writer.acked)
+        wait_for("records acknowledged after the roll, over TLS too with only the old CA trusted",
+                 lambda: len(acked) > n + 100 and len(tls_writer.acked) > tls_n + 50, 60)
+    tls_writer.stop()
+    assert not tls_writer.failed, tls_writer.failed[:5]
+
+    def renewed():
+        st = kafkacluster(cp, ns, "secure")["status"].get("certificateAuthority", {}).get("cluster", {})
+        return st.get("phase") == "Valid" and certificates_in(secret_data(cp, ns, "secure-cluster-ca-cert")["ca.crt"]) == 1
+    wait_for("the renewal to end: the old CA out of ca.crt", renewed, 60)
+    new_ca = secret_data(cp, ns, "secure-cluster-ca")
+    assert set(new_ca) == {"ca.key", "ca.crt"} and new_ca["ca.crt"] != old_ca and bundle_file.read_text().startswith(new_ca["ca.crt"])
+    assert "tributary.io/force-renew" not in cp.get_json("secret", "secure-cluster-ca", "-n", ns)["metadata"].get(
+        "annotations", {})
+    new_file = tmp_path / "new-ca.crt"
+    new_file.write_text(secret_data(cp, ns, "secure-cluster-ca-cert")["ca.crt"])
+    for name, pem in secret_data(cp, ns, "secure-broker-certs").items():
+        # The broker's chain (its certificate, then the rollover one) verifies under the new CA
+        # and under the old one alone.
+        chain = tmp_path / name
+        chain.write_text(pem)
+        for trusted in (new_file, ca_file):
+            cert = subprocess.run(["openssl", "verify", "-CAfile", str(trusted), "-untrusted", str(chain), str(chain)],
+                                  capture_output=True, text=True)
+            assert cert.returncode == 0, (name, trusted, cert.stdout, cert.stderr)
     events = cp.get_json("events", "-n", ns, "--field-selector", "involvedObject.name=secure")["items"]
-    assert any(e["reason"] == "CertificatesIssued" and "secure-broker-1 (new)" in e["message"] for e in events), \
-        [(e["reason"], e["message"]) for e in events]
+    reasons = [e["reason"] for e in events]
+    assert "CertificateAuthorityRenewing" in reasons and "CertificateAuthorityRenewed" in reasons, reasons
     read_back_once(bootstrap_of(kafkacluster(cp, ns, "secure")), "during-renewal", acked, tmp_path)
-    produce_and_read(ssl_conf(listener_bootstrap(kafkacluster(cp, ns, "secure"), "tls"), ca_file), "after-renewal", 50)
+    # Clients with the bundle, and with the new CA alone, read everything the old-CA client wrote.
+    tls_bootstrap = listener_bootstrap(kafkacluster(cp, ns, "secure"), "tls")
+    got = read_all(ssl_conf(tls_bootstrap, bundle_file), "tls-during-renewal", len(tls_writer.acked), "bundle-reader")
+    assert sorted(got) == sorted(tls_writer.acked), (len(got), len(tls_writer.acked))
+    produce_and_read(ssl_conf(tls_bootstrap, new_file), "after-renewal", 50)
+    # Kafka's Java client too, trusting the old CA alone (its PKIX path builder through the
+    # rollover certificate), and the new one alone.
+    new_props = tmp_path / "ssl-new.properties"
+    new_props.write_text(f"security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={new_file}\n")
+    for config in (props, new_props):
+        out = kafka_tool("kafka-topics", "--bootstrap-server", tls_bootstrap, "--command-config", str(config),
+                         "--list").stdout
+        assert "after-renewal" in out.split(), (config, out)
 
     delete_with_claims(cp, ns, "secure")

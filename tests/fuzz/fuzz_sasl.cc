@@ -2,6 +2,13 @@
 // client messages (both steps) to the server, SCRAM server messages (both steps) to the
 // client, the JAAS option syntax, OAUTHBEARER client messages and JWTs (the input as a token,
 // and a client message carrying it) and JWKS documents. Nothing may crash or read out of bounds.
+// Then a connection's SASL state machine (broker/sasl_session.h) driven by the input as a
+// sequence of requests and clock steps, first authentication and re-authentications (KIP-368),
+// checked against its invariants: the principal never changes once set, a session is
+// authenticated only by a completed exchange, an ended session admits nothing but a
+// re-authentication.
+#include "broker/sasl_session.h"
+#include "protocol/messages.h"
 #include "security/jaas.h"
 #include "security/oauthbearer.h"
 #include "security/plain.h"
@@ -14,6 +21,81 @@
 #include <string_view>
 
 using namespace trib::security;
+
+namespace {
+
+// One piece of input (the input split at '\n') per step: its first byte picks what happens.
+//   'h' SaslHandshake v1 for the rest as the mechanism    'a' SaslAuthenticate v1 with the rest
+//   '0' SaslAuthenticate v0 with the rest                 't' the clock moves by (byte 1) * 20 ms
+//   anything else: a request of API key (that byte % 70) is admitted or not
+// SaslAuthenticate tokens starting with 'A'/'B' are replaced by alice's/bob's valid PLAIN login,
+// so exchanges get past the password and re-authentications are reached.
+void sasl_session_steps(std::string_view in) {
+    using trib::broker::sasl_session;
+    static const trib::broker::listener_sasl listener = [] {
+        trib::broker::listener_sasl l;
+        l.mechanisms = {"PLAIN", "SCRAM-SHA-256"};
+        l.max_reauth_ms["PLAIN"] = 1000;
+        l.max_reauth_ms["SCRAM-SHA-256"] = 0;
+        return l;
+    }();
+    static const plain_users users{{"alice", "a"}, {"bob", "b"}};
+    sasl_session s(&listener);
+    auto now = sasl_session::clock::time_point{} + std::chrono::hours(1);
+    std::string first_principal;
+    bool authenticated = false;
+    while (!in.empty()) {
+        const auto nl = in.find('\n');
+        const std::string_view piece = in.substr(0, nl);
+        in = nl == std::string_view::npos ? std::string_view() : in.substr(nl + 1);
+        if (piece.empty()) {
+            continue;
+        }
+        const char op = piece[0];
+        const std::string_view rest = piece.substr(1);
+        if (op == 'h') {
+            if (s.handshake(std::string(rest), now) == sasl_session::handshake_outcome::start) {
+                s.server = make_plain_server(users);  // SCRAM too: any exchange will do
+            }
+        } else if (op == 'a' || op == '0') {
+            std::string token(rest);
+            if (token.starts_with("A")) {
+                token = std::string("\0alice\0a", 8);
+            } else if (token.starts_with("B")) {
+                token = std::string("\0bob\0b", 6);
+            }
+            const bool was_reauth = s.reauthenticating;
+            auto step = s.authenticate(token, op == 'a' ? 1 : 0, listener.max_reauth_ms_for(s.mechanism), now, 0);
+            if (step.k == sasl_session::step::authenticated) {
+                if (first_principal.empty()) {
+                    first_principal = s.principal;
+                }
+                if (s.principal != first_principal || (was_reauth && !step.reauthentication)) {
+                    __builtin_trap();  // a re-authentication changed the principal
+                }
+                if (step.lifetime_ms < 0 || (step.lifetime_ms > 0) != s.expires_at.has_value()) {
+                    __builtin_trap();
+                }
+                authenticated = true;
+            } else if (step.k == sasl_session::step::failed) {
+                return;  // the broker closes the connection after this answer
+            }
+        } else if (op == 't') {
+            now += std::chrono::milliseconds(20 * (rest.empty() ? 1 : uint8_t(rest[0])));
+        } else {
+            const auto admitted = s.admit(int16_t(uint8_t(op) % 70), now);
+            if (s.at == sasl_session::stage::done && !authenticated) {
+                __builtin_trap();  // authenticated without a completed exchange
+            }
+            if (s.expired(now) && admitted == sasl_session::admission::serve &&
+                int16_t(uint8_t(op) % 70) != trib::protocol::sasl_handshake_request::api_key) {
+                __builtin_trap();  // an ended session served a request
+            }
+        }
+    }
+}
+
+} // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string_view in(reinterpret_cast<const char*>(data), size);
@@ -68,5 +150,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         (void)ob->step(nl == std::string_view::npos ? std::string_view("\x01") : in.substr(nl + 1));
     }
     (void)make_oauthbearer_server(keys, {})->step(in);
+
+    sasl_session_steps(in);
     return 0;
 }

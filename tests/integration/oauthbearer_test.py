@@ -5,11 +5,14 @@ python `cryptography`; confluent-kafka's `oauth_cb` hands them to librdkafka.
 
 Checked: producing and consuming with RSA and EC tokens (librdkafka, kafkajs's
 oauthBearerProvider, and the Java client's login handler reading a token file), an expired token and one signed by an unknown key refused with the
-authentication error and its reason, ACLs applying to User:<sub>, and keys rotated in the file
-while the broker runs.
+authentication error and its reason, ACLs applying to User:<sub>, keys rotated in the file
+while the broker runs, and the token's exp bounding the session (KIP-368) while librdkafka
+re-authenticates with fresh tokens.
 """
+import re
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from apache_kafka import kafka_tool  # noqa: E402
-from harness import kafkajs, start_sasl_broker  # noqa: E402
+from harness import free_port, kafkajs, start_sasl_broker, wait_until  # noqa: E402
 from idp import Key, jwks  # noqa: E402
 
 STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
@@ -31,8 +34,15 @@ def write_jwks(path, keys):
 
 
 class Cluster:
-    def __init__(self, broker, sasl_port, jwks_path, keys):
+    def __init__(self, broker, sasl_port, jwks_path, keys, http_port):
         self.broker, self.sasl_port, self.jwks_path, self.keys = broker, sasl_port, jwks_path, keys
+        self.http_port = http_port
+
+    def counter(self, name):
+        """tributary_<name>_total of the SASL listener, from /metrics (0 before the first)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=10) as r:
+            m = re.search(rf'^tributary_{name}_total{{listener="SASL_PLAINTEXT"}} (\S+)$', r.read().decode(), re.M)
+        return int(float(m.group(1))) if m else 0
 
     def conf(self, token, sub, **extra):
         """Client settings whose oauth_cb hands librdkafka `token` (its lifetime as librdkafka
@@ -49,7 +59,9 @@ def cluster(tmp_path_factory):
     keys = {"rsa": Key("rsa-1", "RSA"), "ec": Key("ec-1", "EC")}
     jwks_path = root / "jwks.json"
     write_jwks(jwks_path, keys.values())
+    http_port = free_port()
     coord, b, sasl_port = start_sasl_broker(root, {
+        "tributary.http.listener": f"127.0.0.1:{http_port}",
         "sasl.enabled.mechanisms": "OAUTHBEARER",
         "sasl.oauthbearer.jwks.endpoint.url": f"file://{jwks_path}",
         "sasl.oauthbearer.expected.audience": "kafka",
@@ -65,7 +77,7 @@ def cluster(tmp_path_factory):
         "group.initial.rebalance.delay.ms": "0",
     })
     try:
-        yield Cluster(b, sasl_port, jwks_path, keys)
+        yield Cluster(b, sasl_port, jwks_path, keys, http_port)
     finally:
         rc = b.stop()
         coord.stop()
@@ -214,3 +226,36 @@ def test_rotated_keys_are_picked_up(cluster):
     assert cluster.broker.wait_for_log("authenticated as User:carol with SASL/OAUTHBEARER")
     err = auth_error(cluster.conf(cluster.keys["rsa"].token("alice"), "alice"))
     assert err.code() == KafkaError._AUTHENTICATION and "kid 'rsa-1'" in err.str(), err
+
+
+def test_the_tokens_exp_bounds_the_session_and_librdkafka_reauthenticates(cluster):
+    # KIP-368: without connections.max.reauth.ms the session still ends at the token's exp; the
+    # broker tells librdkafka the lifetime, and librdkafka re-authenticates before the end, with
+    # the newest token oauth_cb gave it, so the connection is never closed as expired. Tokens
+    # live 5 s and librdkafka is told 2 s, so it always holds a fresh one (a re-authentication
+    # with a token about to expire would get a lifetime too short to re-authenticate again:
+    # Kafka allows one a second).
+    from confluent_kafka import Producer
+
+    def oauth_cb(_config):
+        return cluster.keys["ec"].token("erin", lifetime=5), time.time() + 2, "erin", {}  # ec: rsa-1 is rotated out above
+    log_at = len(cluster.broker.log_text())
+    reauthenticated = cluster.counter("successful_reauthentication")
+    errors, failed = [], []
+    p = Producer({"bootstrap.servers": f"127.0.0.1:{cluster.sasl_port}", "security.protocol": "SASL_PLAINTEXT",
+                  "sasl.mechanism": "OAUTHBEARER", "oauth_cb": oauth_cb, "linger.ms": 5,
+                  "error_cb": errors.append})
+
+    def produce_one():
+        p.produce("oauth-lifetime", b"x", on_delivery=lambda err, msg: failed.append(err) if err else None)
+        p.poll(0.1)
+        # the bootstrap and the broker connection, each re-authenticated
+        return cluster.counter("successful_reauthentication") >= reauthenticated + 2
+    wait_until(produce_one, "re-authentications", timeout=30)
+    assert p.flush(TIMEOUT) == 0
+    assert not failed and not errors, (failed, errors)
+    log = cluster.broker.log_text()[log_at:]
+    m = re.search(r"authenticated as User:erin with SASL/OAUTHBEARER on listener \S+; session lifetime (\d+) ms", log)
+    assert m, log[-3000:]
+    assert 3000 < int(m.group(1)) <= 5000, m.group(0)  # exp is in whole seconds
+    assert "expired SASL session of User:erin" not in log

@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from apache_kafka import kafka_tool  # noqa: E402
-from harness import free_port, kcat  # noqa: E402
+from harness import free_port, kcat, wait_until  # noqa: E402
 from sasl_test import USERS  # noqa: E402
 from tls_test import pki, produce_consume  # noqa: E402,F401 (pki is a fixture)
 
@@ -143,7 +143,9 @@ def test_kafkajs_over_sasl_ssl_with_scram(sasl_ssl_broker, pki):  # noqa: F811
 def test_brokers_replicate_over_sasl_ssl_with_scram(make_broker, pki, tmp_path):  # noqa: F811
     """Three brokers whose inter-broker listener is SASL_SSL with SCRAM-SHA-512: each logs in
     to the others as `broker` (sasl.mechanism.inter.broker.protocol and the listener's
-    ScramLoginModule entry), every ISR fills and acks=all works. A fourth broker with a wrong
+    ScramLoginModule entry), every ISR fills and acks=all works. Sessions last 1.5 s
+    (connections.max.reauth.ms, KIP-368): the brokers' fetchers replace their connections
+    before the end and replication goes on, none closed as expired. A fourth broker with a wrong
     password is refused by the others: it stays out of the ISR, the reason in its log."""
     from tls_test import InterBrokerCluster
 
@@ -155,9 +157,17 @@ def test_brokers_replicate_over_sasl_ssl_with_scram(make_broker, pki, tmp_path):
     settings = {"ssl.keystore.location": str(pki / "broker-bundle.pem"),
                 "ssl.truststore.location": str(pki / "ca.pem"),
                 "sasl.enabled.mechanisms": "SCRAM-SHA-512", "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
-                "tributary.sasl.scram.users": 'user_broker="b-secret"', **login("b-secret")}
+                "tributary.sasl.scram.users": 'user_broker="b-secret"', **login("b-secret"),
+                "connections.max.reauth.ms": 1500}
+    logged_in = "authenticated as User:broker with SASL/SCRAM-SHA-512 on listener INTERNAL"
     with InterBrokerCluster(make_broker, tmp_path, "SASL_SSL", settings) as c:
         c.fill("over-sasl")
-        assert c.brokers[0].wait_for_log("authenticated as User:broker with SASL/SCRAM-SHA-512 on listener INTERNAL",
-                                         timeout=10), c.brokers[0].log_tail(3000)
+        assert c.brokers[0].wait_for_log(logged_in, timeout=10), c.brokers[0].log_tail(3000)
+        # Two more sessions of the other brokers' fetchers: they renewed their connections.
+        logins = c.brokers[0].log_text().count(logged_in)
+        wait_until(lambda: c.brokers[0].log_text().count(logged_in) >= logins + 2, "fetchers' new sessions",
+                   timeout=20)
+        c.fill("over-sasl-renewed")
+        for b in c.brokers:
+            assert "expired SASL session" not in b.log_text(), b.log_tail(3000)
         c.misfit(4, "SASL SCRAM-SHA-512 authentication as broker failed", **login("guess"))

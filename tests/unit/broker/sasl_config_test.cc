@@ -187,6 +187,38 @@ TEST(sasl_config, oauthbearer_reads_a_jwks_file) {
               std::string::npos);
 }
 
+TEST(sasl_config, connections_max_reauth_ms_per_listener_and_mechanism) {
+    // Off by default.
+    auto off = load_with({{"sasl.enabled.mechanisms", "SCRAM-SHA-256,SCRAM-SHA-512"}});
+    EXPECT_EQ(off.sasl.find("SASL_PLAINTEXT")->max_reauth_ms_for("SCRAM-SHA-256"), 0);
+    // The broker's value for every mechanism, the listener's over it, the mechanism's over both.
+    auto c = load_with({{"sasl.enabled.mechanisms", "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN"},
+                        {"listener.name.sasl_plaintext.plain.sasl.jaas.config", plain_jaas},
+                        {"connections.max.reauth.ms", "60000"},
+                        {"listener.name.sasl_plaintext.connections.max.reauth.ms", "30000"},
+                        {"listener.name.sasl_plaintext.scram-sha-512.connections.max.reauth.ms", "2000"}});
+    const auto* l = c.sasl.find("SASL_PLAINTEXT");
+    ASSERT_NE(l, nullptr);
+    EXPECT_EQ(l->max_reauth_ms_for("SCRAM-SHA-512"), 2000);
+    EXPECT_EQ(l->max_reauth_ms_for("SCRAM-SHA-256"), 30000);
+    EXPECT_EQ(l->max_reauth_ms_for("PLAIN"), 30000);
+    EXPECT_EQ(l->max_reauth_ms_for("OAUTHBEARER"), 0);  // not enabled
+    auto broker_wide = load_with({{"sasl.enabled.mechanisms", "SCRAM-SHA-256"}, {"connections.max.reauth.ms", "5000"}});
+    EXPECT_EQ(broker_wide.sasl.find("SASL_PLAINTEXT")->max_reauth_ms_for("SCRAM-SHA-256"), 5000);
+
+    EXPECT_NE(error_of({{"sasl.enabled.mechanisms", "SCRAM-SHA-256"},
+                        {"listener.name.sasl_plaintext.scram-sha-256.connections.max.reauth.ms", "soon"}})
+                  .find("listener.name.sasl_plaintext.scram-sha-256.connections.max.reauth.ms: expected a number"),
+              std::string::npos);
+    EXPECT_NE(error_of({{"sasl.enabled.mechanisms", "SCRAM-SHA-256"},
+                        {"listener.name.sasl_plaintext.gssapi2.connections.max.reauth.ms", "1000"}})
+                  .find("unknown configuration key 'listener.name.sasl_plaintext.gssapi2.connections.max.reauth.ms'"),
+              std::string::npos);
+    EXPECT_NE(error_of({{"sasl.enabled.mechanisms", "SCRAM-SHA-256"}, {"connections.max.reauth.ms", "x"}})
+                  .find("connections.max.reauth.ms"),
+              std::string::npos);
+}
+
 // The coordinators' controller listener (controller.listener.names): this broker reaches it
 // with its protocol from listener.security.protocol.map and the login of
 // sasl.mechanism.controller.protocol; without coordinators (the one in this process) or

@@ -8,6 +8,8 @@
 #include "net/server.h"
 #include "protocol/messages/fetch.h"
 #include "protocol/messages/metadata.h"
+#include "protocol/messages/sasl_authenticate.h"
+#include "protocol/messages/sasl_handshake.h"
 #include "protocol/records.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -44,9 +46,19 @@ using protocol::metadata_response;
 //   "oversize"   answer with a size prefix of 2 GiB - 1
 //   "wrong-corr" answer with another correlation id
 // Anything else, and the gated ones once the gate opens: a response naming the same topics.
+// With sasl_lifetime set it serves SASL PLAIN (any password), giving sessions that lifetime,
+// and closes a connection whose session has ended at its next Metadata request, as a broker
+// with connections.max.reauth.ms does.
 class fake_broker final : public request_dispatcher {
 public:
-    asio::awaitable<dispatch_result> dispatch(bytes frame, const connection_info&) override {
+    struct sasl_session final : connection_state {
+        std::optional<std::chrono::steady_clock::time_point> ends;
+    };
+    std::unique_ptr<connection_state> open_connection(const std::string&) override {
+        return std::make_unique<sasl_session>();
+    }
+
+    asio::awaitable<dispatch_result> dispatch(bytes frame, const connection_info& conn) override {
         protocol::reader r(frame);
         protocol::request_header h;
         if (!protocol::decode_request_header(r, h)) {
@@ -54,6 +66,24 @@ public:
         }
         if (h.api_key == protocol::api_versions_key) {
             co_return respond{api_versions(h)};
+        }
+        auto* session = static_cast<sasl_session*>(conn.state);
+        if (h.api_key == protocol::sasl_handshake_request::api_key) {
+            protocol::sasl_handshake_response resp;
+            resp.mechanisms = {"PLAIN"};
+            co_return respond{encode(h, resp)};
+        }
+        if (h.api_key == protocol::sasl_authenticate_request::api_key) {
+            protocol::sasl_authenticate_response resp;
+            resp.session_lifetime_ms = sasl_lifetime.count();
+            session->ends = std::chrono::steady_clock::now() + sasl_lifetime;
+            ++authentications;
+            co_return respond{encode(h, resp)};
+        }
+        if (sasl_lifetime.count() > 0 && h.api_key == metadata_request::api_key &&
+            (!session->ends || std::chrono::steady_clock::now() >= *session->ends)) {
+            ++expired_closes;
+            co_return close_connection{"session expired"};
         }
         if (h.api_key == protocol::fetch_request::api_key) {
             co_return respond{fetch(h)};
@@ -162,6 +192,15 @@ public:
         return finish(w);
     }
 
+    template<typename Resp>
+    static outgoing_frame encode(const protocol::request_header& h, const Resp& resp) {
+        protocol::writer w;
+        w.write_int32(0);
+        protocol::encode_response_header(w, h.correlation_id, protocol::response_header_version(h.api_key, h.api_version));
+        resp.encode(w, h.api_version);
+        return finish(w);
+    }
+
     static outgoing_frame raw_frame(int32_t correlation_id, const bytes& body) {
         protocol::writer w;
         w.write_int32(0);
@@ -186,7 +225,10 @@ public:
     std::map<int16_t, std::pair<int16_t, int16_t>> served{
         {protocol::api_versions_key, {0, 3}}, {metadata_request::api_key, {0, 12}}, {1, {4, 12}}};
     bool refuse_api_versions = false;
+    std::chrono::milliseconds sasl_lifetime{0};
     bytes fetch_records;
+    std::atomic<int> authentications{0};
+    std::atomic<int> expired_closes{0};
     size_t gate_size = 1;
 
     std::mutex mu;
@@ -626,6 +668,47 @@ TEST_F(kafka_client_test, close_fails_outstanding_calls_and_every_later_one) {
     EXPECT_EQ(outstanding.error(), make_error_code(client_errc::closed));
     ASSERT_FALSE(later);
     EXPECT_EQ(later.error(), make_error_code(client_errc::closed));
+}
+
+} // namespace
+} // namespace trib::net
+
+namespace trib::net {
+namespace {
+
+TEST_F(kafka_client_test, a_sasl_session_near_its_end_is_replaced_by_a_new_connection) {
+    // KIP-368: the broker closes a connection whose session has ended at its next request.
+    // The client replaces its connection once 85% of the lifetime has passed, so calls made
+    // one after another across several lifetimes all succeed.
+    broker.served[protocol::sasl_handshake_request::api_key] = {0, 1};
+    broker.served[protocol::sasl_authenticate_request::api_key] = {0, 2};
+    broker.sasl_lifetime = 400ms;
+    start_server();
+    int calls = 0;
+    std::vector<std::string> failures;
+    run([&](const asio::any_io_executor& ex) -> asio::awaitable<void> {
+        auto o = options();
+        o.sasl_mechanism = "PLAIN";
+        o.sasl_username = "broker";
+        o.sasl_password = "secret";
+        kafka_client c(ex, {"127.0.0.1", port}, o);
+        asio::steady_timer pace(ex);
+        const auto deadline = std::chrono::steady_clock::now() + 20s;
+        const auto fine = topics({"fine"});  // named: g++ 12 and temporaries in co_await
+        while (broker.authentications < 4 && std::chrono::steady_clock::now() < deadline) {
+            auto got = co_await ask(c, fine);
+            ++calls;
+            if (!got) {
+                failures.push_back(got.error().message() + ": " + c.last_error());
+            }
+            pace.expires_after(20ms);  // a replica fetcher's pace, not a busy loop
+            boost::system::error_code ec;
+            co_await pace.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
+    });
+    EXPECT_GE(broker.authentications, 4) << "sessions renewed (" << calls << " calls)";
+    EXPECT_TRUE(failures.empty()) << failures.front();
+    EXPECT_EQ(broker.expired_closes, 0);
 }
 
 } // namespace

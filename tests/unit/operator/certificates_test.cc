@@ -67,6 +67,38 @@ TEST(certificates, every_certificate_gets_its_own_key_and_serial) {
     EXPECT_EQ(matches({a->key_pem, b->cert_pem}).error(), make_error_code(errc::key_mismatch));
 }
 
+TEST(certificates, a_rollover_certificate_carries_trust_from_the_previous_ca_to_the_next) {
+    auto previous = make_ca("tributary-cluster-ca", now, 24h * 10);
+    auto next = make_ca("tributary-cluster-ca", now + 24h, 24h * 30);
+    ASSERT_TRUE(previous && next);
+    auto roll = rollover(*previous, *next, now + 24h);
+    ASSERT_TRUE(roll) << roll.error().message();
+    auto f = inspect(*roll);
+    ASSERT_TRUE(f);
+    EXPECT_TRUE(f->is_ca);
+    EXPECT_EQ(f->subject_cn, "tributary-cluster-ca");
+    EXPECT_EQ(f->not_after, inspect(previous->cert_pem)->not_after) << "valid as long as the previous CA";
+    auto leaf = issue(*next, {"b", {"b"}, {}}, now + 24h, 24h * 20);
+    ASSERT_TRUE(leaf);
+    std::string why;
+    // Previous CA only: through the rollover certificate (self-issued, so pathlen:0 allows it).
+    EXPECT_TRUE(verify(leaf->cert_pem + *roll, previous->cert_pem, now + 24h, &why)) << why;
+    EXPECT_FALSE(verify(leaf->cert_pem, previous->cert_pem, now + 24h));
+    EXPECT_TRUE(verify(leaf->cert_pem + *roll, next->cert_pem, now + 24h, &why)) << why;
+    EXPECT_TRUE(verify(leaf->cert_pem + *roll, next->cert_pem + previous->cert_pem, now + 24h, &why)) << why;
+    // Once the previous CA expires, only peers trusting the next one accept it.
+    EXPECT_FALSE(verify(leaf->cert_pem + *roll, previous->cert_pem, now + 24h * 11));
+    EXPECT_TRUE(verify(leaf->cert_pem + *roll, next->cert_pem, now + 24h * 11, &why)) << why;
+    // A certificate of the previous CA does not verify under the next one, rollover or not.
+    auto old_leaf = issue(*previous, {"a", {"a"}, {}}, now, 24h * 5);
+    ASSERT_TRUE(old_leaf);
+    EXPECT_FALSE(verify(old_leaf->cert_pem + *roll, next->cert_pem, now + 24h));
+    // Bad input.
+    EXPECT_EQ(rollover({previous->key_pem, "junk"}, *next, now).error(), make_error_code(errc::bad_certificate));
+    EXPECT_EQ(rollover({next->key_pem, previous->cert_pem}, *next, now).error(), make_error_code(errc::key_mismatch));
+    EXPECT_EQ(rollover(*previous, *old_leaf, now).error(), make_error_code(errc::not_a_ca));
+}
+
 TEST(certificates, bad_input_is_an_error_not_a_crash) {
     auto ca = make_ca("ca", now, 24h);
     ASSERT_TRUE(ca);

@@ -5,6 +5,7 @@
 
 #include "operator/controller/manager.h"
 #include "operator/controller/reconciler.h"
+#include "operator/controller/users.h"
 #include "operator/k8s/status.h"
 #include "tests/fakes/fake_kube.h"
 #include "tests/fakes/operator_fake_clock.h"
@@ -250,6 +251,89 @@ TEST_F(reconciler_test, a_tls_listener_gets_a_ca_and_broker_certificates_kept_un
     EXPECT_EQ(count_events("CertificatesIssued"), 2);
     EXPECT_NE(serials(), first) << "a new certificate changes the pod template: the brokers roll";
     EXPECT_EQ(kube.get(res::secrets, "ns", "k-cluster-ca")->at("data"), ca->at("data")) << "the CA is kept";
+}
+
+TEST_F(reconciler_test, force_renew_on_the_ca_secret_renews_the_cluster_ca_and_the_annotation_goes) {
+    put_cluster(R"({"listeners": [{"name": "plain", "port": 9092}, {"name": "secure", "port": 9095, "tls": true}]})");
+    pass();
+    const json ca = *kube.get(res::secrets, "ns", "k-cluster-ca");
+    const std::string old_cert = *secret_value(ca, "ca.crt");
+    EXPECT_EQ(status().at("certificateAuthority").at("cluster").at("phase").as_string(), "Valid");
+    auto serials = [&] {
+        return kube.get(res::stateful_sets, "ns", "k-broker")
+            ->at("spec").at("template").at("metadata").at("annotations").at("tributary.io/certificates").as_string();
+    };
+    const std::string first = serials();
+
+    json asked = ca;
+    asked["metadata"]["annotations"] = json::object();
+    asked["metadata"]["annotations"]["tributary.io/force-renew"] = json::string("true");
+    kube.put(res::secrets, asked);
+    pass();
+    const json renewing = *kube.get(res::secrets, "ns", "k-cluster-ca");
+    EXPECT_EQ(secret_value(renewing, "ca-old.crt"), old_cert);
+    EXPECT_TRUE(secret_value(renewing, "ca-rollover.crt"));
+    EXPECT_NE(secret_value(renewing, "ca.crt"), old_cert);
+    EXPECT_FALSE(field_at(renewing, {"metadata", "annotations", "tributary.io/force-renew"})) << "removed";
+    const auto bundle = *secret_value(*kube.get(res::secrets, "ns", "k-cluster-ca-cert"), "ca.crt");
+    EXPECT_EQ(bundle, *secret_value(renewing, "ca.crt") + old_cert);
+    EXPECT_EQ(count_events("CertificateAuthorityRenewing"), 1);
+    EXPECT_NE(serials(), first) << "every broker certificate issued again: the brokers roll";
+    const json st = status().at("certificateAuthority").at("cluster");
+    EXPECT_EQ(st.at("phase").as_string(), "Renewing");
+    EXPECT_TRUE(st.has_string_field("previousNotAfter"));
+
+    // No broker pod runs an old certificate here (none exist): the next pass ends it.
+    pass();
+    const json done = *kube.get(res::secrets, "ns", "k-cluster-ca");
+    EXPECT_FALSE(secret_value(done, "ca-old.crt"));
+    EXPECT_FALSE(secret_value(done, "ca-rollover.crt"));
+    EXPECT_EQ(secret_value(done, "ca.crt"), secret_value(renewing, "ca.crt"));
+    EXPECT_EQ(secret_value(*kube.get(res::secrets, "ns", "k-cluster-ca-cert"), "ca.crt"), secret_value(done, "ca.crt"));
+    EXPECT_EQ(count_events("CertificateAuthorityRenewed"), 1);
+    EXPECT_EQ(status().at("certificateAuthority").at("cluster").at("phase").as_string(), "Valid");
+    EXPECT_FALSE(status().at("certificateAuthority").at("cluster").has_field("previousNotAfter"));
+}
+
+TEST_F(reconciler_test, a_clients_ca_renewal_ends_once_every_tls_users_certificate_is_under_the_new_ca) {
+    put_cluster(R"({"listeners": [{"name": "mtls", "port": 9095, "tls": true, "authentication": {"type": "tls"}}]})");
+    pass();
+    const json ca = *kube.get(res::secrets, "ns", "k-clients-ca");
+    const certs::key_pair old_ca{*secret_value(ca, "ca.key"), *secret_value(ca, "ca.crt")};
+    // A tls KafkaUser whose Secret holds a certificate of the old clients CA.
+    kube.put(res::kafka_users, json::parse(R"({"apiVersion": "tributary.io/v1alpha1", "kind": "KafkaUser",
+        "metadata": {"name": "alice", "namespace": "ns", "labels": {"tributary.io/cluster": "k"}},
+        "spec": {"authentication": {"type": "tls"}}})"));
+    auto user_secret = [&](const std::string& crt) {
+        json d = json::object();
+        d["user.crt"] = json::string(utility::conversions::to_base64(std::vector<unsigned char>(crt.begin(), crt.end())));
+        json o = json::parse(R"({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "alice", "namespace": "ns"}})");
+        o["data"] = d;
+        kube.put(res::secrets, o);
+    };
+    certs::leaf_request alice{"alice", {}, {}, ""};
+    user_secret(certs::issue(old_ca, alice, clock.wall_now(), std::chrono::hours(24 * 365))->cert_pem);
+
+    json asked = ca;
+    asked["metadata"]["annotations"] = json::object();
+    asked["metadata"]["annotations"]["tributary.io/force-renew"] = json::string("true");
+    kube.put(res::secrets, asked);
+    pass();
+    pass();
+    const json renewing = *kube.get(res::secrets, "ns", "k-clients-ca");
+    EXPECT_EQ(secret_value(renewing, "ca-old.crt"), old_ca.cert_pem) << "alice's certificate is still the old CA's";
+    EXPECT_EQ(status().at("certificateAuthority").at("clients").at("phase").as_string(), "Renewing");
+    EXPECT_EQ(status().at("certificateAuthority").at("cluster").at("phase").as_string(), "Valid");
+    EXPECT_EQ(count_events("CertificateAuthorityRenewed"), 0);
+
+    const certs::key_pair new_ca{*secret_value(renewing, "ca.key"), *secret_value(renewing, "ca.crt")};
+    user_secret(certs::issue(new_ca, alice, clock.wall_now(), std::chrono::hours(24 * 365))->cert_pem +
+                *secret_value(renewing, "ca-rollover.crt"));
+    pass();
+    EXPECT_FALSE(secret_value(*kube.get(res::secrets, "ns", "k-clients-ca"), "ca-old.crt"));
+    EXPECT_EQ(secret_value(*kube.get(res::secrets, "ns", "k-clients-ca-cert"), "ca.crt"), new_ca.cert_pem);
+    EXPECT_EQ(count_events("CertificateAuthorityRenewed"), 1);
+    EXPECT_EQ(status().at("certificateAuthority").at("clients").at("phase").as_string(), "Valid");
 }
 
 TEST_F(reconciler_test, a_second_pass_changes_nothing) {

@@ -311,5 +311,246 @@ TEST(tls_plan, a_clients_ca_is_made_once_when_a_listener_checks_client_certifica
     EXPECT_TRUE(bad.brokers.empty());
 }
 
+// --- renewing the CAs (controller/tls.h) ---
+
+// The CA Secrets as the reconciler reads them after a pass wrote `p`.
+void hold(certificate_facts& f, const certificate_plan& p) {
+    f.ca = p.ca;
+    f.ca_more = {p.renewal.old_cert, p.renewal.rollover, false};
+    f.brokers = p.brokers;
+    if (p.clients_ca) {
+        f.clients_ca = p.clients_ca;
+        f.clients_ca_more = {p.clients_renewal.old_cert, p.clients_renewal.rollover, false};
+    }
+}
+
+// Both broker pods run the certificates `serials` names.
+std::map<std::string, std::string> running_all(const std::string& serials) {
+    return {{"k-broker-0", serials}, {"k-broker-1", serials}};
+}
+
+certificate_facts two_brokers() {
+    certificate_facts f;
+    f.now = now;
+    f.wanted = {{"k-broker-0", names("k-broker-0")}, {"k-broker-1", names("k-broker-1")}};
+    return f;
+}
+
+TEST(ca_renewal, a_ca_outside_its_window_is_kept_and_one_inside_is_renewed_with_a_new_key) {
+    auto f = two_brokers();
+    f.settings = {24h * 10, 24h * 2};  // validityDays 10, renewalDays 2
+    auto first = decide_certificates(f);
+    EXPECT_EQ(first.ca_not_after, now + 24h * 10);
+    hold(f, first);
+    f.running = running_all(certificate_serials(first.brokers));
+
+    f.now = now + 24h * 8 - 1h;  // 2 days and an hour left
+    auto kept = decide_certificates(f);
+    EXPECT_FALSE(kept.renewal.renewing());
+    EXPECT_STREQ(kept.renewal.phase(), "Valid");
+    EXPECT_TRUE(kept.issued.empty());
+    EXPECT_EQ(ca_bundle(kept.ca, kept.renewal), first.ca.cert_pem);
+
+    f.now = now + 24h * 8 + 1h;  // within 2 days of expiry
+    auto p = decide_certificates(f);
+    ASSERT_FALSE(p.invalid);
+    EXPECT_FALSE(p.ca_created);
+    EXPECT_TRUE(p.renewal.renewing());
+    EXPECT_STREQ(p.renewal.phase(), "Renewing");
+    EXPECT_EQ(p.renewal.started.rfind("it expires ", 0), 0u) << p.renewal.started;
+    EXPECT_FALSE(p.renewal.finished);
+    EXPECT_NE(p.ca.key_pem, first.ca.key_pem) << "a new key";
+    EXPECT_EQ(p.ca_not_after, f.now + 24h * 10);
+    EXPECT_EQ(p.renewal.old_cert, first.ca.cert_pem);
+    EXPECT_EQ(p.renewal.old_not_after, now + 24h * 10);
+    EXPECT_EQ(certs::inspect(p.ca.cert_pem)->subject_cn, certs::inspect(first.ca.cert_pem)->subject_cn);
+    // What clients trust: the new CA, then the old one.
+    EXPECT_EQ(ca_bundle(p.ca, p.renewal), p.ca.cert_pem + first.ca.cert_pem);
+    const auto data = ca_secret_data(p.ca, p.renewal);
+    EXPECT_EQ(data.at(ca_old_cert_key), first.ca.cert_pem);
+    EXPECT_EQ(data.at(ca_rollover_key), p.renewal.rollover);
+    // Every broker's certificate is issued again under the new CA, the rollover certificate in
+    // its chain: clients trusting only the old CA, both, or only the new one accept it.
+    ASSERT_EQ(p.issued.size(), 2u);
+    EXPECT_EQ(p.issued[0].rfind("k-broker-0 (not valid under the cluster CA", 0), 0u) << p.issued[0];
+    for (const auto& [key, pem] : p.brokers) {
+        EXPECT_NE(pem.find(p.renewal.rollover), std::string::npos) << key;
+        EXPECT_EQ(pem.find(p.ca.cert_pem), std::string::npos) << key << ": not the new self-signed CA";
+        std::string why;
+        EXPECT_TRUE(certs::verify(pem, first.ca.cert_pem, f.now, &why)) << key << ": " << why;
+        EXPECT_TRUE(certs::verify(pem, ca_bundle(p.ca, p.renewal), f.now, &why)) << key << ": " << why;
+        EXPECT_TRUE(certs::verify(pem, p.ca.cert_pem, f.now, &why)) << key << ": " << why;
+    }
+    // The old certificates still verify under the bundle (brokers not restarted yet).
+    EXPECT_TRUE(certs::verify(first.brokers.at("k-broker-0.pem"), ca_bundle(p.ca, p.renewal), f.now));
+    EXPECT_FALSE(certs::verify(first.brokers.at("k-broker-0.pem"), p.ca.cert_pem, f.now));
+}
+
+TEST(ca_renewal, an_operator_restarted_mid_way_issues_the_rest_and_ends_only_when_every_broker_runs_its_new_one) {
+    auto f = two_brokers();
+    auto first = decide_certificates(f);
+    hold(f, first);
+    const auto old_serials = certificate_serials(first.brokers);
+    f.running = running_all(old_serials);
+    f.ca_more.force_renew = true;
+    auto started = decide_certificates(f);
+    ASSERT_TRUE(started.renewal.renewing());
+    EXPECT_EQ(started.renewal.started, "asked for with the annotation tributary.io/force-renew");
+    EXPECT_TRUE(started.renewal.clear_force_renew);
+
+    // Restarted after writing the CA Secret and one broker's certificate only.
+    hold(f, started);
+    f.brokers["k-broker-1.pem"] = first.brokers.at("k-broker-1.pem");
+    f.now = now + 1h;
+    auto resumed = decide_certificates(f);
+    EXPECT_TRUE(resumed.renewal.renewing());
+    EXPECT_TRUE(resumed.renewal.started.empty()) << "the same renewal carries on: no new CA";
+    EXPECT_FALSE(resumed.renewal.clear_force_renew) << "the annotation was removed";
+    EXPECT_EQ(resumed.ca.key_pem, started.ca.key_pem);
+    EXPECT_EQ(resumed.renewal.old_cert, first.ca.cert_pem);
+    EXPECT_EQ(resumed.issued.size(), 1u);
+    EXPECT_EQ(resumed.issued[0].rfind("k-broker-1 (", 0), 0u) << resumed.issued[0];
+    EXPECT_EQ(resumed.brokers.at("k-broker-0.pem"), started.brokers.at("k-broker-0.pem"));
+    EXPECT_FALSE(resumed.renewal.finished);
+
+    // Every certificate under the new CA, but a broker still runs an old one: not done.
+    hold(f, resumed);
+    const auto new_serials = certificate_serials(resumed.brokers);
+    f.running = std::map<std::string, std::string>{{"k-broker-0", new_serials}, {"k-broker-1", old_serials}};
+    auto rolling = decide_certificates(f);
+    EXPECT_TRUE(rolling.issued.empty());
+    EXPECT_TRUE(rolling.renewal.renewing());
+    EXPECT_FALSE(rolling.renewal.finished);
+    f.running.reset();  // pods not known: not done either
+    EXPECT_FALSE(decide_certificates(f).renewal.finished);
+
+    // Rolled: the old CA leaves the bundle and the CA Secret.
+    f.running = running_all(new_serials);
+    auto done = decide_certificates(f);
+    EXPECT_TRUE(done.renewal.finished);
+    EXPECT_FALSE(done.renewal.renewing());
+    EXPECT_STREQ(done.renewal.phase(), "Valid");
+    EXPECT_TRUE(done.issued.empty()) << "nothing issued again once done";
+    EXPECT_EQ(ca_bundle(done.ca, done.renewal), resumed.ca.cert_pem);
+    EXPECT_EQ(ca_secret_data(done.ca, done.renewal),
+              (std::map<std::string, std::string>{{"ca.key", resumed.ca.key_pem}, {"ca.crt", resumed.ca.cert_pem}}));
+    // Clients that kept only the old CA still get through the chains until it expires.
+    EXPECT_TRUE(certs::verify(done.brokers.at("k-broker-0.pem"), first.ca.cert_pem, f.now));
+
+    // Next pass: stable, and a certificate issued later ends its chain with the CA itself.
+    hold(f, done);
+    auto after = decide_certificates(f);
+    EXPECT_FALSE(after.renewal.renewing());
+    EXPECT_FALSE(after.renewal.finished);
+    EXPECT_TRUE(after.issued.empty());
+    f.brokers.erase("k-broker-0.pem");
+    auto later = decide_certificates(f);
+    EXPECT_NE(later.brokers.at("k-broker-0.pem").find(done.ca.cert_pem), std::string::npos);
+}
+
+TEST(ca_renewal, a_running_broker_not_issued_again_keeps_the_renewal_open) {
+    auto f = two_brokers();
+    auto first = decide_certificates(f);
+    hold(f, first);
+    f.ca_more.force_renew = true;
+    f.wanted.erase("k-broker-1");  // its address is unknown now: not issued again
+    auto started = decide_certificates(f);
+    hold(f, started);
+    f.running = running_all(certificate_serials(started.brokers));
+    auto p = decide_certificates(f);
+    EXPECT_TRUE(p.issued.empty());
+    EXPECT_TRUE(p.renewal.renewing()) << "k-broker-1 still serves a certificate of the old CA only";
+    f.running->erase("k-broker-1");  // gone
+    EXPECT_TRUE(decide_certificates(f).renewal.finished);
+}
+
+TEST(ca_renewal, force_renew_during_a_renewal_is_cleared_and_does_not_start_another) {
+    auto f = two_brokers();
+    auto first = decide_certificates(f);
+    hold(f, first);
+    f.ca_more.force_renew = true;
+    auto started = decide_certificates(f);
+    hold(f, started);
+    f.ca_more.force_renew = true;  // asked again while renewing
+    auto again = decide_certificates(f);
+    EXPECT_TRUE(again.renewal.clear_force_renew);
+    EXPECT_TRUE(again.renewal.started.empty());
+    EXPECT_EQ(again.ca.key_pem, started.ca.key_pem);
+    EXPECT_EQ(again.renewal.old_cert, first.ca.cert_pem);
+}
+
+TEST(ca_renewal, a_damaged_renewal_state_is_reported_not_guessed) {
+    auto f = two_brokers();
+    auto first = decide_certificates(f);
+    hold(f, first);
+    f.ca_more.old_cert = "not a certificate";
+    f.ca_more.rollover = f.ca_more.old_cert;
+    auto p = decide_certificates(f);
+    ASSERT_TRUE(p.invalid);
+    EXPECT_EQ(*p.invalid, "ca-old.crt: not a PEM X.509 certificate");
+    f.ca_more.old_cert = first.ca.cert_pem;
+    p = decide_certificates(f);
+    ASSERT_TRUE(p.invalid);
+    EXPECT_EQ(*p.invalid, "ca-rollover.crt: not a PEM X.509 certificate");
+}
+
+TEST(ca_renewal, the_clients_ca_renewal_ends_when_every_users_certificate_is_under_the_new_ca) {
+    auto f = two_brokers();
+    f.want_clients_ca = true;
+    auto first = decide_certificates(f);
+    ASSERT_TRUE(first.clients_ca);
+    hold(f, first);
+    f.running = running_all(certificate_serials(first.brokers));
+    certs::leaf_request alice{"alice", {}, {}, ""};
+    auto old_user = certs::issue(*first.clients_ca, alice, now, 24h * 365);
+    ASSERT_TRUE(old_user);
+
+    f.clients_ca_more.force_renew = true;
+    auto started = decide_certificates(f);
+    EXPECT_FALSE(started.renewal.renewing()) << "the cluster CA is not renewed with it";
+    EXPECT_TRUE(started.issued.empty());
+    ASSERT_TRUE(started.clients_ca);
+    EXPECT_TRUE(started.clients_renewal.renewing());
+    EXPECT_TRUE(started.clients_renewal.clear_force_renew);
+    EXPECT_NE(started.clients_ca->key_pem, first.clients_ca->key_pem);
+    EXPECT_EQ(ca_bundle(*started.clients_ca, started.clients_renewal),
+              started.clients_ca->cert_pem + first.clients_ca->cert_pem);
+
+    hold(f, started);
+    f.user_certs = std::vector<std::string>{old_user->cert_pem};
+    auto waiting = decide_certificates(f);
+    EXPECT_TRUE(waiting.clients_renewal.renewing()) << "alice's certificate is under the old CA";
+    EXPECT_FALSE(waiting.clients_renewal.finished);
+
+    // The user's pass issues one under the new CA, with the rollover certificate after it.
+    auto new_user = certs::issue(*started.clients_ca, alice, now, 24h * 365);
+    ASSERT_TRUE(new_user);
+    const std::string crt = new_user->cert_pem + started.clients_renewal.rollover;
+    EXPECT_TRUE(certs::verify(crt, first.clients_ca->cert_pem, now)) << "brokers trusting only the old CA take it";
+    f.user_certs = std::vector<std::string>{crt};
+    auto done = decide_certificates(f);
+    EXPECT_TRUE(done.clients_renewal.finished);
+    EXPECT_EQ(ca_bundle(*done.clients_ca, done.clients_renewal), started.clients_ca->cert_pem);
+    f.user_certs.reset();  // not known (not renewing: not listed) changes nothing
+    hold(f, done);
+    EXPECT_FALSE(decide_certificates(f).clients_renewal.renewing());
+}
+
+TEST(ca_renewal, validity_and_renewal_days_come_from_the_spec_and_are_checked) {
+    auto c = cluster(R"({"certificateAuthority": {"validityDays": 10, "renewalDays": 2}})");
+    EXPECT_EQ(ca_settings_of(c.spec).validity, 24h * 10);
+    EXPECT_EQ(ca_settings_of(c.spec).renewal, 24h * 2);
+    auto d = cluster(R"({})");
+    EXPECT_EQ(ca_settings_of(d.spec).validity, 24h * 1825);
+    EXPECT_EQ(ca_settings_of(d.spec).renewal, 24h * 30);
+    d.spec.certificate_authority.renewal_days = 10;
+    d.spec.certificate_authority.validity_days = 10;
+    auto errors = api::validate(d.spec);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0], "spec.certificateAuthority.renewalDays must be at least 1 and less than validityDays (10), not 10");
+    d.spec.certificate_authority = {0, 1};
+    EXPECT_EQ(api::validate(d.spec).size(), 2u);
+}
+
 } // namespace
 } // namespace trib::op::controller

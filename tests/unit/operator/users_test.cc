@@ -215,6 +215,33 @@ TEST(users, a_tls_user_gets_a_certificate_kept_until_it_needs_renewing) {
     EXPECT_EQ(value(moved.secret, "ca.crt"), other.cert_pem);
 }
 
+TEST(users, while_the_clients_ca_is_renewed_a_user_gets_the_bundle_and_a_certificate_the_old_ca_accepts) {
+    auto u = make_user(R"({"authentication":{"type":"tls"}})");
+    const auto old_ca = ca_at(t0);
+    auto first = decide_user({.user = u, .acls = {}, .scram_credential = false, .secret = {}, .clients_ca = old_ca, .now = t0});
+    const json secret = stored(first.secret, "s-1");
+    auto next = certs::make_ca("clients-ca", t0, 24h * 365);  // the subject of the CA it replaces
+    ASSERT_TRUE(next);
+    auto rollover = certs::rollover(old_ca, *next, t0);
+    ASSERT_TRUE(rollover);
+    auto p = decide_user({.user = u, .acls = {}, .scram_credential = false, .secret = secret, .clients_ca = *next,
+                          .now = t0 + 1h, .clients_ca_old = old_ca.cert_pem, .clients_ca_rollover = *rollover});
+    EXPECT_EQ(p.issued.rfind("not valid under the clients CA", 0), 0u) << p.issued;
+    EXPECT_EQ(value(p.secret, "ca.crt"), next->cert_pem + old_ca.cert_pem);
+    const std::string crt = value(p.secret, "user.crt");
+    EXPECT_NE(crt.find(*rollover), std::string::npos);
+    EXPECT_TRUE(certs::verify(crt, old_ca.cert_pem, t0 + 1h)) << "brokers not yet trusting the new CA take it";
+    EXPECT_TRUE(certs::verify(crt, next->cert_pem, t0 + 1h));
+    EXPECT_TRUE(certs::matches({value(p.secret, "user.key"), crt}));
+
+    // Issued once: the next pass keeps it; after the renewal ca.crt is the new CA alone.
+    auto kept = decide_user({.user = u, .acls = {}, .scram_credential = false, .secret = stored(p.secret, "s-1"),
+                             .clients_ca = *next, .now = t0 + 2h});
+    EXPECT_EQ(kept.issued, "");
+    EXPECT_EQ(value(kept.secret, "user.crt"), crt);
+    EXPECT_EQ(value(kept.secret, "ca.crt"), next->cert_pem);
+}
+
 TEST(users, the_scram_upsert_carries_the_brokers_own_derivation_with_a_fresh_salt) {
     auto a = make_scram_upsert("alice", "pw");
     auto b = make_scram_upsert("alice", "pw");

@@ -274,11 +274,14 @@ std::unique_ptr<sasl_server> server(std::shared_ptr<jwks_source> src) {
 
 TEST(oauthbearer, server_accepts_a_valid_token) {
     auto s = server(keys_of(rsa()));
+    EXPECT_EQ(s->credential_expires_ms(), std::nullopt);
     auto a = s->step(client_message(rsa().token(R"("sub":"alice",)" + times()), "alice"));
     ASSERT_TRUE(a) << a.error();
     EXPECT_EQ(a.value(), "");
     EXPECT_TRUE(s->complete());
     EXPECT_EQ(s->username(), "alice");
+    // The token's exp bounds the broker's session (KIP-368).
+    EXPECT_EQ(s->credential_expires_ms(), (now_s + 600) * 1000);
 }
 
 TEST(oauthbearer, a_refused_token_gets_the_error_challenge_then_fails) {
