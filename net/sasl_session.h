@@ -1,8 +1,8 @@
 #pragma once
 
-// The server side of SASL on a connection (SASL_PLAINTEXT and SASL_SSL listeners), shared by
-// the broker (broker/session.h, its SaslHandshake and SaslAuthenticate handlers) and the
-// coordinator (coordinator/service.h): which requests may come before authentication, what
+// The server side of SASL on a coordinator connection (SASL_PLAINTEXT and SASL_SSL controller
+// listeners, coordinator/service.h), with the broker's rules (broker/sasl_session.h, which adds
+// re-authentication, KIP-368; the two are to become one here): which requests may come before authentication, what
 // SaslHandshake (v1; v0 answered, its raw-token flow not served) and SaslAuthenticate answer,
 // and when the connection closes. A failure answers SASL_AUTHENTICATION_FAILED (or
 // ILLEGAL_SASL_STATE, UNSUPPORTED_SASL_MECHANISM) with the reason and closes the connection
