@@ -167,7 +167,10 @@ config::schema make_schema() {
         "On SIGTERM, have the coordinator move this broker's leaderships away before stopping.");
     add("controller.quorum.voters", type::string, std::nullopt, "Coordinators: id@host:port,...");
     add("process.roles", type::list, std::nullopt, "Accepted for compatibility (broker, controller).");
-    add("controller.listener.names", type::list, std::nullopt, "Accepted for compatibility.");
+    add("controller.listener.names", type::list, std::nullopt,
+        "The coordinators' listener (the first name): its protocol in listener.security.protocol.map, "
+        "listener.name.<l>.ssl.* and the SASL login (sasl.mechanism.controller.protocol, "
+        "listener.name.<l>.<mechanism>.sasl.jaas.config) secure this broker's connections to them.");
     add("tributary.log.dirs.move.max.bytes.per.second", type::int64, "0",
         "How fast a replica's log is copied to another log directory (AlterReplicaLogDirs) when "
         "replica.alter.log.dirs.io.max.bytes.per.second is set nowhere; 0: no limit.",
@@ -323,10 +326,20 @@ broker_config load_broker_config(const config::load_options& opts) {
     // that has theirs, so a misspelt override is refused like any unknown key.
     auto first_opts = opts;
     first_opts.ignored_unknown.insert("listener.name.*");
-    auto names = config::load(broker_schema(), first_opts).get_string("listeners");
+    const auto first = config::load(broker_schema(), first_opts);
     std::vector<std::string> listener_names;
-    for (const auto& l : config::parse_listeners(names)) {
+    for (const auto& l : config::parse_listeners(first.get_string("listeners"))) {
         listener_names.push_back(l.name);
+    }
+    // The coordinators' listener, which this broker reaches as a client: its TLS keys too.
+    std::vector<std::string> controller_names;
+    if (first.has("controller.listener.names")) {
+        controller_names = first.get_list("controller.listener.names");
+        for (const auto& n : controller_names) {
+            if (std::find(listener_names.begin(), listener_names.end(), n) == listener_names.end()) {
+                listener_names.push_back(n);
+            }
+        }
     }
     auto schema = broker_schema();
     net::add_listener_tls_keys(schema, listener_names);
@@ -382,6 +395,8 @@ broker_config load_broker_config(const config::load_options& opts) {
                 sasl_listeners.push_back(l.name);
             }
         }
+        // listener.name.<controller>.<mechanism>.sasl.jaas.config: this broker's login there.
+        all_listeners.insert(all_listeners.end(), controller_names.begin(), controller_names.end());
         c.sasl = load_sasl_config(v, sasl_listeners, all_listeners, c.inter_broker_listener);
     }
     // SSL and SASL_SSL listeners: their contexts are made now, so a bad key or file stops the
@@ -401,6 +416,20 @@ broker_config load_broker_config(const config::load_options& opts) {
         const auto& settings = c.tls.at(c.inter_broker_listener)->settings();
         c.inter_broker_tls = std::make_shared<net::tls_source>(settings, net::tls_role::client);
         c.inter_broker_tls_verify_host = settings.verify_peer_host;
+    }
+    // The coordinators' controller listener (controller.listener.names, its first name): how
+    // this broker reaches them, with its protocol in listener.security.protocol.map, its
+    // listener.name.<l>.ssl.* (truststore; keystore for mTLS) and, for SASL, the login of
+    // sasl.mechanism.controller.protocol. Unset (or no controller.quorum.voters: the
+    // coordinator runs in this process): plaintext.
+    if (!controller_names.empty() && v.has("controller.quorum.voters")) {
+        const auto& name = controller_names.front();
+        if (std::any_of(c.listeners.begin(), c.listeners.end(), [&](const auto& l) { return l.name == name; })) {
+            throw config::config_error("controller.listener.names: " + name +
+                                       " is one of this broker's listeners; it names the coordinators' listener");
+        }
+        c.controller = net::load_client_security(v, c.security_protocols, name, "sasl.mechanism.controller.protocol",
+                                                 nullptr, "the controller listener");
     }
     for (const auto& d : v.get_list("log.dirs")) {
         std::filesystem::path dir = std::filesystem::path(d).lexically_normal();

@@ -2,6 +2,7 @@
 
 // The broker's settings, with Apache Kafka's names (see broker_config.cc for the schema).
 #include "net/connection.h"
+#include "net/client_security.h"
 #include "net/kafka_client.h"
 #include "net/server.h"
 #include "broker/cluster_metadata.h"
@@ -78,6 +79,8 @@ struct broker_config {
         }
     }
     sasl_config sasl;                               // the SASL_PLAINTEXT and SASL_SSL listeners' settings
+    // How this broker reaches the coordinators (controller.listener.names): TLS and SASL.
+    net::client_security controller;
     security::authorizer_config authorizer;         // authorizer.class.name, super.users, ...
     std::vector<std::filesystem::path> log_dirs;    // log.dirs: every one holds partition logs
     std::filesystem::path data_dir;                 // the first of log.dirs: also the broker's own files

@@ -144,6 +144,7 @@ void cluster_link::start() {
             cc.coordinators.push_back({v.host, v.port});
             cc.coordinator_ids.insert(v.id.value());
         }
+        cc.security = _cfg.controller;
     } else {
         coordinator::service_config sc;
         sc.controller.cluster_id = _cfg.cluster_id;

@@ -19,11 +19,6 @@ std::string lower(std::string s) {
     return s;
 }
 
-// How Kafka names the JAAS key of a mechanism: listener.name.<l>.<mechanism lower case>.sasl.jaas.config.
-std::string jaas_key(const std::string& listener, std::string_view mechanism) {
-    return "listener.name." + lower(listener) + "." + lower(std::string(mechanism)) + ".sasl.jaas.config";
-}
-
 constexpr std::string_view reauth_key = "connections.max.reauth.ms";
 
 // listener.name.<l>.<mechanism>.connections.max.reauth.ms, the listener part cut off.
@@ -100,9 +95,7 @@ std::optional<security::scram_credential> sasl_config::scram_credential(security
 }
 
 void add_sasl_keys(config::schema& s) {
-    s.add(config::key_spec{"sasl.enabled.mechanisms", config::type::list, "GSSAPI",
-                           "SASL mechanisms SASL listeners offer: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER "
-                           "(Kafka's default GSSAPI is not served: a SASL listener needs this set)."});
+    security::add_listener_sasl_keys(s);
     s.add(config::key_spec{"sasl.mechanism.inter.broker.protocol", config::type::string, "GSSAPI",
                            "SASL mechanism brokers use with each other over a SASL inter-broker listener: "
                            "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (Kafka's default GSSAPI is not served)."});
@@ -128,11 +121,6 @@ void add_sasl_keys(config::schema& s) {
     s.add({.name = std::string(reauth_key), .t = config::type::int64, .default_value = "0",
            .doc = "The longest a SASL session lasts before the client must re-authenticate (KIP-368); "
                   "0: no bound (an OAUTHBEARER token's exp still bounds it)."});
-    s.add_prefix("listener.name.",
-                 "Per-listener settings: listener.name.<listener>.sasl.enabled.mechanisms, "
-                 "listener.name.<listener>.plain.sasl.jaas.config, "
-                 "listener.name.<listener>[.<mechanism>].connections.max.reauth.ms.",
-                 true);
 }
 
 sasl_config load_sasl_config(const config::values& v, const std::vector<std::string>& sasl_listeners,
@@ -169,39 +157,10 @@ sasl_config load_sasl_config(const config::values& v, const std::vector<std::str
         }
     }
     for (const auto& l : sasl_listeners) {
-        listener_sasl ls;
-        const std::string mech_key = "listener.name." + lower(l) + ".sasl.enabled.mechanisms";
-        auto own = per_listener.find(mech_key);
-        const std::string key = own != per_listener.end() ? mech_key : "sasl.enabled.mechanisms";
-        ls.mechanisms = own != per_listener.end() ? config::split_list(own->second) : v.get_list(key);
-        if (ls.mechanisms.empty()) {
-            throw config::config_error(key + ": listener " + l + " uses SASL and needs at least one mechanism");
-        }
-        for (const auto& m : ls.mechanisms) {
-            if (m == "GSSAPI") {
-                throw config::config_error(key + ": GSSAPI (Kerberos) is not supported (listener " + l +
-                                           "); set " + key + " to PLAIN, SCRAM-SHA-256 and/or SCRAM-SHA-512");
-            }
-            if (!security::is_served_mechanism(m)) {
-                throw config::config_error(key + ": unknown SASL mechanism '" + m +
-                                           "' (expected PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER)");
-            }
-            if (m == security::mechanism_oauthbearer) {
-                oauth = true;
-            }
-        }
-        if (std::find(ls.mechanisms.begin(), ls.mechanisms.end(), security::mechanism_plain) != ls.mechanisms.end()) {
-            const auto jk = jaas_key(l, security::mechanism_plain);
-            auto jaas = per_listener.find(jk);
-            if (jaas == per_listener.end()) {
-                throw config::config_error(jk + ": listener " + l + " enables PLAIN, which needs its users "
-                                           "(PlainLoginModule required user_<name>=\"<password>\";)");
-            }
-            auto users = security::plain_users_from_jaas(jaas->second);
-            if (!users) {
-                throw config::config_error(jk + ": " + users.error());
-            }
-            ls.plain_users = std::move(users.value());
+        listener_sasl ls = security::load_listener_sasl(v, per_listener, l);
+        if (std::find(ls.mechanisms.begin(), ls.mechanisms.end(), security::mechanism_oauthbearer) !=
+            ls.mechanisms.end()) {
+            oauth = true;
         }
         if (l == inter_broker_listener) {
             const std::string key = "sasl.mechanism.inter.broker.protocol";
@@ -210,31 +169,7 @@ sasl_config load_sasl_config(const config::values& v, const std::vector<std::str
                 throw config::config_error(key + ": OAUTHBEARER is not served between brokers (no token "
                                            "source); use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512");
             }
-            if (std::find(ls.mechanisms.begin(), ls.mechanisms.end(), mechanism) == ls.mechanisms.end()) {
-                throw config::config_error(key + ": " + mechanism + " is not enabled on the inter-broker listener " +
-                                           l + (mechanism == "GSSAPI" ? " (GSSAPI is not supported: set PLAIN, "
-                                                                        "SCRAM-SHA-256 or SCRAM-SHA-512)"
-                                                                      : ""));
-            }
-            const auto jk = jaas_key(l, mechanism);
-            auto jaas = per_listener.find(jk);
-            if (jaas == per_listener.end()) {
-                throw config::config_error(jk + ": the inter-broker listener " + l + " uses " + mechanism +
-                                           ", whose JAAS entry gives this broker's username=\"...\" "
-                                           "password=\"...\"");
-            }
-            auto entry = security::parse_jaas(jaas->second);
-            if (!entry) {
-                throw config::config_error(jk + ": " + entry.error());
-            }
-            auto user = entry.value().options.find("username");
-            auto password = entry.value().options.find("password");
-            if (user == entry.value().options.end() || password == entry.value().options.end() ||
-                user->second.empty()) {
-                throw config::config_error(jk + ": the inter-broker login needs username=\"...\" and "
-                                           "password=\"...\" options");
-            }
-            out.inter_broker = inter_broker_login{mechanism, user->second, password->second};
+            out.inter_broker = security::load_sasl_login(per_listener, l, &ls, key, mechanism, "the inter-broker listener");
         }
         // connections.max.reauth.ms: the mechanism's own key, else the listener's, else the broker's.
         const std::string listener_reauth = "listener.name." + lower(l) + "." + std::string(reauth_key);

@@ -30,6 +30,7 @@
 // <l> is the listener name in lower case, as Kafka writes these keys.
 #include "broker/jwks_file.h"
 #include "common/config.h"
+#include "security/listener_sasl.h"
 #include "security/oauthbearer.h"
 #include "security/plain.h"
 #include "security/scram.h"
@@ -40,23 +41,11 @@
 
 namespace trib::broker {
 
-struct listener_sasl {
-    std::vector<std::string> mechanisms;   // enabled on this listener, each one served
-    security::plain_users plain_users;     // for PLAIN
-    // connections.max.reauth.ms for each enabled mechanism (0: sessions have no bound of their own).
-    std::map<std::string, int64_t> max_reauth_ms;
-
-    int64_t max_reauth_ms_for(const std::string& mechanism) const {
-        auto it = max_reauth_ms.find(mechanism);
-        return it == max_reauth_ms.end() ? 0 : it->second;
-    }
-};
-
+// A SASL listener's mechanisms and PLAIN users (security/listener_sasl.h, shared with the
+// coordinator).
+using listener_sasl = security::listener_sasl;
 // How this broker authenticates to other brokers over a SASL inter-broker listener.
-struct inter_broker_login {
-    std::string mechanism;
-    std::string username, password;
-};
+using inter_broker_login = security::sasl_login;
 
 struct sasl_config {
     std::map<std::string, listener_sasl> listeners;  // SASL listeners by name (as in `listeners`)

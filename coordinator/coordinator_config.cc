@@ -5,6 +5,10 @@
 #include "coordinator/identity.h"
 #include "coordinator/raft/net_transport.h"
 #include "coordinator/raft_log.h"
+#include "net/client_security.h"
+#include "net/tls.h"
+#include "security/listener_sasl.h"
+#include "security/sasl.h"
 
 #include <algorithm>
 
@@ -56,13 +60,112 @@ const config::schema& coordinator_schema() {
         add("log.level", type::string, "info", "trace, debug, info, warn, error.",
             config::one_of({"trace", "debug", "info", "warn", "error"}));
         add("process.roles", type::list, std::nullopt, "Accepted for compatibility (controller).");
-        add("controller.listener.names", type::list, std::nullopt, "Accepted for compatibility.");
-        add("listener.security.protocol.map", type::list, std::nullopt, "Accepted for compatibility.");
+        add("controller.listener.names", type::list, std::nullopt,
+            "The listener coordinators reach each other on (the first name; default: the first of listeners): "
+            "its security protocol, listener.name.<l>.ssl.* and the SASL login apply to this coordinator's "
+            "connections to the other voters.");
+        add("listener.security.protocol.map", type::list, std::nullopt,
+            "Listener name -> security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL); unset: every "
+            "listener is PLAINTEXT (or the protocol it is named after).",
+            config::valid_protocol_map());
         add("tributary.http.listener", type::string, std::nullopt,
             "host:port serving /metrics, /healthz and /readyz over HTTP; unset: not served.");
+        // SSL listeners (net/tls.h) and SASL ones (security/listener_sasl.h): the broker's keys.
+        net::add_tls_keys(s);
+        security::add_listener_sasl_keys(s);
         return s;
     }();
     return s;
+}
+
+namespace {
+
+// The mechanisms a coordinator listener serves. SCRAM's credentials live in the metadata log
+// the coordinator itself serves, so it can't check them before that log is up (Kafka refuses
+// SCRAM on a controller listener for the same reason); OAUTHBEARER is not built here.
+constexpr std::string_view coordinator_mechanism_refusal =
+    "a coordinator listener serves PLAIN only (SCRAM credentials live in the metadata log the "
+    "coordinators serve, so as in Kafka they can't authenticate the controller listener; "
+    "OAUTHBEARER is not served by the coordinator)";
+
+std::string protocol_of(const std::map<std::string, std::string>& map, bool map_set, const std::string& listener) {
+    if (auto it = map.find(listener); it != map.end()) {
+        return it->second;
+    }
+    if (map_set) {
+        throw config::config_error("listener.security.protocol.map: no security protocol for listener " + listener);
+    }
+    for (auto p : {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}) {
+        if (listener == p) {
+            return listener;
+        }
+    }
+    return "PLAINTEXT";
+}
+
+} // namespace
+
+coordinator_security load_coordinator_security(const config::values& v, const std::vector<std::string>& listeners) {
+    coordinator_security out;
+    const bool map_set = v.has("listener.security.protocol.map");
+    const auto map = map_set ? config::parse_protocol_map(v.get_string("listener.security.protocol.map"))
+                             : std::map<std::string, std::string>{};
+    for (const auto& l : listeners) {
+        out.protocols[l] = protocol_of(map, map_set, l);
+    }
+    out.controller_listener = listeners.at(0);
+    if (v.has("controller.listener.names")) {
+        auto names = v.get_list("controller.listener.names");
+        if (names.empty()) {
+            throw config::config_error("controller.listener.names: no listener named");
+        }
+        out.controller_listener = names.front();
+        if (!out.protocols.count(out.controller_listener)) {
+            out.protocols[out.controller_listener] = protocol_of(map, map_set, out.controller_listener);
+        }
+    }
+    const auto per_listener = v.with_prefix("listener.name.");
+    // Every listener.name. key must be a TLS key (in the schema: not seen here) or a SASL one of
+    // a listener this coordinator knows.
+    for (const auto& [key, value] : per_listener) {
+        bool known = false;
+        for (const auto& [l, protocol] : out.protocols) {
+            const std::string prefix = net::listener_prefix(l);
+            if (key.starts_with(prefix)) {
+                const auto rest = key.substr(prefix.size());
+                known = rest == "sasl.enabled.mechanisms" || rest.ends_with(".sasl.jaas.config");
+            }
+            if (known) {
+                break;
+            }
+        }
+        if (!known) {
+            throw config::config_error("unknown configuration key '" + key +
+                                       "' (listener.name.<listener>. takes ssl.*, sasl.enabled.mechanisms and "
+                                       "<mechanism>.sasl.jaas.config, for a listener of `listeners` or "
+                                       "controller.listener.names)");
+        }
+    }
+    for (const auto& l : listeners) {
+        const auto& protocol = out.protocols.at(l);
+        if (protocol == "SASL_PLAINTEXT" || protocol == "SASL_SSL") {
+            out.sasl.emplace(l, security::load_listener_sasl(v, per_listener, l,
+                                                             {security::mechanism_plain}, coordinator_mechanism_refusal));
+        }
+    }
+    // The TLS contexts are made last: a SASL mistake is named before a file is read.
+    for (const auto& l : listeners) {
+        const auto& protocol = out.protocols.at(l);
+        if (protocol == "SSL" || protocol == "SASL_SSL") {
+            out.tls[l] = std::make_shared<net::tls_source>(net::tls_settings_for(v, l));
+        }
+    }
+    auto served = out.sasl.find(out.controller_listener);
+    out.client = net::load_client_security(v, out.protocols, out.controller_listener,
+                                           "sasl.mechanism.controller.protocol",
+                                           served == out.sasl.end() ? nullptr : &served->second,
+                                           "the controller listener");
+    return out;
 }
 
 const std::set<std::string>& ignored_keys() {
@@ -74,7 +177,28 @@ const std::set<std::string>& ignored_keys() {
 service_config load_coordinator_config(const config::load_options& in, config::values* raw) {
     config::load_options opts = in;
     opts.ignored_unknown.insert(ignored_keys().begin(), ignored_keys().end());
-    auto v = config::load(coordinator_schema(), opts);
+    // Per-listener TLS keys (listener.name.<l>.ssl.*) exist only for the listeners named: a
+    // first pass learns them (as the broker does), the second checks every key against a
+    // schema with theirs.
+    std::vector<std::string> names;
+    {
+        auto first_opts = opts;
+        first_opts.ignored_unknown.insert("listener.name.*");
+        auto first = config::load(coordinator_schema(), first_opts);
+        for (const auto& l : config::parse_listeners(first.get_string("listeners"))) {
+            names.push_back(l.name);
+        }
+        if (first.has("controller.listener.names")) {
+            for (const auto& n : first.get_list("controller.listener.names")) {
+                if (std::find(names.begin(), names.end(), n) == names.end()) {
+                    names.push_back(n);
+                }
+            }
+        }
+    }
+    auto schema = coordinator_schema();
+    net::add_listener_tls_keys(schema, names);
+    auto v = config::load(schema, opts);
     service_config c;
     c.controller.id = node_id(v.get_int32("node.id"));
     c.controller.cluster_id = v.get_string("cluster.id");
@@ -95,6 +219,16 @@ service_config load_coordinator_config(const config::load_options& in, config::v
     }
     if (c.listeners.empty()) {
         throw config::config_error("listeners: at least one listener is needed");
+    }
+    {
+        std::vector<std::string> listener_names;
+        for (const auto& l : c.listeners) {
+            listener_names.push_back(l.name);
+        }
+        auto sec = load_coordinator_security(v, listener_names);
+        c.tls = std::move(sec.tls);
+        c.sasl = std::move(sec.sasl);
+        c.client = std::move(sec.client);
     }
     // This voter, as brokers reach it: named in NOT_CONTROLLER hints by whoever is not leading.
     raft::voter self{c.controller.id, c.listeners.front().host, c.listeners.front().port};
@@ -127,6 +261,7 @@ service_config load_coordinator_config(const config::load_options& in, config::v
     const std::chrono::milliseconds election(v.get_int32("controller.quorum.election.timeout.ms"));
     const std::string cluster_id = c.controller.cluster_id;
     const node_id id = c.controller.id;
+    const net::client_security client = c.client;
     c.open_log = raft_log::factory(c.metadata_dir, [=](asio::io_context& ctx) {
         raft_log_options o;
         o.log = log;
@@ -149,6 +284,7 @@ service_config load_coordinator_config(const config::load_options& in, config::v
         o.tick = std::max(std::chrono::milliseconds(2), election / 10);
         raft::net_transport_options t;
         t.client_id = "coordinator-" + std::to_string(id.value()) + "-raft";
+        t.security = client;
         o.transport = std::make_unique<raft::net_transport>(ctx.get_executor(), id, cluster_id, t);
         return o;
     });

@@ -1,7 +1,11 @@
 #include "coordinator/service.h"
 
 #include "common/log.h"
+#include "net/sasl_session.h"
 #include "protocol/api.h"
+#include "protocol/messages/api_versions.h"
+#include "protocol/messages/sasl_authenticate.h"
+#include "protocol/messages/sasl_handshake.h"
 #include "protocol/records.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -47,6 +51,41 @@ bool supported_version(const protocol::request_header& h) {
         return h.api_version >= ap::min_version && h.api_version <= ap::max_version;
     }
     return h.api_version == 0;
+}
+
+// What ApiVersions names: the private RPCs (v0), AlterPartition, and what a client needs to
+// log in on a SASL listener (SaslHandshake v1 is what clients send; v0 is answered with
+// UNSUPPORTED_VERSION as the broker does).
+std::vector<protocol::api_versions_response::api_version> served_api_versions() {
+    std::vector<protocol::api_versions_response::api_version> out;
+    auto add = [&](int16_t key, int16_t min, int16_t max) {
+        auto& k = out.emplace_back();
+        k.api_key = key;
+        k.min_version = min;
+        k.max_version = max;
+    };
+    add(protocol::sasl_handshake_request::api_key, 0, 1);
+    add(protocol::api_versions_request::api_key, protocol::api_versions_request::min_version,
+        protocol::api_versions_request::max_version);
+    add(protocol::sasl_authenticate_request::api_key, protocol::sasl_authenticate_request::min_version,
+        protocol::sasl_authenticate_request::max_version);
+    add(protocol::alter_partition_request::api_key, protocol::alter_partition_request::min_version,
+        protocol::alter_partition_request::max_version);
+    for (int16_t key : {10000, 10001, 10002, 10003, 10010, 10011, 10012, 10013, 10014}) {
+        add(key, 0, 0);
+    }
+    return out;
+}
+
+// A framed response (size prefix, header, body) at `version`; ApiVersions' header is v0.
+template<typename Resp>
+net::outgoing_frame framed(const protocol::request_header& h, const Resp& r, int16_t version) {
+    bytes body = encode_response(h.correlation_id, h.api_key, r, version);
+    net::outgoing_frame out;
+    out.data.resize(4 + body.size());
+    store_be32(out.data.data(), uint32_t(body.size()));
+    std::copy(body.begin(), body.end(), out.data.begin() + 4);
+    return out;
 }
 
 
@@ -107,7 +146,7 @@ std::vector<uint16_t> service::start() {
     net::connection_limits limits;
     limits.max_request_bytes = _cfg.max_request_bytes;
     _server = std::make_unique<net::server>(std::vector<asio::io_context*>{&_ctx}, *this, limits);
-    auto ports = _server->start(_cfg.listeners);
+    auto ports = _server->start(_cfg.listeners, _cfg.tls);
     for (size_t i = 0; i < ports.size() && i < _cfg.listeners.size(); ++i) {
         _cfg.listeners[i].port = ports[i];  // as bound (0 asks for any free port): DescribeQuorum names it
     }
@@ -334,7 +373,85 @@ asio::awaitable<void> service::fetch_metadata(const protocol::coordinator_fetch_
     resp.committed_offset = _log->committed().value();
 }
 
+std::unique_ptr<net::connection_state> service::open_connection(const std::string& listener) {
+    auto it = _cfg.sasl.find(listener);
+    return std::make_unique<net::sasl_session>(it == _cfg.sasl.end() ? nullptr : &it->second);
+}
+
+std::optional<net::dispatch_result> service::serve_session(const bytes& frame, const net::connection_info& conn) {
+    protocol::reader r(frame);
+    protocol::request_header h;
+    if (!protocol::decode_request_header(r, h)) {
+        return net::close_connection{"undecodable request header"};
+    }
+    auto* s = static_cast<net::sasl_session*>(conn.state);
+    if (s) {
+        if (auto refused = s->refuse_before_authentication(h.api_key, h.correlation_id, conn.listener)) {
+            TLOG_WARN("coordinator: {} from {}", *refused, conn.peer);
+            return net::close_connection{std::move(*refused)};
+        }
+    }
+    switch (h.api_key) {
+    case protocol::api_versions_request::api_key: {
+        protocol::api_versions_response resp;
+        resp.api_keys = served_api_versions();
+        if (h.api_version < protocol::api_versions_request::min_version ||
+            h.api_version > protocol::api_versions_request::max_version) {
+            // Answered in the v0 layout with our range, so the client asks again at one we serve.
+            resp.error_code = int16_t(error_code::unsupported_version);
+            return net::respond{framed(h, resp, 0)};
+        }
+        protocol::api_versions_request req;
+        req.decode(r, h.api_version);
+        if (!r.ok()) {
+            return net::close_connection{"malformed ApiVersions request"};
+        }
+        return net::respond{framed(h, resp, h.api_version)};
+    }
+    case protocol::sasl_handshake_request::api_key:
+    case protocol::sasl_authenticate_request::api_key: {
+        if (!s) {
+            return net::close_connection{"SASL request on a connection without a session"};
+        }
+        if (h.api_key == protocol::sasl_handshake_request::api_key) {
+            protocol::sasl_handshake_request req;
+            protocol::sasl_handshake_response resp;
+            if (h.api_version < 0 || h.api_version > 1 || (req.decode(r, h.api_version), !r.ok())) {
+                return net::close_connection{"malformed or unsupported SaslHandshake request"};
+            }
+            auto close = s->handshake(h.api_version, req, resp, conn.listener, [s](const std::string& m) {
+                return net::make_listener_sasl_server(*s->sasl, m);
+            });
+            auto out = framed(h, resp, h.api_version);
+            if (close) {
+                TLOG_WARN("coordinator: {} from {}", *close, conn.peer);
+                return net::respond_then_close{std::move(out), std::move(*close)};
+            }
+            return net::respond{std::move(out)};
+        }
+        protocol::sasl_authenticate_request req;
+        protocol::sasl_authenticate_response resp;
+        if (h.api_version < protocol::sasl_authenticate_request::min_version ||
+            h.api_version > protocol::sasl_authenticate_request::max_version ||
+            (req.decode(r, h.api_version), !r.ok())) {
+            return net::close_connection{"malformed or unsupported SaslAuthenticate request"};
+        }
+        auto close = s->authenticate(req, resp, conn);
+        auto out = framed(h, resp, h.api_version);
+        if (close) {
+            return net::respond_then_close{std::move(out), std::move(*close)};
+        }
+        return net::respond{std::move(out)};
+    }
+    default:
+        return std::nullopt;
+    }
+}
+
 asio::awaitable<net::dispatch_result> service::dispatch(bytes frame, const net::connection_info& conn) {
+    if (auto answered = serve_session(frame, conn)) {
+        co_return std::move(*answered);
+    }
     auto body = co_await handle(frame, conn.peer);
     if (!body) {
         co_return net::close_connection{"undecodable or unsupported coordinator request"};

@@ -8,7 +8,9 @@
 #include "coordinator/clock.h"
 #include "coordinator/controller.h"
 #include "net/dispatcher.h"
+#include "net/client_security.h"
 #include "net/server.h"
+#include "security/listener_sasl.h"
 #include "coordinator/quorum_status.h"
 #include "coordinator/replicated_log.h"
 
@@ -25,6 +27,9 @@ namespace trib::coordinator {
 struct service_config {
     controller_config controller;
     std::vector<net::listen_endpoint> listeners;
+    net::tls_contexts tls;                                 // SSL and SASL_SSL listeners
+    std::map<std::string, security::listener_sasl> sasl;  // SASL_PLAINTEXT and SASL_SSL listeners
+    net::client_security client;                           // to the other voters (net_transport)
     // Opens the metadata log (single_voter_log::factory, or a Raft log); required.
     log_factory open_log;
     std::filesystem::path metadata_dir;          // <log.dirs>/__cluster_metadata-0 (for messages)
@@ -66,12 +71,18 @@ public:
     // net::request_dispatcher: answers one request frame (an undecodable one closes the
     // connection).
     asio::awaitable<net::dispatch_result> dispatch(bytes frame, const net::connection_info& conn) override;
+    // A SASL session per connection (net/sasl_session.h): on a SASL listener nothing but
+    // ApiVersions, SaslHandshake and SaslAuthenticate is served before the client logs in.
+    std::unique_ptr<net::connection_state> open_connection(const std::string& listener) override;
 
 private:
     // Runs `f()` on the service thread and waits for its result (or exception).
     template<typename F>
     auto on_thread(F f) -> decltype(f());
     asio::awaitable<std::optional<bytes>> handle(const bytes& frame, const std::string& peer);
+    // ApiVersions, SaslHandshake, SaslAuthenticate, and the refusal of anything else before
+    // SASL authentication; nullopt for the requests handle() serves.
+    std::optional<net::dispatch_result> serve_session(const bytes& frame, const net::connection_info& conn);
     class notifier;
     void committed();
     // Publishes the log's leadership to ready() and active().

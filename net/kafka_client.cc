@@ -20,7 +20,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <deque>
 
 namespace trib::net {
@@ -248,6 +251,15 @@ void kafka_client::close() {
 
 bool kafka_client::connected() const noexcept { return _link && _link->ready && !_link->dead; }
 
+bool kafka_client::peer_closed() const noexcept {
+    if (!connected() || !_link->in_flight.empty()) {
+        return false;
+    }
+    uint8_t b;
+    ssize_t n = ::recv(_link->socket.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 kafka_client::clock::time_point kafka_client::reconnect_at() const noexcept {
     auto at = _reconnect_at;
     if (_link && _link->dead && _link->ready && !_link->retired) {
@@ -273,6 +285,16 @@ result<void> kafka_client::check_version(int16_t api_key, int16_t version, int16
         return client_errc::unsupported_version;
     }
     if (!_options.ask_api_versions) {
+        return success();
+    }
+    if (!protocol::find_api(api_key)) {
+        // A private API (the coordinator's RPCs, outside protocol::find_api's Kafka table):
+        // the peer's range alone says, our own was checked above.
+        const auto& ranges = _versions.ranges();
+        auto it = std::find_if(ranges.begin(), ranges.end(), [&](const auto& r) { return r.key == api_key; });
+        if (it == ranges.end() || version < it->min_version || version > it->max_version) {
+            return client_errc::unsupported_version;
+        }
         return success();
     }
     auto best = _versions.version_for(api_key, version);
@@ -339,7 +361,7 @@ void kafka_client::connect_failed(std::string reason) {
         return;
     }
     _reconnect_at = clock::now() + _backoff;
-    if (_backoff == _options.reconnect_backoff) {  // the first failure in a row is worth a line
+    if (_backoff == _options.reconnect_backoff && _options.log_connect_failures) {  // the first in a row
         TLOG_WARN("cannot connect to broker {}: {}", _peer, reason);
     } else {
         TLOG_DEBUG("cannot connect to broker {}: {}", _peer, reason);

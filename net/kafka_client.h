@@ -84,6 +84,9 @@ struct kafka_client_options {
     // connection attempt, the broker's reason in last_error().
     std::string sasl_mechanism;
     std::string sasl_username, sasl_password;
+    // false: a failed attempt is logged at debug level only (the owner logs last_error() its
+    // own way: rpc_channel, which makes a client per attempt, once per reason).
+    bool log_connect_failures = true;
 };
 
 class kafka_client {
@@ -117,6 +120,12 @@ public:
     void close();
 
     bool connected() const noexcept;
+    // Whether the other end closed this connection while nothing was outstanding on it, though
+    // the reader has not run since to notice: a peek at the socket, never blocking (end of
+    // stream or an error). For an owner that keeps a connection idle between calls and runs
+    // its executor only now and then (a test), so a request is not written into a dead
+    // connection. False while calls are outstanding, or without a connection (see connected()).
+    bool peer_closed() const noexcept;
     // The earliest time the next connection attempt starts (in the past when it may start now).
     clock::time_point reconnect_at() const noexcept;
     // Why the last connection attempt or connection failed, for logs ("" when none has).

@@ -185,7 +185,7 @@ void add_listener_tls_keys(config::schema& s, const std::vector<std::string>& li
     }
 }
 
-tls_settings tls_settings_for(const config::values& v, const std::string& listener) {
+tls_settings tls_settings_for(const config::values& v, const std::string& listener, tls_role role) {
     tls_settings s;
     s.listener = listener;
     const std::string prefix = listener_prefix(listener);
@@ -240,7 +240,7 @@ tls_settings tls_settings_for(const config::values& v, const std::string& listen
                            s.name_of(s.keystore_key ? "ssl.keystore.key" : "ssl.keystore.certificate.chain") +
                            " (listener " + listener + ")");
     }
-    if (!s.keystore_location && !inline_key) {
+    if (!s.keystore_location && !inline_key && role == tls_role::server) {
         throw config_error("ssl.keystore.location: SSL listener " + listener +
                            " needs a keystore (ssl.keystore.location, or ssl.keystore.key and "
                            "ssl.keystore.certificate.chain, or their " + prefix + " forms)");
@@ -250,7 +250,8 @@ tls_settings tls_settings_for(const config::values& v, const std::string& listen
                            ": give either the truststore file or ssl.truststore.certificates, not both (listener " +
                            listener + ")");
     }
-    if (s.auth != client_auth::none && !s.truststore_location && !s.truststore_certificates) {
+    if (role == tls_role::server && s.auth != client_auth::none && !s.truststore_location &&
+        !s.truststore_certificates) {
         throw config_error(s.name_of("ssl.client.auth") + "=" + auth +
                            " needs a truststore to check client certificates against (ssl.truststore.location "
                            "or ssl.truststore.certificates; listener " + listener + ")");
@@ -291,7 +292,7 @@ std::shared_ptr<ssl::context> base_context(const tls_settings& s, ssl::context::
                                "' (encrypted without the right " + s.name_of("ssl.key.password") +
                                "?): " + openssl_reason(ec));
         }
-    } else {
+    } else if (s.keystore_chain) {
         ERR_clear_error();
         ctx->use_certificate_chain(boost::asio::buffer(*s.keystore_chain), ec);
         if (ec) {
@@ -303,6 +304,10 @@ std::shared_ptr<ssl::context> base_context(const tls_settings& s, ssl::context::
             throw config_error(s.name_of("ssl.keystore.key") + ": not a usable PEM private key (encrypted without "
                                "the right " + s.name_of("ssl.key.password") + "?): " + openssl_reason(ec));
         }
+    } else {
+        // A client without a keystore (tls_settings_for, role client): no certificate to show.
+        set_ciphers(native, s, tls12, tls13);
+        return ctx;
     }
     if (SSL_CTX_check_private_key(native) != 1) {
         throw config_error(s.name_of(s.keystore_location ? "ssl.keystore.location" : "ssl.keystore.key") +

@@ -49,6 +49,8 @@
 namespace trib::net {
 
 enum class client_auth { none, requested, required };
+// A listener's side (server), or this program's connections to listeners of others (client).
+enum class tls_role { server, client };
 
 // What one listener's TLS is made of, after per-listener overrides. `key_names` maps each
 // key (e.g. "ssl.keystore.location") to the name it was read under, for error messages.
@@ -81,9 +83,10 @@ void add_listener_tls_keys(config::schema& s, const std::vector<std::string>& li
 std::string listener_prefix(std::string_view listener);
 
 // The settings in force for `listener` (overrides over the plain keys). Throws config_error
-// for a JKS/PKCS12 store type, a keystore given twice or not at all, and the like; reads no
-// file.
-tls_settings tls_settings_for(const config::values& v, const std::string& listener);
+// for a JKS/PKCS12 store type, a keystore given twice or not at all (a client, role client,
+// may have none: it then shows no certificate), and the like; reads no file.
+tls_settings tls_settings_for(const config::values& v, const std::string& listener,
+                              tls_role role = tls_role::server);
 
 // An OpenSSL context for a server: reads the files, checks the key against the certificate,
 // sets verification, protocols and ciphers. Throws config_error naming the key at fault.
@@ -106,7 +109,6 @@ std::shared_ptr<boost::asio::ssl::context> make_client_context(const tls_setting
 // written, a key that does not match the certificate) is logged and the one in force kept: the
 // next look tries again. Thread-safe: a listener's source is looked at by its accepting core
 // (net/server), a client's by whichever core connects (fresh()).
-enum class tls_role { server, client };
 
 class tls_source {
 public:

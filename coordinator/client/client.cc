@@ -43,9 +43,9 @@ std::string client_name(const client_config& c) {
 coordinator_client::coordinator_client(asio::any_io_executor ex, client_config cfg)
   : _ex(ex)
   , _cfg(std::move(cfg))
-  , _control(ex, _cfg.coordinators, client_name(_cfg))
-  , _metadata(ex, _cfg.coordinators, client_name(_cfg))
-  , _admin(ex, _cfg.coordinators, client_name(_cfg)) {
+  , _control(ex, _cfg.coordinators, client_name(_cfg), _cfg.security)
+  , _metadata(ex, _cfg.coordinators, client_name(_cfg), _cfg.security)
+  , _admin(ex, _cfg.coordinators, client_name(_cfg), _cfg.security) {
     if (_cfg.incarnation.is_zero()) {
         _cfg.incarnation = random_uuid();
     }

@@ -40,6 +40,7 @@
 #include "coordinator/client/metadata_delta.h"
 #include "coordinator/client/metadata_image.h"
 #include "coordinator/client/rpc.h"
+#include "net/client_security.h"
 #include "protocol/error_code.h"
 
 #include <boost/asio/steady_timer.hpp>
@@ -70,6 +71,9 @@ struct client_config {
     std::chrono::milliseconds request_timeout{10000};
     std::chrono::milliseconds retry_backoff{200};
     std::chrono::milliseconds fetch_max_wait{5000};
+    // TLS and SASL to the coordinators' controller listener (net/client_security.h, from
+    // controller.listener.names and its keys); plaintext by default.
+    net::client_security security;
 };
 
 // See "Leadership lease" above. until_ms is on std::chrono::steady_clock, in milliseconds

@@ -98,7 +98,8 @@ private:
         c.connect_timeout = o.call_timeout;
         c.reconnect_backoff = o.reconnect_backoff;
         c.reconnect_backoff_max = o.reconnect_backoff_max;
-        c.ask_api_versions = false;  // the coordinator serves no ApiVersions
+        c.ask_api_versions = false;  // nothing but SASL (below) needs the coordinator's versions
+        o.security.apply(c);
         return c;
     }
 

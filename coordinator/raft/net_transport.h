@@ -10,8 +10,9 @@
 //   // the service's dispatcher, for an API key it does not serve itself:
 //   if (auto body = t.handle(h.api_key, h.api_version, rest)) { answer with *body }
 //
-// Sending: each peer has a net::kafka_client (no ApiVersions: the coordinator serves none;
-// its reconnect back-off paces the attempts to a peer that is down) and a queue of encoded
+// Sending: each peer has a net::kafka_client (no ApiVersions unless it logs in with SASL:
+// nothing else needs it; its reconnect back-off paces the attempts to a peer that is down;
+// TLS and SASL as options.security says) and a queue of encoded
 // messages. One sender coroutine per peer takes everything queued, up to batch_bytes (at
 // least one message), sends it as one envelope, awaits the answer and starts over, so while
 // an envelope is out the next batch gathers. The messages of a call that fails (no connection,
@@ -43,6 +44,7 @@
 #include "coordinator/raft/envelope.h"
 #include "coordinator/raft/transport.h"
 #include "coordinator/raft/types.h"
+#include "net/client_security.h"
 
 #include <atomic>
 #include <chrono>
@@ -67,6 +69,9 @@ struct net_transport_options {
     // The client's reconnect back-off (net/kafka_client.h).
     std::chrono::milliseconds reconnect_backoff{50};
     std::chrono::milliseconds reconnect_backoff_max{1000};
+    // TLS and SASL to the other voters' controller listener (coordinator_config.h); plaintext
+    // by default. With SASL the client asks ApiVersions first (the SASL requests' versions).
+    net::client_security security;
 };
 
 // Counters since construction (raft/transport.h), for /metrics.

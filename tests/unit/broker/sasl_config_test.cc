@@ -219,5 +219,52 @@ TEST(sasl_config, connections_max_reauth_ms_per_listener_and_mechanism) {
               std::string::npos);
 }
 
+// The coordinators' controller listener (controller.listener.names): this broker reaches it
+// with its protocol from listener.security.protocol.map and the login of
+// sasl.mechanism.controller.protocol; without coordinators (the one in this process) or
+// without the key, plaintext as before.
+TEST(sasl_config, the_controller_listener_is_reached_with_its_protocol_and_login) {
+    const std::pair<std::string, std::string> voters{"controller.quorum.voters", "100@127.0.0.1:19091"};
+    const std::pair<std::string, std::string> names{"controller.listener.names", "CONTROLLER"};
+    const std::pair<std::string, std::string> map{
+        "listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"};
+    const std::pair<std::string, std::string> login{
+        "listener.name.controller.plain.sasl.jaas.config",
+        "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"broker\" password=\"b\";"};
+    const std::pair<std::string, std::string> plain{"sasl.enabled.mechanisms", "PLAIN"};
+    const std::pair<std::string, std::string> users{"listener.name.sasl_plaintext.plain.sasl.jaas.config", plain_jaas};
+    auto c = load_with({voters, names, map, login, plain, users, {"sasl.mechanism.controller.protocol", "PLAIN"}});
+    EXPECT_EQ(c.controller.protocol, "SASL_PLAINTEXT");
+    ASSERT_TRUE(c.controller.login);
+    EXPECT_EQ(c.controller.login->username, "broker");
+    EXPECT_EQ(c.controller.login->password, "b");
+    EXPECT_FALSE(c.controller.tls);
+
+    EXPECT_TRUE(load_with({voters, plain, users}).controller.plaintext()) << "no controller.listener.names";
+    EXPECT_TRUE(load_with({names, map, login, plain, users}).controller.plaintext())
+        << "no voters: the coordinator runs in this process";
+    EXPECT_NE(error_of({voters, names, plain, users})
+                  .find("listener.security.protocol.map: no security protocol for the controller listener CONTROLLER"),
+              std::string::npos);
+    EXPECT_NE(error_of({voters, names, map, plain, users, login})
+                  .find("sasl.mechanism.controller.protocol: GSSAPI can't be used to log in to the controller "
+                        "listener CONTROLLER"),
+              std::string::npos);
+    EXPECT_NE(error_of({voters, names, map, plain, users, {"sasl.mechanism.controller.protocol", "PLAIN"}})
+                  .find("listener.name.controller.plain.sasl.jaas.config: the controller listener CONTROLLER uses "
+                        "PLAIN"),
+              std::string::npos);
+    EXPECT_NE(error_of({voters, {"controller.listener.names", "SASL_PLAINTEXT"}, plain, users})
+                  .find("controller.listener.names: SASL_PLAINTEXT is one of this broker's listeners"),
+              std::string::npos);
+    // An SSL controller listener needs no keystore on the broker (only when the coordinators
+    // ask for a certificate); without a truststore the system's CAs are trusted.
+    auto ssl = load_with({voters, names, {"listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SSL"},
+                          plain, users});
+    EXPECT_EQ(ssl.controller.protocol, "SSL");
+    EXPECT_TRUE(ssl.controller.tls);
+    EXPECT_FALSE(ssl.controller.login);
+}
+
 } // namespace
 } // namespace trib::broker
