@@ -2,12 +2,12 @@
 // client messages (both steps) to the server, SCRAM server messages (both steps) to the
 // client, the JAAS option syntax, OAUTHBEARER client messages and JWTs (the input as a token,
 // and a client message carrying it) and JWKS documents. Nothing may crash or read out of bounds.
-// Then a connection's SASL state machine (broker/sasl_session.h) driven by the input as a
+// Then a connection's SASL state machine (net/sasl_session.h) driven by the input as a
 // sequence of requests and clock steps, first authentication and re-authentications (KIP-368),
 // checked against its invariants: the principal never changes once set, a session is
 // authenticated only by a completed exchange, an ended session admits nothing but a
 // re-authentication.
-#include "broker/sasl_session.h"
+#include "net/sasl_session.h"
 #include "protocol/messages.h"
 #include "security/jaas.h"
 #include "security/oauthbearer.h"
@@ -31,9 +31,9 @@ namespace {
 // SaslAuthenticate tokens starting with 'A'/'B' are replaced by alice's/bob's valid PLAIN login,
 // so exchanges get past the password and re-authentications are reached.
 void sasl_session_steps(std::string_view in) {
-    using trib::broker::sasl_session;
-    static const trib::broker::listener_sasl listener = [] {
-        trib::broker::listener_sasl l;
+    using trib::net::sasl_session;
+    static const trib::security::listener_sasl listener = [] {
+        trib::security::listener_sasl l;
         l.mechanisms = {"PLAIN", "SCRAM-SHA-256"};
         l.max_reauth_ms["PLAIN"] = 1000;
         l.max_reauth_ms["SCRAM-SHA-256"] = 0;
