@@ -54,7 +54,9 @@ void sasl_session_steps(std::string_view in) {
         const char op = piece[0];
         const std::string_view rest = piece.substr(1);
         if (op == 'h') {
-            if (s.handshake(std::string(rest), now) == sasl_session::handshake_outcome::start) {
+            // Through the answer both programs send (it calls handshake()).
+            if (s.answer_handshake(1, std::string(rest), "SASL_PLAINTEXT", now).outcome ==
+                sasl_session::handshake_outcome::start) {
                 s.server = make_plain_server(users);  // SCRAM too: any exchange will do
             }
         } else if (op == 'a' || op == '0') {
@@ -65,7 +67,9 @@ void sasl_session_steps(std::string_view in) {
                 token = std::string("\0bob\0b", 6);
             }
             const bool was_reauth = s.reauthenticating;
-            auto step = s.authenticate(token, op == 'a' ? 1 : 0, listener.max_reauth_ms_for(s.mechanism), now, 0);
+            // Through the answer both programs send (authenticate() with the listener's
+            // connections.max.reauth.ms for the session's mechanism).
+            auto step = s.answer_authenticate(token, op == 'a' ? 1 : 0, now, 0);
             if (step.k == sasl_session::step::authenticated) {
                 if (first_principal.empty()) {
                     first_principal = s.principal;
@@ -84,6 +88,10 @@ void sasl_session_steps(std::string_view in) {
             now += std::chrono::milliseconds(20 * (rest.empty() ? 1 : uint8_t(rest[0])));
         } else {
             const auto admitted = s.admit(int16_t(uint8_t(op) % 70), now);
+            if (admitted != sasl_session::admission::serve &&
+                s.refusal(admitted, int16_t(uint8_t(op) % 70), 1, "SASL_PLAINTEXT").empty()) {
+                __builtin_trap();  // a connection closed without a reason
+            }
             if (s.at == sasl_session::stage::done && !authenticated) {
                 __builtin_trap();  // authenticated without a completed exchange
             }
