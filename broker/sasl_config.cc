@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 
 namespace trib::broker {
 
@@ -17,29 +16,6 @@ constexpr std::string_view oauth_validator_class =
 std::string lower(std::string s) {
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
     return s;
-}
-
-constexpr std::string_view reauth_key = "connections.max.reauth.ms";
-
-// listener.name.<l>.<mechanism>.connections.max.reauth.ms, the listener part cut off.
-bool is_mechanism_reauth_key(std::string_view rest) {
-    for (auto m : security::served_mechanisms) {
-        if (rest == lower(std::string(m)) + "." + std::string(reauth_key)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-// A per-listener connections.max.reauth.ms value (the prefix family is read as text).
-int64_t parse_reauth_ms(const std::string& key, const std::string& value) {
-    const auto t = config::trim_view(value);
-    int64_t ms = 0;
-    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), ms);
-    if (ec != std::errc() || end != t.data() + t.size() || t.empty()) {
-        throw config::config_error(key + ": expected a number of milliseconds, got '" + std::string(t) + "'");
-    }
-    return ms;
 }
 
 // The JWKS file and the claim rules.
@@ -118,9 +94,6 @@ void add_sasl_keys(config::schema& s) {
            .doc = "OAUTHBEARER: a token's aud must contain one of these (unset: aud not checked)."});
     s.add({.name = "sasl.oauthbearer.expected.issuer",
            .doc = "OAUTHBEARER: a token's iss must be this (unset: iss not checked)."});
-    s.add({.name = std::string(reauth_key), .t = config::type::int64, .default_value = "0",
-           .doc = "The longest a SASL session lasts before the client must re-authenticate (KIP-368); "
-                  "0: no bound (an OAUTHBEARER token's exp still bounds it)."});
 }
 
 sasl_config load_sasl_config(const config::values& v, const std::vector<std::string>& sasl_listeners,
@@ -140,7 +113,7 @@ sasl_config load_sasl_config(const config::values& v, const std::vector<std::str
             // The SCRAM modules' JAAS entries hold the broker's own client login (inter-broker
             // SASL); on other listeners they are accepted and unused, so a Kafka configuration
             // loads.
-            known = rest == "sasl.enabled.mechanisms" || rest == reauth_key || is_mechanism_reauth_key(rest) ||
+            known = rest == "sasl.enabled.mechanisms" || security::is_listener_reauth_key(rest) ||
                     rest == "plain.sasl.jaas.config" ||
                     rest == "scram-sha-256.sasl.jaas.config" || rest == "scram-sha-512.sasl.jaas.config" ||
                     rest == "oauthbearer.sasl.jaas.config" || rest == oauth_handler_key;
@@ -170,18 +143,6 @@ sasl_config load_sasl_config(const config::values& v, const std::vector<std::str
                                            "source); use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512");
             }
             out.inter_broker = security::load_sasl_login(per_listener, l, &ls, key, mechanism, "the inter-broker listener");
-        }
-        // connections.max.reauth.ms: the mechanism's own key, else the listener's, else the broker's.
-        const std::string listener_reauth = "listener.name." + lower(l) + "." + std::string(reauth_key);
-        for (const auto& m : ls.mechanisms) {
-            const std::string mech_reauth = "listener.name." + lower(l) + "." + lower(m) + "." + std::string(reauth_key);
-            int64_t ms = v.get_int64(reauth_key);
-            for (const auto& k : {listener_reauth, mech_reauth}) {
-                if (auto it = per_listener.find(k); it != per_listener.end()) {
-                    ms = parse_reauth_ms(k, it->second);
-                }
-            }
-            ls.max_reauth_ms[m] = ms;
         }
         out.listeners.emplace(l, std::move(ls));
     }

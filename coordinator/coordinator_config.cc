@@ -133,7 +133,8 @@ coordinator_security load_coordinator_security(const config::values& v, const st
             const std::string prefix = net::listener_prefix(l);
             if (key.starts_with(prefix)) {
                 const auto rest = key.substr(prefix.size());
-                known = rest == "sasl.enabled.mechanisms" || rest.ends_with(".sasl.jaas.config");
+                known = rest == "sasl.enabled.mechanisms" || rest.ends_with(".sasl.jaas.config") ||
+                        security::is_listener_reauth_key(rest);
             }
             if (known) {
                 break;
@@ -141,8 +142,9 @@ coordinator_security load_coordinator_security(const config::values& v, const st
         }
         if (!known) {
             throw config::config_error("unknown configuration key '" + key +
-                                       "' (listener.name.<listener>. takes ssl.*, sasl.enabled.mechanisms and "
-                                       "<mechanism>.sasl.jaas.config, for a listener of `listeners` or "
+                                       "' (listener.name.<listener>. takes ssl.*, sasl.enabled.mechanisms, "
+                                       "<mechanism>.sasl.jaas.config and [<mechanism>.]connections.max.reauth.ms, "
+                                       "for a listener of `listeners` or "
                                        "controller.listener.names)");
         }
     }

@@ -23,6 +23,9 @@ const std::set<std::string>& ignored_keys();
 //   listener.name.<l>.plain.sasl.jaas.config   PlainLoginModule with user_<name>="..." (served)
 //                                      and username="..." password="..." (this coordinator's
 //                                      login to the others)
+//   connections.max.reauth.ms, listener.name.<l>.[<mechanism>.]connections.max.reauth.ms
+//                                      how long a SASL session lasts before the client must
+//                                      re-authenticate (KIP-368; 0, the default: no bound)
 //   controller.listener.names          the listener the voters reach each other on (first name;
 //                                      default: the first of listeners)
 //   sasl.mechanism.controller.protocol PLAIN, when that listener is SASL_*

@@ -1,12 +1,13 @@
 #include "coordinator/service.h"
 
 #include "common/log.h"
-#include "net/sasl_session.h"
+#include "net/sasl_connection.h"
 #include "protocol/api.h"
 #include "protocol/messages/api_versions.h"
 #include "protocol/messages/sasl_authenticate.h"
 #include "protocol/messages/sasl_handshake.h"
 #include "protocol/records.h"
+#include "security/plain.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -375,7 +376,7 @@ asio::awaitable<void> service::fetch_metadata(const protocol::coordinator_fetch_
 
 std::unique_ptr<net::connection_state> service::open_connection(const std::string& listener) {
     auto it = _cfg.sasl.find(listener);
-    return std::make_unique<net::sasl_session>(it == _cfg.sasl.end() ? nullptr : &it->second);
+    return std::make_unique<net::sasl_connection>(it == _cfg.sasl.end() ? nullptr : &it->second);
 }
 
 std::optional<net::dispatch_result> service::serve_session(const bytes& frame, const net::connection_info& conn) {
@@ -384,11 +385,16 @@ std::optional<net::dispatch_result> service::serve_session(const bytes& frame, c
     if (!protocol::decode_request_header(r, h)) {
         return net::close_connection{"undecodable request header"};
     }
-    auto* s = static_cast<net::sasl_session*>(conn.state);
+    // On a SASL listener only ApiVersions, SaslHandshake and SaslAuthenticate may come before
+    // authentication, only SaslAuthenticate during a re-authentication, and nothing but the
+    // SaslHandshake of a re-authentication once the session has ended (net/sasl_session.h).
+    auto* s = static_cast<net::sasl_connection*>(conn.state);
     if (s) {
-        if (auto refused = s->refuse_before_authentication(h.api_key, h.correlation_id, conn.listener)) {
-            TLOG_WARN("coordinator: {} from {}", *refused, conn.peer);
-            return net::close_connection{std::move(*refused)};
+        const auto admission = s->admit(h.api_key, net::sasl_session::clock::now());
+        if (admission != net::sasl_session::admission::serve) {
+            auto why = s->refusal(admission, h.api_key, h.correlation_id, conn.listener);
+            TLOG_WARN("coordinator: {} from {}", why, conn.peer);
+            return net::close_connection{std::move(why)};
         }
     }
     switch (h.api_key) {
@@ -419,13 +425,17 @@ std::optional<net::dispatch_result> service::serve_session(const bytes& frame, c
             if (h.api_version < 0 || h.api_version > 1 || (req.decode(r, h.api_version), !r.ok())) {
                 return net::close_connection{"malformed or unsupported SaslHandshake request"};
             }
-            auto close = s->handshake(h.api_version, req, resp, conn.listener, [s](const std::string& m) {
-                return net::make_listener_sasl_server(*s->sasl, m);
-            });
+            auto a = s->answer_handshake(h.api_version, req.mechanism, conn.listener, net::sasl_session::clock::now());
+            resp.error_code = a.error_code;
+            resp.mechanisms = std::move(a.mechanisms);
+            if (a.outcome == net::sasl_session::handshake_outcome::start) {
+                // The coordinator serves PLAIN alone (coordinator_config refuses the others).
+                s->server = security::make_plain_server(s->sasl->plain_users);
+            }
             auto out = framed(h, resp, h.api_version);
-            if (close) {
-                TLOG_WARN("coordinator: {} from {}", *close, conn.peer);
-                return net::respond_then_close{std::move(out), std::move(*close)};
+            if (a.close) {
+                TLOG_WARN("coordinator: {} from {}", *a.close, conn.peer);
+                return net::respond_then_close{std::move(out), std::move(*a.close)};
             }
             return net::respond{std::move(out)};
         }
@@ -436,10 +446,23 @@ std::optional<net::dispatch_result> service::serve_session(const bytes& frame, c
             (req.decode(r, h.api_version), !r.ok())) {
             return net::close_connection{"malformed or unsupported SaslAuthenticate request"};
         }
-        auto close = s->authenticate(req, resp, conn);
+        auto a = s->answer_authenticate(as_string_view(req.auth_bytes), h.api_version,
+                                        net::sasl_session::clock::now(), wall_ms());
+        resp.error_code = a.error_code;
+        resp.error_message = a.error_message;
+        resp.auth_bytes.assign(a.auth_bytes.begin(), a.auth_bytes.end());
+        resp.session_lifetime_ms = a.lifetime_ms;
+        if (a.k == net::sasl_session::step::failed) {
+            TLOG_WARN("SASL/{} {} of {} on listener {} failed: {}", s->mechanism,
+                      a.reauthentication ? "re-authentication" : "authentication", conn.peer, conn.listener,
+                      *a.error_message);
+        } else if (a.k == net::sasl_session::step::authenticated && !a.reauthentication) {
+            TLOG_INFO("{} authenticated as {} with SASL/{} on listener {}{}", conn.peer, s->principal, s->mechanism,
+                      conn.listener, s->expires_at ? fmt::format("; session lifetime {} ms", a.lifetime_ms) : "");
+        }
         auto out = framed(h, resp, h.api_version);
-        if (close) {
-            return net::respond_then_close{std::move(out), std::move(*close)};
+        if (a.close) {
+            return net::respond_then_close{std::move(out), std::move(*a.close)};
         }
         return net::respond{std::move(out)};
     }

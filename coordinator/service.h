@@ -71,8 +71,10 @@ public:
     // net::request_dispatcher: answers one request frame (an undecodable one closes the
     // connection).
     asio::awaitable<net::dispatch_result> dispatch(bytes frame, const net::connection_info& conn) override;
-    // A SASL session per connection (net/sasl_session.h): on a SASL listener nothing but
-    // ApiVersions, SaslHandshake and SaslAuthenticate is served before the client logs in.
+    // A SASL session per connection (net/sasl_connection.h, the broker's too): on a SASL
+    // listener nothing but ApiVersions, SaslHandshake and SaslAuthenticate is served before the
+    // client logs in, and a session bounded by connections.max.reauth.ms ends unless the client
+    // re-authenticates (KIP-368).
     std::unique_ptr<net::connection_state> open_connection(const std::string& listener) override;
 
 private:

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 
 namespace trib::security {
 
@@ -16,7 +17,32 @@ std::string lower(std::string_view s) {
     return out;
 }
 
+constexpr std::string_view reauth_key = "connections.max.reauth.ms";
+
+// A per-listener connections.max.reauth.ms value (the prefix family is read as text).
+int64_t parse_reauth_ms(const std::string& key, const std::string& value) {
+    const auto t = config::trim_view(value);
+    int64_t ms = 0;
+    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), ms);
+    if (ec != std::errc() || end != t.data() + t.size() || t.empty()) {
+        throw config::config_error(key + ": expected a number of milliseconds, got '" + std::string(t) + "'");
+    }
+    return ms;
+}
+
 } // namespace
+
+bool is_listener_reauth_key(std::string_view rest) {
+    if (rest == reauth_key) {
+        return true;
+    }
+    for (auto m : served_mechanisms) {
+        if (rest == lower(m) + "." + std::string(reauth_key)) {
+            return true;
+        }
+    }
+    return false;
+}
 
 void add_listener_sasl_keys(config::schema& s) {
     s.add(config::key_spec{"sasl.enabled.mechanisms", config::type::list, "GSSAPI",
@@ -30,6 +56,11 @@ void add_listener_sasl_keys(config::schema& s) {
                  "Per-listener settings: listener.name.<listener>.sasl.enabled.mechanisms, "
                  "listener.name.<listener>.<mechanism>.sasl.jaas.config.",
                  true);
+    s.add({.name = std::string(reauth_key), .t = config::type::int64, .default_value = "0",
+           .doc = "The longest a SASL session lasts before the client must re-authenticate (KIP-368); "
+                  "0: no bound (an OAUTHBEARER token's exp still bounds it). Per listener: "
+                  "listener.name.<listener>.connections.max.reauth.ms, and "
+                  "listener.name.<listener>.<mechanism>.connections.max.reauth.ms."});
 }
 
 std::string jaas_key(std::string_view listener, std::string_view mechanism) {
@@ -74,6 +105,18 @@ listener_sasl load_listener_sasl(const config::values& v, const std::map<std::st
             throw config::config_error(jk + ": " + users.error());
         }
         ls.plain_users = std::move(users.value());
+    }
+    // connections.max.reauth.ms: the mechanism's own key, else the listener's, else the program's.
+    const std::string listener_reauth = "listener.name." + lower(l) + "." + std::string(reauth_key);
+    for (const auto& m : ls.mechanisms) {
+        const std::string mech_reauth = "listener.name." + lower(l) + "." + lower(m) + "." + std::string(reauth_key);
+        int64_t ms = v.get_int64(std::string(reauth_key));
+        for (const auto& k : {listener_reauth, mech_reauth}) {
+            if (auto it = per_listener.find(k); it != per_listener.end()) {
+                ms = parse_reauth_ms(k, it->second);
+            }
+        }
+        ls.max_reauth_ms[m] = ms;
     }
     return ls;
 }

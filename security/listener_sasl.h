@@ -8,6 +8,11 @@
 //   listener.name.<l>.sasl.enabled.mechanisms        per listener, wins over the above
 //   listener.name.<l>.plain.sasl.jaas.config         PlainLoginModule with user_<name>="<password>"
 //   listener.name.<l>.<mechanism>.sasl.jaas.config   a client's username="..." password="..."
+// and how long a session lasts before the client must re-authenticate (KIP-368; 0: no bound,
+// an OAUTHBEARER token's exp bounds it anyway), the most specific key winning, as Kafka reads them:
+//   connections.max.reauth.ms                               every SASL listener and mechanism
+//   listener.name.<l>.connections.max.reauth.ms             one listener, every mechanism on it
+//   listener.name.<l>.<mechanism>.connections.max.reauth.ms one mechanism of one listener
 // <l> is the listener name in lower case, as Kafka writes these keys. Errors are
 // config::config_error naming the key.
 #include "common/config.h"
@@ -25,7 +30,7 @@ struct listener_sasl {
     std::vector<std::string> mechanisms;  // enabled on this listener, each one served
     security::plain_users plain_users;    // for PLAIN
     // connections.max.reauth.ms for each enabled mechanism (0: sessions have no bound of their
-    // own; the broker reads it, the coordinator serves no re-authentication).
+    // own).
     std::map<std::string, int64_t> max_reauth_ms;
 
     int64_t max_reauth_ms_for(const std::string& mechanism) const {
@@ -44,7 +49,12 @@ struct sasl_login {
 // "listener.name.<l lower case>.<mechanism lower case>.sasl.jaas.config".
 std::string jaas_key(std::string_view listener, std::string_view mechanism);
 
-// Listener `l`'s mechanisms (its own key, or sasl.enabled.mechanisms) and PLAIN users.
+// Whether `rest`, a listener.name.<l>. key with that prefix cut off, is one of
+// connections.max.reauth.ms's per-listener forms (the listener's, or a served mechanism's).
+bool is_listener_reauth_key(std::string_view rest);
+
+// Listener `l`'s mechanisms (its own key, or sasl.enabled.mechanisms), PLAIN users and
+// connections.max.reauth.ms per mechanism.
 // `per_listener` is values::with_prefix("listener.name."). Refuses an empty list, GSSAPI, a
 // mechanism not served, PLAIN without its JAAS users; `allowed`, when not empty, is every
 // mechanism this listener may enable (the others are refused with `refusal` as the reason).
@@ -52,7 +62,7 @@ listener_sasl load_listener_sasl(const config::values& v, const std::map<std::st
                                  const std::string& l, const std::vector<std::string_view>& allowed = {},
                                  std::string_view refusal = {});
 
-// sasl.enabled.mechanisms, sasl.mechanism.controller.protocol and the open listener.name.
+// sasl.enabled.mechanisms, sasl.mechanism.controller.protocol, connections.max.reauth.ms and the open listener.name.
 // family (what in it a program reads, load_listener_sasl and load_sasl_login check).
 void add_listener_sasl_keys(config::schema& s);
 

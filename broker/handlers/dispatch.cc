@@ -136,21 +136,10 @@ asio::awaitable<dispatch_result> handler_dispatcher::dispatch(bytes frame, const
     if (auto* s = static_cast<session*>(conn.state)) {
         const auto admission = s->admit(h.api_key, session::clock::now());
         if (admission != session::admission::serve) {
-            const char* why = admission == session::admission::unauthenticated
-                                  ? "before SASL authentication: only ApiVersions, SaslHandshake and SaslAuthenticate "
-                                    "may come first"
-                              : admission == session::admission::reauthenticating
-                                  ? "during SASL re-authentication: only SaslAuthenticate may follow the SaslHandshake"
-                                  : "after the SASL session's lifetime ended without re-authentication";
-            std::string whose, note;
             if (admission == session::admission::expired) {
                 _services.metrics.sasl(conn.listener, broker_metrics::sasl_event::expired_connection_killed);
-                whose = fmt::format("expired SASL session of {}: ", s->principal);
-                note = s->client_supports_reauth ? "" : "; the client sent SaslAuthenticate v0, it cannot re-authenticate";
             }
-            co_return close_connection{fmt::format("{}{} request (correlation id {}) {} (listener {}){}", whose,
-                                                   protocol::find_api(h.api_key)->name, h.correlation_id, why,
-                                                   conn.listener, note)};
+            co_return close_connection{s->refusal(admission, h.api_key, h.correlation_id, conn.listener)};
         }
     }
     const auto& e = table[*slot];

@@ -4,7 +4,7 @@
 // failure answers SASL_AUTHENTICATION_FAILED with the reason and closes the connection after
 // the response, as Kafka does. The last SaslAuthenticate tells v1+ clients the session's
 // lifetime; a SaslHandshake on an authenticated connection whose session has an end begins a
-// re-authentication (KIP-368; broker/sasl_session.h has the rules, dispatch.cc closes a connection
+// re-authentication (KIP-368; net/sasl_session.h has the rules, dispatch.cc closes a connection
 // whose session ended).
 #include "broker/handlers/handlers.h"
 #include "broker/services.h"
@@ -55,46 +55,20 @@ handler_result<protocol::sasl_handshake_response> sasl_handshake_handler::handle
                                                                                    request&& req) {
     response resp;
     auto* s = ctx.session();
-    if (!s || !s->sasl) {
-        resp.error_code = code(error_code::illegal_sasl_state);  // a PLAINTEXT listener, as Kafka answers
+    if (!s) {
+        resp.error_code = code(error_code::illegal_sasl_state);
         co_return resp;
     }
-    if (ctx.version() == 0) {
-        // v0 is answered (librdkafka enables SASL only where v0 is advertised, then sends v1),
-        // but the raw-token exchange that follows a v0 handshake in Kafka is not served.
-        resp.error_code = code(error_code::unsupported_version);
-        resp.mechanisms = s->sasl->mechanisms;
-        ctx.close_after_response = "SaslHandshake v0 (raw SASL tokens) is not served; clients send v1";
-        co_return resp;
+    auto a = s->answer_handshake(ctx.version(), req.mechanism, ctx.conn.listener, session::clock::now());
+    resp.error_code = a.error_code;
+    resp.mechanisms = std::move(a.mechanisms);
+    if (a.close) {
+        ctx.close_after_response = std::move(*a.close);
     }
-    resp.mechanisms = s->sasl->mechanisms;
-    switch (s->handshake(req.mechanism, session::clock::now())) {
-    case session::handshake_outcome::start:
+    if (a.outcome == session::handshake_outcome::start) {
         s->server = make_server(ctx.services, *s->sasl, req.mechanism);
-        break;
-    case session::handshake_outcome::refused_later:
-        // As Kafka: the handshake succeeds and the SaslAuthenticate that follows is refused,
-        // so the refusal counts as a failed re-authentication.
-        break;
-    case session::handshake_outcome::illegal_state_keep:
-        // Re-authentication is off for this session (no end) or began less than a second
-        // ago: Kafka answers ILLEGAL_SASL_STATE and keeps the connection.
-        resp.mechanisms.clear();
-        resp.error_code = code(error_code::illegal_sasl_state);
-        break;
-    case session::handshake_outcome::illegal_state_close:
-        resp.mechanisms.clear();
-        resp.error_code = code(error_code::illegal_sasl_state);
-        ctx.close_after_response = "SaslHandshake after the SASL mechanism was chosen";
-        break;
-    case session::handshake_outcome::unsupported:
-        resp.error_code = code(error_code::unsupported_sasl_mechanism);
-        ctx.close_after_response = fmt::format("SASL mechanism '{}' is not enabled on listener {}",
-                                               req.mechanism, ctx.conn.listener);
-        if (s->reauthenticating) {
-            ctx.services.metrics.sasl(ctx.conn.listener, broker_metrics::sasl_event::reauthentication_failed);
-        }
-        break;
+    } else if (a.outcome == session::handshake_outcome::unsupported && s->reauthenticating) {
+        ctx.services.metrics.sasl(ctx.conn.listener, broker_metrics::sasl_event::reauthentication_failed);
     }
     co_return resp;
 }
@@ -113,45 +87,39 @@ handler_result<protocol::sasl_authenticate_response> sasl_authenticate_handler::
     response resp;
     resp.error_message = std::nullopt;
     auto* s = ctx.session();
-    if (!s || !s->sasl) {
+    if (!s) {
         resp.error_code = code(error_code::illegal_sasl_state);
         resp.error_message = "this listener does not use SASL";
         co_return resp;
     }
     const std::string mechanism = s->mechanism;
-    auto step = s->authenticate(as_string_view(req.auth_bytes), ctx.version(), s->sasl->max_reauth_ms_for(mechanism),
-                                session::clock::now(), wall_clock_ms());
+    auto a = s->answer_authenticate(as_string_view(req.auth_bytes), ctx.version(), session::clock::now(),
+                                    wall_clock_ms());
+    resp.error_code = a.error_code;
+    resp.error_message = a.error_message;
+    resp.auth_bytes.assign(a.auth_bytes.begin(), a.auth_bytes.end());
+    if (a.close) {
+        ctx.close_after_response = std::move(*a.close);
+    }
     using event = broker_metrics::sasl_event;
-    switch (step.k) {
+    switch (a.k) {
     case session::step::illegal_state:
-        resp.error_code = code(error_code::illegal_sasl_state);
-        resp.error_message = std::move(step.text);
-        break;
     case session::step::before_handshake:
-        resp.error_code = code(error_code::illegal_sasl_state);
-        resp.error_message = step.text;
-        ctx.close_after_response = std::move(step.text);
+    case session::step::more:
         break;
     case session::step::failed:
         TLOG_WARN("SASL/{} {} of {} on listener {} failed: {}", mechanism,
-                  step.reauthentication ? "re-authentication" : "authentication", ctx.conn.peer, ctx.conn.listener,
-                  step.text);
+                  a.reauthentication ? "re-authentication" : "authentication", ctx.conn.peer, ctx.conn.listener,
+                  *a.error_message);
         ctx.services.metrics.sasl(ctx.conn.listener,
-                                  step.reauthentication ? event::reauthentication_failed : event::authentication_failed);
-        resp.error_code = code(error_code::sasl_authentication_failed);
-        resp.error_message = std::move(step.text);
-        ctx.close_after_response = step.reauthentication ? "SASL re-authentication failed" : "SASL authentication failed";
-        break;
-    case session::step::more:
-        resp.auth_bytes.assign(step.text.begin(), step.text.end());
+                                  a.reauthentication ? event::reauthentication_failed : event::authentication_failed);
         break;
     case session::step::authenticated:
-        resp.auth_bytes.assign(step.text.begin(), step.text.end());
-        resp.session_lifetime_ms = step.lifetime_ms;
-        if (step.reauthentication) {
+        resp.session_lifetime_ms = a.lifetime_ms;
+        if (a.reauthentication) {
             ctx.services.metrics.sasl(ctx.conn.listener, event::reauthenticated);
             TLOG_DEBUG("{} re-authenticated as {} with SASL/{} on listener {}; session lifetime {} ms", ctx.conn.peer,
-                       s->principal, mechanism, ctx.conn.listener, step.lifetime_ms);
+                       s->principal, mechanism, ctx.conn.listener, a.lifetime_ms);
             break;
         }
         ctx.services.metrics.sasl(ctx.conn.listener, event::authenticated);
@@ -159,7 +127,7 @@ handler_result<protocol::sasl_authenticate_response> sasl_authenticate_handler::
             ctx.services.metrics.sasl(ctx.conn.listener, event::authenticated_no_reauth);
         }
         TLOG_INFO("{} authenticated as {} with SASL/{} on listener {}{}", ctx.conn.peer, s->principal, mechanism,
-                  ctx.conn.listener, s->expires_at ? fmt::format("; session lifetime {} ms", step.lifetime_ms) : "");
+                  ctx.conn.listener, s->expires_at ? fmt::format("; session lifetime {} ms", a.lifetime_ms) : "");
         break;
     }
     co_return resp;

@@ -2,12 +2,12 @@
 // client messages (both steps) to the server, SCRAM server messages (both steps) to the
 // client, the JAAS option syntax, OAUTHBEARER client messages and JWTs (the input as a token,
 // and a client message carrying it) and JWKS documents. Nothing may crash or read out of bounds.
-// Then a connection's SASL state machine (broker/sasl_session.h) driven by the input as a
+// Then a connection's SASL state machine (net/sasl_session.h) driven by the input as a
 // sequence of requests and clock steps, first authentication and re-authentications (KIP-368),
 // checked against its invariants: the principal never changes once set, a session is
 // authenticated only by a completed exchange, an ended session admits nothing but a
 // re-authentication.
-#include "broker/sasl_session.h"
+#include "net/sasl_session.h"
 #include "protocol/messages.h"
 #include "security/jaas.h"
 #include "security/oauthbearer.h"
@@ -31,9 +31,9 @@ namespace {
 // SaslAuthenticate tokens starting with 'A'/'B' are replaced by alice's/bob's valid PLAIN login,
 // so exchanges get past the password and re-authentications are reached.
 void sasl_session_steps(std::string_view in) {
-    using trib::broker::sasl_session;
-    static const trib::broker::listener_sasl listener = [] {
-        trib::broker::listener_sasl l;
+    using trib::net::sasl_session;
+    static const trib::security::listener_sasl listener = [] {
+        trib::security::listener_sasl l;
         l.mechanisms = {"PLAIN", "SCRAM-SHA-256"};
         l.max_reauth_ms["PLAIN"] = 1000;
         l.max_reauth_ms["SCRAM-SHA-256"] = 0;
@@ -54,7 +54,9 @@ void sasl_session_steps(std::string_view in) {
         const char op = piece[0];
         const std::string_view rest = piece.substr(1);
         if (op == 'h') {
-            if (s.handshake(std::string(rest), now) == sasl_session::handshake_outcome::start) {
+            // Through the answer both programs send (it calls handshake()).
+            if (s.answer_handshake(1, std::string(rest), "SASL_PLAINTEXT", now).outcome ==
+                sasl_session::handshake_outcome::start) {
                 s.server = make_plain_server(users);  // SCRAM too: any exchange will do
             }
         } else if (op == 'a' || op == '0') {
@@ -65,7 +67,9 @@ void sasl_session_steps(std::string_view in) {
                 token = std::string("\0bob\0b", 6);
             }
             const bool was_reauth = s.reauthenticating;
-            auto step = s.authenticate(token, op == 'a' ? 1 : 0, listener.max_reauth_ms_for(s.mechanism), now, 0);
+            // Through the answer both programs send (authenticate() with the listener's
+            // connections.max.reauth.ms for the session's mechanism).
+            auto step = s.answer_authenticate(token, op == 'a' ? 1 : 0, now, 0);
             if (step.k == sasl_session::step::authenticated) {
                 if (first_principal.empty()) {
                     first_principal = s.principal;
@@ -84,6 +88,10 @@ void sasl_session_steps(std::string_view in) {
             now += std::chrono::milliseconds(20 * (rest.empty() ? 1 : uint8_t(rest[0])));
         } else {
             const auto admitted = s.admit(int16_t(uint8_t(op) % 70), now);
+            if (admitted != sasl_session::admission::serve &&
+                s.refusal(admitted, int16_t(uint8_t(op) % 70), 1, "SASL_PLAINTEXT").empty()) {
+                __builtin_trap();  // a connection closed without a reason
+            }
             if (s.at == sasl_session::stage::done && !authenticated) {
                 __builtin_trap();  // authenticated without a completed exchange
             }

@@ -4,7 +4,10 @@ SASL/PLAIN, reaching each other over it for Raft, and two brokers reaching them 
 their own certificate and login. A stock client (confluent-kafka) creates a topic, produces and
 consumes; the active coordinator is killed and the one elected over TLS creates a topic; a
 broker with a wrong password, one with a certificate from another CA and one speaking
-plaintext never register, and the coordinators and the broker log why."""
+plaintext never register, and the coordinators and the broker log why. Apart, a coordinator
+whose SASL_PLAINTEXT listener bounds sessions (connections.max.reauth.ms, KIP-368, the broker's
+session rules in net/sasl_session.h): a raw client is told the lifetime and closed after it,
+while a broker keeps working across several lifetimes, logging in again each time."""
 import socket
 import sys
 from pathlib import Path
@@ -14,7 +17,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Broker, CoordinatorQuorum, wait_until  # noqa: E402
+from harness import Broker, Coordinator, CoordinatorQuorum, connection_closed, send_request, wait_until  # noqa: E402
+from reauth_test import authenticate, handshake  # noqa: E402 (the raw SASL requests)
 from tls_test import pki, produce_consume  # noqa: E402,F401 (pki is a fixture)
 
 JAAS_USERS = ('org.apache.kafka.common.security.plain.PlainLoginModule required '
@@ -160,3 +164,55 @@ def _spawn_without_waiting(b):
         args += ["--override", f"{k}={v}"]
     b._spawn(args)
     return b.proc.poll() is not None
+
+
+def test_a_coordinator_with_connections_max_reauth_ms_ends_sessions(tmp_path):
+    lifetime_ms = 1500
+    sasl = {"listener.security.protocol.map": "CONTROLLER:SASL_PLAINTEXT",
+            "controller.listener.names": "CONTROLLER",
+            "sasl.mechanism.controller.protocol": "PLAIN"}
+    coord = Coordinator(tmp_path / "coordinator", {
+        **sasl, "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config": JAAS_USERS,
+        "listener.name.controller.plain.connections.max.reauth.ms": lifetime_ms,
+        "broker.session.timeout.ms": 6000, "broker.heartbeat.interval.ms": 500}).start()
+    b = None
+    try:
+        b = Broker(tmp_path / "broker", overrides={
+            **sasl, "controller.quorum.voters": coord.voters,
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+            "listener.name.controller.plain.sasl.jaas.config": broker_jaas("b-secret"),
+            "num.partitions": 1, "default.replication.factor": 1, "offsets.topic.replication.factor": 1}).start()
+        # A raw client is told the lifetime; past it, any request but a re-authentication's
+        # SaslHandshake closes the connection.
+        with socket.create_connection(("127.0.0.1", coord.port), timeout=10) as raw:
+            assert handshake(raw, "PLAIN", 1) == 0
+            err, message, told = authenticate(raw, "broker", "b-secret", 2)
+            assert (err, told) == (0, lifetime_ms), message
+            wait_until(lambda: "expired SASL session of User:broker: ApiVersions request (correlation id 3)" in
+                       _expire(raw, coord),
+                       "the coordinator closing the expired session", timeout=10)
+            assert connection_closed(raw)
+        # The broker's connections to the coordinator are replaced before their sessions end:
+        # it logs in again and again and keeps serving clients.
+        logins = "authenticated as User:broker with SASL/PLAIN on listener CONTROLLER; session lifetime 1500 ms"
+        wait_until(lambda: coord.log_text().count(logins) >= 4, "the broker logging in across several lifetimes",
+                   timeout=30)
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        admin.create_topics([NewTopic("bounded-sessions", 1, 1)], operation_timeout=20)["bounded-sessions"].result(
+            timeout=30)
+        produce_consume({"bootstrap.servers": b.bootstrap}, "bounded-sessions", n=10)
+    finally:
+        if b:
+            b.stop()
+        coord.stop()
+
+
+def _expire(raw, coord):
+    """Sends ApiVersions on `raw` (refused once its session has ended) and returns the
+    coordinator's log."""
+    try:
+        send_request(raw, 18, 0, 3, b"")
+    except OSError:
+        pass
+    return coord.log_text()

@@ -63,6 +63,42 @@ TEST(coordinator_security, a_sasl_controller_listener_serves_plain_and_logs_in_w
     EXPECT_TRUE(o.ask_api_versions) << "SASL's versions come from ApiVersions";
 }
 
+// KIP-368 on the controller listener, read as the broker reads it (security/listener_sasl.h):
+// the program-wide key, the listener's, the mechanism's; the sessions then end unless the
+// client re-authenticates (net/sasl_session.h).
+TEST(coordinator_security, connections_max_reauth_ms_bounds_the_sessions) {
+    const std::vector<std::pair<std::string, std::string>> sasl = {
+        {"listener.security.protocol.map", "CONTROLLER:SASL_PLAINTEXT"},
+        {"sasl.enabled.mechanisms", "PLAIN"},
+        {"sasl.mechanism.controller.protocol", "PLAIN"},
+        {"listener.name.controller.plain.sasl.jaas.config", jaas}};
+    auto with = [&](std::vector<std::pair<std::string, std::string>> extra) {
+        auto o = sasl;
+        o.insert(o.end(), extra.begin(), extra.end());
+        return o;
+    };
+    EXPECT_EQ(load(sasl).sasl.at("CONTROLLER").max_reauth_ms_for("PLAIN"), 0) << "off by default";
+    EXPECT_EQ(load(with({{"connections.max.reauth.ms", "60000"}})).sasl.at("CONTROLLER").max_reauth_ms_for("PLAIN"),
+              60000);
+    EXPECT_EQ(load(with({{"connections.max.reauth.ms", "60000"},
+                         {"listener.name.controller.connections.max.reauth.ms", "30000"}}))
+                  .sasl.at("CONTROLLER")
+                  .max_reauth_ms_for("PLAIN"),
+              30000);
+    EXPECT_EQ(load(with({{"listener.name.controller.connections.max.reauth.ms", "30000"},
+                         {"listener.name.controller.plain.connections.max.reauth.ms", "2000"}}))
+                  .sasl.at("CONTROLLER")
+                  .max_reauth_ms_for("PLAIN"),
+              2000);
+    auto bad = error_of(with({{"listener.name.controller.plain.connections.max.reauth.ms", "soon"}}));
+    EXPECT_NE(bad.find("listener.name.controller.plain.connections.max.reauth.ms: expected a number"),
+              std::string::npos)
+        << bad;
+    EXPECT_NE(error_of(with({{"listener.name.controller.gssapi2.connections.max.reauth.ms", "1000"}}))
+                  .find("unknown configuration key 'listener.name.controller.gssapi2.connections.max.reauth.ms'"),
+              std::string::npos);
+}
+
 // Kafka refuses SCRAM on a controller listener: its credentials live in the metadata log the
 // controllers serve. So does the coordinator, saying why.
 TEST(coordinator_security, scram_and_oauthbearer_are_refused_naming_the_key) {

@@ -1,16 +1,20 @@
 // The session clock of KIP-368: how long a SASL session lasts, when it has ended, and which
-// requests a connection in each state may send (broker/session.h).
-#include "broker/session.h"
+// requests a connection in each state may send (net/sasl_session.h, through the broker's and
+// the coordinator's per-connection state, net/sasl_connection.h).
+#include "net/sasl_connection.h"
 
+#include "protocol/error_code.h"
 #include "protocol/messages.h"
 #include "security/plain.h"
 
 #include <gtest/gtest.h>
 
-namespace trib::broker {
+namespace trib::net {
 namespace {
 
 using namespace std::chrono_literals;
+using session = sasl_connection;
+using security::listener_sasl;
 using admission = session::admission;
 
 constexpr int16_t produce = protocol::produce_request::api_key;
@@ -262,5 +266,99 @@ TEST(session_exchange, a_v0_client_is_not_told_but_still_expires) {
     EXPECT_EQ(c.s.admit(produce, c.t + 2000ms), admission::expired);
 }
 
+// The answers both programs send (broker/handlers/sasl.cc, coordinator/service.cc).
+TEST(sasl_answers, a_plaintext_listener_answers_illegal_sasl_state_and_keeps_the_connection) {
+    session s(nullptr);
+    const auto t = session::clock::now();
+    auto h = s.answer_handshake(1, "PLAIN", "PLAINTEXT", t);
+    EXPECT_EQ(h.error_code, int16_t(protocol::error_code::illegal_sasl_state));
+    EXPECT_TRUE(h.mechanisms.empty());
+    EXPECT_FALSE(h.close);
+    EXPECT_FALSE(h.outcome);
+    auto a = s.answer_authenticate("x", 1, t, 1'000'000);
+    EXPECT_EQ(a.error_code, int16_t(protocol::error_code::illegal_sasl_state));
+    EXPECT_EQ(a.error_message, "this listener does not use SASL");
+    EXPECT_FALSE(a.close);
+}
+
+TEST(sasl_answers, handshake_v0_is_answered_with_the_mechanisms_then_closed) {
+    plain_connection c;
+    auto h = c.s.answer_handshake(0, "PLAIN", "SASL_PLAINTEXT", c.t);
+    EXPECT_EQ(h.error_code, int16_t(protocol::error_code::unsupported_version));
+    EXPECT_EQ(h.mechanisms, c.l.mechanisms);
+    ASSERT_TRUE(h.close);
+    EXPECT_NE(h.close->find("v0"), std::string::npos);
+    EXPECT_FALSE(h.outcome);
+    EXPECT_EQ(c.s.at, session::stage::handshake);
+}
+
+TEST(sasl_answers, an_unknown_mechanism_is_refused_naming_it_and_the_listener) {
+    plain_connection c;
+    auto h = c.s.answer_handshake(1, "GSSAPI", "SASL_PLAINTEXT", c.t);
+    EXPECT_EQ(h.error_code, int16_t(protocol::error_code::unsupported_sasl_mechanism));
+    EXPECT_EQ(h.mechanisms, c.l.mechanisms);
+    EXPECT_EQ(h.close, "SASL mechanism 'GSSAPI' is not enabled on listener SASL_PLAINTEXT");
+    EXPECT_EQ(h.outcome, session::handshake_outcome::unsupported);
+}
+
+TEST(sasl_answers, a_login_tells_its_lifetime_and_a_failure_closes_with_the_reason) {
+    plain_connection c;
+    auto h = c.s.answer_handshake(1, "PLAIN", "SASL_PLAINTEXT", c.t);
+    EXPECT_EQ(h.error_code, 0);
+    ASSERT_EQ(h.outcome, session::handshake_outcome::start);
+    c.s.server = security::make_plain_server(c.users);
+    auto ok = c.s.answer_authenticate(std::string("\0alice\0a", 8), 1, c.t, 1'000'000);
+    EXPECT_EQ(ok.error_code, 0);
+    EXPECT_EQ(ok.k, session::step::authenticated);
+    EXPECT_EQ(ok.lifetime_ms, 2000);  // the listener's connections.max.reauth.ms for PLAIN
+    EXPECT_FALSE(ok.error_message);
+    EXPECT_FALSE(ok.close);
+    EXPECT_EQ(c.s.principal, "User:alice");
+
+    // The session has an end, so a SaslHandshake begins a re-authentication...
+    auto re = c.s.answer_handshake(1, "PLAIN", "SASL_PLAINTEXT", c.t + 500ms);
+    EXPECT_EQ(re.error_code, 0);
+    ASSERT_EQ(re.outcome, session::handshake_outcome::start);
+    c.s.server = security::make_plain_server(c.users);
+    auto renewed = c.s.answer_authenticate(std::string("\0alice\0a", 8), 1, c.t + 600ms, 1'000'600);
+    EXPECT_EQ(renewed.k, session::step::authenticated);
+    EXPECT_TRUE(renewed.reauthentication);
+    EXPECT_EQ(renewed.lifetime_ms, 2000);
+    // ...and another within a second of it is refused, the connection kept.
+    auto again = c.s.answer_handshake(1, "PLAIN", "SASL_PLAINTEXT", c.t + 1400ms);
+    EXPECT_EQ(again.error_code, int16_t(protocol::error_code::illegal_sasl_state));
+    EXPECT_TRUE(again.mechanisms.empty());
+    EXPECT_FALSE(again.close);
+    EXPECT_EQ(again.outcome, session::handshake_outcome::illegal_state_keep);
+
+    plain_connection d;
+    d.handshake("PLAIN");
+    auto bad = d.s.answer_authenticate(std::string("\0alice\0wrong", 12), 1, d.t, 1'000'000);
+    EXPECT_EQ(bad.error_code, int16_t(protocol::error_code::sasl_authentication_failed));
+    ASSERT_TRUE(bad.error_message);
+    EXPECT_EQ(bad.close, "SASL authentication failed");
+    EXPECT_EQ(d.s.principal, std::string(anonymous_principal));
+}
+
+TEST(sasl_answers, before_handshake_is_illegal_and_closes) {
+    plain_connection c;
+    auto a = c.s.answer_authenticate("x", 1, c.t, 1'000'000);
+    EXPECT_EQ(a.error_code, int16_t(protocol::error_code::illegal_sasl_state));
+    EXPECT_EQ(a.error_message, "SaslAuthenticate before SaslHandshake");
+    EXPECT_EQ(a.close, "SaslAuthenticate before SaslHandshake");
+}
+
+TEST_F(session_clock, refusals_name_the_request_the_state_and_the_listener) {
+    EXPECT_EQ(s.refusal(admission::unauthenticated, produce, 7, "SASL_PLAINTEXT"),
+              "Produce request (correlation id 7) before SASL authentication: only ApiVersions, SaslHandshake and "
+              "SaslAuthenticate may come first (listener SASL_PLAINTEXT)");
+    EXPECT_NE(s.refusal(admission::unauthenticated, 9999, 7, "L").find("API key 9999 request"), std::string::npos);
+    s.authenticated("alice", 2000, std::nullopt, t, 1'000'000);
+    const auto expired = s.refusal(admission::expired, produce, 8, "SASL_PLAINTEXT");
+    EXPECT_EQ(expired.rfind("expired SASL session of User:alice: Produce request (correlation id 8) after", 0), 0u)
+        << expired;
+    EXPECT_NE(expired.find("cannot re-authenticate"), std::string::npos) << "no SaslAuthenticate v1 was seen";
+}
+
 } // namespace
-} // namespace trib::broker
+} // namespace trib::net
