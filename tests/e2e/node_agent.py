@@ -15,13 +15,18 @@ when TRIB_BROKER/TRIB_COORDINATOR are set, localhost/tributary-broker (their dir
 when TRIB_OPERATOR is set, localhost/tributary-operator (its directory; entrypoint
 tributary-operator). With runtime="buildah" the broker image is not mapped:
 its containers run the local image itself through `buildah run` (scripts/build-images.sh).
-Pod IPs come from a /16 of 127.0.0.0/8 picked at random per run (127.100-199.x.x), so two
-ctest entries running at once don't hand out the same addresses; LoadBalancer Service addresses
-(`lb_ips`) likewise from another one (127.200-254.x.x), never the pods' prefix.
+Pod IPs come from a /16 of 127.0.0.0/8 (127.100-199.x.x), LoadBalancer Service addresses
+(`lb_ips`) from another one (127.200-254.x.x), never the pods' prefix. Each agent claims its two
+prefixes with an exclusive lock on a file in the temp folder, held until stop() (or its process
+ends), so agents running at once on this machine (ctest -j, two checkouts' test runs) never
+hand out the same addresses: two once drew the same prefix at random and each found the
+other's pods on its ports.
 """
+import fcntl
 import os
 import random
 import subprocess
+import tempfile
 from pathlib import Path
 
 from kube import SOURCE_DIR, Component, wait_for
@@ -33,6 +38,21 @@ BROKER_IMAGE = "localhost/tributary-broker"
 OPERATOR_IMAGE = "localhost/tributary-operator"
 START_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 30
+
+
+def claim_prefix(first, last):
+    """A second octet in [first, last] no other agent on this machine holds: (octet, the open
+    lock file, whose lock lasts until it is closed or this process ends)."""
+    candidates = list(range(first, last + 1))
+    random.shuffle(candidates)
+    for octet in candidates:
+        f = open(Path(tempfile.gettempdir()) / f"tributary-e2e-127.{octet}.lock", "a")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return octet, f
+        except BlockingIOError:
+            f.close()
+    raise RuntimeError(f"every prefix 127.{first}-{last} is held by another node agent on this machine")
 
 
 def build_agent(out_dir):
@@ -51,8 +71,10 @@ class NodeAgent:
         self.runtime = runtime
         self.root = Path(root)
         self.state = self.root / "state"
-        self.pod_ips = f"127.{random.randrange(100, 200)}.0.0/16"
-        self.lb_ips = f"127.{random.randrange(200, 255)}.0.0/16"
+        pods, self._pods_lock = claim_prefix(100, 199)
+        lbs, self._lbs_lock = claim_prefix(200, 254)
+        self.pod_ips = f"127.{pods}.0.0/16"
+        self.lb_ips = f"127.{lbs}.0.0/16"
         self.component = Component("node-agent", self.root / "node-agent.log")
 
     def _images(self):
@@ -93,6 +115,8 @@ class NodeAgent:
 
     def stop(self):
         self.component.stop()
+        for lock in (self._pods_lock, self._lbs_lock):
+            lock.close()  # its pods are gone: another agent may have the prefix
 
     def pod_dir(self, ns, pod):
         p = self.cp.get_json("pod", pod, "-n", ns)
