@@ -412,11 +412,14 @@ broker_config load_broker_config(const config::load_options& opts) {
             c.tls[l.name] = std::make_shared<net::tls_source>(net::tls_settings_for(v, l.name));
         }
     }
-    if (const auto& p = c.security_protocols.at(c.inter_broker_listener); p == "SSL" || p == "SASL_SSL") {
+    c.inter_broker.listener = c.inter_broker_listener;
+    c.inter_broker.protocol = c.security_protocols.at(c.inter_broker_listener);
+    if (const auto& p = c.inter_broker.protocol; p == "SSL" || p == "SASL_SSL") {
         const auto& settings = c.tls.at(c.inter_broker_listener)->settings();
-        c.inter_broker_tls = std::make_shared<net::tls_source>(settings, net::tls_role::client);
-        c.inter_broker_tls_verify_host = settings.verify_peer_host;
+        c.inter_broker.tls = std::make_shared<net::tls_source>(settings, net::tls_role::client);
+        c.inter_broker.verify_host = settings.verify_peer_host;
     }
+    c.inter_broker.login = c.sasl.inter_broker;
     // The coordinators' controller listener (controller.listener.names, its first name): how
     // this broker reaches them, with its protocol in listener.security.protocol.map, its
     // listener.name.<l>.ssl.* (truststore; keystore for mTLS) and, for SASL, the login of

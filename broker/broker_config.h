@@ -61,23 +61,12 @@ struct broker_config {
     std::map<std::string, std::string> security_protocols;  // listener name -> protocol
     std::string inter_broker_listener;
     net::tls_contexts tls;                          // SSL and SASL_SSL listeners' TLS, first contexts made at load
-    // The inter-broker listener is SSL or SASL_SSL: this broker's connections to other brokers
-    // (replica fetchers, the consumer lag reader) speak TLS with its settings
-    // (net::make_client_context), following its files as the listener does (a connection made
-    // after they change uses them).
-    std::shared_ptr<net::tls_source> inter_broker_tls;
-    bool inter_broker_tls_verify_host = true;
-    // Sets the inter-broker security of a connection this broker makes to another: TLS as
-    // above, and the SASL login over a SASL_PLAINTEXT or SASL_SSL inter-broker listener.
-    void secure_inter_broker(net::kafka_client_options& o) const {
-        o.tls = inter_broker_tls;
-        o.tls_verify_host = inter_broker_tls_verify_host;
-        if (sasl.inter_broker) {
-            o.sasl_mechanism = sasl.inter_broker->mechanism;
-            o.sasl_username = sasl.inter_broker->username;
-            o.sasl_password = sasl.inter_broker->password;
-        }
-    }
+    // How this broker reaches other brokers (replica fetchers, the consumer lag reader) over the
+    // inter-broker listener: TLS with its settings when it is SSL or SASL_SSL (following its
+    // files as the listener does: a connection made after they change uses them), and the
+    // SASL login over a SASL_PLAINTEXT or SASL_SSL one.
+    net::client_security inter_broker;
+    void secure_inter_broker(net::kafka_client_options& o) const { inter_broker.apply(o); }
     sasl_config sasl;                               // the SASL_PLAINTEXT and SASL_SSL listeners' settings
     // How this broker reaches the coordinators (controller.listener.names): TLS and SASL.
     net::client_security controller;
