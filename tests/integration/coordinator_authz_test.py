@@ -7,9 +7,8 @@ Raft messages, and the coordinator logs why; a second broker logging in as User:
 refused until `kafka-acls --cluster --operation ClusterAction` (through the first broker, into
 the metadata log the coordinators hold) grants it, then registers and holds replicas. Apart, a
 coordinator on an mTLS (SSL) listener: the certificate's principal decides the same way."""
-import socket
-import struct
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -19,20 +18,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from apache_kafka import kafka_tool  # noqa: E402
 from coordinator_tls_test import _spawn_without_waiting  # noqa: E402
-from harness import (Broker, Coordinator, CoordinatorQuorum, free_port, lists_itself, read_response,  # noqa: E402
-                     send_request, wait_until)
-from reauth_test import authenticate, handshake  # noqa: E402 (the raw SASL requests)
+from harness import Broker, Coordinator, CoordinatorQuorum, free_port, lists_itself, wait_until  # noqa: E402
+from kafka_wire import Connection  # noqa: E402 (the coordinator's private APIs from protocol/defs)
 from tls_test import pki, produce_consume  # noqa: E402,F401 (pki is a fixture)
 
 STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 USERS = {"controller": "c-secret", "broker": "b-secret", "late": "l-secret", "alice": "a-secret"}
 CLUSTER_AUTHORIZATION_FAILED = 31
 
-# The coordinator's private API keys (protocol/defs/coordinator_*.def) and Kafka's AddRaftVoter.
-REGISTER_BROKER = 10000
-COORDINATOR_ADMIN = 10003
-RAFT_MESSAGES = 10014
-ADD_RAFT_VOTER = 80
+ADD_RAFT_VOTER = 80  # Kafka's API key, inside the coordinator's admin envelope
 
 
 def plain_jaas(user):
@@ -93,64 +87,6 @@ def cluster(tmp_path_factory):
         quorum.stop()
 
 
-# ---- the coordinator's private APIs on a raw socket (flexible v0 bodies, header v1) ----------
-
-def uvarint(n):
-    out = b""
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out += bytes([byte | 0x80])
-        else:
-            return out + bytes([byte])
-
-
-def compact_string(s):
-    b = s.encode()
-    return uvarint(len(b) + 1) + b
-
-
-def register_body(broker_id):
-    listener = compact_string("PLAINTEXT") + compact_string("127.0.0.1") + struct.pack(">H", 9092) + uvarint(0)
-    return (compact_string("tributary-local") + struct.pack(">i", broker_id) + bytes(range(1, 17)) +
-            uvarint(2) + listener + uvarint(0) + uvarint(0))  # one listener, null rack, no tags
-
-
-def admin_body(api_key, version, body):
-    return struct.pack(">hh", api_key, version) + uvarint(len(body) + 1) + body + uvarint(0)
-
-
-def error_of(body):
-    """(error code, error message) at the start of a private response's body."""
-    (err,) = struct.unpack(">h", body[:2])
-    n, at = 0, 2
-    shift = 0
-    while True:
-        b = body[at]
-        at += 1
-        n |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            break
-    return err, None if n == 0 else body[at:at + n - 1].decode()
-
-
-def logged_in(port, user):
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    assert handshake(s, "PLAIN", 1) == 0
-    err, message, _ = authenticate(s, user, USERS[user], 2)
-    assert err == 0, message
-    return s
-
-
-def ask(sock, api_key, body, corr):
-    send_request(sock, api_key, 0, corr, body)
-    got, resp = read_response(sock)
-    assert got == corr
-    return error_of(resp)
-
-
 def test_a_super_user_broker_registers_and_serves_clients(cluster):
     quorum, brokers, _ = cluster
     conf = {"bootstrap.servers": brokers[0].bootstrap}
@@ -163,17 +99,20 @@ def test_a_principal_without_rights_can_neither_register_nor_change_voters(clust
     quorum, _, _ = cluster
     leader = quorum.leader(timeout=30)
     since = len(leader.log_text())
-    with logged_in(leader.port, "alice") as s:
-        err, why = ask(s, REGISTER_BROKER, register_body(7), 3)
-        assert err == CLUSTER_AUTHORIZATION_FAILED, why
-        assert "CoordinatorRegisterBroker from User:alice needs ClusterAction" in why, why
+    with Connection(leader.port, sasl=("alice", USERS["alice"])) as c:
+        r = c.call("CoordinatorRegisterBroker", 0, {
+            "ClusterId": "tributary-local", "BrokerId": 7, "IncarnationId": uuid.uuid4(),
+            "Listeners": [{"Name": "PLAINTEXT", "Host": "127.0.0.1", "Port": 9092}]})
+        assert r["ErrorCode"] == CLUSTER_AUTHORIZATION_FAILED, r
+        assert "CoordinatorRegisterBroker from User:alice needs ClusterAction" in r["ErrorMessage"], r
         # AddRaftVoter in the admin envelope: refused before its body is even read.
-        err, why = ask(s, COORDINATOR_ADMIN, admin_body(ADD_RAFT_VOTER, 0, b"\x00"), 4)
-        assert err == CLUSTER_AUTHORIZATION_FAILED, why
-        assert "CoordinatorAdmin (AddRaftVoter) from User:alice needs ClusterAction or Alter" in why, why
+        r = c.call("CoordinatorAdmin", 0, {"RequestApiKey": ADD_RAFT_VOTER, "RequestApiVersion": 0, "Body": b"\x00"})
+        assert r["ErrorCode"] == CLUSTER_AUTHORIZATION_FAILED, r
+        assert "CoordinatorAdmin (AddRaftVoter) from User:alice needs ClusterAction or Alter" in r["ErrorMessage"], r
         # Raft traffic as if from a voter.
-        err, why = ask(s, RAFT_MESSAGES, b"\x00", 5)
-        assert err == CLUSTER_AUTHORIZATION_FAILED, why
+        r = c.call("CoordinatorRaftMessages", 0, {"ClusterId": "tributary-local", "SenderId": 101,
+                                                   "ReceiverId": leader.node_id, "Messages": []})
+        assert r["ErrorCode"] == CLUSTER_AUTHORIZATION_FAILED, r
     wait_until(lambda: "CoordinatorRegisterBroker from User:alice needs ClusterAction" in
                leader.log_text()[since:], "the coordinator logging why it refused alice", timeout=10)
     assert "CLUSTER_AUTHORIZATION_FAILED" in leader.log_text()[since:]

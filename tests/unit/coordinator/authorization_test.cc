@@ -55,33 +55,28 @@ struct table {
     }
 };
 
+
+// Whether `who` may send each private API and each request in the admin envelope: all `allowed`.
+void expect_all(const table& t, std::string_view who, bool allowed) {
+    for (int16_t k : private_apis) {
+        EXPECT_EQ(t.may(who, k), allowed) << who << " " << k;
+    }
+    for (int16_t inner : {describe_quorum, add_voter, remove_voter, create_topics}) {
+        EXPECT_EQ(t.may(who, admin, inner), allowed) << who << " CoordinatorAdmin " << inner;
+    }
+}
+
 TEST(coordinator_authorization, without_an_authorizer_everyone_may_send_everything) {
     table t;
     t.cfg.enabled = false;
-    for (int16_t k : private_apis) {
-        EXPECT_TRUE(t.may("User:ANONYMOUS", k)) << k;
-    }
-    EXPECT_TRUE(t.may("User:ANONYMOUS", admin, add_voter));
+    expect_all(t, "User:ANONYMOUS", true);
 }
 
-TEST(coordinator_authorization, super_users_may_send_everything) {
-    table t;
-    for (int16_t k : private_apis) {
-        EXPECT_TRUE(t.may("User:admin", k)) << k;
-    }
-    for (int16_t inner : {describe_quorum, add_voter, remove_voter, create_topics}) {
-        EXPECT_TRUE(t.may("User:admin", admin, inner)) << inner;
-    }
-}
+TEST(coordinator_authorization, super_users_may_send_everything) { expect_all(table{}, "User:admin", true); }
 
 TEST(coordinator_authorization, a_logged_in_principal_without_acls_may_only_log_in) {
     table t;
-    for (int16_t k : private_apis) {
-        EXPECT_FALSE(t.may("User:alice", k)) << k;
-    }
-    for (int16_t inner : {describe_quorum, add_voter, remove_voter, create_topics}) {
-        EXPECT_FALSE(t.may("User:alice", admin, inner)) << inner;
-    }
+    expect_all(t, "User:alice", false);
     // The login itself is everyone's.
     for (int16_t k : {protocol::api_versions_request::api_key, protocol::sasl_handshake_request::api_key,
                       protocol::sasl_authenticate_request::api_key}) {
