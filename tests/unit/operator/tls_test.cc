@@ -155,12 +155,19 @@ std::set<std::string> secret_volumes(const json& sts) {
     return out;
 }
 
+void expect_lines(const std::string& text, std::initializer_list<const char*> want) {
+    const auto have = lines_of(text);
+    for (const char* line : want) {
+        EXPECT_TRUE(have.count(line)) << line << " in:\n" << text;
+    }
+}
+
 TEST(tls_config, internal_tls_runs_replication_and_controller_with_mutual_tls_from_the_cluster_ca) {
     auto c = cluster(R"({"listeners": [{"name": "plain", "port": 9092}], "authorization": {"superUsers": ["User:admin"]}})");
     build_context ctx{c, {}};
     ctx.internal_tls = true;
-    auto broker = lines_of(broker_shared_properties(ctx, 1));
-    for (const char* want : {
+    const std::string broker_text = broker_shared_properties(ctx, 1);
+    expect_lines(broker_text, {
              "listener.security.protocol.map=REPLICATION:SSL,PLAIN:PLAINTEXT,CONTROLLER:SSL",
              "controller.listener.names=CONTROLLER",
              "listener.name.replication.ssl.keystore.type=PEM",
@@ -173,25 +180,22 @@ TEST(tls_config, internal_tls_runs_replication_and_controller_with_mutual_tls_fr
              "listener.name.controller.ssl.truststore.location=/etc/tributary-tls/cluster-ca/ca.crt",
              "super.users=User:CN=k-broker,O=tributary;User:CN=k-coordinator,O=tributary;"
              "User:CN=k-operator,O=tributary;User:admin",
-         }) {
-        EXPECT_TRUE(broker.count(want)) << want;
-    }
+         });
+    const auto broker = lines_of(broker_text);
     EXPECT_FALSE(broker.count("listener.name.controller.ssl.client.auth=required")) << "brokers serve no CONTROLLER";
     EXPECT_FALSE(broker.count("listener.name.controller.ssl.endpoint.identification.algorithm="))
         << "coordinators are called at the voters' names, which their certificates carry";
 
-    auto coordinator = lines_of(coordinator_shared_properties(ctx, 3));
-    for (const char* want : {
+    const std::string coordinator_text = coordinator_shared_properties(ctx, 3);
+    expect_lines(coordinator_text, {
              "listener.security.protocol.map=CONTROLLER:SSL",
              "controller.listener.names=CONTROLLER",
              "listener.name.controller.ssl.keystore.type=PEM",
              "listener.name.controller.ssl.keystore.location=/etc/tributary-tls/coordinator/${env:POD_NAME}.pem",
              "listener.name.controller.ssl.truststore.location=/etc/tributary-tls/cluster-ca/ca.crt",
              "listener.name.controller.ssl.client.auth=required",
-         }) {
-        EXPECT_TRUE(coordinator.count(want)) << want;
-    }
-    EXPECT_FALSE(coordinator.count("listener.name.controller.ssl.endpoint.identification.algorithm="));
+         });
+    EXPECT_FALSE(lines_of(coordinator_text).count("listener.name.controller.ssl.endpoint.identification.algorithm="));
 
     auto coordinators = coordinator_stateful_set(ctx, 3, "hash", "", "k-coordinator-0=AB");
     EXPECT_EQ(secret_volumes(coordinators), (std::set<std::string>{"k-coordinator-certs", "k-cluster-ca-cert"}))
