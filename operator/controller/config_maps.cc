@@ -76,14 +76,42 @@ json data_for_hash(const build_context& ctx, const json& data, const char* share
     return out;
 }
 
+namespace {
+
+// Mutual TLS on `listener` (lower case) with the pod's keystore in `certs_dir` and the
+// cluster CA as the truststore (controller/tls.h). `serves`: the pod listens there (and asks
+// for a certificate); else it only calls the listener. `check_host`: this program's own
+// connections to the listener check the peer's name (false where peers are dialled at pod IPs,
+// which no certificate names for long).
+std::string internal_tls_properties(const std::string& listener, const char* certs_dir, bool serves, bool check_host) {
+    const std::string prefix = "listener.name." + listener + ".ssl.";
+    std::string out;
+    out += prefix + "keystore.type=PEM\n";
+    out += prefix + "keystore.location=" + std::string(certs_dir) + "/${env:POD_NAME}.pem\n";
+    out += prefix + "truststore.type=PEM\n";
+    out += prefix + "truststore.location=" + std::string(cluster_ca_mount) + "/ca.crt\n";
+    if (serves) {
+        out += prefix + "client.auth=required\n";
+    }
+    if (!check_host) {
+        out += prefix + "endpoint.identification.algorithm=\n";
+    }
+    return out;
+}
+
+} // namespace
+
 std::string broker_shared_properties(const build_context& ctx, int32_t voters) {
     const auto& spec = ctx.spec();
     std::string listeners = "REPLICATION://${env:POD_IP}:" + std::to_string(api::replication_port);
-    std::string protocols = "REPLICATION:PLAINTEXT";
+    std::string protocols = ctx.internal_tls ? "REPLICATION:SSL" : "REPLICATION:PLAINTEXT";
     for (const auto& l : spec.listeners) {
         const std::string name = l.kafka_name();
         listeners.append(",").append(name).append("://${env:POD_IP}:").append(std::to_string(l.port));
         protocols.append(",").append(name).append(":").append(security_protocol(l));
+    }
+    if (ctx.internal_tls) {
+        protocols.append(",CONTROLLER:SSL");  // the coordinators' listener, which brokers call
     }
     std::string out = header;
     out += "cluster.id=" + cluster_id(ctx.ns(), ctx.name()) + "\n";
@@ -93,6 +121,13 @@ std::string broker_shared_properties(const build_context& ctx, int32_t voters) {
     out += "log.dirs=" + std::string(data_mount) + "/data\n";
     out += "controller.quorum.voters=" + quorum_voters(ctx, voters) + "\n";
     out += "tributary.http.listener=${env:POD_IP}:" + std::to_string(api::http_port) + "\n";
+    if (ctx.internal_tls) {
+        out += "controller.listener.names=CONTROLLER\n";
+        out += internal_tls_properties("replication", broker_certs_mount, true, false);
+        // The coordinators are called at the names of controller.quorum.voters, which their
+        // certificates carry.
+        out += internal_tls_properties("controller", broker_certs_mount, false, true);
+    }
     for (const auto& l : spec.listeners) {
         const std::string prefix = "listener.name." + l.name + ".";
         if (l.authentication == api::listener_auth::scram_sha_512) {
@@ -123,15 +158,17 @@ std::string broker_shared_properties(const build_context& ctx, int32_t voters) {
             }
         }
     }
+    std::string su = ctx.internal_tls ? internal_super_users(ctx.name()) : "";
     if (spec.authorization) {
         out += "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n";
-        std::string su;
         for (const auto& u : spec.authorization->super_users) {
             su += (su.empty() ? "" : ";") + u;
         }
-        if (!su.empty()) {
-            out += "super.users=" + escape(su) + "\n";
-        }
+    }
+    // The cluster's own parts (their certificates' principals) pass any authorizer: one set by
+    // spec.authorization, or by a plugin's settings.
+    if (!su.empty()) {
+        out += "super.users=" + escape(su) + "\n";
     }
     if (!spec.brokers.config.empty()) {
         out += "# spec.brokers.config\n";
@@ -207,6 +244,12 @@ std::string coordinator_shared_properties(const build_context& ctx, const std::v
     std::string out = header;
     out += "cluster.id=" + cluster_id(ctx.ns(), ctx.name()) + "\n";
     out += "listeners=CONTROLLER://${env:POD_IP}:" + std::to_string(api::coordinator_port) + "\n";
+    if (ctx.internal_tls) {
+        out += "listener.security.protocol.map=CONTROLLER:SSL\n";
+        out += "controller.listener.names=CONTROLLER\n";
+        // Peers are called at the names of controller.quorum.voters, which certificates carry.
+        out += internal_tls_properties("controller", coordinator_certs_mount, true, true);
+    }
     out += "log.dirs=" + std::string(data_mount) + "/metadata\n";
     out += "controller.quorum.voters=" + quorum_voters(ctx, voter_ids) + "\n";
     out += "tributary.http.listener=${env:POD_IP}:" + std::to_string(api::http_port) + "\n";

@@ -140,6 +140,35 @@ manager::manager(k8s::client& kube, k8s::event_recorder& events, metrics::operat
     for (const auto* r : owned_kinds) {
         watch(*r, owned_selector)->add_handlers(owner_handlers);
     }
+    // Secrets the operator made (the CAs, the certificates, KafkaUsers'): a change, such as the
+    // annotation tributary.io/force-renew on a CA Secret, queues its cluster at once rather than
+    // at the next resync. Metadata only is kept (the passes GET a Secret's data when they need
+    // it: no key sits in a cache), and the passes don't read this cache, nor does synced() wait
+    // for it: an install whose Role still lacks list/watch on Secrets keeps reconciling, the
+    // change then seen at the resync.
+    k8s::informer_options secrets_options;
+    secrets_options.ns = _opts.watch_namespace;
+    secrets_options.label_selector = owned_selector;
+    secrets_options.transform = k8s::metadata_only;
+    _informers.push_back(std::make_unique<k8s::informer>(_kube, res::secrets, secrets_options));
+    _informers.back()->add_handlers(owner_handlers);
+    // A KafkaUser's Secret (its name is the user's) changed or deleted by hand: the user's pass
+    // writes it again.
+    auto user_secret = [this](const value& o) {
+        if (field(o, "metadata", "namespace").empty() || !o.at("metadata").has_field("labels")) {
+            return;
+        }
+        const value& labels = o.at("metadata").at("labels");
+        if (labels.has_string_field("app.kubernetes.io/component") &&
+            labels.at("app.kubernetes.io/component").as_string() == "kafka-user") {
+            _user_queue.add(key_of(o));
+        }
+    };
+    _informers.back()->add_handlers({
+        .added = nullptr,
+        .updated = [user_secret](const value&, const value& o) { user_secret(o); },
+        .deleted = user_secret,
+    });
     // Nodes: where nodeport listeners advertise, and racks. A node coming or going may change
     // a broker's address: every cluster is looked at again.
     k8s::informer_options all_nodes;

@@ -1,8 +1,9 @@
 #pragma once
 // The running controller (controller-runtime's manager, for one kind): watch caches of the
 // KafkaClusters and of what they own, a work queue keyed "namespace/name", and workers that
-// run reconcile passes. Events on an owned object queue the KafkaCluster named by its
-// app.kubernetes.io/instance label; every resync period every KafkaCluster is queued again.
+// run reconcile passes. Events on an owned object (Secrets too, watched for their metadata
+// alone) queue the KafkaCluster named by its app.kubernetes.io/instance label; every resync
+// period every KafkaCluster is queued again.
 // A failed pass (an exception) is retried with the queue's per-key back-off; a pass that asks
 // to look again later is queued after that delay.
 //

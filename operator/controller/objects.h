@@ -32,6 +32,9 @@ struct operator_settings {
 struct build_context {
     const api::kafka_cluster& cluster;
     operator_settings settings;
+    // REPLICATION and CONTROLLER run with mutual TLS from the cluster CA (controller/tls.h);
+    // false: PLAINTEXT, as clusters made before it keep them (the reconciler decides).
+    bool internal_tls = false;
 
     const std::string& name() const { return cluster.name; }
     const std::string& ns() const { return cluster.ns; }

@@ -454,8 +454,8 @@ void keep_ca(env& e, pass& p, const char* what, const std::string& ca_name, cons
 }
 
 // TLS listeners (controller/tls.h): the cluster CA and a certificate per broker, in Secrets
-// read from the API server (the operator watches no Secrets; the periodic resync and every
-// pass look again).
+// read from the API server (the manager watches the Secrets for their metadata alone, to queue
+// a pass on a change; their data is read here).
 bool certificates(env& e, pass& p) {
     const auto& ctx = *p.ctx;
     if (!any_tls_listener(ctx.spec())) {
@@ -481,7 +481,7 @@ bool certificates(env& e, pass& p) {
         f.clients_ca = read_ca(e, ctx.ns(), clients_ca_name, f.clients_ca_more);
         if (!f.clients_ca_more.old_cert.empty()) {
             // Renewing: the certificates of the cluster's tls KafkaUsers (in their Secrets,
-            // controller/users.h; read one by one: the operator may get Secrets, not list them;
+            // controller/users.h; read one by one: the operator's cache of Secrets holds no data;
             // KafkaUsers from the API server: their cache is the user reconciler's, not this one).
             // A user whose Secret holds no certificate yet gets one from the new CA.
             std::vector<std::string> crts;

@@ -33,6 +33,35 @@ std::string broker_keystore_key(const std::string& pod) {
     return pod + ".pem";
 }
 
+std::string coordinator_certs_secret_name(const std::string& cluster) {
+    return cluster + "-coordinator-certs";
+}
+
+std::string internal_common_name(const std::string& cluster, component c) {
+    return cluster + (c == component::broker ? "-broker" : "-coordinator");
+}
+
+std::string operator_common_name(const std::string& cluster) {
+    return cluster + "-operator";
+}
+
+std::string internal_principal(const std::string& common_name) {
+    // certs::issue makes the subject O=tributary, CN=<cn>; RFC 2253 writes it last RDN first.
+    return "User:CN=" + common_name + ",O=tributary";
+}
+
+std::string internal_super_users(const std::string& cluster) {
+    return internal_principal(internal_common_name(cluster, component::broker)) + ";" +
+           internal_principal(internal_common_name(cluster, component::coordinator)) + ";" +
+           internal_principal(operator_common_name(cluster));
+}
+
+certs::leaf_request operator_cert_request(const std::string& cluster) {
+    certs::leaf_request r;
+    r.common_name = operator_common_name(cluster);
+    return r;
+}
+
 bool any_tls_listener(const api::kafka_cluster_spec& spec) {
     return std::any_of(spec.listeners.begin(), spec.listeners.end(), [](const auto& l) { return l.tls; });
 }
@@ -91,7 +120,7 @@ certs::leaf_request broker_cert_names(const build_context& ctx, int32_t ordinal,
                                       const std::vector<advertised_endpoint>& endpoints) {
     certs::leaf_request r;
     const std::string pod = pod_name(ctx.name(), component::broker, ordinal);
-    r.common_name = pod;
+    r.common_name = internal_common_name(ctx.name(), component::broker);
     const std::string headless = headless_service_name(ctx.name(), component::broker);
     const std::string boot = bootstrap_service_name(ctx.name());
     const std::string& ns = ctx.ns();
@@ -111,6 +140,18 @@ certs::leaf_request broker_cert_names(const build_context& ctx, int32_t ordinal,
         }
         add_unique(certs::is_ip_address(host) ? r.ip_addresses : r.dns_names, host);
     }
+    return r;
+}
+
+certs::leaf_request coordinator_cert_names(const build_context& ctx, int32_t ordinal) {
+    certs::leaf_request r;
+    r.common_name = internal_common_name(ctx.name(), component::coordinator);
+    const std::string pod = pod_name(ctx.name(), component::coordinator, ordinal);
+    const std::string headless = pod + "." + headless_service_name(ctx.name(), component::coordinator);
+    add_unique(r.dns_names, pod_dns_name(ctx, component::coordinator, ordinal));  // controller.quorum.voters
+    add_unique(r.dns_names, headless + "." + ctx.ns() + ".svc");
+    add_unique(r.dns_names, headless + "." + ctx.ns());
+    add_unique(r.dns_names, headless);
     return r;
 }
 
@@ -240,37 +281,51 @@ certificate_plan decide_certificates(const certificate_facts& f) {
         p.clients_ca = std::move(ca);
     }
     const std::string chain = ca_chain(p.ca, p.renewal);
-    for (const auto& [pod, want] : f.wanted) {
-        const std::string key = broker_keystore_key(pod);
-        auto have = f.brokers.find(key);
-        const std::string why = have == f.brokers.end() ? "new" : renewal_reason(have->second, p.ca, want, f.now);
-        if (why.empty()) {
-            p.brokers[key] = have->second;
-            continue;
+    // One Secret's keystores: issued where missing or due, kept otherwise. Those of pods not
+    // wanted now are kept: a broker being drained still serves with its own, and an ordinal
+    // scaled away and back is checked again like any other.
+    auto keystores = [&](const std::map<std::string, certs::leaf_request>& wanted,
+                         const std::map<std::string, std::string>& held, std::map<std::string, std::string>& out) {
+        for (const auto& [pod, want] : wanted) {
+            const std::string key = broker_keystore_key(pod);
+            auto have = held.find(key);
+            const std::string why = have == held.end() ? "new" : renewal_reason(have->second, p.ca, want, f.now);
+            if (why.empty()) {
+                out[key] = have->second;
+                continue;
+            }
+            auto kp = must(certs::issue(p.ca, want, f.now, broker_cert_validity), "issuing a certificate");
+            out[key] = kp.key_pem + kp.cert_pem + chain;
+            p.issued.push_back(pod + " (" + why + ")");
         }
-        auto kp = must(certs::issue(p.ca, want, f.now, broker_cert_validity), "issuing a broker certificate");
-        p.brokers[key] = kp.key_pem + kp.cert_pem + chain;
-        p.issued.push_back(pod + " (" + why + ")");
-    }
-    // Certificates of brokers not wanted now are kept: a broker being drained still serves
-    // with its own, and an ordinal scaled away and back is checked again like any other.
-    for (const auto& [key, pem] : f.brokers) {
-        if (!p.brokers.count(key)) {
-            p.brokers[key] = pem;
+        for (const auto& [key, pem] : held) {
+            if (!out.count(key)) {
+                out[key] = pem;
+            }
         }
-    }
-    // The cluster CA's renewal ends when nothing was issued (every wanted broker's certificate
-    // is under the new CA), and every broker pod has a certificate under the new CA (one not
-    // wanted now, its address unknown, is not issued again: it waits) and runs the
-    // certificates as they are now.
-    const std::string serials = certificate_serials(p.brokers);
-    auto moved = [&](const std::pair<const std::string, std::string>& pod) {
-        auto held = p.brokers.find(broker_keystore_key(pod.first));
-        return pod.second == serials &&
-               (held == p.brokers.end() || bool(certs::verify(held->second, p.ca.cert_pem, f.now)));
     };
-    if (p.renewal.renewing() && p.renewal.started.empty() && p.issued.empty() && f.running &&
-        std::all_of(f.running->begin(), f.running->end(), moved)) {
+    keystores(f.wanted, f.brokers, p.brokers);
+    keystores(f.wanted_coordinators, f.coordinators, p.coordinators);
+    // The cluster CA's renewal ends when nothing was issued (every wanted certificate is under
+    // the new CA), and every broker and coordinator pod has a certificate under the new CA (one
+    // not wanted now, its address unknown, is not issued again: it waits) and runs the
+    // certificates as they are now.
+    auto moved_all = [&](const std::optional<std::map<std::string, std::string>>& running,
+                         const std::map<std::string, std::string>& held) {
+        if (!running) {
+            return false;
+        }
+        const std::string serials = certificate_serials(held);
+        return std::all_of(running->begin(), running->end(), [&](const auto& pod) {
+            auto h = held.find(broker_keystore_key(pod.first));
+            return pod.second == serials && (h == held.end() || bool(certs::verify(h->second, p.ca.cert_pem, f.now)));
+        });
+    };
+    // Coordinators count only where they hold certificates (internal TLS): otherwise none runs any.
+    const bool coordinators_moved =
+        f.wanted_coordinators.empty() && f.coordinators.empty() ? true : moved_all(f.running_coordinators, p.coordinators);
+    if (p.renewal.renewing() && p.renewal.started.empty() && p.issued.empty() && moved_all(f.running, p.brokers) &&
+        coordinators_moved) {
         p.renewal.old_cert.clear();
         p.renewal.rollover.clear();
         p.renewal.finished = true;

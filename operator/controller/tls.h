@@ -41,6 +41,35 @@ inline constexpr const char* cluster_ca_mount = "/etc/tributary-tls/cluster-ca";
 inline constexpr const char* clients_ca_mount = "/etc/tributary-tls/clients-ca";
 std::string broker_keystore_key(const std::string& pod);  // "<pod>.pem"
 
+// --- the cluster's internal listeners: REPLICATION and CONTROLLER with mutual TLS ---
+// Every part of the cluster shows a certificate from the cluster CA and asks the other end for
+// one: the brokers (C-broker-certs, as above), the coordinators (C-coordinator-certs, "<pod>.pem"
+// per coordinator pod, mounted at coordinator_certs_mount) and the operator (a certificate it
+// holds in memory alone, operator_cert_request). The subject names the kind of part, not the
+// pod (O=tributary, CN=<cluster>-broker, -coordinator, -operator): the brokers' principal for a
+// certificate is User:<its subject DN> (RFC 2253), so super.users names three principals
+// (internal_super_users) whatever the cluster's size, and a scale needs no config change.
+// Host names: a coordinator's certificate names the DNS names of controller.quorum.voters,
+// which brokers and coordinators check; REPLICATION is advertised at the pod IP, which changes
+// with every restart of a pod, so its certificate can't name it for long: peers on
+// REPLICATION, and the operator (which dials pod IPs) check the chain, not the name.
+std::string coordinator_certs_secret_name(const std::string& cluster);  // C-coordinator-certs
+inline constexpr const char* coordinator_certs_mount = "/etc/tributary-tls/coordinator";
+// The subject's common name of `c`'s certificates (<cluster>-broker, <cluster>-coordinator),
+// and of the operator's (<cluster>-operator).
+std::string internal_common_name(const std::string& cluster, component c);
+std::string operator_common_name(const std::string& cluster);
+// "User:CN=<cn>,O=tributary", the principal of a certificate with that common name.
+std::string internal_principal(const std::string& common_name);
+// super.users for the cluster's own traffic: the brokers', coordinators' and operator's
+// principals, ';'-separated.
+std::string internal_super_users(const std::string& cluster);
+// The names coordinator `ordinal` is reached by: its pod DNS name as controller.quorum.voters
+// has it, and the shorter forms within the namespace.
+certs::leaf_request coordinator_cert_names(const build_context& ctx, int32_t ordinal);
+// The operator's own client certificate for a cluster: no names (it serves nothing).
+certs::leaf_request operator_cert_request(const std::string& cluster);
+
 bool any_tls_listener(const api::kafka_cluster_spec& spec);
 // A listener with `authentication: tls`: the cluster needs the clients CA.
 bool any_tls_authentication(const api::kafka_cluster_spec& spec);
@@ -107,7 +136,10 @@ std::string ca_chain(const certs::key_pair& ca, const ca_renewal& r);
 // The CA Secret's data.
 std::map<std::string, std::string> ca_secret_data(const certs::key_pair& ca, const ca_renewal& r);
 
-// The names broker `ordinal` is reached by over TLS: its pod DNS names (short and with the
+// The names broker `ordinal` is reached by over TLS (its subject: internal_common_name; a
+// certificate issued with the pod's name as its common name, before the internal listeners
+// had TLS, is kept until it is renewed: only clusters with internal TLS need the kind's name,
+// and they are made with it): its pod DNS names (short and with the
 // cluster domain), the bootstrap Service's names, and the advertised host of every TLS
 // listener when it is fixed (a DNS name or an IP; a host taken from the pod or node at run
 // time, {podIP} or {nodeIP}, can't be named in advance: clients of such a listener must not
@@ -135,6 +167,12 @@ struct certificate_facts {
     std::optional<std::map<std::string, std::string>> running;
     // user.crt of every KafkaUser Secret of the cluster that has one; nullopt: not known.
     std::optional<std::vector<std::string>> user_certs;
+    // The internal listeners' (above): C-coordinator-certs' data, the names each coordinator
+    // pod needs (empty: the cluster's internal listeners are plaintext, nothing is issued), and
+    // every coordinator pod that exists -> its certificates_annotation.
+    std::map<std::string, std::string> coordinators;
+    std::map<std::string, certs::leaf_request> wanted_coordinators;
+    std::optional<std::map<std::string, std::string>> running_coordinators;
 };
 
 struct certificate_plan {
@@ -145,7 +183,8 @@ struct certificate_plan {
     certs::key_pair ca;
     bool ca_created = false;
     std::map<std::string, std::string> brokers;  // C-broker-certs' data as it should be
-    std::vector<std::string> issued;             // "<pod> (<why>)"
+    std::vector<std::string> issued;             // "<pod> (<why>)", brokers' and coordinators'
+    std::map<std::string, std::string> coordinators;  // C-coordinator-certs' data as it should be
     certs::time_point ca_not_after;
     ca_renewal renewal;
     // The clients CA when wanted: the same rules (made once, renewed as above; clients_invalid

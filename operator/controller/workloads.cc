@@ -92,21 +92,25 @@ json stateful_set(const build_context& ctx, const workload& w) {
                                                 obj({{"name", str("data")}, {"mountPath", str(data_mount)}})})}});
     container["resources"] = w.resources;
     json volumes = arr({obj({{"name", str("config")}, {"configMap", obj({{"name", str(config_map_name(ctx.name(), w.c))}})}})});
-    if (w.c == component::broker && any_tls_listener(ctx.spec())) {
-        // controller/tls.h: every broker's keystore (each reads its own) and the cluster CA.
+    const bool broker = w.c == component::broker;
+    if (ctx.internal_tls || (broker && any_tls_listener(ctx.spec()))) {
+        // controller/tls.h: every pod's keystore (each reads its own) and the cluster CA.
+        const char* certs = broker ? "broker-certs" : "coordinator-certs";
         auto& mounts = container["volumeMounts"].as_array();
-        mounts[mounts.size()] = obj({{"name", str("broker-certs")}, {"mountPath", str(broker_certs_mount)},
+        mounts[mounts.size()] = obj({{"name", str(certs)},
+                                     {"mountPath", str(broker ? broker_certs_mount : coordinator_certs_mount)},
                                      {"readOnly", json::boolean(true)}});
         mounts[mounts.size()] = obj({{"name", str("cluster-ca")}, {"mountPath", str(cluster_ca_mount)},
                                      {"readOnly", json::boolean(true)}});
         auto& vs = volumes.as_array();
-        vs[vs.size()] = obj({{"name", str("broker-certs")},
-                             {"secret", obj({{"secretName", str(broker_certs_secret_name(ctx.name()))},
+        vs[vs.size()] = obj({{"name", str(certs)},
+                             {"secret", obj({{"secretName", str(broker ? broker_certs_secret_name(ctx.name())
+                                                                       : coordinator_certs_secret_name(ctx.name()))},
                                              {"defaultMode", num(0440)}})}});
         vs[vs.size()] = obj({{"name", str("cluster-ca")},
                              {"secret", obj({{"secretName", str(cluster_ca_cert_secret_name(ctx.name()))},
                                              {"defaultMode", num(0444)}})}});
-        if (any_tls_authentication(ctx.spec())) {
+        if (broker && any_tls_authentication(ctx.spec())) {
             // The clients CA: the truststore of listeners with tls authentication.
             mounts[mounts.size()] = obj({{"name", str("clients-ca")}, {"mountPath", str(clients_ca_mount)},
                                          {"readOnly", json::boolean(true)}});
@@ -218,7 +222,7 @@ std::optional<json> bootstrap_service(const build_context& ctx) {
 }
 
 json coordinator_stateful_set(const build_context& ctx, int32_t replicas, const std::string& config_hash,
-                              const std::string& restart_config) {
+                              const std::string& restart_config, const std::string& certificates) {
     const auto& co = ctx.spec().coordinators;
     return stateful_set(ctx, workload{component::coordinator,
                                       replicas,
@@ -231,7 +235,8 @@ json coordinator_stateful_set(const build_context& ctx, int32_t replicas, const 
                                       co.storage,
                                       30,
                                       false,
-                                      restart_config});
+                                      restart_config,
+                                      certificates});
 }
 
 json broker_stateful_set(const build_context& ctx, int32_t replicas, const std::string& config_hash,

@@ -20,8 +20,10 @@ std::optional<json> bootstrap_service(const build_context& ctx);
 // StatefulSet's annotations (not the pod template's: no restart on change). `restart_config`
 // (when not empty) goes on the pod template (annotation tributary.io/restart-config,
 // controller/roller.h): the config whose change the roller restarts pods for.
+// `certificates` (internal TLS, controller/tls.h): the coordinators' certificate serials, on
+// the pod template.
 json coordinator_stateful_set(const build_context& ctx, int32_t replicas, const std::string& config_hash,
-                              const std::string& restart_config = "");
+                              const std::string& restart_config = "", const std::string& certificates = "");
 // The broker StatefulSet at `replicas` (what the reconciler decided, not necessarily the
 // spec's: scale-down refused, brokers waiting for addresses).
 // `certificates` (TLS listeners, controller/tls.h): the brokers' certificate serials, on the

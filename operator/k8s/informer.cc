@@ -27,6 +27,16 @@ informer::informer(client& c, resource r, informer_options options)
 
 informer::~informer() { stop(); }
 
+web::json::value metadata_only(web::json::value obj) {
+    web::json::value kept = web::json::value::object();
+    for (const char* f : {"apiVersion", "kind", "metadata"}) {
+        if (obj.has_field(f)) {
+            kept[f] = std::move(obj.at(f));
+        }
+    }
+    return kept;
+}
+
 void informer::add_handlers(informer_handlers h) {
     if (_thread.joinable()) {
         throw std::logic_error("informer::add_handlers after start()");
@@ -126,6 +136,11 @@ bool informer::relist() {
     try {
         auto l = _client.list_with_version(_resource, _resource.namespaced ? _options.ns : "",
                                            _options.label_selector, token);
+        if (_options.transform) {
+            for (auto& item : l.items) {
+                item = _options.transform(std::move(item));
+            }
+        }
         auto changes = _cache.replace(l.items);
         {
             std::lock_guard lock(_mu);
@@ -210,6 +225,9 @@ bool informer::watch_once() {
             }
             heard = true;
             auto ev = parse_watch_event(line);
+            if (_options.transform && ev.type != watch_event::kind::bookmark && ev.type != watch_event::kind::error) {
+                ev.object = _options.transform(std::move(ev.object));
+            }
             switch (ev.type) {
             case watch_event::kind::added:
             case watch_event::kind::modified: {

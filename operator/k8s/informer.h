@@ -28,7 +28,14 @@ struct informer_options {
     std::chrono::seconds min_watch_timeout{300};  // timeoutSeconds is this times 1..2
     std::chrono::milliseconds backoff_initial{200};
     std::chrono::milliseconds backoff_max{30000};
+    // Applied to every object before it is cached and handed to the handlers (client-go's
+    // transform): what the cache needn't keep, such as a Secret's data, is dropped here.
+    std::function<web::json::value(web::json::value)> transform = nullptr;
 };
+
+// A transform that keeps an object's apiVersion, kind and metadata alone (for a watch that
+// only needs to know something changed, such as the operator's of Secrets).
+web::json::value metadata_only(web::json::value obj);
 
 struct informer_handlers {
     std::function<void(const web::json::value& obj)> added;

@@ -387,11 +387,12 @@ NEEDED = [
     ("delete", "persistentvolumeclaims", "-n", "{other}"), ("list", "nodes"), ("create", "events", "-n", "{other}"),
     ("update", "leases.coordination.k8s.io", "-n", "{ns}"), ("create", "leases.coordination.k8s.io", "-n", "{ns}"),
     ("get", "secrets", "-n", "{other}"), ("patch", "secrets", "-n", "{other}"),  # TLS listeners' certificates
+    ("list", "secrets", "-A"), ("watch", "secrets", "-n", "{other}"),  # a force-renew annotation acted on at once
     ("patch", "networkpolicies.networking.k8s.io", "-n", "{other}"),
     ("delete", "networkpolicies.networking.k8s.io", "-n", "{other}"),  # network.policies.enabled=false
 ]
 NOT_NEEDED = [
-    ("list", "secrets", "-A"), ("watch", "secrets", "-n", "{other}"), ("delete", "secrets", "-n", "{other}"),
+    ("delete", "secrets", "-n", "{other}"),
     ("list", "networkpolicies.networking.k8s.io", "-A"),
     ("delete", "namespaces"),
     ("create", "kafkaclusters.tributary.io", "-n", "{other}"), ("delete", "kafkaclusters.tributary.io", "-n", "{other}"),

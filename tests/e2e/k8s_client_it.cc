@@ -407,6 +407,29 @@ TEST(informer, sees_add_update_delete_with_label_selector) {
     EXPECT_THROW(reader.list(resources::pods, ns), std::logic_error);
 }
 
+TEST(informer, a_transform_shapes_what_is_cached_from_the_list_and_the_watch) {
+    auto c = admin();
+    auto ns = test_namespace();
+    c.create(resources::config_maps, config_map("listed", {{"secret", "1"}}, {{"shaped", "yes"}}));
+    informer_options o{.ns = ns, .label_selector = "shaped=yes"};
+    o.transform = metadata_only;
+    started_informer w(c, resources::config_maps, o);
+    ASSERT_TRUE(w.synced);
+    auto listed = w.inf.get(ns, "listed");
+    ASSERT_TRUE(listed);
+    EXPECT_FALSE(listed->has_field("data")) << listed->serialize();
+    EXPECT_EQ(listed->at("kind").as_string(), "ConfigMap");
+
+    c.create(resources::config_maps, config_map("watched", {{"secret", "2"}}, {{"shaped", "yes"}}));
+    EXPECT_TRUE(eventually([&] { return w.log.has("added watched"); })) << w.log.all();
+    c.patch(resources::config_maps, ns, "watched", value::parse(R"({"data":{"secret":"3"}})"), patch_type::merge);
+    EXPECT_TRUE(eventually([&] { return w.log.has("updated watched"); })) << w.log.all();
+    auto watched = w.inf.get(ns, "watched");
+    ASSERT_TRUE(watched);
+    EXPECT_FALSE(watched->has_field("data")) << watched->serialize();
+    EXPECT_EQ(watched->at("metadata").at("labels").at("shaped").as_string(), "yes");
+}
+
 TEST(informer, survives_a_forced_reconnect) {
     auto c = admin();
     auto ns = test_namespace();

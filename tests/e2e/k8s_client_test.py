@@ -37,7 +37,7 @@ def test_client_with_client_certificate(control_plane, namespace):
 def test_informer(control_plane, namespace):
     out = run_it("informer.*", {"KUBECONFIG": str(control_plane.kubeconfig), "TRIB_IT_NAMESPACE": namespace,
                                 "TRIB_IT_ETCDCTL": str(kube_bin("etcdctl")), "TRIB_IT_ETCD_URL": control_plane.etcd_url})
-    assert "[  PASSED  ] 5 tests" in out, out[-3000:]
+    assert "[  PASSED  ] 6 tests" in out, out[-3000:]
 
 
 def test_in_cluster_service_account(control_plane, namespace, tmp_path):

@@ -3,6 +3,11 @@
 // gtest before cpprest: cpprest defines a macro U(x) that breaks gtest's templates.
 #include <gtest/gtest.h>
 
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <memory>
 #include <set>
 
 #include "operator/controller/config_maps.h"
@@ -40,13 +45,54 @@ TEST(tls_names, a_broker_certificate_names_its_pod_the_bootstrap_and_fixed_tls_h
         {"plainext", "PLAINEXT", "plain.example.com", 9098, false},
     };
     auto r = broker_cert_names(ctx, 2, eps);
-    EXPECT_EQ(r.common_name, "k-broker-2");
+    EXPECT_EQ(r.common_name, "k-broker") << "the kind's name: one principal for every broker (super.users)";
     EXPECT_EQ(r.dns_names, (std::vector<std::string>{"k-broker-2.k-broker.ns.svc.cluster.local",
                                                      "k-broker-2.k-broker.ns.svc", "k-bootstrap", "k-bootstrap.ns",
                                                      "k-bootstrap.ns.svc", "k-bootstrap.ns.svc.cluster.local"}));
     EXPECT_EQ(r.ip_addresses, std::vector<std::string>{"203.0.113.7"})
         << "a TLS listener's fixed address, not a plaintext one's, not one known only at run time";
     EXPECT_FALSE(any_tls_listener(cluster(R"({"listeners": [{"name": "plain", "port": 9092}]})").spec));
+}
+
+// The subject of `pem`'s certificate as the brokers make a TLS client's principal of it
+// (net/tls.cc peer_subject: RFC 2253).
+std::string subject_rfc2253(const std::string& pem) {
+    std::unique_ptr<BIO, decltype(&BIO_free)> in(BIO_new_mem_buf(pem.data(), int(pem.size())), BIO_free);
+    std::unique_ptr<X509, decltype(&X509_free)> cert(PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr), X509_free);
+    if (!cert) {
+        return "";
+    }
+    std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new(BIO_s_mem()), BIO_free);
+    X509_NAME_print_ex(out.get(), X509_get_subject_name(cert.get()), 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(out.get(), &data);
+    return std::string(data, size_t(n));
+}
+
+TEST(tls_names, a_coordinator_certificate_names_the_voters_addresses_and_every_part_is_a_super_user) {
+    auto c = cluster(R"({"listeners": [{"name": "plain", "port": 9092}]})");
+    build_context ctx{c, {}};
+    auto r = coordinator_cert_names(ctx, 1);
+    EXPECT_EQ(r.common_name, "k-coordinator");
+    EXPECT_EQ(r.dns_names, (std::vector<std::string>{"k-coordinator-1.k-coordinator.ns.svc.cluster.local",
+                                                     "k-coordinator-1.k-coordinator.ns.svc",
+                                                     "k-coordinator-1.k-coordinator.ns", "k-coordinator-1.k-coordinator"}));
+    EXPECT_NE(quorum_voters(ctx, 2).find("1001@" + r.dns_names[0] + ":"), std::string::npos)
+        << "the name brokers and coordinators dial, and check";
+    EXPECT_TRUE(r.ip_addresses.empty());
+
+    // The principal each part's certificate gives on the other end is in super.users.
+    auto ca = certs::make_ca("tributary-cluster-ca", now, ca_validity);
+    ASSERT_TRUE(ca);
+    const std::string super_users = internal_super_users("k");
+    EXPECT_EQ(super_users, "User:CN=k-broker,O=tributary;User:CN=k-coordinator,O=tributary;User:CN=k-operator,O=tributary");
+    for (const auto& req : {r, broker_cert_names(ctx, 0, {}), operator_cert_request("k")}) {
+        auto kp = certs::issue(*ca, req, now, broker_cert_validity);
+        ASSERT_TRUE(kp);
+        const std::string principal = "User:" + subject_rfc2253(kp->cert_pem);
+        EXPECT_EQ(principal, internal_principal(req.common_name));
+        EXPECT_NE((";" + super_users + ";").find(";" + principal + ";"), std::string::npos) << principal;
+    }
 }
 
 TEST(tls_config, a_tls_listener_is_ssl_with_the_pods_keystore_and_the_secrets_mounted) {
@@ -84,6 +130,91 @@ TEST(tls_config, a_tls_listener_is_ssl_with_the_pods_keystore_and_the_secrets_mo
     auto plain = cluster(R"({"listeners": [{"name": "plain", "port": 9092}]})");
     auto plain_sts = broker_stateful_set(build_context{plain, {}}, 1, "hash", "");
     EXPECT_EQ(plain_sts.at("spec").at("template").at("spec").at("volumes").size(), 1u) << "config only";
+}
+
+// The set of "key=value" lines of a properties text.
+std::set<std::string> lines_of(const std::string& text) {
+    std::set<std::string> out;
+    size_t at = 0;
+    while (at < text.size()) {
+        size_t end = text.find('\n', at);
+        end = end == std::string::npos ? text.size() : end;
+        out.insert(text.substr(at, end - at));
+        at = end + 1;
+    }
+    return out;
+}
+
+std::set<std::string> secret_volumes(const json& sts) {
+    std::set<std::string> out;
+    for (const auto& v : sts.at("spec").at("template").at("spec").at("volumes").as_array()) {
+        if (v.has_object_field("secret")) {
+            out.insert(v.at("secret").at("secretName").as_string());
+        }
+    }
+    return out;
+}
+
+void expect_lines(const std::string& text, std::initializer_list<const char*> want) {
+    const auto have = lines_of(text);
+    for (const char* line : want) {
+        EXPECT_TRUE(have.count(line)) << line << " in:\n" << text;
+    }
+}
+
+TEST(tls_config, internal_tls_runs_replication_and_controller_with_mutual_tls_from_the_cluster_ca) {
+    auto c = cluster(R"({"listeners": [{"name": "plain", "port": 9092}], "authorization": {"superUsers": ["User:admin"]}})");
+    build_context ctx{c, {}};
+    ctx.internal_tls = true;
+    const std::string broker_text = broker_shared_properties(ctx, 1);
+    expect_lines(broker_text, {
+             "listener.security.protocol.map=REPLICATION:SSL,PLAIN:PLAINTEXT,CONTROLLER:SSL",
+             "controller.listener.names=CONTROLLER",
+             "listener.name.replication.ssl.keystore.type=PEM",
+             "listener.name.replication.ssl.keystore.location=/etc/tributary-tls/broker/${env:POD_NAME}.pem",
+             "listener.name.replication.ssl.truststore.type=PEM",
+             "listener.name.replication.ssl.truststore.location=/etc/tributary-tls/cluster-ca/ca.crt",
+             "listener.name.replication.ssl.client.auth=required",
+             "listener.name.replication.ssl.endpoint.identification.algorithm=",  // advertised at pod IPs
+             "listener.name.controller.ssl.keystore.location=/etc/tributary-tls/broker/${env:POD_NAME}.pem",
+             "listener.name.controller.ssl.truststore.location=/etc/tributary-tls/cluster-ca/ca.crt",
+             "super.users=User:CN=k-broker,O=tributary;User:CN=k-coordinator,O=tributary;"
+             "User:CN=k-operator,O=tributary;User:admin",
+         });
+    const auto broker = lines_of(broker_text);
+    EXPECT_FALSE(broker.count("listener.name.controller.ssl.client.auth=required")) << "brokers serve no CONTROLLER";
+    EXPECT_FALSE(broker.count("listener.name.controller.ssl.endpoint.identification.algorithm="))
+        << "coordinators are called at the voters' names, which their certificates carry";
+
+    const std::string coordinator_text = coordinator_shared_properties(ctx, 3);
+    expect_lines(coordinator_text, {
+             "listener.security.protocol.map=CONTROLLER:SSL",
+             "controller.listener.names=CONTROLLER",
+             "listener.name.controller.ssl.keystore.type=PEM",
+             "listener.name.controller.ssl.keystore.location=/etc/tributary-tls/coordinator/${env:POD_NAME}.pem",
+             "listener.name.controller.ssl.truststore.location=/etc/tributary-tls/cluster-ca/ca.crt",
+             "listener.name.controller.ssl.client.auth=required",
+         });
+    EXPECT_FALSE(lines_of(coordinator_text).count("listener.name.controller.ssl.endpoint.identification.algorithm="));
+
+    auto coordinators = coordinator_stateful_set(ctx, 3, "hash", "", "k-coordinator-0=AB");
+    EXPECT_EQ(secret_volumes(coordinators), (std::set<std::string>{"k-coordinator-certs", "k-cluster-ca-cert"}))
+        << "never the CA's key";
+    EXPECT_EQ(coordinators.at("spec").at("template").at("metadata").at("annotations").at(certificates_annotation).as_string(),
+              "k-coordinator-0=AB");
+    EXPECT_EQ(secret_volumes(broker_stateful_set(ctx, 1, "hash", "", "")),
+              (std::set<std::string>{"k-broker-certs", "k-cluster-ca-cert"}))
+        << "without a TLS listener too";
+
+    // Without internal TLS (clusters made before it), nothing of it.
+    ctx.internal_tls = false;
+    const std::string plain = broker_shared_properties(ctx, 1);
+    EXPECT_NE(plain.find("listener.security.protocol.map=REPLICATION:PLAINTEXT,PLAIN:PLAINTEXT\n"), std::string::npos)
+        << plain;
+    EXPECT_EQ(plain.find("controller.listener.names"), std::string::npos);
+    EXPECT_NE(plain.find("super.users=User:admin\n"), std::string::npos);
+    EXPECT_EQ(coordinator_shared_properties(ctx, 1).find("ssl"), std::string::npos);
+    EXPECT_TRUE(secret_volumes(coordinator_stateful_set(ctx, 1, "hash", "", "")).empty());
 }
 
 TEST(tls_config, listener_authentication_sets_the_protocol_the_mechanism_and_the_client_truststore) {
@@ -318,6 +449,7 @@ void hold(certificate_facts& f, const certificate_plan& p) {
     f.ca = p.ca;
     f.ca_more = {p.renewal.old_cert, p.renewal.rollover, false};
     f.brokers = p.brokers;
+    f.coordinators = p.coordinators;
     if (p.clients_ca) {
         f.clients_ca = p.clients_ca;
         f.clients_ca_more = {p.clients_renewal.old_cert, p.clients_renewal.rollover, false};
@@ -461,6 +593,40 @@ TEST(ca_renewal, a_running_broker_not_issued_again_keeps_the_renewal_open) {
     EXPECT_TRUE(p.issued.empty());
     EXPECT_TRUE(p.renewal.renewing()) << "k-broker-1 still serves a certificate of the old CA only";
     f.running->erase("k-broker-1");  // gone
+    EXPECT_TRUE(decide_certificates(f).renewal.finished);
+}
+
+TEST(ca_renewal, coordinators_get_certificates_and_the_renewal_waits_for_them_too) {
+    auto f = two_brokers();
+    f.wanted_coordinators = {{"k-coordinator-0", names("k-coordinator-0")}};
+    auto first = decide_certificates(f);
+    EXPECT_EQ(first.issued,
+              (std::vector<std::string>{"k-broker-0 (new)", "k-broker-1 (new)", "k-coordinator-0 (new)"}));
+    ASSERT_EQ(first.coordinators.size(), 1u);
+    EXPECT_TRUE(certs::verify(first.coordinators.at("k-coordinator-0.pem"), first.ca.cert_pem, now));
+    hold(f, first);
+    f.running = running_all(certificate_serials(first.brokers));
+    const auto old_coordinators = certificate_serials(first.coordinators);
+    f.running_coordinators = std::map<std::string, std::string>{{"k-coordinator-0", old_coordinators}};
+    auto kept = decide_certificates(f);
+    EXPECT_TRUE(kept.issued.empty());
+    EXPECT_EQ(kept.coordinators, first.coordinators);
+
+    f.ca_more.force_renew = true;
+    auto started = decide_certificates(f);
+    ASSERT_TRUE(started.renewal.renewing());
+    EXPECT_EQ(started.issued.size(), 3u) << "the coordinator's too";
+    EXPECT_TRUE(certs::verify(started.coordinators.at("k-coordinator-0.pem"), first.ca.cert_pem, now))
+        << "through the rollover certificate, for peers that trust only the old CA";
+    hold(f, started);
+    f.running = running_all(certificate_serials(started.brokers));  // the brokers rolled
+    auto waiting = decide_certificates(f);
+    EXPECT_TRUE(waiting.issued.empty());
+    EXPECT_FALSE(waiting.renewal.finished) << "the coordinator still runs a certificate of the old CA only";
+    f.running_coordinators.reset();
+    EXPECT_FALSE(decide_certificates(f).renewal.finished) << "coordinator pods not known";
+    f.running_coordinators =
+        std::map<std::string, std::string>{{"k-coordinator-0", certificate_serials(started.coordinators)}};
     EXPECT_TRUE(decide_certificates(f).renewal.finished);
 }
 
