@@ -155,4 +155,17 @@ std::string ca_bundle_of(const std::vector<std::string>& cas) {
     return out;
 }
 
+std::string cert_manager_bundle(const std::vector<std::string>& issued_cas, const std::string& previous,
+                                const std::map<std::string, std::string>& keystores, certs::time_point now) {
+    std::vector<std::string> cas = issued_cas;
+    for (auto& ca : split_pem(previous)) {
+        const bool in_use = std::any_of(keystores.begin(), keystores.end(),
+                                        [&](const auto& k) { return bool(certs::verify(k.second, ca, now)); });
+        if (in_use) {
+            cas.push_back(std::move(ca));
+        }
+    }
+    return ca_bundle_of(cas);
+}
+
 } // namespace trib::op::controller

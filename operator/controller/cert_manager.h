@@ -18,6 +18,7 @@
 #include "operator/controller/objects.h"
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,5 +50,11 @@ cert_manager_issued read_cert_manager_secret(const json* certificate, const json
 
 // The trust bundle: each distinct CA certificate once, in the order given.
 std::string ca_bundle_of(const std::vector<std::string>& cas);
+
+// ca.crt of C-cluster-ca-cert: the CAs the Secrets named that keystores were taken from in this
+// pass (`issued_cas`), then those of the `previous` bundle that a keystore still held verifies
+// under (a broker not issued again yet, or being drained, keeps serving with its certificate).
+std::string cert_manager_bundle(const std::vector<std::string>& issued_cas, const std::string& previous,
+                                const std::map<std::string, std::string>& keystores, certs::time_point now);
 
 } // namespace trib::op::controller

@@ -160,5 +160,22 @@ TEST(cert_manager_bundle, each_ca_once_in_the_order_given) {
     EXPECT_EQ(ca_bundle_of({}), "");
 }
 
+TEST(cert_manager_bundle, the_previous_cas_stay_while_a_keystore_held_is_under_them) {
+    auto old_ca = certs::make_ca("old", now, 24h * 365).value(), new_ca = certs::make_ca("new", now, 24h * 365).value();
+    auto on_old = certs::issue(old_ca, names(), now, 24h * 90).value();
+    auto on_new = certs::issue(new_ca, names(), now, 24h * 90).value();
+    std::map<std::string, std::string> both = {{"k-broker-0.pem", on_new.key_pem + on_new.cert_pem},
+                                               {"k-broker-1.pem", on_old.key_pem + on_old.cert_pem}};
+    EXPECT_EQ(cert_manager_bundle({new_ca.cert_pem}, old_ca.cert_pem, both, now), new_ca.cert_pem + old_ca.cert_pem)
+        << "broker 1 still serves under the old CA";
+    both["k-broker-1.pem"] = on_new.key_pem + on_new.cert_pem;
+    EXPECT_EQ(cert_manager_bundle({new_ca.cert_pem, new_ca.cert_pem}, new_ca.cert_pem + old_ca.cert_pem, both, now),
+              new_ca.cert_pem)
+        << "no keystore is under the old CA any more";
+    EXPECT_EQ(cert_manager_bundle({}, old_ca.cert_pem, {{"k-broker-0.pem", on_old.key_pem + on_old.cert_pem}}, now),
+              old_ca.cert_pem)
+        << "nothing issued in this pass: what is held keeps its CA";
+}
+
 } // namespace
 } // namespace trib::op::controller
