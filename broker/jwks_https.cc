@@ -41,6 +41,9 @@ security::outcome<T> fail(std::string why) {
 } // namespace
 
 jwks_https::jwks_https(options o, const std::string& key) : _o(std::move(o)) {
+    // A back-off ago, so the first unknown kid fetches at once (the steady clock's epoch, the
+    // machine's boot, may be less than a back-off away).
+    _last_expedite = clock::now() - _o.unknown_kid_backoff;
     auto u = parse_http_url(_o.url);
     if (!u) {
         throw config::config_error(key + ": '" + _o.url + "': " + u.error());
