@@ -1,17 +1,13 @@
 #include "broker/http_url.h"
 
+#include <boost/algorithm/string/case_conv.hpp>
+
 #include <algorithm>
 #include <cctype>
 
 namespace trib::broker {
 
 namespace {
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-    return out;
-}
 
 template<typename T>
 security::outcome<T> fail(std::string why) {
@@ -41,7 +37,7 @@ security::outcome<http_url> parse_http_url(std::string_view url) {
     if (colon == std::string_view::npos) {
         return fail<R>("not an http: or https: URL");
     }
-    const auto scheme = lower(url.substr(0, colon));
+    const auto scheme = boost::algorithm::to_lower_copy(std::string(url.substr(0, colon)));
     if (scheme == "https") {
         out.tls = true;
         out.port = 443;
