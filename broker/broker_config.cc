@@ -3,6 +3,7 @@
 #include "common/config.h"
 #include "common/listeners.h"
 #include "net/tls.h"
+#include "security/authorizer_config.h"
 #include "coordinator/client/topic_config.h"
 
 #include <algorithm>
@@ -185,29 +186,8 @@ config::schema make_schema() {
     // SSL listeners (net/tls.h): ssl.keystore.*, ssl.truststore.*, ssl.client.auth, ...
     net::add_tls_keys(s);
     add_sasl_keys(s);
-    // ACLs (security/authorizer.h).
-    add("authorizer.class.name", type::string, "",
-        "Empty: no authorization. org.apache.kafka.metadata.authorizer.StandardAuthorizer or "
-        "kafka.security.authorizer.AclAuthorizer: every request is checked against the ACLs.",
-        one_of({"", std::string(standard_authorizer), std::string(acl_authorizer)}));
-    add("super.users", type::string, "", "Principals allowed everything, semicolon-separated (User:admin;User:ops).",
-        [](const std::string& v) -> std::optional<std::string> {
-            if (!security::parse_super_users(v)) {
-                return "each super user must be <type>:<name>, separated by semicolons";
-            }
-            return std::nullopt;
-        });
-    add("ssl.principal.mapping.rules", type::string, "DEFAULT",
-        "How an SSL client's certificate subject becomes its principal: DEFAULT (User:<subject DN>) only.",
-        [](const std::string& v) -> std::optional<std::string> {
-            if (v != "DEFAULT") {
-                return "only DEFAULT is supported (the principal is User:<the certificate's subject DN>); RULE:... "
-                       "mappings are not";
-            }
-            return std::nullopt;
-        });
-    add("allow.everyone.if.no.acl.found", type::boolean, "false",
-        "With an authorizer: a resource no ACL applies to is open to everyone.");
+    // ACLs (security/authorizer.h): the coordinator reads the same keys.
+    security::add_authorizer_keys(s);
     return s;
 }
 
@@ -457,9 +437,7 @@ broker_config load_broker_config(const config::load_options& opts) {
     c.default_replication_factor = int16_t(v.get_int32("default.replication.factor"));
     c.min_insync_replicas = v.get_int32("min.insync.replicas");
     c.auto_create_topics = v.get_bool("auto.create.topics.enable");
-    c.authorizer.enabled = !v.get_string("authorizer.class.name").empty();
-    c.authorizer.super_users = *security::parse_super_users(v.get_string("super.users"));
-    c.authorizer.allow_everyone_if_no_acl_found = v.get_bool("allow.everyone.if.no.acl.found");
+    c.authorizer = security::load_authorizer_config(v);
     c.message_max_bytes = v.get_int32("message.max.bytes");
     c.message_timestamp_type = v.get_string("log.message.timestamp.type");
     if (v.has("broker.rack")) {

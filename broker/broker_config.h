@@ -93,10 +93,6 @@ struct broker_config {
     config::values raw;                              // everything, for DescribeConfigs
 };
 
-// The authorizer.class.name values that turn ACLs on (Kafka's KRaft and ZooKeeper authorizers).
-inline constexpr std::string_view standard_authorizer = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
-inline constexpr std::string_view acl_authorizer = "kafka.security.authorizer.AclAuthorizer";
-
 const config::schema& broker_schema();
 // Loads and checks; throws config::config_error naming the key on a bad value.
 broker_config load_broker_config(const config::load_options& opts);

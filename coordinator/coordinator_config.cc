@@ -7,6 +7,7 @@
 #include "coordinator/raft_log.h"
 #include "net/client_security.h"
 #include "net/tls.h"
+#include "security/authorizer_config.h"
 #include "security/listener_sasl.h"
 #include "security/sasl.h"
 
@@ -73,6 +74,8 @@ const config::schema& coordinator_schema() {
         // SSL listeners (net/tls.h) and SASL ones (security/listener_sasl.h): the broker's keys.
         net::add_tls_keys(s);
         security::add_listener_sasl_keys(s);
+        // Who may send what (coordinator/authorization.h): the broker's authorizer keys.
+        security::add_authorizer_keys(s);
         return s;
     }();
     return s;
@@ -232,6 +235,7 @@ service_config load_coordinator_config(const config::load_options& in, config::v
         c.sasl = std::move(sec.sasl);
         c.client = std::move(sec.client);
     }
+    c.authorizer = security::load_authorizer_config(v);
     // This voter, as brokers reach it: named in NOT_CONTROLLER hints by whoever is not leading.
     raft::voter self{c.controller.id, c.listeners.front().host, c.listeners.front().port};
     raft::voter_set voters;

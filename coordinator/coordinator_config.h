@@ -29,6 +29,8 @@ const std::set<std::string>& ignored_keys();
 //   controller.listener.names          the listener the voters reach each other on (first name;
 //                                      default: the first of listeners)
 //   sasl.mechanism.controller.protocol PLAIN, when that listener is SASL_*
+//   authorizer.class.name, super.users, allow.everyone.if.no.acl.found, ssl.principal.mapping.rules
+//                                      who may send what (authorization.h), as on the broker
 struct coordinator_security {
     std::map<std::string, std::string> protocols;  // listener -> protocol (and the controller listener)
     net::tls_contexts tls;

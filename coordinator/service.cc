@@ -1,6 +1,9 @@
 #include "coordinator/service.h"
 
 #include "common/log.h"
+#include "coordinator/authorization.h"
+#include "coordinator/raft/codec.h"
+#include "coordinator/raft/envelope.h"
 #include "net/sasl_connection.h"
 #include "protocol/api.h"
 #include "protocol/messages/api_versions.h"
@@ -475,7 +478,7 @@ asio::awaitable<net::dispatch_result> service::dispatch(bytes frame, const net::
     if (auto answered = serve_session(frame, conn)) {
         co_return std::move(*answered);
     }
-    auto body = co_await handle(frame, conn.peer);
+    auto body = co_await handle(frame, conn);
     if (!body) {
         co_return net::close_connection{"undecodable or unsupported coordinator request"};
     }
@@ -486,7 +489,24 @@ asio::awaitable<net::dispatch_result> service::dispatch(bytes frame, const net::
     co_return net::respond{std::move(out)};
 }
 
-asio::awaitable<std::optional<bytes>> service::handle(const bytes& frame, const std::string& peer) {
+std::optional<std::string> service::refused(const net::connection_info& conn, int16_t api_key, int16_t inner_api_key) {
+    if (!_cfg.authorizer.enabled) {
+        return std::nullopt;
+    }
+    const auto* s = static_cast<const net::sasl_connection*>(conn.state);
+    const std::string_view principal = s ? std::string_view(s->principal) : net::anonymous_principal;
+    // The committed image's index: built once per ACL change, on this thread, then shared.
+    const auto acls = _controller->image().acl_index();
+    auto why = refusal(_cfg.authorizer, acls.get(), {principal, conn.host()}, api_key, inner_api_key);
+    if (why) {
+        TLOG_WARN("coordinator: refused {} (CLUSTER_AUTHORIZATION_FAILED) on listener {}: {}", conn.peer,
+                  conn.listener, *why);
+    }
+    return why;
+}
+
+asio::awaitable<std::optional<bytes>> service::handle(const bytes& frame, const net::connection_info& conn) {
+    const std::string& peer = conn.peer;
     protocol::reader r(frame);
     protocol::request_header h;
     if (!protocol::decode_request_header(r, h) || !supported_version(h)) {
@@ -494,12 +514,25 @@ asio::awaitable<std::optional<bytes>> service::handle(const bytes& frame, const 
                   h.api_version);
         co_return std::nullopt;
     }
+    // A refused request is answered with CLUSTER_AUTHORIZATION_FAILED in its own response
+    // (each private response has a top-level error code and message; AlterPartition's a code).
+    const auto refuse = [&h](auto& resp, std::string why, int16_t version = 0) {
+        resp.error_code = int16_t(error_code::cluster_authorization_failed);
+        if constexpr (requires { resp.error_message; }) {
+            resp.error_message = std::move(why);
+        }
+        return encode_response(h.correlation_id, h.api_key, resp, version);
+    };
     switch (h.api_key) {
     case protocol::coordinator_register_broker_request::api_key: {
         protocol::coordinator_register_broker_request req;
         req.decode(r, 0);
         if (!r.ok()) {
             co_return std::nullopt;
+        }
+        if (auto why = refused(conn, h.api_key)) {
+            protocol::coordinator_register_broker_response resp;
+            co_return refuse(resp, std::move(*why));
         }
         auto resp = co_await await_completion<controller::register_response>(
             [this, &req](std::function<void(controller::register_response)> done) {
@@ -513,6 +546,10 @@ asio::awaitable<std::optional<bytes>> service::handle(const bytes& frame, const 
         req.decode(r, 0);
         if (!r.ok()) {
             co_return std::nullopt;
+        }
+        if (auto why = refused(conn, h.api_key)) {
+            protocol::coordinator_broker_heartbeat_response resp;
+            co_return refuse(resp, std::move(*why));
         }
         auto resp = co_await await_completion<controller::heartbeat_response>(
             [this, &req](std::function<void(controller::heartbeat_response)> done) {
@@ -532,6 +569,9 @@ asio::awaitable<std::optional<bytes>> service::handle(const bytes& frame, const 
             co_return std::nullopt;
         }
         protocol::coordinator_fetch_metadata_response resp;
+        if (auto why = refused(conn, h.api_key)) {
+            co_return refuse(resp, std::move(*why));
+        }
         co_await fetch_metadata(req, resp);
         add_controller_hint(resp, _log->leader(), _cfg.controller.id);
         co_return encode_response(h.correlation_id, h.api_key, resp);
@@ -541,6 +581,10 @@ asio::awaitable<std::optional<bytes>> service::handle(const bytes& frame, const 
         req.decode(r, 0);
         if (!r.ok()) {
             co_return std::nullopt;
+        }
+        if (auto why = refused(conn, h.api_key, req.request_api_key)) {
+            protocol::coordinator_admin_response resp;
+            co_return refuse(resp, std::move(*why));
         }
         // (not a ?: around co_await: g++ 12 destroys such temporaries twice)
         admin_reply reply;
@@ -571,6 +615,10 @@ asio::awaitable<std::optional<bytes>> service::handle(const bytes& frame, const 
             co_return std::nullopt;
         }
         const int16_t version = h.api_version;
+        if (auto why = refused(conn, h.api_key)) {
+            controller::alter_partition_response resp;
+            co_return refuse(resp, std::move(*why), version);
+        }
         auto resp = co_await await_completion<controller::alter_partition_response>(
             [this, &req, version](std::function<void(controller::alter_partition_response)> done) {
                 _controller->alter_partition(req, version, std::move(done));
@@ -578,7 +626,19 @@ asio::awaitable<std::optional<bytes>> service::handle(const bytes& frame, const 
         co_return encode_response(h.correlation_id, h.api_key, resp, version);
     }
     default: {
-        // The Raft log's own traffic between coordinators, when it has any.
+        // The Raft log's own traffic between coordinators, when it has any. A refused voter
+        // reads why in the envelope's answer (net_transport logs it); an unknown key closes.
+        if (auto why = refused(conn, h.api_key)) {
+            if (h.api_key != raft::api_messages) {
+                co_return std::nullopt;
+            }
+            protocol::writer w;
+            protocol::encode_response_header(w, h.correlation_id, protocol::response_header_version(h.api_key, 0));
+            auto out = w.take();
+            auto body = raft::encode_envelope_response(error_code::cluster_authorization_failed, *why);
+            out.insert(out.end(), body.begin(), body.end());
+            co_return out;
+        }
         bytes_view rest(frame.data() + r.offset(), r.remaining());
         if (auto body = _log->peer_request(h.api_key, h.api_version, rest)) {
             protocol::writer w;

@@ -10,6 +10,7 @@
 #include "net/dispatcher.h"
 #include "net/client_security.h"
 #include "net/server.h"
+#include "security/authorizer.h"
 #include "security/listener_sasl.h"
 #include "coordinator/quorum_status.h"
 #include "coordinator/replicated_log.h"
@@ -30,6 +31,9 @@ struct service_config {
     net::tls_contexts tls;                                 // SSL and SASL_SSL listeners
     std::map<std::string, security::listener_sasl> sasl;  // SASL_PLAINTEXT and SASL_SSL listeners
     net::client_security client;                           // to the other voters (net_transport)
+    // authorizer.class.name, super.users, allow.everyone.if.no.acl.found: who may send what
+    // (coordinator/authorization.h), against the ACLs of the committed metadata image.
+    security::authorizer_config authorizer;
     // Opens the metadata log (single_voter_log::factory, or a Raft log); required.
     log_factory open_log;
     std::filesystem::path metadata_dir;          // <log.dirs>/__cluster_metadata-0 (for messages)
@@ -81,7 +85,10 @@ private:
     // Runs `f()` on the service thread and waits for its result (or exception).
     template<typename F>
     auto on_thread(F f) -> decltype(f());
-    asio::awaitable<std::optional<bytes>> handle(const bytes& frame, const std::string& peer);
+    asio::awaitable<std::optional<bytes>> handle(const bytes& frame, const net::connection_info& conn);
+    // Why the connection's principal may not send `api_key` (holding `inner_api_key` for
+    // CoordinatorAdmin), logged; nullopt when it may (coordinator/authorization.h).
+    std::optional<std::string> refused(const net::connection_info& conn, int16_t api_key, int16_t inner_api_key = -1);
     // ApiVersions, SaslHandshake, SaslAuthenticate, and the refusal of anything else before
     // SASL authentication; nullopt for the requests handle() serves.
     std::optional<net::dispatch_result> serve_session(const bytes& frame, const net::connection_info& conn);

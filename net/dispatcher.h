@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 
 namespace trib::net {
@@ -23,6 +24,17 @@ struct connection_info {
     std::string listener;             // name of the listener the client connected to
     std::string peer;                 // "ip:port", for logs
     connection_state* state = nullptr;  // the dispatcher's, from open_connection(); may be null
+
+    // The client's address without the port (v6 without its brackets): the host ACLs name.
+    std::string_view host() const noexcept {
+        std::string_view p = peer;
+        if (p.starts_with('[')) {  // "[v6]:port"
+            auto close = p.find(']');
+            return close == std::string_view::npos ? p.substr(1) : p.substr(1, close - 1);
+        }
+        auto colon = p.rfind(':');
+        return colon == std::string_view::npos ? p : p.substr(0, colon);
+    }
 };
 
 // What to do with one request.

@@ -13,15 +13,7 @@ security::request_identity identity(const request_context& ctx) { return {ctx.pr
 
 } // namespace
 
-std::string_view request_context::client_host() const noexcept {
-    std::string_view p = conn.peer;
-    if (p.starts_with('[')) {  // "[v6]:port"
-        auto close = p.find(']');
-        return close == std::string_view::npos ? p.substr(1) : p.substr(1, close - 1);
-    }
-    auto colon = p.rfind(':');
-    return colon == std::string_view::npos ? p : p.substr(0, colon);
-}
+std::string_view request_context::client_host() const noexcept { return conn.host(); }
 
 bool request_context::authorized(security::acl_operation op, security::acl_resource type,
                                  std::string_view name) const {

@@ -170,6 +170,13 @@ asio::awaitable<void> coordinator_client::registration_loop() {
             set_lease({});
             continue;
         }
+        if (resp.error_code != int16_t(_heartbeat_error)) {
+            _heartbeat_error = error_code(resp.error_code);
+            if (resp.error_code != 0) {
+                TLOG_ERROR("coordinator refused the heartbeat of broker {}: {} ({})", _cfg.id.value(),
+                           protocol::error_code_name(_heartbeat_error), resp.error_message.value_or(""));
+            }
+        }
         if (resp.error_code == 0) {
             heartbeat_answered(sent_ms, resp);
         }
@@ -306,12 +313,23 @@ asio::awaitable<void> coordinator_client::metadata_loop() {
             publish();
             continue;
         }
+        if (resp.error_code == int16_t(error_code::cluster_authorization_failed)) {
+            // Not transient: said once (until it changes), and asked again at a slower pace.
+            if (_fetch_error != error_code::cluster_authorization_failed) {
+                TLOG_ERROR("coordinator refused this broker's metadata fetch: {} ({})",
+                           protocol::error_code_name(error_code(resp.error_code)), resp.error_message.value_or(""));
+            }
+            _fetch_error = error_code::cluster_authorization_failed;
+            co_await sleep(std::max(_cfg.retry_backoff, std::chrono::milliseconds(1000)));
+            continue;
+        }
         if (resp.error_code != 0) {
             TLOG_WARN("fetching metadata: {} ({})", protocol::error_code_name(error_code(resp.error_code)),
                       resp.error_message.value_or(""));
             co_await sleep(_cfg.retry_backoff);
             continue;
         }
+        _fetch_error = error_code::none;
         if (!resp.voters.empty()) {
             learn_voters(resp.voters);
         }
@@ -373,6 +391,11 @@ asio::awaitable<admin_result> coordinator_client::admin(int16_t api_key, int16_t
     }
     out.error = error_code(resp.error_code);
     out.message = resp.error_message.value_or("");
+    if (out.error == error_code::cluster_authorization_failed) {
+        // The client sees the code; the operator of this broker needs to know it is its own
+        // principal the coordinator refuses, not the client's.
+        TLOG_ERROR("coordinator refused an admin request broker {} forwarded: {}", _cfg.id.value(), out.message);
+    }
     out.body = std::move(resp.body);
     out.commit = offset(resp.commit_offset);
     if (out.error == error_code::none && !co_await wait_for_offset(out.commit, _cfg.request_timeout)) {

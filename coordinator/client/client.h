@@ -188,6 +188,10 @@ private:
     bool _fenced = true;
     bool _caught_up = false;
     protocol::error_code _registration_error = protocol::error_code::none;
+    // The last heartbeat and metadata fetch errors: one that persists (a coordinator whose
+    // authorizer refuses this broker's principal) is logged when it starts, not per retry.
+    protocol::error_code _heartbeat_error = protocol::error_code::none;
+    protocol::error_code _fetch_error = protocol::error_code::none;
     bool _stopped = false;
     bool _control_busy = false;
     std::list<asio::steady_timer*> _control_queue;  // waiting for the control channel

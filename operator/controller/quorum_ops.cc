@@ -61,6 +61,14 @@ std::optional<Resp> ask_leader(kafka::admin_session& s, const std::vector<std::s
                        (colon == std::string::npos ? one : one.substr(colon + 2));
                 continue;
             }
+            if (resp->error_code == int16_t(protocol::error_code::cluster_authorization_failed)) {
+                // The coordinators' authorizer refuses the operator's principal: every one
+                // would, so this is the answer (a refusal, not an unreachable quorum).
+                Resp refused;
+                refused.error_code = resp->error_code;
+                refused.error_message = a + ": " + resp->error_message.value_or("");
+                return refused;
+            }
             if (resp->error_code != 0) {
                 why += (why.empty() ? "" : "; ") + a + ": " + error_text(resp->error_code, resp->error_message);
                 continue;  // NOT_CONTROLLER: another one leads

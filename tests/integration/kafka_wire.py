@@ -6,6 +6,8 @@ with protocol/gen/defs.py, the parser the C++ generator uses). Tests that compar
   Connection(port).call("Metadata", 12, {"Topics": None})   -> {"ThrottleTimeMs": 0, ...}
   Connection(port, sasl=("alice", "secret"))                 SASL/PLAIN first (SaslHandshake v1,
                                                              SaslAuthenticate v2)
+  Connection(coordinator_port).call("CoordinatorRegisterBroker", 0, {...})   the coordinator's
+                                                             private APIs too
 
 Fields are named as in the .def files (Kafka's names). A field missing from the request dict
 takes its default; tagged fields are written only when given. Responses hold every field of
@@ -31,8 +33,15 @@ def apis():
             if not a.private and not a.data}
 
 
+@lru_cache(maxsize=None)
+def private_apis():
+    """API name -> defs.Api, for the coordinator's private APIs (their bodies may be flexible,
+    their request header is v1 and their response header v0 all the same: client/rpc.h)."""
+    return {a.name: a for a in defs.load_dir(str(SOURCE_DIR / "protocol" / "defs")) if a.private}
+
+
 def api(name):
-    return apis()[name]
+    return apis()[name] if name in apis() else private_apis()[name]
 
 
 # ---- writing ---------------------------------------------------------------------------------
@@ -297,4 +306,5 @@ class Connection:
     def call(self, name, version, fields):
         a = api(name)
         body = encode_request(name, version, fields)
-        return decode_response(name, version, self.raw(a.key, version, body, a.flexible(version)))
+        return decode_response(name, version,
+                               self.raw(a.key, version, body, a.flexible(version) and not a.private))
