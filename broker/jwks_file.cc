@@ -42,7 +42,9 @@ jwks_file::jwks_file(std::string path, std::string key, std::chrono::millisecond
     _text = std::move(*text);
     _keys = std::make_shared<const security::jwks>(std::move(keys.value()));
     _last_look = clock::now();
-    _last_unknown_kid = clock::time_point{};
+    // A back-off ago, so the first unknown kid reads at once: the steady clock's epoch is the
+    // machine's boot, which may be less than a back-off away.
+    _last_unknown_kid = _last_look - _unknown_kid_backoff;
 }
 
 void jwks_file::reread(const char* why) {

@@ -1,5 +1,6 @@
 #include "broker/sasl_config.h"
 
+#include "broker/jwks_https.h"
 #include "security/jaas.h"
 
 #include <algorithm>
@@ -18,44 +19,138 @@ std::string lower(std::string s) {
     return s;
 }
 
-// The JWKS file and the claim rules.
-void load_oauth(const config::values& v, sasl_config& out) {
+// Whom the JWKS client trusts: as Kafka, the ssl.* options of the OAUTHBEARER listeners' JAAS
+// entries (listener.name.<l>.oauthbearer.sasl.jaas.config ... ssl.truststore.location="...";),
+// PEM only; none given: the system's CAs. One fetcher serves every listener, so listeners that
+// give these options must give the same.
+std::shared_ptr<net::tls_source> jwks_tls(const std::map<std::string, std::string>& per_listener,
+                                          const std::vector<std::string>& oauth_listeners, bool& verify_host) {
+    static constexpr std::string_view read[] = {
+        "ssl.truststore.location", "ssl.truststore.certificates", "ssl.keystore.location",
+        "ssl.keystore.key",        "ssl.keystore.certificate.chain", "ssl.key.password",
+        "ssl.endpoint.identification.algorithm", "ssl.enabled.protocols", "ssl.cipher.suites"};
+    std::map<std::string, std::string, std::less<>> chosen;
+    std::string from;  // the key the options came from
+    for (const auto& l : oauth_listeners) {
+        const std::string key = "listener.name." + lower(l) + ".oauthbearer.sasl.jaas.config";
+        auto it = per_listener.find(key);
+        if (it == per_listener.end()) {
+            continue;
+        }
+        auto e = security::parse_jaas(it->second);
+        if (!e) {
+            throw config::config_error(key + ": " + e.error());
+        }
+        std::map<std::string, std::string, std::less<>> ssl;
+        for (const auto& [k, value] : e.value().options) {
+            if (!k.starts_with("ssl.")) {
+                continue;
+            }
+            if ((k == "ssl.truststore.type" || k == "ssl.keystore.type") && value != "PEM") {
+                throw config::config_error(key + ": " + k + "=" + value +
+                                           " is not served: only PEM stores (ssl.truststore.location of a PEM "
+                                           "file, or ssl.truststore.certificates)");
+            }
+            if (std::find(std::begin(read), std::end(read), k) != std::end(read)) {
+                ssl[k] = value;
+            }
+        }
+        if (!from.empty() && ssl != chosen) {
+            throw config::config_error(key + ": its ssl.* options for the JWKS endpoint differ from those of " + from +
+                                       " (one JWKS client serves every listener)");
+        }
+        chosen = std::move(ssl);
+        from = key;
+    }
+    net::tls_settings t;
+    t.listener = "the JWKS endpoint";
+    auto opt = [&](std::string_view k) -> std::optional<std::string> {
+        t.key_names[std::string(k)] = (from.empty() ? "listener.name.<l>.oauthbearer.sasl.jaas.config" : from) +
+                                      " option " + std::string(k);
+        auto it = chosen.find(k);
+        return it == chosen.end() ? std::nullopt : std::optional<std::string>(it->second);
+    };
+    using store = std::optional<std::string> net::tls_settings::*;
+    static constexpr std::pair<std::string_view, store> stores[] = {
+        {"ssl.truststore.location", &net::tls_settings::truststore_location},
+        {"ssl.truststore.certificates", &net::tls_settings::truststore_certificates},
+        {"ssl.keystore.location", &net::tls_settings::keystore_location},
+        {"ssl.keystore.key", &net::tls_settings::keystore_key},
+        {"ssl.keystore.certificate.chain", &net::tls_settings::keystore_chain},
+        {"ssl.key.password", &net::tls_settings::key_password}};
+    for (const auto& [k, member] : stores) {
+        t.*member = opt(k);
+    }
+    if (auto p = opt("ssl.enabled.protocols")) {
+        t.protocols = config::split_list(*p);
+    }
+    if (auto c = opt("ssl.cipher.suites")) {
+        t.cipher_suites = config::split_list(*c);
+    }
+    verify_host = t.verify_peer_host = opt("ssl.endpoint.identification.algorithm").value_or("https") == "https";
+    if (t.truststore_location && t.truststore_certificates) {
+        throw config::config_error(t.name_of("ssl.truststore.location") +
+                                   ": give either the truststore file or ssl.truststore.certificates, not both");
+    }
+    return std::make_shared<net::tls_source>(std::move(t), net::tls_role::client);
+}
+
+// The issuer's keys (a JWKS file, or its https: or http: endpoint) and the claim rules.
+void load_oauth(const config::values& v, const std::map<std::string, std::string>& per_listener,
+                const std::vector<std::string>& oauth_listeners, sasl_config& out) {
     const std::string key = "sasl.oauthbearer.jwks.endpoint.url";
     if (!v.has(key)) {
         throw config::config_error(key + ": OAUTHBEARER is enabled and needs the issuer's keys: "
-                                   "file:<path of a JWKS file>");
+                                   "https://<the issuer's JWKS endpoint> or file:<path of a JWKS file>");
     }
-    const std::string url = v.get_string(key);
-    if (!url.starts_with("file:")) {
-        throw config::config_error(key + ": only file: URLs are supported (file:/path/to/jwks.json), not '" +
-                                   url + "'; fetch the issuer's JWKS into a file");
-    }
-    // file:/p, file:///p and file://localhost/p all name /p.
-    std::string path = url.substr(5);
-    if (path.starts_with("//")) {
-        path = path.substr(2);
-        if (path.starts_with("localhost/")) {
-            path = path.substr(9);
-        } else if (!path.starts_with("/")) {
-            throw config::config_error(key + ": a file: URL names a file on this machine (file:///path), not '" +
-                                       url + "'");
-        }
-    }
-    if (path.empty()) {
-        throw config::config_error(key + ": '" + url + "' names no file");
-    }
-    out.oauth_keys = std::make_shared<jwks_file>(
-        path, key, std::chrono::milliseconds(v.get_int64("sasl.oauthbearer.jwks.endpoint.refresh.ms")));
+    // The claim rules first: a mistake there is reported before any fetch.
     out.oauth_rules.clock_skew = std::chrono::seconds(v.get_int32("sasl.oauthbearer.clock.skew.seconds"));
     out.oauth_rules.sub_claim = v.get_string("sasl.oauthbearer.sub.claim.name");
     if (out.oauth_rules.sub_claim.empty()) {
         throw config::config_error("sasl.oauthbearer.sub.claim.name: must name a claim");
+    }
+    out.oauth_rules.scope_claim = v.get_string("sasl.oauthbearer.scope.claim.name");
+    if (out.oauth_rules.scope_claim.empty()) {
+        throw config::config_error("sasl.oauthbearer.scope.claim.name: must name a claim");
     }
     if (v.has("sasl.oauthbearer.expected.audience")) {
         out.oauth_rules.audience = v.get_list("sasl.oauthbearer.expected.audience");
     }
     if (v.has("sasl.oauthbearer.expected.issuer")) {
         out.oauth_rules.issuer = v.get_string("sasl.oauthbearer.expected.issuer");
+    }
+    const std::string url = v.get_string(key);
+    const auto refresh = std::chrono::milliseconds(v.get_int64("sasl.oauthbearer.jwks.endpoint.refresh.ms"));
+    const std::string scheme = lower(url.substr(0, url.find(':')));
+    if (scheme == "https" || scheme == "http") {
+        jwks_https::options o;
+        o.url = url;
+        o.refresh = refresh;
+        o.retry_backoff = std::chrono::milliseconds(v.get_int64("sasl.oauthbearer.jwks.endpoint.retry.backoff.ms"));
+        o.retry_backoff_max =
+            std::chrono::milliseconds(v.get_int64("sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms"));
+        if (scheme == "https") {
+            o.tls = jwks_tls(per_listener, oauth_listeners, o.verify_host);
+        }
+        out.oauth_keys = std::make_shared<jwks_https>(std::move(o), key);
+    } else if (scheme == "file") {
+        // file:/p, file:///p and file://localhost/p all name /p.
+        std::string path = url.substr(5);
+        if (path.starts_with("//")) {
+            path = path.substr(2);
+            if (path.starts_with("localhost/")) {
+                path = path.substr(9);
+            } else if (!path.starts_with("/")) {
+                throw config::config_error(key + ": a file: URL names a file on this machine (file:///path), not '" +
+                                           url + "'");
+            }
+        }
+        if (path.empty()) {
+            throw config::config_error(key + ": '" + url + "' names no file");
+        }
+        out.oauth_keys = std::make_shared<jwks_file>(path, key, refresh);
+    } else {
+        throw config::config_error(key + ": expected an https:, http: or file: URL, not '" + url + "'");
     }
 }
 
@@ -79,12 +174,25 @@ void add_sasl_keys(config::schema& s) {
                            "SCRAM users, as JAAS options: user_<name>=\"<password>\" ...; each gets "
                            "SCRAM-SHA-256 and SCRAM-SHA-512 credentials (4096 iterations) at start-up."});
     s.add({.name = "sasl.oauthbearer.jwks.endpoint.url",
-           .doc = "OAUTHBEARER: where the issuer's public keys (a JWKS) are; only file:<path> URLs are "
-                  "served (the file is read again when it changes)."});
+           .doc = "OAUTHBEARER: where the issuer's public keys (a JWKS) are: its https: (or http:) endpoint, "
+                  "fetched at start-up and refreshed, or a file:<path> (read again when it changes)."});
     s.add({.name = "sasl.oauthbearer.jwks.endpoint.refresh.ms", .t = config::type::int64, .default_value = "3600000",
-           .doc = "OAUTHBEARER: how often the JWKS file is looked at for new keys (a token with an unknown "
-                  "kid also makes it be read again, at most once a second).",
+           .doc = "OAUTHBEARER: how often the JWKS is fetched (or its file looked at) for new keys (a token "
+                  "with an unknown kid also makes it be fetched again, at most once a second).",
            .validate = config::at_least(1)});
+    s.add({.name = "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", .t = config::type::int64,
+           .default_value = "100",
+           .doc = "OAUTHBEARER: the wait before the second attempt of a JWKS fetch that failed; it doubles "
+                  "at each attempt.",
+           .validate = config::at_least(0)});
+    s.add({.name = "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms", .t = config::type::int64,
+           .default_value = "10000",
+           .doc = "OAUTHBEARER: how long the attempts of one JWKS fetch go on before it is given up (the keys "
+                  "in use are kept); without keys yet, also the wait before the next fetch.",
+           .validate = config::at_least(0)});
+    s.add({.name = "sasl.oauthbearer.scope.claim.name", .default_value = "scope",
+           .doc = "OAUTHBEARER: the token claim that holds its scopes (a space-separated string or an array "
+                  "of strings; another type makes the token invalid)."});
     s.add({.name = "sasl.oauthbearer.clock.skew.seconds", .t = config::type::int32, .default_value = "30",
            .doc = "OAUTHBEARER: seconds of clock difference allowed when checking a token's exp, nbf and iat.",
            .validate = config::at_least(0)});
@@ -99,7 +207,7 @@ void add_sasl_keys(config::schema& s) {
 sasl_config load_sasl_config(const config::values& v, const std::vector<std::string>& sasl_listeners,
                              const std::vector<std::string>& all_listeners, const std::string& inter_broker_listener) {
     sasl_config out;
-    bool oauth = false;  // a listener enables OAUTHBEARER
+    std::vector<std::string> oauth_listeners;  // the listeners that enable OAUTHBEARER
     const auto per_listener = v.with_prefix("listener.name.");
     // Every listener.name key must name a listener and a setting this broker reads.
     for (const auto& [key, value] : per_listener) {
@@ -133,7 +241,7 @@ sasl_config load_sasl_config(const config::values& v, const std::vector<std::str
         listener_sasl ls = security::load_listener_sasl(v, per_listener, l);
         if (std::find(ls.mechanisms.begin(), ls.mechanisms.end(), security::mechanism_oauthbearer) !=
             ls.mechanisms.end()) {
-            oauth = true;
+            oauth_listeners.push_back(l);
         }
         if (l == inter_broker_listener) {
             const std::string key = "sasl.mechanism.inter.broker.protocol";
@@ -146,8 +254,8 @@ sasl_config load_sasl_config(const config::values& v, const std::vector<std::str
         }
         out.listeners.emplace(l, std::move(ls));
     }
-    if (oauth) {
-        load_oauth(v, out);
+    if (!oauth_listeners.empty()) {
+        load_oauth(v, per_listener, oauth_listeners, out);
     }
     if (v.has("tributary.sasl.scram.users")) {
         // The same option syntax as a JAAS entry, without the class and flag.

@@ -11,9 +11,15 @@
 //   listener.name.<l>.<mechanism>.sasl.jaas.config       its username="..." password="..." options (the
 //                                                        PLAIN entry also lists the users it serves)
 // OAUTHBEARER (KIP-768: tokens are JWTs checked against the issuer's public keys):
-//   sasl.oauthbearer.jwks.endpoint.url                   file:<path> of a JWKS (https is not served)
-//   sasl.oauthbearer.jwks.endpoint.refresh.ms            how often the file is looked at again
-//   sasl.oauthbearer.clock.skew.seconds, .sub.claim.name, .expected.audience, .expected.issuer
+//   sasl.oauthbearer.jwks.endpoint.url                   https://... (or http://) of the issuer's JWKS
+//                                                        (broker/jwks_https.h), or file:<path> of one
+//   sasl.oauthbearer.jwks.endpoint.refresh.ms            how often it is fetched (the file looked at) again
+//   sasl.oauthbearer.jwks.endpoint.retry.backoff.ms, .retry.backoff.max.ms   a failed fetch's attempts
+//   sasl.oauthbearer.clock.skew.seconds, .sub.claim.name, .scope.claim.name, .expected.audience,
+//   .expected.issuer
+//   the JWKS client's TLS: as Kafka, ssl.* options of the OAUTHBEARER listeners' JAAS entries
+//   (ssl.truststore.location / .certificates, PEM; ssl.keystore.* for a client certificate;
+//   ssl.endpoint.identification.algorithm; none: the system's CAs)
 //   listener.name.<l>.oauthbearer.sasl.server.callback.handler.class   only Kafka's
 //                                                        OAuthBearerValidatorCallbackHandler
 //   listener.name.<l>.oauthbearer.sasl.jaas.config       accepted (OAuthBearerLoginModule), unused
@@ -54,7 +60,7 @@ struct sasl_config {
     std::map<std::pair<security::scram_algorithm, std::string>, security::scram_credential> scram;
     // OAUTHBEARER, when a listener enables it: the keys (shared by every connection) and the
     // claim rules.
-    std::shared_ptr<jwks_file> oauth_keys;
+    std::shared_ptr<security::jwks_source> oauth_keys;  // a jwks_file or a jwks_https
     security::jwt_rules oauth_rules;
 
     const listener_sasl* find(const std::string& listener) const {
@@ -73,7 +79,8 @@ void add_sasl_keys(config::schema& s);
 // config::config_error naming the key on a mechanism not served (GSSAPI: said so), a PLAIN
 // listener without users, bad JAAS syntax, an inter-broker mechanism the listener does not
 // enable or without username and password (or OAUTHBEARER, which brokers don't use with each
-// other), OAUTHBEARER without a readable file: JWKS, another server callback handler class, or a
+// other), OAUTHBEARER without a usable JWKS URL (a file that can't be read, an https: URL that
+// can't be parsed or a truststore that can't be read), another server callback handler class, or a
 // listener.name key this broker has no use for.
 sasl_config load_sasl_config(const config::values& v, const std::vector<std::string>& sasl_listeners,
                              const std::vector<std::string>& all_listeners,

@@ -145,20 +145,6 @@ constexpr size_t first_read_chunk = 64 * 1024;
 
 // OpenSSL's reason for a failed handshake (the verify result says why a certificate was
 // refused: "certificate verify failed" alone does not).
-std::string tls_reason(const error_code& ec, SSL* ssl) {
-    std::string reason = ec.message();
-    if (long v = SSL_get_verify_result(ssl); v != X509_V_OK) {
-        reason += std::string(": ") + X509_verify_cert_error_string(v);
-    }
-    if (unsigned long e = ERR_peek_last_error(); e != 0) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof buf);
-        reason += std::string(" (") + buf + ")";
-    }
-    ERR_clear_error();
-    return reason;
-}
-
 std::string read_failure(const error_code& ec, bool mid_frame) {
     if (ec == asio::error::eof) {
         return mid_frame ? "closed by the broker in the middle of a response" : "closed by the broker";
@@ -433,7 +419,7 @@ asio::awaitable<result<void>> kafka_client::open_link(clock::time_point deadline
         l->fail(make_error_code(client_errc::not_connected), "");
         std::string reason = expired                    ? failed_step + " timed out"
                              : failed_step == "connect" ? ec.message()
-                                                        : failed_step + ": " + tls_reason(ec, l->tls->native_handle());
+                                                        : failed_step + ": " + tls_failure_reason(ec, l->tls->native_handle());
         connect_failed(std::move(reason));
         co_return client_errc::not_connected;
     }

@@ -366,6 +366,20 @@ std::shared_ptr<ssl::context> make_server_context(const tls_settings& s) {
     return ctx;
 }
 
+std::string tls_failure_reason(const boost::system::error_code& ec, SSL* ssl) {
+    std::string reason = ec.message();
+    if (long v = SSL_get_verify_result(ssl); v != X509_V_OK) {
+        reason += std::string(": ") + X509_verify_cert_error_string(v);
+    }
+    if (unsigned long e = ERR_peek_last_error(); e != 0) {
+        char buf[256];
+        ERR_error_string_n(e, buf, sizeof buf);
+        reason += std::string(" (") + buf + ")";
+    }
+    ERR_clear_error();
+    return reason;
+}
+
 std::shared_ptr<ssl::context> make_client_context(const tls_settings& s) {
     auto ctx = base_context(s, ssl::context::tls_client);
     if (!load_truststore(*ctx, s)) {

@@ -100,6 +100,11 @@ std::shared_ptr<boost::asio::ssl::context> make_server_context(const tls_setting
 // make_server_context.
 std::shared_ptr<boost::asio::ssl::context> make_client_context(const tls_settings& s);
 
+// Why a TLS handshake of this program's failed: the error, the certificate check's verdict
+// (e.g. "unable to get local issuer certificate") and OpenSSL's last error; clears OpenSSL's
+// error queue.
+std::string tls_failure_reason(const boost::system::error_code& ec, SSL* ssl);
+
 // A context that follows its files: an SSL listener's (role server), or this program's
 // connections to other brokers over an SSL inter-broker listener (role client).
 // reload_if_changed() looks at the keystore and truststore files (device, inode, size,

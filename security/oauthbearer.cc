@@ -426,6 +426,54 @@ outcome<T> fail(std::string why) {
     return outcome<T>::failure(std::move(why));
 }
 
+// The scope claim (RFC 8693 section 4.2: a space-separated string; many issuers write a JSON
+// array of strings instead, which Kafka takes too). Absent: no scopes. A blank scope, a
+// duplicate in an array, or a claim of another type makes the token invalid: Kafka refuses the
+// first two and silently reads no scopes from the third, but a scope claim that is a number or
+// an object is the issuer misconfigured, which a refusal with the reason shows at once.
+outcome<std::vector<std::string>> token_scopes(const json& claims, const std::string& name) {
+    using R = std::vector<std::string>;
+    const json* j = claims.get(name);
+    R out;
+    if (!j) {
+        return out;
+    }
+    const std::string bad = "the token's '" + name + "' claim ";
+    if (const auto* s = j->str()) {
+        std::string_view rest = *s;
+        while (!rest.empty()) {
+            const auto end = rest.find(' ');
+            const auto scope = rest.substr(0, end);
+            if (!scope.empty() && std::find(out.begin(), out.end(), scope) == out.end()) {
+                out.emplace_back(scope);
+            }
+            rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+        }
+        if (out.empty()) {
+            return fail<R>(bad + "(scopes) is blank");
+        }
+        return out;
+    }
+    const auto* arr = std::get_if<json_array>(&j->v);
+    if (!arr) {
+        return fail<R>(bad + "(scopes) is neither a string nor an array of strings");
+    }
+    for (const auto& x : *arr) {
+        const auto* s = x.str();
+        if (!s) {
+            return fail<R>(bad + "(scopes) holds something other than a string");
+        }
+        if (s->find_first_not_of(' ') == std::string::npos) {
+            return fail<R>(bad + "(scopes) holds a blank scope");
+        }
+        if (std::find(out.begin(), out.end(), *s) != out.end()) {
+            return fail<R>(bad + "(scopes) holds '" + *s + "' twice");
+        }
+        out.push_back(*s);
+    }
+    return out;
+}
+
 // A NumericDate claim: seconds since the epoch, possibly fractional.
 std::optional<double> numeric_date(const json& claims, std::string_view name, std::string& why) {
     const json* j = claims.get(name);
@@ -644,7 +692,11 @@ outcome<validated_token> validate_jwt(std::string_view token, const jwks& keys, 
     if (!sub || !sub->str() || sub->str()->empty()) {
         return fail<R>("the token has no '" + rules.sub_claim + "' claim (a non-empty string) to name its principal");
     }
-    return validated_token{*sub->str(), int64_t(*exp * 1000)};
+    auto scopes = token_scopes(*claims, rules.scope_claim);
+    if (!scopes) {
+        return fail<R>(scopes.error());
+    }
+    return validated_token{*sub->str(), int64_t(*exp * 1000), std::move(scopes.value())};
 }
 
 outcome<oauthbearer_message> parse_oauthbearer_client(std::string_view msg) {
@@ -750,6 +802,13 @@ public:
         }
         const auto now = _now ? _now() : std::chrono::system_clock::now();
         auto keys = _keys->current();
+        if (!keys) {
+            keys = _keys->reload_for_unknown_kid();
+        }
+        if (!keys) {
+            _refused = "no OAUTHBEARER verification keys yet: " + _keys->no_keys_reason();
+            return std::string(oauthbearer_invalid_token_challenge);
+        }
         auto token = validate_jwt(msg.value().token, *keys, _rules, now);
         if (!token && token.error().starts_with("no key with the token's kid")) {
             // A key the issuer added since the JWKS was read: look again (the source rate-limits).

@@ -17,7 +17,10 @@
 // `kid` is accepted only when the JWKS has exactly one key). Claims: `exp` and `iat` required
 // (numbers, as Kafka requires both), `nbf` optional, all with the allowed clock skew; the
 // principal is the claim `sub_claim` (a non-empty string); `aud` (string or array) must contain
-// one of `audience` when that is set; `iss` must equal `issuer` when that is set.
+// one of `audience` when that is set; `iss` must equal `issuer` when that is set. The claim
+// `scope_claim`, when present, is a space-separated string or an array of strings (anything
+// else, a blank scope or an array's duplicate makes the token invalid); its scopes are kept
+// in the validated_token (nothing authorizes by them: Kafka's authorizers don't either).
 // The token is never put in a failure message.
 #include "security/sasl.h"
 
@@ -55,11 +58,13 @@ struct jwt_rules {
     std::string sub_claim = "sub";
     std::vector<std::string> audience;  // empty: `aud` not checked
     std::string issuer;                 // empty: `iss` not checked
+    std::string scope_claim = "scope";
 };
 
 struct validated_token {
     std::string principal;
     int64_t expires_ms = 0;  // `exp` in ms since the epoch
+    std::vector<std::string> scopes;  // of the scope claim, in its order, without duplicates
 };
 
 // Checks a compact JWS token's signature against `keys` and its claims against `rules` at
@@ -67,14 +72,18 @@ struct validated_token {
 outcome<validated_token> validate_jwt(std::string_view token, const jwks& keys, const jwt_rules& rules,
                                       std::chrono::system_clock::time_point now);
 
-// Where a server gets its keys. current() is the JWKS in use; reload_for_unknown_kid() is
-// called once per exchange when the token's `kid` is not in it, and may read the keys again
-// (rate-limited by the source) and return the newer set.
+// Where a server gets its keys. current() is the JWKS in use, null while the source has none
+// yet (one fetching them over the network); reload_for_unknown_kid() is called once per
+// exchange when the token's `kid` is not in it or there are no keys, and may read the keys
+// again (rate-limited by the source) and return the newer set (a source that must not block
+// its caller starts a read and returns what it has). no_keys_reason() says why current() is
+// null, for the refusal.
 class jwks_source {
 public:
     virtual ~jwks_source() = default;
     virtual std::shared_ptr<const jwks> current() = 0;
     virtual std::shared_ptr<const jwks> reload_for_unknown_kid() = 0;
+    virtual std::string no_keys_reason() { return "no keys were read"; }
 };
 
 // The parsed client message.

@@ -139,6 +139,8 @@ kafka_user parse_kafka_user(const json& obj, std::vector<std::string>& errors) {
         return u;
     }
     if (const json* a = r.object(*spec, "authentication", "spec.authentication")) {
+        // {} is what the CRD's earlier default stored for SCRAM users.
+        u.spec.authentication = scram_sha_512;
         r.text(*a, "type", "spec.authentication.type", u.spec.authentication);
     }
     if (const json* z = r.object(*spec, "authorization", "spec.authorization")) {
@@ -175,8 +177,9 @@ std::vector<std::string> validate(const kafka_user& u) {
         if (u.name.size() > 64) {
             out.push_back("metadata.name is longer than 64 characters, the limit of a certificate's common name");
         }
-    } else if (s.authentication != scram_sha_512) {
-        out.push_back("spec.authentication.type must be scram-sha-512 or tls (not '" + s.authentication + "')");
+    } else if (s.authentication != scram_sha_512 && s.authentication != no_authentication) {
+        out.push_back("spec.authentication.type must be scram-sha-512 or tls (not '" + s.authentication +
+                      "'); omit spec.authentication for a user that authenticates elsewhere (OAuth)");
     }
     if (s.authorization && s.authorization_type != "simple") {
         out.push_back("spec.authorization.type must be simple (not '" + s.authorization_type + "')");

@@ -1,8 +1,9 @@
 #pragma once
 // The KafkaUser custom resource (tributary.io/v1alpha1, issue 17): a client identity of one
 // KafkaCluster (the label tributary.io/cluster names it, in the same namespace), how it
-// authenticates (SCRAM-SHA-512 with a password, or a TLS client certificate signed by the
-// cluster's clients CA) and, optionally, the ACLs its principal gets. controller/users.h
+// authenticates (SCRAM-SHA-512 with a password, a TLS client certificate signed by the
+// cluster's clients CA, or elsewhere: spec.authentication omitted) and, optionally, the ACLs
+// its principal gets. controller/users.h
 // decides what to change; controller/user_reconciler.h runs the pass.
 //
 // As for KafkaCluster: parse_kafka_user() applies the CRD's defaults and never throws (a field
@@ -26,6 +27,10 @@ inline constexpr const char* cluster_label = "tributary.io/cluster";
 
 inline constexpr const char* scram_sha_512 = "scram-sha-512";
 inline constexpr const char* tls_authentication = "tls";
+// spec.authentication omitted: the user authenticates elsewhere, e.g. with an OAUTHBEARER token
+// whose subject is <name> (Strimzi's shape for such users): the operator makes no credentials
+// and keeps only the ACLs of User:<name>.
+inline constexpr const char* no_authentication = "";
 
 struct user_acl {
     std::string resource_type;            // topic, group, cluster, transactionalId
@@ -37,7 +42,7 @@ struct user_acl {
 };
 
 struct kafka_user_spec {
-    std::string authentication = scram_sha_512;  // spec.authentication.type
+    std::string authentication = no_authentication;  // spec.authentication.type ("": omitted)
     bool authorization = false;                  // spec.authorization given
     std::string authorization_type = "simple";
     std::vector<user_acl> acls;
@@ -60,8 +65,8 @@ kafka_user parse_kafka_user(const web::json::value& obj, std::vector<std::string
 // One message per broken rule; empty: valid.
 std::vector<std::string> validate(const kafka_user& user);
 
-// The principal's name as the broker sees it: "<name>" for SCRAM, "CN=<name>" for a
-// certificate (the broker maps a certificate to User:<subject DN>, Kafka's DEFAULT rule).
+// The principal's name as the broker sees it: "<name>" for SCRAM and for a user authenticated
+// elsewhere (an OAuth token's subject), "CN=<name>" for a certificate (the broker maps a certificate to User:<subject DN>, Kafka's DEFAULT rule).
 std::string username(const kafka_user& user);
 // "User:" + username.
 std::string principal(const kafka_user& user);

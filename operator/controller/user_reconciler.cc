@@ -139,6 +139,7 @@ reconcile_result user_reconciler::reconcile_user(const std::string& ns, const st
         // deletion must not wait for brokers that may never come.
         k8s::add_finalizer(_api, res::kafka_users, *object, user_cleanup_finalizer);
         const bool tls = u.spec.authentication == api::tls_authentication;
+        const bool none = u.spec.authentication == api::no_authentication;
         user_facts f{.user = u,
                      .acls = {},
                      .scram_credential = false,
@@ -171,8 +172,11 @@ reconcile_result user_reconciler::reconcile_user(const std::string& ns, const st
         if (!plan.problem_reason.empty()) {
             return not_ready(plan.problem_reason, plan.problem_message, plan.problem_reason != "SecretConflict");
         }
-        const json stored = _api.apply(res::secrets, plan.secret);
-        st.secret = u.name;
+        json stored;
+        if (!none) {
+            stored = _api.apply(res::secrets, plan.secret);
+            st.secret = u.name;
+        }
         if (!plan.issued.empty()) {
             _events.record(*object, "Normal", "CertificateIssued", "certificate of CN=" + u.name + " (" + plan.issued + ")");
         }
@@ -181,7 +185,7 @@ reconcile_result user_reconciler::reconcile_user(const std::string& ns, const st
                 return not_ready("KafkaError", "AlterUserScramCredentials (delete): " + r.error, true);
             }
         }
-        if (tls) {
+        if (tls || none) {
             st.credential_secret_uid.clear();
         } else if (plan.set_scram || secret_uid(stored) != u.credential_secret_uid) {
             if (auto r = _opts.ops->upsert_scram(to, make_scram_upsert(u.name, plan.password)); !r.ok) {
@@ -208,7 +212,8 @@ reconcile_result user_reconciler::reconcile_user(const std::string& ns, const st
         outcome o;
         o.ready = true;
         o.reason = "Ready";
-        o.message = "user " + api::username(u) + ", credentials in Secret " + u.name;
+        o.message = none ? "user " + api::username(u) + ", ACLs only (it authenticates elsewhere, e.g. OAuth)"
+                         : "user " + api::username(u) + ", credentials in Secret " + u.name;
         return o;
     };
 

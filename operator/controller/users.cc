@@ -190,6 +190,12 @@ security::acl_filter exact_filter(const security::acl_binding& b) {
 
 user_plan decide_user(const user_facts& f) {
     user_plan p;
+    if (f.user.spec.authentication == api::no_authentication) {
+        // Its credentials are the identity provider's: the operator's only part is the ACLs.
+        p.delete_scram = f.scram_credential;
+        decide_acls(f, p);
+        return p;
+    }
     if (f.secret && !owned_by(*f.secret, f.user.uid)) {
         p.problem_reason = "SecretConflict";
         p.problem_message = "Secret " + f.user.name + " exists and is not this KafkaUser's: delete or rename it";

@@ -8,6 +8,10 @@
 //   <user>  Secret, owned by the KafkaUser (controller owner reference):
 //           scram-sha-512: password (32 random characters, kept while the Secret exists),
 //                          sasl.jaas.config (Kafka's ScramLoginModule line)
+//           none (spec.authentication omitted): no Secret and no credential; a SCRAM credential
+//                          left from before is deleted (a Secret made before stays, owned by
+//                          the KafkaUser, until the user goes: the operator may not delete
+//                          Secrets, and its password no longer logs in)
 //           tls:           ca.crt (the clients CA; with the previous one while it is renewed),
 //                          user.crt, user.key (CN=<user>, a year, issued again 30 days before
 //                          expiry or when not valid under the CA: a renewed CA issues them all again)
@@ -55,7 +59,7 @@ struct user_plan {
     web::json::value secret;      // to apply
     std::string password;         // scram: the Secret's password
     bool set_scram = false;       // upsert the credential from `password`
-    bool delete_scram = false;    // a tls user's leftover credential
+    bool delete_scram = false;    // a tls or none user's leftover credential
     std::vector<security::acl_binding> create_acls;
     std::vector<security::acl_filter> delete_acls;  // each matches exactly one binding
     std::string issued;  // why a certificate was issued ("" when kept)

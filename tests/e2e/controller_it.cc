@@ -15,6 +15,7 @@
 #include "operator/k8s/finalizer.h"
 #include "operator/k8s/status.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <map>
@@ -271,7 +272,8 @@ TEST_F(controller_it, a_kafka_user_on_the_real_api_server) {
     // another name.
     for (const char* bad : {R"({"authorization": {"acls": [{"resource": {"type": "topic", "name": "t"}, "operations": ["Fly"]}]}})",
                             R"({"authorization": {"acls": [{"resource": {"type": "cluster", "name": "x"}, "operations": ["Alter"]}]}})",
-                            R"({"authentication": {"type": "plain"}})"}) {
+                            R"({"authentication": {"type": "plain"}})",
+                            R"({"authentication": {}})"}) {
         try {
             user("bad", bad);
             ADD_FAILURE() << "accepted: " << bad;
@@ -280,9 +282,8 @@ TEST_F(controller_it, a_kafka_user_on_the_real_api_server) {
         }
     }
 
-    auto created = user("alice", R"({"authorization": {"acls": [{"resource": {"type": "topic", "name": "orders"}, "operations": ["Read", "Describe"]}]}})");
+    auto created = user("alice", R"({"authentication": {"type": "scram-sha-512"}, "authorization": {"acls": [{"resource": {"type": "topic", "name": "orders"}, "operations": ["Read", "Describe"]}]}})");
     // Defaults filled in by the API server.
-    EXPECT_EQ(created.at("spec").at("authentication").at("type").as_string(), "scram-sha-512");
     const auto& acl = created.at("spec").at("authorization").at("acls").at(0);
     EXPECT_EQ(acl.at("host").as_string(), "*");
     EXPECT_EQ(acl.at("type").as_string(), "allow");
@@ -335,5 +336,29 @@ TEST_F(controller_it, a_kafka_user_on_the_real_api_server) {
     EXPECT_TRUE(cluster.acls.empty());
     EXPECT_FALSE(cluster.credential);
     EXPECT_TRUE(eventually([&] { return !kube.get(res::kafka_users, ns(), "alice"); }, 10s));
+
+    // A user that authenticates elsewhere (OAuth: spec.authentication omitted, as Strimzi has
+    // it): the API server adds no authentication, the operator makes no Secret, and the ACLs of
+    // User:carol appear, then go with the user.
+    cluster.calls.clear();
+    auto carol = user("carol", R"({"authorization": {"acls": [{"resource": {"type": "topic", "name": "audit"}, "operations": ["Write"]}]}})");
+    EXPECT_FALSE(carol.at("spec").has_field("authentication")) << carol.serialize();
+    users.reconcile_user(ns(), "carol");
+    ku = get(res::kafka_users, "carol");
+    ready = k8s::find_condition(ku.at("status"), "Ready");
+    ASSERT_TRUE(ready);
+    EXPECT_EQ(ready->at("status").as_string(), "True") << ready->serialize();
+    EXPECT_EQ(ku.at("status").at("username").as_string(), "carol");
+    EXPECT_FALSE(ku.at("status").has_field("secret"));
+    EXPECT_FALSE(kube.get(res::secrets, ns(), "carol"));
+    ASSERT_EQ(cluster.acls.size(), 1u);
+    EXPECT_EQ(trib::security::describe(cluster.acls[0]), "User:carol from * Allow Write on Topic:LITERAL:audit");
+    EXPECT_EQ(std::count_if(cluster.calls.begin(), cluster.calls.end(),
+                            [](const std::string& c) { return c.starts_with("upsert_scram"); }),
+              0);
+    kube.remove(res::kafka_users, ns(), "carol");
+    users.reconcile_user(ns(), "carol");
+    EXPECT_TRUE(cluster.acls.empty());
+    EXPECT_TRUE(eventually([&] { return !kube.get(res::kafka_users, ns(), "carol"); }, 10s));
     kube.remove(res::pods, ns(), "uc-broker-0", "Background");
 }

@@ -1,12 +1,14 @@
 // The SASL message parsers, servers and clients on arbitrary input: PLAIN messages, SCRAM
 // client messages (both steps) to the server, SCRAM server messages (both steps) to the
 // client, the JAAS option syntax, OAUTHBEARER client messages and JWTs (the input as a token,
-// and a client message carrying it) and JWKS documents. Nothing may crash or read out of bounds.
+// and a client message carrying it), JWKS documents and JWKS endpoint URLs. Nothing may crash
+// or read out of bounds.
 // Then a connection's SASL state machine (net/sasl_session.h) driven by the input as a
 // sequence of requests and clock steps, first authentication and re-authentications (KIP-368),
 // checked against its invariants: the principal never changes once set, a session is
 // authenticated only by a completed exchange, an ended session admits nothing but a
 // re-authentication.
+#include "broker/http_url.h"
 #include "net/sasl_session.h"
 #include "protocol/messages.h"
 #include "security/jaas.h"
@@ -139,6 +141,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // the generator point, a valid public key), and the server's two steps.
     (void)parse_oauthbearer_client(in);
     (void)parse_jwks(in);
+    (void)trib::broker::parse_http_url(in);  // the JWKS endpoint's URL (broker/http_url.h)
     struct fixed_keys final : jwks_source {
         std::shared_ptr<const jwks> k;
         std::shared_ptr<const jwks> current() override { return k; }

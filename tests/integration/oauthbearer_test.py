@@ -8,6 +8,12 @@ oauthBearerProvider, and the Java client's login handler reading a token file), 
 authentication error and its reason, ACLs applying to User:<sub>, keys rotated in the file
 while the broker runs, and the token's exp bounding the session (KIP-368) while librdkafka
 re-authenticates with fresh tokens.
+
+And with the JWKS fetched over HTTPS from the test's identity provider (idp.JwksServer, its
+certificate from a test CA made with openssl): logins with keys fetched at start-up, a key
+rotated at the provider picked up at the next login (the unknown kid makes the broker fetch
+again), the provider down keeping the keys in use, and a broker whose truststore does not
+trust the provider refusing OAUTHBEARER logins with the reason it logged.
 """
 import re
 import sys
@@ -21,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from apache_kafka import kafka_tool  # noqa: E402
 from harness import free_port, kafkajs, start_sasl_broker, wait_until  # noqa: E402
-from idp import Key, jwks  # noqa: E402
+from idp import JwksServer, Key, jwks, make_tls  # noqa: E402
 
 STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 TIMEOUT = 30
@@ -259,3 +265,115 @@ def test_the_tokens_exp_bounds_the_session_and_librdkafka_reauthenticates(cluste
     assert m, log[-3000:]
     assert 3000 < int(m.group(1)) <= 5000, m.group(0)  # exp is in whole seconds
     assert "expired SASL session of User:erin" not in log
+
+
+# --- the JWKS over HTTPS ------------------------------------------------------------------
+
+def https_overrides(url, truststore, http_port=None):
+    jaas = ("org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+            f'ssl.truststore.type="PEM" ssl.truststore.location="{truststore}" ;')
+    return {
+        **({"tributary.http.listener": f"127.0.0.1:{http_port}"} if http_port else {}),
+        "sasl.enabled.mechanisms": "OAUTHBEARER",
+        "sasl.oauthbearer.jwks.endpoint.url": url,
+        # refreshes only when a token asks (an unknown kid); a failed fetch gives up after 1 s
+        "sasl.oauthbearer.jwks.endpoint.refresh.ms": "3600000",
+        "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms": "50",
+        "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms": "1000",
+        "sasl.oauthbearer.expected.audience": "kafka",
+        "listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class":
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
+        "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config": jaas,
+    }
+
+
+@pytest.fixture(scope="module")
+def https_idp(tmp_path_factory):
+    root = tmp_path_factory.mktemp("idp")
+    ca, cert, key = make_tls(root / "tls")
+    idp = JwksServer([Key("https-1", "RSA")], cert, key)
+    yield idp, ca, root
+    idp.stop()
+
+
+@pytest.fixture(scope="module")
+def https_cluster(https_idp):
+    idp, ca, root = https_idp
+    coord, b, sasl_port = start_sasl_broker(root / "cluster", https_overrides(idp.url, ca))
+    try:
+        yield Cluster(b, sasl_port, None, {"rsa": idp.keys[0]}, None)
+    finally:
+        rc = b.stop()
+        coord.stop()
+        print(f"\n===== tributary log {b.log_path} (exit {rc}) =====\n{b.log_tail(8000)}")
+
+
+def produce_until_accepted(cluster, token, sub):
+    """Produces with `token` until it is accepted (a rotated key is found by the fetch the
+    first refusal started); the errors of the last refused attempt otherwise."""
+    def accepted():
+        failed, errors = produce(cluster.conf(token, sub, **{"message.timeout.ms": 5000}), "oauth-https", [b"x"])
+        return not failed and not errors
+    wait_until(accepted, f"a login of {sub}", timeout=TIMEOUT)
+
+
+def test_https_jwks_login_rotation_and_provider_down(https_idp, https_cluster):
+    from confluent_kafka import KafkaError
+    idp, _, _ = https_idp
+    b = https_cluster.broker
+    assert b.wait_for_log(f"read 1 keys from the JWKS at {idp.url} (start-up)")
+    first = idp.keys[0]
+    failed, errors = produce(https_cluster.conf(first.token("alice"), "alice"), "oauth-https", [b"a"])
+    assert not failed and not errors, (failed, errors)
+    assert b.wait_for_log("authenticated as User:alice with SASL/OAUTHBEARER")
+
+    # The provider rotates its key: the new kid is unknown, the broker fetches again and the
+    # next login finds it; the retired key is refused from then on.
+    rotated = Key("https-2", "EC")
+    idp.keys = [rotated]
+    produce_until_accepted(https_cluster, rotated.token("bob"), "bob")
+    assert b.wait_for_log(f"read 1 keys from the JWKS at {idp.url} (a token's kid is not among the keys)")
+    err = auth_error(https_cluster.conf(first.token("alice"), "alice"))
+    assert err.code() == KafkaError._AUTHENTICATION and "kid 'https-1'" in err.str(), err
+
+    # The provider goes down; a fetch (asked for by a stranger's kid) fails, logs why and keeps
+    # the keys: logins with them still work.
+    idp.stop()
+    log_at = len(b.log_text())
+
+    def stranger_refused_and_fetch_failed():
+        # (the broker asks again at most once a second, so the first stranger may not be the one)
+        err = auth_error(https_cluster.conf(Key("stranger", "EC").token("mallory"), "mallory"))
+        assert err.code() == KafkaError._AUTHENTICATION, err
+        log = b.log_text()[log_at:]
+        return f"can't fetch the JWKS at {idp.url}" in log and "keeping the 1 keys in use" in log
+    wait_until(stranger_refused_and_fetch_failed, "a failed fetch logged", timeout=TIMEOUT)
+    assert "Connection refused" in b.log_text()[log_at:]
+    failed, errors = produce(https_cluster.conf(rotated.token("carol"), "carol"), "oauth-https", [b"c"])
+    assert not failed and not errors, (failed, errors)
+    assert b.wait_for_log("authenticated as User:carol with SASL/OAUTHBEARER", since=log_at)
+
+
+def test_https_jwks_from_an_untrusted_provider_refuses_logins_with_the_reason(tmp_path):
+    from confluent_kafka import KafkaError
+    ca, cert, key = make_tls(tmp_path / "tls")
+    other_ca, _, _ = make_tls(tmp_path / "tls", name="other")
+    signing = Key("https-u", "RSA")
+    idp = JwksServer([signing], cert, key)
+    coord, b, sasl_port = start_sasl_broker(tmp_path / "cluster", https_overrides(idp.url, other_ca))
+    try:
+        # The broker starts (its other listeners do not need the provider) and says why it has
+        # no keys.
+        assert b.wait_for_log(f"can't fetch the JWKS at {idp.url} (start-up", timeout=TIMEOUT)
+        log = b.log_text()
+        assert "TLS handshake" in log and "certificate verify failed" in log, log[-3000:]
+        assert "OAUTHBEARER logins are refused until it can be fetched" in log
+        cluster = Cluster(b, sasl_port, None, {}, None)
+        err = auth_error(cluster.conf(signing.token("alice"), "alice"))
+        assert err.code() == KafkaError._AUTHENTICATION, err
+        assert "no OAUTHBEARER verification keys yet" in err.str() and "certificate verify failed" in err.str(), err
+    finally:
+        rc = b.stop()
+        coord.stop()
+        idp.stop()
+        print(f"\n===== tributary log {b.log_path} (exit {rc}) =====\n{b.log_tail(8000)}")

@@ -1,5 +1,6 @@
 #include "broker/broker_config.h"
 
+#include <boost/asio/ip/tcp.hpp>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -164,9 +165,10 @@ TEST(sasl_config, oauthbearer_reads_a_jwks_file) {
     EXPECT_NE(error_of({{"sasl.enabled.mechanisms", "OAUTHBEARER"}}).find("sasl.oauthbearer.jwks.endpoint.url: OAUTHBEARER is enabled"),
               std::string::npos);
     EXPECT_NE(error_of({{"sasl.enabled.mechanisms", "OAUTHBEARER"},
-                        {"sasl.oauthbearer.jwks.endpoint.url", "https://idp/jwks"}})
-                  .find("only file: URLs are supported"),
+                        {"sasl.oauthbearer.jwks.endpoint.url", "ftp://idp/jwks"}})
+                  .find("expected an https:, http: or file: URL"),
               std::string::npos);
+    EXPECT_EQ(c.sasl.oauth_rules.scope_claim, "scope");
     EXPECT_NE(error_of({{"sasl.enabled.mechanisms", "OAUTHBEARER"},
                         {"sasl.oauthbearer.jwks.endpoint.url", "file:" + path + ".missing"}})
                   .find("can't read the JWKS file"),
@@ -184,6 +186,47 @@ TEST(sasl_config, oauthbearer_reads_a_jwks_file) {
                         {"sasl.mechanism.inter.broker.protocol", "OAUTHBEARER"},
                         {"sasl.oauthbearer.jwks.endpoint.url", "file:" + path}})
                   .find("OAUTHBEARER is not served between brokers"),
+              std::string::npos);
+}
+
+TEST(sasl_config, oauthbearer_jwks_over_https_and_its_truststore) {
+    // Nothing listens on the port: the broker starts without keys (logins are refused with the
+    // reason until a fetch succeeds).
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    const auto closed = std::to_string(a.local_endpoint().port());
+    a.close();
+    const std::string jaas_key = "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config";
+    const std::string module = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ";
+    auto c = load_with({{"sasl.enabled.mechanisms", "OAUTHBEARER"},
+                        {"sasl.oauthbearer.jwks.endpoint.url", "http://127.0.0.1:" + closed + "/jwks"},
+                        {"sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms", "0"},
+                        {"sasl.oauthbearer.scope.claim.name", "scp"}});
+    ASSERT_NE(c.sasl.oauth_keys, nullptr);
+    EXPECT_EQ(c.sasl.oauth_keys->current(), nullptr);
+    EXPECT_NE(c.sasl.oauth_keys->no_keys_reason().find("Connection refused"), std::string::npos)
+        << c.sasl.oauth_keys->no_keys_reason();
+    EXPECT_EQ(c.sasl.oauth_rules.scope_claim, "scp");
+
+    const std::string https = "https://127.0.0.1:" + closed + "/jwks";
+    EXPECT_NE(error_of({{"sasl.enabled.mechanisms", "OAUTHBEARER"},
+                        {"sasl.oauthbearer.jwks.endpoint.url", https},
+                        {jaas_key, module + R"(ssl.truststore.type="JKS" ssl.truststore.location="/x.jks";)"}})
+                  .find(jaas_key + ": ssl.truststore.type=JKS is not served"),
+              std::string::npos);
+    EXPECT_NE(error_of({{"sasl.enabled.mechanisms", "OAUTHBEARER"},
+                        {"sasl.oauthbearer.jwks.endpoint.url", https},
+                        {jaas_key, module + R"(ssl.truststore.location="/nonexistent/ca.pem";)"}})
+                  .find(jaas_key + " option ssl.truststore.location: cannot read '/nonexistent/ca.pem'"),
+              std::string::npos);
+    EXPECT_NE(error_of({{"sasl.enabled.mechanisms", "OAUTHBEARER"},
+                        {"sasl.oauthbearer.jwks.endpoint.url", "https://127.0.0.1:0/jwks"}})
+                  .find("sasl.oauthbearer.jwks.endpoint.url: 'https://127.0.0.1:0/jwks': the port 0 is out of range"),
+              std::string::npos);
+    EXPECT_NE(error_of({{"sasl.enabled.mechanisms", "OAUTHBEARER"},
+                        {"sasl.oauthbearer.jwks.endpoint.url", https},
+                        {"sasl.oauthbearer.scope.claim.name", ""}})
+                  .find("sasl.oauthbearer.scope.claim.name: must name a claim"),
               std::string::npos);
 }
 

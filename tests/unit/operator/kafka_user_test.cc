@@ -25,13 +25,17 @@ bool has(const std::vector<std::string>& v, const std::string& part) {
     return std::any_of(v.begin(), v.end(), [&](const auto& s) { return s.find(part) != std::string::npos; });
 }
 
-TEST(kafka_user, an_empty_spec_is_a_scram_user_without_acls) {
+TEST(kafka_user, an_empty_spec_is_a_user_authenticated_elsewhere_without_acls) {
+    // Strimzi's shape: spec.authentication omitted, the operator makes no credentials (an OAuth
+    // user, whose token's subject is its name).
     auto u = parsed(user("{}"));
     EXPECT_EQ(u.name, "alice");
     EXPECT_EQ(u.ns, "ns");
     EXPECT_EQ(u.cluster, "c");
     EXPECT_EQ(u.generation, 3);
-    EXPECT_EQ(u.spec.authentication, "scram-sha-512");
+    EXPECT_EQ(u.spec.authentication, no_authentication);
+    // {} is what the CRD's earlier default stored for SCRAM users.
+    EXPECT_EQ(parsed(user(R"({"authentication":{}})")).spec.authentication, "scram-sha-512");
     EXPECT_TRUE(u.spec.acls.empty());
     EXPECT_TRUE(validate(u).empty());
     EXPECT_EQ(principal(u), "User:alice");
@@ -78,7 +82,7 @@ TEST(kafka_user, wrong_json_types_are_named_and_never_thrown) {
     EXPECT_TRUE(has(errors, "spec.authorization.acls[1].resource.type must be a string"));
     EXPECT_TRUE(has(errors, "spec.authorization.acls[1].operations must be a list"));
     EXPECT_TRUE(has(errors, "spec.authorization.acls[1].host must be a string"));
-    EXPECT_EQ(u.spec.authentication, "scram-sha-512");
+    EXPECT_EQ(u.spec.authentication, no_authentication);
     std::vector<std::string> more;
     parse_kafka_user(json::parse(R"({"metadata":[],"spec":5})"), more);
     EXPECT_TRUE(has(more, "metadata must be an object"));

@@ -144,8 +144,9 @@ protected:
     }
 };
 
+const char* const scram = R"({"authentication":{"type":"scram-sha-512"}})";
 const char* const reader_acls =
-    R"({"authorization":{"type":"simple","acls":[{"resource":{"type":"topic","name":"orders"},"operations":["Read","Describe"]},
+    R"({"authentication":{"type":"scram-sha-512"},"authorization":{"type":"simple","acls":[{"resource":{"type":"topic","name":"orders"},"operations":["Read","Describe"]},
                                                  {"resource":{"type":"group","name":"app-","patternType":"prefix"},"operations":["Read"]}]}})";
 
 TEST_F(user_reconciler_test, a_scram_user_gets_its_secret_credential_and_acls_and_a_second_pass_changes_nothing) {
@@ -174,7 +175,7 @@ TEST_F(user_reconciler_test, a_scram_user_gets_its_secret_credential_and_acls_an
 }
 
 TEST_F(user_reconciler_test, a_deleted_secret_brings_a_new_password_that_the_cluster_accepts) {
-    user("{}");
+    user(scram);
     rec.reconcile_user("ns", "alice");
     const std::string before = password();
     kube.remove(res::secrets, "ns", "alice");
@@ -198,7 +199,7 @@ TEST_F(user_reconciler_test, acls_follow_the_spec) {
     security::acl_binding foreign{security::acl_resource::topic, "x", security::acl_pattern::literal, "User:bob", "*",
                                   security::acl_operation::read, security::acl_permission::allow};
     cluster.acls.insert(foreign);
-    user(R"({"authorization":{"type":"simple","acls":[{"resource":{"type":"topic","name":"orders"},"operations":["Write"]}]}})");
+    user(R"({"authentication":{"type":"scram-sha-512"},"authorization":{"type":"simple","acls":[{"resource":{"type":"topic","name":"orders"},"operations":["Write"]}]}})");
     rec.reconcile_user("ns", "alice");
     std::vector<std::string> now;
     for (const auto& b : cluster.acls) {
@@ -217,7 +218,7 @@ TEST_F(user_reconciler_test, an_invalid_spec_or_a_missing_cluster_is_reported_an
     EXPECT_FALSE(k8s::has_finalizer(get(res::kafka_users, "alice"), user_cleanup_finalizer));
     EXPECT_TRUE(cluster.calls.empty());
 
-    user("{}", "bob", "nope");
+    user(scram, "bob", "nope");
     r = rec.reconcile_user("ns", "bob");
     EXPECT_FALSE(r.requeue_after);
     EXPECT_EQ(reason("bob"), "ClusterNotFound");
@@ -226,7 +227,7 @@ TEST_F(user_reconciler_test, an_invalid_spec_or_a_missing_cluster_is_reported_an
 
 TEST_F(user_reconciler_test, a_cluster_without_a_ready_broker_is_waited_for) {
     kube.remove(res::pods, "ns", "c-broker-0");
-    user("{}");
+    user(scram);
     auto r = rec.reconcile_user("ns", "alice");
     EXPECT_EQ(r.requeue_after, std::optional<std::chrono::milliseconds>(1s));
     EXPECT_EQ(reason(), "ClusterNotReady");
@@ -264,7 +265,7 @@ TEST_F(user_reconciler_test, a_kafka_error_is_the_condition_and_the_pass_comes_b
 }
 
 TEST_F(user_reconciler_test, a_tls_user_waits_for_the_clients_ca_then_gets_a_certificate_and_no_password) {
-    user("{}");
+    user(scram);
     rec.reconcile_user("ns", "alice");
     ASSERT_TRUE(cluster.scram.count("alice"));
     user(R"({"authentication":{"type":"tls"},"authorization":{"type":"simple","acls":[{"resource":{"type":"topic","name":"t"},"operations":["Read"]}]}})");
@@ -299,9 +300,37 @@ TEST_F(user_reconciler_test, a_tls_user_waits_for_the_clients_ca_then_gets_a_cer
     EXPECT_EQ(kube.events.back().reason, "AclsUpdated");
 }
 
+TEST_F(user_reconciler_test, a_user_that_authenticates_elsewhere_gets_acls_only_and_loses_its_old_credential) {
+    // It had SCRAM credentials; then spec.authentication is dropped (it logs in with OAuth now).
+    user(reader_acls);
+    rec.reconcile_user("ns", "alice");
+    ASSERT_TRUE(cluster.scram.count("alice"));
+    ASSERT_TRUE(kube.get(res::secrets, "ns", "alice"));
+    user(R"({"authorization":{"type":"simple","acls":[{"resource":{"type":"topic","name":"orders"},"operations":["Read"]}]}})");
+    auto r = rec.reconcile_user("ns", "alice");
+    EXPECT_FALSE(r.requeue_after);
+    EXPECT_EQ(reason(), "Ready") << string_at(ready_condition(), {"message"});
+    EXPECT_EQ(string_at(ready_condition(), {"message"}), "user alice, ACLs only (it authenticates elsewhere, e.g. OAuth)");
+    const auto ku = get(res::kafka_users, "alice");
+    EXPECT_EQ(string_at(ku, {"status", "username"}), "alice");
+    EXPECT_EQ(string_at(ku, {"status", "secret"}), "");
+    EXPECT_FALSE(cluster.scram.count("alice"));  // its password no longer logs in
+    std::vector<std::string> acls;
+    for (const auto& b : cluster.acls) {
+        acls.push_back(security::describe(b));
+    }
+    EXPECT_EQ(acls, (std::vector<std::string>{"User:alice from * Allow Read on Topic:LITERAL:orders"}));
+
+    // Deleted: its ACLs go with it.
+    kube.remove(res::kafka_users, "ns", "alice");
+    rec.reconcile_user("ns", "alice");
+    EXPECT_FALSE(kube.get(res::kafka_users, "ns", "alice"));
+    EXPECT_TRUE(cluster.acls.empty());
+}
+
 TEST_F(user_reconciler_test, a_secret_it_does_not_own_is_left_alone) {
     kube.put(res::secrets, json::parse(R"({"metadata":{"name":"alice","namespace":"ns"},"data":{"password":"aGk="}})"));
-    user("{}");
+    user(scram);
     rec.reconcile_user("ns", "alice");
     EXPECT_EQ(reason(), "SecretConflict");
     EXPECT_EQ(password(), "hi");
@@ -326,7 +355,7 @@ TEST_F(user_reconciler_test, deleting_a_user_removes_its_acls_and_credential_the
 }
 
 TEST_F(user_reconciler_test, a_user_whose_cluster_is_gone_just_drops_its_finalizer) {
-    user("{}");
+    user(scram);
     rec.reconcile_user("ns", "alice");
     kube.remove(res::kafka_clusters, "ns", "c");
     kube.remove(res::kafka_users, "ns", "alice");

@@ -34,10 +34,12 @@ json stored(json secret, const std::string& uid) {
     return secret;
 }
 
+const char* const scram = R"({"authentication":{"type":"scram-sha-512"}})";
+
 std::string value(const json& secret, const std::string& key) { return secret_value(secret, key).value_or("<none>"); }
 
 TEST(users, a_new_scram_user_gets_a_random_password_in_its_own_secret_and_a_credential) {
-    auto u = make_user("{}");
+    auto u = make_user(scram);
     auto p = decide_user({.user = u, .acls = {}, .scram_credential = false, .secret = {}, .clients_ca = {}, .now = t0});
     EXPECT_TRUE(p.problem_reason.empty());
     EXPECT_TRUE(p.set_scram);
@@ -65,7 +67,7 @@ TEST(users, a_new_scram_user_gets_a_random_password_in_its_own_secret_and_a_cred
 }
 
 TEST(users, the_password_is_kept_and_the_credential_set_only_when_missing_or_from_another_secret) {
-    auto u = make_user("{}");
+    auto u = make_user(scram);
     auto first = decide_user({.user = u, .acls = {}, .scram_credential = false, .secret = {}, .clients_ca = {}, .now = t0});
     const json secret = stored(first.secret, "s-1");
     u.credential_secret_uid = "s-1";
@@ -94,7 +96,7 @@ TEST(users, the_password_is_kept_and_the_credential_set_only_when_missing_or_fro
 }
 
 TEST(users, a_secret_of_the_same_name_that_is_not_the_users_is_left_alone) {
-    auto u = make_user("{}");
+    auto u = make_user(scram);
     json foreign = json::parse(R"({"metadata":{"name":"alice","namespace":"ns","uid":"x"},"data":{"password":"aGk="}})");
     auto p = decide_user({.user = u, .acls = {}, .scram_credential = false, .secret = foreign, .clients_ca = {}, .now = t0});
     EXPECT_EQ(p.problem_reason, "SecretConflict");
@@ -138,10 +140,39 @@ TEST(users, acls_missing_are_created_and_others_of_the_principal_deleted_exactly
     EXPECT_TRUE(settled.delete_acls.empty());
 
     // No authorization: the operator keeps none for the principal.
-    auto bare = make_user("{}");
+    auto bare = make_user(scram);
     auto none = decide_user({.user = bare, .acls = f.acls, .scram_credential = true, .secret = {}, .clients_ca = {}, .now = t0});
     EXPECT_TRUE(none.create_acls.empty());
     EXPECT_EQ(none.delete_acls.size(), 2u);
+}
+
+TEST(users, a_user_that_authenticates_elsewhere_gets_only_acls) {
+    // spec.authentication omitted (an OAuth user): no Secret, no credential; the credential a
+    // former SCRAM life left goes.
+    auto u = make_user(R"({"authorization":{"type":"simple","acls":[{"resource":{"type":"topic","name":"orders"},"operations":["Read"]}]}})");
+    EXPECT_EQ(api::principal(u), "User:alice");
+    auto fresh = decide_user({.user = u, .acls = {}, .scram_credential = false, .secret = {}, .clients_ca = {}, .now = t0});
+    EXPECT_TRUE(fresh.problem_reason.empty());
+    EXPECT_TRUE(fresh.secret.is_null());
+    EXPECT_FALSE(fresh.set_scram || fresh.delete_scram);
+    ASSERT_EQ(fresh.create_acls.size(), 1u);
+    EXPECT_EQ(security::describe(fresh.create_acls[0]), "User:alice from * Allow Read on Topic:LITERAL:orders");
+
+    auto scram_user = make_user(scram);
+    const json own_secret = stored(
+        decide_user({.user = scram_user, .acls = {}, .scram_credential = false, .secret = {}, .clients_ca = {}, .now = t0})
+            .secret,
+        "s-1");
+    auto after = decide_user({.user = u, .acls = {}, .scram_credential = true, .secret = own_secret, .clients_ca = {}, .now = t0});
+    EXPECT_TRUE(after.problem_reason.empty());
+    EXPECT_TRUE(after.delete_scram);
+    EXPECT_TRUE(after.secret.is_null());
+
+    // Someone else's Secret of the same name is not the user's concern: no conflict.
+    json foreign = own_secret;
+    foreign["metadata"].erase("ownerReferences");
+    auto other = decide_user({.user = u, .acls = {}, .scram_credential = false, .secret = foreign, .clients_ca = {}, .now = t0});
+    EXPECT_TRUE(other.problem_reason.empty());
 }
 
 certs::key_pair ca_at(certs::time_point now) {

@@ -210,6 +210,28 @@ TEST(jwt, principal_claim) {
     EXPECT_EQ(r.value().principal, "carol");
 }
 
+TEST(jwt, scope_claim) {
+    const std::string base = R"("sub":"a",)" + times();
+    auto scopes_of = [&](const std::string& claim, const jwt_rules& rules = {}) {
+        auto r = check(rsa().token(base + claim), rules);
+        EXPECT_TRUE(r) << r.error();
+        return r ? r.value().scopes : std::vector<std::string>{"refused"};
+    };
+    EXPECT_EQ(scopes_of(""), std::vector<std::string>{});
+    // RFC 8693's space-separated string, runs of spaces and repeats folded.
+    EXPECT_EQ(scopes_of(R"(,"scope":"read  write read")"), (std::vector<std::string>{"read", "write"}));
+    EXPECT_EQ(scopes_of(R"(,"scope":["read","write"])"), (std::vector<std::string>{"read", "write"}));
+    jwt_rules rules;
+    rules.scope_claim = "scp";
+    EXPECT_EQ(scopes_of(R"(,"scope":7,"scp":["x"])", rules), std::vector<std::string>{"x"});
+    expect_refused(rsa().token(base + R"(,"scope":7)"), "'scope' claim (scopes) is neither a string nor an array");
+    expect_refused(rsa().token(base + R"(,"scope":{"a":1})"), "neither a string nor an array");
+    expect_refused(rsa().token(base + R"(,"scope":"  ")"), "is blank");
+    expect_refused(rsa().token(base + R"(,"scope":["a",1])"), "something other than a string");
+    expect_refused(rsa().token(base + R"(,"scope":["a"," "])"), "blank scope");
+    expect_refused(rsa().token(base + R"(,"scope":["a","a"])"), "'a' twice");
+}
+
 TEST(jwks, bad_documents_are_errors) {
     EXPECT_FALSE(parse_jwks("{"));
     EXPECT_FALSE(parse_jwks(R"({"nokeys":[]})"));
@@ -310,6 +332,28 @@ TEST(oauthbearer, authzid_must_be_the_principal) {
 TEST(oauthbearer, malformed_message_fails_at_once) {
     auto s = server(keys_of(rsa()));
     EXPECT_FALSE(s->step("n,,auth=Bearer x"));
+    EXPECT_FALSE(s->complete());
+}
+
+TEST(oauthbearer, no_keys_yet_refuses_with_the_sources_reason) {
+    struct no_keys final : jwks_source {
+        int reloads = 0;
+        std::shared_ptr<const jwks> current() override { return nullptr; }
+        std::shared_ptr<const jwks> reload_for_unknown_kid() override {
+            ++reloads;
+            return nullptr;
+        }
+        std::string no_keys_reason() override { return "https://idp.test/jwks: connection refused"; }
+    };
+    auto src = std::make_shared<no_keys>();
+    auto s = make_oauthbearer_server(src, {}, [] { return now; });
+    auto a = s->step(client_message(rsa().token(R"("sub":"alice",)" + times())));
+    ASSERT_TRUE(a) << a.error();
+    EXPECT_EQ(a.value(), oauthbearer_invalid_token_challenge);
+    EXPECT_EQ(src->reloads, 1);  // the source is asked to look again
+    auto b = s->step("\x01");
+    ASSERT_FALSE(b);
+    EXPECT_EQ(b.error(), "no OAUTHBEARER verification keys yet: https://idp.test/jwks: connection refused");
     EXPECT_FALSE(s->complete());
 }
 
