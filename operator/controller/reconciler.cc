@@ -792,7 +792,7 @@ bool balance(env& e, pass& p) {
     p.balanced = out.balanced;
     p.balanced_reason = out.reason;
     p.balanced_message = out.message;
-    p.look_again = out.look_again;
+    p.look_again = p.look_again || out.look_again;  // an earlier step may want another look too
     return true;
 }
 
