@@ -457,6 +457,17 @@ void keep_ca(env& e, pass& p, const char* what, const std::string& ca_name, cons
 // TLS listeners (controller/tls.h): the cluster CA and a certificate per broker, in Secrets
 // read from the API server (the manager watches the Secrets for their metadata alone, to queue
 // a pass on a change; their data is read here).
+// The pass can't go on until someone acts: Degraded and Reconciling with `reason`, and a
+// Warning Event when the condition is new.
+void degraded_and_waiting(env& e, pass& p, const std::string& reason, const std::string& message) {
+    if (!had_condition(p, "Degraded", reason, message)) {
+        e.events.record(p.object, "Warning", reason, message);
+    }
+    p.degraded_reason = reason;
+    p.degraded_message = message;
+    p.wait(reason, message);
+}
+
 // spec.certificateAuthority.certManager (cert_manager.h): a Certificate per broker; its keystore
 // in C-broker-certs from cert-manager's Secret once that holds what was asked, the one held until
 // then; ca.crt of C-cluster-ca-cert the CAs those keystores are under. False (the pass waits)
@@ -478,12 +489,7 @@ bool cert_manager_keystores(env& e, pass& p, const certificate_facts& f, std::ma
             const std::string message =
                 "spec.certificateAuthority.certManager: the API server serves no Certificates of cert-manager.io/v1; "
                 "install cert-manager, or remove certManager to have the operator make the cluster CA";
-            if (!had_condition(p, "Degraded", "CertManagerNotInstalled", message)) {
-                e.events.record(p.object, "Warning", "CertManagerNotInstalled", message);
-            }
-            p.degraded_reason = "CertManagerNotInstalled";
-            p.degraded_message = message;
-            p.wait("CertManagerNotInstalled", message);
+            degraded_and_waiting(e, p, "CertManagerNotInstalled", message);
             return false;
         }
         auto secret = e.api.get(res::secrets, ctx.ns(), cert_manager_secret_name(pod));
@@ -594,12 +600,7 @@ bool certificates(env& e, pass& p) {
     if (plan.invalid || plan.clients_invalid) {
         const std::string message =
             plan.invalid ? "Secret " + ca_name + ": " + *plan.invalid : "Secret " + clients_ca_name + ": " + *plan.clients_invalid;
-        if (!had_condition(p, "Degraded", "CertificateAuthorityInvalid", message)) {
-            e.events.record(p.object, "Warning", "CertificateAuthorityInvalid", message);
-        }
-        p.degraded_reason = "CertificateAuthorityInvalid";
-        p.degraded_message = message;
-        p.wait("CertificateAuthorityInvalid", message);
+        degraded_and_waiting(e, p, "CertificateAuthorityInvalid", message);
         return false;
     }
     if (f.by_cert_manager) {

@@ -89,6 +89,23 @@ class TlsWriter(threading.Thread):
         self.join(150)
 
 
+class Rolled:
+    """For wait_for: every broker of KafkaCluster `name` restarted since `before` (pod name ->
+    uid), `count` of them Ready, no roll left in status, and `also()`; `most_down` is the most
+    brokers seen not Ready at once."""
+
+    def __init__(self, cp, ns, name, count, before, also=lambda: True):
+        self.cp, self.ns, self.name, self.count, self.before, self.also = cp, ns, name, count, before, also
+        self.most_down = 0
+
+    def __call__(self):
+        ps = pods(self.cp, self.ns, "broker", self.name)
+        self.most_down = max(self.most_down, self.count - sum(ready(p) for p in ps.values()))
+        current = kafkacluster(self.cp, self.ns, self.name)
+        return (all(p["metadata"]["uid"] != self.before[n] for n, p in ps.items()) and ready_with(self.count)(current)
+                and "rollingUpdate" not in current["status"] and self.also())
+
+
 def read_all(conf, topic, n, group):
     """The values of `topic` read from the start by a new consumer group, until n of them came
     (or 90 s passed)."""
@@ -319,17 +336,9 @@ def test_a_tls_listener_serves_with_certificates_the_operator_made_and_renews(
             return True
         wait_for("ca.crt holding the new and the old CA", renewing, 60, interval=0.2)
         assert bundle_file.read_text().endswith(old_ca), "the new CA first, then the old one"
-        most_down = 0
-
-        def rolled():
-            nonlocal most_down
-            ps = pods(cp, ns, "broker", "secure")
-            most_down = max(most_down, 3 - sum(ready(p) for p in ps.values()))
-            current = kafkacluster(cp, ns, "secure")
-            return (all(p["metadata"]["uid"] != before[n] for n, p in ps.items()) and ready_with(3)(current)
-                    and "rollingUpdate" not in current["status"])
+        rolled = Rolled(cp, ns, "secure", 3, before)
         wait_for("every broker restarted with a certificate of the new CA", rolled, 300, interval=0.2)
-        assert most_down <= 1
+        assert rolled.most_down <= 1
         n, tls_n = len(acked), len(tls_writer.acked)
         wait_for("records acknowledged after the roll, over TLS too with only the old CA trusted",
                  lambda: len(acked) > n + 100 and len(tls_writer.acked) > tls_n + 50, 60)
@@ -451,19 +460,11 @@ def test_cert_manager_issues_the_brokers_certificates(control_plane, node_agent,
         before = {n: p["metadata"]["uid"] for n, p in pods(cp, ns, "broker", "managed").items()}
         old_pem = secret_data(cp, ns, "managed-broker-certs")["managed-broker-1.pem"]
         revision = renew_with_cert_manager(cp, ns, "managed-broker-1")
-        most_down = 0
-
-        def rolled():
-            nonlocal most_down
-            ps = pods(cp, ns, "broker", "managed")
-            most_down = max(most_down, 2 - sum(ready(p) for p in ps.values()))
-            current = kafkacluster(cp, ns, "managed")
-            return (cp.get_json("certificate", "managed-broker-1", "-n", ns).get("status", {}).get("revision", 0) > revision
-                    and secret_data(cp, ns, "managed-broker-certs")["managed-broker-1.pem"] != old_pem
-                    and all(p["metadata"]["uid"] != before[n] for n, p in ps.items())
-                    and ready_with(2)(current) and "rollingUpdate" not in current["status"])
+        rolled = Rolled(cp, ns, "managed", 2, before, also=lambda: (
+            cp.get_json("certificate", "managed-broker-1", "-n", ns).get("status", {}).get("revision", 0) > revision
+            and secret_data(cp, ns, "managed-broker-certs")["managed-broker-1.pem"] != old_pem))
         wait_for("the brokers restarted with broker 1's new certificate", rolled, 240, interval=0.5)
-        assert most_down <= 1
+        assert rolled.most_down <= 1
         pem = secret_data(cp, ns, "managed-broker-certs")["managed-broker-1.pem"]
         issued = secret_data(cp, ns, "managed-broker-1-tls")
         assert pem == issued["tls.key"] + issued["tls.crt"]
