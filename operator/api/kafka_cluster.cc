@@ -261,6 +261,15 @@ kafka_cluster parse_kafka_cluster(const json& obj, std::vector<std::string>& err
     if (const json* c = f.object(*spec, "certificateAuthority", "spec.certificateAuthority")) {
         f.integer(*c, "validityDays", "spec.certificateAuthority.validityDays", s.certificate_authority.validity_days);
         f.integer(*c, "renewalDays", "spec.certificateAuthority.renewalDays", s.certificate_authority.renewal_days);
+        if (const json* m = f.object(*c, "certManager", "spec.certificateAuthority.certManager")) {
+            issuer_ref ref;
+            if (const json* r = f.object(*m, "issuerRef", "spec.certificateAuthority.certManager.issuerRef")) {
+                f.string(*r, "name", "spec.certificateAuthority.certManager.issuerRef.name", ref.name);
+                f.string(*r, "kind", "spec.certificateAuthority.certManager.issuerRef.kind", ref.kind);
+                f.string(*r, "group", "spec.certificateAuthority.certManager.issuerRef.group", ref.group);
+            }
+            s.certificate_authority.cert_manager = std::move(ref);
+        }
     }
     if (const json* a = f.object(*spec, "authorization", "spec.authorization")) {
         std::string type = "simple";
@@ -406,6 +415,20 @@ std::vector<std::string> validate(const kafka_cluster_spec& s) {
     if (ca.renewal_days < 1 || ca.renewal_days >= ca.validity_days) {
         out.push_back("spec.certificateAuthority.renewalDays must be at least 1 and less than validityDays (" +
                       std::to_string(ca.validity_days) + "), not " + std::to_string(ca.renewal_days));
+    }
+
+    if (const auto& cm = ca.cert_manager) {
+        if (cm->name.empty()) {
+            out.push_back("spec.certificateAuthority.certManager.issuerRef.name must name a cert-manager issuer");
+        }
+        if (cm->kind != "Issuer" && cm->kind != "ClusterIssuer") {
+            out.push_back("spec.certificateAuthority.certManager.issuerRef.kind must be Issuer or ClusterIssuer, not '" +
+                          cm->kind + "'");
+        }
+        if (cm->group != "cert-manager.io") {
+            out.push_back("spec.certificateAuthority.certManager.issuerRef.group must be cert-manager.io, not '" +
+                          cm->group + "'");
+        }
     }
 
     if (s.listeners.empty()) {

@@ -96,11 +96,22 @@ struct authorization_spec {
     std::vector<std::string> super_users;  // principals, "User:admin"
 };
 
+// spec.certificateAuthority.certManager.issuerRef: a cert-manager issuer (Issuer or
+// ClusterIssuer of group cert-manager.io) that issues the cluster's own certificates instead of
+// the operator's cluster CA (controller/cert_manager.h).
+struct issuer_ref {
+    std::string name;
+    std::string kind = "Issuer";  // Issuer, ClusterIssuer
+    std::string group = "cert-manager.io";
+};
+
 // spec.certificateAuthority: the validity of the CAs the operator makes for TLS listeners, and
-// how many days before they expire they are renewed (controller/tls.h).
+// how many days before they expire they are renewed (controller/tls.h); or the cert-manager
+// issuer that signs the cluster's certificates in place of the operator's cluster CA.
 struct certificate_authority_spec {
     int32_t validity_days = 1825;
     int32_t renewal_days = 30;
+    std::optional<issuer_ref> cert_manager;  // nullopt: the operator's own cluster CA
 };
 
 struct kafka_cluster_spec {

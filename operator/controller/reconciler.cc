@@ -5,6 +5,7 @@
 #include "operator/api/kafka_user.h"
 #include "operator/controller/balancing.h"
 #include "operator/controller/broker_status.h"
+#include "operator/controller/cert_manager.h"
 #include "operator/controller/config_maps.h"
 #include "operator/controller/listeners.h"
 #include "operator/controller/quorum.h"
@@ -456,6 +457,88 @@ void keep_ca(env& e, pass& p, const char* what, const std::string& ca_name, cons
 // TLS listeners (controller/tls.h): the cluster CA and a certificate per broker, in Secrets
 // read from the API server (the manager watches the Secrets for their metadata alone, to queue
 // a pass on a change; their data is read here).
+// The pass can't go on until someone acts: Degraded and Reconciling with `reason`, and a
+// Warning Event when the condition is new.
+void degraded_and_waiting(env& e, pass& p, const std::string& reason, const std::string& message) {
+    if (!had_condition(p, "Degraded", reason, message)) {
+        e.events.record(p.object, "Warning", reason, message);
+    }
+    p.degraded_reason = reason;
+    p.degraded_message = message;
+    p.wait(reason, message);
+}
+
+// spec.certificateAuthority.certManager (cert_manager.h): a Certificate per broker; its keystore
+// in C-broker-certs from cert-manager's Secret once that holds what was asked, the one held until
+// then; ca.crt of C-cluster-ca-cert the CAs those keystores are under. False (the pass waits)
+// while cert-manager is not installed or a broker has no keystore at all yet.
+bool cert_manager_keystores(env& e, pass& p, const certificate_facts& f, std::map<std::string, std::string>& brokers) {
+    const auto& ctx = *p.ctx;
+    const auto& issuer = *ctx.spec().certificate_authority.cert_manager;
+    brokers = f.brokers;  // kept: brokers not wanted now (drained) and those cert-manager hasn't issued yet
+    std::vector<std::string> cas, waiting, taken;
+    bool missing = false;
+    for (const auto& [pod, want] : f.wanted) {
+        json stored;
+        try {
+            stored = e.api.apply(res::certificates, cert_manager_certificate(ctx, component::broker, pod, want, issuer));
+        } catch (const k8s::api_error& err) {
+            if (!err.not_found()) {
+                throw;
+            }
+            const std::string message =
+                "spec.certificateAuthority.certManager: the API server serves no Certificates of cert-manager.io/v1; "
+                "install cert-manager, or remove certManager to have the operator make the cluster CA";
+            degraded_and_waiting(e, p, "CertManagerNotInstalled", message);
+            return false;
+        }
+        auto secret = e.api.get(res::secrets, ctx.ns(), cert_manager_secret_name(pod));
+        auto got = read_cert_manager_secret(&stored, secret ? &*secret : nullptr, want, f.now);
+        const std::string key = broker_keystore_key(pod);
+        if (!got.keystore) {
+            waiting.push_back("Certificate " + pod + ": " + got.waiting);
+            missing = missing || !brokers.count(key);
+            continue;
+        }
+        if (brokers[key] != *got.keystore) {
+            taken.push_back(pod);
+            brokers[key] = *got.keystore;
+        }
+        cas.push_back(got.ca);
+    }
+    std::string previous;
+    if (auto s = e.api.get(res::secrets, ctx.ns(), cluster_ca_cert_secret_name(ctx.name()))) {
+        previous = secret_value(*s, "ca.crt").value_or("");
+    }
+    const std::string bundle = cert_manager_bundle(cas, previous, brokers, f.now);
+    if (bundle != previous) {
+        e.api.apply(res::secrets, secret(ctx, cluster_ca_cert_secret_name(ctx.name()), {{"ca.crt", bundle}}));
+    }
+    if (!taken.empty()) {
+        std::string who;
+        for (const auto& t : taken) {
+            who += (who.empty() ? "" : ", ") + t;
+        }
+        e.events.record(p.object, "Normal", "CertificatesIssued",
+                        "broker keystores taken from cert-manager's Secrets: " + who);
+        TLOG_INFO("{}/{}: broker keystores taken from cert-manager's Secrets: {}", ctx.ns(), ctx.name(), who);
+    }
+    if (!waiting.empty()) {
+        std::string why;
+        for (const auto& w : waiting) {
+            why += (why.empty() ? "" : "; ") + w;
+        }
+        if (missing) {
+            e.api.apply(res::secrets, secret(ctx, broker_certs_secret_name(ctx.name()), brokers));
+            p.wait("CertificatesPending", "waiting for cert-manager: " + why);
+            return false;
+        }
+        p.look_again = true;  // the brokers serve with what they hold; the new ones come later
+        TLOG_INFO("{}/{}: waiting for cert-manager: {}", ctx.ns(), ctx.name(), why);
+    }
+    return true;
+}
+
 bool certificates(env& e, pass& p) {
     const auto& ctx = *p.ctx;
     if (!any_tls_listener(ctx.spec())) {
@@ -465,7 +548,10 @@ bool certificates(env& e, pass& p) {
     f.now = e.opts.clock->wall_now();
     f.settings = ca_settings_of(ctx.spec());
     const std::string ca_name = cluster_ca_secret_name(ctx.name());
-    f.ca = read_ca(e, ctx.ns(), ca_name, f.ca_more);
+    f.by_cert_manager = ctx.spec().certificate_authority.cert_manager.has_value();
+    if (!f.by_cert_manager) {
+        f.ca = read_ca(e, ctx.ns(), ca_name, f.ca_more);
+    }
     if (auto held = e.api.get(res::secrets, ctx.ns(), broker_certs_secret_name(ctx.name()))) {
         if (const json* data = field_at(*held, {"data"}); data != nullptr && data->is_object()) {
             for (const auto& [key, _] : data->as_object()) {
@@ -514,21 +600,22 @@ bool certificates(env& e, pass& p) {
     if (plan.invalid || plan.clients_invalid) {
         const std::string message =
             plan.invalid ? "Secret " + ca_name + ": " + *plan.invalid : "Secret " + clients_ca_name + ": " + *plan.clients_invalid;
-        if (!had_condition(p, "Degraded", "CertificateAuthorityInvalid", message)) {
-            e.events.record(p.object, "Warning", "CertificateAuthorityInvalid", message);
-        }
-        p.degraded_reason = "CertificateAuthorityInvalid";
-        p.degraded_message = message;
-        p.wait("CertificateAuthorityInvalid", message);
+        degraded_and_waiting(e, p, "CertificateAuthorityInvalid", message);
         return false;
     }
-    if (plan.ca_created) {
-        e.events.record(p.object, "Normal", "CertificateAuthorityCreated",
-                        "made the cluster CA in Secret " + ca_name + "; clients trust ca.crt of Secret " +
-                            cluster_ca_cert_secret_name(ctx.name()));
+    if (f.by_cert_manager) {
+        if (!cert_manager_keystores(e, p, f, plan.brokers)) {
+            return false;
+        }
+    } else {
+        if (plan.ca_created) {
+            e.events.record(p.object, "Normal", "CertificateAuthorityCreated",
+                            "made the cluster CA in Secret " + ca_name + "; clients trust ca.crt of Secret " +
+                                cluster_ca_cert_secret_name(ctx.name()));
+        }
+        keep_ca(e, p, "cluster CA", ca_name, cluster_ca_cert_secret_name(ctx.name()), plan.ca, plan.ca_created,
+                plan.ca_not_after, plan.renewal, p.status.cluster_ca);
     }
-    keep_ca(e, p, "cluster CA", ca_name, cluster_ca_cert_secret_name(ctx.name()), plan.ca, plan.ca_created,
-            plan.ca_not_after, plan.renewal, p.status.cluster_ca);
     if (plan.clients_ca) {
         if (plan.clients_ca_created) {
             e.events.record(p.object, "Normal", "CertificateAuthorityCreated",
@@ -706,7 +793,7 @@ bool balance(env& e, pass& p) {
     p.balanced = out.balanced;
     p.balanced_reason = out.reason;
     p.balanced_message = out.message;
-    p.look_again = out.look_again;
+    p.look_again = p.look_again || out.look_again;  // an earlier step may want another look too
     return true;
 }
 

@@ -264,11 +264,14 @@ std::string decide_ca(const std::optional<certs::key_pair>& have, const ca_held&
 
 certificate_plan decide_certificates(const certificate_facts& f) {
     certificate_plan p;
-    if (auto why = decide_ca(f.ca, f.ca_more, "tributary-cluster-ca", f.settings, f.now, p.ca, p.ca_created,
-                             p.ca_not_after, p.renewal);
-        !why.empty()) {
-        p.invalid = why;
-        return p;
+    // With cert-manager there is no cluster CA of the operator's; the clients CA is still its own.
+    if (!f.by_cert_manager) {
+        if (auto why = decide_ca(f.ca, f.ca_more, "tributary-cluster-ca", f.settings, f.now, p.ca, p.ca_created,
+                                 p.ca_not_after, p.renewal);
+            !why.empty()) {
+            p.invalid = why;
+            return p;
+        }
     }
     if (f.want_clients_ca) {
         certs::key_pair ca;
@@ -279,6 +282,17 @@ certificate_plan decide_certificates(const certificate_facts& f) {
             return p;
         }
         p.clients_ca = std::move(ca);
+    }
+    // The clients CA's renewal ends when every KafkaUser's certificate is under the new CA.
+    if (p.clients_ca && p.clients_renewal.renewing() && p.clients_renewal.started.empty() && f.user_certs &&
+        std::all_of(f.user_certs->begin(), f.user_certs->end(),
+                    [&](const auto& crt) { return bool(certs::verify(crt, p.clients_ca->cert_pem, f.now)); })) {
+        p.clients_renewal.old_cert.clear();
+        p.clients_renewal.rollover.clear();
+        p.clients_renewal.finished = true;
+    }
+    if (f.by_cert_manager) {
+        return p;
     }
     const std::string chain = ca_chain(p.ca, p.renewal);
     // One Secret's keystores: issued where missing or due, kept otherwise. Those of pods not
@@ -329,14 +343,6 @@ certificate_plan decide_certificates(const certificate_facts& f) {
         p.renewal.old_cert.clear();
         p.renewal.rollover.clear();
         p.renewal.finished = true;
-    }
-    // The clients CA's, when every KafkaUser's certificate is under the new CA.
-    if (p.clients_ca && p.clients_renewal.renewing() && p.clients_renewal.started.empty() && f.user_certs &&
-        std::all_of(f.user_certs->begin(), f.user_certs->end(),
-                    [&](const auto& crt) { return bool(certs::verify(crt, p.clients_ca->cert_pem, f.now)); })) {
-        p.clients_renewal.old_cert.clear();
-        p.clients_renewal.rollover.clear();
-        p.clients_renewal.finished = true;
     }
     return p;
 }

@@ -173,6 +173,10 @@ struct certificate_facts {
     std::map<std::string, std::string> coordinators;
     std::map<std::string, certs::leaf_request> wanted_coordinators;
     std::optional<std::map<std::string, std::string>> running_coordinators;
+    // spec.certificateAuthority.certManager: cert-manager issues the cluster's certificates
+    // (cert_manager.h). The plan then makes no cluster CA and issues nothing; it keeps the
+    // clients CA alone.
+    bool by_cert_manager = false;
 };
 
 struct certificate_plan {

@@ -28,7 +28,8 @@ struct resource {
 // The kinds the operator reads or writes (defined in resources.cc).
 namespace resources {
 extern const resource config_maps, secrets, services, pods, persistent_volume_claims, events, nodes, stateful_sets,
-    pod_disruption_budgets, network_policies, leases, kafka_clusters, kafka_users;
+    pod_disruption_budgets, network_policies, leases, kafka_clusters, kafka_users,
+    certificates;  // cert-manager.io/v1 (spec.certificateAuthority.certManager)
 } // namespace resources
 
 // A failed API call: the HTTP status and the Kubernetes Status reason ("NotFound",

@@ -15,5 +15,6 @@ const resource network_policies{"networking.k8s.io", "v1", "networkpolicies", "N
 const resource leases{"coordination.k8s.io", "v1", "leases", "Lease"};
 const resource kafka_clusters{"tributary.io", "v1alpha1", "kafkaclusters", "KafkaCluster"};
 const resource kafka_users{"tributary.io", "v1alpha1", "kafkausers", "KafkaUser"};
+const resource certificates{"cert-manager.io", "v1", "certificates", "Certificate"};  // cert-manager
 
 } // namespace trib::op::k8s::resources

@@ -390,9 +390,10 @@ NEEDED = [
     ("list", "secrets", "-A"), ("watch", "secrets", "-n", "{other}"),  # a force-renew annotation acted on at once
     ("patch", "networkpolicies.networking.k8s.io", "-n", "{other}"),
     ("delete", "networkpolicies.networking.k8s.io", "-n", "{other}"),  # network.policies.enabled=false
+    ("patch", "certificates.cert-manager.io", "-n", "{other}"),  # spec.certificateAuthority.certManager
 ]
 NOT_NEEDED = [
-    ("delete", "secrets", "-n", "{other}"),
+    ("delete", "secrets", "-n", "{other}"), ("delete", "certificates.cert-manager.io", "-n", "{other}"),
     ("list", "networkpolicies.networking.k8s.io", "-A"),
     ("delete", "namespaces"),
     ("create", "kafkaclusters.tributary.io", "-n", "{other}"), ("delete", "kafkaclusters.tributary.io", "-n", "{other}"),
@@ -420,6 +421,9 @@ def release(control_plane, namespace, crd):
 
 
 def test_service_account_may_do_what_the_operator_needs_and_no_more(control_plane, namespace, release):
+    # cert-manager's kinds (the stand-in's CRDs), for kubectl to know the Certificates rule.
+    control_plane.kubectl("apply", "-f", str(SOURCE_DIR / "tests" / "platform" / "cert-manager" / "crds.yaml"))
+    control_plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/certificates.cert-manager.io")
     name = release()
     sa = f"system:serviceaccount:{namespace}:{name}-tributary-operator"
     fill = {"ns": namespace, "other": "default"}

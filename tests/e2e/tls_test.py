@@ -7,7 +7,9 @@ keep each user to its topics; a listener with oauth takes JWTs signed by a key o
 JWKS in the user's ConfigMap; a cluster CA renewal asked for with tributary.io/force-renew
 issues every broker certificate again under a new CA and rolls the brokers one at a time,
 while an idempotent producer and a consumer group lose nothing and a TLS producer that
-trusts only the old CA keeps writing; clients with the new ca.crt read it all back."""
+trusts only the old CA keeps writing; clients with the new ca.crt read it all back. With
+spec.certificateAuthority.certManager, cert-manager (its CA issuer, stood in for by
+tests/platform/cert-manager) issues the brokers' certificates instead."""
 import base64
 import json
 import subprocess
@@ -26,7 +28,7 @@ from apache_kafka import kafka_tool  # noqa: E402
 from idp import Key, jwks  # noqa: E402
 from kafkacluster_test import (bootstrap_of, delete_with_claims, kafkacluster, operator, ready_with,  # noqa: E402,F401
                                sample, wait_status)  # operator: the chart installed (a fixture)
-from kube import wait_for  # noqa: E402
+from kube import Component, wait_for  # noqa: E402
 from workloads import pods, read_back_once, ready, under_load  # noqa: E402
 
 TLS_PORT = 9096
@@ -85,6 +87,23 @@ class TlsWriter(threading.Thread):
     def stop(self):
         self.stopping.set()
         self.join(150)
+
+
+class Rolled:
+    """For wait_for: every broker of KafkaCluster `name` restarted since `before` (pod name ->
+    uid), `count` of them Ready, no roll left in status, and `also()`; `most_down` is the most
+    brokers seen not Ready at once."""
+
+    def __init__(self, cp, ns, name, count, before, also=lambda: True):
+        self.cp, self.ns, self.name, self.count, self.before, self.also = cp, ns, name, count, before, also
+        self.most_down = 0
+
+    def __call__(self):
+        ps = pods(self.cp, self.ns, "broker", self.name)
+        self.most_down = max(self.most_down, self.count - sum(ready(p) for p in ps.values()))
+        current = kafkacluster(self.cp, self.ns, self.name)
+        return (all(p["metadata"]["uid"] != self.before[n] for n, p in ps.items()) and ready_with(self.count)(current)
+                and "rollingUpdate" not in current["status"] and self.also())
 
 
 def read_all(conf, topic, n, group):
@@ -317,17 +336,9 @@ def test_a_tls_listener_serves_with_certificates_the_operator_made_and_renews(
             return True
         wait_for("ca.crt holding the new and the old CA", renewing, 60, interval=0.2)
         assert bundle_file.read_text().endswith(old_ca), "the new CA first, then the old one"
-        most_down = 0
-
-        def rolled():
-            nonlocal most_down
-            ps = pods(cp, ns, "broker", "secure")
-            most_down = max(most_down, 3 - sum(ready(p) for p in ps.values()))
-            current = kafkacluster(cp, ns, "secure")
-            return (all(p["metadata"]["uid"] != before[n] for n, p in ps.items()) and ready_with(3)(current)
-                    and "rollingUpdate" not in current["status"])
+        rolled = Rolled(cp, ns, "secure", 3, before)
         wait_for("every broker restarted with a certificate of the new CA", rolled, 300, interval=0.2)
-        assert most_down <= 1
+        assert rolled.most_down <= 1
         n, tls_n = len(acked), len(tls_writer.acked)
         wait_for("records acknowledged after the roll, over TLS too with only the old CA trusted",
                  lambda: len(acked) > n + 100 and len(tls_writer.acked) > tls_n + 50, 60)
@@ -372,3 +383,118 @@ def test_a_tls_listener_serves_with_certificates_the_operator_made_and_renews(
         assert "after-renewal" in out.split(), (config, out)
 
     delete_with_claims(cp, ns, "secure")
+
+
+CERT_MANAGER = Path(__file__).resolve().parents[1] / "platform" / "cert-manager"
+
+
+def make_ca(dir, cn):
+    dir.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(dir / "ca.key"), "-out", str(dir / "ca.crt"), "-days", "30", "-subj", f"/CN={cn}",
+                    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+                   check=True, capture_output=True)
+    return dir / "ca.crt", dir / "ca.key"
+
+
+def renew_with_cert_manager(cp, ns, certificate):
+    """What `cmctl renew` does: the Certificate's Issuing condition set, for cert-manager to
+    issue it again; returns the revision it had."""
+    status = cp.get_json("certificate", certificate, "-n", ns).get("status", {})
+    revision = status.get("revision", 0)
+    conditions = [c for c in status.get("conditions", []) if c["type"] != "Issuing"]  # Ready stays as it is
+    conditions.append({"type": "Issuing", "status": "True", "reason": "ManuallyTriggered",
+                       "message": "Certificate re-issuance manually triggered",
+                       "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    issuing = {"status": {"conditions": conditions}}
+    cp.kubectl("-n", ns, "patch", "certificate", certificate, "--subresource=status", "--type=merge",
+               "-p", json.dumps(issuing))
+    return revision
+
+
+def test_cert_manager_issues_the_brokers_certificates(control_plane, node_agent, namespace, operator, tmp_path):
+    """spec.certificateAuthority.certManager: before cert-manager is installed the cluster says
+    so; then a Certificate per broker from the user's CA Issuer, keystores from cert-manager's
+    Secrets, no cluster CA of the operator's; a certificate cert-manager issues again rolls its
+    broker only; a new issuer CA is trusted beside the old one until no broker holds the old."""
+    cp, ns = control_plane, namespace
+    kc = sample("managed", replicas=2, storage={"size": "1Gi", "deleteClaim": True})
+    kc["spec"]["coordinators"] = {"replicas": 1, "storage": {"size": "1Gi", "deleteClaim": True}}
+    kc["spec"]["listeners"] += [{"name": "tls", "port": TLS_PORT, "type": "loadbalancer", "tls": True}]
+    kc["spec"]["certificateAuthority"] = {"certManager": {"issuerRef": {"name": "users-ca"}}}
+    cp.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(kc))
+
+    def not_installed(k):
+        return any(c["type"] == "Reconciling" and c.get("reason") == "CertManagerNotInstalled"
+                   for c in k.get("status", {}).get("conditions", []))
+    wait_status(cp, ns, "managed", "a condition saying cert-manager is missing", not_installed, 120)
+
+    cp.kubectl("apply", "-f", str(CERT_MANAGER / "crds.yaml"))
+    cp.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/certificates.cert-manager.io",
+               "crd/issuers.cert-manager.io")
+    standin = Component("cert-manager-standin", tmp_path / "cert-manager-standin.log")
+    standin.start([sys.executable, CERT_MANAGER / "standin.py", "--kubeconfig", cp.kubeconfig])
+    try:
+        ca_crt, ca_key = make_ca(tmp_path / "users-ca", "users-ca")
+        cp.kubectl("-n", ns, "create", "secret", "tls", "users-ca-key-pair", f"--cert={ca_crt}", f"--key={ca_key}")
+        cp.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps({
+            "apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": "users-ca"},
+            "spec": {"ca": {"secretName": "users-ca-key-pair"}}}))
+        kc = wait_status(cp, ns, "managed", "Ready with 2 running brokers", ready_with(2))
+
+        # cert-manager's certificates, the operator's keystores; no CA of the operator's.
+        for i in range(2):
+            cert = cp.get_json("certificate", f"managed-broker-{i}", "-n", ns)
+            assert cert["metadata"]["ownerReferences"][0]["name"] == "managed"
+            assert cert["spec"]["issuerRef"]["name"] == "users-ca"
+            issued = secret_data(cp, ns, f"managed-broker-{i}-tls")
+            assert secret_data(cp, ns, "managed-broker-certs")[f"managed-broker-{i}.pem"] == \
+                issued["tls.key"] + issued["tls.crt"]
+        assert cp.kubectl("-n", ns, "get", "secret", "managed-cluster-ca", check=False).returncode != 0
+        assert secret_data(cp, ns, "managed-cluster-ca-cert")["ca.crt"] == ca_crt.read_text()
+        tls_bootstrap = listener_bootstrap(kc, "tls")
+        produce_and_read(ssl_conf(tls_bootstrap, ca_crt), "over-cert-manager-tls", 100)
+
+        # cert-manager issues broker 1's certificate again: its keystore changes, and the brokers
+        # restart one at a time (the serials are on the pod template, as for the operator's CA).
+        before = {n: p["metadata"]["uid"] for n, p in pods(cp, ns, "broker", "managed").items()}
+        old_pem = secret_data(cp, ns, "managed-broker-certs")["managed-broker-1.pem"]
+        revision = renew_with_cert_manager(cp, ns, "managed-broker-1")
+        rolled = Rolled(cp, ns, "managed", 2, before, also=lambda: (
+            cp.get_json("certificate", "managed-broker-1", "-n", ns).get("status", {}).get("revision", 0) > revision
+            and secret_data(cp, ns, "managed-broker-certs")["managed-broker-1.pem"] != old_pem))
+        wait_for("the brokers restarted with broker 1's new certificate", rolled, 240, interval=0.5)
+        assert rolled.most_down <= 1
+        pem = secret_data(cp, ns, "managed-broker-certs")["managed-broker-1.pem"]
+        issued = secret_data(cp, ns, "managed-broker-1-tls")
+        assert pem == issued["tls.key"] + issued["tls.crt"]
+
+        # The issuer's CA replaced: broker 0 issued again under the new one; clients with ca.crt
+        # (both CAs while broker 1 holds one of the old) reach both brokers; broker 1 moved too,
+        # the old CA leaves ca.crt.
+        new_crt, new_key = make_ca(tmp_path / "users-ca-2", "users-ca-2")
+        cp.kubectl("-n", ns, "apply", "-f", "-", input=cp.kubectl(
+            "-n", ns, "create", "secret", "tls", "users-ca-key-pair", f"--cert={new_crt}", f"--key={new_key}",
+            "--dry-run=client", "-o", "json").stdout)
+        renew_with_cert_manager(cp, ns, "managed-broker-0")
+        bundle = tmp_path / "bundle.crt"
+
+        def both_trusted():
+            public = secret_data(cp, ns, "managed-cluster-ca-cert")["ca.crt"]
+            bundle.write_text(public)
+            return certificates_in(public) == 2 and ready_with(2)(kafkacluster(cp, ns, "managed")) and \
+                "rollingUpdate" not in kafkacluster(cp, ns, "managed")["status"]
+        wait_for("ca.crt holding the old and the new issuer CA, broker 0 rolled", both_trusted, 240, interval=0.5)
+        assert new_crt.read_text() in bundle.read_text() and ca_crt.read_text() in bundle.read_text()
+        produce_and_read(ssl_conf(tls_bootstrap, bundle), "across-issuer-cas", 100)
+        renew_with_cert_manager(cp, ns, "managed-broker-1")
+
+        def only_new():
+            public = secret_data(cp, ns, "managed-cluster-ca-cert")["ca.crt"]
+            return public == new_crt.read_text() and ready_with(2)(kafkacluster(cp, ns, "managed")) and \
+                "rollingUpdate" not in kafkacluster(cp, ns, "managed")["status"]
+        wait_for("the old issuer CA out of ca.crt once no broker holds it", only_new, 240, interval=0.5)
+        produce_and_read(ssl_conf(tls_bootstrap, new_crt), "under-the-new-issuer-ca", 100)
+        delete_with_claims(cp, ns, "managed")
+    finally:
+        standin.stop()

@@ -714,7 +714,7 @@ TEST(ca_renewal, validity_and_renewal_days_come_from_the_spec_and_are_checked) {
     auto errors = api::validate(d.spec);
     ASSERT_EQ(errors.size(), 1u);
     EXPECT_EQ(errors[0], "spec.certificateAuthority.renewalDays must be at least 1 and less than validityDays (10), not 10");
-    d.spec.certificate_authority = {0, 1};
+    d.spec.certificate_authority = {0, 1, std::nullopt};
     EXPECT_EQ(api::validate(d.spec).size(), 2u);
 }
 

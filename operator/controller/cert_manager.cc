@@ -1,0 +1,171 @@
+#include "operator/controller/cert_manager.h"
+
+#include "operator/controller/users.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <regex>
+
+namespace trib::op::controller {
+
+namespace {
+
+std::vector<std::string> sorted(std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+}
+
+json strings(const std::vector<std::string>& v) {
+    std::vector<json> out;
+    out.reserve(v.size());
+    for (const auto& s : v) {
+        out.push_back(str(s));
+    }
+    return arr(std::move(out));
+}
+
+// The Ready condition of a Certificate: true with this generation observed, or why not.
+std::string not_ready(const json& certificate) {
+    const json* conds = field_at(certificate, {"status", "conditions"});
+    if (conds == nullptr || !conds->is_array()) {
+        return "cert-manager has not issued it yet";
+    }
+    for (const auto& c : conds->as_array()) {
+        if (string_at(c, {"type"}) != "Ready") {
+            continue;
+        }
+        const int64_t observed = int_at(c, {"observedGeneration"}, -1);
+        const int64_t generation = int_at(certificate, {"metadata", "generation"}, 0);
+        if (observed >= 0 && generation > 0 && observed < generation) {
+            return "cert-manager has not seen its latest spec yet";
+        }
+        if (string_at(c, {"status"}) == "True") {
+            return "";
+        }
+        const std::string reason = string_at(c, {"reason"}), message = string_at(c, {"message"});
+        return "not Ready" + (reason.empty() ? std::string() : " (" + reason + ")") +
+               (message.empty() ? std::string() : ": " + message);
+    }
+    return "cert-manager has not issued it yet";
+}
+
+// The PEM certificates of a bundle, each as its own string.
+std::vector<std::string> split_pem(const std::string& bundle) {
+    static const std::regex one("-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----");
+    std::vector<std::string> out;
+    for (auto it = std::sregex_iterator(bundle.begin(), bundle.end(), one); it != std::sregex_iterator(); ++it) {
+        out.push_back(it->str() + "\n");
+    }
+    return out;
+}
+
+} // namespace
+
+std::string cert_manager_secret_name(const std::string& pod) {
+    return pod + "-tls";
+}
+
+json cert_manager_certificate(const build_context& ctx, component c, const std::string& pod,
+                              const certs::leaf_request& names, const api::issuer_ref& issuer) {
+    json meta = object_meta(ctx, c, pod);
+    json spec = obj({
+        {"secretName", str(cert_manager_secret_name(pod))},
+        // The labels let the operator find the Secret as one of the cluster's own.
+        {"secretTemplate", obj({{"labels", labels(ctx, c)}})},
+        {"commonName", str(names.common_name)},
+        {"dnsNames", strings(names.dns_names)},
+        {"ipAddresses", strings(names.ip_addresses)},
+        {"duration", str(cert_manager_duration)},
+        {"renewBefore", str(cert_manager_renew_before)},
+        // The keys the brokers read (certs/certificates.h): PKCS#8 EC P-256, a new one each time.
+        {"privateKey", obj({{"algorithm", str("ECDSA")},
+                            {"size", num(256)},
+                            {"encoding", str("PKCS8")},
+                            {"rotationPolicy", str("Always")}})},
+        // A broker is a TLS server to clients and a client to the brokers it fetches from.
+        {"usages", strings({"digital signature", "key encipherment", "server auth", "client auth"})},
+        {"issuerRef", obj({{"name", str(issuer.name)}, {"kind", str(issuer.kind)}, {"group", str(issuer.group)}})},
+    });
+    if (names.ip_addresses.empty()) {
+        spec.erase("ipAddresses");
+    }
+    if (!names.organization.empty()) {
+        spec["subject"] = obj({{"organizations", strings({names.organization})}});
+    }
+    return obj({{"apiVersion", str("cert-manager.io/v1")}, {"kind", str("Certificate")}, {"metadata", meta},
+                {"spec", spec}});
+}
+
+cert_manager_issued read_cert_manager_secret(const json* certificate, const json* secret,
+                                             const certs::leaf_request& want, certs::time_point now) {
+    cert_manager_issued out;
+    if (certificate == nullptr) {
+        out.waiting = "its Certificate is not made yet";
+        return out;
+    }
+    if (auto why = not_ready(*certificate); !why.empty()) {
+        out.waiting = why;
+        return out;
+    }
+    auto crt = secret ? secret_value(*secret, "tls.crt") : std::nullopt;
+    auto key = secret ? secret_value(*secret, "tls.key") : std::nullopt;
+    if (!crt || !key) {
+        out.waiting = "its Secret holds no tls.crt and tls.key yet";
+        return out;
+    }
+    auto f = certs::inspect(*crt);
+    if (!f) {
+        out.waiting = "tls.crt of its Secret is not a PEM certificate";
+        return out;
+    }
+    if (!certs::matches({*key, *crt})) {
+        out.waiting = "tls.key of its Secret is not the key of tls.crt";
+        return out;
+    }
+    if (f->not_after <= now) {
+        out.waiting = "its certificate expired " + fmt::format("{:%Y-%m-%d %H:%M}", f->not_after);
+        return out;
+    }
+    if (sorted(f->dns_names) != sorted(want.dns_names) || sorted(f->ip_addresses) != sorted(want.ip_addresses)) {
+        out.waiting = "its certificate does not name the broker's addresses yet";
+        return out;
+    }
+    std::string pem = *key;
+    if (!pem.empty() && pem.back() != '\n') {
+        pem += '\n';
+    }
+    out.keystore = pem + *crt;
+    out.ca = secret_value(*secret, "ca.crt").value_or("");
+    return out;
+}
+
+std::string ca_bundle_of(const std::vector<std::string>& cas) {
+    std::vector<std::string> seen;
+    std::string out;
+    for (const auto& bundle : cas) {
+        for (auto& pem : split_pem(bundle)) {
+            if (std::find(seen.begin(), seen.end(), pem) == seen.end()) {
+                out += pem;
+                seen.push_back(std::move(pem));
+            }
+        }
+    }
+    return out;
+}
+
+std::string cert_manager_bundle(const std::vector<std::string>& issued_cas, const std::string& previous,
+                                const std::map<std::string, std::string>& keystores, certs::time_point now) {
+    std::vector<std::string> cas = issued_cas;
+    for (auto& ca : split_pem(previous)) {
+        const bool in_use = std::any_of(keystores.begin(), keystores.end(),
+                                        [&](const auto& k) { return bool(certs::verify(k.second, ca, now)); });
+        if (in_use) {
+            cas.push_back(std::move(ca));
+        }
+    }
+    return ca_bundle_of(cas);
+}
+
+} // namespace trib::op::controller
