@@ -90,6 +90,9 @@ struct member {
     // Unknown for a member loaded from the log until it heartbeats here: its regex keeps the
     // topics the group last resolved (the records do not say who it was).
     std::optional<identity> who;
+    // The topics its regex gave the last target assignment (unset: none computed here yet),
+    // to tell when its rights changed what the regex resolves to.
+    std::optional<std::set<uuid>> regex_topics;
 
     // What the member metadata record holds, compared to tell whether to write it again.
     bool same_metadata(const member& o) const {

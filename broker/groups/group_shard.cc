@@ -1641,6 +1641,24 @@ struct group_shard::impl {
                (re && std::regex_match(name, *re) && regex_may_see(cg, m, may_describe, id, name));
     }
 
+    // Whether what member m's regex resolves to among the group's subscribed topics is not what
+    // its last target was computed from: its rights changed over a topic that stays subscribed
+    // (another member sees it), which changes no record but must change the assignment.
+    bool regex_rights_changed(const consumer::group& cg, const consumer::member& m) {
+        if (!m.who || !m.regex_topics || !m.subscribed_regex) {
+            return false;
+        }
+        const auto re = compile_regex(*m.subscribed_regex);
+        const auto may_describe = host.topic_describe_check();
+        std::set<consumer::uuid> now;
+        for (const auto& [id, t] : cg.subscribed_topics) {
+            if (subscribes(cg, m, re, may_describe, id, t.name)) {
+                now.insert(id);
+            }
+        }
+        return now != *m.regex_topics;
+    }
+
     // Computes the target assignment at the group epoch; the records of what changed.
     void assign_target(const std::string& gid, consumer::group& cg, std::vector<shard_host::record>& records) {
         assign::group_spec spec;
@@ -1648,7 +1666,7 @@ struct group_shard::impl {
             spec.topics[id] = {t.name, t.partitions};
         }
         const auto may_describe = host.topic_describe_check();
-        for (const auto& [mid, m] : cg.members) {
+        for (auto& [mid, m] : cg.members) {
             auto& ms = spec.members[mid];
             ms.instance_id = m.instance_id;
             ms.rack_id = m.rack_id;
@@ -1657,6 +1675,9 @@ struct group_shard::impl {
                 if (subscribes(cg, m, re, may_describe, id, t.name)) {
                     ms.subscribed.insert(id);
                 }
+            }
+            if (re && m.who) {
+                m.regex_topics = ms.subscribed;
             }
             if (auto it = cg.target.find(mid); it != cg.target.end()) {
                 ms.current = it->second;
@@ -1931,6 +1952,7 @@ struct group_shard::impl {
             records.push_back(partition_metadata_record(gid, cg));
             bump = true;
         }
+        bump = bump || regex_rights_changed(cg, m);
         if (bump) {
             ++cg.epoch;
             records.push_back(epoch_record(gid, cg.epoch));

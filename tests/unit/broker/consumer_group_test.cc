@@ -52,12 +52,19 @@ struct consumer_group_shard : ::testing::Test {
 
     hb_request join(const std::string& member, std::vector<std::string> topics = {"t"}) {
         hb_request r;
-        r.group_id = "g";
+        r.group_id = std::string("g");  // moved in: GCC 12's -Wrestrict misjudges assign(const char*) here
         r.member_id = member;
         r.member_epoch = 0;
         r.rebalance_timeout_ms = 60000;
         r.subscribed_topic_names = std::move(topics);
         r.topic_partitions.emplace();
+        return r;
+    }
+
+    hb_request join_by_regex(const std::string& member, const std::string& regex) {
+        hb_request r = join(member, {});
+        r.subscribed_topic_names.reset();
+        r.subscribed_topic_regex = regex;
         return r;
     }
 
@@ -164,12 +171,7 @@ TEST_F(consumer_group_shard, a_regex_resolves_over_the_topics_its_member_may_des
     host.add_topic("v", 3);
     host.describable["User:alice"] = {"t", "u"};
     host.describable["User:bob"] = {"v"};
-    auto by_regex = [&](const std::string& member) {
-        hb_request r = join(member, {});
-        r.subscribed_topic_names.reset();
-        r.subscribed_topic_regex = "t|u|v";
-        return r;
-    };
+    auto by_regex = [&](const std::string& member) { return join_by_regex(member, "t|u|v"); };
     auto topics = [&](const hb_response& r) {
         std::set<std::string> out;
         for (const auto& tp : r.assignment->topic_partitions) {
@@ -211,6 +213,38 @@ TEST_F(consumer_group_shard, a_regex_resolves_over_the_topics_its_member_may_des
     b_again.topic_partitions->back().partitions = {0, 1, 2};
     ASSERT_EQ(beat(b_again, 1, "User:bob").error_code, 0);
     EXPECT_EQ(shard->consumer_describe("g").group_epoch, epoch) << "nothing was resolved anew";
+}
+
+TEST_F(consumer_group_shard, a_right_given_over_a_topic_the_group_already_has_rebalances) {
+    host.add_topic("u", 2);
+    host.describable["User:alice"] = {"t", "u"};
+    host.describable["User:bob"] = {"t"};
+    auto by_regex = [&](const std::string& member) { return join_by_regex(member, "t|u"); };
+    ASSERT_EQ(beat(by_regex("a"), 1, "User:alice").error_code, 0);
+    hb_response b = beat(by_regex("b"), 1, "User:bob");
+    ASSERT_EQ(b.error_code, 0);
+    auto b_again = [&] {
+        hb_request r = again("b", b.member_epoch, {});
+        r.topic_partitions->clear();
+        return beat(r, 1, "User:bob");
+    };
+    const int32_t epoch = shard->consumer_describe("g").group_epoch;
+    ASSERT_EQ(b_again().error_code, 0);
+    EXPECT_EQ(shard->consumer_describe("g").group_epoch, epoch) << "nothing changed";
+
+    // u stays subscribed (alice's), so no record changes: bob's rights alone must rebalance.
+    host.describable["User:bob"] = {"t", "u"};
+    ASSERT_EQ(b_again().error_code, 0);
+    EXPECT_EQ(shard->consumer_describe("g").group_epoch, epoch + 1);
+    // Before, bob shared only t's six partitions (three each, alice also u's two); now the
+    // eight are split evenly.
+    size_t bob_target = 0;
+    for (const auto& m : shard->consumer_describe("g").members) {
+        for (const auto& tp : m.target_assignment.topic_partitions) {
+            bob_target += m.member_id == "b" ? tp.partitions.size() : 0;
+        }
+    }
+    EXPECT_EQ(bob_target, 4u);
 }
 
 TEST_F(consumer_group_shard, errors_as_kafka_gives_them) {
