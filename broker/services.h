@@ -29,7 +29,7 @@ public:
                *metrics.registry())
       , fetchers(pool, partitions, config, quotas)
       , cleaner(partitions, config.cleaner, *metrics.registry())
-      , groups(pool, partitions, metadata, config.groups)
+      , groups(pool, partitions, metadata, config.groups, config.authorizer)
       , lag(pool, config, metadata, partitions, fetchers, groups, *metrics.registry())
       , cluster(config, pool, metadata, partitions, fetchers, quotas) {
         metrics.replication().attach(pool.size());

@@ -55,6 +55,16 @@ struct classic_meta {
     bool operator==(const classic_meta&) const = default;
 };
 
+// Who a member's heartbeats come as: its regex subscription resolves over the topics this
+// principal may DESCRIBE from this address (the broker's authorizer). all_topics: no
+// authorizer applies (none configured, or the inter-broker listener).
+struct identity {
+    std::string principal;  // "User:alice"
+    std::string host;       // the client's address, as ACL hosts are compared with it
+    bool all_topics = false;
+    bool operator==(const identity&) const = default;
+};
+
 struct member {
     std::string id;
     std::optional<std::string> instance_id;
@@ -77,6 +87,12 @@ struct member {
     int64_t session_deadline = no_deadline;
     int64_t revocation_deadline = no_deadline;
     int64_t rejoin_deadline = no_deadline;  // a classic member must JoinGroup or SyncGroup by then
+    // Unknown for a member loaded from the log until it heartbeats here: its regex keeps the
+    // topics the group last resolved (the records do not say who it was).
+    std::optional<identity> who;
+    // The topics its regex gave the last target assignment (unset: none computed here yet),
+    // to tell when its rights changed what the regex resolves to.
+    std::optional<std::set<uuid>> regex_topics;
 
     // What the member metadata record holds, compared to tell whether to write it again.
     bool same_metadata(const member& o) const {

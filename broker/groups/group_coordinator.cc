@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 #include "protocol/records.h"
+#include "security/authorizer.h"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -56,6 +57,14 @@ struct group_coordinator::hosted : shard_host, std::enable_shared_from_this<host
             out.push_back(name);
         }
         return out;
+    }
+
+    describe_check topic_describe_check() override {
+        return [snap = gc._metadata.get(), &cfg = gc._authorizer](const consumer::identity& who,
+                                                                   const std::string& topic) {
+            return security::authorize(cfg, snap->acls.get(), {who.principal, who.host},
+                                       security::acl_operation::describe, security::acl_resource::topic, topic);
+        };
     }
 
     // Later, on this core: done(err), unless the shard has been unloaded meanwhile (it
@@ -197,8 +206,13 @@ struct group_coordinator::hosted : shard_host, std::enable_shared_from_this<host
 };
 
 group_coordinator::group_coordinator(io_pool& pool, partition_manager& partitions, metadata_cache& metadata,
-                                     const groups_config& cfg)
-  : _pool(pool), _partitions(partitions), _metadata(metadata), _cfg(cfg), _per_core(pool.size()) {}
+                                     const groups_config& cfg, const security::authorizer_config& authorizer)
+  : _pool(pool)
+  , _partitions(partitions)
+  , _metadata(metadata)
+  , _cfg(cfg)
+  , _authorizer(authorizer)
+  , _per_core(pool.size()) {}
 
 group_coordinator::~group_coordinator() = default;
 

@@ -38,7 +38,9 @@ inline constexpr std::string_view offsets_topic = "__consumer_offsets";
 
 class group_coordinator {
 public:
-    group_coordinator(io_pool& pool, partition_manager& partitions, metadata_cache& metadata, const groups_config& cfg);
+    // `authorizer`: whose rights a consumer group member's regex subscription resolves with.
+    group_coordinator(io_pool& pool, partition_manager& partitions, metadata_cache& metadata, const groups_config& cfg,
+                      const security::authorizer_config& authorizer);
     ~group_coordinator();
     group_coordinator(const group_coordinator&) = delete;
     group_coordinator& operator=(const group_coordinator&) = delete;
@@ -162,6 +164,7 @@ private:
     partition_manager& _partitions;
     metadata_cache& _metadata;  // the topics consumer groups subscribe to
     groups_config _cfg;
+    security::authorizer_config _authorizer;
     std::vector<core_state> _per_core;  // each touched only on its core
     std::atomic<bool> _stopped{false};
 };

@@ -1562,37 +1562,66 @@ struct group_shard::impl {
         out.push_back({encode_consumer_key(group_only_key<protocol::consumer_group_metadata_key>(gid)), std::nullopt});
     }
 
-    // The subscribed topics that exist now, with their partitions.
+    // The subscribed topics that exist now, with their partitions. A topic matched by a
+    // member's regex counts only when that member may DESCRIBE it (as Kafka filters what a
+    // regex resolves to); a member not seen since the group was loaded keeps, by its regex,
+    // what the group had resolved.
     std::map<consumer::uuid, consumer::topic_meta> subscription_metadata(const consumer::group& cg) {
         std::set<std::string> names;
-        std::vector<std::regex> patterns;
+        struct by_regex {
+            std::regex re;
+            const consumer::member* m;
+        };
+        std::vector<by_regex> patterns;
         for (const auto& [_, m] : cg.members) {
             names.insert(m.subscribed_names.begin(), m.subscribed_names.end());
             if (m.subscribed_regex) {
                 if (auto re = compile_regex(*m.subscribed_regex)) {
-                    patterns.push_back(std::move(*re));
+                    patterns.push_back({std::move(*re), &m});
                 }
             }
         }
         std::map<consumer::uuid, consumer::topic_meta> out;
-        auto add = [&](const std::string& name, bool by_regex) {
+        for (const std::string& name : names) {
             auto t = host.topic(name);
-            if (t && t->partitions > 0 && !(by_regex && t->internal)) {
+            if (t && t->partitions > 0) {
                 out[t->id] = {name, t->partitions};
             }
-        };
-        for (const std::string& name : names) {
-            add(name, false);
         }
-        if (!patterns.empty()) {
-            for (const std::string& name : host.topic_names()) {
-                if (std::any_of(patterns.begin(), patterns.end(),
-                                [&](const std::regex& re) { return std::regex_match(name, re); })) {
-                    add(name, true);
+        if (patterns.empty()) {
+            return out;
+        }
+        const auto may_describe = host.topic_describe_check();
+        for (const std::string& name : host.topic_names()) {
+            std::optional<topic_meta> t;
+            for (const auto& p : patterns) {
+                if (!std::regex_match(name, p.re)) {
+                    continue;
+                }
+                if (!t && !(t = host.topic(name))) {
+                    break;
+                }
+                if (t->partitions <= 0 || t->internal || out.contains(t->id)) {
+                    break;
+                }
+                if (regex_may_see(cg, *p.m, may_describe, t->id, name)) {
+                    out[t->id] = {name, t->partitions};
+                    break;
                 }
             }
         }
         return out;
+    }
+
+    // Whether member m's regex may resolve to topic (id, name): it may DESCRIBE it, or, while
+    // who it is is unknown (loaded, no heartbeat here yet), the group had resolved it.
+    static bool regex_may_see(const consumer::group& cg, const consumer::member& m,
+                              const shard_host::describe_check& may_describe, const consumer::uuid& id,
+                              const std::string& name) {
+        if (!m.who) {
+            return cg.subscribed_topics.contains(id);
+        }
+        return m.who->all_topics || may_describe(*m.who, name);
     }
 
     static std::optional<std::regex> compile_regex(const std::string& pattern) {
@@ -1603,11 +1632,31 @@ struct group_shard::impl {
         }
     }
 
-    // Whether member m subscribes to `name`: by name, or by its regex (compiled once by the
-    // caller: `re`).
-    static bool subscribes(const consumer::member& m, const std::optional<std::regex>& re, const std::string& name) {
+    // Whether member m subscribes to the group's subscribed topic (id, name): by name, or by
+    // its regex (compiled once by the caller: `re`) if it may see the topic.
+    static bool subscribes(const consumer::group& cg, const consumer::member& m, const std::optional<std::regex>& re,
+                           const shard_host::describe_check& may_describe, const consumer::uuid& id,
+                           const std::string& name) {
         return std::binary_search(m.subscribed_names.begin(), m.subscribed_names.end(), name) ||
-               (re && std::regex_match(name, *re));
+               (re && std::regex_match(name, *re) && regex_may_see(cg, m, may_describe, id, name));
+    }
+
+    // Whether what member m's regex resolves to among the group's subscribed topics is not what
+    // its last target was computed from: its rights changed over a topic that stays subscribed
+    // (another member sees it), which changes no record but must change the assignment.
+    bool regex_rights_changed(const consumer::group& cg, const consumer::member& m) {
+        if (!m.who || !m.regex_topics || !m.subscribed_regex) {
+            return false;
+        }
+        const auto re = compile_regex(*m.subscribed_regex);
+        const auto may_describe = host.topic_describe_check();
+        std::set<consumer::uuid> now;
+        for (const auto& [id, t] : cg.subscribed_topics) {
+            if (subscribes(cg, m, re, may_describe, id, t.name)) {
+                now.insert(id);
+            }
+        }
+        return now != *m.regex_topics;
     }
 
     // Computes the target assignment at the group epoch; the records of what changed.
@@ -1616,15 +1665,19 @@ struct group_shard::impl {
         for (const auto& [id, t] : cg.subscribed_topics) {
             spec.topics[id] = {t.name, t.partitions};
         }
-        for (const auto& [mid, m] : cg.members) {
+        const auto may_describe = host.topic_describe_check();
+        for (auto& [mid, m] : cg.members) {
             auto& ms = spec.members[mid];
             ms.instance_id = m.instance_id;
             ms.rack_id = m.rack_id;
             const auto re = m.subscribed_regex ? compile_regex(*m.subscribed_regex) : std::nullopt;
             for (const auto& [id, t] : cg.subscribed_topics) {
-                if (subscribes(m, re, t.name)) {
+                if (subscribes(cg, m, re, may_describe, id, t.name)) {
                     ms.subscribed.insert(id);
                 }
+            }
+            if (re && m.who) {
+                m.regex_topics = ms.subscribed;
             }
             if (auto it = cg.target.find(mid); it != cg.target.end()) {
                 ms.current = it->second;
@@ -1861,6 +1914,7 @@ struct group_shard::impl {
         }
         m.client_id = client.client_id;
         m.client_host = client.client_host;
+        m.who = client.who;
         const consumer::topic_partitions previously = reconcile_member(gid, g, m, was, created, owned, records);
         mirror(g);
 
@@ -1898,6 +1952,7 @@ struct group_shard::impl {
             records.push_back(partition_metadata_record(gid, cg));
             bump = true;
         }
+        bump = bump || regex_rights_changed(cg, m);
         if (bump) {
             ++cg.epoch;
             records.push_back(epoch_record(gid, cg.epoch));

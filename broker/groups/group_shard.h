@@ -18,6 +18,7 @@
 // Answers that wait (a JoinGroup until the rebalance completes, a SyncGroup until the
 // leader's assignment is written, a commit until its record is committed) are given through
 // callbacks, called on the shard's core, never from inside the call that took them.
+#include "broker/groups/consumer_group.h"
 #include "broker/groups/offsets_records.h"
 #include "common/bytes.h"
 #include "protocol/error_code.h"
@@ -84,12 +85,17 @@ public:
     // (nullopt: no such topic), and every name (to match subscriptions by regex).
     virtual std::optional<topic_meta> topic(const std::string& name) = 0;
     virtual std::vector<std::string> topic_names() = 0;
+    // Whether a member may DESCRIBE a topic, by the authorizer's bindings as they are when the
+    // check was made (one per resolution of a group's subscriptions, not one per topic).
+    using describe_check = std::function<bool(const consumer::identity& who, const std::string& topic)>;
+    virtual describe_check topic_describe_check() = 0;
 };
 
-// Where a request came from, for DescribeGroups.
+// Where a request came from, for DescribeGroups, and (ConsumerGroupHeartbeat) who sent it.
 struct client_info {
     std::string client_id;
     std::string client_host;  // as Kafka shows it: "/127.0.0.1"
+    consumer::identity who = {};  // ConsumerGroupHeartbeat's
 };
 
 // One group's answer to OffsetFetch, for either shape of the response (v0-7, v8+).

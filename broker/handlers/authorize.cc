@@ -15,14 +15,15 @@ security::request_identity identity(const request_context& ctx) { return {ctx.pr
 
 std::string_view request_context::client_host() const noexcept { return conn.host(); }
 
+bool request_context::authorizer_applies() const { return services.config.authorizer.enabled && !trusted(*this); }
+
 bool request_context::authorized(security::acl_operation op, security::acl_resource type,
                                  std::string_view name) const {
-    const auto& cfg = services.config.authorizer;
-    if (!cfg.enabled || trusted(*this)) {
+    if (!authorizer_applies()) {
         return true;
     }
     auto snap = services.metadata.get();
-    return security::authorize(cfg, snap->acls.get(), identity(*this), op, type, name);
+    return security::authorize(services.config.authorizer, snap->acls.get(), identity(*this), op, type, name);
 }
 
 int32_t request_context::authorized_operations(security::acl_resource type, std::string_view name) const {

@@ -393,7 +393,9 @@ handler_result<protocol::consumer_group_heartbeat_response> consumer_group_heart
         }
     }
     auto part = offsets_partition(ctx, req.group_id);
-    groups::client_info client{ctx.header.client_id.value_or(""), client_host(ctx.conn.peer)};
+    // Its regex resolves over the topics this principal may DESCRIBE (group_shard.cc).
+    groups::client_info client{ctx.header.client_id.value_or(""), client_host(ctx.conn.peer),
+                               {std::string(ctx.principal()), std::string(ctx.client_host()), !ctx.authorizer_applies()}};
     int16_t version = ctx.version();
     auto f = [&](group_shard& s, std::function<void(response)> done) {
         s.consumer_heartbeat(req, version, client, std::move(done));

@@ -68,6 +68,8 @@ struct request_context {
     // brokers' own principal, which Kafka makes a super user; it must not be reachable by
     // clients when ACLs matter.
     bool authorized(security::acl_operation op, security::acl_resource type, std::string_view name) const;
+    // Whether the authorizer checks this request at all (see above).
+    bool authorizer_applies() const;
     bool authorized_cluster(security::acl_operation op) const {
         return authorized(op, security::acl_resource::cluster, security::cluster_resource_name);
     }

@@ -8,6 +8,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,16 @@ struct fake_shard_host final : shard_host {
             out.push_back(name);
         }
         return out;
+    }
+
+    // Who may DESCRIBE which topic: "User:x" -> topic names; a principal not in it may
+    // describe every topic (as without an authorizer).
+    std::map<std::string, std::set<std::string>> describable;
+    describe_check topic_describe_check() override {
+        return [this](const consumer::identity& who, const std::string& topic) {
+            auto it = describable.find(who.principal);
+            return it == describable.end() || it->second.contains(topic);
+        };
     }
 
     void run() {

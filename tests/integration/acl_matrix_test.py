@@ -17,6 +17,7 @@ case compares. Requests are raw (kafka_wire.py, from protocol/defs), one connect
 and phase. A difference that is deliberate is listed in EXPECTED_DIFFERENCES with its reason
 (and described in docs/differences-from-kafka.md, ACLs); a listed case that no longer differs fails.
 """
+import re
 import sys
 import time
 import uuid
@@ -55,7 +56,8 @@ class Case:
     name: str
     acls: list            # [(resource type, "topic"|"group"|"txn"|"cluster", operation)]
     request: object       # request(conn, ctx) -> the answer, normalized
-    setup: tuple = ()     # "topic", "group" (a group with a committed offset)
+    setup: tuple = ()     # "topic", "group" (a group with a committed offset), "hidden" (a
+                          # topic m-<case>-hidden no ACL names)
     retry: bool = True    # answers with a RETRIABLE error asked again
 
     @property
@@ -411,6 +413,46 @@ def _cg_heartbeat_topic(c, ctx):
     return _cg_heartbeat(c, ctx)
 
 
+def by_regex(ctx):
+    """A pattern matching the case's topic and its "-hidden" one, which no ACL names."""
+    return f"{ctx.topic}.*"
+
+
+@case("consumer_group_heartbeat_regex", [(GROUP, "group", READ), (TOPIC, "topic", DESCRIBE)],
+      setup=["topic", "hidden"])
+def _cg_heartbeat_regex(c, ctx):
+    """A member subscribing by regex is assigned only the topics it may describe (Kafka
+    resolves the regex on its own, so the assignment comes at a later heartbeat)."""
+    member = str(uuid.uuid4())
+    r = c.call("ConsumerGroupHeartbeat", 1, {"GroupId": ctx.group, "MemberId": member, "MemberEpoch": 0,
+                                             "RebalanceTimeoutMs": 10000, "SubscribedTopicRegex": by_regex(ctx),
+                                             "TopicPartitions": []})
+    state = {"r": r}
+
+    def assigned():
+        last = state["r"]
+        if last["ErrorCode"] != 0 or (last["Assignment"] and last["Assignment"]["TopicPartitions"]):
+            return True
+        state["r"] = c.call("ConsumerGroupHeartbeat", 1, {"GroupId": ctx.group, "MemberId": member,
+                                                          "MemberEpoch": last["MemberEpoch"], "TopicPartitions": []})
+        return False
+    until(lambda: f"an assignment for {ctx.group} (last answer {state['r']})", assigned)
+    r = state["r"]
+    names = {t["TopicId"]: t["Name"] for t in c.call("Metadata", 12, {"Topics": None})["Topics"]}
+    got = [{"Name": names.get(tp["TopicId"], "(a topic it may not describe)"), "Partitions": tp["Partitions"]}
+           for tp in (r["Assignment"] or {"TopicPartitions": []})["TopicPartitions"]]
+    return {"ErrorCode": r["ErrorCode"], "Assignment": got}
+
+
+@case("metadata_all_regex", [(TOPIC, "topic", DESCRIBE)], setup=["topic", "hidden"])
+def _metadata_all_regex(c, ctx):
+    """What a classic-protocol client subscribing by pattern matches it against: every topic
+    it may describe, so not the hidden one."""
+    r = c.call("Metadata", 12, {"Topics": None})
+    r["Topics"] = [t for t in r["Topics"] if re.fullmatch(by_regex(ctx), t["Name"])]
+    return r
+
+
 @case("consumer_group_describe", [(GROUP, "group", DESCRIBE)], setup=["topic", "group"])
 def _cg_describe(c, ctx):
     return c.call("ConsumerGroupDescribe", 0, {"GroupIds": [ctx.group], "IncludeAuthorizedOperations": True})
@@ -612,6 +654,7 @@ def set_up(side):
     offset makes an empty group)."""
     with side.connect("admin") as c:
         topics = [f"m-{k.name}" for k in CASES if "topic" in k.setup]
+        topics += [f"m-{k.name}-hidden" for k in CASES if "hidden" in k.setup]
         r = c.call("CreateTopics", 7, {"Topics": [{"Name": t, "NumPartitions": 1, "ReplicationFactor": 1}
                                                   for t in topics], "timeoutMs": 30000})
         assert all(t["ErrorCode"] == 0 for t in r["Topics"]), r

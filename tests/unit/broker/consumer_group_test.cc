@@ -35,10 +35,12 @@ struct consumer_group_shard : ::testing::Test {
     protocol::uuid topic_id(const std::string& name) { return host.topics.at(name).id; }
 
     // Sends a heartbeat, completes the writes it made, and returns its answer.
-    hb_response beat(const hb_request& req, int16_t version = 1) {
+    // `principal`: who sends it, for the topics its regex may see (empty: no authorizer applies).
+    hb_response beat(const hb_request& req, int16_t version = 1, const std::string& principal = "") {
         int calls = 0;
         hb_response out;
-        shard->consumer_heartbeat(req, version, {"client", "/127.0.0.1"}, [&](hb_response r) {
+        client_info client{"client", "/127.0.0.1", {principal, "127.0.0.1", principal.empty()}};
+        shard->consumer_heartbeat(req, version, client, [&](hb_response r) {
             ++calls;
             out = std::move(r);
         });
@@ -50,12 +52,19 @@ struct consumer_group_shard : ::testing::Test {
 
     hb_request join(const std::string& member, std::vector<std::string> topics = {"t"}) {
         hb_request r;
-        r.group_id = "g";
+        r.group_id = std::string("g");  // moved in: GCC 12's -Wrestrict misjudges assign(const char*) here
         r.member_id = member;
         r.member_epoch = 0;
         r.rebalance_timeout_ms = 60000;
         r.subscribed_topic_names = std::move(topics);
         r.topic_partitions.emplace();
+        return r;
+    }
+
+    hb_request join_by_regex(const std::string& member, const std::string& regex) {
+        hb_request r = join(member, {});
+        r.subscribed_topic_names.reset();
+        r.subscribed_topic_regex = regex;
         return r;
     }
 
@@ -155,6 +164,87 @@ TEST_F(consumer_group_shard, a_regex_subscription_takes_the_topics_it_matches_an
     bad.subscribed_topic_names.reset();
     bad.subscribed_topic_regex = "[";
     EXPECT_EQ(beat(bad).error_code, code(error_code::invalid_request));
+}
+
+TEST_F(consumer_group_shard, a_regex_resolves_over_the_topics_its_member_may_describe) {
+    host.add_topic("u", 2);
+    host.add_topic("v", 3);
+    host.describable["User:alice"] = {"t", "u"};
+    host.describable["User:bob"] = {"v"};
+    auto by_regex = [&](const std::string& member) { return join_by_regex(member, "t|u|v"); };
+    auto topics = [&](const hb_response& r) {
+        std::set<std::string> out;
+        for (const auto& tp : r.assignment->topic_partitions) {
+            for (const auto& [name, t] : host.topics) {
+                if (t.id == tp.topic_id) {
+                    out.insert(name);
+                }
+            }
+        }
+        return out;
+    };
+    hb_response a = beat(by_regex("a"), 1, "User:alice");
+    ASSERT_EQ(a.error_code, 0) << a.error_message.value_or("");
+    ASSERT_TRUE(a.assignment);
+    EXPECT_EQ(topics(a), (std::set<std::string>{"t", "u"})) << "not v, which alice may not describe";
+
+    // bob's same regex resolves to his own topics: v, and nothing of alice's.
+    hb_response b = beat(by_regex("b"), 1, "User:bob");
+    ASSERT_EQ(b.error_code, 0) << b.error_message.value_or("");
+    ASSERT_TRUE(b.assignment);
+    EXPECT_EQ(topics(b), (std::set<std::string>{"v"}));
+    hb_request a_again = again("a", a.member_epoch, {0, 1, 2, 3, 4, 5});
+    a_again.topic_partitions->emplace_back().topic_id = topic_id("u");
+    a_again.topic_partitions->back().partitions = {0, 1};
+    hb_response a2 = beat(a_again, 1, "User:alice");
+    ASSERT_EQ(a2.error_code, 0);
+    EXPECT_EQ(a2.member_epoch, b.member_epoch);
+    EXPECT_TRUE(!a2.assignment || topics(a2) == (std::set<std::string>{"t", "u"})) << "alice keeps hers, gets no v";
+
+    // A new coordinator does not know who alice is until she heartbeats there: bob's
+    // heartbeat leaves her topics as the group had resolved them.
+    const int32_t epoch = shard->consumer_describe("g").group_epoch;
+    shard = std::make_unique<group_shard>(0, host, cfg);
+    host.replay_committed_into(*shard);
+    shard->loaded();
+    hb_request b_again = again("b", b.member_epoch, {});
+    b_again.topic_partitions->clear();
+    b_again.topic_partitions->emplace_back().topic_id = topic_id("v");
+    b_again.topic_partitions->back().partitions = {0, 1, 2};
+    ASSERT_EQ(beat(b_again, 1, "User:bob").error_code, 0);
+    EXPECT_EQ(shard->consumer_describe("g").group_epoch, epoch) << "nothing was resolved anew";
+}
+
+TEST_F(consumer_group_shard, a_right_given_over_a_topic_the_group_already_has_rebalances) {
+    host.add_topic("u", 2);
+    host.describable["User:alice"] = {"t", "u"};
+    host.describable["User:bob"] = {"t"};
+    auto by_regex = [&](const std::string& member) { return join_by_regex(member, "t|u"); };
+    ASSERT_EQ(beat(by_regex("a"), 1, "User:alice").error_code, 0);
+    hb_response b = beat(by_regex("b"), 1, "User:bob");
+    ASSERT_EQ(b.error_code, 0);
+    auto b_again = [&] {
+        hb_request r = again("b", b.member_epoch, {});
+        r.topic_partitions->clear();
+        return beat(r, 1, "User:bob");
+    };
+    const int32_t epoch = shard->consumer_describe("g").group_epoch;
+    ASSERT_EQ(b_again().error_code, 0);
+    EXPECT_EQ(shard->consumer_describe("g").group_epoch, epoch) << "nothing changed";
+
+    // u stays subscribed (alice's), so no record changes: bob's rights alone must rebalance.
+    host.describable["User:bob"] = {"t", "u"};
+    ASSERT_EQ(b_again().error_code, 0);
+    EXPECT_EQ(shard->consumer_describe("g").group_epoch, epoch + 1);
+    // Before, bob shared only t's six partitions (three each, alice also u's two); now the
+    // eight are split evenly.
+    size_t bob_target = 0;
+    for (const auto& m : shard->consumer_describe("g").members) {
+        for (const auto& tp : m.target_assignment.topic_partitions) {
+            bob_target += m.member_id == "b" ? tp.partitions.size() : 0;
+        }
+    }
+    EXPECT_EQ(bob_target, 4u);
 }
 
 TEST_F(consumer_group_shard, errors_as_kafka_gives_them) {
