@@ -1,5 +1,6 @@
 #include "operator/controller/cert_manager.h"
 
+#include "operator/controller/tls.h"
 #include "operator/controller/users.h"
 
 #include <fmt/chrono.h>
@@ -11,11 +12,6 @@
 namespace trib::op::controller {
 
 namespace {
-
-std::vector<std::string> sorted(std::vector<std::string> v) {
-    std::sort(v.begin(), v.end());
-    return v;
-}
 
 json strings(const std::vector<std::string>& v) {
     std::vector<json> out;
@@ -128,7 +124,7 @@ cert_manager_issued read_cert_manager_secret(const json* certificate, const json
         out.waiting = "its certificate expired " + fmt::format("{:%Y-%m-%d %H:%M}", f->not_after);
         return out;
     }
-    if (sorted(f->dns_names) != sorted(want.dns_names) || sorted(f->ip_addresses) != sorted(want.ip_addresses)) {
+    if (!names_match(*f, want)) {
         out.waiting = "its certificate does not name the broker's addresses yet";
         return out;
     }

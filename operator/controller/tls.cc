@@ -94,6 +94,10 @@ certs::key_pair must(result<certs::key_pair> r, const char* what) {
 
 } // namespace
 
+bool names_match(const certs::facts& f, const certs::leaf_request& want) {
+    return sorted(f.dns_names) == sorted(want.dns_names) && sorted(f.ip_addresses) == sorted(want.ip_addresses);
+}
+
 std::string renewal_reason(const std::string& pem, const certs::key_pair& ca, const certs::leaf_request& want,
                            certs::time_point now, const std::string& ca_name) {
     auto f = certs::inspect(pem);
@@ -110,7 +114,7 @@ std::string renewal_reason(const std::string& pem, const certs::key_pair& ca, co
     if (f->not_after - now < renew_before) {
         return "expires " + fmt::format("{:%Y-%m-%d}", f->not_after);
     }
-    if (sorted(f->dns_names) != sorted(want.dns_names) || sorted(f->ip_addresses) != sorted(want.ip_addresses)) {
+    if (!names_match(*f, want)) {
         return "its names changed";
     }
     return "";

@@ -147,6 +147,9 @@ std::map<std::string, std::string> ca_secret_data(const certs::key_pair& ca, con
 certs::leaf_request broker_cert_names(const build_context& ctx, int32_t ordinal,
                                       const std::vector<advertised_endpoint>& endpoints);
 
+// Whether a certificate names exactly `want`'s DNS names and IP addresses (in any order).
+bool names_match(const certs::facts& f, const certs::leaf_request& want);
+
 // Why `pem` (key and certificate, as a keystore file holds them) must be issued again under
 // `ca` (`ca_name` in the reason), or "" when it may stay: unusable, key not the certificate's,
 // not valid under the CA, expiring within renew_before, names other than `want`'s. Brokers'
