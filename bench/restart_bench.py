@@ -22,11 +22,11 @@ The page cache holds what fits of the data (24 GiB machine): the figures are for
 restart of the process, which is what a SIGKILL or a rolling restart sees. With
 BENCH_RESTART_DROP_CACHES=1 (root) the caches are dropped before each start as well.
 
-The size is capped to 60% of the free space of the data filesystem; the results file says
-when the cap applied. Results: bench/results/<date>-restart-<host-kind>.md.
+The size is capped to BENCH_RESTART_DISK_SHARE (0.6) of the free space of the data
+filesystem; the results file says when the cap applied. Results: bench/results/<date>-restart-<host-kind>.md.
 
 Environment: BENCH_RESTART_GB (50), BENCH_RESTART_PARTITIONS (2000), BENCH_RESTART_RUNS (3),
-BENCH_RESTART_WITHOUT_MARKS (1), BENCH_RESTART_TAG (in the results file's name),
+BENCH_RESTART_WITHOUT_MARKS (1), BENCH_RESTART_DISK_SHARE (0.6), BENCH_RESTART_TAG (in the results file's name),
 TRIB_BENCH_BUILD (build-bench/), BENCH_SKIP_BUILD=1 (use the binaries already there),
 BENCH_RESTART_KEEP=1 keeps the data folder.
 """
@@ -147,7 +147,8 @@ def main():
     want = env_int("BENCH_RESTART_GB", 50) * 10**9
     work = Path(tempfile.mkdtemp(prefix="restart-", dir=build_dir))
     free = shutil.disk_usage(work).free
-    total = min(want, int(free * 0.6))
+    share = float(os.environ.get("BENCH_RESTART_DISK_SHARE", "0.6"))
+    total = min(want, int(free * share))
     topics = topics_of(partitions)
 
     coord = harness.Coordinator(work / "coordinator").start()
@@ -198,11 +199,12 @@ def main():
 def write_results(results, on_disk, total, want, partitions, fill_s, drop, recovered, load):
     date = datetime.date.today().isoformat()
     tag = os.environ.get("BENCH_RESTART_TAG", "")
+    share = float(os.environ.get("BENCH_RESTART_DISK_SHARE", "0.6"))
     out = ROOT / "bench" / "results" / f"{date}-restart-{tag + '-' if tag else ''}{host_kind()}.md"
     lines = [f"# Restart time, {date}", "",
              f"`bench/restart_bench.py`: one broker (RF 1) with {on_disk / 1e9:.1f} GB in {partitions} partitions "
              f"({TOPICS} topics, {RECORD} B records, filled in {fill_s:.0f} s)"
-             + ("" if total >= want else f"; the issue asks for {want / 1e9:.0f} GB, capped to 60% of the free disk")
+             + ("" if total >= want else f"; the issue asks for {want / 1e9:.0f} GB, capped to {share:.0%} of the free disk")
              + f". Page cache {'dropped before each start' if drop else 'warm (24 GiB RAM)'}. "
              f"Load average (1 min) {load[0]:.1f} at the start, {load[1]:.1f} at the end: "
              "2 cores shared with whatever else ran.", "",
