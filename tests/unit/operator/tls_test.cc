@@ -261,6 +261,20 @@ TEST(tls_config, listener_authentication_sets_the_protocol_the_mechanism_and_the
     EXPECT_FALSE(any_tls_authentication(open.spec));
 }
 
+// The pod spec's volume `name`, when the container mounts it at `path`.
+std::optional<json> mounted_volume(const json& pod_spec, const std::string& name, const std::string& path) {
+    bool mounted = false;
+    for (const auto& m : pod_spec.at("containers").at(0).at("volumeMounts").as_array()) {
+        mounted |= m.at("name").as_string() == name && m.at("mountPath").as_string() == path;
+    }
+    for (const auto& v : pod_spec.at("volumes").as_array()) {
+        if (mounted && v.at("name").as_string() == name) {
+            return v;
+        }
+    }
+    return std::nullopt;
+}
+
 TEST(tls_config, an_oauth_listener_checks_tokens_against_the_mounted_jwks) {
     auto c = cluster(R"({"listeners": [{"name": "plain", "port": 9092},
         {"name": "sso", "port": 9094, "tls": true, "authentication": {"type": "oauth",
@@ -282,20 +296,11 @@ TEST(tls_config, an_oauth_listener_checks_tokens_against_the_mounted_jwks) {
     }
     auto sts = broker_stateful_set(ctx, 1, "hash", "", "");
     const auto& spec = sts.at("spec").at("template").at("spec");
-    std::optional<json> volume;
-    for (const auto& v : spec.at("volumes").as_array()) {
-        if (v.has_object_field("configMap") && v.at("configMap").at("name").as_string() == "idp-keys") {
-            volume = v;
-        }
-    }
-    ASSERT_TRUE(volume) << spec.at("volumes").serialize();
+    auto volume = mounted_volume(spec, "oauth-jwks", "/etc/tributary-oauth");
+    ASSERT_TRUE(volume) << spec.serialize();
+    EXPECT_EQ(volume->at("configMap").at("name").as_string(), "idp-keys");
     EXPECT_EQ(volume->at("configMap").at("items").at(0).at("key").as_string(), "keys.json");
     EXPECT_EQ(volume->at("configMap").at("items").at(0).at("path").as_string(), "jwks.json");
-    bool mounted = false;
-    for (const auto& m : spec.at("containers").at(0).at("volumeMounts").as_array()) {
-        mounted |= m.at("mountPath").as_string() == "/etc/tributary-oauth";
-    }
-    EXPECT_TRUE(mounted);
 
     auto plain = cluster(R"({"listeners": [{"name": "plain", "port": 9092}]})");
     const std::string plain_shared = broker_shared_properties(build_context{plain, {}}, 1);
@@ -321,23 +326,12 @@ TEST(tls_config, an_oauth_listener_fetches_the_jwks_from_its_endpoint_trusting_t
     }
     auto sts = broker_stateful_set(ctx, 1, "hash", "", "");
     const auto& spec = sts.at("spec").at("template").at("spec");
-    std::optional<json> trusted;
-    for (const auto& v : spec.at("volumes").as_array()) {
-        EXPECT_NE(v.at("name").as_string(), "oauth-jwks") << "no JWKS ConfigMap";
-        if (v.at("name").as_string() == "oauth-trusted") {
-            trusted = v;
-        }
-    }
-    ASSERT_TRUE(trusted) << spec.at("volumes").serialize();
+    EXPECT_FALSE(mounted_volume(spec, "oauth-jwks", "/etc/tributary-oauth")) << "no JWKS ConfigMap";
+    auto trusted = mounted_volume(spec, "oauth-trusted", "/etc/tributary-oauth-trusted");
+    ASSERT_TRUE(trusted) << spec.serialize();
     EXPECT_EQ(trusted->at("secret").at("secretName").as_string(), "idp-ca");
     EXPECT_EQ(trusted->at("secret").at("items").at(0).at("key").as_string(), "ca.pem");
     EXPECT_EQ(trusted->at("secret").at("items").at(0).at("path").as_string(), "idp-ca/ca.pem");
-    bool mounted = false;
-    for (const auto& m : spec.at("containers").at(0).at("volumeMounts").as_array()) {
-        mounted |= m.at("name").as_string() == "oauth-trusted" &&
-                   m.at("mountPath").as_string() == "/etc/tributary-oauth-trusted";
-    }
-    EXPECT_TRUE(mounted);
 
     // No CA named: the system's CAs, no JAAS entry, no volume; unset timings: the broker's defaults.
     auto system_cas = cluster(R"({"listeners": [{"name": "sso", "port": 9094, "authentication": {"type": "oauth",
