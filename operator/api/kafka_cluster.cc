@@ -4,6 +4,7 @@
 #include <cctype>
 #include <regex>
 #include <set>
+#include <tuple>
 
 namespace trib::op::api {
 
@@ -75,6 +76,11 @@ public:
             v->is_integer() ? void(out = v->as_number().to_int32()) : wrong(path, "an integer");
         }
     }
+    void integer(const json& parent, const std::string& key, const std::string& path, std::optional<int32_t>& out) {
+        if (const json* v = find(parent, key)) {
+            v->is_integer() ? void(out = v->as_number().to_int32()) : wrong(path, "an integer");
+        }
+    }
     void boolean(const json& parent, const std::string& key, const std::string& path, bool& out) {
         if (const json* v = find(parent, key)) {
             v->is_boolean() ? void(out = v->as_bool()) : wrong(path, "true or false");
@@ -133,9 +139,33 @@ listener_spec read_listener(field_reader& f, const json& l, const std::string& p
         } else if (t == "oauth") {
             out.authentication = listener_auth::oauth;
             const std::string p = path + ".authentication";
+            f.string(*a, "jwksEndpointUri", p + ".jwksEndpointUri", out.oauth.jwks_endpoint_uri);
             if (const json* cm = f.object(*a, "jwksConfigMap", p + ".jwksConfigMap")) {
-                f.string(*cm, "name", p + ".jwksConfigMap.name", out.oauth.jwks_config_map);
+                out.oauth.jwks_config_map.emplace();
+                f.string(*cm, "name", p + ".jwksConfigMap.name", *out.oauth.jwks_config_map);
                 f.string(*cm, "key", p + ".jwksConfigMap.key", out.oauth.jwks_key);
+            }
+            f.integer(*a, "jwksRefreshSeconds", p + ".jwksRefreshSeconds", out.oauth.jwks_refresh_seconds);
+            f.integer(*a, "jwksMinRefreshPauseSeconds", p + ".jwksMinRefreshPauseSeconds",
+                      out.oauth.jwks_min_refresh_pause_seconds);
+            f.integer(*a, "jwksRetryBackoffMaxSeconds", p + ".jwksRetryBackoffMaxSeconds",
+                      out.oauth.jwks_retry_backoff_max_seconds);
+            if (a->has_field("tlsTrustedCertificates") && !a->at("tlsTrustedCertificates").is_null()) {
+                const json& certs = a->at("tlsTrustedCertificates");
+                if (!certs.is_array()) {
+                    f.wrong(p + ".tlsTrustedCertificates", "a list");
+                }
+                for (size_t i = 0; certs.is_array() && i < certs.size(); ++i) {
+                    const std::string cp = p + ".tlsTrustedCertificates[" + std::to_string(i) + "]";
+                    if (!certs.at(i).is_object()) {
+                        f.wrong(cp, "an object");
+                        continue;
+                    }
+                    trusted_certificate t;
+                    f.string(certs.at(i), "secretName", cp + ".secretName", t.secret_name);
+                    f.string(certs.at(i), "certificate", cp + ".certificate", t.certificate);
+                    out.oauth.tls_trusted_certificates.push_back(std::move(t));
+                }
             }
             f.string(*a, "validIssuer", p + ".validIssuer", out.oauth.valid_issuer);
             f.string(*a, "userNameClaim", p + ".userNameClaim", out.oauth.user_name_claim);
@@ -354,6 +384,83 @@ void validate_host_template(const std::string& t, const std::string& path, std::
     }
 }
 
+// authentication: {type: oauth}: where the keys come from (one place), how often they are
+// fetched, whom the fetch trusts.
+void validate_oauth(const oauth_spec& o, const std::map<std::string, std::string>& config, const std::string& path,
+                    std::vector<std::string>& out) {
+    // Object names (DNS subdomains) and ConfigMap/Secret keys.
+    static const std::regex object_name("^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$");
+    static const std::regex data_key("^[-._a-zA-Z0-9]{1,253}$");
+    if (o.jwks_endpoint_uri.has_value() == o.jwks_config_map.has_value()) {
+        out.push_back(path + " needs exactly one of jwksEndpointUri (the identity provider's JWKS endpoint) and "
+                             "jwksConfigMap (a ConfigMap holding its JWKS)");
+    }
+    if (o.jwks_endpoint_uri) {
+        // The broker's URL grammar (broker/http_url.h) checks the rest; no spaces, so the
+        // value stays one property.
+        static const std::regex uri("^https?://[^/\\s?#]+[^\\s]*$");
+        if (!std::regex_match(*o.jwks_endpoint_uri, uri)) {
+            out.push_back(path + ".jwksEndpointUri '" + *o.jwks_endpoint_uri +
+                          "' must be an https:// or http:// URL (no spaces)");
+        }
+    }
+    if (o.jwks_config_map) {
+        if (!std::regex_match(*o.jwks_config_map, object_name)) {
+            out.push_back(path + ".jwksConfigMap.name '" + *o.jwks_config_map +
+                          "' must name a ConfigMap holding the identity provider's JWKS");
+        }
+        if (!std::regex_match(o.jwks_key, data_key)) {
+            out.push_back(path + ".jwksConfigMap.key '" + o.jwks_key + "' is not a ConfigMap key");
+        }
+    }
+    // Each field, its least value, its broker key, and whether it needs the endpoint (a file has
+    // no fetch to back off). A pause of 0 would make the broker retry a failing fetch at once,
+    // again and again, for the whole backoff.
+    const std::tuple<const char*, const std::optional<int32_t>&, int32_t, const char*, bool> timings[] = {
+        {"jwksRefreshSeconds", o.jwks_refresh_seconds, 1, "sasl.oauthbearer.jwks.endpoint.refresh.ms", false},
+        {"jwksMinRefreshPauseSeconds", o.jwks_min_refresh_pause_seconds, 1,
+         "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", true},
+        {"jwksRetryBackoffMaxSeconds", o.jwks_retry_backoff_max_seconds, 0,
+         "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms", true}};
+    for (const auto& [field, value, least, key, endpoint_only] : timings) {
+        if (!value) {
+            continue;
+        }
+        if (*value < least) {
+            out.push_back(path + "." + field + " must be at least " + std::to_string(least) + ", not " +
+                          std::to_string(*value));
+        }
+        if (endpoint_only && o.jwks_config_map) {
+            out.push_back(path + "." + field + " applies to jwksEndpointUri (a JWKS file is not fetched)");
+        }
+        if (config.count(key) > 0) {
+            out.push_back(std::string("spec.brokers.config.") + key + " and " + path + "." + field +
+                          " set the same thing: keep one");
+        }
+    }
+    if (!o.tls_trusted_certificates.empty() &&
+        !(o.jwks_endpoint_uri && o.jwks_endpoint_uri->rfind("https://", 0) == 0)) {
+        out.push_back(path + ".tlsTrustedCertificates applies to an https:// jwksEndpointUri");
+    }
+    if (o.tls_trusted_certificates.size() > 1) {
+        out.push_back(path + ".tlsTrustedCertificates takes one entry (the broker reads one truststore file): put "
+                             "several CA certificates in one PEM bundle");
+    }
+    for (size_t i = 0; i < o.tls_trusted_certificates.size(); ++i) {
+        const auto& t = o.tls_trusted_certificates[i];
+        const std::string tp = path + ".tlsTrustedCertificates[" + std::to_string(i) + "]";
+        if (!std::regex_match(t.secret_name, object_name)) {
+            out.push_back(tp + ".secretName '" + t.secret_name + "' must name a Secret holding the CA certificate");
+        }
+        if (!std::regex_match(t.certificate, data_key)) {
+            out.push_back(tp + ".certificate '" + t.certificate + "' is not a Secret key");
+        }
+    }
+    if (o.user_name_claim.empty()) {
+        out.push_back(path + ".userNameClaim must name a claim");
+    }
+}
+
 } // namespace
 
 std::vector<std::string> validate(const kafka_cluster_spec& s) {
@@ -469,18 +576,7 @@ std::vector<std::string> validate(const kafka_cluster_spec& s) {
                                  "TLS handshake)");
         }
         if (l.authentication == listener_auth::oauth) {
-            static const std::regex cm_name("^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$");
-            static const std::regex cm_key("^[-._a-zA-Z0-9]{1,253}$");
-            if (!std::regex_match(l.oauth.jwks_config_map, cm_name)) {
-                out.push_back(path + ".authentication.jwksConfigMap.name '" + l.oauth.jwks_config_map +
-                              "' must name a ConfigMap holding the identity provider's JWKS");
-            }
-            if (!std::regex_match(l.oauth.jwks_key, cm_key)) {
-                out.push_back(path + ".authentication.jwksConfigMap.key '" + l.oauth.jwks_key + "' is not a ConfigMap key");
-            }
-            if (l.oauth.user_name_claim.empty()) {
-                out.push_back(path + ".authentication.userNameClaim must name a claim");
-            }
+            validate_oauth(l.oauth, s.brokers.config, path + ".authentication", out);
             if (++oauth_listeners == 2) {
                 out.push_back(path + ".authentication: one listener may use oauth (the brokers check tokens one way)");
             }

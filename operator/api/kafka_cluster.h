@@ -57,15 +57,32 @@ std::string to_string(listener_type t);
 //                  User:<username> (KafkaUser credentials)
 //   tls:           a client certificate signed by the clients CA (mTLS; needs tls: true);
 //                  principal User:<the certificate's subject DN>, User:CN=<name> for KafkaUsers
-//   oauth:         SASL OAUTHBEARER, a JWT signed by a key of the JWKS the user keeps in a
-//                  ConfigMap (the identity provider's keys); principal User:<the user name claim>
+//   oauth:         SASL OAUTHBEARER, a JWT signed by a key of the identity provider's JWKS,
+//                  fetched by the brokers from its endpoint or kept by the user in a ConfigMap;
+//                  principal User:<the user name claim>
 enum class listener_auth { none, scram_sha_512, tls, oauth };
 std::string to_string(listener_auth a);  // "", "scram-sha-512", "tls", "oauth"
 
+// tlsTrustedCertificates[]: a CA certificate (PEM, one or more) in a Secret of the namespace.
+struct trusted_certificate {
+    std::string secret_name;
+    std::string certificate;  // the Secret's key
+};
+
 // authentication: {type: oauth, ...}: how tokens are checked (the broker's sasl.oauthbearer.*).
+// The keys come from exactly one of jwksEndpointUri and jwksConfigMap.
 struct oauth_spec {
-    std::string jwks_config_map;              // jwksConfigMap.name: a ConfigMap in the namespace
-    std::string jwks_key = "jwks.json";       // jwksConfigMap.key
+    std::optional<std::string> jwks_endpoint_uri;  // https:// or http://: the brokers fetch it
+    std::optional<std::string> jwks_config_map;    // jwksConfigMap.name: a ConfigMap in the namespace
+    std::string jwks_key = "jwks.json";            // jwksConfigMap.key
+    // Strimzi's names, in seconds, onto the broker's sasl.oauthbearer.jwks.endpoint.* keys
+    // (operator/README.md has the mapping); unset: the broker's defaults.
+    std::optional<int32_t> jwks_refresh_seconds;            // .refresh.ms
+    std::optional<int32_t> jwks_min_refresh_pause_seconds;  // .retry.backoff.ms (endpoint only)
+    std::optional<int32_t> jwks_retry_backoff_max_seconds;  // .retry.backoff.max.ms (endpoint only)
+    // The CAs the brokers trust for an https endpoint (empty: the system's CAs). One entry: the
+    // broker takes one truststore file (several CAs go in one PEM bundle).
+    std::vector<trusted_certificate> tls_trusted_certificates;
     std::optional<std::string> valid_issuer;  // the token's iss must be it
     std::vector<std::string> audience;        // the token's aud must hold one of them (empty: unchecked)
     std::string user_name_claim = "sub";      // the claim that names the principal

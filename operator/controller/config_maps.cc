@@ -143,8 +143,28 @@ std::string broker_shared_properties(const build_context& ctx, int32_t voters) {
                    "oauthbearer.sasl.server.callback.handler.class=org.apache.kafka.common.security.oauthbearer."
                    "OAuthBearerValidatorCallbackHandler\n";
             // The brokers' token rules are broker-wide: one oauth listener (api::validate).
-            out += "sasl.oauthbearer.jwks.endpoint.url=file:" + std::string(oauth_jwks_mount) + "/" + oauth_jwks_file +
+            out += "sasl.oauthbearer.jwks.endpoint.url=" +
+                   (l.oauth.jwks_endpoint_uri ? escape(*l.oauth.jwks_endpoint_uri)
+                                              : "file:" + std::string(oauth_jwks_mount) + "/" + oauth_jwks_file) +
                    "\n";
+            const std::pair<const std::optional<int32_t>&, const char*> timings[] = {
+                {l.oauth.jwks_refresh_seconds, "refresh.ms"},
+                {l.oauth.jwks_min_refresh_pause_seconds, "retry.backoff.ms"},
+                {l.oauth.jwks_retry_backoff_max_seconds, "retry.backoff.max.ms"}};
+            for (const auto& [seconds, key] : timings) {
+                if (seconds) {
+                    out += std::string("sasl.oauthbearer.jwks.endpoint.") + key + "=" +
+                           std::to_string(int64_t(*seconds) * 1000) + "\n";
+                }
+            }
+            if (!l.oauth.tls_trusted_certificates.empty()) {
+                // The broker reads the JWKS client's truststore from the listener's JAAS entry,
+                // as Kafka does, and looks at the file again as the Secret's volume changes.
+                out += prefix +
+                       "oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer."
+                       "OAuthBearerLoginModule required ssl.truststore.type=\"PEM\" ssl.truststore.location=\"" +
+                       oauth_trusted_certificate_path(l.oauth.tls_trusted_certificates.front()) + "\" ;\n";
+            }
             out += "sasl.oauthbearer.sub.claim.name=" + escape(l.oauth.user_name_claim) + "\n";
             if (l.oauth.valid_issuer) {
                 out += "sasl.oauthbearer.expected.issuer=" + escape(*l.oauth.valid_issuer) + "\n";

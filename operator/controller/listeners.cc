@@ -67,6 +67,10 @@ const api::listener_spec* oauth_listener(const api::kafka_cluster_spec& spec) {
     return nullptr;
 }
 
+std::string oauth_trusted_certificate_path(const api::trusted_certificate& t) {
+    return std::string(oauth_trusted_mount) + "/" + t.secret_name + "/" + t.certificate;
+}
+
 std::string security_protocol(const api::listener_spec& l) {
     const bool sasl = l.authentication == api::listener_auth::scram_sha_512 || l.authentication == api::listener_auth::oauth;
     return std::string(sasl ? "SASL_" : "") + (l.tls ? "SSL" : "PLAINTEXT");

@@ -46,10 +46,16 @@ broker_endpoints resolve_endpoints(const build_context& ctx, int32_t id, const s
 std::string security_protocol(const api::listener_spec& l);
 
 // The listener with `authentication: oauth` (at most one), or null; its JWKS ConfigMap is
-// mounted in the broker pods at oauth_jwks_mount, the key as file oauth_jwks_file.
+// mounted in the broker pods at oauth_jwks_mount, the key as file oauth_jwks_file. The CA
+// certificate of tlsTrustedCertificates (for a JWKS endpoint) is mounted at
+// oauth_trusted_certificate_path.
 const api::listener_spec* oauth_listener(const api::kafka_cluster_spec& spec);
 inline constexpr const char* oauth_jwks_mount = "/etc/tributary-oauth";
 inline constexpr const char* oauth_jwks_file = "jwks.json";
+inline constexpr const char* oauth_trusted_mount = "/etc/tributary-oauth-trusted";
+// <oauth_trusted_mount>/<secretName>/<certificate>: the names are in the broker's config, so a
+// Secret named in their place changes the config hash and rolls the brokers.
+std::string oauth_trusted_certificate_path(const api::trusted_certificate& t);
 
 // The default host template of a listener (no advertisedHost), before any Service is read:
 // "{podName}.C-broker.N.svc.<domain>", "{nodeIP}", or "" for loadbalancer (the ingress).

@@ -120,17 +120,30 @@ json stateful_set(const build_context& ctx, const workload& w) {
         }
     }
     if (w.c == component::broker) {
-        if (const auto* l = oauth_listener(ctx.spec())) {
-            // The identity provider's keys (listeners.h). A ConfigMap volume follows changes of
-            // the ConfigMap: the broker re-reads the file, at once for a key id it lacks.
+        const auto* l = oauth_listener(ctx.spec());
+        // A read-only volume of the identity provider's (listeners.h) at `path`.
+        auto mount_oauth = [&](const char* name, const char* path, const char* kind, json source) {
             auto& mounts = container["volumeMounts"].as_array();
-            mounts[mounts.size()] = obj({{"name", str("oauth-jwks")}, {"mountPath", str(oauth_jwks_mount)},
-                                         {"readOnly", json::boolean(true)}});
+            mounts[mounts.size()] = obj({{"name", str(name)}, {"mountPath", str(path)}, {"readOnly", json::boolean(true)}});
             auto& vs = volumes.as_array();
-            vs[vs.size()] = obj(
-                {{"name", str("oauth-jwks")},
-                 {"configMap", obj({{"name", str(l->oauth.jwks_config_map)},
-                                    {"items", arr({obj({{"key", str(l->oauth.jwks_key)}, {"path", str(oauth_jwks_file)}})})}})}});
+            vs[vs.size()] = obj({{"name", str(name)}, {kind, std::move(source)}});
+        };
+        if (l != nullptr && l->oauth.jwks_config_map) {
+            // Its keys. A ConfigMap volume follows changes of the ConfigMap: the broker re-reads
+            // the file, at once for a key id it lacks.
+            mount_oauth("oauth-jwks", oauth_jwks_mount, "configMap",
+                        obj({{"name", str(*l->oauth.jwks_config_map)},
+                             {"items", arr({obj({{"key", str(l->oauth.jwks_key)}, {"path", str(oauth_jwks_file)}})})}}));
+        }
+        if (l != nullptr && !l->oauth.tls_trusted_certificates.empty()) {
+            // The CA the brokers trust for its JWKS endpoint, from the user's Secret; a renewed
+            // CA in it reaches the broker's truststore without a restart.
+            const auto& t = l->oauth.tls_trusted_certificates.front();
+            mount_oauth("oauth-trusted", oauth_trusted_mount, "secret",
+                        obj({{"secretName", str(t.secret_name)},
+                             {"items", arr({obj({{"key", str(t.certificate)},
+                                                 {"path", str(t.secret_name + "/" + t.certificate)}})})},
+                             {"defaultMode", num(0444)}}));
         }
     }
     json pod_spec = obj(

@@ -275,6 +275,31 @@ INVALID = {
     "advertised host token": ({"listeners": [{"name": "a", "port": 9092, "advertisedHost": "{pod}.example"}]},
                               ["spec.listeners[0].advertisedHost", "should match"]),
     "unknown field": ({"brokers": {"replica": 3}}, ['unknown field "spec.brokers.replica"']),
+    "oauth keys from two places": (
+        {"listeners": [{"name": "sso", "port": 9092, "authentication": {
+            "type": "oauth", "jwksEndpointUri": "https://idp/certs", "jwksConfigMap": {"name": "keys"}}}]},
+        ["needs exactly one of jwksEndpointUri and jwksConfigMap"]),
+    "oauth keys from nowhere": ({"listeners": [{"name": "sso", "port": 9092, "authentication": {"type": "oauth"}}]},
+                                ["needs exactly one of jwksEndpointUri and jwksConfigMap"]),
+    "oauth endpoint not http": (
+        {"listeners": [{"name": "sso", "port": 9092, "authentication": {
+            "type": "oauth", "jwksEndpointUri": "file:/etc/jwks.json"}}]},
+        ["spec.listeners[0].authentication.jwksEndpointUri", "should match"]),
+    "oauth backoff of a file": (
+        {"listeners": [{"name": "sso", "port": 9092, "authentication": {
+            "type": "oauth", "jwksConfigMap": {"name": "keys"}, "jwksRetryBackoffMaxSeconds": 5}}]},
+        ["jwksMinRefreshPauseSeconds and jwksRetryBackoffMaxSeconds apply to jwksEndpointUri"]),
+    "oauth CA over http": (
+        {"listeners": [{"name": "sso", "port": 9092, "authentication": {
+            "type": "oauth", "jwksEndpointUri": "http://idp/certs",
+            "tlsTrustedCertificates": [{"secretName": "idp-ca", "certificate": "ca.crt"}]}}]},
+        ["tlsTrustedCertificates applies to an https:// jwksEndpointUri"]),
+    "oauth two CA entries": (
+        {"listeners": [{"name": "sso", "port": 9092, "authentication": {
+            "type": "oauth", "jwksEndpointUri": "https://idp/certs",
+            "tlsTrustedCertificates": [{"secretName": "a", "certificate": "ca.crt"},
+                                       {"secretName": "b", "certificate": "ca.crt"}]}}]},
+        ["spec.listeners[0].authentication.tlsTrustedCertificates", "Too many: 2: must have at most 1 item"]),
 }
 
 

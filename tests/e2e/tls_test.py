@@ -4,7 +4,8 @@ host name checks on, a client that doesn't trust it is refused; listeners with S
 and with client certificates (the clients CA the operator makes) let in only the KafkaUsers
 whose credentials the operator made, and spec.authorization's ACLs, set from the KafkaUsers,
 keep each user to its topics; a listener with oauth takes JWTs signed by a key of the
-JWKS in the user's ConfigMap; a cluster CA renewal asked for with tributary.io/force-renew
+JWKS in the user's ConfigMap, another fetches the JWKS from the identity provider's HTTPS
+endpoint trusting the CA in the user's Secret, and follows its key rotation; a cluster CA renewal asked for with tributary.io/force-renew
 issues every broker certificate again under a new CA and rolls the brokers one at a time,
 while an idempotent producer and a consumer group lose nothing and a TLS producer that
 trusts only the old CA keeps writing; clients with the new ca.crt read it all back. With
@@ -25,7 +26,7 @@ from confluent_kafka.admin import AdminClient
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 from apache_kafka import kafka_tool  # noqa: E402
-from idp import Key, jwks  # noqa: E402
+from idp import JwksServer, Key, jwks, make_tls  # noqa: E402
 from kafkacluster_test import (bootstrap_of, delete_with_claims, kafkacluster, operator, ready_with,  # noqa: E402,F401
                                sample, wait_status)  # operator: the chart installed (a fixture)
 from kube import Component, wait_for  # noqa: E402
@@ -383,6 +384,75 @@ def test_a_tls_listener_serves_with_certificates_the_operator_made_and_renews(
         assert "after-renewal" in out.split(), (config, out)
 
     delete_with_claims(cp, ns, "secure")
+
+
+def logs_in(conf):
+    """Whether a client with `conf` gets metadata (False: refused or not let in within the wait)."""
+    errors = []
+    admin = AdminClient({**conf, "error_cb": errors.append})
+    admin.poll(1)  # serves oauth_cb (see visible_topics)
+    try:
+        admin.list_topics(timeout=5)
+    except KafkaException:
+        return False
+    return True
+
+
+def test_an_oauth_listener_fetches_the_jwks_from_the_identity_providers_endpoint(
+        control_plane, node_agent, namespace, operator, tmp_path):
+    """jwksEndpointUri: the brokers fetch the JWKS over HTTPS from the test's identity provider
+    (127.0.0.1, its own CA, given to them by tlsTrustedCertificates from a Secret); a token it
+    signed logs in and produces, one of a key it never published is refused; the provider
+    rotating its key is followed without a broker restart; a changed jwksRefreshSeconds rolls
+    the brokers, which fetch the keys again as they start."""
+    cp, ns = control_plane, namespace
+    ca, cert, key = make_tls(tmp_path / "idp")
+    old_key, new_key = Key("idp-old", "EC"), Key("idp-new", "RSA")
+    idp = JwksServer([old_key], cert, key)
+    try:
+        cp.kubectl("-n", ns, "create", "secret", "generic", "idp-ca", f"--from-file=ca.pem={ca}")
+        kc = sample("fetching", replicas=1, storage={"size": "1Gi", "deleteClaim": True})
+        kc["spec"]["coordinators"] = {"replicas": 1, "storage": {"size": "1Gi", "deleteClaim": True}}
+        kc["spec"]["listeners"] += [
+            {"name": "sso", "port": SSO_PORT, "type": "loadbalancer",
+             "authentication": {"type": "oauth", "jwksEndpointUri": idp.url, "audience": ["kafka"],
+                                "jwksRefreshSeconds": 3600, "jwksMinRefreshPauseSeconds": 1,
+                                "jwksRetryBackoffMaxSeconds": 5,
+                                "tlsTrustedCertificates": [{"secretName": "idp-ca", "certificate": "ca.pem"}]}}]
+        cp.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(kc))
+        kc = wait_status(cp, ns, "fetching", "Ready with 1 running broker", ready_with(1))
+        assert idp.requests >= 1, "the broker fetched the JWKS at start-up"
+
+        def conf(signer, sub="dave"):
+            token = signer.token(sub)
+            return {"bootstrap.servers": listener_bootstrap(kc, "sso"), "security.protocol": "SASL_PLAINTEXT",
+                    "sasl.mechanism": "OAUTHBEARER", "oauth_cb": lambda _: (token, time.time() + 300)}
+        produce_and_read(conf(old_key), "over-fetched-keys", 50)
+        assert refused(conf(Key("never-published", "EC")), {KafkaError._AUTHENTICATION})
+
+        # The provider rotates: the new key alone. A token naming it makes the broker fetch
+        # at once (the first such login is refused, a later one gets in); the old key's tokens
+        # stop working once the broker holds the new JWKS. No restart.
+        before = {n: p["metadata"]["uid"] for n, p in pods(cp, ns, "broker", "fetching").items()}
+        fetched = idp.requests
+        idp.keys = [new_key]
+        wait_for("a token of the rotated-in key let in", lambda: logs_in(conf(new_key)), 60, interval=0.5)
+        assert idp.requests > fetched
+        produce_and_read(conf(new_key), "after-rotation", 50)
+        assert refused(conf(old_key), {KafkaError._AUTHENTICATION})
+        assert {n: p["metadata"]["uid"] for n, p in pods(cp, ns, "broker", "fetching").items()} == before
+
+        # A changed fetch setting is broker config: the broker restarts with it and fetches the
+        # keys again over the same trusted CA.
+        cp.kubectl("-n", ns, "patch", "kafkacluster", "fetching", "--type=json", "-p", json.dumps(
+            [{"op": "replace", "path": "/spec/listeners/1/authentication/jwksRefreshSeconds", "value": 600}]))
+        rolled = Rolled(cp, ns, "fetching", 1, before)
+        wait_for("the broker restarted with the new refresh interval", rolled, 240, interval=0.5)
+        kc = wait_status(cp, ns, "fetching", "Ready with 1 running broker", ready_with(1))
+        produce_and_read(conf(new_key), "after-roll", 20)
+        delete_with_claims(cp, ns, "fetching")
+    finally:
+        idp.stop()
 
 
 CERT_MANAGER = Path(__file__).resolve().parents[1] / "platform" / "cert-manager"

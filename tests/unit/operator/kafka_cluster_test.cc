@@ -169,6 +169,7 @@ TEST(kafka_cluster, an_oauth_listener_names_its_jwks_and_token_rules) {
     const auto& o = c.spec.listeners[0].oauth;
     EXPECT_EQ(c.spec.listeners[0].authentication, listener_auth::oauth);
     EXPECT_EQ(o.jwks_config_map, "idp-keys");
+    EXPECT_FALSE(o.jwks_endpoint_uri);
     EXPECT_EQ(o.jwks_key, "keys.json");
     EXPECT_EQ(o.valid_issuer, "https://idp");
     EXPECT_EQ(o.audience, (std::vector<std::string>{"kafka", "kafka2"}));
@@ -186,11 +187,87 @@ TEST(kafka_cluster, an_oauth_listener_names_its_jwks_and_token_rules) {
         "brokers": {"config": {"sasl.oauthbearer.expected.issuer": "x", "sasl.oauthbearer.clock.skew.seconds": "5",
                                "listener.name.oauth.oauthbearer.sasl.jaas.config": "x"}}}})");
     auto bv = validate(bad.spec);
-    EXPECT_TRUE(mentions(bv, "spec.listeners[0].authentication.jwksConfigMap.name '' must name a ConfigMap"));
+    EXPECT_TRUE(mentions(bv, "spec.listeners[0].authentication needs exactly one of jwksEndpointUri"));
     EXPECT_TRUE(mentions(bv, "spec.listeners[0].authentication.userNameClaim must name a claim"));
     EXPECT_TRUE(mentions(bv, "spec.brokers.config.sasl.oauthbearer.expected.issuer:"));
     EXPECT_TRUE(mentions(bv, "spec.brokers.config.listener.name.oauth.oauthbearer.sasl.jaas.config:"));
     EXPECT_FALSE(mentions(bv, "clock.skew")) << "token rules the operator does not set are the user's";
+}
+
+TEST(kafka_cluster, an_oauth_listener_may_fetch_the_jwks_from_the_identity_providers_endpoint) {
+    std::vector<std::string> errors;
+    auto c = parse(R"({"metadata": {"name": "k"}, "spec": {"listeners": [
+        {"name": "sso", "port": 9094, "tls": true, "authentication": {"type": "oauth",
+         "jwksEndpointUri": "https://idp.example:8443/realms/r/protocol/openid-connect/certs",
+         "jwksRefreshSeconds": 300, "jwksMinRefreshPauseSeconds": 1, "jwksRetryBackoffMaxSeconds": 20,
+         "tlsTrustedCertificates": [{"secretName": "idp-ca", "certificate": "ca.crt"}]}}]}})",
+                   &errors);
+    EXPECT_TRUE(errors.empty()) << errors.front();
+    const auto& o = c.spec.listeners[0].oauth;
+    EXPECT_EQ(o.jwks_endpoint_uri, "https://idp.example:8443/realms/r/protocol/openid-connect/certs");
+    EXPECT_FALSE(o.jwks_config_map);
+    EXPECT_EQ(o.jwks_refresh_seconds, 300);
+    EXPECT_EQ(o.jwks_min_refresh_pause_seconds, 1);
+    EXPECT_EQ(o.jwks_retry_backoff_max_seconds, 20);
+    ASSERT_EQ(o.tls_trusted_certificates.size(), 1u);
+    EXPECT_EQ(o.tls_trusted_certificates[0].secret_name, "idp-ca");
+    EXPECT_EQ(o.tls_trusted_certificates[0].certificate, "ca.crt");
+    EXPECT_TRUE(validate(c.spec).empty()) << validate(c.spec).front();
+
+    auto plain_http = parse(R"({"metadata": {"name": "k"}, "spec": {"listeners": [
+        {"name": "sso", "port": 9094, "authentication": {"type": "oauth", "jwksEndpointUri": "http://127.0.0.1:8080/jwks"}}]}})");
+    EXPECT_TRUE(validate(plain_http.spec).empty()) << validate(plain_http.spec).front();
+}
+
+TEST(kafka_cluster, an_oauth_listener_takes_its_keys_from_one_place_and_trusts_cas_only_over_https) {
+    auto check = [](const std::string& auth, const std::string& config = "{}") {
+        return validate(parse(R"({"metadata": {"name": "k"}, "spec": {"brokers": {"config": )" + config +
+                              R"(}, "listeners": [{"name": "sso", "port": 9094, "authentication": {"type": "oauth", )" +
+                              auth + "}}]}}")
+                            .spec);
+    };
+    const std::string both = "exactly one of jwksEndpointUri (the identity provider's JWKS endpoint) and jwksConfigMap";
+    EXPECT_TRUE(mentions(check(R"("jwksEndpointUri": "https://idp/certs", "jwksConfigMap": {"name": "keys"})"), both));
+    EXPECT_TRUE(mentions(check(R"("userNameClaim": "sub")"), both));
+    for (const char* uri : {"ftp://idp/certs", "https://", "https://idp/a b", "file:/etc/jwks.json", "idp/certs"}) {
+        EXPECT_TRUE(mentions(check(std::string(R"("jwksEndpointUri": ")") + uri + "\""),
+                             "spec.listeners[0].authentication.jwksEndpointUri '" + std::string(uri) +
+                                 "' must be an https:// or http:// URL"))
+            << uri;
+    }
+    auto v = check(R"("jwksEndpointUri": "https://idp/certs", "jwksRefreshSeconds": 0, "jwksMinRefreshPauseSeconds": -1,
+        "tlsTrustedCertificates": [{"secretName": "Bad_Name", "certificate": "ca.crt"}, {"secretName": "b", "certificate": "a b"}])");
+    EXPECT_TRUE(mentions(v, "spec.listeners[0].authentication.jwksRefreshSeconds must be at least 1, not 0"));
+    EXPECT_TRUE(mentions(v, "spec.listeners[0].authentication.jwksMinRefreshPauseSeconds must be at least 1, not -1"));
+    EXPECT_TRUE(mentions(v, "tlsTrustedCertificates takes one entry"));
+    EXPECT_TRUE(mentions(v, "tlsTrustedCertificates[0].secretName 'Bad_Name' must name a Secret"));
+    EXPECT_TRUE(mentions(v, "tlsTrustedCertificates[1].certificate 'a b' is not a Secret key"));
+
+    // A file is not fetched: no backoff, no CA; its refresh (how often it is looked at) applies.
+    auto file = check(R"("jwksConfigMap": {"name": "keys"}, "jwksRefreshSeconds": 60, "jwksRetryBackoffMaxSeconds": 5,
+        "tlsTrustedCertificates": [{"secretName": "idp-ca", "certificate": "ca.crt"}])");
+    EXPECT_FALSE(mentions(file, "jwksRefreshSeconds"));
+    EXPECT_TRUE(mentions(file, "jwksRetryBackoffMaxSeconds applies to jwksEndpointUri"));
+    EXPECT_TRUE(mentions(file, "tlsTrustedCertificates applies to an https:// jwksEndpointUri"));
+    EXPECT_TRUE(mentions(check(R"("jwksEndpointUri": "http://idp/certs",
+        "tlsTrustedCertificates": [{"secretName": "idp-ca", "certificate": "ca.crt"}])"),
+                         "tlsTrustedCertificates applies to an https:// jwksEndpointUri"));
+
+    // The broker's keys for what a field sets are the field's; untouched fields leave them the user's.
+    auto twice = check(R"("jwksEndpointUri": "https://idp/certs", "jwksRefreshSeconds": 60)",
+                       R"({"sasl.oauthbearer.jwks.endpoint.refresh.ms": "1000",
+                           "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms": "50"})");
+    EXPECT_TRUE(mentions(twice, "spec.brokers.config.sasl.oauthbearer.jwks.endpoint.refresh.ms and "
+                                "spec.listeners[0].authentication.jwksRefreshSeconds set the same thing"));
+    EXPECT_FALSE(mentions(twice, "retry.backoff.ms"));
+
+    std::vector<std::string> errors;
+    parse(R"({"metadata": {"name": "k"}, "spec": {"listeners": [{"name": "sso", "port": 9094, "authentication": {
+        "type": "oauth", "jwksEndpointUri": 7, "jwksRefreshSeconds": "60", "tlsTrustedCertificates": {"secretName": "x"}}}]}})",
+          &errors);
+    EXPECT_TRUE(mentions(errors, "spec.listeners[0].authentication.jwksEndpointUri must be a string"));
+    EXPECT_TRUE(mentions(errors, "spec.listeners[0].authentication.jwksRefreshSeconds must be an integer"));
+    EXPECT_TRUE(mentions(errors, "spec.listeners[0].authentication.tlsTrustedCertificates must be a list"));
 }
 
 TEST(kafka_cluster, an_explicitly_empty_listener_list_is_invalid) {

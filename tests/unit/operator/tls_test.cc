@@ -261,6 +261,20 @@ TEST(tls_config, listener_authentication_sets_the_protocol_the_mechanism_and_the
     EXPECT_FALSE(any_tls_authentication(open.spec));
 }
 
+// The pod spec's volume `name`, when the container mounts it at `path`.
+std::optional<json> mounted_volume(const json& pod_spec, const std::string& name, const std::string& path) {
+    bool mounted = false;
+    for (const auto& m : pod_spec.at("containers").at(0).at("volumeMounts").as_array()) {
+        mounted |= m.at("name").as_string() == name && m.at("mountPath").as_string() == path;
+    }
+    for (const auto& v : pod_spec.at("volumes").as_array()) {
+        if (mounted && v.at("name").as_string() == name) {
+            return v;
+        }
+    }
+    return std::nullopt;
+}
+
 TEST(tls_config, an_oauth_listener_checks_tokens_against_the_mounted_jwks) {
     auto c = cluster(R"({"listeners": [{"name": "plain", "port": 9092},
         {"name": "sso", "port": 9094, "tls": true, "authentication": {"type": "oauth",
@@ -282,24 +296,59 @@ TEST(tls_config, an_oauth_listener_checks_tokens_against_the_mounted_jwks) {
     }
     auto sts = broker_stateful_set(ctx, 1, "hash", "", "");
     const auto& spec = sts.at("spec").at("template").at("spec");
-    std::optional<json> volume;
-    for (const auto& v : spec.at("volumes").as_array()) {
-        if (v.has_object_field("configMap") && v.at("configMap").at("name").as_string() == "idp-keys") {
-            volume = v;
-        }
-    }
-    ASSERT_TRUE(volume) << spec.at("volumes").serialize();
+    auto volume = mounted_volume(spec, "oauth-jwks", "/etc/tributary-oauth");
+    ASSERT_TRUE(volume) << spec.serialize();
+    EXPECT_EQ(volume->at("configMap").at("name").as_string(), "idp-keys");
     EXPECT_EQ(volume->at("configMap").at("items").at(0).at("key").as_string(), "keys.json");
     EXPECT_EQ(volume->at("configMap").at("items").at(0).at("path").as_string(), "jwks.json");
-    bool mounted = false;
-    for (const auto& m : spec.at("containers").at(0).at("volumeMounts").as_array()) {
-        mounted |= m.at("mountPath").as_string() == "/etc/tributary-oauth";
-    }
-    EXPECT_TRUE(mounted);
 
     auto plain = cluster(R"({"listeners": [{"name": "plain", "port": 9092}]})");
     const std::string plain_shared = broker_shared_properties(build_context{plain, {}}, 1);
     EXPECT_EQ(plain_shared.find("oauthbearer"), std::string::npos);
+}
+
+TEST(tls_config, an_oauth_listener_fetches_the_jwks_from_its_endpoint_trusting_the_mounted_ca) {
+    auto c = cluster(R"({"listeners": [{"name": "plain", "port": 9092},
+        {"name": "sso", "port": 9094, "tls": true, "authentication": {"type": "oauth",
+         "jwksEndpointUri": "https://idp.example/certs", "jwksRefreshSeconds": 300, "jwksMinRefreshPauseSeconds": 1,
+         "jwksRetryBackoffMaxSeconds": 20, "tlsTrustedCertificates": [{"secretName": "idp-ca", "certificate": "ca.pem"}]}}]})");
+    build_context ctx{c, {}};
+    const std::string shared = broker_shared_properties(ctx, 1);
+    for (const char* line : {"listener.name.sso.sasl.enabled.mechanisms=OAUTHBEARER\n",
+                             "sasl.oauthbearer.jwks.endpoint.url=https://idp.example/certs\n",
+                             "sasl.oauthbearer.jwks.endpoint.refresh.ms=300000\n",
+                             "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms=1000\n",
+                             "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms=20000\n",
+                             "listener.name.sso.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer."
+                             "OAuthBearerLoginModule required ssl.truststore.type=\"PEM\" "
+                             "ssl.truststore.location=\"/etc/tributary-oauth-trusted/idp-ca/ca.pem\" ;\n"}) {
+        EXPECT_NE(shared.find(line), std::string::npos) << line << shared;
+    }
+    auto sts = broker_stateful_set(ctx, 1, "hash", "", "");
+    const auto& spec = sts.at("spec").at("template").at("spec");
+    EXPECT_FALSE(mounted_volume(spec, "oauth-jwks", "/etc/tributary-oauth")) << "no JWKS ConfigMap";
+    auto trusted = mounted_volume(spec, "oauth-trusted", "/etc/tributary-oauth-trusted");
+    ASSERT_TRUE(trusted) << spec.serialize();
+    EXPECT_EQ(trusted->at("secret").at("secretName").as_string(), "idp-ca");
+    EXPECT_EQ(trusted->at("secret").at("items").at(0).at("key").as_string(), "ca.pem");
+    EXPECT_EQ(trusted->at("secret").at("items").at(0).at("path").as_string(), "idp-ca/ca.pem");
+
+    // No CA named: the system's CAs, no JAAS entry, no volume; unset timings: the broker's defaults.
+    auto system_cas = cluster(R"({"listeners": [{"name": "sso", "port": 9094, "authentication": {"type": "oauth",
+         "jwksEndpointUri": "https://idp.example/certs"}}]})");
+    build_context sctx{system_cas, {}};
+    const std::string s2 = broker_shared_properties(sctx, 1);
+    EXPECT_NE(s2.find("sasl.oauthbearer.jwks.endpoint.url=https://idp.example/certs\n"), std::string::npos) << s2;
+    EXPECT_EQ(s2.find("jaas.config"), std::string::npos) << s2;
+    EXPECT_EQ(s2.find("sasl.oauthbearer.jwks.endpoint.re"), std::string::npos) << s2;
+    EXPECT_EQ(broker_stateful_set(sctx, 1, "hash", "", "").serialize().find("oauth-"), std::string::npos);
+
+    // Another CA Secret is another broker config (the config hash), which rolls the brokers.
+    auto other = cluster(R"({"listeners": [{"name": "plain", "port": 9092},
+        {"name": "sso", "port": 9094, "tls": true, "authentication": {"type": "oauth",
+         "jwksEndpointUri": "https://idp.example/certs", "jwksRefreshSeconds": 300, "jwksMinRefreshPauseSeconds": 1,
+         "jwksRetryBackoffMaxSeconds": 20, "tlsTrustedCertificates": [{"secretName": "idp-ca-2", "certificate": "ca.pem"}]}}]})");
+    EXPECT_NE(broker_shared_properties(build_context{other, {}}, 1), shared);
 }
 
 certs::leaf_request names(const std::string& pod) {
