@@ -52,6 +52,7 @@ void producer_state::record(const batch_header& h) {
         e.epoch = h.producer_epoch;
         e.recent.clear();
     }
+    e.last_timestamp = h.max_timestamp;
     e.recent.push_back({h.base_sequence, last_sequence(h), h.base_offset});
     if (e.recent.size() > batches_kept) {
         e.recent.pop_front();
@@ -59,25 +60,37 @@ void producer_state::record(const batch_header& h) {
     _saved_at.reset();
 }
 
+std::vector<producer_state::active_producer> producer_state::active() const {
+    std::vector<active_producer> out;
+    out.reserve(_producers.size());
+    for (const auto& [id, e] : _producers) {
+        // Never empty: record() adds a batch to every entry it makes, decode refuses none.
+        out.push_back({id, e.epoch, e.recent.empty() ? -1 : e.recent.back().last_seq, e.last_timestamp});
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.producer_id < b.producer_id; });
+    return out;
+}
+
 // Snapshot file layout (big-endian, as the log's files):
 //   0   4  magic "TRPS"
-//   4   2  version (1)
+//   4   2  version (2; 1 is still read)
 //   6   2  reserved (0)
 //   8   8  offset: the state covers the batches below it (the file name's offset)
 //  16   4  producer count
 //  20      producers, producer id ascending, each:
 //            0  8  producer id (>= 0)
 //            8  2  producer epoch
-//           10  1  batch count, 1..5
-//           11     per batch, oldest first: first sequence (i32), last sequence (i32), base
+//           10  8  last timestamp: max timestamp of the producer's last batch (version 2 only)
+//      10 or 18 1  batch count, 1..5
+//      11 or 19    per batch, oldest first: first sequence (i32), last sequence (i32), base
 //                  offset (i64, ascending, below the snapshot's offset)
 // end-4   4  CRC-32C of every byte before it
 namespace {
 
 constexpr uint8_t magic[4] = {'T', 'R', 'P', 'S'};
-constexpr uint16_t version = 1;
 constexpr size_t header_bytes = 20;
-constexpr size_t producer_bytes = 11;
+// Producer id, epoch, batch count; and the last timestamp from version 2.
+constexpr size_t producer_bytes(uint16_t version) { return version >= 2 ? 19 : 11; }
 constexpr size_t batch_bytes = 16;
 constexpr size_t crc_bytes = 4;
 // Far above any real state (a million producers in one partition is about 90 MB); a larger
@@ -87,13 +100,13 @@ constexpr const char* suffix = ".snapshot";
 
 } // namespace
 
-bytes producer_state::encode_snapshot(offset at) const {
+bytes producer_state::encode_snapshot(offset at, uint16_t version) const {
     // Ascending producer id: one state has one encoding, so equal states give equal files.
     std::map<int64_t, const entry*> sorted;
     size_t size = header_bytes + crc_bytes;
     for (const auto& [id, e] : _producers) {
         sorted.emplace(id, &e);
-        size += producer_bytes + batch_bytes * e.recent.size();
+        size += producer_bytes(version) + batch_bytes * e.recent.size();
     }
     bytes out(size);
     uint8_t* p = out.data();
@@ -106,8 +119,12 @@ bytes producer_state::encode_snapshot(offset at) const {
     for (const auto& [id, e] : sorted) {
         store_be64(p, uint64_t(id));
         store_be16(p + 8, uint16_t(e->epoch));
-        p[10] = uint8_t(e->recent.size());
-        p += producer_bytes;
+        p += 10;
+        if (version >= 2) {
+            store_be64(p, uint64_t(e->last_timestamp));
+            p += 8;
+        }
+        *p++ = uint8_t(e->recent.size());
         for (const auto& b : e->recent) {
             store_be32(p, uint32_t(b.first_seq));
             store_be32(p + 4, uint32_t(b.last_seq));
@@ -129,8 +146,9 @@ std::optional<producer_state> producer_state::decode_snapshot(bytes_view data, o
         why = "not a producer snapshot (bad magic)";
         return std::nullopt;
     }
-    if (load_be16(p + 4) != version) {
-        why = "unknown version " + std::to_string(load_be16(p + 4));
+    const uint16_t version = load_be16(p + 4);
+    if (version < oldest_snapshot_version || version > snapshot_version) {
+        why = "unknown version " + std::to_string(version);
         return std::nullopt;
     }
     const size_t body = data.size() - crc_bytes;
@@ -152,14 +170,18 @@ std::optional<producer_state> producer_state::decode_snapshot(bytes_view data, o
     size_t pos = header_bytes;
     int64_t previous_id = -1;
     for (uint32_t i = 0; i < count; ++i) {
-        if (body - pos < producer_bytes) {
+        if (body - pos < producer_bytes(version)) {
             why = "ends inside producer " + std::to_string(i) + " of " + std::to_string(count);
             return std::nullopt;
         }
         const int64_t id = int64_t(load_be64(p + pos));
-        const int16_t epoch = int16_t(load_be16(p + pos + 8));
-        const size_t n = p[pos + 10];
-        pos += producer_bytes;
+        entry e;
+        e.epoch = int16_t(load_be16(p + pos + 8));
+        if (version >= 2) {
+            e.last_timestamp = int64_t(load_be64(p + pos + 10));
+        }
+        const size_t n = p[pos + producer_bytes(version) - 1];
+        pos += producer_bytes(version);
         if (id <= previous_id) {
             why = "producer ids not ascending at " + std::to_string(id);
             return std::nullopt;
@@ -172,8 +194,6 @@ std::optional<producer_state> producer_state::decode_snapshot(bytes_view data, o
             why = "ends inside the batches of producer " + std::to_string(id);
             return std::nullopt;
         }
-        entry e;
-        e.epoch = epoch;
         for (size_t b = 0; b < n; ++b, pos += batch_bytes) {
             batch_meta m{int32_t(load_be32(p + pos)), int32_t(load_be32(p + pos + 4)),
                          int64_t(load_be64(p + pos + 8))};
@@ -277,6 +297,7 @@ result<producer_state::load_stats> producer_state::load(const storage::log& log)
         }
         _producers = std::move(decoded->_producers);  // not the flags: the walk is still to come
         stats.snapshot = at;
+        stats.snapshot_version = load_be16((*got)->data() + 4);
     }
     stats.snapshots_dropped = doomed.size();
     // Durable before anything is appended past them: one above the end that came back after a
@@ -296,7 +317,9 @@ result<producer_state::load_stats> producer_state::load(const storage::log& log)
         return walked.error();
     }
     _complete = true;
-    if (stats.snapshot && stats.batches_walked == 0) {
+    // An older version's file stands for this state only until the next write_snapshot, which
+    // writes the current version (with the timestamps it has by then).
+    if (stats.snapshot && stats.batches_walked == 0 && stats.snapshot_version == snapshot_version) {
         _saved_at = stats.snapshot;
     }
     if (!stats.snapshot && stats.batches_walked > 0) {

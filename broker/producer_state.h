@@ -14,8 +14,13 @@
 // on open from the newest usable snapshot file beside the log plus the batch headers after
 // it, or from every batch header when there is no usable snapshot.
 //
+// Each producer also keeps the max timestamp of its last batch (DescribeProducers'
+// LastTimestamp, as Kafka's producer state keeps it).
+//
 // Snapshots (`<offset>.snapshot`, Kafka's naming; the format is in broker/README.md) hold the
-// state as of `offset`: every producer batch below it and none above. They are written
+// state as of `offset`: every producer batch below it and none above. Version 2 is written;
+// version 1 (no timestamps) is still read, its producers' last timestamps -1 until they
+// write again. They are written
 //   - when the log rolls to a new segment (snapshot_on_roll), at the new segment's base;
 //   - at a clean close (write_snapshot(log)), at the log end;
 //   - at load, at the log end, when no snapshot was usable and batches were walked, and by
@@ -75,12 +80,24 @@ public:
         _saved_at.reset();
     }
     size_t producers() const noexcept { return _producers.size(); }
-    // Same producers with the same epochs and remembered batches.
+    // What DescribeProducers tells of a producer: its epoch, the last sequence and the max
+    // timestamp of its last batch (-1 when it came from a version 1 snapshot).
+    struct active_producer {
+        int64_t producer_id = -1;
+        int16_t epoch = -1;
+        int32_t last_sequence = -1;
+        int64_t last_timestamp = -1;
+        bool operator==(const active_producer&) const = default;
+    };
+    // Every producer known, producer id ascending.
+    std::vector<active_producer> active() const;
+    // Same producers with the same epochs, last timestamps and remembered batches.
     bool operator==(const producer_state& o) const { return _producers == o._producers; }
 
     // What load() did, for its log line and for tests.
     struct load_stats {
         std::optional<offset> snapshot;  // the snapshot loaded; nullopt: walked the whole log
+        uint16_t snapshot_version = 0;   // its version
         uint64_t batches_walked = 0;     // batch headers read after it
         size_t snapshots_dropped = 0;    // above the log end, below its start, or damaged
     };
@@ -112,10 +129,14 @@ public:
     // segments are still known after a restart (as they are in memory).
     result<void> retain(const storage::log& log);
 
-    // The snapshot file's bytes for this state at `at`.
-    bytes encode_snapshot(offset at) const;
+    // The snapshot versions: what encode_snapshot writes, and the oldest decode_snapshot reads.
+    static constexpr uint16_t snapshot_version = 2;
+    static constexpr uint16_t oldest_snapshot_version = 1;
+    // The snapshot file's bytes for this state at `at`, in `version` (1 drops the timestamps:
+    // for tests of reading old files).
+    bytes encode_snapshot(offset at, uint16_t version = snapshot_version) const;
     // Decodes a snapshot that says it is at `at` (its file name); nullopt with the reason in
-    // `why` when it is damaged, of another version or not at `at`. Never trusts a length.
+    // `why` when it is damaged, of an unknown version or not at `at`. Never trusts a length.
     static std::optional<producer_state> decode_snapshot(bytes_view data, offset at, std::string& why);
     // "<dir>/00000000000000012345.snapshot"
     static std::filesystem::path snapshot_path(const std::filesystem::path& dir, offset at);
@@ -131,6 +152,7 @@ private:
     };
     struct entry {
         int16_t epoch = -1;
+        int64_t last_timestamp = -1;    // max timestamp of the last batch recorded
         std::deque<batch_meta> recent;  // oldest first
         bool operator==(const entry&) const = default;
     };

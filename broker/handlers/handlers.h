@@ -32,6 +32,7 @@ TRIB_DECLARE_HANDLER(find_coordinator, 0, 4)
 TRIB_DECLARE_HANDLER(describe_log_dirs, 0, 4)
 TRIB_DECLARE_HANDLER(alter_replica_log_dirs, 1, 2)
 TRIB_DECLARE_HANDLER(offset_for_leader_epoch, 0, 4)
+TRIB_DECLARE_HANDLER(describe_producers, 0, 0)
 TRIB_DECLARE_HANDLER(elect_leaders, 0, 2)
 TRIB_DECLARE_HANDLER(alter_partition_reassignments, 0, 0)
 TRIB_DECLARE_HANDLER(list_partition_reassignments, 0, 0)
@@ -75,7 +76,7 @@ using all_handlers = handler_list<api_versions_handler, metadata_handler, produc
                                   alter_configs_handler, incremental_alter_configs_handler,
                                   describe_cluster_handler, delete_records_handler, find_coordinator_handler,
                                   describe_log_dirs_handler, alter_replica_log_dirs_handler,
-                                  offset_for_leader_epoch_handler,
+                                  offset_for_leader_epoch_handler, describe_producers_handler,
                                   elect_leaders_handler, alter_partition_reassignments_handler,
                                   list_partition_reassignments_handler, unregister_broker_handler,
                                   drain_brokers_handler, describe_quorum_handler, add_raft_voter_handler,

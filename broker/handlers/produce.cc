@@ -130,6 +130,9 @@ append_outcome append_one(partition& part, append_job& job) {
     }
     if (h.has_producer()) {
         h.base_offset = r->base.value();
+        if (job.append_time >= 0) {
+            h.max_timestamp = job.append_time;  // as set_log_append_time wrote it: the producer's last timestamp
+        }
         part.producers().record(h);
     }
     job.committed_at = r->last + 1;

@@ -1,7 +1,8 @@
 // libFuzzer target: a producer-state snapshot file as a damaged disk or a foreign file could
 // present it. The decoder must refuse anything but a well-formed snapshot without crashing or
 // allocating by a count it read, and what it accepts must encode back to the same bytes (one
-// encoding per state).
+// encoding per state) in the version it was read in; a version 1 state written as the current
+// version must read back equal.
 //
 // Each input is tried twice: as it is (mostly refused by the CRC) and with a correct CRC
 // appended and the file name's offset taken from its header, so the fuzzer reaches the body.
@@ -33,8 +34,13 @@ void decode(bytes_view data, offset at) {
         check(!why.empty());
         return;
     }
-    bytes again = s->encode_snapshot(at);
+    const uint16_t version = load_be16(data.data() + 4);
+    bytes again = s->encode_snapshot(at, version);
     check(again.size() == data.size() && std::equal(again.begin(), again.end(), data.begin()));
+    if (version != producer_state::snapshot_version) {
+        auto current = producer_state::decode_snapshot(s->encode_snapshot(at), at, why);
+        check(current && *current == *s);
+    }
 }
 
 } // namespace

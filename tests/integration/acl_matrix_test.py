@@ -188,6 +188,21 @@ def _ofle_follower(c, ctx):
         {"Topic": ctx.topic, "Partitions": [{"Partition": 0, "LeaderEpoch": 0}]}]})
 
 
+def describe_producers(c, ctx):
+    return c.call("DescribeProducers", 0, {"Topics": [{"Name": ctx.topic, "PartitionIndexes": [0, 7]}]})
+
+
+@case("describe_producers", [(TOPIC, "topic", READ)], setup=["topic"])
+def _describe_producers(c, ctx):
+    # partition 7 doesn't exist: refused as unauthorized first, then unknown
+    return describe_producers(c, ctx)
+
+
+@case("describe_producers_unknown_topic", [(TOPIC, "topic", READ)])
+def _describe_producers_unknown_topic(c, ctx):
+    return describe_producers(c, ctx)
+
+
 @case("metadata_topic", [(TOPIC, "topic", DESCRIBE)], setup=["topic"])
 def _metadata_topic(c, ctx):
     return c.call("Metadata", 12, {"Topics": [{"Name": ctx.topic}], "AllowAutoTopicCreation": False,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from apache_kafka import kafka_tool
 from capture_proxy import CaptureProxy
 from harness import SOURCE_DIR, kafkajs, kcat
 
@@ -28,6 +29,7 @@ ALL_CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 
 API_PRODUCE, API_FETCH, API_LIST_OFFSETS, API_METADATA = 0, 1, 2, 3
 API_VERSIONS, API_CREATE_TOPICS, API_DELETE_TOPICS, API_CREATE_PARTITIONS = 18, 19, 20, 37
+API_DESCRIBE_PRODUCERS = 61
 
 
 def records(codec, n=200):
@@ -187,3 +189,15 @@ def test_capture_kafkajs(captured):
         kafkajs(bootstrap, "delete", topic)
     check_captured(proxy, [API_VERSIONS, API_METADATA, API_PRODUCE, API_LIST_OFFSETS,
                            API_CREATE_TOPICS, API_DELETE_TOPICS])
+
+
+def test_capture_kafka_transactions(captured):
+    """Kafka's own tools (the Java Admin): the DescribeProducers that `kafka-transactions
+    describe-producers` sends, and the CreateTopics of kafka-topics."""
+    proxy, bootstrap = captured("kafka-transactions")
+    topic = "cap-kafka-transactions"
+    kafka_tool("kafka-topics", "--bootstrap-server", bootstrap, "--create", "--topic", topic, "--partitions", 1)
+    out = kafka_tool("kafka-transactions", "--bootstrap-server", bootstrap, "describe-producers",
+                     "--topic", topic, "--partition", 0).stdout
+    assert out.split()[:1] == ["ProducerId"], out
+    check_captured(proxy, [API_VERSIONS, API_METADATA, API_CREATE_TOPICS, API_DESCRIBE_PRODUCERS])

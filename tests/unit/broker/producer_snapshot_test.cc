@@ -18,8 +18,15 @@
 namespace trib::broker {
 namespace {
 
+// A batch's max timestamp: distinct per producer and sequence, so a timestamp taken from the
+// wrong batch shows.
+int64_t timestamp_of(int64_t pid, int32_t seq) {
+    return 1'700'000'000'000 + pid * 100'000 + seq;
+}
+
 bytes producer_batch(int64_t pid, int16_t epoch, int32_t seq, int32_t records, size_t payload = 40) {
-    bytes out = storage::testing::make_batch({.records = records, .payload = payload, .seed = uint32_t(seq)});
+    bytes out = storage::testing::make_batch(
+        {.records = records, .payload = payload, .max_timestamp = timestamp_of(pid, seq), .seed = uint32_t(seq)});
     batch_header h = decode_batch_header(out.data());
     h.producer_id = pid;
     h.producer_epoch = epoch;
@@ -171,15 +178,17 @@ TEST(producer_snapshot, damaged_files_are_refused_with_a_reason) {
         store_be32(b.data() + b.size() - 4, crc32c::extend(0, b.data(), b.size() - 4));
         return b;
     };
-    bytes v2 = good;
-    store_be16(v2.data() + 4, 2);
-    EXPECT_FALSE(producer_state::decode_snapshot(with_crc(v2), at, why));
-    EXPECT_NE(why.find("version"), std::string::npos) << why;
+    for (uint16_t v : {0, 3}) {
+        bytes other = good;
+        store_be16(other.data() + 4, v);
+        EXPECT_FALSE(producer_state::decode_snapshot(with_crc(other), at, why)) << "version " << v;
+        EXPECT_NE(why.find("version"), std::string::npos) << why;
+    }
     bytes no_batches = good;
-    no_batches[20 + 10] = 0;
+    no_batches[20 + 18] = 0;
     EXPECT_FALSE(producer_state::decode_snapshot(with_crc(no_batches), at, why)) << "a producer without batches";
     bytes same_id = good;  // the second producer given the first one's id
-    const size_t second = 20 + 11 + 16 * good[20 + 10];
+    const size_t second = 20 + 19 + 16 * good[20 + 18];
     std::memcpy(same_id.data() + second, good.data() + 20, 8);
     EXPECT_FALSE(producer_state::decode_snapshot(with_crc(same_id), at, why));
     EXPECT_NE(why.find("ascending"), std::string::npos) << why;
@@ -190,6 +199,114 @@ TEST(producer_snapshot, damaged_files_are_refused_with_a_reason) {
     store_be32(huge.data() + 16, UINT32_MAX);
     EXPECT_FALSE(producer_state::decode_snapshot(with_crc(huge), at, why)) << "a count that can't be";
     EXPECT_FALSE(producer_state::decode_snapshot(with_crc(good), offset(1), why)) << "batches above the offset";
+}
+
+// The seed files of the snapshot fuzzer: `two_producers` was written by the version 1 encoder
+// (before timestamps), `two_producers_v2` by hand from the version 2 layout in
+// broker/README.md. Both describe the same producers, batches and offset.
+bytes corpus_file(const char* name) {
+    return read_file(std::filesystem::path(TRIB_SOURCE_DIR) / "tests/fuzz/corpus/fuzz_producer_snapshot" / name);
+}
+
+// A corpus file, which must be of `version`, decoded at its offset (40).
+std::optional<producer_state> decode_corpus(const char* name, uint16_t version) {
+    const bytes data = corpus_file(name);
+    EXPECT_EQ(data.size() > 6 ? load_be16(data.data() + 4) : 0, version) << name;
+    std::string why;
+    auto s = producer_state::decode_snapshot(data, offset(40), why);
+    EXPECT_TRUE(s) << name << ": " << why;
+    return s;
+}
+
+using active = producer_state::active_producer;
+
+TEST(producer_snapshot, a_version_1_file_is_read_with_unknown_timestamps) {
+    auto s = decode_corpus("two_producers", 1);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->active(), (std::vector<active>{{1, 0, 3, -1}, {7, 3, 10, -1}}));
+    // Judged as before: producer 7's retry of its batch 6..9 is a duplicate at offset 21.
+    auto dup = s->check(header_of(7, 3, 6, 4));
+    EXPECT_EQ(dup.v, producer_state::verdict::duplicate);
+    EXPECT_EQ(dup.duplicate_of, 21);
+    // Written again, it is version 2, and the same state reads back from it.
+    bytes again = s->encode_snapshot(offset(40));
+    EXPECT_EQ(load_be16(again.data() + 4), producer_state::snapshot_version);
+    std::string why;
+    auto back = producer_state::decode_snapshot(again, offset(40), why);
+    ASSERT_TRUE(back) << why;
+    EXPECT_EQ(*back, *s);
+    EXPECT_EQ(s->encode_snapshot(offset(40), 1), corpus_file("two_producers")) << "version 1 encodes as the old encoder did";
+}
+
+TEST(producer_snapshot, a_version_2_file_keeps_each_producers_last_timestamp) {
+    auto s = decode_corpus("two_producers_v2", 2);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->active(), (std::vector<active>{{1, 0, 3, 1733371200123}, {7, 3, 10, -1}}));
+    EXPECT_EQ(s->encode_snapshot(offset(40)), corpus_file("two_producers_v2")) << "one encoding per state";
+    auto v1 = decode_corpus("two_producers", 1);
+    ASSERT_TRUE(v1);
+    EXPECT_NE(*s, *v1) << "a timestamp is part of the state";
+    EXPECT_EQ(s->encode_snapshot(offset(40), 1), corpus_file("two_producers")) << "the same producers and batches";
+}
+
+TEST(producer_snapshot, the_last_timestamp_is_the_last_batchs_and_survives_every_restart) {
+    partition_fixture p;
+    p.append_many(150, 3);
+    p.append(9, 3, 0, 2);
+    p.append(9, 3, 2, 5);
+    auto expect_timestamps = [&](const char* when) {
+        for (const auto& a : p.state.active()) {
+            const int32_t first_seq = a.producer_id == 9 ? 2 : a.last_sequence - 1;  // append_many's batches hold 2
+            EXPECT_EQ(a.last_timestamp, timestamp_of(a.producer_id, first_seq)) << when << ", producer " << a.producer_id;
+        }
+    };
+    ASSERT_EQ(p.state.active().size(), 4u);
+    expect_timestamps("appended");
+    EXPECT_EQ(p.state.active().back(), (active{9, 3, 6, timestamp_of(9, 2)}));
+    p.clean_restart();
+    expect_timestamps("from the snapshot of a clean close");
+    p.append_many(40, 3);
+    p.crash_restart();
+    expect_timestamps("from a snapshot and the walk after it");
+    for (auto s : p.snapshots()) {
+        std::filesystem::remove(producer_state::snapshot_path(p.dir(), s));
+    }
+    auto st = p.crash_restart();
+    EXPECT_FALSE(st.snapshot);
+    expect_timestamps("rebuilt from the batch headers");
+}
+
+TEST(producer_snapshot, a_version_1_snapshot_is_loaded_then_replaced_by_version_2) {
+    partition_fixture p;
+    p.append_many(30, 2);
+    const producer_state before = p.state;
+    // What a broker of the previous version left at a clean close.
+    ASSERT_TRUE(p.state.write_snapshot(*p.log));
+    const offset end = p.log->next_offset();
+    const auto path = producer_state::snapshot_path(p.dir(), end);
+    write_file(path, p.state.encode_snapshot(end, 1));
+    p.log->close();
+    p.log.reset();
+    auto st = p.open();
+    EXPECT_EQ(st.snapshot, end);
+    EXPECT_EQ(st.snapshot_version, 1);
+    EXPECT_EQ(st.batches_walked, 0u);
+    for (const auto& a : p.state.active()) {
+        EXPECT_EQ(a.last_timestamp, -1) << "a version 1 file has none";
+    }
+    EXPECT_EQ(p.state.active().size(), before.active().size());
+    // A producer that writes again has one (producer 1: append_many goes on with it alone);
+    // the next clean close writes version 2 at the same offset as the old file was.
+    p.append_many(1, 2);
+    auto st2 = p.clean_restart();
+    EXPECT_EQ(st2.snapshot_version, producer_state::snapshot_version);
+    EXPECT_EQ(load_be16(read_file(producer_state::snapshot_path(p.dir(), p.log->next_offset())).data() + 4),
+              producer_state::snapshot_version);
+    auto now = p.state.active();
+    ASSERT_EQ(now.size(), 2u);
+    EXPECT_EQ(now[0].producer_id, 1);
+    EXPECT_EQ(now[0].last_timestamp, timestamp_of(1, now[0].last_sequence - 1));
+    EXPECT_EQ(now[1].last_timestamp, -1) << "producer 2 has not written since";
 }
 
 TEST(producer_snapshot, rolls_write_snapshots_and_the_last_two_are_kept) {

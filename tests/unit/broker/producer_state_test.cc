@@ -75,5 +75,25 @@ TEST(producer_state, producers_are_independent) {
     EXPECT_EQ(s.producers(), 1u);
 }
 
+// DescribeProducers' view: per producer its epoch, and the last sequence and max timestamp of
+// its last batch (not the largest timestamp it ever sent: Kafka's LastTimestamp).
+TEST(producer_state, active_producers_show_their_last_batch) {
+    using active = producer_state::active_producer;
+    producer_state s;
+    EXPECT_TRUE(s.active().empty());
+    auto stamped = [](batch_header h, int64_t max_ts) {
+        h.max_timestamp = max_ts;
+        return h;
+    };
+    s.record(stamped(batch(42, 1, 0, 3, 0), 5000));
+    s.record(stamped(batch(7, 0, 0, 2, 3), 4000));
+    s.record(stamped(batch(42, 1, 3, 4, 5), 4500));  // seq 3..6, an older timestamp than the first batch's
+    EXPECT_EQ(s.active(), (std::vector<active>{{7, 0, 1, 4000}, {42, 1, 6, 4500}})) << "ascending producer id";
+    s.record(stamped(batch(7, 2, 0, 1, 9), 6000));  // a new epoch
+    EXPECT_EQ(s.active().front(), (active{7, 2, 0, 6000}));
+    s.record(batch(9, 0, INT32_MAX, 3, 10));  // wraps: INT32_MAX, 0, 1; no timestamp
+    EXPECT_EQ(s.active()[1], (active{9, 0, 1, -1}));
+}
+
 } // namespace
 } // namespace trib::broker

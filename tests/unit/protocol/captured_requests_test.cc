@@ -179,6 +179,12 @@ TEST(captured_requests, decode_to_the_end_and_reencode_identically) {
         auto d = decode_frame(f.data, [](const auto&) {});
         const api_info* api = find_api(d.header.api_key);
         ASSERT_NE(api, nullptr) << "API key " << d.header.api_key << " has no definition";
+        if (d.header.api_key == api_versions_request::api_key && d.header.api_version > api->max_version) {
+            // The Java client's first ApiVersions is its newest: answered UNSUPPORTED_VERSION
+            // with our ranges (v0 layout, KIP-511), then asked again at a version we claim.
+            ++per_api["ApiVersions probe v" + std::to_string(d.header.api_version)];
+            continue;
+        }
         ASSERT_TRUE(api->supports(d.header.api_version))
             << api->name << " v" << d.header.api_version << " is outside the claimed "
             << api->min_version << ".." << api->max_version;

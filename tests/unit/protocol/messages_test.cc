@@ -226,7 +226,7 @@ TEST(api, registry_lists_the_claimed_apis) {
     for (const auto& a : all_apis()) keys.insert(a.key);
     EXPECT_EQ(keys, (std::set<int16_t>{0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
                                        21, 22, 23, 29, 30, 31, 32, 33, 34, 35, 36, 37, 42, 43, 44, 45, 46, 47, 48, 50, 51, 55, 56,
-                                       60,
+                                       60, 61,
                                        64, 68, 69,
                                        80, 81, 10200}));
     const api_info* produce = find_api(0);
