@@ -615,6 +615,18 @@ TEST(ca_renewal, a_running_broker_not_issued_again_keeps_the_renewal_open) {
     EXPECT_TRUE(decide_certificates(f).renewal.finished);
 }
 
+// A pass over what the last one wrote issues nothing; then a renewal asked for issues `count`
+// certificates again. The pass that kept, and the one that started the renewal.
+std::pair<certificate_plan, certificate_plan> kept_then_renewed(certificate_facts& f, size_t count) {
+    auto kept = decide_certificates(f);
+    EXPECT_TRUE(kept.issued.empty());
+    f.ca_more.force_renew = true;
+    auto started = decide_certificates(f);
+    EXPECT_TRUE(started.renewal.renewing());
+    EXPECT_EQ(started.issued.size(), count);
+    return {kept, started};
+}
+
 TEST(ca_renewal, coordinators_get_certificates_and_the_renewal_waits_for_them_too) {
     auto f = two_brokers();
     f.wanted_coordinators = {{"k-coordinator-0", names("k-coordinator-0")}};
@@ -627,14 +639,8 @@ TEST(ca_renewal, coordinators_get_certificates_and_the_renewal_waits_for_them_to
     f.running = running_all(certificate_serials(first.brokers));
     const auto old_coordinators = certificate_serials(first.coordinators);
     f.running_coordinators = std::map<std::string, std::string>{{"k-coordinator-0", old_coordinators}};
-    auto kept = decide_certificates(f);
-    EXPECT_TRUE(kept.issued.empty());
+    auto [kept, started] = kept_then_renewed(f, 3);  // the coordinator's too
     EXPECT_EQ(kept.coordinators, first.coordinators);
-
-    f.ca_more.force_renew = true;
-    auto started = decide_certificates(f);
-    ASSERT_TRUE(started.renewal.renewing());
-    EXPECT_EQ(started.issued.size(), 3u) << "the coordinator's too";
     EXPECT_TRUE(certs::verify(started.coordinators.at("k-coordinator-0.pem"), first.ca.cert_pem, now))
         << "through the rollover certificate, for peers that trust only the old CA";
     hold(f, started);
@@ -676,14 +682,8 @@ TEST(ca_renewal, the_operator_gets_a_client_certificate_issued_again_under_a_ren
 
     hold(f, first);
     f.running = running_all(certificate_serials(first.brokers));
-    auto kept = decide_certificates(f);
-    EXPECT_TRUE(kept.issued.empty());
+    auto [kept, started] = kept_then_renewed(f, 3);  // the operator's too
     EXPECT_EQ(kept.operator_keystores, first.operator_keystores);
-
-    f.ca_more.force_renew = true;
-    auto started = decide_certificates(f);
-    ASSERT_TRUE(started.renewal.renewing());
-    EXPECT_EQ(started.issued.size(), 3u) << "the operator's too";
     EXPECT_TRUE(certs::verify(started.operator_keystores.at("k-operator.pem"), started.ca.cert_pem, now));
     EXPECT_TRUE(certs::verify(started.operator_keystores.at("k-operator.pem"), first.ca.cert_pem, now))
         << "through the rollover certificate, for brokers that still trust only the old CA";
