@@ -686,7 +686,11 @@ bool certificates_of(env& e, pass& p, bool brokers) {
             running[name] = string_at(*pod, {"metadata", "annotations", certificates_annotation});
         }
     }
-    f.running = std::move(running);
+    if (brokers) {
+        f.running = std::move(running);
+    }
+    // else not known: the brokers' counts come later in the pass, so the first look can't tell
+    // whether they all run certificates of a renewed CA, and must not end its renewal.
     auto plan = decide_certificates(f);
     if (plan.invalid || plan.clients_invalid) {
         const std::string message =

@@ -360,6 +360,16 @@ TEST_F(reconciler_test, force_renew_on_the_ca_secret_renews_the_cluster_ca_and_t
     EXPECT_EQ(st.at("phase").as_string(), "Renewing");
     EXPECT_TRUE(st.has_string_field("previousNotAfter"));
 
+    // A broker pod still on the old certificates holds the renewal open, whatever the pass's
+    // first look (internal TLS, before the brokers' step) finds.
+    json pod = json::parse(R"({"metadata": {"name": "k-broker-0", "namespace": "ns", "annotations": {}}})");
+    pod["metadata"]["annotations"]["tributary.io/certificates"] = json::string(first);
+    kube.put(res::pods, pod);
+    pass();
+    EXPECT_TRUE(secret_value(*kube.get(res::secrets, "ns", "k-cluster-ca"), "ca-old.crt"))
+        << "k-broker-0 runs a certificate of the old CA alone";
+    kube.remove(res::pods, "ns", "k-broker-0", "");
+
     // No broker pod runs an old certificate here (none exist): the next pass ends it.
     pass();
     const json done = *kube.get(res::secrets, "ns", "k-cluster-ca");
