@@ -55,6 +55,9 @@ const config::schema& operator_schema() {
                .doc = "Make a NetworkPolicy per KafkaCluster component that lets only the cluster's pods and the "
                       "operator's (labels app.kubernetes.io/name=tributary, app.kubernetes.io/component=operator) "
                       "reach the brokers' REPLICATION port and the coordinators'; false removes them."});
+        s.add({.name = "internal.tls.enabled", .t = config::type::boolean, .default_value = "true",
+               .doc = "KafkaClusters made from now on run REPLICATION and CONTROLLER with mutual TLS from the "
+                      "cluster CA (clusters that run them PLAINTEXT keep them so); false: PLAINTEXT for new ones."});
         s.add({.name = "resync.period.ms", .t = config::type::int64, .default_value = "300000",
                .doc = "Every KafkaCluster is reconciled at least this often, events or not.",
                .validate = config::at_least(1000)});
@@ -164,7 +167,8 @@ int main(int argc, char** argv) {
                             controller::manager_options{
                                 .settings = {.broker_image = cfg.get_string("broker.image"),
                                              .cluster_domain = cfg.get_string("cluster.domain"),
-                                             .network_policies = cfg.get_bool("network.policies.enabled")},
+                                             .network_policies = cfg.get_bool("network.policies.enabled"),
+                                             .internal_tls = cfg.get_bool("internal.tls.enabled")},
                                 .watch_namespace = cfg.get_string("watch.namespace"),
                                 .resync_period = std::chrono::milliseconds(cfg.get_int64("resync.period.ms")),
                             });

@@ -260,7 +260,7 @@ result<key_pair> issue(const key_pair& ca, const leaf_request& req, time_point n
     if (!x || X509_set_issuer_name(x.get(), X509_get_subject_name(ca_cert.get())) != 1 ||
         !add_ext(x.get(), ca_cert.get(), NID_basic_constraints, "critical,CA:FALSE") ||
         !add_ext(x.get(), ca_cert.get(), NID_key_usage, "critical,digitalSignature,keyEncipherment") ||
-        !add_ext(x.get(), ca_cert.get(), NID_ext_key_usage, "serverAuth,clientAuth") ||
+        !add_ext(x.get(), ca_cert.get(), NID_ext_key_usage, req.client_only ? "clientAuth" : "serverAuth,clientAuth") ||
         !add_ext(x.get(), ca_cert.get(), NID_subject_key_identifier, "hash") ||
         !add_ext(x.get(), ca_cert.get(), NID_authority_key_identifier, "keyid") ||
         (!san.empty() && !add_ext(x.get(), ca_cert.get(), NID_subject_alt_name, san)) ||

@@ -58,9 +58,13 @@ struct leaf_request {
     // The subject is O=<organization>, CN=<common_name>; empty: CN alone (a KafkaUser's
     // certificate: the brokers' principal for it is User:<subject DN>, so User:CN=<name>).
     std::string organization = "tributary";
+    // extendedKeyUsage clientAuth alone: a certificate that serves nothing (the operator's
+    // own towards a cluster's internal listeners), so it can never pass as a server's.
+    bool client_only = false;
 };
 // A certificate for TLS servers and clients (extendedKeyUsage serverAuth and clientAuth: a
-// broker is both, to clients and to the brokers it fetches from) signed by `ca`, with a new
+// broker is both, to clients and to the brokers it fetches from; clientAuth alone with
+// req.client_only) signed by `ca`, with a new
 // key. Names that are IP addresses must be in ip_addresses (clients check them as IPs).
 result<key_pair> issue(const key_pair& ca, const leaf_request& req, time_point now, std::chrono::hours validity);
 

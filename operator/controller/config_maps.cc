@@ -99,6 +99,20 @@ std::string internal_tls_properties(const std::string& listener, const char* cer
     return out;
 }
 
+constexpr const char* standard_authorizer = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+
+// super.users of brokers and coordinators: the cluster's own principals with internal TLS,
+// then spec.authorization's.
+std::string super_users(const build_context& ctx) {
+    std::string su = ctx.internal_tls ? internal_super_users(ctx.name()) : "";
+    if (ctx.spec().authorization) {
+        for (const auto& u : ctx.spec().authorization->super_users) {
+            su += (su.empty() ? "" : ";") + u;
+        }
+    }
+    return su;
+}
+
 } // namespace
 
 std::string broker_shared_properties(const build_context& ctx, int32_t voters) {
@@ -178,16 +192,12 @@ std::string broker_shared_properties(const build_context& ctx, int32_t voters) {
             }
         }
     }
-    std::string su = ctx.internal_tls ? internal_super_users(ctx.name()) : "";
     if (spec.authorization) {
-        out += "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n";
-        for (const auto& u : spec.authorization->super_users) {
-            su += (su.empty() ? "" : ";") + u;
-        }
+        out += "authorizer.class.name=" + std::string(standard_authorizer) + "\n";
     }
     // The cluster's own parts (their certificates' principals) pass any authorizer: one set by
     // spec.authorization, or by a plugin's settings.
-    if (!su.empty()) {
+    if (const std::string su = super_users(ctx); !su.empty()) {
         out += "super.users=" + escape(su) + "\n";
     }
     if (!spec.brokers.config.empty()) {
@@ -269,6 +279,13 @@ std::string coordinator_shared_properties(const build_context& ctx, const std::v
         out += "controller.listener.names=CONTROLLER\n";
         // Peers are called at the names of controller.quorum.voters, which certificates carry.
         out += internal_tls_properties("controller", coordinator_certs_mount, true, true);
+        // The brokers' authorizer, and the same super users: the cluster's own parts (the
+        // operator's quorum changes, brokers' registrations and forwarded requests) pass it.
+        // Without TLS every caller is User:ANONYMOUS here and no authorizer could tell them apart.
+        if (ctx.spec().authorization) {
+            out += "authorizer.class.name=" + std::string(standard_authorizer) + "\n";
+        }
+        out += "super.users=" + escape(super_users(ctx)) + "\n";
     }
     out += "log.dirs=" + std::string(data_mount) + "/metadata\n";
     out += "controller.quorum.voters=" + quorum_voters(ctx, voter_ids) + "\n";

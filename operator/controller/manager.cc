@@ -49,7 +49,9 @@ public:
     std::optional<probe_result> describe(const std::string& bootstrap) override {
         asked = bootstrap;
         std::string why;
-        auto view = metrics::read_cluster(bootstrap, _opts, &why);
+        auto opts = _opts;
+        opts.tls = kafka::tls_scope::current();  // the pass's, for the cluster it reconciles
+        auto view = metrics::read_cluster(bootstrap, opts, &why);
         if (!view) {
             TLOG_DEBUG("cluster at {} not read: {}", bootstrap, why);
             return std::nullopt;
@@ -284,7 +286,7 @@ void manager::run_worker() {
     kafka_quorum_ops quorum({.timeout = _opts.probe.timeout, .client_id = "tributary-operator"});
     reconciler rec(_kube, _cache, _events, &probe,
                    reconciler_options{.settings = _opts.settings, .balance = &balance, .roll = &rolls,
-                                      .drains = drains.get(), .quorum = &quorum});
+                                      .drains = drains.get(), .quorum = &quorum, .tls = &_tls});
     while (auto key = _queue.get()) {
         const auto slash = key->find('/');
         const std::string ns = key->substr(0, slash), name = key->substr(slash + 1);
@@ -311,7 +313,7 @@ void manager::run_worker() {
 
 void manager::run_user_worker() {
     auto ops = make_kafka_user_ops({.timeout = _opts.probe.timeout, .client_id = "tributary-operator"});
-    user_reconciler rec(_kube, _cache, _events, user_reconciler_options{.ops = ops.get()});
+    user_reconciler rec(_kube, _cache, _events, user_reconciler_options{.ops = ops.get(), .tls = &_tls});
     while (auto key = _user_queue.get()) {
         const auto slash = key->find('/');
         try {
@@ -335,6 +337,7 @@ void manager::after_pass(const std::string& ns, const std::string& name, const s
     if (!kc || kc->at("metadata").has_field("deletionTimestamp")) {
         _poller.forget(ns, name);
         _metrics.remove(ns, name);
+        _tls.forget(ns, name);
         return;
     }
     std::map<std::string, int> states;
@@ -354,7 +357,7 @@ void manager::after_pass(const std::string& ns, const std::string& name, const s
     if (!enabled) {
         _poller.forget(ns, name);
     } else if (!bootstrap.empty()) {
-        _poller.track(ns, name, bootstrap);
+        _poller.track(ns, name, bootstrap, _tls.get(ns, name));
     }
 }
 

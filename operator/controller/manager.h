@@ -72,6 +72,9 @@ private:
     k8s::event_recorder& _events;
     metrics::operator_metrics& _metrics;
     metrics::cluster_poller& _poller;
+    // The operator's TLS towards each cluster's internal listeners, shared by the workers
+    // (the reconcile passes record it) and the poller (kafka/security.h).
+    kafka::tls_registry _tls;
     manager_options _opts;
 
     std::vector<std::unique_ptr<k8s::informer>> _informers;

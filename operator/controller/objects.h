@@ -26,6 +26,9 @@ struct operator_settings {
     // and the operator's (workloads.h network_policy); off for an operator whose pods lack the
     // chart's labels.
     bool network_policies = true;
+    // Mutual TLS on the internal listeners of clusters made from now on (internal.tls.enabled;
+    // the reconciler decides per cluster: build_context::internal_tls).
+    bool internal_tls = true;
 };
 
 // A cluster and the operator settings: the input every builder takes.

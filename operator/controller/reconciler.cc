@@ -15,6 +15,7 @@
 #include "operator/controller/workloads.h"
 #include "operator/k8s/finalizer.h"
 #include "operator/k8s/status.h"
+#include "operator/kafka/security.h"
 
 #include <cpprest/asyncrt_utils.h>
 
@@ -56,6 +57,13 @@ struct reconciler::pass {
     std::map<int32_t, broker_endpoints> endpoints;  // by ordinal
     std::map<int32_t, std::string> racks;           // by ordinal, known ones
     std::string certificates;  // TLS listeners: the brokers' certificate serials (tls.h)
+    std::string coordinator_certificates;  // internal TLS: the coordinators' (tls.h)
+    // Internal TLS: the operator's TLS towards this cluster for the pass's calls
+    // (kafka/security.h); from the registry at the start, replaced once the certificates are read.
+    std::optional<kafka::tls_scope> tls;
+    // The InternalTLS condition: mutual TLS on REPLICATION and CONTROLLER, or why not.
+    std::optional<bool> internal_tls;
+    std::string internal_tls_reason, internal_tls_message;
     std::string coordinator_hash, broker_hash;
     std::string coordinator_restart_config, broker_restart_config;  // on the pod templates (roller.h)
 
@@ -175,6 +183,51 @@ std::vector<std::string> name_lengths(const api::kafka_cluster& c) {
     return out;
 }
 
+// Mutual TLS on REPLICATION and CONTROLLER (controller/tls.h) for a cluster this operator
+// makes. One that already runs with them PLAINTEXT (its coordinators' file has no SSL
+// CONTROLLER listener) keeps them: a broker on SSL can't reach a coordinator on PLAINTEXT, so
+// moving over needs a second listener during the roll, which is not built. With cert-manager
+// the coordinators' and the operator's certificates would have to come from it too, which is
+// not built either: such a cluster stays PLAINTEXT inside. The condition InternalTLS says which.
+void decide_internal_tls(env& e, pass& p) {
+    auto& ctx = *p.ctx;
+    if (!e.opts.settings.internal_tls) {
+        ctx.internal_tls = false;
+        p.internal_tls = false;
+        p.internal_tls_reason = "Disabled";
+        p.internal_tls_message = "the operator's setting internal.tls.enabled is false: REPLICATION and CONTROLLER "
+                                 "are PLAINTEXT";
+    } else if (ctx.spec().certificate_authority.cert_manager) {
+        ctx.internal_tls = false;
+        p.internal_tls = false;
+        p.internal_tls_reason = "CertManagerInternal";
+        p.internal_tls_message = "spec.certificateAuthority.certManager: the coordinators' and the operator's "
+                                 "certificates are not issued through cert-manager yet, so REPLICATION and CONTROLLER "
+                                 "stay PLAINTEXT";
+    } else {
+        // From the API server: a cache not yet synced must not take a running cluster for a new one.
+        auto cm = e.api.get(res::config_maps, ctx.ns(), config_map_name(ctx.name(), component::coordinator));
+        const std::string file = cm ? string_at(*cm, {"data", coordinator_shared_file}) : "";
+        auto bcm = e.api.get(res::config_maps, ctx.ns(), config_map_name(ctx.name(), component::broker));
+        const std::string brokers = bcm ? string_at(*bcm, {"data", broker_shared_file}) : "";
+        ctx.internal_tls = (!cm || file.find("\nlistener.security.protocol.map=CONTROLLER:SSL\n") != std::string::npos) &&
+                           brokers.find("\nlistener.security.protocol.map=REPLICATION:PLAINTEXT") == std::string::npos;
+        p.internal_tls = ctx.internal_tls;
+        p.internal_tls_reason = ctx.internal_tls ? "MutualTLS" : "PlaintextCluster";
+        p.internal_tls_message =
+            ctx.internal_tls
+                ? "REPLICATION and CONTROLLER use mutual TLS with certificates from the cluster CA"
+                : "the cluster was made with PLAINTEXT REPLICATION and CONTROLLER listeners and keeps them: moving a "
+                  "running cluster to TLS needs a second listener during the roll, which is not built";
+    }
+    if (e.opts.tls != nullptr) {
+        if (!ctx.internal_tls) {
+            e.opts.tls->forget(ctx.ns(), ctx.name());  // the user reconciler and the poller go plaintext too
+        }
+        p.tls.emplace(e.opts.tls->get(ctx.ns(), ctx.name()));
+    }
+}
+
 // --- steps: each returns false to stop the pass ---
 
 bool validate_spec(env& e, pass& p) {
@@ -195,6 +248,7 @@ bool validate_spec(env& e, pass& p) {
     }
     p.ctx.emplace(build_context{p.cluster, e.opts.settings});
     p.voters = 1;
+    decide_internal_tls(e, p);
     return true;
 }
 
@@ -249,7 +303,8 @@ bool coordinator_services(env& e, pass& p) {
 }
 
 bool coordinator_stateful_set_step(env& e, pass& p) {
-    apply_stateful_set(e, p, coordinator_stateful_set(*p.ctx, p.voters, p.coordinator_hash, p.coordinator_restart_config));
+    apply_stateful_set(e, p, coordinator_stateful_set(*p.ctx, p.voters, p.coordinator_hash, p.coordinator_restart_config,
+                                                      p.coordinator_certificates));
     return true;
 }
 
@@ -539,9 +594,36 @@ bool cert_manager_keystores(env& e, pass& p, const certificate_facts& f, std::ma
     return true;
 }
 
-bool certificates(env& e, pass& p) {
+constexpr int32_t max_coordinators = 5;  // api::validate: spec.coordinators.replicas is 1, 3 or 5
+
+// A Secret's data, decoded; empty when there is none.
+std::map<std::string, std::string> secret_data(env& e, const std::string& ns, const std::string& name) {
+    std::map<std::string, std::string> out;
+    if (auto held = e.api.get(res::secrets, ns, name)) {
+        if (const json* data = field_at(*held, {"data"}); data != nullptr && data->is_object()) {
+            for (const auto& [key, _] : data->as_object()) {
+                if (auto text = secret_value(*held, key)) {
+                    out[key] = *text;
+                }
+            }
+        }
+    }
+    return out;
+}
+
+// The certificates of controller/tls.h, decided from the Secrets as the API server has them.
+// It runs twice in a pass with internal TLS: before the coordinators (`brokers` false: the CA,
+// the coordinators' and the operator's certificates, so the coordinators start with theirs and
+// the quorum step reaches them with the operator's), and after the brokers' addresses are
+// known (everything, the brokers' too). Both read what the other wrote, so the second finds the
+// first's work done (a CA made once, a renewal started once).
+bool certificates_of(env& e, pass& p, bool brokers) {
     const auto& ctx = *p.ctx;
-    if (!any_tls_listener(ctx.spec())) {
+    const bool internal = ctx.internal_tls;
+    if (!any_tls_listener(ctx.spec()) && !internal) {
+        if (e.opts.tls != nullptr) {
+            e.opts.tls->forget(ctx.ns(), ctx.name());
+        }
         return true;
     }
     certificate_facts f;
@@ -552,14 +634,23 @@ bool certificates(env& e, pass& p) {
     if (!f.by_cert_manager) {
         f.ca = read_ca(e, ctx.ns(), ca_name, f.ca_more);
     }
-    if (auto held = e.api.get(res::secrets, ctx.ns(), broker_certs_secret_name(ctx.name()))) {
-        if (const json* data = field_at(*held, {"data"}); data != nullptr && data->is_object()) {
-            for (const auto& [key, _] : data->as_object()) {
-                if (auto text = secret_value(*held, key)) {
-                    f.brokers[key] = *text;
-                }
+    f.brokers = secret_data(e, ctx.ns(), broker_certs_secret_name(ctx.name()));
+    if (internal) {
+        f.coordinators = secret_data(e, ctx.ns(), coordinator_certs_secret_name(ctx.name()));
+        f.operator_held = secret_data(e, ctx.ns(), operator_certs_secret_name(ctx.name()));
+        f.wanted_operator[operator_common_name(ctx.name())] = operator_cert_request(ctx.name());
+        // Every coordinator there may ever be (spec.coordinators.replicas is at most 5, and the
+        // StatefulSet at most the spec or the voters), issued at once: the serials on the pod
+        // template then stay as they are when the quorum grows or shrinks, which restarts no one.
+        std::map<std::string, std::string> running;
+        for (int32_t ord = 0; ord < max_coordinators; ++ord) {
+            const std::string name = pod_name(ctx.name(), component::coordinator, ord);
+            f.wanted_coordinators[name] = coordinator_cert_names(ctx, ord);
+            if (auto pod = e.cache.get(res::pods, ctx.ns(), name)) {
+                running[name] = string_at(*pod, {"metadata", "annotations", certificates_annotation});
             }
         }
+        f.running_coordinators = std::move(running);
     }
     f.want_clients_ca = any_tls_authentication(ctx.spec());
     const std::string clients_ca_name = clients_ca_secret_name(ctx.name());
@@ -584,7 +675,7 @@ bool certificates(env& e, pass& p) {
         }
     }
     for (const auto& [ord, eps] : p.endpoints) {
-        if (eps.waiting_for.empty()) {
+        if (brokers && eps.waiting_for.empty()) {
             f.wanted[pod_name(ctx.name(), component::broker, ord)] = broker_cert_names(ctx, ord, eps.listeners);
         }
     }
@@ -595,7 +686,11 @@ bool certificates(env& e, pass& p) {
             running[name] = string_at(*pod, {"metadata", "annotations", certificates_annotation});
         }
     }
-    f.running = std::move(running);
+    if (brokers) {
+        f.running = std::move(running);
+    }
+    // else not known: the brokers' counts come later in the pass, so the first look can't tell
+    // whether they all run certificates of a renewed CA, and must not end its renewal.
     auto plan = decide_certificates(f);
     if (plan.invalid || plan.clients_invalid) {
         const std::string message =
@@ -625,17 +720,47 @@ bool certificates(env& e, pass& p) {
         keep_ca(e, p, "clients CA", clients_ca_name, clients_ca_cert_secret_name(ctx.name()), *plan.clients_ca,
                 plan.clients_ca_created, plan.clients_ca_not_after, plan.clients_renewal, p.status.clients_ca);
     }
-    e.api.apply(res::secrets, secret(ctx, broker_certs_secret_name(ctx.name()), plan.brokers));
+    if (brokers) {
+        e.api.apply(res::secrets, secret(ctx, broker_certs_secret_name(ctx.name()), plan.brokers));
+    }
+    if (internal) {
+        // Once per change: the pass's second look finds them as the first wrote them.
+        if (plan.coordinators != f.coordinators) {
+            e.api.apply(res::secrets, secret(ctx, coordinator_certs_secret_name(ctx.name()), plan.coordinators));
+        }
+        if (plan.operator_keystores != f.operator_held) {
+            e.api.apply(res::secrets, secret(ctx, operator_certs_secret_name(ctx.name()), plan.operator_keystores));
+        }
+        p.coordinator_certificates = certificate_serials(plan.coordinators);
+        if (e.opts.tls != nullptr) {
+            // From now on (this pass's later steps, the user reconciler, the metrics poller)
+            // the operator reaches the cluster with these.
+            e.opts.tls->set(ctx.ns(), ctx.name(), ca_bundle(plan.ca, plan.renewal),
+                            plan.operator_keystores.at(operator_keystore_key(ctx.name())));
+            p.tls.reset();
+            p.tls.emplace(e.opts.tls->get(ctx.ns(), ctx.name()));
+        }
+    }
     if (!plan.issued.empty()) {
         std::string who;
         for (const auto& i : plan.issued) {
             who += (who.empty() ? "" : ", ") + i;
         }
-        e.events.record(p.object, "Normal", "CertificatesIssued", "broker certificates issued: " + who);
-        TLOG_INFO("{}/{}: broker certificates issued: {}", ctx.ns(), ctx.name(), who);
+        e.events.record(p.object, "Normal", "CertificatesIssued", "certificates issued: " + who);
+        TLOG_INFO("{}/{}: certificates issued: {}", ctx.ns(), ctx.name(), who);
     }
     p.certificates = certificate_serials(plan.brokers);
     return true;
+}
+
+// Internal TLS: the CA, the coordinators' and the operator's certificates before anything
+// reaches or starts a coordinator (certificates_of).
+bool internal_certificates(env& e, pass& p) {
+    return !p.ctx->internal_tls || certificates_of(e, p, false);
+}
+
+bool certificates(env& e, pass& p) {
+    return certificates_of(e, p, true);
 }
 
 bool broker_config(env& e, pass& p) {
@@ -806,6 +931,7 @@ const std::vector<step>& steps() {
     static const std::vector<step> s = {
         {"validate spec", validate_spec},
         {"finalizer", ensure_finalizer},
+        {"internal certificates", internal_certificates},
         {"coordinator quorum", coordinator_quorum},
         {"coordinator config", coordinator_config},
         {"coordinator services", coordinator_services},
@@ -860,6 +986,9 @@ std::vector<condition_value> conclude(const pass& p) {
     }
     if (p.quorum_ready) {
         out.push_back({"QuorumReady", *p.quorum_ready, p.quorum_reason, p.quorum_message});
+    }
+    if (p.internal_tls) {
+        out.push_back({"InternalTLS", *p.internal_tls, p.internal_tls_reason, p.internal_tls_message});
     }
     return out;
 }

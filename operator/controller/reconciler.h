@@ -5,9 +5,10 @@
 // them (k8s::api, server-side apply); a step that must wait stops the pass. The status is
 // written once, at the end of every pass, whether a step stopped it or not.
 //
-//   validate spec → finalizer → coordinator quorum → coordinator config → coordinator services →
-//   coordinator statefulset → broker services → broker addresses → broker config →
-//   broker statefulset → pod disruption budgets → roll → observe → balance   (then: status)
+//   validate spec → finalizer → internal certificates → coordinator quorum → coordinator config →
+//   coordinator services → coordinator statefulset → broker services → broker addresses →
+//   certificates → broker config → broker statefulset → pod disruption budgets →
+//   network policies → roll → observe → balance   (then: status)
 //
 // A KafkaCluster being deleted takes another path: with deleteClaim, the finalizer
 // tributary.io/cleanup held it until its claims are deleted; the rest goes by garbage
@@ -22,6 +23,7 @@
 #include "operator/controller/quorum_ops.h"
 #include "operator/k8s/api.h"
 #include "operator/k8s/clock.h"
+#include "operator/kafka/security.h"
 
 #include <chrono>
 #include <optional>
@@ -57,6 +59,9 @@ struct reconciler_options {
     // The coordinators' voter set (controller/quorum.h); null: one coordinator, whatever
     // spec.coordinators.replicas says (unit tests without a cluster).
     quorum_ops* quorum = nullptr;
+    // Internal TLS (kafka/security.h): where the pass records the operator's TLS towards each
+    // cluster, and takes it from for its calls; null: the calls go plaintext (unit tests).
+    kafka::tls_registry* tls = nullptr;
 };
 
 inline constexpr const char* cleanup_finalizer = "tributary.io/cleanup";

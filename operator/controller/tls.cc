@@ -37,6 +37,14 @@ std::string coordinator_certs_secret_name(const std::string& cluster) {
     return cluster + "-coordinator-certs";
 }
 
+std::string operator_certs_secret_name(const std::string& cluster) {
+    return cluster + "-operator-certs";
+}
+
+std::string operator_keystore_key(const std::string& cluster) {
+    return broker_keystore_key(operator_common_name(cluster));
+}
+
 std::string internal_common_name(const std::string& cluster, component c) {
     return cluster + (c == component::broker ? "-broker" : "-coordinator");
 }
@@ -59,6 +67,7 @@ std::string internal_super_users(const std::string& cluster) {
 certs::leaf_request operator_cert_request(const std::string& cluster) {
     certs::leaf_request r;
     r.common_name = operator_common_name(cluster);
+    r.client_only = true;
     return r;
 }
 
@@ -324,6 +333,7 @@ certificate_plan decide_certificates(const certificate_facts& f) {
     };
     keystores(f.wanted, f.brokers, p.brokers);
     keystores(f.wanted_coordinators, f.coordinators, p.coordinators);
+    keystores(f.wanted_operator, f.operator_held, p.operator_keystores);
     // The cluster CA's renewal ends when nothing was issued (every wanted certificate is under
     // the new CA), and every broker and coordinator pod has a certificate under the new CA (one
     // not wanted now, its address unknown, is not issued again: it waits) and runs the

@@ -44,8 +44,9 @@ std::string broker_keystore_key(const std::string& pod);  // "<pod>.pem"
 // --- the cluster's internal listeners: REPLICATION and CONTROLLER with mutual TLS ---
 // Every part of the cluster shows a certificate from the cluster CA and asks the other end for
 // one: the brokers (C-broker-certs, as above), the coordinators (C-coordinator-certs, "<pod>.pem"
-// per coordinator pod, mounted at coordinator_certs_mount) and the operator (a certificate it
-// holds in memory alone, operator_cert_request). The subject names the kind of part, not the
+// per coordinator pod, mounted at coordinator_certs_mount) and the operator (C-operator-certs,
+// under operator_keystore_key: the operator reads it from the API server at each pass, nothing
+// mounts it; operator_cert_request). The subject names the kind of part, not the
 // pod (O=tributary, CN=<cluster>-broker, -coordinator, -operator): the brokers' principal for a
 // certificate is User:<its subject DN> (RFC 2253), so super.users names three principals
 // (internal_super_users) whatever the cluster's size, and a scale needs no config change.
@@ -54,6 +55,8 @@ std::string broker_keystore_key(const std::string& pod);  // "<pod>.pem"
 // with every restart of a pod, so its certificate can't name it for long: peers on
 // REPLICATION, and the operator (which dials pod IPs) check the chain, not the name.
 std::string coordinator_certs_secret_name(const std::string& cluster);  // C-coordinator-certs
+std::string operator_certs_secret_name(const std::string& cluster);     // C-operator-certs
+std::string operator_keystore_key(const std::string& cluster);          // "<cluster>-operator.pem"
 inline constexpr const char* coordinator_certs_mount = "/etc/tributary-tls/coordinator";
 // The subject's common name of `c`'s certificates (<cluster>-broker, <cluster>-coordinator),
 // and of the operator's (<cluster>-operator).
@@ -67,7 +70,8 @@ std::string internal_super_users(const std::string& cluster);
 // The names coordinator `ordinal` is reached by: its pod DNS name as controller.quorum.voters
 // has it, and the shorter forms within the namespace.
 certs::leaf_request coordinator_cert_names(const build_context& ctx, int32_t ordinal);
-// The operator's own client certificate for a cluster: no names (it serves nothing).
+// The operator's own client certificate for a cluster: no names, client auth alone (it
+// serves nothing).
 certs::leaf_request operator_cert_request(const std::string& cluster);
 
 bool any_tls_listener(const api::kafka_cluster_spec& spec);
@@ -176,6 +180,11 @@ struct certificate_facts {
     std::map<std::string, std::string> coordinators;
     std::map<std::string, certs::leaf_request> wanted_coordinators;
     std::optional<std::map<std::string, std::string>> running_coordinators;
+    // The operator's own (internal listeners): C-operator-certs' data, and what it needs
+    // (operator_common_name -> operator_cert_request; empty: plaintext, nothing is issued).
+    // Nothing to roll: the operator uses a certificate from the pass that issued it.
+    std::map<std::string, std::string> operator_held;
+    std::map<std::string, certs::leaf_request> wanted_operator;
     // spec.certificateAuthority.certManager: cert-manager issues the cluster's certificates
     // (cert_manager.h). The plan then makes no cluster CA and issues nothing; it keeps the
     // clients CA alone.
@@ -190,8 +199,9 @@ struct certificate_plan {
     certs::key_pair ca;
     bool ca_created = false;
     std::map<std::string, std::string> brokers;  // C-broker-certs' data as it should be
-    std::vector<std::string> issued;             // "<pod> (<why>)", brokers' and coordinators'
+    std::vector<std::string> issued;             // "<pod> (<why>)", brokers', coordinators' and the operator's
     std::map<std::string, std::string> coordinators;  // C-coordinator-certs' data as it should be
+    std::map<std::string, std::string> operator_keystores;  // C-operator-certs' data as it should be
     certs::time_point ca_not_after;
     ca_renewal renewal;
     // The clients CA when wanted: the same rules (made once, renewed as above; clients_invalid

@@ -81,6 +81,8 @@ reconcile_result user_reconciler::reconcile_user(const std::string& ns, const st
     const api::kafka_user u = api::parse_kafka_user(*object, problems);
     const std::string key = ns + "/" + name;
     auto cluster = u.cluster.empty() ? std::nullopt : _cache.get(res::kafka_clusters, ns, u.cluster);
+    // The calls below reach the cluster's brokers with its TLS, when it has internal TLS.
+    kafka::tls_scope tls(_opts.tls != nullptr && !u.cluster.empty() ? _opts.tls->get(ns, u.cluster) : nullptr);
     const bool cluster_going = !cluster || field_at(*cluster, {"metadata", "deletionTimestamp"}) != nullptr;
 
     if (u.deleting) {

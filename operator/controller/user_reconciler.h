@@ -24,6 +24,7 @@
 #include "operator/controller/user_ops.h"
 #include "operator/k8s/api.h"
 #include "operator/k8s/clock.h"
+#include "operator/kafka/security.h"
 
 #include <chrono>
 #include <string>
@@ -34,6 +35,9 @@ struct user_reconciler_options {
     std::chrono::milliseconds wait_interval{5000};
     const k8s::clock* clock = nullptr;  // null: the system clock
     user_ops* ops = nullptr;            // required
+    // The operator's TLS towards each cluster (kafka/security.h), which the KafkaCluster's
+    // passes record; null: plaintext.
+    const kafka::tls_registry* tls = nullptr;
 };
 
 class user_reconciler {

@@ -1,5 +1,6 @@
 #include "operator/kafka/admin_session.h"
 
+#include "operator/kafka/security.h"
 #include "protocol/error_code.h"
 
 #include <fmt/format.h>
@@ -24,13 +25,16 @@ void admin_session::close_all() {
 }
 
 net::kafka_client& admin_session::client_for(const config::host_port& to, bool negotiate) {
-    auto key = std::make_pair(config::format_host_port(to.host, to.port), negotiate);
+    const auto& tls = tls_scope::current();
+    auto key = std::make_tuple(config::format_host_port(to.host, to.port), negotiate, tls);
     auto it = _clients.find(key);
     if (it == _clients.end()) {
         net::kafka_client_options o;
         o.client_id = _options.client_id;
         o.connect_timeout = _options.timeout;
         o.ask_api_versions = negotiate;
+        o.tls = tls;
+        o.tls_verify_host = false;  // by chain: peers are dialled at pod IPs (kafka/security.h)
         it = _clients.emplace(key, std::make_unique<net::kafka_client>(_ctx.get_executor(), to, o)).first;
     }
     return *it->second;

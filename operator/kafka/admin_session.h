@@ -15,9 +15,15 @@
 // call_coordinator sends exactly the version given. A failure is an error with a readable
 // reason in `why` ("host:port: DrainBrokers: timed out"); the session keeps the connection to
 // each peer it reached and reconnects after a failure (net::kafka_client's back-off).
+//
+// TLS: a call goes with the TLS of the calling thread's kafka::tls_scope (kafka/security.h:
+// the cluster CA and the operator's certificate of the cluster the pass talks to), plaintext
+// outside any scope. A connection is kept per peer and TLS source, so a renewed certificate
+// (a new source) makes new connections and a plaintext one is never taken for a TLS one.
 #include "common/listeners.h"
 #include "common/result.h"
 #include "net/kafka_client.h"
+#include "net/tls.h"
 #include "protocol/api.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -28,6 +34,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 
 namespace trib::op::kafka {
 
@@ -74,7 +81,9 @@ private:
 
     session_options _options;
     asio::io_context _ctx;
-    std::map<std::pair<std::string, bool>, std::unique_ptr<net::kafka_client>> _clients;  // by host:port, negotiate
+    // By host:port, negotiate, and the TLS source (null: plaintext).
+    std::map<std::tuple<std::string, bool, std::shared_ptr<net::tls_source>>, std::unique_ptr<net::kafka_client>>
+        _clients;
 };
 
 template<typename T, typename Body>

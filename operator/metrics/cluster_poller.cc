@@ -3,6 +3,7 @@
 #include "common/log.h"
 
 #include <algorithm>
+#include <tuple>
 #include <vector>
 
 namespace trib::op::metrics {
@@ -14,9 +15,11 @@ cluster_poller::~cluster_poller() {
     stop();
 }
 
-void cluster_poller::track(const std::string& ns, const std::string& name, const std::string& bootstrap) {
+void cluster_poller::track(const std::string& ns, const std::string& name, const std::string& bootstrap,
+                           std::shared_ptr<net::tls_source> tls) {
     std::lock_guard lock(_mutex);
     auto& t = _clusters[{ns, name}];
+    t.tls = std::move(tls);
     if (t.bootstrap != bootstrap || !t.read) {
         if (t.bootstrap != bootstrap) {
             t.timestamps.clear();  // another cluster's offsets, maybe
@@ -73,14 +76,14 @@ void cluster_poller::run() {
 }
 
 void cluster_poller::poll_once() {
-    std::vector<std::pair<key, std::string>> todo;
+    std::vector<std::tuple<key, std::string, std::shared_ptr<net::tls_source>>> todo;
     {
         std::lock_guard lock(_mutex);
         for (const auto& [k, t] : _clusters) {
-            todo.emplace_back(k, t.bootstrap);
+            todo.emplace_back(k, t.bootstrap, t.tls);
         }
     }
-    for (const auto& [k, bootstrap] : todo) {
+    for (const auto& [k, bootstrap, tls] : todo) {
         timestamp_cache known;
         {
             std::lock_guard lock(_mutex);
@@ -89,7 +92,9 @@ void cluster_poller::poll_once() {
             }
         }
         std::string why;
-        auto view = read_cluster(bootstrap, _options, &why, &known);
+        auto options = _options;
+        options.tls = tls;
+        auto view = read_cluster(bootstrap, options, &why, &known);
         std::lock_guard lock(_mutex);
         auto it = _clusters.find(k);
         if (it == _clusters.end() || it->second.bootstrap != bootstrap) {

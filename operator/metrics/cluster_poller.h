@@ -33,7 +33,10 @@ public:
 
     // Reads ns/name through `bootstrap` ("host:port,...") from now on; a new cluster or a new
     // bootstrap list is read at once, not a period later. Cheap: call it every reconcile.
-    void track(const std::string& ns, const std::string& name, const std::string& bootstrap);
+    // `tls`: the operator's TLS towards the cluster's internal listeners (kafka/security.h;
+    // null: plaintext), used from the next read.
+    void track(const std::string& ns, const std::string& name, const std::string& bootstrap,
+               std::shared_ptr<net::tls_source> tls = nullptr);
     // Stops reading ns/name and removes its series (cluster deleted, or metrics disabled).
     void forget(const std::string& ns, const std::string& name);
 
@@ -54,6 +57,7 @@ private:
     using key = std::pair<std::string, std::string>;
     struct tracked {
         std::string bootstrap;
+        std::shared_ptr<net::tls_source> tls;
         std::string last_error;
         bool read = false;  // read at least once with this bootstrap
         std::vector<std::string> problems;  // of the last read, logged when new

@@ -3,6 +3,7 @@
 #include "common/listeners.h"
 #include "common/log.h"
 #include "common/runtime.h"
+#include "net/tls.h"
 #include "protocol/error_code.h"
 #include "protocol/messages/api_versions.h"
 #include "protocol/next_record_fetch.h"
@@ -11,6 +12,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 #include <fmt/format.h>
 
@@ -44,10 +47,12 @@ std::error_code fail(std::string* why, errc e, std::string text) {
 // One blocking connection to a broker. Each step starts an asynchronous operation on the
 // private io_context and runs it until the operation completes or `deadline` passes; then
 // the socket is closed, the operation ends aborted, and the step returns errc::timed_out.
+// With a TLS source (read_options::tls) the connection is TLS, the handshake within the
+// connect deadline.
 class broker_connection {
 public:
-    broker_connection(asio::io_context& ctx, std::string client_id)
-      : _ctx(ctx), _socket(ctx), _client_id(std::move(client_id)) {}
+    broker_connection(asio::io_context& ctx, std::string client_id, std::shared_ptr<net::tls_source> tls)
+      : _ctx(ctx), _socket(ctx), _client_id(std::move(client_id)), _tls(std::move(tls)) {}
 
     // Resolves and connects; a readable reason in `why` on failure.
     std::error_code connect(const config::host_port& to, clock::time_point deadline, std::string& why) {
@@ -65,8 +70,26 @@ public:
                 asio::async_connect(_socket, endpoints, [done](error_code e, const tcp::endpoint&) { done(e); });
             }, [&] { close(); });
         }
+        std::string step;
+        if (!ec && _tls) {
+            step = "TLS handshake: ";
+            _tls_context = _tls->fresh(clock::now());
+            _stream = std::make_unique<asio::ssl::stream<tcp::socket&>>(_socket, *_tls_context);
+            if (_tls->settings().verify_peer_host) {
+                _stream->set_verify_callback(asio::ssl::host_name_verification(to.host));
+            }
+            ec = run(deadline, [&](auto done) {
+                _stream->async_handshake(asio::ssl::stream_base::client, [done](error_code e) { done(e); });
+            }, [&] { close(); });
+            if (ec && ec != asio::error::timed_out) {
+                why = fmt::format("{}: {}{}", config::format_host_port(to.host, to.port), step,
+                                  net::tls_failure_reason(ec, _stream->native_handle()));
+                close();
+                return make_error_code(errc::unreachable);
+            }
+        }
         if (ec) {
-            why = fmt::format("{}: {}", config::format_host_port(to.host, to.port), reason(ec));
+            why = fmt::format("{}: {}{}", config::format_host_port(to.host, to.port), step, reason(ec));
             close();
             return ec == asio::error::timed_out ? make_error_code(errc::timed_out) : make_error_code(errc::unreachable);
         }
@@ -130,13 +153,15 @@ private:
     error_code exchange(const bytes& request, bytes& response, clock::time_point deadline) {
         auto close_socket = [&] { close(); };
         auto ec = run(deadline, [&](auto done) {
-            asio::async_write(_socket, asio::buffer(request), [done](error_code e, size_t) { done(e); });
+            if (_stream) {
+                asio::async_write(*_stream, asio::buffer(request), [done](error_code e, size_t) { done(e); });
+            } else {
+                asio::async_write(_socket, asio::buffer(request), [done](error_code e, size_t) { done(e); });
+            }
         }, close_socket);
         uint8_t size_buf[4];
         if (!ec) {
-            ec = run(deadline, [&](auto done) {
-                asio::async_read(_socket, asio::buffer(size_buf), [done](error_code e, size_t) { done(e); });
-            }, close_socket);
+            ec = run(deadline, [&](auto done) { read_exactly(asio::buffer(size_buf), done); }, close_socket);
         }
         if (ec) {
             return ec;
@@ -146,14 +171,24 @@ private:
             return asio::error::message_size;
         }
         response.resize(size_t(size));
-        return run(deadline, [&](auto done) {
-            asio::async_read(_socket, asio::buffer(response), [done](error_code e, size_t) { done(e); });
-        }, close_socket);
+        return run(deadline, [&](auto done) { read_exactly(asio::buffer(response), done); }, close_socket);
+    }
+
+    template<typename Done>
+    void read_exactly(asio::mutable_buffer into, Done done) {
+        if (_stream) {
+            asio::async_read(*_stream, into, [done](error_code e, size_t) { done(e); });
+        } else {
+            asio::async_read(_socket, into, [done](error_code e, size_t) { done(e); });
+        }
     }
 
     asio::io_context& _ctx;
     tcp::socket _socket;
     std::string _client_id;
+    std::shared_ptr<net::tls_source> _tls;
+    std::shared_ptr<asio::ssl::context> _tls_context;  // outlives the stream made on it
+    std::unique_ptr<asio::ssl::stream<tcp::socket&>> _stream;
     int32_t _next_correlation = 1;
 };
 
@@ -266,7 +301,7 @@ public:
             _view.problems.push_back(fmt::format("broker {} advertises port {}", b.id, b.port));
             return nullptr;
         }
-        auto conn = std::make_unique<broker_connection>(_ctx, _options.client_id);
+        auto conn = std::make_unique<broker_connection>(_ctx, _options.client_id, _options.tls);
         std::string why;
         auto to = config::host_port{b.host, uint16_t(b.port)};
         if (conn->connect(to, std::min(_deadline, clock::now() + _options.connect_timeout), why)) {
@@ -689,7 +724,7 @@ result<cluster_view> read_cluster(std::string_view bootstrap, const read_options
         if (clock::now() >= deadline) {
             break;
         }
-        broker_connection c(ctx, o.client_id);
+        broker_connection c(ctx, o.client_id, o.tls);
         std::string reason;
         const auto attempt_deadline = std::min(deadline, clock::now() + o.connect_timeout);
         auto ec = c.connect(a, attempt_deadline, reason);

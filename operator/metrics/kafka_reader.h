@@ -54,10 +54,15 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
+
+namespace trib::net {
+class tls_source;
+}
 
 namespace trib::op::metrics {
 
@@ -147,6 +152,9 @@ struct read_options {
     size_t group_batch = 100;
     // Read the next records' timestamps (step 5), for kafka_consumergroup_lag_seconds.
     bool timestamps = true;
+    // TLS towards the brokers (a client source of net/tls.h: the cluster CA and the operator's
+    // certificate, kafka/security.h); null: plaintext.
+    std::shared_ptr<net::tls_source> tls = nullptr;
 };
 
 // Timestamps of records by partition and offset, from one read to the next (step 5).

@@ -10,9 +10,18 @@ issues every broker certificate again under a new CA and rolls the brokers one a
 while an idempotent producer and a consumer group lose nothing and a TLS producer that
 trusts only the old CA keeps writing; clients with the new ca.crt read it all back. With
 spec.certificateAuthority.certManager, cert-manager (its CA issuer, stood in for by
-tests/platform/cert-manager) issues the brokers' certificates instead."""
+tests/platform/cert-manager) issues the brokers' certificates instead. A new cluster's internal
+listeners, REPLICATION and CONTROLLER, run mutual TLS from the cluster CA, which the operator
+uses too (its own certificate), and which a renewal re-issues for the coordinators and the
+operator."""
 import base64
 import json
+import os
+import re
+import signal
+import socket
+import ssl
+import struct
 import subprocess
 import sys
 import threading
@@ -27,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 from apache_kafka import kafka_tool  # noqa: E402
 from idp import JwksServer, Key, jwks, make_tls  # noqa: E402
-from kafkacluster_test import (bootstrap_of, delete_with_claims, kafkacluster, operator, ready_with,  # noqa: E402,F401
-                               sample, wait_status)  # operator: the chart installed (a fixture)
+from kafkacluster_test import (bootstrap_of, condition, delete_with_claims, kafkacluster, operator,  # noqa: E402,F401
+                               process_of_pod, ready_with, sample, wait_status)  # operator: the chart (a fixture)
 from kube import Component, wait_for  # noqa: E402
 from workloads import pods, read_back_once, ready, under_load  # noqa: E402
 
@@ -318,6 +327,7 @@ def test_a_tls_listener_serves_with_certificates_the_operator_made_and_renews(
         kafka_tool("kafka-topics", "--bootstrap-server", plain_bootstrap, "--create", "--topic", topic,
                    "--partitions", "3", "--replication-factor", "3", "--config", "min.insync.replicas=2")
     before = {n: p["metadata"]["uid"] for n, p in pods(cp, ns, "broker", "secure").items()}
+    coordinators_before = {n: p["metadata"]["uid"] for n, p in pods(cp, ns, "coordinator", "secure").items()}
     old_ca = ca["ca.crt"]
     tls_writer = TlsWriter(ssl_conf(tls_bootstrap, ca_file), "tls-during-renewal")  # ca_file: the old CA alone
     tls_writer.start()
@@ -365,6 +375,21 @@ def test_a_tls_listener_serves_with_certificates_the_operator_made_and_renews(
             cert = subprocess.run(["openssl", "verify", "-CAfile", str(trusted), "-untrusted", str(chain), str(chain)],
                                   capture_output=True, text=True)
             assert cert.returncode == 0, (name, trusted, cert.stdout, cert.stderr)
+    # Internal TLS: the coordinator's and the operator's certificates were issued again under
+    # the new CA too, and the coordinator restarted to load its own.
+    internal = {**secret_data(cp, ns, "secure-coordinator-certs"), **secret_data(cp, ns, "secure-operator-certs")}
+    assert set(internal) == {f"secure-coordinator-{i}.pem" for i in range(5)} | {"secure-operator.pem"}, set(internal)
+    for name, pem in internal.items():
+        chain = tmp_path / name
+        chain.write_text(pem)
+        cert = subprocess.run(["openssl", "verify", "-CAfile", str(new_file), "-untrusted", str(chain), str(chain)],
+                              capture_output=True, text=True)
+        assert cert.returncode == 0, (name, cert.stdout, cert.stderr)
+        alone = subprocess.run(["openssl", "verify", "-CAfile", str(new_file), str(chain)], capture_output=True,
+                               text=True)
+        assert alone.returncode == 0, (name, "issued by the new CA itself", alone.stdout, alone.stderr)
+    coordinators_after = {n: p["metadata"]["uid"] for n, p in pods(cp, ns, "coordinator", "secure").items()}
+    assert all(coordinators_after[n] != uid for n, uid in coordinators_before.items()), "the coordinator restarted"
     events = cp.get_json("events", "-n", ns, "--field-selector", "involvedObject.name=secure")["items"]
     reasons = [e["reason"] for e in events]
     assert "CertificateAuthorityRenewing" in reasons and "CertificateAuthorityRenewed" in reasons, reasons
@@ -453,6 +478,161 @@ def test_an_oauth_listener_fetches_the_jwks_from_the_identity_providers_endpoint
         delete_with_claims(cp, ns, "fetching")
     finally:
         idp.stop()
+
+
+def api_versions_request():
+    """ApiVersions v0 as a Kafka client sends it first: size, key 18, version 0, correlation 1,
+    client id "probe"."""
+    body = struct.pack(">hhih", 18, 0, 1, 5) + b"probe"
+    return struct.pack(">i", len(body)) + body
+
+
+def kafka_answers(sock):
+    """Whether the peer answers an ApiVersions request on `sock` (a socket or a TLS socket):
+    False when it closes the connection or fails the TLS session instead."""
+    try:
+        sock.sendall(api_versions_request())
+        head = sock.recv(4)
+        return len(head) == 4
+    except (OSError, ssl.SSLError):
+        return False
+
+
+def tls_client(ca_file, cert=None, key=None):
+    ctx = ssl.create_default_context(cafile=str(ca_file))
+    ctx.check_hostname = False  # pod IPs: the chain is what is checked, as the operator does
+    if cert:
+        ctx.load_cert_chain(str(cert), str(key))
+    return ctx
+
+
+def tls_answers(address, ctx):
+    """Whether a Kafka request over TLS with `ctx` to host:port is answered; the certificates
+    the peer showed (DER), or an empty list when the handshake failed."""
+    host, port = address.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            with ctx.wrap_socket(raw) as s:
+                shown = s.getpeercert(binary_form=True)
+                return kafka_answers(s), [shown] if shown else []
+    except (OSError, ssl.SSLError):
+        return False, []
+
+
+def plaintext_answers(address):
+    host, port = address.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.settimeout(10)
+            return kafka_answers(s)
+    except OSError:
+        return False
+
+
+def split_keystore(pem, dir, name):
+    """The key and the certificate chain of a PEM keystore as two files."""
+    texts = re.findall(r"(-----BEGIN ([A-Z ]+)-----.*?-----END \2-----)", pem, re.S)
+    assert texts, pem[:80]
+    key, cert = dir / f"{name}.key", dir / f"{name}.crt"
+    key.write_text("\n".join(t for t, label in texts if "PRIVATE KEY" in label) + "\n")
+    cert.write_text("\n".join(t for t, label in texts if "PRIVATE KEY" not in label) + "\n")
+    return cert, key
+
+
+def issued_by(cert_der, ca_file):
+    """Whether `cert_der` verifies under the certificates of `ca_file` alone (openssl)."""
+    pem = ssl.DER_cert_to_PEM_cert(cert_der)
+    out = subprocess.run(["openssl", "verify", "-CAfile", str(ca_file)], input=pem, capture_output=True, text=True)
+    return out.returncode == 0
+
+
+def test_the_internal_listeners_run_mutual_tls_from_the_cluster_ca(
+        control_plane, node_agent, namespace, operator, tmp_path):
+    """A new cluster (no TLS listener of its own) runs REPLICATION and CONTROLLER with mutual TLS
+    from the cluster CA: the config says so, a client with the operator's certificate gets an
+    answer from a broker's REPLICATION and a coordinator's CONTROLLER, which show certificates of
+    the cluster CA; a plaintext client and one with a certificate of another CA are refused on
+    both, and the refusals are logged; records go through the cluster; the active coordinator
+    SIGKILLed, metadata stays writable (the brokers and the operator reach the new leader over
+    TLS)."""
+    cp, ns = control_plane, namespace
+    kc = sample("inside", replicas=2, storage={"size": "1Gi", "deleteClaim": True})
+    kc["spec"]["coordinators"] = {"replicas": 3, "storage": {"size": "1Gi", "deleteClaim": True}}
+    cp.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(kc))
+    kc = wait_status(cp, ns, "inside", "Ready with 2 brokers and 3 voters",
+                     lambda kc: ready_with(2)(kc) and len(kc["status"].get("quorum", {}).get("voters", [])) == 3)
+    internal = condition(kc, "InternalTLS")
+    assert internal.get("status") == "True" and internal.get("reason") == "MutualTLS", internal
+
+    brokers_file = cp.get_json("configmap", "inside-broker-config", "-n", ns)["data"]["broker.properties"]
+    assert re.search(r"^listener\.security\.protocol\.map=REPLICATION:SSL,.*,CONTROLLER:SSL$", brokers_file, re.M), (
+        brokers_file)
+    assert "listener.name.replication.ssl.client.auth=required\n" in brokers_file
+    coordinators_file = cp.get_json("configmap", "inside-coordinator-config", "-n", ns)["data"]["coordinator.properties"]
+    for line in ("listener.security.protocol.map=CONTROLLER:SSL", "listener.name.controller.ssl.client.auth=required",
+                 "super.users=User:CN=inside-broker,O=tributary;User:CN=inside-coordinator,O=tributary;"
+                 "User:CN=inside-operator,O=tributary"):
+        assert line + "\n" in coordinators_file, (line, coordinators_file)
+
+    ca_file = tmp_path / "ca.crt"
+    ca_file.write_text(secret_data(cp, ns, "inside-cluster-ca-cert")["ca.crt"])
+    operator_pem = secret_data(cp, ns, "inside-operator-certs")["inside-operator.pem"]
+    op_cert, op_key = split_keystore(operator_pem, tmp_path, "operator")
+    # One for every coordinator there may be (1, 3 or 5), so scaling the quorum restarts no one.
+    assert set(secret_data(cp, ns, "inside-coordinator-certs")) == {f"inside-coordinator-{i}.pem" for i in range(5)}
+    other = tmp_path / "other"
+    other.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(other / "ca.key"), "-out", str(other / "ca.crt"), "-days", "1",
+                    "-subj", "/CN=tributary-cluster-ca"], check=True, capture_output=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(other / "client.key"), "-out", str(other / "client.crt"), "-days", "1",
+                    "-CA", str(other / "ca.crt"), "-CAkey", str(other / "ca.key"),
+                    "-subj", "/O=tributary/CN=inside-operator"], check=True, capture_output=True)
+
+    broker_pods = pods(cp, ns, "broker", "inside")
+    coordinator_pods = pods(cp, ns, "coordinator", "inside")
+    targets = {name: f"{p['status']['podIP']}:9091" for name, p in broker_pods.items()}
+    targets.update({name: f"{p['status']['podIP']}:9093" for name, p in coordinator_pods.items()})
+    for name, address in targets.items():
+        answered, shown = tls_answers(address, tls_client(ca_file, op_cert, op_key))
+        assert answered, (name, address, "the operator's certificate")
+        assert shown and issued_by(shown[0], ca_file), (name, "shows a certificate of the cluster CA")
+        assert not plaintext_answers(address), (name, address, "plaintext")
+        assert not tls_answers(address, tls_client(ca_file, other / "client.crt", other / "client.key"))[0], (
+            name, address, "a certificate of another CA")
+        assert not tls_answers(address, tls_client(ca_file))[0], (name, address, "no certificate")
+
+    def refusals_logged():
+        logs = {}
+        for name, p in {**broker_pods, **coordinator_pods}.items():
+            container = "broker" if name in broker_pods else "coordinator"
+            log = node_agent.pod_dir(ns, name) / f"{container}.log"
+            logs[name] = log.read_text(errors="replace") if log.exists() else ""
+        return all("TLS handshake with" in text and "failed" in text for text in logs.values())
+    wait_for("every broker and coordinator logged the refused handshakes", refusals_logged, 30)
+
+    bootstrap = bootstrap_of(kc)
+    produce_and_read({"bootstrap.servers": bootstrap}, "through-inside", 100)
+
+    # The Raft leader SIGKILLed: another leads, reached over TLS by the brokers (a topic can be
+    # made) and by the operator (status.quorum names it).
+    leader = kc["status"]["quorum"]["leaderId"]
+    killed = process_of_pod("tributary-coordinator", f"inside-coordinator-{leader - 1000}")
+    assert killed, f"no process for coordinator {leader}"
+    os.kill(killed, signal.SIGKILL)
+
+    def topic_made():
+        out = kafka_tool("kafka-topics", "--bootstrap-server", bootstrap, "--create", "--if-not-exists",
+                         "--topic", "after-failover", "--partitions", "2", "--replication-factor", "2",
+                         check=False)
+        return out.returncode == 0
+    wait_for("a topic made after the failover", topic_made, 120, interval=1)
+    wait_status(cp, ns, "inside", "the operator reading the new leader over TLS",
+                lambda kc: kc["status"].get("quorum", {}).get("leaderId") not in (None, -1, leader)
+                and condition(kc, "QuorumReady").get("status") == "True", 120)
+    produce_and_read({"bootstrap.servers": bootstrap}, "after-failover", 50)
+    delete_with_claims(cp, ns, "inside")
 
 
 CERT_MANAGER = Path(__file__).resolve().parents[1] / "platform" / "cert-manager"

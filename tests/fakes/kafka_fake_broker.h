@@ -10,10 +10,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -51,8 +55,11 @@ class kafka_fake_broker {
 public:
     using answer_fn = std::function<std::optional<bytes>(int16_t key, int32_t correlation_id)>;
 
-    explicit kafka_fake_broker(answer_fn answer, int connections = 1)
-      : _acceptor(_ctx, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+    // With `tls` (a server context), each connection is TLS; a connection whose handshake
+    // fails counts in failed_handshakes() and takes its turn.
+    explicit kafka_fake_broker(answer_fn answer, int connections = 1,
+                               std::shared_ptr<boost::asio::ssl::context> tls = nullptr)
+      : _tls(std::move(tls)), _acceptor(_ctx, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
         _thread = std::thread([this, answer = std::move(answer), connections] {
             for (int i = 0; i < connections; ++i) {
                 serve(answer);
@@ -64,6 +71,7 @@ public:
     ~kafka_fake_broker() { _thread.join(); }
 
     std::string address() const { return "127.0.0.1:" + std::to_string(_acceptor.local_endpoint().port()); }
+    int failed_handshakes() const { return _failed_handshakes.load(); }
 
 private:
     void serve(const answer_fn& answer) {
@@ -71,6 +79,22 @@ private:
         boost::system::error_code ec;
         asio::ip::tcp::socket s(_ctx);
         _acceptor.accept(s, ec);
+        if (ec || !_tls) {
+            exchange(s, answer, ec);
+            return;
+        }
+        asio::ssl::stream<asio::ip::tcp::socket&> tls(s, *_tls);
+        tls.handshake(asio::ssl::stream_base::server, ec);
+        if (ec) {
+            ++_failed_handshakes;
+            return;
+        }
+        exchange(tls, answer, ec);
+    }
+
+    template<typename Stream>
+    void exchange(Stream& s, const answer_fn& answer, boost::system::error_code& ec) {
+        namespace asio = boost::asio;
         while (!ec) {
             uint8_t size_buf[4];
             asio::read(s, asio::buffer(size_buf), ec);
@@ -87,6 +111,8 @@ private:
         }
     }
 
+    std::shared_ptr<boost::asio::ssl::context> _tls;
+    std::atomic<int> _failed_handshakes{0};
     boost::asio::io_context _ctx;
     boost::asio::ip::tcp::acceptor _acceptor;
     std::thread _thread;

@@ -7,6 +7,7 @@
 #include "operator/controller/reconciler.h"
 #include "operator/controller/users.h"
 #include "operator/k8s/status.h"
+#include "operator/kafka/security.h"
 #include "tests/fakes/fake_kube.h"
 #include "tests/fakes/operator_fake_clock.h"
 
@@ -177,11 +178,19 @@ TEST_F(reconciler_test, a_first_pass_writes_every_object_in_step_order_then_the_
     auto r = pass();
     EXPECT_EQ(rec.last_steps(), reconciler::step_names());
     EXPECT_EQ(kube.writes(), (std::vector<std::string>{
+                                 // internal TLS: the CA and the coordinators' and operator's
+                                 // certificates before anything of the coordinators
+                                 "apply Secret ns/k-cluster-ca",
+                                 "apply Secret ns/k-cluster-ca-cert",
+                                 "apply Secret ns/k-coordinator-certs",
+                                 "apply Secret ns/k-operator-certs",
                                  "apply ConfigMap ns/k-coordinator-config",
                                  "apply Service ns/k-coordinator",
                                  "apply StatefulSet ns/k-coordinator",
                                  "apply Service ns/k-broker",
                                  "apply Service ns/k-bootstrap",
+                                 "apply Secret ns/k-cluster-ca-cert",
+                                 "apply Secret ns/k-broker-certs",
                                  "apply ConfigMap ns/k-broker-config",
                                  "apply StatefulSet ns/k-broker",
                                  "apply PodDisruptionBudget ns/k-coordinator",
@@ -227,7 +236,7 @@ TEST_F(reconciler_test, a_tls_listener_gets_a_ca_and_broker_certificates_kept_un
     ASSERT_TRUE(ca && held && kube.get(res::secrets, "ns", "k-cluster-ca-cert"));
     EXPECT_EQ(held->at("data").size(), 3u);
     EXPECT_EQ(count_events("CertificateAuthorityCreated"), 1);
-    EXPECT_EQ(count_events("CertificatesIssued"), 1);
+    EXPECT_EQ(count_events("CertificatesIssued"), 2) << "the coordinators' and operator's (internal TLS), the brokers'";
     auto serials = [&] {
         return kube.get(res::stateful_sets, "ns", "k-broker")
             ->at("spec").at("template").at("metadata").at("annotations").at("tributary.io/certificates").as_string();
@@ -238,7 +247,7 @@ TEST_F(reconciler_test, a_tls_listener_gets_a_ca_and_broker_certificates_kept_un
     pass();  // nothing to issue: same Secrets, same template
     EXPECT_EQ(kube.get(res::secrets, "ns", "k-cluster-ca")->at("data"), ca->at("data"));
     EXPECT_EQ(kube.get(res::secrets, "ns", "k-broker-certs")->at("data"), held->at("data"));
-    EXPECT_EQ(count_events("CertificatesIssued"), 1);
+    EXPECT_EQ(count_events("CertificatesIssued"), 2);
     EXPECT_EQ(serials(), first);
 
     json lost = *held;
@@ -248,9 +257,77 @@ TEST_F(reconciler_test, a_tls_listener_gets_a_ca_and_broker_certificates_kept_un
     auto again = kube.get(res::secrets, "ns", "k-broker-certs")->at("data");
     EXPECT_EQ(again.at("k-broker-0.pem"), held->at("data").at("k-broker-0.pem"));
     EXPECT_TRUE(again.has_field("k-broker-1.pem"));
-    EXPECT_EQ(count_events("CertificatesIssued"), 2);
+    EXPECT_EQ(count_events("CertificatesIssued"), 3);
     EXPECT_NE(serials(), first) << "a new certificate changes the pod template: the brokers roll";
     EXPECT_EQ(kube.get(res::secrets, "ns", "k-cluster-ca")->at("data"), ca->at("data")) << "the CA is kept";
+}
+
+TEST_F(reconciler_test, a_new_cluster_runs_its_internal_listeners_with_mutual_tls_and_the_operator_holds_a_certificate) {
+    kafka::tls_registry registry;
+    reconciler with_tls{server, cache, kube, &probe,
+                        reconciler_options{.settings = {}, .wait_interval = std::chrono::milliseconds(5000),
+                                           .clock = &clock, .tls = &registry}};
+    put_cluster(R"({"coordinators": {"replicas": 3}})");
+    with_tls.reconcile("ns", "k");
+    EXPECT_EQ(with_tls.last_steps().at(2), "internal certificates");
+    EXPECT_EQ(cond_status("InternalTLS"), "True");
+    EXPECT_EQ(cond_reason("InternalTLS"), "MutualTLS");
+    auto coordinators = kube.get(res::secrets, "ns", "k-coordinator-certs");
+    auto op = kube.get(res::secrets, "ns", "k-operator-certs");
+    ASSERT_TRUE(coordinators && op && kube.get(res::secrets, "ns", "k-cluster-ca"));
+    EXPECT_EQ(coordinators->at("data").size(), 5u) << "every coordinator there may be: scaling rolls no one";
+    ASSERT_TRUE(op->at("data").has_field("k-operator.pem"));
+    EXPECT_EQ(op->at("metadata").at("labels").at("app.kubernetes.io/managed-by").as_string(), "tributary-operator")
+        << "the operator's Secret watch sees it";
+    EXPECT_NE(registry.get("ns", "k"), nullptr) << "the operator's calls to the cluster go with its certificate";
+    auto sts = kube.get(res::stateful_sets, "ns", "k-coordinator");
+    ASSERT_TRUE(sts);
+    EXPECT_NE(sts->at("spec").at("template").at("metadata").at("annotations").at("tributary.io/certificates")
+                  .as_string().find("k-coordinator-0="), std::string::npos);
+    const auto file = kube.get(res::config_maps, "ns", "k-coordinator-config")
+                          ->at("data").at("coordinator.properties").as_string();
+    EXPECT_NE(file.find("\nlistener.security.protocol.map=CONTROLLER:SSL\n"), std::string::npos) << file;
+    // The brokers' certificates too, though no listener has TLS.
+    EXPECT_TRUE(kube.get(res::secrets, "ns", "k-broker-certs"));
+
+    // The next pass keeps all of it: the cluster is recognised by its coordinators' file.
+    const auto op_data = op->at("data");
+    with_tls.reconcile("ns", "k");
+    EXPECT_EQ(cond_reason("InternalTLS"), "MutualTLS");
+    EXPECT_EQ(kube.get(res::secrets, "ns", "k-operator-certs")->at("data"), op_data);
+}
+
+TEST_F(reconciler_test, a_cluster_running_plaintext_inside_keeps_it_and_says_why) {
+    kafka::tls_registry registry;
+    reconciler with_tls{server, cache, kube, &probe,
+                        reconciler_options{.settings = {}, .wait_interval = std::chrono::milliseconds(5000),
+                                           .clock = &clock, .tls = &registry}};
+    put_cluster("{}");
+    // What an operator before internal TLS made: the coordinators' file without an SSL listener.
+    reconciler old{server, cache, kube, &probe,
+                   reconciler_options{{.network_policies = true, .internal_tls = false},
+                                      std::chrono::milliseconds(5000), &clock}};
+    old.reconcile("ns", "k");
+    EXPECT_EQ(cond_reason("InternalTLS"), "Disabled");
+    with_tls.reconcile("ns", "k");
+    EXPECT_EQ(cond_status("InternalTLS"), "False");
+    EXPECT_EQ(cond_reason("InternalTLS"), "PlaintextCluster");
+    EXPECT_NE(condition("InternalTLS").at("message").as_string().find("not built"), std::string::npos);
+    EXPECT_FALSE(kube.get(res::secrets, "ns", "k-coordinator-certs"));
+    EXPECT_FALSE(kube.get(res::secrets, "ns", "k-operator-certs"));
+    EXPECT_EQ(registry.get("ns", "k"), nullptr) << "plaintext calls";
+    const auto file = kube.get(res::config_maps, "ns", "k-coordinator-config")
+                          ->at("data").at("coordinator.properties").as_string();
+    EXPECT_EQ(file.find("SSL"), std::string::npos) << file;
+}
+
+TEST_F(reconciler_test, a_cluster_with_cert_manager_stays_plaintext_inside) {
+    put_cluster(R"({"certificateAuthority": {"certManager": {"issuerRef": {"name": "ca", "kind": "ClusterIssuer"}}}})");
+    pass();
+    EXPECT_EQ(cond_status("InternalTLS"), "False");
+    EXPECT_EQ(cond_reason("InternalTLS"), "CertManagerInternal");
+    EXPECT_FALSE(kube.get(res::secrets, "ns", "k-coordinator-certs"));
+    EXPECT_FALSE(kube.get(res::secrets, "ns", "k-cluster-ca")) << "cert-manager's CA, not the operator's";
 }
 
 TEST_F(reconciler_test, force_renew_on_the_ca_secret_renews_the_cluster_ca_and_the_annotation_goes) {
@@ -282,6 +359,16 @@ TEST_F(reconciler_test, force_renew_on_the_ca_secret_renews_the_cluster_ca_and_t
     const json st = status().at("certificateAuthority").at("cluster");
     EXPECT_EQ(st.at("phase").as_string(), "Renewing");
     EXPECT_TRUE(st.has_string_field("previousNotAfter"));
+
+    // A broker pod still on the old certificates holds the renewal open, whatever the pass's
+    // first look (internal TLS, before the brokers' step) finds.
+    json pod = json::parse(R"({"metadata": {"name": "k-broker-0", "namespace": "ns", "annotations": {}}})");
+    pod["metadata"]["annotations"]["tributary.io/certificates"] = json::string(first);
+    kube.put(res::pods, pod);
+    pass();
+    EXPECT_TRUE(secret_value(*kube.get(res::secrets, "ns", "k-cluster-ca"), "ca-old.crt"))
+        << "k-broker-0 runs a certificate of the old CA alone";
+    kube.remove(res::pods, "ns", "k-broker-0", "");
 
     // No broker pod runs an old certificate here (none exist): the next pass ends it.
     pass();

@@ -6,6 +6,7 @@
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <memory>
 #include <set>
@@ -194,6 +195,10 @@ TEST(tls_config, internal_tls_runs_replication_and_controller_with_mutual_tls_fr
              "listener.name.controller.ssl.keystore.location=/etc/tributary-tls/coordinator/${env:POD_NAME}.pem",
              "listener.name.controller.ssl.truststore.location=/etc/tributary-tls/cluster-ca/ca.crt",
              "listener.name.controller.ssl.client.auth=required",
+             // the brokers' authorizer and super users: the cluster's parts are told apart by certificate
+             "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+             "super.users=User:CN=k-broker,O=tributary;User:CN=k-coordinator,O=tributary;"
+             "User:CN=k-operator,O=tributary;User:admin",
          });
     EXPECT_FALSE(lines_of(coordinator_text).count("listener.name.controller.ssl.endpoint.identification.algorithm="));
 
@@ -214,7 +219,20 @@ TEST(tls_config, internal_tls_runs_replication_and_controller_with_mutual_tls_fr
     EXPECT_EQ(plain.find("controller.listener.names"), std::string::npos);
     EXPECT_NE(plain.find("super.users=User:admin\n"), std::string::npos);
     EXPECT_EQ(coordinator_shared_properties(ctx, 1).find("ssl"), std::string::npos);
+    EXPECT_EQ(coordinator_shared_properties(ctx, 1).find("super.users"), std::string::npos)
+        << "without TLS every caller of a coordinator is ANONYMOUS: no authorizer there";
     EXPECT_TRUE(secret_volumes(coordinator_stateful_set(ctx, 1, "hash", "", "")).empty());
+
+    // Internal TLS without spec.authorization: super users alone, no authorizer.
+    auto open = cluster(R"({"listeners": [{"name": "plain", "port": 9092}]})");
+    build_context open_ctx{open, {}};
+    open_ctx.internal_tls = true;
+    const auto open_lines = lines_of(coordinator_shared_properties(open_ctx, 1));
+    EXPECT_TRUE(open_lines.count(
+        "super.users=User:CN=k-broker,O=tributary;User:CN=k-coordinator,O=tributary;User:CN=k-operator,O=tributary"));
+    for (const auto& l : open_lines) {
+        EXPECT_EQ(l.rfind("authorizer.class.name", 0), std::string::npos) << l;
+    }
 }
 
 TEST(tls_config, listener_authentication_sets_the_protocol_the_mechanism_and_the_client_truststore) {
@@ -499,6 +517,7 @@ void hold(certificate_facts& f, const certificate_plan& p) {
     f.ca_more = {p.renewal.old_cert, p.renewal.rollover, false};
     f.brokers = p.brokers;
     f.coordinators = p.coordinators;
+    f.operator_held = p.operator_keystores;
     if (p.clients_ca) {
         f.clients_ca = p.clients_ca;
         f.clients_ca_more = {p.clients_renewal.old_cert, p.clients_renewal.rollover, false};
@@ -645,6 +664,18 @@ TEST(ca_renewal, a_running_broker_not_issued_again_keeps_the_renewal_open) {
     EXPECT_TRUE(decide_certificates(f).renewal.finished);
 }
 
+// A pass over what the last one wrote issues nothing; then a renewal asked for issues `count`
+// certificates again. The pass that kept, and the one that started the renewal.
+std::pair<certificate_plan, certificate_plan> kept_then_renewed(certificate_facts& f, size_t count) {
+    auto kept = decide_certificates(f);
+    EXPECT_TRUE(kept.issued.empty());
+    f.ca_more.force_renew = true;
+    auto started = decide_certificates(f);
+    EXPECT_TRUE(started.renewal.renewing());
+    EXPECT_EQ(started.issued.size(), count);
+    return {kept, started};
+}
+
 TEST(ca_renewal, coordinators_get_certificates_and_the_renewal_waits_for_them_too) {
     auto f = two_brokers();
     f.wanted_coordinators = {{"k-coordinator-0", names("k-coordinator-0")}};
@@ -657,14 +688,8 @@ TEST(ca_renewal, coordinators_get_certificates_and_the_renewal_waits_for_them_to
     f.running = running_all(certificate_serials(first.brokers));
     const auto old_coordinators = certificate_serials(first.coordinators);
     f.running_coordinators = std::map<std::string, std::string>{{"k-coordinator-0", old_coordinators}};
-    auto kept = decide_certificates(f);
-    EXPECT_TRUE(kept.issued.empty());
+    auto [kept, started] = kept_then_renewed(f, 3);  // the coordinator's too
     EXPECT_EQ(kept.coordinators, first.coordinators);
-
-    f.ca_more.force_renew = true;
-    auto started = decide_certificates(f);
-    ASSERT_TRUE(started.renewal.renewing());
-    EXPECT_EQ(started.issued.size(), 3u) << "the coordinator's too";
     EXPECT_TRUE(certs::verify(started.coordinators.at("k-coordinator-0.pem"), first.ca.cert_pem, now))
         << "through the rollover certificate, for peers that trust only the old CA";
     hold(f, started);
@@ -677,6 +702,48 @@ TEST(ca_renewal, coordinators_get_certificates_and_the_renewal_waits_for_them_to
     f.running_coordinators =
         std::map<std::string, std::string>{{"k-coordinator-0", certificate_serials(started.coordinators)}};
     EXPECT_TRUE(decide_certificates(f).renewal.finished);
+}
+
+TEST(ca_renewal, the_operator_gets_a_client_certificate_issued_again_under_a_renewed_ca) {
+    auto f = two_brokers();
+    f.wanted_operator = {{operator_common_name("k"), operator_cert_request("k")}};
+    auto first = decide_certificates(f);
+    EXPECT_EQ(first.issued, (std::vector<std::string>{"k-broker-0 (new)", "k-broker-1 (new)", "k-operator (new)"}));
+    ASSERT_EQ(first.operator_keystores.size(), 1u);
+    const std::string& pem = first.operator_keystores.at(operator_keystore_key("k"));
+    EXPECT_EQ(operator_keystore_key("k"), "k-operator.pem");
+    EXPECT_EQ(operator_certs_secret_name("k"), "k-operator-certs");
+    auto facts = certs::inspect(pem);
+    ASSERT_TRUE(facts);
+    EXPECT_EQ(facts->subject_cn, "k-operator");
+    EXPECT_TRUE(facts->dns_names.empty());
+    EXPECT_TRUE(certs::verify(pem, first.ca.cert_pem, now));
+    EXPECT_TRUE(pem.find("PRIVATE KEY") != std::string::npos);
+    {
+        // clientAuth alone: it can't pass as a broker or a coordinator.
+        std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), int(pem.size())), BIO_free);
+        std::unique_ptr<X509, decltype(&X509_free)> x(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), X509_free);
+        ASSERT_TRUE(x);
+        const uint32_t xku = X509_get_extended_key_usage(x.get());
+        EXPECT_TRUE(xku & XKU_SSL_CLIENT);
+        EXPECT_FALSE(xku & XKU_SSL_SERVER);
+    }
+
+    hold(f, first);
+    f.running = running_all(certificate_serials(first.brokers));
+    auto [kept, started] = kept_then_renewed(f, 3);  // the operator's too
+    EXPECT_EQ(kept.operator_keystores, first.operator_keystores);
+    EXPECT_TRUE(certs::verify(started.operator_keystores.at("k-operator.pem"), started.ca.cert_pem, now));
+    EXPECT_TRUE(certs::verify(started.operator_keystores.at("k-operator.pem"), first.ca.cert_pem, now))
+        << "through the rollover certificate, for brokers that still trust only the old CA";
+    hold(f, started);
+    f.running = running_all(certificate_serials(started.brokers));
+    EXPECT_TRUE(decide_certificates(f).renewal.finished) << "the operator uses its certificate from the pass that issued it";
+    f.operator_held["k-operator.pem"] = first.operator_keystores.at("k-operator.pem");  // as if not issued again
+    auto again = decide_certificates(f);
+    EXPECT_FALSE(again.renewal.finished) << "an operator certificate of the old CA alone holds the renewal open";
+    ASSERT_EQ(again.issued.size(), 1u);
+    EXPECT_EQ(again.issued[0].rfind("k-operator (not valid under the cluster CA", 0), 0u) << again.issued[0];
 }
 
 TEST(ca_renewal, force_renew_during_a_renewal_is_cleared_and_does_not_start_another) {
