@@ -414,6 +414,58 @@ TEST_F(reconciler_test, a_cluster_with_cert_manager_runs_mutual_tls_inside_with_
     EXPECT_NE(shared.find("REPLICATION:SSL"), std::string::npos) << shared;
 }
 
+TEST_F(reconciler_test, a_new_issuer_ca_reaches_every_pod_before_a_certificate_under_it_is_used) {
+    kafka::tls_registry registry;
+    reconciler with_tls{server, cache, kube, &probe,
+                        reconciler_options{.settings = {}, .wait_interval = std::chrono::milliseconds(5000),
+                                           .clock = &clock, .tls = &registry}};
+    put_cluster(R"({"certificateAuthority": {"certManager": {"issuerRef": {"name": "ca"}}}})");
+    with_tls.reconcile("ns", "k");
+    const auto old_ca = certs::make_ca("issuer-ca", clock.wall_now(), std::chrono::hours(24 * 365)).value();
+    issue_as_cert_manager(kube, old_ca, clock.wall_now());
+    with_tls.reconcile("ns", "k");
+    // The coordinator pod as the StatefulSet makes it: the template's labels and annotations.
+    auto run_template = [&] {
+        put_pod("k-coordinator-0", "10.0.1.0", true);
+        auto pod = *kube.get(res::pods, "ns", "k-coordinator-0");
+        const json tmpl = kube.get(res::stateful_sets, "ns", "k-coordinator")->at("spec").at("template").at("metadata");
+        pod["metadata"]["labels"] = tmpl.at("labels");
+        pod["metadata"]["annotations"] = tmpl.at("annotations");
+        kube.put(res::pods, pod);
+    };
+    auto bundle = [&] { return *secret_value(*kube.get(res::secrets, "ns", "k-cluster-ca-cert"), "ca.crt"); };
+    auto held = [&] { return *secret_value(*kube.get(res::secrets, "ns", "k-coordinator-certs"), "k-coordinator-0.pem"); };
+    run_template();
+    with_tls.reconcile("ns", "k");
+    ASSERT_EQ(bundle(), old_ca.cert_pem);
+    const std::string before = held();
+
+    // The issuer's CA replaced, everything issued again under the new one: the new CA goes into
+    // ca.crt and onto the template, the coordinator keeps its keystore until it runs with both.
+    const auto new_ca = certs::make_ca("issuer-ca-2", clock.wall_now(), std::chrono::hours(24 * 365)).value();
+    issue_as_cert_manager(kube, new_ca, clock.wall_now());
+    with_tls.reconcile("ns", "k");
+    EXPECT_EQ(held(), before);
+    EXPECT_EQ(bundle(), new_ca.cert_pem + old_ca.cert_pem);
+    EXPECT_NE(kube.get(res::stateful_sets, "ns", "k-coordinator")->at("spec").at("template").at("metadata")
+                  .at("annotations").at("tributary.io/certificates").as_string()
+                  .find(certs::inspect(new_ca.cert_pem)->serial_hex),
+              std::string::npos)
+        << "the pods roll to load it";
+
+    // Restarted with both: the new keystore is taken; the old CA stays while the pod runs the old.
+    run_template();
+    with_tls.reconcile("ns", "k");
+    const auto issued = kube.get(res::secrets, "ns", "k-coordinator-0-tls");
+    EXPECT_EQ(held(), *secret_value(*issued, "tls.key") + *secret_value(*issued, "tls.crt"));
+    EXPECT_EQ(bundle(), new_ca.cert_pem + old_ca.cert_pem);
+
+    // Restarted with the new keystore: nothing is under the old CA any more.
+    run_template();
+    with_tls.reconcile("ns", "k");
+    EXPECT_EQ(bundle(), new_ca.cert_pem);
+}
+
 TEST_F(reconciler_test, a_cert_manager_cluster_made_plaintext_inside_keeps_it) {
     // What an operator before internal TLS for cert-manager made: PLAINTEXT inside.
     put_cluster(R"({"certificateAuthority": {"certManager": {"issuerRef": {"name": "ca", "kind": "ClusterIssuer"}}}})");
