@@ -71,7 +71,7 @@ json cert_manager_certificate(const build_context& ctx, component c, const std::
         // The labels let the operator find the Secret as one of the cluster's own.
         {"secretTemplate", obj({{"labels", labels(ctx, c)}})},
         {"commonName", str(names.common_name)},
-        {"dnsNames", strings(names.dns_names)},
+        {"dnsNames", strings(names.dns_names)},  // none for the operator's: it serves nothing
         {"ipAddresses", strings(names.ip_addresses)},
         {"duration", str(cert_manager_duration)},
         {"renewBefore", str(cert_manager_renew_before)},
@@ -80,12 +80,18 @@ json cert_manager_certificate(const build_context& ctx, component c, const std::
                             {"size", num(256)},
                             {"encoding", str("PKCS8")},
                             {"rotationPolicy", str("Always")}})},
-        // A broker is a TLS server to clients and a client to the brokers it fetches from.
-        {"usages", strings({"digital signature", "key encipherment", "server auth", "client auth"})},
+        // A broker or coordinator is a TLS server to its peers and a client of them; the operator
+        // a client alone.
+        {"usages", names.client_only
+                       ? strings({"digital signature", "key encipherment", "client auth"})
+                       : strings({"digital signature", "key encipherment", "server auth", "client auth"})},
         {"issuerRef", obj({{"name", str(issuer.name)}, {"kind", str(issuer.kind)}, {"group", str(issuer.group)}})},
     });
     if (names.ip_addresses.empty()) {
         spec.erase("ipAddresses");
+    }
+    if (names.dns_names.empty()) {
+        spec.erase("dnsNames");
     }
     if (!names.organization.empty()) {
         spec["subject"] = obj({{"organizations", strings({names.organization})}});
@@ -125,7 +131,7 @@ cert_manager_issued read_cert_manager_secret(const json* certificate, const json
         return out;
     }
     if (!names_match(*f, want)) {
-        out.waiting = "its certificate does not name the broker's addresses yet";
+        out.waiting = "its certificate does not carry the names asked for yet";
         return out;
     }
     std::string pem = *key;
@@ -135,6 +141,72 @@ cert_manager_issued read_cert_manager_secret(const json* certificate, const json
     out.keystore = pem + *crt;
     out.ca = secret_value(*secret, "ca.crt").value_or("");
     return out;
+}
+
+cert_manager_keystores take_cert_manager_keystores(const std::map<std::string, cert_manager_issued>& got,
+                                                   const std::map<std::string, std::string>& held,
+                                                   const std::function<bool(const std::string& ca)>& trusted) {
+    cert_manager_keystores out;
+    out.keystores = held;
+    for (const auto& [pod, issued] : got) {
+        const std::string key = broker_keystore_key(pod);
+        if (!issued.keystore) {
+            out.waiting.push_back("Certificate " + pod + ": " + issued.waiting);
+            out.missing = out.missing || !held.count(key);
+            continue;
+        }
+        out.cas.push_back(issued.ca);  // into ca.crt in any case: the pods load it
+        if (out.keystores[key] != *issued.keystore && held.count(key) && !trusted(issued.ca)) {
+            out.waiting.push_back("Certificate " + pod +
+                                  ": its CA is new to ca.crt; the pods restart to trust it before it is used");
+            continue;
+        }
+        if (out.keystores[key] != *issued.keystore) {
+            out.taken.push_back(pod);
+            out.keystores[key] = *issued.keystore;
+        }
+    }
+    return out;
+}
+
+std::string trust_annotation(const std::string& bundle) {
+    std::vector<std::string> ids;
+    for (const auto& pem : split_pem(bundle)) {
+        auto f = certs::inspect(pem);
+        ids.push_back(f ? f->serial_hex : "?");
+    }
+    std::sort(ids.begin(), ids.end());
+    std::string out = ";trust=";
+    for (size_t i = 0; i < ids.size(); ++i) {
+        if (i > 0) {
+            out.push_back(',');
+        }
+        out.append(ids[i]);
+    }
+    return out;
+}
+
+bool trusted_by_all(const std::string& ca, const std::map<std::string, std::string>& running) {
+    for (const auto& pem : split_pem(ca)) {
+        auto f = certs::inspect(pem);
+        if (!f) {
+            return false;
+        }
+        for (const auto& [pod, annotation] : running) {
+            const auto at = annotation.find(";trust=");
+            if (at == std::string::npos) {
+                return false;
+            }
+            std::string list(1, ',');
+            list.append(annotation, at + 7).push_back(',');
+            std::string id(1, ',');
+            id.append(f->serial_hex).push_back(',');
+            if (list.find(id) == std::string::npos) {
+                return false;
+            }
+        }
+    }
+    return true;
 }
 
 std::string ca_bundle_of(const std::vector<std::string>& cas) {

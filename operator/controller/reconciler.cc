@@ -187,8 +187,7 @@ std::vector<std::string> name_lengths(const api::kafka_cluster& c) {
 // makes. One that already runs with them PLAINTEXT (its coordinators' file has no SSL
 // CONTROLLER listener) keeps them: a broker on SSL can't reach a coordinator on PLAINTEXT, so
 // moving over needs a second listener during the roll, which is not built. With cert-manager
-// the coordinators' and the operator's certificates would have to come from it too, which is
-// not built either: such a cluster stays PLAINTEXT inside. The condition InternalTLS says which.
+// every certificate comes from its issuer (cert_manager.h). The condition InternalTLS says which.
 void decide_internal_tls(env& e, pass& p) {
     auto& ctx = *p.ctx;
     if (!e.opts.settings.internal_tls) {
@@ -197,13 +196,6 @@ void decide_internal_tls(env& e, pass& p) {
         p.internal_tls_reason = "Disabled";
         p.internal_tls_message = "the operator's setting internal.tls.enabled is false: REPLICATION and CONTROLLER "
                                  "are PLAINTEXT";
-    } else if (ctx.spec().certificate_authority.cert_manager) {
-        ctx.internal_tls = false;
-        p.internal_tls = false;
-        p.internal_tls_reason = "CertManagerInternal";
-        p.internal_tls_message = "spec.certificateAuthority.certManager: the coordinators' and the operator's "
-                                 "certificates are not issued through cert-manager yet, so REPLICATION and CONTROLLER "
-                                 "stay PLAINTEXT";
     } else {
         // From the API server: a cache not yet synced must not take a running cluster for a new one.
         auto cm = e.api.get(res::config_maps, ctx.ns(), config_map_name(ctx.name(), component::coordinator));
@@ -216,7 +208,9 @@ void decide_internal_tls(env& e, pass& p) {
         p.internal_tls_reason = ctx.internal_tls ? "MutualTLS" : "PlaintextCluster";
         p.internal_tls_message =
             ctx.internal_tls
-                ? "REPLICATION and CONTROLLER use mutual TLS with certificates from the cluster CA"
+                ? (ctx.spec().certificate_authority.cert_manager
+                       ? "REPLICATION and CONTROLLER use mutual TLS with certificates from cert-manager's issuer"
+                       : "REPLICATION and CONTROLLER use mutual TLS with certificates from the cluster CA")
                 : "the cluster was made with PLAINTEXT REPLICATION and CONTROLLER listeners and keeps them: moving a "
                   "running cluster to TLS needs a second listener during the roll, which is not built";
     }
@@ -523,75 +517,123 @@ void degraded_and_waiting(env& e, pass& p, const std::string& reason, const std:
     p.wait(reason, message);
 }
 
-// spec.certificateAuthority.certManager (cert_manager.h): a Certificate per broker; its keystore
-// in C-broker-certs from cert-manager's Secret once that holds what was asked, the one held until
-// then; ca.crt of C-cluster-ca-cert the CAs those keystores are under. False (the pass waits)
-// while cert-manager is not installed or a broker has no keystore at all yet.
-bool cert_manager_keystores(env& e, pass& p, const certificate_facts& f, std::map<std::string, std::string>& brokers) {
+// spec.certificateAuthority.certManager (cert_manager.h): a Certificate per keystore the plan
+// would otherwise issue (the brokers' wanted now, and with internal TLS the coordinators' and the
+// operator's); each keystore from cert-manager's Secret once that holds what was asked, the one
+// held until then; ca.crt of C-cluster-ca-cert the CAs those keystores are under, which is what
+// the internal listeners and the operator trust. nullopt (the pass waits) while cert-manager is
+// not installed or a keystore is not there at all yet; else that bundle.
+std::optional<std::string> cert_manager_certificates(env& e, pass& p, const certificate_facts& f,
+                                                     certificate_plan& plan) {
     const auto& ctx = *p.ctx;
     const auto& issuer = *ctx.spec().certificate_authority.cert_manager;
-    brokers = f.brokers;  // kept: brokers not wanted now (drained) and those cert-manager hasn't issued yet
-    std::vector<std::string> cas, waiting, taken;
-    bool missing = false;
-    for (const auto& [pod, want] : f.wanted) {
-        json stored;
-        try {
-            stored = e.api.apply(res::certificates, cert_manager_certificate(ctx, component::broker, pod, want, issuer));
-        } catch (const k8s::api_error& err) {
-            if (!err.not_found()) {
-                throw;
+    // What cert-manager gives for each of `wanted`; false: it serves no Certificates.
+    auto read = [&](component c, const std::map<std::string, certs::leaf_request>& wanted,
+                    std::map<std::string, cert_manager_issued>& got) {
+        for (const auto& [name, want] : wanted) {
+            json stored;
+            try {
+                stored = e.api.apply(res::certificates, cert_manager_certificate(ctx, c, name, want, issuer));
+            } catch (const k8s::api_error& err) {
+                if (!err.not_found()) {
+                    throw;
+                }
+                return false;
             }
-            const std::string message =
-                "spec.certificateAuthority.certManager: the API server serves no Certificates of cert-manager.io/v1; "
-                "install cert-manager, or remove certManager to have the operator make the cluster CA";
-            degraded_and_waiting(e, p, "CertManagerNotInstalled", message);
-            return false;
+            auto secret = e.api.get(res::secrets, ctx.ns(), cert_manager_secret_name(name));
+            got[name] = read_cert_manager_secret(&stored, secret ? &*secret : nullptr, want, f.now);
         }
-        auto secret = e.api.get(res::secrets, ctx.ns(), cert_manager_secret_name(pod));
-        auto got = read_cert_manager_secret(&stored, secret ? &*secret : nullptr, want, f.now);
-        const std::string key = broker_keystore_key(pod);
-        if (!got.keystore) {
-            waiting.push_back("Certificate " + pod + ": " + got.waiting);
-            missing = missing || !brokers.count(key);
-            continue;
+        return true;
+    };
+    std::map<std::string, cert_manager_issued> brokers, coordinators, operator_own;
+    // The operator's Certificate and Secret carry the labels the cluster's Secrets have.
+    if (!read(component::coordinator, f.wanted_coordinators, coordinators) ||
+        !read(component::broker, f.wanted_operator, operator_own) || !read(component::broker, f.wanted, brokers)) {
+        const std::string message =
+            "spec.certificateAuthority.certManager: the API server serves no Certificates of cert-manager.io/v1; "
+            "install cert-manager, or remove certManager to have the operator make the cluster CA";
+        degraded_and_waiting(e, p, "CertManagerNotInstalled", message);
+        return std::nullopt;
+    }
+    // Internal TLS: the pods that run, with the certificates and CAs they run with (their
+    // certificates_annotation: serials, then trust_annotation).
+    std::map<std::string, std::string> running;
+    std::map<component, std::map<std::string, std::string>> running_by_kind;
+    if (ctx.internal_tls) {
+        for (component kind : {component::broker, component::coordinator}) {
+            std::string selector;
+            const json selected = selector_labels(ctx, kind);
+            for (const auto& [k, v] : selected.as_object()) {
+                selector += (selector.empty() ? "" : ",") + k + "=" + v.as_string();
+            }
+            for (const auto& pod : e.cache.list(res::pods, ctx.ns(), selector)) {
+                const std::string a = string_at(pod, {"metadata", "annotations", certificates_annotation});
+                running[name_of(pod)] = a;
+                running_by_kind[kind][name_of(pod)] = a;
+            }
         }
-        if (brokers[key] != *got.keystore) {
-            taken.push_back(pod);
-            brokers[key] = *got.keystore;
-        }
-        cas.push_back(got.ca);
+    }
+    auto trusted = [&](const std::string& ca) { return !ctx.internal_tls || trusted_by_all(ca, running); };
+    const auto b = take_cert_manager_keystores(brokers, f.brokers, trusted);
+    const auto c = take_cert_manager_keystores(coordinators, f.coordinators, trusted);
+    const auto o = take_cert_manager_keystores(operator_own, f.operator_held, trusted);
+    // A pod still running certificates other than those held (its roll not done) may run one
+    // under a CA no keystore held is under any more: every CA ca.crt has stays until it restarts.
+    const bool rolled = std::all_of(running.begin(), running.end(), [&](const auto& pod) {
+        const auto& kind = running_by_kind[component::broker].count(pod.first) ? b.keystores : c.keystores;
+        return pod.second.substr(0, pod.second.find(";trust=")) == certificate_serials(kind);
+    });
+    plan.brokers = b.keystores;
+    plan.coordinators = c.keystores;
+    plan.operator_keystores = o.keystores;
+    std::vector<std::string> cas, taken, waiting;
+    std::map<std::string, std::string> all;  // every keystore held: a previous CA stays while one is under it
+    for (const auto* k : {&b, &c, &o}) {
+        cas.insert(cas.end(), k->cas.begin(), k->cas.end());
+        taken.insert(taken.end(), k->taken.begin(), k->taken.end());
+        waiting.insert(waiting.end(), k->waiting.begin(), k->waiting.end());
+        all.insert(k->keystores.begin(), k->keystores.end());
     }
     std::string previous;
     if (auto s = e.api.get(res::secrets, ctx.ns(), cluster_ca_cert_secret_name(ctx.name()))) {
         previous = secret_value(*s, "ca.crt").value_or("");
     }
-    const std::string bundle = cert_manager_bundle(cas, previous, brokers, f.now);
+    if (!rolled) {
+        cas.push_back(previous);
+    }
+    const std::string bundle = cert_manager_bundle(cas, previous, all, f.now);
     if (bundle != previous) {
         e.api.apply(res::secrets, secret(ctx, cluster_ca_cert_secret_name(ctx.name()), {{"ca.crt", bundle}}));
     }
-    if (!taken.empty()) {
-        std::string who;
-        for (const auto& t : taken) {
-            who += (who.empty() ? "" : ", ") + t;
+    auto joined = [](const std::vector<std::string>& v, const char* sep) {
+        std::string out;
+        for (const auto& s : v) {
+            out += (out.empty() ? "" : sep) + s;
         }
-        e.events.record(p.object, "Normal", "CertificatesIssued",
-                        "broker keystores taken from cert-manager's Secrets: " + who);
-        TLOG_INFO("{}/{}: broker keystores taken from cert-manager's Secrets: {}", ctx.ns(), ctx.name(), who);
+        return out;
+    };
+    if (!taken.empty()) {
+        const std::string who = joined(taken, ", ");
+        e.events.record(p.object, "Normal", "CertificatesIssued", "keystores taken from cert-manager's Secrets: " + who);
+        TLOG_INFO("{}/{}: keystores taken from cert-manager's Secrets: {}", ctx.ns(), ctx.name(), who);
     }
     if (!waiting.empty()) {
-        std::string why;
-        for (const auto& w : waiting) {
-            why += (why.empty() ? "" : "; ") + w;
-        }
-        if (missing) {
-            e.api.apply(res::secrets, secret(ctx, broker_certs_secret_name(ctx.name()), brokers));
+        const std::string why = joined(waiting, "; ");
+        if (b.missing || c.missing || o.missing) {
+            // What is there is kept: the next pass starts from it.
+            if (b.keystores != f.brokers) {
+                e.api.apply(res::secrets, secret(ctx, broker_certs_secret_name(ctx.name()), b.keystores));
+            }
+            if (c.keystores != f.coordinators) {
+                e.api.apply(res::secrets, secret(ctx, coordinator_certs_secret_name(ctx.name()), c.keystores));
+            }
             p.wait("CertificatesPending", "waiting for cert-manager: " + why);
-            return false;
+            return std::nullopt;
         }
-        p.look_again = true;  // the brokers serve with what they hold; the new ones come later
+        p.look_again = true;  // the pods serve with what they hold; the new ones come later
         TLOG_INFO("{}/{}: waiting for cert-manager: {}", ctx.ns(), ctx.name(), why);
     }
-    return true;
+    return bundle;
 }
 
 constexpr int32_t max_coordinators = 5;  // api::validate: spec.coordinators.replicas is 1, 3 or 5
@@ -698,10 +740,13 @@ bool certificates_of(env& e, pass& p, bool brokers) {
         degraded_and_waiting(e, p, "CertificateAuthorityInvalid", message);
         return false;
     }
+    std::string trusted;  // what the internal listeners and the operator trust: ca.crt of C-cluster-ca-cert
     if (f.by_cert_manager) {
-        if (!cert_manager_keystores(e, p, f, plan.brokers)) {
+        auto bundle = cert_manager_certificates(e, p, f, plan);
+        if (!bundle) {
             return false;
         }
+        trusted = *bundle;
     } else {
         if (plan.ca_created) {
             e.events.record(p.object, "Normal", "CertificateAuthorityCreated",
@@ -710,6 +755,7 @@ bool certificates_of(env& e, pass& p, bool brokers) {
         }
         keep_ca(e, p, "cluster CA", ca_name, cluster_ca_cert_secret_name(ctx.name()), plan.ca, plan.ca_created,
                 plan.ca_not_after, plan.renewal, p.status.cluster_ca);
+        trusted = ca_bundle(plan.ca, plan.renewal);
     }
     if (plan.clients_ca) {
         if (plan.clients_ca_created) {
@@ -731,11 +777,12 @@ bool certificates_of(env& e, pass& p, bool brokers) {
         if (plan.operator_keystores != f.operator_held) {
             e.api.apply(res::secrets, secret(ctx, operator_certs_secret_name(ctx.name()), plan.operator_keystores));
         }
-        p.coordinator_certificates = certificate_serials(plan.coordinators);
+        p.coordinator_certificates =
+            certificate_serials(plan.coordinators) + (f.by_cert_manager ? trust_annotation(trusted) : "");
         if (e.opts.tls != nullptr) {
             // From now on (this pass's later steps, the user reconciler, the metrics poller)
             // the operator reaches the cluster with these.
-            e.opts.tls->set(ctx.ns(), ctx.name(), ca_bundle(plan.ca, plan.renewal),
+            e.opts.tls->set(ctx.ns(), ctx.name(), trusted,
                             plan.operator_keystores.at(operator_keystore_key(ctx.name())));
             p.tls.reset();
             p.tls.emplace(e.opts.tls->get(ctx.ns(), ctx.name()));
@@ -749,7 +796,8 @@ bool certificates_of(env& e, pass& p, bool brokers) {
         e.events.record(p.object, "Normal", "CertificatesIssued", "certificates issued: " + who);
         TLOG_INFO("{}/{}: certificates issued: {}", ctx.ns(), ctx.name(), who);
     }
-    p.certificates = certificate_serials(plan.brokers);
+    p.certificates =
+        certificate_serials(plan.brokers) + (f.by_cert_manager && internal ? trust_annotation(trusted) : "");
     return true;
 }
 

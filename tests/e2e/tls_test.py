@@ -665,8 +665,10 @@ def renew_with_cert_manager(cp, ns, certificate):
 def test_cert_manager_issues_the_brokers_certificates(control_plane, node_agent, namespace, operator, tmp_path):
     """spec.certificateAuthority.certManager: before cert-manager is installed the cluster says
     so; then a Certificate per broker from the user's CA Issuer, keystores from cert-manager's
-    Secrets, no cluster CA of the operator's; a certificate cert-manager issues again rolls its
-    broker only; a new issuer CA is trusted beside the old one until no broker holds the old."""
+    Secrets, no cluster CA of the operator's; the internal listeners on mutual TLS with the
+    coordinators' and the operator's certificates from the same issuer; a certificate
+    cert-manager issues again rolls its broker only; a new issuer CA is trusted beside the old
+    one until no keystore (brokers', coordinators', operator's) is under the old."""
     cp, ns = control_plane, namespace
     kc = sample("managed", replicas=2, storage={"size": "1Gi", "deleteClaim": True})
     kc["spec"]["coordinators"] = {"replicas": 1, "storage": {"size": "1Gi", "deleteClaim": True}}
@@ -705,6 +707,38 @@ def test_cert_manager_issues_the_brokers_certificates(control_plane, node_agent,
         tls_bootstrap = listener_bootstrap(kc, "tls")
         produce_and_read(ssl_conf(tls_bootstrap, ca_crt), "over-cert-manager-tls", 100)
 
+        # The internal listeners too: the coordinators' and the operator's certificates from the
+        # same issuer; REPLICATION and CONTROLLER answer the operator's certificate and show ones
+        # of the issuer's CA, and refuse plaintext.
+        internal = condition(kc, "InternalTLS")
+        assert internal.get("status") == "True" and internal.get("reason") == "MutualTLS", internal
+        brokers_file = cp.get_json("configmap", "managed-broker-config", "-n", ns)["data"]["broker.properties"]
+        assert re.search(r"^listener\.security\.protocol\.map=REPLICATION:SSL,.*,CONTROLLER:SSL$", brokers_file,
+                         re.M), brokers_file
+        coordinators_file = cp.get_json("configmap", "managed-coordinator-config", "-n", ns)["data"][
+            "coordinator.properties"]
+        assert "listener.security.protocol.map=CONTROLLER:SSL\n" in coordinators_file, coordinators_file
+        internal_certs = [f"managed-coordinator-{i}" for i in range(5)] + ["managed-operator"]
+        for name in internal_certs:
+            cert = cp.get_json("certificate", name, "-n", ns)
+            assert cert["spec"]["issuerRef"]["name"] == "users-ca", name
+        issued = secret_data(cp, ns, "managed-coordinator-0-tls")
+        assert secret_data(cp, ns, "managed-coordinator-certs")["managed-coordinator-0.pem"] == \
+            issued["tls.key"] + issued["tls.crt"]
+        issued = secret_data(cp, ns, "managed-operator-tls")
+        operator_pem = secret_data(cp, ns, "managed-operator-certs")["managed-operator.pem"]
+        assert operator_pem == issued["tls.key"] + issued["tls.crt"]
+        op_cert, op_key = split_keystore(operator_pem, tmp_path, "operator")
+        targets = {name: f"{p['status']['podIP']}:9091" for name, p in pods(cp, ns, "broker", "managed").items()}
+        targets.update({name: f"{p['status']['podIP']}:9093"
+                        for name, p in pods(cp, ns, "coordinator", "managed").items()})
+        for name, address in targets.items():
+            answered, shown = tls_answers(address, tls_client(ca_crt, op_cert, op_key))
+            assert answered, (name, address, "the operator's certificate")
+            assert shown and issued_by(shown[0], ca_crt), (name, "shows a certificate of the issuer's CA")
+            assert not plaintext_answers(address), (name, address, "plaintext")
+        produce_and_read({"bootstrap.servers": bootstrap_of(kc)}, "through-cert-manager-inside", 100)
+
         # cert-manager issues broker 1's certificate again: its keystore changes, and the brokers
         # restart one at a time (the serials are on the pod template, as for the operator's CA).
         before = {n: p["metadata"]["uid"] for n, p in pods(cp, ns, "broker", "managed").items()}
@@ -737,13 +771,16 @@ def test_cert_manager_issues_the_brokers_certificates(control_plane, node_agent,
         wait_for("ca.crt holding the old and the new issuer CA, broker 0 rolled", both_trusted, 240, interval=0.5)
         assert new_crt.read_text() in bundle.read_text() and ca_crt.read_text() in bundle.read_text()
         produce_and_read(ssl_conf(tls_bootstrap, bundle), "across-issuer-cas", 100)
-        renew_with_cert_manager(cp, ns, "managed-broker-1")
+        # Everything else under the old CA moves too: the coordinators' (the coordinator rolls)
+        # and the operator's.
+        for name in ["managed-broker-1"] + internal_certs:
+            renew_with_cert_manager(cp, ns, name)
 
         def only_new():
             public = secret_data(cp, ns, "managed-cluster-ca-cert")["ca.crt"]
             return public == new_crt.read_text() and ready_with(2)(kafkacluster(cp, ns, "managed")) and \
                 "rollingUpdate" not in kafkacluster(cp, ns, "managed")["status"]
-        wait_for("the old issuer CA out of ca.crt once no broker holds it", only_new, 240, interval=0.5)
+        wait_for("the old issuer CA out of ca.crt once no keystore is under it", only_new, 480, interval=0.5)
         produce_and_read(ssl_conf(tls_bootstrap, new_crt), "under-the-new-issuer-ca", 100)
         delete_with_claims(cp, ns, "managed")
     finally:

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "operator/controller/cert_manager.h"
+#include "operator/controller/tls.h"
 
 #include <cpprest/asyncrt_utils.h>
 
@@ -100,6 +101,36 @@ TEST(cert_manager_certificate, names_keys_and_issuer_as_the_broker_needs_them) {
               nullptr);
 }
 
+TEST(cert_manager_certificate, the_coordinators_and_the_operators_as_the_operator_would_issue_them) {
+    auto c = cluster(R"({"certificateAuthority": {"certManager": {"issuerRef": {"name": "ca"}}}})");
+    build_context ctx{c, {}};
+    const auto& issuer = *c.spec.certificate_authority.cert_manager;
+    json coordinator = cert_manager_certificate(ctx, component::coordinator, "k-coordinator-2",
+                                                coordinator_cert_names(ctx, 2), issuer);
+    EXPECT_EQ(string_at(coordinator, {"spec", "secretName"}), "k-coordinator-2-tls");
+    EXPECT_EQ(string_at(coordinator, {"spec", "commonName"}), "k-coordinator")
+        << "the kind's name: super.users names one principal for every coordinator";
+    EXPECT_EQ(coordinator.at("spec").at("subject").at("organizations").at(0).as_string(), "tributary");
+    EXPECT_EQ(coordinator.at("spec").at("dnsNames").at(0).as_string(),
+              "k-coordinator-2.k-coordinator.ns.svc.cluster.local")
+        << "the name controller.quorum.voters has, which brokers and coordinators check";
+    const auto& usages = coordinator.at("spec").at("usages");
+    EXPECT_EQ(usages.size(), 4u);
+    EXPECT_EQ(usages.at(2).as_string(), "server auth");
+    EXPECT_EQ(usages.at(3).as_string(), "client auth");
+
+    json op = cert_manager_certificate(ctx, component::broker, operator_common_name("k"), operator_cert_request("k"),
+                                       issuer);
+    EXPECT_EQ(string_at(op, {"metadata", "name"}), "k-operator");
+    EXPECT_EQ(string_at(op, {"spec", "secretName"}), "k-operator-tls");
+    EXPECT_EQ(string_at(op, {"spec", "commonName"}), "k-operator");
+    EXPECT_EQ(field_at(op, {"spec", "dnsNames"}), nullptr) << "it serves nothing: no names";
+    EXPECT_EQ(field_at(op, {"spec", "ipAddresses"}), nullptr);
+    const auto& op_usages = op.at("spec").at("usages");
+    ASSERT_EQ(op_usages.size(), 3u);
+    EXPECT_EQ(op_usages.at(2).as_string(), "client auth") << "client auth alone";
+}
+
 class cert_manager_read : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -136,7 +167,7 @@ TEST_F(cert_manager_read, waits_for_what_is_missing_and_says_why) {
     other.dns_names.push_back("k-broker-0.example.com");
     r = read_cert_manager_secret(&ready, &s, other, now);
     EXPECT_FALSE(r.keystore);
-    EXPECT_EQ(r.waiting, "its certificate does not name the broker's addresses yet");
+    EXPECT_EQ(r.waiting, "its certificate does not carry the names asked for yet");
 
     r = read_cert_manager_secret(&ready, &s, names(), now + 24h * 91);
     EXPECT_FALSE(r.keystore);
@@ -150,6 +181,79 @@ TEST_F(cert_manager_read, waits_for_what_is_missing_and_says_why) {
     json garbage = obj({{"data", obj({{"tls.crt", b64("not pem")}, {"tls.key", b64(leaf.key_pem)}})}});
     r = read_cert_manager_secret(&ready, &garbage, names(), now);
     EXPECT_EQ(r.waiting, "tls.crt of its Secret is not a PEM certificate");
+}
+
+TEST_F(cert_manager_read, the_operators_certificate_is_taken_with_no_names) {
+    auto want = operator_cert_request("k");
+    auto op = certs::issue(ca, want, now, 24h * 90).value();
+    json c = certificate("True"), s = tls_secret(op, ca);
+    auto r = read_cert_manager_secret(&c, &s, want, now);
+    ASSERT_TRUE(r.keystore) << r.waiting;
+    EXPECT_EQ(*r.keystore, op.key_pem + op.cert_pem);
+}
+
+TEST_F(cert_manager_read, keystores_are_taken_where_issued_and_held_ones_kept_until_then) {
+    auto other = certs::issue(ca, names(), now, 24h * 90).value();
+    const std::string held0 = other.key_pem + other.cert_pem, issued0 = leaf.key_pem + leaf.cert_pem;
+    cert_manager_issued ready{issued0, ca.cert_pem, ""}, pending{std::nullopt, "", "not Ready (Pending)"};
+    std::map<std::string, std::string> held = {{"p-0.pem", held0}, {"gone-3.pem", "drained"}};
+
+    const auto always = [](const std::string&) { return true; };
+    auto t = take_cert_manager_keystores({{"p-0", ready}, {"p-1", pending}}, held, always);
+    EXPECT_EQ(t.keystores.at("p-0.pem"), issued0);
+    EXPECT_EQ(t.keystores.at("gone-3.pem"), "drained") << "a pod not wanted now keeps its own";
+    EXPECT_FALSE(t.keystores.count("p-1.pem"));
+    EXPECT_EQ(t.taken, std::vector<std::string>{"p-0"});
+    EXPECT_EQ(t.cas, std::vector<std::string>{ca.cert_pem});
+    EXPECT_EQ(t.waiting, std::vector<std::string>{"Certificate p-1: not Ready (Pending)"});
+    EXPECT_TRUE(t.missing) << "p-1 has nothing to start with: the pass waits";
+
+    held["p-1.pem"] = held0;
+    t = take_cert_manager_keystores({{"p-0", ready}, {"p-1", pending}}, held, always);
+    EXPECT_FALSE(t.missing) << "p-1 serves with the one it holds until cert-manager issues the new";
+    EXPECT_EQ(t.keystores.at("p-1.pem"), held0);
+
+    held["p-0.pem"] = issued0;
+    t = take_cert_manager_keystores({{"p-0", ready}}, held, always);
+    EXPECT_TRUE(t.taken.empty()) << "nothing changed";
+    EXPECT_EQ(t.keystores, held);
+    EXPECT_EQ(t.cas.size(), 1u) << "its CA still counts for the bundle";
+}
+
+TEST_F(cert_manager_read, a_keystore_under_a_ca_the_pods_do_not_trust_yet_waits_for_them) {
+    auto new_ca = certs::make_ca("issuer-ca-2", now, 24h * 365).value();
+    auto on_new = certs::issue(new_ca, names(), now, 24h * 90).value();
+    const std::string old_pem = leaf.key_pem + leaf.cert_pem, new_pem = on_new.key_pem + on_new.cert_pem;
+    cert_manager_issued issued{new_pem, new_ca.cert_pem, ""};
+
+    // Every pod trusts the old CA alone: the held keystore stays, the new CA goes into ca.crt.
+    std::map<std::string, std::string> running = {{"p-0", "p-0=1" + trust_annotation(ca.cert_pem)},
+                                                  {"c-0", "c-0=2" + trust_annotation(ca.cert_pem)}};
+    auto by_pods = [&](const std::string& c) { return trusted_by_all(c, running); };
+    auto t = take_cert_manager_keystores({{"p-0", issued}}, {{"p-0.pem", old_pem}}, by_pods);
+    EXPECT_EQ(t.keystores.at("p-0.pem"), old_pem);
+    EXPECT_TRUE(t.taken.empty());
+    EXPECT_FALSE(t.missing);
+    EXPECT_EQ(t.cas, std::vector<std::string>{new_ca.cert_pem});
+    ASSERT_EQ(t.waiting.size(), 1u);
+    EXPECT_NE(t.waiting[0].find("new to ca.crt"), std::string::npos) << t.waiting[0];
+    // A pod with no keystore yet takes it: nothing to serve with otherwise.
+    t = take_cert_manager_keystores({{"p-1", issued}}, {}, by_pods);
+    EXPECT_EQ(t.keystores.at("p-1.pem"), new_pem);
+
+    // Once every pod runs with both CAs, it is taken.
+    const std::string both = trust_annotation(ca.cert_pem + new_ca.cert_pem);
+    EXPECT_EQ(both, trust_annotation(new_ca.cert_pem + ca.cert_pem)) << "the order of the bundle does not matter";
+    running["p-0"] = "p-0=1" + both;
+    EXPECT_FALSE(trusted_by_all(new_ca.cert_pem, running)) << "c-0 does not trust it yet";
+    running["c-0"] = "c-0=3" + both;
+    t = take_cert_manager_keystores({{"p-0", issued}}, {{"p-0.pem", old_pem}}, by_pods);
+    EXPECT_EQ(t.keystores.at("p-0.pem"), new_pem);
+    EXPECT_EQ(t.taken, std::vector<std::string>{"p-0"});
+
+    EXPECT_TRUE(trusted_by_all(new_ca.cert_pem, {})) << "no pod runs: nobody to wait for";
+    EXPECT_FALSE(trusted_by_all(new_ca.cert_pem, {{"p-0", "p-0=1"}})) << "a pod from before the trust annotation";
+    EXPECT_TRUE(trusted_by_all("", running)) << "a Secret that names no CA: nothing to wait for";
 }
 
 TEST(cert_manager_bundle, each_ca_once_in_the_order_given) {

@@ -11,6 +11,8 @@
 #include "tests/fakes/fake_kube.h"
 #include "tests/fakes/operator_fake_clock.h"
 
+#include <cpprest/asyncrt_utils.h>
+
 #include <algorithm>
 
 namespace trib::op::controller {
@@ -321,13 +323,161 @@ TEST_F(reconciler_test, a_cluster_running_plaintext_inside_keeps_it_and_says_why
     EXPECT_EQ(file.find("SSL"), std::string::npos) << file;
 }
 
-TEST_F(reconciler_test, a_cluster_with_cert_manager_stays_plaintext_inside) {
+// What cert-manager's CA issuer does with every Certificate of the namespace: a certificate
+// with the asked subject, names and usages under `ca` into its Secret, and Ready.
+void issue_as_cert_manager(fake_kube& kube, const certs::key_pair& ca, certs::time_point now) {
+    auto b64 = [](const std::string& s) {
+        return json::string(utility::conversions::to_base64(std::vector<unsigned char>(s.begin(), s.end())));
+    };
+    for (auto c : kube.list(res::certificates, "ns")) {
+        const json& spec = c.at("spec");
+        certs::leaf_request want;
+        want.common_name = string_at(spec, {"commonName"});
+        want.organization = spec.at("subject").at("organizations").at(0).as_string();
+        for (const char* k : {"dnsNames", "ipAddresses"}) {
+            if (const json* names = field_at(spec, {k})) {
+                for (const auto& n : names->as_array()) {
+                    (k[0] == 'd' ? want.dns_names : want.ip_addresses).push_back(n.as_string());
+                }
+            }
+        }
+        const auto& usages = spec.at("usages").as_array();
+        want.client_only = std::none_of(usages.begin(), usages.end(), [](const json& u) { return u.as_string() == "server auth"; });
+        auto leaf = certs::issue(ca, want, now, std::chrono::hours(24 * 90)).value();
+        json secret = json::parse(R"({"apiVersion": "v1", "kind": "Secret", "metadata": {"namespace": "ns"}})");
+        secret["metadata"]["name"] = spec.at("secretName");
+        secret["data"] = obj({{"tls.crt", b64(leaf.cert_pem)}, {"tls.key", b64(leaf.key_pem)}, {"ca.crt", b64(ca.cert_pem)}});
+        kube.put(res::secrets, secret);
+        c["status"] = json::parse(R"({"conditions": [{"type": "Ready", "status": "True", "reason": "Ready"}]})");
+        kube.put(res::certificates, c);
+    }
+}
+
+TEST_F(reconciler_test, a_cluster_with_cert_manager_runs_mutual_tls_inside_with_its_certificates) {
+    kafka::tls_registry registry;
+    reconciler with_tls{server, cache, kube, &probe,
+                        reconciler_options{.settings = {}, .wait_interval = std::chrono::milliseconds(5000),
+                                           .clock = &clock, .tls = &registry}};
     put_cluster(R"({"certificateAuthority": {"certManager": {"issuerRef": {"name": "ca", "kind": "ClusterIssuer"}}}})");
+    with_tls.reconcile("ns", "k");
+    EXPECT_EQ(cond_status("InternalTLS"), "True");
+    EXPECT_EQ(cond_reason("InternalTLS"), "MutualTLS");
+    EXPECT_NE(condition("InternalTLS").at("message").as_string().find("cert-manager"), std::string::npos);
+    // Not issued yet: the pass waits before anything of the coordinators.
+    EXPECT_EQ(cond_reason("Reconciling"), "CertificatesPending");
+    EXPECT_EQ(with_tls.last_steps().back(), "internal certificates");
+    EXPECT_FALSE(kube.get(res::stateful_sets, "ns", "k-coordinator"));
+    for (const char* name : {"k-coordinator-0", "k-coordinator-4", "k-operator"}) {
+        auto c = kube.get(res::certificates, "ns", name);
+        ASSERT_TRUE(c) << name;
+        EXPECT_EQ(string_at(*c, {"spec", "issuerRef", "kind"}), "ClusterIssuer");
+    }
+    EXPECT_EQ(kube.list(res::certificates, "ns").size(), 6u) << "every coordinator there may be, and the operator";
+    EXPECT_FALSE(kube.get(res::secrets, "ns", "k-cluster-ca")) << "cert-manager's CA, not the operator's";
+    EXPECT_EQ(registry.get("ns", "k"), nullptr) << "no certificate for the operator yet";
+
+    const auto ca = certs::make_ca("issuer-ca", clock.wall_now(), std::chrono::hours(24 * 365)).value();
+    issue_as_cert_manager(kube, ca, clock.wall_now());
+    with_tls.reconcile("ns", "k");
+    auto coordinators = kube.get(res::secrets, "ns", "k-coordinator-certs");
+    auto op = kube.get(res::secrets, "ns", "k-operator-certs");
+    ASSERT_TRUE(coordinators && op);
+    EXPECT_EQ(coordinators->at("data").size(), 5u);
+    const auto issued = kube.get(res::secrets, "ns", "k-coordinator-0-tls");
+    EXPECT_EQ(*secret_value(*coordinators, "k-coordinator-0.pem"),
+              *secret_value(*issued, "tls.key") + *secret_value(*issued, "tls.crt"));
+    const auto op_issued = kube.get(res::secrets, "ns", "k-operator-tls");
+    EXPECT_EQ(*secret_value(*op, "k-operator.pem"), *secret_value(*op_issued, "tls.key") + *secret_value(*op_issued, "tls.crt"));
+    EXPECT_EQ(*secret_value(*kube.get(res::secrets, "ns", "k-cluster-ca-cert"), "ca.crt"), ca.cert_pem)
+        << "what the internal listeners and the operator trust: the issuer's CA";
+    EXPECT_NE(registry.get("ns", "k"), nullptr) << "the operator's calls go with cert-manager's certificate";
+    auto sts = kube.get(res::stateful_sets, "ns", "k-coordinator");
+    ASSERT_TRUE(sts) << "the coordinators start once their certificates are there";
+    const auto serials =
+        sts->at("spec").at("template").at("metadata").at("annotations").at("tributary.io/certificates").as_string();
+    EXPECT_NE(serials.find("k-coordinator-0="), std::string::npos);
+    EXPECT_NE(serials.find(";trust=" + certs::inspect(ca.cert_pem)->serial_hex), std::string::npos)
+        << "the CAs they trust: a new one rolls them before a keystore under it is taken";
+    const auto file = kube.get(res::config_maps, "ns", "k-coordinator-config")
+                          ->at("data").at("coordinator.properties").as_string();
+    EXPECT_NE(file.find("\nlistener.security.protocol.map=CONTROLLER:SSL\n"), std::string::npos) << file;
+    // The brokers' Certificates come once their addresses are known; their keystores then too.
+    all_pods_ready(1);
+    issue_as_cert_manager(kube, ca, clock.wall_now());
+    with_tls.reconcile("ns", "k");
+    ASSERT_TRUE(kube.get(res::certificates, "ns", "k-broker-0"));
+    issue_as_cert_manager(kube, ca, clock.wall_now());
+    with_tls.reconcile("ns", "k");
+    auto brokers = kube.get(res::secrets, "ns", "k-broker-certs");
+    ASSERT_TRUE(brokers && brokers->at("data").has_field("k-broker-0.pem"));
+    const auto shared = kube.get(res::config_maps, "ns", "k-broker-config")->at("data").at("broker.properties").as_string();
+    EXPECT_NE(shared.find("REPLICATION:SSL"), std::string::npos) << shared;
+}
+
+TEST_F(reconciler_test, a_new_issuer_ca_reaches_every_pod_before_a_certificate_under_it_is_used) {
+    kafka::tls_registry registry;
+    reconciler with_tls{server, cache, kube, &probe,
+                        reconciler_options{.settings = {}, .wait_interval = std::chrono::milliseconds(5000),
+                                           .clock = &clock, .tls = &registry}};
+    put_cluster(R"({"certificateAuthority": {"certManager": {"issuerRef": {"name": "ca"}}}})");
+    with_tls.reconcile("ns", "k");
+    const auto old_ca = certs::make_ca("issuer-ca", clock.wall_now(), std::chrono::hours(24 * 365)).value();
+    issue_as_cert_manager(kube, old_ca, clock.wall_now());
+    with_tls.reconcile("ns", "k");
+    // The coordinator pod as the StatefulSet makes it: the template's labels and annotations.
+    auto run_template = [&] {
+        put_pod("k-coordinator-0", "10.0.1.0", true);
+        auto pod = *kube.get(res::pods, "ns", "k-coordinator-0");
+        const json tmpl = kube.get(res::stateful_sets, "ns", "k-coordinator")->at("spec").at("template").at("metadata");
+        pod["metadata"]["labels"] = tmpl.at("labels");
+        pod["metadata"]["annotations"] = tmpl.at("annotations");
+        kube.put(res::pods, pod);
+    };
+    auto bundle = [&] { return *secret_value(*kube.get(res::secrets, "ns", "k-cluster-ca-cert"), "ca.crt"); };
+    auto held = [&] { return *secret_value(*kube.get(res::secrets, "ns", "k-coordinator-certs"), "k-coordinator-0.pem"); };
+    run_template();
+    with_tls.reconcile("ns", "k");
+    ASSERT_EQ(bundle(), old_ca.cert_pem);
+    const std::string before = held();
+
+    // The issuer's CA replaced, everything issued again under the new one: the new CA goes into
+    // ca.crt and onto the template, the coordinator keeps its keystore until it runs with both.
+    const auto new_ca = certs::make_ca("issuer-ca-2", clock.wall_now(), std::chrono::hours(24 * 365)).value();
+    issue_as_cert_manager(kube, new_ca, clock.wall_now());
+    with_tls.reconcile("ns", "k");
+    EXPECT_EQ(held(), before);
+    EXPECT_EQ(bundle(), new_ca.cert_pem + old_ca.cert_pem);
+    EXPECT_NE(kube.get(res::stateful_sets, "ns", "k-coordinator")->at("spec").at("template").at("metadata")
+                  .at("annotations").at("tributary.io/certificates").as_string()
+                  .find(certs::inspect(new_ca.cert_pem)->serial_hex),
+              std::string::npos)
+        << "the pods roll to load it";
+
+    // Restarted with both: the new keystore is taken; the old CA stays while the pod runs the old.
+    run_template();
+    with_tls.reconcile("ns", "k");
+    const auto issued = kube.get(res::secrets, "ns", "k-coordinator-0-tls");
+    EXPECT_EQ(held(), *secret_value(*issued, "tls.key") + *secret_value(*issued, "tls.crt"));
+    EXPECT_EQ(bundle(), new_ca.cert_pem + old_ca.cert_pem);
+
+    // Restarted with the new keystore: nothing is under the old CA any more.
+    run_template();
+    with_tls.reconcile("ns", "k");
+    EXPECT_EQ(bundle(), new_ca.cert_pem);
+}
+
+TEST_F(reconciler_test, a_cert_manager_cluster_made_plaintext_inside_keeps_it) {
+    // What an operator before internal TLS for cert-manager made: PLAINTEXT inside.
+    put_cluster(R"({"certificateAuthority": {"certManager": {"issuerRef": {"name": "ca", "kind": "ClusterIssuer"}}}})");
+    reconciler old{server, cache, kube, &probe,
+                   reconciler_options{{.network_policies = true, .internal_tls = false},
+                                      std::chrono::milliseconds(5000), &clock}};
+    old.reconcile("ns", "k");
     pass();
     EXPECT_EQ(cond_status("InternalTLS"), "False");
-    EXPECT_EQ(cond_reason("InternalTLS"), "CertManagerInternal");
+    EXPECT_EQ(cond_reason("InternalTLS"), "PlaintextCluster");
+    EXPECT_FALSE(kube.get(res::certificates, "ns", "k-coordinator-0")) << "nothing to issue inside";
     EXPECT_FALSE(kube.get(res::secrets, "ns", "k-coordinator-certs"));
-    EXPECT_FALSE(kube.get(res::secrets, "ns", "k-cluster-ca")) << "cert-manager's CA, not the operator's";
 }
 
 TEST_F(reconciler_test, force_renew_on_the_ca_secret_renews_the_cluster_ca_and_the_annotation_goes) {
