@@ -225,11 +225,28 @@ std::string ca_bundle_of(const std::vector<std::string>& cas) {
 
 std::string cert_manager_bundle(const std::vector<std::string>& issued_cas, const std::string& previous,
                                 const std::map<std::string, std::string>& keystores, certs::time_point now) {
-    std::vector<std::string> cas = issued_cas;
+    std::vector<std::string> issued;
+    for (const auto& bundle : issued_cas) {
+        for (auto& pem : split_pem(bundle)) {
+            issued.push_back(std::move(pem));
+        }
+    }
+    auto in = [](const std::vector<std::string>& v, const std::string& pem) {
+        return std::find(v.begin(), v.end(), pem) != v.end();
+    };
+    // Those of `previous` that stay, in its order, then the new ones: the same CAs give the same
+    // text, whichever Secrets this pass read first.
+    std::vector<std::string> cas;
     for (auto& ca : split_pem(previous)) {
-        const bool in_use = std::any_of(keystores.begin(), keystores.end(),
-                                        [&](const auto& k) { return bool(certs::verify(k.second, ca, now)); });
+        const bool in_use = in(issued, ca) || std::any_of(keystores.begin(), keystores.end(), [&](const auto& k) {
+                                return bool(certs::verify(k.second, ca, now));
+                            });
         if (in_use) {
+            cas.push_back(std::move(ca));
+        }
+    }
+    for (auto& ca : issued) {
+        if (!in(split_pem(previous), ca)) {
             cas.push_back(std::move(ca));
         }
     }

@@ -84,9 +84,10 @@ bool trusted_by_all(const std::string& ca, const std::map<std::string, std::stri
 // The trust bundle: each distinct CA certificate once, in the order given.
 std::string ca_bundle_of(const std::vector<std::string>& cas);
 
-// ca.crt of C-cluster-ca-cert: the CAs the Secrets named that keystores were taken from in this
-// pass (`issued_cas`), then those of the `previous` bundle that a keystore still held verifies
-// under (a broker not issued again yet, or being drained, keeps serving with its certificate).
+// ca.crt of C-cluster-ca-cert: the CAs of the `previous` bundle that the Secrets read in this pass
+// name (`issued_cas`) or that a keystore still held verifies under (a broker not issued again
+// yet, or being drained, keeps serving with its certificate), in their order; then the CAs of
+// `issued_cas` new to it. The same CAs give the same text whatever order the Secrets come in.
 std::string cert_manager_bundle(const std::vector<std::string>& issued_cas, const std::string& previous,
                                 const std::map<std::string, std::string>& keystores, certs::time_point now);
 

@@ -522,9 +522,12 @@ void degraded_and_waiting(env& e, pass& p, const std::string& reason, const std:
 // operator's); each keystore from cert-manager's Secret once that holds what was asked, the one
 // held until then; ca.crt of C-cluster-ca-cert the CAs those keystores are under, which is what
 // the internal listeners and the operator trust. nullopt (the pass waits) while cert-manager is
-// not installed or a keystore is not there at all yet; else that bundle.
+// not installed or a keystore is not there at all yet; else that bundle. The pass's first look
+// (`complete` false) reads no broker's Secret: it may add CAs to ca.crt, never take one out, or a
+// CA only a broker's new certificate is under would leave ca.crt until the second look put it
+// back, and a pod started in between would not trust it while its template says it does.
 std::optional<std::string> cert_manager_certificates(env& e, pass& p, const certificate_facts& f,
-                                                     certificate_plan& plan) {
+                                                     certificate_plan& plan, bool complete) {
     const auto& ctx = *p.ctx;
     const auto& issuer = *ctx.spec().certificate_authority.cert_manager;
     // What cert-manager gives for each of `wanted`; false: it serves no Certificates.
@@ -598,7 +601,7 @@ std::optional<std::string> cert_manager_certificates(env& e, pass& p, const cert
     if (auto s = e.api.get(res::secrets, ctx.ns(), cluster_ca_cert_secret_name(ctx.name()))) {
         previous = secret_value(*s, "ca.crt").value_or("");
     }
-    if (!rolled) {
+    if (!rolled || !complete) {
         cas.push_back(previous);
     }
     const std::string bundle = cert_manager_bundle(cas, previous, all, f.now);
@@ -742,7 +745,7 @@ bool certificates_of(env& e, pass& p, bool brokers) {
     }
     std::string trusted;  // what the internal listeners and the operator trust: ca.crt of C-cluster-ca-cert
     if (f.by_cert_manager) {
-        auto bundle = cert_manager_certificates(e, p, f, plan);
+        auto bundle = cert_manager_certificates(e, p, f, plan, brokers);
         if (!bundle) {
             return false;
         }

@@ -766,9 +766,13 @@ def test_cert_manager_issues_the_brokers_certificates(control_plane, node_agent,
         def both_trusted():
             public = secret_data(cp, ns, "managed-cluster-ca-cert")["ca.crt"]
             bundle.write_text(public)
-            return certificates_in(public) == 2 and ready_with(2)(kafkacluster(cp, ns, "managed")) and \
+            issued = secret_data(cp, ns, "managed-broker-0-tls")
+            taken = secret_data(cp, ns, "managed-broker-certs")["managed-broker-0.pem"] == \
+                issued["tls.key"] + issued["tls.crt"]
+            return certificates_in(public) == 2 and taken and ready_with(2)(kafkacluster(cp, ns, "managed")) and \
                 "rollingUpdate" not in kafkacluster(cp, ns, "managed")["status"]
-        wait_for("ca.crt holding the old and the new issuer CA, broker 0 rolled", both_trusted, 240, interval=0.5)
+        wait_for("ca.crt holding the old and the new issuer CA, broker 0 rolled with its new keystore", both_trusted,
+                 240, interval=0.5)
         assert new_crt.read_text() in bundle.read_text() and ca_crt.read_text() in bundle.read_text()
         produce_and_read(ssl_conf(tls_bootstrap, bundle), "across-issuer-cas", 100)
         # Everything else under the old CA moves too: the coordinators' (the coordinator rolls)

@@ -270,8 +270,11 @@ TEST(cert_manager_bundle, the_previous_cas_stay_while_a_keystore_held_is_under_t
     auto on_new = certs::issue(new_ca, names(), now, 24h * 90).value();
     std::map<std::string, std::string> both = {{"k-broker-0.pem", on_new.key_pem + on_new.cert_pem},
                                                {"k-broker-1.pem", on_old.key_pem + on_old.cert_pem}};
-    EXPECT_EQ(cert_manager_bundle({new_ca.cert_pem}, old_ca.cert_pem, both, now), new_ca.cert_pem + old_ca.cert_pem)
-        << "broker 1 still serves under the old CA";
+    EXPECT_EQ(cert_manager_bundle({new_ca.cert_pem}, old_ca.cert_pem, both, now), old_ca.cert_pem + new_ca.cert_pem)
+        << "broker 1 still serves under the old CA; a new CA comes after those there";
+    EXPECT_EQ(cert_manager_bundle({new_ca.cert_pem, old_ca.cert_pem}, old_ca.cert_pem + new_ca.cert_pem, both, now),
+              cert_manager_bundle({old_ca.cert_pem, new_ca.cert_pem}, old_ca.cert_pem + new_ca.cert_pem, both, now))
+        << "the same CAs give the same bundle, whichever Secret is read first";
     both["k-broker-1.pem"] = on_new.key_pem + on_new.cert_pem;
     EXPECT_EQ(cert_manager_bundle({new_ca.cert_pem, new_ca.cert_pem}, new_ca.cert_pem + old_ca.cert_pem, both, now),
               new_ca.cert_pem)

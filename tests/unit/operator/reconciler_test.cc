@@ -323,13 +323,18 @@ TEST_F(reconciler_test, a_cluster_running_plaintext_inside_keeps_it_and_says_why
     EXPECT_EQ(file.find("SSL"), std::string::npos) << file;
 }
 
-// What cert-manager's CA issuer does with every Certificate of the namespace: a certificate
-// with the asked subject, names and usages under `ca` into its Secret, and Ready.
-void issue_as_cert_manager(fake_kube& kube, const certs::key_pair& ca, certs::time_point now) {
+// What cert-manager's CA issuer does with every Certificate of the namespace (or the one named
+// `only`): a certificate with the asked subject, names and usages under `ca` into its Secret,
+// and Ready.
+void issue_as_cert_manager(fake_kube& kube, const certs::key_pair& ca, certs::time_point now,
+                           const std::string& only = "") {
     auto b64 = [](const std::string& s) {
         return json::string(utility::conversions::to_base64(std::vector<unsigned char>(s.begin(), s.end())));
     };
     for (auto c : kube.list(res::certificates, "ns")) {
+        if (!only.empty() && string_at(c, {"metadata", "name"}) != only) {
+            continue;
+        }
         const json& spec = c.at("spec");
         certs::leaf_request want;
         want.common_name = string_at(spec, {"commonName"});
@@ -446,7 +451,7 @@ TEST_F(reconciler_test, a_new_issuer_ca_reaches_every_pod_before_a_certificate_u
     issue_as_cert_manager(kube, new_ca, clock.wall_now());
     with_tls.reconcile("ns", "k");
     EXPECT_EQ(held(), before);
-    EXPECT_EQ(bundle(), new_ca.cert_pem + old_ca.cert_pem);
+    EXPECT_EQ(bundle(), old_ca.cert_pem + new_ca.cert_pem);
     EXPECT_NE(kube.get(res::stateful_sets, "ns", "k-coordinator")->at("spec").at("template").at("metadata")
                   .at("annotations").at("tributary.io/certificates").as_string()
                   .find(certs::inspect(new_ca.cert_pem)->serial_hex),
@@ -458,12 +463,98 @@ TEST_F(reconciler_test, a_new_issuer_ca_reaches_every_pod_before_a_certificate_u
     with_tls.reconcile("ns", "k");
     const auto issued = kube.get(res::secrets, "ns", "k-coordinator-0-tls");
     EXPECT_EQ(held(), *secret_value(*issued, "tls.key") + *secret_value(*issued, "tls.crt"));
-    EXPECT_EQ(bundle(), new_ca.cert_pem + old_ca.cert_pem);
+    EXPECT_EQ(bundle(), old_ca.cert_pem + new_ca.cert_pem);
 
     // Restarted with the new keystore: nothing is under the old CA any more.
     run_template();
     with_tls.reconcile("ns", "k");
     EXPECT_EQ(bundle(), new_ca.cert_pem);
+}
+
+TEST_F(reconciler_test, a_new_issuer_ca_of_one_broker_certificate_reaches_the_coordinators_too) {
+    // cert-manager renews each Certificate at its own time: here broker 0's comes first under the
+    // issuer's new CA. The pass looks at the certificates twice (before the coordinators, and with
+    // the brokers), and neither look may take the new CA out of ca.crt again: a pod started then
+    // would not trust it while its template says it does.
+    kafka::tls_registry registry;
+    reconciler with_tls{server, cache, kube, &probe,
+                        reconciler_options{.settings = {}, .wait_interval = std::chrono::milliseconds(5000),
+                                           .clock = &clock, .tls = &registry}};
+    put_cluster(R"({"replicas": 1, "certificateAuthority": {"certManager": {"issuerRef": {"name": "ca"}}}})");
+    const auto old_ca = certs::make_ca("issuer-ca", clock.wall_now(), std::chrono::hours(24 * 365)).value();
+    const auto new_ca = certs::make_ca("issuer-ca-2", clock.wall_now(), std::chrono::hours(24 * 365)).value();
+    const std::string new_serial = certs::inspect(new_ca.cert_pem)->serial_hex;
+    // The pods as their StatefulSets make them: the templates' labels and annotations.
+    auto run_templates = [&] {
+        all_pods_ready(1);
+        for (const auto& [pod, sts] : {std::pair{"k-coordinator-0", "k-coordinator"}, {"k-broker-0", "k-broker"}}) {
+            auto set = kube.get(res::stateful_sets, "ns", sts);
+            if (!set) {
+                continue;
+            }
+            auto o = *kube.get(res::pods, "ns", pod);
+            const json tmpl = set->at("spec").at("template").at("metadata");
+            o["metadata"]["labels"] = tmpl.at("labels");
+            o["metadata"]["annotations"] = tmpl.at("annotations");
+            kube.put(res::pods, o);
+        }
+    };
+    auto bundle = [&] { return *secret_value(*kube.get(res::secrets, "ns", "k-cluster-ca-cert"), "ca.crt"); };
+    auto trust = [&](const char* sts) {
+        const std::string a = kube.get(res::stateful_sets, "ns", sts)->at("spec").at("template").at("metadata")
+                                  .at("annotations").at("tributary.io/certificates").as_string();
+        return a.substr(a.find(";trust="));
+    };
+    with_tls.reconcile("ns", "k");
+    issue_as_cert_manager(kube, old_ca, clock.wall_now());
+    with_tls.reconcile("ns", "k");
+    run_templates();
+    with_tls.reconcile("ns", "k");
+    issue_as_cert_manager(kube, old_ca, clock.wall_now());  // the broker's Certificate, now there
+    for (int i = 0; i < 3; ++i) {
+        run_templates();
+        with_tls.reconcile("ns", "k");
+    }
+    ASSERT_TRUE(secret_value(*kube.get(res::secrets, "ns", "k-broker-certs"), "k-broker-0.pem"));
+    ASSERT_EQ(bundle(), old_ca.cert_pem);
+
+    // Every ca.crt written from here on.
+    std::vector<std::string> written;
+    bool inside = false;
+    kube.before_call = [&](const std::string&, const k8s::resource&, const std::string&, const std::string&) {
+        if (!inside) {
+            inside = true;
+            written.push_back(bundle());
+            inside = false;
+        }
+    };
+    issue_as_cert_manager(kube, new_ca, clock.wall_now(), "k-broker-0");
+    for (int i = 0; i < 2; ++i) {
+        with_tls.reconcile("ns", "k");
+    }
+    written.push_back(bundle());
+    kube.before_call = nullptr;
+    const auto first = std::find_if(written.begin(), written.end(),
+                                    [&](const std::string& b) { return b.find(new_ca.cert_pem) != std::string::npos; });
+    ASSERT_NE(first, written.end()) << "the new CA goes into ca.crt";
+    for (auto it = first; it != written.end(); ++it) {
+        EXPECT_NE(it->find(new_ca.cert_pem), std::string::npos) << "taken out again after " << (it - first) << " calls";
+        EXPECT_NE(it->find(old_ca.cert_pem), std::string::npos) << "still under it: everything but broker 0's";
+    }
+    EXPECT_NE(trust("k-broker").find(new_serial), std::string::npos);
+    EXPECT_NE(trust("k-coordinator").find(new_serial), std::string::npos)
+        << "the coordinators roll to trust it too, or broker 0 never takes its keystore";
+    EXPECT_EQ(trust("k-broker"), trust("k-coordinator"));
+
+    // Both pods restarted with both CAs: broker 0 takes its keystore; the old CA stays (the
+    // coordinators' and the operator's are under it).
+    run_templates();
+    with_tls.reconcile("ns", "k");
+    const auto issued = kube.get(res::secrets, "ns", "k-broker-0-tls");
+    EXPECT_EQ(secret_value(*kube.get(res::secrets, "ns", "k-broker-certs"), "k-broker-0.pem"),
+              *secret_value(*issued, "tls.key") + *secret_value(*issued, "tls.crt"));
+    EXPECT_NE(bundle().find(old_ca.cert_pem), std::string::npos);
+    EXPECT_NE(bundle().find(new_ca.cert_pem), std::string::npos);
 }
 
 TEST_F(reconciler_test, a_cert_manager_cluster_made_plaintext_inside_keeps_it) {
