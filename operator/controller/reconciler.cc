@@ -580,11 +580,13 @@ std::optional<std::string> cert_manager_certificates(env& e, pass& p, const cert
     const auto b = take_cert_manager_keystores(brokers, f.brokers, trusted);
     const auto c = take_cert_manager_keystores(coordinators, f.coordinators, trusted);
     const auto o = take_cert_manager_keystores(operator_own, f.operator_held, trusted);
+    plan.broker_serials = broker_serials(f.broker_template, f.brokers, b.keystores, f.broker_pods);
+    const std::string coordinator_serials = certificate_serials(c.keystores);
     // A pod still running certificates other than those held (its roll not done) may run one
     // under a CA no keystore held is under any more: every CA ca.crt has stays until it restarts.
     const bool rolled = std::all_of(running.begin(), running.end(), [&](const auto& pod) {
-        const auto& kind = running_by_kind[component::broker].count(pod.first) ? b.keystores : c.keystores;
-        return pod.second.substr(0, pod.second.find(";trust=")) == certificate_serials(kind);
+        const bool broker = running_by_kind[component::broker].count(pod.first);
+        return pod.second.substr(0, pod.second.find(";trust=")) == (broker ? plan.broker_serials : coordinator_serials);
     });
     plan.brokers = b.keystores;
     plan.coordinators = c.keystores;
@@ -729,7 +731,13 @@ bool certificates_of(env& e, pass& p, bool brokers) {
         const std::string name = pod_name(ctx.name(), component::broker, ord);
         if (auto pod = e.cache.get(res::pods, ctx.ns(), name)) {
             running[name] = string_at(*pod, {"metadata", "annotations", certificates_annotation});
+            f.broker_pods.insert(name);
         }
+    }
+    // From the API server, not the cache: a template of ours the cache does not show yet would
+    // make an entry this pass added leave the annotation again, and the roll it started stop.
+    if (auto sts = e.api.get(res::stateful_sets, ctx.ns(), stateful_set_name(ctx.name(), component::broker))) {
+        f.broker_template = string_at(*sts, {"spec", "template", "metadata", "annotations", certificates_annotation});
     }
     if (brokers) {
         f.running = std::move(running);
@@ -799,8 +807,7 @@ bool certificates_of(env& e, pass& p, bool brokers) {
         e.events.record(p.object, "Normal", "CertificatesIssued", "certificates issued: " + who);
         TLOG_INFO("{}/{}: certificates issued: {}", ctx.ns(), ctx.name(), who);
     }
-    p.certificates =
-        certificate_serials(plan.brokers) + (f.by_cert_manager && internal ? trust_annotation(trusted) : "");
+    p.certificates = plan.broker_serials + (f.by_cert_manager && internal ? trust_annotation(trusted) : "");
     return true;
 }
 

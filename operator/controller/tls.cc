@@ -180,6 +180,33 @@ std::string certificate_serials(const std::map<std::string, std::string>& broker
     return out;
 }
 
+std::string broker_serials(const std::optional<std::string>& template_now, const std::map<std::string, std::string>& held,
+                           const std::map<std::string, std::string>& keystores, const std::set<std::string>& pods) {
+    if (!template_now) {
+        return certificate_serials(keystores);
+    }
+    std::set<std::string> named;  // the pods the annotation names now
+    const std::string serials = template_now->substr(0, template_now->find(";trust="));
+    for (size_t at = 0; at < serials.size();) {
+        size_t end = serials.find(',', at);
+        end = end == std::string::npos ? serials.size() : end;
+        const std::string entry = serials.substr(at, end - at);
+        named.insert(entry.substr(0, entry.find('=')));
+        at = end + 1;
+    }
+    std::map<std::string, std::string> in;
+    for (const auto& [key, pem] : keystores) {
+        const std::string pod = key.size() > 4 ? key.substr(0, key.size() - 4) : key;  // "<pod>.pem"
+        auto h = held.find(key);
+        const bool added = h == held.end();
+        const bool changed = added || h->second != pem;
+        if (named.count(pod) || (changed && !added) || (changed && pods.count(pod))) {
+            in[key] = pem;
+        }
+    }
+    return certificate_serials(in);
+}
+
 ca_settings ca_settings_of(const api::kafka_cluster_spec& spec) {
     ca_settings s;
     s.validity = std::chrono::hours(24 * int64_t(spec.certificate_authority.validity_days));
@@ -334,16 +361,16 @@ certificate_plan decide_certificates(const certificate_facts& f) {
     keystores(f.wanted, f.brokers, p.brokers);
     keystores(f.wanted_coordinators, f.coordinators, p.coordinators);
     keystores(f.wanted_operator, f.operator_held, p.operator_keystores);
+    p.broker_serials = broker_serials(f.broker_template, f.brokers, p.brokers, f.broker_pods);
     // The cluster CA's renewal ends when nothing was issued (every wanted certificate is under
     // the new CA), and every broker and coordinator pod has a certificate under the new CA (one
     // not wanted now, its address unknown, is not issued again: it waits) and runs the
-    // certificates as they are now.
+    // certificates as they are now (its template's annotation).
     auto moved_all = [&](const std::optional<std::map<std::string, std::string>>& running,
-                         const std::map<std::string, std::string>& held) {
+                         const std::map<std::string, std::string>& held, const std::string& serials) {
         if (!running) {
             return false;
         }
-        const std::string serials = certificate_serials(held);
         return std::all_of(running->begin(), running->end(), [&](const auto& pod) {
             auto h = held.find(broker_keystore_key(pod.first));
             return pod.second == serials && (h == held.end() || bool(certs::verify(h->second, p.ca.cert_pem, f.now)));
@@ -351,9 +378,11 @@ certificate_plan decide_certificates(const certificate_facts& f) {
     };
     // Coordinators count only where they hold certificates (internal TLS): otherwise none runs any.
     const bool coordinators_moved =
-        f.wanted_coordinators.empty() && f.coordinators.empty() ? true : moved_all(f.running_coordinators, p.coordinators);
-    if (p.renewal.renewing() && p.renewal.started.empty() && p.issued.empty() && moved_all(f.running, p.brokers) &&
-        coordinators_moved) {
+        f.wanted_coordinators.empty() && f.coordinators.empty()
+            ? true
+            : moved_all(f.running_coordinators, p.coordinators, certificate_serials(p.coordinators));
+    if (p.renewal.renewing() && p.renewal.started.empty() && p.issued.empty() &&
+        moved_all(f.running, p.brokers, p.broker_serials) && coordinators_moved) {
         p.renewal.old_cert.clear();
         p.renewal.rollover.clear();
         p.renewal.finished = true;

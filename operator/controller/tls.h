@@ -20,6 +20,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -172,6 +173,10 @@ struct certificate_facts {
     ca_held ca_more, clients_ca_more;  // the rest of the CA Secrets
     // Every broker pod that exists -> its certificates_annotation; nullopt: not known.
     std::optional<std::map<std::string, std::string>> running;
+    // The broker pod template's certificates_annotation as the StatefulSet has it now
+    // (nullopt: no StatefulSet yet), and the broker pods that exist (broker_serials).
+    std::optional<std::string> broker_template;
+    std::set<std::string> broker_pods;
     // user.crt of every KafkaUser Secret of the cluster that has one; nullopt: not known.
     std::optional<std::vector<std::string>> user_certs;
     // The internal listeners' (above): C-coordinator-certs' data, the names each coordinator
@@ -199,6 +204,7 @@ struct certificate_plan {
     certs::key_pair ca;
     bool ca_created = false;
     std::map<std::string, std::string> brokers;  // C-broker-certs' data as it should be
+    std::string broker_serials;                  // the broker pod template's (broker_serials)
     std::vector<std::string> issued;             // "<pod> (<why>)", brokers', coordinators' and the operator's
     std::map<std::string, std::string> coordinators;  // C-coordinator-certs' data as it should be
     std::map<std::string, std::string> operator_keystores;  // C-operator-certs' data as it should be
@@ -221,5 +227,17 @@ certificate_plan decide_certificates(const certificate_facts& f);
 // template, and the roll restarts the brokers one at a time to load it.
 std::string certificate_serials(const std::map<std::string, std::string>& brokers);
 inline constexpr const char* certificates_annotation = "tributary.io/certificates";
+
+// The brokers' share of the broker pod template's certificates_annotation: certificate_serials,
+// but without the certificate of a broker pod that does not exist yet, issued for it as it is
+// added. A scale-up then leaves the template as it is, and the running brokers keep running (they
+// have nothing new to load: their own keystores and the CA are as they were). Such a certificate
+// joins the annotation the first time it changes, or once it changes while its pod exists,
+// which rolls every broker like any certificate issued again. Its pod, made after it was
+// written, runs it from the start. `template_now`: the annotation on the StatefulSet's template
+// now (nullopt: no StatefulSet yet, nothing runs: every certificate is in); `held` and `keystores`:
+// C-broker-certs before and after this pass; `pods`: the broker pods that exist.
+std::string broker_serials(const std::optional<std::string>& template_now, const std::map<std::string, std::string>& held,
+                           const std::map<std::string, std::string>& keystores, const std::set<std::string>& pods);
 
 } // namespace trib::op::controller

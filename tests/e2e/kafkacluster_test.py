@@ -252,10 +252,20 @@ def test_install_run_scale_and_delete_a_cluster(control_plane, namespace, operat
     assert read_with_java(bootstrap, "k8s", by_partition) == expected
 
     # kubectl scale (the scale subresource) to 5: two more brokers register and new topics
-    # use them.
+    # use them. The three running brokers are not restarted: the new brokers' certificates
+    # (internal TLS) leave their pod template as it is.
+    running = {n: p["metadata"]["uid"] for n, p in pods(cp, ns, "broker", "demo").items()}
+    assert len(running) == 3
+    revision = cp.get_json("statefulset", "demo-broker", "-n", ns)["status"]["updateRevision"]
     cp.kubectl("-n", ns, "scale", "kafkacluster/demo", "--replicas=5")
-    kc = wait_status(cp, ns, "demo", "Ready with 5 running brokers", ready_with(5))
+    kc = wait_status(cp, ns, "demo", "Ready with 5 running brokers, no roll",
+                     lambda k: ready_with(5)(k) and "rollingUpdate" not in k.get("status", {}))
     assert sorted(b["id"] for b in kc["status"]["brokers"]) == [0, 1, 2, 3, 4]
+    assert condition(kc, "InternalTLS").get("status") == "True", kc["status"]
+    after = {n: p["metadata"]["uid"] for n, p in pods(cp, ns, "broker", "demo").items()}
+    assert {n: after.get(n) for n in running} == running, "a running broker was restarted by the scale-up"
+    # The pods 3 and 4 were made from the template the scale wrote: it is the one 0-2 run.
+    assert cp.get_json("statefulset", "demo-broker", "-n", ns)["status"]["updateRevision"] == revision
     bootstrap = bootstrap_of(kc)
     assert sorted(broker_addresses(bootstrap)) == [0, 1, 2, 3, 4]
     kafka_tool("kafka-topics", "--bootstrap-server", bootstrap, "--create", "--topic", "wide",

@@ -787,6 +787,30 @@ TEST_F(reconciler_test, broker_ids_stay_with_their_ordinals_across_scaling_and_r
     EXPECT_EQ(status().at("brokers").at(1).at("pod").as_string(), "k-broker-1");
 }
 
+TEST_F(reconciler_test, a_scale_up_leaves_the_running_brokers_pod_template_as_it_is) {
+    // Internal TLS gives every broker a certificate; that of a broker being added must not change
+    // the template the running ones were made from, or the roll would restart each of them.
+    put_cluster("{}");
+    pass();
+    all_pods_ready(3);
+    pass();
+    auto tmpl = [&] { return kube.get(res::stateful_sets, "ns", "k-broker")->at("spec").at("template"); };
+    auto keystores = [&] { return kube.get(res::secrets, "ns", "k-broker-certs")->at("data"); };
+    const json before = tmpl();
+    ASSERT_TRUE(keystores().has_field("k-broker-2.pem"));
+    ASSERT_TRUE(before.at("metadata").at("annotations").has_field("tributary.io/certificates"));
+
+    put_cluster(R"({"brokers": {"replicas": 5}})");
+    pass();
+    EXPECT_EQ(broker_replicas(), 5);
+    EXPECT_TRUE(keystores().has_field("k-broker-3.pem") && keystores().has_field("k-broker-4.pem"))
+        << "issued before their pods are made";
+    EXPECT_EQ(tmpl().serialize(), before.serialize());
+    all_pods_ready(5);
+    pass();
+    EXPECT_EQ(tmpl().serialize(), before.serialize()) << "nor once they run";
+}
+
 TEST_F(reconciler_test, brokers_wait_for_their_load_balancer_addresses_before_they_start) {
     put_cluster(R"({"listeners": [{"name": "plain", "port": 9092}, {"name": "lb", "port": 9095, "type": "loadbalancer"}]})");
     auto r = pass();

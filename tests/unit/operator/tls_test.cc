@@ -536,6 +536,76 @@ certificate_facts two_brokers() {
     return f;
 }
 
+TEST(tls_plan, a_broker_added_gets_its_certificate_without_changing_the_running_brokers_template) {
+    auto f = two_brokers();
+    auto first = decide_certificates(f);
+    EXPECT_EQ(first.broker_serials, certificate_serials(first.brokers)) << "no StatefulSet yet: every certificate";
+    hold(f, first);
+    const std::string two = first.broker_serials;
+    f.broker_template = two;
+    f.broker_pods = {"k-broker-0", "k-broker-1"};
+    f.running = running_all(two);
+
+    // Scaled to three: k-broker-2's certificate is issued before its pod exists.
+    f.wanted["k-broker-2"] = names("k-broker-2");
+    auto grown = decide_certificates(f);
+    ASSERT_TRUE(grown.brokers.count("k-broker-2.pem"));
+    EXPECT_EQ(grown.broker_serials, two) << "the running brokers have nothing new to load";
+    hold(f, grown);
+    f.broker_pods.insert("k-broker-2");  // made from that template, with its keystore there
+    f.running->emplace("k-broker-2", two);
+    EXPECT_EQ(decide_certificates(f).broker_serials, two) << "stable once its pod runs";
+    // Behind a ";trust=" part (cert-manager) the serials read the same.
+    f.broker_template = two + ";trust=01";
+    EXPECT_EQ(decide_certificates(f).broker_serials, two);
+    f.broker_template = two;
+
+    // Its certificate issued again (a change of names): it joins, and every broker rolls.
+    f.wanted["k-broker-2"].dns_names.push_back("k-broker-2.example.com");
+    auto renamed = decide_certificates(f);
+    ASSERT_EQ(renamed.issued.size(), 1u);
+    EXPECT_EQ(renamed.broker_serials, certificate_serials(renamed.brokers));
+    EXPECT_NE(renamed.broker_serials, two);
+
+    // A certificate made for a pod that already exists (its address came late) joins at once.
+    auto late = two_brokers();
+    auto late_first = decide_certificates(late);
+    hold(late, late_first);
+    late.broker_template = late_first.broker_serials;
+    late.broker_pods = {"k-broker-0", "k-broker-1", "k-broker-2"};
+    late.wanted["k-broker-2"] = names("k-broker-2");
+    auto joined = decide_certificates(late);
+    EXPECT_EQ(joined.broker_serials, certificate_serials(joined.brokers));
+}
+
+TEST(ca_renewal, a_broker_added_by_a_scale_up_is_rolled_onto_the_renewed_ca_like_the_others) {
+    auto f = two_brokers();
+    auto first = decide_certificates(f);
+    hold(f, first);
+    f.broker_template = first.broker_serials;
+    f.wanted["k-broker-2"] = names("k-broker-2");
+    auto grown = decide_certificates(f);
+    hold(f, grown);
+    const std::string annotation = grown.broker_serials;  // k-broker-2 not in it
+    ASSERT_EQ(annotation, first.broker_serials);
+    f.broker_pods = {"k-broker-0", "k-broker-1", "k-broker-2"};
+    f.running = std::map<std::string, std::string>{
+        {"k-broker-0", annotation}, {"k-broker-1", annotation}, {"k-broker-2", annotation}};
+
+    f.ca_more.force_renew = true;
+    auto started = decide_certificates(f);
+    ASSERT_TRUE(started.renewal.renewing());
+    EXPECT_EQ(started.issued.size(), 3u);
+    EXPECT_EQ(started.broker_serials, certificate_serials(started.brokers)) << "all three roll";
+    hold(f, started);
+    f.broker_template = started.broker_serials;
+    EXPECT_FALSE(decide_certificates(f).renewal.finished) << "the pods run the old template";
+    f.running = std::map<std::string, std::string>{{"k-broker-0", started.broker_serials},
+                                                   {"k-broker-1", started.broker_serials},
+                                                   {"k-broker-2", started.broker_serials}};
+    EXPECT_TRUE(decide_certificates(f).renewal.finished);
+}
+
 TEST(ca_renewal, a_ca_outside_its_window_is_kept_and_one_inside_is_renewed_with_a_new_key) {
     auto f = two_brokers();
     f.settings = {24h * 10, 24h * 2};  // validityDays 10, renewalDays 2
