@@ -236,17 +236,18 @@ std::string cert_manager_bundle(const std::vector<std::string>& issued_cas, cons
     };
     // Those of `previous` that stay, in its order, then the new ones: the same CAs give the same
     // text, whichever Secrets this pass read first.
+    const std::vector<std::string> before = split_pem(previous);
     std::vector<std::string> cas;
-    for (auto& ca : split_pem(previous)) {
+    for (const auto& ca : before) {
         const bool in_use = in(issued, ca) || std::any_of(keystores.begin(), keystores.end(), [&](const auto& k) {
                                 return bool(certs::verify(k.second, ca, now));
                             });
         if (in_use) {
-            cas.push_back(std::move(ca));
+            cas.push_back(ca);
         }
     }
     for (auto& ca : issued) {
-        if (!in(split_pem(previous), ca)) {
+        if (!in(before, ca)) {
             cas.push_back(std::move(ca));
         }
     }

@@ -560,23 +560,18 @@ std::optional<std::string> cert_manager_certificates(env& e, pass& p, const cert
     }
     // Internal TLS: the pods that run, with the certificates and CAs they run with (their
     // certificates_annotation: serials, then trust_annotation).
-    std::map<std::string, std::string> running;
-    std::map<component, std::map<std::string, std::string>> running_by_kind;
+    std::map<component, std::map<std::string, std::string>> running;
     if (ctx.internal_tls) {
         for (component kind : {component::broker, component::coordinator}) {
-            std::string selector;
-            const json selected = selector_labels(ctx, kind);
-            for (const auto& [k, v] : selected.as_object()) {
-                selector += (selector.empty() ? "" : ",") + k + "=" + v.as_string();
-            }
-            for (const auto& pod : e.cache.list(res::pods, ctx.ns(), selector)) {
-                const std::string a = string_at(pod, {"metadata", "annotations", certificates_annotation});
-                running[name_of(pod)] = a;
-                running_by_kind[kind][name_of(pod)] = a;
+            for (const auto& pod : e.cache.list(res::pods, ctx.ns(), selector_string(ctx, kind))) {
+                running[kind][name_of(pod)] = string_at(pod, {"metadata", "annotations", certificates_annotation});
             }
         }
     }
-    auto trusted = [&](const std::string& ca) { return !ctx.internal_tls || trusted_by_all(ca, running); };
+    auto trusted = [&](const std::string& ca) {
+        return !ctx.internal_tls ||
+               (trusted_by_all(ca, running[component::broker]) && trusted_by_all(ca, running[component::coordinator]));
+    };
     const auto b = take_cert_manager_keystores(brokers, f.brokers, trusted);
     const auto c = take_cert_manager_keystores(coordinators, f.coordinators, trusted);
     const auto o = take_cert_manager_keystores(operator_own, f.operator_held, trusted);
@@ -584,10 +579,13 @@ std::optional<std::string> cert_manager_certificates(env& e, pass& p, const cert
     const std::string coordinator_serials = certificate_serials(c.keystores);
     // A pod still running certificates other than those held (its roll not done) may run one
     // under a CA no keystore held is under any more: every CA ca.crt has stays until it restarts.
-    const bool rolled = std::all_of(running.begin(), running.end(), [&](const auto& pod) {
-        const bool broker = running_by_kind[component::broker].count(pod.first);
-        return pod.second.substr(0, pod.second.find(";trust=")) == (broker ? plan.broker_serials : coordinator_serials);
-    });
+    auto runs = [](const std::map<std::string, std::string>& pods, const std::string& serials) {
+        return std::all_of(pods.begin(), pods.end(), [&](const auto& pod) {
+            return pod.second.substr(0, pod.second.find(";trust=")) == serials;
+        });
+    };
+    const bool rolled = runs(running[component::broker], plan.broker_serials) &&
+                        runs(running[component::coordinator], coordinator_serials);
     plan.brokers = b.keystores;
     plan.coordinators = c.keystores;
     plan.operator_keystores = o.keystores;
