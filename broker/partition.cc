@@ -264,7 +264,7 @@ result<void> partition::append_from_leader(std::span<uint8_t> batches, offset le
             return storage::errc::offset_out_of_range;
         }
         // Each batch keeps the leader's epoch and offsets.
-        auto r = _log->append(batches, std::nullopt, false, true);
+        auto r = _log->append(batches, std::nullopt, false, storage::append_source::follower);
         if (!r) {
             return r.error();
         }

@@ -382,7 +382,7 @@ void partition_manager::copy_step(size_t core, const topic_partition& tp, const 
                 return;
             }
         }
-        if (auto r = to.append(std::span<uint8_t>(*data), std::nullopt, false, true); !r) {
+        if (auto r = to.append(std::span<uint8_t>(*data), std::nullopt, false, storage::append_source::copy); !r) {
             cancel_move(*p, r.error().message());
             return;
         }

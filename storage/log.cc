@@ -394,7 +394,7 @@ void log::submit(sync_request r) {
 }
 
 result<append_result> log::append(std::span<uint8_t> batches, std::optional<int32_t> stamp_epoch,
-                                  bool crc_verified, bool keep_offsets) {
+                                  bool crc_verified, append_source source) {
     if (_closed) {
         return errc::closed;
     }
@@ -408,6 +408,7 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
     offset next = _next;
     int64_t records = 0;
     int64_t max_ts = -1;
+    const bool keep_offsets = source != append_source::leader;
     std::optional<offset> gap_end;  // keep_offsets: after the last batch that follows a gap
     for (size_t pos = 0; pos < batches.size();) {
         bytes_view rest = bytes_view(batches).subspan(pos);
@@ -494,7 +495,8 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
         _mark = _next;
         _mark_ms = now;
     }
-    const bool direct_ok = now - _tail_read_ms > _cfg.direct_pause_for_tail_readers_ms;
+    const bool direct_ok =
+        source != append_source::follower && now - _tail_read_ms > _cfg.direct_pause_for_tail_readers_ms;
     const uint64_t position = act.size();
     if (auto r = act.append(bytes_view(batches), _metas, now, direct_ok); !r) {
         return r.error();

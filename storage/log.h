@@ -61,6 +61,20 @@ struct log_config {
     int64_t delete_retention_ms = 24 * 3600 * 1000LL;
 };
 
+// Whose batches append() writes. The leader's get the log's next offsets. A follower copying
+// its leader and a copy of the log made in another log directory keep each batch's own base
+// offset, which must be at least the log end; a gap (the leader's log was compacted) is
+// allowed.
+//   - follower: always through the page cache, even with direct_writes. A follower's append
+//     is on the path of every acks=all produce it replicates, and it runs on the thread that
+//     also serves the produces and fetches of the partitions that core leads. An O_DIRECT
+//     write waits for the device; while the kernel writes back other data that is tens to
+//     hundreds of milliseconds (bench/results/2026-12-05-latency-quiet-*), where a buffered
+//     write is a copy. It is also how Kafka writes, and a follower becoming leader then
+//     finds its tail in memory for the consumers.
+//   - copy: a bulk copy nobody waits on; direct writes as configured.
+enum class append_source { leader, follower, copy };
+
 struct append_result {
     offset base;               // first offset assigned
     offset last;               // last offset assigned
@@ -159,12 +173,11 @@ public:
     // appended. `crc_verified`: the caller has just verified every batch's CRC itself (the
     // broker's Produce path does, on the connection's core), so only the framing is checked
     // here; the CRC is the larger part of an append's CPU cost.
-    // `keep_offsets` (a follower copying its leader): each batch keeps its base offset, which
-    // must be at least the log end; a gap (the leader's log was compacted) is allowed. The
-    // cleaner checkpoint is moved past such a gap before the batches are written, so that
+    // `source` other than leader: each batch keeps its base offset (append_source). The
+    // cleaner checkpoint is moved past a gap before the batches are written, so that
     // recovery knows the gap is no loss.
     result<append_result> append(std::span<uint8_t> batches, std::optional<int32_t> stamp_epoch = {},
-                                 bool crc_verified = false, bool keep_offsets = false);
+                                 bool crc_verified = false, append_source source = append_source::leader);
     // Whole batches starting with the batch that contains `start`, up to max_bytes (always at
     // least one batch if any exists at/after start, even if larger than max_bytes — Kafka
     // semantics), only batches whose last offset is below `upto` (exclusive; a batch straddling

@@ -546,7 +546,7 @@ TEST_F(cleaner_test, a_follower_copies_a_compacted_log_with_its_gaps) {
             break;
         }
         bytes one((*b)->data.begin(), (*b)->data.end());
-        auto r = f->append(one, std::nullopt, false, true);
+        auto r = f->append(one, std::nullopt, false, append_source::follower);
         ASSERT_TRUE(r) << r.error().message();
         EXPECT_EQ(r->base.value(), (*b)->header.base_offset);
         at += one.size();
@@ -564,7 +564,7 @@ TEST_F(cleaner_test, a_follower_copies_a_compacted_log_with_its_gaps) {
     EXPECT_EQ(f->next_offset(), _log->next_offset());
     // A batch below the end is refused.
     bytes again(leader->begin(), leader->begin() + protocol::record_set_iterator(*leader).next().value()->data.size());
-    EXPECT_FALSE(f->append(again, std::nullopt, false, true));
+    EXPECT_FALSE(f->append(again, std::nullopt, false, append_source::follower));
     // Its active segment now has gaps above the recovery point: a crash must keep them.
     f.reset();
     f = open();

@@ -179,6 +179,33 @@ TEST_F(direct_writes_test, a_tailing_reader_pauses_direct_writes) {
     EXPECT_EQ(read_all(*l).size(), 9u);
 }
 
+// A follower's append sits on the path of the acks=all produces it replicates and on the thread
+// that serves the partitions its core leads: it is never a direct write, which would wait for
+// the device. A copy of the log into another directory still is.
+TEST_F(direct_writes_test, a_followers_appends_go_through_the_page_cache_and_a_copys_do_not) {
+    auto l = open_log();
+    const auto file = segment_file(0);
+    auto padded = [&] { return size_on_disk(file) > l->size_bytes(); };
+    auto from_leader = [](int64_t base, uint32_t seed) {
+        auto b = make_batch({.records = 2, .payload = 100 << 10, .seed = seed});
+        set_base_offset(b.data(), base);
+        return b;
+    };
+    auto b = from_leader(0, 1);
+    ASSERT_TRUE(l->append(b, std::nullopt, false, append_source::follower));
+    EXPECT_FALSE(padded()) << "a follower: through the page cache, with no reader";
+    b = from_leader(2, 2);
+    ASSERT_TRUE(l->append(b, std::nullopt, false, append_source::copy));
+    EXPECT_EQ(padded(), _direct) << "a copy: direct";
+    b = from_leader(4, 3);
+    ASSERT_TRUE(l->append(b, std::nullopt, false, append_source::follower));
+    EXPECT_FALSE(padded()) << "a follower after a direct write: buffered, the padding overwritten";
+    auto seen = read_all(*l);
+    ASSERT_EQ(seen.size(), 3u);
+    EXPECT_EQ(seen[2].base, 4);
+    EXPECT_EQ(l->next_offset(), offset(6));
+}
+
 TEST_F(direct_writes_test, switching_off_cuts_the_padding_and_writes_buffered) {
     auto l = open_log();
     append_ok(*l, {.records = 1, .payload = 10});
