@@ -142,10 +142,14 @@ void connection::close(std::string_view reason) {
 }
 
 namespace {
-// Where the reader of every connection on a core reads into: a readable socket is drained
-// into it without suspending, the complete requests in it are copied out, and only a
-// partial request's bytes stay with the connection (_pending). One read then brings in
-// several small pipelined requests, and an idle connection holds no buffer.
+// A plaintext connection reads into a buffer of its own with an asynchronous read: Asio tries
+// the read at once and, after a read that drained the socket, waits for epoll's next event
+// without another read or an epoll_ctl. (A synchronous read into a per-core buffer followed by
+// async_wait cost a failed recvfrom and an EPOLL_CTL_MOD on every wake-up: Asio re-arms the
+// descriptor for each wait.) The buffer starts small, so an idle connection holds little, and
+// grows to read_chunk when reads fill it. Complete requests are copied out of it; a partial
+// request's bytes stay with the connection (_pending).
+constexpr size_t first_read_buffer = 16 * 1024;
 constexpr size_t read_chunk = 64 * 1024;
 // A TLS connection reads at most a record's plaintext at a time (OpenSSL returns one record per
 // read), so its own buffer needs no more.
@@ -154,10 +158,9 @@ constexpr size_t tls_record_max = 16 * 1024;
 
 asio::awaitable<void> connection::read_loop() {
     auto self = shared_from_this();
-    thread_local std::vector<uint8_t> scratch(read_chunk);
     error_code ec;
     if (!_tls) {
-        _socket.non_blocking(true, ec);
+        _socket.non_blocking(true, ec);  // send()'s sendfile must not block the core
     }
     while (!_closed) {
         while (_next_seq - _next_to_send >= _limits.max_in_flight && !_closed) {
@@ -208,26 +211,20 @@ asio::awaitable<void> connection::read_loop() {
             }
         }
         size_t n = 0;
-        const uint8_t* in = scratch.data();
+        const uint8_t* in = nullptr;
         if (_tls) {
-            // Through OpenSSL, which may hold decrypted bytes the socket no longer shows as
-            // readable, so an asynchronous read; it suspends, so into this connection's own
-            // buffer: the core's scratch is shared by every connection on it.
+            // Through OpenSSL, which returns at most one record's plaintext per read.
             if (_tls_in.empty()) {
                 _tls_in.resize(tls_record_max);
             }
             n = co_await _tls->async_read_some(asio::buffer(_tls_in), redirect_error(use_awaitable, ec));
             in = _tls_in.data();
         } else {
-            n = _socket.read_some(asio::buffer(scratch), ec);
-        }
-        if (ec == asio::error::would_block || ec == asio::error::try_again) {
-            co_await _socket.async_wait(asio::ip::tcp::socket::wait_read, redirect_error(use_awaitable, ec));
-            if (ec) {
-                close(ec == asio::error::operation_aborted ? "" : ec.message());
-                break;
+            if (_in.empty()) {
+                _in.resize(first_read_buffer);
             }
-            continue;
+            n = co_await _socket.async_read_some(asio::buffer(_in), redirect_error(use_awaitable, ec));
+            in = _in.data();
         }
         if (ec) {
             // EOF between requests is the client hanging up; anything else is worth a line.
@@ -243,6 +240,9 @@ asio::awaitable<void> connection::read_loop() {
             _pending_pos = 0;
         }
         _pending.insert(_pending.end(), in, in + n);
+        if (!_tls && n == _in.size() && _in.size() < read_chunk) {
+            _in.resize(std::min(read_chunk, _in.size() * 2));  // reads fill it: more is waiting
+        }
     }
 }
 

@@ -78,6 +78,7 @@ private:
     std::unique_ptr<connection_state> _state;  // the dispatcher's per-connection state
 
     std::vector<uint8_t> _tls_in;   // TLS only: what the reader decrypts into (made on first read)
+    std::vector<uint8_t> _in;       // plaintext only: what the reader reads into (made on first read)
     bytes _pending;                 // read but not yet started: [_pending_pos, end)
     size_t _pending_pos = 0;
     uint64_t _next_seq = 0;         // assigned to the next request read
