@@ -1,6 +1,7 @@
 #include "broker/broker_config.h"
 
 #include "common/config.h"
+#include "common/cpu_limit.h"
 #include "common/listeners.h"
 #include "net/tls.h"
 #include "security/authorizer_config.h"
@@ -10,7 +11,6 @@
 #include <limits>
 #include <set>
 
-#include <thread>
 #include <unistd.h>
 
 namespace trib::broker {
@@ -102,8 +102,9 @@ config::schema make_schema() {
     add("socket.request.max.bytes", type::int32, "104857600", "Largest request accepted.", at_least(1));
     add("connections.max.idle.ms", type::int64, "600000", "Idle connections are closed after this.",
         at_least(1));
-    add("num.io.threads", type::int32, std::to_string(std::max(1u, std::thread::hardware_concurrency())),
-        "Cores (io_context threads) serving requests.", between(1, 256));
+    add("num.io.threads", type::int32, std::to_string(std::min<size_t>(256, read_cpu_limit().usable())),
+        "Cores (io_context threads) serving requests; by default the CPUs this process may use (its affinity, "
+        "lowered by a cgroup CPU limit rounded up).", between(1, 256));
     add("num.network.threads", type::int32, "3", "Accepted for compatibility; network work runs on the io threads.");
     add("transaction.state.log.replication.factor", type::int32, "3", "Replication factor of the transaction log.");
     add("transaction.state.log.min.isr", type::int32, "2", "min.insync.replicas of the transaction log.");

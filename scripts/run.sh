@@ -21,6 +21,10 @@
 #                        19097-19099, SASL_SSL 19100-19102)
 #   TRIBUTARY_HTTP_PORT  metrics and health port of broker 1; brokers 2 and 3 take the next
 #                        two, the coordinators the three after (default 19644)
+#   TRIBUTARY_IO_THREADS each broker's num.io.threads (default: this machine's CPUs divided
+#                        among the three brokers, at least one each, as broker pods with CPU
+#                        limits would have; with more threads than cores, every hop between
+#                        a broker's threads costs a context switch)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${TRIB_BROKER:-}" ] || [ -z "${TRIB_COORDINATOR:-}" ]; then
@@ -92,6 +96,9 @@ for i in 1 2 3; do
   rm -f "$tls/broker-$i.key" "$tls/broker-$i.csr" "$tls/broker-$i.ext" "$tls/broker-$i.crt"
 done
 
+io_threads="${TRIBUTARY_IO_THREADS:-$(( $(nproc) / 3 ))}"
+[ "$io_threads" -ge 1 ] || io_threads=1
+
 bootstrap=()
 tls_bootstrap=()
 sasl_bootstrap=()
@@ -113,6 +120,7 @@ for i in 1 2 3; do
     --override min.insync.replicas=2 \
     --override offsets.topic.replication.factor=3 \
     --override transaction.state.log.replication.factor=3 \
+    --override num.io.threads="$io_threads" \
     --override log.dirs="$data/broker-$i" &
   pids+=($!)
   bootstrap+=("127.0.0.1:$((port + i))")
