@@ -77,6 +77,12 @@ config::schema make_schema() {
     add("tributary.log.direct.writes", type::boolean, "true",
         "Append to partition logs with O_DIRECT, bypassing the page cache (false: buffered writes, "
         "as Kafka); filesystems that refuse O_DIRECT get buffered writes.");
+    add("tributary.log.writeback.bytes", type::int64, "1048576",
+        "Every this many bytes a partition appends through the page cache, the broker asks the kernel to start "
+        "writing them to disk (sync_file_range, off the serving cores, without waiting): dirty pages stay few "
+        "and reach the disk steadily instead of piling up to vm.dirty_background_ratio and being flushed in "
+        "bursts that stall appends and fetches. 0: the kernel decides when, as with Kafka.",
+        at_least(0));
     add("log.cleanup.policy", type::list, "delete", "delete and/or compact.",
         config::each(one_of({"delete", "compact"})));
     // Compaction (storage/cleaner.h); topics override the last four with delete.retention.ms,
@@ -466,6 +472,7 @@ broker_config load_broker_config(const config::load_options& opts) {
     }
     l.max_batch_bytes = uint32_t(c.message_max_bytes);
     l.direct_writes = v.get_bool("tributary.log.direct.writes");
+    l.writeback_bytes = uint64_t(v.get_int64("tributary.log.writeback.bytes"));
     const auto policy = v.get_list("log.cleanup.policy");
     l.compact = std::find(policy.begin(), policy.end(), "compact") != policy.end();
     c.cleanup_delete = std::find(policy.begin(), policy.end(), "delete") != policy.end();

@@ -57,6 +57,7 @@ partition_manager::partition_manager(io_pool& pool, std::vector<std::filesystem:
     if (_dirs.empty()) {
         throw std::invalid_argument("partition_manager: no log directory");
     }
+    _disk.start();
 }
 
 size_t partition_manager::owner(const topic_partition& tp) const noexcept {
@@ -269,7 +270,7 @@ protocol::error_code partition_manager::start_move(size_t core, const topic_part
     }
     auto name = future_partition_dir(tp, random_hex_id());
     auto path = _dirs[to] / name;
-    auto log = storage::log::open(path, p->log().config(), storage::system_clock(), nullptr, nullptr);
+    auto log = storage::log::open(path, p->log().config(), storage::system_clock(), &_disk, nullptr);
     if (!log) {
         TLOG_WARN("{}: cannot make its log in {}: {}", partition_dir(tp), _dirs[to].string(), log.error().message());
         std::error_code ec;
@@ -440,7 +441,7 @@ void partition_manager::finish_move(partition& p) {
             std::filesystem::rename(doomed, old_dir, ec);
             sync_dir(old_dir.parent_path());
         }
-        auto reopened = storage::log::open(old_dir, cfg, storage::system_clock(), nullptr,
+        auto reopened = storage::log::open(old_dir, cfg, storage::system_clock(), &_disk,
                                            _marks.at(*dir_index_of(tp)).get());
         if (!reopened) {
             TLOG_ERROR("{}: cannot reopen its log after a failed move: {}", partition_dir(tp),
@@ -463,7 +464,7 @@ void partition_manager::finish_move(partition& p) {
         return;
     }
     sync_dir(new_dir.parent_path());
-    auto opened = storage::log::open(new_dir, cfg, storage::system_clock(), nullptr, _marks.at(to).get());
+    auto opened = storage::log::open(new_dir, cfg, storage::system_clock(), &_disk, _marks.at(to).get());
     if (!opened) {
         std::filesystem::rename(new_dir, future_dir, ec);
         sync_dir(new_dir.parent_path());
@@ -512,7 +513,7 @@ void partition_manager::resume_move(size_t core, partition& p) {
         give_up("its partition.metadata does not name the replica's topic id");
         return;
     }
-    auto log = storage::log::open(path, p.log().config(), storage::system_clock(), nullptr, nullptr);
+    auto log = storage::log::open(path, p.log().config(), storage::system_clock(), &_disk, nullptr);
     if (!log) {
         give_up(log.error().message());
         return;
@@ -704,7 +705,7 @@ std::unique_ptr<partition> partition_manager::open_partition(const topic_partiti
             discard(dir, tp);
         }
     }
-    auto log = storage::log::open(dir, cfg, storage::system_clock(), nullptr,
+    auto log = storage::log::open(dir, cfg, storage::system_clock(), &_disk,
                                   _marks.at(*dir_index_of(tp)).get());
     if (!log) {
         TLOG_ERROR("cannot open log of {}-{}: {}", tp.topic, tp.partition, log.error().message());

@@ -9,6 +9,7 @@
 #include "common/runtime.h"
 #include "coordinator/client/topic_config.h"
 #include "storage/log.h"
+#include "storage/syncer.h"
 #include "storage/written_marks.h"
 
 #include <filesystem>
@@ -322,6 +323,10 @@ private:
     // replica.alter.log.dirs.io.max.bytes.per.second in force, over every move (log_dirs.h).
     std::mutex _quota_mu;
     move_quota _quota;
+    // The logs' background disk thread (storage/syncer.h): a rolled segment's fdatasync and the
+    // writeback started behind appends (tributary.log.writeback.bytes) run there, never on a
+    // core. Declared before _shards, so it stops (finishing what is queued) after the logs.
+    storage::syncer _disk;
     // Per core; each map is touched only on its core.
     std::vector<std::map<topic_partition, std::unique_ptr<partition>>> _shards;
     // Removes discarded replicas' directories off the cores (dir_reaper.h).

@@ -383,6 +383,24 @@ std::vector<std::shared_ptr<file>> log::files_for(int64_t from, int64_t to) cons
     return files;
 }
 
+void log::start_writeback(const segment& act) {
+    if (!_syncer || _cfg.writeback_bytes == 0) {
+        return;
+    }
+    if (act.base() != _writeback_segment || _writeback_from > act.size()) {
+        // Another segment (a roll, a truncation that started one) or a shorter one: from its
+        // start again. Pages already clean cost the kernel a lookup, nothing more.
+        _writeback_segment = act.base();
+        _writeback_from = 0;
+    }
+    constexpr uint64_t page = 4096;
+    const uint64_t end = act.size() / page * page;  // the last, partial page fills on
+    if (end >= _writeback_from + _cfg.writeback_bytes) {
+        _syncer->start_writeback(act.data(), _writeback_from, end - _writeback_from);
+        _writeback_from = end;
+    }
+}
+
 void log::submit(sync_request r) {
     if (_syncer) {
         _syncer->submit(std::move(r));
@@ -502,6 +520,7 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
         return r.error();
     }
     publish_mark();
+    start_writeback(act);
     if (_mark_cell && now - _indexes_persisted_ms >= 1000) {
         // Recovery with a written mark starts from the active segment's index files: keep
         // them about a second behind at most (a pwrite of the new entries, no fsync).

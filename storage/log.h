@@ -59,6 +59,10 @@ struct log_config {
     int64_t min_compaction_lag_ms = 0;
     int64_t max_compaction_lag_ms = INT64_MAX;
     int64_t delete_retention_ms = 24 * 3600 * 1000LL;
+    // Every this many bytes appended to the active segment, its whole pages not yet handed over
+    // go to the syncer's start_writeback() (syncer.h), so the page cache's dirty pages reach the
+    // disk steadily rather than in bursts. 0, or a log without a syncer: the kernel decides when.
+    uint64_t writeback_bytes = 0;
 };
 
 // Whose batches append() writes. The leader's get the log's next offsets. A follower copying
@@ -293,6 +297,9 @@ private:
                                             const std::vector<int64_t>& bases) const;
     // Tells the written marks how far appends have completed.
     void publish_mark();
+    // Hands the active segment's whole pages appended since the last time to the syncer's
+    // writeback, once there are writeback_bytes of them.
+    void start_writeback(const segment& act);
     segment& active() { return *_segments.rbegin()->second; }
     result<void> roll(int64_t now);
     result<void> delete_front();
@@ -316,6 +323,9 @@ private:
     log_config _cfg;
     clock& _clock;
     syncer* _syncer;
+    // start_writeback: the segment (base offset) whose bytes below _writeback_from were handed over.
+    offset _writeback_segment{-1};
+    uint64_t _writeback_from = 0;
     std::map<offset, std::unique_ptr<segment>> _segments;  // never empty once open
     offset _log_start;
     offset _next;

@@ -3,6 +3,8 @@
 #include "common/log.h"
 #include "storage/errc.h"
 
+#include <fcntl.h>
+
 #include <cerrno>
 #include <cstring>
 #include <unordered_map>
@@ -10,7 +12,8 @@
 
 namespace trib::storage {
 
-syncer::syncer(fsync_fn fsync) : _fsync(std::move(fsync)) {}
+syncer::syncer(fsync_fn fsync, writeback_fn writeback)
+  : _fsync(std::move(fsync)), _writeback(std::move(writeback)) {}
 
 syncer::~syncer() { stop(); }
 
@@ -58,20 +61,55 @@ void syncer::submit(sync_request r) {
     complete(round, [this](int fd) { return fdatasync(fd); });
 }
 
+void syncer::start_writeback(std::shared_ptr<file> f, uint64_t from, uint64_t len) {
+    std::vector<writeback_request> round;
+    {
+        std::lock_guard g(_mu);
+        if (_running && !_stopping) {
+            if (_writebacks.size() < writeback_queue_max) {
+                _writebacks.push_back({std::move(f), from, len});
+                _cv.notify_one();
+            }
+            return;
+        }
+    }
+    round.push_back({std::move(f), from, len});
+    write_back(round);
+}
+
+void syncer::write_back(std::vector<writeback_request>& round) {
+    for (auto& w : round) {
+        int rc = _writeback ? _writeback(w.f->fd(), w.from, w.len)
+                            : ::sync_file_range(w.f->fd(), off_t(w.from), off_t(w.len), SYNC_FILE_RANGE_WRITE);
+        if (rc != 0) {
+            // Nothing waits on it: the kernel still writes the pages back itself.
+            TLOG_DEBUG("storage: starting writeback of {} failed: {}", w.f->path().string(), std::strerror(errno));
+        }
+        _writebacks_done.fetch_add(1);
+        w.f.reset();
+    }
+    round.clear();
+}
+
 void syncer::run() {
     std::vector<sync_request> round;
+    std::vector<writeback_request> writebacks;
     for (;;) {
         {
             std::unique_lock lk(_mu);
-            _cv.wait(lk, [&] { return _stopping || !_queue.empty(); });
-            if (_queue.empty()) {
+            _cv.wait(lk, [&] { return _stopping || !_queue.empty() || !_writebacks.empty(); });
+            if (_queue.empty() && _writebacks.empty()) {
                 return;  // stopping and drained
             }
             round.swap(_queue);
+            writebacks.swap(_writebacks);
         }
-        _rounds.fetch_add(1);
-        complete(round, [this](int fd) { return fdatasync(fd); });
-        round.clear();
+        write_back(writebacks);
+        if (!round.empty()) {
+            _rounds.fetch_add(1);
+            complete(round, [this](int fd) { return fdatasync(fd); });
+            round.clear();
+        }
     }
 }
 

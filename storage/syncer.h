@@ -62,7 +62,7 @@ struct sync_request {
     std::function<void(std::error_code)> done;  // may be empty
 };
 
-// Group commit. One background thread, shared by every log of a process (one fsync queue per
+// Group commit, and writeback started behind the writers. One background thread, shared by every log of a process (one fsync queue per
 // disk is what matters; per-log threads would multiply threads by partitions). Requests queue
 // up while an fsync is in progress; the next round takes all of them, fdatasyncs each distinct
 // file once, and then completes every request of the round. So N requests arriving during one
@@ -71,13 +71,25 @@ struct sync_request {
 // Callbacks run on the syncer thread and must not block for long: they typically post the
 // acknowledgement back to the connection's io_context.
 //
-// Without start() (or after stop()), submit() does the work inline on the caller's thread.
+// start_writeback() asks the kernel to begin writing a range of a file to disk
+// (sync_file_range with SYNC_FILE_RANGE_WRITE: no waiting for the device, no durability
+// promise). Logs call it every log_config::writeback_bytes appended through the page cache, so
+// dirty pages stay few and reach the disk steadily, rather than piling up to the kernel's
+// dirty_background threshold (10% of memory) and being flushed in bursts that take the CPUs and
+// stall appends and fetches. It runs on this thread because starting writeback can wait for
+// the filesystem's block allocation, the journal or the device queue, which an owner core must
+// not. Each round starts the queued writebacks before its fsyncs.
+//
+// Without start() (or after stop()), submit() and start_writeback() do the work inline on the
+// caller's thread.
 class syncer {
 public:
     // `fsync` replaces ::fdatasync (tests count and delay calls through it); it returns 0 or
-    // -1 with errno set, like the system call.
+    // -1 with errno set, like the system call. `writeback` replaces sync_file_range(fd, from,
+    // len, SYNC_FILE_RANGE_WRITE) likewise.
     using fsync_fn = std::function<int(int fd)>;
-    explicit syncer(fsync_fn fsync = {});
+    using writeback_fn = std::function<int(int fd, uint64_t from, uint64_t len)>;
+    explicit syncer(fsync_fn fsync = {}, writeback_fn writeback = {});
     syncer(const syncer&) = delete;
     syncer& operator=(const syncer&) = delete;
     ~syncer();
@@ -86,29 +98,44 @@ public:
     // Completes every queued request (with their fsyncs), then joins the thread.
     void stop();
     void submit(sync_request r);
+    // Starts writing [from, from + len) of `f` back; `f` stays open until then. Past
+    // writeback_queue_max requests waiting, a request is dropped: the kernel writes those pages
+    // back itself.
+    void start_writeback(std::shared_ptr<file> f, uint64_t from, uint64_t len);
+    static constexpr size_t writeback_queue_max = 4096;
 
     // Runs the fsync function and counts the call. Logs use it for their synchronous flushes
     // so one hook sees every fsync.
     int fdatasync(int fd);
     uint64_t fsync_count() const noexcept { return _fsyncs.load(); }
     uint64_t round_count() const noexcept { return _rounds.load(); }
+    uint64_t writeback_count() const noexcept { return _writebacks_done.load(); }
 
     // Processes a round synchronously with `fsync` (or ::fdatasync): what submit() does when
     // no thread runs, and what a log without a syncer uses.
     static void complete(std::vector<sync_request>& round, const std::function<int(int)>& fsync);
 
 private:
+    struct writeback_request {
+        std::shared_ptr<file> f;
+        uint64_t from = 0;
+        uint64_t len = 0;
+    };
     void run();
+    void write_back(std::vector<writeback_request>& round);
 
     fsync_fn _fsync;
+    writeback_fn _writeback;
     std::mutex _mu;
     std::condition_variable _cv;
     std::vector<sync_request> _queue;
+    std::vector<writeback_request> _writebacks;
     bool _running = false;
     bool _stopping = false;
     std::thread _thread;
     std::atomic<uint64_t> _fsyncs{0};
     std::atomic<uint64_t> _rounds{0};
+    std::atomic<uint64_t> _writebacks_done{0};
 };
 
 } // namespace trib::storage

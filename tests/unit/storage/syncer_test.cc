@@ -8,6 +8,9 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <sys/stat.h>
+
+#include <filesystem>
 #include <thread>
 #include <unistd.h>
 
@@ -228,6 +231,123 @@ TEST(sync_progress, a_request_from_before_a_truncation_does_not_advance) {
     EXPECT_EQ(p.durable(), 60);
     p.advance(55, p.epoch());
     EXPECT_EQ(p.durable(), 60);
+}
+
+ino_t inode_of(int fd) {
+    struct stat st {};
+    EXPECT_EQ(::fstat(fd, &st), 0);
+    return st.st_ino;
+}
+
+ino_t inode_of(const std::filesystem::path& p) {
+    struct stat st {};
+    EXPECT_EQ(::stat(p.c_str(), &st), 0);
+    return st.st_ino;
+}
+
+// Records the writeback ranges the syncer starts (the file by inode: the fd may be reused).
+class writeback_log {
+public:
+    int operator()(int fd, uint64_t from, uint64_t len) {
+        std::lock_guard g(_mu);
+        _ranges.push_back({inode_of(fd), from, len});
+        return 0;
+    }
+    struct range {
+        ino_t file;
+        uint64_t from;
+        uint64_t len;
+    };
+    std::vector<range> ranges() {
+        std::lock_guard g(_mu);
+        return _ranges;
+    }
+
+private:
+    std::mutex _mu;
+    std::vector<range> _ranges;
+};
+
+constexpr uint64_t batch_bytes = batch_header::size + 10000;  // {.payload = 10000}
+
+TEST(syncer, appends_hand_whole_pages_to_writeback_every_writeback_bytes) {
+    writeback_log started;
+    syncer s({}, std::ref(started));
+    s.start();
+    temp_dir dir;
+    log_config cfg{.segment_bytes = 1 << 20, .retention_ms = -1};
+    cfg.writeback_bytes = 64 << 10;
+    auto l = log::open(dir.path(), cfg, system_clock(), &s);
+    ASSERT_TRUE(l);
+    const ino_t segment0 = inode_of(dir.path() / "00000000000000000000.log");
+    uint64_t appended = 0;
+    while (appended < (300u << 10)) {
+        appended = append_ok(**l, {.payload = 10000}).position + batch_bytes;
+    }
+    s.stop();  // runs what is queued
+    auto ranges = started.ranges();
+    ASSERT_EQ(ranges.size(), 4u);  // at 64, 128, 192 and 256 KiB of whole pages, at least
+    uint64_t next = 0;
+    for (const auto& r : ranges) {
+        EXPECT_EQ(r.file, segment0);
+        EXPECT_EQ(r.from, next);  // contiguous, from the segment's start
+        EXPECT_EQ(r.len % 4096, 0u);
+        EXPECT_GE(r.len, 64u << 10);
+        EXPECT_LT(r.len, (64u << 10) + batch_bytes + 4096);  // asked as soon as a batch crossed the mark
+        next = r.from + r.len;
+    }
+    EXPECT_LE(next, appended);
+    EXPECT_GT(appended - next, 0u);  // the rest waits for the next 64 KiB
+    EXPECT_EQ(s.writeback_count(), 4u);
+    (*l)->close();
+}
+
+TEST(syncer, writeback_starts_again_from_the_start_of_a_new_segment_and_is_off_at_zero) {
+    writeback_log started;
+    syncer s({}, std::ref(started));  // not started: inline
+    temp_dir dir;
+    log_config cfg{.segment_bytes = 100 << 10, .retention_ms = -1};
+    cfg.writeback_bytes = 32 << 10;
+    auto l = log::open(dir.path(), cfg, system_clock(), &s);
+    ASSERT_TRUE(l);
+    for (int i = 0; i < 14; ++i) {  // 10 batches fill segment 0; the 11th rolls
+        append_ok(**l, {.payload = 10000, .seed = uint32_t(i)});
+    }
+    const auto second = dir.path() / "00000000000000000010.log";
+    ASSERT_TRUE(std::filesystem::exists(second));
+    auto ranges = started.ranges();
+    ASSERT_GE(ranges.size(), 2u);
+    EXPECT_EQ(ranges.front().file, inode_of(dir.path() / "00000000000000000000.log"));
+    EXPECT_EQ(ranges.back().file, inode_of(second));
+    EXPECT_EQ(ranges.back().from, 0u);  // the new segment from its start
+    const size_t before = ranges.size();
+
+    cfg.writeback_bytes = 0;
+    (*l)->update_config(cfg);
+    for (int i = 0; i < 10; ++i) {
+        append_ok(**l, {.payload = 10000, .seed = uint32_t(100 + i)});
+    }
+    EXPECT_EQ(started.ranges().size(), before);
+    (*l)->close();
+}
+
+TEST(syncer, writeback_through_the_kernel_leaves_the_data_readable) {
+    syncer s;  // ::sync_file_range
+    s.start();
+    temp_dir dir;
+    log_config cfg{.retention_ms = -1};
+    cfg.writeback_bytes = 16 << 10;
+    auto l = log::open(dir.path(), cfg, system_clock(), &s);
+    ASSERT_TRUE(l);
+    for (int i = 0; i < 20; ++i) {
+        append_ok(**l, {.payload = 5000, .seed = uint32_t(i)});
+    }
+    s.stop();
+    EXPECT_GE(s.writeback_count(), 5u);
+    auto seen = read_all(**l);
+    ASSERT_EQ(seen.size(), 20u);
+    EXPECT_EQ(seen.back().base, 19);
+    (*l)->close();
 }
 
 } // namespace
