@@ -275,7 +275,8 @@ res.append("")
 res.append("Tributary: `scripts/run.sh` with TRIB_BROKER/TRIB_COORDINATOR set to build-bench's binaries, "
            "fresh TRIBUTARY_DATA and free ports: a coordinator (default.replication.factor=3) and three "
            "brokers (default.replication.factor=3, min.insync.replicas=2, offsets.topic.replication.factor=3, "
-           "transaction.state.log.replication.factor=3; every other setting default). A killed broker is "
+           "transaction.state.log.replication.factor=3, num.io.threads = the machine's CPUs / 3, at least 1; "
+           "every other setting default). A killed broker is "
            "restarted with its own command line.")
 res.append("")
 
