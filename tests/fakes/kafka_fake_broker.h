@@ -16,8 +16,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -72,6 +75,13 @@ public:
 
     std::string address() const { return "127.0.0.1:" + std::to_string(_acceptor.local_endpoint().port()); }
     int failed_handshakes() const { return _failed_handshakes.load(); }
+    // Waits up to `limit` for at least `n` failed handshakes and returns the count then: a
+    // client sees its handshake fail before this thread has counted it.
+    int wait_failed_handshakes(int n, std::chrono::milliseconds limit) {
+        std::unique_lock lk(_mu);
+        _cv.wait_for(lk, limit, [&] { return _failed_handshakes.load() >= n; });
+        return _failed_handshakes.load();
+    }
 
 private:
     void serve(const answer_fn& answer) {
@@ -86,7 +96,9 @@ private:
         asio::ssl::stream<asio::ip::tcp::socket&> tls(s, *_tls);
         tls.handshake(asio::ssl::stream_base::server, ec);
         if (ec) {
+            std::lock_guard g(_mu);
             ++_failed_handshakes;
+            _cv.notify_all();
             return;
         }
         exchange(tls, answer, ec);
@@ -113,6 +125,8 @@ private:
 
     std::shared_ptr<boost::asio::ssl::context> _tls;
     std::atomic<int> _failed_handshakes{0};
+    std::mutex _mu;
+    std::condition_variable _cv;
     boost::asio::io_context _ctx;
     boost::asio::ip::tcp::acceptor _acceptor;
     std::thread _thread;

@@ -80,7 +80,7 @@ TEST(operator_tls, admin_sessions_use_the_clusters_tls_inside_a_scope_and_plaint
     auto refused = foreign.call<protocol::metadata_response>(to, protocol::metadata_request{}, 12, why);
     EXPECT_FALSE(refused);
     foreign.close_all();
-    EXPECT_EQ(peer.failed_handshakes(), 2) << "the plaintext client and the foreign certificate";
+    EXPECT_EQ(peer.wait_failed_handshakes(2, 10s), 2) << "the plaintext client and the foreign certificate";
 }
 
 TEST(operator_tls, the_operator_refuses_a_peer_whose_certificate_is_not_of_the_cluster_ca) {
