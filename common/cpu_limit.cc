@@ -1,5 +1,7 @@
 #include "common/cpu_limit.h"
 
+#include "common/config.h"
+
 #include <sched.h>
 
 #include <algorithm>
@@ -12,18 +14,8 @@
 namespace trib {
 namespace {
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
 std::optional<int64_t> to_int(std::string_view s) {
-    s = trim(s);
+    s = config::trim_view(s);
     int64_t v = 0;
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc() || end != s.data() + s.size()) {
@@ -72,13 +64,13 @@ void walk_up(const std::string& mount, std::string path, F look) {
 } // namespace
 
 std::optional<double> cgroup_v2_cpus(std::string_view cpu_max) {
-    cpu_max = trim(cpu_max);
+    cpu_max = config::trim_view(cpu_max);
     auto space = cpu_max.find(' ');
     if (space == std::string_view::npos) {
         return std::nullopt;
     }
     auto quota = cpu_max.substr(0, space);
-    if (trim(quota) == "max") {
+    if (quota == "max") {
         return std::nullopt;
     }
     return ratio(to_int(quota), to_int(cpu_max.substr(space + 1)));

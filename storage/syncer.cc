@@ -86,9 +86,8 @@ void syncer::write_back(std::vector<writeback_request>& round) {
             TLOG_DEBUG("storage: starting writeback of {} failed: {}", w.f->path().string(), std::strerror(errno));
         }
         _writebacks_done.fetch_add(1);
-        w.f.reset();
     }
-    round.clear();
+    round.clear();  // drops the files' references
 }
 
 void syncer::run() {
