@@ -6,6 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Each step's start, in minutes since the run began: CI's log shows where its time went.
 step() { echo "test.sh: $1 (at $((SECONDS / 60)) min)"; }
+# After a failed ctest: why each test failed, at the end of the log (its whole output is
+# further up, among the tests that finished after it), then ctest's exit code.
+failed() {
+  local rc=$?
+  echo "test.sh: failed tests in $1 and what their output says why:"
+  scripts/failure-digest.py "$1" || true
+  exit "$rc"
+}
 step "dependencies"
 scripts/install-deps.sh
 step "Release build"
@@ -16,7 +24,7 @@ scripts/build-images.sh
 step "Release tests"
 # Everything, the 100 randomized fault schedules (label faults, ~15-25 min on 2 cores; they
 # start first) included.
-ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 900
+ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 900 || failed build
 
 # Sanitizers: a memory error or undefined behaviour anywhere, in a unit test or in a broker
 # or coordinator driven by the stock clients, fails the run.
@@ -31,7 +39,8 @@ cmake --build build-asan -j"$(nproc)"
 # Leaks inside third-party libraries we cannot fix are listed, with why, in tests/lsan.supp.
 step "sanitizer tests"
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
-ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 900 -LE 'e2e|images|faults|release_only'
+ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 900 -LE 'e2e|images|faults|release_only' \
+  || failed build-asan
 
 step "fuzzers"
 scripts/fuzz.sh "${TRIB_FUZZ_SECONDS:-60}"

@@ -644,18 +644,23 @@ def start_member(bootstrap, group, topic, conf, timeout=60):
 
 
 def watermarks(consumer, tp, timeout=30):
-    """consumer.get_watermark_offsets(tp), asked again while the leader answers
-    OFFSET_NOT_AVAILABLE: a leader elected a moment ago whose high watermark has not yet
-    reached its epoch's start (KIP-207), which Java clients retry and librdkafka hands to
-    the application."""
+    """consumer.get_watermark_offsets(tp), asked again while the answer is one a Java client
+    retries and librdkafka hands to the application: OFFSET_NOT_AVAILABLE (a leader elected a
+    moment ago whose high watermark has not yet reached its epoch's start, KIP-207), a
+    leadership that moved between the metadata and the request, or a connection lost with a
+    broker that was just stopped. Any other error, or one past `timeout`, fails the read."""
     from confluent_kafka import KafkaError, KafkaException
+    retried = {KafkaError.OFFSET_NOT_AVAILABLE, KafkaError.NOT_LEADER_FOR_PARTITION,
+               KafkaError.LEADER_NOT_AVAILABLE, KafkaError.FENCED_LEADER_EPOCH,
+               KafkaError.UNKNOWN_LEADER_EPOCH, KafkaError.REQUEST_TIMED_OUT,
+               KafkaError._TRANSPORT, KafkaError._TIMED_OUT}
     deadline = time.monotonic() + timeout
     while True:
         try:
             return consumer.get_watermark_offsets(tp, timeout=max(1.0, deadline - time.monotonic()))
         except KafkaException as e:
-            if e.args[0].code() != KafkaError.OFFSET_NOT_AVAILABLE or time.monotonic() >= deadline:
-                raise
+            if e.args[0].code() not in retried or time.monotonic() >= deadline:
+                raise AssertionError(f"watermarks of {tp.topic}[{tp.partition}]: {e.args[0]}") from e
             time.sleep(0.1)
 
 
@@ -668,13 +673,16 @@ def consume_all(bootstrap, topic, timeout=120, at_least=None):
     Returns {partition: [(offset, key, value), ...]} in the order read. Fails if the end of
     every partition is not reached within `timeout`.
     """
-    from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
+    from confluent_kafka import Consumer, KafkaException, TopicPartition, OFFSET_BEGINNING
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "trib-integration-reader",
                   "enable.auto.commit": False, "enable.auto.offset.store": False,
                   "auto.offset.reset": "earliest", "enable.partition.eof": False,
                   "fetch.max.bytes": 16 << 20, "max.partition.fetch.bytes": 4 << 20})
     try:
-        md = c.list_topics(topic=topic, timeout=30)
+        try:
+            md = c.list_topics(topic=topic, timeout=30)
+        except KafkaException as e:
+            raise AssertionError(f"metadata for {topic}: {e.args[0]}") from e
         t = md.topics[topic]
         if t.error is not None:
             raise AssertionError(f"metadata for {topic}: {t.error}")
