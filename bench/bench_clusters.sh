@@ -166,3 +166,6 @@ sys_cpu() {  # CPU ticks of SYSTEM's processes so far (those alive now)
   for p in $(sys_pids "$1"); do t=$(( t + $(proc_cpu "$p") )); done
   echo "$t"
 }
+machine_busy() {  # CPU ticks the whole machine spent busy so far (/proc/stat: all but idle, iowait)
+  awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}

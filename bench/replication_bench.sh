@@ -144,11 +144,12 @@ drop_topic() {  # drop_topic SYSTEM TOPIC: frees the disk a run wrote
 run_loadgen() {
   local sys=$1 name=$2 other= s; shift 2
   for s in $systems; do [[ $s == "$sys" ]] || other=$s; done
-  local dir=$raw/$sys l0 c0 c1 o0=0 o1=0 t0 t1 rc=0
+  local dir=$raw/$sys l0 c0 c1 o0=0 o1=0 m0 m1 t0 t1 rc=0
   echo "tributary-loadgen $*" >"$dir/$name.cmd"
   echo "-- $sys $name: tributary-loadgen $*"
   l0=$(cut -d' ' -f1 /proc/loadavg)
   c0=$(sys_cpu "$sys"); [[ -n $other ]] && o0=$(sys_cpu "$other")
+  m0=$(machine_busy)
   t0=$(date +%s.%N)
   "$loadgen" "$@" --brokers "${boot_of[$sys]}" --label "$name" >"$dir/$name.out" 2>"$dir/$name.err" &
   child=$!
@@ -157,11 +158,12 @@ run_loadgen() {
   child=
   t1=$(date +%s.%N)
   c1=$(sys_cpu "$sys"); [[ -n $other ]] && o1=$(sys_cpu "$other")
+  m1=$(machine_busy)
   grep -v '^\[\|^%' "$dir/$name.err" | tail -1 >&2 || true
   /usr/bin/python3 - "$dir/$name" "$rc" "$c0" "$c1" "$o0" "$o1" "$(getconf CLK_TCK)" "$t0" "$t1" \
-    "$l0" "$(cut -d' ' -f1 /proc/loadavg)" <<'PY'
+    "$l0" "$(cut -d' ' -f1 /proc/loadavg)" "$m0" "$m1" <<'PY'
 import json, sys
-base, rc, c0, c1, o0, o1, tck, t0, t1, l0, l1 = sys.argv[1:]
+base, rc, c0, c1, o0, o1, tck, t0, t1, l0, l1, m0, m1 = sys.argv[1:]
 lines = [l for l in open(base + ".out") if l.startswith("{")]
 doc = json.loads(lines[-1]) if lines else {}
 try:
@@ -170,7 +172,8 @@ except OSError:
     pass
 tck = int(tck)
 doc.update(exit_code=int(rc), cpu_s=(int(c1) - int(c0)) / tck, other_cpu_s=(int(o1) - int(o0)) / tck,
-           wall_s=float(t1) - float(t0), loadavg_before=float(l0), loadavg_after=float(l1))
+           wall_s=float(t1) - float(t0), loadavg_before=float(l0), loadavg_after=float(l1),
+           machine_busy_s=(int(m1) - int(m0)) / tck)
 json.dump(doc, open(base + ".json", "w"))
 PY
 }
