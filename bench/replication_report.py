@@ -114,6 +114,8 @@ FOREIGN_CORES = 0.25  # kernel threads (writeback, reclaim) and the script itsel
 foreign = []
 for s in systems:
     for sc in SCEN:
+        if sc == "FK":
+            continue  # the killed broker's CPU goes with it: what it used would look foreign
         for i, d in data[s][sc]:
             if d.get("machine_busy_s") is not None and d.get("wall_s"):
                 own = d.get("cpu_s", 0) + d.get("other_cpu_s", 0) + d.get("client_cpu_s", 0)
