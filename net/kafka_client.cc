@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <deque>
+#include <optional>
 
 namespace trib::net {
 
@@ -139,8 +140,16 @@ asio::awaitable<void> kafka_client::link::write_loop() {
 }
 
 namespace {
-// A response buffer starts this big and at most doubles per read, so a size prefix that
-// promises more than the broker sends costs only what was really sent.
+// Responses are read into the connection's own buffer with read_some: a response that has
+// arrived whole costs one read, and the read after it (which finds the socket drained) is the
+// one Asio tries before it waits for epoll. (Reading the size prefix and then the body took
+// three reads per response.) The buffer starts small and grows to read_chunk when reads fill
+// it; complete frames are copied out of it. A response whose rest is bigger than read_chunk is
+// read straight into its own frame, which starts at first_read_chunk and at most doubles per
+// read, so a size prefix that promises more than the broker sends costs only what was really
+// sent.
+constexpr size_t first_read_buffer = 16 * 1024;
+constexpr size_t read_chunk = 64 * 1024;
 constexpr size_t first_read_chunk = 64 * 1024;
 
 // OpenSSL's reason for a failed handshake (the verify result says why a certificate was
@@ -155,49 +164,84 @@ std::string read_failure(const error_code& ec, bool mid_frame) {
 
 asio::awaitable<void> kafka_client::link::read_loop() {
     auto self = shared_from_this();
-    uint8_t prefix[4];
+    bytes in(first_read_buffer);  // what read_some fills
+    bytes pending;                // bytes read and not yet a whole frame, from pending_pos
+    size_t pending_pos = 0;
     while (!self->dead) {
         error_code ec;
-        if (self->tls) {
-            co_await asio::async_read(*self->tls, asio::buffer(prefix), redirect_error(use_awaitable, ec));
-        } else {
-            co_await asio::async_read(self->socket, asio::buffer(prefix), redirect_error(use_awaitable, ec));
-        }
-        if (ec) {
-            self->fail(make_error_code(client_errc::connection_lost), read_failure(ec, false));
-            break;
-        }
-        auto size = int32_t(load_be32(prefix));
-        if (size < 4 || size > self->max_response_bytes) {
-            // Checked before allocating: a hostile or corrupt prefix must not reserve 2 GiB.
-            self->fail(make_error_code(client_errc::bad_response),
-                       fmt::format("response size {} outside 4..{}", size, self->max_response_bytes));
-            break;
-        }
-        if (self->in_flight.empty()) {
-            self->fail(make_error_code(client_errc::bad_response), "a response to no request");
-            break;
-        }
-        bytes frame;
-        while (!ec && frame.size() < size_t(size)) {
-            size_t have = frame.size();
-            frame.resize(std::min(size_t(size), std::max(first_read_chunk, have * 2)));
-            auto into = asio::buffer(frame.data() + have, frame.size() - have);
-            if (self->tls) {
-                co_await asio::async_read(*self->tls, into, redirect_error(use_awaitable, ec));
-            } else {
-                co_await asio::async_read(self->socket, into, redirect_error(use_awaitable, ec));
+        std::optional<bytes> frame;
+        if (pending.size() - pending_pos >= 4) {
+            const uint8_t* at = pending.data() + pending_pos;
+            auto size = int32_t(load_be32(at));
+            if (size < 4 || size > self->max_response_bytes) {
+                // Checked before allocating: a hostile or corrupt prefix must not reserve 2 GiB.
+                self->fail(make_error_code(client_errc::bad_response),
+                           fmt::format("response size {} outside 4..{}", size, self->max_response_bytes));
+                break;
+            }
+            if (self->in_flight.empty()) {
+                self->fail(make_error_code(client_errc::bad_response), "a response to no request");
+                break;
+            }
+            size_t have = pending.size() - pending_pos - 4;
+            if (have >= size_t(size)) {
+                frame.emplace(at + 4, at + 4 + size);
+                pending_pos += 4 + size_t(size);
+                if (pending_pos == pending.size()) {
+                    pending.clear();
+                    pending_pos = 0;
+                }
+            } else if (size_t(size) - have > read_chunk) {
+                // A big response: the rest goes straight into its own frame.
+                frame.emplace(at + 4, at + 4 + have);
+                pending.clear();
+                pending_pos = 0;
+                while (!ec && frame->size() < size_t(size)) {
+                    size_t got = frame->size();
+                    frame->resize(std::min(size_t(size), std::max(first_read_chunk, got * 2)));
+                    auto into = asio::buffer(frame->data() + got, frame->size() - got);
+                    if (self->tls) {
+                        co_await asio::async_read(*self->tls, into, redirect_error(use_awaitable, ec));
+                    } else {
+                        co_await asio::async_read(self->socket, into, redirect_error(use_awaitable, ec));
+                    }
+                }
+                if (self->dead) {
+                    break;
+                }
+                if (ec) {
+                    self->fail(make_error_code(client_errc::connection_lost), read_failure(ec, true));
+                    break;
+                }
             }
         }
-        if (self->dead) {
-            break;
-        }
-        if (ec) {
-            self->fail(make_error_code(client_errc::connection_lost), read_failure(ec, true));
-            break;
+        if (!frame) {
+            size_t n = 0;
+            if (self->tls) {
+                n = co_await self->tls->async_read_some(asio::buffer(in), redirect_error(use_awaitable, ec));
+            } else {
+                n = co_await self->socket.async_read_some(asio::buffer(in), redirect_error(use_awaitable, ec));
+            }
+            if (self->dead) {
+                break;
+            }
+            if (ec) {
+                self->fail(make_error_code(client_errc::connection_lost),
+                           read_failure(ec, pending.size() > pending_pos));
+                break;
+            }
+            if (pending_pos > 0) {  // keep only the unconsumed tail
+                pending.erase(pending.begin(), pending.begin() + ptrdiff_t(pending_pos));
+                pending_pos = 0;
+            }
+            pending.insert(pending.end(), in.data(), in.data() + n);
+            if (n == in.size() && in.size() < read_chunk) {
+                in.resize(std::min(read_chunk, in.size() * 2));  // reads fill it: more is waiting
+            }
+            continue;
         }
         auto call = self->in_flight.front();
-        int32_t correlation_id = int32_t(load_be32(frame.data()));
+        int32_t correlation_id = int32_t(load_be32(frame->data()));
         if (correlation_id != call->correlation_id) {
             // Kafka answers in order: an answer to anything else means the stream is lost.
             self->fail(make_error_code(client_errc::bad_response),
@@ -207,7 +251,7 @@ asio::awaitable<void> kafka_client::link::read_loop() {
         }
         self->in_flight.pop_front();
         call->done = true;
-        call->response = std::move(frame);
+        call->response = std::move(*frame);
         if (call->wake) {
             call->wake->cancel();
         }

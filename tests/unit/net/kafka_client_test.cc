@@ -20,15 +20,21 @@
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace trib::net {
@@ -632,6 +638,173 @@ TEST_F(kafka_client_test, a_refused_connection_backs_off_before_the_next_attempt
     EXPECT_GT(wait_left[0], std::chrono::seconds(20)) << "the back-off is visible through reconnect_at()";
     ASSERT_FALSE(got[1]);
     EXPECT_EQ(got[1].error(), make_error_code(client_errc::timed_out));
+}
+
+// A peer on a plain socket that reads `expected` requests and then writes every answer as
+// `chunks` says: the bytes of all the answers back to back, cut into writes of these sizes
+// (the last write takes what is left). Each write is read by the client before the next goes
+// out: the client's socket is in this process, so the peer finds it by its port and waits
+// until the write has reached it (the peer's send queue is empty) and the client has taken
+// every byte of it (FIONREAD). Answers echo the Metadata request's topics.
+class scripted_peer {
+public:
+    scripted_peer(size_t expected, std::vector<size_t> chunks) : _expected(expected), _chunks(std::move(chunks)) {
+        _listen = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::bind(_listen, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        ::listen(_listen, 1);
+        socklen_t len = sizeof a;
+        ::getsockname(_listen, reinterpret_cast<sockaddr*>(&a), &len);
+        port = ntohs(a.sin_port);
+        _thread = std::thread([this] { serve(); });
+    }
+    ~scripted_peer() {
+        _thread.join();
+        ::close(_listen);
+    }
+    uint16_t port = 0;
+    std::string failure;  // why the peer gave up, "" when it served the script
+
+private:
+    // The descriptor in this process whose local end is `accepted`'s remote end.
+    static int client_socket(int accepted) {
+        sockaddr_in peer{};
+        socklen_t len = sizeof peer;
+        if (::getpeername(accepted, reinterpret_cast<sockaddr*>(&peer), &len) != 0) {
+            return -1;
+        }
+        for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+            int candidate = std::atoi(entry.path().filename().c_str());
+            sockaddr_in local{};
+            socklen_t local_len = sizeof local;
+            if (candidate != accepted &&
+                ::getsockname(candidate, reinterpret_cast<sockaddr*>(&local), &local_len) == 0 &&
+                local.sin_family == AF_INET && local.sin_port == peer.sin_port &&
+                local.sin_addr.s_addr == peer.sin_addr.s_addr) {
+                return candidate;
+            }
+        }
+        return -1;
+    }
+    bool read_exact(int fd, uint8_t* into, size_t n) {
+        while (n > 0) {
+            ssize_t got = ::read(fd, into, n);
+            if (got <= 0) {
+                return false;
+            }
+            into += got;
+            n -= size_t(got);
+        }
+        return true;
+    }
+    void serve() {
+        int fd = ::accept(_listen, nullptr, nullptr);
+        if (fd < 0) {
+            failure = "accept failed";
+            return;
+        }
+        int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        const int client_fd = client_socket(fd);
+        if (client_fd < 0) {
+            failure = "the client's socket is not in this process";
+            ::close(fd);
+            return;
+        }
+        bytes out;
+        for (size_t i = 0; i < _expected && failure.empty(); ++i) {
+            uint8_t prefix[4];
+            bytes frame;
+            if (!read_exact(fd, prefix, 4)) {
+                failure = "no request " + std::to_string(i);
+                break;
+            }
+            frame.resize(load_be32(prefix));
+            if (!read_exact(fd, frame.data(), frame.size())) {
+                failure = "request " + std::to_string(i) + " cut short";
+                break;
+            }
+            protocol::reader r(frame);
+            protocol::request_header h;
+            metadata_request req;
+            if (!protocol::decode_request_header(r, h) || (req.decode(r, h.api_version), !r.ok()) || !req.topics) {
+                failure = "request " + std::to_string(i) + " does not decode";
+                break;
+            }
+            metadata_response resp;
+            for (const auto& t : *req.topics) {
+                resp.topics.emplace_back().name = t.name;
+            }
+            protocol::writer w;
+            w.write_int32(0);
+            protocol::encode_response_header(w, h.correlation_id,
+                                             protocol::response_header_version(h.api_key, h.api_version));
+            resp.encode(w, h.api_version);
+            bytes one_answer = w.take();
+            store_be32(one_answer.data(), uint32_t(one_answer.size() - 4));
+            out.insert(out.end(), one_answer.begin(), one_answer.end());
+        }
+        size_t at = 0;
+        for (size_t c = 0; c <= _chunks.size() && at < out.size() && failure.empty(); ++c) {
+            size_t n = c < _chunks.size() ? std::min(_chunks[c], out.size() - at) : out.size() - at;
+            if (::write(fd, out.data() + at, n) != ssize_t(n)) {
+                failure = "write failed";
+                break;
+            }
+            at += n;
+            // Until the client has taken it: the next chunk then arrives as a read of its own.
+            // (Not after the last: the client may be done and have closed its socket.)
+            for (int unsent = 1, unread = 1; at < out.size() && (unsent > 0 || unread > 0);) {
+                if (::ioctl(fd, SIOCOUTQ, &unsent) != 0 || ::ioctl(client_fd, FIONREAD, &unread) != 0) {
+                    failure = "SIOCOUTQ or FIONREAD failed";
+                    break;
+                }
+                if (unsent > 0 || unread > 0) {
+                    std::this_thread::yield();
+                }
+            }
+        }
+        // Until the client hangs up.
+        uint8_t rest;
+        while (::read(fd, &rest, 1) > 0) {
+        }
+        ::close(fd);
+    }
+
+    size_t _expected;
+    std::vector<size_t> _chunks;
+    int _listen = -1;
+    std::thread _thread;
+};
+
+// Answers arrive however TCP cuts them: a size prefix split over reads, a body in pieces, the
+// end of one answer and a whole next one in a single read. Each call still gets its own.
+TEST_F(kafka_client_test, answers_split_or_joined_by_the_stream_reach_their_calls) {
+    // Three pipelined calls. Their answers: 1, 2 then 1 byte (the first prefix in three reads),
+    // 5 bytes (the rest of the prefix and the start of the body), 3, and then all the rest: the
+    // first answer's end and the other two whole in one read.
+    scripted_peer peer(3, {1, 2, 1, 5, 3});
+    std::vector<result<metadata_response>> got;
+    run([&](const asio::any_io_executor& ex) -> asio::awaitable<void> {
+        auto o = options();
+        o.ask_api_versions = false;
+        kafka_client c(ex, {"127.0.0.1", peer.port}, o);
+        std::vector<metadata_request> reqs;
+        for (int i = 0; i < 3; ++i) {
+            reqs.push_back(topics({"split"}));
+            reqs.back().topics->emplace_back().name = "call-" + std::to_string(i);
+        }
+        got = co_await ask_together(c, reqs, 20s);
+        c.close();
+    });
+    EXPECT_EQ(peer.failure, "");
+    ASSERT_EQ(got.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) {
+        ASSERT_TRUE(got[i]) << "call " << i << ": " << got[i].error().message();
+        EXPECT_EQ(names_of(*got[i]), (std::vector<std::string>{"split", "call-" + std::to_string(i)}));
+    }
 }
 
 TEST_F(kafka_client_test, close_fails_outstanding_calls_and_every_later_one) {
