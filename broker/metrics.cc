@@ -71,12 +71,21 @@ void broker_metrics::request_done(int16_t api_key, double seconds) {
     _latency_histograms[*slot]->Observe(seconds);
 }
 
+prometheus::Counter& broker_metrics::topic_counters::of(const std::string& topic) {
+    std::lock_guard lock(mu);
+    auto it = by_topic.find(topic);
+    if (it == by_topic.end()) {
+        it = by_topic.emplace(topic, &family->Add({{"topic", topic}})).first;
+    }
+    return *it->second;
+}
+
 void broker_metrics::bytes_in(const std::string& topic, size_t n) {
-    _bytes_in.Add({{"topic", topic}}).Increment(double(n));
+    _bytes_in.of(topic).Increment(double(n));
 }
 
 void broker_metrics::bytes_out(const std::string& topic, size_t n) {
-    _bytes_out.Add({{"topic", topic}}).Increment(double(n));
+    _bytes_out.of(topic).Increment(double(n));
 }
 
 void broker_metrics::log_size(const std::string& topic, int32_t partition, uint64_t bytes) {

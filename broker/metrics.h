@@ -26,7 +26,9 @@
 
 #include <array>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 namespace trib::broker {
 
@@ -57,8 +59,18 @@ private:
     std::shared_ptr<prometheus::Registry> _registry;
     prometheus::Family<prometheus::Counter>& _requests;
     prometheus::Family<prometheus::Histogram>& _latency;
-    prometheus::Family<prometheus::Counter>& _bytes_in;
-    prometheus::Family<prometheus::Counter>& _bytes_out;
+    // A topic's counter of a per-topic family, found by the topic's name without building the
+    // label map Family::Add takes (each produce and fetch counts its bytes). Counters are
+    // never removed from these families, so the pointers stay valid.
+    struct topic_counters {
+        explicit topic_counters(prometheus::Family<prometheus::Counter>& f) : family(&f) {}
+        prometheus::Family<prometheus::Counter>* family;
+        std::mutex mu;
+        std::unordered_map<std::string, prometheus::Counter*> by_topic;
+        prometheus::Counter& of(const std::string& topic);
+    };
+    topic_counters _bytes_in;
+    topic_counters _bytes_out;
     prometheus::Family<prometheus::Gauge>& _log_size;
     replication_metrics _replication;
     std::array<prometheus::Family<prometheus::Counter>*, 6> _sasl{};

@@ -219,7 +219,10 @@ asio::awaitable<void> replica_fetcher::run() {
         req.min_bytes = rc.fetch_min_bytes;
         req.max_bytes = rc.fetch_response_max_bytes;
         req.isolation_level = 0;
-        fetch_session_handler::partitions next;
+        // _next is refilled in place: a partition wanted again keeps its node, so a steady
+        // loop allocates nothing here.
+        auto& next = _next;
+        auto keep = next.begin();
         auto next_ready = now + std::chrono::seconds(1);
         const int64_t now_ms = partition::clock_ms();
         std::optional<bool> over_quota;  // asked once per request, for the first throttled replica
@@ -241,11 +244,20 @@ asio::awaitable<void> replica_fetcher::run() {
                     continue;
                 }
             }
-            // In _positions' order, the same as next's: each goes at the end, without a search.
-            next.emplace_hint(next.end(), tp,
-                              fetch_session_handler::wanted{pos.fetch_offset.value(), pos.epoch.value(),
-                                                            pos.last_fetched_epoch, rc.fetch_max_bytes});
+            // In _positions' order, the same as next's: one walk over both.
+            const fetch_session_handler::wanted w{pos.fetch_offset.value(), pos.epoch.value(),
+                                                  pos.last_fetched_epoch, rc.fetch_max_bytes};
+            while (keep != next.end() && keep->first < tp) {
+                keep = next.erase(keep);  // not wanted this time
+            }
+            if (keep != next.end() && keep->first == tp) {
+                keep->second = w;
+                ++keep;
+            } else {
+                next.emplace_hint(keep, tp, w);
+            }
         }
+        next.erase(keep, next.end());
         if (next.empty()) {
             co_await _waiter->wait_until(next_ready);
             continue;

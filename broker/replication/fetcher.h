@@ -135,6 +135,7 @@ private:
     std::promise<void> _done;
     std::string _last_failure;  // logged once until a fetch succeeds
     fetch_session_handler _session;  // on _ex only
+    fetch_session_handler::partitions _next;  // what run() asks for next; on _ex only
 };
 
 } // namespace trib::broker
