@@ -145,12 +145,10 @@ namespace {
 // one Asio tries before it waits for epoll. (Reading the size prefix and then the body took
 // three reads per response.) The buffer starts small and grows to read_chunk when reads fill
 // it; complete frames are copied out of it. A response whose rest is bigger than read_chunk is
-// read straight into its own frame, which starts at first_read_chunk and at most doubles per
-// read, so a size prefix that promises more than the broker sends costs only what was really
-// sent.
+// read straight into its own frame, which starts at read_chunk and at most doubles per read,
+// so a size prefix that promises more than the broker sends costs only what was really sent.
 constexpr size_t first_read_buffer = 16 * 1024;
 constexpr size_t read_chunk = 64 * 1024;
-constexpr size_t first_read_chunk = 64 * 1024;
 
 // OpenSSL's reason for a failed handshake (the verify result says why a certificate was
 // refused: "certificate verify failed" alone does not).
@@ -198,7 +196,7 @@ asio::awaitable<void> kafka_client::link::read_loop() {
                 pending_pos = 0;
                 while (!ec && frame->size() < size_t(size)) {
                     size_t got = frame->size();
-                    frame->resize(std::min(size_t(size), std::max(first_read_chunk, got * 2)));
+                    frame->resize(std::min(size_t(size), std::max(read_chunk, got * 2)));
                     auto into = asio::buffer(frame->data() + got, frame->size() - got);
                     if (self->tls) {
                         co_await asio::async_read(*self->tls, into, redirect_error(use_awaitable, ec));

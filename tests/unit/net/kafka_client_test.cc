@@ -733,18 +733,8 @@ private:
                 failure = "request " + std::to_string(i) + " does not decode";
                 break;
             }
-            metadata_response resp;
-            for (const auto& t : *req.topics) {
-                resp.topics.emplace_back().name = t.name;
-            }
-            protocol::writer w;
-            w.write_int32(0);
-            protocol::encode_response_header(w, h.correlation_id,
-                                             protocol::response_header_version(h.api_key, h.api_version));
-            resp.encode(w, h.api_version);
-            bytes one_answer = w.take();
-            store_be32(one_answer.data(), uint32_t(one_answer.size() - 4));
-            out.insert(out.end(), one_answer.begin(), one_answer.end());
+            const auto answer = fake_broker::echo(h, req, h.correlation_id);
+            out.insert(out.end(), answer.data.begin(), answer.data.end());
         }
         size_t at = 0;
         for (size_t c = 0; c <= _chunks.size() && at < out.size() && failure.empty(); ++c) {
