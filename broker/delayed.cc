@@ -80,4 +80,73 @@ void watch_list::wake_all() {
     }
 }
 
+namespace {
+// Adds `w` once; drops the waiters of requests that have gone on the way, so a partition
+// that never changes keeps only live ones.
+void add_once(std::vector<std::weak_ptr<waiter>>& list, const std::shared_ptr<waiter>& w) {
+    bool found = false;
+    std::erase_if(list, [&](const std::weak_ptr<waiter>& x) {
+        if (x.expired()) {
+            return true;
+        }
+        found = found || (!x.owner_before(w) && !w.owner_before(x));
+        return false;
+    });
+    if (!found) {
+        list.push_back(w);
+    }
+}
+
+void wake(std::vector<std::weak_ptr<waiter>>& list) {
+    for (auto& x : list) {
+        if (auto w = x.lock()) {
+            w->wake();
+        }
+    }
+}
+} // namespace
+
+void partition_news::watch(const std::shared_ptr<waiter>& w, reader r) {
+    std::lock_guard lock(_mu);
+    if (r == reader::follower) {
+        add_once(_followers, w);
+        _followers_watch.store(true, std::memory_order_seq_cst);
+    } else {
+        add_once(_consumers, w);
+        _consumers_watch.store(true, std::memory_order_seq_cst);
+    }
+}
+
+void partition_news::bump(bool visible) {
+    _all.fetch_add(1, std::memory_order_seq_cst);
+    if (visible) {
+        _visible.fetch_add(1, std::memory_order_seq_cst);
+    }
+    // Seen unset, the registration comes after the bump above, and its caller sees the stamp.
+    bool followers = _followers_watch.load(std::memory_order_seq_cst);
+    bool consumers = visible && _consumers_watch.load(std::memory_order_seq_cst);
+    if (!followers && !consumers) {
+        return;
+    }
+    std::vector<std::weak_ptr<waiter>> woken_followers, woken_consumers;
+    {
+        std::lock_guard lock(_mu);
+        if (followers) {
+            woken_followers.swap(_followers);
+            _followers_watch.store(false, std::memory_order_seq_cst);
+        }
+        if (consumers) {
+            woken_consumers.swap(_consumers);
+            _consumers_watch.store(false, std::memory_order_seq_cst);
+        }
+    }
+    wake(woken_followers);
+    wake(woken_consumers);
+}
+
+size_t partition_news::watchers() const {
+    std::lock_guard lock(_mu);
+    return _followers.size() + _consumers.size();
+}
+
 } // namespace trib::broker

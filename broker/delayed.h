@@ -25,6 +25,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace trib::broker {
@@ -71,6 +72,48 @@ private:
         std::function<bool()> ready;
     };
     std::vector<watch> _watches;
+};
+
+// A partition's change stamps, readable on any core, so that an incremental fetch can leave
+// out, without a hop to the owner core, the partitions of its session that have nothing new
+// (broker/README.md, "Fetch sessions that skip idle partitions"). The owner core bumps them
+// whenever something a fetch's answer depends on changes: records appended or cut, the high
+// watermark or log start moved, leadership, epoch, ISR or replicas changed, the partition
+// stopped. A fetch that read the partition to its end keeps the stamp it saw there; while
+// the stamp stays, a read would answer the same again.
+//
+// Two stamps, because a leader's append that doesn't move the high watermark is news to its
+// followers (they copy up to the log end) and not to consumers (they read below the high
+// watermark): `all` moves on every change, `visible` on every change but such an append.
+//
+// A fetch that waits registers its waiter for the partitions it left out; the next bump
+// that concerns it wakes it (a follower's at any bump, a consumer's at a visible one).
+// Register, then compare the stamp: a bump after the registration wakes the waiter, one
+// before it shows in the stamp.
+class partition_news {
+public:
+    enum class reader : uint8_t { follower, consumer };
+
+    // Any core.
+    uint64_t stamp(reader r) const noexcept {
+        return (r == reader::follower ? _all : _visible).load(std::memory_order_seq_cst);
+    }
+    void watch(const std::shared_ptr<waiter>& w, reader r);
+
+    // The owner core: something changed; `visible` false for a leader's append that left the
+    // high watermark where it was.
+    void bump(bool visible = true);
+
+    size_t watchers() const;
+
+private:
+    std::atomic<uint64_t> _all{1};
+    std::atomic<uint64_t> _visible{1};
+    std::atomic<bool> _followers_watch{false};
+    std::atomic<bool> _consumers_watch{false};
+    mutable std::mutex _mu;
+    std::vector<std::weak_ptr<waiter>> _followers;
+    std::vector<std::weak_ptr<waiter>> _consumers;
 };
 
 } // namespace trib::broker

@@ -20,8 +20,10 @@ fetch_session::changes fetch_session::update(std::span<const session_fetch> fetc
             _index.emplace(f.key, std::prev(_order.end()));
             ++c.added;
         } else {
-            // The request's view changes; what was last sent stays.
+            // The request's view changes; what was last sent stays. The mark goes: the
+            // fetch offset may have moved.
             static_cast<session_fetch&>(*it->second) = f;
+            it->second->mark = {};
             ++c.updated;
         }
     }
@@ -45,23 +47,37 @@ std::vector<session_fetch> fetch_session::partitions() const {
     return out;
 }
 
+std::vector<partition_mark> fetch_session::marks() const {
+    std::vector<partition_mark> out;
+    out.reserve(_order.size());
+    for (const auto& p : _order) {
+        out.push_back(p.mark);
+    }
+    return out;
+}
+
 void fetch_session::sent(const session_key& key, const session_read& r) {
     auto it = _index.find(key);
-    if (it == _index.end()) {
+    if (it == _index.end() || !r.read) {
         return;
     }
     auto& p = *it->second;
+    p.mark = r.mark;
     p.high_watermark = r.error_code != 0 ? -1 : r.high_watermark;
     p.last_stable_offset = r.last_stable_offset;
     p.leader_log_start = r.log_start_offset;
 }
 
 bool fetch_session::must_send(const session_key& key, const session_read& r) {
+    if (!r.read) {
+        return false;
+    }
     auto it = _index.find(key);
     if (it == _index.end()) {
         return true;
     }
     auto& p = *it->second;
+    p.mark = r.mark;
     bool send = r.bytes > 0 || r.diverging;
     if (r.error_code != 0) {
         p.high_watermark = -1;  // sent again once the error is gone
@@ -265,6 +281,7 @@ incremental_begin begin_incremental(fetch_session_cache& cache, int32_t id, int3
     s->advance_epoch();
     out.epoch = s->epoch();
     out.parts = s->partitions();
+    out.marks = s->marks();
     return out;
 }
 
@@ -285,7 +302,11 @@ std::vector<bool> select_incremental(fetch_session_cache& cache, int32_t id, int
     std::vector<bool> send(parts.size(), true);
     auto* s = cache.find(id);
     if (!s || s->epoch() != epoch) {
-        return send;  // evicted or closed meanwhile: the client finds out on its next fetch
+        // Evicted or closed meanwhile: the client finds out on its next fetch.
+        for (size_t i = 0; i < parts.size() && i < reads.size(); ++i) {
+            send[i] = reads[i].read;
+        }
+        return send;
     }
     for (size_t i = 0; i < parts.size() && i < reads.size(); ++i) {
         send[i] = s->must_send(parts[i].key, reads[i]);

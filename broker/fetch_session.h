@@ -13,9 +13,12 @@
 //   id S,  epoch E>0  incremental: S must exist (else FETCH_SESSION_ID_NOT_FOUND) at epoch E
 //                     (else INVALID_FETCH_SESSION_EPOCH); the request's partitions are added
 //                     to or updated in S, `forgotten_topics_data` leave it, the fetch reads
-//                     all of S's partitions and the answer carries only those with something
-//                     new: records, a changed high watermark, last stable offset or log
-//                     start, an error, a diverging epoch. S's epoch moves to E+1.
+//                     S's partitions and the answer carries only those with something new:
+//                     records, a changed high watermark, last stable offset or log start, an
+//                     error, a diverging epoch. S's epoch moves to E+1. Unlike Kafka, it
+//                     leaves out of the read the partitions the request doesn't name that
+//                     have not changed since a read found nothing more in them (their marks,
+//                     below): a read would find nothing new there.
 // A session that uses topic ids (Fetch v13+) answers FETCH_SESSION_TOPIC_ID_ERROR to a
 // request of a version without them, and the other way round.
 //
@@ -35,6 +38,7 @@
 // on another core still finds its session: the handler hops to the owner core for the two
 // session steps of a fetch (Kafka splits its cache into shards the same way). The slots are
 // split evenly between the cores, as Kafka splits them between its shards.
+#include "broker/delayed.h"
 #include "protocol/error_code.h"
 #include "protocol/wire.h"
 
@@ -86,14 +90,28 @@ struct session_fetch {
     int32_t last_fetched_epoch = -1;
 };
 
+// What a session knows of a partition between fetches: a read found nothing more to send in
+// it (`settled`: no error, the fetcher at the end of what it may read, a follower in the
+// ISR), and the partition's change stamp then (delayed.h). While that stamp stays, a fetch
+// may leave the partition out. A partition the request names is read whatever its mark.
+struct partition_mark {
+    std::shared_ptr<partition_news> news;
+    uint64_t stamp = 0;
+    bool settled = false;
+    // Whether a fetch may leave the partition out now.
+    bool unchanged(partition_news::reader r) const noexcept { return settled && news && news->stamp(r) == stamp; }
+};
+
 // What the broker read for one partition, as far as the session cares.
 struct session_read {
+    bool read = true;  // false: left out of this fetch's reads (its mark held): nothing to send
     int16_t error_code = 0;
     int64_t high_watermark = -1;
     int64_t last_stable_offset = -1;
     int64_t log_start_offset = -1;
     size_t bytes = 0;
     bool diverging = false;  // a DivergingEpoch answer
+    partition_mark mark;      // of the read
 };
 
 // One session: its partitions in the order fetches read them, each with the request's view
@@ -105,6 +123,7 @@ public:
         int64_t high_watermark = -1;
         int64_t last_stable_offset = -1;
         int64_t leader_log_start = -1;
+        partition_mark mark;  // reset when a request names the partition
     };
 
     fetch_session(int32_t id, bool privileged, bool uses_topic_ids, int64_t now_ms);
@@ -127,14 +146,15 @@ public:
     };
     changes update(std::span<const session_fetch> fetches, std::span<const session_key> forgotten);
 
-    // The partitions to read, in the session's order.
+    // The partitions to read, in the session's order, and their marks.
     std::vector<session_fetch> partitions() const;
+    std::vector<partition_mark> marks() const;
 
     // A full fetch's answer for `key`: records what was sent.
     void sent(const session_key& key, const session_read& r);
     // An incremental fetch's answer for `key`: whether it must be in the response (Kafka's
     // rules: records, a changed high watermark / last stable offset / log start, an error, a
-    // diverging epoch), recording what is sent. A partition with records moves to the end of
+    // diverging epoch), recording what is sent. A partition the fetch did not read is not. A partition with records moves to the end of
     // the session's order, so the others come first next time (the response size limit then
     // goes to them). A key the session lacks must be sent.
     bool must_send(const session_key& key, const session_read& r);
@@ -236,6 +256,7 @@ struct incremental_begin {
     bool closed = false;                // the session became empty and was removed
     int32_t epoch = 0;                  // the session's epoch after this fetch's
     std::vector<session_fetch> parts;   // the session's partitions, in its order
+    std::vector<partition_mark> marks;  // theirs, same order
 };
 incremental_begin begin_incremental(fetch_session_cache& cache, int32_t id, int32_t epoch, bool uses_topic_ids,
                                     std::span<const session_fetch> fetches, std::span<const session_key> forgotten,

@@ -28,6 +28,12 @@ broker_metrics::broker_metrics()
                   .Help("Size of each partition log hosted here")
                   .Register(*_registry))
   , _replication(*_registry) {
+    auto& purgatory = prometheus::BuildGauge()
+                        .Name("kafka_server_delayedoperationpurgatory_purgatorysize")
+                        .Help("Requests waiting: Fetch for bytes, Produce (acks=all) for the ISR")
+                        .Register(*_registry);
+    _waiting_fetch = &purgatory.Add({{"delayedOperation", "Fetch"}});
+    _waiting_produce = &purgatory.Add({{"delayedOperation", "Produce"}});
     static const prometheus::Histogram::BucketBoundaries buckets = {
         0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
     for (const auto& api : served_apis()) {

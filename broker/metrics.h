@@ -6,6 +6,9 @@
 //   tributary_topic_bytes_in_total{topic}            record bytes produced
 //   tributary_topic_bytes_out_total{topic}           record bytes fetched
 //   tributary_log_size_bytes{topic,partition}        size of each hosted partition log
+//   kafka_server_delayedoperationpurgatory_purgatorysize{delayedOperation}  requests waiting now
+//                                                    (Fetch: for bytes; Produce: acks=all for the
+//                                                    ISR), Kafka's PurgatorySize as Strimzi names it
 // SASL, per listener, with Kafka's socket-server metric names:
 //   tributary_successful_authentication_total{listener}          first authentications that succeeded
 //   tributary_failed_authentication_total{listener}              ... that failed
@@ -45,6 +48,20 @@ public:
     void forget_partition(const std::string& topic, int32_t partition);
     replication_metrics& replication() noexcept { return _replication; }
 
+    // Counts a request as waiting while it lives (broker/delayed.h).
+    class waiting {
+    public:
+        explicit waiting(prometheus::Gauge& g) : _g(&g) { _g->Increment(); }
+        ~waiting() { _g->Decrement(); }
+        waiting(const waiting&) = delete;
+        waiting& operator=(const waiting&) = delete;
+
+    private:
+        prometheus::Gauge* _g;
+    };
+    waiting fetch_waiting() { return waiting(*_waiting_fetch); }
+    waiting produce_waiting() { return waiting(*_waiting_produce); }
+
     enum class sasl_event {
         authenticated,
         authentication_failed,
@@ -72,6 +89,8 @@ private:
     topic_counters _bytes_in;
     topic_counters _bytes_out;
     prometheus::Family<prometheus::Gauge>& _log_size;
+    prometheus::Gauge* _waiting_fetch;
+    prometheus::Gauge* _waiting_produce;
     replication_metrics _replication;
     std::array<prometheus::Family<prometheus::Counter>*, 6> _sasl{};
     // Per API key, resolved once: request handling only touches atomics.

@@ -20,6 +20,10 @@ partition::partition(topic_partition tp, protocol::uuid topic_id, std::unique_pt
   : _tp(std::move(tp)), _topic_id(topic_id), _log(std::move(log)), _self(self),
     _high_watermark(_log->log_start_offset()) {}
 
+partition::~partition() {
+    _news->bump();
+}
+
 bool partition::apply(const coordinator::partition_info& p) {
     if (p.epoch < _epoch) {
         TLOG_WARN("{}-{}: ignoring a change at leader epoch {}, older than the current {}", _tp.topic, _tp.partition,
@@ -27,6 +31,7 @@ bool partition::apply(const coordinator::partition_info& p) {
         return false;
     }
     count_isr_change(p);
+    _news->bump();  // ISR, replicas, maybe leadership: what a follower's fetch is told changes
     _replicas = p.replicas;
     _isr = p.isr;
     _partition_epoch = p.partition_epoch;
@@ -103,6 +108,7 @@ void partition::become_follower(const coordinator::partition_info& p) {
 
 void partition::stop() {
     _role = replica_role::none;
+    _news->bump();
     _fetch_watches.wake_all();
     _produce_watches.wake_all();
 }
@@ -140,6 +146,7 @@ bool partition::update_high_watermark() {
         return false;
     }
     _high_watermark = hw;
+    _news->bump();
     _produce_watches.check();
     _fetch_watches.check();
     return true;
@@ -147,6 +154,7 @@ bool partition::update_high_watermark() {
 
 void partition::appended() {
     if (!update_high_watermark()) {
+        _news->bump(/*visible=*/false);  // news to followers only
         _fetch_watches.check();  // a follower's fetch waits for data past the high watermark
     }
 }
@@ -209,7 +217,11 @@ std::optional<std::vector<int32_t>> partition::wanted_isr(int64_t now_ms, int64_
             if (it == _followers.end()) {
                 keep = false;
             } else if (in) {
-                keep = now_ms - it->second.last_caught_up_ms <= lag_max_ms;
+                // Kafka's isCaughtUp: a follower that has everything is caught up however
+                // long ago it last fetched (a fetch session may leave an idle partition
+                // out of its reads, fetch_session.h); a fenced broker leaves through the
+                // coordinator.
+                keep = it->second.end >= _log->next_offset() || now_ms - it->second.last_caught_up_ms <= lag_max_ms;
             } else {
                 keep = it->second.end >= _high_watermark && it->second.end >= _epoch_start;
             }
@@ -238,6 +250,7 @@ void partition::isr_change_refused(int64_t retry_at_ms) {
 
 void partition::set_pending_isr(std::optional<std::vector<int32_t>> isr) {
     _pending_isr = std::move(isr);
+    _news->bump();
     update_high_watermark();
 }
 
@@ -283,6 +296,7 @@ result<void> partition::append_from_leader(std::span<uint8_t> batches, offset le
         }
     }
     _high_watermark = std::max(_high_watermark, std::min(leader_high_watermark, _log->next_offset()));
+    _news->bump();
     _fetch_watches.check();
     return success();
 }
@@ -291,6 +305,7 @@ result<void> partition::truncate_to(offset end) {
     if (end > _log->next_offset()) {
         return success();
     }
+    _news->bump();
     if (end == _log->next_offset()) {
         return _log->truncate(end);  // no data goes; an empty epoch starting here does
     }
@@ -320,11 +335,13 @@ result<void> partition::truncate_fully_and_start_at(offset start) {
     }
     auto r = _producers.truncate_fully_and_start_at(*_log, start);
     _high_watermark = _log->next_offset();  // nothing below the new start is readable
+    _news->bump();
     return r;
 }
 
 std::unique_ptr<storage::log> partition::replace_log(std::unique_ptr<storage::log> next) {
     std::swap(_log, next);
+    _news->bump();
     _producers.snapshot_on_roll(*_log);
     return next;
 }

@@ -56,6 +56,10 @@ struct future_log {
 class partition {
 public:
     partition(topic_partition tp, protocol::uuid topic_id, std::unique_ptr<storage::log> log, node_id self);
+    // Fetches that kept this replica's stamps read again, and find it gone.
+    ~partition();
+    partition(const partition&) = delete;
+    partition& operator=(const partition&) = delete;
 
     const topic_partition& tp() const noexcept { return _tp; }
     // The topic this log belongs to: a topic deleted and created again under the same name
@@ -141,7 +145,8 @@ public:
     position_check follower_fetched(node_id follower, offset fetch_offset, int32_t last_fetched_epoch,
                                     int64_t now_ms);
     // Leader: the ISR it should ask the coordinator for, if different from the current one:
-    // members that have not caught up for `lag_max_ms` leave (the leader stays), replicas that
+    // members that have not caught up for `lag_max_ms` and lack records of this log leave
+    // (the leader stays), replicas that
     // reached the high watermark and this epoch's start join. nullopt while a change is in
     // flight or nothing should change.
     std::optional<std::vector<int32_t>> wanted_isr(int64_t now_ms, int64_t lag_max_ms) const;
@@ -177,6 +182,10 @@ public:
 
     // Fetches wait here for data past their offset; acks=all produces for the high watermark.
     watch_list& fetch_watches() noexcept { return _fetch_watches; }
+    // The change stamps fetch sessions keep (delayed.h). The partition bumps them on its own
+    // changes; whoever moves the log's start (retention, DeleteRecords) calls changed().
+    const std::shared_ptr<partition_news>& news() const noexcept { return _news; }
+    void changed() { _news->bump(); }
     watch_list& produce_watches() noexcept { return _produce_watches; }
 
     producer_state& producers() noexcept { return _producers; }
@@ -219,6 +228,7 @@ private:
     offset _epoch_start{0};  // where this leader's epoch began in the log
     watch_list _fetch_watches;
     watch_list _produce_watches;
+    std::shared_ptr<partition_news> _news = std::make_shared<partition_news>();
     producer_state _producers;
 };
 

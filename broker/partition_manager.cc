@@ -766,6 +766,7 @@ void partition_manager::run_retention() {
             if (!r) {
                 TLOG_WARN("retention on {}-{}: {}", tp.topic, tp.partition, r.error().message());
             } else if (*r > 0) {
+                p->changed();  // the log start moved
                 if (auto s = p->producers().retain(p->log()); !s) {
                     TLOG_WARN("producer snapshots of {}-{}: {}", tp.topic, tp.partition, s.error().message());
                 }

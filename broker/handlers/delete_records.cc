@@ -29,6 +29,7 @@ deletion delete_before(partition& part, int64_t to) {
             TLOG_WARN("DeleteRecords on {}-{}: {}", p->tp().topic, p->tp().partition, r.error().message());
             return {error_code::kafka_storage_error};
         }
+        p->changed();
         if (auto kept = p->producers().retain(log); !kept) {  // snapshots below the new start go
             TLOG_WARN("producer snapshots of {}-{}: {}", p->tp().topic, p->tp().partition, kept.error().message());
         }

@@ -25,6 +25,7 @@ struct partition_read {
     size_t bytes = 0;
     // The fetcher's log parts from this one's (v12+ LastFetchedEpoch): where to truncate to.
     std::optional<std::pair<leader_epoch, offset>> diverging;
+    partition_mark mark;
 };
 
 struct read_job : partition_job {
@@ -41,6 +42,9 @@ struct fetcher {
     int32_t replica_id = -1;
     int64_t now_ms = 0;
     bool is_follower() const noexcept { return replica_id >= 0; }
+    partition_news::reader reader() const noexcept {
+        return is_follower() ? partition_news::reader::follower : partition_news::reader::consumer;
+    }
 };
 
 // The leader throttle (replication/quota.h) for one fetch: a follower outside the ISR gets no
@@ -114,6 +118,11 @@ partition_read read_partition(partition& p, const read_job& job, size_t max_byte
             p.fetch_watches().add(*w, [&p, at] { return p.high_watermark() > at; });
         }
     }
+    // Read to its end: until the partition changes, a read would find the same. A follower
+    // outside the ISR is read every time, so that its joining the ISR is decided.
+    out.mark.news = p.news();
+    out.mark.stamp = p.news()->stamp(who.reader());
+    out.mark.settled = at >= end && (!who.is_follower() || p.in_isr(node_id(who.replica_id)));
     return out;
 }
 
@@ -162,6 +171,7 @@ struct session_plan {
     size_t core = 0;   // incremental: the session's core
     int32_t epoch = 0; // incremental: the session's epoch after this fetch
     std::vector<session_fetch> parts;  // what to read, in response order
+    std::vector<partition_mark> marks; // incremental: what the session knows of them
 };
 
 asio::awaitable<session_plan> plan_session(broker_services& svc, const protocol::fetch_request& req,
@@ -197,6 +207,7 @@ asio::awaitable<session_plan> plan_session(broker_services& svc, const protocol:
     plan.core = *core;
     plan.epoch = b.epoch;
     plan.parts = std::move(b.parts);
+    plan.marks = std::move(b.marks);
     co_return plan;
 }
 
@@ -240,13 +251,29 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
     size_t response_max = req.max_bytes > 0 ? size_t(req.max_bytes) : SIZE_MAX;
     std::vector<protocol::fetch_response::partition_data> out(parts.size());
     std::vector<session_read> seen(parts.size());
+    for (auto& s : seen) {
+        s.read = false;
+    }
+    // A partition whose mark holds is left out of a pass: a read would find what the last
+    // one did (fetch_session.h). The session's marks start the first pass, each read's the
+    // next.
+    auto marks = std::move(plan.marks);
+    marks.resize(parts.size());
+    const auto reader = fetcher{req.replica_id}.reader();
+    std::vector<size_t> left_out;
     leader_throttle throttle{&svc.quotas.leader};
     for (;;) {
         auto snap = svc.metadata.get();
         bool may_wait = waiter::clock::now() < deadline;
         bool any_error = false;  // an error answers at once, without waiting
         std::vector<read_job> jobs;
+        left_out.clear();
         for (size_t i = 0; i < parts.size(); ++i) {
+            if (marks[i].unchanged(reader)) {
+                left_out.push_back(i);
+                continue;
+            }
+            marks[i] = {};
             const auto& f = parts[i];
             auto& rp = out[i];
             rp = {};
@@ -330,11 +357,22 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
             }
             rp.records = std::move(r.records);
             seen[job.part].bytes = r.bytes;
+            marks[job.part] = std::move(r.mark);
         }
         if (total >= size_t(std::max(req.min_bytes, 0)) || any_error || !may_wait) {
             break;
         }
-        co_await w->wait_until(deadline);
+        // The partitions left out wake the wait through their stamps (the ones read watch
+        // their offsets): registered first, so a change after the check below wakes it.
+        bool changed = false;
+        for (size_t i : left_out) {
+            marks[i].news->watch(w, reader);
+            changed = changed || !marks[i].unchanged(reader);
+        }
+        if (!changed) {
+            auto counted = svc.metrics.fetch_waiting();
+            co_await w->wait_until(deadline);
+        }
     }
     if (throttle.bytes > 0) {
         // What the last read took of throttled partitions is what this answer sends.
@@ -342,6 +380,10 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
     }
     for (size_t i = 0; i < parts.size(); ++i) {
         auto& s = seen[i];
+        if (!s.read) {
+            continue;  // never read by this fetch: not in its answer, its mark kept
+        }
+        s.mark = std::move(marks[i]);
         s.error_code = out[i].error_code;
         s.high_watermark = out[i].high_watermark;
         s.last_stable_offset = out[i].last_stable_offset;

@@ -165,7 +165,11 @@ asio::awaitable<void> wait_for_commit(broker_services& svc, std::vector<append_j
         if (open.empty()) {
             co_return;
         }
-        bool woken = co_await w.wait_until(deadline);
+        bool woken = false;
+        {
+            auto counted = svc.metrics.produce_waiting();
+            woken = co_await w.wait_until(deadline);
+        }
         // Batches the owner cores saw committed are done without asking them again.
         std::erase_if(open, [&marks](append_job* job) {
             switch (marks.marks[job->index].load(std::memory_order_acquire)) {

@@ -14,7 +14,11 @@
   test_java_consumer_uses_sessions kafka-console-consumer reads a topic through incremental
                                    fetches (the broker's session metrics count them)
   test_followers_use_sessions      three brokers, replication factor 3: followers copy the
-                                   leaders through incremental sessions"""
+                                   leaders through incremental sessions
+  test_partitions_left_out_still_answer_what_changes  partitions an incremental fetch leaves
+                                   out of its reads (nothing new since a read) still answer a
+                                   moved log start and new records, and wake a waiting fetch"""
+import concurrent.futures
 import socket
 import struct
 
@@ -34,6 +38,7 @@ SESSIONS = "kafka_server_fetchsessioncache_numincrementalfetchsessions"
 PARTITIONS_CACHED = "kafka_server_fetchsessioncache_numincrementalfetchpartitionscached"
 INCREMENTAL = 'tributary_fetch_session_requests_total{kind="incremental"}'
 FULL = 'tributary_fetch_session_requests_total{kind="full"}'
+WAITING_FETCHES = 'kafka_server_delayedoperationpurgatory_purgatorysize{delayedOperation="Fetch"}'
 
 WITH_METRICS = {"tributary.http.listener": "127.0.0.1:0"}
 
@@ -64,6 +69,7 @@ class Client:
     def __init__(self, broker):
         self.sock = socket.create_connection(("127.0.0.1", broker.port), timeout=30)
         self.correlation = 0
+        self.log_starts = {}  # partition: log start offset, of the last answer
 
     def close(self):
         self.sock.close()
@@ -82,6 +88,7 @@ class Client:
         for _, ps in resp.topics:
             for p in ps:
                 parts[p[0]] = (p[1], p[2], len(p[6] or b""))
+        self.log_starts = {p[0]: p[4] for _, ps in resp.topics for p in ps}
         return resp.error_code, resp.session_id, parts
 
 
@@ -281,3 +288,48 @@ def test_followers_use_sessions(cluster):
     produce(brokers, "replicated", 30, start=30)
     wait_until(lambda: same_everywhere(brokers, "replicated", 3, 60), what="replicas to agree again")
     assert sum(scrape(b)[INCREMENTAL] for b in brokers) > before
+
+
+def delete_records(broker, topic, partition, offset):
+    """DeleteRecords v0 of one partition, written here (kafka-python has no such request):
+    (error, low watermark)."""
+    body = struct.pack(">i", 1) + string(topic) + struct.pack(">iiqi", 1, partition, offset, 10000)
+    with socket.create_connection(("127.0.0.1", broker.port), timeout=30) as sock:
+        send_request(sock, 21, 0, 1, body)
+        _, resp = read_response(sock)
+    # throttle time, 1 topic, its name, 1 partition: (partition, low watermark, error)
+    (name_len,) = struct.unpack_from(">h", resp, 8)
+    _, low, err = struct.unpack_from(">iqh", resp, 8 + 2 + name_len + 4)
+    return err, low
+
+
+def test_partitions_left_out_still_answer_what_changes(make_broker):
+    broker = make_broker(overrides=WITH_METRICS)
+    admin_create_topic(broker.bootstrap, "s", 2)
+    produce_to(broker, 0, 3)
+    produce_to(broker, 1, 3)
+    c = Client(broker)
+    try:
+        err, sid, parts = c.fetch(0, 0, [(0, 3), (1, 3)])
+        assert (err, parts) == (NONE, {0: (NONE, 3, 0), 1: (NONE, 3, 0)}) and sid != 0
+        # Both read to their end: from here on the session leaves them out of its reads
+        # until they change.
+        assert c.fetch(sid, 1) == (NONE, sid, {})
+        assert delete_records(broker, "s", 0, 2) == (NONE, 2)
+        assert c.fetch(sid, 2) == (NONE, sid, {0: (NONE, 3, 0)}), "the moved log start is news"
+        assert c.log_starts == {0: 2}
+        assert c.fetch(sid, 3) == (NONE, sid, {})
+
+        # A fetch that waits on nothing but partitions it left out: records on one of them
+        # wake it. Its max wait (120 s) is past the socket's timeout (30 s), so only the wake
+        # answers it in time.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(c.fetch, sid, 4, max_wait=120000, min_bytes=1)
+            wait_until(lambda: scrape(broker).get(WAITING_FETCHES) == 1, what="the fetch to wait")
+            produce_to(broker, 1, 2)
+            err, got, parts = waiting.result()
+        assert (err, got, set(parts)) == (NONE, sid, {1})
+        assert parts[1][:2] == (NONE, 5) and parts[1][2] > 0
+    finally:
+        c.close()
+    assert scrape(broker)[WAITING_FETCHES] == 0

@@ -137,5 +137,70 @@ TEST(watch_list, wake_all_wakes_everyone_whatever_their_condition) {
     EXPECT_TRUE(woken(ctx, *b));
 }
 
+TEST(partition_news, an_append_wakes_followers_and_a_visible_change_everyone) {
+    using reader = partition_news::reader;
+    asio::io_context ctx;
+    auto follower = std::make_shared<waiter>(ctx.get_executor());
+    auto consumer = std::make_shared<waiter>(ctx.get_executor());
+    partition_news n;
+    n.watch(follower, reader::follower);
+    n.watch(consumer, reader::consumer);
+    n.watch(consumer, reader::consumer);
+    EXPECT_EQ(n.watchers(), 2u) << "a waiter registered again is listed once";
+    n.bump(/*visible=*/false);
+    EXPECT_TRUE(woken(ctx, *follower));
+    EXPECT_FALSE(woken(ctx, *consumer)) << "nothing a consumer reads changed";
+    EXPECT_EQ(n.watchers(), 1u) << "the woken follower is dropped";
+    n.bump();
+    EXPECT_TRUE(woken(ctx, *consumer));
+    EXPECT_EQ(n.watchers(), 0u);
+    n.bump();
+    EXPECT_FALSE(woken(ctx, *follower)) << "a wake is for one registration";
+}
+
+TEST(partition_news, stamps_move_with_what_each_reader_sees) {
+    using reader = partition_news::reader;
+    partition_news n;
+    auto f = n.stamp(reader::follower), c = n.stamp(reader::consumer);
+    n.bump(false);
+    EXPECT_NE(n.stamp(reader::follower), f);
+    EXPECT_EQ(n.stamp(reader::consumer), c);
+    f = n.stamp(reader::follower);
+    n.bump();
+    EXPECT_NE(n.stamp(reader::follower), f);
+    EXPECT_NE(n.stamp(reader::consumer), c);
+}
+
+TEST(partition_news, gone_waiters_do_not_pile_up_on_a_partition_that_never_changes) {
+    asio::io_context ctx;
+    partition_news n;
+    auto live = std::make_shared<waiter>(ctx.get_executor());
+    n.watch(live, partition_news::reader::follower);
+    for (int i = 0; i < 100; ++i) {
+        auto w = std::make_shared<waiter>(ctx.get_executor());
+        n.watch(w, partition_news::reader::follower);
+    }
+    EXPECT_LE(n.watchers(), 2u);
+}
+
+TEST(partition_news, a_bump_racing_a_registration_is_never_missed) {
+    // The fetch's order: register, then compare the stamp. Whatever the interleaving with a
+    // bump on another thread, the fetch either sees the new stamp or is woken.
+    using reader = partition_news::reader;
+    for (int round = 0; round < 2000; ++round) {
+        asio::io_context ctx;
+        auto w = std::make_shared<waiter>(ctx.get_executor());
+        partition_news n;
+        auto seen = n.stamp(reader::consumer);
+        std::thread t([&] { n.bump(); });
+        n.watch(w, reader::consumer);
+        bool changed = n.stamp(reader::consumer) != seen;
+        t.join();
+        if (!changed) {
+            ASSERT_TRUE(woken(ctx, *w)) << "round " << round;
+        }
+    }
+}
+
 } // namespace
 } // namespace trib::broker

@@ -94,6 +94,46 @@ TEST_F(fetch_session_test, log_start_and_last_stable_offset_changes_are_sent) {
     EXPECT_EQ(send, (std::vector<bool>{true, true}));
 }
 
+TEST_F(fetch_session_test, marks_are_kept_until_a_request_names_the_partition_and_unread_ones_are_not_sent) {
+    auto news = std::make_shared<partition_news>();
+    auto settled = read(10);
+    settled.mark = {news, 7, true};
+    int32_t id = open({part("a", 0), part("a", 1)}, {settled, settled});
+    auto b = begin_incremental(cache, id, 1, false, {}, {}, 1);
+    ASSERT_EQ(b.marks.size(), 2u);
+    EXPECT_TRUE(b.marks[0].settled && b.marks[1].settled);
+    EXPECT_EQ(b.marks[0].stamp, 7u);
+    // Left out of this fetch's reads: not sent, even though its high watermark would differ,
+    // and its mark and what was last sent stay.
+    session_read unread = read(99);
+    unread.read = false;
+    auto moved = read(12);
+    moved.mark = {news, 8, true};
+    EXPECT_EQ(select_incremental(cache, id, b.epoch, b.parts, std::vector{unread, moved}),
+              (std::vector<bool>{false, true}));
+    // Named by the next request (its fetch offset may have moved): its mark goes.
+    b = begin_incremental(cache, id, 2, false, std::vector{part("a", 1, 4)}, {}, 2);
+    EXPECT_TRUE(b.marks[0].settled);
+    EXPECT_EQ(b.marks[0].stamp, 7u);
+    EXPECT_FALSE(b.marks[1].settled) << "a named partition is read whatever its mark";
+    // The one left out was not recorded as sent: read with the old values, nothing new.
+    EXPECT_EQ(select_incremental(cache, id, b.epoch, b.parts, std::vector{read(10), unread}),
+              (std::vector<bool>{false, false}));
+}
+
+TEST_F(fetch_session_test, a_mark_holds_while_its_stamp_does) {
+    auto news = std::make_shared<partition_news>();
+    using reader = partition_news::reader;
+    partition_mark m{news, news->stamp(reader::consumer), true};
+    EXPECT_TRUE(m.unchanged(reader::consumer));
+    news->bump(/*visible=*/false);
+    EXPECT_TRUE(m.unchanged(reader::consumer)) << "an append below nothing a consumer reads";
+    news->bump();
+    EXPECT_FALSE(m.unchanged(reader::consumer));
+    EXPECT_FALSE((partition_mark{news, news->stamp(reader::consumer), false}.unchanged(reader::consumer)))
+        << "a read that did not reach the end is read again";
+}
+
 TEST_F(fetch_session_test, errors_are_always_sent_and_the_partition_again_once_they_clear) {
     int32_t id = open({part("a", 0)}, {read(10)});
     auto b = begin_incremental(cache, id, 1, false, {}, {}, 1);

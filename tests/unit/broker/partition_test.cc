@@ -282,5 +282,79 @@ TEST_F(partition_test, a_refused_isr_change_is_asked_again_after_a_pause) {
     EXPECT_TRUE(_p->wanted_isr(t0 + 1000, 30000));
 }
 
+TEST_F(partition_test, a_follower_with_every_record_stays_in_the_isr_however_long_since_its_fetch) {
+    // Kafka's isCaughtUp: an idle partition's follower, at the log end, is not dropped for not
+    // fetching it (a fetch session leaves such a partition out of its reads).
+    ASSERT_TRUE(_p->apply(partition_state(1, 0, {1, 2, 3})));
+    int64_t t0 = partition::clock_ms();
+    append(3);
+    _p->follower_fetched(node_id(2), offset(3), -1, t0);
+    _p->follower_fetched(node_id(3), offset(2), -1, t0);
+    auto isr = _p->wanted_isr(t0 + 60000, 30000);
+    ASSERT_TRUE(isr);
+    EXPECT_EQ(*isr, (std::vector<int32_t>{1, 2})) << "3 lacks a record and has not caught up for 60 s";
+    append(1);
+    isr = _p->wanted_isr(t0 + 60000, 30000);
+    ASSERT_TRUE(isr);
+    EXPECT_EQ(*isr, (std::vector<int32_t>{1})) << "a record appended since: 2 lacks it now";
+}
+
+TEST_F(partition_test, what_a_fetch_answers_from_moves_the_change_stamps) {
+    using reader = partition_news::reader;
+    auto& n = *_p->news();
+    auto stamps = [&] { return std::pair{n.stamp(reader::follower), n.stamp(reader::consumer)}; };
+    auto before = stamps();
+    ASSERT_TRUE(_p->apply(partition_state(1, 0, {1, 2})));
+    EXPECT_NE(stamps().first, before.first) << "leadership";
+    EXPECT_NE(stamps().second, before.second);
+
+    // An append the high watermark doesn't follow is news to followers only.
+    before = stamps();
+    append(1);
+    EXPECT_NE(stamps().first, before.first);
+    EXPECT_EQ(stamps().second, before.second);
+    // A follower's fetch moves the high watermark: news to both.
+    before = stamps();
+    ASSERT_TRUE(_p->follower_fetched(node_id(2), offset(1), -1, partition::clock_ms()));
+    EXPECT_NE(stamps().first, before.first);
+    EXPECT_NE(stamps().second, before.second);
+    // Nothing changed: no news.
+    before = stamps();
+    ASSERT_TRUE(_p->follower_fetched(node_id(2), offset(1), -1, partition::clock_ms()));
+    EXPECT_EQ(stamps(), before);
+    // An ISR change in flight, the ISR the coordinator committed, the log start moved by
+    // whoever moves it, stopping.
+    _p->set_pending_isr(std::vector<int32_t>{1});
+    EXPECT_NE(stamps().second, before.second);
+    before = stamps();
+    ASSERT_TRUE(_p->apply(partition_state(1, 0, {1})));
+    EXPECT_NE(stamps().second, before.second);
+    before = stamps();
+    _p->changed();
+    EXPECT_NE(stamps().second, before.second);
+    before = stamps();
+    _p->stop();
+    EXPECT_NE(stamps().second, before.second);
+}
+
+TEST_F(partition_test, a_follower_copying_or_cutting_its_log_moves_the_stamps) {
+    using reader = partition_news::reader;
+    ASSERT_TRUE(_p->apply(partition_state(2, 0, {2, 1})));
+    auto news = _p->news();
+    auto before = news->stamp(reader::consumer);
+    protocol::batch_builder b;
+    b.add("k", "v", 0);
+    auto data = b.build();
+    ASSERT_TRUE(data);
+    ASSERT_TRUE(_p->append_from_leader(*data, offset(1)));
+    EXPECT_NE(news->stamp(reader::consumer), before);
+    before = news->stamp(reader::consumer);
+    ASSERT_TRUE(_p->truncate_to(offset(0)));
+    EXPECT_NE(news->stamp(reader::consumer), before);
+    before = news->stamp(reader::consumer);
+    _p.reset();
+    EXPECT_NE(news->stamp(reader::consumer), before) << "a fetch that kept the stamp must find the replica gone";
+}
+
 } // namespace
 } // namespace trib::broker
