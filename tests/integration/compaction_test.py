@@ -82,7 +82,12 @@ def test_compaction_keeps_the_newest_value_of_each_key(make_broker):
 
     assert b.stop() == 0
     b.start()
-    assert consume_all(b.bootstrap, "compacted")[0] == got
+    # The cleaner may go on after the restart (a pass under way, or the segment that was
+    # active now below a new one): records may go, none may come back or change, and each
+    # key's newest record stays.
+    after = consume_all(b.bootstrap, "compacted")[0]
+    assert set(after) <= set(got)
+    assert {k: (o, v) for o, k, v in after} == newest
 
 
 def test_sigkill_while_cleaning_loses_no_acknowledged_newest_value(make_broker):
