@@ -73,6 +73,7 @@ void partition::become_leader(const coordinator::partition_info& p) {
             }
         }
         _epoch_start = _log->next_offset();
+        _end_seen = _epoch_start;
         if (auto r = _log->begin_epoch(_epoch); !r) {
             TLOG_ERROR("{}-{}: cannot start leader epoch {}: {}", _tp.topic, _tp.partition, _epoch.value(),
                        r.error().message());
@@ -152,7 +153,13 @@ bool partition::update_high_watermark() {
     return true;
 }
 
-void partition::appended() {
+void partition::appended(int64_t now_ms) {
+    for (auto& [b, f] : _followers) {
+        if (f.end >= _end_seen) {
+            f.last_caught_up_ms = std::max(f.last_caught_up_ms, now_ms);
+        }
+    }
+    _end_seen = _log->next_offset();
     if (!update_high_watermark()) {
         _news->bump(/*visible=*/false);  // news to followers only
         _fetch_watches.check();  // a follower's fetch waits for data past the high watermark

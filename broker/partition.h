@@ -119,7 +119,10 @@ public:
     offset log_end() const noexcept { return _log->next_offset(); }
 
     // After an append as leader: moves the high watermark and wakes waiting fetches and produces.
-    void appended();
+    // A follower that had every record before it was caught up until `now_ms`: a fetch
+    // session may have left this partition out of its reads while it was idle
+    // (fetch_session.h), so its last fetch can be older than that.
+    void appended(int64_t now_ms = clock_ms());
 
     // Whether a fetch from `at`, whose fetcher last got a batch of `last_fetched_epoch` (-1:
     // none, or a consumer), fits this log: OFFSET_OUT_OF_RANGE outside it; `diverging` (this
@@ -226,6 +229,7 @@ private:
     int64_t _isr_retry_at_ms = 0;
     isr_change_counts _isr_changes;
     offset _epoch_start{0};  // where this leader's epoch began in the log
+    offset _end_seen{0};     // leader: the log end as of the last appended()
     watch_list _fetch_watches;
     watch_list _produce_watches;
     std::shared_ptr<partition_news> _news = std::make_shared<partition_news>();

@@ -299,6 +299,32 @@ TEST_F(partition_test, a_follower_with_every_record_stays_in_the_isr_however_lon
     EXPECT_EQ(*isr, (std::vector<int32_t>{1})) << "a record appended since: 2 lacks it now";
 }
 
+TEST_F(partition_test, an_append_after_a_long_idle_time_does_not_drop_the_followers_that_had_everything) {
+    // The followers' last fetches of an idle partition may be long ago (their sessions left it
+    // out). An append makes them lack a record; until they fetch it they were caught up as of
+    // the append, not as of their last fetch.
+    ASSERT_TRUE(_p->apply(partition_state(1, 0, {1, 2, 3})));
+    int64_t t0 = partition::clock_ms();
+    append(3);
+    _p->follower_fetched(node_id(2), offset(3), -1, t0);
+    _p->follower_fetched(node_id(3), offset(2), -1, t0);  // lacks a record
+    protocol::batch_builder b;
+    b.add("k", "v", 0);
+    auto data = b.build();
+    ASSERT_TRUE(data);
+    ASSERT_TRUE(_p->log().append(*data, _p->epoch().value()));
+    _p->appended(t0 + 60000);
+    auto isr = _p->wanted_isr(t0 + 60001, 30000);
+    ASSERT_TRUE(isr);
+    EXPECT_EQ(*isr, (std::vector<int32_t>{1, 2})) << "2 had everything until the append; 3 did not";
+    // 2 fetches the record a moment later: caught up as of its fetch (Kafka's rule: it reached
+    // the end the leader had at its previous fetch).
+    _p->follower_fetched(node_id(2), offset(4), -1, t0 + 60002);
+    isr = _p->wanted_isr(t0 + 60002 + 29000, 30000);
+    ASSERT_TRUE(isr);
+    EXPECT_EQ(*isr, (std::vector<int32_t>{1, 2}));
+}
+
 TEST_F(partition_test, what_a_fetch_answers_from_moves_the_change_stamps) {
     using reader = partition_news::reader;
     auto& n = *_p->news();
