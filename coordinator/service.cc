@@ -174,7 +174,18 @@ std::vector<uint16_t> service::start() {
 void service::observe_leadership() {
     const auto l = _log->leader();
     _active = l.is_leader;
-    _ready = l.is_leader || l.leader.has_value();
+    const bool ready = l.is_leader || l.leader.has_value();
+    // /readyz follows this: say why it changes (a probe sees only 200 or 503).
+    if (_ready.exchange(ready) != ready) {
+        if (ready) {
+            TLOG_INFO("ready: {} at term {}",
+                      l.is_leader ? std::string("the active controller")
+                                  : fmt::format("coordinator {} is the active controller", l.leader->id.value()),
+                      l.term.value());
+        } else {
+            TLOG_INFO("not ready: no active controller known at term {}", l.term.value());
+        }
+    }
 }
 
 std::optional<node_id> service::hand_over_leadership() {
