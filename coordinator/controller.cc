@@ -117,10 +117,15 @@ public:
 controller::controller(controller_config cfg, clock& clk)
   : _cfg(std::move(cfg)), _clock(clk), _rng(_cfg.seed ? _cfg.seed : std::random_device{}()) {}
 
-void controller::set_log(replicated_log& log) {
+void controller::set_log(replicated_log& log, std::function<void()> also) {
     _log = &log;
     _leadership = log.leader();
-    log.on_leadership([this](const leadership& l) { leadership_changed(l); });
+    log.on_leadership([this, also = std::move(also)](const leadership& l) {
+        leadership_changed(l);
+        if (also) {
+            also();
+        }
+    });
 }
 
 void controller::leadership_changed(const leadership& l) {

@@ -91,7 +91,9 @@ public:
     // machine, so it comes after construction). The controller follows the log's leadership:
     // it decides only while the log says this node leads, and answers NOT_CONTROLLER
     // otherwise (the service adds where the active controller is).
-    void set_log(replicated_log& log);
+    // `also` runs after the controller has taken each change of the log's leadership (the
+    // log has one listener: this).
+    void set_log(replicated_log& log, std::function<void()> also = {});
     // Whether this controller may decide now (its log leads).
     bool active() const noexcept { return _leadership.is_leader; }
     const leadership& current_leadership() const noexcept { return _leadership; }

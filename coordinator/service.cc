@@ -145,7 +145,9 @@ std::vector<uint16_t> service::start() {
         throw std::logic_error("coordinator service: no metadata log to open (service_config::open_log)");
     }
     _log = _cfg.open_log(*_notifier, _ctx);
-    _controller->set_log(*_log);
+    // Readiness follows each leadership change at once: on the tick alone, /readyz could say
+    // 503 for up to a tick after this coordinator began to serve as the active controller.
+    _controller->set_log(*_log, [this] { observe_leadership(); });
     observe_leadership();
     net::connection_limits limits;
     limits.max_request_bytes = _cfg.max_request_bytes;
