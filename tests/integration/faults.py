@@ -102,13 +102,20 @@ class Acks:
     def __init__(self):
         self._lock = threading.Lock()
         self.by_partition = {}
+        # Acknowledged without an offset: librdkafka's idempotent producer may report a batch
+        # delivered with an unknown offset (its answer lost, a later batch of the producer
+        # acknowledged). Each value must still be read back in its partition.
+        self.unplaced = {}  # partition -> [value]
         self.errors = []
         self.count = 0
         self.last_ack = {}  # partition -> monotonic time of its newest ack
 
     def ack(self, partition, offset, value):
         with self._lock:
-            self.by_partition.setdefault(partition, {})[offset] = value
+            if offset is None or offset < 0:
+                self.unplaced.setdefault(partition, []).append(value)
+            else:
+                self.by_partition.setdefault(partition, {})[offset] = value
             self.count += 1
             self.last_ack[partition] = time.monotonic()
 
@@ -327,7 +334,8 @@ class TailReader:
 
 
 def check_acked_read(acks, read, unique=True):
-    """Every acknowledged (partition, offset, value) is read back at that offset; with
+    """Every acknowledged (partition, offset, value) is read back at that offset (one
+    acknowledged without an offset: somewhere in its partition); with
     `unique` (idempotent producers), no value is stored twice. `read` is consume_all's answer.
     Returns a list of problems (empty when all is well)."""
     problems = []
@@ -339,6 +347,12 @@ def check_acked_read(acks, read, unique=True):
             problems.append(f"partition {p}: {len(lost)} of {len(offsets)} acknowledged records not read back "
                             f"at their offsets, first {lost[:5]} (read there: "
                             f"{[have.get(o) for o, _ in lost[:5]]})")
+    for p, values in sorted(acks.unplaced.items()):
+        held = set(stored.get(p, {}).values())
+        missing = [v for v in values if v not in held]
+        if missing:
+            problems.append(f"partition {p}: {len(missing)} of {len(values)} records acknowledged without an offset "
+                            f"not read back, first {missing[:5]}")
     if unique:
         seen = {}
         for p, recs in sorted(read.items()):
