@@ -154,9 +154,10 @@ public:
     void sent(const session_key& key, const session_read& r);
     // An incremental fetch's answer for `key`: whether it must be in the response (Kafka's
     // rules: records, a changed high watermark / last stable offset / log start, an error, a
-    // diverging epoch), recording what is sent. A partition the fetch did not read is not. A partition with records moves to the end of
-    // the session's order, so the others come first next time (the response size limit then
-    // goes to them). A key the session lacks must be sent.
+    // diverging epoch), recording what is sent. A partition the fetch did not read is not. A
+    // partition with records moves to the end of the session's order, so the others come
+    // first next time (the response size limit then goes to them). A key the session lacks
+    // must be sent.
     bool must_send(const session_key& key, const session_read& r);
 
 private:

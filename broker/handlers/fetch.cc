@@ -252,7 +252,7 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
     std::vector<protocol::fetch_response::partition_data> out(parts.size());
     std::vector<session_read> seen(parts.size());
     for (auto& s : seen) {
-        s.read = false;
+        s.read = false;  // until a pass reads it
     }
     // A partition whose mark holds is left out of a pass: a read would find what the last
     // one did (fetch_session.h). The session's marks start the first pass, each read's the
