@@ -10,6 +10,7 @@
 #include "common/big_buffers.h"
 #include "common/listeners.h"
 #include "common/log.h"
+#include "common/repeating_timer.h"
 #include "common/status_server.h"
 
 #include <boost/asio/signal_set.hpp>
@@ -156,33 +157,17 @@ int main(int argc, char** argv) {
     TLOG_INFO("broker {} ready", cfg.node_id);
 
     // Retention runs on a timer; SIGINT/SIGTERM stop everything in reverse order.
-    asio::steady_timer retention(main_ctx);
-    auto interval = std::chrono::milliseconds(cfg.raw.get_int64("log.retention.check.interval.ms"));
-    std::function<void()> schedule = [&] {
-        retention.expires_after(interval);
-        retention.async_wait([&](boost::system::error_code ec) {
-            if (!ec) {
-                svc->partitions.run_retention();
-                schedule();
-            }
-        });
-    };
-    schedule();
-    asio::steady_timer tick(main_ctx);
-    std::function<void()> schedule_tick = [&] {
-        tick.expires_after(std::chrono::seconds(1));
-        tick.async_wait([&](boost::system::error_code ec) {
-            if (!ec) {
-                svc->partitions.periodic();
-                svc->quotas.publish(partition::clock_ms());
-                schedule_tick();
-            }
-        });
-    };
-    schedule_tick();
+    repeating_timer retention(main_ctx, std::chrono::milliseconds(cfg.raw.get_int64("log.retention.check.interval.ms")),
+                              [&] { svc->partitions.run_retention(); });
+    retention.start();
+    repeating_timer tick(main_ctx, std::chrono::seconds(1), [&] {
+        svc->partitions.periodic();
+        svc->quotas.publish(partition::clock_ms());
+    });
+    tick.start();
     on_signal = [&] {
-        retention.cancel();
-        tick.cancel();
+        retention.stop();
+        tick.stop();
         status.stop();
     };
     if (stopping) {

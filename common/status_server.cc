@@ -46,9 +46,12 @@ uint16_t status_server::start(const std::string& host, uint16_t port) {
 
 void status_server::stop() {
     if (_acceptor) {
-        asio::post(_ctx, [a = _acceptor.get()] {
+        asio::post(_ctx, [this] {
             error_code ec;
-            a->close(ec);
+            _acceptor->close(ec);
+            for (auto* sock : _open) {
+                sock->close(ec);  // its read or write ends with operation_aborted
+            }
         });
     }
 }
@@ -83,6 +86,15 @@ asio::awaitable<void> status_server::accept_loop() {
 }
 
 asio::awaitable<void> status_server::serve(asio::ip::tcp::socket sock) {
+    struct registration {
+        std::unordered_set<asio::ip::tcp::socket*>& open;
+        asio::ip::tcp::socket* sock;
+        ~registration() { open.erase(sock); }
+    } registered{_open, &sock};
+    if (!_acceptor->is_open()) {  // accepted just before stop(), which found no socket to close
+        co_return;
+    }
+    _open.insert(&sock);
     asio::streambuf buf(8192);  // a request line and headers beyond this are refused
     error_code ec;
     co_await asio::async_read_until(sock, buf, "\r\n\r\n", asio::redirect_error(asio::use_awaitable, ec));

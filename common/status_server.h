@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_set>
 
 namespace trib {
 
@@ -27,6 +28,8 @@ public:
     // Listens on host:port ("" host = all interfaces; port 0 = any); returns the bound port.
     // Throws std::runtime_error naming the address if it can't listen.
     uint16_t start(const std::string& host, uint16_t port);
+    // Closes the listener and every open connection, so the io_context runs out of work
+    // (a client that connected and sent nothing would otherwise keep it running).
     void stop();
 
     // The response for a request line's target, e.g. "/metrics": status code and body.
@@ -40,6 +43,7 @@ private:
     std::shared_ptr<prometheus::Registry> _registry;
     std::function<bool()> _ready;
     std::unique_ptr<asio::ip::tcp::acceptor> _acceptor;
+    std::unordered_set<asio::ip::tcp::socket*> _open;  // connections being served
 };
 
 } // namespace trib

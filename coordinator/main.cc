@@ -9,6 +9,7 @@
 #include "common/listeners.h"
 #include "common/log.h"
 #include "common/metric_series.h"
+#include "common/repeating_timer.h"
 #include "common/status_server.h"
 #include "coordinator/coordinator_config.h"
 
@@ -242,19 +243,9 @@ int main(int argc, char** argv) {
         raft.update(log, voters);
         active.Set(svc.active() ? 1 : 0);
     };
-    asio::steady_timer refresh(main_ctx);
-    std::function<void()> schedule = [&] {
-        refresh.expires_after(std::chrono::seconds(1));
-        refresh.async_wait([&](boost::system::error_code ec) {
-            if (ec) {
-                return;
-            }
-            update();
-            schedule();
-        });
-    };
+    repeating_timer refresh(main_ctx, std::chrono::seconds(1), update);
     update();  // the first scrape already sees the replayed log
-    schedule();
+    refresh.start();
     // The active controller hands its leadership to the most caught-up voter before it
     // stops (as Kafka's controller resigns on a clean shutdown), so a roll of the quorum costs
     // a leadership transfer, not an election timeout; it waits for that at most two election
@@ -278,7 +269,7 @@ int main(int argc, char** argv) {
     signals.async_wait([&](boost::system::error_code, int sig) {
         TLOG_INFO("signal {}: shutting down", sig);
         serving = false;
-        refresh.cancel();
+        refresh.stop();
         status.stop();
         if (!svc.active()) {
             return;

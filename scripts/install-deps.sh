@@ -20,6 +20,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   kcat python3-confluent-kafka python3-kafka python3-pytest python3-snappy python3-lz4 python3-zstandard
   gzip zstd lz4 burrow fio iperf3 procps curl python3-venv python3-yaml
+  # the integration harness's stacks of a process that does not stop on SIGTERM (harness.py)
+  gdb
   # the coordinator quorum benchmark's peers (bench/coordinator_quorum_bench.py): etcd 3.4 and
   # ZooKeeper 3.8, each run as a three-member cluster beside Tributary's coordinators
   etcd-server etcd-client zookeeper

@@ -19,6 +19,7 @@ Every wait here is bounded in time, and every loop in count or time.
 """
 import os
 import random
+import shutil
 import signal
 import socket
 import struct
@@ -140,6 +141,7 @@ class _Process:
             try:
                 self.proc.wait(STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
+                self._log_stacks("did not stop within %d s of SIGTERM" % STOP_TIMEOUT_S)
                 self.proc.kill()
                 self.proc.wait(STOP_TIMEOUT_S)
         rc = self.proc.returncode
@@ -161,6 +163,21 @@ class _Process:
         """SIGCONT after pause()."""
         if self.alive():
             self.proc.send_signal(signal.SIGCONT)
+
+    def _log_stacks(self, why):
+        """Appends every thread's stack (gdb) to the process's log, so a hang can be read
+        after the process is killed."""
+        gdb = shutil.which("gdb")
+        if gdb is None:
+            return
+        self._log_file.write(("harness: %s; its threads' stacks:\n" % why).encode())
+        self._log_file.flush()
+        try:
+            subprocess.run([gdb, "-p", str(self.proc.pid), "-batch", "-nx", "-ex", "thread apply all bt"],
+                           stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                           timeout=60, check=False)
+        except subprocess.TimeoutExpired:
+            self._log_file.write(b"harness: gdb took over 60 s; no stacks\n")
 
     def _close_log(self):
         if self._log_file is not None:

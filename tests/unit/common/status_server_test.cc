@@ -1,0 +1,75 @@
+#include "common/status_server.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <string>
+#include <thread>
+
+namespace trib {
+namespace {
+
+using tcp = asio::ip::tcp;
+
+std::string get(uint16_t port, const std::string& target) {
+    asio::io_context io;
+    tcp::socket sock(io);
+    sock.connect({asio::ip::make_address("127.0.0.1"), port});
+    asio::write(sock, asio::buffer("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::string response;
+    boost::system::error_code ec;
+    asio::read(sock, asio::dynamic_buffer(response), ec);  // the server closes after one answer
+    return response;
+}
+
+TEST(status_server, answers_health_and_readiness) {
+    asio::io_context ctx;
+    std::atomic<bool> ready{false};
+    status_server status(ctx, std::make_shared<prometheus::Registry>(), [&] { return ready.load(); });
+    auto port = status.start("127.0.0.1", 0);
+    std::thread runner([&] { ctx.run(); });
+    EXPECT_TRUE(get(port, "/healthz").starts_with("HTTP/1.1 200 OK"));
+    EXPECT_TRUE(get(port, "/readyz").starts_with("HTTP/1.1 503"));
+    ready = true;
+    EXPECT_TRUE(get(port, "/readyz").starts_with("HTTP/1.1 200 OK"));
+    EXPECT_TRUE(get(port, "/nothing").starts_with("HTTP/1.1 404"));
+    status.stop();
+    runner.join();
+}
+
+// A process stops once its main io_context runs out of work: a client that connected and
+// sent nothing must not keep it running after stop().
+TEST(status_server, stop_closes_connections_that_sent_nothing) {
+    asio::io_context ctx;
+    status_server status(ctx, std::make_shared<prometheus::Registry>(), [] { return true; });
+    auto port = status.start("127.0.0.1", 0);
+    auto ran = std::async(std::launch::async, [&] { ctx.run(); });
+
+    asio::io_context io;
+    tcp::socket silent(io);
+    silent.connect({asio::ip::make_address("127.0.0.1"), port});
+    // Connections are accepted in order: once a later one is answered, the silent one is
+    // accepted and waiting for its request line.
+    ASSERT_TRUE(get(port, "/healthz").starts_with("HTTP/1.1 200 OK"));
+
+    status.stop();
+    bool stopped = ran.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+    if (!stopped) {
+        ctx.stop();  // so the test ends and reports instead of hanging
+    }
+    ran.wait();
+    EXPECT_TRUE(stopped) << "the io_context still had work after stop()";
+    std::string rest;
+    boost::system::error_code ec;
+    asio::read(silent, asio::dynamic_buffer(rest), ec);
+    EXPECT_EQ(ec, asio::error::eof) << ec.message();  // closed by the server, with no answer
+    EXPECT_TRUE(rest.empty());
+}
+
+} // namespace
+} // namespace trib
