@@ -6,6 +6,9 @@
 
 #include <boost/asio/co_spawn.hpp>
 
+#include <algorithm>
+#include <utility>
+
 namespace trib::broker {
 
 using protocol::error_code;
@@ -128,6 +131,7 @@ void replica_fetcher::follow(const topic_partition& tp, leader_epoch epoch, foll
         auto& pos = self->_positions[tp];
         if (pos.epoch != epoch || pos.fetch_offset < offset(0)) {
             pos = position{epoch};  // a new epoch: read where the replica ends again
+            self->_unread.push_back(tp);
         }
         pos.throttle = throttle;
         self->wake();
@@ -169,12 +173,20 @@ asio::awaitable<void> replica_fetcher::read_positions() {
         offset end{-1};
         int32_t last_epoch = -1;
     };
+    // From the list follow() keeps, not a walk over every followed partition: this runs
+    // before each fetch, and most cycles find nothing new.
+    if (_unread.empty()) {
+        co_return;
+    }
+    std::sort(_unread.begin(), _unread.end());
+    _unread.erase(std::unique(_unread.begin(), _unread.end()), _unread.end());
     std::vector<job> jobs;
-    for (auto& [tp, pos] : _positions) {
-        if (pos.fetch_offset < offset(0)) {
+    for (const auto& tp : std::exchange(_unread, {})) {
+        auto it = _positions.find(tp);
+        if (it != _positions.end() && it->second.fetch_offset < offset(0)) {
             auto& j = jobs.emplace_back();
             j.tp = tp;
-            j.pos = &pos;
+            j.pos = &it->second;
         }
     }
     if (jobs.empty()) {
@@ -196,9 +208,14 @@ asio::awaitable<void> replica_fetcher::read_positions() {
     // map's nodes are stable, but only write those still waiting for a read.
     for (auto& j : jobs) {
         auto it = _positions.find(j.tp);
-        if (it != _positions.end() && &it->second == j.pos && j.end >= offset(0) && j.pos->fetch_offset < offset(0)) {
+        if (it == _positions.end() || &it->second != j.pos || j.pos->fetch_offset >= offset(0)) {
+            continue;
+        }
+        if (j.end >= offset(0)) {
             j.pos->fetch_offset = j.end;
             j.pos->last_fetched_epoch = j.last_epoch;
+        } else {
+            _unread.push_back(j.tp);  // its log isn't open here yet: read again next time
         }
     }
 }

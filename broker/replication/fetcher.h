@@ -131,6 +131,7 @@ private:
     std::unique_ptr<net::kafka_client> _client;
     std::shared_ptr<waiter> _waiter;
     std::map<topic_partition, position> _positions;  // on _ex only
+    std::vector<topic_partition> _unread;  // followed anew, their log end not read yet; on _ex only
     bool _stopped = false;
     std::promise<void> _done;
     std::string _last_failure;  // logged once until a fetch succeeds
