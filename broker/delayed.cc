@@ -4,6 +4,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <utility>
 
 namespace trib::broker {
 
@@ -117,6 +118,13 @@ void partition_news::watch(const std::shared_ptr<waiter>& w, reader r) {
     }
 }
 
+void partition_news::subscribe(const std::shared_ptr<news_subscription>& s) {
+    std::lock_guard lock(_mu);
+    std::erase_if(_subscriptions, [](const std::weak_ptr<news_subscription>& x) { return x.expired(); });
+    _subscriptions.push_back(s);
+    _subscribed.store(true, std::memory_order_seq_cst);
+}
+
 void partition_news::bump(bool visible) {
     _all.fetch_add(1, std::memory_order_seq_cst);
     if (visible) {
@@ -125,12 +133,28 @@ void partition_news::bump(bool visible) {
     // Seen unset, the registration comes after the bump above, and its caller sees the stamp.
     bool followers = _followers_watch.load(std::memory_order_seq_cst);
     bool consumers = visible && _consumers_watch.load(std::memory_order_seq_cst);
-    if (!followers && !consumers) {
+    bool subscribed = _subscribed.load(std::memory_order_seq_cst);
+    if (!followers && !consumers && !subscribed) {
         return;
     }
     std::vector<std::weak_ptr<waiter>> woken_followers, woken_consumers;
     {
         std::lock_guard lock(_mu);
+        if (subscribed) {
+            // Posted under the lock (the inbox's lock nests inside this one, never the other
+            // way round): no copy of the list on the append path.
+            std::erase_if(_subscriptions, [visible](const std::weak_ptr<news_subscription>& x) {
+                auto sub = x.lock();
+                if (!sub) {
+                    return true;
+                }
+                if ((visible || sub->reader == reader::follower) && !sub->posted.exchange(true)) {
+                    sub->inbox->post(sub->token);
+                }
+                return false;
+            });
+            _subscribed.store(!_subscriptions.empty(), std::memory_order_seq_cst);
+        }
         if (followers) {
             woken_followers.swap(_followers);
             _followers_watch.store(false, std::memory_order_seq_cst);
@@ -147,6 +171,40 @@ void partition_news::bump(bool visible) {
 size_t partition_news::watchers() const {
     std::lock_guard lock(_mu);
     return _followers.size() + _consumers.size();
+}
+
+size_t partition_news::subscribers() const {
+    std::lock_guard lock(_mu);
+    return size_t(std::count_if(_subscriptions.begin(), _subscriptions.end(),
+                                [](const std::weak_ptr<news_subscription>& x) { return !x.expired(); }));
+}
+
+void session_inbox::post(uint64_t token) {
+    std::shared_ptr<waiter> w;
+    {
+        std::lock_guard lock(_mu);
+        _posted.push_back(token);
+        _pending.store(true, std::memory_order_seq_cst);
+        w = std::exchange(_waiter, {}).lock();
+    }
+    if (w) {
+        w->wake();
+    }
+}
+
+bool session_inbox::watch(const std::shared_ptr<waiter>& w) {
+    std::lock_guard lock(_mu);
+    if (!_posted.empty()) {
+        return true;
+    }
+    _waiter = w;
+    return false;
+}
+
+std::vector<uint64_t> session_inbox::drain() {
+    std::lock_guard lock(_mu);
+    _pending.store(false, std::memory_order_seq_cst);
+    return std::exchange(_posted, {});
 }
 
 } // namespace trib::broker

@@ -90,6 +90,8 @@ private:
 // that concerns it wakes it (a follower's at any bump, a consumer's at a visible one).
 // Register, then compare the stamp: a bump after the registration wakes the waiter, one
 // before it shows in the stamp.
+struct news_subscription;
+
 class partition_news {
 public:
     enum class reader : uint8_t { follower, consumer };
@@ -100,11 +102,17 @@ public:
     }
     void watch(const std::shared_ptr<waiter>& w, reader r);
 
+    // A session entry's standing subscription (below): every later bump that concerns its
+    // reader posts it, until the subscription is dropped. Any core. Subscribe, then compare
+    // the stamp, as for watch().
+    void subscribe(const std::shared_ptr<news_subscription>& s);
+
     // The owner core: something changed; `visible` false for a leader's append that left the
     // high watermark where it was.
     void bump(bool visible = true);
 
     size_t watchers() const;
+    size_t subscribers() const;
 
 private:
     std::atomic<uint64_t> _all{1};
@@ -114,6 +122,43 @@ private:
     mutable std::mutex _mu;
     std::vector<std::weak_ptr<waiter>> _followers;
     std::vector<std::weak_ptr<waiter>> _consumers;
+    std::atomic<bool> _subscribed{false};
+    std::vector<std::weak_ptr<news_subscription>> _subscriptions;  // dropped ones go at the next bump
+};
+
+// A fetch session's mailbox (fetch_session.h): the partitions of a session that have nothing
+// new stay subscribed to their news, and the first bump after that posts the entry's token
+// here. A fetch of the session drains it, to read those again, and a fetch that waits is
+// woken by a post: one registration however many partitions the session leaves out.
+class session_inbox {
+public:
+    // Any core: adds `token` and wakes the fetch waiting, if any.
+    void post(uint64_t token);
+    // Whether a post is waiting to be drained.
+    bool pending() const noexcept { return _pending.load(std::memory_order_seq_cst); }
+    // Wakes `w` at the next post; returns true, without registering, when one is already
+    // waiting (the caller drains it instead of waiting).
+    bool watch(const std::shared_ptr<waiter>& w);
+    // The tokens posted since the last drain, each once per post.
+    std::vector<uint64_t> drain();
+
+private:
+    mutable std::mutex _mu;
+    std::vector<uint64_t> _posted;
+    std::weak_ptr<waiter> _waiter;
+    std::atomic<bool> _pending{false};
+};
+
+// One session entry's subscription to its partition's news. `posted` is set by the bump that
+// posts the token, cleared by the session when it drains it, so a partition bumped a
+// thousand times between two fetches posts once.
+struct news_subscription {
+    news_subscription(std::shared_ptr<session_inbox> i, uint64_t t, partition_news::reader r)
+      : inbox(std::move(i)), token(t), reader(r) {}
+    std::shared_ptr<session_inbox> inbox;
+    uint64_t token;
+    partition_news::reader reader;
+    std::atomic<bool> posted{false};
 };
 
 } // namespace trib::broker

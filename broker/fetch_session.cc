@@ -16,21 +16,31 @@ fetch_session::changes fetch_session::update(std::span<const session_fetch> fetc
         if (it == _index.end()) {
             cached p;
             static_cast<session_fetch&>(p) = f;
-            _order.push_back(std::move(p));
-            _index.emplace(f.key, std::prev(_order.end()));
+            p.token = ++_next_token;
+            _active.push_back(std::move(p));
+            auto e = std::prev(_active.end());
+            _index.emplace(f.key, e);
+            _by_token.emplace(e->token, e);
             ++c.added;
         } else {
             // The request's view changes; what was last sent stays. The mark goes: the
             // fetch offset may have moved.
-            static_cast<session_fetch&>(*it->second) = f;
-            it->second->mark = {};
+            auto e = it->second;
+            static_cast<session_fetch&>(*e) = f;
+            e->mark = {};
+            if (e->quiet) {
+                e->quiet = false;
+                _active.splice(_active.end(), _quiet, e);
+            }
             ++c.updated;
         }
     }
     for (const auto& k : forgotten) {
         auto it = _index.find(k);
         if (it != _index.end()) {
-            _order.erase(it->second);
+            auto e = it->second;
+            _by_token.erase(e->token);
+            (e->quiet ? _quiet : _active).erase(e);  // its subscription goes with it
             _index.erase(it);
             ++c.removed;
         }
@@ -40,8 +50,8 @@ fetch_session::changes fetch_session::update(std::span<const session_fetch> fetc
 
 std::vector<session_fetch> fetch_session::partitions() const {
     std::vector<session_fetch> out;
-    out.reserve(_order.size());
-    for (const auto& p : _order) {
+    out.reserve(_active.size());
+    for (const auto& p : _active) {
         out.push_back(p);
     }
     return out;
@@ -49,11 +59,53 @@ std::vector<session_fetch> fetch_session::partitions() const {
 
 std::vector<partition_mark> fetch_session::marks() const {
     std::vector<partition_mark> out;
-    out.reserve(_order.size());
-    for (const auto& p : _order) {
+    out.reserve(_active.size());
+    for (const auto& p : _active) {
         out.push_back(p.mark);
     }
     return out;
+}
+
+std::pair<std::vector<session_fetch>, std::vector<partition_mark>> fetch_session::take_posted() {
+    std::pair<std::vector<session_fetch>, std::vector<partition_mark>> out;
+    if (!_inbox->pending()) {
+        return out;
+    }
+    for (uint64_t token : _inbox->drain()) {
+        auto it = _by_token.find(token);
+        if (it == _by_token.end()) {
+            continue;  // forgotten since
+        }
+        auto e = it->second;
+        if (e->sub && e->sub->token == token) {
+            // Before the fetch reads the partition's stamp: a bump after that posts again.
+            e->sub->posted.store(false, std::memory_order_seq_cst);
+        }
+        if (e->quiet) {
+            e->quiet = false;
+            _active.splice(_active.end(), _quiet, e);
+            out.first.push_back(*e);
+            out.second.push_back(e->mark);
+        }
+    }
+    return out;
+}
+
+void fetch_session::settle(entry e) {
+    if (e->quiet || !e->mark.settled || !e->mark.news) {
+        return;
+    }
+    if (!e->sub || e->subscribed != e->mark.news) {
+        // A partition whose news is new to it (its first settled read, or the partition was
+        // recreated here): the old subscription, if any, goes with its shared_ptr.
+        e->sub = std::make_shared<news_subscription>(_inbox, e->token, reader());
+        e->subscribed = e->mark.news;
+        e->subscribed->subscribe(e->sub);
+    }
+    if (e->mark.unchanged(reader())) {
+        e->quiet = true;
+        _quiet.splice(_quiet.end(), _active, e);
+    }
 }
 
 void fetch_session::sent(const session_key& key, const session_read& r) {
@@ -66,17 +118,20 @@ void fetch_session::sent(const session_key& key, const session_read& r) {
     p.high_watermark = r.error_code != 0 ? -1 : r.high_watermark;
     p.last_stable_offset = r.last_stable_offset;
     p.leader_log_start = r.log_start_offset;
+    settle(it->second);
 }
 
 bool fetch_session::must_send(const session_key& key, const session_read& r) {
-    if (!r.read) {
-        return false;
-    }
     auto it = _index.find(key);
     if (it == _index.end()) {
-        return true;
+        return r.read;
     }
-    auto& p = *it->second;
+    auto e = it->second;
+    if (!r.read) {
+        settle(e);  // left out of the reads: its mark held, so it may go quiet now
+        return false;
+    }
+    auto& p = *e;
     p.mark = r.mark;
     bool send = r.bytes > 0 || r.diverging;
     if (r.error_code != 0) {
@@ -95,9 +150,10 @@ bool fetch_session::must_send(const session_key& key, const session_read& r) {
         p.leader_log_start = r.log_start_offset;
         send = true;
     }
-    if (r.bytes > 0) {
-        _order.splice(_order.end(), _order, it->second);  // iterators stay valid
+    if (r.bytes > 0 && !p.quiet) {
+        _active.splice(_active.end(), _active, e);  // iterators stay valid
     }
+    settle(e);
     return send;
 }
 
@@ -279,10 +335,21 @@ incremental_begin begin_incremental(fetch_session_cache& cache, int32_t id, int3
     }
     cache.touch(*s, now_ms);
     s->advance_epoch();
+    s->take_posted();  // the quiet partitions with news are read by this fetch
     out.epoch = s->epoch();
     out.parts = s->partitions();
     out.marks = s->marks();
+    out.inbox = s->inbox();
     return out;
+}
+
+std::optional<std::pair<std::vector<session_fetch>, std::vector<partition_mark>>>
+take_posted(fetch_session_cache& cache, int32_t id, int32_t epoch) {
+    auto* s = cache.find(id);
+    if (!s || s->epoch() != epoch) {
+        return std::nullopt;
+    }
+    return s->take_posted();
 }
 
 int32_t open_session(fetch_session_cache& cache, int64_t now_ms, bool privileged, bool uses_topic_ids,

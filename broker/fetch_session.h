@@ -19,6 +19,14 @@
 //                     leaves out of the read the partitions the request doesn't name that
 //                     have not changed since a read found nothing more in them (their marks,
 //                     below): a read would find nothing new there.
+//
+// Quiet partitions: a partition whose mark holds is set aside in the session, subscribed to
+// its news (delayed.h); the first change posts it to the session's inbox, and the next fetch
+// (or the one waiting) takes it up again. An incremental fetch touches only the session's
+// active partitions and waits on its inbox once, so a session of 1,000 idle partitions and
+// one busy one costs about what a session of the busy one does. (Copying, checking and
+// watching every partition on every fetch made each idle partition on a broker raise the
+// cost of every replica fetch and consumer fetch.)
 // A session that uses topic ids (Fetch v13+) answers FETCH_SESSION_TOPIC_ID_ERROR to a
 // request of a version without them, and the other way round.
 //
@@ -54,6 +62,8 @@
 #include <random>
 #include <span>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace trib::broker {
@@ -124,6 +134,10 @@ public:
         int64_t last_stable_offset = -1;
         int64_t leader_log_start = -1;
         partition_mark mark;  // reset when a request names the partition
+        uint64_t token = 0;   // names it in the session's inbox
+        bool quiet = false;   // set aside until its news posts it
+        std::shared_ptr<news_subscription> sub;           // to `subscribed`'s news, once settled
+        std::shared_ptr<partition_news> subscribed;
     };
 
     fetch_session(int32_t id, bool privileged, bool uses_topic_ids, int64_t now_ms);
@@ -134,8 +148,10 @@ public:
     bool uses_topic_ids() const noexcept { return _uses_topic_ids; }
     int64_t created_ms() const noexcept { return _created_ms; }
     int64_t last_used_ms() const noexcept { return _last_used_ms; }
-    size_t size() const noexcept { return _order.size(); }
-    bool empty() const noexcept { return _order.empty(); }
+    size_t size() const noexcept { return _active.size() + _quiet.size(); }
+    bool empty() const noexcept { return size() == 0; }
+    size_t quiet() const noexcept { return _quiet.size(); }
+    const std::shared_ptr<session_inbox>& inbox() const noexcept { return _inbox; }
     // An incremental fetch was taken at the current epoch: the next must name the one after.
     void advance_epoch() noexcept { _epoch = fetch_session_ids::next_epoch(_epoch); }
 
@@ -146,9 +162,12 @@ public:
     };
     changes update(std::span<const session_fetch> fetches, std::span<const session_key> forgotten);
 
-    // The partitions to read, in the session's order, and their marks.
+    // The partitions to read (the active ones), in the session's order, and their marks.
     std::vector<session_fetch> partitions() const;
     std::vector<partition_mark> marks() const;
+    // Drains the inbox: the quiet partitions posted become active again, at the end of the
+    // order. Returns those, with their marks (a partition posted while active stays as it is).
+    std::pair<std::vector<session_fetch>, std::vector<partition_mark>> take_posted();
 
     // A full fetch's answer for `key`: records what was sent.
     void sent(const session_key& key, const session_read& r);
@@ -162,6 +181,14 @@ public:
 
 private:
     friend class fetch_session_cache;
+    using entry = std::list<cached>::iterator;
+
+    partition_news::reader reader() const noexcept {
+        return _privileged ? partition_news::reader::follower : partition_news::reader::consumer;
+    }
+    // A partition read (or left out) by a fetch: set aside if its mark holds, subscribed
+    // first and the stamp compared after, so a change in between keeps it active.
+    void settle(entry e);
 
     int32_t _id;
     int32_t _epoch = fetch_session_ids::next_epoch(fetch_session_ids::initial_epoch);
@@ -170,8 +197,14 @@ private:
     int64_t _created_ms;
     int64_t _last_used_ms;
     size_t _cached_size = 0;  // size at the last touch, for the eviction keys
-    std::list<cached> _order;
-    std::map<session_key, std::list<cached>::iterator> _index;
+    // The partitions fetches read, in their order, and those set aside; an entry moves
+    // between them by splice, so `_index` and `_by_token` stay valid.
+    std::list<cached> _active;
+    std::list<cached> _quiet;
+    std::map<session_key, entry> _index;
+    std::unordered_map<uint64_t, entry> _by_token;
+    uint64_t _next_token = 0;
+    std::shared_ptr<session_inbox> _inbox = std::make_shared<session_inbox>();
 };
 
 // The metrics, shared by the per-core caches (prometheus-cpp's gauges and counters are
@@ -256,12 +289,18 @@ struct incremental_begin {
     protocol::error_code error = protocol::error_code::none;
     bool closed = false;                // the session became empty and was removed
     int32_t epoch = 0;                  // the session's epoch after this fetch's
-    std::vector<session_fetch> parts;   // the session's partitions, in its order
+    std::vector<session_fetch> parts;   // the session's active partitions, in its order
     std::vector<partition_mark> marks;  // theirs, same order
+    std::shared_ptr<session_inbox> inbox;  // where news of its quiet partitions comes
 };
 incremental_begin begin_incremental(fetch_session_cache& cache, int32_t id, int32_t epoch, bool uses_topic_ids,
                                     std::span<const session_fetch> fetches, std::span<const session_key> forgotten,
                                     int64_t now_ms);
+// While an incremental fetch waits and its inbox has news: the quiet partitions posted since,
+// now active, for the fetch to read too (fetch_session::take_posted); nullopt when the session
+// is gone or has moved past `epoch` (another fetch took it over).
+std::optional<std::pair<std::vector<session_fetch>, std::vector<partition_mark>>>
+take_posted(fetch_session_cache& cache, int32_t id, int32_t epoch);
 // After the reads of a full fetch (epoch 0): opens a session of the partitions read, in
 // their order, recording what is sent. Returns its id, or 0 when the cache had no room.
 int32_t open_session(fetch_session_cache& cache, int64_t now_ms, bool privileged, bool uses_topic_ids,

@@ -172,6 +172,7 @@ struct session_plan {
     int32_t epoch = 0; // incremental: the session's epoch after this fetch
     std::vector<session_fetch> parts;  // what to read, in response order
     std::vector<partition_mark> marks; // incremental: what the session knows of them
+    std::shared_ptr<session_inbox> inbox;  // incremental: news of the quiet partitions
 };
 
 asio::awaitable<session_plan> plan_session(broker_services& svc, const protocol::fetch_request& req,
@@ -208,6 +209,7 @@ asio::awaitable<session_plan> plan_session(broker_services& svc, const protocol:
     plan.epoch = b.epoch;
     plan.parts = std::move(b.parts);
     plan.marks = std::move(b.marks);
+    plan.inbox = std::move(b.inbox);
     co_return plan;
 }
 
@@ -228,23 +230,24 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
      : plan.kind == session_plan::kind::incremental ? m.incremental
                                                     : m.sessionless)
         ->Increment();
-    const auto& parts = plan.parts;
+    auto& parts = plan.parts;  // grows while the fetch waits, by quiet partitions with news
     // ACLs, as Kafka: a follower needs CLUSTER_ACTION on the cluster, a consumer READ on each
     // topic; a partition refused answers TOPIC_AUTHORIZATION_FAILED.
-    std::vector<bool> allowed(parts.size(), true);
-    {
-        const bool follower_ok = req.replica_id < 0 || ctx.authorized_cluster(security::acl_operation::cluster_action);
-        std::map<std::string_view, bool> by_topic;
-        for (size_t i = 0; i < parts.size(); ++i) {
-            std::string_view t = parts[i].key.topic;
+    std::vector<bool> allowed;
+    const bool follower_ok = req.replica_id < 0 || ctx.authorized_cluster(security::acl_operation::cluster_action);
+    std::map<std::string, bool, std::less<>> by_topic;
+    auto authorize = [&] {
+        for (size_t i = allowed.size(); i < parts.size(); ++i) {
+            const auto& t = parts[i].key.topic;
             auto it = by_topic.find(t);
             if (it == by_topic.end()) {
                 bool ok = req.replica_id >= 0 ? follower_ok : ctx.authorized_topic(security::acl_operation::read, t);
                 it = by_topic.emplace(t, ok).first;
             }
-            allowed[i] = it->second;
+            allowed.push_back(it->second);
         }
-    }
+    };
+    authorize();
     auto deadline = waiter::clock::now() + std::chrono::milliseconds(std::max(0, req.max_wait_ms));
     // Appends on the partitions' cores wake it when data past a fetch offset arrives.
     auto w = std::make_shared<waiter>(co_await asio::this_coro::executor);
@@ -262,9 +265,31 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
     const auto reader = fetcher{req.replica_id}.reader();
     std::vector<size_t> left_out;
     leader_throttle throttle{&svc.quotas.leader};
+    bool session_moved = false;  // gone, or another fetch took it over: the inbox isn't ours
     for (;;) {
+        if (plan.inbox && !session_moved && plan.inbox->pending()) {
+            // Quiet partitions of the session had news: they join this fetch.
+            int32_t id = req.session_id, epoch = plan.epoch;
+            auto take = [&] { return take_posted(svc.sessions.on(plan.core), id, epoch); };
+            auto more = co_await on_core(svc, plan.core, take);
+            if (!more) {
+                session_moved = true;
+            } else {
+                const size_t before = parts.size();
+                for (size_t j = 0; j < more->first.size(); ++j) {
+                    parts.push_back(std::move(more->first[j]));
+                    marks.push_back(std::move(more->second[j]));
+                }
+                authorize();
+                out.resize(parts.size());
+                seen.resize(parts.size());
+                for (size_t i = before; i < parts.size(); ++i) {
+                    seen[i].read = false;  // until a pass reads it
+                }
+            }
+        }
         auto snap = svc.metadata.get();
-        bool may_wait = waiter::clock::now() < deadline;
+        bool may_wait = waiter::clock::now() < deadline && !session_moved;
         bool any_error = false;  // an error answers at once, without waiting
         std::vector<read_job> jobs;
         left_out.clear();
@@ -369,6 +394,8 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
             marks[i].news->watch(w, reader);
             changed = changed || !marks[i].unchanged(reader);
         }
+        // The session's quiet partitions: one registration for all of them.
+        changed = (plan.inbox && plan.inbox->watch(w)) || changed;
         if (!changed) {
             auto counted = svc.metrics.fetch_waiting();
             co_await w->wait_until(deadline);

@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
 #include <thread>
 
@@ -198,6 +199,83 @@ TEST(partition_news, a_bump_racing_a_registration_is_never_missed) {
         t.join();
         if (!changed) {
             ASSERT_TRUE(woken(ctx, *w)) << "round " << round;
+        }
+    }
+}
+
+TEST(partition_news, a_subscription_is_posted_once_until_drained_and_for_its_reader_only) {
+    using reader = partition_news::reader;
+    partition_news n;
+    auto inbox = std::make_shared<session_inbox>();
+    auto follower = std::make_shared<news_subscription>(inbox, 1, reader::follower);
+    auto consumer = std::make_shared<news_subscription>(inbox, 2, reader::consumer);
+    n.subscribe(follower);
+    n.subscribe(consumer);
+    EXPECT_FALSE(inbox->pending());
+    n.bump(/*visible=*/false);
+    EXPECT_TRUE(inbox->pending());
+    EXPECT_EQ(inbox->drain(), std::vector<uint64_t>{1}) << "an append below the high watermark is no consumer's news";
+    EXPECT_FALSE(inbox->pending());
+    n.bump();
+    n.bump();
+    EXPECT_EQ(inbox->drain(), std::vector<uint64_t>{2}) << "the follower was posted and not cleared since";
+    follower->posted = false;  // what the session does when it drains the token
+    consumer->posted = false;
+    n.bump();
+    auto both = inbox->drain();
+    std::sort(both.begin(), both.end());
+    EXPECT_EQ(both, (std::vector<uint64_t>{1, 2}));
+    EXPECT_EQ(n.subscribers(), 2u) << "a subscription stays after a post";
+}
+
+TEST(partition_news, a_dropped_subscription_is_not_posted_and_leaves_the_list) {
+    partition_news n;
+    auto inbox = std::make_shared<session_inbox>();
+    auto sub = std::make_shared<news_subscription>(inbox, 7, partition_news::reader::consumer);
+    n.subscribe(sub);
+    sub.reset();  // the session forgot the partition, or was evicted
+    EXPECT_EQ(n.subscribers(), 0u);
+    n.bump();
+    EXPECT_FALSE(inbox->pending());
+    for (int i = 0; i < 100; ++i) {
+        n.subscribe(std::make_shared<news_subscription>(inbox, uint64_t(i), partition_news::reader::consumer));
+    }
+    auto live = std::make_shared<news_subscription>(inbox, 1000, partition_news::reader::consumer);
+    n.subscribe(live);
+    EXPECT_EQ(n.subscribers(), 1u);
+    n.bump();
+    EXPECT_EQ(inbox->drain(), std::vector<uint64_t>{1000});
+}
+
+TEST(session_inbox, a_post_wakes_the_watching_fetch_and_a_pending_post_is_not_waited_for) {
+    asio::io_context ctx;
+    auto w = std::make_shared<waiter>(ctx.get_executor());
+    session_inbox inbox;
+    EXPECT_FALSE(inbox.watch(w));
+    inbox.post(3);
+    EXPECT_TRUE(woken(ctx, *w));
+    EXPECT_TRUE(inbox.watch(w)) << "news already in: no wait";
+    EXPECT_EQ(inbox.drain(), std::vector<uint64_t>{3});
+    EXPECT_FALSE(inbox.watch(w));
+    inbox.drain();
+    EXPECT_FALSE(woken(ctx, *w)) << "nothing was posted";
+}
+
+TEST(session_inbox, a_bump_racing_a_subscription_is_never_missed) {
+    // The session's order: subscribe, then compare the stamp of the read. Whatever the
+    // interleaving with a bump on another thread, it sees the new stamp or is posted.
+    using reader = partition_news::reader;
+    for (int round = 0; round < 2000; ++round) {
+        partition_news n;
+        auto inbox = std::make_shared<session_inbox>();
+        auto sub = std::make_shared<news_subscription>(inbox, 1, reader::consumer);
+        auto seen = n.stamp(reader::consumer);
+        std::thread t([&] { n.bump(); });
+        n.subscribe(sub);
+        bool changed = n.stamp(reader::consumer) != seen;
+        t.join();
+        if (!changed) {
+            ASSERT_TRUE(inbox->pending()) << "round " << round;
         }
     }
 }

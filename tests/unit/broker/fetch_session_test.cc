@@ -134,6 +134,137 @@ TEST_F(fetch_session_test, a_mark_holds_while_its_stamp_does) {
         << "a read that did not reach the end is read again";
 }
 
+// A read that found nothing more in the partition (settled) at its current stamp.
+session_read settled(const std::shared_ptr<partition_news>& news, int64_t hw,
+                     partition_news::reader r = partition_news::reader::consumer) {
+    auto x = read(hw);
+    x.mark = {news, news->stamp(r), true};
+    return x;
+}
+
+TEST_F(fetch_session_test, quiet_partitions_are_left_out_until_their_news_posts_them) {
+    std::vector<std::shared_ptr<partition_news>> news;
+    for (int i = 0; i < 3; ++i) {
+        news.push_back(std::make_shared<partition_news>());
+    }
+    int32_t id = open({part("a", 0), part("a", 1), part("a", 2)},
+                      {settled(news[0], 10), settled(news[1], 10), settled(news[2], 10)});
+    auto* s = cache.find(id);
+    EXPECT_EQ(s->quiet(), 3u);
+    EXPECT_EQ(s->size(), 3u);
+    EXPECT_EQ(news[1]->subscribers(), 1u);
+    auto b = begin_incremental(cache, id, 1, false, {}, {}, 1);
+    ASSERT_EQ(b.error, error_code::none);
+    EXPECT_TRUE(b.parts.empty()) << "nothing changed: nothing to read";
+    ASSERT_TRUE(b.inbox);
+    EXPECT_FALSE(b.inbox->pending());
+    select_incremental(cache, id, b.epoch, b.parts, std::vector<session_read>{});
+    news[1]->bump();
+    EXPECT_TRUE(b.inbox->pending());
+    b = begin_incremental(cache, id, 2, false, {}, {}, 2);
+    EXPECT_EQ(names(b.parts), std::vector<std::string>{"a-1"});
+    EXPECT_FALSE(b.marks[0].unchanged(partition_news::reader::consumer)) << "so the fetch reads it";
+    EXPECT_EQ(select_incremental(cache, id, b.epoch, b.parts, std::vector{settled(news[1], 11)}),
+              std::vector<bool>{true});
+    EXPECT_EQ(s->quiet(), 3u) << "read to its end again: set aside again";
+    b = begin_incremental(cache, id, 3, false, {}, {}, 3);
+    EXPECT_TRUE(b.parts.empty());
+}
+
+TEST_F(fetch_session_test, a_change_between_the_read_and_the_answer_keeps_the_partition_active) {
+    auto news = std::make_shared<partition_news>();
+    auto r = settled(news, 10);
+    news->bump();  // after the read, before the session subscribes
+    int32_t id = open({part("a", 0)}, {r});
+    EXPECT_EQ(cache.find(id)->quiet(), 0u);
+    auto b = begin_incremental(cache, id, 1, false, {}, {}, 1);
+    EXPECT_EQ(names(b.parts), std::vector<std::string>{"a-0"});
+}
+
+TEST_F(fetch_session_test, a_quiet_partition_the_request_names_is_read) {
+    auto news = std::make_shared<partition_news>();
+    int32_t id = open({part("a", 0), part("a", 1)}, {settled(news, 10), read(10)});
+    auto b = begin_incremental(cache, id, 1, false, std::vector{part("a", 0, 4)}, {}, 1);
+    EXPECT_EQ(names(b.parts), (std::vector<std::string>{"a-1", "a-0"}));
+    EXPECT_FALSE(b.marks[1].settled);
+    EXPECT_EQ(b.parts[1].fetch_offset, 4);
+}
+
+TEST_F(fetch_session_test, forgetting_a_partition_or_closing_the_session_drops_its_subscription) {
+    auto a = std::make_shared<partition_news>();
+    auto b = std::make_shared<partition_news>();
+    int32_t id = open({part("a", 0), part("b", 0)}, {settled(a, 1), settled(b, 1)});
+    EXPECT_EQ(a->subscribers(), 1u);
+    std::vector<session_key> gone{{{}, "a", 0}};
+    auto begun = begin_incremental(cache, id, 1, false, {}, gone, 1);
+    EXPECT_EQ(a->subscribers(), 0u);
+    EXPECT_EQ(b->subscribers(), 1u);
+    a->bump();
+    EXPECT_FALSE(begun.inbox->pending());
+    EXPECT_TRUE(cache.remove(id));
+    EXPECT_EQ(b->subscribers(), 0u);
+}
+
+TEST_F(fetch_session_test, a_consumer_session_hears_of_visible_changes_and_a_follower_session_of_appends_too) {
+    using reader = partition_news::reader;
+    auto news = std::make_shared<partition_news>();
+    int32_t consumer = open({part("a", 0)}, {settled(news, 10)});
+    int32_t follower = open({part("a", 0)}, {settled(news, 10, reader::follower)}, 0, /*privileged=*/true);
+    EXPECT_EQ(cache.find(consumer)->quiet(), 1u);
+    EXPECT_EQ(cache.find(follower)->quiet(), 1u);
+    news->bump(/*visible=*/false);  // a leader's append: the high watermark stays
+    EXPECT_TRUE(begin_incremental(cache, consumer, 1, false, {}, {}, 1).parts.empty());
+    EXPECT_EQ(begin_incremental(cache, follower, 1, false, {}, {}, 1).parts.size(), 1u);
+}
+
+TEST_F(fetch_session_test, news_that_comes_while_a_fetch_waits_is_taken_up_by_it) {
+    auto news = std::make_shared<partition_news>();
+    int32_t id = open({part("a", 0)}, {settled(news, 10)});
+    auto b = begin_incremental(cache, id, 1, false, {}, {}, 1);
+    EXPECT_TRUE(b.parts.empty());
+    auto none = take_posted(cache, id, b.epoch);
+    ASSERT_TRUE(none);
+    EXPECT_TRUE(none->first.empty());
+    news->bump();
+    auto more = take_posted(cache, id, b.epoch);
+    ASSERT_TRUE(more);
+    EXPECT_EQ(names(more->first), std::vector<std::string>{"a-0"});
+    EXPECT_FALSE(b.inbox->pending());
+    EXPECT_FALSE(take_posted(cache, id, b.epoch + 1)) << "another fetch took the session over";
+    EXPECT_FALSE(take_posted(cache, id + 1, b.epoch)) << "no such session";
+}
+
+// What an incremental fetch touches grows with what changed, not with the session: 1,000
+// idle partitions beside one busy one.
+TEST_F(fetch_session_test, an_incremental_fetch_takes_only_the_active_partitions_of_a_large_session) {
+    constexpr int idle = 1000;
+    std::vector<std::shared_ptr<partition_news>> news;
+    std::vector<session_fetch> parts;
+    std::vector<session_read> reads;
+    for (int i = 0; i < idle; ++i) {
+        news.push_back(std::make_shared<partition_news>());
+        parts.push_back(part("idle", i));
+        reads.push_back(settled(news.back(), 5));
+    }
+    auto busy = std::make_shared<partition_news>();
+    parts.push_back(part("busy", 0));
+    reads.push_back(read(100, 4096));  // records: not read to its end
+    int32_t id = open(parts, reads);
+    EXPECT_EQ(cache.find(id)->quiet(), size_t(idle));
+    int32_t epoch = 1;
+    for (int round = 0; round < 5; ++round) {
+        auto b = begin_incremental(cache, id, epoch, false, {}, {}, round);
+        ASSERT_EQ(b.error, error_code::none);
+        EXPECT_EQ(names(b.parts), std::vector<std::string>{"busy-0"}) << "round " << round;
+        select_incremental(cache, id, b.epoch, b.parts, std::vector{read(100 + round, 4096)});
+        epoch = b.epoch;
+    }
+    news[500]->bump();
+    auto b = begin_incremental(cache, id, epoch, false, {}, {}, 9);
+    EXPECT_EQ(names(b.parts), (std::vector<std::string>{"busy-0", "idle-500"}));
+    EXPECT_EQ(cache.partitions(), size_t(idle) + 1) << "the cache still counts every partition";
+}
+
 TEST_F(fetch_session_test, errors_are_always_sent_and_the_partition_again_once_they_clear) {
     int32_t id = open({part("a", 0)}, {read(10)});
     auto b = begin_incremental(cache, id, 1, false, {}, {}, 1);
