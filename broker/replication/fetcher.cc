@@ -34,7 +34,8 @@ void add_partition(protocol::fetch_request& req, const topic_partition& tp, cons
 }
 } // namespace
 
-void fetch_session_handler::build(const partitions& next, protocol::fetch_request& req) {
+void fetch_session_handler::build(const partitions& next, std::span<const topic_partition> changed,
+                                  protocol::fetch_request& req) {
     req.session_id = _id;
     req.session_epoch = _epoch;
     req.topics.clear();
@@ -47,33 +48,27 @@ void fetch_session_handler::build(const partitions& next, protocol::fetch_reques
         _session = next;
         return;
     }
-    // Both maps are sorted: one walk finds the added, changed and gone partitions.
-    auto have = _session.begin();
-    auto forget = [&req, this](partitions::iterator it) {
-        auto& gone = req.forgotten_topics_data;
-        if (gone.empty() || gone.back().topic != it->first.topic) {
-            gone.emplace_back().topic = it->first.topic;
-        }
-        gone.back().partitions.push_back(it->first.partition);
-        return _session.erase(it);
-    };
-    for (const auto& [tp, w] : next) {
-        while (have != _session.end() && have->first < tp) {
-            have = forget(have);
-        }
-        if (have != _session.end() && have->first == tp) {
-            if (!(have->second == w)) {
-                add_partition(req, tp, w);
-                have->second = w;
+    // In `changed`'s order (sorted): the added, changed and gone partitions, each topic's
+    // together.
+    for (const auto& tp : changed) {
+        auto want = next.find(tp);
+        auto have = _session.find(tp);
+        if (want != next.end()) {
+            if (have == _session.end()) {
+                add_partition(req, tp, want->second);
+                _session.emplace_hint(have, tp, want->second);
+            } else if (!(have->second == want->second)) {
+                add_partition(req, tp, want->second);
+                have->second = want->second;
             }
-            ++have;
-        } else {
-            add_partition(req, tp, w);
-            _session.emplace_hint(have, tp, w);
+        } else if (have != _session.end()) {
+            auto& gone = req.forgotten_topics_data;
+            if (gone.empty() || gone.back().topic != tp.topic) {
+                gone.emplace_back().topic = tp.topic;
+            }
+            gone.back().partitions.push_back(tp.partition);
+            _session.erase(have);
         }
-    }
-    while (have != _session.end()) {
-        have = forget(have);
     }
 }
 
@@ -134,12 +129,16 @@ void replica_fetcher::follow(const topic_partition& tp, leader_epoch epoch, foll
             self->_unread.push_back(tp);
         }
         pos.throttle = throttle;
+        self->_dirty.insert(tp);
         self->wake();
     });
 }
 
 void replica_fetcher::unfollow(const topic_partition& tp) {
-    asio::post(_ex, [self = shared_from_this(), tp] { self->_positions.erase(tp); });
+    asio::post(_ex, [self = shared_from_this(), tp] {
+        self->_positions.erase(tp);
+        self->_dirty.insert(tp);
+    });
 }
 
 void replica_fetcher::retarget(config::host_port target) {
@@ -214,6 +213,7 @@ asio::awaitable<void> replica_fetcher::read_positions() {
         if (j.end >= offset(0)) {
             j.pos->fetch_offset = j.end;
             j.pos->last_fetched_epoch = j.last_epoch;
+            _dirty.insert(j.tp);
         } else {
             _unread.push_back(j.tp);  // its log isn't open here yet: read again next time
         }
@@ -236,52 +236,56 @@ asio::awaitable<void> replica_fetcher::run() {
         req.min_bytes = rc.fetch_min_bytes;
         req.max_bytes = rc.fetch_response_max_bytes;
         req.isolation_level = 0;
-        // _next is refilled in place: a partition wanted again keeps its node, so a steady
-        // loop allocates nothing here.
-        auto& next = _next;
-        auto keep = next.begin();
+        // _next follows _positions: only the positions changed since the last cycle, and
+        // those held back, are looked at (a walk over every followed partition on every
+        // cycle cost each fetch in proportion to the idle partitions beside the busy ones).
         auto next_ready = now + std::chrono::seconds(1);
         const int64_t now_ms = partition::clock_ms();
         std::optional<bool> over_quota;  // asked once per request, for the first throttled replica
-        for (const auto& [tp, pos] : _positions) {
-            if (pos.fetch_offset < offset(0)) {
-                continue;
-            }
-            if (pos.delay_until > now) {
-                next_ready = std::min(next_ready, pos.delay_until);
-                continue;
-            }
-            if (pos.throttle.throttled && !pos.throttle.in_isr && !pos.caught_up) {
-                if (!over_quota) {
-                    over_quota = _quotas.follower.exceeded(now_ms);
+        _dirty.merge(_held);
+        _held.clear();
+        for (const auto& tp : _dirty) {
+            auto it = _positions.find(tp);
+            bool want = false;
+            if (it != _positions.end() && it->second.fetch_offset >= offset(0)) {
+                const auto& pos = it->second;
+                if (pos.delay_until > now) {
+                    next_ready = std::min(next_ready, pos.delay_until);
+                    _held.insert(tp);
+                } else if (pos.throttle.throttled && !pos.throttle.in_isr && !pos.caught_up) {
+                    _held.insert(tp);  // the quota is asked again every cycle
+                    if (!over_quota) {
+                        over_quota = _quotas.follower.exceeded(now_ms);
+                    }
+                    if (*over_quota) {
+                        // Looked at again shortly: the rate falls as time passes.
+                        next_ready = std::min(next_ready, now + throttle_recheck);
+                    } else {
+                        want = true;
+                    }
+                } else {
+                    want = true;
                 }
-                if (*over_quota) {
-                    // Looked at again shortly: the rate falls as time passes.
-                    next_ready = std::min(next_ready, now + throttle_recheck);
-                    continue;
-                }
-            }
-            // In _positions' order, the same as next's: one walk over both.
-            const fetch_session_handler::wanted w{pos.fetch_offset.value(), pos.epoch.value(),
-                                                  pos.last_fetched_epoch, rc.fetch_max_bytes};
-            while (keep != next.end() && keep->first < tp) {
-                keep = next.erase(keep);  // not wanted this time
-            }
-            if (keep != next.end() && keep->first == tp) {
-                keep->second = w;
-                ++keep;
+            }  // else unfollowed, or its log end is not read yet (read_positions marks it)
+            if (want) {
+                const auto& pos = it->second;
+                _next.insert_or_assign(tp, fetch_session_handler::wanted{pos.fetch_offset.value(), pos.epoch.value(),
+                                                                         pos.last_fetched_epoch, rc.fetch_max_bytes});
             } else {
-                next.emplace_hint(keep, tp, w);
+                _next.erase(tp);
             }
         }
-        next.erase(keep, next.end());
-        if (next.empty()) {
+        if (_next.empty()) {
+            // The changes stay listed for the next request (a partition unfollowed meanwhile
+            // is forgotten by it).
             co_await _waiter->wait_until(next_ready);
             continue;
         }
+        std::vector<topic_partition> changed(_dirty.begin(), _dirty.end());
+        _dirty.clear();
         // An incremental request may name no partition at all: nothing changed, and the leader
         // reads the session's partitions.
-        _session.build(next, req);
+        _session.build(_next, changed, req);
         if (!_client) {
             net::kafka_client_options o;
             o.client_id = "broker-" + std::to_string(_cfg.node_id) + "-fetcher-" + std::to_string(_source.value());
@@ -468,6 +472,7 @@ asio::awaitable<void> replica_fetcher::apply(protocol::fetch_response& resp) {
             pos.last_fetched_epoch = j.last_epoch;
         }
         pos.caught_up = j.caught_up;
+        _dirty.insert(j.tp);
         if (j.delay) {
             pos.delay_until = now + std::chrono::milliseconds(_cfg.replication.fetch_backoff_ms);
         }

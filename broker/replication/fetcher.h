@@ -41,6 +41,8 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <set>
+#include <span>
 
 namespace trib::broker {
 
@@ -59,8 +61,10 @@ public:
     using partitions = std::map<topic_partition, wanted>;
 
     // Fills req's session id and epoch, topics and forgotten topics for fetching `next`: all
-    // of it in a full fetch, else what changed since the session last heard.
-    void build(const partitions& next, protocol::fetch_request& req);
+    // of it in a full fetch, else what changed since the session last heard among `changed`
+    // (sorted; every partition whose entry in `next` may differ from the last request's, so
+    // a fetch of a thousand partitions of which one moved compares one).
+    void build(const partitions& next, std::span<const topic_partition> changed, protocol::fetch_request& req);
     // Takes the answer to the last built request. Returns false when it can't be used (a
     // session error, or partitions the request didn't ask for): the next request is full.
     bool handle_response(const protocol::fetch_response& resp);
@@ -132,6 +136,10 @@ private:
     std::shared_ptr<waiter> _waiter;
     std::map<topic_partition, position> _positions;  // on _ex only
     std::vector<topic_partition> _unread;  // followed anew, their log end not read yet; on _ex only
+    // Positions changed since run() last brought _next up to date from them, and those it
+    // held back for a while (backing off, throttled), looked at again every cycle. On _ex only.
+    std::set<topic_partition> _dirty;
+    std::set<topic_partition> _held;
     bool _stopped = false;
     std::promise<void> _done;
     std::string _last_failure;  // logged once until a fetch succeeds

@@ -570,11 +570,21 @@ protocol::fetch_response answer(int32_t session_id, std::vector<topic_partition>
     return r;
 }
 
+// Every partition of `next` and of `also`, sorted: what may have changed.
+std::vector<topic_partition> keys(const fetch_session_handler::partitions& next,
+                                  std::initializer_list<topic_partition> also = {}) {
+    std::set<topic_partition> out(also);
+    for (const auto& [tp, w] : next) {
+        out.insert(tp);
+    }
+    return {out.begin(), out.end()};
+}
+
 TEST(fetch_session_handler, full_fetch_then_only_changed_partitions) {
     fetch_session_handler h;
     fetch_session_handler::partitions next{{{"a", 0}, wanted{5, 1, 1, 100}}, {{"a", 1}, wanted{7, 1, 1, 100}}};
     protocol::fetch_request req;
-    h.build(next, req);
+    h.build(next, keys(next), req);
     EXPECT_EQ(req.session_id, 0);
     EXPECT_EQ(req.session_epoch, 0);
     EXPECT_EQ(requested(req), (std::vector<std::string>{"a-0@5", "a-1@7"}));
@@ -583,7 +593,7 @@ TEST(fetch_session_handler, full_fetch_then_only_changed_partitions) {
     EXPECT_EQ(h.epoch(), 1);
 
     // Nothing changed: an incremental request naming nothing.
-    h.build(next, req);
+    h.build(next, keys(next), req);
     EXPECT_EQ(req.session_id, 77);
     EXPECT_EQ(req.session_epoch, 1);
     EXPECT_TRUE(requested(req).empty());
@@ -595,7 +605,7 @@ TEST(fetch_session_handler, full_fetch_then_only_changed_partitions) {
     next.erase({"a", 0});
     next[{"a", 1}].fetch_offset = 9;
     next[{"b", 0}] = wanted{0, 3, -1, 100};
-    h.build(next, req);
+    h.build(next, keys(next, {{"a", 0}}), req);
     EXPECT_EQ(req.session_epoch, 2);
     EXPECT_EQ(requested(req), (std::vector<std::string>{"a-1@9", "b-0@0"}));
     EXPECT_EQ(forgotten(req), (std::vector<std::string>{"a-0"}));
@@ -604,34 +614,43 @@ TEST(fetch_session_handler, full_fetch_then_only_changed_partitions) {
 
     // A new leader epoch alone is a change too.
     next[{"b", 0}].current_leader_epoch = 4;
-    h.build(next, req);
+    h.build(next, keys(next), req);
     EXPECT_EQ(requested(req), (std::vector<std::string>{"b-0@0"}));
+    ASSERT_TRUE(h.handle_response(answer(77)));
+
+    // Only the partitions said to have changed are compared: the caller lists every one
+    // whose entry may differ, and the others are not looked at.
+    next[{"a", 1}].fetch_offset = 10;
+    next[{"b", 0}].fetch_offset = 3;
+    std::vector<topic_partition> only_b{{"b", 0}};
+    h.build(next, only_b, req);
+    EXPECT_EQ(requested(req), (std::vector<std::string>{"b-0@3"}));
 }
 
 TEST(fetch_session_handler, session_errors_start_over_with_a_full_fetch) {
     fetch_session_handler h;
     fetch_session_handler::partitions next{{{"a", 0}, wanted{5, 1, 1, 100}}};
     protocol::fetch_request req;
-    h.build(next, req);
+    h.build(next, keys(next), req);
     ASSERT_TRUE(h.handle_response(answer(77, {{"a", 0}})));
-    h.build(next, req);
+    h.build(next, keys(next), req);
     // The leader restarted: the session is unknown. A full fetch without a session id next.
     EXPECT_FALSE(h.handle_response(answer(0, {}, int16_t(error_code::fetch_session_id_not_found))));
-    h.build(next, req);
+    h.build(next, keys(next), req);
     EXPECT_EQ(req.session_id, 0);
     EXPECT_EQ(req.session_epoch, 0);
     EXPECT_EQ(requested(req), (std::vector<std::string>{"a-0@5"}));
     ASSERT_TRUE(h.handle_response(answer(78, {{"a", 0}})));
     // A wrong epoch: a full fetch that closes the session it names.
-    h.build(next, req);
+    h.build(next, keys(next), req);
     EXPECT_FALSE(h.handle_response(answer(0, {}, int16_t(error_code::invalid_fetch_session_epoch))));
-    h.build(next, req);
+    h.build(next, keys(next), req);
     EXPECT_EQ(req.session_id, 78);
     EXPECT_EQ(req.session_epoch, 0);
     EXPECT_EQ(requested(req).size(), 1u);
     // No answer at all: the same.
     h.handle_error();
-    h.build(next, req);
+    h.build(next, keys(next), req);
     EXPECT_EQ(req.session_epoch, 0);
 }
 
@@ -639,7 +658,7 @@ TEST(fetch_session_handler, an_answer_outside_the_session_is_refused) {
     fetch_session_handler h;
     fetch_session_handler::partitions next{{{"a", 0}, wanted{5, 1, 1, 100}}};
     protocol::fetch_request req;
-    h.build(next, req);
+    h.build(next, keys(next), req);
     EXPECT_FALSE(h.handle_response(answer(77, {{"z", 9}})));
     EXPECT_TRUE(h.full());
 }
@@ -648,9 +667,9 @@ TEST(fetch_session_handler, no_session_from_the_leader_keeps_full_fetches) {
     fetch_session_handler h;
     fetch_session_handler::partitions next{{{"a", 0}, wanted{5, 1, 1, 100}}};
     protocol::fetch_request req;
-    h.build(next, req);
+    h.build(next, keys(next), req);
     ASSERT_TRUE(h.handle_response(answer(0, {{"a", 0}})));  // no room in its cache
-    h.build(next, req);
+    h.build(next, keys(next), req);
     EXPECT_EQ(req.session_id, 0);
     EXPECT_EQ(req.session_epoch, 0);
     EXPECT_EQ(requested(req).size(), 1u);
