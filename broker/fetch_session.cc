@@ -77,7 +77,7 @@ std::pair<std::vector<session_fetch>, std::vector<partition_mark>> fetch_session
             continue;  // forgotten since
         }
         auto e = it->second;
-        if (e->sub && e->sub->token == token) {
+        if (e->sub) {
             // Before the fetch reads the partition's stamp: a bump after that posts again.
             e->sub->posted.store(false, std::memory_order_seq_cst);
         }
@@ -150,7 +150,7 @@ bool fetch_session::must_send(const session_key& key, const session_read& r) {
         p.leader_log_start = r.log_start_offset;
         send = true;
     }
-    if (r.bytes > 0 && !p.quiet) {
+    if (r.bytes > 0) {
         _active.splice(_active.end(), _active, e);  // iterators stay valid
     }
     settle(e);

@@ -253,10 +253,9 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
     auto w = std::make_shared<waiter>(co_await asio::this_coro::executor);
     size_t response_max = req.max_bytes > 0 ? size_t(req.max_bytes) : SIZE_MAX;
     std::vector<protocol::fetch_response::partition_data> out(parts.size());
-    std::vector<session_read> seen(parts.size());
-    for (auto& s : seen) {
-        s.read = false;  // until a pass reads it
-    }
+    session_read unread;
+    unread.read = false;  // until a pass reads it
+    std::vector<session_read> seen(parts.size(), unread);
     // A partition whose mark holds is left out of a pass: a read would find what the last
     // one did (fetch_session.h). The session's marks start the first pass, each read's the
     // next.
@@ -275,17 +274,13 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
             if (!more) {
                 session_moved = true;
             } else {
-                const size_t before = parts.size();
                 for (size_t j = 0; j < more->first.size(); ++j) {
                     parts.push_back(std::move(more->first[j]));
                     marks.push_back(std::move(more->second[j]));
                 }
                 authorize();
                 out.resize(parts.size());
-                seen.resize(parts.size());
-                for (size_t i = before; i < parts.size(); ++i) {
-                    seen[i].read = false;  // until a pass reads it
-                }
+                seen.resize(parts.size(), unread);
             }
         }
         auto snap = svc.metadata.get();
