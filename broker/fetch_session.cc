@@ -309,12 +309,12 @@ bool fetch_session_cache::try_evict(bool privileged, size_t size, int64_t now_ms
     return true;
 }
 
-incremental_begin begin_incremental(fetch_session_cache& cache, int32_t id, int32_t epoch, bool uses_topic_ids,
-                                    std::span<const session_fetch> fetches, std::span<const session_key> forgotten,
-                                    int64_t now_ms) {
+incremental_begin begin_incremental(fetch_session_cache& cache, int32_t id, int32_t epoch, bool privileged,
+                                    bool uses_topic_ids, std::span<const session_fetch> fetches,
+                                    std::span<const session_key> forgotten, int64_t now_ms) {
     incremental_begin out;
     auto* s = cache.find(id);
-    if (!s) {
+    if (!s || s->privileged() != privileged) {
         out.error = protocol::error_code::fetch_session_id_not_found;
         return out;
     }

@@ -28,7 +28,12 @@
 // watching every partition on every fetch made each idle partition on a broker raise the
 // cost of every replica fetch and consumer fetch.)
 // A session that uses topic ids (Fetch v13+) answers FETCH_SESSION_TOPIC_ID_ERROR to a
-// request of a version without them, and the other way round.
+// request of a version without them, and the other way round. A session opened by a
+// follower (a fetch with a replica id) answers FETCH_SESSION_ID_NOT_FOUND to a fetch without
+// one, and the other way round: its quiet partitions hear of the changes its opener reads (a
+// follower's of every append, a consumer's of visible ones), so another reader would miss
+// appends or be woken for nothing. (Kafka doesn't check this; only a misbehaving client
+// mixes them, and it starts a new session with a full fetch.)
 //
 // The cache is bounded (max.incremental.fetch.session.cache.slots). Without a free slot, a
 // new session may take the place of the least recently used one if that was idle longer than
@@ -293,9 +298,9 @@ struct incremental_begin {
     std::vector<partition_mark> marks;  // theirs, same order
     std::shared_ptr<session_inbox> inbox;  // where news of its quiet partitions comes
 };
-incremental_begin begin_incremental(fetch_session_cache& cache, int32_t id, int32_t epoch, bool uses_topic_ids,
-                                    std::span<const session_fetch> fetches, std::span<const session_key> forgotten,
-                                    int64_t now_ms);
+incremental_begin begin_incremental(fetch_session_cache& cache, int32_t id, int32_t epoch, bool privileged,
+                                    bool uses_topic_ids, std::span<const session_fetch> fetches,
+                                    std::span<const session_key> forgotten, int64_t now_ms);
 // While an incremental fetch waits and its inbox has news: the quiet partitions posted since,
 // now active, for the fetch to read too (fetch_session::take_posted); nullopt when the session
 // is gone or has moved past `epoch` (another fetch took it over).

@@ -199,8 +199,9 @@ asio::awaitable<session_plan> plan_session(broker_services& svc, const protocol:
     auto gone = forgotten(req);
     int64_t now = partition::clock_ms();
     int32_t id = req.session_id, epoch = req.session_epoch;
+    bool privileged = req.replica_id >= 0;
     auto begin = [&] {
-        return begin_incremental(sessions.on(*core), id, epoch, uses_topic_ids, fetches, gone, now);
+        return begin_incremental(sessions.on(*core), id, epoch, privileged, uses_topic_ids, fetches, gone, now);
     };
     auto b = co_await on_core(svc, *core, begin);
     plan.error = b.error;
