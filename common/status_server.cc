@@ -6,6 +6,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <prometheus/text_serializer.h>
@@ -17,8 +18,8 @@ namespace trib {
 using boost::system::error_code;
 
 status_server::status_server(asio::io_context& ctx, std::shared_ptr<prometheus::Registry> registry,
-                             std::function<bool()> ready)
-  : _ctx(ctx), _registry(std::move(registry)), _ready(std::move(ready)) {}
+                             std::function<bool()> ready, std::chrono::milliseconds request_timeout)
+  : _ctx(ctx), _registry(std::move(registry)), _ready(std::move(ready)), _request_timeout(request_timeout) {}
 
 uint16_t status_server::start(const std::string& host, uint16_t port) {
     error_code ec;
@@ -85,7 +86,12 @@ asio::awaitable<void> status_server::accept_loop() {
     }
 }
 
-asio::awaitable<void> status_server::serve(asio::ip::tcp::socket sock) {
+asio::awaitable<void> status_server::serve(asio::ip::tcp::socket accepted) {
+    // Shared with the deadline's handler, which may run after this returns (its expiry
+    // queued in the same pass as the last completion here): it then closes a socket that
+    // still exists.
+    auto shared = std::make_shared<asio::ip::tcp::socket>(std::move(accepted));
+    auto& sock = *shared;
     struct registration {
         std::unordered_set<asio::ip::tcp::socket*>& open;
         asio::ip::tcp::socket* sock;
@@ -95,6 +101,12 @@ asio::awaitable<void> status_server::serve(asio::ip::tcp::socket sock) {
         co_return;
     }
     _open.insert(&sock);
+    asio::steady_timer deadline(_ctx, _request_timeout);  // cancelled when this returns
+    deadline.async_wait([shared](error_code ec) {
+        if (!ec) {
+            shared->close(ec);  // the pending read or write ends with operation_aborted
+        }
+    });
     asio::streambuf buf(8192);  // a request line and headers beyond this are refused
     error_code ec;
     co_await asio::async_read_until(sock, buf, "\r\n\r\n", asio::redirect_error(asio::use_awaitable, ec));

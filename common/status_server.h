@@ -5,12 +5,14 @@
 //   GET /healthz  200 while the process runs its event loop
 //   GET /readyz   200 once ready() says so, 503 before
 // A deliberately small HTTP/1.1 server on Asio (one request per connection, bounded request
-// size); prometheus-cpp's own exposer can't answer 503 for readiness.
+// size, a deadline per connection); prometheus-cpp's own exposer can't answer 503 for
+// readiness.
 #include "common/runtime.h"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <prometheus/registry.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -20,8 +22,12 @@ namespace trib {
 
 class status_server {
 public:
+    // A connection not answered within request_timeout of its accept (a client that sends
+    // nothing, or too slowly, or doesn't read its answer) is closed, so idle connections
+    // don't hold file descriptors. 10 s is Prometheus's default scrape timeout.
     status_server(asio::io_context& ctx, std::shared_ptr<prometheus::Registry> registry,
-                  std::function<bool()> ready);
+                  std::function<bool()> ready,
+                  std::chrono::milliseconds request_timeout = std::chrono::seconds(10));
     status_server(const status_server&) = delete;
     status_server& operator=(const status_server&) = delete;
 
@@ -42,6 +48,7 @@ private:
     asio::io_context& _ctx;
     std::shared_ptr<prometheus::Registry> _registry;
     std::function<bool()> _ready;
+    std::chrono::milliseconds _request_timeout;
     std::unique_ptr<asio::ip::tcp::acceptor> _acceptor;
     std::unordered_set<asio::ip::tcp::socket*> _open;  // connections being served
 };

@@ -71,5 +71,36 @@ TEST(status_server, stop_closes_connections_that_sent_nothing) {
     EXPECT_TRUE(rest.empty());
 }
 
+// A client that connects and sends nothing is cut off at the deadline, while the server
+// runs on and answers others.
+TEST(status_server, closes_a_connection_that_sends_nothing_by_its_deadline) {
+    asio::io_context ctx;
+    status_server status(ctx, std::make_shared<prometheus::Registry>(), [] { return true; },
+                         std::chrono::milliseconds(200));
+    auto port = status.start("127.0.0.1", 0);
+    std::thread runner([&] { ctx.run(); });
+
+    asio::io_context io;
+    tcp::socket silent(io);
+    silent.connect({asio::ip::make_address("127.0.0.1"), port});
+    auto closed = std::async(std::launch::async, [&] {
+        std::string rest;
+        boost::system::error_code ec;
+        asio::read(silent, asio::dynamic_buffer(rest), ec);  // returns when the server closes
+        return std::pair{ec, rest};
+    });
+    bool cut = closed.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+    if (!cut) {
+        silent.shutdown(tcp::socket::shutdown_both);  // so the test ends and reports
+    }
+    auto [ec, rest] = closed.get();
+    EXPECT_TRUE(cut) << "the silent connection was still open after 30 s";
+    EXPECT_EQ(ec, asio::error::eof) << ec.message();
+    EXPECT_TRUE(rest.empty());
+    EXPECT_TRUE(get(port, "/healthz").starts_with("HTTP/1.1 200 OK"));  // the server runs on
+    status.stop();
+    runner.join();
+}
+
 } // namespace
 } // namespace trib
