@@ -55,7 +55,8 @@ def cluster(request, tmp_path, make_broker):
 def failover_cluster(request, tmp_path, make_broker):
     """The same, with every path to a broker through netcut Links (broker.links): clients
     and the other brokers reach it through its advertised listener, an inbound Link, and it
-    reaches the coordinator through a Link of its own; broker.links.cut() cuts it off."""
+    reaches the coordinator through a Link of its own; broker.links.cut() cuts it off.
+    Indirect parametrization passes more broker settings: a dict of overrides."""
     yield from _cluster(request, tmp_path, make_broker, netcut=True)
 
 
@@ -67,7 +68,8 @@ def _cluster(request, tmp_path, make_broker, netcut):
     links = []
     try:
         for i in (1, 2, 3):
-            overrides = {"controller.quorum.voters": coord.voters, "tributary.http.listener": "127.0.0.1:0"}
+            overrides = {"controller.quorum.voters": coord.voters, "tributary.http.listener": "127.0.0.1:0",
+                         **getattr(request, "param", {})}
             if not netcut:
                 brokers.append(make_broker(f"broker-{i}", node_id=i, overrides=overrides))
                 continue

@@ -21,6 +21,7 @@ import time
 import traceback
 import types
 
+import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from kafka.protocol.offset import OffsetRequest, OffsetResponse
@@ -286,6 +287,57 @@ def test_cut_off_leader_is_fenced_and_rejoins(failover_cluster):
                    what=f"broker {victim.node_id} back in every ISR after the heal")
     assert b"minority-side" not in [v for _, _, v in load.read[0]], \
         "a record the cut-off leader refused is in the log"
+
+
+LAG_MS = 3000  # replica.lag.time.max.ms of the next test's brokers
+
+
+@pytest.mark.parametrize("failover_cluster", [{"replica.lag.time.max.ms": LAG_MS}], indirect=True)
+def test_follower_cut_off_from_its_leader_stays_in_the_isr_until_an_append(failover_cluster):
+    """One follower's fetcher is cut off from one leader only (it still heartbeats, so it is
+    not fenced). While the partition is idle it stays in the ISR, as in Kafka (it has every
+    record; fetch sessions leave idle partitions out of their reads, fetch_session.h). An
+    acks=all produce then waits for it until replica.lag.time.max.ms after the append, the
+    ISR shrinks without it, and the produce is acknowledged. Healed, it catches up and is in
+    the ISR again; the replicas agree."""
+    _, brokers = failover_cluster
+    create_topic(live(brokers), "cut-follower", 1)
+    wait_until(lambda: isr_full(live(brokers), "cut-follower"), timeout=HEAL_S, what="a whole ISR")
+    ids = by_id(brokers)
+    leader = ids[leader_of(brokers, "cut-follower", 0)]
+    err, first = produce_raw(leader, "cut-follower", 0, acks=-1, value=b"before")
+    assert err == 0, f"acks=all with a whole ISR answered {err}"
+    follower = next(b for b in brokers if b is not leader)
+    link = leader.links.inbound
+    link.cut_clients(f"broker-{follower.node_id}-fetcher-")
+    try:
+        # The cut is in place once the follower's fetcher has come back and been held.
+        wait_until(lambda: link.held_clients(f"broker-{follower.node_id}-fetcher-"), timeout=30,
+                   what=f"broker {follower.node_id}'s fetcher reconnecting to its leader and held")
+        # Idle: watched for twice the lag time, the follower is neither fenced nor out of the ISR.
+        deadline = time.monotonic() + 2 * LAG_MS / 1000
+        while time.monotonic() < deadline:
+            md = metadata(live(brokers), "cut-follower")
+            if md is None:  # no broker answered this time: asked again
+                continue
+            assert follower.node_id in md.brokers, f"broker {follower.node_id} was fenced: it still heartbeats"
+            _, _, isr = states_of(md, "cut-follower")[0]
+            assert follower.node_id in isr, f"idle, the cut-off follower left the ISR: {isr}"
+            time.sleep(0.2)
+        err, second = produce_raw(leader, "cut-follower", 0, acks=-1, value=b"during", timeout_ms=30000)
+        assert err == 0, f"acks=all answered {err}: the ISR should have shrunk without the cut-off follower"
+        assert second == first + 1
+        _, _, isr = partition_states(live(brokers), "cut-follower")[0]
+        assert follower.node_id not in isr and leader.node_id in isr and len(isr) == 2, \
+            f"ISR after the append: {isr}"
+    finally:
+        link.heal_clients()
+    wait_until(lambda: isr_full(live(brokers), "cut-follower"), timeout=HEAL_S,
+               what=f"broker {follower.node_id} back in the ISR after the heal")
+    read = consume_all(live(brokers), "cut-follower", at_least={0: second + 1})
+    assert [(o, v) for o, _, v in read[0]] == [(first, b"before"), (second, b"during")]
+    wait_until(lambda: same_data_everywhere(brokers, "cut-follower", 1), timeout=HEAL_S,
+               what="every replica to hold the same batches")
 
 
 def test_admin_request_after_a_cut(failover_cluster):

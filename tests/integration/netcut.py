@@ -15,15 +15,24 @@ the cut are closed (the peers learn at once, like a reset), so that the tests ne
 out every client's and broker's request timeout; heal() closing the held ones models what
 the far side does with packets of a connection it never saw (a reset).
 
+cut_clients(prefix) cuts one kind of client only: the connections whose first request names
+a client id starting with `prefix` (a follower's replica fetcher is "broker-<id>-fetcher-<leader
+id>"), closed if open and black-holed if new, until heal_clients(). So one follower's path to one
+leader can be cut while everything else reaches that leader, and the follower reaches the
+coordinator. A Link reads each connection's first request header before forwarding it, to know
+its client id.
+
 What it can't do:
 - It is an asymmetric partition: the broker's own outbound connections (its replica
-  fetchers to other leaders) don't go through a Link and keep working; on loopback every
-  process has the same source address, so there is nothing to tell them apart by.
+  fetchers to other leaders) don't go through its own Link and keep working; on loopback
+  every process has the same source address, so there is nothing to tell them apart by but
+  their client ids at the far end (cut_clients).
 - Whoever knows the broker's real port (the test itself, Broker.port) still reaches it:
   the tests use that to ask the cut-off broker what it answers on its side of the partition.
 - It cuts whole connections only: no packet loss, delay or reordering.
 """
 import socket
+import struct
 import threading
 
 from capture_proxy import forward
@@ -48,6 +57,8 @@ class Link:
         self._generation = 0  # bumped by cut() and heal(): a connection of an older one is closed
         self._open = set()    # sockets of forwarded connections (both ends)
         self._held = set()    # connections accepted while cut, never forwarded
+        self._cut_clients = set()  # client id prefixes cut_clients() cut
+        self._client_of = {}  # client socket (open) -> its client id
         self._stopping = False
         self._accepter = None
 
@@ -71,6 +82,7 @@ class Link:
             self._generation += 1
             doomed = list(self._open)
             self._open.clear()
+            self._client_of.clear()
         _close_all(doomed)
 
     def heal(self):
@@ -80,7 +92,33 @@ class Link:
             self._generation += 1
             doomed = list(self._held)
             self._held.clear()
+            for c in doomed:
+                self._client_of.pop(c, None)
         _close_all(doomed)
+
+    def cut_clients(self, prefix):
+        """Closes the connections whose client id starts with `prefix`; new ones are
+        black-holed until heal_clients()."""
+        with self._lock:
+            self._cut_clients.add(prefix)
+            doomed = [c for c, cid in self._client_of.items() if cid.startswith(prefix) and c in self._open]
+        for c in doomed:
+            self._drop(c)  # its pump then drops the upstream end
+
+    def heal_clients(self):
+        """Forwards every client again; closes the connections held since cut_clients()."""
+        with self._lock:
+            self._cut_clients.clear()
+            doomed = [c for c in self._held if c in self._client_of]
+            for c in doomed:
+                self._held.discard(c)
+                del self._client_of[c]
+        _close_all(doomed)
+
+    def held_clients(self, prefix):
+        """How many connections of clients whose id starts with `prefix` are held."""
+        with self._lock:
+            return sum(1 for c in self._held if self._client_of.get(c, "").startswith(prefix))
 
     def stop(self):
         with self._lock:
@@ -88,6 +126,7 @@ class Link:
             doomed = list(self._open) + list(self._held)
             self._open.clear()
             self._held.clear()
+            self._client_of.clear()
         try:
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
         except OSError:
@@ -118,7 +157,21 @@ class Link:
 
     def _connect(self, client, generation):
         try:
+            first, client_id = _first_request_header(client)
+        except OSError:  # closed, or not a Kafka request within the timeout
+            self._drop(client)
+            return
+        with self._lock:
+            if client not in self._open:  # cut meanwhile
+                return
+            self._client_of[client] = client_id
+            if any(client_id.startswith(p) for p in self._cut_clients):
+                self._open.discard(client)
+                self._held.add(client)
+                return
+        try:
             upstream = socket.create_connection(self._target(), timeout=CONNECT_TIMEOUT_S)
+            upstream.sendall(first)
             upstream.settimeout(None)
             for s in (client, upstream):  # forwarded as they come: no Nagle delay on top
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -144,7 +197,30 @@ class Link:
         with self._lock:
             for s in socks:
                 self._open.discard(s)
+                self._client_of.pop(s, None)
         _close_all(socks)
+
+
+def _recv_exactly(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise OSError("closed before its first request")
+        data += chunk
+    return data
+
+
+def _first_request_header(sock):
+    """Reads a connection's first request up to the end of its client id (request header v1
+    and v2 both start size, api key, version, correlation id, then the client id as an int16
+    length and bytes): (the bytes read, the client id, "" if null)."""
+    sock.settimeout(CONNECT_TIMEOUT_S)
+    head = _recv_exactly(sock, 14)
+    (length,) = struct.unpack(">h", head[12:14])
+    name = _recv_exactly(sock, length) if length > 0 else b""
+    sock.settimeout(None)
+    return head + name, name.decode("utf-8", "replace")
 
 
 def _close_all(socks):
