@@ -58,7 +58,7 @@ class Link:
         self._open = set()    # sockets of forwarded connections (both ends)
         self._held = set()    # connections accepted while cut, never forwarded
         self._cut_clients = set()  # client id prefixes cut_clients() cut
-        self._client_of = {}  # client socket (open) -> its client id
+        self._client_of = {}  # client socket (forwarded, or held by cut_clients) -> its client id
         self._stopping = False
         self._accepter = None
 
