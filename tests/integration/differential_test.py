@@ -340,6 +340,12 @@ def topic(name, partitions=1, replication=1, config=None, assignment=None):
     return (name, partitions, replication, config, assignment)
 
 
+# Records stamped in 1970 are past any time retention. Kafka's first retention check runs 30 s
+# after it starts and deletes such a log's segments, the active one too, so a test that writes
+# old timestamps keeps its records with retention.ms=-1.
+KEEP_OLD_TIMESTAMPS = {"retention.ms": "-1"}
+
+
 def create(srv, name, partitions=1, config=None):
     """Creates a topic that must be created, and waits until its partitions have leaders."""
     got = create_topics(srv, [topic(name, partitions, 1, config)])
@@ -647,7 +653,7 @@ def case_produce_batch_cut_short(srv):
 @case
 def case_produce_answer_fields(srv):
     """Produce v5 answers: error, base offset, timestamp (-1: CreateTime), log start offset."""
-    create(srv, "produce-fields")
+    create(srv, "produce-fields", config=KEEP_OLD_TIMESTAMPS)
     out = []
     for _ in range(2):
         resp = srv.call(kproduce.ProduceRequest, 5, None, 1, 10000,
@@ -676,7 +682,7 @@ def case_fetch_v5_partition_header(srv):
 
 @case
 def case_list_offsets_leader_epoch_v7(srv):
-    create(srv, "lo-epoch")
+    create(srv, "lo-epoch", config=KEEP_OLD_TIMESTAMPS)
     produce(srv, "lo-epoch", 0, batch([(1000, b"a"), (1001, b"b")]))
     return list_offsets_v7(srv, "lo-epoch", [-2, -1, 0], with_epoch=True)
 
@@ -741,7 +747,7 @@ for _ts in (-3, -4, -5, -7):
 
 @case
 def case_list_offsets_after_last_timestamp(srv):
-    create(srv, "lo-future")
+    create(srv, "lo-future", config=KEEP_OLD_TIMESTAMPS)
     produce(srv, "lo-future", 0, batch([(1000, b"a"), (2000, b"b")]))
     return list_offsets(srv, "lo-future", 0, 3000)
 
@@ -1562,7 +1568,7 @@ def test_list_offsets_by_timestamp(servers, codec):
     name = f"lo-times-{codec}"
     got = {}
     for srv in servers:
-        create(srv, name)
+        create(srv, name, config=KEEP_OLD_TIMESTAMPS)
         for records in TIMESTAMP_BATCHES:
             assert produce(srv, name, 0, batch(records, codec=codec))[0] == NONE
         v1 = [list_offsets(srv, name, 0, ts) for ts in LOOKUPS]
