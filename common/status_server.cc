@@ -18,8 +18,10 @@ namespace trib {
 using boost::system::error_code;
 
 status_server::status_server(asio::io_context& ctx, std::shared_ptr<prometheus::Registry> registry,
-                             std::function<bool()> ready, std::chrono::milliseconds request_timeout)
-  : _ctx(ctx), _registry(std::move(registry)), _ready(std::move(ready)), _request_timeout(request_timeout) {}
+                             std::function<bool()> ready, std::chrono::milliseconds request_timeout,
+                             size_t max_connections)
+  : _ctx(ctx), _registry(std::move(registry)), _ready(std::move(ready)), _request_timeout(request_timeout),
+    _max_connections(max_connections) {}
 
 uint16_t status_server::start(const std::string& host, uint16_t port) {
     error_code ec;
@@ -100,6 +102,16 @@ asio::awaitable<void> status_server::serve(asio::ip::tcp::socket accepted) {
     if (!_acceptor->is_open()) {  // accepted just before stop(), which found no socket to close
         co_return;
     }
+    if (_open.size() >= _max_connections) {  // closed as this returns
+        if (!_refusing) {
+            TLOG_WARN("status listener: {} connections open, the most it serves at once; closing new ones "
+                      "until one ends",
+                      _open.size());
+            _refusing = true;
+        }
+        co_return;
+    }
+    _refusing = false;
     _open.insert(&sock);
     asio::steady_timer deadline(_ctx, _request_timeout);  // cancelled when this returns
     deadline.async_wait([shared](error_code ec) {

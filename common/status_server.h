@@ -5,8 +5,8 @@
 //   GET /healthz  200 while the process runs its event loop
 //   GET /readyz   200 once ready() says so, 503 before
 // A deliberately small HTTP/1.1 server on Asio (one request per connection, bounded request
-// size, a deadline per connection); prometheus-cpp's own exposer can't answer 503 for
-// readiness.
+// size, a deadline and a cap on open connections); prometheus-cpp's own exposer can't answer
+// 503 for readiness.
 #include "common/runtime.h"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -25,9 +25,14 @@ public:
     // A connection not answered within request_timeout of its accept (a client that sends
     // nothing, or too slowly, or doesn't read its answer) is closed, so idle connections
     // don't hold file descriptors. 10 s is Prometheus's default scrape timeout.
+    // At most max_connections are served at once: one accepted beyond them is closed at once
+    // (and logged), so a flood of connections takes at most that many of the process's file
+    // descriptors, which its Kafka clients need too. A scraper and the kubelet's probes make
+    // one connection at a time each.
     status_server(asio::io_context& ctx, std::shared_ptr<prometheus::Registry> registry,
                   std::function<bool()> ready,
-                  std::chrono::milliseconds request_timeout = std::chrono::seconds(10));
+                  std::chrono::milliseconds request_timeout = std::chrono::seconds(10),
+                  size_t max_connections = 64);
     status_server(const status_server&) = delete;
     status_server& operator=(const status_server&) = delete;
 
@@ -49,6 +54,8 @@ private:
     std::shared_ptr<prometheus::Registry> _registry;
     std::function<bool()> _ready;
     std::chrono::milliseconds _request_timeout;
+    size_t _max_connections;
+    bool _refusing = false;  // refusals since the last connection served: logged once
     std::unique_ptr<asio::ip::tcp::acceptor> _acceptor;
     std::unordered_set<asio::ip::tcp::socket*> _open;  // connections being served
 };

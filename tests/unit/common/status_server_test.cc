@@ -27,6 +27,29 @@ std::string get(uint16_t port, const std::string& target) {
     return response;
 }
 
+struct read_to_close {
+    bool closed;  // by the server within 30 s
+    boost::system::error_code ec;
+    std::string rest;  // what came before the close
+};
+
+// Reads `sock` until the server closes it, for at most 30 s (then shuts it down itself, so
+// the test ends and reports).
+read_to_close read_until_closed(tcp::socket& sock) {
+    auto read = std::async(std::launch::async, [&] {
+        std::string rest;
+        boost::system::error_code ec;
+        asio::read(sock, asio::dynamic_buffer(rest), ec);
+        return std::pair{ec, rest};
+    });
+    bool closed = read.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+    if (!closed) {
+        sock.shutdown(tcp::socket::shutdown_both);
+    }
+    auto [ec, rest] = read.get();
+    return {closed, ec, rest};
+}
+
 TEST(status_server, answers_health_and_readiness) {
     asio::io_context ctx;
     std::atomic<bool> ready{false};
@@ -83,21 +106,53 @@ TEST(status_server, closes_a_connection_that_sends_nothing_by_its_deadline) {
     asio::io_context io;
     tcp::socket silent(io);
     silent.connect({asio::ip::make_address("127.0.0.1"), port});
-    auto closed = std::async(std::launch::async, [&] {
-        std::string rest;
-        boost::system::error_code ec;
-        asio::read(silent, asio::dynamic_buffer(rest), ec);  // returns when the server closes
-        return std::pair{ec, rest};
-    });
-    bool cut = closed.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
-    if (!cut) {
-        silent.shutdown(tcp::socket::shutdown_both);  // so the test ends and reports
-    }
-    auto [ec, rest] = closed.get();
+    auto [cut, ec, rest] = read_until_closed(silent);
     EXPECT_TRUE(cut) << "the silent connection was still open after 30 s";
     EXPECT_EQ(ec, asio::error::eof) << ec.message();
     EXPECT_TRUE(rest.empty());
     EXPECT_TRUE(get(port, "/healthz").starts_with("HTTP/1.1 200 OK"));  // the server runs on
+    status.stop();
+    runner.join();
+}
+
+// Beyond its cap the server closes a new connection at once and keeps the ones it serves;
+// once one of those ends, it serves again.
+TEST(status_server, closes_connections_beyond_its_cap_and_serves_once_one_ends) {
+    asio::io_context ctx;
+    status_server status(ctx, std::make_shared<prometheus::Registry>(), [] { return true; },
+                         std::chrono::seconds(60), 2);
+    auto port = status.start("127.0.0.1", 0);
+    std::thread runner([&] { ctx.run(); });
+
+    asio::io_context io;
+    const tcp::endpoint at{asio::ip::make_address("127.0.0.1"), port};
+    tcp::socket first(io), second(io), third(io);
+    first.connect(at);
+    second.connect(at);
+    // Accepted in order, each served before the next accept completes: the third is one too many.
+    third.connect(at);
+    auto [cut, ec, rest] = read_until_closed(third);
+    EXPECT_TRUE(cut) << "the connection beyond the cap was still open after 30 s";
+    EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+    EXPECT_TRUE(rest.empty());
+
+    // The two served ones are still open: a read finds nothing yet rather than the end.
+    for (tcp::socket* served : {&first, &second}) {
+        served->non_blocking(true);
+        char byte;
+        boost::system::error_code read_ec;
+        served->read_some(asio::buffer(&byte, 1), read_ec);
+        EXPECT_EQ(read_ec, asio::error::would_block) << read_ec.message();
+    }
+
+    // One of them ends; the server, which hears of it in its own time, then answers again.
+    first.close();
+    std::string answer;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!answer.starts_with("HTTP/1.1 200 OK") && std::chrono::steady_clock::now() < deadline) {
+        answer = get(port, "/healthz");  // empty while the server still counts the closed one
+    }
+    EXPECT_TRUE(answer.starts_with("HTTP/1.1 200 OK")) << "nothing served after a connection ended";
     status.stop();
     runner.join();
 }
