@@ -254,4 +254,22 @@ std::string cert_manager_bundle(const std::vector<std::string>& issued_cas, cons
     return ca_bundle_of(cas);
 }
 
+std::map<std::string, std::string> serving_keystores(const std::map<std::string, std::string>& keystores,
+                                                     const std::set<std::string>& pods,
+                                                     const std::map<std::string, certs::leaf_request>& wanted) {
+    std::map<std::string, std::string> out;
+    auto of_pod = [&](const std::string& pod) {
+        if (auto it = keystores.find(broker_keystore_key(pod)); it != keystores.end()) {
+            out.insert(*it);
+        }
+    };
+    for (const auto& pod : pods) {
+        of_pod(pod);
+    }
+    for (const auto& [pod, _] : wanted) {
+        of_pod(pod);
+    }
+    return out;
+}
+
 } // namespace trib::op::controller

@@ -14,7 +14,7 @@
 // the pod templates then roll a pod whose certificate changed (tls.h, certificate_serials).
 // ca.crt of C-cluster-ca-cert, the truststore of the internal listeners and of the operator, is
 // every CA the Secrets name, one each: a change of the issuer's CA is trusted on both sides
-// while the pods move over, and the old CA leaves once no keystore is under it.
+// while the pods move over, and the old CA leaves once no keystore in service is under it.
 //
 // Everything here is pure; the reconciler's certificates step reads and writes the objects.
 #include "operator/api/kafka_cluster.h"
@@ -25,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -85,10 +86,21 @@ bool trusted_by_all(const std::string& ca, const std::map<std::string, std::stri
 std::string ca_bundle_of(const std::vector<std::string>& cas);
 
 // ca.crt of C-cluster-ca-cert: the CAs of the `previous` bundle that the Secrets read in this pass
-// name (`issued_cas`) or that a keystore still held verifies under (a broker not issued again
-// yet, or being drained, keeps serving with its certificate), in their order; then the CAs of
-// `issued_cas` new to it. The same CAs give the same text whatever order the Secrets come in.
+// name (`issued_cas`) or that a keystore in service verifies under (`keystores`, the brokers'
+// from serving_keystores: a broker not issued again yet, or being drained, keeps serving with
+// its certificate), in their order; then the CAs of `issued_cas` new to it. The same CAs give
+// the same text whatever order the Secrets come in.
 std::string cert_manager_bundle(const std::vector<std::string>& issued_cas, const std::string& previous,
                                 const std::map<std::string, std::string>& keystores, certs::time_point now);
+
+// The brokers' keystores a CA of ca.crt stays for (cert_manager_bundle's `keystores`): those of
+// pods that exist (`pods`; a broker being drained still serves) or are wanted now (`wanted`:
+// one about to start). A broker scaled away keeps its keystore in C-broker-certs, so the pod
+// template's serials stay as they are (broker_serials), but it serves no one: were its CA kept
+// for it, a CA the user replaced would stay trusted on the internal listeners until that
+// certificate expired.
+std::map<std::string, std::string> serving_keystores(const std::map<std::string, std::string>& keystores,
+                                                     const std::set<std::string>& pods,
+                                                     const std::map<std::string, certs::leaf_request>& wanted);
 
 } // namespace trib::op::controller

@@ -590,13 +590,16 @@ std::optional<std::string> cert_manager_certificates(env& e, pass& p, const cert
     plan.coordinators = c.keystores;
     plan.operator_keystores = o.keystores;
     std::vector<std::string> cas, taken, waiting;
-    std::map<std::string, std::string> all;  // every keystore held: a previous CA stays while one is under it
     for (const auto* k : {&b, &c, &o}) {
         cas.insert(cas.end(), k->cas.begin(), k->cas.end());
         taken.insert(taken.end(), k->taken.begin(), k->taken.end());
         waiting.insert(waiting.end(), k->waiting.begin(), k->waiting.end());
-        all.insert(k->keystores.begin(), k->keystores.end());
     }
+    // Every keystore in service: a previous CA stays while one is under it. Those of brokers
+    // scaled away are held but serve no one (serving_keystores).
+    std::map<std::string, std::string> all = serving_keystores(b.keystores, f.broker_pods, f.wanted);
+    all.insert(c.keystores.begin(), c.keystores.end());
+    all.insert(o.keystores.begin(), o.keystores.end());
     std::string previous;
     if (auto s = e.api.get(res::secrets, ctx.ns(), cluster_ca_cert_secret_name(ctx.name()))) {
         previous = secret_value(*s, "ca.crt").value_or("");

@@ -667,8 +667,9 @@ def test_cert_manager_issues_the_brokers_certificates(control_plane, node_agent,
     so; then a Certificate per broker from the user's CA Issuer, keystores from cert-manager's
     Secrets, no cluster CA of the operator's; the internal listeners on mutual TLS with the
     coordinators' and the operator's certificates from the same issuer; a certificate
-    cert-manager issues again rolls its broker only; a new issuer CA is trusted beside the old
-    one until no keystore (brokers', coordinators', operator's) is under the old."""
+    cert-manager issues again rolls its broker only; after a scale-down, a new issuer CA is
+    trusted beside the old one until no keystore in service (brokers', coordinators',
+    operator's) is under the old: the one a scaled-away broker keeps doesn't hold it."""
     cp, ns = control_plane, namespace
     kc = sample("managed", replicas=2, storage={"size": "1Gi", "deleteClaim": True})
     kc["spec"]["coordinators"] = {"replicas": 1, "storage": {"size": "1Gi", "deleteClaim": True}}
@@ -753,9 +754,21 @@ def test_cert_manager_issues_the_brokers_certificates(control_plane, node_agent,
         issued = secret_data(cp, ns, "managed-broker-1-tls")
         assert pem == issued["tls.key"] + issued["tls.crt"]
 
+        # Scaled down to one broker: broker 1 drained, its pod gone. Its Certificate and its
+        # keystore in C-broker-certs stay (the ordinal may come back), under the first CA.
+        cp.kubectl("-n", ns, "scale", "kafkacluster/managed", "--replicas=1")
+
+        def scaled_down(kc):
+            drains = {d["id"]: d["state"] for d in kc.get("status", {}).get("drains", [])}
+            return ready_with(1)(kc) and drains == {1: "Unregistered"}
+        wait_status(cp, ns, "managed", "broker 1 drained, gone and unregistered", scaled_down)
+        wait_for("broker 1's pod gone", lambda: sorted(pods(cp, ns, "broker", "managed")) == ["managed-broker-0"], 60)
+        scaled_away = secret_data(cp, ns, "managed-broker-certs")["managed-broker-1.pem"]
+        assert scaled_away == pem
+
         # The issuer's CA replaced: broker 0 issued again under the new one; clients with ca.crt
-        # (both CAs while broker 1 holds one of the old) reach both brokers; broker 1 moved too,
-        # the old CA leaves ca.crt.
+        # (both CAs while the coordinators and the operator hold ones of the old) reach it; once
+        # they moved too, the old CA leaves ca.crt.
         new_crt, new_key = make_ca(tmp_path / "users-ca-2", "users-ca-2")
         cp.kubectl("-n", ns, "apply", "-f", "-", input=cp.kubectl(
             "-n", ns, "create", "secret", "tls", "users-ca-key-pair", f"--cert={new_crt}", f"--key={new_key}",
@@ -769,22 +782,25 @@ def test_cert_manager_issues_the_brokers_certificates(control_plane, node_agent,
             issued = secret_data(cp, ns, "managed-broker-0-tls")
             taken = secret_data(cp, ns, "managed-broker-certs")["managed-broker-0.pem"] == \
                 issued["tls.key"] + issued["tls.crt"]
-            return certificates_in(public) == 2 and taken and ready_with(2)(kafkacluster(cp, ns, "managed")) and \
+            return certificates_in(public) == 2 and taken and ready_with(1)(kafkacluster(cp, ns, "managed")) and \
                 "rollingUpdate" not in kafkacluster(cp, ns, "managed")["status"]
         wait_for("ca.crt holding the old and the new issuer CA, broker 0 rolled with its new keystore", both_trusted,
                  240, interval=0.5)
         assert new_crt.read_text() in bundle.read_text() and ca_crt.read_text() in bundle.read_text()
         produce_and_read(ssl_conf(tls_bootstrap, bundle), "across-issuer-cas", 100)
-        # Everything else under the old CA moves too: the coordinators' (the coordinator rolls)
-        # and the operator's.
-        for name in ["managed-broker-1"] + internal_certs:
+        # Everything else in service under the old CA moves too: the coordinators' (the
+        # coordinator rolls) and the operator's. Broker 1's Certificate is not issued again.
+        for name in internal_certs:
             renew_with_cert_manager(cp, ns, name)
 
         def only_new():
             public = secret_data(cp, ns, "managed-cluster-ca-cert")["ca.crt"]
-            return public == new_crt.read_text() and ready_with(2)(kafkacluster(cp, ns, "managed")) and \
+            return public == new_crt.read_text() and ready_with(1)(kafkacluster(cp, ns, "managed")) and \
                 "rollingUpdate" not in kafkacluster(cp, ns, "managed")["status"]
-        wait_for("the old issuer CA out of ca.crt once no keystore is under it", only_new, 480, interval=0.5)
+        wait_for("the old issuer CA out of ca.crt once no keystore in service is under it", only_new, 480,
+                 interval=0.5)
+        assert secret_data(cp, ns, "managed-broker-certs")["managed-broker-1.pem"] == scaled_away, \
+            "the scaled-away broker's keystore is kept, under the old CA"
         produce_and_read(ssl_conf(tls_bootstrap, new_crt), "under-the-new-issuer-ca", 100)
         delete_with_claims(cp, ns, "managed")
     finally:

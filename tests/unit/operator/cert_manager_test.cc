@@ -284,5 +284,32 @@ TEST(cert_manager_bundle, the_previous_cas_stay_while_a_keystore_held_is_under_t
         << "nothing issued in this pass: what is held keeps its CA";
 }
 
+TEST(serving_keystores, those_of_pods_that_exist_or_are_wanted) {
+    const std::map<std::string, std::string> held = {
+        {"k-broker-0.pem", "zero"}, {"k-broker-1.pem", "one"}, {"k-broker-2.pem", "two"}, {"k-broker-3.pem", "three"}};
+    const std::map<std::string, certs::leaf_request> wanted = {{"k-broker-0", names()}, {"k-broker-1", names()}};
+    EXPECT_EQ(serving_keystores(held, {"k-broker-0", "k-broker-2"}, wanted),
+              (std::map<std::string, std::string>{
+                  {"k-broker-0.pem", "zero"}, {"k-broker-1.pem", "one"}, {"k-broker-2.pem", "two"}}))
+        << "1 is about to start, 2 is being drained; 3 was scaled away";
+    EXPECT_TRUE(serving_keystores(held, {"k-broker-4"}, {{"k-broker-5", names()}}).empty())
+        << "a pod with no keystore held adds none";
+}
+
+TEST(cert_manager_bundle, a_replaced_ca_leaves_although_a_scaled_away_broker_is_under_it) {
+    auto old_ca = certs::make_ca("old", now, 24h * 365).value(), new_ca = certs::make_ca("new", now, 24h * 365).value();
+    auto on_old = certs::issue(old_ca, names(), now, 24h * 90).value();
+    auto on_new = certs::issue(new_ca, names(), now, 24h * 90).value();
+    const std::map<std::string, std::string> held = {{"k-broker-0.pem", on_new.key_pem + on_new.cert_pem},
+                                                     {"k-broker-1.pem", on_old.key_pem + on_old.cert_pem}};
+    const std::string previous = old_ca.cert_pem + new_ca.cert_pem;
+    EXPECT_EQ(cert_manager_bundle({new_ca.cert_pem}, previous, serving_keystores(held, {"k-broker-0"}, {}), now),
+              new_ca.cert_pem)
+        << "broker 1 was scaled away: its certificate serves no one";
+    const auto draining = serving_keystores(held, {"k-broker-0", "k-broker-1"}, {});
+    EXPECT_EQ(cert_manager_bundle({new_ca.cert_pem}, previous, draining, now), previous)
+        << "while broker 1 runs (being drained) the old CA stays";
+}
+
 } // namespace
 } // namespace trib::op::controller
