@@ -183,11 +183,28 @@ std::vector<std::string> name_lengths(const api::kafka_cluster& c) {
     return out;
 }
 
+// Whether the cluster ran PLAINTEXT inside when the last pass recorded its InternalTLS
+// condition, and still runs: a StatefulSet of its is there (from the API server).
+bool recorded_plaintext(env& e, const pass& p) {
+    auto c = k8s::find_condition(p.old_status, "InternalTLS");
+    if (!c || string_at(*c, {"status"}) != "False") {
+        return false;
+    }
+    for (component k : {component::coordinator, component::broker}) {
+        if (e.api.get(res::stateful_sets, p.ctx->ns(), stateful_set_name(p.ctx->name(), k))) {
+            return true;
+        }
+    }
+    return false;
+}
+
 // Mutual TLS on REPLICATION and CONTROLLER (controller/tls.h) for a cluster this operator
 // makes. One that already runs with them PLAINTEXT (its coordinators' file has no SSL
 // CONTROLLER listener) keeps them: a broker on SSL can't reach a coordinator on PLAINTEXT, so
-// moving over needs a second listener during the roll, which is not built. With cert-manager
-// every certificate comes from its issuer (cert_manager.h). The condition InternalTLS says which.
+// moving over needs a second listener during the roll, which is not built. Should that file be
+// gone (deleted by hand), the condition the last pass recorded says it, while the cluster runs.
+// With cert-manager every certificate comes from its issuer (cert_manager.h). The condition
+// InternalTLS says which.
 void decide_internal_tls(env& e, pass& p) {
     auto& ctx = *p.ctx;
     if (!e.opts.settings.internal_tls) {
@@ -202,8 +219,10 @@ void decide_internal_tls(env& e, pass& p) {
         const std::string file = cm ? string_at(*cm, {"data", coordinator_shared_file}) : "";
         auto bcm = e.api.get(res::config_maps, ctx.ns(), config_map_name(ctx.name(), component::broker));
         const std::string brokers = bcm ? string_at(*bcm, {"data", broker_shared_file}) : "";
-        ctx.internal_tls = (!cm || file.find("\nlistener.security.protocol.map=CONTROLLER:SSL\n") != std::string::npos) &&
-                           brokers.find("\nlistener.security.protocol.map=REPLICATION:PLAINTEXT") == std::string::npos;
+        const bool coordinators_tls = cm ? file.find("\nlistener.security.protocol.map=CONTROLLER:SSL\n") != std::string::npos
+                                         : !recorded_plaintext(e, p);
+        ctx.internal_tls =
+            coordinators_tls && brokers.find("\nlistener.security.protocol.map=REPLICATION:PLAINTEXT") == std::string::npos;
         p.internal_tls = ctx.internal_tls;
         p.internal_tls_reason = ctx.internal_tls ? "MutualTLS" : "PlaintextCluster";
         p.internal_tls_message =

@@ -318,9 +318,35 @@ TEST_F(reconciler_test, a_cluster_running_plaintext_inside_keeps_it_and_says_why
     EXPECT_FALSE(kube.get(res::secrets, "ns", "k-coordinator-certs"));
     EXPECT_FALSE(kube.get(res::secrets, "ns", "k-operator-certs"));
     EXPECT_EQ(registry.get("ns", "k"), nullptr) << "plaintext calls";
-    const auto file = kube.get(res::config_maps, "ns", "k-coordinator-config")
-                          ->at("data").at("coordinator.properties").as_string();
-    EXPECT_EQ(file.find("SSL"), std::string::npos) << file;
+    const auto coordinator_file = [&] {
+        return kube.get(res::config_maps, "ns", "k-coordinator-config")->at("data").at("coordinator.properties").as_string();
+    };
+    EXPECT_EQ(coordinator_file().find("SSL"), std::string::npos) << coordinator_file();
+
+    // Its ConfigMaps deleted by hand, it is still recognised, by the InternalTLS condition the
+    // last pass recorded: written again with SSL, its rolled brokers could not reach the
+    // coordinators still on PLAINTEXT. Once nothing runs (no StatefulSet of its), all pods start
+    // together and it gets TLS.
+    ASSERT_TRUE(kube.remove(res::config_maps, "ns", "k-coordinator-config", ""));
+    ASSERT_TRUE(kube.remove(res::config_maps, "ns", "k-broker-config", ""));
+    with_tls.reconcile("ns", "k");
+    EXPECT_EQ(cond_status("InternalTLS"), "False");
+    EXPECT_EQ(cond_reason("InternalTLS"), "PlaintextCluster");
+    EXPECT_EQ(coordinator_file().find("SSL"), std::string::npos) << coordinator_file();
+    const auto brokers = kube.get(res::config_maps, "ns", "k-broker-config")->at("data").at("broker.properties").as_string();
+    EXPECT_NE(brokers.find("\nlistener.security.protocol.map=REPLICATION:PLAINTEXT"), std::string::npos) << brokers;
+    EXPECT_FALSE(kube.get(res::secrets, "ns", "k-coordinator-certs"));
+    EXPECT_EQ(registry.get("ns", "k"), nullptr) << "plaintext calls";
+
+    for (const char* kind : {"coordinator", "broker"}) {
+        ASSERT_TRUE(kube.remove(res::config_maps, "ns", std::string("k-") + kind + "-config", ""));
+        ASSERT_TRUE(kube.remove(res::stateful_sets, "ns", std::string("k-") + kind, ""));
+    }
+    with_tls.reconcile("ns", "k");
+    EXPECT_EQ(cond_status("InternalTLS"), "True");
+    EXPECT_EQ(cond_reason("InternalTLS"), "MutualTLS");
+    EXPECT_NE(coordinator_file().find("\nlistener.security.protocol.map=CONTROLLER:SSL\n"), std::string::npos)
+        << coordinator_file();
 }
 
 // What cert-manager's CA issuer does with every Certificate of the namespace (or the one named
