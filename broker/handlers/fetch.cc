@@ -199,7 +199,7 @@ asio::awaitable<session_plan> plan_session(broker_services& svc, const protocol:
     auto gone = forgotten(req);
     int64_t now = partition::clock_ms();
     int32_t id = req.session_id, epoch = req.session_epoch;
-    bool privileged = req.replica_id >= 0;
+    const bool privileged = fetcher{req.replica_id}.is_follower();
     auto begin = [&] {
         return begin_incremental(sessions.on(*core), id, epoch, privileged, uses_topic_ids, fetches, gone, now);
     };
@@ -235,14 +235,15 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
     // ACLs, as Kafka: a follower needs CLUSTER_ACTION on the cluster, a consumer READ on each
     // topic; a partition refused answers TOPIC_AUTHORIZATION_FAILED.
     std::vector<bool> allowed;
-    const bool follower_ok = req.replica_id < 0 || ctx.authorized_cluster(security::acl_operation::cluster_action);
+    const bool follower = fetcher{req.replica_id}.is_follower();
+    const bool follower_ok = !follower || ctx.authorized_cluster(security::acl_operation::cluster_action);
     std::map<std::string, bool, std::less<>> by_topic;
     auto authorize = [&] {
         for (size_t i = allowed.size(); i < parts.size(); ++i) {
             const auto& t = parts[i].key.topic;
             auto it = by_topic.find(t);
             if (it == by_topic.end()) {
-                bool ok = req.replica_id >= 0 ? follower_ok : ctx.authorized_topic(security::acl_operation::read, t);
+                bool ok = follower ? follower_ok : ctx.authorized_topic(security::acl_operation::read, t);
                 it = by_topic.emplace(t, ok).first;
             }
             allowed.push_back(it->second);
@@ -352,7 +353,7 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
             auto& rp = out[job.part];
             error_code err = job.error != error_code::none ? job.error : r.err;
             rp.error_code = code(err);
-            if (err == error_code::offset_out_of_range && req.replica_id >= 0) {
+            if (err == error_code::offset_out_of_range && follower) {
                 // A follower (one of this cluster's brokers) is told where the log starts and
                 // what is committed, so it can start again without asking ListOffsets first;
                 // Kafka sends -1 here and its followers ask.
@@ -423,8 +424,7 @@ handler_result<protocol::fetch_response> fetch_handler::handle(request_context& 
         // connection, so normally here (fetch_session.h).
         size_t core = std::min(svc.pool.current_core(), svc.pool.size() - 1);
         int64_t now = partition::clock_ms();
-        bool privileged = req.replica_id >= 0;
-        auto open = [&] { return open_session(svc.sessions.on(core), now, privileged, uses_topic_ids, parts, seen); };
+        auto open = [&] { return open_session(svc.sessions.on(core), now, follower, uses_topic_ids, parts, seen); };
         resp.session_id = co_await on_core(svc, core, open);
     } else if (plan.kind == session_plan::kind::incremental) {
         int32_t id = req.session_id;
