@@ -19,9 +19,9 @@ using boost::system::error_code;
 
 status_server::status_server(asio::io_context& ctx, std::shared_ptr<prometheus::Registry> registry,
                              std::function<bool()> ready, std::chrono::milliseconds request_timeout,
-                             size_t max_connections)
+                             size_t max_connections, size_t max_per_address)
   : _ctx(ctx), _registry(std::move(registry)), _ready(std::move(ready)), _request_timeout(request_timeout),
-    _max_connections(max_connections) {}
+    _max_connections(max_connections), _max_per_address(max_per_address) {}
 
 uint16_t status_server::start(const std::string& host, uint16_t port) {
     error_code ec;
@@ -94,25 +94,40 @@ asio::awaitable<void> status_server::serve(asio::ip::tcp::socket accepted) {
     // still exists.
     auto shared = std::make_shared<asio::ip::tcp::socket>(std::move(accepted));
     auto& sock = *shared;
+    error_code peer_ec;
+    const auto peer = sock.remote_endpoint(peer_ec).address();  // unspecified if it already left
     struct registration {
-        std::unordered_set<asio::ip::tcp::socket*>& open;
+        status_server& server;
         asio::ip::tcp::socket* sock;
-        ~registration() { open.erase(sock); }
-    } registered{_open, &sock};
+        asio::ip::address peer;
+        bool counted = false;
+        ~registration() {
+            if (counted) {
+                server._open.erase(sock);
+                if (--server._open_from[peer] == 0) {
+                    server._open_from.erase(peer);
+                }
+            }
+        }
+    } registered{*this, &sock, peer};
     if (!_acceptor->is_open()) {  // accepted just before stop(), which found no socket to close
         co_return;
     }
-    if (_open.size() >= _max_connections) {  // closed as this returns
+    const size_t from_peer = _open_from.count(peer) ? _open_from.at(peer) : 0;
+    if (_open.size() >= _max_connections || from_peer >= _max_per_address) {  // closed as this returns
         if (!_refusing) {
-            TLOG_WARN("status listener: {} connections open, the most it serves at once; closing new ones "
-                      "until one ends",
-                      _open.size());
+            TLOG_WARN("status listener: {} connections open, {} of them from {}: the most it serves at once{}; "
+                      "closing new ones until one ends",
+                      _open.size(), from_peer, peer.to_string(),
+                      _open.size() >= _max_connections ? "" : " from one address");
             _refusing = true;
         }
         co_return;
     }
     _refusing = false;
     _open.insert(&sock);
+    ++_open_from[peer];
+    registered.counted = true;
     asio::steady_timer deadline(_ctx, _request_timeout);  // cancelled when this returns
     deadline.async_wait([shared](error_code ec) {
         if (!ec) {

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_set>
@@ -27,12 +28,13 @@ public:
     // don't hold file descriptors. 10 s is Prometheus's default scrape timeout.
     // At most max_connections are served at once: one accepted beyond them is closed at once
     // (and logged), so a flood of connections takes at most that many of the process's file
-    // descriptors, which its Kafka clients need too. A scraper and the kubelet's probes make
-    // one connection at a time each.
+    // descriptors, which its Kafka clients need too. And at most max_per_address from one
+    // source address, so a flood from one client leaves room for the others: a scraper makes
+    // one connection at a time, the kubelet one per probe (startup, liveness, readiness).
     status_server(asio::io_context& ctx, std::shared_ptr<prometheus::Registry> registry,
                   std::function<bool()> ready,
                   std::chrono::milliseconds request_timeout = std::chrono::seconds(10),
-                  size_t max_connections = 64);
+                  size_t max_connections = 64, size_t max_per_address = 8);
     status_server(const status_server&) = delete;
     status_server& operator=(const status_server&) = delete;
 
@@ -54,10 +56,11 @@ private:
     std::shared_ptr<prometheus::Registry> _registry;
     std::function<bool()> _ready;
     std::chrono::milliseconds _request_timeout;
-    size_t _max_connections;
+    size_t _max_connections, _max_per_address;
     bool _refusing = false;  // refusals since the last connection served: logged once
     std::unique_ptr<asio::ip::tcp::acceptor> _acceptor;
     std::unordered_set<asio::ip::tcp::socket*> _open;  // connections being served
+    std::map<asio::ip::address, size_t> _open_from;    // how many of them from each address
 };
 
 } // namespace trib

@@ -16,10 +16,17 @@ namespace {
 
 using tcp = asio::ip::tcp;
 
-std::string get(uint16_t port, const std::string& target) {
+// Connects from `from` (any loopback address) to the server on 127.0.0.1.
+void connect_from(tcp::socket& sock, const std::string& from, uint16_t port) {
+    sock.open(tcp::v4());
+    sock.bind({asio::ip::make_address(from), 0});
+    sock.connect({asio::ip::make_address("127.0.0.1"), port});
+}
+
+std::string get(uint16_t port, const std::string& target, const std::string& from = "127.0.0.1") {
     asio::io_context io;
     tcp::socket sock(io);
-    sock.connect({asio::ip::make_address("127.0.0.1"), port});
+    connect_from(sock, from, port);
     asio::write(sock, asio::buffer("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n"));
     std::string response;
     boost::system::error_code ec;
@@ -153,6 +160,34 @@ TEST(status_server, closes_connections_beyond_its_cap_and_serves_once_one_ends) 
         answer = get(port, "/healthz");  // empty while the server still counts the closed one
     }
     EXPECT_TRUE(answer.starts_with("HTTP/1.1 200 OK")) << "nothing served after a connection ended";
+    status.stop();
+    runner.join();
+}
+
+TEST(status_server, a_flood_from_one_address_leaves_room_for_the_others) {
+    asio::io_context ctx;
+    status_server status(ctx, std::make_shared<prometheus::Registry>(), [] { return true; },
+                         std::chrono::seconds(60), 8, 2);
+    auto port = status.start("127.0.0.1", 0);
+    std::thread runner([&] { ctx.run(); });
+
+    asio::io_context io;
+    tcp::socket first(io), second(io), third(io);
+    connect_from(first, "127.0.0.1", port);
+    connect_from(second, "127.0.0.1", port);
+    // Accepted in order, each served before the next accept completes: the third from the
+    // same address is one too many, though the server as a whole has room.
+    connect_from(third, "127.0.0.1", port);
+    auto [cut, ec, rest] = read_until_closed(third);
+    EXPECT_TRUE(cut) << "the third connection from one address was still open after 30 s";
+    EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+    EXPECT_TRUE(rest.empty());
+
+    // Another address (the kubelet's, say) is answered meanwhile, and so are several of its
+    // connections one after another.
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_TRUE(get(port, "/healthz", "127.0.0.2").starts_with("HTTP/1.1 200 OK"));
+    }
     status.stop();
     runner.join();
 }
