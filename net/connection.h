@@ -67,6 +67,11 @@ private:
     void release_pending();
     void complete(uint64_t seq, std::optional<outgoing_frame> response);
     asio::awaitable<bool> send(const outgoing_frame& f);
+    // Whether f goes out from one buffer (its file slices, if any, read into it): always
+    // through TLS, else when the slices are small (connection.cc).
+    bool inlined(const outgoing_frame& f) const noexcept;
+    // Several such frames, in order, in one write.
+    asio::awaitable<bool> send_inlined(const std::vector<outgoing_frame>& frames);
 
     asio::ip::tcp::socket _socket;
     std::shared_ptr<asio::ssl::context> _tls_context;                // null: plaintext

@@ -197,6 +197,38 @@ TEST_F(connection_test, responses_with_file_slices_arrive_whole) {
     ::close(fd);
 }
 
+// Responses that wait behind a slow one leave together once it is answered (one write for
+// those sent from one buffer, sendfile alone for a long slice): each arrives whole, in order.
+TEST_F(connection_test, responses_held_back_by_a_slow_one_arrive_whole_and_in_order) {
+    int fd = connect_client();
+    send_u32s(fd, {4, 300});  // answered after 300 ms; everything below is ready long before
+    const bool kinds[] = {false, true, false};
+    for (bool long_slice : kinds) {
+        send_u32s(fd, {6});
+        uint8_t body[6] = {uint8_t(long_slice), 0, 0, 0, 0, 0};
+        ASSERT_EQ(::send(fd, body, 6, MSG_NOSIGNAL), 6);
+    }
+    send_u32s(fd, {8, 0x01020304, 0x05060708});  // answered at once with the sum of its bytes
+    send_u32s(fd, {4, 0});
+
+    auto slow = recv_n(fd, 8);
+    ASSERT_EQ(slow.size(), 8u);
+    EXPECT_EQ(load_be32(slow.data() + 4), 300u);
+    for (bool long_slice : kinds) {
+        auto want = dispatcher.spliced_bytes(long_slice);
+        auto got = recv_n(fd, want.size());
+        ASSERT_EQ(got.size(), want.size()) << "long slice " << long_slice;
+        EXPECT_TRUE(got == want) << "long slice " << long_slice;
+    }
+    auto sum = recv_n(fd, 8);
+    ASSERT_EQ(sum.size(), 8u);
+    EXPECT_EQ(load_be32(sum.data() + 4), 1u + 2 + 3 + 4 + 5 + 6 + 7 + 8);
+    auto last = recv_n(fd, 8);
+    ASSERT_EQ(last.size(), 8u);
+    EXPECT_EQ(load_be32(last.data() + 4), 0u);
+    ::close(fd);
+}
+
 TEST_F(connection_test, an_oversized_or_negative_size_closes_only_that_connection) {
     int good = connect_client();
     for (uint32_t size : {(1u << 20) + 1, 0x80000000u, 0x7fffffffu}) {
