@@ -113,7 +113,8 @@ asio::awaitable<void> status_server::serve(asio::ip::tcp::socket accepted) {
     if (!_acceptor->is_open()) {  // accepted just before stop(), which found no socket to close
         co_return;
     }
-    const size_t from_peer = _open_from.count(peer) ? _open_from.at(peer) : 0;
+    const auto counted = _open_from.find(peer);
+    const size_t from_peer = counted == _open_from.end() ? 0 : counted->second;
     if (_open.size() >= _max_connections || from_peer >= _max_per_address) {  // closed as this returns
         if (!_refusing) {
             TLOG_WARN("status listener: {} connections open, {} of them from {}: the most it serves at once{}; "

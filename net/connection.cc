@@ -394,48 +394,38 @@ bool gather(const outgoing_frame& f, bytes& out, const std::string& peer) {
 } // namespace
 
 bool connection::inlined(const outgoing_frame& f) const noexcept {
+    // Through TLS always: sendfile would bypass OpenSSL.
     return f.splices.empty() || _tls || f.splice_bytes() <= inline_slices_max;
 }
 
-asio::awaitable<bool> connection::send_inlined(const std::vector<outgoing_frame>& frames) {
+asio::awaitable<bool> connection::write_all(asio::const_buffer b) {
+    error_code ec;
+    if (_tls) {
+        co_await asio::async_write(*_tls, b, redirect_error(use_awaitable, ec));
+    } else {
+        co_await asio::async_write(_socket, b, redirect_error(use_awaitable, ec));
+    }
+    co_return !ec;
+}
+
+asio::awaitable<bool> connection::send_inlined(std::span<const outgoing_frame> frames) {
     bytes buf;
     for (const auto& f : frames) {
         if (!gather(f, buf, _peer)) {
             co_return false;
         }
     }
-    error_code ec;
-    if (_tls) {
-        co_await asio::async_write(*_tls, asio::buffer(buf), redirect_error(use_awaitable, ec));
-    } else {
-        co_await asio::async_write(_socket, asio::buffer(buf), redirect_error(use_awaitable, ec));
-    }
-    co_return !ec;
+    co_return co_await write_all(asio::buffer(buf));
 }
 
 asio::awaitable<bool> connection::send(const outgoing_frame& f) {
+    if (f.splices.empty()) {
+        co_return co_await write_all(asio::buffer(f.data));
+    }
+    if (inlined(f)) {
+        co_return co_await send_inlined({&f, 1});
+    }
     error_code ec;
-    if (_tls) {
-        // sendfile would bypass OpenSSL: the slices are read into the buffer, whatever their size.
-        if (f.splices.empty()) {
-            co_await asio::async_write(*_tls, asio::buffer(f.data), redirect_error(use_awaitable, ec));
-            co_return !ec;
-        }
-        bytes buf;
-        if (!gather(f, buf, _peer)) {
-            co_return false;
-        }
-        co_await asio::async_write(*_tls, asio::buffer(buf), redirect_error(use_awaitable, ec));
-        co_return !ec;
-    }
-    if (!f.splices.empty() && f.splice_bytes() <= inline_slices_max) {
-        bytes buf;
-        if (!gather(f, buf, _peer)) {
-            co_return false;
-        }
-        co_await asio::async_write(_socket, asio::buffer(buf), redirect_error(use_awaitable, ec));
-        co_return !ec;
-    }
     size_t written = 0;
     for (const auto& sp : f.splices) {
         if (sp.at > written) {

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <map>
 #include <memory>
 #include <optional>
@@ -70,8 +71,9 @@ private:
     // Whether f goes out from one buffer (its file slices, if any, read into it): always
     // through TLS, else when the slices are small (connection.cc).
     bool inlined(const outgoing_frame& f) const noexcept;
-    // Several such frames, in order, in one write.
-    asio::awaitable<bool> send_inlined(const std::vector<outgoing_frame>& frames);
+    // Such frames, in order, in one write.
+    asio::awaitable<bool> send_inlined(std::span<const outgoing_frame> frames);
+    asio::awaitable<bool> write_all(asio::const_buffer b);  // through TLS or not
 
     asio::ip::tcp::socket _socket;
     std::shared_ptr<asio::ssl::context> _tls_context;                // null: plaintext
