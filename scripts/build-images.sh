@@ -6,6 +6,12 @@
 # (<version> is the project() version in CMakeLists.txt; both are tagged :latest too.)
 # Prints each image's size and how long each step took.
 #
+# --prebuilt DIR: the images take the programs from DIR, a Release CMake build tree inside this
+# checkout (scripts/build.sh makes build/), stripped, instead of compiling them a second time
+# in the Dockerfiles' build stage. Only on a Debian bookworm host, whose packages the image's
+# base has: `ldd` in tests/images checks each program finds its libraries there. The test
+# command uses it; the image's label tributary.binaries says which way it was built.
+#
 # Quick when nothing changed: the base is made only when no image carries the current recipe
 # (its label tributary.base.recipe), re-imported from the cached tarball in
 # ${XDG_CACHE_HOME:-~/.cache}/tributary/images/ when storage was wiped; `buildah bud --layers`
@@ -18,6 +24,12 @@
 # into the base's sources.list for the Dockerfiles' apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+prebuilt=
+case "${1:-}" in
+  --prebuilt) prebuilt="${2:?build-images: --prebuilt needs a build directory}" ;;
+  "") ;;
+  *) echo "usage: scripts/build-images.sh [--prebuilt BUILD_DIR]" >&2; exit 2 ;;
+esac
 
 [ "$(id -u)" = 0 ] || { echo "build-images: run as root (debootstrap and buildah's chroot isolation need it)" >&2; exit 1; }
 version=$(sed -n 's/^project(tributary VERSION \([0-9][0-9.]*\).*/\1/p' CMakeLists.txt)
@@ -94,14 +106,37 @@ git diff --quiet HEAD 2>/dev/null || revision="$revision-dirty"
 # The repository's address, when it has one (the OCI source label); the repository names no
 # licence, so the images say NOASSERTION (SPDX) rather than guess one.
 source_url=$(git remote get-url origin 2>/dev/null || true)
+# The programs of each image, as paths in a build tree.
+declare -A programs=([broker]="broker/tributary-broker coordinator/tributary-coordinator"
+  [operator]="operator/tributary-operator")
+if [ -n "$prebuilt" ]; then
+  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  [ "$codename" = bookworm ] ||
+    { echo "build-images: --prebuilt needs a Debian bookworm host, like the images (this is '$codename')" >&2; exit 1; }
+  grep -qx 'CMAKE_BUILD_TYPE:STRING=Release' "$prebuilt/CMakeCache.txt" 2>/dev/null &&
+    ! grep -qx 'TRIB_SANITIZE:BOOL=ON' "$prebuilt/CMakeCache.txt" ||
+    { echo "build-images: --prebuilt $prebuilt: not a Release build tree without sanitizers (scripts/build.sh makes one)" >&2; exit 1; }
+  relative=$(realpath --relative-to=. "$prebuilt")
+  case "$relative" in ..*) echo "build-images: --prebuilt $prebuilt: must be inside $PWD, the build context" >&2; exit 1 ;; esac
+fi
 for name in broker operator; do
   image=localhost/tributary-$name
   t=$(now)
-  echo "build-images: building $image:$version (Dockerfile.$name)"
+  from=(--build-arg BINARIES=build --build-arg JOBS="$(nproc)")
+  if [ -n "$prebuilt" ]; then
+    staged="$relative/image-bin/$name"
+    rm -rf "$staged" && mkdir -p "$staged"
+    for program in ${programs[$name]}; do
+      [ -x "$prebuilt/$program" ] || { echo "build-images: $prebuilt/$program missing: build it first" >&2; exit 1; }
+      strip -o "$staged/${program##*/}" "$prebuilt/$program"
+    done
+    from=(--build-arg BINARIES=prebuilt --build-arg PREBUILT_DIR="$staged")
+  fi
+  echo "build-images: building $image:$version (Dockerfile.$name, programs from ${prebuilt:-its build stage})"
   log="$cache/build-$name.log"
-  if ! buildah bud --isolation chroot --layers \
+  if ! buildah bud --isolation chroot --layers "${from[@]}" \
     --build-arg VERSION="$version" --build-arg REVISION="$revision" \
-    --build-arg SOURCE="$source_url" --build-arg JOBS="$(nproc)" \
+    --build-arg SOURCE="$source_url" \
     -f "Dockerfile.$name" -t "$image:$version" -t "$image:latest" . >"$log" 2>&1; then
     tail -40 "$log" >&2
     echo "build-images: building $image failed; whole log: $log" >&2
