@@ -243,29 +243,56 @@ def test_java_client_produces_and_consumes_across_lifetimes(cluster, tmp_path):
     props.write_text("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-256\n"
                      "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
                      'username="bob" password="bob-secret";\n')
-    topic, n = "reauth-java", 400
+    topic = "reauth-java"
     kafka_tool("kafka-topics", "--bootstrap-server", cluster.sasl_bootstrap, "--command-config", props,
                "--create", "--topic", topic, "--partitions", 1)
     start = cluster.counter("successful_reauthentication")
     killed = cluster.counter("expired_connections_killed")
-    consumer = subprocess.Popen(
-        [str(KAFKA_LAUNCHER), "kafka-console-consumer", "--bootstrap-server", cluster.sasl_bootstrap,
-         "--consumer.config", str(props), "--topic", topic, "--from-beginning", "--max-messages", str(n),
-         "--timeout-ms", "60000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        # 400 records at 80 a second: 5 s, more than two lifetimes, on connections that stay up.
-        out = kafka_tool("kafka-producer-perf-test", "--topic", topic, "--num-records", n, "--record-size", 20,
-                         "--throughput", 80, "--producer.config", props,
-                         "--producer-props", f"bootstrap.servers={cluster.sasl_bootstrap}", "acks=all").stdout
-        assert f"{n} records sent" in out, out
-        stdout, stderr = consumer.communicate(timeout=60)
-    finally:
-        if consumer.poll() is None:
-            consumer.kill()
-            consumer.communicate()
-    assert consumer.returncode == 0, stderr[-4000:]
-    assert f"Processed a total of {n} messages" in stderr, stderr[-4000:]
-    assert cluster.counter("successful_reauthentication") >= start + 2
+    # The records go in one at a time, through the console producer's stdin, until the broker
+    # has counted re-authentications over more than two lifetimes: a rate-limited tool (such as
+    # kafka-producer-perf-test) catches up in one burst after a slow start, and then may finish
+    # within one lifetime. The consumer reads on until it has every record, then gets SIGTERM.
+    consumer_err, producer_log = tmp_path / "consumer.err", tmp_path / "producer.log"
+    with open(consumer_err, "w") as cerr, open(producer_log, "w") as plog:
+        consumer = subprocess.Popen(
+            [str(KAFKA_LAUNCHER), "kafka-console-consumer", "--bootstrap-server", cluster.sasl_bootstrap,
+             "--command-config", str(props), "--topic", topic, "--from-beginning"],
+            stdout=subprocess.PIPE, stderr=cerr, text=True)
+        producer = subprocess.Popen(
+            [str(KAFKA_LAUNCHER), "kafka-console-producer", "--bootstrap-server", cluster.sasl_bootstrap,
+             "--command-config", str(props), "--topic", topic, "--command-property", "acks=all"],
+            stdin=subprocess.PIPE, stdout=plog, stderr=subprocess.STDOUT, text=True)
+        got = []
+
+        def read():
+            for line in consumer.stdout:
+                got.append(line.strip())
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        sent = 0
+
+        def step():
+            nonlocal sent
+            producer.stdin.write(f"v{sent}\n")
+            producer.stdin.flush()
+            sent += 1
+            return cluster.counter("successful_reauthentication") >= start + 2
+        try:
+            wait_until(step, "re-authentications of the Java clients' connections", timeout=60)
+            producer.stdin.close()
+            assert producer.wait(timeout=60) == 0, producer_log.read_text()[-4000:]
+            wait_until(lambda: len(got) >= sent, "every record consumed", timeout=60,
+                       describe=lambda: f"{len(got)} of {sent}")
+            consumer.terminate()
+            consumer.wait(timeout=30)
+        finally:
+            for proc in (producer, consumer):
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        reader.join(timeout=10)
+    assert sorted(got) == sorted(f"v{i}" for i in range(sent)), producer_log.read_text()[-4000:]
+    assert f"Processed a total of {sent} messages" in consumer_err.read_text(), consumer_err.read_text()[-4000:]
     assert cluster.counter("expired_connections_killed") == killed
 
 
