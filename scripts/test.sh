@@ -22,15 +22,10 @@ scripts/build.sh
 # just built: compiling them again in the Dockerfiles' build stage took CI minutes.
 step "container images"
 scripts/build-images.sh --prebuilt build
-# One test more at a time than there are cores: the integration and Kubernetes tests spend much
-# of their time waiting on JVMs, control loops and deadlines. At one per core the Release pass
-# left 35% of the CPU idle (2 cores, vmstat every 5 s over its 41 min; above half for its
-# middle ten), and CI came within a minute of its 90.
-test_jobs=$(($(nproc) + 1))
 step "Release tests"
 # Everything, the 100 randomized fault schedules (label faults, ~15-25 min on 2 cores; they
 # start first) included.
-ctest --test-dir build --output-on-failure -j"$test_jobs" --timeout 900 || failed build
+ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 900 || failed build
 
 # Sanitizers: a memory error or undefined behaviour anywhere, in a unit test or in a broker
 # or coordinator driven by the stock clients, fails the run.
@@ -45,7 +40,7 @@ cmake --build build-asan -j"$(nproc)"
 # Leaks inside third-party libraries we cannot fix are listed, with why, in tests/lsan.supp.
 step "sanitizer tests"
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
-ctest --test-dir build-asan --output-on-failure -j"$test_jobs" --timeout 900 -LE 'e2e|images|faults|release_only' \
+ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 900 -LE 'e2e|images|faults|release_only' \
   || failed build-asan
 
 step "fuzzers"
