@@ -61,8 +61,14 @@ def inspect_image(what):
 # ---- processes inside containers ------------------------------------------------------------
 
 def children(pid):
+    """pid's children; none once pid has gone (buildah's short-lived helpers exit while
+    program_pid walks the tree)."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return []
     out = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
+    for task in tasks:
         try:
             out += [int(c) for c in (task / "children").read_text().split()]
         except OSError:
