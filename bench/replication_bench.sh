@@ -18,6 +18,9 @@
 #   L1r the same with acks=1 on RF=3
 #   L11 the same with acks=1 on RF=1 (broker_bench.sh's L1, for reference)
 #       BENCH_L1_RUNS runs each; the run with the median p99 is reported
+#   LS  L1a at each rate of BENCH_LS_RATES msg/s, BENCH_LS_RUNS runs each: where each system
+#       meets issue 12 item 10's target for acks=all (p99 <= 5 ms, p99.9 <= 10 ms, medians of
+#       5 runs); not in the default list (~30 minutes): BENCH_ONLY=LS
 #   FK  time from SIGKILL of a partition's leader to the next acknowledged acks=all produce
 #       on that partition: tributary-loadgen gap produces paced (BENCH_FK_RATE msg/s) to a
 #       1-partition RF=3 topic and names the leader; the script kills that broker and
@@ -35,6 +38,8 @@
 #   BENCH_L1_SECONDS=20      L1 measured duration (after BENCH_L1_WARMUP=3 s)
 #   BENCH_L1_RATE=50000      L1 messages per second
 #   BENCH_L1_RUNS=3          L1 runs per system and variant
+#   BENCH_LS_RATES="1000 2000 3000 5000 10000"  LS rates, msg/s
+#   BENCH_LS_RUNS=5          LS runs per system and rate (L1's duration and warm-up)
 #   BENCH_FK_RUNS=3          leader kills per system
 #   BENCH_FK_RATE=1000       FK produce rate, messages per second (100 B each)
 #   BENCH_FK_SECONDS=30      FK run length; the kill comes once a second of acks is back
@@ -59,6 +64,8 @@ l1_seconds=${BENCH_L1_SECONDS:-20}
 l1_warmup=${BENCH_L1_WARMUP:-3}
 l1_rate=${BENCH_L1_RATE:-50000}
 l1_runs=${BENCH_L1_RUNS:-3}
+ls_rates=${BENCH_LS_RATES:-1000 2000 3000 5000 10000}
+ls_runs=${BENCH_LS_RUNS:-5}
 fk_runs=${BENCH_FK_RUNS:-3}
 fk_rate=${BENCH_FK_RATE:-1000}
 fk_seconds=${BENCH_FK_SECONDS:-30}
@@ -214,6 +221,21 @@ for i in $(seq "$l1_runs"); do
     done
   done
 done
+
+# LS: L1a at each rate; within a round the rates go up and the systems alternate by round.
+if want LS; then
+  for i in $(seq "$ls_runs"); do
+    for rate in $ls_rates; do
+      for s in $(order "$i"); do
+        settle
+        run_loadgen "$s" "LS$rate.$i" latency --topic "ls$rate-$i" --partitions 16 --replication 3 \
+          --topic-config min.insync.replicas=2 --record-size 1024 --rate "$rate" --seconds "$l1_seconds" \
+          --warmup "$l1_warmup" --acks all --linger-ms 0 --batch-size 1048576 --compression none
+        drop_topic "$s" "ls$rate-$i"
+      done
+    done
+  done
+fi
 
 # FK: once the load generator names the partition's leader (a second of acks back), that
 # broker is SIGKILLed; the time of the kill goes into the run's record. The broker comes back

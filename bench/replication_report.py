@@ -68,6 +68,12 @@ KEY = {"R3": "records_per_s", "R1": "records_per_s", "L1a": "p99_ms", "L1r": "p9
 SCEN = list(KEY)
 data = {s: {sc: runs(s, sc) for sc in SCEN} for s in systems}
 
+# LS: L1a at several rates (raw files LS<rate>.<run>.json).
+LS_TARGET = (5.0, 10.0)  # issue 12 item 10: L1's p99 and p99.9, ms, medians of 5 runs
+ls_rates = sorted({int(m.group(1)) for s in systems if os.path.isdir(os.path.join(raw, s))
+                   for m in [re.match(r"LS(\d+)\.\d+\.json$", n) for n in os.listdir(os.path.join(raw, s))] if m})
+sweep = {s: {r: runs(s, "LS%d" % r) for r in ls_rates} for s in systems}
+
 
 def median(s, sc):
     """The run with the median figure among those that measured it (None without any)."""
@@ -113,10 +119,10 @@ res.append("Load average (1, 5, 15 min) at the start: %s; at the end: %s. The ma
 FOREIGN_CORES = 0.25  # kernel threads (writeback, reclaim) and the script itself stay below it
 foreign = []
 for s in systems:
-    for sc in SCEN:
-        if sc == "FK":
-            continue  # the killed broker's CPU goes with it: what it used would look foreign
-        for i, d in data[s][sc]:
+    # FK left out: the killed broker's CPU goes with it, so what it used would look foreign
+    measured = [(sc, data[s][sc]) for sc in SCEN if sc != "FK"] + [("LS%d" % r, sweep[s][r]) for r in ls_rates]
+    for sc, rs in measured:
+        for i, d in rs:
             if d.get("machine_busy_s") is not None and d.get("wall_s"):
                 own = d.get("cpu_s", 0) + d.get("other_cpu_s", 0) + d.get("client_cpu_s", 0)
                 foreign.append((max(0.0, d["machine_busy_s"] - own) / d["wall_s"], "%s.%d %s" % (sc, i, NAME[s])))
@@ -233,6 +239,47 @@ res.append("Invalid runs (delivery errors, lost messages or a non-zero exit; the
            "but marked): %s." % ("; ".join(problems) if problems else "none"))
 res.append("")
 
+if ls_rates:
+    res.append("## acks=all latency by rate (LS)")
+    res.append("")
+    res.append("L1a (16 partitions, RF=3, min.insync.replicas=2, acks=all, linger.ms=0, 1 KiB records, "
+               "consumed concurrently) at each rate; each figure is the median over the runs (issue 12 "
+               "item 10 asks for p99 <= %g ms and p99.9 <= %g ms as the median of 5 runs). \"Cores busy\" "
+               "is the system's servers' CPU over the run's wall time (the 2 s start and the warm-up "
+               "included), median." % LS_TARGET)
+    res.append("")
+    res.append("| msg/s | system | runs | p50, ms | p99, ms (each run) | p99.9, ms (each run) | max, ms | "
+               "cores busy | target met |")
+    res.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    met = {s: [] for s in systems}
+
+    def med(vals):
+        vals = sorted(vals)
+        n = len(vals)
+        return (vals[n // 2] if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) / 2) if n else None
+
+    for r in ls_rates:
+        for s in systems:
+            rs = [d for _, d in sweep[s][r] if d.get("p99_ms") is not None]
+            if not rs:
+                continue
+            fig_ = {k: med([d[k] for d in rs]) for k in ("p50_ms", "p99_ms", "p999_ms")}
+            busy = med([d["cpu_s"] / d["wall_s"] for d in rs if d.get("wall_s")])
+            bad = sum(not valid(d) for d in rs)
+            ok = not bad and fig_["p99_ms"] <= LS_TARGET[0] and fig_["p999_ms"] <= LS_TARGET[1]
+            if ok:
+                met[s].append(r)
+            res.append("| %d | %s | %d%s | %.2f | %.2f (%s) | %.2f (%s) | %.2f | %s | %s |" % (
+                r, NAME[s], len(rs), " (%d invalid)" % bad if bad else "", fig_["p50_ms"], fig_["p99_ms"],
+                ", ".join("%.2f" % d["p99_ms"] for d in rs), fig_["p999_ms"],
+                ", ".join("%.2f" % d["p999_ms"] for d in rs), max(d["max_ms"] for d in rs),
+                "%.2f" % busy if busy is not None else "n/a", "yes" if ok else "no"))
+    res.append("")
+    res.append("Rates at which the target is met: %s." % "; ".join(
+        "%s %s" % (NAME[s], ", ".join("%d" % r for r in met[s]) + " msg/s" if met[s] else "none of those run")
+        for s in systems))
+    res.append("")
+
 res.append("## Failover runs (FK)")
 res.append("")
 res.append("A 1-partition RF=3 topic (min.insync.replicas=2), %s msg/s of 100 B with acks=all and "
@@ -330,6 +377,11 @@ res.append("Load generator (tributary-loadgen, librdkafka %s), the median run's 
            "(the others differ in the topic):" % machine.get("librdkafka"))
 res.append("")
 res.append("```")
+for r in ls_rates[:1]:  # the sweep's runs differ only in the rate and the topic
+    for s in systems:
+        if sweep[s][r]:
+            i = sweep[s][r][0][0]
+            res.append("%s LS%d.%d: %s" % (NAME[s], r, i, open(os.path.join(raw, s, "LS%d.%d.cmd" % (r, i))).read().strip()))
 for sc in SCEN:
     for s in systems:
         i, _ = median(s, sc)
