@@ -26,8 +26,9 @@ step "Release tests"
 # Everything, the 100 randomized fault schedules (label faults, ~15-25 min on 2 cores; they
 # start first) included. One test more at a time than there are cores: many tests spend much
 # of their time waiting (on JVMs, quotas, deadlines), and at one per core the CPU sat 35%
-# idle (2 cores: 1,792 s instead of 2,329 s for this pass).
-ctest --test-dir build --output-on-failure -j"$(($(nproc) + 1))" --timeout 900 || failed build
+# idle (2 cores: 1,792 s instead of 2,329 s for this pass). The sanitizer pass does the same.
+ctest_jobs=$(($(nproc) + 1))
+ctest --test-dir build --output-on-failure -j"$ctest_jobs" --timeout 900 || failed build
 
 # Sanitizers: a memory error or undefined behaviour anywhere, in a unit test or in a broker
 # or coordinator driven by the stock clients, fails the run.
@@ -42,7 +43,7 @@ cmake --build build-asan -j"$(nproc)"
 # Leaks inside third-party libraries we cannot fix are listed, with why, in tests/lsan.supp.
 step "sanitizer tests"
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
-ctest --test-dir build-asan --output-on-failure -j"$(($(nproc) + 1))" --timeout 900 -LE 'e2e|images|faults|release_only' \
+ctest --test-dir build-asan --output-on-failure -j"$ctest_jobs" --timeout 900 -LE 'e2e|images|faults|release_only' \
   || failed build-asan
 
 step "fuzzers"

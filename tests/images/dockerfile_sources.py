@@ -31,16 +31,15 @@ def copied(dockerfile):
 def main(root):
     root = Path(root)
     want = needed(root)
-    wrong = []
-    for dockerfile in sorted(root.glob("Dockerfile.*")):
+    dockerfiles = sorted(root.glob("Dockerfile.*"))
+    wrong = [] if dockerfiles else ["no Dockerfile.* at the repository root"]
+    for dockerfile in dockerfiles:
         have = copied(dockerfile)
         for d in sorted(want - have):
             wrong.append(f"{dockerfile.name}: no `COPY {d} /src/{d}` line, and CMakeLists.txt adds {d}/")
         for d in sorted(have - want):
             if not (root / d).is_dir():
                 wrong.append(f"{dockerfile.name}: copies {d}, which is not a folder of the repository")
-    if not list(root.glob("Dockerfile.*")):
-        wrong.append("no Dockerfile.* at the repository root")
     for line in wrong:
         print(line)
     print(f"{len(want)} folders needed ({', '.join(sorted(want))}); {len(wrong)} problems")
