@@ -4,6 +4,7 @@ RAW holds machine.txt, the limits (bench_common.sh) and <system>/<scenario>.<run
 import json
 import os
 import re
+import statistics
 import sys
 
 import bench_limits
@@ -252,19 +253,13 @@ if ls_rates:
                "cores busy | target met |")
     res.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     met = {s: [] for s in systems}
-
-    def med(vals):
-        vals = sorted(vals)
-        n = len(vals)
-        return (vals[n // 2] if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) / 2) if n else None
-
     for r in ls_rates:
         for s in systems:
             rs = [d for _, d in sweep[s][r] if d.get("p99_ms") is not None]
             if not rs:
                 continue
-            fig_ = {k: med([d[k] for d in rs]) for k in ("p50_ms", "p99_ms", "p999_ms")}
-            busy = med([d["cpu_s"] / d["wall_s"] for d in rs if d.get("wall_s")])
+            fig_ = {k: statistics.median(d[k] for d in rs) for k in ("p50_ms", "p99_ms", "p999_ms")}
+            busy = statistics.median(d["cpu_s"] / d["wall_s"] for d in rs)  # run_loadgen always sets wall_s
             bad = sum(not valid(d) for d in rs)
             ok = not bad and fig_["p99_ms"] <= LS_TARGET[0] and fig_["p999_ms"] <= LS_TARGET[1]
             if ok:
@@ -273,7 +268,7 @@ if ls_rates:
                 r, NAME[s], len(rs), " (%d invalid)" % bad if bad else "", fig_["p50_ms"], fig_["p99_ms"],
                 ", ".join("%.2f" % d["p99_ms"] for d in rs), fig_["p999_ms"],
                 ", ".join("%.2f" % d["p999_ms"] for d in rs), max(d["max_ms"] for d in rs),
-                "%.2f" % busy if busy is not None else "n/a", "yes" if ok else "no"))
+                "%.2f" % busy, "yes" if ok else "no"))
     res.append("")
     res.append("Rates at which the target is met: %s." % "; ".join(
         "%s %s" % (NAME[s], ", ".join("%d" % r for r in met[s]) + " msg/s" if met[s] else "none of those run")
