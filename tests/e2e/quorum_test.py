@@ -66,6 +66,14 @@ def raft_leader(ips):
     return max(leaders)[1] if leaders else None
 
 
+def wait_raft_leader(ips):
+    """raft_leader(ips) once one says it leads."""
+    found = {}
+    wait_for("the coordinators' Raft leader answering on /metrics",
+             lambda: found.update(leader=raft_leader(ips)) or found["leader"] is not None, 60)
+    return found["leader"]
+
+
 def quorum_ready(voters):
     def predicate(kc):
         st = kc.get("status", {})
@@ -186,13 +194,18 @@ def test_a_drain_goes_on_through_a_coordinator_failover(control_plane, namespace
     acks=all producer, a consumer group and a watch of the topic's partition leaders, and the
     coordinators' Raft leader SIGKILLed while broker 3 is drained: another coordinator leads,
     the drain finishes, broker 3 goes and is unregistered. A topic of 8 MB whose moving
-    replicas copy at 0.1 MB/s (Kafka's replication throttle) keeps the drain going for several
-    seconds, so that the leader dies in the middle of it. Then a change of the coordinators'
-    resources rolls them one at a time under the same load, the Raft leader last. No Metadata
-    answer shows a leaderless partition; every acknowledged record is read back, by the group,
-    by confluent-kafka and by Kafka's kafka-verifiable-consumer."""
+    replicas copy at 0.1 MB/s (Kafka's replication throttle) in fetches of 64 KiB a partition
+    keeps the drain going for several seconds, so that the leader dies in the middle of it.
+    Then a change of the coordinators' resources rolls them one at a time under the same load,
+    the Raft leader last. No Metadata answer shows a leaderless partition; every acknowledged
+    record is read back, by the group, by confluent-kafka and by Kafka's
+    kafka-verifiable-consumer."""
     cp, ns = control_plane, namespace
     kc = sample("failover", replicas=4)
+    # The throttle paces the copy fetch by fetch, and a fetch takes up to replica.fetch.max.bytes
+    # of each partition: at the default 1 MiB most of this topic's ~1 MB partitions came over in
+    # one fetch, and the drain lasted little more than the operator's and coordinators' steps.
+    kc["spec"]["brokers"]["config"]["replica.fetch.max.bytes"] = "65536"
     kc["spec"]["coordinators"] = {"replicas": 3, "storage": {"deleteClaim": True}}
     kc["spec"]["brokers"]["storage"] = {"deleteClaim": True}
     cp.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(kc))
@@ -219,7 +232,9 @@ def test_a_drain_goes_on_through_a_coordinator_failover(control_plane, namespace
             drains = {d["id"]: d["state"] for d in kc.get("status", {}).get("drains", [])}
             return drains == {3: "Draining"}
         wait_status(cp, ns, "failover", "the drain of broker 3 under way", under_way)
-        _, leader = quorum_status(bootstrap)
+        # The leader from the coordinators' /metrics, at once: kafka-metadata-quorum's JVM took
+        # seconds on a loaded machine, and the drain could end meanwhile.
+        leader = wait_raft_leader([p["status"]["podIP"] for p in pods(cp, ns, "coordinator", "failover").values()])
         assert leader in (1000, 1001, 1002), leader
         killed = process_of_pod("tributary-coordinator", f"failover-coordinator-{leader - 1000}")
         assert killed, f"no process for coordinator {leader}"
@@ -253,12 +268,10 @@ def test_a_drain_goes_on_through_a_coordinator_failover(control_plane, namespace
         before = {n: p["metadata"]["uid"] for n, p in pods(cp, ns, "coordinator", "failover").items()}
         assert len(before) == 3, before
         ips = {n: p["status"]["podIP"] for n, p in pods(cp, ns, "coordinator", "failover").items()}
-        first = {}
-        wait_for("the coordinators' Raft leader answering on /metrics",
-                 lambda: first.update(leader=raft_leader(ips.values())) or first["leader"] is not None, 60)
+        first = wait_raft_leader(ips.values())
         # pod: the Raft leader last seen while its first container ran
-        leader_while_up = {n: first["leader"] for n in before}
-        leaders_seen = [first["leader"]]
+        leader_while_up = {n: first for n in before}
+        leaders_seen = [first]
         went_down = []  # pods in the order they were seen deleted or replaced
         cp.kubectl("-n", ns, "patch", "kafkacluster", "failover", "--type=merge", "-p", json.dumps(
             {"spec": {"coordinators": {"resources": {"requests": {"memory": "200Mi"}}}}}))
