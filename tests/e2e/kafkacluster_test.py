@@ -5,6 +5,7 @@ cluster on the test control plane, with pods run by the node agent.
 Clients here are outside the cluster network's DNS, so the test sets the internal listener's
 advertisedHost to "{podIP}", as a user without pod DNS would; the status then lists the
 brokers' pod addresses as the bootstrap servers."""
+import calendar
 import contextlib
 import ipaddress
 import json
@@ -14,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -202,17 +204,30 @@ def consumer_groups_lag(bootstrap, group):
             for f in lines if f is not header and len(f) == len(header) and f[col["GROUP"]] == group}
 
 
-def kill_active_operator(cp, operator_ns):
+def kill_active_operator(cp, operator_ns, still=None):
     """SIGKILLs the operator process that holds the lease and waits until the other replica
-    holds it; returns the killed pod's name (the node agent restarts its container)."""
+    holds it (the node agent restarts the killed container). `still`, if given, is asserted
+    just before the signal: the work the kill is meant to interrupt is not over yet, so a test
+    cannot pass without a takeover in the middle of it. Returns the time of the kill in whole
+    seconds, as Events' timestamps have it."""
     old = lease_holder(cp, operator_ns)
     assert old, "no operator holds the lease"
     pid = operator_pid(old)
     assert pid, f"no process for {old}"
+    if still is not None:
+        assert still(), "what the operator kill was to interrupt was over before it"
+    killed_at = int(time.time())
     os.kill(pid, signal.SIGKILL)
     wait_for("the other operator replica to take the lease",
              lambda: lease_holder(cp, operator_ns) not in (None, old), 60)
-    return old
+    return killed_at
+
+
+def event_times(cp, ns, name, reason):
+    """The first timestamps (whole seconds since the epoch) of `name`'s Events of `reason`."""
+    events = cp.get_json("events", "-n", ns, "--field-selector", f"involvedObject.name={name}")["items"]
+    return sorted(calendar.timegm(time.strptime(e["firstTimestamp"], "%Y-%m-%dT%H:%M:%SZ"))
+                  for e in events if e["reason"] == reason and e.get("firstTimestamp"))
 
 
 @pytest.fixture(scope="module")
@@ -299,14 +314,15 @@ def test_install_run_scale_and_delete_a_cluster(control_plane, namespace, operat
         wait_for("records acknowledged and read before the drain",
                  lambda: len(acked) > 50 and len(group_read) > 50, 60)
         cp.kubectl("-n", ns, "scale", "kafkacluster/demo", "--replicas=3")
-        # The active operator SIGKILLed once the drain is under way: the other replica
-        # finds it in the cluster and the status, and finishes it.
+        # The active operator SIGKILLed once the drain is under way, and before either broker
+        # is unregistered: the other replica finds it in the cluster and the status, and
+        # finishes it.
 
         def under_way(kc):
             drains = {d["id"]: d["state"] for d in kc.get("status", {}).get("drains", [])}
-            return drains.keys() == {3, 4} and set(drains.values()) != {"Unregistered"}
+            return drains.keys() == {3, 4} and "Unregistered" not in drains.values()
         wait_status(cp, ns, "demo", "the drain of brokers 3 and 4 under way", under_way)
-        kill_active_operator(cp, operator)
+        killed_at = kill_active_operator(cp, operator, still=lambda: under_way(kafkacluster(cp, ns, "demo")))
 
         def unregistered(kc):
             drains = {d["id"]: d["state"] for d in kc.get("status", {}).get("drains", [])}
@@ -316,6 +332,9 @@ def test_install_run_scale_and_delete_a_cluster(control_plane, namespace, operat
         assert sorted(pods(cp, ns, "broker", "demo")) == [f"demo-broker-{i}" for i in range(3)]
         assert sorted(broker_addresses(bootstrap_of(kc))) == [0, 1, 2]
         assert condition(kc, "ScalingBlocked").get("status") == "False"
+        # The replica that took over unregistered them, after the kill (or in its second).
+        unregistered_at = event_times(cp, ns, "demo", "Unregistered")
+        assert len(unregistered_at) == 2 and min(unregistered_at) >= killed_at, (unregistered_at, killed_at)
         floor = len(acked)
         wait_for("records acknowledged after the scale-down", lambda: len(acked) > floor + 50, 60)
     bootstrap = bootstrap_of(kc)
@@ -585,10 +604,14 @@ def test_a_config_change_rolls_the_brokers_one_at_a_time_under_an_idempotent_pro
         # The active operator SIGKILLed once the first broker has been restarted.
         wait_for("the first broker restarted",
                  lambda: not rolled() and any(len(u) > 1 for u in uids.values()), 300, interval=0.2)
-        kill_active_operator(cp, operator)
+        killed_at = kill_active_operator(
+            cp, operator, still=lambda: "rollingUpdate" in kafkacluster(cp, ns, "roll")["status"])
         wait_for("every broker restarted and the roll over", rolled, 300, interval=0.2)
         assert most_down <= 1
         assert all(len(u) == 2 for u in uids.values()), uids  # each pod replaced once
+        # The replica that took over restarted at least the last broker.
+        restarted_at = event_times(cp, ns, "roll", "BrokerRestarted")
+        assert len(restarted_at) == 3 and restarted_at[-1] >= killed_at, (restarted_at, killed_at)
         n = len(acked)
         wait_for("records acknowledged after the roll", lambda: len(acked) > n + 100, 60)
     assert pods(cp, ns, "coordinator", "roll")["roll-coordinator-0"]["metadata"]["uid"] == coordinator_uid
