@@ -14,10 +14,11 @@ packages=(
   # toolchain
   build-essential cmake ninja-build ccache clang libclang-rt-14-dev pkg-config
   # libraries the programs link
+  # (each Dockerfile's build stage installs these too: tests/images/dockerfile_sources.py checks it)
   libboost-dev libboost-system-dev libyaml-cpp-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libcpprest-dev libssl-dev
-  zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev librdkafka-dev
-  # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev
+  zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev
+  # tests and benchmarks (librdkafka: the load generator, bench/loadgen.cc)
+  libgtest-dev libgmock-dev libbenchmark-dev librdkafka-dev
   kcat python3-confluent-kafka python3-kafka python3-pytest python3-snappy python3-lz4 python3-zstandard
   gzip zstd lz4 burrow fio iperf3 procps curl python3-venv python3-yaml
   # the integration harness's stacks of a process that does not stop on SIGTERM (harness.py)
