@@ -19,9 +19,11 @@ using boost::system::error_code;
 
 status_server::status_server(asio::io_context& ctx, std::shared_ptr<prometheus::Registry> registry,
                              std::function<bool()> ready, std::chrono::milliseconds request_timeout,
-                             size_t max_connections, size_t max_per_address)
+                             size_t max_connections, size_t max_per_address,
+                             std::chrono::milliseconds refusal_log_interval)
   : _ctx(ctx), _registry(std::move(registry)), _ready(std::move(ready)), _request_timeout(request_timeout),
-    _max_connections(max_connections), _max_per_address(max_per_address) {}
+    _max_connections(max_connections), _max_per_address(max_per_address),
+    _refusal_log_interval(refusal_log_interval) {}
 
 uint16_t status_server::start(const std::string& host, uint16_t port) {
     error_code ec;
@@ -116,16 +118,20 @@ asio::awaitable<void> status_server::serve(asio::ip::tcp::socket accepted) {
     const auto counted = _open_from.find(peer);
     const size_t from_peer = counted == _open_from.end() ? 0 : counted->second;
     if (_open.size() >= _max_connections || from_peer >= _max_per_address) {  // closed as this returns
-        if (!_refusing) {
+        ++_refused;
+        const auto now = std::chrono::steady_clock::now();
+        if (!_refusal_logged || now - *_refusal_logged >= _refusal_log_interval) {
             TLOG_WARN("status listener: {} connections open, {} of them from {}: the most it serves at once{}; "
-                      "closing new ones until one ends",
+                      "closing new ones until one ends ({} refused since the last such line, logged at most "
+                      "every {} ms)",
                       _open.size(), from_peer, peer.to_string(),
-                      _open.size() >= _max_connections ? "" : " from one address");
-            _refusing = true;
+                      _open.size() >= _max_connections ? "" : " from one address", _refused,
+                      _refusal_log_interval.count());
+            _refusal_logged = now;
+            _refused = 0;
         }
         co_return;
     }
-    _refusing = false;
     _open.insert(&sock);
     ++_open_from[peer];
     registered.counted = true;

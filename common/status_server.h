@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_set>
 
@@ -31,10 +32,14 @@ public:
     // descriptors, which its Kafka clients need too. And at most max_per_address from one
     // source address, so a flood from one client leaves room for the others: a scraper makes
     // one connection at a time, the kubelet one per probe (startup, liveness, readiness).
+    // Refusals are logged at most once per refusal_log_interval, each line with how many
+    // there were since the last: under a flood that keeps a cap full, connections are served
+    // between refusals whenever one ends, and a line per refusal would flood the log too.
     status_server(asio::io_context& ctx, std::shared_ptr<prometheus::Registry> registry,
                   std::function<bool()> ready,
                   std::chrono::milliseconds request_timeout = std::chrono::seconds(10),
-                  size_t max_connections = 64, size_t max_per_address = 8);
+                  size_t max_connections = 64, size_t max_per_address = 8,
+                  std::chrono::milliseconds refusal_log_interval = std::chrono::seconds(10));
     status_server(const status_server&) = delete;
     status_server& operator=(const status_server&) = delete;
 
@@ -57,7 +62,9 @@ private:
     std::function<bool()> _ready;
     std::chrono::milliseconds _request_timeout;
     size_t _max_connections, _max_per_address;
-    bool _refusing = false;  // refusals since the last connection served: logged once
+    std::chrono::milliseconds _refusal_log_interval;
+    std::optional<std::chrono::steady_clock::time_point> _refusal_logged;  // the last refusal line
+    uint64_t _refused = 0;                                                  // refusals since it
     std::unique_ptr<asio::ip::tcp::acceptor> _acceptor;
     std::unordered_set<asio::ip::tcp::socket*> _open;  // connections being served
     std::map<asio::ip::address, size_t> _open_from;    // how many of them from each address

@@ -4,12 +4,16 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace trib {
 namespace {
@@ -190,6 +194,108 @@ TEST(status_server, a_flood_from_one_address_leaves_room_for_the_others) {
     }
     status.stop();
     runner.join();
+}
+
+// The default logger's lines, captured for as long as this lives.
+class captured_log {
+public:
+    captured_log() : _previous(spdlog::default_logger()), _sink(std::make_shared<sink>()) {
+        spdlog::set_default_logger(std::make_shared<spdlog::logger>("captured", _sink));
+    }
+    ~captured_log() { spdlog::set_default_logger(_previous); }
+    captured_log(const captured_log&) = delete;
+    captured_log& operator=(const captured_log&) = delete;
+
+    // The lines so far that contain `part`.
+    std::vector<std::string> lines_with(const std::string& part) { return _sink->lines_with(part); }
+
+private:
+    class sink : public spdlog::sinks::base_sink<std::mutex> {
+    public:
+        std::vector<std::string> lines_with(const std::string& part) {
+            std::lock_guard lock(mutex_);
+            std::vector<std::string> out;
+            for (const auto& l : _lines) {
+                if (l.find(part) != std::string::npos) {
+                    out.push_back(l);
+                }
+            }
+            return out;
+        }
+
+    protected:
+        void sink_it_(const spdlog::details::log_msg& msg) override {
+            _lines.emplace_back(msg.payload.begin(), msg.payload.end());
+        }
+        void flush_() override {}
+
+    private:
+        std::vector<std::string> _lines;
+    };
+    std::shared_ptr<spdlog::logger> _previous;
+    std::shared_ptr<sink> _sink;
+};
+
+// One connection from 127.0.0.1 beyond its cap of one, closed by the server.
+void refused_once(uint16_t port) {
+    asio::io_context io;
+    tcp::socket extra(io);
+    connect_from(extra, "127.0.0.1", port);
+    auto [cut, ec, rest] = read_until_closed(extra);
+    EXPECT_TRUE(cut) << "a connection beyond the cap was still open after 30 s";
+}
+
+TEST(status_server, a_flood_at_its_cap_is_logged_once_per_interval_not_once_per_refusal) {
+    captured_log log;
+    asio::io_context ctx;
+    status_server status(ctx, std::make_shared<prometheus::Registry>(), [] { return true; },
+                         std::chrono::seconds(60), 8, 1, std::chrono::minutes(10));
+    auto port = status.start("127.0.0.1", 0);
+    std::thread runner([&] { ctx.run(); });
+
+    asio::io_context io;
+    tcp::socket held(io);
+    connect_from(held, "127.0.0.1", port);  // 127.0.0.1's one place, held throughout
+    // Refusals with a connection from another address served between each two: before, each
+    // served connection made the next refusal log again.
+    for (int i = 0; i < 5; ++i) {
+        refused_once(port);
+        EXPECT_TRUE(get(port, "/healthz", "127.0.0.2").starts_with("HTTP/1.1 200 OK"));
+    }
+    status.stop();
+    runner.join();
+    auto lines = log.lines_with("closing new ones");
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_NE(lines[0].find("1 of them from 127.0.0.1: the most it serves at once from one address"),
+              std::string::npos) << lines[0];
+    EXPECT_NE(lines[0].find("(1 refused since"), std::string::npos) << lines[0];
+}
+
+TEST(status_server, a_refusal_line_after_the_interval_counts_the_refusals_since_the_last) {
+    captured_log log;
+    asio::io_context ctx;
+    status_server status(ctx, std::make_shared<prometheus::Registry>(), [] { return true; },
+                         std::chrono::seconds(60), 8, 1, std::chrono::milliseconds(200));
+    auto port = status.start("127.0.0.1", 0);
+    std::thread runner([&] { ctx.run(); });
+
+    asio::io_context io;
+    tcp::socket held(io);
+    connect_from(held, "127.0.0.1", port);
+    // Refused until a second line is logged: it counts every refusal after the first line.
+    int refusals = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (log.lines_with("closing new ones").size() < 2 && std::chrono::steady_clock::now() < deadline) {
+        refused_once(port);
+        ++refusals;
+    }
+    status.stop();
+    runner.join();
+    auto lines = log.lines_with("closing new ones");
+    ASSERT_EQ(lines.size(), 2u) << refusals << " refusals in 30 s";
+    EXPECT_NE(lines[0].find("(1 refused since"), std::string::npos) << lines[0];
+    EXPECT_NE(lines[1].find("(" + std::to_string(refusals - 1) + " refused since"), std::string::npos)
+        << refusals << " refusals: " << lines[1];
 }
 
 } // namespace
