@@ -654,9 +654,23 @@ result<void> log::maybe_flush() {
 }
 
 result<void> log::maybe_flush(int64_t now) {
-    if (_unflushed_messages >= _cfg.flush_messages ||
-        (_oldest_unflushed_ms && now - *_oldest_unflushed_ms >= _cfg.flush_ms)) {
+    if (_unflushed_messages >= _cfg.flush_messages) {
         return flush_impl(false);
+    }
+    if (_oldest_unflushed_ms && now - *_oldest_unflushed_ms >= _cfg.flush_ms) {
+        if (_syncer == nullptr) {
+            return flush_impl(false);
+        }
+        // Nobody waits for this one: an fsync on the owner's thread would stall every partition
+        // it serves (each owner core serves many; Kafka's handler threads are several). The
+        // next such sync is due flush_ms after the next append; a failed one is logged.
+        _unflushed_messages = 0;
+        _oldest_unflushed_ms.reset();
+        sync(offset(_next.value() - 1), [dir = _dir.string()](std::error_code ec) {
+            if (ec) {
+                TLOG_ERROR("storage: {}: flush for flush.ms failed: {}", dir, ec.message());
+            }
+        });
     }
     // Background syncs (roll, group commit) moved the durable point into a later segment:
     // checkpoint it so recovery skips the finished segments.

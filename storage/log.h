@@ -34,6 +34,10 @@ struct log_config {
     uint32_t max_batch_bytes = 1 << 20;           // larger batch → errc::batch_too_large
     int64_t retention_ms = 7 * 24 * 3600 * 1000LL;  // -1 = forever
     int64_t retention_bytes = -1;                 // -1 = unlimited
+    // The flush policy (log.flush.interval.*, flush.messages / flush.ms). As in Kafka, the
+    // append that reaches flush_messages flushes before it returns (its acknowledgement comes
+    // after the fsync); a flush for age goes to the syncer's thread, where Kafka's log flusher
+    // thread does it, off the path of every append and fetch of the owner's partitions.
     int64_t flush_messages = INT64_MAX;           // flush every N messages (records)
     int64_t flush_ms = INT64_MAX;                 // flush when the oldest unflushed append is this old
     // Every append must be durable before it is acknowledged: the owner calls sync() after
@@ -127,7 +131,8 @@ struct read_result {
 //   - sync(upto, done): group commit through the shared syncer thread (or inline without one);
 //   - flush(): synchronous fdatasync of unsynced data + indexes, then a checkpoint;
 //   - the policy: flush_messages / flush_ms checked on append and by maybe_flush(), which the
-//     owner also calls periodically (flush_ms with no appends needs it);
+//     owner also calls periodically (flush_ms with no appends needs it); flush_messages
+//     flushes inline, flush_ms through the syncer (inline without one), see log_config;
 //   - roll: the finished segment (data + indexes) is synced in the background.
 // The checkpoint's recovery point only ever covers fsync'ed data.
 //
@@ -219,8 +224,9 @@ public:
     result<size_t> apply_retention();
     // fsync data + indexes, advance recovery point, write checkpoint.
     result<void> flush();
-    // Flushes if the flush_messages / flush_ms policy says so, and checkpoints the recovery
-    // point when background syncs moved it into a later segment. Call periodically.
+    // Flushes if the flush_messages policy says so, hands a sync to the syncer if the flush_ms
+    // policy does (flushes inline without a syncer), and checkpoints the recovery point when
+    // background syncs moved it into a later segment. Call periodically.
     result<void> maybe_flush();
     // Group commit: call after append when the append must be durable before it is
     // acknowledged. `done` runs on the syncer's thread (inline without a syncer) once an

@@ -1,6 +1,7 @@
 #include "storage/log.h"
 #include "storage/syncer.h"
 #include "tests/fakes/storage_batches.h"
+#include "tests/fakes/storage_fake_clock.h"
 #include "tests/fakes/temp_dir.h"
 #include "tests/unit/storage/storage_test_util.h"
 
@@ -347,6 +348,46 @@ TEST(syncer, writeback_through_the_kernel_leaves_the_data_readable) {
     auto seen = read_all(**l);
     ASSERT_EQ(seen.size(), 20u);
     EXPECT_EQ(seen.back().base, 19);
+    (*l)->close();
+}
+
+TEST(syncer, a_flush_for_age_goes_to_the_syncer_thread_and_one_for_count_stays_inline) {
+    fsync_gate gate;  // this thread's fsyncs pass; the syncer thread's wait for release()
+    syncer s(std::ref(gate));
+    s.start();
+    temp_dir dir;
+    trib::storage::testing::fake_clock clk;
+    auto l = log::open(dir.path(), {.flush_messages = 10, .flush_ms = 1000}, clk, &s);
+    ASSERT_TRUE(l);
+    const offset rp0 = (*l)->checkpointed_recovery_point();
+    append_ok(**l, {});
+    clk.advance(1000);
+    // The oldest unflushed record is flush.ms old: the flush is the syncer's, held shut in its
+    // fsync, and both this call and the next append return meanwhile.
+    ASSERT_TRUE((*l)->maybe_flush());
+    ASSERT_EQ(gate.completed(), 0) << "an fsync ran on the appending thread";
+    gate.wait_entered(1);
+    append_ok(**l, {});
+    EXPECT_EQ((*l)->checkpointed_recovery_point(), rp0);
+    gate.release();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (gate.completed() < 1 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::yield();
+    }
+    EXPECT_EQ(gate.completed(), 1);
+    EXPECT_EQ(s.round_count(), 1u);
+
+    // flush.messages: the append that reaches 10 records since that flush fsyncs before it
+    // returns, on this thread (the gate lets it through), and checkpoints its end.
+    for (int i = 0; i < 8; ++i) {
+        append_ok(**l, {});
+    }
+    EXPECT_EQ(gate.completed(), 1);
+    auto last = append_ok(**l, {});
+    EXPECT_GT(gate.completed(), 1);
+    EXPECT_EQ((*l)->checkpointed_recovery_point(), last.last + 1);
+    EXPECT_EQ(s.round_count(), 1u);  // nothing more went to the syncer
+    s.stop();
     (*l)->close();
 }
 
