@@ -19,10 +19,10 @@ def machine(raw):
 def date_line(out, m):
     """The results file's "Date ..." line: the date (from the file name `out`), commit, machine,
     Kafka, Java and librdkafka versions, from machine.txt's dict `m`."""
-    return ("Date %s UTC, commit %s; %s cores (%s), %s GiB RAM, %s, data on %s; Apache Kafka %s on %s; "
-            "librdkafka %s." % (os.path.basename(out)[:10], m.get("commit", "?"), m.get("nproc"), m.get("cpu"),
-                                m.get("mem_gib"), m.get("kernel"), m.get("fs"), m.get("kafka", "?"),
-                                m.get("java", "?"), m.get("librdkafka")))
+    kafka = "Apache Kafka %s on %s; " % (m["kafka"], m.get("java", "?")) if m.get("kafka") else ""
+    return ("Date %s UTC, commit %s; %s cores (%s), %s GiB RAM, %s, data on %s; %slibrdkafka %s." % (
+        os.path.basename(out)[:10], m.get("commit", "?"), m.get("nproc"), m.get("cpu"), m.get("mem_gib"),
+        m.get("kernel"), m.get("fs"), kafka, m.get("librdkafka")))
 
 
 def loopbacks(raw):

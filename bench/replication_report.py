@@ -99,19 +99,25 @@ def invalid_note(s, sc):
 
 res = []
 kind = os.path.basename(out)[len("YYYY-MM-DD-replication-"):-3]
-res.append("# Replication benchmark: Tributary and Apache Kafka, three brokers each, %s" % kind)
+both = len(systems) > 1
+# Each system's server processes, as bench_clusters.sh starts them.
+SERVERS = {"tributary": "Tributary's 3 coordinators and 3 brokers",
+           "kafka": "Kafka's controller and 3 brokers, 4 JVMs"}
+SERVER_COUNT = {"tributary": 6, "kafka": 4}
+res.append("# Replication benchmark: %s, three brokers%s, %s" % (
+    " and ".join(NAME[s] for s in systems), " each" if both else "", kind))
 res.append("")
 res.append(bench_limits.date_line(out, machine))
 res.append("")
 res.append("Load average (1, 5, 15 min) at the start: %s; at the end: %s. The machine is shared: other "
-           "builds and tests may run on it at the same time. Both clusters ran side by side for the "
-           "whole run: 8 server processes (Tributary's "
-           "coordinator and 3 brokers, Kafka's controller and 3 brokers, 4 of them JVMs) and the load "
-           "generator on %s cores.%s" % (machine.get("loadavg_start", "?"), machine.get("loadavg_end", "?"),
-                                        machine.get("nproc"),
-                                        " The benchmark ran at niceness %s (under `nice`, yielding to "
-                                        "other jobs)." % machine["niceness"]
-                                        if machine.get("niceness", "0") != "0" else ""))
+           "builds and tests may run on it at the same time. %s for the whole run: %d server processes "
+           "(%s) and the load generator on %s cores.%s" % (
+               machine.get("loadavg_start", "?"), machine.get("loadavg_end", "?"),
+               "Both clusters ran side by side" if both else "One cluster ran",
+               sum(SERVER_COUNT[s] for s in systems), "; ".join(SERVERS[s] for s in systems),
+               machine.get("nproc"),
+               " The benchmark ran at niceness %s (under `nice`, yielding to other jobs)." % machine["niceness"]
+               if machine.get("niceness", "0") != "0" else ""))
 # Whether other jobs took CPU during the runs: the machine's busy time (/proc/stat) over each
 # run less what the benchmark's own processes used (both systems' servers and the load
 # generator). The load average can't tell: the benchmark's own 8 servers and load generator
@@ -134,9 +140,11 @@ if foreign:
         res.append("**This run shared the machine:** besides the benchmark's own processes, something "
                    "kept %.2f cores busy on average during %s (the most of any run; /proc/stat's busy "
                    "time less the servers' and the load generator's CPU), above the %.2f that kernel "
-                   "threads alone take. Both systems ran under the same conditions, alternating, but "
-                   "absolute figures are lower than on a quiet machine and ratios noisier."
-                   % (worst[0], worst[1], FOREIGN_CORES))
+                   "threads alone take. %s"
+                   % (worst[0], worst[1], FOREIGN_CORES,
+                      "Both systems ran under the same conditions, alternating, but absolute figures are "
+                      "lower than on a quiet machine and ratios noisier." if both else
+                      "Absolute figures are lower than on a quiet machine."))
     else:
         res.append("Nothing else took the CPUs: in every run the machine's busy time (/proc/stat) was "
                    "the benchmark's own processes' CPU plus at most %.2f cores (during %s: kernel "
@@ -225,12 +233,13 @@ tv, td = fig(T, "FK", "%.0f", "gap_ms")
 kv, kd = fig(K, "FK", "%.0f", "gap_ms")
 side("(FK: last ack before the kill to the first after, ms, same run)", tv, kv, td.split(" (runs")[0], kd.split(" (runs")[0])
 
-res.append("## Side by side: same run, same load generator")
-res.append("")
-res.append("| figure | Tributary | Apache Kafka | Tributary / Kafka | limit (same run) |")
-res.append("| --- | --- | --- | --- | --- |")
-res.extend(rows)
-res.append("")
+if rows:  # not with LS alone
+    res.append("## Side by side: same run, same load generator" if both else "## Figures")
+    res.append("")
+    res.append("| figure | Tributary | Apache Kafka | Tributary / Kafka | limit (same run) |")
+    res.append("| --- | --- | --- | --- | --- |")
+    res.extend(rows)
+    res.append("")
 problems = []
 for s in systems:
     for sc in SCEN:
@@ -275,34 +284,32 @@ if ls_rates:
         for s in systems))
     res.append("")
 
-res.append("## Failover runs (FK)")
-res.append("")
-res.append("A 1-partition RF=3 topic (min.insync.replicas=2), %s msg/s of 100 B with acks=all and "
-           "linger.ms=0 by one producer; once a second of acks is back, the leader the producer's "
-           "metadata names is SIGKILLed; it is restarted after the run and is listed in metadata again "
-           "before the next run starts. Ack times are the producer's delivery reports (polled every "
-           "0.1 ms between sends). \"Kill to first ack\" runs from the time taken just before the "
-           "signal goes out. Acks the producer sees up to 100 ms after the signal were answered "
-           "before it (responses already in the socket, the producer thread's scheduling delay on "
-           "a busy machine): they count as before the kill, shown as a negative \"before\"." % (data[systems[0]]["FK"][0][1].get("rate", "?") if data[systems[0]]["FK"] else "?"))
-res.append("")
-res.append("| system | run | killed node | leader after | last ack before the kill, ms before it | kill to first ack | ack gap | "
-           "sent / acked | delivery errors | note |")
-res.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-for s in systems:
-    for i, d in data[s]["FK"]:
-        ms = lambda k: "%.0f ms" % d[k] if d.get(k) is not None else "n/a"
-        res.append("| %s | %d | %s | %s | %s | %s | %s | %s / %s | %s | %s |" % (
-            NAME[s], i, d.get("killed_node", "?"), d.get("leader_after", "?"), ms("before_ms"),
-            ms("kill_to_ack_ms"), ms("gap_ms"), d.get("sent", "?"), d.get("acked", "?"),
-            d.get("delivery_errors", "?"), d.get("fk_problem") or d.get("first_error", "")))
-res.append("")
+fk_ran = any(data[s]["FK"] for s in systems)
+if fk_ran:
+    res.append("## Failover runs (FK)")
+    res.append("")
+    res.append("A 1-partition RF=3 topic (min.insync.replicas=2), %s msg/s of 100 B with acks=all and "
+               "linger.ms=0 by one producer; once a second of acks is back, the leader the producer's "
+               "metadata names is SIGKILLed; it is restarted after the run and is listed in metadata again "
+               "before the next run starts. Ack times are the producer's delivery reports (polled every "
+               "0.1 ms between sends). \"Kill to first ack\" runs from the time taken just before the "
+               "signal goes out. Acks the producer sees up to 100 ms after the signal were answered "
+               "before it (responses already in the socket, the producer thread's scheduling delay on "
+               "a busy machine): they count as before the kill, shown as a negative \"before\"." % (data[systems[0]]["FK"][0][1].get("rate", "?") if data[systems[0]]["FK"] else "?"))
+    res.append("")
+    res.append("| system | run | killed node | leader after | last ack before the kill, ms before it | kill to first ack | ack gap | "
+               "sent / acked | delivery errors | note |")
+    res.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for s in systems:
+        for i, d in data[s]["FK"]:
+            ms = lambda k: "%.0f ms" % d[k] if d.get(k) is not None else "n/a"
+            res.append("| %s | %d | %s | %s | %s | %s | %s | %s / %s | %s | %s |" % (
+                NAME[s], i, d.get("killed_node", "?"), d.get("leader_after", "?"), ms("before_ms"),
+                ms("kill_to_ack_ms"), ms("gap_ms"), d.get("sent", "?"), d.get("acked", "?"),
+                d.get("delivery_errors", "?"), d.get("fk_problem") or d.get("first_error", "")))
+    res.append("")
 
-res.append("## Cost per run")
-res.append("")
-res.append("| run | system | figure | wall | system CPU (all its processes) | cores busy | other system "
-           "CPU (idle) | load generator CPU | load avg before / after |")
-res.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+cost = []
 for sc in SCEN:
     for s in systems:
         for i, d in data[s][sc]:
@@ -312,44 +319,58 @@ for sc in SCEN:
             # FK kills a process of the measured system: its CPU is lost, so no figure
             cpu = "n/a" if sc == "FK" else "%.1f s" % d["cpu_s"]
             busy = "n/a" if sc == "FK" or not d["wall_s"] else "%.2f" % (d["cpu_s"] / d["wall_s"])
-            res.append("| %s.%d | %s | %s%s | %.1f s | %s | %s | %.1f s | %.1f s | %.2f / %.2f |" % (
+            cost.append("| %s.%d | %s | %s%s | %.1f s | %s | %s | %.1f s | %.1f s | %.2f / %.2f |" % (
                 sc, i, NAME[s], f, "" if valid(d) else " (invalid)", d["wall_s"], cpu, busy,
                 d["other_cpu_s"], d.get("client_cpu_s", 0), d["loadavg_before"], d["loadavg_after"]))
-res.append("")
-res.append("System CPU is utime+stime (/proc/<pid>/stat) of the system's broker and "
-           "coordinator/controller processes over the load generator's run (topic creation and, for "
-           "L1, the 2 s start and the warm-up included); \"cores busy\" is that over the wall time. "
-           "The gap mode reports no client CPU; FK's system CPU is not given, the killed broker's "
-           "CPU going with it.")
-res.append("")
+if cost:  # LS's runs have their cost in its own table
+    res.append("## Cost per run")
+    res.append("")
+    res.append("| run | system | figure | wall | system CPU (all its processes) | cores busy | other system "
+               "CPU (idle) | load generator CPU | load avg before / after |")
+    res.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    res.extend(cost)
+    res.append("")
+    res.append("System CPU is utime+stime (/proc/<pid>/stat) of the system's broker and "
+               "coordinator/controller processes over the load generator's run (topic creation and, for "
+               "L1, the 2 s start and the warm-up included); \"cores busy\" is that over the wall time. "
+               "The gap mode reports no client CPU; FK's system CPU is not given, the killed broker's "
+               "CPU going with it.")
+    res.append("")
 
 res.append("## What limits these figures")
 res.append("")
-res.append("- Two cores for everything: during each run the measured system's 4 processes, the other "
-           "system's 4 idle ones (their CPU is the \"other system\" column; Kafka's JVMs keep some "
-           "background work) and the load generator share them, and other jobs on the machine may "
-           "too (load averages above). A figure here is the whole machine's, not one broker's.")
-res.append("- R3 moves every byte over loopback three times (producer to leader, two follower "
-           "fetches) and writes it three times, against once in R1; on one machine the replicas "
-           "compete for the same cores and disk, where Kafka 2014's three machines each had their own.")
+res.append("- %s cores for everything: during each run the measured system's processes%s and the load "
+           "generator share them, and other jobs on the machine may too (load averages above). A "
+           "figure here is the whole machine's, not one broker's." % (
+               machine.get("nproc", "?"),
+               ", the other system's idle ones (their CPU is the \"other system\" column; Kafka's JVMs "
+               "keep some background work)" if both else ""))
+if any(data[s]["R3"] for s in systems):
+    res.append("- R3 moves every byte over loopback three times (producer to leader, two follower "
+               "fetches) and writes it three times, against once in R1; on one machine the replicas "
+               "compete for the same cores and disk, where Kafka 2014's three machines each had their "
+               "own.")
 res.append("- Latency with acks=all waits for the followers' next fetch: a follower's fetch "
            "waiting at the leader is answered when data arrives, so the added time is a fetch round "
            "trip plus the high watermark reaching the leader, on shared cores.")
-res.append("- FK is set by failure detection: a SIGKILLed broker is noticed by the controller "
-           "(Tributary's coordinator, Kafka's KRaft controller) when its session expires "
-           "(broker.session.timeout.ms, 9 s default on both), then a new leader is elected from the "
-           "ISR and the producer finds it by a metadata refresh.")
+if fk_ran:
+    res.append("- FK is set by failure detection: a SIGKILLed broker is noticed by the controller "
+               "(Tributary's coordinators, Kafka's KRaft controller) when its session expires "
+               "(broker.session.timeout.ms, 9 s default on both), then a new leader is elected from "
+               "the ISR and the producer finds it by a metadata refresh.")
 res.append("")
 
 res.append("## Commands and settings")
 res.append("")
-res.append("Tributary: `scripts/run.sh` with TRIB_BROKER/TRIB_COORDINATOR set to build-bench's binaries, "
-           "fresh TRIBUTARY_DATA and free ports: a coordinator (default.replication.factor=3) and three "
-           "brokers (default.replication.factor=3, min.insync.replicas=2, offsets.topic.replication.factor=3, "
-           "transaction.state.log.replication.factor=3, num.io.threads = the machine's CPUs / 3, at least 1; "
-           "every other setting default). A killed broker is "
-           "restarted with its own command line.")
-res.append("")
+if "tributary" in systems:
+    res.append("Tributary: `scripts/run.sh` with TRIB_BROKER/TRIB_COORDINATOR set to build-bench's "
+               "binaries, fresh TRIBUTARY_DATA and free ports: three coordinators "
+               "(default.replication.factor=3) and three brokers (default.replication.factor=3, "
+               "min.insync.replicas=2, offsets.topic.replication.factor=3, "
+               "transaction.state.log.replication.factor=3, num.io.threads = the machine's CPUs / 3, "
+               "at least 1; every other setting default). A killed broker is restarted with its own "
+               "command line.")
+    res.append("")
 
 
 if "kafka" in systems:
