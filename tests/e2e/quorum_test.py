@@ -7,7 +7,6 @@ KafkaCluster's status; a coordinator lost with its claim (a new, empty disk) com
 new voter (the old seat removed, the new directory added). Every acknowledged record is read
 back, by the group and by Kafka's kafka-verifiable-consumer. And a drain through a coordinator
 failover, then the coordinators rolled with the Raft leader last."""
-import calendar
 import json
 import os
 import re
@@ -20,8 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 from apache_kafka import kafka_tool  # noqa: E402
-from kafkacluster_test import (bootstrap_of, condition, delete_with_claims, kafkacluster, operator,  # noqa: E402,F401
-                               process_of_pod, ready_with, sample, wait_status)
+from kafkacluster_test import (bootstrap_of, condition, delete_with_claims, event_times,  # noqa: E402,F401
+                               kafkacluster, operator, process_of_pod, ready_with, sample, wait_status)
 from kube import wait_for  # noqa: E402
 from workloads import pods, read_back_once, ready, under_load  # noqa: E402
 
@@ -253,10 +252,9 @@ def test_a_drain_goes_on_through_a_coordinator_failover(control_plane, namespace
         kc = wait_status(cp, ns, "failover", "broker 3 drained, gone and unregistered", unregistered, TIMEOUT_S)
         # The operator saw the drain end after the kill, not in the moment between the check
         # above and the kill.
-        drained = [e["firstTimestamp"] for e in cp.get_json(
-            "events", "-n", ns, "--field-selector", "involvedObject.name=failover")["items"] if e["reason"] == "Drained"]
+        drained = event_times(cp, ns, "failover", "Drained")
         assert len(drained) == 1, drained
-        assert calendar.timegm(time.strptime(drained[0], "%Y-%m-%dT%H:%M:%SZ")) >= killed_at, (drained, killed_at)
+        assert drained[0] >= killed_at, (drained, killed_at)
         assert sorted(pods(cp, ns, "broker", "failover")) == [f"failover-broker-{i}" for i in range(3)]
         n = len(acked)
         wait_for("records acknowledged after the drain", lambda: len(acked) > n + 100, 60)

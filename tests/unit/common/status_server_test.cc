@@ -245,25 +245,41 @@ void refused_once(uint16_t port) {
     EXPECT_TRUE(cut) << "a connection beyond the cap was still open after 30 s";
 }
 
+// A server that serves one connection per source address, logging refusals at most every
+// `refusal_log_interval`, with 127.0.0.1's one place taken by `held` until stop().
+struct one_per_address {
+    explicit one_per_address(std::chrono::milliseconds refusal_log_interval)
+      : status(ctx, std::make_shared<prometheus::Registry>(), [] { return true; }, std::chrono::seconds(60), 8, 1,
+               refusal_log_interval),
+        port(status.start("127.0.0.1", 0)), runner([this] { ctx.run(); }) {
+        connect_from(held, "127.0.0.1", port);
+    }
+    ~one_per_address() { stop(); }
+    void stop() {
+        if (runner.joinable()) {
+            status.stop();
+            runner.join();
+        }
+    }
+
+    asio::io_context ctx;
+    status_server status;
+    uint16_t port;
+    std::thread runner;
+    asio::io_context io;
+    tcp::socket held{io};
+};
+
 TEST(status_server, a_flood_at_its_cap_is_logged_once_per_interval_not_once_per_refusal) {
     captured_log log;
-    asio::io_context ctx;
-    status_server status(ctx, std::make_shared<prometheus::Registry>(), [] { return true; },
-                         std::chrono::seconds(60), 8, 1, std::chrono::minutes(10));
-    auto port = status.start("127.0.0.1", 0);
-    std::thread runner([&] { ctx.run(); });
-
-    asio::io_context io;
-    tcp::socket held(io);
-    connect_from(held, "127.0.0.1", port);  // 127.0.0.1's one place, held throughout
+    one_per_address server(std::chrono::minutes(10));
     // Refusals with a connection from another address served between each two: before, each
     // served connection made the next refusal log again.
     for (int i = 0; i < 5; ++i) {
-        refused_once(port);
-        EXPECT_TRUE(get(port, "/healthz", "127.0.0.2").starts_with("HTTP/1.1 200 OK"));
+        refused_once(server.port);
+        EXPECT_TRUE(get(server.port, "/healthz", "127.0.0.2").starts_with("HTTP/1.1 200 OK"));
     }
-    status.stop();
-    runner.join();
+    server.stop();
     auto lines = log.lines_with("closing new ones");
     ASSERT_EQ(lines.size(), 1u);
     EXPECT_NE(lines[0].find("1 of them from 127.0.0.1: the most it serves at once from one address"),
@@ -273,24 +289,15 @@ TEST(status_server, a_flood_at_its_cap_is_logged_once_per_interval_not_once_per_
 
 TEST(status_server, a_refusal_line_after_the_interval_counts_the_refusals_since_the_last) {
     captured_log log;
-    asio::io_context ctx;
-    status_server status(ctx, std::make_shared<prometheus::Registry>(), [] { return true; },
-                         std::chrono::seconds(60), 8, 1, std::chrono::milliseconds(200));
-    auto port = status.start("127.0.0.1", 0);
-    std::thread runner([&] { ctx.run(); });
-
-    asio::io_context io;
-    tcp::socket held(io);
-    connect_from(held, "127.0.0.1", port);
+    one_per_address server(std::chrono::milliseconds(200));
     // Refused until a second line is logged: it counts every refusal after the first line.
     int refusals = 0;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (log.lines_with("closing new ones").size() < 2 && std::chrono::steady_clock::now() < deadline) {
-        refused_once(port);
+        refused_once(server.port);
         ++refusals;
     }
-    status.stop();
-    runner.join();
+    server.stop();
     auto lines = log.lines_with("closing new ones");
     ASSERT_EQ(lines.size(), 2u) << refusals << " refusals in 30 s";
     EXPECT_NE(lines[0].find("(1 refused since"), std::string::npos) << lines[0];
