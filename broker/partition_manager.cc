@@ -2,11 +2,13 @@
 
 #include "broker/log_dirs.h"
 #include "common/log.h"
+#include "storage/errc.h"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -441,8 +443,7 @@ void partition_manager::finish_move(partition& p) {
             std::filesystem::rename(doomed, old_dir, ec);
             sync_dir(old_dir.parent_path());
         }
-        auto reopened = storage::log::open(old_dir, cfg, storage::system_clock(), &_disk,
-                                           _marks.at(*dir_index_of(tp)).get());
+        auto reopened = open_replica_log(old_dir, *dir_index_of(tp), tp, cfg);
         if (!reopened) {
             TLOG_ERROR("{}: cannot reopen its log after a failed move: {}", partition_dir(tp),
                        reopened.error().message());
@@ -464,7 +465,7 @@ void partition_manager::finish_move(partition& p) {
         return;
     }
     sync_dir(new_dir.parent_path());
-    auto opened = storage::log::open(new_dir, cfg, storage::system_clock(), &_disk, _marks.at(to).get());
+    auto opened = open_replica_log(new_dir, to, tp, cfg);
     if (!opened) {
         std::filesystem::rename(new_dir, future_dir, ec);
         sync_dir(new_dir.parent_path());
@@ -688,6 +689,36 @@ size_t partition_manager::remove_strays(const cluster_snapshot& snapshot) {
     return removed;
 }
 
+void halt_for_failed_log_dir(const std::filesystem::path& dir, const topic_partition& tp, const std::string& what) {
+    TLOG_ERROR("log directory {} failed ({}-{}: {}; the system call's error is logged above): halting the broker. "
+               "The other brokers' in-sync replicas take over its leaderships once the coordinator fences it; "
+               "mend the directory and start the broker again: recovery checks what was not flushed",
+               dir.string(), tp.topic, tp.partition, what);
+    spdlog::default_logger()->flush();
+    std::_Exit(1);
+}
+
+result<std::unique_ptr<storage::log>> partition_manager::open_replica_log(const std::filesystem::path& path, size_t d,
+                                                                          const topic_partition& tp,
+                                                                          const storage::log_config& cfg) {
+    auto log = storage::log::open(path, cfg, storage::system_clock(), &_disk, _marks.at(d).get());
+    if (!_on_dir_failure) {
+        return log;
+    }
+    if (!log) {
+        // Recovery that cannot read or write the directory (EIO, a full disk): the replica
+        // cannot be served, and a broker without it would still be chosen to lead it.
+        if (log.error() == storage::errc::io_error) {
+            _on_dir_failure(_dirs[d], tp, "opening the log failed");
+        }
+        return log;
+    }
+    (*log)->set_failure_listener([fn = _on_dir_failure, dir = _dirs[d], tp](const std::string& what) {
+        fn(dir, tp, what);
+    });
+    return log;
+}
+
 std::unique_ptr<partition> partition_manager::open_partition(const topic_partition& tp, const protocol::uuid& id,
                                                              const storage::log_config& cfg) {
     auto where = place(tp);
@@ -705,8 +736,7 @@ std::unique_ptr<partition> partition_manager::open_partition(const topic_partiti
             discard(dir, tp);
         }
     }
-    auto log = storage::log::open(dir, cfg, storage::system_clock(), &_disk,
-                                  _marks.at(*dir_index_of(tp)).get());
+    auto log = open_replica_log(dir, *dir_index_of(tp), tp, cfg);
     if (!log) {
         TLOG_ERROR("cannot open log of {}-{}: {}", tp.topic, tp.partition, log.error().message());
         return nullptr;

@@ -66,6 +66,14 @@ struct isr_change {
     std::vector<int32_t> isr;
 };
 
+// The broker's answer to a failed log directory (partition_manager::dir_failure_listener):
+// it logs why and halts, as Kafka does when it cannot take the directory offline on its own
+// (KRaft before directory ids, KIP-858; or when every directory failed). Serving on would
+// answer from files the kernel may have dropped pages of; the coordinator fences the broker
+// once its heartbeats stop and elects new leaders from the other in-sync replicas.
+[[noreturn]] void halt_for_failed_log_dir(const std::filesystem::path& dir, const topic_partition& tp,
+                                          const std::string& what);
+
 // Opens, owns and closes the partition logs this broker hosts. Each partition belongs to one
 // core (by hash); operations on it run there, posted from whichever core received the request.
 class partition_manager {
@@ -122,6 +130,17 @@ public:
     // apply().
     using role_listener = std::function<void(const topic_partition&, partition*)>;
     void set_role_listener(role_listener fn) { _on_role = std::move(fn); }
+
+    // A log of a replica in use here failed a write or a sync (storage::log::failed), or
+    // could not be opened for an I/O error, with its directory, partition and what failed:
+    // that directory's files can no longer be trusted. Called once per log, on the thread
+    // that met the failure (an owner core, or the syncer's for a background sync). Set before
+    // the first apply(); unset, the log just refuses writes (KAFKA_STORAGE_ERROR). A failed
+    // future log (a move to another directory) is not reported: its move is abandoned, as
+    // before.
+    using dir_failure_listener =
+        std::function<void(const std::filesystem::path& dir, const topic_partition&, const std::string& what)>;
+    void set_dir_failure_listener(dir_failure_listener fn) { _on_dir_failure = std::move(fn); }
 
     // On the owner core of `tp` only: the replica hosted there, or nullptr.
     partition* local(const topic_partition& tp) { return find(owner(tp), tp); }
@@ -266,6 +285,10 @@ public:
 
 private:
     partition* find(size_t core, const topic_partition& tp);
+    // Opens the log at `path` of the replica of `tp` in use, in log directory `d`: with that
+    // directory's written marks, its failures reported to the dir failure listener.
+    result<std::unique_ptr<storage::log>> open_replica_log(const std::filesystem::path& path, size_t d,
+                                                           const topic_partition& tp, const storage::log_config& cfg);
     // Opens the log of `tp` for topic `id`, first removing a directory left by an earlier
     // topic of the same name (its partition.metadata names another id).
     std::unique_ptr<partition> open_partition(const topic_partition& tp, const protocol::uuid& id,
@@ -286,6 +309,7 @@ private:
     io_pool& _pool;
     const leader_lease* _lease = nullptr;
     role_listener _on_role;
+    dir_failure_listener _on_dir_failure;
     // The directory of the log of `tp`: where it is, or for a new replica the one Kafka's
     // rule picks (placed there from now on). nullopt: no usable directory.
     std::optional<std::filesystem::path> place(const topic_partition& tp);

@@ -37,6 +37,7 @@ public:
         partitions.set_move_rate(config.log_dir_move_rate > 0 ? std::optional<int64_t>(config.log_dir_move_rate)
                                                               : std::nullopt);
         partitions.set_role_listener([this](const topic_partition& tp, partition* p) { groups.on_role(tp, p); });
+        partitions.set_dir_failure_listener(halt_for_failed_log_dir);
     }
 
     broker_config config;

@@ -16,6 +16,7 @@ std::string errc_message(errc e) {
     case errc::closed: return "log closed";
     case errc::unsupported_codec: return "compressed batch and no codec to clean it";
     case errc::buffer_too_small: return "log.cleaner.dedupe.buffer.size too small for one batch";
+    case errc::log_failed: return "an earlier write or sync of the log failed: the log takes no more writes";
     }
     return "unknown storage error";
 }

@@ -15,6 +15,7 @@ enum class errc {
     closed,               // the log (or syncer) was closed
     unsupported_codec,    // the cleaner met a compressed batch without a codec to read it
     buffer_too_small,     // the cleaner's key map can't hold the keys of one batch
+    log_failed,           // an earlier write or sync of the log failed: it takes no more (log::failed)
 };
 
 std::string errc_message(errc e);

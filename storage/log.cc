@@ -339,10 +339,10 @@ result<void> log::load_epochs() {
 }
 
 result<void> log::begin_epoch(leader_epoch epoch) {
-    if (_closed) {
-        return errc::closed;
+    if (auto e = writable()) {
+        return e;
     }
-    return save_epochs(_epochs.assign(epoch, _next));
+    return watch_writes(save_epochs(_epochs.assign(epoch, _next)), "leader epoch change");
 }
 
 result<void> log::save_epochs(bool changed) {
@@ -411,11 +411,39 @@ void log::submit(sync_request r) {
     }
 }
 
-result<append_result> log::append(std::span<uint8_t> batches, std::optional<int32_t> stamp_epoch,
-                                  bool crc_verified, append_source source) {
+std::error_code log::writable() const {
     if (_closed) {
         return errc::closed;
     }
+    if (_progress->failed()) {
+        return errc::log_failed;
+    }
+    return {};
+}
+
+template <class T>
+result<T> log::watch_writes(result<T> r, const char* what) {
+    if (!r && r.error() == errc::io_error) {
+        // The system call's own error is logged where it failed (file.cc).
+        _progress->fail(std::string(what) + " failed");
+    }
+    return r;
+}
+
+void log::set_failure_listener(std::function<void(const std::string& what)> fn) {
+    _progress->set_failure_listener(std::move(fn));
+}
+
+result<append_result> log::append(std::span<uint8_t> batches, std::optional<int32_t> stamp_epoch,
+                                  bool crc_verified, append_source source) {
+    if (auto e = writable()) {
+        return e;
+    }
+    return watch_writes(append_batches(batches, stamp_epoch, crc_verified, source), "append");
+}
+
+result<append_result> log::append_batches(std::span<uint8_t> batches, std::optional<int32_t> stamp_epoch,
+                                          bool crc_verified, append_source source) {
     if (batches.empty()) {
         return errc::invalid_batch;
     }
@@ -521,14 +549,6 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
     }
     publish_mark();
     start_writeback(act);
-    if (_mark_cell && now - _indexes_persisted_ms >= 1000) {
-        // Recovery with a written mark starts from the active segment's index files: keep
-        // them about a second behind at most (a pwrite of the new entries, no fsync).
-        _indexes_persisted_ms = now;
-        if (auto r = act.persist_indexes(false); !r) {
-            TLOG_WARN("storage: {}: cannot write the index files: {}", _dir.string(), r.error().message());
-        }
-    }
     append_result out{_metas.front().base, _metas.back().last, timestamp_ms(max_ts), position};
     uint64_t at = position;
     for (const auto& m : _metas) {
@@ -544,10 +564,19 @@ result<append_result> log::append(std::span<uint8_t> batches, std::optional<int3
     if (!_oldest_unflushed_ms) {
         _oldest_unflushed_ms = now;
     }
+    // The batches are in the log from here: an error below fails it (append's watch_writes),
+    // and the caller does not acknowledge them.
+    if (_mark_cell && now - _indexes_persisted_ms >= 1000) {
+        // Recovery with a written mark starts from the active segment's index files: keep
+        // them about a second behind at most (a pwrite of the new entries, no fsync).
+        _indexes_persisted_ms = now;
+        if (auto r = act.persist_indexes(false); !r) {
+            return r.error();
+        }
+    }
     if (auto r = maybe_flush(now); !r) {
-        // The batches are appended (an error now would make the producer retry and duplicate);
-        // the policy flush failed and will be retried by the next append or maybe_flush().
-        TLOG_ERROR("storage: {}: policy flush failed: {}", _dir.string(), r.error().message());
+        // As Kafka answers an append whose flush failed: with a storage error.
+        return r.error();
     }
     return out;
 }
@@ -640,17 +669,17 @@ result<void> log::flush_impl(bool clean) {
 }
 
 result<void> log::flush() {
-    if (_closed) {
-        return errc::closed;
+    if (auto e = writable()) {
+        return e;
     }
-    return flush_impl(false);
+    return watch_writes(flush_impl(false), "flush");
 }
 
 result<void> log::maybe_flush() {
-    if (_closed) {
-        return errc::closed;
+    if (auto e = writable()) {
+        return e;
     }
-    return maybe_flush(_clock.now_ms().value());
+    return watch_writes(maybe_flush(_clock.now_ms().value()), "flush");
 }
 
 result<void> log::maybe_flush(int64_t now) {
@@ -663,14 +692,10 @@ result<void> log::maybe_flush(int64_t now) {
         }
         // Nobody waits for this one: an fsync on the owner's thread would stall every partition
         // it serves (each owner core serves many; Kafka's handler threads are several). The
-        // next such sync is due flush_ms after the next append; a failed one is logged.
+        // next such sync is due flush_ms after the next append; a failed one fails the log.
         _unflushed_messages = 0;
         _oldest_unflushed_ms.reset();
-        sync(offset(_next.value() - 1), [dir = _dir.string()](std::error_code ec) {
-            if (ec) {
-                TLOG_ERROR("storage: {}: flush for flush.ms failed: {}", dir, ec.message());
-            }
-        });
+        sync(offset(_next.value() - 1), {});  // a failure fails the log (sync_progress::fail)
     }
     // Background syncs (roll, group commit) moved the durable point into a later segment:
     // checkpoint it so recovery skips the finished segments.
@@ -688,7 +713,10 @@ void log::close() {
     if (_closed) {
         return;
     }
-    if (auto r = active().set_direct(false); !r) {
+    if (_progress->failed()) {
+        // No clean mark on files that failed: the next open scans what it cannot trust.
+        TLOG_WARN("storage: {}: closed without a flush after an earlier failure", _dir.string());
+    } else if (auto r = active().set_direct(false); !r) {
         TLOG_ERROR("storage: {}: close could not cut the padding of direct writes: {}", _dir.string(),
                    r.error().message());
     } else if (auto r = flush_impl(true); !r) {
@@ -910,9 +938,13 @@ result<void> log::delete_front() {
 }
 
 result<size_t> log::apply_retention() {
-    if (_closed) {
-        return errc::closed;
+    if (auto e = writable()) {
+        return e;
     }
+    return watch_writes(retain(), "retention");
+}
+
+result<size_t> log::retain() {
     const int64_t now = _clock.now_ms().value();
     size_t deleted = 0;
     if (_cfg.retention_ms >= 0) {
@@ -944,9 +976,13 @@ result<size_t> log::apply_retention() {
 }
 
 result<void> log::advance_log_start_offset(offset o) {
-    if (_closed) {
-        return errc::closed;
+    if (auto e = writable()) {
+        return e;
     }
+    return watch_writes(advance_start(o), "log start offset change");
+}
+
+result<void> log::advance_start(offset o) {
     if (o > _next) {
         return errc::offset_out_of_range;
     }
@@ -966,18 +1002,22 @@ result<void> log::advance_log_start_offset(offset o) {
 }
 
 result<void> log::truncate(offset to) {
-    return truncate_impl(to, false);
+    _tail.clear();
+    if (auto e = writable()) {
+        return e;
+    }
+    return watch_writes(truncate_impl(to, false), "truncation");
 }
 
 result<void> log::truncate_fully_and_start_at(offset to) {
-    return truncate_impl(to, true);
+    _tail.clear();
+    if (auto e = writable()) {
+        return e;
+    }
+    return watch_writes(truncate_impl(to, true), "truncation");
 }
 
 result<void> log::truncate_impl(offset to, bool fully) {
-    _tail.clear();
-    if (_closed) {
-        return errc::closed;
-    }
     if (!fully && to >= _next) {
         // No data goes, but an epoch that began at the log end and wrote nothing (a leader
         // that appended nothing) does: a follower truncating to where the leader's history

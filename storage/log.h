@@ -234,6 +234,20 @@ public:
     void sync(offset upto, std::function<void(std::error_code)> done);
     // Flush and clean-shutdown marker; later calls fail with errc::closed.
     void close();
+
+    // A write or sync of this log's files failed with an I/O error (EIO, ENOSPC, a refused
+    // fdatasync, also on the syncer's thread): what the files hold can no longer be vouched
+    // for (after a failed fdatasync Linux may drop the pages it could not write and report the
+    // next one clean), so every later append, flush, truncation, retention pass and epoch
+    // change fails with errc::log_failed; reads go on. The operation that met the error
+    // returns it, an append whose flush.messages flush failed included: its batches are in
+    // the page cache, not known to be on disk, and are not acknowledged. This is Kafka's
+    // KafkaStorageException, whose owner takes the log directory offline
+    // (LogDirFailureChannel); the listener is where the owner hears of it. It runs once, at
+    // the first failure, on the thread that met it: the owner's, or the syncer's for a
+    // background sync. One listener; a new one replaces it.
+    void set_failure_listener(std::function<void(const std::string& what)> fn);
+    bool failed() const noexcept { return _progress->failed(); }
     // Dynamic topic configs; takes effect from the next append / retention pass.
     void update_config(log_config cfg);
 
@@ -315,6 +329,17 @@ private:
     result<void> flush_impl(bool clean);
     result<void> truncate_impl(offset to, bool fully);
     result<void> maybe_flush(int64_t now);
+    // The public writes are these, each behind writable() and watch_writes().
+    result<append_result> append_batches(std::span<uint8_t> batches, std::optional<int32_t> stamp_epoch,
+                                         bool crc_verified, append_source source);
+    result<size_t> retain();
+    result<void> advance_start(offset o);
+    // errc::closed or errc::log_failed when no write may start; none otherwise.
+    std::error_code writable() const;
+    // On the way out of a write: an I/O error fails the log (failed()). Other errors (a bad
+    // batch, an offset out of range) are the caller's and leave the log usable.
+    template <class T>
+    result<T> watch_writes(result<T> r, const char* what);
     int fsync_fd(int fd);
     // Files whose fsync makes offsets [from, to) durable (data, and indexes of non-active segments).
     std::vector<std::shared_ptr<file>> files_for(int64_t from, int64_t to) const;

@@ -131,13 +131,21 @@ void syncer::complete(std::vector<sync_request>& round, const std::function<int(
     }
     for (auto& r : round) {
         std::error_code ec;
+        const file* failed = nullptr;
         for (auto& f : r.files) {
             if (auto e = outcome[f.get()]) {
                 ec = e;
+                failed = f.get();
             }
         }
-        if (!ec && r.progress) {
-            r.progress->advance(r.durable_to, r.epoch);
+        if (r.progress) {
+            if (!ec) {
+                r.progress->advance(r.durable_to, r.epoch);
+            } else {
+                // The kernel may have dropped the pages it could not write and report the
+                // next fdatasync clean: the log cannot vouch for its files any more.
+                r.progress->fail("fdatasync " + failed->path().string() + " failed");
+            }
         }
         r.files.clear();  // drop file references before running user code
         if (r.done) {

@@ -8,16 +8,18 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <system_error>
 #include <thread>
 #include <vector>
 
 namespace trib::storage {
 
-// How far a log is known to be on stable storage. Shared between the log's owner thread and
-// the syncer thread, hence the mutex. `durable` only grows, except when the owner truncates
-// the log: truncate lowers it and bumps `epoch`, and a sync request made before the truncation
-// (older epoch) then completes without moving `durable` past data it never covered.
+// How far a log is known to be on stable storage, and whether its files still can be (see
+// log::failed). Shared between the log's owner thread and the syncer thread, hence the mutex.
+// `durable` only grows, except when the owner truncates the log: truncate lowers it and bumps
+// `epoch`, and a sync request made before the truncation (older epoch) then completes without
+// moving `durable` past data it never covered.
 class sync_progress {
 public:
     explicit sync_progress(int64_t durable) : _durable(durable) {}
@@ -46,10 +48,34 @@ public:
         }
     }
 
+    // A write or sync of the log's files failed: failed() from then on. The first call runs
+    // the listener, on the calling thread, outside the lock; later ones do nothing.
+    using failure_listener = std::function<void(const std::string& what)>;
+    void set_failure_listener(failure_listener fn) {
+        std::lock_guard g(_mu);
+        _on_failure = std::move(fn);
+    }
+    void fail(const std::string& what) {
+        failure_listener fn;
+        {
+            std::lock_guard g(_mu);
+            if (_failed.exchange(true)) {
+                return;
+            }
+            fn = _on_failure;
+        }
+        if (fn) {
+            fn(what);
+        }
+    }
+    bool failed() const noexcept { return _failed.load(std::memory_order_acquire); }
+
 private:
     mutable std::mutex _mu;
     int64_t _durable;
     uint64_t _epoch = 0;
+    std::atomic<bool> _failed{false};  // read on every append without the lock
+    failure_listener _on_failure;
 };
 
 // One request: fdatasync `files`, then record that offsets < `durable_to` are durable and call

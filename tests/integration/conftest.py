@@ -6,7 +6,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Broker, Coordinator  # noqa: E402
+from harness import Broker, Coordinator, tmpfs_launcher  # noqa: E402
 from netcut import BrokerLinks  # noqa: E402
 
 
@@ -23,8 +23,9 @@ def make_broker(request, tmp_path):
     Every broker made is stopped at teardown; their logs are printed if the test failed."""
     brokers = []
 
-    def make(name="broker", advertised_port=None, overrides=None, start=True, node_id=1):
-        b = Broker(tmp_path / name, advertised_port=advertised_port, overrides=overrides, node_id=node_id)
+    def make(name="broker", advertised_port=None, overrides=None, start=True, node_id=1, launcher=None):
+        b = Broker(tmp_path / name, advertised_port=advertised_port, overrides=overrides, node_id=node_id,
+                   launcher=launcher)
         brokers.append(b)
         return b.start() if start else b
 
@@ -60,7 +61,20 @@ def failover_cluster(request, tmp_path, make_broker):
     yield from _cluster(request, tmp_path, make_broker, netcut=True)
 
 
-def _cluster(request, tmp_path, make_broker, netcut):
+@pytest.fixture
+def cluster_with_a_small_disk(request, tmp_path, make_broker):
+    """The `cluster` fixture, with broker 3's data directory on a tmpfs of SMALL_DISK_BYTES
+    of its own (harness.tmpfs_launcher), which a test can fill."""
+    yield from _cluster(request, tmp_path, make_broker, netcut=False,
+                        launchers={3: lambda data_dir: tmpfs_launcher(data_dir, SMALL_DISK_BYTES)})
+
+
+SMALL_DISK_BYTES = 4 << 20
+
+
+def _cluster(request, tmp_path, make_broker, netcut, launchers=None):
+    """`launchers`: {node id: function of the broker's data directory giving its launcher}."""
+    launchers = launchers or {}
     coord = Coordinator(tmp_path / "coordinator",
                         overrides={"broker.session.timeout.ms": 2000, "broker.heartbeat.interval.ms": 500})
     coord.start()
@@ -71,7 +85,8 @@ def _cluster(request, tmp_path, make_broker, netcut):
             overrides = {"controller.quorum.voters": coord.voters, "tributary.http.listener": "127.0.0.1:0",
                          **getattr(request, "param", {})}
             if not netcut:
-                brokers.append(make_broker(f"broker-{i}", node_id=i, overrides=overrides))
+                launcher = launchers[i](tmp_path / f"broker-{i}" / "data") if i in launchers else None
+                brokers.append(make_broker(f"broker-{i}", node_id=i, overrides=overrides, launcher=launcher))
                 continue
             link = BrokerLinks(i, coord.port)
             links.append(link)

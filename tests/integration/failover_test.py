@@ -22,13 +22,15 @@ import traceback
 import types
 
 import pytest
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from kafka.protocol.offset import OffsetRequest, OffsetResponse
 from kafka.protocol.produce import ProduceRequest, ProduceResponse
 from kafka.record.memory_records import MemoryRecordsBuilder
 
-from faults import (RdProducer, TailReader, VerifiableProducer, check_acked_read, check_served,
+from conftest import SMALL_DISK_BYTES
+from faults import (Acks, RdProducer, TailReader, VerifiableProducer, check_acked_read, check_served,
                     create_topic, isr_full, live, metadata, partition_states, same_data_everywhere,
                     states_of, wait_until)
 from harness import consume_all, read_response, send_request
@@ -415,7 +417,57 @@ def test_whole_cluster_sigkill_keeps_acknowledged_records(failover_cluster):
     verify(brokers, "crashed", 3, producer.acks)
 
 
-# ---- 6. seeded fault schedules ---------------------------------------------------------------------
+# ---- 6. a disk that fills up ------------------------------------------------------------------------
+
+def test_a_full_disk_halts_its_broker_and_loses_nothing(cluster_with_a_small_disk):
+    """Broker 3's data directory is a tmpfs of 4 MiB of its own. Under tailed_load's acks=all
+    load, a second topic's 100 KiB records fill it: an append there fails with ENOSPC, and the
+    broker halts rather than serve on from a directory it can no longer vouch for (as Kafka
+    does with a failed log directory it cannot take offline alone). The other two lead on:
+    acks resume on every partition, and everything acknowledged on both topics is read back."""
+    _, brokers = cluster_with_a_small_disk
+    small = by_id(brokers)[3]
+    others = [b for b in brokers if b is not small]
+    ballast = Acks()
+    record = 100 << 10
+    expected = lambda i: b"%08d" % i + bytes(record - 8)  # noqa: E731
+
+    def delivered(err, msg):
+        if err is not None:
+            ballast.error(f"{err} (record {msg.value()[:8]})")
+        else:
+            ballast.ack(msg.partition(), msg.offset(), int(msg.value()[:8]))
+
+    with tailed_load(brokers, "small-disk", 3,
+                     check=lambda acks, reader: verify(others, "small-disk", 3, acks, reader)) as load:
+        create_topic(live(brokers), "ballast", 1)
+        producer = Producer({"bootstrap.servers": live(brokers), "acks": "all", "enable.idempotence": True,
+                             "linger.ms": 0, "message.timeout.ms": 120000, "log.connection.close": False})
+        sent = 0
+        while small.alive() and sent < 2 * SMALL_DISK_BYTES // record:  # twice what the disk holds
+            producer.produce("ballast", expected(sent), partition=0, on_delivery=delivered)
+            sent += 1
+            producer.poll(0.05)
+        wait_until(lambda: not small.alive(), timeout=60,
+                   what=f"broker 3 to halt, its disk full after {sent} records of 100 KiB")
+        halted_at = time.monotonic()
+        assert small.proc.returncode == 1, f"broker 3 exited with {small.proc.returncode}"
+        log = small.log_text()
+        assert "No space left on device" in log, small.log_tail()
+        assert "ballast-0: append failed" in log and "halting the broker" in log, small.log_tail()
+        for p in range(3):
+            wait_until(lambda: load.producer.acks.acked_since(halted_at, partition=p), timeout=RESUME_S,
+                       what=f"an ack on small-disk[{p}] after broker 3 halted")
+        assert producer.flush(120) == 0, "ballast records still unacknowledged"
+    assert not ballast.errors, ballast.errors[:5]
+    acked = ballast.by_partition.get(0, {})
+    assert acked, "no ballast record was acknowledged"
+    read = {o: v for o, _, v in consume_all(live(others), "ballast", at_least={0: max(acked) + 1})[0]}
+    lost = [o for o, i in sorted(acked.items()) if read.get(o) != expected(i)]
+    assert not lost, f"{len(lost)} of {len(acked)} acknowledged ballast records not read back, at {lost[:10]}"
+
+
+# ---- 7. seeded fault schedules ---------------------------------------------------------------------
 
 # TRIB_FAULT_KINDS=kill,pause,restart (say) runs the seeds with only those kinds; any other
 # list gives every seed another schedule.

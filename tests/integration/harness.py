@@ -198,10 +198,11 @@ class Broker(_Process):
     """One tributary-broker process: node 1, its own controller, data under `root`.
 
     `advertised_port` lets a test advertise another address (the capture proxy's) than the
-    one the broker listens on. `overrides` are extra Kafka properties.
+    one the broker listens on. `overrides` are extra Kafka properties. `launcher`: a command
+    the broker's own is appended to, which execs it (tmpfs_launcher).
     """
 
-    def __init__(self, root, advertised_port=None, overrides=None, node_id=1):
+    def __init__(self, root, advertised_port=None, overrides=None, node_id=1, launcher=None):
         super().__init__(Path(root) / "broker.log")
         self.node_id = node_id
         self.root = Path(root)
@@ -209,6 +210,7 @@ class Broker(_Process):
         self.port = None
         self.advertised_port = advertised_port
         self.overrides = dict(overrides or {})
+        self.launcher = list(launcher or [])
         self.starts = 0
 
     @property
@@ -232,7 +234,7 @@ class Broker(_Process):
     def _spawn_and_wait(self):
         self.root.mkdir(parents=True, exist_ok=True)
         advertised = self.advertised_port or self.port
-        args = [broker_binary(),
+        args = [*self.launcher, broker_binary(),
                 "--override", f"node.id={self.node_id}",
                 "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
                 "--override", f"advertised.listeners=PLAINTEXT://127.0.0.1:{advertised}",
@@ -272,6 +274,15 @@ class Broker(_Process):
                 return True
             time.sleep(0.05)
         return False
+
+
+def tmpfs_launcher(mount_point, size_bytes):
+    """A Broker launcher: the broker runs in a mount namespace of its own (unshare, as root)
+    where `mount_point` (its data directory) is a tmpfs of `size_bytes`, so its disk fills up
+    (ENOSPC) while the rest of the machine's does not. The mount goes with the process."""
+    script = 'mkdir -p "$2" && mount -t tmpfs -o size="$1" tributary-test "$2" && shift 2 && exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "--",
+            "sh", "-c", script, "tmpfs-launcher", str(size_bytes), str(mount_point)]
 
 
 def start_sasl_broker(root, overrides):

@@ -1,4 +1,5 @@
 #include "storage/checkpoint.h"
+#include "storage/errc.h"
 #include "storage/leader_epoch_cache.h"
 #include "storage/log.h"
 #include "tests/fakes/storage_batches.h"
@@ -342,7 +343,15 @@ TEST_F(log_epochs_test, a_failed_cache_write_appends_nothing) {
     EXPECT_FALSE(r);
     EXPECT_EQ(l->next_offset(), offset(30));
     EXPECT_EQ(l->epochs().entries(), filled);
+    EXPECT_EQ(on_disk(), filled);
+    // A failed write fails the log (log::failed): it takes nothing more until reopened.
+    EXPECT_TRUE(l->failed());
     fs::remove(_dir / "leader-epoch-checkpoint.tmp");
+    auto again = l->append(b, 9);
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error(), errc::log_failed);
+    l->close();
+    l = open_log();
     append_ok(*l, {.records = 1, .payload = 39}, 9);
     EXPECT_EQ(on_disk(), (entries{e(1, 0), e(2, 10), e(4, 20), e(9, 30)}));
 }
