@@ -2,8 +2,9 @@
 heartbeat), topics with three replicas and min.insync.replicas=2, acks=all producers, and
 brokers killed (SIGKILL), paused past their lease (SIGSTOP/SIGCONT), cut off the network
 (netcut.py: every path to a broker goes through a forwarder in the test process), stopped
-(SIGTERM) and restarted. After each, every acknowledged record is read back at its offset,
-idempotent producers' records are stored once, and the replicas agree.
+(SIGTERM) and restarted, or left with a full disk. After each, every acknowledged record is
+read back at its offset, idempotent producers' records are stored once, and the replicas
+agree.
 
 A randomized run (test_seeded_fault_schedules) applies seeded schedules of faults:
 TRIB_FAULT_SCHEDULES=N runs N of them (default 3), TRIB_FAULT_SEEDS=7,12 replays those seeds;
@@ -465,6 +466,9 @@ def test_a_full_disk_halts_its_broker_and_loses_nothing(cluster_with_a_small_dis
     read = {o: v for o, _, v in consume_all(live(others), "ballast", at_least={0: max(acked) + 1})[0]}
     lost = [o for o, i in sorted(acked.items()) if read.get(o) != expected(i)]
     assert not lost, f"{len(lost)} of {len(acked)} acknowledged ballast records not read back, at {lost[:10]}"
+    held = set(read.values())
+    unplaced = [i for i in ballast.unplaced.get(0, []) if expected(i) not in held]
+    assert not unplaced, f"ballast records acknowledged without an offset and not read back: {unplaced[:10]}"
 
 
 # ---- 7. seeded fault schedules ---------------------------------------------------------------------
