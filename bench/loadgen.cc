@@ -230,6 +230,11 @@ rd_kafka_conf_t* base_conf(const options& o) {
     set(conf, "bootstrap.servers", o.brokers);
     set(conf, "client.id", "tributary-loadgen");
     set(conf, "log_level", "4");
+    // Never let a Metadata request of ours auto-create a topic with the broker's
+    // default.replication.factor before ensure_topic's CreateTopics (a producer's default).
+    // Probes found a topic asked with one replica holding three
+    // (bench/results/2026-12-07-direct-writes-*).
+    set(conf, "allow.auto.create.topics", "false");
     return conf;
 }
 
@@ -278,6 +283,28 @@ int partition_count(rd_kafka_t* rk, const std::string& topic) {
     return n;
 }
 
+struct partition_state {
+    int32_t leader = -1;
+    int replicas = 0;
+    int isr = 0;
+};
+
+partition_state partition_info(rd_kafka_t* rk, const std::string& topic, int32_t partition) {
+    partition_state ps;
+    const rd_kafka_metadata_t* md = nullptr;
+    if (rd_kafka_metadata(rk, 1, nullptr, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) return ps;
+    for (int i = 0; i < md->topic_cnt; ++i) {
+        if (topic != md->topics[i].topic) continue;
+        for (int j = 0; j < md->topics[i].partition_cnt; ++j) {
+            const rd_kafka_metadata_partition_t& p = md->topics[i].partitions[j];
+            if (p.id == partition && p.err == RD_KAFKA_RESP_ERR_NO_ERROR)
+                ps = {p.leader, p.replica_cnt, p.isr_cnt};
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    return ps;
+}
+
 // Creates the topic with the admin API if the broker doesn't have it; returns its partitions.
 int ensure_topic(rd_kafka_t* rk, const options& o) {
     int n = partition_count(rk, o.topic);
@@ -312,7 +339,16 @@ int ensure_topic(rd_kafka_t* rk, const options& o) {
     // Wait (bounded) until metadata shows every partition.
     for (int i = 0; i < 100; ++i) {
         n = partition_count(rk, o.topic);
-        if (n >= o.partitions) return n;
+        if (n >= o.partitions) {
+            // A run on a topic with other replicas than asked would measure something else.
+            // Probes met it: a topic asked with one replica came out with three, created by
+            // someone else meanwhile (TOPIC_ALREADY_EXISTS above) or otherwise.
+            int replicas = partition_info(rk, o.topic, 0).replicas;
+            if (replicas != o.replication)
+                die("topic " + o.topic + " has " + std::to_string(replicas) + " replicas, not --replication " +
+                    std::to_string(o.replication));
+            return n;
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     die("topic " + o.topic + " not in metadata after creation");
@@ -775,28 +811,6 @@ int run_latency(const options& o) {
 
 // The leader, replica count and ISR size of one partition, from a metadata request for every
 // topic (so the topic is not auto-created); leader -1 when unknown.
-struct partition_state {
-    int32_t leader = -1;
-    int replicas = 0;
-    int isr = 0;
-};
-
-partition_state partition_info(rd_kafka_t* rk, const std::string& topic, int32_t partition) {
-    partition_state ps;
-    const rd_kafka_metadata_t* md = nullptr;
-    if (rd_kafka_metadata(rk, 1, nullptr, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) return ps;
-    for (int i = 0; i < md->topic_cnt; ++i) {
-        if (topic != md->topics[i].topic) continue;
-        for (int j = 0; j < md->topics[i].partition_cnt; ++j) {
-            const rd_kafka_metadata_partition_t& p = md->topics[i].partitions[j];
-            if (p.id == partition && p.err == RD_KAFKA_RESP_ERR_NO_ERROR)
-                ps = {p.leader, p.replica_cnt, p.isr_cnt};
-        }
-    }
-    rd_kafka_metadata_destroy(md);
-    return ps;
-}
-
 int64_t wall_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
                std::chrono::system_clock::now().time_since_epoch())
