@@ -283,6 +283,8 @@ int partition_count(rd_kafka_t* rk, const std::string& topic) {
     return n;
 }
 
+// The leader, replica count and ISR size of one partition, from a metadata request for every
+// topic (so the topic is not auto-created); leader -1 when unknown.
 struct partition_state {
     int32_t leader = -1;
     int replicas = 0;
@@ -809,8 +811,6 @@ int run_latency(const options& o) {
     return lost == 0 && st.failed.load() == 0 ? 0 : 1;
 }
 
-// The leader, replica count and ISR size of one partition, from a metadata request for every
-// topic (so the topic is not auto-created); leader -1 when unknown.
 int64_t wall_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
                std::chrono::system_clock::now().time_since_epoch())
