@@ -74,6 +74,10 @@ config::schema make_schema() {
     add("log.flush.interval.messages", type::int64, "9223372036854775807", "Flush every N messages.",
         at_least(1));
     add("log.flush.interval.ms", type::int64, std::nullopt, "Flush when data is this old.", at_least(0));
+    add("tributary.termination.message.path", type::string, "/dev/termination-log",
+        "Where the broker writes why it halted (a failed log directory, a failed start-up), for Kubernetes to "
+        "show as the container's termination message. Written only if the file exists, as the kubelet makes "
+        "it; empty: nowhere.");
     add("tributary.log.direct.writes", type::boolean, "true",
         "Append to partition logs with O_DIRECT, bypassing the page cache (false: buffered writes, "
         "as Kafka); filesystems that refuse O_DIRECT get buffered writes.");

@@ -9,6 +9,7 @@
 #include "broker/services.h"
 #include "common/big_buffers.h"
 #include "common/listeners.h"
+#include "common/fatal.h"
 #include "common/log.h"
 #include "common/repeating_timer.h"
 #include "common/status_server.h"
@@ -60,6 +61,7 @@ int main(int argc, char** argv) {
     auto& cfg = svc->config;
     log::set_process_name("broker-" + std::to_string(cfg.node_id));
     log::set_level(cfg.raw.get_string("log.level"));
+    log::set_termination_message_path(cfg.raw.get_string("tributary.termination.message.path"));
     std::string dirs;
     for (const auto& d : cfg.log_dirs) {
         dirs += (dirs.empty() ? "" : ", ") + d.string();
@@ -107,7 +109,7 @@ int main(int argc, char** argv) {
     status_server status(main_ctx, svc->metrics.registry(),
                          [&] { return !stopping.load() && serving.load() && svc->cluster.ready(); });
     auto fail = [&](const std::exception& e) {
-        TLOG_ERROR("start-up failed: {}", e.what());
+        log::fatal(fmt::format("start-up failed: {}", e.what()));
         svc->lag.stop();
         svc->cluster.stop();
         svc->fetchers.stop();

@@ -1,8 +1,10 @@
 #include "broker/partition_manager.h"
 
 #include "broker/log_dirs.h"
+#include "common/fatal.h"
 #include "common/log.h"
 #include "storage/errc.h"
+#include "storage/file.h"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -690,11 +692,10 @@ size_t partition_manager::remove_strays(const cluster_snapshot& snapshot) {
 }
 
 void halt_for_failed_log_dir(const std::filesystem::path& dir, const topic_partition& tp, const std::string& what) {
-    TLOG_ERROR("log directory {} failed ({}-{}: {}; the system call's error is logged above): halting the broker. "
-               "The other brokers' in-sync replicas take over its leaderships once the coordinator fences it; "
-               "mend the directory and start the broker again: recovery checks what was not flushed",
-               dir.string(), tp.topic, tp.partition, what);
-    spdlog::default_logger()->flush();
+    log::fatal(fmt::format("log directory {} failed ({}-{}: {}): halting the broker. The other brokers' in-sync "
+                           "replicas take over its leaderships once the coordinator fences it; mend the directory "
+                           "and start the broker again: recovery checks what was not flushed",
+                           dir.string(), tp.topic, tp.partition, what));
     std::_Exit(1);
 }
 
@@ -709,7 +710,7 @@ result<std::unique_ptr<storage::log>> partition_manager::open_replica_log(const 
         // Recovery that cannot read or write the directory (EIO, a full disk): the replica
         // cannot be served, and a broker without it would still be chosen to lead it.
         if (log.error() == storage::errc::io_error) {
-            _on_dir_failure(_dirs[d], tp, "opening the log failed");
+            _on_dir_failure(_dirs[d], tp, "opening the log: " + storage::last_io_failure());
         }
         return log;
     }

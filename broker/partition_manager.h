@@ -67,8 +67,10 @@ struct isr_change {
 };
 
 // The broker's answer to a failed log directory (partition_manager::dir_failure_listener):
-// it logs why and halts, as Kafka does when it cannot take the directory offline on its own
-// (KRaft before directory ids, KIP-858; or when every directory failed). Serving on would
+// it logs why (the failed call, file and reason: storage::last_io_failure), writes it as the
+// container's termination message (log::fatal), and halts, as Kafka does when it cannot take
+// the directory offline on its own (KRaft before directory ids, KIP-858; or when every
+// directory failed). Serving on would
 // answer from files the kernel may have dropped pages of; the coordinator fences the broker
 // once its heartbeats stop and elects new leaders from the other in-sync replicas.
 [[noreturn]] void halt_for_failed_log_dir(const std::filesystem::path& dir, const topic_partition& tp,

@@ -241,8 +241,7 @@ public:
             }
         }
         if (::fsync(_file->fd()) != 0) {
-            TLOG_ERROR("storage: fsync {} failed: {}", _file->path().string(), std::strerror(errno));
-            return errc::io_error;
+            return io_failure("fsync", _file->path(), errno);
         }
         return _written;
     }

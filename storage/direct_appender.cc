@@ -47,13 +47,11 @@ result<std::unique_ptr<direct_appender>> direct_appender::open(std::shared_ptr<f
             }
             return std::unique_ptr<direct_appender>();
         }
-        TLOG_ERROR("storage: open {} (O_DIRECT) failed: {}", data->path().string(), std::strerror(e));
-        return errc::io_error;
+        return io_failure("open (O_DIRECT)", data->path(), e);
     }
     if (scratch() == nullptr) {
         ::close(fd);
-        TLOG_ERROR("storage: no memory for the direct write buffer");
-        return errc::io_error;
+        return io_failure("aligned_alloc of the direct write buffer for", data->path(), ENOMEM);
     }
     std::unique_ptr<direct_appender> a(new direct_appender(fd, std::move(data)));
     if (auto r = a->reset(size); !r) {
@@ -73,9 +71,8 @@ result<void> direct_appender::reset(uint64_t size) {
         return got.error();
     }
     if (*got != _tail_len) {
-        TLOG_ERROR("storage: {} is shorter than its data ({} < {})", _data->path().string(),
-                   _tail_pos + *got, size);
-        return errc::io_error;
+        return io_failure("read of the tail block of", _data->path(),
+                          fmt::format("the file is shorter than its data ({} < {})", _tail_pos + *got, size));
     }
     return success();
 }
@@ -102,9 +99,7 @@ result<void> direct_appender::write_blocks(const uint8_t* buf, size_t len, uint6
             continue;
         }
         if (n <= 0 || size_t(n) % block != 0) {
-            TLOG_ERROR("storage: direct write of {} bytes at {} to {} failed: {}", len, pos,
-                       _data->path().string(), n < 0 ? std::strerror(errno) : "short write");
-            return errc::io_error;
+            return io_failure("direct pwrite", _data->path(), n < 0 ? errno : 0);  // 0: a short write
         }
         buf += n;
         len -= size_t(n);

@@ -13,17 +13,31 @@
 namespace trib::storage {
 
 namespace {
-std::error_code io_failure(const char* call, const std::filesystem::path& path) {
-    int e = errno;
-    TLOG_ERROR("storage: {} {} failed: {}", call, path.string(), std::strerror(e));
-    return errc::io_error;
+thread_local std::string last_failure;
+
+std::error_code errno_failure(const char* call, const std::filesystem::path& path) {
+    return io_failure(call, path, errno);
 }
 } // namespace
+
+std::error_code io_failure(const char* call, const std::filesystem::path& path, int err) {
+    return io_failure(call, path, std::string_view(err != 0 ? std::strerror(err) : "short write"));
+}
+
+std::error_code io_failure(const char* call, const std::filesystem::path& path, std::string_view reason) {
+    TLOG_ERROR("storage: {} {} failed: {}", call, path.string(), reason);
+    last_failure = fmt::format("{} {}: {}", call, path.string(), reason);
+    return errc::io_error;
+}
+
+const std::string& last_io_failure() {
+    return last_failure;
+}
 
 result<std::shared_ptr<file>> file::open(const std::filesystem::path& path, int flags, unsigned mode) {
     int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
     if (fd < 0) {
-        return io_failure("open", path);
+        return errno_failure("open", path);
     }
     return std::make_shared<file>(fd, path);
 }
@@ -41,7 +55,7 @@ result<void> file::write_at(bytes_view data, uint64_t pos) const {
             if (errno == EINTR) {
                 continue;
             }
-            return io_failure("pwrite", _path);
+            return errno_failure("pwrite", _path);
         }
         data = data.subspan(size_t(n));
         pos += uint64_t(n);
@@ -57,7 +71,7 @@ result<size_t> file::read_at(std::span<uint8_t> out, uint64_t pos) const {
             if (errno == EINTR) {
                 continue;
             }
-            return io_failure("pread", _path);
+            return errno_failure("pread", _path);
         }
         if (n == 0) {
             break;
@@ -70,7 +84,7 @@ result<size_t> file::read_at(std::span<uint8_t> out, uint64_t pos) const {
 result<uint64_t> file::size() const {
     struct stat st {};
     if (::fstat(_fd, &st) != 0) {
-        return io_failure("fstat", _path);
+        return errno_failure("fstat", _path);
     }
     return uint64_t(st.st_size);
 }
@@ -78,7 +92,7 @@ result<uint64_t> file::size() const {
 result<int64_t> file::mtime_ms() const {
     struct stat st {};
     if (::fstat(_fd, &st) != 0) {
-        return io_failure("fstat", _path);
+        return errno_failure("fstat", _path);
     }
     return int64_t(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
 }
@@ -86,7 +100,7 @@ result<int64_t> file::mtime_ms() const {
 result<void> file::truncate(uint64_t size) const {
     while (::ftruncate(_fd, off_t(size)) != 0) {
         if (errno != EINTR) {
-            return io_failure("ftruncate", _path);
+            return errno_failure("ftruncate", _path);
         }
     }
     return success();
@@ -95,11 +109,11 @@ result<void> file::truncate(uint64_t size) const {
 result<void> sync_directory(const std::filesystem::path& dir) {
     int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
-        return io_failure("open", dir);
+        return errno_failure("open", dir);
     }
     int rc = ::fsync(fd);
     if (rc != 0) {
-        auto ec = io_failure("fsync", dir);
+        auto ec = errno_failure("fsync", dir);
         ::close(fd);
         return ec;
     }
@@ -113,7 +127,7 @@ result<std::optional<bytes>> read_small_file(const std::filesystem::path& path, 
         if (errno == ENOENT) {
             return std::optional<bytes>{};
         }
-        return io_failure("open", path);
+        return errno_failure("open", path);
     }
     file f(fd, path);
     auto size = f.size();
@@ -139,17 +153,17 @@ result<void> replace_file(const std::filesystem::path& dir, const std::string& n
         return r;
     }
     if (::fdatasync((*f)->fd()) != 0) {
-        return io_failure("fdatasync", tmp);
+        return errno_failure("fdatasync", tmp);
     }
     if (::rename(tmp.c_str(), (dir / name).c_str()) != 0) {
-        return io_failure("rename", tmp);
+        return errno_failure("rename", tmp);
     }
     return sync_directory(dir);
 }
 
 result<void> remove_file(const std::filesystem::path& path) {
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-        return io_failure("unlink", path);
+        return errno_failure("unlink", path);
     }
     return success();
 }

@@ -9,6 +9,8 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <system_error>
 
 namespace trib::storage {
 
@@ -17,7 +19,7 @@ namespace trib::storage {
 // thread can keep using a file after the segment was rolled, truncated or deleted: unlinking
 // a path doesn't invalidate an open descriptor.
 //
-// All helpers log the failing call with errno and return errc::io_error.
+// All helpers report a failing call through io_failure (below) and return errc::io_error.
 class file {
 public:
     // open(2) with O_CLOEXEC added.
@@ -56,5 +58,14 @@ result<std::optional<bytes>> read_small_file(const std::filesystem::path& path, 
 result<void> replace_file(const std::filesystem::path& dir, const std::string& name, bytes_view data);
 // unlink(2); a missing file is not an error.
 result<void> remove_file(const std::filesystem::path& path);
+
+// A failed system call on `path`: logs it with strerror(err) (err 0: "short write"), remembers
+// it as this thread's last I/O failure, and returns errc::io_error. Every write path of storage
+// that fails with an I/O error goes through here; the second form takes the reason in words.
+std::error_code io_failure(const char* call, const std::filesystem::path& path, int err);
+std::error_code io_failure(const char* call, const std::filesystem::path& path, std::string_view reason);
+// This thread's last io_failure, as "CALL PATH: REASON" ("pwrite /d/t-0/0.log: No space left on
+// device"); empty if none. What a log's failure listener hears says it (log::failed).
+const std::string& last_io_failure();
 
 } // namespace trib::storage

@@ -46,8 +46,7 @@ result<std::unique_ptr<log>> log::open(std::filesystem::path dir, log_config cfg
     std::error_code ec;
     const bool created = std::filesystem::create_directories(dir, ec);
     if (ec) {
-        TLOG_ERROR("storage: cannot create {}: {}", dir.string(), ec.message());
-        return errc::io_error;
+        return io_failure("create", dir, ec.message());
     }
     if (created && dir.has_parent_path()) {
         if (auto r = sync_directory(dir.parent_path()); !r) {
@@ -132,8 +131,7 @@ result<void> log::recover_all(written_marks* marks) {
         }
     }
     if (ec) {
-        TLOG_ERROR("storage: cannot list {}: {}", _dir.string(), ec.message());
-        return errc::io_error;
+        return io_failure("list", _dir, ec.message());
     }
     // A `.swap` is a cleaned segment that was complete and fsync'ed when the compaction pass
     // committed it: finish installing it (cleaner.h).
@@ -425,7 +423,7 @@ template <class T>
 result<T> log::watch_writes(result<T> r, const char* what) {
     if (!r && r.error() == errc::io_error) {
         // The system call's own error is logged where it failed (file.cc).
-        _progress->fail(std::string(what) + " failed");
+        _progress->fail(std::string(what) + ": " + last_io_failure());
     }
     return r;
 }
@@ -658,8 +656,7 @@ result<void> log::flush_impl(bool clean) {
     }
     for (const auto& f : files) {
         if (fsync_fd(f->fd()) != 0) {
-            TLOG_ERROR("storage: fdatasync {} failed: {}", f->path().string(), std::strerror(errno));
-            return errc::io_error;
+            return io_failure("fdatasync", f->path(), errno);
         }
     }
     _progress->advance(_next.value(), _progress->epoch());
@@ -1084,7 +1081,7 @@ result<void> log::truncate_impl(offset to, bool fully) {
     touched.push_back(active().data());
     for (const auto& f : touched) {
         if (fsync_fd(f->fd()) != 0) {
-            return errc::io_error;
+            return io_failure("fdatasync", f->path(), errno);
         }
     }
     if (auto r = sync_directory(_dir); !r) {
@@ -1246,9 +1243,9 @@ result<bool> log::install_cleaned(const cleaning_result& r) {
     // record is only ever gone with the newer value (or tombstone) that replaced it still there.
     for (const auto& c : r.segments) {
         if (::rename(cleaned_path(_dir, c.base).c_str(), swap_path(_dir, c.base).c_str()) != 0) {
-            TLOG_ERROR("storage: rename {} failed: {}", cleaned_path(_dir, c.base).string(), std::strerror(errno));
+            auto ec = io_failure("rename", cleaned_path(_dir, c.base), errno);
             discard_cleaned(r);
-            return errc::io_error;
+            return ec;
         }
         if (auto s = sync_directory(_dir); !s) {
             return s.error();
@@ -1261,8 +1258,7 @@ result<bool> log::install_cleaned(const cleaning_result& r) {
         (void)remove_file(stem.string() + ".index");
         (void)remove_file(stem.string() + ".timeindex");
         if (::rename(swap_path(_dir, c.base).c_str(), (stem.string() + ".log").c_str()) != 0) {
-            TLOG_ERROR("storage: rename {} failed: {}", swap_path(_dir, c.base).string(), std::strerror(errno));
-            return errc::io_error;
+            return io_failure("rename", swap_path(_dir, c.base), errno);
         }
     }
     if (auto s = sync_directory(_dir); !s) {
@@ -1330,8 +1326,7 @@ result<void> log::finish_swaps(const std::vector<std::filesystem::path>& swaps, 
         (void)remove_file(stem.string() + ".index");
         (void)remove_file(stem.string() + ".timeindex");
         if (::rename(p.c_str(), (stem.string() + ".log").c_str()) != 0) {
-            TLOG_ERROR("storage: rename {} failed: {}", p.string(), std::strerror(errno));
-            return errc::io_error;
+            return io_failure("rename", p, errno);
         }
         if (std::find(bases.begin(), bases.end(), base->value()) == bases.end()) {
             bases.push_back(base->value());

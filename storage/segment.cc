@@ -283,8 +283,7 @@ result<segment::recovery> segment::recover(int64_t now_ms, uint64_t trusted, boo
     }
     mapping map(*_data, *file_size);
     if (!map.ok()) {
-        TLOG_ERROR("storage: mmap {} failed", _data->path().string());
-        return errc::io_error;
+        return io_failure("mmap", _data->path(), errno);
     }
     bytes_view all = map.view();
     map.headers_only_below(trusted);

@@ -114,37 +114,36 @@ void syncer::run() {
 
 void syncer::complete(std::vector<sync_request>& round, const std::function<int(int)>& fsync) {
     // Each distinct file once per round; remember its outcome for every request naming it.
-    std::unordered_map<const file*, std::error_code> outcome;
+    std::unordered_map<const file*, std::string> outcome;  // what failed; empty: synced
     for (auto& r : round) {
         for (auto& f : r.files) {
             if (outcome.contains(f.get())) {
                 continue;
             }
             int rc = fsync ? fsync(f->fd()) : ::fdatasync(f->fd());
-            std::error_code ec;
+            std::string failure;
             if (rc != 0) {
-                TLOG_ERROR("storage: fdatasync {} failed: {}", f->path().string(), std::strerror(errno));
-                ec = errc::io_error;
+                (void)io_failure("fdatasync", f->path(), errno);
+                failure = last_io_failure();
             }
-            outcome.emplace(f.get(), ec);
+            outcome.emplace(f.get(), std::move(failure));
         }
     }
     for (auto& r : round) {
-        std::error_code ec;
-        const file* failed = nullptr;
+        std::string failure;
         for (auto& f : r.files) {
-            if (auto e = outcome[f.get()]) {
-                ec = e;
-                failed = f.get();
+            if (const auto& e = outcome[f.get()]; !e.empty()) {
+                failure = e;
             }
         }
+        std::error_code ec = failure.empty() ? std::error_code() : make_error_code(errc::io_error);
         if (r.progress) {
             if (!ec) {
                 r.progress->advance(r.durable_to, r.epoch);
             } else {
                 // The kernel may have dropped the pages it could not write and report the
                 // next fdatasync clean: the log cannot vouch for its files any more.
-                r.progress->fail("fdatasync " + failed->path().string() + " failed");
+                r.progress->fail(failure);
             }
         }
         r.files.clear();  // drop file references before running user code

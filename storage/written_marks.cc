@@ -220,8 +220,7 @@ result<void> written_marks::write_now() {
     }
     // No fsync: the file only speaks for this boot (see the class comment).
     if (::rename(tmp.c_str(), (_dir / file_name).c_str()) != 0) {
-        TLOG_ERROR("storage: rename {}: {}", tmp.string(), std::strerror(errno));
-        return errc::io_error;
+        return io_failure("rename", tmp, errno);
     }
     _last_written = std::move(data);
     return success();

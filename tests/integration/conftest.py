@@ -82,7 +82,12 @@ def _cluster(request, tmp_path, make_broker, netcut, launchers=None):
     links = []
     try:
         for i in (1, 2, 3):
+            # The file the kubelet would make for the container's termination message.
+            termination_log = tmp_path / f"broker-{i}" / "termination-log"
+            termination_log.parent.mkdir(parents=True, exist_ok=True)
+            termination_log.touch()
             overrides = {"controller.quorum.voters": coord.voters, "tributary.http.listener": "127.0.0.1:0",
+                         "tributary.termination.message.path": str(termination_log),
                          **getattr(request, "param", {})}
             if not netcut:
                 launcher = launchers[i](tmp_path / f"broker-{i}" / "data") if i in launchers else None

@@ -11,6 +11,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -91,7 +93,7 @@ TEST_F(dir_failure_test, a_log_that_cannot_be_opened_for_an_io_error_fails_its_d
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].dir, _dir.path());
     EXPECT_EQ(got[0].tp, tp);
-    EXPECT_EQ(got[0].what, "opening the log failed");
+    EXPECT_EQ(got[0].what, "opening the log: create " + (_dir.path() / "t-0").string() + ": " + std::strerror(ENOTDIR));
     EXPECT_TRUE(on_owner(tp, [&] { return _partitions.local(tp) == nullptr; }));
 }
 
@@ -115,7 +117,7 @@ TEST_F(dir_failure_test, a_failed_append_reports_its_directory_and_partition_on_
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].dir, _dir.path());
     EXPECT_EQ(got[0].tp, tp);
-    EXPECT_EQ(got[0].what, "append failed");
+    EXPECT_EQ(got[0].what, "append: pwrite " + log_file.string() + ": " + std::strerror(EFBIG));
     EXPECT_EQ(got[0].thread, owner_thread);
 }
 

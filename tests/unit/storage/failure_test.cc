@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -104,7 +105,9 @@ TEST(log_failure, a_failed_background_sync_fails_the_log_on_the_syncer_thread) {
         heard.wait_for_one();
         EXPECT_TRUE((*l)->failed());
         ASSERT_EQ(heard.seen().size(), 1u);
-        EXPECT_NE(heard.seen()[0].find("fdatasync"), std::string::npos) << heard.seen()[0];
+        // The call, the file and the system's reason, for the broker's halt message.
+        const std::string seg = (dir.path() / "00000000000000000000.log").string();
+        EXPECT_EQ(heard.seen()[0], "fdatasync " + seg + ": " + std::strerror(EIO));
         EXPECT_NE(heard.threads()[0], std::this_thread::get_id()) << "heard on the appending thread";
         expect_writes_refused(**l);
         // Reads go on: the records appended before are still served.
@@ -141,7 +144,8 @@ TEST(log_failure, an_append_whose_flush_messages_flush_fails_is_not_acknowledged
     EXPECT_EQ(third.error(), errc::io_error);
     EXPECT_TRUE((*l)->failed());
     ASSERT_EQ(heard.seen().size(), 1u);
-    EXPECT_EQ(heard.seen()[0], "append failed");
+    EXPECT_EQ(heard.seen()[0], "append: fdatasync " + (dir.path() / "00000000000000000000.log").string() + ": " +
+                                   std::strerror(EIO));
     EXPECT_EQ(heard.threads()[0], std::this_thread::get_id());
     expect_writes_refused(**l);
     (*l)->close();
@@ -184,7 +188,8 @@ TEST(log_failure, a_write_the_file_system_refuses_fails_the_log_and_a_bad_batch_
     EXPECT_GE(appended, 15);  // about 20,000 bytes of batches of 1,061 fit under the limit
     EXPECT_TRUE((*l)->failed());
     ASSERT_EQ(heard.seen().size(), 1u);
-    EXPECT_EQ(heard.seen()[0], "append failed");
+    EXPECT_EQ(heard.seen()[0], "append: pwrite " + (dir.path() / "00000000000000000000.log").string() + ": " +
+                                   std::strerror(EFBIG));
     // Under the limit again, the log still takes nothing: its files failed once.
     expect_writes_refused(**l);
     auto batches = read_all(**l);
