@@ -629,6 +629,12 @@ json to_json(const kafka_cluster_status& s) {
             addrs.push_back(x);
         }
         j["addresses"] = json::array(addrs);
+        if (b.restarts > 0) {
+            j["restarts"] = json::number(b.restarts);
+        }
+        if (!b.last_termination.empty()) {
+            j["lastTermination"] = str(b.last_termination);
+        }
         brokers.push_back(j);
     }
     out["brokers"] = json::array(brokers);

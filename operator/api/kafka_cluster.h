@@ -171,9 +171,12 @@ struct listener_address {
 struct broker_status {
     int32_t id = 0;
     std::string pod;
-    std::string state;  // see controller/broker_state.h
+    std::string state;  // see controller/broker_status.h
     std::string rack;
     std::vector<listener_address> addresses;
+    int32_t restarts = 0;          // the broker container's restartCount
+    std::string last_termination;  // not Running: how its last run ended (controller/broker_status.h)
+    bool crash_looping = false;    // the kubelet waits to restart it again (CrashLoopBackOff); not stored
 };
 
 // A broker being drained, kept drained, or drained and unregistered (status.drains).

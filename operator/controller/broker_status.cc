@@ -17,6 +17,55 @@ bool pod_ready(const json& pod) {
     return false;
 }
 
+namespace {
+
+const json* container_status(const json& pod, const std::string& container) {
+    const json* all = field_at(pod, {"status", "containerStatuses"});
+    if (all == nullptr || !all->is_array()) {
+        return nullptr;
+    }
+    for (const auto& c : all->as_array()) {
+        if (string_at(c, {"name"}) == container) {
+            return &c;
+        }
+    }
+    return nullptr;
+}
+
+} // namespace
+
+std::string last_termination(const json& pod, const std::string& container) {
+    const json* c = container_status(pod, container);
+    if (c == nullptr) {
+        return "";
+    }
+    const json* t = field_at(*c, {"state", "terminated"});
+    if (t == nullptr || !t->is_object()) {
+        t = field_at(*c, {"lastState", "terminated"});
+    }
+    if (t == nullptr || !t->is_object()) {
+        return "";
+    }
+    const json* code = field_at(*t, {"exitCode"});
+    std::string out = "exit code " + (code != nullptr && code->is_integer() ? std::to_string(code->as_integer()) : "?");
+    if (auto reason = string_at(*t, {"reason"}); !reason.empty()) {
+        out += " (" + reason + ")";
+    }
+    std::string message = string_at(*t, {"message"});
+    // The kubelet's fallback to the log gives its last lines: the last says why it stopped.
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
+        message.pop_back();
+    }
+    if (auto nl = message.rfind('\n'); nl != std::string::npos) {
+        message.erase(0, nl + 1);
+    }
+    message = message.substr(0, 512);
+    if (!message.empty()) {
+        out += ": " + message;
+    }
+    return out;
+}
+
 std::string broker_state(const std::optional<json>& pod, const std::optional<probe_result>& probe, int32_t id) {
     if (!pod) {
         return "Pending";
@@ -54,6 +103,15 @@ api::broker_status observe_broker(const broker_observation& b, const std::option
         facts.pod_ip = string_at(*b.pod, {"status", "podIP"});
         facts.node_ip = string_at(*b.pod, {"status", "hostIP"});
         s.pod = facts.pod_name;
+        if (const json* c = container_status(*b.pod, "broker")) {
+            if (const json* n = field_at(*c, {"restartCount"}); n != nullptr && n->is_integer()) {
+                s.restarts = n->as_number().to_int32();
+            }
+            s.crash_looping = string_at(*c, {"state", "waiting", "reason"}) == "CrashLoopBackOff";
+        }
+        if (s.state != "Running") {
+            s.last_termination = last_termination(*b.pod, "broker");
+        }
     }
     for (const auto& e : b.endpoints) {
         if (auto host = host_for_status(e.host, s.id, facts)) {

@@ -943,14 +943,28 @@ bool observe(env& e, pass& p) {
     auto& s = p.status;
     s.brokers.clear();
     s.replicas = 0;
-    std::string not_running;
+    std::string not_running, crash_looping;
     for (const auto& b : obs) {
         s.brokers.push_back(observe_broker(b, probe));
         s.replicas += b.pod ? 1 : 0;
-        if (s.brokers.back().state != "Running") {
-            not_running += (not_running.empty() ? "" : ", ") + std::to_string(s.brokers.back().id) + " (" +
-                           s.brokers.back().state + ")";
+        const auto& st = s.brokers.back();
+        if (st.state != "Running") {
+            not_running += (not_running.empty() ? "" : ", ") + std::to_string(st.id) + " (" + st.state + ")";
         }
+        if (st.crash_looping) {
+            crash_looping += (crash_looping.empty() ? "" : "; ") + std::string("broker ") + std::to_string(st.id) +
+                             " keeps failing (restarts: " + std::to_string(st.restarts) + "), last: " +
+                             (st.last_termination.empty() ? "no termination status" : st.last_termination);
+        }
+    }
+    // A broker that keeps failing (a full or broken disk halts it at every start) needs someone:
+    // Degraded says which and why, unless an earlier step found something worse.
+    if (!crash_looping.empty() && p.degraded_reason.empty()) {
+        if (!had_condition(p, "Degraded", "BrokerCrashLooping", "")) {  // not at every restart
+            e.events.record(p.object, "Warning", "BrokerCrashLooping", crash_looping);
+        }
+        p.degraded_reason = "BrokerCrashLooping";
+        p.degraded_message = crash_looping;
     }
     s.selector = selector_string(ctx, component::broker);
     s.cluster_id = probe && !probe->cluster_id.empty() ? probe->cluster_id : cluster_id(ctx.ns(), ctx.name());

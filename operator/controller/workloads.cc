@@ -83,6 +83,10 @@ json stateful_set(const build_context& ctx, const workload& w) {
                           {"image", str(ctx.image())},
                           {"imagePullPolicy", str("IfNotPresent")},
                           {"command", command},
+                          // The program's own termination message when it wrote one (a broker's failed
+                          // log directory, common/fatal.h), else the end of its log: the operator shows
+                          // it in the status (controller/broker_status.h).
+                          {"terminationMessagePolicy", str("FallbackToLogsOnError")},
                           {"env", env},
                           {"ports", arr(w.ports)},
                           // /readyz: registered with the coordinator and serving.

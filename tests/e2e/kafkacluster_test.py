@@ -244,7 +244,7 @@ def operator(control_plane, node_agent):
     cp.delete_namespace(ns)
 
 
-def test_install_run_scale_and_delete_a_cluster(control_plane, namespace, operator, tmp_path):
+def test_install_run_scale_and_delete_a_cluster(control_plane, node_agent, namespace, operator, tmp_path):
     cp, ns = control_plane, namespace
     cp.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(sample("demo")))
 
@@ -359,6 +359,39 @@ def test_install_run_scale_and_delete_a_cluster(control_plane, namespace, operat
                      and broker_addresses(bootstrap_of(kc)).keys() == {0, 1, 2, 3, 4})
     assert {b["id"]: b["pod"] for b in kc["status"]["brokers"]}[1] == "demo-broker-1"
     wait_for("every record readable after broker 1's restart",
+             lambda: read_back(bootstrap_of(kafkacluster(cp, ns, "demo")), "k8s")[0] == expected, 60)
+
+    # A broker that fails at every start says why, and the cluster is Degraded until it runs
+    # again: broker 1's data directory is made another cluster's (its meta.properties), as a
+    # broken disk would stop it, its pod deleted, then the file mended.
+    meta = node_agent.claim_dir(ns, "data-demo-broker-1") / "data" / "meta.properties"
+    good = meta.read_text()
+    meta.write_text(re.sub(r"(?m)^cluster\.id=.*$", "cluster.id=another-cluster", good))
+    cp.kubectl("-n", ns, "delete", "pod", "demo-broker-1", "--wait=false")
+
+    def broker_1(kc):
+        return {b["id"]: b for b in kc["status"]["brokers"]}[1]
+
+    def crash_looping(kc):
+        return (condition(kc, "Degraded").get("reason") == "BrokerCrashLooping"
+                and "another-cluster" in broker_1(kc).get("lastTermination", ""))
+    kc = wait_status(cp, ns, "demo", "broker 1 failing at start, and why", crash_looping)
+    last = broker_1(kc)["lastTermination"]
+    assert re.fullmatch(r"exit code 1 \(Error\): .* start-up failed: .*belongs to cluster another-cluster", last), last
+    assert broker_1(kc)["state"] != "Running", broker_1(kc)
+    degraded = condition(kc, "Degraded")
+    assert degraded["status"] == "True" and degraded["message"].startswith("broker 1 keeps failing (restarts: "), \
+        degraded
+    assert last in degraded["message"], degraded
+    events = cp.get_json("events", "-n", ns, "--field-selector", "involvedObject.name=demo")["items"]
+    assert any(e["reason"] == "BrokerCrashLooping" and e["type"] == "Warning" for e in events), \
+        [(e["type"], e["reason"]) for e in events]
+    meta.write_text(good)
+    kc = wait_status(cp, ns, "demo", "broker 1 running again, the cluster no longer degraded",
+                     lambda kc: ready_with(5)(kc) and condition(kc, "Degraded").get("status") == "False"
+                     and broker_1(kc)["state"] == "Running")
+    assert "lastTermination" not in broker_1(kc), broker_1(kc)
+    wait_for("every record readable after broker 1 came back",
              lambda: read_back(bootstrap_of(kafkacluster(cp, ns, "demo")), "k8s")[0] == expected, 60)
 
     # The active operator publishes the cluster's topic metrics (kafka_exporter's names) and

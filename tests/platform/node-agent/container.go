@@ -154,7 +154,12 @@ func (w *podWorker) runOnce(ctx context.Context, cs *ctrState, vols map[string]v
 		spec = initSpec{Path: exe, Args: argv, Env: env, Dir: dir, Hostname: podHostname(p),
 			Hosts: filepath.Join(w.dir, "hosts"), Mounts: mounts}
 	}
-	proc, err := w.a.startProcess(spec, filepath.Join(w.dir, c.Name+".spec.json"), filepath.Join(w.dir, c.Name+".log"))
+	logPath := filepath.Join(w.dir, c.Name+".log")
+	var logStart int64 // where this run's output starts in the log the runs share
+	if st, err := os.Stat(logPath); err == nil {
+		logStart = st.Size()
+	}
+	proc, err := w.a.startProcess(spec, filepath.Join(w.dir, c.Name+".spec.json"), logPath)
 	if err != nil {
 		return runResult{startErr: err, reason: "RunContainerError"}
 	}
@@ -193,6 +198,9 @@ func (w *podWorker) runOnce(ctx context.Context, cs *ctrState, vols map[string]v
 	reason := "Completed"
 	if proc.exitCode != 0 {
 		reason = "Error"
+		if cause == "" && c.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError {
+			cause = logTail(logPath, logStart)
+		}
 	}
 	w.mu.Lock()
 	cs.status.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: int32(proc.exitCode),
@@ -233,4 +241,34 @@ func (w *podWorker) buildahSpec(name string, img *imageConfig, p *corev1.Pod, c 
 	}
 	args := buildahRun(name, argv, env, c.WorkingDir, runAsUser(p, c), podHostname(p), filepath.Join(w.dir, "hosts"), mounts)
 	return initSpec{Path: self, Args: args, Env: os.Environ(), Dir: "/", Hostname: podHostname(p), Buildah: true}, nil
+}
+
+// The kubelet's limits for a termination message taken from the log (FallbackToLogsOnError):
+// the last 80 lines, and of them the last 2048 bytes.
+const (
+	messageLogLines = 80
+	messageLogBytes = 2048
+)
+
+// logTail is the end of what a run wrote to the log from `from` on, as the kubelet gives it
+// for FallbackToLogsOnError (the agent has no terminationMessagePath file to read first: see
+// README, What it does not do).
+func logTail(path string, from int64) string {
+	raw, err := os.ReadFile(path)
+	if err != nil || from > int64(len(raw)) {
+		return ""
+	}
+	out := raw[from:]
+	lines := strings.SplitAfter(string(out), "\n")
+	if n := len(lines); n > 0 && lines[n-1] == "" {
+		lines = lines[:n-1]
+	}
+	if len(lines) > messageLogLines {
+		lines = lines[len(lines)-messageLogLines:]
+	}
+	text := strings.Join(lines, "")
+	if len(text) > messageLogBytes {
+		text = text[len(text)-messageLogBytes:]
+	}
+	return text
 }

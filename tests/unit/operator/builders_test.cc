@@ -293,6 +293,8 @@ TEST(builders, broker_stateful_set_generalises_the_manifest) {
     EXPECT_EQ(ports.at(3).at("name").as_string(), "http");
     EXPECT_EQ(ct.at("readinessProbe").at("httpGet").at("path").as_string(), "/readyz");
     EXPECT_EQ(ct.at("livenessProbe").at("httpGet").at("path").as_string(), "/healthz");
+    // The broker's own reason when it halts, else its log's end, in the pod's status.
+    EXPECT_EQ(ct.at("terminationMessagePolicy").as_string(), "FallbackToLogsOnError");
     EXPECT_EQ(ct.at("resources").at("requests").at("cpu").as_string(), "1");
     EXPECT_EQ(pod.at("volumes").at(0).at("configMap").at("name").as_string(), "k-broker-config");
     const auto& claim = spec.at("volumeClaimTemplates").at(0);

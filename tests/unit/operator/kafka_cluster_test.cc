@@ -281,7 +281,8 @@ TEST(kafka_cluster, status_names_its_fields_as_the_crd) {
     s.replicas = 2;
     s.selector = "a=b";
     s.cluster_id = "id";
-    s.brokers.push_back({0, "k-broker-0", "Running", "z1", {{"plain", "h", 9092}}});
+    s.brokers.push_back({0, "k-broker-0", "Running", "z1", {{"plain", "h", 9092}}, 0, "", false});
+    s.brokers.push_back({1, "k-broker-1", "NotReady", "z2", {}, 3, "exit code 1 (Error): halted", true});
     s.listeners.push_back({"plain", "internal", "k-bootstrap.ns.svc:9092"});
     s.coordinator_replicas = 1;
     s.coordinators_ready = 1;
@@ -292,6 +293,11 @@ TEST(kafka_cluster, status_names_its_fields_as_the_crd) {
     EXPECT_EQ(j.at("clusterId").as_string(), "id");
     EXPECT_EQ(j.at("brokers").at(0).at("addresses").at(0).at("port").as_integer(), 9092);
     EXPECT_EQ(j.at("brokers").at(0).at("rack").as_string(), "z1");
+    EXPECT_FALSE(j.at("brokers").at(0).has_field("restarts"));
+    EXPECT_FALSE(j.at("brokers").at(0).has_field("lastTermination"));
+    EXPECT_EQ(j.at("brokers").at(1).at("restarts").as_integer(), 3);
+    EXPECT_EQ(j.at("brokers").at(1).at("lastTermination").as_string(), "exit code 1 (Error): halted");
+    EXPECT_EQ(j.at("brokers").at(1).size(), 7u);  // crash_looping is for the conditions, not stored
     EXPECT_EQ(j.at("listeners").at(0).at("bootstrapServers").as_string(), "k-bootstrap.ns.svc:9092");
     EXPECT_EQ(j.at("coordinators").at("ready").as_integer(), 1);
 }

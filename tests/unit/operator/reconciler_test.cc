@@ -3,6 +3,7 @@
 // for addresses, status, deletion with deleteClaim.
 #include <gtest/gtest.h>
 
+#include "operator/controller/broker_status.h"
 #include "operator/controller/manager.h"
 #include "operator/controller/reconciler.h"
 #include "operator/controller/users.h"
@@ -747,6 +748,78 @@ TEST_F(reconciler_test, broker_states_combine_readiness_and_registration) {
     EXPECT_EQ(b.at(2).at("state").as_string(), "NotReady");
     EXPECT_EQ(cond_reason("Ready"), "BrokersNotReady");
     EXPECT_NE(condition("Ready").at("message").as_string().find("1 (Unregistered), 2 (NotReady)"), std::string::npos);
+}
+
+TEST_F(reconciler_test, a_crash_looping_broker_shows_why_and_degrades_the_cluster) {
+    put_cluster("{}");
+    pass();
+    all_pods_ready(3);
+    probe.answer = probe_result{"cid", {0, 1, 2}};
+    // As the kubelet reports broker 1 after the broker halted on a full disk and was restarted
+    // four times: waiting to start again, its last run ended with the broker's own message.
+    put_pod("k-broker-1", "10.0.0.1", false);
+    auto pod = *kube.get(res::pods, "ns", "k-broker-1");
+    pod["status"]["containerStatuses"] = json::parse(R"([{"name": "broker", "restartCount": 4, "ready": false,
+        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 1m20s restarting failed container"}},
+        "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+            "message": "log directory /var/lib/tributary/data failed (t-0: append: pwrite /var/lib/tributary/data/t-0/00000000000000000000.log: No space left on device): halting the broker"}}}])");
+    kube.put(res::pods, pod);
+    pass();
+    const std::string why = "exit code 1 (Error): log directory /var/lib/tributary/data failed (t-0: append: pwrite "
+                            "/var/lib/tributary/data/t-0/00000000000000000000.log: No space left on device): halting "
+                            "the broker";
+    auto b = status().at("brokers");
+    EXPECT_EQ(b.at(1).at("state").as_string(), "NotReady");
+    EXPECT_EQ(b.at(1).at("restarts").as_integer(), 4);
+    EXPECT_EQ(b.at(1).at("lastTermination").as_string(), why);
+    EXPECT_FALSE(b.at(0).has_field("restarts"));
+    EXPECT_FALSE(b.at(0).has_field("lastTermination"));
+    EXPECT_EQ(cond_reason("Degraded"), "BrokerCrashLooping");
+    EXPECT_EQ(condition("Degraded").at("status").as_string(), "True");
+    EXPECT_EQ(condition("Degraded").at("message").as_string(), "broker 1 keeps failing (restarts: 4), last: " + why);
+    EXPECT_EQ(count_events("BrokerCrashLooping"), 1);
+
+    // Restarted once more: the status follows, the event is not repeated.
+    pod["status"]["containerStatuses"][0]["restartCount"] = json::number(5);
+    kube.put(res::pods, pod);
+    pass();
+    EXPECT_EQ(status().at("brokers").at(1).at("restarts").as_integer(), 5);
+    EXPECT_EQ(count_events("BrokerCrashLooping"), 1);
+
+    // Mended and running again: the restarts stay counted, the last end is no longer shown,
+    // and the cluster is no longer degraded.
+    put_pod("k-broker-1", "10.0.0.1", true);
+    pod = *kube.get(res::pods, "ns", "k-broker-1");
+    pod["status"]["containerStatuses"] = json::parse(R"([{"name": "broker", "restartCount": 5, "ready": true,
+        "state": {"running": {"startedAt": "2026-12-07T22:00:00Z"}},
+        "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": "log directory failed"}}}])");
+    kube.put(res::pods, pod);
+    pass();
+    b = status().at("brokers");
+    EXPECT_EQ(b.at(1).at("state").as_string(), "Running");
+    EXPECT_EQ(b.at(1).at("restarts").as_integer(), 5);
+    EXPECT_FALSE(b.at(1).has_field("lastTermination"));
+    EXPECT_EQ(condition("Degraded").at("status").as_string(), "False");
+}
+
+TEST(broker_status, last_termination_reads_the_state_then_the_last_state) {
+    auto pod = json::parse(R"({"status": {"containerStatuses": [
+        {"name": "other", "state": {"terminated": {"exitCode": 2}}},
+        {"name": "broker", "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}},
+         "lastState": {"terminated": {"exitCode": 1, "message": "older"}}}]}})");
+    EXPECT_EQ(last_termination(pod, "broker"), "exit code 137 (OOMKilled)");
+    EXPECT_EQ(last_termination(pod, "other"), "exit code 2");
+    // FallbackToLogsOnError: the log's end, of which the last line is kept, 512 bytes at most.
+    pod = json::parse(R"({"status": {"containerStatuses": [{"name": "broker", "state": {"waiting": {}},
+        "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+            "message": "starting broker 1\nstart-up failed: cluster.id is a\n"}}}]}})");
+    EXPECT_EQ(last_termination(pod, "broker"), "exit code 1 (Error): start-up failed: cluster.id is a");
+    pod["status"]["containerStatuses"][0]["lastState"]["terminated"]["message"] = json::string(std::string(600, 'x'));
+    EXPECT_EQ(last_termination(pod, "broker"), "exit code 1 (Error): " + std::string(512, 'x'));
+    // Never ended, or no status for it yet.
+    EXPECT_EQ(last_termination(json::parse(R"({"status": {"containerStatuses": [{"name": "broker",
+        "state": {"running": {}}}]}})"), "broker"), "");
+    EXPECT_EQ(last_termination(json::parse(R"({"status": {}})"), "broker"), "");
 }
 
 TEST_F(reconciler_test, listeners_advertising_pod_ips_list_the_ready_brokers_as_bootstrap) {
