@@ -59,7 +59,13 @@ std::string last_termination(const json& pod, const std::string& container) {
     if (auto nl = message.rfind('\n'); nl != std::string::npos) {
         message.erase(0, nl + 1);
     }
-    message = message.substr(0, 512);
+    if (message.size() > 512) {
+        size_t cut = 512;
+        while (cut > 0 && (uint8_t(message[cut]) & 0xC0) == 0x80) {  // not inside a UTF-8 character
+            --cut;
+        }
+        message.resize(cut);
+    }
     if (!message.empty()) {
         out += ": " + message;
     }

@@ -816,6 +816,10 @@ TEST(broker_status, last_termination_reads_the_state_then_the_last_state) {
     EXPECT_EQ(last_termination(pod, "broker"), "exit code 1 (Error): start-up failed: cluster.id is a");
     pod["status"]["containerStatuses"][0]["lastState"]["terminated"]["message"] = json::string(std::string(600, 'x'));
     EXPECT_EQ(last_termination(pod, "broker"), "exit code 1 (Error): " + std::string(512, 'x'));
+    // ... cut before a character of several bytes that would not fit whole.
+    pod["status"]["containerStatuses"][0]["lastState"]["terminated"]["message"] =
+        json::string(std::string(511, 'x') + "\u00e9" + "y");
+    EXPECT_EQ(last_termination(pod, "broker"), "exit code 1 (Error): " + std::string(511, 'x'));
     // Never ended, or no status for it yet.
     EXPECT_EQ(last_termination(json::parse(R"({"status": {"containerStatuses": [{"name": "broker",
         "state": {"running": {}}}]}})"), "broker"), "");
